@@ -1,0 +1,36 @@
+# creditpay: every target creates the virtual environment and installs the project first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test bench lint serve clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/creditpay demo
+
+test: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+
+bench: $(STAMP)
+	bash scripts/ensure-postgres.sh
+	$(BIN)/creditpay bench ledger --json
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/bandit -q -r src -c pyproject.toml
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+serve: $(STAMP)
+	$(BIN)/creditpay serve
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

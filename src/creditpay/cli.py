@@ -1,0 +1,40 @@
+"""The ``creditpay`` command line (Typer).
+
+Each domain keeps its commands in its own ``cli`` module exposing
+``register(app: typer.Typer, bench_app: typer.Typer) -> None``; this file only wires them.
+Heavy libraries are imported inside commands so ``creditpay --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+__all__ = ["app", "bench_app", "main"]
+
+app = typer.Typer(
+    name="creditpay",
+    help="creditpay: consumer credit embedded in mobile payment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks of the hot paths (JSON output with --json).",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+# Domain command modules, in the order their commands appear in --help.
+_DOMAIN_CLIS: tuple[str, ...] = (
+)
+
+for _module_name in _DOMAIN_CLIS:
+    importlib.import_module(_module_name).register(app, bench_app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Storage: engine, shared metadata, migrations, unit of work, outbox."""

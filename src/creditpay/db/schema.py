@@ -1,0 +1,44 @@
+"""Import every domain's tables so the shared metadata is complete, and migrate a database."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData
+
+from creditpay.db.metadata import metadata
+
+__all__ = ["TABLE_MODULES", "load_all_tables", "migrate", "alembic_config"]
+
+# One module per owner; each declares its tables on the shared metadata.
+TABLE_MODULES: tuple[str, ...] = (
+    "creditpay.db.tables",
+    "creditpay.ledger.tables",
+)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def load_all_tables() -> MetaData:
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
+    return metadata
+
+
+def alembic_config(connection=None):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply Alembic migrations up to ``revision`` (creditpay does this on every start)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)

@@ -1,0 +1,115 @@
+"""Unit of work: one database transaction per use case, with its outbox and business time.
+
+A service does all its reads and writes for one use case through a :class:`Tx`, obtained from
+:meth:`UnitOfWork.begin`. Outbox events emitted during the transaction are inserted just before
+commit, so the event exists if and only if the state change does (transactional outbox).
+``UnitOfWork.run`` retries a whole use case on transient conflicts (PostgreSQL serialisation
+failures and deadlocks, SQLite busy) a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from creditpay.clock import Clock
+from creditpay.db.tables import outbox_events
+
+__all__ = ["UnitOfWork", "Tx", "is_transient_error", "RETRY_ATTEMPTS_MAX"]
+
+T = TypeVar("T")
+RETRY_ATTEMPTS_MAX = 8
+
+
+@dataclass
+class Tx:
+    """One open transaction: its connection, the business clock and the pending outbox."""
+
+    conn: Connection
+    clock: Clock
+    now: dt.datetime
+    _events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect.name
+
+    def emit(self, topic: str, aggregate_type: str, aggregate_id: str,
+             payload: dict[str, Any]) -> None:
+        """Queue an outbox event; it is written in this transaction, just before commit."""
+        self._events.append({
+            "topic": topic,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": str(aggregate_id),
+            "payload": payload,
+            "occurred_at": self.now,
+        })
+
+    def emit_many(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            event.setdefault("occurred_at", self.now)
+        self._events.extend(events)
+
+    def flush_events(self) -> None:
+        if self._events:
+            self.conn.execute(outbox_events.insert(), self._events)
+            self._events = []
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """True for errors after which re-running the whole transaction may succeed."""
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(
+            getattr(orig, "diag", None), "sqlstate", None)
+        if sqlstate in {"40001", "40P01"}:  # serialization_failure, deadlock_detected
+            return True
+        if isinstance(exc, OperationalError) and "database is locked" in str(orig):
+            return True
+    return False
+
+
+class UnitOfWork:
+    """Factory of transactions on one engine with one business clock."""
+
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @contextmanager
+    def begin(self) -> Iterator[Tx]:
+        with self.engine.begin() as conn:
+            tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
+            yield tx
+            tx.flush_events()
+
+    def run(self, use_case: Callable[[Tx], T], *,
+            attempts: int = RETRY_ATTEMPTS_MAX) -> T:
+        """Run ``use_case`` in a transaction, retrying transient conflicts with backoff."""
+        assert 1 <= attempts <= RETRY_ATTEMPTS_MAX
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.begin() as tx:
+                    return use_case(tx)
+            except DBAPIError as exc:
+                if attempt == attempts or not is_transient_error(exc):
+                    raise
+                time.sleep(min(0.2, 0.005 * 2 ** attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read-only connection for queries (on SQLite it does not take the write lock)."""
+        with self.engine.connect().execution_options(read_only=True) as conn:
+            yield conn

@@ -1,0 +1,1 @@
+"""Developer tooling shipped with the package (throwaway PostgreSQL for tests and benches)."""

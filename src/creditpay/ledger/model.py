@@ -1,0 +1,377 @@
+"""Pure ledger model: accounts, transfer requests, validation and the balance-flag rules.
+
+No I/O here. The service layer loads accounts, applies requests to them with
+:func:`apply_transfer` (in memory, in order) and writes the result, so every rule is checked
+against the state that includes the earlier transfers of the same batch, as TigerBeetle does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from creditpay.errors import (
+    CurrencyMismatchError,
+    InsufficientFundsError,
+    LimitExceededError,
+    StateError,
+    ValidationError,
+)
+from creditpay.money import AMOUNT_MINOR_MAX, validate_currency
+
+__all__ = [
+    "NormalSide",
+    "TransferKind",
+    "HoldStatus",
+    "AccountSpec",
+    "Account",
+    "Balance",
+    "TransferRequest",
+    "Transfer",
+    "validate_id",
+    "validate_request",
+    "apply_transfer",
+    "TIMEOUT_SECONDS_MAX",
+]
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]{0,127}$")
+CODE_PATTERN = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+TIMEOUT_SECONDS_MAX = 400 * 24 * 3600  # a hold may wait at most ~13 months
+
+
+class NormalSide(enum.StrEnum):
+    DEBIT = "debit"  # assets and expenses: balance = debits - credits
+    CREDIT = "credit"  # liabilities, income, equity: balance = credits - debits
+
+
+class TransferKind(enum.StrEnum):
+    SINGLE = "single"
+    PENDING = "pending"
+    POST = "post"
+    VOID = "void"
+    EXPIRE = "expire"  # written by the ledger itself when a hold times out
+
+
+class HoldStatus(enum.StrEnum):
+    PENDING = "pending"
+    POSTED = "posted"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+
+
+def validate_id(value: object, field: str) -> str:
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ValidationError(
+            "must be 1-128 characters of letters, digits and _.:@/- starting with a letter or"
+            f" digit, got {value!r}", field=field)
+    return value
+
+
+def _validate_code(value: object, field: str) -> str:
+    if not isinstance(value, str) or not CODE_PATTERN.match(value):
+        raise ValidationError(
+            f"must be a lower-case code like 'purchase' or 'credit.repayment', got {value!r}",
+            field=field)
+    return value
+
+
+def _validate_positive_amount(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"must be an integer of minor units, got {value!r}", field=field)
+    if value <= 0:
+        raise ValidationError(f"must be greater than zero, got {value}", field=field)
+    if value > AMOUNT_MINOR_MAX:
+        raise ValidationError("is beyond the signed 64-bit range of minor units", field=field)
+    return value
+
+
+def _validate_account_id(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(f"must be a positive account id, got {value!r}", field=field)
+    if value > AMOUNT_MINOR_MAX:
+        raise ValidationError("is beyond the 64-bit id range", field=field)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """What a caller asks for when opening an account."""
+
+    key: str
+    currency: str
+    code: str
+    owner_type: str
+    owner_id: str
+    normal_side: NormalSide
+    debits_must_not_exceed_credits: bool = False
+    credits_must_not_exceed_debits: bool = False
+
+    def validated(self, prefix: str = "") -> AccountSpec:
+        validate_id(self.key, prefix + "key")
+        validate_currency(self.currency, prefix + "currency")
+        _validate_code(self.code, prefix + "code")
+        for name in ("owner_type", "owner_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not 1 <= len(value) <= 64:
+                raise ValidationError("must be a string of 1-64 characters", field=prefix + name)
+        try:
+            side = NormalSide(self.normal_side)
+        except ValueError:
+            raise ValidationError("must be 'debit' or 'credit'",
+                                  field=prefix + "normal_side") from None
+        if self.debits_must_not_exceed_credits and self.credits_must_not_exceed_debits:
+            raise ValidationError("an account takes at most one balance flag",
+                                  field=prefix + "flags")
+        return replace(self, normal_side=side)
+
+
+@dataclass(slots=True)
+class Account:
+    """An account with its running totals (mutable only inside the ledger engine)."""
+
+    id: int
+    key: str
+    currency: str
+    code: str
+    owner_type: str
+    owner_id: str
+    normal_side: NormalSide
+    debits_must_not_exceed_credits: bool
+    credits_must_not_exceed_debits: bool
+    debits_posted: int = 0
+    credits_posted: int = 0
+    debits_pending: int = 0
+    credits_pending: int = 0
+    created_at: dt.datetime | None = None
+
+    @property
+    def balance_minor(self) -> int:
+        """Posted balance on the account's normal side."""
+        if self.normal_side == NormalSide.DEBIT:
+            return self.debits_posted - self.credits_posted
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available_minor(self) -> int:
+        """Balance less holds that would reduce it (what can still be spent/drawn)."""
+        if self.normal_side == NormalSide.DEBIT:
+            return self.debits_posted - self.credits_posted - self.credits_pending
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+    def copy(self) -> Account:
+        return replace(self)
+
+    def check_flags(self) -> None:
+        """Raise if the totals break a balance flag (TigerBeetle's rules, pending included)."""
+        if self.debits_must_not_exceed_credits and (
+                self.debits_posted + self.debits_pending > self.credits_posted):
+            raise InsufficientFundsError(
+                f"account {self.key} would go below zero: debits {self.debits_posted}"
+                f" + pending {self.debits_pending} > credits {self.credits_posted}",
+                field="amount_minor", account_id=self.id)
+        if self.credits_must_not_exceed_debits and (
+                self.credits_posted + self.credits_pending > self.debits_posted):
+            raise LimitExceededError(
+                f"account {self.key} would exceed its limit: credits {self.credits_posted}"
+                f" + pending {self.credits_pending} > debits {self.debits_posted}",
+                field="amount_minor", account_id=self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    account_id: int
+    currency: str
+    normal_side: NormalSide
+    debits_posted: int
+    credits_posted: int
+    debits_pending: int
+    credits_pending: int
+
+    @property
+    def balance_minor(self) -> int:
+        if self.normal_side == NormalSide.DEBIT:
+            return self.debits_posted - self.credits_posted
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def available_minor(self) -> int:
+        if self.normal_side == NormalSide.DEBIT:
+            return self.debits_posted - self.credits_posted - self.credits_pending
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id, "currency": self.currency,
+            "normal_side": str(self.normal_side),
+            "debits_posted": self.debits_posted, "credits_posted": self.credits_posted,
+            "debits_pending": self.debits_pending, "credits_pending": self.credits_pending,
+            "balance_minor": self.balance_minor, "available_minor": self.available_minor,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """A transfer a caller asks for. ``id`` is the caller's idempotency key.
+
+    * single / pending: ``debit_account_id``, ``credit_account_id``, ``amount_minor`` > 0;
+      pending may carry ``timeout_seconds`` after which it expires (business time).
+    * post: ``pending_id``; ``amount_minor`` None posts the full hold, else a partial amount.
+    * void: ``pending_id`` only.
+    """
+
+    id: str
+    code: str
+    kind: TransferKind = TransferKind.SINGLE
+    debit_account_id: int | None = None
+    credit_account_id: int | None = None
+    amount_minor: int | None = None
+    pending_id: str | None = None
+    timeout_seconds: int | None = None
+    reference: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A transfer as recorded in the journal."""
+
+    seq: int
+    id: str
+    kind: TransferKind
+    debit_account_id: int
+    credit_account_id: int
+    amount_minor: int
+    pending_released_minor: int
+    currency: str
+    code: str
+    pending_id: str | None
+    hold_status: HoldStatus | None
+    expires_at: dt.datetime | None
+    reference: str | None
+    batch_id: str | None
+    created_at: dt.datetime
+    metadata: dict[str, Any] | None = field(default=None, compare=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq, "id": self.id, "kind": str(self.kind),
+            "debit_account_id": self.debit_account_id,
+            "credit_account_id": self.credit_account_id,
+            "amount_minor": self.amount_minor,
+            "pending_released_minor": self.pending_released_minor,
+            "currency": self.currency, "code": self.code, "pending_id": self.pending_id,
+            "hold_status": str(self.hold_status) if self.hold_status else None,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "reference": self.reference, "batch_id": self.batch_id,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def validate_request(request: TransferRequest, prefix: str = "") -> TransferRequest:
+    """Check a request's own fields (no state needed); raise ValidationError naming the field."""
+    if not isinstance(request, TransferRequest):
+        raise ValidationError("must be a TransferRequest", field=prefix.rstrip(".") or "request")
+    validate_id(request.id, prefix + "id")
+    _validate_code(request.code, prefix + "code")
+    try:
+        kind = TransferKind(request.kind)
+    except ValueError:
+        raise ValidationError(f"unknown transfer kind {request.kind!r}",
+                              field=prefix + "kind") from None
+    if kind == TransferKind.EXPIRE:
+        raise ValidationError("expiry is done by the ledger, not requested",
+                              field=prefix + "kind")
+    if request.reference is not None and (
+            not isinstance(request.reference, str) or len(request.reference) > 128):
+        raise ValidationError("must be a string of at most 128 characters",
+                              field=prefix + "reference")
+    if kind in (TransferKind.SINGLE, TransferKind.PENDING):
+        debit = _validate_account_id(request.debit_account_id, prefix + "debit_account_id")
+        credit = _validate_account_id(request.credit_account_id, prefix + "credit_account_id")
+        if debit == credit:
+            raise ValidationError("debit and credit accounts must differ",
+                                  field=prefix + "credit_account_id")
+        _validate_positive_amount(request.amount_minor, prefix + "amount_minor")
+        if request.pending_id is not None:
+            raise ValidationError("only post and void refer to a pending transfer",
+                                  field=prefix + "pending_id")
+        if request.timeout_seconds is not None:
+            if kind != TransferKind.PENDING:
+                raise ValidationError("only a pending transfer can time out",
+                                      field=prefix + "timeout_seconds")
+            timeout = request.timeout_seconds
+            if isinstance(timeout, bool) or not isinstance(timeout, int) or not (
+                    1 <= timeout <= TIMEOUT_SECONDS_MAX):
+                raise ValidationError(f"must be an integer from 1 to {TIMEOUT_SECONDS_MAX}",
+                                      field=prefix + "timeout_seconds")
+    else:
+        validate_id(request.pending_id, prefix + "pending_id")
+        if request.timeout_seconds is not None:
+            raise ValidationError("only a pending transfer can time out",
+                                  field=prefix + "timeout_seconds")
+        if kind == TransferKind.POST and request.amount_minor is not None:
+            _validate_positive_amount(request.amount_minor, prefix + "amount_minor")
+        if kind == TransferKind.VOID and request.amount_minor not in (None, 0):
+            raise ValidationError("a void releases the whole hold; leave the amount empty",
+                                  field=prefix + "amount_minor")
+        for name in ("debit_account_id", "credit_account_id"):
+            value = getattr(request, name)
+            if value is not None:
+                _validate_account_id(value, prefix + name)
+    return request if kind == request.kind else replace(request, kind=kind)
+
+
+def apply_transfer(
+    kind: TransferKind,
+    debit: Account,
+    credit: Account,
+    amount_minor: int,
+    pending_released_minor: int = 0,
+    prefix: str = "",
+) -> None:
+    """Apply one transfer to two in-memory accounts and check both flags; mutate on success.
+
+    On any failure the accounts are left unchanged (the change is made on copies first).
+    """
+    if debit.currency != credit.currency:
+        raise CurrencyMismatchError(
+            f"debit account is {debit.currency}, credit account is {credit.currency}",
+            field=prefix + "credit_account_id")
+    new_debit, new_credit = debit.copy(), credit.copy()
+    if kind == TransferKind.SINGLE:
+        new_debit.debits_posted += amount_minor
+        new_credit.credits_posted += amount_minor
+    elif kind == TransferKind.PENDING:
+        new_debit.debits_pending += amount_minor
+        new_credit.credits_pending += amount_minor
+    elif kind == TransferKind.POST:
+        new_debit.debits_pending -= pending_released_minor
+        new_credit.credits_pending -= pending_released_minor
+        new_debit.debits_posted += amount_minor
+        new_credit.credits_posted += amount_minor
+    elif kind in (TransferKind.VOID, TransferKind.EXPIRE):
+        new_debit.debits_pending -= pending_released_minor
+        new_credit.credits_pending -= pending_released_minor
+    else:  # pragma: no cover - exhaustive
+        raise StateError(f"unknown kind {kind}")
+    if min(new_debit.debits_pending, new_credit.credits_pending) < 0:
+        raise StateError("a hold was released twice", field=prefix + "pending_id")
+    for account in (new_debit, new_credit):
+        if max(account.debits_posted, account.credits_posted, account.debits_pending,
+               account.credits_pending) > AMOUNT_MINOR_MAX:
+            raise ValidationError("account totals would overflow 64 bits",
+                                  field=prefix + "amount_minor")
+    try:
+        new_debit.check_flags()
+        new_credit.check_flags()
+    except (InsufficientFundsError, LimitExceededError) as exc:
+        exc.field = prefix + "amount_minor"
+        raise
+    for target, source in ((debit, new_debit), (credit, new_credit)):
+        target.debits_posted = source.debits_posted
+        target.credits_posted = source.credits_posted
+        target.debits_pending = source.debits_pending
+        target.credits_pending = source.credits_pending

@@ -1,0 +1,509 @@
+"""Ledger service: open accounts and create transfers inside the caller's transaction.
+
+Concurrency: on PostgreSQL the engine locks the pending rows it resolves and then the
+accounts it touches with ``SELECT ... FOR UPDATE`` in id order (no deadlock between two
+ledger calls; a deadlock with other code is retried by ``UnitOfWork.run``); on SQLite every
+write transaction starts with ``BEGIN IMMEDIATE``, so writers are serialised by the database.
+Either way the limit checks run on the latest committed totals, so concurrent holds can never
+over-commit an account. Idempotency: the existence check of a transfer id runs after the
+locks are held, so two concurrent calls with the same new id see each other: the second one
+returns the first one's result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, bindparam, func, select, update
+
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    DomainError,
+    IdempotencyConflictError,
+    NotFoundError,
+    StateError,
+    ValidationError,
+)
+from creditpay.ledger.model import (
+    Account,
+    AccountSpec,
+    Balance,
+    HoldStatus,
+    NormalSide,
+    Transfer,
+    TransferKind,
+    TransferRequest,
+    apply_transfer,
+    validate_id,
+    validate_request,
+)
+from creditpay.ledger.tables import ledger_accounts, ledger_transfers
+
+__all__ = [
+    "open_account",
+    "open_accounts",
+    "get_account",
+    "get_account_by_key",
+    "create_transfer",
+    "create_transfers",
+    "create_transfers_unlinked",
+    "expire_holds",
+    "get_transfer",
+    "balance",
+    "list_transfers",
+    "BATCH_SIZE_MAX",
+]
+
+BATCH_SIZE_MAX = 8190  # as TigerBeetle: a bound on the work one call may ask for
+TOPIC_TRANSFER = "ledger.transfer.created"
+
+_ACCOUNT_SPEC_FIELDS = ("currency", "code", "owner_type", "owner_id", "normal_side",
+                        "debits_must_not_exceed_credits", "credits_must_not_exceed_debits")
+
+
+# ----------------------------------------------------------------------------- accounts
+def _account_from_row(row: RowMapping) -> Account:
+    return Account(
+        id=row["id"], key=row["key"], currency=row["currency"], code=row["code"],
+        owner_type=row["owner_type"], owner_id=row["owner_id"],
+        normal_side=NormalSide(row["normal_side"]),
+        debits_must_not_exceed_credits=bool(row["debits_must_not_exceed_credits"]),
+        credits_must_not_exceed_debits=bool(row["credits_must_not_exceed_debits"]),
+        debits_posted=row["debits_posted"], credits_posted=row["credits_posted"],
+        debits_pending=row["debits_pending"], credits_pending=row["credits_pending"],
+        created_at=row["created_at"],
+    )
+
+
+def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
+    """Open accounts idempotently by key: an existing key with the same fields is returned,
+    with different fields it is refused with the differing field named."""
+    if len(specs) > BATCH_SIZE_MAX:
+        raise ValidationError(f"at most {BATCH_SIZE_MAX} accounts per call", field="accounts")
+    many = len(specs) > 1
+    validated = [spec.validated(f"accounts[{i}]." if many else "")
+                 for i, spec in enumerate(specs)]
+    keys = [spec.key for spec in validated]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("the same key appears twice", field="accounts")
+    existing = {
+        row["key"]: row for row in tx.conn.execute(
+            select(ledger_accounts).where(ledger_accounts.c.key.in_(keys))).mappings()
+    }
+    new_rows = []
+    for i, spec in enumerate(validated):
+        row = existing.get(spec.key)
+        if row is not None:
+            for name in _ACCOUNT_SPEC_FIELDS:
+                if str(row[name]) != str(getattr(spec, name)) and not (
+                        isinstance(row[name], bool | int) and
+                        bool(row[name]) == bool(getattr(spec, name))):
+                    raise IdempotencyConflictError(
+                        f"account {spec.key} exists with {name}={row[name]!r}",
+                        field=(f"accounts[{i}]." if many else "") + name)
+            continue
+        new_rows.append({
+            "key": spec.key, "currency": spec.currency, "code": spec.code,
+            "owner_type": spec.owner_type, "owner_id": spec.owner_id,
+            "normal_side": str(spec.normal_side),
+            "debits_must_not_exceed_credits": spec.debits_must_not_exceed_credits,
+            "credits_must_not_exceed_debits": spec.credits_must_not_exceed_debits,
+            "debits_posted": 0, "credits_posted": 0, "debits_pending": 0,
+            "credits_pending": 0, "created_at": tx.now,
+        })
+    if new_rows:
+        tx.conn.execute(ledger_accounts.insert(), new_rows)
+    rows = {
+        row["key"]: row for row in tx.conn.execute(
+            select(ledger_accounts).where(ledger_accounts.c.key.in_(keys))).mappings()
+    }
+    return [_account_from_row(rows[key]) for key in keys]
+
+
+def open_account(tx: Tx, spec: AccountSpec) -> Account:
+    return open_accounts(tx, [spec])[0]
+
+
+def get_account(conn: Connection, account_id: int) -> Account:
+    row = conn.execute(
+        select(ledger_accounts).where(ledger_accounts.c.id == account_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no account {account_id}", field="account_id")
+    return _account_from_row(row)
+
+
+def get_account_by_key(conn: Connection, key: str) -> Account:
+    row = conn.execute(
+        select(ledger_accounts).where(ledger_accounts.c.key == key)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no account with key {key!r}", field="key")
+    return _account_from_row(row)
+
+
+def _lock_accounts(tx: Tx, account_ids: Iterable[int]) -> dict[int, Account]:
+    ids = sorted(set(account_ids))
+    if not ids:
+        return {}
+    query = select(ledger_accounts).where(ledger_accounts.c.id.in_(ids)).order_by(
+        ledger_accounts.c.id)
+    if tx.dialect == "postgresql":
+        query = query.with_for_update()
+    return {row["id"]: _account_from_row(row) for row in tx.conn.execute(query).mappings()}
+
+
+# ----------------------------------------------------------------------------- transfers
+def _transfer_from_row(row: RowMapping) -> Transfer:
+    return Transfer(
+        seq=row["seq"], id=row["id"], kind=TransferKind(row["kind"]),
+        debit_account_id=row["debit_account_id"], credit_account_id=row["credit_account_id"],
+        amount_minor=row["amount_minor"], pending_released_minor=row["pending_released_minor"],
+        currency=row["currency"], code=row["code"], pending_id=row["pending_id"],
+        hold_status=HoldStatus(row["hold_status"]) if row["hold_status"] else None,
+        expires_at=_aware(row["expires_at"]), reference=row["reference"],
+        batch_id=row["batch_id"], created_at=_aware(row["created_at"]),
+        metadata=row["metadata"],
+    )
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; everything here is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _compare_replay(request: TransferRequest, stored: Transfer, prefix: str) -> None:
+    """A retry must carry the same fields as the original; name the first that differs."""
+    expected: dict[str, Any] = {"kind": stored.kind, "code": stored.code,
+                                "reference": stored.reference}
+    if request.kind in (TransferKind.SINGLE, TransferKind.PENDING):
+        expected |= {"debit_account_id": stored.debit_account_id,
+                     "credit_account_id": stored.credit_account_id,
+                     "amount_minor": stored.amount_minor}
+        if request.kind == TransferKind.PENDING and stored.expires_at is not None:
+            stored_timeout = int((stored.expires_at - stored.created_at).total_seconds())
+            if request.timeout_seconds != stored_timeout:
+                raise IdempotencyConflictError(
+                    f"transfer {request.id} exists with timeout_seconds={stored_timeout}",
+                    field=prefix + "timeout_seconds")
+    else:
+        expected["pending_id"] = stored.pending_id
+        if request.kind == TransferKind.POST and request.amount_minor is not None:
+            expected["amount_minor"] = stored.amount_minor
+    for name, value in expected.items():
+        if getattr(request, name) != value:
+            raise IdempotencyConflictError(
+                f"transfer {request.id} exists with {name}={value!r}", field=prefix + name)
+
+
+def _load_transfers(conn: Connection, ids: Iterable[str], *, lock: bool = False
+                    ) -> dict[str, Transfer]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    query = select(ledger_transfers).where(ledger_transfers.c.id.in_(ids)).order_by(
+        ledger_transfers.c.seq)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row["id"]: _transfer_from_row(row) for row in conn.execute(query).mappings()}
+
+
+class _Plan:
+    """The in-memory result of applying a batch, written by :func:`_write`."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.hold_updates: dict[str, HoldStatus] = {}
+        self.touched: set[int] = set()
+
+
+def _plan_one(tx: Tx, request: TransferRequest, prefix: str, accounts: dict[int, Account],
+              pendings: dict[str, Transfer], plan: _Plan, batch_id: str | None) -> None:
+    """Apply one new request to the in-memory state (accounts, pendings) and queue its row."""
+    kind = request.kind
+    expires_at = None
+    hold_status = None
+    released = 0
+    if kind in (TransferKind.SINGLE, TransferKind.PENDING):
+        debit_id, credit_id = request.debit_account_id, request.credit_account_id
+        amount = request.amount_minor
+        assert debit_id is not None and credit_id is not None and amount is not None
+        for name, account_id in (("debit_account_id", debit_id),
+                                 ("credit_account_id", credit_id)):
+            if account_id not in accounts:
+                raise NotFoundError(f"no account {account_id}", field=prefix + name)
+        if kind == TransferKind.PENDING:
+            hold_status = HoldStatus.PENDING
+            if request.timeout_seconds is not None:
+                expires_at = tx.now + dt.timedelta(seconds=request.timeout_seconds)
+        pending_id = None
+    else:
+        pending = pendings.get(request.pending_id or "")
+        if pending is None or pending.kind != TransferKind.PENDING:
+            raise NotFoundError(f"no pending transfer {request.pending_id!r}",
+                                field=prefix + "pending_id")
+        if pending.hold_status != HoldStatus.PENDING:
+            raise StateError(f"pending transfer {pending.id} is already {pending.hold_status}",
+                             field=prefix + "pending_id")
+        if pending.expires_at is not None and pending.expires_at <= tx.now:
+            raise StateError(f"pending transfer {pending.id} expired at"
+                             f" {pending.expires_at.isoformat()}", field=prefix + "pending_id")
+        for name in ("debit_account_id", "credit_account_id"):
+            given = getattr(request, name)
+            if given is not None and given != getattr(pending, name):
+                raise ValidationError(f"must match the pending transfer's {name}",
+                                      field=prefix + name)
+        debit_id, credit_id = pending.debit_account_id, pending.credit_account_id
+        released = pending.amount_minor
+        if kind == TransferKind.POST:
+            amount = pending.amount_minor if request.amount_minor is None \
+                else request.amount_minor
+            if amount > pending.amount_minor:
+                raise ValidationError(
+                    f"cannot post {amount}, more than the held {pending.amount_minor}",
+                    field=prefix + "amount_minor")
+            new_status = HoldStatus.POSTED
+        else:
+            amount = 0
+            new_status = HoldStatus.VOIDED
+        pending_id = pending.id
+    debit, credit = accounts[debit_id], accounts[credit_id]
+    apply_transfer(kind, debit, credit, amount, released, prefix)
+    if kind == TransferKind.PENDING:
+        # A later transfer of the same batch may post or void this hold.
+        pendings[request.id] = Transfer(
+            seq=0, id=request.id, kind=kind, debit_account_id=debit_id,
+            credit_account_id=credit_id, amount_minor=amount, pending_released_minor=0,
+            currency=debit.currency, code=request.code, pending_id=None,
+            hold_status=HoldStatus.PENDING, expires_at=expires_at,
+            reference=request.reference, batch_id=batch_id, created_at=tx.now)
+    if kind in (TransferKind.POST, TransferKind.VOID):
+        pendings[pending_id] = replace(pendings[pending_id], hold_status=new_status)
+        plan.hold_updates[pending_id] = new_status
+    plan.touched.update((debit_id, credit_id))
+    plan.rows.append({
+        "id": request.id, "kind": str(kind), "debit_account_id": debit_id,
+        "credit_account_id": credit_id, "amount_minor": amount,
+        "pending_released_minor": released, "currency": debit.currency,
+        "code": request.code, "pending_id": pending_id,
+        "hold_status": str(hold_status) if hold_status else None, "expires_at": expires_at,
+        "reference": request.reference, "batch_id": batch_id, "metadata": request.metadata,
+        "created_at": tx.now,
+    })
+
+
+def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> dict[str, Transfer]:
+    if not plan.rows:
+        return {}
+    conn = tx.conn
+    inserted = conn.execute(
+        ledger_transfers.insert().returning(ledger_transfers.c.seq, ledger_transfers.c.id,
+                                            sort_by_parameter_order=True),
+        plan.rows,
+    ).all()
+    seq_by_id = {row.id: row.seq for row in inserted}
+    conn.execute(
+        update(ledger_accounts).where(ledger_accounts.c.id == bindparam("account_id")).values(
+            debits_posted=bindparam("dp"), credits_posted=bindparam("cp"),
+            debits_pending=bindparam("dpe"), credits_pending=bindparam("cpe")),
+        [{"account_id": a.id, "dp": a.debits_posted, "cp": a.credits_posted,
+          "dpe": a.debits_pending, "cpe": a.credits_pending}
+         for a in (accounts[i] for i in sorted(plan.touched))],
+    )
+    if plan.hold_updates:
+        conn.execute(
+            update(ledger_transfers).where(ledger_transfers.c.id == bindparam("pid"))
+            .values(hold_status=bindparam("status")),
+            [{"pid": pid, "status": str(status)} for pid, status in plan.hold_updates.items()],
+        )
+    results: dict[str, Transfer] = {}
+    events = []
+    for row in plan.rows:
+        transfer = Transfer(
+            seq=seq_by_id[row["id"]], id=row["id"], kind=TransferKind(row["kind"]),
+            debit_account_id=row["debit_account_id"],
+            credit_account_id=row["credit_account_id"], amount_minor=row["amount_minor"],
+            pending_released_minor=row["pending_released_minor"], currency=row["currency"],
+            code=row["code"], pending_id=row["pending_id"],
+            hold_status=HoldStatus(row["hold_status"]) if row["hold_status"] else None,
+            expires_at=row["expires_at"], reference=row["reference"],
+            batch_id=row["batch_id"], created_at=row["created_at"], metadata=row["metadata"])
+        results[transfer.id] = transfer
+        events.append({"topic": TOPIC_TRANSFER, "aggregate_type": "ledger_transfer",
+                       "aggregate_id": transfer.id, "payload": transfer.as_dict()})
+    tx.emit_many(events)
+    return results
+
+
+def _prepare(tx: Tx, requests: Sequence[TransferRequest]
+             ) -> tuple[list[TransferRequest], list[str], dict[str, Transfer],
+                        dict[int, Account]]:
+    if not isinstance(requests, Sequence) or isinstance(requests, str):
+        raise ValidationError("must be a list of transfers", field="transfers")
+    if not requests:
+        raise ValidationError("needs at least one transfer", field="transfers")
+    if len(requests) > BATCH_SIZE_MAX:
+        raise ValidationError(f"at most {BATCH_SIZE_MAX} transfers per batch",
+                              field="transfers")
+    many = len(requests) > 1
+    prefixes = [f"transfers[{i}]." if many else "" for i in range(len(requests))]
+    validated = [validate_request(r, p) for r, p in zip(requests, prefixes, strict=True)]
+    ids = [r.id for r in validated]
+    if len(set(ids)) != len(ids):
+        raise ValidationError("the same transfer id appears twice in one batch",
+                              field="transfers")
+    # Lock order: pending rows, then accounts (both by id), then look for replays.
+    pending_ids = {r.pending_id for r in validated if r.pending_id}
+    pendings = _load_transfers(tx.conn, pending_ids, lock=True)
+    account_ids: set[int] = set()
+    for r in validated:
+        account_ids.update(i for i in (r.debit_account_id, r.credit_account_id) if i)
+    for p in pendings.values():
+        account_ids.update((p.debit_account_id, p.credit_account_id))
+    existing = _load_transfers(tx.conn, ids)
+    for t in existing.values():
+        account_ids.update((t.debit_account_id, t.credit_account_id))
+    accounts = _lock_accounts(tx, account_ids)
+    return validated, prefixes, existing | pendings, accounts
+
+
+def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
+                     batch_id: str | None = None) -> list[Transfer]:
+    """Create a linked batch: every transfer succeeds, or none does (the error is raised and
+    the caller's transaction must roll back; nothing has been written when it is raised).
+
+    A request whose id already exists with the same fields returns the stored transfer
+    (a replay); with different fields it raises IdempotencyConflictError naming the field.
+    """
+    validated, prefixes, known, accounts = _prepare(tx, requests)
+    if batch_id is not None:
+        validate_id(batch_id, "batch_id")
+    plan = _Plan()
+    replays: dict[str, Transfer] = {}
+    for request, prefix in zip(validated, prefixes, strict=True):
+        stored = known.get(request.id)
+        if stored is not None:
+            _compare_replay(request, stored, prefix)
+            replays[request.id] = stored
+            continue
+        _plan_one(tx, request, prefix, accounts, known, plan, batch_id)
+    created = _write(tx, plan, accounts)
+    return [replays.get(r.id) or created[r.id] for r in validated]
+
+
+def create_transfer(tx: Tx, request: TransferRequest) -> Transfer:
+    return create_transfers(tx, [request])[0]
+
+
+def create_transfers_unlinked(tx: Tx, requests: Sequence[TransferRequest]
+                              ) -> list[Transfer | DomainError]:
+    """Each transfer succeeds or fails on its own; the result lists a Transfer or the error
+    for each request, in order. Bad input in any request fails the whole call."""
+    validated, prefixes, known, accounts = _prepare(tx, requests)
+    plan = _Plan()
+    outcomes: list[Transfer | DomainError | None] = []
+    for request, prefix in zip(validated, prefixes, strict=True):
+        stored = known.get(request.id)
+        if stored is not None:
+            try:
+                _compare_replay(request, stored, prefix)
+                outcomes.append(stored)
+            except DomainError as exc:
+                outcomes.append(exc)
+            continue
+        try:
+            _plan_one(tx, request, prefix, accounts, known, plan, None)
+            outcomes.append(None)
+        except DomainError as exc:
+            outcomes.append(exc)
+    created = _write(tx, plan, accounts)
+    return [o if o is not None else created[r.id]
+            for o, r in zip(outcomes, validated, strict=True)]
+
+
+def expire_holds(tx: Tx, *, limit: int = 10_000) -> int:
+    """Release every hold whose timeout has passed (business time). Returns how many.
+
+    Each expiry is a journal row ``<pending id>:expire`` so balances as of any time are still
+    derivable from the journal alone. Run by close of business and before reports.
+    """
+    assert 1 <= limit <= 100_000
+    query = (select(ledger_transfers)
+             .where(and_(ledger_transfers.c.hold_status == str(HoldStatus.PENDING),
+                         ledger_transfers.c.expires_at <= tx.now))
+             .order_by(ledger_transfers.c.seq).limit(limit))
+    if tx.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    due = [_transfer_from_row(row) for row in tx.conn.execute(query).mappings()]
+    if not due:
+        return 0
+    accounts = _lock_accounts(
+        tx, [i for t in due for i in (t.debit_account_id, t.credit_account_id)])
+    plan = _Plan()
+    for pending in due:
+        apply_transfer(TransferKind.EXPIRE, accounts[pending.debit_account_id],
+                       accounts[pending.credit_account_id], 0, pending.amount_minor)
+        plan.touched.update((pending.debit_account_id, pending.credit_account_id))
+        plan.hold_updates[pending.id] = HoldStatus.EXPIRED
+        plan.rows.append({
+            "id": (pending.id + ":expire")[-128:], "kind": str(TransferKind.EXPIRE),
+            "debit_account_id": pending.debit_account_id,
+            "credit_account_id": pending.credit_account_id, "amount_minor": 0,
+            "pending_released_minor": pending.amount_minor, "currency": pending.currency,
+            "code": pending.code, "pending_id": pending.id, "hold_status": None,
+            "expires_at": None, "reference": pending.reference, "batch_id": None,
+            "metadata": None, "created_at": tx.now,
+        })
+    _write(tx, plan, accounts)
+    return len(due)
+
+
+# ----------------------------------------------------------------------------- queries
+def get_transfer(conn: Connection, transfer_id: str) -> Transfer:
+    validate_id(transfer_id, "transfer_id")
+    found = _load_transfers(conn, [transfer_id])
+    if transfer_id not in found:
+        raise NotFoundError(f"no transfer {transfer_id!r}", field="transfer_id")
+    return found[transfer_id]
+
+
+def balance(conn: Connection, account_id: int, *, as_of: dt.datetime | None = None
+            ) -> Balance:
+    """Balances of one account now (running totals) or as of a past business time (summed
+    from the journal: transfers with ``created_at <= as_of``)."""
+    account = get_account(conn, account_id)
+    if as_of is None:
+        return Balance(account.id, account.currency, account.normal_side,
+                       account.debits_posted, account.credits_posted,
+                       account.debits_pending, account.credits_pending)
+    t = ledger_transfers.c
+    totals = {}
+    for side, column in (("debits", t.debit_account_id), ("credits", t.credit_account_id)):
+        row = conn.execute(
+            select(
+                func.coalesce(func.sum(t.amount_minor).filter(
+                    t.kind.in_(("single", "post"))), 0),
+                func.coalesce(func.sum(t.amount_minor).filter(t.kind == "pending"), 0),
+                func.coalesce(func.sum(t.pending_released_minor).filter(
+                    t.kind.in_(("post", "void", "expire"))), 0),
+            ).where(column == account_id, t.created_at <= as_of)).one()
+        totals[side] = (int(row[0]), int(row[1]) - int(row[2]))
+    return Balance(account.id, account.currency, account.normal_side,
+                   totals["debits"][0], totals["credits"][0],
+                   totals["debits"][1], totals["credits"][1])
+
+
+def list_transfers(conn: Connection, *, account_id: int | None = None,
+                   after_seq: int = 0, limit: int = 100) -> list[Transfer]:
+    """Transfers in journal order after ``after_seq`` (cursor), optionally of one account."""
+    if not 1 <= limit <= 1000:
+        raise ValidationError("must be between 1 and 1000", field="limit")
+    t = ledger_transfers.c
+    query = select(ledger_transfers).where(t.seq > after_seq).order_by(t.seq).limit(limit)
+    if account_id is not None:
+        query = query.where((t.debit_account_id == account_id) |
+                            (t.credit_account_id == account_id))
+    return [_transfer_from_row(row) for row in conn.execute(query).mappings()]

@@ -1,0 +1,91 @@
+"""Ledger tables (owner: ``creditpay.ledger``; no other module writes them).
+
+Accounts carry running totals (debits/credits, posted/pending) maintained only by the ledger
+engine in the same transaction as the transfers that move them, as TigerBeetle does; the
+transfers are the immutable journal, and ``verify`` recomputes every total from it.
+CHECK constraints repeat the balance-flag rules in the database as a second line of defence.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+)
+
+from creditpay.db.metadata import BigIntPK, JSONType, metadata
+
+__all__ = ["ledger_accounts", "ledger_transfers"]
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    # Caller-chosen stable name ("wallet:cust_42:CNY"); opening the same key twice with the
+    # same fields returns the existing account (idempotent), with other fields it is refused.
+    Column("key", String(128), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("code", String(64), nullable=False),  # kind of account, see docs/architecture.md
+    Column("owner_type", String(32), nullable=False),
+    Column("owner_id", String(64), nullable=False),
+    Column("normal_side", String(6), nullable=False),
+    Column("debits_must_not_exceed_credits", Boolean, nullable=False, default=False),
+    Column("credits_must_not_exceed_debits", Boolean, nullable=False, default=False),
+    Column("debits_posted", BigInteger, nullable=False, default=0),
+    Column("credits_posted", BigInteger, nullable=False, default=0),
+    Column("debits_pending", BigInteger, nullable=False, default=0),
+    Column("credits_pending", BigInteger, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("normal_side IN ('debit', 'credit')", name="normal_side"),
+    CheckConstraint(
+        "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0"
+        " AND credits_pending >= 0", name="totals_non_negative"),
+    CheckConstraint(
+        "NOT (debits_must_not_exceed_credits AND credits_must_not_exceed_debits)",
+        name="one_balance_flag"),
+    CheckConstraint(
+        "NOT debits_must_not_exceed_credits"
+        " OR debits_posted + debits_pending <= credits_posted", name="debits_within_credits"),
+    CheckConstraint(
+        "NOT credits_must_not_exceed_debits"
+        " OR credits_posted + credits_pending <= debits_posted", name="credits_within_debits"),
+    Index("ix_ledger_accounts_owner", "owner_type", "owner_id"),
+)
+
+# kind: single (posted at once), pending (a hold), post (posts a hold, fully or partly),
+# void (releases a hold), expire (releases a hold whose timeout passed).
+ledger_transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+    Column("id", String(128), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),
+    Column("debit_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("credit_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("pending_released_minor", BigInteger, nullable=False, default=0),
+    Column("currency", String(3), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("pending_id", String(128), nullable=True),
+    # Hold state, on pending rows only: pending -> posted | voided | expired.
+    Column("hold_status", String(8), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("reference", String(128), nullable=True),
+    Column("batch_id", String(128), nullable=True),
+    Column("metadata", JSONType, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('single', 'pending', 'post', 'void', 'expire')", name="kind"),
+    CheckConstraint("amount_minor >= 0 AND pending_released_minor >= 0", name="amounts"),
+    CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+    Index("ix_ledger_transfers_debit", "debit_account_id", "created_at"),
+    Index("ix_ledger_transfers_credit", "credit_account_id", "created_at"),
+    Index("ix_ledger_transfers_open_holds", "hold_status", "expires_at"),
+    Index("ix_ledger_transfers_reference", "reference"),
+)
