@@ -26,6 +26,10 @@ app.add_typer(bench_app, name="bench")
 
 # Domain command modules, in the order their commands appear in --help.
 _DOMAIN_CLIS: tuple[str, ...] = (
+    "creditpay.demo",
+    "creditpay.ledger.cli",
+    "creditpay.compliance.cli",
+    "creditpay.credit.cli",
 )
 
 for _module_name in _DOMAIN_CLIS:

@@ -240,7 +240,7 @@ def test_as_of_balances_and_outbox(uow, clock):
     with uow.connect() as conn:
         topics = conn.execute(select(outbox_events.c.topic, func.count())
                               .group_by(outbox_events.c.topic)).all()
-    assert dict(topics) == {"ledger.transfer.created": 3}
+    assert dict(topics) == {"ledger.transfers.created": 3}
 
 
 def test_export_and_verify_detects_tampering(uow, tmp_path):

@@ -37,8 +37,16 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
-    """Create an engine for ``url`` with the store's durability and locking settings."""
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False,
+                durability: str = "full") -> Engine:
+    """Create an engine for ``url`` with the store's durability and locking settings.
+
+    ``durability`` (SQLite only): "full" (default; a returned commit survives power loss) or
+    "normal" (survives a process crash, may lose the last commits on power loss: for
+    simulations and replays that can be re-run from their seed).
+    """
+    if durability not in {"full", "normal"}:
+        raise ValueError("durability must be 'full' or 'normal'")
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -53,7 +61,7 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
             pool_size=pool_size,
             max_overflow=pool_size,
         )
-        _install_sqlite_hooks(engine)
+        _install_sqlite_hooks(engine, synchronous=durability.upper())
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
@@ -61,14 +69,14 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     raise ValueError(f"unsupported database URL scheme: {parsed.get_backend_name()}")
 
 
-def _install_sqlite_hooks(engine: Engine) -> None:
+def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # isolation_level=None hands transaction control to us (the pysqlite recipe in
         # SQLAlchemy's docs), so BEGIN IMMEDIATE below is what actually starts a transaction.
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()

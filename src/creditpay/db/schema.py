@@ -9,12 +9,13 @@ from sqlalchemy import Engine, MetaData
 
 from creditpay.db.metadata import metadata
 
-__all__ = ["TABLE_MODULES", "load_all_tables", "migrate", "alembic_config"]
+__all__ = ["TABLE_MODULES", "load_all_tables", "migrate", "alembic_config", "open_database"]
 
 # One module per owner; each declares its tables on the shared metadata.
 TABLE_MODULES: tuple[str, ...] = (
     "creditpay.db.tables",
     "creditpay.ledger.tables",
+    "creditpay.compliance.tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -42,3 +43,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     with engine.begin() as connection:
         command.upgrade(alembic_config(connection), revision)
+
+
+def open_database(url: str, *, pool_size: int = 10, durability: str = "full") -> Engine:
+    """Engine for ``url`` with every migration applied (what each command does on start)."""
+    from creditpay.db.engine import make_engine
+
+    engine = make_engine(url, pool_size=pool_size, durability=durability)
+    migrate(engine)
+    return engine

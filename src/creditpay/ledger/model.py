@@ -270,8 +270,32 @@ class Transfer:
         }
 
 
+_FAST_KINDS = (TransferKind.SINGLE, TransferKind.PENDING)
+_ID_MATCH = ID_PATTERN.match
+_CODE_MATCH = CODE_PATTERN.match
+
+
+def _well_formed_single(r: TransferRequest) -> bool:
+    """True for the common, well-formed single or pending request (the hot path); anything
+    unusual goes through the full checks below, which name the field at fault."""
+    debit, credit, amount = r.debit_account_id, r.credit_account_id, r.amount_minor
+    timeout = r.timeout_seconds
+    return (type(r.kind) is TransferKind and r.kind in _FAST_KINDS
+            and type(r.id) is str and _ID_MATCH(r.id) is not None
+            and type(r.code) is str and _CODE_MATCH(r.code) is not None
+            and type(debit) is int and type(credit) is int and debit != credit
+            and 0 < debit <= AMOUNT_MINOR_MAX and 0 < credit <= AMOUNT_MINOR_MAX
+            and type(amount) is int and 0 < amount <= AMOUNT_MINOR_MAX
+            and r.pending_id is None
+            and (timeout is None or (r.kind is TransferKind.PENDING and type(timeout) is int
+                                     and 1 <= timeout <= TIMEOUT_SECONDS_MAX))
+            and (r.reference is None or (type(r.reference) is str and len(r.reference) <= 128)))
+
+
 def validate_request(request: TransferRequest, prefix: str = "") -> TransferRequest:
     """Check a request's own fields (no state needed); raise ValidationError naming the field."""
+    if type(request) is TransferRequest and _well_formed_single(request):
+        return request
     if not isinstance(request, TransferRequest):
         raise ValidationError("must be a TransferRequest", field=prefix.rstrip(".") or "request")
     validate_id(request.id, prefix + "id")
@@ -334,44 +358,50 @@ def apply_transfer(
 ) -> None:
     """Apply one transfer to two in-memory accounts and check both flags; mutate on success.
 
-    On any failure the accounts are left unchanged (the change is made on copies first).
+    On any failure the accounts are left unchanged.
     """
     if debit.currency != credit.currency:
         raise CurrencyMismatchError(
             f"debit account is {debit.currency}, credit account is {credit.currency}",
             field=prefix + "credit_account_id")
-    new_debit, new_credit = debit.copy(), credit.copy()
+    # New totals are computed in locals and checked before anything is assigned, so a
+    # refused transfer leaves both accounts exactly as they were (no copies on the hot path).
+    d_posted, d_pending = debit.debits_posted, debit.debits_pending
+    c_posted, c_pending = credit.credits_posted, credit.credits_pending
     if kind == TransferKind.SINGLE:
-        new_debit.debits_posted += amount_minor
-        new_credit.credits_posted += amount_minor
+        d_posted += amount_minor
+        c_posted += amount_minor
     elif kind == TransferKind.PENDING:
-        new_debit.debits_pending += amount_minor
-        new_credit.credits_pending += amount_minor
+        d_pending += amount_minor
+        c_pending += amount_minor
     elif kind == TransferKind.POST:
-        new_debit.debits_pending -= pending_released_minor
-        new_credit.credits_pending -= pending_released_minor
-        new_debit.debits_posted += amount_minor
-        new_credit.credits_posted += amount_minor
+        d_pending -= pending_released_minor
+        c_pending -= pending_released_minor
+        d_posted += amount_minor
+        c_posted += amount_minor
     elif kind in (TransferKind.VOID, TransferKind.EXPIRE):
-        new_debit.debits_pending -= pending_released_minor
-        new_credit.credits_pending -= pending_released_minor
+        d_pending -= pending_released_minor
+        c_pending -= pending_released_minor
     else:  # pragma: no cover - exhaustive
         raise StateError(f"unknown kind {kind}")
-    if min(new_debit.debits_pending, new_credit.credits_pending) < 0:
+    if d_pending < 0 or c_pending < 0:
         raise StateError("a hold was released twice", field=prefix + "pending_id")
-    for account in (new_debit, new_credit):
-        if max(account.debits_posted, account.credits_posted, account.debits_pending,
-               account.credits_pending) > AMOUNT_MINOR_MAX:
-            raise ValidationError("account totals would overflow 64 bits",
-                                  field=prefix + "amount_minor")
-    try:
-        new_debit.check_flags()
-        new_credit.check_flags()
-    except (InsufficientFundsError, LimitExceededError) as exc:
-        exc.field = prefix + "amount_minor"
-        raise
-    for target, source in ((debit, new_debit), (credit, new_credit)):
-        target.debits_posted = source.debits_posted
-        target.credits_posted = source.credits_posted
-        target.debits_pending = source.debits_pending
-        target.credits_pending = source.credits_pending
+    if max(d_posted, c_posted, d_pending, c_pending) > AMOUNT_MINOR_MAX:
+        raise ValidationError("account totals would overflow 64 bits",
+                              field=prefix + "amount_minor")
+    # Debit side: its debits grew; credit side: its credits grew.
+    if debit.debits_must_not_exceed_credits and d_posted + d_pending > debit.credits_posted:
+        raise InsufficientFundsError(
+            f"account {debit.key} would go below zero: debits {d_posted} + pending"
+            f" {d_pending} > credits {debit.credits_posted}",
+            field=prefix + "amount_minor", account_id=debit.id)
+    if credit.credits_must_not_exceed_debits and c_posted + c_pending > credit.debits_posted:
+        raise LimitExceededError(
+            f"account {credit.key} would exceed its limit: credits {c_posted} + pending"
+            f" {c_pending} > debits {credit.debits_posted}",
+            field=prefix + "amount_minor", account_id=credit.id)
+    # The other two checks can only get easier (credits of the debit account and debits of
+    # the credit account do not move), except that a post may turn pending into posted on
+    # the same side, which the checks above already cover.
+    debit.debits_posted, debit.debits_pending = d_posted, d_pending
+    credit.credits_posted, credit.credits_pending = c_posted, c_pending

@@ -13,11 +13,13 @@ returns the first one's result.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, bindparam, func, select, update
+from sqlalchemy import Connection, RowMapping, and_, func, select
 
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -58,7 +60,7 @@ __all__ = [
 ]
 
 BATCH_SIZE_MAX = 8190  # as TigerBeetle: a bound on the work one call may ask for
-TOPIC_TRANSFER = "ledger.transfer.created"
+TOPIC_TRANSFER = "ledger.transfers.created"
 
 _ACCOUNT_SPEC_FIELDS = ("currency", "code", "owner_type", "owner_id", "normal_side",
                         "debits_must_not_exceed_credits", "credits_must_not_exceed_debits")
@@ -211,6 +213,19 @@ def _load_transfers(conn: Connection, ids: Iterable[str], *, lock: bool = False
     return {row["id"]: _transfer_from_row(row) for row in conn.execute(query).mappings()}
 
 
+def _existing_ids(conn: Connection, ids: list[str]) -> list[str]:
+    """Which of ``ids`` are already in the journal: one statement with one parameter, however
+    long the batch (no per-batch SQL compilation of a 1,000-item IN list)."""
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql(
+            "SELECT id FROM ledger_transfers WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),))
+    else:
+        rows = conn.exec_driver_sql("SELECT id FROM ledger_transfers WHERE id = ANY(%s)",
+                                    (ids,))
+    return [row[0] for row in rows]
+
+
 class _Plan:
     """The in-memory result of applying a batch, written by :func:`_write`."""
 
@@ -295,35 +310,80 @@ def _plan_one(tx: Tx, request: TransferRequest, prefix: str, accounts: dict[int,
     })
 
 
+_INSERT_COLUMNS = ("seq", "id", "kind", "debit_account_id", "credit_account_id",
+                   "amount_minor", "pending_released_minor", "currency", "code", "pending_id",
+                   "hold_status", "expires_at", "reference", "batch_id", "metadata",
+                   "created_at")
+
+
+@lru_cache(maxsize=4)
+def _driver_sql(dialect_name: str) -> dict[str, str]:
+    """Plain DB-API statements for the hot path (executemany without per-row SQLAlchemy
+    processing: the journal insert is the ledger's most frequent write)."""
+    p = "?" if dialect_name == "sqlite" else "%s"
+    columns = ", ".join(_INSERT_COLUMNS)
+    return {
+        "insert": f"INSERT INTO ledger_transfers ({columns}) VALUES"  # nosec B608
+                  f" ({', '.join([p] * len(_INSERT_COLUMNS))})",
+        "update_account": f"UPDATE ledger_accounts SET debits_posted = {p},"  # nosec B608
+                          f" credits_posted = {p}, debits_pending = {p},"
+                          f" credits_pending = {p} WHERE id = {p}",
+        "update_hold": f"UPDATE ledger_transfers SET hold_status = {p} WHERE id = {p}",  # nosec
+    }
+
+
+def _processors(conn: Connection) -> tuple[Any, Any]:
+    dialect = conn.dialect
+    when = ledger_transfers.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    meta = ledger_transfers.c.metadata.type.dialect_impl(dialect).bind_processor(dialect)
+    return when or (lambda v: v), meta or (lambda v: v)
+
+
+def _next_seqs(conn: Connection, count: int) -> range | list[int]:
+    """Journal sequence numbers for ``count`` new rows.
+
+    SQLite: the write lock is held from BEGIN IMMEDIATE, so max(seq)+1.. is ours alone.
+    PostgreSQL: drawn from the column's sequence in one round trip.
+    """
+    if conn.dialect.name == "sqlite":
+        last = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM ledger_transfers"
+                                    ).scalar_one()
+        return range(last + 1, last + 1 + count)
+    return list(conn.exec_driver_sql(
+        "SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'seq'))"
+        " FROM generate_series(1, %s)", (count,)).scalars())
+
+
 def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> dict[str, Transfer]:
     if not plan.rows:
         return {}
     conn = tx.conn
-    inserted = conn.execute(
-        ledger_transfers.insert().returning(ledger_transfers.c.seq, ledger_transfers.c.id,
-                                            sort_by_parameter_order=True),
-        plan.rows,
-    ).all()
-    seq_by_id = {row.id: row.seq for row in inserted}
-    conn.execute(
-        update(ledger_accounts).where(ledger_accounts.c.id == bindparam("account_id")).values(
-            debits_posted=bindparam("dp"), credits_posted=bindparam("cp"),
-            debits_pending=bindparam("dpe"), credits_pending=bindparam("cpe")),
-        [{"account_id": a.id, "dp": a.debits_posted, "cp": a.credits_posted,
-          "dpe": a.debits_pending, "cpe": a.credits_pending}
-         for a in (accounts[i] for i in sorted(plan.touched))],
-    )
+    sql = _driver_sql(conn.dialect.name)
+    when, meta = _processors(conn)
+    seqs = _next_seqs(conn, len(plan.rows))
+    created_at = when(tx.now)  # every row of one call carries the call's business time
+    tuples = []
+    for seq, row in zip(seqs, plan.rows, strict=True):
+        row["seq"] = seq
+        tuples.append((seq, row["id"], row["kind"], row["debit_account_id"],
+                       row["credit_account_id"], row["amount_minor"],
+                       row["pending_released_minor"], row["currency"], row["code"],
+                       row["pending_id"], row["hold_status"],
+                       when(row["expires_at"]) if row["expires_at"] else None,
+                       row["reference"], row["batch_id"],
+                       meta(row["metadata"]) if row["metadata"] is not None else None,
+                       created_at))
+    conn.exec_driver_sql(sql["insert"], tuples)
+    conn.exec_driver_sql(sql["update_account"], [
+        (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id)
+        for a in (accounts[i] for i in sorted(plan.touched))])
     if plan.hold_updates:
-        conn.execute(
-            update(ledger_transfers).where(ledger_transfers.c.id == bindparam("pid"))
-            .values(hold_status=bindparam("status")),
-            [{"pid": pid, "status": str(status)} for pid, status in plan.hold_updates.items()],
-        )
+        conn.exec_driver_sql(sql["update_hold"], [
+            (str(status), pid) for pid, status in plan.hold_updates.items()])
     results: dict[str, Transfer] = {}
-    events = []
     for row in plan.rows:
-        transfer = Transfer(
-            seq=seq_by_id[row["id"]], id=row["id"], kind=TransferKind(row["kind"]),
+        results[row["id"]] = Transfer(
+            seq=row["seq"], id=row["id"], kind=TransferKind(row["kind"]),
             debit_account_id=row["debit_account_id"],
             credit_account_id=row["credit_account_id"], amount_minor=row["amount_minor"],
             pending_released_minor=row["pending_released_minor"], currency=row["currency"],
@@ -331,10 +391,18 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> dict[str, Trans
             hold_status=HoldStatus(row["hold_status"]) if row["hold_status"] else None,
             expires_at=row["expires_at"], reference=row["reference"],
             batch_id=row["batch_id"], created_at=row["created_at"], metadata=row["metadata"])
-        results[transfer.id] = transfer
-        events.append({"topic": TOPIC_TRANSFER, "aggregate_type": "ledger_transfer",
-                       "aggregate_id": transfer.id, "payload": transfer.as_dict()})
-    tx.emit_many(events)
+    # One outbox event per call carries every transfer it created, in journal order (one
+    # message for a linked batch: consumers see the batch whole, as it was committed).
+    first = plan.rows[0]
+    tx.emit(TOPIC_TRANSFER, "ledger_transfer", first["id"], {
+        "transfers": [[row["seq"], row["id"], row["kind"], row["debit_account_id"],
+                       row["credit_account_id"], row["amount_minor"],
+                       row["pending_released_minor"], row["currency"], row["code"],
+                       row["pending_id"], row["reference"]] for row in plan.rows],
+        "fields": ["seq", "id", "kind", "debit_account_id", "credit_account_id",
+                   "amount_minor", "pending_released_minor", "currency", "code",
+                   "pending_id", "reference"],
+    })
     return results
 
 
@@ -363,7 +431,7 @@ def _prepare(tx: Tx, requests: Sequence[TransferRequest]
         account_ids.update(i for i in (r.debit_account_id, r.credit_account_id) if i)
     for p in pendings.values():
         account_ids.update((p.debit_account_id, p.credit_account_id))
-    existing = _load_transfers(tx.conn, ids)
+    existing = _load_transfers(tx.conn, _existing_ids(tx.conn, ids)) if ids else {}
     for t in existing.values():
         account_ids.update((t.debit_account_id, t.credit_account_id))
     accounts = _lock_accounts(tx, account_ids)

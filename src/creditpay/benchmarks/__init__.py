@@ -1,0 +1,1 @@
+"""Benchmarks of the hot paths; each returns a JSON-ready dict."""

@@ -1,0 +1,511 @@
+"""Tamper-evident audit log: append in the business transaction, seal into a hash chain later.
+
+Why two steps. If every business transaction extended the hash chain itself, each one would
+have to lock the chain head until it commits, and PostgreSQL would commit one business
+transaction at a time. Instead:
+
+1. :func:`append` inserts a record in the caller's transaction (so it exists if and only if
+   the decision / money movement / access it describes commits). No shared row is touched.
+2. :func:`seal`, in its own short transaction holding the lock on the single
+   ``audit_chain_head`` row, takes every unsealed record in id order, gives each the next
+   ``chain_index``, ``prev_hash`` and ``hash = SHA-256(prev_hash || canonical JSON)`` and moves
+   the head. Run it at the end of each API request batch, at close of business, and before
+   :func:`verify` / :func:`checkpoint`.
+
+Protection window: a record appended but not yet sealed is not protected by the chain (a
+database administrator could edit or delete it unnoticed). Keep the window short by sealing
+often; :func:`verify` reports how many records are still unsealed.
+
+:func:`checkpoint` signs the head with Ed25519; copies kept outside the database (WORM storage,
+a regulator, a transparency log) let :func:`verify_checkpoint` prove later that history up to
+that point was not rewritten, even by someone able to recompute every hash.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from creditpay.compliance.keys import ed25519_public_key_hex
+from creditpay.compliance.logging_filter import find_pii
+from creditpay.compliance.tables import audit_chain_head, audit_records
+from creditpay.db.uow import Tx, UnitOfWork
+from creditpay.errors import StateError, ValidationError
+
+__all__ = [
+    "GENESIS_HASH",
+    "HASH_FORMAT_VERSION",
+    "ACTOR_TYPES",
+    "SealResult",
+    "VerifyResult",
+    "append",
+    "record_personal_data_access",
+    "seal",
+    "verify",
+    "verify_database",
+    "snapshot_connection",
+    "checkpoint",
+    "verify_checkpoint",
+    "record_hash",
+    "canonical_json",
+    "unsealed_count",
+]
+
+GENESIS_HASH = "0" * 64
+HASH_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 1
+HEAD_ROW_ID = 1
+SEAL_BATCH_MAX = 2_000  # records per seal transaction: keeps the head lock short
+SEAL_BATCHES_MAX = 10_000  # one seal() call never loops forever behind a flood of appends
+VERIFY_PAGE_SIZE = 2_000
+PAYLOAD_BYTES_MAX = 16 * 1024
+PAYLOAD_DEPTH_MAX = 16
+ID_CHARS_MAX = 128
+
+# Who can act. "staff" covers operators and compliance officers; "system" is automated
+# decisioning, close of business and batch jobs.
+ACTOR_TYPES = frozenset({"system", "staff", "customer", "merchant", "partner_lender",
+                         "regulator"})
+_SLUG = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
+# A key naming personal data must not hold a number that looks like one, even an int.
+_PII_KEY_HINT = re.compile(r"phone|mobile|tel|card|pan|id_number|id_card|identity|email|mail",
+                           re.IGNORECASE)
+
+
+# ----- canonical form and hashing -----------------------------------------------------------
+def canonical_json(value: Any) -> bytes:
+    """UTF-8 JSON with sorted keys and no whitespace: one byte string per value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def _utc_text(value: dt.datetime) -> str:
+    # SQLite hands back naive datetimes (stored as UTC by append/seal); PostgreSQL aware ones
+    # in the session zone. Both normalise to the same text, so a hash survives either store.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValidationError("business time must be timezone-aware", field="now")
+    return value.astimezone(dt.UTC)
+
+
+def record_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
+    """``SHA-256(prev_hash bytes || canonical JSON of the record's content)`` in hex.
+
+    ``record`` has the columns of ``audit_records`` (a database row mapping); everything but
+    ``prev_hash`` and ``hash`` is covered, including ``chain_index``, ``id`` and both times, so
+    moving, renumbering or re-dating a record breaks its hash.
+    """
+    content = {
+        "v": HASH_FORMAT_VERSION,
+        "chain_index": record["chain_index"],
+        "id": record["id"],
+        "recorded_at": _utc_text(record["recorded_at"]),
+        "sealed_at": _utc_text(record["sealed_at"]),
+        "actor_type": record["actor_type"],
+        "actor_id": record["actor_id"],
+        "action": record["action"],
+        "subject_type": record["subject_type"],
+        "subject_id": record["subject_id"],
+        "payload": record["payload"],
+    }
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_json(content)).hexdigest()
+
+
+# ----- append -------------------------------------------------------------------------------
+def _check_slug(value: str, field: str) -> None:
+    if not isinstance(value, str) or not _SLUG.fullmatch(value):
+        raise ValidationError("must be a lower-case slug like 'loan.approved' (1..64 chars)",
+                              field=field)
+
+
+def _check_identifier(value: str, field: str) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= ID_CHARS_MAX:
+        raise ValidationError(f"must be a string of 1..{ID_CHARS_MAX} characters", field=field)
+    found = find_pii(value, strict=True)
+    if found:
+        raise ValidationError(
+            f"looks like a plaintext {found[0].kind}; reference people by their internal id",
+            field=field)
+
+
+def _check_payload(value: Any, path: str, depth: int) -> None:
+    if depth > PAYLOAD_DEPTH_MAX:
+        raise ValidationError(f"nested deeper than {PAYLOAD_DEPTH_MAX} levels", field=path)
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError("payload keys must be strings", field=f"{path}.{key!r}")
+            child = f"{path}.{key}"
+            _reject_pii_text(key, child)
+            if isinstance(item, int | float) and not isinstance(item, bool) and \
+                    _PII_KEY_HINT.search(key):
+                _reject_pii_text(str(item), child)
+            _check_payload(item, child, depth + 1)
+    elif isinstance(value, list | tuple):
+        for position, item in enumerate(value):
+            _check_payload(item, f"{path}[{position}]", depth + 1)
+    elif isinstance(value, str):
+        _reject_pii_text(value, path)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError("must be a finite number", field=path)
+    elif value is not None and not isinstance(value, bool | int):
+        raise ValidationError(f"{type(value).__name__} is not JSON; use str/int/list/dict",
+                              field=path)
+
+
+def _reject_pii_text(text: str, path: str) -> None:
+    # Numbers are only inspected under keys that name personal data (see _check_payload):
+    # amounts in minor units and epoch-millisecond times would otherwise be mistaken for
+    # phone or card numbers.
+    found = find_pii(text, strict=True)
+    if found:
+        raise ValidationError(
+            f"contains what looks like a plaintext {found[0].kind}; audit payloads must hold "
+            "ids, blind indexes or masked values, never personal data", field=path)
+
+
+def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: str,
+           subject_id: str, payload: dict[str, Any]) -> int:
+    """Insert an audit record in the caller's transaction; returns its id.
+
+    ``recorded_at`` is the transaction's business time. The record joins the hash chain at the
+    next :func:`seal`. Raises ValidationError naming the offending field or payload key when
+    an argument is malformed or a value looks like a phone, ID, card number or email.
+    """
+    if actor_type not in ACTOR_TYPES:
+        raise ValidationError(f"must be one of {sorted(ACTOR_TYPES)}", field="actor_type")
+    _check_identifier(actor_id, "actor_id")
+    _check_slug(action, "action")
+    _check_slug(subject_type, "subject_type")
+    _check_identifier(subject_id, "subject_id")
+    if not isinstance(payload, Mapping):
+        raise ValidationError("must be a JSON object", field="payload")
+    try:
+        encoded = canonical_json(payload)
+    except (TypeError, ValueError):
+        encoded = b""  # not JSON: _check_payload names the offending key below
+    if len(encoded) > PAYLOAD_BYTES_MAX:  # size first: bounds the cost of the PII scan
+        raise ValidationError(f"must be at most {PAYLOAD_BYTES_MAX} bytes as JSON",
+                              field="payload")
+    _check_payload(payload, "payload", 0)
+    result = tx.conn.execute(audit_records.insert().values(
+        recorded_at=_as_utc(tx.now),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        action=action,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        # Stored as its JSON round trip (tuples become lists) so the hash computed at seal
+        # time equals what any later reader decodes.
+        payload=json.loads(encoded),
+    ))
+    return int(result.inserted_primary_key[0])
+
+
+def record_personal_data_access(tx: Tx, staff_id: str, subject_type: str, subject_id: str,
+                                fields: list[str], purpose: str) -> int:
+    """Audit that a staff member read personal data fields of one subject, and why."""
+    if not fields:
+        raise ValidationError("name at least one field", field="fields")
+    if not purpose or len(purpose) > 200:
+        raise ValidationError("state the purpose in 1..200 characters", field="purpose")
+    return append(tx, "staff", staff_id, "personal_data.read", subject_type, subject_id,
+                  {"fields": sorted(fields), "purpose": purpose})
+
+
+# ----- seal ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SealResult:
+    """What one :func:`seal` call did."""
+
+    records_sealed: int
+    last_chain_index: int  # -1 while the chain is empty
+    head_hash: str
+
+
+def _ensure_head(engine: Engine) -> None:
+    # Outside the seal transaction: on PostgreSQL two first-ever sealers would both miss the
+    # row and one insert would fail; the loser just carries on and locks the winner's row.
+    with engine.connect().execution_options(read_only=True) as conn:
+        exists = conn.execute(select(audit_chain_head.c.id)).first()
+    if exists is None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(audit_chain_head.insert().values(
+                    id=HEAD_ROW_ID, last_chain_index=-1, last_record_id=None,
+                    head_hash=GENESIS_HASH, sealed_at=None))
+        except IntegrityError:
+            pass
+
+
+def _seal_batch(tx: Tx, batch_max: int) -> tuple[int, int, str]:
+    head = tx.conn.execute(
+        select(audit_chain_head).where(audit_chain_head.c.id == HEAD_ROW_ID)
+        .with_for_update()).one()
+    rows = tx.conn.execute(
+        select(audit_records).where(audit_records.c.chain_index.is_(None))
+        .order_by(audit_records.c.id).limit(batch_max)).mappings().all()
+    index, prev_hash = head.last_chain_index, head.head_hash
+    if not rows:
+        return 0, index, prev_hash
+    sealed_at = _as_utc(tx.now)
+    updates = []
+    for row in rows:
+        index += 1
+        record = dict(row, chain_index=index, sealed_at=sealed_at)
+        record_digest = record_hash(prev_hash, record)
+        updates.append({"b_id": row["id"], "b_chain_index": index, "b_prev_hash": prev_hash,
+                        "b_hash": record_digest})
+        prev_hash = record_digest
+    result = tx.conn.execute(
+        update(audit_records)
+        .where(audit_records.c.id == bindparam("b_id"))
+        .where(audit_records.c.chain_index.is_(None))
+        .values(chain_index=bindparam("b_chain_index"), prev_hash=bindparam("b_prev_hash"),
+                hash=bindparam("b_hash"), sealed_at=sealed_at),
+        updates)
+    if tx.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(updates):
+        # Someone sealed behind the head lock's back: abort rather than fork the chain.
+        raise StateError(f"sealed {result.rowcount} of {len(updates)} audit records")
+    tx.conn.execute(
+        update(audit_chain_head).where(audit_chain_head.c.id == HEAD_ROW_ID)
+        .values(last_chain_index=index, last_record_id=rows[-1]["id"], head_hash=prev_hash,
+                sealed_at=sealed_at))
+    return len(rows), index, prev_hash
+
+
+def seal(uow: UnitOfWork, *, batch_max: int = SEAL_BATCH_MAX) -> SealResult:
+    """Chain every record appended (and committed) before the call; returns what it did.
+
+    Each batch of at most ``batch_max`` records is one short transaction holding the chain-head
+    lock, so concurrent sealers take turns and every record is sealed exactly once.
+    """
+    if not 1 <= batch_max <= 100_000:
+        raise ValidationError("must be 1..100000", field="batch_max")
+    _ensure_head(uow.engine)
+    total = 0
+    index, head_hash = -1, GENESIS_HASH
+    for _ in range(SEAL_BATCHES_MAX):
+        count, index, head_hash = uow.run(lambda tx: _seal_batch(tx, batch_max))
+        total += count
+        if count < batch_max:
+            break
+    return SealResult(total, index, head_hash)
+
+
+def unsealed_count(conn: Connection) -> int:
+    """Records appended but not yet protected by the chain."""
+    return int(conn.execute(select(func.count()).select_from(audit_records)
+                            .where(audit_records.c.chain_index.is_(None))).scalar_one())
+
+
+# ----- verify -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of a chain walk. ``first_broken_index``/``_id`` name where it first fails."""
+
+    ok: bool
+    records_checked: int
+    first_broken_index: int | None = None
+    reason: str | None = None
+    first_broken_id: int | None = None
+    head_index: int = -1
+    head_hash: str = GENESIS_HASH
+    unsealed: int = 0
+
+    def describe(self) -> str:
+        """One line for operators."""
+        if self.ok:
+            return (f"audit chain intact: {self.records_checked} records, head index "
+                    f"{self.head_index}, head hash {self.head_hash}, {self.unsealed} unsealed")
+        where = f"chain_index {self.first_broken_index}"
+        if self.first_broken_id is not None:
+            where += f" (record id {self.first_broken_id})"
+        return f"audit chain BROKEN at {where}: {self.reason}"
+
+
+def _sealed_rows(conn: Connection, up_to_index: int | None,
+                 page_size: int) -> Iterator[Mapping[str, Any]]:
+    # Keyset pagination: bounded memory for a chain of any length.
+    after = -1
+    while True:
+        query = (select(audit_records).where(audit_records.c.chain_index > after)
+                 .order_by(audit_records.c.chain_index).limit(page_size))
+        if up_to_index is not None:
+            query = query.where(audit_records.c.chain_index <= up_to_index)
+        page = conn.execute(query).mappings().all()
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page[-1]["chain_index"]
+
+
+def verify(conn: Connection, *, up_to_index: int | None = None,
+           page_size: int = VERIFY_PAGE_SIZE) -> VerifyResult:
+    """Walk the chain in ``chain_index`` order, recomputing every hash and link.
+
+    Detects edited content (hash mismatch), deleted records (a gap in ``chain_index`` or a
+    ``prev_hash`` that does not link), reordered records, and a head that does not match the
+    last record. ``up_to_index`` checks only a prefix (used by :func:`verify_checkpoint`) and
+    skips the head comparison. Run it on a snapshot (:func:`verify_database` does) so a
+    concurrent seal does not look like tampering.
+    """
+    head = conn.execute(select(audit_chain_head).where(
+        audit_chain_head.c.id == HEAD_ROW_ID)).one_or_none()
+    unsealed = unsealed_count(conn)
+    expected_index, prev_hash, checked = 0, GENESIS_HASH, 0
+    last_id: int | None = None
+
+    def broken(index: int, record_id: int | None, reason: str) -> VerifyResult:
+        return VerifyResult(False, checked, index, reason, record_id,
+                            head.last_chain_index if head else -1,
+                            head.head_hash if head else GENESIS_HASH, unsealed)
+
+    for row in _sealed_rows(conn, up_to_index, page_size):
+        index = row["chain_index"]
+        if index != expected_index:
+            if index < expected_index:
+                return broken(index, row["id"], "chain_index out of order or duplicated")
+            return broken(expected_index, row["id"],
+                          f"record(s) at chain_index {expected_index}..{index - 1} missing "
+                          f"(deleted?); next sealed record is index {index}")
+        if row["prev_hash"] != prev_hash:
+            return broken(index, row["id"],
+                          "prev_hash does not link to the previous record "
+                          "(record deleted, inserted or reordered)")
+        if record_hash(prev_hash, row) != row["hash"]:
+            return broken(index, row["id"],
+                          "content does not match its hash (record edited or reordered)")
+        prev_hash, last_id = row["hash"], row["id"]
+        expected_index += 1
+        checked += 1
+
+    if up_to_index is not None:
+        if expected_index <= up_to_index:
+            return broken(expected_index, None,
+                          f"chain ends at index {expected_index - 1}, before {up_to_index}")
+        return VerifyResult(True, checked, None, None, None, up_to_index, prev_hash, unsealed)
+    if head is None:
+        if checked:
+            return broken(0, None, "chain head row is missing but sealed records exist")
+        return VerifyResult(True, 0, unsealed=unsealed)
+    if head.last_chain_index != expected_index - 1:
+        if head.last_chain_index > expected_index - 1:
+            return broken(expected_index, None,
+                          f"head says the chain ends at index {head.last_chain_index} but the "
+                          f"last record is index {expected_index - 1} (tail deleted?)")
+        return broken(head.last_chain_index + 1, None,
+                      f"records beyond the head index {head.last_chain_index} "
+                      "(forged records or head rolled back)")
+    if head.head_hash != prev_hash or (checked and head.last_record_id != last_id):
+        return broken(expected_index - 1, last_id,
+                      "head hash or record id does not match the last record (head edited)")
+    return VerifyResult(True, checked, None, None, None, head.last_chain_index,
+                        head.head_hash, unsealed)
+
+
+def verify_database(engine: Engine) -> VerifyResult:
+    """:func:`verify` on one consistent snapshot of ``engine``'s database."""
+    with snapshot_connection(engine) as conn:
+        return verify(conn)
+
+
+@contextmanager
+def snapshot_connection(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection whose reads all see one snapshot; always rolled back."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # REPEATABLE READ: the head and every page come from the same snapshot.
+            conn = conn.execution_options(isolation_level="REPEATABLE READ",
+                                          postgresql_readonly=True)
+        else:
+            # On SQLite the engine's read_only path issues a deferred BEGIN: a WAL snapshot
+            # that never blocks writers.
+            conn = conn.execution_options(read_only=True)
+        with conn.begin() as transaction:
+            try:
+                yield conn
+            finally:
+                transaction.rollback()
+
+
+# ----- checkpoints --------------------------------------------------------------------------
+def _checkpoint_body(checkpoint_doc: Mapping[str, Any]) -> bytes:
+    return canonical_json({k: v for k, v in checkpoint_doc.items() if k != "signature"})
+
+
+def checkpoint(conn: Connection, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """A signed statement of the current head, after verifying the whole chain.
+
+    Returns ``{version, chain_index, head_hash, record_id, sealed_at, public_key, signature}``;
+    the Ed25519 signature covers the canonical JSON of every other field. Refuses (StateError)
+    to sign a chain that does not verify.
+    """
+    result = verify(conn)
+    if not result.ok:
+        raise StateError("refusing to sign a broken chain: " + result.describe())
+    head = conn.execute(select(audit_chain_head).where(
+        audit_chain_head.c.id == HEAD_ROW_ID)).one_or_none()
+    doc: dict[str, Any] = {
+        "version": CHECKPOINT_FORMAT_VERSION,
+        "chain_index": head.last_chain_index if head else -1,
+        "head_hash": head.head_hash if head else GENESIS_HASH,
+        "record_id": head.last_record_id if head else None,
+        "sealed_at": _utc_text(head.sealed_at) if head and head.sealed_at else None,
+        "public_key": ed25519_public_key_hex(signing_key),
+    }
+    doc["signature"] = base64.b64encode(signing_key.sign(_checkpoint_body(doc))).decode("ascii")
+    return doc
+
+
+def verify_checkpoint(checkpoint_doc: Mapping[str, Any], conn: Connection, *,
+                      trusted_public_keys: set[str] | None = None) -> VerifyResult:
+    """Check a past checkpoint's signature and that it is still a prefix of the chain.
+
+    ``trusted_public_keys`` (hex) should hold the keys you published; without it the key
+    embedded in the checkpoint is used, which proves integrity but not who signed.
+    """
+    try:
+        public_hex = str(checkpoint_doc["public_key"])
+        signature = base64.b64decode(str(checkpoint_doc["signature"]), validate=True)
+        index = int(checkpoint_doc["chain_index"])
+        head_hash = str(checkpoint_doc["head_hash"])
+        public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValidationError(f"malformed checkpoint: {exc}", field="checkpoint") from exc
+    if trusted_public_keys is not None and public_hex not in trusted_public_keys:
+        return VerifyResult(False, 0, index, "checkpoint signed by an untrusted key")
+    try:
+        public_key.verify(signature, _checkpoint_body(checkpoint_doc))
+    except InvalidSignature:
+        return VerifyResult(False, 0, index, "checkpoint signature is invalid (edited?)")
+    if index < 0:
+        return VerifyResult(True, 0, None, None, None, -1, GENESIS_HASH)
+    prefix = verify(conn, up_to_index=index)
+    if not prefix.ok:
+        return prefix
+    if prefix.head_hash != head_hash:
+        return VerifyResult(False, prefix.records_checked, index,
+                            "chain no longer contains the checkpointed head "
+                            "(history rewritten and re-hashed)",
+                            checkpoint_doc.get("record_id"))
+    return prefix
