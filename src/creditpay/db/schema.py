@@ -37,8 +37,12 @@ def alembic_config(connection=None):  # type: ignore[no-untyped-def]
     return config
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to ``revision`` (creditpay does this on every start)."""
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Apply Alembic migrations up to ``revision`` (creditpay does this on every start).
+
+    Each domain's migrations form their own branch off the shared foundation (revision 0002),
+    so ``heads`` applies every branch; a domain never edits another's revisions.
+    """
     from alembic import command
 
     with engine.begin() as connection:
