@@ -1,0 +1,72 @@
+"""The command line: --help everywhere, the ledger group, and a deterministic demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from creditpay.cli import app
+
+runner = CliRunner()
+
+
+def _all_commands(command, path: tuple[str, ...] = ()):
+    yield path
+    # Typer may ship its own click; a group is whatever has sub-commands.
+    if getattr(command, "commands", None):
+        for name, sub in command.commands.items():
+            yield from _all_commands(sub, (*path, name))
+
+
+@pytest.mark.parametrize("path", list(_all_commands(get_command(app))),
+                         ids=lambda p: " ".join(p) or "creditpay")
+def test_every_command_has_help(path):
+    result = runner.invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_demo_is_deterministic_and_books_balance(tmp_path):
+    outputs = []
+    for run in range(2):
+        db = tmp_path / f"demo{run}.db"
+        result = runner.invoke(app, ["demo", "--customers", "60", "--merchants", "5",
+                                     "--days", "6", "--seed", "7", "--db", str(db),
+                                     "--out", str(tmp_path / f"out{run}"), "--json"])
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.output.strip().splitlines()[-1]))
+        assert (tmp_path / f"out{run}" / "figures.json").exists()
+    assert outputs[0] == outputs[1]
+    figures = outputs[0]
+    assert figures["ledger_ok"] is True
+    assert figures["transfers"] > 100
+    assert figures["purchases_credit_minor"] > 0 and figures["topups_minor"] > 0
+    # The ledger commands read the demo's database.
+    db = str(tmp_path / "demo0.db")
+    verify = runner.invoke(app, ["ledger", "verify", "--db", db, "--json"])
+    assert verify.exit_code == 0 and json.loads(verify.output)["ok"] is True
+    accounts = json.loads(runner.invoke(app, ["ledger", "accounts", "--db", db, "--json",
+                                              "--limit", "1000"]).output)
+    wallets = [a for a in accounts if a["code"] == "wallet"]
+    assert sum(a["balance_minor"] for a in wallets) == figures["balances"]["wallets_total"]
+    balance = runner.invoke(app, ["ledger", "balance", "wallet:c0:CNY", "--db", db, "--json"])
+    assert balance.exit_code == 0 and json.loads(balance.output)["available_minor"] >= 0
+    missing = runner.invoke(app, ["ledger", "balance", "nope:x:CNY", "--db", db])
+    assert missing.exit_code == 2 and "key" in missing.output
+    transfers = json.loads(runner.invoke(app, ["ledger", "transfers", "--db", db, "--json",
+                                               "--limit", "5"]).output)
+    assert [t["seq"] for t in transfers] == [1, 2, 3, 4, 5]
+    export = runner.invoke(app, ["ledger", "export", "--db", db, "--out",
+                                 str(tmp_path / "journal.parquet")])
+    assert export.exit_code == 0 and (tmp_path / "journal.parquet").exists()
+
+
+def test_installed_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "creditpay.cli", "--help"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and "ledger" in result.stdout
