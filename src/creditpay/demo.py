@@ -170,6 +170,14 @@ def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: 
                     else:
                         figures.refused_insufficient += 1
             # Merchants capture most credit holds (partially at times) and cancel a few.
+            # Evening: first the ledger expires holds whose timeout passed, then merchants
+            # capture or cancel what is still held.
+            clock.set(clock.now().replace(hour=20, minute=0))
+            with uow.begin() as tx:
+                figures.holds_expired += L.expire_holds(tx)
+            with uow.connect() as conn:
+                open_holds = [(p, c, a) for p, c, a in open_holds
+                              if L.get_transfer(conn, p).hold_status == "pending"]
             remaining = []
             for pid, c, amount in open_holds:
                 roll = rng.random()
@@ -207,7 +215,6 @@ def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: 
             # End of day: expire stale holds, then settle merchants net of a 0.6% fee.
             clock.set(clock.now().replace(hour=23, minute=30))
             with uow.begin() as tx:
-                figures.holds_expired += L.expire_holds(tx)
                 for m, payable in enumerate(payables):
                     owed = L.balance(tx.conn, payable.id).balance_minor
                     if owed <= 0:
@@ -224,9 +231,6 @@ def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: 
                               amount_minor=fee)] if fee else []),
                     ])
                     figures.settled_minor += owed - fee
-            with uow.connect() as conn:
-                open_holds = [(p, c, a) for p, c, a in open_holds
-                              if L.get_transfer(conn, p).hold_status == "pending"]
             clock.set((clock.now() + dt.timedelta(days=1)).replace(hour=8, minute=0))
             bar.advance(task)
 
