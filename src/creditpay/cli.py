@@ -26,10 +26,13 @@ app.add_typer(bench_app, name="bench")
 
 # Domain command modules, in the order their commands appear in --help.
 _DOMAIN_CLIS: tuple[str, ...] = (
+    "creditpay.risk.fraud.cli",
     "creditpay.demo",
     "creditpay.ledger.cli",
     "creditpay.compliance.cli",
     "creditpay.credit.cli",
+    "creditpay.risk.scoring.cli",
+    "creditpay.api.cli",
 )
 
 for _module_name in _DOMAIN_CLIS:

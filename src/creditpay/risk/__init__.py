@@ -1,0 +1,1 @@
+"""Risk control: features, scoring, decisions, fraud screening, early warning."""

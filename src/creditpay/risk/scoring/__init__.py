@@ -1,0 +1,15 @@
+"""Credit scoring: application scorecard (WoE + logistic regression) and a GBM challenger.
+
+Modules:
+
+- :mod:`.dataset`   load and type a tabular credit data set (target, bad value, feature kinds)
+- :mod:`.scorecard` OptBinning binning → WoE → selection → logistic regression → points
+- :mod:`.gbm`       LightGBM challenger, calibrated PD, contribution-based reasons
+- :mod:`.metrics`   AUC, Gini, KS, decile/lift tables, calibration, PSI
+- :mod:`.artifact`  model directory (manifest + JSON/text model files, no pickle)
+- :mod:`.report`    HTML + JSON report with Plotly figures
+- :mod:`.cli`       ``creditpay model ...`` and ``creditpay bench ...`` commands
+
+Heavy libraries (OptBinning, LightGBM, scikit-learn, Plotly) are imported inside the
+functions that need them, so importing this package and scoring a loaded scorecard stay cheap.
+"""

@@ -1,0 +1,303 @@
+"""``creditpay model train|evaluate|report`` and ``creditpay bench german-credit|scoring``.
+
+This is the imperative shell: it reads files, reads the wall clock (for ``created_at``) and
+prints. Heavy libraries load inside the commands so ``creditpay --help`` stays fast. Bad
+input exits with status 2 and a message naming the option or column at fault.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from creditpay.errors import ValidationError
+
+__all__ = ["model_app", "register"]
+
+model_app = typer.Typer(help="Credit scoring models: train, evaluate, report.",
+                        no_args_is_help=True)
+
+_OPTION_OF_FIELD = {
+    "data": "--data", "target": "--target", "bad_value": "--bad-value", "model": "--model",
+    "out": "--out", "kind": "--kind", "created_at": "--created-at", "monotone": "--monotone",
+    "baseline": "--baseline", "validation_fraction": "--validation-fraction",
+    "monotonic_trend": "--trend", "calibration": "--calibration",
+}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ModelKind(enum.StrEnum):
+    scorecard = "scorecard"
+    gbm = "gbm"
+
+
+def _fail(error: ValidationError) -> None:
+    field = error.field or ""
+    where = _OPTION_OF_FIELD.get(field, f"column {field!r}" if field else "input")
+    typer.echo(f"Error: {where}: {error.detail}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _domain_errors(command: F) -> F:
+    """Render :class:`ValidationError` as a one-line message and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ValidationError as error:
+            _fail(error)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _status(message: str) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True).status(message)
+
+
+def _parse_monotone(items: list[str]) -> dict[str, int]:
+    constraints = {}
+    for item in items:
+        name, _, sign = item.partition("=")
+        if not name or sign not in ("+1", "1", "-1", "0"):
+            raise ValidationError(f"{item!r} is not NAME=+1, NAME=-1 or NAME=0", field="monotone")
+        constraints[name] = int(sign)
+    return constraints
+
+
+def _now_iso() -> str:
+    from creditpay.clock import SystemClock
+
+    return SystemClock().now().isoformat(timespec="seconds")
+
+
+DataOption = Annotated[Path, typer.Option("--data", help="CSV file, one row per application.")]
+TargetOption = Annotated[str, typer.Option("--target", help="Column saying good or bad.")]
+BadValueOption = Annotated[str | None, typer.Option(
+    "--bad-value", help="Target value meaning bad (default: 1 for a 0/1 target; for an "
+                        "existing model, the value it was trained with).")]
+
+
+@model_app.command("train")
+@_domain_errors
+def train(
+    data: DataOption,
+    target: TargetOption,
+    kind: Annotated[ModelKind, typer.Option("--kind", help="scorecard or gbm.")],
+    out: Annotated[Path, typer.Option("--out", help="Model directory to create.")],
+    bad_value: BadValueOption = None,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    author: Annotated[str, typer.Option(help="Recorded in the manifest.")] = "creditpay",
+    model_version: Annotated[str, typer.Option(help="Recorded in the manifest.")] = "1",
+    created_at: Annotated[str | None, typer.Option(
+        help="ISO 8601 time recorded in the manifest (default: now, UTC).")] = None,
+    validation_fraction: Annotated[float, typer.Option(
+        help="Stratified share held out for validation metrics (0 = none).")] = 0.2,
+    categorical: Annotated[list[str] | None, typer.Option(
+        help="Force a column to be categorical (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(
+        help="Column not to use as a feature (repeatable).")] = None,
+    trend: Annotated[str, typer.Option(
+        help="Scorecard bin trend: auto (monotone or one turning point), auto_asc_desc "
+             "(strictly monotone), ascending, descending, peak, valley.")] = "auto",
+    monotone: Annotated[list[str] | None, typer.Option(
+        help="GBM constraint NAME=+1 (PD rises with NAME), NAME=-1 or NAME=0 (repeatable).")
+    ] = None,
+    calibration: Annotated[str, typer.Option(help="GBM calibration: platt or isotonic.")
+                           ] = "platt",
+) -> None:
+    """Train a scorecard or a GBM on a CSV and write a model directory."""
+    from creditpay.risk.scoring.artifact import development_baseline, save_model
+    from creditpay.risk.scoring.dataset import read_credit_csv
+    from creditpay.risk.scoring.report import evaluate_model
+
+    if not 0.0 <= validation_fraction < 0.9:
+        raise ValidationError("must be in [0, 0.9)", field="validation_fraction")
+    if out.exists() and any(out.iterdir()):
+        raise ValidationError(f"{str(out)!r} exists and is not empty", field="out")
+    stamp = created_at or _now_iso()
+    dataset = read_credit_csv(data, target, bad_value, categorical=categorical or (),
+                              exclude=exclude or ())
+    development, validation = _split(dataset, validation_fraction, seed)
+    with _status(f"training {kind.value} on {development.n_rows} rows"):
+        if kind is ModelKind.scorecard:
+            from creditpay.risk.scoring.scorecard import ScorecardConfig, fit_scorecard
+
+            model: Any = fit_scorecard(development,
+                                       ScorecardConfig(monotonic_trend=trend, seed=seed))
+        else:
+            from creditpay.risk.scoring.gbm import GbmConfig, fit_gbm
+
+            model = fit_gbm(development, GbmConfig(monotone=_parse_monotone(monotone or []),
+                                                   calibration=calibration, seed=seed))
+    metrics = {"training": evaluate_model(model, development),
+               "validation": (evaluate_model(model, validation) if validation is not None
+                              else None),
+               "validation_fraction": validation_fraction, "seed": seed}
+    save_model(out, model, data=dataset, created_at=stamp, author=author,
+               model_version=model_version, metrics=metrics,
+               baseline=development_baseline(model, development))
+    typer.echo(json.dumps({"model": str(out), "kind": kind.value, "rows": dataset.n_rows,
+                           "features": len(model.feature_specs),
+                           "metrics": _rounded(metrics)}, indent=1))
+
+
+def _split(dataset: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    if fraction == 0.0:
+        return dataset, None
+    n_bad = int(dataset.bad.sum())
+    if min(n_bad, dataset.n_rows - n_bad) * fraction < 5:
+        raise ValidationError("too few goods or bads to hold out a validation sample; "
+                              "use --validation-fraction 0", field="validation_fraction")
+    development, validation = train_test_split(np.arange(dataset.n_rows), test_size=fraction,
+                                               stratify=dataset.bad, random_state=seed)
+    return dataset.subset(np.sort(development)), dataset.subset(np.sort(validation))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, float):
+        return round(value, 4)
+    return value
+
+
+def _load_for_scoring(model_dir: Path, data: Path, target: str, bad_value: str | None,
+                      ) -> tuple[Any, Any]:
+    from creditpay.risk.scoring.artifact import load_model
+    from creditpay.risk.scoring.dataset import read_credit_csv
+
+    loaded = load_model(model_dir)
+    bad_value = bad_value if bad_value is not None else loaded.manifest["target"]["bad_value"]
+    dataset = read_credit_csv(data, target, bad_value, features=loaded.model.feature_specs)
+    return loaded, dataset
+
+
+@model_app.command("evaluate")
+@_domain_errors
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="Model directory.")],
+    data: DataOption,
+    target: TargetOption,
+    bad_value: BadValueOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """AUC, Gini and KS of a model on a labelled CSV."""
+    from creditpay.risk.scoring.report import evaluate_model
+
+    loaded, dataset = _load_for_scoring(model, data, target, bad_value)
+    result = evaluate_model(loaded.model, dataset)
+    figures = {"auc": round(result["auc"], 4), "gini": round(result["gini"], 4),
+               "ks": round(result["ks"], 4), "rows": int(result["rows"])}
+    if as_json:
+        typer.echo(json.dumps(figures))
+        return
+    for key, value in figures.items():
+        typer.echo(f"{key:>5}: {value}")
+
+
+@model_app.command("report")
+@_domain_errors
+def report(
+    model: Annotated[Path, typer.Option("--model", help="Model directory.")],
+    data: DataOption,
+    target: TargetOption,
+    out: Annotated[Path, typer.Option("--out", help="HTML file; a .json sibling is written.")],
+    bad_value: BadValueOption = None,
+    baseline: Annotated[Path | None, typer.Option(
+        help="Second CSV whose distributions the PSI compares against (default: the "
+             "development sample stored in the model).")] = None,
+) -> None:
+    """HTML + JSON report: ROC, KS, score distribution, calibration, deciles, PSI."""
+    from creditpay.risk.scoring.dataset import read_credit_csv
+    from creditpay.risk.scoring.report import build_report, write_report
+
+    loaded, dataset = _load_for_scoring(model, data, target, bad_value)
+    baseline_data = None
+    if baseline is not None:
+        try:
+            baseline_data = read_credit_csv(baseline, target, loaded.manifest["target"][
+                "bad_value"] if bad_value is None else bad_value,
+                features=loaded.model.feature_specs)
+        except ValidationError as error:
+            raise ValidationError(f"baseline: {error}", field="baseline") from error
+    with _status("building report"):
+        built = build_report(loaded, dataset, baseline_data,
+                             title=f"{loaded.kind} model report: {data.name}")
+        html_path, json_path = write_report(built, out)
+    typer.echo(json.dumps({"html": str(html_path), "json": str(json_path)}))
+
+
+def bench_german_credit(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the fold shuffle and the models.")] = 42,
+) -> None:
+    """Scorecard and GBM vs OptBinning / LightGBM defaults on UCI German credit (10-fold CV)."""
+    from rich.progress import Progress
+
+    from creditpay.benchmarks.german_credit import run_german_credit
+
+    if folds < 2:
+        _fail(ValidationError("need at least 2 folds", field="folds"))
+    with Progress(transient=True, console=_stderr_console()) as progress:
+        task = progress.add_task("cross-validating", total=folds)
+        result = run_german_credit(folds, seed, progress=lambda done, _total: progress.update(
+            task, completed=done))
+    _print_bench(result, as_json)
+
+
+def bench_scoring(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    rows: Annotated[int, typer.Option(help="Synthetic training applications.")] = 1_000_000,
+    features: Annotated[int, typer.Option(help="Characteristics per application.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic portfolio.")] = 7,
+) -> None:
+    """Training time, batch rows/s and single-application latency on synthetic data."""
+    from creditpay.benchmarks.scoring import run_scoring_bench
+
+    if rows < 20_000 or features < 28:
+        _fail(ValidationError("need --rows ≥ 20000 and --features ≥ 28", field="rows"))
+    console = _stderr_console()
+    with console.status("scoring bench") as status:
+        result = run_scoring_bench(rows, features, seed, test_rows=max(rows // 5, 10_000),
+                                   progress=lambda step: status.update(f"scoring bench: {step}"))
+    _print_bench(result, as_json)
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _print_bench(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    from rich.console import Console
+
+    Console().print_json(json.dumps(result))
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Wire the ``model`` sub-app and the two benchmarks into the root CLI."""
+    app.add_typer(model_app, name="model")
+    bench_app.command("german-credit")(bench_german_credit)
+    bench_app.command("scoring")(bench_scoring)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(typer.main.get_command(model_app)())
