@@ -32,7 +32,6 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.compliance.cli",
     "creditpay.credit.cli",
     "creditpay.risk.scoring.cli",
-    "creditpay.api.cli",
 )
 
 for _module_name in _DOMAIN_CLIS:

@@ -60,6 +60,7 @@ __all__ = [
 ]
 
 BATCH_SIZE_MAX = 8190  # as TigerBeetle: a bound on the work one call may ask for
+COPY_ROWS_MIN = 32  # from this many journal rows on, PostgreSQL writes them with COPY
 TOPIC_TRANSFER = "ledger.transfers.created"
 
 _ACCOUNT_SPEC_FIELDS = ("currency", "code", "owner_type", "owner_id", "normal_side",
@@ -373,7 +374,15 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> dict[str, Trans
                        row["reference"], row["batch_id"],
                        meta(row["metadata"]) if row["metadata"] is not None else None,
                        created_at))
-    conn.exec_driver_sql(sql["insert"], tuples)
+    if conn.dialect.name == "postgresql" and len(tuples) >= COPY_ROWS_MIN:
+        # COPY is PostgreSQL's bulk path: one stream instead of one Bind/Execute per row.
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)}) FROM STDIN") as copy:
+            for values in tuples:
+                copy.write_row(values)
+    else:
+        conn.exec_driver_sql(sql["insert"], tuples)
     conn.exec_driver_sql(sql["update_account"], [
         (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id)
         for a in (accounts[i] for i in sorted(plan.touched))])

@@ -83,6 +83,17 @@ def verify_ledger(conn: Connection, *, problems_max: int = 100) -> VerifyReport:
         if row["credits_must_not_exceed_debits"] and (
                 row["credits_posted"] + row["credits_pending"] > row["debits_posted"]):
             problem(f"account {row['id']} ({row['key']}): credits exceed debits")
+    # Every transfer refers to existing accounts of its own currency (no foreign keys: the
+    # engine guarantees it, and this proves it).
+    a = ledger_accounts.c
+    for side in (t.debit_account_id, t.credit_account_id):
+        orphans = conn.execute(
+            select(t.id, side).select_from(
+                ledger_transfers.outerjoin(ledger_accounts, side == a.id))
+            .where((a.id.is_(None)) | (a.currency != t.currency)).limit(5)).all()
+        for row in orphans:
+            problem(f"transfer {row[0]} refers to account {row[1]}, which does not exist"
+                    " or has another currency")
     if report.debits_posted != report.credits_posted:
         problem(f"total debits posted {report.debits_posted} != total credits posted"
                 f" {report.credits_posted}")
