@@ -146,15 +146,30 @@ def get_account_by_key(conn: Connection, key: str) -> Account:
     return _account_from_row(row)
 
 
+_ACCOUNT_COLUMNS = ("id", "key", "currency", "code", "owner_type", "owner_id", "normal_side",
+                    "debits_must_not_exceed_credits", "credits_must_not_exceed_debits",
+                    "debits_posted", "credits_posted", "debits_pending", "credits_pending")
+
+
 def _lock_accounts(tx: Tx, account_ids: Iterable[int]) -> dict[int, Account]:
+    """Load (and on PostgreSQL lock, in id order) the accounts a call touches.
+
+    Plain SQL on the hot path: this runs once per ledger call."""
     ids = sorted(set(account_ids))
     if not ids:
         return {}
-    query = select(ledger_accounts).where(ledger_accounts.c.id.in_(ids)).order_by(
-        ledger_accounts.c.id)
-    if tx.dialect == "postgresql":
-        query = query.with_for_update()
-    return {row["id"]: _account_from_row(row) for row in tx.conn.execute(query).mappings()}
+    columns = ", ".join(_ACCOUNT_COLUMNS)
+    if tx.dialect == "sqlite":
+        rows = tx.conn.exec_driver_sql(
+            f"SELECT {columns} FROM ledger_accounts WHERE id IN"  # nosec B608
+            " (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))
+    else:
+        rows = tx.conn.exec_driver_sql(
+            f"SELECT {columns} FROM ledger_accounts WHERE id = ANY(%s)"  # nosec B608
+            " ORDER BY id FOR UPDATE", (ids,))
+    return {row[0]: Account(row[0], row[1], row[2], row[3], row[4], row[5],
+                            NormalSide(row[6]), bool(row[7]), bool(row[8]), row[9], row[10],
+                            row[11], row[12]) for row in rows}
 
 
 # ----------------------------------------------------------------------------- transfers
