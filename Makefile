@@ -17,11 +17,11 @@ demo: $(STAMP)
 	$(BIN)/creditpay demo
 
 test: $(STAMP)
-	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-system-deps.sh
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
 
 bench: $(STAMP)
-	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-system-deps.sh
 	$(BIN)/creditpay bench ledger --json
 
 lint: $(STAMP)

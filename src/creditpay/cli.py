@@ -30,6 +30,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.demo",
     "creditpay.ledger.cli",
     "creditpay.compliance.cli",
+    "creditpay.compliance.consumer_cli",
     "creditpay.credit.cli",
     "creditpay.risk.scoring.cli",
 )

@@ -16,6 +16,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.db.tables",
     "creditpay.ledger.tables",
     "creditpay.compliance.tables",
+    "creditpay.compliance.consumer_tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -42,7 +42,7 @@ def find_pg_bin() -> Path:
         return Path(found).resolve().parent
     raise PostgresUnavailable(
         "PostgreSQL's initdb was not found; install Debian's 'postgresql' package"
-        " (scripts/ensure-postgres.sh does it) or set CREDITPAY_PG_BIN")
+        " (scripts/ensure-system-deps.sh does it) or set CREDITPAY_PG_BIN")
 
 
 def _free_port() -> int:
