@@ -33,6 +33,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.compliance.consumer_cli",
     "creditpay.credit.cli",
     "creditpay.risk.scoring.cli",
+    "creditpay.risk.decisions.cli",
 )
 
 for _module_name in _DOMAIN_CLIS:

@@ -17,6 +17,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.ledger.tables",
     "creditpay.compliance.tables",
     "creditpay.compliance.consumer_tables",
+    "creditpay.risk.decisions.tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

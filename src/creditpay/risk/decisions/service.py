@@ -1,0 +1,282 @@
+"""Credit decision service: decide an application in one transaction, and replay it.
+
+:func:`decide` validates everything first (bad input changes nothing), checks consent,
+pulls and records the bureau report, computes the point-in-time features, scores with the
+model the registry routes this application to, runs the active policy, and stores the whole
+decision (inputs, feature values, model and policy versions, score, reasons, outcome) with an
+outbox event, all in the caller's transaction. Business time is ``tx.now``.
+
+:func:`replay_decision` recomputes a stored decision from what was stored (inputs, the
+recorded bureau report, the model version and policy hash) with the same pure core and
+reports every difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    ConsentRequiredError,
+    IdempotencyConflictError,
+    NotFoundError,
+    ValidationError,
+)
+from creditpay.risk.bureau import (
+    BureauAdapter,
+    ConsentChecker,
+    get_pull,
+    pull_report,
+    require_explicit_consent,
+)
+from creditpay.risk.decisions import engine, registry
+from creditpay.risk.decisions.policy import active_policy, canonical_json, policy_by_hash
+from creditpay.risk.decisions.tables import credit_decisions
+from creditpay.risk.features.compute import (
+    application_to_json,
+    compute_features,
+    events_before,
+    events_digest,
+    normalise_events,
+    validate_application,
+)
+
+__all__ = ["Decision", "ReplayResult", "decide", "get_decision", "replay_decision"]
+
+MODEL_NAME = "application"
+PLATFORM_DATA_PURPOSE = "platform_data"
+_ID_MAX = {"application_id": 64, "customer_id": 64, "product_code": 32}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A stored credit decision. ``apr`` is a Decimal annual rate (None when declined)."""
+
+    decision_id: str
+    application_id: str
+    customer_id: str
+    product_code: str
+    decided_at: dt.datetime
+    outcome: str
+    grade: str
+    score: float
+    pd: float
+    limit_minor: int | None
+    apr_bps: int | None
+    currency: str
+    reasons: list[dict[str, Any]]
+    features: dict[str, Any]
+    model_name: str
+    model_version: int
+    model_role: str
+    policy_id: str
+    policy_version: str
+    policy_hash: str
+
+    @property
+    def apr(self) -> Decimal | None:
+        return engine.apr_from_bps(self.apr_bps)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"decision_id": self.decision_id, "application_id": self.application_id,
+                "customer_id": self.customer_id, "product_code": self.product_code,
+                "decided_at": self.decided_at.isoformat(), "outcome": self.outcome,
+                "grade": self.grade, "score": self.score, "pd": self.pd,
+                "limit_minor": self.limit_minor, "apr_bps": self.apr_bps,
+                "apr": None if self.apr is None else str(self.apr), "currency": self.currency,
+                "reasons": self.reasons, "features": self.features,
+                "model": {"name": self.model_name, "version": self.model_version,
+                          "role": self.model_role},
+                "policy": {"id": self.policy_id, "version": self.policy_version,
+                           "hash": self.policy_hash}}
+
+
+def _check_id(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > _ID_MAX[name]:
+        raise ValidationError(f"must be 1-{_ID_MAX[name]} characters", field=name)
+    return value
+
+
+def _platform_consented(tx: Tx, checker: ConsentChecker, customer_id: str,
+                        reference: str | None) -> bool:
+    # Without consent to use payment history the applicant is still decided, on application
+    # and bureau data only (the right to choose what to share); the record says which.
+    try:
+        checker(tx, customer_id, PLATFORM_DATA_PURPOSE, reference)
+    except ConsentRequiredError:
+        return False
+    return True
+
+
+def decide(
+    tx: Tx,
+    *,
+    application_id: str,
+    customer_id: str,
+    product_code: str,
+    application: Mapping[str, Any],
+    bureau: BureauAdapter,
+    platform_events: Any = (),
+    blacklisted: bool = False,
+    bureau_consent_reference: str | None = None,
+    platform_consent_reference: str | None = None,
+    consent_checker: ConsentChecker = require_explicit_consent,
+    model_name: str = MODEL_NAME,
+) -> Decision:
+    """Decide one credit application and store the decision (see the module docstring).
+
+    ``platform_events`` is the customer's event table (customer_id, occurred_at, kind,
+    amount_minor, merchant_category); only events before ``tx.now`` are used. A retry with
+    the same ``application_id`` and the same request returns the stored decision; a
+    different request under that id is an :class:`IdempotencyConflictError`.
+    """
+    _check_id("application_id", application_id)
+    _check_id("customer_id", customer_id)
+    _check_id("product_code", product_code)
+    validated = validate_application(application)
+    if not isinstance(blacklisted, bool):
+        raise ValidationError("blacklisted must be true or false", field="blacklisted")
+    history = events_before(normalise_events(platform_events, customer_id=customer_id), tx.now)
+    history_json = [e.to_json() for e in history]
+    request = {"customer_id": customer_id, "product_code": product_code,
+               "application": application_to_json(validated), "blacklisted": blacklisted,
+               "events_sha256": events_digest(history_json),
+               "bureau_consent_reference": bureau_consent_reference,
+               "platform_consent_reference": platform_consent_reference}
+    request_sha256 = hashlib.sha256(canonical_json(request).encode()).hexdigest()
+    stored = tx.conn.execute(select(credit_decisions).where(
+        credit_decisions.c.application_id == application_id)).first()
+    if stored is not None:
+        if stored.request_sha256 != request_sha256:
+            raise IdempotencyConflictError(
+                "application already decided with a different request",
+                field="application_id")
+        return _decision(stored)
+
+    policy = active_policy(tx.conn, "application")
+    policy.product(product_code)  # unknown product: refused before any pull
+    version, role, loaded = registry.select_model(tx.conn, model_name, application_id)
+    consented = _platform_consented(tx, consent_checker, customer_id,
+                                    platform_consent_reference)
+    pull = pull_report(tx, bureau, customer_id=customer_id, purpose="credit_application",
+                       consent_reference=bureau_consent_reference,
+                       consent_checker=consent_checker)
+    report = pull.report.to_json()
+    features = compute_features(as_of=tx.now, application=validated, events=history,
+                                bureau=report, platform_consented=consented, validated=True)
+    scored = engine.model_output(loaded, features)
+    core = engine.decide_application(policy, product_code=product_code, features=features,
+                                     scored=scored, blacklisted=blacklisted)
+    inputs = {**request, "as_of": tx.now.isoformat(), "platform_consented": consented,
+              "platform_events": history_json if consented else [],
+              "bureau_report": report}
+    decision_id = uuid.uuid4().hex
+    values = dict(
+        id=decision_id, application_id=application_id, customer_id=customer_id,
+        product_code=product_code, decided_at=tx.now, outcome=core.outcome, grade=core.grade,
+        score=scored["score"], pd=scored["pd"], limit_minor=core.limit_minor,
+        apr_bps=core.apr_bps, currency=policy.currency, model_name=model_name,
+        model_version=version, model_role=role, policy_id=policy.policy_id,
+        policy_version=policy.version, policy_hash=policy.content_hash,
+        bureau_pull_id=pull.pull_id, request_sha256=request_sha256, inputs=inputs,
+        features=features, model_output=scored, policy_output=core.policy_output,
+        reasons=core.reasons)
+    # Parameters, not .values(): one cached compiled statement for every decision.
+    tx.conn.execute(credit_decisions.insert(), values)
+    tx.emit("risk.decision.made", "credit_application", application_id,
+            {"decision_id": decision_id, "customer_id": customer_id, "outcome": core.outcome,
+             "product_code": product_code, "limit_minor": core.limit_minor,
+             "apr_bps": core.apr_bps, "grade": core.grade})
+    return _decision(SimpleNamespace(**values))
+
+
+def _decision(row: Any) -> Decision:
+    decided_at = row.decided_at
+    if decided_at.tzinfo is None:  # SQLite returns naive UTC
+        decided_at = decided_at.replace(tzinfo=dt.UTC)
+    return Decision(row.id, row.application_id, row.customer_id, row.product_code, decided_at,
+                    row.outcome, row.grade, float(row.score), float(row.pd), row.limit_minor,
+                    row.apr_bps, row.currency, list(row.reasons), dict(row.features),
+                    row.model_name, int(row.model_version), row.model_role, row.policy_id,
+                    row.policy_version, row.policy_hash)
+
+
+def get_decision(conn: Connection, decision_id: str) -> Decision:
+    row = conn.execute(select(credit_decisions).where(
+        credit_decisions.c.id == decision_id)).first()
+    if row is None:
+        raise NotFoundError(f"decision {decision_id} not found", field="decision_id")
+    return _decision(row)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    decision_id: str
+    matches: bool
+    differences: list[dict[str, Any]]
+    replayed: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"decision_id": self.decision_id, "matches": self.matches,
+                "differences": self.differences, "replayed": self.replayed}
+
+
+def replay_decision(conn: Connection, decision_id: str) -> ReplayResult:
+    """Recompute a stored decision from its stored inputs, model version and policy hash.
+
+    Features are recomputed from the stored application, platform events and the recorded
+    bureau report at the stored as-of time; then scored and decided by the same core.
+    ``matches`` is True when features, score, PD, outcome, grade, limit, price and reasons
+    are all equal to what was stored.
+    """
+    row = conn.execute(select(credit_decisions).where(
+        credit_decisions.c.id == decision_id)).first()
+    if row is None:
+        raise NotFoundError(f"decision {decision_id} not found", field="decision_id")
+    inputs = row.inputs
+    pull = get_pull(conn, row.bureau_pull_id)
+    history = normalise_events(inputs["platform_events"], customer_id=row.customer_id)
+    features = compute_features(
+        as_of=dt.datetime.fromisoformat(inputs["as_of"]), application=inputs["application"],
+        events=history, bureau=pull.report.to_json(),
+        platform_consented=inputs["platform_consented"])
+    loaded = registry.load_registered(conn, row.model_name, row.model_version)
+    scored = engine.model_output(loaded, features)
+    policy = policy_by_hash(conn, row.policy_hash, verify=True)
+    core = engine.decide_application(policy, product_code=row.product_code, features=features,
+                                     scored=scored, blacklisted=inputs["blacklisted"])
+    replayed = {"features": features, "score": scored["score"], "pd": scored["pd"],
+                "outcome": core.outcome, "grade": core.grade, "limit_minor": core.limit_minor,
+                "apr_bps": core.apr_bps, "reasons": core.reasons,
+                "bureau_report": pull.report.to_json()}
+    original = {"features": dict(row.features), "score": float(row.score),
+                "pd": float(row.pd), "outcome": row.outcome, "grade": row.grade,
+                "limit_minor": row.limit_minor, "apr_bps": row.apr_bps,
+                "reasons": list(row.reasons), "bureau_report": inputs["bureau_report"]}
+    differences = [{"field": key, "stored": original[key], "replayed": replayed[key]}
+                   for key in original if _differs(original[key], replayed[key])]
+    return ReplayResult(decision_id, not differences, differences, replayed)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    # Compare as canonical JSON: a JSON round trip (e.g. PostgreSQL JSONB) must not count.
+    return canonical_json(_plain(a)) != canonical_json(_plain(b))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # JSONB may return 3.0 as 3
+    return value

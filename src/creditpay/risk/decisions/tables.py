@@ -1,0 +1,175 @@
+"""Tables owned by risk decisions: models, policies, bureau pulls, decisions, limit reviews.
+
+Only :mod:`creditpay.risk.decisions` and :mod:`creditpay.risk.bureau` write them. Decisions,
+pulls and review actions are append-only records an auditor reads; models and policies are
+stored whole (not as file paths) so a decision can be replayed years later from the database
+alone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from creditpay.db.metadata import BigIntPK, JSONType, metadata
+
+__all__ = [
+    "bureau_pulls",
+    "credit_decisions",
+    "credit_policies",
+    "credit_policy_activations",
+    "limit_review_actions",
+    "risk_model_assignments",
+    "risk_models",
+]
+
+# Model registry: every registered artifact, its files' contents (JSON / LightGBM text, never
+# pickle) and provenance. (name, version) is the identity decisions record.
+risk_models = Table(
+    "risk_models",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),  # "application", "behaviour"
+    Column("version", Integer, nullable=False),  # 1, 2, ... per name
+    Column("kind", String(16), nullable=False),  # "scorecard" | "gbm"
+    Column("artifact_sha256", String(64), nullable=False),  # of the manifest (lists files)
+    Column("training_data_sha256", String(64), nullable=True),
+    Column("features", JSONType, nullable=False),
+    Column("metrics", JSONType, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("manifest", JSONType, nullable=False),
+    Column("files", JSONType, nullable=False),  # file name -> text content
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_by", String(128), nullable=False),
+    UniqueConstraint("name", "version"),
+    UniqueConstraint("name", "artifact_sha256"),
+)
+
+# Champion/challenger history, append-only: the newest row per name is in force; a rollback
+# appends the assignment it returns to, so the trail shows who changed what and why.
+risk_model_assignments = Table(
+    "risk_model_assignments",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("champion_version", Integer, nullable=False),
+    Column("challenger_version", Integer, nullable=True),
+    Column("challenger_share_bps", Integer, nullable=False),  # 0..10000 of applications
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Index("ix_risk_model_assignments_current", "name", "id"),
+)
+
+# Policy documents by content hash: what a decision records and what replay loads.
+credit_policies = Table(
+    "credit_policies",
+    metadata,
+    Column("content_hash", String(64), primary_key=True),
+    Column("policy_kind", String(32), nullable=False),  # "application" | "limit_review"
+    Column("policy_id", String(64), nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("document", JSONType, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+    # One content per (policy, version): a changed document must carry a new version.
+    UniqueConstraint("policy_id", "version"),
+)
+
+# Activation history (hot swap): the newest row per kind is the policy in force.
+credit_policy_activations = Table(
+    "credit_policy_activations",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("policy_kind", String(32), nullable=False),
+    Column("content_hash", String(64), ForeignKey("credit_policies.content_hash"),
+           nullable=False),
+    Column("activated_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Index("ix_credit_policy_activations_current", "policy_kind", "id"),
+)
+
+bureau_pulls = Table(
+    "bureau_pulls",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("bureau", String(64), nullable=False),
+    Column("consent_reference", String(128), nullable=True),
+    Column("pulled_at", DateTime(timezone=True), nullable=False),
+    Column("report", JSONType, nullable=False),
+    Column("report_sha256", String(64), nullable=False),
+    # "Who looked at my credit file?" is a question the customer may ask.
+    Index("ix_bureau_pulls_customer", "customer_id", "id"),
+)
+
+# One row per credit application decision: everything needed to explain and replay it.
+credit_decisions = Table(
+    "credit_decisions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("application_id", String(64), nullable=False, unique=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("product_code", String(32), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(16), nullable=False),  # approve | decline | refer
+    Column("grade", String(1), nullable=True),
+    Column("score", Float, nullable=True),
+    Column("pd", Float, nullable=True),
+    Column("limit_minor", BigInteger, nullable=True),
+    Column("apr_bps", Integer, nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("model_name", String(64), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("model_role", String(16), nullable=False),  # champion | challenger
+    Column("policy_id", String(64), nullable=False),
+    Column("policy_version", String(32), nullable=False),
+    Column("policy_hash", String(64), ForeignKey("credit_policies.content_hash"),
+           nullable=False),
+    Column("bureau_pull_id", BigInteger, ForeignKey("bureau_pulls.id"), nullable=True),
+    Column("request_sha256", String(64), nullable=False),
+    Column("inputs", JSONType, nullable=False),
+    Column("features", JSONType, nullable=False),
+    Column("model_output", JSONType, nullable=False),
+    Column("policy_output", JSONType, nullable=False),
+    Column("reasons", JSONType, nullable=False),
+    Index("ix_credit_decisions_customer", "customer_id", "decided_at"),
+)
+
+# Post-loan limit review: one action per account per review date, applied later through the
+# credit servicing facade (applied_at set when it was).
+limit_review_actions = Table(
+    "limit_review_actions",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("review_date", Date, nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("action", String(16), nullable=False),  # increase | decrease | freeze | keep
+    Column("current_limit_minor", BigInteger, nullable=False),
+    Column("new_limit_minor", BigInteger, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("pd", Float, nullable=False),
+    Column("grade", String(1), nullable=False),
+    Column("reasons", JSONType, nullable=False),
+    Column("features", JSONType, nullable=False),
+    Column("model_name", String(64), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("policy_hash", String(64), ForeignKey("credit_policies.content_hash"),
+           nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("review_date", "account_id"),
+    Index("ix_limit_review_actions_pending", "review_date", "applied_at"),
+)

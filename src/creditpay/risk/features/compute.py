@@ -1,0 +1,253 @@
+"""Point-in-time feature computation, the one code path for decisions and training sets.
+
+Online (:func:`compute_features`) and offline (:func:`build_training_set`) both reduce a
+customer's platform events to those with ``occurred_at < as_of`` and then run the declared
+computations of :mod:`.declarations` in order. An event at or after the as-of time can never
+reach a computation, so a training row cannot see its own future (no leakage), and a decision
+replayed later sees exactly what it saw then.
+
+Platform events are a plain table (``customer_id, occurred_at, kind, amount_minor,
+merchant_category``) as rows (mappings), a pandas or a polars frame, so this module does not
+depend on the payments tables.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import hashlib
+import json
+import operator
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from creditpay.errors import ValidationError
+from creditpay.risk.features.declarations import FEATURES
+
+__all__ = [
+    "EMPLOYMENT_TYPES",
+    "EVENT_KINDS",
+    "FeatureInputs",
+    "PlatformEvent",
+    "build_training_set",
+    "compute_features",
+    "events_by_customer",
+    "events_digest",
+    "normalise_events",
+    "validate_application",
+]
+
+EVENT_KINDS = frozenset({"payment", "refund", "credit_drawdown", "repayment", "repayment_late"})
+EMPLOYMENT_TYPES = frozenset({"salaried", "self_employed", "student", "retired", "unemployed"})
+EVENTS_PER_CUSTOMER_MAX = 100_000  # a bound on online work; more is a data error, not history
+INCOME_MINOR_MAX = 10**12
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PlatformEvent:
+    """One platform event; ordered by time first so sorting gives the history."""
+
+    occurred_at: dt.datetime
+    kind: str
+    amount_minor: int
+    merchant_category: str | None = None
+    customer_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"customer_id": self.customer_id, "occurred_at": self.occurred_at.isoformat(),
+                "kind": self.kind, "amount_minor": self.amount_minor,
+                "merchant_category": self.merchant_category}
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureInputs:
+    """Everything a feature may read: ``events`` are sorted and all before ``as_of``."""
+
+    as_of: dt.datetime
+    application: Mapping[str, Any]
+    events: tuple[PlatformEvent, ...]
+    platform_consented: bool
+    bureau: Mapping[str, Any] | None
+
+
+def _aware(value: Any, field: str) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValidationError(f"{value!r} is not an ISO 8601 time", field=field) from exc
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        value = value.to_pydatetime()
+    if not isinstance(value, dt.datetime):
+        raise ValidationError(f"expected a datetime, got {type(value).__name__}", field=field)
+    if value.tzinfo is None:
+        raise ValidationError("time needs a timezone", field=field)
+    return value.astimezone(dt.UTC)
+
+
+def _rows(table: Any) -> Iterable[Mapping[str, Any]]:
+    if hasattr(table, "iter_rows"):  # polars
+        return table.iter_rows(named=True)
+    if hasattr(table, "to_dict") and hasattr(table, "columns"):  # pandas
+        return table.to_dict(orient="records")
+    return table
+
+
+def normalise_events(table: Any, *, customer_id: str | None = None) -> list[PlatformEvent]:
+    """Validate an event table and return its events sorted by time.
+
+    With ``customer_id`` every row must belong to that customer (an online decision must not
+    read someone else's history).
+    """
+    events = []
+    for i, row in enumerate(_rows(table)):
+        where = f"platform_events[{i}]"
+        owner = row.get("customer_id")
+        if not isinstance(owner, str) or not owner:
+            raise ValidationError("customer_id must be a non-empty string",
+                                  field=f"{where}.customer_id")
+        if customer_id is not None and owner != customer_id:
+            raise ValidationError(f"event of customer {owner!r}, expected {customer_id!r}",
+                                  field=f"{where}.customer_id")
+        kind = row.get("kind")
+        if kind not in EVENT_KINDS:
+            raise ValidationError(f"kind must be one of {sorted(EVENT_KINDS)}",
+                                  field=f"{where}.kind")
+        amount = row.get("amount_minor")
+        try:
+            # operator.index accepts Python and numpy integers and refuses floats and text.
+            amount = None if isinstance(amount, bool) else operator.index(amount)
+        except TypeError:
+            amount = None
+        if amount is None or amount < 0:
+            raise ValidationError("amount_minor must be a non-negative integer",
+                                  field=f"{where}.amount_minor")
+        category = row.get("merchant_category")
+        if category is not None and not isinstance(category, str):
+            raise ValidationError("merchant_category must be text",
+                                  field=f"{where}.merchant_category")
+        events.append(PlatformEvent(_aware(row.get("occurred_at"), f"{where}.occurred_at"),
+                                    kind, int(amount), category or None, owner))
+        if customer_id is not None and len(events) > EVENTS_PER_CUSTOMER_MAX:
+            raise ValidationError(f"more than {EVENTS_PER_CUSTOMER_MAX} events",
+                                  field="platform_events")
+    events.sort()
+    return events
+
+
+def events_by_customer(table: Any) -> dict[str, list[PlatformEvent]]:
+    """Group an event table by customer, each history sorted by time (offline use)."""
+    grouped: dict[str, list[PlatformEvent]] = {}
+    for event in normalise_events(table):
+        grouped.setdefault(event.customer_id, []).append(event)
+    return grouped
+
+
+def events_before(history: Sequence[PlatformEvent], as_of: dt.datetime
+                  ) -> tuple[PlatformEvent, ...]:
+    """The prefix of a sorted history strictly before ``as_of``."""
+    cut = bisect.bisect_left([e.occurred_at for e in history], as_of)
+    return tuple(history[:cut])
+
+
+def events_digest(events: Sequence[PlatformEvent] | Sequence[Mapping[str, Any]]) -> str:
+    """SHA-256 of the events a decision used (stored, so an audit can match the history).
+
+    Accepts the events or their :meth:`PlatformEvent.to_json` forms (same digest).
+    """
+    rows = [e.to_json() if isinstance(e, PlatformEvent) else e for e in events]
+    text = json.dumps(rows, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def validate_application(application: Any) -> dict[str, Any]:
+    """Check the applicant's fields; returns them typed (``date_of_birth`` as a date)."""
+    if not isinstance(application, Mapping):
+        raise ValidationError("application must be an object", field="application")
+    out: dict[str, Any] = {}
+    born = application.get("date_of_birth")
+    try:
+        out["date_of_birth"] = (born if isinstance(born, dt.date)
+                                and not isinstance(born, dt.datetime)
+                                else dt.date.fromisoformat(str(born)))
+    except ValueError as exc:
+        raise ValidationError("date_of_birth must be YYYY-MM-DD",
+                              field="application.date_of_birth") from exc
+    income = application.get("monthly_income_minor")
+    if isinstance(income, bool) or not isinstance(income, int) or not 0 < income <= INCOME_MINOR_MAX:
+        raise ValidationError(f"monthly_income_minor must be an integer in (0, {INCOME_MINOR_MAX}]",
+                              field="application.monthly_income_minor")
+    out["monthly_income_minor"] = income
+    employment = application.get("employment_type")
+    if employment not in EMPLOYMENT_TYPES:
+        raise ValidationError(f"employment_type must be one of {sorted(EMPLOYMENT_TYPES)}",
+                              field="application.employment_type")
+    out["employment_type"] = employment
+    kyc = application.get("kyc_verified")
+    if not isinstance(kyc, bool):
+        raise ValidationError("kyc_verified must be true or false",
+                              field="application.kyc_verified")
+    out["kyc_verified"] = kyc
+    unknown = sorted(set(application) - set(out))
+    if unknown:
+        raise ValidationError(f"unknown field {unknown[0]!r}", field=f"application.{unknown[0]}")
+    return out
+
+
+def application_to_json(application: Mapping[str, Any]) -> dict[str, Any]:
+    """A validated application as stored (dates as ISO text)."""
+    return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in application.items()}
+
+
+def compute_features(
+    *,
+    as_of: dt.datetime,
+    application: Mapping[str, Any],
+    events: Sequence[PlatformEvent],
+    bureau: Mapping[str, Any] | None,
+    platform_consented: bool = True,
+    validated: bool = False,
+) -> dict[str, Any]:
+    """Every declared feature at ``as_of``, in declaration order.
+
+    ``events`` may be the customer's whole history: only those strictly before ``as_of`` are
+    used. ``events`` must be sorted (as :func:`normalise_events` returns them).
+    """
+    as_of = _aware(as_of, "as_of")
+    if not validated:
+        application = validate_application(application)
+    inputs = FeatureInputs(as_of, application, events_before(events, as_of),
+                           platform_consented, bureau)
+    values: dict[str, Any] = {}
+    for definition in FEATURES:
+        values[definition.name] = definition.compute(inputs, values)
+    return values
+
+
+def build_training_set(observations: Iterable[Mapping[str, Any]], events: Any) -> Any:
+    """Point-in-time training rows: one per observation, features as of its ``as_of``.
+
+    Each observation holds ``customer_id``, ``as_of``, ``application``, ``bureau`` (the
+    report as pulled at that time, or None), optionally ``platform_consented`` (default True)
+    and any label columns (``bad``...), which are copied through. ``events`` is the full
+    event table of every customer, including events after the as-of times: they are cut off
+    here, by the same :func:`compute_features` an online decision runs.
+    Returns a pandas DataFrame.
+    """
+    import pandas as pd
+
+    histories = events_by_customer(events)
+    rows = []
+    reserved = {"customer_id", "as_of", "application", "bureau", "platform_consented"}
+    for observation in observations:
+        customer_id = observation["customer_id"]
+        row = {"customer_id": customer_id,
+               "as_of": _aware(observation["as_of"], "as_of").isoformat()}
+        row.update(compute_features(
+            as_of=observation["as_of"], application=observation["application"],
+            events=histories.get(customer_id, ()), bureau=observation.get("bureau"),
+            platform_consented=observation.get("platform_consented", True)))
+        row.update({k: v for k, v in observation.items() if k not in reserved})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,68 @@
+"""``creditpay risk ...`` end to end on a SQLite file (the CLI is the shell over the service)."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from creditpay.cli import app
+from creditpay.risk.decisions.policy import bundled_policy_path
+
+from .conftest import CONSENT, GOOD_APPLICATION
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
+    db = tmp_path / "cli.db"
+    for folder in (model_dirs["application"], model_dirs["application_challenger"]):
+        result = _run("risk", "models", "register", folder, "--name", "application",
+                      "--actor", "ops", "--db", db)
+        assert result.exit_code == 0, result.output
+    assert _run("risk", "models", "promote", "application", 1, "--actor", "ops", "--reason",
+                "first", "--db", db).exit_code == 0
+    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--actor",
+                "ops", "--db", db).exit_code == 0
+    request = {"application_id": "cli-1", "customer_id": "c1", "product_code": "credit_line",
+               "application": GOOD_APPLICATION, "platform_events": [],
+               "bureau_consent_reference": CONSENT}
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(request))
+    result = _run("risk", "decide", "--application", path, "--db", db, "--json")
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["outcome"] in ("approve", "decline", "refer")
+    assert decision["policy"]["version"] == "2025.1"
+    result = _run("risk", "replay", decision["decision_id"], "--db", db, "--json")
+    assert result.exit_code == 0 and json.loads(result.output)["matches"] is True
+    assert _run("risk", "models", "promote", "application", 2, "--actor", "ops", "--reason",
+                "v2", "--db", db).exit_code == 0
+    result = _run("risk", "models", "rollback", "application", "--actor", "ops", "--reason",
+                  "oops", "--db", db)
+    assert result.exit_code == 0 and json.loads(result.output)["champion_version"] == 1
+    listing = json.loads(_run("risk", "models", "list", "--db", db, "--json").output)
+    assert [m["version"] for m in listing["models"]] == [1, 2]
+    assert listing["assignments"]["application"]["champion_version"] == 1
+
+
+def test_errors_name_the_field_and_exit_2(tmp_path):
+    broken = json.loads(bundled_policy_path("application").read_text(encoding="utf-8"))
+    broken["parameters"]["apr_cap_bps"] = -5
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(broken))
+    result = _run("risk", "policy", "check", path)
+    assert result.exit_code == 2 and "parameters.apr_cap_bps" in result.output
+    request = tmp_path / "app.json"
+    request.write_text(json.dumps({"application_id": "x", "surprise": 1}))
+    result = _run("risk", "decide", "--application", request, "--db", tmp_path / "d.db")
+    assert result.exit_code == 2 and "surprise" in result.output
+    result = _run("risk", "decide", "--application", tmp_path / "missing.json", "--db",
+                  tmp_path / "d.db")
+    assert result.exit_code == 2
+    result = _run("risk", "replay", "nope", "--db", tmp_path / "d.db")
+    assert result.exit_code == 2 and "decision_id" in result.output
