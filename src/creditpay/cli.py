@@ -26,14 +26,15 @@ app.add_typer(bench_app, name="bench")
 
 # Domain command modules, in the order their commands appear in --help.
 _DOMAIN_CLIS: tuple[str, ...] = (
-    "creditpay.risk.fraud.cli",
     "creditpay.demo",
+    "creditpay.api.cli",
     "creditpay.ledger.cli",
+    "creditpay.credit.cli",
+    "creditpay.risk.decisions.cli",
+    "creditpay.risk.scoring.cli",
+    "creditpay.risk.fraud.cli",
     "creditpay.compliance.cli",
     "creditpay.compliance.consumer_cli",
-    "creditpay.credit.cli",
-    "creditpay.risk.scoring.cli",
-    "creditpay.risk.decisions.cli",
 )
 
 for _module_name in _DOMAIN_CLIS:

@@ -282,8 +282,64 @@ def bench_schedules_command(
         Console().print_json(json.dumps(result))
 
 
+def cob_run_command(
+    date: str = typer.Option(..., "--date", help="Business date to close, YYYY-MM-DD."),
+    db: str | None = typer.Option(None, "--db", help="Database URL or SQLite path (default:"
+                                  " $CREDITPAY_DATABASE_URL or ./var/creditpay.db)."),
+    chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, max=1_000_000),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Run the close of business for a date (idempotent; resumes after a crash)."""
+    from creditpay.clock import SystemClock
+    from creditpay.config import default_database_url
+    from creditpay.credit.cob import run_close_of_business
+    from creditpay.db.schema import open_database
+    from creditpay.db.uow import UnitOfWork
+    from creditpay.errors import DomainError
+
+    business_date = _parse_date(date, "--date")
+    engine = open_database(db or default_database_url(), pool_size=2)
+    try:
+        report = run_close_of_business(UnitOfWork(engine, SystemClock()), business_date,
+                                       progress=not as_json, chunk_size=chunk_size)
+    except DomainError as exc:
+        raise _bad("--date", exc.detail) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    else:
+        from rich.console import Console
+
+        Console().print_json(json.dumps(report.as_dict()))
+
+
+def bench_cob_command(
+    accounts: int = typer.Option(1_000_000, "--accounts", min=1, max=20_000_000),
+    chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, max=1_000_000),
+    seed: int = typer.Option(20250618, "--seed"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """One close-of-business day over N accounts (SQLite) vs the same arithmetic in numpy."""
+    from creditpay.benchmarks.cob import run_benchmark
+
+    result = run_benchmark(accounts=accounts, chunk_size=chunk_size, seed=seed,
+                           progress=not as_json)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        from rich.console import Console
+
+        Console().print_json(json.dumps(result))
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     """Add the credit commands to the root app and the benchmark group."""
     app.command("schedule")(schedule_command)
     app.command("apr")(apr_command)
     bench_app.command("schedules")(bench_schedules_command)
+    cob_app = typer.Typer(help="Close of business: accrual, delinquency, statements.",
+                          no_args_is_help=True)
+    cob_app.command("run")(cob_run_command)
+    app.add_typer(cob_app, name="cob")
+    bench_app.command("cob")(bench_cob_command)

@@ -17,6 +17,9 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.ledger.tables",
     "creditpay.compliance.tables",
     "creditpay.compliance.consumer_tables",
+    "creditpay.parties.tables",
+    "creditpay.payments.tables",
+    "creditpay.credit.tables",
     "creditpay.risk.decisions.tables",
 )
 

@@ -1,0 +1,155 @@
+"""Who may call what: credential resolution, per-endpoint access rules, rate limits and
+security headers.
+
+Every route declares an :class:`Access` rule (customers, merchant scopes, operator roles, or
+public); the authorisation-matrix test reads these rules from the app's routes and checks
+every endpoint against every kind of caller.
+
+Rate limits are in-process token buckets (per client IP and per credential): enough for one
+process; several processes behind a load balancer each enforce their own share (a shared
+store such as Redis would be needed for a global limit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.responses import Response
+
+from creditpay.errors import PROBLEM_BASE, AuthenticationError, PermissionDeniedError
+from creditpay.parties.service import Principal
+
+__all__ = ["Access", "TokenBuckets", "GuardMiddleware", "bearer", "SECURITY_HEADERS"]
+
+bearer = HTTPBearer(auto_error=False, description="customer access token, merchant API key "
+                    "(cpk...) or operator token (cpo...)")
+
+SECURITY_HEADERS = {
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Cache-Control": "no-store",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+@dataclass(frozen=True)
+class Access:
+    """A FastAPI dependency resolving the caller and enforcing one endpoint's rule."""
+
+    customer: bool = False
+    merchant_scopes: frozenset[str] | None = None  # None: merchants not allowed
+    roles: frozenset[str] = frozenset()  # operator roles allowed
+
+    def allows(self, principal: Principal) -> bool:
+        if principal.kind == "customer":
+            return self.customer
+        if principal.kind == "merchant":
+            return self.merchant_scopes is not None and (
+                not self.merchant_scopes or bool(self.merchant_scopes & principal.scopes))
+        return principal.kind == "operator" and principal.role in self.roles
+
+    def dependency(self) -> Callable[..., Principal]:
+        from fastapi import Depends
+
+        rule = self
+
+        def resolve(request: Request, credentials: HTTPAuthorizationCredentials | None
+                    = Depends(bearer)) -> Principal:
+            if credentials is None or credentials.scheme.lower() != "bearer":
+                raise AuthenticationError("send Authorization: Bearer <token or API key>")
+            runtime = request.app.state.runtime
+            token = credentials.credentials
+            with runtime.uow.connect() as conn:
+                if token.startswith("v1."):
+                    principal = runtime.parties.authenticate_access_token(
+                        conn, token, runtime.clock.now())
+                else:
+                    principal = runtime.parties.authenticate_api_key(conn, token)
+            if not rule.allows(principal):
+                raise PermissionDeniedError(
+                    "this credential may not call this endpoint"
+                    + (f" (needs one of scopes {sorted(rule.merchant_scopes)})"
+                       if principal.kind == "merchant" and rule.merchant_scopes else ""))
+            request.state.principal = principal
+            return principal
+
+        resolve.access_rule = rule  # type: ignore[attr-defined]
+        return resolve
+
+
+def access(*, customer: bool = False, merchant: set[str] | None = None,
+           roles: set[str] | None = None) -> Callable[..., Principal]:
+    """Shorthand: ``Depends(access(customer=True, merchant={"payments:read"}))``."""
+    return Access(customer, frozenset(merchant) if merchant is not None else None,
+                  frozenset(roles or ())).dependency()
+
+
+class TokenBuckets:
+    """Thread-safe token buckets keyed by string, bounded in memory (LRU)."""
+
+    def __init__(self, capacity: int, refill_per_s: float, keys_max: int = 100_000,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.capacity = capacity
+        self.refill_per_s = refill_per_s
+        self._keys_max = keys_max
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        """0 if allowed, else seconds until a token is available."""
+        now = self._monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.capacity), now))
+            tokens = min(self.capacity, tokens + (now - last) * self.refill_per_s)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                wait = 0.0
+            else:
+                self._buckets[key] = (tokens, now)
+                wait = (1 - tokens) / self.refill_per_s
+            self._buckets.move_to_end(key)
+            while len(self._buckets) > self._keys_max:
+                self._buckets.popitem(last=False)
+            return wait
+
+
+class GuardMiddleware(BaseHTTPMiddleware):
+    """Rate limits (per IP, per credential) and security headers on every response."""
+
+    def __init__(self, app, per_ip: TokenBuckets, per_credential: TokenBuckets) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(app)
+        self.per_ip = per_ip
+        self.per_credential = per_credential
+
+    async def dispatch(self, request: Request,
+                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        ip = request.client.host if request.client else "unknown"
+        wait = self.per_ip.take("ip:" + ip)
+        auth = request.headers.get("authorization")
+        if not wait and auth:
+            wait = self.per_credential.take(
+                "cred:" + hashlib.sha256(auth.encode()).hexdigest()[:32])
+        if wait:
+            from creditpay.api.problems import problem_response
+
+            response: Response = problem_response({
+                "type": PROBLEM_BASE + "rate-limited", "title": "Too many requests",
+                "status": 429, "detail": "rate limit exceeded; retry later",
+                "instance": request.url.path}, headers={"Retry-After": str(int(wait) + 1)})
+        else:
+            response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response

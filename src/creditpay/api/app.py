@@ -1,0 +1,102 @@
+"""The FastAPI application: ``create_app(settings, clock=None)``.
+
+All routes live under ``/v1``; OpenAPI is served at ``/openapi.json``. Every error is an
+RFC 9457 problem (``application/problem+json``); the OpenAPI document says so for every
+error status, so schema-based fuzzing checks what clients actually receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from creditpay.api import routes_customers, routes_merchants, routes_operators, routes_payments
+from creditpay.api.access import GuardMiddleware, TokenBuckets
+from creditpay.api.common import PROBLEM_STATUSES
+from creditpay.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
+from creditpay.api.runtime import ApiConfig, Runtime, build_runtime
+from creditpay.api.schemas import Problem
+from creditpay.clock import Clock
+from creditpay.config import Settings
+
+__all__ = ["create_app", "ApiConfig"]
+
+log = logging.getLogger("creditpay.api")
+BACKGROUND_PERIOD_S = 1.0
+
+
+def create_app(settings: Settings, clock: Clock | None = None, *,
+               config: ApiConfig | None = None) -> FastAPI:
+    """Build the app on ``settings.database_url`` (migrated on start) with business ``clock``.
+
+    Keys come from the environment (see :mod:`creditpay.api.runtime`) unless ``config``
+    carries them (tests).
+    """
+    config = config or ApiConfig()
+    rt = build_runtime(settings, clock, config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_background(rt)) if config.background_jobs else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            rt.close()
+
+    app = FastAPI(title="creditpay API", version="1.0.0", lifespan=lifespan,
+                  description="Wallet, checkout, pay-later credit and installments. Amounts "
+                              "are integer minor units; every POST takes an Idempotency-Key.")
+    app.state.runtime = rt
+    app.state.login_buckets = TokenBuckets(*config.login_bucket)
+    app.add_middleware(GuardMiddleware, per_ip=TokenBuckets(*config.ip_bucket),
+                       per_credential=TokenBuckets(*config.credential_bucket))
+    install_problem_handlers(app)
+    for module in (routes_customers, routes_payments, routes_merchants, routes_operators):
+        app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with every error response declared as problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                         routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    problem = {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            responses = operation.setdefault("responses", {})
+            for status in PROBLEM_STATUSES:
+                responses[str(status)] = {"description": "problem (RFC 9457)", **problem}
+    app.openapi_schema = schema
+    return schema
+
+
+async def _background(rt: Runtime) -> None:
+    """``creditpay serve``: deliver card rail callbacks and webhooks every second."""
+    from creditpay.api.routes_operators import deliver_rail_callbacks
+
+    while True:
+        try:
+            await run_in_threadpool(deliver_rail_callbacks, rt)
+            await run_in_threadpool(rt.webhooks.run_once)
+        except Exception:  # noqa: BLE001 - a failing job must not stop the loop
+            log.exception("background job failed")
+        await asyncio.sleep(BACKGROUND_PERIOD_S)

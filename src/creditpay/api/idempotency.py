@@ -1,0 +1,158 @@
+"""Exactly-once POSTs: the ``Idempotency-Key`` row is written in the same transaction as the
+use case it guards.
+
+1. The key row (scope, key, request hash) is inserted first, inside the use case's
+   transaction. A concurrent request with the same key blocks on the unique index
+   (PostgreSQL) or on the write lock (SQLite) until the first one commits, then fails to
+   insert and replays the stored response; if the first one rolled back, it proceeds.
+2. The response is stored in the same row before commit, so "money moved" and "response
+   stored" are one atomic fact: a crash cannot leave one without the other.
+3. A replay with a different body (or path) is refused with 409 ``idempotency-conflict``.
+
+Only committed outcomes are stored: 2xx results and errors whose effects are deliberately
+committed with ``store_response`` (a risk decline). Errors that change nothing (validation,
+insufficient funds) roll back with the key, so the client may fix and retry with the same
+key. Secrets in a response (tokens, API keys, webhook secrets) are replaced in the stored copy:
+they are shown once, never stored in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from creditpay.api.problems import PROBLEM_MEDIA_TYPE, domain_problem
+from creditpay.db.tables import idempotency_keys
+from creditpay.db.uow import Tx, UnitOfWork
+from creditpay.errors import DomainError, IdempotencyConflictError, ValidationError
+
+__all__ = ["run_idempotent", "fingerprint", "REDACTED"]
+
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{8,255}$")
+REDACTED = "[shown once; not stored]"
+
+
+class IdempotencyKeyMissing(ValidationError):
+    type_slug = "idempotency-key-required"
+    status = 400
+    title = "Idempotency-Key header required"
+
+
+class _Raised(Exception):
+    """Carries a committed error out of the transaction after commit."""
+
+    def __init__(self, error: DomainError) -> None:
+        self.error = error
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def _redact(body: Any, secret_fields: frozenset[str]) -> Any:
+    if isinstance(body, dict):
+        return {k: (REDACTED if k in secret_fields and v is not None else
+                    _redact(v, secret_fields)) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_redact(v, secret_fields) for v in body]
+    return body
+
+
+def _replay(row: Any, request_hash: str) -> JSONResponse:
+    if row.request_hash != request_hash:
+        raise IdempotencyConflictError(
+            "this Idempotency-Key was used with a different request", field="Idempotency-Key")
+    status = int(row.status_code)
+    media = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
+    return JSONResponse(row.response, status_code=status, media_type=media,
+                        headers={"Idempotent-Replayed": "true"})
+
+
+def _stored(uow: UnitOfWork, scope: str, key: str) -> Any | None:
+    with uow.connect() as conn:
+        return conn.execute(select(idempotency_keys).where(
+            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)).first()
+
+
+def run_idempotent(uow: UnitOfWork, *, scope: str, key: str | None, request_hash: str,
+                   path: str, use_case: Callable[[Tx], Any], status_code: int = 200,
+                   secret_fields: frozenset[str] = frozenset(),
+                   serialize: Callable[[Any], Any] | None = None) -> JSONResponse:
+    """Run ``use_case(tx) -> JSON body`` exactly once per (scope, key); ``serialize`` shapes
+    the body by the route's response model (inside the transaction: a body that does not
+    match the documented schema rolls the use case back instead of being stored)."""
+    if key is None or not KEY_PATTERN.match(key):
+        raise IdempotencyKeyMissing(
+            "send an Idempotency-Key header of 8..255 printable characters (a UUID)",
+            field="Idempotency-Key")
+    scope = scope[:128]
+    row = _stored(uow, scope, key)
+    if row is not None and row.status_code is not None:
+        return _replay(row, request_hash)
+
+    def transaction(tx: Tx) -> tuple[int, Any]:
+        tx.conn.execute(idempotency_keys.insert().values(
+            scope=scope, key=key, request_hash=request_hash, created_at=tx.now, size_bytes=0))
+        where = (idempotency_keys.c.scope == scope) & (idempotency_keys.c.key == key)
+        try:
+            body = use_case(tx)
+            if serialize is not None:
+                body = serialize(body)
+            status = status_code
+        except DomainError as exc:
+            if not getattr(exc, "commit_effects", False):
+                raise
+            if not getattr(exc, "store_response", False):
+                tx.conn.execute(delete(idempotency_keys).where(where))
+                raise _Raised(exc) from None
+            body, _ = domain_problem(exc, path)
+            status = exc.status
+            stored = json.loads(json.dumps(body, default=str))
+            tx.conn.execute(update(idempotency_keys).where(where).values(
+                status_code=status, response=stored, completed_at=tx.now,
+                size_bytes=len(json.dumps(stored))))
+            raise _Raised(exc) from None
+        stored = json.loads(json.dumps(_redact(body, secret_fields), default=str))
+        tx.conn.execute(update(idempotency_keys).where(where).values(
+            status_code=status, response=stored, completed_at=tx.now,
+            size_bytes=len(json.dumps(stored))))
+        return status, body
+
+    try:
+        status, body = _run_committing(uow, transaction)
+    except _Raised as raised:
+        raise raised.error from None
+    except IntegrityError as exc:
+        row = _stored(uow, scope, key)
+        if row is not None and row.status_code is not None:
+            return _replay(row, request_hash)
+        from creditpay.errors import ConflictError
+
+        raise ConflictError("the request conflicts with a concurrent change; retry it") from exc
+    return JSONResponse(json.loads(json.dumps(body, default=str)), status_code=status)
+
+
+def _run_committing(uow: UnitOfWork, transaction: Callable[[Tx], Any]) -> Any:
+    """``uow.run`` that commits when the use case raises ``_Raised`` (effects to keep)."""
+    holder: dict[str, _Raised] = {}
+
+    def wrapped(tx: Tx) -> Any:
+        holder.clear()  # a retried attempt starts clean
+        try:
+            return transaction(tx)
+        except _Raised as raised:
+            holder["raised"] = raised
+            return None
+
+    result = uow.run(wrapped)
+    if "raised" in holder:
+        raise holder["raised"]
+    return result

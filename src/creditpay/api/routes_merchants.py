@@ -1,0 +1,56 @@
+"""Merchant self-service: profile, webhook URL, API keys (shown once, scoped, revocable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from creditpay.api import schemas as S
+from creditpay.api.access import access
+from creditpay.api.common import IdempotencyKey, runtime
+from creditpay.api.common import post as idempotent_post
+from creditpay.parties.service import Principal
+
+router = APIRouter(prefix="/v1/merchant", tags=["merchants"])
+ANY_MERCHANT = access(merchant=set())
+KEYS = access(merchant={"keys:write"})
+
+
+@router.get("", response_model=S.MerchantOut, summary="My merchant profile")
+def merchant(request: Request, who: Principal = Depends(ANY_MERCHANT)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return rt.parties.merchant_view(rt.parties.get_merchant(conn, who.id))
+
+
+@router.post("/webhook", response_model=S.MerchantOut, summary="Set or clear the webhook URL")
+def set_webhook(request: Request, body: S.WebhookIn, idempotency_key: str = IdempotencyKey,
+                who: Principal = Depends(KEYS)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.parties.update_merchant(
+        tx, who, webhook_url=body.webhook_url))
+
+
+@router.get("/api_keys", response_model=S.ApiKeyList)
+def api_keys(request: Request, who: Principal = Depends(KEYS)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": rt.parties.list_api_keys(conn, who.id)}
+
+
+@router.post("/api_keys", status_code=201, response_model=S.ApiKeyOut,
+             summary="Create an API key (the key is shown once)")
+def create_api_key(request: Request, body: S.ApiKeyIn, idempotency_key: str = IdempotencyKey,
+                   who: Principal = Depends(KEYS)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.parties.create_api_key(
+        tx, who, list(body.scopes)), status_code=201, secret_fields=frozenset({"key"}))
+
+
+@router.post("/api_keys/{key_id}/revoke", response_model=S.StatusOut)
+def revoke_api_key(request: Request, key_id: str, idempotency_key: str = IdempotencyKey,
+                   who: Principal = Depends(KEYS)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, None,
+                           lambda tx: rt.parties.revoke_api_key(tx, who, key_id))

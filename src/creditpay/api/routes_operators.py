@@ -1,0 +1,157 @@
+"""Operator console endpoints (every one declares the roles allowed), the card rail's
+callback endpoint, and the health check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from creditpay.api import schemas as S
+from creditpay.api.access import access
+from creditpay.api.common import IdempotencyKey, runtime
+from creditpay.api.common import post as idempotent_post
+from creditpay.compliance import audit
+from creditpay.parties.service import Principal
+
+router = APIRouter(prefix="/v1", tags=["operators"])
+ADMIN = access(roles={"admin"})
+
+
+@router.post("/operator/merchants", status_code=201, response_model=S.OnboardOut,
+             summary="Onboard a merchant (API key and webhook secret shown once)")
+def onboard(request: Request, body: S.OnboardIn, idempotency_key: str = IdempotencyKey,
+            who: Principal = Depends(ADMIN)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.parties.onboard_merchant(
+        tx, who, name=body.name, mcc=body.mcc, discount_rate=body.discount_rate,
+        settlement_currency=body.settlement_currency, webhook_url=body.webhook_url),
+        status_code=201, secret_fields=frozenset({"key", "webhook_secret"}))
+
+
+@router.get("/operator/customers/{customer_id}", response_model=S.CustomerOut,
+            summary="A customer, personal data masked")
+def operator_customer(request: Request, customer_id: str,
+                      who: Principal = Depends(access(roles={
+                          "admin", "support", "compliance_officer", "collections_agent",
+                          "risk_analyst"}))) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return rt.parties.customer_view(rt.parties.get_customer(conn, customer_id))
+
+
+@router.post("/operator/customers/{customer_id}/personal_data",
+             response_model=S.PersonalDataOut,
+             summary="Unmasked personal data, for a stated purpose (audited)")
+def personal_data(request: Request, customer_id: str, body: S.PersonalDataIn,
+                  idempotency_key: str = IdempotencyKey,
+                  who: Principal = Depends(access(roles={"compliance_officer"}))) -> Any:
+    rt = runtime(request)
+    fields = ("phone", "email", "legal_name", "id_number", "date_of_birth")
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        row = rt.parties.get_customer(tx.conn, customer_id)
+        audit.record_personal_data_access(tx, who.id, "customer", customer_id, list(fields),
+                                          body.purpose)
+        out: dict[str, Any] = {"id": customer_id}
+        for name in fields:
+            ct = getattr(row, f"{name}_ct")
+            out[name] = rt.vault.decrypt(f"customers.{name}", customer_id, ct) if ct else None
+        return out
+
+    # Plaintext personal data is never stored as an idempotent response.
+    return idempotent_post(request, who.scope_key, body, use_case,
+                           secret_fields=frozenset(fields))
+
+
+@router.post("/operator/customers/{customer_id}/credit_line", status_code=201,
+             response_model=S.CreditLineOut,
+             summary="Grant a pay-later credit line (through the credit servicing engine)")
+def grant_credit_line(request: Request, customer_id: str, body: S.CreditLineIn,
+                      idempotency_key: str = IdempotencyKey,
+                      who: Principal = Depends(access(roles={"admin", "risk_analyst"}))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx:
+                           rt.payments.open_credit_line(tx, who, customer_id,
+                                                        limit_minor=body.limit_minor,
+                                                        product_code=body.product_code,
+                                                        currency=body.currency),
+                           status_code=201)
+
+
+@router.post("/operator/payment_intents/{intent_id}/review", response_model=S.IntentOut,
+             summary="Approve or decline a payment held for review")
+def review(request: Request, intent_id: str, body: S.ReviewIn,
+           idempotency_key: str = IdempotencyKey,
+           who: Principal = Depends(access(roles={"risk_analyst"}))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.review(
+        tx, who, intent_id, approve=body.approve, note=body.note))
+
+
+@router.post("/operator/settlements/run", response_model=S.SettleOut,
+             summary="Settle one business day for every merchant (T+1)")
+def run_settlement(request: Request, body: S.SettleIn, idempotency_key: str = IdempotencyKey,
+                   who: Principal = Depends(ADMIN)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: {
+        "data": rt.payments.settle(tx, body.business_date, actor=("staff", who.id))})
+
+
+@router.post("/operator/jobs/expire", response_model=S.JobOut,
+             summary="Release holds and intents past their windows")
+def run_expiry(request: Request, idempotency_key: str = IdempotencyKey,
+               who: Principal = Depends(ADMIN)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, None,
+                           lambda tx: {"job": "expire", **rt.payments.expire_due(tx)})
+
+
+@router.post("/operator/jobs/card_rail", response_model=S.JobOut,
+             summary="Deliver due card rail callbacks (simulator)")
+def run_card_rail(request: Request, idempotency_key: str = IdempotencyKey,
+                  who: Principal = Depends(ADMIN)) -> Any:
+    rt = runtime(request)
+    return {"job": "card_rail", "applied": deliver_rail_callbacks(rt)}
+
+
+@router.post("/operator/jobs/webhooks", response_model=S.JobOut,
+             summary="Relay outbox events to webhook deliveries and send the due ones")
+def run_webhooks(request: Request, idempotency_key: str = IdempotencyKey,
+                 who: Principal = Depends(ADMIN)) -> Any:
+    result = runtime(request).webhooks.run_once()
+    return {"job": "webhooks", "delivered": result.delivered,
+            "failed_attempts": result.failed_attempts, "given_up": result.given_up}
+
+
+def deliver_rail_callbacks(rt: Any) -> int:
+    """In-process delivery of every due rail callback (each in its own transaction)."""
+    with rt.uow.connect() as conn:
+        due = rt.payments.rail.due_callbacks(conn, rt.clock.now())
+    applied = 0
+    for callback in due:
+        result = rt.uow.run(lambda tx, c=callback: rt.payments.handle_rail_callback(
+            tx, c["operation_id"]))
+        applied += int(bool(result.get("applied")))
+    return applied
+
+
+@router.post("/rails/card/callbacks", response_model=S.RailCallbackOut, tags=["rails"],
+             summary="Card rail callback (signed with the rail key: Rail-Signature)")
+async def rail_callback(request: Request, body: S.RailCallbackIn,
+                        idempotency_key: str = IdempotencyKey) -> Any:
+    from starlette.concurrency import run_in_threadpool
+
+    rt = runtime(request)
+    rt.payments.rail.verify_signature(await request.body(),
+                                      request.headers.get("rail-signature"), rt.clock.now())
+    return await run_in_threadpool(
+        idempotent_post, request, "rail:card", body,
+        lambda tx: rt.payments.handle_rail_callback(tx, body.operation_id))
+
+
+@router.get("/health", response_model=S.Health, tags=["health"])
+def health(request: Request) -> Any:
+    with runtime(request).uow.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+    return {"status": "ok"}

@@ -1,0 +1,151 @@
+"""Checkout endpoints: payment intents (merchant creates, consumer confirms), credit offers,
+capture, cancel, refunds, offline QR (merchant-presented and consumer-presented codes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from creditpay.api import schemas as S
+from creditpay.api.access import access
+from creditpay.api.common import (
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    runtime,
+)
+from creditpay.api.common import post as idempotent_post
+from creditpay.parties.service import Principal
+
+router = APIRouter(prefix="/v1", tags=["payments"])
+STAFF_READ = {"admin", "risk_analyst", "support", "compliance_officer"}
+
+
+@router.post("/payment_intents", status_code=201, response_model=S.IntentOut,
+             summary="Create a payment intent (merchant)")
+def create_intent(request: Request, body: S.IntentIn, idempotency_key: str = IdempotencyKey,
+                  who: Principal = Depends(access(merchant={"payments:write"}))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.create_intent(
+        tx, who, amount_minor=body.amount_minor, currency=body.currency,
+        order_id=body.order_id, scenario=body.scenario, description=body.description,
+        line_items=[i.model_dump() for i in body.line_items]), status_code=201)
+
+
+@router.get("/payment_intents", response_model=S.IntentList,
+            summary="List my payment intents (merchant: created; customer: paid)")
+def list_intents(request: Request, cursor: str | None = Cursor, limit: int = Limit,
+                 who: Principal = Depends(access(customer=True,
+                                                 merchant={"payments:read"}))) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        data, next_seq = rt.payments.list_intents(conn, who, before_seq=decode_cursor(cursor),
+                                                  limit=limit)
+    return {"data": data, "next_cursor": encode_cursor(next_seq)}
+
+
+@router.get("/payment_intents/{intent_id}", response_model=S.IntentOut)
+def get_intent(request: Request, intent_id: str,
+               who: Principal = Depends(access(customer=True, merchant={"payments:read"},
+                                               roles=STAFF_READ))) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return rt.payments.get_intent_view(conn, who, intent_id)
+
+
+@router.post("/payment_intents/{intent_id}/credit_offers", response_model=S.OffersOut,
+             summary="Credit offers for this payment, with their full cost (consumer)")
+def credit_offers(request: Request, intent_id: str, body: S.OffersIn,
+                  idempotency_key: str = IdempotencyKey,
+                  who: Principal = Depends(access(customer=True))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.quote_offers(
+        tx, who, intent_id, product_codes=body.product_codes))
+
+
+@router.post("/payment_intents/{intent_id}/confirm", response_model=S.IntentOut,
+             summary="Pay: balance, card, or a credit offer picked explicitly (consumer)")
+def confirm(request: Request, intent_id: str, body: S.ConfirmIn,
+            idempotency_key: str = IdempotencyKey,
+            who: Principal = Depends(access(customer=True))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.confirm(
+        tx, who, intent_id, funding=body.funding, card_id=body.card_id,
+        offer_id=body.offer_id, step_up_challenge_id=body.step_up_challenge_id,
+        step_up_code=body.step_up_code))
+
+
+@router.post("/payment_intents/{intent_id}/capture", response_model=S.IntentOut,
+             summary="Capture an authorised payment, fully or partly (merchant)")
+def capture(request: Request, intent_id: str, body: S.CaptureIn,
+            idempotency_key: str = IdempotencyKey,
+            who: Principal = Depends(access(merchant={"payments:write"}))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.capture(
+        tx, who, intent_id, amount_minor=body.amount_minor))
+
+
+@router.post("/payment_intents/{intent_id}/cancel", response_model=S.IntentOut,
+             summary="Cancel before capture; an authorisation is released (merchant)")
+def cancel(request: Request, intent_id: str, idempotency_key: str = IdempotencyKey,
+           who: Principal = Depends(access(merchant={"payments:write"}))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, None,
+                           lambda tx: rt.payments.cancel(tx, who, intent_id))
+
+
+@router.post("/payment_intents/{intent_id}/refunds", status_code=201, response_model=S.RefundOut,
+             summary="Refund a captured payment, fully or partly (merchant)")
+def refund(request: Request, intent_id: str, body: S.RefundIn,
+           idempotency_key: str = IdempotencyKey,
+           who: Principal = Depends(access(merchant={"refunds:write"}))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.refund(
+        tx, who, intent_id, amount_minor=body.amount_minor, reason=body.reason),
+        status_code=201)
+
+
+@router.post("/payment_intents/{intent_id}/collect", response_model=S.IntentOut, tags=["qr"],
+             summary="Charge a consumer-presented payment code (merchant till)")
+def collect(request: Request, intent_id: str, body: S.CollectIn,
+            idempotency_key: str = IdempotencyKey,
+            who: Principal = Depends(access(merchant={"payments:write"}))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.collect(
+        tx, who, intent_id, payment_code=body.payment_code))
+
+
+@router.post("/qr/pay", response_model=S.IntentOut, tags=["qr"],
+             summary="Pay a merchant-presented QR code (consumer)")
+def pay_qr(request: Request, body: S.QrPayIn, idempotency_key: str = IdempotencyKey,
+           who: Principal = Depends(access(customer=True))) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.pay_qr(
+        tx, who, qr_payload=body.qr_payload, funding=body.funding, card_id=body.card_id,
+        offer_id=body.offer_id, step_up_challenge_id=body.step_up_challenge_id,
+        step_up_code=body.step_up_code))
+
+
+# ----------------------------------------------------------------------- settlements
+@router.get("/settlements", response_model=S.SettlementList, tags=["settlements"])
+def list_settlements(request: Request, cursor: str | None = Cursor, limit: int = Limit,
+                     who: Principal = Depends(access(merchant={"reports:read"}))) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        data, next_seq = rt.payments.list_settlements(
+            conn, who.id, before_seq=decode_cursor(cursor), limit=limit)
+    return {"data": data, "next_cursor": encode_cursor(next_seq)}
+
+
+@router.get("/settlements/{settlement_id}", response_model=S.SettlementReport,
+            tags=["settlements"], summary="Settlement report with every line")
+def settlement_report(request: Request, settlement_id: str,
+                      who: Principal = Depends(access(merchant={"reports:read"},
+                                                      roles={"admin", "compliance_officer"}))
+                      ) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return rt.payments.settlement_report(conn, who, settlement_id)

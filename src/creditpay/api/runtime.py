@@ -1,0 +1,96 @@
+"""Everything one API process holds: engine, unit of work, vault, services, limiters.
+
+Built once by :func:`creditpay.api.app.create_app` from the settings and the environment's
+keys (``CREDITPAY_MASTER_KEY[_FILE]``, optional ``CREDITPAY_TOKEN_KEY`` and
+``CREDITPAY_BLIND_INDEX_KEY[_FILE]``); nothing here is a module-level global.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass, field
+
+from creditpay.clock import Clock, SystemClock
+from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
+from creditpay.compliance.logging_filter import install_pii_log_filter
+from creditpay.compliance.vault import BlindIndexer, Vault
+from creditpay.config import Settings
+from creditpay.db.schema import open_database
+from creditpay.db.uow import UnitOfWork
+from creditpay.ledger.chart import ensure_platform_accounts
+from creditpay.parties.security import PasswordPolicy, TokenSigner, load_token_key
+from creditpay.parties.service import AccessPolicy, Parties
+from creditpay.payments.credit_port import CreditFacade
+from creditpay.payments.rail import CardRail
+from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
+from creditpay.payments.service import Payments, PaymentsPolicy
+from creditpay.payments.webhooks import WebhookDispatcher
+
+__all__ = ["ApiConfig", "Runtime", "build_runtime"]
+
+
+@dataclass
+class ApiConfig:
+    """Knobs of one API process; defaults are production values."""
+
+    master_key: LocalMasterKey | None = None  # default: from the environment
+    token_key: bytes | None = None  # default: CREDITPAY_TOKEN_KEY or HKDF(master)
+    blind_index_key: bytes | None = None  # default: pinned env key or HKDF(master)
+    risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
+    credit: CreditFacade = field(default_factory=CreditFacade)
+    access_policy: AccessPolicy = field(default_factory=AccessPolicy)
+    payments_policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
+    passwords: PasswordPolicy | None = None
+    rail_delay_s: int = 3600
+    # Token buckets (in process): capacity and refill per second.
+    ip_bucket: tuple[int, float] = (600, 100.0)
+    credential_bucket: tuple[int, float] = (300, 50.0)
+    login_bucket: tuple[int, float] = (10, 0.1)  # per identifier, before any DB work
+    background_jobs: bool = False  # serve: deliver rail callbacks and webhooks every second
+    pool_size: int = 10
+    currencies: tuple[str, ...] = ("CNY",)
+
+
+@dataclass
+class Runtime:
+    config: ApiConfig
+    uow: UnitOfWork
+    vault: Vault
+    parties: Parties
+    payments: Payments
+    webhooks: WebhookDispatcher
+
+    @property
+    def clock(self) -> Clock:
+        return self.uow.clock
+
+    def close(self) -> None:
+        self.uow.engine.dispose()
+
+
+def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) -> Runtime:
+    engine = open_database(settings.database_url, pool_size=config.pool_size)
+    uow = UnitOfWork(engine, clock or SystemClock())
+    master = config.master_key or load_master_key()
+    vault = Vault(uow, master)
+    # The first data key is created in its own transaction, before any business transaction
+    # could need it (SQLite serialises writers: a nested one would wait on itself).
+    vault.ensure_active_key()
+    indexer = BlindIndexer(config.blind_index_key or load_blind_index_key(master).key)
+    token_key = config.token_key or load_token_key(master)
+    signer = TokenSigner(token_key)
+    rail_key = hmac.new(token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
+    parties = Parties(vault=vault, indexer=indexer, signer=signer,
+                      passwords=config.passwords or PasswordPolicy(),
+                      policy=config.access_policy)
+    payments = Payments(parties=parties, rail=CardRail(rail_key, delay_s=config.rail_delay_s),
+                        risk=config.risk, credit=config.credit, policy=config.payments_policy)
+    for currency in config.currencies:
+        uow.run(lambda tx, c=currency: ensure_platform_accounts(tx, c))
+    install_pii_log_filter()
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "creditpay"):
+        install_pii_log_filter(logging.getLogger(name))
+    return Runtime(config, uow, vault, parties, payments,
+                   WebhookDispatcher(uow, parties))

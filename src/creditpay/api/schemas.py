@@ -1,0 +1,442 @@
+"""Request and response bodies of the HTTP API (they are the OpenAPI schema)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AmountMinor = Field(gt=0, le=10_000_000_000, description="integer minor units (fen, cents)")
+Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+Identifier = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    field: str | None = None
+    instance: str | None = None
+    model_config = ConfigDict(extra="allow")
+
+
+class Page(BaseModel):
+    next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page")
+
+
+# ----------------------------------------------------------------------- customers / auth
+class RegisterIn(Strict):
+    phone: str | None = Field(None, max_length=32, description="mobile number")
+    email: str | None = Field(None, max_length=254)
+    password: str = Field(min_length=10, max_length=128)
+    device_id: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+
+
+class CustomerOut(BaseModel):
+    id: str
+    status: str
+    phone: str | None = Field(description="masked")
+    email: str | None = Field(description="masked")
+    kyc_status: Literal["unverified", "verified"]
+    legal_name: str | None = Field(description="masked")
+    id_number: str | None = Field(description="masked")
+    locale: str
+    created_at: str
+
+
+class LoginIn(Strict):
+    identifier: str = Field(min_length=3, max_length=254, description="phone or email")
+    password: str = Field(min_length=1, max_length=128)
+    device_id: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+
+
+class LoginVerifyIn(Strict):
+    challenge_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(pattern=r"^\d{6}$")
+    device_id: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
+
+
+class RefreshIn(Strict):
+    refresh_token: str = Field(min_length=1, max_length=128)
+
+
+class SessionOut(BaseModel):
+    status: Literal["authenticated", "step_up_required"]
+    challenge_id: str | None = None
+    customer_id: str | None = None
+    access_token: str | None = Field(None, description="shown once")
+    refresh_token: str | None = Field(None, description="shown once")
+    token_type: str | None = None
+    expires_in: int | None = None
+
+
+class LogoutOut(BaseModel):
+    logged_out: bool
+
+
+class KycIn(Strict):
+    legal_name: str = Field(min_length=1, max_length=64)
+    id_number: str = Field(min_length=5, max_length=40)
+    date_of_birth: dt.date
+
+
+class DeviceOut(BaseModel):
+    id: str
+    label: str | None
+    trusted: bool
+    last_seen_at: str
+    created_at: str
+
+
+class DeviceList(BaseModel):
+    data: list[DeviceOut]
+
+
+class CardIn(Strict):
+    pan: str = Field(min_length=12, max_length=23, description="card number; never stored")
+    expiry_month: int = Field(ge=1, le=12)
+    expiry_year: int = Field(ge=2000, le=2100)
+
+
+class CardOut(BaseModel):
+    id: str
+    brand: str
+    last4: str
+    masked: str
+    expiry_month: int
+    expiry_year: int
+    status: str
+    created_at: str
+
+
+class CardList(BaseModel):
+    data: list[CardOut]
+
+
+class StatusOut(BaseModel):
+    id: str
+    status: str | None = None
+    trusted: bool | None = None
+    revoked: bool | None = None
+
+
+# ----------------------------------------------------------------------- wallet
+class WalletOut(BaseModel):
+    currency: str
+    balance_minor: int
+    available_minor: int
+    incoming_pending_minor: int
+
+
+class CardMoveIn(Strict):
+    card_id: str = Field(min_length=1, max_length=64)
+    amount_minor: int = AmountMinor
+    currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+
+
+class TransferIn(Strict):
+    to: str = Field(min_length=3, max_length=254, description="payee's phone or email")
+    amount_minor: int = AmountMinor
+    currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    note: str | None = Field(None, max_length=140)
+
+
+class WalletOperationOut(BaseModel):
+    id: str
+    kind: Literal["topup", "withdrawal", "p2p"]
+    status: Literal["pending", "succeeded", "failed"]
+    direction: Literal["in", "out"]
+    amount_minor: int
+    currency: str
+    card_id: str | None
+    counterparty_customer_id: str | None
+    failure_reason: str | None
+    created_at: str
+    completed_at: str | None
+
+
+class WalletHistory(Page):
+    data: list[WalletOperationOut]
+
+
+class PaymentCodeIn(Strict):
+    funding: Literal["balance", "card"]
+    card_id: str | None = Field(None, max_length=64)
+
+
+class PaymentCodeOut(BaseModel):
+    id: str
+    payment_code: str = Field(description="signed, single use, short-lived; show as QR")
+    funding: str
+    expires_at: str
+
+
+# ----------------------------------------------------------------------- payment intents
+class LineItem(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    quantity: int = Field(ge=1, le=10_000)
+    unit_amount_minor: int = Field(ge=0, le=10_000_000_000)
+
+
+class IntentIn(Strict):
+    amount_minor: int = AmountMinor
+    currency: str = Currency
+    order_id: str = Identifier
+    scenario: Literal["online", "offline_qr", "social", "rental"] = "online"
+    description: str | None = Field(None, max_length=255)
+    line_items: list[LineItem] = Field(default_factory=list, max_length=100)
+
+
+class IntentOut(BaseModel):
+    id: str
+    merchant_id: str
+    merchant_name: str | None
+    order_id: str
+    amount_minor: int
+    currency: str
+    scenario: str
+    description: str | None
+    line_items: list[dict[str, Any]]
+    status: Literal["requires_confirmation", "in_review", "requires_capture", "succeeded",
+                    "canceled", "declined", "expired"]
+    customer_id: str | None
+    funding: str | None
+    card_id: str | None
+    accepted_offer: dict[str, Any] | None = Field(
+        description="the credit offer the consumer picked, with the exact figures shown")
+    risk_outcome: str | None
+    captured_minor: int
+    refunded_minor: int
+    capture_before: str | None
+    expires_at: str
+    created_at: str
+    confirmed_at: str | None
+    qr_payload: str | None = Field(None, description="offline_qr: signed, expiring QR text")
+
+
+class IntentList(Page):
+    data: list[IntentOut]
+
+
+class OffersIn(Strict):
+    product_codes: list[str] | None = Field(None, max_length=20)
+
+
+class OfferOut(BaseModel):
+    offer_id: str
+    funding: Literal["credit_line", "installment_plan"]
+    periods: int
+    per_period_amount_minor: int
+    total_repayable_minor: int
+    total_fee_minor: int
+    total_interest_minor: int
+    apr_percent: str
+    all_in_annual_cost_percent: str
+    model_config = ConfigDict(extra="allow")
+
+
+class OffersOut(BaseModel):
+    quote_id: str
+    intent_id: str
+    offers: list[OfferOut]
+    expires_at: str
+
+
+class ConfirmIn(Strict):
+    funding: Literal["balance", "card", "credit_line", "installment_plan"]
+    card_id: str | None = Field(None, max_length=64)
+    offer_id: str | None = Field(None, max_length=128,
+                                 description="required for credit: an offer you were shown")
+    step_up_challenge_id: str | None = Field(None, max_length=64)
+    step_up_code: str | None = Field(None, pattern=r"^\d{6}$")
+
+
+class QrPayIn(ConfirmIn):
+    qr_payload: str = Field(min_length=1, max_length=2048)
+
+
+class CaptureIn(Strict):
+    amount_minor: int | None = Field(None, gt=0, le=10_000_000_000,
+                                     description="omit to capture the full amount")
+
+
+class EmptyIn(Strict):
+    pass
+
+
+class RefundIn(Strict):
+    amount_minor: int | None = Field(None, gt=0, le=10_000_000_000,
+                                     description="omit to refund everything left")
+    reason: str | None = Field(None, max_length=64)
+
+
+class RefundOut(BaseModel):
+    id: str
+    intent_id: str
+    amount_minor: int
+    currency: str
+    reason: str | None
+    status: str
+    created_at: str
+    intent: IntentOut
+
+
+class CollectIn(Strict):
+    payment_code: str = Field(min_length=1, max_length=2048)
+
+
+# ----------------------------------------------------------------------- merchants
+class MerchantOut(BaseModel):
+    id: str
+    name: str
+    mcc: str
+    status: str
+    discount_rate: str = Field(description="decimal fraction, e.g. '0.006' = 0.6 %")
+    settlement_currency: str
+    webhook_url: str | None
+    created_at: str
+
+
+class ApiKeyOut(BaseModel):
+    id: str
+    key: str | None = Field(None, description="shown once")
+    prefix: str | None = None
+    scopes: list[str]
+    created_at: str
+    revoked_at: str | None = None
+
+
+class ApiKeyList(BaseModel):
+    data: list[ApiKeyOut]
+
+
+class ApiKeyIn(Strict):
+    scopes: list[Literal["payments:write", "payments:read", "refunds:write", "reports:read",
+                         "keys:write"]] = Field(min_length=1, max_length=5)
+
+
+class WebhookIn(Strict):
+    webhook_url: str | None = Field(None, max_length=512)
+
+
+class OnboardIn(Strict):
+    name: str = Field(min_length=1, max_length=128)
+    mcc: str = Field(pattern=r"^\d{4}$")
+    discount_rate: str = Field(pattern=r"^0(\.\d{1,6})?$", description="e.g. '0.006'")
+    settlement_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+    webhook_url: str | None = Field(None, max_length=512)
+
+
+class OnboardOut(BaseModel):
+    merchant: MerchantOut
+    api_key: ApiKeyOut
+    webhook_secret: str | None = Field(description="shown once")
+
+
+# ----------------------------------------------------------------------- settlements
+class SettlementOut(BaseModel):
+    id: str
+    merchant_id: str
+    currency: str
+    business_date: str
+    settled_on: str
+    gross_minor: int
+    refunds_minor: int
+    fee_minor: int
+    net_minor: int
+    discount_rate: str
+    capture_count: int
+    refund_count: int
+
+
+class SettlementLine(BaseModel):
+    kind: Literal["capture", "refund"]
+    id: str
+    intent_id: str
+    order_id: str
+    amount_minor: int
+    created_at: str
+
+
+class SettlementReport(SettlementOut):
+    lines: list[SettlementLine]
+
+
+class SettlementList(Page):
+    data: list[SettlementOut]
+
+
+class SettleIn(Strict):
+    business_date: dt.date
+
+
+class SettleOut(BaseModel):
+    data: list[SettlementOut]
+
+
+# ----------------------------------------------------------------------- operators
+class ReviewIn(Strict):
+    approve: bool
+    note: str | None = Field(None, max_length=200)
+
+
+class PersonalDataIn(Strict):
+    purpose: str = Field(min_length=1, max_length=200)
+
+
+class PersonalDataOut(BaseModel):
+    id: str
+    phone: str | None
+    email: str | None
+    legal_name: str | None
+    id_number: str | None
+    date_of_birth: str | None
+
+
+class CreditLineIn(Strict):
+    limit_minor: int = AmountMinor
+    product_code: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
+
+
+class CreditLineOut(BaseModel):
+    line_id: str
+    customer_id: str
+    currency: str
+    product_code: str
+    limit_minor: int
+    available_minor: int
+    status: str
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    job: str
+
+
+class RailCallbackIn(Strict):
+    operation_id: str = Field(min_length=1, max_length=64)
+    kind: str = Field(max_length=16)
+    reference: str = Field(max_length=64)
+    outcome: Literal["succeeded", "failed"]
+    amount_minor: int = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class RailCallbackOut(BaseModel):
+    operation_id: str
+    applied: bool
+    status: str | None = None
+
+
+class Health(BaseModel):
+    status: str

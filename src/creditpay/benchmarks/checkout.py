@@ -1,0 +1,338 @@
+"""Checkout benchmark: pay with credit (intent -> offers -> confirm 6 installments -> capture).
+
+(a) in process, through the service layer, one client;
+(b) over HTTP on loopback (``creditpay serve`` in a subprocess, uvicorn) with ``concurrency``
+    client threads, each its own customer.
+
+Reference measured in the same run on the same store: durable single-row commits/s (a bare
+``BEGIN; INSERT; COMMIT``) at the same concurrency. One checkout is 4 write transactions
+(intent, offers quote, confirm, capture) plus reads, so the fair upper bound of the ratio
+checkouts/s / raw commits/s is about 0.25. When the credit engine is not installed the
+benchmark pays with balance and says so (``funding``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess  # nosec B404 - the benchmark starts its own API server
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from creditpay.compliance.keys import LocalMasterKey, encode_key, generate_key_bytes
+
+__all__ = ["run"]
+
+AMOUNT_MINOR = 12_000  # 120.00 CNY: below the step-up threshold
+LIMIT_MINOR = 5_000_000
+WRITE_TRANSACTIONS_PER_CHECKOUT = 4
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+@contextlib.contextmanager
+def _store(kind: str) -> Iterator[tuple[str, Callable[[], Any]]]:
+    if kind == "sqlite":
+        import sqlite3
+
+        with tempfile.TemporaryDirectory(prefix="creditpay-bench-") as folder:
+            path = Path(folder) / "checkout.db"
+
+            def connect() -> Any:
+                conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
+                return conn
+
+            yield f"sqlite:///{path}", connect
+        return
+    import psycopg
+
+    from creditpay.devtools.pgserver import running_postgres
+
+    with running_postgres(fsync=True) as server:
+        url = server.create_database("checkout")
+
+        def connect_pg() -> Any:
+            return psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres"
+                                   " dbname=checkout", autocommit=True)
+
+        yield url, connect_pg
+
+
+def _raw_commits(kind: str, connect: Callable[[], Any], threads: int, seconds: float
+                 ) -> float:
+    """Durable single-row commits/s with ``threads`` writers."""
+    setup = connect()
+    setup.execute("CREATE TABLE IF NOT EXISTS raw_commits (id TEXT PRIMARY KEY, a BIGINT)")
+    setup.close()
+    p = "?" if kind == "sqlite" else "%s"
+    counts = [0] * threads
+    deadline = time.perf_counter() + seconds
+
+    def worker(n: int) -> None:
+        conn = connect()
+        while time.perf_counter() < deadline:
+            conn.execute("BEGIN IMMEDIATE" if kind == "sqlite" else "BEGIN")
+            conn.execute(f"INSERT INTO raw_commits VALUES ({p}, {p})",  # nosec B608
+                         (uuid.uuid4().hex, n))
+            conn.execute("COMMIT")
+            counts[n] += 1
+        conn.close()
+
+    start = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def _world(url: str, master: LocalMasterKey, customers: int) -> tuple[Any, dict[str, Any]]:
+    """App runtime on ``url`` with a merchant and ``customers`` KYC'd customers with lines."""
+    from creditpay.api.app import create_app
+    from creditpay.api.runtime import ApiConfig
+    from creditpay.config import Settings
+    from creditpay.parties.service import Principal
+
+    app = create_app(Settings(url), config=ApiConfig(master_key=master, pool_size=4))
+    rt = app.state.runtime
+    admin = rt.uow.run(lambda tx: rt.parties.create_operator(tx, name="bench", role="admin"))
+    operator = Principal("operator", admin["id"], role="admin")
+    merchant = rt.uow.run(lambda tx: rt.parties.onboard_merchant(
+        tx, operator, name="Bench shop", mcc="5411", discount_rate="0.006"))
+    password_hash = rt.parties.passwords.hash("bench password 1")
+    people = []
+    credit = rt.payments.credit.available
+    for i in range(customers):
+        phone = f"1380000{i:04d}"
+        view = rt.uow.run(lambda tx, p=phone: rt.parties.register(
+            tx, phone=p, email=None, password_hash=password_hash, device_id="bench-device"))
+        principal = Principal("customer", view["id"])
+        if credit:
+            id_number = _resident_id(i)
+            rt.uow.run(lambda tx, pr=principal, n=id_number: rt.parties.verify_kyc(
+                tx, pr, legal_name="测试", id_number=n,
+                date_of_birth=__import__("datetime").date(1990, 1, 1)))
+            rt.uow.run(lambda tx, c=view["id"]: rt.payments.open_credit_line(
+                tx, operator, c, limit_minor=LIMIT_MINOR, product_code="huabei"))
+        else:
+            _fund(rt, principal, LIMIT_MINOR)
+        people.append({"phone": phone, "principal": principal})
+    return app, {"merchant": merchant, "people": people, "credit": credit,
+                 "merchant_principal": Principal("merchant", merchant["merchant"]["id"],
+                                                 scopes=frozenset({"payments:write"}))}
+
+
+def _resident_id(i: int) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    body = f"110105" "19900101" f"{i % 1000:03d}"
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
+    return body + check
+
+
+def _fund(rt: Any, principal: Any, amount: int) -> None:
+    from creditpay.api.routes_operators import deliver_rail_callbacks
+
+    card = rt.uow.run(lambda tx: rt.parties.add_card(
+        tx, principal, **_card_fields(rt, tx)))
+    rt.uow.run(lambda tx: rt.payments.top_up(tx, principal, card_id=card["id"],
+                                             amount_minor=amount))
+    deliver_rail_callbacks(rt)
+
+
+def _card_fields(rt: Any, tx: Any) -> dict[str, Any]:
+    card = rt.payments.rail.tokenise(tx, "4242424242424242", 12, 2099)
+    return {"rail_token": card.token, "brand": card.brand, "last4": card.last4,
+            "expiry_month": 12, "expiry_year": 2099}
+
+
+def _pick(offers: list[dict[str, Any]]) -> str:
+    plans = [o for o in offers if o["funding"] == "installment_plan" and o["periods"] == 6]
+    return (plans or offers)[0]["offer_id"]
+
+
+def _one_checkout(rt: Any, world: dict[str, Any], merchant: Any, customer: Any,
+                  order_id: str) -> None:
+    """Intent, (offers,) confirm, capture: each its own transaction, as the API does."""
+    service = rt.payments
+    intent_id = rt.uow.run(lambda tx: service.create_intent(
+        tx, merchant, amount_minor=AMOUNT_MINOR, currency="CNY", order_id=order_id))["id"]
+    if world["credit"]:
+        quote = rt.uow.run(lambda tx: service.quote_offers(tx, customer, intent_id))
+        offer_id = _pick(quote["offers"])
+        rt.uow.run(lambda tx: service.confirm(tx, customer, intent_id,
+                                              funding="installment_plan", offer_id=offer_id))
+    else:
+        rt.uow.run(lambda tx: service.confirm(tx, customer, intent_id, funding="balance"))
+    rt.uow.run(lambda tx: service.capture(tx, merchant, intent_id))
+
+
+def _in_process(rt: Any, world: dict[str, Any], payments: int) -> dict[str, Any]:
+    merchant = world["merchant_principal"]
+    customer = world["people"][0]["principal"]
+    latencies = []
+    start = time.perf_counter()
+    for i in range(payments):
+        t0 = time.perf_counter()
+        _one_checkout(rt, world, merchant, customer, f"inproc-{i}")
+        latencies.append((time.perf_counter() - t0) * 1000)
+    elapsed = time.perf_counter() - start
+    return {"checkouts": payments, "checkouts_per_s": round(payments / elapsed, 1),
+            "latency_ms_p50": round(statistics.median(latencies), 2),
+            "latency_ms_p99": round(_percentile(latencies, 0.99), 2), "concurrency": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _server(url: str, master: LocalMasterKey, master_bytes: bytes) -> Iterator[str]:
+    import httpx
+
+    port = _free_port()
+    env = dict(os.environ, CREDITPAY_MASTER_KEY=encode_key(master_bytes))
+    env.pop("CREDITPAY_MASTER_KEY_FILE", None)
+    # The server's log goes to a file: an unread pipe fills up and blocks the server.
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(  # nosec B603 - our own CLI
+        [sys.executable, "-m", "creditpay.cli", "serve", "--db", url, "--port", str(port),
+         "--no-jobs"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError("API server did not start: "
+                                   + log.read().decode(errors="replace")[-2000:])
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
+               ) -> dict[str, Any]:
+    import httpx
+
+    merchant_key = world["merchant"]["api_key"]["key"]
+    tokens = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for person in world["people"][:concurrency]:
+            response = client.post("/v1/auth/login", json={
+                "identifier": person["phone"], "password": "bench password 1",
+                "device_id": "bench-device"}, headers={"Idempotency-Key": uuid.uuid4().hex})
+            tokens.append(response.json()["access_token"])
+    per_client = max(1, payments // concurrency)
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client_loop(n: int) -> None:
+        customer = {"Authorization": f"Bearer {tokens[n]}"}
+        merchant = {"Authorization": f"Bearer {merchant_key}"}
+        with httpx.Client(base_url=base, timeout=30) as http:
+            def call(path: str, body: dict[str, Any], auth: dict[str, str]) -> Any:
+                response = http.post(path, json=body,
+                                     headers={**auth, "Idempotency-Key": uuid.uuid4().hex})
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{path}: {response.status_code} {response.text[:200]}")
+                return response.json()
+
+            for i in range(per_client):
+                t0 = time.perf_counter()
+                try:
+                    intent = call("/v1/payment_intents", {
+                        "amount_minor": AMOUNT_MINOR, "currency": "CNY",
+                        "order_id": f"http-{n}-{i}"}, merchant)
+                    url = f"/v1/payment_intents/{intent['id']}"
+                    if world["credit"]:
+                        quote = call(f"{url}/credit_offers", {}, customer)
+                        call(f"{url}/confirm", {"funding": "installment_plan",
+                                                "offer_id": _pick(quote["offers"])}, customer)
+                    else:
+                        call(f"{url}/confirm", {"funding": "balance"}, customer)
+                    call(f"{url}/capture", {}, merchant)
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    with lock:
+                        errors.append(str(exc)[:200])
+                    continue
+                with lock:
+                    latencies.append((time.perf_counter() - t0) * 1000)
+
+    start = time.perf_counter()
+    pool = [threading.Thread(target=client_loop, args=(n,)) for n in range(concurrency)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    return {"checkouts": len(latencies), "errors": len(errors), "error_sample": errors[:3],
+            "checkouts_per_s": round(len(latencies) / elapsed, 1),
+            "latency_ms_p50": round(statistics.median(latencies), 2) if latencies else None,
+            "latency_ms_p99": round(_percentile(latencies, 0.99), 2) if latencies else None,
+            "concurrency": concurrency}
+
+
+def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> dict[str, Any]:
+    master_bytes = generate_key_bytes()
+    master = LocalMasterKey(master_bytes)
+    with _store(kind) as (url, connect):
+        app, world = _world(url, master, max(concurrency, 1))
+        rt = app.state.runtime
+        try:
+            in_process = _in_process(rt, world, payments)
+        finally:
+            rt.close()
+        with _server(url, master, master_bytes) as base:
+            http = _over_http(base, world, http_payments, concurrency)
+        raw_1 = _raw_commits(kind, connect, 1, 2.0)
+        raw_n = _raw_commits(kind, connect, concurrency, 2.0)
+    return {
+        "bench": "checkout", "store": kind, "cpu_count": os.cpu_count(),
+        "funding": "installment_plan (6 periods)" if world["credit"] else
+        "balance (credit engine not installed)",
+        "write_transactions_per_checkout": WRITE_TRANSACTIONS_PER_CHECKOUT,
+        "in_process": {**in_process, "raw_commits_per_s": round(raw_1, 1),
+                       "ratio": round(in_process["checkouts_per_s"] / raw_1, 4)},
+        "http": {**http, "raw_commits_per_s": round(raw_n, 1),
+                 "ratio": round(http["checkouts_per_s"] / raw_n, 4)},
+    }
+
+
+def run(stores: list[str], payments: int, http_payments: int, concurrency: int,
+        progress: bool = False) -> list[dict[str, Any]]:
+    results = []
+    for kind in stores:
+        if progress:
+            from rich.console import Console
+
+            Console(stderr=True).log(f"checkout benchmark on {kind} ...")
+        results.append(measure(kind, payments, http_payments, concurrency))
+    return results

@@ -1,0 +1,310 @@
+"""Credit lines and the credit domain's ledger accounts.
+
+Ledger account plan (see docs/servicing.md):
+
+* per customer and currency, four receivables (debit-normal, may never go below zero):
+  ``credit_principal_receivable``, ``credit_interest_receivable``, ``credit_fee_receivable``,
+  ``credit_penalty_receivable``;
+* per line, ``credit_line_available`` (credit-normal, ``debits_must_not_exceed_credits``): the
+  limit is granted into it from the platform's ``credit_limit_control``; purchases hold and
+  then post against it, principal repaid flows back, so the ledger itself refuses any use
+  beyond the limit;
+* platform accounts from :mod:`creditpay.ledger.chart` plus ``credit_repayment_clearing``
+  (auto-debits land there before they are spread over receivables).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from creditpay import ledger as L
+from creditpay.credit import products as P
+from creditpay.credit.tables import credit_accounts, credit_lines
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    LimitExceededError,
+    NotFoundError,
+    StateError,
+    ValidationError,
+)
+from creditpay.ledger.chart import ensure_platform_accounts, party_key, platform_key
+from creditpay.money import AMOUNT_MINOR_MAX, validate_currency
+
+__all__ = [
+    "CreditLineView",
+    "RECEIVABLE_CODES",
+    "INCOME_CODES",
+    "customer_ledger_accounts",
+    "platform_ledger_accounts",
+    "open_credit_line",
+    "set_credit_limit",
+    "get_line",
+    "request_hash",
+    "check_id",
+    "check_amount",
+    "new_account_row",
+]
+
+RECEIVABLE_CODES = {
+    "principal": "credit_principal_receivable",
+    "interest": "credit_interest_receivable",
+    "fee": "credit_fee_receivable",
+    "penalty": "credit_penalty_receivable",
+}
+INCOME_CODES = {"interest": "interest_income", "fee": "fee_income", "penalty": "penalty_income"}
+CLEARING_CODE = "credit_repayment_clearing"
+ID_MAX = 96
+
+
+def check_id(value: object, field: str) -> str:
+    """A caller-supplied id (idempotency key): 1-96 ledger-safe characters."""
+    L.model.validate_id(value, field)
+    assert isinstance(value, str)
+    if len(value) > ID_MAX:
+        raise ValidationError(f"must be at most {ID_MAX} characters", field=field)
+    return value
+
+
+def check_amount(value: object, field: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("must be an integer number of minor units", field=field)
+    if not minimum <= value <= AMOUNT_MINOR_MAX:
+        raise ValidationError(f"must be at least {minimum} minor units", field=field)
+    return value
+
+
+def request_hash(**fields: Any) -> str:
+    """Fingerprint of a request, to tell a retry from a reuse of the same id."""
+    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
+                             ) -> dict[str, dict[str, int]]:
+    """The four receivable accounts of each customer (opened idempotently), by component."""
+    result: dict[str, dict[str, int]] = {}
+    unique = sorted(set(customers))
+    per_call = L.service.BATCH_SIZE_MAX // len(RECEIVABLE_CODES)
+    for start in range(0, len(unique), per_call):
+        part = unique[start:start + per_call]
+        specs = [L.AccountSpec(party_key(code, customer, currency), currency, code, "customer",
+                               customer, L.NormalSide.DEBIT,
+                               credits_must_not_exceed_debits=True)
+                 for customer in part for code in RECEIVABLE_CODES.values()]
+        accounts = iter(L.open_accounts(tx, specs))
+        for customer in part:
+            result[customer] = {component: next(accounts).id for component in RECEIVABLE_CODES}
+    return result
+
+
+def platform_ledger_accounts(tx: Tx, currency: str) -> dict[str, int]:
+    ids = {code: account.id for code, account in ensure_platform_accounts(tx, currency).items()}
+    clearing = L.open_account(tx, L.AccountSpec(
+        platform_key(CLEARING_CODE, currency), currency, CLEARING_CODE, "platform", "platform",
+        L.NormalSide.DEBIT))
+    ids[CLEARING_CODE] = clearing.id
+    return ids
+
+
+@dataclass(frozen=True)
+class CreditLineView:
+    line_id: str
+    customer_id: str
+    currency: str
+    product_code: str
+    product_version: int
+    limit_minor: int
+    available_minor: int
+    status: str
+    available_account_id: int
+
+
+def get_line(conn: Any, line_id: str, *, lock: bool = False) -> dict[str, Any]:
+    query = select(credit_lines).where(credit_lines.c.line_id == line_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no credit line {line_id!r}", field="line_id")
+    return dict(row)
+
+
+def line_view(conn: Any, row: dict[str, Any]) -> CreditLineView:
+    available = L.get_account(conn, row["available_account_id"]).available_minor
+    return CreditLineView(row["line_id"], row["customer_id"], row["currency"],
+                          row["product_code"], row["product_version"], row["limit_minor"],
+                          available, row["status"], row["available_account_id"])
+
+
+def new_account_row(*, account_id: str, kind: str, customer_id: str, currency: str,
+                    line_id: str | None, product: Any, opened_on: dt.date, now: dt.datetime,
+                    principal_minor: int, receivables: dict[str, int],
+                    line_available_account_id: int | None, method: str | None,
+                    interest_rate: Any, interest_base: int, **extra: Any) -> dict[str, Any]:
+    """A credit_accounts row with every balance at zero and the product's terms copied."""
+    row = {
+        "account_id": account_id, "kind": kind, "customer_id": customer_id,
+        "currency": currency, "line_id": line_id, "product_code": product.code,
+        "product_version": product.version, "method": method,
+        "style": getattr(product, "style", None) and str(product.style),
+        "status": "active", "opened_on": opened_on,
+        "principal_original_minor": principal_minor,
+        "interest_rate_micro": P.rate_micro(interest_rate),
+        "penalty_rate_micro": P.rate_micro(product.penalty_annual_rate),
+        "year_basis_days": product.year_basis_days, "interest_base": interest_base,
+        "grace_days": product.grace_days, "late_fee_minor": product.late_fee_minor,
+        "write_off_dpd": product.write_off_dpd,
+        "statement_day": getattr(product, "statement_day", None),
+        "principal_unbilled_minor": 0, "principal_billed_minor": 0,
+        "principal_past_due_minor": 0, "penalty_unpaid_minor": 0, "late_fee_unpaid_minor": 0,
+        "interest_accrual_num": 0, "penalty_accrual_num": 0, "interest_posted_minor": 0,
+        "penalty_posted_minor": 0, "fee_posted_minor": 0, "oldest_past_due_date": None,
+        "latest_past_due_date": None, "late_fee_through_date": None, "next_due_date": None,
+        "dpd": 0, "bucket": "M0", "written_off_minor": 0, "recovered_minor": 0,
+        "written_off_on": None, "auto_debit_enabled": False, "auto_debit_consent_ref": None,
+        "auto_debit_account_id": None, "prepayment_rule": product.prepayment_rule,
+        "fee_payer": "customer", "subsidy_fee_minor": 0, "schedule_level_minor": None,
+        "principal_account_id": receivables["principal"],
+        "interest_account_id": receivables["interest"],
+        "fee_account_id": receivables["fee"], "penalty_account_id": receivables["penalty"],
+        "line_available_account_id": line_available_account_id,
+        "last_cob_date": None, "updated_at": now,
+    }
+    row.update(extra)
+    return row
+
+
+def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
+                     limit_minor: int, product_code: str,
+                     catalogue: P.Catalogue | None = None) -> CreditLineView:
+    """Open a pay-later line (idempotent on ``line_id``) and grant its limit in the ledger."""
+    check_id(line_id, "line_id")
+    check_id(customer_id, "customer_id")
+    validate_currency(currency)
+    check_amount(limit_minor, "limit_minor", minimum=0)
+    product = (catalogue or P.default_catalogue()).get(product_code)
+    if not isinstance(product, P.CreditLineProduct):
+        raise ValidationError(f"{product_code} is not a credit line product",
+                              field="product_code")
+    if product.currency != currency:
+        raise ValidationError(f"{product_code} is a {product.currency} product",
+                              field="currency")
+    existing = tx.conn.execute(select(credit_lines).where(
+        (credit_lines.c.line_id == line_id) | (
+            (credit_lines.c.customer_id == customer_id) & (credit_lines.c.currency == currency))
+    )).mappings().all()
+    for row in existing:
+        if row["line_id"] != line_id:
+            raise ConflictLine(f"customer {customer_id} already has line {row['line_id']} in"
+                               f" {currency}", field="customer_id")
+        for name, value in (("customer_id", customer_id), ("currency", currency),
+                            ("product_code", product_code)):
+            if row[name] != value:
+                raise IdempotencyConflictError(f"line {line_id} exists with {name}="
+                                               f"{row[name]!r}", field=name)
+        return line_view(tx.conn, dict(row))
+    platform = platform_ledger_accounts(tx, currency)
+    receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
+    available = L.open_account(tx, L.AccountSpec(
+        party_key("credit_line_available", line_id, currency), currency,
+        "credit_line_available", "customer", customer_id, L.NormalSide.CREDIT,
+        debits_must_not_exceed_credits=True))
+    if limit_minor:
+        L.create_transfer(tx, L.TransferRequest(
+            f"credit:{line_id}:limit:1", "credit.limit_grant",
+            debit_account_id=platform["credit_limit_control"],
+            credit_account_id=available.id, amount_minor=limit_minor, reference=line_id))
+    row = {"line_id": line_id, "customer_id": customer_id, "currency": currency,
+           "product_code": product.code, "product_version": product.version,
+           "limit_minor": limit_minor, "limit_version": 1,
+           "available_account_id": available.id, "status": "active",
+           "created_at": tx.now, "updated_at": tx.now}
+    tx.conn.execute(credit_lines.insert(), row)
+    tx.conn.execute(credit_accounts.insert(), new_account_row(
+        account_id=line_id, kind="line", customer_id=customer_id, currency=currency,
+        line_id=line_id, product=product, opened_on=tx.today, now=tx.now, principal_minor=0,
+        receivables=receivables, line_available_account_id=available.id, method=None,
+        interest_rate=product.interest_annual_rate,
+        # revolve: interest on what is unpaid after the due date; no_revolve: penalty only.
+        interest_base=2 if product.style is P.LineStyle.REVOLVE else 0))
+    tx.emit("credit.line.opened", "credit_line", line_id, {
+        "customer_id": customer_id, "currency": currency, "limit_minor": limit_minor,
+        "product_code": product.code, "product_version": product.version})
+    return line_view(tx.conn, row)
+
+
+class ConflictLine(StateError):
+    type_slug = "credit-line-exists"
+    title = "The customer already has a credit line in this currency"
+
+
+def set_credit_limit(tx: Tx, *, line_id: str, new_limit_minor: int, reason: str
+                     ) -> CreditLineView:
+    """Raise or lower a line's limit. A decrease below what is in use is refused
+    (LimitExceededError naming ``new_limit_minor``); setting the current limit is a no-op."""
+    check_id(line_id, "line_id")
+    check_amount(new_limit_minor, "new_limit_minor", minimum=0)
+    if not isinstance(reason, str) or not 1 <= len(reason) <= 128:
+        raise ValidationError("must be 1-128 characters", field="reason")
+    line = get_line(tx.conn, line_id, lock=True)
+    if line["status"] == "closed":
+        raise StateError(f"line {line_id} is closed", field="line_id")
+    delta = new_limit_minor - line["limit_minor"]
+    if delta == 0:
+        return line_view(tx.conn, line)
+    platform = platform_ledger_accounts(tx, line["currency"])
+    version = line["limit_version"] + 1
+    if delta > 0:
+        debit, credit = platform["credit_limit_control"], line["available_account_id"]
+    else:
+        debit, credit = line["available_account_id"], platform["credit_limit_control"]
+    try:
+        L.create_transfer(tx, L.TransferRequest(
+            f"credit:{line_id}:limit:{version}", "credit.limit_change",
+            debit_account_id=debit, credit_account_id=credit, amount_minor=abs(delta),
+            reference=reason[:128]))
+    except InsufficientFundsError:
+        raise LimitExceededError(
+            f"the line has less than {-delta} unused; the limit cannot go below what is in"
+            " use", field="new_limit_minor") from None
+    tx.conn.execute(credit_lines.update().where(credit_lines.c.line_id == line_id).values(
+        limit_minor=new_limit_minor, limit_version=version, updated_at=tx.now))
+    tx.emit("credit.line.limit_changed", "credit_line", line_id, {
+        "old_limit_minor": line["limit_minor"], "new_limit_minor": new_limit_minor,
+        "reason": reason})
+    line.update(limit_minor=new_limit_minor, limit_version=version)
+    return line_view(tx.conn, line)
+
+
+def customer_line(conn: Any, customer_id: str, currency: str) -> dict[str, Any]:
+    row = conn.execute(select(credit_lines).where(
+        (credit_lines.c.customer_id == customer_id) & (credit_lines.c.currency == currency))
+    ).mappings().first()
+    if row is None:
+        raise NotFoundError(f"customer {customer_id} has no {currency} credit line",
+                            field="customer_id")
+    return dict(row)
+
+
+def post(tx: Tx, requests: list[L.TransferRequest]) -> None:
+    """Post transfers in linked batches of at most the ledger's batch size (all inside the
+    caller's transaction, so the whole use case still commits or rolls back as one)."""
+    size = L.service.BATCH_SIZE_MAX
+    for start in range(0, len(requests), size):
+        L.create_transfers(tx, requests[start:start + size])
+
+
+def transfer(transfer_id: str, code: str, debit: int, credit: int, amount_minor: int,
+             reference: str | None = None) -> L.TransferRequest:
+    assert len(transfer_id) <= 128, transfer_id  # ids are bounded by check_id (96) + prefix
+    return L.TransferRequest(transfer_id, code, debit_account_id=debit,
+                             credit_account_id=credit, amount_minor=amount_minor,
+                             reference=reference[:128] if reference else None)

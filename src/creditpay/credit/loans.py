@@ -1,0 +1,104 @@
+"""Cash loans (借呗-style): disbursed to the wallet, interest accrued daily on the actual
+outstanding principal (so a prepayment costs only the days used), billed on due dates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from creditpay import ledger as L
+from creditpay.credit import products as P
+from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
+from creditpay.credit.lines import (
+    check_amount,
+    check_id,
+    customer_ledger_accounts,
+    new_account_row,
+    post,
+    transfer,
+)
+from creditpay.credit.plans import (
+    insert_account,
+    insert_schedule,
+    interest_base_for,
+    load_account,
+)
+from creditpay.credit.schedule import Method, build_schedule
+from creditpay.db.uow import Tx
+from creditpay.errors import IdempotencyConflictError, NotFoundError, ValidationError
+from creditpay.money import validate_currency
+
+__all__ = ["disburse_cash_loan"]
+
+
+def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
+                       principal_minor: int, product_code: str, periods: int,
+                       method: str, wallet_account_id: int) -> Any:
+    """Originate a cash loan and pay ``principal_minor`` into the wallet (ledger account
+    ``wallet_account_id``). Idempotent on ``loan_id``. Returns the AccountView."""
+    from creditpay.credit.service import exposure_minor, get_account_view
+
+    check_id(loan_id, "loan_id")
+    check_id(customer_id, "customer_id")
+    validate_currency(currency)
+    check_amount(principal_minor, "principal_minor")
+    if isinstance(wallet_account_id, bool) or not isinstance(wallet_account_id, int) or \
+            wallet_account_id <= 0:
+        raise ValidationError("must be the wallet's ledger account id",
+                              field="wallet_account_id")
+    try:
+        existing = load_account(tx.conn, loan_id)
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        same = (existing["kind"] == "loan" and existing["customer_id"] == customer_id
+                and existing["currency"] == currency
+                and existing["principal_original_minor"] == principal_minor
+                and existing["product_code"] == product_code
+                and existing["method"] == str(method))
+        if not same:
+            raise IdempotencyConflictError(f"loan {loan_id} exists with other content",
+                                           field="loan_id")
+        return get_account_view(tx.conn, loan_id)
+    product = P.default_catalogue().get(product_code)
+    if not isinstance(product, P.CashLoanProduct):
+        raise ValidationError(f"{product_code} is not a cash loan product",
+                              field="product_code")
+    if product.currency != currency:
+        raise ValidationError(f"{product_code} is a {product.currency} product",
+                              field="currency")
+    if not product.amount_min_minor <= principal_minor <= product.amount_max_minor:
+        raise ValidationError(f"must be from {product.amount_min_minor} to"
+                              f" {product.amount_max_minor}", field="principal_minor")
+    if isinstance(periods, bool) or not isinstance(periods, int):
+        raise ValidationError("must be an integer", field="periods")
+    terms = P.loan_terms(product, periods, method, principal_minor, tx.today, currency)
+    schedule = build_schedule(terms)
+    caps = default_caps(product.jurisdiction)
+    check_all_in_cost(schedule, caps, what="this loan")
+    check_exposure(exposure_minor(tx.conn, customer_id, currency), principal_minor, caps,
+                   currency)
+    wallet = L.get_account(tx.conn, wallet_account_id)
+    if wallet.currency != currency:
+        raise ValidationError(f"is a {wallet.currency} account", field="wallet_account_id")
+    receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
+    post(tx, [transfer(f"credit:loan:{loan_id}:disburse", "credit.loan_disbursement",
+                       receivables["principal"], wallet_account_id, principal_minor,
+                       loan_id)])
+    method_value = Method(terms.method)
+    account = insert_account(tx, new_account_row(
+        account_id=loan_id, kind="loan", customer_id=customer_id, currency=currency,
+        line_id=None, product=product, opened_on=tx.today, now=tx.now,
+        principal_minor=principal_minor, receivables=receivables,
+        line_available_account_id=None, method=str(method_value),
+        interest_rate=product.annual_rate,
+        interest_base=interest_base_for(method_value, True),
+        schedule_level_minor=schedule.level_payment_minor or
+        schedule.installments[0].principal_minor, anchor_day=tx.today.day,
+        principal_unbilled_minor=principal_minor,
+        next_due_date=schedule.installments[0].due_date))
+    insert_schedule(tx, account, schedule)
+    tx.emit("credit.loan.disbursed", "credit_account", loan_id, {
+        "customer_id": customer_id, "principal_minor": principal_minor,
+        "product_code": product.code, "product_version": product.version,
+        "periods": periods, "method": str(method_value)})
+    return get_account_view(tx.conn, loan_id)

@@ -1,0 +1,203 @@
+"""Offers: every way a purchase can be paid with credit, with its full cost, before the
+consumer chooses (right to know, right to choose: credit is never the silent default).
+
+An offer's id is a hash of its figures (customer, amount, product version, business date,
+schedule), so re-quoting later gives the same id only if nothing that matters changed;
+:func:`creditpay.credit.service.authorise_purchase` recomputes the offers and refuses an id
+that is not among them (stale or unknown).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from creditpay.credit import products as P
+from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+from creditpay.credit.calendar import add_months
+from creditpay.credit.cli import percent_string
+from creditpay.credit.lines import check_amount, check_id, customer_line
+from creditpay.credit.schedule import Schedule, build_schedule, with_terms
+from creditpay.errors import ValidationError
+from creditpay.money import allocate_minor, validate_currency
+
+__all__ = ["Offer", "OfferInstallment", "quote_offers", "statement_dates", "line_due_date"]
+
+
+@dataclass(frozen=True)
+class OfferInstallment:
+    number: int
+    due_date: str
+    principal_minor: int
+    interest_minor: int
+    fee_minor: int
+    total_minor: int
+
+
+@dataclass(frozen=True)
+class Offer:
+    offer_id: str
+    funding: str  # line | plan
+    product_code: str
+    product_version: int
+    periods: int
+    amount_minor: int
+    down_payment_minor: int
+    financed_minor: int
+    per_period_amount_minor: int
+    first_due_date: str
+    total_fee_minor: int
+    total_interest_minor: int
+    total_repayable_minor: int
+    merchant_fee_minor: int  # merchant-subsidised fee (not paid by the consumer)
+    apr_percent: str  # US Regulation Z Appendix J, fees included
+    all_in_annual_cost_percent: str  # IRR method, what the caps apply to
+    within_available_limit: bool
+    quoted_on: str
+    schedule: tuple[OfferInstallment, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def statement_dates(product: P.CreditLineProduct, purchase_day: dt.date
+                    ) -> tuple[dt.date, dt.date]:
+    """(statement date, due date) of the statement that will carry a purchase made on
+    ``purchase_day``: the next statement day on or after it (statements are cut at the
+    close of business of the statement day, so that day's purchases are on it)."""
+    statement = purchase_day.replace(day=product.statement_day)
+    if statement < purchase_day:
+        statement = add_months(statement, 1)
+    return statement, line_due_date(product, statement)
+
+
+def line_due_date(product: P.CreditLineProduct, statement: dt.date) -> dt.date:
+    if product.due_days_after_statement is not None:
+        return statement + dt.timedelta(days=product.due_days_after_statement)
+    assert product.due_day is not None
+    due = statement.replace(day=product.due_day)
+    return due if due > statement else add_months(due, 1)
+
+
+def _offer_id(figures: dict[str, Any]) -> str:
+    text = json.dumps(figures, sort_keys=True, separators=(",", ":"), default=str)
+    return "off_" + hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def _installments(schedule: Schedule, customer_pays_fee: bool) -> tuple[OfferInstallment, ...]:
+    rows = []
+    for i in schedule.installments:
+        fee = i.fee_minor if customer_pays_fee else 0
+        rows.append(OfferInstallment(i.number, i.due_date.isoformat(), i.principal_minor,
+                                     i.interest_minor, fee,
+                                     i.principal_minor + i.interest_minor + fee))
+    return tuple(rows)
+
+
+def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...],
+            consumer_schedule: Schedule | None) -> Offer:
+    cost = Decimal(0)
+    apr = Decimal(0)
+    if consumer_schedule is not None and (consumer_schedule.totals.interest_minor
+                                          + consumer_schedule.totals.fee_minor):
+        cost = all_in_annual_cost(consumer_schedule)
+        apr = apr_of_schedule(consumer_schedule, AprMethod.US)
+    figures = dict(figures, schedule=[asdict(r) for r in schedule_rows])
+    offer_id = _offer_id(figures)
+    figures.pop("schedule")
+    figures.pop("customer_id")
+    figures.pop("currency")
+    return Offer(offer_id=offer_id, apr_percent=percent_string(apr),
+                 all_in_annual_cost_percent=percent_string(cost), schedule=schedule_rows,
+                 **figures)
+
+
+def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: str,
+                 product_codes: list[str] | None = None, as_of: dt.date | None = None,
+                 catalogue: P.Catalogue | None = None) -> list[Offer]:
+    """Every offer for paying ``amount_minor`` with the customer's line: pay in full by the
+    due date (cost 0), and each allowed installment plan. ``conn`` is a Tx (its business
+    date is used) or a Connection with ``as_of``. Read-only."""
+    from creditpay.db.uow import Tx
+
+    if isinstance(conn, Tx):
+        as_of = as_of or conn.today
+        conn = conn.conn
+    if not isinstance(as_of, dt.date):
+        raise ValidationError("the business date is needed: pass a Tx or as_of",
+                              field="as_of")
+    check_id(customer_id, "customer_id")
+    validate_currency(currency)
+    check_amount(amount_minor, "amount_minor")
+    catalogue = catalogue or P.default_catalogue()
+    line = customer_line(conn, customer_id, currency)
+    if line["status"] != "active":
+        return []
+    from creditpay import ledger as L
+
+    available = L.get_account(conn, line["available_account_id"]).available_minor
+    line_product = catalogue.get(line["product_code"], line["product_version"])
+    assert isinstance(line_product, P.CreditLineProduct)
+    if product_codes is None:
+        products: list[Any] = [line_product] + [
+            p for p in catalogue.active(P.ProductKind.INSTALLMENT_PLAN)
+            if p.currency == currency]
+    else:
+        if not isinstance(product_codes, list | tuple) or not product_codes:
+            raise ValidationError("must be a non-empty list", field="product_codes")
+        products = []
+        for code in product_codes:
+            if code == line_product.code:
+                products.append(line_product)
+                continue
+            product = catalogue.get(code)
+            if not isinstance(product, P.InstallmentPlanProduct) or \
+                    product.currency != currency:
+                raise ValidationError(f"{code} is not a {currency} installment plan",
+                                      field="product_codes")
+            products.append(product)
+    offers: list[Offer] = []
+    base = {"customer_id": customer_id, "currency": currency, "amount_minor": amount_minor,
+            "quoted_on": as_of.isoformat()}
+    for product in products:
+        if isinstance(product, P.CreditLineProduct):
+            if not product.amount_min_minor <= amount_minor <= product.amount_max_minor:
+                continue
+            _, due = statement_dates(product, as_of)
+            rows = (OfferInstallment(1, due.isoformat(), amount_minor, 0, 0, amount_minor),)
+            offers.append(_finish(dict(
+                base, funding="line", product_code=product.code,
+                product_version=product.version, periods=1, down_payment_minor=0,
+                financed_minor=amount_minor, per_period_amount_minor=amount_minor,
+                first_due_date=due.isoformat(), total_fee_minor=0, total_interest_minor=0,
+                total_repayable_minor=amount_minor, merchant_fee_minor=0,
+                within_available_limit=amount_minor <= available), rows, None))
+            continue
+        down = allocate_minor(amount_minor, [product.down_payment_rate,
+                                             1 - product.down_payment_rate])[0]
+        financed = amount_minor - down
+        if not product.amount_min_minor <= financed <= product.amount_max_minor:
+            continue
+        for option in product.options:
+            schedule = build_schedule(P.plan_terms(product, option.periods, financed, as_of,
+                                                   currency))
+            customer_pays = product.fee_payer == "customer"
+            consumer = schedule if customer_pays else build_schedule(
+                with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
+            rows = _installments(schedule, customer_pays)
+            fee = schedule.totals.fee_minor if customer_pays else 0
+            offers.append(_finish(dict(
+                base, funding="plan", product_code=product.code,
+                product_version=product.version, periods=option.periods,
+                down_payment_minor=down, financed_minor=financed,
+                per_period_amount_minor=rows[0].total_minor,
+                first_due_date=rows[0].due_date, total_fee_minor=fee,
+                total_interest_minor=schedule.totals.interest_minor,
+                total_repayable_minor=financed + fee + schedule.totals.interest_minor,
+                merchant_fee_minor=0 if customer_pays else schedule.totals.fee_minor,
+                within_available_limit=financed <= available), rows, consumer))
+    return offers

@@ -1,0 +1,437 @@
+"""Credit products as versioned configuration (YAML), validated on load with pydantic.
+
+Three kinds, one file per product version under ``credit/products/``:
+
+* ``credit_line`` (花呗-style pay-later line): statement day, due day (or days after the
+  statement), style ``revolve`` (minimum payment; daily interest on what is unpaid after the
+  due date) or ``no_revolve`` (unpaid becomes overdue and accrues daily penalty interest),
+  bill-installment options with a fee per period.
+* ``installment_plan`` (白条-style): period counts with a ``flat`` fee per period on the
+  original principal, or an ``apr`` on the declining balance; ``fee_payer: merchant`` for
+  merchant-subsidised plans; optional down payment.
+* ``cash_loan`` (借呗-style): methods and terms (months or days); interest accrues daily on
+  the actual outstanding principal.
+
+Rates are ``Decimal`` and must be written as strings in YAML (``"0.12"``): a YAML float is
+refused, because ``0.1`` parsed as a float is not one tenth. Every rate must be a whole number
+of millionths (the vectorised close of business stores rates as integer millionths).
+Errors are :class:`creditpay.errors.ValidationError` naming the field (``options[1].periods``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from creditpay.credit.allocation import AllocationStrategy
+from creditpay.credit.daycount import DayCount, days_in_year_basis
+from creditpay.credit.schedule import Method
+from creditpay.errors import NotFoundError, ValidationError
+from creditpay.money import validate_currency
+
+__all__ = [
+    "ProductKind",
+    "LineStyle",
+    "CreditLineProduct",
+    "InstallmentPlanProduct",
+    "CashLoanProduct",
+    "Product",
+    "parse_product",
+    "load_product_file",
+    "Catalogue",
+    "default_catalogue",
+    "rate_micro",
+    "PRODUCTS_DIR",
+]
+
+PRODUCTS_DIR = Path(__file__).parent / "products"
+MICRO = 1_000_000
+PLAN_PERIODS = (3, 6, 9, 12, 24)
+BILL_INSTALLMENT_PERIODS = (3, 6, 9, 12)
+
+
+class ProductKind(enum.StrEnum):
+    CREDIT_LINE = "credit_line"
+    INSTALLMENT_PLAN = "installment_plan"
+    CASH_LOAN = "cash_loan"
+
+
+class LineStyle(enum.StrEnum):
+    REVOLVE = "revolve"
+    NO_REVOLVE = "no_revolve"
+
+
+def rate_micro(rate: Decimal) -> int:
+    """A rate as integer millionths; exact by validation (see ``_rate``)."""
+    scaled = rate * MICRO
+    assert scaled == scaled.to_integral_value(), rate
+    return int(scaled)
+
+
+def _rate(value: object) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError("floats are refused for rates; write the rate as a string, e.g. '0.12'")
+    if isinstance(value, bool):
+        raise ValueError("must be a decimal rate")
+    try:
+        rate = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except Exception:  # noqa: BLE001 - any parse failure is the same user error
+        raise ValueError(f"{value!r} is not a decimal rate") from None
+    if not rate.is_finite() or rate < 0 or rate > 10:
+        raise ValueError("must be between 0 and 10 (1000 %)")
+    if rate * MICRO != (rate * MICRO).to_integral_value():
+        raise ValueError("must be a whole number of millionths (at most 6 decimals)")
+    return rate
+
+
+Rate = Annotated[Decimal, Field()]
+
+
+class _Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_floats(cls, value: object, info: Any) -> object:
+        if info.field_name and "rate" in info.field_name:
+            return _rate(value)
+        return value
+
+
+class _Product(_Base):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,47}$")
+    version: int = Field(ge=1, le=10_000)
+    kind: ProductKind
+    status: Literal["active", "draft", "retired"] = "active"
+    name: dict[str, str] = Field(default_factory=dict)  # {"zh-CN": ..., "en": ...}
+    currency: str = "CNY"
+    jurisdiction: str = Field(default="CN", pattern=r"^[A-Z]{2}$")
+    day_count: DayCount = DayCount.ACT_365
+    grace_days: int = Field(default=3, ge=0, le=30)  # days after a due date before lateness
+    late_fee_minor: int = Field(default=0, ge=0, le=100_000_00)
+    penalty_annual_rate: Rate = Decimal(0)
+    write_off_dpd: int = Field(default=180, ge=30, le=1_000)
+    # Upper dpd bound of each bucket M0, M1, ... (M0 = 0 = current); beyond the last: "M<n>+".
+    bucket_bounds: tuple[int, ...] = (0, 30, 60, 90, 120, 150, 180)
+    allocation: dict[str, Any] = Field(default_factory=dict)
+    prepayment_rule: Literal["reduce_term", "reduce_installment"] = "reduce_term"
+    amount_min_minor: int = Field(default=100, ge=1)
+    amount_max_minor: int = Field(default=20_000_000, ge=1)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return validate_currency(value)
+
+    @field_validator("bucket_bounds")
+    @classmethod
+    def _bounds(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or value[0] != 0 or any(b <= a for a, b in zip(value, value[1:],
+                                                                         strict=False)):
+            raise ValueError("must start at 0 and increase strictly")
+        return value
+
+    @field_validator("allocation")
+    @classmethod
+    def _allocation(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            AllocationStrategy.from_config(value)
+        except ValidationError as exc:
+            raise ValueError(f"{exc.field}: {exc.detail}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _amounts(self) -> _Product:
+        if self.amount_max_minor < self.amount_min_minor:
+            raise ValueError("amount_max_minor must not be below amount_min_minor")
+        return self
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.code, self.version)
+
+    @property
+    def strategy(self) -> AllocationStrategy:
+        config = dict(self.allocation)
+        config.setdefault("prepayment_rule", self.prepayment_rule)
+        return AllocationStrategy.from_config(config)
+
+    @property
+    def year_basis_days(self) -> int:
+        return days_in_year_basis(self.day_count)
+
+
+class BillInstallmentOption(_Base):
+    periods: int
+    fee_rate_per_period: Rate
+
+    @field_validator("periods")
+    @classmethod
+    def _periods(cls, value: int) -> int:
+        if value not in BILL_INSTALLMENT_PERIODS:
+            raise ValueError(f"must be one of {BILL_INSTALLMENT_PERIODS}")
+        return value
+
+
+class CreditLineProduct(_Product):
+    kind: Literal[ProductKind.CREDIT_LINE] = ProductKind.CREDIT_LINE
+    style: LineStyle
+    statement_day: int = Field(ge=1, le=28)  # 1-28 so every month has one
+    due_day: int | None = Field(default=None, ge=1, le=28)
+    due_days_after_statement: int | None = Field(default=None, ge=1, le=60)
+    interest_annual_rate: Rate = Decimal(0)  # revolve: on what is unpaid after the due date
+    minimum_payment_rate: Rate = Decimal("0.1")  # revolve: share of the statement principal
+    bill_installment_options: tuple[BillInstallmentOption, ...] = ()
+
+    @model_validator(mode="after")
+    def _line(self) -> CreditLineProduct:
+        if (self.due_day is None) == (self.due_days_after_statement is None):
+            raise ValueError("give exactly one of due_day and due_days_after_statement")
+        if self.style is LineStyle.REVOLVE and self.interest_annual_rate == 0:
+            raise ValueError("interest_annual_rate: a revolving line needs an interest rate")
+        if self.minimum_payment_rate > 1:
+            raise ValueError("minimum_payment_rate must be at most 1")
+        periods = [o.periods for o in self.bill_installment_options]
+        if len(set(periods)) != len(periods):
+            raise ValueError("bill_installment_options: periods must be distinct")
+        return self
+
+    def bill_option(self, periods: int) -> BillInstallmentOption:
+        for option in self.bill_installment_options:
+            if option.periods == periods:
+                return option
+        raise ValidationError(f"{self.code} v{self.version} offers no {periods}-period bill"
+                              " installments", field="periods")
+
+
+class PlanOption(_Base):
+    periods: int
+    fee_rate_per_period: Rate = Decimal(0)
+
+    @field_validator("periods")
+    @classmethod
+    def _periods(cls, value: int) -> int:
+        if value not in PLAN_PERIODS:
+            raise ValueError(f"must be one of {PLAN_PERIODS}")
+        return value
+
+
+class InstallmentPlanProduct(_Product):
+    kind: Literal[ProductKind.INSTALLMENT_PLAN] = ProductKind.INSTALLMENT_PLAN
+    pricing: Literal["flat", "apr"]
+    annual_rate: Rate = Decimal(0)  # apr pricing: on the declining balance
+    options: tuple[PlanOption, ...]
+    fee_payer: Literal["customer", "merchant"] = "customer"
+    down_payment_rate: Rate = Decimal(0)
+
+    @model_validator(mode="after")
+    def _plan(self) -> InstallmentPlanProduct:
+        if not self.options:
+            raise ValueError("options: at least one period count")
+        periods = [o.periods for o in self.options]
+        if len(set(periods)) != len(periods):
+            raise ValueError("options: periods must be distinct")
+        if self.pricing == "flat" and self.annual_rate != 0:
+            raise ValueError("annual_rate: a flat-fee plan charges fees, not interest")
+        if self.pricing == "apr" and any(o.fee_rate_per_period for o in self.options):
+            raise ValueError("options: an apr plan charges interest, not fees")
+        if self.down_payment_rate >= 1:
+            raise ValueError("down_payment_rate must be below 1")
+        return self
+
+    @property
+    def method(self) -> Method:
+        return Method.FLAT if self.pricing == "flat" else Method.EQUAL_INSTALLMENT
+
+
+class LoanTerm(_Base):
+    months: int | None = Field(default=None, ge=1, le=60)
+    days: int | None = Field(default=None, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _one(self) -> LoanTerm:
+        if (self.months is None) == (self.days is None):
+            raise ValueError("give exactly one of months and days")
+        return self
+
+
+class CashLoanProduct(_Product):
+    kind: Literal[ProductKind.CASH_LOAN] = ProductKind.CASH_LOAN
+    annual_rate: Rate
+    methods: tuple[Method, ...]
+    terms: tuple[LoanTerm, ...]
+
+    @model_validator(mode="after")
+    def _loan(self) -> CashLoanProduct:
+        if not self.methods or not self.terms:
+            raise ValueError("methods and terms must not be empty")
+        if self.day_count not in (DayCount.ACT_365, DayCount.ACT_360):
+            # Interest accrues day by day on the actual balance: an actual-day convention.
+            raise ValueError("day_count: a cash loan accrues daily; use ACT/365 or ACT/360")
+        if any(t.days is not None for t in self.terms) and Method.BULLET not in self.methods:
+            raise ValueError("terms: a term in days needs the bullet method")
+        return self
+
+    def check_term(self, periods: int, method: Method) -> LoanTerm:
+        """The configured term for ``periods`` (months, or days for a bullet in days)."""
+        if method not in self.methods:
+            raise ValidationError(f"{self.code} does not offer {method.value}", field="method")
+        for term in self.terms:
+            if term.months == periods:
+                return term
+            if term.days == periods and method is Method.BULLET:
+                return term
+        raise ValidationError(f"{self.code} offers no term of {periods}", field="periods")
+
+
+Product = CreditLineProduct | InstallmentPlanProduct | CashLoanProduct
+_BY_KIND: dict[str, type[_Product]] = {
+    ProductKind.CREDIT_LINE: CreditLineProduct,
+    ProductKind.INSTALLMENT_PLAN: InstallmentPlanProduct,
+    ProductKind.CASH_LOAN: CashLoanProduct,
+}
+
+
+def _field_of(error: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    for part in error.get("loc", ()):
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "product"
+
+
+def parse_product(document: Mapping[str, Any]) -> Product:
+    """Validate one product document; raise ValidationError naming the first bad field."""
+    if not isinstance(document, Mapping):
+        raise ValidationError("must be a mapping", field="product")
+    kind = document.get("kind")
+    model = _BY_KIND.get(str(kind))
+    if model is None:
+        raise ValidationError(f"unknown kind {kind!r}; use one of "
+                              f"{', '.join(k.value for k in ProductKind)}", field="kind")
+    try:
+        return model.model_validate(dict(document))  # type: ignore[return-value]
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+        raise ValidationError(message, field=_field_of(first)) from None
+    except ValidationError:
+        raise
+
+
+def load_product_file(path: Path) -> Product:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValidationError(f"cannot read {path.name}: {exc}", field="product") from None
+    return parse_product(document)
+
+
+class Catalogue:
+    """Every product version known, by (code, version); the latest active version of a code
+    is what new business uses, and every origination records the version it used."""
+
+    def __init__(self, products: list[Product]) -> None:
+        self._by_key: dict[tuple[str, int], Product] = {}
+        for product in products:
+            if product.key in self._by_key:
+                raise ValidationError(f"{product.code} v{product.version} is defined twice",
+                                      field="version")
+            self._by_key[product.key] = product
+
+    def get(self, code: str, version: int | None = None) -> Product:
+        if version is not None:
+            product = self._by_key.get((code, version))
+            if product is None:
+                raise NotFoundError(f"no product {code} v{version}", field="product_code")
+            return product
+        versions = [p for (c, _), p in self._by_key.items() if c == code and
+                    p.status == "active"]
+        if not versions:
+            raise NotFoundError(f"no active product {code!r}", field="product_code")
+        return max(versions, key=lambda p: p.version)
+
+    def active(self, kind: ProductKind | None = None) -> list[Product]:
+        codes = sorted({c for (c, _), p in self._by_key.items() if p.status == "active"})
+        products = [self.get(code) for code in codes]
+        return [p for p in products if kind is None or p.kind == kind]
+
+    def all(self) -> list[Product]:
+        return list(self._by_key.values())
+
+
+@lru_cache(maxsize=1)
+def default_catalogue() -> Catalogue:
+    """The packaged products, each active one checked against its jurisdiction's caps (a
+    product whose worst case breaks a cap cannot be activated: loading fails)."""
+    from creditpay.credit.caps import activate_product, default_caps
+
+    products = [load_product_file(path) for path in sorted(PRODUCTS_DIR.glob("*.yaml"))]
+    for product in products:
+        if product.status == "active":
+            activate_product(product, default_caps(product.jurisdiction))
+    return Catalogue(products)
+
+
+# --------------------------------------------------------------------------- schedule terms
+def plan_terms(product: InstallmentPlanProduct, periods: int, principal_minor: int,
+               start_date: Any, currency: str | None = None) -> Any:
+    """Schedule terms of an installment plan of ``periods`` on ``principal_minor`` (financed
+    part), monthly from ``start_date``. Merchant-paid fees are still in the schedule; who
+    pays them is decided by ``fee_payer``."""
+    from creditpay.credit.schedule import ScheduleTerms
+
+    option = next((o for o in product.options if o.periods == periods), None)
+    if option is None:
+        raise ValidationError(f"{product.code} offers no {periods}-period plan",
+                              field="periods")
+    return ScheduleTerms(principal_minor=principal_minor, currency=currency or product.currency,
+                         annual_rate=product.annual_rate, periods=periods,
+                         method=product.method, start_date=start_date,
+                         day_count=product.day_count,
+                         fee_rate_per_period=option.fee_rate_per_period)
+
+
+def bill_installment_terms(product: CreditLineProduct, periods: int, principal_minor: int,
+                           start_date: Any, currency: str | None = None) -> Any:
+    """A statement converted to ``periods`` installments: flat fee on the converted amount."""
+    from creditpay.credit.schedule import ScheduleTerms
+
+    option = product.bill_option(periods)
+    return ScheduleTerms(principal_minor=principal_minor, currency=currency or product.currency,
+                         annual_rate=Decimal(0), periods=periods, method=Method.FLAT,
+                         start_date=start_date, day_count=product.day_count,
+                         fee_rate_per_period=option.fee_rate_per_period)
+
+
+def loan_terms(product: CashLoanProduct, periods: int, method: Method | str,
+               principal_minor: int, start_date: Any, currency: str | None = None) -> Any:
+    """A cash loan of ``periods`` months, or (bullet) ``periods`` days when the product has
+    that term in days."""
+    from creditpay.credit.calendar import Frequency
+    from creditpay.credit.schedule import ScheduleTerms
+
+    try:
+        method = Method(method)
+    except ValueError:
+        raise ValidationError(f"unknown method {method!r}", field="method") from None
+    term = product.check_term(periods, method)
+    if term.days is not None and term.months is None:
+        return ScheduleTerms(principal_minor=principal_minor,
+                             currency=currency or product.currency,
+                             annual_rate=product.annual_rate, periods=term.days,
+                             method=Method.BULLET, start_date=start_date,
+                             frequency=Frequency.DAILY, day_count=product.day_count)
+    return ScheduleTerms(principal_minor=principal_minor, currency=currency or product.currency,
+                         annual_rate=product.annual_rate, periods=periods, method=method,
+                         start_date=start_date, day_count=product.day_count)

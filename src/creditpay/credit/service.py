@@ -1,0 +1,555 @@
+"""Public facade of the credit domain.
+
+Other domains (the payments checkout, the API, the simulator) call these functions inside
+their own transaction ``tx`` and never touch the credit tables. Every mutating function
+takes the caller's id as its idempotency key: a retry with the same content returns the
+first result and moves no money twice; the same id with other content is refused
+(IdempotencyConflictError naming the field). Bad input raises a typed error naming the field
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from creditpay import ledger as L
+from creditpay.credit import products as P
+from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
+from creditpay.credit.lines import (
+    CreditLineView,
+    check_amount,
+    check_id,
+    customer_ledger_accounts,
+    customer_line,
+    get_line,
+    new_account_row,
+    open_credit_line,
+    platform_ledger_accounts,
+    post,
+    request_hash,
+    set_credit_limit,
+    transfer,
+)
+from creditpay.credit.loans import disburse_cash_loan
+from creditpay.credit.offers import Offer, quote_offers
+from creditpay.credit.plans import (
+    insert_account,
+    insert_schedule,
+    interest_base_for,
+    load_account,
+    load_items,
+    refresh_account,
+    reschedule_unbilled,
+    save_items,
+    scale_fee,
+)
+from creditpay.credit.repayments import RepaymentResult, amount_owed, repay
+from creditpay.credit.schedule import Schedule, build_schedule, with_terms
+from creditpay.credit.statements import convert_statement_to_installments
+from creditpay.credit.tables import (
+    credit_accounts,
+    credit_authorisations,
+    credit_purchases,
+    credit_refunds,
+)
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    IdempotencyConflictError,
+    NotFoundError,
+    StateError,
+    ValidationError,
+)
+
+__all__ = [
+    "CreditLineView", "Offer", "CreditAuthorisation", "CreditPurchase", "RefundResult",
+    "RepaymentResult", "AccountView", "open_credit_line", "set_credit_limit", "quote_offers",
+    "authorise_purchase", "capture_purchase", "void_authorisation", "refund_purchase",
+    "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
+    "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
+    "HOLD_TIMEOUT_SECONDS",
+]
+
+HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires
+
+
+@dataclass(frozen=True)
+class CreditAuthorisation:
+    authorisation_id: str
+    customer_id: str
+    line_id: str
+    currency: str
+    amount_minor: int
+    held_minor: int
+    captured_minor: int
+    offer_id: str
+    status: str
+    hold_transfer_id: str
+
+
+@dataclass(frozen=True)
+class CreditPurchase:
+    purchase_id: str
+    authorisation_id: str
+    funding: str
+    account_id: str
+    amount_minor: int
+    financed_minor: int
+    merchant_fee_minor: int
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    purchase_id: str
+    amount_minor: int
+    principal_reduced_minor: int
+    fee_reversed_minor: int
+    merchant_fee_reversed_minor: int
+    to_customer_minor: int  # already repaid: the payments side returns it to the wallet
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    account_id: str
+    kind: str
+    status: str
+    product_code: str
+    product_version: int
+    principal_minor: int
+    principal_past_due_minor: int
+    interest_accrued_minor: int
+    penalty_accrued_minor: int
+    dpd: int
+    bucket: str
+    next_due_date: dt.date | None
+
+
+# ----------------------------------------------------------------------------- queries
+def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
+    """Unsecured exposure: principal outstanding on every open account plus open holds."""
+    c = credit_accounts.c
+    principal = conn.execute(select(func.coalesce(func.sum(
+        c.principal_unbilled_minor + c.principal_billed_minor + c.principal_past_due_minor),
+        0)).where(c.customer_id == customer_id, c.currency == currency,
+                  c.status == "active")).scalar_one()
+    a = credit_authorisations.c
+    held = conn.execute(select(func.coalesce(func.sum(a.held_minor), 0)).where(
+        a.customer_id == customer_id, a.currency == currency,
+        a.status == "authorised")).scalar_one()
+    return int(principal) + int(held)
+
+
+def get_account_view(conn: Any, account_id: str) -> AccountView:
+    from creditpay.credit.plans import accrued_minor
+
+    a = load_account(conn, account_id)
+    return AccountView(a["account_id"], a["kind"], a["status"], a["product_code"],
+                       a["product_version"], a["principal_unbilled_minor"]
+                       + a["principal_billed_minor"] + a["principal_past_due_minor"],
+                       a["principal_past_due_minor"], accrued_minor(a, "interest"),
+                       accrued_minor(a, "penalty"), a["dpd"], a["bucket"],
+                       a["next_due_date"])
+
+
+def list_accounts(conn: Any, customer_id: str) -> list[AccountView]:
+    ids = conn.execute(select(credit_accounts.c.account_id).where(
+        credit_accounts.c.customer_id == customer_id).order_by(credit_accounts.c.seq)
+    ).scalars().all()
+    return [get_account_view(conn, account_id) for account_id in ids]
+
+
+def payoff_amount(conn: Any, account_id: str) -> int:
+    """What ``repay(..., target=account_id)`` must be to settle the account today."""
+    return amount_owed(conn, load_account(conn, account_id))
+
+
+def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id: int | None,
+                   consent_reference: str | None) -> AccountView:
+    """Switch auto-debit on the due day on or off. The consumer's consent is recorded by the
+    compliance domain; its reference is stored here and required to switch on."""
+    check_id(account_id, "account_id")
+    if not isinstance(enabled, bool):
+        raise ValidationError("must be true or false", field="enabled")
+    if enabled:
+        if not isinstance(consent_reference, str) or not 1 <= len(consent_reference) <= 128:
+            raise ValidationError("auto-debit needs the consumer's consent reference",
+                                  field="consent_reference")
+        if isinstance(wallet_account_id, bool) or not isinstance(wallet_account_id, int) or \
+                wallet_account_id <= 0:
+            raise ValidationError("must be the wallet's ledger account id",
+                                  field="wallet_account_id")
+        L.get_account(tx.conn, wallet_account_id)  # NotFoundError if there is none
+    account = load_account(tx.conn, account_id, lock=True)
+    tx.conn.execute(credit_accounts.update().where(credit_accounts.c.seq == account["seq"])
+                    .values(auto_debit_enabled=enabled,
+                            auto_debit_consent_ref=consent_reference if enabled else None,
+                            auto_debit_account_id=wallet_account_id if enabled else None,
+                            updated_at=tx.now))
+    tx.emit("credit.auto_debit.changed", "credit_account", account_id,
+            {"enabled": enabled, "consent_reference": consent_reference})
+    return get_account_view(tx.conn, account_id)
+
+
+# ----------------------------------------------------------------------------- checkout
+def _auth_view(row: Any) -> CreditAuthorisation:
+    return CreditAuthorisation(row["authorisation_id"], row["customer_id"], row["line_id"],
+                               row["currency"], row["amount_minor"], row["held_minor"],
+                               row["captured_minor"], row["offer_id"], row["status"],
+                               row["hold_transfer_id"])
+
+
+def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False) -> dict[str, Any]:
+    query = select(credit_authorisations).where(
+        credit_authorisations.c.authorisation_id == authorisation_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no authorisation {authorisation_id!r}",
+                            field="authorisation_id")
+    return dict(row)
+
+
+def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amount_minor: int,
+                       currency: str, offer_id: str, reference: str | None = None
+                       ) -> CreditAuthorisation:
+    """Hold the financed amount of the accepted offer on the customer's line.
+
+    The offer is recomputed as of today: an id that is not among today's offers (unknown,
+    or stale because the date, the product version or the figures changed) is refused with
+    StateError on ``offer_id``. Caps are checked again (CapExceededError names the cap); the
+    hold itself is refused by the ledger if the line's available credit is short.
+    """
+    check_id(authorisation_id, "authorisation_id")
+    fingerprint = request_hash(customer_id=customer_id, amount_minor=amount_minor,
+                               currency=currency, offer_id=offer_id, reference=reference)
+    existing = tx.conn.execute(select(credit_authorisations).where(
+        credit_authorisations.c.authorisation_id == authorisation_id)).mappings().first()
+    if existing is not None:
+        if existing["request_hash"] != fingerprint:
+            raise IdempotencyConflictError(f"authorisation {authorisation_id} exists with"
+                                           " other content", field="authorisation_id")
+        return _auth_view(existing)
+    if not isinstance(offer_id, str) or not offer_id:
+        raise ValidationError("must be the id of an offer from quote_offers", field="offer_id")
+    if reference is not None and (not isinstance(reference, str) or len(reference) > 128):
+        raise ValidationError("must be at most 128 characters", field="reference")
+    offers = quote_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
+                          currency=currency)
+    offer = next((o for o in offers if o.offer_id == offer_id), None)
+    if offer is None:
+        raise StateError("is not one of today's offers for this purchase (unknown or stale:"
+                         " quote again)", field="offer_id")
+    line = get_line(tx.conn, customer_line(tx.conn, customer_id, currency)["line_id"],
+                    lock=True)
+    if line["status"] != "active":
+        raise StateError(f"line {line['line_id']} is {line['status']}", field="customer_id")
+    product = P.default_catalogue().get(offer.product_code, offer.product_version)
+    caps = default_caps(product.jurisdiction)
+    if offer.funding == "plan":
+        check_all_in_cost(_consumer_schedule(product, offer.periods, offer.financed_minor,
+                                             tx.today, currency), caps, what="this plan")
+    check_exposure(exposure_minor(tx.conn, customer_id, currency), offer.financed_minor,
+                   caps, currency)
+    platform = platform_ledger_accounts(tx, currency)
+    hold_id = f"credit:auth:{authorisation_id}"
+    L.create_transfer(tx, L.TransferRequest(
+        hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
+        debit_account_id=line["available_account_id"],
+        credit_account_id=platform["credit_limit_control"], amount_minor=offer.financed_minor,
+        timeout_seconds=HOLD_TIMEOUT_SECONDS, reference=reference))
+    row = {"authorisation_id": authorisation_id, "request_hash": fingerprint,
+           "customer_id": customer_id, "line_id": line["line_id"], "currency": currency,
+           "amount_minor": amount_minor, "held_minor": offer.financed_minor,
+           "captured_minor": 0, "offer_id": offer_id, "offer": offer.as_dict(),
+           "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
+           "created_at": tx.now, "updated_at": tx.now}
+    tx.conn.execute(credit_authorisations.insert(), row)
+    tx.emit("credit.purchase.authorised", "credit_authorisation", authorisation_id, {
+        "customer_id": customer_id, "amount_minor": amount_minor, "offer_id": offer_id,
+        "funding": offer.funding, "product_code": offer.product_code,
+        "product_version": offer.product_version})
+    return _auth_view(row)
+
+
+def _consumer_schedule(product: Any, periods: int, financed: int, start: dt.date,
+                       currency: str) -> Schedule:
+    schedule = build_schedule(P.plan_terms(product, periods, financed, start, currency))
+    if product.fee_payer == "merchant":
+        return build_schedule(with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
+    return schedule
+
+
+def void_authorisation(tx: Tx, *, authorisation_id: str) -> CreditAuthorisation:
+    """Release the hold (idempotent: voiding a voided authorisation returns it)."""
+    check_id(authorisation_id, "authorisation_id")
+    auth = _load_auth(tx.conn, authorisation_id, lock=True)
+    if auth["status"] == "voided":
+        return _auth_view(auth)
+    if auth["status"] != "authorised":
+        raise StateError(f"authorisation is {auth['status']}", field="authorisation_id")
+    try:
+        L.create_transfer(tx, L.TransferRequest(
+            f"{auth['hold_transfer_id']}:void", "credit.purchase_hold",
+            kind=L.TransferKind.VOID, pending_id=auth["hold_transfer_id"]))
+    except StateError:
+        pass  # the hold already expired: the limit is released either way
+    tx.conn.execute(credit_authorisations.update().where(
+        credit_authorisations.c.authorisation_id == authorisation_id).values(
+        status="voided", updated_at=tx.now))
+    tx.emit("credit.purchase.voided", "credit_authorisation", authorisation_id, {})
+    auth["status"] = "voided"
+    return _auth_view(auth)
+
+
+def _derived_id(prefix: str, source: str) -> str:
+    """A short stable account id derived from a caller id (which may be up to 96 chars)."""
+    return f"{prefix}_{hashlib.sha256(source.encode()).hexdigest()[:24]}"
+
+
+def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_minor: int,
+                     merchant_payable_account_id: int) -> CreditPurchase:
+    """Capture (fully or partly) an authorised purchase: post the hold, originate the line
+    purchase or the installment plan, and post principal receivable -> merchant payable
+    (plus the merchant's subsidy for a merchant-paid plan fee)."""
+    check_id(capture_id, "capture_id")
+    check_id(authorisation_id, "authorisation_id")
+    check_amount(amount_minor, "amount_minor")
+    if isinstance(merchant_payable_account_id, bool) or \
+            not isinstance(merchant_payable_account_id, int) or merchant_payable_account_id <= 0:
+        raise ValidationError("must be a ledger account id", field="merchant_payable_account_id")
+    fingerprint = request_hash(authorisation_id=authorisation_id, amount_minor=amount_minor,
+                               merchant=merchant_payable_account_id)
+    existing = tx.conn.execute(select(credit_purchases).where(
+        credit_purchases.c.purchase_id == capture_id)).mappings().first()
+    if existing is not None:
+        if existing["request_hash"] != fingerprint:
+            raise IdempotencyConflictError(f"capture {capture_id} exists with other content",
+                                           field="capture_id")
+        return _purchase_view(tx.conn, dict(existing))
+    auth = _load_auth(tx.conn, authorisation_id, lock=True)
+    if auth["status"] != "authorised":
+        raise StateError(f"authorisation is {auth['status']}", field="authorisation_id")
+    if amount_minor > auth["amount_minor"]:
+        raise ValidationError(f"must not exceed the authorised {auth['amount_minor']}",
+                              field="amount_minor")
+    offer = auth["offer"]
+    product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
+    currency, customer_id = auth["currency"], auth["customer_id"]
+    down = 0
+    if offer["funding"] == "plan" and offer["down_payment_minor"]:
+        # A partial capture keeps the down payment's share of the price.
+        down = offer["down_payment_minor"] * amount_minor // auth["amount_minor"]
+    financed = amount_minor - down
+    merchant = L.get_account(tx.conn, merchant_payable_account_id)
+    if merchant.currency != currency:
+        raise ValidationError(f"is a {merchant.currency} account",
+                              field="merchant_payable_account_id")
+    platform = platform_ledger_accounts(tx, currency)
+    receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
+    line = get_line(tx.conn, auth["line_id"])
+    requests = [L.TransferRequest(f"{auth['hold_transfer_id']}:post", "credit.purchase_hold",
+                                  kind=L.TransferKind.POST,
+                                  pending_id=auth["hold_transfer_id"], amount_minor=financed)]
+    requests.append(transfer(f"credit:capture:{capture_id}:principal", "credit.purchase",
+                             receivables["principal"], merchant_payable_account_id, financed,
+                             capture_id))
+    merchant_fee = 0
+    if offer["funding"] == "line":
+        account = load_account(tx.conn, auth["line_id"], lock=True)
+        account_id = account["account_id"]
+    else:
+        schedule = build_schedule(P.plan_terms(product, offer["periods"], financed, tx.today,
+                                               currency))
+        customer_pays = product.fee_payer == "customer"
+        consumer = schedule if customer_pays else build_schedule(
+            with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
+        check_all_in_cost(consumer, default_caps(product.jurisdiction), what="this plan")
+        merchant_fee = 0 if customer_pays else schedule.totals.fee_minor
+        account_id = _derived_id("plan", capture_id)
+        if merchant_fee:
+            requests.append(transfer(f"credit:capture:{capture_id}:subsidy",
+                                     "credit.merchant_subsidy", platform["subsidy_receivable"],
+                                     platform["fee_income"], merchant_fee, capture_id))
+    try:
+        post(tx, requests)
+    except StateError as exc:
+        raise StateError(f"the hold cannot be captured: {exc.detail}",
+                         field="authorisation_id") from None
+    if offer["funding"] == "line":
+        tx.conn.execute(credit_accounts.update().where(
+            credit_accounts.c.seq == account["seq"]).values(
+            principal_unbilled_minor=credit_accounts.c.principal_unbilled_minor + financed,
+            updated_at=tx.now))
+    else:
+        first_due = schedule.installments[0].due_date
+        account = insert_account(tx, new_account_row(
+            account_id=account_id, kind="plan", customer_id=customer_id, currency=currency,
+            line_id=line["line_id"], product=product, opened_on=tx.today, now=tx.now,
+            principal_minor=financed, receivables=receivables,
+            line_available_account_id=line["available_account_id"],
+            method=str(product.method), interest_rate=product.annual_rate,
+            interest_base=interest_base_for(product.method, product.pricing == "apr"),
+            fee_payer=product.fee_payer, subsidy_fee_minor=merchant_fee,
+            schedule_level_minor=schedule.level_payment_minor or
+            schedule.installments[0].principal_minor,
+            anchor_day=tx.today.day, principal_unbilled_minor=financed,
+            next_due_date=first_due))
+        insert_schedule(tx, account, schedule, customer_pays_fee=customer_pays)
+    tx.conn.execute(credit_authorisations.update().where(
+        credit_authorisations.c.authorisation_id == authorisation_id).values(
+        status="captured", captured_minor=amount_minor, updated_at=tx.now))
+    row = {"purchase_id": capture_id, "request_hash": fingerprint,
+           "authorisation_id": authorisation_id, "customer_id": customer_id,
+           "currency": currency, "funding": offer["funding"], "account_id": account_id,
+           "amount_minor": financed, "refunded_minor": 0,
+           "merchant_payable_account_id": merchant_payable_account_id, "created_at": tx.now}
+    tx.conn.execute(credit_purchases.insert(), row)
+    tx.emit("credit.purchase.captured", "credit_purchase", capture_id, {
+        "authorisation_id": authorisation_id, "account_id": account_id,
+        "funding": offer["funding"], "financed_minor": financed,
+        "merchant_fee_minor": merchant_fee})
+    return CreditPurchase(capture_id, authorisation_id, offer["funding"], account_id,
+                          amount_minor, financed, merchant_fee)
+
+
+def _purchase_view(conn: Any, row: dict[str, Any]) -> CreditPurchase:
+    auth = _load_auth(conn, row["authorisation_id"])
+    account = load_account(conn, row["account_id"])
+    fee = account["subsidy_fee_minor"] if account["kind"] == "plan" else 0
+    return CreditPurchase(row["purchase_id"], row["authorisation_id"], row["funding"],
+                          row["account_id"], auth["captured_minor"], row["amount_minor"], fee)
+
+
+# ----------------------------------------------------------------------------- refunds
+def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
+                    ) -> RefundResult:
+    """Refund part or all of a captured purchase: the principal it financed is reduced
+    (not-yet-due principal first, then billed, newest first), fees not yet earned are
+    reversed pro rata, the schedule is recomputed, the limit restored. What the customer
+    already repaid of it comes back as ``to_customer_minor`` for the payments side to
+    return to the wallet (from the merchant payable)."""
+    check_id(refund_id, "refund_id")
+    check_id(purchase_id, "purchase_id")
+    check_amount(amount_minor, "amount_minor")
+    fingerprint = request_hash(purchase_id=purchase_id, amount_minor=amount_minor)
+    stored = tx.conn.execute(select(credit_refunds).where(
+        credit_refunds.c.refund_id == refund_id)).mappings().first()
+    if stored is not None:
+        if stored["request_hash"] != fingerprint:
+            raise IdempotencyConflictError(f"refund {refund_id} exists with other content",
+                                           field="refund_id")
+        return RefundResult(**stored["result"])
+    query = select(credit_purchases).where(credit_purchases.c.purchase_id == purchase_id)
+    if tx.dialect == "postgresql":
+        query = query.with_for_update()
+    purchase = tx.conn.execute(query).mappings().first()
+    if purchase is None:
+        raise NotFoundError(f"no purchase {purchase_id!r}", field="purchase_id")
+    refundable = purchase["amount_minor"] - purchase["refunded_minor"]
+    if amount_minor > refundable:
+        raise ValidationError(f"exceeds the {refundable} still refundable",
+                              field="amount_minor")
+    account = load_account(tx.conn, purchase["account_id"], lock=True)
+    if account["status"] == "written_off":
+        raise StateError("the purchase's account is written off", field="purchase_id")
+    items = load_items(tx.conn, account["seq"])
+    reduce_left = amount_minor
+    new_items: list[Any] = []
+    fee_reversed = 0
+    merchant_fee_reversed = 0
+    if account["kind"] == "line":
+        from_unbilled = min(reduce_left, account["principal_unbilled_minor"])
+        account["principal_unbilled_minor"] -= from_unbilled
+        reduce_left -= from_unbilled
+    else:
+        base = account["principal_original_minor"]
+        unbilled = sum(i.principal_due for i in items if i.status == "scheduled")
+        from_unbilled = min(reduce_left, unbilled)
+        reduce_left -= from_unbilled
+        # Unearned fees: future installments' fees and billed-unpaid fees shrink with the
+        # principal; fees already paid were earned and stay.
+        keep, drop = base - amount_minor, base
+        for item in items:
+            if item.status in ("billed", "past_due") and item.fee_due:
+                new_fee = item.fee_paid_minor + scale_fee(item.fee_due, keep, drop)
+                fee_reversed += item.fee_minor - new_fee
+                item.fee_minor, item.dirty = new_fee, True
+        if from_unbilled:
+            new_items = reschedule_unbilled(account, items, unbilled - from_unbilled,
+                                            tx.today, "reduce_installment")
+            for item in new_items:
+                item.fee_minor = scale_fee(item.fee_minor, keep, drop)
+                item.minimum_minor = item.principal_minor + item.interest_minor + \
+                    item.fee_minor
+        if account["subsidy_fee_minor"]:
+            merchant_fee_reversed = scale_fee(account["subsidy_fee_minor"], amount_minor,
+                                              base)
+            account["subsidy_fee_minor"] -= merchant_fee_reversed
+        account["principal_original_minor"] = base - amount_minor
+    # Then billed principal still unpaid, newest first.
+    for item in sorted((i for i in items if i.status in ("billed", "past_due")),
+                       key=lambda i: i.number, reverse=True):
+        if reduce_left == 0:
+            break
+        cut = min(reduce_left, item.principal_due)
+        if cut:
+            item.principal_minor -= cut
+            item.minimum_minor = max(0, item.minimum_minor - cut)
+            item.dirty = True
+            reduce_left -= cut
+            if item.total_due == 0:
+                item.status = "paid"
+    principal_reduced = amount_minor - reduce_left
+    platform = platform_ledger_accounts(tx, account["currency"])
+    tag = f"credit:refund:{refund_id}"
+    requests = []
+    if principal_reduced:
+        requests.append(transfer(f"{tag}:principal", "credit.refund",
+                                 purchase["merchant_payable_account_id"],
+                                 account["principal_account_id"], principal_reduced,
+                                 purchase_id))
+        if account["line_available_account_id"]:
+            requests.append(transfer(f"{tag}:limit", "credit.limit_restore",
+                                     platform["credit_limit_control"],
+                                     account["line_available_account_id"], principal_reduced,
+                                     purchase_id))
+    if fee_reversed:
+        requests.append(transfer(f"{tag}:fee", "credit.fee_reversal", platform["fee_income"],
+                                 account["fee_account_id"], fee_reversed, purchase_id))
+        account["fee_posted_minor"] -= fee_reversed
+    if merchant_fee_reversed:
+        requests.append(transfer(f"{tag}:subsidy", "credit.merchant_subsidy_reversal",
+                                 platform["fee_income"], platform["subsidy_receivable"],
+                                 merchant_fee_reversed, purchase_id))
+    if requests:
+        post(tx, requests)
+    items = items + new_items
+    save_items(tx, account["seq"], items)
+    refresh_account(tx, account, items, tx.today)
+    tx.conn.execute(credit_purchases.update().where(
+        credit_purchases.c.purchase_id == purchase_id).values(
+        refunded_minor=purchase["refunded_minor"] + amount_minor))
+    result = RefundResult(refund_id, purchase_id, amount_minor, principal_reduced,
+                          fee_reversed, merchant_fee_reversed, reduce_left)
+    tx.conn.execute(credit_refunds.insert(), {
+        "refund_id": refund_id, "request_hash": fingerprint, "purchase_id": purchase_id,
+        "amount_minor": amount_minor, "result": result.as_dict(), "created_at": tx.now})
+    tx.emit("credit.purchase.refunded", "credit_purchase", purchase_id, result.as_dict())
+    return result
+
+
+def line_of(conn: Any, line_id: str) -> CreditLineView:
+    from creditpay.credit.lines import line_view
+
+    return line_view(conn, get_line(conn, line_id))

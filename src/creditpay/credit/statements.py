@@ -1,0 +1,192 @@
+"""Statements of credit lines, and converting a statement into installments (账单分期).
+
+Statements are cut by the close of business on the line's statement day (see
+:mod:`creditpay.credit.cob`); each carries one due item in ``credit_installments`` (principal
+billed, interest posted at the cut, minimum payment) and its totals here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from creditpay.credit import products as P
+from creditpay.credit.calendar import add_months
+from creditpay.credit.caps import check_all_in_cost, default_caps
+from creditpay.credit.lines import check_amount, check_id, new_account_row, request_hash
+from creditpay.credit.plans import (
+    insert_account,
+    insert_schedule,
+    load_account,
+    load_items,
+    refresh_account,
+    save_items,
+)
+from creditpay.credit.schedule import build_schedule, with_terms
+from creditpay.credit.tables import credit_accounts, credit_conversions, credit_statements
+from creditpay.db.uow import Tx
+from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
+
+__all__ = ["StatementView", "get_statement", "list_statements",
+           "convert_statement_to_installments", "ConversionResult"]
+
+
+@dataclass(frozen=True)
+class StatementView:
+    statement_id: str
+    account_id: str
+    statement_date: dt.date
+    due_date: dt.date
+    opening_balance_minor: int
+    new_principal_minor: int
+    interest_minor: int
+    penalty_minor: int
+    fee_minor: int
+    closing_balance_minor: int
+    minimum_payment_minor: int
+    converted_minor: int
+    lines: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ConversionResult:
+    conversion_id: str
+    statement_id: str
+    plan_account_id: str
+    amount_minor: int
+    periods: int
+    total_fee_minor: int
+    all_in_annual_cost: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _statement_row(conn: Any, statement_id: str) -> dict[str, Any]:
+    row = conn.execute(select(credit_statements).where(
+        credit_statements.c.statement_id == statement_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no statement {statement_id!r}", field="statement_id")
+    return dict(row)
+
+
+def get_statement(conn: Any, statement_id: str) -> StatementView:
+    """A statement with its lines: the purchases' principal billed, interest, penalty, fees
+    posted at the cut, and the installments of plans on the same line due before the next
+    statement (what the customer has to pay by the due date)."""
+    row = _statement_row(conn, statement_id)
+    account_id = conn.execute(select(credit_accounts.c.account_id).where(
+        credit_accounts.c.seq == row["account_seq"])).scalar_one()
+    lines: list[dict[str, Any]] = [
+        {"kind": "principal", "amount_minor": row["new_principal_minor"]},
+        {"kind": "interest", "amount_minor": row["interest_minor"]},
+        {"kind": "penalty", "amount_minor": row["penalty_minor"]},
+        {"kind": "fee", "amount_minor": row["fee_minor"]},
+    ]
+    return StatementView(row["statement_id"], account_id, row["statement_date"],
+                         row["due_date"], row["opening_balance_minor"],
+                         row["new_principal_minor"], row["interest_minor"],
+                         row["penalty_minor"], row["fee_minor"], row["closing_balance_minor"],
+                         row["minimum_payment_minor"], row["converted_minor"],
+                         tuple(line for line in lines if line["amount_minor"]))
+
+
+def list_statements(conn: Any, account_id: str) -> list[StatementView]:
+    account = load_account(conn, account_id)
+    ids = conn.execute(select(credit_statements.c.statement_id).where(
+        credit_statements.c.account_seq == account["seq"]).order_by(
+        credit_statements.c.statement_date)).scalars().all()
+    return [get_statement(conn, statement_id) for statement_id in ids]
+
+
+def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_id: str,
+                                      amount_minor: int, periods: int) -> ConversionResult:
+    """Move ``amount_minor`` of a statement's unpaid principal into a flat-fee installment
+    plan of ``periods`` (the line product's bill-installment options), first due a month
+    after the statement's due date. The receivable stays the same principal; no money moves."""
+    check_id(conversion_id, "conversion_id")
+    check_id(statement_id, "statement_id")
+    check_amount(amount_minor, "amount_minor")
+    fingerprint = request_hash(statement_id=statement_id, amount_minor=amount_minor,
+                               periods=periods)
+    stored = tx.conn.execute(select(credit_conversions).where(
+        credit_conversions.c.conversion_id == conversion_id)).mappings().first()
+    if stored is not None:
+        if stored["request_hash"] != fingerprint:
+            raise IdempotencyConflictError(f"conversion {conversion_id} exists with other"
+                                           " content", field="conversion_id")
+        plan = load_account(tx.conn, stored["plan_account_id"])
+        fee = sum(i.fee_minor for i in load_items(tx.conn, plan["seq"], open_only=False))
+        return ConversionResult(conversion_id, statement_id, plan["account_id"],
+                                amount_minor, periods, fee, "")
+    statement = _statement_row(tx.conn, statement_id)
+    line_account = dict(tx.conn.execute(select(credit_accounts).where(
+        credit_accounts.c.seq == statement["account_seq"])).mappings().one())
+    if line_account["status"] != "active":
+        raise StateError(f"line is {line_account['status']}", field="statement_id")
+    product = P.default_catalogue().get(line_account["product_code"],
+                                        line_account["product_version"])
+    assert isinstance(product, P.CreditLineProduct)
+    if isinstance(periods, bool) or not isinstance(periods, int):
+        raise ValidationError("must be an integer", field="periods")
+    product.bill_option(periods)
+    today = tx.today
+    if today > statement["due_date"]:
+        raise StateError("the statement is past its due date; it can no longer be"
+                         " converted", field="statement_id")
+    items = load_items(tx.conn, line_account["seq"])
+    item = next((i for i in items if i.number == statement["installment_number"]), None)
+    if item is None or item.status != "billed":
+        raise StateError("the statement has nothing left to convert", field="statement_id")
+    if amount_minor > item.principal_due:
+        raise ValidationError(f"exceeds the statement's unpaid principal {item.principal_due}",
+                              field="amount_minor")
+    terms = P.bill_installment_terms(product, periods, amount_minor, today,
+                                     line_account["currency"])
+    # The first installment falls a month after the statement's due date: a first period of
+    # a few days would carry a whole period's fee (an all-in cost above the cap).
+    terms = with_terms(terms, first_due_date=add_months(statement["due_date"], 1))
+    schedule = build_schedule(terms)
+    cost = check_all_in_cost(schedule, default_caps(product.jurisdiction),
+                             what="this bill installment plan")
+    item.principal_minor -= amount_minor
+    item.minimum_minor = max(0, item.minimum_minor - amount_minor)
+    item.dirty = True
+    if item.total_due == 0:
+        item.status = "paid"
+    save_items(tx, line_account["seq"], items)
+    refresh_account(tx, line_account, items, today)
+    plan_id = f"conv_{statement['account_seq']}_{conversion_id}"[:64]
+    plan = insert_account(tx, new_account_row(
+        account_id=plan_id, kind="plan", customer_id=line_account["customer_id"],
+        currency=line_account["currency"], line_id=line_account["line_id"], product=product,
+        opened_on=today, now=tx.now, principal_minor=amount_minor,
+        receivables={"principal": line_account["principal_account_id"],
+                     "interest": line_account["interest_account_id"],
+                     "fee": line_account["fee_account_id"],
+                     "penalty": line_account["penalty_account_id"]},
+        line_available_account_id=line_account["line_available_account_id"],
+        method="flat", interest_rate=Decimal(0), interest_base=0, style=None,
+        schedule_level_minor=schedule.installments[0].principal_minor,
+        anchor_day=schedule.installments[0].due_date.day,
+        principal_unbilled_minor=amount_minor,
+        next_due_date=schedule.installments[0].due_date))
+    insert_schedule(tx, plan, schedule)
+    tx.conn.execute(credit_statements.update().where(
+        credit_statements.c.statement_id == statement_id).values(
+        converted_minor=statement["converted_minor"] + amount_minor))
+    tx.conn.execute(credit_conversions.insert(), {
+        "conversion_id": conversion_id, "request_hash": fingerprint,
+        "statement_id": statement_id, "plan_account_id": plan_id,
+        "amount_minor": amount_minor, "periods": periods, "created_at": tx.now})
+    from creditpay.credit.cli import percent_string
+
+    result = ConversionResult(conversion_id, statement_id, plan_id, amount_minor, periods,
+                              schedule.totals.fee_minor, percent_string(cost))
+    tx.emit("credit.statement.converted", "credit_statement", statement_id, result.as_dict())
+    return result

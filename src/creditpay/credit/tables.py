@@ -1,0 +1,297 @@
+"""Credit tables (owner: ``creditpay.credit``; no other module writes them).
+
+* ``credit_lines``: a customer's pay-later line: limit, product version, ledger account.
+* ``credit_accounts``: one row per servicing account (a line's revolving balance, an
+  installment plan, a cash loan) with its balances by component and status. The close of
+  business reads and writes these columns in bulk, so everything it needs per day is here:
+  integer rates (millionths), the interest base kind, exact accrual numerators.
+* ``credit_installments``: due items: schedule installments of plans and loans, and the one
+  due item of each line statement.
+* ``credit_authorisations`` / ``credit_purchases`` / ``credit_refunds`` /
+  ``credit_repayments`` / ``credit_conversions``: one row per use case, keyed by the
+  caller's id (idempotency), with the request fingerprint and the stored result.
+* ``credit_statements``: monthly statements of lines.
+* ``credit_cob_runs`` / ``credit_cob_chunks``: close-of-business runs per business date and the
+  chunks done (a crash resumes at the first chunk not recorded).
+
+Money columns are BigInteger minor units; rates are integer millionths (``*_rate_micro``)
+converted from the product's ``Decimal``; accrual numerators are in units of
+``1 / (1_000_000 * year_basis_days)`` of a minor unit, exact until posted.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from creditpay.db.metadata import BigIntPK, JSONType, metadata
+
+__all__ = [
+    "credit_lines",
+    "credit_accounts",
+    "credit_installments",
+    "credit_authorisations",
+    "credit_purchases",
+    "credit_refunds",
+    "credit_repayments",
+    "credit_conversions",
+    "credit_statements",
+    "credit_cob_runs",
+    "credit_cob_chunks",
+]
+
+credit_lines = Table(
+    "credit_lines",
+    metadata,
+    Column("line_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("product_code", String(48), nullable=False),
+    Column("product_version", Integer, nullable=False),
+    Column("limit_minor", BigInteger, nullable=False),
+    Column("limit_version", Integer, nullable=False),  # bumps on every limit change
+    Column("available_account_id", BigInteger, nullable=False),  # ledger account
+    Column("status", String(12), nullable=False),  # active | frozen | closed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("limit_minor >= 0", name="limit_non_negative"),
+    CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+    UniqueConstraint("customer_id", "currency"),
+)
+
+credit_accounts = Table(
+    "credit_accounts",
+    metadata,
+    Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),  # line | plan | loan
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("line_id", String(64), nullable=True),  # the line whose limit it consumes
+    Column("product_code", String(48), nullable=False),
+    Column("product_version", Integer, nullable=False),
+    Column("method", String(24), nullable=True),
+    Column("style", String(12), nullable=True),  # lines: revolve | no_revolve
+    Column("status", String(12), nullable=False),  # active | closed | written_off
+    Column("opened_on", Date, nullable=False),
+    Column("principal_original_minor", BigInteger, nullable=False),
+    # Pricing copied from the product version at origination (a later version never
+    # reprices an existing account).
+    Column("interest_rate_micro", BigInteger, nullable=False),
+    Column("penalty_rate_micro", BigInteger, nullable=False),
+    Column("year_basis_days", Integer, nullable=False),
+    # 0 none, 1 principal not past due, 2 past-due principal, 3 original principal (flat)
+    Column("interest_base", Integer, nullable=False),
+    Column("grace_days", Integer, nullable=False),
+    Column("late_fee_minor", BigInteger, nullable=False),
+    Column("write_off_dpd", Integer, nullable=False),
+    Column("statement_day", Integer, nullable=True),
+    # Balances (minor units). principal = unbilled + billed + past_due.
+    Column("principal_unbilled_minor", BigInteger, nullable=False),
+    Column("principal_billed_minor", BigInteger, nullable=False),
+    Column("principal_past_due_minor", BigInteger, nullable=False),
+    Column("penalty_unpaid_minor", BigInteger, nullable=False),  # posted, unpaid
+    Column("late_fee_unpaid_minor", BigInteger, nullable=False),  # posted, unpaid
+    Column("interest_accrual_num", BigInteger, nullable=False),  # accrued, not yet posted
+    Column("penalty_accrual_num", BigInteger, nullable=False),
+    Column("interest_posted_minor", BigInteger, nullable=False),  # lifetime, to reconcile
+    Column("penalty_posted_minor", BigInteger, nullable=False),
+    Column("fee_posted_minor", BigInteger, nullable=False),
+    Column("oldest_past_due_date", Date, nullable=True),  # drives dpd
+    Column("latest_past_due_date", Date, nullable=True),  # drives late fees
+    Column("late_fee_through_date", Date, nullable=True),
+    Column("next_due_date", Date, nullable=True),  # next installment not yet billed
+    Column("dpd", Integer, nullable=False),
+    Column("bucket", String(4), nullable=False),
+    Column("written_off_minor", BigInteger, nullable=False),
+    Column("recovered_minor", BigInteger, nullable=False),
+    Column("written_off_on", Date, nullable=True),
+    Column("auto_debit_enabled", Boolean, nullable=False),
+    Column("auto_debit_consent_ref", String(128), nullable=True),
+    Column("auto_debit_account_id", BigInteger, nullable=True),  # ledger account (wallet)
+    Column("prepayment_rule", String(24), nullable=False),
+    Column("fee_payer", String(10), nullable=False),
+    Column("subsidy_fee_minor", BigInteger, nullable=False),  # merchant-paid fee
+    Column("schedule_level_minor", BigInteger, nullable=True),  # level payment / principal
+    Column("anchor_day", Integer, nullable=True),  # day of month the due dates keep
+    # Ledger accounts this account posts to (copied here so the close of business needs no
+    # lookups): the customer's receivables and the line whose limit it consumes.
+    Column("principal_account_id", BigInteger, nullable=False),
+    Column("interest_account_id", BigInteger, nullable=False),
+    Column("fee_account_id", BigInteger, nullable=False),
+    Column("penalty_account_id", BigInteger, nullable=False),
+    Column("line_available_account_id", BigInteger, nullable=True),
+    Column("last_cob_date", Date, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('line', 'plan', 'loan')", name="kind"),
+    CheckConstraint("status IN ('active', 'closed', 'written_off')", name="status"),
+    CheckConstraint(
+        "principal_unbilled_minor >= 0 AND principal_billed_minor >= 0"
+        " AND principal_past_due_minor >= 0 AND penalty_unpaid_minor >= 0"
+        " AND late_fee_unpaid_minor >= 0 AND interest_accrual_num >= 0"
+        " AND penalty_accrual_num >= 0", name="balances_non_negative"),
+    CheckConstraint("recovered_minor <= written_off_minor", name="recovery_bounded"),
+    Index("ix_credit_accounts_customer", "customer_id", "currency"),
+    Index("ix_credit_accounts_line", "line_id"),
+)
+
+credit_installments = Table(
+    "credit_installments",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("account_seq", BigInteger, ForeignKey("credit_accounts.seq"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("due_date", Date, nullable=False),
+    # scheduled: not yet billed (interest is an estimate); billed: due; past_due; paid;
+    # cancelled (replaced by a reschedule, or waived by a refund).
+    Column("status", String(10), nullable=False),
+    Column("principal_minor", BigInteger, nullable=False),
+    Column("interest_minor", BigInteger, nullable=False),
+    Column("fee_minor", BigInteger, nullable=False),
+    Column("principal_paid_minor", BigInteger, nullable=False),
+    Column("interest_paid_minor", BigInteger, nullable=False),
+    Column("fee_paid_minor", BigInteger, nullable=False),
+    Column("minimum_minor", BigInteger, nullable=False),  # lines (revolve); else the total
+    Column("statement_id", String(96), nullable=True),
+    CheckConstraint("status IN ('scheduled', 'billed', 'past_due', 'paid', 'cancelled')",
+                    name="status"),
+    CheckConstraint(
+        "principal_paid_minor <= principal_minor AND interest_paid_minor <= interest_minor"
+        " AND fee_paid_minor <= fee_minor AND principal_paid_minor >= 0"
+        " AND interest_paid_minor >= 0 AND fee_paid_minor >= 0", name="paid_bounded"),
+    UniqueConstraint("account_seq", "number"),
+    # The close of business reads open items by status: due ones by date (billing), and
+    # billed/past-due ones by account range (auto-debit, roll to past due, write-off).
+    Index("ix_credit_installments_status_due", "status", "due_date"),
+    Index("ix_credit_installments_status_account", "status", "account_seq"),
+)
+
+credit_authorisations = Table(
+    "credit_authorisations",
+    metadata,
+    Column("authorisation_id", String(96), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("line_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("held_minor", BigInteger, nullable=False),  # financed part (after down payment)
+    Column("captured_minor", BigInteger, nullable=False),
+    Column("offer_id", String(64), nullable=False),
+    Column("offer", JSONType, nullable=False),  # the accepted offer, as quoted
+    Column("reference", String(128), nullable=True),
+    Column("status", String(10), nullable=False),  # authorised | captured | voided
+    Column("hold_transfer_id", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("status IN ('authorised', 'captured', 'voided')", name="status"),
+)
+
+credit_purchases = Table(
+    "credit_purchases",
+    metadata,
+    Column("purchase_id", String(96), primary_key=True),  # = capture_id
+    Column("request_hash", String(64), nullable=False),
+    Column("authorisation_id", String(96), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("funding", String(8), nullable=False),  # line | plan
+    Column("account_id", String(64), nullable=False),  # the line account or the plan
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("refunded_minor", BigInteger, nullable=False),
+    Column("merchant_payable_account_id", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_purchases_authorisation", "authorisation_id"),
+)
+
+credit_refunds = Table(
+    "credit_refunds",
+    metadata,
+    Column("refund_id", String(96), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("purchase_id", String(96), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("result", JSONType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+credit_repayments = Table(
+    "credit_repayments",
+    metadata,
+    Column("repayment_id", String(96), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("channel", String(12), nullable=False),  # customer | auto_debit
+    Column("result", JSONType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_repayments_customer", "customer_id"),
+)
+
+credit_conversions = Table(
+    "credit_conversions",
+    metadata,
+    Column("conversion_id", String(96), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("statement_id", String(96), nullable=False),
+    Column("plan_account_id", String(64), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("periods", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+credit_statements = Table(
+    "credit_statements",
+    metadata,
+    Column("statement_id", String(96), primary_key=True),  # <line account>:<statement date>
+    Column("account_seq", BigInteger, ForeignKey("credit_accounts.seq"), nullable=False),
+    Column("statement_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("opening_balance_minor", BigInteger, nullable=False),
+    Column("new_principal_minor", BigInteger, nullable=False),
+    Column("interest_minor", BigInteger, nullable=False),
+    Column("penalty_minor", BigInteger, nullable=False),
+    Column("fee_minor", BigInteger, nullable=False),
+    Column("closing_balance_minor", BigInteger, nullable=False),
+    Column("minimum_payment_minor", BigInteger, nullable=False),
+    Column("installment_number", Integer, nullable=False),
+    Column("converted_minor", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("account_seq", "statement_date"),
+)
+
+credit_cob_runs = Table(
+    "credit_cob_runs",
+    metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("status", String(10), nullable=False),  # running | done
+    Column("chunk_size", Integer, nullable=False),
+    Column("seq_max", BigInteger, nullable=False),  # accounts above it open after the run
+    Column("report", JSONType, nullable=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("status IN ('running', 'done')", name="status"),
+)
+
+credit_cob_chunks = Table(
+    "credit_cob_chunks",
+    metadata,
+    Column("business_date", Date, ForeignKey("credit_cob_runs.business_date"),
+           primary_key=True),
+    Column("chunk", Integer, primary_key=True),
+    Column("counts", JSONType, nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Parties: customers, merchants, operators; their credentials, devices, cards and KYC."""

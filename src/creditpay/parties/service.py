@@ -1,0 +1,673 @@
+"""Parties use cases: customers (registration, login, sessions, step-up, KYC, devices, cards),
+merchants (onboarding, API keys) and operators.
+
+Each function that writes takes the caller's :class:`~creditpay.db.uow.Tx` and does its
+whole use case in it (rows, ledger accounts, audit record, outbox event). Expensive work that
+needs no lock (argon2, vault encryption) is done by the caller before the transaction starts,
+so SQLite's single writer is never held during a password hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from creditpay.compliance import audit
+from creditpay.compliance.masking import mask_email, mask_id_number, mask_name, mask_phone
+from creditpay.compliance.vault import (
+    BlindIndexer,
+    Vault,
+    normalise_email,
+    normalise_id_number,
+    normalise_phone,
+)
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    StateError,
+    ValidationError,
+)
+from creditpay.ledger.chart import ensure_platform_accounts, party_key
+from creditpay.ledger.model import AccountSpec, NormalSide
+from creditpay.ledger.service import open_accounts
+from creditpay.money import validate_currency
+from creditpay.parties.notifier import Notifier, OutboxNotifier
+from creditpay.parties.security import (
+    PasswordPolicy,
+    TokenSigner,
+    make_api_key,
+    new_id,
+    new_secret,
+    one_time_code,
+    sha256_hex,
+    split_api_key,
+)
+from creditpay.parties.tables import (
+    customer_cards,
+    customer_devices,
+    customer_sessions,
+    customers,
+    merchant_api_keys,
+    merchants,
+    operators,
+    step_up_challenges,
+)
+
+__all__ = [
+    "AccessPolicy", "Parties", "Principal", "ROLES", "MERCHANT_SCOPES", "StepUpRequired",
+    "aware", "wallet_spec", "merchant_payable_spec", "commit_and_raise", "WrongCode",
+]
+
+ROLES = ("admin", "risk_analyst", "collections_agent", "compliance_officer", "support")
+MERCHANT_SCOPES = ("payments:write", "payments:read", "refunds:write", "reports:read",
+                   "keys:write")
+_MCC = re.compile(r"^\d{4}$")
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
+
+
+def aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Limits of access control, in business time."""
+
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    login_failures_max: int = 5
+    lockout_s: int = 15 * 60
+    challenge_ttl_s: int = 300
+    challenge_attempts_max: int = 5
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a customer (session), a merchant (API key) or an operator."""
+
+    kind: str  # customer | merchant | operator
+    id: str
+    role: str | None = None  # operators
+    scopes: frozenset[str] = frozenset()  # merchants
+    session_id: str | None = None
+    device_id: str | None = None
+    credential_id: str | None = None
+
+    @property
+    def scope_key(self) -> str:
+        """Idempotency scope: one caller never sees another's stored responses."""
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def audit_actor(self) -> tuple[str, str]:
+        return ({"customer": "customer", "merchant": "merchant", "operator": "staff"}
+                [self.kind], self.id)
+
+
+def commit_and_raise(exc: DomainError, *, store: bool = False) -> DomainError:
+    """Mark an error whose writes must still commit (a challenge issued, an attempt counted,
+    a decline recorded); ``store`` also keeps it as the idempotent response of the call."""
+    exc.commit_effects = True  # type: ignore[attr-defined]
+    exc.store_response = store  # type: ignore[attr-defined]
+    return exc
+
+
+class StepUpRequired(PermissionDeniedError):
+    """A one-time code must be verified first; ``challenge_id`` names the challenge sent."""
+
+    type_slug = "step-up-required"
+    title = "Verification required"
+
+
+def wallet_spec(customer_id: str, currency: str) -> AccountSpec:
+    # A wallet is money we owe the customer (liability, credit-normal) that can never go
+    # below zero: the ledger refuses any debit beyond its credits.
+    return AccountSpec(party_key("wallet", customer_id, currency), currency, "wallet",
+                       "customer", customer_id, NormalSide.CREDIT,
+                       debits_must_not_exceed_credits=True)
+
+
+def merchant_payable_spec(merchant_id: str, currency: str) -> AccountSpec:
+    return AccountSpec(party_key("merchant_payable", merchant_id, currency), currency,
+                       "merchant_payable", "merchant", merchant_id, NormalSide.CREDIT)
+
+
+def _device_hash(device_id: str) -> str:
+    if not isinstance(device_id, str) or not _DEVICE_ID.match(device_id):
+        raise ValidationError("must be 8..128 letters, digits or _.:-", field="device_id")
+    return sha256_hex("device:" + device_id)
+
+
+@dataclass
+class Parties:
+    """The parties domain with its collaborators (passed in, no globals)."""
+
+    vault: Vault
+    indexer: BlindIndexer
+    signer: TokenSigner
+    passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
+    notifier: Notifier = field(default_factory=OutboxNotifier)
+    policy: AccessPolicy = field(default_factory=AccessPolicy)
+    default_currency: str = "CNY"
+
+    # ------------------------------------------------------------------ customers: reads
+    def customer_view(self, row: Any) -> dict[str, Any]:
+        """A customer as shown to people: personal data masked."""
+        cid = row.id
+
+        def shown(column: str, field_name: str, masker: Any) -> str | None:
+            ct = getattr(row, column)
+            return masker(self.vault.decrypt(field_name, cid, ct)) if ct else None
+
+        return {
+            "id": cid, "status": row.status,
+            "phone": shown("phone_ct", "customers.phone", mask_phone),
+            "email": shown("email_ct", "customers.email", mask_email),
+            "kyc_status": row.kyc_status,
+            "legal_name": shown("legal_name_ct", "customers.legal_name", mask_name),
+            "id_number": shown("id_number_ct", "customers.id_number", mask_id_number),
+            "locale": row.locale,
+            "created_at": aware(row.created_at).isoformat(),
+        }
+
+    def get_customer(self, conn: Connection, customer_id: str) -> Any:
+        row = conn.execute(select(customers).where(customers.c.id == customer_id)).first()
+        if row is None:
+            raise NotFoundError(f"no customer {customer_id}", field="customer_id")
+        return row
+
+    def find_by_identifier(self, conn: Connection, identifier: str) -> Any | None:
+        """The customer with this phone or email (exact match through the blind index)."""
+        kind = "email" if "@" in identifier else "phone"
+        try:
+            bidx = self.indexer.index(kind, identifier)
+        except ValidationError:
+            return None
+        column = customers.c.email_bidx if kind == "email" else customers.c.phone_bidx
+        return conn.execute(select(customers).where(column == bidx)).first()
+
+    # ------------------------------------------------------------------ registration
+    def register(self, tx: Tx, *, phone: str | None, email: str | None, password_hash: str,
+                 device_id: str, locale: str = "zh-CN") -> dict[str, Any]:
+        if not phone and not email:
+            raise ValidationError("give a phone number or an email address", field="phone")
+        if locale not in ("zh-CN", "en"):
+            raise ValidationError("must be zh-CN or en", field="locale")
+        device_hash = _device_hash(device_id)
+        customer_id = new_id("cus")
+        values: dict[str, Any] = {}
+        for kind, value in (("phone", phone), ("email", email)):
+            if value:
+                normalised = normalise_phone(value) if kind == "phone" else normalise_email(
+                    value)
+                bidx = self.indexer.index(kind, value)
+                column = customers.c[f"{kind}_bidx"]
+                if tx.conn.execute(select(customers.c.id).where(column == bidx)).first():
+                    raise ConflictError(f"this {kind} is already registered", field=kind)
+                values[f"{kind}_ct"] = self.vault.encrypt(f"customers.{kind}", customer_id,
+                                                          normalised)
+                values[f"{kind}_bidx"] = bidx
+        tx.conn.execute(customers.insert().values(
+            id=customer_id, status="active", password_hash=password_hash,
+            kyc_status="unverified", locale=locale, failed_logins=0, created_at=tx.now,
+            **values))
+        # The registering device is trusted: it is where the account was created.
+        tx.conn.execute(customer_devices.insert().values(
+            id=new_id("dev"), customer_id=customer_id, device_hash=device_hash,
+            label="registration", trusted_at=tx.now, last_seen_at=tx.now, created_at=tx.now))
+        open_accounts(tx, [wallet_spec(customer_id, self.default_currency)])
+        audit.append(tx, "customer", customer_id, "customer.registered", "customer",
+                     customer_id, {"channels": sorted(k for k in ("phone", "email")
+                                                      if values.get(f"{k}_bidx"))})
+        tx.emit("parties.customer.registered", "customer", customer_id,
+                {"customer_id": customer_id})
+        return self.customer_view(self.get_customer(tx.conn, customer_id))
+
+    # ------------------------------------------------------------------ login / sessions
+    def check_lock(self, row: Any, now: dt.datetime) -> None:
+        locked_until = aware(row.locked_until)
+        if locked_until is not None and locked_until > now:
+            raise RateLimitedError(
+                "too many failed logins; try again later",
+                retry_after_s=int((locked_until - now).total_seconds()) + 1)
+
+    def record_login_failure(self, tx: Tx, customer_id: str) -> None:
+        row = tx.conn.execute(select(customers.c.failed_logins).where(
+            customers.c.id == customer_id)).one()
+        failures = row.failed_logins + 1
+        values: dict[str, Any] = {"failed_logins": failures}
+        if failures >= self.policy.login_failures_max:
+            values = {"failed_logins": 0,
+                      "locked_until": tx.now + dt.timedelta(seconds=self.policy.lockout_s)}
+            audit.append(tx, "system", "auth", "customer.locked_out", "customer", customer_id,
+                         {"failures": failures})
+        tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(**values))
+
+    def login_succeeded(self, tx: Tx, customer_id: str, device_id: str) -> dict[str, Any]:
+        """After a verified password: a session on a trusted device, else a step-up code."""
+        row = self.get_customer(tx.conn, customer_id)
+        self.check_lock(row, tx.now)
+        tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(
+            failed_logins=0, locked_until=None))
+        device_hash = _device_hash(device_id)
+        device = tx.conn.execute(select(customer_devices).where(
+            customer_devices.c.customer_id == customer_id,
+            customer_devices.c.device_hash == device_hash)).first()
+        if device is None:
+            tx.conn.execute(customer_devices.insert().values(
+                id=new_id("dev"), customer_id=customer_id, device_hash=device_hash,
+                label=None, trusted_at=None, last_seen_at=tx.now, created_at=tx.now))
+        elif device.trusted_at is not None:
+            return {"status": "authenticated", **self._new_session(tx, customer_id, device.id)}
+        challenge_id = self.issue_challenge(tx, customer_id, "login", device_hash)
+        return {"status": "step_up_required", "challenge_id": challenge_id}
+
+    def verify_login(self, tx: Tx, *, challenge_id: str, code: str,
+                     device_id: str) -> dict[str, Any]:
+        device_hash = _device_hash(device_id)
+        customer_id = self.consume_challenge(tx, challenge_id, code, purpose="login",
+                                             reference=device_hash)
+        tx.conn.execute(update(customer_devices).where(
+            customer_devices.c.customer_id == customer_id,
+            customer_devices.c.device_hash == device_hash).values(trusted_at=tx.now))
+        device = tx.conn.execute(select(customer_devices.c.id).where(
+            customer_devices.c.customer_id == customer_id,
+            customer_devices.c.device_hash == device_hash)).one()
+        audit.append(tx, "customer", customer_id, "device.trusted", "device", device.id, {})
+        return {"status": "authenticated", **self._new_session(tx, customer_id, device.id)}
+
+    def _new_session(self, tx: Tx, customer_id: str, device_id: str,
+                     family_id: str | None = None) -> dict[str, Any]:
+        session_id = new_id("ses")
+        refresh = "rt_" + new_secret()
+        tx.conn.execute(customer_sessions.insert().values(
+            id=session_id, customer_id=customer_id, device_id=device_id,
+            family_id=family_id or session_id, refresh_hash=sha256_hex(refresh),
+            status="active", created_at=tx.now,
+            expires_at=tx.now + dt.timedelta(seconds=self.policy.refresh_token_ttl_s)))
+        tx.conn.execute(update(customer_devices).where(customer_devices.c.id == device_id)
+                        .values(last_seen_at=tx.now))
+        access = self.signer.sign(
+            "access", {"sub": customer_id, "sid": session_id, "did": device_id},
+            tx.now + dt.timedelta(seconds=self.policy.access_token_ttl_s))
+        return {"customer_id": customer_id, "access_token": access, "refresh_token": refresh,
+                "token_type": "Bearer", "expires_in": self.policy.access_token_ttl_s}
+
+    def refresh(self, tx: Tx, refresh_token: str) -> dict[str, Any]:
+        if not isinstance(refresh_token, str) or not refresh_token.startswith("rt_"):
+            raise AuthenticationError("malformed refresh token")
+        row = tx.conn.execute(select(customer_sessions).where(
+            customer_sessions.c.refresh_hash == sha256_hex(refresh_token))).first()
+        if row is None:
+            raise AuthenticationError("unknown refresh token")
+        if row.status == "rotated":
+            # Reuse of a rotated token means it was copied: end the whole family.
+            self._revoke_family(tx, row.family_id)
+            audit.append(tx, "system", "auth", "session.refresh_reuse", "customer",
+                         row.customer_id, {"family_id": row.family_id})
+            return {"revoked": True}
+        if row.status != "active" or aware(row.expires_at) <= tx.now:
+            raise AuthenticationError("refresh token is no longer valid")
+        tx.conn.execute(update(customer_sessions).where(customer_sessions.c.id == row.id)
+                        .values(status="rotated"))
+        return self._new_session(tx, row.customer_id, row.device_id, row.family_id)
+
+    def _revoke_family(self, tx: Tx, family_id: str) -> None:
+        tx.conn.execute(update(customer_sessions).where(
+            customer_sessions.c.family_id == family_id).values(status="revoked"))
+
+    def logout(self, tx: Tx, principal: Principal) -> dict[str, Any]:
+        row = tx.conn.execute(select(customer_sessions.c.family_id).where(
+            customer_sessions.c.id == principal.session_id)).one()
+        self._revoke_family(tx, row.family_id)
+        return {"logged_out": True}
+
+    def authenticate_access_token(self, conn: Connection, token: str,
+                                  now: dt.datetime) -> Principal:
+        claims = self.signer.verify(token, "access", now)
+        session = conn.execute(select(customer_sessions.c.status, customer_sessions.c.family_id)
+                               .where(customer_sessions.c.id == claims.get("sid"))).first()
+        if session is None or session.status == "revoked":
+            raise AuthenticationError("session has ended")
+        return Principal("customer", claims["sub"], session_id=claims["sid"],
+                         device_id=claims.get("did"))
+
+    # ------------------------------------------------------------------ step-up
+    def issue_challenge(self, tx: Tx, customer_id: str, purpose: str, reference: str) -> str:
+        challenge_id = new_id("chl")
+        code = one_time_code()
+        tx.conn.execute(step_up_challenges.insert().values(
+            id=challenge_id, customer_id=customer_id, purpose=purpose, reference=reference,
+            code_hash=self.signer.mac("step-up", f"{challenge_id}:{code}".encode()),
+            attempts=0, status="pending", created_at=tx.now,
+            expires_at=tx.now + dt.timedelta(seconds=self.policy.challenge_ttl_s)))
+        self.notifier.send_code(tx, customer_id=customer_id, challenge_id=challenge_id,
+                                purpose=purpose, code=code)
+        audit.append(tx, "system", "auth", "step_up.issued", "customer", customer_id,
+                     {"challenge_id": challenge_id, "purpose": purpose})
+        return challenge_id
+
+    def check_challenge(self, tx: Tx, challenge_id: str, code: str, *, purpose: str,
+                        reference: str, customer_id: str | None = None) -> str | None:
+        """Verify and consume a code. Returns the customer id, or None after a wrong code
+        (the attempt is counted; the caller commits and reports the failure)."""
+        row = tx.conn.execute(select(step_up_challenges).where(
+            step_up_challenges.c.id == challenge_id)).first()
+        if row is None or row.purpose != purpose or row.reference != reference or (
+                customer_id is not None and row.customer_id != customer_id):
+            raise AuthenticationError("no such verification challenge")
+        if row.status != "pending" or aware(row.expires_at) <= tx.now:
+            raise AuthenticationError("verification challenge is used or expired")
+        expected = self.signer.mac("step-up", f"{challenge_id}:{code}".encode())
+        if not isinstance(code, str) or not hmac.compare_digest(expected, row.code_hash):
+            attempts = row.attempts + 1
+            tx.conn.execute(update(step_up_challenges).where(
+                step_up_challenges.c.id == challenge_id).values(
+                attempts=attempts,
+                status="failed" if attempts >= self.policy.challenge_attempts_max else "pending"))
+            return None
+        tx.conn.execute(update(step_up_challenges).where(step_up_challenges.c.id == challenge_id)
+                        .values(status="used"))
+        return row.customer_id
+
+    def consume_challenge(self, tx: Tx, challenge_id: str, code: str, *, purpose: str,
+                          reference: str) -> str:
+        customer_id = self.check_challenge(tx, challenge_id, code, purpose=purpose,
+                                           reference=reference)
+        if customer_id is None:
+            raise WrongCode("the code is wrong")
+        return customer_id
+
+    # ------------------------------------------------------------------ KYC
+    def verify_kyc(self, tx: Tx, principal: Principal, *, legal_name: str, id_number: str,
+                   date_of_birth: dt.date) -> dict[str, Any]:
+        customer_id = principal.id
+        row = self.get_customer(tx.conn, customer_id)
+        if row.kyc_status == "verified":
+            raise StateError("identity is already verified", field="kyc_status")
+        name = legal_name.strip() if isinstance(legal_name, str) else ""
+        if not 1 <= len(name) <= 64:
+            raise ValidationError("must be 1..64 characters", field="legal_name")
+        number = normalise_id_number(id_number)
+        if len(number) == 18:
+            _check_cn_resident_id(number, date_of_birth)
+        age_years = (tx.today - date_of_birth).days // 365.2425
+        if date_of_birth >= tx.today or age_years < 18:
+            raise ValidationError("the customer must be at least 18", field="date_of_birth")
+        bidx = self.indexer.index("id_number", number)
+        other = tx.conn.execute(select(customers.c.id).where(
+            customers.c.id_number_bidx == bidx)).first()
+        if other is not None:
+            raise ConflictError("this identity document is registered to another account",
+                                field="id_number")
+        tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(
+            kyc_status="verified", kyc_verified_at=tx.now, id_number_bidx=bidx,
+            legal_name_ct=self.vault.encrypt("customers.legal_name", customer_id, name),
+            id_number_ct=self.vault.encrypt("customers.id_number", customer_id, number),
+            date_of_birth_ct=self.vault.encrypt("customers.date_of_birth", customer_id,
+                                                date_of_birth.isoformat())))
+        audit.append(tx, "customer", customer_id, "customer.kyc_verified", "customer",
+                     customer_id, {"document": "cn_resident_id" if len(number) == 18
+                                   else "other"})
+        tx.emit("parties.customer.kyc_verified", "customer", customer_id,
+                {"customer_id": customer_id})
+        return self.customer_view(self.get_customer(tx.conn, customer_id))
+
+    # ------------------------------------------------------------------ devices
+    def list_devices(self, conn: Connection, customer_id: str) -> list[dict[str, Any]]:
+        rows = conn.execute(select(customer_devices).where(
+            customer_devices.c.customer_id == customer_id).order_by(
+            customer_devices.c.created_at, customer_devices.c.id)).all()
+        return [{"id": r.id, "label": r.label, "trusted": r.trusted_at is not None,
+                 "last_seen_at": aware(r.last_seen_at).isoformat(),
+                 "created_at": aware(r.created_at).isoformat()} for r in rows]
+
+    def untrust_device(self, tx: Tx, principal: Principal, device_id: str) -> dict[str, Any]:
+        row = tx.conn.execute(select(customer_devices).where(
+            customer_devices.c.id == device_id,
+            customer_devices.c.customer_id == principal.id)).first()
+        if row is None:
+            raise NotFoundError(f"no device {device_id}", field="device_id")
+        tx.conn.execute(update(customer_devices).where(customer_devices.c.id == device_id)
+                        .values(trusted_at=None))
+        tx.conn.execute(update(customer_sessions).where(
+            customer_sessions.c.device_id == device_id).values(status="revoked"))
+        audit.append(tx, "customer", principal.id, "device.untrusted", "device", device_id, {})
+        return {"id": device_id, "trusted": False}
+
+    # ------------------------------------------------------------------ cards
+    def card_view(self, row: Any) -> dict[str, Any]:
+        return {"id": row.id, "brand": row.brand, "last4": row.last4,
+                "masked": f"**** **** **** {row.last4}", "expiry_month": row.expiry_month,
+                "expiry_year": row.expiry_year, "status": row.status,
+                "created_at": aware(row.created_at).isoformat()}
+
+    def add_card(self, tx: Tx, principal: Principal, *, rail_token: str, brand: str,
+                 last4: str, expiry_month: int, expiry_year: int) -> dict[str, Any]:
+        card_id = new_id("card")
+        tx.conn.execute(customer_cards.insert().values(
+            id=card_id, customer_id=principal.id, rail_token=rail_token, brand=brand,
+            last4=last4, expiry_month=expiry_month, expiry_year=expiry_year, status="active",
+            created_at=tx.now))
+        audit.append(tx, "customer", principal.id, "card.linked", "card", card_id,
+                     {"brand": brand})
+        return self.card_view(tx.conn.execute(select(customer_cards).where(
+            customer_cards.c.id == card_id)).one())
+
+    def get_card(self, conn: Connection, customer_id: str, card_id: str) -> Any:
+        row = conn.execute(select(customer_cards).where(
+            customer_cards.c.id == card_id, customer_cards.c.customer_id == customer_id)).first()
+        if row is None or row.status != "active":
+            raise NotFoundError(f"no active card {card_id}", field="card_id")
+        return row
+
+    def list_cards(self, conn: Connection, customer_id: str) -> list[dict[str, Any]]:
+        rows = conn.execute(select(customer_cards).where(
+            customer_cards.c.customer_id == customer_id, customer_cards.c.status == "active")
+            .order_by(customer_cards.c.created_at, customer_cards.c.id)).all()
+        return [self.card_view(r) for r in rows]
+
+    def remove_card(self, tx: Tx, principal: Principal, card_id: str) -> dict[str, Any]:
+        self.get_card(tx.conn, principal.id, card_id)
+        tx.conn.execute(update(customer_cards).where(customer_cards.c.id == card_id)
+                        .values(status="removed"))
+        audit.append(tx, "customer", principal.id, "card.removed", "card", card_id, {})
+        return {"id": card_id, "status": "removed"}
+
+    # ------------------------------------------------------------------ merchants
+    def merchant_view(self, row: Any) -> dict[str, Any]:
+        return {"id": row.id, "name": row.name, "mcc": row.mcc, "status": row.status,
+                "discount_rate": row.discount_rate,
+                "settlement_currency": row.settlement_currency,
+                "webhook_url": row.webhook_url,
+                "created_at": aware(row.created_at).isoformat()}
+
+    def get_merchant(self, conn: Connection, merchant_id: str) -> Any:
+        row = conn.execute(select(merchants).where(merchants.c.id == merchant_id)).first()
+        if row is None:
+            raise NotFoundError(f"no merchant {merchant_id}", field="merchant_id")
+        return row
+
+    def onboard_merchant(self, tx: Tx, operator: Principal, *, name: str, mcc: str,
+                         discount_rate: str, settlement_currency: str = "CNY",
+                         webhook_url: str | None = None) -> dict[str, Any]:
+        if not isinstance(name, str) or not 1 <= len(name.strip()) <= 128:
+            raise ValidationError("must be 1..128 characters", field="name")
+        if not isinstance(mcc, str) or not _MCC.match(mcc):
+            raise ValidationError("must be a 4-digit merchant category code", field="mcc")
+        rate = parse_rate(discount_rate)
+        validate_currency(settlement_currency, "settlement_currency")
+        merchant_id = new_id("mer")
+        secret = "whsec_" + new_secret()
+        tx.conn.execute(merchants.insert().values(
+            id=merchant_id, name=name.strip(), mcc=mcc, status="active",
+            discount_rate=str(rate), settlement_currency=settlement_currency,
+            webhook_url=check_webhook_url(webhook_url) if webhook_url else None,
+            webhook_secret_ct=self.vault.encrypt("merchants.webhook_secret", merchant_id,
+                                                 secret),
+            created_at=tx.now))
+        ensure_platform_accounts(tx, settlement_currency)
+        open_accounts(tx, [merchant_payable_spec(merchant_id, settlement_currency)])
+        key = self._new_api_key(tx, merchant_id, MERCHANT_SCOPES)
+        actor = operator.audit_actor
+        audit.append(tx, actor[0], actor[1], "merchant.onboarded", "merchant", merchant_id,
+                     {"mcc": mcc, "discount_rate": str(rate)})
+        tx.emit("parties.merchant.onboarded", "merchant", merchant_id,
+                {"merchant_id": merchant_id})
+        return {"merchant": self.merchant_view(self.get_merchant(tx.conn, merchant_id)),
+                "api_key": key, "webhook_secret": secret}
+
+    def webhook_secret(self, merchant_row: Any) -> str:
+        return self.vault.decrypt("merchants.webhook_secret", merchant_row.id,
+                                  merchant_row.webhook_secret_ct)
+
+    def update_merchant(self, tx: Tx, principal: Principal, *, webhook_url: str | None
+                        ) -> dict[str, Any]:
+        tx.conn.execute(update(merchants).where(merchants.c.id == principal.id).values(
+            webhook_url=check_webhook_url(webhook_url) if webhook_url else None))
+        audit.append(tx, "merchant", principal.id, "merchant.updated", "merchant",
+                     principal.id, {"webhook_url_set": bool(webhook_url)})
+        return self.merchant_view(self.get_merchant(tx.conn, principal.id))
+
+    def _new_api_key(self, tx: Tx, merchant_id: str, scopes: tuple[str, ...] | list[str]
+                     ) -> dict[str, Any]:
+        unknown = sorted(set(scopes) - set(MERCHANT_SCOPES))
+        if unknown or not scopes:
+            raise ValidationError(f"scopes must be among {list(MERCHANT_SCOPES)}",
+                                  field="scopes")
+        full, prefix, secret_hash = make_api_key("cpk")
+        key_id = new_id("key")
+        tx.conn.execute(merchant_api_keys.insert().values(
+            id=key_id, merchant_id=merchant_id, prefix=prefix, secret_hash=secret_hash,
+            scopes=" ".join(sorted(set(scopes))), created_at=tx.now, revoked_at=None))
+        return {"id": key_id, "key": full, "scopes": sorted(set(scopes)),
+                "created_at": tx.now.isoformat()}
+
+    def create_api_key(self, tx: Tx, principal: Principal, scopes: list[str]
+                       ) -> dict[str, Any]:
+        key = self._new_api_key(tx, principal.id, scopes)
+        audit.append(tx, "merchant", principal.id, "api_key.created", "api_key", key["id"],
+                     {"scopes": key["scopes"]})
+        return key
+
+    def list_api_keys(self, conn: Connection, merchant_id: str) -> list[dict[str, Any]]:
+        rows = conn.execute(select(merchant_api_keys).where(
+            merchant_api_keys.c.merchant_id == merchant_id).order_by(
+            merchant_api_keys.c.created_at, merchant_api_keys.c.id)).all()
+        return [{"id": r.id, "prefix": r.prefix, "scopes": r.scopes.split(),
+                 "created_at": aware(r.created_at).isoformat(),
+                 "revoked_at": aware(r.revoked_at).isoformat() if r.revoked_at else None}
+                for r in rows]
+
+    def revoke_api_key(self, tx: Tx, principal: Principal, key_id: str) -> dict[str, Any]:
+        row = tx.conn.execute(select(merchant_api_keys).where(
+            merchant_api_keys.c.id == key_id,
+            merchant_api_keys.c.merchant_id == principal.id)).first()
+        if row is None:
+            raise NotFoundError(f"no API key {key_id}", field="key_id")
+        if row.revoked_at is None:
+            tx.conn.execute(update(merchant_api_keys).where(merchant_api_keys.c.id == key_id)
+                            .values(revoked_at=tx.now))
+            audit.append(tx, "merchant", principal.id, "api_key.revoked", "api_key", key_id, {})
+        return {"id": key_id, "revoked": True}
+
+    def authenticate_api_key(self, conn: Connection, key: str) -> Principal:
+        prefix, secret = split_api_key(key)
+        if prefix.startswith("cpk"):
+            row = conn.execute(select(merchant_api_keys, merchants.c.status).join(
+                merchants, merchants.c.id == merchant_api_keys.c.merchant_id).where(
+                merchant_api_keys.c.prefix == prefix)).first()
+            if row is None or not hmac.compare_digest(row.secret_hash, sha256_hex(secret)):
+                raise AuthenticationError("invalid API key")
+            if row.revoked_at is not None or row.status != "active":
+                raise AuthenticationError("API key is revoked or the merchant suspended")
+            return Principal("merchant", row.merchant_id, scopes=frozenset(row.scopes.split()),
+                             credential_id=row.id)
+        if prefix.startswith("cpo"):
+            row = conn.execute(select(operators).where(operators.c.prefix == prefix)).first()
+            if row is None or not hmac.compare_digest(row.secret_hash, sha256_hex(secret)):
+                raise AuthenticationError("invalid operator token")
+            if row.disabled_at is not None:
+                raise AuthenticationError("operator is disabled")
+            return Principal("operator", row.id, role=row.role, credential_id=row.id)
+        raise AuthenticationError("unknown credential type")
+
+    # ------------------------------------------------------------------ operators
+    def create_operator(self, tx: Tx, *, name: str, role: str,
+                        created_by: str = "bootstrap") -> dict[str, Any]:
+        if role not in ROLES:
+            raise ValidationError(f"must be one of {list(ROLES)}", field="role")
+        if not isinstance(name, str) or not 1 <= len(name) <= 64:
+            raise ValidationError("must be 1..64 characters", field="name")
+        full, prefix, secret_hash = make_api_key("cpo")
+        operator_id = new_id("op")
+        tx.conn.execute(operators.insert().values(
+            id=operator_id, name=name, role=role, prefix=prefix, secret_hash=secret_hash,
+            created_at=tx.now, disabled_at=None))
+        audit.append(tx, "staff", created_by, "operator.created", "operator", operator_id,
+                     {"role": role})
+        return {"id": operator_id, "name": name, "role": role, "token": full}
+
+
+class WrongCode(AuthenticationError):
+    type_slug = "wrong-code"
+    title = "Wrong verification code"
+
+
+def parse_rate(text: str) -> Decimal:
+    """A merchant discount rate as an exact Decimal fraction in [0, 0.2] (e.g. "0.006")."""
+    try:
+        rate = Decimal(str(text))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError("must be a decimal fraction like '0.006'",
+                              field="discount_rate") from exc
+    if isinstance(text, float) or not rate.is_finite() or not Decimal(0) <= rate <= Decimal(
+            "0.2") or rate.as_tuple().exponent < -6:
+        raise ValidationError("must be between 0 and 0.2 with at most 6 decimals",
+                              field="discount_rate")
+    return rate
+
+
+def check_webhook_url(url: str) -> str:
+    """HTTPS only, except plain HTTP to loopback (local development and tests)."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(url, str) or len(url) > 512:
+        raise ValidationError("must be a URL of at most 512 characters", field="webhook_url")
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme not in ("https", "http") or not parts.hostname or (
+            parts.scheme == "http" and not loopback) or parts.username or parts.password:
+        raise ValidationError("must be an https:// URL (http only to loopback)",
+                              field="webhook_url")
+    return url
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def _check_cn_resident_id(number: str, date_of_birth: dt.date) -> None:
+    """An 18-character Chinese resident ID: checksum, and its birth date matches."""
+    if not number[:17].isdigit() or number[17] not in "0123456789X":
+        raise ValidationError("is not a valid resident ID number", field="id_number")
+    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != number[17]:
+        raise ValidationError("resident ID check digit is wrong", field="id_number")
+    if number[6:14] != date_of_birth.strftime("%Y%m%d"):
+        raise ValidationError("does not match the date of birth in the ID number",
+                              field="date_of_birth")

@@ -1,0 +1,156 @@
+"""Tables owned by ``creditpay.parties``: customers, devices, cards, sessions, step-up
+challenges, merchants, merchant API keys and operators.
+
+Personal data (phone, email, legal name, ID number, date of birth) is stored only as vault
+ciphertexts (``*_ct``), with a blind index (``*_bidx``) where it must be found by equality.
+Secrets (passwords, API keys, refresh tokens, one-time codes) are stored only as hashes.
+No card number is stored at all: the card rail tokenises it and we keep the token and last 4.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from creditpay.db.metadata import metadata
+
+__all__ = [
+    "customers", "customer_devices", "customer_cards", "customer_sessions",
+    "step_up_challenges", "merchants", "merchant_api_keys", "operators",
+]
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("status", String(16), nullable=False),  # active | closed
+    Column("phone_ct", Text, nullable=True),
+    Column("phone_bidx", String(32), nullable=True, unique=True),
+    Column("email_ct", Text, nullable=True),
+    Column("email_bidx", String(32), nullable=True, unique=True),
+    Column("password_hash", String(255), nullable=False),  # argon2id, PHC string
+    Column("kyc_status", String(16), nullable=False),  # unverified | verified
+    Column("legal_name_ct", Text, nullable=True),
+    Column("id_number_ct", Text, nullable=True),
+    Column("id_number_bidx", String(32), nullable=True, unique=True),
+    Column("date_of_birth_ct", Text, nullable=True),
+    Column("kyc_verified_at", DateTime(timezone=True), nullable=True),
+    Column("locale", String(16), nullable=False),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("phone_bidx IS NOT NULL OR email_bidx IS NOT NULL", name="has_login"),
+    CheckConstraint("kyc_status IN ('unverified', 'verified')", name="kyc_status"),
+)
+
+# A device is identified by the SHA-256 of the client's device id (the raw id is a bearer
+# secret of the app install). Trusted devices skip the new-device step-up at login.
+customer_devices = Table(
+    "customer_devices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), ForeignKey("customers.id"), nullable=False),
+    Column("device_hash", String(64), nullable=False),
+    Column("label", String(64), nullable=True),
+    Column("trusted_at", DateTime(timezone=True), nullable=True),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("customer_id", "device_hash"),
+)
+
+customer_cards = Table(
+    "customer_cards",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), ForeignKey("customers.id"), nullable=False),
+    Column("rail_token", String(64), nullable=False, unique=True),
+    Column("brand", String(16), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("expiry_month", Integer, nullable=False),
+    Column("expiry_year", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # active | removed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_customer_cards_customer", "customer_id"),
+)
+
+# Refresh tokens rotate on every use; a reused (already rotated) token revokes its family.
+customer_sessions = Table(
+    "customer_sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), ForeignKey("customers.id"), nullable=False),
+    Column("device_id", String(32), ForeignKey("customer_devices.id"), nullable=False),
+    Column("family_id", String(32), nullable=False),
+    Column("refresh_hash", String(64), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # active | rotated | revoked
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_customer_sessions_family", "family_id"),
+)
+
+step_up_challenges = Table(
+    "step_up_challenges",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("customer_id", String(32), ForeignKey("customers.id"), nullable=False),
+    Column("purpose", String(32), nullable=False),  # login | payment
+    Column("reference", String(128), nullable=False),  # what the code unlocks
+    Column("code_hash", String(64), nullable=False),  # HMAC-SHA256 of the code
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False),  # pending | used | failed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+merchants = Table(
+    "merchants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("mcc", String(4), nullable=False),
+    Column("status", String(16), nullable=False),  # active | suspended
+    # Decimal as text: exact on both stores (SQLite has no exact NUMERIC).
+    Column("discount_rate", String(16), nullable=False),
+    Column("settlement_currency", String(3), nullable=False),
+    Column("webhook_url", String(512), nullable=True),
+    Column("webhook_secret_ct", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("status IN ('active', 'suspended')", name="status"),
+)
+
+merchant_api_keys = Table(
+    "merchant_api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("merchant_id", String(32), ForeignKey("merchants.id"), nullable=False),
+    Column("prefix", String(24), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),  # SHA-256 of the 256-bit secret
+    Column("scopes", String(255), nullable=False),  # space separated
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("ix_merchant_api_keys_merchant", "merchant_id"),
+)
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("prefix", String(24), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("role IN ('admin', 'risk_analyst', 'collections_agent',"
+                    " 'compliance_officer', 'support')", name="role"),
+)

@@ -1,0 +1,246 @@
+"""Authorisation matrix: every endpoint x every kind of caller, on both stores.
+
+1. The declared rule of every route equals the expected table below (a new route without an
+   entry, or a rule that changed, fails here).
+2. Enforcement: each actor is let through exactly when the rule allows it (401/403 else).
+3. Tenancy: with valid bodies, a customer never reads or acts on another customer's
+   resources, a merchant key never on another merchant's: they get 404 and nothing changes.
+"""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+
+from creditpay.api.access import Access
+from tests.api.helpers import PASSWORD
+
+ROLES = ("admin", "risk_analyst", "collections_agent", "compliance_officer", "support")
+C, M = "customer", "merchant"
+ALL_SCOPES = {"payments:write", "payments:read", "refunds:write", "reports:read", "keys:write"}
+STAFF_READ = {"admin", "risk_analyst", "support", "compliance_officer"}
+
+# (method, path) -> (customers allowed, merchant scopes or None, operator roles); None = public
+EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] = {
+    ("POST", "/v1/customers"): None,
+    ("POST", "/v1/auth/login"): None,
+    ("POST", "/v1/auth/login/verify"): None,
+    ("POST", "/v1/auth/refresh"): None,
+    ("POST", "/v1/rails/card/callbacks"): None,
+    ("GET", "/v1/health"): None,
+    ("POST", "/v1/auth/logout"): (True, None, set()),
+    ("GET", "/v1/me"): (True, None, set()),
+    ("POST", "/v1/me/kyc"): (True, None, set()),
+    ("GET", "/v1/me/devices"): (True, None, set()),
+    ("POST", "/v1/me/devices/{device_id}/untrust"): (True, None, set()),
+    ("POST", "/v1/me/cards"): (True, None, set()),
+    ("GET", "/v1/me/cards"): (True, None, set()),
+    ("POST", "/v1/me/cards/{card_id}/remove"): (True, None, set()),
+    ("GET", "/v1/me/wallet"): (True, None, set()),
+    ("GET", "/v1/me/wallet/history"): (True, None, set()),
+    ("POST", "/v1/me/wallet/top-ups"): (True, None, set()),
+    ("POST", "/v1/me/wallet/withdrawals"): (True, None, set()),
+    ("POST", "/v1/me/wallet/transfers"): (True, None, set()),
+    ("POST", "/v1/me/payment-codes"): (True, None, set()),
+    ("POST", "/v1/payment_intents"): (False, {"payments:write"}, set()),
+    ("GET", "/v1/payment_intents"): (True, {"payments:read"}, set()),
+    ("GET", "/v1/payment_intents/{intent_id}"): (True, {"payments:read"}, STAFF_READ),
+    ("POST", "/v1/payment_intents/{intent_id}/credit_offers"): (True, None, set()),
+    ("POST", "/v1/payment_intents/{intent_id}/confirm"): (True, None, set()),
+    ("POST", "/v1/payment_intents/{intent_id}/capture"): (False, {"payments:write"}, set()),
+    ("POST", "/v1/payment_intents/{intent_id}/cancel"): (False, {"payments:write"}, set()),
+    ("POST", "/v1/payment_intents/{intent_id}/refunds"): (False, {"refunds:write"}, set()),
+    ("POST", "/v1/payment_intents/{intent_id}/collect"): (False, {"payments:write"}, set()),
+    ("POST", "/v1/qr/pay"): (True, None, set()),
+    ("GET", "/v1/settlements"): (False, {"reports:read"}, set()),
+    ("GET", "/v1/settlements/{settlement_id}"): (False, {"reports:read"},
+                                                 {"admin", "compliance_officer"}),
+    ("GET", "/v1/merchant"): (False, set(), set()),
+    ("POST", "/v1/merchant/webhook"): (False, {"keys:write"}, set()),
+    ("GET", "/v1/merchant/api_keys"): (False, {"keys:write"}, set()),
+    ("POST", "/v1/merchant/api_keys"): (False, {"keys:write"}, set()),
+    ("POST", "/v1/merchant/api_keys/{key_id}/revoke"): (False, {"keys:write"}, set()),
+    ("POST", "/v1/operator/merchants"): (False, None, {"admin"}),
+    ("GET", "/v1/operator/customers/{customer_id}"): (
+        False, None, {"admin", "support", "compliance_officer", "collections_agent",
+                      "risk_analyst"}),
+    ("POST", "/v1/operator/customers/{customer_id}/personal_data"): (
+        False, None, {"compliance_officer"}),
+    ("POST", "/v1/operator/customers/{customer_id}/credit_line"): (
+        False, None, {"admin", "risk_analyst"}),
+    ("POST", "/v1/operator/payment_intents/{intent_id}/review"): (False, None,
+                                                                  {"risk_analyst"}),
+    ("POST", "/v1/operator/settlements/run"): (False, None, {"admin"}),
+    ("POST", "/v1/operator/jobs/expire"): (False, None, {"admin"}),
+    ("POST", "/v1/operator/jobs/card_rail"): (False, None, {"admin"}),
+    ("POST", "/v1/operator/jobs/webhooks"): (False, None, {"admin"}),
+}
+
+
+def _rule(route: APIRoute) -> Access | None:
+    for dependency in route.dependant.dependencies:
+        rule = getattr(dependency.call, "access_rule", None)
+        if rule is not None:
+            return rule
+    return None
+
+
+def _routes(app):
+    # The routers the app includes (FastAPI wraps included routers in app.routes).
+    from creditpay.api import routes_customers, routes_merchants, routes_operators, routes_payments
+
+    for module in (routes_customers, routes_payments, routes_merchants, routes_operators):
+        for route in module.router.routes:
+            assert isinstance(route, APIRoute)
+            for method in route.methods:
+                yield method, route.path, route
+
+
+def test_declared_rules_match_the_expected_table(api):
+    seen = set()
+    for method, path, route in _routes(api.app):
+        seen.add((method, path))
+        assert (method, path) in EXPECTED, f"{method} {path} has no expected access rule"
+        expected = EXPECTED[(method, path)]
+        rule = _rule(route)
+        if expected is None:
+            assert rule is None, f"{method} {path} should be public"
+            continue
+        assert rule is not None, f"{method} {path} has no access rule"
+        customer, scopes, roles = expected
+        assert rule.customer == customer, (method, path)
+        assert (None if rule.merchant_scopes is None else set(rule.merchant_scopes)) == scopes, \
+            (method, path)
+        assert set(rule.roles) == roles, (method, path)
+    assert seen == set(EXPECTED)
+
+
+def _world(api):
+    """Two customers, two merchants, operators of every role, and resources of A / M1."""
+    admin = api.operator("admin")
+    m1 = api.merchant(admin, name="M1")
+    m2 = api.merchant(admin, name="M2")
+    m1_key, m2_key = m1["api_key"]["key"], m2["api_key"]["key"]
+    m1_read = api.post("/v1/merchant/api_keys", {"scopes": ["payments:read"]}, m1_key,
+                       expect=201).json()["key"]
+    alice = api.customer("13900000001", device="alice-phone")
+    bob = api.customer("13900000002", device="bob-phone")
+    api.fund(alice, 100_000)
+    card = api.get("/v1/me/cards", alice).json()["data"][0]["id"]
+    # A second device (login started, not verified): untrusting it ends no live session.
+    step_up = api.post("/v1/auth/login", {"identifier": "13900000001", "password": PASSWORD,
+                                          "device_id": "alice-tablet"}, expect=200).json()
+    assert step_up["status"] == "step_up_required"
+    device = [d["id"] for d in api.get("/v1/me/devices", alice).json()["data"]
+              if not d["trusted"]][0]
+    paid = api.post("/v1/payment_intents", {"amount_minor": 1_000, "currency": "CNY",
+                                            "order_id": "paid"}, m1_key, expect=201).json()
+    api.post(f"/v1/payment_intents/{paid['id']}/confirm", {"funding": "balance"}, alice,
+             expect=200)
+    held = api.post("/v1/payment_intents", {"amount_minor": 1_000, "currency": "CNY",
+                                            "order_id": "held"}, m1_key, expect=201).json()
+    api.post(f"/v1/payment_intents/{held['id']}/confirm", {"funding": "balance"}, alice,
+             expect=200)
+    api.post(f"/v1/payment_intents/{paid['id']}/capture", {}, m1_key, expect=200)
+    customer_id = api.get("/v1/me", alice).json()["id"]
+    actors = {"anonymous": None, "customer": alice, "merchant": m1_key,
+              "merchant_read_only": m1_read}
+    for role in ROLES:
+        actors[role] = admin if role == "admin" else api.operator(role)
+    ids = {"intent_id": held["id"], "paid_intent_id": paid["id"], "card_id": card,
+           "device_id": device, "customer_id": customer_id,
+           "key_id": m1["api_key"]["id"], "settlement_id": "set_missing"}
+    return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
+
+
+def _allowed(expected, actor: str) -> bool:
+    if expected is None:
+        return True
+    customer, scopes, roles = expected
+    if actor == "anonymous":
+        return False
+    if actor == "customer":
+        return customer
+    if actor == "merchant":
+        return scopes is not None
+    if actor == "merchant_read_only":
+        return scopes is not None and (not scopes or "payments:read" in scopes)
+    return actor in roles
+
+
+def test_every_endpoint_against_every_actor(api):
+    actors, ids, others = _world(api)
+    # A key of its own for the revoke endpoint, so the main key keeps working.
+    ids["key_id"] = api.post("/v1/merchant/api_keys", {"scopes": ["reports:read"]},
+                             others["m1"], expect=201).json()["id"]
+    ending = {"/v1/auth/logout", "/v1/me/devices/{device_id}/untrust"}  # end sessions: last
+    routes = sorted(_routes(api.app), key=lambda r: (r[1] in ending, r[1] == "/v1/auth/logout"))
+    checked = 0
+    for method, path, _route in routes:
+        expected = EXPECTED[(method, path)]
+        if expected is None:
+            continue
+        url = path.format(**ids)
+        for actor, token in actors.items():
+            if method == "GET":
+                response = api.get(url, token)
+            else:
+                response = api.post(url, {}, token)
+            denied = response.status_code == 401 or (
+                response.status_code == 403 and response.json()["type"].endswith("/forbidden"))
+            assert denied != _allowed(expected, actor), (
+                method, path, actor, response.status_code, response.text[:200])
+            checked += 1
+    assert checked > 300
+
+
+def test_no_cross_tenant_access(api):
+    _, ids, others = _world(api)
+    bob, m2 = others["bob"], others["m2"]
+    intent, paid = ids["intent_id"], ids["paid_intent_id"]
+    # Another customer: reads and actions on A's resources are 404, with valid bodies.
+    for url in (f"/v1/payment_intents/{intent}", f"/v1/payment_intents/{paid}"):
+        assert api.get(url, bob).status_code == 404
+    assert api.post(f"/v1/payment_intents/{intent}/confirm", {"funding": "balance"},
+                    bob).status_code == 404
+    assert api.post(f"/v1/payment_intents/{intent}/credit_offers", {}, bob).status_code == 404
+    assert api.post(f"/v1/me/cards/{ids['card_id']}/remove", {}, bob).status_code == 404
+    assert api.post(f"/v1/me/devices/{ids['device_id']}/untrust", {}, bob).status_code == 404
+    assert api.post("/v1/me/wallet/top-ups", {"card_id": ids["card_id"],
+                                              "amount_minor": 100}, bob).status_code == 404
+    assert api.post("/v1/me/wallet/withdrawals", {"card_id": ids["card_id"],
+                                                  "amount_minor": 100}, bob).status_code == 404
+    assert api.post("/v1/me/payment-codes", {"funding": "card", "card_id": ids["card_id"]},
+                    bob).status_code == 404
+    assert api.get("/v1/payment_intents", bob).json()["data"] == []
+    assert api.get("/v1/me/wallet/history", bob).json()["data"] == []
+    # Another merchant: nothing of M1's.
+    assert api.get(f"/v1/payment_intents/{intent}", m2).status_code == 404
+    for action, body in (("capture", {}), ("cancel", {}), ("refunds", {"amount_minor": 1}),
+                         ("collect", {"payment_code": "v1.e30.AAAA"})):
+        target = paid if action == "refunds" else intent
+        status = api.post(f"/v1/payment_intents/{target}/{action}", body, m2).status_code
+        assert status in (401, 402, 404), (action, status)
+    assert api.post(f"/v1/merchant/api_keys/{ids['key_id']}/revoke", {}, m2).status_code == 404
+    assert api.get("/v1/payment_intents", m2).json()["data"] == []
+    # Nothing changed for A and M1.
+    alice, m1 = others["alice"], others["m1"]
+    assert api.get(f"/v1/payment_intents/{intent}", m1).json()["status"] == "requires_capture"
+    assert api.get(f"/v1/payment_intents/{paid}", m1).json()["refunded_minor"] == 0
+    assert len(api.get("/v1/me/cards", alice).json()["data"]) == 1
+    assert api.get("/v1/merchant/api_keys", m1).json()["data"][0]["revoked_at"] is None
+    assert sorted(d["trusted"] for d in api.get("/v1/me/devices", alice).json()["data"]) == [
+        False, True]
+
+
+def test_revoked_key_and_ended_session_are_refused(api):
+    admin = api.operator("admin")
+    m = api.merchant(admin)
+    key = m["api_key"]
+    assert api.get("/v1/merchant", key["key"]).status_code == 200
+    api.post(f"/v1/merchant/api_keys/{key['id']}/revoke", {}, key["key"], expect=200)
+    assert api.get("/v1/merchant", key["key"]).status_code == 401
+    token = api.customer("13900000009")
+    api.post("/v1/auth/logout", {}, token, expect=200)
+    assert api.get("/v1/me", token).status_code == 401
+    assert api.get("/v1/me", "cpk0000_" + "x" * 43).status_code == 401
+    assert api.get("/v1/me", token[:-2] + "AA").status_code == 401

@@ -1,0 +1,21 @@
+"""`creditpay cob run` on a SQLite file: runs, is idempotent, refuses a future date."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from creditpay.cli import app
+
+
+def test_cob_run_command(tmp_path):
+    db = str(tmp_path / "cob.db")
+    runner = CliRunner()
+    first = runner.invoke(app, ["cob", "run", "--date", "2020-01-01", "--db", db, "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["business_date"] == "2020-01-01"
+    again = runner.invoke(app, ["cob", "run", "--date", "2020-01-01", "--db", db, "--json"])
+    assert json.loads(again.stdout)["already_done"] is True
+    future = runner.invoke(app, ["cob", "run", "--date", "2999-01-01", "--db", db, "--json"])
+    assert future.exit_code == 2 and future.stdout == ""

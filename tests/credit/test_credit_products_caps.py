@@ -1,0 +1,74 @@
+"""Products and caps as data: validation names the field, caps refuse activation."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from creditpay.credit import products as P
+from creditpay.credit.caps import activate_product, check_exposure, default_caps
+from creditpay.errors import CapExceededError, ValidationError
+
+PLAN = {"code": "test_plan", "version": 1, "kind": "installment_plan", "pricing": "flat",
+        "options": [{"periods": 3, "fee_rate_per_period": "0.005"}],
+        "penalty_annual_rate": "0.1095"}
+
+
+def test_packaged_catalogue_loads_and_versions_are_recorded():
+    catalogue = P.default_catalogue()
+    codes = {p.code for p in catalogue.active()}
+    assert {"huabei", "revolver", "baitiao", "baitiao_free", "apr_plan", "jiebei",
+            "flat_loan"} <= codes
+    assert catalogue.get("huabei").version == 1
+    assert isinstance(catalogue.get("jiebei"), P.CashLoanProduct)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"options": [{"periods": 5, "fee_rate_per_period": "0.005"}]}, "options[0].periods"),
+    ({"penalty_annual_rate": 0.1}, "penalty_annual_rate"),  # a YAML float is refused
+    ({"penalty_annual_rate": "0.1234567"}, "penalty_annual_rate"),  # finer than 1e-6
+    ({"grace_days": 99}, "grace_days"),
+    ({"currency": "XXY"}, "currency"),
+    ({"surprise": 1}, "surprise"),
+    ({"allocation": {"mode": "sideways"}}, "allocation"),
+])
+def test_bad_product_names_the_field(change, field):
+    with pytest.raises(ValidationError) as err:
+        P.parse_product({**PLAN, **change})
+    assert err.value.field == field
+
+
+def test_line_needs_exactly_one_due_rule():
+    line = {"code": "l", "version": 1, "kind": "credit_line", "style": "no_revolve",
+            "statement_day": 1, "due_day": 10, "due_days_after_statement": 9}
+    with pytest.raises(ValidationError):
+        P.parse_product(line)
+
+
+def test_product_breaking_the_cost_cap_cannot_be_activated():
+    dear = P.parse_product({**PLAN, "options": [{"periods": 12,
+                                                 "fee_rate_per_period": "0.02"}]})
+    with pytest.raises(CapExceededError) as err:
+        activate_product(dear, default_caps("CN"))
+    assert err.value.extra["cap"] == "all_in_annual_cost_max"
+    fine = P.parse_product(PLAN)
+    activate_product(fine, default_caps("CN"))  # 0.5 % a month flat is about 9 % all-in
+
+
+def test_penalty_cap_follows_the_configured_lpr():
+    product = P.parse_product({**PLAN, "penalty_annual_rate": "0.1095"})
+    caps = default_caps("CN")
+    assert caps.penalty_rate_max == Decimal("0.120")  # 4 x 3.0 %
+    activate_product(product, caps)
+    with pytest.raises(CapExceededError) as err:
+        activate_product(product, caps.with_lpr(Decimal("0.025")))  # 4 x 2.5 % = 10 %
+    assert err.value.extra["cap"] == "penalty_rate_max"
+
+
+def test_exposure_cap():
+    caps = default_caps("CN")
+    check_exposure(19_000_000, 1_000_000, caps, "CNY")
+    with pytest.raises(CapExceededError) as err:
+        check_exposure(19_000_000, 1_000_001, caps, "CNY")
+    assert err.value.extra["cap"] == "unsecured_exposure_max_minor"

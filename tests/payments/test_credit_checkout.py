@@ -1,0 +1,91 @@
+"""Paying with credit through the real app (the docs/api.md worked example): a merchant
+creates an intent, the consumer is shown offers and picks 6 installments explicitly, the
+merchant captures and refunds half. On both stores, with the credit servicing facade."""
+
+from __future__ import annotations
+
+from creditpay.ledger.verify import verify_ledger
+
+
+def _customer_with_line(api, admin, phone="13300000001", limit_minor=1_000_000):
+    token = api.customer(phone)
+    api.post("/v1/me/kyc", {"legal_name": "王小明", "id_number": "11010519491231002X",
+                            "date_of_birth": "1949-12-31"}, token, expect=200)
+    customer_id = api.get("/v1/me", token).json()["id"]
+    line = api.post(f"/v1/operator/customers/{customer_id}/credit_line",
+                    {"limit_minor": limit_minor, "product_code": "huabei"}, admin,
+                    expect=201).json()
+    assert line["available_minor"] == limit_minor
+    return token, customer_id
+
+
+def test_six_installments_capture_and_half_refund(api):
+    admin = api.operator("admin")
+    mkey = api.merchant(admin, rate="0.006")["api_key"]["key"]
+    token, _ = _customer_with_line(api, admin)
+    intent = api.post("/v1/payment_intents", {
+        "amount_minor": 360_000, "currency": "CNY", "order_id": "laptop-1",
+        "line_items": [{"name": "laptop", "quantity": 1, "unit_amount_minor": 360_000}]},
+        mkey, expect=201).json()
+    url = f"/v1/payment_intents/{intent['id']}"
+    # Credit is never the default: no offer id, no credit.
+    missing = api.post(f"{url}/confirm", {"funding": "installment_plan"}, token,
+                       expect=422).json()
+    assert missing["field"] == "offer_id"
+    quote = api.post(f"{url}/credit_offers", {}, token, expect=200).json()
+    plans = [o for o in quote["offers"] if o["funding"] == "installment_plan"
+             and o["periods"] == 6 and o["total_fee_minor"] > 0]
+    assert plans, quote
+    offer = plans[0]
+    assert offer["per_period_amount_minor"] * 6 >= offer["total_repayable_minor"] - 6
+    assert offer["total_repayable_minor"] == 360_000 + offer["total_fee_minor"] + \
+        offer["total_interest_minor"]
+    unknown = api.post(f"{url}/confirm", {"funding": "installment_plan",
+                                          "offer_id": "off_" + "0" * 40}, token, expect=422)
+    assert unknown.json()["field"] == "offer_id"
+    confirmed = api.post(f"{url}/confirm", {"funding": "installment_plan",
+                                            "offer_id": offer["offer_id"]}, token,
+                         expect=200).json()
+    assert confirmed["status"] == "requires_capture"
+    accepted = confirmed["accepted_offer"]
+    for name in ("offer_id", "periods", "per_period_amount_minor", "total_repayable_minor",
+                 "total_fee_minor", "total_interest_minor", "apr_percent",
+                 "all_in_annual_cost_percent"):
+        assert accepted[name] == offer[name], name  # exactly the figures shown
+    captured = api.post(f"{url}/capture", {}, mkey, expect=200).json()
+    assert captured["status"] == "succeeded" and captured["captured_minor"] == 360_000
+    refund = api.post(f"{url}/refunds", {"amount_minor": 180_000, "reason": "half returned"},
+                      mkey, expect=201).json()
+    assert refund["intent"]["refunded_minor"] == 180_000
+    with api.runtime.uow.connect() as conn:
+        assert verify_ledger(conn).ok
+        from creditpay.credit import service as credit
+
+        view = credit.line_of(conn, f"line_{confirmed['customer_id']}_CNY")
+    # Half the principal came back to the line.
+    assert view.available_minor == 1_000_000 - 180_000
+
+
+def test_credit_void_on_cancel_and_limit_is_enforced(api):
+    admin = api.operator("admin")
+    mkey = api.merchant(admin)["api_key"]["key"]
+    token, customer_id = _customer_with_line(api, admin, "13300000002", limit_minor=100_000)
+    big = api.post("/v1/payment_intents", {"amount_minor": 200_000, "currency": "CNY",
+                                           "order_id": "too-big"}, mkey, expect=201).json()
+    quote = api.post(f"/v1/payment_intents/{big['id']}/credit_offers", {}, token,
+                     expect=200).json()
+    assert quote["offers"] == []  # nothing within the available limit is offered
+    small = api.post("/v1/payment_intents", {"amount_minor": 60_000, "currency": "CNY",
+                                             "order_id": "ok"}, mkey, expect=201).json()
+    quote = api.post(f"/v1/payment_intents/{small['id']}/credit_offers", {}, token,
+                     expect=200).json()
+    line_offer = [o for o in quote["offers"] if o["funding"] == "credit_line"][0]
+    api.post(f"/v1/payment_intents/{small['id']}/confirm",
+             {"funding": "credit_line", "offer_id": line_offer["offer_id"]}, token, expect=200)
+    with api.runtime.uow.connect() as conn:
+        from creditpay.credit import service as credit
+
+        assert credit.line_of(conn, f"line_{customer_id}_CNY").available_minor == 40_000
+    api.post(f"/v1/payment_intents/{small['id']}/cancel", {}, mkey, expect=200)
+    with api.runtime.uow.connect() as conn:
+        assert credit.line_of(conn, f"line_{customer_id}_CNY").available_minor == 100_000
