@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404 - runs fc-list only, with fixed arguments
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -383,7 +383,7 @@ def _has_cjk_font() -> bool:
     fc_list = shutil.which("fc-list")
     if fc_list is None:
         return False
-    found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True,
+    found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True,  # nosec B603
                            timeout=10, check=False)
     return bool(found.stdout.strip())
 

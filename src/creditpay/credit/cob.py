@@ -413,7 +413,7 @@ def _bill(tx: Tx, day: int, c: _Chunk, platform: dict[str, int],
     if c.n == 0:
         return
     rows = conn.exec_driver_sql(_sql(conn, (
-        "SELECT " + ", ".join(_ITEM_COLUMNS) + " FROM credit_installments"
+        "SELECT " + ", ".join(_ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
         # "+ 0" keeps SQLite on the (status, due_date) index: the due items are few, the
         # scheduled items of a chunk many.
         " WHERE status = 'scheduled' AND due_date <= ? AND account_seq + 0 BETWEEN ? AND ?"
@@ -614,7 +614,7 @@ def _close_settled(c: _Chunk, items: _Items) -> None:
 # ----------------------------------------------------------------------------- one chunk
 def _load_chunk(conn: Any, day: int, lo: int, hi: int) -> _Chunk:
     rows = conn.exec_driver_sql(_sql(conn, (
-        "SELECT " + ", ".join(_ACCOUNT_COLUMNS) + " FROM credit_accounts"
+        "SELECT " + ", ".join(_ACCOUNT_COLUMNS) + " FROM credit_accounts"  # nosec B608 - constant column lists
         " WHERE seq BETWEEN ? AND ? AND status = 'active' AND opened_on <= ? ORDER BY seq")),
         (lo, hi, _date_param(conn, day))).fetchall()
     return _Chunk(rows)
@@ -624,7 +624,7 @@ def _load_open_items(conn: Any, c: _Chunk) -> _Items:
     if c.n == 0:
         return _Items([], c)
     rows = conn.exec_driver_sql(_sql(conn, (
-        "SELECT " + ", ".join(_ITEM_COLUMNS) + " FROM credit_installments"
+        "SELECT " + ", ".join(_ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
         " WHERE status IN ('billed', 'past_due') AND account_seq BETWEEN ? AND ?"
         " ORDER BY account_seq, number")), (int(c.a["seq"][0]), int(c.a["seq"][-1]))
     ).fetchall()

@@ -28,7 +28,7 @@ __all__ = [
     "new_secret", "sha256_hex", "split_api_key", "make_api_key", "one_time_code",
 ]
 
-TOKEN_KEY_ENV = "CREDITPAY_TOKEN_KEY"
+TOKEN_KEY_ENV = "CREDITPAY_TOKEN_KEY"  # nosec B105 - the name of an environment variable
 _HKDF_INFO_TOKENS = b"creditpay/api-tokens/v1"
 PASSWORD_CHARS_MIN = 10
 PASSWORD_CHARS_MAX = 128

@@ -305,7 +305,7 @@ class Parties:
             "access", {"sub": customer_id, "sid": session_id, "did": device_id},
             tx.now + dt.timedelta(seconds=self.policy.access_token_ttl_s))
         return {"customer_id": customer_id, "access_token": access, "refresh_token": refresh,
-                "token_type": "Bearer", "expires_in": self.policy.access_token_ttl_s}
+                "token_type": "Bearer", "expires_in": self.policy.access_token_ttl_s}  # nosec B105 - the token type, not a secret
 
     def refresh(self, tx: Tx, refresh_token: str) -> dict[str, Any]:
         if not isinstance(refresh_token, str) or not refresh_token.startswith("rt_"):
