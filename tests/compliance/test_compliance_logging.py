@@ -107,3 +107,19 @@ def test_detectors():
     # Strict mode (audit payload checks) ignores digits glued to letters, like hex digests.
     assert find_pii("sha 3f13812345678ab", strict=True) == []
     assert find_pii("sha 3f13812345678ab")[0].kind == "phone"
+
+
+def test_argument_shape_is_kept_for_formatters_that_unpack_args():
+    """uvicorn's access formatter unpacks record.args; masking must keep their shape."""
+    import logging
+
+    from creditpay.compliance.logging_filter import PiiLogFilter
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5000", "GET",
+                                                          "/v1/x?phone=13812345678", "1.1",
+                                                          200), None)
+    assert PiiLogFilter().filter(record)
+    client, method, path, version, status = record.args
+    assert status == 200 and method == "GET" and "13812345678" not in path
+    assert "13812345678" not in record.getMessage()

@@ -147,13 +147,14 @@ class PiiLogFilter(logging.Filter):
     """Masks personal data in a record in place; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError, KeyError):
-            # A malformed format string must not let the raw arguments through unmasked.
-            message = f"{record.msg} {record.args!r}"
-        record.msg = mask_pii_text(message)
-        record.args = ()
+        if not _mask_record_in_place(record):
+            try:
+                message = record.getMessage()
+            except (TypeError, ValueError, KeyError):
+                # A malformed format string must not let the raw arguments through unmasked.
+                message = f"{record.msg} {record.args!r}"
+            record.msg = mask_pii_text(message)
+            record.args = ()
         if record.exc_info and not record.exc_text:
             # Formatter.format() reuses exc_text when set, so the masked text is what prints.
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -165,6 +166,46 @@ class PiiLogFilter(logging.Filter):
             if name not in _STANDARD_ATTRS and isinstance(value, str):
                 setattr(record, name, mask_pii_text(value))
         return True
+
+
+def _mask_arg(value: object) -> object:
+    if isinstance(value, str):
+        return mask_pii_text(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)
+        masked = mask_pii_text(text)
+        return value if masked == text else masked
+    return value
+
+
+def _mask_record_in_place(record: logging.LogRecord) -> bool:
+    """Mask the message template and each argument, keeping the arguments' shape.
+
+    Formatters that read ``record.args`` themselves (uvicorn's access log unpacks five of
+    them) keep working. Returns False when that cannot be done safely (non-string template,
+    or the masked arguments no longer fit the template), and the caller then collapses the
+    whole message into one masked string instead.
+    """
+    if not isinstance(record.msg, str):
+        return False
+    args = record.args
+    if isinstance(args, tuple):
+        masked_args: object = tuple(_mask_arg(a) for a in args)
+    elif isinstance(args, dict):
+        masked_args = {k: _mask_arg(v) for k, v in args.items()}
+    elif args is None:
+        masked_args = None
+    else:
+        return False
+    template = mask_pii_text(record.msg)
+    try:
+        rendered = template % masked_args if masked_args else template
+    except (TypeError, ValueError, KeyError):
+        return False
+    if mask_pii_text(rendered) != rendered:  # PII split across template and arguments
+        return False
+    record.msg, record.args = template, masked_args  # type: ignore[assignment]
+    return True
 
 
 def install_pii_log_filter(logger: logging.Logger | None = None) -> PiiLogFilter:
