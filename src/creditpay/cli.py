@@ -42,7 +42,15 @@ for _module_name in _DOMAIN_CLIS:
 
 
 def main() -> None:
-    app()
+    """Entry point: a domain error (bad input, missing key, refused operation) is printed
+    as one line naming the field, with exit code 2, instead of a traceback."""
+    from creditpay.errors import DomainError
+
+    try:
+        app()
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -70,3 +70,13 @@ def test_installed_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "creditpay.cli", "--help"],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0 and "ledger" in result.stdout
+
+
+def test_domain_errors_print_one_line_and_exit_2(tmp_path):
+    env = {k: v for k, v in __import__("os").environ.items()
+           if not k.startswith("CREDITPAY_MASTER_KEY")}
+    result = subprocess.run([sys.executable, "-m", "creditpay.cli", "serve", "--db",
+                             str(tmp_path / "s.db"), "--port", "1"],
+                            capture_output=True, text=True, timeout=120, check=False, env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
