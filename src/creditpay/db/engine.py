@@ -85,7 +85,9 @@ def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
         # Readers (execution option read_only=True) take a deferred BEGIN and never block
         # writers in WAL mode; everything else takes the write lock at once.
+        # Straight to the driver: this runs once per transaction.
+        driver = connection.connection.driver_connection
         if connection.get_execution_options().get("read_only"):
-            connection.exec_driver_sql("BEGIN")
+            driver.execute("BEGIN")
         else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            driver.execute("BEGIN IMMEDIATE")

@@ -62,9 +62,27 @@ class Tx:
         self._events.extend(events)
 
     def flush_events(self) -> None:
-        if self._events:
-            self.conn.execute(outbox_events.insert(), self._events)
-            self._events = []
+        """Insert the queued events with one DB-API executemany (this runs in every
+        transaction, so it skips SQLAlchemy's per-statement machinery); values go through
+        the columns' own bind processors, exactly as a Core insert would send them."""
+        if not self._events:
+            return
+        dialect = self.conn.dialect
+        payload = _bind(outbox_events.c.payload, dialect)
+        when = _bind(outbox_events.c.occurred_at, dialect)
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        rows = [(e["topic"], e["aggregate_type"], e["aggregate_id"], payload(e["payload"]),
+                 when(e["occurred_at"])) for e in self._events]
+        cursor = self.conn.connection.driver_connection.cursor()
+        cursor.executemany(
+            "INSERT INTO outbox_events (topic, aggregate_type, aggregate_id, payload,"
+            f" occurred_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", rows)
+        self._events = []
+
+
+def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor or (lambda value: value)
 
 
 def is_transient_error(exc: BaseException) -> bool:
