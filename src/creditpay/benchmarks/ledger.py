@@ -4,7 +4,8 @@
   with fsync on), vs one bare single-row insert per durable transaction.
 * batched: linked batches of 1,000 transfers per transaction, vs 1,000-row executemany
   inserts into a bare table of the same store.
-``ratio`` = ours / raw. Targets (issue #2): batched >= 0.5, single >= 0.3.
+``ratio`` = ours / raw, measured in interleaved rounds (median of per-round ratios).
+Targets (issue #2): batched >= 0.5, single >= 0.3.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -58,29 +60,33 @@ def _store(kind: str) -> Iterator[tuple[str, Callable[[], object]]]:
     raise ValueError(f"unknown store {kind}")
 
 
-def _raw(kind: str, connect: Callable[[], object], single: int, batches: int
-         ) -> dict[str, float]:
-    """The store's own limits, measured on bare tables (no indexes, no constraints):
+class _Raw:
+    """The store's own limits, on bare tables (no indexes, no constraints):
 
     * single: one minimal 5-column row per durable transaction;
-    * batched_minimal: 1,000 minimal rows per transaction (the issue's reference), with the
+    * batched minimal: 1,000 minimal rows per transaction (the issue's reference), with the
       store's fastest bulk path (executemany on SQLite, COPY on PostgreSQL);
-    * batched_same_shape: 1,000 rows as wide as a journal row (16 columns) per transaction,
-      i.e. the bytes the ledger must write with none of its logic, indexes or events.
+    * batched same shape: 1,000 rows as wide as a journal row (16 columns) per transaction,
+      the bytes the ledger must write with none of its logic, indexes or events.
     """
-    conn = connect()
-    conn.execute("CREATE TABLE raw_bench (id BIGINT PRIMARY KEY, a BIGINT, b BIGINT,"
-                 " c BIGINT, d TEXT)")
-    conn.execute("CREATE TABLE raw_wide (seq BIGINT, id TEXT, kind TEXT, debit BIGINT,"
-                 " credit BIGINT, amount BIGINT, released BIGINT, currency TEXT, code TEXT,"
-                 " pending_id TEXT, hold_status TEXT, expires_at TEXT, reference TEXT,"
-                 " batch_id TEXT, metadata TEXT, created_at TEXT)")
-    p = "?" if kind == "sqlite" else "%s"
-    sql = f"INSERT INTO raw_bench VALUES ({p}, {p}, {p}, {p}, {p})"  # nosec B608
-    wide = f"INSERT INTO raw_wide VALUES ({', '.join([p] * 16)})"  # nosec B608
 
-    def many(statement: str, rows: list[tuple]) -> None:
-        if kind == "sqlite":
+    def __init__(self, kind: str, connect: Callable[[], object]) -> None:
+        self.kind = kind
+        self.conn = conn = connect()
+        conn.execute("CREATE TABLE raw_bench (id BIGINT PRIMARY KEY, a BIGINT, b BIGINT,"
+                     " c BIGINT, d TEXT)")
+        conn.execute("CREATE TABLE raw_wide (seq BIGINT, id TEXT, kind TEXT, debit BIGINT,"
+                     " credit BIGINT, amount BIGINT, released BIGINT, currency TEXT,"
+                     " code TEXT, pending_id TEXT, hold_status TEXT, expires_at TEXT,"
+                     " reference TEXT, batch_id TEXT, metadata TEXT, created_at TEXT)")
+        p = "?" if kind == "sqlite" else "%s"
+        self.sql = f"INSERT INTO raw_bench VALUES ({p}, {p}, {p}, {p}, {p})"  # nosec B608
+        self.wide = f"INSERT INTO raw_wide VALUES ({', '.join([p] * 16)})"  # nosec B608
+        self.next_id = 0
+
+    def _many(self, statement: str, rows: list[tuple]) -> None:
+        conn = self.conn
+        if self.kind == "sqlite":
             conn.execute("BEGIN")
             conn.executemany(statement, rows)
             conn.execute("COMMIT")
@@ -91,79 +97,115 @@ def _raw(kind: str, connect: Callable[[], object], single: int, batches: int
                 for row in rows:
                     copy.write_row(row)
 
-    start = time.perf_counter()
-    for i in range(single):
-        conn.execute("BEGIN")
-        conn.execute(sql, (i, 1, 2, 3, f"t{i}"))
-        conn.execute("COMMIT")
-    result = {"single": single / (time.perf_counter() - start)}
-    start = time.perf_counter()
-    for b in range(batches):
-        many(sql, [(single + b * BATCH + j, 1, 2, 3, f"b{b}-{j}") for j in range(BATCH)])
-    result["batched_minimal"] = batches * BATCH / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for b in range(batches):
-        many(wide, [(b * BATCH + j, f"b{b}-{j}", "single", j % 32, 33 + j % 32, 1 + j, 0,
-                     "CNY", "bench", None, None, None, None, None, None,
-                     "2025-01-01 00:00:00.000000") for j in range(BATCH)])
-    result["batched_same_shape"] = batches * BATCH / (time.perf_counter() - start)
-    conn.close()
-    return result
+    def single(self, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            self.next_id += 1
+            self.conn.execute("BEGIN")
+            self.conn.execute(self.sql, (self.next_id, 1, 2, 3, f"t{self.next_id}"))
+            self.conn.execute("COMMIT")
+        return count / (time.perf_counter() - start)
+
+    def batched(self, batches: int, same_shape: bool) -> float:
+        start = time.perf_counter()
+        for _ in range(batches):
+            base = self.next_id + 1
+            self.next_id += BATCH
+            if same_shape:
+                self._many(self.wide, [
+                    (base + j, f"b{base + j}", "single", j % 32, 33 + j % 32, 1 + j, 0, "CNY",
+                     "bench", None, None, None, None, None, None, "2025-01-01 00:00:00.000000")
+                    for j in range(BATCH)])
+            else:
+                self._many(self.sql, [(base + j, 1, 2, 3, f"b{base + j}")
+                                      for j in range(BATCH)])
+        return batches * BATCH / (time.perf_counter() - start)
 
 
-def _ours(url: str, single: int, batches: int) -> tuple[float, float]:
-    engine = open_database(url, pool_size=2)
-    uow = UnitOfWork(engine, SimulatedClock("2025-01-01T00:00:00+00:00"))
-    with uow.begin() as tx:
-        accounts = L.open_accounts(tx, [
-            L.AccountSpec(f"bench:{i}", "CNY", "bench", "bench", str(i),
-                          "credit" if i % 2 else "debit",
-                          debits_must_not_exceed_credits=bool(i % 2))
-            for i in range(64)])
-    ids = [a.id for a in accounts]
-    debit_side = [i for i, a in zip(ids, accounts, strict=True) if a.normal_side == "debit"]
-    credit_side = [i for i, a in zip(ids, accounts, strict=True) if a.normal_side == "credit"]
-    start = time.perf_counter()
-    for i in range(single):
-        request = L.TransferRequest(f"s{i}", "bench", debit_account_id=debit_side[i % 32],
-                                    credit_account_id=credit_side[(i * 7) % 32],
-                                    amount_minor=100 + i)
-        with uow.begin() as tx:
-            L.create_transfer(tx, request)
-    single_rate = single / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for b in range(batches):
-        requests = [L.TransferRequest(f"b{b}-{j}", "bench",
-                                      debit_account_id=debit_side[j % 32],
-                                      credit_account_id=credit_side[(j * 7 + b) % 32],
-                                      amount_minor=1 + j) for j in range(BATCH)]
-        with uow.begin() as tx:
-            L.create_transfers(tx, requests)
-    batch_rate = batches * BATCH / (time.perf_counter() - start)
-    with engine.connect() as conn:
+class _Ours:
+    def __init__(self, url: str) -> None:
+        self.engine = open_database(url, pool_size=2)
+        self.uow = UnitOfWork(self.engine, SimulatedClock("2025-01-01T00:00:00+00:00"))
+        with self.uow.begin() as tx:
+            accounts = L.open_accounts(tx, [
+                L.AccountSpec(f"bench:{i}", "CNY", "bench", "bench", str(i),
+                              "credit" if i % 2 else "debit",
+                              debits_must_not_exceed_credits=bool(i % 2))
+                for i in range(64)])
+        self.debit_side = [a.id for a in accounts if a.normal_side == "debit"]
+        self.credit_side = [a.id for a in accounts if a.normal_side == "credit"]
+        self.next_id = 0
+
+    def single(self, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            i = self.next_id = self.next_id + 1
+            request = L.TransferRequest(f"s{i}", "bench",
+                                        debit_account_id=self.debit_side[i % 32],
+                                        credit_account_id=self.credit_side[(i * 7) % 32],
+                                        amount_minor=100 + i)
+            with self.uow.begin() as tx:
+                L.create_transfer(tx, request)
+        return count / (time.perf_counter() - start)
+
+    def batched(self, batches: int) -> float:
+        start = time.perf_counter()
+        for _ in range(batches):
+            b = self.next_id = self.next_id + 1
+            requests = [L.TransferRequest(f"b{b}-{j}", "bench",
+                                          debit_account_id=self.debit_side[j % 32],
+                                          credit_account_id=self.credit_side[(j * 7 + b) % 32],
+                                          amount_minor=1 + j) for j in range(BATCH)]
+            with self.uow.begin() as tx:
+                L.create_transfers(tx, requests)
+        return batches * BATCH / (time.perf_counter() - start)
+
+    def close(self) -> None:
         from creditpay.ledger.verify import verify_ledger
 
-        assert verify_ledger(conn).ok
-    engine.dispose()
-    return single_rate, batch_rate
+        with self.engine.connect() as conn:
+            assert verify_ledger(conn).ok
+        self.engine.dispose()
 
 
-def measure(kind: str, single: int, batches: int) -> dict[str, object]:
+def measure(kind: str, single: int, batches: int, rounds: int = 10) -> dict[str, object]:
+    """Raw and ledger work interleaved in ``rounds`` short rounds; the figures are medians
+    over rounds, and each ratio is the median of the per-round ratios, so a change of load
+    on a shared machine hits both sides of a ratio alike."""
+    single_per_round = max(1, single // rounds)
+    batches_per_round = max(1, batches // rounds)
+    samples: dict[str, list[float]] = {k: [] for k in (
+        "raw_single", "ours_single", "raw_batched", "raw_wide", "ours_batched")}
     with _store(kind) as (url, connect):
-        raw = _raw(kind, connect, single, batches)
-        ours_single, ours_batch = _ours(url, single, batches)
+        raw, ours = _Raw(kind, connect), _Ours(url)
+        for _ in range(rounds):
+            samples["raw_single"].append(raw.single(single_per_round))
+            samples["ours_single"].append(ours.single(single_per_round))
+            samples["raw_batched"].append(raw.batched(batches_per_round, same_shape=False))
+            samples["raw_wide"].append(raw.batched(batches_per_round, same_shape=True))
+            samples["ours_batched"].append(ours.batched(batches_per_round))
+        ours.close()
+        raw.conn.close()
+
+    def ratio(a: str, b: str) -> float:
+        return round(statistics.median(x / y for x, y in zip(samples[a], samples[b],
+                                                               strict=True)), 3)
+
+    def med(name: str) -> float:
+        return round(statistics.median(samples[name]), 1)
+
     return {
-        "bench": "ledger", "store": kind, "cpu_count": os.cpu_count(),
-        "single": {"transfers_per_s": round(ours_single, 1),
-                   "raw_commits_per_s": round(raw["single"], 1),
-                   "ratio": round(ours_single / raw["single"], 3), "target": 0.3,
-                   "count": single},
-        "batched": {"transfers_per_s": round(ours_batch, 1),
-                    "raw_inserts_per_s": round(raw["batched_minimal"], 1),
-                    "ratio": round(ours_batch / raw["batched_minimal"], 3), "target": 0.5,
-                    "raw_same_shape_inserts_per_s": round(raw["batched_same_shape"], 1),
-                    "ratio_same_shape": round(ours_batch / raw["batched_same_shape"], 3),
-                    "batch_size": BATCH, "batches": batches},
+        "bench": "ledger", "store": kind, "cpu_count": os.cpu_count(), "rounds": rounds,
+        "single": {"transfers_per_s": med("ours_single"),
+                   "raw_commits_per_s": med("raw_single"),
+                   "ratio": ratio("ours_single", "raw_single"), "target": 0.3,
+                   "count": single_per_round * rounds},
+        "batched": {"transfers_per_s": med("ours_batched"),
+                    "raw_inserts_per_s": med("raw_batched"),
+                    "ratio": ratio("ours_batched", "raw_batched"), "target": 0.5,
+                    "raw_same_shape_inserts_per_s": med("raw_wide"),
+                    "ratio_same_shape": ratio("ours_batched", "raw_wide"),
+                    "batch_size": BATCH, "batches": batches_per_round * rounds},
     }
 
 
