@@ -132,8 +132,16 @@ def normalise_events(table: Any, *, customer_id: str | None = None) -> list[Plat
         if customer_id is not None and len(events) > EVENTS_PER_CUSTOMER_MAX:
             raise ValidationError(f"more than {EVENTS_PER_CUSTOMER_MAX} events",
                                   field="platform_events")
-    events.sort()
+    # A key function, not the dataclass ordering: comparing dataclass instances builds two
+    # tuples per comparison and was the largest cost of a whole decision (profiled).
+    events.sort(key=_event_order)
     return events
+
+
+def _event_order(event: PlatformEvent) -> tuple[Any, ...]:
+    """The dataclass's own field order (time first); a missing category sorts first."""
+    return (event.occurred_at, event.kind, event.amount_minor, event.merchant_category or "",
+            event.customer_id)
 
 
 def events_by_customer(table: Any) -> dict[str, list[PlatformEvent]]:
