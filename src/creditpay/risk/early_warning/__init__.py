@@ -1,0 +1,1 @@
+"""Risk early warning: portfolio monitors with dynamic thresholds, alerts and playbooks."""

@@ -1,0 +1,216 @@
+"""Portfolio monitors, alerts and playbooks (pure; storage and scheduling are the caller's).
+
+A monitor watches one daily metric of one segment (approval rate, fraud rate, first-payment
+default, roll rates M0→M1 and M1→M2, utilisation, score PSI, feature PSI) against a dynamic
+threshold from :mod:`thresholds`. When today's statistic leaves its band on the bad side an
+:class:`Alert` is raised with its severity, its evidence (value, bounds, distance in σ, the
+method and its parameters) and the playbook that answers it. Playbooks are actions an
+operator with a permitted role may execute (raise a cut-off, lower limits for a segment,
+freeze a merchant, switch to the champion model); execution is refused for anyone else and
+returns a record the caller audits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from creditpay.errors import PermissionDeniedError, ValidationError
+from creditpay.risk.early_warning.thresholds import (
+    Band,
+    ewma_limits,
+    rolling_band,
+    seasonal_band,
+)
+
+__all__ = ["Monitor", "Alert", "Playbook", "PLAYBOOKS", "load_monitors", "evaluate",
+           "execute_playbook", "roll_rate", "DEFAULT_MONITORS"]
+
+METHODS = ("rolling", "ewma", "seasonal")
+DIRECTIONS = ("up", "down", "both")
+
+
+@dataclass(frozen=True)
+class Playbook:
+    code: str
+    title_en: str
+    title_zh: str
+    roles: frozenset[str]
+    parameters: tuple[str, ...]
+
+
+PLAYBOOKS: dict[str, Playbook] = {p.code: p for p in (
+    Playbook("raise_cutoff", "Raise the approval cut-off for the segment",
+             "提高该客群的准入分数线", frozenset({"risk_analyst", "admin"}),
+             ("segment", "points")),
+    Playbook("lower_limits", "Lower credit limits for the segment", "下调该客群授信额度",
+             frozenset({"risk_analyst", "admin"}), ("segment", "share")),
+    Playbook("freeze_merchant", "Freeze a merchant's acceptance", "冻结商户收单",
+             frozenset({"risk_analyst", "admin"}), ("merchant_id",)),
+    Playbook("switch_to_champion", "Send all traffic to the champion model",
+             "全部流量切回冠军模型", frozenset({"risk_analyst", "admin"}), ("model",)),
+    Playbook("review_fraud_rules", "Tighten fraud rules and review the alert queue",
+             "收紧反欺诈规则并复核预警队列", frozenset({"risk_analyst", "admin"}), ()),
+)}
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """One metric of one segment, with how its threshold moves and what answers a breach."""
+
+    name: str
+    metric: str
+    segment: str = "all"
+    direction: str = "up"  # which side is bad
+    method: str = "rolling"
+    k: float = 3.0  # band width in σ (rolling, seasonal) or L (ewma)
+    window: int = 28
+    smoothing: float = 0.2
+    critical_k: float = 5.0  # σ distance from the centre that makes an alert critical
+    playbook: str = "raise_cutoff"
+
+    def validated(self) -> Monitor:
+        where = f"monitors[{self.name}]"
+        if not self.name or not self.metric:
+            raise ValidationError("name and metric are required", field=where)
+        if self.direction not in DIRECTIONS:
+            raise ValidationError(f"must be one of {DIRECTIONS}", field=f"{where}.direction")
+        if self.method not in METHODS:
+            raise ValidationError(f"must be one of {METHODS}", field=f"{where}.method")
+        if not 0 < self.k <= self.critical_k:
+            raise ValidationError("need 0 < k <= critical_k", field=f"{where}.k")
+        if not 7 <= self.window <= 366:
+            raise ValidationError("must be 7 to 366 days", field=f"{where}.window")
+        if self.playbook not in PLAYBOOKS:
+            raise ValidationError(f"unknown playbook; known: {sorted(PLAYBOOKS)}",
+                                  field=f"{where}.playbook")
+        return self
+
+
+DEFAULT_MONITORS: tuple[Monitor, ...] = (
+    Monitor("approval_rate_drop", "approval_rate", direction="down", playbook="raise_cutoff"),
+    Monitor("approval_rate_jump", "approval_rate", direction="up", method="ewma",
+            playbook="raise_cutoff"),
+    Monitor("fraud_rate", "fraud_rate", method="ewma", playbook="review_fraud_rules"),
+    Monitor("first_payment_default", "first_payment_default", method="ewma",
+            playbook="lower_limits"),
+    Monitor("roll_m0_m1", "roll_rate_m0_m1", method="ewma", playbook="lower_limits"),
+    Monitor("roll_m1_m2", "roll_rate_m1_m2", method="ewma", playbook="lower_limits"),
+    Monitor("utilisation", "utilisation", method="rolling", playbook="lower_limits"),
+    Monitor("score_psi", "score_psi", method="rolling", playbook="switch_to_champion"),
+)
+
+
+def load_monitors(document: Sequence[Mapping[str, Any]]) -> list[Monitor]:
+    """Monitors from a configuration document (a list of mappings), validated."""
+    if not isinstance(document, Sequence) or isinstance(document, str | bytes):
+        raise ValidationError("must be a list of monitors", field="monitors")
+    monitors = []
+    known = set(Monitor.__dataclass_fields__)
+    for i, item in enumerate(document):
+        if not isinstance(item, Mapping):
+            raise ValidationError("must be a mapping", field=f"monitors[{i}]")
+        unknown = set(item) - known
+        if unknown:
+            raise ValidationError(f"unknown keys {sorted(unknown)}", field=f"monitors[{i}]")
+        try:
+            monitors.append(Monitor(**item).validated())
+        except TypeError as exc:
+            raise ValidationError(str(exc), field=f"monitors[{i}]") from None
+    names = [m.name for m in monitors]
+    if len(set(names)) != len(names):
+        raise ValidationError("monitor names must be unique", field="monitors")
+    return monitors
+
+
+@dataclass(frozen=True)
+class Alert:
+    monitor: str
+    metric: str
+    segment: str
+    day: dt.date
+    severity: str  # "warning" | "critical"
+    value: float
+    statistic: float
+    centre: float
+    lower: float
+    upper: float
+    sigmas: float  # distance from the centre in band units (σ)
+    method: str
+    playbook: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def _band(monitor: Monitor, values: np.ndarray, days: Sequence[dt.date]) -> Band:
+    if monitor.method == "ewma":
+        return ewma_limits(values, smoothing=monitor.smoothing, width=monitor.k,
+                           baseline_days=monitor.window)
+    if monitor.method == "seasonal":
+        return seasonal_band(values, [d.weekday() for d in days], k=monitor.k,
+                             window=monitor.window)
+    return rolling_band(values, window=monitor.window, k=monitor.k)
+
+
+def evaluate(monitor: Monitor, days: Sequence[dt.date], values: Sequence[float], *,
+             only_last: bool = True) -> list[Alert]:
+    """Alerts of ``monitor`` over a daily series (by default for the last day only)."""
+    if len(days) != len(values):
+        raise ValidationError("one value per day", field="values")
+    x = np.asarray(values, dtype=float)
+    band = _band(monitor, x, days)
+    alerts = []
+    for t in (range(x.size - 1, x.size) if only_last else range(x.size)):
+        low, high, stat = band.lower[t], band.upper[t], band.statistic[t]
+        if math.isnan(low) or math.isnan(high) or math.isnan(stat):
+            continue
+        bad_up = monitor.direction in ("up", "both") and stat > high
+        bad_down = monitor.direction in ("down", "both") and stat < low
+        if not (bad_up or bad_down):
+            continue
+        unit = (high - band.centre[t]) / monitor.k if monitor.k else float("inf")
+        sigmas = (stat - band.centre[t]) / unit if unit > 0 else float("inf")
+        severity = "critical" if abs(sigmas) >= monitor.critical_k else "warning"
+        alerts.append(Alert(
+            monitor=monitor.name, metric=monitor.metric, segment=monitor.segment,
+            day=days[t], severity=severity, value=float(x[t]), statistic=float(stat),
+            centre=float(band.centre[t]), lower=float(low), upper=float(high),
+            sigmas=round(float(sigmas), 2), method=monitor.method, playbook=monitor.playbook,
+            evidence={"k": monitor.k, "window": monitor.window,
+                      "smoothing": monitor.smoothing if monitor.method == "ewma" else None,
+                      "recent_values": [round(float(v), 6) for v in x[max(0, t - 6):t + 1]]}))
+    return alerts
+
+
+def execute_playbook(alert: Alert, *, operator_id: str, operator_roles: Sequence[str],
+                     parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the operator may run the alert's playbook with these parameters; return the
+    action record to apply and audit. Refused (PermissionDeniedError) for other roles."""
+    playbook = PLAYBOOKS[alert.playbook]
+    if not set(operator_roles) & playbook.roles:
+        raise PermissionDeniedError(
+            f"playbook {playbook.code} needs one of the roles {sorted(playbook.roles)}",
+            field="operator_roles")
+    missing = [p for p in playbook.parameters if p not in parameters]
+    if missing:
+        raise ValidationError(f"missing parameters {missing}", field="parameters")
+    return {"playbook": playbook.code, "title_en": playbook.title_en,
+            "title_zh": playbook.title_zh, "operator_id": operator_id,
+            "alert": {"monitor": alert.monitor, "day": alert.day.isoformat(),
+                      "severity": alert.severity, "value": alert.value},
+            "parameters": {p: parameters[p] for p in playbook.parameters}}
+
+
+def roll_rate(previous_buckets: Mapping[str, str], current_buckets: Mapping[str, str],
+              from_bucket: str, to_bucket: str) -> float:
+    """Share of accounts in ``from_bucket`` yesterday that are in ``to_bucket`` today
+    (accounts keyed by id; accounts closed since are counted as not rolled). NaN if none."""
+    base = [a for a, b in previous_buckets.items() if b == from_bucket]
+    if not base:
+        return float("nan")
+    rolled = sum(1 for a in base if current_buckets.get(a) == to_bucket)
+    return rolled / len(base)
