@@ -35,6 +35,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.risk.fraud.cli",
     "creditpay.compliance.cli",
     "creditpay.compliance.consumer_cli",
+    "creditpay.compliance.reports_cli",
 )
 
 for _module_name in _DOMAIN_CLIS:

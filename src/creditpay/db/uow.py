@@ -75,7 +75,7 @@ class Tx:
                  when(e["occurred_at"])) for e in self._events]
         cursor = self.conn.connection.driver_connection.cursor()
         cursor.executemany(
-            "INSERT INTO outbox_events (topic, aggregate_type, aggregate_id, payload,"
+            "INSERT INTO outbox_events (topic, aggregate_type, aggregate_id, payload,"  # nosec B608 - fixed text
             f" occurred_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", rows)
         self._events = []
 
