@@ -871,6 +871,11 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
             status="done", report=report.as_dict(), finished_at=tx.now))
         tx.emit("credit.cob.completed", "credit_cob_run", business_date.isoformat(),
                 report.as_dict())
+    # The nightly batch also seals the audit chain, so no record of the day stays outside
+    # the hash chain past the night (docs/security.md, "protection window").
+    from creditpay.compliance.audit import seal
+
+    seal(uow)
     return report
 
 
