@@ -16,13 +16,13 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditpay.errors import PROBLEM_BASE, AuthenticationError, PermissionDeniedError
 from creditpay.parties.service import Principal
@@ -125,31 +125,57 @@ class TokenBuckets:
             return wait
 
 
-class GuardMiddleware(BaseHTTPMiddleware):
-    """Rate limits (per IP, per credential) and security headers on every response."""
+class GuardMiddleware:
+    """Rate limits (per IP, per credential) and security headers on every response.
 
-    def __init__(self, app, per_ip: TokenBuckets, per_credential: TokenBuckets) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(app)
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs the app in a separate
+    task and re-streams its body, which cost about a millisecond per request."""
+
+    def __init__(self, app: ASGIApp, per_ip: TokenBuckets, per_credential: TokenBuckets
+                 ) -> None:
+        self.app = app
         self.per_ip = per_ip
         self.per_credential = per_credential
 
-    async def dispatch(self, request: Request,
-                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        ip = request.client.host if request.client else "unknown"
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        ip = client[0] if client else "unknown"
         wait = self.per_ip.take("ip:" + ip)
-        auth = request.headers.get("authorization")
+        auth = _header(scope, b"authorization")
         if not wait and auth:
-            wait = self.per_credential.take(
-                "cred:" + hashlib.sha256(auth.encode()).hexdigest()[:32])
+            wait = self.per_credential.take("cred:" + hashlib.sha256(auth).hexdigest()[:32])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(header for header in _SECURITY_HEADER_BYTES
+                               if header[0] not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
         if wait:
             from creditpay.api.problems import problem_response
 
             response: Response = problem_response({
                 "type": PROBLEM_BASE + "rate-limited", "title": "Too many requests",
                 "status": 429, "detail": "rate limit exceeded; retry later",
-                "instance": request.url.path}, headers={"Retry-After": str(int(wait) + 1)})
-        else:
-            response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+                "instance": scope.get("path", "")},
+                headers={"Retry-After": str(int(wait) + 1)})
+            await response(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+
+_SECURITY_HEADER_BYTES = tuple((name.lower().encode("latin-1"), value.encode("latin-1"))
+                               for name, value in SECURITY_HEADERS.items())
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,12 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+@functools.lru_cache(maxsize=256)
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    """One validator per response model (building one costs more than using it)."""
+    return TypeAdapter(model)
+
+
 def post(request: Request, scope: str, body: BaseModel | None, use_case: Callable[[Tx], Any],
          *, status_code: int = 200, secret_fields: frozenset[str] = frozenset(),
          fingerprint_body: dict[str, Any] | None = None) -> JSONResponse:
@@ -46,7 +53,7 @@ def post(request: Request, scope: str, body: BaseModel | None, use_case: Callabl
     model = getattr(route, "response_model", None)
     serialize = None
     if model is not None:
-        adapter = TypeAdapter(model)
+        adapter = _adapter(model)
 
         def serialize(value: Any) -> Any:
             return adapter.dump_python(adapter.validate_python(value), mode="json")

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from creditpay.clock import Clock, SystemClock
 from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
@@ -27,6 +28,9 @@ from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
 from creditpay.payments.webhooks import WebhookDispatcher
+
+if TYPE_CHECKING:
+    from creditpay.payments.fraud import FraudScreeningConfig
 
 __all__ = ["ApiConfig", "Runtime", "build_runtime"]
 
@@ -49,6 +53,10 @@ class ApiConfig:
     credential_bucket: tuple[int, float] = (300, 50.0)
     login_bucket: tuple[int, float] = (10, 0.1)  # per identifier, before any DB work
     background_jobs: bool = False  # serve: deliver rail callbacks and webhooks every second
+    # Fraud screening (issue #6): None = CREDITPAY_FRAUD_SCREENING decides (default off:
+    # allow-all). Used only when ``risk`` is left at the allow-all default.
+    fraud_screening: bool | None = None
+    fraud: FraudScreeningConfig | None = None  # default: from the environment
     pool_size: int = 10
     currencies: tuple[str, ...] = ("CNY",)
 
@@ -67,6 +75,9 @@ class Runtime:
         return self.uow.clock
 
     def close(self) -> None:
+        close_risk = getattr(self.payments.risk, "close", None)
+        if callable(close_risk):
+            close_risk()  # e.g. persist the fraud screener's streaming state
         self.uow.engine.dispose()
 
 
@@ -86,7 +97,8 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
                       passwords=config.passwords or PasswordPolicy(),
                       policy=config.access_policy)
     payments = Payments(parties=parties, rail=CardRail(rail_key, delay_s=config.rail_delay_s),
-                        risk=config.risk, credit=config.credit, policy=config.payments_policy)
+                        risk=_risk_gateway(config), credit=config.credit,
+                        policy=config.payments_policy)
     for currency in config.currencies:
         uow.run(lambda tx, c=currency: ensure_platform_accounts(tx, c))
     install_pii_log_filter()
@@ -94,3 +106,18 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
         install_pii_log_filter(logging.getLogger(name))
     return Runtime(config, uow, vault, parties, payments,
                    WebhookDispatcher(uow, parties))
+
+
+def _risk_gateway(config: ApiConfig) -> RiskGateway:
+    """The configured gateway; fraud screening replaces allow-all when switched on."""
+    from creditpay.payments.fraud import (
+        FraudScreeningConfig,
+        ScreeningRiskGateway,
+        screening_enabled,
+    )
+
+    enabled = (config.fraud_screening if config.fraud_screening is not None
+               else screening_enabled())
+    if not enabled or not isinstance(config.risk, AllowAllRiskGateway):
+        return config.risk
+    return ScreeningRiskGateway.from_config(config.fraud or FraudScreeningConfig.from_env())

@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -98,21 +100,86 @@ def _installments(schedule: Schedule, customer_pays_fee: bool) -> tuple[OfferIns
     return tuple(rows)
 
 
-def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...],
-            consumer_schedule: Schedule | None) -> Offer:
-    cost = Decimal(0)
-    apr = Decimal(0)
+@dataclass(frozen=True)
+class _PlanCore:
+    """The customer-independent part of one plan offer: schedule, its rows as shown, and
+    the cost figures (the APR solve is most of the quoting time)."""
+
+    product: Any  # the product object it was computed from (identity is checked on a hit)
+    schedule: Schedule
+    consumer: Schedule  # what the consumer pays (no fee when the merchant pays it)
+    all_in_annual_cost: Decimal  # of ``consumer``, as the caps check computes it
+    rows: tuple[OfferInstallment, ...]
+    rows_for_id: tuple[tuple[tuple[str, Any], ...], ...]
+    apr_percent: str
+    all_in_annual_cost_percent: str
+
+
+# Offers are quoted when shown and again when one is accepted (and the same price points
+# recur across customers): the pure schedule and APR figures are memoised, bounded.
+_PLAN_CORES_MAX = 4096
+_plan_cores: OrderedDict[tuple[Any, ...], _PlanCore] = OrderedDict()
+_plan_cores_lock = threading.Lock()
+# The finished offers of one customer (offer id = hash of every figure), so accepting an
+# offer re-derives today's offers without re-hashing them; keyed by the core's identity.
+_PLAN_OFFERS_MAX = 8192
+_plan_offers: OrderedDict[tuple[Any, ...], tuple[_PlanCore, Offer]] = OrderedDict()
+
+
+def _costs(consumer_schedule: Schedule | None) -> tuple[Decimal, Decimal]:
+    """(US APR, all-in annual cost) as fractions; both 0 for a schedule that costs nothing."""
     if consumer_schedule is not None and (consumer_schedule.totals.interest_minor
                                           + consumer_schedule.totals.fee_minor):
-        cost = all_in_annual_cost(consumer_schedule)
-        apr = apr_of_schedule(consumer_schedule, AprMethod.US)
-    figures = dict(figures, schedule=[asdict(r) for r in schedule_rows])
+        return (apr_of_schedule(consumer_schedule, AprMethod.US),
+                all_in_annual_cost(consumer_schedule))
+    return Decimal(0), Decimal(0)
+
+
+def _cost_percents(consumer_schedule: Schedule | None) -> tuple[str, str]:
+    apr, cost = _costs(consumer_schedule)
+    return percent_string(apr), percent_string(cost)
+
+
+def _plan_core(product: Any, periods: int, financed: int, as_of: dt.date, currency: str
+               ) -> _PlanCore:
+    """The plan's schedules and cost figures, memoised (pure: same inputs, same figures)."""
+    key = (id(product), product.code, product.version, periods, financed, as_of, currency)
+    with _plan_cores_lock:
+        core = _plan_cores.get(key)
+        if core is not None and core.product is product:
+            _plan_cores.move_to_end(key)
+            return core
+    schedule = build_schedule(P.plan_terms(product, periods, financed, as_of, currency))
+    customer_pays = product.fee_payer == "customer"
+    consumer = schedule if customer_pays else build_schedule(
+        with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
+    rows = _installments(schedule, customer_pays)
+    apr, cost = _costs(consumer)
+    core = _PlanCore(product, schedule, consumer, cost, rows,
+                     tuple(tuple(asdict(r).items()) for r in rows),
+                     percent_string(apr), percent_string(cost))
+    with _plan_cores_lock:
+        _plan_cores[key] = core
+        _plan_cores.move_to_end(key)
+        while len(_plan_cores) > _PLAN_CORES_MAX:
+            _plan_cores.popitem(last=False)
+    return core
+
+
+def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...],
+            consumer_schedule: Schedule | None, *,
+            percents: tuple[str, str] | None = None,
+            rows_for_id: tuple[tuple[tuple[str, Any], ...], ...] | None = None) -> Offer:
+    apr_percent, cost_percent = percents or _cost_percents(consumer_schedule)
+    schedule_for_id = ([dict(r) for r in rows_for_id] if rows_for_id is not None
+                       else [asdict(r) for r in schedule_rows])
+    figures = dict(figures, schedule=schedule_for_id)
     offer_id = _offer_id(figures)
     figures.pop("schedule")
     figures.pop("customer_id")
     figures.pop("currency")
-    return Offer(offer_id=offer_id, apr_percent=percent_string(apr),
-                 all_in_annual_cost_percent=percent_string(cost), schedule=schedule_rows,
+    return Offer(offer_id=offer_id, apr_percent=apr_percent,
+                 all_in_annual_cost_percent=cost_percent, schedule=schedule_rows,
                  **figures)
 
 
@@ -183,14 +250,18 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
         if not product.amount_min_minor <= financed <= product.amount_max_minor:
             continue
         for option in product.options:
-            schedule = build_schedule(P.plan_terms(product, option.periods, financed, as_of,
-                                                   currency))
+            core = _plan_core(product, option.periods, financed, as_of, currency)
+            within = financed <= available
+            offer_key = (id(core), customer_id, amount_minor, within)
+            with _plan_cores_lock:
+                known = _plan_offers.get(offer_key)
+            if known is not None and known[0] is core:
+                offers.append(known[1])  # same figures, same id: nothing to recompute
+                continue
+            schedule, rows = core.schedule, core.rows
             customer_pays = product.fee_payer == "customer"
-            consumer = schedule if customer_pays else build_schedule(
-                with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
-            rows = _installments(schedule, customer_pays)
             fee = schedule.totals.fee_minor if customer_pays else 0
-            offers.append(_finish(dict(
+            offer = _finish(dict(
                 base, funding="plan", product_code=product.code,
                 product_version=product.version, periods=option.periods,
                 down_payment_minor=down, financed_minor=financed,
@@ -199,5 +270,12 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                 total_interest_minor=schedule.totals.interest_minor,
                 total_repayable_minor=financed + fee + schedule.totals.interest_minor,
                 merchant_fee_minor=0 if customer_pays else schedule.totals.fee_minor,
-                within_available_limit=financed <= available), rows, consumer))
+                within_available_limit=within), rows, None,
+                percents=(core.apr_percent, core.all_in_annual_cost_percent),
+                rows_for_id=core.rows_for_id)
+            offers.append(offer)
+            with _plan_cores_lock:
+                _plan_offers[offer_key] = (core, offer)
+                while len(_plan_offers) > _PLAN_OFFERS_MAX:
+                    _plan_offers.popitem(last=False)
     return offers

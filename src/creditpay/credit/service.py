@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -38,7 +40,7 @@ from creditpay.credit.lines import (
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, quote_offers
+from creditpay.credit.offers import Offer, _plan_core, quote_offers
 from creditpay.credit.plans import (
     insert_account,
     insert_schedule,
@@ -51,7 +53,6 @@ from creditpay.credit.plans import (
     scale_fee,
 )
 from creditpay.credit.repayments import RepaymentResult, amount_owed, repay
-from creditpay.credit.schedule import Schedule, build_schedule, with_terms
 from creditpay.credit.statements import convert_statement_to_installments
 from creditpay.credit.tables import (
     credit_accounts,
@@ -132,6 +133,50 @@ class AccountView:
     dpd: int
     bucket: str
     next_due_date: dt.date | None
+
+
+# ----------------------------------------------------------------------------- account ids
+# Ledger account ids never change once their creation is committed; checkout asks for the
+# platform and receivable accounts on every authorisation and capture (two ledger queries
+# each). Ids are remembered per engine, and only for accounts created by an earlier,
+# committed transaction (created_at differs from this transaction's time), so an id from a
+# transaction that later rolls back is never remembered.
+_ACCOUNT_IDS_MAX = 100_000
+_account_ids: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], dict[str, int]]] = \
+    weakref.WeakKeyDictionary()
+_account_ids_lock = threading.Lock()
+
+
+def _remembered_ids(tx: Tx, key: tuple[str, ...],
+                    open_ids: Callable[[], dict[str, int]]) -> dict[str, int]:
+    engine = tx.conn.engine
+    with _account_ids_lock:
+        ids = _account_ids.get(engine, {}).get(key)
+    if ids is not None:
+        return dict(ids)
+    ids = open_ids()
+    now = tx.now if tx.now.tzinfo is not None else tx.now.replace(tzinfo=dt.UTC)
+    for account_id in ids.values():
+        created = L.get_account(tx.conn, account_id).created_at
+        if (created if created.tzinfo is not None else created.replace(tzinfo=dt.UTC)) == now:
+            return ids  # opened by this transaction: not committed yet
+    with _account_ids_lock:
+        per_engine = _account_ids.setdefault(engine, {})
+        if len(per_engine) >= _ACCOUNT_IDS_MAX:
+            per_engine.clear()
+        per_engine[key] = dict(ids)
+    return ids
+
+
+def _platform_ids(tx: Tx, currency: str) -> dict[str, int]:
+    return _remembered_ids(tx, ("platform", currency),
+                           lambda: platform_ledger_accounts(tx, currency))
+
+
+def _receivable_ids(tx: Tx, customer_id: str, currency: str) -> dict[str, int]:
+    return _remembered_ids(
+        tx, ("receivables", customer_id, currency),
+        lambda: customer_ledger_accounts(tx, [customer_id], currency)[customer_id])
 
 
 # ----------------------------------------------------------------------------- queries
@@ -257,11 +302,11 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     product = P.default_catalogue().get(offer.product_code, offer.product_version)
     caps = default_caps(product.jurisdiction)
     if offer.funding == "plan":
-        check_all_in_cost(_consumer_schedule(product, offer.periods, offer.financed_minor,
-                                             tx.today, currency), caps, what="this plan")
+        _check_plan_cost(_plan_core(product, offer.periods, offer.financed_minor, tx.today,
+                                    currency), caps)
     check_exposure(exposure_minor(tx.conn, customer_id, currency), offer.financed_minor,
                    caps, currency)
-    platform = platform_ledger_accounts(tx, currency)
+    platform = _platform_ids(tx, currency)
     hold_id = f"credit:auth:{authorisation_id}"
     L.create_transfer(tx, L.TransferRequest(
         hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
@@ -282,12 +327,12 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     return _auth_view(row)
 
 
-def _consumer_schedule(product: Any, periods: int, financed: int, start: dt.date,
-                       currency: str) -> Schedule:
-    schedule = build_schedule(P.plan_terms(product, periods, financed, start, currency))
-    if product.fee_payer == "merchant":
-        return build_schedule(with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
-    return schedule
+def _check_plan_cost(core: Any, caps: Any) -> None:
+    """The all-in cost cap on a plan, from the memoised cost (the same figure the caps
+    check computes); above the cap the caps module raises its own error."""
+    if core.all_in_annual_cost > caps.all_in_annual_cost_max:
+        check_all_in_cost(core.consumer, caps, what="this plan")
+        raise AssertionError("the caps check must refuse a cost above the cap")
 
 
 def void_authorisation(tx: Tx, *, authorisation_id: str) -> CreditAuthorisation:
@@ -355,8 +400,8 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
     if merchant.currency != currency:
         raise ValidationError(f"is a {merchant.currency} account",
                               field="merchant_payable_account_id")
-    platform = platform_ledger_accounts(tx, currency)
-    receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
+    platform = _platform_ids(tx, currency)
+    receivables = _receivable_ids(tx, customer_id, currency)
     line = get_line(tx.conn, auth["line_id"])
     requests = [L.TransferRequest(f"{auth['hold_transfer_id']}:post", "credit.purchase_hold",
                                   kind=L.TransferKind.POST,
@@ -369,12 +414,10 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         account = load_account(tx.conn, auth["line_id"], lock=True)
         account_id = account["account_id"]
     else:
-        schedule = build_schedule(P.plan_terms(product, offer["periods"], financed, tx.today,
-                                               currency))
+        core = _plan_core(product, offer["periods"], financed, tx.today, currency)
+        schedule = core.schedule
         customer_pays = product.fee_payer == "customer"
-        consumer = schedule if customer_pays else build_schedule(
-            with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
-        check_all_in_cost(consumer, default_caps(product.jurisdiction), what="this plan")
+        _check_plan_cost(core, default_caps(product.jurisdiction))
         merchant_fee = 0 if customer_pays else schedule.totals.fee_minor
         account_id = _derived_id("plan", capture_id)
         if merchant_fee:

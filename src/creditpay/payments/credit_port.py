@@ -30,7 +30,12 @@ class CreditUnavailableError(DomainError):
     title = "Credit is not available"
 
 
+_PLAIN_TYPES = frozenset({str, int, bool, float, type(None)})
+
+
 def _json_value(value: Any) -> Any:
+    if type(value) in _PLAIN_TYPES:  # most figures: returned as they are, checked first
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.date | dt.datetime):
@@ -40,7 +45,9 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _json_value(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _json_value(dataclasses.asdict(value))
+        # Field by field: ``dataclasses.asdict`` deep-copies every leaf first (slow).
+        return {f.name: _json_value(getattr(value, f.name))
+                for f in dataclasses.fields(value)}
     if hasattr(value, "value") and isinstance(value.value, str):  # enums
         return value.value
     return value
@@ -49,7 +56,7 @@ def _json_value(value: Any) -> Any:
 def offer_to_dict(offer: Any) -> dict[str, Any]:
     """Every figure the facade put on the offer, exactly (Decimals as strings)."""
     if dataclasses.is_dataclass(offer) and not isinstance(offer, type):
-        raw = dataclasses.asdict(offer)
+        raw = offer
     elif isinstance(offer, dict):
         raw = dict(offer)
     else:

@@ -7,6 +7,7 @@ The risk domain plugs a real implementation in (rules, models, velocity features
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +28,9 @@ class Decision:
     outcome: Outcome
     reasons: tuple[str, ...] = ()
     version: str = "unknown"  # which ruleset/model decided (recorded on the intent)
+    # The screening record to keep (decision, score, rules hit, versions, features summary);
+    # stored on the intent and in the audit trail when present.
+    details: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import weakref
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -68,7 +69,13 @@ from creditpay.parties.service import (
 )
 from creditpay.payments.credit_port import CreditFacade
 from creditpay.payments.rail import CardRail
-from creditpay.payments.risk import AllowAllRiskGateway, Outcome, PaymentEvent, RiskGateway
+from creditpay.payments.risk import (
+    AllowAllRiskGateway,
+    Decision,
+    Outcome,
+    PaymentEvent,
+    RiskGateway,
+)
 from creditpay.payments.tables import (
     credit_offer_quotes,
     merchant_settlements,
@@ -86,6 +93,7 @@ FUNDING_SOURCES = ("balance", "card", "credit_line", "installment_plan")
 CREDIT_FUNDING = ("credit_line", "installment_plan")
 SCENARIOS = ("online", "offline_qr", "social", "rental")
 LINE_ITEMS_MAX = 100
+ACCOUNT_IDS_MAX = 100_000  # remembered ledger account ids per engine (bounded memory)
 
 
 class PaymentDeclinedError(DomainError):
@@ -122,15 +130,36 @@ class Payments:
     credit: CreditFacade = field(default_factory=CreditFacade)
     policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
 
+    # Ledger account ids by key, per engine (see ``_opened_id``).
+    _account_ids: weakref.WeakKeyDictionary[Any, dict[str, int]] = field(
+        default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False)
+
     # ================================================================== ledger helpers
     def _account_id(self, conn: Connection, key: str) -> int:
         return get_account_by_key(conn, key).id
 
+    def _opened_id(self, tx: Tx, spec: Any) -> int:
+        """Open an account idempotently and return its id. Ids never change once their
+        creation is committed, so they are remembered, but only for accounts an earlier
+        transaction created (a rolled-back creation is never remembered)."""
+        engine = tx.conn.engine
+        known = self._account_ids.get(engine)
+        account_id = known.get(spec.key) if known is not None else None
+        if account_id is not None:
+            return account_id
+        account = open_accounts(tx, [spec])[0]
+        if aware(account.created_at) != aware(tx.now):
+            known = self._account_ids.setdefault(engine, {})
+            if len(known) >= ACCOUNT_IDS_MAX:
+                known.clear()
+            known[spec.key] = account.id
+        return account.id
+
     def _wallet_id(self, tx: Tx, customer_id: str, currency: str) -> int:
-        return open_accounts(tx, [wallet_spec(customer_id, currency)])[0].id
+        return self._opened_id(tx, wallet_spec(customer_id, currency))
 
     def _payable_id(self, tx: Tx, merchant_id: str, currency: str) -> int:
-        return open_accounts(tx, [merchant_payable_spec(merchant_id, currency)])[0].id
+        return self._opened_id(tx, merchant_payable_spec(merchant_id, currency))
 
     def wallet_balance(self, conn: Connection, customer_id: str, currency: str
                        ) -> dict[str, Any]:
@@ -239,6 +268,7 @@ class Payments:
         if note is not None and (not isinstance(note, str) or len(note) > 140):
             raise ValidationError("must be at most 140 characters", field="note")
         op_id = new_id("wop")
+        self._screen_p2p(tx, principal, op_id, payee.id, amount_minor, currency)
         create_transfer(tx, TransferRequest(
             op_id, "wallet.p2p", debit_account_id=self._wallet_id(tx, principal.id, currency),
             credit_account_id=self._wallet_id(tx, payee.id, currency),
@@ -255,6 +285,29 @@ class Payments:
                 {"payer": principal.id, "payee": payee.id, "amount_minor": amount_minor,
                  "currency": currency})
         return self._op_view(self._wallet_op(tx.conn, op_id), principal.id)
+
+    def _screen_p2p(self, tx: Tx, principal: Principal, op_id: str, payee_id: str,
+                    amount_minor: int, currency: str) -> None:
+        """Fraud screening of a transfer (scenario ``p2p``, the payee in the merchant's
+        place). A transfer is irreversible and has no review state nor step-up input yet:
+        anything but approve refuses it, and the screening is committed with the refusal."""
+        decision = self.risk.screen_payment(tx, PaymentEvent(
+            intent_id=op_id, customer_id=principal.id, merchant_id=payee_id,
+            merchant_mcc="p2p", amount_minor=amount_minor, currency=currency,
+            funding="balance", scenario="p2p", device_id=principal.device_id,
+            occurred_at=tx.now))
+        if decision.outcome == Outcome.APPROVE:
+            if decision.details:
+                self._record_screening(tx, "wallet_operation", op_id, decision)
+            return
+        self._record_screening(tx, "wallet_operation", op_id, decision)
+        if decision.outcome == Outcome.CHALLENGE:
+            raise commit_and_raise(PaymentDeclinedError(
+                "this transfer needs verification; pay in the app's checkout instead",
+                decline_code="verification_required"), store=True)
+        raise commit_and_raise(PaymentDeclinedError(
+            "the transfer was declined by risk screening",
+            reasons=list(decision.reasons)), store=True)
 
     def history(self, conn: Connection, customer_id: str, *, before_seq: int | None,
                 limit: int) -> tuple[list[dict[str, Any]], int | None]:
@@ -368,8 +421,9 @@ class Payments:
         audit.append(tx, "merchant", merchant.id, "payment_intent.created", "payment_intent",
                      intent_id, {"amount_minor": amount_minor, "currency": currency,
                                  "scenario": scenario})
-        self._emit_intent(tx, "payment_intent.created", intent_id, merchant.id)
-        view = self.intent_view(self._intent(tx.conn, intent_id), merchant_name=merchant_row.name)
+        row = self._intent(tx.conn, intent_id)
+        self._emit_intent(tx, "payment_intent.created", intent_id, merchant.id, row=row)
+        view = self.intent_view(row, merchant_name=merchant_row.name)
         if scenario == "offline_qr":
             view["qr_payload"] = self.parties.signer.sign(
                 "qr", {"pi": intent_id},
@@ -377,8 +431,10 @@ class Payments:
         return view
 
     def _emit_intent(self, tx: Tx, event_type: str, intent_id: str, merchant_id: str,
-                     extra: dict[str, Any] | None = None) -> None:
-        row = self._intent(tx.conn, intent_id)
+                     extra: dict[str, Any] | None = None, *, row: Any = None) -> None:
+        """Queue the merchant event; ``row`` is the intent as it is now (read if absent)."""
+        if row is None:
+            row = self._intent(tx.conn, intent_id)
         tx.emit(f"payments.{event_type}", "payment_intent", intent_id, {
             "merchant_id": merchant_id, "type": event_type,
             "object": {"id": row.id, "order_id": row.order_id, "status": row.status,
@@ -453,6 +509,7 @@ class Payments:
                 raise ValidationError("card funding needs card_id", field="card_id")
             card = self.parties.get_card(tx.conn, principal.id, card_id)
         merchant = self.parties.get_merchant(tx.conn, row.merchant_id)
+        screening = None
         if row.risk_outcome == "approved_by_review":
             decision_outcome, reasons, version = Outcome.APPROVE, ["approved_by_review"], "review"
         else:
@@ -460,11 +517,16 @@ class Payments:
                 intent_id=row.id, customer_id=principal.id, merchant_id=row.merchant_id,
                 merchant_mcc=merchant.mcc, amount_minor=row.amount_minor,
                 currency=row.currency, funding=funding, scenario=row.scenario,
-                device_id=principal.device_id, occurred_at=tx.now))
+                device_id=principal.device_id, occurred_at=tx.now,
+                extra={"card_id": card_id} if card is not None else {}))
             decision_outcome, reasons, version = (decision.outcome, list(decision.reasons),
                                                   decision.version)
-        risk_values = {"risk_outcome": str(decision_outcome),
-                       "risk_reasons": {"reasons": reasons, "version": version}}
+            screening = self._record_screening(tx, "payment_intent", row.id, decision)
+        risk_values: dict[str, Any] = {
+            "risk_outcome": str(decision_outcome),
+            "risk_reasons": {"reasons": reasons, "version": version}}
+        if screening is not None:
+            risk_values["risk_reasons"]["screening"] = screening
         if decision_outcome == Outcome.DECLINE:
             tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
                             .values(status="declined", customer_id=principal.id,
@@ -487,6 +549,18 @@ class Payments:
         if needs_code:
             self._step_up(tx, principal, row, funding, via, step_up_challenge_id, step_up_code)
         return self._authorise(tx, principal, row, merchant, funding, card, offer, risk_values)
+
+    def _record_screening(self, tx: Tx, subject_type: str, subject_id: str,
+                          decision: Decision) -> dict[str, Any] | None:
+        """Keep a fraud screening's record in the audit trail (committed with the decision,
+        including a challenge or a decline); returns it for the intent's risk_reasons."""
+        if not decision.details:
+            return None
+        record = {**decision.details, "outcome": str(decision.outcome),
+                  "version": decision.version}
+        audit.append(tx, "system", "risk", "payment.screened", subject_type, subject_id,
+                      record)
+        return record
 
     def _step_up(self, tx: Tx, principal: Principal, row: Any, funding: str, via: str,
                  challenge_id: str | None, code: str | None) -> None:
@@ -547,8 +621,9 @@ class Payments:
                 "all_in_annual_cost_percent")}
         audit.append(tx, "customer", principal.id, "payment.authorised", "payment_intent",
                      row.id, payload)
-        self._emit_intent(tx, "payment_intent.authorised", row.id, row.merchant_id)
-        return self.intent_view(self._intent(tx.conn, row.id), merchant_name=merchant.name)
+        fresh = self._intent(tx.conn, row.id)
+        self._emit_intent(tx, "payment_intent.authorised", row.id, row.merchant_id, row=fresh)
+        return self.intent_view(fresh, merchant_name=merchant.name)
 
     def open_credit_line(self, tx: Tx, operator: Principal, customer_id: str, *,
                          limit_minor: int, product_code: str, currency: str = "CNY"
@@ -617,8 +692,9 @@ class Payments:
             status="succeeded", captured_minor=amount))
         audit.append(tx, "merchant", merchant.id, "payment.captured", "payment_intent", row.id,
                      {"capture_id": capture_id, "amount_minor": amount})
-        self._emit_intent(tx, "payment_intent.succeeded", row.id, row.merchant_id)
-        return self.intent_view(self._intent(tx.conn, row.id))
+        fresh = self._intent(tx.conn, row.id)
+        self._emit_intent(tx, "payment_intent.succeeded", row.id, row.merchant_id, row=fresh)
+        return self.intent_view(fresh)
 
     def cancel(self, tx: Tx, merchant: Principal, intent_id: str) -> dict[str, Any]:
         row = self.intent_for(tx.conn, merchant, intent_id, lock=True)
