@@ -2,12 +2,15 @@
 
 It creates a fresh database and runs :mod:`creditpay.sim.economy` through the real services:
 merchants onboarded, consumers registered and KYC'd, credit applications decided by the risk
-engine and lines opened for the approved, then business days of card top-ups, checkouts paid
-by balance, card, pay-later line or installment plan (explicit offers), captures, refunds,
-repayments whose timing follows each consumer's latent creditworthiness, T+1 merchant
-settlement and the close of business each night. It ends with the books verified, the figures
-printed, ``figures.json`` and a self-contained ``report.html`` written, and exit code 1 when
-the books do not balance. The same seed gives the same figures.
+engine over the run and lines opened for the approved, then business days of card top-ups,
+checkouts paid by balance, card, pay-later line or installment plan (explicit offers), each
+screened for fraud while fraudsters attack (account takeover, compromised terminals, and a
+fraud ring with ``--fraud-ring``), captures, refunds, chargebacks, repayments whose timing
+follows each consumer's latent creditworthiness (and an unemployment shock with ``--shock``),
+T+1 merchant settlement, the close of business each night and early-warning monitors. It ends
+with the books verified, the figures printed, ``figures.json`` and a self-contained
+``report.html`` written, and exit code 1 when the books do not balance. The same seed gives
+the same figures.
 """
 
 from __future__ import annotations
@@ -21,21 +24,44 @@ import typer
 __all__ = ["run_demo", "register"]
 
 # Defaults finish in a few minutes on a shared 2-core machine; the flags scale the run.
+# Every payment runs the whole checkout (intent, offers, screening, hold, capture: about
+# a dozen milliseconds of this machine's time), so the defaults are sized to finish in a few
+# minutes on a shared 2-core machine; the flags scale the run.
 CUSTOMERS_DEFAULT = 400
 MERCHANTS_DEFAULT = 40
-DAYS_DEFAULT = 60
+DAYS_DEFAULT = 120
 
 
 def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: int,
-             progress: bool = True) -> tuple[dict[str, Any], dict[str, float]]:
+             progress: bool = True, shock: str | None = None, shock_day: int | None = None,
+             fraud_ring: bool = False, policy: Path | None = None
+             ) -> tuple[dict[str, Any], dict[str, float]]:
     """Run the economy into a fresh SQLite database at ``db_path``: (figures, timings_s)."""
     from creditpay.sim.economy import EconomyConfig, run_economy
 
+    config = EconomyConfig(customers=customers, merchants=merchants, days=days, seed=seed,
+                           database_url=f"sqlite:///{db_path}", progress=progress,
+                           shock=shock, shock_day=shock_day, fraud_ring=fraud_ring,
+                           policy_path=policy)  # validated before the old file goes
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
-    return run_economy(EconomyConfig(customers=customers, merchants=merchants, days=days,
-                                     seed=seed, database_url=f"sqlite:///{db_path}",
-                                     progress=progress))
+    return run_economy(config)
+
+
+def _write_key_file(db_path: Path, seed: int) -> Path:
+    """The run's master key next to its database (owner-only), for ``creditpay serve``.
+    It protects synthetic people only; ``*.key`` files are never committed."""
+    import os
+
+    from creditpay.compliance.keys import encode_key
+    from creditpay.sim.economy import master_key_bytes
+
+    path = db_path.with_suffix(".key")
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(encode_key(master_key_bytes(seed)) + "\n")
+    return path
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -52,6 +78,19 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         = Path("var/demo.db"),
         out: Annotated[Path, typer.Option(help="Folder for figures.json and report.html.")]
         = Path("var/demo-report"),
+        shock: Annotated[str | None, typer.Option(
+            help="A shock from --shock-day on: 'unemployment' (a share of the employed lose "
+                 "their income).")] = None,
+        shock_day: Annotated[int | None, typer.Option(
+            min=0, help="Business day the shock and the fraud ring start (default: half-way).")]
+        = None,
+        fraud_ring: Annotated[bool, typer.Option(
+            "--fraud-ring", help="A fraud ring takes over many accounts from --shock-day.")]
+        = False,
+        policy: Annotated[Path | None, typer.Option(
+            exists=True, dir_okay=False, readable=True,
+            help="Application credit policy to run under (zen-engine JSON; default: the "
+                 "bundled one).")] = None,
         json_output: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Run the simulated economy on SQLite and print the portfolio's figures."""
@@ -59,13 +98,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         db.parent.mkdir(parents=True, exist_ok=True)
         figures, timings = run_demo(db, customers=customers, merchants=merchants, days=days,
-                                    seed=seed, progress=not json_output)
+                                    seed=seed, progress=not json_output, shock=shock,
+                                    shock_day=shock_day, fraud_ring=fraud_ring, policy=policy)
         paths = write_reports(figures, out)
+        key_file = _write_key_file(db, seed)
         if json_output:
             typer.echo(json.dumps(figures))
         else:
             print_table(figures, db)
             typer.echo(f"Figures written to {paths['figures']}, report to {paths['report']}"
                        f" ({timings['total']:.0f} s)")
+            typer.echo("Serve the HTTP API over this database (docs/api.md): "
+                       f"CREDITPAY_MASTER_KEY_FILE={key_file} creditpay serve --db {db}")
         if not figures["ledger_ok"]:
             raise typer.Exit(1)

@@ -1,15 +1,18 @@
-"""The simulated economy: deterministic by seed, books balanced, both credit outcomes, reports."""
+"""The simulated economy: deterministic by seed, books balanced and reconciled per consumer,
+credit decided and repaid or not, fraud attacked and (mostly) caught, shocks seen by early
+warning, reports written."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections import defaultdict
 
 import pytest
 from typer.testing import CliRunner
 
 from creditpay.cli import app
-from creditpay.sim.economy import EconomyConfig, run_economy
+from creditpay.sim.economy import CURRENCY, EconomyConfig, run_economy
 
 runner = CliRunner()
 
@@ -28,11 +31,17 @@ def test_same_seed_same_figures_books_balance_and_reports(tmp_path):
     assert first["ledger_ok"] is True and first["transfers"] > 100
     assert first["approvals"] > 0 and first["declines"] > 0
     assert first["applications"] == first["approvals"] + first["declines"]
+    assert len(first["applications_detail"]) == first["applications"]
     assert first["purchases"].get("credit_line", 0) > 0
     assert first["purchases"].get("balance", 0) + first["purchases"].get("card", 0) > 0
     assert first["topups"] > 0 and first["settlements"] > 0
     assert sum(first["outstanding_by_product_minor"].values()) > 0
     assert first["series"] and first["series"][-1]["day"] == 10
+    assert len(first["daily_metrics"]) == 10 and len(first["fraud_daily"]) == 10
+    assert first["fraud"]["screened"] > 0  # every confirm is screened
+    accepted = sum(b["count"] for b in first["apr_distribution"])
+    assert accepted == first["purchases"].get("credit_line", 0) + first["purchases"].get(
+        "installment_plan", 0)
     complaints = first["complaints"]
     assert complaints["total"] == sum(complaints["by_category"].values())
     assert complaints["acknowledge_breached"] == 0  # staff acknowledge the same day
@@ -44,32 +53,144 @@ def test_same_seed_same_figures_books_balance_and_reports(tmp_path):
     verify = runner.invoke(app, ["ledger", "verify", "--db", str(tmp_path / "sim0.db"),
                                  "--json"])
     assert verify.exit_code == 0 and json.loads(verify.output)["ok"] is True
+    key = (tmp_path / "sim0.key")  # for `creditpay serve` over the demo's database
+    assert key.exists() and key.stat().st_mode & 0o077 == 0
+
+
+def _reconcile(url: str) -> int:
+    """Every consumer's credit principal and wallet, as the services report them, equal
+    their ledger accounts summed from the journal. Returns how many consumers were checked."""
+    import datetime as dt
+
+    from creditpay.credit.lines import RECEIVABLE_CODES
+    from creditpay.credit.service import portfolio
+    from creditpay.db.schema import open_database
+    from creditpay.ledger import verify_ledger
+    from creditpay.ledger.chart import party_key
+    from creditpay.ledger.service import balance, get_account_by_key
+
+    far = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+    engine = open_database(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            assert verify_ledger(conn).ok
+            accounts, _ = portfolio(conn, CURRENCY)
+            principal = defaultdict(int)
+            for account in accounts:
+                if account.status != "written_off":
+                    principal[account.customer_id] += account.principal_minor
+            for customer_id, expected in principal.items():
+                ledger_account = get_account_by_key(conn, party_key(
+                    RECEIVABLE_CODES["principal"], customer_id, CURRENCY))
+                journal = balance(conn, ledger_account.id, as_of=far)
+                assert journal.debits_posted - journal.credits_posted == expected, customer_id
+            for account in _wallet_accounts(conn):
+                journal = balance(conn, account.id, as_of=far)
+                assert journal.credits_posted - journal.debits_posted == account.balance_minor
+            return len(principal)
+    finally:
+        engine.dispose()
+
+
+def _wallet_accounts(conn):
+    from sqlalchemy import select
+
+    from creditpay.ledger.service import get_accounts
+    from creditpay.ledger.tables import ledger_accounts
+
+    ids = conn.execute(select(ledger_accounts.c.id).where(
+        ledger_accounts.c.code == "wallet")).scalars().all()
+    return get_accounts(conn, ids).values()
 
 
 def test_risky_consumers_fall_behind_and_are_charged(tmp_path):
-    """Past the first statement's due date, consumers who do not pay become delinquent."""
+    """Past the first statement's due date, consumers who do not pay become delinquent, and
+    each consumer's balances still equal the ledger."""
+    url = f"sqlite:///{tmp_path / 'late.db'}"
     figures, _ = run_economy(EconomyConfig(
         customers=80, merchants=8, days=26, seed=3, progress=False,
         start="2025-01-20T08:00:00+00:00",  # the first statement (1 Feb) is due on 10 Feb
-        database_url=f"sqlite:///{tmp_path / 'late.db'}", snapshot_every_days=10))
+        database_url=url, snapshot_every_days=10))
     assert figures["ledger_ok"] is True
     late = {b: v for b, v in figures["delinquency_by_bucket"].items() if b != "M0"}
     assert late and sum(v["principal_minor"] for v in late.values()) > 0
     assert figures["repayments"] > 0
     assert figures["revenue_by_source_minor"]["merchant_fees"] > 0
+    assert _reconcile(url) > 10
+
+
+@pytest.mark.slow
+def test_bad_debt_is_written_off_at_m3(tmp_path):
+    """A run long enough for the first unpaid bills to pass 90 days: written off, with the
+    write-off expense in the books and the vintage curves rising."""
+    url = f"sqlite:///{tmp_path / 'm3.db'}"
+    figures, _ = run_economy(EconomyConfig(customers=45, merchants=6, days=118, seed=4,
+                                           progress=False, fraud=False, database_url=url))
+    assert figures["ledger_ok"] is True
+    assert figures["write_offs"]["accounts"] > 0 and figures["write_offs"]["amount_minor"] > 0
+    assert any(b in figures["delinquency_by_bucket"] for b in ("M1", "M2", "M3"))
+    curves = figures["vintage_curves"]
+    assert curves and max(p["bad_share"] for c in curves for p in c["curve"]) > 0
+    bad = [a for a in figures["applications_detail"] if a["bad"]]
+    assert bad and all(a["approved"] for a in bad)
+    assert figures["fraud"]["attempted"] == 0 and figures["fraud"]["screened"] == 0
+    assert _reconcile(url) > 5
+
+
+def test_fraud_ring_raises_the_fraud_alert_within_days(tmp_path):
+    """The ring starts on day 16; screening holds its payments, the fraud-rate monitor's
+    dynamic band is broken within three days, and most of the fraud is caught."""
+    figures, _ = run_economy(EconomyConfig(
+        customers=220, merchants=12, days=20, seed=5, progress=False, fraud_ring=True,
+        shock_day=16, database_url=f"sqlite:///{tmp_path / 'ring.db'}"))
+    assert figures["ledger_ok"] is True
+    shock = figures["shock"]
+    assert shock["kind"] == "fraud_ring" and shock["day"] == 16
+    fraud_alerts = [a for a in figures["alerts"] if a["monitor"] == "fraud_rate"]
+    assert fraud_alerts, figures["daily_metrics"][-6:]
+    first = min(a["date"] for a in fraud_alerts)
+    assert shock["date"] <= first <= figures["daily_metrics"][16 + 2]["date"]
+    assert all(a["date"] >= shock["date"] for a in fraud_alerts)  # no alert before it
+    assert fraud_alerts[0]["playbook"] == "review_fraud_rules"
+    fraud = figures["fraud"]
+    ring = fraud["by_scenario"]["fraud_ring"]
+    assert ring["attempted"] > 10
+    assert fraud["caught"] + fraud["failed"] + fraud["lost"] <= fraud["attempted"]
+    assert 0.4 <= fraud["caught"] / fraud["attempted"] <= 1.0  # a plausible catch rate
+    assert fraud["false_positives"] / fraud["screened"] < 0.2
+    assert fraud["charged_back"] <= fraud["lost"]
+
+
+def test_unemployment_shock_hits_the_employed(tmp_path):
+    figures, _ = run_economy(EconomyConfig(
+        customers=60, merchants=6, days=6, seed=8, progress=False, shock="unemployment",
+        shock_day=2, database_url=f"sqlite:///{tmp_path / 'jobs.db'}"))
+    assert figures["shock"]["kind"] == "unemployment" and figures["shock"]["out_of_work"] > 0
+    assert figures["ledger_ok"] is True
+
+
+def test_bad_shock_options_are_refused_naming_the_field(tmp_path):
+    from creditpay.errors import ValidationError
+
+    with pytest.raises(ValidationError) as bad:
+        EconomyConfig(customers=1, merchants=1, days=5, seed=1, database_url="sqlite://",
+                      shock="war")
+    assert bad.value.field == "shock"
+    with pytest.raises(ValidationError) as late:
+        EconomyConfig(customers=1, merchants=1, days=5, seed=1, database_url="sqlite://",
+                      fraud_ring=True, shock_day=5)
+    assert late.value.field == "shock_day"
+    result = runner.invoke(app, ["demo", "--days", "3", "--shock", "war", "--db",
+                                 str(tmp_path / "x.db"), "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0
+    assert not (tmp_path / "x.db").exists()
 
 
 @pytest.mark.parametrize("store", ["postgresql"], indirect=True)
 def test_runs_on_postgresql(store):
-    from creditpay.db.schema import open_database
-    from creditpay.ledger import verify_ledger
-
-    figures, _ = run_economy(EconomyConfig(customers=30, merchants=6, days=4, seed=11,
-                                           database_url=store.url, progress=False))
+    figures, _ = run_economy(EconomyConfig(customers=40, merchants=6, days=5, seed=11,
+                                           database_url=store.url, progress=False,
+                                           fraud_ring=True, shock_day=2))
     assert figures["ledger_ok"] is True and figures["approvals"] > 0
-    engine = open_database(store.url, pool_size=1)
-    try:
-        with engine.connect() as conn:
-            assert verify_ledger(conn).ok
-    finally:
-        engine.dispose()
+    assert figures["fraud"]["screened"] > 0 and figures["fraud"]["attempted"] > 0
+    assert _reconcile(store.url) > 0

@@ -57,6 +57,7 @@ from creditpay.credit.statements import convert_statement_to_installments
 from creditpay.credit.tables import (
     credit_accounts,
     credit_authorisations,
+    credit_lines,
     credit_purchases,
     credit_refunds,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "authorise_purchase", "capture_purchase", "void_authorisation", "refund_purchase",
     "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
+    "PortfolioAccount", "PortfolioLine", "portfolio",
     "HOLD_TIMEOUT_SECONDS",
 ]
 
@@ -211,6 +213,53 @@ def list_accounts(conn: Any, customer_id: str) -> list[AccountView]:
         credit_accounts.c.customer_id == customer_id).order_by(credit_accounts.c.seq)
     ).scalars().all()
     return [get_account_view(conn, account_id) for account_id in ids]
+
+
+@dataclass(frozen=True)
+class PortfolioAccount:
+    """One credit account as portfolio monitoring sees it (amounts in minor units)."""
+
+    account_id: str
+    customer_id: str
+    kind: str  # line | plan | loan
+    status: str  # active | closed | written_off
+    product_code: str
+    line_id: str | None
+    opened_on: dt.date
+    principal_minor: int  # unbilled + billed + past due
+    billed_unpaid_minor: int  # billed and past-due principal plus posted, unpaid charges
+    dpd: int
+    bucket: str
+
+
+@dataclass(frozen=True)
+class PortfolioLine:
+    line_id: str
+    customer_id: str
+    limit_minor: int
+    status: str
+
+
+def portfolio(conn: Any, currency: str) -> tuple[list[PortfolioAccount], list[PortfolioLine]]:
+    """Every credit account and line in ``currency``, read in two statements (monitoring,
+    reports and the simulator look at the whole book daily; per-account views would be
+    one read per account)."""
+    a = credit_accounts.c
+    accounts = [PortfolioAccount(
+        r.account_id, r.customer_id, r.kind, r.status, r.product_code, r.line_id, r.opened_on,
+        r.principal_unbilled_minor + r.principal_billed_minor + r.principal_past_due_minor,
+        r.principal_billed_minor + r.principal_past_due_minor + r.penalty_unpaid_minor
+        + r.late_fee_unpaid_minor, r.dpd, r.bucket)
+        for r in conn.execute(select(
+            a.account_id, a.customer_id, a.kind, a.status, a.product_code, a.line_id,
+            a.opened_on, a.principal_unbilled_minor, a.principal_billed_minor,
+            a.principal_past_due_minor, a.penalty_unpaid_minor, a.late_fee_unpaid_minor,
+            a.dpd, a.bucket).where(a.currency == currency).order_by(a.seq))]
+    c = credit_lines.c
+    lines = [PortfolioLine(r.line_id, r.customer_id, r.limit_minor, r.status)
+             for r in conn.execute(select(c.line_id, c.customer_id, c.limit_minor, c.status)
+                                   .where(c.currency == currency).order_by(c.line_id))]
+    return accounts, lines
 
 
 def payoff_amount(conn: Any, account_id: str) -> int:

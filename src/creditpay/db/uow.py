@@ -126,6 +126,28 @@ class UnitOfWork:
                 time.sleep(min(0.2, 0.005 * 2 ** attempt))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def run_keeping_effects(self, use_case: Callable[[Tx], T]) -> T:
+        """:meth:`run`, except that an error marked ``commit_effects`` (a step-up challenge
+        issued, a decline recorded: ``parties.service.commit_and_raise``) is raised after
+        its transaction commits, as the HTTP API does. In-process callers (the simulator,
+        jobs) use it to see the same outcomes an API client sees."""
+        holder: dict[str, BaseException] = {}
+
+        def wrapped(tx: Tx) -> Any:
+            holder.clear()  # a retried attempt starts clean
+            try:
+                return use_case(tx)
+            except Exception as exc:
+                if not getattr(exc, "commit_effects", False):
+                    raise
+                holder["raised"] = exc
+                return None
+
+        result = self.run(wrapped)
+        if "raised" in holder:
+            raise holder["raised"]
+        return result  # type: ignore[no-any-return]
+
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A read-only connection for queries (on SQLite it does not take the write lock)."""

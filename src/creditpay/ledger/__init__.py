@@ -19,6 +19,7 @@ from creditpay.ledger.service import (
     expire_holds,
     get_account,
     get_account_by_key,
+    get_accounts,
     get_transfer,
     list_transfers,
     open_account,
@@ -29,7 +30,7 @@ from creditpay.ledger.verify import VerifyReport, verify_ledger
 __all__ = [
     "Account", "AccountSpec", "Balance", "HoldStatus", "NormalSide", "Transfer",
     "TransferKind", "TransferRequest", "balance", "create_transfer", "create_transfers",
-    "create_transfers_unlinked", "expire_holds", "get_account", "get_account_by_key",
+    "create_transfers_unlinked", "expire_holds", "get_account", "get_account_by_key", "get_accounts",
     "get_transfer", "list_transfers", "open_account", "open_accounts", "VerifyReport",
     "verify_ledger",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "open_accounts",
     "get_account",
     "get_account_by_key",
+    "get_accounts",
     "create_transfer",
     "create_transfers",
     "create_transfers_unlinked",
@@ -136,6 +137,18 @@ def get_account(conn: Connection, account_id: int) -> Account:
     if row is None:
         raise NotFoundError(f"no account {account_id}", field="account_id")
     return _account_from_row(row)
+
+
+def get_accounts(conn: Connection, account_ids: Iterable[int]) -> dict[int, Account]:
+    """Many accounts by id in one read (no lock); unknown ids are simply absent."""
+    ids = sorted(set(account_ids))
+    accounts: dict[int, Account] = {}
+    for start in range(0, len(ids), BATCH_SIZE_MAX):
+        chunk = ids[start:start + BATCH_SIZE_MAX]
+        for row in conn.execute(select(ledger_accounts).where(
+                ledger_accounts.c.id.in_(chunk))).mappings():
+            accounts[row["id"]] = _account_from_row(row)
+    return accounts
 
 
 def get_account_by_key(conn: Connection, key: str) -> Account:

@@ -6,6 +6,7 @@ the same seed and the same platform responses give the same day.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from typing import Any
 
 from creditpay.sim.population import Consumer, Merchant
 
-__all__ = ["Choice", "purchases_today", "pick_merchant", "purchase_amount", "choose_funding",
+__all__ = ["Choice", "attacker_wants_credit", "lose_work", "purchases_today", "pick_merchant", "purchase_amount", "choose_funding",
            "top_up_amount", "repayment_today", "merchant_capture", "refund_request",
            "complains", "complaint_outcome", "AMOUNT_MINOR_MAX"]
 
@@ -28,6 +29,7 @@ class Choice:
     funding: str  # balance | card | credit_line | installment_plan
     offer_id: str | None = None
     periods: int | None = None
+    all_in_percent: str | None = None  # the offer's all-in annual cost, as shown
 
 
 def purchases_today(consumer: Consumer, rng: random.Random) -> int:
@@ -73,11 +75,29 @@ def choose_funding(consumer: Consumer, amount_minor: int, wallet_available_minor
         offer = min((o for o in plans if o["periods"] == wanted),
                     key=lambda o: (o["total_repayable_minor"], o.get("product_code", ""),
                                    o.get("product_version", 0)))
-        return Choice("installment_plan", offer["offer_id"], offer["periods"])
+        return Choice("installment_plan", offer["offer_id"], offer["periods"],
+                      offer.get("all_in_annual_cost_percent"))
     if lines:
         line = min(lines, key=lambda o: (o["total_repayable_minor"], o["periods"]))
-        return Choice("credit_line", line["offer_id"], line["periods"])
+        return Choice("credit_line", line["offer_id"], line["periods"],
+                      line.get("all_in_annual_cost_percent"))
     return fallback_funding(amount_minor, wallet_available_minor)
+
+
+def attacker_wants_credit() -> bool:
+    """Someone paying with stolen credentials always looks at the credit on offer: the
+    victim's unused limit is what they came for."""
+    return True
+
+
+def lose_work(consumer: Consumer) -> Consumer:
+    """The unemployment shock: income falls to benefits, bills are paid far less reliably,
+    and credit looks more tempting. A later application declares it."""
+    return dataclasses.replace(
+        consumer, employment_type="unemployed",
+        monthly_income_minor=max(100_000, consumer.monthly_income_minor // 5),
+        creditworthiness=round(consumer.creditworthiness * 0.35, 4),
+        credit_appetite=round(min(0.95, consumer.credit_appetite + 0.3), 3))
 
 
 def fallback_funding(amount_minor: int, wallet_available_minor: int) -> Choice:

@@ -7,11 +7,21 @@ want credit consent to the bureau inquiry and apply for a pay-later line, each a
 decided by ``decide`` and the approved ones get ``open_credit_line`` with the decided limit.
 
 Each business day (business time from a :class:`~creditpay.clock.SimulatedClock`): yesterday
-is settled to merchants (T+1), wallets are topped up through the card rail (callbacks
-delivered), bills are repaid from the wallet when the consumer's latent creditworthiness says
-so, purchases go through payment intents confirmed with balance, card, or an explicit credit
-offer (pay-later line or installment plan), merchants capture, cancel or forget, refunds come
-back days later, stale intents expire, and the close of business runs at night.
+is settled to merchants (T+1), analysts work the fraud review queue, the day's credit
+applications are decided, wallets are topped up through the card rail (callbacks delivered),
+bills are repaid from the wallet when the consumer's latent creditworthiness says so, then
+the day's purchases and fraud attempts run in time order through payment intents confirmed
+with balance, card, or an explicit credit offer (pay-later line or installment plan); every
+confirm is screened for fraud (rules as data, streaming features), a challenge sends a
+one-time code to the consumer's phone (the fraudster has none), a review waits for an
+analyst. Merchants capture, cancel or forget; victims report fraud that got through a few
+days later (a chargeback and a label for the fraud features), refunds come back, stale
+intents expire, and the close of business runs at night. At the end of each day the
+monitors of :mod:`creditpay.sim.monitoring` look at the book and raise early-warning alerts.
+
+Shocks (``shock="unemployment"``, ``fraud_ring=True``) start on ``shock_day``: a share of
+the employed lose their income (they repay less, want more credit, and their new
+applications say so), or a fraud ring takes over many accounts at once.
 
 Nothing here writes a table: every change is a service call in a unit of work.
 """
@@ -26,17 +36,31 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from creditpay.sim import behaviour as B
+from creditpay.sim.fraud import Attack, FraudPlanner
+from creditpay.sim.monitoring import BAD_DPD, DayBook, MonitorBoard, apr_band, vintage_curves
 from creditpay.sim.population import Consumer, Population, build_population
 
-__all__ = ["EconomyConfig", "Economy", "run_economy", "CURRENCY", "LINE_PRODUCT"]
+__all__ = ["EconomyConfig", "Economy", "run_economy", "CURRENCY", "LINE_PRODUCT", "SHOCKS",
+           "SimPhone", "master_key_bytes"]
 
 CURRENCY = "CNY"
-LINE_PRODUCT = "huabei"
-START = "2025-01-01T08:00:00+00:00"
+LINE_PRODUCT = "paylater_m3"  # huabei's terms, written off at M3 (90 DPD)
+# Mid-December: the first statement falls on 1 January, so a run of about four months
+# reaches 90 days past due and write-off.
+START = "2024-12-16T08:00:00+00:00"
 SIM_PASSWORD = "simulated consumer password"  # nosec B105 - synthetic consumers only
+SHOCKS = ("unemployment",)
+FRAUD_RULES = Path(__file__).with_name("fraud_rules.json")
+APPLY_AT_START_SHARE = 0.5  # of those who want credit, apply on day 0; the rest later
+SECOND_DEVICE_SHARE = 0.2  # of a two-phone consumer's payments, made from the other phone
+UNEMPLOYMENT_SHARE = 0.3  # of the employed, out of work from the shock day
+ANALYST_ACCURACY = 0.9  # reviews that reach the right verdict
+REPORT_DAYS = (1, 6)  # a victim reports a fraud that got through this many days later
+PURCHASE_WINDOW_S = (9 * 3600, 21 * 3600)  # business hours of the day's payments
 REVENUE_ACCOUNTS = (("merchant_fees", "merchant_fee_income"), ("interest", "interest_income"),
                     ("credit_fees", "fee_income"), ("penalty", "penalty_income"),
                     ("recoveries", "recovery_income"))
@@ -53,6 +77,29 @@ class EconomyConfig:
     durability: str = "normal"  # a run is reproducible from its seed (see db/engine.py)
     snapshot_every_days: int = 0  # 0: about 30 points over the run
     progress: bool = True
+    # The application credit policy (a zen-engine decision document, as `creditpay policy`
+    # takes); None: the bundled one. The strategy sandbox runs one population under several.
+    policy_path: Path | None = None
+    shock: str | None = None  # "unemployment", from shock_day on
+    fraud_ring: bool = False  # a fraud ring from shock_day on
+    shock_day: int | None = None  # None: half-way through the run
+    fraud: bool = True  # fraud attacks (the handbook's scenarios) and screening at checkout
+
+    def __post_init__(self) -> None:
+        from creditpay.errors import ValidationError
+
+        if self.shock is not None and self.shock not in SHOCKS:
+            raise ValidationError(f"must be one of {list(SHOCKS)}", field="shock")
+        if self.shock_day is not None and not 0 <= self.shock_day < self.days:
+            raise ValidationError(f"must be a day of the run, 0 to {self.days - 1}",
+                                  field="shock_day")
+
+    @property
+    def shock_starts(self) -> int | None:
+        """The day the shock (or the fraud ring) starts, or None without one."""
+        if self.shock is None and not self.fraud_ring:
+            return None
+        return self.shock_day if self.shock_day is not None else self.days // 2
 
 
 @dataclass
@@ -64,9 +111,12 @@ class Agent:
     principal: Any
     card_id: str
     wallet_account_id: int
+    apply_day: int | None = None  # None: does not apply for credit
     has_line: bool = False
     has_credit: bool = False  # has used credit, so may owe something
     complained: bool = False
+    out_of_work: bool = False  # hit by the unemployment shock
+    principals: dict[str, Any] = field(default_factory=dict)  # device id -> Principal
 
 
 @dataclass
@@ -93,6 +143,50 @@ class Tally:
     settled_net_minor: int = 0
     intents_expired: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    applications_detail: list[dict[str, Any]] = field(default_factory=list)
+    accepted_apr: dict[str, list[int]] = field(default_factory=dict)  # band: [count, minor]
+    fraud: Counter[str] = field(default_factory=Counter)
+    fraud_by_scenario: dict[str, Counter[str]] = field(default_factory=dict)
+    fraud_daily: list[dict[str, Any]] = field(default_factory=list)
+    today: Counter[str] = field(default_factory=Counter)  # reset each day
+    reviews: Counter[str] = field(default_factory=Counter)
+
+
+def master_key_bytes(seed: int) -> bytes:
+    """A run's master key, derived from its seed (the people are synthetic), so a run needs
+    no key file and replays exactly. Every other key derives from it as in
+    ``api.runtime.build_runtime``, so ``creditpay serve`` opens the run's database with it."""
+    return hashlib.sha256(f"creditpay-sim/master/{seed}".encode()).digest()
+
+
+class SimPhone:
+    """The consumers' phones, as the platform's :class:`~creditpay.parties.notifier.Notifier`:
+    a one-time code sent for a challenge lands here, where only the consumer reads it."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, str] = {}  # challenge id -> code
+
+    def send_code(self, tx: Any, *, customer_id: str, challenge_id: str, purpose: str,
+                  code: str) -> None:
+        self.codes[challenge_id] = code
+
+
+_SEVERITY = {"approve": 0, "challenge": 1, "review": 2, "decline": 3}
+
+
+class _LoggingGateway:
+    """The screening gateway, noting each payment's worst outcome for the day's figures."""
+
+    def __init__(self, inner: Any, log: dict[str, str]) -> None:
+        self.inner = inner
+        self.log = log
+
+    def screen_payment(self, tx: Any, event: Any) -> Any:
+        decision = self.inner.screen_payment(tx, event)
+        outcome = str(getattr(decision.outcome, "value", decision.outcome))
+        before = self.log.get(event.intent_id, "approve")
+        self.log[event.intent_id] = max(before, outcome, key=_SEVERITY.__getitem__)
+        return decision
 
 
 class Economy:
@@ -112,38 +206,61 @@ class Economy:
             config.customers, config.merchants, config.seed, self.clock.today())
         self._merchant_weights = list(accumulate(m.popularity
                                                  for m in self.population.merchants))
+        self.planner = FraudPlanner(config.seed)
+        self.board = MonitorBoard()
+        self.reviews_open: list[dict[str, Any]] = []  # payments waiting for an analyst
+        self.fraud_reports_due: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        self.opened_on: dict[str, dt.date] = {}  # credit accounts that were ever drawn
+        self.went_bad_on: dict[str, dt.date] = {}  # ... and the day they reached BAD_DPD
+        self.bad_customers: set[str] = set()
+        self.snapshot_dates: list[dt.date] = []
+        self.attack_intents: set[str] = set()
+        self._book: tuple[list[Any], list[Any]] = ([], [])  # the book at the last day's end
 
     # ------------------------------------------------------------------ wiring
     def _build_runtime(self) -> None:
-        """The services an API process holds (``api.runtime.build_runtime``), with keys
-        derived from the seed so a run needs no key files and replays exactly."""
+        """The services an API process holds (``api.runtime.build_runtime``)."""
+        import hmac
+
         from creditpay.clock import SimulatedClock
-        from creditpay.compliance.keys import LocalMasterKey
+        from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key
         from creditpay.compliance.vault import BlindIndexer, Vault
         from creditpay.db.schema import open_database
         from creditpay.db.uow import UnitOfWork
         from creditpay.ledger.chart import ensure_platform_accounts
-        from creditpay.parties.security import PasswordPolicy, TokenSigner
+        from creditpay.parties.security import PasswordPolicy, TokenSigner, load_token_key
         from creditpay.parties.service import Parties
         from creditpay.payments.rail import CardRail
         from creditpay.payments.service import Payments
 
-        def key(purpose: str) -> bytes:
-            return hashlib.sha256(f"creditpay-sim/{purpose}/{self.config.seed}".encode()
-                                  ).digest()
-
+        self.screen_log: dict[str, str] = {}  # today's screenings: intent id -> worst outcome
         url = self.config.database_url
         durability = self.config.durability if url.startswith("sqlite") else "full"
         self.engine = open_database(url, pool_size=2, durability=durability)
         self.clock = SimulatedClock(self.config.start)
         self.uow = UnitOfWork(self.engine, self.clock)
-        vault = Vault(self.uow, LocalMasterKey(key("master")))
+        master = LocalMasterKey(master_key_bytes(self.config.seed))
+        vault = Vault(self.uow, master)
         vault.ensure_active_key()
+        token_key = load_token_key(master, environ={})
+        rail_key = hmac.new(token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
+        self.phone = SimPhone()
         # Cheapest argon2 parameters: the simulated consumers never log in.
-        self.parties = Parties(vault=vault, indexer=BlindIndexer(key("blind-index")),
-                               signer=TokenSigner(key("tokens")),
-                               passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024))
-        self.payments = Payments(parties=self.parties, rail=CardRail(key("rail"), delay_s=0))
+        self.parties = Parties(vault=vault,
+                               indexer=BlindIndexer(load_blind_index_key(master, {}).key),
+                               signer=TokenSigner(token_key),
+                               passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024),
+                               notifier=self.phone)
+        self.screening = None
+        risk: dict[str, Any] = {}
+        if self.config.fraud:
+            from creditpay.payments.fraud import FraudScreeningConfig, ScreeningRiskGateway
+
+            self.screening = ScreeningRiskGateway.from_config(
+                FraudScreeningConfig(rules_path=FRAUD_RULES))
+            risk["risk"] = _LoggingGateway(self.screening, self.screen_log)
+        self.payments = Payments(parties=self.parties, rail=CardRail(rail_key, delay_s=0),
+                                 **risk)
         self.uow.run(lambda tx: ensure_platform_accounts(tx, CURRENCY))
 
     def close(self) -> None:
@@ -161,21 +278,25 @@ class Economy:
         self.clock.set(now.replace(hour=hour, minute=minute, second=0, microsecond=0))
 
     def _attempt(self, label: str, use_case: Callable[[Any], Any]) -> Any:
-        """Run one use case; a domain refusal is counted (and nothing was written)."""
+        """Run one use case as the API would (effects of a refusal that must stay, like a
+        recorded decline, commit); a domain refusal is counted and None returned."""
         from creditpay.errors import DomainError
 
         try:
-            return self.uow.run(use_case)
+            return self.uow.run_keeping_effects(use_case)
         except DomainError as exc:
-            self.tally.refused[f"{label}:{getattr(exc, 'type_slug', type(exc).__name__)}"] += 1
+            self._refused(label, exc)
             return None
+
+    def _refused(self, label: str, exc: Exception) -> None:
+        self.tally.refused[f"{label}:{getattr(exc, 'type_slug', type(exc).__name__)}"] += 1
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
         self._timed("setup.models", self._bootstrap_risk)
         self._timed("setup.merchants", self._onboard_merchants)
         self._timed("setup.consumers", self._onboard_consumers)
-        self._timed("setup.applications", self._decide_applications)
+        self._bureau()
 
     def _bootstrap_risk(self) -> None:
         """What ``creditpay risk bootstrap`` does, with the business clock and the seed."""
@@ -206,8 +327,13 @@ class Economy:
                 registry.register_model(tx, dirs["application_challenger"],
                                         name="application", registered_by=actor)
                 for kind in ("application", "limit_review"):
-                    activate_policy(tx, load_policy_file(bundled_policy_path(kind)),
-                                    actor=actor)
+                    path = (self.config.policy_path
+                            if kind == "application" and self.config.policy_path is not None
+                            else bundled_policy_path(kind))
+                    policy = load_policy_file(path)
+                    activate_policy(tx, policy, actor=actor)
+                    if kind == "application":
+                        self.policy_hash = policy.content_hash
 
     def _onboard_merchants(self) -> None:
         from creditpay.parties.service import MERCHANT_SCOPES, Principal
@@ -245,39 +371,55 @@ class Economy:
                                                brand=card.brand, last4=card.last4,
                                                expiry_month=12, expiry_year=2099)
                 wallet = get_account_by_key(tx.conn, party_key("wallet", view["id"], CURRENCY))
-                return Agent(c, view["id"], principal, linked["id"], wallet.id)
+                return Agent(c, view["id"], principal, linked["id"], wallet.id,
+                             apply_day=self._apply_day(c))
 
             self.agents.append(self.uow.run(onboard))
 
-    def _decide_applications(self) -> None:
-        from creditpay.compliance.consent import Purpose, consent_text, grant_consent
+    def _apply_day(self, c: Consumer) -> int | None:
+        """Half of those who want credit apply on the first day, the rest spread over the
+        run (so approvals, vintages and the approval-rate monitor have a daily flow)."""
+        if not c.applies_for_credit:
+            return None
+        rng = random.Random(f"{self.config.seed}:apply:{c.index}")
+        if rng.random() < APPLY_AT_START_SHARE or self.config.days == 1:
+            return 0
+        return rng.randrange(1, self.config.days)
+
+    def _bureau(self) -> None:
+        from creditpay.compliance.consent import Purpose, consent_text
         from creditpay.risk.bureau import SimulatedBureau
-        from creditpay.risk.decisions.service import decide
 
         # The bureau reports what other lenders know, which the simulation drew for each
         # consumer (the same whatever random id the platform gave them).
-        bureau = SimulatedBureau(self.config.seed, overrides={
+        self.bureau = SimulatedBureau(self.config.seed, overrides={
             a.customer_id: a.consumer.bureau for a in self.agents})
-        texts = {p: consent_text(p, "zh-CN") for p in (Purpose.BUREAU_INQUIRY,
-                                                        Purpose.CREDIT_ASSESSMENT)}
-        rng = random.Random(f"{self.config.seed}:applications")
+        self.consent_texts = {p: consent_text(p, "zh-CN") for p in (
+            Purpose.BUREAU_INQUIRY, Purpose.CREDIT_ASSESSMENT)}
+
+    def _applications(self, rng: random.Random) -> None:
+        """Today's applicants consent, are decided by the risk engine, and the approved get
+        a pay-later line with the decided limit."""
+        from creditpay.compliance.consent import Purpose, grant_consent
+        from creditpay.risk.decisions.service import decide
+
         for agent in self.agents:
-            c = agent.consumer
-            if not c.applies_for_credit:
+            if agent.apply_day != self.day:
                 continue
+            c = agent.consumer
 
             def apply(tx: Any, agent: Agent = agent, c: Consumer = c) -> Any:
                 refs = {p: grant_consent(tx, customer_id=agent.customer_id, purpose=p,
                                          language="zh-CN", text_version=t.version,
                                          text_sha256=t.sha256, channel="app").id
-                        for p, t in texts.items()}
+                        for p, t in self.consent_texts.items()}
                 decision = decide(
                     tx, application_id=f"sim-app-{c.index}", customer_id=agent.customer_id,
                     product_code="credit_line",
                     application={"date_of_birth": c.date_of_birth.isoformat(),
                                  "monthly_income_minor": c.monthly_income_minor,
                                  "employment_type": c.employment_type, "kyc_verified": True},
-                    bureau=bureau,
+                    bureau=self.bureau,
                     bureau_consent_reference=f"consent:{refs[Purpose.BUREAU_INQUIRY]}",
                     platform_consent_reference=f"consent:{refs[Purpose.CREDIT_ASSESSMENT]}")
                 if decision.outcome != "decline" and decision.limit_minor:
@@ -291,13 +433,20 @@ class Economy:
             if not approved and B.complains(c, "credit_decision", rng):
                 self._complain(agent, "credit_application", f"sim-app-{c.index}",
                                "credit_decision")
-            self.tally.applications += 1
-            grade = self.tally.by_grade.setdefault(decision.grade, [0, 0])
+            t = self.tally
+            t.applications += 1
+            t.today["applications"] += 1
+            t.applications_detail.append({"customer_id": agent.customer_id,
+                                          "grade": decision.grade,
+                                          "score": round(float(decision.score), 2),
+                                          "approved": approved, "day": self.day})
+            grade = t.by_grade.setdefault(decision.grade, [0, 0])
             grade[0] += 1
             if approved:
                 grade[1] += 1
-                self.tally.approvals += 1
-                self.tally.limit_granted_minor += decision.limit_minor
+                t.approvals += 1
+                t.today["approvals"] += 1
+                t.limit_granted_minor += decision.limit_minor
                 agent.has_line = True
 
     # ------------------------------------------------------------------ one day
@@ -305,28 +454,50 @@ class Economy:
         day = self.day
         rng = random.Random(f"{self.config.seed}:day:{day}")
         today = self.clock.today()
+        self.tally.today.clear()
+        if day == self.config.shock_starts:
+            self._start_shock(rng)
         self._at(8)
         if day > 0:
             self._timed("settle", lambda: self._settle(today - dt.timedelta(days=1)))
-        self._at(9)
+        self._at(8, 10)
+        self._timed("reviews", lambda: self._work_reviews(rng))
+        self._at(8, 20)
+        self._timed("applications", lambda: self._applications(rng))
+        self._at(8, 30)
         self._timed("topups", lambda: self._top_ups(rng))
-        self._at(10)
+        self._at(8, 45)
         self._timed("repayments", lambda: self._repayments(rng))
-        self._at(12)
         self._timed("purchases", lambda: self._purchases(rng))
-        self._at(17)
+        self._at(21, 30)
+        self._timed("fraud_reports", lambda: self._fraud_reports(day))
+        self._at(22)
         self._timed("complaints", lambda: self._handle_complaints(rng))
-        self._at(18)
+        self._at(22, 30)
         self._timed("refunds", lambda: self._refunds(day))
         self._at(23, 30)
         self._timed("expiry", self._expire)
         self._at(23, 50)
         self._timed("close_of_business", lambda: self._close_of_business(today))
+        self._timed("monitoring", lambda: self._monitor(today))
         every = self.config.snapshot_every_days or max(1, self.config.days // 30)
         if day % every == every - 1 or day == self.config.days - 1:
             self._timed("snapshots", lambda: self.series.append(self.snapshot()))
         self.clock.set((self.clock.now() + dt.timedelta(days=1)).replace(hour=7, minute=0))
         self.day += 1
+
+    def _start_shock(self, rng: random.Random) -> None:
+        """The shock day: the employed who lose their work, and/or the fraud ring."""
+        if self.config.fraud_ring:
+            self.planner.start_ring(self.day)
+        if self.config.shock != "unemployment":
+            return
+        for agent in self.agents:
+            c = agent.consumer
+            if c.employment_type in ("salaried", "self_employed") \
+                    and rng.random() < UNEMPLOYMENT_SHARE:
+                agent.out_of_work = True
+                agent.consumer = B.lose_work(c)
 
     def _complain(self, agent: Agent, subject_type: str, subject_id: str, category: str
                   ) -> None:
@@ -395,31 +566,48 @@ class Economy:
             if len(due) < 100:
                 return
 
+    def _wallets_available(self) -> dict[int, int]:
+        """Every consumer's spendable wallet balance by ledger account id, in one read."""
+        from creditpay.ledger.service import get_accounts
+
+        with self.uow.connect() as conn:
+            accounts = get_accounts(conn, [a.wallet_account_id for a in self.agents])
+        return {account_id: account.available_minor for account_id, account in accounts.items()}
+
     def _top_ups(self, rng: random.Random) -> None:
+        available = self._wallets_available()
         for agent in self.agents:
-            amount = B.top_up_amount(agent.consumer, self._wallet_available(agent), rng)
+            amount = B.top_up_amount(agent.consumer, available.get(agent.wallet_account_id, 0),
+                                     rng)
             if amount:
                 self._top_up(agent, amount)
 
-    def _owed_today(self, agent: Agent) -> tuple[int, bool]:
-        """(billed and unpaid, any of it past due) over the consumer's open accounts."""
+    def _bills_today(self) -> dict[str, tuple[int, bool]]:
+        """customer id -> (billed and unpaid, any of it past due), for those who owe: the
+        book read once, then what each owing account takes to pay today."""
         from creditpay.credit.plans import load_account
         from creditpay.credit.repayments import amount_owed
-        from creditpay.credit.service import list_accounts
+        from creditpay.credit.service import portfolio
 
+        bills: dict[str, tuple[int, bool]] = {}
         with self.uow.connect() as conn:
-            views = [v for v in list_accounts(conn, agent.customer_id) if v.status == "active"]
-            owed = sum(amount_owed(conn, load_account(conn, v.account_id),
-                                   include_unbilled=False) for v in views)
-            return owed, any(v.dpd > 0 for v in views)
+            accounts, _ = portfolio(conn, CURRENCY)
+            for account in accounts:
+                if account.status != "active" or not (account.billed_unpaid_minor > 0
+                                                       or account.dpd > 0):
+                    continue
+                owed = amount_owed(conn, load_account(conn, account.account_id),
+                                   include_unbilled=False)
+                before, late = bills.get(account.customer_id, (0, False))
+                bills[account.customer_id] = (before + owed, late or account.dpd > 0)
+        return bills
 
     def _repayments(self, rng: random.Random) -> None:
         from creditpay.credit.service import repay
 
+        bills = self._bills_today()
         for agent in self.agents:
-            if not agent.has_credit:
-                continue
-            owed, past_due = self._owed_today(agent)
+            owed, past_due = bills.get(agent.customer_id, (0, False))
             if owed <= 0:
                 continue
             c = agent.consumer
@@ -446,72 +634,253 @@ class Economy:
                 self.tally.repayments += 1
                 self.tally.repayments_minor += amount
 
-    def _purchases(self, rng: random.Random) -> None:
-        merchants = self.population.merchants
-        for agent in self.agents:
-            for k in range(B.purchases_today(agent.consumer, rng)):
-                merchant = B.pick_merchant(merchants, self._merchant_weights, rng)
-                self._checkout(agent, merchant, B.purchase_amount(agent.consumer, merchant,
-                                                                  rng), k, rng)
+    def _principal(self, agent: Agent, device_id: str) -> Any:
+        """The consumer (or whoever holds their credentials) signed in on ``device_id``."""
+        from creditpay.parties.service import Principal
 
-    def _checkout(self, agent: Agent, merchant: Any, amount: int, k: int,
-                  rng: random.Random) -> None:
+        principal = agent.principals.get(device_id)
+        if principal is None:
+            principal = agent.principals[device_id] = Principal(
+                "customer", agent.customer_id, device_id=device_id)
+        return principal
+
+    def _purchases(self, rng: random.Random) -> None:
+        """The day's payments and fraud attempts, each at its own time, in time order."""
+        merchants = self.population.merchants
+        start_s, end_s = PURCHASE_WINDOW_S
+        events: list[tuple[int, int, Agent, Any, int, str, Attack | None]] = []
+        legit_at_merchant: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for agent in self.agents:
+            c = agent.consumer
+            for _ in range(B.purchases_today(c, rng)):
+                merchant = B.pick_merchant(merchants, self._merchant_weights, rng)
+                second = rng.randint(start_s, end_s)
+                device = (c.devices[-1] if len(c.devices) > 1
+                          and rng.random() < SECOND_DEVICE_SHARE else c.devices[0])
+                events.append((second, len(events), agent, merchant,
+                               B.purchase_amount(c, merchant, rng), device, None))
+                legit_at_merchant[merchant.index].append((c.index, second))
+        if self.config.fraud:
+            for attack in self.planner.plan_day(self.day, rng, self.population.consumers,
+                                                merchants, PURCHASE_WINDOW_S,
+                                                legit_at_merchant):
+                events.append((attack.second_of_day, len(events),
+                               self.agents[attack.victim_index],
+                               merchants[attack.merchant_index], attack.amount_minor,
+                               attack.device_id, attack))
+        midnight = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        for second, seq, agent, merchant, amount, device, attack in sorted(
+                events, key=lambda e: (e[0], e[1])):
+            self.clock.set(max(self.clock.now(), midnight + dt.timedelta(seconds=second)))
+            self._checkout(agent, merchant, amount, f"sim-{self.day}-{seq}", rng,
+                           self._principal(agent, device), attack)
+        self._close_fraud_day()
+
+    def _close_fraud_day(self) -> None:
+        """Today's screening outcomes, one per payment (a payment confirmed again after a
+        code or a review is screened again; its worst outcome counts)."""
+        t = self.tally
+        log = self.screen_log
+        flagged = [i for i, outcome in log.items() if outcome != "approve"]
+        flagged_fraud = sum(1 for i in flagged if i in self.attack_intents)
+        t.fraud["screened"] += len(log)
+        t.fraud["flagged"] += len(flagged)
+        t.fraud["flagged_fraud"] += flagged_fraud
+        t.fraud["false_positives"] += len(flagged) - flagged_fraud
+        # The monitored fraud rate counts what screening held or declined: challenges are
+        # mostly honest consumers on a new phone, and their noise would hide an attack.
+        t.today["screened"] = len(log)
+        t.today["held"] = sum(1 for outcome in log.values() if outcome in ("review", "decline"))
+        t.fraud_daily.append({
+            "date": self.clock.today().isoformat(), "screened": len(log),
+            "attempted": t.today["fraud_attempted"], "caught": t.today["fraud_caught"],
+            "flagged": len(flagged), "flagged_fraud": flagged_fraud,
+            "held": t.today["held"]})
+        log.clear()
+
+    def _checkout(self, agent: Agent, merchant: Any, amount: int, order_id: str,
+                  rng: random.Random, principal: Any, attack: Attack | None) -> None:
         mp = self.merchant_principals[merchant.index]
         pay = self.payments
         intent = self._attempt("intent", lambda tx: pay.create_intent(
-            tx, mp, amount_minor=amount, currency=CURRENCY,
-            order_id=f"sim-{self.day}-{agent.consumer.index}-{k}",
+            tx, mp, amount_minor=amount, currency=CURRENCY, order_id=order_id,
             scenario=merchant.category.intent_scenario))
         if intent is None:
             return
+        if attack is not None:
+            self._count_fraud(attack, "attempted", amount)
+            self.attack_intents.add(intent["id"])
         available = self._wallet_available(agent)
         choice = B.fallback_funding(amount, available)
-        if agent.has_line and B.wants_credit(agent.consumer, amount, available, rng):
+        wants_credit = (B.attacker_wants_credit() if attack is not None
+                        else B.wants_credit(agent.consumer, amount, available, rng))
+        if agent.has_line and wants_credit:
             quote = self._attempt("offers", lambda tx: pay.quote_offers(
-                tx, agent.principal, intent["id"]))
+                tx, principal, intent["id"]))
             if quote is not None:
                 choice = B.choose_funding(agent.consumer, amount, available, quote["offers"],
                                           rng)
-
-        def confirm(tx: Any, choice: B.Choice) -> Any:
-            card = agent.card_id if choice.funding == "card" else None
-            if "qr_payload" in intent:  # offline: the consumer scans the merchant's code
-                return pay.pay_qr(tx, agent.principal, qr_payload=intent["qr_payload"],
-                                  funding=choice.funding, card_id=card,
-                                  offer_id=choice.offer_id)
-            return pay.confirm(tx, agent.principal, intent["id"], funding=choice.funding,
-                               card_id=card, offer_id=choice.offer_id)
-
-        confirmed = self._attempt(f"confirm.{choice.funding}", lambda tx: confirm(tx, choice))
-        if confirmed is None and choice.offer_id is not None:
-            # Credit refused (exposure, limit): the consumer pays another way.
+        outcome = self._confirm(agent, principal, intent, choice, attack)
+        if outcome == "refused" and choice.offer_id is not None:
+            # Credit refused (exposure, limit): the payer pays another way.
             choice = B.fallback_funding(amount, available)
-            confirmed = self._attempt(f"confirm.{choice.funding}",
-                                      lambda tx: confirm(tx, choice))
-        if confirmed is None:
+            outcome = self._confirm(agent, principal, intent, choice, attack)
+        if outcome == "review":
+            self.reviews_open.append({"agent": agent, "principal": principal,
+                                      "intent": intent, "merchant": merchant,
+                                      "choice": choice, "attack": attack,
+                                      "amount": amount})
             return
-        self.tally.purchases[choice.funding] += 1
-        self.tally.purchases_minor[choice.funding] += amount
+        if outcome == "authorised":
+            self._after_authorisation(agent, merchant, intent, choice, amount, attack, rng)
+        elif attack is not None:
+            # Stopped by the platform (declined, a code the attacker lacks), or failed on
+            # its own (no money, card declined): only the first counts as caught.
+            self._count_fraud(attack, "failed" if outcome == "refused" else "caught", amount)
+
+    def _confirm(self, agent: Agent, principal: Any, intent: dict[str, Any],
+                 choice: B.Choice, attack: Attack | None) -> str:
+        """Confirm as a person at the checkout would: ``authorised``, ``review``,
+        ``declined`` (by screening), ``abandoned`` (a code they could not give) or
+        ``refused`` (anything else: card declined, credit unavailable)."""
+        from creditpay.errors import DomainError
+        from creditpay.parties.service import StepUpRequired
+        from creditpay.payments.service import PaymentDeclinedError
+
+        pay = self.payments
+        label = f"confirm.{choice.funding}"
+
+        def confirm(tx: Any, challenge_id: str | None = None, code: str | None = None) -> Any:
+            card = agent.card_id if choice.funding == "card" else None
+            if "qr_payload" in intent:  # offline: the payer scans the merchant's code
+                return pay.pay_qr(tx, principal, qr_payload=intent["qr_payload"],
+                                  funding=choice.funding, card_id=card,
+                                  offer_id=choice.offer_id, step_up_challenge_id=challenge_id,
+                                  step_up_code=code)
+            return pay.confirm(tx, principal, intent["id"], funding=choice.funding,
+                               card_id=card, offer_id=choice.offer_id,
+                               step_up_challenge_id=challenge_id, step_up_code=code)
+
+        try:
+            view = self.uow.run_keeping_effects(confirm)
+        except StepUpRequired as exc:
+            challenge_id = str(exc.extra.get("challenge_id"))
+            code = self.phone.codes.pop(challenge_id, None)
+            if attack is not None or code is None:
+                return "abandoned"  # the attacker does not hold the victim's phone
+            try:
+                view = self.uow.run_keeping_effects(
+                    lambda tx: confirm(tx, challenge_id, code))
+            except DomainError as again:
+                self._refused(label, again)
+                return "refused"
+            self.tally.fraud["step_ups_passed"] += 1
+        except PaymentDeclinedError as exc:
+            if not exc.extra.get("reasons"):
+                self._refused(label, exc)
+                return "refused"
+            return "declined"
+        except DomainError as exc:
+            self._refused(label, exc)
+            return "refused"
+        return "review" if view["status"] == "in_review" else "authorised"
+
+    def _count_fraud(self, attack: Attack, what: str, amount_minor: int) -> None:
+        t = self.tally
+        t.fraud[what] += 1
+        t.fraud[f"{what}_minor"] += amount_minor
+        t.today[f"fraud_{what}"] += 1
+        per = t.fraud_by_scenario.setdefault(attack.scenario, Counter())
+        per[what] += 1
+        per[f"{what}_minor"] += amount_minor
+
+    def _after_authorisation(self, agent: Agent, merchant: Any, intent: dict[str, Any],
+                             choice: B.Choice, amount: int, attack: Attack | None,
+                             rng: random.Random) -> None:
+        pay = self.payments
+        mp = self.merchant_principals[merchant.index]
+        t = self.tally
+        t.purchases[choice.funding] += 1
+        t.purchases_minor[choice.funding] += amount
         if choice.funding == "installment_plan" and choice.periods:
-            self.tally.plans_by_periods[choice.periods] += 1
+            t.plans_by_periods[choice.periods] += 1
         if choice.offer_id is not None:
             agent.has_credit = True
-        captured = B.merchant_capture(amount, rng)
+            if choice.all_in_percent is not None:
+                band = t.accepted_apr.setdefault(apr_band(float(choice.all_in_percent)), [0, 0])
+                band[0] += 1
+                band[1] += amount
+        captured = amount if attack is not None else B.merchant_capture(amount, rng)
         if captured is None:
             if self._attempt("cancel", lambda tx: pay.cancel(tx, mp, intent["id"])):
-                self.tally.cancels += 1
+                t.cancels += 1
             return
         if captured == 0:
-            self.tally.uncaptured += 1
+            t.uncaptured += 1
             return
         if self._attempt("capture", lambda tx: pay.capture(tx, mp, intent["id"],
                                                            amount_minor=captured)) is None:
             return
-        self.tally.captures_minor += captured
+        t.captures_minor += captured
+        if attack is not None:
+            self._count_fraud(attack, "lost", captured)
+            self.fraud_reports_due[self.day + rng.randint(*REPORT_DAYS)].append({
+                "merchant_principal": mp, "intent_id": intent["id"], "amount": captured,
+                "attack": attack, "agent": agent, "at": self.clock.now()})
+            return
         refund = B.refund_request(merchant, captured, rng)
         if refund is not None:
             days_later, refund_minor = refund
             self.refunds_due[self.day + days_later].append((mp, intent["id"], refund_minor))
+
+    def _work_reviews(self, rng: random.Random) -> None:
+        """Analysts decide yesterday's held payments (right most of the time); an approved
+        payment is confirmed again by whoever started it."""
+        queue, self.reviews_open = self.reviews_open, []
+        for item in queue:
+            attack = item["attack"]
+            right = rng.random() < ANALYST_ACCURACY
+            approve = (attack is None) == right
+            self.tally.reviews["approved" if approve else "rejected"] += 1
+            done = self._attempt("review", lambda tx, i=item, a=approve: self.payments.review(
+                tx, self.operator, i["intent"]["id"], approve=a,
+                note="simulated analyst verdict"))
+            if done is None or not approve:
+                if attack is not None:
+                    self._count_fraud(attack, "caught", item["amount"])
+                continue
+            choice = B.fallback_funding(item["amount"],
+                                        self._wallet_available(item["agent"]))
+            if item["choice"].offer_id is None:
+                choice = item["choice"]
+            outcome = self._confirm(item["agent"], item["principal"], item["intent"], choice,
+                                    attack)
+            if outcome == "authorised":
+                self._after_authorisation(item["agent"], item["merchant"], item["intent"],
+                                          choice, item["amount"], attack, rng)
+            elif attack is not None:
+                self._count_fraud(attack, "caught", item["amount"])
+
+    def _fraud_reports(self, day: int) -> None:
+        """Victims report the frauds that got through: the merchant refunds them (a
+        chargeback) and the screening learns the label (merchant and terminal risk)."""
+        from creditpay.risk.fraud.features import FraudLabel
+
+        for report in self.fraud_reports_due.pop(day, []):
+            done = self._attempt("chargeback", lambda tx, r=report: self.payments.refund(
+                tx, r["merchant_principal"], r["intent_id"], amount_minor=r["amount"],
+                reason="fraud_chargeback"))
+            if done is not None:
+                self.tally.fraud["charged_back"] += 1
+                self.tally.fraud["charged_back_minor"] += report["amount"]
+            if self.screening is not None:
+                attack = report["attack"]
+                self.screening.screener.record_label(FraudLabel(
+                    transaction_timestamp_s=int(report["at"].timestamp()),
+                    label_timestamp_s=int(self.clock.now().timestamp()), is_fraud=True,
+                    customer_id=report["agent"].customer_id,
+                    merchant_id=self.merchant_principals[attack.merchant_index].id,
+                    device_id=attack.device_id))
 
     def _refunds(self, day: int) -> None:
         for mp, intent_id, amount in self.refunds_due.pop(day, []):
@@ -532,36 +901,64 @@ class Economy:
         run_close_of_business(self.uow, today)
 
     # ------------------------------------------------------------------ figures
+    def _monitor(self, today: dt.date) -> None:
+        """End of day: read the book once, track vintages and bad accounts, feed the
+        early-warning monitors."""
+        from creditpay.credit.service import portfolio
+
+        with self.uow.connect() as conn:
+            self._book = portfolio(conn, CURRENCY)
+        accounts, lines = self._book
+        buckets: dict[str, str] = {}
+        line_principal = 0
+        for account in accounts:
+            if account.status == "written_off" or account.dpd >= BAD_DPD:
+                self.went_bad_on.setdefault(account.account_id, today)
+                self.bad_customers.add(account.customer_id)
+            if account.status != "active":
+                continue
+            if account.principal_minor > 0 or account.dpd > 0:
+                self.opened_on.setdefault(account.account_id, account.opened_on)
+                buckets[account.account_id] = account.bucket
+            if account.kind == "line":
+                line_principal += account.principal_minor
+        limits = sum(line.limit_minor for line in lines if line.status == "active")
+        # Plans draw on their line's limit too.
+        line_principal += sum(a.principal_minor for a in accounts
+                              if a.kind == "plan" and a.status == "active" and a.line_id)
+        t = self.tally
+        self.board.close_day(DayBook(today, buckets, line_principal, limits),
+                             applications=t.today["applications"],
+                             approvals=t.today["approvals"], screened=t.today["screened"],
+                             held=t.today["held"])
+        self.snapshot_dates.append(today)
+
     def snapshot(self) -> dict[str, Any]:
         """The portfolio now: outstanding by product, delinquency by bucket, revenue."""
-        from creditpay.credit.service import list_accounts
-
         outstanding: Counter[str] = Counter()
-        accounts: Counter[str] = Counter()
+        open_accounts: Counter[str] = Counter()
         buckets: dict[str, list[int]] = {}
         written_off = 0
+        accounts, _ = self._book
+        for account in accounts:
+            product = {"line": "credit_line", "plan": "installment_plan",
+                       "loan": "cash_loan"}.get(account.kind, account.kind)
+            if account.status == "written_off":
+                written_off += 1
+                continue
+            if account.status != "active":
+                continue
+            open_accounts[product] += 1
+            outstanding[product] += account.principal_minor
+            if account.principal_minor > 0 or account.dpd > 0:
+                entry = buckets.setdefault(account.bucket, [0, 0])
+                entry[0] += 1
+                entry[1] += account.principal_minor
         with self.uow.connect() as conn:
-            for agent in self.agents:
-                if not agent.has_credit:
-                    continue
-                for view in list_accounts(conn, agent.customer_id):
-                    product = {"line": "credit_line", "plan": "installment_plan"}.get(
-                        view.kind, view.kind)
-                    if view.status == "written_off":
-                        written_off += 1
-                        continue
-                    if view.status != "active":
-                        continue
-                    accounts[product] += 1
-                    outstanding[product] += view.principal_minor
-                    if view.principal_minor > 0 or view.dpd > 0:
-                        entry = buckets.setdefault(view.bucket, [0, 0])
-                        entry[0] += 1
-                        entry[1] += view.principal_minor
             revenue = self._platform_balances(conn)
         return {"day": self.day + 1, "date": self.clock.today().isoformat(),
                 "outstanding_minor": dict(sorted(outstanding.items())),
-                "open_accounts": dict(sorted(accounts.items())),
+                "open_accounts": dict(sorted(open_accounts.items())),
                 "delinquency": {b: {"accounts": v[0], "principal_minor": v[1]}
                                 for b, v in sorted(buckets.items())},
                 "written_off_accounts": written_off, **revenue}
@@ -588,6 +985,7 @@ class Economy:
                 "resolve_breached": stats.resolve_breached}
 
     def figures(self) -> dict[str, Any]:
+        from creditpay.ledger.service import get_accounts
         from creditpay.ledger.verify import verify_ledger
 
         t = self.tally
@@ -595,8 +993,8 @@ class Economy:
         with self.uow.connect() as conn:
             verified = verify_ledger(conn)
             complaints = self._complaint_figures(conn)
-            wallets = sum(self.payments.wallet_balance(conn, a.customer_id, CURRENCY)
-                          ["balance_minor"] for a in self.agents)
+            wallets = sum(account.balance_minor for account in get_accounts(
+                conn, [a.wallet_account_id for a in self.agents]).values())
         plans = sum(t.plans_by_periods.values())
         return {
             "customers": self.config.customers, "merchants": self.config.merchants,
@@ -635,7 +1033,52 @@ class Economy:
             "balances": {"wallets_total": wallets},
             "transfers": verified.transfers, "ledger_ok": bool(verified.ok),
             "series": self.series,
+            "applications_detail": [
+                {"grade": a["grade"], "score": a["score"], "approved": a["approved"],
+                 "bad": (a["customer_id"] in self.bad_customers) if a["approved"] else None}
+                for a in t.applications_detail],
+            "vintage_curves": vintage_curves(self.opened_on, self.went_bad_on,
+                                             self.snapshot_dates),
+            "roll_rates": self.board.roll_rates(),
+            "daily_metrics": self.board.daily_metrics(),
+            "alerts": self.board.alert_records(),
+            "fraud": self._fraud_figures(),
+            "fraud_daily": t.fraud_daily,
+            "apr_distribution": [{"band": band, "count": v[0], "amount_minor": v[1]}
+                                 for band, v in sorted(t.accepted_apr.items(),
+                                                       key=lambda kv: _band_order(kv[0]))],
+            "analyst_reviews": dict(sorted(t.reviews.items())),
+            "shock": self._shock_figures(),
+            "policy": {"path": str(self.config.policy_path) if self.config.policy_path
+                       else None, "hash": self.policy_hash},
         }
+
+    def _fraud_figures(self) -> dict[str, Any]:
+        f = self.tally.fraud
+        keys = ("screened", "flagged", "flagged_fraud", "false_positives", "step_ups_passed",
+                "attempted", "attempted_minor", "caught", "caught_minor", "failed",
+                "failed_minor", "lost", "lost_minor", "charged_back", "charged_back_minor")
+        return {**{k: f[k] for k in keys},
+                "by_scenario": {name: {k: per[k] for k in (
+                    "attempted", "caught", "failed", "lost", "attempted_minor", "lost_minor")}
+                    for name, per in sorted(self.tally.fraud_by_scenario.items())}}
+
+    def _shock_figures(self) -> dict[str, Any] | None:
+        day = self.config.shock_starts
+        if day is None:
+            return None
+        start = dt.date.fromisoformat(self.config.start[:10])
+        kinds = [k for k in (self.config.shock,
+                             "fraud_ring" if self.config.fraud_ring else None) if k]
+        return {"kind": "+".join(kinds), "day": day,
+                "date": (start + dt.timedelta(days=day)).isoformat(),
+                "out_of_work": sum(1 for a in self.agents if a.out_of_work)}
+
+
+def _band_order(band: str) -> int:
+    from creditpay.sim.monitoring import APR_BANDS
+
+    return [name for name, _ in APR_BANDS].index(band)
 
 
 def run_economy(config: EconomyConfig) -> tuple[dict[str, Any], dict[str, float]]:
