@@ -27,6 +27,7 @@ app.add_typer(bench_app, name="bench")
 # Domain command modules, in the order their commands appear in --help.
 _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.demo",
+    "creditpay.sim.cli",
     "creditpay.api.cli",
     "creditpay.ledger.cli",
     "creditpay.credit.cli",
