@@ -1,26 +1,66 @@
 """Figures of a simulated economy as a Rich table, ``figures.json`` and a self-contained HTML
-report (Plotly's JavaScript is inlined: the file opens offline, no CDN)."""
+report (Plotly's JavaScript is inlined once: the file opens offline, no CDN).
+
+Every figure added after the first economy (fraud, early warning, vintages, APR bands, shock,
+policy) is optional: older or tiny runs leave it out or empty, and the report then skips that
+row or plot. Money is integer minor units (fen) everywhere except on plot axes, which show CNY.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from creditpay.money import Money
 
-__all__ = ["write_reports", "print_table", "html_report"]
+__all__ = ["write_reports", "print_table", "html_report", "rows", "precision_recall_series",
+           "grade_outcomes"]
 
 CURRENCY = "CNY"
+MINOR_PER_UNIT = 100  # fen per yuan, for plot axes only
+SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e"}
+SHOCK_COLOUR = "#7f7f7f"
+ALERT_TABLE_ROWS_MAX = 200  # the rest stay in figures.json
+# Daily metrics in the order they are drawn on the early-warning timeline; all are shares 0..1.
+METRIC_LABELS = {
+    "approval_rate": "approval rate",
+    "fraud_rate": "payments held by fraud screening (share)",
+    "utilisation": "pay-later line utilisation",
+    "roll_rate_m0_m1": "roll rate M0→M1",
+    "roll_rate_m1_m2": "roll rate M1→M2",
+}
+
+Figures = Mapping[str, Any]
 
 
 def _money(minor: int) -> str:
     return Money(int(minor), CURRENCY).format("en")
 
 
-def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
-    """The table's rows: (figure, value as shown)."""
+def _share(part: int, whole: int) -> str:
+    """``part / whole`` as a percentage with one decimal, or "n/a" when ``whole`` is 0."""
+    return f"{part / whole:.1%}" if whole else "n/a"
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+# --------------------------------------------------------------------------------- table rows
+
+def rows(figures: Figures) -> list[tuple[str, str]]:
+    """The table's rows: (figure, value as shown). Money is formatted from minor units."""
+    return (_activity_rows(figures) + _apr_rows(figures) + _fraud_rows(figures)
+            + _alert_rows(figures) + _shock_rows(figures) + _policy_rows(figures))
+
+
+def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
+    """Customers, credit, payments, book, revenue, complaints and the ledger check."""
     f = figures
     out = [
         ("customers / merchants / business days",
@@ -35,7 +75,7 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("installment plans taken", f"{f['installment_plans']:,}"),
     ]
     for funding, count in f["purchases"].items():
-        out.append((f"purchases paid by {funding.replace('_', ' ')}",
+        out.append((f"purchases paid by {_label(funding)}",
                     f"{count:,} ({_money(f['purchases_minor'][funding])})"))
     out += [
         ("refunds", f"{f['refunds']:,} ({_money(f['refunds_minor'])})"),
@@ -45,23 +85,99 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
         ("settled to merchants (net)", _money(f["settled_net_minor"])),
     ]
     for product, minor in f["outstanding_by_product_minor"].items():
-        out.append((f"outstanding: {product.replace('_', ' ')}", _money(minor)))
+        out.append((f"outstanding: {_label(product)}", _money(minor)))
     for bucket, v in f["delinquency_by_bucket"].items():
         out.append((f"delinquency {bucket}", f"{v['accounts']:,} accounts, "
                                              f"{_money(v['principal_minor'])}"))
     out.append(("written off", f"{f['write_offs']['accounts']:,} accounts, "
                                f"{_money(f['write_offs']['amount_minor'])}"))
     for source, minor in f["revenue_by_source_minor"].items():
-        out.append((f"revenue: {source.replace('_', ' ')}", _money(minor)))
+        out.append((f"revenue: {_label(source)}", _money(minor)))
     complaints = f["complaints"]
     out.append(("complaints (by category)", f"{complaints['total']:,} " + "(" + ", ".join(
-        f"{k.replace('_', ' ')} {v}" for k, v in complaints["by_category"].items()) + ")"))
-    if f["refused"]:
+        f"{_label(k)} {v}" for k, v in complaints["by_category"].items()) + ")"))
+    if f.get("refused"):
         out.append(("refused by the platform", ", ".join(f"{k} {v}" for k, v in
                                                          f["refused"].items())))
     out += [("ledger transfers", f"{f['transfers']:,}"),
             ("books balance (ledger verify)", "yes" if f["ledger_ok"] else "NO")]
     return out
+
+
+def _apr_rows(figures: Figures) -> list[tuple[str, str]]:
+    """One row per all-in APR band of accepted credit: offers accepted (amount)."""
+    return [(f"credit accepted at all-in APR {band['band']}",
+             f"{band['count']:,} ({_money(band['amount_minor'])})")
+            for band in figures.get("apr_distribution") or []]
+
+
+def _fraud_rows(figures: Figures) -> list[tuple[str, str]]:
+    """Fraud screened, attempted, caught (with the caught share of attempts), lost, false
+    positives and one row per attack scenario."""
+    fraud = figures.get("fraud") or {}
+    if not fraud:
+        return []
+    attempted, caught = fraud.get("attempted", 0), fraud.get("caught", 0)
+    out = []
+    if "screened" in fraud:
+        out.append(("payments screened for fraud", f"{fraud['screened']:,}"))
+    out += [
+        ("fraud attempted", f"{attempted:,} ({_money(fraud.get('attempted_minor', 0))})"),
+        ("fraud caught (share of attempts)", f"{caught:,} ({_money(fraud.get('caught_minor', 0))})"
+                                             f", {_share(caught, attempted)}"),
+        ("fraud lost", f"{fraud.get('lost', 0):,} ({_money(fraud.get('lost_minor', 0))})"),
+    ]
+    if "false_positives" in fraud:
+        out.append(("false positives (legitimate payments held)",
+                    f"{fraud['false_positives']:,}"))
+    for name, scenario in (fraud.get("by_scenario") or {}).items():
+        out.append((f"fraud scenario: {_label(name)}",
+                    f"{scenario.get('attempted', 0):,} attempted, "
+                    f"{scenario.get('caught', 0):,} caught, "
+                    f"{_money(scenario.get('lost_minor', 0))} lost"))
+    return out
+
+
+def _alert_rows(figures: Figures) -> list[tuple[str, str]]:
+    """Early-warning alerts by severity and the first one raised. A present but empty list
+    shows as 0 alerts (the monitors ran and raised none)."""
+    alerts = figures.get("alerts")
+    if alerts is None:
+        return []
+    severity = Counter(alert["severity"] for alert in alerts)
+    out = [("early-warning alerts (critical / warning)",
+            f"{len(alerts):,} ({severity['critical']:,} / {severity['warning']:,})")]
+    if alerts:
+        first = min(alerts, key=lambda alert: alert["date"])
+        out.append(("first early-warning alert",
+                    f"{first['date']} {_label(first['monitor'])} ({first['severity']})"))
+    return out
+
+
+def _shock_text(shock: Mapping[str, Any]) -> str:
+    kind = " + ".join(_label(k) for k in str(shock.get("kind", "shock")).split("+"))
+    text = f"{kind} from business day {shock.get('day', '?')} ({shock.get('date', '?')})"
+    if "out_of_work" in shock:
+        text += f", {shock['out_of_work']:,} consumers out of work"
+    return text
+
+
+def _shock_rows(figures: Figures) -> list[tuple[str, str]]:
+    shock = figures.get("shock")
+    return [("shock", _shock_text(shock))] if shock else []
+
+
+def _policy_rows(figures: Figures) -> list[tuple[str, str]]:
+    """The credit policy document that decided (path or built-in) and its version / hash."""
+    policy = figures.get("policy")
+    if not policy:
+        return []
+    parts = [str(policy.get("path") or "built-in default")]
+    if policy.get("version"):
+        parts.append(f"version {policy['version']}")
+    if policy.get("hash"):
+        parts.append(f"hash {str(policy['hash'])[:12]}")
+    return [("credit policy", ", ".join(parts))]
 
 
 def print_table(figures: dict[str, Any], db_path: Path | None = None) -> None:
@@ -81,64 +197,418 @@ def print_table(figures: dict[str, Any], db_path: Path | None = None) -> None:
                       f" {db_path}   |   creditpay ledger verify --db {db_path}")
 
 
-def _figures_plots(figures: dict[str, Any]) -> list[Any]:
+# ------------------------------------------------------------------------ pure computations
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def precision_recall_series(fraud_daily: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per day of ``fraud_daily``: ``precision`` = flagged_fraud / flagged (share of the
+    payments screening held that were fraud), ``recall`` = caught / attempted (share of fraud
+    attempts caught), and both cumulated from the first day. Shares 0..1; None where the
+    denominator is 0."""
+    out = []
+    flagged = flagged_fraud = attempted = caught = 0
+    for day in fraud_daily:
+        flagged += day.get("flagged", 0)
+        flagged_fraud += day.get("flagged_fraud", 0)
+        attempted += day.get("attempted", 0)
+        caught += day.get("caught", 0)
+        out.append({"date": day["date"],
+                    "precision": _ratio(day.get("flagged_fraud", 0), day.get("flagged", 0)),
+                    "recall": _ratio(day.get("caught", 0), day.get("attempted", 0)),
+                    "cumulative_precision": _ratio(flagged_fraud, flagged),
+                    "cumulative_recall": _ratio(caught, attempted)})
+    return out
+
+
+def grade_outcomes(applications: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per risk grade (sorted): applications, approved, bad (approved and ever 31+ days past
+    due), ``approval_rate`` = approved / applications and ``bad_rate`` = bad / approved
+    (shares 0..1, None when there were no approvals)."""
+    counts: dict[str, list[int]] = {}
+    for application in applications:
+        tally = counts.setdefault(str(application["grade"]), [0, 0, 0])
+        tally[0] += 1
+        if application.get("approved"):
+            tally[1] += 1
+            tally[2] += 1 if application.get("bad") else 0
+    return {grade: {"applications": n, "approved": approved, "bad": bad,
+                    "approval_rate": approved / n, "bad_rate": _ratio(bad, approved)}
+            for grade, (n, approved, bad) in sorted(counts.items())}
+
+
+# --------------------------------------------------------------------------------- the plots
+
+def _layout(figure: Any, title: str, x_title: str, y_title: str, **layout: Any) -> Any:
+    figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title,
+                         height=layout.pop("height", 450), **layout)
+    return figure
+
+
+def _mark_shock(figure: Any, shock: Mapping[str, Any] | None, dates: Sequence[str]) -> None:
+    """A dashed vertical line across the whole plot at the shock's business date. The date
+    axis is then fixed to ``dates`` (and the shock) so the label cannot stretch it."""
+    if not shock or not shock.get("date"):
+        return
+    figure.add_shape(type="line", xref="x", yref="paper", x0=shock["date"], x1=shock["date"],
+                     y0=0, y1=1, line={"color": SHOCK_COLOUR, "dash": "dash", "width": 2})
+    figure.add_annotation(x=shock["date"], xref="x", y=1, yref="paper", yanchor="bottom",
+                          yshift=24, showarrow=False, font={"color": SHOCK_COLOUR},
+                          text=html.escape(f"shock: {_shock_text(shock)}"))
+    figure.update_xaxes(range=_date_range([*dates, shock["date"]]))
+
+
+def _date_range(dates: Sequence[str]) -> list[str]:
+    """[first, last] ISO dates padded by 2% of the span (at least a day) on each side."""
+    days = sorted(dt.date.fromisoformat(str(d)[:10]) for d in dates)
+    pad = dt.timedelta(days=max(1, round((days[-1] - days[0]).days * 0.02)))
+    return [(days[0] - pad).isoformat(), (days[-1] + pad).isoformat()]
+
+
+def _outstanding_plot(figures: Figures) -> Any:
     import plotly.graph_objects as go
 
     series = figures["series"]
     dates = [point["date"] for point in series]
-    plots = []
-    outstanding = go.Figure()
+    figure = go.Figure()
     for product in sorted({p for point in series for p in point["outstanding_minor"]}):
-        outstanding.add_trace(go.Scatter(
-            x=dates, y=[point["outstanding_minor"].get(product, 0) / 100 for point in series],
-            mode="lines+markers", name=product.replace("_", " "), stackgroup="one"))
-    outstanding.update_layout(title="Credit outstanding by product (CNY)",
-                              xaxis_title="business date", yaxis_title="CNY")
-    plots.append(outstanding)
-    delinquency = go.Figure()
-    buckets = sorted({b for point in series for b in point["delinquency"]} - {"M0"})
-    for bucket in buckets:
-        delinquency.add_trace(go.Bar(
-            x=dates, y=[point["delinquency"].get(bucket, {}).get("principal_minor", 0) / 100
-                        for point in series], name=bucket))
-    delinquency.update_layout(barmode="stack", xaxis_title="business date", yaxis_title="CNY",
-                              title="Past-due principal by delinquency bucket (CNY)")
-    plots.append(delinquency)
+        figure.add_trace(go.Scatter(
+            x=dates, y=[point["outstanding_minor"].get(product, 0) / MINOR_PER_UNIT
+                        for point in series],
+            mode="lines+markers", name=_label(product), stackgroup="one"))
+    return _layout(figure, "Credit outstanding by product (CNY)", "business date", "CNY")
+
+
+def _delinquency_plot(figures: Figures) -> Any:
+    import plotly.graph_objects as go
+
+    series = figures["series"]
+    dates = [point["date"] for point in series]
+    figure = go.Figure()
+    for bucket in sorted({b for point in series for b in point["delinquency"]} - {"M0"}):
+        figure.add_trace(go.Bar(
+            x=dates, y=[point["delinquency"].get(bucket, {}).get("principal_minor", 0)
+                        / MINOR_PER_UNIT for point in series], name=bucket))
+    return _layout(figure, "Past-due principal by delinquency bucket (CNY)", "business date",
+                   "CNY", barmode="stack")
+
+
+def _approval_plot(figures: Figures) -> Any:
+    import plotly.graph_objects as go
+
     grades = figures["approval_by_grade"]
-    approval = go.Figure(go.Bar(x=list(grades), y=[v["rate"] for v in grades.values()],
-                                text=[f"{v['approved']}/{v['applications']}"
-                                      for v in grades.values()]))
-    approval.update_layout(title="Approval rate by risk grade", xaxis_title="grade",
-                           yaxis_title="approved share", yaxis_range=[0, 1])
-    plots.append(approval)
-    revenue = go.Figure()
+    figure = go.Figure(go.Bar(x=list(grades), y=[v["rate"] for v in grades.values()],
+                              text=[f"{v['approved']}/{v['applications']}"
+                                    for v in grades.values()]))
+    return _layout(figure, "Approval rate by risk grade", "grade", "approved share",
+                   yaxis_range=[0, 1])
+
+
+def _revenue_plot(figures: Figures) -> Any:
+    import plotly.graph_objects as go
+
+    series = figures["series"]
+    dates = [point["date"] for point in series]
+    figure = go.Figure()
     for source in sorted({s for point in series for s in point["revenue_minor"]}):
-        revenue.add_trace(go.Scatter(
-            x=dates, y=[point["revenue_minor"][source] / 100 for point in series],
-            mode="lines", name=source.replace("_", " ")))
-    revenue.update_layout(title="Cumulative revenue by source (CNY)",
-                          xaxis_title="business date", yaxis_title="CNY")
-    plots.append(revenue)
-    return plots
+        figure.add_trace(go.Scatter(
+            x=dates, y=[point["revenue_minor"].get(source, 0) / MINOR_PER_UNIT
+                        for point in series],
+            mode="lines", name=_label(source)))
+    return _layout(figure, "Cumulative revenue by source (CNY)", "business date", "CNY")
+
+
+def _vintage_plot(figures: Figures) -> Any | None:
+    """One line per month of opening: share of its accounts ever 30+ days past due, by days
+    on book."""
+    import plotly.graph_objects as go
+
+    vintages = [v for v in figures.get("vintage_curves") or [] if v.get("curve")]
+    if not vintages:
+        return None
+    figure = go.Figure()
+    for vintage in vintages:
+        figure.add_trace(go.Scatter(
+            x=[p["days_on_book"] for p in vintage["curve"]],
+            y=[p["bad_share"] for p in vintage["curve"]], mode="lines+markers",
+            marker={"size": 4}, name=f"{vintage['vintage']} ({vintage['accounts']:,} accounts)"))
+    return _layout(figure, "Vintage curves: share of accounts ever 30+ days past due",
+                   "days on book (from the 1st of the opening month)",
+                   "share of accounts 30+ DPD", yaxis_tickformat=".0%",
+                   yaxis_rangemode="nonnegative", legend_title="vintage (opened)")
+
+
+def _has_value(points: Sequence[Mapping[str, Any]], *keys: str) -> bool:
+    return any(point.get(key) is not None for point in points for key in keys)
+
+
+def _roll_rate_plot(figures: Figures) -> Any | None:
+    """Daily share of accounts rolling M0→M1 and M1→M2."""
+    import plotly.graph_objects as go
+
+    points = figures.get("roll_rates") or []
+    if not _has_value(points, "m0_m1", "m1_m2"):
+        return None
+    dates = [p["date"] for p in points]
+    figure = go.Figure()
+    for key, name in (("m0_m1", "M0→M1 (current → 1-30 DPD)"),
+                      ("m1_m2", "M1→M2 (1-30 → 31-60 DPD)")):
+        figure.add_trace(go.Scatter(x=dates, y=[p.get(key) for p in points],
+                                    mode="lines+markers", marker={"size": 4}, name=name))
+    _mark_shock(figure, figures.get("shock"), dates)
+    return _layout(figure, "Roll rates between delinquency buckets (daily)", "business date",
+                   "share of the bucket's accounts that rolled", yaxis_tickformat=".1%",
+                   yaxis_rangemode="nonnegative")
+
+
+def _score_plot(figures: Figures) -> Any | None:
+    """Box plot of application score (points) per risk grade."""
+    import plotly.graph_objects as go
+
+    scores: dict[str, list[float]] = {}
+    for application in figures.get("applications_detail") or []:
+        if application.get("score") is not None:
+            scores.setdefault(str(application["grade"]), []).append(application["score"])
+    if not scores:
+        return None
+    figure = go.Figure()
+    for grade, values in sorted(scores.items()):
+        figure.add_trace(go.Box(y=values, name=f"{grade} (n={len(values):,})",
+                                boxpoints="outliers"))
+    return _layout(figure, "Application score distribution by risk grade",
+                   "risk grade (applications)", "application score (points)",
+                   showlegend=False)
+
+
+def _grade_outcome_plot(figures: Figures) -> Any | None:
+    """Approval rate (of applications) and bad rate (of approvals) per grade, shares 0..1."""
+    import plotly.graph_objects as go
+
+    outcomes = grade_outcomes(figures.get("applications_detail") or [])
+    if not outcomes:
+        return None
+    grades = list(outcomes)
+    figure = go.Figure([
+        go.Bar(x=grades, y=[o["approval_rate"] for o in outcomes.values()],
+               name="approval rate (approved / applications)", textposition="outside",
+               text=[f"{o['approved']}/{o['applications']}" for o in outcomes.values()]),
+        go.Bar(x=grades, y=[o["bad_rate"] for o in outcomes.values()],
+               name="bad rate (ever 31+ DPD / approved)", textposition="outside",
+               text=[f"{o['bad']}/{o['approved']}" for o in outcomes.values()]),
+    ])
+    return _layout(figure, "Approval rate and bad rate (31+ days past due) by risk grade",
+                   "risk grade", "share", barmode="group", yaxis_range=[0, 1.1],
+                   yaxis_tickformat=".0%")
+
+
+def _fraud_plot(figures: Figures) -> Any | None:
+    """Cumulative precision and recall of fraud screening as lines; daily ones as faint dots."""
+    import plotly.graph_objects as go
+
+    points = precision_recall_series(figures.get("fraud_daily") or [])
+    if not _has_value(points, "precision", "recall"):
+        return None
+    dates = [p["date"] for p in points]
+    meaning = {"precision": "payments held that were fraud",
+               "recall": "fraud attempts caught"}
+    colours = {"precision": "#1f77b4", "recall": "#2ca02c"}
+    figure = go.Figure()
+    for key, colour in colours.items():
+        figure.add_trace(go.Scatter(x=dates, y=[p[f"cumulative_{key}"] for p in points],
+                                    mode="lines", line={"color": colour, "width": 3},
+                                    name=f"{key}, cumulative ({meaning[key]})"))
+        figure.add_trace(go.Scatter(x=dates, y=[p[key] for p in points], mode="markers",
+                                    marker={"color": colour, "size": 7}, opacity=0.3,
+                                    name=f"{key}, that day"))
+    _mark_shock(figure, figures.get("shock"), dates)
+    return _layout(figure, "Fraud screening precision and recall over time", "business date",
+                   "share", legend_orientation="h", legend_y=-0.25,
+                   yaxis_tickformat=".0%", yaxis_range=[0, 1.05])
+
+
+def _alert_hover(alert: Mapping[str, Any]) -> str:
+    return "<br>".join(html.escape(line) for line in (
+        f"{alert['date']} {alert['severity']}: {_label(alert['monitor'])}",
+        f"value {_alert_value_text(alert)}",
+        f"playbook: {_label(str(alert.get('playbook', '')))}"))
+
+
+def _alert_value_text(alert: Mapping[str, Any]) -> str:
+    """The alert's value against its dynamic band, as percentages (every monitored metric
+    is a share 0..1)."""
+    return (f"{alert['value']:.2%} vs band {alert['lower']:.2%} to {alert['upper']:.2%} "
+            f"(centre {alert['centre']:.2%})")
+
+
+def _timeline_metrics(figures: Figures) -> list[str]:
+    """Monitored metrics to draw: those with any daily value or any alert, known ones first."""
+    daily = figures.get("daily_metrics") or []
+    alerted = {alert["metric"] for alert in figures.get("alerts") or []}
+    names = {key for point in daily for key in point if key != "date"} | alerted
+    wanted = {name for name in names if name in alerted or _has_value(daily, name)}
+    order = list(METRIC_LABELS)
+    return sorted(wanted, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+def _alerts_timeline_plot(figures: Figures) -> Any | None:
+    """One panel per monitored daily metric (a share 0..1): the metric as a line, each alert
+    as a marker coloured by severity with its band as an error bar around the centre, and a
+    dashed line at the shock."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    metrics = _timeline_metrics(figures)
+    if not metrics:
+        return None
+    daily = figures.get("daily_metrics") or []
+    alerts = figures.get("alerts") or []
+    figure = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True,
+                           vertical_spacing=0.25 / len(metrics),
+                           subplot_titles=[METRIC_LABELS.get(m, _label(m)) for m in metrics])
+    legend_shown: set[str] = set()
+    for row, metric in enumerate(metrics, start=1):
+        figure.add_trace(go.Scatter(
+            x=[p["date"] for p in daily], y=[p.get(metric) for p in daily],
+            mode="lines+markers", marker={"size": 4}, line={"color": "#4c72b0"},
+            name=METRIC_LABELS.get(metric, _label(metric)),
+            showlegend=False), row=row, col=1)
+        for severity in ("warning", "critical"):
+            raised = [a for a in alerts if a["metric"] == metric and a["severity"] == severity]
+            if raised:
+                _add_alert_traces(figure, raised, severity, row, legend_shown)
+        figure.update_yaxes(tickformat=".1%", title_text="share", rangemode="nonnegative",
+                            row=row, col=1)
+    figure.update_xaxes(title_text="business date", row=len(metrics), col=1)
+    _mark_shock(figure, figures.get("shock"),
+                [p["date"] for p in daily] + [a["date"] for a in alerts])
+    figure.update_layout(title="Early-warning monitors and alerts over time",
+                         height=150 + 230 * len(metrics), legend_orientation="h",
+                         legend_y=-0.08 if len(metrics) > 2 else -0.2)
+    return figure
+
+
+def _add_alert_traces(figure: Any, alerts: Sequence[Mapping[str, Any]], severity: str,
+                      row: int, legend_shown: set[str]) -> None:
+    """Alert markers for one severity in one panel, and their bands (lower..upper, centre)
+    drawn clipped to the shares' 0..1 (the table under the plot gives the band unclipped)."""
+    import plotly.graph_objects as go
+
+    colour = SEVERITY_COLOURS.get(severity, "#9467bd")
+    dates = [a["date"] for a in alerts]
+    centres = [min(max(a["centre"], 0.0), 1.0) for a in alerts]
+    figure.add_trace(go.Scatter(
+        x=dates, y=centres, mode="markers",
+        marker={"symbol": "line-ew-open", "size": 12, "color": colour}, opacity=0.8,
+        error_y={"type": "data", "symmetric": False, "color": colour, "thickness": 2,
+                 "array": [min(a["upper"], 1.0) - c for a, c in zip(alerts, centres, strict=True)],
+                 "arrayminus": [c - max(a["lower"], 0.0)
+                                for a, c in zip(alerts, centres, strict=True)]},
+        name=f"{severity} alert: band (centre, lower to upper)", legendgroup=f"band-{severity}",
+        showlegend=f"band-{severity}" not in legend_shown, hoverinfo="skip"), row=row, col=1)
+    figure.add_trace(go.Scatter(
+        x=dates, y=[a["value"] for a in alerts], mode="markers",
+        marker={"color": colour, "size": 11, "symbol": "diamond",
+                "line": {"color": "white", "width": 1}},
+        name=f"{severity} alert", legendgroup=severity, showlegend=severity not in legend_shown,
+        hovertext=[_alert_hover(a) for a in alerts], hoverinfo="text"), row=row, col=1)
+    legend_shown.update({severity, f"band-{severity}"})
+
+
+def _apr_plot(figures: Figures) -> Any | None:
+    """Accepted credit offers per all-in APR band (count), labelled with the amount in CNY."""
+    import plotly.graph_objects as go
+
+    bands = figures.get("apr_distribution") or []
+    if not bands:
+        return None
+    figure = go.Figure(go.Bar(
+        x=[b["band"] for b in bands], y=[b["count"] for b in bands],
+        text=[_money(b["amount_minor"]) for b in bands], textposition="outside",
+        hovertemplate="%{x}: %{y:,} offers, %{text}<extra></extra>"))
+    return _layout(figure, "All-in APR of accepted credit offers",
+                   "all-in annual percentage rate (band)", "offers accepted (count)",
+                   yaxis_rangemode="tozero")
+
+
+def _plots(figures: Figures) -> list[tuple[str, Any]]:
+    """(name, Plotly figure) in page order; plots whose data is absent or empty are left out."""
+    builders = (("outstanding", _outstanding_plot), ("delinquency", _delinquency_plot),
+                ("approval", _approval_plot), ("revenue", _revenue_plot),
+                ("vintages", _vintage_plot), ("roll_rates", _roll_rate_plot),
+                ("scores", _score_plot), ("grade_outcomes", _grade_outcome_plot),
+                ("fraud", _fraud_plot), ("apr", _apr_plot), ("alerts", _alerts_timeline_plot))
+    plots = [(name, build(figures)) for name, build in builders]
+    return [(name, plot) for name, plot in plots if plot is not None]
+
+
+# ---------------------------------------------------------------------------------- the page
+
+HOW_TO_READ = (
+    "The table gives the totals at the end of the run; money is in CNY (yuan), exact to the "
+    "fen. Hover over any plot for the numbers behind it, and click a legend entry to hide or "
+    "show a line. Vintage curves: each line is the credit accounts opened in one month; the "
+    "higher and steeper it climbs with days on book, the worse that month's lending. Roll "
+    "rates: the share of accounts that slipped one delinquency bucket further since the day "
+    "before. Fraud precision is the share of payments held by screening that really were "
+    "fraud (the rest were legitimate customers inconvenienced); recall is the share of fraud "
+    "attempts that were caught. Early warning: each monitored metric is drawn as a line; a "
+    "diamond marks a day its value left the dynamic band computed from the previous days "
+    "(the band is drawn as an error bar around its centre), orange for a warning and red for "
+    "critical; the table under the timeline lists them with the playbook to run. A dashed "
+    "grey line marks the day a shock (unemployment, a fraud ring) hit the economy.")
+
+
+def _alerts_table_html(alerts: Sequence[Mapping[str, Any]] | None) -> str:
+    """The early-warning alerts as an HTML table (escaped), at most ``ALERT_TABLE_ROWS_MAX``."""
+    if not alerts:
+        return ""
+    head = "".join(f"<th>{name}</th>" for name in (
+        "date", "severity", "monitor", "metric (segment)", "value vs band", "playbook"))
+    body = "".join(
+        f"<tr class=\"{html.escape(str(a['severity']))}\"><td>{html.escape(a['date'])}</td>"
+        f"<td>{html.escape(str(a['severity']))}</td>"
+        f"<td>{html.escape(_label(a['monitor']))}</td>"
+        f"<td>{html.escape(_label(a['metric']))} ({html.escape(str(a.get('segment', '')))})"
+        f"</td><td>{html.escape(_alert_value_text(a))}</td>"
+        f"<td>{html.escape(_label(str(a.get('playbook', ''))))}</td></tr>"
+        for a in alerts[:ALERT_TABLE_ROWS_MAX])
+    more = len(alerts) - ALERT_TABLE_ROWS_MAX
+    note = (f"<p>{more:,} more alerts are listed in figures.json.</p>" if more > 0 else "")
+    return (f"<h2>Early-warning alerts ({len(alerts):,})</h2>"
+            f"<table class=\"alerts\"><tr>{head}</tr>{body}</table>{note}")
+
+
+STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1200px}"
+         "td,th{padding:2px 12px;border-bottom:1px solid #ddd}"
+         "table.figures td:last-child{text-align:right}th{text-align:left}"
+         "tr.critical td:nth-child(2){color:#d62728;font-weight:bold}"
+         "tr.warning td:nth-child(2){color:#ff7f0e;font-weight:bold}"
+         "p.how{max-width:60em;line-height:1.4}")
 
 
 def html_report(figures: dict[str, Any]) -> str:
-    """One HTML page: the figures table and the plots, with Plotly's JavaScript inlined."""
+    """One HTML page: how to read it, the figures table, the plots (Plotly's JavaScript
+    inlined with the first plot only) and the early-warning alerts under their timeline."""
     import plotly.io as pio
 
     table = "\n".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
                       for k, v in rows(figures))
-    plots = _figures_plots(figures)
-    divs = [pio.to_html(plot, full_html=False, include_plotlyjs=(i == 0))
-            for i, plot in enumerate(plots)]
+    sections = []
+    for i, (name, plot) in enumerate(_plots(figures)):
+        sections.append("<div>" + pio.to_html(plot, full_html=False,
+                                              include_plotlyjs=(i == 0)) + "</div>")
+        if name == "alerts":
+            sections.append(_alerts_table_html(figures.get("alerts")))
     title = (f"creditpay simulated economy: {figures['customers']:,} consumers, "
              f"{figures['days']} business days, seed {figures['seed']}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;"
-            "margin:2em}td{padding:2px 12px;border-bottom:1px solid #ddd}"
-            "td:last-child{text-align:right}</style></head><body>"
-            f"<h1>{html.escape(title)}</h1><table>{table}</table>"
-            + "".join(f"<div>{d}</div>" for d in divs) + "</body></html>\n")
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+            f"<h1>{html.escape(title)}</h1><h2>How to read this report</h2>"
+            f"<p class=\"how\">{html.escape(HOW_TO_READ)}</p>"
+            f"<table class=\"figures\">{table}</table>" + "".join(sections)
+            + "</body></html>\n")
 
 
 def write_reports(figures: dict[str, Any], out: Path) -> dict[str, Path]:

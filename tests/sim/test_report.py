@@ -1,0 +1,211 @@
+"""The simulated-economy report from hand-made figures: every plot and row when the figures
+have them, nothing crashing when older figures do not, precision and recall computed right."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from creditpay.sim.report import (
+    grade_outcomes,
+    html_report,
+    precision_recall_series,
+    rows,
+    write_reports,
+)
+
+DATES = ["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06"]
+
+NEW_PLOT_TITLES = (
+    "Vintage curves: share of accounts ever 30+ days past due",
+    "Roll rates between delinquency buckets (daily)",
+    "Application score distribution by risk grade",
+    "Approval rate and bad rate (31+ days past due) by risk grade",
+    "Fraud screening precision and recall over time",
+    "Early-warning monitors and alerts over time",
+    "All-in APR of accepted credit offers",
+)
+
+
+def old_figures() -> dict:
+    """Figures as the first economy wrote them: none of the keys added since."""
+    series = [{"day": i + 1, "date": date,
+               "outstanding_minor": {"credit_line": 100_000 * (i + 1), "installment_plan": 5_000},
+               "open_accounts": {"credit_line": 3, "installment_plan": 1},
+               "delinquency": {"M0": {"accounts": 3, "principal_minor": 90_000},
+                               "M1": {"accounts": i, "principal_minor": 1_000 * i}},
+               "written_off_accounts": 0,
+               "revenue_minor": {"interest": 100 * i, "merchant_fees": 250 * i},
+               "write_offs_minor": 0} for i, date in enumerate(DATES)]
+    return {
+        "customers": 60, "merchants": 8, "days": 4, "seed": 7,
+        "applications": 10, "approvals": 6, "declines": 4, "approval_rate": 0.6,
+        "approval_by_grade": {"A": {"applications": 4, "approved": 4, "rate": 1.0},
+                              "C": {"applications": 6, "approved": 2, "rate": 0.3333}},
+        "credit_lines": 6, "credit_limit_granted_minor": 3_000_000, "installment_plans": 1,
+        "purchases": {"balance": 20, "credit_line": 7},
+        "purchases_minor": {"balance": 250_000, "credit_line": 180_050},
+        "refunds": 1, "refunds_minor": 5_000, "topups": 12, "topups_failed": 1,
+        "topups_minor": 600_000, "repayments": 3, "repayments_minor": 30_000,
+        "settled_net_minor": 420_000,
+        "outstanding_by_product_minor": {"credit_line": 400_000, "installment_plan": 5_000},
+        "delinquency_by_bucket": {"M1": {"accounts": 3, "principal_minor": 3_000}},
+        "write_offs": {"accounts": 0, "amount_minor": 0},
+        "revenue_by_source_minor": {"interest": 300, "merchant_fees": 750},
+        "complaints": {"total": 2, "by_category": {"billing": 1, "collections_conduct": 1}},
+        "refused": {"over_limit": 2}, "transfers": 321, "ledger_ok": True,
+        "series": series,
+    }
+
+
+def full_figures() -> dict:
+    """Old figures plus every key the extended economy adds, small but realistic."""
+    figures = old_figures()
+    figures["applications_detail"] = [
+        {"grade": "A", "score": 780.5, "approved": True, "bad": False},
+        {"grade": "A", "score": 812.0, "approved": True, "bad": False},
+        {"grade": "A", "score": 750.25, "approved": True, "bad": True},
+        {"grade": "A", "score": 795.0, "approved": True, "bad": False},
+        {"grade": "C", "score": 610.0, "approved": True, "bad": True},
+        {"grade": "C", "score": 640.0, "approved": True, "bad": False},
+        {"grade": "C", "score": 580.0, "approved": False, "bad": None},
+        {"grade": "C", "score": 570.0, "approved": False, "bad": None},
+        {"grade": "E", "score": 420.0, "approved": False, "bad": None},
+        {"grade": "E", "score": 455.0, "approved": False, "bad": None},
+    ]
+    figures["vintage_curves"] = [
+        {"vintage": "2024-02", "accounts": 4, "curve": [
+            {"days_on_book": 29, "bad_share": 0.0}, {"days_on_book": 33, "bad_share": 0.25},
+            {"days_on_book": 35, "bad_share": 0.5}]},
+        {"vintage": "2024-03", "accounts": 2, "curve": [
+            {"days_on_book": 0, "bad_share": 0.0}, {"days_on_book": 5, "bad_share": 0.0}]},
+    ]
+    figures["roll_rates"] = [{"date": d, "m0_m1": r, "m1_m2": s} for d, r, s in zip(
+        DATES, [None, 0.02, 0.05, 0.04], [None, None, 0.1, 0.2], strict=True)]
+    figures["daily_metrics"] = [
+        {"date": d, "approval_rate": a, "fraud_rate": f, "roll_rate_m0_m1": r,
+         "roll_rate_m1_m2": None, "utilisation": u}
+        for d, a, f, r, u in zip(DATES, [0.62, 0.6, 0.31, None], [0.01, 0.012, 0.0, 0.09],
+                                 [None, 0.02, 0.05, 0.04], [0.3, 0.32, 0.35, 0.36],
+                                 strict=True)]
+    figures["fraud"] = {
+        "screened": 40, "attempted": 8, "attempted_minor": 1_234_500, "caught": 6,
+        "caught_minor": 1_000_000, "lost": 2, "lost_minor": 234_500, "false_positives": 3,
+        "by_scenario": {"account_takeover": {"attempted": 5, "caught": 4, "lost_minor": 100_000},
+                        "card_testing": {"attempted": 3, "caught": 2, "lost_minor": 134_500}}}
+    figures["fraud_daily"] = [
+        {"date": DATES[0], "attempted": 0, "caught": 0, "flagged": 1, "flagged_fraud": 0},
+        {"date": DATES[1], "attempted": 2, "caught": 1, "flagged": 2, "flagged_fraud": 1},
+        {"date": DATES[2], "attempted": 0, "caught": 0, "flagged": 0, "flagged_fraud": 0},
+        {"date": DATES[3], "attempted": 6, "caught": 5, "flagged": 6, "flagged_fraud": 5},
+    ]
+    figures["alerts"] = [
+        {"date": "2024-03-06", "monitor": "fraud_rate", "metric": "fraud_rate",
+         "segment": "all", "severity": "warning", "value": 0.09, "centre": 0.0073,
+         "lower": -0.01, "upper": 0.0246, "playbook": "review_fraud_rules"},
+        {"date": "2024-03-05", "monitor": "approval_rate_drop", "metric": "approval_rate",
+         "segment": "all <new>", "severity": "critical", "value": 0.31, "centre": 0.61,
+         "lower": 0.58, "upper": 0.64, "playbook": "raise_cutoff"},
+    ]
+    figures["apr_distribution"] = [
+        {"band": "0%", "count": 5, "amount_minor": 120_000},
+        {"band": "12-18%", "count": 2, "amount_minor": 60_050},
+        {"band": "24%+", "count": 0, "amount_minor": 0},
+    ]
+    figures["shock"] = {"kind": "unemployment", "day": 2, "date": "2024-03-05"}
+    figures["policy"] = {"path": "policies/credit.yaml", "hash": "0123456789abcdef" * 4}
+    return figures
+
+
+def test_full_report_has_every_new_plot_and_the_alerts_table():
+    page = html_report(full_figures())
+    for title in NEW_PLOT_TITLES + ("Approval rate by risk grade",):
+        assert title in page, title
+    assert not re.search(r"<script[^>]*\bsrc=", page)
+    assert page.count("plotly.js v") == 1  # the library is inlined once (its banner)
+    assert "How to read this report" in page
+    assert "<h2>Early-warning alerts (2)</h2>" in page
+    assert ("<td>approval rate drop</td><td>approval rate (all &lt;new&gt;)</td>"
+            "<td>31.00% vs band 58.00% to 64.00% (centre 61.00%)</td><td>raise cutoff</td>"
+            ) in page
+    assert "<td>9.00% vs band -1.00% to 2.46% (centre 0.73%)</td>" in page
+    assert "all <new>" not in page  # escaped everywhere
+    assert page.index("Early-warning monitors and alerts over time") < page.index(
+        "<h2>Early-warning alerts (2)</h2>")
+
+
+def test_rows_show_fraud_apr_alerts_shock_and_policy():
+    table = dict(rows(full_figures()))
+    assert table["fraud attempted"] == "8 (CN¥12,345.00)"
+    assert table["fraud caught (share of attempts)"] == "6 (CN¥10,000.00), 75.0%"
+    assert table["fraud lost"] == "2 (CN¥2,345.00)"
+    assert table["false positives (legitimate payments held)"] == "3"
+    assert table["payments screened for fraud"] == "40"
+    assert table["fraud scenario: account takeover"] == "5 attempted, 4 caught, CN¥1,000.00 lost"
+    assert table["credit accepted at all-in APR 0%"] == "5 (CN¥1,200.00)"
+    assert table["credit accepted at all-in APR 12-18%"] == "2 (CN¥600.50)"
+    assert table["early-warning alerts (critical / warning)"] == "2 (1 / 1)"
+    assert table["first early-warning alert"] == "2024-03-05 approval rate drop (critical)"
+    assert table["shock"] == "unemployment from business day 2 (2024-03-05)"
+    assert table["credit policy"] == "policies/credit.yaml, hash 0123456789ab"
+    names = [name for name, _ in rows(full_figures())]
+    assert names[0] == "customers / merchants / business days"  # old rows first, unchanged
+    assert names.index("books balance (ledger verify)") < names.index("fraud attempted")
+
+
+def test_old_figures_without_new_keys_still_render():
+    figures = old_figures()
+    page = html_report(figures)
+    assert "Approval rate by risk grade" in page
+    for title in NEW_PLOT_TITLES:
+        assert title not in page
+    assert "Early-warning alerts" not in page
+    names = [name for name, _ in rows(figures)]
+    assert not any(n.startswith(("fraud", "credit accepted", "early-warning", "shock"))
+                   for n in names)
+
+
+def test_empty_new_keys_render_and_no_alerts_shows_zero():
+    figures = {**old_figures(), "applications_detail": [], "vintage_curves": [],
+               "roll_rates": [{"date": DATES[0], "m0_m1": None, "m1_m2": None}],
+               "daily_metrics": [], "fraud": {}, "fraud_daily": [], "alerts": [],
+               "apr_distribution": [], "shock": None, "policy": {"path": None, "hash": "ab"}}
+    page = html_report(figures)
+    for title in NEW_PLOT_TITLES:
+        assert title not in page
+    table = dict(rows(figures))
+    assert table["early-warning alerts (critical / warning)"] == "0 (0 / 0)"
+    assert table["credit policy"] == "built-in default, hash ab"
+    assert "shock" not in table and "fraud attempted" not in table
+
+
+def test_write_reports_writes_both_files_and_json_round_trips(tmp_path):
+    figures = full_figures()
+    paths = write_reports(figures, tmp_path / "out")
+    assert json.loads(paths["figures"].read_text(encoding="utf-8")) == figures
+    page = paths["report"].read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Fraud screening precision" in page
+
+
+def test_precision_recall_daily_and_cumulative():
+    series = precision_recall_series(full_figures()["fraud_daily"])
+    assert [p["date"] for p in series] == DATES
+    assert [p["precision"] for p in series] == [0.0, 0.5, None, pytest.approx(5 / 6)]
+    assert [p["recall"] for p in series] == [None, 0.5, None, pytest.approx(5 / 6)]
+    # cumulative: flagged 1, 3, 3, 9 of which fraud 0, 1, 1, 6; attempted 0, 2, 2, 8, caught
+    # 0, 1, 1, 6
+    assert [p["cumulative_precision"] for p in series] == [
+        0.0, pytest.approx(1 / 3), pytest.approx(1 / 3), pytest.approx(6 / 9)]
+    assert [p["cumulative_recall"] for p in series] == [None, 0.5, 0.5, 0.75]
+    assert precision_recall_series([]) == []
+
+
+def test_grade_outcomes_approval_and_bad_rates():
+    outcomes = grade_outcomes(full_figures()["applications_detail"])
+    assert list(outcomes) == ["A", "C", "E"]
+    assert outcomes["A"] == {"applications": 4, "approved": 4, "bad": 1,
+                             "approval_rate": 1.0, "bad_rate": 0.25}
+    assert outcomes["C"]["approval_rate"] == 0.5 and outcomes["C"]["bad_rate"] == 0.5
+    assert outcomes["E"]["approved"] == 0 and outcomes["E"]["bad_rate"] is None
