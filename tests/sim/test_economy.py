@@ -159,6 +159,10 @@ def test_fraud_ring_raises_the_fraud_alert_within_days(tmp_path):
     assert 0.4 <= fraud["caught"] / fraud["attempted"] <= 1.0  # a plausible catch rate
     assert fraud["false_positives"] / fraud["screened"] < 0.2
     assert fraud["charged_back"] <= fraud["lost"]
+    # Retrained on the run's own labels after two weeks, the model ranks the later payments.
+    model = fraud["model"]
+    assert model["trained"] and model["trained"][0]["day"] == 14
+    assert model["after_training"]["auc_roc"] > 0.75
 
 
 def test_unemployment_shock_hits_the_employed(tmp_path):

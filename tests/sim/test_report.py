@@ -141,7 +141,7 @@ def test_rows_show_fraud_apr_alerts_shock_and_policy():
     assert table["fraud attempted"] == "8 (CN¥12,345.00)"
     assert table["fraud caught (share of attempts)"] == "6 (CN¥10,000.00), 75.0%"
     assert table["fraud lost"] == "2 (CN¥2,345.00)"
-    assert table["false positives (legitimate payments held)"] == "3"
+    assert table["false positives (legitimate payments challenged, held or declined)"] == "3"
     assert table["payments screened for fraud"] == "40"
     assert table["fraud scenario: account takeover"] == "5 attempted, 4 caught, CN¥1,000.00 lost"
     assert table["credit accepted at all-in APR 0%"] == "5 (CN¥1,200.00)"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,10 +116,15 @@ class ScreeningRiskGateway:
     """:class:`RiskGateway` that screens each payment with one in-process Screener."""
 
     def __init__(self, screener: Screener, *, state_path: Path | None = None,
-                 snapshot_every: int = SNAPSHOT_EVERY_DEFAULT) -> None:
+                 snapshot_every: int = SNAPSHOT_EVERY_DEFAULT,
+                 recorder: Callable[[FraudEvent, ScreeningResult], None] | None = None
+                 ) -> None:
         if snapshot_every < 1:
             raise ValueError("snapshot_every must be at least 1")
         self.screener = screener
+        # Sees every screening with its whole feature vector (reused by the screener: copy
+        # what you keep), e.g. to build the next training set once labels arrive.
+        self.recorder = recorder
         self.state_path = state_path
         self.snapshot_every = snapshot_every
         self._lock = threading.Lock()
@@ -147,6 +152,8 @@ class ScreeningRiskGateway:
         fraud_event = _fraud_event(event, tx)
         with self._lock:
             result = self.screener.screen(fraud_event)
+            if self.recorder is not None:
+                self.recorder(fraud_event, result)
             self._since_snapshot += 1
             if self.state_path is not None and self._since_snapshot >= self.snapshot_every:
                 self._save_locked()
@@ -170,6 +177,11 @@ class ScreeningRiskGateway:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, self.state_path)
+
+    def swap_model(self, model: Any) -> Any:
+        """Put a retrained model in force (the streaming state carries over)."""
+        with self._lock:
+            return self.screener.swap_model(model)
 
     def close(self) -> None:
         self.save_state()

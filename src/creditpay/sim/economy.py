@@ -61,6 +61,14 @@ UNEMPLOYMENT_SHARE = 0.3  # of the employed, out of work from the shock day
 ANALYST_ACCURACY = 0.9  # reviews that reach the right verdict
 REPORT_DAYS = (1, 6)  # a victim reports a fraud that got through this many days later
 PURCHASE_WINDOW_S = (9 * 3600, 21 * 3600)  # business hours of the day's payments
+# The fraud model is trained on the platform's own labelled screenings (chargebacks, analyst
+# verdicts, step-ups never completed), first after two weeks, then weekly; a row is used once
+# its label had time to arrive.
+FRAUD_TRAIN_FIRST_DAY = 14
+FRAUD_TRAIN_EVERY_DAYS = 7
+FRAUD_LABEL_WAIT_DAYS = REPORT_DAYS[1]
+FRAUD_TRAIN_ROWS_MIN = 300
+FRAUD_TRAIN_POSITIVES_MIN = 12
 REVENUE_ACCOUNTS = (("merchant_fees", "merchant_fee_income"), ("interest", "interest_income"),
                     ("credit_fees", "fee_income"), ("penalty", "penalty_income"),
                     ("recoveries", "recovery_income"))
@@ -216,6 +224,13 @@ class Economy:
         self.snapshot_dates: list[dt.date] = []
         self.attack_intents: set[str] = set()
         self._book: tuple[list[Any], list[Any]] = ([], [])  # the book at the last day's end
+        # Every screening the platform made (intent id -> unix s, feature vector, score,
+        # model generation), what it learned was fraud, and the models it trained.
+        self.screenings: dict[str, tuple[int, Any, float, int]] = {}
+        self.fraud_labels: set[str] = set()
+        self.fraud_models: list[dict[str, Any]] = []
+        if self.screening is not None:
+            self.screening.recorder = self._keep_screening
 
     # ------------------------------------------------------------------ wiring
     def _build_runtime(self) -> None:
@@ -462,6 +477,7 @@ class Economy:
             self._timed("settle", lambda: self._settle(today - dt.timedelta(days=1)))
         self._at(8, 10)
         self._timed("reviews", lambda: self._work_reviews(rng))
+        self._timed("fraud_model", self._retrain_fraud_model)
         self._at(8, 20)
         self._timed("applications", lambda: self._applications(rng))
         self._at(8, 30)
@@ -485,6 +501,57 @@ class Economy:
             self._timed("snapshots", lambda: self.series.append(self.snapshot()))
         self.clock.set((self.clock.now() + dt.timedelta(days=1)).replace(hour=7, minute=0))
         self.day += 1
+
+    def _keep_screening(self, event: Any, result: Any) -> None:
+        self.screenings[event.transaction_id] = (
+            event.timestamp_s, result.feature_vector.astype("float32"), float(result.score),
+            len(self.fraud_models))
+
+    def _retrain_fraud_model(self) -> None:
+        """Train LightGBM on the labelled screenings and put it in force next to the rules
+        (a rule can still raise a decision above the model's)."""
+        import numpy as np
+
+        from creditpay.risk.fraud.model import train_model
+
+        if self.screening is None:
+            return
+        day = self.day
+        if day < FRAUD_TRAIN_FIRST_DAY or (day - FRAUD_TRAIN_FIRST_DAY) % FRAUD_TRAIN_EVERY_DAYS:
+            return
+        cutoff = int(self.clock.now().timestamp()) - FRAUD_LABEL_WAIT_DAYS * 86_400
+        ids = sorted(i for i, row in self.screenings.items() if row[0] <= cutoff)
+        y = np.array([i in self.fraud_labels for i in ids], dtype=np.int64)
+        if len(ids) < FRAUD_TRAIN_ROWS_MIN or int(y.sum()) < FRAUD_TRAIN_POSITIVES_MIN:
+            return
+        x = np.stack([self.screenings[i][1] for i in ids]).astype(np.float64)
+        config = self.screening.screener.model.feature_config
+        model = train_model(x, y, config, training_info={
+            "source": "simulated economy", "business_date": self.clock.today().isoformat()})
+        self.screening.swap_model(model)
+        self.fraud_models.append({"version": model.version, "day": day,
+                                  "date": self.clock.today().isoformat(), "rows": len(ids),
+                                  "positives": int(y.sum())})
+
+    def _fraud_model_figures(self) -> dict[str, Any]:
+        """How the trained models did on the screenings they made (the truth is the
+        simulation's): AUC ROC and average precision, against the rules alone before."""
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        def scored(generation_ok: Callable[[int], bool]) -> dict[str, Any]:
+            rows = [(row[2], i in self.attack_intents) for i, row in self.screenings.items()
+                    if generation_ok(row[3])]
+            frauds = sum(1 for _, is_fraud in rows if is_fraud)
+            out: dict[str, Any] = {"screenings": len(rows), "frauds": frauds}
+            if frauds and frauds < len(rows):
+                scores, truth = [r[0] for r in rows], [r[1] for r in rows]
+                out["auc_roc"] = round(float(roc_auc_score(truth, scores)), 4)
+                out["average_precision"] = round(float(average_precision_score(truth, scores)),
+                                                 4)
+            return out
+
+        return {"trained": self.fraud_models,
+                "after_training": scored(lambda generation: generation > 0)}
 
     def _start_shock(self, rng: random.Random) -> None:
         """The shock day: the employed who lose their work, and/or the fraud ring."""
@@ -767,7 +834,10 @@ class Economy:
             challenge_id = str(exc.extra.get("challenge_id"))
             code = self.phone.codes.pop(challenge_id, None)
             if attack is not None or code is None:
-                return "abandoned"  # the attacker does not hold the victim's phone
+                # The attacker does not hold the victim's phone; a step-up never completed is
+                # what the platform sees, and it takes it as a fraud label.
+                self.fraud_labels.add(intent["id"])
+                return "abandoned"
             try:
                 view = self.uow.run_keeping_effects(
                     lambda tx: confirm(tx, challenge_id, code))
@@ -842,6 +912,8 @@ class Economy:
             right = rng.random() < ANALYST_ACCURACY
             approve = (attack is None) == right
             self.tally.reviews["approved" if approve else "rejected"] += 1
+            if not approve:
+                self.fraud_labels.add(item["intent"]["id"])  # the analyst's verdict
             done = self._attempt("review", lambda tx, i=item, a=approve: self.payments.review(
                 tx, self.operator, i["intent"]["id"], approve=a,
                 note="simulated analyst verdict"))
@@ -870,6 +942,7 @@ class Economy:
             done = self._attempt("chargeback", lambda tx, r=report: self.payments.refund(
                 tx, r["merchant_principal"], r["intent_id"], amount_minor=r["amount"],
                 reason="fraud_chargeback"))
+            self.fraud_labels.add(report["intent_id"])
             if done is not None:
                 self.tally.fraud["charged_back"] += 1
                 self.tally.fraud["charged_back_minor"] += report["amount"]
@@ -1058,7 +1131,7 @@ class Economy:
         keys = ("screened", "flagged", "flagged_fraud", "false_positives", "step_ups_passed",
                 "attempted", "attempted_minor", "caught", "caught_minor", "failed",
                 "failed_minor", "lost", "lost_minor", "charged_back", "charged_back_minor")
-        return {**{k: f[k] for k in keys},
+        return {**{k: f[k] for k in keys}, "model": self._fraud_model_figures(),
                 "by_scenario": {name: {k: per[k] for k in (
                     "attempted", "caught", "failed", "lost", "attempted_minor", "lost_minor")}
                     for name, per in sorted(self.tally.fraud_by_scenario.items())}}

@@ -30,6 +30,11 @@ SIM_MONITORS: tuple[Monitor, ...] = (
     Monitor("utilisation", "utilisation", direction="up", method="rolling", window=14, k=3.0,
             playbook="lower_limits"),
 )
+# A rate over a handful of cases is noise, not a signal: below these volumes the day has no
+# value (NaN) and its monitor stays silent. Approvals are pooled over a trailing week.
+APPROVAL_WINDOW_DAYS = 7
+APPLICATIONS_MIN = 10
+SCREENINGS_MIN = 20
 METRICS = ("approval_rate", "fraud_rate", "roll_rate_m0_m1", "roll_rate_m1_m2", "utilisation")
 BAD_DPD = 30  # an account "went bad" once it was this many days past due
 # All-in annual cost bands of accepted credit (percent, upper bound inclusive).
@@ -63,15 +68,20 @@ class MonitorBoard:
     series: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in METRICS})
     alerts: list[Alert] = field(default_factory=list)
     _previous: Mapping[str, str] | None = None
+    _decided: list[tuple[int, int]] = field(default_factory=list)  # (applications, approvals)
 
     def close_day(self, book: DayBook, *, applications: int, approvals: int, screened: int,
                   held: int) -> list[Alert]:
         """Record today's metrics (NaN where there is nothing to measure) and return the
         alerts raised today. ``held``: payments screening sent to review or declined."""
         previous = self._previous or {}
+        self._decided.append((applications, approvals))
+        week = self._decided[-APPROVAL_WINDOW_DAYS:]
+        applied_week = sum(a for a, _ in week)
         values = {
-            "approval_rate": approvals / applications if applications else math.nan,
-            "fraud_rate": held / screened if screened else math.nan,
+            "approval_rate": (sum(b for _, b in week) / applied_week
+                              if applied_week >= APPLICATIONS_MIN else math.nan),
+            "fraud_rate": held / screened if screened >= SCREENINGS_MIN else math.nan,
             "roll_rate_m0_m1": roll_rate(previous, book.buckets, "M0", "M1"),
             "roll_rate_m1_m2": roll_rate(previous, book.buckets, "M1", "M2"),
             "utilisation": (book.line_principal_minor / book.line_limit_minor

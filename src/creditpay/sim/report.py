@@ -28,7 +28,7 @@ SHOCK_COLOUR = "#7f7f7f"
 ALERT_TABLE_ROWS_MAX = 200  # the rest stay in figures.json
 # Daily metrics in the order they are drawn on the early-warning timeline; all are shares 0..1.
 METRIC_LABELS = {
-    "approval_rate": "approval rate",
+    "approval_rate": "approval rate (trailing 7 days)",
     "fraud_rate": "payments held by fraud screening (share)",
     "utilisation": "pay-later line utilisation",
     "roll_rate_m0_m1": "roll rate M0→M1",
@@ -128,8 +128,16 @@ def _fraud_rows(figures: Figures) -> list[tuple[str, str]]:
         ("fraud lost", f"{fraud.get('lost', 0):,} ({_money(fraud.get('lost_minor', 0))})"),
     ]
     if "false_positives" in fraud:
-        out.append(("false positives (legitimate payments held)",
+        out.append(("false positives (legitimate payments challenged, held or declined)",
                     f"{fraud['false_positives']:,}"))
+    model = fraud.get("model") or {}
+    if model.get("trained"):
+        after = model.get("after_training") or {}
+        quality = (f", AUC {after['auc_roc']:.3f} / AP {after['average_precision']:.3f} on "
+                   f"{after['screenings']:,} later screenings" if "auc_roc" in after else "")
+        out.append(("fraud model retrained on the run's labels",
+                    f"{len(model['trained'])} versions, last on "
+                    f"{model['trained'][-1]['date']}{quality}"))
     for name, scenario in (fraud.get("by_scenario") or {}).items():
         out.append((f"fraud scenario: {_label(name)}",
                     f"{scenario.get('attempted', 0):,} attempted, "

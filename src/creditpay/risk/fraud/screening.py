@@ -158,6 +158,18 @@ class Screener:
         self._refresh_versions()
         return previous
 
+    def swap_model(self, model: FraudModel) -> FraudModel:
+        """Hot-swap the model and its score thresholds (a retrained champion); returns the
+        previous model. The streaming state carries over, so the new model must use the
+        same feature configuration."""
+        if model.feature_config.version != self.model.feature_config.version:
+            raise ValidationError("the model uses another feature configuration than the "
+                                  "state", field="model")
+        previous, self.model = self.model, model
+        self.policy = model.policy
+        self._refresh_versions()
+        return previous
+
     def swap_policy(self, policy: DecisionPolicy) -> DecisionPolicy:
         """Hot-swap the score thresholds; returns the previous policy."""
         previous, self.policy = self.policy, policy
