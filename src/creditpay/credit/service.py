@@ -13,9 +13,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import threading
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,45 +135,17 @@ class AccountView:
 
 
 # ----------------------------------------------------------------------------- account ids
-# Ledger account ids never change once their creation is committed; checkout asks for the
-# platform and receivable accounts on every authorisation and capture (two ledger queries
-# each). Ids are remembered per engine, and only for accounts created by an earlier,
-# committed transaction (created_at differs from this transaction's time), so an id from a
-# transaction that later rolls back is never remembered.
-_ACCOUNT_IDS_MAX = 100_000
-_account_ids: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], dict[str, int]]] = \
-    weakref.WeakKeyDictionary()
-_account_ids_lock = threading.Lock()
-
-
-def _remembered_ids(tx: Tx, key: tuple[str, ...],
-                    open_ids: Callable[[], dict[str, int]]) -> dict[str, int]:
-    engine = tx.conn.engine
-    with _account_ids_lock:
-        ids = _account_ids.get(engine, {}).get(key)
-    if ids is not None:
-        return dict(ids)
-    ids = open_ids()
-    now = tx.now if tx.now.tzinfo is not None else tx.now.replace(tzinfo=dt.UTC)
-    for account_id in ids.values():
-        created = L.get_account(tx.conn, account_id).created_at
-        if (created if created.tzinfo is not None else created.replace(tzinfo=dt.UTC)) == now:
-            return ids  # opened by this transaction: not committed yet
-    with _account_ids_lock:
-        per_engine = _account_ids.setdefault(engine, {})
-        if len(per_engine) >= _ACCOUNT_IDS_MAX:
-            per_engine.clear()
-        per_engine[key] = dict(ids)
-    return ids
+# Checkout asks for the platform and receivable accounts on every authorisation and capture.
+_account_ids = L.RememberedAccountIds()
 
 
 def _platform_ids(tx: Tx, currency: str) -> dict[str, int]:
-    return _remembered_ids(tx, ("platform", currency),
-                           lambda: platform_ledger_accounts(tx, currency))
+    return _account_ids.get(tx, ("platform", currency),
+                            lambda: platform_ledger_accounts(tx, currency))
 
 
 def _receivable_ids(tx: Tx, customer_id: str, currency: str) -> dict[str, int]:
-    return _remembered_ids(
+    return _account_ids.get(
         tx, ("receivables", customer_id, currency),
         lambda: customer_ledger_accounts(tx, [customer_id], currency)[customer_id])
 

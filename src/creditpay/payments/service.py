@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import weakref
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -49,6 +48,7 @@ from creditpay.errors import (
 from creditpay.ledger.chart import party_key, platform_key
 from creditpay.ledger.model import TransferKind, TransferRequest
 from creditpay.ledger.service import (
+    RememberedAccountIds,
     create_transfer,
     create_transfers,
     expire_holds,
@@ -93,7 +93,6 @@ FUNDING_SOURCES = ("balance", "card", "credit_line", "installment_plan")
 CREDIT_FUNDING = ("credit_line", "installment_plan")
 SCENARIOS = ("online", "offline_qr", "social", "rental")
 LINE_ITEMS_MAX = 100
-ACCOUNT_IDS_MAX = 100_000  # remembered ledger account ids per engine (bounded memory)
 
 
 class PaymentDeclinedError(DomainError):
@@ -130,30 +129,18 @@ class Payments:
     credit: CreditFacade = field(default_factory=CreditFacade)
     policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
 
-    # Ledger account ids by key, per engine (see ``_opened_id``).
-    _account_ids: weakref.WeakKeyDictionary[Any, dict[str, int]] = field(
-        default_factory=weakref.WeakKeyDictionary, init=False, repr=False, compare=False)
+    # Ledger account ids of wallets and merchant payables, asked for on every payment.
+    _account_ids: RememberedAccountIds = field(default_factory=RememberedAccountIds,
+                                               init=False, repr=False, compare=False)
 
     # ================================================================== ledger helpers
     def _account_id(self, conn: Connection, key: str) -> int:
         return get_account_by_key(conn, key).id
 
     def _opened_id(self, tx: Tx, spec: Any) -> int:
-        """Open an account idempotently and return its id. Ids never change once their
-        creation is committed, so they are remembered, but only for accounts an earlier
-        transaction created (a rolled-back creation is never remembered)."""
-        engine = tx.conn.engine
-        known = self._account_ids.get(engine)
-        account_id = known.get(spec.key) if known is not None else None
-        if account_id is not None:
-            return account_id
-        account = open_accounts(tx, [spec])[0]
-        if aware(account.created_at) != aware(tx.now):
-            known = self._account_ids.setdefault(engine, {})
-            if len(known) >= ACCOUNT_IDS_MAX:
-                known.clear()
-            known[spec.key] = account.id
-        return account.id
+        """Open an account idempotently and return its id (remembered once committed)."""
+        return self._account_ids.get(
+            tx, spec.key, lambda: {"id": open_accounts(tx, [spec])[0].id})["id"]
 
     def _wallet_id(self, tx: Tx, customer_id: str, currency: str) -> int:
         return self._opened_id(tx, wallet_spec(customer_id, currency))
