@@ -69,6 +69,8 @@ FRAUD_TRAIN_EVERY_DAYS = 7
 FRAUD_LABEL_WAIT_DAYS = REPORT_DAYS[1]
 FRAUD_TRAIN_ROWS_MIN = 300
 FRAUD_TRAIN_POSITIVES_MIN = 12
+FRAUD_TRAIN_WINDOW_DAYS = 42  # the most recent six weeks of labelled screenings
+FRAUD_TRAIN_ROUNDS = 100  # boosting rounds: retraining stays a small share of the run
 REVENUE_ACCOUNTS = (("merchant_fees", "merchant_fee_income"), ("interest", "interest_income"),
                     ("credit_fees", "fee_income"), ("penalty", "penalty_income"),
                     ("recoveries", "recovery_income"))
@@ -520,13 +522,14 @@ class Economy:
         if day < FRAUD_TRAIN_FIRST_DAY or (day - FRAUD_TRAIN_FIRST_DAY) % FRAUD_TRAIN_EVERY_DAYS:
             return
         cutoff = int(self.clock.now().timestamp()) - FRAUD_LABEL_WAIT_DAYS * 86_400
-        ids = sorted(i for i, row in self.screenings.items() if row[0] <= cutoff)
+        oldest = cutoff - FRAUD_TRAIN_WINDOW_DAYS * 86_400
+        ids = sorted(i for i, row in self.screenings.items() if oldest < row[0] <= cutoff)
         y = np.array([i in self.fraud_labels for i in ids], dtype=np.int64)
         if len(ids) < FRAUD_TRAIN_ROWS_MIN or int(y.sum()) < FRAUD_TRAIN_POSITIVES_MIN:
             return
         x = np.stack([self.screenings[i][1] for i in ids]).astype(np.float64)
         config = self.screening.screener.model.feature_config
-        model = train_model(x, y, config, training_info={
+        model = train_model(x, y, config, num_boost_round=FRAUD_TRAIN_ROUNDS, training_info={
             "source": "simulated economy", "business_date": self.clock.today().isoformat()})
         self.screening.swap_model(model)
         self.fraud_models.append({"version": model.version, "day": day,
