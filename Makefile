@@ -18,7 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-system-deps.sh
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+	@# pytest exits 5 when it collected no test: a failure here, said plainly.
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
+	  exit $$status
 
 bench: $(STAMP)
 	bash scripts/ensure-system-deps.sh
