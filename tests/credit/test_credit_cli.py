@@ -76,8 +76,39 @@ def test_apr_appendix_j_example():
                                  "monthly", "--first-payment", "1978-02-10", "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document == {"apr_percent": "9.6857", "method": "us"}
-    assert round(float(document["apr_percent"]), 2) == 9.69
+    # The disclosed APR: the solved 9.6857 % rounded half-up to the hundredth (Reg Z).
+    assert result.stdout == '{"apr_percent": "9.6900", "method": "us"}\n'
+    assert document == {"apr_percent": "9.6900", "method": "us"}
+
+
+def test_apr_is_disclosed_to_the_hundredth_for_both_methods(tmp_path: Path):
+    args = ["apr", "--advance", "5000.00", "--advance-date", "1978-01-10", "--payment",
+            "230.00", "--count", "24", "--frequency", "monthly", "--first-payment",
+            "1978-02-10", "--json"]
+    eu = json.loads(runner.invoke(app, [*args, "--method", "eu"]).stdout)
+    assert set(eu) == {"apr_percent", "method"} and eu["method"] == "eu"
+    assert eu["apr_percent"].endswith("00") and len(eu["apr_percent"].split(".")[1]) == 4
+    # APRC over actual days / 365: solved 10.1505 %, disclosed 10.15 %.
+    assert eu["apr_percent"] == "10.1500"
+    flows = tmp_path / "flows.json"
+    flows.write_text(json.dumps({"advances": [{"date": "2023-01-01", "amount": "1000.00"}],
+                                 "payments": [{"date": "2024-01-01", "amount": "1123.45"}]}))
+    # A year at exactly 12.345 %: the half rounds up.
+    result = runner.invoke(app, ["apr", "--flows", str(flows), "--method", "eu", "--json"])
+    assert json.loads(result.stdout) == {"apr_percent": "12.3500", "method": "eu"}
+    text = runner.invoke(app, args[:-1])
+    assert text.exit_code == 0 and "9.6900 %" in text.stdout
+
+
+def test_disclosed_percent_rounds_half_up():
+    from decimal import Decimal
+
+    from creditpay.credit.cli import disclosed_percent_string
+
+    assert disclosed_percent_string(Decimal("0.096857")) == "9.6900"
+    assert disclosed_percent_string(Decimal("0.123450")) == "12.3500"
+    assert disclosed_percent_string(Decimal("0.1234499")) == "12.3400"
+    assert disclosed_percent_string(Decimal("0")) == "0.0000"
 
 
 def test_apr_eu_and_flows_file(tmp_path: Path):
@@ -114,6 +145,34 @@ def test_apr_bad_input_exits_2(args, option):
     assert result.exit_code == 2
     assert result.stdout == ""
     assert option in result.stderr
+
+
+def _flows_file(tmp_path: Path, advance_amount: object) -> str:
+    path = tmp_path / "flows.json"
+    path.write_text(json.dumps({
+        "advances": [{"date": "2023-01-01", "amount": advance_amount}],
+        "payments": [{"date": "2024-01-01", "amount": "1200.00"}]}))
+    return str(path)
+
+
+@pytest.mark.parametrize("amount", [1000.0, 1000, 1e3])
+def test_apr_flows_refuse_json_numbers_with_a_clear_message(tmp_path: Path, amount):
+    result = runner.invoke(app, ["apr", "--flows", _flows_file(tmp_path, amount), "--json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--flows" in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "advances[0].amount must be a decimal string" in message
+    assert "not the JSON number" in message
+
+
+def test_apr_flows_refuse_regular_payment_options(tmp_path: Path):
+    flows = _flows_file(tmp_path, "1000.00")
+    result = runner.invoke(app, ["apr", "--flows", flows, "--advance", "1000.00", "--json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--advance" in result.stderr and "cannot be combined" in \
+        " ".join(result.stderr.split())
+    ok = runner.invoke(app, ["apr", "--flows", flows, "--method", "eu", "--json"])
+    assert json.loads(ok.stdout) == {"apr_percent": "20.0000", "method": "eu"}
 
 
 def test_bench_schedules_small_run():

@@ -72,3 +72,47 @@ def test_exposure_cap():
     with pytest.raises(CapExceededError) as err:
         check_exposure(19_000_000, 1_000_001, caps, "CNY")
     assert err.value.extra["cap"] == "unsecured_exposure_max_minor"
+
+
+APR_PLAN = {"code": "test_apr_plan", "version": 1, "kind": "installment_plan",
+            "pricing": "apr", "annual_rate": "0.12", "options": [{"periods": 3}]}
+REVOLVING_LINE = {"code": "test_line", "version": 1, "kind": "credit_line",
+                  "style": "revolve", "statement_day": 15, "due_day": 5,
+                  "interest_annual_rate": "0.18"}
+
+
+@pytest.mark.parametrize("document", [APR_PLAN, REVOLVING_LINE],
+                         ids=["apr_plan", "revolving_line"])
+@pytest.mark.parametrize("day_count", ["30/360", "ACT/ACT"])
+def test_interest_bearing_products_refuse_day_counts_servicing_cannot_accrue(document,
+                                                                              day_count):
+    # Servicing accrues actual days over a fixed 365/360 year: 30/360 or ACT/ACT would post
+    # interest other than the disclosed schedule's.
+    with pytest.raises(ValidationError) as err:
+        P.parse_product({**document, "day_count": day_count})
+    assert err.value.field == "day_count"
+    assert "ACT/365 or ACT/360" in err.value.detail and day_count in err.value.detail
+
+
+@pytest.mark.parametrize("day_count", ["ACT/365", "ACT/360"])
+def test_interest_bearing_products_accept_actual_day_counts(day_count):
+    for document in (APR_PLAN, REVOLVING_LINE):
+        product = P.parse_product({**document, "day_count": day_count})
+        assert product.year_basis_days == (365 if day_count == "ACT/365" else 360)
+
+
+@pytest.mark.parametrize("day_count", ["30/360", "ACT/ACT"])
+def test_products_without_interest_keep_any_day_count(day_count):
+    # Fees and a non-revolving line's zero rate do not depend on the day count.
+    assert P.parse_product({**PLAN, "day_count": day_count}).day_count == day_count
+    line = {**REVOLVING_LINE, "style": "no_revolve", "interest_annual_rate": "0"}
+    assert P.parse_product({**line, "day_count": day_count}).day_count == day_count
+
+
+def test_cash_loan_day_count_error_names_the_field():
+    loan = {"code": "test_loan", "version": 1, "kind": "cash_loan", "annual_rate": "0.1",
+            "methods": ["equal_installment"], "terms": [{"months": 3}],
+            "day_count": "30/360"}
+    with pytest.raises(ValidationError) as err:
+        P.parse_product(loan)
+    assert err.value.field == "day_count"

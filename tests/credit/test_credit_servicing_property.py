@@ -1,18 +1,23 @@
-"""Property: any sequence of purchases (line and plans), repayments, refunds, cash loans,
-prepayments and close-of-business days keeps the ledger balanced, every balance >= 0, and
-account state equal to the ledger, on both stores."""
+"""Property: any sequence of purchases (line and plans), repayments, refunds, cash loans
+(flat-rate ones included), prepayments and close-of-business days keeps the ledger balanced,
+every balance >= 0, and account state equal to the ledger, on both stores; and at every
+period end (an installment billed, a statement cut) the period's accrual has been posted
+in full, with the ledger's income equal to what account state says was posted."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from creditpay import ledger as L
 from creditpay.credit import service as S
-from creditpay.credit.tables import credit_accounts, credit_installments
+from creditpay.credit.tables import credit_accounts, credit_installments, credit_statements
 from creditpay.errors import DomainError
+from creditpay.ledger.chart import platform_key
 from creditpay.ledger.verify import verify_ledger
 
 from .servicing_helpers import CNY, buy, close_days, new_customer, reconcile
@@ -26,8 +31,9 @@ OPS = st.one_of(
     st.tuples(st.just("prepay"), st.integers(1, 100)),
     st.tuples(st.just("refund"), st.integers(1, 100)),
     st.tuples(st.just("loan"), st.integers(10_000, 200_000), st.sampled_from(
-        [(3, "equal_installment"), (6, "equal_principal"), (3, "interest_only"),
-         (7, "bullet")])),
+        [("jiebei", 3, "equal_installment"), ("jiebei", 6, "equal_principal"),
+         ("jiebei", 3, "interest_only"), ("jiebei", 7, "bullet"),
+         ("flat_loan", 6, "flat")])),
     st.tuples(st.just("days"), st.integers(1, 35)),
 )
 
@@ -46,6 +52,35 @@ def _check(uow, customer_id: str) -> None:
         assert state == ledger, component
 
 
+def _check_period_ends(uow, business_date: dt.date) -> None:
+    """After the close of business of ``business_date``: every plan or loan that billed an
+    installment (due the next day) and every line that cut a statement has no accrual left
+    unposted (docs/servicing.md: at every period end the period's accrual is zero), and
+    each income account equals the postings recorded in account state."""
+    with uow.connect() as conn:
+        billed = set(conn.execute(select(credit_installments.c.account_seq).where(
+            credit_installments.c.due_date == business_date + dt.timedelta(days=1),
+            credit_installments.c.status == "billed")).scalars())
+        cut = set(conn.execute(select(credit_statements.c.account_seq).where(
+            credit_statements.c.statement_date == business_date)).scalars())
+        rows = [dict(r) for r in conn.execute(select(credit_accounts)).mappings()]
+        income = {code: L.get_account_by_key(conn, platform_key(code, CNY)).balance_minor
+                  for code in ("interest_income", "penalty_income", "fee_income")}
+    for row in rows:
+        if row["status"] != "active":
+            continue
+        period_end = (row["kind"] == "line" and row["seq"] in cut) or \
+            (row["kind"] != "line" and row["seq"] in billed)
+        if period_end:
+            assert (row["interest_accrual_num"], row["penalty_accrual_num"]) == (0, 0), \
+                (row["account_id"], business_date)
+    assert income["interest_income"] == sum(r["interest_posted_minor"] for r in rows)
+    assert income["penalty_income"] == sum(r["penalty_posted_minor"] for r in rows)
+    # Merchant-paid plan fees are income too, recorded as the plan's subsidy.
+    assert income["fee_income"] == sum(r["fee_posted_minor"] + r["subsidy_fee_minor"]
+                                       for r in rows)
+
+
 def test_random_servicing_keeps_the_books(uow, clock):
     runs = itertools.count()
 
@@ -55,7 +90,9 @@ def test_random_servicing_keeps_the_books(uow, clock):
     def run(ops):
         run_id = next(runs)
         customer = f"h{run_id}"
-        who = new_customer(uow, customer, limit_minor=300_000, wallet_minor=5_000_000)
+        # Every other run on a revolving line: daily interest posted at each statement.
+        who = new_customer(uow, customer, limit_minor=300_000, wallet_minor=5_000_000,
+                           product_code="revolver" if run_id % 2 else "huabei")
         purchases: list[str] = []
         loans: list[str] = []
         ids = itertools.count()
@@ -89,15 +126,18 @@ def test_random_servicing_keeps_the_books(uow, clock):
                         S.refund_purchase(tx, refund_id=tag, purchase_id=purchase,
                                           amount_minor=max(1, 100 * op[1]))
                 elif op[0] == "loan":
-                    periods, method = op[2]
+                    product_code, periods, method = op[2]
                     with uow.begin() as tx:
                         S.disburse_cash_loan(tx, loan_id=tag, customer_id=customer,
                                              currency=CNY, principal_minor=op[1],
-                                             product_code="jiebei", periods=periods,
+                                             product_code=product_code, periods=periods,
                                              method=method, wallet_account_id=who.wallet_id)
                     loans.append(tag)
                 elif op[0] == "days":
-                    close_days(uow, clock, op[1])
+                    for _ in range(op[1]):
+                        business_date = clock.today()
+                        close_days(uow, clock, 1)
+                        _check_period_ends(uow, business_date)
             except DomainError:
                 pass  # a refusal (over limit, over-refund, more than owed) changes nothing
             _check(uow, customer)

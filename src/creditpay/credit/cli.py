@@ -20,7 +20,7 @@ from creditpay.credit.schedule import Method
 from creditpay.errors import ValidationError
 from creditpay.money import Rounding
 
-__all__ = ["register", "percent_string"]
+__all__ = ["register", "percent_string", "disclosed_percent_string"]
 
 _FIELD_TO_OPTION = {
     "principal_minor": "--principal",
@@ -42,6 +42,20 @@ _FIELD_TO_OPTION = {
 def percent_string(rate: Decimal) -> str:
     """A rate fraction as a percent with exactly 4 decimals, rounded half-up."""
     return str((rate * 100).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+def disclosed_percent_string(rate: Decimal) -> str:
+    """A rate fraction as the *disclosed* annual percentage rate: rounded half-up to the
+    hundredth of a percentage point, printed with 4 decimals ("9.6900").
+
+    Why: Regulation Z's Appendix J states disclosed APRs to the hundredth of a percentage
+    point (example (c)(1)(i): "9.69 %"; rounding to the hundredth stays far inside the 1/8
+    point tolerance of 12 CFR 1026.22(a)(2)), and EU APRC examples are stated the same way;
+    printing the solver's unrounded figure ("9.6857") would state a rate nobody discloses.
+    4 decimals keep the shape of the other percents the CLI prints.
+    """
+    hundredths = (rate * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return str(hundredths.quantize(Decimal("0.0001")))
 
 
 def _bad(option: str, message: str) -> typer.BadParameter:
@@ -178,6 +192,23 @@ def _print_schedule_table(document: dict[str, Any], currency: str) -> None:
                   f"APRC (EU 2008/48/EC): {document['aprc_percent']} %")
 
 
+def _flow_entry(entry: object, where: str, currency: str) -> tuple[dt.date, int]:
+    """One ``{"date": "YYYY-MM-DD", "amount": "1000.00"}`` entry as (date, amount_minor).
+
+    Amounts must be JSON strings: a JSON number is parsed as a binary float by every JSON
+    reader, and a float cannot hold money exactly (0.1 is not one tenth)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("date"), str):
+        raise _bad("--flows", f"{where} needs a date string and an amount string")
+    amount = entry.get("amount")
+    if isinstance(amount, (int, float)) and not isinstance(amount, bool):
+        raise _bad("--flows", f'{where}.amount must be a decimal string such as "1000.00",'
+                   f" not the JSON number {amount!r} (a float cannot hold money exactly)")
+    if not isinstance(amount, str):
+        raise _bad("--flows", f"{where}.amount must be a decimal string such as \"1000.00\"")
+    when = _parse_date(entry["date"], "--flows")
+    return when, _parse_amount_minor(amount, currency, "--flows", minimum=0)
+
+
 def _flows_from_file(path: Path, currency: str) -> tuple[list, list]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -192,12 +223,7 @@ def _flows_from_file(path: Path, currency: str) -> tuple[list, list]:
             raise _bad("--flows", f"{key} must be a non-empty list")
         flows = []
         for index, entry in enumerate(entries):
-            if not isinstance(entry, dict) or not isinstance(entry.get("date"), str) or \
-                    not isinstance(entry.get("amount"), str):
-                raise _bad("--flows", f"{key}[{index}] needs a date and an amount string")
-            when = _parse_date(entry["date"], "--flows")
-            amount = _parse_amount_minor(entry["amount"], currency, "--flows", minimum=0)
-            flows.append((when, amount))
+            flows.append(_flow_entry(entry, f"{key}[{index}]", currency))
         result.append(flows)
     return result[0], result[1]
 
@@ -226,6 +252,13 @@ def apr_command(
     except ValidationError as exc:
         raise _bad("--currency", exc.detail) from None
     if flows is not None:
+        for option, value in (("--advance", advance), ("--advance-date", advance_date),
+                              ("--payment", payment), ("--count", count),
+                              ("--first-payment", first_payment)):
+            if value is not None:
+                # Two descriptions of one loan would silently disagree: refuse, naming it.
+                raise _bad(option, "cannot be combined with --flows (the file holds every"
+                           " advance and payment)")
         advances, payments = _flows_from_file(flows, currency)
         unit = frequency
     else:
@@ -252,7 +285,7 @@ def apr_command(
         rate = apr_from_flows(advances, payments, AprMethod(method), unit)
     except ValidationError as exc:
         raise _bad("--flows" if flows is not None else "--payment", exc.detail) from None
-    document = {"apr_percent": percent_string(rate), "method": method}
+    document = {"apr_percent": disclosed_percent_string(rate), "method": method}
     if as_json:
         typer.echo(json.dumps(document))
     else:

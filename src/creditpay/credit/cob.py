@@ -103,6 +103,7 @@ class CobReport:
     statements: int = 0
     transfers: int = 0
     holds_expired: int = 0
+    authorisations_expired: int = 0
     chunks: int = 0
     chunks_resumed: int = 0
     already_done: bool = False
@@ -489,7 +490,9 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
                 requests: list[L.TransferRequest], counts: dict[str, Any],
                 item_inserts: list[dict[str, Any]], statement_rows: list[dict[str, Any]]
                 ) -> None:
-    """Cut the statements of lines whose statement day is today."""
+    """Cut the statements of lines whose statement day is today: the line's own new
+    principal, interest and penalty, plus the installments of the customer's plans on the
+    line that fall due before the next statement (see :func:`_plan_installments_in_cycle`)."""
     a = c.a
     today = dt.date(1970, 1, 1) + dt.timedelta(days=day)
     due_lines = (a["kind"] == "line") & (a["statement_day"] == today.day) & \
@@ -501,7 +504,9 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
     pending = (a["principal_unbilled_minor"][rows]
                + round_half_up_div(a["interest_accrual_num"][rows], denominator)
                + round_half_up_div(a["penalty_accrual_num"][rows], denominator))
-    rows = rows[pending > 0]
+    plan_lines = _plan_installments_in_cycle(tx.conn, [a["line_id"][i] for i in rows], today)
+    has_plans = np.asarray([a["line_id"][i] in plan_lines for i in rows], dtype=bool)
+    rows = rows[(pending > 0) | has_plans]
     if len(rows) == 0:
         return
     v = items.v
@@ -524,6 +529,7 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
         numbers.update(tx.conn.execute(select(ci.c.account_seq, func.max(ci.c.number)).where(
             ci.c.account_seq.in_(seqs[start:start + 1000])).group_by(ci.c.account_seq)).all())
     date_text = today.isoformat()
+    statement_tags: list[tuple[str, int]] = []
     for k, i in enumerate(rows):
         account_id = a["account_id"][i]
         product = P.default_catalogue().get(a["product_code"][i], int(a["product_version"][i]))
@@ -546,15 +552,22 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
                 "interest_minor": int(interest[k]), "fee_minor": 0, "principal_paid_minor": 0,
                 "interest_paid_minor": 0, "fee_paid_minor": 0, "minimum_minor": minimum,
                 "statement_id": statement_id})
-        closing = int(opening[k] + principal[k] + interest[k] + penalty[k])
+        plans = plan_lines.get(a["line_id"][i], [])
+        plans_minor = sum(amount for _, _, amount in plans)
+        # Installments due by the statement's due date are part of what must be paid by it;
+        # those due later in the cycle are shown (and in the balance) but not yet owed.
+        plans_due_minor = sum(amount for _, due_on, amount in plans if due_on <= due)
+        closing = int(opening[k] + principal[k] + interest[k] + penalty[k]) + plans_minor
         statement_rows.append({
             "statement_id": statement_id, "account_seq": int(a["seq"][i]),
             "statement_date": today, "due_date": due,
             "opening_balance_minor": int(opening[k]), "new_principal_minor": int(principal[k]),
             "interest_minor": int(interest[k]), "penalty_minor": int(penalty[k]),
             "fee_minor": 0, "closing_balance_minor": closing,
-            "minimum_payment_minor": minimum + int(opening[k]) + int(penalty[k]),
+            "minimum_payment_minor": minimum + int(opening[k]) + int(penalty[k])
+            + plans_due_minor,
             "installment_number": number, "converted_minor": 0, "created_at": tx.now})
+        statement_tags.extend((statement_id, item_id) for item_id, _, _ in plans)
         tag = f"cob:{date_text}:{account_id}:statement"
         _posting(requests, f"{tag}:interest", "credit.interest_posted",
                  int(a["interest_account_id"][i]), platform["interest_income"],
@@ -566,8 +579,43 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
         if own:
             a["next_due_date"][i] = day_number(due) if current == NO_DATE or current < day \
                 else min(current, day_number(due))
+    _tag_plan_installments(tx.conn, statement_tags)
     c.event[rows] = True
     counts["statements"] += len(rows)
+
+
+def _plan_installments_in_cycle(conn: Any, line_ids: list[str], statement_date: dt.date
+                                ) -> dict[str, list[tuple[int, dt.date, int]]]:
+    """Open installments of the active plans on ``line_ids`` that fall due in the cycle the
+    statement of ``statement_date`` opens (after it, up to the next statement date), as
+    ``{line_id: [(installment id, due date, amount due minor)]}``. Consecutive cycles do not
+    overlap, so each plan installment is on exactly one of its line's statements."""
+    from creditpay.credit.calendar import add_months
+    from creditpay.credit.tables import credit_installments as ci
+
+    cycle_end = add_months(statement_date, 1)
+    found: dict[str, list[tuple[int, dt.date, int]]] = {}
+    for start in range(0, len(line_ids), 1000):
+        query = select(credit_accounts.c.line_id, ci.c.id, ci.c.due_date,
+                       ci.c.principal_minor + ci.c.interest_minor + ci.c.fee_minor
+                       - ci.c.principal_paid_minor - ci.c.interest_paid_minor
+                       - ci.c.fee_paid_minor).join(
+            credit_accounts, credit_accounts.c.seq == ci.c.account_seq).where(
+            credit_accounts.c.line_id.in_(line_ids[start:start + 1000]),
+            credit_accounts.c.kind == "plan", credit_accounts.c.status == "active",
+            ci.c.status.in_(("scheduled", "billed")), ci.c.due_date > statement_date,
+            ci.c.due_date <= cycle_end).order_by(ci.c.due_date, ci.c.id)
+        for line_id, item_id, due_on, amount in conn.execute(query):
+            if amount > 0:
+                found.setdefault(line_id, []).append((int(item_id), due_on, int(amount)))
+    return found
+
+
+def _tag_plan_installments(conn: Any, tags: list[tuple[str, int]]) -> None:
+    """Record on each plan installment the line statement that shows it."""
+    if tags:
+        conn.exec_driver_sql(_sql(conn, "UPDATE credit_installments SET statement_id = ?"
+                                  " WHERE id = ?"), tags)
 
 
 def _month_end(day: int, c: _Chunk, platform: dict[str, int],
@@ -850,7 +898,8 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
                     expired += batch
                     if batch < 10_000:
                         break
-                counts = {"holds_expired": expired}
+                counts = {"holds_expired": expired,
+                          "authorisations_expired": _close_expired_authorisations(tx)}
                 tx.conn.execute(credit_cob_chunks.insert(), {
                     "business_date": business_date, "chunk": HOLDS_CHUNK, "counts": counts,
                     "finished_at": tx.now})
@@ -877,6 +926,38 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
 
     seal(uow)
     return report
+
+
+_AUTHORISATIONS_PER_BATCH = 1_000
+
+
+def _close_expired_authorisations(tx: Tx) -> int:
+    """Mark voided the credit authorisations whose ledger hold expired (the limit is back on
+    the line; the authorisation can no longer be captured), so that nothing, the exposure
+    check included, counts an expired hold as live. Returns how many."""
+    from creditpay.credit.service import HOLD_TIMEOUT_SECONDS
+    from creditpay.credit.tables import credit_authorisations as ca
+
+    # Only authorisations older than the timeout can have an expired hold.
+    cutoff = tx.now - dt.timedelta(seconds=HOLD_TIMEOUT_SECONDS)
+    closed = 0
+    after = ""
+    while True:
+        rows = tx.conn.execute(select(ca.c.authorisation_id, ca.c.hold_transfer_id).where(
+            ca.c.status == "authorised", ca.c.created_at <= cutoff,
+            ca.c.authorisation_id > after).order_by(ca.c.authorisation_id).limit(
+            _AUTHORISATIONS_PER_BATCH)).all()
+        expired = [auth_id for auth_id, hold_id in rows
+                   if L.get_transfer(tx.conn, hold_id).hold_status == L.HoldStatus.EXPIRED]
+        if expired:
+            tx.conn.execute(ca.update().where(ca.c.authorisation_id.in_(expired)).values(
+                status="voided", updated_at=tx.now))
+            for auth_id in expired:
+                tx.emit("credit.purchase.expired", "credit_authorisation", auth_id, {})
+        closed += len(expired)
+        if len(rows) < _AUTHORISATIONS_PER_BATCH:
+            return closed
+        after = rows[-1][0]
 
 
 def _progress(enabled: bool, total: int, business_date: dt.date) -> Any:

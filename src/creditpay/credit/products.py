@@ -94,6 +94,19 @@ def _rate(value: object) -> Decimal:
 
 Rate = Annotated[Decimal, Field()]
 
+# Day counts the servicing engine can accrue exactly: it accrues interest day by day as
+# actual days / a fixed year (``year_basis_days``: 365 or 360), so only ACT/365 and ACT/360
+# post the interest the schedule discloses. 30/360 counts months as 30 days and ACT/ACT
+# divides by 366 in leap years: the daily accrual would drift from the disclosed schedule.
+ACCRUAL_DAY_COUNTS = (DayCount.ACT_365, DayCount.ACT_360)
+
+
+def _check_accrual_day_count(day_count: DayCount, what: str) -> None:
+    """Refuse a day count the daily accrual cannot reproduce, naming ``day_count``."""
+    if day_count not in ACCRUAL_DAY_COUNTS:
+        raise ValueError(f"day_count: {what} accrues interest daily on actual days; use"
+                         f" ACT/365 or ACT/360, not {day_count.value}")
+
 
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -199,6 +212,8 @@ class CreditLineProduct(_Product):
             raise ValueError("interest_annual_rate: a revolving line needs an interest rate")
         if self.minimum_payment_rate > 1:
             raise ValueError("minimum_payment_rate must be at most 1")
+        if self.interest_annual_rate > 0:
+            _check_accrual_day_count(self.day_count, "a line with an interest rate")
         periods = [o.periods for o in self.bill_installment_options]
         if len(set(periods)) != len(periods):
             raise ValueError("bill_installment_options: periods must be distinct")
@@ -245,6 +260,8 @@ class InstallmentPlanProduct(_Product):
             raise ValueError("options: an apr plan charges interest, not fees")
         if self.down_payment_rate >= 1:
             raise ValueError("down_payment_rate must be below 1")
+        if self.pricing == "apr" and self.annual_rate > 0:
+            _check_accrual_day_count(self.day_count, "a plan priced by an annual rate")
         return self
 
     @property
@@ -273,9 +290,7 @@ class CashLoanProduct(_Product):
     def _loan(self) -> CashLoanProduct:
         if not self.methods or not self.terms:
             raise ValueError("methods and terms must not be empty")
-        if self.day_count not in (DayCount.ACT_365, DayCount.ACT_360):
-            # Interest accrues day by day on the actual balance: an actual-day convention.
-            raise ValueError("day_count: a cash loan accrues daily; use ACT/365 or ACT/360")
+        _check_accrual_day_count(self.day_count, "a cash loan")
         if any(t.days is not None for t in self.terms) and Method.BULLET not in self.methods:
             raise ValueError("terms: a term in days needs the bullet method")
         return self
@@ -300,7 +315,12 @@ _BY_KIND: dict[str, type[_Product]] = {
 }
 
 
-def _field_of(error: Mapping[str, Any]) -> str:
+def _field_of(error: Mapping[str, Any], message: str, model: type[_Product]) -> str:
+    """The field an error is about: its location, or for a check across fields (no
+    location) the field its message starts with ("day_count: ...")."""
+    head = message.split(":", 1)[0]
+    if not error.get("loc") and head in model.model_fields:
+        return head
     parts: list[str] = []
     for part in error.get("loc", ()):
         if isinstance(part, int):
@@ -324,7 +344,7 @@ def parse_product(document: Mapping[str, Any]) -> Product:
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
-        raise ValidationError(message, field=_field_of(first)) from None
+        raise ValidationError(message, field=_field_of(first, message, model)) from None
     except ValidationError:
         raise
 

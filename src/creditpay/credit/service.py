@@ -50,7 +50,12 @@ from creditpay.credit.plans import (
     scale_fee,
 )
 from creditpay.credit.repayments import RepaymentResult, amount_owed, repay
-from creditpay.credit.statements import convert_statement_to_installments
+from creditpay.credit.statements import (
+    StatementView,
+    convert_statement_to_installments,
+    get_statement,
+    list_statements,
+)
 from creditpay.credit.tables import (
     credit_accounts,
     credit_authorisations,
@@ -71,6 +76,7 @@ __all__ = [
     "RepaymentResult", "AccountView", "open_credit_line", "set_credit_limit", "quote_offers",
     "authorise_purchase", "capture_purchase", "void_authorisation", "refund_purchase",
     "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
+    "StatementView", "get_statement", "list_statements",
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
     "PortfolioAccount", "PortfolioLine", "portfolio",
     "HOLD_TIMEOUT_SECONDS",
@@ -113,6 +119,7 @@ class RefundResult:
     fee_reversed_minor: int
     merchant_fee_reversed_minor: int
     to_customer_minor: int  # already repaid: the payments side returns it to the wallet
+    interest_reversed_minor: int = 0  # billed, unpaid interest of a plan, pro rata
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -496,8 +503,8 @@ def _purchase_view(conn: Any, row: dict[str, Any]) -> CreditPurchase:
 def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
                     ) -> RefundResult:
     """Refund part or all of a captured purchase: the principal it financed is reduced
-    (not-yet-due principal first, then billed, newest first), fees not yet earned are
-    reversed pro rata, the schedule is recomputed, the limit restored. What the customer
+    (not-yet-due principal first, then billed, newest first), fees not yet earned and a
+    plan's billed, unpaid interest are reversed pro rata, the schedule is recomputed, the limit restored. What the customer
     already repaid of it comes back as ``to_customer_minor`` for the payments side to
     return to the wallet (from the merchant payable)."""
     check_id(refund_id, "refund_id")
@@ -527,7 +534,7 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
     items = load_items(tx.conn, account["seq"])
     reduce_left = amount_minor
     new_items: list[Any] = []
-    fee_reversed = 0
+    fee_reversed = interest_reversed = 0
     merchant_fee_reversed = 0
     if account["kind"] == "line":
         from_unbilled = min(reduce_left, account["principal_unbilled_minor"])
@@ -538,14 +545,10 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         unbilled = sum(i.principal_due for i in items if i.status == "scheduled")
         from_unbilled = min(reduce_left, unbilled)
         reduce_left -= from_unbilled
-        # Unearned fees: future installments' fees and billed-unpaid fees shrink with the
-        # principal; fees already paid were earned and stay.
+        # Unearned charges: future installments' fees, and billed-unpaid fees and interest,
+        # shrink with the principal; what was already paid was earned and stays.
         keep, drop = base - amount_minor, base
-        for item in items:
-            if item.status in ("billed", "past_due") and item.fee_due:
-                new_fee = item.fee_paid_minor + scale_fee(item.fee_due, keep, drop)
-                fee_reversed += item.fee_minor - new_fee
-                item.fee_minor, item.dirty = new_fee, True
+        fee_reversed, interest_reversed = _reverse_billed_charges(items, keep, drop)
         if from_unbilled:
             new_items = reschedule_unbilled(account, items, unbilled - from_unbilled,
                                             tx.today, "reduce_installment")
@@ -589,6 +592,11 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         requests.append(transfer(f"{tag}:fee", "credit.fee_reversal", platform["fee_income"],
                                  account["fee_account_id"], fee_reversed, purchase_id))
         account["fee_posted_minor"] -= fee_reversed
+    if interest_reversed:
+        requests.append(transfer(f"{tag}:interest", "credit.interest_reversal",
+                                 platform["interest_income"], account["interest_account_id"],
+                                 interest_reversed, purchase_id))
+        account["interest_posted_minor"] -= interest_reversed
     if merchant_fee_reversed:
         requests.append(transfer(f"{tag}:subsidy", "credit.merchant_subsidy_reversal",
                                  platform["fee_income"], platform["subsidy_receivable"],
@@ -602,12 +610,32 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         credit_purchases.c.purchase_id == purchase_id).values(
         refunded_minor=purchase["refunded_minor"] + amount_minor))
     result = RefundResult(refund_id, purchase_id, amount_minor, principal_reduced,
-                          fee_reversed, merchant_fee_reversed, reduce_left)
+                          fee_reversed, merchant_fee_reversed, reduce_left, interest_reversed)
     tx.conn.execute(credit_refunds.insert(), {
         "refund_id": refund_id, "request_hash": fingerprint, "purchase_id": purchase_id,
         "amount_minor": amount_minor, "result": result.as_dict(), "created_at": tx.now})
     tx.emit("credit.purchase.refunded", "credit_purchase", purchase_id, result.as_dict())
     return result
+
+
+def _reverse_billed_charges(items: list[Any], keep: int, drop: int) -> tuple[int, int]:
+    """Scale the unpaid fee and interest of billed and past-due items by ``keep / drop``
+    (half-up); returns (fee reversed, interest reversed), in minor units."""
+    fee_reversed = interest_reversed = 0
+    for item in items:
+        if item.status not in ("billed", "past_due"):
+            continue
+        if item.fee_due:
+            new_fee = item.fee_paid_minor + scale_fee(item.fee_due, keep, drop)
+            fee_reversed += item.fee_minor - new_fee
+            item.fee_minor, item.dirty = new_fee, True
+        if item.interest_due:
+            new_interest = item.interest_paid_minor + scale_fee(item.interest_due, keep, drop)
+            interest_reversed += item.interest_minor - new_interest
+            item.interest_minor, item.dirty = new_interest, True
+        item.minimum_minor = min(item.minimum_minor, item.principal_minor
+                                 + item.interest_minor + item.fee_minor)
+    return fee_reversed, interest_reversed
 
 
 def line_of(conn: Any, line_id: str) -> CreditLineView:

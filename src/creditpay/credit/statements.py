@@ -28,7 +28,12 @@ from creditpay.credit.plans import (
     save_items,
 )
 from creditpay.credit.schedule import build_schedule, with_terms
-from creditpay.credit.tables import credit_accounts, credit_conversions, credit_statements
+from creditpay.credit.tables import (
+    credit_accounts,
+    credit_conversions,
+    credit_installments,
+    credit_statements,
+)
 from creditpay.db.uow import Tx
 from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
 
@@ -51,6 +56,7 @@ class StatementView:
     minimum_payment_minor: int
     converted_minor: int
     lines: tuple[dict[str, Any], ...]
+    installments_minor: int = 0  # plans' installments on this statement (in the closing)
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,15 @@ def _statement_row(conn: Any, statement_id: str) -> dict[str, Any]:
 
 
 def get_statement(conn: Any, statement_id: str) -> StatementView:
-    """A statement with its lines: the purchases' principal billed, interest, penalty, fees
-    posted at the cut, and the installments of plans on the same line due before the next
-    statement (what the customer has to pay by the due date)."""
+    """A statement with its lines (amounts in minor units): the line's new principal,
+    interest, penalty and fees posted at the cut, then one ``installment`` line per
+    installment of the customer's plans on the line falling due after the statement date
+    and up to the next statement date, each with its own ``due_date``.
+
+    ``closing_balance_minor`` = opening + the line's new amounts + ``installments_minor``;
+    ``minimum_payment_minor`` counts the installments due by the statement's ``due_date``
+    (later ones fall due before the next statement). Both are as of the cut; an installment
+    line shows the installment as stored (a later refund reduces it)."""
     row = _statement_row(conn, statement_id)
     account_id = conn.execute(select(credit_accounts.c.account_id).where(
         credit_accounts.c.seq == row["account_seq"])).scalar_one()
@@ -88,12 +100,33 @@ def get_statement(conn: Any, statement_id: str) -> StatementView:
         {"kind": "penalty", "amount_minor": row["penalty_minor"]},
         {"kind": "fee", "amount_minor": row["fee_minor"]},
     ]
+    own = [line for line in lines if line["amount_minor"]]
+    installments_minor = row["closing_balance_minor"] - row["opening_balance_minor"] - sum(
+        line["amount_minor"] for line in lines)
     return StatementView(row["statement_id"], account_id, row["statement_date"],
                          row["due_date"], row["opening_balance_minor"],
                          row["new_principal_minor"], row["interest_minor"],
                          row["penalty_minor"], row["fee_minor"], row["closing_balance_minor"],
                          row["minimum_payment_minor"], row["converted_minor"],
-                         tuple(line for line in lines if line["amount_minor"]))
+                         tuple(own + _installment_lines(conn, statement_id, row)),
+                         installments_minor)
+
+
+def _installment_lines(conn: Any, statement_id: str, row: dict[str, Any]
+                       ) -> list[dict[str, Any]]:
+    """The plan installments the close of business put on the statement (tagged with its
+    id), in due-date order; the line's own due item is not one of them."""
+    ci = credit_installments.c
+    query = select(credit_accounts.c.account_id, ci.number, ci.due_date, ci.principal_minor,
+                   ci.interest_minor, ci.fee_minor).join(
+        credit_accounts, credit_accounts.c.seq == ci.account_seq).where(
+        ci.statement_id == statement_id, ci.account_seq != row["account_seq"]).order_by(
+        ci.due_date, ci.id)
+    return [{"kind": "installment", "account_id": r.account_id, "number": r.number,
+             "due_date": r.due_date, "principal_minor": r.principal_minor,
+             "interest_minor": r.interest_minor, "fee_minor": r.fee_minor,
+             "amount_minor": r.principal_minor + r.interest_minor + r.fee_minor}
+            for r in conn.execute(query)]
 
 
 def list_statements(conn: Any, account_id: str) -> list[StatementView]:
