@@ -51,6 +51,8 @@ class IdempotencyKeyMissing(ValidationError):
 class _Raised(Exception):
     """Carries a committed error out of the transaction after commit."""
 
+    commit_effects = True  # UnitOfWork.run_keeping_effects commits, then raises it
+
     def __init__(self, error: DomainError) -> None:
         self.error = error
 
@@ -168,18 +170,5 @@ def _writer_lock(uow: UnitOfWork) -> Any:
 
 def _run_committing(uow: UnitOfWork, transaction: Callable[[Tx], Any]) -> Any:
     """``uow.run`` that commits when the use case raises ``_Raised`` (effects to keep)."""
-    holder: dict[str, _Raised] = {}
-
-    def wrapped(tx: Tx) -> Any:
-        holder.clear()  # a retried attempt starts clean
-        try:
-            return transaction(tx)
-        except _Raised as raised:
-            holder["raised"] = raised
-            return None
-
     with _writer_lock(uow):
-        result = uow.run(wrapped)
-    if "raised" in holder:
-        raise holder["raised"]
-    return result
+        return uow.run_keeping_effects(transaction)
