@@ -17,7 +17,7 @@ from creditpay.credit import service as S
 from creditpay.errors import StateError, ValidationError
 from creditpay.ledger.chart import platform_key
 from creditpay.ledger.tables import ledger_transfers
-from tests.credit.servicing_helpers import CNY, buy, close_until, new_customer
+from tests.credit.servicing_helpers import CNY, buy, close_until, grant_auto_debit, new_customer
 
 D = dt.date
 
@@ -42,7 +42,8 @@ def build_portfolio(uow, clock, until: dt.date) -> dict:
                              principal_minor=1_200_000, product_code="jiebei", periods=12,
                              method="equal_installment", wallet_account_id=c3.wallet_id)
         S.set_auto_debit(tx, account_id="loan-c3", enabled=True,
-                         wallet_account_id=c3.wallet_id, consent_reference="consent-c3")
+                         wallet_account_id=c3.wallet_id,
+                         consent_reference=grant_auto_debit(tx, "c3"))
     buy(uow, c2, "p-c2", 50_000)
     close_until(uow, clock, until)
     return {"c1": c1, "c2": c2, "c3": c3}

@@ -48,6 +48,17 @@ def new_customer(uow: UnitOfWork, customer_id: str = "c1", *, limit_minor: int =
     return Customer(customer_id, line.line_id, wallet.id, merchant.id)
 
 
+def grant_auto_debit(tx, customer_id: str) -> str:
+    """Record the customer's auto-debit consent; returns its reference ``consent:<id>``."""
+    from creditpay.compliance.consent import Purpose, consent_text, grant_consent
+    from creditpay.compliance.consent_refs import reference_of
+
+    text = consent_text(Purpose.AUTO_DEBIT, "zh-CN")
+    return reference_of(grant_consent(tx, customer_id=customer_id, purpose=Purpose.AUTO_DEBIT,
+                                      language="zh-CN", text_version=text.version,
+                                      text_sha256=text.sha256, channel="app"))
+
+
 def buy(uow: UnitOfWork, who: Customer, purchase_id: str, amount_minor: int, *,
         funding: str = "line", product_code: str | None = None, periods: int = 1):
     """Quote, pick the offer explicitly, authorise and capture."""

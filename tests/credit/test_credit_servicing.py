@@ -30,6 +30,7 @@ from .servicing_helpers import (
     buy,
     close_days,
     close_until,
+    grant_auto_debit,
     items,
     new_customer,
     reconcile,
@@ -228,7 +229,8 @@ def test_partial_prepayment_reschedules_and_accrual_agrees_with_ledger(uow, cloc
                              principal_minor=600_000, product_code="jiebei", periods=6,
                              method="equal_principal", wallet_account_id=who.wallet_id)
         S.set_auto_debit(tx, account_id="loan-a", enabled=True,
-                         wallet_account_id=who.wallet_id, consent_reference="consent-1")
+                         wallet_account_id=who.wallet_id,
+                         consent_reference=grant_auto_debit(tx, "c1"))
     product = P.default_catalogue().get("jiebei")
     schedule = build_schedule(P.loan_terms(product, 6, "equal_principal", 600_000,
                                            D(2025, 3, 1)))

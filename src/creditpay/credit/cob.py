@@ -5,7 +5,10 @@ recorded in ``credit_cob_chunks`` in that same transaction, so a crash resumes a
 chunk not recorded and a date run twice changes nothing):
 
 1. auto-debit: accounts with auto-debit on and an item due on D are debited from the wallet
-   for everything due by D (all or nothing: a short wallet is left for collections);
+   for everything due by D (all or nothing: a short wallet is left for collections), if the
+   auto-debit consent they were switched on under is still in force; if it was revoked
+   since, the account is not debited and its auto-debit is switched off (outbox event
+   ``credit.auto_debit.changed`` with the refusal rule);
 2. accrue and age (vectorised, :mod:`creditpay.credit.cob_vectorised`): interest for day D,
    penalty interest after the grace days, dpd, bucket;
 3. roll: billed items due on or before D and unpaid become past due (after the accrual:
@@ -95,6 +98,7 @@ class CobReport:
     auto_debits: int = 0
     auto_debit_minor: int = 0
     auto_debits_failed: int = 0
+    auto_debits_stopped_no_consent: int = 0
     rolled_past_due: int = 0
     late_fees: int = 0
     write_offs: int = 0
@@ -210,6 +214,49 @@ def _sum_by_account(n: int, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- steps
+_SEQS_PER_QUERY = 1_000  # bound on an IN list
+
+
+def _with_live_consent(tx: Tx, c: _Chunk, candidates: np.ndarray,
+                       counts: dict[str, Any]) -> np.ndarray:
+    """The candidates whose auto-debit consent (the reference stored when auto-debit was
+    switched on) is still in force. The others are not debited: their auto-debit is
+    switched off, each with an outbox event naming the refusal rule."""
+    from creditpay.compliance.consent import Purpose
+    from creditpay.compliance.consent_refs import referenced_consents_in_force
+
+    a = c.a
+    seqs = [int(a["seq"][i]) for i in candidates]
+    refs: dict[int, str | None] = {}
+    for start in range(0, len(seqs), _SEQS_PER_QUERY):
+        refs.update((int(seq), ref) for seq, ref in tx.conn.execute(
+            select(credit_accounts.c.seq, credit_accounts.c.auto_debit_consent_ref).where(
+                credit_accounts.c.seq.in_(seqs[start:start + _SEQS_PER_QUERY]))))
+    rules = referenced_consents_in_force(
+        tx.conn, Purpose.AUTO_DEBIT,
+        [(str(a["customer_id"][i]), refs.get(int(a["seq"][i]))) for i in candidates])
+    stopped = [(int(i), rule) for i, rule in zip(candidates, rules, strict=True)
+               if rule is not None]
+    if not stopped:
+        return candidates
+    stopped_seqs = [int(a["seq"][i]) for i, _ in stopped]
+    for start in range(0, len(stopped_seqs), _SEQS_PER_QUERY):
+        tx.conn.execute(credit_accounts.update().where(
+            credit_accounts.c.seq.in_(stopped_seqs[start:start + _SEQS_PER_QUERY])).values(
+            auto_debit_enabled=False, auto_debit_consent_ref=None, auto_debit_account_id=None,
+            updated_at=tx.now))
+    for i, rule in stopped:
+        a["auto_debit_enabled"][i] = 0
+        a["auto_debit_account_id"][i] = 0
+        tx.emit("credit.auto_debit.changed", "credit_account", a["account_id"][i],
+                {"enabled": False, "reason": rule,
+                 "consent_reference": refs.get(int(a["seq"][i]))})
+    counts["auto_debits_stopped_no_consent"] = \
+        counts.get("auto_debits_stopped_no_consent", 0) + len(stopped)
+    keep = {i for i, _ in stopped}
+    return np.asarray([i for i in candidates if int(i) not in keep], dtype=np.int64)
+
+
 def _auto_debit(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, int],
                 requests: list[L.TransferRequest], counts: dict[str, Any],
                 repayments: list[dict[str, Any]]) -> None:
@@ -221,6 +268,9 @@ def _auto_debit(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
     has_due[items.pos[due_today]] = True
     candidates = np.flatnonzero(has_due & (a["auto_debit_enabled"] == 1)
                                 & (a["auto_debit_account_id"] > 0))
+    if len(candidates) == 0:
+        return
+    candidates = _with_live_consent(tx, c, candidates, counts)
     if len(candidates) == 0:
         return
     principal = _sum_by_account(c.n, items.pos[owed], items.due("principal")[owed])
@@ -920,6 +970,13 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
             status="done", report=report.as_dict(), finished_at=tx.now))
         tx.emit("credit.cob.completed", "credit_cob_run", business_date.isoformat(),
                 report.as_dict())
+        # One audit record per business date (counts and totals), not one per posting.
+        from creditpay.compliance.audit import append
+
+        append(tx, "system", "close_of_business", "credit.cob.completed", "credit_cob_run",
+               business_date.isoformat(),
+               {k: v for k, v in report.as_dict().items()
+                if k not in ("seconds", "already_done", "chunks_resumed")})
     # The nightly batch also seals the audit chain, so no record of the day stays outside
     # the hash chain past the night (docs/security.md, "protection window").
     from creditpay.compliance.audit import seal

@@ -276,7 +276,25 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
         "currency": currency, "amount_minor": amount_minor, "channel": channel,
         "result": result.as_dict(), "created_at": tx.now})
     tx.emit("credit.repayment.applied", "credit_repayment", repayment_id, result.as_dict())
+    _audit_repayment(tx, result, channel)
     return result
+
+
+def _audit_repayment(tx: Tx, result: RepaymentResult, channel: str) -> None:
+    """One audit record per repayment: amounts and the accounts they went to (ids only)."""
+    from creditpay.compliance import audit
+
+    by_customer = channel == "customer"
+    audit.append(tx, "customer" if by_customer else "system",
+                 result.customer_id if by_customer else f"credit.{channel}",
+                 "credit.repayment", "credit_repayment", result.repayment_id,
+                 {"currency": result.currency, "amount_minor": result.amount_minor,
+                  "principal_minor": result.principal_minor,
+                  "interest_minor": result.interest_minor, "fee_minor": result.fee_minor,
+                  "penalty_minor": result.penalty_minor,
+                  "prepayment_minor": result.prepayment_minor,
+                  "recovery_minor": result.recovery_minor, "channel": channel,
+                  "accounts": [dict(entry) for entry in result.accounts]})
 
 
 def _post(tx: Tx, repayment_id: str, currency: str, source: int,

@@ -2,9 +2,11 @@
 
 A pull is a use of personal data, so :func:`pull_report` always asks a ``consent_checker``
 first and records every pull (who, when, why, under which consent, what came back) in
-``bureau_pulls`` in the caller's transaction. The default checker refuses unless the caller
-names the consent explicitly; the compliance domain supplies the checker that verifies the
-reference against its consent records. A refused pull raises
+``bureau_pulls`` in the caller's transaction. The default checker,
+:func:`require_recorded_consent`, verifies the reference (``consent:<id>``) against the
+compliance domain's consent records: the record exists, is this customer's, is a grant of
+the purpose's consent (bureau inquiry; credit assessment for the platform's payment data)
+and was not revoked since. A refused pull raises
 :class:`~creditpay.errors.ConsentRequiredError` and writes nothing.
 """
 
@@ -20,6 +22,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
+from creditpay.compliance.consent import Purpose
+from creditpay.compliance.consent_refs import require_referenced_consent
 from creditpay.db.uow import Tx
 from creditpay.errors import ConsentRequiredError, NotFoundError, ValidationError
 
@@ -33,9 +37,16 @@ __all__ = [
     "get_pull",
     "pull_report",
     "require_explicit_consent",
+    "require_recorded_consent",
+    "CONSENT_PURPOSES",
 ]
 
 PURPOSES = frozenset({"credit_application", "limit_review"})
+# Which consent purpose covers each use: a bureau pull needs the bureau inquiry consent, the
+# platform's own payment history ("platform_data") the credit assessment consent.
+CONSENT_PURPOSES = {"credit_application": Purpose.BUREAU_INQUIRY,
+                    "limit_review": Purpose.BUREAU_INQUIRY,
+                    "platform_data": Purpose.CREDIT_ASSESSMENT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +82,25 @@ ConsentChecker = Callable[[Tx, str, str, str | None], None]
 
 def require_explicit_consent(tx: Tx, customer_id: str, purpose: str,
                              consent_reference: str | None) -> None:
-    """Default checker: no consent reference, no pull (never a silent pull)."""
+    """Presence-only checker (tests, benchmarks): no consent reference, no pull. It does not
+    look the reference up; production code uses :func:`require_recorded_consent`."""
     if not consent_reference:
         raise ConsentRequiredError(
             f"bureau pull for {purpose} needs the customer's explicit consent",
             field="consent_reference", customer_id=customer_id, purpose=purpose)
+
+
+def require_recorded_consent(tx: Tx, customer_id: str, purpose: str,
+                             consent_reference: str | None) -> None:
+    """Default checker: ``consent_reference`` must name a grant in force of this customer for
+    the consent purpose covering ``purpose`` (:data:`CONSENT_PURPOSES`); otherwise
+    ConsentRequiredError with ``field="consent_reference"`` and the rule."""
+    consent_purpose = CONSENT_PURPOSES.get(purpose)
+    if consent_purpose is None:
+        raise ValidationError(f"purpose must be one of {sorted(CONSENT_PURPOSES)}",
+                              field="purpose")
+    require_referenced_consent(tx.conn, customer_id=customer_id, purpose=consent_purpose,
+                               reference=consent_reference, field="consent_reference")
 
 
 class SimulatedBureau:
@@ -136,7 +161,7 @@ def pull_report(
     customer_id: str,
     purpose: str,
     consent_reference: str | None = None,
-    consent_checker: ConsentChecker = require_explicit_consent,
+    consent_checker: ConsentChecker = require_recorded_consent,
 ) -> BureauPull:
     """Check consent, fetch the report as of ``tx.now`` and record the pull."""
     from creditpay.risk.decisions.tables import bureau_pulls

@@ -43,6 +43,17 @@ def risk_store(uow, model_dirs):
     return uow
 
 
+def grant(tx, customer_id: str, purpose: str) -> str:
+    """Record the customer's consent for ``purpose``; returns its reference ``consent:<id>``."""
+    from creditpay.compliance.consent import consent_text, grant_consent
+    from creditpay.compliance.consent_refs import reference_of
+
+    text = consent_text(purpose, "en")
+    return reference_of(grant_consent(tx, customer_id=customer_id, purpose=purpose,
+                                      language="en", text_version=text.version,
+                                      text_sha256=text.sha256, channel="app"))
+
+
 GOOD_APPLICATION = {"date_of_birth": "1990-05-17", "monthly_income_minor": 2_500_000,
                     "employment_type": "salaried", "kyc_verified": True}
 

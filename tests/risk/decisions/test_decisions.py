@@ -22,7 +22,7 @@ from creditpay.risk.decisions.policy import (
 )
 from creditpay.risk.decisions.tables import bureau_pulls, credit_decisions
 
-from .conftest import CONSENT, GOOD_APPLICATION, allow_all, bureau_for, good_events
+from .conftest import CONSENT, GOOD_APPLICATION, allow_all, bureau_for, good_events, grant
 
 
 def _decide(uow, application_id="app-1", customer_id="c1", *, application=None,
@@ -217,11 +217,12 @@ def test_bureau_pull_without_consent_is_refused_and_writes_nothing(risk_store):
 
 def test_pull_with_consent_is_recorded_and_deterministic(risk_store):
     with risk_store.begin() as tx:
+        reference = grant(tx, "c9", "bureau_inquiry")
         pull = pull_report(tx, SimulatedBureau(5), customer_id="c9",
-                           purpose="credit_application", consent_reference=CONSENT)
+                           purpose="credit_application", consent_reference=reference)
     with risk_store.connect() as conn:
         row = conn.execute(select(bureau_pulls)).one()
-    assert row.consent_reference == CONSENT and row.report == pull.report.to_json()
+    assert row.consent_reference == reference and row.report == pull.report.to_json()
     assert SimulatedBureau(5).fetch("c9", None) == pull.report
 
 

@@ -7,9 +7,12 @@ import json
 from typer.testing import CliRunner
 
 from creditpay.cli import app
+from creditpay.clock import SystemClock
+from creditpay.db.engine import make_engine
+from creditpay.db.uow import UnitOfWork
 from creditpay.risk.decisions.policy import bundled_policy_path
 
-from .conftest import CONSENT, GOOD_APPLICATION
+from .conftest import GOOD_APPLICATION, grant
 
 runner = CliRunner()
 
@@ -28,9 +31,15 @@ def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
                 "first", "--db", db).exit_code == 0
     assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--actor",
                 "ops", "--db", db).exit_code == 0
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with UnitOfWork(engine, SystemClock()).begin() as tx:
+            consent_reference = grant(tx, "c1", "bureau_inquiry")
+    finally:
+        engine.dispose()
     request = {"application_id": "cli-1", "customer_id": "c1", "product_code": "credit_line",
                "application": GOOD_APPLICATION, "platform_events": [],
-               "bureau_consent_reference": CONSENT}
+               "bureau_consent_reference": consent_reference}
     path = tmp_path / "app.json"
     path.write_text(json.dumps(request))
     result = _run("risk", "decide", "--application", path, "--db", db, "--json")

@@ -1,10 +1,14 @@
 """Credit decision service: decide an application in one transaction, and replay it.
 
-:func:`decide` validates everything first (bad input changes nothing), checks consent,
-pulls and records the bureau report, computes the point-in-time features, scores with the
+:func:`decide` validates everything first (bad input changes nothing), checks consent
+(by default against the compliance domain's consent records: the bureau inquiry consent before
+the pull, the credit assessment consent before the platform's payment history is used; a
+reference that does not name a grant in force is refused naming its field, before anything
+is written), pulls and records the bureau report, computes the point-in-time features, scores with the
 model the registry routes this application to, runs the active policy, and stores the whole
 decision (inputs, feature values, model and policy versions, score, reasons, outcome) with an
-outbox event, all in the caller's transaction. Business time is ``tx.now``.
+outbox event and an audit record (outcome, grade, model and policy versions; no personal
+data), all in the caller's transaction. Business time is ``tx.now``.
 
 :func:`replay_decision` recomputes a stored decision from what was stored (inputs, the
 recorded bureau report, the model version and policy hash) with the same pure core and
@@ -24,9 +28,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from creditpay.compliance import audit
 from creditpay.db.uow import Tx
 from creditpay.errors import (
-    ConsentRequiredError,
+    DomainError,
     IdempotencyConflictError,
     NotFoundError,
     ValidationError,
@@ -36,7 +41,7 @@ from creditpay.risk.bureau import (
     ConsentChecker,
     get_pull,
     pull_report,
-    require_explicit_consent,
+    require_recorded_consent,
 )
 from creditpay.risk.decisions import engine, registry
 from creditpay.risk.decisions.policy import active_policy, canonical_json, policy_by_hash
@@ -50,7 +55,8 @@ from creditpay.risk.features.compute import (
     validate_application,
 )
 
-__all__ = ["Decision", "ReplayResult", "decide", "get_decision", "replay_decision"]
+__all__ = ["Decision", "ReplayResult", "decide", "get_decision", "replay_decision",
+           "declared_income"]
 
 MODEL_NAME = "application"
 PLATFORM_DATA_PURPOSE = "platform_data"
@@ -106,15 +112,31 @@ def _check_id(name: str, value: Any) -> str:
     return value
 
 
+def _check_consent(tx: Tx, checker: ConsentChecker, customer_id: str, purpose: str,
+                   reference: str | None, field: str) -> None:
+    """Run the checker; a refusal names the decide() argument at fault."""
+    try:
+        checker(tx, customer_id, purpose, reference)
+    except DomainError as refused:
+        if refused.field in (None, "consent_reference"):
+            refused.field = field
+        raise
+
+
 def _platform_consented(tx: Tx, checker: ConsentChecker, customer_id: str,
                         reference: str | None) -> bool:
     # Without consent to use payment history the applicant is still decided, on application
-    # and bureau data only (the right to choose what to share); the record says which.
-    try:
-        checker(tx, customer_id, PLATFORM_DATA_PURPOSE, reference)
-    except ConsentRequiredError:
+    # and bureau data only (the right to choose what to share); the record says which. A
+    # reference that is given but names no consent in force is refused, not ignored.
+    if reference is None:
         return False
+    _check_consent(tx, checker, customer_id, PLATFORM_DATA_PURPOSE, reference,
+                   "platform_consent_reference")
     return True
+
+
+def _no_second_check(tx: Tx, customer_id: str, purpose: str, reference: str | None) -> None:
+    """decide() checked the bureau consent already, in this transaction."""
 
 
 def decide(
@@ -129,7 +151,7 @@ def decide(
     blacklisted: bool = False,
     bureau_consent_reference: str | None = None,
     platform_consent_reference: str | None = None,
-    consent_checker: ConsentChecker = require_explicit_consent,
+    consent_checker: ConsentChecker = require_recorded_consent,
     model_name: str = MODEL_NAME,
 ) -> Decision:
     """Decide one credit application and store the decision (see the module docstring).
@@ -138,6 +160,11 @@ def decide(
     amount_minor, merchant_category); only events before ``tx.now`` are used. A retry with
     the same ``application_id`` and the same request returns the stored decision; a
     different request under that id is an :class:`IdempotencyConflictError`.
+
+    ``bureau_consent_reference`` (required) and ``platform_consent_reference`` (optional:
+    without it the platform's payment history is not used) are consent references
+    ``consent:<record id>``; the default ``consent_checker`` verifies them against the
+    consent records and refuses with ConsentRequiredError naming the argument.
     """
     _check_id("application_id", application_id)
     _check_id("customer_id", customer_id)
@@ -165,11 +192,14 @@ def decide(
     policy = active_policy(tx.conn, "application")
     policy.product(product_code)  # unknown product: refused before any pull
     version, role, loaded = registry.select_model(tx.conn, model_name, application_id)
+    # Both consents are checked before the pull: a refusal writes nothing.
+    _check_consent(tx, consent_checker, customer_id, "credit_application",
+                   bureau_consent_reference, "bureau_consent_reference")
     consented = _platform_consented(tx, consent_checker, customer_id,
                                     platform_consent_reference)
     pull = pull_report(tx, bureau, customer_id=customer_id, purpose="credit_application",
                        consent_reference=bureau_consent_reference,
-                       consent_checker=consent_checker)
+                       consent_checker=_no_second_check)
     report = pull.report.to_json()
     features = compute_features(as_of=tx.now, application=validated, events=history,
                                 bureau=report, platform_consented=consented, validated=True)
@@ -196,6 +226,19 @@ def decide(
             {"decision_id": decision_id, "customer_id": customer_id, "outcome": core.outcome,
              "product_code": product_code, "limit_minor": core.limit_minor,
              "apr_bps": core.apr_bps, "grade": core.grade})
+    # The audit trail holds what decided and how, never who: the decision id leads to the
+    # stored inputs for those allowed to read them.
+    audit.append(tx, "system", "risk.decisions", "credit.decision", "credit_application",
+                 application_id,
+                 {"decision_id": decision_id, "product_code": product_code,
+                  "outcome": core.outcome, "grade": core.grade,
+                  "limit_minor": core.limit_minor, "apr_bps": core.apr_bps,
+                  "reason_codes": [r.get("code") for r in core.reasons
+                                   if isinstance(r, Mapping)],
+                  "model": {"name": model_name, "version": int(version), "role": role},
+                  "policy": {"id": policy.policy_id, "version": policy.version,
+                             "hash": policy.content_hash},
+                  "platform_consented": consented, "bureau_pull_id": int(pull.pull_id)})
     return _decision(SimpleNamespace(**values))
 
 
@@ -280,3 +323,22 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)  # JSONB may return 3.0 as 3
     return value
+
+
+def declared_income(conn: Connection, customer_id: str, currency: str
+                    ) -> tuple[int, int] | None:
+    """(monthly income, monthly repayments to other lenders), in minor units, as of the
+    customer's latest decision in ``currency``: the income the applicant declared and the
+    bureau's figure. None when the customer was never decided in that currency. Payments'
+    affordability rules read it (debt-to-income) through this public function."""
+    c = credit_decisions.c
+    row = conn.execute(select(c.inputs, c.bureau_pull_id).where(
+        c.customer_id == customer_id, c.currency == currency)
+        .order_by(c.decided_at.desc(), c.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    income = int((row.inputs.get("application") or {}).get("monthly_income_minor") or 0)
+    debts = 0
+    if row.bureau_pull_id is not None:
+        debts = int(get_pull(conn, row.bureau_pull_id).report.monthly_repayment_minor)
+    return income, debts
