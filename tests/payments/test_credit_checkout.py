@@ -44,8 +44,9 @@ def test_six_installments_capture_and_half_refund(api):
                                           "offer_id": "off_" + "0" * 40}, token, expect=422)
     assert unknown.json()["field"] == "offer_id"
     confirmed = api.post(f"{url}/confirm", {"funding": "installment_plan",
-                                            "offer_id": offer["offer_id"]}, token,
-                         expect=200).json()
+                                            "offer_id": offer["offer_id"],
+                                            "key_facts_sha256": offer["key_facts_sha256"]},
+                         token, expect=200).json()
     assert confirmed["status"] == "requires_capture"
     accepted = confirmed["accepted_offer"]
     for name in ("offer_id", "periods", "per_period_amount_minor", "total_repayable_minor",
@@ -81,7 +82,8 @@ def test_credit_void_on_cancel_and_limit_is_enforced(api):
                      expect=200).json()
     line_offer = [o for o in quote["offers"] if o["funding"] == "credit_line"][0]
     api.post(f"/v1/payment_intents/{small['id']}/confirm",
-             {"funding": "credit_line", "offer_id": line_offer["offer_id"]}, token, expect=200)
+             {"funding": "credit_line", "offer_id": line_offer["offer_id"],
+              "key_facts_sha256": line_offer["key_facts_sha256"]}, token, expect=200)
     with api.runtime.uow.connect() as conn:
         from creditpay.credit import service as credit
 

@@ -3,9 +3,10 @@ capture, cancel, refunds, offline QR (merchant-presented and consumer-presented 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
 
 from creditpay.api import schemas as S
 from creditpay.api.access import access
@@ -63,7 +64,22 @@ def credit_offers(request: Request, intent_id: str, body: S.OffersIn,
                   who: Principal = Depends(access(customer=True))) -> Any:
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.quote_offers(
-        tx, who, intent_id, product_codes=body.product_codes))
+        tx, who, intent_id, product_codes=body.product_codes, language=body.language))
+
+
+@router.get("/payment_intents/{intent_id}/credit_offers/{offer_id}/key_facts",
+            response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "the key-facts document (HTML)"}},
+            summary="Key-facts document of a credit offer you were shown (consumer)")
+def key_facts(request: Request, intent_id: str, offer_id: str,
+              lang: Literal["zh-CN", "en"] | None = Query(
+                  None, description="zh-CN or en (default: your locale)"),
+              who: Principal = Depends(access(customer=True))) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        document = rt.payments.key_facts_html(conn, who, intent_id, offer_id, lang)
+    return HTMLResponse(document, headers={"Cache-Control": "no-store"})
 
 
 @router.post("/payment_intents/{intent_id}/confirm", response_model=S.IntentOut,
@@ -75,7 +91,7 @@ def confirm(request: Request, intent_id: str, body: S.ConfirmIn,
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.confirm(
         tx, who, intent_id, funding=body.funding, card_id=body.card_id,
         offer_id=body.offer_id, step_up_challenge_id=body.step_up_challenge_id,
-        step_up_code=body.step_up_code))
+        step_up_code=body.step_up_code, key_facts_sha256=body.key_facts_sha256))
 
 
 @router.post("/payment_intents/{intent_id}/capture", response_model=S.IntentOut,
@@ -126,7 +142,7 @@ def pay_qr(request: Request, body: S.QrPayIn, idempotency_key: str = Idempotency
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.pay_qr(
         tx, who, qr_payload=body.qr_payload, funding=body.funding, card_id=body.card_id,
         offer_id=body.offer_id, step_up_challenge_id=body.step_up_challenge_id,
-        step_up_code=body.step_up_code))
+        step_up_code=body.step_up_code, key_facts_sha256=body.key_facts_sha256))
 
 
 # ----------------------------------------------------------------------- settlements

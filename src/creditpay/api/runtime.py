@@ -7,11 +7,12 @@ keys (``CREDITPAY_MASTER_KEY[_FILE]``, optional ``CREDITPAY_TOKEN_KEY`` and
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from creditpay.clock import Clock, SystemClock
 from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
@@ -28,6 +29,7 @@ from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
 from creditpay.payments.webhooks import WebhookDispatcher
+from creditpay.risk.fraud.cases import DEFAULT_CASE_POLICY, CasePolicy, open_payment_case
 
 if TYPE_CHECKING:
     from creditpay.payments.fraud import FraudScreeningConfig
@@ -57,8 +59,11 @@ class ApiConfig:
     # allow-all). Used only when ``risk`` is left at the allow-all default.
     fraud_screening: bool | None = None
     fraud: FraudScreeningConfig | None = None  # default: from the environment
+    # Priority thresholds and SLA per priority of the fraud case queue (None: defaults).
+    fraud_case_policy: CasePolicy | None = None
     pool_size: int = 10
     currencies: tuple[str, ...] = ("CNY",)
+    deposit_waiver_score_min: int = 650  # credit score that waives a rental deposit
 
 
 @dataclass
@@ -81,6 +86,13 @@ class Runtime:
         self.uow.engine.dispose()
 
 
+def declared_income(conn: Any, customer_id: str, currency: str) -> tuple[int, int] | None:
+    """Affordability's income and other debts, from the risk domain's latest decision."""
+    from creditpay.risk.decisions.service import declared_income as latest
+
+    return latest(conn, customer_id, currency)
+
+
 def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) -> Runtime:
     engine = open_database(settings.database_url, pool_size=config.pool_size)
     uow = UnitOfWork(engine, clock or SystemClock())
@@ -98,7 +110,10 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
                       policy=config.access_policy)
     payments = Payments(parties=parties, rail=CardRail(rail_key, delay_s=config.rail_delay_s),
                         risk=_risk_gateway(config), credit=config.credit,
-                        policy=config.payments_policy)
+                        policy=config.payments_policy, declared_income=declared_income,
+                        on_review=functools.partial(
+                            open_payment_case,
+                            policy=config.fraud_case_policy or DEFAULT_CASE_POLICY))
     for currency in config.currencies:
         uow.run(lambda tx, c=currency: ensure_platform_accounts(tx, c))
     install_pii_log_filter()

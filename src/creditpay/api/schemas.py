@@ -229,6 +229,8 @@ class IntentList(Page):
 
 class OffersIn(Strict):
     product_codes: list[str] | None = Field(None, max_length=20)
+    language: Literal["zh-CN", "en"] | None = Field(
+        None, description="language of the key-facts documents (default: your locale)")
 
 
 class OfferOut(BaseModel):
@@ -241,7 +243,21 @@ class OfferOut(BaseModel):
     total_interest_minor: int
     apr_percent: str
     all_in_annual_cost_percent: str
+    key_facts_sha256: str = Field(
+        description="SHA-256 of this offer's key-facts document (HTML, key_facts_language); "
+                    "confirming with this offer must send it back")
+    key_facts_language: Literal["zh-CN", "en"]
+    key_facts_url: str = Field(description="GET it for the document (text/html); "
+                                           "lang=zh-CN or en")
     model_config = ConfigDict(extra="allow")
+
+
+class SpendingNudge(BaseModel):
+    rule: str
+    utilisation: str = Field(description="used / limit of the line, 4 decimals")
+    threshold: str
+    message_zh_cn: str
+    message_en: str
 
 
 class OffersOut(BaseModel):
@@ -249,6 +265,8 @@ class OffersOut(BaseModel):
     intent_id: str
     offers: list[OfferOut]
     expires_at: str
+    spending_nudge: SpendingNudge | None = Field(
+        None, description="shown when most of the credit line is used (advisory)")
 
 
 class ConfirmIn(Strict):
@@ -256,6 +274,10 @@ class ConfirmIn(Strict):
     card_id: str | None = Field(None, max_length=64)
     offer_id: str | None = Field(None, max_length=128,
                                  description="required for credit: an offer you were shown")
+    key_facts_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$",
+        description="required for credit: the key_facts_sha256 of the offer you picked "
+                    "(the key-facts document you were shown)")
     step_up_challenge_id: str | None = Field(None, max_length=64)
     step_up_code: str | None = Field(None, pattern=r"^\d{6}$")
 
@@ -439,4 +461,126 @@ class RailCallbackOut(BaseModel):
 
 
 class Health(BaseModel):
+    status: str
+
+
+# ----------------------------------------------------------------------- consumer rights
+ConsentPurpose = Literal["credit_assessment", "bureau_inquiry",
+                         "share_payment_data_with_partner", "auto_debit", "marketing"]
+ComplaintCategory = Literal["fees_and_charges", "disclosure", "credit_decision",
+                            "repayment_and_billing", "collections_conduct",
+                            "privacy_and_consent", "fraud_dispute", "service_quality", "other"]
+Reference = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+
+
+class ConsentTextOut(BaseModel):
+    purpose: ConsentPurpose
+    text_version: int
+    language: Literal["zh-CN", "en"]
+    text: str
+    text_sha256: str = Field(description="SHA-256 (hex) of the UTF-8 text: send it back to "
+                                         "grant")
+
+
+class ConsentGrantIn(Strict):
+    purpose: ConsentPurpose
+    text_version: int = Field(ge=1, le=1_000_000, description="the version shown")
+    language: Literal["zh-CN", "en"]
+    text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$",
+                             description="SHA-256 of the exact text the screen displayed")
+    channel: Literal["app", "web"] = "app"
+    partner_id: str | None = Field(None, min_length=1, max_length=64,
+                                   pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$",
+                                   description="share_payment_data_with_partner only")
+    partner_name: str | None = Field(None, min_length=1, max_length=128)
+
+
+class ConsentOut(BaseModel):
+    id: int = Field(description="the latest record of this purpose (revoke with it)")
+    purpose: ConsentPurpose
+    partner_id: str | None
+    partner_name: str | None
+    granted: bool = Field(description="in force now")
+    valid: bool = Field(description="in force, given to a text version still accepted")
+    text_version: int
+    language: str
+    text_sha256: str
+    granted_at: str | None
+    revoked_at: str | None
+
+
+class ConsentList(BaseModel):
+    data: list[ConsentOut]
+
+
+class ComplaintIn(Strict):
+    category: ComplaintCategory
+    subject_type: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z_]*$",
+                              description="what it is about: credit_account, "
+                                          "payment_intent, wallet_operation...")
+    subject_id: str = Reference
+
+
+class ComplaintOut(BaseModel):
+    id: str
+    customer_id: str
+    subject_type: str
+    subject_id: str
+    category: str
+    channel: str
+    status: Literal["open", "acknowledged", "resolved"]
+    opened_at: str
+    acknowledge_due_at: str
+    resolve_due_at: str
+    acknowledged_at: str | None
+    resolved_at: str | None
+    escalation_level: int
+    outcome: str | None
+    remedy_minor: int | None
+    remedy_currency: str | None
+
+
+class ComplaintList(BaseModel):
+    data: list[ComplaintOut]
+
+
+class ComplaintResolveIn(Strict):
+    outcome: Literal["upheld", "partially_upheld", "not_upheld", "withdrawn_by_customer"]
+    remedy_minor: int | None = Field(None, ge=0, le=10_000_000_000)
+    remedy_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+
+class CreditAccountOut(BaseModel):
+    account_id: str
+    kind: Literal["line", "plan", "loan"]
+    status: str
+    product_code: str
+    principal_minor: int
+    principal_past_due_minor: int
+    interest_accrued_minor: int
+    dpd: int
+    next_due_date: str | None
+
+
+class CreditAccountList(BaseModel):
+    data: list[CreditAccountOut]
+
+
+class WithdrawalOut(BaseModel):
+    withdrawal_id: str
+    account_id: str
+    currency: str
+    withdrawal_date: str
+    deadline: str = Field(description="last day of the withdrawal period (inclusive)")
+    days_used: int
+    principal_minor: int
+    interest_minor: int = Field(description="interest for the days used: the only charge")
+    paid_before_minor: int
+    amount_due_minor: int = Field(description="taken from the wallet")
+    refund_minor: int = Field(description="returned to the wallet")
+    fees_reversed_minor: int
+    penalty_reversed_minor: int
+    interest_reversed_minor: int
+    merchant_fee_reversed_minor: int
+    limit_restored_minor: int
     status: str

@@ -9,6 +9,11 @@ Reference measured in the same run on the same store: durable single-row commits
 (intent, offers quote, confirm, capture) plus reads, so the fair upper bound of the ratio
 checkouts/s / raw commits/s is about 0.25. When the credit engine is not installed the
 benchmark pays with balance and says so (``funding``).
+
+Each confirm sends the picked offer's ``key_facts_sha256`` (the consumer accepts the
+key-facts document shown) and passes the affordability rules at origination: a customer
+holds at most ``concurrent_plans_max`` open plans, so the checkouts rotate over enough
+customers (each one buys at most that many plans).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from creditpay.compliance.affordability import DEFAULT_POLICY
 from creditpay.compliance.keys import LocalMasterKey, encode_key, generate_key_bytes
 
 __all__ = ["run"]
@@ -34,6 +40,7 @@ __all__ = ["run"]
 AMOUNT_MINOR = 12_000  # 120.00 CNY: below the step-up threshold
 LIMIT_MINOR = 5_000_000
 WRITE_TRANSACTIONS_PER_CHECKOUT = 4
+PLANS_PER_CUSTOMER = DEFAULT_POLICY.concurrent_plans_max
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -138,7 +145,7 @@ def _world(url: str, master: LocalMasterKey, customers: int) -> tuple[Any, dict[
 
 def _resident_id(i: int) -> str:
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    body = f"110105" "19900101" f"{i % 1000:03d}"
+    body = f"110105" f"1990{1 + i // 1000 % 12:02d}01" f"{i % 1000:03d}"
     check = "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
     return body + check
 
@@ -159,9 +166,17 @@ def _card_fields(rt: Any, tx: Any) -> dict[str, Any]:
             "expiry_month": 12, "expiry_year": 2099}
 
 
-def _pick(offers: list[dict[str, Any]]) -> str:
+def _pick(offers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The 6-installment offer (the consumer's explicit pick) with its key-facts hash."""
     plans = [o for o in offers if o["funding"] == "installment_plan" and o["periods"] == 6]
-    return (plans or offers)[0]["offer_id"]
+    offer = (plans or offers)[0]
+    return {"funding": offer["funding"], "offer_id": offer["offer_id"],
+            "key_facts_sha256": offer["key_facts_sha256"]}
+
+
+def _customers_for(checkouts: int) -> int:
+    """Customers needed so that none holds more plans than the affordability rules allow."""
+    return max(1, -(-checkouts // PLANS_PER_CUSTOMER))
 
 
 def _one_checkout(rt: Any, world: dict[str, Any], merchant: Any, customer: Any,
@@ -172,9 +187,8 @@ def _one_checkout(rt: Any, world: dict[str, Any], merchant: Any, customer: Any,
         tx, merchant, amount_minor=AMOUNT_MINOR, currency="CNY", order_id=order_id))["id"]
     if world["credit"]:
         quote = rt.uow.run(lambda tx: service.quote_offers(tx, customer, intent_id))
-        offer_id = _pick(quote["offers"])
-        rt.uow.run(lambda tx: service.confirm(tx, customer, intent_id,
-                                              funding="installment_plan", offer_id=offer_id))
+        picked = _pick(quote["offers"])
+        rt.uow.run(lambda tx: service.confirm(tx, customer, intent_id, **picked))
     else:
         rt.uow.run(lambda tx: service.confirm(tx, customer, intent_id, funding="balance"))
     rt.uow.run(lambda tx: service.capture(tx, merchant, intent_id))
@@ -182,10 +196,11 @@ def _one_checkout(rt: Any, world: dict[str, Any], merchant: Any, customer: Any,
 
 def _in_process(rt: Any, world: dict[str, Any], payments: int) -> dict[str, Any]:
     merchant = world["merchant_principal"]
-    customer = world["people"][0]["principal"]
+    people = world["people"][:_customers_for(payments)]
     latencies = []
     start = time.perf_counter()
     for i in range(payments):
+        customer = people[i // PLANS_PER_CUSTOMER]["principal"]
         t0 = time.perf_counter()
         _one_checkout(rt, world, merchant, customer, f"inproc-{i}")
         latencies.append((time.perf_counter() - t0) * 1000)
@@ -242,20 +257,26 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
     import httpx
 
     merchant_key = world["merchant"]["api_key"]["key"]
-    tokens = []
-    with httpx.Client(base_url=base, timeout=30) as client:
-        for person in world["people"][:concurrency]:
-            response = client.post("/v1/auth/login", json={
-                "identifier": person["phone"], "password": "bench password 1",
-                "device_id": "bench-device"}, headers={"Idempotency-Key": uuid.uuid4().hex})
-            tokens.append(response.json()["access_token"])
     per_client = max(1, payments // concurrency)
+    # The in-process run used the first customers; each client logs in its own (before the
+    # clock starts), enough that none exceeds the plans a customer may hold.
+    people = world["people"][world["in_process_customers"]:]
+    per_client_customers = _customers_for(per_client)
+    tokens: list[list[str]] = []
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for n in range(concurrency):
+            tokens.append([])
+            for person in people[n * per_client_customers:(n + 1) * per_client_customers]:
+                response = client.post("/v1/auth/login", json={
+                    "identifier": person["phone"], "password": "bench password 1",
+                    "device_id": "bench-device"},
+                    headers={"Idempotency-Key": uuid.uuid4().hex})
+                tokens[n].append(response.json()["access_token"])
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
     def client_loop(n: int) -> None:
-        customer = {"Authorization": f"Bearer {tokens[n]}"}
         merchant = {"Authorization": f"Bearer {merchant_key}"}
         with httpx.Client(base_url=base, timeout=30) as http:
             def call(path: str, body: dict[str, Any], auth: dict[str, str]) -> Any:
@@ -266,6 +287,7 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
                 return response.json()
 
             for i in range(per_client):
+                customer = {"Authorization": f"Bearer {tokens[n][i // PLANS_PER_CUSTOMER]}"}
                 t0 = time.perf_counter()
                 try:
                     intent = call("/v1/payment_intents", {
@@ -274,8 +296,7 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
                     url = f"/v1/payment_intents/{intent['id']}"
                     if world["credit"]:
                         quote = call(f"{url}/credit_offers", {}, customer)
-                        call(f"{url}/confirm", {"funding": "installment_plan",
-                                                "offer_id": _pick(quote["offers"])}, customer)
+                        call(f"{url}/confirm", _pick(quote["offers"]), customer)
                     else:
                         call(f"{url}/confirm", {"funding": "balance"}, customer)
                     call(f"{url}/capture", {}, merchant)
@@ -304,7 +325,11 @@ def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> d
     master_bytes = generate_key_bytes()
     master = LocalMasterKey(master_bytes)
     with _store(kind) as (url, connect):
-        app, world = _world(url, master, max(concurrency, 1))
+        in_process_customers = _customers_for(payments)
+        concurrency = max(concurrency, 1)
+        http_customers = concurrency * _customers_for(max(1, http_payments // concurrency))
+        app, world = _world(url, master, in_process_customers + http_customers)
+        world["in_process_customers"] = in_process_customers
         rt = app.state.runtime
         try:
             in_process = _in_process(rt, world, payments)

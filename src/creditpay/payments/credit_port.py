@@ -4,6 +4,10 @@ Payments never touches credit tables; it asks the servicing facade, inside its o
 transaction, for offers, an authorisation (limit reservation), a capture, a void or a refund.
 When the facade is not installed, credit funding answers 503 ``credit-unavailable`` and
 balance and card payments keep working.
+
+The facade also turns an offer into its key-facts document (:meth:`CreditFacade.key_facts`,
+through :mod:`creditpay.compliance.disclosure`) and reads what the affordability rules need
+to know about the borrower (:meth:`CreditFacade.borrower_position`).
 """
 
 from __future__ import annotations
@@ -11,13 +15,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import importlib
+import threading
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
+from creditpay.compliance import disclosure
+from creditpay.compliance.withdrawal import withdrawal_deadline
 from creditpay.db.uow import Tx
-from creditpay.errors import DomainError
+from creditpay.errors import DomainError, NotFoundError, ValidationError
 
-__all__ = ["CreditUnavailableError", "CreditFacade", "offer_to_dict"]
+__all__ = ["CreditUnavailableError", "CreditFacade", "offer_to_dict", "KeyFactsDocument",
+           "BorrowerPosition"]
 
 OFFER_FIELDS = ("offer_id", "funding", "periods", "per_period_amount_minor",
                 "total_repayable_minor", "total_fee_minor", "total_interest_minor",
@@ -123,3 +132,129 @@ class CreditFacade:
 
     def refund_purchase(self, tx: Tx, **kwargs: Any) -> Any:
         return self._service().refund_purchase(tx, **kwargs)
+
+    # ------------------------------------------------------------------ key facts
+    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str
+                  ) -> KeyFactsDocument:
+        """The key-facts document of a shown offer (a dict from :meth:`quote_offers`) in
+        ``language``: its figures, the exact HTML bytes and their SHA-256.
+
+        The schedule, cost and date figures are those of the offer; fees, late-fee and
+        penalty rules come from the offer's product version. Documents that differ only by
+        offer id are rendered once (bounded cache) and the id is put in afterwards, so
+        quoting many offers costs a dictionary look-up and a hash each; the bytes equal
+        :func:`creditpay.compliance.disclosure.render_html` of the same facts (acceptance
+        renders again and compares, so a difference could never be accepted).
+        """
+        if language not in LANGUAGES:
+            raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
+        offer_id = str(offer["offer_id"])
+        key = tuple(offer.get(name) for name in _KEY_FACTS_FIGURES) + (language, lender_name)
+        with _documents_lock:
+            template = _documents.get(key)
+            if template is not None:
+                _documents.move_to_end(key)
+        if template is None:
+            facts = _key_facts_of(offer, _OFFER_ID_PLACEHOLDER, lender_name)
+            html = disclosure.render_html(facts, language).decode("utf-8")
+            assert html.count(_OFFER_ID_PLACEHOLDER) >= 1
+            template = (facts, html)
+            with _documents_lock:
+                _documents[key] = template
+                while len(_documents) > _DOCUMENTS_MAX:
+                    _documents.popitem(last=False)
+        facts, html = template
+        facts = dataclasses.replace(facts, terms=dataclasses.replace(facts.terms,
+                                                                     offer_id=offer_id))
+        document = html.replace(_OFFER_ID_PLACEHOLDER, offer_id).encode("utf-8")
+        return KeyFactsDocument(facts, language, document, disclosure.document_sha256(document))
+
+    # ------------------------------------------------------------------ affordability inputs
+    def borrower_position(self, tx: Tx, *, customer_id: str, currency: str,
+                          with_accounts: bool = True) -> BorrowerPosition:
+        """What the credit domain knows of the borrower (minor units): the line's limit and
+        use, and (``with_accounts``) unsecured exposure and open installment plans."""
+        from creditpay.credit.lines import customer_line
+
+        service = self._service()
+        try:
+            line = service.line_of(tx.conn, customer_line(tx.conn, customer_id,
+                                                          currency)["line_id"])
+            limit, used = line.limit_minor, max(0, line.limit_minor - line.available_minor)
+        except NotFoundError:
+            limit = used = 0
+        if not with_accounts:
+            return BorrowerPosition(currency, limit, used, 0, 0)
+        exposure = service.exposure_minor(tx.conn, customer_id, currency)
+        plans = sum(1 for account in service.list_accounts(tx.conn, customer_id)
+                    if account.kind == "plan" and account.status == "active")
+        return BorrowerPosition(currency, limit, used, int(exposure), plans)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeyFactsDocument:
+    """A key-facts document as shown to the consumer (HTML) and the figures behind it."""
+
+    facts: disclosure.KeyFacts
+    language: str
+    html: bytes
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BorrowerPosition:
+    currency: str
+    credit_limit_minor: int
+    used_minor: int  # limit - available: drawn and held
+    exposure_minor: int  # principal outstanding with us + open authorisation holds
+    open_plans: int  # active installment plans
+
+
+LANGUAGES = ("zh-CN", "en")
+# The figures of an offer a key-facts document depends on (the offer id aside).
+_KEY_FACTS_FIGURES = ("funding", "product_code", "product_version", "periods",
+                      "financed_minor", "quoted_on", "first_due_date", "currency")
+_OFFER_ID_PLACEHOLDER = "KEYFACTSOFFERIDPLACEHOLDER000000"
+_DOCUMENTS_MAX = 2048
+_documents: OrderedDict[tuple[Any, ...], tuple[disclosure.KeyFacts, str]] = OrderedDict()
+_documents_lock = threading.Lock()
+
+
+def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str
+                  ) -> disclosure.KeyFacts:
+    """Key facts of an offer (pure but for the product catalogue, which is versioned)."""
+    from creditpay.credit import products as P
+    from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+    from creditpay.credit.schedule import Method, build_schedule, with_terms
+
+    product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
+    quoted_on = dt.date.fromisoformat(str(offer["quoted_on"]))
+    common = {"offer_id": offer_id, "lender_name": lender_name,
+              "principal_minor": int(offer["financed_minor"]),
+              "currency": str(offer.get("currency") or product.currency),
+              "periods": int(offer["periods"]), "start_date": quoted_on,
+              "day_count": str(product.day_count), "late_fee_minor": product.late_fee_minor,
+              "penalty_annual_rate": product.penalty_annual_rate,
+              "grace_days": product.grace_days}
+    if isinstance(product, P.InstallmentPlanProduct):
+        option = next(o for o in product.options if o.periods == int(offer["periods"]))
+        # A merchant-paid fee is not the consumer's cost: the document shows what they pay.
+        fee = option.fee_rate_per_period if product.fee_payer == "customer" else Decimal(0)
+        return disclosure.build_key_facts(disclosure.OfferTerms(
+            annual_rate=product.annual_rate, method=product.method,
+            fee_rate_per_period=fee, **common))
+    # Pay in full on the statement's due date: one repayment, no interest, no fee; the
+    # schedule is due on the offer's due date, not a month after the purchase.
+    terms = disclosure.OfferTerms(annual_rate=Decimal(0), method=Method.BULLET, **common)
+    schedule = build_schedule(with_terms(
+        terms.schedule_terms(), first_due_date=dt.date.fromisoformat(
+            str(offer["first_due_date"]))))
+    costs = schedule.totals.interest_minor + schedule.totals.fee_minor
+    return disclosure.KeyFacts(
+        terms=terms, schedule=schedule,
+        apr=all_in_annual_cost(schedule) if costs else Decimal(0),
+        effective_annual_rate=apr_of_schedule(schedule, AprMethod.EU) if costs else Decimal(0),
+        total_interest_minor=schedule.totals.interest_minor,
+        total_fees_minor=schedule.totals.fee_minor,
+        total_repayable_minor=schedule.totals.total_minor,
+        withdrawal_deadline=withdrawal_deadline(quoted_on, terms.withdrawal_days))

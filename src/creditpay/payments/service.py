@@ -29,17 +29,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from creditpay.compliance import affordability as affordability_rules
 from creditpay.compliance import audit
+from creditpay.compliance.disclosure import accept_disclosure
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     ConflictError,
     DomainError,
+    LimitExceededError,
     NotFoundError,
     PermissionDeniedError,
     StateError,
@@ -67,7 +71,12 @@ from creditpay.parties.service import (
     merchant_payable_spec,
     wallet_spec,
 )
-from creditpay.payments.credit_port import CreditFacade
+from creditpay.payments.credit_port import (
+    LANGUAGES,
+    BorrowerPosition,
+    CreditFacade,
+    KeyFactsDocument,
+)
 from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import (
     AllowAllRiskGateway,
@@ -112,6 +121,8 @@ class PaymentsPolicy:
     offer_ttl_s: int = 900
     step_up_amount_minor: int = 500_000  # 5 000.00 CNY and above needs a one-time code
     amount_minor_max: int = 10_000_000_000
+    # Named as the lender on key-facts documents (the platform's licensed lending entity).
+    lender_name: str = "creditpay"
 
 
 def _check_amount(value: object, field_name: str, maximum: int) -> int:
@@ -128,6 +139,18 @@ class Payments:
     risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
     credit: CreditFacade = field(default_factory=CreditFacade)
     policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
+    # Affordability rules at origination, per currency; credit in a currency without a
+    # policy is refused (the caps are amounts in that currency's minor units).
+    affordability_policies: dict[str, affordability_rules.AffordabilityPolicy] = field(
+        default_factory=lambda: {"CNY": affordability_rules.DEFAULT_POLICY})
+    # (conn, customer_id, currency) -> (verified monthly income, monthly debt payments to
+    # every lender), minor units, or None when unknown; the parties / risk domains wire
+    # the declared income here. Unknown income skips the debt-to-income rule only.
+    declared_income: Callable[[Connection, str, str], tuple[int, int] | None] | None = None
+    # Called in the confirming transaction when screening holds a payment for review
+    # (keywords: intent_id, customer_id, merchant_id, amount_minor, currency, device_id,
+    # score, reasons); the runtime wires the risk domain's fraud case queue here.
+    on_review: Callable[..., Any] | None = None
 
     # Ledger account ids of wallets and merchant payables, asked for on every payment.
     _account_ids: RememberedAccountIds = field(default_factory=RememberedAccountIds,
@@ -432,13 +455,28 @@ class Payments:
 
     # ================================================================== credit offers
     def quote_offers(self, tx: Tx, principal: Principal, intent_id: str, *,
-                     product_codes: list[str] | None = None) -> dict[str, Any]:
+                     product_codes: list[str] | None = None, language: str | None = None
+                     ) -> dict[str, Any]:
+        """The credit offers for this payment, each with the identity of its key-facts
+        document in ``language`` (default: the customer's locale): ``key_facts_sha256``
+        (confirming with the offer must carry it) and ``key_facts_url`` (the HTML); plus a
+        ``spending_nudge`` when the line is mostly used (None otherwise)."""
         row = self.intent_for(tx.conn, principal, intent_id)
         if row.status != "requires_confirmation":
             raise StateError(f"intent is {row.status}", field="intent_id")
+        language = self._language(tx.conn, principal, language)
         offers = self.credit.quote_offers(tx, customer_id=principal.id,
                                           amount_minor=row.amount_minor,
                                           currency=row.currency, product_codes=product_codes)
+        for offer in offers:
+            offer.setdefault("currency", row.currency)
+            document = self.credit.key_facts(offer, language,
+                                             lender_name=self.policy.lender_name)
+            offer["key_facts_sha256"] = document.sha256
+            offer["key_facts_language"] = language
+            offer["key_facts_url"] = (f"/v1/payment_intents/{intent_id}/credit_offers/"
+                                      f"{offer['offer_id']}/key_facts?lang={language}")
+        nudge = self._spending_nudge(tx, principal.id, row.currency) if offers else None
         quote_id = new_id("quo")
         expires_at = tx.now + dt.timedelta(seconds=self.policy.offer_ttl_s)
         tx.conn.execute(credit_offer_quotes.insert().values(
@@ -448,7 +486,83 @@ class Payments:
                      intent_id, {"quote_id": quote_id,
                                  "offer_ids": [o["offer_id"] for o in offers]})
         return {"quote_id": quote_id, "intent_id": intent_id, "offers": offers,
-                "expires_at": expires_at.isoformat()}
+                "expires_at": expires_at.isoformat(), "spending_nudge": nudge}
+
+    def _language(self, conn: Connection, principal: Principal, language: str | None) -> str:
+        if language is None:
+            locale = self.parties.get_customer(conn, principal.id).locale
+            return locale if locale in LANGUAGES else LANGUAGES[0]
+        if language not in LANGUAGES:
+            raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
+        return language
+
+    def _spending_nudge(self, tx: Tx, customer_id: str, currency: str
+                        ) -> dict[str, Any] | None:
+        """The high-utilisation nudge (advisory: it never refuses), in zh-CN and en."""
+        policy = self.affordability_policies.get(currency)
+        if policy is None:
+            return None
+        position = self.credit.borrower_position(tx, customer_id=customer_id,
+                                                 currency=currency, with_accounts=False)
+        nudge = affordability_rules.spending_nudge(
+            self._snapshot(tx, customer_id, position, None), policy)
+        if nudge is None:
+            return None
+        return {"rule": nudge.rule, "utilisation": nudge.figures["utilisation"],
+                "threshold": nudge.figures["threshold"],
+                "message_zh_cn": nudge.message_zh_cn, "message_en": nudge.message_en}
+
+    def _snapshot(self, tx: Tx, customer_id: str, position: BorrowerPosition,
+                  income: tuple[int, int] | None) -> affordability_rules.BorrowerSnapshot:
+        monthly_income, monthly_debts = income or (0, 0)
+        return affordability_rules.BorrowerSnapshot(
+            currency=position.currency, monthly_income_minor=monthly_income,
+            monthly_debt_payments_minor=monthly_debts, exposure_minor=position.exposure_minor,
+            open_plans=position.open_plans, credit_limit_minor=position.credit_limit_minor,
+            used_minor=position.used_minor)
+
+    def _shown_offer(self, conn: Connection, customer_id: str, intent_id: str,
+                     offer_id: str) -> tuple[Any, dict[str, Any]]:
+        """(quote row, offer) of an offer shown to ``customer_id`` for this intent."""
+        rows = conn.execute(select(credit_offer_quotes).where(
+            credit_offer_quotes.c.intent_id == intent_id,
+            credit_offer_quotes.c.customer_id == customer_id)
+            .order_by(credit_offer_quotes.c.created_at.desc())).all()
+        for quote in rows:
+            for offer in quote.offers:
+                if offer["offer_id"] == offer_id:
+                    return quote, offer
+        raise NotFoundError("not an offer shown for this payment; ask for offers first",
+                            field="offer_id")
+
+    def key_facts_html(self, conn: Connection, principal: Principal, intent_id: str,
+                       offer_id: str, language: str | None = None) -> bytes:
+        """The key-facts document (HTML bytes) of an offer shown to this customer; 404 for
+        anyone else (the intent's merchant included: the document is the consumer's)."""
+        if principal.kind != "customer":
+            raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
+        self.intent_for(conn, principal, intent_id)
+        _, offer = self._shown_offer(conn, principal.id, intent_id, offer_id)
+        return self.credit.key_facts(offer, self._language(conn, principal, language),
+                                     lender_name=self.policy.lender_name).html
+
+    def _shown_key_facts(self, offer: dict[str, Any], key_facts_sha256: str | None
+                         ) -> KeyFactsDocument:
+        """The key-facts document the consumer saw for ``offer``: the one (in either
+        language) whose SHA-256 they sent back; ValidationError naming
+        ``key_facts_sha256`` otherwise (before anything is written)."""
+        if not isinstance(key_facts_sha256, str) or not key_facts_sha256:
+            raise ValidationError("credit funding needs the key_facts_sha256 of the offer's "
+                                  "key-facts document you were shown", field="key_facts_sha256")
+        shown = offer.get("key_facts_language")
+        for language in sorted(LANGUAGES, key=lambda lang: lang != shown):
+            document = self.credit.key_facts(offer, language,
+                                             lender_name=self.policy.lender_name)
+            if hmac.compare_digest(document.sha256, key_facts_sha256.lower()):
+                return document
+        raise ValidationError("is not the SHA-256 of this offer's key-facts document; read "
+                              "the document at key_facts_url and confirm again",
+                              field="key_facts_sha256")
 
     def _accepted_offer(self, tx: Tx, principal: Principal, intent_id: str, offer_id: str,
                         funding: str) -> dict[str, Any]:
@@ -472,7 +586,12 @@ class Payments:
     def confirm(self, tx: Tx, principal: Principal, intent_id: str, *, funding: str,
                 card_id: str | None = None, offer_id: str | None = None,
                 step_up_challenge_id: str | None = None, step_up_code: str | None = None,
-                via: str = "checkout") -> dict[str, Any]:
+                via: str = "checkout", key_facts_sha256: str | None = None
+                ) -> dict[str, Any]:
+        """Pay the intent. Credit funding needs ``offer_id`` (an offer shown and picked)
+        and ``key_facts_sha256``, the hash of that offer's key-facts document as shown
+        (either language); the acceptance of that exact document, the affordability check
+        and the authorisation are written in this one transaction."""
         if funding not in FUNDING_SOURCES:
             raise ValidationError(f"must be one of {list(FUNDING_SOURCES)}", field="funding")
         row = self.intent_for(tx.conn, principal, intent_id, lock=True)
@@ -481,6 +600,7 @@ class Payments:
         if aware(row.expires_at) <= tx.now:
             raise StateError("intent has expired", field="intent_id")
         offer = None
+        key_facts = None
         if funding in CREDIT_FUNDING:
             # Credit is never the silent default: only an offer the customer was shown and
             # picked, by id, can fund the payment.
@@ -488,8 +608,12 @@ class Payments:
                 raise ValidationError("credit funding needs the id of an offer you picked",
                                       field="offer_id")
             offer = self._accepted_offer(tx, principal, intent_id, offer_id, funding)
+            key_facts = self._shown_key_facts(offer, key_facts_sha256)
         elif offer_id:
             raise ValidationError("only credit funding takes an offer", field="offer_id")
+        elif key_facts_sha256:
+            raise ValidationError("only credit funding takes a key-facts document",
+                                  field="key_facts_sha256")
         card = None
         if funding == "card":
             if not card_id:
@@ -530,12 +654,18 @@ class Payments:
                                     accepted_offer=offer, **risk_values))
             audit.append(tx, "system", "risk", "payment.review", "payment_intent", row.id,
                          {"reasons": reasons, "version": version})
+            if self.on_review is not None:
+                self.on_review(tx, intent_id=row.id, customer_id=principal.id,
+                               merchant_id=row.merchant_id, amount_minor=row.amount_minor,
+                               currency=row.currency, device_id=principal.device_id,
+                               score=(screening or {}).get("score"), reasons=reasons)
             return self.intent_view(self._intent(tx.conn, row.id), merchant_name=merchant.name)
         needs_code = (decision_outcome == Outcome.CHALLENGE or
                       row.amount_minor >= self.policy.step_up_amount_minor)
         if needs_code:
             self._step_up(tx, principal, row, funding, via, step_up_challenge_id, step_up_code)
-        return self._authorise(tx, principal, row, merchant, funding, card, offer, risk_values)
+        return self._authorise(tx, principal, row, merchant, funding, card, offer, risk_values,
+                               key_facts)
 
     def _record_screening(self, tx: Tx, subject_type: str, subject_id: str,
                           decision: Decision) -> dict[str, Any] | None:
@@ -566,8 +696,8 @@ class Payments:
             raise commit_and_raise(WrongCode("the code is wrong"))
 
     def _authorise(self, tx: Tx, principal: Principal, row: Any, merchant: Any, funding: str,
-                   card: Any, offer: dict[str, Any] | None, risk_values: dict[str, Any]
-                   ) -> dict[str, Any]:
+                   card: Any, offer: dict[str, Any] | None, risk_values: dict[str, Any],
+                   key_facts: KeyFactsDocument | None = None) -> dict[str, Any]:
         hold_id = f"{row.id}.auth"
         window = self.policy.capture_window_s
         payable = self._payable_id(tx, row.merchant_id, row.currency)
@@ -587,7 +717,17 @@ class Payments:
                 credit_account_id=payable, amount_minor=row.amount_minor,
                 timeout_seconds=window, reference=row.id))
         else:
-            assert offer is not None
+            assert offer is not None and key_facts is not None
+            check_id = self._check_affordability(tx, principal.id, row, funding, key_facts)
+            # The consumer accepts the exact document shown (its hash is recorded with a copy
+            # of it), in the transaction that uses the credit: no credit without it.
+            acceptance = accept_disclosure(
+                tx, customer_id=principal.id, facts=key_facts.facts,
+                language=key_facts.language, shown_sha256=key_facts.sha256, channel="app")
+            offer = {**offer, "key_facts_sha256": acceptance.document_sha256,
+                     "key_facts_language": acceptance.language,
+                     "disclosure_acceptance_id": acceptance.id,
+                     "affordability_check_id": check_id}
             credit_authorisation_id = hold_id
             self.credit.authorise_purchase(
                 tx, authorisation_id=hold_id, customer_id=principal.id,
@@ -605,12 +745,51 @@ class Payments:
             payload["offer"] = {k: offer[k] for k in (
                 "offer_id", "periods", "per_period_amount_minor", "total_repayable_minor",
                 "total_fee_minor", "total_interest_minor", "apr_percent",
-                "all_in_annual_cost_percent")}
+                "all_in_annual_cost_percent", "key_facts_sha256", "disclosure_acceptance_id")}
         audit.append(tx, "customer", principal.id, "payment.authorised", "payment_intent",
                      row.id, payload)
         fresh = self._intent(tx.conn, row.id)
         self._emit_intent(tx, "payment_intent.authorised", row.id, row.merchant_id, row=fresh)
         return self.intent_view(fresh, merchant_name=merchant.name)
+
+    def _check_affordability(self, tx: Tx, customer_id: str, row: Any, funding: str,
+                             key_facts: KeyFactsDocument) -> int:
+        """Run the new-credit affordability rules, record the check (its id is returned),
+        and refuse with LimitExceededError naming the failing rule; the refusal commits the
+        record (and nothing else: no hold, no acceptance, the intent unchanged)."""
+        policy = self.affordability_policies.get(row.currency)
+        if policy is None:
+            raise ValidationError(f"credit in {row.currency} is not offered", field="currency")
+        position = self.credit.borrower_position(tx, customer_id=customer_id,
+                                                 currency=row.currency)
+        income = self.declared_income(tx.conn, customer_id, row.currency) \
+            if self.declared_income is not None else None
+        result = affordability_rules.assess_new_credit(
+            self._snapshot(tx, customer_id, position, income),
+            key_facts.facts.terms.principal_minor,
+            affordability_rules.monthly_payment_of(key_facts.facts.schedule),
+            is_installment_plan=funding == "installment_plan", policy=policy)
+        if income is None or income[0] <= 0:
+            # Income unknown (none declared / verified): the debt-to-income rule cannot be
+            # computed, so it is skipped, and recorded as skipped; the exposure cap and the
+            # concurrent-plans rule still apply. Refusing all credit for want of an income
+            # figure the platform never asked for would refuse every checkout.
+            skipped = affordability_rules.RuleOutcome(
+                "debt_to_income", True, True, {"skipped": "income_unknown"},
+                "未登记收入，本次未计算负债收入比。",
+                "No income on file: the debt-to-income ratio was not computed.")
+            rules = tuple(skipped if r.rule == "debt_to_income" else r for r in result.rules
+                          if r.rule != "income_verified")
+            result = affordability_rules.AffordabilityResult(result.kind, rules,
+                                                             result.policy_version)
+        check_id = affordability_rules.record_check(tx, customer_id=customer_id,
+                                                    reference=row.id, result=result)
+        try:
+            result.refuse()
+        except LimitExceededError as exc:
+            exc.extra["affordability_check_id"] = check_id
+            raise commit_and_raise(exc, store=True) from None
+        return check_id
 
     def open_credit_line(self, tx: Tx, operator: Principal, customer_id: str, *,
                          limit_minor: int, product_code: str, currency: str = "CNY"
@@ -792,14 +971,14 @@ class Payments:
     # ================================================================== QR codes
     def pay_qr(self, tx: Tx, principal: Principal, *, qr_payload: str, funding: str,
                card_id: str | None = None, offer_id: str | None = None,
-               step_up_challenge_id: str | None = None, step_up_code: str | None = None
-               ) -> dict[str, Any]:
+               step_up_challenge_id: str | None = None, step_up_code: str | None = None,
+               key_facts_sha256: str | None = None) -> dict[str, Any]:
         """Pay a merchant-presented QR: signed, expiring; single use because the intent can
         be confirmed only once."""
         claims = self.parties.signer.verify(qr_payload, "qr", tx.now)
         return self.confirm(tx, principal, claims["pi"], funding=funding, card_id=card_id,
                             offer_id=offer_id, step_up_challenge_id=step_up_challenge_id,
-                            step_up_code=step_up_code)
+                            step_up_code=step_up_code, key_facts_sha256=key_facts_sha256)
 
     def create_payment_code(self, tx: Tx, principal: Principal, *, funding: str,
                             card_id: str | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Choice:
     offer_id: str | None = None
     periods: int | None = None
     all_in_percent: str | None = None  # the offer's all-in annual cost, as shown
+    key_facts_sha256: str | None = None  # the key-facts document of the offer, as shown
 
 
 def purchases_today(consumer: Consumer, rng: random.Random) -> int:
@@ -76,11 +77,11 @@ def choose_funding(consumer: Consumer, amount_minor: int, wallet_available_minor
                     key=lambda o: (o["total_repayable_minor"], o.get("product_code", ""),
                                    o.get("product_version", 0)))
         return Choice("installment_plan", offer["offer_id"], offer["periods"],
-                      offer.get("all_in_annual_cost_percent"))
+                      offer.get("all_in_annual_cost_percent"), offer.get("key_facts_sha256"))
     if lines:
         line = min(lines, key=lambda o: (o["total_repayable_minor"], o["periods"]))
         return Choice("credit_line", line["offer_id"], line["periods"],
-                      line.get("all_in_annual_cost_percent"))
+                      line.get("all_in_annual_cost_percent"), line.get("key_facts_sha256"))
     return fallback_funding(amount_minor, wallet_available_minor)
 
 
