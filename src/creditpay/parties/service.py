@@ -237,6 +237,36 @@ class Parties:
                 {"customer_id": customer_id})
         return self.customer_view(self.get_customer(tx.conn, customer_id))
 
+    # ------------------------------------------------------------------ time zone
+    def get_time_zone(self, conn: Connection, customer_id: str) -> str:
+        """The customer's IANA time zone (fair-collections quiet hours are local time)."""
+        return self.get_customer(conn, customer_id).time_zone
+
+    def set_time_zone(self, tx: Tx, principal: Principal, customer_id: str,
+                      time_zone: str) -> str:
+        """Set the customer's IANA time zone (e.g. ``Asia/Shanghai``), checked with
+        :mod:`zoneinfo`; the customer themself or an operator may set it."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if principal.kind == "customer" and principal.id != customer_id or \
+                principal.kind not in ("customer", "operator"):
+            raise PermissionDeniedError("not allowed to change this customer",
+                                        field="customer_id")
+        if not isinstance(time_zone, str) or not 1 <= len(time_zone) <= 64:
+            raise ValidationError("must be an IANA time zone name", field="time_zone")
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"unknown time zone {time_zone!r}",
+                                  field="time_zone") from None
+        before = self.get_customer(tx.conn, customer_id).time_zone
+        tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(
+            time_zone=time_zone))
+        actor_type, actor_id = principal.audit_actor
+        audit.append(tx, actor_type, actor_id, "customer.time_zone_set", "customer",
+                     customer_id, {"from": before, "to": time_zone})
+        return time_zone
+
     # ------------------------------------------------------------------ login / sessions
     def check_lock(self, row: Any, now: dt.datetime) -> None:
         locked_until = aware(row.locked_until)

@@ -46,6 +46,9 @@ customers = Table(
     Column("date_of_birth_ct", Text, nullable=True),
     Column("kyc_verified_at", DateTime(timezone=True), nullable=True),
     Column("locale", String(16), nullable=False),
+    # IANA zone the consumer lives in: fair-collections quiet hours are local time.
+    Column("time_zone", String(64), nullable=False, default="Asia/Shanghai",
+           server_default="Asia/Shanghai"),
     Column("failed_logins", Integer, nullable=False, default=0),
     Column("locked_until", DateTime(timezone=True), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),

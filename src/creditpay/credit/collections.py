@@ -1,0 +1,864 @@
+"""Fair collections workflow: reminders before the due date, DPD-based actions, promises to
+pay, settlement offers and hand-over to an external agency.
+
+The credit domain owns delinquency, so the workflow lives here; every contact goes through
+compliance's :func:`~creditpay.compliance.collections_rules.attempt_contact`, which applies
+the contact rules (debtor only, verified channels, quiet hours in the consumer's time zone,
+daily cap) and logs the attempt, allowed or refused. A refused contact is never sent: its
+action stays pending and is retried on a later run (at most one attempt per business date).
+
+What to do is data: a versioned strategy (``collections_strategies/<code>_v<n>.yaml``,
+validated on load) lists the reminders (days before the due date) and the DPD steps (contact,
+settlement offer, hand-over), each with its channel and template code. Every case and action
+records the strategy version that decided it.
+
+:func:`run_collections` is the daily run: idempotent per business date and currency (a second
+run of a done date returns its report; a crashed run resumes), accounts processed in bounded
+batches, one transaction per batch. It reads accounts only through the credit facade
+(:func:`creditpay.credit.service.portfolio`, ``get_account_view``, ``payoff_amount``) and the
+consumer's time zone and verified channels through the parties domain (:class:`PartiesDirectory`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import select, update
+
+from creditpay.compliance import audit
+from creditpay.compliance.collections_rules import (
+    CHANNELS,
+    DEFAULT_CONTACT_POLICY,
+    ContactAttempt,
+    ContactDecision,
+    ContactPolicy,
+    attempt_contact,
+)
+from creditpay.credit import service as credit
+from creditpay.credit.collections_tables import (
+    collection_actions,
+    collection_cases,
+    collection_handovers,
+    collection_promises,
+    collection_runs,
+    collection_settlements,
+)
+from creditpay.db.uow import Tx, UnitOfWork
+from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.money import validate_currency
+
+__all__ = [
+    "STRATEGIES_DIR", "DEFAULT_TIME_ZONE", "ReminderStep", "DpdStep", "CollectionsStrategy",
+    "parse_strategy", "load_strategy_file", "default_strategy", "ContactProfile",
+    "ContactDirectory", "PartiesDirectory", "CollectionsReport", "run_collections",
+    "record_promise", "offer_settlement", "settlement_limits", "SettlementLimits",
+]
+
+STRATEGIES_DIR = Path(__file__).parent / "collections_strategies"
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+BATCH_SIZE_MAX = 10_000
+CONTACT_CHANNELS = tuple(CHANNELS)
+_CODE = r"^[a-z][a-z0-9_]{1,47}$"
+_TEMPLATE = r"^[a-z][a-z0-9_.]{1,63}$"
+
+
+# ----------------------------------------------------------------------------- strategy
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReminderStep(_Model):
+    """A reminder ``days_before_due`` days before the next due date (current accounts)."""
+
+    code: str = Field(pattern=_CODE)
+    days_before_due: int = Field(ge=1, le=30)
+    channel: Literal["phone", "sms", "app_push", "email", "letter"]
+    template_code: str = Field(pattern=_TEMPLATE)
+
+
+class DpdStep(_Model):
+    """An action once the account is ``dpd`` days past due."""
+
+    code: str = Field(pattern=_CODE)
+    dpd: int = Field(ge=1, le=1_000)
+    kind: Literal["contact", "settlement_offer", "hand_over"]
+    channel: Literal["phone", "sms", "app_push", "email", "letter"] | None = None
+    template_code: str = Field(pattern=_TEMPLATE)
+    agency_name: str | None = Field(default=None, min_length=2, max_length=128)
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> DpdStep:
+        if self.kind == "hand_over":
+            if not self.agency_name:
+                raise ValueError("agency_name: a hand-over names the agency")
+        elif self.channel is None:
+            raise ValueError(f"channel: a {self.kind} step contacts the consumer on a channel")
+        elif self.agency_name is not None:
+            raise ValueError("agency_name: only a hand_over step names an agency")
+        return self
+
+
+class PromiseTerms(_Model):
+    days_max: int = Field(default=14, ge=1, le=60)
+
+
+class SettlementTerms(_Model):
+    # Share of the principal a settlement must still collect (1 = principal never waived).
+    principal_floor_ratio: Decimal = Decimal(1)
+    offer_days: int = Field(default=14, ge=1, le=90)
+    offer_days_max: int = Field(default=30, ge=1, le=180)
+
+    @field_validator("principal_floor_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, value: object) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+            raise ValueError("write the ratio as a string (\"0.9\"); floats are refused")
+        try:
+            ratio = Decimal(value)
+        except ArithmeticError:
+            raise ValueError("must be a decimal number") from None
+        if not ratio.is_finite() or not 0 <= ratio <= 1:
+            raise ValueError("must be from 0 to 1")
+        return ratio
+
+    @model_validator(mode="after")
+    def _days(self) -> SettlementTerms:
+        if self.offer_days > self.offer_days_max:
+            raise ValueError("offer_days: must not exceed offer_days_max")
+        return self
+
+
+class CollectionsStrategy(_Model):
+    code: str = Field(pattern=_CODE)
+    version: int = Field(ge=1, le=10_000)
+    status: Literal["active", "draft", "retired"] = "active"
+    currency: str = "CNY"
+    collector_id: str = Field(default="system:collections", pattern=r"^system:[a-z_]{1,40}$")
+    batch_size: int = Field(default=200, ge=1, le=BATCH_SIZE_MAX)
+    contact_retry_days: int = Field(default=5, ge=0, le=30)
+    reminders: tuple[ReminderStep, ...] = ()
+    dpd_actions: tuple[DpdStep, ...] = Field(min_length=1, max_length=32)
+    promise: PromiseTerms = PromiseTerms()
+    settlement: SettlementTerms = SettlementTerms()
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        return validate_currency(value)
+
+    @model_validator(mode="after")
+    def _steps(self) -> CollectionsStrategy:
+        codes = [s.code for s in self.reminders] + [s.code for s in self.dpd_actions]
+        if len(set(codes)) != len(codes):
+            raise ValueError("dpd_actions: step codes must be unique")
+        days = [r.days_before_due for r in self.reminders]
+        if len(set(days)) != len(days):
+            raise ValueError("reminders: one reminder per days_before_due")
+        dpds = [s.dpd for s in self.dpd_actions]
+        if any(b <= a for a, b in zip(dpds, dpds[1:], strict=False)):
+            raise ValueError("dpd_actions: dpd must increase strictly")
+        hand_overs = [i for i, s in enumerate(self.dpd_actions) if s.kind == "hand_over"]
+        if hand_overs and hand_overs != [len(self.dpd_actions) - 1]:
+            raise ValueError("dpd_actions: at most one hand_over, and it is the last step")
+        return self
+
+    @property
+    def hand_over(self) -> DpdStep | None:
+        last = self.dpd_actions[-1]
+        return last if last.kind == "hand_over" else None
+
+
+def _field_of(error: Mapping[str, Any], message: str) -> str:
+    """The field an error is about: its location, plus the field a cross-field check names
+    at the start of its message ("channel: ...")."""
+    parts: list[str] = []
+    for part in error.get("loc", ()):
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        else:
+            parts.append(str(part))
+    head = message.split(":", 1)[0]
+    if ":" in message and re.fullmatch(r"[a-z_]+", head) and (not parts or parts[-1] != head):
+        parts.append(head)
+    return ".".join(parts) or "strategy"
+
+
+def parse_strategy(document: Mapping[str, Any]) -> CollectionsStrategy:
+    """Validate one strategy document; raise ValidationError naming the first bad field."""
+    if not isinstance(document, Mapping):
+        raise ValidationError("must be a mapping", field="strategy")
+    try:
+        return CollectionsStrategy.model_validate(dict(document))
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
+        raise ValidationError(message, field=_field_of(first, message)) from None
+
+
+def load_strategy_file(path: Path) -> CollectionsStrategy:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValidationError(f"cannot read {path.name}: {exc}", field="strategy") from None
+    return parse_strategy(document)
+
+
+@lru_cache(maxsize=8)
+def default_strategy(code: str = "standard") -> CollectionsStrategy:
+    """The latest active packaged version of strategy ``code``."""
+    found = [s for s in (load_strategy_file(p) for p in sorted(STRATEGIES_DIR.glob("*.yaml")))
+             if s.code == code and s.status == "active"]
+    if not found:
+        raise NotFoundError(f"no active collections strategy {code!r}", field="strategy")
+    return max(found, key=lambda s: s.version)
+
+
+# ----------------------------------------------------------------------------- consumers
+@dataclass(frozen=True)
+class ContactProfile:
+    """Where and when a debtor may be contacted: their IANA zone and, per channel, the
+    reference (blind index or app account) of a channel they verified themselves."""
+
+    time_zone: str
+    channel_refs: Mapping[str, str]
+
+
+class ContactDirectory(Protocol):
+    def profile(self, conn: Any, customer_id: str) -> ContactProfile | None: ...
+
+
+@dataclass
+class PartiesDirectory:
+    """Contact profiles from the parties domain's public reads: the customer's time zone
+    (:meth:`Parties.get_time_zone`) and their own login channels (phone and email blind
+    indexes, checked by one-time code; the app account of an active customer, which also
+    receives formal letters as documents). Never anyone else's number."""
+
+    parties: Any = None  # creditpay.parties.service.Parties; only its key-free reads are used
+
+    def __post_init__(self) -> None:
+        if self.parties is None:
+            from creditpay.parties.service import Parties
+
+            self.parties = Parties(vault=None, indexer=None, signer=None)  # type: ignore[arg-type]
+
+    def profile(self, conn: Any, customer_id: str) -> ContactProfile | None:
+        try:
+            row = self.parties.get_customer(conn, customer_id)
+        except NotFoundError:
+            return None
+        refs: dict[str, str] = {}
+        if row.phone_bidx:
+            refs["phone"] = refs["sms"] = row.phone_bidx
+        if row.email_bidx:
+            refs["email"] = row.email_bidx
+        if row.status == "active":
+            refs["app_push"] = refs["letter"] = f"app:{row.id}"
+        return ContactProfile(self.parties.get_time_zone(conn, customer_id), refs)
+
+
+# ----------------------------------------------------------------------------- report
+@dataclass
+class CollectionsReport:
+    business_date: str
+    currency: str
+    strategy: str
+    accounts_seen: int = 0
+    cases_opened: int = 0
+    cases_closed: dict[str, int] = field(default_factory=dict)  # by reason
+    contacts_sent: int = 0
+    reminders_sent: int = 0
+    refused_by_rule: dict[str, int] = field(default_factory=dict)
+    promises_kept: int = 0
+    promises_broken: int = 0
+    paused_by_promise: int = 0
+    settlement_offers: int = 0
+    handed_over: int = 0
+    actions_superseded: int = 0
+    actions_expired: int = 0
+    batches: int = 0
+    already_done: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def add(self, counts: Counter[str]) -> None:
+        for key, value in counts.items():
+            if key.startswith("refused:"):
+                rule = key.removeprefix("refused:")
+                self.refused_by_rule[rule] = self.refused_by_rule.get(rule, 0) + value
+            elif key.startswith("closed:"):
+                reason = key.removeprefix("closed:")
+                self.cases_closed[reason] = self.cases_closed.get(reason, 0) + value
+            else:
+                setattr(self, key, getattr(self, key) + value)
+
+
+@dataclass
+class _Run:
+    day: dt.date
+    strategy: CollectionsStrategy
+    directory: ContactDirectory
+    policy: ContactPolicy
+    currency: str
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+# ----------------------------------------------------------------------------- daily run
+def run_collections(uow: UnitOfWork, business_date: dt.date, *, currency: str = "CNY",
+                    strategy: CollectionsStrategy | None = None,
+                    directory: ContactDirectory | None = None,
+                    policy: ContactPolicy = DEFAULT_CONTACT_POLICY,
+                    batch_size: int | None = None) -> CollectionsReport:
+    """Run the collections of ``business_date`` (run it at the start of that business day,
+    after the close of business of the day before: it sees the dpd that close produced and
+    the next due dates still ahead). Idempotent per (business date, currency); resumes a
+    crashed run. Contacts happen at business time ``tx.now``, under the contact rules."""
+    if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
+        raise ValidationError("must be a date", field="business_date")
+    validate_currency(currency)
+    strategy = strategy or default_strategy()
+    if not isinstance(strategy, CollectionsStrategy):
+        raise ValidationError("must be a CollectionsStrategy", field="strategy")
+    if strategy.currency != currency:
+        raise ValidationError(f"strategy {strategy.code} v{strategy.version} is for "
+                              f"{strategy.currency}, not {currency}", field="currency")
+    size = strategy.batch_size if batch_size is None else batch_size
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= BATCH_SIZE_MAX:
+        raise ValidationError(f"must be from 1 to {BATCH_SIZE_MAX}", field="batch_size")
+    label = f"{strategy.code} v{strategy.version}"
+    r = collection_runs.c
+    with uow.begin() as tx:
+        if business_date > tx.today:
+            raise ValidationError(f"{business_date} has not begun (business date is"
+                                  f" {tx.today})", field="business_date")
+        run = tx.conn.execute(select(collection_runs).where(
+            r.business_date == business_date, r.currency == currency)).mappings().first()
+        if run is not None and run["status"] == "done":
+            return CollectionsReport(**{**run["report"], "already_done": True})
+        if run is None:
+            report = CollectionsReport(business_date.isoformat(), currency, label)
+            tx.conn.execute(collection_runs.insert().values(
+                business_date=business_date, currency=currency, status="running",
+                report=report.as_dict(), strategy_code=strategy.code,
+                strategy_version=strategy.version, started_at=tx.now))
+    with uow.connect() as conn:
+        accounts, _ = credit.portfolio(conn, currency)
+        open_accounts = set(conn.execute(select(collection_cases.c.account_id).where(
+            collection_cases.c.status == "open",
+            collection_cases.c.currency == currency)).scalars())
+    work = [a for a in accounts if a.account_id in open_accounts or
+            (a.status == "active" and (a.dpd > 0 or _may_get_reminder(a)))]
+    context = _Run(business_date, strategy, directory or PartiesDirectory(), policy,
+                   currency)
+    for start in range(0, len(work), size):
+        uow.run(lambda tx, batch=work[start:start + size]: _batch(tx, context, batch))
+    with uow.begin() as tx:
+        row = tx.conn.execute(select(collection_runs).where(
+            r.business_date == business_date, r.currency == currency)).mappings().one()
+        report = CollectionsReport(**row["report"])
+        tx.conn.execute(update(collection_runs).where(r.id == row["id"]).values(
+            status="done", finished_at=tx.now))
+        audit.append(tx, "system", strategy.collector_id, "collections.run_done",
+                     "collection_run", f"{currency}:{business_date.isoformat()}",
+                     {k: v for k, v in report.as_dict().items() if k != "already_done"})
+    return report
+
+
+def _may_get_reminder(account: credit.PortfolioAccount) -> bool:
+    # A line owes something on its due date only once a statement billed it; a plan or loan
+    # bills its installment the day before it falls due, so its principal is what counts.
+    if account.dpd != 0:
+        return False
+    return account.billed_unpaid_minor > 0 if account.kind == "line" \
+        else account.principal_minor > 0
+
+
+def _batch(tx: Tx, context: _Run, batch: list[credit.PortfolioAccount]) -> None:
+    r = collection_runs.c
+    # Take the run row first: batches of concurrent runners of one date serialise here, so
+    # no action is attempted twice on a day.
+    row = tx.conn.execute(select(collection_runs).where(
+        r.business_date == context.day, r.currency == context.currency).with_for_update()
+    ).mappings().one()
+    context.counts = Counter()
+    for account in batch:
+        context.counts["accounts_seen"] += 1
+        _process_account(tx, context, account)
+    report = CollectionsReport(**row["report"])
+    report.add(context.counts)
+    report.batches += 1
+    tx.conn.execute(update(collection_runs).where(r.id == row["id"]).values(
+        report=report.as_dict()))
+
+
+def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> None:
+    case = _open_case(tx, account.account_id)
+    if account.status != "active" or account.dpd == 0:
+        if case is not None:
+            reason = "written_off" if account.status == "written_off" else "paid"
+            _close_case(tx, context, case, reason)
+        if account.status == "active":
+            _reminders(tx, context, account)
+        return
+    if case is None:
+        if _was_handed_over(tx, account.account_id):
+            return  # the agency works it until it is paid or written off
+        case = _new_case(tx, context, account)
+    else:
+        tx.conn.execute(update(collection_cases).where(
+            collection_cases.c.case_id == case["case_id"]).values(
+            dpd=account.dpd, bucket=account.bucket, updated_at=tx.now))
+    _expire_settlements(tx, case["case_id"], context.day)
+    if _promise_pauses(tx, context, case, account):
+        context.counts["paused_by_promise"] += 1
+        return
+    _dpd_step(tx, context, case, account)
+
+
+# ----------------------------------------------------------------------------- cases
+def _open_case(tx: Tx, account_id: str) -> dict[str, Any] | None:
+    c = collection_cases.c
+    row = tx.conn.execute(select(collection_cases).where(
+        c.account_id == account_id, c.status == "open")).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def _was_handed_over(tx: Tx, account_id: str) -> bool:
+    return tx.conn.execute(select(collection_handovers.c.handover_id).where(
+        collection_handovers.c.account_id == account_id).limit(1)).first() is not None
+
+
+def _case_id(account_id: str, opened_on: dt.date) -> str:
+    digest = hashlib.sha256(f"{account_id}:{opened_on.isoformat()}".encode()).hexdigest()
+    return f"cc_{digest[:24]}"
+
+
+def _new_case(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> dict[str, Any]:
+    values = {
+        "case_id": _case_id(account.account_id, context.day), "account_id": account.account_id,
+        "customer_id": account.customer_id, "currency": context.currency,
+        "status": "open", "opened_on": context.day, "dpd_at_open": account.dpd,
+        "dpd": account.dpd, "bucket": account.bucket, "closed_on": None,
+        "close_reason": None, "strategy_code": context.strategy.code,
+        "strategy_version": context.strategy.version, "created_at": tx.now,
+        "updated_at": tx.now}
+    tx.conn.execute(collection_cases.insert().values(**values))
+    context.counts["cases_opened"] += 1
+    audit.append(tx, "system", context.strategy.collector_id, "collections.case_opened",
+                 "collection_case", values["case_id"],
+                 {"account_id": account.account_id, "dpd": account.dpd,
+                  "bucket": account.bucket, "strategy_version": context.strategy.version})
+    tx.emit("credit.collections.case_opened", "collection_case", values["case_id"],
+            {"account_id": account.account_id, "customer_id": account.customer_id,
+             "dpd": account.dpd})
+    return values
+
+
+def _close_case(tx: Tx, context: _Run, case: Mapping[str, Any], reason: str) -> None:
+    case_id = case["case_id"]
+    a, p, s = collection_actions.c, collection_promises.c, collection_settlements.c
+    tx.conn.execute(update(collection_cases).where(
+        collection_cases.c.case_id == case_id).values(
+        status="closed", closed_on=context.day, close_reason=reason, updated_at=tx.now))
+    expired = tx.conn.execute(update(collection_actions).where(
+        a.case_id == case_id, a.status == "pending").values(status="expired")).rowcount
+    context.counts["actions_expired"] += expired or 0
+    promise_status = "kept" if reason == "paid" else "cancelled"
+    kept = tx.conn.execute(update(collection_promises).where(
+        p.case_id == case_id, p.status == "open").values(
+        status=promise_status, resolved_on=context.day)).rowcount or 0
+    if promise_status == "kept":
+        context.counts["promises_kept"] += kept
+    tx.conn.execute(update(collection_settlements).where(
+        s.case_id == case_id, s.status == "offered").values(status="withdrawn"))
+    context.counts[f"closed:{reason}"] += 1
+    audit.append(tx, "system", context.strategy.collector_id, "collections.case_closed",
+                 "collection_case", case_id,
+                 {"account_id": case["account_id"], "reason": reason})
+    tx.emit("credit.collections.case_closed", "collection_case", case_id,
+            {"account_id": case["account_id"], "reason": reason})
+
+
+def _get_case(conn: Any, case_id: object) -> dict[str, Any]:
+    if not isinstance(case_id, str) or not 1 <= len(case_id) <= 32:
+        raise ValidationError("must be a collection case id", field="case_id")
+    row = conn.execute(select(collection_cases).where(
+        collection_cases.c.case_id == case_id)).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no collection case {case_id}", field="case_id")
+    return dict(row)
+
+
+# ----------------------------------------------------------------------------- actions
+def _action(tx: Tx, context: _Run, *, key: str, case_id: str | None,
+            account: credit.PortfolioAccount, code: str, kind: str, channel: str | None,
+            template_code: str, expires_on: dt.date) -> dict[str, Any]:
+    a = collection_actions.c
+    row = tx.conn.execute(select(collection_actions).where(a.action_key == key)
+                          ).mappings().first()
+    if row is not None:
+        return dict(row)
+    tx.conn.execute(collection_actions.insert().values(
+        action_key=key, case_id=case_id, account_id=account.account_id,
+        customer_id=account.customer_id, step_code=code, kind=kind, channel=channel,
+        template_code=template_code, due_on=context.day, expires_on=expires_on,
+        status="pending", attempts=0, strategy_version=context.strategy.version,
+        created_at=tx.now))
+    return dict(tx.conn.execute(select(collection_actions).where(a.action_key == key)
+                                ).mappings().one())
+
+
+def _supersede(tx: Tx, context: _Run, where: Any, keep_key: str) -> None:
+    a = collection_actions.c
+    count = tx.conn.execute(update(collection_actions).where(
+        where, a.status == "pending", a.action_key != keep_key).values(
+        status="superseded")).rowcount
+    context.counts["actions_superseded"] += count or 0
+
+
+def _ready(tx: Tx, context: _Run, action: Mapping[str, Any]) -> bool:
+    """Pending, not yet tried today, and not past its expiry (else expire it)."""
+    if action["status"] != "pending" or action["last_attempt_on"] == context.day:
+        return False
+    if context.day > action["expires_on"]:
+        tx.conn.execute(update(collection_actions).where(
+            collection_actions.c.id == action["id"]).values(status="expired"))
+        context.counts["actions_expired"] += 1
+        return False
+    return True
+
+
+def _contact(tx: Tx, context: _Run, account: credit.PortfolioAccount,
+             action: Mapping[str, Any]) -> ContactDecision | None:
+    """One contact attempt through the compliance rules; logged there, allowed or not."""
+    profile = context.directory.profile(tx.conn, account.customer_id)
+    zone = profile.time_zone if profile is not None else DEFAULT_TIME_ZONE
+    refs = dict(profile.channel_refs) if profile is not None else {}
+    channel = action["channel"]
+    # No verified channel of this kind: the attempt is still made and refused (logged under
+    # ``verified_channel``), never redirected to another number or person.
+    try:
+        attempt = ContactAttempt(
+            customer_id=account.customer_id, account_id=account.account_id,
+            collector_id=context.strategy.collector_id, channel=channel,
+            channel_ref=refs.get(channel, "unverified"), recipient="debtor", time_zone=zone)
+    except ValidationError as exc:
+        # Data the contact rules cannot vouch for (an odd id, a stored zone zoneinfo does
+        # not know): no contact at all, and one account cannot stop the whole run.
+        context.counts[f"refused:invalid_{exc.field}"] += 1
+        tx.conn.execute(update(collection_actions).where(
+            collection_actions.c.id == action["id"]).values(
+            last_rule=f"invalid_{exc.field}"[:48], last_attempt_on=context.day))
+        return None
+    decision = attempt_contact(tx, attempt, verified_channel_refs=frozenset(refs.values()),
+                               policy=context.policy)
+    values: dict[str, Any] = {"attempts": action["attempts"] + 1, "last_rule": decision.rule,
+                              "last_attempt_on": context.day}
+    if decision.allowed:
+        values.update(status="sent", completed_at=tx.now)
+        context.counts["contacts_sent"] += 1
+        if action["kind"] == "reminder":
+            context.counts["reminders_sent"] += 1
+        # The message itself is delivered by whoever tails the outbox (SMS gateway, push).
+        tx.emit("credit.collections.contact", "credit_account", account.account_id,
+                {"action_key": action["action_key"], "case_id": action["case_id"],
+                 "customer_id": account.customer_id, "step_code": action["step_code"],
+                 "channel": channel, "template_code": action["template_code"]})
+    else:
+        context.counts[f"refused:{decision.rule}"] += 1
+    tx.conn.execute(update(collection_actions).where(
+        collection_actions.c.id == action["id"]).values(**values))
+    return decision
+
+
+def _reminders(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> None:
+    if not context.strategy.reminders or not _may_get_reminder(account):
+        return
+    due = credit.get_account_view(tx.conn, account.account_id).next_due_date
+    if due is None:
+        return
+    days = (due - context.day).days
+    applicable = [r for r in context.strategy.reminders if 1 <= days <= r.days_before_due]
+    if not applicable:
+        return
+    step = min(applicable, key=lambda r: r.days_before_due)  # the one nearest the due date
+    key = f"{account.account_id}:{due.isoformat()}:{step.code}"
+    action = _action(tx, context, key=key, case_id=None, account=account, code=step.code,
+                     kind="reminder", channel=step.channel, template_code=step.template_code,
+                     expires_on=due - dt.timedelta(days=1))
+    a = collection_actions.c
+    _supersede(tx, context, (a.account_id == account.account_id) & (a.kind == "reminder"),
+               key)
+    if _ready(tx, context, action):
+        _contact(tx, context, account, action)
+
+
+def _dpd_step(tx: Tx, context: _Run, case: Mapping[str, Any],
+              account: credit.PortfolioAccount) -> None:
+    due_steps = [s for s in context.strategy.dpd_actions if s.dpd <= account.dpd]
+    if not due_steps:
+        return
+    step = due_steps[-1]  # the latest step due supersedes any earlier one still pending
+    key = f"{case['case_id']}:{step.code}"
+    action = _action(tx, context, key=key, case_id=case["case_id"], account=account,
+                     code=step.code, kind=step.kind, channel=step.channel,
+                     template_code=step.template_code,
+                     expires_on=context.day + dt.timedelta(
+                         days=context.strategy.contact_retry_days))
+    _supersede(tx, context, collection_actions.c.case_id == case["case_id"], key)
+    if step.kind == "hand_over":
+        if action["status"] == "pending":
+            _hand_over(tx, context, case, account, step, action)
+        return
+    if not _ready(tx, context, action):
+        return
+    decision = _contact(tx, context, account, action)
+    if decision is not None and decision.allowed and step.kind == "settlement_offer":
+        _automatic_offer(tx, context, case)
+
+
+# ----------------------------------------------------------------------------- promises
+def _promise_pauses(tx: Tx, context: _Run, case: Mapping[str, Any],
+                    account: credit.PortfolioAccount) -> bool:
+    """Resolve the case's open promise (kept / broken); True while it still pauses."""
+    p = collection_promises.c
+    promise = tx.conn.execute(select(collection_promises).where(
+        p.case_id == case["case_id"], p.status == "open")).mappings().first()
+    if promise is None:
+        return False
+    paid_minor = _paid_since(tx.conn, account, promise["created_at"])
+    if paid_minor >= promise["amount_minor"]:
+        status = "kept"
+    elif context.day > promise["promised_date"]:
+        status = "broken"
+    else:
+        return True
+    tx.conn.execute(update(collection_promises).where(
+        p.promise_id == promise["promise_id"]).values(status=status, resolved_on=context.day))
+    context.counts[f"promises_{status}"] += 1
+    audit.append(tx, "system", context.strategy.collector_id, f"collections.promise_{status}",
+                 "collection_case", case["case_id"],
+                 {"promise_id": promise["promise_id"], "amount_minor": promise["amount_minor"],
+                  "paid_minor": max(0, paid_minor),
+                  "promised_date": promise["promised_date"].isoformat()})
+    return False
+
+
+def _paid_since(conn: Any, account: credit.PortfolioAccount, since: dt.datetime) -> int:
+    """Minor units the debtor's repayments since ``since`` applied to ``account``.
+
+    The credit facade has no repayment-history query yet, so this reads the credit domain's
+    own ``credit_repayments`` (read-only; collections is part of the credit domain). Measuring
+    the fall of the payoff instead would count the penalty accrued meanwhile against the
+    debtor, and mark a promise paid in full as broken.
+    """
+    from creditpay.credit.tables import credit_repayments
+
+    r = credit_repayments.c
+    paid = 0
+    for result in conn.execute(select(r.result).where(
+            r.customer_id == account.customer_id, r.created_at >= since)).scalars():
+        for part in result.get("accounts", ()):
+            if part.get("account_id") == account.account_id:
+                paid += sum(int(part.get(k, 0)) for k in
+                            ("principal", "interest", "fee", "penalty", "recovery"))
+    return paid
+
+
+def _check_staff(staff_id: object) -> str:
+    if not isinstance(staff_id, str) or not 1 <= len(staff_id) <= 64 or \
+            not all(ch.isalnum() or ch in "_.:-" for ch in staff_id):
+        raise ValidationError("must be the staff id (1-64 of A-Za-z0-9_.:-)", field="staff_id")
+    return staff_id
+
+
+def _check_minor(value: object, field_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError("must be a positive integer number of minor units",
+                              field=field_name)
+    return value
+
+
+def _check_date(value: object, field_name: str) -> dt.date:
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise ValidationError("must be a date", field=field_name)
+    return value
+
+
+def _open_for_work(tx: Tx, case_id: object) -> dict[str, Any]:
+    case = _get_case(tx.conn, case_id)
+    if case["status"] != "open":
+        raise StateError(f"case {case_id} is closed ({case['close_reason']})", field="case_id")
+    return case
+
+
+def record_promise(tx: Tx, case_id: str, amount_minor: int, promised_date: dt.date,
+                   staff_id: str, *, strategy: CollectionsStrategy | None = None
+                   ) -> dict[str, Any]:
+    """Record the debtor's promise to pay ``amount_minor`` (minor units) by
+    ``promised_date``. While it is open, DPD actions pause; it is kept when the amount owed
+    falls by ``amount_minor`` (or the account is cured), broken when the date passes first."""
+    strategy = strategy or default_strategy()
+    _check_staff(staff_id)
+    _check_minor(amount_minor, "amount_minor")
+    _check_date(promised_date, "promised_date")
+    case = _open_for_work(tx, case_id)
+    if not tx.today <= promised_date <= tx.today + dt.timedelta(
+            days=strategy.promise.days_max):
+        raise ValidationError(f"must be from today to {strategy.promise.days_max} days ahead",
+                              field="promised_date")
+    owed = credit.payoff_amount(tx.conn, case["account_id"])
+    if amount_minor > owed:
+        raise ValidationError(f"must not exceed what is owed ({owed} minor units)",
+                              field="amount_minor")
+    p = collection_promises.c
+    if tx.conn.execute(select(p.promise_id).where(
+            p.case_id == case_id, p.status == "open")).first() is not None:
+        raise StateError("the case already has an open promise to pay", field="case_id")
+    promise = {"promise_id": f"ptp_{secrets.token_hex(10)}", "case_id": case_id,
+               "account_id": case["account_id"], "amount_minor": amount_minor,
+               "promised_date": promised_date, "owed_at_promise_minor": owed,
+               "staff_id": staff_id, "status": "open", "created_on": tx.today,
+               "resolved_on": None, "created_at": tx.now}
+    tx.conn.execute(collection_promises.insert().values(**promise))
+    audit.append(tx, "staff", staff_id, "collections.promise_recorded", "collection_case",
+                 case_id, {"promise_id": promise["promise_id"], "amount_minor": amount_minor,
+                           "promised_date": promised_date.isoformat()})
+    tx.emit("credit.collections.promise_recorded", "collection_case", case_id,
+            {"promise_id": promise["promise_id"], "amount_minor": amount_minor,
+             "promised_date": promised_date.isoformat()})
+    return promise
+
+
+# ----------------------------------------------------------------------------- settlement
+@dataclass(frozen=True)
+class SettlementLimits:
+    owed_minor: int  # payoff today
+    principal_minor: int
+    principal_floor_minor: int  # a settlement collects at least this much
+    discount_max_minor: int  # charges (interest, fees, penalty) + principal above the floor
+
+
+def settlement_limits(conn: Any, account_id: str,
+                      strategy: CollectionsStrategy | None = None) -> SettlementLimits:
+    """How much a settlement may waive today: every charge, and principal only down to the
+    strategy's ``principal_floor_ratio`` (rounded up to the minor unit)."""
+    strategy = strategy or default_strategy()
+    owed = credit.payoff_amount(conn, account_id)
+    principal = credit.get_account_view(conn, account_id).principal_minor
+    floor = int((Decimal(principal) * strategy.settlement.principal_floor_ratio)
+                .to_integral_value(rounding=ROUND_CEILING))
+    floor = min(floor, owed)
+    return SettlementLimits(owed, principal, floor, owed - floor)
+
+
+def _insert_offer(tx: Tx, case: Mapping[str, Any], limits: SettlementLimits,
+                  discount_minor: int, expires_on: dt.date, staff_id: str,
+                  strategy: CollectionsStrategy) -> dict[str, Any]:
+    s = collection_settlements.c
+    tx.conn.execute(update(collection_settlements).where(
+        s.case_id == case["case_id"], s.status == "offered").values(status="withdrawn"))
+    offer = {"settlement_id": f"cso_{secrets.token_hex(10)}", "case_id": case["case_id"],
+             "account_id": case["account_id"], "owed_minor": limits.owed_minor,
+             "principal_minor": limits.principal_minor,
+             "principal_floor_minor": limits.principal_floor_minor,
+             "discount_minor": discount_minor,
+             "settle_minor": limits.owed_minor - discount_minor, "expires_on": expires_on,
+             "staff_id": staff_id, "status": "offered", "strategy_version": strategy.version,
+             "created_at": tx.now}
+    tx.conn.execute(collection_settlements.insert().values(**offer))
+    actor = "system" if staff_id.startswith("system:") else "staff"
+    audit.append(tx, actor, staff_id, "collections.settlement_offered", "collection_case",
+                 case["case_id"], {"settlement_id": offer["settlement_id"],
+                                   "discount_minor": discount_minor,
+                                   "settle_minor": offer["settle_minor"],
+                                   "expires_on": expires_on.isoformat()})
+    tx.emit("credit.collections.settlement_offered", "collection_case", case["case_id"],
+            {"settlement_id": offer["settlement_id"], "settle_minor": offer["settle_minor"],
+             "discount_minor": discount_minor, "expires_on": expires_on.isoformat()})
+    return offer
+
+
+def offer_settlement(tx: Tx, case_id: str, discount_minor: int, expires_on: dt.date,
+                     staff_id: str, *, strategy: CollectionsStrategy | None = None
+                     ) -> dict[str, Any]:
+    """Offer to settle the case's account for what is owed minus ``discount_minor`` (minor
+    units) until ``expires_on``. The discount may waive charges (interest, fees, penalty)
+    but never principal below the configured floor. Replaces an earlier open offer.
+    Acceptance (paying ``settle_minor`` and waiving the rest) is not implemented here."""
+    strategy = strategy or default_strategy()
+    _check_staff(staff_id)
+    _check_minor(discount_minor, "discount_minor")
+    _check_date(expires_on, "expires_on")
+    case = _open_for_work(tx, case_id)
+    days_max = strategy.settlement.offer_days_max
+    if not tx.today < expires_on <= tx.today + dt.timedelta(days=days_max):
+        raise ValidationError(f"must be after today and at most {days_max} days ahead",
+                              field="expires_on")
+    limits = settlement_limits(tx.conn, case["account_id"], strategy)
+    if discount_minor > limits.discount_max_minor:
+        raise ValidationError(
+            f"must be at most {limits.discount_max_minor} minor units: a settlement waives "
+            f"charges, never principal below {limits.principal_floor_minor}",
+            field="discount_minor")
+    return _insert_offer(tx, case, limits, discount_minor, expires_on, staff_id, strategy)
+
+
+def _automatic_offer(tx: Tx, context: _Run, case: Mapping[str, Any]) -> None:
+    limits = settlement_limits(tx.conn, case["account_id"], context.strategy)
+    if limits.discount_max_minor <= 0:
+        return  # nothing to waive: the message still invites the debtor to talk
+    _insert_offer(tx, case, limits, limits.discount_max_minor,
+                  context.day + dt.timedelta(days=context.strategy.settlement.offer_days),
+                  context.strategy.collector_id, context.strategy)
+    context.counts["settlement_offers"] += 1
+
+
+def _expire_settlements(tx: Tx, case_id: str, day: dt.date) -> None:
+    s = collection_settlements.c
+    tx.conn.execute(update(collection_settlements).where(
+        s.case_id == case_id, s.status == "offered", s.expires_on < day).values(
+        status="expired"))
+
+
+# ----------------------------------------------------------------------------- hand-over
+def _hand_over(tx: Tx, context: _Run, case: Mapping[str, Any],
+               account: credit.PortfolioAccount, step: DpdStep,
+               action: Mapping[str, Any]) -> None:
+    assert step.agency_name is not None
+    owed = credit.payoff_amount(tx.conn, account.account_id)
+    handover_id = "ho_" + hashlib.sha256(case["case_id"].encode()).hexdigest()[:24]
+    tx.conn.execute(collection_handovers.insert().values(
+        handover_id=handover_id, case_id=case["case_id"], account_id=account.account_id,
+        agency_name=step.agency_name, dpd=account.dpd, owed_minor=owed,
+        handed_over_on=context.day, template_code=step.template_code,
+        strategy_version=context.strategy.version, created_at=tx.now))
+    tx.conn.execute(update(collection_actions).where(
+        collection_actions.c.id == action["id"]).values(
+        status="done", attempts=action["attempts"] + 1, last_attempt_on=context.day,
+        completed_at=tx.now))
+    context.counts["handed_over"] += 1
+    audit.append(tx, "system", context.strategy.collector_id, "collections.handed_over",
+                 "collection_case", case["case_id"],
+                 {"handover_id": handover_id, "agency_name": step.agency_name,
+                  "dpd": account.dpd, "owed_minor": owed})
+    tx.emit("credit.collections.handed_over", "collection_case", case["case_id"],
+            {"handover_id": handover_id, "account_id": account.account_id,
+             "agency_name": step.agency_name, "owed_minor": owed,
+             "template_code": step.template_code})
+    _close_case(tx, context, case, "handed_over")
