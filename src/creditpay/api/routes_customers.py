@@ -1,12 +1,13 @@
 """Consumer endpoints: registration, login and sessions, profile, KYC, devices, cards,
-wallet (balance, history, top-up, withdrawal, P2P) and payment codes."""
+wallet (balance, history, top-up, withdrawal, P2P), payment codes, consents, complaints and
+the right of withdrawal from a credit agreement."""
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from creditpay.api import schemas as S
 from creditpay.api.access import access
@@ -32,6 +33,20 @@ def _keyed(request: Request, label: str, value: str) -> str:
     return runtime(request).parties.signer.mac(label, value.encode())[:48]
 
 
+def _login_identity(identifier: str) -> str:
+    """The account an identifier names, however it is typed (``+86 137-0000-0005`` and
+    ``13700000005`` are one phone), so the login throttle cannot be dodged by reformatting."""
+    from creditpay.compliance.vault import normalise_email, normalise_phone
+    from creditpay.errors import ValidationError
+
+    text = identifier.strip()
+    try:
+        return "email:" + normalise_email(text) if "@" in text else \
+            "phone:" + normalise_phone(text)
+    except ValidationError:
+        return "raw:" + text.lower()  # not a valid identifier: the login will fail anyway
+
+
 # ----------------------------------------------------------------------- public: auth
 @router.post("/customers", status_code=201, response_model=S.CustomerOut,
              summary="Register with a phone number or email and a password")
@@ -53,7 +68,7 @@ def register(request: Request, body: S.RegisterIn,
              summary="Log in; a new device gets a one-time code first (step-up)")
 def login(request: Request, body: S.LoginIn, idempotency_key: str = IdempotencyKey) -> Any:
     rt = runtime(request)
-    scope_key = _keyed(request, "scope", body.identifier.strip().lower())
+    scope_key = _keyed(request, "scope", _login_identity(body.identifier))
     wait = request.app.state.login_buckets.take(scope_key)
     if wait:
         raise RateLimitedError("too many login attempts for this account; slow down",
@@ -246,3 +261,145 @@ def payment_code(request: Request, body: S.PaymentCodeIn, idempotency_key: str =
                            rt.payments.create_payment_code(tx, who, funding=body.funding,
                                                            card_id=body.card_id),
                            status_code=201, secret_fields=frozenset({"payment_code"}))
+
+
+# ----------------------------------------------------------------------- consents
+def _consent_out(view: Any) -> dict[str, Any]:
+    return {"id": view.id, "purpose": view.purpose.value, "partner_id": view.partner_id,
+            "partner_name": view.partner_name, "granted": view.granted, "valid": view.valid,
+            "text_version": view.text_version, "language": view.language,
+            "text_sha256": view.text_sha256,
+            "granted_at": view.granted_at.isoformat() if view.granted_at else None,
+            "revoked_at": view.revoked_at.isoformat() if view.revoked_at else None}
+
+
+def _consent_of(conn: Any, customer_id: str, purpose: str, partner_id: str | None
+                ) -> dict[str, Any]:
+    from creditpay.compliance.consumer_views import consent_views
+
+    view = next(v for v in consent_views(conn, customer_id)
+                if v.purpose == purpose and v.partner_id == partner_id)
+    return _consent_out(view)
+
+
+@router.get("/me/consent_texts/{purpose}", response_model=S.ConsentTextOut,
+            tags=["consents"], summary="The exact consent text to show before granting")
+def consent_text(request: Request, purpose: S.ConsentPurpose,
+                 language: Literal["zh-CN", "en"] = "zh-CN",
+                 partner_name: str | None = Query(None, min_length=1, max_length=128),
+                 who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.compliance.consent import consent_text as text_of
+
+    text = text_of(purpose, language, partner_name=partner_name)
+    return {"purpose": text.purpose.value, "text_version": text.version,
+            "language": text.language, "text": text.text, "text_sha256": text.sha256}
+
+
+@router.get("/me/consents", response_model=S.ConsentList, tags=["consents"],
+            summary="My consents: purpose, text version, when granted and revoked")
+def consents(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.compliance.consumer_views import consent_views
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": [_consent_out(v) for v in consent_views(conn, who.id)]}
+
+
+@router.post("/me/consents", status_code=201, response_model=S.ConsentOut, tags=["consents"],
+             summary="Grant a purpose, with the version and hash of the text shown")
+def grant_consent(request: Request, body: S.ConsentGrantIn,
+                  idempotency_key: str = IdempotencyKey,
+                  who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.compliance import consent as C
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        C.grant_consent(tx, customer_id=who.id, purpose=body.purpose, language=body.language,
+                        text_version=body.text_version, text_sha256=body.text_sha256,
+                        channel=body.channel, partner_id=body.partner_id,
+                        partner_name=body.partner_name)
+        return _consent_of(tx.conn, who.id, body.purpose, body.partner_id)
+
+    return idempotent_post(request, who.scope_key, body, use_case, status_code=201)
+
+
+@router.post("/me/consents/{consent_id}/revoke", response_model=S.ConsentOut,
+             tags=["consents"], summary="Revoke a consent in force (by any of its records)")
+def revoke_consent(request: Request, consent_id: int = Path(ge=1, le=2**62),
+                   idempotency_key: str = IdempotencyKey,
+                   who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.compliance import consent as C
+    from creditpay.compliance.consumer_views import own_consent_record
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        record = own_consent_record(tx.conn, who.id, consent_id)
+        C.revoke_consent(tx, customer_id=who.id, purpose=record.purpose, channel="app",
+                         partner_id=record.partner_id)
+        return _consent_of(tx.conn, who.id, record.purpose.value, record.partner_id)
+
+    return idempotent_post(request, who.scope_key, None, use_case)
+
+
+# ----------------------------------------------------------------------- complaints
+@router.post("/me/complaints", status_code=201, response_model=S.ComplaintOut,
+             tags=["complaints"], summary="Open a complaint about an account, payment...")
+def open_complaint(request: Request, body: S.ComplaintIn,
+                   idempotency_key: str = IdempotencyKey,
+                   who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.compliance.complaints import open_complaint as open_
+
+    return idempotent_post(request, who.scope_key, body, lambda tx: open_(
+        tx, customer_id=who.id, subject_type=body.subject_type, subject_id=body.subject_id,
+        category=body.category, channel="app").as_dict(), status_code=201)
+
+
+@router.get("/me/complaints", response_model=S.ComplaintList, tags=["complaints"],
+            summary="My complaints, newest first")
+def complaints(request: Request, limit: int = Query(100, ge=1, le=100),
+               who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.compliance.consumer_views import list_complaints
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": [c.as_dict() for c in list_complaints(conn, who.id, limit=limit)]}
+
+
+# ----------------------------------------------------------------------- withdrawal
+@router.get("/me/credit_accounts", response_model=S.CreditAccountList, tags=["credit"],
+            summary="My credit accounts (line, installment plans, cash loans)")
+def credit_accounts(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.credit.service import list_accounts
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        views = list_accounts(conn, who.id)
+    return {"data": [{
+        "account_id": v.account_id, "kind": v.kind, "status": v.status,
+        "product_code": v.product_code, "principal_minor": v.principal_minor,
+        "principal_past_due_minor": v.principal_past_due_minor,
+        "interest_accrued_minor": v.interest_accrued_minor, "dpd": v.dpd,
+        "next_due_date": v.next_due_date.isoformat() if v.next_due_date else None}
+        for v in views]}
+
+
+@router.post("/me/credit_accounts/{account_id}/withdraw", response_model=S.WithdrawalOut,
+             tags=["credit"], summary="Withdraw from a plan or cash loan within the "
+                                      "withdrawal period (principal + interest for the days "
+                                      "used, from the wallet)")
+def withdraw_credit(request: Request,
+                    account_id: str = Path(min_length=1, max_length=64,
+                                           pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]*$"),
+                    idempotency_key: str = IdempotencyKey,
+                    who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay import ledger as L
+    from creditpay.credit import withdrawals as W
+    from creditpay.parties.service import wallet_spec
+
+    withdrawal_id = "wd_" + _keyed(request, "withdrawal", f"{who.id}:{idempotency_key}")[:40]
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        currency = W.account_currency(tx.conn, account_id, who.id)
+        wallet = L.open_account(tx, wallet_spec(who.id, currency))
+        return W.withdraw(tx, account_id=account_id, customer_id=who.id,
+                          withdrawal_id=withdrawal_id, source_account_id=wallet.id).as_dict()
+
+    return idempotent_post(request, who.scope_key, None, use_case)

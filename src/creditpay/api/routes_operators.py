@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from creditpay.api import schemas as S
 from creditpay.api.access import access
@@ -122,6 +122,34 @@ def run_webhooks(request: Request, idempotency_key: str = IdempotencyKey,
     result = runtime(request).webhooks.run_once()
     return {"job": "webhooks", "delivered": result.delivered,
             "failed_attempts": result.failed_attempts, "given_up": result.given_up}
+
+
+COMPLAINT_STAFF = access(roles={"compliance_officer", "support", "admin"})
+ComplaintId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+
+
+@router.post("/operator/complaints/{complaint_id}/acknowledge", response_model=S.ComplaintOut,
+             tags=["complaints"], summary="Acknowledge a complaint (starts no new timer; a "
+                                          "second acknowledgement changes nothing)")
+def acknowledge_complaint(request: Request, complaint_id: str = ComplaintId,
+                          idempotency_key: str = IdempotencyKey,
+                          who: Principal = Depends(COMPLAINT_STAFF)) -> Any:
+    from creditpay.compliance.complaints import acknowledge_complaint as acknowledge
+
+    return idempotent_post(request, who.scope_key, None,
+                           lambda tx: acknowledge(tx, complaint_id, who.id).as_dict())
+
+
+@router.post("/operator/complaints/{complaint_id}/resolve", response_model=S.ComplaintOut,
+             tags=["complaints"], summary="Resolve a complaint with its outcome and remedy")
+def resolve_complaint(request: Request, body: S.ComplaintResolveIn,
+                      complaint_id: str = ComplaintId, idempotency_key: str = IdempotencyKey,
+                      who: Principal = Depends(COMPLAINT_STAFF)) -> Any:
+    from creditpay.compliance.complaints import resolve_complaint as resolve
+
+    return idempotent_post(request, who.scope_key, body, lambda tx: resolve(
+        tx, complaint_id, who.id, body.outcome, remedy_minor=body.remedy_minor,
+        remedy_currency=body.remedy_currency).as_dict())
 
 
 def deliver_rail_callbacks(rt: Any) -> int:
