@@ -53,7 +53,8 @@ def _credential(path: str, method: str, tokens: dict[str, str]) -> str | None:
         return tokens["logout"]
     if path.startswith("/v1/operator/customers/") and path.endswith("personal_data"):
         return tokens["compliance_officer"]
-    if "/review" in path:
+    if "/review" in path or (path.startswith("/v1/operator/fraud_cases/")
+                             and path.endswith("/resolve")):
         return tokens["risk_analyst"]
     if path.startswith("/v1/operator"):
         return tokens["admin"]

@@ -1,0 +1,199 @@
+"""Operator console: the fraud case queue (issue #6, case management) and label ingestion.
+
+Analysts (``risk_analyst``) work the queue and resolve cases; ``admin`` (the queue's owner)
+reads it, reports on it and dispatches cases. A verdict on a held payment approves or
+declines it through :meth:`Payments.review`, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from creditpay.api import schemas as S
+from creditpay.api.access import access
+from creditpay.api.common import IdempotencyKey, Limit, runtime
+from creditpay.api.common import post as idempotent_post
+from creditpay.errors import PermissionDeniedError, ValidationError
+from creditpay.parties.service import Principal
+from creditpay.risk.fraud import cases
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["fraud cases"])
+QUEUE_ROLES = {"risk_analyst", "admin"}
+READ = access(roles=QUEUE_ROLES)
+ANALYST = access(roles={"risk_analyst"})
+REPORT_WINDOW_DEFAULT = dt.timedelta(days=30)
+CaseId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class FraudCaseOut(BaseModel):
+    id: str
+    subject_type: str
+    subject_id: str
+    customer_id: str | None
+    merchant_id: str | None
+    amount_minor: int | None
+    currency: str | None
+    score: float | None = Field(description="screening fraud probability, 0..1")
+    reasons: list[str]
+    occurred_at: str
+    opened_at: str
+    priority: int = Field(description="1 (most urgent) .. 3")
+    sla_due_at: str
+    sla_breached: bool | None = None
+    status: Literal["open", "assigned", "resolved"]
+    assignee: str | None
+    assigned_at: str | None
+    verdict: Literal["fraud", "legitimate", "unsure"] | None
+    note: str | None
+    resolved_by: str | None
+    resolved_at: str | None
+    payment_action: str | None = Field(description="approved | declined | not_in_review")
+
+
+class FraudCasePage(S.Page):
+    data: list[FraudCaseOut]
+
+
+class AssignIn(S.Strict):
+    staff_id: str | None = Field(None, min_length=1, max_length=64,
+                                 pattern=r"^[A-Za-z0-9_\-]+$",
+                                 description="operator to assign (default: yourself; only "
+                                             "admin assigns to someone else)")
+
+
+class ResolveIn(S.Strict):
+    verdict: Literal["fraud", "legitimate", "unsure"]
+    note: str | None = Field(None, max_length=1000)
+
+
+class ChargebackIn(S.Strict):
+    chargeback_id: str = CaseId
+    intent_id: str = CaseId
+    reason_code: str | None = Field(None, min_length=1, max_length=32,
+                                    pattern=r"^[A-Za-z0-9_.\-]+$")
+    is_fraud: bool = Field(True, description="false for a non-fraud dispute reason")
+
+
+class FraudLabelOut(BaseModel):
+    id: int
+    source: str
+    reference: str
+    subject_type: str
+    subject_id: str
+    customer_id: str | None
+    merchant_id: str | None
+    device_id: str | None
+    transaction_at: str
+    labelled_at: str
+    is_fraud: bool
+    amount_minor: int | None
+    currency: str | None
+    reason_code: str | None
+    recorded_by: str
+    duplicate: bool
+
+
+class PrecisionOut(BaseModel):
+    resolved: int
+    fraud: int
+    legitimate: int
+    unsure: int
+    precision: float | None = Field(description="share of resolved cases judged fraud")
+    precision_decided: float | None = Field(description="same, unsure left out")
+
+
+class SlaBreachesOut(BaseModel):
+    open_overdue: int
+    resolved_late: int
+    total: int
+
+
+class QueueReportOut(BaseModel):
+    since: str
+    as_of: str
+    open: int
+    assigned: int
+    precision: PrecisionOut
+    sla_breaches: SlaBreachesOut
+
+
+@router.get("/operator/fraud_cases", response_model=FraudCasePage,
+            summary="The fraud case queue, most urgent first (priority, then SLA)")
+def list_cases(request: Request,
+               status: Literal["active", "open", "assigned", "resolved"] = Query(
+                   "active", description="active = open or assigned"),
+               limit: int = Limit, cursor: str | None = Query(None, max_length=200),
+               who: Principal = Depends(READ)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        data, next_cursor = cases.list_queue(conn, status=status, limit=limit, cursor=cursor,
+                                             now=rt.clock.now())
+    return {"data": data, "next_cursor": next_cursor}
+
+
+@router.get("/operator/fraud_cases/report", response_model=QueueReportOut,
+            summary="Queue backlog, precision and SLA breaches since a time")
+def queue_report(request: Request,
+                 since: dt.datetime | None = Query(
+                     None, description="timezone-aware; default: 30 days before now"),
+                 who: Principal = Depends(READ)) -> Any:
+    rt = runtime(request)
+    now = rt.clock.now()
+    if since is not None and since.tzinfo is None:
+        raise ValidationError("must be a timezone-aware date-time", field="since")
+    with rt.uow.connect() as conn:
+        return cases.queue_report(conn, now=now, since=since or now - REPORT_WINDOW_DEFAULT)
+
+
+@router.post("/operator/fraud_cases/{case_id}/assign", response_model=FraudCaseOut,
+             summary="Take a case, or (admin) give it to an analyst")
+def assign_case(request: Request, case_id: str, body: AssignIn,
+                idempotency_key: str = IdempotencyKey,
+                who: Principal = Depends(READ)) -> Any:
+    staff_id = body.staff_id or who.id
+    if staff_id != who.id and who.role != "admin":
+        raise PermissionDeniedError("only admin assigns a case to someone else",
+                                    field="staff_id")
+    return idempotent_post(request, who.scope_key, body, lambda tx: cases.assign(
+        tx, case_id, staff_id, by=who.id))
+
+
+@router.post("/operator/fraud_cases/{case_id}/resolve", response_model=FraudCaseOut,
+             summary="Resolve a case as fraud / legitimate / unsure (a held payment is "
+                     "approved on legitimate, declined otherwise)")
+def resolve_case(request: Request, case_id: str, body: ResolveIn,
+                 idempotency_key: str = IdempotencyKey,
+                 who: Principal = Depends(ANALYST)) -> Any:
+    rt = runtime(request)
+    reviewer = cases.payment_reviewer(rt.payments.review, who)
+    return idempotent_post(request, who.scope_key, body, lambda tx: cases.resolve(
+        tx, case_id, who.id, body.verdict, body.note, review_payment=reviewer))
+
+
+@router.post("/operator/fraud_labels/chargebacks", status_code=201,
+             response_model=FraudLabelOut,
+             summary="Ingest a chargeback on a payment as a fraud label")
+def ingest_chargeback(request: Request, body: ChargebackIn,
+                      idempotency_key: str = IdempotencyKey,
+                      who: Principal = Depends(READ)) -> Any:
+    rt = runtime(request)
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        # The disputed payment, read through the payments domain's public API.
+        intent = rt.payments.get_intent_view(tx.conn, who, body.intent_id)
+        if intent["confirmed_at"] is None or intent["customer_id"] is None:
+            raise ValidationError("this payment was never made", field="intent_id")
+        return cases.ingest_chargeback(
+            tx, chargeback_id=body.chargeback_id, subject_id=body.intent_id,
+            customer_id=intent["customer_id"], merchant_id=intent["merchant_id"],
+            transaction_at=dt.datetime.fromisoformat(intent["confirmed_at"]),
+            amount_minor=intent["amount_minor"], currency=intent["currency"],
+            reason_code=body.reason_code, is_fraud=body.is_fraud, recorded_by=who.id)
+
+    return idempotent_post(request, who.scope_key, body, use_case, status_code=201)

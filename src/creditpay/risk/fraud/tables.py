@@ -1,0 +1,90 @@
+"""Tables owned by fraud case management (:mod:`creditpay.risk.fraud.cases`).
+
+``fraud_cases`` is the analysts' queue: one case per held subject (a payment intent put in
+review by screening), with its priority, SLA, assignment and verdict. ``fraud_labels`` is the
+append-only record of what turned out to be fraud (or not), from analyst verdicts,
+chargebacks and consumer fraud reports: the next training set is read from it.
+Only :mod:`creditpay.risk.fraud.cases` writes them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from creditpay.db.metadata import BigIntPK, JSONType, metadata
+
+__all__ = ["fraud_cases", "fraud_labels"]
+
+fraud_cases = Table(
+    "fraud_cases",
+    metadata,
+    Column("id", String(32), primary_key=True),  # fcase_ + 20 hex
+    Column("subject_type", String(32), nullable=False),  # "payment_intent"
+    Column("subject_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=True),
+    Column("merchant_id", String(64), nullable=True),
+    Column("device_id", String(128), nullable=True),
+    Column("amount_minor", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("score", Float, nullable=True),  # screening model's fraud probability, 0..1
+    Column("reasons", JSONType, nullable=False),  # screening reasons that held the subject
+    Column("occurred_at", DateTime(timezone=True), nullable=False),  # the transaction's time
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("priority", Integer, nullable=False),  # 1 (most urgent) .. 3
+    Column("sla_due_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("assignee", String(64), nullable=True),
+    Column("assigned_at", DateTime(timezone=True), nullable=True),
+    Column("verdict", String(12), nullable=True),
+    Column("note", String(1000), nullable=True),
+    Column("resolved_by", String(64), nullable=True),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("payment_action", String(16), nullable=True),  # approved | declined | not_in_review
+    CheckConstraint("status IN ('open', 'assigned', 'resolved')", name="status"),
+    CheckConstraint("verdict IS NULL OR verdict IN ('fraud', 'legitimate', 'unsure')",
+                    name="verdict"),
+    CheckConstraint("priority BETWEEN 1 AND 3", name="priority"),
+    # One case per subject: opening is idempotent.
+    UniqueConstraint("subject_type", "subject_id"),
+    # The queue: by status, most urgent first, then the nearest SLA.
+    Index("ix_fraud_cases_queue", "status", "priority", "sla_due_at", "id"),
+    Index("ix_fraud_cases_resolved", "resolved_at"),
+)
+
+fraud_labels = Table(
+    "fraud_labels",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("source", String(24), nullable=False),
+    # Idempotency per source: the case id, the chargeback id, the consumer report id.
+    Column("reference", String(64), nullable=False),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=True),
+    Column("merchant_id", String(64), nullable=True),
+    Column("device_id", String(128), nullable=True),
+    Column("transaction_at", DateTime(timezone=True), nullable=False),
+    Column("labelled_at", DateTime(timezone=True), nullable=False),
+    Column("is_fraud", Boolean, nullable=False),
+    Column("amount_minor", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=True),
+    Column("reason_code", String(32), nullable=True),
+    Column("recorded_by", String(64), nullable=False),
+    CheckConstraint("source IN ('analyst_verdict', 'chargeback', 'consumer_report')",
+                    name="source"),
+    UniqueConstraint("source", "reference"),
+    Index("ix_fraud_labels_since", "labelled_at", "id"),
+    Index("ix_fraud_labels_subject", "subject_type", "subject_id"),
+)
