@@ -166,6 +166,31 @@ def bootstrap_command(db: DbOption = None, seed: int = 0,
     typer.echo("models registered and promoted; policies active")
 
 
+@risk_app.command("limit-review")
+@_errors
+def limit_review_command(
+    date: Annotated[str, typer.Option("--date", help="Review date, YYYY-MM-DD (not after "
+                                      "the business date).")],
+    db: DbOption = None,
+    every_days: Annotated[int, typer.Option(help="Review only if none ran in this many "
+                                            "days.")] = 30,
+    json_output: JsonOption = False,
+) -> None:
+    """Behaviour-score every active line; raise, lower or freeze limits; notify (once per
+    date: a re-run changes nothing)."""
+    import datetime as dt
+
+    from creditpay.errors import ValidationError
+    from creditpay.risk.decisions.limit_review_job import run_limit_review
+
+    try:
+        business_date = dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValidationError("must be a date YYYY-MM-DD", field="--date") from None
+    report = run_limit_review(_uow(db), business_date, every_days=every_days)
+    _print(report.as_dict(), json_output)
+
+
 @policy_app.command("check")
 @_errors
 def policy_check(file: Path, json_output: JsonOption = False) -> None:

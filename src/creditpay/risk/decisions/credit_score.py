@@ -33,7 +33,7 @@ from creditpay.risk.scoring.artifact import LoadedModel
 
 __all__ = ["CREDIT_SCORE_MAX", "CREDIT_SCORE_MIN", "CreditScore", "CreditScoreScale",
            "DepositWaiver", "consumer_credit_score", "credit_score_for_decision",
-           "credit_score_from_pd", "deposit_waiver"]
+           "credit_score_from_pd", "deposit_waiver", "latest_credit_score"]
 
 CREDIT_SCORE_MIN = 350
 CREDIT_SCORE_MAX = 950
@@ -143,6 +143,25 @@ def credit_score_for_decision(conn: Connection, decision_id: str,
     decision = get_decision(conn, decision_id)
     loaded = registry.load_registered(conn, decision.model_name, decision.model_version)
     return consumer_credit_score(loaded, decision.features, scale)
+
+
+def latest_credit_score(conn: Connection, customer_id: str,
+                        scale: CreditScoreScale = CreditScoreScale()) -> CreditScore:
+    """The credit score behind the customer's latest scored decision (what the app shows);
+    NotFoundError naming ``customer_id`` when the customer was never scored."""
+    from sqlalchemy import select
+
+    from creditpay.errors import NotFoundError
+    from creditpay.risk.decisions.tables import credit_decisions
+
+    c = credit_decisions.c
+    decision_id = conn.execute(select(c.id).where(
+        c.customer_id == customer_id, c.score.is_not(None))
+        .order_by(c.decided_at.desc(), c.id.desc()).limit(1)).scalar()
+    if decision_id is None:
+        raise NotFoundError("no credit score yet: apply for credit first",
+                            field="customer_id")
+    return credit_score_for_decision(conn, decision_id, scale)
 
 
 @dataclass(frozen=True)

@@ -179,14 +179,16 @@ def _from_row(row: Any) -> LimitAction:
 
 
 def apply_limit_actions(uow: UnitOfWork, review_date: dt.date,
-                        apply: Callable[[Tx, LimitAction], None], *,
+                        apply: Callable[[Tx, LimitAction], LimitAction | None], *,
                         batch_size: int = 500) -> int:
     """Hand every pending change of ``review_date`` to ``apply`` and mark it applied.
 
     ``apply(tx, action)`` changes the credit line in the same transaction that marks the
     action applied (one transaction per action: one failure leaves the others applied, and
     calling again resumes with what is still pending). "keep" actions are marked applied
-    without a call. Returns the number of actions applied by this call.
+    without a call. ``apply`` may return the action as it was actually applied (e.g. a
+    decrease floored at what is in use); the applied event then carries that. Returns the
+    number of actions applied by this call.
     """
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be 1..10000", field="batch_size")
@@ -209,7 +211,7 @@ def apply_limit_actions(uow: UnitOfWork, review_date: dt.date,
                     return 0
                 action = _from_row(row)
                 if action.action != "keep":
-                    apply(tx, action)
+                    action = apply(tx, action) or action
                 tx.conn.execute(update(limit_review_actions).where(
                     limit_review_actions.c.id == action_id).values(applied_at=tx.now))
                 tx.emit("risk.limit_action.applied", "credit_account", action.account_id,

@@ -1,0 +1,99 @@
+"""Consumer endpoints of the credit score (信用分, 350-950) and the deposit waiver (信用免押).
+
+The score shown is the one behind the customer's latest scored credit decision (same
+features, same model version, so it can be explained and replayed); a customer reads only
+their own. Text comes in the requested language: ``?lang=zh-CN|en``, else the
+``Accept-Language`` header, else Simplified Chinese.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from creditpay.api.access import access
+from creditpay.api.common import runtime
+from creditpay.parties.service import Principal
+from creditpay.risk.decisions.credit_score import deposit_waiver, latest_credit_score
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["credit score"])
+CUSTOMER = access(customer=True)
+Language = Literal["zh-CN", "en"]
+LangQuery = Query(None, description="zh-CN or en (default: Accept-Language, else zh-CN)")
+
+
+class ScoreFactorOut(BaseModel):
+    characteristic: str
+    text: str
+    your_value: Any = None
+
+
+class ScoreImprovementOut(BaseModel):
+    characteristic: str
+    points: int
+    target: Any = None
+    text: str
+
+
+class CreditScoreOut(BaseModel):
+    score: int = Field(ge=350, le=950)
+    band: str
+    language: Language
+    factors: list[ScoreFactorOut]
+    improvements: list[ScoreImprovementOut]
+
+
+class DepositWaiverOut(BaseModel):
+    amount_minor: int
+    eligible: bool
+    deposit_due_minor: int = Field(description="0 when the deposit is waived")
+    credit_score: int
+    threshold: int
+    language: Language
+    text: str
+
+
+def _language(request: Request, lang: Language | None) -> Language:
+    if lang is not None:
+        return lang
+    header = request.headers.get("accept-language", "").strip().lower()
+    return "en" if header.startswith("en") else "zh-CN"
+
+
+@router.get("/me/credit_score", response_model=CreditScoreOut,
+            summary="My credit score, its main factors and what would improve it")
+def my_credit_score(request: Request, lang: Language | None = LangQuery,
+                    who: Principal = Depends(CUSTOMER)) -> Any:
+    language = _language(request, lang)
+    key = "en" if language == "en" else "zh"
+    with runtime(request).uow.connect() as conn:
+        score = latest_credit_score(conn, who.id)
+    return {"score": score.score, "band": score.band_en if key == "en" else score.band_zh,
+            "language": language,
+            "factors": [{"characteristic": f["characteristic"], "text": f[key],
+                         "your_value": f.get("your_value")} for f in score.factors],
+            "improvements": [{"characteristic": i["characteristic"], "points": i["points"],
+                              "target": i.get("target"), "text": i[key]}
+                             for i in score.improvements]}
+
+
+@router.get("/me/deposit_waiver", response_model=DepositWaiverOut,
+            summary="Whether my credit score waives a rental deposit of this amount")
+def my_deposit_waiver(request: Request,
+                      amount_minor: int = Query(gt=0, le=10_000_000_000,
+                                                description="the deposit, in minor units"),
+                      lang: Language | None = LangQuery,
+                      who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    language = _language(request, lang)
+    with rt.uow.connect() as conn:
+        score = latest_credit_score(conn, who.id)
+    waiver = deposit_waiver(score.score, rt.config.deposit_waiver_score_min)
+    return {"amount_minor": amount_minor, "eligible": waiver.eligible,
+            "deposit_due_minor": 0 if waiver.eligible else amount_minor,
+            "credit_score": waiver.credit_score, "threshold": waiver.threshold,
+            "language": language, "text": waiver.en if language == "en" else waiver.zh}
