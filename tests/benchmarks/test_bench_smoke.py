@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from creditpay.cli import app
@@ -18,3 +19,26 @@ def test_bench_ledger_prints_one_json_object_per_store():
                                     "raw_same_shape_inserts_per_s"))):
         for key in keys:
             assert figures[part][key] > 0
+
+
+def test_bench_checkout_prints_its_contract_on_sqlite():
+    """Smallest run (two checkouts in process, two over HTTP, one client): every figure of the
+    JSON contract is there and consistent; about 15 s, mostly the raw-commit reference."""
+    result = CliRunner().invoke(app, ["bench", "checkout", "--json", "--stores", "sqlite",
+                                      "--payments", "2", "--http-payments", "2",
+                                      "--concurrency", "1"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [r["store"] for r in runs] == ["sqlite"]
+    figures = runs[0]
+    assert figures["bench"] == "checkout" and figures["funding"]
+    assert figures["write_transactions_per_checkout"] > 0
+    for part in ("in_process", "http"):
+        run = figures[part]
+        assert run["checkouts"] == 2 and run["concurrency"] == 1, run
+        assert run.get("errors", 0) == 0, run
+        assert run["checkouts_per_s"] > 0 and run["raw_commits_per_s"] > 0
+        assert 0 < run["latency_ms_p50"] <= run["latency_ms_p99"]
+        # The ratio is the figure over the same run's reference (both rounded when printed).
+        assert run["ratio"] == pytest.approx(run["checkouts_per_s"] / run["raw_commits_per_s"],
+                                             rel=0.05, abs=1e-4)

@@ -184,3 +184,180 @@ def test_uncaptured_hold_expires(api, clock):
     assert job["holds_expired"] == 1 and job["intents_expired"] == 1
     assert api.wallet(token)["available_minor"] == 5_000
     api.post(f"/v1/payment_intents/{intent['id']}/capture", {}, mkey, expect=409)
+
+
+# ----------------------------------------------------------------- offline QR: refusals
+def _forge_signature(token):
+    """The same token with one character of its MAC changed (a middle one: the last base64
+    character carries padding bits that may decode to the same bytes)."""
+    version, body, mac = token.split(".")
+    middle = len(mac) // 2
+    flipped = "A" if mac[middle] != "A" else "B"
+    return f"{version}.{body}.{mac[:middle]}{flipped}{mac[middle + 1:]}"
+
+
+def _claims(token):
+    import base64
+    import json
+
+    body = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def _resign(token, key):
+    """The token's claims signed with another ``key``: a forger's copy."""
+    import datetime as dt
+
+    from creditpay.parties.security import TokenSigner
+
+    claims = _claims(token)
+    typ, exp = claims.pop("typ"), claims.pop("exp")
+    return TokenSigner(key).sign(typ, claims, dt.datetime.fromtimestamp(exp, dt.UTC))
+
+
+def _swap_claims(token, **changes):
+    """The token's genuine MAC on changed claims."""
+    import base64
+    import json
+
+    body = json.dumps({**_claims(token), **changes}, separators=(",", ":"), sort_keys=True)
+    encoded = base64.urlsafe_b64encode(body.encode()).rstrip(b"=").decode()
+    return f"v1.{encoded}.{token.split('.')[2]}"
+
+
+def _money_state(api, token, intent_ids):
+    """Everything a refused QR payment must leave alone."""
+    from sqlalchemy import func, select
+
+    from creditpay.ledger.tables import ledger_transfers
+    from creditpay.payments.tables import payment_codes
+
+    with api.runtime.uow.connect() as conn:
+        transfers = conn.execute(select(func.count()).select_from(ledger_transfers)).scalar()
+        codes = sorted((r.id, r.used_at, r.intent_id) for r in conn.execute(
+            select(payment_codes)))
+    wallet = api.wallet(token)
+    return {"transfers": transfers, "codes": codes,
+            "wallet": (wallet["balance_minor"], wallet["available_minor"]),
+            "intents": {i: _intent_status(api, i) for i in intent_ids}}
+
+
+def _intent_status(api, intent_id):
+    with api.runtime.uow.connect() as conn:
+        from sqlalchemy import select
+
+        from creditpay.payments.tables import payment_intents
+
+        row = conn.execute(select(payment_intents.c.status, payment_intents.c.customer_id)
+                           .where(payment_intents.c.id == intent_id)).one()
+    return tuple(row)
+
+
+def _refused(response, status, slug, detail_part):
+    from creditpay.errors import PROBLEM_BASE
+
+    assert response.status_code == status, (response.status_code, response.text)
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == PROBLEM_BASE + slug, problem
+    assert detail_part in problem["detail"], problem
+    return problem
+
+
+def test_forged_merchant_qr_is_refused_and_moves_nothing(api):
+    from creditpay.compliance.keys import generate_key_bytes
+
+    _, mkey = _merchant(api)
+    token = api.customer("13500000007")
+    api.fund(token, 10_000)
+    genuine = _intent(api, mkey, 1_500, "qr-forged", scenario="offline_qr")
+    other = _intent(api, mkey, 9_000, "qr-other", scenario="offline_qr")
+    payload = genuine["qr_payload"]
+    code = api.post("/v1/me/payment-codes", {"funding": "balance"}, token,
+                    expect=201).json()["payment_code"]
+    before = _money_state(api, token, [genuine["id"], other["id"]])
+    assert before["intents"][genuine["id"]] == ("requires_confirmation", None)
+    forgeries = {
+        "tampered MAC": (_forge_signature(payload), "signature is invalid"),
+        # The genuine MAC on claims pointing at another intent.
+        "swapped intent": (_swap_claims(payload, pi=other["id"]), "signature is invalid"),
+        "signed with another key": (_resign(payload, generate_key_bytes()),
+                                    "signature is invalid"),
+        "a payment code shown as a merchant QR": (code, "wrong kind of token"),
+        "not a token": ("v1.garbage", "malformed token"),
+    }
+    for label, (forged, reason) in forgeries.items():
+        response = api.post("/v1/qr/pay", {"qr_payload": forged, "funding": "balance"}, token)
+        _refused(response, 401, "unauthenticated", reason)
+        assert _money_state(api, token, [genuine["id"], other["id"]]) == before, label
+    # The genuine payload was not spent by the refusals.
+    api.post("/v1/qr/pay", {"qr_payload": payload, "funding": "balance"}, token, expect=200)
+    assert api.wallet(token)["available_minor"] == 10_000 - 1_500
+    assert _intent_status(api, other["id"]) == ("requires_confirmation", None)
+
+
+def test_forged_payment_code_is_refused_and_moves_nothing(api):
+    from creditpay.compliance.keys import generate_key_bytes
+
+    admin, mkey = _merchant(api)
+    token = api.customer("13500000008")
+    api.fund(token, 10_000)
+    code = api.post("/v1/me/payment-codes", {"funding": "balance"}, token,
+                    expect=201).json()["payment_code"]
+    till = _intent(api, mkey, 2_000, "till-forged", scenario="offline_qr")
+    qr = _intent(api, mkey, 2_000, "till-qr", scenario="offline_qr")["qr_payload"]
+    url = f"/v1/payment_intents/{till['id']}/collect"
+    before = _money_state(api, token, [till["id"]])
+    forgeries = {
+        "tampered MAC": (_forge_signature(code), "signature is invalid"),
+        "signed with another key": (_resign(code, generate_key_bytes()),
+                                    "signature is invalid"),
+        "a merchant QR shown as a payment code": (qr, "wrong kind of token"),
+    }
+    for label, (forged, reason) in forgeries.items():
+        _refused(api.post(url, {"payment_code": forged}, mkey), 401, "unauthenticated", reason)
+        assert _money_state(api, token, [till["id"]]) == before, label
+    # The genuine code is still unused and works once.
+    api.post(url, {"payment_code": code}, mkey, expect=200)
+    assert api.wallet(token)["available_minor"] == 10_000 - 2_000
+
+
+def test_expired_payment_code_is_refused_and_moves_nothing(api, clock):
+    _, mkey = _merchant(api)
+    token = api.customer("13500000009")
+    api.fund(token, 10_000)
+    issued = api.post("/v1/me/payment-codes", {"funding": "balance"}, token, expect=201).json()
+    till = _intent(api, mkey, 2_000, "till-expired", scenario="offline_qr")
+    before = _money_state(api, token, [till["id"]])
+    ttl_s = api.runtime.payments.policy.payment_code_ttl_s
+    clock.advance(seconds=ttl_s + 1)
+    response = api.post(f"/v1/payment_intents/{till['id']}/collect",
+                        {"payment_code": issued["payment_code"]}, mkey)
+    _refused(response, 401, "unauthenticated", "expired")
+    assert _money_state(api, token, [till["id"]]) == before
+    assert [c[1] for c in before["codes"]] == [None]  # still unused, and now useless
+
+
+def test_payment_code_second_use_is_refused_and_moves_nothing(api):
+    admin, mkey = _merchant(api)
+    other_key = api.merchant(admin, name="Other shop")["api_key"]["key"]
+    token = api.customer("13500000010")
+    api.fund(token, 10_000)
+    code = api.post("/v1/me/payment-codes", {"funding": "balance"}, token,
+                    expect=201).json()["payment_code"]
+    first = _intent(api, mkey, 2_000, "till-once", scenario="offline_qr")
+    api.post(f"/v1/payment_intents/{first['id']}/collect", {"payment_code": code}, mkey,
+             expect=200)
+    second = _intent(api, mkey, 3_000, "till-twice", scenario="offline_qr")
+    elsewhere = _intent(api, other_key, 3_000, "till-elsewhere", scenario="offline_qr")
+    ids = [first["id"], second["id"], elsewhere["id"]]
+    before = _money_state(api, token, ids)
+    assert before["wallet"][1] == 10_000 - 2_000
+    for intent_id, mkey_used in ((first["id"], mkey), (second["id"], mkey),
+                                 (elsewhere["id"], other_key)):
+        response = api.post(f"/v1/payment_intents/{intent_id}/collect",
+                            {"payment_code": code}, mkey_used)
+        problem = _refused(response, 402, "payment-declined", "already used")
+        assert problem["field"] == "payment_code"
+        assert _money_state(api, token, ids) == before, intent_id
+    assert before["intents"][second["id"]] == ("requires_confirmation", None)

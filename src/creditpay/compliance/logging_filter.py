@@ -1,4 +1,5 @@
-"""Masking personal data in log records, and the PII detectors the audit log reuses.
+"""Masking personal data and secrets in log records, and the PII detectors the audit log
+reuses.
 
 :class:`PiiLogFilter` renders each record's message with its arguments first (an ``int``
 phone number passed as ``%d`` is PII too), masks Chinese resident ID numbers, card numbers
@@ -6,8 +7,22 @@ phone number passed as ``%d`` is PII too), masks Chinese resident ID numbers, ca
 email addresses, then stores the masked text as the message with no arguments. Exception
 text, stack text and string ``extra`` fields are masked the same way.
 
+Secrets are redacted by their format before that: bearer credentials
+(``Authorization: Bearer ...``), creditpay's signed tokens (``v1.<claims>.<mac>``) and other
+JWT-shaped tokens, refresh tokens (``rt_...``), merchant and operator API keys
+(``cpk<prefix>_<secret>``, ``cpo...``: the prefix is a lookup id and stays readable) and
+webhook signing secrets (``whsec_...``); and by their name, whatever their format: the value
+of ``password``, ``secret``, ``token``, ``api_key`` and similar keys in ``key=value``,
+``key: value``, JSON and Python-dict forms.
+
 Masking is deliberately eager in logs: a false positive costs a few unreadable digits, a
 false negative leaks personal data into every log sink and backup.
+
+:func:`install_pii_log_filter` on the root logger also installs a log record factory that
+masks every record when it is created, so handlers added later (``uvicorn.run`` configures
+its own after the app is built), Python's last-resort stderr handler, and records that child
+loggers propagate past a filtered logger are covered too. ``extra`` fields are attached after
+the factory has run: the filters on loggers and handlers mask those.
 """
 
 from __future__ import annotations
@@ -15,11 +30,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from creditpay.compliance.masking import mask_card, mask_email, mask_id_number, mask_phone
 
 __all__ = [
     "PiiLogFilter",
+    "REDACTED",
+    "redact_secrets",
     "PiiMatch",
     "install_pii_log_filter",
     "find_pii",
@@ -27,6 +45,54 @@ __all__ = [
     "luhn_valid",
     "cn_id_checksum_valid",
 ]
+
+REDACTED = "[REDACTED]"
+
+# Secrets by format. Token characters: base64url plus the separators signed tokens use.
+_CREDENTIAL_START = r"(?<![A-Za-z0-9_-])"
+_SECRET_FORMATS = re.compile(
+    r"(?P<scheme>\b(?:(?i:bearer)|Basic)[ \t]+)[A-Za-z0-9._~+/=-]{8,}"
+    rf"|{_CREDENTIAL_START}(?P<key_prefix>cp[a-z][0-9a-f]{{16}})_[A-Za-z0-9_-]{{16,}}"
+    rf"|{_CREDENTIAL_START}(?P<kind>whsec_|rt_)[A-Za-z0-9_-]{{16,}}"
+    rf"|{_CREDENTIAL_START}(?P<signed>v1\.)[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{16,}}"
+    rf"|{_CREDENTIAL_START}eyJ[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}\.[A-Za-z0-9_-]{{8,}}")
+# Secrets by name: the value after a sensitive key: ``key=value`` (bare or quoted), and
+# ``"key": "value"`` (JSON, Python dicts). A bare value after a colon is left alone: in
+# "password: must be 8..64 characters" (a validation error) it is prose, not a password.
+_SENSITIVE_KEY_NAMES = (r"password|passwd|passphrase|pwd|secret|client_secret|webhook_secret"
+                r"|api_key|apikey|access_token|refresh_token|id_token|token|step_up_code|otp")
+_QUOTED = r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'"""
+# A bare value runs to the next "name=", a delimiter or the end of the line, spaces included:
+# "password=correct horse battery" is one value.
+_BARE = (r"(?:\[REDACTED\]|[^,;&\n}\])'\"])+?"
+         r"(?=[ \t]+[A-Za-z_][A-Za-z0-9_.-]*[ \t]*=|[,;&\n}\])'\"]|$)")
+_SECRET_PAIRS = re.compile(
+    rf"(?i)(?P<key>(?<![A-Za-z0-9_])[\"']?(?:{_SENSITIVE_KEY_NAMES})[\"']?)"
+    rf"(?:(?P<equals>[ \t]*=[ \t]*)(?P<bare>{_QUOTED}|{_BARE})"
+    rf"|(?P<colon>[ \t]*:[ \t]*)(?P<quoted>{_QUOTED}))")
+
+
+def _redact_format(match: re.Match[str]) -> str:
+    if match.group("scheme"):
+        return match.group("scheme") + REDACTED
+    kept = match.group("key_prefix")
+    if kept:
+        return f"{kept}_{REDACTED}"
+    return (match.group("kind") or match.group("signed") or "") + REDACTED
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    separator = match.group("equals") or match.group("colon")
+    value = match.group("bare") or match.group("quoted")
+    quote = value[0] if value[0] in "\"'" and len(value) >= 2 else ""
+    return f"{match.group('key')}{separator}{quote}{REDACTED}{quote}"
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with bearer credentials, tokens, API keys, webhook secrets and the values of
+    password-like keys replaced by ``[REDACTED]``."""
+    return _SECRET_PAIRS.sub(_redact_pair, _SECRET_FORMATS.sub(_redact_format, text))
+
 
 _DIGIT_LEFT, _DIGIT_RIGHT = r"(?<!\d)", r"(?!\d)"
 _ALNUM_LEFT, _ALNUM_RIGHT = r"(?<![0-9A-Za-z])", r"(?![0-9A-Za-z])"
@@ -124,7 +190,9 @@ _MASKERS = {
 
 
 def mask_pii_text(text: str) -> str:
-    """``text`` with every phone, ID number, card number and email masked."""
+    """``text`` with secrets redacted (:func:`redact_secrets`) and every phone, ID number,
+    card number and email masked."""
+    text = redact_secrets(text)
     matches = find_pii(text)
     if not matches:
         return text
@@ -213,8 +281,13 @@ def install_pii_log_filter(logger: logging.Logger | None = None) -> PiiLogFilter
 
     A logger's own filters only see records logged on that logger, not records propagated
     from its children, while a handler's filters see everything it emits; so the filter goes
-    on both. Handlers added later need ``handler.addFilter(returned_filter)`` too.
+    on both. On the root logger (``logger=None``) it also installs, once per process, a log
+    record factory that masks every record as it is created: that covers handlers added
+    later, the last-resort handler and propagated records (but not ``extra`` fields, which
+    are attached after creation: handlers added later need ``handler.addFilter(returned)``
+    for those).
     """
+    is_root = logger is None or logger is logging.getLogger()
     logger = logging.getLogger() if logger is None else logger
     pii_filter = next((f for f in logger.filters if isinstance(f, PiiLogFilter)), None)
     if pii_filter is None:
@@ -223,4 +296,21 @@ def install_pii_log_filter(logger: logging.Logger | None = None) -> PiiLogFilter
     for handler in logger.handlers:
         if not any(isinstance(f, PiiLogFilter) for f in handler.filters):
             handler.addFilter(pii_filter)
+    if is_root:
+        _install_masking_record_factory()
     return pii_filter
+
+
+def _install_masking_record_factory() -> None:
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "masks_pii", False):
+        return
+    masker = PiiLogFilter()
+
+    def masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        masker.filter(record)
+        return record
+
+    masking_factory.masks_pii = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masking_factory)
