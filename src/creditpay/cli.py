@@ -31,6 +31,8 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.api.cli",
     "creditpay.ledger.cli",
     "creditpay.credit.cli",
+    "creditpay.nightly",
+    "creditpay.credit.collections_cli",
     "creditpay.risk.decisions.cli",
     "creditpay.risk.scoring.cli",
     "creditpay.risk.fraud.cli",

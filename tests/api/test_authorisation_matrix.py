@@ -18,6 +18,7 @@ ROLES = ("admin", "risk_analyst", "collections_agent", "compliance_officer", "su
 C, M = "customer", "merchant"
 ALL_SCOPES = {"payments:write", "payments:read", "refunds:write", "reports:read", "keys:write"}
 STAFF_READ = {"admin", "risk_analyst", "support", "compliance_officer"}
+COMPLAINT_STAFF = {"compliance_officer", "support", "admin"}
 
 # (method, path) -> (customers allowed, merchant scopes or None, operator roles); None = public
 EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] = {
@@ -41,10 +42,22 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/wallet/withdrawals"): (True, None, set()),
     ("POST", "/v1/me/wallet/transfers"): (True, None, set()),
     ("POST", "/v1/me/payment-codes"): (True, None, set()),
+    ("GET", "/v1/me/consent_texts/{purpose}"): (True, None, set()),
+    ("GET", "/v1/me/consents"): (True, None, set()),
+    ("POST", "/v1/me/consents"): (True, None, set()),
+    ("POST", "/v1/me/consents/{consent_id}/revoke"): (True, None, set()),
+    ("POST", "/v1/me/complaints"): (True, None, set()),
+    ("GET", "/v1/me/complaints"): (True, None, set()),
+    ("GET", "/v1/me/credit_accounts"): (True, None, set()),
+    ("POST", "/v1/me/credit_accounts/{account_id}/withdraw"): (True, None, set()),
+    ("GET", "/v1/me/credit_score"): (True, None, set()),
+    ("GET", "/v1/me/deposit_waiver"): (True, None, set()),
     ("POST", "/v1/payment_intents"): (False, {"payments:write"}, set()),
     ("GET", "/v1/payment_intents"): (True, {"payments:read"}, set()),
     ("GET", "/v1/payment_intents/{intent_id}"): (True, {"payments:read"}, STAFF_READ),
     ("POST", "/v1/payment_intents/{intent_id}/credit_offers"): (True, None, set()),
+    ("GET", "/v1/payment_intents/{intent_id}/credit_offers/{offer_id}/key_facts"): (
+        True, None, set()),
     ("POST", "/v1/payment_intents/{intent_id}/confirm"): (True, None, set()),
     ("POST", "/v1/payment_intents/{intent_id}/capture"): (False, {"payments:write"}, set()),
     ("POST", "/v1/payment_intents/{intent_id}/cancel"): (False, {"payments:write"}, set()),
@@ -73,6 +86,19 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/operator/jobs/expire"): (False, None, {"admin"}),
     ("POST", "/v1/operator/jobs/card_rail"): (False, None, {"admin"}),
     ("POST", "/v1/operator/jobs/webhooks"): (False, None, {"admin"}),
+    ("POST", "/v1/operator/complaints/{complaint_id}/acknowledge"): (False, None,
+                                                                     COMPLAINT_STAFF),
+    ("POST", "/v1/operator/complaints/{complaint_id}/resolve"): (False, None,
+                                                                 COMPLAINT_STAFF),
+    # Fraud case queue (issue #6): analysts and the queue's owner (admin); verdicts by
+    # analysts only (a verdict approves or declines a held payment).
+    ("GET", "/v1/operator/fraud_cases"): (False, None, {"admin", "risk_analyst"}),
+    ("GET", "/v1/operator/fraud_cases/report"): (False, None, {"admin", "risk_analyst"}),
+    ("POST", "/v1/operator/fraud_cases/{case_id}/assign"): (False, None,
+                                                            {"admin", "risk_analyst"}),
+    ("POST", "/v1/operator/fraud_cases/{case_id}/resolve"): (False, None, {"risk_analyst"}),
+    ("POST", "/v1/operator/fraud_labels/chargebacks"): (False, None,
+                                                        {"admin", "risk_analyst"}),
 }
 
 
@@ -86,9 +112,17 @@ def _rule(route: APIRoute) -> Access | None:
 
 def _routes(app):
     # The routers the app includes (FastAPI wraps included routers in app.routes).
-    from creditpay.api import routes_customers, routes_merchants, routes_operators, routes_payments
+    from creditpay.api import (
+        routes_credit_score,
+        routes_customers,
+        routes_fraud_cases,
+        routes_merchants,
+        routes_operators,
+        routes_payments,
+    )
 
-    for module in (routes_customers, routes_payments, routes_merchants, routes_operators):
+    for module in (routes_customers, routes_payments, routes_merchants, routes_operators,
+                   routes_credit_score, routes_fraud_cases):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:
@@ -142,13 +176,30 @@ def _world(api):
              expect=200)
     api.post(f"/v1/payment_intents/{paid['id']}/capture", {}, m1_key, expect=200)
     customer_id = api.get("/v1/me", alice).json()["id"]
+    # Consumer-rights resources of A: a consent, a complaint and a credit account (the line).
+    text = api.get("/v1/me/consent_texts/marketing", alice, params={"language": "en"},
+                   expect=200).json()
+    consent = api.post("/v1/me/consents", {
+        "purpose": "marketing", "text_version": text["text_version"], "language": "en",
+        "text_sha256": text["text_sha256"]}, alice, expect=201).json()
+    complaint = api.post("/v1/me/complaints", {
+        "category": "service_quality", "subject_type": "payment_intent",
+        "subject_id": paid["id"]}, alice, expect=201).json()
+    api.post("/v1/me/kyc", {"legal_name": "王小明", "id_number": "11010519491231002X",
+                            "date_of_birth": "1949-12-31"}, alice, expect=200)
+    line = api.post(f"/v1/operator/customers/{customer_id}/credit_line",
+                    {"limit_minor": 100_000, "product_code": "huabei"}, admin,
+                    expect=201).json()
     actors = {"anonymous": None, "customer": alice, "merchant": m1_key,
               "merchant_read_only": m1_read}
     for role in ROLES:
         actors[role] = admin if role == "admin" else api.operator(role)
     ids = {"intent_id": held["id"], "paid_intent_id": paid["id"], "card_id": card,
            "device_id": device, "customer_id": customer_id,
-           "key_id": m1["api_key"]["id"], "settlement_id": "set_missing"}
+           "key_id": m1["api_key"]["id"], "settlement_id": "set_missing",
+           "case_id": "fcase_missing", "purpose": "marketing", "consent_id": consent["id"],
+           "complaint_id": complaint["id"], "account_id": line["line_id"],
+           "offer_id": "off_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 
@@ -203,6 +254,8 @@ def test_no_cross_tenant_access(api):
     assert api.post(f"/v1/payment_intents/{intent}/confirm", {"funding": "balance"},
                     bob).status_code == 404
     assert api.post(f"/v1/payment_intents/{intent}/credit_offers", {}, bob).status_code == 404
+    assert api.get(f"/v1/payment_intents/{intent}/credit_offers/{ids['offer_id']}/key_facts",
+                   bob).status_code == 404
     assert api.post(f"/v1/me/cards/{ids['card_id']}/remove", {}, bob).status_code == 404
     assert api.post(f"/v1/me/devices/{ids['device_id']}/untrust", {}, bob).status_code == 404
     assert api.post("/v1/me/wallet/top-ups", {"card_id": ids["card_id"],
@@ -213,6 +266,11 @@ def test_no_cross_tenant_access(api):
                     bob).status_code == 404
     assert api.get("/v1/payment_intents", bob).json()["data"] == []
     assert api.get("/v1/me/wallet/history", bob).json()["data"] == []
+    assert api.get("/v1/me/consents", bob).json()["data"] == []
+    assert api.get("/v1/me/complaints", bob).json()["data"] == []
+    assert api.post(f"/v1/me/consents/{ids['consent_id']}/revoke", {}, bob).status_code == 404
+    assert api.post(f"/v1/me/credit_accounts/{ids['account_id']}/withdraw", {},
+                    bob).status_code == 404
     # Another merchant: nothing of M1's.
     assert api.get(f"/v1/payment_intents/{intent}", m2).status_code == 404
     for action, body in (("capture", {}), ("cancel", {}), ("refunds", {"amount_minor": 1}),
@@ -230,6 +288,9 @@ def test_no_cross_tenant_access(api):
     assert api.get("/v1/merchant/api_keys", m1).json()["data"][0]["revoked_at"] is None
     assert sorted(d["trusted"] for d in api.get("/v1/me/devices", alice).json()["data"]) == [
         False, True]
+    assert [c["granted"] for c in api.get("/v1/me/consents", alice).json()["data"]] == [True]
+    assert [c["id"] for c in api.get("/v1/me/complaints", alice).json()["data"]] == [
+        ids["complaint_id"]]
 
 
 def test_revoked_key_and_ended_session_are_refused(api):

@@ -10,13 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from creditpay.api import routes_customers, routes_merchants, routes_operators, routes_payments
+from creditpay.api import (
+    routes_credit_score,
+    routes_customers,
+    routes_fraud_cases,
+    routes_merchants,
+    routes_operators,
+    routes_payments,
+)
 from creditpay.api.access import GuardMiddleware, TokenBuckets
 from creditpay.api.common import PROBLEM_STATUSES
 from creditpay.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
@@ -29,6 +38,10 @@ __all__ = ["create_app", "ApiConfig"]
 
 log = logging.getLogger("creditpay.api")
 BACKGROUND_PERIOD_S = 1.0
+# How often the background jobs seal the audit chain: with the job period, the bound on how
+# long a committed audit record stays outside the hash chain (docs/security.md, "protection
+# window").
+AUDIT_SEAL_PERIOD_S = 5.0
 
 
 def create_app(settings: Settings, clock: Clock | None = None, *,
@@ -61,8 +74,10 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.add_middleware(GuardMiddleware, per_ip=TokenBuckets(*config.ip_bucket),
                        per_credential=TokenBuckets(*config.credential_bucket))
     install_problem_handlers(app)
-    for module in (routes_customers, routes_payments, routes_merchants, routes_operators):
+    for module in (routes_customers, routes_payments, routes_merchants, routes_operators,
+                   routes_credit_score):
         app.include_router(module.router)
+    app.include_router(routes_fraud_cases.router)  # fraud case queue (issue #6)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -89,14 +104,24 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-async def _background(rt: Runtime) -> None:
-    """``creditpay serve``: deliver card rail callbacks and webhooks every second."""
+async def _background(rt: Runtime, *, period_s: float = BACKGROUND_PERIOD_S,
+                      seal_period_s: float = AUDIT_SEAL_PERIOD_S) -> None:
+    """``creditpay serve``: deliver card rail callbacks and webhooks every ``period_s``, and
+    seal the audit chain every ``seal_period_s`` (a failing job never stops the others)."""
     from creditpay.api.routes_operators import deliver_rail_callbacks
+    from creditpay.compliance.audit import seal
 
+    last_seal = -math.inf
     while True:
         try:
             await run_in_threadpool(deliver_rail_callbacks, rt)
             await run_in_threadpool(rt.webhooks.run_once)
         except Exception:  # noqa: BLE001 - a failing job must not stop the loop
             log.exception("background job failed")
-        await asyncio.sleep(BACKGROUND_PERIOD_S)
+        if time.monotonic() - last_seal >= seal_period_s:
+            try:
+                await run_in_threadpool(seal, rt.uow)
+            except Exception:  # noqa: BLE001 - the next period retries
+                log.exception("audit seal failed")
+            last_seal = time.monotonic()
+        await asyncio.sleep(period_s)

@@ -78,7 +78,7 @@ __all__ = [
     "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
     "StatementView", "get_statement", "list_statements",
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
-    "PortfolioAccount", "PortfolioLine", "portfolio",
+    "PortfolioAccount", "PortfolioLine", "portfolio", "line_of",
     "HOLD_TIMEOUT_SECONDS",
 ]
 
@@ -246,7 +246,13 @@ def payoff_amount(conn: Any, account_id: str) -> int:
 def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id: int | None,
                    consent_reference: str | None) -> AccountView:
     """Switch auto-debit on the due day on or off. The consumer's consent is recorded by the
-    compliance domain; its reference is stored here and required to switch on."""
+    compliance domain; switching on needs ``consent_reference`` (``consent:<id>``) naming a
+    live auto-debit consent of the account's customer (ConsentRequiredError naming
+    ``consent_reference`` otherwise, nothing written). The close of business re-checks it
+    before every debit."""
+    from creditpay.compliance.consent import Purpose
+    from creditpay.compliance.consent_refs import require_referenced_consent
+
     check_id(account_id, "account_id")
     if not isinstance(enabled, bool):
         raise ValidationError("must be true or false", field="enabled")
@@ -260,6 +266,10 @@ def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id:
                                   field="wallet_account_id")
         L.get_account(tx.conn, wallet_account_id)  # NotFoundError if there is none
     account = load_account(tx.conn, account_id, lock=True)
+    if enabled:
+        require_referenced_consent(tx.conn, customer_id=account["customer_id"],
+                                   purpose=Purpose.AUTO_DEBIT, reference=consent_reference,
+                                   field="consent_reference")
     tx.conn.execute(credit_accounts.update().where(credit_accounts.c.seq == account["seq"])
                     .values(auto_debit_enabled=enabled,
                             auto_debit_consent_ref=consent_reference if enabled else None,
@@ -615,6 +625,10 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         "refund_id": refund_id, "request_hash": fingerprint, "purchase_id": purchase_id,
         "amount_minor": amount_minor, "result": result.as_dict(), "created_at": tx.now})
     tx.emit("credit.purchase.refunded", "credit_purchase", purchase_id, result.as_dict())
+    from creditpay.compliance import audit
+
+    audit.append(tx, "system", "credit.refunds", "credit.refund", "credit_purchase",
+                 purchase_id, result.as_dict())  # amounts and ids only, no personal data
     return result
 
 
@@ -639,6 +653,7 @@ def _reverse_billed_charges(items: list[Any], keep: int, drop: int) -> tuple[int
 
 
 def line_of(conn: Any, line_id: str) -> CreditLineView:
+    """A line's limit and what is still available on it (limit - available = in use)."""
     from creditpay.credit.lines import line_view
 
     return line_view(conn, get_line(conn, line_id))

@@ -20,7 +20,9 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.parties.tables",
     "creditpay.payments.tables",
     "creditpay.credit.tables",
+    "creditpay.credit.collections_tables",
     "creditpay.risk.decisions.tables",
+    "creditpay.risk.fraud.tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

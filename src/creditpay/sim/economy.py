@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import random
 import time
 from collections import Counter, defaultdict
@@ -160,6 +161,8 @@ class Tally:
     fraud_daily: list[dict[str, Any]] = field(default_factory=list)
     today: Counter[str] = field(default_factory=Counter)  # reset each day
     reviews: Counter[str] = field(default_factory=Counter)
+    collections: Counter[str] = field(default_factory=Counter)
+    limit_changes: int = 0
 
 
 def master_key_bytes(seed: int) -> bytes:
@@ -276,7 +279,11 @@ class Economy:
             self.screening = ScreeningRiskGateway.from_config(
                 FraudScreeningConfig(rules_path=FRAUD_RULES))
             risk["risk"] = _LoggingGateway(self.screening, self.screen_log)
+        from creditpay.risk.decisions.service import declared_income
+        from creditpay.risk.fraud.cases import open_payment_case
+
         self.payments = Payments(parties=self.parties, rail=CardRail(rail_key, delay_s=0),
+                                 on_review=open_payment_case, declared_income=declared_income,
                                  **risk)
         self.uow.run(lambda tx: ensure_platform_accounts(tx, CURRENCY))
 
@@ -439,14 +446,14 @@ class Economy:
                     bureau=self.bureau,
                     bureau_consent_reference=f"consent:{refs[Purpose.BUREAU_INQUIRY]}",
                     platform_consent_reference=f"consent:{refs[Purpose.CREDIT_ASSESSMENT]}")
-                if decision.outcome != "decline" and decision.limit_minor:
+                if decision.outcome == "approve" and decision.limit_minor:  # refer waits
                     self.payments.open_credit_line(tx, self.operator, agent.customer_id,
                                                    limit_minor=decision.limit_minor,
                                                    product_code=LINE_PRODUCT)
                 return decision
 
             decision = self.uow.run(apply)
-            approved = decision.outcome != "decline" and bool(decision.limit_minor)
+            approved = decision.outcome == "approve" and bool(decision.limit_minor)
             if not approved and B.complains(c, "credit_decision", rng):
                 self._complain(agent, "credit_application", f"sim-app-{c.index}",
                                "credit_decision")
@@ -477,6 +484,8 @@ class Economy:
         self._at(8)
         if day > 0:
             self._timed("settle", lambda: self._settle(today - dt.timedelta(days=1)))
+        self._at(8, 5)
+        self._timed("collections", lambda: self._collections(today))
         self._at(8, 10)
         self._timed("reviews", lambda: self._work_reviews(rng))
         self._timed("fraud_model", self._retrain_fraud_model)
@@ -826,10 +835,11 @@ class Economy:
                 return pay.pay_qr(tx, principal, qr_payload=intent["qr_payload"],
                                   funding=choice.funding, card_id=card,
                                   offer_id=choice.offer_id, step_up_challenge_id=challenge_id,
-                                  step_up_code=code)
+                                  step_up_code=code, key_facts_sha256=choice.key_facts_sha256)
             return pay.confirm(tx, principal, intent["id"], funding=choice.funding,
                                card_id=card, offer_id=choice.offer_id,
-                               step_up_challenge_id=challenge_id, step_up_code=code)
+                               step_up_challenge_id=challenge_id, step_up_code=code,
+                               key_facts_sha256=choice.key_facts_sha256)
 
         try:
             view = self.uow.run_keeping_effects(confirm)
@@ -907,19 +917,37 @@ class Economy:
             self.refunds_due[self.day + days_later].append((mp, intent["id"], refund_minor))
 
     def _work_reviews(self, rng: random.Random) -> None:
-        """Analysts decide yesterday's held payments (right most of the time); an approved
-        payment is confirmed again by whoever started it."""
-        queue, self.reviews_open = self.reviews_open, []
-        for item in queue:
+        """An analyst works the fraud case queue, most urgent first: takes each case, judges
+        it (right most of the time) and resolves it, which approves or declines the held
+        payment; an approved payment is confirmed again by whoever started it."""
+        from creditpay.risk.fraud import cases
+
+        held = {item["intent"]["id"]: item for item in self.reviews_open}
+        self.reviews_open = []
+        queue: list[dict[str, Any]] = []
+        cursor = None
+        with self.uow.connect() as conn:
+            while True:
+                page, cursor = cases.list_queue(conn, limit=cases.QUEUE_LIMIT_MAX,
+                                                cursor=cursor)
+                queue += page
+                if cursor is None:
+                    break
+        reviewer = cases.payment_reviewer(self.payments.review, self.operator)
+        for case in queue:
+            item = held.pop(case["subject_id"], None)
+            if item is None:
+                continue  # not a payment this simulation holds (none other exist)
             attack = item["attack"]
             right = rng.random() < ANALYST_ACCURACY
             approve = (attack is None) == right
             self.tally.reviews["approved" if approve else "rejected"] += 1
             if not approve:
                 self.fraud_labels.add(item["intent"]["id"])  # the analyst's verdict
-            done = self._attempt("review", lambda tx, i=item, a=approve: self.payments.review(
-                tx, self.operator, i["intent"]["id"], approve=a,
-                note="simulated analyst verdict"))
+            done = self._attempt("review", lambda tx, c=case, a=approve: (
+                cases.assign(tx, c["id"], self.operator.id),
+                cases.resolve(tx, c["id"], self.operator.id, "legitimate" if a else "fraud",
+                              "simulated analyst verdict", review_payment=reviewer)))
             if done is None or not approve:
                 if attack is not None:
                     self._count_fraud(attack, "caught", item["amount"])
@@ -935,10 +963,12 @@ class Economy:
                                           choice, item["amount"], attack, rng)
             elif attack is not None:
                 self._count_fraud(attack, "caught", item["amount"])
+        self.reviews_open = list(held.values())  # no case yet (cannot happen): kept
 
     def _fraud_reports(self, day: int) -> None:
         """Victims report the frauds that got through: the merchant refunds them (a
         chargeback) and the screening learns the label (merchant and terminal risk)."""
+        from creditpay.risk.fraud import cases
         from creditpay.risk.fraud.features import FraudLabel
 
         for report in self.fraud_reports_due.pop(day, []):
@@ -946,6 +976,13 @@ class Economy:
                 tx, r["merchant_principal"], r["intent_id"], amount_minor=r["amount"],
                 reason="fraud_chargeback"))
             self.fraud_labels.add(report["intent_id"])
+            attack = report["attack"]
+            self._attempt("chargeback", lambda tx, r=report, a=attack: cases.ingest_chargeback(
+                tx, chargeback_id=f"cb-{r['intent_id']}", subject_id=r["intent_id"],
+                customer_id=r["agent"].customer_id,
+                merchant_id=self.merchant_principals[a.merchant_index].id,
+                transaction_at=r["at"], amount_minor=r["amount"], currency=CURRENCY,
+                reason_code="fraud", device_id=a.device_id, recorded_by=self.operator.id))
             if done is not None:
                 self.tally.fraud["charged_back"] += 1
                 self.tally.fraud["charged_back_minor"] += report["amount"]
@@ -972,9 +1009,26 @@ class Economy:
         self.tally.intents_expired += result["intents_expired"]
 
     def _close_of_business(self, today: dt.date) -> None:
-        from creditpay.credit.cob import run_close_of_business
+        from creditpay.nightly import run_nightly
 
-        run_close_of_business(self.uow, today)
+        report = run_nightly(self.uow, today)
+        if report.limit_review and report.limit_review["applied"]:
+            self.tally.limit_changes += report.limit_review["applied"]
+
+    def _collections(self, today: dt.date) -> None:
+        """The collections team's day: reminders before due dates, actions on the overdue,
+        every contact through the contact rules."""
+        from creditpay.credit.collections import run_collections
+
+        report = run_collections(self.uow, today, currency=CURRENCY)
+        t = self.tally
+        t.collections["contacts_sent"] += report.contacts_sent
+        t.collections["reminders_sent"] += report.reminders_sent
+        t.collections["cases_opened"] += report.cases_opened
+        t.collections["handed_over"] += report.handed_over
+        t.collections["settlement_offers"] += report.settlement_offers
+        for rule, count in report.refused_by_rule.items():
+            t.collections[f"refused:{rule}"] += count
 
     # ------------------------------------------------------------------ figures
     def _monitor(self, today: dt.date) -> None:
@@ -1124,6 +1178,9 @@ class Economy:
                                  for band, v in sorted(t.accepted_apr.items(),
                                                        key=lambda kv: _band_order(kv[0]))],
             "analyst_reviews": dict(sorted(t.reviews.items())),
+            "fraud_case_queue": self._case_queue_figures(),
+            "collections": dict(sorted(t.collections.items())),
+            "limit_review_changes": t.limit_changes,
             "shock": self._shock_figures(),
             "policy": {"path": str(self.config.policy_path) if self.config.policy_path
                        else None, "hash": self.policy_hash},
@@ -1138,6 +1195,16 @@ class Economy:
                 "by_scenario": {name: {k: per[k] for k in (
                     "attempted", "caught", "failed", "lost", "attempted_minor", "lost_minor")}
                     for name, per in sorted(self.tally.fraud_by_scenario.items())}}
+
+    def _case_queue_figures(self) -> dict[str, Any]:
+        """Case management as the platform reports it: precision of the queue (share of
+        resolved cases judged fraud) and SLA breaches over the run."""
+        from creditpay.risk.fraud import cases
+
+        since = dt.datetime.fromisoformat(self.config.start)
+        with self.uow.connect() as conn:
+            report = cases.queue_report(conn, now=self.clock.now(), since=since)
+        return json.loads(json.dumps(report, default=str))
 
     def _shock_figures(self) -> dict[str, Any] | None:
         day = self.config.shock_starts

@@ -1,0 +1,105 @@
+"""The night's batch across domains, in order, for one business date.
+
+The close of business belongs to credit and must not reach into risk or compliance, so the
+jobs that follow it are chained here: the periodic limit review (risk, when a behaviour
+model and a limit-review policy are in force), complaint escalation (compliance), then the
+audit seal, so the night's records join the hash chain. Collections contact people and run
+in the day (`creditpay collections run`), not here: a night run would meet quiet hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from creditpay.db.uow import UnitOfWork
+
+__all__ = ["NightlyReport", "run_nightly", "limit_review_configured"]
+
+
+@dataclass
+class NightlyReport:
+    business_date: str
+    close_of_business: dict[str, Any]
+    limit_review: dict[str, Any] | None = None  # None: not configured
+    complaints_escalated: int = 0
+    audit_sealed: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"business_date": self.business_date,
+                "close_of_business": self.close_of_business,
+                "limit_review": self.limit_review,
+                "complaints_escalated": self.complaints_escalated,
+                "audit_sealed": self.audit_sealed, "skipped": self.skipped}
+
+
+def limit_review_configured(uow: UnitOfWork) -> bool:
+    """True when a behaviour model has a champion and a limit-review policy is active
+    (``creditpay risk bootstrap`` or an operator put them in force)."""
+    from creditpay.errors import NotFoundError
+    from creditpay.risk.decisions.policy import active_policy
+    from creditpay.risk.decisions.registry import current_assignment
+
+    with uow.connect() as conn:
+        try:
+            current_assignment(conn, "behaviour")
+            active_policy(conn, "limit_review")
+        except NotFoundError:
+            return False
+    return True
+
+
+def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
+                currency: str = "CNY") -> NightlyReport:
+    """Close ``business_date``, then the jobs that follow it. Each step is idempotent for
+    the date, so a re-run after a crash finishes what is left."""
+    from creditpay.compliance.audit import seal
+    from creditpay.compliance.complaints import escalate_overdue
+    from creditpay.credit.cob import run_close_of_business
+    from creditpay.risk.decisions.limit_review_job import run_limit_review
+
+    cob = run_close_of_business(uow, business_date, progress=progress)
+    report = NightlyReport(business_date.isoformat(), cob.as_dict())
+    if limit_review_configured(uow):
+        review = run_limit_review(uow, business_date, currency=currency)
+        report.limit_review = review.as_dict()
+    else:
+        report.skipped.append("limit_review: no behaviour model or limit_review policy")
+    report.complaints_escalated = len(uow.run(lambda tx: escalate_overdue(tx)))
+    report.audit_sealed = seal(uow).records_sealed
+    return report
+
+
+def register(app: Any, bench_app: Any) -> None:
+    import typer
+
+    @app.command("nightly")
+    def nightly_command(
+        date: str = typer.Option(..., "--date", help="Business date to close, YYYY-MM-DD."),
+        db: str | None = typer.Option(None, "--db", help="Database URL or SQLite path "
+                                      "(default: $CREDITPAY_DATABASE_URL or "
+                                      "./var/creditpay.db)."),
+        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    ) -> None:
+        """The night's batch: close of business, limit review when due, complaint
+        escalation, audit seal (each idempotent for the date)."""
+        import json
+
+        from creditpay.clock import SystemClock
+        from creditpay.config import default_database_url
+        from creditpay.db.schema import open_database
+
+        try:
+            business_date = dt.date.fromisoformat(date)
+        except ValueError:
+            raise typer.BadParameter("must be a date YYYY-MM-DD",
+                                     param_hint="--date") from None
+        engine = open_database(db or default_database_url(), pool_size=2)
+        try:
+            report = run_nightly(UnitOfWork(engine, SystemClock()), business_date,
+                                 progress=not as_json)
+        finally:
+            engine.dispose()
+        typer.echo(json.dumps(report.as_dict(), default=str))
