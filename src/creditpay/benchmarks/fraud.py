@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from creditpay.risk.fraud.evaluation import (
+    HANDBOOK_LGBM_PARAMS,
+    HANDBOOK_NUM_BOOST_ROUND,
     ProtocolConfig,
     evaluate_handbook,
     handbook_events,
@@ -82,6 +84,7 @@ def _handbook_model(protocol: ProtocolConfig) -> FraudModel:
     day = events["day"].to_numpy()
     train = (day >= start_day) & (day < start_day + protocol.delta_train)
     return train_model(features[train], events["is_fraud"].to_numpy()[train], feat_cfg,
+                       params=HANDBOOK_LGBM_PARAMS, num_boost_round=HANDBOOK_NUM_BOOST_ROUND,
                        training_info={"start_day": start_day})
 
 

@@ -39,3 +39,36 @@ def test_protocol_fold_excludes_known_compromised_cards(small_sim):
     assert 0.0 < result["average_precision"] <= 1.0
     assert 0.0 <= result["card_precision_at_100"] <= 1.0
     assert model.manifest["training"]["start_day"] == 20
+
+
+def test_protocol_dates_match_the_handbook_test_estimate():
+    import datetime as dt
+
+    from creditpay.risk.fraud.evaluation import (
+        HANDBOOK_START_DATE_TRAINING,
+        VALIDATION_TRAIN_START,
+        fold_windows,
+    )
+
+    protocol = ProtocolConfig()
+    assert (protocol.delta_train, protocol.delta_delay, protocol.delta_test,
+            protocol.n_folds, protocol.top_k) == (7, 7, 7, 4, 100)
+    # Handbook model selection: start_date_training = 2018-07-25; the test estimate trains
+    # from 2018-07-25 + (n_folds - 1) * delta_test, each fold shifted back by delta_test.
+    assert HANDBOOK_START_DATE_TRAINING == dt.date(2018, 7, 25)
+    assert protocol.first_train_start == dt.date(2018, 8, 15)
+    folds = fold_windows(protocol)
+    assert [f["train_start"] for f in folds] == [
+        dt.date(2018, 8, 15), dt.date(2018, 8, 8), dt.date(2018, 8, 1), dt.date(2018, 7, 25)]
+    assert (folds[0]["train_end"], folds[0]["delay_start"]) == (
+        dt.date(2018, 8, 21), dt.date(2018, 8, 22))
+    assert (folds[0]["test_start"], folds[0]["test_end"]) == (
+        dt.date(2018, 8, 29), dt.date(2018, 9, 4))
+    assert (folds[3]["test_start"], folds[3]["test_end"]) == (
+        dt.date(2018, 8, 8), dt.date(2018, 8, 14))
+    # Validation estimate (hyperparameter choice): 2018-07-25 - (delay + valid) days; its
+    # latest test window ends before the earliest test-estimate test window starts.
+    assert VALIDATION_TRAIN_START == dt.date(2018, 7, 11)
+    valid = fold_windows(ProtocolConfig(first_train_start=VALIDATION_TRAIN_START))
+    assert valid[0]["test_end"] == dt.date(2018, 7, 31)
+    assert valid[0]["test_end"] < folds[-1]["test_start"]
