@@ -34,15 +34,16 @@ DAYS_DEFAULT = 120
 
 def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: int,
              progress: bool = True, shock: str | None = None, shock_day: int | None = None,
-             fraud_ring: bool = False, policy: Path | None = None
-             ) -> tuple[dict[str, Any], dict[str, float]]:
+             fraud_ring: bool = False, policy: Path | None = None,
+             training_data: Path | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Run the economy into a fresh SQLite database at ``db_path``: (figures, timings_s)."""
     from creditpay.sim.economy import EconomyConfig, run_economy
 
     config = EconomyConfig(customers=customers, merchants=merchants, days=days, seed=seed,
                            database_url=f"sqlite:///{db_path}", progress=progress,
                            shock=shock, shock_day=shock_day, fraud_ring=fraud_ring,
-                           policy_path=policy)  # validated before the old file goes
+                           policy_path=policy, training_data_path=training_data)
+    # (the configuration is validated above, before the old file goes)
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
     return run_economy(config)
@@ -99,7 +100,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         db.parent.mkdir(parents=True, exist_ok=True)
         figures, timings = run_demo(db, customers=customers, merchants=merchants, days=days,
                                     seed=seed, progress=not json_output, shock=shock,
-                                    shock_day=shock_day, fraud_ring=fraud_ring, policy=policy)
+                                    shock_day=shock_day, fraud_ring=fraud_ring, policy=policy,
+                                    training_data=out / "applications.csv")
         paths = write_reports(figures, out)
         key_file = _write_key_file(db, seed)
         if json_output:
@@ -108,6 +110,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             print_table(figures, db)
             typer.echo(f"Figures written to {paths['figures']}, report to {paths['report']}"
                        f" ({timings['total']:.0f} s)")
+            typer.echo(f"Labelled applications for `creditpay model train --target bad`: "
+                       f"{out / 'applications.csv'}")
             typer.echo("Serve the HTTP API over this database (docs/api.md): "
                        f"CREDITPAY_MASTER_KEY_FILE={key_file} creditpay serve --db {db}")
         if not figures["ledger_ok"]:

@@ -45,6 +45,11 @@ def test_same_seed_same_figures_books_balance_and_reports(tmp_path):
     complaints = first["complaints"]
     assert complaints["total"] == sum(complaints["by_category"].values())
     assert complaints["acknowledge_breached"] == 0  # staff acknowledge the same day
+    # Labels come out of the simulation: the applications with their features and outcome.
+    lines = (tmp_path / "out0" / "applications.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("application_month,grade,score,approved,bad,")
+    assert len(lines) - 1 == first["applications"] == first["training_data_rows"]
+    assert first["credit_model_on_run"]["approved"] == first["approvals"]
     stored = json.loads((tmp_path / "out0" / "figures.json").read_text(encoding="utf-8"))
     assert stored == first
     page = (tmp_path / "out0" / "report.html").read_text(encoding="utf-8")

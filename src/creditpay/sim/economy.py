@@ -95,6 +95,9 @@ class EconomyConfig:
     fraud_ring: bool = False  # a fraud ring from shock_day on
     shock_day: int | None = None  # None: half-way through the run
     fraud: bool = True  # fraud attacks (the handbook's scenarios) and screening at checkout
+    # Where to write the labelled applications (features as decided, and whether the
+    # consumer went bad) for `creditpay model train`; None: not written.
+    training_data_path: Path | None = None
 
     def __post_init__(self) -> None:
         from creditpay.errors import ValidationError
@@ -463,7 +466,9 @@ class Economy:
             t.applications_detail.append({"customer_id": agent.customer_id,
                                           "grade": decision.grade,
                                           "score": round(float(decision.score), 2),
-                                          "approved": approved, "day": self.day})
+                                          "approved": approved, "day": self.day,
+                                          "date": self.clock.today().isoformat(),
+                                          "features": dict(decision.features)})
             grade = t.by_grade.setdefault(decision.grade, [0, 0])
             grade[0] += 1
             if approved:
@@ -1179,12 +1184,52 @@ class Economy:
                                                        key=lambda kv: _band_order(kv[0]))],
             "analyst_reviews": dict(sorted(t.reviews.items())),
             "fraud_case_queue": self._case_queue_figures(),
+            "credit_model_on_run": self._credit_model_figures(),
             "collections": dict(sorted(t.collections.items())),
             "limit_review_changes": t.limit_changes,
             "shock": self._shock_figures(),
             "policy": {"path": str(self.config.policy_path) if self.config.policy_path
                        else None, "hash": self.policy_hash},
         }
+
+    def _credit_model_figures(self) -> dict[str, Any]:
+        """How the application score ranked the approved consumers who later went bad
+        (30+ days past due or written off), overall and by month of application: the model
+        was trained before the run, so every vintage here is out of time for it."""
+        from sklearn.metrics import roc_auc_score
+
+        def auc(rows: list[dict[str, Any]]) -> dict[str, Any]:
+            bad = [a["customer_id"] in self.bad_customers for a in rows]
+            out: dict[str, Any] = {"approved": len(rows), "bad": sum(bad)}
+            if 0 < sum(bad) < len(rows):  # a higher score means a better risk
+                out["auc_roc"] = round(float(roc_auc_score(bad, [-a["score"] for a in rows])),
+                                       4)
+            return out
+
+        approved = [a for a in self.tally.applications_detail if a["approved"]]
+        by_vintage: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for a in approved:
+            by_vintage[a["date"][:7]].append(a)
+        return {**auc(approved),
+                "by_vintage": {month: auc(rows) for month, rows in sorted(by_vintage.items())}}
+
+    def write_training_data(self, path: Path) -> int:
+        """The run's applications as a labelled CSV (one row each: month, grade, score,
+        approved, bad — empty when declined —, and every feature as decided); no identifier
+        of the person. Returns the number of rows."""
+        import csv
+
+        rows = self.tally.applications_detail
+        names = sorted({name for a in rows for name in a["features"]})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(["application_month", "grade", "score", "approved", "bad", *names])
+            for a in rows:
+                bad = "" if not a["approved"] else int(a["customer_id"] in self.bad_customers)
+                writer.writerow([a["date"][:7], a["grade"], a["score"], int(a["approved"]), bad,
+                                 *(a["features"].get(n, "") for n in names)])
+        return len(rows)
 
     def _fraud_figures(self) -> dict[str, Any]:
         f = self.tally.fraud
@@ -1240,6 +1285,9 @@ def run_economy(config: EconomyConfig) -> tuple[dict[str, Any], dict[str, float]
                 economy.run_day()
                 bar.advance(task)
         figures = economy.figures()
+        if config.training_data_path is not None:
+            figures["training_data_rows"] = economy.write_training_data(
+                config.training_data_path)
     finally:
         economy.close()
     timings = {k: round(v, 2) for k, v in sorted(economy.timings_s.items())}
