@@ -537,7 +537,9 @@ class Economy:
             return
         cutoff = int(self.clock.now().timestamp()) - FRAUD_LABEL_WAIT_DAYS * 86_400
         oldest = cutoff - FRAUD_TRAIN_WINDOW_DAYS * 86_400
-        ids = sorted(i for i, row in self.screenings.items() if oldest < row[0] <= cutoff)
+        # In the order the payments happened (ids are random: sorting by them would make the
+        # bagging of the training, and so the run, differ from one run to the next).
+        ids = [i for i, row in self.screenings.items() if oldest < row[0] <= cutoff]
         y = np.array([i in self.fraud_labels for i in ids], dtype=np.int64)
         if len(ids) < FRAUD_TRAIN_ROWS_MIN or int(y.sum()) < FRAUD_TRAIN_POSITIVES_MIN:
             return
@@ -939,10 +941,14 @@ class Economy:
                 if cursor is None:
                     break
         reviewer = cases.payment_reviewer(self.payments.review, self.operator)
-        for case in queue:
-            item = held.pop(case["subject_id"], None)
-            if item is None:
-                continue  # not a payment this simulation holds (none other exist)
+        # Worked in the order the payments were held: the queue's own order breaks ties by
+        # random case ids, which would make the analyst's draws differ between runs.
+        by_subject = {case["subject_id"]: case for case in queue}
+        for intent_id in list(held):
+            case = by_subject.get(intent_id)
+            if case is None:
+                continue  # its case is not open yet (cannot happen: opened with the hold)
+            item = held.pop(intent_id)
             attack = item["attack"]
             right = rng.random() < ANALYST_ACCURACY
             approve = (attack is None) == right
@@ -968,7 +974,7 @@ class Economy:
                                           choice, item["amount"], attack, rng)
             elif attack is not None:
                 self._count_fraud(attack, "caught", item["amount"])
-        self.reviews_open = list(held.values())  # no case yet (cannot happen): kept
+        self.reviews_open = list(held.values())
 
     def _fraud_reports(self, day: int) -> None:
         """Victims report the frauds that got through: the merchant refunds them (a
