@@ -27,8 +27,8 @@ __all__ = ["run_demo", "register"]
 # Every payment runs the whole checkout (intent, offers, screening, hold, capture: about
 # a dozen milliseconds of this machine's time), so the defaults are sized to finish in a few
 # minutes on a shared 2-core machine; the flags scale the run.
-CUSTOMERS_DEFAULT = 400
-MERCHANTS_DEFAULT = 40
+CUSTOMERS_DEFAULT = 300
+MERCHANTS_DEFAULT = 30
 DAYS_DEFAULT = 120
 
 

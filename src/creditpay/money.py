@@ -25,6 +25,7 @@ from decimal import (
 )
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 from creditpay.errors import CurrencyMismatchError, ValidationError
 
@@ -313,12 +314,20 @@ def allocate(total: Money, ratios: Sequence[int | Decimal]) -> list[Money]:
 
 def format_money(money: Money, locale: str = "en") -> str:
     """Format for people, per locale (zh-CN, en, ...) via Babel, with ISO 4217 decimals."""
+    loc, pattern = _currency_pattern(locale, money.exponent)
+    return pattern.apply(
+        money.to_decimal(), loc, currency=money.currency, currency_digits=False
+    )
+
+
+@lru_cache(maxsize=256)
+def _currency_pattern(locale: str, exponent: int) -> tuple[Any, Any]:
+    """Babel's locale and currency pattern with ``exponent`` decimals, built once per pair:
+    parsing them is most of a format call, and a document formats hundreds of amounts."""
     from babel import Locale
     from babel.numbers import parse_pattern
 
     loc = Locale.parse(locale.replace("-", "_"))
     pattern = parse_pattern(loc.currency_formats["standard"].pattern)
-    pattern.frac_prec = (money.exponent, money.exponent)
-    return pattern.apply(
-        money.to_decimal(), loc, currency=money.currency, currency_digits=False
-    )
+    pattern.frac_prec = (exponent, exponent)
+    return loc, pattern
