@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "field_path",
     "DomainError",
     "ValidationError",
     "NotFoundError",
@@ -144,3 +145,15 @@ class RateLimitedError(DomainError):
     type_slug = "rate-limited"
     status = 429
     title = "Too many requests"
+
+
+def field_path(location: Any) -> list[str]:
+    """A validation error's location as field names, list indexes joined to the name before
+    them: ``("dpd_actions", 0, "channel")`` -> ``["dpd_actions[0]", "channel"]``."""
+    parts: list[str] = []
+    for part in location or ():
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        else:
+            parts.append(str(part))
+    return parts

@@ -58,7 +58,7 @@ from creditpay.credit.collections_tables import (
     collection_settlements,
 )
 from creditpay.db.uow import Tx, UnitOfWork
-from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.errors import NotFoundError, StateError, ValidationError, field_path
 from creditpay.money import validate_currency
 
 __all__ = [
@@ -185,12 +185,7 @@ class CollectionsStrategy(_Model):
 def _field_of(error: Mapping[str, Any], message: str) -> str:
     """The field an error is about: its location, plus the field a cross-field check names
     at the start of its message ("channel: ...")."""
-    parts: list[str] = []
-    for part in error.get("loc", ()):
-        if isinstance(part, int):
-            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-        else:
-            parts.append(str(part))
+    parts = field_path(error.get("loc"))
     head = message.split(":", 1)[0]
     if ":" in message and re.fullmatch(r"[a-z_]+", head) and (not parts or parts[-1] != head):
         parts.append(head)

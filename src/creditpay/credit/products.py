@@ -34,7 +34,7 @@ from pydantic import ValidationError as PydanticValidationError
 from creditpay.credit.allocation import AllocationStrategy
 from creditpay.credit.daycount import DayCount, days_in_year_basis
 from creditpay.credit.schedule import Method
-from creditpay.errors import NotFoundError, ValidationError
+from creditpay.errors import NotFoundError, ValidationError, field_path
 from creditpay.money import validate_currency
 
 __all__ = [
@@ -321,13 +321,7 @@ def _field_of(error: Mapping[str, Any], message: str, model: type[_Product]) -> 
     head = message.split(":", 1)[0]
     if not error.get("loc") and head in model.model_fields:
         return head
-    parts: list[str] = []
-    for part in error.get("loc", ()):
-        if isinstance(part, int):
-            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
-        else:
-            parts.append(str(part))
-    return ".".join(parts) or "product"
+    return ".".join(field_path(error.get("loc"))) or "product"
 
 
 def parse_product(document: Mapping[str, Any]) -> Product:
