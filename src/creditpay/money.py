@@ -8,6 +8,7 @@ Rates are ``Decimal``.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -285,25 +286,38 @@ def allocate_minor(total_minor: int, ratios: Sequence[int | Decimal | Fraction])
         raise ValidationError("must be an integer", field="total_minor")
     if not ratios:
         raise ValidationError("needs at least one ratio", field="ratios")
-    fractions: list[Fraction] = []
+    # Integer arithmetic throughout: each ratio as numerator/denominator over one common
+    # denominator, so shares and remainders are exact integers (Fraction arithmetic gave the
+    # same result at ~10x the cost, and checkout splits amounts hundreds of times a call).
+    parts: list[tuple[int, int]] = []
     for i, ratio in enumerate(ratios):
-        if isinstance(ratio, float) or isinstance(ratio, bool):
+        if isinstance(ratio, float) or isinstance(ratio, bool) or not isinstance(
+                ratio, int | Decimal | Fraction):
             raise ValidationError("ratios must be int or Decimal", field=f"ratios[{i}]")
-        value = Fraction(ratio)
-        if value < 0:
+        if isinstance(ratio, Decimal) and not ratio.is_finite():
+            raise ValidationError("ratios must be finite", field=f"ratios[{i}]")
+        numerator, denominator = ratio.as_integer_ratio()
+        if numerator < 0:
             raise ValidationError("ratios must not be negative", field=f"ratios[{i}]")
-        fractions.append(value)
-    weight = sum(fractions)
+        parts.append((numerator, denominator))
+    common = math.lcm(*(d for _, d in parts))
+    weights = [n * (common // d) for n, d in parts]
+    weight = sum(weights)
     if weight == 0:
         raise ValidationError("ratios must not all be zero", field="ratios")
     if total_minor < 0:
         return [-share for share in allocate_minor(-total_minor, ratios)]
-    exact = [total_minor * value / weight for value in fractions]
-    shares = [int(x) for x in exact]  # floor for non-negative
+    shares = []
+    remainders = []
+    for w in weights:
+        share, remainder = divmod(total_minor * w, weight)  # floor for non-negative
+        shares.append(share)
+        remainders.append(remainder)
     left = total_minor - sum(shares)
-    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - shares[i]), i))
-    for i in order[:left]:
-        shares[i] += 1
+    if left:
+        order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+        for i in order[:left]:
+            shares[i] += 1
     return shares
 
 
@@ -314,10 +328,16 @@ def allocate(total: Money, ratios: Sequence[int | Decimal]) -> list[Money]:
 
 def format_money(money: Money, locale: str = "en") -> str:
     """Format for people, per locale (zh-CN, en, ...) via Babel, with ISO 4217 decimals."""
-    loc, pattern = _currency_pattern(locale, money.exponent)
-    return pattern.apply(
-        money.to_decimal(), loc, currency=money.currency, currency_digits=False
-    )
+    return _formatted(money.amount_minor, money.currency, money.exponent, locale)
+
+
+@lru_cache(maxsize=8192)
+def _formatted(amount_minor: int, currency: str, exponent: int, locale: str) -> str:
+    # Remembered: a key-facts document formats the same installment amounts many times,
+    # and one Babel format costs ~0.2 ms.
+    loc, pattern = _currency_pattern(locale, exponent)
+    return pattern.apply(minor_to_decimal(amount_minor, currency), loc, currency=currency,
+                         currency_digits=False)
 
 
 @lru_cache(maxsize=256)

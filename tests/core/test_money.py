@@ -89,6 +89,37 @@ def test_allocate_never_loses_a_minor_unit(total, ratios):
             assert share == 0
 
 
+def _largest_remainder_reference(total, ratios):
+    """The textbook largest-remainder split in Fractions, to check the integer version."""
+    from fractions import Fraction
+
+    if total < 0:
+        return [-s for s in _largest_remainder_reference(-total, ratios)]
+    values = [Fraction(r) for r in ratios]
+    exact = [total * v / sum(values) for v in values]
+    shares = [int(x) for x in exact]
+    order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in order[:total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15),
+       st.lists(st.one_of(st.integers(min_value=0, max_value=10**6),
+                          st.decimals(min_value=0, max_value=1000, places=4,
+                                      allow_nan=False, allow_infinity=False)),
+                min_size=1, max_size=12).filter(lambda r: sum(r) > 0))
+def test_allocate_matches_the_fraction_reference(total, ratios):
+    assert allocate_minor(total, ratios) == _largest_remainder_reference(total, ratios)
+
+
+def test_allocate_refuses_non_numbers_and_non_finite_ratios():
+    for bad in ("1", None, Decimal("NaN"), Decimal("Infinity"), 0.5, True):
+        with pytest.raises(ValidationError) as info:
+            allocate_minor(10, [1, bad])
+        assert info.value.field == "ratios[1]"
+
+
 @given(st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=6,
                    allow_nan=False, allow_infinity=False),
        st.sampled_from(list(Rounding)))

@@ -207,18 +207,23 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
         raise ValidationError(f"must be at most {PAYLOAD_BYTES_MAX} bytes as JSON",
                               field="payload")
     _check_payload(payload, "payload", 0)
-    result = tx.conn.execute(audit_records.insert().values(
-        recorded_at=_as_utc(tx.now),
-        actor_type=actor_type,
-        actor_id=actor_id,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject_id,
+    # One constant statement with the values as parameters: SQLAlchemy compiles it once and
+    # caches it, where building ``insert().values(...)`` per record cost ~0.7 ms.
+    result = tx.conn.execute(_INSERT, {
+        "recorded_at": _as_utc(tx.now),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
         # Stored as its JSON round trip (tuples become lists) so the hash computed at seal
         # time equals what any later reader decodes.
-        payload=json.loads(encoded),
-    ))
+        "payload": json.loads(encoded),
+    })
     return int(result.inserted_primary_key[0])
+
+
+_INSERT = audit_records.insert()
 
 
 def record_personal_data_access(tx: Tx, staff_id: str, subject_type: str, subject_id: str,

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, RowMapping, and_, func, select
+from sqlalchemy import Connection, RowMapping, and_, bindparam, func, select
 
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -137,9 +137,14 @@ def open_account(tx: Tx, spec: AccountSpec) -> Account:
     return open_accounts(tx, [spec])[0]
 
 
+# Constant statements with bound parameters: compiled once and cached by SQLAlchemy, where
+# building ``select(...).where(...)`` on every call cost more than running it.
+_ACCOUNT_BY_ID = select(ledger_accounts).where(ledger_accounts.c.id == bindparam("id"))
+_ACCOUNT_BY_KEY = select(ledger_accounts).where(ledger_accounts.c.key == bindparam("key"))
+
+
 def get_account(conn: Connection, account_id: int) -> Account:
-    row = conn.execute(
-        select(ledger_accounts).where(ledger_accounts.c.id == account_id)).mappings().first()
+    row = conn.execute(_ACCOUNT_BY_ID, {"id": account_id}).mappings().first()
     if row is None:
         raise NotFoundError(f"no account {account_id}", field="account_id")
     return _account_from_row(row)
@@ -193,8 +198,7 @@ class RememberedAccountIds:
 
 
 def get_account_by_key(conn: Connection, key: str) -> Account:
-    row = conn.execute(
-        select(ledger_accounts).where(ledger_accounts.c.key == key)).mappings().first()
+    row = conn.execute(_ACCOUNT_BY_KEY, {"key": key}).mappings().first()
     if row is None:
         raise NotFoundError(f"no account with key {key!r}", field="key")
     return _account_from_row(row)
