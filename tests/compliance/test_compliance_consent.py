@@ -206,3 +206,46 @@ def test_outdated_text_version_no_longer_counts(uow, engine, monkeypatch):
         assert exc.value.extra["rule"] == "consent.outdated_text"
         (state,) = consent.current_consents(conn, "cus_1")
     assert state.granted and not state.valid
+
+
+# ----- references checked in batches (close of business) ------------------------------------
+def test_batch_reference_check_gives_the_one_at_a_time_answers(uow):
+    """referenced_consents_in_force reads every history at once; each answer must be the
+    rule require_referenced_consent raises for the same reference (None when in force)."""
+    from creditpay.compliance.consent_refs import (
+        reference_of,
+        referenced_consents_in_force,
+        require_referenced_consent,
+    )
+
+    live = reference_of(_grant(uow, Purpose.AUTO_DEBIT, customer="cus_live"))
+    other = reference_of(_grant(uow, Purpose.AUTO_DEBIT, customer="cus_other"))
+    bureau = reference_of(_grant(uow, Purpose.BUREAU_INQUIRY, customer="cus_wrong"))
+    old = reference_of(_grant(uow, Purpose.AUTO_DEBIT, customer="cus_again"))
+    with uow.begin() as tx:
+        consent.revoke_consent(tx, customer_id="cus_again", purpose=Purpose.AUTO_DEBIT,
+                               channel="app")
+    fresh = reference_of(_grant(uow, Purpose.AUTO_DEBIT, customer="cus_again"))
+    revoked = reference_of(_grant(uow, Purpose.AUTO_DEBIT, customer="cus_gone"))
+    with uow.begin() as tx:
+        consent.revoke_consent(tx, customer_id="cus_gone", purpose=Purpose.AUTO_DEBIT,
+                               channel="app")
+    wanted = [("cus_live", live), ("cus_live", other), ("cus_wrong", bureau),
+              ("cus_again", old), ("cus_again", fresh), ("cus_gone", revoked),
+              ("cus_live", None), ("cus_live", "consent-7"), ("cus_nobody", "consent:999")]
+    with uow.connect() as conn:
+        batch = referenced_consents_in_force(conn, Purpose.AUTO_DEBIT, wanted)
+        single = []
+        for customer_id, reference in wanted:
+            try:
+                require_referenced_consent(conn, customer_id=customer_id,
+                                           purpose=Purpose.AUTO_DEBIT, reference=reference,
+                                           field="consent_reference")
+                single.append(None)
+            except ConsentRequiredError as refused:
+                single.append(refused.extra["rule"])
+    assert batch == single
+    assert batch == [None, "consent.unknown_reference", "consent.wrong_purpose",
+                     "consent.revoked", None, "consent.revoked",
+                     "consent.missing_reference", "consent.malformed_reference",
+                     "consent.unknown_reference"]

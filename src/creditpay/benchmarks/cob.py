@@ -132,6 +132,13 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
     limit_use = np.zeros(n_lines, dtype=np.int64)
     billed_fee = np.zeros(n_lines, dtype=np.int64)  # fees posted when today's items billed
     np.add.at(limit_use, owner[kind != "loan"], principal[kind != "loan"])
+    # Auto-debit is switched on only where it acts today (an installment falls due; the
+    # close of business looks at nothing else), each under a consent recorded through the
+    # compliance domain, which the close of business checks again before debiting.
+    debits_today_at = {i for i in np.flatnonzero(auto_debit).tolist()
+                       if _next_due(opened[i], day) == day}
+    consent_refs = _grant_auto_debit_consents(
+        uow, sorted({customers[int(owner[i])] for i in debits_today_at}))
     for i in range(count):
         k = kind[i]
         product = line_product if k == "line" else plan_product if k == "plan" \
@@ -141,6 +148,7 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
         anchor = opened[i].day
         next_due = _next_due(opened[i], day)
         billed_now = int(current[i]) // 2 if k != "line" and next_due == day else 0
+        debits_today = i in debits_today_at
         if billed_now and k == "plan":
             billed_fee[o] += 300
         oldest = day - dt.timedelta(days=int(dpd[i])) if late[i] else None
@@ -159,8 +167,8 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
             300 if billed_now and k == "plan" else 0,
             _iso(oldest) if oldest else None, _iso(oldest) if oldest else None, None,
             None if k == "line" else _iso(next_due), int(dpd[i]), "M0", 0, 0, None,
-            bool(auto_debit[i]), "bench-consent" if auto_debit[i] else None,
-            int(receivable[5]) if auto_debit[i] else None, product.prepayment_rule,
+            debits_today, consent_refs.get(customers[o]) if debits_today else None,
+            int(receivable[5]) if debits_today else None, product.prepayment_rule,
             "customer", 0, None, anchor, int(receivable[0]), int(receivable[1]),
             int(receivable[2]), int(receivable[3]),
             int(receivable[4]) if k != "loan" else None, None, now))
@@ -235,6 +243,22 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
             "ledger_transfers": len(requests)}
 
 
+def _grant_auto_debit_consents(uow: UnitOfWork, customers: list[str]) -> dict[str, str]:
+    """Each customer's auto-debit consent, granted as the app would; their references."""
+    from creditpay.compliance.consent import Purpose, consent_text, grant_consent
+    from creditpay.compliance.consent_refs import reference_of
+
+    text = consent_text(Purpose.AUTO_DEBIT, "zh-CN")
+    refs: dict[str, str] = {}
+    for start in range(0, len(customers), 2000):
+        with uow.begin() as tx:
+            for customer in customers[start:start + 2000]:
+                refs[customer] = reference_of(grant_consent(
+                    tx, customer_id=customer, purpose=Purpose.AUTO_DEBIT, language="zh-CN",
+                    text_version=text.version, text_sha256=text.sha256, channel="app"))
+    return refs
+
+
 def _add_month(day: dt.date, anchor: int) -> dt.date:
     from creditpay.credit.calendar import add_months
 
@@ -275,9 +299,9 @@ def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 202506
     with tempfile.TemporaryDirectory(prefix="creditpay-cob-") as folder:
         path = Path(db_path) if db_path else Path(folder) / "cob.db"
         engine = make_engine(f"sqlite:///{path}")
-        # Only the credit branch (and the foundation it stands on): the benchmark measures
-        # this domain and must not depend on other domains' migrations.
-        migrate(engine, "credit@head")
+        # Every branch: the close of business checks each auto-debit's consent in the
+        # compliance domain's records before it debits.
+        migrate(engine)
         clock = SimulatedClock(dt.datetime.combine(BUSINESS_DATE, dt.time(12), tzinfo=dt.UTC))
         uow = UnitOfWork(engine, clock)
         started = time.perf_counter()

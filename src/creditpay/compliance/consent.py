@@ -17,6 +17,7 @@ import datetime as dt
 import enum
 import hashlib
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,8 @@ from creditpay.errors import (
 
 __all__ = [
     "Purpose",
+    "consent_histories",
+    "in_force_refusal",
     "CHANNELS",
     "ConsentText",
     "ConsentRecord",
@@ -354,18 +357,11 @@ def require_consent(conn: Connection, customer_id: str, purpose: Purpose | str,
     partner, _ = _check_partner(purpose, partner_id)
     latest = _latest(conn, customer_id, purpose, partner)
     zh, en = _PURPOSE_NAMES[purpose]
-    if latest is None:
-        rule = "consent.never_granted"
-        detail = f"the customer has not given consent for {purpose.value}"
-    elif latest.action == "revoke":
-        rule = "consent.revoked"
-        detail = f"the customer revoked consent for {purpose.value}"
-    elif latest.text_version < _load_texts()[purpose].minimum_valid_version:
-        rule = "consent.outdated_text"
-        detail = (f"consent for {purpose.value} was given to text version "
-                  f"{latest.text_version}, which is no longer valid; ask again")
-    else:
+    failed = in_force_refusal([latest] if latest is not None else [], purpose, partner or None)
+    if failed is None:
+        assert latest is not None
         return latest
+    rule, detail = failed
     if partner:
         detail += f" with partner {partner}"
     raise ConsentRequiredError(
@@ -382,6 +378,43 @@ def consent_history(conn: Connection, customer_id: str) -> list[ConsentRecord]:
                         .where(consent_records.c.customer_id == customer_id)
                         .order_by(consent_records.c.id).limit(HISTORY_ROWS_MAX)).all()
     return [_record(row) for row in rows]
+
+
+def consent_histories(conn: Connection, customer_ids: Sequence[str]
+                      ) -> dict[str, list[ConsentRecord]]:
+    """Every consent record of each customer, oldest first, in one read per 1,000 customers
+    (batch jobs such as the close of business check thousands at once)."""
+    wanted = sorted(set(customer_ids))
+    for customer_id in wanted:
+        check_reference(customer_id, "customer_ids")
+    histories: dict[str, list[ConsentRecord]] = {c: [] for c in wanted}
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start:start + 1000]
+        for row in conn.execute(select(consent_records)
+                                .where(consent_records.c.customer_id.in_(chunk))
+                                .order_by(consent_records.c.id)):
+            histories[row.customer_id].append(_record(row))
+    return histories
+
+
+def in_force_refusal(records: Sequence[ConsentRecord], purpose: Purpose | str,
+                     partner_id: str | None = None) -> tuple[str, str] | None:
+    """(rule, detail) when the customer's ``records`` (oldest first) leave no grant of
+    ``purpose`` in force, as :func:`require_consent` decides; None when one is."""
+    purpose = _parse_purpose(purpose)
+    latest = None
+    for record in records:
+        if record.purpose is purpose and (record.partner_id or None) == (partner_id or None):
+            latest = record
+    if latest is None:
+        return "consent.never_granted", f"the customer has not given consent for {purpose.value}"
+    if latest.action == "revoke":
+        return "consent.revoked", f"the customer revoked consent for {purpose.value}"
+    if latest.text_version < _load_texts()[purpose].minimum_valid_version:
+        return ("consent.outdated_text",
+                f"consent for {purpose.value} was given to text version "
+                f"{latest.text_version}, which is no longer valid; ask again")
+    return None
 
 
 def current_consents(conn: Connection, customer_id: str) -> list[ConsentState]:

@@ -24,7 +24,9 @@ from sqlalchemy import Connection
 from creditpay.compliance.consent import (
     ConsentRecord,
     Purpose,
+    consent_histories,
     consent_history,
+    in_force_refusal,
     require_consent,
 )
 from creditpay.errors import ConsentRequiredError, ValidationError
@@ -119,13 +121,19 @@ def referenced_consents_in_force(conn: Connection, purpose: Purpose | str,
     purpose = Purpose(purpose)
     if purpose.needs_partner:
         raise ValidationError("partner consents are checked one at a time", field="purpose")
+    # One read of the customers' histories, then the same rules as the one-at-a-time check.
+    histories = consent_histories(conn, [customer_id for customer_id, _ in wanted])
     answers: list[str | None] = []
     for customer_id, reference in wanted:
-        try:
-            require_referenced_consent(conn, customer_id=customer_id, purpose=purpose,
-                                       reference=reference, field="consent_reference")
-        except ConsentRequiredError as refused:
-            answers.append(str(refused.extra.get("rule")))
-        else:
-            answers.append(None)
+        if reference is None or reference == "":
+            answers.append("consent.missing_reference")
+            continue
+        record_id = parse_reference(reference)
+        if record_id is None:
+            answers.append("consent.malformed_reference")
+            continue
+        records = histories[customer_id]
+        failed = _check_against(records, record_id, purpose, None) or \
+            in_force_refusal(records, purpose)
+        answers.append(failed[0] if failed is not None else None)
     return answers
