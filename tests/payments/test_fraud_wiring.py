@@ -3,6 +3,7 @@ inside the confirm transaction, and every screening is stored."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -12,9 +13,11 @@ from creditpay.payments.fraud import (
     ScreeningRiskGateway,
     screening_enabled,
 )
-from creditpay.payments.risk import AllowAllRiskGateway
+from creditpay.payments.risk import AllowAllRiskGateway, PaymentEvent
 from creditpay.payments.tables import payment_intents
+from creditpay.risk.fraud import records
 from creditpay.risk.fraud.rules import RuleSet
+from creditpay.risk.fraud.tables import fraud_cases
 from tests.api.helpers import Api, build_app
 
 RULES = {
@@ -187,13 +190,24 @@ def test_streaming_state_is_persisted_and_restored(store, clock, tmp_path):  # t
     finally:
         api.runtime.close()  # persists the state
     state_path = tmp_path / "fraud.state"
-    assert state_path.read_bytes() == saved
+    assert saved in state_path.read_bytes()  # the state, after its journal position
     restored = ScreeningRiskGateway.from_config(
         FraudScreeningConfig(rules=RULES, state_path=state_path))
     assert restored.screener.state_bytes() == saved
+    with api.runtime.uow.connect() as conn:
+        assert restored.recover(conn) == 0  # the snapshot holds every screening
+    assert restored.screener.state_bytes() == saved
 
 
-def test_p2p_transfer_is_screened(store, clock):  # type: ignore[no-untyped-def]
+def _held_case(api: Api, subject_type: str, subject_id: str) -> dict:  # type: ignore[type-arg]
+    with api.runtime.uow.connect() as conn:
+        row = conn.execute(select(fraud_cases).where(
+            fraud_cases.c.subject_type == subject_type,
+            fraud_cases.c.subject_id == subject_id)).one()
+    return dict(row._mapping)
+
+
+def test_p2p_challenge_demands_step_up_then_sends(store, clock):  # type: ignore[no-untyped-def]
     api = _screening_api(store, clock)
     try:
         payer = api.customer("13600000006")
@@ -201,17 +215,267 @@ def test_p2p_transfer_is_screened(store, clock):  # type: ignore[no-untyped-def]
         api.fund(payer, 10_000)
         sent = api.post("/v1/me/wallet/transfers", {"to": "13600000007", "amount_minor": 1_000},
                         payer, expect=201).json()
+        assert sent["status"] == "succeeded"
         assert _screenings(api, sent["id"])[0]["decision"] == "approve"
-        refused = api.post("/v1/me/wallet/transfers",
-                           {"to": "13600000007", "amount_minor": 4_321}, payer,
-                           expect=402).json()
-        assert refused["type"].endswith("/payment-declined")
-        assert api.wallet(payer)["available_minor"] == 9_000
+        body = {"to": "13600000007", "amount_minor": 6_000}  # the step-up rule
+        first = api.post("/v1/me/wallet/transfers", body, payer, expect=403).json()
+        assert first["type"].endswith("/step-up-required")
+        assert api.wallet(payer)["available_minor"] == 9_000  # nothing moved
+        wrong = api.post("/v1/me/wallet/transfers", {**body, "step_up_challenge_id":
+                                                     first["challenge_id"],
+                                                     "step_up_code": "000000"}, payer)
+        code = api.last_code(first["challenge_id"])
+        if code != "000000":
+            assert wrong.status_code == 401
+        done = api.post("/v1/me/wallet/transfers", {
+            **body, "step_up_challenge_id": first["challenge_id"], "step_up_code": code},
+            payer, expect=201).json()
+        assert done["status"] == "succeeded"
+        assert api.wallet(payer)["available_minor"] == 3_000
+        # A used code does not unlock another transfer.
+        api.post("/v1/me/wallet/transfers", {
+            **body, "step_up_challenge_id": first["challenge_id"], "step_up_code": code},
+            payer, expect=401)
+    finally:
+        api.runtime.close()
+
+
+def test_p2p_review_holds_the_transfer_until_the_case_verdict(store, clock):  # type: ignore[no-untyped-def]
+    api = _screening_api(store, clock)
+    try:
+        payer = api.customer("13600000008")
+        payee = api.customer("13600000009")
+        api.fund(payer, 10_000)
+        analyst = api.operator("risk_analyst")
+        payer_balance, payee_balance = 10_000, 0
+        for verdict in ("legitimate", "fraud"):
+            held = api.post("/v1/me/wallet/transfers",
+                            {"to": "13600000009", "amount_minor": 4_321}, payer,
+                            expect=201).json()
+            assert held["status"] == "pending" and held["completed_at"] is None
+            # Reserved on the payer's side, incoming (not spendable) on the payee's.
+            assert api.wallet(payer)["available_minor"] == payer_balance - 4_321
+            assert api.wallet(payer)["balance_minor"] == payer_balance
+            assert api.wallet(payee)["available_minor"] == payee_balance
+            assert api.wallet(payee)["incoming_pending_minor"] == 4_321
+            case = _held_case(api, "wallet_operation", held["id"])
+            assert case["status"] == "open" and case["amount_minor"] == 4_321
+            resolved = api.post(f"/v1/operator/fraud_cases/{case['id']}/resolve",
+                                {"verdict": verdict}, analyst, expect=200).json()
+            legitimate = verdict == "legitimate"
+            assert resolved["payment_action"] == ("approved" if legitimate else "declined")
+            history = api.get("/v1/me/wallet/history", payer, expect=200).json()["data"]
+            op = next(o for o in history if o["id"] == held["id"])
+            assert op["status"] == ("succeeded" if legitimate else "failed")
+            if legitimate:
+                payer_balance, payee_balance = payer_balance - 4_321, payee_balance + 4_321
+            for token, balance in ((payer, payer_balance), (payee, payee_balance)):
+                wallet = api.wallet(token)
+                assert wallet["balance_minor"] == wallet["available_minor"] == balance
+            # A verdict is final: the transfer cannot be reviewed twice.
+            api.post(f"/v1/operator/fraud_cases/{case['id']}/resolve", {"verdict": verdict},
+                     analyst, expect=409)
+        assert payee_balance == 4_321  # released once, voided once
+    finally:
+        api.runtime.close()
+
+
+def test_every_screening_is_stored_and_read_by_staff(store, clock):  # type: ignore[no-untyped-def]
+    api = _screening_api(store, clock)
+    try:
+        mkey = _merchant_key(api)
+        token = api.customer("13600000010")
+        api.fund(token, 20_000)
+        intent = _intent(api, mkey, 6_000, "stored-1")
+        url = f"/v1/payment_intents/{intent['id']}/confirm"
+        first = api.post(url, {"funding": "balance"}, token, expect=403).json()
+        api.post(url, {"funding": "balance", "step_up_challenge_id": first["challenge_id"],
+                       "step_up_code": api.last_code(first["challenge_id"])}, token,
+                 expect=200)
+        for role in ("risk_analyst", "admin", "compliance_officer"):
+            data = api.get(f"/v1/operator/fraud_screenings/{intent['id']}",
+                           api.operator(role), expect=200).json()["data"]
+            assert [d["decision"] for d in data] == ["challenge", "challenge"]
+        api.get(f"/v1/operator/fraud_screenings/{intent['id']}", api.operator("support"),
+                expect=403)
+        record = data[0]
+        assert record["subject_type"] == "payment" and record["amount_minor"] == 6_000
+        assert record["rules_hit"] == ["big_payment_step_up"]
+        assert record["rules_version"] == "rules-test-2025.1"
+        assert record["model_version"] == "rules-only" and record["score"] == 0.0
+        screener = api.runtime.payments.risk.screener
+        assert set(record["features"]) == set(screener.model.feature_names)
+        assert record["features"]["amount_minor"] == 6_000
+        assert record["features"]["customer_count_1h"] == 1  # the first attempt
+        assert data[1]["features"]["customer_count_1h"] == 2  # the first one was folded in
+        assert record["thresholds"]["version"] == screener.policy.version
+        assert record["thresholds"]["challenge"] <= record["thresholds"]["review"]
+        # The audit record names the stored screening.
+        assert [s["screening_id"] for s in _screenings(api, intent["id"])] == \
+            [d["id"] for d in data]
+    finally:
+        api.runtime.close()
+
+
+def test_rolled_back_confirm_leaves_no_screening_and_no_state(store, clock):  # type: ignore[no-untyped-def]
+    api = _screening_api(store, clock)
+    try:
+        mkey = _merchant_key(api)
+        token = api.customer("13600000011")
+        api.fund(token, 1_000)
+        paid = _intent(api, mkey, 500, "ok-1")
+        api.post(f"/v1/payment_intents/{paid['id']}/confirm", {"funding": "balance"}, token,
+                 expect=200)
+        gateway = api.runtime.payments.risk
+        before = gateway.screener.state_bytes()
+        too_big = _intent(api, mkey, 2_000, "too-big-1")  # more than the wallet holds
+        refused = api.post(f"/v1/payment_intents/{too_big['id']}/confirm",
+                           {"funding": "balance"}, token)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["type"].endswith("/insufficient-funds")
         with api.runtime.uow.connect() as conn:
-            payloads = conn.execute(select(audit_records.c.payload).where(
-                audit_records.c.action == "payment.screened",
-                audit_records.c.subject_type == "wallet_operation")
+            assert records.screenings_for(conn, too_big["id"]) == []
+            assert len(records.screenings_for(conn, paid["id"])) == 1
+        assert gateway.screener.state_bytes() == before
+    finally:
+        api.runtime.close()
+
+
+def test_gateway_rebuilt_from_the_journal_equals_one_that_never_stopped(  # type: ignore[no-untyped-def]
+        store, clock, tmp_path):
+    state_path = tmp_path / "fraud.state"
+    fraud = FraudScreeningConfig(rules=RULES, state_path=state_path, snapshot_every=3)
+    app = build_app(store.url, clock, fraud_screening=True, fraud=fraud)
+    api = Api(TestClient(app), app)
+    try:
+        mkey = _merchant_key(api)
+        tokens = [api.customer(f"1361000000{i}", device=f"device-{i:04d}") for i in range(3)]
+        for token in tokens:
+            api.fund(token, 100_000)
+        for n in range(8):
+            clock.advance(seconds=37)
+            token = tokens[n % 3]
+            amount = (1_000, 4_321, 2_500)[n % 3]
+            intent = _intent(api, mkey, amount, f"journal-{n}")
+            api.post(f"/v1/payment_intents/{intent['id']}/confirm", {"funding": "balance"},
+                     token, expect=200)
+        running = api.runtime.payments.risk.screener.state_bytes()
+        # "Crash": the last snapshot was written after the 6th screening; nothing saved since.
+        crashed = ScreeningRiskGateway.from_config(fraud)
+        assert crashed.screener.state_bytes() != running
+        with api.runtime.uow.connect() as conn:
+            assert crashed.recover(conn) == 2
+            # Without any snapshot the whole journal is replayed.
+            bare = ScreeningRiskGateway.from_config(FraudScreeningConfig(rules=RULES))
+            assert bare.recover(conn) == 8
+        assert crashed.screener.state_bytes() == running
+        assert bare.screener.state_bytes() == running
+    finally:
+        api.client.close()
+        app.state.runtime.uow.engine.dispose()  # no close(): no final snapshot
+
+
+def test_older_review_endpoint_and_case_verdict_are_one_decision(store, clock):  # type: ignore[no-untyped-def]
+    api = _screening_api(store, clock)
+    try:
+        mkey = _merchant_key(api)
+        token = api.customer("13600000012")
+        api.fund(token, 20_000)
+        analyst = api.operator("risk_analyst")
+        held = [_intent(api, mkey, 4_321, f"held-{n}") for n in range(3)]
+        for intent in held:
+            assert api.post(f"/v1/payment_intents/{intent['id']}/confirm",
+                            {"funding": "balance"}, token,
+                            expect=200).json()["status"] == "in_review"
+        # Approve through the older endpoint: the case is resolved legitimate with it.
+        approved = api.post(f"/v1/operator/payment_intents/{held[0]['id']}/review",
+                            {"approve": True}, analyst, expect=200).json()
+        assert approved["status"] == "requires_confirmation"
+        case = _held_case(api, "payment_intent", held[0]["id"])
+        assert (case["status"], case["verdict"], case["payment_action"]) == \
+            ("resolved", "legitimate", "approved")
+        # Decline through the older endpoint: unsure (no fraud label), payment declined.
+        declined = api.post(f"/v1/operator/payment_intents/{held[1]['id']}/review",
+                            {"approve": False}, analyst, expect=200).json()
+        assert declined["status"] == "declined"
+        case = _held_case(api, "payment_intent", held[1]["id"])
+        assert (case["verdict"], case["payment_action"]) == ("unsure", "declined")
+        # The case verdict first: the older endpoint then finds nothing held.
+        case = _held_case(api, "payment_intent", held[2]["id"])
+        api.post(f"/v1/operator/fraud_cases/{case['id']}/resolve", {"verdict": "fraud"},
+                 analyst, expect=200)
+        api.post(f"/v1/operator/payment_intents/{held[2]['id']}/review", {"approve": True},
+                 analyst, expect=409)
+        assert api.get(f"/v1/payment_intents/{held[2]['id']}", mkey,
+                       expect=200).json()["status"] == "declined"
+    finally:
+        api.runtime.close()
+
+
+class _Probe(Exception):
+    """Rolls a probing transaction back."""
+
+
+def test_rules_are_loaded_validated_activated_and_hot_swapped(store, clock):  # type: ignore[no-untyped-def]
+    api = _screening_api(store, clock)
+    try:
+        mkey = _merchant_key(api)
+        token = api.customer("13600000013")
+        api.fund(token, 20_000)
+        analyst = api.operator("risk_analyst")
+        other = ScreeningRiskGateway.from_config(FraudScreeningConfig(rules=RULES))
+        other.rules_check_every_s = 0.0  # a second process: polls the activation marker
+        assert api.get("/v1/operator/fraud_rules", analyst, expect=200).json()["active"] is None
+        bad = {**RULES, "version": "rules-bad", "rules": [
+            {"name": "x", "action": "block", "when": {"field": "amount_minor", "op": ">",
+                                                       "value": 1}}]}
+        problem = api.post("/v1/operator/fraud_rules", bad, analyst, expect=422).json()
+        assert problem["field"] == "rules[0].action"
+        unknown = {**RULES, "version": "rules-bad-2", "rules": [
+            {"name": "x", "action": "review", "when": {"field": "no_such_feature",
+                                                        "op": ">", "value": 1}}]}
+        problem = api.post("/v1/operator/fraud_rules", unknown, analyst, expect=422).json()
+        assert problem["field"] == "rules[0].when.field"
+        assert api.get("/v1/operator/fraud_rules", analyst,
+                       expect=200).json()["history"] == []
+        new = {"version": "rules-test-2025.9", "blocklists": {}, "rules": [
+            {"name": "everything_reviewed", "action": "review",
+             "when": {"field": "amount_minor", "op": ">=", "value": 1}}]}
+        loaded = api.post("/v1/operator/fraud_rules", new, analyst, expect=201).json()
+        assert loaded["active"] is False and loaded["author"]
+        # Versions are immutable: the same version with other content is refused.
+        api.post("/v1/operator/fraud_rules", {**new, "rules": []}, analyst, expect=409)
+        intent = _intent(api, mkey, 1_000, "before-activation")
+        assert api.post(f"/v1/payment_intents/{intent['id']}/confirm", {"funding": "balance"},
+                        token, expect=200).json()["status"] == "requires_capture"
+        api.post("/v1/operator/fraud_rules/rules-missing/activate", {}, analyst, expect=404)
+        live = api.post("/v1/operator/fraud_rules/rules-test-2025.9/activate", {}, analyst,
+                        expect=200).json()
+        assert live["active"] is True and live["changed"] is True
+        intent = _intent(api, mkey, 1_000, "after-activation")
+        assert api.post(f"/v1/payment_intents/{intent['id']}/confirm", {"funding": "balance"},
+                        token, expect=200).json()["status"] == "in_review"
+        with api.runtime.uow.connect() as conn:
+            [stored] = records.screenings_for(conn, intent["id"])
+        assert stored["rules_version"] == "rules-test-2025.9"
+        assert stored["rules_hit"] == ["everything_reviewed"]
+        # The other process swaps at its next screening (rolled back here: a probe).
+        with pytest.raises(_Probe), api.runtime.uow.begin() as tx:
+            decision = other.screen_payment(tx, PaymentEvent(
+                intent_id="pi_other", customer_id="cus_x", merchant_id="mer_x",
+                merchant_mcc="5411", amount_minor=10, currency="CNY", funding="balance",
+                scenario="online", device_id="dev_x", occurred_at=clock.now()))
+            assert str(decision.outcome) == "review"
+            assert decision.details["versions"]["rules"] == "rules-test-2025.9"
+            raise _Probe
+        with api.runtime.uow.connect() as conn:
+            actions = conn.execute(select(audit_records.c.action).where(
+                audit_records.c.subject_type == "fraud_rule_set")
                 .order_by(audit_records.c.id)).scalars().all()
-        assert [p["rules_hit"] for p in payloads] == [[], ["odd_amount_review"]]
+        assert actions == ["fraud_rules.loaded", "fraud_rules.activated"]
+        listed = api.get("/v1/operator/fraud_rules", api.operator("compliance_officer"),
+                         expect=200).json()
+        assert listed["active"]["version"] == "rules-test-2025.9"
+        assert [h["version"] for h in listed["history"]] == ["rules-test-2025.9"]
     finally:
         api.runtime.close()

@@ -1,8 +1,12 @@
-"""Operator console: the fraud case queue (issue #6, case management) and label ingestion.
+"""Operator console: the fraud case queue (issue #6, case management), label ingestion,
+the stored screenings and the versioned fraud rules.
 
 Analysts (``risk_analyst``) work the queue and resolve cases; ``admin`` (the queue's owner)
 reads it, reports on it and dispatches cases. A verdict on a held payment approves or
-declines it through :meth:`Payments.review`, in the same transaction.
+declines it through :meth:`Payments.review`, on a held P2P transfer releases or voids it
+through :meth:`Payments.review_transfer`, in the same transaction. Screenings are read by
+analysts, admin and compliance; rule sets are loaded and activated by admin and analysts
+(every load and activation is in the audit trail).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from creditpay.api import schemas as S
@@ -19,7 +23,7 @@ from creditpay.api.common import IdempotencyKey, Limit, runtime
 from creditpay.api.common import post as idempotent_post
 from creditpay.errors import PermissionDeniedError, ValidationError
 from creditpay.parties.service import Principal
-from creditpay.risk.fraud import cases
+from creditpay.risk.fraud import cases, records, rule_sets
 
 __all__ = ["router"]
 
@@ -27,7 +31,11 @@ router = APIRouter(prefix="/v1", tags=["fraud cases"])
 QUEUE_ROLES = {"risk_analyst", "admin"}
 READ = access(roles=QUEUE_ROLES)
 ANALYST = access(roles={"risk_analyst"})
+SCREENINGS_READ = access(roles={"risk_analyst", "admin", "compliance_officer"})
+RULES_READ = access(roles={"risk_analyst", "admin", "compliance_officer"})
+RULES_WRITE = access(roles={"risk_analyst", "admin"})
 REPORT_WINDOW_DEFAULT = dt.timedelta(days=30)
+VERSION_PATTERN = r"^[A-Za-z0-9_.:+\-]+$"
 CaseId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 
 
@@ -172,8 +180,10 @@ def resolve_case(request: Request, case_id: str, body: ResolveIn,
                  who: Principal = Depends(ANALYST)) -> Any:
     rt = runtime(request)
     reviewer = cases.payment_reviewer(rt.payments.review, who)
+    transfers = cases.payment_reviewer(rt.payments.review_transfer, who)
     return idempotent_post(request, who.scope_key, body, lambda tx: cases.resolve(
-        tx, case_id, who.id, body.verdict, body.note, review_payment=reviewer))
+        tx, case_id, who.id, body.verdict, body.note, review_payment=reviewer,
+        review_transfer=transfers))
 
 
 @router.post("/operator/fraud_labels/chargebacks", status_code=201,
@@ -197,3 +207,134 @@ def ingest_chargeback(request: Request, body: ChargebackIn,
             reason_code=body.reason_code, is_fraud=body.is_fraud, recorded_by=who.id)
 
     return idempotent_post(request, who.scope_key, body, use_case, status_code=201)
+
+
+# ---------------------------------------------------------------- stored screenings
+class ThresholdsOut(BaseModel):
+    version: str | None = None
+    challenge: float | None = None
+    review: float | None = None
+    decline: float | None = None
+
+
+class FraudScreeningOut(BaseModel):
+    id: int
+    subject_type: Literal["payment", "p2p"]
+    subject_id: str
+    customer_id: str
+    device_id: str
+    merchant_id: str = Field(description="the merchant, or the payee of a P2P transfer")
+    terminal_id: str | None
+    card_id: str | None
+    amount_minor: int
+    currency: str
+    scenario: str
+    screened_at: str
+    features: dict[str, float | None] = Field(
+        description="feature values by name as the model saw them; null = not applicable")
+    rules_hit: list[str]
+    score: float = Field(description="model fraud probability, 0..1")
+    decision: Literal["approve", "challenge", "review", "decline"]
+    reasons: list[str]
+    model_version: str
+    features_version: str
+    rules_version: str
+    thresholds: ThresholdsOut
+
+
+class FraudScreeningList(BaseModel):
+    data: list[FraudScreeningOut]
+
+
+@router.get("/operator/fraud_screenings/{subject_id}", response_model=FraudScreeningList,
+            summary="Every fraud screening of a payment intent or P2P transfer, oldest first")
+def screenings(request: Request,
+               subject_id: str = Path(..., min_length=1, max_length=64,
+                                      pattern=r"^[A-Za-z0-9_\-]+$"),
+               who: Principal = Depends(SCREENINGS_READ)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": records.screenings_for(conn, subject_id)}
+
+
+# ---------------------------------------------------------------- versioned fraud rules
+class RuleSetOut(BaseModel):
+    version: str
+    sha256: str = Field(description="SHA-256 of the document's canonical JSON")
+    author: str
+    created_at: str
+    activated_at: str | None
+    activated_by: str | None
+    active: bool
+    rules: int = Field(description="number of condition rules")
+    content: dict[str, Any] | None = None
+    duplicate: bool | None = None
+    changed: bool | None = None
+
+
+class ActiveRulesOut(BaseModel):
+    active: RuleSetOut | None = Field(
+        description="the live rule set; null = none activated (the configured document "
+                    "is in force)")
+    history: list[RuleSetOut] = Field(description="stored versions, newest first")
+
+
+class RulesDocumentIn(S.Strict):
+    """A fraud rules document (docs/fraud-models.md); validated by the rules parser."""
+
+    version: str = Field(min_length=1, max_length=rule_sets.VERSION_CHARS_MAX,
+                         pattern=VERSION_PATTERN)
+    description: str | None = Field(None, max_length=2000)
+    blocklists: dict[str, list[str]] = Field(default_factory=dict)
+    rules: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+
+
+class ActivateIn(S.Strict):
+    pass
+
+
+def _feature_names(rt: Any) -> Any:
+    """The running screener's features (rules must fit the model in force)."""
+    names = getattr(rt.payments.risk, "feature_names", None)
+    return names if names is not None else rule_sets.default_feature_names()
+
+
+@router.get("/operator/fraud_rules", response_model=ActiveRulesOut,
+            summary="The live fraud rule set and the stored versions")
+def active_rules(request: Request, who: Principal = Depends(RULES_READ)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"active": rule_sets.active(conn), "history": rule_sets.history(conn)}
+
+
+@router.post("/operator/fraud_rules", status_code=201, response_model=RuleSetOut,
+             summary="Load (validate and store) a new fraud rules version; not yet live")
+def load_rules(request: Request, body: RulesDocumentIn, idempotency_key: str = IdempotencyKey,
+               who: Principal = Depends(RULES_WRITE)) -> Any:
+    rt = runtime(request)
+    document = body.model_dump(exclude_none=True)
+    names = _feature_names(rt)
+    return idempotent_post(request, who.scope_key, body, lambda tx: rule_sets.load(
+        tx, document, author=who.id, names=names), status_code=201)
+
+
+@router.post("/operator/fraud_rules/{version}/activate", response_model=RuleSetOut,
+             summary="Make a stored fraud rules version live (running screeners swap it in)")
+def activate_rules(request: Request, body: ActivateIn,
+                   version: str = Path(..., min_length=1,
+                                       max_length=rule_sets.VERSION_CHARS_MAX,
+                                       pattern=VERSION_PATTERN),
+                   idempotency_key: str = IdempotencyKey,
+                   who: Principal = Depends(RULES_WRITE)) -> Any:
+    rt = runtime(request)
+    names = _feature_names(rt)
+    gateway = rt.payments.risk
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        view = rule_sets.activate(tx, version, operator=who.id, names=names)
+        if hasattr(gateway, "use_rules"):
+            ruleset = rule_sets.ruleset_of(view["content"], names)
+            tx.after_commit(lambda: gateway.use_rules(ruleset, view["activation_seq"]))
+        return view
+
+    return idempotent_post(request, who.scope_key, body, use_case)

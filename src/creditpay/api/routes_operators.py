@@ -85,8 +85,13 @@ def review(request: Request, intent_id: str, body: S.ReviewIn,
            idempotency_key: str = IdempotencyKey,
            who: Principal = Depends(access(roles={"risk_analyst"}))) -> Any:
     rt = runtime(request)
-    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.review(
-        tx, who, intent_id, approve=body.approve, note=body.note))
+    # The payment's fraud case, when screening opened one, is resolved with it (one source
+    # of truth: legitimate on approve, unsure on decline).
+    from creditpay.risk.fraud import cases
+
+    reviewer = cases.payment_reviewer(rt.payments.review, who)
+    return idempotent_post(request, who.scope_key, body, lambda tx: cases.review_held_payment(
+        tx, who.id, intent_id, approve=body.approve, note=body.note, review_payment=reviewer))
 
 
 @router.post("/operator/settlements/run", response_model=S.SettleOut,

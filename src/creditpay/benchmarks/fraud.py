@@ -9,7 +9,9 @@ Steps, all in one process on one core:
 3. Steady state: the next day's payments are screened one by one (features + rules +
    model + decision + state update), each timed with ``perf_counter_ns``.
 4. References measured in the same run: one-row ``lightgbm.Booster.predict`` (the library's
-   own single-row path) and the compiled numpy forest alone.
+   own single-row path, the "bare model predict"), the compiled numpy forest alone, and
+   for the non-approved screenings the served reasons (path attribution) against
+   LightGBM's TreeSHAP (cost, and how often both name the same leading feature).
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ from creditpay.risk.fraud.evaluation import (
     ProtocolConfig,
     evaluate_handbook,
     handbook_events,
+    handbook_feature_config,
+    validation_protocol,
 )
 from creditpay.risk.fraud.features import (
-    FeatureConfig,
     FraudLabel,
     PaymentEvent,
     StreamingFeatures,
@@ -68,6 +71,20 @@ BENCH_RULES: dict[str, Any] = {
 }
 
 
+def _machine_load() -> dict[str, Any]:
+    """Load of the (shared) machine: 1-minute load average and, on Linux, the share of the
+    last 60 s in which some task waited for a CPU (``/proc/pressure/cpu``, percent)."""
+    load: dict[str, Any] = {"loadavg_1m": os.getloadavg()[0] if hasattr(os, "getloadavg")
+                            else None, "cpu_pressure_some_avg60_pct": None}
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as f:
+            first = f.readline().split()
+        load["cpu_pressure_some_avg60_pct"] = float(first[2].split("=", 1)[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return load
+
+
 def _percentiles_ms(latencies_ns: np.ndarray) -> dict[str, float]:
     ms = latencies_ns / 1e6
     return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
@@ -76,8 +93,7 @@ def _percentiles_ms(latencies_ns: np.ndarray) -> dict[str, float]:
 
 def _handbook_model(protocol: ProtocolConfig) -> FraudModel:
     sim_cfg = HandbookSimConfig()
-    feat_cfg = FeatureConfig(label_delay_days=protocol.delta_delay,
-                             risk_lag_days=protocol.delta_delay + 1)
+    feat_cfg = handbook_feature_config(protocol)
     events = handbook_events(simulate(sim_cfg), label_delay_days=protocol.delta_delay)
     features = compute_features_offline(events, feat_cfg)
     start_day = (protocol.first_train_start - sim_cfg.start_date).days
@@ -88,10 +104,14 @@ def _handbook_model(protocol: ProtocolConfig) -> FraudModel:
                        training_info={"start_day": start_day})
 
 
-def run_handbook_benchmark(n_folds: int = 4, seed: int = 0) -> dict[str, Any]:
-    """Handbook protocol metrics (``creditpay bench fraud-handbook``)."""
+def run_handbook_benchmark(n_folds: int = 4, seed: int = 0,
+                           validation: bool = False) -> dict[str, Any]:
+    """Handbook protocol metrics (``creditpay bench fraud-handbook``); ``validation`` runs
+    the validation estimate that model selection used instead of the test estimate."""
     started = time.perf_counter()
-    result = evaluate_handbook(HandbookSimConfig(seed=seed), ProtocolConfig(n_folds=n_folds))
+    protocol = validation_protocol(n_folds) if validation else ProtocolConfig(n_folds=n_folds)
+    result = evaluate_handbook(HandbookSimConfig(seed=seed), protocol)
+    result["estimate"] = "validation" if validation else "test"
     result["elapsed_s"] = time.perf_counter() - started
     return result
 
@@ -140,6 +160,7 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
              if isinstance(item, PaymentEvent | FraudLabel)]
     latencies = []
     rows = []
+    flagged = []  # feature rows of the non-approved screenings (they carry reasons)
     decisions: dict[str, int] = {}
     for item in items:
         if isinstance(item, FraudLabel):
@@ -149,7 +170,10 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
         result = screener.screen(item)
         latencies.append(time.perf_counter_ns() - t0)
         rows.append(result.feature_vector)
+        if result.decision != "approve":
+            flagged.append(result.feature_vector)
         decisions[result.decision] = decisions.get(result.decision, 0) + 1
+    load_after_screening = _machine_load()
     latency_ns = np.array(latencies, dtype=np.float64)
     screen_ms = _percentiles_ms(latency_ns)
 
@@ -169,6 +193,27 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
     lgbm_ms = _percentiles_ms(np.array(lgbm_ns, dtype=np.float64))
     forest_ms = _percentiles_ms(np.array(forest_ns, dtype=np.float64))
 
+    say("references: reasons by path attribution (served) and by TreeSHAP")
+    path_ns, shap_ns, same_top1, in_shap_top3 = [], [], 0, 0
+    for x in flagged[:300]:
+        t0 = time.perf_counter_ns()
+        path = model.contributions(x, "path")[:-1]
+        t1 = time.perf_counter_ns()
+        shap = model.contributions(x, "shap")[:-1]
+        t2 = time.perf_counter_ns()
+        path_ns.append(t1 - t0)
+        shap_ns.append(t2 - t1)
+        top_path = int(np.argmax(path))
+        same_top1 += top_path == int(np.argmax(shap))
+        in_shap_top3 += top_path in np.argsort(-shap, kind="stable")[:3].tolist()
+    reasons_ref: dict[str, Any] = {"rows": len(path_ns)}
+    if path_ns:
+        reasons_ref.update({
+            "path_attribution_ms": _percentiles_ms(np.array(path_ns, dtype=np.float64)),
+            "treeshap_ms": _percentiles_ms(np.array(shap_ns, dtype=np.float64)),
+            "top1_same_as_treeshap": same_top1 / len(path_ns),
+            "top1_in_treeshap_top3": in_shap_top3 / len(path_ns)})
+
     n_entities = engine.n_entities()
     customers_in_state = len({k for k in engine._indexes["customer"].keys})
     state_bytes = engine.state_nbytes()
@@ -178,12 +223,16 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
         "benchmark": "fraud-screening",
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "threads": 1},
+                    "threads": 1, "load_after_screening": load_after_screening},
         "setup": {"customers": customers, "terminals": terminals, "warm_days": warm_days,
                   "warm_payments": warm.height, "warm_s": warm_s,
                   "warm_payments_per_s": warm.height / warm_s if warm_s else None,
                   "customers_in_state": customers_in_state, "entities": n_entities,
                   "model_trees": int(len(model.forest.roots)),
+                  "model_num_boost_round": model.manifest["num_boost_round"],
+                  "model_params": {k: model.manifest["lightgbm_params"][k] for k in (
+                      "learning_rate", "num_leaves", "max_depth", "min_data_in_leaf")},
+                  "risk_lag_days": feat_cfg.risk_lag_days,
                   "model_nodes": model.forest.n_nodes, "model_depth": model.forest.depth,
                   "features": len(model.feature_names), "rules": len(rules.rules)},
         "screening": {"events": len(latencies), "latency_ms": screen_ms,
@@ -198,6 +247,8 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
             "compiled_forest_one_row_ms": forest_ms,
             "compiled_vs_lightgbm_max_abs_probability_diff": max_abs_diff,
             "screening_p50_over_lightgbm_predict_p50": screen_ms["p50"] / lgbm_ms["p50"],
+            "screening_p99_over_lightgbm_predict_p99": screen_ms["p99"] / lgbm_ms["p99"],
+            "reasons": reasons_ref,
         },
         "targets": {"latency_ms_p99_max": LATENCY_MS_P99_TARGET,
                     "screenings_per_s_min": SCREENINGS_PER_S_TARGET,
@@ -208,5 +259,9 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
     if metrics is not None:
         result["handbook_protocol"] = {k: metrics[k] for k in (
             "mean", "std", "beats_best_baseline", "published_baselines", "simulation",
-            "protocol")}
+            "protocol", "model")}
+        result["handbook_protocol"]["folds"] = [
+            {k: fold[k] for k in ("train_start", "test_start", "test_end", "auc_roc",
+                                  "average_precision", "card_precision_at_100",
+                                  "test_rows", "test_frauds")} for fold in metrics["folds"]]
     return result

@@ -10,6 +10,7 @@ failures and deadlocks, SQLite busy) a bounded number of times.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from creditpay.db.tables import outbox_events
 __all__ = ["UnitOfWork", "Tx", "is_transient_error", "RETRY_ATTEMPTS_MAX"]
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 RETRY_ATTEMPTS_MAX = 8
 
 
@@ -36,6 +38,21 @@ class Tx:
     clock: Clock
     now: dt.datetime
     _events: list[dict[str, Any]] = field(default_factory=list)
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback()`` once this transaction has committed (in registration order);
+        a rollback drops it. For in-memory state that must mirror committed rows only. A
+        callback's error is logged, never raised: the commit already happened."""
+        self._after_commit.append(callback)
+
+    def run_after_commit(self) -> None:
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # the transaction is committed: report, keep going
+                _log.exception("after-commit callback failed")
 
     @property
     def today(self) -> dt.date:
@@ -111,6 +128,7 @@ class UnitOfWork:
             tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
             yield tx
             tx.flush_events()
+        tx.run_after_commit()
 
     def run(self, use_case: Callable[[Tx], T], *,
             attempts: int = RETRY_ATTEMPTS_MAX) -> T:

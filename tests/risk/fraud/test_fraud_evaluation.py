@@ -72,3 +72,23 @@ def test_protocol_dates_match_the_handbook_test_estimate():
     valid = fold_windows(ProtocolConfig(first_train_start=VALIDATION_TRAIN_START))
     assert valid[0]["test_end"] == dt.date(2018, 7, 31)
     assert valid[0]["test_end"] < folds[-1]["test_start"]
+
+
+def test_handbook_features_and_validation_protocol():
+    """Risk windows end exactly delta_delay days before the transaction's day (handbook),
+    labels arrive after the same delay, and model selection uses the validation folds,
+    whose tests all end before the first test-estimate test day."""
+    from creditpay.risk.fraud.evaluation import (
+        VALIDATION_TRAIN_START,
+        fold_windows,
+        handbook_feature_config,
+        validation_protocol,
+    )
+
+    cfg = handbook_feature_config(ProtocolConfig(delta_delay=5))
+    assert (cfg.label_delay_days, cfg.risk_lag_days) == (5, 5)
+    assert handbook_feature_config().risk_lag_days == 7
+    valid = validation_protocol()
+    assert valid.first_train_start == VALIDATION_TRAIN_START and valid.n_folds == 4
+    assert max(f["test_end"] for f in fold_windows(valid)) < min(
+        f["test_start"] for f in fold_windows(ProtocolConfig()))

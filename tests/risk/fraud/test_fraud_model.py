@@ -53,11 +53,48 @@ def test_save_load_roundtrip_without_pickle(trained, tmp_path):
 def test_reasons_are_top_shap_contributions(trained):
     model, x = trained
     row = x[int(np.argmax([model.probability(r) for r in x]))]
-    reasons = model.top_reasons(row, k=3)
+    reasons = model.top_reasons(row, k=3, method="shap")
     assert 1 <= len(reasons) <= 3
     contrib = model.booster().predict(row[None, :], pred_contrib=True)[0, :-1]
     best = model.feature_names[int(np.argmax(contrib))]
     assert reasons[0].startswith(best + "=")
+    # The serving default (path attribution) names the same leading feature here.
+    assert model.top_reasons(row, k=3)[0].startswith(best + "=")
+    with pytest.raises(ValidationError) as err:
+        model.top_reasons(row, method="lime")
+    assert err.value.field == "method"
+
+
+def _reference_path_contributions(dump: dict, row: np.ndarray) -> np.ndarray:
+    """Independent walk of LightGBM's JSON dump, one tree and one node at a time."""
+    total = np.zeros(len(row) + 1)
+    for tree in dump["tree_info"]:
+        node = tree["tree_structure"]
+        total[-1] += node.get("internal_value", node.get("leaf_value", 0.0))
+        while "split_index" in node:
+            value = row[node["split_feature"]]
+            if np.isnan(value) and node["missing_type"] == "NaN":
+                left = node["default_left"]
+            else:
+                value = 0.0 if np.isnan(value) else value
+                left = value <= node["threshold"]
+            child = node["left_child"] if left else node["right_child"]
+            child_value = child.get("internal_value", child.get("leaf_value"))
+            total[node["split_feature"]] += child_value - node["internal_value"]
+            node = child
+    return total
+
+
+def test_path_contributions_match_a_reference_walk_and_sum_to_the_raw_score(trained):
+    model, x = trained
+    x = x[:200].copy()
+    x[::5, 5] = np.nan
+    dump = model.booster().dump_model()
+    for row in x:
+        ours = model.contributions(row)
+        np.testing.assert_allclose(ours, _reference_path_contributions(dump, row),
+                                   rtol=1e-9, atol=1e-12)
+        assert ours.sum() == pytest.approx(model.forest.raw_score(row), rel=1e-9, abs=1e-12)
 
 
 def test_thresholds_by_scenario_and_amount_band():

@@ -1,12 +1,15 @@
 """Fraud case management: the analysts' alert queue and the fraud labels (issue #6).
 
-* A payment that screening holds for review opens one case (idempotent per subject) in the
-  confirming transaction, with a priority from the screening score and the amount, and an
+* A payment (``payment_intent``) or a P2P transfer (``wallet_operation``) that screening
+  holds for review opens one case (idempotent per subject) in the held transaction, with a priority from the screening score and the amount, and an
   SLA due time from a configurable SLA per priority (business time, from the clock).
 * Analysts work the queue (most urgent first, then the nearest SLA), take or are given a
   case, and resolve it as ``fraud``, ``legitimate`` or ``unsure`` with a note. Resolving a
   held payment approves it (legitimate) or declines it (fraud, unsure) through the payments
-  domain's public review, injected as a callback: risk never imports payments.
+  domain's public review, injected as a callback: risk never imports payments; a held
+  transfer is released or voided the same way. The case is the one source of truth of a
+  held subject: the older payment review endpoint goes through :func:`review_held_payment`,
+  which resolves the open case (or reviews directly when screening opened none).
 * Labels: an analyst's fraud / legitimate verdict, a chargeback or a consumer fraud report
   is stored in ``fraud_labels`` (append-only, idempotent per source reference);
   :func:`labels_since` and :func:`training_labels` read them for the next training set.
@@ -40,10 +43,12 @@ __all__ = [
     "LABEL_SOURCES", "case_priority", "open_case", "open_payment_case", "get_case",
     "list_queue", "assign", "resolve", "ingest_chargeback", "ingest_consumer_report",
     "labels_since", "training_labels", "queue_precision", "sla_breaches", "queue_report",
-    "payment_reviewer",
+    "payment_reviewer", "review_held_payment", "case_for_subject", "SUBJECT_REVIEWED",
 ]
 
 VERDICTS = ("fraud", "legitimate", "unsure")
+# Subjects screening holds for review, each with a reviewer that releases or refuses it.
+SUBJECT_REVIEWED = ("payment_intent", "wallet_operation")
 STATUSES = ("open", "assigned", "resolved")
 QUEUE_FILTERS = ("active", *STATUSES)  # active = open or assigned (not yet resolved)
 LABEL_SOURCES = ("analyst_verdict", "chargeback", "consumer_report")
@@ -264,9 +269,15 @@ def open_payment_case(tx: Tx, *, intent_id: str, customer_id: str | None,
                       merchant_id: str | None, amount_minor: int | None,
                       currency: str | None, device_id: str | None = None,
                       score: float | None = None, reasons: Sequence[str] = (),
+                      subject_type: str = "payment_intent",
                       policy: CasePolicy = DEFAULT_CASE_POLICY) -> dict[str, Any]:
-    """The ``Payments.on_review`` hook: a payment held by screening opens its case."""
-    return open_case(tx, subject_type="payment_intent", subject_id=intent_id,
+    """The ``Payments.on_review`` hook: a payment held by screening opens its case
+    (``subject_type`` ``wallet_operation`` and the operation id for a held transfer, the
+    payee in ``merchant_id``)."""
+    if subject_type not in SUBJECT_REVIEWED:
+        raise ValidationError(f"must be one of {list(SUBJECT_REVIEWED)}",
+                              field="subject_type")
+    return open_case(tx, subject_type=subject_type, subject_id=intent_id,
                      customer_id=customer_id, merchant_id=merchant_id, device_id=device_id,
                      amount_minor=amount_minor, currency=currency, score=score,
                      reasons=reasons, policy=policy)
@@ -333,13 +344,15 @@ def assign(tx: Tx, case_id: str, staff_id: str, *, by: str | None = None) -> dic
 
 
 def resolve(tx: Tx, case_id: str, staff_id: str, verdict: str, note: str | None = None, *,
-            review_payment: PaymentReviewer | None = None) -> dict[str, Any]:
+            review_payment: PaymentReviewer | None = None,
+            review_transfer: PaymentReviewer | None = None) -> dict[str, Any]:
     """Close a case with a verdict and a note (kept on the case, not in the audit trail).
 
     A ``fraud`` or ``legitimate`` verdict stores a label (``analyst_verdict``). A held
     payment is approved on ``legitimate`` and declined on ``fraud`` or ``unsure`` (no money
-    moves on doubt; the customer may pay again) through ``review_payment``; a payment no
-    longer in review (expired, cancelled) is left as it is and the case says so.
+    moves on doubt; the customer may pay again) through ``review_payment``; a held P2P
+    transfer is released (posted) or voided alike through ``review_transfer``. A subject no
+    longer held (expired, cancelled) is left as it is and the case says so.
     """
     _check_id(staff_id, "staff_id")
     if verdict not in VERDICTS:
@@ -351,10 +364,12 @@ def resolve(tx: Tx, case_id: str, staff_id: str, verdict: str, note: str | None 
     if row.status == "resolved":
         raise StateError(f"the case is already resolved as {row.verdict}", field="case_id")
     payment_action = None
-    if row.subject_type == "payment_intent" and review_payment is not None:
+    reviewer = {"payment_intent": review_payment,
+                "wallet_operation": review_transfer}.get(row.subject_type)
+    if reviewer is not None:
         approve = verdict == "legitimate"
         try:
-            review_payment(tx, row.subject_id, approve, note)
+            reviewer(tx, row.subject_id, approve, note)
             payment_action = "approved" if approve else "declined"
         except StateError:
             # Raised before any write (the payment is no longer held): nothing to undo.
@@ -575,6 +590,43 @@ def queue_report(conn: Connection, *, now: dt.datetime, since: dt.datetime
             "open": int(backlog.get("open", 0)), "assigned": int(backlog.get("assigned", 0)),
             "precision": queue_precision(conn, since),
             "sla_breaches": sla_breaches(conn, now=now, since=since)}
+
+
+def case_for_subject(conn: Connection, subject_type: str, subject_id: str
+                     ) -> dict[str, Any] | None:
+    """The case of a subject (None when screening opened none)."""
+    _check_slug(subject_type, "subject_type")
+    _check_id(subject_id, "subject_id")
+    row = conn.execute(select(fraud_cases).where(
+        fraud_cases.c.subject_type == subject_type,
+        fraud_cases.c.subject_id == subject_id)).first()
+    return None if row is None else _case_view(row)
+
+
+def review_held_payment(tx: Tx, staff_id: str, intent_id: str, *, approve: bool,
+                        note: str | None, review_payment: PaymentReviewer) -> Any:
+    """The older "approve / decline a held payment" action, kept in step with the case.
+
+    With an unresolved case for the payment, the case is resolved (``legitimate`` on
+    approve, ``unsure`` on decline: a decline alone is not a fraud label), which reviews the
+    payment; without one, the payment is reviewed directly. Returns what
+    ``review_payment`` returned (the payment's view).
+    """
+    _check_id(intent_id, "intent_id")
+    case = case_for_subject(tx.conn, "payment_intent", intent_id)
+    if case is None or case["status"] == "resolved":
+        return review_payment(tx, intent_id, approve, note)
+    seen: dict[str, Any] = {}
+
+    def reviewer(tx_: Tx, subject_id: str, approve_: bool, note_: str | None) -> Any:
+        seen["result"] = review_payment(tx_, subject_id, approve_, note_)
+        return seen["result"]
+
+    resolved = resolve(tx, case["id"], staff_id, "legitimate" if approve else "unsure",
+                       note, review_payment=reviewer)
+    if resolved["payment_action"] == "not_in_review":
+        return review_payment(tx, intent_id, approve, note)  # raises: not held any more
+    return seen["result"]
 
 
 def payment_reviewer(review: Callable[..., Any], operator: Any) -> PaymentReviewer:

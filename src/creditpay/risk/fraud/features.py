@@ -33,6 +33,7 @@ import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -350,8 +351,15 @@ class StreamingFeatures:
         self._cust_base = self._cust_mean_base + self._nw
         self._risk_base = self._cust_base + 9
         self._kind_slot_in_vector = {kind: i for i, kind in enumerate(cfg.entity_kinds)}
+        self._kind_attrs = tuple((kind, kind + "_id") for kind in cfg.entity_kinds)
         # Derived, not state: risk values per risk slot for the day they were computed on.
         self._risk_cache: dict[int, tuple[int, np.ndarray]] = {}
+        # Derived, not state (hot-path caches): everything that depends on the time only
+        # through t // gcd(bucket widths), and the output positions per set of present kinds.
+        self._time_step = math.gcd(*(int(w) for w in widths))
+        self._time_key = -1
+        self._time_cache: tuple[np.ndarray, ...] = ()
+        self._out_index: dict[tuple[int, ...], tuple[np.ndarray, int]] = {}
 
     # ------------------------------------------------------------------ state plumbing
     def _slot(self, store: str, kind: str, entity_id: str) -> int:
@@ -374,6 +382,11 @@ class StreamingFeatures:
             rows = used[_STORE_OF[name.split("_", 1)[0]]]
             total += array[:rows].nbytes
         return total
+
+    def checkpoint(self, event: PaymentEvent) -> StateCheckpoint:
+        """Save the state rows ``event`` can touch; ``restore()`` on the result undoes an
+        :meth:`update` with that event (and only that one, made right after)."""
+        return StateCheckpoint(self, event)
 
     def to_bytes(self) -> bytes:
         """Serialise the whole state (numpy ``.npz``, no pickle)."""
@@ -430,46 +443,66 @@ class StreamingFeatures:
         self._update_risk(event, t, out)
         return out
 
+    def _window_times(self, t: int) -> tuple[np.ndarray, ...]:
+        """(bucket per window, ring column per window, bucket per ring cell, lowest live
+        bucket per ring cell) at time ``t``; recomputed only when ``t`` crosses a multiple
+        of the gcd of the bucket widths (all windows' buckets are constant in between)."""
+        key = t // self._time_step
+        if key != self._time_key:
+            bucket = t // self._bucket_s
+            cols = self._win_offsets + bucket % self._n_buckets
+            per_cell = bucket[self._bucket_window]
+            lowest = np.maximum(bucket - self._n_buckets + 1, 0)[self._bucket_window]
+            self._time_cache = (bucket, cols, per_cell, lowest)
+            self._time_key = key
+        return self._time_cache
+
+    def _window_out_index(self, kinds: tuple[int, ...]) -> tuple[np.ndarray, int]:
+        """Output positions of the (kind, count|sum, window) totals for the kinds present,
+        and the customer's row among them."""
+        cached = self._out_index.get(kinds)
+        if cached is None:
+            nw = self._nw
+            index = np.concatenate([self._win_base + 2 * nw * k + np.arange(2 * nw)
+                                    for k in kinds])
+            cached = (index, kinds.index(self._kind_slot_in_vector["customer"]))
+            self._out_index[kinds] = cached
+        return cached
+
     def _update_windows(self, event: PaymentEvent, t: int, amount: int,
                         out: np.ndarray) -> None:
         kinds = []
         slots = []
-        for kind in self.config.entity_kinds:
-            entity_id = event.entity_id(kind)
+        for position, (kind, attribute) in enumerate(self._kind_attrs):
+            entity_id = getattr(event, attribute)
             if entity_id is not None:
-                kinds.append(self._kind_slot_in_vector[kind])
+                kinds.append(position)
                 slots.append(self._slot("window", kind, entity_id))
-        rows = np.array(slots, dtype=np.int64)
+        bucket, cols, per_cell, lowest = self._window_times(t)
         ring = self._arrays["win_ring"]
-        bucket = t // self._bucket_s  # current bucket per window
-        cols = self._win_offsets + bucket % self._n_buckets
-        block = ring[rows]  # (kinds, plane, bucket): one gather for all windows
+        block = ring[slots]  # (kinds, plane, bucket): one gather for all windows
         # Checked before any write, so a refused event leaves the whole state unchanged.
-        if (block[:, _STAMP] > bucket[self._bucket_window]).any():
+        if (block[:, _STAMP] > per_cell).any():
             raise ValidationError("event is older than the window state of one of its "
                                   "entities (streams must be time-ordered per entity)",
                                   field="timestamp_s")
         current = block[:, :, cols]
-        fresh = current[:, _STAMP] == bucket  # else the cell holds an expired bucket: reuse
-        current[:, _COUNT] = current[:, _COUNT] * fresh + 1
-        current[:, _SUM] = current[:, _SUM] * fresh + amount
+        # A cell holding an expired bucket is reused: its count and sum restart at 0.
+        current[:, _COUNT:] *= (current[:, _STAMP] == bucket)[:, None, :]
+        current[:, _COUNT] += 1
+        current[:, _SUM] += amount
         current[:, _STAMP] = bucket
         block[:, :, cols] = current
-        ring[rows] = block
+        ring[slots] = block
         # Live buckets: the n_buckets most recent up to the current one (never-used cells
         # hold stamp -1, below any live bucket since buckets are >= 0).
-        lowest = np.maximum(bucket - self._n_buckets + 1, 0)[self._bucket_window]
         live = block[:, _STAMP] >= lowest
         totals = np.add.reduceat(block[:, _COUNT:] * live[:, None, :], self._win_offsets, axis=2)
-        win_count = totals[:, 0]
-        win_sum = totals[:, 1]
+        index, customer_row = self._window_out_index(tuple(kinds))
+        out[index] = totals.ravel()
         nw = self._nw
-        for row, kind_pos in enumerate(kinds):
-            base = self._win_base + 2 * nw * kind_pos
-            out[base:base + nw] = win_count[row]
-            out[base + nw:base + 2 * nw] = win_sum[row]
-        row = kinds.index(self._kind_slot_in_vector["customer"])  # customer is required
-        out[self._cust_mean_base:self._cust_mean_base + nw] = win_sum[row] / win_count[row]
+        out[self._cust_mean_base:self._cust_mean_base + nw] = (totals[customer_row, 1]
+                                                              / totals[customer_row, 0])
 
     def _update_customer(self, event: PaymentEvent, t: int, amount: int,
                          out: np.ndarray) -> None:
@@ -477,9 +510,10 @@ class StreamingFeatures:
         a = self._arrays
         slot = self._slot("customer", "customer", event.customer_id)
         base = self._cust_base
-        n = int(a["cust_n"][slot])
-        mean = float(a["cust_mean"][slot])
-        m2 = float(a["cust_m2"][slot])
+        # .item(): plain Python scalars (same values, no numpy scalar objects per read).
+        n = a["cust_n"].item(slot)
+        mean = a["cust_mean"].item(slot)
+        m2 = a["cust_m2"].item(slot)
         x = float(amount)
         out[base] = n
         if n >= 2 and m2 > 0.0:
@@ -495,7 +529,7 @@ class StreamingFeatures:
         a["cust_mean"][slot] = mean
         a["cust_m2"][slot] = m2
 
-        last_ts = int(a["cust_last_ts"][slot])
+        last_ts = a["cust_last_ts"].item(slot)
         if last_ts >= 0:
             out[base + 3] = t - last_ts
         a["cust_last_ts"][slot] = t
@@ -516,8 +550,8 @@ class StreamingFeatures:
             out[base + 5] = float(code not in cells.tolist())
             cells[ring_pos] = code
             new_x, new_y = px, py
-            last_x = float(a["cust_last_x"][slot])
-            last_y = float(a["cust_last_y"][slot])
+            last_x = a["cust_last_x"].item(slot)
+            last_y = a["cust_last_y"].item(slot)
             if last_ts >= 0 and not math.isnan(last_x):
                 distance_km = self._distance_km(last_x, last_y, px, py)
                 speed_kmh = distance_km / max(t - last_ts, 1) * 3_600.0
@@ -558,7 +592,7 @@ class StreamingFeatures:
                 continue
             slot = self._slot("risk", kind, entity_id)
             ring_row = self._arrays["risk_ring"][slot]  # fetched after _slot (may reallocate)
-            held = int(ring_row[_STAMP, pos])
+            held = ring_row.item(_STAMP, pos)
             if held == day:
                 ring_row[_TX, pos] += 1
             elif held < day:
@@ -954,3 +988,86 @@ def iter_stream(events: pl.DataFrame, config: FeatureConfig | None = None):
             card_id=as_id(columns["card_id"][i]),
             terminal_id=as_id(columns["terminal_id"][i]),
             **location)
+
+
+class StateCheckpoint:
+    """The state rows one event can touch, saved so :meth:`restore` puts them back
+    (:meth:`StreamingFeatures.checkpoint`: screening decides on a tentative update and keeps
+    it only when the payment's transaction commits).
+
+    ``StreamingFeatures.update`` writes only the rows of the event's own entities (window,
+    customer and risk stores) and may append keys for new entities; this saves those rows
+    before the update and, on restore, writes them back, forgets the new keys (their rows
+    go back to the fill value) and puts back the derived risk cache of the touched slots. The
+    property test in tests/risk/fraud/test_fraud_journal.py checks the state bytes are
+    identical after an evaluation, so a change of the engine's layout is caught there.
+    """
+
+    __slots__ = ("_engine", "_saved", "_key_counts", "_risk_cache")
+
+    def __init__(self, engine: StreamingFeatures, event: PaymentEvent) -> None:
+        self._engine = engine
+        kind_index = engine._kind_index
+        ids = [(kind_index[kind], entity) for kind in ENTITY_KINDS
+               if (entity := event.entity_id(kind)) is not None]
+        self._key_counts: dict[str, int] = {}
+        slots_by_store: dict[str, list[int]] = {}
+        for store, index in engine._indexes.items():
+            self._key_counts[store] = len(index.keys)
+            found = index.slots
+            slots_by_store[store] = [found[key] for key in ids if key in found]
+        cache = engine._risk_cache
+        self._risk_cache = {slot: cache.get(slot) for slot in slots_by_store.get("risk", [])}
+        # The rows the update may overwrite: one copy per array (a single row is copied
+        # directly, several are gathered with ``take``, which copies).
+        self._saved: list[tuple[str, Any, Any]] = []
+        arrays = engine._arrays
+        for name, store in _array_stores(engine):
+            slots = slots_by_store[store]
+            if len(slots) == 1:
+                slot = slots[0]
+                row = arrays[name][slot]
+                self._saved.append((name, slot, row.copy() if isinstance(row, np.ndarray)
+                                    else row))
+            elif slots:
+                self._saved.append((name, slots, arrays[name].take(slots, axis=0)))
+
+    def restore(self) -> None:
+        engine = self._engine
+        arrays = engine._arrays
+        for name, slots, rows in self._saved:
+            arrays[name][slots] = rows
+        for store, index in engine._indexes.items():
+            before = self._key_counts[store]
+            added = index.keys[before:]
+            if not added:
+                continue
+            for key in added:
+                del index.slots[key]
+            del index.keys[before:]
+            prefix = {"window": "win_", "customer": "cust_", "risk": "risk_"}[store]
+            for name, (_, _, fill) in engine._specs.items():
+                if name.startswith(prefix):
+                    engine._arrays[name][before:before + len(added)] = fill
+            if store == "risk":
+                for slot in range(before, before + len(added)):
+                    engine._risk_cache.pop(slot, None)
+        for slot, entry in self._risk_cache.items():
+            if entry is None:
+                engine._risk_cache.pop(slot, None)
+            else:
+                engine._risk_cache[slot] = entry
+
+
+_ARRAY_STORES: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
+
+
+def _array_stores(engine: StreamingFeatures) -> tuple[tuple[str, str], ...]:
+    """(array name, store) pairs of an engine's state, worked out once per layout."""
+    names = tuple(engine._arrays)
+    pairs = _ARRAY_STORES.get(names)
+    if pairs is None:
+        store_of = _STORE_OF
+        pairs = tuple((name, store_of[name.split("_", 1)[0]]) for name in names)
+        _ARRAY_STORES[names] = pairs
+    return pairs

@@ -6,6 +6,10 @@ streaming state, all in process and without I/O or clock reads: the event carrie
 timestamp. Confirmed outcomes come back through :meth:`Screener.record_label`. The state
 is saved and restored with :meth:`Screener.state_bytes` / ``Screener(..., state=...)``;
 the caller persists it (and must keep one writer per state).
+
+A caller inside a database transaction splits the two steps: :meth:`Screener.evaluate`
+decides without touching the state, and :meth:`Screener.apply` folds the event in once the
+transaction has committed, so the state holds committed screenings only.
 """
 
 from __future__ import annotations
@@ -20,7 +24,12 @@ import numpy as np
 
 from creditpay.errors import ValidationError
 from creditpay.money import validate_currency
-from creditpay.risk.fraud.features import FraudLabel, PaymentEvent, StreamingFeatures
+from creditpay.risk.fraud.features import (
+    FraudLabel,
+    PaymentEvent,
+    StateCheckpoint,
+    StreamingFeatures,
+)
 from creditpay.risk.fraud.model import DECISIONS, SCENARIOS, DecisionPolicy, FraudModel
 from creditpay.risk.fraud.rules import EMPTY_RULES, RuleBook, RuleSet
 
@@ -44,6 +53,8 @@ class ScreeningResult:
     feature_vector: np.ndarray
     feature_names: tuple[str, ...]
     versions: Mapping[str, str]
+    # The score thresholds applied: {"version", "challenge", "review", "decline"}.
+    thresholds: Mapping[str, Any] | None = None
 
     @property
     def features(self) -> dict[str, float]:
@@ -126,11 +137,13 @@ class Screener:
                  policy: DecisionPolicy | None = None, state: bytes | None = None,
                  reasons_top_k: int = 3) -> None:
         self.model = model
+        # An evaluated event kept in the state until the next call (see ``evaluate``).
+        self._tentative: tuple[PaymentEvent, StateCheckpoint] | None = None
         if state is None:
-            self.engine = StreamingFeatures(model.feature_config)
+            self._engine = StreamingFeatures(model.feature_config)
         else:
-            self.engine = StreamingFeatures.from_bytes(state)
-            if self.engine.config.version != model.feature_config.version:
+            self._engine = StreamingFeatures.from_bytes(state)
+            if self._engine.config.version != model.feature_config.version:
                 raise ValidationError("state was built with another feature configuration",
                                       field="state")
         if isinstance(rules, RuleBook):
@@ -176,13 +189,63 @@ class Screener:
         self._refresh_versions()
         return previous
 
+    @property
+    def engine(self) -> StreamingFeatures:
+        """The feature state, holding folded (applied or screened) events only."""
+        self._settle()
+        return self._engine
+
+    def _settle(self) -> None:
+        """Take a tentatively folded event (``evaluate`` without ``apply``) back out."""
+        if self._tentative is not None:
+            undo = self._tentative[1]
+            self._tentative = None
+            undo.restore()
+
     def screen(self, event: PaymentEvent) -> ScreeningResult:
         """Screen one payment and fold it into the state (the attempt counts even if
         declined: repeated declined attempts are themselves a fraud signal)."""
         validate_event(event, self._coordinates)
+        return self._decide(event, self.engine.update(event))
+
+    def evaluate(self, event: PaymentEvent) -> ScreeningResult:
+        """Screen one payment as :meth:`screen` does without folding it into the state;
+        :meth:`apply` folds it (once its transaction committed).
+
+        The features are those :meth:`apply` on this state folds. Cheap in the usual order
+        (evaluate, then apply of the same event): the update stays in place, with the rows
+        it overwrote kept aside, and ``apply`` only forgets them; any other call first
+        puts those rows back, so the state never shows an event not applied.
+        """
+        validate_event(event, self._coordinates)
+        self._settle()
+        undo = self._engine.checkpoint(event)
+        try:
+            x = self._engine.update(event)
+        except BaseException:
+            undo.restore()
+            raise
+        self._tentative = (event, undo)
+        return self._decide(event, x)
+
+    def apply(self, event: PaymentEvent) -> None:
+        """Fold an evaluated event into the state (after its transaction committed)."""
+        tentative = self._tentative
+        if tentative is not None and tentative[0] is event:
+            self._tentative = None  # already in place: keep it
+            return
+        validate_event(event, self._coordinates)
+        self.engine.update(event)
+
+    def discard(self, event: PaymentEvent) -> None:
+        """Forget an evaluated event that will never be applied (optional: any later call
+        does it anyway)."""
+        if self._tentative is not None and self._tentative[0] is event:
+            self._settle()
+
+    def _decide(self, event: PaymentEvent, x: np.ndarray) -> ScreeningResult:
         ruleset = self.rulebook.current  # read once: one screening sees one version
         versions = self._versions
-        x = self.engine.update(event)
         score = self.model.probability(x)
         decision = self.policy.decide(score, event.scenario, event.amount_minor)
         rules_hit: tuple[str, ...] = ()
@@ -200,9 +263,13 @@ class Screener:
         if decision != "approve":
             reasons += tuple(f"model:{r}" for r in
                              self.model.top_reasons(x, self.reasons_top_k))
+        row = self.policy.row_for(event.scenario, event.amount_minor)
+        thresholds = {"version": self.policy.version, "challenge": row.challenge,
+                      "review": row.review, "decline": row.decline}
         return ScreeningResult(decision=decision, score=score, rules_hit=rules_hit,
                                reasons=reasons, feature_vector=x,
-                               feature_names=self.model.feature_names, versions=versions)
+                               feature_names=self.model.feature_names, versions=versions,
+                               thresholds=thresholds)
 
     def record_label(self, label: FraudLabel) -> bool:
         """Record a confirmed fraud / legitimate outcome known at ``label_timestamp_s``."""
@@ -212,4 +279,5 @@ class Screener:
         return self.engine.record_label(label)
 
     def state_bytes(self) -> bytes:
+        """The state of the folded events (never a tentative one), serialised."""
         return self.engine.to_bytes()

@@ -5,6 +5,12 @@ review by screening), with its priority, SLA, assignment and verdict. ``fraud_la
 append-only record of what turned out to be fraud (or not), from analyst verdicts,
 chargebacks and consumer fraud reports: the next training set is read from it.
 Only :mod:`creditpay.risk.fraud.cases` writes them.
+
+``fraud_screenings`` is the append-only journal of every screening (written by
+:mod:`creditpay.risk.fraud.records` in the screened transaction): the decision, what it was
+made from, and the inputs that rebuild the streaming feature state after a restart.
+``fraud_rule_sets`` holds the versioned rules documents and which one is active
+(:mod:`creditpay.risk.fraud.rule_sets`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from sqlalchemy import (
 
 from creditpay.db.metadata import BigIntPK, JSONType, metadata
 
-__all__ = ["fraud_cases", "fraud_labels"]
+__all__ = ["fraud_cases", "fraud_labels", "fraud_screenings", "fraud_rule_sets"]
 
 fraud_cases = Table(
     "fraud_cases",
@@ -87,4 +93,53 @@ fraud_labels = Table(
     UniqueConstraint("source", "reference"),
     Index("ix_fraud_labels_since", "labelled_at", "id"),
     Index("ix_fraud_labels_subject", "subject_type", "subject_id"),
+)
+
+fraud_screenings = Table(
+    "fraud_screenings",
+    metadata,
+    # Insertion order; the streaming-state snapshot records the highest id it includes.
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("subject_type", String(16), nullable=False),  # payment | p2p
+    Column("subject_id", String(64), nullable=False),  # payment intent / wallet operation id
+    Column("customer_id", String(128), nullable=False),
+    Column("device_id", String(128), nullable=False),
+    Column("merchant_id", String(128), nullable=False),  # the payee for p2p
+    Column("terminal_id", String(128), nullable=True),
+    Column("card_id", String(128), nullable=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("scenario", String(16), nullable=False),
+    # The event's time as screened (unix seconds of it feed the streaming features).
+    Column("screened_at", DateTime(timezone=True), nullable=False),
+    Column("features", JSONType, nullable=False),  # name -> value, null = not applicable
+    Column("rules_hit", JSONType, nullable=False),
+    Column("score", Float, nullable=False),  # model fraud probability, 0..1
+    Column("decision", String(12), nullable=False),
+    Column("reasons", JSONType, nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("features_version", String(64), nullable=False),
+    Column("rules_version", String(128), nullable=False),
+    # {"version", "challenge", "review", "decline"}: the score thresholds row applied.
+    Column("thresholds", JSONType, nullable=False),
+    CheckConstraint("subject_type IN ('payment', 'p2p')", name="subject_type"),
+    CheckConstraint("decision IN ('approve', 'challenge', 'review', 'decline')",
+                    name="decision"),
+    Index("ix_fraud_screenings_subject", "subject_id", "id"),
+)
+
+fraud_rule_sets = Table(
+    "fraud_rule_sets",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("version", String(128), nullable=False, unique=True),
+    Column("content", JSONType, nullable=False),  # the rules document as loaded
+    Column("sha256", String(64), nullable=False),  # of the canonical JSON of ``content``
+    Column("author", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("activated_at", DateTime(timezone=True), nullable=True),  # last activation
+    Column("activated_by", String(64), nullable=True),
+    # Increases with every activation; the active set has the highest. Screeners poll
+    # max(activation_seq) as their cheap "has the active version changed" marker.
+    Column("activation_seq", BigInteger, nullable=True, unique=True),
 )
