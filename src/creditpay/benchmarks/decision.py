@@ -11,11 +11,16 @@ Measures, in process on a durable SQLite file (WAL, synchronous=FULL):
   floor any persisted decision pays.
 
 Target (issue #5): decision p99 <= 10 ms. ``ratio_p50`` = decision p50 / commit p50.
+``statements_per_decision`` counts the SQLAlchemy statements of one decision (commit and the
+unit of work's raw outbox insert excluded);
+``load_average_1m`` is the machine's load at the start and end of the run: on the shared
+2-core machine a load far above 2 means the tail measures the scheduler, not the code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import tempfile
 import time
@@ -53,6 +58,24 @@ def _commit_reference(path: Path, n: int) -> dict[str, float]:
     return _percentiles(timings / 1e6)
 
 
+def _statements_per_decision(engine_db: Any, decide_one: Callable[[Any], Any],
+                             application: dict[str, Any]) -> int:
+    """SQLAlchemy statements of one more decision (a fresh application id)."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    def seen(*_: Any) -> None:
+        count[0] += 1
+
+    event.listen(engine_db, "before_cursor_execute", seen)
+    try:
+        decide_one({**application, "application_id": "bench-statements"})
+    finally:
+        event.remove(engine_db, "before_cursor_execute", seen)
+    return count[0]
+
+
 def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 200,
                        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the bench; returns the JSON-able result."""
@@ -72,6 +95,7 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
     from creditpay.risk.features.synthetic import synthetic_population, train_synthetic_models
 
     step = progress or (lambda _: None)
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="creditpay-bench-decision-") as folder:
         step("training synthetic models")
         models = train_synthetic_models(Path(folder) / "models", seed=seed, n_customers=2000,
@@ -108,6 +132,7 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
 
         step(f"deciding {n_applications} applications")
         decision = single_decision_latency(decide_one, applications, warmup=warmup)
+        statements = _statements_per_decision(engine_db, decide_one, applications[0])
         with uow.connect() as conn:
             _, _, loaded = registry.select_model(conn, "application", "x")
             from creditpay.risk.decisions.policy import active_policy
@@ -138,6 +163,9 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
         "core_no_database": core,
         "reference_commit": reference,
         "ratio_p50": round(decision["latency_ms_p50"] / reference["latency_ms_p50"], 3),
+        "statements_per_decision": statements,
+        "load_average_1m": {"start": round(load_at_start, 2),
+                            "end": round(os.getloadavg()[0], 2)},
         "target_p99_ms": TARGET_P99_MS,
         "target_met": decision["latency_ms_p99"] <= TARGET_P99_MS,
         "measured_at_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import random
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Consumer", "Merchant", "Population", "MERCHANT_CATEGORIES", "build_population",
            "resident_id"]
@@ -71,6 +72,8 @@ class Consumer:
     devices: tuple[str, ...]
     card_declines: bool  # a card the issuer declines (top-ups fail)
     bureau: dict[str, int]
+    housing: str = "rent"  # rent | own | mortgage | family | other, declared when applying
+    monthly_obligations_minor: int = 0  # declared: rent or mortgage + loan repayments
 
     @property
     def phone(self) -> str:
@@ -140,7 +143,20 @@ def _consumer(index: int, rng: random.Random, today: dt.date) -> Consumer:
         credit_appetite=round(min(0.9, rng.uniform(0.2, 0.6) + 0.3 * risky), 3),
         installment_appetite=round(rng.uniform(0.2, 0.8), 3),
         applies_for_credit=rng.random() < 0.85, devices=devices,
-        card_declines=rng.random() < 0.02, bureau=bureau)
+        card_declines=rng.random() < 0.02, bureau=bureau,
+        **_housing(index, age, income, bureau["monthly_repayment_minor"]))
+
+
+def _housing(index: int, age: int, income: int, repayment_minor: int) -> dict[str, Any]:
+    """Housing and declared monthly obligations, from a stream of their own (so adding them
+    left every other draw of the population unchanged)."""
+    rng = random.Random(f"housing:{index}:{age}:{income}")
+    weights = ((("family", 45), ("rent", 45), ("other", 10)) if age < 25 else
+               (("rent", 35), ("mortgage", 30), ("own", 25), ("family", 5), ("other", 5)))
+    housing = rng.choices([h for h, _ in weights], [w for _, w in weights])[0]
+    share = {"rent": rng.uniform(0.15, 0.35), "mortgage": rng.uniform(0.2, 0.45)}.get(housing, 0.0)
+    return {"housing": housing,
+            "monthly_obligations_minor": int(income * share) // 100 * 100 + repayment_minor}
 
 
 def build_population(customers: int, merchants: int, seed: int, today: dt.date

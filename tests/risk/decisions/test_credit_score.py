@@ -44,14 +44,20 @@ def test_pd_outside_the_open_interval_is_refused(pd):
 
 
 def _risky_features():
-    return {"age_years": 21, "monthly_income_minor": 300_000, "employment_type": "student",
-            "kyc_verified": True, "payments_count_90d": 0, "payments_amount_minor_90d": 0,
-            "refund_share_90d": 0.0, "merchant_categories_90d": 0, "late_repayments_180d": 3,
+    # Risky but not off the bottom of the scale, so single improvements still show.
+    return {"age_years": 25, "monthly_income_minor": 600_000, "employment_type": "self_employed",
+            "kyc_verified": True, "housing": "rent",
+            "declared_monthly_obligations_minor": 120_000, "payments_count_90d": 0,
+            "payments_amount_minor_90d": 0, "refund_share_90d": 0.0,
+            "merchant_categories_90d": 0, "late_repayments_180d": 1,
             "platform_tenure_months": 1, "platform_credit_balance_minor": 200_000,
-            "bureau_debt_minor": 3_000_000, "bureau_monthly_repayment_minor": 250_000,
-            "bureau_inquiries_6m": 8, "bureau_lenders_in_use": 4,
-            "bureau_delinquencies_24m": 2, "debt_to_income": 0.8333,
-            "existing_exposure_minor": 3_200_000}
+            "spend_volatility_6m": 0.9, "top_ups_count_90d": 1,
+            "top_ups_amount_minor_90d": 50_000, "failed_payments_count_90d": 2,
+            "failed_payments_share_90d": 0.2, "devices_count_90d": 2,
+            "current_device_age_days": 20, "bureau_debt_minor": 3_000_000,
+            "bureau_monthly_repayment_minor": 150_000, "bureau_inquiries_6m": 4,
+            "bureau_lenders_in_use": 3, "bureau_delinquencies_24m": 1, "debt_to_income": 0.25,
+            "debt_service_ratio": 0.25, "existing_exposure_minor": 3_200_000}
 
 
 def test_factors_and_improvements_of_a_risky_customer(model_dirs):

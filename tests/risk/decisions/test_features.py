@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from creditpay.errors import ValidationError
 from creditpay.risk.bureau import SimulatedBureau
 from creditpay.risk.features import FEATURES, build_training_set, compute_features
-from creditpay.risk.features.compute import normalise_events, validate_application
+from creditpay.risk.features.compute import EVENT_KINDS, normalise_events, validate_application
 from creditpay.risk.features.synthetic import synthetic_population
 
-from .conftest import GOOD_APPLICATION, good_events
+from .conftest import GOOD_APPLICATION, clean_bureau, good_events
 
 AS_OF = dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC)
 
@@ -32,7 +32,7 @@ def test_every_feature_is_declared_once_with_source_and_labels():
 
 def test_online_equals_offline_for_the_same_customer_and_date():
     observations, events = synthetic_population(150, seed=4, bureau_seed=4)
-    offline = build_training_set(observations, pl.DataFrame(events))  # the table as polars
+    offline = build_training_set(observations, pl.DataFrame(events, infer_schema_length=None))
     by_customer = {}
     for event in events:
         by_customer.setdefault(event["customer_id"], []).append(event)
@@ -46,6 +46,9 @@ def test_online_equals_offline_for_the_same_customer_and_date():
         offline_values = {n: (None if row[n] is None or row[n] != row[n] else row[n])
                           for n in names}  # pandas turns None into NaN in float columns
         assert offline_values == pytest.approx(online, nan_ok=False), observation["customer_id"]
+    # Not vacuous: every declared feature varies across this sample (missing counts as a value).
+    for name in names:
+        assert offline[name].nunique(dropna=False) > 1, name
 
 
 def test_the_synthetic_history_really_contains_future_events():
@@ -56,16 +59,19 @@ def test_the_synthetic_history_really_contains_future_events():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 400 * 86_400), st.sampled_from(
-    ["payment", "refund", "credit_drawdown", "repayment", "repayment_late"]),
-    st.integers(0, 10**7)), max_size=30))
+@given(st.lists(st.tuples(st.integers(0, 400 * 86_400), st.sampled_from(sorted(EVENT_KINDS)),
+                          st.integers(0, 10**7)), max_size=30))
 def test_events_at_or_after_as_of_never_change_a_value(future):
     bureau = SimulatedBureau(1).fetch("c1", AS_OF).to_json()
-    past = normalise_events(good_events("c1", AS_OF)[:60], customer_id="c1")
+    past = normalise_events(good_events("c1", AS_OF)[:60] + _device_events("c1", AS_OF),
+                            customer_id="c1")
     base = compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=past,
                             bureau=bureau)
     extra = [{"customer_id": "c1", "occurred_at": AS_OF + dt.timedelta(seconds=s), "kind": k,
-              "amount_minor": a, "merchant_category": "travel"} for s, k, a in future]
+              "amount_minor": 0 if k == "device_seen" else a,
+              "merchant_category": None if k == "device_seen" else "travel",
+              "device_id": f"future-{a % 3}" if k == "device_seen" else None}
+             for s, k, a in future]
     everything = normalise_events([e.to_json() for e in past] + extra, customer_id="c1")
     assert compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=everything,
                             bureau=bureau) == base
@@ -100,6 +106,12 @@ def test_windows_are_half_open_and_consent_gates_platform_features():
     ({"employment_type": "pirate"}, "application.employment_type"),
     ({"kyc_verified": "yes"}, "application.kyc_verified"),
     ({"favourite_colour": "red"}, "application.favourite_colour"),
+    ({"housing": "castle"}, "application.housing"),
+    ({"declared_monthly_obligations_minor": -1}, "application.declared_monthly_obligations_minor"),
+    ({"declared_monthly_obligations_minor": 10.5},
+     "application.declared_monthly_obligations_minor"),
+    ({"declared_monthly_obligations_minor": True},
+     "application.declared_monthly_obligations_minor"),
 ])
 def test_bad_application_fields_are_named(patch, field):
     with pytest.raises(ValidationError) as error:
@@ -113,6 +125,9 @@ def test_bad_application_fields_are_named(patch, field):
     ({"amount_minor": -1}, "platform_events[0].amount_minor"),
     ({"occurred_at": "2025-01-01T00:00:00"}, "platform_events[0].occurred_at"),
     ({"customer_id": "someone-else"}, "platform_events[0].customer_id"),
+    ({"kind": "device_seen"}, "platform_events[0].device_id"),  # a sighting names its device
+    ({"kind": "device_seen", "device_id": "x" * 65}, "platform_events[0].device_id"),
+    ({"device_id": "phone-1"}, "platform_events[0].device_id"),  # only sightings carry one
 ])
 def test_bad_events_are_named(patch, field):
     event = {"customer_id": "c1", "occurred_at": AS_OF, "kind": "payment",
@@ -120,3 +135,108 @@ def test_bad_events_are_named(patch, field):
     with pytest.raises(ValidationError) as error:
         normalise_events([{**event, **patch}], customer_id="c1")
     assert error.value.field == field
+
+
+def _device_events(customer_id, now, devices=("old", "new"), switch_days_ago=12):
+    """Sightings every 7 days over 200 days; the second device from ``switch_days_ago``."""
+    rows = []
+    for days_ago in range(200, 0, -7):
+        device = devices[1] if days_ago <= switch_days_ago else devices[0]
+        rows.append({"customer_id": customer_id, "kind": "device_seen", "amount_minor": 0,
+                     "occurred_at": now - dt.timedelta(days=days_ago), "device_id": device,
+                     "merchant_category": None})
+    return rows
+
+
+def _event(kind, days_ago, amount=1_000, **extra):
+    return {"customer_id": "c1", "occurred_at": AS_OF - dt.timedelta(days=days_ago),
+            "kind": kind, "amount_minor": amount, "merchant_category": None, **extra}
+
+
+def test_optional_application_fields_are_missing_when_not_declared():
+    plain = compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=(), bureau=None)
+    assert plain["housing"] is None and plain["declared_monthly_obligations_minor"] is None
+    assert plain["debt_service_ratio"] is None  # neither obligations nor bureau known
+    # An application that does not declare them validates to exactly what it did before.
+    assert validate_application({**GOOD_APPLICATION, "housing": None}) == \
+        validate_application(GOOD_APPLICATION)
+    declared = {**GOOD_APPLICATION, "housing": "mortgage",
+                "declared_monthly_obligations_minor": 500_000}
+    values = compute_features(as_of=AS_OF, application=declared, events=(),
+                              bureau=clean_bureau(monthly_repayment_minor=300_000))
+    assert values["housing"] == "mortgage"
+    assert values["debt_service_ratio"] == 0.2  # max(500 000, 300 000) / 2 500 000
+    higher_bureau = compute_features(as_of=AS_OF, application=declared, events=(),
+                                     bureau=clean_bureau(monthly_repayment_minor=750_000))
+    assert higher_bureau["debt_service_ratio"] == 0.3
+
+
+def test_top_ups_failed_payments_and_devices():
+    events = normalise_events([
+        _event("top_up", 10, 20_000), _event("top_up", 89, 5_000),
+        _event("top_up", 91, 7_000),                       # outside the 90-day window
+        _event("top_up_failed", 3, 9_000), _event("payment_declined", 40, 4_000),
+        _event("payment", 5, 3_000), _event("payment", 6, 3_000),
+        *_device_events("c1", AS_OF, switch_days_ago=12),
+    ], customer_id="c1")
+    values = compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=events,
+                              bureau=None)
+    assert values["top_ups_count_90d"] == 2 and values["top_ups_amount_minor_90d"] == 25_000
+    assert values["failed_payments_count_90d"] == 2
+    assert values["failed_payments_share_90d"] == round(2 / 6, 6)  # 2 failed of 6 attempts
+    assert values["devices_count_90d"] == 2
+    # The "new" device was first seen on the first sighting at or after 12 days ago.
+    first_new = min(e.occurred_at for e in events if e.device_id == "new")
+    assert values["current_device_age_days"] == (AS_OF - first_new).days
+    quiet = compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=(), bureau=None)
+    assert quiet["failed_payments_share_90d"] == 0.0 and quiet["devices_count_90d"] == 0
+    assert quiet["current_device_age_days"] is None and quiet["spend_volatility_6m"] is None
+
+
+monthly_spend = st.lists(st.integers(0, 10**7), min_size=6, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(monthly_spend, st.integers(1, 50))
+def test_spend_volatility_is_the_coefficient_of_variation_and_scale_free(spend, factor):
+    def history(scale):
+        rows = [_event("device_seen", 200, 0, device_id="d")]  # tenure: over 6 months
+        rows += [_event("payment", 30 * month + 15, amount * scale)
+                 for month, amount in enumerate(spend) if amount]
+        return normalise_events(rows, customer_id="c1")
+
+    value = compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=history(1),
+                             bureau=None)["spend_volatility_6m"]
+    mean = sum(spend) / 6
+    if mean == 0:
+        assert value is None
+        return
+    expected = (sum((s - mean) ** 2 for s in spend) / 6) ** 0.5 / mean
+    assert value == pytest.approx(expected, abs=1e-6) and value >= 0.0
+    scaled = compute_features(as_of=AS_OF, application=GOOD_APPLICATION,
+                              events=history(factor), bureau=None)["spend_volatility_6m"]
+    assert scaled == pytest.approx(value, abs=2e-6)
+
+
+def test_spend_volatility_counts_only_months_of_tenure():
+    # Joined 75 days ago, steady 1 000 a month: two full months, no phantom zero months.
+    events = normalise_events([_event("payment", d, 1_000) for d in (74, 45, 15)],
+                              customer_id="c1")
+    values = compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=events,
+                              bureau=None)
+    assert values["spend_volatility_6m"] == 0.0
+    young = normalise_events([_event("payment", 40, 1_000)], customer_id="c1")
+    assert compute_features(as_of=AS_OF, application=GOOD_APPLICATION, events=young,
+                            bureau=None)["spend_volatility_6m"] is None  # one month only
+
+
+def test_history_without_devices_is_stored_and_hashed_as_before():
+    from creditpay.risk.features.compute import events_digest
+
+    rows = good_events("c1", AS_OF)[:10]
+    events = normalise_events(rows, customer_id="c1")
+    assert all("device_id" not in e.to_json() for e in events)
+    legacy = [{"customer_id": r["customer_id"], "occurred_at": r["occurred_at"].isoformat(),
+               "kind": r["kind"], "amount_minor": r["amount_minor"],
+               "merchant_category": r["merchant_category"]} for r in rows]
+    assert events_digest(events) == events_digest(legacy)

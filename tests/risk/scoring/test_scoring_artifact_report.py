@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
+from hypothesis import given
 
 from creditpay.errors import ValidationError
 from creditpay.risk.scoring.artifact import load_model, save_model
@@ -108,3 +110,40 @@ def test_report_psi_defaults_to_stored_development_sample(saved, german, tmp_pat
     assert psi["source"].startswith("development sample")
     # Same data as development: every PSI is ~0.
     assert max(row["psi"] for row in psi["rows"]) < 1e-9
+
+
+def test_period_labels_month_quarter_week_and_missing():
+    from creditpay.risk.scoring.report import MISSING_PERIOD, period_labels
+
+    values = ["2025-03-31T23:30:00+00:00", "2025-04", None, "2024-12-30"]
+    assert period_labels(values, "month") == ["2025-03", "2025-04", MISSING_PERIOD, "2024-12"]
+    assert period_labels(values, "quarter") == ["2025-Q1", "2025-Q2", MISSING_PERIOD, "2024-Q4"]
+    # ISO weeks: 2024-12-30 is in week 1 of 2025.
+    assert period_labels(values, "week")[3] == "2025-W01"
+    with pytest.raises(ValidationError) as error:
+        period_labels(["yesterday-ish"], "month")
+    assert error.value.field == "time_column"
+    with pytest.raises(ValidationError):
+        period_labels(values, "fortnight")
+
+
+@given(st.lists(st.tuples(st.sampled_from(["2025-01", "2025-02", "2025-03"]),
+                          st.integers(0, 1), st.floats(0.01, 0.99)), min_size=1, max_size=60))
+def test_stability_rows_partition_the_data(rows):
+    from creditpay.risk.scoring.report import stability_over_time
+
+    periods = [p for p, _, _ in rows]
+    bad = np.array([b for _, b, _ in rows])
+    pd_ = np.array([q for _, _, q in rows])
+    seen = []
+    table = stability_over_time(bad, pd_, -pd_, periods,
+                                lambda scores: seen.append(len(scores)) or 0.0)
+    assert [r["period"] for r in table] == sorted(set(periods))
+    assert sum(r["rows"] for r in table) == len(rows) == sum(seen)
+    for r in table:
+        mask = np.array(periods) == r["period"]
+        assert r["bads"] == int(bad[mask].sum())
+        assert r["bad_rate"] == pytest.approx(bad[mask].mean())
+        assert r["mean_pd"] == pytest.approx(pd_[mask].mean())
+        single_class = r["bads"] in (0, r["rows"])
+        assert (r["auc"] is None) == single_class == (r["ks"] is None)

@@ -139,3 +139,57 @@ def test_scoring_bench_smoke():
     assert result["batch_rows_per_second"]["scorecard"] > 0
     latency = result["single_application"]["scorecard_score_and_reasons"]
     assert latency["latency_ms_p50"] <= latency["latency_ms_p99"]
+
+
+def test_report_stability_over_time_by_month(trained, german_path, tmp_path):
+    # German credit has no dates: give each row a decision month, the later half of the
+    # year in a shifted population (long durations), so the score PSI must rise there.
+    frame = pd.read_csv(german_path)
+    order = np.argsort(frame["duration_in_month"].to_numpy(), kind="stable")
+    months = np.empty(len(frame), dtype=object)
+    months[order] = [f"2025-{1 + (i * 6) // len(frame):02d}-15T10:00:00+00:00"
+                     for i in range(len(frame))]
+    frame["decided_at"] = months
+    data = tmp_path / "dated.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["model", "report", "--model", str(trained["scorecard"]),
+                                 "--data", str(data), "--target", "creditability",
+                                 "--out", str(out), "--time-column", "decided_at"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.with_suffix(".json").read_text())
+    stability = document["tables"]["stability"]
+    assert stability["period"] == "month" and stability["time_column"] == "decided_at"
+    rows = stability["rows"]
+    assert [r["period"] for r in rows] == [f"2025-{m:02d}" for m in range(1, 7)]
+    assert sum(r["rows"] for r in rows) == 1000
+    assert sum(r["bads"] for r in rows) == 300  # German credit: 300 bads
+    for row in rows:
+        assert 0.0 <= row["bad_rate"] <= 1.0 and 0.0 < row["mean_pd"] < 1.0
+        assert row["auc"] is None or 0.0 <= row["auc"] <= 1.0
+    # Each month is one sixth of the durations: far from the development mix at both ends.
+    assert rows[-1]["score_psi"] > 0.1 and rows[0]["score_psi"] > 0.1
+    assert 'id="figure-stability"' in out.read_text()
+    # The default picks up decided_at by itself; quarters group the same rows by two.
+    result = runner.invoke(app, ["model", "report", "--model", str(trained["scorecard"]),
+                                 "--data", str(data), "--target", "creditability",
+                                 "--out", str(out), "--period", "quarter"])
+    assert result.exit_code == 0, result.output
+    quarters = json.loads(out.with_suffix(".json").read_text())["tables"]["stability"]["rows"]
+    assert [(r["period"], r["rows"]) for r in quarters] == [("2025-Q1", 500), ("2025-Q2", 500)]
+
+
+@pytest.mark.parametrize(("arguments", "fragment"), [
+    (["--time-column", "no_such_column"], "--time-column"),
+    (["--time-column", "purpose"], "--time-column"),  # text that is not a date
+    (["--period", "fortnight"], "--period"),
+])
+def test_report_bad_time_options_name_the_option(trained, german_path, tmp_path, arguments,
+                                                 fragment):
+    out = tmp_path / "report.html"
+    result = runner.invoke(app, ["model", "report", "--model", str(trained["scorecard"]),
+                                 "--data", str(german_path), "--target", "creditability",
+                                 "--out", str(out), *arguments])
+    assert result.exit_code == 2
+    assert fragment in result.output
+    assert not out.exists()

@@ -102,7 +102,10 @@ def principal_reasons(policy: LoadedPolicy, policy_output: Mapping[str, Any],
 
 def policy_context(policy: LoadedPolicy, *, product_code: str, features: Mapping[str, Any],
                    scored: Mapping[str, Any], blacklisted: bool) -> dict[str, Any]:
-    return {"features": dict(features), "product": dict(policy.product(product_code)),
+    names = policy.feature_names
+    passed = (dict(features) if names is None
+              else {name: value for name, value in features.items() if name in names})
+    return {"features": passed, "product": dict(policy.product(product_code)),
             "params": dict(policy.parameters), "internal": {"blacklisted": blacklisted},
             "score": scored["score"]}
 

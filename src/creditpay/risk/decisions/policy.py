@@ -60,6 +60,7 @@ OUTCOMES = ("approve", "decline", "refer")
 REVIEW_ACTIONS = ("increase", "decrease", "freeze", "keep")
 _NODE_TYPES = {"inputNode", "outputNode", "decisionTableNode", "expressionNode"}
 _HIT_POLICIES = {"first", "collect"}
+_FEATURE_REFERENCE = re.compile(r"\bfeatures\.([A-Za-z_][A-Za-z0-9_]*)")
 _CODE_LITERAL = re.compile(r"^'([A-Z][A-Z0-9_]*)'$")
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,31}$")
 _POLICY_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -95,6 +96,16 @@ class LoadedPolicy:
     document: Mapping[str, Any]
     content_hash: str
     decision: Any
+
+    @functools.cached_property
+    def feature_names(self) -> frozenset[str] | None:
+        """The features the graph reads (``features.<name>``), or None when it may read the
+        whole object: the decision passes zen only these (less to convert per evaluation)."""
+        text = canonical_json(self.document["decision"])
+        named = _FEATURE_REFERENCE.findall(text)
+        if len(named) != text.count("features"):
+            return None
+        return frozenset(named)
 
     @property
     def kind(self) -> str:

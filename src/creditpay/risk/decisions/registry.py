@@ -37,6 +37,7 @@ __all__ = [
     "current_assignment",
     "list_models",
     "load_registered",
+    "model_by_artifact",
     "promote",
     "register_model",
     "rollback",
@@ -270,6 +271,18 @@ def select_model(conn: Connection, name: str, application_id: str
     else:
         version, role = current.champion_version, "champion"
     return version, role, load_registered(conn, name, version)
+
+
+def model_by_artifact(conn: Connection, name: str, version: int, artifact_sha256: str
+                      ) -> LoadedModel:
+    """:func:`load_registered` when the caller already read the version's artifact hash
+    (the decision service reads it in its one statement per decision): no read at all when
+    that content is cached, a full verified load otherwise."""
+    cached = _cache.get(artifact_sha256)
+    if cached is not None:
+        _cache.move_to_end(artifact_sha256)
+        return cached
+    return load_registered(conn, name, version)
 
 
 _cache: OrderedDict[str, LoadedModel] = OrderedDict()

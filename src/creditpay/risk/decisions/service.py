@@ -18,6 +18,7 @@ reports every difference.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -26,7 +27,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, bindparam, func, select
 
 from creditpay.compliance import audit
 from creditpay.db.uow import Tx
@@ -45,7 +46,12 @@ from creditpay.risk.bureau import (
 )
 from creditpay.risk.decisions import engine, registry
 from creditpay.risk.decisions.policy import active_policy, canonical_json, policy_by_hash
-from creditpay.risk.decisions.tables import credit_decisions
+from creditpay.risk.decisions.tables import (
+    credit_decisions,
+    credit_policy_activations,
+    risk_model_assignments,
+    risk_models,
+)
 from creditpay.risk.features.compute import (
     application_to_json,
     compute_features,
@@ -180,18 +186,36 @@ def decide(
                "bureau_consent_reference": bureau_consent_reference,
                "platform_consent_reference": platform_consent_reference}
     request_sha256 = hashlib.sha256(canonical_json(request).encode()).hexdigest()
-    stored = tx.conn.execute(select(credit_decisions).where(
-        credit_decisions.c.application_id == application_id)).first()
-    if stored is not None:
-        if stored.request_sha256 != request_sha256:
-            raise IdempotencyConflictError(
-                "application already decided with a different request",
-                field="application_id")
-        return _decision(stored)
-
-    policy = active_policy(tx.conn, "application")
-    policy.product(product_code)  # unknown product: refused before any pull
-    version, role, loaded = registry.select_model(tx.conn, model_name, application_id)
+    header = tx.conn.execute(_header_statement(), {"application_id": application_id,
+                                                   "model_name": model_name}).first()
+    if header is None or header.stored_id is not None or header.policy_hash is None:
+        # Rare paths (a retry, nothing in force yet): the plain reads, with their errors.
+        stored = tx.conn.execute(select(credit_decisions).where(
+            credit_decisions.c.application_id == application_id)).first()
+        if stored is not None:
+            if stored.request_sha256 != request_sha256:
+                raise IdempotencyConflictError(
+                    "application already decided with a different request",
+                    field="application_id")
+            return _decision(stored)
+        policy = active_policy(tx.conn, "application")
+        policy.product(product_code)  # unknown product: refused before any pull
+        version, role, loaded = registry.select_model(tx.conn, model_name, application_id)
+    else:
+        # One statement read what is in force; the policy and model behind those content
+        # hashes come from memory once verified (content-addressed, so never stale: a new
+        # activation or assignment is a new row, read here by the next decision).
+        policy = policy_by_hash(tx.conn, header.policy_hash)
+        policy.product(product_code)
+        if header.challenger_version is not None and registry.route(
+                application_id, model_name, header.challenger_share_bps):
+            version, role, artifact = (header.challenger_version, "challenger",
+                                       header.challenger_artifact)
+        else:
+            version, role, artifact = (header.champion_version, "champion",
+                                       header.champion_artifact)
+        version = int(version)
+        loaded = registry.model_by_artifact(tx.conn, model_name, version, artifact)
     # Both consents are checked before the pull: a refusal writes nothing.
     _check_consent(tx, consent_checker, customer_id, "credit_application",
                    bureau_consent_reference, "bureau_consent_reference")
@@ -240,6 +264,39 @@ def decide(
                              "hash": policy.content_hash},
                   "platform_consented": consented, "bureau_pull_id": int(pull.pull_id)})
     return _decision(SimpleNamespace(**values))
+
+
+@functools.cache
+def _header_statement() -> Any:
+    """What one decision reads before deciding, in one statement: whether the application
+    was decided already, the hash of the application policy in force, and the model
+    assignment in force with the artifact hashes of its champion and challenger (no row when
+    no model is assigned). Built once; its compiled form is cached by SQLAlchemy."""
+    activations = credit_policy_activations.c
+    assignment = risk_model_assignments.alias("assignment")
+    champion = risk_models.alias("champion")
+    challenger = risk_models.alias("challenger")
+    stored = (select(credit_decisions.c.id)
+              .where(credit_decisions.c.application_id == bindparam("application_id"))
+              .scalar_subquery())
+    policy_hash = (select(activations.content_hash)
+                   .where(activations.policy_kind == "application")
+                   .order_by(activations.id.desc()).limit(1).scalar_subquery())
+    latest = (select(func.max(risk_model_assignments.c.id))
+              .where(risk_model_assignments.c.name == bindparam("model_name"))
+              .scalar_subquery())
+    return (select(stored.label("stored_id"), policy_hash.label("policy_hash"),
+                   assignment.c.champion_version, assignment.c.challenger_version,
+                   assignment.c.challenger_share_bps,
+                   champion.c.artifact_sha256.label("champion_artifact"),
+                   challenger.c.artifact_sha256.label("challenger_artifact"))
+            .select_from(assignment.join(
+                champion, and_(champion.c.name == assignment.c.name,
+                               champion.c.version == assignment.c.champion_version))
+                .outerjoin(challenger, and_(
+                    challenger.c.name == assignment.c.name,
+                    challenger.c.version == assignment.c.challenger_version)))
+            .where(assignment.c.id == latest))
 
 
 def _decision(row: Any) -> Decision:

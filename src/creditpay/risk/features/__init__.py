@@ -4,6 +4,8 @@
 - :mod:`.compute`      the computation, point in time: an online decision and an offline
                        training set call the same functions, and only events strictly
                        before the as-of time are ever read
+- :mod:`.platform`     the platform event table of one customer, from the payments and
+                       parties domains' public reads
 - :mod:`.synthetic`    a synthetic applicant population with known risk, for training and
                        tests of the decision path
 """

@@ -7,8 +7,15 @@ reach a computation, so a training row cannot see its own future (no leakage), a
 replayed later sees exactly what it saw then.
 
 Platform events are a plain table (``customer_id, occurred_at, kind, amount_minor,
-merchant_category``) as rows (mappings), a pandas or a polars frame, so this module does not
-depend on the payments tables.
+merchant_category`` and, for ``device_seen``, ``device_id``) as rows (mappings), a pandas or
+a polars frame, so this module does not depend on the payments or parties tables
+(:mod:`.platform` builds the table from their public read functions).
+
+Event kinds: ``payment``, ``refund``, ``credit_drawdown``, ``repayment``, ``repayment_late``
+(the original five), ``top_up`` (a wallet top-up that succeeded), ``top_up_failed`` (a card
+top-up the rail declined or that failed), ``payment_declined`` (a payment intent declined)
+and ``device_seen`` (the customer used a device: its first registration and every sign-in
+session; ``device_id`` names it, ``amount_minor`` is 0).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import hashlib
 import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from creditpay.errors import ValidationError
@@ -28,6 +35,7 @@ from creditpay.risk.features.declarations import FEATURES
 __all__ = [
     "EMPLOYMENT_TYPES",
     "EVENT_KINDS",
+    "HOUSING_TYPES",
     "FeatureInputs",
     "PlatformEvent",
     "build_training_set",
@@ -38,10 +46,14 @@ __all__ = [
     "validate_application",
 ]
 
-EVENT_KINDS = frozenset({"payment", "refund", "credit_drawdown", "repayment", "repayment_late"})
+EVENT_KINDS = frozenset({"payment", "refund", "credit_drawdown", "repayment", "repayment_late",
+                         "top_up", "top_up_failed", "payment_declined", "device_seen"})
 EMPLOYMENT_TYPES = frozenset({"salaried", "self_employed", "student", "retired", "unemployed"})
+HOUSING_TYPES = frozenset({"rent", "own", "mortgage", "family", "other"})
+DEVICE_ID_CHARS_MAX = 64
 EVENTS_PER_CUSTOMER_MAX = 100_000  # a bound on online work; more is a data error, not history
 INCOME_MINOR_MAX = 10**12
+_OPTIONAL_FIELDS = frozenset({"housing", "declared_monthly_obligations_minor"})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -53,11 +65,17 @@ class PlatformEvent:
     amount_minor: int
     merchant_category: str | None = None
     customer_id: str = ""
+    device_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"customer_id": self.customer_id, "occurred_at": self.occurred_at.isoformat(),
-                "kind": self.kind, "amount_minor": self.amount_minor,
-                "merchant_category": self.merchant_category}
+        row = {"customer_id": self.customer_id, "occurred_at": self.occurred_at.isoformat(),
+               "kind": self.kind, "amount_minor": self.amount_minor,
+               "merchant_category": self.merchant_category}
+        # Only device events carry the key, so the stored form (and the digest) of a history
+        # without devices is what it was before devices were features.
+        if self.device_id is not None:
+            row["device_id"] = self.device_id
+        return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +87,23 @@ class FeatureInputs:
     events: tuple[PlatformEvent, ...]
     platform_consented: bool
     bureau: Mapping[str, Any] | None
+    # Look-back windows already cut, by days: several features share each window.
+    windows: dict[int, tuple[PlatformEvent, ...]] = field(default_factory=dict, compare=False,
+                                                          repr=False)
+
+    def window(self, days: int) -> tuple[PlatformEvent, ...]:
+        """The events in ``[as_of − days, as_of)`` (events are sorted, so a bisection)."""
+        cut = self.windows.get(days)
+        if cut is None:
+            start = self.as_of - dt.timedelta(days=days)
+            cut = self.events[bisect.bisect_left(self.events, start, key=_occurred_at):]
+            self.windows[days] = cut
+        return cut
 
 
 def _aware(value: Any, field: str) -> dt.datetime:
+    if type(value) is dt.datetime and value.tzinfo is dt.UTC:  # the common case, cheaply
+        return value
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -127,8 +159,19 @@ def normalise_events(table: Any, *, customer_id: str | None = None) -> list[Plat
         if category is not None and not isinstance(category, str):
             raise ValidationError("merchant_category must be text",
                                   field=f"{where}.merchant_category")
+        device = row.get("device_id")
+        if isinstance(device, float) and device != device:  # pandas NaN in a sparse column
+            device = None
+        if kind == "device_seen":
+            if not isinstance(device, str) or not 0 < len(device) <= DEVICE_ID_CHARS_MAX:
+                raise ValidationError(f"a device_seen event needs a device_id of 1-"
+                                      f"{DEVICE_ID_CHARS_MAX} characters",
+                                      field=f"{where}.device_id")
+        elif device is not None:
+            raise ValidationError("only device_seen events carry a device_id",
+                                  field=f"{where}.device_id")
         events.append(PlatformEvent(_aware(row.get("occurred_at"), f"{where}.occurred_at"),
-                                    kind, int(amount), category or None, owner))
+                                    kind, int(amount), category or None, owner, device))
         if customer_id is not None and len(events) > EVENTS_PER_CUSTOMER_MAX:
             raise ValidationError(f"more than {EVENTS_PER_CUSTOMER_MAX} events",
                                   field="platform_events")
@@ -141,7 +184,7 @@ def normalise_events(table: Any, *, customer_id: str | None = None) -> list[Plat
 def _event_order(event: PlatformEvent) -> tuple[Any, ...]:
     """The dataclass's own field order (time first); a missing category sorts first."""
     return (event.occurred_at, event.kind, event.amount_minor, event.merchant_category or "",
-            event.customer_id)
+            event.customer_id, event.device_id or "")
 
 
 def events_by_customer(table: Any) -> dict[str, list[PlatformEvent]]:
@@ -155,8 +198,12 @@ def events_by_customer(table: Any) -> dict[str, list[PlatformEvent]]:
 def events_before(history: Sequence[PlatformEvent], as_of: dt.datetime
                   ) -> tuple[PlatformEvent, ...]:
     """The prefix of a sorted history strictly before ``as_of``."""
-    cut = bisect.bisect_left([e.occurred_at for e in history], as_of)
+    cut = bisect.bisect_left(history, as_of, key=_occurred_at)
     return tuple(history[:cut])
+
+
+def _occurred_at(event: PlatformEvent) -> dt.datetime:
+    return event.occurred_at
 
 
 def events_digest(events: Sequence[PlatformEvent] | Sequence[Mapping[str, Any]]) -> str:
@@ -197,7 +244,23 @@ def validate_application(application: Any) -> dict[str, Any]:
         raise ValidationError("kyc_verified must be true or false",
                               field="application.kyc_verified")
     out["kyc_verified"] = kyc
-    unknown = sorted(set(application) - set(out))
+    # Optional (older callers do not ask): absent or None means "not declared", and the
+    # key is then left out, so such an application is stored and hashed as before.
+    housing = application.get("housing")
+    if housing is not None:
+        if housing not in HOUSING_TYPES:
+            raise ValidationError(f"housing must be one of {sorted(HOUSING_TYPES)}",
+                                  field="application.housing")
+        out["housing"] = housing
+    obligations = application.get("declared_monthly_obligations_minor")
+    if obligations is not None:
+        if isinstance(obligations, bool) or not isinstance(obligations, int) \
+                or not 0 <= obligations <= INCOME_MINOR_MAX:
+            raise ValidationError("declared_monthly_obligations_minor must be an integer in "
+                                  f"[0, {INCOME_MINOR_MAX}]",
+                                  field="application.declared_monthly_obligations_minor")
+        out["declared_monthly_obligations_minor"] = obligations
+    unknown = sorted(set(application) - set(out) - _OPTIONAL_FIELDS)
     if unknown:
         raise ValidationError(f"unknown field {unknown[0]!r}", field=f"application.{unknown[0]}")
     return out

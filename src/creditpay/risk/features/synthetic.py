@@ -22,6 +22,7 @@ from typing import Any
 
 from creditpay.risk.bureau import SimulatedBureau
 from creditpay.risk.features.compute import build_training_set
+from creditpay.risk.features.declarations import feature
 
 __all__ = [
     "APPLICATION_MODEL_FEATURES",
@@ -35,11 +36,13 @@ __all__ = [
 # Features the application scorecard may use (kyc_verified is a knock-out, not a score input;
 # existing exposure drives the limit, not the score).
 APPLICATION_MODEL_FEATURES = (
-    "age_years", "monthly_income_minor", "employment_type", "payments_count_90d",
+    "age_years", "monthly_income_minor", "employment_type", "housing", "payments_count_90d",
     "payments_amount_minor_90d", "refund_share_90d", "merchant_categories_90d",
     "late_repayments_180d", "platform_tenure_months", "platform_credit_balance_minor",
+    "spend_volatility_6m", "top_ups_count_90d", "failed_payments_count_90d",
+    "failed_payments_share_90d", "devices_count_90d", "current_device_age_days",
     "bureau_debt_minor", "bureau_inquiries_6m", "bureau_lenders_in_use",
-    "bureau_delinquencies_24m", "debt_to_income",
+    "bureau_delinquencies_24m", "debt_to_income", "debt_service_ratio",
 )
 BEHAVIOUR_FEATURES = ("utilisation", "dpd_current", "dpd_max_6m", "on_time_share_6m",
                       "months_on_book", "payments_count_90d")
@@ -47,19 +50,31 @@ _CATEGORIES = ("groceries", "dining", "transport", "utilities", "travel", "educa
                "medical", "electronics", "fashion", "games")
 _EMPLOYMENT = (("salaried", 60), ("self_employed", 20), ("student", 8), ("retired", 7),
                ("unemployed", 5))
+_HOUSING = (("rent", 35), ("own", 25), ("mortgage", 20), ("family", 15), ("other", 5))
 
 
 def synthetic_applicant(rng: random.Random, customer_id: str, as_of: dt.datetime,
                         trait: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One applicant's application and event history (events run 60 days past ``as_of``)."""
+    """One applicant's application and event history (events run 60 days past ``as_of``).
+
+    The hidden ``trait`` (higher is safer) also drives the newer behaviour signals: riskier
+    customers see more declined payments and failed top-ups, change devices more often and
+    spend more erratically.
+    """
     age = rng.randint(18, 70)
     born = dt.date(as_of.year - age, rng.randint(1, 12), rng.randint(1, 28))
     employment = rng.choices([e for e, _ in _EMPLOYMENT], [w for _, w in _EMPLOYMENT])[0]
     income = int(rng.lognormvariate(9.0 + 0.25 * (employment == "salaried"), 0.5)) * 100
+    housing = rng.choices([h for h, _ in _HOUSING], [w for _, w in _HOUSING])[0]
+    housing_share = {"rent": 0.25, "mortgage": 0.3}.get(housing, 0.0)
+    obligations = int(max(income, 100) * (housing_share + rng.betavariate(1.2, 8.0)) / 100) * 100
     application = {"date_of_birth": born.isoformat(), "monthly_income_minor": max(income, 100),
-                   "employment_type": employment, "kyc_verified": rng.random() > 0.02}
+                   "employment_type": employment, "kyc_verified": rng.random() > 0.02,
+                   "housing": housing, "declared_monthly_obligations_minor": obligations}
     tenure_days = int(rng.expovariate(1 / 300)) if rng.random() > 0.1 else 0
     activity = max(0.02, rng.lognormvariate(-1.2 + 0.3 * trait, 0.6))  # payments per day
+    erratic = 1 / (1 + math.exp(1.0 + 0.8 * trait))  # how bursty spending is, 0..1
+    decline_rate = 0.02 + 0.15 / (1 + math.exp(1.5 + 1.2 * trait))
     events: list[dict[str, Any]] = []
     start = as_of - dt.timedelta(days=tenure_days)
     day = start
@@ -68,7 +83,13 @@ def synthetic_applicant(rng: random.Random, customer_id: str, as_of: dt.datetime
         day += dt.timedelta(days=rng.expovariate(activity), seconds=rng.randint(0, 86_399))
         if day >= end:
             break
-        amount = int(rng.lognormvariate(4.0, 1.0)) * 100 + 100
+        size = rng.lognormvariate(4.0, 1.0 + erratic)
+        amount = int(min(size, 5e6)) * 100 + 100
+        if rng.random() < decline_rate:
+            events.append({"customer_id": customer_id, "occurred_at": day,
+                           "kind": "payment_declined", "amount_minor": amount,
+                           "merchant_category": None})
+            continue
         events.append({"customer_id": customer_id, "occurred_at": day, "kind": "payment",
                        "amount_minor": amount, "merchant_category": rng.choice(_CATEGORIES)})
         if rng.random() < 0.04:
@@ -82,7 +103,35 @@ def synthetic_applicant(rng: random.Random, customer_id: str, as_of: dt.datetime
                            "occurred_at": day + dt.timedelta(days=rng.randint(10, 40)),
                            "kind": "repayment_late" if late else "repayment",
                            "amount_minor": amount, "merchant_category": None})
+        if rng.random() < 0.12:  # a wallet top-up before some purchases
+            failed = rng.random() < decline_rate
+            events.append({"customer_id": customer_id, "occurred_at": day - dt.timedelta(
+                minutes=30), "kind": "top_up_failed" if failed else "top_up",
+                "amount_minor": amount * 2, "merchant_category": None})
+    events.extend(_device_history(rng, customer_id, start, end, tenure_days, trait))
+    for event in events:  # one column set for every row, so the table form has device_id
+        event.setdefault("device_id", None)
     return application, events
+
+
+def _device_history(rng: random.Random, customer_id: str, start: dt.datetime,
+                    end: dt.datetime, tenure_days: int, trait: float) -> list[dict[str, Any]]:
+    """Device sightings (sign-ins) about every two weeks; riskier customers switch often."""
+    if not tenure_days:
+        return []
+    switch_per_day = 1 / (120 * (1 + math.exp(0.8 * trait)) / 2)
+    device = 0
+    day = start
+    sightings = []
+    while day < end:
+        sightings.append({"customer_id": customer_id, "occurred_at": day, "kind": "device_seen",
+                          "amount_minor": 0, "merchant_category": None,
+                          "device_id": f"{customer_id}-d{device}"})
+        gap = rng.expovariate(1 / 14)
+        day += dt.timedelta(days=gap, seconds=rng.randint(0, 86_399))
+        if rng.random() < 1 - math.exp(-switch_per_day * gap):
+            device += 1
+    return sightings
 
 
 def _true_logit(row: dict[str, Any], trait: float) -> float:
@@ -96,7 +145,13 @@ def _true_logit(row: dict[str, Any], trait: float) -> float:
             + 1.2 * min(value("debt_to_income"), 1.5)
             - 0.5 * (math.log(value("monthly_income_minor", 1.0)) - 11.0)
             - 0.4 * (value("platform_tenure_months", 0.0) >= 6)
-            + 0.5 * (row["employment_type"] == "unemployed") + 0.3 * (row["age_years"] < 23))
+            + 0.5 * (row["employment_type"] == "unemployed") + 0.3 * (row["age_years"] < 23)
+            + 0.8 * max(0.0, min(value("debt_service_ratio"), 1.5) - 0.4)
+            + 0.25 * min(value("failed_payments_count_90d"), 4.0)
+            + 0.3 * (value("devices_count_90d") >= 3)
+            + 0.3 * (value("current_device_age_days", 999.0) < 30)
+            + 0.3 * min(value("spend_volatility_6m"), 2.0)
+            + 0.2 * (row["housing"] == "family"))
 
 
 def synthetic_population(n_customers: int, seed: int = 0, bureau_seed: int = 0,
@@ -171,9 +226,10 @@ def train_synthetic_models(directory: str | Path, *, seed: int = 0, n_customers:
     observations, events = synthetic_population(n_customers, seed=seed, bureau_seed=seed)
     frame = build_training_set(observations, events)
     training = frame[list(APPLICATION_MODEL_FEATURES) + ["bad"]]
-    data = dataset_from_frame(training, "bad", categorical=["employment_type"],
+    categorical = [f for f in APPLICATION_MODEL_FEATURES if feature(f).kind == "categorical"]
+    data = dataset_from_frame(training, "bad", categorical=categorical,
                               numeric=[f for f in APPLICATION_MODEL_FEATURES
-                                       if f != "employment_type"], sha256=_sha256(training))
+                                       if f not in categorical], sha256=_sha256(training))
     out = {}
     for name, trend in (("application", "auto"), ("application_challenger", "auto_asc_desc")):
         model = fit_scorecard(data, ScorecardConfig(monotonic_trend=trend, seed=seed))

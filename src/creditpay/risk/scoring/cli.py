@@ -29,6 +29,7 @@ _OPTION_OF_FIELD = {
     "out": "--out", "kind": "--kind", "created_at": "--created-at", "monotone": "--monotone",
     "baseline": "--baseline", "validation_fraction": "--validation-fraction",
     "monotonic_trend": "--trend", "calibration": "--calibration",
+    "time_column": "--time-column", "period": "--period",
 }
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -219,12 +220,23 @@ def report(
     baseline: Annotated[Path | None, typer.Option(
         help="Second CSV whose distributions the PSI compares against (default: the "
              "development sample stored in the model).")] = None,
+    time_column: Annotated[str | None, typer.Option(
+        "--time-column",
+        help="Date column for stability over time (per-period AUC, KS, bad rate, score "
+             f"PSI). Default: the first of {', '.join(TIME_COLUMNS)} present, else none.")
+    ] = None,
+    period: Annotated[str, typer.Option(
+        help="Period of the stability table: month, quarter or week.")] = "month",
 ) -> None:
-    """HTML + JSON report: ROC, KS, score distribution, calibration, deciles, PSI."""
+    """HTML + JSON report: ROC, KS, score distribution, calibration, deciles, PSI, stability
+    over time."""
     from creditpay.risk.scoring.dataset import read_credit_csv
-    from creditpay.risk.scoring.report import build_report, write_report
+    from creditpay.risk.scoring.report import PERIODS, build_report, write_report
 
+    if period not in PERIODS:
+        raise ValidationError(f"period must be one of {list(PERIODS)}", field="period")
     loaded, dataset = _load_for_scoring(model, data, target, bad_value)
+    time_column, periods = _read_dates(data, time_column)
     baseline_data = None
     if baseline is not None:
         try:
@@ -235,9 +247,29 @@ def report(
             raise ValidationError(f"baseline: {error}", field="baseline") from error
     with _status("building report"):
         built = build_report(loaded, dataset, baseline_data,
-                             title=f"{loaded.kind} model report: {data.name}")
+                             title=f"{loaded.kind} model report: {data.name}",
+                             periods=periods, period=period, time_column=time_column)
         html_path, json_path = write_report(built, out)
     typer.echo(json.dumps({"html": str(html_path), "json": str(json_path)}))
+
+
+TIME_COLUMNS = ("decided_at", "application_month", "as_of")
+
+
+def _read_dates(data: Path, time_column: str | None) -> tuple[str | None, list[Any] | None]:
+    """The date column's values (as text) for the stability table, or (None, None)."""
+    import pandas as pd
+
+    header = list(pd.read_csv(data, nrows=0).columns)
+    if time_column is None:
+        time_column = next((c for c in TIME_COLUMNS if c in header), None)
+        if time_column is None:
+            return None, None
+    elif time_column not in header:
+        raise ValidationError(f"column {time_column!r} not found; columns are {header[:30]!r}",
+                              field="time_column")
+    values = pd.read_csv(data, usecols=[time_column], dtype=str, keep_default_na=True)
+    return time_column, values[time_column].tolist()
 
 
 def bench_german_credit(

@@ -2,27 +2,35 @@
 
 Figures: ROC, KS curves, score distribution of goods vs bads, calibration by PD band, the
 decile (gains) table, the PSI table (score and every model feature; against a baseline data
-set when one is given, else against the development sample stored in the model) and, for a
-scorecard, its points table. plotly.js is inlined once, so the file opens offline.
+set when one is given, else against the development sample stored in the model), for a
+scorecard its points table and, when each row's date is given, stability over time: per
+period (month by default) rows, bads, bad rate, mean predicted PD, AUC, KS and the PSI of the
+score against the same reference as the PSI table. plotly.js is inlined once, so the file
+opens offline.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from creditpay.errors import ValidationError
 from creditpay.risk.scoring import metrics as m
 from creditpay.risk.scoring.dataset import CreditDataset
 
-__all__ = ["Report", "build_report", "evaluate_model", "write_report"]
+__all__ = ["PERIODS", "Report", "build_report", "evaluate_model", "period_labels",
+           "stability_over_time", "write_report"]
 
 _CURVE_POINTS_MAX = 2000  # enough to draw a smooth curve; keeps the HTML small on 1M rows
+PERIODS = ("month", "quarter", "week")
+_PERIODS_MAX = 240  # twenty years of months: more is a wrong column, not a history
+MISSING_PERIOD = "(no date)"
 
 
 @dataclass(frozen=True)
@@ -94,14 +102,109 @@ def _psi_rows(loaded: Any, data: CreditDataset, baseline_data: CreditDataset | N
     return rows, source
 
 
+def period_labels(values: Any, period: str = "month", field: str = "time_column"
+                  ) -> list[str]:
+    """Each date's period label: ``2025-03`` (month), ``2025-Q1`` (quarter) or ``2025-W09``
+    (ISO week). Accepts dates, datetimes or ISO text (``2025-03``, ``2025-03-14T09:00Z``);
+    missing values get :data:`MISSING_PERIOD`; anything else is a ValidationError naming
+    ``field``."""
+    import pandas as pd
+
+    if period not in PERIODS:
+        raise ValidationError(f"period must be one of {list(PERIODS)}", field="period")
+    series = pd.Series(list(values), dtype=object)
+    missing = series.isna().to_numpy()
+    try:
+        parsed = pd.to_datetime(series.where(~missing, None), utc=True, errors="raise",
+                                format="mixed")
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"not a date: {exc}", field=field) from exc
+    labels = []
+    for when, gap in zip(parsed, missing, strict=True):
+        if gap or pd.isna(when):
+            labels.append(MISSING_PERIOD)
+        elif period == "month":
+            labels.append(f"{when.year:04d}-{when.month:02d}")
+        elif period == "quarter":
+            labels.append(f"{when.year:04d}-Q{(when.month - 1) // 3 + 1}")
+        else:
+            year, week, _ = when.isocalendar()
+            labels.append(f"{year:04d}-W{week:02d}")
+    return labels
+
+
+def stability_over_time(bad: Any, probability: Any, score: Any, periods: Sequence[str],
+                        psi_of: Callable[[np.ndarray], float]) -> list[dict[str, Any]]:
+    """One row per period, in time order (undated rows last): ``rows``, ``bads``,
+    ``bad_rate``, ``mean_pd``, ``auc`` and ``ks`` (None when the period has only goods or
+    only bads), and ``score_psi`` = ``psi_of(scores of the period)``."""
+    bad = np.asarray(bad)
+    probability = np.asarray(probability, dtype=np.float64)
+    score = np.asarray(score, dtype=np.float64)
+    labels = np.asarray(periods, dtype=object)
+    if not (bad.shape == probability.shape == score.shape == labels.shape):
+        raise ValidationError("one period per row is needed", field="periods")
+    distinct = sorted(set(labels.tolist()), key=lambda p: (p == MISSING_PERIOD, p))
+    if len(distinct) > _PERIODS_MAX:
+        raise ValidationError(f"more than {_PERIODS_MAX} periods; use a coarser period",
+                              field="period")
+    rows = []
+    for label in distinct:
+        mask = labels == label
+        outcome = bad[mask]
+        n_bad = int(outcome.sum())
+        both = 0 < n_bad < outcome.size
+        rows.append({
+            "period": label, "rows": int(outcome.size), "bads": n_bad,
+            "bad_rate": n_bad / outcome.size, "mean_pd": float(probability[mask].mean()),
+            "auc": m.roc_auc(outcome, probability[mask]) if both else None,
+            "ks": m.ks_statistic(outcome, probability[mask]) if both else None,
+            "score_psi": float(psi_of(score[mask]))})
+    return rows
+
+
+def _stability_figure(rows: list[dict[str, Any]], period: str) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    x = [r["period"] for r in rows]
+    figure = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                           subplot_titles=("Discrimination", "Bad rate vs predicted PD",
+                                           "Score PSI against development"))
+    for name in ("auc", "ks"):
+        figure.add_trace(go.Scatter(x=x, y=[r[name] for r in rows], mode="lines+markers",
+                                    name=name.upper()), row=1, col=1)
+    figure.add_trace(go.Scatter(x=x, y=[r["bad_rate"] for r in rows], mode="lines+markers",
+                                name="observed bad rate"), row=2, col=1)
+    figure.add_trace(go.Scatter(x=x, y=[r["mean_pd"] for r in rows], mode="lines+markers",
+                                name="mean predicted PD", line={"dash": "dot"}), row=2, col=1)
+    figure.add_trace(go.Bar(x=x, y=[r["score_psi"] for r in rows], name="score PSI"),
+                     row=3, col=1)
+    for level, colour in ((0.1, "orange"), (0.25, "red")):  # watch / shifted
+        figure.add_hline(y=level, line={"dash": "dash", "color": colour}, row=3, col=1)
+    figure.update_layout(title=f"Stability over time (by {period})", height=800)
+    return figure
+
+
 def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset | None = None,
-                 title: str = "Credit model report") -> Report:
-    """Compute every table and figure of the report for ``loaded`` on ``data``."""
+                 title: str = "Credit model report", *, periods: Sequence[Any] | None = None,
+                 period: str = "month", time_column: str | None = None) -> Report:
+    """Compute every table and figure of the report for ``loaded`` on ``data``.
+
+    ``periods``: one date per row of ``data`` (e.g. the decision time): adds the stability
+    over time table and figure, grouped by ``period`` (month, quarter or week);
+    ``time_column`` only names the source in the report.
+    """
     import plotly.graph_objects as go
 
     model = loaded.model
     probability = model.predict_pd(data.frame)
     score = model.score(data.frame)
+    if periods is not None:
+        labels = period_labels(periods, period)
+        if len(labels) != data.n_rows:
+            raise ValidationError(f"{len(labels)} dates for {data.n_rows} rows",
+                                  field="periods")
     summary = {key: loaded.manifest.get(key) for key in ("kind", "model_version", "created_at",
                                                         "author")}
     summary.update(evaluate_model(model, data))
@@ -112,6 +215,18 @@ def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset 
                               "psi": {"source": psi_source, "rows": psi_rows}}
     if model.kind == "scorecard":
         tables["points"] = model.points_table()
+    if periods is not None:
+        if baseline_data is not None:
+            base_score = model.score(baseline_data.frame)
+
+            def score_psi(values: np.ndarray) -> float:
+                return m.psi(base_score, values).psi
+        else:
+            def score_psi(values: np.ndarray) -> float:
+                return m.psi_against_baseline(loaded.baseline["score"], values).psi
+        tables["stability"] = {
+            "period": period, "time_column": time_column, "psi_source": psi_source,
+            "rows": stability_over_time(data.bad, probability, score, labels, score_psi)}
 
     figures: dict[str, Any] = {}
     fpr, tpr, _ = m.roc_curve(data.bad, probability)
@@ -162,6 +277,10 @@ def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset 
     figures["psi_table"] = _table_figure(psi_rows, f"PSI against the {psi_source}")
     if "points" in tables:
         figures["points_table"] = _table_figure(tables["points"], "Scorecard points")
+    if "stability" in tables:
+        figures["stability"] = _stability_figure(tables["stability"]["rows"], period)
+        figures["stability_table"] = _table_figure(tables["stability"]["rows"],
+                                                   f"Stability by {period}")
     return Report(title, summary, tables, figures)
 
 

@@ -1,0 +1,45 @@
+"""Read-only device history of one customer, for credit assessment (risk's features).
+
+:func:`device_sightings` is the parties domain's public read of when a customer used which
+of their devices: the device's registration and every sign-in session opened on it. Nothing
+here writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from creditpay.errors import ValidationError
+from creditpay.parties.tables import customer_devices, customer_sessions
+
+__all__ = ["SIGHTINGS_MAX", "device_sightings"]
+
+SIGHTINGS_MAX = 20_000  # per source: a bound on one read
+
+
+def device_sightings(conn: Connection, customer_id: str, *, before: dt.datetime,
+                     since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """``[{"occurred_at", "device_id"}]`` in ``[since, before)``, oldest first: each device's
+    first registration and each session opened on it. ``device_id`` is the internal device
+    id (not the device fingerprint). At most :data:`SIGHTINGS_MAX` newest per source."""
+    if not isinstance(customer_id, str) or not customer_id:
+        raise ValidationError("customer_id must be a non-empty string", field="customer_id")
+    if before.tzinfo is None or (since is not None and since.tzinfo is None):
+        raise ValidationError("times need a timezone", field="before")
+    rows: list[dict[str, Any]] = []
+    for table in (customer_devices, customer_sessions):
+        c = table.c
+        device = c.id if table is customer_devices else c.device_id
+        query = (select(c.created_at, device.label("device_id"))
+                 .where(c.customer_id == customer_id, c.created_at < before))
+        if since is not None:
+            query = query.where(c.created_at >= since)
+        for row in conn.execute(query.order_by(c.created_at.desc()).limit(SIGHTINGS_MAX)):
+            at = row.created_at if row.created_at.tzinfo else row.created_at.replace(
+                tzinfo=dt.UTC)  # SQLite returns naive UTC
+            rows.append({"occurred_at": at, "device_id": row.device_id})
+    rows.sort(key=lambda item: (item["occurred_at"], item["device_id"]))
+    return rows

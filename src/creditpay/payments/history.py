@@ -1,0 +1,81 @@
+"""Read-only payment history of one customer, for credit assessment (risk's features).
+
+:func:`customer_activity` is the payments domain's public read of what a customer did with
+their wallet and at checkouts; the risk domain turns it into point-in-time features only
+when the customer consented to that use. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from creditpay.errors import ValidationError
+from creditpay.payments.tables import payment_intents, payment_refunds, wallet_operations
+
+__all__ = ["ACTIVITY_KINDS", "ACTIVITY_ROWS_MAX", "customer_activity"]
+
+ACTIVITY_KINDS = ("payment", "refund", "top_up", "top_up_failed", "payment_declined")
+ACTIVITY_ROWS_MAX = 20_000  # per source: a bound on one read, far above a year of activity
+
+
+def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime,
+                      since: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The customer's payment activity in ``[since, before)``, oldest first.
+
+    Rows ``{"occurred_at", "kind", "amount_minor", "currency", "category"}``, ``kind`` one of
+    :data:`ACTIVITY_KINDS`: ``payment`` (an intent that succeeded, at its confirmation, for
+    the amount captured; ``category`` is its scenario), ``refund`` (at the refund), ``top_up``
+    and ``top_up_failed`` (card top-ups that succeeded or failed, at their completion) and
+    ``payment_declined`` (an intent declined, at its confirmation attempt). Amounts in minor
+    units of ``currency``. At most :data:`ACTIVITY_ROWS_MAX` newest rows per source.
+    """
+    if not isinstance(customer_id, str) or not customer_id:
+        raise ValidationError("customer_id must be a non-empty string", field="customer_id")
+    if before.tzinfo is None or (since is not None and since.tzinfo is None):
+        raise ValidationError("times need a timezone", field="before")
+    rows: list[dict[str, Any]] = []
+    w = wallet_operations.c
+    done_at = func.coalesce(w.completed_at, w.created_at)
+    window = [done_at < before] + ([done_at >= since] if since is not None else [])
+    for row in conn.execute(
+            select(done_at.label("at"), w.status, w.amount_minor, w.currency)
+            .where(w.customer_id == customer_id, w.kind == "topup",
+                   w.status.in_(("succeeded", "failed")), *window)
+            .order_by(w.seq.desc()).limit(ACTIVITY_ROWS_MAX)):
+        rows.append(_row(row.at, "top_up" if row.status == "succeeded" else "top_up_failed",
+                         row.amount_minor, row.currency, None))
+    i = payment_intents.c
+    tried_at = func.coalesce(i.confirmed_at, i.created_at)
+    window = [tried_at < before] + ([tried_at >= since] if since is not None else [])
+    for row in conn.execute(
+            select(tried_at.label("at"), i.status, i.amount_minor, i.captured_minor,
+                   i.currency, i.scenario)
+            .where(i.customer_id == customer_id, *window, or_(
+                i.status == "declined",
+                and_(i.status == "succeeded", i.captured_minor > 0)))
+            .order_by(i.seq.desc()).limit(ACTIVITY_ROWS_MAX)):
+        if row.status == "declined":
+            rows.append(_row(row.at, "payment_declined", row.amount_minor, row.currency, None))
+        else:
+            rows.append(_row(row.at, "payment", row.captured_minor, row.currency, row.scenario))
+    r = payment_refunds.c
+    window = [r.created_at < before] + ([r.created_at >= since] if since is not None else [])
+    for row in conn.execute(
+            select(r.created_at.label("at"), r.amount_minor, r.currency)
+            .select_from(payment_refunds.join(payment_intents, i.id == r.intent_id))
+            .where(i.customer_id == customer_id, *window)
+            .order_by(r.created_at.desc()).limit(ACTIVITY_ROWS_MAX)):
+        rows.append(_row(row.at, "refund", row.amount_minor, row.currency, None))
+    rows.sort(key=lambda item: (item["occurred_at"], item["kind"]))
+    return rows
+
+
+def _row(at: dt.datetime, kind: str, amount_minor: int, currency: str, category: str | None
+         ) -> dict[str, Any]:
+    if at.tzinfo is None:  # SQLite returns naive UTC
+        at = at.replace(tzinfo=dt.UTC)
+    return {"occurred_at": at, "kind": kind, "amount_minor": int(amount_minor),
+            "currency": currency, "category": category}

@@ -1,0 +1,78 @@
+"""Read-only views of stored credit decisions for the consumer who applied.
+
+A consumer sees their own decisions: outcome, date, limit, price, grade and the principal
+reasons in their language (the adverse-action notice of a decline), never the model's
+features, score internals or another customer's decision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from creditpay.errors import ValidationError
+from creditpay.risk.decisions import engine
+from creditpay.risk.decisions.tables import credit_decisions
+
+__all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX"]
+
+DECISIONS_MAX = 100
+
+
+@dataclass(frozen=True)
+class ConsumerDecision:
+    """One decision as its applicant sees it. ``limit_minor`` in minor units (None unless
+    approved), ``apr_bps`` in basis points of a year (None unless approved)."""
+
+    decision_id: str
+    application_id: str
+    product_code: str
+    decided_at: dt.datetime
+    outcome: str  # approve | decline | refer
+    grade: str
+    limit_minor: int | None
+    apr_bps: int | None
+    currency: str
+    reasons: tuple[dict[str, Any], ...]
+
+    @property
+    def apr_percent(self) -> str | None:
+        """The annual rate as a percent with 2 decimals ("18.25"), None when not priced."""
+        apr = engine.apr_from_bps(self.apr_bps)
+        return None if apr is None else f"{apr * 100:.2f}"
+
+
+def consumer_reasons(reasons: Any, language: str) -> list[dict[str, str]]:
+    """The stored reasons as the consumer reads them: ``code`` and ``text`` in ``language``
+    (``zh-CN`` or ``en``)."""
+    if language not in ("zh-CN", "en"):
+        raise ValidationError("must be zh-CN or en", field="lang")
+    key = "en" if language == "en" else "zh"
+    return [{"code": str(r.get("code", "")), "text": str(r.get(key) or r.get("en") or "")}
+            for r in reasons or () if isinstance(r, dict)]
+
+
+def customer_decisions(conn: Connection, customer_id: str, *,
+                       limit: int = DECISIONS_MAX) -> list[ConsumerDecision]:
+    """The customer's credit decisions, newest first (at most ``limit``)."""
+    if not isinstance(customer_id, str) or not 1 <= len(customer_id) <= 64:
+        raise ValidationError("must be 1-64 characters", field="customer_id")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= DECISIONS_MAX:
+        raise ValidationError(f"must be 1-{DECISIONS_MAX}", field="limit")
+    c = credit_decisions.c
+    rows = conn.execute(select(
+        c.id, c.application_id, c.product_code, c.decided_at, c.outcome, c.grade,
+        c.limit_minor, c.apr_bps, c.currency, c.reasons).where(c.customer_id == customer_id)
+        .order_by(c.decided_at.desc(), c.id.desc()).limit(limit)).all()
+    out = []
+    for row in rows:
+        decided_at = row.decided_at
+        if decided_at.tzinfo is None:  # SQLite returns naive UTC
+            decided_at = decided_at.replace(tzinfo=dt.UTC)
+        out.append(ConsumerDecision(row.id, row.application_id, row.product_code, decided_at,
+                                    row.outcome, row.grade, row.limit_minor, row.apr_bps,
+                                    row.currency, tuple(row.reasons or ())))
+    return out
