@@ -34,6 +34,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.nightly",
     "creditpay.credit.collections_cli",
     "creditpay.risk.decisions.cli",
+    "creditpay.risk.early_warning.cli",
     "creditpay.risk.scoring.cli",
     "creditpay.risk.fraud.cli",
     "creditpay.compliance.cli",

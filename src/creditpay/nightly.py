@@ -2,7 +2,8 @@
 
 The close of business belongs to credit and must not reach into risk or compliance, so the
 jobs that follow it are chained here: the periodic limit review (risk, when a behaviour
-model and a limit-review policy are in force), complaint escalation (compliance), then the
+model and a limit-review policy are in force), the early-warning metrics, monitors and
+alerts (risk), complaint escalation (compliance), then the
 audit seal, so the night's records join the hash chain. Collections contact people and run
 in the day (`creditpay collections run`), not here: a night run would meet quiet hours.
 """
@@ -26,13 +27,15 @@ class NightlyReport:
     complaints_escalated: int = 0
     audit_sealed: int = 0
     skipped: list[str] = field(default_factory=list)
+    early_warning: dict[str, Any] | None = None  # risk early-warning job's report
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
                 "close_of_business": self.close_of_business,
                 "limit_review": self.limit_review,
                 "complaints_escalated": self.complaints_escalated,
-                "audit_sealed": self.audit_sealed, "skipped": self.skipped}
+                "audit_sealed": self.audit_sealed, "skipped": self.skipped,
+                "early_warning": self.early_warning}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -52,13 +55,15 @@ def limit_review_configured(uow: UnitOfWork) -> bool:
 
 
 def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
-                currency: str = "CNY") -> NightlyReport:
+                currency: str = "CNY", early_warning_monitors: Any = None) -> NightlyReport:
     """Close ``business_date``, then the jobs that follow it. Each step is idempotent for
-    the date, so a re-run after a crash finishes what is left."""
+    the date, so a re-run after a crash finishes what is left. ``early_warning_monitors``:
+    the monitors the early-warning job evaluates (default: its bundled set)."""
     from creditpay.compliance.audit import seal
     from creditpay.compliance.complaints import escalate_overdue
     from creditpay.credit.cob import run_close_of_business
     from creditpay.risk.decisions.limit_review_job import run_limit_review
+    from creditpay.risk.early_warning.job import run_early_warning
 
     cob = run_close_of_business(uow, business_date, progress=progress)
     report = NightlyReport(business_date.isoformat(), cob.as_dict())
@@ -67,6 +72,9 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
         report.limit_review = review.as_dict()
     else:
         report.skipped.append("limit_review: no behaviour model or limit_review policy")
+    # After the close and the limit review: today's buckets and limits are final.
+    report.early_warning = run_early_warning(uow, business_date, currency=currency,
+                                             monitors=early_warning_monitors).as_dict()
     report.complaints_escalated = len(uow.run(lambda tx: escalate_overdue(tx)))
     report.audit_sealed = seal(uow).records_sealed
     return report
@@ -83,8 +91,8 @@ def register(app: Any, bench_app: Any) -> None:
                                       "./var/creditpay.db)."),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     ) -> None:
-        """The night's batch: close of business, limit review when due, complaint
-        escalation, audit seal (each idempotent for the date)."""
+        """The night's batch: close of business, limit review when due, risk early warning,
+        complaint escalation, audit seal (each idempotent for the date)."""
         import json
 
         from creditpay.clock import SystemClock

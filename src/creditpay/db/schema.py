@@ -23,6 +23,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.credit.collections_tables",
     "creditpay.risk.decisions.tables",
     "creditpay.risk.fraud.tables",
+    "creditpay.risk.early_warning.tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

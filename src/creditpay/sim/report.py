@@ -27,8 +27,10 @@ SEVERITY_COLOURS = {"critical": "#d62728", "warning": "#ff7f0e"}
 SHOCK_COLOUR = "#7f7f7f"
 ALERT_TABLE_ROWS_MAX = 200  # the rest stay in figures.json
 # Daily metrics in the order they are drawn on the early-warning timeline; all are shares 0..1.
+# They are the platform's own (creditpay.risk.early_warning, stored by the nightly job for
+# segment "all"), read back by creditpay.sim.monitoring.MonitorBoard.
 METRIC_LABELS = {
-    "approval_rate": "approval rate (trailing 7 days)",
+    "approval_rate": "approval rate (applications decided that day)",
     "fraud_rate": "payments held by fraud screening (share)",
     "utilisation": "pay-later line utilisation",
     "roll_rate_m0_m1": "roll rate M0→M1",
@@ -561,11 +563,18 @@ HOW_TO_READ = (
     "rates: the share of accounts that slipped one delinquency bucket further since the day "
     "before. Fraud precision is the share of payments held by screening that really were "
     "fraud (the rest were legitimate customers inconvenienced); recall is the share of fraud "
-    "attempts that were caught. Early warning: each monitored metric is drawn as a line; a "
+    "attempts that were caught. Early warning: the platform's nightly early-warning job "
+    "stored these daily metrics and alerts (the same ones an operator sees under GET "
+    "/v1/operator/alerts); each monitored metric is drawn as a line; a "
     "diamond marks a day its value left the dynamic band computed from the previous days "
     "(the band is drawn as an error bar around its centre), orange for a warning and red for "
     "critical; the table under the timeline lists them with the playbook to run. A dashed "
     "grey line marks the day a shock (unemployment, a fraud ring) hit the economy.")
+
+
+def _alert_ref(alert: Mapping[str, Any]) -> str:
+    """The platform alert's id and status (older figures have neither)."""
+    return f"{alert['id']} ({alert.get('status', '?')})" if alert.get("id") else ""
 
 
 def _alerts_table_html(alerts: Sequence[Mapping[str, Any]] | None) -> str:
@@ -573,14 +582,16 @@ def _alerts_table_html(alerts: Sequence[Mapping[str, Any]] | None) -> str:
     if not alerts:
         return ""
     head = "".join(f"<th>{name}</th>" for name in (
-        "date", "severity", "monitor", "metric (segment)", "value vs band", "playbook"))
+        "date", "severity", "monitor", "metric (segment)", "value vs band", "playbook",
+        "alert (status)"))
     body = "".join(
         f"<tr class=\"{html.escape(str(a['severity']))}\"><td>{html.escape(a['date'])}</td>"
         f"<td>{html.escape(str(a['severity']))}</td>"
         f"<td>{html.escape(_label(a['monitor']))}</td>"
         f"<td>{html.escape(_label(a['metric']))} ({html.escape(str(a.get('segment', '')))})"
         f"</td><td>{html.escape(_alert_value_text(a))}</td>"
-        f"<td>{html.escape(_label(str(a.get('playbook', ''))))}</td></tr>"
+        f"<td>{html.escape(_label(str(a.get('playbook', ''))))}</td>"
+        f"<td>{html.escape(_alert_ref(a))}</td></tr>"
         for a in alerts[:ALERT_TABLE_ROWS_MAX])
     more = len(alerts) - ALERT_TABLE_ROWS_MAX
     note = (f"<p>{more:,} more alerts are listed in figures.json.</p>" if more > 0 else "")

@@ -29,7 +29,7 @@ from creditpay.risk.early_warning.thresholds import (
 )
 
 __all__ = ["Monitor", "Alert", "Playbook", "PLAYBOOKS", "load_monitors", "evaluate",
-           "execute_playbook", "roll_rate", "DEFAULT_MONITORS"]
+           "execute_playbook", "roll_rate", "roll_counts", "roll_rate_of", "DEFAULT_MONITORS", "matches"]
 
 METHODS = ("rolling", "ewma", "seasonal")
 DIRECTIONS = ("up", "down", "both")
@@ -74,6 +74,11 @@ class Monitor:
     critical_k: float = 5.0  # σ distance from the centre that makes an alert critical
     playbook: str = "raise_cutoff"
 
+    def covers(self, metric: str, segment: str) -> bool:
+        """True when this monitor watches ``metric`` of ``segment`` (its ``metric`` and
+        ``segment`` may end with ``*``: every stored series with that prefix)."""
+        return matches(self.metric, metric) and matches(self.segment, segment)
+
     def validated(self) -> Monitor:
         where = f"monitors[{self.name}]"
         if not self.name or not self.metric:
@@ -104,6 +109,13 @@ DEFAULT_MONITORS: tuple[Monitor, ...] = (
     Monitor("utilisation", "utilisation", method="rolling", playbook="lower_limits"),
     Monitor("score_psi", "score_psi", method="rolling", playbook="switch_to_champion"),
 )
+
+
+def matches(pattern: str, name: str) -> bool:
+    """``pattern`` equals ``name``, or ends with ``*`` and ``name`` starts with the rest."""
+    if pattern.endswith("*"):
+        return name.startswith(pattern[:-1])
+    return pattern == name
 
 
 def load_monitors(document: Sequence[Mapping[str, Any]]) -> list[Monitor]:
@@ -214,3 +226,34 @@ def roll_rate(previous_buckets: Mapping[str, str], current_buckets: Mapping[str,
         return float("nan")
     rolled = sum(1 for a in base if current_buckets.get(a) == to_bucket)
     return rolled / len(base)
+
+
+def roll_counts(previous: Any, current: Any, by: Sequence[str] = ()) -> Any:
+    """Vectorised bucket transitions behind :func:`roll_rate`: a polars DataFrame with the
+    ``by`` columns of ``previous``, ``bucket`` (yesterday), ``bucket_today`` (null: the
+    account is gone) and ``accounts``. ``previous`` and ``current`` are polars DataFrames
+    with ``account_id`` (unique in each) and ``bucket``. :func:`roll_rate_of` turns it
+    into the rate of one transition."""
+    import polars as pl
+
+    keys = list(by)
+    joined = previous.select("account_id", "bucket", *keys).join(
+        current.select("account_id", pl.col("bucket").alias("bucket_today")),
+        on="account_id", how="left")
+    return joined.group_by([*keys, "bucket", "bucket_today"]).agg(
+        pl.len().alias("accounts"))
+
+
+def roll_rate_of(counts: Any, from_bucket: str, to_bucket: str, by: Sequence[str] = ()
+                 ) -> Any:
+    """From :func:`roll_counts`: per ``by`` group, ``rolled`` (accounts in ``from_bucket``
+    yesterday and in ``to_bucket`` today) and ``base`` (in ``from_bucket`` yesterday);
+    rolled / base is :func:`roll_rate` (an account gone today counts as not rolled)."""
+    import polars as pl
+
+    base = counts.filter(pl.col("bucket") == from_bucket)
+    rolled = pl.col("accounts").filter(pl.col("bucket_today") == to_bucket).sum()
+    aggregates = (rolled.alias("rolled"), pl.col("accounts").sum().alias("base"))
+    if not by:
+        return base.select(*aggregates)
+    return base.group_by(list(by)).agg(*aggregates)

@@ -1,0 +1,152 @@
+"""Operator console: risk early-warning alerts and the monitors behind them (issue #6).
+
+Analysts (``risk_analyst``) and ``admin`` work the alerts: acknowledge, dismiss, or run the
+alert's playbook, which applies the action through the owning domain (lower the segment's
+limits, send all traffic to the champion model, freeze a merchant, raise the grade cut-offs,
+open a fraud review) in the same transaction as the alert's status and audit record.
+``compliance_officer`` reads alerts and monitors. See docs/risk-models.md, "Early warning".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from creditpay.api import schemas as S
+from creditpay.api.access import access
+from creditpay.api.common import IdempotencyKey, Limit, runtime
+from creditpay.api.common import post as idempotent_post
+from creditpay.parties.service import Principal
+from creditpay.risk.early_warning import service
+from creditpay.risk.early_warning.job import default_monitors
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["early warning"])
+READ = access(roles={"risk_analyst", "admin", "compliance_officer"})
+ACT = access(roles={"risk_analyst", "admin"})
+AlertId = Path(..., min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+Status = Literal["open", "acknowledged", "actioned", "dismissed"]
+
+
+class AlertOut(BaseModel):
+    id: str
+    monitor: str
+    metric: str
+    segment: str = Field(description="all | product:<code> | grade:<g> | scenario:<s>")
+    day: str = Field(description="business date the metric is of")
+    severity: Literal["warning", "critical"]
+    value: float = Field(description="the day's metric (shares 0..1, PSI unbounded)")
+    statistic: float = Field(description="what was compared with the bounds (value or EWMA)")
+    centre: float
+    lower: float
+    upper: float
+    sigmas: float = Field(description="distance from the centre in band units (σ)")
+    method: Literal["rolling", "ewma", "seasonal"]
+    playbook: str
+    playbook_parameters: list[str]
+    evidence: dict[str, Any]
+    status: Status
+    created_at: str
+    updated_at: str
+    acknowledged_by: str | None
+    acknowledged_at: str | None
+    actioned_by: str | None
+    actioned_at: str | None
+    action: dict[str, Any] | None = Field(description="the playbook execution record")
+    dismissed_by: str | None
+    dismissed_at: str | None
+    dismiss_reason: str | None
+
+
+class AlertPage(S.Page):
+    data: list[AlertOut]
+
+
+class AcknowledgeIn(S.Strict):
+    pass
+
+
+class DismissIn(S.Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class PlaybookIn(S.Strict):
+    parameters: dict[str, str | int | float] = Field(
+        default_factory=dict, max_length=8,
+        description="the playbook's parameters (segment defaults to the alert's; "
+                    "lower_limits: share 0..0.5; raise_cutoff: points 1..100; "
+                    "freeze_merchant: merchant_id; switch_to_champion: model)")
+
+
+class MonitorOut(BaseModel):
+    name: str
+    metric: str
+    segment: str
+    direction: Literal["up", "down", "both"]
+    method: Literal["rolling", "ewma", "seasonal"]
+    k: float
+    window: int
+    smoothing: float
+    critical_k: float
+    playbook: str
+
+
+class MonitorList(BaseModel):
+    data: list[MonitorOut]
+
+
+@router.get("/operator/alerts", response_model=AlertPage,
+            summary="Early-warning alerts, newest first")
+def list_alerts(request: Request, status: Status | None = Query(None),
+                severity: Literal["warning", "critical"] | None = Query(None),
+                limit: int = Limit, cursor: str | None = Query(None, max_length=64),
+                who: Principal = Depends(READ)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        data, next_cursor = service.list_alerts(conn, status=status, severity=severity,
+                                                limit=limit, cursor=cursor)
+    return {"data": data, "next_cursor": next_cursor}
+
+
+@router.get("/operator/alerts/{alert_id}", response_model=AlertOut,
+            summary="One alert with its evidence and what was done about it")
+def get_alert(request: Request, alert_id: str = AlertId,
+              who: Principal = Depends(READ)) -> Any:
+    with runtime(request).uow.connect() as conn:
+        return service.get_alert(conn, alert_id)
+
+
+@router.post("/operator/alerts/{alert_id}/acknowledge", response_model=AlertOut,
+             summary="Mark an open alert as seen")
+def acknowledge(request: Request, body: AcknowledgeIn, alert_id: str = AlertId,
+                idempotency_key: str = IdempotencyKey,
+                who: Principal = Depends(ACT)) -> Any:
+    return idempotent_post(request, who.scope_key, body, lambda tx: service.acknowledge_alert(
+        tx, alert_id, who.id))
+
+
+@router.post("/operator/alerts/{alert_id}/dismiss", response_model=AlertOut,
+             summary="Close an alert without action, with the reason")
+def dismiss(request: Request, body: DismissIn, alert_id: str = AlertId,
+            idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
+    return idempotent_post(request, who.scope_key, body, lambda tx: service.dismiss_alert(
+        tx, alert_id, who.id, body.reason))
+
+
+@router.post("/operator/alerts/{alert_id}/playbook", response_model=AlertOut,
+             summary="Run the alert's playbook: the action is applied and audited")
+def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
+                 idempotency_key: str = IdempotencyKey,
+                 who: Principal = Depends(ACT)) -> Any:
+    return idempotent_post(request, who.scope_key, body, lambda tx: service.apply_playbook(
+        tx, alert_id, who.id, [who.role], body.parameters))
+
+
+@router.get("/operator/monitors", response_model=MonitorList,
+            summary="The configured early-warning monitors")
+def monitors(request: Request, who: Principal = Depends(READ)) -> Any:
+    return {"data": [dataclasses.asdict(m) for m in default_monitors()]}
