@@ -26,7 +26,7 @@ def test_refund_reverses_billed_unpaid_interest_pro_rata(uow, clock):
     _, purchase = buy(uow, who, "p1", 100_000, funding="plan", product_code="apr_plan",
                       periods=3)  # 10 % down: 90,000 financed at 15 %
     close_until(uow, clock, D(2025, 4, 2))  # first installment billed on Apr 1
-    first = items(uow, purchase.account_id)[0]
+    first = items(uow, purchase.account_id)[1]  # [0]: the down payment, paid at checkout
     assert first["status"] == "billed"
     # 31 days on 90,000 at 15 % / 365 = 1,146.58 -> 1,147
     assert first["interest_minor"] == 1_147
@@ -56,7 +56,7 @@ def test_refund_keeps_interest_already_paid(uow, clock):
     _, purchase = buy(uow, who, "p1", 100_000, funding="plan", product_code="apr_plan",
                       periods=3)
     close_until(uow, clock, D(2025, 4, 2))
-    first = items(uow, purchase.account_id)[0]
+    first = items(uow, purchase.account_id)[1]  # [0]: the down payment, paid at checkout
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r1", customer_id=who.customer_id, currency=CNY,
                 amount_minor=first["minimum_minor"], source_account_id=who.wallet_id)

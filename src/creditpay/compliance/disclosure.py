@@ -71,7 +71,7 @@ __all__ = [
     "percent_text",
 ]
 
-TEMPLATE_VERSION = "key-facts/1"  # bump on any change to the template or the labels
+TEMPLATE_VERSION = "key-facts/2"  # bump on any change to the template or the labels
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 CHANNELS = ("app", "web", "ivr", "paper")
 _OFFER_ID = re.compile(r'<meta name="creditpay-offer-id" content="([^"]*)">')
@@ -98,9 +98,13 @@ class OfferTerms:
     penalty_annual_rate: Decimal = Decimal(0)
     grace_days: int = 3
     withdrawal_days: int = WITHDRAWAL_DAYS_DEFAULT
+    # Paid from the wallet on ``start_date`` (minor units): part of the price, not credit;
+    # ``principal_minor`` is then the financed rest and every cost figure is of it only.
+    down_payment_minor: int = 0
 
     def __post_init__(self) -> None:
         check_reference(self.offer_id, "offer_id")
+        check_minor(self.down_payment_minor, "down_payment_minor")
         if not isinstance(self.lender_name, str) or not 1 <= len(self.lender_name.strip()) \
                 <= 128 or "\n" in self.lender_name:
             raise ValidationError("must be the lender's name, 1-128 characters",
@@ -183,6 +187,10 @@ _LABELS: dict[str, dict[str, str]] = {
         "complaints": "七、投诉渠道",
         "footer": "本说明书由系统根据上述要约自动生成；您确认时系统将记录本文档的 SHA-256 摘要，"
                   "以证明您所见即所签。",
+        "price": "商品价格", "down_payment": "首付款（今日从余额支付，不属于借款）",
+        "total_payable": "您支付的总额（首付款 + 应还总额）", "down_payment_row": "首付款",
+        "down_payment_note": "首付款是您今日用余额支付的货款，不是借款：借款金额为价格减去首付款，"
+                             "综合年化成本、利息和费用均只按借款金额计算。",
     },
     "en": {
         "title": "Key facts statement", "offer_id": "Offer", "lender": "Lender",
@@ -215,6 +223,14 @@ _LABELS: dict[str, dict[str, str]] = {
         "footer": "This statement is generated from the offer above. When you accept, the "
                   "SHA-256 digest of this document is recorded, which proves that what you "
                   "saw is what you accepted.",
+        "price": "Price", "down_payment": "Down payment (paid today from your balance; "
+                                          "not credit)",
+        "total_payable": "Total you pay (down payment + total repayable)",
+        "down_payment_row": "Down payment",
+        "down_payment_note": "The down payment is part of the price, paid today from your "
+                             "balance; it is not credit. The amount of credit is the price "
+                             "less the down payment, and the all-in annual cost, interest and "
+                             "fees are of that amount only.",
     },
 }
 
@@ -245,6 +261,8 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
         return format_money(Money(minor, cur), lang)
 
     schedule = facts.schedule
+    down = terms.down_payment_minor
+    first_number = 2 if down else 1  # with a down payment, it is installment 1
     per_period_fee = schedule.installments[0].fee_minor
     periods = len(schedule.installments)
     unit = _FREQUENCY_UNITS.get(str(terms.schedule_terms().frequency), ("期", "periods"))
@@ -339,8 +357,11 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
         "total_repayable": money(facts.total_repayable_minor),
         "first_due_date": schedule.installments[0].due_date.isoformat(),
         "fees": fees,
+        "down_payment": money(down) if down else None,
+        "price": money(down + terms.principal_minor),
+        "total_payable": money(down + facts.total_repayable_minor),
         "schedule": [{
-            "number": row.number, "due_date": row.due_date.isoformat(),
+            "number": first_number + row.number - 1, "due_date": row.due_date.isoformat(),
             "principal": money(row.principal_minor), "interest": money(row.interest_minor),
             "fee": money(row.fee_minor), "total": money(row.total_minor),
             "balance_after": money(row.balance_after_minor)} for row in schedule.installments],

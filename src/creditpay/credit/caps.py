@@ -135,7 +135,8 @@ def _probe_schedules(product: Any) -> list[tuple[str, Schedule]]:
                     continue  # the consumer pays nothing; the merchant's fee is not credit
                 for option in product.options:
                     found.append((f"{option.periods}-period plan", build_schedule(
-                        P.plan_terms(product, option.periods, amount, start))))
+                        P.plan_terms(product, option.periods, amount, start,
+                                     down_payment_rate=product.down_payment_rate_of(option)))))
             elif isinstance(product, P.CreditLineProduct):
                 for bill in product.bill_installment_options:
                     found.append((f"{bill.periods}-period bill installments", build_schedule(

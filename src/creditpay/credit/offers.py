@@ -1,6 +1,13 @@
 """Offers: every way a purchase can be paid with credit, with its full cost, before the
 consumer chooses (right to know, right to choose: credit is never the silent default).
 
+A plan offer may take a down payment (``down_payment_rate`` of the product or the option):
+``down_payment_minor`` of the price is paid from the wallet at checkout (cash, not credit,
+so the APR and the all-in cost are those of the financed flows only) and ``financed_minor``
+(price - down payment) is the credit. Its ``schedule`` then lists the down payment as
+installment 1 (``kind: down_payment``, due on the quote date) and the credit installments
+as 2..n+1, as the plan records them once captured.
+
 An offer's id is a hash of its figures (customer, amount, product version, business date,
 schedule), so re-quoting later gives the same id only if nothing that matters changed;
 :func:`creditpay.credit.service.authorise_purchase` recomputes the offers and refuses an id
@@ -27,7 +34,8 @@ from creditpay.credit.schedule import Schedule, build_schedule, with_terms
 from creditpay.errors import ValidationError
 from creditpay.money import allocate_minor, validate_currency
 
-__all__ = ["Offer", "OfferInstallment", "quote_offers", "statement_dates", "line_due_date"]
+__all__ = ["Offer", "OfferInstallment", "quote_offers", "statement_dates", "line_due_date",
+           "down_payment_split", "capture_split"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class OfferInstallment:
     interest_minor: int
     fee_minor: int
     total_minor: int
+    kind: str = "installment"  # or "down_payment": paid from the wallet at checkout
 
 
 @dataclass(frozen=True)
@@ -46,15 +55,20 @@ class Offer:
     funding: str  # line | plan
     product_code: str
     product_version: int
-    periods: int
-    amount_minor: int
-    down_payment_minor: int
-    financed_minor: int
+    periods: int  # installments of the financed part (the down payment is not one of them)
+    amount_minor: int  # the price
+    down_payment_minor: int  # paid from the wallet at checkout; not credit
+    financed_minor: int  # price - down payment: the amount of credit
+    down_payment_rate: str  # share of the price paid down ("0" when none)
+    down_payment_due_date: str | None  # the quote date when there is a down payment
+    installment_count: int  # payments the consumer makes: periods (+1 with a down payment)
+    frequency: str  # monthly | biweekly | weekly (a line: one repayment)
     per_period_amount_minor: int
     first_due_date: str
     total_fee_minor: int
     total_interest_minor: int
-    total_repayable_minor: int
+    total_repayable_minor: int  # of the credit: financed + fee + interest
+    total_payable_minor: int  # everything the consumer pays: down payment + total repayable
     merchant_fee_minor: int  # merchant-subsidised fee (not paid by the consumer)
     apr_percent: str  # US Regulation Z Appendix J, fees included
     all_in_annual_cost_percent: str  # IRR method, what the caps apply to
@@ -90,14 +104,49 @@ def _offer_id(figures: dict[str, Any]) -> str:
     return "off_" + hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-def _installments(schedule: Schedule, customer_pays_fee: bool) -> tuple[OfferInstallment, ...]:
+def _installments(schedule: Schedule, customer_pays_fee: bool, first_number: int = 1
+                  ) -> tuple[OfferInstallment, ...]:
     rows = []
     for i in schedule.installments:
         fee = i.fee_minor if customer_pays_fee else 0
-        rows.append(OfferInstallment(i.number, i.due_date.isoformat(), i.principal_minor,
-                                     i.interest_minor, fee,
+        rows.append(OfferInstallment(first_number + i.number - 1, i.due_date.isoformat(),
+                                     i.principal_minor, i.interest_minor, fee,
                                      i.principal_minor + i.interest_minor + fee))
     return tuple(rows)
+
+
+def down_payment_split(amount_minor: int, down_payment_rate: Decimal) -> tuple[int, int]:
+    """(down payment, financed) of a price of ``amount_minor`` (minor units) at
+    ``down_payment_rate`` (a fraction below 1): largest remainder, so the two add up to the
+    price exactly (0.25 of 10,001 is 2,500 down, 7,501 financed)."""
+    if not isinstance(down_payment_rate, Decimal) or not 0 <= down_payment_rate < 1:
+        raise ValidationError("must be a Decimal from 0 to below 1", field="down_payment_rate")
+    down, financed = allocate_minor(amount_minor, [down_payment_rate, 1 - down_payment_rate])
+    return down, financed
+
+
+def capture_split(down_payment_minor: int, authorised_minor: int, captured_minor: int
+                  ) -> tuple[int, int]:
+    """(down payment, financed) parts of capturing ``captured_minor`` of a purchase of
+    ``authorised_minor`` whose offer took ``down_payment_minor`` down (minor units): the
+    down payment keeps its share of the price, split by largest remainder so the parts add
+    up to the capture exactly; capturing the full price gives the offer's own figures."""
+    for name, value in (("down_payment_minor", down_payment_minor),
+                        ("authorised_minor", authorised_minor),
+                        ("captured_minor", captured_minor)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationError("must be a non-negative integer of minor units", field=name)
+    if not 0 <= down_payment_minor < authorised_minor:
+        raise ValidationError("must be below the authorised amount",
+                              field="down_payment_minor")
+    if captured_minor > authorised_minor:
+        raise ValidationError(f"must not exceed the authorised {authorised_minor}",
+                              field="amount_minor")
+    if down_payment_minor == 0:
+        return 0, captured_minor
+    down, financed = allocate_minor(captured_minor, [down_payment_minor,
+                                                     authorised_minor - down_payment_minor])
+    return down, financed
 
 
 @dataclass(frozen=True)
@@ -140,20 +189,27 @@ def _cost_percents(consumer_schedule: Schedule | None) -> tuple[str, str]:
     return percent_string(apr), percent_string(cost)
 
 
-def _plan_core(product: Any, periods: int, financed: int, as_of: dt.date, currency: str
-               ) -> _PlanCore:
-    """The plan's schedules and cost figures, memoised (pure: same inputs, same figures)."""
-    key = (id(product), product.code, product.version, periods, financed, as_of, currency)
+def _plan_core(product: Any, periods: int, financed: int, as_of: dt.date, currency: str,
+               down_payment_rate: Decimal | str | None = None, *,
+               with_down_payment: bool = False) -> _PlanCore:
+    """The plan's schedules and cost figures on the financed part, memoised (pure: same
+    inputs, same figures). ``down_payment_rate`` picks the option among those of
+    ``periods``; ``with_down_payment`` numbers the credit installments from 2 (the down
+    payment is installment 1)."""
+    rate = None if down_payment_rate is None else Decimal(str(down_payment_rate))
+    key = (id(product), product.code, product.version, periods, financed, as_of, currency,
+           rate, with_down_payment)
     with _plan_cores_lock:
         core = _plan_cores.get(key)
         if core is not None and core.product is product:
             _plan_cores.move_to_end(key)
             return core
-    schedule = build_schedule(P.plan_terms(product, periods, financed, as_of, currency))
+    schedule = build_schedule(P.plan_terms(product, periods, financed, as_of, currency,
+                                           down_payment_rate=rate))
     customer_pays = product.fee_payer == "customer"
     consumer = schedule if customer_pays else build_schedule(
         with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
-    rows = _installments(schedule, customer_pays)
+    rows = _installments(schedule, customer_pays, 2 if with_down_payment else 1)
     apr, cost = _costs(consumer)
     core = _PlanCore(product, schedule, consumer, cost, rows,
                      tuple(tuple(asdict(r).items()) for r in rows),
@@ -239,18 +295,21 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
             offers.append(_finish(dict(
                 base, funding="line", product_code=product.code,
                 product_version=product.version, periods=1, down_payment_minor=0,
-                financed_minor=amount_minor, per_period_amount_minor=amount_minor,
+                financed_minor=amount_minor, down_payment_rate="0",
+                down_payment_due_date=None, installment_count=1, frequency="monthly",
+                per_period_amount_minor=amount_minor,
                 first_due_date=due.isoformat(), total_fee_minor=0, total_interest_minor=0,
-                total_repayable_minor=amount_minor, merchant_fee_minor=0,
+                total_repayable_minor=amount_minor, total_payable_minor=amount_minor,
+                merchant_fee_minor=0,
                 within_available_limit=amount_minor <= available), rows, None))
             continue
-        down = allocate_minor(amount_minor, [product.down_payment_rate,
-                                             1 - product.down_payment_rate])[0]
-        financed = amount_minor - down
-        if not product.amount_min_minor <= financed <= product.amount_max_minor:
-            continue
         for option in product.options:
-            core = _plan_core(product, option.periods, financed, as_of, currency)
+            rate = product.down_payment_rate_of(option)
+            down, financed = down_payment_split(amount_minor, rate)
+            if not product.amount_min_minor <= financed <= product.amount_max_minor:
+                continue
+            core = _plan_core(product, option.periods, financed, as_of, currency, rate,
+                              with_down_payment=down > 0)
             within = financed <= available
             offer_key = (id(core), customer_id, amount_minor, within)
             with _plan_cores_lock:
@@ -258,21 +317,33 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
             if known is not None and known[0] is core:
                 offers.append(known[1])  # same figures, same id: nothing to recompute
                 continue
-            schedule, rows = core.schedule, core.rows
+            schedule, rows, rows_for_id = core.schedule, core.rows, core.rows_for_id
+            if down:
+                # The down payment is installment 1, paid at checkout (not credit).
+                down_row = OfferInstallment(1, as_of.isoformat(), down, 0, 0, down,
+                                            "down_payment")
+                rows = (down_row, *rows)
+                rows_for_id = (tuple(asdict(down_row).items()), *rows_for_id)
+            first = rows[1] if down else rows[0]
             customer_pays = product.fee_payer == "customer"
             fee = schedule.totals.fee_minor if customer_pays else 0
+            repayable = financed + fee + schedule.totals.interest_minor
             offer = _finish(dict(
                 base, funding="plan", product_code=product.code,
                 product_version=product.version, periods=option.periods,
                 down_payment_minor=down, financed_minor=financed,
-                per_period_amount_minor=rows[0].total_minor,
-                first_due_date=rows[0].due_date, total_fee_minor=fee,
+                down_payment_rate=str(rate),
+                down_payment_due_date=as_of.isoformat() if down else None,
+                installment_count=option.periods + (1 if down else 0),
+                frequency=product.frequency,
+                per_period_amount_minor=first.total_minor,
+                first_due_date=first.due_date, total_fee_minor=fee,
                 total_interest_minor=schedule.totals.interest_minor,
-                total_repayable_minor=financed + fee + schedule.totals.interest_minor,
+                total_repayable_minor=repayable, total_payable_minor=down + repayable,
                 merchant_fee_minor=0 if customer_pays else schedule.totals.fee_minor,
                 within_available_limit=within), rows, None,
                 percents=(core.apr_percent, core.all_in_annual_cost_percent),
-                rows_for_id=core.rows_for_id)
+                rows_for_id=rows_for_id)
             offers.append(offer)
             with _plan_cores_lock:
                 _plan_offers[offer_key] = (core, offer)

@@ -8,7 +8,12 @@ Three kinds, one file per product version under ``credit/products/``:
   bill-installment options with a fee per period.
 * ``installment_plan`` (白条-style): period counts with a ``flat`` fee per period on the
   original principal, or an ``apr`` on the declining balance; ``fee_payer: merchant`` for
-  merchant-subsidised plans; optional down payment.
+  merchant-subsidised plans; ``frequency`` monthly (default), biweekly or weekly; an optional
+  down payment (``down_payment_rate`` of the price, paid from the wallet at checkout: not
+  credit), for the whole product or per option (an option may repeat a period count with
+  another down payment rate, so a plan can be offered with and without one). ``periods``
+  counts the installments of the financed part; with a down payment the consumer pays
+  ``periods + 1`` installments, the first at purchase (pay-in-4 = 25 % down + 3).
 * ``cash_loan`` (借呗-style): methods and terms (months or days); interest accrues daily on
   the actual outstanding principal.
 
@@ -230,6 +235,15 @@ class CreditLineProduct(_Product):
 class PlanOption(_Base):
     periods: int
     fee_rate_per_period: Rate = Decimal(0)
+    # None: the product's down payment rate; a rate (0 allowed) overrides it for this option.
+    down_payment_rate: Rate | None = None
+
+    @field_validator("down_payment_rate")
+    @classmethod
+    def _down_payment(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and value >= 1:
+            raise ValueError("must be below 1 (the rest of the price is the credit)")
+        return value
 
     @field_validator("periods")
     @classmethod
@@ -246,27 +260,51 @@ class InstallmentPlanProduct(_Product):
     options: tuple[PlanOption, ...]
     fee_payer: Literal["customer", "merchant"] = "customer"
     down_payment_rate: Rate = Decimal(0)
+    frequency: Literal["monthly", "biweekly", "weekly"] = "monthly"
 
     @model_validator(mode="after")
     def _plan(self) -> InstallmentPlanProduct:
         if not self.options:
             raise ValueError("options: at least one period count")
-        periods = [o.periods for o in self.options]
-        if len(set(periods)) != len(periods):
-            raise ValueError("options: periods must be distinct")
+        keys = [(o.periods, self.down_payment_rate_of(o)) for o in self.options]
+        if len(set(keys)) != len(keys):
+            raise ValueError("options: each (periods, down_payment_rate) must be distinct")
         if self.pricing == "flat" and self.annual_rate != 0:
             raise ValueError("annual_rate: a flat-fee plan charges fees, not interest")
         if self.pricing == "apr" and any(o.fee_rate_per_period for o in self.options):
             raise ValueError("options: an apr plan charges interest, not fees")
         if self.down_payment_rate >= 1:
-            raise ValueError("down_payment_rate must be below 1")
+            raise ValueError("down_payment_rate: must be below 1 (the rest of the price is"
+                             " the credit)")
         if self.pricing == "apr" and self.annual_rate > 0:
             _check_accrual_day_count(self.day_count, "a plan priced by an annual rate")
+            if self.frequency != "monthly":
+                # Rescheduling an annuity after a refund or prepayment re-amortises monthly.
+                raise ValueError("frequency: a plan priced by an annual rate is monthly")
         return self
 
     @property
     def method(self) -> Method:
         return Method.FLAT if self.pricing == "flat" else Method.EQUAL_INSTALLMENT
+
+    def down_payment_rate_of(self, option: PlanOption) -> Decimal:
+        """The share of the price paid down at checkout with ``option`` (0 = none)."""
+        if option.down_payment_rate is not None:
+            return option.down_payment_rate
+        return self.down_payment_rate
+
+    def option(self, periods: int, down_payment_rate: Decimal | str | None = None
+               ) -> PlanOption:
+        """The option of ``periods`` installments with that down payment rate (None: the
+        first option of ``periods``); ValidationError naming ``periods`` if there is none."""
+        wanted = None if down_payment_rate is None else Decimal(str(down_payment_rate))
+        for option in self.options:
+            if option.periods == periods and (
+                    wanted is None or self.down_payment_rate_of(option) == wanted):
+                return option
+        raise ValidationError(f"{self.code} offers no {periods}-period plan"
+                              + ("" if wanted is None else f" with {wanted} down"),
+                              field="periods")
 
 
 class LoanTerm(_Base):
@@ -399,19 +437,20 @@ def default_catalogue() -> Catalogue:
 
 # --------------------------------------------------------------------------- schedule terms
 def plan_terms(product: InstallmentPlanProduct, periods: int, principal_minor: int,
-               start_date: Any, currency: str | None = None) -> Any:
-    """Schedule terms of an installment plan of ``periods`` on ``principal_minor`` (financed
-    part), monthly from ``start_date``. Merchant-paid fees are still in the schedule; who
-    pays them is decided by ``fee_payer``."""
+               start_date: Any, currency: str | None = None,
+               down_payment_rate: Decimal | str | None = None) -> Any:
+    """Schedule terms of an installment plan of ``periods`` on ``principal_minor`` (the
+    financed part, minor units: a down payment is not in it), at the product's frequency
+    from ``start_date`` (the first installment one period later). ``down_payment_rate``
+    picks among options of the same period count. Merchant-paid fees are still in the
+    schedule; who pays them is decided by ``fee_payer``."""
     from creditpay.credit.schedule import ScheduleTerms
 
-    option = next((o for o in product.options if o.periods == periods), None)
-    if option is None:
-        raise ValidationError(f"{product.code} offers no {periods}-period plan",
-                              field="periods")
+    option = product.option(periods, down_payment_rate)
     return ScheduleTerms(principal_minor=principal_minor, currency=currency or product.currency,
                          annual_rate=product.annual_rate, periods=periods,
                          method=product.method, start_date=start_date,
+                         frequency=product.frequency,  # type: ignore[arg-type]
                          day_count=product.day_count,
                          fee_rate_per_period=option.fee_rate_per_period)
 

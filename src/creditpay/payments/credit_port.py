@@ -30,7 +30,8 @@ __all__ = ["CreditUnavailableError", "CreditFacade", "offer_to_dict", "KeyFactsD
 
 OFFER_FIELDS = ("offer_id", "funding", "periods", "per_period_amount_minor",
                 "total_repayable_minor", "total_fee_minor", "total_interest_minor",
-                "apr_percent", "all_in_annual_cost_percent")
+                "apr_percent", "all_in_annual_cost_percent", "down_payment_minor",
+                "financed_minor")
 
 
 class CreditUnavailableError(DomainError):
@@ -109,14 +110,26 @@ class CreditFacade:
     def quote_offers(self, tx: Tx, *, customer_id: str, amount_minor: int,
                      currency: str, product_codes: list[str] | None = None
                      ) -> list[dict[str, Any]]:
-        """Offers the checkout can accept, every figure exact. Offers that need a down
-        payment are left out: the checkout does not collect down payments yet."""
+        """Offers the checkout can accept, every figure exact: those whose financed part
+        fits the available limit. An offer with a down payment (``down_payment_minor`` > 0)
+        is shown too: confirming it holds the down payment on the wallet (the checkout
+        refuses it, naming ``down_payment_minor``, when the balance is short)."""
         offers = self._service().quote_offers(
             tx, customer_id=customer_id, amount_minor=amount_minor, currency=currency,
             product_codes=product_codes)
         shown = [offer_to_dict(o) for o in offers]
-        return [o for o in shown if not o.get("down_payment_minor")
-                and o.get("within_available_limit", True)]
+        return [o for o in shown if o.get("within_available_limit", True)]
+
+    @staticmethod
+    def capture_split(offer: dict[str, Any], authorised_minor: int, captured_minor: int
+                      ) -> tuple[int, int]:
+        """(down payment, financed) parts of capturing ``captured_minor`` of a purchase of
+        ``authorised_minor`` with the accepted ``offer`` (minor units; they add up to the
+        capture exactly, with the split the credit domain uses for the plan)."""
+        from creditpay.credit.offers import capture_split
+
+        return capture_split(int(offer.get("down_payment_minor") or 0), authorised_minor,
+                             captured_minor)
 
     def open_credit_line(self, tx: Tx, **kwargs: Any) -> Any:
         return self._service().open_credit_line(tx, **kwargs)
@@ -213,7 +226,8 @@ class BorrowerPosition:
 LANGUAGES = ("zh-CN", "en")
 # The figures of an offer a key-facts document depends on (the offer id aside).
 _KEY_FACTS_FIGURES = ("funding", "product_code", "product_version", "periods",
-                      "financed_minor", "quoted_on", "first_due_date", "currency")
+                      "financed_minor", "quoted_on", "first_due_date", "currency",
+                      "down_payment_minor", "down_payment_rate")
 _OFFER_ID_PLACEHOLDER = "KEYFACTSOFFERIDPLACEHOLDER000000"
 _DOCUMENTS_MAX = 2048
 _documents: OrderedDict[tuple[Any, ...], tuple[disclosure.KeyFacts, str]] = OrderedDict()
@@ -237,12 +251,15 @@ def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str
               "penalty_annual_rate": product.penalty_annual_rate,
               "grace_days": product.grace_days}
     if isinstance(product, P.InstallmentPlanProduct):
-        option = next(o for o in product.options if o.periods == int(offer["periods"]))
+        option = product.option(int(offer["periods"]), offer.get("down_payment_rate"))
         # A merchant-paid fee is not the consumer's cost: the document shows what they pay.
         fee = option.fee_rate_per_period if product.fee_payer == "customer" else Decimal(0)
+        # The down payment is cash paid at checkout: the document's credit (principal,
+        # schedule, APR) is the financed part, and it states the down payment beside it.
         return disclosure.build_key_facts(disclosure.OfferTerms(
             annual_rate=product.annual_rate, method=product.method,
-            fee_rate_per_period=fee, **common))
+            fee_rate_per_period=fee, frequency=product.frequency,
+            down_payment_minor=int(offer.get("down_payment_minor") or 0), **common))
     # Pay in full on the statement's due date: one repayment, no interest, no fee; the
     # schedule is due on the offer's due date, not a month after the purchase.
     terms = disclosure.OfferTerms(annual_rate=Decimal(0), method=Method.BULLET, **common)

@@ -65,7 +65,9 @@ def choose_funding(consumer: Consumer, amount_minor: int, wallet_available_minor
                    offers: list[dict[str, Any]], rng: random.Random) -> Choice:
     """Pick one explicit offer (credit) or balance / card; never credit without an offer."""
     lines = [o for o in offers if o["funding"] == "credit_line"]
-    plans = [o for o in offers if o["funding"] == "installment_plan"]
+    # A plan with a down payment needs it in the wallet now; a consumer without it looks on.
+    plans = [o for o in offers if o["funding"] == "installment_plan"
+             and o.get("down_payment_minor", 0) <= wallet_available_minor]
     large = amount_minor >= 50_000
     if plans and large and rng.random() < consumer.installment_appetite:
         # Longer plans for the larger amounts; for those periods, the cheapest offer (offer
@@ -74,7 +76,8 @@ def choose_funding(consumer: Consumer, amount_minor: int, wallet_available_minor
         wanted = periods[min(len(periods) - 1,
                              int(rng.random() * len(periods) * (0.5 + amount_minor / 400_000)))]
         offer = min((o for o in plans if o["periods"] == wanted),
-                    key=lambda o: (o["total_repayable_minor"], o.get("product_code", ""),
+                    key=lambda o: (o.get("down_payment_minor", 0) + o["total_repayable_minor"],
+                                   o.get("product_code", ""),
                                    o.get("product_version", 0)))
         return Choice("installment_plan", offer["offer_id"], offer["periods"],
                       offer.get("all_in_annual_cost_percent"), offer.get("key_facts_sha256"))
