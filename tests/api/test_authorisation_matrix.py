@@ -99,6 +99,41 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/operator/fraud_cases/{case_id}/resolve"): (False, None, {"risk_analyst"}),
     ("POST", "/v1/operator/fraud_labels/chargebacks"): (False, None,
                                                         {"admin", "risk_analyst"}),
+    # Stored screenings and versioned fraud rules (issue #6): compliance reads them too;
+    # rule sets are loaded and made live by analysts and admin.
+    ("GET", "/v1/operator/fraud_screenings/{subject_id}"): (
+        False, None, {"admin", "risk_analyst", "compliance_officer"}),
+    ("GET", "/v1/operator/fraud_rules"): (False, None,
+                                          {"admin", "risk_analyst", "compliance_officer"}),
+    ("POST", "/v1/operator/fraud_rules"): (False, None, {"admin", "risk_analyst"}),
+    ("POST", "/v1/operator/fraud_rules/{version}/activate"): (False, None,
+                                                              {"admin", "risk_analyst"}),
+    # Early-warning alerts (issue #6): analysts and admin act; compliance reads.
+    ("GET", "/v1/operator/alerts"): (False, None,
+                                     {"admin", "risk_analyst", "compliance_officer"}),
+    ("GET", "/v1/operator/alerts/{alert_id}"): (
+        False, None, {"admin", "risk_analyst", "compliance_officer"}),
+    ("POST", "/v1/operator/alerts/{alert_id}/acknowledge"): (False, None,
+                                                             {"admin", "risk_analyst"}),
+    ("POST", "/v1/operator/alerts/{alert_id}/dismiss"): (False, None,
+                                                         {"admin", "risk_analyst"}),
+    ("POST", "/v1/operator/alerts/{alert_id}/playbook"): (False, None,
+                                                          {"admin", "risk_analyst"}),
+    ("GET", "/v1/operator/monitors"): (False, None,
+                                       {"admin", "risk_analyst", "compliance_officer"}),
+    # Consumer credit journey (issues #3, #4, #5): the customer only, on their own resources.
+    ("POST", "/v1/me/credit_applications"): (True, None, set()),
+    ("GET", "/v1/me/credit_applications"): (True, None, set()),
+    ("GET", "/v1/me/credit_accounts/{account_id}/statements"): (True, None, set()),
+    ("GET", "/v1/me/statements/{statement_id}"): (True, None, set()),
+    ("GET", "/v1/me/statements/{statement_id}/installment_offers"): (True, None, set()),
+    ("POST", "/v1/me/statements/{statement_id}/installments"): (True, None, set()),
+    ("POST", "/v1/me/credit_repayments"): (True, None, set()),
+    ("GET", "/v1/me/credit_accounts/{account_id}/payoff"): (True, None, set()),
+    ("POST", "/v1/me/credit_accounts/{account_id}/auto_debit"): (True, None, set()),
+    ("POST", "/v1/me/cash_loans/offers"): (True, None, set()),
+    ("GET", "/v1/me/cash_loans/offers/{offer_id}/key_facts"): (True, None, set()),
+    ("POST", "/v1/me/cash_loans"): (True, None, set()),
 }
 
 
@@ -113,8 +148,10 @@ def _rule(route: APIRoute) -> Access | None:
 def _routes(app):
     # The routers the app includes (FastAPI wraps included routers in app.routes).
     from creditpay.api import (
+        routes_consumer_credit,
         routes_credit_score,
         routes_customers,
+        routes_early_warning,
         routes_fraud_cases,
         routes_merchants,
         routes_operators,
@@ -122,7 +159,8 @@ def _routes(app):
     )
 
     for module in (routes_customers, routes_payments, routes_merchants, routes_operators,
-                   routes_credit_score, routes_fraud_cases):
+                   routes_credit_score, routes_fraud_cases, routes_consumer_credit,
+                   routes_early_warning):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:
@@ -199,7 +237,8 @@ def _world(api):
            "key_id": m1["api_key"]["id"], "settlement_id": "set_missing",
            "case_id": "fcase_missing", "purpose": "marketing", "consent_id": consent["id"],
            "complaint_id": complaint["id"], "account_id": line["line_id"],
-           "offer_id": "off_missing"}
+           "offer_id": "off_missing", "subject_id": held["id"],
+           "version": "rules-missing", "alert_id": "ewa_missing", "statement_id": "stmt_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 
@@ -271,6 +310,11 @@ def test_no_cross_tenant_access(api):
     assert api.post(f"/v1/me/consents/{ids['consent_id']}/revoke", {}, bob).status_code == 404
     assert api.post(f"/v1/me/credit_accounts/{ids['account_id']}/withdraw", {},
                     bob).status_code == 404
+    for path in ("statements", "payoff"):  # consumer credit: A's line is not B's
+        assert api.get(f"/v1/me/credit_accounts/{ids['account_id']}/{path}",
+                       bob).status_code == 404
+    assert api.post(f"/v1/me/credit_accounts/{ids['account_id']}/auto_debit",
+                    {"enabled": False}, bob).status_code == 404
     # Another merchant: nothing of M1's.
     assert api.get(f"/v1/payment_intents/{intent}", m2).status_code == 404
     for action, body in (("capture", {}), ("cancel", {}), ("refunds", {"amount_minor": 1}),

@@ -19,8 +19,10 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from creditpay.api import (
+    routes_consumer_credit,
     routes_credit_score,
     routes_customers,
+    routes_early_warning,
     routes_fraud_cases,
     routes_merchants,
     routes_operators,
@@ -78,6 +80,8 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
                    routes_credit_score):
         app.include_router(module.router)
     app.include_router(routes_fraud_cases.router)  # fraud case queue (issue #6)
+    app.include_router(routes_early_warning.router)  # early-warning alerts (issue #6)
+    app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

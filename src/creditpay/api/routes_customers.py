@@ -249,7 +249,8 @@ def transfer(request: Request, body: S.TransferIn, idempotency_key: str = Idempo
     fp = body.model_dump(mode="json") | {"to": _keyed(request, "fp", body.to)}
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.p2p(
         tx, who, to=body.to, amount_minor=body.amount_minor, currency=body.currency,
-        note=body.note), status_code=201, fingerprint_body=fp)
+        note=body.note, step_up_challenge_id=body.step_up_challenge_id,
+        step_up_code=body.step_up_code), status_code=201, fingerprint_body=fp)
 
 
 @router.post("/me/payment-codes", status_code=201, response_model=S.PaymentCodeOut,

@@ -29,6 +29,7 @@ from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
 from creditpay.payments.webhooks import WebhookDispatcher
+from creditpay.risk.bureau import BureauAdapter, SimulatedBureau
 from creditpay.risk.fraud.cases import DEFAULT_CASE_POLICY, CasePolicy, open_payment_case
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class ApiConfig:
     pool_size: int = 10
     currencies: tuple[str, ...] = ("CNY",)
     deposit_waiver_score_min: int = 650  # credit score that waives a rental deposit
+    # The credit bureau consumer credit applications pull from (default: the simulator).
+    bureau: BureauAdapter = field(default_factory=lambda: SimulatedBureau(0))
 
 
 @dataclass
@@ -116,6 +119,12 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
                             policy=config.fraud_case_policy or DEFAULT_CASE_POLICY))
     for currency in config.currencies:
         uow.run(lambda tx, c=currency: ensure_platform_accounts(tx, c))
+    recover = getattr(payments.risk, "recover", None)
+    if recover is not None:
+        # Fold the stored screenings the state snapshot lacks now, at start, rather than
+        # inside the first customer's checkout.
+        with uow.connect() as conn:
+            recover(conn)
     install_pii_log_filter()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "creditpay"):
         install_pii_log_filter(logging.getLogger(name))

@@ -148,6 +148,9 @@ class TransferIn(Strict):
     amount_minor: int = AmountMinor
     currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
     note: str | None = Field(None, max_length=140)
+    # When screening asks for verification (403 step-up-required): send again with these.
+    step_up_challenge_id: str | None = Field(None, max_length=64)
+    step_up_code: str | None = Field(None, pattern=r"^\d{6}$")
 
 
 class WalletOperationOut(BaseModel):
@@ -196,6 +199,21 @@ class IntentIn(Strict):
     line_items: list[LineItem] = Field(default_factory=list, max_length=100)
 
 
+class DownPaymentFigures(BaseModel):
+    """How an offer splits the price: a down payment from the wallet at checkout (cash, not
+    credit) and the financed rest (the credit: schedule, fees, interest and APR are of it)."""
+
+    down_payment_minor: int = Field(
+        0, description="paid from the wallet at checkout, held on confirm and posted to the "
+                       "merchant on capture; 0 when the offer takes none")
+    financed_minor: int = Field(description="the amount of credit: price - down payment")
+    model_config = ConfigDict(extra="allow")
+
+
+class AcceptedOffer(DownPaymentFigures):
+    offer_id: str
+
+
 class IntentOut(BaseModel):
     id: str
     merchant_id: str
@@ -211,7 +229,7 @@ class IntentOut(BaseModel):
     customer_id: str | None
     funding: str | None
     card_id: str | None
-    accepted_offer: dict[str, Any] | None = Field(
+    accepted_offer: AcceptedOffer | None = Field(
         description="the credit offer the consumer picked, with the exact figures shown")
     risk_outcome: str | None
     captured_minor: int
@@ -233,10 +251,15 @@ class OffersIn(Strict):
         None, description="language of the key-facts documents (default: your locale)")
 
 
-class OfferOut(BaseModel):
+class OfferOut(DownPaymentFigures):
     offer_id: str
     funding: Literal["credit_line", "installment_plan"]
-    periods: int
+    periods: int = Field(description="installments of the financed part")
+    installment_count: int | None = Field(
+        None, description="payments the consumer makes: periods, plus 1 for a down payment "
+                          "(installment 1 of the offer's schedule)")
+    total_payable_minor: int | None = Field(
+        None, description="everything the consumer pays: down payment + total repayable")
     per_period_amount_minor: int
     total_repayable_minor: int
     total_fee_minor: int

@@ -37,8 +37,9 @@ from creditpay.credit.lines import (
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, _plan_core, quote_offers
+from creditpay.credit.offers import Offer, _plan_core, capture_split, quote_offers
 from creditpay.credit.plans import (
+    Item,
     insert_account,
     insert_schedule,
     interest_base_for,
@@ -78,7 +79,7 @@ __all__ = [
     "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
     "StatementView", "get_statement", "list_statements",
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
-    "PortfolioAccount", "PortfolioLine", "portfolio", "line_of",
+    "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
     "HOLD_TIMEOUT_SECONDS",
 ]
 
@@ -238,6 +239,74 @@ def portfolio(conn: Any, currency: str) -> tuple[list[PortfolioAccount], list[Po
     return accounts, lines
 
 
+def portfolio_frames(conn: Any, currency: str) -> tuple[Any, Any]:
+    """The whole book in ``currency`` as two columnar polars DataFrames (risk monitoring
+    reads a million accounts daily; no per-account objects). Read-only.
+
+    accounts: account_id, customer_id, kind, status, product_code, line_id, opened_on,
+    principal_minor (unbilled + billed + past due), dpd (days), bucket, first_due_date and
+    first_due_status: the account's first installment (statement item for a line) falling
+    due after the day it was opened (a down payment, paid at checkout, is not one), not
+    cancelled; its status scheduled | billed | past_due | paid (null: none yet).
+    lines: line_id, customer_id, product_code, limit_minor, status (active|frozen|closed).
+    """
+    import polars as pl
+
+    from creditpay.credit.tables import credit_installments
+
+    a, i = credit_accounts.c, credit_installments.c
+    first = (select(i.account_seq, func.min(i.number).label("number"))
+             .select_from(credit_installments.join(credit_accounts,
+                                                   credit_accounts.c.seq == i.account_seq))
+             .where(a.currency == currency, i.status != "cancelled", i.due_date > a.opened_on)
+             .group_by(i.account_seq).subquery())
+    firsts = (select(i.account_seq, i.due_date, i.status)
+              .join(first, (first.c.account_seq == i.account_seq)
+                    & (first.c.number == i.number)).subquery())
+    accounts = _frame(conn, select(
+        a.account_id, a.customer_id, a.kind, a.status, a.product_code, a.line_id, a.opened_on,
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor,
+        a.dpd, a.bucket, firsts.c.due_date, firsts.c.status)
+        .select_from(credit_accounts.outerjoin(firsts, firsts.c.account_seq == a.seq))
+        .where(a.currency == currency), {
+        "account_id": pl.String, "customer_id": pl.String, "kind": pl.String,
+        "status": pl.String, "product_code": pl.String, "line_id": pl.String,
+        "opened_on": pl.Date, "principal_minor": pl.Int64, "dpd": pl.Int64,
+        "bucket": pl.String, "first_due_date": pl.Date, "first_due_status": pl.String})
+    c = credit_lines.c
+    lines = _frame(conn, select(c.line_id, c.customer_id, c.product_code, c.limit_minor,
+                                c.status).where(c.currency == currency), {
+        "line_id": pl.String, "customer_id": pl.String, "product_code": pl.String,
+        "limit_minor": pl.Int64, "status": pl.String})
+    return accounts, lines
+
+
+def _frame(conn: Any, statement: Any, schema: dict[str, Any]) -> Any:
+    """Run ``statement`` on the connection's driver cursor (same transaction) and build a
+    polars frame: a million rows skip SQLAlchemy's per-row result processing. Dates come
+    back as ISO text from SQLite and are parsed column-wise."""
+    import polars as pl
+
+    compiled = statement.compile(dialect=conn.dialect)
+    values = compiled.construct_params()
+    args = (tuple(values[name] for name in compiled.positiontup) if compiled.positional
+            else values)
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), args)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    dates = [name for name, kind in schema.items() if kind == pl.Date]
+    raw = {name: (pl.String if name in dates and conn.dialect.name == "sqlite" else kind)
+           for name, kind in schema.items()}
+    frame = pl.DataFrame(rows, schema=raw, orient="row")
+    if conn.dialect.name == "sqlite":
+        frame = frame.with_columns(pl.col(name).str.slice(0, 10).str.to_date("%Y-%m-%d")
+                                   for name in dates)
+    return frame
+
+
 def payoff_amount(conn: Any, account_id: str) -> int:
     """What ``repay(..., target=account_id)`` must be to settle the account today."""
     return amount_owed(conn, load_account(conn, account_id))
@@ -338,7 +407,8 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     caps = default_caps(product.jurisdiction)
     if offer.funding == "plan":
         _check_plan_cost(_plan_core(product, offer.periods, offer.financed_minor, tx.today,
-                                    currency), caps)
+                                    currency, offer.down_payment_rate,
+                                    with_down_payment=offer.down_payment_minor > 0), caps)
     check_exposure(exposure_minor(tx.conn, customer_id, currency), offer.financed_minor,
                    caps, currency)
     platform = _platform_ids(tx, currency)
@@ -401,7 +471,9 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
                      merchant_payable_account_id: int) -> CreditPurchase:
     """Capture (fully or partly) an authorised purchase: post the hold, originate the line
     purchase or the installment plan, and post principal receivable -> merchant payable
-    (plus the merchant's subsidy for a merchant-paid plan fee)."""
+    (plus the merchant's subsidy for a merchant-paid plan fee). With a down payment the
+    plan is the financed part only (the payments side posts the down payment from the
+    wallet to the merchant), and the down payment is recorded as its installment 1, paid."""
     check_id(capture_id, "capture_id")
     check_id(authorisation_id, "authorisation_id")
     check_amount(amount_minor, "amount_minor")
@@ -428,9 +500,15 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
     currency, customer_id = auth["currency"], auth["customer_id"]
     down = 0
     if offer["funding"] == "plan" and offer["down_payment_minor"]:
-        # A partial capture keeps the down payment's share of the price.
-        down = offer["down_payment_minor"] * amount_minor // auth["amount_minor"]
+        # A partial capture keeps the down payment's share of the price (largest remainder:
+        # the parts add up to the capture); the payments side collects that share from the
+        # wallet with the same split (offers.capture_split).
+        down = capture_split(offer["down_payment_minor"], auth["amount_minor"],
+                             amount_minor)[0]
     financed = amount_minor - down
+    if financed <= 0:
+        raise ValidationError("leaves nothing financed: capture more, or cancel",
+                              field="amount_minor")
     merchant = L.get_account(tx.conn, merchant_payable_account_id)
     if merchant.currency != currency:
         raise ValidationError(f"is a {merchant.currency} account",
@@ -449,7 +527,8 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         account = load_account(tx.conn, auth["line_id"], lock=True)
         account_id = account["account_id"]
     else:
-        core = _plan_core(product, offer["periods"], financed, tx.today, currency)
+        core = _plan_core(product, offer["periods"], financed, tx.today, currency,
+                          offer.get("down_payment_rate"), with_down_payment=down > 0)
         schedule = core.schedule
         customer_pays = product.fee_payer == "customer"
         _check_plan_cost(core, default_caps(product.jurisdiction))
@@ -483,6 +562,12 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
             schedule.installments[0].principal_minor,
             anchor_day=tx.today.day, principal_unbilled_minor=financed,
             next_due_date=first_due))
+        if down:
+            # The down payment, paid from the wallet at checkout, is installment 1 (paid);
+            # it is not credit: the plan's principal and the receivables are the financed part.
+            save_items(tx, account["seq"], [Item(None, 1, tx.today, "paid", down, 0, 0,
+                                                 principal_paid_minor=down,
+                                                 minimum_minor=down)])
         insert_schedule(tx, account, schedule, customer_pays_fee=customer_pays)
     tx.conn.execute(credit_authorisations.update().where(
         credit_authorisations.c.authorisation_id == authorisation_id).values(
@@ -496,7 +581,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
     tx.emit("credit.purchase.captured", "credit_purchase", capture_id, {
         "authorisation_id": authorisation_id, "account_id": account_id,
         "funding": offer["funding"], "financed_minor": financed,
-        "merchant_fee_minor": merchant_fee})
+        "down_payment_minor": down, "merchant_fee_minor": merchant_fee})
     return CreditPurchase(capture_id, authorisation_id, offer["funding"], account_id,
                           amount_minor, financed, merchant_fee)
 

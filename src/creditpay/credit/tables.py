@@ -295,3 +295,26 @@ credit_cob_chunks = Table(
     Column("counts", JSONType, nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=False),
 )
+
+# Cash-loan offers shown to a consumer (issue #5): every figure as shown, so the offer
+# accepted is the one quoted (offer ids are random; one row per offer). ``loan_id`` is set
+# when the offer is accepted (an offer is accepted at most once).
+credit_cash_loan_quotes = Table(
+    "credit_cash_loan_quotes",
+    metadata,
+    Column("offer_id", String(48), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("product_code", String(48), nullable=False),
+    Column("product_version", Integer, nullable=False),
+    Column("periods", Integer, nullable=False),
+    Column("method", String(24), nullable=False),
+    Column("quoted_on", Date, nullable=False),
+    Column("figures", JSONType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("loan_id", String(64), nullable=True),
+    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Index("ix_credit_cash_loan_quotes_customer", "customer_id", "created_at"),
+)

@@ -67,6 +67,7 @@ from creditpay.parties.tables import (
 __all__ = [
     "AccessPolicy", "Parties", "Principal", "ROLES", "MERCHANT_SCOPES", "StepUpRequired",
     "aware", "wallet_spec", "merchant_payable_spec", "commit_and_raise", "WrongCode",
+    "suspend_merchant",
 ]
 
 ROLES = ("admin", "risk_analyst", "collections_agent", "compliance_officer", "support")
@@ -189,6 +190,17 @@ class Parties:
         if row is None:
             raise NotFoundError(f"no customer {customer_id}", field="customer_id")
         return row
+
+    def verified_date_of_birth(self, conn: Connection, customer_id: str) -> dt.date:
+        """The date of birth of the customer's verified identity (KYC record), decrypted
+        for a use that needs it (a credit application); StateError naming ``kyc_status``
+        when the identity is not verified."""
+        row = self.get_customer(conn, customer_id)
+        if row.kyc_status != "verified" or not row.date_of_birth_ct:
+            raise StateError("verify your identity first (POST /v1/me/kyc)",
+                             field="kyc_status")
+        return dt.date.fromisoformat(self.vault.decrypt("customers.date_of_birth",
+                                                        customer_id, row.date_of_birth_ct))
 
     def find_by_identifier(self, conn: Connection, identifier: str) -> Any | None:
         """The customer with this phone or email (exact match through the blind index)."""
@@ -651,6 +663,27 @@ class Parties:
         audit.append(tx, "staff", created_by, "operator.created", "operator", operator_id,
                      {"role": role})
         return {"id": operator_id, "name": name, "role": role, "token": full}
+
+
+def suspend_merchant(tx: Tx, merchant_id: str, *, actor_id: str, reason: str
+                     ) -> dict[str, Any]:
+    """Suspend a merchant's acceptance (new payments to it are refused and its API keys stop
+    working); audited. Suspending a suspended merchant changes nothing."""
+    if not isinstance(reason, str) or not 1 <= len(reason) <= 255:
+        raise ValidationError("must be 1..255 characters", field="reason")
+    row = tx.conn.execute(select(merchants.c.id, merchants.c.status).where(
+        merchants.c.id == merchant_id)).first()
+    if row is None:
+        raise NotFoundError(f"no merchant {merchant_id}", field="merchant_id")
+    if row.status != "suspended":
+        tx.conn.execute(update(merchants).where(merchants.c.id == merchant_id)
+                        .values(status="suspended"))
+        audit.append(tx, "staff", actor_id, "merchant.suspended", "merchant", merchant_id,
+                     {"reason": reason, "previous_status": row.status})
+        tx.emit("parties.merchant.suspended", "merchant", merchant_id,
+                {"merchant_id": merchant_id, "reason": reason})
+    return {"merchant_id": merchant_id, "previous_status": row.status,
+            "status": "suspended"}
 
 
 class WrongCode(AuthenticationError):

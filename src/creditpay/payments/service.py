@@ -18,6 +18,7 @@ P2P                    wallet:<payer>              wallet:<payee>
 pay by balance (hold)  wallet:<customer>           merchant_payable:<merchant>
 pay by card (hold)     platform card_clearing      merchant_payable:<merchant>
 pay by credit          (credit facade: line → merchant_payable on capture)
+down payment (hold)    wallet:<customer>           merchant_payable:<merchant>
 refund (balance)       merchant_payable            wallet:<customer>
 refund (card)          merchant_payable            platform card_clearing (+ rail payout)
 settlement fee         merchant_payable            platform merchant_fee_income
@@ -43,6 +44,7 @@ from creditpay.db.uow import Tx
 from creditpay.errors import (
     ConflictError,
     DomainError,
+    InsufficientFundsError,
     LimitExceededError,
     NotFoundError,
     PermissionDeniedError,
@@ -149,7 +151,9 @@ class Payments:
     declared_income: Callable[[Connection, str, str], tuple[int, int] | None] | None = None
     # Called in the confirming transaction when screening holds a payment for review
     # (keywords: intent_id, customer_id, merchant_id, amount_minor, currency, device_id,
-    # score, reasons); the runtime wires the risk domain's fraud case queue here.
+    # score, reasons; a held P2P transfer adds subject_type="wallet_operation", its
+    # operation id as intent_id and the payee as merchant_id); the runtime wires the risk
+    # domain's fraud case queue here.
     on_review: Callable[..., Any] | None = None
 
     # Ledger account ids of wallets and merchant payables, asked for on every payment.
@@ -267,7 +271,13 @@ class Payments:
         return {"operation_id": operation_id, "applied": True, "status": status}
 
     def p2p(self, tx: Tx, principal: Principal, *, to: str, amount_minor: int,
-            currency: str = "CNY", note: str | None = None) -> dict[str, Any]:
+            currency: str = "CNY", note: str | None = None,
+            step_up_challenge_id: str | None = None, step_up_code: str | None = None
+            ) -> dict[str, Any]:
+        """Pay another customer from the wallet. Screening may ask for a one-time code
+        (``challenge``: call again with ``step_up_challenge_id`` / ``step_up_code``) or
+        hold the transfer for an analyst (``review``: a pending ledger hold, status
+        ``pending``, posted or voided by :meth:`review_transfer`)."""
         amount_minor = _check_amount(amount_minor, "amount_minor", self.policy.amount_minor_max)
         validate_currency(currency)
         payee = self.parties.find_by_identifier(tx.conn, to) if isinstance(to, str) else None
@@ -278,46 +288,96 @@ class Payments:
         if note is not None and (not isinstance(note, str) or len(note) > 140):
             raise ValidationError("must be at most 140 characters", field="note")
         op_id = new_id("wop")
-        self._screen_p2p(tx, principal, op_id, payee.id, amount_minor, currency)
+        decision = self._screen_p2p(tx, principal, op_id, payee.id, amount_minor, currency,
+                                    step_up_challenge_id, step_up_code)
+        held = decision.outcome == Outcome.REVIEW
+        # Held for review: a pending hold (the payer's money is reserved, the payee sees it
+        # incoming) until an analyst's verdict posts or voids it.
         create_transfer(tx, TransferRequest(
-            op_id, "wallet.p2p", debit_account_id=self._wallet_id(tx, principal.id, currency),
+            op_id, "wallet.p2p", TransferKind.PENDING if held else TransferKind.SINGLE,
+            debit_account_id=self._wallet_id(tx, principal.id, currency),
             credit_account_id=self._wallet_id(tx, payee.id, currency),
             amount_minor=amount_minor, reference=op_id))
         tx.conn.execute(wallet_operations.insert().values(
-            id=op_id, customer_id=principal.id, kind="p2p", status="succeeded",
+            id=op_id, customer_id=principal.id, kind="p2p",
+            status="pending" if held else "succeeded",
             amount_minor=amount_minor, currency=currency, card_id=None,
             counterparty_customer_id=payee.id, rail_operation_id=None, created_at=tx.now,
-            completed_at=tx.now))
-        audit.append(tx, "customer", principal.id, "wallet.p2p", "wallet_operation", op_id,
+            completed_at=None if held else tx.now))
+        audit.append(tx, "customer", principal.id, "wallet.p2p_held" if held else "wallet.p2p",
+                     "wallet_operation", op_id,
                      {"amount_minor": amount_minor, "currency": currency,
                       "payee": payee.id})
-        tx.emit("payments.wallet.p2p", "wallet_operation", op_id,
-                {"payer": principal.id, "payee": payee.id, "amount_minor": amount_minor,
-                 "currency": currency})
+        if held:
+            if self.on_review is not None:
+                self.on_review(tx, intent_id=op_id, subject_type="wallet_operation",
+                               customer_id=principal.id, merchant_id=payee.id,
+                               amount_minor=amount_minor, currency=currency,
+                               device_id=principal.device_id,
+                               score=(decision.details or {}).get("score"),
+                               reasons=list(decision.reasons))
+            tx.emit("payments.wallet.p2p_held", "wallet_operation", op_id,
+                    {"payer": principal.id, "payee": payee.id,
+                     "amount_minor": amount_minor, "currency": currency})
+        else:
+            tx.emit("payments.wallet.p2p", "wallet_operation", op_id,
+                    {"payer": principal.id, "payee": payee.id, "amount_minor": amount_minor,
+                     "currency": currency})
         return self._op_view(self._wallet_op(tx.conn, op_id), principal.id)
 
     def _screen_p2p(self, tx: Tx, principal: Principal, op_id: str, payee_id: str,
-                    amount_minor: int, currency: str) -> None:
+                    amount_minor: int, currency: str, challenge_id: str | None,
+                    code: str | None) -> Decision:
         """Fraud screening of a transfer (scenario ``p2p``, the payee in the merchant's
-        place). A transfer is irreversible and has no review state nor step-up input yet:
-        anything but approve refuses it, and the screening is committed with the refusal."""
+        place), committed with its outcome. ``challenge`` asks for a one-time code as
+        checkout does (the code unlocks this payee, amount and currency); ``review`` is
+        returned for the caller to hold the transfer; ``decline`` refuses it."""
         decision = self.risk.screen_payment(tx, PaymentEvent(
             intent_id=op_id, customer_id=principal.id, merchant_id=payee_id,
             merchant_mcc="p2p", amount_minor=amount_minor, currency=currency,
             funding="balance", scenario="p2p", device_id=principal.device_id,
             occurred_at=tx.now))
-        if decision.outcome == Outcome.APPROVE:
-            if decision.details:
-                self._record_screening(tx, "wallet_operation", op_id, decision)
-            return
-        self._record_screening(tx, "wallet_operation", op_id, decision)
-        if decision.outcome == Outcome.CHALLENGE:
+        if decision.details or decision.outcome != Outcome.APPROVE:
+            self._record_screening(tx, "wallet_operation", op_id, decision)
+        if decision.outcome == Outcome.DECLINE:
             raise commit_and_raise(PaymentDeclinedError(
-                "this transfer needs verification; pay in the app's checkout instead",
-                decline_code="verification_required"), store=True)
-        raise commit_and_raise(PaymentDeclinedError(
-            "the transfer was declined by risk screening",
-            reasons=list(decision.reasons)), store=True)
+                "the transfer was declined by risk screening",
+                reasons=list(decision.reasons)), store=True)
+        if decision.outcome == Outcome.CHALLENGE:
+            reference = f"p2p:{payee_id}:{amount_minor}:{currency}"
+            if not challenge_id or not code:
+                new = self.parties.issue_challenge(tx, principal.id, "payment", reference)
+                raise commit_and_raise(StepUpRequired(
+                    "enter the one-time code sent to you, then send the transfer again "
+                    "with it", challenge_id=new))
+            if self.parties.check_challenge(tx, challenge_id, code, purpose="payment",
+                                            reference=reference,
+                                            customer_id=principal.id) is None:
+                raise commit_and_raise(WrongCode("the code is wrong"))
+        return decision
+
+    def review_transfer(self, tx: Tx, operator: Principal, operation_id: str, *,
+                        approve: bool, note: str | None = None) -> dict[str, Any]:
+        """Release (post) or void a P2P transfer held for review; the fraud case's verdict
+        calls this (``legitimate`` releases it)."""
+        op = self._wallet_op(tx.conn, operation_id)
+        if op.kind != "p2p" or op.status != "pending":
+            raise StateError(f"transfer is {op.status}", field="operation_id")
+        create_transfer(tx, TransferRequest(
+            f"{op.id}.{'post' if approve else 'void'}", "wallet.p2p",
+            TransferKind.POST if approve else TransferKind.VOID, pending_id=op.id,
+            reference=op.id))
+        status = "succeeded" if approve else "failed"
+        tx.conn.execute(update(wallet_operations).where(wallet_operations.c.id == op.id)
+                        .values(status=status, completed_at=tx.now,
+                                failure_reason=None if approve else "declined_by_review"))
+        audit.append(tx, "staff", operator.id, "wallet.p2p_reviewed", "wallet_operation",
+                     op.id, {"approve": approve, "note_given": bool(note)})
+        tx.emit("payments.wallet.p2p" if approve else "payments.wallet.p2p_declined",
+                "wallet_operation", op.id,
+                {"payer": op.customer_id, "payee": op.counterparty_customer_id,
+                 "amount_minor": op.amount_minor, "currency": op.currency})
+        return self._op_view(self._wallet_op(tx.conn, op.id), op.customer_id)
 
     def history(self, conn: Connection, customer_id: str, *, before_seq: int | None,
                 limit: int) -> tuple[list[dict[str, Any]], int | None]:
@@ -718,6 +778,11 @@ class Payments:
                 timeout_seconds=window, reference=row.id))
         else:
             assert offer is not None and key_facts is not None
+            down = int(offer.get("down_payment_minor") or 0)
+            if down:
+                # Checked before anything is recorded: a short wallet refuses the offer and
+                # changes nothing (the affordability refusal below commits its record).
+                self._check_down_payment(tx, principal.id, row.currency, down)
             check_id = self._check_affordability(tx, principal.id, row, funding, key_facts)
             # The consumer accepts the exact document shown (its hash is recorded with a copy
             # of it), in the transaction that uses the credit: no credit without it.
@@ -733,6 +798,14 @@ class Payments:
                 tx, authorisation_id=hold_id, customer_id=principal.id,
                 amount_minor=row.amount_minor, currency=row.currency,
                 offer_id=offer["offer_id"], reference=row.id)
+            if down:
+                # The down payment is held on the wallet, in this transaction with the
+                # credit hold on the financed part; capture posts it to the merchant.
+                create_transfer(tx, TransferRequest(
+                    f"{row.id}.down", "payment.down_payment", TransferKind.PENDING,
+                    debit_account_id=self._wallet_id(tx, principal.id, row.currency),
+                    credit_account_id=payable, amount_minor=down, timeout_seconds=window,
+                    reference=row.id))
         tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id).values(
             status="requires_capture", customer_id=principal.id, funding=funding,
             card_id=card.id if card is not None else None, accepted_offer=offer,
@@ -746,29 +819,54 @@ class Payments:
                 "offer_id", "periods", "per_period_amount_minor", "total_repayable_minor",
                 "total_fee_minor", "total_interest_minor", "apr_percent",
                 "all_in_annual_cost_percent", "key_facts_sha256", "disclosure_acceptance_id")}
+            payload["offer"].update(down_payment_minor=offer.get("down_payment_minor", 0),
+                                    financed_minor=offer.get("financed_minor"))
         audit.append(tx, "customer", principal.id, "payment.authorised", "payment_intent",
                      row.id, payload)
         fresh = self._intent(tx.conn, row.id)
         self._emit_intent(tx, "payment_intent.authorised", row.id, row.merchant_id, row=fresh)
         return self.intent_view(fresh, merchant_name=merchant.name)
 
+    def _check_down_payment(self, tx: Tx, customer_id: str, currency: str,
+                            down_payment_minor: int) -> None:
+        """Refuse (InsufficientFundsError naming ``down_payment_minor``) an offer whose down
+        payment the wallet's available balance cannot hold. The down payment comes from
+        the wallet only: top up first (a card top-up settles into the wallet)."""
+        available = self.wallet_balance(tx.conn, customer_id, currency)["available_minor"]
+        if available < down_payment_minor:
+            raise InsufficientFundsError(
+                f"this offer takes a down payment of {down_payment_minor} minor units from "
+                f"your wallet, which has {available} available; top up or pick another offer",
+                field="down_payment_minor", down_payment_minor=down_payment_minor,
+                available_minor=available)
+
     def _check_affordability(self, tx: Tx, customer_id: str, row: Any, funding: str,
                              key_facts: KeyFactsDocument) -> int:
-        """Run the new-credit affordability rules, record the check (its id is returned),
+        """Affordability of the checkout's credit offer (see :meth:`check_affordability`)."""
+        return self.check_affordability(
+            tx, customer_id=customer_id, currency=row.currency, reference=row.id,
+            principal_minor=key_facts.facts.terms.principal_minor,
+            monthly_payment_minor=affordability_rules.monthly_payment_of(
+                key_facts.facts.schedule),
+            is_installment_plan=funding == "installment_plan")
+
+    def check_affordability(self, tx: Tx, *, customer_id: str, currency: str, reference: str,
+                            principal_minor: int, monthly_payment_minor: int,
+                            is_installment_plan: bool) -> int:
+        """Run the new-credit affordability rules for new credit of ``principal_minor``
+        repaid at ``monthly_payment_minor`` a month, record the check (its id is returned),
         and refuse with LimitExceededError naming the failing rule; the refusal commits the
-        record (and nothing else: no hold, no acceptance, the intent unchanged)."""
-        policy = self.affordability_policies.get(row.currency)
+        record (and nothing else). Checkout and cash loans both go through it."""
+        policy = self.affordability_policies.get(currency)
         if policy is None:
-            raise ValidationError(f"credit in {row.currency} is not offered", field="currency")
+            raise ValidationError(f"credit in {currency} is not offered", field="currency")
         position = self.credit.borrower_position(tx, customer_id=customer_id,
-                                                 currency=row.currency)
-        income = self.declared_income(tx.conn, customer_id, row.currency) \
+                                                 currency=currency)
+        income = self.declared_income(tx.conn, customer_id, currency) \
             if self.declared_income is not None else None
         result = affordability_rules.assess_new_credit(
-            self._snapshot(tx, customer_id, position, income),
-            key_facts.facts.terms.principal_minor,
-            affordability_rules.monthly_payment_of(key_facts.facts.schedule),
-            is_installment_plan=funding == "installment_plan", policy=policy)
+            self._snapshot(tx, customer_id, position, income), principal_minor,
+            monthly_payment_minor, is_installment_plan=is_installment_plan, policy=policy)
         if income is None or income[0] <= 0:
             # Income unknown (none declared / verified): the debt-to-income rule cannot be
             # computed, so it is skipped, and recorded as skipped; the exposure cap and the
@@ -783,7 +881,7 @@ class Payments:
             result = affordability_rules.AffordabilityResult(result.kind, rules,
                                                              result.policy_version)
         check_id = affordability_rules.record_check(tx, customer_id=customer_id,
-                                                    reference=row.id, result=result)
+                                                    reference=reference, result=result)
         try:
             result.refuse()
         except LimitExceededError as exc:
@@ -839,6 +937,7 @@ class Payments:
         capture_id = new_id("cap")
         purchase_id = None
         if row.funding in CREDIT_FUNDING:
+            self._capture_down_payment(tx, row, amount)
             result = self.credit.capture_purchase(
                 tx, authorisation_id=row.credit_authorisation_id, capture_id=capture_id,
                 amount_minor=amount,
@@ -862,6 +961,33 @@ class Payments:
         self._emit_intent(tx, "payment_intent.succeeded", row.id, row.merchant_id, row=fresh)
         return self.intent_view(fresh)
 
+    def _capture_down_payment(self, tx: Tx, row: Any, amount_minor: int) -> None:
+        """Post the down payment's share of a capture of ``amount_minor`` from the wallet
+        hold to the merchant (the rest of the hold is released); the credit side finances
+        the other part, so the merchant is credited the whole capture."""
+        offer = row.accepted_offer or {}
+        if not offer.get("down_payment_minor"):
+            return
+        down, _ = self.credit.capture_split(offer, row.amount_minor, amount_minor)
+        if down:
+            create_transfer(tx, TransferRequest(
+                f"{row.id}.down.capture", "payment.down_payment", TransferKind.POST,
+                pending_id=f"{row.id}.down", amount_minor=down, reference=row.id))
+        else:
+            self._void_hold(tx, row, f"{row.id}.down")
+
+    def _void_hold(self, tx: Tx, row: Any, hold_id: str) -> None:
+        """Void a pending ledger hold still live (one past its timeout is already
+        released)."""
+        from creditpay.ledger.service import get_transfer
+
+        hold = get_transfer(tx.conn, hold_id)
+        if str(hold.hold_status) == "pending" and (
+                hold.expires_at is None or hold.expires_at > tx.now):
+            create_transfer(tx, TransferRequest(f"{hold_id}.void", "payment.void",
+                                                TransferKind.VOID, pending_id=hold.id,
+                                                reference=row.id))
+
     def cancel(self, tx: Tx, merchant: Principal, intent_id: str) -> dict[str, Any]:
         row = self.intent_for(tx.conn, merchant, intent_id, lock=True)
         if row.status in ("requires_confirmation", "in_review"):
@@ -880,6 +1006,8 @@ class Payments:
     def _release(self, tx: Tx, row: Any) -> None:
         if row.funding in CREDIT_FUNDING:
             self.credit.void_authorisation(tx, authorisation_id=row.credit_authorisation_id)
+            if (row.accepted_offer or {}).get("down_payment_minor"):
+                self._void_hold(tx, row, f"{row.id}.down")
             return
         from creditpay.ledger.service import get_transfer
 
@@ -942,12 +1070,20 @@ class Payments:
         else:
             capture = tx.conn.execute(select(payment_captures).where(
                 payment_captures.c.intent_id == row.id)).first()
-            result = self.credit.refund_purchase(tx, refund_id=refund_id,
-                                                 purchase_id=capture.credit_purchase_id,
-                                                 amount_minor=amount)
-            # The credit side reduced what is owed; what the customer had already repaid
-            # of this purchase comes back to the wallet, from the merchant's payable.
-            to_customer = int(getattr(result, "to_customer_minor", 0) or 0)
+            # Refund order with a down payment: the financed part first (what is owed
+            # shrinks), then the down payment back to the wallet.
+            _, financed = self.credit.capture_split(row.accepted_offer or {}, row.amount_minor,
+                                                    row.captured_minor)
+            credit_part = (min(row.refunded_minor + amount, financed)
+                           - min(row.refunded_minor, financed))
+            to_customer = amount - credit_part  # the down payment's part
+            if credit_part:
+                result = self.credit.refund_purchase(tx, refund_id=refund_id,
+                                                     purchase_id=capture.credit_purchase_id,
+                                                     amount_minor=credit_part)
+                # The credit side reduced what is owed; what the customer had already
+                # repaid of this purchase comes back to the wallet, from the merchant.
+                to_customer += int(getattr(result, "to_customer_minor", 0) or 0)
             if to_customer > 0:
                 create_transfer(tx, TransferRequest(
                     f"{refund_id}.to_wallet", "payment.refund", debit_account_id=payable,

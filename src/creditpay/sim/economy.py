@@ -17,7 +17,8 @@ one-time code to the consumer's phone (the fraudster has none), a review waits f
 analyst. Merchants capture, cancel or forget; victims report fraud that got through a few
 days later (a chargeback and a label for the fraud features), refunds come back, stale
 intents expire, and the close of business runs at night. At the end of each day the
-monitors of :mod:`creditpay.sim.monitoring` look at the book and raise early-warning alerts.
+platform's early-warning job (run nightly with :data:`creditpay.sim.monitoring.SIM_MONITORS`)
+stores the metrics and alerts the report shows.
 
 Shocks (``shock="unemployment"``, ``fraud_ring=True``) start on ``shock_day``: a share of
 the employed lose their income (they repay less, want more credit, and their new
@@ -42,7 +43,13 @@ from typing import Any
 
 from creditpay.sim import behaviour as B
 from creditpay.sim.fraud import Attack, FraudPlanner
-from creditpay.sim.monitoring import BAD_DPD, DayBook, MonitorBoard, apr_band, vintage_curves
+from creditpay.sim.monitoring import (
+    BAD_DPD,
+    SIM_MONITORS,
+    MonitorBoard,
+    apr_band,
+    vintage_curves,
+)
 from creditpay.sim.population import Consumer, Population, build_population
 
 __all__ = ["EconomyConfig", "Economy", "run_economy", "CURRENCY", "LINE_PRODUCT", "SHOCKS",
@@ -223,7 +230,6 @@ class Economy:
         self._merchant_weights = list(accumulate(m.popularity
                                                  for m in self.population.merchants))
         self.planner = FraudPlanner(config.seed)
-        self.board = MonitorBoard()
         self.reviews_open: list[dict[str, Any]] = []  # payments waiting for an analyst
         self.fraud_reports_due: dict[int, list[dict[str, Any]]] = defaultdict(list)
         self.opened_on: dict[str, dt.date] = {}  # credit accounts that were ever drawn
@@ -445,7 +451,9 @@ class Economy:
                     product_code="credit_line",
                     application={"date_of_birth": c.date_of_birth.isoformat(),
                                  "monthly_income_minor": c.monthly_income_minor,
-                                 "employment_type": c.employment_type, "kyc_verified": True},
+                                 "employment_type": c.employment_type, "kyc_verified": True,
+                                 "housing": c.housing, "declared_monthly_obligations_minor":
+                                 c.monthly_obligations_minor},
                     bureau=self.bureau,
                     bureau_consent_reference=f"consent:{refs[Purpose.BUREAU_INQUIRY]}",
                     platform_consent_reference=f"consent:{refs[Purpose.CREDIT_ASSESSMENT]}")
@@ -1022,7 +1030,9 @@ class Economy:
     def _close_of_business(self, today: dt.date) -> None:
         from creditpay.nightly import run_nightly
 
-        report = run_nightly(self.uow, today)
+        # The platform's early-warning job runs in the night with the sim's monitors; its
+        # stored metrics and alerts are what the report shows (MonitorBoard.load).
+        report = run_nightly(self.uow, today, early_warning_monitors=SIM_MONITORS)
         if report.limit_review and report.limit_review["applied"]:
             self.tally.limit_changes += report.limit_review["applied"]
 
@@ -1043,35 +1053,19 @@ class Economy:
 
     # ------------------------------------------------------------------ figures
     def _monitor(self, today: dt.date) -> None:
-        """End of day: read the book once, track vintages and bad accounts, feed the
-        early-warning monitors."""
+        """End of day: read the book once, track vintages and bad accounts (the
+        early-warning metrics were computed by the nightly job)."""
         from creditpay.credit.service import portfolio
 
         with self.uow.connect() as conn:
             self._book = portfolio(conn, CURRENCY)
-        accounts, lines = self._book
-        buckets: dict[str, str] = {}
-        line_principal = 0
+        accounts, _ = self._book
         for account in accounts:
             if account.status == "written_off" or account.dpd >= BAD_DPD:
                 self.went_bad_on.setdefault(account.account_id, today)
                 self.bad_customers.add(account.customer_id)
-            if account.status != "active":
-                continue
-            if account.principal_minor > 0 or account.dpd > 0:
+            if account.status == "active" and (account.principal_minor > 0 or account.dpd > 0):
                 self.opened_on.setdefault(account.account_id, account.opened_on)
-                buckets[account.account_id] = account.bucket
-            if account.kind == "line":
-                line_principal += account.principal_minor
-        limits = sum(line.limit_minor for line in lines if line.status == "active")
-        # Plans draw on their line's limit too.
-        line_principal += sum(a.principal_minor for a in accounts
-                              if a.kind == "plan" and a.status == "active" and a.line_id)
-        t = self.tally
-        self.board.close_day(DayBook(today, buckets, line_principal, limits),
-                             applications=t.today["applications"],
-                             approvals=t.today["approvals"], screened=t.today["screened"],
-                             held=t.today["held"])
         self.snapshot_dates.append(today)
 
     def snapshot(self) -> dict[str, Any]:
@@ -1134,6 +1128,7 @@ class Economy:
         with self.uow.connect() as conn:
             verified = verify_ledger(conn)
             complaints = self._complaint_figures(conn)
+            board = MonitorBoard.load(conn, self.snapshot_dates)
             wallets = sum(account.balance_minor for account in get_accounts(
                 conn, [a.wallet_account_id for a in self.agents]).values())
         plans = sum(t.plans_by_periods.values())
@@ -1180,9 +1175,9 @@ class Economy:
                 for a in t.applications_detail],
             "vintage_curves": vintage_curves(self.opened_on, self.went_bad_on,
                                              self.snapshot_dates),
-            "roll_rates": self.board.roll_rates(),
-            "daily_metrics": self.board.daily_metrics(),
-            "alerts": self.board.alert_records(),
+            "roll_rates": board.roll_rates(),
+            "daily_metrics": board.daily_metrics(),
+            "alerts": board.alert_records(),
             "fraud": self._fraud_figures(),
             "fraud_daily": t.fraud_daily,
             "apr_distribution": [{"band": band, "count": v[0], "amount_minor": v[1]}

@@ -1,0 +1,232 @@
+"""Cash-loan offers (借呗): every term and repayment method of the catalogue's cash-loan
+products for an amount, with its full cost, stored as shown so the offer accepted is the
+offer quoted.
+
+Who may borrow and how much: the consumer needs an open, active pay-later line (granted by
+an approved credit decision), and a cash loan draws on that line's limit. The credit domain
+keeps no shared limit account between a line and loans (a loan is not a use of the line's
+ledger limit), so the rule is enforced on exposure: the principal of a new loan must not
+exceed ``line limit - exposure`` (exposure = principal outstanding on every open account of
+the customer, loans included, plus open authorisation holds; see
+:func:`creditpay.credit.service.exposure_minor`). A purchase on the line after a loan is
+still bounded by the line's own available limit only; the regulatory exposure cap and the
+affordability rules bound the total.
+
+Pure core: :func:`loan_offer_figures` (schedule, APR, all-in cost of one product, term and
+method). Storage: ``credit_cash_loan_quotes`` (one row per offer shown, with its figures,
+expiry and, once accepted, the loan id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from creditpay.credit import products as P
+from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+from creditpay.credit.caps import default_caps
+from creditpay.credit.cli import percent_string
+from creditpay.credit.lines import check_amount, check_id, customer_line, line_view
+from creditpay.credit.schedule import Method, Schedule, build_schedule
+from creditpay.credit.tables import credit_cash_loan_quotes
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    LimitExceededError,
+    NotFoundError,
+    StateError,
+    ValidationError,
+)
+from creditpay.money import validate_currency
+
+__all__ = ["LoanHeadroom", "loan_headroom", "loan_offer_figures", "quote_cash_loans",
+           "shown_offer", "mark_accepted", "loan_schedule", "key_facts_of",
+           "OFFER_TTL_S_DEFAULT"]
+
+OFFER_TTL_S_DEFAULT = 900  # as checkout offers: quote again after 15 minutes
+OFFERS_MAX = 64  # products x terms x methods shown at once (a bound, far above the catalogue)
+
+
+@dataclass(frozen=True)
+class LoanHeadroom:
+    """What a new cash loan may borrow (minor units): line limit - exposure, floored at 0."""
+
+    line_id: str
+    limit_minor: int
+    exposure_minor: int
+    headroom_minor: int
+
+
+def loan_headroom(conn: Any, customer_id: str, currency: str) -> LoanHeadroom:
+    """The customer's headroom for cash loans; StateError naming ``customer_id`` without an
+    open, active line (apply for credit first)."""
+    from creditpay.credit.service import exposure_minor
+
+    try:
+        line = line_view(conn, customer_line(conn, customer_id, currency))
+    except NotFoundError:
+        raise StateError(f"a cash loan needs an approved {currency} credit line: apply for "
+                         "credit first", field="customer_id",
+                         rule="cash_loan.no_credit_line") from None
+    if line.status != "active":
+        raise StateError(f"your credit line is {line.status}", field="customer_id",
+                         rule="cash_loan.line_not_active")
+    exposure = int(exposure_minor(conn, customer_id, currency))
+    return LoanHeadroom(line.line_id, line.limit_minor, exposure,
+                        max(0, line.limit_minor - exposure))
+
+
+def loan_schedule(product: P.CashLoanProduct, periods: int, method: Method | str,
+                  principal_minor: int, start_date: dt.date, currency: str) -> Schedule:
+    """The schedule :func:`creditpay.credit.loans.disburse_cash_loan` books (pure)."""
+    return build_schedule(P.loan_terms(product, periods, method, principal_minor, start_date,
+                                       currency))
+
+
+def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method | str,
+                       principal_minor: int, start_date: dt.date, currency: str
+                       ) -> dict[str, Any]:
+    """Pure: every figure of one loan offer (minor units; rates as percent strings with 4
+    decimals). ``periods`` is months, or days for a bullet term in days (``term_unit``)."""
+    schedule = loan_schedule(product, periods, method, principal_minor, start_date, currency)
+    terms = schedule.terms
+    costs = schedule.totals.interest_minor + schedule.totals.fee_minor
+    cost = all_in_annual_cost(schedule) if costs else Decimal(0)
+    apr = apr_of_schedule(schedule, AprMethod.US) if costs else Decimal(0)
+    first = schedule.installments[0]
+    return {
+        "product_code": product.code, "product_version": product.version,
+        "amount_minor": principal_minor, "currency": currency, "periods": periods,
+        "term_unit": "days" if str(terms.frequency) == "daily" else "months",
+        "method": str(Method(method)), "annual_rate": str(product.annual_rate),
+        "installment_count": len(schedule.installments),
+        "per_period_amount_minor": first.total_minor,
+        "first_due_date": first.due_date.isoformat(),
+        "last_due_date": schedule.installments[-1].due_date.isoformat(),
+        "total_interest_minor": schedule.totals.interest_minor,
+        "total_fee_minor": schedule.totals.fee_minor,
+        "total_cost_minor": costs, "total_repayable_minor": schedule.totals.total_minor,
+        "apr_percent": percent_string(apr), "all_in_annual_cost_percent": percent_string(cost),
+        "quoted_on": start_date.isoformat(),
+        "within_caps": cost <= default_caps(product.jurisdiction).all_in_annual_cost_max,
+        "schedule": [{"number": i.number, "due_date": i.due_date.isoformat(),
+                      "principal_minor": i.principal_minor,
+                      "interest_minor": i.interest_minor, "fee_minor": i.fee_minor,
+                      "total_minor": i.total_minor} for i in schedule.installments],
+    }
+
+
+def _choices(product: P.CashLoanProduct) -> list[tuple[int, Method]]:
+    """(periods, method) pairs the product offers, in catalogue order."""
+    pairs = []
+    for term in product.terms:
+        for method in product.methods:
+            if term.days is not None and method is not Method.BULLET:
+                continue
+            periods = term.months if term.months is not None else term.days
+            assert periods is not None
+            pairs.append((periods, method))
+    return pairs
+
+
+def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
+                     ttl_s: int = OFFER_TTL_S_DEFAULT) -> list[dict[str, Any]]:
+    """Quote and store every cash-loan offer for ``amount_minor`` today: each active cash
+    loan product in ``currency`` whose amount bounds hold it, each term and method, priced
+    under the caps (an offer above the all-in cost cap is not shown). Refused with
+    LimitExceededError naming ``amount_minor`` above the headroom (:func:`loan_headroom`),
+    ValidationError naming it when no product lends that amount."""
+    check_id(customer_id, "customer_id")
+    validate_currency(currency)
+    check_amount(amount_minor, "amount_minor")
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not 1 <= ttl_s <= 86_400:
+        raise ValidationError("must be 1-86400 seconds", field="ttl_s")
+    headroom = loan_headroom(tx.conn, customer_id, currency)
+    if amount_minor > headroom.headroom_minor:
+        raise LimitExceededError(
+            f"you can borrow at most {headroom.headroom_minor} minor units now (your line's "
+            f"limit {headroom.limit_minor} less what you owe and hold, "
+            f"{headroom.exposure_minor})", field="amount_minor",
+            rule="cash_loan.line_headroom", available_minor=headroom.headroom_minor)
+    products = [p for p in P.default_catalogue().active(P.ProductKind.CASH_LOAN)
+                if isinstance(p, P.CashLoanProduct) and p.currency == currency]
+    lending = [p for p in products if p.amount_min_minor <= amount_minor <= p.amount_max_minor]
+    if not lending:
+        bounds = ", ".join(f"{p.code}: {p.amount_min_minor}-{p.amount_max_minor}"
+                           for p in products) or "none"
+        raise ValidationError(f"no cash loan product lends this amount ({bounds})",
+                              field="amount_minor")
+    expires_at = tx.now + dt.timedelta(seconds=ttl_s)
+    offers: list[dict[str, Any]] = []
+    for product in lending:
+        for periods, method in _choices(product):
+            figures = loan_offer_figures(product, periods, method, amount_minor, tx.today,
+                                         currency)
+            if not figures.pop("within_caps"):
+                continue  # the cap check at disbursement would refuse it: never shown
+            offer_id = "clo_" + uuid.uuid4().hex
+            offer = {"offer_id": offer_id, **figures, "expires_at": expires_at.isoformat()}
+            tx.conn.execute(credit_cash_loan_quotes.insert(), {
+                "offer_id": offer_id, "customer_id": customer_id, "currency": currency,
+                "amount_minor": amount_minor, "product_code": product.code,
+                "product_version": product.version, "periods": periods,
+                "method": str(method), "quoted_on": tx.today, "figures": offer,
+                "created_at": tx.now, "expires_at": expires_at})
+            offers.append(offer)
+            if len(offers) >= OFFERS_MAX:
+                return offers
+    return offers
+
+
+def shown_offer(conn: Any, customer_id: str, offer_id: str) -> dict[str, Any]:
+    """The stored offer shown to ``customer_id`` (NotFoundError naming ``offer_id`` for any
+    other id, another customer's included), with ``loan_id`` / ``expires_at`` state."""
+    if not isinstance(offer_id, str) or not 1 <= len(offer_id) <= 48:
+        raise NotFoundError("not a cash-loan offer shown to you", field="offer_id")
+    row = conn.execute(select(credit_cash_loan_quotes).where(
+        credit_cash_loan_quotes.c.offer_id == offer_id,
+        credit_cash_loan_quotes.c.customer_id == customer_id)).mappings().first()
+    if row is None:
+        raise NotFoundError("not a cash-loan offer shown to you; ask for offers first",
+                            field="offer_id")
+    expires_at = row["expires_at"]
+    if expires_at.tzinfo is None:  # SQLite returns naive UTC
+        expires_at = expires_at.replace(tzinfo=dt.UTC)
+    return {**dict(row["figures"]), "loan_id": row["loan_id"], "expires_at_dt": expires_at,
+            "quoted_on_date": row["quoted_on"]}
+
+
+def mark_accepted(tx: Tx, offer_id: str, loan_id: str) -> None:
+    """Record that the offer became ``loan_id`` (once: a second acceptance is StateError)."""
+    updated = tx.conn.execute(credit_cash_loan_quotes.update().where(
+        credit_cash_loan_quotes.c.offer_id == offer_id,
+        credit_cash_loan_quotes.c.loan_id.is_(None)).values(
+        loan_id=loan_id, accepted_at=tx.now)).rowcount
+    if updated != 1:
+        raise StateError("this offer was already accepted", field="offer_id")
+
+
+def key_facts_of(offer: dict[str, Any], lender_name: str) -> Any:
+    """The key-facts figures (:class:`creditpay.compliance.disclosure.KeyFacts`) of a stored
+    offer: the loan's own schedule terms as of the quote date, the product's late-payment
+    rules. Render with :func:`creditpay.compliance.disclosure.render_html`."""
+    from creditpay.compliance import disclosure
+
+    product = P.default_catalogue().get(offer["product_code"], int(offer["product_version"]))
+    if not isinstance(product, P.CashLoanProduct):
+        raise ValidationError(f"{offer['product_code']} is not a cash loan product",
+                              field="product_code")
+    quoted_on = dt.date.fromisoformat(str(offer["quoted_on"]))
+    terms = P.loan_terms(product, int(offer["periods"]), offer["method"],
+                         int(offer["amount_minor"]), quoted_on, offer["currency"])
+    return disclosure.build_key_facts(disclosure.OfferTerms(
+        offer_id=str(offer["offer_id"]), lender_name=lender_name,
+        principal_minor=terms.principal_minor, currency=terms.currency,
+        annual_rate=terms.annual_rate, periods=terms.periods, start_date=quoted_on,
+        method=terms.method, frequency=str(terms.frequency), day_count=str(terms.day_count),
+        late_fee_minor=product.late_fee_minor,
+        penalty_annual_rate=product.penalty_annual_rate, grace_days=product.grace_days))
