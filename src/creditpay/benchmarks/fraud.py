@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 
 from creditpay.risk.fraud.evaluation import (
+    HANDBOOK_EARLY_STOPPING_DAYS,
     HANDBOOK_LGBM_PARAMS,
+    HANDBOOK_N_MODELS,
     HANDBOOK_NUM_BOOST_ROUND,
     ProtocolConfig,
     evaluate_handbook,
@@ -99,18 +101,28 @@ def _handbook_model(protocol: ProtocolConfig) -> FraudModel:
     start_day = (protocol.first_train_start - sim_cfg.start_date).days
     day = events["day"].to_numpy()
     train = (day >= start_day) & (day < start_day + protocol.delta_train)
+    holdout = None
+    if HANDBOOK_EARLY_STOPPING_DAYS:
+        holdout = day[train] >= start_day + protocol.delta_train - HANDBOOK_EARLY_STOPPING_DAYS
     return train_model(features[train], events["is_fraud"].to_numpy()[train], feat_cfg,
                        params=HANDBOOK_LGBM_PARAMS, num_boost_round=HANDBOOK_NUM_BOOST_ROUND,
-                       training_info={"start_day": start_day})
+                       training_info={"start_day": start_day}, n_models=HANDBOOK_N_MODELS,
+                       holdout=holdout)
 
 
 def run_handbook_benchmark(n_folds: int = 4, seed: int = 0,
-                           validation: bool = False) -> dict[str, Any]:
+                           validation: bool = False, n_models: int = HANDBOOK_N_MODELS,
+                           early_stopping_days: int = HANDBOOK_EARLY_STOPPING_DAYS,
+                           num_boost_round: int = HANDBOOK_NUM_BOOST_ROUND) -> dict[str, Any]:
     """Handbook protocol metrics (``creditpay bench fraud-handbook``); ``validation`` runs
-    the validation estimate that model selection used instead of the test estimate."""
+    the validation estimate that model selection used instead of the test estimate.
+    ``n_models`` / ``early_stopping_days`` / ``num_boost_round`` (the cap with early
+    stopping) override the chosen handbook settings, to reproduce the other candidates."""
     started = time.perf_counter()
     protocol = validation_protocol(n_folds) if validation else ProtocolConfig(n_folds=n_folds)
-    result = evaluate_handbook(HandbookSimConfig(seed=seed), protocol)
+    result = evaluate_handbook(HandbookSimConfig(seed=seed), protocol,
+                               num_boost_round=num_boost_round, n_models=n_models,
+                               early_stopping_days=early_stopping_days)
     result["estimate"] = "validation" if validation else "test"
     result["elapsed_s"] = time.perf_counter() - started
     return result
@@ -230,6 +242,7 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
                   "customers_in_state": customers_in_state, "entities": n_entities,
                   "model_trees": int(len(model.forest.roots)),
                   "model_num_boost_round": model.manifest["num_boost_round"],
+                  "model_n_models": model.manifest["ensemble"]["n_models"],
                   "model_params": {k: model.manifest["lightgbm_params"][k] for k in (
                       "learning_rate", "num_leaves", "max_depth", "min_data_in_leaf")},
                   "risk_lag_days": feat_cfg.risk_lag_days,
@@ -263,5 +276,6 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
         result["handbook_protocol"]["folds"] = [
             {k: fold[k] for k in ("train_start", "test_start", "test_end", "auc_roc",
                                   "average_precision", "card_precision_at_100",
-                                  "test_rows", "test_frauds")} for fold in metrics["folds"]]
+                                  "test_rows", "test_frauds", "num_boost_round",
+                                  "model_nodes")} for fold in metrics["folds"]]
     return result

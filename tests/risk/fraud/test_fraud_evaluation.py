@@ -92,3 +92,55 @@ def test_handbook_features_and_validation_protocol():
     assert valid.first_train_start == VALIDATION_TRAIN_START and valid.n_folds == 4
     assert max(f["test_end"] for f in fold_windows(valid)) < min(
         f["test_start"] for f in fold_windows(ProtocolConfig()))
+
+
+def test_fold_with_seed_averaging_and_early_stopping(small_sim):
+    from creditpay.errors import ValidationError
+
+    events = handbook_events(small_sim, label_delay_days=7)
+    cfg = FeatureConfig()
+    x = compute_features_offline(events, cfg)
+    protocol = ProtocolConfig(n_folds=1)
+    result, model = evaluate_fold(events, x, start_day=20, protocol=protocol,
+                                  feature_config=cfg, num_boost_round=80, n_models=2,
+                                  early_stopping_days=1)
+    day = events["day"].to_numpy()
+    # The hold-out is the last training day, never a later (delay or test) day.
+    assert model.manifest["early_stopping"]["holdout_rows"] == int((day == 26).sum())
+    assert model.manifest["ensemble"]["n_models"] == 2
+    rounds = model.manifest["early_stopping"]["best_iteration"]
+    assert result["num_boost_round"] == rounds <= 80
+    assert result["model_nodes"] == model.forest.n_nodes
+    assert len(model.forest.roots) == 2 * rounds
+    assert 0.5 < result["auc_roc"] <= 1.0
+    with pytest.raises(ValidationError) as err:
+        evaluate_fold(events, x, start_day=20, protocol=protocol, feature_config=cfg,
+                      num_boost_round=5, early_stopping_days=7)
+    assert err.value.field == "early_stopping_days"
+
+
+def test_selection_rule_by_mean_rank():
+    from creditpay.risk.fraud.evaluation import select_by_mean_rank
+
+    def m(auc, ap, cp):
+        return {"auc_roc": auc, "average_precision": ap, "card_precision_at_100": cp}
+
+    # The issue #6 validation table (5 decimals): k = 3 with early stopping wins, beats
+    # the incumbent on every metric, so it is chosen.
+    table = {"k1": m(0.87261, 0.68995, 0.30464), "k3": m(0.87529, 0.69246, 0.30571),
+             "k5": m(0.87588, 0.69272, 0.30500), "k1_es": m(0.87519, 0.69041, 0.30536),
+             "k3_es": m(0.87556, 0.69300, 0.30536), "k5_es": m(0.87466, 0.69301, 0.30536)}
+    cost = {"k1": 3370, "k3": 10152, "k5": 17010, "k1_es": 854, "k3_es": 2460,
+            "k5_es": 4164}
+    out = select_by_mean_rank(table, cost, "k1")
+    assert out["ranks"]["k3_es"] == [2, 2, 2] and out["ranks"]["k5_es"] == [5, 1, 2]
+    assert out["best"] == out["chosen"] == "k3_es"
+    # Tie on mean rank -> the cheaper; a best that is worse on one metric than the
+    # incumbent does not replace it.
+    tied = {"a": m(0.9, 0.6, 0.3), "b": m(0.8, 0.7, 0.3), "inc": m(0.7, 0.5, 0.2)}
+    out = select_by_mean_rank(tied, {"a": 10, "b": 5, "inc": 1}, "inc")
+    assert out["ranks"]["a"] == [1, 2, 1] and out["ranks"]["b"] == [2, 1, 1]
+    assert out["best"] == out["chosen"] == "b"
+    out = select_by_mean_rank({"a": m(0.9, 0.7, 0.29), "inc": m(0.8, 0.6, 0.3)},
+                              {"a": 1, "inc": 1}, "inc")
+    assert out["best"] == "a" and out["chosen"] == "inc"

@@ -192,12 +192,30 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_fraud_handbook(folds: int = 4, seed: int = 0,
                              validation: bool = typer.Option(
                                  False, help="the validation estimate (model selection)"),
+                             models: int | None = typer.Option(
+                                 None, help="seed-averaged boosters (default: the chosen "
+                                 "handbook setting)"),
+                             early_stopping_days: int | None = typer.Option(
+                                 None, help="training days held out for early stopping "
+                                 "(0 = off; default: the chosen handbook setting)"),
+                             rounds: int | None = typer.Option(
+                                 None, help="boosting rounds (the cap with early stopping)"),
                              as_json: bool = typer.Option(False, "--json",
                                                           help="print JSON only")) -> None:
         """Handbook protocol: AUC ROC, AP, CP@100 vs the published baselines."""
         from creditpay.benchmarks.fraud import run_handbook_benchmark
+        from creditpay.risk.fraud.evaluation import (
+            HANDBOOK_EARLY_STOPPING_DAYS,
+            HANDBOOK_N_MODELS,
+            HANDBOOK_NUM_BOOST_ROUND,
+        )
 
-        result = run_handbook_benchmark(n_folds=folds, seed=seed, validation=validation)
+        result = run_handbook_benchmark(
+            n_folds=folds, seed=seed, validation=validation,
+            n_models=HANDBOOK_N_MODELS if models is None else models,
+            early_stopping_days=(HANDBOOK_EARLY_STOPPING_DAYS if early_stopping_days is None
+                                 else early_stopping_days),
+            num_boost_round=HANDBOOK_NUM_BOOST_ROUND if rounds is None else rounds)
         if as_json:
             _print_json(result)
             return

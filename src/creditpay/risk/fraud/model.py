@@ -3,9 +3,12 @@
 * Training uses LightGBM; the model is stored as LightGBM's text format plus a JSON
   manifest (feature configuration, feature names, parameters, thresholds): no pickle.
 * Serving does not call LightGBM per payment: :class:`CompiledForest` parses the model text
-  into flat numpy arrays and scores one row by evaluating every split of every tree in one
-  vectorised comparison, then walking all trees at once (one gather per tree level). It
-  adds leaf values in tree order, as LightGBM does, so raw scores equal LightGBM's.
+  into flat numpy arrays and scores one row by walking all trees at once, level by level,
+  reading only the node each tree is at (a few gathers per level). It adds leaf values in
+  tree order, as LightGBM does, so raw scores equal LightGBM's.
+* Opt-in seed averaging (``train_model(n_models=k)``) merges k boosters into one model text
+  whose raw score is the mean of theirs (:func:`average_model_texts`); opt-in early
+  stopping (``holdout=``) picks the round count on the latest rows, then refits.
 * Decisions: score thresholds per payment scenario and amount band
   (:class:`DecisionPolicy`, versioned data), approve < challenge < review < decline.
   Reasons for a non-approve decision are the top path-attribution contributions over the
@@ -18,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ __all__ = [
     "CompiledForest",
     "FraudModel",
     "train_model",
+    "average_model_texts",
 ]
 
 SCENARIOS: tuple[str, ...] = ("online", "offline_qr", "social", "rental", "p2p")
@@ -313,12 +318,61 @@ class CompiledForest:
 
     def raw_score(self, x: np.ndarray) -> float:
         """Raw (log-odds) score of one float64 feature row; NaN = missing."""
-        step = self._step(x)
+        if self.has_zero_missing:
+            node = self.roots
+            for nxt in self._walk(x):
+                node = nxt
+            leaves = self.leaf_value[node]
+        else:
+            # _walk's loop with every index doubled (2 * node, arrays repeated twice), so a
+            # step is 6 small numpy calls instead of 7: this is the per-payment hot path.
+            widened = self._widened_row(x)
+            feature, threshold, children, leaf_value = self._doubled
+            at = 2 * self.roots
+            for _ in range(self.depth):
+                at = children[at + (widened[feature[at]] <= threshold[at])]
+            leaves = leaf_value[at]
+        # Tree order, left to right, like LightGBM's own accumulation.
+        return float(np.cumsum(leaves)[-1])
+
+    @property
+    def _doubled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        cached = self.__dict__.get("_doubled_cache")
+        if cached is None:
+            cached = (np.repeat(self._widened_feature, 2), np.repeat(self.threshold, 2),
+                      2 * self._children, np.repeat(self.leaf_value, 2))
+            object.__setattr__(self, "_doubled_cache", cached)
+        return cached
+
+    def _walk(self, x: np.ndarray) -> Iterator[np.ndarray]:
+        """The node of every tree after each of ``depth`` steps from the roots (leaves
+        stay put). Only the nodes on the row's paths are read: a step costs a few gathers
+        over one entry per tree, so the cost follows trees x depth, not the node count
+        (seed-averaged forests have thousands of nodes)."""
+        if self.has_zero_missing:
+            step = self._step_general(x)
+            node = self.roots
+            for _ in range(self.depth):
+                node = step[node]
+                yield node
+            return
+        widened = self._widened_row(x)
+        feature, threshold = self._widened_feature, self.threshold
+        children = self._children
         node = self.roots
         for _ in range(self.depth):
-            node = step[node]
-        # Tree order, left to right, like LightGBM's own accumulation.
-        return float(np.cumsum(self.leaf_value[node])[-1])
+            # children[2 * node] is the right child, children[2 * node + 1] the left one.
+            go_left = widened[feature[node]] <= threshold[node]
+            node = children[2 * node + go_left]
+            yield node
+
+    @property
+    def _children(self) -> np.ndarray:
+        cached = self.__dict__.get("_children_cache")
+        if cached is None:
+            cached = np.stack([self.right, self.left], axis=1).ravel()
+            object.__setattr__(self, "_children_cache", cached)
+        return cached
 
     def path_contributions(self, x: np.ndarray) -> np.ndarray:
         """Path attribution of one row's raw score (log-odds units), length
@@ -330,13 +384,11 @@ class CompiledForest:
         scoring (TreeSHAP via LightGBM ``pred_contrib`` costs 10-100 times more)."""
         if self.node_value is None:
             raise ValidationError("model has no node values", field="model")
-        step = self._step(x)
         node = self.roots
         totals = np.zeros(self.n_features + 1)
         values = self.node_value
         features = self.split_feature
-        for _ in range(self.depth):
-            nxt = step[node]
+        for nxt in self._walk(x):
             # Leaves loop onto themselves: their difference is 0, so they add nothing.
             totals[:-1] += np.bincount(features[node], weights=values[nxt] - values[node],
                                        minlength=self.n_features)
@@ -348,20 +400,21 @@ class CompiledForest:
         """Next node of every node for row ``x`` (leaves map to themselves)."""
         if self.has_zero_missing:
             return self._step_general(x)
+        return np.where(self._widened_row(x)[self._widened_feature] <= self.threshold,
+                        self.left, self.right)
+
+    def _widened_row(self, x: np.ndarray) -> np.ndarray:
         n = self.n_features
         # Three copies of the row in which NaN became 0.0 / -inf / stays NaN: each node reads
         # the copy that sends NaN where LightGBM would (0.0 for missing type None; -inf goes
         # left and NaN goes right (NaN <= t is false) for missing type NaN), so no per-node
         # missing logic remains. (+inf would not do for "right": thresholds can be +inf.)
-        widened = np.empty(3 * n)
-        widened[:n] = x
-        widened[n:2 * n] = x
-        widened[2 * n:] = x
+        widened = np.concatenate((x, x, x), dtype=np.float64)
         missing = np.isnan(x)
         if missing.any():
             widened[:n][missing] = 0.0
             widened[n:2 * n][missing] = -np.inf
-        return np.where(widened[self._widened_feature] <= self.threshold, self.left, self.right)
+        return widened
 
     @property
     def _widened_feature(self) -> np.ndarray:
@@ -505,12 +558,76 @@ def _model_version(model_text: str) -> str:
     return "lgbm-" + hashlib.sha256(model_text.encode("utf-8")).hexdigest()[:12]
 
 
+def average_model_texts(texts: list[str]) -> str:
+    """One LightGBM model text whose raw score is the **mean of the raw scores** (log-odds)
+    of the given binary models: their trees concatenated in order (member 0's trees first),
+    every leaf value, internal value and shrinkage multiplied by ``1 / k``.
+
+    So the probability of the result is ``sigmoid(mean_i raw_i)`` (the geometric mean of the
+    members' odds), *not* the mean of their probabilities: LightGBM combines trees by adding
+    raw scores, and only raw-space averaging keeps the ensemble one additive forest that
+    LightGBM itself, :class:`CompiledForest` and the path attribution all read the same way
+    (they agree exactly on the result, tested). The members must share their header
+    (features, objective); LightGBM's ``tree_sizes`` index and feature importances are
+    dropped (they describe one member; LightGBM parses the trees sequentially without the
+    index)."""
+    if not texts:
+        raise ValidationError("need at least one model", field="models")
+    if len(texts) == 1:
+        return texts[0]
+    scale = 1.0 / len(texts)
+    headers, bodies = [], []
+    for text in texts:
+        head, rest = text.split("\nTree=", 1)
+        body, _tail = ("Tree=" + rest).split("end of trees", 1)
+        headers.append([line for line in head.splitlines()
+                        if not line.startswith("tree_sizes=")])
+        bodies.append(body)
+    if any(h != headers[0] for h in headers[1:]):
+        raise ValidationError("models differ in features or objective", field="models")
+    tail = texts[0].split("end of trees", 1)[1]
+    if "feature_importances:" in tail and "parameters:" in tail:
+        before, after = tail.split("feature_importances:", 1)
+        tail = before + "parameters:" + after.split("parameters:", 1)[1]
+    out = ["\n".join(headers[0]), ""]
+    index = 0
+    for body in bodies:
+        for block in body.split("Tree=")[1:]:
+            lines = block.rstrip("\n").split("\n")
+            out.append(f"Tree={index}")
+            for line in lines[1:]:
+                key, _, value = line.partition("=")
+                if key in ("leaf_value", "internal_value", "shrinkage") and value:
+                    line = key + "=" + " ".join(repr(float(v) * scale)
+                                                for v in value.split())
+                out.append(line)
+            out.append("")
+            out.append("")
+            index += 1
+    return "\n".join(out) + "end of trees" + tail
+
+
 def train_model(x: np.ndarray, y: np.ndarray, feature_config: FeatureConfig, *,
                 params: dict[str, Any] | None = None,
                 num_boost_round: int = DEFAULT_NUM_BOOST_ROUND,
                 policy: DecisionPolicy | None = None,
-                training_info: dict[str, Any] | None = None) -> FraudModel:
-    """Train LightGBM on feature rows ``x`` (float64, NaN = missing) and 0/1 labels ``y``."""
+                training_info: dict[str, Any] | None = None,
+                n_models: int = 1,
+                holdout: np.ndarray | None = None,
+                early_stopping_rounds: int = 30) -> FraudModel:
+    """Train LightGBM on feature rows ``x`` (float64, NaN = missing) and 0/1 labels ``y``.
+
+    Opt-in (the defaults train one booster of ``num_boost_round`` rounds, as before):
+
+    * ``holdout`` (bool mask, the *latest* rows of the window): early stopping. A booster
+      is trained on the other rows, evaluated on the hold-out by average precision after
+      every round, stopped after ``early_stopping_rounds`` rounds without improvement
+      (``num_boost_round`` is then the cap); the model is refitted on *all* rows with the
+      best round count.
+    * ``n_models`` = k > 1: seed averaging. k boosters with seeds ``seed, seed + 1, ...``
+      (bagging and feature fraction below 1 make them differ), the same round count, merged
+      by :func:`average_model_texts` into one forest whose raw score is the mean of the
+      members' raw scores. Scoring cost grows k-fold (k times the nodes)."""
     import lightgbm as lgb
 
     names = feature_names(feature_config)
@@ -521,12 +638,39 @@ def train_model(x: np.ndarray, y: np.ndarray, feature_config: FeatureConfig, *,
     labels = np.asarray(y).astype(np.int64)
     if not set(np.unique(labels).tolist()) <= {0, 1}:
         raise ValidationError("labels must be 0 or 1", field="y")
+    if isinstance(n_models, bool) or not isinstance(n_models, int) or not 1 <= n_models <= 16:
+        raise ValidationError("n_models must be an integer from 1 to 16", field="n_models")
     merged = dict(DEFAULT_LGBM_PARAMS, **(params or {}))
     if int(merged.get("num_threads", 2)) > 2:
         raise ValidationError("num_threads must be <= 2 on shared machines", field="num_threads")
+    early_stopping: dict[str, Any] | None = None
+    if holdout is not None:
+        mask = np.asarray(holdout, dtype=bool)
+        if mask.shape != labels.shape:
+            raise ValidationError("holdout must be one boolean per row", field="holdout")
+        if early_stopping_rounds < 1:
+            raise ValidationError("early_stopping_rounds must be >= 1",
+                                  field="early_stopping_rounds")
+        if labels[mask].sum() == 0 or labels[~mask].sum() == 0:
+            raise ValidationError("holdout and the rest both need a fraud", field="holdout")
+        fit = lgb.Dataset(x[~mask], label=labels[~mask], feature_name=list(names))
+        valid = lgb.Dataset(x[mask], label=labels[mask], reference=fit)
+        probe = lgb.train(dict(merged, metric="average_precision"), fit,
+                          num_boost_round=num_boost_round, valid_sets=[valid],
+                          callbacks=[lgb.early_stopping(early_stopping_rounds,
+                                                        verbose=False)])
+        best = int(probe.best_iteration) or num_boost_round
+        early_stopping = {"holdout_rows": int(mask.sum()), "metric": "average_precision",
+                          "patience": early_stopping_rounds, "max_rounds": num_boost_round,
+                          "best_iteration": best,
+                          "best_score": float(probe.best_score["valid_0"]
+                                              ["average_precision"])}
+        num_boost_round = best
     dataset = lgb.Dataset(x, label=labels, feature_name=list(names), free_raw_data=True)
-    booster = lgb.train(merged, dataset, num_boost_round=num_boost_round)
-    text = booster.model_to_string()
+    seed = int(merged.get("seed", 0))
+    boosters = [lgb.train(dict(merged, seed=seed + i), dataset, num_boost_round=num_boost_round)
+                for i in range(n_models)]
+    text = average_model_texts([b.model_to_string() for b in boosters])
     manifest = {
         "format": MODEL_FORMAT,
         "model_version": _model_version(text),
@@ -538,7 +682,11 @@ def train_model(x: np.ndarray, y: np.ndarray, feature_config: FeatureConfig, *,
         "training": dict(training_info or {}, rows=int(len(labels)),
                          frauds=int(labels.sum())),
         "thresholds": (policy or DEFAULT_POLICY).to_dict(),
+        "ensemble": {"n_models": n_models, "seeds": [seed + i for i in range(n_models)],
+                     "combine": "mean of raw scores (log-odds)"},
+        "early_stopping": early_stopping,
     }
     model = FraudModel.from_parts(text, manifest)
-    model._booster = booster
+    if n_models == 1:
+        model._booster = boosters[0]
     return model
