@@ -16,14 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 from creditpay.credit import products as P
-from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
-from creditpay.credit.calendar import add_months
+from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.caps import default_caps
 from creditpay.credit.cli import percent_string
 from creditpay.credit.lines import check_amount, check_id
 from creditpay.credit.plans import load_account, load_items
-from creditpay.credit.schedule import Schedule, build_schedule, with_terms
-from creditpay.credit.statements import get_statement
+from creditpay.credit.statements import bill_installment_schedule, get_statement
 from creditpay.errors import StateError, ValidationError
 
 __all__ = ["BillInstallmentOffer", "bill_installment_quote", "bill_installment_offers",
@@ -54,12 +52,6 @@ class BillInstallmentOffer:
         return asdict(self)
 
 
-def _schedule(product: P.CreditLineProduct, periods: int, amount_minor: int,
-              today: dt.date, due_date: dt.date, currency: str) -> Schedule:
-    terms = P.bill_installment_terms(product, periods, amount_minor, today, currency)
-    return build_schedule(with_terms(terms, first_due_date=add_months(due_date, 1)))
-
-
 def bill_installment_quote(product: P.CreditLineProduct, periods: int, amount_minor: int,
                            today: dt.date, due_date: dt.date, currency: str
                            ) -> BillInstallmentOffer:
@@ -67,10 +59,12 @@ def bill_installment_quote(product: P.CreditLineProduct, periods: int, amount_mi
     business date ``today`` for a statement due on ``due_date``."""
     check_amount(amount_minor, "amount_minor")
     option = product.bill_option(periods)
-    schedule = _schedule(product, periods, amount_minor, today, due_date, currency)
+    schedule = bill_installment_schedule(product, periods, amount_minor, today, due_date,
+                                         currency)
     costs = schedule.totals.interest_minor + schedule.totals.fee_minor
-    cost = all_in_annual_cost(schedule) if costs else Decimal(0)
-    apr = apr_of_schedule(schedule, AprMethod.US) if costs else Decimal(0)
+    # The all-in annual cost is the Regulation Z APR of every flow, fees included
+    # (apr.all_in_annual_cost): one solve serves both figures.
+    cost = apr = all_in_annual_cost(schedule) if costs else Decimal(0)
     first = schedule.installments[0]
     rows = tuple({"number": i.number, "due_date": i.due_date.isoformat(),
                   "principal_minor": i.principal_minor, "fee_minor": i.fee_minor,

@@ -28,11 +28,12 @@ from typing import Any
 from sqlalchemy import select
 
 from creditpay.credit import products as P
-from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.caps import default_caps
 from creditpay.credit.cli import percent_string
 from creditpay.credit.lines import check_amount, check_id, customer_line, line_view
-from creditpay.credit.schedule import Method, Schedule, build_schedule
+from creditpay.credit.loans import loan_schedule
+from creditpay.credit.schedule import Method
 from creditpay.credit.tables import credit_cash_loan_quotes
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -80,13 +81,6 @@ def loan_headroom(conn: Any, customer_id: str, currency: str) -> LoanHeadroom:
                         max(0, line.limit_minor - exposure))
 
 
-def loan_schedule(product: P.CashLoanProduct, periods: int, method: Method | str,
-                  principal_minor: int, start_date: dt.date, currency: str) -> Schedule:
-    """The schedule :func:`creditpay.credit.loans.disburse_cash_loan` books (pure)."""
-    return build_schedule(P.loan_terms(product, periods, method, principal_minor, start_date,
-                                       currency))
-
-
 def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method | str,
                        principal_minor: int, start_date: dt.date, currency: str
                        ) -> dict[str, Any]:
@@ -95,8 +89,9 @@ def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method 
     schedule = loan_schedule(product, periods, method, principal_minor, start_date, currency)
     terms = schedule.terms
     costs = schedule.totals.interest_minor + schedule.totals.fee_minor
-    cost = all_in_annual_cost(schedule) if costs else Decimal(0)
-    apr = apr_of_schedule(schedule, AprMethod.US) if costs else Decimal(0)
+    # The all-in annual cost is the Regulation Z APR of every flow, fees included
+    # (apr.all_in_annual_cost): one solve serves both figures.
+    cost = apr = all_in_annual_cost(schedule) if costs else Decimal(0)
     first = schedule.installments[0]
     return {
         "product_code": product.code, "product_version": product.version,

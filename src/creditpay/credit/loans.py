@@ -3,6 +3,7 @@ outstanding principal (so a prepayment costs only the days used), billed on due 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from creditpay import ledger as L
@@ -22,12 +23,20 @@ from creditpay.credit.plans import (
     interest_base_for,
     load_account,
 )
-from creditpay.credit.schedule import Method, build_schedule
+from creditpay.credit.schedule import Method, Schedule, build_schedule
 from creditpay.db.uow import Tx
 from creditpay.errors import IdempotencyConflictError, NotFoundError, ValidationError
 from creditpay.money import validate_currency
 
-__all__ = ["disburse_cash_loan"]
+__all__ = ["disburse_cash_loan", "loan_schedule"]
+
+
+def loan_schedule(product: P.CashLoanProduct, periods: int, method: Method | str,
+                  principal_minor: int, start_date: dt.date, currency: str) -> Schedule:
+    """Pure: the schedule of a cash loan of the product, disbursed on ``start_date``. Offers
+    and the disbursement both build it here, so the loan booked is the loan quoted."""
+    return build_schedule(P.loan_terms(product, periods, method, principal_minor, start_date,
+                                       currency))
 
 
 def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
@@ -71,8 +80,8 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
                               f" {product.amount_max_minor}", field="principal_minor")
     if isinstance(periods, bool) or not isinstance(periods, int):
         raise ValidationError("must be an integer", field="periods")
-    terms = P.loan_terms(product, periods, method, principal_minor, tx.today, currency)
-    schedule = build_schedule(terms)
+    schedule = loan_schedule(product, periods, method, principal_minor, tx.today, currency)
+    terms = schedule.terms
     caps = default_caps(product.jurisdiction)
     check_all_in_cost(schedule, caps, what="this loan")
     check_exposure(exposure_minor(tx.conn, customer_id, currency), principal_minor, caps,

@@ -27,7 +27,7 @@ from creditpay.credit.plans import (
     refresh_account,
     save_items,
 )
-from creditpay.credit.schedule import build_schedule, with_terms
+from creditpay.credit.schedule import Schedule, build_schedule, with_terms
 from creditpay.credit.tables import (
     credit_accounts,
     credit_conversions,
@@ -37,7 +37,7 @@ from creditpay.credit.tables import (
 from creditpay.db.uow import Tx
 from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
 
-__all__ = ["StatementView", "get_statement", "list_statements",
+__all__ = ["StatementView", "get_statement", "list_statements", "bill_installment_schedule",
            "convert_statement_to_installments", "ConversionResult"]
 
 
@@ -137,6 +137,17 @@ def list_statements(conn: Any, account_id: str) -> list[StatementView]:
     return [get_statement(conn, statement_id) for statement_id in ids]
 
 
+def bill_installment_schedule(product: P.CreditLineProduct, periods: int, amount_minor: int,
+                              today: dt.date, due_date: dt.date, currency: str) -> Schedule:
+    """Pure: the plan converting ``amount_minor`` of a statement due on ``due_date`` into
+    ``periods`` installments on business date ``today`` (flat fee on the amount). Quotes and
+    the conversion both build it here, so the plan taken is the plan quoted."""
+    terms = P.bill_installment_terms(product, periods, amount_minor, today, currency)
+    # The first installment falls a month after the statement's due date: a first period of
+    # a few days would carry a whole period's fee (an all-in cost above the cap).
+    return build_schedule(with_terms(terms, first_due_date=add_months(due_date, 1)))
+
+
 def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_id: str,
                                       amount_minor: int, periods: int) -> ConversionResult:
     """Move ``amount_minor`` of a statement's unpaid principal into a flat-fee installment
@@ -179,12 +190,8 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
     if amount_minor > item.principal_due:
         raise ValidationError(f"exceeds the statement's unpaid principal {item.principal_due}",
                               field="amount_minor")
-    terms = P.bill_installment_terms(product, periods, amount_minor, today,
-                                     line_account["currency"])
-    # The first installment falls a month after the statement's due date: a first period of
-    # a few days would carry a whole period's fee (an all-in cost above the cap).
-    terms = with_terms(terms, first_due_date=add_months(statement["due_date"], 1))
-    schedule = build_schedule(terms)
+    schedule = bill_installment_schedule(product, periods, amount_minor, today,
+                                         statement["due_date"], line_account["currency"])
     cost = check_all_in_cost(schedule, default_caps(product.jurisdiction),
                              what="this bill installment plan")
     item.principal_minor -= amount_minor
