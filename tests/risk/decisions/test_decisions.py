@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from sqlalchemy import func, select
 
@@ -20,7 +22,11 @@ from creditpay.risk.decisions.policy import (
     load_policy_document,
     load_policy_file,
 )
-from creditpay.risk.decisions.tables import bureau_pulls, credit_decisions
+from creditpay.risk.decisions.tables import (
+    bureau_pulls,
+    credit_decision_histories,
+    credit_decisions,
+)
 
 from .conftest import CONSENT, GOOD_APPLICATION, allow_all, bureau_for, good_events, grant
 
@@ -54,7 +60,11 @@ def test_good_applicant_is_approved_within_caps_and_everything_is_stored(risk_st
         topics = conn.execute(select(outbox_events.c.topic)).scalars().all()
     assert row.inputs["application"]["date_of_birth"] == "1990-05-17"
     assert row.inputs["bureau_report"]["lenders_in_use"] == 0
-    assert len(row.inputs["platform_events"]) == 60  # the 5 future events were not used
+    # The history used is stored once by content; the 5 future events were not used.
+    with risk_store.connect() as conn:
+        history = service.stored_history(conn, row.inputs["platform_events_sha256"])
+    assert len(history) == 60 and row.inputs["events_sha256"] == row.inputs[
+        "platform_events_sha256"]
     assert row.features["payments_count_90d"] == decision.features["payments_count_90d"]
     assert row.model_output["score"] == pytest.approx(decision.score)
     assert "risk.decision.made" in topics
@@ -179,6 +189,45 @@ def test_replay_detects_a_changed_input(risk_store):
     assert "features" in {d["field"] for d in result.differences}
 
 
+def test_a_history_decided_on_twice_is_stored_once_and_both_replay(risk_store):
+    first = _decide(risk_store, "app-1", "c1")
+    second = _decide(risk_store, "app-2", "c1")  # same customer, same moment, same history
+    assert _count(risk_store, credit_decision_histories) == 1
+    with risk_store.connect() as conn:
+        stored = conn.execute(select(credit_decision_histories)).one()
+        assert stored.customer_id == "c1" and stored.event_count == 60
+        assert hashlib.sha256(stored.document.encode()).hexdigest() == stored.sha256
+        for decision in (first, second):
+            assert service.replay_decision(conn, decision.decision_id).matches
+
+
+def test_replay_refuses_a_changed_stored_history(risk_store):
+    decision = _decide(risk_store)
+    with risk_store.begin() as tx:
+        text = tx.conn.execute(select(credit_decision_histories.c.document)).scalar_one()
+        tx.conn.execute(credit_decision_histories.update().values(
+            document=text.replace('"payment"', '"refund"', 1)))
+    with risk_store.connect() as conn, pytest.raises(StateError) as refused:
+        service.replay_decision(conn, decision.decision_id)
+    assert refused.value.field == "platform_events_sha256"
+
+
+def test_a_decision_stored_with_its_events_inline_still_replays(risk_store):
+    # Decisions made before histories were stored by content carry the events in inputs.
+    decision = _decide(risk_store)
+    with risk_store.begin() as tx:
+        inputs = tx.conn.execute(select(credit_decisions.c.inputs)).scalar_one()
+        events = service.stored_history(tx.conn, inputs["platform_events_sha256"])
+        legacy = {k: v for k, v in inputs.items() if k != "platform_events_sha256"}
+        legacy["platform_events"] = [e.to_json() for e in events]
+        tx.conn.execute(credit_decisions.update().values(inputs=legacy))
+        tx.conn.execute(credit_decision_histories.delete())
+    with risk_store.connect() as conn:
+        result = service.replay_decision(conn, decision.decision_id)
+    assert result.matches, result.differences
+    assert result.replayed["features"]["payments_count_90d"] > 0
+
+
 def test_retry_returns_the_first_decision_and_a_changed_request_conflicts(risk_store):
     first = _decide(risk_store)
     assert _decide(risk_store) == first
@@ -237,7 +286,8 @@ def test_without_platform_consent_the_applicant_is_decided_on_the_rest(risk_stor
     with risk_store.connect() as conn:
         assert service.replay_decision(conn, decision.decision_id).matches
         stored = conn.execute(select(credit_decisions.c.inputs)).scalar_one()
-    assert stored["platform_consented"] is False and stored["platform_events"] == []
+    assert stored["platform_consented"] is False and stored["platform_events_sha256"] is None
+    assert _count(risk_store, credit_decision_histories) == 0  # nothing of it was kept
 
 
 def test_champion_challenger_split_is_deterministic_and_rollback_restores(risk_store):

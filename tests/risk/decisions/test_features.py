@@ -230,13 +230,60 @@ def test_spend_volatility_counts_only_months_of_tenure():
                             bureau=None)["spend_volatility_6m"] is None  # one month only
 
 
-def test_history_without_devices_is_stored_and_hashed_as_before():
-    from creditpay.risk.features.compute import events_digest
+_ZONES = st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=8)),
+                         dt.timezone(dt.timedelta(hours=-5, minutes=-30))])
 
-    rows = good_events("c1", AS_OF)[:10]
+
+@st.composite
+def _event_rows(draw):
+    """Event rows in every accepted spelling: aware times in any zone or as ISO text,
+    numpy integers, empty categories, NaN devices off device events."""
+    import numpy as np
+
+    kind = draw(st.sampled_from(sorted(EVENT_KINDS)))
+    at = draw(st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2030, 1, 1),
+                           timezones=_ZONES))
+    amount = draw(st.integers(0, 10**12))
+    device = (draw(st.text("abcdef0123", min_size=1, max_size=64)) if kind == "device_seen"
+              else draw(st.sampled_from([None, float("nan")])))
+    return {"customer_id": "c1",
+            "occurred_at": draw(st.sampled_from([at, at.isoformat(), at.astimezone(dt.UTC)])),
+            "kind": kind,
+            "amount_minor": draw(st.sampled_from([amount, np.int64(amount)])),
+            "merchant_category": draw(st.sampled_from([None, "", "food", "电子"])),
+            "device_id": device}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_event_rows(), max_size=25))
+def test_the_fast_path_accepts_exactly_what_the_field_checks_accept(rows):
+    from creditpay.risk.features.compute import _checked_event, _event_order
+
+    fast = normalise_events(rows, customer_id="c1")
+    checked = sorted((_checked_event(r, "x", "c1") for r in rows), key=_event_order)
+    assert fast == checked
+    assert all(type(e.amount_minor) is int and e.occurred_at.tzinfo is dt.UTC for e in fast)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_event_rows(), max_size=25))
+def test_a_stored_history_reads_back_as_the_same_events(rows):
+    from creditpay.risk.features.compute import history_document, history_from_document
+
     events = normalise_events(rows, customer_id="c1")
-    assert all("device_id" not in e.to_json() for e in events)
-    legacy = [{"customer_id": r["customer_id"], "occurred_at": r["occurred_at"].isoformat(),
-               "kind": r["kind"], "amount_minor": r["amount_minor"],
-               "merchant_category": r["merchant_category"]} for r in rows]
-    assert events_digest(events) == events_digest(legacy)
+    text = history_document("c1", events)
+    assert history_from_document(text) == events
+    # Canonical: the same events given in another order store as the same text.
+    assert history_document("c1", normalise_events(rows[::-1], customer_id="c1")) == text
+
+
+def test_a_history_holds_one_customer_and_a_foreign_document_is_refused():
+    from creditpay.risk.features.compute import history_document, history_from_document
+
+    events = normalise_events(good_events("c1", AS_OF)[:5], customer_id="c1")
+    with pytest.raises(ValidationError) as refused:
+        history_document("c2", events)
+    assert refused.value.field == "platform_events"
+    with pytest.raises(ValidationError) as refused:
+        history_from_document('{"format": "platform-events/1"}')
+    assert refused.value.field == "document"

@@ -134,11 +134,16 @@ def test_german_credit_bench_smoke():
 
 
 def test_scoring_bench_smoke():
-    result = run_scoring_bench(n_rows=30_000, test_rows=10_000, repeats=1, latency_calls=300)
+    result = run_scoring_bench(n_rows=30_000, test_rows=10_000, repeats=1, latency_calls=300,
+                               decision_applications=20)
     assert result["auc_test"]["oracle_true_pd"] >= result["auc_test"]["scorecard"] - 0.02
     assert result["batch_rows_per_second"]["scorecard"] > 0
     latency = result["single_application"]["scorecard_score_and_reasons"]
     assert latency["latency_ms_p50"] <= latency["latency_ms_p99"]
+    decision = result["single_application"]["decision_features_score_policy_persistence"]
+    assert decision["calls"] == 20 and decision["statements_per_decision"] == 5
+    assert set(result["targets_met"]) == {"training", "scorecard_rows_per_second",
+                                          "decision_latency_p99"}
 
 
 def test_report_stability_over_time_by_month(trained, german_path, tmp_path):

@@ -35,6 +35,7 @@ from creditpay.errors import (
     DomainError,
     IdempotencyConflictError,
     NotFoundError,
+    StateError,
     ValidationError,
 )
 from creditpay.risk.bureau import (
@@ -47,22 +48,25 @@ from creditpay.risk.bureau import (
 from creditpay.risk.decisions import engine, registry
 from creditpay.risk.decisions.policy import active_policy, canonical_json, policy_by_hash
 from creditpay.risk.decisions.tables import (
+    credit_decision_histories,
     credit_decisions,
     credit_policy_activations,
     risk_model_assignments,
     risk_models,
 )
 from creditpay.risk.features.compute import (
+    PlatformEvent,
     application_to_json,
     compute_features,
     events_before,
-    events_digest,
+    history_document,
+    history_from_document,
     normalise_events,
     validate_application,
 )
 
 __all__ = ["Decision", "ReplayResult", "decide", "get_decision", "replay_decision",
-           "declared_income"]
+           "declared_income", "stored_history"]
 
 MODEL_NAME = "application"
 PLATFORM_DATA_PURPOSE = "platform_data"
@@ -179,10 +183,13 @@ def decide(
     if not isinstance(blacklisted, bool):
         raise ValidationError("blacklisted must be true or false", field="blacklisted")
     history = events_before(normalise_events(platform_events, customer_id=customer_id), tx.now)
-    history_json = [e.to_json() for e in history]
+    # The history is serialised once: its text is what is stored and its SHA-256 is what the
+    # request and the inputs name.
+    history_text = history_document(customer_id, history)
+    events_sha256 = hashlib.sha256(history_text.encode()).hexdigest()
     request = {"customer_id": customer_id, "product_code": product_code,
                "application": application_to_json(validated), "blacklisted": blacklisted,
-               "events_sha256": events_digest(history_json),
+               "events_sha256": events_sha256,
                "bureau_consent_reference": bureau_consent_reference,
                "platform_consent_reference": platform_consent_reference}
     request_sha256 = hashlib.sha256(canonical_json(request).encode()).hexdigest()
@@ -231,8 +238,13 @@ def decide(
     core = engine.decide_application(policy, product_code=product_code, features=features,
                                      scored=scored, blacklisted=blacklisted)
     inputs = {**request, "as_of": tx.now.isoformat(), "platform_consented": consented,
-              "platform_events": history_json if consented else [],
+              # The history used, by content (None: the platform's data was not used).
+              "platform_events_sha256": events_sha256 if consented else None,
               "bureau_report": report}
+    if consented:
+        tx.conn.execute(_history_insert(tx.conn.dialect.name), {
+            "sha256": events_sha256, "customer_id": customer_id,
+            "event_count": len(history), "document": history_text, "stored_at": tx.now})
     decision_id = uuid.uuid4().hex
     values = dict(
         id=decision_id, application_id=application_id, customer_id=customer_id,
@@ -299,6 +311,34 @@ def _header_statement() -> Any:
             .where(assignment.c.id == latest))
 
 
+@functools.cache
+def _history_insert(dialect_name: str) -> Any:
+    """Store a history unless that content is stored already: one statement, and safe
+    against a concurrent decision storing the same history (no read-then-insert race)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - the two supported stores
+        raise ValueError(f"unsupported database {dialect_name!r}")
+    return insert(credit_decision_histories).on_conflict_do_nothing(
+        index_elements=["sha256"])
+
+
+def stored_history(conn: Connection, sha256: str) -> list[PlatformEvent]:
+    """The platform history a decision used, by the digest its inputs name; the stored
+    text is checked against the digest (a changed row is refused, never used)."""
+    document = conn.execute(select(credit_decision_histories.c.document).where(
+        credit_decision_histories.c.sha256 == sha256)).scalar()
+    if document is None:
+        raise NotFoundError(f"platform history {sha256} not found",
+                            field="platform_events_sha256")
+    if hashlib.sha256(document.encode()).hexdigest() != sha256:
+        raise StateError(f"stored platform history {sha256} does not match its digest",
+                         field="platform_events_sha256", rule="history.digest_mismatch")
+    return history_from_document(document)
+
+
 def _decision(row: Any) -> Decision:
     decided_at = row.decided_at
     if decided_at.tzinfo is None:  # SQLite returns naive UTC
@@ -344,7 +384,11 @@ def replay_decision(conn: Connection, decision_id: str) -> ReplayResult:
         raise NotFoundError(f"decision {decision_id} not found", field="decision_id")
     inputs = row.inputs
     pull = get_pull(conn, row.bureau_pull_id)
-    history = normalise_events(inputs["platform_events"], customer_id=row.customer_id)
+    if inputs.get("platform_events_sha256") is not None:
+        history = stored_history(conn, inputs["platform_events_sha256"])
+    else:  # not consented, or decided before histories were stored by content
+        history = normalise_events(inputs.get("platform_events", []),
+                                   customer_id=row.customer_id)
     features = compute_features(
         as_of=dt.datetime.fromisoformat(inputs["as_of"]), application=inputs["application"],
         events=history, bureau=pull.report.to_json(),

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -26,6 +27,7 @@ from creditpay.db.metadata import BigIntPK, JSONType, metadata
 
 __all__ = [
     "bureau_pulls",
+    "credit_decision_histories",
     "credit_decisions",
     "credit_policies",
     "credit_policy_activations",
@@ -114,6 +116,21 @@ bureau_pulls = Table(
     Index("ix_bureau_pulls_customer", "customer_id", "id"),
 )
 
+# The platform histories decisions used, by content: the SHA-256 of ``document`` (the
+# canonical columnar JSON text of :func:`creditpay.risk.features.compute.history_document`)
+# is the key a decision's inputs name, so an auditor can check the text against the digest,
+# and a history decided on twice (a re-application, a retry) is stored once. Append-only.
+credit_decision_histories = Table(
+    "credit_decision_histories",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("event_count", Integer, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_decision_histories_customer", "customer_id"),
+)
+
 # One row per credit application decision: everything needed to explain and replay it.
 credit_decisions = Table(
     "credit_decisions",
@@ -145,6 +162,8 @@ credit_decisions = Table(
     Column("policy_output", JSONType, nullable=False),
     Column("reasons", JSONType, nullable=False),
     Index("ix_credit_decisions_customer", "customer_id", "decided_at"),
+    # The nightly early-warning counts read one day of decisions.
+    Index("ix_credit_decisions_decided_at", "decided_at"),
 )
 
 # Post-loan limit review: one action per account per review date, applied later through the

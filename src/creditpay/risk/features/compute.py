@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import hashlib
 import json
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from creditpay.errors import ValidationError
 from creditpay.risk.features.declarations import FEATURES
@@ -41,7 +40,8 @@ __all__ = [
     "build_training_set",
     "compute_features",
     "events_by_customer",
-    "events_digest",
+    "history_document",
+    "history_from_document",
     "normalise_events",
     "validate_application",
 ]
@@ -56,9 +56,13 @@ INCOME_MINOR_MAX = 10**12
 _OPTIONAL_FIELDS = frozenset({"housing", "declared_monthly_obligations_minor"})
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class PlatformEvent:
-    """One platform event; ordered by time first so sorting gives the history."""
+class PlatformEvent(NamedTuple):
+    """One platform event; ordered by time first so sorting gives the history.
+
+    A named tuple rather than a frozen dataclass: a decision builds one per event of the
+    applicant's history (thousands for an active customer), and a frozen dataclass costs
+    about three times as much to construct (measured: 1.6 µs against 0.6 µs).
+    """
 
     occurred_at: dt.datetime
     kind: str
@@ -132,53 +136,76 @@ def normalise_events(table: Any, *, customer_id: str | None = None) -> list[Plat
     With ``customer_id`` every row must belong to that customer (an online decision must not
     read someone else's history).
     """
-    events = []
+    events: list[PlatformEvent] = []
+    append = events.append
+    kinds, utc, device_max = EVENT_KINDS, dt.UTC, DEVICE_ID_CHARS_MAX
     for i, row in enumerate(_rows(table)):
-        where = f"platform_events[{i}]"
-        owner = row.get("customer_id")
-        if not isinstance(owner, str) or not owner:
-            raise ValidationError("customer_id must be a non-empty string",
-                                  field=f"{where}.customer_id")
-        if customer_id is not None and owner != customer_id:
-            raise ValidationError(f"event of customer {owner!r}, expected {customer_id!r}",
-                                  field=f"{where}.customer_id")
-        kind = row.get("kind")
-        if kind not in EVENT_KINDS:
-            raise ValidationError(f"kind must be one of {sorted(EVENT_KINDS)}",
-                                  field=f"{where}.kind")
-        amount = row.get("amount_minor")
-        try:
-            # operator.index accepts Python and numpy integers and refuses floats and text.
-            amount = None if isinstance(amount, bool) else operator.index(amount)
-        except TypeError:
-            amount = None
-        if amount is None or amount < 0:
-            raise ValidationError("amount_minor must be a non-negative integer",
-                                  field=f"{where}.amount_minor")
-        category = row.get("merchant_category")
-        if category is not None and not isinstance(category, str):
-            raise ValidationError("merchant_category must be text",
-                                  field=f"{where}.merchant_category")
-        device = row.get("device_id")
-        if isinstance(device, float) and device != device:  # pandas NaN in a sparse column
-            device = None
-        if kind == "device_seen":
-            if not isinstance(device, str) or not 0 < len(device) <= DEVICE_ID_CHARS_MAX:
-                raise ValidationError(f"a device_seen event needs a device_id of 1-"
-                                      f"{DEVICE_ID_CHARS_MAX} characters",
-                                      field=f"{where}.device_id")
-        elif device is not None:
-            raise ValidationError("only device_seen events carry a device_id",
-                                  field=f"{where}.device_id")
-        events.append(PlatformEvent(_aware(row.get("occurred_at"), f"{where}.occurred_at"),
-                                    kind, int(amount), category or None, owner, device))
+        # The common row (the types the platform's own reads produce) is accepted by one
+        # test of each field; anything else, including every invalid row, takes the
+        # field-by-field path below, which converts what it can and names what it cannot.
+        # A decision reads thousands of events for an active customer, so this loop is the
+        # bulk of its CPU (profiled).
+        get = row.get
+        owner, kind, amount = get("customer_id"), get("kind"), get("amount_minor")
+        at, category, device = get("occurred_at"), get("merchant_category"), get("device_id")
+        if (type(owner) is str and owner and (customer_id is None or owner == customer_id)
+                and kind in kinds and type(amount) is int and amount >= 0
+                and type(at) is dt.datetime and at.tzinfo is utc
+                and (category is None or (type(category) is str and category))
+                and (device is None if kind != "device_seen"
+                     else type(device) is str and 0 < len(device) <= device_max)):
+            append(PlatformEvent(at, kind, amount, category, owner, device))
+        else:
+            append(_checked_event(row, f"platform_events[{i}]", customer_id))
         if customer_id is not None and len(events) > EVENTS_PER_CUSTOMER_MAX:
             raise ValidationError(f"more than {EVENTS_PER_CUSTOMER_MAX} events",
                                   field="platform_events")
-    # A key function, not the dataclass ordering: comparing dataclass instances builds two
-    # tuples per comparison and was the largest cost of a whole decision (profiled).
+    # A key function, not the tuple ordering: a missing category or device would compare
+    # None with text on equal times.
     events.sort(key=_event_order)
     return events
+
+
+def _checked_event(row: Mapping[str, Any], where: str, customer_id: str | None
+                   ) -> PlatformEvent:
+    """One event row checked field by field; an error names the field at fault."""
+    owner = row.get("customer_id")
+    if not isinstance(owner, str) or not owner:
+        raise ValidationError("customer_id must be a non-empty string",
+                              field=f"{where}.customer_id")
+    if customer_id is not None and owner != customer_id:
+        raise ValidationError(f"event of customer {owner!r}, expected {customer_id!r}",
+                              field=f"{where}.customer_id")
+    kind = row.get("kind")
+    if kind not in EVENT_KINDS:
+        raise ValidationError(f"kind must be one of {sorted(EVENT_KINDS)}",
+                              field=f"{where}.kind")
+    amount = row.get("amount_minor")
+    try:
+        # operator.index accepts Python and numpy integers and refuses floats and text.
+        amount = None if isinstance(amount, bool) else operator.index(amount)
+    except TypeError:
+        amount = None
+    if amount is None or amount < 0:
+        raise ValidationError("amount_minor must be a non-negative integer",
+                              field=f"{where}.amount_minor")
+    category = row.get("merchant_category")
+    if category is not None and not isinstance(category, str):
+        raise ValidationError("merchant_category must be text",
+                              field=f"{where}.merchant_category")
+    device = row.get("device_id")
+    if isinstance(device, float) and device != device:  # pandas NaN in a sparse column
+        device = None
+    if kind == "device_seen":
+        if not isinstance(device, str) or not 0 < len(device) <= DEVICE_ID_CHARS_MAX:
+            raise ValidationError(f"a device_seen event needs a device_id of 1-"
+                                  f"{DEVICE_ID_CHARS_MAX} characters",
+                                  field=f"{where}.device_id")
+    elif device is not None:
+        raise ValidationError("only device_seen events carry a device_id",
+                              field=f"{where}.device_id")
+    return PlatformEvent(_aware(row.get("occurred_at"), f"{where}.occurred_at"),
+                         kind, int(amount), category or None, owner, device)
 
 
 def _event_order(event: PlatformEvent) -> tuple[Any, ...]:
@@ -206,14 +233,49 @@ def _occurred_at(event: PlatformEvent) -> dt.datetime:
     return event.occurred_at
 
 
-def events_digest(events: Sequence[PlatformEvent] | Sequence[Mapping[str, Any]]) -> str:
-    """SHA-256 of the events a decision used (stored, so an audit can match the history).
+HISTORY_FORMAT = "platform-events/2"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 
-    Accepts the events or their :meth:`PlatformEvent.to_json` forms (same digest).
+
+def history_document(customer_id: str, events: Sequence[PlatformEvent]) -> str:
+    """The canonical stored form of one customer's sorted history: columnar JSON text.
+
+    One array per field (times as whole microseconds since the Unix epoch, UTC), keys
+    sorted, no spaces, so equal histories give equal text and the SHA-256 of the text
+    identifies the history. Columns rather than one object per event: the text is about a
+    third of the size, and building it costs a list comprehension per field instead of an
+    ISO time and a dict per event (a decision stores the history of every applicant, so
+    this is on the decision's hot path; see bench/RESULTS.md).
     """
-    rows = [e.to_json() if isinstance(e, PlatformEvent) else e for e in events]
-    text = json.dumps(rows, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    if any(event.customer_id != customer_id for event in events):
+        raise ValidationError(f"every event must be of customer {customer_id!r}",
+                              field="platform_events")
+    document = {
+        "amount_minor": [e.amount_minor for e in events],
+        "customer_id": customer_id,
+        "device_id": [e.device_id for e in events],
+        "format": HISTORY_FORMAT,
+        "kind": [e.kind for e in events],
+        "merchant_category": [e.merchant_category for e in events],
+        "occurred_at_us": [(e.occurred_at - _EPOCH) // _MICROSECOND for e in events],
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+
+
+def history_from_document(text: str) -> list[PlatformEvent]:
+    """The events of a :func:`history_document` text, in their stored (sorted) order."""
+    document = json.loads(text)
+    if not isinstance(document, Mapping) or document.get("format") != HISTORY_FORMAT:
+        raise ValidationError(f"not a {HISTORY_FORMAT} history", field="document")
+    columns = [document[name] for name in ("occurred_at_us", "kind", "amount_minor",
+                                           "merchant_category", "device_id")]
+    if len({len(column) for column in columns}) > 1:
+        raise ValidationError("history columns differ in length", field="document")
+    owner = document["customer_id"]
+    return [PlatformEvent(_EPOCH + dt.timedelta(microseconds=us), kind, amount, category,
+                          owner, device)
+            for us, kind, amount, category, device in zip(*columns, strict=True)]
 
 
 def validate_application(application: Any) -> dict[str, Any]:
