@@ -9,7 +9,9 @@
   naming the duty, while the person owes or may still draw credit, and within the regulatory
   retention period after the last financial activity; otherwise it replaces the personal-data
   ciphertexts with NULL and the blind indexes (and other linkable identifiers) with
-  per-customer tombstones, revokes sessions, and records the erasure (``subject.erased``
+  per-customer tombstones, revokes sessions, has the risk domain erase the raw inputs of
+  its credit decisions (application, bureau reports, platform histories:
+  :mod:`creditpay.risk.decisions.erasure`), and records the erasure (``subject.erased``
   audit record and an outbox event). Idempotent on the caller's key.
 
 Access to other domains: read-only queries on their tables where they expose no public
@@ -50,6 +52,7 @@ from creditpay.parties.tables import (
     customer_sessions,
     customers,
 )
+from creditpay.risk.decisions.erasure import erase_customer_inputs
 
 __all__ = ["RetentionPolicy", "DEFAULT_RETENTION", "ErasureResult", "export_subject",
            "erase_subject", "retention_status", "EXPORT_FORMAT_VERSION"]
@@ -71,7 +74,8 @@ class RetentionPolicy:
     ``retention_months`` (default 60: five years, the PRC anti-money-laundering record
     keeping duty for customer identity and transaction records after the business
     relationship ends) runs from the last financial activity: credit account or line change,
-    repayment, payment or wallet operation. A person who never had any keeps no duty.
+    repayment, payment, wallet operation or credit decision. A person who never had any
+    keeps no duty.
     """
 
     version: int = 1
@@ -270,6 +274,7 @@ def retention_status(conn: Connection, customer_id: str,
                      policy: RetentionPolicy = DEFAULT_RETENTION) -> RetentionStatus:
     """Open credit of the customer and the end of the retention period (read-only)."""
     from creditpay.payments.tables import payment_intents, wallet_operations
+    from creditpay.risk.decisions.tables import credit_decisions
 
     a, line = credit_accounts.c, credit_lines.c
     open_credit = []
@@ -304,6 +309,10 @@ def retention_status(conn: Connection, customer_id: str,
                 payment_intents.c.customer_id == customer_id),
         _latest(conn, wallet_operations.c.created_at,
                 wallet_operations.c.customer_id == customer_id),
+        # A credit application is a record of the relationship too, approved or not (the
+        # lender must be able to show how it decided).
+        _latest(conn, credit_decisions.c.decided_at,
+                credit_decisions.c.customer_id == customer_id),
     ]
     known = [c for c in candidates if c is not None]
     last = max(known) if known else None
@@ -324,6 +333,11 @@ class ErasureResult:
     collections_contacts_erased: int
     retention_policy_version: int
     replayed: bool = False
+    # The risk domain's part (creditpay.risk.decisions.erasure); 0 in erasures recorded
+    # before it existed.
+    credit_decisions_anonymised: int = 0
+    platform_histories_deleted: int = 0
+    bureau_reports_erased: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -417,9 +431,13 @@ def erase_subject(tx: Tx, customer_id: str, *, idempotency_key: str,
     contacts = tx.conn.execute(update(collection_contacts).where(
         collection_contacts.c.customer_id == customer_id).values(
         channel_ref=_tombstone("collection_contact", customer_id))).rowcount
+    risk = erase_customer_inputs(tx, customer_id)
     result = ErasureResult(customer_id, tx.now.isoformat(), idempotency_key, done["fields"],
                            done["devices"], done["cards"], done["sessions"],
-                           int(contacts or 0), policy.version)
+                           int(contacts or 0), policy.version,
+                           credit_decisions_anonymised=risk.decisions_anonymised,
+                           platform_histories_deleted=risk.platform_histories_deleted,
+                           bureau_reports_erased=risk.bureau_reports_erased)
     payload = {k: v for k, v in result.as_dict().items() if k != "replayed"}
     audit.append(tx, "staff", actor_id, ACTION_ERASED, "customer", customer_id, payload)
     tx.emit("compliance.subject.erased", "customer", customer_id, payload)

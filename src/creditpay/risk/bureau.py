@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 from creditpay.compliance.consent import Purpose
 from creditpay.compliance.consent_refs import require_referenced_consent
 from creditpay.db.uow import Tx
-from creditpay.errors import ConsentRequiredError, NotFoundError, ValidationError
+from creditpay.errors import ConsentRequiredError, NotFoundError, StateError, ValidationError
 
 __all__ = [
     "PURPOSES",
@@ -189,5 +189,8 @@ def get_pull(conn: Connection, pull_id: int) -> BureauPull:
     row = conn.execute(select(bureau_pulls).where(bureau_pulls.c.id == pull_id)).first()
     if row is None:
         raise NotFoundError(f"bureau pull {pull_id} not found", field="pull_id")
+    if row.report == {"erased": True}:  # see creditpay.risk.decisions.erasure
+        raise StateError(f"the report of bureau pull {pull_id} was erased with the"
+                         " customer's personal data", field="pull_id", rule="bureau.erased")
     return BureauPull(int(row.id), row.customer_id, row.purpose, row.pulled_at,
                       BureauReport.from_json(row.report))

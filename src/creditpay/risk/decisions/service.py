@@ -46,6 +46,7 @@ from creditpay.risk.bureau import (
     require_recorded_consent,
 )
 from creditpay.risk.decisions import engine, registry
+from creditpay.risk.decisions.erasure import ERASED_KEY, is_erased
 from creditpay.risk.decisions.policy import active_policy, canonical_json, policy_by_hash
 from creditpay.risk.decisions.tables import (
     credit_decision_histories,
@@ -383,6 +384,10 @@ def replay_decision(conn: Connection, decision_id: str) -> ReplayResult:
     if row is None:
         raise NotFoundError(f"decision {decision_id} not found", field="decision_id")
     inputs = row.inputs
+    if is_erased(inputs):
+        raise StateError(f"decision {decision_id} cannot be replayed: its inputs were erased"
+                         f" with the customer's personal data on {inputs[ERASED_KEY][:10]}",
+                         field="decision_id", rule="decision.erased")
     pull = get_pull(conn, row.bureau_pull_id)
     if inputs.get("platform_events_sha256") is not None:
         history = stored_history(conn, inputs["platform_events_sha256"])
@@ -430,13 +435,14 @@ def declared_income(conn: Connection, customer_id: str, currency: str
                     ) -> tuple[int, int] | None:
     """(monthly income, monthly repayments to other lenders), in minor units, as of the
     customer's latest decision in ``currency``: the income the applicant declared and the
-    bureau's figure. None when the customer was never decided in that currency. Payments'
+    bureau's figure. None when the customer was never decided in that currency (or the
+    inputs were erased). Payments'
     affordability rules read it (debt-to-income) through this public function."""
     c = credit_decisions.c
     row = conn.execute(select(c.inputs, c.bureau_pull_id).where(
         c.customer_id == customer_id, c.currency == currency)
         .order_by(c.decided_at.desc(), c.id.desc()).limit(1)).first()
-    if row is None:
+    if row is None or is_erased(row.inputs):
         return None
     income = int((row.inputs.get("application") or {}).get("monthly_income_minor") or 0)
     debts = 0
