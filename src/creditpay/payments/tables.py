@@ -113,6 +113,8 @@ payment_intents = Table(
     UniqueConstraint("merchant_id", "order_id"),
     Index("ix_payment_intents_merchant", "merchant_id", "seq"),
     Index("ix_payment_intents_customer", "customer_id", "seq"),
+    # Daily screening counts (the early-warning job) read one day of intents.
+    Index("ix_payment_intents_created", "created_at"),
 )
 
 payment_captures = Table(
