@@ -11,6 +11,7 @@ import hashlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from creditpay.credit import products as P
@@ -18,8 +19,9 @@ from creditpay.credit.bill_installment_offers import bill_installment_quote
 from creditpay.credit.cash_loan_offers import key_facts_of, loan_offer_figures, loan_schedule
 from creditpay.ledger.verify import verify_ledger
 from creditpay.risk.bureau import BureauReport
-from creditpay.risk.decisions import registry
+from creditpay.risk.decisions import registry, service
 from creditpay.risk.decisions.policy import activate_policy, bundled_policy_path, load_policy_file
+from creditpay.risk.decisions.tables import credit_decisions
 from creditpay.risk.features.synthetic import train_synthetic_models
 from tests.api.helpers import Api, build_app
 from tests.credit.servicing_helpers import close_days
@@ -398,3 +400,21 @@ def test_cash_loan_key_facts_are_the_loan_schedule(amount, choice):
     assert facts.total_repayable_minor == figures["total_repayable_minor"] == \
         amount + figures["total_interest_minor"]
     assert sum(i["principal_minor"] for i in figures["schedule"]) == amount
+
+
+def test_an_application_keeps_the_date_of_birth_in_the_vault_only(api, store):
+    # The decision needs the applicant's age, not their birthday: the KYC record's date of
+    # birth (encrypted in the vault) must not be copied in clear into the risk tables.
+    from tests.api.test_pii_at_rest import _assert_absent, _scan_database
+
+    token = _verified(api, "13800000077", born="1987-06-23")
+    _consent(api, token, "bureau_inquiry")
+    _consent(api, token, "credit_assessment")
+    decision = api.post("/v1/me/credit_applications", APPLICATION, token, expect=201).json()
+    with api.runtime.uow.connect() as conn:
+        inputs = conn.execute(select(credit_decisions.c.inputs).where(
+            credit_decisions.c.id == decision["decision_id"])).scalar_one()
+        assert service.replay_decision(conn, decision["decision_id"]).matches
+    assert inputs["application"]["age_years"] > 30  # what the features used
+    _assert_absent(_scan_database(store, api.runtime), ("1987-06-23",),
+                   "the database")

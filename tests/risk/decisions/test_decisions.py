@@ -58,7 +58,8 @@ def test_good_applicant_is_approved_within_caps_and_everything_is_stored(risk_st
     with risk_store.connect() as conn:
         row = conn.execute(select(credit_decisions)).one()
         topics = conn.execute(select(outbox_events.c.topic)).scalars().all()
-    assert row.inputs["application"]["date_of_birth"] == "1990-05-17"
+    assert row.inputs["application"]["age_years"] == decision.features["age_years"]
+    assert "date_of_birth" not in row.inputs["application"]  # the vault keeps it
     assert row.inputs["bureau_report"]["lenders_in_use"] == 0
     # The history used is stored once by content; the 5 future events were not used.
     with risk_store.connect() as conn:

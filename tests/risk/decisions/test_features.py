@@ -287,3 +287,20 @@ def test_a_history_holds_one_customer_and_a_foreign_document_is_refused():
     with pytest.raises(ValidationError) as refused:
         history_from_document('{"format": "platform-events/1"}')
     assert refused.value.field == "document"
+
+
+@settings(max_examples=300, deadline=None)
+@given(born=st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2010, 12, 31)),
+       as_of=st.datetimes(min_value=dt.datetime(2011, 1, 1), max_value=dt.datetime(2099, 12, 31),
+                          timezones=st.just(dt.UTC)))
+def test_a_stored_application_keeps_the_age_and_not_the_birthday(born, as_of):
+    from creditpay.risk.features.compute import application_from_store, application_to_store
+
+    application = validate_application({**GOOD_APPLICATION, "date_of_birth": born.isoformat()})
+    stored = application_to_store(application, as_of)
+    assert "date_of_birth" not in stored and born.isoformat() not in str(stored)
+    replayed = application_from_store(stored, as_of)
+    features = {name: compute_features(as_of=as_of, application=app, events=[], bureau=None)
+                for name, app in (("live", application), ("replayed", replayed))}
+    assert features["live"] == features["replayed"]
+    assert stored["age_years"] == features["live"]["age_years"]

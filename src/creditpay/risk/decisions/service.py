@@ -57,7 +57,8 @@ from creditpay.risk.decisions.tables import (
 )
 from creditpay.risk.features.compute import (
     PlatformEvent,
-    application_to_json,
+    application_from_store,
+    application_to_store,
     compute_features,
     events_before,
     history_document,
@@ -188,8 +189,12 @@ def decide(
     # request and the inputs name.
     history_text = history_document(customer_id, history)
     events_sha256 = hashlib.sha256(history_text.encode()).hexdigest()
+    # The request as stored and hashed holds the applicant's age, not their date of birth: a
+    # retry is the same request on the same day of age (a retry that crosses the birthday
+    # is refused as a different request, clearly, and decides nothing twice).
     request = {"customer_id": customer_id, "product_code": product_code,
-               "application": application_to_json(validated), "blacklisted": blacklisted,
+               "application": application_to_store(validated, tx.now),
+               "blacklisted": blacklisted,
                "events_sha256": events_sha256,
                "bureau_consent_reference": bureau_consent_reference,
                "platform_consent_reference": platform_consent_reference}
@@ -394,8 +399,9 @@ def replay_decision(conn: Connection, decision_id: str) -> ReplayResult:
     else:  # not consented, or decided before histories were stored by content
         history = normalise_events(inputs.get("platform_events", []),
                                    customer_id=row.customer_id)
+    as_of = dt.datetime.fromisoformat(inputs["as_of"])
     features = compute_features(
-        as_of=dt.datetime.fromisoformat(inputs["as_of"]), application=inputs["application"],
+        as_of=as_of, application=application_from_store(inputs["application"], as_of),
         events=history, bureau=pull.report.to_json(),
         platform_consented=inputs["platform_consented"])
     loaded = registry.load_registered(conn, row.model_name, row.model_version)

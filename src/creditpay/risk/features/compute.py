@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from creditpay.errors import ValidationError
-from creditpay.risk.features.declarations import FEATURES
+from creditpay.risk.features.declarations import FEATURES, age_in_whole_years
 
 __all__ = [
     "EMPLOYMENT_TYPES",
@@ -37,6 +37,8 @@ __all__ = [
     "HOUSING_TYPES",
     "FeatureInputs",
     "PlatformEvent",
+    "application_from_store",
+    "application_to_store",
     "build_training_set",
     "compute_features",
     "events_by_customer",
@@ -329,8 +331,42 @@ def validate_application(application: Any) -> dict[str, Any]:
 
 
 def application_to_json(application: Mapping[str, Any]) -> dict[str, Any]:
-    """A validated application as stored (dates as ISO text)."""
+    """A validated application as JSON (dates as ISO text)."""
     return {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in application.items()}
+
+
+def application_to_store(application: Mapping[str, Any], as_of: dt.datetime
+                         ) -> dict[str, Any]:
+    """A validated application as a decision stores it: the date of birth, personal data the
+    vault keeps encrypted, is replaced by the whole years of age at ``as_of``, the only thing
+    any feature reads from it (data minimisation: the decision record never holds the
+    birthday in clear)."""
+    stored = application_to_json(application)
+    del stored["date_of_birth"]
+    stored["age_years"] = age_in_whole_years(application["date_of_birth"], as_of.date())
+    return stored
+
+
+def application_from_store(stored: Mapping[str, Any], as_of: dt.datetime) -> dict[str, Any]:
+    """The application to recompute a stored decision's features with: a stored age becomes
+    a stand-in date of birth (``age_years`` before the as-of date, 28 February for a
+    29 February as-of date), which gives the same age at ``as_of`` and says nothing more.
+    Applications stored with their date of birth (before ages were stored) come back as
+    they are."""
+    if "age_years" not in stored:
+        return dict(stored)
+    age = stored["age_years"]
+    if isinstance(age, bool) or not isinstance(age, int) or not 0 <= age <= 200:
+        raise ValidationError("age_years must be a whole number of years",
+                              field="application.age_years")
+    on = _aware(as_of, "as_of").date()
+    try:
+        born = on.replace(year=on.year - age)
+    except ValueError:  # 29 February in a year without one
+        born = on.replace(year=on.year - age, day=28)
+    out = {k: v for k, v in stored.items() if k != "age_years"}
+    out["date_of_birth"] = born.isoformat()
+    return out
 
 
 def compute_features(

@@ -67,11 +67,13 @@ class FeatureDefinition:
 # -- application ----------------------------------------------------------------------------
 
 
+def age_in_whole_years(born: dt.date, on: dt.date) -> int:
+    """Whole years of age on ``on``: a birthday later that year has not happened yet."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def _age_years(inputs: FeatureInputs, _: dict[str, Any]) -> int:
-    born: dt.date = inputs.application["date_of_birth"]
-    today = inputs.as_of.date()
-    # Whole years: a birthday later this year has not happened yet.
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return age_in_whole_years(inputs.application["date_of_birth"], inputs.as_of.date())
 
 
 def _application_field(name: str) -> Compute:
