@@ -18,6 +18,8 @@ ROLES = ("admin", "risk_analyst", "collections_agent", "compliance_officer", "su
 C, M = "customer", "merchant"
 ALL_SCOPES = {"payments:write", "payments:read", "refunds:write", "reports:read", "keys:write"}
 STAFF_READ = {"admin", "risk_analyst", "support", "compliance_officer"}
+RISK_READ = {"admin", "risk_analyst", "compliance_officer"}
+RISK_ACT = {"admin", "risk_analyst"}
 COMPLAINT_STAFF = {"compliance_officer", "support", "admin"}
 
 # (method, path) -> (customers allowed, merchant scopes or None, operator roles); None = public
@@ -134,6 +136,9 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/cash_loans/offers"): (True, None, set()),
     ("GET", "/v1/me/cash_loans/offers/{offer_id}/key_facts"): (True, None, set()),
     ("POST", "/v1/me/cash_loans"): (True, None, set()),
+    ("GET", "/v1/operator/credit_referrals"): (False, None, RISK_READ),
+    ("GET", "/v1/operator/credit_referrals/{decision_id}"): (False, None, RISK_READ),
+    ("POST", "/v1/operator/credit_referrals/{decision_id}/resolve"): (False, None, RISK_ACT),
 }
 
 
@@ -149,6 +154,7 @@ def _routes(app):
     # The routers the app includes (FastAPI wraps included routers in app.routes).
     from creditpay.api import (
         routes_consumer_credit,
+        routes_credit_referrals,
         routes_credit_score,
         routes_customers,
         routes_early_warning,
@@ -160,7 +166,7 @@ def _routes(app):
 
     for module in (routes_customers, routes_payments, routes_merchants, routes_operators,
                    routes_credit_score, routes_fraud_cases, routes_consumer_credit,
-                   routes_early_warning):
+                   routes_early_warning, routes_credit_referrals):
         for route in module.router.routes:
             assert isinstance(route, APIRoute)
             for method in route.methods:
@@ -238,7 +244,8 @@ def _world(api):
            "case_id": "fcase_missing", "purpose": "marketing", "consent_id": consent["id"],
            "complaint_id": complaint["id"], "account_id": line["line_id"],
            "offer_id": "off_missing", "subject_id": held["id"],
-           "version": "rules-missing", "alert_id": "ewa_missing", "statement_id": "stmt_missing"}
+           "version": "rules-missing", "alert_id": "ewa_missing", "decision_id": "dec_missing",
+           "statement_id": "stmt_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 

@@ -418,3 +418,99 @@ def test_an_application_keeps_the_date_of_birth_in_the_vault_only(api, store):
     assert inputs["application"]["age_years"] > 30  # what the features used
     _assert_absent(_scan_database(store, api.runtime), ("1987-06-23",),
                    "the database")
+
+
+class ThinBureau(CleanBureau):
+    """Two recent delinquencies and a lender in use: with a modest income and no platform
+    history, grade D, which the policy refers."""
+
+    name = "tests:thin"
+
+    def fetch(self, customer_id: str, as_of: dt.datetime) -> BureauReport:
+        return BureauReport(customer_id=customer_id, debt_minor=0, monthly_repayment_minor=0,
+                            inquiries_6m=0, lenders_in_use=1, delinquencies_24m=2,
+                            bureau=self.name)
+
+
+MODEST = {**APPLICATION, "monthly_income_minor": 400_000,
+          "declared_monthly_obligations_minor": 0}
+
+
+@pytest.fixture
+def referring_api(store, clock, application_model):
+    app = build_app(store.url, clock, bureau=ThinBureau())
+    client = TestClient(app, raise_server_exceptions=False)
+    api = Api(client, app)
+    with api.runtime.uow.begin() as tx:
+        registry.register_model(tx, application_model, name="application",
+                                registered_by="tests")
+        registry.promote(tx, "application", 1, actor="tests", reason="initial")
+        activate_policy(tx, load_policy_file(bundled_policy_path("application")),
+                        actor="tests")
+    try:
+        yield api
+    finally:
+        client.close()
+        app.state.runtime.close()
+
+
+def _referred(api, phone: str) -> tuple[str, dict]:
+    token = _verified(api, phone)
+    _consent(api, token, "bureau_inquiry")
+    _consent(api, token, "credit_assessment")
+    decision = api.post("/v1/me/credit_applications", MODEST, token, expect=201).json()
+    assert decision["outcome"] == "refer", decision
+    return token, decision
+
+
+def test_a_referred_application_is_reviewed_and_the_approval_opens_the_line(referring_api):
+    api = referring_api
+    token, decision = _referred(api, "13800000091")
+    assert decision["referred"] and decision["limit_minor"] is None  # under review
+    assert decision["reasons"][0]["code"] == "THIN_FILE"
+    analyst = api.operator("risk_analyst")
+    queue = api.get("/v1/operator/credit_referrals", analyst, expect=200).json()["data"]
+    [referral] = [r for r in queue if r["decision_id"] == decision["decision_id"]]
+    assert referral["status"] == "pending" and referral["offered_limit_minor"] > 0
+    # Above the policy's limit: refused naming the field, nothing changes.
+    too_much = api.post(f"/v1/operator/credit_referrals/{decision['decision_id']}/resolve",
+                        {"verdict": "approve",
+                         "limit_minor": referral["offered_limit_minor"] + 1}, analyst,
+                        expect=422).json()
+    assert too_much["field"] == "limit_minor"
+    # Support staff may not decide credit; the compliance officer may only read.
+    support = api.operator("support")
+    api.post(f"/v1/operator/credit_referrals/{decision['decision_id']}/resolve",
+             {"verdict": "approve"}, support, expect=403)
+    officer = api.operator("compliance_officer")
+    api.get(f"/v1/operator/credit_referrals/{decision['decision_id']}", officer, expect=200)
+    granted = referral["offered_limit_minor"] // 2
+    resolved = api.post(f"/v1/operator/credit_referrals/{decision['decision_id']}/resolve",
+                        {"verdict": "approve", "limit_minor": granted}, analyst,
+                        expect=200).json()
+    assert resolved["status"] == "resolved" and resolved["line_id"]
+    assert resolved["limit_minor"] == granted
+    assert api.get("/v1/operator/credit_referrals", analyst,
+                   expect=200).json()["data"] == []
+    mine = api.get("/v1/me/credit_applications", token, expect=200).json()["data"]
+    assert mine[0]["outcome"] == "approve" and mine[0]["limit_minor"] == granted
+    assert mine[0]["referred"] and mine[0]["reviewed_at"] and mine[0]["line_id"]
+    # A second verdict on the same referral is refused.
+    again = api.post(f"/v1/operator/credit_referrals/{decision['decision_id']}/resolve",
+                     {"verdict": "decline", "reason_code": "REVIEW_UNVERIFIED"}, analyst,
+                     expect=409).json()
+    assert again["field"] == "decision_id"
+
+
+def test_a_declined_referral_gives_the_consumer_the_reviewer_s_reason(referring_api):
+    api = referring_api
+    token, decision = _referred(api, "13800000092")
+    analyst = api.operator("risk_analyst")
+    api.post(f"/v1/operator/credit_referrals/{decision['decision_id']}/resolve",
+             {"verdict": "decline", "reason_code": "REVIEW_AFFORDABILITY"}, analyst,
+             expect=200)
+    mine = api.get("/v1/me/credit_applications", token, params={"lang": "zh-CN"},
+                   expect=200).json()["data"]
+    assert mine[0]["outcome"] == "decline" and mine[0]["line_id"] is None
+    assert mine[0]["reasons"] == [{"code": "REVIEW_AFFORDABILITY",
+                                   "text": "您目前的收入与负债情况暂不支持新增授信"}]

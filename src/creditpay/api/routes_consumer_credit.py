@@ -101,15 +101,22 @@ def _decision_out(decision: Any, language: str, *, line: dict[str, Any] | None =
                   ) -> dict[str, Any]:
     from creditpay.risk.decisions.queries import consumer_reasons
 
-    apr = None if decision.apr_bps is None else f"{Decimal(decision.apr_bps) / 100:.2f}"
+    # Under review, no offer is made yet (the policy's computed offer is the reviewer's cap).
+    pending = decision.outcome == "refer"
+    limit_minor = None if pending else decision.limit_minor
+    apr = (None if pending or decision.apr_bps is None
+           else f"{Decimal(decision.apr_bps) / 100:.2f}")
+    reviewed_at = getattr(decision, "reviewed_at", None)
     return {"application_id": decision.application_id, "decision_id": decision.decision_id,
             "decided_at": decision.decided_at.isoformat(),
             "product_code": decision.product_code, "outcome": decision.outcome,
-            "grade": decision.grade, "limit_minor": decision.limit_minor,
+            "grade": decision.grade, "limit_minor": limit_minor,
             "apr_percent": apr, "currency": decision.currency,
             "reasons": consumer_reasons(decision.reasons, language),
             "line_id": line["line_id"] if line else None,
             "line_product_code": line["product_code"] if line else None,
+            "referred": pending or bool(getattr(decision, "referred", False)),
+            "reviewed_at": None if reviewed_at is None else reviewed_at.isoformat(),
             "language": language}
 
 

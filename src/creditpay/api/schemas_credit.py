@@ -40,7 +40,8 @@ class CreditApplicationOut(BaseModel):
     decision_id: str
     decided_at: str
     product_code: str = Field(description="the policy product decided (credit_line)")
-    outcome: Literal["approve", "decline", "refer"]
+    outcome: Literal["approve", "decline", "refer"] = Field(
+        description="refer: under review by a person; once reviewed, the reviewer's verdict")
     grade: str
     limit_minor: int | None = Field(description="granted limit (approve only)")
     apr_percent: str | None = Field(description="annual rate, percent with 2 decimals")
@@ -50,6 +51,8 @@ class CreditApplicationOut(BaseModel):
                     "notice")
     line_id: str | None = Field(None, description="the line opened on approval")
     line_product_code: str | None = None
+    referred: bool = Field(False, description="the policy referred it to a person")
+    reviewed_at: str | None = Field(None, description="when the reviewer decided it")
     language: Language
 
 

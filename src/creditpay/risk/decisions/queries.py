@@ -15,7 +15,8 @@ from sqlalchemy import Connection, select
 
 from creditpay.errors import ValidationError
 from creditpay.risk.decisions import engine
-from creditpay.risk.decisions.tables import credit_decisions
+from creditpay.risk.decisions.referrals import review_reasons
+from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
 
 __all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX"]
 
@@ -37,6 +38,10 @@ class ConsumerDecision:
     apr_bps: int | None
     currency: str
     reasons: tuple[dict[str, Any], ...]
+    # A referred application shows the reviewer's verdict as its outcome (with its limit and
+    # price, or its reason) once there is one; ``referred`` says a person decided it.
+    referred: bool = False
+    reviewed_at: dt.datetime | None = None
 
     @property
     def apr_percent(self) -> str | None:
@@ -62,17 +67,35 @@ def customer_decisions(conn: Connection, customer_id: str, *,
         raise ValidationError("must be 1-64 characters", field="customer_id")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= DECISIONS_MAX:
         raise ValidationError(f"must be 1-{DECISIONS_MAX}", field="limit")
-    c = credit_decisions.c
+    c, r = credit_decisions.c, credit_referral_reviews.c
     rows = conn.execute(select(
         c.id, c.application_id, c.product_code, c.decided_at, c.outcome, c.grade,
-        c.limit_minor, c.apr_bps, c.currency, c.reasons).where(c.customer_id == customer_id)
+        c.limit_minor, c.apr_bps, c.currency, c.reasons, r.verdict,
+        r.limit_minor.label("granted_limit_minor"), r.apr_bps.label("granted_apr_bps"),
+        r.reason_code, r.reviewed_at)
+        .select_from(credit_decisions.outerjoin(credit_referral_reviews,
+                                                r.decision_id == c.id))
+        .where(c.customer_id == customer_id)
         .order_by(c.decided_at.desc(), c.id.desc()).limit(limit)).all()
     out = []
     for row in rows:
-        decided_at = row.decided_at
-        if decided_at.tzinfo is None:  # SQLite returns naive UTC
-            decided_at = decided_at.replace(tzinfo=dt.UTC)
+        decided_at = _aware(row.decided_at)
+        if row.verdict is not None:
+            out.append(ConsumerDecision(
+                row.id, row.application_id, row.product_code, decided_at, row.verdict,
+                row.grade, row.granted_limit_minor, row.granted_apr_bps, row.currency,
+                tuple(review_reasons(row.reason_code)), True, _aware(row.reviewed_at)))
+            continue
+        pending = row.outcome == "refer"  # under review: no offer is made yet
         out.append(ConsumerDecision(row.id, row.application_id, row.product_code, decided_at,
-                                    row.outcome, row.grade, row.limit_minor, row.apr_bps,
-                                    row.currency, tuple(row.reasons or ())))
+                                    row.outcome, row.grade,
+                                    None if pending else row.limit_minor,
+                                    None if pending else row.apr_bps,
+                                    row.currency, tuple(row.reasons or ()), pending))
     return out
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite returns naive UTC
+        return value.replace(tzinfo=dt.UTC)
+    return value

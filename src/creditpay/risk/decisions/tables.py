@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -30,6 +31,7 @@ __all__ = [
     "credit_decision_histories",
     "credit_decisions",
     "credit_policies",
+    "credit_referral_reviews",
     "credit_policy_activations",
     "limit_review_actions",
     "risk_model_assignments",
@@ -164,6 +166,23 @@ credit_decisions = Table(
     Index("ix_credit_decisions_customer", "customer_id", "decided_at"),
     # The nightly early-warning counts read one day of decisions.
     Index("ix_credit_decisions_decided_at", "decided_at"),
+)
+
+# The verdict a person gave a referred decision (risk.decisions.referrals): at most one per
+# decision, append-only. The decision row keeps saying "refer"; this says what came after.
+credit_referral_reviews = Table(
+    "credit_referral_reviews",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("decision_id", String(32), ForeignKey("credit_decisions.id"), nullable=False,
+           unique=True),
+    Column("verdict", String(16), nullable=False),  # approve | decline
+    Column("limit_minor", BigInteger, nullable=True),  # approve: granted limit
+    Column("apr_bps", Integer, nullable=True),  # approve: the policy's price for the grade
+    Column("reason_code", String(32), nullable=True),  # decline: REVIEW_REASONS code
+    Column("reviewer_id", String(64), nullable=False),
+    Column("reviewed_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("verdict IN ('approve', 'decline')", name="verdict"),
 )
 
 # Post-loan limit review: one action per account per review date, applied later through the

@@ -1,0 +1,209 @@
+"""Referred applications: the queue a person works, and the verdict that ends a referral.
+
+The application policy refers what it should not decide alone (today: grade D with under
+three months of platform history), and the consumer is told the application is under review.
+This module is that review:
+
+* :func:`list_referrals` is the queue, oldest first (``pending``: no verdict yet), with what
+  the reviewer needs: grade, score, PD, the offer the policy computed, the reasons and the
+  feature values the decision stored;
+* :func:`resolve_referral` records the verdict once, in the caller's transaction: ``approve``
+  at most the limit the policy computed (a reviewer may lower it, never raise it: the policy
+  already applied the exposure cap) and at the policy's price for the grade; ``decline``
+  with one of :data:`REVIEW_REASONS`, which the consumer reads as the adverse-action reason.
+  It emits ``risk.referral.resolved`` (the notification) and appends an audit record naming
+  the reviewer. Opening the line of an approval is the caller's part (the API's operator
+  route does it in the same transaction), as for an automated approval.
+
+The decision row itself is never changed: the stored decision says ``refer`` and why, the
+review row says who decided what afterwards. :func:`creditpay.risk.decisions.queries.
+customer_decisions` shows the consumer the final outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, select
+
+from creditpay.compliance import audit
+from creditpay.db.uow import Tx
+from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
+
+__all__ = ["REVIEW_REASONS", "RESOLVED_TOPIC", "Referral", "list_referrals",
+           "resolve_referral", "REFERRALS_MAX"]
+
+RESOLVED_TOPIC = "risk.referral.resolved"
+REFERRALS_MAX = 200
+# What a reviewer may give as the reason of a decline: the consumer's notice reads it.
+REVIEW_REASONS: dict[str, dict[str, str]] = {
+    "REVIEW_SHORT_HISTORY": {
+        "en": "Not enough history on the platform yet; you may apply again after three "
+              "months of use",
+        "zh": "您在平台的使用记录尚不足，使用满三个月后可再次申请"},
+    "REVIEW_AFFORDABILITY": {
+        "en": "Your income and current debts do not support new credit at this time",
+        "zh": "您目前的收入与负债情况暂不支持新增授信"},
+    "REVIEW_CREDIT_REPORT": {
+        "en": "Information in your credit report (repayment history or credit in use)",
+        "zh": "您的征信报告信息（还款记录或在用授信）"},
+    "REVIEW_UNVERIFIED": {
+        "en": "We could not verify the information in your application",
+        "zh": "我们无法核实您申请中提供的信息"},
+}
+Verdict = Literal["approve", "decline"]
+_ID_CHARS_MAX = 64
+
+
+@dataclass(frozen=True)
+class Referral:
+    """A referred decision and, once resolved, its verdict. Amounts in minor units; the
+    offered limit and price are what the policy computed for the grade."""
+
+    decision_id: str
+    application_id: str
+    customer_id: str
+    product_code: str
+    decided_at: dt.datetime
+    grade: str
+    score: float
+    pd: float
+    offered_limit_minor: int | None
+    offered_apr_bps: int | None
+    currency: str
+    reasons: list[dict[str, Any]]
+    features: dict[str, Any]
+    status: Literal["pending", "resolved"]
+    verdict: str | None = None
+    limit_minor: int | None = None
+    apr_bps: int | None = None
+    reason_code: str | None = None
+    reviewer_id: str | None = None
+    reviewed_at: dt.datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for key in ("decided_at", "reviewed_at"):
+            out[key] = None if out[key] is None else out[key].isoformat()
+        return out
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite returns naive UTC
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def _query() -> Any:
+    d, r = credit_decisions.c, credit_referral_reviews.c
+    return (select(d.id, d.application_id, d.customer_id, d.product_code, d.decided_at,
+                   d.grade, d.score, d.pd, d.limit_minor, d.apr_bps, d.currency, d.reasons,
+                   d.features, r.verdict, r.limit_minor.label("granted_limit_minor"),
+                   r.apr_bps.label("granted_apr_bps"), r.reason_code, r.reviewer_id,
+                   r.reviewed_at)
+            .select_from(credit_decisions.outerjoin(
+                credit_referral_reviews, r.decision_id == d.id))
+            .where(d.outcome == "refer"))
+
+
+def _referral(row: Any) -> Referral:
+    return Referral(
+        row.id, row.application_id, row.customer_id, row.product_code,
+        _aware(row.decided_at), row.grade, float(row.score), float(row.pd), row.limit_minor,
+        row.apr_bps, row.currency, list(row.reasons or ()), dict(row.features),
+        "pending" if row.verdict is None else "resolved", row.verdict,
+        row.granted_limit_minor, row.granted_apr_bps, row.reason_code, row.reviewer_id,
+        _aware(row.reviewed_at))
+
+
+def list_referrals(conn: Connection, *, status: str | None = "pending",
+                   limit: int = 50) -> list[Referral]:
+    """Referred decisions, oldest first: ``pending`` (no verdict), ``resolved`` or all
+    (``None``); at most ``limit`` (1..REFERRALS_MAX)."""
+    if status not in (None, "pending", "resolved"):
+        raise ValidationError("must be pending or resolved", field="status")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= REFERRALS_MAX:
+        raise ValidationError(f"must be 1-{REFERRALS_MAX}", field="limit")
+    query = _query()
+    if status == "pending":
+        query = query.where(credit_referral_reviews.c.id.is_(None))
+    elif status == "resolved":
+        query = query.where(credit_referral_reviews.c.id.is_not(None))
+    d = credit_decisions.c
+    rows = conn.execute(query.order_by(d.decided_at, d.id).limit(limit)).all()
+    return [_referral(row) for row in rows]
+
+
+def get_referral(conn: Connection, decision_id: str) -> Referral:
+    """One referral by its decision id (NotFoundError when no such decision was referred)."""
+    row = conn.execute(_query().where(credit_decisions.c.id == decision_id)).first()
+    if row is None:
+        raise NotFoundError(f"no referred decision {decision_id}", field="decision_id")
+    return _referral(row)
+
+
+def resolve_referral(tx: Tx, decision_id: str, *, reviewer_id: str, verdict: Verdict,
+                     limit_minor: int | None = None, reason_code: str | None = None
+                     ) -> Referral:
+    """Record the verdict on a referred decision (see the module docstring).
+
+    ``limit_minor`` (approve only; default the offered limit) must be 1..offered limit;
+    ``reason_code`` (decline only, required) one of :data:`REVIEW_REASONS`. A decision that
+    was not referred, or a referral already resolved, is a StateError; nothing is written
+    on any refusal.
+    """
+    if not isinstance(reviewer_id, str) or not 1 <= len(reviewer_id) <= _ID_CHARS_MAX:
+        raise ValidationError(f"must be 1-{_ID_CHARS_MAX} characters", field="reviewer_id")
+    if verdict not in ("approve", "decline"):
+        raise ValidationError("must be approve or decline", field="verdict")
+    stored = tx.conn.execute(select(credit_decisions.c.outcome).where(
+        credit_decisions.c.id == decision_id)).scalar()
+    if stored is None:
+        raise NotFoundError(f"decision {decision_id} not found", field="decision_id")
+    if stored != "refer":
+        raise StateError(f"decision {decision_id} was {stored}, not referred",
+                         field="decision_id", rule="referral.not_referred")
+    referral = get_referral(tx.conn, decision_id)
+    if referral.status == "resolved":
+        raise StateError(f"referral {decision_id} was resolved already ({referral.verdict}"
+                         f" by {referral.reviewer_id})", field="decision_id",
+                         rule="referral.already_resolved")
+    apr_bps = None
+    if verdict == "approve":
+        if reason_code is not None:
+            raise ValidationError("only a decline gives a reason", field="reason_code")
+        offered = referral.offered_limit_minor or 0
+        limit_minor = offered if limit_minor is None else limit_minor
+        if isinstance(limit_minor, bool) or not isinstance(limit_minor, int) \
+                or not 1 <= limit_minor <= offered:
+            raise ValidationError(f"must be 1-{offered} minor units (the limit the policy "
+                                  "computed; a reviewer may lower it, not raise it)",
+                                  field="limit_minor")
+        apr_bps = referral.offered_apr_bps
+    else:
+        if limit_minor is not None:
+            raise ValidationError("a decline grants no limit", field="limit_minor")
+        if reason_code not in REVIEW_REASONS:
+            raise ValidationError(f"must be one of {sorted(REVIEW_REASONS)}",
+                                  field="reason_code")
+    tx.conn.execute(credit_referral_reviews.insert().values(
+        decision_id=decision_id, verdict=verdict, limit_minor=limit_minor, apr_bps=apr_bps,
+        reason_code=reason_code, reviewer_id=reviewer_id, reviewed_at=tx.now))
+    payload = {"decision_id": decision_id, "verdict": verdict, "limit_minor": limit_minor,
+               "apr_bps": apr_bps, "reason_code": reason_code}
+    tx.emit(RESOLVED_TOPIC, "credit_application", referral.application_id,
+            {**payload, "customer_id": referral.customer_id,
+             "currency": referral.currency})
+    audit.append(tx, "staff", reviewer_id, "credit.referral.resolved", "credit_application",
+                 referral.application_id, payload)
+    return get_referral(tx.conn, decision_id)
+
+
+def review_reasons(reason_code: str | None) -> list[dict[str, Any]]:
+    """The consumer-facing reasons of a review's decline (empty for an approval)."""
+    if reason_code is None:
+        return []
+    return [{"code": reason_code, "source": "review", **REVIEW_REASONS[reason_code]}]
