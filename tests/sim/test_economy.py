@@ -129,7 +129,10 @@ def test_bad_debt_is_written_off_at_m3(tmp_path):
     """A run long enough for the first unpaid bills to pass 90 days: written off, with the
     write-off expense in the books and the vintage curves rising."""
     url = f"sqlite:///{tmp_path / 'm3.db'}"
-    figures, _ = run_economy(EconomyConfig(customers=45, merchants=6, days=118, seed=4,
+    # 60 consumers: since applicants are decided on their platform history and an analyst
+    # declines referred applicants with a poor bureau file, fewer bad payers get a line,
+    # and 45 left none to write off in this window.
+    figures, _ = run_economy(EconomyConfig(customers=60, merchants=6, days=118, seed=4,
                                            progress=False, fraud=False, database_url=url))
     assert figures["ledger_ok"] is True
     assert figures["write_offs"]["accounts"] > 0 and figures["write_offs"]["amount_minor"] > 0
@@ -146,8 +149,10 @@ def test_fraud_ring_raises_the_fraud_alert_within_days(tmp_path):
     """The ring starts on day 12 (before the first retrained model, whose own change of the
     held share is not what this test is about); screening holds its payments, the
     fraud-rate monitor's dynamic band is broken within three days, and most fraud is caught."""
+    # Seed 7: with seed 5, since applicants are decided on their platform history, one day
+    # of organic fraud before the ring (3 of 48 payments) broke the band on day 7 by itself.
     figures, _ = run_economy(EconomyConfig(
-        customers=220, merchants=12, days=20, seed=5, progress=False, fraud_ring=True,
+        customers=220, merchants=12, days=20, seed=7, progress=False, fraud_ring=True,
         shock_day=12, database_url=f"sqlite:///{tmp_path / 'ring.db'}"))
     assert figures["ledger_ok"] is True
     shock = figures["shock"]

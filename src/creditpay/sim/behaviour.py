@@ -168,3 +168,16 @@ def complains(consumer: Consumer, category: str, rng: random.Random) -> bool:
 def complaint_outcome(rng: random.Random) -> str:
     return rng.choices(("not_upheld", "partially_upheld", "upheld", "withdrawn_by_customer"),
                        (0.55, 0.2, 0.15, 0.1))[0]
+
+
+def referral_verdict(features: dict[str, Any], offered_limit_minor: int
+                     ) -> tuple[str, int | None, str | None]:
+    """What the simulated risk analyst decides on a referred application, from the stored
+    features: recent delinquencies or debts taking over half the income decline (with the
+    reason the consumer reads); otherwise approve at half the policy's limit, a cautious
+    start for a customer with little history. Returns (verdict, limit_minor, reason_code)."""
+    if (features.get("bureau_delinquencies_24m") or 0) >= 2:
+        return "decline", None, "REVIEW_CREDIT_REPORT"
+    if (features.get("debt_service_ratio") or 0) > 0.5:
+        return "decline", None, "REVIEW_AFFORDABILITY"
+    return "approve", max(1, offered_limit_minor // 2), None

@@ -22,7 +22,7 @@ __all__ = ["register", "bench_demo", "PLATFORM_PHASES", "MONITORING_PHASES"]
 # Phases of creditpay.sim.economy that are service calls (the platform at work), and those
 # that read the book back (snapshots for the report, vintages and early-warning monitors).
 PLATFORM_PHASES = ("topups", "purchases", "repayments", "refunds", "settle", "expiry",
-                   "complaints", "applications", "reviews", "fraud_reports")
+                   "complaints", "applications", "referrals", "reviews", "fraud_reports")
 MONITORING_PHASES = ("snapshots", "monitoring")
 RAW_COMMITS_SECONDS = 2.0
 SAMPLE_INTERVAL_S = 0.005

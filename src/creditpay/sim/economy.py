@@ -146,6 +146,7 @@ class Tally:
     approvals: int = 0
     by_grade: dict[str, list[int]] = field(default_factory=dict)  # grade: [applied, approved]
     limit_granted_minor: int = 0
+    referrals: Counter[str] = field(default_factory=Counter)  # referred, approved, declined
     topups: int = 0
     topups_minor: int = 0
     topups_failed: int = 0
@@ -435,6 +436,7 @@ class Economy:
         a pay-later line with the decided limit."""
         from creditpay.compliance.consent import Purpose, grant_consent
         from creditpay.risk.decisions.service import decide
+        from creditpay.risk.features.platform import platform_events
 
         for agent in self.agents:
             if agent.apply_day != self.day:
@@ -455,6 +457,9 @@ class Economy:
                                  "housing": c.housing, "declared_monthly_obligations_minor":
                                  c.monthly_obligations_minor},
                     bureau=self.bureau,
+                    # What the consumer did on the platform so far, read as the API's
+                    # application route reads it: the assessment consent covers it.
+                    platform_events=platform_events(tx.conn, agent.customer_id, as_of=tx.now),
                     bureau_consent_reference=f"consent:{refs[Purpose.BUREAU_INQUIRY]}",
                     platform_consent_reference=f"consent:{refs[Purpose.CREDIT_ASSESSMENT]}")
                 if decision.outcome == "approve" and decision.limit_minor:  # refer waits
@@ -464,6 +469,8 @@ class Economy:
                 return decision
 
             decision = self.uow.run(apply)
+            if decision.outcome == "refer":
+                self.tally.referrals["referred"] += 1
             approved = decision.outcome == "approve" and bool(decision.limit_minor)
             if not approved and B.complains(c, "credit_decision", rng):
                 self._complain(agent, "credit_application", f"sim-app-{c.index}",
@@ -502,6 +509,8 @@ class Economy:
         self._at(8, 10)
         self._timed("reviews", lambda: self._work_reviews(rng))
         self._timed("fraud_model", self._retrain_fraud_model)
+        self._at(8, 15)
+        self._timed("referrals", self._work_referrals)
         self._at(8, 20)
         self._timed("applications", lambda: self._applications(rng))
         self._at(8, 30)
@@ -931,6 +940,49 @@ class Economy:
             days_later, refund_minor = refund
             self.refunds_due[self.day + days_later].append((mp, intent["id"], refund_minor))
 
+    def _work_referrals(self) -> None:
+        """A risk analyst works the referred applications of earlier days, oldest first,
+        through the risk domain's referral review: an approval opens the line in the same
+        transaction, as the operator API does."""
+        from creditpay.errors import DomainError
+        from creditpay.risk.decisions import referrals
+
+        with self.uow.connect() as conn:
+            queue = referrals.list_referrals(conn, limit=referrals.REFERRALS_MAX)
+        agents = {a.customer_id: a for a in self.agents}
+        for referral in queue:
+            verdict, limit_minor, reason = B.referral_verdict(
+                referral.features, referral.offered_limit_minor or 0)
+
+            def resolve(tx: Any, r: Any = referral, v: str = verdict,
+                        limit: int | None = limit_minor, code: str | None = reason) -> Any:
+                done = referrals.resolve_referral(tx, r.decision_id,
+                                                  reviewer_id=self.operator.id, verdict=v,
+                                                  limit_minor=limit, reason_code=code)
+                if v == "approve":
+                    self.payments.open_credit_line(tx, self.operator, r.customer_id,
+                                                   limit_minor=done.limit_minor,
+                                                   product_code=LINE_PRODUCT)
+                return done
+
+            try:  # verdict and line together, or neither
+                done = self.uow.run(resolve)
+            except DomainError as exc:
+                self._refused("referral", exc)
+                continue
+            t = self.tally
+            t.referrals["approved" if verdict == "approve" else "declined"] += 1
+            if verdict != "approve":
+                continue
+            agent = agents[referral.customer_id]
+            agent.has_line = True
+            t.approvals += 1
+            t.limit_granted_minor += done.limit_minor
+            t.by_grade.setdefault(referral.grade, [0, 0])[1] += 1
+            for detail in t.applications_detail:
+                if detail["customer_id"] == referral.customer_id:
+                    detail["approved"] = True
+
     def _work_reviews(self, rng: random.Random) -> None:
         """An analyst works the fraud case queue, most urgent first: takes each case, judges
         it (right most of the time) and resolves it, which approves or declines the held
@@ -1143,6 +1195,7 @@ class Economy:
                                       "rate": round(v[1] / v[0], 4)}
                                   for g, v in sorted(t.by_grade.items())},
             "credit_lines": t.approvals, "credit_limit_granted_minor": t.limit_granted_minor,
+            "referrals": {k: t.referrals[k] for k in ("referred", "approved", "declined")},
             "installment_plans": plans,
             "installment_plans_by_periods": {str(k): v for k, v in
                                              sorted(t.plans_by_periods.items())},

@@ -70,6 +70,9 @@ def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
         ("credit applications (approved / declined)",
          f"{f['applications']:,} ({f['approvals']:,} / {f['declines']:,})"),
         ("approval rate", f"{f['approval_rate']:.1%}"),
+        ("referred to an analyst (approved / declined on review)",
+         "{referred:,} ({approved:,} / {declined:,})".format(**f.get(
+             "referrals", {"referred": 0, "approved": 0, "declined": 0}))),
         ("approval rate by grade", ", ".join(f"{g} {v['rate']:.0%} of {v['applications']}"
                                              for g, v in f["approval_by_grade"].items())),
         ("pay-later lines opened (limits granted)",
