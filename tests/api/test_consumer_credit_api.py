@@ -46,14 +46,13 @@ def application_model(tmp_path_factory):
                                   author="tests")["application"]
 
 
-@pytest.fixture
-def api(store, clock, application_model):
-    app = build_app(store.url, clock, bureau=CleanBureau())
+def _api_with_model(store, clock, model, bureau):
+    """An API over ``store`` with the application model and policy in force."""
+    app = build_app(store.url, clock, bureau=bureau)
     client = TestClient(app, raise_server_exceptions=False)
     api = Api(client, app)
     with api.runtime.uow.begin() as tx:
-        registry.register_model(tx, application_model, name="application",
-                                registered_by="tests")
+        registry.register_model(tx, model, name="application", registered_by="tests")
         registry.promote(tx, "application", 1, actor="tests", reason="initial")
         activate_policy(tx, load_policy_file(bundled_policy_path("application")),
                         actor="tests")
@@ -62,6 +61,11 @@ def api(store, clock, application_model):
     finally:
         client.close()
         app.state.runtime.close()
+
+
+@pytest.fixture
+def api(store, clock, application_model):
+    yield from _api_with_model(store, clock, application_model, CleanBureau())
 
 
 APPLICATION = {"monthly_income_minor": 2_500_000, "employment_type": "salaried",
@@ -438,20 +442,7 @@ MODEST = {**APPLICATION, "monthly_income_minor": 400_000,
 
 @pytest.fixture
 def referring_api(store, clock, application_model):
-    app = build_app(store.url, clock, bureau=ThinBureau())
-    client = TestClient(app, raise_server_exceptions=False)
-    api = Api(client, app)
-    with api.runtime.uow.begin() as tx:
-        registry.register_model(tx, application_model, name="application",
-                                registered_by="tests")
-        registry.promote(tx, "application", 1, actor="tests", reason="initial")
-        activate_policy(tx, load_policy_file(bundled_policy_path("application")),
-                        actor="tests")
-    try:
-        yield api
-    finally:
-        client.close()
-        app.state.runtime.close()
+    yield from _api_with_model(store, clock, application_model, ThinBureau())
 
 
 def _referred(api, phone: str) -> tuple[str, dict]:

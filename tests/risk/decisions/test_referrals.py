@@ -3,6 +3,8 @@ offer, with a reason the consumer reads; the decision record itself never change
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select
 
@@ -35,8 +37,9 @@ def _referred(uow, application_id="app-r1", customer_id="c1"):
     return decision
 
 
-def test_the_queue_holds_referrals_only_until_a_verdict(risk_store):
+def test_the_queue_holds_referrals_only_until_a_verdict(risk_store, clock):
     first = _referred(risk_store, "app-r1", "c1")
+    clock.set(clock.now() + dt.timedelta(minutes=5))  # oldest first is by decision time
     second = _referred(risk_store, "app-r2", "c2")
     approved = _decide(risk_store, "app-ok", "c3")
     assert approved.outcome == "approve"

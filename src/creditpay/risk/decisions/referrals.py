@@ -91,8 +91,9 @@ class Referral:
         return out
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite returns naive UTC
+def aware_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored time as an aware UTC datetime (SQLite returns naive UTC)."""
+    if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value
 
@@ -112,11 +113,11 @@ def _query() -> Any:
 def _referral(row: Any) -> Referral:
     return Referral(
         row.id, row.application_id, row.customer_id, row.product_code,
-        _aware(row.decided_at), row.grade, float(row.score), float(row.pd), row.limit_minor,
+        aware_utc(row.decided_at), row.grade, float(row.score), float(row.pd), row.limit_minor,
         row.apr_bps, row.currency, list(row.reasons or ()), dict(row.features),
         "pending" if row.verdict is None else "resolved", row.verdict,
         row.granted_limit_minor, row.granted_apr_bps, row.reason_code, row.reviewer_id,
-        _aware(row.reviewed_at))
+        aware_utc(row.reviewed_at))
 
 
 def list_referrals(conn: Connection, *, status: str | None = "pending",
