@@ -3,7 +3,8 @@
 The close of business belongs to credit and must not reach into risk or compliance, so the
 jobs that follow it are chained here: the periodic limit review (risk, when a behaviour
 model and a limit-review policy are in force), the early-warning metrics, monitors and
-alerts (risk), complaint escalation (compliance), then the
+alerts (risk), the decline of referred applications past their deadline (risk), complaint
+escalation (compliance), then the
 audit seal, so the night's records join the hash chain. Collections contact people and run
 in the day (`creditpay collections run`), not here: a night run would meet quiet hours.
 """
@@ -28,6 +29,7 @@ class NightlyReport:
     audit_sealed: int = 0
     skipped: list[str] = field(default_factory=list)
     early_warning: dict[str, Any] | None = None  # risk early-warning job's report
+    referrals_expired: int = 0  # referred applications declined at their deadline
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
@@ -35,7 +37,8 @@ class NightlyReport:
                 "limit_review": self.limit_review,
                 "complaints_escalated": self.complaints_escalated,
                 "audit_sealed": self.audit_sealed, "skipped": self.skipped,
-                "early_warning": self.early_warning}
+                "early_warning": self.early_warning,
+                "referrals_expired": self.referrals_expired}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -63,6 +66,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     from creditpay.compliance.complaints import escalate_overdue
     from creditpay.credit.cob import run_close_of_business
     from creditpay.risk.decisions.limit_review_job import run_limit_review
+    from creditpay.risk.decisions.referrals import expire_referrals
     from creditpay.risk.early_warning.job import run_early_warning
 
     cob = run_close_of_business(uow, business_date, progress=progress)
@@ -75,6 +79,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     # After the close and the limit review: today's buckets and limits are final.
     report.early_warning = run_early_warning(uow, business_date, currency=currency,
                                              monitors=early_warning_monitors).as_dict()
+    report.referrals_expired = len(uow.run(lambda tx: expire_referrals(tx)))
     report.complaints_escalated = len(uow.run(lambda tx: escalate_overdue(tx)))
     report.audit_sealed = seal(uow).records_sealed
     return report

@@ -125,3 +125,31 @@ def test_only_a_pending_referral_takes_a_verdict(risk_store):
         referrals.resolve_referral(tx, decision.decision_id, reviewer_id="b",
                                    verdict="decline", reason_code="REVIEW_UNVERIFIED")
     assert refused.value.extra["rule"] == "referral.already_resolved"
+
+
+def test_a_referral_no_one_decides_is_declined_at_its_deadline(risk_store, clock):
+    late = _referred(risk_store, "app-r1", "c1")
+    clock.set(clock.now() + dt.timedelta(days=10))
+    recent = _referred(risk_store, "app-r2", "c2")
+    worked = _referred(risk_store, "app-r3", "c3")
+    with risk_store.begin() as tx:
+        referrals.resolve_referral(tx, worked.decision_id, reviewer_id="analyst-1",
+                                   verdict="approve")
+    clock.set(clock.now() + dt.timedelta(days=referrals.DEADLINE_DAYS - 10))
+    with risk_store.begin() as tx:
+        assert referrals.expire_referrals(tx) == [late.decision_id]
+    with risk_store.begin() as tx:  # a re-run declines nothing twice
+        assert referrals.expire_referrals(tx) == []
+    with risk_store.connect() as conn:
+        expired = referrals.get_referral(conn, late.decision_id)
+        assert referrals.get_referral(conn, recent.decision_id).status == "pending"
+        assert referrals.get_referral(conn, worked.decision_id).verdict == "approve"
+        [seen] = customer_decisions(conn, "c1")
+    assert expired.verdict == "decline" and expired.reviewer_id.startswith("system:")
+    assert seen.outcome == "decline" and seen.reasons[0]["code"] == "REVIEW_NOT_COMPLETED"
+    assert "in time" in seen.reasons[0]["en"]
+    with risk_store.begin() as tx, pytest.raises(ValidationError) as refused:
+        # Only the deadline gives that reason: an analyst names why they declined.
+        referrals.resolve_referral(tx, recent.decision_id, reviewer_id="analyst-1",
+                                   verdict="decline", reason_code="REVIEW_NOT_COMPLETED")
+    assert refused.value.field == "reason_code"

@@ -10,7 +10,9 @@ This module is that review:
 * :func:`resolve_referral` records the verdict once, in the caller's transaction: ``approve``
   at most the limit the policy computed (a reviewer may lower it, never raise it: the policy
   already applied the exposure cap) and at the policy's price for the grade; ``decline``
-  with one of :data:`REVIEW_REASONS`, which the consumer reads as the adverse-action reason.
+  with one of :data:`REVIEW_REASONS`, which the consumer reads as the adverse-action reason;
+* :func:`expire_referrals` (nightly) declines what no one decided within
+  :data:`DEADLINE_DAYS`, so no consumer waits "under review" for ever.
   It emits ``risk.referral.resolved`` (the notification) and appends an audit record naming
   the reviewer. Opening the line of an approval is the caller's part (the API's operator
   route does it in the same transaction), as for an automated approval.
@@ -33,8 +35,8 @@ from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
 
-__all__ = ["REVIEW_REASONS", "RESOLVED_TOPIC", "Referral", "list_referrals",
-           "resolve_referral", "REFERRALS_MAX"]
+__all__ = ["DEADLINE_DAYS", "REVIEW_REASONS", "RESOLVED_TOPIC", "Referral",
+           "expire_referrals", "list_referrals", "resolve_referral", "REFERRALS_MAX"]
 
 RESOLVED_TOPIC = "risk.referral.resolved"
 REFERRALS_MAX = 200
@@ -54,6 +56,15 @@ REVIEW_REASONS: dict[str, dict[str, str]] = {
         "en": "We could not verify the information in your application",
         "zh": "我们无法核实您申请中提供的信息"},
 }
+# The decline the nightly batch gives a referral no one decided in time: the consumer must
+# hear within 30 days of a complete application (as Regulation B requires of a notice of
+# action), so an unworked referral is not left "under review" for ever.
+DEADLINE_DAYS = 30
+DEADLINE_REASON = "REVIEW_NOT_COMPLETED"
+DEADLINE_REVIEWER = "system:referral-deadline"
+_DEADLINE_TEXT = {
+    "en": "We could not complete the review of your application in time; you may apply again",
+    "zh": "我们未能在规定时间内完成您的申请审核，您可以重新申请"}
 Verdict = Literal["approve", "decline"]
 _ID_CHARS_MAX = 64
 
@@ -190,21 +201,49 @@ def resolve_referral(tx: Tx, decision_id: str, *, reviewer_id: str, verdict: Ver
         if reason_code not in REVIEW_REASONS:
             raise ValidationError(f"must be one of {sorted(REVIEW_REASONS)}",
                                   field="reason_code")
+    _record_verdict(tx, referral, verdict, limit_minor, apr_bps, reason_code, reviewer_id,
+                    "staff")
+    return get_referral(tx.conn, decision_id)
+
+
+def _record_verdict(tx: Tx, referral: Referral, verdict: str, limit_minor: int | None,
+                    apr_bps: int | None, reason_code: str | None, reviewer_id: str,
+                    actor_type: str) -> None:
     tx.conn.execute(credit_referral_reviews.insert().values(
-        decision_id=decision_id, verdict=verdict, limit_minor=limit_minor, apr_bps=apr_bps,
-        reason_code=reason_code, reviewer_id=reviewer_id, reviewed_at=tx.now))
-    payload = {"decision_id": decision_id, "verdict": verdict, "limit_minor": limit_minor,
-               "apr_bps": apr_bps, "reason_code": reason_code}
+        decision_id=referral.decision_id, verdict=verdict, limit_minor=limit_minor,
+        apr_bps=apr_bps, reason_code=reason_code, reviewer_id=reviewer_id,
+        reviewed_at=tx.now))
+    payload = {"decision_id": referral.decision_id, "verdict": verdict,
+               "limit_minor": limit_minor, "apr_bps": apr_bps, "reason_code": reason_code}
     tx.emit(RESOLVED_TOPIC, "credit_application", referral.application_id,
             {**payload, "customer_id": referral.customer_id,
              "currency": referral.currency})
-    audit.append(tx, "staff", reviewer_id, "credit.referral.resolved", "credit_application",
-                 referral.application_id, payload)
-    return get_referral(tx.conn, decision_id)
+    audit.append(tx, actor_type, reviewer_id, "credit.referral.resolved",
+                 "credit_application", referral.application_id, payload)
+
+
+def expire_referrals(tx: Tx, *, deadline_days: int = DEADLINE_DAYS) -> list[str]:
+    """Decline every referral still pending ``deadline_days`` after its decision, with
+    :data:`DEADLINE_REASON` (the nightly batch runs it); returns their decision ids, oldest
+    first. A referral decided by a person in the meantime is left alone; a re-run declines
+    nothing twice."""
+    if isinstance(deadline_days, bool) or not isinstance(deadline_days, int) \
+            or not 1 <= deadline_days <= 365:
+        raise ValidationError("must be 1-365 days", field="deadline_days")
+    cutoff = tx.now - dt.timedelta(days=deadline_days)
+    d = credit_decisions.c
+    rows = tx.conn.execute(_query().where(credit_referral_reviews.c.id.is_(None),
+                                          d.decided_at <= cutoff)
+                           .order_by(d.decided_at, d.id)).all()
+    for row in rows:
+        _record_verdict(tx, _referral(row), "decline", None, None, DEADLINE_REASON,
+                        DEADLINE_REVIEWER, "system")
+    return [row.id for row in rows]
 
 
 def review_reasons(reason_code: str | None) -> list[dict[str, Any]]:
     """The consumer-facing reasons of a review's decline (empty for an approval)."""
     if reason_code is None:
         return []
-    return [{"code": reason_code, "source": "review", **REVIEW_REASONS[reason_code]}]
+    text = _DEADLINE_TEXT if reason_code == DEADLINE_REASON else REVIEW_REASONS[reason_code]
+    return [{"code": reason_code, "source": "review", **text}]
