@@ -89,13 +89,18 @@ def _consent(api, token: str, purpose: str) -> dict:
                     token, expect=201).json()
 
 
-def _approved(api, phone: str) -> tuple[str, dict]:
+def _applied(api, phone: str, body: dict, outcome: str) -> tuple[str, dict]:
+    """A verified customer with both consents applies; the decision has ``outcome``."""
     token = _verified(api, phone)
     _consent(api, token, "bureau_inquiry")
     _consent(api, token, "credit_assessment")
-    decision = api.post("/v1/me/credit_applications", APPLICATION, token, expect=201).json()
-    assert decision["outcome"] == "approve", decision
+    decision = api.post("/v1/me/credit_applications", body, token, expect=201).json()
+    assert decision["outcome"] == outcome, decision
     return token, decision
+
+
+def _approved(api, phone: str) -> tuple[str, dict]:
+    return _applied(api, phone, APPLICATION, "approve")
 
 
 def _close_day(api, clock, phone: str) -> str:
@@ -446,12 +451,7 @@ def referring_api(store, clock, application_model):
 
 
 def _referred(api, phone: str) -> tuple[str, dict]:
-    token = _verified(api, phone)
-    _consent(api, token, "bureau_inquiry")
-    _consent(api, token, "credit_assessment")
-    decision = api.post("/v1/me/credit_applications", MODEST, token, expect=201).json()
-    assert decision["outcome"] == "refer", decision
-    return token, decision
+    return _applied(api, phone, MODEST, "refer")
 
 
 def test_a_referred_application_is_reviewed_and_the_approval_opens_the_line(referring_api):

@@ -34,7 +34,7 @@ from creditpay.errors import (
 )
 from creditpay.parties.service import Principal
 
-__all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT"]
+__all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "require_no_line"]
 
 router = APIRouter(prefix="/v1", tags=["consumer credit"])
 CUSTOMER = access(customer=True)
@@ -120,7 +120,7 @@ def _decision_out(decision: Any, language: str, *, line: dict[str, Any] | None =
             "language": language}
 
 
-def _require_no_line(conn: Any, customer_id: str) -> None:
+def require_no_line(conn: Any, customer_id: str) -> None:
     from creditpay.credit.lines import ConflictLine, customer_line
 
     try:
@@ -144,7 +144,7 @@ def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
     # Identity first (the date of birth is the KYC record's), then the one line per
     # customer, then both consents: a refusal names what is missing and writes nothing.
     date_of_birth = rt.parties.verified_date_of_birth(tx.conn, who.id)
-    _require_no_line(tx.conn, who.id)
+    require_no_line(tx.conn, who.id)
     bureau_consent = require_consent(tx.conn, who.id, Purpose.BUREAU_INQUIRY)
     assessment_consent = require_consent(tx.conn, who.id, Purpose.CREDIT_ASSESSMENT)
     application: dict[str, Any] = {

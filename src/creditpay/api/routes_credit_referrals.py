@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
-from creditpay.api.routes_consumer_credit import LINE_PRODUCT, _require_no_line
+from creditpay.api.routes_consumer_credit import LINE_PRODUCT, require_no_line
 from creditpay.api.schemas import Strict
 from creditpay.parties.service import Principal
 from creditpay.risk.decisions import referrals
@@ -97,7 +97,7 @@ def resolve(request: Request, body: ResolveIn, decision_id: str = DecisionId,
         referral = referrals.get_referral(tx.conn, decision_id)
         if body.verdict == "approve":
             # Refused before the verdict is written: one line per customer and currency.
-            _require_no_line(tx.conn, referral.customer_id)
+            require_no_line(tx.conn, referral.customer_id)
         resolved = referrals.resolve_referral(
             tx, decision_id, reviewer_id=who.id, verdict=body.verdict,
             limit_minor=body.limit_minor, reason_code=body.reason_code)
