@@ -30,6 +30,7 @@ from creditpay.api import (
     routes_payments,
 )
 from creditpay.api.access import GuardMiddleware, TokenBuckets
+from creditpay.api.body import BodyGuardMiddleware
 from creditpay.api.common import PROBLEM_STATUSES
 from creditpay.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
 from creditpay.api.runtime import ApiConfig, Runtime, build_runtime
@@ -74,6 +75,9 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
                               "are integer minor units; every POST takes an Idempotency-Key.")
     app.state.runtime = rt
     app.state.login_buckets = TokenBuckets(*config.login_bucket)
+    # Added first, so it runs inside the guard: a refused body still gets the security
+    # headers, and a rate-limited client's body is never buffered.
+    app.add_middleware(BodyGuardMiddleware, body_bytes_max=config.body_bytes_max)
     app.add_middleware(GuardMiddleware, per_ip=TokenBuckets(*config.ip_bucket),
                        per_credential=TokenBuckets(*config.credential_bucket))
     install_problem_handlers(app)

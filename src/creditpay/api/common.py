@@ -19,7 +19,7 @@ from creditpay.errors import ValidationError
 __all__ = ["runtime", "post", "IdempotencyKey", "Cursor", "Limit", "decode_cursor",
            "encode_cursor", "PROBLEM_STATUSES"]
 
-PROBLEM_STATUSES = (400, 401, 402, 403, 404, 409, 422, 429, 500, 503)
+PROBLEM_STATUSES = (400, 401, 402, 403, 404, 409, 413, 422, 429, 500, 503)
 
 IdempotencyKey = Header(
     alias="Idempotency-Key", min_length=8, max_length=255, pattern=r"^[\x21-\x7e]+$",

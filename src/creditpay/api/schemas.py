@@ -3,17 +3,48 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 AmountMinor = Field(gt=0, le=10_000_000_000, description="integer minor units (fen, cents)")
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 Identifier = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 
 
+def _iso_date(value: Any) -> Any:
+    """A JSON date is a ``YYYY-MM-DD`` string and nothing else (pydantic's lax mode would
+    also take a number as a Unix time)."""
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or len(value) != 10:
+        raise ValueError("must be a date as a YYYY-MM-DD string")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date as a YYYY-MM-DD string") from None
+
+
+JsonDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("null is not an amount; omit the field to use the whole amount")
+    return value
+
+
+# An amount that may be omitted (meaning "all of it") but is never null: a client that sends
+# null by mistake must not capture or refund everything.
+OmittableAmountMinor = Annotated[int | None, BeforeValidator(_not_null), WithJsonSchema(
+    {"type": "integer", "exclusiveMinimum": 0, "maximum": 10_000_000_000})]
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body. ``strict``: a JSON number is not a string, ``true`` is not 1 and 1.0 is
+    not an integer; every field takes exactly its JSON type (422 naming the field)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Problem(BaseModel):
@@ -86,7 +117,7 @@ class LogoutOut(BaseModel):
 class KycIn(Strict):
     legal_name: str = Field(min_length=1, max_length=64)
     id_number: str = Field(min_length=5, max_length=40)
-    date_of_birth: dt.date
+    date_of_birth: JsonDate
 
 
 class DeviceOut(BaseModel):
@@ -310,8 +341,9 @@ class QrPayIn(ConfirmIn):
 
 
 class CaptureIn(Strict):
-    amount_minor: int | None = Field(None, gt=0, le=10_000_000_000,
-                                     description="omit to capture the full amount")
+    amount_minor: OmittableAmountMinor = Field(
+        None, gt=0, le=10_000_000_000,
+        description="integer minor units; omit to capture the full amount (never null)")
 
 
 class EmptyIn(Strict):
@@ -319,8 +351,9 @@ class EmptyIn(Strict):
 
 
 class RefundIn(Strict):
-    amount_minor: int | None = Field(None, gt=0, le=10_000_000_000,
-                                     description="omit to refund everything left")
+    amount_minor: OmittableAmountMinor = Field(
+        None, gt=0, le=10_000_000_000,
+        description="integer minor units; omit to refund everything left (never null)")
     reason: str | None = Field(None, max_length=64)
 
 
@@ -421,7 +454,7 @@ class SettlementList(Page):
 
 
 class SettleIn(Strict):
-    business_date: dt.date
+    business_date: JsonDate
 
 
 class SettleOut(BaseModel):
