@@ -39,6 +39,21 @@ class Tx:
     now: dt.datetime
     _events: list[dict[str, Any]] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _durable: list[Callable[[Tx], None]] = field(default_factory=list)
+
+    def durable(self, effect: Callable[[Tx], None]) -> None:
+        """Apply ``effect(tx)`` now, and make it survive a rollback: if this transaction
+        does not commit, ``effect`` runs again in a transaction of its own, committed before
+        the error reaches the caller.
+
+        For security counters (a wrong one-time code, a failed login, a lockout): a refusal
+        is an error, and an error rolls the use case back; without this, the counter would
+        roll back with it and the next guess would start from zero. Write effects as
+        relative, atomic statements (``attempts = attempts + 1``) so the re-run counts once
+        on a state the rolled-back attempt never changed. A use case retried after a
+        transient conflict counts again: the error is on the side of refusing."""
+        effect(self)
+        self._durable.append(effect)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback()`` once this transaction has committed (in registration order);
@@ -124,11 +139,29 @@ class UnitOfWork:
 
     @contextmanager
     def begin(self) -> Iterator[Tx]:
-        with self.engine.begin() as conn:
-            tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
-            yield tx
-            tx.flush_events()
+        tx: Tx | None = None
+        try:
+            with self.engine.begin() as conn:
+                tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
+                yield tx
+                tx.flush_events()
+        except BaseException:
+            if tx is not None and tx._durable:
+                self._commit_durable(tx)
+            raise
         tx.run_after_commit()
+
+    def _commit_durable(self, rolled_back: Tx) -> None:
+        """Re-apply the durable effects of a rolled-back transaction in a new one."""
+        effects, rolled_back._durable = rolled_back._durable, []
+        try:
+            with self.engine.begin() as conn:
+                tx = Tx(conn=conn, clock=self.clock, now=rolled_back.now)
+                for effect in effects:
+                    effect(tx)
+                tx.flush_events()
+        except Exception:  # the caller's own error is the one to report
+            _log.exception("durable effects of a rolled-back transaction were lost")
 
     def run(self, use_case: Callable[[Tx], T], *,
             attempts: int = RETRY_ATTEMPTS_MAX) -> T:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, case, select, update
 
 from creditpay.compliance import audit
 from creditpay.compliance.masking import mask_email, mask_id_number, mask_name, mask_phone
@@ -288,23 +288,27 @@ class Parties:
                 retry_after_s=int((locked_until - now).total_seconds()) + 1)
 
     def record_login_failure(self, tx: Tx, customer_id: str) -> None:
-        row = tx.conn.execute(select(customers.c.failed_logins).where(
-            customers.c.id == customer_id)).one()
-        failures = row.failed_logins + 1
-        values: dict[str, Any] = {"failed_logins": failures}
+        """Count a failed login (a wrong password or a wrong login code); the
+        ``login_failures_max``-th locks the account for ``lockout_s``. The count survives
+        the refusal's rollback (:meth:`Tx.durable`) and is one atomic increment, so
+        concurrent guesses each count."""
+        tx.durable(lambda t: self._count_login_failure(t, customer_id))
+
+    def _count_login_failure(self, tx: Tx, customer_id: str) -> None:
+        failures = tx.conn.execute(update(customers).where(customers.c.id == customer_id)
+                                   .values(failed_logins=customers.c.failed_logins + 1)
+                                   .returning(customers.c.failed_logins)).scalar_one()
         if failures >= self.policy.login_failures_max:
-            values = {"failed_logins": 0,
-                      "locked_until": tx.now + dt.timedelta(seconds=self.policy.lockout_s)}
+            tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(
+                failed_logins=0,
+                locked_until=tx.now + dt.timedelta(seconds=self.policy.lockout_s)))
             audit.append(tx, "system", "auth", "customer.locked_out", "customer", customer_id,
                          {"failures": failures})
-        tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(**values))
 
     def login_succeeded(self, tx: Tx, customer_id: str, device_id: str) -> dict[str, Any]:
         """After a verified password: a session on a trusted device, else a step-up code."""
         row = self.get_customer(tx.conn, customer_id)
         self.check_lock(row, tx.now)
-        tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(
-            failed_logins=0, locked_until=None))
         device_hash = _device_hash(device_id)
         device = tx.conn.execute(select(customer_devices).where(
             customer_devices.c.customer_id == customer_id,
@@ -314,15 +318,27 @@ class Parties:
                 id=new_id("dev"), customer_id=customer_id, device_hash=device_hash,
                 label=None, trusted_at=None, last_seen_at=tx.now, created_at=tx.now))
         elif device.trusted_at is not None:
+            self._login_completed(tx, customer_id)
             return {"status": "authenticated", **self._new_session(tx, customer_id, device.id)}
+        # The failure count is not reset here: a password alone (without the code) must not
+        # buy a fresh allowance of code guesses.
         challenge_id = self.issue_challenge(tx, customer_id, "login", device_hash)
         return {"status": "step_up_required", "challenge_id": challenge_id}
 
     def verify_login(self, tx: Tx, *, challenge_id: str, code: str,
                      device_id: str) -> dict[str, Any]:
         device_hash = _device_hash(device_id)
-        customer_id = self.consume_challenge(tx, challenge_id, code, purpose="login",
-                                             reference=device_hash)
+        owner = self._challenge_owner(tx.conn, challenge_id)
+        if owner is not None:
+            self.check_lock(self.get_customer(tx.conn, owner), tx.now)
+        customer_id = self.check_challenge(tx, challenge_id, code, purpose="login",
+                                           reference=device_hash)
+        if customer_id is None:
+            # A wrong login code is a failed login: it counts toward the account's lockout
+            # as a wrong password does, so new challenges do not buy new guesses.
+            assert owner is not None
+            self.record_login_failure(tx, owner)
+            raise commit_and_raise(WrongCode("the code is wrong"))
         tx.conn.execute(update(customer_devices).where(
             customer_devices.c.customer_id == customer_id,
             customer_devices.c.device_hash == device_hash).values(trusted_at=tx.now))
@@ -330,7 +346,12 @@ class Parties:
             customer_devices.c.customer_id == customer_id,
             customer_devices.c.device_hash == device_hash)).one()
         audit.append(tx, "customer", customer_id, "device.trusted", "device", device.id, {})
+        self._login_completed(tx, customer_id)
         return {"status": "authenticated", **self._new_session(tx, customer_id, device.id)}
+
+    def _login_completed(self, tx: Tx, customer_id: str) -> None:
+        tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(
+            failed_logins=0, locked_until=None))
 
     def _new_session(self, tx: Tx, customer_id: str, device_id: str,
                      family_id: str | None = None) -> dict[str, Any]:
@@ -407,32 +428,41 @@ class Parties:
                         reference: str, customer_id: str | None = None) -> str | None:
         """Verify and consume a code. Returns the customer id, or None after a wrong code
         (the attempt is counted; the caller commits and reports the failure)."""
-        row = tx.conn.execute(select(step_up_challenges).where(
-            step_up_challenges.c.id == challenge_id)).first()
+        query = select(step_up_challenges).where(step_up_challenges.c.id == challenge_id)
+        if tx.dialect == "postgresql":
+            # Concurrent guesses at one challenge take turns: each sees the attempts the
+            # ones before it counted (SQLite's write lock already serialises them).
+            query = query.with_for_update()
+        row = tx.conn.execute(query).first()
         if row is None or row.purpose != purpose or row.reference != reference or (
                 customer_id is not None and row.customer_id != customer_id):
             raise AuthenticationError("no such verification challenge")
-        if row.status != "pending" or aware(row.expires_at) <= tx.now:
+        if row.status != "pending" or aware(row.expires_at) <= tx.now or \
+                row.attempts >= self.policy.challenge_attempts_max:
             raise AuthenticationError("verification challenge is used or expired")
         expected = self.signer.mac("step-up", f"{challenge_id}:{code}".encode())
         if not isinstance(code, str) or not hmac.compare_digest(expected, row.code_hash):
-            attempts = row.attempts + 1
-            tx.conn.execute(update(step_up_challenges).where(
-                step_up_challenges.c.id == challenge_id).values(
-                attempts=attempts,
-                status="failed" if attempts >= self.policy.challenge_attempts_max else "pending"))
+            tx.durable(lambda t: self._count_wrong_code(t, challenge_id))
             return None
-        tx.conn.execute(update(step_up_challenges).where(step_up_challenges.c.id == challenge_id)
-                        .values(status="used"))
+        used = tx.conn.execute(update(step_up_challenges).where(
+            step_up_challenges.c.id == challenge_id,
+            step_up_challenges.c.status == "pending").values(status="used")).rowcount
+        if used != 1:  # another request used it first
+            raise AuthenticationError("verification challenge is used or expired")
         return row.customer_id
 
-    def consume_challenge(self, tx: Tx, challenge_id: str, code: str, *, purpose: str,
-                          reference: str) -> str:
-        customer_id = self.check_challenge(tx, challenge_id, code, purpose=purpose,
-                                           reference=reference)
-        if customer_id is None:
-            raise WrongCode("the code is wrong")
-        return customer_id
+    def _count_wrong_code(self, tx: Tx, challenge_id: str) -> None:
+        """One wrong code, counted atomically; the last allowed one fails the challenge."""
+        c = step_up_challenges.c
+        tx.conn.execute(update(step_up_challenges).where(
+            c.id == challenge_id, c.status == "pending").values(
+            attempts=c.attempts + 1,
+            status=case((c.attempts + 1 >= self.policy.challenge_attempts_max, "failed"),
+                        else_=c.status)))
+
+    def _challenge_owner(self, conn: Connection, challenge_id: str) -> str | None:
+        return conn.execute(select(step_up_challenges.c.customer_id).where(
+            step_up_challenges.c.id == challenge_id)).scalar_one_or_none()
 
     # ------------------------------------------------------------------ KYC
     def verify_kyc(self, tx: Tx, principal: Principal, *, legal_name: str, id_number: str,
