@@ -36,6 +36,7 @@ __all__ = [
     "AMOUNT_MINOR_MAX",
     "currency_exponent",
     "validate_currency",
+    "validate_operated_currency",
     "allocate",
     "allocate_minor",
     "to_minor",
@@ -102,6 +103,18 @@ def validate_currency(currency: object, field: str = "currency") -> str:
     if currency not in _known_currencies():
         raise ValidationError(f"unknown ISO 4217 currency {currency!r}", field=field)
     return currency
+
+
+def validate_operated_currency(currency: object, operated: tuple[str, ...],
+                               field: str = "currency") -> str:
+    """An ISO 4217 code the platform operates in (``operated``, from configuration), or a
+    ValidationError naming ``field``: a valid code the platform has no accounts in is bad
+    input, not a missing resource."""
+    code = validate_currency(currency, field)
+    if code not in operated:
+        raise ValidationError(f"the platform does not operate in {code}; use "
+                              f"{' or '.join(operated)}", field=field)
+    return code
 
 
 def currency_exponent(currency: str) -> int:

@@ -4,7 +4,7 @@ The close of business belongs to credit and must not reach into risk or complian
 jobs that follow it are chained here: the periodic limit review (risk, when a behaviour
 model and a limit-review policy are in force), the early-warning metrics, monitors and
 alerts (risk), the decline of referred applications past their deadline (risk), complaint
-escalation (compliance), then the
+escalation (compliance), the purge of expired registrations (parties), then the
 audit seal, so the night's records join the hash chain. Collections contact people and run
 in the day (`creditpay collections run`), not here: a night run would meet quiet hours.
 """
@@ -30,6 +30,7 @@ class NightlyReport:
     skipped: list[str] = field(default_factory=list)
     early_warning: dict[str, Any] | None = None  # risk early-warning job's report
     referrals_expired: int = 0  # referred applications declined at their deadline
+    registrations_purged: int = 0  # expired or ended registrations deleted (parties)
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
@@ -38,7 +39,8 @@ class NightlyReport:
                 "complaints_escalated": self.complaints_escalated,
                 "audit_sealed": self.audit_sealed, "skipped": self.skipped,
                 "early_warning": self.early_warning,
-                "referrals_expired": self.referrals_expired}
+                "referrals_expired": self.referrals_expired,
+                "registrations_purged": self.registrations_purged}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -65,6 +67,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     from creditpay.compliance.audit import seal
     from creditpay.compliance.complaints import escalate_overdue
     from creditpay.credit.cob import run_close_of_business
+    from creditpay.parties.service import purge_registrations
     from creditpay.risk.decisions.limit_review_job import run_limit_review
     from creditpay.risk.decisions.referrals import expire_referrals
     from creditpay.risk.early_warning.job import run_early_warning
@@ -81,6 +84,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
                                              monitors=early_warning_monitors).as_dict()
     report.referrals_expired = len(uow.run(lambda tx: expire_referrals(tx)))
     report.complaints_escalated = len(uow.run(lambda tx: escalate_overdue(tx)))
+    report.registrations_purged = uow.run(lambda tx: purge_registrations(tx))
     report.audit_sealed = seal(uow).records_sealed
     return report
 

@@ -91,9 +91,16 @@ class Api:
             body["webhook_url"] = webhook_url
         return self.post("/v1/operator/merchants", body, admin, expect=201).json()
 
+    def register(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Register as a person does: the code sent to the phone (or e-mail), then verify."""
+        started = self.post("/v1/customers", body, expect=202).json()
+        code = self.registration_code(started["registration_id"])
+        return self.post("/v1/customers/verify", {
+            "registration_id": started["registration_id"], "code": code,
+            "device_id": body["device_id"]}, expect=201).json()
+
     def customer(self, phone: str, device: str = "device-0001") -> str:
-        self.post("/v1/customers", {"phone": phone, "password": PASSWORD, "device_id": device},
-                  expect=201)
+        self.register({"phone": phone, "password": PASSWORD, "device_id": device})
         return self.login(phone, device)
 
     def login(self, phone: str, device: str = "device-0001") -> str:
@@ -124,7 +131,18 @@ class Api:
         return [r.payload for r in rows]
 
     def last_code(self, challenge_id: str) -> str:
-        for payload in reversed(self.outbox("notifications.code")):
+        """The code the notification relay would send for a challenge (decrypted)."""
+        from creditpay.parties.notifier import TOPIC_CODE, reveal
+
+        for payload in reversed(self.outbox(TOPIC_CODE)):
             if payload["challenge_id"] == challenge_id:
-                return payload["code"]
+                return reveal(self.runtime.vault, TOPIC_CODE, payload)["code"]
         raise AssertionError(f"no code sent for {challenge_id}")
+
+    def registration_code(self, registration_id: str) -> str:
+        from creditpay.parties.notifier import TOPIC_REGISTRATION_CODE, reveal
+
+        for payload in reversed(self.outbox(TOPIC_REGISTRATION_CODE)):
+            if payload["registration_id"] == registration_id:
+                return reveal(self.runtime.vault, TOPIC_REGISTRATION_CODE, payload)["code"]
+        raise AssertionError(f"no code sent for {registration_id}")

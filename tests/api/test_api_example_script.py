@@ -45,9 +45,10 @@ def _run(*argv: str) -> str:
 
 def _normalised(text: str) -> str:
     """Random parts (ids, tokens, keys, document hashes) replaced by placeholders."""
-    text = re.sub(r"(?<![A-Za-z0-9])(mer|cus|pi|off|quo|re|key|plan|clo|loan|app|cv)_[0-9a-f]+",
+    text = re.sub(r"(?<![A-Za-z0-9])(mer|cus|pi|off|quo|re|reg|key|plan|clo|loan|app|cv)_[0-9a-f]+",
                   r"\1_<id>", text)
     text = re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", text)
+    text = re.sub(r'"code": "[0-9]{6}"', '"code": "<code>"', text)  # a one-time code
     return re.sub(r'"[^"\s]*…\(shown once\)"', '"<secret>"', text)
 
 

@@ -25,6 +25,7 @@ COMPLAINT_STAFF = {"compliance_officer", "support", "admin"}
 # (method, path) -> (customers allowed, merchant scopes or None, operator roles); None = public
 EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] = {
     ("POST", "/v1/customers"): None,
+    ("POST", "/v1/customers/verify"): None,
     ("POST", "/v1/auth/login"): None,
     ("POST", "/v1/auth/login/verify"): None,
     ("POST", "/v1/auth/refresh"): None,

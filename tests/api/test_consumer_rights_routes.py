@@ -40,9 +40,10 @@ def test_complaints_open_list_and_staff_handle(api, clock):
     bad = api.post("/v1/me/complaints", {"category": "nonsense", "subject_type": "credit_account",
                                          "subject_id": "plan_1"}, token, expect=422)
     assert "category" in bad.text
+    me = api.get("/v1/me", token, expect=200).json()["id"]
     opened = api.post("/v1/me/complaints", {"category": "fees_and_charges",
-                                            "subject_type": "credit_account",
-                                            "subject_id": "plan_1"}, token, expect=201).json()
+                                            "subject_type": "customer",
+                                            "subject_id": me}, token, expect=201).json()
     assert opened["status"] == "open" and opened["channel"] == "app"
     assert api.get("/v1/me/complaints", token, expect=200).json()["data"] == [opened]
     url = f"/v1/operator/complaints/{opened['id']}"

@@ -85,8 +85,8 @@ def test_checkout_over_real_http_with_signed_webhooks(store, clock):
             admin = api.operator("admin")
             onboarded = api.merchant(admin, webhook_url=receiver.url)
             mkey, secret = onboarded["api_key"]["key"], onboarded["webhook_secret"]
-            api.post("/v1/customers", {"email": "dana@example.com", "password": PASSWORD,
-                                       "device_id": "dana-phone"}, expect=201)
+            api.register({"email": "dana@example.com", "password": PASSWORD,
+                          "device_id": "dana-phone"})
             dana = api.post("/v1/auth/login", {"identifier": "Dana@Example.com",
                                                "password": PASSWORD,
                                                "device_id": "dana-phone"},

@@ -135,10 +135,8 @@ def test_ip_bucket_limits_one_ip_only_and_refills(limited, monotonic):
 
 def test_login_bucket_limits_one_identifier_and_refills(limited, monotonic):
     api = limited(login_bucket=(2, 0.5))
-    api.post("/v1/customers", {"phone": "13700000003", "password": PASSWORD,
-                               "device_id": "device-0001"}, expect=201)
-    api.post("/v1/customers", {"phone": "13700000004", "password": PASSWORD,
-                               "device_id": "device-0001"}, expect=201)
+    api.register({"phone": "13700000003", "password": PASSWORD, "device_id": "device-0001"})
+    api.register({"phone": "13700000004", "password": PASSWORD, "device_id": "device-0001"})
 
     def login(phone: str) -> Any:
         return api.post("/v1/auth/login", {"identifier": phone, "password": PASSWORD,
@@ -155,8 +153,7 @@ def test_login_bucket_limits_one_identifier_and_refills(limited, monotonic):
 
 def test_login_bucket_cannot_be_dodged_by_reformatting_the_phone(limited):
     api = limited(login_bucket=(2, 0.001))
-    api.post("/v1/customers", {"phone": "13700000005", "password": PASSWORD,
-                               "device_id": "device-0001"}, expect=201)
+    api.register({"phone": "13700000005", "password": PASSWORD, "device_id": "device-0001"})
     for identifier in ("13700000005", "+86 137 0000 0005"):
         api.post("/v1/auth/login", {"identifier": identifier, "password": PASSWORD,
                                     "device_id": "device-0001"}, expect=200)

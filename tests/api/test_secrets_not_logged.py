@@ -66,8 +66,8 @@ def debug_levels() -> Iterator[None]:
 
 def _journey(api: Api) -> dict[str, str]:
     """Every flow that carries a secret; returns the secrets it saw."""
-    api.post("/v1/customers", {"phone": PHONE, "email": EMAIL, "password": PASSWORD,
-                               "device_id": "device-0001"}, expect=201)
+    api.register({"phone": PHONE, "email": EMAIL, "password": PASSWORD,
+                  "device_id": "device-0001"})
     api.post("/v1/auth/login", {"identifier": PHONE, "password": WRONG_PASSWORD,
                                 "device_id": "device-0001"}, expect=401)
     session = api.post("/v1/auth/login", {"identifier": PHONE, "password": PASSWORD,

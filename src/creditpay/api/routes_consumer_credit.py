@@ -313,13 +313,12 @@ def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = S
 def repay(request: Request, body: S.RepaymentIn, idempotency_key: str = IdempotencyKey,
           who: Principal = Depends(CUSTOMER)) -> Any:
     from creditpay.credit.service import repay as credit_repay
-    from creditpay.money import validate_currency
 
     rt = runtime(request)
     repayment_id = _keyed_id(request, "rp", who, idempotency_key)
 
     def use_case(tx: Any) -> dict[str, Any]:
-        currency = validate_currency(body.currency)
+        currency = rt.payments.operated_currency(body.currency)
         if body.account_id is not None and \
                 _own_account_currency(tx.conn, who, body.account_id) != currency:
             raise ValidationError(f"account {body.account_id} is not in {currency}",
@@ -419,6 +418,7 @@ def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
     rt = runtime(request)
 
     def use_case(tx: Any) -> dict[str, Any]:
+        rt.payments.operated_currency(body.currency)
         language = _language(rt, tx.conn, who, body.language)
         headroom = loan_headroom(tx.conn, who.id, body.currency)
         offers = quote_cash_loans(tx, customer_id=who.id, amount_minor=body.amount_minor,

@@ -48,8 +48,9 @@ def _login_identity(identifier: str) -> str:
 
 
 # ----------------------------------------------------------------------- public: auth
-@router.post("/customers", status_code=201, response_model=S.CustomerOut,
-             summary="Register with a phone number or email and a password")
+@router.post("/customers", status_code=202, response_model=S.RegistrationOut,
+             summary="Register with a phone number or email and a password; a code is sent "
+                     "to it (the same answer whether or not it is registered already)")
 def register(request: Request, body: S.RegisterIn,
              idempotency_key: str = IdempotencyKey) -> Any:
     rt = runtime(request)
@@ -58,10 +59,23 @@ def register(request: Request, body: S.RegisterIn,
     fp = body.model_dump(mode="json", exclude={"password"})
     return idempotent_post(
         request, "register:" + _keyed(request, "scope", login), body,
-        lambda tx: rt.parties.register(tx, phone=body.phone, email=body.email,
-                                       password_hash=password_hash, device_id=body.device_id,
-                                       locale=body.locale),
-        status_code=201, fingerprint_body=fp)
+        lambda tx: rt.parties.start_registration(
+            tx, phone=body.phone, email=body.email, password_hash=password_hash,
+            device_id=body.device_id, locale=body.locale),
+        status_code=202, fingerprint_body=fp)
+
+
+@router.post("/customers/verify", status_code=201, response_model=S.CustomerOut,
+             summary="Finish registering with the code sent to the phone or email")
+def register_verify(request: Request, body: S.RegistrationVerifyIn,
+                    idempotency_key: str = IdempotencyKey) -> Any:
+    rt = runtime(request)
+    return idempotent_post(
+        request, "register-verify:" + body.registration_id, body,
+        lambda tx: rt.parties.complete_registration(
+            tx, registration_id=body.registration_id, code=body.code,
+            device_id=body.device_id),
+        status_code=201)
 
 
 @router.post("/auth/login", response_model=S.SessionOut,
@@ -204,9 +218,6 @@ def remove_card(request: Request, card_id: str, idempotency_key: str = Idempoten
 @router.get("/me/wallet", response_model=S.WalletOut, tags=["wallet"])
 def wallet(request: Request, currency: str = "CNY", who: Principal = Depends(CUSTOMER)) -> Any:
     rt = runtime(request)
-    from creditpay.money import validate_currency
-
-    validate_currency(currency)
     with rt.uow.connect() as conn:
         return rt.payments.wallet_balance(conn, who.id, currency)
 
@@ -350,7 +361,8 @@ def open_complaint(request: Request, body: S.ComplaintIn,
 
     return idempotent_post(request, who.scope_key, body, lambda tx: open_(
         tx, customer_id=who.id, subject_type=body.subject_type, subject_id=body.subject_id,
-        category=body.category, channel="app").as_dict(), status_code=201)
+        category=body.category, channel="app",
+        subjects=runtime(request).complaint_subjects).as_dict(), status_code=201)
 
 
 @router.get("/me/complaints", response_model=S.ComplaintList, tags=["complaints"],

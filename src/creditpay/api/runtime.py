@@ -7,6 +7,7 @@ keys (``CREDITPAY_MASTER_KEY[_FILE]``, optional ``CREDITPAY_TOKEN_KEY`` and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import hmac
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from creditpay.clock import Clock, SystemClock
+from creditpay.compliance.complaints import ComplaintSubjects
 from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
 from creditpay.compliance.logging_filter import install_pii_log_filter
 from creditpay.compliance.vault import BlindIndexer, Vault
@@ -24,6 +26,7 @@ from creditpay.db.uow import UnitOfWork
 from creditpay.ledger.chart import ensure_platform_accounts
 from creditpay.parties.security import PasswordPolicy, TokenSigner, load_token_key
 from creditpay.parties.service import AccessPolicy, Parties
+from creditpay.payments.complaint_subjects import complaint_subjects
 from creditpay.payments.credit_port import CreditFacade
 from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
@@ -78,6 +81,7 @@ class Runtime:
     parties: Parties
     payments: Payments
     webhooks: WebhookDispatcher
+    complaint_subjects: ComplaintSubjects
 
     @property
     def clock(self) -> Clock:
@@ -111,10 +115,12 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
     rail_key = hmac.new(token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
     parties = Parties(vault=vault, indexer=indexer, signer=signer,
                       passwords=config.passwords or PasswordPolicy(),
-                      policy=config.access_policy)
+                      policy=config.access_policy, currencies=config.currencies)
     payments = Payments(parties=parties, rail=CardRail(rail_key, delay_s=config.rail_delay_s),
                         risk=_risk_gateway(config), credit=config.credit,
-                        policy=config.payments_policy, declared_income=declared_income,
+                        policy=dataclasses.replace(config.payments_policy,
+                                                   currencies=config.currencies),
+                        declared_income=declared_income,
                         on_review=functools.partial(
                             open_payment_case,
                             policy=config.fraud_case_policy or DEFAULT_CASE_POLICY))
@@ -130,7 +136,7 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "creditpay"):
         install_pii_log_filter(logging.getLogger(name))
     return Runtime(config, uow, vault, parties, payments,
-                   WebhookDispatcher(uow, parties))
+                   WebhookDispatcher(uow, parties), complaint_subjects(payments))
 
 
 def _risk_gateway(config: ApiConfig) -> RiskGateway:

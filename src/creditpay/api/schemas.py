@@ -72,6 +72,20 @@ class RegisterIn(Strict):
     locale: Literal["zh-CN", "en"] = "zh-CN"
 
 
+class RegistrationOut(BaseModel):
+    status: Literal["verification_required"]
+    registration_id: str = Field(description="send it with the code to /v1/customers/verify")
+    channel: Literal["sms", "email"] = Field(description="where the code was sent")
+    expires_in: int = Field(description="seconds the code stays valid")
+
+
+class RegistrationVerifyIn(Strict):
+    registration_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(pattern=r"^\d{6}$")
+    device_id: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$",
+                           description="the device that started the registration")
+
+
 class CustomerOut(BaseModel):
     id: str
     status: str
@@ -569,11 +583,16 @@ class ConsentList(BaseModel):
     data: list[ConsentOut]
 
 
+# payments.complaint_subjects.SUBJECT_TYPES (a test keeps the two equal).
+ComplaintSubjectType = Literal["customer", "payment_intent", "wallet_operation",
+                               "credit_account", "credit_statement", "credit_application"]
+
+
 class ComplaintIn(Strict):
     category: ComplaintCategory
-    subject_type: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z_]*$",
-                              description="what it is about: credit_account, "
-                                          "payment_intent, wallet_operation...")
+    subject_type: ComplaintSubjectType = Field(
+        description="what it is about; subject_id names one of yours (customer: your own "
+                    "customer id, for the service in general)")
     subject_id: str = Reference
 
 

@@ -21,6 +21,7 @@ import datetime as dt
 import enum
 import secrets
 import statistics
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -54,6 +55,7 @@ __all__ = [
     "get_complaint",
     "complaint_stats",
     "CATEGORY_NAMES",
+    "ComplaintSubjects",
 ]
 
 CHANNELS = ("app", "phone", "email", "web", "letter", "regulator_referral")
@@ -201,17 +203,47 @@ def _event(tx: Tx, actor_type: str, actor_id: str, action: str, complaint: Compl
     tx.emit(action, "complaint", complaint.id, payload)
 
 
+@dataclass(frozen=True)
+class ComplaintSubjects:
+    """What a customer may complain about, and whose each one is.
+
+    ``owners`` maps a subject type (``payment_intent``, ``credit_account``...) to a read of
+    the domain that owns it: ``owners[type](conn, subject_id)`` is the ids of the customers
+    the subject belongs to (a transfer: payer and payee), empty when there is no such
+    subject. The domains' reads are wired in by the application (compliance reads no other
+    domain's tables)."""
+
+    owners: Mapping[str, Callable[[Connection, str], Collection[str]]]
+
+    def check(self, conn: Connection, customer_id: str, subject_type: str,
+              subject_id: str) -> None:
+        """A customer's complaint names one of the customer's own subjects: another
+        party's payment or account is answered as not found (its id cannot be probed)."""
+        owner_of = self.owners.get(subject_type)
+        if owner_of is None:
+            raise ValidationError(f"unknown subject_type {subject_type!r}; use one of "
+                                  f"{', '.join(sorted(self.owners))}", field="subject_type")
+        if customer_id not in owner_of(conn, subject_id):
+            raise NotFoundError(f"you have no {subject_type} {subject_id!r}",
+                                field="subject_id")
+
+
 def open_complaint(tx: Tx, *, customer_id: str, subject_type: str, subject_id: str,
                    category: Category | str, channel: str, request_id: str | None = None,
-                   policy: SlaPolicy = DEFAULT_SLA_POLICY) -> Complaint:
+                   policy: SlaPolicy = DEFAULT_SLA_POLICY,
+                   subjects: ComplaintSubjects | None = None) -> Complaint:
     """Open a complaint at business time ``tx.now`` with its SLA due times.
 
     ``request_id`` is the idempotency key: a retry returns the complaint first opened with it
-    (IdempotencyConflictError if the retry differs).
+    (IdempotencyConflictError if the retry differs). ``subjects``: when the customer opens
+    it themself (the app), the subject must be theirs (:class:`ComplaintSubjects`); staff
+    recording a complaint received by phone or letter may leave it out.
     """
     check_reference(customer_id, "customer_id")
     _subject_type(subject_type)
     check_reference(subject_id, "subject_id")
+    if subjects is not None:
+        subjects.check(tx.conn, customer_id, subject_type, subject_id)
     category = _parse(Category, category, "category")
     check_choice(channel, CHANNELS, "channel")
     if not isinstance(policy, SlaPolicy):

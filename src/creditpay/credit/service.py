@@ -63,6 +63,7 @@ from creditpay.credit.tables import (
     credit_lines,
     credit_purchases,
     credit_refunds,
+    credit_statements,
 )
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -79,6 +80,7 @@ __all__ = [
     "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
     "StatementView", "get_statement", "list_statements",
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
+    "account_customers", "statement_customers",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
     "HOLD_TIMEOUT_SECONDS",
 ]
@@ -171,6 +173,21 @@ def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
         a.customer_id == customer_id, a.currency == currency,
         a.status == "authorised")).scalar_one()
     return int(principal) + int(held)
+
+
+def account_customers(conn: Any, account_id: str) -> tuple[str, ...]:
+    """The customer of credit account (line, plan or loan) ``account_id``, if it exists."""
+    customer = conn.execute(select(credit_accounts.c.customer_id).where(
+        credit_accounts.c.account_id == account_id)).scalar_one_or_none()
+    return (customer,) if customer else ()
+
+
+def statement_customers(conn: Any, statement_id: str) -> tuple[str, ...]:
+    """The customer whose line statement ``statement_id`` is, if it exists."""
+    customer = conn.execute(select(credit_accounts.c.customer_id).join(
+        credit_statements, credit_statements.c.account_seq == credit_accounts.c.seq).where(
+        credit_statements.c.statement_id == statement_id)).scalar_one_or_none()
+    return (customer,) if customer else ()
 
 
 def get_account_view(conn: Any, account_id: str) -> AccountView:

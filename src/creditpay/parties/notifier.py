@@ -1,20 +1,30 @@
-"""Delivery of one-time codes to customers, behind a small interface.
+"""Delivery of one-time codes and account notices to people, behind a small interface.
 
-The default writes a ``notifications.code`` event to the transactional outbox, in the same
-transaction as the challenge it belongs to; an SMS / e-mail / push relay tails the outbox,
-looks up the destination by customer id (decrypting it through the vault) and sends it. The
-event holds the customer id, never the phone number or address.
+The default writes events to the transactional outbox, in the same transaction as the
+challenge or registration they belong to; an SMS / e-mail / push relay tails the outbox and
+sends them. A code and a destination are personal and secret, and the outbox is read by
+whatever tails it (a relay, Kafka Connect, a backup), so neither is ever there in clear:
+both are vault ciphertexts (``code_ct``, ``destination_ct``), bound to their event's
+subject; the relay decrypts them with :func:`reveal` through the vault, as any reader of
+personal data does. A customer's own destination is not in the event at all: the relay
+looks it up by customer id.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
+from creditpay.compliance.vault import Vault
 from creditpay.db.uow import Tx
 
-__all__ = ["Notifier", "OutboxNotifier", "TOPIC_CODE"]
+__all__ = ["Notifier", "OutboxNotifier", "TOPIC_CODE", "TOPIC_REGISTRATION_CODE",
+           "TOPIC_REGISTRATION_ATTEMPT", "reveal"]
 
 TOPIC_CODE = "notifications.code"
+TOPIC_REGISTRATION_CODE = "notifications.registration_code"
+TOPIC_REGISTRATION_ATTEMPT = "notifications.registration_attempt"
+_CODE_FIELD = "notifications.code"
+_DESTINATION_FIELD = "notifications.destination"
 
 
 class Notifier(Protocol):
@@ -22,12 +32,51 @@ class Notifier(Protocol):
                   code: str) -> None:
         """Send ``code`` to the customer's verified channel (inside ``tx``)."""
 
+    def send_registration_code(self, tx: Tx, *, registration_id: str, channel: str,
+                               destination: str, code: str) -> None:
+        """Send ``code`` to ``destination`` (a phone or e-mail being registered)."""
+
+    def notify_registration_attempt(self, tx: Tx, *, customer_id: str, channel: str) -> None:
+        """Tell a customer that someone tried to register their phone or e-mail again."""
+
 
 class OutboxNotifier:
-    """Default notifier: the code goes to the outbox for the notification relay."""
+    """Default notifier: events for the notification relay, secrets encrypted."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
 
     def send_code(self, tx: Tx, *, customer_id: str, challenge_id: str, purpose: str,
                   code: str) -> None:
         tx.emit(TOPIC_CODE, "customer", customer_id,
-                {"challenge_id": challenge_id, "purpose": purpose, "code": code,
+                {"challenge_id": challenge_id, "purpose": purpose,
+                 "code_ct": self.vault.encrypt(_CODE_FIELD, challenge_id, code),
                  "channel": "sms_or_email", "template": f"step_up.{purpose}"})
+
+    def send_registration_code(self, tx: Tx, *, registration_id: str, channel: str,
+                               destination: str, code: str) -> None:
+        tx.emit(TOPIC_REGISTRATION_CODE, "registration", registration_id,
+                {"registration_id": registration_id, "channel": channel,
+                 "destination_ct": self.vault.encrypt(_DESTINATION_FIELD, registration_id,
+                                                      destination),
+                 "code_ct": self.vault.encrypt(_CODE_FIELD, registration_id, code),
+                 "template": "registration.code"})
+
+    def notify_registration_attempt(self, tx: Tx, *, customer_id: str, channel: str) -> None:
+        tx.emit(TOPIC_REGISTRATION_ATTEMPT, "customer", customer_id,
+                {"channel": channel, "template": "registration.already_registered"})
+
+
+def reveal(vault: Vault, topic: str, payload: dict[str, Any]) -> dict[str, str]:
+    """What the notification relay sends for an outbox event of ``topic``: the code (and,
+    for a registration, the destination), decrypted. Raises ``DecryptionError`` for a
+    payload moved to another event."""
+    subject = payload.get("challenge_id") if topic == TOPIC_CODE else \
+        payload.get("registration_id")
+    if not isinstance(subject, str):
+        raise ValueError(f"no code in a {topic} event")
+    shown = {"code": vault.decrypt(_CODE_FIELD, subject, payload["code_ct"])}
+    if "destination_ct" in payload:
+        shown["destination"] = vault.decrypt(_DESTINATION_FIELD, subject,
+                                             payload["destination_ct"])
+    return shown

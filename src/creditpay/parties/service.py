@@ -41,7 +41,7 @@ from creditpay.errors import (
 from creditpay.ledger.chart import ensure_platform_accounts, party_key
 from creditpay.ledger.model import AccountSpec, NormalSide
 from creditpay.ledger.service import open_accounts
-from creditpay.money import validate_currency
+from creditpay.money import validate_operated_currency
 from creditpay.parties.notifier import Notifier, OutboxNotifier
 from creditpay.parties.security import (
     PasswordPolicy,
@@ -56,6 +56,7 @@ from creditpay.parties.security import (
 from creditpay.parties.tables import (
     customer_cards,
     customer_devices,
+    customer_registrations,
     customer_sessions,
     customers,
     merchant_api_keys,
@@ -161,9 +162,20 @@ class Parties:
     indexer: BlindIndexer
     signer: TokenSigner
     passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
-    notifier: Notifier = field(default_factory=OutboxNotifier)
+    notifier: Notifier | None = None  # default: the outbox, secrets encrypted by the vault
     policy: AccessPolicy = field(default_factory=AccessPolicy)
     default_currency: str = "CNY"
+    # The currencies the platform operates in (configuration); a merchant settles in one.
+    currencies: tuple[str, ...] = ("CNY",)
+
+    def __post_init__(self) -> None:
+        if self.notifier is None:
+            self.notifier = OutboxNotifier(self.vault)
+
+    @property
+    def _notifier(self) -> Notifier:
+        assert self.notifier is not None
+        return self.notifier
 
     # ------------------------------------------------------------------ customers: reads
     def customer_view(self, row: Any) -> dict[str, Any]:
@@ -213,26 +225,145 @@ class Parties:
         return conn.execute(select(customers).where(column == bidx)).first()
 
     # ------------------------------------------------------------------ registration
-    def register(self, tx: Tx, *, phone: str | None, email: str | None, password_hash: str,
-                 device_id: str, locale: str = "zh-CN") -> dict[str, Any]:
+    def start_registration(self, tx: Tx, *, phone: str | None, email: str | None,
+                           password_hash: str, device_id: str, locale: str = "zh-CN"
+                           ) -> dict[str, Any]:
+        """Begin registering: a code goes to the phone (else the e-mail); the customer is
+        created by :meth:`complete_registration` with that code.
+
+        The answer is the same whether or not the phone or e-mail is registered already,
+        so registration cannot be used to find out who is a customer: for a taken one, the
+        registration can never complete (no code is sent to the registrant) and the owner
+        is told someone tried (``notifications.registration_attempt``)."""
         if not phone and not email:
             raise ValidationError("give a phone number or an email address", field="phone")
         if locale not in ("zh-CN", "en"):
             raise ValidationError("must be zh-CN or en", field="locale")
         device_hash = _device_hash(device_id)
-        customer_id = new_id("cus")
-        values: dict[str, Any] = {}
+        registration_id = new_id("reg")
+        identities = self._identities(phone, email)
+        taken = [(kind, owner) for kind, (_, bidx) in identities.items()
+                 if (owner := self._customer_with(tx.conn, kind, bidx)) is not None]
+        channel = "sms" if "phone" in identities else "email"
+        code = one_time_code()
+        values: dict[str, Any] = {
+            "id": registration_id, "kind": "taken" if taken else "new", "channel": channel,
+            "device_hash": device_hash, "locale": locale, "attempts": 0, "status": "pending",
+            "code_hash": self.signer.mac("registration", f"{registration_id}:{code}".encode()),
+            "created_at": tx.now,
+            "expires_at": tx.now + dt.timedelta(seconds=self.policy.challenge_ttl_s)}
+        if taken:
+            # The code is thrown away: a taken phone or e-mail is registered only by logging
+            # in (or recovering the account) as its owner.
+            for kind, owner in taken:
+                self._notifier.notify_registration_attempt(
+                    tx, customer_id=owner, channel="sms" if kind == "phone" else "email")
+        else:
+            for kind, (normalised, bidx) in identities.items():
+                values[f"{kind}_ct"] = self.vault.encrypt(
+                    f"customer_registrations.{kind}", registration_id, normalised)
+                values[f"{kind}_bidx"] = bidx
+            values["password_hash"] = password_hash
+            destination = identities["phone" if channel == "sms" else "email"][0]
+            self._notifier.send_registration_code(
+                tx, registration_id=registration_id, channel=channel,
+                destination=destination, code=code)
+        tx.conn.execute(customer_registrations.insert().values(**values))
+        return {"status": "verification_required", "registration_id": registration_id,
+                "channel": channel, "expires_in": self.policy.challenge_ttl_s}
+
+    def complete_registration(self, tx: Tx, *, registration_id: str, code: str,
+                              device_id: str) -> dict[str, Any]:
+        """Create the customer of a registration whose code is right (the registering device
+        is trusted). A wrong code is counted (committed with the refusal) and the
+        ``challenge_attempts_max``-th fails the registration; an unknown, expired, used or
+        taken registration answers exactly as a wrong code does."""
+        device_hash = _device_hash(device_id)
+        r = customer_registrations.c
+        query = select(customer_registrations).where(r.id == registration_id)
+        if tx.dialect == "postgresql":
+            query = query.with_for_update()
+        row = tx.conn.execute(query).first() if isinstance(registration_id, str) else None
+        expected = self.signer.mac("registration", f"{registration_id}:{code}".encode())
+        usable = row is not None and row.status == "pending" and \
+            aware(row.expires_at) > tx.now and row.device_hash == device_hash and \
+            row.attempts < self.policy.challenge_attempts_max
+        # A taken registration never matches, even if its unsent code were guessed.
+        matches = usable and isinstance(code, str) and \
+            hmac.compare_digest(expected, row.code_hash) and row.kind == "new"
+        if not matches:
+            if usable:
+                tx.durable(lambda t: self._count_wrong_registration_code(t, registration_id))
+            raise commit_and_raise(WrongCode("the code is wrong or has expired"))
+        assert row is not None and row.password_hash
+        for kind in ("phone", "email"):
+            bidx = getattr(row, f"{kind}_bidx")
+            if bidx is not None and self._customer_with(tx.conn, kind, bidx) is not None:
+                # Registered meanwhile by another registration of the same person (who has
+                # just proved to own it, so saying so tells nobody else anything).
+                raise ConflictError(f"this {kind} is registered already: log in",
+                                    field=kind)
+        decrypted = {kind: self.vault.decrypt(f"customer_registrations.{kind}",
+                                              registration_id, getattr(row, f"{kind}_ct"))
+                     for kind in ("phone", "email") if getattr(row, f"{kind}_ct")}
+        view = self._create_customer(
+            tx, phone=decrypted.get("phone"), email=decrypted.get("email"),
+            password_hash=row.password_hash, device_hash=device_hash, locale=row.locale)
+        tx.conn.execute(update(customer_registrations).where(r.id == registration_id).values(
+            status="completed", customer_id=view["id"], phone_ct=None, email_ct=None,
+            password_hash=None))
+        return view
+
+    def _count_wrong_registration_code(self, tx: Tx, registration_id: str) -> None:
+        r = customer_registrations.c
+        tx.conn.execute(update(customer_registrations).where(
+            r.id == registration_id, r.status == "pending").values(
+            attempts=r.attempts + 1,
+            status=case((r.attempts + 1 >= self.policy.challenge_attempts_max, "failed"),
+                        else_=r.status)))
+
+    def _identities(self, phone: str | None, email: str | None
+                    ) -> dict[str, tuple[str, str]]:
+        """``{kind: (normalised value, blind index)}`` of the phone and e-mail given."""
+        result: dict[str, tuple[str, str]] = {}
         for kind, value in (("phone", phone), ("email", email)):
             if value:
-                normalised = normalise_phone(value) if kind == "phone" else normalise_email(
-                    value)
-                bidx = self.indexer.index(kind, value)
-                column = customers.c[f"{kind}_bidx"]
-                if tx.conn.execute(select(customers.c.id).where(column == bidx)).first():
-                    raise ConflictError(f"this {kind} is already registered", field=kind)
-                values[f"{kind}_ct"] = self.vault.encrypt(f"customers.{kind}", customer_id,
-                                                          normalised)
-                values[f"{kind}_bidx"] = bidx
+                normalised = normalise_phone(value) if kind == "phone" else \
+                    normalise_email(value)
+                result[kind] = (normalised, self.indexer.index(kind, value))
+        return result
+
+    def _customer_with(self, conn: Connection, kind: str, bidx: str) -> str | None:
+        column = customers.c[f"{kind}_bidx"]
+        return conn.execute(select(customers.c.id).where(column == bidx)).scalar_one_or_none()
+
+    def register(self, tx: Tx, *, phone: str | None, email: str | None, password_hash: str,
+                 device_id: str, locale: str = "zh-CN") -> dict[str, Any]:
+        """Create a customer at once, without a code: for in-process callers that vouch for
+        the phone and e-mail themselves (back office, the simulator, tests). A taken phone
+        or e-mail is a ConflictError naming it. People register over the API with
+        :meth:`start_registration` / :meth:`complete_registration`."""
+        if not phone and not email:
+            raise ValidationError("give a phone number or an email address", field="phone")
+        if locale not in ("zh-CN", "en"):
+            raise ValidationError("must be zh-CN or en", field="locale")
+        device_hash = _device_hash(device_id)
+        for kind, (_, bidx) in self._identities(phone, email).items():
+            if self._customer_with(tx.conn, kind, bidx) is not None:
+                raise ConflictError(f"this {kind} is already registered", field=kind)
+        return self._create_customer(tx, phone=phone, email=email,
+                                     password_hash=password_hash, device_hash=device_hash,
+                                     locale=locale)
+
+    def _create_customer(self, tx: Tx, *, phone: str | None, email: str | None,
+                         password_hash: str, device_hash: str, locale: str
+                         ) -> dict[str, Any]:
+        customer_id = new_id("cus")
+        values: dict[str, Any] = {}
+        for kind, (normalised, bidx) in self._identities(phone, email).items():
+            values[f"{kind}_ct"] = self.vault.encrypt(f"customers.{kind}", customer_id,
+                                                      normalised)
+            values[f"{kind}_bidx"] = bidx
         tx.conn.execute(customers.insert().values(
             id=customer_id, status="active", password_hash=password_hash,
             kyc_status="unverified", locale=locale, failed_logins=0, created_at=tx.now,
@@ -418,7 +549,7 @@ class Parties:
             code_hash=self.signer.mac("step-up", f"{challenge_id}:{code}".encode()),
             attempts=0, status="pending", created_at=tx.now,
             expires_at=tx.now + dt.timedelta(seconds=self.policy.challenge_ttl_s)))
-        self.notifier.send_code(tx, customer_id=customer_id, challenge_id=challenge_id,
+        self._notifier.send_code(tx, customer_id=customer_id, challenge_id=challenge_id,
                                 purpose=purpose, code=code)
         audit.append(tx, "system", "auth", "step_up.issued", "customer", customer_id,
                      {"challenge_id": challenge_id, "purpose": purpose})
@@ -582,7 +713,7 @@ class Parties:
         if not isinstance(mcc, str) or not _MCC.match(mcc):
             raise ValidationError("must be a 4-digit merchant category code", field="mcc")
         rate = parse_rate(discount_rate)
-        validate_currency(settlement_currency, "settlement_currency")
+        validate_operated_currency(settlement_currency, self.currencies, "settlement_currency")
         merchant_id = new_id("mer")
         secret = "whsec_" + new_secret()
         tx.conn.execute(merchants.insert().values(
@@ -764,3 +895,15 @@ def _check_cn_resident_id(number: str, date_of_birth: dt.date) -> None:
     if number[6:14] != date_of_birth.strftime("%Y%m%d"):
         raise ValidationError("does not match the date of birth in the ID number",
                               field="date_of_birth")
+
+
+def purge_registrations(tx: Tx, *, limit: int = 10_000) -> int:
+    """Delete registrations that expired or ended, their encrypted phone or e-mail and
+    password hash with them (data minimisation), at most ``limit``; returns how many. The
+    nightly batch runs it."""
+    r = customer_registrations.c
+    ids = tx.conn.execute(select(r.id).where(
+        (r.expires_at <= tx.now) | (r.status != "pending")).limit(limit)).scalars().all()
+    if ids:
+        tx.conn.execute(customer_registrations.delete().where(r.id.in_(ids)))
+    return len(ids)

@@ -26,7 +26,8 @@ from creditpay.db.metadata import metadata
 
 __all__ = [
     "customers", "customer_devices", "customer_cards", "customer_sessions",
-    "step_up_challenges", "merchants", "merchant_api_keys", "operators",
+    "step_up_challenges", "customer_registrations", "merchants", "merchant_api_keys",
+    "operators",
 ]
 
 customers = Table(
@@ -113,6 +114,36 @@ step_up_challenges = Table(
     Column("status", String(16), nullable=False),  # pending | used | failed
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# A registration waits here until the code sent to its phone or e-mail is entered; only then
+# is the customer created (so the answer to "register" never tells whether the phone or
+# e-mail is taken). ``kind`` 'taken': the phone or e-mail belongs to a customer already,
+# who was told; its code was never sent, so it can never complete. Personal data and the
+# password hash are cleared when the registration completes, fails or is purged.
+customer_registrations = Table(
+    "customer_registrations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("channel", String(8), nullable=False),  # sms | email: where the code went
+    Column("phone_ct", Text, nullable=True),
+    Column("phone_bidx", String(32), nullable=True),
+    Column("email_ct", Text, nullable=True),
+    Column("email_bidx", String(32), nullable=True),
+    Column("password_hash", String(255), nullable=True),
+    Column("device_hash", String(64), nullable=False),
+    Column("locale", String(16), nullable=False),
+    Column("code_hash", String(64), nullable=False),  # HMAC-SHA256 of the code
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False),
+    Column("customer_id", String(32), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("kind IN ('new', 'taken')", name="kind"),
+    CheckConstraint("channel IN ('sms', 'email')", name="channel"),
+    CheckConstraint("status IN ('pending', 'completed', 'failed')", name="status"),
+    Index("ix_customer_registrations_expires", "expires_at"),
 )
 
 merchants = Table(

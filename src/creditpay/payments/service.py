@@ -61,7 +61,7 @@ from creditpay.ledger.service import (
     get_account_by_key,
     open_accounts,
 )
-from creditpay.money import AMOUNT_MINOR_MAX, validate_currency
+from creditpay.money import AMOUNT_MINOR_MAX, validate_operated_currency
 from creditpay.parties.security import new_id, sha256_hex
 from creditpay.parties.service import (
     Parties,
@@ -125,6 +125,9 @@ class PaymentsPolicy:
     amount_minor_max: int = 10_000_000_000
     # Named as the lender on key-facts documents (the platform's licensed lending entity).
     lender_name: str = "creditpay"
+    # The currencies the platform operates in (its ledger accounts, products and caps);
+    # any other valid ISO code is refused as bad input naming the field.
+    currencies: tuple[str, ...] = ("CNY",)
 
 
 def _check_amount(value: object, field_name: str, maximum: int) -> int:
@@ -175,8 +178,13 @@ class Payments:
     def _payable_id(self, tx: Tx, merchant_id: str, currency: str) -> int:
         return self._opened_id(tx, merchant_payable_spec(merchant_id, currency))
 
+    def operated_currency(self, currency: object, field_name: str = "currency") -> str:
+        """``currency`` if the platform operates in it, else ValidationError naming it."""
+        return validate_operated_currency(currency, self.policy.currencies, field_name)
+
     def wallet_balance(self, conn: Connection, customer_id: str, currency: str
                        ) -> dict[str, Any]:
+        self.operated_currency(currency)
         try:
             account = get_account_by_key(conn, party_key("wallet", customer_id, currency))
         except NotFoundError:
@@ -203,7 +211,7 @@ class Payments:
     def _card_move(self, tx: Tx, principal: Principal, kind: str, card_id: str,
                    amount_minor: int, currency: str) -> dict[str, Any]:
         amount_minor = _check_amount(amount_minor, "amount_minor", self.policy.amount_minor_max)
-        validate_currency(currency)
+        self.operated_currency(currency)
         card = self.parties.get_card(tx.conn, principal.id, card_id)
         wallet = self._wallet_id(tx, principal.id, currency)
         clearing = self._account_id(tx.conn, platform_key("card_clearing", currency))
@@ -279,7 +287,7 @@ class Payments:
         hold the transfer for an analyst (``review``: a pending ledger hold, status
         ``pending``, posted or voided by :meth:`review_transfer`)."""
         amount_minor = _check_amount(amount_minor, "amount_minor", self.policy.amount_minor_max)
-        validate_currency(currency)
+        self.operated_currency(currency)
         payee = self.parties.find_by_identifier(tx.conn, to) if isinstance(to, str) else None
         if payee is None or payee.status != "active":
             raise NotFoundError("no customer with that phone or email", field="to")
@@ -434,6 +442,20 @@ class Payments:
             return row
         raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
 
+    def intent_customers(self, conn: Connection, intent_id: str) -> tuple[str, ...]:
+        """The customer who paid (or is paying) intent ``intent_id``, if any."""
+        customer = conn.execute(select(payment_intents.c.customer_id).where(
+            payment_intents.c.id == intent_id)).scalar_one_or_none()
+        return (customer,) if customer else ()
+
+    def wallet_operation_customers(self, conn: Connection, operation_id: str
+                                   ) -> tuple[str, ...]:
+        """The customers of a wallet operation: its owner, and a transfer's payee."""
+        row = conn.execute(select(wallet_operations.c.customer_id,
+                                  wallet_operations.c.counterparty_customer_id).where(
+            wallet_operations.c.id == operation_id)).first()
+        return tuple(c for c in row if c) if row is not None else ()
+
     def get_intent_view(self, conn: Connection, principal: Principal, intent_id: str
                         ) -> dict[str, Any]:
         row = self.intent_for(conn, principal, intent_id)
@@ -457,7 +479,7 @@ class Payments:
                       order_id: str, scenario: str = "online", description: str | None = None,
                       line_items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         amount_minor = _check_amount(amount_minor, "amount_minor", self.policy.amount_minor_max)
-        validate_currency(currency)
+        self.operated_currency(currency)
         merchant_row = self.parties.get_merchant(tx.conn, merchant.id)
         if merchant_row.status != "active":
             raise PermissionDeniedError("the merchant is suspended")

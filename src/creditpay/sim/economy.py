@@ -609,10 +609,13 @@ class Economy:
 
         if agent.complained:
             return
+        from creditpay.payments.complaint_subjects import complaint_subjects
+
         complaint = self._attempt("complaint", lambda tx: open_complaint(
             tx, customer_id=agent.customer_id, subject_type=subject_type,
             subject_id=subject_id, category=category, channel="app",
-            request_id=f"sim-cmp-{agent.consumer.index}"))
+            request_id=f"sim-cmp-{agent.consumer.index}",
+            subjects=complaint_subjects(self.payments)))
         if complaint is not None:
             agent.complained = True
             self.complaints_open.append((complaint.id, self.day))

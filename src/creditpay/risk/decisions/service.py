@@ -68,7 +68,7 @@ from creditpay.risk.features.compute import (
 )
 
 __all__ = ["Decision", "ReplayResult", "decide", "get_decision", "replay_decision",
-           "declared_income", "stored_history"]
+           "declared_income", "stored_history", "application_customers"]
 
 MODEL_NAME = "application"
 PLATFORM_DATA_PURPOSE = "platform_data"
@@ -354,6 +354,13 @@ def _decision(row: Any) -> Decision:
                     row.apr_bps, row.currency, list(row.reasons), dict(row.features),
                     row.model_name, int(row.model_version), row.model_role, row.policy_id,
                     row.policy_version, row.policy_hash)
+
+
+def application_customers(conn: Connection, application_id: str) -> tuple[str, ...]:
+    """The applicant of credit application ``application_id``, if it was decided."""
+    customer = conn.execute(select(credit_decisions.c.customer_id).where(
+        credit_decisions.c.application_id == application_id)).scalar_one_or_none()
+    return (customer,) if customer else ()
 
 
 def get_decision(conn: Connection, decision_id: str) -> Decision:
