@@ -341,6 +341,46 @@ def test_cash_loan_from_offers_to_disbursement(api):
     _ledger_ok(api)
 
 
+def test_a_cash_loan_and_line_purchases_share_one_limit(api):
+    """The issue's case: a cash loan, then a line purchase, may not add up to more than the
+    limit (the reverse order was already refused); an offer quoted before the loan does
+    not get round it."""
+    from creditpay.credit.service import set_credit_limit
+
+    token, decision = _approved(api, "13800000011")
+    limit = 300_000  # lowered by the risk team, so a purchase of the whole limit is offered
+    rt = api.runtime
+    rt.uow.run(lambda tx: set_credit_limit(tx, line_id=decision["line_id"],
+                                           new_limit_minor=limit, reason="test"))
+    admin = api.operator("admin")
+    merchant = api.merchant(admin)["api_key"]["key"]
+    intent = api.post("/v1/payment_intents", {"amount_minor": limit, "currency": "CNY",
+                                              "order_id": "after-loan"}, merchant,
+                      expect=201).json()
+    quote = f"/v1/payment_intents/{intent['id']}/credit_offers"
+    early = next(o for o in api.post(quote, {}, token, expect=200).json()["offers"]
+                 if o["funding"] == "credit_line")  # quoted while the line was unused
+    loan_offer = next(o for o in api.post("/v1/me/cash_loans/offers",
+                                          {"amount_minor": 200_000}, token,
+                                          expect=200).json()["offers"]
+                      if o["product_code"] == "jiebei")
+    api.post("/v1/me/cash_loans", {"offer_id": loan_offer["offer_id"],
+                                   "key_facts_sha256": loan_offer["key_facts_sha256"]}, token,
+             expect=201)
+    refused = api.post(f"/v1/payment_intents/{intent['id']}/confirm", {
+        "funding": "credit_line", "offer_id": early["offer_id"],
+        "key_facts_sha256": early["key_facts_sha256"]}, token)
+    assert refused.status_code == 409, refused.text
+    # Quoted again, the line is no longer offered for the whole limit...
+    again = api.post(quote, {}, token, expect=200).json()["offers"]
+    assert not [o for o in again if o["funding"] == "credit_line"]
+    # ...but what is left of it can still be spent, and no more.
+    _pay_with_line(api, token, merchant, limit - 200_000)
+    over = api.post("/v1/me/cash_loans/offers", {"amount_minor": 10_000}, token)
+    assert over.status_code == 409 and over.json()["available_minor"] == 0
+    _ledger_ok(api)
+
+
 # ----------------------------------------------------------------------------- tenancy
 def test_another_customers_ids_are_not_found(api, clock):
     admin = api.operator("admin")

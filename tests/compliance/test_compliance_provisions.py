@@ -29,11 +29,12 @@ def build_portfolio(uow, clock, until: dt.date) -> dict:
     * c1: 7-day bullet cash loan of 1,000.00, due 2025-03-08, never paid (delinquent);
     * c2: a 500.00 huabei line purchase (in the statement cut 03-01, due 03-10, not paid);
     * c3: a 12-month 12,000.00 cash loan on auto-debit (current).
-    Each customer has a 10,000.00 line (undrawn part counts in EAD through the CCF).
+    Each customer has a 10,000.00 line (c3: 20,000.00), which the cash loans draw on; the
+    undrawn part counts in EAD through the CCF.
     """
     c1 = new_customer(uow, "c1")
     c2 = new_customer(uow, "c2")
-    c3 = new_customer(uow, "c3")
+    c3 = new_customer(uow, "c3", limit_minor=2_000_000)
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-c1", customer_id="c1", currency=CNY,
                              principal_minor=100_000, product_code="jiebei", periods=7,

@@ -326,6 +326,9 @@ def test_limit_and_caps_refuse_and_change_nothing(uow, clock):
         S.authorise_purchase(tx, authorisation_id="a-big", customer_id="c1",
                              amount_minor=60_000, currency=CNY, offer_id=line_offer.offer_id)
     assert snapshot(uow) == before
+    with uow.begin() as tx:  # a limit as high as the regulatory cap, to reach the cap
+        S.set_credit_limit(tx, line_id=who.line_id, new_limit_minor=25_000_000,
+                           reason="cap test")
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="big-1", customer_id="c1", currency=CNY,
                              principal_minor=19_990_000, product_code="jiebei", periods=12,

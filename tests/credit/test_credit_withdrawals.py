@@ -206,7 +206,9 @@ def test_cash_loan_withdrawal(uow, clock):
     # 100,000 x 0.1825 x 10 / 365 = 500
     assert (result.days_used, result.interest_minor, result.amount_due_minor) == \
         (10, 500, 100_500)
-    assert result.limit_restored_minor == 0
+    # The loan drew on the line; withdrawing it gives the principal back to the line.
+    assert result.limit_restored_minor == 100_000
+    assert _available(uow, who) == 1_000_000
     _assert_books_clean(uow, who)
 
 

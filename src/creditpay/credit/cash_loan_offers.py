@@ -3,14 +3,10 @@ products for an amount, with its full cost, stored as shown so the offer accepte
 offer quoted.
 
 Who may borrow and how much: the consumer needs an open, active pay-later line (granted by
-an approved credit decision), and a cash loan draws on that line's limit. The credit domain
-keeps no shared limit account between a line and loans (a loan is not a use of the line's
-ledger limit), so the rule is enforced on exposure: the principal of a new loan must not
-exceed ``line limit - exposure`` (exposure = principal outstanding on every open account of
-the customer, loans included, plus open authorisation holds; see
-:func:`creditpay.credit.service.exposure_minor`). A purchase on the line after a loan is
-still bounded by the line's own available limit only; the regulatory exposure cap and the
-affordability rules bound the total.
+an approved credit decision), and a cash loan draws on that line's limit in the ledger, as a
+purchase does (:func:`creditpay.credit.loans.disburse_cash_loan`): the headroom is the line's
+available credit, so loans, purchases and plans together stay within the granted limit in
+any order. The regulatory exposure cap and the affordability rules bound the total too.
 
 Pure core: :func:`loan_offer_figures` (schedule, APR, all-in cost of one product, term and
 method). Storage: ``credit_cash_loan_quotes`` (one row per offer shown, with its figures,
@@ -54,7 +50,9 @@ OFFERS_MAX = 64  # products x terms x methods shown at once (a bound, far above 
 
 @dataclass(frozen=True)
 class LoanHeadroom:
-    """What a new cash loan may borrow (minor units): line limit - exposure, floored at 0."""
+    """What a new cash loan may borrow (minor units): the line's available credit (its limit
+    less what purchases, plans and loans hold or owe), and never more than the limit less
+    the exposure (principal outstanding and holds on every account)."""
 
     line_id: str
     limit_minor: int
@@ -78,7 +76,7 @@ def loan_headroom(conn: Any, customer_id: str, currency: str) -> LoanHeadroom:
                          rule="cash_loan.line_not_active")
     exposure = int(exposure_minor(conn, customer_id, currency))
     return LoanHeadroom(line.line_id, line.limit_minor, exposure,
-                        max(0, line.limit_minor - exposure))
+                        max(0, min(line.available_minor, line.limit_minor - exposure)))
 
 
 def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method | str,

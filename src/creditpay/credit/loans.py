@@ -13,7 +13,10 @@ from creditpay.credit.lines import (
     check_amount,
     check_id,
     customer_ledger_accounts,
+    customer_line,
+    get_line,
     new_account_row,
+    platform_ledger_accounts,
     post,
     transfer,
 )
@@ -25,10 +28,31 @@ from creditpay.credit.plans import (
 )
 from creditpay.credit.schedule import Method, Schedule, build_schedule
 from creditpay.db.uow import Tx
-from creditpay.errors import IdempotencyConflictError, NotFoundError, ValidationError
+from creditpay.errors import (
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    LimitExceededError,
+    NotFoundError,
+    StateError,
+    ValidationError,
+)
 from creditpay.money import validate_currency
 
 __all__ = ["disburse_cash_loan", "loan_schedule"]
+
+
+def _active_line(tx: Tx, customer_id: str, currency: str) -> dict[str, Any]:
+    """The customer's line in ``currency``, locked, which must be active."""
+    try:
+        line = get_line(tx.conn, customer_line(tx.conn, customer_id, currency)["line_id"],
+                        lock=True)
+    except NotFoundError:
+        raise StateError(f"a cash loan draws on a {currency} credit line: the customer has "
+                         "none", field="customer_id", rule="cash_loan.no_credit_line") from None
+    if line["status"] != "active":
+        raise StateError(f"the credit line is {line['status']}", field="customer_id",
+                         rule="cash_loan.line_not_active")
+    return line
 
 
 def loan_schedule(product: P.CashLoanProduct, periods: int, method: Method | str,
@@ -43,7 +67,15 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
                        principal_minor: int, product_code: str, periods: int,
                        method: str, wallet_account_id: int) -> Any:
     """Originate a cash loan and pay ``principal_minor`` into the wallet (ledger account
-    ``wallet_account_id``). Idempotent on ``loan_id``. Returns the AccountView."""
+    ``wallet_account_id``). Idempotent on ``loan_id``. Returns the AccountView.
+
+    A cash loan draws on the customer's credit line: its principal takes the line's
+    available credit in the ledger (``credit.loan_limit_use``, in the same linked batch as
+    the disbursement) and repaid principal gives it back, as a purchase does. So a loan and
+    purchases together never exceed the granted limit, in any order and under concurrency:
+    the ledger's balance flag on the line's available account refuses the one that would
+    (LimitExceededError naming ``principal_minor``). Without an active line there is no
+    granted limit to draw on (StateError naming ``customer_id``)."""
     from creditpay.credit.service import exposure_minor, get_account_view
 
     check_id(loan_id, "loan_id")
@@ -89,16 +121,29 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
     wallet = L.get_account(tx.conn, wallet_account_id)
     if wallet.currency != currency:
         raise ValidationError(f"is a {wallet.currency} account", field="wallet_account_id")
+    line = _active_line(tx, customer_id, currency)
+    platform = platform_ledger_accounts(tx, currency)
     receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
-    post(tx, [transfer(f"credit:loan:{loan_id}:disburse", "credit.loan_disbursement",
-                       receivables["principal"], wallet_account_id, principal_minor,
-                       loan_id)])
+    try:
+        post(tx, [
+            transfer(f"credit:loan:{loan_id}:limit", "credit.loan_limit_use",
+                     line["available_account_id"], platform["credit_limit_control"],
+                     principal_minor, loan_id),
+            transfer(f"credit:loan:{loan_id}:disburse", "credit.loan_disbursement",
+                     receivables["principal"], wallet_account_id, principal_minor, loan_id)])
+    except InsufficientFundsError:
+        available = L.get_account(tx.conn, line["available_account_id"]).available_minor
+        raise LimitExceededError(
+            f"exceeds the credit available on your line ({available} minor units: its limit "
+            f"less purchases, plans and loans not yet repaid)", field="principal_minor",
+            available_minor=available) from None
     method_value = Method(terms.method)
     account = insert_account(tx, new_account_row(
         account_id=loan_id, kind="loan", customer_id=customer_id, currency=currency,
         line_id=None, product=product, opened_on=tx.today, now=tx.now,
         principal_minor=principal_minor, receivables=receivables,
-        line_available_account_id=None, method=str(method_value),
+        # Repaid (or withdrawn) principal flows back to the line it was drawn from.
+        line_available_account_id=line["available_account_id"], method=str(method_value),
         interest_rate=product.annual_rate,
         interest_base=interest_base_for(method_value, True),
         schedule_level_minor=schedule.level_payment_minor or
