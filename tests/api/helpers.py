@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,8 @@ def api_config(**overrides: Any) -> ApiConfig:
         "blind_index_key": generate_key_bytes(),
         "passwords": FAST_PASSWORDS,
         "pool_size": 4,
+        # No test looks a webhook host name up on the real network.
+        "webhook_resolve": fake_dns({}),
     }
     values.update(overrides)
     return ApiConfig(**values)
@@ -37,6 +41,18 @@ def api_config(**overrides: Any) -> ApiConfig:
 
 def build_app(url: str, clock: Any, **overrides: Any) -> Any:
     return create_app(Settings(database_url=url), clock, config=api_config(**overrides))
+
+
+def fake_dns(table: dict[str, list[str]]) -> Callable[[str, int], list[str]]:
+    """A host name resolver for webhook targets that answers from ``table`` (no network);
+    an unknown name does not resolve, as getaddrinfo would say."""
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            return list(table[host])
+        except KeyError:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+
+    return resolve
 
 
 def key() -> str:

@@ -21,13 +21,15 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from tests.api.helpers import GOOD_PAN, PASSWORD, Api, build_app
+from tests.api.helpers import GOOD_PAN, PASSWORD, Api, build_app, fake_dns
 
 PHONE = "13987654321"
 EMAIL = "han.meimei@example.com"
 NAME = "韩梅梅"
 ID_NUMBER = "11010519491231002X"
 WRONG_PASSWORD = "tr0ub4dor&3 wrong"
+# The merchant's webhook host, resolved without the network (a public address).
+SHOP_DNS = fake_dns({"shop.example.com": ["93.184.215.14"]})
 
 LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore",
            "sqlalchemy", "sqlalchemy.engine", "sqlalchemy.pool", "psycopg", "creditpay",
@@ -110,7 +112,7 @@ def test_no_secret_or_personal_data_in_any_log_record(store, clock, debug_levels
     root = logging.getLogger()
     if sink == "before the app":
         root.addHandler(capture)
-    app = build_app(store.url, clock)
+    app = build_app(store.url, clock, webhook_resolve=SHOP_DNS)
     if sink == "after the app":
         root.addHandler(capture)
     api = Api(TestClient(app, raise_server_exceptions=False), app)
@@ -137,7 +139,7 @@ def test_secrets_logged_by_application_code_are_redacted(store, clock, debug_lev
     root = logging.getLogger()
     if sink == "before the app":
         root.addHandler(capture)
-    app = build_app(store.url, clock)
+    app = build_app(store.url, clock, webhook_resolve=SHOP_DNS)
     if sink == "after the app":
         root.addHandler(capture)
     api = Api(TestClient(app, raise_server_exceptions=False), app)

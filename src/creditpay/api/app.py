@@ -60,12 +60,16 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_background(rt)) if config.background_jobs else None
+        # Two tasks: webhook deliveries wait on merchants' servers, so they never run in the
+        # loop that applies card-rail callbacks and seals the audit chain.
+        tasks = [asyncio.create_task(_background(rt)),
+                 asyncio.create_task(rt.webhooks.run_forever())] if config.background_jobs else []
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             rt.close()
@@ -116,8 +120,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 async def _background(rt: Runtime, *, period_s: float = BACKGROUND_PERIOD_S,
                       seal_period_s: float = AUDIT_SEAL_PERIOD_S) -> None:
-    """``creditpay serve``: deliver card rail callbacks and webhooks every ``period_s``, and
-    seal the audit chain every ``seal_period_s`` (a failing job never stops the others)."""
+    """``creditpay serve``: deliver card rail callbacks every ``period_s`` and seal the audit
+    chain every ``seal_period_s`` (a failing job never stops the others). Merchant webhooks
+    are not sent here but by their own worker (``WebhookDispatcher.run_forever``), so no
+    merchant's server can hold these jobs up."""
     from creditpay.api.routes_operators import deliver_rail_callbacks
     from creditpay.compliance.audit import seal
 
@@ -125,7 +131,6 @@ async def _background(rt: Runtime, *, period_s: float = BACKGROUND_PERIOD_S,
     while True:
         try:
             await run_in_threadpool(deliver_rail_callbacks, rt)
-            await run_in_threadpool(rt.webhooks.run_once)
         except Exception:  # noqa: BLE001 - a failing job must not stop the loop
             log.exception("background job failed")
         if time.monotonic() - last_seal >= seal_period_s:

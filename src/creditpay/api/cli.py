@@ -18,9 +18,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
         jobs: bool = typer.Option(True, "--jobs/--no-jobs",
-                                  help="deliver card rail callbacks and webhooks every second"),
+                                  help="deliver card rail callbacks and seal the audit chain "
+                                       "every second, and run the webhook delivery worker"),
     ) -> None:
-        """Run the HTTP API with uvicorn (needs CREDITPAY_MASTER_KEY or _FILE)."""
+        """Run the HTTP API with uvicorn (needs CREDITPAY_MASTER_KEY or _FILE).
+        CREDITPAY_WEBHOOKS_ALLOW_PRIVATE=true lets merchant webhooks target loopback and
+        private addresses (development only)."""
         import uvicorn
 
         from creditpay.api.app import create_app

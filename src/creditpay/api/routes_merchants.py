@@ -28,8 +28,11 @@ def merchant(request: Request, who: Principal = Depends(ANY_MERCHANT)) -> Any:
 def set_webhook(request: Request, body: S.WebhookIn, idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(KEYS)) -> Any:
     rt = runtime(request)
+    # Checked (host name lookup included) before the transaction: a slow lookup must not
+    # hold the database.
+    target = rt.webhook_targets.check(body.webhook_url, key=who.id) if body.webhook_url else None
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.parties.update_merchant(
-        tx, who, webhook_url=body.webhook_url))
+        tx, who, webhook_url=target))
 
 
 @router.get("/api_keys", response_model=S.ApiKeyList)

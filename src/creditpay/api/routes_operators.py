@@ -23,9 +23,13 @@ ADMIN = access(roles={"admin"})
 def onboard(request: Request, body: S.OnboardIn, idempotency_key: str = IdempotencyKey,
             who: Principal = Depends(ADMIN)) -> Any:
     rt = runtime(request)
+    # Checked (host name lookup included) before the transaction: a slow lookup must not
+    # hold the database.
+    target = (rt.webhook_targets.check(body.webhook_url, key=f"operator:{who.id}")
+              if body.webhook_url else None)
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.parties.onboard_merchant(
         tx, who, name=body.name, mcc=body.mcc, discount_rate=body.discount_rate,
-        settlement_currency=body.settlement_currency, webhook_url=body.webhook_url),
+        settlement_currency=body.settlement_currency, webhook_url=target),
         status_code=201, secret_fields=frozenset({"key", "webhook_secret"}))
 
 

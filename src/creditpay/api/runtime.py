@@ -12,6 +12,7 @@ import functools
 import hashlib
 import hmac
 import logging
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,14 +32,20 @@ from creditpay.payments.credit_port import CreditFacade
 from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
-from creditpay.payments.webhooks import WebhookDispatcher
+from creditpay.payments.webhooks import DeliveryLimits, WebhookDispatcher
 from creditpay.risk.bureau import BureauAdapter, SimulatedBureau
 from creditpay.risk.fraud.cases import DEFAULT_CASE_POLICY, CasePolicy, open_payment_case
+from creditpay.webhook_targets import HostLookup, Resolve, WebhookTargets, system_resolve
 
 if TYPE_CHECKING:
     from creditpay.payments.fraud import FraudScreeningConfig
 
 __all__ = ["ApiConfig", "Runtime", "build_runtime"]
+
+_log = logging.getLogger("creditpay.webhooks")
+# Host name lookups at once when merchants set their webhook URL (each request waits for its
+# own, at most webhook_targets.LOOKUP_TIMEOUT_S).
+REGISTRATION_LOOKUPS_MAX = 8
 
 
 @dataclass
@@ -58,7 +65,16 @@ class ApiConfig:
     ip_bucket: tuple[int, float] = (600, 100.0)
     credential_bucket: tuple[int, float] = (300, 50.0)
     login_bucket: tuple[int, float] = (10, 0.1)  # per identifier, before any DB work
-    background_jobs: bool = False  # serve: deliver rail callbacks and webhooks every second
+    # serve: deliver rail callbacks and seal the audit chain every second, and run the
+    # webhook delivery worker (a task of its own).
+    background_jobs: bool = False
+    # Merchant webhooks (docs/security.md, "Webhooks"). None: Settings decides
+    # (CREDITPAY_WEBHOOKS_ALLOW_PRIVATE); True lets webhooks target loopback and private
+    # addresses over http too (development and tests only).
+    webhooks_allow_private: bool | None = None
+    webhook_limits: DeliveryLimits = field(default_factory=DeliveryLimits)
+    webhook_resolve: Resolve = system_resolve  # host name -> addresses; tests inject one
+    webhook_tls_verify: ssl.SSLContext | bool = True  # an SSLContext with a test CA in tests
     # Fraud screening (issue #6): None = CREDITPAY_FRAUD_SCREENING decides (default off:
     # allow-all). Used only when ``risk`` is left at the allow-all default.
     fraud_screening: bool | None = None
@@ -81,6 +97,8 @@ class Runtime:
     parties: Parties
     payments: Payments
     webhooks: WebhookDispatcher
+    # The checks a merchant's webhook URL passes when it is set (deliveries have their own).
+    webhook_targets: WebhookTargets
     complaint_subjects: ComplaintSubjects
 
     @property
@@ -136,7 +154,28 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "creditpay"):
         install_pii_log_filter(logging.getLogger(name))
     return Runtime(config, uow, vault, parties, payments,
-                   WebhookDispatcher(uow, parties), complaint_subjects(payments))
+                   *_webhooks(settings, config, uow, parties), complaint_subjects(payments))
+
+
+def _webhooks(settings: Settings, config: ApiConfig, uow: UnitOfWork, parties: Parties
+              ) -> tuple[WebhookDispatcher, WebhookTargets]:
+    """The delivery worker and the registration checks, each with its own lookup threads so
+    neither can use up the other's."""
+    allow_private = (config.webhooks_allow_private if config.webhooks_allow_private is not None
+                     else settings.webhooks_allow_private)
+    if allow_private:
+        _log.warning("WEBHOOKS MAY TARGET LOOPBACK AND PRIVATE ADDRESSES, OVER HTTP TOO "
+                     "(CREDITPAY_WEBHOOKS_ALLOW_PRIVATE is on): development only, never in "
+                     "production")
+    limits = config.webhook_limits
+    delivery = WebhookTargets(allow_private, HostLookup(
+        config.webhook_resolve, threads_max=limits.in_flight_max,
+        per_key_max=limits.per_merchant_max))
+    registration = WebhookTargets(allow_private, HostLookup(
+        config.webhook_resolve, threads_max=REGISTRATION_LOOKUPS_MAX, per_key_max=2))
+    dispatcher = WebhookDispatcher(uow, parties, delivery, limits=limits,
+                                   verify=config.webhook_tls_verify)
+    return dispatcher, registration
 
 
 def _risk_gateway(config: ApiConfig) -> RiskGateway:

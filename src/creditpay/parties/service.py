@@ -64,6 +64,7 @@ from creditpay.parties.tables import (
     operators,
     step_up_challenges,
 )
+from creditpay.webhook_targets import WebhookTarget
 
 __all__ = [
     "AccessPolicy", "Parties", "Principal", "ROLES", "MERCHANT_SCOPES", "StepUpRequired",
@@ -707,7 +708,7 @@ class Parties:
 
     def onboard_merchant(self, tx: Tx, operator: Principal, *, name: str, mcc: str,
                          discount_rate: str, settlement_currency: str = "CNY",
-                         webhook_url: str | None = None) -> dict[str, Any]:
+                         webhook_url: WebhookTarget | None = None) -> dict[str, Any]:
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 128:
             raise ValidationError("must be 1..128 characters", field="name")
         if not isinstance(mcc, str) or not _MCC.match(mcc):
@@ -719,7 +720,7 @@ class Parties:
         tx.conn.execute(merchants.insert().values(
             id=merchant_id, name=name.strip(), mcc=mcc, status="active",
             discount_rate=str(rate), settlement_currency=settlement_currency,
-            webhook_url=check_webhook_url(webhook_url) if webhook_url else None,
+            webhook_url=check_webhook_url(webhook_url),
             webhook_secret_ct=self.vault.encrypt("merchants.webhook_secret", merchant_id,
                                                  secret),
             created_at=tx.now))
@@ -738,10 +739,10 @@ class Parties:
         return self.vault.decrypt("merchants.webhook_secret", merchant_row.id,
                                   merchant_row.webhook_secret_ct)
 
-    def update_merchant(self, tx: Tx, principal: Principal, *, webhook_url: str | None
-                        ) -> dict[str, Any]:
+    def update_merchant(self, tx: Tx, principal: Principal, *,
+                        webhook_url: WebhookTarget | None) -> dict[str, Any]:
         tx.conn.execute(update(merchants).where(merchants.c.id == principal.id).values(
-            webhook_url=check_webhook_url(webhook_url) if webhook_url else None))
+            webhook_url=check_webhook_url(webhook_url)))
         audit.append(tx, "merchant", principal.id, "merchant.updated", "merchant",
                      principal.id, {"webhook_url_set": bool(webhook_url)})
         return self.merchant_view(self.get_merchant(tx.conn, principal.id))
@@ -866,19 +867,17 @@ def parse_rate(text: str) -> Decimal:
     return rate
 
 
-def check_webhook_url(url: str) -> str:
-    """HTTPS only, except plain HTTP to loopback (local development and tests)."""
-    from urllib.parse import urlsplit
-
-    if not isinstance(url, str) or len(url) > 512:
-        raise ValidationError("must be a URL of at most 512 characters", field="webhook_url")
-    parts = urlsplit(url)
-    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme not in ("https", "http") or not parts.hostname or (
-            parts.scheme == "http" and not loopback) or parts.username or parts.password:
-        raise ValidationError("must be an https:// URL (http only to loopback)",
-                              field="webhook_url")
-    return url
+def check_webhook_url(target: WebhookTarget | None) -> str | None:
+    """The webhook URL to store: one that :meth:`WebhookTargets.check
+    <creditpay.webhook_targets.WebhookTargets.check>` passed (scheme, host and every address
+    it resolves to; docs/security.md, "Webhooks"), or None to clear it. The caller runs that
+    check before the transaction starts, since it looks the host name up on the network; a
+    plain string is refused here so no caller can store an unchecked URL."""
+    if target is None:
+        return None
+    if not isinstance(target, WebhookTarget):
+        raise TypeError("webhook_url must be a WebhookTarget from WebhookTargets.check")
+    return target.url
 
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)

@@ -216,5 +216,9 @@ webhook_deliveries = Table(
     Column("last_error", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
+    # The worker that is sending this attempt, until when (a lease): another worker takes the
+    # row only once the lease has passed, i.e. its sender died (migration 0017).
+    Column("claim_token", String(32), nullable=True),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
