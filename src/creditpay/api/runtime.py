@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from creditpay.clock import Clock, SystemClock
+from creditpay.compliance.checkpoints import AuditCheckpointer, CheckpointStore, build_checkpointer
 from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
 from creditpay.compliance.logging_filter import install_pii_log_filter
 from creditpay.compliance.vault import BlindIndexer, Vault
@@ -67,6 +68,9 @@ class ApiConfig:
     deposit_waiver_score_min: int = 650  # credit score that waives a rental deposit
     # The credit bureau consumer credit applications pull from (default: the simulator).
     bureau: BureauAdapter = field(default_factory=lambda: SimulatedBureau(0))
+    # Where the background seal writes audit checkpoints (default: the directory of
+    # ``Settings.checkpoint_dir()``; docs/security.md section 6).
+    audit_checkpoint_store: CheckpointStore | None = None
 
 
 @dataclass
@@ -77,6 +81,8 @@ class Runtime:
     parties: Parties
     payments: Payments
     webhooks: WebhookDispatcher
+    # Signs and stores a checkpoint on every seal of the background jobs.
+    audit_checkpointer: AuditCheckpointer
 
     @property
     def clock(self) -> Clock:
@@ -128,8 +134,10 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
     install_pii_log_filter()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "creditpay"):
         install_pii_log_filter(logging.getLogger(name))
+    # Built at start: an API whose seals could not be checkpointed must not come up.
+    checkpointer = build_checkpointer(settings, master, store=config.audit_checkpoint_store)
     return Runtime(config, uow, vault, parties, payments,
-                   WebhookDispatcher(uow, parties))
+                   WebhookDispatcher(uow, parties), checkpointer)
 
 
 def _risk_gateway(config: ApiConfig) -> RiskGateway:
