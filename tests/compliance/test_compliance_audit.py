@@ -240,7 +240,7 @@ def test_malformed_append_is_rejected(uow, kwargs, field):
 def test_personal_data_access_helper(uow, engine):
     with uow.begin() as tx:
         audit.record_personal_data_access(tx, "op_3", "customer", "cust_5",
-                                          ["phone", "id_number"], "complaint #881")
+                                          ["phone", "id_number"], "complaint_handling")
     audit.seal(uow, None)
     with engine.connect() as conn:
         row = conn.execute(select(audit_records)).one()

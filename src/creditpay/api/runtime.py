@@ -18,6 +18,7 @@ from creditpay.clock import Clock, SystemClock
 from creditpay.compliance.checkpoints import AuditCheckpointer, CheckpointStore, build_checkpointer
 from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
 from creditpay.compliance.logging_filter import install_pii_log_filter
+from creditpay.compliance.notes import Notes
 from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.config import Settings
 from creditpay.db.schema import open_database
@@ -83,6 +84,8 @@ class Runtime:
     webhooks: WebhookDispatcher
     # Signs and stores a checkpoint on every seal of the background jobs.
     audit_checkpointer: AuditCheckpointer
+    # Free text staff write (case notes), encrypted and erasable, referenced from the chain.
+    notes: Notes
 
     @property
     def clock(self) -> Clock:
@@ -137,7 +140,7 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
     # Built at start: an API whose seals could not be checkpointed must not come up.
     checkpointer = build_checkpointer(settings, master, store=config.audit_checkpoint_store)
     return Runtime(config, uow, vault, parties, payments,
-                   WebhookDispatcher(uow, parties), checkpointer)
+                   WebhookDispatcher(uow, parties), checkpointer, Notes(vault))
 
 
 def _risk_gateway(config: ApiConfig) -> RiskGateway:

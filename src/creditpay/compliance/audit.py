@@ -16,9 +16,17 @@ Protection window: a record appended but not yet sealed is not protected by the 
 database administrator could edit or delete it unnoticed). Keep the window short by sealing
 often; :func:`verify` reports how many records are still unsealed.
 
-:func:`checkpoint` signs the head with Ed25519; copies kept outside the database (WORM storage,
-a regulator, a transparency log) let :func:`verify_checkpoint` prove later that history up to
-that point was not rewritten, even by someone able to recompute every hash.
+Checkpoints: every :func:`seal` given a checkpointer signs the new head with the platform's
+Ed25519 key and writes it to a store outside the database (:mod:`.checkpoints`), after checking
+the chain still extends the latest one. :func:`verify` with ``checkpoints=`` (and
+:func:`verify_against_store`, what ``creditpay audit verify`` runs) then sees what the chain
+alone cannot: a tail cut off with the head moved back, a chain emptied with the head reset,
+or history rewritten and re-hashed, even by someone able to recompute every hash.
+
+No personal data: :func:`append` refuses values that look like phone, ID, card numbers or
+emails anywhere, and prose under keys that name free text (reason, note, purpose, ...): the
+chain cannot forget, so words a person typed go to the vault (:mod:`.notes`) and the record
+carries their reference.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from creditpay.compliance.checkpoints import (
 )
 from creditpay.compliance.keys import ed25519_public_key_hex
 from creditpay.compliance.logging_filter import find_pii
+from creditpay.compliance.purposes import check_purpose
 from creditpay.compliance.tables import audit_chain_head, audit_records
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
@@ -55,6 +64,7 @@ __all__ = [
     "GENESIS_HASH",
     "HASH_FORMAT_VERSION",
     "ACTOR_TYPES",
+    "FREE_TEXT_CODE",
     "SealResult",
     "VerifyResult",
     "append",
@@ -95,6 +105,20 @@ _SLUG = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 # A key naming personal data must not hold a number that looks like one, even an int.
 _PII_KEY_HINT = re.compile(r"phone|mobile|tel|card|pan|id_number|id_card|identity|email|mail",
                            re.IGNORECASE)
+# Keys that by their name hold words a person typed (a reason, a note, a name, an address).
+# The chain can never erase what it holds, and the PII detectors cannot see a name, so a value
+# under such a key must be a code (FREE_TEXT_CODE), never prose: the prose goes to the vault
+# (compliance.notes) and the payload carries its ``note_id``. Matched by whole key or by its
+# last "_" word, so ``reason_code``, ``note_id``, ``note_given`` and ``agency_name`` (a
+# business, from configuration) are not caught, while ``dismiss_reason`` and ``legal_name`` are.
+_FREE_TEXT_KEY = re.compile(
+    r"(?:.*_)?(?:reason|note|notes|comment|comments|description|message|text|remark|remarks"
+    r"|memo|purpose|address|explanation|justification)"
+    r"|name|full_name|legal_name|customer_name|person_name|contact_name|first_name"
+    r"|last_name|family_name|given_name|payee_name|payer_name",
+    re.IGNORECASE)
+FREE_TEXT_CODE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
+_NOTE_ID = re.compile(r"note_[0-9a-f]{24}")
 
 
 # ----- canonical form and hashing -----------------------------------------------------------
@@ -167,6 +191,8 @@ def _check_payload(value: Any, path: str, depth: int) -> None:
                 raise ValidationError("payload keys must be strings", field=f"{path}.{key!r}")
             child = f"{path}.{key}"
             _reject_pii_text(key, child)
+            if _FREE_TEXT_KEY.fullmatch(key):
+                _require_code(item, child)
             if isinstance(item, int | float) and not isinstance(item, bool) and \
                     _PII_KEY_HINT.search(key):
                 _reject_pii_text(str(item), child)
@@ -182,6 +208,18 @@ def _check_payload(value: Any, path: str, depth: int) -> None:
     elif value is not None and not isinstance(value, bool | int):
         raise ValidationError(f"{type(value).__name__} is not JSON; use str/int/list/dict",
                               field=path)
+
+
+def _require_code(value: Any, path: str) -> None:
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if item is None or isinstance(item, bool | int):
+            continue
+        if not isinstance(item, str) or not FREE_TEXT_CODE.fullmatch(item):
+            raise ValidationError(
+                "free text is not allowed here: the audit chain cannot forget it; use a code "
+                "(lower-case letters, digits, _.:- up to 64 characters) and keep the words in "
+                "a vaulted note (compliance.notes), referenced by its note_id", field=path)
 
 
 def _reject_pii_text(text: str, path: str) -> None:
@@ -201,7 +239,9 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
 
     ``recorded_at`` is the transaction's business time. The record joins the hash chain at the
     next :func:`seal`. Raises ValidationError naming the offending field or payload key when
-    an argument is malformed or a value looks like a phone, ID, card number or email.
+    an argument is malformed, a value looks like a phone, ID, card number or email, or a key
+    that names free text (``reason``, ``note``, ``purpose``, ``legal_name``, ...) holds
+    anything but a code (:data:`FREE_TEXT_CODE`), a number, a boolean or null.
     """
     if actor_type not in ACTOR_TYPES:
         raise ValidationError(f"must be one of {sorted(ACTOR_TYPES)}", field="actor_type")
@@ -239,14 +279,27 @@ _INSERT = audit_records.insert()
 
 
 def record_personal_data_access(tx: Tx, staff_id: str, subject_type: str, subject_id: str,
-                                fields: list[str], purpose: str) -> int:
-    """Audit that a staff member read personal data fields of one subject, and why."""
-    if not fields:
-        raise ValidationError("name at least one field", field="fields")
-    if not purpose or len(purpose) > 200:
-        raise ValidationError("state the purpose in 1..200 characters", field="purpose")
+                                fields: list[str], purpose: str, *,
+                                note_id: str | None = None) -> int:
+    """Audit that a staff member read personal data fields of one subject, and why.
+
+    ``purpose`` is a code of :class:`creditpay.compliance.purposes.AccessPurpose`; anything
+    else (free text could name a person, and the chain can never forget it) is refused with
+    ValidationError naming ``purpose``. A justification in words is stored with
+    :class:`creditpay.compliance.notes.Notes` and referenced here by ``note_id``.
+    """
+    purpose = check_purpose(purpose)
+    if not isinstance(fields, list | tuple) or not fields or not all(
+            isinstance(name, str) and _SLUG.fullmatch(name) for name in fields):
+        raise ValidationError("name at least one field, as lower-case names like 'phone'",
+                              field="fields")
+    payload: dict[str, Any] = {"fields": sorted(fields), "purpose": purpose}
+    if note_id is not None:
+        if not isinstance(note_id, str) or not _NOTE_ID.fullmatch(note_id):
+            raise ValidationError("must be a note reference note_<24 hex>", field="note_id")
+        payload["note_id"] = note_id
     return append(tx, "staff", staff_id, "personal_data.read", subject_type, subject_id,
-                  {"fields": sorted(fields), "purpose": purpose})
+                  payload)
 
 
 # ----- seal ---------------------------------------------------------------------------------

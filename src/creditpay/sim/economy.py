@@ -262,6 +262,7 @@ class Economy:
             load_audit_signing_key,
             load_blind_index_key,
         )
+        from creditpay.compliance.notes import Notes
         from creditpay.compliance.vault import BlindIndexer, Vault
         from creditpay.config import default_checkpoint_dir
         from creditpay.db.schema import open_database
@@ -285,6 +286,7 @@ class Economy:
                 self.config.audit_checkpoint_dir or default_checkpoint_dir(url)))
         vault = Vault(self.uow, master)
         vault.ensure_active_key()
+        self.notes = Notes(vault)  # the analysts' case notes, as in the API
         token_key = load_token_key(master, environ={})
         rail_key = hmac.new(token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
         self.phone = SimPhone()
@@ -1031,7 +1033,8 @@ class Economy:
             done = self._attempt("review", lambda tx, c=case, a=approve: (
                 cases.assign(tx, c["id"], self.operator.id),
                 cases.resolve(tx, c["id"], self.operator.id, "legitimate" if a else "fraud",
-                              "simulated analyst verdict", review_payment=reviewer)))
+                              "simulated analyst verdict", review_payment=reviewer,
+                              notes=self.notes)))
             if done is None or not approve:
                 if attack is not None:
                     self._count_fraud(attack, "caught", item["amount"])
