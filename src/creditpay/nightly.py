@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from creditpay.db.uow import UnitOfWork
+
+if TYPE_CHECKING:
+    from creditpay.compliance.checkpoints import AuditCheckpointer
 
 __all__ = ["NightlyReport", "run_nightly", "limit_review_configured"]
 
@@ -60,10 +63,13 @@ def limit_review_configured(uow: UnitOfWork) -> bool:
 
 
 def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
-                currency: str = "CNY", early_warning_monitors: Any = None) -> NightlyReport:
+                currency: str = "CNY", early_warning_monitors: Any = None,
+                audit_checkpointer: AuditCheckpointer | None) -> NightlyReport:
     """Close ``business_date``, then the jobs that follow it. Each step is idempotent for
     the date, so a re-run after a crash finishes what is left. ``early_warning_monitors``:
-    the monitors the early-warning job evaluates (default: its bundled set)."""
+    the monitors the early-warning job evaluates (default: its bundled set).
+    ``audit_checkpointer`` signs and stores a checkpoint at each seal (required, no default:
+    None only in tests; docs/security.md section 6)."""
     from creditpay.compliance.audit import seal
     from creditpay.compliance.complaints import escalate_overdue
     from creditpay.credit.cob import run_close_of_business
@@ -72,7 +78,8 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     from creditpay.risk.decisions.referrals import expire_referrals
     from creditpay.risk.early_warning.job import run_early_warning
 
-    cob = run_close_of_business(uow, business_date, progress=progress)
+    cob = run_close_of_business(uow, business_date, progress=progress,
+                                audit_checkpointer=audit_checkpointer)
     report = NightlyReport(business_date.isoformat(), cob.as_dict())
     if limit_review_configured(uow):
         review = run_limit_review(uow, business_date, currency=currency)
@@ -85,7 +92,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     report.referrals_expired = len(uow.run(lambda tx: expire_referrals(tx)))
     report.complaints_escalated = len(uow.run(lambda tx: escalate_overdue(tx)))
     report.registrations_purged = uow.run(lambda tx: purge_registrations(tx))
-    report.audit_sealed = seal(uow).records_sealed
+    report.audit_sealed = seal(uow, audit_checkpointer).records_sealed
     return report
 
 
@@ -105,18 +112,33 @@ def register(app: Any, bench_app: Any) -> None:
         import json
 
         from creditpay.clock import SystemClock
-        from creditpay.config import default_database_url
+        from creditpay.compliance.checkpoints import AuditChainBrokenError, build_checkpointer
+        from creditpay.config import Settings
         from creditpay.db.schema import open_database
+        from creditpay.errors import DomainError
 
         try:
             business_date = dt.date.fromisoformat(date)
         except ValueError:
             raise typer.BadParameter("must be a date YYYY-MM-DD",
                                      param_hint="--date") from None
-        engine = open_database(db or default_database_url(), pool_size=2)
+        settings = Settings.from_env(db)
+        try:
+            # Before any work: the night's seal must be able to write its checkpoint.
+            checkpointer = build_checkpointer(settings)
+        except DomainError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        engine = open_database(settings.database_url, pool_size=2)
         try:
             report = run_nightly(UnitOfWork(engine, SystemClock()), business_date,
-                                 progress=not as_json)
+                                 progress=not as_json, audit_checkpointer=checkpointer)
+        except AuditChainBrokenError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except DomainError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
         finally:
             engine.dispose()
         typer.echo(json.dumps(report.as_dict(), default=str))

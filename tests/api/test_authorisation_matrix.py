@@ -81,6 +81,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
                       "risk_analyst"}),
     ("POST", "/v1/operator/customers/{customer_id}/personal_data"): (
         False, None, {"compliance_officer"}),
+    ("POST", "/v1/operator/notes/{note_id}/read"): (False, None, RISK_READ),
     ("POST", "/v1/operator/customers/{customer_id}/credit_line"): (
         False, None, {"admin", "risk_analyst"}),
     ("POST", "/v1/operator/payment_intents/{intent_id}/review"): (False, None,
@@ -246,7 +247,7 @@ def _world(api):
            "complaint_id": complaint["id"], "account_id": line["line_id"],
            "offer_id": "off_missing", "subject_id": held["id"],
            "version": "rules-missing", "alert_id": "ewa_missing", "decision_id": "dec_missing",
-           "statement_id": "stmt_missing"}
+           "statement_id": "stmt_missing", "note_id": "note_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 

@@ -1,12 +1,15 @@
 """The API's background jobs seal the audit chain every few seconds (both stores), so a
-committed audit record stays outside the hash chain only for a bounded window."""
+committed audit record stays outside the hash chain only for a bounded window, and each seal
+writes a signed checkpoint outside the database (a failed write is logged, then caught up)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from creditpay.api.app import AUDIT_SEAL_PERIOD_S, _background
 from creditpay.compliance import audit
+from creditpay.compliance.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
 from creditpay.compliance.tables import audit_records
 from tests.api.helpers import build_app
 
@@ -21,8 +24,9 @@ async def _run_for(rt, seconds):
         pass
 
 
-def test_background_jobs_seal_appended_records(store, clock):
-    app = build_app(store.url, clock)
+def test_background_jobs_seal_appended_records(store, clock, tmp_path):
+    checkpoints = DirectoryCheckpointStore(tmp_path / "checkpoints")
+    app = build_app(store.url, clock, audit_checkpoint_store=checkpoints)
     rt = app.state.runtime
     try:
         with rt.uow.begin() as tx:
@@ -33,7 +37,29 @@ def test_background_jobs_seal_appended_records(store, clock):
         with rt.uow.connect() as conn:
             assert audit.unsealed_count(conn) == 0
             assert conn.execute(audit_records.select()).mappings().first()["hash"]
-        assert audit.verify_database(rt.uow.engine).ok
+            result = audit.verify_against_store(
+                conn, checkpoints, trusted_public_keys=rt.audit_checkpointer.trusted_keys())
+        assert result.ok and result.checkpoint_index == 0
     finally:
         rt.close()
     assert 0 < AUDIT_SEAL_PERIOD_S <= 10  # the documented protection window
+
+
+def test_a_checkpoint_the_background_could_not_write_is_logged_and_caught_up(
+        store, clock, tmp_path, caplog):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    app = build_app(store.url, clock, audit_checkpoint_store=DirectoryCheckpointStore(blocked))
+    rt = app.state.runtime
+    try:
+        with rt.uow.begin() as tx:
+            audit.append(tx, "system", "tests", "tests.recorded", "thing", "t-1", {"n": 1})
+        with caplog.at_level(logging.ERROR, logger="creditpay.api"):
+            asyncio.run(_run_for(rt, 0.3))
+        assert any("audit checkpoint not written" in r.getMessage() for r in caplog.records)
+        working = DirectoryCheckpointStore(tmp_path / "checkpoints")
+        rt.audit_checkpointer = AuditCheckpointer(rt.audit_checkpointer.signing_key, working)
+        asyncio.run(_run_for(rt, 0.3))
+        assert working.latest()["chain_index"] == 0  # nothing new sealed, still written
+    finally:
+        rt.close()

@@ -118,8 +118,12 @@ def test_pii_is_encrypted_at_rest_and_masked_in_logs(store, clock):
         # A compliance officer can still read the data, for a stated purpose (audited).
         officer = api.operator("compliance_officer")
         customer_id = api.get("/v1/me", token).json()["id"]
+        # The purpose is a code: words (which could name a person) never reach the chain.
+        refused = api.post(f"/v1/operator/customers/{customer_id}/personal_data",
+                           {"purpose": f"court order for {NAME}"}, officer, expect=422)
+        assert refused.json()["field"] == "purpose"
         clear = api.post(f"/v1/operator/customers/{customer_id}/personal_data",
-                         {"purpose": "court order 2025-17"}, officer, expect=200).json()
+                         {"purpose": "legal_obligation"}, officer, expect=200).json()
         assert (clear["phone"], clear["id_number"]) == ("8613912345678", ID_NUMBER)
         logging.getLogger("creditpay.test").warning("customer %s paid", PHONE)
         dump = _scan_database(store, api.runtime)

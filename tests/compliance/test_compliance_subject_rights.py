@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import os
 
@@ -148,7 +149,10 @@ def test_erasure_refused_while_credit_open_then_within_retention(uow, clock, par
     assert row.id_number_bidx.startswith("erased:") and row.status == "closed"
     assert row.password_hash == "!erased" and device.device_hash.startswith("erased:")
     records = _audit(uow, "subject.erased")
-    assert len(records) == 1 and records[0]["payload"]["idempotency_key"] == "erase-1"
+    # The chain keeps the digest of the caller's key, never the key (caller-supplied text).
+    assert len(records) == 1 and "idempotency_key" not in records[0]["payload"]
+    assert records[0]["payload"]["idempotency_key_sha256"] == hashlib.sha256(
+        b"erase-1").hexdigest()
     with uow.begin() as tx:  # same key: the first result
         again = SR.erase_subject(tx, cid, idempotency_key="erase-1", policy=policy)
     assert again.replayed and again.erased_at == result.erased_at

@@ -131,7 +131,7 @@ def test_one_cob_audit_record_per_business_date_with_totals(uow, clock):
     # A date run again is a no-op: no second record.
     from creditpay.credit.cob import run_close_of_business
 
-    assert run_close_of_business(uow, dues[0]).already_done
+    assert run_close_of_business(uow, dues[0], audit_checkpointer=None).already_done
     assert len(_audit(uow, "credit.cob.completed")) == len(reports)
 
 

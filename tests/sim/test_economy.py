@@ -202,10 +202,27 @@ def test_bad_shock_options_are_refused_naming_the_field(tmp_path):
 
 
 @pytest.mark.parametrize("store", ["postgresql"], indirect=True)
-def test_runs_on_postgresql(store):
+def test_runs_on_postgresql(store, tmp_path):
+    from creditpay.compliance import audit
+    from creditpay.compliance.checkpoints import DirectoryCheckpointStore
+    from creditpay.compliance.keys import (
+        LocalMasterKey,
+        ed25519_public_key_hex,
+        load_audit_signing_key,
+    )
+    from creditpay.sim.economy import master_key_bytes
+
     figures, _ = run_economy(EconomyConfig(customers=40, merchants=6, days=5, seed=11,
                                            database_url=store.url, progress=False,
-                                           fraud_ring=True, shock_day=2))
+                                           fraud_ring=True, shock_day=2,
+                                           audit_checkpoint_dir=tmp_path / "checkpoints"))
     assert figures["ledger_ok"] is True and figures["approvals"] > 0
+    # The nightly seals checkpointed the audit chain outside the database, with the run's key.
+    key = ed25519_public_key_hex(load_audit_signing_key(LocalMasterKey(master_key_bytes(11)),
+                                                        {}))
+    with audit.snapshot_connection(store.engine) as conn:
+        checked = audit.verify_against_store(
+            conn, DirectoryCheckpointStore(tmp_path / "checkpoints"), trusted_public_keys={key})
+    assert checked.ok and checked.checkpoint_index is not None and checked.checkpoint_index > 0
     assert figures["fraud"]["screened"] > 0 and figures["fraud"]["attempted"] > 0
     assert _reconcile(store.url) > 0

@@ -121,11 +121,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 async def _background(rt: Runtime, *, period_s: float = BACKGROUND_PERIOD_S,
                       seal_period_s: float = AUDIT_SEAL_PERIOD_S) -> None:
     """``creditpay serve``: deliver card rail callbacks every ``period_s`` and seal the audit
-    chain every ``seal_period_s`` (a failing job never stops the others). Merchant webhooks
-    are not sent here but by their own worker (``WebhookDispatcher.run_forever``), so no
-    merchant's server can hold these jobs up."""
+    chain every ``seal_period_s``, writing a signed checkpoint outside the database each time
+    the head moves (a failing job never stops the others; a checkpoint that could not be
+    written is logged and written by the next seal). Merchant webhooks are not sent here but
+    by their own worker (``WebhookDispatcher.run_forever``), so no merchant's server can hold
+    these jobs up."""
     from creditpay.api.routes_operators import deliver_rail_callbacks
     from creditpay.compliance.audit import seal
+    from creditpay.compliance.checkpoints import AuditChainBrokenError, CheckpointStoreError
 
     last_seal = -math.inf
     while True:
@@ -135,7 +138,13 @@ async def _background(rt: Runtime, *, period_s: float = BACKGROUND_PERIOD_S,
             log.exception("background job failed")
         if time.monotonic() - last_seal >= seal_period_s:
             try:
-                await run_in_threadpool(seal, rt.uow)
+                await run_in_threadpool(seal, rt.uow, rt.audit_checkpointer)
+            except AuditChainBrokenError as exc:
+                # Tampering or a forked store: nothing is signed until a person looks.
+                log.critical("AUDIT CHAIN BROKEN, checkpoint refused: %s", exc)
+            except CheckpointStoreError as exc:
+                # The records are sealed; the next period writes the missing checkpoint.
+                log.error("audit checkpoint not written (retried next period): %s", exc)
             except Exception:  # noqa: BLE001 - the next period retries
                 log.exception("audit seal failed")
             last_seal = time.monotonic()

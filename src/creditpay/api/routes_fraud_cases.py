@@ -58,7 +58,9 @@ class FraudCaseOut(BaseModel):
     assignee: str | None
     assigned_at: str | None
     verdict: Literal["fraud", "legitimate", "unsure"] | None
-    note: str | None
+    note: str | None = Field(description="reference (note_...) of the analyst's note in the "
+                                         "notes vault; read it with POST "
+                                         "/v1/operator/notes/{note_id}/read")
     resolved_by: str | None
     resolved_at: str | None
     payment_action: str | None = Field(description="approved | declined | not_in_review")
@@ -183,7 +185,7 @@ def resolve_case(request: Request, case_id: str, body: ResolveIn,
     transfers = cases.payment_reviewer(rt.payments.review_transfer, who)
     return idempotent_post(request, who.scope_key, body, lambda tx: cases.resolve(
         tx, case_id, who.id, body.verdict, body.note, review_payment=reviewer,
-        review_transfer=transfers))
+        review_transfer=transfers, notes=rt.notes))
 
 
 @router.post("/operator/fraud_labels/chargebacks", status_code=201,

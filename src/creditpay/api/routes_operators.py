@@ -56,7 +56,7 @@ def personal_data(request: Request, customer_id: str, body: S.PersonalDataIn,
     def use_case(tx: Any) -> dict[str, Any]:
         row = rt.parties.get_customer(tx.conn, customer_id)
         audit.record_personal_data_access(tx, who.id, "customer", customer_id, list(fields),
-                                          body.purpose)
+                                          body.purpose.value)
         out: dict[str, Any] = {"id": customer_id}
         for name in fields:
             ct = getattr(row, f"{name}_ct")
@@ -66,6 +66,34 @@ def personal_data(request: Request, customer_id: str, body: S.PersonalDataIn,
     # Plaintext personal data is never stored as an idempotent response.
     return idempotent_post(request, who.scope_key, body, use_case,
                            secret_fields=frozenset(fields))
+
+
+@router.post("/operator/notes/{note_id}/read", response_model=S.NoteOut,
+             summary="A staff note kept in the notes vault, for a stated purpose (audited)")
+def read_note(request: Request, note_id: str, body: S.PersonalDataIn,
+              idempotency_key: str = IdempotencyKey,
+              who: Principal = Depends(access(roles={"risk_analyst", "compliance_officer",
+                                                     "admin"}))) -> Any:
+    rt = runtime(request)
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        view = rt.notes.read(tx, note_id, staff_id=who.id, purpose=body.purpose.value)
+        return {"id": view.id, "kind": view.kind, "about_type": view.about_type,
+                "about_id": view.about_id, "author_id": view.author_id,
+                "created_at": _iso(view.created_at), "erased": view.text is None,
+                "text": view.text}
+
+    # The text may name a person: never stored as an idempotent response.
+    return idempotent_post(request, who.scope_key, body, use_case,
+                           secret_fields=frozenset({"text"}))
+
+
+def _iso(value: Any) -> str:
+    import datetime as dt
+
+    if value.tzinfo is None:  # SQLite hands back naive UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return str(value.isoformat())
 
 
 @router.post("/operator/customers/{customer_id}/credit_line", status_code=201,
@@ -95,7 +123,8 @@ def review(request: Request, intent_id: str, body: S.ReviewIn,
 
     reviewer = cases.payment_reviewer(rt.payments.review, who)
     return idempotent_post(request, who.scope_key, body, lambda tx: cases.review_held_payment(
-        tx, who.id, intent_id, approve=body.approve, note=body.note, review_payment=reviewer))
+        tx, who.id, intent_id, approve=body.approve, note=body.note, review_payment=reviewer,
+        notes=rt.notes))
 
 
 @router.post("/operator/settlements/run", response_model=S.SettleOut,

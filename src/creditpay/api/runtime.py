@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from creditpay.clock import Clock, SystemClock
+from creditpay.compliance.checkpoints import AuditCheckpointer, CheckpointStore, build_checkpointer
 from creditpay.compliance.complaints import ComplaintSubjects
 from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
 from creditpay.compliance.logging_filter import install_pii_log_filter
+from creditpay.compliance.notes import Notes
 from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.config import Settings
 from creditpay.db.schema import open_database
@@ -87,6 +89,9 @@ class ApiConfig:
     deposit_waiver_score_min: int = 650  # credit score that waives a rental deposit
     # The credit bureau consumer credit applications pull from (default: the simulator).
     bureau: BureauAdapter = field(default_factory=lambda: SimulatedBureau(0))
+    # Where the background seal writes audit checkpoints (default: the directory of
+    # ``Settings.checkpoint_dir()``; docs/security.md section 6).
+    audit_checkpoint_store: CheckpointStore | None = None
 
 
 @dataclass
@@ -100,6 +105,10 @@ class Runtime:
     # The checks a merchant's webhook URL passes when it is set (deliveries have their own).
     webhook_targets: WebhookTargets
     complaint_subjects: ComplaintSubjects
+    # Signs and stores a checkpoint on every seal of the background jobs.
+    audit_checkpointer: AuditCheckpointer
+    # Free text staff write (case notes), encrypted and erasable, referenced from the chain.
+    notes: Notes
 
     @property
     def clock(self) -> Clock:
@@ -153,8 +162,11 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
     install_pii_log_filter()
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "creditpay"):
         install_pii_log_filter(logging.getLogger(name))
+    # Built at start: an API whose seals could not be checkpointed must not come up.
+    checkpointer = build_checkpointer(settings, master, store=config.audit_checkpoint_store)
     return Runtime(config, uow, vault, parties, payments,
-                   *_webhooks(settings, config, uow, parties), complaint_subjects(payments))
+                   *_webhooks(settings, config, uow, parties), complaint_subjects(payments),
+                   checkpointer, Notes(vault))
 
 
 def _webhooks(settings: Settings, config: ApiConfig, uow: UnitOfWork, parties: Parties

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from creditpay.compliance.purposes import AccessPurpose
+
 AmountMinor = Field(gt=0, le=10_000_000_000, description="integer minor units (fen, cents)")
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 Identifier = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
@@ -482,7 +484,21 @@ class ReviewIn(Strict):
 
 
 class PersonalDataIn(Strict):
-    purpose: str = Field(min_length=1, max_length=200)
+    # A code, never free text: the purpose goes into the audit chain, which cannot erase a
+    # name typed into it (docs/security.md section 6 lists the codes).
+    purpose: AccessPurpose = Field(description="why the data is read: one of the access "
+                                               "purpose codes (audited)")
+
+
+class NoteOut(BaseModel):
+    id: str
+    kind: str = Field(description="e.g. fraud_case.note")
+    about_type: str
+    about_id: str
+    author_id: str
+    created_at: str
+    erased: bool = Field(description="true once the person's data was erased")
+    text: str | None
 
 
 class PersonalDataOut(BaseModel):

@@ -310,8 +310,9 @@ def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 202506
         clock.set(dt.datetime.combine(BUSINESS_DATE + dt.timedelta(days=1), dt.time(0, 30),
                                       tzinfo=dt.UTC))
         started = time.perf_counter()
+        # A throwaway database: its seal needs no checkpoint outside it.
         report = run_close_of_business(uow, BUSINESS_DATE, progress=progress,
-                                       chunk_size=chunk_size)
+                                       chunk_size=chunk_size, audit_checkpointer=None)
         seconds = time.perf_counter() - started
         with engine.connect() as conn:
             verified = L.verify_ledger(conn).ok if accounts <= 200_000 else None

@@ -16,9 +16,17 @@ Protection window: a record appended but not yet sealed is not protected by the 
 database administrator could edit or delete it unnoticed). Keep the window short by sealing
 often; :func:`verify` reports how many records are still unsealed.
 
-:func:`checkpoint` signs the head with Ed25519; copies kept outside the database (WORM storage,
-a regulator, a transparency log) let :func:`verify_checkpoint` prove later that history up to
-that point was not rewritten, even by someone able to recompute every hash.
+Checkpoints: every :func:`seal` given a checkpointer signs the new head with the platform's
+Ed25519 key and writes it to a store outside the database (:mod:`.checkpoints`), after checking
+the chain still extends the latest one. :func:`verify` with ``checkpoints=`` (and
+:func:`verify_against_store`, what ``creditpay audit verify`` runs) then sees what the chain
+alone cannot: a tail cut off with the head moved back, a chain emptied with the head reset,
+or history rewritten and re-hashed, even by someone able to recompute every hash.
+
+No personal data: :func:`append` refuses values that look like phone, ID, card numbers or
+emails anywhere, and prose under keys that name free text (reason, note, purpose, ...): the
+chain cannot forget, so words a person typed go to the vault (:mod:`.notes`) and the record
+carries their reference.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +47,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from creditpay.compliance.checkpoints import (
+    AuditChainBrokenError,
+    AuditCheckpointer,
+    CheckpointStore,
+    CheckpointStoreError,
+)
 from creditpay.compliance.keys import ed25519_public_key_hex
 from creditpay.compliance.logging_filter import find_pii
+from creditpay.compliance.purposes import check_purpose
 from creditpay.compliance.tables import audit_chain_head, audit_records
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
@@ -49,6 +64,7 @@ __all__ = [
     "GENESIS_HASH",
     "HASH_FORMAT_VERSION",
     "ACTOR_TYPES",
+    "FREE_TEXT_CODE",
     "SealResult",
     "VerifyResult",
     "append",
@@ -59,6 +75,12 @@ __all__ = [
     "snapshot_connection",
     "checkpoint",
     "verify_checkpoint",
+    "verify_against_store",
+    "write_checkpoint",
+    "checkpoint_problem",
+    "sealed_count",
+    "AuditChainBrokenError",
+    "CheckpointStoreError",
     "record_hash",
     "canonical_json",
     "unsealed_count",
@@ -83,6 +105,20 @@ _SLUG = re.compile(r"[a-z][a-z0-9_.:-]{0,63}")
 # A key naming personal data must not hold a number that looks like one, even an int.
 _PII_KEY_HINT = re.compile(r"phone|mobile|tel|card|pan|id_number|id_card|identity|email|mail",
                            re.IGNORECASE)
+# Keys that by their name hold words a person typed (a reason, a note, a name, an address).
+# The chain can never erase what it holds, and the PII detectors cannot see a name, so a value
+# under such a key must be a code (FREE_TEXT_CODE), never prose: the prose goes to the vault
+# (compliance.notes) and the payload carries its ``note_id``. Matched by whole key or by its
+# last "_" word, so ``reason_code``, ``note_id``, ``note_given`` and ``agency_name`` (a
+# business, from configuration) are not caught, while ``dismiss_reason`` and ``legal_name`` are.
+_FREE_TEXT_KEY = re.compile(
+    r"(?:.*_)?(?:reason|note|notes|comment|comments|description|message|text|remark|remarks"
+    r"|memo|purpose|address|explanation|justification)"
+    r"|name|full_name|legal_name|customer_name|person_name|contact_name|first_name"
+    r"|last_name|family_name|given_name|payee_name|payer_name",
+    re.IGNORECASE)
+FREE_TEXT_CODE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
+_NOTE_ID = re.compile(r"note_[0-9a-f]{24}")
 
 
 # ----- canonical form and hashing -----------------------------------------------------------
@@ -155,6 +191,8 @@ def _check_payload(value: Any, path: str, depth: int) -> None:
                 raise ValidationError("payload keys must be strings", field=f"{path}.{key!r}")
             child = f"{path}.{key}"
             _reject_pii_text(key, child)
+            if _FREE_TEXT_KEY.fullmatch(key):
+                _require_code(item, child)
             if isinstance(item, int | float) and not isinstance(item, bool) and \
                     _PII_KEY_HINT.search(key):
                 _reject_pii_text(str(item), child)
@@ -170,6 +208,18 @@ def _check_payload(value: Any, path: str, depth: int) -> None:
     elif value is not None and not isinstance(value, bool | int):
         raise ValidationError(f"{type(value).__name__} is not JSON; use str/int/list/dict",
                               field=path)
+
+
+def _require_code(value: Any, path: str) -> None:
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if item is None or isinstance(item, bool | int):
+            continue
+        if not isinstance(item, str) or not FREE_TEXT_CODE.fullmatch(item):
+            raise ValidationError(
+                "free text is not allowed here: the audit chain cannot forget it; use a code "
+                "(lower-case letters, digits, _.:- up to 64 characters) and keep the words in "
+                "a vaulted note (compliance.notes), referenced by its note_id", field=path)
 
 
 def _reject_pii_text(text: str, path: str) -> None:
@@ -189,7 +239,9 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
 
     ``recorded_at`` is the transaction's business time. The record joins the hash chain at the
     next :func:`seal`. Raises ValidationError naming the offending field or payload key when
-    an argument is malformed or a value looks like a phone, ID, card number or email.
+    an argument is malformed, a value looks like a phone, ID, card number or email, or a key
+    that names free text (``reason``, ``note``, ``purpose``, ``legal_name``, ...) holds
+    anything but a code (:data:`FREE_TEXT_CODE`), a number, a boolean or null.
     """
     if actor_type not in ACTOR_TYPES:
         raise ValidationError(f"must be one of {sorted(ACTOR_TYPES)}", field="actor_type")
@@ -227,24 +279,39 @@ _INSERT = audit_records.insert()
 
 
 def record_personal_data_access(tx: Tx, staff_id: str, subject_type: str, subject_id: str,
-                                fields: list[str], purpose: str) -> int:
-    """Audit that a staff member read personal data fields of one subject, and why."""
-    if not fields:
-        raise ValidationError("name at least one field", field="fields")
-    if not purpose or len(purpose) > 200:
-        raise ValidationError("state the purpose in 1..200 characters", field="purpose")
+                                fields: list[str], purpose: str, *,
+                                note_id: str | None = None) -> int:
+    """Audit that a staff member read personal data fields of one subject, and why.
+
+    ``purpose`` is a code of :class:`creditpay.compliance.purposes.AccessPurpose`; anything
+    else (free text could name a person, and the chain can never forget it) is refused with
+    ValidationError naming ``purpose``. A justification in words is stored with
+    :class:`creditpay.compliance.notes.Notes` and referenced here by ``note_id``.
+    """
+    purpose = check_purpose(purpose)
+    if not isinstance(fields, list | tuple) or not fields or not all(
+            isinstance(name, str) and _SLUG.fullmatch(name) for name in fields):
+        raise ValidationError("name at least one field, as lower-case names like 'phone'",
+                              field="fields")
+    payload: dict[str, Any] = {"fields": sorted(fields), "purpose": purpose}
+    if note_id is not None:
+        if not isinstance(note_id, str) or not _NOTE_ID.fullmatch(note_id):
+            raise ValidationError("must be a note reference note_<24 hex>", field="note_id")
+        payload["note_id"] = note_id
     return append(tx, "staff", staff_id, "personal_data.read", subject_type, subject_id,
-                  {"fields": sorted(fields), "purpose": purpose})
+                  payload)
 
 
 # ----- seal ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SealResult:
-    """What one :func:`seal` call did."""
+    """What one :func:`seal` call did; ``checkpoint`` is the document it wrote to the store
+    (None: no checkpointer, or the head had not moved past the latest checkpoint)."""
 
     records_sealed: int
     last_chain_index: int  # -1 while the chain is empty
     head_hash: str
+    checkpoint: dict[str, Any] | None = None
 
 
 def _ensure_head(engine: Engine) -> None:
@@ -298,11 +365,20 @@ def _seal_batch(tx: Tx, batch_max: int) -> tuple[int, int, str]:
     return len(rows), index, prev_hash
 
 
-def seal(uow: UnitOfWork, *, batch_max: int = SEAL_BATCH_MAX) -> SealResult:
-    """Chain every record appended (and committed) before the call; returns what it did.
+def seal(uow: UnitOfWork, checkpointer: AuditCheckpointer | None, *,
+         batch_max: int = SEAL_BATCH_MAX) -> SealResult:
+    """Chain every record appended (and committed) before the call, then checkpoint the head.
 
     Each batch of at most ``batch_max`` records is one short transaction holding the chain-head
-    lock, so concurrent sealers take turns and every record is sealed exactly once.
+    lock, so concurrent sealers take turns and every record is sealed exactly once. With a
+    ``checkpointer`` (every production sealer passes one; there is deliberately no default),
+    :func:`write_checkpoint` then signs the head and writes it to the store outside the
+    database whenever the head is past the store's latest checkpoint: this also catches up a
+    checkpoint an earlier seal failed to write. It raises (after the records are sealed)
+    :class:`AuditChainBrokenError` when the chain no longer extends the latest checkpoint and
+    :class:`CheckpointStoreError` when the store cannot be written: a seal never passes
+    silently without its checkpoint. ``None`` seals only (tests, benchmarks, and jobs that a
+    checkpointing seal follows).
     """
     if not 1 <= batch_max <= 100_000:
         raise ValidationError("must be 1..100000", field="batch_max")
@@ -314,7 +390,8 @@ def seal(uow: UnitOfWork, *, batch_max: int = SEAL_BATCH_MAX) -> SealResult:
         total += count
         if count < batch_max:
             break
-    return SealResult(total, index, head_hash)
+    doc = write_checkpoint(uow.engine, checkpointer) if checkpointer is not None else None
+    return SealResult(total, index, head_hash, doc)
 
 
 def unsealed_count(conn: Connection) -> int:
@@ -323,10 +400,17 @@ def unsealed_count(conn: Connection) -> int:
                             .where(audit_records.c.chain_index.is_(None))).scalar_one())
 
 
+def sealed_count(conn: Connection) -> int:
+    """Records in the chain (sealed), whatever the head row says."""
+    return int(conn.execute(select(func.count()).select_from(audit_records)
+                            .where(audit_records.c.chain_index.is_not(None))).scalar_one())
+
+
 # ----- verify -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of a chain walk. ``first_broken_index``/``_id`` name where it first fails."""
+    """Outcome of a chain walk. ``first_broken_index``/``_id`` name where it first fails;
+    ``checkpoint_index`` is the highest checkpoint the chain was checked against."""
 
     ok: bool
     records_checked: int
@@ -336,22 +420,26 @@ class VerifyResult:
     head_index: int = -1
     head_hash: str = GENESIS_HASH
     unsealed: int = 0
+    checkpoint_index: int | None = None
 
     def describe(self) -> str:
         """One line for operators."""
         if self.ok:
+            against = "" if self.checkpoint_index is None else \
+                f", consistent with the checkpoint of chain_index {self.checkpoint_index}"
             return (f"audit chain intact: {self.records_checked} records, head index "
-                    f"{self.head_index}, head hash {self.head_hash}, {self.unsealed} unsealed")
+                    f"{self.head_index}, head hash {self.head_hash}, {self.unsealed} unsealed"
+                    f"{against}")
         where = f"chain_index {self.first_broken_index}"
         if self.first_broken_id is not None:
             where += f" (record id {self.first_broken_id})"
         return f"audit chain BROKEN at {where}: {self.reason}"
 
 
-def _sealed_rows(conn: Connection, up_to_index: int | None,
+def _sealed_rows(conn: Connection, after_index: int, up_to_index: int | None,
                  page_size: int) -> Iterator[Mapping[str, Any]]:
     # Keyset pagination: bounded memory for a chain of any length.
-    after = -1
+    after = after_index
     while True:
         query = (select(audit_records).where(audit_records.c.chain_index > after)
                  .order_by(audit_records.c.chain_index).limit(page_size))
@@ -364,19 +452,53 @@ def _sealed_rows(conn: Connection, up_to_index: int | None,
         after = page[-1]["chain_index"]
 
 
+def _anchor(doc: Mapping[str, Any]) -> tuple[int, str]:
+    try:
+        index, head_hash = int(doc["chain_index"]), str(doc["head_hash"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"malformed checkpoint: {exc}", field="checkpoint") from exc
+    return index, head_hash
+
+
+def _unreached(last_index: int, anchor_index: int) -> str:
+    seen = "the chain is empty" if last_index < 0 else \
+        f"the chain ends at chain_index {last_index}"
+    cut = "chain emptied and head reset" if last_index < 0 else \
+        "tail deleted and head moved back"
+    return (f"{seen}, but a signed checkpoint shows records up to chain_index "
+            f"{anchor_index} were sealed ({cut}?)")
+
+
 def verify(conn: Connection, *, up_to_index: int | None = None,
-           page_size: int = VERIFY_PAGE_SIZE) -> VerifyResult:
+           page_size: int = VERIFY_PAGE_SIZE,
+           checkpoints: Sequence[Mapping[str, Any]] = (),
+           after: Mapping[str, Any] | None = None) -> VerifyResult:
     """Walk the chain in ``chain_index`` order, recomputing every hash and link.
 
     Detects edited content (hash mismatch), deleted records (a gap in ``chain_index`` or a
     ``prev_hash`` that does not link), reordered records, and a head that does not match the
-    last record. ``up_to_index`` checks only a prefix (used by :func:`verify_checkpoint`) and
-    skips the head comparison. Run it on a snapshot (:func:`verify_database` does) so a
-    concurrent seal does not look like tampering.
+    last record. ``up_to_index`` checks only a prefix and skips the head comparison.
+
+    ``checkpoints`` are checkpoint documents whose signatures the caller has checked
+    (:func:`checkpoint_problem`): the chain must reach each one's ``chain_index`` and the
+    record there must carry its ``head_hash``. This is what catches a clean cut (tail deleted
+    and head moved back, or the chain emptied and the head reset) and a tail deleted and then
+    re-grown past the checkpoint by new seals. ``after`` is a checked checkpoint to start
+    from: records before it are not walked again (the record at its index is checked), which
+    makes checking a seal cost what the seal cost. Run it on a snapshot
+    (:func:`snapshot_connection`) so a concurrent seal does not look like tampering.
     """
     head = conn.execute(select(audit_chain_head).where(
         audit_chain_head.c.id == HEAD_ROW_ID)).one_or_none()
     unsealed = unsealed_count(conn)
+    anchors: dict[int, str] = {}
+    for doc in checkpoints:
+        index, head_hash = _anchor(doc)
+        if index >= 0 and (up_to_index is None or index <= up_to_index):
+            if anchors.setdefault(index, head_hash) != head_hash:
+                return VerifyResult(False, 0, index, "two checkpoints sign different hashes "
+                                    "for one chain_index (forked history)")
+    top_anchor = max(anchors) if anchors else None
     expected_index, prev_hash, checked = 0, GENESIS_HASH, 0
     last_id: int | None = None
 
@@ -385,7 +507,27 @@ def verify(conn: Connection, *, up_to_index: int | None = None,
                             head.last_chain_index if head else -1,
                             head.head_hash if head else GENESIS_HASH, unsealed)
 
-    for row in _sealed_rows(conn, up_to_index, page_size):
+    if after is not None:
+        start_index, start_hash = _anchor(after)
+        if start_index >= 0:
+            row = conn.execute(select(audit_records).where(
+                audit_records.c.chain_index == start_index)).mappings().one_or_none()
+            if row is None:
+                last = conn.execute(select(func.max(audit_records.c.chain_index))).scalar()
+                last = -1 if last is None else int(last)
+                if last < start_index:
+                    return broken(last + 1, None, _unreached(last, start_index))
+                return broken(start_index, None, "the record of the latest checkpoint is "
+                              "missing (deleted?)")
+            if row["hash"] != start_hash:
+                return broken(start_index, row["id"], "record does not carry the hash of the "
+                              "latest checkpoint (history rewritten after the checkpoint)")
+            if record_hash(row["prev_hash"], row) != row["hash"]:
+                return broken(start_index, row["id"],
+                              "content does not match its hash (record edited)")
+            expected_index, prev_hash, last_id = start_index + 1, start_hash, row["id"]
+
+    for row in _sealed_rows(conn, expected_index - 1, up_to_index, page_size):
         index = row["chain_index"]
         if index != expected_index:
             if index < expected_index:
@@ -400,17 +542,23 @@ def verify(conn: Connection, *, up_to_index: int | None = None,
         if record_hash(prev_hash, row) != row["hash"]:
             return broken(index, row["id"],
                           "content does not match its hash (record edited or reordered)")
+        if index in anchors and anchors[index] != row["hash"]:
+            return broken(index, row["id"], "record does not carry the checkpointed hash "
+                          "(history rewritten and re-hashed after the checkpoint)")
         prev_hash, last_id = row["hash"], row["id"]
         expected_index += 1
         checked += 1
 
+    if top_anchor is not None and expected_index <= top_anchor:
+        return broken(expected_index, None, _unreached(expected_index - 1, top_anchor))
     if up_to_index is not None:
         if expected_index <= up_to_index:
             return broken(expected_index, None,
                           f"chain ends at index {expected_index - 1}, before {up_to_index}")
-        return VerifyResult(True, checked, None, None, None, up_to_index, prev_hash, unsealed)
+        return VerifyResult(True, checked, None, None, None, up_to_index, prev_hash, unsealed,
+                            top_anchor)
     if head is None:
-        if checked:
+        if expected_index:
             return broken(0, None, "chain head row is missing but sealed records exist")
         return VerifyResult(True, 0, unsealed=unsealed)
     if head.last_chain_index != expected_index - 1:
@@ -421,17 +569,18 @@ def verify(conn: Connection, *, up_to_index: int | None = None,
         return broken(head.last_chain_index + 1, None,
                       f"records beyond the head index {head.last_chain_index} "
                       "(forged records or head rolled back)")
-    if head.head_hash != prev_hash or (checked and head.last_record_id != last_id):
+    if head.head_hash != prev_hash or (expected_index and head.last_record_id != last_id):
         return broken(expected_index - 1, last_id,
                       "head hash or record id does not match the last record (head edited)")
     return VerifyResult(True, checked, None, None, None, head.last_chain_index,
-                        head.head_hash, unsealed)
+                        head.head_hash, unsealed, top_anchor)
 
 
-def verify_database(engine: Engine) -> VerifyResult:
+def verify_database(engine: Engine, *,
+                    checkpoints: Sequence[Mapping[str, Any]] = ()) -> VerifyResult:
     """:func:`verify` on one consistent snapshot of ``engine``'s database."""
     with snapshot_connection(engine) as conn:
-        return verify(conn)
+        return verify(conn, checkpoints=checkpoints)
 
 
 @contextmanager
@@ -458,18 +607,7 @@ def _checkpoint_body(checkpoint_doc: Mapping[str, Any]) -> bytes:
     return canonical_json({k: v for k, v in checkpoint_doc.items() if k != "signature"})
 
 
-def checkpoint(conn: Connection, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
-    """A signed statement of the current head, after verifying the whole chain.
-
-    Returns ``{version, chain_index, head_hash, record_id, sealed_at, public_key, signature}``;
-    the Ed25519 signature covers the canonical JSON of every other field. Refuses (StateError)
-    to sign a chain that does not verify.
-    """
-    result = verify(conn)
-    if not result.ok:
-        raise StateError("refusing to sign a broken chain: " + result.describe())
-    head = conn.execute(select(audit_chain_head).where(
-        audit_chain_head.c.id == HEAD_ROW_ID)).one_or_none()
+def _signed_head(head: Any, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "version": CHECKPOINT_FORMAT_VERSION,
         "chain_index": head.last_chain_index if head else -1,
@@ -482,35 +620,120 @@ def checkpoint(conn: Connection, signing_key: Ed25519PrivateKey) -> dict[str, An
     return doc
 
 
-def verify_checkpoint(checkpoint_doc: Mapping[str, Any], conn: Connection, *,
-                      trusted_public_keys: set[str] | None = None) -> VerifyResult:
-    """Check a past checkpoint's signature and that it is still a prefix of the chain.
+def checkpoint(conn: Connection, signing_key: Ed25519PrivateKey) -> dict[str, Any]:
+    """A signed statement of the current head, after verifying the whole chain.
 
-    ``trusted_public_keys`` (hex) should hold the keys you published; without it the key
-    embedded in the checkpoint is used, which proves integrity but not who signed.
+    Returns ``{version, chain_index, head_hash, record_id, sealed_at, public_key, signature}``;
+    the Ed25519 signature covers the canonical JSON of every other field. Refuses (StateError)
+    to sign a chain that does not verify. Sealers use :func:`write_checkpoint`, which also
+    stores it and checks the chain still extends the latest stored checkpoint.
+    """
+    result = verify(conn)
+    if not result.ok:
+        raise StateError("refusing to sign a broken chain: " + result.describe())
+    head = conn.execute(select(audit_chain_head).where(
+        audit_chain_head.c.id == HEAD_ROW_ID)).one_or_none()
+    return _signed_head(head, signing_key)
+
+
+def checkpoint_problem(checkpoint_doc: Mapping[str, Any],
+                       trusted_public_keys: Collection[str]) -> str | None:
+    """Why a checkpoint cannot be relied on (untrusted key, bad signature), None if it can.
+
+    Only a key in ``trusted_public_keys`` (hex) counts: a checkpoint signed by any other key,
+    however valid its signature, proves nothing about this platform's chain. Raises
+    ValidationError (field ``checkpoint``) for a malformed document.
     """
     try:
         public_hex = str(checkpoint_doc["public_key"])
         signature = base64.b64decode(str(checkpoint_doc["signature"]), validate=True)
-        index = int(checkpoint_doc["chain_index"])
-        head_hash = str(checkpoint_doc["head_hash"])
+        int(checkpoint_doc["chain_index"])
+        str(checkpoint_doc["head_hash"])
         public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
     except (KeyError, ValueError, TypeError) as exc:
         raise ValidationError(f"malformed checkpoint: {exc}", field="checkpoint") from exc
-    if trusted_public_keys is not None and public_hex not in trusted_public_keys:
-        return VerifyResult(False, 0, index, "checkpoint signed by an untrusted key")
+    if public_hex not in trusted_public_keys:
+        return "checkpoint signed by an untrusted key"
     try:
         public_key.verify(signature, _checkpoint_body(checkpoint_doc))
     except InvalidSignature:
-        return VerifyResult(False, 0, index, "checkpoint signature is invalid (edited?)")
+        return "checkpoint signature is invalid (edited?)"
+    return None
+
+
+def verify_checkpoint(checkpoint_doc: Mapping[str, Any], conn: Connection, *,
+                      trusted_public_keys: Collection[str]) -> VerifyResult:
+    """Check a past checkpoint's signature and that it is still a prefix of the chain.
+
+    ``trusted_public_keys`` (hex) are the keys you published (the platform's own audit key
+    and earlier ones); a checkpoint signed by any other key is refused. There is no default:
+    trusting the key embedded in the checkpoint would let anyone sign a forged history.
+    """
+    problem = checkpoint_problem(checkpoint_doc, trusted_public_keys)
+    index, _ = _anchor(checkpoint_doc)
+    if problem is not None:
+        return VerifyResult(False, 0, index, problem)
     if index < 0:
         return VerifyResult(True, 0, None, None, None, -1, GENESIS_HASH)
-    prefix = verify(conn, up_to_index=index)
-    if not prefix.ok:
-        return prefix
-    if prefix.head_hash != head_hash:
-        return VerifyResult(False, prefix.records_checked, index,
-                            "chain no longer contains the checkpointed head "
-                            "(history rewritten and re-hashed)",
-                            checkpoint_doc.get("record_id"))
-    return prefix
+    return verify(conn, up_to_index=index, checkpoints=[checkpoint_doc])
+
+
+def verify_against_store(conn: Connection, store: CheckpointStore, *,
+                         trusted_public_keys: Collection[str],
+                         extra_checkpoints: Sequence[Mapping[str, Any]] = ()) -> VerifyResult:
+    """:func:`verify` the whole chain against the store's latest checkpoint (and
+    ``extra_checkpoints``, e.g. files kept elsewhere): what ``creditpay audit verify`` does.
+
+    A checkpoint signed by a key outside ``trusted_public_keys`` fails the result
+    ("checkpoint signed by an untrusted key"). A store without any checkpoint while the chain
+    has sealed records raises CheckpointStoreError: without a checkpoint a cut tail cannot be
+    ruled out, and passing would hide exactly that attack behind a misconfigured path.
+    """
+    latest = store.latest()
+    docs = ([latest] if latest is not None else []) + list(extra_checkpoints)
+    for doc in docs:
+        problem = checkpoint_problem(doc, trusted_public_keys)
+        if problem is not None:
+            return VerifyResult(False, 0, _anchor(doc)[0], problem)
+    result = verify(conn, checkpoints=docs)
+    if result.ok and latest is None and sealed_count(conn):
+        state = "is empty" if store.exists() else "does not exist"
+        raise CheckpointStoreError(
+            f"checkpoint store {store.location} {state} but the chain has "
+            f"{result.records_checked} sealed records: a deleted tail cannot be ruled out "
+            "(point the store setting at the right place, or write one with "
+            "'creditpay audit checkpoint')")
+    return result
+
+
+def write_checkpoint(engine: Engine, checkpointer: AuditCheckpointer) -> dict[str, Any] | None:
+    """Sign the current head and put it in the store, if it is past the latest checkpoint.
+
+    First checks, on one snapshot, that the chain still extends the latest stored checkpoint
+    (its record is there with its hash, and every record after it verifies: the cost of what
+    was sealed since), or the whole chain when there is no checkpoint yet; refuses with
+    :class:`AuditChainBrokenError` otherwise, so a platform key never signs a cut or rewritten
+    chain. Returns the document written, None when the head is the latest checkpoint's (or
+    the chain is empty).
+    """
+    # The store is read before the snapshot is taken: a checkpoint written by a concurrent
+    # sealer after our snapshot would otherwise look like a head moved back.
+    latest = checkpointer.store.latest()
+    with snapshot_connection(engine) as conn:
+        if latest is not None:
+            problem = checkpoint_problem(latest, checkpointer.trusted_keys())
+            if problem is not None:
+                raise AuditChainBrokenError(
+                    f"latest checkpoint in {checkpointer.store.location}: {problem}")
+        result = verify(conn, after=latest)
+        if not result.ok:
+            raise AuditChainBrokenError("refusing to sign the audit chain head: "
+                                        + result.describe())
+        head = conn.execute(select(audit_chain_head).where(
+            audit_chain_head.c.id == HEAD_ROW_ID)).one_or_none()
+        if head is None or head.last_chain_index < 0 or (
+                latest is not None and head.last_chain_index == _anchor(latest)[0]):
+            return None
+        doc = _signed_head(head, checkpointer.signing_key)
+    checkpointer.store.put(doc)
+    return doc

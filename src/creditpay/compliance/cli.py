@@ -1,7 +1,9 @@
 """``creditpay audit ...`` and ``creditpay vault ...`` commands.
 
-Exit codes: 0 success; 1 the audit chain or a checkpoint does not verify; 2 the command could
-not run (missing table or database, missing or unsafe key material, bad input).
+Exit codes: 0 success; 1 the audit chain or a checkpoint does not verify (also when a seal
+finds the chain no longer extends the latest checkpoint); 2 the command could not run (missing
+table or database, missing or unsafe key material, checkpoint store missing or unwritable,
+bad input).
 """
 
 from __future__ import annotations
@@ -42,13 +44,17 @@ def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
 
 @contextmanager
 def _handled() -> Iterator[None]:
-    """Turn expected failures into one clear line and exit code 2, never a traceback."""
+    """Turn expected failures into one clear line and exit code 2 (1 for a broken audit
+    chain), never a traceback."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from creditpay.compliance.checkpoints import AuditChainBrokenError
     from creditpay.errors import DomainError
 
     try:
         yield
+    except AuditChainBrokenError as exc:
+        raise _fail(str(exc), EXIT_BROKEN) from None
     except DomainError as exc:
         raise _fail(str(exc)) from None
     except SQLAlchemyError as exc:
@@ -58,15 +64,21 @@ def _handled() -> Iterator[None]:
         raise _fail(str(exc)) from None
 
 
+def _database_url(db: str | None) -> str:
+    from creditpay.config import default_database_url
+    from creditpay.db.engine import normalise_url
+
+    return normalise_url(db or default_database_url())
+
+
 def _open_engine(db: str | None, tables: Sequence[str]):  # type: ignore[no-untyped-def]
     """An engine on ``db`` that has ``tables``, or exit 2 with a message naming what is wrong."""
     from sqlalchemy import inspect
     from sqlalchemy.engine import make_url
 
-    from creditpay.config import default_database_url
-    from creditpay.db.engine import make_engine, normalise_url
+    from creditpay.db.engine import make_engine
 
-    url = normalise_url(db or default_database_url())
+    url = _database_url(db)
     parsed = make_url(url)
     shown = parsed.render_as_string(hide_password=True)  # never echo a password
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -94,17 +106,69 @@ def _uow(engine):  # type: ignore[no-untyped-def]
 # ----- audit --------------------------------------------------------------------------------
 _AUDIT_TABLES = ("audit_records", "audit_chain_head")
 
+CheckpointDirOption = Annotated[Path | None, typer.Option(
+    "--checkpoint-dir", file_okay=False,
+    help="Checkpoint store directory (default: CREDITPAY_AUDIT_CHECKPOINT_DIR, else "
+         "NAME.audit-checkpoints next to a SQLite file, else var/audit-checkpoints/DBNAME).")]
+
+
+def _settings(db: str | None, checkpoint_dir: Path | None):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from creditpay.config import Settings
+
+    settings = Settings.from_env(_database_url(db))
+    if checkpoint_dir is not None:
+        settings = dataclasses.replace(settings, audit_checkpoint_dir=checkpoint_dir)
+    return settings
+
+
+def _checkpointer(settings):  # type: ignore[no-untyped-def]
+    from creditpay.compliance.checkpoints import build_checkpointer
+
+    # Before anything is sealed: a seal must not run without its checkpoint (exit 2).
+    return build_checkpointer(settings)
+
+
+def _own_public_key() -> str | None:
+    """The platform's audit public key from this environment's key material, if any."""
+    from creditpay.compliance import keys
+
+    try:
+        master = None
+        if not (os.environ.get(keys.AUDIT_SIGNING_KEY_ENV)
+                or os.environ.get(keys.AUDIT_SIGNING_KEY_FILE_ENV)):
+            master = keys.load_master_key()
+        return keys.ed25519_public_key_hex(keys.load_audit_signing_key(master))
+    except keys.KeyMaterialError:
+        return None
+
 
 @audit_app.command("seal")
-def audit_seal(db: DbOption = None) -> None:
-    """Chain every committed, unsealed audit record (run after batches and at COB)."""
+def audit_seal(db: DbOption = None, checkpoint_dir: CheckpointDirOption = None) -> None:
+    """Chain every committed, unsealed audit record and write a signed checkpoint of the new
+    head to the checkpoint store (run after batches and at COB; needs the key material)."""
     from creditpay.compliance import audit
 
     with _handled():
         engine = _open_engine(db, _AUDIT_TABLES)
-        result = audit.seal(_uow(engine))
+        checkpointer = _checkpointer(_settings(db, checkpoint_dir))
+        result = audit.seal(_uow(engine), checkpointer)
         typer.echo(f"sealed {result.records_sealed} records; head index "
                    f"{result.last_chain_index}, head hash {result.head_hash}")
+        if result.checkpoint is not None:
+            typer.echo(f"checkpoint of chain_index {result.checkpoint['chain_index']} written "
+                       f"to {checkpointer.store.location}")
+
+
+def _read_checkpoint_file(path: Path) -> dict:  # type: ignore[type-arg]
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise _fail(f"{path} is not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise _fail(f"{path} is not a checkpoint (a JSON object)")
+    return doc
 
 
 @audit_app.command("verify")
@@ -114,63 +178,92 @@ def audit_verify(
         "--checkpoint", help="Also check this checkpoint file is still a prefix (repeatable).",
         exists=True, dir_okay=False)] = None,
     trusted_keys: Annotated[list[str] | None, typer.Option(
-        "--trusted-key", help="Hex Ed25519 public key that may sign checkpoints (repeatable).",
-    )] = None,
+        "--trusted-key", help="Hex Ed25519 public key that may sign checkpoints, besides the "
+        "platform's own (repeatable).")] = None,
     seal_first: Annotated[bool, typer.Option(
         "--seal/--no-seal", help="Seal pending records first (needs write access).")] = False,
+    checkpoint_dir: CheckpointDirOption = None,
+    use_store: Annotated[bool, typer.Option(
+        "--checkpoint-store/--no-checkpoint-store",
+        help="Check against the latest checkpoint in the store (default). Without it only the "
+             "chain's own consistency and --checkpoint files are checked, which cannot see a "
+             "cut tail.")] = True,
 ) -> None:
-    """Recompute the audit hash chain; exit 1 naming the first broken record."""
+    """Recompute the audit hash chain and check it against the latest signed checkpoint;
+    exit 1 naming the first broken record."""
     from creditpay.compliance import audit
+    from creditpay.compliance.checkpoints import DirectoryCheckpointStore
+    from creditpay.config import parse_public_keys
 
     with _handled():
         engine = _open_engine(db, _AUDIT_TABLES)
+        settings = _settings(db, checkpoint_dir)
+        trusted = set(parse_public_keys(" ".join(trusted_keys or ()), field="--trusted-key"))
+        trusted |= set(settings.audit_trusted_keys)
+        own = _own_public_key()
+        if own is not None:
+            trusted.add(own)
         if seal_first:
-            audit.seal(_uow(engine))
+            audit.seal(_uow(engine), _checkpointer(settings))
+        files = [(path, _read_checkpoint_file(path)) for path in checkpoint_files or []]
+        store = DirectoryCheckpointStore(settings.checkpoint_dir()) if use_store else None
+        if not trusted and (files or (store is not None and store.latest() is not None)):
+            raise _fail("cannot tell which checkpoint signing key to trust: set the key "
+                        "material (CREDITPAY_MASTER_KEY[_FILE] or "
+                        "CREDITPAY_AUDIT_SIGNING_KEY[_FILE]) or pass --trusted-key HEX")
+        docs = [doc for _, doc in files]
         with audit.snapshot_connection(engine) as conn:
-            result = audit.verify(conn)
-            typer.echo(result.describe())
-            if not result.ok:
-                raise typer.Exit(EXIT_BROKEN)
-            if result.unsealed:
-                typer.echo(f"warning: {result.unsealed} records are not sealed yet and not "
-                           "protected; run 'creditpay audit seal'", err=True)
-            trusted = set(trusted_keys) if trusted_keys else None
-            for path in checkpoint_files or []:
-                try:
-                    doc = json.loads(path.read_text(encoding="utf-8"))
-                except json.JSONDecodeError as exc:
-                    raise _fail(f"{path} is not JSON: {exc}") from None
-                outcome = audit.verify_checkpoint(doc, conn, trusted_public_keys=trusted)
-                if not outcome.ok:
-                    typer.echo(f"checkpoint {path}: FAILED at chain_index "
-                               f"{outcome.first_broken_index}: {outcome.reason}")
-                    raise typer.Exit(EXIT_BROKEN)
-                typer.echo(f"checkpoint {path}: ok (chain_index {doc.get('chain_index')})")
+            if store is not None:
+                result = audit.verify_against_store(conn, store, trusted_public_keys=trusted,
+                                                    extra_checkpoints=docs)
+            else:
+                result = _verify_files(conn, docs, trusted)
+        typer.echo(result.describe())
+        if not result.ok:
+            raise typer.Exit(EXIT_BROKEN)
+        if store is None:
+            typer.echo("warning: not checked against the checkpoint store: a deleted tail "
+                       "would not be seen", err=True)
+        if result.unsealed:
+            typer.echo(f"warning: {result.unsealed} records are not sealed yet and not "
+                       "protected; run 'creditpay audit seal'", err=True)
+        for path, doc in files:
+            typer.echo(f"checkpoint {path}: ok (chain_index {doc.get('chain_index')})")
+
+
+def _verify_files(conn, docs, trusted):  # type: ignore[no-untyped-def]
+    from creditpay.compliance import audit
+
+    for doc in docs:
+        problem = audit.checkpoint_problem(doc, trusted)
+        if problem is not None:
+            return audit.VerifyResult(False, 0, doc.get("chain_index"), problem)
+    return audit.verify(conn, checkpoints=docs)
 
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     db: DbOption = None,
     out: Annotated[Path | None, typer.Option(
-        "--out", help="Write the checkpoint JSON to this new file (default: stdout).",
+        "--out", help="Also write the checkpoint JSON to this new file (default: stdout).",
         dir_okay=False)] = None,
     seal_first: Annotated[bool, typer.Option(
         "--seal/--no-seal", help="Seal pending records first (default).")] = True,
+    checkpoint_dir: CheckpointDirOption = None,
 ) -> None:
-    """Verify the chain and print an Ed25519-signed checkpoint of its head."""
-    from creditpay.compliance import audit, keys
+    """Check the chain extends the latest checkpoint, sign its head into the checkpoint store
+    and print that Ed25519-signed checkpoint (for a copy kept elsewhere)."""
+    from creditpay.compliance import audit
 
     with _handled():
         engine = _open_engine(db, _AUDIT_TABLES)
-        master = None
-        if not (os.environ.get(keys.AUDIT_SIGNING_KEY_ENV)
-                or os.environ.get(keys.AUDIT_SIGNING_KEY_FILE_ENV)):
-            master = keys.load_master_key()
-        signing_key = keys.load_audit_signing_key(master)
+        checkpointer = _checkpointer(_settings(db, checkpoint_dir))
         if seal_first:
-            audit.seal(_uow(engine))
-        with audit.snapshot_connection(engine) as conn:
-            doc = audit.checkpoint(conn, signing_key)
+            audit.seal(_uow(engine), checkpointer)
+        doc = audit.write_checkpoint(engine, checkpointer) or checkpointer.store.latest()
+        if doc is None:  # an empty chain: nothing to store, the statement is still printed
+            with audit.snapshot_connection(engine) as conn:
+                doc = audit.checkpoint(conn, checkpointer.signing_key)
         text = json.dumps(doc, indent=2, sort_keys=True)
         if out is None:
             typer.echo(text)

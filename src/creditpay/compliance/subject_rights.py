@@ -11,8 +11,10 @@
   ciphertexts with NULL and the blind indexes (and other linkable identifiers) with
   per-customer tombstones, revokes sessions, has the risk domain erase the raw inputs of
   its credit decisions (application, bureau reports, platform histories:
-  :mod:`creditpay.risk.decisions.erasure`), and records the erasure (``subject.erased``
-  audit record and an outbox event). Idempotent on the caller's key.
+  :mod:`creditpay.risk.decisions.erasure`), drops the text of every vaulted note about the
+  person (:mod:`creditpay.compliance.notes`), and records the erasure (``subject.erased``
+  audit record, holding the SHA-256 of the caller's key rather than the key, and an outbox
+  event). Idempotent on the caller's key.
 
 Access to other domains: read-only queries on their tables where they expose no public
 listing (credit, risk, payments), documented in docs/regulatory-reports.md. The erasure
@@ -39,6 +41,8 @@ from creditpay.compliance.consumer_tables import (
     complaints,
     disclosure_acceptances,
 )
+from creditpay.compliance.notes import erase_customer_notes
+from creditpay.compliance.purposes import AccessPurpose, check_purpose
 from creditpay.compliance.tables import audit_records
 from creditpay.compliance.vault import Vault
 from creditpay.credit.calendar import add_months
@@ -164,15 +168,17 @@ def _payments_summary(conn: Connection, customer_id: str) -> dict[str, Any]:
 
 
 def export_subject(tx: Tx, vault: Vault, customer_id: str, *, actor_type: str = "customer",
-                   actor_id: str | None = None, purpose: str = "data subject access request"
-                   ) -> dict[str, Any]:
+                   actor_id: str | None = None,
+                   purpose: str = AccessPurpose.DATA_SUBJECT_REQUEST.value) -> dict[str, Any]:
     """Everything held on ``customer_id`` as a JSON-ready dict, personal data decrypted.
 
     Only for delivery to the person themself (or staff acting on their verified request:
-    ``actor_type="staff"``); the access is appended to the audit log in ``tx``.
+    ``actor_type="staff"``); the access is appended to the audit log in ``tx`` with
+    ``purpose``, a code of :class:`~creditpay.compliance.purposes.AccessPurpose`.
     """
     from creditpay.risk.decisions.tables import bureau_pulls, credit_decisions
 
+    purpose = check_purpose(purpose)
     conn = tx.conn
     row = _customer(conn, customer_id)
     if actor_type not in ("customer", "staff"):
@@ -248,7 +254,7 @@ def export_subject(tx: Tx, vault: Vault, customer_id: str, *, actor_type: str = 
     }
     sections = sorted(k for k in document if k not in ("format_version", "generated_at"))
     audit.append(tx, actor_type, actor, ACTION_EXPORTED, "customer", customer_id,
-                 {"sections": sections, "purpose": purpose[:200],
+                 {"sections": sections, "purpose": purpose,
                   "personal_data_fields": [f for f in PII_FIELDS
                                            if document["profile"][f] is not None]})
     return document
@@ -338,6 +344,8 @@ class ErasureResult:
     credit_decisions_anonymised: int = 0
     platform_histories_deleted: int = 0
     bureau_reports_erased: int = 0
+    # Vaulted free-text notes about the person (compliance.notes); 0 in older erasures.
+    notes_erased: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -386,6 +394,11 @@ def _tombstone_party_rows(tx: Tx, row: Any) -> dict[str, Any]:
             "sessions": int(sessions or 0)}
 
 
+def _key_digest(idempotency_key: str) -> str:
+    # The caller chooses the key, so it is caller-supplied text: the chain keeps its digest.
+    return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
+
+
 def _stored_erasure(conn: Connection, customer_id: str) -> dict[str, Any] | None:
     r = audit_records.c
     row = conn.execute(select(r.payload).where(
@@ -410,11 +423,15 @@ def erase_subject(tx: Tx, customer_id: str, *, idempotency_key: str,
     row = _customer(tx.conn, customer_id)
     stored = _stored_erasure(tx.conn, customer_id)
     if stored is not None:
-        if stored["idempotency_key"] != idempotency_key:
+        # Erasures recorded before the digest kept the raw key.
+        raw = stored.pop("idempotency_key", None)
+        digest = stored.pop("idempotency_key_sha256", None)
+        if (digest or _key_digest(str(raw))) != _key_digest(idempotency_key):
             raise StateError(f"customer {customer_id} was already erased on"
                              f" {stored['erased_at']}", field="customer_id",
                              rule="erasure.already_erased")
-        return ErasureResult(**{**stored, "replayed": True})
+        return ErasureResult(**{**stored, "idempotency_key": idempotency_key,
+                                "replayed": True})
     status = retention_status(tx.conn, customer_id, policy)
     if status.open_credit:
         raise StateError("cannot erase while credit is open (the lender must keep the"
@@ -432,13 +449,17 @@ def erase_subject(tx: Tx, customer_id: str, *, idempotency_key: str,
         collection_contacts.c.customer_id == customer_id).values(
         channel_ref=_tombstone("collection_contact", customer_id))).rowcount
     risk = erase_customer_inputs(tx, customer_id)
+    notes = erase_customer_notes(tx, customer_id)
     result = ErasureResult(customer_id, tx.now.isoformat(), idempotency_key, done["fields"],
                            done["devices"], done["cards"], done["sessions"],
                            int(contacts or 0), policy.version,
                            credit_decisions_anonymised=risk.decisions_anonymised,
                            platform_histories_deleted=risk.platform_histories_deleted,
-                           bureau_reports_erased=risk.bureau_reports_erased)
-    payload = {k: v for k, v in result.as_dict().items() if k != "replayed"}
+                           bureau_reports_erased=risk.bureau_reports_erased,
+                           notes_erased=notes)
+    payload = {k: v for k, v in result.as_dict().items()
+               if k not in ("replayed", "idempotency_key")}
+    payload["idempotency_key_sha256"] = _key_digest(idempotency_key)
     audit.append(tx, "staff", actor_id, ACTION_ERASED, "customer", customer_id, payload)
     tx.emit("compliance.subject.erased", "customer", customer_id, payload)
     return result

@@ -1,6 +1,8 @@
-"""Tables owned by the compliance domain: vault data keys and the tamper-evident audit log.
+"""Tables owned by the compliance domain: vault data keys, vaulted free-text notes and the
+tamper-evident audit log.
 
-Only :mod:`creditpay.compliance.vault` writes ``vault_data_keys`` and only
+Only :mod:`creditpay.compliance.vault` writes ``vault_data_keys``, only
+:mod:`creditpay.compliance.notes` writes ``vault_notes`` and only
 :mod:`creditpay.compliance.audit` writes ``audit_records`` / ``audit_chain_head``.
 """
 
@@ -17,11 +19,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Table,
+    Text,
 )
 
 from creditpay.db.metadata import BigIntPK, JSONType, metadata
 
-__all__ = ["vault_data_keys", "audit_records", "audit_chain_head", "COMPLIANCE_TABLES"]
+__all__ = ["vault_data_keys", "vault_notes", "audit_records", "audit_chain_head",
+           "COMPLIANCE_TABLES"]
 
 # Envelope encryption: each row is a random 256-bit data key, encrypted ("wrapped") by the
 # master key, which never touches the database. ``active`` is TRUE for the one key new
@@ -41,6 +45,28 @@ vault_data_keys = Table(
         "(active IS NOT NULL AND retired_at IS NULL) OR (active IS NULL AND retired_at IS NOT NULL)",
         name="active_xor_retired",
     ),
+)
+
+# Free text a person wrote that must be kept (an analyst's case note, a justification): never
+# in the audit chain, which cannot forget, but here, encrypted by the vault and referenced by
+# ``id`` from the audit record. Erasure sets ``ciphertext`` to NULL and stamps ``erased_at``;
+# the row stays so the reference in the chain still resolves (to "erased").
+vault_notes = Table(
+    "vault_notes",
+    metadata,
+    Column("id", String(32), primary_key=True),  # "note_" + 24 hex characters
+    Column("kind", String(64), nullable=False),  # e.g. fraud_case.note
+    Column("about_type", String(32), nullable=False),  # the record the note belongs to
+    Column("about_id", String(128), nullable=False),
+    Column("customer_id", String(64), nullable=True),  # whose data it may hold (erasure)
+    Column("author_id", String(128), nullable=False),
+    Column("ciphertext", Text, nullable=True),  # vault ciphertext; NULL once erased
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=True),
+    CheckConstraint("(ciphertext IS NULL) = (erased_at IS NOT NULL)",
+                    name="erased_xor_ciphertext"),
+    Index("ix_vault_notes_customer_id", "customer_id"),
+    Index("ix_vault_notes_about", "about_type", "about_id"),
 )
 
 # Append-only audit records. A business transaction inserts a row with the chain columns
@@ -84,4 +110,4 @@ audit_chain_head = Table(
     CheckConstraint("id = 1", name="single_row"),
 )
 
-COMPLIANCE_TABLES = (vault_data_keys, audit_records, audit_chain_head)
+COMPLIANCE_TABLES = (vault_data_keys, vault_notes, audit_records, audit_chain_head)

@@ -324,17 +324,34 @@ def cob_run_command(
 ) -> None:
     """Run the close of business for a date (idempotent; resumes after a crash)."""
     from creditpay.clock import SystemClock
-    from creditpay.config import default_database_url
+    from creditpay.compliance.checkpoints import (
+        AuditChainBrokenError,
+        CheckpointStoreError,
+        build_checkpointer,
+    )
+    from creditpay.config import Settings
     from creditpay.credit.cob import run_close_of_business
     from creditpay.db.schema import open_database
     from creditpay.db.uow import UnitOfWork
     from creditpay.errors import DomainError
 
     business_date = _parse_date(date, "--date")
-    engine = open_database(db or default_database_url(), pool_size=2)
+    settings = Settings.from_env(db)
+    try:
+        # Before any work: the close's audit seal must be able to write its checkpoint.
+        checkpointer = build_checkpointer(settings)
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    engine = open_database(settings.database_url, pool_size=2)
     try:
         report = run_close_of_business(UnitOfWork(engine, SystemClock()), business_date,
-                                       progress=not as_json, chunk_size=chunk_size)
+                                       progress=not as_json, chunk_size=chunk_size,
+                                       audit_checkpointer=checkpointer)
+    except (AuditChainBrokenError, CheckpointStoreError) as exc:
+        # The close itself is done (a re-run replays it and seals again); say so loudly.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1 if isinstance(exc, AuditChainBrokenError) else 2) from None
     except DomainError as exc:
         raise _bad("--date", exc.detail) from None
     finally:

@@ -32,7 +32,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import func, select
@@ -53,6 +53,9 @@ from creditpay.credit.offers import line_due_date
 from creditpay.credit.tables import credit_accounts, credit_cob_chunks, credit_cob_runs
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
+
+if TYPE_CHECKING:
+    from creditpay.compliance.checkpoints import AuditCheckpointer
 
 __all__ = ["CobReport", "run_close_of_business", "CHUNK_SIZE_DEFAULT", "process_chunk"]
 
@@ -877,11 +880,14 @@ def _chunk_bounds(conn: Any, chunk_size: int) -> tuple[int, list[tuple[int, int]
 
 def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
                           chunk_size: int = CHUNK_SIZE_DEFAULT,
-                          _after_chunk: Callable[[int], None] | None = None) -> CobReport:
+                          _after_chunk: Callable[[int], None] | None = None,
+                          audit_checkpointer: AuditCheckpointer | None) -> CobReport:
     """Run (or resume, or replay as a no-op) the close of business for ``business_date``.
 
     Dates run in order: the date after the last one done, or any date for the first run.
     ``_after_chunk`` is a test hook called after each committed chunk (to simulate a crash).
+    The run ends with an audit seal that checkpoints through ``audit_checkpointer`` (required,
+    no default: None only where a checkpointing seal follows, as in tests).
     """
     if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
         raise ValidationError("must be a date", field="business_date")
@@ -981,7 +987,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
     # the hash chain past the night (docs/security.md, "protection window").
     from creditpay.compliance.audit import seal
 
-    seal(uow)
+    seal(uow, audit_checkpointer)
     return report
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "AccessPolicy", "Parties", "Principal", "ROLES", "MERCHANT_SCOPES", "StepUpRequired",
     "aware", "wallet_spec", "merchant_payable_spec", "commit_and_raise", "WrongCode",
     "suspend_merchant",
+    "MERCHANT_SUSPENSION_REASONS",
 ]
 
 ROLES = ("admin", "risk_analyst", "collections_agent", "compliance_officer", "support")
@@ -827,12 +828,19 @@ class Parties:
         return {"id": operator_id, "name": name, "role": role, "token": full}
 
 
-def suspend_merchant(tx: Tx, merchant_id: str, *, actor_id: str, reason: str
-                     ) -> dict[str, Any]:
+def suspend_merchant(tx: Tx, merchant_id: str, *, actor_id: str, reason: str,
+                     reference: str | None = None) -> dict[str, Any]:
     """Suspend a merchant's acceptance (new payments to it are refused and its API keys stop
-    working); audited. Suspending a suspended merchant changes nothing."""
-    if not isinstance(reason, str) or not 1 <= len(reason) <= 255:
-        raise ValidationError("must be 1..255 characters", field="reason")
+    working); audited. Suspending a suspended merchant changes nothing. ``reason`` is a code
+    of :data:`MERCHANT_SUSPENSION_REASONS` (the audit chain cannot forget free text) and
+    ``reference`` an optional id of what prompted it (an alert, a case)."""
+    if reason not in MERCHANT_SUSPENSION_REASONS:
+        raise ValidationError(f"must be one of {', '.join(MERCHANT_SUSPENSION_REASONS)}",
+                              field="reason")
+    if reference is not None and (not isinstance(reference, str)
+                                  or not _SUSPENSION_REFERENCE.fullmatch(reference)):
+        raise ValidationError("must be an id of 1-64 letters, digits or _.:-",
+                              field="reference")
     row = tx.conn.execute(select(merchants.c.id, merchants.c.status).where(
         merchants.c.id == merchant_id)).first()
     if row is None:
@@ -841,11 +849,18 @@ def suspend_merchant(tx: Tx, merchant_id: str, *, actor_id: str, reason: str
         tx.conn.execute(update(merchants).where(merchants.c.id == merchant_id)
                         .values(status="suspended"))
         audit.append(tx, "staff", actor_id, "merchant.suspended", "merchant", merchant_id,
-                     {"reason": reason, "previous_status": row.status})
+                     {"reason": reason, "reference": reference,
+                      "previous_status": row.status})
         tx.emit("parties.merchant.suspended", "merchant", merchant_id,
-                {"merchant_id": merchant_id, "reason": reason})
+                {"merchant_id": merchant_id, "reason": reason, "reference": reference})
     return {"merchant_id": merchant_id, "previous_status": row.status,
             "status": "suspended"}
+
+
+# Why a merchant is suspended: codes, kept as data (docs/security.md section 6).
+MERCHANT_SUSPENSION_REASONS = ("early_warning_alert", "fraud_investigation",
+                               "compliance_breach", "merchant_request", "contract_ended")
+_SUSPENSION_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 
 class WrongCode(AuthenticationError):

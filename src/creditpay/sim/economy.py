@@ -105,6 +105,9 @@ class EconomyConfig:
     # Where to write the labelled applications (features as decided, and whether the
     # consumer went bad) for `creditpay model train`; None: not written.
     training_data_path: Path | None = None
+    # Where the nightly seal writes audit checkpoints; None: the default for the database
+    # (``creditpay.config.default_checkpoint_dir``).
+    audit_checkpoint_dir: Path | None = None
 
     def __post_init__(self) -> None:
         from creditpay.errors import ValidationError
@@ -253,8 +256,15 @@ class Economy:
         import hmac
 
         from creditpay.clock import SimulatedClock
-        from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key
+        from creditpay.compliance.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
+        from creditpay.compliance.keys import (
+            LocalMasterKey,
+            load_audit_signing_key,
+            load_blind_index_key,
+        )
+        from creditpay.compliance.notes import Notes
         from creditpay.compliance.vault import BlindIndexer, Vault
+        from creditpay.config import default_checkpoint_dir
         from creditpay.db.schema import open_database
         from creditpay.db.uow import UnitOfWork
         from creditpay.ledger.chart import ensure_platform_accounts
@@ -270,8 +280,13 @@ class Economy:
         self.clock = SimulatedClock(self.config.start)
         self.uow = UnitOfWork(self.engine, self.clock)
         master = LocalMasterKey(master_key_bytes(self.config.seed))
+        # The platform's nightly seal checkpoints the audit chain, as in production.
+        self.audit_checkpointer = AuditCheckpointer(
+            load_audit_signing_key(master, {}), DirectoryCheckpointStore(
+                self.config.audit_checkpoint_dir or default_checkpoint_dir(url)))
         vault = Vault(self.uow, master)
         vault.ensure_active_key()
+        self.notes = Notes(vault)  # the analysts' case notes, as in the API
         token_key = load_token_key(master, environ={})
         rail_key = hmac.new(token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
         self.phone = SimPhone()
@@ -1021,7 +1036,8 @@ class Economy:
             done = self._attempt("review", lambda tx, c=case, a=approve: (
                 cases.assign(tx, c["id"], self.operator.id),
                 cases.resolve(tx, c["id"], self.operator.id, "legitimate" if a else "fraud",
-                              "simulated analyst verdict", review_payment=reviewer)))
+                              "simulated analyst verdict", review_payment=reviewer,
+                              notes=self.notes)))
             if done is None or not approve:
                 if attack is not None:
                     self._count_fraud(attack, "caught", item["amount"])
@@ -1087,7 +1103,8 @@ class Economy:
 
         # The platform's early-warning job runs in the night with the sim's monitors; its
         # stored metrics and alerts are what the report shows (MonitorBoard.load).
-        report = run_nightly(self.uow, today, early_warning_monitors=SIM_MONITORS)
+        report = run_nightly(self.uow, today, early_warning_monitors=SIM_MONITORS,
+                             audit_checkpointer=self.audit_checkpointer)
         if report.limit_review and report.limit_review["applied"]:
             self.tally.limit_changes += report.limit_review["applied"]
 

@@ -13,7 +13,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from tests.api.helpers import Api, build_app
 
+from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
+from creditpay.compliance.notes import Notes
 from creditpay.compliance.tables import audit_records
+from creditpay.compliance.vault import Vault
 from creditpay.errors import StateError, ValidationError
 from creditpay.payments.risk import Decision, Outcome
 from creditpay.risk.fraud import cases
@@ -100,12 +103,19 @@ def test_assign_and_fraud_verdict_store_label_and_decline(uow):
     reviewer = _Reviewer()
     assigned = uow.run(lambda tx: cases.assign(tx, case["id"], "op_analyst"))
     assert assigned["status"] == "assigned" and assigned["assignee"] == "op_analyst"
+    vault = Vault(uow, LocalMasterKey(generate_key_bytes()))
+    vault.ensure_active_key()  # in its own transaction, as the runtime does at start
+    notes = Notes(vault)
     done = uow.run(lambda tx: cases.resolve(tx, case["id"], "op_analyst", "fraud",
                                             "card testing pattern",
-                                            review_payment=reviewer))
+                                            review_payment=reviewer, notes=notes))
     assert done["status"] == "resolved" and done["verdict"] == "fraud"
     assert done["payment_action"] == "declined" and reviewer.calls == [("pi_fraud", False)]
-    assert done["note"] == "card testing pattern"
+    # The case keeps the note's reference; the text is in the vault.
+    assert done["note"].startswith("note_")
+    read = uow.run(lambda tx: notes.read(tx, done["note"], staff_id="op_lead",
+                                         purpose="fraud_investigation"))
+    assert read.text == "card testing pattern" and read.customer_id == "cus_1"
     with uow.connect() as conn:
         [label] = conn.execute(select(fraud_labels)).all()
         actions = conn.execute(select(audit_records.c.action, audit_records.c.actor_type)
@@ -269,6 +279,10 @@ def test_held_payment_opens_a_case_worked_through_the_api(store, clock):
                         {"verdict": "fraud", "note": "stolen wallet"}, analyst,
                         expect=200).json()
         assert done["verdict"] == "fraud" and done["payment_action"] == "declined"
+        note = api.post(f"/v1/operator/notes/{done['note']}/read",
+                        {"purpose": "fraud_investigation"}, analyst, expect=200).json()
+        assert (note["text"], note["kind"], note["erased"]) == ("stolen wallet",
+                                                                "fraud_case.note", False)
         assert done["resolved_by"] == taken["assignee"]
         assert api.get(f"/v1/payment_intents/{fraud_id}", mkey).json()["status"] == "declined"
 

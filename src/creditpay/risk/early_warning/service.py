@@ -301,7 +301,7 @@ def _switch_to_champion(tx: Tx, alert_id: str, operator_id: str,
     if current.challenger_version is None:
         return {"status": "no_change", "model": params["model"],
                 "champion_version": current.champion_version,
-                "reason": "no challenger was taking traffic"}
+                "reason": "no_challenger_in_traffic"}
     registry.assign(tx, params["model"], champion_version=current.champion_version,
                     actor=operator_id, reason=f"early warning alert {alert_id}")
     return {"status": "applied", "model": params["model"],
@@ -315,7 +315,7 @@ def _freeze_merchant(tx: Tx, alert_id: str, operator_id: str,
     from creditpay.parties.service import suspend_merchant
 
     result = suspend_merchant(tx, params["merchant_id"], actor_id=operator_id,
-                              reason=f"early warning alert {alert_id}")
+                              reason="early_warning_alert", reference=alert_id)
     return {"status": "applied" if result["previous_status"] != "suspended" else "no_change",
             "merchant_id": result["merchant_id"], "previous_status": result["previous_status"],
             "merchant_status": result["status"]}
@@ -358,14 +358,17 @@ def _raise_cutoff(tx: Tx, alert_id: str, operator_id: str,
     if document is None:
         return {"status": "pending_manual", "policy_id": current.policy_id,
                 "policy_version": current.version,
-                "reason": "the active application policy has no 'grades' decision table "
-                          "with '>= N' score cut-offs to raise; change it by hand"}
+                # A code, not prose: the result goes into the audit chain; change the
+                # policy by hand.
+                "reason": "no_grade_cutoffs_to_raise"}
     activated = activate_policy(tx, document, actor=operator_id)
     return {"status": "applied", "policy_id": activated.policy_id,
             "previous_version": current.version, "version": activated.version,
             "content_hash": activated.content_hash, "points": params["points"],
+            # The policy's grade cut-offs apply to every product and grade: a segment
+            # playbook raises them for all (a code: the result is audited).
             "segment_note": None if params["segment"] == "all" else
-            "the policy's grade cut-offs apply to every product and grade; raised for all"}
+            "raised_for_all_segments"}
 
 
 def _review_fraud_rules(tx: Tx, alert_id: str, row: Any) -> dict[str, Any]:

@@ -4,7 +4,9 @@
   holds for review opens one case (idempotent per subject) in the held transaction, with a priority from the screening score and the amount, and an
   SLA due time from a configurable SLA per priority (business time, from the clock).
 * Analysts work the queue (most urgent first, then the nearest SLA), take or are given a
-  case, and resolve it as ``fraud``, ``legitimate`` or ``unsure`` with a note. Resolving a
+  case, and resolve it as ``fraud``, ``legitimate`` or ``unsure`` with a note (encrypted
+  in the notes vault, :mod:`creditpay.compliance.notes`; the case keeps its reference, so the
+  customer's erasure erases it and no audit record holds the text). Resolving a
   held payment approves it (legitimate) or declines it (fraud, unsure) through the payments
   domain's public review, injected as a callback: risk never imports payments; a held
   transfer is released or voided the same way. The case is the one source of truth of a
@@ -28,7 +30,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
@@ -37,6 +39,9 @@ from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 from creditpay.risk.fraud.features import FraudLabel
 from creditpay.risk.fraud.tables import fraud_cases, fraud_labels
+
+if TYPE_CHECKING:
+    from creditpay.compliance.notes import Notes
 
 __all__ = [
     "CasePolicy", "DEFAULT_CASE_POLICY", "PaymentReviewer", "VERDICTS", "STATUSES",
@@ -345,8 +350,14 @@ def assign(tx: Tx, case_id: str, staff_id: str, *, by: str | None = None) -> dic
 
 def resolve(tx: Tx, case_id: str, staff_id: str, verdict: str, note: str | None = None, *,
             review_payment: PaymentReviewer | None = None,
-            review_transfer: PaymentReviewer | None = None) -> dict[str, Any]:
-    """Close a case with a verdict and a note (kept on the case, not in the audit trail).
+            review_transfer: PaymentReviewer | None = None,
+            notes: Notes | None = None) -> dict[str, Any]:
+    """Close a case with a verdict and a note.
+
+    The note is free text an analyst wrote, often about a person: it is encrypted in the
+    notes vault (``notes``, required with a note; erased with the customer's data) and the
+    case and its audit record keep only its reference ``note_id`` (the case view's
+    ``note``), never the text.
 
     A ``fraud`` or ``legitimate`` verdict stores a label (``analyst_verdict``). A held
     payment is approved on ``legitimate`` and declined on ``fraud`` or ``unsure`` (no money
@@ -359,6 +370,9 @@ def resolve(tx: Tx, case_id: str, staff_id: str, verdict: str, note: str | None 
         raise ValidationError(f"must be one of {list(VERDICTS)}", field="verdict")
     if note is not None and (not isinstance(note, str) or len(note) > NOTE_CHARS_MAX):
         raise ValidationError(f"must be text of at most {NOTE_CHARS_MAX} characters",
+                              field="note")
+    if note is not None and notes is None:
+        raise ValidationError("a note is kept in the notes vault, and none was given",
                               field="note")
     row = _case_row(tx.conn, case_id, lock=True)
     if row.status == "resolved":
@@ -374,8 +388,13 @@ def resolve(tx: Tx, case_id: str, staff_id: str, verdict: str, note: str | None 
         except StateError:
             # Raised before any write (the payment is no longer held): nothing to undo.
             payment_action = "not_in_review"
+    note_id = None
+    if note is not None and note.strip():
+        note_id = notes.store(  # type: ignore[union-attr]
+            tx, text=note, kind="fraud_case.note", about_type="fraud_case", about_id=row.id,
+            author_id=staff_id, customer_id=row.customer_id)
     tx.conn.execute(update(fraud_cases).where(fraud_cases.c.id == row.id).values(
-        status="resolved", verdict=verdict, note=note, resolved_by=staff_id,
+        status="resolved", verdict=verdict, note=note_id, resolved_by=staff_id,
         resolved_at=tx.now, payment_action=payment_action,
         assignee=row.assignee or staff_id, assigned_at=row.assigned_at or tx.now))
     label_id = None
@@ -388,7 +407,7 @@ def resolve(tx: Tx, case_id: str, staff_id: str, verdict: str, note: str | None 
             amount_minor=row.amount_minor, currency=row.currency, reason_code=None,
             recorded_by=staff_id)["id"]
     audit.append(tx, "staff", staff_id, "fraud_case.resolved", "fraud_case", row.id,
-                 {"verdict": verdict, "note_given": bool(note),
+                 {"verdict": verdict, "note_given": note_id is not None, "note_id": note_id,
                   "payment_action": payment_action, "label_id": label_id,
                   "sla_breached": tx.now > _utc(row.sla_due_at)})
     tx.emit("risk.fraud_case.resolved", "fraud_case", row.id,
@@ -604,7 +623,8 @@ def case_for_subject(conn: Connection, subject_type: str, subject_id: str
 
 
 def review_held_payment(tx: Tx, staff_id: str, intent_id: str, *, approve: bool,
-                        note: str | None, review_payment: PaymentReviewer) -> Any:
+                        note: str | None, review_payment: PaymentReviewer,
+                        notes: Notes | None = None) -> Any:
     """The older "approve / decline a held payment" action, kept in step with the case.
 
     With an unresolved case for the payment, the case is resolved (``legitimate`` on
@@ -623,7 +643,7 @@ def review_held_payment(tx: Tx, staff_id: str, intent_id: str, *, approve: bool,
         return seen["result"]
 
     resolved = resolve(tx, case["id"], staff_id, "legitimate" if approve else "unsure",
-                       note, review_payment=reviewer)
+                       note, review_payment=reviewer, notes=notes)
     if resolved["payment_action"] == "not_in_review":
         return review_payment(tx, intent_id, approve, note)  # raises: not held any more
     return seen["result"]

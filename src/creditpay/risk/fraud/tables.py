@@ -54,6 +54,8 @@ fraud_cases = Table(
     Column("assignee", String(64), nullable=True),
     Column("assigned_at", DateTime(timezone=True), nullable=True),
     Column("verdict", String(12), nullable=True),
+    # The analyst's note's reference in the notes vault (compliance.notes), never the text;
+    # notes written before the vault held their text here.
     Column("note", String(1000), nullable=True),
     Column("resolved_by", String(64), nullable=True),
     Column("resolved_at", DateTime(timezone=True), nullable=True),
