@@ -309,7 +309,7 @@ def _hand_apr(advance: int, payments: list[tuple[int, int, Fraction]], per_year:
     return low * per_year
 
 
-EIGHTH_POINT = 0.00125  # (c)(4): the APR is accurate within 1/8 of 1 percentage point
+EIGHTH_POINT = 0.00125  # § 1026.22(a)(2): accurate within 1/8 of 1 percentage point
 
 
 @pytest.mark.parametrize(
