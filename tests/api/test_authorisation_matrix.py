@@ -134,6 +134,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/statements/{statement_id}/installments"): (True, None, set()),
     ("POST", "/v1/me/credit_repayments"): (True, None, set()),
     ("GET", "/v1/me/credit_accounts/{account_id}/payoff"): (True, None, set()),
+    ("GET", "/v1/me/credit_accounts/{account_id}/installments"): (True, None, set()),
     ("POST", "/v1/me/credit_accounts/{account_id}/auto_debit"): (True, None, set()),
     ("POST", "/v1/me/cash_loans/offers"): (True, None, set()),
     ("GET", "/v1/me/cash_loans/offers/{offer_id}/key_facts"): (True, None, set()),
@@ -319,7 +320,7 @@ def test_no_cross_tenant_access(api):
     assert api.post(f"/v1/me/consents/{ids['consent_id']}/revoke", {}, bob).status_code == 404
     assert api.post(f"/v1/me/credit_accounts/{ids['account_id']}/withdraw", {},
                     bob).status_code == 404
-    for path in ("statements", "payoff"):  # consumer credit: A's line is not B's
+    for path in ("statements", "payoff", "installments"):  # consumer credit: A's, not B's
         assert api.get(f"/v1/me/credit_accounts/{ids['account_id']}/{path}",
                        bob).status_code == 404
     assert api.post(f"/v1/me/credit_accounts/{ids['account_id']}/auto_debit",

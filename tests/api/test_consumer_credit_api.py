@@ -225,7 +225,15 @@ def test_apply_pay_bill_convert_repay_payoff(api, clock):
                       idem="repay-0001-key", expect=201).json()
     assert replay == repaid and _wallet(api, token) == 5_000  # money moved once
 
-    # Payoff of the plan today, then paying exactly that settles it.
+    # The plan's installments as they will be billed; then its payoff today, and paying
+    # exactly that settles it (the fees of installments that no longer exist are not due).
+    rows = api.get(f"/v1/me/credit_accounts/{plan_id}/installments", token,
+                   expect=200).json()
+    assert rows["currency"] == "CNY" and rows["data"]
+    assert {r["status"] for r in rows["data"]} == {"scheduled"}
+    assert sum(r["principal_minor"] for r in rows["data"]) == 20_000
+    assert all(r["total_minor"] == r["principal_minor"] + r["interest_minor"]
+               + r["fee_minor"] for r in rows["data"])
     payoff = api.get(f"/v1/me/credit_accounts/{plan_id}/payoff", token, expect=200).json()
     assert payoff["currency"] == "CNY" and payoff["as_of"] == "2025-03-02"
     assert payoff["payoff_minor"] == 20_000  # no fee is billed before the first installment
@@ -236,6 +244,8 @@ def test_apply_pay_bill_convert_repay_payoff(api, clock):
     assert settled["prepayment_minor"] == 20_000
     assert api.get(f"/v1/me/credit_accounts/{plan_id}/payoff", token,
                    expect=200).json()["payoff_minor"] == 0
+    assert api.get(f"/v1/me/credit_accounts/{plan_id}/installments", token,
+                   expect=200).json()["data"] == []
     over = api.post("/v1/me/credit_repayments", {"amount_minor": 1, "account_id": plan_id},
                     token)
     assert over.status_code in (404, 422), over.text  # nothing owed: nothing taken

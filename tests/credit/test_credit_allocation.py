@@ -1,5 +1,6 @@
 import datetime as dt
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,9 @@ from creditpay.credit.allocation import (
     WaterfallMode,
     allocate_payment,
     reschedule_after_prepayment,
+    scale_pro_rata,
 )
-from creditpay.credit.schedule import amortisation_schedule
+from creditpay.credit.schedule import amortisation_schedule, round_fraction
 from creditpay.errors import ValidationError
 
 D = dt.date
@@ -160,32 +162,64 @@ def test_allocation_conserves_money_caps_components_and_keeps_order(payment, buc
         assert result.prepayment_principal_minor == 0 and result.unallocated_minor == 0
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.sampled_from(["equal_installment", "equal_principal", "flat", "interest_only"]),
        st.integers(100_000, 10**8), st.integers(0, 3600), st.integers(2, 24),
-       st.data())
-def test_reschedule_after_prepayment(method, principal, rate_bp, periods, data):
+       st.sampled_from(["30/360", "ACT/365", "ACT/360"]), st.data())
+def test_reschedule_after_prepayment(method, principal, rate_bp, periods, day_count, data):
     s = amortisation_schedule(principal, "CNY", Decimal(rate_bp) / 10_000, periods, method,
-                              D(2024, 1, 31), fee_rate_per_period=Decimal("0.001"))
+                              D(2024, 1, 31), day_count=day_count,
+                              fee_rate_per_period=Decimal("0.001"))
     paid = data.draw(st.integers(0, periods - 1))
     balance = principal if paid == 0 else s.installments[paid - 1].balance_after_minor
     if balance < 2:
         return
     prepay = data.draw(st.integers(1, balance - 1))
+    rate = Fraction(Decimal(rate_bp) / 10_000)
     for rule in PrepaymentRule:
         new = reschedule_after_prepayment(s, paid, prepay, rule)
         assert new.totals.principal_minor == balance - prepay
         assert new.installments[-1].balance_after_minor == 0
-        old_dates = [i.due_date for i in s.installments[paid:]]
-        assert [i.due_date for i in new.installments] == old_dates[:len(new.installments)]
-        assert all(i.fee_minor == s.installments[0].fee_minor for i in new.installments)
-        if rule is PrepaymentRule.REDUCE_INSTALLMENT or method == "interest_only":
+        old = s.installments[paid:]
+        assert [i.due_date for i in new.installments] == \
+            [i.due_date for i in old][:len(new.installments)]
+        # Charges priced on the principal lent follow what is still lent: fees pro rata...
+        assert [i.fee_minor for i in new.installments] == [
+            scale_pro_rata(i.fee_minor, principal - prepay, principal)
+            for i in old[:len(new.installments)]]
+        # ...and a flat loan's interest on the principal lent less the principal prepaid.
+        if method == "flat":
+            assert [i.interest_minor for i in new.installments] == [
+                round_fraction((principal - prepay) * rate * y)
+                for y in new.period_year_fractions]
+        keeps = rule is PrepaymentRule.REDUCE_TERM and method != "interest_only"
+        if not keeps:
             assert len(new.installments) == periods - paid
-        else:
-            assert len(new.installments) <= periods - paid
-        if method == "equal_installment" and rule is PrepaymentRule.REDUCE_TERM:
+        elif method == "equal_installment":
             assert all(i.principal_minor + i.interest_minor == s.level_payment_minor
                        for i in new.installments[:-1])
+        else:  # the principal part in force is kept; the last takes the residue
+            level = s.level_principal_minor
+            assert all(i.principal_minor == level for i in new.installments[:-1])
+            if level:
+                assert len(new.installments) == min(periods - paid,
+                                                     -(-(balance - prepay) // level))
+                if len(new.installments) < periods - paid:  # ended early: a part at most
+                    assert 0 < new.installments[-1].principal_minor <= level
+
+
+def test_reduce_term_keeps_the_principal_part():
+    """Issue 13 item 10: the part of an equal-principal (or flat) loan is kept, the last
+    installment takes the residue (the rebuilt schedule used to re-split the rest evenly,
+    92,857 a month here)."""
+    for method in ("equal_principal", "flat"):
+        s = amortisation_schedule(1_200_000, "CNY", Decimal("0.12"), 12, method,
+                                  D(2024, 1, 31), day_count="ACT/365")
+        new = reschedule_after_prepayment(s, 3, 250_000, "reduce_term")
+        assert [i.principal_minor for i in new.installments] == [100_000] * 6 + [50_000]
+        assert new.level_principal_minor == 100_000
+        if method == "flat":  # interest on 1,200,000 - 250,000 for 30 days (Apr 30-May 31)
+            assert new.installments[0].interest_minor == round(950_000 * 0.12 * 31 / 365)
 
 
 def test_reschedule_example_reduce_term_vs_reduce_installment():

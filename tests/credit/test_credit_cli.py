@@ -88,8 +88,8 @@ def test_apr_is_disclosed_to_the_hundredth_for_both_methods(tmp_path: Path):
     eu = json.loads(runner.invoke(app, [*args, "--method", "eu"]).stdout)
     assert set(eu) == {"apr_percent", "method"} and eu["method"] == "eu"
     assert eu["apr_percent"].endswith("00") and len(eu["apr_percent"].split(".")[1]) == 4
-    # APRC over actual days / 365: solved 10.1505 %, disclosed 10.15 %.
-    assert eu["apr_percent"] == "10.1500"
+    # APRC in equal months (a month is 1/12 year): solved 10.1275 %, disclosed 10.13 %.
+    assert eu["apr_percent"] == "10.1300"
     flows = tmp_path / "flows.json"
     flows.write_text(json.dumps({"advances": [{"date": "2023-01-01", "amount": "1000.00"}],
                                  "payments": [{"date": "2024-01-01", "amount": "1123.45"}]}))

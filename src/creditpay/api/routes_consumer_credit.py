@@ -361,6 +361,26 @@ def payoff(request: Request, account_id: str = AccountId,
             "currency": currency, "payoff_minor": amount}
 
 
+@router.get("/me/credit_accounts/{account_id}/installments",
+            response_model=S.AccountInstallmentsOut,
+            summary="The installments of my plan or loan, by due date: those still to pay "
+                    "are what will be billed when each is paid on its due date")
+def installments(request: Request, account_id: str = AccountId,
+                 who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.credit.service import account_installments
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        currency = _own_account_currency(conn, who, account_id)
+        rows = account_installments(conn, account_id)
+    return {"account_id": account_id, "currency": currency,
+            "data": [{"number": r.number, "due_date": r.due_date.isoformat(),
+                      "status": r.status, "principal_minor": r.principal_minor,
+                      "interest_minor": r.interest_minor, "fee_minor": r.fee_minor,
+                      "total_minor": r.total_minor, "paid_minor": r.paid_minor}
+                     for r in rows]}
+
+
 @router.post("/me/credit_accounts/{account_id}/auto_debit", response_model=S.AutoDebitOut,
              summary="Switch auto-debit from my wallet on the due day (needs my auto-debit "
                      "consent to switch on)")

@@ -182,6 +182,24 @@ class PayoffOut(BaseModel):
     payoff_minor: int = Field(description="repay this much with account_id to settle it today")
 
 
+class AccountInstallmentOut(BaseModel):
+    number: int
+    due_date: str
+    status: Literal["scheduled", "billed", "past_due", "paid"]
+    principal_minor: int
+    interest_minor: int
+    fee_minor: int
+    total_minor: int
+    paid_minor: int = Field(description="paid so far of total_minor")
+
+
+class AccountInstallmentsOut(BaseModel):
+    account_id: str
+    currency: str
+    data: list[AccountInstallmentOut] = Field(
+        description="by due date; a prepayment or refund replaces the rows not yet billed")
+
+
 class AutoDebitIn(Strict):
     enabled: bool
 

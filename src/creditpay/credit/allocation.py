@@ -21,12 +21,23 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
-from creditpay.credit.schedule import Installment, Method, Schedule, build_schedule
+from creditpay.credit.calendar import Frequency
+from creditpay.credit.daycount import DayCount
+from creditpay.credit.schedule import (
+    Installment,
+    Method,
+    Schedule,
+    ScheduleTerms,
+    build_schedule,
+    round_fraction,
+)
 from creditpay.errors import ValidationError
-from creditpay.money import AMOUNT_MINOR_MAX
+from creditpay.money import AMOUNT_MINOR_MAX, Rounding
 
 __all__ = [
     "BucketStatus",
@@ -39,6 +50,8 @@ __all__ = [
     "AllocationResult",
     "allocate_payment",
     "reschedule_after_prepayment",
+    "remaining_schedule",
+    "scale_pro_rata",
     "DEFAULT_STRATEGY",
 ]
 
@@ -283,6 +296,90 @@ def allocate_payment(
     return result
 
 
+def remaining_schedule(
+    *,
+    method: Method | str,
+    principal_minor: int,
+    currency: str,
+    annual_rate: Decimal,
+    start_date: dt.date,
+    due_dates: Sequence[dt.date],
+    fees_minor: Sequence[int],
+    rule: PrepaymentRule | str,
+    frequency: Frequency | str = Frequency.MONTHLY,
+    day_count: DayCount | str = DayCount.THIRTY_360,
+    rounding: Rounding = Rounding.HALF_UP,
+    level_payment_minor: int | None = None,
+    level_principal_minor: int | None = None,
+    charge_base_minor: int | None = None,
+    accrued_interest_minor: Fraction = Fraction(0),
+) -> Schedule:
+    """What remains of a loan, rescheduled from ``start_date`` (pure; minor units).
+
+    ``principal_minor`` is the principal still to repay, over the installments still to
+    come, due on ``due_dates`` with fees ``fees_minor`` (both kept as they are). One rule
+    for every caller (the pure :func:`reschedule_after_prepayment` and servicing's
+    :func:`creditpay.credit.plans.reschedule_unbilled`), so the schedule shown is the one
+    servicing bills:
+
+    * ``reduce_installment``: the same installments, recomputed on the lower principal (a
+      lower level installment, or a lower level principal part ``round(P / n)``);
+    * ``reduce_term``: the installment in force (``level_payment_minor``, equal
+      installment) or the principal part in force (``level_principal_minor``, equal
+      principal and flat) is kept; the loan ends when that repays it, the last installment
+      taking the residue. Without a level in force the rule cannot shorten anything and
+      the installments are recomputed as under ``reduce_installment``;
+    * interest-only (and a bullet's single installment, treated as interest-only): the
+      principal stays on the last installment under both rules; interest falls.
+
+    Interest of installment ``k`` is on the balance (on ``charge_base_minor`` for flat)
+    over its period; ``accrued_interest_minor`` (interest accrued before ``start_date``,
+    not yet paid) is billed with the first installment.
+    """
+    rule = _prepayment_rule(rule)
+    method = Method(method)
+    if method is Method.BULLET:
+        method = Method.INTEREST_ONLY  # one installment left: principal and interest at the end
+    dates = tuple(due_dates)
+    fees = tuple(fees_minor)
+    if len(fees) != len(dates) or not dates:
+        raise ValidationError("needs one fee per remaining due date", field="fees_minor")
+    level_payment = level_principal = None
+    keep_level = rule is PrepaymentRule.REDUCE_TERM
+    if keep_level and method is Method.EQUAL_INSTALLMENT and level_payment_minor:
+        level_payment = level_payment_minor
+    elif keep_level and method in (Method.EQUAL_PRINCIPAL, Method.FLAT) and \
+            level_principal_minor:
+        level_principal = level_principal_minor
+        # ceil: enough installments of the kept part; the last one takes the residue
+        count = min(len(dates), -(-principal_minor // level_principal))
+        dates, fees = dates[:count], fees[:count]
+    terms = ScheduleTerms(
+        principal_minor=principal_minor, currency=currency, annual_rate=annual_rate,
+        periods=len(dates), method=method, start_date=start_date,
+        frequency=frequency,  # type: ignore[arg-type]  # parsed in __post_init__
+        day_count=day_count,  # type: ignore[arg-type]
+        rounding=rounding, level_payment_minor=level_payment,
+        level_principal_minor=level_principal, due_dates=dates,
+        installment_fees_minor=fees, charge_base_minor=charge_base_minor,
+        accrued_interest_minor=accrued_interest_minor)
+    return build_schedule(terms)
+
+
+def scale_pro_rata(amount_minor: int, numerator: int, denominator: int,
+                   rounding: Rounding = Rounding.HALF_UP) -> int:
+    """``amount_minor * numerator / denominator``, rounded once (minor units)."""
+    return round_fraction(Fraction(amount_minor * numerator, denominator), rounding)
+
+
+def _prepayment_rule(rule: PrepaymentRule | str) -> PrepaymentRule:
+    try:
+        return PrepaymentRule(rule)
+    except ValueError:
+        raise ValidationError(f"unknown rule {rule!r}; use reduce_term or "
+                              "reduce_installment", field="rule") from None
+
+
 def reschedule_after_prepayment(
     schedule: Schedule,
     paid_installments: int,
@@ -292,22 +389,14 @@ def reschedule_after_prepayment(
     """The schedule of what remains after installment ``paid_installments`` was paid and
     ``prepayment_principal_minor`` of principal was prepaid on its due date.
 
-    The new schedule starts on that due date, keeps the remaining due dates, the rate,
-    day count and fee base (fees stay charged on the original principal), and:
-
-    * ``reduce_installment``: the same number of remaining installments, recomputed on the
-      lower balance (a lower installment, or a lower principal part);
-    * ``reduce_term``: the same installment (equal installment) or principal part (equal
-      principal, flat), so the loan ends earlier; the last installment takes the residue.
-
-    Interest-only and bullet loans have no installment to keep; both rules shorten nothing
-    and the remaining installments are recomputed on the lower balance.
+    The new schedule starts on that due date and keeps the remaining due dates, the rate
+    and the day count (see :func:`remaining_schedule` for the rules). Charges priced on
+    the principal lent follow the principal prepaid: a flat loan's interest is from then
+    on charged on the principal lent less the principal prepaid, and each remaining
+    installment's fee is scaled by the same ratio (as a refund scales them), so prepaying
+    saves the charges on what was prepaid and no more.
     """
-    try:
-        rule = PrepaymentRule(rule)
-    except ValueError:
-        raise ValidationError(f"unknown rule {rule!r}; use reduce_term or "
-                              "reduce_installment", field="rule") from None
+    rule = _prepayment_rule(rule)
     terms = schedule.terms
     installments = schedule.installments
     if isinstance(paid_installments, bool) or not isinstance(paid_installments, int) or \
@@ -331,31 +420,20 @@ def reschedule_after_prepayment(
     if new_balance == 0:
         raise ValidationError("the prepayment settles the loan; there is nothing to "
                               "reschedule", field="prepayment_principal_minor")
-    fee_base = terms.fee_base_minor if terms.fee_base_minor is not None else \
-        terms.principal_minor
-    series_anchor = terms.first_due_date or terms.start_date
-    changes: dict[str, Any] = {
-        "anchor_day": terms.anchor_day or series_anchor.day,
-        "principal_minor": new_balance,
-        "periods": len(remaining),
-        "start_date": new_start,
-        # Keep the original due-date series: the first remaining due date anchors it.
-        "first_due_date": remaining[0].due_date if remaining[0].due_date > new_start else None,
-        "down_payment": False,
-        "fee_base_minor": fee_base,
-        "level_payment_minor": None,
-        "level_principal_minor": None,
-    }
-    if changes["first_due_date"] is None:
+    if remaining[0].due_date <= new_start:
         # A down-payment schedule prepaid before its first (start-date) installment.
         raise ValidationError("pay the installment due at the start first",
                               field="paid_installments")
-    if rule is PrepaymentRule.REDUCE_TERM:
-        if terms.method is Method.EQUAL_INSTALLMENT:
-            changes["level_payment_minor"] = schedule.level_payment_minor
-        elif terms.method in (Method.EQUAL_PRINCIPAL, Method.FLAT):
-            level = max(i.principal_minor for i in installments[:-1]) if \
-                len(installments) > 1 else installments[0].principal_minor
-            periods = -(-new_balance // level)  # ceil: enough installments of that size
-            changes["periods"] = max(1, min(periods, len(remaining)))
-    return build_schedule(replace(terms, **changes))
+    base_before = terms.charge_base_minor if terms.charge_base_minor is not None else \
+        terms.principal_minor
+    base_after = base_before - prepayment_principal_minor
+    return remaining_schedule(
+        method=terms.method, principal_minor=new_balance, currency=terms.currency,
+        annual_rate=terms.annual_rate, start_date=new_start,
+        due_dates=[i.due_date for i in remaining],
+        fees_minor=[scale_pro_rata(i.fee_minor, base_after, base_before, terms.rounding)
+                    for i in remaining],
+        rule=rule, frequency=terms.frequency, day_count=terms.day_count,
+        rounding=terms.rounding, level_payment_minor=schedule.level_payment_minor,
+        level_principal_minor=schedule.level_principal_minor,
+        charge_base_minor=base_after)

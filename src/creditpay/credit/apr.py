@@ -4,18 +4,22 @@ All three solve one equation of value between the money advanced and the money r
 they differ in how time is measured and how a period rate becomes a yearly one.
 
 * **US APR** (12 CFR 1026 Appendix J, actuarial method). Time is counted in *unit
-  periods* (the most common payment interval: month, semimonth, week(s), day). For each
+  periods* (the most common period: month, semimonth, week(s), day, year). For each
   advance or payment, full unit periods ``t`` are counted back from its date toward the
-  start of the term; what remains is a fraction ``f`` of a unit period (remaining days / 30
-  for months, / 15 for semimonths, / 7 for weeks; whole months left inside a multi-month
-  unit period count 30 days each). The general equation (b)(8) is
+  start of the term and what remains is a fraction ``f`` of a unit period, as (b)(5) says
+  for each unit (:func:`appendix_j_time`: months and days / 30; 30 x months + days over 15
+  or 30 x months per unit; days over 7 x weeks; whole years and months / 12 or days /
+  365). The general equation (b)(8) is
   ``sum A_k / ((1 + f_k i)(1 + i)^t_k) = sum P_j / ((1 + f_j i)(1 + i)^t_j)`` and
   ``APR = i * unit periods per year`` (a nominal rate).
 * **EU APRC** (Directive 2008/48/EC, Annex I): ``sum A_k (1 + X)^-t_k = sum P_j (1 +
   X)^-t_j`` with ``t`` in years from the first advance, ``X`` an effective annual rate.
-  Default time basis: actual days / 365 for every year, leap years included (so a span that
-  contains 29 February is 366/365 of a year); ``EQUAL_MONTHS`` counts whole months as 1/12
-  year and the remaining days / 365, the Annex's "12 equal months" reading.
+  Time follows Annex I remark (c) as Directive 2011/90/EU worded it (and Directive (EU)
+  2023/2225 Annex III keeps it): whole months (1/12 year each, leap year or not) counted
+  back from each flow to the first advance, then the days left over 365, or 366 when the
+  year counted back from the last of them holds a 29 February (:func:`_eu_years`).
+  ``DAYS_365`` (actual days / 365 in every year) is kept for the worked examples of
+  Directive 98/7/EC, which use it.
 * **All-in annual cost** (综合年化成本, the figure China's 24 %/36 % caps apply to): the
   internal rate of return per installment period of every cash flow the borrower pays
   (principal, interest, every fee) times the periods in a year, per the IRR method the
@@ -71,8 +75,12 @@ class AprMethod(enum.StrEnum):
 
 
 class EuTimeBasis(enum.StrEnum):
-    DAYS_365 = "days_365"
-    EQUAL_MONTHS = "equal_months"
+    """How the EU APRC measures time (see :func:`aprc_eu`)."""
+
+    EQUAL_MONTHS = "equal_months"  # the default: Annex I (c), months and days
+    EQUAL_WEEKS = "equal_weeks"  # Annex I (c), weeks and days
+    EQUAL_YEARS = "equal_years"  # Annex I (c), years and days
+    DAYS_365 = "days_365"  # actual days / 365 in every year (Directive 98/7/EC's examples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +173,32 @@ def _semimonth_back(day: dt.date, steps: int) -> dt.date:
     return moved.replace(day=min(pair[which], last))
 
 
+def _full_months_back(start: dt.date, when: dt.date, anchor_day: int | None) -> tuple[int, int]:
+    """``(months, days)``: whole months counted back from ``when`` (each one step from
+    ``when``, never chained, so a month-end series does not drift), and the days left from
+    ``start`` to the date reached."""
+    months = max(0, (when.year - start.year) * 12 + when.month - start.month - 1)
+    while _month_back(when, months + 1, anchor_day) >= start:
+        months += 1
+    return months, (_month_back(when, months, anchor_day) - start).days
+
+
 def appendix_j_time(
     start: dt.date, when: dt.date, unit_period: UnitPeriod, anchor_day: int | None = None
 ) -> tuple[int, Fraction]:
-    """``(t, f)``: full unit periods and the fraction of one from ``start`` to ``when``.
+    """``(t, f)``: full unit periods and the fraction of one from ``start`` to ``when``,
+    as Appendix J (b)(5) measures them. ``anchor_day`` is the day of month of the payment
+    series (month-based unit periods), see :func:`_month_back`.
 
-    Full unit periods are counted back from ``when``; the remainder, at the start of the
-    term, is the fraction (Appendix J (b)(5)). ``anchor_day`` is the day of month of the
-    payment series (month-based unit periods), see :func:`_month_back`.
+    * (ii) month: ``t`` = whole months counted back from ``when``; ``f`` = the days left
+      (from ``start`` forward to the first full month) / 30;
+    * (iii) semimonth, or 2 to 11 months: days = 30 x whole months counted back + the days
+      left; ``t`` and ``f`` divide them by 15, or by 30 x months;
+    * (iv) day, week(s): days / days per unit period;
+    * (v) year (12 months): ``t`` = whole years counted back; ``f`` = the months left / 12
+      when what is left is a whole number of months, else its actual days / 365;
+    * the term (single advance, single payment shorter than a year, (b)(5)(vi)-(vii)):
+      one unit period.
     """
     if when < start:
         raise ValidationError(f"{when} is before the start of the term {start}", field="date")
@@ -180,30 +206,25 @@ def appendix_j_time(
     unit = unit_period.unit
     if unit == "term":
         return (1, Fraction(0)) if days else (0, Fraction(0))
-    if unit == "day":
-        t, remainder = divmod(days, unit_period.count)
-        return t, Fraction(remainder, unit_period.count)
-    if unit == "week":
-        length = 7 * unit_period.count
+    if unit in ("day", "week"):
+        length = unit_period.count * (7 if unit == "week" else 1)
         t, remainder = divmod(days, length)
         return t, Fraction(remainder, length)
+    months, left = _full_months_back(start, when, anchor_day)
     if unit == "semimonth":
-        t = max(0, days // 15 - 2)
-        while _semimonth_back(when, t + 1) >= start:
-            t += 1
-        return t, Fraction((_semimonth_back(when, t) - start).days, 15)
-    months = unit_period.count
-    month_gap = (when.year - start.year) * 12 + when.month - start.month
-    t = max(0, month_gap // months - 1)
-    while _month_back(when, (t + 1) * months, anchor_day) >= start:
-        t += 1
-    cursor = _month_back(when, t * months, anchor_day)
-    whole_months = 0
-    while whole_months + 1 < months and \
-            _month_back(cursor, whole_months + 1, anchor_day) >= start:
-        whole_months += 1
-    remaining_days = (_month_back(cursor, whole_months, anchor_day) - start).days
-    return t, Fraction(30 * whole_months + remaining_days, 30 * months)
+        t, remainder = divmod(30 * months + left, 15)
+        return t, Fraction(remainder, 15)
+    per_unit = unit_period.count
+    if per_unit == 1:
+        return months, Fraction(left, 30)
+    if per_unit < 12:
+        t, remainder = divmod(30 * months + left, 30 * per_unit)
+        return t, Fraction(remainder, 30 * per_unit)
+    years, months_left = divmod(months, 12)
+    if left == 0:
+        return years, Fraction(months_left, 12)
+    rest_start = _month_back(when, 12 * years, anchor_day)
+    return years, Fraction((rest_start - start).days, 365)
 
 
 # -- solver -----------------------------------------------------------------------------
@@ -264,7 +285,34 @@ def _check_flows(flows: Sequence[Flow], field: str) -> list[Flow]:
     return checked
 
 
+def _standard_period(earlier: dt.date, later: dt.date) -> UnitPeriod | None:
+    """The standard unit of time an interval is a whole number of (Appendix J (b)(4)):
+    1 to 12 months on one monthly series, a semimonth, 1 to 52 weeks, or a day; None for
+    an interval that is none of them (33 days)."""
+    months = (later.year - earlier.year) * 12 + later.month - earlier.month
+    days = (later - earlier).days
+    if 1 <= months <= 12 and _months_apart(earlier, later, months):
+        return UnitPeriod("month", months)
+    if days % 7 == 0 and 7 <= days <= 364:
+        return UnitPeriod("week", days // 7)
+    if days and _semimonth_back(later, 1) == earlier:
+        return UnitPeriod("semimonth")
+    if days == 1:
+        return UnitPeriod("day")
+    return None
+
+
+# Standard units for the average rule (b)(4)(i)(B), in days
+_STANDARD_UNITS = ((UnitPeriod("day"), 1), (UnitPeriod("week"), 7),
+                   (UnitPeriod("semimonth"), 15), (UnitPeriod("month"), 30),
+                   (UnitPeriod("month", 12), 365))
+
+
 def _infer_unit_period(advances: list[Flow], payments: list[Flow]) -> UnitPeriod:
+    """Appendix J (b)(4): the common period that occurs most often, the smaller one on a
+    tie; with no common period, the average of all periods rounded to the nearest standard
+    unit of time (the smaller at a midpoint). Periods (b)(3): between advances, between
+    payments, and from the start of the term to the first advance or payment after it."""
     dates = sorted({when for when, amount in payments if amount})
     start = min(when for when, _ in advances)
     if len(advances) == 1 and len(dates) == 1:
@@ -272,23 +320,25 @@ def _infer_unit_period(advances: list[Flow], payments: list[Flow]) -> UnitPeriod
         # (b)(4)(ii): single advance, single payment: the term is the unit period, but
         # never more than a year.
         return UnitPeriod("term") if 0 < term_days <= 365 else UnitPeriod("month", 12)
-    gaps: Counter[UnitPeriod] = Counter()
-    for earlier, later in zip(dates, dates[1:], strict=False):
-        months = (later.year - earlier.year) * 12 + later.month - earlier.month
-        days = (later - earlier).days
-        if 1 <= months <= 12 and _months_apart(earlier, later, months):
-            gaps[UnitPeriod("month", months)] += 1
-        elif days % 7 == 0 and days <= 364:
-            gaps[UnitPeriod("week", days // 7)] += 1
-        elif _semimonth_back(later, 1) == earlier:
-            gaps[UnitPeriod("semimonth")] += 1
-        else:
-            gaps[UnitPeriod("day", days)] += 1
-    if not gaps:
-        return UnitPeriod("month")
-    top = max(gaps.values())
+    later_advances = sorted({when for when, _ in advances if when > start})
+    intervals = list(zip(dates, dates[1:], strict=False))
+    intervals += list(zip([start, *later_advances], later_advances, strict=False))
+    if dates and dates[0] > start:
+        intervals.append((start, dates[0]))
+    periods: Counter[UnitPeriod] = Counter()
+    for earlier, later in intervals:
+        period = _standard_period(earlier, later)
+        if period is not None:
+            periods[period] += 1
+    if not periods:
+        lengths = [(later - earlier).days for earlier, later in intervals]
+        if not lengths:
+            return UnitPeriod("month")
+        average = Fraction(sum(lengths), len(lengths))
+        return min(_STANDARD_UNITS, key=lambda unit: (abs(unit[1] - average), unit[1]))[0]
+    top = max(periods.values())
     # (b)(4)(i)(A): among equally common periods the smaller one is the unit period.
-    candidates = [unit for unit, count in gaps.items() if count == top]
+    candidates = [unit for unit, count in periods.items() if count == top]
     return min(candidates, key=lambda unit: Fraction(1) / unit.per_year(1))
 
 
@@ -311,6 +361,11 @@ def apr_us(
         unit_period = _infer_unit_period(advances, payments)
     term_days = (max(when for when, _ in payments) - start).days
     anchor = _series_anchor_day(payments)
+    if unit_period.unit == "semimonth":
+        # Two days a month: a month-end payment belongs to the later day's series (a
+        # 15th/30th series pays on 28 February, which counts back to 30 January).
+        late = [flow for flow in payments if flow[0].day > 15]
+        anchor = _series_anchor_day(late) if late else None
     weighted = [
         (Decimal(amount), appendix_j_time(start, when, unit_period)) for when, amount in advances
     ] + [
@@ -338,35 +393,72 @@ def apr_us(
         return +(rate * per_year.numerator / per_year.denominator)
 
 
-def _eu_years(start: dt.date, when: dt.date, basis: EuTimeBasis) -> Fraction:
+def _eu_years(start: dt.date, when: dt.date, basis: EuTimeBasis,
+              anchor_day: int | None = None) -> Fraction:
+    """Years from the first advance ``start`` to ``when`` (Annex I, remark (c), as
+    Directive 2011/90/EU worded it and Directive (EU) 2023/2225 Annex III keeps it).
+
+    Whole periods (months of 1/12 year, weeks of 1/52, or years) are counted back from
+    ``when`` toward the drawdown; the days left (first day excluded, last included) are
+    divided by the days of the complete year counted back from the last of them to the
+    same day of the previous year: 366 when that year holds a 29 February, else 365.
+    ``DAYS_365`` is actual days / 365 throughout. A month-end flow of a month-end series
+    (``anchor_day``), or a month end after a month-end drawdown, counts month end to month
+    end.
+    """
     if when < start:
         raise ValidationError(f"{when} is before the first advance {start}", field="date")
+    days = (when - start).days
     if basis is EuTimeBasis.DAYS_365:
-        return Fraction((when - start).days, 365)
-    # Whole months counted forward from the first advance (month ends anchored on its
-    # day), then the remaining days over 365.
-    months = max(0, (when.year - start.year) * 12 + when.month - start.month - 1)
-    while add_months(start, months + 1) <= when:
-        months += 1
-    return Fraction(months, 12) + Fraction((when - add_months(start, months)).days, 365)
+        return Fraction(days, 365)
+    if basis is EuTimeBasis.EQUAL_WEEKS:
+        weeks = days // 7
+        whole, cursor = Fraction(weeks, 52), when - dt.timedelta(days=7 * weeks)
+    else:
+        if _is_month_end(start) and _is_month_end(when):
+            anchor_day = 31
+        months, _ = _full_months_back(start, when, anchor_day)
+        if basis is EuTimeBasis.EQUAL_YEARS:
+            months -= months % 12
+        whole, cursor = Fraction(months, 12), _month_back(when, months, anchor_day)
+    left = (cursor - start).days
+    if left == 0:
+        return whole
+    year_days = (cursor - add_months(cursor, -12)).days  # 365, or 366 over a 29 February
+    return whole + Fraction(left, year_days)
+
+
+def _is_month_end(day: dt.date) -> bool:
+    return day.day == std_calendar.monthrange(day.year, day.month)[1]
 
 
 def aprc_eu(
     advances: Sequence[Flow],
     payments: Sequence[Flow],
-    time_basis: EuTimeBasis | str = EuTimeBasis.DAYS_365,
+    time_basis: EuTimeBasis | str = EuTimeBasis.EQUAL_MONTHS,
 ) -> Decimal:
-    """EU annual percentage rate of charge, Directive 2008/48/EC Annex I (a fraction)."""
+    """EU annual percentage rate of charge, Directive 2008/48/EC Annex I (a fraction).
+
+    Time is measured as :func:`_eu_years` says: by default whole months counted back from
+    each flow to the first advance and the days left over 365, or 366 when the year
+    before the last of those days holds a 29 February.
+    """
     advances = _check_flows(advances, "advances")
     payments = _check_flows(payments, "payments")
-    basis = EuTimeBasis(time_basis)
+    try:
+        basis = EuTimeBasis(time_basis)
+    except ValueError:
+        allowed = ", ".join(b.value for b in EuTimeBasis)
+        raise ValidationError(f"unknown time basis {time_basis!r}; use one of {allowed}",
+                              field="time_basis") from None
     start = min(when for when, _ in advances)
+    anchor = _series_anchor_day(payments)
     with localcontext() as ctx:
         ctx.prec = _PRECISION
         terms = []
         for sign, flows in ((1, advances), (-1, payments)):
             for when, amount in flows:
-                years = _eu_years(start, when, basis)
+                years = _eu_years(start, when, basis, anchor)
                 terms.append((sign * Decimal(amount),
                               Decimal(years.numerator) / Decimal(years.denominator)))
 
@@ -388,7 +480,7 @@ def apr_from_flows(
     payments: Sequence[Flow],
     method: AprMethod | str = AprMethod.US,
     unit_period: UnitPeriod | Frequency | str | None = None,
-    time_basis: EuTimeBasis | str = EuTimeBasis.DAYS_365,
+    time_basis: EuTimeBasis | str = EuTimeBasis.EQUAL_MONTHS,
 ) -> Decimal:
     """APR (``us``) or APRC (``eu``) of irregular flows ``[(date, amount_minor), ...]``."""
     try:
@@ -425,7 +517,7 @@ def schedule_flows(schedule: Schedule) -> tuple[list[Flow], list[Flow]]:
 def apr_of_schedule(
     schedule: Schedule,
     method: AprMethod | str = AprMethod.US,
-    time_basis: EuTimeBasis | str = EuTimeBasis.DAYS_365,
+    time_basis: EuTimeBasis | str = EuTimeBasis.EQUAL_MONTHS,
 ) -> Decimal:
     """APR (US, unit period = the schedule's frequency) or APRC (EU) of a schedule."""
     advances, payments = schedule_flows(schedule)

@@ -64,7 +64,8 @@ HOLDS_CHUNK = -1  # the chunk number recording the hold-expiry step
 
 _ACCOUNT_COLUMNS = (
     "seq", "account_id", "kind", "customer_id", "currency", "line_id", "product_code",
-    "product_version", "style", "principal_original_minor", "interest_rate_micro",
+    "product_version", "style", "principal_original_minor", "principal_prepaid_minor",
+    "interest_rate_micro",
     "penalty_rate_micro", "year_basis_days", "interest_base", "grace_days", "late_fee_minor",
     "write_off_dpd", "statement_day", "principal_unbilled_minor", "principal_billed_minor",
     "principal_past_due_minor", "penalty_unpaid_minor", "late_fee_unpaid_minor",
@@ -768,7 +769,9 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int) -> dict[str,
         late_fee_minor=a["late_fee_minor"], write_off_dpd=a["write_off_dpd"],
         principal_current=a["principal_unbilled_minor"] + a["principal_billed_minor"],
         principal_past_due=a["principal_past_due_minor"],
-        principal_original=a["principal_original_minor"], interest_num=a["interest_accrual_num"],
+        # A flat loan's interest is on the principal lent less what was prepaid.
+        principal_original=a["principal_original_minor"] - a["principal_prepaid_minor"],
+        interest_num=a["interest_accrual_num"],
         penalty_num=a["penalty_accrual_num"], oldest_past_due=a["oldest_past_due_date"],
         latest_past_due=a["latest_past_due_date"],
         late_fee_through=a["late_fee_through_date"])

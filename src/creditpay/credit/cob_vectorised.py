@@ -7,7 +7,8 @@ of ``1 / (1_000_000 * year_basis_days)`` minor unit (daily interest on 200,000.0
 
 Interest bases (``interest_base``): 0 none; 1 principal not past due (loans, plans priced by
 interest); 2 past-due principal (revolving lines: what is unpaid after the due date);
-3 original principal while any is current (flat-rate loans, 等本等息).
+3 original principal while any is current (flat-rate loans, 等本等息; the caller passes the
+principal lent less the principal prepaid, so interest stops on what is prepaid).
 """
 
 from __future__ import annotations

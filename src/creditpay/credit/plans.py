@@ -18,12 +18,12 @@ from typing import Any
 from sqlalchemy import select
 
 from creditpay.credit import products as P
+from creditpay.credit.daycount import DayCount
 from creditpay.credit.delinquency import bucket_for, dpd_for
-from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_schedule
+from creditpay.credit.schedule import Method, Schedule
 from creditpay.credit.tables import credit_accounts, credit_installments
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError
-from creditpay.money import allocate_minor
 
 __all__ = ["Item", "load_account", "load_items", "insert_account", "insert_schedule",
            "refresh_account", "reschedule_unbilled", "accrued_minor", "round_half_up_div",
@@ -228,7 +228,7 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
                  "fee_posted_minor", "written_off_minor", "recovered_minor",
                  "written_off_on", "subsidy_fee_minor", "principal_original_minor",
                  "late_fee_through_date", "auto_debit_enabled", "auto_debit_consent_ref",
-                 "auto_debit_account_id"):
+                 "auto_debit_account_id", "principal_prepaid_minor", "schedule_level_minor"):
         values[name] = account[name]
     tx.conn.execute(credit_accounts.update().where(
         credit_accounts.c.seq == account["seq"]).values(values))
@@ -237,61 +237,119 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
 
 
 def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principal: int,
-                        today: dt.date, rule: str) -> list[Item]:
-    """Replace the scheduled (not yet billed) items so their principal adds up to
-    ``new_principal`` after a prepayment or refund on ``today``.
+                        today: dt.date, rule: str, *, prepaid_minor: int = 0) -> list[Item]:
+    """Restate the scheduled (not yet billed) items after a change on ``today``: a
+    prepayment of ``prepaid_minor`` of principal, a refund, or interest accrued so far paid
+    ahead. Their principal then adds up to ``new_principal``.
 
-    The due dates stay on the account's series. ``reduce_term`` keeps the level payment
-    (equal installment) or the level principal part (equal principal, flat) and drops the
-    last installments; ``reduce_installment`` keeps the count and lowers each one. Fees of
-    the installments that remain are kept (fees are on the original principal); those of
-    dropped installments are never charged. Returns the new items (id None) after marking
-    the old ones cancelled.
+    The rows are what the close of business will bill, to the minor unit, when each
+    installment is paid on its due date: the rule is
+    :func:`creditpay.credit.allocation.remaining_schedule` (``reduce_term`` keeps the
+    installment or principal part in force, ``reduce_installment`` keeps the count), on
+    the stored due dates, and each row's interest is the accrual servicing posts for its
+    period (the interest accrued before ``today`` and not yet paid goes to the first row).
+    A prepayment also lowers the charges priced on the principal lent: the base of a
+    flat loan's interest (``principal_prepaid_minor`` grows) and, pro rata, the fees of the
+    remaining installments; the fees of installments that no longer exist are never
+    charged. ``account`` is updated in place (``principal_prepaid_minor``,
+    ``schedule_level_minor``) for the caller to write with :func:`refresh_account`.
+    Returns the new items (id None); the old ones are marked cancelled, or, when only the
+    interest changes, updated in place (and nothing new is returned).
     """
+    from creditpay.credit.allocation import remaining_schedule, scale_pro_rata
+
     scheduled = [i for i in items if i.status == "scheduled"]
+    unbilled = sum(i.principal_due for i in scheduled)
+    base_before = account["principal_original_minor"] - account["principal_prepaid_minor"]
+    base_after = base_before - prepaid_minor
+    # What is lent (less prepaid) covers what is outstanding, so the base stays positive.
+    assert base_after >= 0 and (base_before > 0 or not prepaid_minor), (base_before, base_after)
+    account["principal_prepaid_minor"] += prepaid_minor
+    if not scheduled:
+        assert new_principal == 0, "principal left without scheduled installments"
+        return []
+    if new_principal == unbilled and prepaid_minor == 0:
+        _restate_interest(account, scheduled, today)
+        return []
     for item in scheduled:
         item.status = "cancelled"
         item.dirty = True
-    if new_principal == 0 or not scheduled:
-        assert new_principal == 0, "principal left without scheduled installments"
+    if new_principal == 0:
         return []
+    product = product_of(account)
     method = Method(account["method"]) if account["method"] else Method.EQUAL_PRINCIPAL
-    count = len(scheduled)
-    parts: list[int]
-    interest: list[int] = [0] * count
-    if method is Method.EQUAL_INSTALLMENT:
-        first_due = scheduled[0].due_date
-        terms = ScheduleTerms(
-            principal_minor=new_principal, currency=account["currency"],
-            annual_rate=Decimal(account["interest_rate_micro"]) / MICRO, periods=count,
-            method=method, start_date=min(today, first_due - dt.timedelta(days=1)),
-            first_due_date=first_due, day_count=product_of(account).day_count,
-            anchor_day=account["anchor_day"],
-            level_payment_minor=account["schedule_level_minor"]
-            if rule == "reduce_term" else None)
-        schedule = build_schedule(terms)
-        parts = [i.principal_minor for i in schedule.installments]
-        interest = [i.interest_minor for i in schedule.installments]
-    elif method in (Method.EQUAL_PRINCIPAL, Method.FLAT) and rule == "reduce_term":
-        level = max(i.principal_minor for i in scheduled)
-        parts, left = [], new_principal
-        while left > 0 and len(parts) < count:
-            part = min(level, left) if len(parts) < count - 1 else left
-            parts.append(part)
-            left -= part
-    elif method in (Method.EQUAL_PRINCIPAL, Method.FLAT):
-        parts = allocate_minor(new_principal, [1] * count)
-    else:  # interest-only and bullet: all principal stays on the last installment
-        parts = [0] * (count - 1) + [new_principal]
-    new_items = []
+    fees = [scale_pro_rata(i.fee_minor, base_after, base_before) if prepaid_minor
+            else i.fee_minor for i in scheduled]
+    start = min(today, scheduled[0].due_date - dt.timedelta(days=1))
+    level = account["schedule_level_minor"]
+    schedule = remaining_schedule(
+        method=method, principal_minor=new_principal, currency=account["currency"],
+        annual_rate=_accrual_rate(account), start_date=start,
+        due_dates=[i.due_date for i in scheduled], fees_minor=fees, rule=rule,
+        frequency=getattr(product, "frequency", "monthly"),
+        day_count=_accrual_day_count(account, product.day_count),
+        level_payment_minor=level, level_principal_minor=level, charge_base_minor=base_after,
+        accrued_interest_minor=_accrued_interest(account))
+    kept = schedule.level_payment_minor or schedule.level_principal_minor
+    if kept is not None:
+        account["schedule_level_minor"] = kept
     number = max(i.number for i in items) + 1
-    for k, part in enumerate(parts):
-        old = scheduled[k]
-        estimate = interest[k] if k < len(interest) else 0
-        new_items.append(Item(None, number + k, old.due_date, "scheduled", part, estimate,
-                              old.fee_minor, minimum_minor=part + estimate + old.fee_minor))
+    new_items = [Item(None, number + k, inst.due_date, "scheduled", inst.principal_minor,
+                      inst.interest_minor, inst.fee_minor, minimum_minor=inst.total_minor)
+                 for k, inst in enumerate(schedule.installments)]
     assert sum(i.principal_minor for i in new_items) == new_principal
     return new_items
+
+
+def _accrual_rate(account: dict[str, Any]) -> Decimal:
+    """The annual rate servicing accrues interest at (0 when it accrues none)."""
+    if account["interest_base"] not in (1, 3):
+        return Decimal(0)
+    return Decimal(account["interest_rate_micro"]) / MICRO
+
+
+def _accrual_day_count(account: dict[str, Any], product_day_count: Any) -> DayCount:
+    """The day count that makes a schedule's interest the daily accrual's: actual days
+    over the account's year basis (interest-bearing products are ACT/365 or ACT/360)."""
+    if account["interest_base"] not in (1, 3):
+        return DayCount(product_day_count)
+    return DayCount.ACT_360 if account["year_basis_days"] == 360 else DayCount.ACT_365
+
+
+def _accrued_interest(account: dict[str, Any]) -> Fraction:
+    """Interest accrued and not yet posted, exact, in minor units."""
+    if account["interest_base"] not in (1, 3):
+        return Fraction(0)
+    return Fraction(account["interest_accrual_num"], accrual_denominator(account))
+
+
+def _restate_interest(account: dict[str, Any], scheduled: list[Item], today: dt.date) -> None:
+    """The principal parts stay; each row's interest becomes what its period accrues, the
+    first row's including what was accrued before ``today`` and not paid (part of it was
+    just paid ahead). Same arithmetic as the schedules: ``round(base * rate * days /
+    basis)``, half-up, the base the balance (flat: the principal lent less prepaid)."""
+    from creditpay.credit.schedule import round_fraction
+
+    rate = Fraction(_accrual_rate(account))
+    if rate == 0:
+        return
+    basis = account["year_basis_days"]
+    flat_base = account["principal_original_minor"] - account["principal_prepaid_minor"]
+    flat = account["interest_base"] == 3
+    balance = sum(i.principal_due for i in scheduled)
+    previous = min(today, scheduled[0].due_date - dt.timedelta(days=1))
+    carried = _accrued_interest(account)
+    for item in scheduled:
+        base = (flat_base if balance else 0) if flat else balance
+        interest = round_fraction(
+            base * rate * Fraction((item.due_date - previous).days, basis) + carried)
+        carried = Fraction(0)
+        if interest != item.interest_minor:
+            item.interest_minor = interest
+            item.minimum_minor = item.principal_minor + interest + item.fee_minor
+            item.dirty = True
+        balance -= item.principal_due
+        previous = item.due_date
 
 
 def scale_fee(fee_minor: int, numerator: int, denominator: int) -> int:

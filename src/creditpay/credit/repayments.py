@@ -227,11 +227,13 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
             left -= prepay
             if account["kind"] == "line":
                 account["principal_unbilled_minor"] -= prepay
-            else:
-                items = items_of[account["seq"]]
-                new_items = reschedule_unbilled(account, items, unbilled - prepay, today,
-                                                account["prepayment_rule"])
-                items_of[account["seq"]] = items + new_items
+        if account["kind"] != "line" and (prepay or account_paid.accrued_interest):
+            # The rows still to bill are restated to what will be billed: less principal,
+            # and the interest paid ahead no longer on the next installment.
+            items = items_of[account["seq"]]
+            new_items = reschedule_unbilled(account, items, unbilled - prepay, today,
+                                            account["prepayment_rule"], prepaid_minor=prepay)
+            items_of[account["seq"]] = items + new_items
     for account in accounts:
         if left == 0 or account["status"] != "written_off":
             continue

@@ -19,6 +19,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from creditpay.credit.calendar import (
     Frequency,
@@ -132,6 +133,22 @@ class ScheduleTerms:
     computing it; rescheduling after a prepayment with ``reduce_term`` uses them.
     ``anchor_day`` keeps a monthly series on its day when the series is re-anchored on a
     clamped date (a 31st loan rescheduled from Feb 29 stays on the 31st).
+
+    Rescheduling what remains of a loan (:mod:`creditpay.credit.allocation`,
+    :func:`creditpay.credit.plans.reschedule_unbilled`) also uses:
+
+    * ``due_dates``: the installments' due dates, given (the stored series is kept as it is,
+      not regenerated); the first period runs from ``start_date`` to the first of them;
+    * ``installment_fees_minor``: each installment's fee, given (fees are priced once, on
+      the principal lent, and carried over);
+    * ``charge_base_minor``: the principal lent less the principal prepaid (default: the
+      principal). A ``flat`` loan's interest is on it; rescheduling scales the fees to it;
+    * ``accrued_interest_minor``: interest accrued before ``start_date`` and not yet paid,
+      exact (a ``Fraction`` of a minor unit); it is billed with the first installment, so it
+      is added before that installment's interest is rounded, as servicing posts it.
+
+    A schedule with given ``due_dates`` ends when its principal is repaid: no installment
+    follows the one that clears the balance.
     """
 
     principal_minor: int
@@ -150,6 +167,10 @@ class ScheduleTerms:
     level_principal_minor: int | None = None
     fee_base_minor: int | None = None
     anchor_day: int | None = None
+    due_dates: tuple[dt.date, ...] | None = None
+    installment_fees_minor: tuple[int, ...] | None = None
+    charge_base_minor: int | None = None
+    accrued_interest_minor: Fraction = Fraction(0)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -188,9 +209,46 @@ class ScheduleTerms:
         if self.anchor_day is not None and (isinstance(self.anchor_day, bool) or not isinstance(
                 self.anchor_day, int) or not 1 <= self.anchor_day <= 31):
             raise ValidationError("must be a day of month from 1 to 31", field="anchor_day")
-        for name in ("level_payment_minor", "level_principal_minor", "fee_base_minor"):
+        for name in ("level_payment_minor", "level_principal_minor", "fee_base_minor",
+                     "charge_base_minor"):
             if getattr(self, name) is not None:
                 _check_minor(getattr(self, name), name)
+        accrued = self.accrued_interest_minor
+        if isinstance(accrued, bool) or not isinstance(accrued, int | Fraction) or accrued < 0:
+            raise ValidationError("must be a non-negative int or Fraction of minor units "
+                                  "(floats are refused)", field="accrued_interest_minor")
+        set_(self, "accrued_interest_minor", Fraction(accrued))
+        self._check_given_series(set_)
+
+    def _check_given_series(self, set_: Any) -> None:
+        """Validate ``due_dates`` and ``installment_fees_minor`` (rescheduling inputs)."""
+        if self.due_dates is not None:
+            dates = tuple(self.due_dates) if isinstance(self.due_dates, list | tuple) else None
+            if not dates or len(dates) != self.periods or any(
+                    not isinstance(d, dt.date) or isinstance(d, dt.datetime) for d in dates):
+                raise ValidationError(f"must be {self.periods} dates, one per installment",
+                                      field="due_dates")
+            if dates[0] <= self.start_date or any(
+                    later <= earlier for earlier, later in zip(dates, dates[1:], strict=False)):
+                raise ValidationError("must increase strictly, after the start date",
+                                      field="due_dates")
+            if self.first_due_date is not None or self.down_payment or \
+                    self.method is Method.BULLET:
+                raise ValidationError("given due dates exclude first_due_date, a down "
+                                      "payment and the bullet method", field="due_dates")
+            set_(self, "due_dates", dates)
+        if self.installment_fees_minor is not None:
+            fees = tuple(self.installment_fees_minor) if isinstance(
+                self.installment_fees_minor, list | tuple) else None
+            if fees is None or len(fees) != self.periods or any(
+                    isinstance(f, bool) or not isinstance(f, int) or
+                    not 0 <= f <= AMOUNT_MINOR_MAX for f in fees):
+                raise ValidationError(f"must be {self.periods} fees in minor units, one per "
+                                      "installment", field="installment_fees_minor")
+            if self.method is Method.BULLET:
+                raise ValidationError("a bullet loan's fee is priced on its term",
+                                      field="installment_fees_minor")
+            set_(self, "installment_fees_minor", fees)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,13 +273,15 @@ class ScheduleTotals:
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """A built schedule. ``level_payment_minor`` is the level installment (principal +
-    interest) of an equal-installment schedule, else None."""
+    interest) of an equal-installment schedule, ``level_principal_minor`` the level
+    principal part of an equal-principal or flat one, else None."""
 
     terms: ScheduleTerms
     installments: tuple[Installment, ...]
     totals: ScheduleTotals
     level_payment_minor: int | None = None
     period_year_fractions: tuple[Fraction, ...] = field(default=(), repr=False)
+    level_principal_minor: int | None = None  # equal principal / flat: the level part
 
 
 def nominal_period_fraction(frequency: Frequency | str, day_count: DayCount | str) -> Fraction:
@@ -238,6 +298,8 @@ def nominal_period_fraction(frequency: Frequency | str, day_count: DayCount | st
 
 
 def _due_dates(terms: ScheduleTerms) -> list[dt.date]:
+    if terms.due_dates is not None:
+        return list(terms.due_dates)
     if terms.down_payment:
         rest = due_dates(terms.start_date, terms.periods - 1, terms.frequency,
                          terms.first_due_date, terms.anchor_day)
@@ -278,9 +340,11 @@ def _period_fractions(terms: ScheduleTerms, dates: list[dt.date]) -> list[Fracti
             fractions.append(Fraction(0))
             continue
         # The first period that starts at the start date is broken only when the
-        # caller chose its end (first_due_date); every later period is regular.
+        # caller chose its end (first_due_date, or given due dates); every later period
+        # is regular.
         starts_at_start = previous == terms.start_date
-        regular = not (starts_at_start and terms.first_due_date is not None)
+        chosen = terms.first_due_date is not None or terms.due_dates is not None
+        regular = not (starts_at_start and chosen)
         fraction: Fraction | None = None
         if thirty:
             if regular and months is not None:
@@ -336,9 +400,10 @@ def build_schedule(terms: ScheduleTerms) -> Schedule:
     fee_base = terms.fee_base_minor if terms.fee_base_minor is not None else principal
     fee_per_period = round_fraction(fee_base * Fraction(terms.fee_rate_per_period), rounding)
 
+    carried = terms.accrued_interest_minor
     if terms.method is Method.BULLET:
         total_fraction = sum(fractions, Fraction(0))
-        interest = round_fraction(principal * rate * total_fraction, rounding)
+        interest = round_fraction(principal * rate * total_fraction + carried, rounding)
         fee = round_fraction(fee_base * Fraction(terms.fee_rate_per_period) * terms.periods,
                              rounding)
         only = Installment(1, dates[-1], principal, interest, fee, principal + interest + fee, 0)
@@ -363,11 +428,17 @@ def build_schedule(terms: ScheduleTerms) -> Schedule:
         if level_principal is None:
             level_principal = round_fraction(Fraction(principal, n), rounding)
 
+    fees = terms.installment_fees_minor or (fee_per_period,) * n
+    flat_base = terms.charge_base_minor if terms.charge_base_minor is not None else \
+        principal
     installments: list[Installment] = []
     balance = principal
     for k, (due, fraction) in enumerate(zip(dates, fractions, strict=True), start=1):
-        base = principal if terms.method is Method.FLAT else balance
-        interest = round_fraction(base * rate * fraction, rounding)
+        # Flat interest is on the base while any principal is outstanding (servicing's
+        # interest base 3); every other method's interest is on the balance.
+        base = (flat_base if balance else 0) if terms.method is Method.FLAT else balance
+        interest = round_fraction(base * rate * fraction + (carried if k == 1 else 0),
+                                  rounding)
         last = k == n
         if last:
             part = balance
@@ -383,15 +454,17 @@ def build_schedule(terms: ScheduleTerms) -> Schedule:
         # the balance never goes negative and never grows.
         part = max(0, min(part, balance))
         balance -= part
-        fee = fee_per_period
+        fee = fees[k - 1]
         installments.append(
             Installment(k, due, part, interest, fee, part + interest + fee, balance)
         )
-        if balance == 0 and terms.level_payment_minor is not None and not last:
-            # reduce_term reschedules: the fixed installment paid the loan off early;
-            # the term ends here rather than trailing zero installments.
+        rescheduled = terms.level_payment_minor is not None or terms.due_dates is not None
+        if balance == 0 and rescheduled and not last:
+            # A rescheduled loan whose principal is repaid ends here rather than trailing
+            # installments of nothing (servicing closes a loan that owes nothing).
             break
-    return _finish(terms, installments, level_payment, tuple(fractions[: len(installments)]))
+    return _finish(terms, installments, level_payment, tuple(fractions[: len(installments)]),
+                   level_principal)
 
 
 def _finish(
@@ -399,6 +472,7 @@ def _finish(
     installments: list[Installment],
     level_payment: int | None,
     fractions: tuple[Fraction, ...],
+    level_principal: int | None = None,
 ) -> Schedule:
     totals = ScheduleTotals(
         principal_minor=sum(i.principal_minor for i in installments),
@@ -410,7 +484,8 @@ def _finish(
     assert totals.principal_minor == terms.principal_minor
     assert installments[-1].balance_after_minor == 0
     assert all(i.balance_after_minor >= 0 for i in installments)
-    return Schedule(terms, tuple(installments), totals, level_payment, fractions)
+    return Schedule(terms, tuple(installments), totals, level_payment, fractions,
+                    level_principal)
 
 
 def amortisation_schedule(

@@ -232,7 +232,8 @@ def vectorised_schedules(
         active = column < terms
         last = column == terms - 1
         if method is Method.FLAT:
-            interest = flat_interest
+            # on the original principal while any is outstanding, as the scalar schedule
+            interest = np.where(balance > 0, flat_interest, 0)
         else:
             interest = _round_div(balance * rate_numerator, rate_denominator, rounding)
         if method is Method.EQUAL_INSTALLMENT:

@@ -80,7 +80,7 @@ __all__ = [
     "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
     "StatementView", "get_statement", "list_statements",
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
-    "account_customers", "statement_customers",
+    "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
     "HOLD_TIMEOUT_SECONDS",
 ]
@@ -327,6 +327,34 @@ def _frame(conn: Any, statement: Any, schema: dict[str, Any]) -> Any:
 def payoff_amount(conn: Any, account_id: str) -> int:
     """What ``repay(..., target=account_id)`` must be to settle the account today."""
     return amount_owed(conn, load_account(conn, account_id))
+
+
+@dataclass(frozen=True)
+class InstallmentView:
+    """One installment of a plan or loan as the consumer is shown it (minor units)."""
+
+    number: int
+    due_date: dt.date
+    status: str  # scheduled | billed | past_due | paid
+    principal_minor: int
+    interest_minor: int
+    fee_minor: int
+    total_minor: int
+    paid_minor: int
+
+
+def account_installments(conn: Any, account_id: str) -> list[InstallmentView]:
+    """The installments of a plan or loan by due date, those of a schedule replaced by a
+    prepayment or refund left out. A scheduled row is what the close of business bills on
+    the day before its due date (interest, fee and principal, to the minor unit) when every
+    installment is paid on its due date (docs/credit-math.md, "Prepayment")."""
+    account = load_account(conn, account_id)
+    rows = [i for i in load_items(conn, account["seq"], open_only=False)
+            if i.status != "cancelled"]
+    return [InstallmentView(i.number, i.due_date, i.status, i.principal_minor,
+                            i.interest_minor, i.fee_minor,
+                            i.principal_minor + i.interest_minor + i.fee_minor, i.paid_total)
+            for i in sorted(rows, key=lambda i: (i.due_date, i.number))]
 
 
 def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id: int | None,
@@ -661,6 +689,12 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         # shrink with the principal; what was already paid was earned and stays.
         keep, drop = base - amount_minor, base
         fee_reversed, interest_reversed = _reverse_billed_charges(items, keep, drop)
+        # The principal lent shrinks first: a flat rate's interest is on it (less what was
+        # prepaid) from today. What was prepaid cannot exceed what is still lent: a refund
+        # beyond it goes back to the wallet.
+        account["principal_original_minor"] = base - amount_minor
+        account["principal_prepaid_minor"] = min(account["principal_prepaid_minor"],
+                                                 base - amount_minor)
         if from_unbilled:
             new_items = reschedule_unbilled(account, items, unbilled - from_unbilled,
                                             tx.today, "reduce_installment")
@@ -672,7 +706,6 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
             merchant_fee_reversed = scale_fee(account["subsidy_fee_minor"], amount_minor,
                                               base)
             account["subsidy_fee_minor"] -= merchant_fee_reversed
-        account["principal_original_minor"] = base - amount_minor
     # Then billed principal still unpaid, newest first.
     for item in sorted((i for i in items if i.status in ("billed", "past_due")),
                        key=lambda i: i.number, reverse=True):

@@ -87,12 +87,17 @@ credit_accounts = Table(
     Column("status", String(12), nullable=False),  # active | closed | written_off
     Column("opened_on", Date, nullable=False),
     Column("principal_original_minor", BigInteger, nullable=False),
+    # Principal repaid ahead of its due dates (prepayments, lifetime). A flat loan's interest
+    # is on principal_original_minor - principal_prepaid_minor (interest base 3).
+    Column("principal_prepaid_minor", BigInteger, nullable=False, default=0,
+           server_default="0"),
     # Pricing copied from the product version at origination (a later version never
     # reprices an existing account).
     Column("interest_rate_micro", BigInteger, nullable=False),
     Column("penalty_rate_micro", BigInteger, nullable=False),
     Column("year_basis_days", Integer, nullable=False),
-    # 0 none, 1 principal not past due, 2 past-due principal, 3 original principal (flat)
+    # 0 none, 1 principal not past due, 2 past-due principal, 3 principal lent less
+    # principal prepaid, while any is current (flat)
     Column("interest_base", Integer, nullable=False),
     Column("grace_days", Integer, nullable=False),
     Column("late_fee_minor", BigInteger, nullable=False),
