@@ -1,6 +1,6 @@
 """compliance: vault_notes, free text kept encrypted and erasable outside the audit chain
 
-Revision ID: 0017_vault_notes
+Revision ID: 0019_vault_notes
 Revises: 0006
 Create Date: 2026-12-02 10:00:00
 """
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0017_vault_notes'
+revision: str = '0019_vault_notes'
 down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

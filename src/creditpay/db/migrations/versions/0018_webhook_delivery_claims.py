@@ -2,8 +2,8 @@
 delivery workers never send the same attempt at once and a worker that died mid-send is
 replaced when its lease runs out
 
-Revision ID: 0017_webhook_delivery_claims
-Revises: 0015_payment_intents_created
+Revision ID: 0018_webhook_delivery_claims
+Revises: 0017_customer_registrations
 Create Date: 2026-12-02 09:00:00
 """
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0017_webhook_delivery_claims'
-down_revision: str | None = '0015_payment_intents_created'
+revision: str = '0018_webhook_delivery_claims'
+down_revision: str | None = '0017_customer_registrations'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """credit: principal prepaid per account (a flat loan's interest stops on what is prepaid)
 
-Revision ID: 0017_credit_principal_prepaid
-Revises: 0016_credit_referral_reviews
+Revision ID: 0020_credit_principal_prepaid
+Revises: 0013_cash_loan_quotes
 Create Date: 2026-12-02 09:00:00
 """
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0017_credit_principal_prepaid'
-down_revision: str | None = '0016_credit_referral_reviews'
+revision: str = '0020_credit_principal_prepaid'
+down_revision: str | None = '0013_cash_loan_quotes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
