@@ -12,7 +12,8 @@ chunk not recorded and a date run twice changes nothing):
 2. accrue and age (vectorised, :mod:`creditpay.credit.cob_vectorised`): interest for day D,
    penalty interest after the grace days, dpd, bucket;
 3. roll: billed items due on or before D and unpaid become past due (after the accrual:
-   the due date is the last day to pay);
+   the due date is the last day to pay); accounts that owe no principal more drop the
+   sub-minor remainder of their accruals (never rounded up against the customer);
 4. late fees (once per missed due date, after the grace days);
 5. write-off at the product's dpd (default 180), receivables to ``write_off_expense``;
 6. billing: installments due on D+1 are billed, posting the interest accrued for their period
@@ -362,6 +363,27 @@ def _roll(day: int, c: _Chunk, items: _Items, counts: dict[str, Any]) -> None:
     counts["rolled_past_due"] += int(roll.sum())
 
 
+def _waive_residues(c: _Chunk) -> None:
+    """Accounts that owe no principal more accrue nothing more: the sub-minor remainder of
+    their interest and penalty accruals is dropped before anything is posted (statement,
+    billing, month end), so it is never rounded up against the customer. Whole minor units
+    still accrued stay owed. (A repayment does the same when it pays the principal off.)"""
+    a = c.a
+    denominator = MICRO * a["year_basis_days"]
+    principal = (a["principal_unbilled_minor"] + a["principal_billed_minor"]
+                 + a["principal_past_due_minor"])
+    residue = (c.status == "active") & (principal == 0) & (
+        (a["interest_accrual_num"] % denominator != 0)
+        | (a["penalty_accrual_num"] % denominator != 0))
+    rows = np.flatnonzero(residue)
+    if len(rows) == 0:
+        return
+    for which in ("interest", "penalty"):
+        name = f"{which}_accrual_num"
+        a[name][rows] -= a[name][rows] % denominator[rows]
+    c.event[rows] = True
+
+
 def _bounds_labels(c: _Chunk, dpd: np.ndarray) -> np.ndarray:
     """Buckets by each account's product bounds (few products: one pass per product)."""
     labels = np.empty(c.n, dtype=object)
@@ -695,12 +717,13 @@ def _close_settled(c: _Chunk, items: _Items) -> None:
     open_due = items.valid & np.isin(v["status"], ("billed", "past_due"))
     due = _sum_by_account(c.n, items.pos[open_due], items.total_due[open_due])
     denominator = MICRO * a["year_basis_days"]
+    # The sub-minor remainder was waived by _waive_residues; whole units are still owed.
     settled = ((a["kind"] != "line") & (c.status == "active") & (due == 0)
                & (a["principal_unbilled_minor"] + a["principal_billed_minor"]
                   + a["principal_past_due_minor"] + a["penalty_unpaid_minor"]
                   + a["late_fee_unpaid_minor"] == 0)
-               & (2 * a["interest_accrual_num"] < denominator)
-               & (2 * a["penalty_accrual_num"] < denominator))
+               & (a["interest_accrual_num"] < denominator)
+               & (a["penalty_accrual_num"] < denominator))
     rows = np.flatnonzero(settled)
     c.status[rows] = "closed"
     a["interest_accrual_num"][rows] = 0
@@ -773,6 +796,7 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int) -> dict[str,
     a["penalty_accrual_num"] = result.penalty_num
     a["dpd"] = result.dpd
     _roll(day, c, items, counts)
+    _waive_residues(c)
     denominators = MICRO * a["year_basis_days"]
     counts["interest_accrued_minor"] = int(round_half_up_div(
         result.interest_added_num, denominators).sum())

@@ -26,8 +26,8 @@ from creditpay.errors import NotFoundError
 from creditpay.money import allocate_minor
 
 __all__ = ["Item", "load_account", "load_items", "insert_account", "insert_schedule",
-           "refresh_account", "reschedule_unbilled", "accrued_minor", "round_half_up_div",
-           "product_of", "MICRO"]
+           "refresh_account", "reschedule_unbilled", "accrued_minor", "waive_residue",
+           "round_half_up_div", "product_of", "MICRO"]
 
 MICRO = 1_000_000
 OPEN_STATUSES = ("scheduled", "billed", "past_due")
@@ -41,6 +41,18 @@ def round_half_up_div(numerator: int, denominator: int) -> int:
 
 def accrual_denominator(account: dict[str, Any]) -> int:
     return MICRO * account["year_basis_days"]
+
+
+def waive_residue(account: dict[str, Any], *, whole_units_too: bool = False) -> None:
+    """Drop what an account that owes no principal more has accrued below one minor unit of
+    interest and of penalty (with ``whole_units_too``, all of it): without principal nothing
+    accrues any more, so the remainder could only ever be rounded up against the customer.
+    Changes ``account`` in place (accrual numerators)."""
+    denominator = accrual_denominator(account)
+    for which in ("interest", "penalty"):
+        name = f"{which}_accrual_num"
+        account[name] = 0 if whole_units_too else \
+            account[name] - account[name] % denominator
 
 
 def accrued_minor(account: dict[str, Any], which: str = "interest") -> int:

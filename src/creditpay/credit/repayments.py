@@ -41,6 +41,7 @@ from creditpay.credit.plans import (
     refresh_account,
     reschedule_unbilled,
     save_items,
+    waive_residue,
 )
 from creditpay.credit.tables import credit_accounts, credit_repayments
 from creditpay.db.uow import Tx
@@ -249,10 +250,11 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
         owes_principal = sum(i.principal_due for i in items if i.status in (
             "scheduled", "billed", "past_due")) + (account["principal_unbilled_minor"]
                                                    if account["kind"] == "line" else 0)
-        if owes_principal == 0 and account["kind"] != "line":
-            # Paid off: the sub-minor remainder of the accrual is waived (never rounded up
-            # against the customer).
-            account["interest_accrual_num"] = account["penalty_accrual_num"] = 0
+        if owes_principal == 0:
+            # Paid off: the sub-minor remainder of the accrual is waived, never rounded up
+            # against the customer (nothing accrues without principal). A line stays open:
+            # whole minor units it did not pay are still owed, and posted at its statement.
+            waive_residue(account, whole_units_too=account["kind"] != "line")
         refresh_account(tx, account, items, today)
     for account in accounts:
         if account["status"] == "written_off" and paid[account["seq"]].recovery:
