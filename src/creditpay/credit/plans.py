@@ -207,14 +207,17 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
     past_due_items = [i for i in open_items if i.status == "past_due"]
     past_due = sum(i.principal_due for i in past_due_items)
     revolve = account["style"] == "revolve"
-    late_items = [i for i in past_due_items
-                  if not revolve or i.paid_total < i.minimum_minor]
+    # A revolving line is late only on a statement whose minimum is unpaid after its due
+    # date; a revolving balance carried to a later statement takes that statement's due date
+    # (it stays past due for interest), so its due date can still be ahead.
+    late_items = [i for i in past_due_items if i.due_date < today
+                  and (not revolve or i.paid_total < i.minimum_minor)]
     oldest = min((i.due_date for i in late_items), default=None)
     latest = max((i.due_date for i in late_items), default=None)
     scheduled = [i for i in open_items if i.status == "scheduled"]
     next_due = min((i.due_date for i in scheduled), default=None)
     if account["kind"] == "line":
-        next_due = min((i.due_date for i in open_items if i.status == "billed"),
+        next_due = min((i.due_date for i in open_items if i.due_date >= today),
                        default=None)
     dpd = dpd_for(oldest, today)
     product = product_of(account)
