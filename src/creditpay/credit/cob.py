@@ -12,12 +12,16 @@ chunk not recorded and a date run twice changes nothing):
 2. accrue and age (vectorised, :mod:`creditpay.credit.cob_vectorised`): interest for day D,
    penalty interest after the grace days, dpd, bucket;
 3. roll: billed items due on or before D and unpaid become past due (after the accrual:
-   the due date is the last day to pay);
+   the due date is the last day to pay); a revolving line is late only on a statement whose
+   minimum is unpaid; accounts that owe no principal more drop the sub-minor remainder of
+   their accruals (never rounded up against the customer);
 4. late fees (once per missed due date, after the grace days);
 5. write-off at the product's dpd (default 180), receivables to ``write_off_expense``;
 6. billing: installments due on D+1 are billed, posting the interest accrued for their period
    (so a customer paying on the due date sees the exact amount); lines whose statement day
-   is D get their statement; on the last day of a month accrued penalty is posted;
+   is D get their statement (a revolving line's balances in good standing are carried onto
+   it, due on its due date, with their share of its minimum); on the last day of a month
+   accrued penalty is posted;
 7. after the chunks, expired authorisation holds are released (ledger ``expire_holds``).
 
 The arithmetic is numpy over arrays loaded in bulk; writes are executemany batches and one
@@ -50,6 +54,7 @@ from creditpay.credit.cob_vectorised import (
 from creditpay.credit.delinquency import buckets_vectorised
 from creditpay.credit.lines import CLEARING_CODE, platform_ledger_accounts, post, transfer
 from creditpay.credit.offers import line_due_date
+from creditpay.credit.statements import revolving_minimum_shares
 from creditpay.credit.tables import credit_accounts, credit_cob_chunks, credit_cob_runs
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
@@ -267,7 +272,8 @@ def _auto_debit(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
     a, v = c.a, items.v
     owed = items.valid & np.isin(v["status"], ("billed", "past_due")) & \
         (v["due_date"] <= day) & (items.total_due > 0)
-    due_today = owed & (v["status"] == "billed") & (v["due_date"] == day)
+    # Due today: a billed item, or a revolving balance carried to a statement due today.
+    due_today = owed & (v["due_date"] == day)
     has_due = np.zeros(c.n, dtype=bool)
     has_due[items.pos[due_today]] = True
     candidates = np.flatnonzero(has_due & (a["auto_debit_enabled"] == 1)
@@ -346,7 +352,11 @@ def _roll(day: int, c: _Chunk, items: _Items, counts: dict[str, Any]) -> None:
     a, v = c.a, items.v
     roll = items.valid & (v["status"] == "billed") & (v["due_date"] <= day) & \
         (items.total_due > 0)
-    if not roll.any():
+    # A revolving balance carried to a later statement stays past due (it bears interest)
+    # and takes that statement's due date and minimum: it is checked on that date.
+    carried = items.valid & (v["status"] == "past_due") & (v["due_date"] == day) & \
+        (items.total_due > 0)
+    if not (roll.any() or carried.any()):
         return
     moved = _sum_by_account(c.n, items.pos[roll], items.due("principal")[roll])
     a["principal_billed_minor"] -= moved
@@ -354,7 +364,7 @@ def _roll(day: int, c: _Chunk, items: _Items, counts: dict[str, Any]) -> None:
     paid_total = v["principal_paid_minor"] + v["interest_paid_minor"] + v["fee_paid_minor"]
     revolve = a["style"][items.pos] == "revolve"
     # A revolving line is late only when the minimum payment was missed.
-    late = roll & (~revolve | (paid_total < v["minimum_minor"]))
+    late = (roll | carried) & (~revolve | (paid_total < v["minimum_minor"]))
     oldest = np.where(a["oldest_past_due_date"] == NO_DATE, np.iinfo(np.int64).max,
                       a["oldest_past_due_date"])
     np.minimum.at(oldest, items.pos[late], v["due_date"][late])
@@ -362,8 +372,29 @@ def _roll(day: int, c: _Chunk, items: _Items, counts: dict[str, Any]) -> None:
     np.maximum.at(a["latest_past_due_date"], items.pos[late], v["due_date"][late])
     v["status"][roll] = "past_due"
     items.changed |= roll
-    c.event[items.pos[roll]] = True
+    c.event[items.pos[roll | late]] = True
     counts["rolled_past_due"] += int(roll.sum())
+
+
+def _waive_residues(c: _Chunk) -> None:
+    """Accounts that owe no principal more accrue nothing more: the sub-minor remainder of
+    their interest and penalty accruals is dropped before anything is posted (statement,
+    billing, month end), so it is never rounded up against the customer. Whole minor units
+    still accrued stay owed. (A repayment does the same when it pays the principal off.)"""
+    a = c.a
+    denominator = MICRO * a["year_basis_days"]
+    principal = (a["principal_unbilled_minor"] + a["principal_billed_minor"]
+                 + a["principal_past_due_minor"])
+    residue = (c.status == "active") & (principal == 0) & (
+        (a["interest_accrual_num"] % denominator != 0)
+        | (a["penalty_accrual_num"] % denominator != 0))
+    rows = np.flatnonzero(residue)
+    if len(rows) == 0:
+        return
+    for which in ("interest", "penalty"):
+        name = f"{which}_accrual_num"
+        a[name][rows] -= a[name][rows] % denominator[rows]
+    c.event[rows] = True
 
 
 def _bounds_labels(c: _Chunk, dpd: np.ndarray) -> np.ndarray:
@@ -515,7 +546,7 @@ def _bill(tx: Tx, day: int, c: _Chunk, platform: dict[str, int],
     total = v["principal_minor"] + v["interest_minor"] + v["fee_minor"]
     for k in live_index:
         item_updates.append(("billed", int(v["interest_minor"][k]), 0, 0, 0, int(total[k]),
-                             int(v["id"][k])))
+                             _date_param(conn, v["due_date"][k]), int(v["id"][k])))
     # The next due date is the earliest installment still scheduled after tomorrow.
     seqs = [int(s) for s in a["seq"][accounts]]
     a["next_due_date"][accounts] = NO_DATE
@@ -554,8 +585,18 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
     if not due_lines.any():
         return
     rows = np.flatnonzero(due_lines)
+    v = items.v
+    open_items = items.valid & np.isin(v["status"], ("billed", "past_due"))
+    paid_total = v["principal_paid_minor"] + v["interest_paid_minor"] + v["fee_paid_minor"]
+    principal_due, charges_due = items.due("principal"), items.due("interest") + items.due("fee")
+    total_due = principal_due + charges_due
+    # Revolving balances in good standing (past their due date, minimum paid) are carried
+    # onto the statement: 10 % of them is in its minimum.
+    carried = open_items & (v["status"] == "past_due") & (total_due > 0) & \
+        (a["style"][items.pos] == "revolve") & (paid_total >= v["minimum_minor"])
+    carried_principal = _sum_by_account(c.n, items.pos[carried], principal_due[carried])
     denominator = MICRO * a["year_basis_days"][rows]
-    pending = (a["principal_unbilled_minor"][rows]
+    pending = (a["principal_unbilled_minor"][rows] + carried_principal[rows]
                + round_half_up_div(a["interest_accrual_num"][rows], denominator)
                + round_half_up_div(a["penalty_accrual_num"][rows], denominator))
     plan_lines = _plan_installments_in_cycle(tx.conn, [a["line_id"][i] for i in rows], today)
@@ -563,10 +604,7 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
     rows = rows[(pending > 0) | has_plans]
     if len(rows) == 0:
         return
-    v = items.v
-    open_items = items.valid & np.isin(v["status"], ("billed", "past_due"))
-    charges = _sum_by_account(c.n, items.pos[open_items],
-                              (items.due("interest") + items.due("fee"))[open_items])
+    charges = _sum_by_account(c.n, items.pos[open_items], charges_due[open_items])
     opening = (a["principal_billed_minor"] + a["principal_past_due_minor"]
                + a["penalty_unpaid_minor"] + a["late_fee_unpaid_minor"] + charges)[rows]
     interest = _post_accrual(c, rows, "interest")
@@ -582,6 +620,9 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
     for start in range(0, len(seqs), 1000):
         numbers.update(tx.conn.execute(select(ci.c.account_seq, func.max(ci.c.number)).where(
             ci.c.account_seq.in_(seqs[start:start + 1000])).group_by(ci.c.account_seq)).all())
+    line_items: dict[int, list[int]] = {}
+    for k in np.flatnonzero(open_items & np.isin(items.pos, rows)):
+        line_items.setdefault(int(items.pos[k]), []).append(int(k))
     date_text = today.isoformat()
     statement_tags: list[tuple[str, int]] = []
     for k, i in enumerate(rows):
@@ -590,12 +631,27 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
         assert isinstance(product, P.CreditLineProduct)
         due = line_due_date(product, today)
         own = int(principal[k] + interest[k])
+        mine = sorted(line_items.get(int(i), []),
+                      key=lambda j: (int(v["due_date"][j]), int(v["number"][j])))
+        rolled = [j for j in mine if carried[j]]
         if product.style is P.LineStyle.REVOLVE:
-            share = int(principal[k]) * P.rate_micro(product.minimum_payment_rate)
-            minimum = min(own, round_half_up_div(np.int64(share), np.int64(MICRO)).item()
-                          + int(interest[k]))
+            share, shares = revolving_minimum_shares(
+                P.rate_micro(product.minimum_payment_rate), int(principal[k]),
+                [int(principal_due[j]) for j in rolled])
+            minimum = min(own, share + int(interest[k]))
+            for j, part in zip(rolled, shares, strict=True):
+                # Carried to this statement: due on its due date, with what it already owes
+                # in interest and fees and its share of the principal part.
+                v["minimum_minor"][j] = int(paid_total[j] + charges_due[j]) + part
+                v["due_date"][j] = day_number(due)
+                items.changed[j] = True
         else:
             minimum = own
+        # What must be paid by the due date: each open statement's minimum not yet paid
+        # (a missed one in full), the new one's, the charges and the plans' installments.
+        owed_minimum = sum(min(int(total_due[j]), max(0, int(v["minimum_minor"][j]
+                                                            - paid_total[j])))
+                           for j in mine)
         statement_id = f"{account_id}:{date_text}"
         number = 0  # a statement of penalty only has no due item of its own
         if own:
@@ -618,8 +674,8 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
             "opening_balance_minor": int(opening[k]), "new_principal_minor": int(principal[k]),
             "interest_minor": int(interest[k]), "penalty_minor": int(penalty[k]),
             "fee_minor": 0, "closing_balance_minor": closing,
-            "minimum_payment_minor": minimum + int(opening[k]) + int(penalty[k])
-            + plans_due_minor,
+            "minimum_payment_minor": minimum + owed_minimum + int(a["penalty_unpaid_minor"][i])
+            + int(a["late_fee_unpaid_minor"][i]) + plans_due_minor,
             "installment_number": number, "converted_minor": 0, "created_at": tx.now})
         statement_tags.extend((statement_id, item_id) for item_id, _, _ in plans)
         tag = f"cob:{date_text}:{account_id}:statement"
@@ -630,7 +686,7 @@ def _statements(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
                  int(a["penalty_account_id"][i]), platform["penalty_income"],
                  int(penalty[k]), account_id)
         current = a["next_due_date"][i]
-        if own:
+        if own or rolled:
             a["next_due_date"][i] = day_number(due) if current == NO_DATE or current < day \
                 else min(current, day_number(due))
     _tag_plan_installments(tx.conn, statement_tags)
@@ -699,12 +755,13 @@ def _close_settled(c: _Chunk, items: _Items) -> None:
     open_due = items.valid & np.isin(v["status"], ("billed", "past_due"))
     due = _sum_by_account(c.n, items.pos[open_due], items.total_due[open_due])
     denominator = MICRO * a["year_basis_days"]
+    # The sub-minor remainder was waived by _waive_residues; whole units are still owed.
     settled = ((a["kind"] != "line") & (c.status == "active") & (due == 0)
                & (a["principal_unbilled_minor"] + a["principal_billed_minor"]
                   + a["principal_past_due_minor"] + a["penalty_unpaid_minor"]
                   + a["late_fee_unpaid_minor"] == 0)
-               & (2 * a["interest_accrual_num"] < denominator)
-               & (2 * a["penalty_accrual_num"] < denominator))
+               & (a["interest_accrual_num"] < denominator)
+               & (a["penalty_accrual_num"] < denominator))
     rows = np.flatnonzero(settled)
     c.status[rows] = "closed"
     a["interest_accrual_num"][rows] = 0
@@ -779,6 +836,7 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int) -> dict[str,
     a["penalty_accrual_num"] = result.penalty_num
     a["dpd"] = result.dpd
     _roll(day, c, items, counts)
+    _waive_residues(c)
     denominators = MICRO * a["year_basis_days"]
     counts["interest_accrued_minor"] = int(round_half_up_div(
         result.interest_added_num, denominators).sum())
@@ -818,13 +876,13 @@ def _write(tx: Tx, day: int, c: _Chunk, items: _Items, item_updates: list[tuple[
         item_updates.append((v["status"][k], int(v["interest_minor"][k]),
                              int(v["principal_paid_minor"][k]), int(v["interest_paid_minor"][k]),
                              int(v["fee_paid_minor"][k]), int(v["minimum_minor"][k]),
-                             int(v["id"][k])))
+                             _date_param(conn, v["due_date"][k]), int(v["id"][k])))
     if item_updates:
         # Billing rows carry zero paid amounts: a scheduled item has none yet.
         conn.exec_driver_sql(_sql(conn, (
             "UPDATE credit_installments SET status = ?, interest_minor = ?,"
             " principal_paid_minor = ?, interest_paid_minor = ?, fee_paid_minor = ?,"
-            " minimum_minor = ? WHERE id = ?")), item_updates)
+            " minimum_minor = ?, due_date = ? WHERE id = ?")), item_updates)
     if item_inserts:
         conn.execute(credit_installments.insert(), item_inserts)
     if statement_rows:

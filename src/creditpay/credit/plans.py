@@ -26,8 +26,8 @@ from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError
 
 __all__ = ["Item", "load_account", "load_items", "insert_account", "insert_schedule",
-           "refresh_account", "reschedule_unbilled", "accrued_minor", "round_half_up_div",
-           "product_of", "MICRO"]
+           "refresh_account", "reschedule_unbilled", "accrued_minor", "waive_residue",
+           "round_half_up_div", "product_of", "MICRO"]
 
 MICRO = 1_000_000
 OPEN_STATUSES = ("scheduled", "billed", "past_due")
@@ -41,6 +41,18 @@ def round_half_up_div(numerator: int, denominator: int) -> int:
 
 def accrual_denominator(account: dict[str, Any]) -> int:
     return MICRO * account["year_basis_days"]
+
+
+def waive_residue(account: dict[str, Any], *, whole_units_too: bool = False) -> None:
+    """Drop what an account that owes no principal more has accrued below one minor unit of
+    interest and of penalty (with ``whole_units_too``, all of it): without principal nothing
+    accrues any more, so the remainder could only ever be rounded up against the customer.
+    Changes ``account`` in place (accrual numerators)."""
+    denominator = accrual_denominator(account)
+    for which in ("interest", "penalty"):
+        name = f"{which}_accrual_num"
+        account[name] = 0 if whole_units_too else \
+            account[name] - account[name] % denominator
 
 
 def accrued_minor(account: dict[str, Any], which: str = "interest") -> int:
@@ -195,14 +207,17 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
     past_due_items = [i for i in open_items if i.status == "past_due"]
     past_due = sum(i.principal_due for i in past_due_items)
     revolve = account["style"] == "revolve"
-    late_items = [i for i in past_due_items
-                  if not revolve or i.paid_total < i.minimum_minor]
+    # A revolving line is late only on a statement whose minimum is unpaid after its due
+    # date; a revolving balance carried to a later statement takes that statement's due date
+    # (it stays past due for interest), so its due date can still be ahead.
+    late_items = [i for i in past_due_items if i.due_date < today
+                  and (not revolve or i.paid_total < i.minimum_minor)]
     oldest = min((i.due_date for i in late_items), default=None)
     latest = max((i.due_date for i in late_items), default=None)
     scheduled = [i for i in open_items if i.status == "scheduled"]
     next_due = min((i.due_date for i in scheduled), default=None)
     if account["kind"] == "line":
-        next_due = min((i.due_date for i in open_items if i.status == "billed"),
+        next_due = min((i.due_date for i in open_items if i.due_date >= today),
                        default=None)
     dpd = dpd_for(oldest, today)
     product = product_of(account)

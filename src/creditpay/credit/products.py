@@ -206,7 +206,8 @@ class CreditLineProduct(_Product):
     due_day: int | None = Field(default=None, ge=1, le=28)
     due_days_after_statement: int | None = Field(default=None, ge=1, le=60)
     interest_annual_rate: Rate = Decimal(0)  # revolve: on what is unpaid after the due date
-    minimum_payment_rate: Rate = Decimal("0.1")  # revolve: share of the statement principal
+    # revolve: share of the statement's principal (carried balances included) in its minimum
+    minimum_payment_rate: Rate = Decimal("0.1")
     bill_installment_options: tuple[BillInstallmentOption, ...] = ()
 
     @model_validator(mode="after")

@@ -1,12 +1,16 @@
 """Repayments: one payment spread over what a customer owes, by the product's strategy.
 
-Order: the allocation waterfall (:mod:`creditpay.credit.allocation`) over past-due and due
-installments (plus the account-level penalty and late fees, as one past-due bucket dated
-at the oldest missed due date); then, for the targeted plan or loan (or, untargeted, the
-line), interest and penalty accrued and not yet posted (whole minor units), then principal
-not yet due as a prepayment (``reduce_term`` / ``reduce_installment``), then recovery of
-written-off debt. Whatever would be left over is refused (ValidationError on
-``amount_minor``): nothing is taken that is not owed.
+Order (docs/servicing.md, "Payments and allocation" and "Revolving lines"): the allocation
+waterfall (:mod:`creditpay.credit.allocation`) over what is required, past due first: every
+billed plan or loan installment, each line statement's minimum not yet paid, and the
+account-level penalty and late fees (one past-due bucket dated at the oldest missed due
+date); then the rest of a revolving line's statements, what bears interest first; then, for
+the targeted plan or loan (or, untargeted, the line), interest and penalty accrued and not
+yet posted (whole minor units), then principal not yet due as a prepayment
+(``reduce_term`` / ``reduce_installment``), then recovery of written-off debt. Whatever
+would be left over is refused (ValidationError on ``amount_minor``): nothing is taken that
+is not owed. An untargeted payment first bills the fee-priced plan installments that a line
+statement already counts in its minimum, so that it can pay them.
 
 Everything is computed in memory first; the ledger batch is posted next (it refuses an
 insufficient source before writing anything), and only then are the installments and
@@ -23,7 +27,14 @@ from typing import Any
 from sqlalchemy import select
 
 from creditpay import ledger as L
-from creditpay.credit.allocation import Bucket, BucketStatus, allocate_payment
+from creditpay.credit.allocation import (
+    DEFAULT_STRATEGY,
+    AllocationStrategy,
+    Bucket,
+    BucketStatus,
+    Component,
+    allocate_payment,
+)
 from creditpay.credit.lines import (
     INCOME_CODES,
     check_amount,
@@ -41,8 +52,9 @@ from creditpay.credit.plans import (
     refresh_account,
     reschedule_unbilled,
     save_items,
+    waive_residue,
 )
-from creditpay.credit.tables import credit_accounts, credit_repayments
+from creditpay.credit.tables import credit_accounts, credit_repayments, credit_statements
 from creditpay.db.uow import Tx
 from creditpay.errors import IdempotencyConflictError, NotFoundError, ValidationError
 from creditpay.money import validate_currency
@@ -86,26 +98,82 @@ class RepaymentResult:
         return dataclasses.asdict(self)
 
 
-def _buckets(account: dict[str, Any], items: list[Item], today: dt.date, offset: int
-             ) -> list[tuple[Bucket, Item | None]]:
-    result: list[tuple[Bucket, Item | None]] = []
-    late = [i for i in items if i.status == "past_due" or
-            (i.status == "billed" and i.due_date < today)]
+def _required_minor(account: dict[str, Any], item: Item) -> int:
+    """What of ``item`` must be paid by its due date (minor units): all of it, except on a
+    revolving line, where it is the item's minimum not yet paid (docs/servicing.md,
+    "Revolving lines"); the rest of a revolving statement may revolve."""
+    if account["kind"] != "line" or account["style"] != "revolve":
+        return item.total_due
+    return min(item.total_due, max(0, item.minimum_minor - item.paid_total))
+
+
+def _split(item: Item, required: int, order: tuple[Component, ...]
+           ) -> tuple[dict[str, int], dict[str, int]]:
+    """``item``'s dues split into the ``required`` part (taken in the strategy's component
+    order: fees and interest before principal by default) and the rest."""
+    due = {"penalty": 0, "fee": item.fee_due, "interest": item.interest_due,
+           "principal": item.principal_due}
+    need = dict.fromkeys(due, 0)
+    left = required
+    for component in order:
+        need[component.value] = min(due[component.value], left)
+        left -= need[component.value]
+    assert left == 0, (required, item)
+    return need, {name: due[name] - need[name] for name in due}
+
+
+def _bucket(number: int, due_date: dt.date, status: BucketStatus, parts: dict[str, int]
+            ) -> Bucket:
+    return Bucket(number, due_date, status, penalty_minor=parts["penalty"],
+                  fee_minor=parts["fee"], interest_minor=parts["interest"],
+                  principal_minor=parts["principal"])
+
+
+@dataclass
+class _Waterfall:
+    """One customer's buckets, in the three passes of a repayment (each a list of (bucket,
+    item or None for the account's charges, account))."""
+
+    required: list[tuple[Bucket, Item | None, dict[str, Any]]] = field(default_factory=list)
+    revolving: list[tuple[Bucket, Item | None, dict[str, Any]]] = field(default_factory=list)
+    current: list[tuple[Bucket, Item | None, dict[str, Any]]] = field(default_factory=list)
+
+
+def _buckets(waterfall: _Waterfall, account: dict[str, Any], items: list[Item],
+             today: dt.date, offset: int, strategy: AllocationStrategy) -> None:
+    """Add ``account``'s buckets to ``waterfall``.
+
+    Required (first pass): every plan or loan installment billed, in full; on a line, each
+    statement's minimum not yet paid (all of a no_revolve statement); and the account's
+    penalty and late fees, as one past-due bucket dated at the oldest missed due date. What
+    was due before today is past due. Then, on a revolving line only, the rest of each
+    statement: first what already bears interest (principal past its first due date), then
+    the statement not yet due."""
+    missed: list[dt.date] = []
     for item in items:
         if item.status not in ("billed", "past_due") or item.total_due == 0:
             continue
-        status = BucketStatus.PAST_DUE if item in late else BucketStatus.DUE
-        result.append((Bucket(offset + item.number, item.due_date, status,
-                              fee_minor=item.fee_due, interest_minor=item.interest_due,
-                              principal_minor=item.principal_due), item))
+        late = item.due_date < today
+        status = BucketStatus.PAST_DUE if late else BucketStatus.DUE
+        required = _required_minor(account, item)
+        need, rest = _split(item, required, strategy.component_order[status])
+        number = offset + item.number
+        if required:
+            waterfall.required.append((_bucket(number, item.due_date, status, need), item,
+                                       account))
+            if late:
+                missed.append(item.due_date)
+        if sum(rest.values()):
+            bearing = item.status == "past_due" or late
+            (waterfall.revolving if bearing else waterfall.current).append(
+                (_bucket(number, item.due_date, BucketStatus.DUE, rest), item, account))
     charges = account["penalty_unpaid_minor"] + account["late_fee_unpaid_minor"]
     if charges:
-        due = min((i.due_date for i in late), default=today)
         number = offset + max((i.number for i in items), default=0) + 1
-        result.append((Bucket(number, due, BucketStatus.PAST_DUE,
-                              penalty_minor=account["penalty_unpaid_minor"],
-                              fee_minor=account["late_fee_unpaid_minor"]), None))
-    return result
+        waterfall.required.append((Bucket(
+            number, min(missed, default=today), BucketStatus.PAST_DUE,
+            penalty_minor=account["penalty_unpaid_minor"],
+            fee_minor=account["late_fee_unpaid_minor"]), None, account))
 
 
 def _accounts(tx: Tx, customer_id: str, currency: str, target: str | None
@@ -141,6 +209,44 @@ def amount_owed(conn: Any, account: dict[str, Any], *, include_unbilled: bool = 
     return total
 
 
+def _bill_statement_installments(tx: Tx, active: list[dict[str, Any]],
+                                 items_of: dict[int, list[Item]], repayment_id: str
+                                 ) -> list[L.TransferRequest]:
+    """Bill now the installments of fee-priced plans on a line that a statement already
+    shows as due by its due date (they are in its minimum payment), so that a payment made
+    after the statement date pays them; the close of business would only bill them the day
+    before they fall due. Returns the fee postings (posted with the repayment, first).
+
+    Plans priced by interest are not billed early: their installment's interest runs to its
+    due date (docs/servicing.md, "Revolving lines")."""
+    plans = [a for a in active if a["kind"] == "plan" and a["interest_base"] == 0]
+    tagged = {i.statement_id for a in plans for i in items_of[a["seq"]]
+              if i.status == "scheduled" and i.statement_id is not None}
+    if not tagged:
+        return []
+    due_by = dict(tx.conn.execute(select(credit_statements.c.statement_id,
+                                         credit_statements.c.due_date).where(
+        credit_statements.c.statement_id.in_(sorted(tagged)))).all())
+    platform: dict[str, int] | None = None
+    requests: list[L.TransferRequest] = []
+    for account in plans:
+        for item in items_of[account["seq"]]:
+            if item.status != "scheduled" or item.statement_id not in due_by or \
+                    item.due_date > due_by[item.statement_id]:
+                continue
+            assert item.interest_minor == 0, item  # fee-priced: no interest to run
+            item.status, item.dirty = "billed", True
+            item.minimum_minor = item.total_due
+            if item.fee_minor:
+                platform = platform or platform_ledger_accounts(tx, account["currency"])
+                requests.append(transfer(
+                    f"credit:repay:{repayment_id}:{account['seq']}:bill:{item.number}",
+                    "credit.fee_posted", account["fee_account_id"],
+                    platform[INCOME_CODES["fee"]], item.fee_minor, account["account_id"]))
+                account["fee_posted_minor"] += item.fee_minor
+    return requests
+
+
 def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_minor: int,
           source_account_id: int, target: str | None = None, channel: str = "customer"
           ) -> RepaymentResult:
@@ -172,22 +278,36 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     accounts = _accounts(tx, customer_id, currency, target)
     active = [a for a in accounts if a["status"] == "active"]
     items_of = {a["seq"]: load_items(tx.conn, a["seq"]) for a in active}
-    # One waterfall over every account's buckets (numbers made unique per account), so the
-    # oldest past-due money is paid first whichever account it sits on.
-    pairs: list[tuple[Bucket, Item | None, dict[str, Any]]] = []
-    for k, account in enumerate(active):
-        for bucket, item in _buckets(account, items_of[account["seq"]], today,
-                                     (k + 1) * 1_000_000):
-            pairs.append((bucket, item, account))
+    billing: list[L.TransferRequest] = []
+    if target is None:
+        billing = _bill_statement_installments(tx, active, items_of, repayment_id)
     lead = next((a for a in active if a["kind"] == "line"), active[0] if active else None)
-    strategy = product_of(lead).strategy if lead else None
+    strategy = product_of(lead).strategy if lead else DEFAULT_STRATEGY
+    # One waterfall over every account's buckets (numbers made unique per account), so the
+    # oldest past-due money is paid first whichever account it sits on; a revolving line's
+    # balance beyond its minimum only takes what is left once everything required is paid.
+    waterfall = _Waterfall()
+    for k, account in enumerate(active):
+        _buckets(waterfall, account, items_of[account["seq"]], today, (k + 1) * 1_000_000,
+                 strategy)
     paid: dict[int, _Paid] = {a["seq"]: _Paid() for a in accounts}
     left = amount_minor
-    if pairs:
-        assert strategy is not None
-        allocation = allocate_payment(amount_minor, [p[0] for p in pairs],
-                                      dataclasses.replace(strategy, prepayment_rule=None))
-        for (_bucket, item, account), share in zip(pairs, allocation.allocations, strict=True):
+    passes = (
+        (waterfall.required, dataclasses.replace(strategy, prepayment_rule=None)),
+        # Highest cost first: what bears interest, oldest first, then the statement not due.
+        (waterfall.revolving, dataclasses.replace(
+            strategy, status_order=(BucketStatus.DUE,), oldest_first=True,
+            prepayment_rule=None)),
+        (waterfall.current, dataclasses.replace(
+            strategy, status_order=(BucketStatus.DUE,), oldest_first=True,
+            prepayment_rule=None)),
+    )
+    for buckets, pass_strategy in passes:
+        if not buckets or left == 0:
+            continue
+        allocation = allocate_payment(left, [b[0] for b in buckets], pass_strategy)
+        for (_bucket, item, account), share in zip(buckets, allocation.allocations,
+                                                    strict=True):
             account_paid = paid[account["seq"]]
             if item is None:
                 account_paid.penalty += share.penalty_minor
@@ -198,7 +318,7 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
             item.principal_paid_minor += share.principal_minor
             item.interest_paid_minor += share.interest_minor
             item.fee_paid_minor += share.fee_minor
-            item.dirty = share.total_minor > 0
+            item.dirty = item.dirty or share.total_minor > 0
             account_paid.principal += share.principal_minor
             account_paid.interest += share.interest_minor
             account_paid.fee += share.fee_minor
@@ -244,17 +364,18 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     if left:
         raise ValidationError(f"is {left} minor units more than is owed"
                               f"{' on ' + target if target else ''}", field="amount_minor")
-    _post(tx, repayment_id, currency, source_account_id, accounts, paid)
+    _post(tx, repayment_id, currency, source_account_id, accounts, paid, billing)
     for account in active:
         items = items_of[account["seq"]]
         save_items(tx, account["seq"], items)
         owes_principal = sum(i.principal_due for i in items if i.status in (
             "scheduled", "billed", "past_due")) + (account["principal_unbilled_minor"]
                                                    if account["kind"] == "line" else 0)
-        if owes_principal == 0 and account["kind"] != "line":
-            # Paid off: the sub-minor remainder of the accrual is waived (never rounded up
-            # against the customer).
-            account["interest_accrual_num"] = account["penalty_accrual_num"] = 0
+        if owes_principal == 0:
+            # Paid off: the sub-minor remainder of the accrual is waived, never rounded up
+            # against the customer (nothing accrues without principal). A line stays open:
+            # whole minor units it did not pay are still owed, and posted at its statement.
+            waive_residue(account, whole_units_too=account["kind"] != "line")
         refresh_account(tx, account, items, today)
     for account in accounts:
         if account["status"] == "written_off" and paid[account["seq"]].recovery:
@@ -300,9 +421,11 @@ def _audit_repayment(tx: Tx, result: RepaymentResult, channel: str) -> None:
 
 
 def _post(tx: Tx, repayment_id: str, currency: str, source: int,
-          accounts: list[dict[str, Any]], paid: dict[int, _Paid]) -> None:
+          accounts: list[dict[str, Any]], paid: dict[int, _Paid],
+          billing: list[L.TransferRequest]) -> None:
     platform = platform_ledger_accounts(tx, currency)
-    requests: list[L.TransferRequest] = []
+    # Installments billed by this payment are posted before they are paid.
+    requests: list[L.TransferRequest] = list(billing)
     prefix = f"credit:repay:{repayment_id}"
     for account in accounts:
         p = paid[account["seq"]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from creditpay.credit.calendar import add_months
 from creditpay.credit.caps import check_all_in_cost, default_caps
 from creditpay.credit.lines import check_amount, check_id, new_account_row, request_hash
 from creditpay.credit.plans import (
+    MICRO,
     insert_account,
     insert_schedule,
     load_account,
@@ -38,7 +40,7 @@ from creditpay.db.uow import Tx
 from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
 
 __all__ = ["StatementView", "get_statement", "list_statements", "bill_installment_schedule",
-           "convert_statement_to_installments", "ConversionResult"]
+           "convert_statement_to_installments", "ConversionResult", "revolving_minimum_shares"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,29 @@ class ConversionResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def revolving_minimum_shares(rate_micro: int, new_principal_minor: int,
+                             carried_principal_minor: Sequence[int]) -> tuple[int, list[int]]:
+    """The principal part of a revolving line's minimum payment, and where it sits (pure).
+
+    The part is ``rate_micro`` millionths (the product's ``minimum_payment_rate``) of all
+    the principal on the statement, the new and the carried, rounded half up to the minor
+    unit. It is taken from the carried balances first, oldest first (``carried_principal_minor``
+    in that order), then from the new principal, so that paying the minimum retires the
+    principal that bears interest first. Returns (share of the new principal, share of each
+    carried balance), in minor units; they add up to the part, and none exceeds its balance.
+    """
+    assert 0 <= rate_micro <= MICRO and new_principal_minor >= 0
+    assert all(p >= 0 for p in carried_principal_minor)
+    total = new_principal_minor + sum(carried_principal_minor)
+    left = (2 * total * rate_micro + MICRO) // (2 * MICRO)  # half up
+    shares = []
+    for principal in carried_principal_minor:
+        shares.append(min(principal, left))
+        left -= shares[-1]
+    assert left <= new_principal_minor
+    return left, shares
 
 
 def _statement_row(conn: Any, statement_id: str) -> dict[str, Any]:
@@ -148,6 +173,31 @@ def bill_installment_schedule(product: P.CreditLineProduct, periods: int, amount
     return build_schedule(with_terms(terms, first_due_date=add_months(due_date, 1)))
 
 
+def _lower_minimum(product: P.CreditLineProduct, line_account: dict[str, Any],
+                   items: list[Any], item: Any, amount_minor: int) -> None:
+    """A conversion of ``amount_minor`` of the statement ``item`` lowers its minimum: by the
+    amount itself on a no_revolve line (whose minimum is the statement); on a revolving line
+    by the amount's share of the minimum (``minimum_payment_rate`` of it, half up), taken
+    from the statement's own principal share first, then from the carried balances' shares
+    (newest first). The converted principal is owed on the plan's installments instead."""
+    if line_account["style"] != P.LineStyle.REVOLVE.value:
+        item.minimum_minor = max(0, item.minimum_minor - amount_minor)
+        return
+    rate = P.rate_micro(product.minimum_payment_rate)
+    left = (2 * amount_minor * rate + MICRO) // (2 * MICRO)
+    carried = sorted((i for i in items if i.status == "past_due"
+                      and i.due_date == item.due_date), key=lambda i: i.number, reverse=True)
+    for target in [item, *carried]:
+        share = max(0, target.minimum_minor - target.paid_total - target.interest_due
+                    - target.fee_due)
+        cut = min(left, share)
+        target.minimum_minor -= cut
+        target.dirty = True
+        left -= cut
+    # Never more than the statement still owes.
+    item.minimum_minor = min(item.minimum_minor, item.paid_total + item.total_due)
+
+
 def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_id: str,
                                       amount_minor: int, periods: int) -> ConversionResult:
     """Move ``amount_minor`` of a statement's unpaid principal into a flat-fee installment
@@ -195,7 +245,7 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
     cost = check_all_in_cost(schedule, default_caps(product.jurisdiction),
                              what="this bill installment plan")
     item.principal_minor -= amount_minor
-    item.minimum_minor = max(0, item.minimum_minor - amount_minor)
+    _lower_minimum(product, line_account, items, item, amount_minor)
     item.dirty = True
     if item.total_due == 0:
         item.status = "paid"
