@@ -663,7 +663,7 @@ def consumer_credit_example(rec: CompactRecorder, client: Any, clock: SimulatedC
              expect=200, **quiet)
     today = clock.today()
     clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 30), tzinfo=dt.UTC))
-    run_close_of_business(runtime.uow, today)
+    run_close_of_business(runtime.uow, today, audit_checkpointer=runtime.audit_checkpointer)
     clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(9, 0), tzinfo=dt.UTC))
     rec.credentials["ACCESS_TOKEN"] = rec.post("/v1/auth/login", login_body, expect=200,
                                                **quiet)["access_token"]

@@ -160,3 +160,41 @@ def test_a_body_has_a_size_limit(api, world):
         "Content-Type": "application/json"})
     assert streamed.status_code == 413, streamed.text
     assert _transfers(api) == before
+
+
+def _request_models():
+    import creditpay.api.app  # noqa: F401 - every router's models are defined on import
+    from creditpay.api.schemas import Strict
+
+    found, todo = [], list(Strict.__subclasses__())
+    while todo:
+        model = todo.pop()
+        found.append(model)
+        todo.extend(model.__subclasses__())
+    return found
+
+
+def test_every_request_field_takes_its_json_form():
+    """Strict validation refuses the JSON form (a string) of an enum or a date unless the
+    field says how to read it: each such field of every request model must take it."""
+    import datetime as dt
+    import enum
+    import typing
+
+    checked = 0
+    for model in _request_models():
+        for name, info in model.model_fields.items():
+            for kind in typing.get_args(info.annotation) or (info.annotation,):
+                if isinstance(kind, type) and issubclass(kind, enum.Enum):
+                    sample: object = next(iter(kind)).value
+                elif kind is dt.date:
+                    sample = "2025-03-01"
+                else:
+                    continue
+                adapter = model.__pydantic_validator__
+                try:
+                    adapter.validate_assignment(model.model_construct(), name, sample)
+                except Exception as exc:  # noqa: BLE001 - the assertion says which
+                    raise AssertionError(f"{model.__name__}.{name} refuses {sample!r}") from exc
+                checked += 1
+    assert checked >= 3  # two dates and the access purpose today

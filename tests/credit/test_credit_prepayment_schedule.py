@@ -148,7 +148,7 @@ def test_rows_shown_after_a_prepayment_are_what_is_billed(uow, clock, catalogue)
             catalogue(_loan_product(code, rate_micro, day_count, rule, months, bullet_days))
             for method in LOAN_METHODS:
                 who = new_customer(uow, f"r{run_id}{rule[7]}{method[:5]}",
-                                   wallet_minor=20_000_000)
+                                   wallet_minor=20_000_000, limit_minor=20_000_000)
                 loan_id = f"L{run_id}-{rule[7]}-{method}"
                 with uow.begin() as tx:
                     S.disburse_cash_loan(tx, loan_id=loan_id, customer_id=who.customer_id,
@@ -222,7 +222,7 @@ def test_flat_loan_prepayment_stops_interest_on_what_is_prepaid(uow, clock):
     3,000.00 = 9,000.00; the principal part 1,000.00 is kept, so 7,000.00 takes 7 more
     installments (June-December) instead of 10. Before the fix the rows showed interest 0
     and the close of business billed interest on 12,000.00."""
-    who = new_customer(uow, wallet_minor=5_000_000)
+    who = new_customer(uow, wallet_minor=5_000_000, limit_minor=5_000_000)
     _disburse(uow, who, "flat-1", "flat_loan", 12, "flat")
     _close_to(uow, clock, dt.date(2025, 5, 11))
     # 1,200,000 x 10.8 % x 10 / 365 = 3,550.68: 3,550 paid now, 0.68 carried to June
@@ -255,7 +255,7 @@ def test_equal_principal_reduce_term_keeps_the_part_and_shows_interest(uow, cloc
     333.34, 333.34, 333.35. Prepaying 0.01 after the first keeps the part 333.34 (the old
     code kept the largest part, 333.35) and the rows show the interest billed (was 0)."""
     catalogue(_loan_product("ep_term", 182_500, "ACT/365", "reduce_term", 3, 30))
-    who = new_customer(uow, wallet_minor=5_000_000)
+    who = new_customer(uow, wallet_minor=5_000_000, limit_minor=5_000_000)
     _disburse(uow, who, "ep-1", "ep_term", 3, "equal_principal", amount=100_003)
     assert [r[1] for r in _loan_rows(uow, "ep-1")] == [33_334, 33_334, 33_335]
     _close_to(uow, clock, dt.date(2025, 4, 11))
@@ -276,7 +276,7 @@ def test_equal_principal_reduce_term_keeps_the_part_and_shows_interest(uow, cloc
 def test_interest_paid_ahead_restates_the_next_installment(uow, clock):
     """Paying only the interest accrued so far (no principal) leaves the parts as they are;
     the next installment's interest is what is left to bill, not the original figure."""
-    who = new_customer(uow, wallet_minor=5_000_000)
+    who = new_customer(uow, wallet_minor=5_000_000, limit_minor=5_000_000)
     _disburse(uow, who, "ei-1", "jiebei", 3, "equal_installment")
     before = _loan_rows(uow, "ei-1")
     _close_to(uow, clock, dt.date(2025, 4, 16))  # 15 days into the second period

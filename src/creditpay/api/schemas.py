@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import Strict as PydanticStrict
 
 from creditpay.compliance.purposes import AccessPurpose
 
@@ -44,7 +45,12 @@ OmittableAmountMinor = Annotated[int | None, BeforeValidator(_not_null), WithJso
 
 class Strict(BaseModel):
     """A request body. ``strict``: a JSON number is not a string, ``true`` is not 1 and 1.0 is
-    not an integer; every field takes exactly its JSON type (422 naming the field)."""
+    not an integer; every field takes exactly its JSON type (422 naming the field).
+
+    FastAPI validates the parsed JSON in pydantic's Python mode, where strict also refuses
+    the JSON forms of richer types: a date field is a :data:`JsonDate` and an enum field is
+    ``Annotated[TheEnum, PydanticStrict(False)]`` (its value string);
+    ``tests/api/test_strict_input.py`` checks every request model's such fields."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -486,8 +492,8 @@ class ReviewIn(Strict):
 class PersonalDataIn(Strict):
     # A code, never free text: the purpose goes into the audit chain, which cannot erase a
     # name typed into it (docs/security.md section 6 lists the codes).
-    purpose: AccessPurpose = Field(description="why the data is read: one of the access "
-                                               "purpose codes (audited)")
+    purpose: Annotated[AccessPurpose, PydanticStrict(False)] = Field(
+        description="why the data is read: one of the access purpose codes (audited)")
 
 
 class NoteOut(BaseModel):
