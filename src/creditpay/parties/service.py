@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, Table, case, select, update
 
 from creditpay.compliance import audit
 from creditpay.compliance.masking import mask_email, mask_id_number, mask_name, mask_phone
@@ -295,7 +295,8 @@ class Parties:
             hmac.compare_digest(expected, row.code_hash) and row.kind == "new"
         if not matches:
             if usable:
-                tx.durable(lambda t: self._count_wrong_registration_code(t, registration_id))
+                tx.durable(lambda t: self._count_wrong_code(t, customer_registrations,
+                                                           registration_id))
             raise commit_and_raise(WrongCode("the code is wrong or has expired"))
         assert row is not None and row.password_hash
         for kind in ("phone", "email"):
@@ -315,14 +316,6 @@ class Parties:
             status="completed", customer_id=view["id"], phone_ct=None, email_ct=None,
             password_hash=None))
         return view
-
-    def _count_wrong_registration_code(self, tx: Tx, registration_id: str) -> None:
-        r = customer_registrations.c
-        tx.conn.execute(update(customer_registrations).where(
-            r.id == registration_id, r.status == "pending").values(
-            attempts=r.attempts + 1,
-            status=case((r.attempts + 1 >= self.policy.challenge_attempts_max, "failed"),
-                        else_=r.status)))
 
     def _identities(self, phone: str | None, email: str | None
                     ) -> dict[str, tuple[str, str]]:
@@ -575,7 +568,7 @@ class Parties:
             raise AuthenticationError("verification challenge is used or expired")
         expected = self.signer.mac("step-up", f"{challenge_id}:{code}".encode())
         if not isinstance(code, str) or not hmac.compare_digest(expected, row.code_hash):
-            tx.durable(lambda t: self._count_wrong_code(t, challenge_id))
+            tx.durable(lambda t: self._count_wrong_code(t, step_up_challenges, challenge_id))
             return None
         used = tx.conn.execute(update(step_up_challenges).where(
             step_up_challenges.c.id == challenge_id,
@@ -584,11 +577,11 @@ class Parties:
             raise AuthenticationError("verification challenge is used or expired")
         return row.customer_id
 
-    def _count_wrong_code(self, tx: Tx, challenge_id: str) -> None:
-        """One wrong code, counted atomically; the last allowed one fails the challenge."""
-        c = step_up_challenges.c
-        tx.conn.execute(update(step_up_challenges).where(
-            c.id == challenge_id, c.status == "pending").values(
+    def _count_wrong_code(self, tx: Tx, table: Table, row_id: str) -> None:
+        """One wrong code for a challenge or a registration (``table``), counted by one
+        atomic statement; the last allowed one fails it."""
+        c = table.c
+        tx.conn.execute(update(table).where(c.id == row_id, c.status == "pending").values(
             attempts=c.attempts + 1,
             status=case((c.attempts + 1 >= self.policy.challenge_attempts_max, "failed"),
                         else_=c.status)))
