@@ -101,6 +101,9 @@ class Settings:
     # Development only: merchant webhooks may target loopback and private addresses, and use
     # http (CREDITPAY_WEBHOOKS_ALLOW_PRIVATE=true). Off in production; logged when on.
     webhooks_allow_private: bool = False
+    # Development only: GET /v1/dev/inbox shows the codes and notices sent to simulated
+    # phones and e-mails (CREDITPAY_DEV_INBOX=true). Off by default; logged when on.
+    dev_inbox: bool = False
 
     @classmethod
     def from_env(cls, database_url: str | None = None,
@@ -112,7 +115,8 @@ class Settings:
                    audit_trusted_keys=parse_public_keys(environ.get(AUDIT_TRUSTED_KEYS_ENV),
                                                         field=AUDIT_TRUSTED_KEYS_ENV),
                    webhooks_allow_private=env_flag("CREDITPAY_WEBHOOKS_ALLOW_PRIVATE",
-                                                   environ))
+                                                   environ),
+                   dev_inbox=env_flag("CREDITPAY_DEV_INBOX", environ))
 
     def checkpoint_dir(self) -> Path:
         """The audit checkpoint directory: configured, else the default for the database."""

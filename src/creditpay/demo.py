@@ -112,7 +112,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                        f" ({timings['total']:.0f} s)")
             typer.echo(f"Labelled applications for `creditpay model train --target bad`: "
                        f"{out / 'applications.csv'}")
-            typer.echo("Serve the HTTP API over this database (docs/api.md): "
-                       f"CREDITPAY_MASTER_KEY_FILE={key_file} creditpay serve --db {db}")
+            typer.echo("Serve the HTTP API over this database (docs/api.md; the development "
+                       "inbox at /v1/dev/inbox?to=PHONE shows the codes sent): "
+                       f"CREDITPAY_MASTER_KEY_FILE={key_file} CREDITPAY_DEV_INBOX=true "
+                       f"creditpay serve --db {db}")
         if not figures["ledger_ok"]:
             raise typer.Exit(1)

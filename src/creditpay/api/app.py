@@ -92,6 +92,12 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_early_warning.router)  # early-warning alerts (issue #6)
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
+    if rt.dev_inbox:
+        from creditpay.api import routes_dev
+
+        log.warning("DEVELOPMENT INBOX ON (CREDITPAY_DEV_INBOX): GET /v1/dev/inbox shows "
+                    "every one-time code sent; development only, never in production")
+        app.include_router(routes_dev.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

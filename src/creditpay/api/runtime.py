@@ -74,6 +74,7 @@ class ApiConfig:
     # (CREDITPAY_WEBHOOKS_ALLOW_PRIVATE); True lets webhooks target loopback and private
     # addresses over http too (development and tests only).
     webhooks_allow_private: bool | None = None
+    dev_inbox: bool | None = None  # None: Settings.dev_inbox (CREDITPAY_DEV_INBOX)
     webhook_limits: DeliveryLimits = field(default_factory=DeliveryLimits)
     webhook_resolve: Resolve = system_resolve  # host name -> addresses; tests inject one
     webhook_tls_verify: ssl.SSLContext | bool = True  # an SSLContext with a test CA in tests
@@ -109,6 +110,7 @@ class Runtime:
     audit_checkpointer: AuditCheckpointer
     # Free text staff write (case notes), encrypted and erasable, referenced from the chain.
     notes: Notes
+    dev_inbox: bool = False  # GET /v1/dev/inbox is served (development only)
 
     @property
     def clock(self) -> Clock:
@@ -166,7 +168,8 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
     checkpointer = build_checkpointer(settings, master, store=config.audit_checkpoint_store)
     return Runtime(config, uow, vault, parties, payments,
                    *_webhooks(settings, config, uow, parties), complaint_subjects(payments),
-                   checkpointer, Notes(vault))
+                   checkpointer, Notes(vault),
+                   config.dev_inbox if config.dev_inbox is not None else settings.dev_inbox)
 
 
 def _webhooks(settings: Settings, config: ApiConfig, uow: UnitOfWork, parties: Parties

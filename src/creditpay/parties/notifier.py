@@ -12,13 +12,20 @@ looks it up by customer id.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Protocol
 
+from sqlalchemy import Connection, select
+
 from creditpay.compliance.vault import Vault
+from creditpay.db.tables import outbox_events
 from creditpay.db.uow import Tx
 
 __all__ = ["Notifier", "OutboxNotifier", "TOPIC_CODE", "TOPIC_REGISTRATION_CODE",
-           "TOPIC_REGISTRATION_ATTEMPT", "reveal"]
+           "TOPIC_REGISTRATION_ATTEMPT", "reveal", "inbox", "INBOX_SCAN_MAX"]
+
+# The development inbox reads at most this many of the newest notification events.
+INBOX_SCAN_MAX = 2_000
 
 TOPIC_CODE = "notifications.code"
 TOPIC_REGISTRATION_CODE = "notifications.registration_code"
@@ -80,3 +87,39 @@ def reveal(vault: Vault, topic: str, payload: dict[str, Any]) -> dict[str, str]:
         shown["destination"] = vault.decrypt(_DESTINATION_FIELD, subject,
                                              payload["destination_ct"])
     return shown
+
+
+def inbox(conn: Connection, vault: Vault, *, destination: str, customer_id: str | None,
+          limit: int = 20) -> list[dict[str, Any]]:
+    """What the relay would have sent to ``destination`` (a normalised phone or e-mail),
+    newest first: registration codes addressed to it, and the codes and notices of
+    ``customer_id`` (the customer it belongs to, if any), decrypted. For the development
+    inbox only (simulated phones and e-mails): a real deployment has a relay and no inbox."""
+    rows = conn.execute(select(
+        outbox_events.c.id, outbox_events.c.topic, outbox_events.c.aggregate_id,
+        outbox_events.c.payload, outbox_events.c.occurred_at).where(
+        outbox_events.c.topic.in_((TOPIC_CODE, TOPIC_REGISTRATION_CODE,
+                                   TOPIC_REGISTRATION_ATTEMPT))).order_by(
+        outbox_events.c.id.desc()).limit(INBOX_SCAN_MAX)).all()
+    found: list[dict[str, Any]] = []
+    for row in rows:
+        payload = dict(row.payload)
+        if row.topic == TOPIC_REGISTRATION_CODE:
+            shown = reveal(vault, row.topic, payload)
+            if shown["destination"] != destination:
+                continue
+        elif customer_id is None or row.aggregate_id != customer_id:
+            continue
+        else:
+            shown = reveal(vault, row.topic, payload) if row.topic == TOPIC_CODE else {}
+        sent_at = row.occurred_at if row.occurred_at.tzinfo is not None else \
+            row.occurred_at.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
+        found.append({
+            "topic": row.topic, "template": payload.get("template"),
+            "code": shown.get("code"), "challenge_id": payload.get("challenge_id"),
+            "registration_id": payload.get("registration_id"),
+            "purpose": payload.get("purpose"),
+            "sent_at": sent_at.isoformat()})
+        if len(found) >= limit:
+            break
+    return found
