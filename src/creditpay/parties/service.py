@@ -306,12 +306,13 @@ class Parties:
                 # just proved to own it, so saying so tells nobody else anything).
                 raise ConflictError(f"this {kind} is registered already: log in",
                                     field=kind)
-        decrypted = {kind: self.vault.decrypt(f"customer_registrations.{kind}",
-                                              registration_id, getattr(row, f"{kind}_ct"))
-                     for kind in ("phone", "email") if getattr(row, f"{kind}_ct")}
-        view = self._create_customer(
-            tx, phone=decrypted.get("phone"), email=decrypted.get("email"),
-            password_hash=row.password_hash, device_hash=device_hash, locale=row.locale)
+        # Normalised and indexed when the registration started: decrypted, not redone.
+        identities = {kind: (self.vault.decrypt(f"customer_registrations.{kind}",
+                                                registration_id, getattr(row, f"{kind}_ct")),
+                             getattr(row, f"{kind}_bidx"))
+                      for kind in ("phone", "email") if getattr(row, f"{kind}_ct")}
+        view = self._create_customer(tx, identities, password_hash=row.password_hash,
+                                     device_hash=device_hash, locale=row.locale)
         tx.conn.execute(update(customer_registrations).where(r.id == registration_id).values(
             status="completed", customer_id=view["id"], phone_ct=None, email_ct=None,
             password_hash=None))
@@ -343,19 +344,21 @@ class Parties:
         if locale not in ("zh-CN", "en"):
             raise ValidationError("must be zh-CN or en", field="locale")
         device_hash = _device_hash(device_id)
-        for kind, (_, bidx) in self._identities(phone, email).items():
+        identities = self._identities(phone, email)
+        for kind, (_, bidx) in identities.items():
             if self._customer_with(tx.conn, kind, bidx) is not None:
                 raise ConflictError(f"this {kind} is already registered", field=kind)
-        return self._create_customer(tx, phone=phone, email=email,
-                                     password_hash=password_hash, device_hash=device_hash,
-                                     locale=locale)
+        return self._create_customer(tx, identities, password_hash=password_hash,
+                                     device_hash=device_hash, locale=locale)
 
-    def _create_customer(self, tx: Tx, *, phone: str | None, email: str | None,
+    def _create_customer(self, tx: Tx, identities: dict[str, tuple[str, str]], *,
                          password_hash: str, device_hash: str, locale: str
                          ) -> dict[str, Any]:
+        """Insert the customer (``identities``: :meth:`_identities`), trust the device, open
+        the wallet, audit and announce it."""
         customer_id = new_id("cus")
         values: dict[str, Any] = {}
-        for kind, (normalised, bidx) in self._identities(phone, email).items():
+        for kind, (normalised, bidx) in identities.items():
             values[f"{kind}_ct"] = self.vault.encrypt(f"customers.{kind}", customer_id,
                                                       normalised)
             values[f"{kind}_bidx"] = bidx
