@@ -3,18 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from starlette.testclient import TestClient
 
-from tests.api.helpers import Api, build_app
+from tests.api.helpers import Api, running_api
 
 
 @pytest.fixture
 def api(store, clock) -> Iterator[Api]:  # type: ignore[no-untyped-def]
     """The real app on the test store (SQLite and PostgreSQL), driven through httpx."""
-    app = build_app(store.url, clock)
-    client = TestClient(app, raise_server_exceptions=False)
-    try:
-        yield Api(client, app)
-    finally:
-        client.close()
-        app.state.runtime.close()
+    with running_api(store.url, clock) as api:
+        yield api

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,21 @@ def fake_dns(table: dict[str, list[str]]) -> Callable[[str, int], list[str]]:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
 
     return resolve
+
+
+@contextlib.contextmanager
+def running_api(url: str, clock: Any, **overrides: Any) -> Iterator[Api]:
+    """The real app on ``url`` with ``overrides`` of its ApiConfig, driven through httpx;
+    closed (runtime and client) on exit."""
+    from starlette.testclient import TestClient
+
+    app = build_app(url, clock, **overrides)
+    client = TestClient(app, raise_server_exceptions=False)
+    try:
+        yield Api(client, app)
+    finally:
+        client.close()
+        app.state.runtime.close()
 
 
 def key() -> str:

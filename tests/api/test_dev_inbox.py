@@ -5,21 +5,15 @@ against a development server; off by default, when the route does not exist. Bot
 from __future__ import annotations
 
 import pytest
-from starlette.testclient import TestClient
 
 from creditpay.config import Settings
-from tests.api.helpers import PASSWORD, Api, build_app
+from tests.api.helpers import PASSWORD, Api, running_api
 
 
 @pytest.fixture
 def dev_api(store, clock):
-    app = build_app(store.url, clock, dev_inbox=True)
-    client = TestClient(app, raise_server_exceptions=False)
-    try:
-        yield Api(client, app)
-    finally:
-        client.close()
-        app.state.runtime.close()
+    with running_api(store.url, clock, dev_inbox=True) as api:
+        yield api
 
 
 def _inbox(api: Api, to: str) -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from creditpay.config import Settings
-from tests.api.helpers import Api, build_app, fake_dns
+from tests.api.helpers import Api, fake_dns, running_api
 
 DNS = fake_dns({"hooks.shop.example": ["93.184.215.14"],
                 "internal.shop.example": ["192.168.10.20"],
@@ -36,13 +36,8 @@ REFUSED = [
 
 @pytest.fixture
 def shop_api(store, clock):  # type: ignore[no-untyped-def]
-    app = build_app(store.url, clock, webhook_resolve=DNS)
-    client = TestClient(app, raise_server_exceptions=False)
-    try:
-        yield Api(client, app)
-    finally:
-        client.close()
-        app.state.runtime.close()
+    with running_api(store.url, clock, webhook_resolve=DNS) as api:
+        yield api
 
 
 def _problem(response) -> dict:  # type: ignore[no-untyped-def]

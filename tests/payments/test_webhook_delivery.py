@@ -9,30 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from creditpay.payments.tables import webhook_deliveries
 from creditpay.payments.webhooks import DeliveryLimits, Outcome, WebhookDispatcher
-from tests.api.helpers import Api, build_app, fake_dns
+from tests.api.helpers import Api, fake_dns, running_api
 from tests.payments.webhook_receivers import Receiver, tls_contexts, wait_for
 
 PUBLIC = "93.184.215.14"
 
 
-@contextlib.contextmanager
-def _api(store: Any, clock: Any, **overrides: Any) -> Iterator[Api]:
-    app = build_app(store.url, clock, **overrides)
-    client = TestClient(app, raise_server_exceptions=False)
-    try:
-        yield Api(client, app)
-    finally:
-        client.close()
-        app.state.runtime.close()
+def _api(store: Any, clock: Any, **overrides: Any) -> contextlib.AbstractContextManager[Api]:
+    return running_api(store.url, clock, **overrides)
 
 
 def _merchant(api: Api, admin: str, url: str, name: str = "Shop") -> tuple[str, str]:

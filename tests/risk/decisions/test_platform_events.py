@@ -8,8 +8,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
-from starlette.testclient import TestClient
-from tests.api.helpers import DECLINE_PAN, PASSWORD, Api, build_app
+from tests.api.helpers import DECLINE_PAN, PASSWORD, Api, running_api
 
 from creditpay.api.routes_operators import deliver_rail_callbacks
 from creditpay.risk.features import compute_features
@@ -21,13 +20,8 @@ from .conftest import GOOD_APPLICATION
 
 @pytest.fixture
 def api(store, clock) -> Iterator[Api]:
-    app = build_app(store.url, clock)
-    client = TestClient(app, raise_server_exceptions=False)
-    try:
-        yield Api(client, app)
-    finally:
-        client.close()
-        app.state.runtime.close()
+    with running_api(store.url, clock) as api:
+        yield api
 
 
 def _login_on_new_device(api: Api, phone: str, device: str) -> str:
