@@ -14,7 +14,7 @@ from creditpay.credit import service as S
 from creditpay.credit.cob import run_close_of_business
 from creditpay.credit.tables import credit_accounts, credit_installments
 from creditpay.db.uow import UnitOfWork
-from creditpay.ledger.chart import ensure_platform_accounts, party_key
+from creditpay.ledger.chart import ensure_platform_accounts, party_key, platform_key
 
 CNY = "CNY"
 
@@ -142,3 +142,38 @@ def reconcile(uow: UnitOfWork, customer_id: str) -> dict[str, tuple[int, int]]:
             except Exception:  # noqa: BLE001 - no account yet means nothing posted
                 ledger[component] = 0
     return {c: (state[c], ledger[c]) for c in state}
+
+
+def repay(uow: UnitOfWork, who: Customer, repayment_id: str, amount_minor: int,
+          target: str | None = None) -> S.RepaymentResult:
+    """Repay from the customer's wallet (``target``: one account, else what is owed)."""
+    with uow.begin() as tx:
+        return S.repay(tx, repayment_id=repayment_id, customer_id=who.customer_id,
+                       currency=CNY, amount_minor=amount_minor,
+                       source_account_id=who.wallet_id, target=target)
+
+
+def payoff(uow: UnitOfWork, account_id: str) -> int:
+    with uow.connect() as conn:
+        return S.payoff_amount(conn, account_id)
+
+
+def statement(uow: UnitOfWork, line_id: str, day: dt.date) -> S.StatementView:
+    with uow.connect() as conn:
+        return S.get_statement(conn, f"{line_id}:{day.isoformat()}")
+
+
+def platform_balance(uow: UnitOfWork, code: str) -> int:
+    with uow.connect() as conn:
+        return L.get_account_by_key(conn, platform_key(code, CNY)).balance_minor
+
+
+def assert_books(uow: UnitOfWork, customer_id: str) -> None:
+    """Account state equals the ledger for every receivable, and the ledger verifies."""
+    from creditpay.ledger.verify import verify_ledger
+
+    for component, (state, ledger) in reconcile(uow, customer_id).items():
+        assert state == ledger, component
+    with uow.connect() as conn:
+        report = verify_ledger(conn)
+    assert report.ok, report.problems

@@ -14,16 +14,18 @@ from hypothesis import strategies as st
 from creditpay.credit import service as S
 from creditpay.credit.plans import load_account
 from creditpay.credit.repayments import amount_owed
-from creditpay.ledger.verify import verify_ledger
 
 from .servicing_helpers import (
     CNY,
     account,
+    assert_books,
     buy,
     close_days,
     close_until,
     new_customer,
-    reconcile,
+    payoff,
+    repay,
+    statement,
 )
 
 D = dt.date
@@ -32,29 +34,12 @@ KINDS = ("revolver", "huabei", "baitiao", "apr_plan", "jiebei_equal", "jiebei_bu
 AFTER_DAYS = 62  # a statement, its due date and the grace days, and two month ends
 
 
-def repay(uow, who, repayment_id: str, amount_minor: int, target: str | None = None):
-    with uow.begin() as tx:
-        return S.repay(tx, repayment_id=repayment_id, customer_id=who.customer_id,
-                       currency=CNY, amount_minor=amount_minor,
-                       source_account_id=who.wallet_id, target=target)
 
 
-def payoff(uow, account_id: str) -> int:
-    with uow.connect() as conn:
-        return S.payoff_amount(conn, account_id)
 
 
-def statement(uow, line_id: str, day: dt.date) -> S.StatementView:
-    with uow.connect() as conn:
-        return S.get_statement(conn, f"{line_id}:{day.isoformat()}")
 
 
-def assert_books(uow, customer_id: str) -> None:
-    for component, (state, ledger) in reconcile(uow, customer_id).items():
-        assert state == ledger, component
-    with uow.connect() as conn:
-        report = verify_ledger(conn)
-    assert report.ok, report.problems
 
 
 def open_account(uow, who, kind: str, tag: str, amount_minor: int = 100_000) -> str:

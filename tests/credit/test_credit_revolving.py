@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from creditpay import ledger as L
 from creditpay.credit import service as S
-from creditpay.ledger.chart import platform_key
-from creditpay.ledger.verify import verify_ledger
 
 from .servicing_helpers import (
-    CNY,
     account,
+    assert_books,
     buy,
     close_days,
     close_until,
     grant_auto_debit,
     new_customer,
-    reconcile,
+    payoff,
+    platform_balance,
+    repay,
+    statement,
 )
 
 D = dt.date
@@ -40,34 +40,14 @@ def half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-def repay(uow, who, repayment_id: str, amount_minor: int, target: str | None = None):
-    with uow.begin() as tx:
-        return S.repay(tx, repayment_id=repayment_id, customer_id=who.customer_id,
-                       currency=CNY, amount_minor=amount_minor,
-                       source_account_id=who.wallet_id, target=target)
 
 
-def statement(uow, line_id: str, day: dt.date) -> S.StatementView:
-    with uow.connect() as conn:
-        return S.get_statement(conn, f"{line_id}:{day.isoformat()}")
 
 
-def payoff(uow, account_id: str) -> int:
-    with uow.connect() as conn:
-        return S.payoff_amount(conn, account_id)
 
 
-def income(uow, code: str) -> int:
-    with uow.connect() as conn:
-        return L.get_account_by_key(conn, platform_key(code, CNY)).balance_minor
 
 
-def assert_books(uow, customer_id: str) -> None:
-    for component, (state, ledger) in reconcile(uow, customer_id).items():
-        assert state == ledger, component
-    with uow.connect() as conn:
-        report = verify_ledger(conn)
-    assert report.ok, report.problems
 
 
 def assert_current(uow, line_id: str) -> None:
@@ -354,7 +334,7 @@ def run_cycles(uow, clock, cycles: list[dict], run_id: int) -> None:
     if True:
         who = new_customer(uow, f"rv{run_id}", product_code="revolver",
                            limit_minor=3_000_000, wallet_minor=20_000_000)
-        interest_before = income(uow, "interest_income")
+        interest_before = platform_balance(uow, "interest_income")
         model = RevolvingModel()
         ids = itertools.count()
         start = clock.today()
@@ -410,7 +390,7 @@ def run_cycles(uow, clock, cycles: list[dict], run_id: int) -> None:
                 assert (shown.interest_minor, shown.minimum_payment_minor) == cut, day
             if day.day == 15:  # no statement when the line owes nothing: nothing to pay
                 minimum, paid_in_window = (0, 0) if cut is None else (cut[1], 0)
-        assert income(uow, "interest_income") - interest_before == model.interest_posted
+        assert platform_balance(uow, "interest_income") - interest_before == model.interest_posted
         assert account(uow, who.line_id)["interest_posted_minor"] == model.interest_posted
         assert_books(uow, who.customer_id)
         # Settle, so that the next example's days close over a quiet book.

@@ -8,7 +8,6 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from creditpay import ledger as L
 from creditpay.credit import products as P
 from creditpay.credit import service as S
 from creditpay.credit.cob import run_close_of_business
@@ -21,43 +20,30 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
-from creditpay.ledger.chart import platform_key
-from creditpay.ledger.verify import verify_ledger
 
 from .servicing_helpers import (
     CNY,
     account,
+    assert_books,
     buy,
     close_days,
     close_until,
     grant_auto_debit,
     items,
     new_customer,
+    platform_balance,
     reconcile,
+    repay,
 )
 from .snapshot import snapshot
 
 D = dt.date
 
 
-def platform_balance(uow, code: str) -> int:
-    with uow.connect() as conn:
-        return L.get_account_by_key(conn, platform_key(code, CNY)).balance_minor
 
 
-def assert_books(uow, customer_id: str) -> None:
-    for component, (state, ledger) in reconcile(uow, customer_id).items():
-        assert state == ledger, component
-    with uow.connect() as conn:
-        report = verify_ledger(conn)
-    assert report.ok, report.problems
 
 
-def repay(uow, who, repayment_id, amount_minor, target=None):
-    with uow.begin() as tx:
-        return S.repay(tx, repayment_id=repayment_id, customer_id=who.customer_id,
-                       currency=CNY, amount_minor=amount_minor, source_account_id=who.wallet_id,
-                       target=target)
 
 
 def test_on_time_payer_pays_nothing_extra(uow, clock):
