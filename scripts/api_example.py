@@ -41,8 +41,8 @@ from starlette.testclient import TestClient
 from creditpay.api.app import create_app
 from creditpay.api.runtime import ApiConfig
 from creditpay.clock import SimulatedClock
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
 from creditpay.config import Settings
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
 
 __all__ = ["BASE_URL", "START", "Recorder", "main", "render", "replace_section"]
 

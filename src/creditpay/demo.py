@@ -54,7 +54,7 @@ def _write_key_file(db_path: Path, seed: int) -> Path:
     It protects synthetic people only; ``*.key`` files are never committed."""
     import os
 
-    from creditpay.compliance.keys import encode_key
+    from creditpay.platform.keys import encode_key
     from creditpay.sim.economy import master_key_bytes
 
     path = db_path.with_suffix(".key")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from creditpay.db.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from creditpay.compliance.checkpoints import AuditCheckpointer
+    from creditpay.platform.checkpoints import AuditCheckpointer
 
 __all__ = ["NightlyReport", "run_nightly", "limit_review_configured"]
 
@@ -70,10 +70,10 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     the monitors the early-warning job evaluates (default: its bundled set).
     ``audit_checkpointer`` signs and stores a checkpoint at each seal (required, no default:
     None only in tests; docs/security.md section 6)."""
-    from creditpay.compliance.audit import seal
-    from creditpay.compliance.complaints import escalate_overdue
     from creditpay.credit.cob import run_close_of_business
     from creditpay.parties.service import purge_registrations
+    from creditpay.platform.audit import seal
+    from creditpay.protection.complaints import escalate_overdue
     from creditpay.risk.decisions.limit_review_job import run_limit_review
     from creditpay.risk.decisions.referrals import expire_referrals
     from creditpay.risk.early_warning.job import run_early_warning
@@ -112,10 +112,10 @@ def register(app: Any, bench_app: Any) -> None:
         import json
 
         from creditpay.clock import SystemClock
-        from creditpay.compliance.checkpoints import AuditChainBrokenError, build_checkpointer
         from creditpay.config import Settings
         from creditpay.db.schema import open_database
         from creditpay.errors import DomainError
+        from creditpay.platform.checkpoints import AuditChainBrokenError, build_checkpointer
 
         try:
             business_date = dt.date.fromisoformat(date)

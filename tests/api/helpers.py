@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from creditpay.api.app import create_app
 from creditpay.api.runtime import ApiConfig
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
 from creditpay.config import Settings
 from creditpay.db.tables import outbox_events
 from creditpay.parties.security import PasswordPolicy
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
 
 # Cheap argon2 for tests (the production default is OWASP's 19 MiB, t=2).
 FAST_PASSWORDS = PasswordPolicy(time_cost=1, memory_cost_kib=1024)

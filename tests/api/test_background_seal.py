@@ -8,9 +8,9 @@ import asyncio
 import logging
 
 from creditpay.api.app import AUDIT_SEAL_PERIOD_S, _background
-from creditpay.compliance import audit
-from creditpay.compliance.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
-from creditpay.compliance.tables import audit_records
+from creditpay.platform import audit
+from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
+from creditpay.platform.tables import audit_records
 from tests.api.helpers import build_app
 
 

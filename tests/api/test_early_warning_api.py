@@ -8,7 +8,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from creditpay.compliance.tables import audit_records
+from creditpay.platform.tables import audit_records
 from creditpay.risk.early_warning.job import _alert_row
 from creditpay.risk.early_warning.monitors import Alert
 from creditpay.risk.early_warning.tables import ew_alerts

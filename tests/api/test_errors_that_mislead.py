@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from creditpay.api.schemas import ComplaintSubjectType
-from creditpay.compliance.consumer_tables import complaints
 from creditpay.ledger.tables import ledger_accounts
 from creditpay.payments.complaint_subjects import SUBJECT_TYPES
+from creditpay.protection.tables import complaints
 
 INTERNAL = ("platform:", "wallet:", "card_clearing", "merchant_payable", "ledger", "key '")
 

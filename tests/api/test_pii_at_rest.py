@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from creditpay.compliance.logging_filter import install_pii_log_filter
+from creditpay.platform.logging_filter import install_pii_log_filter
 from tests.api.helpers import PASSWORD, Api, build_app
 
 PHONE = "13912345678"

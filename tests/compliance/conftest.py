@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from creditpay.clock import SimulatedClock
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
 from creditpay.db.uow import UnitOfWork
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from creditpay.compliance import affordability as A
-from creditpay.compliance.consumer_tables import affordability_checks
-from creditpay.compliance.tables import audit_records
+from creditpay.credit import affordability as A
 from creditpay.credit.schedule import amortisation_schedule
+from creditpay.credit.tables import affordability_checks
 from creditpay.errors import LimitExceededError, ValidationError
+from creditpay.platform.tables import audit_records
 
 NOW = dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC)
 

@@ -11,17 +11,17 @@ import types
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from creditpay.compliance import audit
-from creditpay.compliance.checkpoints import (
+from creditpay.db.uow import UnitOfWork
+from creditpay.errors import StateError, ValidationError
+from creditpay.platform import audit
+from creditpay.platform.checkpoints import (
     AuditChainBrokenError,
     AuditCheckpointer,
     CheckpointStoreError,
     DirectoryCheckpointStore,
 )
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes, load_audit_signing_key
-from creditpay.compliance.tables import audit_chain_head, audit_records
-from creditpay.db.uow import UnitOfWork
-from creditpay.errors import StateError, ValidationError
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes, load_audit_signing_key
+from creditpay.platform.tables import audit_chain_head, audit_records
 
 
 def _append_many(uow, count, start=0):

@@ -11,11 +11,11 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from creditpay.compliance import audit, keys
-from creditpay.compliance.cli import register
-from creditpay.compliance.vault import Vault, parse_ciphertext
+from creditpay.cli.audit import register
 from creditpay.config import AUDIT_CHECKPOINT_DIR_ENV, AUDIT_TRUSTED_KEYS_ENV
 from creditpay.db.engine import make_engine
+from creditpay.platform import audit, keys
+from creditpay.platform.vault import Vault, parse_ciphertext
 
 
 @pytest.fixture

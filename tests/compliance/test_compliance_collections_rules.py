@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from creditpay.compliance import collections_rules as R
-from creditpay.compliance.consumer_tables import collection_contacts
-from creditpay.compliance.tables import audit_records
 from creditpay.errors import ValidationError
+from creditpay.platform.tables import audit_records
+from creditpay.protection import collections_rules as R
+from creditpay.protection.tables import collection_contacts
 
 VERIFIED = frozenset({"bidx_phone_1", "bidx_app_1"})
 

@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from creditpay.compliance import complaints as C
-from creditpay.compliance.consumer_tables import complaints as complaints_table
-from creditpay.compliance.tables import audit_records
 from creditpay.db.tables import outbox_events
 from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
+from creditpay.platform.tables import audit_records
+from creditpay.protection import complaints as C
+from creditpay.protection.tables import complaints as complaints_table
 
 
 def _open(uow, category="fees_and_charges", customer="cus_1", request_id=None, **kwargs):

@@ -7,10 +7,6 @@ import hashlib
 import pytest
 from sqlalchemy import func, select
 
-from creditpay.compliance import consent
-from creditpay.compliance.consent import Purpose
-from creditpay.compliance.consumer_tables import consent_records
-from creditpay.compliance.tables import audit_records
 from creditpay.errors import (
     ConsentRequiredError,
     IdempotencyConflictError,
@@ -18,6 +14,10 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.platform.tables import audit_records
+from creditpay.protection import consent
+from creditpay.protection.consent import Purpose
+from creditpay.protection.tables import consent_records
 
 PARTNER = "lender_acme"
 PARTNER_NAME = "Acme Consumer Finance Co., Ltd."
@@ -212,7 +212,7 @@ def test_outdated_text_version_no_longer_counts(uow, engine, monkeypatch):
 def test_batch_reference_check_gives_the_one_at_a_time_answers(uow):
     """referenced_consents_in_force reads every history at once; each answer must be the
     rule require_referenced_consent raises for the same reference (None when in force)."""
-    from creditpay.compliance.consent_refs import (
+    from creditpay.protection.consent_refs import (
         reference_of,
         referenced_consents_in_force,
         require_referenced_consent,

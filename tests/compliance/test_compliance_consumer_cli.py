@@ -8,8 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from creditpay.compliance import complaints, consent, disclosure
-from creditpay.compliance.consumer_cli import register
+from creditpay.cli.consumer import register
+from creditpay.protection import complaints, consent, disclosure
 
 RENDER = ["disclosure", "render", "--principal", "6000.00", "--annual-rate", "0.12",
           "--periods", "6", "--fee-rate", "0.003", "--late-fee", "20.00",

@@ -8,15 +8,15 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from creditpay.compliance import consent
-from creditpay.compliance.data_sharing import share_with_partner
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
-from creditpay.compliance.tables import audit_records
-from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.errors import ConsentRequiredError, ValidationError
 from creditpay.parties.security import TokenSigner
 from creditpay.parties.service import Parties, Principal
 from creditpay.payments.tables import payment_intents
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+from creditpay.platform.tables import audit_records
+from creditpay.platform.vault import BlindIndexer, Vault
+from creditpay.protection import consent
+from creditpay.reporting.data_sharing import share_with_partner
 
 PURPOSE = consent.Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER
 PHONE = "13812345678"

@@ -10,12 +10,12 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from creditpay.compliance import disclosure
-from creditpay.compliance.consumer_tables import disclosure_acceptances
-from creditpay.compliance.tables import audit_records
 from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.schedule import amortisation_schedule
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
+from creditpay.platform.tables import audit_records
+from creditpay.protection import disclosure
+from creditpay.protection.tables import disclosure_acceptances
 
 
 def _terms(**changes):

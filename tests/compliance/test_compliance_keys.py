@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from creditpay.compliance import keys
-from creditpay.compliance.keys import (
+from creditpay.platform import keys
+from creditpay.platform.keys import (
     KeyMaterialError,
     KeyUnwrapError,
     LocalMasterKey,

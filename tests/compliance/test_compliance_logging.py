@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from creditpay.compliance.logging_filter import (
+from creditpay.platform.logging_filter import (
     PiiLogFilter,
     cn_id_checksum_valid,
     find_pii,
@@ -113,7 +113,7 @@ def test_argument_shape_is_kept_for_formatters_that_unpack_args():
     """uvicorn's access formatter unpacks record.args; masking must keep their shape."""
     import logging
 
-    from creditpay.compliance.logging_filter import PiiLogFilter
+    from creditpay.platform.logging_filter import PiiLogFilter
 
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
                                '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5000", "GET",

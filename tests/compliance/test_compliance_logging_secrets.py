@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from creditpay.compliance.logging_filter import (
+from creditpay.platform.logging_filter import (
     REDACTED,
     PiiLogFilter,
     install_pii_log_filter,

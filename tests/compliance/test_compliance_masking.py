@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from creditpay.compliance.masking import (
+from creditpay.platform.masking import (
     mask_address,
     mask_card,
     mask_email,

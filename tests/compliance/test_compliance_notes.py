@@ -13,17 +13,17 @@ import json
 import pytest
 from sqlalchemy import select, text
 
-from creditpay.compliance import audit
-from creditpay.compliance import subject_rights as SR
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
-from creditpay.compliance.notes import Notes
-from creditpay.compliance.purposes import AccessPurpose
-from creditpay.compliance.tables import audit_records, vault_notes
-from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.errors import ValidationError
 from creditpay.parties.security import TokenSigner
 from creditpay.parties.service import Parties, suspend_merchant
 from creditpay.parties.tables import merchants
+from creditpay.platform import audit
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+from creditpay.platform.notes import Notes
+from creditpay.platform.purposes import AccessPurpose
+from creditpay.platform.tables import audit_records, vault_notes
+from creditpay.platform.vault import BlindIndexer, Vault
+from creditpay.reporting import subject_rights as SR
 from creditpay.risk.fraud import cases
 
 NAME = "张伟"

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from creditpay import ledger as L
-from creditpay.compliance import provisions as P
-from creditpay.compliance.reports import AccountPosition
 from creditpay.credit import service as S
 from creditpay.errors import StateError, ValidationError
 from creditpay.ledger.chart import platform_key
 from creditpay.ledger.tables import ledger_transfers
+from creditpay.reporting import provisions as P
+from creditpay.reporting.regulatory import AccountPosition
 from tests.credit.servicing_helpers import CNY, buy, close_until, grant_auto_debit, new_customer
 
 D = dt.date

@@ -16,10 +16,10 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from creditpay.cli import app
-from creditpay.compliance import reports as R
-from creditpay.compliance.complaints import open_complaint
 from creditpay.credit import service as S
 from creditpay.errors import StateError, ValidationError
+from creditpay.protection.complaints import open_complaint
+from creditpay.reporting import regulatory as R
 from tests.compliance.test_compliance_provisions import build_portfolio, build_wallet
 from tests.credit.servicing_helpers import CNY, account, close_days, close_until
 

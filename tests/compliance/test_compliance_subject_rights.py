@@ -15,18 +15,18 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from creditpay.cli import app
-from creditpay.compliance import consent
-from creditpay.compliance import subject_rights as SR
-from creditpay.compliance.complaints import open_complaint
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
-from creditpay.compliance.tables import audit_records
-from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.credit import service as S
 from creditpay.credit.calendar import add_months
 from creditpay.errors import StateError, ValidationError
 from creditpay.parties.security import TokenSigner
 from creditpay.parties.service import Parties, Principal
 from creditpay.parties.tables import customer_devices, customers
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+from creditpay.platform.tables import audit_records
+from creditpay.platform.vault import BlindIndexer, Vault
+from creditpay.protection import consent
+from creditpay.protection.complaints import open_complaint
+from creditpay.reporting import subject_rights as SR
 from tests.compliance.test_compliance_provisions import build_wallet
 from tests.credit.servicing_helpers import CNY, buy, new_customer
 

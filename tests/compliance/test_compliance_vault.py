@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import event, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from creditpay.compliance.keys import KeyUnwrapError, LocalMasterKey, generate_key_bytes
-from creditpay.compliance.tables import vault_data_keys
-from creditpay.compliance.vault import (
+from creditpay.errors import NotFoundError, ValidationError
+from creditpay.platform.keys import KeyUnwrapError, LocalMasterKey, generate_key_bytes
+from creditpay.platform.tables import vault_data_keys
+from creditpay.platform.vault import (
     CIPHERTEXT_VERSION,
     BlindIndexer,
     DecryptionError,
@@ -21,7 +22,6 @@ from creditpay.compliance.vault import (
     normalise_phone,
     parse_ciphertext,
 )
-from creditpay.errors import NotFoundError, ValidationError
 
 FIELD = "customers.phone"
 

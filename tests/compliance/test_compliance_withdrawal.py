@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from creditpay.compliance.withdrawal import (
+from creditpay.errors import StateError, ValidationError
+from creditpay.protection.withdrawal import (
     contract_interest_to_date,
     withdrawal_amount,
     withdrawal_deadline,
 )
-from creditpay.errors import StateError, ValidationError
 
 START = dt.date(2025, 3, 1)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from creditpay.compliance import audit
-from creditpay.compliance.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes, load_audit_signing_key
 from creditpay.nightly import limit_review_configured, run_nightly
+from creditpay.platform import audit
+from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes, load_audit_signing_key
 
 
 def test_nightly_runs_each_step_once_and_seals(uow, clock, tmp_path):

@@ -50,8 +50,8 @@ def new_customer(uow: UnitOfWork, customer_id: str = "c1", *, limit_minor: int =
 
 def grant_auto_debit(tx, customer_id: str) -> str:
     """Record the customer's auto-debit consent; returns its reference ``consent:<id>``."""
-    from creditpay.compliance.consent import Purpose, consent_text, grant_consent
-    from creditpay.compliance.consent_refs import reference_of
+    from creditpay.protection.consent import Purpose, consent_text, grant_consent
+    from creditpay.protection.consent_refs import reference_of
 
     text = consent_text(Purpose.AUTO_DEBIT, "zh-CN")
     return reference_of(grant_consent(tx, customer_id=customer_id, purpose=Purpose.AUTO_DEBIT,

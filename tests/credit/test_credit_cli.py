@@ -103,7 +103,7 @@ def test_apr_is_disclosed_to_the_hundredth_for_both_methods(tmp_path: Path):
 def test_disclosed_percent_rounds_half_up():
     from decimal import Decimal
 
-    from creditpay.credit.cli import disclosed_percent_string
+    from creditpay.formatting import disclosed_percent_string
 
     assert disclosed_percent_string(Decimal("0.096857")) == "9.6900"
     assert disclosed_percent_string(Decimal("0.123450")) == "12.3500"

@@ -7,8 +7,8 @@ import json
 from typer.testing import CliRunner
 
 from creditpay.cli import app
-from creditpay.compliance import keys
 from creditpay.config import AUDIT_CHECKPOINT_DIR_ENV
+from creditpay.platform import keys
 
 
 def test_cob_run_command(tmp_path, monkeypatch):
@@ -39,9 +39,9 @@ def test_close_of_business_seals_the_audit_chain(uow, clock, tmp_path):
     the new head is checkpointed."""
     import datetime as dt
 
-    from creditpay.compliance import audit
-    from creditpay.compliance.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
     from creditpay.credit.cob import run_close_of_business
+    from creditpay.platform import audit
+    from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
 
     checkpointer = AuditCheckpointer(
         keys.load_audit_signing_key(keys.LocalMasterKey(keys.generate_key_bytes()), {}),

@@ -9,10 +9,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from creditpay.compliance.collections_rules import ContactPolicy
-from creditpay.compliance.consumer_tables import collection_contacts
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
-from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.credit import collections as C
 from creditpay.credit import service as S
 from creditpay.credit.collections_tables import (
@@ -26,6 +22,10 @@ from creditpay.credit.collections_tables import (
 from creditpay.errors import StateError, ValidationError
 from creditpay.parties.security import TokenSigner
 from creditpay.parties.service import Parties, Principal
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+from creditpay.platform.vault import BlindIndexer, Vault
+from creditpay.protection.collections_rules import ContactPolicy
+from creditpay.protection.tables import collection_contacts
 from tests.credit.servicing_helpers import CNY, close_days, close_until, new_customer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

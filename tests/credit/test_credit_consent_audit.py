@@ -8,13 +8,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from creditpay.compliance.consent import Purpose, revoke_consent
-from creditpay.compliance.tables import audit_records
 from creditpay.credit import products as P
 from creditpay.credit import service as S
 from creditpay.credit.schedule import build_schedule
 from creditpay.db.tables import outbox_events
 from creditpay.errors import ConsentRequiredError
+from creditpay.platform.tables import audit_records
+from creditpay.protection.consent import Purpose, revoke_consent
 
 from .servicing_helpers import CNY, account, close_until, grant_auto_debit, new_customer
 

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 
 from creditpay import ledger as L
-from creditpay.compliance.tables import audit_records
 from creditpay.credit import service as S
 from creditpay.credit.withdrawals import withdraw
 from creditpay.db.tables import outbox_events
@@ -22,6 +21,7 @@ from creditpay.errors import (
 )
 from creditpay.ledger.chart import platform_key
 from creditpay.ledger.verify import verify_ledger
+from creditpay.platform.tables import audit_records
 
 from .servicing_helpers import (
     CNY,

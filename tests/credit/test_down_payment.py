@@ -15,10 +15,10 @@ from creditpay.credit import products as P
 from creditpay.credit import service as S
 from creditpay.credit.apr import AprMethod, apr_of_schedule
 from creditpay.credit.caps import activate_product, default_caps
-from creditpay.credit.cli import percent_string
 from creditpay.credit.offers import capture_split, down_payment_split
 from creditpay.credit.schedule import build_schedule
 from creditpay.errors import CapExceededError, ValidationError
+from creditpay.formatting import percent_string
 from creditpay.ledger.verify import verify_ledger
 
 from .servicing_helpers import CNY, account, buy, items, new_customer, reconcile

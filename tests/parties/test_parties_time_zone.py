@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
-from creditpay.compliance.tables import audit_records
-from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.errors import PermissionDeniedError, ValidationError
 from creditpay.parties.security import TokenSigner
 from creditpay.parties.service import Parties, Principal
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+from creditpay.platform.tables import audit_records
+from creditpay.platform.vault import BlindIndexer, Vault
 
 
 @pytest.fixture

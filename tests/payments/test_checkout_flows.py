@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from creditpay.compliance.audit import verify_database
 from creditpay.ledger.tables import ledger_accounts
 from creditpay.ledger.verify import verify_ledger
+from creditpay.platform.audit import verify_database
 from tests.api.helpers import DECLINE_PAN
 
 

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from creditpay.compliance.tables import audit_records
 from creditpay.payments.fraud import (
     FraudScreeningConfig,
     ScreeningRiskGateway,
@@ -15,6 +14,7 @@ from creditpay.payments.fraud import (
 )
 from creditpay.payments.risk import AllowAllRiskGateway, PaymentEvent
 from creditpay.payments.tables import payment_intents
+from creditpay.platform.tables import audit_records
 from creditpay.risk.fraud import records
 from creditpay.risk.fraud.rules import RuleSet
 from creditpay.risk.fraud.tables import fraud_cases

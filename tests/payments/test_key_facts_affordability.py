@@ -14,9 +14,10 @@ import hashlib
 
 from sqlalchemy import func, select
 
-from creditpay.compliance import affordability as A
-from creditpay.compliance.consumer_tables import affordability_checks, disclosure_acceptances
-from creditpay.compliance.disclosure import verify_acceptance
+from creditpay.credit import affordability as A
+from creditpay.credit.tables import affordability_checks
+from creditpay.protection.disclosure import verify_acceptance
+from creditpay.protection.tables import disclosure_acceptances
 
 PHONES = iter(f"1370000{n:04d}" for n in range(1000))
 

@@ -265,7 +265,7 @@ def _refused(response, status, slug, detail_part):
 
 
 def test_forged_merchant_qr_is_refused_and_moves_nothing(api):
-    from creditpay.compliance.keys import generate_key_bytes
+    from creditpay.platform.keys import generate_key_bytes
 
     _, mkey = _merchant(api)
     token = api.customer("13500000007")
@@ -297,7 +297,7 @@ def test_forged_merchant_qr_is_refused_and_moves_nothing(api):
 
 
 def test_forged_payment_code_is_refused_and_moves_nothing(api):
-    from creditpay.compliance.keys import generate_key_bytes
+    from creditpay.platform.keys import generate_key_bytes
 
     admin, mkey = _merchant(api)
     token = api.customer("13500000008")

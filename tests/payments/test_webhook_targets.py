@@ -1,4 +1,4 @@
-"""Where a merchant's webhook may point (creditpay.webhook_targets): the URL text, every
+"""Where a merchant's webhook may point (creditpay.platform.webhook_targets): the URL text, every
 address its host resolves to (with an injected resolver, never real DNS), the development
 setting, and the bounded host name lookups."""
 
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from creditpay.errors import RateLimitedError, ValidationError
-from creditpay.webhook_targets import (
+from creditpay.platform.webhook_targets import (
     HostLookup,
     LookupBusyError,
     WebhookTargets,

@@ -203,9 +203,9 @@ def test_bad_shock_options_are_refused_naming_the_field(tmp_path):
 
 @pytest.mark.parametrize("store", ["postgresql"], indirect=True)
 def test_runs_on_postgresql(store, tmp_path):
-    from creditpay.compliance import audit
-    from creditpay.compliance.checkpoints import DirectoryCheckpointStore
-    from creditpay.compliance.keys import (
+    from creditpay.platform import audit
+    from creditpay.platform.checkpoints import DirectoryCheckpointStore
+    from creditpay.platform.keys import (
         LocalMasterKey,
         ed25519_public_key_hex,
         load_audit_signing_key,

@@ -133,8 +133,8 @@ async def _background(rt: Runtime, *, period_s: float = BACKGROUND_PERIOD_S,
     by their own worker (``WebhookDispatcher.run_forever``), so no merchant's server can hold
     these jobs up."""
     from creditpay.api.routes_operators import deliver_rail_callbacks
-    from creditpay.compliance.audit import seal
-    from creditpay.compliance.checkpoints import AuditChainBrokenError, CheckpointStoreError
+    from creditpay.platform.audit import seal
+    from creditpay.platform.checkpoints import AuditChainBrokenError, CheckpointStoreError
 
     last_seal = -math.inf
     while True:

@@ -134,9 +134,9 @@ def require_no_line(conn: Any, customer_id: str) -> None:
 
 def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
            application_id: str) -> dict[str, Any]:
-    from creditpay.compliance import audit
-    from creditpay.compliance.consent import Purpose, require_consent
-    from creditpay.compliance.consent_refs import reference_of
+    from creditpay.platform import audit
+    from creditpay.protection.consent import Purpose, require_consent
+    from creditpay.protection.consent_refs import reference_of
     from creditpay.risk.decisions.service import decide
     from creditpay.risk.features.platform import platform_events
 
@@ -287,8 +287,8 @@ def installment_offers(request: Request, statement_id: str = StatementId,
 def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = StatementId,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance import audit
     from creditpay.credit.service import convert_statement_to_installments
+    from creditpay.platform import audit
 
     conversion_id = _keyed_id(request, "cv", who, idempotency_key, 32)
 
@@ -387,10 +387,10 @@ def installments(request: Request, account_id: str = AccountId,
 def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountId,
                idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance import audit
-    from creditpay.compliance.consent import Purpose, require_consent
-    from creditpay.compliance.consent_refs import reference_of
     from creditpay.credit.service import set_auto_debit
+    from creditpay.platform import audit
+    from creditpay.protection.consent import Purpose, require_consent
+    from creditpay.protection.consent_refs import reference_of
 
     def use_case(tx: Any) -> dict[str, Any]:
         currency = _own_account_currency(tx.conn, who, account_id)
@@ -411,8 +411,8 @@ def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountI
 # ======================================================================= cash loans
 def _key_facts(rt: Runtime, offer: dict[str, Any], language: str) -> tuple[Any, bytes, str]:
     """(facts, HTML bytes, SHA-256) of a stored offer's key-facts document."""
-    from creditpay.compliance import disclosure
     from creditpay.credit.cash_loan_offers import key_facts_of
+    from creditpay.protection import disclosure
 
     facts = key_facts_of(offer, rt.payments.policy.lender_name)
     html = disclosure.render_html(facts, language)
@@ -432,8 +432,8 @@ def _offer_out(offer: dict[str, Any], language: str, sha256: str) -> dict[str, A
 def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance import audit
     from creditpay.credit.cash_loan_offers import loan_headroom, quote_cash_loans
+    from creditpay.platform import audit
 
     rt = runtime(request)
 
@@ -474,7 +474,7 @@ def _affordability(rt: Runtime, tx: Any, who: Principal, offer: dict[str, Any],
                    facts: Any) -> int:
     """The new-credit affordability rules, as checkout runs them (the payments service's
     check: recorded; a refusal commits its record and nothing else); returns the check id."""
-    from creditpay.compliance.affordability import monthly_payment_of
+    from creditpay.credit.affordability import monthly_payment_of
 
     return int(rt.payments.check_affordability(
         tx, customer_id=who.id, currency=offer["currency"], reference=offer["offer_id"],
@@ -484,11 +484,11 @@ def _affordability(rt: Runtime, tx: Any, who: Principal, offer: dict[str, Any],
 
 def _take_loan(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id: str
                ) -> dict[str, Any]:
-    from creditpay.compliance import audit
-    from creditpay.compliance.disclosure import accept_disclosure
     from creditpay.credit import products as P
     from creditpay.credit.cash_loan_offers import loan_headroom, mark_accepted, shown_offer
     from creditpay.credit.service import disburse_cash_loan
+    from creditpay.platform import audit
+    from creditpay.protection.disclosure import accept_disclosure
 
     offer = shown_offer(tx.conn, who.id, body.offer_id)
     if offer["loan_id"] is not None:

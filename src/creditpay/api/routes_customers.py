@@ -36,8 +36,8 @@ def _keyed(request: Request, label: str, value: str) -> str:
 def _login_identity(identifier: str) -> str:
     """The account an identifier names, however it is typed (``+86 137-0000-0005`` and
     ``13700000005`` are one phone), so the login throttle cannot be dodged by reformatting."""
-    from creditpay.compliance.vault import normalise_email, normalise_phone
     from creditpay.errors import ValidationError
+    from creditpay.platform.vault import normalise_email, normalise_phone
 
     text = identifier.strip()
     try:
@@ -287,7 +287,7 @@ def _consent_out(view: Any) -> dict[str, Any]:
 
 def _consent_of(conn: Any, customer_id: str, purpose: str, partner_id: str | None
                 ) -> dict[str, Any]:
-    from creditpay.compliance.consumer_views import consent_views
+    from creditpay.protection.views import consent_views
 
     view = next(v for v in consent_views(conn, customer_id)
                 if v.purpose == purpose and v.partner_id == partner_id)
@@ -300,7 +300,7 @@ def consent_text(request: Request, purpose: S.ConsentPurpose,
                  language: Literal["zh-CN", "en"] = "zh-CN",
                  partner_name: str | None = Query(None, min_length=1, max_length=128),
                  who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance.consent import consent_text as text_of
+    from creditpay.protection.consent import consent_text as text_of
 
     text = text_of(purpose, language, partner_name=partner_name)
     return {"purpose": text.purpose.value, "text_version": text.version,
@@ -310,7 +310,7 @@ def consent_text(request: Request, purpose: S.ConsentPurpose,
 @router.get("/me/consents", response_model=S.ConsentList, tags=["consents"],
             summary="My consents: purpose, text version, when granted and revoked")
 def consents(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance.consumer_views import consent_views
+    from creditpay.protection.views import consent_views
 
     rt = runtime(request)
     with rt.uow.connect() as conn:
@@ -322,7 +322,7 @@ def consents(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
 def grant_consent(request: Request, body: S.ConsentGrantIn,
                   idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance import consent as C
+    from creditpay.protection import consent as C
 
     def use_case(tx: Any) -> dict[str, Any]:
         C.grant_consent(tx, customer_id=who.id, purpose=body.purpose, language=body.language,
@@ -339,8 +339,8 @@ def grant_consent(request: Request, body: S.ConsentGrantIn,
 def revoke_consent(request: Request, consent_id: int = Path(ge=1, le=2**62),
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance import consent as C
-    from creditpay.compliance.consumer_views import own_consent_record
+    from creditpay.protection import consent as C
+    from creditpay.protection.views import own_consent_record
 
     def use_case(tx: Any) -> dict[str, Any]:
         record = own_consent_record(tx.conn, who.id, consent_id)
@@ -357,7 +357,7 @@ def revoke_consent(request: Request, consent_id: int = Path(ge=1, le=2**62),
 def open_complaint(request: Request, body: S.ComplaintIn,
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance.complaints import open_complaint as open_
+    from creditpay.protection.complaints import open_complaint as open_
 
     return idempotent_post(request, who.scope_key, body, lambda tx: open_(
         tx, customer_id=who.id, subject_type=body.subject_type, subject_id=body.subject_id,
@@ -369,7 +369,7 @@ def open_complaint(request: Request, body: S.ComplaintIn,
             summary="My complaints, newest first")
 def complaints(request: Request, limit: int = Query(100, ge=1, le=100),
                who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.compliance.consumer_views import list_complaints
+    from creditpay.protection.views import list_complaints
 
     rt = runtime(request)
     with rt.uow.connect() as conn:

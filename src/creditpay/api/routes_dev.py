@@ -15,8 +15,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from creditpay.api.common import runtime
-from creditpay.compliance.vault import normalise_email, normalise_phone
 from creditpay.parties.notifier import inbox
+from creditpay.platform.vault import normalise_email, normalise_phone
 
 __all__ = ["router"]
 

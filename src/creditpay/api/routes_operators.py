@@ -11,8 +11,8 @@ from creditpay.api import schemas as S
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
-from creditpay.compliance import audit
 from creditpay.parties.service import Principal
+from creditpay.platform import audit
 
 router = APIRouter(prefix="/v1", tags=["operators"])
 ADMIN = access(roles={"admin"})
@@ -172,7 +172,7 @@ ComplaintId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9
 def acknowledge_complaint(request: Request, complaint_id: str = ComplaintId,
                           idempotency_key: str = IdempotencyKey,
                           who: Principal = Depends(COMPLAINT_STAFF)) -> Any:
-    from creditpay.compliance.complaints import acknowledge_complaint as acknowledge
+    from creditpay.protection.complaints import acknowledge_complaint as acknowledge
 
     return idempotent_post(request, who.scope_key, None,
                            lambda tx: acknowledge(tx, complaint_id, who.id).as_dict())
@@ -183,7 +183,7 @@ def acknowledge_complaint(request: Request, complaint_id: str = ComplaintId,
 def resolve_complaint(request: Request, body: S.ComplaintResolveIn,
                       complaint_id: str = ComplaintId, idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(COMPLAINT_STAFF)) -> Any:
-    from creditpay.compliance.complaints import resolve_complaint as resolve
+    from creditpay.protection.complaints import resolve_complaint as resolve
 
     return idempotent_post(request, who.scope_key, body, lambda tx: resolve(
         tx, complaint_id, who.id, body.outcome, remedy_minor=body.remedy_minor,

@@ -17,12 +17,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from creditpay.clock import Clock, SystemClock
-from creditpay.compliance.checkpoints import AuditCheckpointer, CheckpointStore, build_checkpointer
-from creditpay.compliance.complaints import ComplaintSubjects
-from creditpay.compliance.keys import LocalMasterKey, load_blind_index_key, load_master_key
-from creditpay.compliance.logging_filter import install_pii_log_filter
-from creditpay.compliance.notes import Notes
-from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.config import Settings
 from creditpay.db.schema import open_database
 from creditpay.db.uow import UnitOfWork
@@ -35,9 +29,15 @@ from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
 from creditpay.payments.webhooks import DeliveryLimits, WebhookDispatcher
+from creditpay.platform.checkpoints import AuditCheckpointer, CheckpointStore, build_checkpointer
+from creditpay.platform.keys import LocalMasterKey, load_blind_index_key, load_master_key
+from creditpay.platform.logging_filter import install_pii_log_filter
+from creditpay.platform.notes import Notes
+from creditpay.platform.vault import BlindIndexer, Vault
+from creditpay.platform.webhook_targets import HostLookup, Resolve, WebhookTargets, system_resolve
+from creditpay.protection.complaints import ComplaintSubjects
 from creditpay.risk.bureau import BureauAdapter, SimulatedBureau
 from creditpay.risk.fraud.cases import DEFAULT_CASE_POLICY, CasePolicy, open_payment_case
-from creditpay.webhook_targets import HostLookup, Resolve, WebhookTargets, system_resolve
 
 if TYPE_CHECKING:
     from creditpay.payments.fraud import FraudScreeningConfig

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 from pydantic import Strict as PydanticStrict
 
-from creditpay.compliance.purposes import AccessPurpose
+from creditpay.platform.purposes import AccessPurpose
 
 AmountMinor = Field(gt=0, le=10_000_000_000, description="integer minor units (fen, cents)")
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")

@@ -32,8 +32,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from creditpay.compliance.affordability import DEFAULT_POLICY
-from creditpay.compliance.keys import LocalMasterKey, encode_key, generate_key_bytes
+from creditpay.credit.affordability import DEFAULT_POLICY
+from creditpay.platform.keys import LocalMasterKey, encode_key, generate_key_bytes
 
 __all__ = ["run"]
 

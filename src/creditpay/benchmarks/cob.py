@@ -245,8 +245,8 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
 
 def _grant_auto_debit_consents(uow: UnitOfWork, customers: list[str]) -> dict[str, str]:
     """Each customer's auto-debit consent, granted as the app would; their references."""
-    from creditpay.compliance.consent import Purpose, consent_text, grant_consent
-    from creditpay.compliance.consent_refs import reference_of
+    from creditpay.protection.consent import Purpose, consent_text, grant_consent
+    from creditpay.protection.consent_refs import reference_of
 
     text = consent_text(Purpose.AUTO_DEBIT, "zh-CN")
     refs: dict[str, str] = {}

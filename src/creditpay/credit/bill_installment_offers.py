@@ -18,11 +18,11 @@ from typing import Any
 from creditpay.credit import products as P
 from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.caps import default_caps
-from creditpay.credit.cli import percent_string
 from creditpay.credit.lines import check_amount, check_id
 from creditpay.credit.plans import load_account, load_items
 from creditpay.credit.statements import bill_installment_schedule, get_statement
 from creditpay.errors import StateError, ValidationError
+from creditpay.formatting import percent_string
 
 __all__ = ["BillInstallmentOffer", "bill_installment_quote", "bill_installment_offers",
            "convertible_minor"]

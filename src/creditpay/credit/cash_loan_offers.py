@@ -26,7 +26,6 @@ from sqlalchemy import select
 from creditpay.credit import products as P
 from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.caps import default_caps
-from creditpay.credit.cli import percent_string
 from creditpay.credit.lines import check_amount, check_id, customer_line, line_view
 from creditpay.credit.loans import loan_schedule
 from creditpay.credit.schedule import Method
@@ -38,6 +37,7 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.formatting import percent_string
 from creditpay.money import validate_currency
 
 __all__ = ["LoanHeadroom", "loan_headroom", "loan_offer_figures", "quote_cash_loans",
@@ -204,10 +204,10 @@ def mark_accepted(tx: Tx, offer_id: str, loan_id: str) -> None:
 
 
 def key_facts_of(offer: dict[str, Any], lender_name: str) -> Any:
-    """The key-facts figures (:class:`creditpay.compliance.disclosure.KeyFacts`) of a stored
+    """The key-facts figures (:class:`creditpay.protection.disclosure.KeyFacts`) of a stored
     offer: the loan's own schedule terms as of the quote date, the product's late-payment
-    rules. Render with :func:`creditpay.compliance.disclosure.render_html`."""
-    from creditpay.compliance import disclosure
+    rules. Render with :func:`creditpay.protection.disclosure.render_html`."""
+    from creditpay.protection import disclosure
 
     product = P.default_catalogue().get(offer["product_code"], int(offer["product_version"]))
     if not isinstance(product, P.CashLoanProduct):

@@ -60,7 +60,7 @@ from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
 
 if TYPE_CHECKING:
-    from creditpay.compliance.checkpoints import AuditCheckpointer
+    from creditpay.platform.checkpoints import AuditCheckpointer
 
 __all__ = ["CobReport", "run_close_of_business", "CHUNK_SIZE_DEFAULT", "process_chunk"]
 
@@ -231,8 +231,8 @@ def _with_live_consent(tx: Tx, c: _Chunk, candidates: np.ndarray,
     """The candidates whose auto-debit consent (the reference stored when auto-debit was
     switched on) is still in force. The others are not debited: their auto-debit is
     switched off, each with an outbox event naming the refusal rule."""
-    from creditpay.compliance.consent import Purpose
-    from creditpay.compliance.consent_refs import referenced_consents_in_force
+    from creditpay.protection.consent import Purpose
+    from creditpay.protection.consent_refs import referenced_consents_in_force
 
     a = c.a
     seqs = [int(a["seq"][i]) for i in candidates]
@@ -1038,7 +1038,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
         tx.emit("credit.cob.completed", "credit_cob_run", business_date.isoformat(),
                 report.as_dict())
         # One audit record per business date (counts and totals), not one per posting.
-        from creditpay.compliance.audit import append
+        from creditpay.platform.audit import append
 
         append(tx, "system", "close_of_business", "credit.cob.completed", "credit_cob_run",
                business_date.isoformat(),
@@ -1046,7 +1046,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
                 if k not in ("seconds", "already_done", "chunks_resumed")})
     # The nightly batch also seals the audit chain, so no record of the day stays outside
     # the hash chain past the night (docs/security.md, "protection window").
-    from creditpay.compliance.audit import seal
+    from creditpay.platform.audit import seal
 
     seal(uow, audit_checkpointer)
     return report

@@ -2,7 +2,7 @@
 pay, settlement offers and hand-over to an external agency.
 
 The credit domain owns delinquency, so the workflow lives here; every contact goes through
-compliance's :func:`~creditpay.compliance.collections_rules.attempt_contact`, which applies
+compliance's :func:`~creditpay.protection.collections_rules.attempt_contact`, which applies
 the contact rules (debtor only, verified channels, quiet hours in the consumer's time zone,
 daily cap) and logs the attempt, allowed or refused. A refused contact is never sent: its
 action stays pending and is retried on a later run (at most one attempt per business date).
@@ -39,15 +39,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import select, update
 
-from creditpay.compliance import audit
-from creditpay.compliance.collections_rules import (
-    CHANNELS,
-    DEFAULT_CONTACT_POLICY,
-    ContactAttempt,
-    ContactDecision,
-    ContactPolicy,
-    attempt_contact,
-)
 from creditpay.credit import service as credit
 from creditpay.credit.collections_tables import (
     collection_actions,
@@ -60,6 +51,15 @@ from creditpay.credit.collections_tables import (
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, StateError, ValidationError, field_path
 from creditpay.money import validate_currency
+from creditpay.platform import audit
+from creditpay.protection.collections_rules import (
+    CHANNELS,
+    DEFAULT_CONTACT_POLICY,
+    ContactAttempt,
+    ContactDecision,
+    ContactPolicy,
+    attempt_contact,
+)
 
 __all__ = [
     "STRATEGIES_DIR", "DEFAULT_TIME_ZONE", "ReminderStep", "DpdStep", "CollectionsStrategy",

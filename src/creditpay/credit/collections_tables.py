@@ -3,7 +3,7 @@ them (reminders, DPD contacts, settlement offers, hand-overs), promises to pay, 
 offers, hand-overs to an external agency and the daily runs.
 
 Contact attempts themselves are logged by compliance (``collection_contacts``, written only
-by :func:`creditpay.compliance.collections_rules.attempt_contact`); these tables record what
+by :func:`creditpay.protection.collections_rules.attempt_contact`); these tables record what
 the workflow decided and which step a contact served.
 """
 

@@ -28,10 +28,10 @@ from typing import Any
 from creditpay.credit import products as P
 from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
 from creditpay.credit.calendar import add_months
-from creditpay.credit.cli import percent_string
 from creditpay.credit.lines import check_amount, check_id, customer_line
 from creditpay.credit.schedule import Schedule, build_schedule, with_terms
 from creditpay.errors import ValidationError
+from creditpay.formatting import percent_string
 from creditpay.money import allocate_minor, validate_currency
 
 __all__ = ["Offer", "OfferInstallment", "quote_offers", "statement_dates", "line_due_date",

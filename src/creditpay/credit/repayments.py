@@ -405,7 +405,7 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
 
 def _audit_repayment(tx: Tx, result: RepaymentResult, channel: str) -> None:
     """One audit record per repayment: amounts and the accounts they went to (ids only)."""
-    from creditpay.compliance import audit
+    from creditpay.platform import audit
 
     by_customer = channel == "customer"
     audit.append(tx, "customer" if by_customer else "system",

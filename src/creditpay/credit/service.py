@@ -364,8 +364,8 @@ def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id:
     live auto-debit consent of the account's customer (ConsentRequiredError naming
     ``consent_reference`` otherwise, nothing written). The close of business re-checks it
     before every debit."""
-    from creditpay.compliance.consent import Purpose
-    from creditpay.compliance.consent_refs import require_referenced_consent
+    from creditpay.protection.consent import Purpose
+    from creditpay.protection.consent_refs import require_referenced_consent
 
     check_id(account_id, "account_id")
     if not isinstance(enabled, bool):
@@ -760,7 +760,7 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         "refund_id": refund_id, "request_hash": fingerprint, "purchase_id": purchase_id,
         "amount_minor": amount_minor, "result": result.as_dict(), "created_at": tx.now})
     tx.emit("credit.purchase.refunded", "credit_purchase", purchase_id, result.as_dict())
-    from creditpay.compliance import audit
+    from creditpay.platform import audit
 
     audit.append(tx, "system", "credit.refunds", "credit.refund", "credit_purchase",
                  purchase_id, result.as_dict())  # amounts and ids only, no personal data

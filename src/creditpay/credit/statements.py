@@ -274,7 +274,7 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
         "conversion_id": conversion_id, "request_hash": fingerprint,
         "statement_id": statement_id, "plan_account_id": plan_id,
         "amount_minor": amount_minor, "periods": periods, "created_at": tx.now})
-    from creditpay.credit.cli import percent_string
+    from creditpay.formatting import percent_string
 
     result = ConversionResult(conversion_id, statement_id, plan_id, amount_minor, periods,
                               schedule.totals.fee_minor, percent_string(cost))

@@ -39,6 +39,7 @@ from sqlalchemy import (
 from creditpay.db.metadata import BigIntPK, JSONType, metadata
 
 __all__ = [
+    "affordability_checks",
     "credit_lines",
     "credit_accounts",
     "credit_installments",
@@ -322,4 +323,21 @@ credit_cash_loan_quotes = Table(
     Column("loan_id", String(64), nullable=True),
     Column("accepted_at", DateTime(timezone=True), nullable=True),
     Index("ix_credit_cash_loan_quotes_customer", "customer_id", "created_at"),
+)
+
+
+# Every affordability / over-indebtedness assessment that a decision relied on.
+affordability_checks = Table(
+    "affordability_checks",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),  # new_credit | limit_increase
+    Column("reference", String(64), nullable=False),  # offer / application / line id
+    Column("passed", Boolean, nullable=False),
+    Column("failed_rules", JSONType, nullable=False),  # list of rule names
+    Column("outcomes", JSONType, nullable=False),  # every rule with its figures
+    Column("policy_version", Integer, nullable=False),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Index("ix_affordability_checks_customer", "customer_id", "kind", "checked_at"),
 )

@@ -1,7 +1,7 @@
 """Right of withdrawal: a consumer leaves an installment plan or a cash loan within the
 window (14 days by default, configurable) by repaying the principal plus interest for the
 days used, and nothing else (EU Consumer Credit Directive art. 14; docs/consumer-protection.md
-section 3). The amount is :func:`creditpay.compliance.withdrawal.withdrawal_amount`'s.
+section 3). The amount is :func:`creditpay.protection.withdrawal.withdrawal_amount`'s.
 
 One use case in the caller's transaction: quote, post the ledger, close the account,
 restore the line's limit, record the audit trail and the outbox event.
@@ -38,13 +38,6 @@ from typing import Any
 from sqlalchemy import select
 
 from creditpay import ledger as L
-from creditpay.compliance import audit
-from creditpay.compliance.withdrawal import (
-    REPAYMENTS_MAX,
-    WITHDRAWAL_DAYS_DEFAULT,
-    withdrawal_amount,
-    withdrawal_deadline,
-)
 from creditpay.credit.lines import (
     INCOME_CODES,
     check_id,
@@ -70,6 +63,13 @@ from creditpay.errors import (
     NotFoundError,
     StateError,
     ValidationError,
+)
+from creditpay.platform import audit
+from creditpay.protection.withdrawal import (
+    REPAYMENTS_MAX,
+    WITHDRAWAL_DAYS_DEFAULT,
+    withdrawal_amount,
+    withdrawal_deadline,
 )
 
 __all__ = ["WithdrawalResult", "withdraw", "account_currency", "WITHDRAWAL_ID_MAX"]

@@ -15,8 +15,8 @@ __all__ = ["TABLE_MODULES", "load_all_tables", "migrate", "alembic_config", "ope
 TABLE_MODULES: tuple[str, ...] = (
     "creditpay.db.tables",
     "creditpay.ledger.tables",
-    "creditpay.compliance.tables",
-    "creditpay.compliance.consumer_tables",
+    "creditpay.platform.tables",
+    "creditpay.protection.tables",
     "creditpay.parties.tables",
     "creditpay.payments.tables",
     "creditpay.credit.tables",

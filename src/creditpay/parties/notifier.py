@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
-from creditpay.compliance.vault import Vault
 from creditpay.db.tables import outbox_events
 from creditpay.db.uow import Tx
+from creditpay.platform.vault import Vault
 
 __all__ = ["Notifier", "OutboxNotifier", "TOPIC_CODE", "TOPIC_REGISTRATION_CODE",
            "TOPIC_REGISTRATION_ATTEMPT", "reveal", "inbox", "INBOX_SCAN_MAX"]

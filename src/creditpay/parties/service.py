@@ -18,15 +18,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, case, select, update
 
-from creditpay.compliance import audit
-from creditpay.compliance.masking import mask_email, mask_id_number, mask_name, mask_phone
-from creditpay.compliance.vault import (
-    BlindIndexer,
-    Vault,
-    normalise_email,
-    normalise_id_number,
-    normalise_phone,
-)
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     AuthenticationError,
@@ -64,7 +55,16 @@ from creditpay.parties.tables import (
     operators,
     step_up_challenges,
 )
-from creditpay.webhook_targets import WebhookTarget
+from creditpay.platform import audit
+from creditpay.platform.masking import mask_email, mask_id_number, mask_name, mask_phone
+from creditpay.platform.vault import (
+    BlindIndexer,
+    Vault,
+    normalise_email,
+    normalise_id_number,
+    normalise_phone,
+)
+from creditpay.platform.webhook_targets import WebhookTarget
 
 __all__ = [
     "AccessPolicy", "Parties", "Principal", "ROLES", "MERCHANT_SCOPES", "StepUpRequired",
@@ -880,7 +880,7 @@ def parse_rate(text: str) -> Decimal:
 
 def check_webhook_url(target: WebhookTarget | None) -> str | None:
     """The webhook URL to store: one that :meth:`WebhookTargets.check
-    <creditpay.webhook_targets.WebhookTargets.check>` passed (scheme, host and every address
+    <creditpay.platform.webhook_targets.WebhookTargets.check>` passed (scheme, host and every address
     it resolves to; docs/security.md, "Webhooks"), or None to clear it. The caller runs that
     check before the transaction starts, since it looks the host name up on the network; a
     plain string is refused here so no caller can store an unchecked URL."""

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from creditpay.compliance.complaints import ComplaintSubjects
 from creditpay.errors import NotFoundError
+from creditpay.protection.complaints import ComplaintSubjects
 
 if TYPE_CHECKING:
     from creditpay.payments.service import Payments

@@ -6,7 +6,7 @@ When the facade is not installed, credit funding answers 503 ``credit-unavailabl
 balance and card payments keep working.
 
 The facade also turns an offer into its key-facts document (:meth:`CreditFacade.key_facts`,
-through :mod:`creditpay.compliance.disclosure`) and reads what the affordability rules need
+through :mod:`creditpay.protection.disclosure`) and reads what the affordability rules need
 to know about the borrower (:meth:`CreditFacade.borrower_position`).
 """
 
@@ -20,10 +20,10 @@ from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
-from creditpay.compliance import disclosure
-from creditpay.compliance.withdrawal import withdrawal_deadline
 from creditpay.db.uow import Tx
 from creditpay.errors import DomainError, NotFoundError, ValidationError
+from creditpay.protection import disclosure
+from creditpay.protection.withdrawal import withdrawal_deadline
 
 __all__ = ["CreditUnavailableError", "CreditFacade", "offer_to_dict", "KeyFactsDocument",
            "BorrowerPosition"]
@@ -156,7 +156,7 @@ class CreditFacade:
         penalty rules come from the offer's product version. Documents that differ only by
         offer id are rendered once (bounded cache) and the id is put in afterwards, so
         quoting many offers costs a dictionary look-up and a hash each; the bytes equal
-        :func:`creditpay.compliance.disclosure.render_html` of the same facts (acceptance
+        :func:`creditpay.protection.disclosure.render_html` of the same facts (acceptance
         renders again and compares, so a difference could never be accepted).
         """
         if language not in LANGUAGES:

@@ -37,9 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from creditpay.compliance import affordability as affordability_rules
-from creditpay.compliance import audit
-from creditpay.compliance.disclosure import accept_disclosure
+from creditpay.credit import affordability as affordability_rules
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     ConflictError,
@@ -96,6 +94,8 @@ from creditpay.payments.tables import (
     payment_refunds,
     wallet_operations,
 )
+from creditpay.platform import audit
+from creditpay.protection.disclosure import accept_disclosure
 
 __all__ = ["PaymentsPolicy", "Payments", "PaymentDeclinedError", "FUNDING_SOURCES",
            "SCENARIOS", "CREDIT_FUNDING"]

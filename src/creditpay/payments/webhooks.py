@@ -16,7 +16,7 @@ Nothing a merchant configures may slow another party, so delivery is isolated:
 * at most ``in_flight_max`` requests run at once per worker and at most ``per_merchant_max``
   per merchant in all (counted in the database, so across processes), so a slow merchant
   holds only its own slots;
-* the URL is checked again before every attempt (:mod:`creditpay.webhook_targets`: no
+* the URL is checked again before every attempt (:mod:`creditpay.platform.webhook_targets`: no
   loopback, private, link-local or metadata address) and the request goes to the address that
   was checked, with the merchant's host name in the Host header and in TLS (SNI and
   certificate verification); redirects are not followed (a 3xx is a failed attempt) and at
@@ -59,7 +59,7 @@ from creditpay.parties.security import new_id
 from creditpay.parties.service import Parties, aware
 from creditpay.parties.tables import merchants
 from creditpay.payments.tables import webhook_deliveries
-from creditpay.webhook_targets import WebhookTarget, WebhookTargets
+from creditpay.platform.webhook_targets import WebhookTarget, WebhookTargets
 
 if TYPE_CHECKING:
     import httpx

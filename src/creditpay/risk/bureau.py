@@ -22,10 +22,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
-from creditpay.compliance.consent import Purpose
-from creditpay.compliance.consent_refs import require_referenced_consent
 from creditpay.db.uow import Tx
 from creditpay.errors import ConsentRequiredError, NotFoundError, StateError, ValidationError
+from creditpay.protection.consent import Purpose
+from creditpay.protection.consent_refs import require_referenced_consent
 
 __all__ = [
     "PURPOSES",

@@ -256,14 +256,6 @@ class Economy:
         import hmac
 
         from creditpay.clock import SimulatedClock
-        from creditpay.compliance.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
-        from creditpay.compliance.keys import (
-            LocalMasterKey,
-            load_audit_signing_key,
-            load_blind_index_key,
-        )
-        from creditpay.compliance.notes import Notes
-        from creditpay.compliance.vault import BlindIndexer, Vault
         from creditpay.config import default_checkpoint_dir
         from creditpay.db.schema import open_database
         from creditpay.db.uow import UnitOfWork
@@ -272,6 +264,14 @@ class Economy:
         from creditpay.parties.service import Parties
         from creditpay.payments.rail import CardRail
         from creditpay.payments.service import Payments
+        from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
+        from creditpay.platform.keys import (
+            LocalMasterKey,
+            load_audit_signing_key,
+            load_blind_index_key,
+        )
+        from creditpay.platform.notes import Notes
+        from creditpay.platform.vault import BlindIndexer, Vault
 
         self.screen_log: dict[str, str] = {}  # today's screenings: intent id -> worst outcome
         url = self.config.database_url
@@ -436,7 +436,7 @@ class Economy:
         return rng.randrange(1, self.config.days)
 
     def _bureau(self) -> None:
-        from creditpay.compliance.consent import Purpose, consent_text
+        from creditpay.protection.consent import Purpose, consent_text
         from creditpay.risk.bureau import SimulatedBureau
 
         # The bureau reports what other lenders know, which the simulation drew for each
@@ -449,7 +449,7 @@ class Economy:
     def _applications(self, rng: random.Random) -> None:
         """Today's applicants consent, are decided by the risk engine, and the approved get
         a pay-later line with the decided limit."""
-        from creditpay.compliance.consent import Purpose, grant_consent
+        from creditpay.protection.consent import Purpose, grant_consent
         from creditpay.risk.decisions.service import decide
         from creditpay.risk.features.platform import platform_events
 
@@ -620,7 +620,7 @@ class Economy:
     def _complain(self, agent: Agent, subject_type: str, subject_id: str, category: str
                   ) -> None:
         """The consumer opens a complaint in the app (at most one each in this slice)."""
-        from creditpay.compliance.complaints import open_complaint
+        from creditpay.protection.complaints import open_complaint
 
         if agent.complained:
             return
@@ -637,7 +637,7 @@ class Economy:
 
     def _handle_complaints(self, rng: random.Random) -> None:
         """Staff acknowledge the day's complaints and resolve those three days old."""
-        from creditpay.compliance.complaints import acknowledge_complaint, resolve_complaint
+        from creditpay.protection.complaints import acknowledge_complaint, resolve_complaint
 
         staff = self.operator.id
         still_open = []
@@ -1181,7 +1181,7 @@ class Economy:
                 "write_offs_minor": balance("write_off_expense")}
 
     def _complaint_figures(self, conn: Any) -> dict[str, Any]:
-        from creditpay.compliance.complaints import complaint_stats
+        from creditpay.protection.complaints import complaint_stats
 
         stats = complaint_stats(conn, self.clock.now())
         return {"total": stats.total,

@@ -45,8 +45,8 @@ def risk_store(uow, model_dirs):
 
 def grant(tx, customer_id: str, purpose: str) -> str:
     """Record the customer's consent for ``purpose``; returns its reference ``consent:<id>``."""
-    from creditpay.compliance.consent import consent_text, grant_consent
-    from creditpay.compliance.consent_refs import reference_of
+    from creditpay.protection.consent import consent_text, grant_consent
+    from creditpay.protection.consent_refs import reference_of
 
     text = consent_text(purpose, "en")
     return reference_of(grant_consent(tx, customer_id=customer_id, purpose=purpose,

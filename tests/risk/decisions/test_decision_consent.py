@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from creditpay.compliance.consent import revoke_consent
-from creditpay.compliance.tables import audit_records
 from creditpay.errors import ConsentRequiredError
+from creditpay.platform.tables import audit_records
+from creditpay.protection.consent import revoke_consent
 from creditpay.risk.decisions import service
 from creditpay.risk.decisions.tables import bureau_pulls, credit_decisions
 

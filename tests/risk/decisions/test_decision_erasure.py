@@ -8,13 +8,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from creditpay.compliance import subject_rights as SR
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
-from creditpay.compliance.vault import BlindIndexer, Vault
 from creditpay.credit.calendar import add_months
 from creditpay.errors import StateError
 from creditpay.parties.security import TokenSigner
 from creditpay.parties.service import Parties
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+from creditpay.platform.vault import BlindIndexer, Vault
+from creditpay.reporting import subject_rights as SR
 from creditpay.risk.decisions import service
 from creditpay.risk.decisions.erasure import erase_customer_inputs
 from creditpay.risk.decisions.tables import (

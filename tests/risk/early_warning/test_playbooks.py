@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import func, select
 from tests.risk.early_warning.conftest import AT, add_alert
 
-from creditpay.compliance.tables import audit_records
 from creditpay.credit import service as credit
 from creditpay.db.tables import outbox_events
 from creditpay.errors import PermissionDeniedError, StateError, ValidationError
 from creditpay.parties.tables import merchants
+from creditpay.platform.tables import audit_records
 from creditpay.risk.decisions import registry
 from creditpay.risk.decisions.policy import active_policy
 from creditpay.risk.early_warning import service

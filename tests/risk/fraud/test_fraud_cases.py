@@ -13,12 +13,12 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 from tests.api.helpers import Api, build_app
 
-from creditpay.compliance.keys import LocalMasterKey, generate_key_bytes
-from creditpay.compliance.notes import Notes
-from creditpay.compliance.tables import audit_records
-from creditpay.compliance.vault import Vault
 from creditpay.errors import StateError, ValidationError
 from creditpay.payments.risk import Decision, Outcome
+from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+from creditpay.platform.notes import Notes
+from creditpay.platform.tables import audit_records
+from creditpay.platform.vault import Vault
 from creditpay.risk.fraud import cases
 from creditpay.risk.fraud.tables import fraud_cases, fraud_labels
 

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from creditpay.compliance.tables import audit_records
 from creditpay.errors import ConflictError, NotFoundError, ValidationError
 from creditpay.payments.fraud import FraudScreeningConfig, RulesOnlyModel, ScreeningRiskGateway
 from creditpay.payments.risk import PaymentEvent as CheckoutEvent
+from creditpay.platform.tables import audit_records
 from creditpay.risk.fraud import records, rule_sets
 from creditpay.risk.fraud.features import FraudLabel, PaymentEvent
 from creditpay.risk.fraud.screening import Screener

@@ -1,6 +1,6 @@
 """Erasure of a customer's raw credit inputs, once no retention duty keeps them.
 
-The compliance domain's erasure (:func:`creditpay.compliance.subject_rights.erase_subject`)
+The compliance domain's erasure (:func:`creditpay.reporting.subject_rights.erase_subject`)
 decides *whether* a person may be erased; this module is how the risk domain, which owns the
 tables, does its part:
 

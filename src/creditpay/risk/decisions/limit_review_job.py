@@ -51,13 +51,13 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from creditpay.compliance.affordability import (
+from creditpay.credit import service as credit
+from creditpay.credit.affordability import (
     DEFAULT_POLICY,
     BorrowerSnapshot,
     RuleOutcome,
     assess_limit_increase,
 )
-from creditpay.credit import service as credit
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
 from creditpay.risk.decisions.limit_review import LimitAction, apply_limit_actions, review_limits

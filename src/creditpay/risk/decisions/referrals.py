@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, select
 
-from creditpay.compliance import audit
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.platform import audit
 from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
 
 __all__ = ["DEADLINE_DAYS", "REVIEW_REASONS", "RESOLVED_TOPIC", "Referral",

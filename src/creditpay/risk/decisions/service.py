@@ -29,7 +29,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select
 
-from creditpay.compliance import audit
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -38,6 +37,7 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.platform import audit
 from creditpay.risk.bureau import (
     BureauAdapter,
     ConsentChecker,

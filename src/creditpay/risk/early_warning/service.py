@@ -38,9 +38,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from creditpay.compliance import audit
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, PermissionDeniedError, StateError, ValidationError
+from creditpay.platform import audit
 from creditpay.risk.early_warning.monitors import PLAYBOOKS, Alert, execute_playbook
 from creditpay.risk.early_warning.tables import ALERT_STATUSES, ew_alerts, ew_metric_values
 

@@ -5,7 +5,7 @@
   SLA due time from a configurable SLA per priority (business time, from the clock).
 * Analysts work the queue (most urgent first, then the nearest SLA), take or are given a
   case, and resolve it as ``fraud``, ``legitimate`` or ``unsure`` with a note (encrypted
-  in the notes vault, :mod:`creditpay.compliance.notes`; the case keeps its reference, so the
+  in the notes vault, :mod:`creditpay.platform.notes`; the case keeps its reference, so the
   customer's erasure erases it and no audit record holds the text). Resolving a
   held payment approves it (legitimate) or declines it (fraud, unsure) through the payments
   domain's public review, injected as a callback: risk never imports payments; a held
@@ -34,14 +34,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from creditpay.compliance import audit
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.platform import audit
 from creditpay.risk.fraud.features import FraudLabel
 from creditpay.risk.fraud.tables import fraud_cases, fraud_labels
 
 if TYPE_CHECKING:
-    from creditpay.compliance.notes import Notes
+    from creditpay.platform.notes import Notes
 
 __all__ = [
     "CasePolicy", "DEFAULT_CASE_POLICY", "PaymentReviewer", "VERDICTS", "STATUSES",

@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from creditpay.compliance import audit
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, ValidationError
+from creditpay.platform import audit
 from creditpay.risk.fraud.features import FeatureConfig, feature_names
 from creditpay.risk.fraud.rules import RuleSet
 from creditpay.risk.fraud.tables import fraud_rule_sets

@@ -1,0 +1,219 @@
+"""``creditpay reports ...`` (regulatory reports, IFRS 9 provisions) and
+``creditpay subject ...`` (data-subject access and erasure).
+
+Exit codes: 0 success; 2 the command could not run or was refused (bad input naming the
+option, missing database or table, missing key material, a refused erasure naming the
+retention duty), with one ``error:`` line and no traceback.
+
+Keys: the loan-level export pseudonymises ids with a key derived from the master key
+(``CREDITPAY_MASTER_KEY`` / ``CREDITPAY_MASTER_KEY_FILE``), so the same customer has the same
+pseudonym in every report; ``subject export`` needs the master key to decrypt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from creditpay.cli.audit import DbOption, _fail, _handled, _open_engine, _uow
+
+__all__ = ["register", "reports_app", "subject_app", "PSEUDONYM_KEY_INFO"]
+
+PSEUDONYM_KEY_INFO = b"creditpay/report-pseudonym/v1"
+_CREDIT_TABLES = ("credit_accounts", "credit_cob_runs", "ledger_transfers", "complaints")
+
+reports_app = typer.Typer(help="Regulatory reports (CSV / Excel) and IFRS 9 provisions.",
+                          no_args_is_help=True)
+subject_app = typer.Typer(help="Data-subject rights: export and erasure.",
+                          no_args_is_help=True)
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
+    """Add the ``reports`` and ``subject`` sub-commands."""
+    app.add_typer(reports_app, name="reports")
+    app.add_typer(subject_app, name="subject")
+
+
+def _date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"{option}: not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+def _master():  # type: ignore[no-untyped-def]
+    from creditpay.platform.keys import load_master_key
+
+    return load_master_key()
+
+
+def _pseudonym_key() -> bytes:
+    return _master().derive(PSEUDONYM_KEY_INFO)
+
+
+FormatOption = Annotated[str, typer.Option("--format", help="csv (one file per section) or "
+                                                             "xlsx (one workbook).")]
+OutDir = Annotated[Path, typer.Option("--out", help="Output directory (created if missing).",
+                                      file_okay=False)]
+
+
+def _write(report, out: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    from creditpay.reporting.regulatory import REPORT_FORMATS, write_report
+
+    if fmt not in REPORT_FORMATS:
+        raise _fail(f"--format: use one of {', '.join(REPORT_FORMATS)}")
+    paths = write_report(report, out, fmt)
+    for path in paths:
+        typer.echo(f"wrote {path}")
+
+
+@reports_app.command("daily")
+def reports_daily(
+    date: Annotated[str, typer.Option("--date", help="Business date (its COB must be the "
+                                                     "last one run).")],
+    out: OutDir,
+    fmt: FormatOption = "csv",
+    db: DbOption = None,
+) -> None:
+    """Daily report: balances by product and bucket, NPL, originations, write-offs and
+    recoveries, complaints, loan-level export (pseudonymous ids)."""
+    from creditpay.reporting import regulatory as reports
+
+    with _handled():
+        day = _date(date, "--date")
+        key = _pseudonym_key()
+        engine = _open_engine(db, _CREDIT_TABLES)
+        with engine.connect() as conn:
+            report = reports.daily_report(conn, day, pseudonym_key=key)
+        _write(report, out, fmt)
+
+
+@reports_app.command("monthly")
+def reports_monthly(
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM; its last day's COB must be "
+                                                       "the last one run.")],
+    out: OutDir,
+    fmt: FormatOption = "csv",
+    db: DbOption = None,
+) -> None:
+    """Monthly report: balances at month end, flows over the month."""
+    from creditpay.reporting import regulatory as reports
+
+    with _handled():
+        try:
+            year, number = (int(part) for part in month.split("-"))
+            dt.date(year, number, 1)
+        except ValueError:
+            raise _fail(f"--month: not YYYY-MM: {month!r}") from None
+        key = _pseudonym_key()
+        engine = _open_engine(db, _CREDIT_TABLES)
+        with engine.connect() as conn:
+            report = reports.monthly_report(conn, year, number, pseudonym_key=key)
+        _write(report, out, fmt)
+
+
+@reports_app.command("provisions")
+def reports_provisions(
+    date: Annotated[str, typer.Option("--date", help="Business date (its COB must be the "
+                                                     "last one run).")],
+    post: Annotated[bool, typer.Option("--post", help="Post the change of the allowance to "
+                                                      "the ledger (once per date).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    accounts: Annotated[bool, typer.Option("--accounts", help="Include every account's "
+                                                              "figures (JSON).")] = False,
+    db: DbOption = None,
+) -> None:
+    """IFRS 9 stages, ECL by stage and currency; with --post the risk reserve posting."""
+    from creditpay.reporting import provisions
+
+    with _handled():
+        day = _date(date, "--date")
+        engine = _open_engine(db, _CREDIT_TABLES)
+        postings = None
+        if post:
+            with _uow(engine).begin() as tx:
+                run, postings = provisions.post_provisions(tx, day)
+        else:
+            with engine.connect() as conn:
+                run = provisions.compute_provisions(conn, day)
+        document = run.as_dict(accounts=accounts)
+        if postings is not None:
+            document["postings"] = [p.as_dict() for p in postings]
+        if as_json:
+            typer.echo(json.dumps(document, indent=2, sort_keys=True))
+            return
+        for currency, figures in document["totals"].items():
+            typer.echo(f"{currency}: allowance {figures['allowance_minor']} minor units on EAD"
+                       f" {figures['ead_minor']}")
+            for stage, row in figures["stages"].items():
+                typer.echo(f"  stage {stage}: {row['accounts']} accounts, EAD"
+                           f" {row['ead_minor']}, ECL {row['ecl_minor']}")
+        for p in document.get("postings", []):
+            state = "already posted" if p["replayed"] else "posted"
+            typer.echo(f"{p['currency']} {state}: change {p['change_minor']}"
+                       f" (transfer {p['transfer_id']})")
+
+
+@subject_app.command("export")
+def subject_export(
+    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
+    out: Annotated[Path, typer.Option("--out", help="New JSON file (mode 0600; never "
+                                                    "overwritten).", dir_okay=False)],
+    staff: Annotated[str, typer.Option("--staff", help="Staff id handling the verified "
+                                                       "request (audited).")] = "compliance",
+    db: DbOption = None,
+) -> None:
+    """Everything held on a person, personal data decrypted, for delivery to them."""
+    from creditpay.platform.vault import Vault
+    from creditpay.reporting.subject_rights import export_subject
+
+    with _handled():
+        master = _master()
+        engine = _open_engine(db, ("customers", "audit_records"))
+        uow = _uow(engine)
+        vault = Vault(uow, master)
+        # O_EXCL: never overwrite; 0600: the file holds personal data in plaintext.
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with uow.begin() as tx:
+                document = export_subject(tx, vault, customer, actor_type="staff",
+                                          actor_id=staff)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                fd = -1
+                json.dump(document, handle, ensure_ascii=False, indent=2, sort_keys=True)
+                handle.write("\n")
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            out.unlink(missing_ok=True)
+            raise
+        typer.echo(f"wrote {out} (customer {customer}; access audited)")
+
+
+@subject_app.command("erase")
+def subject_erase(
+    customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
+    idempotency_key: Annotated[str, typer.Option("--idempotency-key",
+                                                 help="Caller's key: a retry returns the "
+                                                      "first result.")],
+    staff: Annotated[str, typer.Option("--staff", help="Staff id (audited).")] = "compliance",
+    retention_months: Annotated[int, typer.Option(
+        "--retention-months", help="Regulatory retention after the last financial "
+                                   "activity.")] = 60,
+    db: DbOption = None,
+) -> None:
+    """Anonymise a person's personal data unless a retention duty still applies."""
+    from creditpay.reporting.subject_rights import RetentionPolicy, erase_subject
+
+    with _handled():
+        policy = RetentionPolicy(retention_months=retention_months)
+        engine = _open_engine(db, ("customers", "audit_records"))
+        with _uow(engine).begin() as tx:
+            result = erase_subject(tx, customer, idempotency_key=idempotency_key,
+                                   actor_id=staff, policy=policy)
+        typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))

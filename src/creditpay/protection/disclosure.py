@@ -1,0 +1,562 @@
+"""Key-facts disclosure before any use of credit (right to know, right to choose).
+
+:func:`build_key_facts` turns offer terms into every figure the consumer must see, computed
+by :mod:`creditpay.credit.schedule` and :mod:`creditpay.credit.apr`: the schedule, the
+all-in annual cost (APR, IRR method with every fee, the figure caps apply to), the nominal
+and effective rates, total interest, every fee, total repayable, late-payment rules,
+the withdrawal right and the complaint channels. :func:`render_html` renders it in zh-CN or
+en with a Jinja2 template (autoescaped) and is deterministic: the same terms give the same
+bytes, so the SHA-256 of a document is reproducible. :func:`render_pdf` prints that HTML
+with WeasyPrint.
+
+:func:`accept_disclosure` records, with the offer id, the SHA-256 of the exact HTML the
+consumer's screen showed (the device sends the hash; it must equal the server's rendering)
+and the document itself; :func:`verify_acceptance` proves whether a given document is the
+one accepted; :func:`require_accepted_disclosure` is the gate before credit is used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+import subprocess  # nosec B404 - runs fc-list only, with fixed arguments
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
+from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_schedule
+from creditpay.db.uow import Tx
+from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
+from creditpay.money import Money, format_money
+from creditpay.platform import audit
+from creditpay.platform.validators import (
+    check_choice,
+    check_count,
+    check_language,
+    check_minor,
+    check_rate,
+    check_reference,
+    to_utc,
+)
+from creditpay.protection.complaints import DEFAULT_SLA_POLICY, SlaPolicy
+from creditpay.protection.tables import disclosure_acceptances
+from creditpay.protection.withdrawal import WITHDRAWAL_DAYS_DEFAULT, withdrawal_deadline
+
+__all__ = [
+    "TEMPLATE_VERSION",
+    "CHANNELS",
+    "OfferTerms",
+    "KeyFacts",
+    "Acceptance",
+    "AcceptanceCheck",
+    "offer_id_for",
+    "build_key_facts",
+    "render_html",
+    "render_pdf",
+    "document_sha256",
+    "accept_disclosure",
+    "verify_acceptance",
+    "require_accepted_disclosure",
+    "PdfUnavailableError",
+    "accepted_document",
+    "percent_text",
+]
+
+TEMPLATE_VERSION = "key-facts/2"  # bump on any change to the template or the labels
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+CHANNELS = ("app", "web", "ivr", "paper")
+_OFFER_ID = re.compile(r'<meta name="creditpay-offer-id" content="([^"]*)">')
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTerms:
+    """What a key-facts document is a pure function of. Rates are Decimal fractions
+    (``Decimal("0.12")`` = 12 % a year); ``fee_rate_per_period`` is charged on the principal
+    every installment (手续费); late fee and penalty rate are the product's."""
+
+    offer_id: str
+    lender_name: str
+    principal_minor: int
+    currency: str
+    annual_rate: Decimal
+    periods: int
+    start_date: dt.date
+    method: Method = Method.EQUAL_INSTALLMENT
+    frequency: str = "monthly"
+    day_count: str = "30/360"
+    fee_rate_per_period: Decimal = Decimal(0)
+    late_fee_minor: int = 0
+    penalty_annual_rate: Decimal = Decimal(0)
+    grace_days: int = 3
+    withdrawal_days: int = WITHDRAWAL_DAYS_DEFAULT
+    # Paid from the wallet on ``start_date`` (minor units): part of the price, not credit;
+    # ``principal_minor`` is then the financed rest and every cost figure is of it only.
+    down_payment_minor: int = 0
+
+    def __post_init__(self) -> None:
+        check_reference(self.offer_id, "offer_id")
+        check_minor(self.down_payment_minor, "down_payment_minor")
+        if not isinstance(self.lender_name, str) or not 1 <= len(self.lender_name.strip()) \
+                <= 128 or "\n" in self.lender_name:
+            raise ValidationError("must be the lender's name, 1-128 characters",
+                                  field="lender_name")
+        check_minor(self.late_fee_minor, "late_fee_minor")
+        check_rate(self.penalty_annual_rate, "penalty_annual_rate")
+        check_count(self.grace_days, "grace_days", 0, 30)
+        check_count(self.withdrawal_days, "withdrawal_days", 1, 90)
+
+    def schedule_terms(self) -> ScheduleTerms:
+        return ScheduleTerms(
+            principal_minor=self.principal_minor, currency=self.currency,
+            annual_rate=self.annual_rate, periods=self.periods, method=self.method,
+            start_date=self.start_date, frequency=self.frequency,  # type: ignore[arg-type]
+            day_count=self.day_count,  # type: ignore[arg-type]
+            fee_rate_per_period=self.fee_rate_per_period)
+
+
+def offer_id_for(**figures: Any) -> str:
+    """A stable id from the figures of an ad-hoc offer (``kf-`` + 24 hex of SHA-256)."""
+    text = json.dumps(figures, sort_keys=True, default=str, separators=(",", ":"))
+    return "kf-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFacts:
+    """Every figure of the document, exact (minor units, Decimal fractions)."""
+
+    terms: OfferTerms
+    schedule: Schedule
+    apr: Decimal  # all-in annual cost: Appendix J / IRR, every fee included
+    effective_annual_rate: Decimal  # EU APRC (compounded), for information
+    total_interest_minor: int
+    total_fees_minor: int
+    total_repayable_minor: int
+    withdrawal_deadline: dt.date
+    sla: SlaPolicy = field(default=DEFAULT_SLA_POLICY)
+
+
+def build_key_facts(terms: OfferTerms, sla: SlaPolicy = DEFAULT_SLA_POLICY) -> KeyFacts:
+    """Compute the figures of ``terms`` (pure)."""
+    if not isinstance(terms, OfferTerms):
+        raise ValidationError("must be OfferTerms", field="terms")
+    schedule = build_schedule(terms.schedule_terms())
+    return KeyFacts(
+        terms=terms, schedule=schedule, apr=all_in_annual_cost(schedule),
+        effective_annual_rate=apr_of_schedule(schedule, AprMethod.EU),
+        total_interest_minor=schedule.totals.interest_minor,
+        total_fees_minor=schedule.totals.fee_minor,
+        total_repayable_minor=schedule.totals.total_minor,
+        withdrawal_deadline=withdrawal_deadline(terms.start_date, terms.withdrawal_days),
+        sla=sla)
+
+
+# ----- rendering ----------------------------------------------------------------------------
+_LABELS: dict[str, dict[str, str]] = {
+    "zh-CN": {
+        "title": "借款关键信息说明书", "offer_id": "要约编号", "lender": "放贷机构",
+        "issued_on": "出具日期", "template_version": "模板版本",
+        "intro": "请在确认借款前阅读本说明书。它列明了本笔借款的全部费用；除此之外不收取任何其他费用。",
+        "summary": "一、借款概要", "principal": "借款金额", "term": "期限",
+        "method": "还款方式",
+        "apr": "综合年化成本（年化利率，IRR 法，含全部费用）",
+        "nominal_rate": "合同年利率（单利，不含手续费）",
+        "effective_rate": "实际年利率（复利，含全部费用）",
+        "total_interest": "利息合计", "total_fees": "费用合计", "total_repayable": "应还总额",
+        "first_due": "首期还款日",
+        "apr_note": "综合年化成本按内部收益率（IRR）法计算，包含利息及全部费用，"
+                    "是衡量借款成本的统一口径，便于您与其他借款比较。",
+        "fees": "二、全部费用", "fee_name": "费用项目", "fee_basis": "计收方式",
+        "fee_amount": "每次金额", "fee_total": "合计",
+        "no_other_fees": "除上表所列费用外，不收取任何其他费用；提前还款不收取违约金。",
+        "schedule": "三、还款计划", "number": "期数", "due_date": "还款日",
+        "principal_part": "本金", "interest_part": "利息", "fee_part": "手续费",
+        "installment_total": "当期应还", "balance_after": "剩余本金", "totals": "合计",
+        "late": "四、逾期规则", "withdrawal": "五、撤回权",
+        "choice": "六、您的选择权",
+        "choice_text": "使用信用付款是您的自主选择，不是默认付款方式。您可以改用余额或银行卡付款；"
+                       "拒绝本借款不会影响您使用其他支付服务。",
+        "complaints": "七、投诉渠道",
+        "footer": "本说明书由系统根据上述要约自动生成；您确认时系统将记录本文档的 SHA-256 摘要，"
+                  "以证明您所见即所签。",
+        "price": "商品价格", "down_payment": "首付款（今日从余额支付，不属于借款）",
+        "total_payable": "您支付的总额（首付款 + 应还总额）", "down_payment_row": "首付款",
+        "down_payment_note": "首付款是您今日用余额支付的货款，不是借款：借款金额为价格减去首付款，"
+                             "综合年化成本、利息和费用均只按借款金额计算。",
+    },
+    "en": {
+        "title": "Key facts statement", "offer_id": "Offer", "lender": "Lender",
+        "issued_on": "Issued on", "template_version": "Template version",
+        "intro": "Please read this statement before you accept the credit. It lists every "
+                 "cost of this credit; nothing else will be charged.",
+        "summary": "1. Summary", "principal": "Amount of credit", "term": "Term",
+        "method": "Repayment method",
+        "apr": "All-in annual cost (APR, IRR method, every fee included)",
+        "nominal_rate": "Contract interest rate (simple, fees excluded)",
+        "effective_rate": "Effective annual rate (compounded, every fee included)",
+        "total_interest": "Total interest", "total_fees": "Total fees",
+        "total_repayable": "Total amount repayable", "first_due": "First due date",
+        "apr_note": "The all-in annual cost is computed by the internal-rate-of-return (IRR) "
+                    "method from interest and every fee; it is the one figure to compare this "
+                    "credit with any other.",
+        "fees": "2. Every fee", "fee_name": "Fee", "fee_basis": "How it is charged",
+        "fee_amount": "Amount each time", "fee_total": "Total",
+        "no_other_fees": "No fee other than those listed above is charged; repaying early "
+                         "costs no penalty.",
+        "schedule": "3. Repayment schedule", "number": "No.", "due_date": "Due date",
+        "principal_part": "Principal", "interest_part": "Interest", "fee_part": "Fee",
+        "installment_total": "Installment", "balance_after": "Principal left",
+        "totals": "Totals", "late": "4. Late payment", "withdrawal": "5. Right of withdrawal",
+        "choice": "6. Your choice",
+        "choice_text": "Paying with credit is your choice, never the default. You can pay "
+                       "with your balance or a bank card instead; declining this credit does "
+                       "not affect any other payment service.",
+        "complaints": "7. Complaints",
+        "footer": "This statement is generated from the offer above. When you accept, the "
+                  "SHA-256 digest of this document is recorded, which proves that what you "
+                  "saw is what you accepted.",
+        "price": "Price", "down_payment": "Down payment (paid today from your balance; "
+                                          "not credit)",
+        "total_payable": "Total you pay (down payment + total repayable)",
+        "down_payment_row": "Down payment",
+        "down_payment_note": "The down payment is part of the price, paid today from your "
+                             "balance; it is not credit. The amount of credit is the price "
+                             "less the down payment, and the all-in annual cost, interest and "
+                             "fees are of that amount only.",
+    },
+}
+
+_METHOD_NAMES = {
+    Method.EQUAL_INSTALLMENT: ("等额本息", "equal installments (annuity)"),
+    Method.EQUAL_PRINCIPAL: ("等额本金", "equal principal"),
+    Method.FLAT: ("等本等息", "flat (fee on the original principal)"),
+    Method.INTEREST_ONLY: ("先息后本", "interest only, principal at the end"),
+    Method.BULLET: ("到期一次还本付息", "single repayment at the end"),
+}
+_FREQUENCY_UNITS = {"monthly": ("个月", "months"), "weekly": ("周", "weeks"),
+                    "biweekly": ("个双周", "fortnights"), "daily": ("天", "days"),
+                    "semimonthly": ("个半月", "half-months"), "quarterly": ("个季度", "quarters"),
+                    "annual": ("年", "years")}
+
+
+def percent_text(rate: Decimal) -> str:
+    """A rate fraction as a percent with 2 decimals, half-up (0.18047 -> '18.05%')."""
+    return f"{(rate * 100).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}%"
+
+
+def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
+    terms = facts.terms
+    zh = lang == "zh-CN"
+    cur = terms.currency
+
+    def money(minor: int) -> str:
+        return format_money(Money(minor, cur), lang)
+
+    schedule = facts.schedule
+    down = terms.down_payment_minor
+    first_number = 2 if down else 1  # with a down payment, it is installment 1
+    per_period_fee = schedule.installments[0].fee_minor
+    periods = len(schedule.installments)
+    unit = _FREQUENCY_UNITS.get(str(terms.schedule_terms().frequency), ("期", "periods"))
+    fees = [{
+        "name": "分期手续费" if zh else "Installment fee",
+        "basis": (f"每期按借款本金的 {percent_text(terms.fee_rate_per_period)} 收取" if zh else
+                  f"{percent_text(terms.fee_rate_per_period)} of the amount of credit, "
+                  "every installment"),
+        "amount": money(per_period_fee), "total": money(facts.total_fees_minor),
+    }, {
+        "name": "逾期滞纳金" if zh else "Late fee",
+        "basis": ("每个逾期的还款日收取一次（宽限期后）" if zh else
+                  "once per missed due date, after the grace period"),
+        "amount": money(terms.late_fee_minor),
+        "total": "视逾期情况" if zh else "only if late",
+    }, {
+        "name": "罚息" if zh else "Penalty interest",
+        "basis": (f"按逾期本金年利率 {percent_text(terms.penalty_annual_rate)} 按日计收" if zh
+                  else f"{percent_text(terms.penalty_annual_rate)} a year on overdue principal, "
+                       "daily"),
+        "amount": "—", "total": "视逾期情况" if zh else "only if late",
+    }, {
+        "name": "提前还款违约金" if zh else "Early repayment fee",
+        "basis": "不收取" if zh else "none", "amount": money(0), "total": money(0),
+    }, {
+        "name": "撤回借款费用" if zh else "Withdrawal fee",
+        "basis": "不收取" if zh else "none", "amount": money(0), "total": money(0),
+    }]
+    grace = terms.grace_days
+    late = money(terms.late_fee_minor)
+    penalty = percent_text(terms.penalty_annual_rate)
+    if zh:
+        late_rules = [
+            f"每个还款日后有 {grace} 天宽限期，宽限期内还清不收取滞纳金和罚息。",
+            f"宽限期结束仍未还清的，每个逾期的还款日收取一次滞纳金 {late}，"
+            f"并自逾期之日起按年利率 {penalty} 对逾期本金按日计收罚息，直至还清。",
+            "逾期信息可能依法报送征信机构，影响您的信用记录。催收仅联系您本人经验证的联系方式，"
+            "不会联系您的亲友或其他第三方，并遵守联系时间与频次限制。",
+        ]
+        withdrawal_text = (
+            f"您可在借款发放之日起 {terms.withdrawal_days} 天内（截至 "
+            f"{facts.withdrawal_deadline.isoformat()}，含当日）无理由撤回本借款：只需归还借款本金及"
+            f"实际使用天数按合同年利率 {percent_text(terms.annual_rate)} 计算的利息，"
+            "不收取任何手续费或其他费用，已收取的费用全额退还。")
+        complaints_text = (
+            f"我们在收到投诉后 {facts.sla.acknowledge_hours} 小时内确认受理，"
+            f"{facts.sla.resolve_days} 天内给出处理结果；超时将自动升级处理。"
+            "对处理结果不满意的，您可向金融监管部门投诉。")
+        channels = ["应用内：我的 - 客服与投诉（7×24 小时）", "客服电话（7×24 小时）",
+                    "中国人民银行金融消费权益保护咨询投诉电话：12363",
+                    "国家金融监督管理总局消费者投诉电话：12378"]
+        term_text = f"{periods} {unit[0]}"
+        method = _METHOD_NAMES[schedule.terms.method][0]
+    else:
+        late_rules = [
+            f"Each due date is followed by a grace period of {grace} days; paying in full "
+            "within it costs no late fee and no penalty interest.",
+            f"If an installment is still unpaid when the grace period ends, a late fee of "
+            f"{late} is charged once for that due date, and penalty interest of {penalty} a "
+            "year accrues daily on the overdue principal until it is paid.",
+            "Late payments may be reported to credit bureaus as the law requires. Collections "
+            "contact only your own verified contact details, never your family, friends or "
+            "other third parties, and respect limits on contact hours and frequency.",
+        ]
+        withdrawal_text = (
+            f"You may withdraw from this credit without giving a reason within "
+            f"{terms.withdrawal_days} days of the day it is paid out (up to and including "
+            f"{facts.withdrawal_deadline.isoformat()}): you repay the amount of credit and the "
+            f"interest for the days you used it at the contract rate of "
+            f"{percent_text(terms.annual_rate)} a year, and nothing else; any fee already paid is "
+            "refunded.")
+        complaints_text = (
+            f"We acknowledge a complaint within {facts.sla.acknowledge_hours} hours and give "
+            f"our answer within {facts.sla.resolve_days} days; late cases are escalated "
+            "automatically. If you are not satisfied, you may complain to the financial "
+            "regulator.")
+        channels = ["In the app: Me - Help & complaints (24/7)", "Customer service hotline (24/7)",
+                    "People's Bank of China consumer protection hotline: 12363",
+                    "National Financial Regulatory Administration consumer hotline: 12378"]
+        term_text = f"{periods} {unit[1]}"
+        method = _METHOD_NAMES[schedule.terms.method][1]
+    return {
+        "offer_id": terms.offer_id, "lender_name": terms.lender_name,
+        "issued_on": terms.start_date.isoformat(),
+        "principal": money(terms.principal_minor), "term": term_text, "method": method,
+        "apr_percent": percent_text(facts.apr),
+        "nominal_rate_percent": percent_text(terms.annual_rate),
+        "effective_rate_percent": percent_text(facts.effective_annual_rate),
+        "total_interest": money(facts.total_interest_minor),
+        "total_fees": money(facts.total_fees_minor),
+        "total_principal": money(schedule.totals.principal_minor),
+        "total_repayable": money(facts.total_repayable_minor),
+        "first_due_date": schedule.installments[0].due_date.isoformat(),
+        "fees": fees,
+        "down_payment": money(down) if down else None,
+        "price": money(down + terms.principal_minor),
+        "total_payable": money(down + facts.total_repayable_minor),
+        "schedule": [{
+            "number": first_number + row.number - 1, "due_date": row.due_date.isoformat(),
+            "principal": money(row.principal_minor), "interest": money(row.interest_minor),
+            "fee": money(row.fee_minor), "total": money(row.total_minor),
+            "balance_after": money(row.balance_after_minor)} for row in schedule.installments],
+        "late_rules": late_rules, "withdrawal_text": withdrawal_text,
+        "complaints_text": complaints_text, "complaint_channels": channels,
+    }
+
+
+@lru_cache(maxsize=1)
+def _template():  # type: ignore[no-untyped-def]
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    return environment.get_template("key_facts.html")
+
+
+def render_html(facts: KeyFacts, language: str) -> bytes:
+    """The key-facts document as UTF-8 HTML bytes; deterministic (same facts, same bytes)."""
+    lang = check_language(language)
+    text = _template().render(lang=lang, t=_LABELS[lang], f=_context(facts, lang),
+                              template_version=TEMPLATE_VERSION)
+    return text.replace("\r\n", "\n").encode("utf-8")
+
+
+def document_sha256(document: bytes) -> str:
+    if not isinstance(document, bytes | bytearray):
+        raise ValidationError("must be the document's bytes", field="document")
+    return hashlib.sha256(document).hexdigest()
+
+
+class PdfUnavailableError(StateError):
+    type_slug = "pdf-unavailable"
+    title = "PDF rendering unavailable"
+
+
+def _has_cjk_font() -> bool:
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return False
+    found = subprocess.run([fc_list, ":lang=zh", "family"], capture_output=True, text=True,  # nosec B603
+                           timeout=10, check=False)
+    return bool(found.stdout.strip())
+
+
+def render_pdf(document: bytes) -> bytes:
+    """Print a rendered key-facts HTML document to PDF with WeasyPrint.
+
+    Refuses (PdfUnavailableError) when WeasyPrint is missing, or when the document is Chinese
+    and no Chinese font is installed: a PDF of empty boxes must never reach a consumer. The
+    bytes are reproducible when ``SOURCE_DATE_EPOCH`` is set (fonts embed a timestamp
+    otherwise); the accepted document is the HTML, whose hash is what is recorded.
+    """
+    document_sha256(document)
+    try:
+        import weasyprint
+    except ImportError:
+        raise PdfUnavailableError("WeasyPrint is not installed ('pip install weasyprint')",
+                                  field="format", rule="disclosure.pdf_unavailable") from None
+    html = bytes(document).decode("utf-8")
+    if 'lang="zh-CN"' in html[:200] and not _has_cjk_font():
+        raise PdfUnavailableError("no Chinese font installed (e.g. Debian fonts-wqy-microhei)",
+                                  field="format", rule="disclosure.cjk_font_missing")
+    return weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf()
+
+
+# ----- acceptance ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Acceptance:
+    id: int
+    offer_id: str
+    customer_id: str
+    language: str
+    template_version: str
+    document_sha256: str
+    channel: str
+    accepted_at: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["accepted_at"] = self.accepted_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptanceCheck:
+    """Outcome of :func:`verify_acceptance`."""
+
+    matches: bool  # the given document is, byte for byte, the one accepted
+    given_sha256: str
+    accepted_sha256: str
+    stored_document_intact: bool  # the stored copy still hashes to the recorded digest
+    acceptance: Acceptance
+
+
+def _acceptance(row: Any) -> Acceptance:
+    return Acceptance(row.id, row.offer_id, row.customer_id, row.language,
+                      row.template_version, row.document_sha256, row.channel,
+                      to_utc(row.accepted_at))
+
+
+def accept_disclosure(tx: Tx, *, customer_id: str, facts: KeyFacts, language: str,
+                      shown_sha256: str, channel: str) -> Acceptance:
+    """Record that ``customer_id`` accepted the key facts of ``facts.terms.offer_id``.
+
+    The document is rendered again here; ``shown_sha256`` (the hash the consumer's device
+    computed of the document it displayed) must equal its SHA-256, otherwise the consumer
+    saw something else and nothing is recorded. One acceptance per offer: repeating the same
+    acceptance returns it; a different customer or document is a ConflictError.
+    """
+    check_reference(customer_id, "customer_id")
+    check_choice(channel, CHANNELS, "channel")
+    if not isinstance(facts, KeyFacts):
+        raise ValidationError("must be KeyFacts from build_key_facts", field="facts")
+    document = render_html(facts, language)
+    digest = document_sha256(document)
+    if shown_sha256 != digest:
+        raise ValidationError("is not the SHA-256 of the key-facts document for this offer "
+                              "and language; show the consumer the current document",
+                              field="shown_sha256")
+    offer_id = facts.terms.offer_id
+    existing = tx.conn.execute(select(disclosure_acceptances).where(
+        disclosure_acceptances.c.offer_id == offer_id)).first()
+    if existing is not None:
+        if existing.customer_id == customer_id and existing.document_sha256 == digest:
+            return _acceptance(existing)
+        raise ConflictError("this offer was already accepted with another document or by "
+                            "another customer", field="offer_id",
+                            rule="disclosure.already_accepted")
+    values = {"offer_id": offer_id, "customer_id": customer_id, "language": language,
+              "template_version": TEMPLATE_VERSION, "document_sha256": digest,
+              "document_html": document.decode("utf-8"), "channel": channel,
+              "accepted_at": tx.now}
+    try:
+        with tx.conn.begin_nested():
+            new_id = tx.conn.execute(disclosure_acceptances.insert().values(**values)
+                                     .returning(disclosure_acceptances.c.id)).scalar_one()
+    except IntegrityError:
+        raise ConflictError("this offer was accepted concurrently", field="offer_id",
+                            rule="disclosure.already_accepted") from None
+    audit.append(tx, "customer", customer_id, "disclosure.accepted", "offer", offer_id,
+                 {"acceptance_id": new_id, "document_sha256": digest, "language": language,
+                  "template_version": TEMPLATE_VERSION, "channel": channel,
+                  "apr_percent": percent_text(facts.apr),
+                  "total_repayable_minor": facts.total_repayable_minor,
+                  "currency": facts.terms.currency})
+    return Acceptance(new_id, offer_id, customer_id, language, TEMPLATE_VERSION, digest,
+                      channel, to_utc(tx.now))
+
+
+def _stored(conn: Connection, offer_id: str) -> Any:
+    check_reference(offer_id, "offer_id")
+    row = conn.execute(select(disclosure_acceptances).where(
+        disclosure_acceptances.c.offer_id == offer_id)).first()
+    if row is None:
+        raise NotFoundError(f"offer {offer_id} has no accepted disclosure", field="offer_id")
+    return row
+
+
+def verify_acceptance(conn: Connection, offer_id: str, document: bytes) -> AcceptanceCheck:
+    """Whether ``document`` is exactly the key-facts document accepted for ``offer_id``.
+
+    Also re-hashes the stored copy, so an edit of the stored document is reported
+    (``stored_document_intact`` False); the audit record of the acceptance carries the digest
+    too, under the hash chain.
+    """
+    given = document_sha256(document)
+    row = _stored(conn, offer_id)
+    stored = hashlib.sha256(row.document_html.encode("utf-8")).hexdigest()
+    return AcceptanceCheck(matches=given == row.document_sha256, given_sha256=given,
+                           accepted_sha256=row.document_sha256,
+                           stored_document_intact=stored == row.document_sha256,
+                           acceptance=_acceptance(row))
+
+
+def accepted_document(conn: Connection, offer_id: str) -> bytes:
+    """The stored bytes of the accepted document (to show the consumer or a regulator)."""
+    return _stored(conn, offer_id).document_html.encode("utf-8")
+
+
+def require_accepted_disclosure(conn: Connection, customer_id: str, offer_id: str
+                                ) -> Acceptance:
+    """The acceptance of ``offer_id`` by ``customer_id``, or StateError with rule
+    ``disclosure.not_accepted``: credit is never used before its key facts were accepted."""
+    check_reference(customer_id, "customer_id")
+    check_reference(offer_id, "offer_id")
+    row = conn.execute(select(disclosure_acceptances).where(
+        disclosure_acceptances.c.offer_id == offer_id,
+        disclosure_acceptances.c.customer_id == customer_id)).first()
+    if row is None:
+        raise StateError("the key-facts document of this offer has not been accepted by "
+                         "this customer", field="offer_id", rule="disclosure.not_accepted",
+                         message_zh_cn="请先阅读并确认借款关键信息说明书。",
+                         message_en="Please read and accept the key facts statement first.")
+    return _acceptance(row)
+

@@ -1,0 +1,599 @@
+"""Regulatory reports: daily and monthly portfolio reports as CSV and Excel.
+
+A report is a list of sections (tables with named columns), built from one read-only
+snapshot of the portfolio at the close of business of the report date, plus the flows of
+the period (originations, write-offs, recoveries, complaints). Every money figure is an
+integer in minor units with its currency; every ratio is a ``Decimal`` written as text, so a
+regulator can re-add any total from the loan-level rows.
+
+Read-only reporting access (documented in docs/regulatory-reports.md): the credit facade has
+no portfolio query, so this module reads ``credit_accounts``, ``credit_installments``,
+``credit_lines``, ``credit_purchases``, ``credit_authorisations``, ``credit_cob_runs``,
+``credit_decisions`` (risk) and ``ledger_transfers`` / ``ledger_accounts`` (ledger) with
+SELECT statements only. It never writes another domain's table.
+
+The balances are a snapshot of account state, which is the state at the end of the last
+close of business. A report for date D is therefore only produced when D is the last closed
+business date (StateError naming ``date`` otherwise): a report labelled D must show D.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from creditpay.credit.apr import apr_from_flows
+from creditpay.credit.calendar import add_months
+from creditpay.credit.plans import accrued_minor
+from creditpay.credit.tables import (
+    credit_accounts,
+    credit_authorisations,
+    credit_cob_runs,
+    credit_installments,
+    credit_lines,
+    credit_purchases,
+)
+from creditpay.errors import StateError, ValidationError
+from creditpay.ledger.tables import ledger_accounts, ledger_transfers
+from creditpay.protection.complaints import complaint_stats
+
+__all__ = [
+    "AccountPosition", "Section", "RegulatoryReport", "REPORT_FORMATS", "NPL_BUCKET_MIN",
+    "APR_BANDS", "last_closed_business_date", "require_closed_date", "portfolio_snapshot",
+    "bucket_rank", "is_npl", "approved_decisions", "decision_at", "originations", "apr_band", "pseudonym", "daily_report", "monthly_report",
+    "build_report", "write_csv", "write_xlsx", "write_report",
+]
+
+REPORT_FORMATS = ("csv", "xlsx")
+NPL_BUCKET_MIN = 3  # M3 (61-90 dpd with the default bounds) and worse are non-performing
+RATIO_PLACES = Decimal("0.000001")
+PSEUDONYM_HEX_CHARS = 20  # 80 bits: collision-free at any portfolio size we will see
+PSEUDONYM_KEY_BYTES_MIN = 16
+IN_CHUNK = 1_000  # ids per IN (...) query
+# Upper bounds (inclusive) of the APR bands, as fractions; above the last: "above_24%".
+APR_BANDS: tuple[tuple[Decimal, str], ...] = (
+    (Decimal("0"), "0%"),
+    (Decimal("0.12"), "0-12%"),
+    (Decimal("0.18"), "12-18%"),
+    (Decimal("0.24"), "18-24%"),
+)
+APR_BAND_ABOVE = "above_24%"
+APR_BAND_UNKNOWN = "unknown"
+NO_GRADE = "n/a"
+
+
+# ----------------------------------------------------------------------------- snapshot
+@dataclass(frozen=True, slots=True)
+class AccountPosition:
+    """One credit account as of the last close of business (minor units)."""
+
+    account_id: str
+    kind: str  # line | plan | loan
+    customer_id: str
+    currency: str
+    product_code: str
+    product_version: int
+    status: str  # active | closed | written_off
+    opened_on: dt.date
+    dpd: int
+    bucket: str
+    principal_minor: int
+    interest_due_minor: int  # posted, unpaid (billed / past-due installments)
+    fee_due_minor: int  # installment fees posted and unpaid, plus unpaid late fees
+    penalty_due_minor: int  # posted penalty interest, unpaid
+    accrued_minor: int  # interest + penalty accrued, not yet posted (whole minor units)
+    written_off_minor: int
+    recovered_minor: int
+    written_off_on: dt.date | None
+    interest_rate: Decimal  # nominal yearly rate copied at origination
+    line_id: str | None
+    undrawn_minor: int  # line accounts of an active line: its available credit; else 0
+    last_due_date: dt.date | None  # last open installment's due date (plans and loans)
+
+    @property
+    def receivable_minor(self) -> int:
+        """Posted and unpaid: principal, interest, fees and penalty."""
+        return (self.principal_minor + self.interest_due_minor + self.fee_due_minor
+                + self.penalty_due_minor)
+
+    @property
+    def total_minor(self) -> int:
+        """Everything owed today: posted and unpaid plus accrued."""
+        return self.receivable_minor + self.accrued_minor
+
+
+def last_closed_business_date(conn: Connection) -> dt.date | None:
+    """The latest business date whose close of business is done (None if none is)."""
+    value = conn.execute(select(func.max(credit_cob_runs.c.business_date)).where(
+        credit_cob_runs.c.status == "done")).scalar_one()
+    return value
+
+
+def require_closed_date(conn: Connection, business_date: dt.date, *,
+                        field_name: str = "date") -> None:
+    """Refuse a snapshot figure labelled ``business_date`` unless account state is its
+    end-of-day state, i.e. ``business_date`` is the last closed business date."""
+    if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
+        raise ValidationError("must be a date (YYYY-MM-DD)", field=field_name)
+    closed = last_closed_business_date(conn)
+    if closed != business_date:
+        shown = "no close of business has run" if closed is None else \
+            f"the last closed business date is {closed.isoformat()}"
+        raise StateError(
+            f"balances are a snapshot at the end of the last close of business and {shown}:"
+            f" run the close of business of {business_date.isoformat()} first, or report"
+            " for the last closed date", field=field_name)
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start:start + IN_CHUNK]
+
+
+def portfolio_snapshot(conn: Connection) -> list[AccountPosition]:
+    """Every credit account with its balances by component (read-only)."""
+    a = credit_accounts.c
+    rows = [dict(r) for r in conn.execute(select(credit_accounts).order_by(a.seq)).mappings()]
+    i = credit_installments.c
+    open_items = conn.execute(
+        select(i.account_seq,
+               func.coalesce(func.sum(i.interest_minor - i.interest_paid_minor), 0),
+               func.coalesce(func.sum(i.fee_minor - i.fee_paid_minor), 0))
+        .where(i.status.in_(("billed", "past_due"))).group_by(i.account_seq)).all()
+    due = {int(seq): (int(interest), int(fee)) for seq, interest, fee in open_items}
+    last_due = dict(conn.execute(
+        select(i.account_seq, func.max(i.due_date))
+        .where(i.status.in_(("scheduled", "billed", "past_due")))
+        .group_by(i.account_seq)).all())
+    lines = {r.line_id: r for r in conn.execute(
+        select(credit_lines.c.line_id, credit_lines.c.status,
+               credit_lines.c.available_account_id))}
+    available_ids = sorted({int(r.available_account_id) for r in lines.values()})
+    available: dict[int, int] = {}
+    la = ledger_accounts.c
+    for chunk in _chunks(available_ids):
+        for row in conn.execute(select(la.id, la.credits_posted, la.debits_posted)
+                                .where(la.id.in_(chunk))):
+            # credit_line_available is credit-normal: granted minus used (posted)
+            available[int(row.id)] = int(row.credits_posted) - int(row.debits_posted)
+    positions = []
+    for row in rows:
+        interest_due, fee_due = due.get(int(row["seq"]), (0, 0))
+        undrawn = 0
+        if row["kind"] == "line" and row["status"] == "active":
+            line = lines.get(row["account_id"])
+            if line is not None and line.status == "active":
+                undrawn = max(0, available.get(int(line.available_account_id), 0))
+        live = row["status"] == "active"
+        positions.append(AccountPosition(
+            account_id=row["account_id"], kind=row["kind"], customer_id=row["customer_id"],
+            currency=row["currency"], product_code=row["product_code"],
+            product_version=int(row["product_version"]), status=row["status"],
+            opened_on=row["opened_on"], dpd=int(row["dpd"]), bucket=row["bucket"],
+            principal_minor=(row["principal_unbilled_minor"] + row["principal_billed_minor"]
+                             + row["principal_past_due_minor"]) if live else 0,
+            interest_due_minor=interest_due if live else 0,
+            fee_due_minor=(fee_due + row["late_fee_unpaid_minor"]) if live else 0,
+            penalty_due_minor=row["penalty_unpaid_minor"] if live else 0,
+            accrued_minor=(accrued_minor(row, "interest") + accrued_minor(row, "penalty"))
+            if live else 0,
+            written_off_minor=int(row["written_off_minor"]),
+            recovered_minor=int(row["recovered_minor"]),
+            written_off_on=row["written_off_on"],
+            interest_rate=Decimal(int(row["interest_rate_micro"])) / 1_000_000,
+            line_id=row["line_id"], undrawn_minor=undrawn,
+            last_due_date=last_due.get(row["seq"])))
+    return positions
+
+
+# ----------------------------------------------------------------------------- pure rules
+def bucket_rank(bucket: str) -> int:
+    """3 for ``M3``, 6 for ``M6`` and 7 for ``M6+`` (beyond the last bound)."""
+    if not isinstance(bucket, str) or not bucket.startswith("M"):
+        raise ValidationError(f"not a delinquency bucket: {bucket!r}", field="bucket")
+    body = bucket[1:]
+    beyond = body.endswith("+")
+    try:
+        number = int(body.rstrip("+"))
+    except ValueError:
+        raise ValidationError(f"not a delinquency bucket: {bucket!r}", field="bucket") from None
+    return number + (1 if beyond else 0)
+
+
+def is_npl(bucket: str) -> bool:
+    """Non-performing: bucket M3 or worse (credit/delinquency.py bounds)."""
+    return bucket_rank(bucket) >= NPL_BUCKET_MIN
+
+
+def apr_band(apr: Decimal | None) -> str:
+    """Band of an all-in annual cost given as a fraction (0.1825 = 18.25 %)."""
+    if apr is None:
+        return APR_BAND_UNKNOWN
+    for upper, label in APR_BANDS:
+        if apr <= upper:
+            return label
+    return APR_BAND_ABOVE
+
+
+def ratio(numerator: int, denominator: int) -> Decimal | None:
+    if denominator == 0:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATIO_PLACES, ROUND_HALF_UP)
+
+
+def pseudonym(key: bytes, kind: str, value: str) -> str:
+    """Keyed pseudonym (HMAC-SHA256) of an id: stable across reports, not reversible
+    without the key, so loan-level rows can be followed over time but not linked to a
+    person by whoever receives the file."""
+    digest = hmac.new(key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+    return f"{kind[:1]}_{digest[:PSEUDONYM_HEX_CHARS]}"
+
+
+# ----------------------------------------------------------------------------- report model
+@dataclass(frozen=True)
+class Section:
+    name: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass(frozen=True)
+class RegulatoryReport:
+    kind: str  # daily | monthly
+    period_start: dt.date
+    period_end: dt.date  # inclusive
+    snapshot_date: dt.date
+    sections: list[Section] = field(default_factory=list)
+
+    @property
+    def stem(self) -> str:
+        label = self.period_start.isoformat() if self.kind == "daily" else \
+            self.period_start.strftime("%Y-%m")
+        return f"creditpay_{self.kind}_{label}"
+
+    def section(self, name: str) -> Section:
+        for section in self.sections:
+            if section.name == name:
+                return section
+        raise KeyError(name)
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+# ----------------------------------------------------------------------------- sections
+def _balances(positions: list[AccountPosition]) -> Section:
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0] * 7)
+    for p in positions:
+        if p.status != "active":
+            continue
+        for key in ((p.currency, p.product_code, p.bucket), (p.currency, "ALL", p.bucket),
+                    (p.currency, "ALL", "ALL")):
+            g = groups[key]
+            g[0] += 1
+            g[1] += p.principal_minor
+            g[2] += p.interest_due_minor
+            g[3] += p.fee_due_minor
+            g[4] += p.penalty_due_minor
+            g[5] += p.accrued_minor
+            g[6] += p.total_minor
+
+    def order(key: tuple[str, str, str]) -> tuple[Any, ...]:
+        currency, product, bucket = key
+        return (currency, product == "ALL", product, bucket == "ALL",
+                bucket_rank(bucket) if bucket != "ALL" else 0)
+
+    rows = [(*key, *groups[key]) for key in sorted(groups, key=order)]
+    return Section("balances", ("currency", "product_code", "bucket", "accounts",
+                                "principal_minor", "interest_due_minor", "fee_due_minor",
+                                "penalty_due_minor", "accrued_minor", "total_minor"), rows)
+
+
+def _npl(positions: list[AccountPosition]) -> Section:
+    groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for p in positions:
+        if p.status != "active":
+            continue
+        bad = is_npl(p.bucket)
+        for key in ((p.currency, p.product_code), (p.currency, "ALL")):
+            g = groups[key]
+            g[0] += 1
+            g[1] += p.principal_minor
+            g[2] += bad
+            g[3] += p.principal_minor if bad else 0
+    rows = []
+    for key in sorted(groups, key=lambda k: (k[0], k[1] == "ALL", k[1])):
+        accounts, principal, npl_accounts, npl_principal = groups[key]
+        rows.append((*key, accounts, principal, npl_accounts, npl_principal,
+                     ratio(npl_principal, principal)))
+    return Section("npl", ("currency", "product_code", "accounts", "principal_minor",
+                           "npl_accounts", "npl_principal_minor", "npl_ratio"), rows)
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+
+
+def approved_decisions(conn: Connection, customer_ids: set[str]
+            ) -> dict[str, list[tuple[dt.datetime, str | None, Decimal | None]]]:
+    """Approved risk decisions per customer, oldest first (read-only, risk's table)."""
+    from creditpay.risk.decisions.tables import credit_decisions
+
+    d = credit_decisions.c
+    found: dict[str, list[tuple[dt.datetime, str | None, Decimal | None]]] = defaultdict(list)
+    for chunk in _chunks(sorted(customer_ids)):
+        for row in conn.execute(select(d.customer_id, d.decided_at, d.grade, d.pd)
+                                .where(d.customer_id.in_(chunk), d.outcome == "approve")
+                                .order_by(d.decided_at, d.id)):
+            decided = row.decided_at if row.decided_at.tzinfo else \
+                row.decided_at.replace(tzinfo=dt.UTC)
+            # Float column: repr of the stored double, then Decimal (exact from here on)
+            pd = None if row.pd is None else Decimal(repr(float(row.pd)))
+            found[row.customer_id].append((decided, row.grade, pd))
+    return found
+
+
+def decision_at(decisions: list[tuple[dt.datetime, str | None, Decimal | None]],
+                moment: dt.datetime) -> tuple[str | None, Decimal | None]:
+    """Grade and PD of the latest approved decision at or before ``moment``."""
+    chosen: tuple[str | None, Decimal | None] = (None, None)
+    for decided, grade, pd in decisions:
+        if decided <= moment:
+            chosen = (grade, pd)
+    return chosen
+
+
+def _loan_apr(conn: Connection, seq: int, opened_on: dt.date, principal_minor: int
+              ) -> Decimal | None:
+    i = credit_installments.c
+    flows = [(r.due_date, int(r.principal_minor + r.interest_minor + r.fee_minor))
+             for r in conn.execute(select(i.due_date, i.principal_minor, i.interest_minor,
+                                          i.fee_minor)
+                                   .where(i.account_seq == seq, i.status != "cancelled")
+                                   .order_by(i.number))]
+    flows = [(day, amount) for day, amount in flows if amount > 0]
+    if not flows or principal_minor <= 0:
+        return None
+    return apr_from_flows([(opened_on, principal_minor)], flows)
+
+
+def originations(conn: Connection, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """New credit in ``[start, end]``: line and plan purchases captured (financed amount)
+    and cash loans opened (principal), with the all-in annual cost and the risk grade."""
+    p, au = credit_purchases.c, credit_authorisations.c
+    begin, stop = _start_of(start), _start_of(end + dt.timedelta(days=1))
+    items: list[dict[str, Any]] = []
+    for row in conn.execute(
+            select(p.purchase_id, p.customer_id, p.currency, p.funding, p.amount_minor,
+                   p.created_at, au.offer)
+            .join(credit_authorisations, au.authorisation_id == p.authorisation_id)
+            .where(p.created_at >= begin, p.created_at < stop).order_by(p.created_at)):
+        offer = row.offer or {}
+        cost = offer.get("all_in_annual_cost_percent")
+        created = row.created_at if row.created_at.tzinfo else \
+            row.created_at.replace(tzinfo=dt.UTC)
+        items.append({"currency": row.currency, "product_code": offer.get("product_code"),
+                      "funding": row.funding, "customer_id": row.customer_id,
+                      "amount_minor": int(row.amount_minor), "at": created,
+                      "apr": None if cost is None else Decimal(str(cost)) / 100})
+    a = credit_accounts.c
+    for row in conn.execute(select(a.seq, a.customer_id, a.currency, a.product_code,
+                                   a.principal_original_minor, a.opened_on)
+                            .where(a.kind == "loan", a.opened_on >= start, a.opened_on <= end)
+                            .order_by(a.seq)):
+        items.append({"currency": row.currency, "product_code": row.product_code,
+                      "funding": "loan", "customer_id": row.customer_id,
+                      "amount_minor": int(row.principal_original_minor),
+                      "at": _start_of(row.opened_on + dt.timedelta(days=1)),
+                      "apr": _loan_apr(conn, row.seq, row.opened_on,
+                                       int(row.principal_original_minor))})
+    decisions = approved_decisions(conn, {item["customer_id"] for item in items})
+    for item in items:
+        grade, _ = decision_at(decisions.get(item["customer_id"], []), item["at"])
+        item["grade"] = grade or NO_GRADE
+        item["apr_band"] = apr_band(item["apr"])
+    return items
+
+
+def _originations(conn: Connection, start: dt.date, end: dt.date) -> Section:
+    groups: dict[tuple[str, str, str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for item in originations(conn, start, end):
+        for key in ((item["currency"], item["product_code"], item["funding"], item["grade"],
+                     item["apr_band"]), (item["currency"], "ALL", "ALL", "ALL", "ALL")):
+            groups[key][0] += 1
+            groups[key][1] += item["amount_minor"]
+    rows = [(*key, *groups[key]) for key in sorted(groups, key=lambda k: (k[0], k[1] == "ALL",
+                                                                          k))]
+    return Section("originations", ("currency", "product_code", "funding", "grade",
+                                    "apr_band", "count", "amount_minor"), rows)
+
+
+def _write_offs(conn: Connection, positions: list[AccountPosition], start: dt.date,
+                end: dt.date) -> Section:
+    groups: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    by_account = {p.account_id: p for p in positions}
+    for p in positions:
+        if p.written_off_on is not None and start <= p.written_off_on <= end:
+            for key in ((p.currency, p.product_code), (p.currency, "ALL")):
+                groups[key][0] += 1
+                groups[key][1] += p.written_off_minor
+    t = ledger_transfers.c
+    for row in conn.execute(select(t.currency, t.reference, t.amount_minor)
+                            .where(t.code == "credit.recovery",
+                                   t.created_at >= _start_of(start),
+                                   t.created_at < _start_of(end + dt.timedelta(days=1)))
+                            .order_by(t.seq)):
+        position = by_account.get(row.reference or "")
+        product = position.product_code if position is not None else "unknown"
+        for key in ((row.currency, product), (row.currency, "ALL")):
+            groups[key][2] += 1
+            groups[key][3] += int(row.amount_minor)
+    rows = [(*key, *groups[key]) for key in sorted(groups, key=lambda k: (k[0], k[1] == "ALL",
+                                                                          k[1]))]
+    return Section("write_offs_recoveries", ("currency", "product_code", "written_off_accounts",
+                                             "written_off_minor", "recovery_payments",
+                                             "recovered_minor"), rows)
+
+
+def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
+    if isinstance(value, dict):
+        for key in value:
+            _flatten(f"{prefix}.{key}" if prefix else str(key), value[key], out)
+    else:
+        out.append((prefix, value))
+
+
+def _complaints(conn: Connection, start: dt.date, end: dt.date) -> Section:
+    stats = complaint_stats(conn, _start_of(end + dt.timedelta(days=1)),
+                            opened_from=_start_of(start),
+                            opened_to=_start_of(end + dt.timedelta(days=1))).as_dict()
+    rows: list[tuple[str, Any]] = []
+    _flatten("", {k: v for k, v in stats.items()
+                  if k not in ("as_of", "opened_from", "opened_to")}, rows)
+    rows = [(name, "" if value is None else (Decimal(str(value)) if isinstance(value, float)
+                                             else value)) for name, value in rows]
+    return Section("complaints", ("metric", "value"), rows)
+
+
+LOAN_LEVEL_COLUMNS = (
+    "account_ref", "customer_ref", "currency", "kind", "product_code", "product_version",
+    "status", "opened_on", "dpd", "bucket", "npl", "principal_minor", "interest_due_minor",
+    "fee_due_minor", "penalty_due_minor", "accrued_minor", "total_minor", "undrawn_minor",
+    "interest_rate", "written_off_on", "written_off_minor", "recovered_minor")
+
+
+def _loan_level(positions: list[AccountPosition], key: bytes) -> Section:
+    rows = []
+    for p in positions:
+        rows.append((pseudonym(key, "account", p.account_id),
+                     pseudonym(key, "customer", p.customer_id), p.currency, p.kind,
+                     p.product_code, p.product_version, p.status, p.opened_on, p.dpd,
+                     p.bucket, int(p.status == "active" and is_npl(p.bucket)),
+                     p.principal_minor, p.interest_due_minor, p.fee_due_minor,
+                     p.penalty_due_minor, p.accrued_minor, p.total_minor, p.undrawn_minor,
+                     p.interest_rate, p.written_off_on or "", p.written_off_minor,
+                     p.recovered_minor))
+    return Section("loan_level", LOAN_LEVEL_COLUMNS, rows)
+
+
+def _check_key(key: object) -> bytes:
+    if not isinstance(key, bytes) or len(key) < PSEUDONYM_KEY_BYTES_MIN:
+        raise ValidationError(f"must be at least {PSEUDONYM_KEY_BYTES_MIN} bytes",
+                              field="pseudonym_key")
+    return key
+
+
+def build_report(conn: Connection, *, kind: str, period_start: dt.date, period_end: dt.date,
+                 pseudonym_key: bytes) -> RegulatoryReport:
+    """Balances and NPL as of ``period_end`` (must be the last closed business date);
+    originations, write-offs, recoveries and complaints over ``[period_start, period_end]``."""
+    if kind not in ("daily", "monthly"):
+        raise ValidationError("must be daily or monthly", field="kind")
+    key = _check_key(pseudonym_key)
+    if period_end < period_start:
+        raise ValidationError("must not be before the period start", field="period_end")
+    require_closed_date(conn, period_end)
+    positions = portfolio_snapshot(conn)
+    summary = Section("summary", ("item", "value"), [
+        ("report", kind), ("period_start", period_start), ("period_end", period_end),
+        ("snapshot", f"end of close of business {period_end.isoformat()}"),
+        ("money", "integer minor units of the row's currency"),
+        ("npl_definition", f"bucket M{NPL_BUCKET_MIN} or worse"),
+        ("accounts", len(positions))])
+    sections = [summary, _balances(positions), _npl(positions),
+                _originations(conn, period_start, period_end),
+                _write_offs(conn, positions, period_start, period_end),
+                _complaints(conn, period_start, period_end), _loan_level(positions, key)]
+    return RegulatoryReport(kind, period_start, period_end, period_end, sections)
+
+
+def daily_report(conn: Connection, day: dt.date, *, pseudonym_key: bytes) -> RegulatoryReport:
+    """The daily report of business date ``day`` (after its close of business)."""
+    return build_report(conn, kind="daily", period_start=day, period_end=day,
+                        pseudonym_key=pseudonym_key)
+
+
+def monthly_report(conn: Connection, year: int, month: int, *, pseudonym_key: bytes
+                   ) -> RegulatoryReport:
+    """The monthly report: balances at the month's last day, flows over the month."""
+    try:
+        start = dt.date(year, month, 1)
+    except (TypeError, ValueError):
+        raise ValidationError("must be a valid year and month", field="month") from None
+    end = add_months(start, 1) - dt.timedelta(days=1)
+    return build_report(conn, kind="monthly", period_start=start, period_end=end,
+                        pseudonym_key=pseudonym_key)
+
+
+# ----------------------------------------------------------------------------- writers
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_csv(report: RegulatoryReport, out_dir: Path) -> list[Path]:
+    """One UTF-8 CSV per section: ``<stem>_<section>.csv``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for section in report.sections:
+        path = out_dir / f"{report.stem}_{section.name}.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(section.columns)
+            for row in section.rows:
+                writer.writerow([_text(value) for value in row])
+        paths.append(path)
+    return paths
+
+
+def write_xlsx(report: RegulatoryReport, out_dir: Path) -> list[Path]:
+    """One workbook, one sheet per section. Money cells are integers (minor units); ratios
+    and rates are text so no spreadsheet rounding touches them."""
+    from openpyxl import Workbook
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    book = Workbook()
+    book.remove(book.active)
+    for section in report.sections:
+        sheet = book.create_sheet(section.name[:31])
+        sheet.append(list(section.columns))
+        for row in section.rows:
+            sheet.append([_text(value) for value in row])
+        sheet.freeze_panes = "A2"
+    path = out_dir / f"{report.stem}.xlsx"
+    book.save(path)
+    return [path]
+
+
+def write_report(report: RegulatoryReport, out_dir: Path, fmt: str = "csv") -> list[Path]:
+    """Write the report in ``fmt`` and a ``<stem>_manifest.json`` with each file's SHA-256."""
+    if fmt not in REPORT_FORMATS:
+        raise ValidationError(f"must be one of {', '.join(REPORT_FORMATS)}", field="format")
+    paths = write_csv(report, out_dir) if fmt == "csv" else write_xlsx(report, out_dir)
+    manifest = out_dir / f"{report.stem}_manifest.json"
+    manifest.write_text(json.dumps({
+        "report": report.kind, "period_start": report.period_start.isoformat(),
+        "period_end": report.period_end.isoformat(),
+        "snapshot_date": report.snapshot_date.isoformat(), "format": fmt,
+        "rows": {s.name: len(s.rows) for s in report.sections},
+        "files": {p.name: _sha256(p) for p in paths}}, indent=2, sort_keys=True) + "\n",
+        encoding="utf-8")
+    return [*paths, manifest]
