@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any
 from creditpay.db.uow import UnitOfWork
 
 if TYPE_CHECKING:
+    from creditpay.config import Settings
+    from creditpay.credit.cob import AutoDebitConsents
     from creditpay.platform.checkpoints import AuditCheckpointer
 
-__all__ = ["NightlyReport", "run_nightly", "limit_review_configured"]
+__all__ = ["NightlyReport", "run_nightly", "limit_review_configured",
+           "auto_debit_consents", "checkpointer_or_exit"]
 
 
 @dataclass
@@ -62,14 +65,40 @@ def limit_review_configured(uow: UnitOfWork) -> bool:
     return True
 
 
+def auto_debit_consents() -> AutoDebitConsents:
+    """The close of business's auto-debit consent check: consumer protection's, wired here
+    because credit sits below protection and may not import it."""
+    from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
+
+    return ReferencedAutoDebitConsents()
+
+
+def checkpointer_or_exit(settings: Settings) -> AuditCheckpointer:
+    """The command's audit checkpointer, built before any work (the close's seal must be
+    able to write its checkpoint); without key material: the error on stderr, exit 2.
+    Shared by ``creditpay nightly`` and ``creditpay cob run``."""
+    import typer
+
+    from creditpay.errors import DomainError
+    from creditpay.platform.checkpoints import build_checkpointer
+
+    try:
+        return build_checkpointer(settings)
+    except DomainError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
                 currency: str = "CNY", early_warning_monitors: Any = None,
-                audit_checkpointer: AuditCheckpointer | None) -> NightlyReport:
+                audit_checkpointer: AuditCheckpointer | None,
+                consents: AutoDebitConsents | None = None) -> NightlyReport:
     """Close ``business_date``, then the jobs that follow it. Each step is idempotent for
     the date, so a re-run after a crash finishes what is left. ``early_warning_monitors``:
     the monitors the early-warning job evaluates (default: its bundled set).
     ``audit_checkpointer`` signs and stores a checkpoint at each seal (required, no default:
-    None only in tests; docs/security.md section 6)."""
+    None only in tests; docs/security.md section 6). ``consents``: the close of business's
+    auto-debit consent check (default: :func:`auto_debit_consents`)."""
     from creditpay.credit.cob import run_close_of_business
     from creditpay.parties.service import purge_registrations
     from creditpay.platform.audit import seal
@@ -79,7 +108,8 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     from creditpay.risk.early_warning.job import run_early_warning
 
     cob = run_close_of_business(uow, business_date, progress=progress,
-                                audit_checkpointer=audit_checkpointer)
+                                audit_checkpointer=audit_checkpointer,
+                                auto_debit_consents=consents or auto_debit_consents())
     report = NightlyReport(business_date.isoformat(), cob.as_dict())
     if limit_review_configured(uow):
         review = run_limit_review(uow, business_date, currency=currency)
@@ -115,7 +145,7 @@ def register(app: Any, bench_app: Any) -> None:
         from creditpay.config import Settings
         from creditpay.db.schema import open_database
         from creditpay.errors import DomainError
-        from creditpay.platform.checkpoints import AuditChainBrokenError, build_checkpointer
+        from creditpay.platform.checkpoints import AuditChainBrokenError
 
         try:
             business_date = dt.date.fromisoformat(date)
@@ -123,12 +153,7 @@ def register(app: Any, bench_app: Any) -> None:
             raise typer.BadParameter("must be a date YYYY-MM-DD",
                                      param_hint="--date") from None
         settings = Settings.from_env(db)
-        try:
-            # Before any work: the night's seal must be able to write its checkpoint.
-            checkpointer = build_checkpointer(settings)
-        except DomainError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+        checkpointer = checkpointer_or_exit(settings)
         engine = open_database(settings.database_url, pool_size=2)
         try:
             report = run_nightly(UnitOfWork(engine, SystemClock()), business_date,

@@ -15,6 +15,7 @@ from creditpay.credit.cob import run_close_of_business
 from creditpay.credit.tables import credit_accounts, credit_installments
 from creditpay.db.uow import UnitOfWork
 from creditpay.ledger.chart import ensure_platform_accounts, party_key, platform_key
+from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 
 CNY = "CNY"
 
@@ -83,7 +84,8 @@ def close_days(uow: UnitOfWork, clock: SimulatedClock, days: int = 1) -> list:
         today = clock.today()
         clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 30),
                                       tzinfo=dt.UTC))
-        reports.append(run_close_of_business(uow, today, audit_checkpointer=None))
+        reports.append(run_close_of_business(uow, today, audit_checkpointer=None,
+                                             auto_debit_consents=ReferencedAutoDebitConsents()))
         clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(9, 0),
                                       tzinfo=dt.UTC))
     return reports

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from creditpay.cli import app
 from creditpay.config import AUDIT_CHECKPOINT_DIR_ENV
 from creditpay.platform import keys
+from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 
 
 def test_cob_run_command(tmp_path, monkeypatch):
@@ -52,7 +53,8 @@ def test_close_of_business_seals_the_audit_chain(uow, clock, tmp_path):
     with uow.connect() as conn:
         assert audit.unsealed_count(conn) == 1
     run_close_of_business(uow, clock.today() - dt.timedelta(days=1),
-                          audit_checkpointer=checkpointer)
+                          audit_checkpointer=checkpointer,
+                          auto_debit_consents=ReferencedAutoDebitConsents())
     with uow.connect() as conn:
         assert audit.unsealed_count(conn) == 0
         assert audit.verify(conn).ok

@@ -14,6 +14,7 @@ from creditpay.credit.schedule import build_schedule
 from creditpay.db.tables import outbox_events
 from creditpay.errors import ConsentRequiredError
 from creditpay.platform.tables import audit_records
+from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 from creditpay.protection.consent import Purpose, revoke_consent
 
 from .servicing_helpers import CNY, account, close_until, grant_auto_debit, new_customer
@@ -131,7 +132,8 @@ def test_one_cob_audit_record_per_business_date_with_totals(uow, clock):
     # A date run again is a no-op: no second record.
     from creditpay.credit.cob import run_close_of_business
 
-    assert run_close_of_business(uow, dues[0], audit_checkpointer=None).already_done
+    assert run_close_of_business(uow, dues[0], audit_checkpointer=None,
+                                 auto_debit_consents=ReferencedAutoDebitConsents()).already_done
     assert len(_audit(uow, "credit.cob.completed")) == len(reports)
 
 

@@ -20,6 +20,7 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 
 from .servicing_helpers import (
     CNY,
@@ -377,15 +378,19 @@ def test_close_of_business_twice_changes_nothing_and_resumes_after_a_crash(uow, 
 
     with pytest.raises(Crash):
         run_close_of_business(uow, D(2025, 4, 1), chunk_size=2, _after_chunk=crash,
-                              audit_checkpointer=None)
-    report = run_close_of_business(uow, D(2025, 4, 1), chunk_size=2, audit_checkpointer=None)
+                              audit_checkpointer=None,
+                              auto_debit_consents=ReferencedAutoDebitConsents())
+    report = run_close_of_business(uow, D(2025, 4, 1), chunk_size=2, audit_checkpointer=None,
+                                   auto_debit_consents=ReferencedAutoDebitConsents())
     assert report.chunks_resumed == 2 and report.statements == 4
     before = snapshot(uow)
-    again = run_close_of_business(uow, D(2025, 4, 1), audit_checkpointer=None)
+    again = run_close_of_business(uow, D(2025, 4, 1), audit_checkpointer=None,
+                                  auto_debit_consents=ReferencedAutoDebitConsents())
     assert again.already_done and again.statements == 4
     assert snapshot(uow) == before
     with pytest.raises(StateError) as err:
-        run_close_of_business(uow, D(2025, 2, 1), audit_checkpointer=None)  # before the first
+        run_close_of_business(uow, D(2025, 2, 1), audit_checkpointer=None,
+                              auto_debit_consents=ReferencedAutoDebitConsents())  # before the first
     assert err.value.field == "business_date"
     with uow.connect() as conn:
         assert conn.execute(select(func.count()).select_from(credit_statements)

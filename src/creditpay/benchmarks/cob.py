@@ -37,6 +37,7 @@ from creditpay.db.engine import make_engine
 from creditpay.db.schema import migrate
 from creditpay.db.uow import UnitOfWork
 from creditpay.ledger.chart import party_key
+from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 
 __all__ = ["run_benchmark", "seed_accounts"]
 
@@ -312,7 +313,8 @@ def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 202506
         started = time.perf_counter()
         # A throwaway database: its seal needs no checkpoint outside it.
         report = run_close_of_business(uow, BUSINESS_DATE, progress=progress,
-                                       chunk_size=chunk_size, audit_checkpointer=None)
+                                       chunk_size=chunk_size, audit_checkpointer=None,
+                                       auto_debit_consents=ReferencedAutoDebitConsents())
         seconds = time.perf_counter() - started
         with engine.connect() as conn:
             verified = L.verify_ledger(conn).ok if accounts <= 200_000 else None

@@ -311,25 +311,18 @@ def cob_run_command(
     from creditpay.db.schema import open_database
     from creditpay.db.uow import UnitOfWork
     from creditpay.errors import DomainError
-    from creditpay.platform.checkpoints import (
-        AuditChainBrokenError,
-        CheckpointStoreError,
-        build_checkpointer,
-    )
+    from creditpay.nightly import auto_debit_consents, checkpointer_or_exit
+    from creditpay.platform.checkpoints import AuditChainBrokenError, CheckpointStoreError
 
     business_date = _parse_date(date, "--date")
     settings = Settings.from_env(db)
-    try:
-        # Before any work: the close's audit seal must be able to write its checkpoint.
-        checkpointer = build_checkpointer(settings)
-    except DomainError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    checkpointer = checkpointer_or_exit(settings)
     engine = open_database(settings.database_url, pool_size=2)
     try:
         report = run_close_of_business(UnitOfWork(engine, SystemClock()), business_date,
                                        progress=not as_json, chunk_size=chunk_size,
-                                       audit_checkpointer=checkpointer)
+                                       audit_checkpointer=checkpointer,
+                                       auto_debit_consents=auto_debit_consents())
     except (AuditChainBrokenError, CheckpointStoreError) as exc:
         # The close itself is done (a re-run replays it and seals again); say so loudly.
         typer.echo(f"error: {exc}", err=True)

@@ -34,12 +34,12 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import products as P
@@ -62,7 +62,19 @@ from creditpay.errors import StateError, ValidationError
 if TYPE_CHECKING:
     from creditpay.platform.checkpoints import AuditCheckpointer
 
-__all__ = ["CobReport", "run_close_of_business", "CHUNK_SIZE_DEFAULT", "process_chunk"]
+__all__ = ["AutoDebitConsents", "CobReport", "run_close_of_business", "CHUNK_SIZE_DEFAULT",
+           "process_chunk"]
+
+
+class AutoDebitConsents(Protocol):
+    """The auto-debit consent check (consumer protection implements it above credit:
+    ``creditpay.protection.auto_debit_consents.ReferencedAutoDebitConsents``)."""
+
+    def refusals(self, conn: Connection, wanted: Sequence[tuple[str, str | None]]
+                 ) -> list[str | None]:
+        """For each ``(customer_id, consent reference)``: None when the auto-debit consent
+        the reference names is still in force, else the refusal rule. Writes nothing."""
+        ...
 
 CHUNK_SIZE_DEFAULT = 50_000
 HOLDS_CHUNK = -1  # the chunk number recording the hold-expiry step
@@ -226,14 +238,11 @@ def _sum_by_account(n: int, pos: np.ndarray, values: np.ndarray) -> np.ndarray:
 _SEQS_PER_QUERY = 1_000  # bound on an IN list
 
 
-def _with_live_consent(tx: Tx, c: _Chunk, candidates: np.ndarray,
-                       counts: dict[str, Any]) -> np.ndarray:
+def _with_live_consent(tx: Tx, c: _Chunk, candidates: np.ndarray, counts: dict[str, Any],
+                       consents: AutoDebitConsents) -> np.ndarray:
     """The candidates whose auto-debit consent (the reference stored when auto-debit was
     switched on) is still in force. The others are not debited: their auto-debit is
     switched off, each with an outbox event naming the refusal rule."""
-    from creditpay.protection.consent import Purpose
-    from creditpay.protection.consent_refs import referenced_consents_in_force
-
     a = c.a
     seqs = [int(a["seq"][i]) for i in candidates]
     refs: dict[int, str | None] = {}
@@ -241,9 +250,8 @@ def _with_live_consent(tx: Tx, c: _Chunk, candidates: np.ndarray,
         refs.update((int(seq), ref) for seq, ref in tx.conn.execute(
             select(credit_accounts.c.seq, credit_accounts.c.auto_debit_consent_ref).where(
                 credit_accounts.c.seq.in_(seqs[start:start + _SEQS_PER_QUERY]))))
-    rules = referenced_consents_in_force(
-        tx.conn, Purpose.AUTO_DEBIT,
-        [(str(a["customer_id"][i]), refs.get(int(a["seq"][i]))) for i in candidates])
+    rules = consents.refusals(
+        tx.conn, [(str(a["customer_id"][i]), refs.get(int(a["seq"][i]))) for i in candidates])
     stopped = [(int(i), rule) for i, rule in zip(candidates, rules, strict=True)
                if rule is not None]
     if not stopped:
@@ -268,7 +276,7 @@ def _with_live_consent(tx: Tx, c: _Chunk, candidates: np.ndarray,
 
 def _auto_debit(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, int],
                 requests: list[L.TransferRequest], counts: dict[str, Any],
-                repayments: list[dict[str, Any]]) -> None:
+                repayments: list[dict[str, Any]], consents: AutoDebitConsents) -> None:
     a, v = c.a, items.v
     owed = items.valid & np.isin(v["status"], ("billed", "past_due")) & \
         (v["due_date"] <= day) & (items.total_due > 0)
@@ -280,7 +288,7 @@ def _auto_debit(tx: Tx, day: int, c: _Chunk, items: _Items, platform: dict[str, 
                                 & (a["auto_debit_account_id"] > 0))
     if len(candidates) == 0:
         return
-    candidates = _with_live_consent(tx, c, candidates, counts)
+    candidates = _with_live_consent(tx, c, candidates, counts, consents)
     if len(candidates) == 0:
         return
     principal = _sum_by_account(c.n, items.pos[owed], items.due("principal")[owed])
@@ -790,7 +798,8 @@ def _load_open_items(conn: Any, c: _Chunk) -> _Items:
     return _Items(rows, c)
 
 
-def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int) -> dict[str, Any]:
+def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
+                  consents: AutoDebitConsents) -> dict[str, Any]:
     """Run every per-account step of ``business_date`` for accounts with seq in [lo, hi]
     inside ``tx``; returns the chunk's counts."""
     conn = tx.conn
@@ -816,7 +825,7 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int) -> dict[str,
     items = _load_open_items(conn, c)
     requests: list[L.TransferRequest] = []
     repayments: list[dict[str, Any]] = []
-    _auto_debit(tx, day, c, items, platform, requests, counts, repayments)
+    _auto_debit(tx, day, c, items, platform, requests, counts, repayments, consents)
     a = c.a
     # Day D accrues before D's unpaid items roll to past due: the due date is the last day
     # to pay, so revolving interest and past-due treatment start the day after.
@@ -942,13 +951,16 @@ def _chunk_bounds(conn: Any, chunk_size: int) -> tuple[int, list[tuple[int, int]
 def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
                           chunk_size: int = CHUNK_SIZE_DEFAULT,
                           _after_chunk: Callable[[int], None] | None = None,
-                          audit_checkpointer: AuditCheckpointer | None) -> CobReport:
+                          audit_checkpointer: AuditCheckpointer | None,
+                          auto_debit_consents: AutoDebitConsents) -> CobReport:
     """Run (or resume, or replay as a no-op) the close of business for ``business_date``.
 
     Dates run in order: the date after the last one done, or any date for the first run.
     ``_after_chunk`` is a test hook called after each committed chunk (to simulate a crash).
     The run ends with an audit seal that checkpoints through ``audit_checkpointer`` (required,
     no default: None only where a checkpointing seal follows, as in tests).
+    ``auto_debit_consents`` checks, before any wallet is debited, that each auto-debit's
+    consent is still in force (consumer protection implements it; credit may not import it).
     """
     if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
         raise ValidationError("must be a date", field="business_date")
@@ -995,7 +1007,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
             else:
                 def one(tx: Tx, number: int = number, lo: int = lo, hi: int = hi
                         ) -> dict[str, Any]:
-                    counts = process_chunk(tx, business_date, lo, hi)
+                    counts = process_chunk(tx, business_date, lo, hi, auto_debit_consents)
                     tx.conn.execute(credit_cob_chunks.insert(), {
                         "business_date": business_date, "chunk": number, "counts": counts,
                         "finished_at": tx.now})
