@@ -1,0 +1,315 @@
+"""The credit-account repository: the rows of ``credit_accounts`` and ``credit_installments``
+read and written in one place for the close of business's chunks (as numpy arrays).
+
+The column lists and the (de)serialisation of an account (dates to day numbers, nullable ids
+to 0) are written once here. Single-account servicing (service.py, repayments.py, ...)
+still reads and writes its rows itself: routing it here is the next step.
+Reads and writes run on the caller's connection, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, func, select
+
+from creditpay.credit.calendar import add_months
+from creditpay.credit.cob_steps import ChunkState, PlanInstallment, Writes, positions
+from creditpay.credit.cob_vectorised import NO_DATE, to_day_numbers
+from creditpay.credit.tables import (
+    credit_accounts,
+    credit_installments,
+    credit_lines,
+    credit_repayments,
+    credit_statements,
+)
+
+__all__ = ["ACCOUNT_COLUMNS", "ITEM_COLUMNS", "load_chunk", "load_open_items",
+           "load_due_items", "load_scheduled", "installment_numbers",
+           "plan_installments_in_cycle", "auto_debit_references", "save_chunk"]
+
+ACCOUNT_COLUMNS = (
+    "seq", "account_id", "kind", "customer_id", "currency", "line_id", "product_code",
+    "product_version", "style", "principal_original_minor", "principal_prepaid_minor",
+    "interest_rate_micro",
+    "penalty_rate_micro", "year_basis_days", "interest_base", "grace_days", "late_fee_minor",
+    "write_off_dpd", "statement_day", "principal_unbilled_minor", "principal_billed_minor",
+    "principal_past_due_minor", "penalty_unpaid_minor", "late_fee_unpaid_minor",
+    "interest_accrual_num", "penalty_accrual_num", "interest_posted_minor",
+    "penalty_posted_minor", "fee_posted_minor", "oldest_past_due_date",
+    "latest_past_due_date", "late_fee_through_date", "next_due_date", "dpd", "bucket",
+    "auto_debit_enabled", "auto_debit_account_id", "principal_account_id",
+    "interest_account_id", "fee_account_id", "penalty_account_id",
+    "line_available_account_id",
+)
+_TEXT = frozenset({"account_id", "kind", "customer_id", "currency", "line_id", "product_code",
+                   "style", "bucket"})
+_DATES = frozenset({"oldest_past_due_date", "latest_past_due_date", "late_fee_through_date",
+                    "next_due_date"})
+ITEM_COLUMNS = ("id", "account_seq", "number", "due_date", "status", "principal_minor",
+                "interest_minor", "fee_minor", "principal_paid_minor", "interest_paid_minor",
+                "fee_paid_minor", "minimum_minor")
+# Written for accounts with an event today (a due date, a statement, a fee, a write-off);
+# the others changed only in accrual and ageing (the narrow update).
+_FULL_UPDATE = ("principal_unbilled_minor", "principal_billed_minor",
+                "principal_past_due_minor", "penalty_unpaid_minor", "late_fee_unpaid_minor",
+                "interest_accrual_num", "penalty_accrual_num", "interest_posted_minor",
+                "penalty_posted_minor", "fee_posted_minor", "oldest_past_due_date",
+                "latest_past_due_date", "late_fee_through_date", "next_due_date", "dpd",
+                "bucket", "status", "written_off_minor", "written_off_on", "last_cob_date")
+_FULL_INTS = _FULL_UPDATE[:10]
+_FULL_DATES = _FULL_UPDATE[10:14]
+_NARROW_UPDATE = ("interest_accrual_num", "penalty_accrual_num", "dpd", "bucket",
+                  "last_cob_date")
+_IDS_PER_QUERY = 1_000  # bound on an IN list
+
+
+# ----------------------------------------------------------------------------- helpers
+def _sql(conn: Connection, text: str) -> str:
+    """Driver SQL with ``?`` placeholders, in the dialect's paramstyle."""
+    return text if conn.dialect.name == "sqlite" else text.replace("?", "%s")
+
+
+def _date_param(conn: Connection, number: int) -> dt.date | str:
+    day = dt.date(1970, 1, 1) + dt.timedelta(days=int(number))
+    return day.isoformat() if conn.dialect.name == "sqlite" else day
+
+
+def _date_or_none(conn: Connection, number: int) -> dt.date | str | None:
+    return None if number == NO_DATE else _date_param(conn, number)
+
+
+def _driver_date(conn: Connection, day: dt.date) -> dt.date | str:
+    return day.isoformat() if conn.dialect.name == "sqlite" else day
+
+
+def _int_column(values: Sequence[Any], n: int) -> np.ndarray:
+    """An int64 array from a column of ints (None, in nullable columns, becomes 0)."""
+    try:
+        return np.fromiter(values, dtype=np.int64, count=n)
+    except TypeError:  # a None: the slow path, only for the nullable columns
+        return np.asarray([0 if v is None else int(v) for v in values], dtype=np.int64)
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _IDS_PER_QUERY):
+        yield values[start:start + _IDS_PER_QUERY]
+
+
+def _item_arrays(rows: Sequence[Sequence[Any]], seq: np.ndarray) -> dict[str, np.ndarray]:
+    n = len(rows)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ITEM_COLUMNS)
+    v: dict[str, np.ndarray] = {}
+    for name, values in zip(ITEM_COLUMNS, columns, strict=True):
+        if name == "status":
+            v[name] = np.asarray(values, dtype=object)
+        elif name == "due_date":
+            v[name] = to_day_numbers(list(values)) if n else np.zeros(0, dtype=np.int64)
+        else:
+            v[name] = np.asarray(values, dtype=np.int64)
+    v["pos"], v["valid"] = positions(seq, v["account_seq"])
+    v["changed"] = np.zeros(n, dtype=bool)
+    return v
+
+
+# ----------------------------------------------------------------------------- chunk reads
+def load_chunk(conn: Connection, day: int, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """The active accounts opened by ``day`` with seq in [lo, hi], as arrays ordered by seq
+    (:data:`ACCOUNT_COLUMNS` plus ``status``, ``written_off_minor``, ``written_off_on`` and
+    ``event``, all as the close of business starts them)."""
+    rows = conn.exec_driver_sql(_sql(conn, (
+        "SELECT " + ", ".join(ACCOUNT_COLUMNS) + " FROM credit_accounts"  # nosec B608 - constant column lists
+        " WHERE seq BETWEEN ? AND ? AND status = 'active' AND opened_on <= ? ORDER BY seq")),
+        (lo, hi, _date_param(conn, day))).fetchall()
+    n = len(rows)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ACCOUNT_COLUMNS)
+    a: dict[str, np.ndarray] = {}
+    for name, values in zip(ACCOUNT_COLUMNS, columns, strict=True):
+        if name in _TEXT:
+            a[name] = np.asarray(values, dtype=object)
+        elif name in _DATES:
+            a[name] = to_day_numbers(list(values)) if n else np.zeros(0, dtype=np.int64)
+        else:
+            a[name] = _int_column(values, n)
+    a["status"] = np.full(n, "active", dtype=object)
+    a["written_off_minor"] = np.zeros(n, dtype=np.int64)
+    a["written_off_on"] = np.full(n, NO_DATE, dtype=np.int64)
+    a["event"] = np.zeros(n, dtype=bool)  # rows needing the full update
+    return a
+
+
+def load_open_items(conn: Connection, seq: np.ndarray) -> dict[str, np.ndarray]:
+    """The billed and past-due installments of the accounts ``seq`` (sorted) as arrays, with
+    ``pos`` (the account's position in ``seq``), ``valid`` and ``changed``."""
+    if len(seq) == 0:
+        return _item_arrays([], seq)
+    rows = conn.exec_driver_sql(_sql(conn, (
+        "SELECT " + ", ".join(ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
+        " WHERE status IN ('billed', 'past_due') AND account_seq BETWEEN ? AND ?"
+        " ORDER BY account_seq, number")), (int(seq[0]), int(seq[-1]))).fetchall()
+    return _item_arrays(rows, seq)
+
+
+def load_due_items(conn: Connection, day: int, seq: np.ndarray) -> dict[str, np.ndarray]:
+    """The scheduled installments due by ``day`` + 1 of the accounts ``seq`` (to bill)."""
+    if len(seq) == 0:
+        return _item_arrays([], seq)
+    rows = conn.exec_driver_sql(_sql(conn, (
+        "SELECT " + ", ".join(ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
+        # "+ 0" keeps SQLite on the (status, due_date) index: the due items are few, the
+        # scheduled items of a chunk many.
+        " WHERE status = 'scheduled' AND due_date <= ? AND account_seq + 0 BETWEEN ? AND ?"
+        " ORDER BY account_seq, number")),
+        (_date_param(conn, day + 1), int(seq[0]), int(seq[-1]))).fetchall()
+    return _item_arrays(rows, seq)
+
+
+def load_scheduled(conn: Connection, seqs: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(account seq, due day) of every scheduled installment of the accounts ``seqs``."""
+    found_seq: list[int] = []
+    found_due: list[Any] = []
+    for part in _chunks(list(seqs)):
+        # By account only (the (status, account_seq) index); the caller filters by date:
+        # in SQL it would lead SQLite to scan every later scheduled item by date.
+        for account_seq, due_on in conn.execute(select(
+                credit_installments.c.account_seq, credit_installments.c.due_date).where(
+                credit_installments.c.status == "scheduled",
+                credit_installments.c.account_seq.in_(part))):
+            found_seq.append(int(account_seq))
+            found_due.append(due_on)
+    dues = to_day_numbers(found_due) if found_due else np.zeros(0, dtype=np.int64)
+    return np.asarray(found_seq, dtype=np.int64), dues
+
+
+def installment_numbers(conn: Connection, seqs: Sequence[int]) -> dict[int, int]:
+    """The highest installment number of each of the accounts ``seqs`` that has any."""
+    numbers: dict[int, int] = {}
+    for part in _chunks(list(seqs)):
+        numbers.update((int(s), int(n)) for s, n in conn.execute(select(
+            credit_installments.c.account_seq, func.max(credit_installments.c.number)).where(
+            credit_installments.c.account_seq.in_(part)).group_by(
+            credit_installments.c.account_seq)))
+    return numbers
+
+
+def plan_installments_in_cycle(conn: Connection, line_ids: Sequence[str],
+                               statement_date: dt.date
+                               ) -> dict[str, tuple[PlanInstallment, ...]]:
+    """Open installments of the active plans on ``line_ids`` that fall due in the cycle the
+    statement of ``statement_date`` opens (after it, up to the next statement date), by line.
+    Consecutive cycles do not overlap, so each plan installment is on exactly one of its
+    line's statements."""
+    ci = credit_installments
+    cycle_end = add_months(statement_date, 1)
+    # Two indexed reads (plans by line, then their open items by account) rather than one
+    # join: SQLite would drive the join from the (status, due_date) index and scan a month
+    # of every account's installments. The due-date window is applied here.
+    plans: dict[int, str] = {}
+    for part in _chunks(list(line_ids)):
+        plans.update((int(seq), line_id) for seq, line_id in conn.execute(select(
+            credit_accounts.c.seq, credit_accounts.c.line_id).where(
+            credit_accounts.c.line_id.in_(part), credit_accounts.c.kind == "plan",
+            credit_accounts.c.status == "active")))
+    rows: list[tuple[dt.date, int, int, int]] = []
+    for part in _chunks(sorted(plans)):
+        for item_id, account_seq, due_on, amount in conn.execute(select(
+                ci.c.id, ci.c.account_seq, ci.c.due_date,
+                ci.c.principal_minor + ci.c.interest_minor + ci.c.fee_minor
+                - ci.c.principal_paid_minor - ci.c.interest_paid_minor
+                - ci.c.fee_paid_minor).where(
+                ci.c.status.in_(("scheduled", "billed")), ci.c.account_seq.in_(part))):
+            if statement_date < due_on <= cycle_end and amount > 0:
+                rows.append((due_on, int(item_id), int(account_seq), int(amount)))
+    found: dict[str, list[PlanInstallment]] = {}
+    for due_on, item_id, account_seq, amount in sorted(rows):
+        found.setdefault(plans[account_seq], []).append(
+            PlanInstallment(item_id, account_seq, due_on, amount))
+    return {line: tuple(items) for line, items in found.items()}
+
+
+def auto_debit_references(conn: Connection, seqs: Sequence[int]) -> dict[int, str | None]:
+    """The auto-debit consent reference stored on each of the accounts ``seqs``."""
+    refs: dict[int, str | None] = {}
+    for part in _chunks(list(seqs)):
+        refs.update((int(seq), ref) for seq, ref in conn.execute(
+            select(credit_accounts.c.seq, credit_accounts.c.auto_debit_consent_ref).where(
+                credit_accounts.c.seq.in_(part))))
+    return refs
+
+
+# ----------------------------------------------------------------------------- chunk writes
+def save_chunk(conn: Connection, now: dt.datetime, day: int, loaded: Mapping[str, np.ndarray],
+               state: ChunkState, writes: Writes) -> None:
+    """Write a chunk's close of business: the accounts (full update for those with an event,
+    the narrow accrual/ageing update for the others that changed), the installments changed,
+    billed, inserted or cancelled, the statements, the repayments, the lines frozen and the
+    auto-debits switched off. ``loaded``: the accounts as loaded (to skip unchanged rows)."""
+    if writes.auto_debit_stops:
+        for part in _chunks(list(writes.auto_debit_stops)):
+            conn.execute(credit_accounts.update().where(credit_accounts.c.seq.in_(part)).values(
+                auto_debit_enabled=False, auto_debit_consent_ref=None,
+                auto_debit_account_id=None, updated_at=now))
+    for part in _chunks(list(writes.written_off)):
+        conn.execute(credit_installments.update().where(
+            credit_installments.c.account_seq.in_(part),
+            credit_installments.c.status.in_(("scheduled", "billed", "past_due"))
+        ).values(status="cancelled"))
+    if writes.frozen_lines:
+        conn.execute(credit_lines.update().where(credit_lines.c.line_id.in_(
+            writes.frozen_lines)).values(status="frozen", updated_at=now))
+    if writes.plan_tags:
+        conn.exec_driver_sql(_sql(conn, "UPDATE credit_installments SET statement_id = ?"
+                                  " WHERE id = ?"), list(writes.plan_tags))
+    v = state.v
+    item_updates = [(v["status"][k], int(v["interest_minor"][k]),
+                     int(v["principal_paid_minor"][k]), int(v["interest_paid_minor"][k]),
+                     int(v["fee_paid_minor"][k]), int(v["minimum_minor"][k]),
+                     _date_param(conn, v["due_date"][k]), int(v["id"][k]))
+                    for k in np.flatnonzero(v["changed"] & v["valid"])]
+    item_updates.extend((*row[:6], _driver_date(conn, row[6]), row[7])
+                        for row in writes.item_updates)
+    if item_updates:
+        conn.exec_driver_sql(_sql(conn, (
+            "UPDATE credit_installments SET status = ?, interest_minor = ?,"
+            " principal_paid_minor = ?, interest_paid_minor = ?, fee_paid_minor = ?,"
+            " minimum_minor = ?, due_date = ? WHERE id = ?")), item_updates)
+    if writes.item_inserts:
+        conn.execute(credit_installments.insert(), [dict(r) for r in writes.item_inserts])
+    if writes.statements:
+        conn.execute(credit_statements.insert(),
+                     [{**r, "created_at": now} for r in writes.statements])
+    if writes.repayments:
+        conn.execute(credit_repayments.insert(),
+                     [{**r, "created_at": now} for r in writes.repayments])
+    _save_accounts(conn, day, loaded, state.a)
+
+
+def _save_accounts(conn: Connection, day: int, loaded: Mapping[str, np.ndarray],
+                   a: Mapping[str, np.ndarray]) -> None:
+    cob_date = _date_param(conn, day)
+    full = np.flatnonzero(a["event"])
+    if len(full):
+        ints = [a[name][full].tolist() for name in _FULL_INTS]
+        dates = [[_date_or_none(conn, x) for x in a[name][full].tolist()] for name in
+                 _FULL_DATES]
+        params = list(zip(*ints, *dates, a["dpd"][full].tolist(), a["bucket"][full].tolist(),
+                          a["status"][full].tolist(), a["written_off_minor"][full].tolist(),
+                          [_date_or_none(conn, x) for x in a["written_off_on"][full].tolist()],
+                          [cob_date] * len(full), a["seq"][full].tolist(), strict=True))
+        assignments = ", ".join(f"{name} = ?" for name in _FULL_UPDATE)
+        conn.exec_driver_sql(_sql(conn, f"UPDATE credit_accounts SET {assignments}"  # nosec B608
+                                  " WHERE seq = ?"), params)
+    narrow = ~a["event"] & ((a["interest_added_num"] > 0) | (a["penalty_added_num"] > 0)
+                            | (a["dpd"] != loaded["dpd"]) | (a["bucket"] != loaded["bucket"]))
+    rows = np.flatnonzero(narrow)
+    if len(rows):
+        params = list(zip(a["interest_accrual_num"][rows].tolist(),
+                          a["penalty_accrual_num"][rows].tolist(), a["dpd"][rows].tolist(),
+                          a["bucket"][rows].tolist(), [cob_date] * len(rows),
+                          a["seq"][rows].tolist(), strict=True))
+        assignments = ", ".join(f"{name} = ?" for name in _NARROW_UPDATE)
+        conn.exec_driver_sql(_sql(conn, f"UPDATE credit_accounts SET {assignments}"  # nosec B608
+                                  " WHERE seq = ?"), params)
