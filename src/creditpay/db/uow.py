@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditpay.clock import Clock
+from creditpay.db.engine import driver_connection
 from creditpay.db.tables import outbox_events
 
 __all__ = ["UnitOfWork", "Tx", "is_transient_error", "RETRY_ATTEMPTS_MAX"]
@@ -105,7 +106,7 @@ class Tx:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         rows = [(e["topic"], e["aggregate_type"], e["aggregate_id"], payload(e["payload"]),
                  when(e["occurred_at"])) for e in self._events]
-        cursor = self.conn.connection.driver_connection.cursor()
+        cursor = driver_connection(self.conn).cursor()
         cursor.executemany(
             "INSERT INTO outbox_events (topic, aggregate_type, aggregate_id, payload,"  # nosec B608 - fixed text
             f" occurred_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", rows)
@@ -183,21 +184,23 @@ class UnitOfWork:
         its transaction commits, as the HTTP API does. In-process callers (the simulator,
         jobs) use it to see the same outcomes an API client sees."""
         holder: dict[str, BaseException] = {}
+        # A list, not a variable: the use case's result is T, which may itself be None.
+        results: list[T] = []
 
-        def wrapped(tx: Tx) -> Any:
+        def wrapped(tx: Tx) -> None:
             holder.clear()  # a retried attempt starts clean
+            results.clear()
             try:
-                return use_case(tx)
+                results.append(use_case(tx))
             except Exception as exc:
                 if not getattr(exc, "commit_effects", False):
                     raise
                 holder["raised"] = exc
-                return None
 
-        result = self.run(wrapped)
+        self.run(wrapped)
         if "raised" in holder:
             raise holder["raised"]
-        return result  # type: ignore[no-any-return]
+        return results[0]
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
