@@ -17,14 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditpay.clock import Clock
 from creditpay.db.engine import driver_connection
 from creditpay.db.tables import outbox_events
 
-__all__ = ["UnitOfWork", "Tx", "is_transient_error", "RETRY_ATTEMPTS_MAX"]
+__all__ = ["UnitOfWork", "Tx", "is_transient_error", "inserted_id", "RETRY_ATTEMPTS_MAX"]
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -116,6 +116,14 @@ class Tx:
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor or (lambda value: value)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the row a single-row INSERT just wrote. SQLAlchemy types it
+    as optional (it is absent for other statements); an INSERT always has one."""
+    key = result.inserted_primary_key
+    assert key is not None and key[0] is not None, "not a single-row INSERT"
+    return int(key[0])
 
 
 def is_transient_error(exc: BaseException) -> bool:

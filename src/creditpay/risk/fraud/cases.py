@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, inserted_id
 from creditpay.errors import NotFoundError, StateError, ValidationError
 from creditpay.platform import audit
 from creditpay.risk.fraud.features import FraudLabel
@@ -429,12 +429,12 @@ def _store_label(tx: Tx, *, source: str, reference: str, subject_type: str,
         c.source == source, c.reference == reference)).first()
     if existing is not None:
         return {**_label_view(existing), "duplicate": True}
-    label_id = tx.conn.execute(fraud_labels.insert().values(
+    label_id = inserted_id(tx.conn.execute(fraud_labels.insert().values(
         source=source, reference=reference, subject_type=subject_type,
         subject_id=subject_id, customer_id=customer_id, merchant_id=merchant_id,
         device_id=device_id, transaction_at=transaction_at, labelled_at=tx.now,
         is_fraud=bool(is_fraud), amount_minor=amount_minor, currency=currency,
-        reason_code=reason_code, recorded_by=recorded_by)).inserted_primary_key[0]
+        reason_code=reason_code, recorded_by=recorded_by)))
     row = tx.conn.execute(select(fraud_labels).where(c.id == label_id)).one()
     return {**_label_view(row), "duplicate": False}
 
