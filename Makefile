@@ -17,6 +17,9 @@ demo: $(STAMP)
 	$(BIN)/creditpay demo
 
 test: $(STAMP)
+	@# Guard rails first (fail fast): import contracts, then types.
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	bash scripts/ensure-system-deps.sh
 	@# pytest exits 5 when it collected no test: a failure here, said plainly.
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q; status=$$?; \
@@ -29,6 +32,8 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/bandit -q -r src -c pyproject.toml
 	$(BIN)/pip-audit --skip-editable --progress-spinner off
 

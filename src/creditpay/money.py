@@ -349,8 +349,8 @@ def _formatted(amount_minor: int, currency: str, exponent: int, locale: str) -> 
     # Remembered: a key-facts document formats the same installment amounts many times,
     # and one Babel format costs ~0.2 ms.
     loc, pattern = _currency_pattern(locale, exponent)
-    return pattern.apply(minor_to_decimal(amount_minor, currency), loc, currency=currency,
-                         currency_digits=False)
+    return str(pattern.apply(minor_to_decimal(amount_minor, currency), loc, currency=currency,
+                             currency_digits=False))
 
 
 @lru_cache(maxsize=256)

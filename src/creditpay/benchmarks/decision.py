@@ -24,7 +24,7 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +122,7 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
         def consent(tx: Any, customer_id: str, purpose: str, reference: str | None) -> None:
             return None  # the bench measures the decision path; consent is the caller's
 
-        def decide_one(app: dict[str, Any]) -> Any:
+        def decide_one(app: Mapping[str, Any]) -> Any:
             with uow.begin() as tx:
                 return decide(tx, application_id=app["application_id"],
                               customer_id=app["customer_id"], product_code="credit_line",
@@ -143,7 +143,7 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
             policy = active_policy(conn, "application")
         now = clock.now()
 
-        def core_one(app: dict[str, Any]) -> Any:
+        def core_one(app: Mapping[str, Any]) -> Any:
             features = compute_features(as_of=now, application=app["application"],
                                         events=histories.get(app["customer_id"], ()),
                                         bureau=bureau.fetch(app["customer_id"], now).to_json())

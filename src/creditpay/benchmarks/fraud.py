@@ -179,12 +179,12 @@ def run_fraud_benchmark(customers: int = 100_000, terminals: int = 20_000,
             screener.record_label(item)
             continue
         t0 = time.perf_counter_ns()
-        result = screener.screen(item)
+        screened = screener.screen(item)
         latencies.append(time.perf_counter_ns() - t0)
-        rows.append(result.feature_vector)
-        if result.decision != "approve":
-            flagged.append(result.feature_vector)
-        decisions[result.decision] = decisions.get(result.decision, 0) + 1
+        rows.append(screened.feature_vector)
+        if screened.decision != "approve":
+            flagged.append(screened.feature_vector)
+        decisions[screened.decision] = decisions.get(screened.decision, 0) + 1
     load_after_screening = _machine_load()
     latency_ns = np.array(latencies, dtype=np.float64)
     screen_ms = _percentiles_ms(latency_ns)

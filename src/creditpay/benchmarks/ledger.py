@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from creditpay import ledger as L
 from creditpay.clock import SimulatedClock
@@ -29,8 +30,11 @@ BATCH = 1000
 
 
 @contextlib.contextmanager
-def _store(kind: str) -> Iterator[tuple[str, Callable[[], object]]]:
-    """Yield (sqlalchemy url, raw DB-API connect function) for a fresh durable store."""
+def _store(kind: str) -> Iterator[tuple[str, Callable[[], Any]]]:
+    """Yield (sqlalchemy url, raw DB-API connect function) for a fresh durable store.
+
+    The connection is sqlite3's or psycopg's: their APIs differ past ``execute`` (psycopg's
+    ``transaction()`` and ``COPY``), and ``_Raw`` uses each one's own, hence ``Any``."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="creditpay-bench-") as folder:
             path = Path(folder) / "bench.db"
@@ -73,7 +77,7 @@ class _Raw:
       history): the store's physical ceiling for a ledger that keeps those guarantees.
     """
 
-    def __init__(self, kind: str, connect: Callable[[], object]) -> None:
+    def __init__(self, kind: str, connect: Callable[[], Any]) -> None:
         self.kind = kind
         self.conn = conn = connect()
         conn.execute("CREATE TABLE raw_bench (id BIGINT PRIMARY KEY, a BIGINT, b BIGINT,"
@@ -140,7 +144,7 @@ class _Ours:
         with self.uow.begin() as tx:
             accounts = L.open_accounts(tx, [
                 L.AccountSpec(f"bench:{i}", "CNY", "bench", "bench", str(i),
-                              "credit" if i % 2 else "debit",
+                              L.NormalSide.CREDIT if i % 2 else L.NormalSide.DEBIT,
                               debits_must_not_exceed_credits=bool(i % 2))
                 for i in range(64)])
         self.debit_side = [a.id for a in accounts if a.normal_side == "debit"]
@@ -179,7 +183,7 @@ class _Ours:
         self.engine.dispose()
 
 
-def measure(kind: str, single: int, batches: int, rounds: int = 10) -> dict[str, object]:
+def measure(kind: str, single: int, batches: int, rounds: int = 10) -> dict[str, Any]:
     """Raw and ledger work interleaved in ``rounds`` short rounds; the figures are medians
     over rounds, and each ratio is the median of the per-round ratios, so a change of load
     on a shared machine hits both sides of a ratio alike."""

@@ -49,6 +49,7 @@ def make_applications(n_rows: int, n_features: int = 40, seed: int = 0,
     logit = np.zeros(n_rows)
     for j in range(_DRIVERS):
         shape = j % 4
+        effect: np.ndarray
         if shape == 0:    # income-like: lognormal, risk falls with log income
             x = rng.lognormal(mean=8.5, sigma=0.6, size=n_rows)
             effect = -0.55 * (np.log(x) - 8.5) / 0.6

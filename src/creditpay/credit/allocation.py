@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from creditpay.credit.calendar import Frequency
 from creditpay.credit.daycount import DayCount
@@ -111,7 +111,8 @@ class Bucket:
                                       field=f"{component.value}_minor")
 
     def owed(self, component: Component) -> int:
-        return getattr(self, f"{component.value}_minor")
+        amount_minor: int = getattr(self, f"{component.value}_minor")
+        return amount_minor
 
 
 _DEFAULT_COMPONENTS = (Component.PENALTY, Component.FEE, Component.INTEREST,
@@ -181,16 +182,20 @@ class AllocationStrategy:
         return cls(statuses, components, oldest_first, mode, rule)
 
 
-def _enum_value(kind: type[enum.StrEnum], value: object, name: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise ValidationError(f"unknown value {value!r}; use one of {allowed}",
-                              field=name) from None
+_StrEnumT = TypeVar("_StrEnumT", bound=enum.StrEnum)
 
 
-def _enum_list(kind: type[enum.StrEnum], values: object, name: str) -> list[Any]:
+def _enum_value(kind: type[_StrEnumT], value: object, name: str) -> _StrEnumT:
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(member.value for member in kind)
+    raise ValidationError(f"unknown value {value!r}; use one of {allowed}", field=name)
+
+
+def _enum_list(kind: type[_StrEnumT], values: object, name: str) -> list[_StrEnumT]:
     if isinstance(values, str) or not isinstance(values, Sequence):
         raise ValidationError("must be a list", field=name)
     return [_enum_value(kind, value, name) for value in values]

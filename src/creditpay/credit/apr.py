@@ -521,7 +521,7 @@ def apr_of_schedule(
 ) -> Decimal:
     """APR (US, unit period = the schedule's frequency) or APRC (EU) of a schedule."""
     advances, payments = schedule_flows(schedule)
-    unit = unit_period_for(schedule.terms.frequency)
+    unit: UnitPeriod | None = unit_period_for(schedule.terms.frequency)
     if len(payments) == 1:
         unit = None  # single advance, single payment: Appendix J (b)(4)(ii)
     return apr_from_flows(advances, payments, method, unit, time_basis)

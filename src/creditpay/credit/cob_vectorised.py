@@ -44,7 +44,8 @@ def to_day_numbers(values: list[object] | np.ndarray) -> np.ndarray:
 
 def round_half_up_div(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """Element-wise round(numerator / denominator) half-up for numerator >= 0."""
-    return (2 * numerator + denominator) // (2 * denominator)
+    rounded: np.ndarray = (2 * numerator + denominator) // (2 * denominator)
+    return rounded
 
 
 @dataclass
@@ -87,8 +88,9 @@ def accrue_and_age(*, day: int, interest_base: np.ndarray, interest_rate_micro: 
                      dpd >= write_off_dpd)
 
 
-def random_state(count: int, seed: int = 7) -> dict[str, np.ndarray]:
-    """Synthetic account arrays with the benchmark's mix (for the in-memory reference)."""
+def random_state(count: int, seed: int = 7) -> dict[str, np.ndarray | np.int64]:
+    """Synthetic account arrays with the benchmark's mix (for the in-memory reference), and
+    the business ``day`` (a day number) as a scalar."""
     rng = np.random.default_rng(seed)
     kind = rng.choice(np.array([0, 1, 2]), size=count, p=[0.4, 0.35, 0.25])
     current = rng.integers(10_000, 2_000_000, size=count, dtype=np.int64)

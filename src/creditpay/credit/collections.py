@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -361,7 +361,7 @@ def run_collections(uow: UnitOfWork, business_date: dt.date, *, currency: str = 
     context = _Run(business_date, strategy, directory or PartiesDirectory(), policy,
                    currency)
     for start in range(0, len(work), size):
-        uow.run(lambda tx, batch=work[start:start + size]: _batch(tx, context, batch))
+        uow.run(partial(_batch, context=context, batch=work[start:start + size]))
     with uow.begin() as tx:
         row = tx.conn.execute(select(collection_runs).where(
             r.business_date == business_date, r.currency == currency)).mappings().one()
@@ -444,7 +444,7 @@ def _case_id(account_id: str, opened_on: dt.date) -> str:
 
 
 def _new_case(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> dict[str, Any]:
-    values = {
+    values: dict[str, Any] = {
         "case_id": _case_id(account.account_id, context.day), "account_id": account.account_id,
         "customer_id": account.customer_id, "currency": context.currency,
         "status": "open", "opened_on": context.day, "dpd_at_open": account.dpd,

@@ -222,12 +222,12 @@ def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
             f"credit:{line_id}:limit:1", "credit.limit_grant",
             debit_account_id=platform["credit_limit_control"],
             credit_account_id=available.id, amount_minor=limit_minor, reference=line_id))
-    row = {"line_id": line_id, "customer_id": customer_id, "currency": currency,
-           "product_code": product.code, "product_version": product.version,
-           "limit_minor": limit_minor, "limit_version": 1,
-           "available_account_id": available.id, "status": "active",
-           "created_at": tx.now, "updated_at": tx.now}
-    tx.conn.execute(credit_lines.insert(), row)
+    line_row = {"line_id": line_id, "customer_id": customer_id, "currency": currency,
+                "product_code": product.code, "product_version": product.version,
+                "limit_minor": limit_minor, "limit_version": 1,
+                "available_account_id": available.id, "status": "active",
+                "created_at": tx.now, "updated_at": tx.now}
+    tx.conn.execute(credit_lines.insert(), line_row)
     tx.conn.execute(credit_accounts.insert(), new_account_row(
         account_id=line_id, kind="line", customer_id=customer_id, currency=currency,
         line_id=line_id, product=product, opened_on=tx.today, now=tx.now, principal_minor=0,
@@ -238,7 +238,7 @@ def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
     tx.emit("credit.line.opened", "credit_line", line_id, {
         "customer_id": customer_id, "currency": currency, "limit_minor": limit_minor,
         "product_code": product.code, "product_version": product.version})
-    return line_view(tx.conn, row)
+    return line_view(tx.conn, line_row)
 
 
 class ConflictLine(StateError):

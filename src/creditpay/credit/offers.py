@@ -291,7 +291,8 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
             if not product.amount_min_minor <= amount_minor <= product.amount_max_minor:
                 continue
             _, due = statement_dates(product, as_of)
-            rows = (OfferInstallment(1, due.isoformat(), amount_minor, 0, 0, amount_minor),)
+            rows: tuple[OfferInstallment, ...] = (
+                OfferInstallment(1, due.isoformat(), amount_minor, 0, 0, amount_minor),)
             offers.append(_finish(dict(
                 base, funding="line", product_code=product.code,
                 product_version=product.version, periods=1, down_payment_minor=0,

@@ -101,7 +101,9 @@ def _round_div(numerator: np.ndarray, denominator: int | np.ndarray,
     if rounding is Rounding.HALF_DOWN:
         return quotient + (twice > denominator)
     # HALF_EVEN
-    return quotient + ((twice > denominator) | ((twice == denominator) & (quotient % 2 == 1)))
+    rounded: np.ndarray = quotient + ((twice > denominator)
+                                      | ((twice == denominator) & (quotient % 2 == 1)))
+    return rounded
 
 
 def _check_scope(frequency: Frequency, day_count: DayCount) -> None:

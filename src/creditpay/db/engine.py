@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["make_engine", "normalise_url", "is_sqlite", "is_postgres"]
+__all__ = ["make_engine", "normalise_url", "is_sqlite", "is_postgres", "driver_connection"]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -27,6 +28,16 @@ def normalise_url(url: str) -> str:
     if "://" not in url:  # a bare file path means SQLite
         url = f"sqlite:///{url}"
     return url
+
+
+def driver_connection(conn: Connection) -> Any:
+    """The DB-API connection (sqlite3 or psycopg) under ``conn``, for the hot statements that
+    go straight to the driver; same connection, same transaction. SQLAlchemy types it as
+    optional because a pool entry may be invalidated, but a connection that is open and in
+    use always has one."""
+    driver = conn.connection.driver_connection
+    assert driver is not None, "connection has no DB-API connection (invalidated?)"
+    return driver
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -82,11 +93,11 @@ def _install_sqlite_hooks(engine: Engine, synchronous: str) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         # Readers (execution option read_only=True) take a deferred BEGIN and never block
         # writers in WAL mode; everything else takes the write lock at once.
         # Straight to the driver: this runs once per transaction.
-        driver = connection.connection.driver_connection
+        driver = driver_connection(connection)
         if connection.get_execution_options().get("read_only"):
             driver.execute("BEGIN")
         else:

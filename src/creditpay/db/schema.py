@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Connection, Engine, MetaData
 
 from creditpay.db.metadata import metadata
+
+if TYPE_CHECKING:  # alembic is imported when a migration runs, not with this module
+    from alembic.config import Config
 
 __all__ = ["TABLE_MODULES", "load_all_tables", "migrate", "alembic_config", "open_database"]
 
@@ -35,7 +39,7 @@ def load_all_tables() -> MetaData:
     return metadata
 
 
-def alembic_config(connection=None):  # type: ignore[no-untyped-def]
+def alembic_config(connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()

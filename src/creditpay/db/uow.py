@@ -17,13 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditpay.clock import Clock
+from creditpay.db.engine import driver_connection
 from creditpay.db.tables import outbox_events
 
-__all__ = ["UnitOfWork", "Tx", "is_transient_error", "RETRY_ATTEMPTS_MAX"]
+__all__ = ["UnitOfWork", "Tx", "is_transient_error", "inserted_id", "RETRY_ATTEMPTS_MAX"]
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Tx:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         rows = [(e["topic"], e["aggregate_type"], e["aggregate_id"], payload(e["payload"]),
                  when(e["occurred_at"])) for e in self._events]
-        cursor = self.conn.connection.driver_connection.cursor()
+        cursor = driver_connection(self.conn).cursor()
         cursor.executemany(
             "INSERT INTO outbox_events (topic, aggregate_type, aggregate_id, payload,"  # nosec B608 - fixed text
             f" occurred_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", rows)
@@ -115,6 +116,14 @@ class Tx:
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
     return processor or (lambda value: value)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the row a single-row INSERT just wrote. SQLAlchemy types it
+    as optional (it is absent for other statements); an INSERT always has one."""
+    key = result.inserted_primary_key
+    assert key is not None and key[0] is not None, "not a single-row INSERT"
+    return int(key[0])
 
 
 def is_transient_error(exc: BaseException) -> bool:
@@ -183,21 +192,23 @@ class UnitOfWork:
         its transaction commits, as the HTTP API does. In-process callers (the simulator,
         jobs) use it to see the same outcomes an API client sees."""
         holder: dict[str, BaseException] = {}
+        # A list, not a variable: the use case's result is T, which may itself be None.
+        results: list[T] = []
 
-        def wrapped(tx: Tx) -> Any:
+        def wrapped(tx: Tx) -> None:
             holder.clear()  # a retried attempt starts clean
+            results.clear()
             try:
-                return use_case(tx)
+                results.append(use_case(tx))
             except Exception as exc:
                 if not getattr(exc, "commit_effects", False):
                     raise
                 holder["raised"] = exc
-                return None
 
-        result = self.run(wrapped)
+        self.run(wrapped)
         if "raised" in holder:
             raise holder["raised"]
-        return result  # type: ignore[no-any-return]
+        return results[0]
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

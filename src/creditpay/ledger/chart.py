@@ -14,8 +14,12 @@ transfers move it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from creditpay.ledger.model import Account, AccountSpec, NormalSide
+
+if TYPE_CHECKING:
+    from creditpay.db.uow import Tx
 
 __all__ = ["PlatformAccount", "PLATFORM_ACCOUNTS", "platform_key", "party_key",
            "ensure_platform_accounts"]
@@ -64,7 +68,7 @@ def party_key(code: str, owner_id: str, currency: str) -> str:
     return f"{code}:{owner_id}:{currency}"
 
 
-def ensure_platform_accounts(tx, currency: str) -> dict[str, Account]:  # type: ignore[no-untyped-def]
+def ensure_platform_accounts(tx: Tx, currency: str) -> dict[str, Account]:
     """Open (idempotently) every platform account for ``currency``; returns them by code."""
     from creditpay.ledger.service import open_accounts
 

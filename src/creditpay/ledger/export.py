@@ -27,14 +27,15 @@ def export_journal(conn: Connection, path: str | Path, fmt: str | None = None) -
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in {"csv", "parquet"}:
         raise ValidationError("must be csv or parquet", field="format")
-    schema = pa.schema([
+    fields: list[tuple[str, pa.DataType]] = [
         ("seq", pa.int64()), ("id", pa.string()), ("kind", pa.string()),
         ("debit_account_id", pa.int64()), ("credit_account_id", pa.int64()),
         ("amount_minor", pa.int64()), ("pending_released_minor", pa.int64()),
         ("currency", pa.string()), ("code", pa.string()), ("pending_id", pa.string()),
         ("hold_status", pa.string()), ("expires_at", pa.string()), ("reference", pa.string()),
         ("batch_id", pa.string()), ("created_at", pa.string()),
-    ])
+    ]
+    schema = pa.schema(fields)
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = [ledger_transfers.c[name] for name in _COLUMNS]
     writer = pq.ParquetWriter(path, schema) if fmt == "parquet" else \

@@ -19,11 +19,12 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from sqlalchemy import Connection, RowMapping, and_, bindparam, func, select
 
+from creditpay.db.engine import driver_connection
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -211,7 +212,7 @@ def _cursor(conn: Connection) -> Any:
     execution machinery costs ~90 us each, several times what SQLite needs to run them.
     Same connection, same transaction; the statements are fixed strings with parameters.
     """
-    return conn.connection.driver_connection.cursor()
+    return driver_connection(conn).cursor()
 
 
 _ACCOUNT_COLUMNS = ("id", "key", "currency", "code", "owner_type", "owner_id", "normal_side",
@@ -227,6 +228,7 @@ def _lock_accounts(tx: Tx, account_ids: Iterable[int]) -> dict[int, Account]:
     if not ids:
         return {}
     columns = ", ".join(_ACCOUNT_COLUMNS)
+    params: tuple[object, ...]
     if tx.dialect == "sqlite":
         sql, params = (f"SELECT {columns} FROM ledger_accounts WHERE id IN"  # nosec B608
                        " (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))
@@ -260,6 +262,10 @@ def _transfer_from_row(row: RowMapping) -> Transfer:
     )
 
 
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     # SQLite hands back naive datetimes; everything here is UTC.
     if value is not None and value.tzinfo is None:
@@ -452,6 +458,7 @@ def _plan_one(tx: Tx, request: TransferRequest, prefix: str, accounts: dict[int,
             hold_status=HoldStatus.PENDING, expires_at=expires_at,
             reference=request.reference, batch_id=batch_id, created_at=tx.now)
     if kind in (TransferKind.POST, TransferKind.VOID):
+        assert pending_id is not None  # set from the pending transfer in the branch above
         pendings[pending_id] = replace(pendings[pending_id], hold_status=new_status)
         plan.hold_updates[pending_id] = new_status
     plan.touched.update((debit_id, credit_id))
@@ -523,7 +530,7 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any,
               for seq, r in zip(seqs, plan.rows, strict=True)]
     if conn.dialect.name == "postgresql" and len(tuples) >= COPY_ROWS_MIN:
         # COPY is PostgreSQL's bulk path: one stream instead of one Bind/Execute per row.
-        driver = conn.connection.driver_connection
+        driver = driver_connection(conn)
         with driver.cursor() as cursor, cursor.copy(
                 f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)}) FROM STDIN") as copy:
             for values in tuples:
@@ -682,16 +689,18 @@ def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
     now = tx.now
     rows = plan.rows
     for r in requests:
+        assert r.debit_account_id is not None  # validated: single and pending name both
+        currency = accounts[r.debit_account_id].currency
         if r.kind is TransferKind.PENDING:
             timeout = r.timeout_seconds
             rows.append((r.id, "pending", r.debit_account_id, r.credit_account_id,
-                         r.amount_minor, 0, accounts[r.debit_account_id].currency, r.code,
+                         r.amount_minor, 0, currency, r.code,
                          None, "pending",
                          now + dt.timedelta(seconds=timeout) if timeout is not None else None,
                          r.reference, batch_id, r.metadata))
         else:
             rows.append((r.id, "single", r.debit_account_id, r.credit_account_id,
-                         r.amount_minor, 0, accounts[r.debit_account_id].currency, r.code,
+                         r.amount_minor, 0, currency, r.code,
                          None, None, None, r.reference, batch_id, r.metadata))
     return True
 

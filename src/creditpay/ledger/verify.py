@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 
@@ -37,7 +37,8 @@ class VerifyReport:
                 "problems": self.problems}
 
 
-def _journal_sums(conn: Connection, side_column) -> dict[int, tuple[int, int]]:  # type: ignore[no-untyped-def]
+def _journal_sums(conn: Connection,
+                  side_column: ColumnElement[int]) -> dict[int, tuple[int, int]]:
     t = ledger_transfers.c
     rows = conn.execute(
         select(
@@ -91,8 +92,8 @@ def verify_ledger(conn: Connection, *, problems_max: int = 100) -> VerifyReport:
             select(t.id, side).select_from(
                 ledger_transfers.outerjoin(ledger_accounts, side == a.id))
             .where((a.id.is_(None)) | (a.currency != t.currency)).limit(5)).all()
-        for row in orphans:
-            problem(f"transfer {row[0]} refers to account {row[1]}, which does not exist"
+        for orphan in orphans:
+            problem(f"transfer {orphan[0]} refers to account {orphan[1]}, which does not exist"
                     " or has another currency")
     if report.debits_posted != report.credits_posted:
         problem(f"total debits posted {report.debits_posted} != total credits posted"
@@ -106,11 +107,12 @@ def verify_ledger(conn: Connection, *, problems_max: int = 100) -> VerifyReport:
         .where(t.kind.in_(("post", "void", "expire"))).group_by(t.pending_id)).all()
     resolution = {row[0]: (row[1], row[2]) for row in resolved}
     expected_status = {"post": "posted", "void": "voided", "expire": "expired"}
-    for row in conn.execute(select(t.id, t.hold_status).where(t.kind == "pending")):
-        count, kind = resolution.get(row.id, (0, None))
+    for hold in conn.execute(select(t.id, t.hold_status).where(t.kind == "pending")):
+        count, kind = resolution.get(hold.id, (0, None))
         if count > 1:
-            problem(f"hold {row.id} resolved {count} times")
+            problem(f"hold {hold.id} resolved {count} times")
         status = expected_status[kind] if kind else "pending"
-        if row.hold_status != status:
-            problem(f"hold {row.id} has status {row.hold_status} but its journal says {status}")
+        if hold.hold_status != status:
+            problem(f"hold {hold.id} has status {hold.hold_status} but its journal says"
+                    f" {status}")
     return report

@@ -14,7 +14,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import Connection, Table, case, select, update
 
@@ -80,6 +80,10 @@ _MCC = re.compile(r"^\d{4}$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
 
 
+@overload
+def aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite returns naive datetimes; everything stored is UTC."""
     if value is not None and value.tzinfo is None:
@@ -291,7 +295,7 @@ class Parties:
             aware(row.expires_at) > tx.now and row.device_hash == device_hash and \
             row.attempts < self.policy.challenge_attempts_max
         # A taken registration never matches, even if its unsent code were guessed.
-        matches = usable and isinstance(code, str) and \
+        matches = usable and row is not None and isinstance(code, str) and \
             hmac.compare_digest(expected, row.code_hash) and row.kind == "new"
         if not matches:
             if usable:
@@ -871,8 +875,10 @@ def parse_rate(text: str) -> Decimal:
     except (InvalidOperation, ValueError) as exc:
         raise ValidationError("must be a decimal fraction like '0.006'",
                               field="discount_rate") from exc
-    if isinstance(text, float) or not rate.is_finite() or not Decimal(0) <= rate <= Decimal(
-            "0.2") or rate.as_tuple().exponent < -6:
+    exponent = rate.as_tuple().exponent  # an int, or 'n', 'N', 'F' when not finite
+    # Finiteness first: ordering a NaN raises.
+    if isinstance(text, float) or not isinstance(exponent, int) or \
+            not Decimal(0) <= rate <= Decimal("0.2") or exponent < -6:
         raise ValidationError("must be between 0 and 0.2 with at most 6 decimals",
                               field="discount_rate")
     return rate

@@ -188,7 +188,9 @@ class ScreeningRiskGateway:
             rules = load_rules(config.rules_path, names)
         else:
             rules = RuleSet.from_dict(EMPTY_RULES, names)
-        state, floor, above = None, 0, frozenset[int]()
+        state: bytes | None = None
+        floor: int | None = 0
+        above = frozenset[int]()
         if config.state_path is not None and config.state_path.exists():
             state, floor, above = _read_snapshot(config.state_path.read_bytes())
         try:

@@ -50,25 +50,27 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
     i = payment_intents.c
     tried_at = func.coalesce(i.confirmed_at, i.created_at)
     window = [tried_at < before] + ([tried_at >= since] if since is not None else [])
-    for row in conn.execute(
+    for intent in conn.execute(
             select(tried_at.label("at"), i.status, i.amount_minor, i.captured_minor,
                    i.currency, i.scenario)
             .where(i.customer_id == customer_id, *window, or_(
                 i.status == "declined",
                 and_(i.status == "succeeded", i.captured_minor > 0)))
             .order_by(i.seq.desc()).limit(ACTIVITY_ROWS_MAX)):
-        if row.status == "declined":
-            rows.append(_row(row.at, "payment_declined", row.amount_minor, row.currency, None))
+        if intent.status == "declined":
+            rows.append(_row(intent.at, "payment_declined", intent.amount_minor,
+                             intent.currency, None))
         else:
-            rows.append(_row(row.at, "payment", row.captured_minor, row.currency, row.scenario))
+            rows.append(_row(intent.at, "payment", intent.captured_minor, intent.currency,
+                             intent.scenario))
     r = payment_refunds.c
     window = [r.created_at < before] + ([r.created_at >= since] if since is not None else [])
-    for row in conn.execute(
+    for refund in conn.execute(
             select(r.created_at.label("at"), r.amount_minor, r.currency)
             .select_from(payment_refunds.join(payment_intents, i.id == r.intent_id))
             .where(i.customer_id == customer_id, *window)
             .order_by(r.created_at.desc()).limit(ACTIVITY_ROWS_MAX)):
-        rows.append(_row(row.at, "refund", row.amount_minor, row.currency, None))
+        rows.append(_row(refund.at, "refund", refund.amount_minor, refund.currency, None))
     rows.sort(key=lambda item: (item["occurred_at"], item["kind"]))
     return rows
 

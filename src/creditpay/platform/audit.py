@@ -44,10 +44,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, RowMapping, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from creditpay.db.uow import Tx, UnitOfWork
+from creditpay.db.uow import Tx, UnitOfWork, inserted_id
 from creditpay.errors import StateError, ValidationError
 from creditpay.platform.checkpoints import (
     AuditChainBrokenError,
@@ -142,7 +142,7 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
-def record_hash(prev_hash: str, record: Mapping[str, Any]) -> str:
+def record_hash(prev_hash: str, record: Mapping[str, Any] | RowMapping) -> str:
     """``SHA-256(prev_hash bytes || canonical JSON of the record's content)`` in hex.
 
     ``record`` has the columns of ``audit_records`` (a database row mapping); everything but
@@ -272,7 +272,7 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
         # time equals what any later reader decodes.
         "payload": json.loads(encoded),
     })
-    return int(result.inserted_primary_key[0])
+    return inserted_id(result)
 
 
 _INSERT = audit_records.insert()
@@ -437,7 +437,7 @@ class VerifyResult:
 
 
 def _sealed_rows(conn: Connection, after_index: int, up_to_index: int | None,
-                 page_size: int) -> Iterator[Mapping[str, Any]]:
+                 page_size: int) -> Iterator[RowMapping]:
     # Keyset pagination: bounded memory for a chain of any length.
     after = after_index
     while True:

@@ -23,7 +23,7 @@ import secrets
 import statistics
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, update
 
@@ -176,13 +176,17 @@ def _complaint(row: Any) -> Complaint:
         remedy_currency=row.remedy_currency, sla_policy_version=row.sla_policy_version)
 
 
-def _parse(enum_type: type[enum.StrEnum], value: object, field_name: str) -> Any:
-    try:
-        return enum_type(value)  # type: ignore[call-arg]
-    except ValueError:
-        raise ValidationError(f"unknown {field_name} {value!r}; use one of "
-                              f"{', '.join(m.value for m in enum_type)}",
-                              field=field_name) from None
+_StrEnumT = TypeVar("_StrEnumT", bound=enum.StrEnum)
+
+
+def _parse(enum_type: type[_StrEnumT], value: object, field_name: str) -> _StrEnumT:
+    if isinstance(value, str):
+        try:
+            return enum_type(value)
+        except ValueError:
+            pass
+    raise ValidationError(f"unknown {field_name} {value!r}; use one of "
+                          f"{', '.join(m.value for m in enum_type)}", field=field_name)
 
 
 def _subject_type(value: object) -> str:

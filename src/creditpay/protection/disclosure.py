@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
@@ -50,6 +50,9 @@ from creditpay.platform.validators import (
 from creditpay.protection.complaints import DEFAULT_SLA_POLICY, SlaPolicy
 from creditpay.protection.tables import disclosure_acceptances
 from creditpay.protection.withdrawal import WITHDRAWAL_DAYS_DEFAULT, withdrawal_deadline
+
+if TYPE_CHECKING:  # jinja2 is imported when a document is rendered
+    import jinja2
 
 __all__ = [
     "TEMPLATE_VERSION",
@@ -371,7 +374,7 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _template():  # type: ignore[no-untyped-def]
+def _template() -> jinja2.Template:
     import jinja2
 
     environment = jinja2.Environment(

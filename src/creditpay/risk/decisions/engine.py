@@ -54,10 +54,11 @@ def model_output(loaded: LoadedModel, features: Mapping[str, Any]) -> dict[str, 
         else:
             entry.update(bin=str(reason.value), contribution=reason.contribution)
         reasons.append(entry)
-    output = {"score": float(scored.score), "pd": float(scored.pd), "reasons": reasons}
+    score, pd = float(scored.score), float(scored.pd)
+    output: dict[str, Any] = {"score": score, "pd": pd, "reasons": reasons}
     if hasattr(scored, "points"):
         output["points"] = {k: float(v) for k, v in scored.points.items()}
-    assert math.isfinite(output["score"]) and 0.0 < output["pd"] < 1.0
+    assert math.isfinite(score) and 0.0 < pd < 1.0
     return output
 
 

@@ -78,6 +78,7 @@ def _rows(accounts: Any) -> list[Mapping[str, Any]]:
 def _validate(row: Mapping[str, Any], i: int) -> dict[str, Any]:
     where = f"accounts[{i}]"
     out: dict[str, Any] = {}
+    value: Any  # untrusted input: each check below refuses what does not fit
     for name in ("account_id", "customer_id"):
         value = row.get(name)
         if not isinstance(value, str) or not value or len(value) > 64:
@@ -131,7 +132,8 @@ def review_limits(uow: UnitOfWork, business_date: dt.date, accounts: Any) -> lis
         existing = {r.account_id: r for r in tx.conn.execute(
             select(limit_review_actions).where(
                 limit_review_actions.c.review_date == business_date))}
-        actions, inserts = [], []
+        actions: list[LimitAction] = []
+        inserts: list[dict[str, Any]] = []
         for account in accounts_checked:
             stored = existing.get(account["account_id"])
             if stored is not None:  # this date was reviewed already: return, don't redo

@@ -33,7 +33,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, select
 
@@ -121,7 +121,8 @@ class LoadedPolicy:
 
     @property
     def parameters(self) -> Mapping[str, Any]:
-        return self.document["parameters"]
+        parameters: Mapping[str, Any] = self.document["parameters"]
+        return parameters
 
     @property
     def currency(self) -> str:
@@ -132,7 +133,8 @@ class LoadedPolicy:
         if product_code not in products:
             raise ValidationError(f"unknown product; this policy covers {sorted(products)}",
                                   field="product_code")
-        return products[product_code]
+        product: Mapping[str, Any] = products[product_code]
+        return product
 
     def reason_text(self, code: str) -> dict[str, str]:
         return dict(self.document["reasons"][code])
@@ -174,7 +176,7 @@ def _check_caps(policy: LoadedPolicy, output: Mapping[str, Any]) -> None:
 # -- validation ----------------------------------------------------------------------------
 
 
-def _fail(detail: str, field: str) -> None:
+def _fail(detail: str, field: str) -> NoReturn:
     raise ValidationError(detail, field=field)
 
 

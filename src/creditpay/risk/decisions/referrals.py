@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from sqlalchemy import Connection, select
 
@@ -102,6 +102,10 @@ class Referral:
         return out
 
 
+@overload
+def aware_utc(value: dt.datetime) -> dt.datetime: ...
+@overload
+def aware_utc(value: None) -> None: ...
 def aware_utc(value: dt.datetime | None) -> dt.datetime | None:
     """A stored time as an aware UTC datetime (SQLite returns naive UTC)."""
     if value is not None and value.tzinfo is None:

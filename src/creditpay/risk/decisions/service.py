@@ -322,13 +322,16 @@ def _history_insert(dialect_name: str) -> Any:
     """Store a history unless that content is stored already: one statement, and safe
     against a concurrent decision storing the same history (no read-then-insert race)."""
     if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect_name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - the two supported stores
-        raise ValueError(f"unsupported database {dialect_name!r}")
-    return insert(credit_decision_histories).on_conflict_do_nothing(
-        index_elements=["sha256"])
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(credit_decision_histories).on_conflict_do_nothing(
+            index_elements=["sha256"])
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(credit_decision_histories).on_conflict_do_nothing(
+            index_elements=["sha256"])
+    raise ValueError(f"unsupported database {dialect_name!r}")  # pragma: no cover
 
 
 def stored_history(conn: Connection, sha256: str) -> list[PlatformEvent]:

@@ -182,7 +182,7 @@ def _checked_event(row: Mapping[str, Any], where: str, customer_id: str | None
     if kind not in EVENT_KINDS:
         raise ValidationError(f"kind must be one of {sorted(EVENT_KINDS)}",
                               field=f"{where}.kind")
-    amount = row.get("amount_minor")
+    amount: Any = row.get("amount_minor")  # untrusted: refused below unless an integer
     try:
         # operator.index accepts Python and numpy integers and refuses floats and text.
         amount = None if isinstance(amount, bool) else operator.index(amount)

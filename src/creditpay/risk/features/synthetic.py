@@ -160,7 +160,8 @@ def synthetic_population(n_customers: int, seed: int = 0, bureau_seed: int = 0,
     """``(observations, events)``: one observation per customer (with a ``bad`` label)."""
     rng = random.Random(seed)
     bureau = SimulatedBureau(bureau_seed)
-    observations, events = [], []
+    observations: list[dict[str, Any]] = []
+    events = []
     for i in range(n_customers):
         customer_id = f"syn-{seed}-{i:06d}"
         as_of = start + dt.timedelta(days=rng.randint(0, 180), seconds=rng.randint(0, 86_399))
@@ -189,12 +190,13 @@ def synthetic_accounts(n_accounts: int, seed: int = 0) -> list[dict[str, Any]]:
         dpd_max = rng.choices((0, 5, 15, 35, 65), (80, 8, 5, 4, 3))[0] if trait < 1 else 0
         dpd_now = dpd_max if rng.random() < 0.3 else 0
         on_time = round(max(0.0, min(1.0, 0.9 + 0.05 * trait - dpd_max / 200)), 4)
-        row = {"account_id": f"acct-{seed}-{i:06d}", "customer_id": f"cust-{seed}-{i:06d}",
-               "current_limit_minor": limit, "balance_minor": int(limit * utilisation),
-               "utilisation": round(utilisation, 4), "dpd_current": dpd_now,
-               "dpd_max_6m": dpd_max, "on_time_share_6m": on_time,
-               "months_on_book": rng.randint(1, 48), "payments_count_90d": rng.randint(0, 120),
-               "other_exposure_minor": rng.choice((0, 0, 1_000_000, 5_000_000))}
+        row: dict[str, Any] = {
+            "account_id": f"acct-{seed}-{i:06d}", "customer_id": f"cust-{seed}-{i:06d}",
+            "current_limit_minor": limit, "balance_minor": int(limit * utilisation),
+            "utilisation": round(utilisation, 4), "dpd_current": dpd_now,
+            "dpd_max_6m": dpd_max, "on_time_share_6m": on_time,
+            "months_on_book": rng.randint(1, 48), "payments_count_90d": rng.randint(0, 120),
+            "other_exposure_minor": rng.choice((0, 0, 1_000_000, 5_000_000))}
         logit = (-3.2 - 0.7 * trait + 1.5 * utilisation + 0.03 * dpd_max + 0.02 * dpd_now
                  - 2.0 * (on_time - 0.9) - 0.02 * row["months_on_book"])
         row["bad"] = int(rng.random() < 1 / (1 + math.exp(-logit)))

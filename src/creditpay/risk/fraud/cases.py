@@ -30,11 +30,11 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, inserted_id
 from creditpay.errors import NotFoundError, StateError, ValidationError
 from creditpay.platform import audit
 from creditpay.risk.fraud.features import FraudLabel
@@ -115,7 +115,7 @@ DEFAULT_CASE_POLICY = CasePolicy()
 class PaymentReviewer(Protocol):
     """Approves or declines a held payment (the payments domain's public review)."""
 
-    def __call__(self, tx: Tx, intent_id: str, approve: bool, note: str | None) -> Any: ...
+    def __call__(self, tx: Tx, intent_id: str, approve: bool, note: str | None, /) -> Any: ...
 
 
 # ------------------------------------------------------------------------ pure core
@@ -131,6 +131,10 @@ def case_priority(score: float | None, amount_minor: int | None,
     return 3
 
 
+@overload
+def _utc(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
     """Aware UTC (SQLite hands back naive datetimes that were stored as UTC)."""
     if value is None:
@@ -429,12 +433,12 @@ def _store_label(tx: Tx, *, source: str, reference: str, subject_type: str,
         c.source == source, c.reference == reference)).first()
     if existing is not None:
         return {**_label_view(existing), "duplicate": True}
-    label_id = tx.conn.execute(fraud_labels.insert().values(
+    label_id = inserted_id(tx.conn.execute(fraud_labels.insert().values(
         source=source, reference=reference, subject_type=subject_type,
         subject_id=subject_id, customer_id=customer_id, merchant_id=merchant_id,
         device_id=device_id, transaction_at=transaction_at, labelled_at=tx.now,
         is_fraud=bool(is_fraud), amount_minor=amount_minor, currency=currency,
-        reason_code=reason_code, recorded_by=recorded_by)).inserted_primary_key[0]
+        reason_code=reason_code, recorded_by=recorded_by)))
     row = tx.conn.execute(select(fraud_labels).where(c.id == label_id)).one()
     return {**_label_view(row), "duplicate": False}
 
@@ -602,7 +606,7 @@ def queue_report(conn: Connection, *, now: dt.datetime, since: dt.datetime
                  ) -> dict[str, Any]:
     """What the queue's owner looks at: backlog, precision and SLA breaches since ``since``."""
     c = fraud_cases.c
-    backlog = dict(conn.execute(select(c.status, func.count()).where(
+    backlog: dict[str, int] = dict(conn.execute(select(c.status, func.count()).where(
         c.status.in_(("open", "assigned"))).group_by(c.status)).all())
     return {"since": since.astimezone(dt.UTC).isoformat(),
             "as_of": now.astimezone(dt.UTC).isoformat(),

@@ -332,12 +332,12 @@ def evaluate_handbook(sim_config: HandbookSimConfig | None = None,
                                       num_boost_round, n_models, early_stopping_days)
         if models is not None:
             models.append(model)
-        result["train_start"] = str(window["train_start"])
-        result["test_start"] = str(window["test_start"])
-        result["test_end"] = str(window["test_end"])
+        fold: dict[str, Any] = {**result, "train_start": str(window["train_start"]),
+                                "test_start": str(window["test_start"]),
+                                "test_end": str(window["test_end"])}
         if (window["test_end"] - sim_cfg.start_date).days >= sim_cfg.n_days:
             raise ValidationError("test window ends after the simulation", field="n_folds")
-        folds.append(result)
+        folds.append(fold)
     metrics = ("auc_roc", "average_precision", "card_precision_at_100")
     mean = {m: float(np.mean([f[m] for f in folds])) for m in metrics}
     std = {m: float(np.std([f[m] for f in folds])) for m in metrics}
@@ -349,7 +349,7 @@ def evaluate_handbook(sim_config: HandbookSimConfig | None = None,
         "simulation": {"n_customers": sim_cfg.n_customers, "n_terminals": sim_cfg.n_terminals,
                        "n_days": sim_cfg.n_days, "seed": sim_cfg.seed,
                        "transactions": events.height,
-                       "fraud_rate": float(events["is_fraud"].mean())},
+                       "fraud_rate": float(events.select(pl.col("is_fraud").mean()).item())},
         "model": {"num_boost_round": num_boost_round, "params": params or "default",
                   "n_models": n_models, "early_stopping_days": early_stopping_days,
                   "n_features": int(features.shape[1]),

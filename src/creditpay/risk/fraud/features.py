@@ -402,7 +402,8 @@ class StreamingFeatures:
         config_blob = json.dumps(self.config.to_dict(), sort_keys=True).encode()
         payload["config_json"] = np.frombuffer(config_blob, dtype=np.uint8)
         buffer = io.BytesIO()
-        np.savez(buffer, **payload)
+        # numpy's stub types **kwds as if they could fill its allow_pickle: bool keyword.
+        np.savez(buffer, **payload)  # type: ignore[arg-type]
         return buffer.getvalue()
 
     @classmethod
@@ -542,7 +543,7 @@ class StreamingFeatures:
 
         px, py = self._coords(event)
         cells = a["cust_cells"][slot]
-        if px is None:
+        if px is None or py is None:  # both or neither
             cells[ring_pos] = _EMPTY
             new_x = new_y = math.nan
         else:
@@ -950,10 +951,11 @@ def iter_stream(events: pl.DataFrame, config: FeatureConfig | None = None):
     """
     cfg = config or FeatureConfig()
     coords = ("lat", "lon") if cfg.coordinates == "geo" else ("grid_x", "grid_y")
-    columns = {name: (events[name].to_list() if name in events.columns else [None] * events.height)
-               for name in ("customer_id", "device_id", "merchant_id", "card_id",
-                            "terminal_id", "amount_minor", "timestamp_s", "is_fraud",
-                            "label_timestamp_s", "currency", "scenario", *coords)}
+    columns: dict[str, list[Any]] = {
+        name: (events[name].to_list() if name in events.columns else [None] * events.height)
+        for name in ("customer_id", "device_id", "merchant_id", "card_id",
+                     "terminal_id", "amount_minor", "timestamp_s", "is_fraud",
+                     "label_timestamp_s", "currency", "scenario", *coords)}
 
     def as_id(value: object) -> str | None:
         return None if value is None else str(value)

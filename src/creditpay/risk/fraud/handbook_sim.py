@@ -165,11 +165,11 @@ def simulate(config: HandbookSimConfig | None = None) -> HandbookData:
 
     keep = (time_of_day > 0) & (time_of_day < SECONDS_PER_DAY)
     cust, day, time_of_day, amount, terminal = (
-        a[keep] for a in (cust, day, time_of_day, amount, terminal))
+        cust[keep], day[keep], time_of_day[keep], amount[keep], terminal[keep])
     tx_time_s = day * SECONDS_PER_DAY + time_of_day
     order = np.lexsort((cust, tx_time_s))  # by time, ties by customer: stable and total
     cust, day, tx_time_s, amount, terminal = (
-        a[order] for a in (cust, day, tx_time_s, amount, terminal))
+        cust[order], day[order], tx_time_s[order], amount[order], terminal[order])
     n_tx = len(cust)
 
     # -- fraud scenarios, applied in the handbook's order (a later one overrides the label)

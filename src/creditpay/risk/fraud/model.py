@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_LGBM_PARAMS",
     "DEFAULT_NUM_BOOST_ROUND",
     "DecisionPolicy",
+    "ScoringModel",
     "ThresholdRow",
     "CompiledForest",
     "FraudModel",
@@ -456,6 +457,22 @@ def _tree_depth(left: np.ndarray, right: np.ndarray, n_internal: int) -> int:
 
 
 # --------------------------------------------------------------------------- model
+class ScoringModel(Protocol):
+    """What a :class:`~creditpay.risk.fraud.screening.Screener` needs of a model: a trained
+    :class:`FraudModel`, or a stand-in such as payments' rules-only model."""
+
+    @property
+    def feature_config(self) -> FeatureConfig: ...
+    @property
+    def policy(self) -> DecisionPolicy: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
+    def probability(self, x: np.ndarray) -> float: ...
+    def top_reasons(self, x: np.ndarray, k: int = 3) -> tuple[str, ...]: ...
+
+
 @dataclass
 class FraudModel:
     """A trained model: LightGBM text, its manifest and the compiled scorer."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, inserted_id
 from creditpay.errors import ValidationError
 from creditpay.risk.fraud.features import PaymentEvent
 from creditpay.risk.fraud.screening import ScreeningResult
@@ -58,7 +58,7 @@ def record_screening(tx: Tx, *, subject_type: str, subject_id: str, event: Payme
     if not isinstance(subject_id, str) or not 1 <= len(subject_id) <= 64:
         raise ValidationError("must be a string of 1..64 characters", field="subject_id")
     versions = result.versions
-    return int(tx.conn.execute(_insert, {
+    return inserted_id(tx.conn.execute(_insert, {
         "subject_type": subject_type, "subject_id": subject_id,
         "customer_id": event.customer_id, "device_id": event.device_id,
         "merchant_id": event.merchant_id, "terminal_id": event.terminal_id,
@@ -71,7 +71,7 @@ def record_screening(tx: Tx, *, subject_type: str, subject_id: str, event: Payme
         "features_version": versions["features"][:64],
         "rules_version": versions["rules"][:128],
         "thresholds": dict(result.thresholds or {}),
-    }).inserted_primary_key[0])
+    }))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

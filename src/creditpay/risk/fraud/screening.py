@@ -30,7 +30,7 @@ from creditpay.risk.fraud.features import (
     StateCheckpoint,
     StreamingFeatures,
 )
-from creditpay.risk.fraud.model import DECISIONS, SCENARIOS, DecisionPolicy, FraudModel
+from creditpay.risk.fraud.model import DECISIONS, SCENARIOS, DecisionPolicy, ScoringModel
 from creditpay.risk.fraud.rules import EMPTY_RULES, RuleBook, RuleSet
 
 __all__ = ["Screener", "ScreeningResult", "PaymentEvent", "FraudLabel", "validate_event"]
@@ -133,7 +133,7 @@ class Screener:
     Not thread-safe: one screener owns one feature state (shard by customer for more).
     """
 
-    def __init__(self, model: FraudModel, rules: RuleSet | RuleBook | None = None,
+    def __init__(self, model: ScoringModel, rules: RuleSet | RuleBook | None = None,
                  policy: DecisionPolicy | None = None, state: bytes | None = None,
                  reasons_top_k: int = 3) -> None:
         self.model = model
@@ -171,7 +171,7 @@ class Screener:
         self._refresh_versions()
         return previous
 
-    def swap_model(self, model: FraudModel) -> FraudModel:
+    def swap_model(self, model: ScoringModel) -> ScoringModel:
         """Hot-swap the model and its score thresholds (a retrained champion); returns the
         previous model. The streaming state carries over, so the new model must use the
         same feature configuration."""

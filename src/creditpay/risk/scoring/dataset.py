@@ -158,14 +158,15 @@ def encode_target(values: Any, target: str, bad_value: str | None) -> tuple[np.n
         bad_text = "1"
     else:
         # Exact text first (keeps "007" distinct from 7), then as a number ("1" ↔ 1.0).
-        bad_text = bad_value if bad_value in levels else category_key(
+        candidate = bad_value if bad_value in levels else category_key(
             _parse_number_like(bad_value))
-        if bad_text not in levels:
+        if candidate is None or candidate not in levels:
             raise ValidationError(
                 f"bad value {bad_value!r} does not occur in target column {target!r} "
                 f"(values: {levels[:10]!r})",
                 field="bad_value",
             )
+        bad_text = candidate
     if len(levels) > 2:
         raise ValidationError(
             f"target column {target!r} has {len(levels)} classes {levels[:10]!r}; "

@@ -276,7 +276,8 @@ class GbmModel:
                     raise ValidationError(f"numeric column {spec.name!r} has non-numeric values",
                                           field=spec.name) from exc
             else:
-                lookup = {c: float(i) for i, c in enumerate(self.vocabularies[spec.name])}
+                lookup: dict[str | None, float] = {
+                    c: float(i) for i, c in enumerate(self.vocabularies[spec.name])}
                 codes, uniques = pd.factorize(np.asarray(column, dtype=object))
                 table = np.array([lookup.get(category_key(u), np.nan) for u in uniques]
                                  + [np.nan], dtype=np.float64)
@@ -303,7 +304,7 @@ class GbmModel:
         order = np.argsort(-contributions, axis=1, kind="stable")[:, : self.max_reasons]
         result = []
         for row in range(matrix.shape[0]):
-            reasons = []
+            reasons: list[GbmReason] = []
             for j in order[row]:
                 value = float(contributions[row, j])
                 if value <= 0:
@@ -324,6 +325,13 @@ class GbmModel:
         probability = float(self.predict_pd(frame)[0])
         score = float(_points_from_pd(np.array([probability]), self.scaling)[0])
         return GbmApplicationScore(score, probability, self.reasons(frame)[0])
+
+
+def dense_prediction(prediction: object) -> np.ndarray:
+    """A lightgbm prediction as the array it is: lightgbm types ``predict`` for sparse
+    inputs too (a sparse matrix or a list of them); every input here is a dense array."""
+    assert isinstance(prediction, np.ndarray), type(prediction)
+    return prediction
 
 
 def _predict_threads(matrix: np.ndarray) -> dict[str, int]:
@@ -389,11 +397,14 @@ def fit_gbm(data: CreditDataset, config: GbmConfig | None = None) -> GbmModel:
                               free_raw_data=False, params={"max_bin": config.max_bin})
         result = lgb.cv(params, dataset, num_boost_round=config.max_rounds, folds=folds,
                         callbacks=[stop], return_cvbooster=True)
-        rounds = len(result["valid binary_logloss-mean"])
+        curve, cv_booster = result["valid binary_logloss-mean"], result["cvbooster"]
+        # lightgbm types every value of cv()'s dict as either; return_cvbooster sets these.
+        assert isinstance(curve, list) and isinstance(cv_booster, lgb.CVBooster)
+        rounds = len(curve)
         out_of_fold = np.empty(data.n_rows)
-        for booster, (_, held) in zip(result["cvbooster"].boosters, folds, strict=True):
-            out_of_fold[held] = booster.predict(matrix[held], num_iteration=rounds,
-                                                raw_score=True)
+        for booster, (_, held) in zip(cv_booster.boosters, folds, strict=True):
+            out_of_fold[held] = dense_prediction(booster.predict(
+                matrix[held], num_iteration=rounds, raw_score=True))
         calibrator = fit_calibrator(out_of_fold, data.bad, config.calibration)
         booster = lgb.train(params, dataset, num_boost_round=rounds)
     else:

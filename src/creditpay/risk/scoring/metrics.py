@@ -146,7 +146,8 @@ def decile_table(bad: Any, risk: Any, n_groups: int = 10) -> list[dict[str, Any]
     n_total, bad_total = bad.size, int(bad.sum())
     good_total = n_total - bad_total
     overall_rate = bad_total / n_total
-    rows, cum_bads, cum_goods, cum_count = [], 0, 0, 0
+    rows: list[dict[str, Any]] = []
+    cum_bads, cum_goods, cum_count = 0, 0, 0
     for g in range(int(group.max()) + 1):
         members = group == g
         count = int(members.sum())
@@ -180,7 +181,7 @@ def calibration_table(bad: Any, pd: Any, n_bands: int = 10) -> list[dict[str, An
     if np.any((pd < 0) | (pd > 1)):
         raise ValidationError("PD must lie in [0, 1]", field="pd")
     group = _groups(pd, n_bands)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for g in range(int(group.max()) + 1):
         members = group == g
         count = int(members.sum())
@@ -215,7 +216,8 @@ class PsiResult:
                                   strict=True)]}
 
 
-def psi_from_proportions(expected: Sequence[float], actual: Sequence[float],
+def psi_from_proportions(expected: Sequence[float] | np.ndarray,
+                         actual: Sequence[float] | np.ndarray,
                          bins: Sequence[str] | None = None,
                          epsilon: float = PSI_EPSILON) -> PsiResult:
     """PSI of two distributions over the same bins (each sums to 1)."""

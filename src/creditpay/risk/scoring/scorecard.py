@@ -568,7 +568,7 @@ def information_value(counts: np.ndarray, bads: np.ndarray) -> float:
     return float(np.sum((goods / goods.sum() - bads / bads.sum()) * woe))
 
 
-def _shape(counts: Sequence[int], bads: Sequence[int]) -> str:
+def _shape(counts: Sequence[int] | np.ndarray, bads: Sequence[int] | np.ndarray) -> str:
     """Shape of the bad rate over the non-missing bins: ascending, descending, peak, ..."""
     rates = [b / n for n, b in zip(counts[:-1], bads[:-1], strict=True) if n > 0]
     steps = np.sign(np.diff(rates)) if len(rates) > 1 else np.array([])
