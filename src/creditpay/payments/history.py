@@ -2,18 +2,20 @@
 
 :func:`customer_activity` is the payments domain's public read of what a customer did with
 their wallet and at checkouts; the risk domain turns it into point-in-time features only
-when the customer consented to that use. Nothing here writes.
+when the customer consented to that use. It implements risk's
+:class:`~creditpay.risk.features.platform.ActivitySource` (risk sits below payments, so the
+decision's callers pass it in). Nothing here writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
 from creditpay.errors import ValidationError
 from creditpay.payments.tables import payment_intents, payment_refunds, wallet_operations
+from creditpay.risk.features.platform import ActivityRow
 
 __all__ = ["ACTIVITY_KINDS", "ACTIVITY_ROWS_MAX", "customer_activity"]
 
@@ -22,7 +24,7 @@ ACTIVITY_ROWS_MAX = 20_000  # per source: a bound on one read, far above a year 
 
 
 def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime,
-                      since: dt.datetime | None = None) -> list[dict[str, Any]]:
+                      since: dt.datetime | None = None) -> list[ActivityRow]:
     """The customer's payment activity in ``[since, before)``, oldest first.
 
     Rows ``{"occurred_at", "kind", "amount_minor", "currency", "category"}``, ``kind`` one of
@@ -36,7 +38,7 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
         raise ValidationError("customer_id must be a non-empty string", field="customer_id")
     if before.tzinfo is None or (since is not None and since.tzinfo is None):
         raise ValidationError("times need a timezone", field="before")
-    rows: list[dict[str, Any]] = []
+    rows: list[ActivityRow] = []
     w = wallet_operations.c
     done_at = func.coalesce(w.completed_at, w.created_at)
     window = [done_at < before] + ([done_at >= since] if since is not None else [])
@@ -50,32 +52,34 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
     i = payment_intents.c
     tried_at = func.coalesce(i.confirmed_at, i.created_at)
     window = [tried_at < before] + ([tried_at >= since] if since is not None else [])
-    for row in conn.execute(
+    for intent in conn.execute(
             select(tried_at.label("at"), i.status, i.amount_minor, i.captured_minor,
                    i.currency, i.scenario)
             .where(i.customer_id == customer_id, *window, or_(
                 i.status == "declined",
                 and_(i.status == "succeeded", i.captured_minor > 0)))
             .order_by(i.seq.desc()).limit(ACTIVITY_ROWS_MAX)):
-        if row.status == "declined":
-            rows.append(_row(row.at, "payment_declined", row.amount_minor, row.currency, None))
+        if intent.status == "declined":
+            rows.append(_row(intent.at, "payment_declined", intent.amount_minor,
+                             intent.currency, None))
         else:
-            rows.append(_row(row.at, "payment", row.captured_minor, row.currency, row.scenario))
+            rows.append(_row(intent.at, "payment", intent.captured_minor, intent.currency,
+                             intent.scenario))
     r = payment_refunds.c
     window = [r.created_at < before] + ([r.created_at >= since] if since is not None else [])
-    for row in conn.execute(
+    for refund in conn.execute(
             select(r.created_at.label("at"), r.amount_minor, r.currency)
             .select_from(payment_refunds.join(payment_intents, i.id == r.intent_id))
             .where(i.customer_id == customer_id, *window)
             .order_by(r.created_at.desc()).limit(ACTIVITY_ROWS_MAX)):
-        rows.append(_row(row.at, "refund", row.amount_minor, row.currency, None))
+        rows.append(_row(refund.at, "refund", refund.amount_minor, refund.currency, None))
     rows.sort(key=lambda item: (item["occurred_at"], item["kind"]))
     return rows
 
 
 def _row(at: dt.datetime, kind: str, amount_minor: int, currency: str, category: str | None
-         ) -> dict[str, Any]:
+         ) -> ActivityRow:
     if at.tzinfo is None:  # SQLite returns naive UTC
         at = at.replace(tzinfo=dt.UTC)
-    return {"occurred_at": at, "kind": kind, "amount_minor": int(amount_minor),
-            "currency": currency, "category": category}
+    return ActivityRow(occurred_at=at, kind=kind, amount_minor=int(amount_minor),
+                       currency=currency, category=category)
