@@ -159,17 +159,11 @@ def _value(metric: str, segment: str, numerator: float, denominator: float,
 
 # ------------------------------------------------------------------------------ sources
 def customer_grades(conn: Any) -> pl.DataFrame:
-    """customer_id -> grade of the customer's latest approved credit decision (risk's
-    own ``credit_decisions``)."""
-    from creditpay.risk.decisions.tables import credit_decisions as d
+    """customer_id -> grade of the customer's latest approved credit decision (risk
+    decisions' :func:`~creditpay.risk.decisions.queries.approved_grades`)."""
+    from creditpay.risk.decisions.queries import approved_grades
 
-    rows = conn.execute(select(d.c.customer_id, d.c.grade).where(
-        d.c.outcome == "approve", d.c.grade.is_not(None))
-        .order_by(d.c.customer_id, d.c.decided_at, d.c.id)).all()
-    frame = pl.DataFrame(rows, orient="row",
-                         schema={"customer_id": pl.String, "grade": pl.String})
-    return frame.unique("customer_id", keep="last", maintain_order=True)
-
+    return approved_grades(conn)
 
 
 def book_frames(conn: Any, currency: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -207,13 +201,9 @@ def _by_segment(frame: pl.DataFrame, numerator: pl.Expr, denominator: pl.Expr,
 
 # ------------------------------------------------------------------------------ metrics
 def _approval(conn: Any, day: dt.date, least: Minimums) -> list[MetricValue]:
-    from creditpay.risk.decisions.tables import credit_decisions as d
+    from creditpay.risk.decisions.queries import decided_between
 
-    start, end = _utc_day(day)
-    rows = conn.execute(select(d.c.product_code, d.c.outcome).where(
-        d.c.decided_at >= start, d.c.decided_at < end)).all()
-    frame = pl.DataFrame(rows, orient="row",
-                         schema={"product_code": pl.String, "outcome": pl.String})
+    frame = decided_between(conn, *_utc_day(day))
     if frame.height == 0:
         return [MetricValue("approval_rate", "all", None, 0.0, 0.0)]
     per = _by_segment(frame, (pl.col("outcome") == "approve").sum(), pl.len())
@@ -310,14 +300,10 @@ def _scores(conn: Any, day: dt.date, psi_days: int, model_version: int,
             *, reference: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Application scores and feature values of decisions by ``model_version``: of the
     ``psi_days`` days ending ``day``, or (``reference``) its first ``PSI_REFERENCE_DAYS``."""
-    from sqlalchemy import func
+    from creditpay.risk.decisions.queries import first_scored_at, scored_decisions
 
-    from creditpay.risk.decisions.tables import credit_decisions as d
-
-    where = [d.c.model_name == "application", d.c.model_version == model_version,
-             d.c.score.is_not(None)]
     if reference:
-        first = conn.execute(select(func.min(d.c.decided_at)).where(*where)).scalar()
+        first = first_scored_at(conn, "application", model_version)
         if first is None:
             return np.array([]), []
         start = first
@@ -325,11 +311,8 @@ def _scores(conn: Any, day: dt.date, psi_days: int, model_version: int,
     else:
         start = _utc_day(day - dt.timedelta(days=psi_days - 1))[0]
         end = _utc_day(day)[1]
-    rows = conn.execute(select(d.c.score, d.c.features).where(
-        *where, d.c.decided_at >= start, d.c.decided_at < end).order_by(d.c.decided_at,
-                                                                          d.c.id)).all()
-    return (np.array([float(r.score) for r in rows], dtype=np.float64),
-            [dict(r.features or {}) for r in rows])
+    rows = scored_decisions(conn, "application", model_version, start, end)
+    return (np.array([r.score for r in rows], dtype=np.float64), [r.features for r in rows])
 
 
 def _feature_values(features: list[dict[str, Any]], name: str, kind: str) -> Any:
