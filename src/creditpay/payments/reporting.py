@@ -11,6 +11,7 @@ domain's own tables, so callers never read ``payment_intents`` themselves.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
@@ -18,7 +19,8 @@ from creditpay.errors import ValidationError
 from creditpay.payments.tables import payment_intents
 from creditpay.risk.early_warning.ports import ScreeningCounts
 
-__all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX"]
+__all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX",
+           "CapturedTotal", "captured_totals"]
 
 SCREENING_DAYS_MAX = 366
 # Outcomes an analyst review leaves on a held intent: it was held (review) first.
@@ -59,3 +61,27 @@ def daily_screening_counts(conn: Connection, start: dt.date, end: dt.date
                 for scenario, counts in sorted(by_scenario.items())]
         day += dt.timedelta(days=1)
     return out
+
+
+@dataclass(frozen=True)
+class CapturedTotal:
+    """Payments of one customer in one currency with something captured: how many, and the
+    captured sum in minor units of ``currency``."""
+
+    currency: str
+    count: int
+    captured_minor: int
+
+
+def captured_totals(conn: Connection, customer_id: str, *, since: dt.datetime,
+                    before: dt.datetime) -> list[CapturedTotal]:
+    """The customer's captured payments created in ``[since, before)`` per currency, the
+    currency with the most payments first (then by code). One statement."""
+    p = payment_intents.c
+    rows = conn.execute(
+        select(p.currency, func.count().label("n"),
+               func.coalesce(func.sum(p.captured_minor), 0).label("amount"))
+        .where(p.customer_id == customer_id, p.captured_minor > 0, p.created_at >= since,
+               p.created_at < before)
+        .group_by(p.currency).order_by(func.count().desc(), p.currency)).all()
+    return [CapturedTotal(row.currency, int(row.n), int(row.amount)) for row in rows]
