@@ -101,6 +101,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     auto-debit consent check (default: :func:`auto_debit_consents`)."""
     from creditpay.credit.cob import run_close_of_business
     from creditpay.parties.service import purge_registrations
+    from creditpay.payments.reporting import daily_screening_counts
     from creditpay.platform.audit import seal
     from creditpay.protection.complaints import escalate_overdue
     from creditpay.risk.decisions.limit_review_job import run_limit_review
@@ -117,7 +118,9 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     else:
         report.skipped.append("limit_review: no behaviour model or limit_review policy")
     # After the close and the limit review: today's buckets and limits are final.
-    report.early_warning = run_early_warning(uow, business_date, currency=currency,
+    report.early_warning = run_early_warning(uow, business_date,
+                                             screening=daily_screening_counts,
+                                             currency=currency,
                                              monitors=early_warning_monitors).as_dict()
     report.referrals_expired = len(uow.run(lambda tx: expire_referrals(tx)))
     report.complaints_escalated = len(uow.run(lambda tx: escalate_overdue(tx)))

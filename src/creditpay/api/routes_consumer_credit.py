@@ -134,6 +134,7 @@ def require_no_line(conn: Any, customer_id: str) -> None:
 
 def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
            application_id: str) -> dict[str, Any]:
+    from creditpay.payments.history import customer_activity
     from creditpay.platform import audit
     from creditpay.protection.consent import Purpose, require_consent
     from creditpay.protection.consent_refs import reference_of
@@ -160,7 +161,8 @@ def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
     decision = decide(
         tx, application_id=application_id, customer_id=who.id,
         product_code=DECISION_PRODUCT, application=application, bureau=rt.config.bureau,
-        platform_events=platform_events(tx.conn, who.id, as_of=tx.now),
+        platform_events=platform_events(tx.conn, who.id, as_of=tx.now,
+                                        activity=customer_activity),
         bureau_consent_reference=reference_of(bureau_consent),
         platform_consent_reference=reference_of(assessment_consent))
     line = None

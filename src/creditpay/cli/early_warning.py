@@ -54,6 +54,7 @@ def _early_warning_app() -> typer.Typer:
             db: DbOption = None, as_json: JsonOption = False) -> None:
         """Compute and store the day's metrics, evaluate the monitors, store the alerts
         (idempotent per date: a re-run prints the stored report)."""
+        from creditpay.payments.reporting import daily_screening_counts
         from creditpay.risk.early_warning.job import run_early_warning
 
         try:
@@ -62,7 +63,8 @@ def _early_warning_app() -> typer.Typer:
             raise typer.BadParameter("must be a date YYYY-MM-DD", param_hint="--date") from None
         uow = _uow(db)
         try:
-            report = _run(lambda: run_early_warning(uow, day)).as_dict()
+            report = _run(lambda: run_early_warning(
+                uow, day, screening=daily_screening_counts)).as_dict()
         finally:
             uow.engine.dispose()
         if as_json:

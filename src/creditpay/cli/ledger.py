@@ -34,18 +34,13 @@ def accounts_command(db: DbOption = None, owner: Annotated[str | None, typer.Opt
     """List accounts with their balances."""
     from rich.console import Console
     from rich.table import Table
-    from sqlalchemy import select
 
-    from creditpay.ledger.service import _account_from_row
-    from creditpay.ledger.tables import ledger_accounts
+    from creditpay.ledger.queries import list_accounts
     from creditpay.money import Money
 
     engine = _open(db)
-    query = select(ledger_accounts).order_by(ledger_accounts.c.id).limit(limit)
-    if owner:
-        query = query.where(ledger_accounts.c.owner_id == owner)
     with engine.connect() as conn:
-        rows = [_account_from_row(r) for r in conn.execute(query).mappings()]
+        rows = list_accounts(conn, owner_id=owner, limit=limit)
     if json_output:
         typer.echo(json.dumps([{"id": a.id, "key": a.key, "code": a.code,
                                 "currency": a.currency, "owner_type": a.owner_type,

@@ -12,12 +12,11 @@ looks it up by customer id.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from creditpay.db.tables import outbox_events
+from creditpay.db.outbox import recent_events
 from creditpay.db.uow import Tx
 from creditpay.platform.vault import Vault
 
@@ -95,31 +94,25 @@ def inbox(conn: Connection, vault: Vault, *, destination: str, customer_id: str 
     newest first: registration codes addressed to it, and the codes and notices of
     ``customer_id`` (the customer it belongs to, if any), decrypted. For the development
     inbox only (simulated phones and e-mails): a real deployment has a relay and no inbox."""
-    rows = conn.execute(select(
-        outbox_events.c.id, outbox_events.c.topic, outbox_events.c.aggregate_id,
-        outbox_events.c.payload, outbox_events.c.occurred_at).where(
-        outbox_events.c.topic.in_((TOPIC_CODE, TOPIC_REGISTRATION_CODE,
-                                   TOPIC_REGISTRATION_ATTEMPT))).order_by(
-        outbox_events.c.id.desc()).limit(INBOX_SCAN_MAX)).all()
+    events = recent_events(conn, (TOPIC_CODE, TOPIC_REGISTRATION_CODE,
+                                  TOPIC_REGISTRATION_ATTEMPT), limit=INBOX_SCAN_MAX)
     found: list[dict[str, Any]] = []
-    for row in rows:
-        payload = dict(row.payload)
-        if row.topic == TOPIC_REGISTRATION_CODE:
-            shown = reveal(vault, row.topic, payload)
+    for event in events:
+        payload = event.payload
+        if event.topic == TOPIC_REGISTRATION_CODE:
+            shown = reveal(vault, event.topic, payload)
             if shown["destination"] != destination:
                 continue
-        elif customer_id is None or row.aggregate_id != customer_id:
+        elif customer_id is None or event.aggregate_id != customer_id:
             continue
         else:
-            shown = reveal(vault, row.topic, payload) if row.topic == TOPIC_CODE else {}
-        sent_at = row.occurred_at if row.occurred_at.tzinfo is not None else \
-            row.occurred_at.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
+            shown = reveal(vault, event.topic, payload) if event.topic == TOPIC_CODE else {}
         found.append({
-            "topic": row.topic, "template": payload.get("template"),
+            "topic": event.topic, "template": payload.get("template"),
             "code": shown.get("code"), "challenge_id": payload.get("challenge_id"),
             "registration_id": payload.get("registration_id"),
             "purpose": payload.get("purpose"),
-            "sent_at": sent_at.isoformat()})
+            "sent_at": event.occurred_at.isoformat()})
         if len(found) >= limit:
             break
     return found

@@ -2,18 +2,20 @@
 
 :func:`customer_activity` is the payments domain's public read of what a customer did with
 their wallet and at checkouts; the risk domain turns it into point-in-time features only
-when the customer consented to that use. Nothing here writes.
+when the customer consented to that use. It implements risk's
+:class:`~creditpay.risk.features.platform.ActivitySource` (risk sits below payments, so the
+decision's callers pass it in). Nothing here writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
 from creditpay.errors import ValidationError
 from creditpay.payments.tables import payment_intents, payment_refunds, wallet_operations
+from creditpay.risk.features.platform import ActivityRow
 
 __all__ = ["ACTIVITY_KINDS", "ACTIVITY_ROWS_MAX", "customer_activity"]
 
@@ -22,7 +24,7 @@ ACTIVITY_ROWS_MAX = 20_000  # per source: a bound on one read, far above a year 
 
 
 def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime,
-                      since: dt.datetime | None = None) -> list[dict[str, Any]]:
+                      since: dt.datetime | None = None) -> list[ActivityRow]:
     """The customer's payment activity in ``[since, before)``, oldest first.
 
     Rows ``{"occurred_at", "kind", "amount_minor", "currency", "category"}``, ``kind`` one of
@@ -36,7 +38,7 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
         raise ValidationError("customer_id must be a non-empty string", field="customer_id")
     if before.tzinfo is None or (since is not None and since.tzinfo is None):
         raise ValidationError("times need a timezone", field="before")
-    rows: list[dict[str, Any]] = []
+    rows: list[ActivityRow] = []
     w = wallet_operations.c
     done_at = func.coalesce(w.completed_at, w.created_at)
     window = [done_at < before] + ([done_at >= since] if since is not None else [])
@@ -76,8 +78,8 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
 
 
 def _row(at: dt.datetime, kind: str, amount_minor: int, currency: str, category: str | None
-         ) -> dict[str, Any]:
+         ) -> ActivityRow:
     if at.tzinfo is None:  # SQLite returns naive UTC
         at = at.replace(tzinfo=dt.UTC)
-    return {"occurred_at": at, "kind": kind, "amount_minor": int(amount_minor),
-            "currency": currency, "category": category}
+    return ActivityRow(occurred_at=at, kind=kind, amount_minor=int(amount_minor),
+                       currency=currency, category=category)

@@ -1,5 +1,9 @@
 """Read-only payment figures for other domains' reports (risk early warning).
 
+:func:`daily_screening_counts` implements risk's
+:class:`~creditpay.risk.early_warning.ports.ScreeningSource` (the type it returns is
+risk's: risk defines what it needs and may not import payments).
+
 Nothing here writes; each function is one aggregate statement per day over the payments
 domain's own tables, so callers never read ``payment_intents`` themselves.
 """
@@ -8,14 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from creditpay.errors import ValidationError
 from creditpay.payments.tables import payment_intents
+from creditpay.risk.early_warning.ports import ScreeningCounts
 
-__all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX"]
+__all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX",
+           "CapturedTotal", "captured_totals"]
 
 SCREENING_DAYS_MAX = 366
 # Outcomes an analyst review leaves on a held intent: it was held (review) first.
@@ -23,31 +28,8 @@ _REVIEWED = {"approved_by_review": "review", "declined_by_review": "review"}
 _OUTCOMES = ("approve", "challenge", "review", "decline")
 
 
-@dataclass(frozen=True)
-class ScreeningCounts:
-    """Payment intents created on ``day`` (UTC business day) in ``scenario`` that fraud
-    screening decided, by the screening outcome. An intent held for review and then
-    approved or declined by an analyst counts under ``review``; a challenge counts only when
-    its step-up was passed (an abandoned challenge leaves no outcome on the intent)."""
-
-    day: dt.date
-    scenario: str
-    approve: int
-    challenge: int
-    review: int
-    decline: int
-
-    @property
-    def screened(self) -> int:
-        return self.approve + self.challenge + self.review + self.decline
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"day": self.day.isoformat(), "scenario": self.scenario,
-                "approve": self.approve, "challenge": self.challenge, "review": self.review,
-                "decline": self.decline, "screened": self.screened}
-
-
-def daily_screening_counts(conn: Any, start: dt.date, end: dt.date) -> list[ScreeningCounts]:
+def daily_screening_counts(conn: Connection, start: dt.date, end: dt.date
+                           ) -> list[ScreeningCounts]:
     """Screening outcome counts per day in ``[start, end]`` (inclusive) and scenario, from
     ``payment_intents.risk_outcome`` by the intent's creation time (UTC day). Days and
     scenarios with no screened intent are left out."""
@@ -59,7 +41,7 @@ def daily_screening_counts(conn: Any, start: dt.date, end: dt.date) -> list[Scre
     if (end - start).days >= SCREENING_DAYS_MAX:
         raise ValidationError(f"at most {SCREENING_DAYS_MAX} days", field="end")
     c = payment_intents.c
-    out = []
+    out: list[ScreeningCounts] = []
     day = start
     while day <= end:
         since = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
@@ -79,3 +61,27 @@ def daily_screening_counts(conn: Any, start: dt.date, end: dt.date) -> list[Scre
                 for scenario, counts in sorted(by_scenario.items())]
         day += dt.timedelta(days=1)
     return out
+
+
+@dataclass(frozen=True)
+class CapturedTotal:
+    """Payments of one customer in one currency with something captured: how many, and the
+    captured sum in minor units of ``currency``."""
+
+    currency: str
+    count: int
+    captured_minor: int
+
+
+def captured_totals(conn: Connection, customer_id: str, *, since: dt.datetime,
+                    before: dt.datetime) -> list[CapturedTotal]:
+    """The customer's captured payments created in ``[since, before)`` per currency, the
+    currency with the most payments first (then by code). One statement."""
+    p = payment_intents.c
+    rows = conn.execute(
+        select(p.currency, func.count().label("n"),
+               func.coalesce(func.sum(p.captured_minor), 0).label("amount"))
+        .where(p.customer_id == customer_id, p.captured_minor > 0, p.created_at >= since,
+               p.created_at < before)
+        .group_by(p.currency).order_by(func.count().desc(), p.currency)).all()
+    return [CapturedTotal(row.currency, int(row.n), int(row.amount)) for row in rows]

@@ -46,18 +46,18 @@ import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Row, func, or_, select, text, update
 
-from creditpay.db.tables import outbox_events
+from creditpay.db.outbox import claim_unpublished, mark_published
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import DomainError, ValidationError
+from creditpay.parties.queries import MerchantWebhook, merchant_webhooks, webhook_secret
 from creditpay.parties.security import new_id
-from creditpay.parties.service import Parties, aware
-from creditpay.parties.tables import merchants
+from creditpay.parties.service import Parties
 from creditpay.payments.tables import webhook_deliveries
 from creditpay.platform.webhook_targets import WebhookTarget, WebhookTargets
 
@@ -168,32 +168,28 @@ class WebhookDispatcher:
         return self.uow.run(self._relay)
 
     def _relay(self, tx: Tx) -> int:
-        o = outbox_events.c
-        query = select(outbox_events).where(o.published_at.is_(None),
-                                            o.topic.like("payments.%")).order_by(o.id).limit(
-            RELAY_BATCH_MAX)
-        if tx.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        events = tx.conn.execute(query).all()
+        events = claim_unpublished(tx, "payments.", limit=RELAY_BATCH_MAX)
+        # One lookup of every merchant the batch names (not one per event).
+        hooks = merchant_webhooks(tx.conn, {
+            e.payload["merchant_id"] for e in events
+            if isinstance(e.payload.get("merchant_id"), str)})
         created = 0
         for event in events:
-            payload = event.payload or {}
+            payload = event.payload
             merchant_id = payload.get("merchant_id")
             if merchant_id and payload.get("type"):
-                merchant = tx.conn.execute(select(merchants.c.webhook_url).where(
-                    merchants.c.id == merchant_id)).first()
-                if merchant is not None and merchant.webhook_url:
+                hook = hooks.get(merchant_id)
+                if hook is not None and hook.url:
                     event_id = new_id("evt")
                     body = {"id": event_id, "type": payload["type"],
-                            "created_at": aware(event.occurred_at).isoformat(),
+                            "created_at": event.occurred_at.isoformat(),
                             "data": payload.get("object", {})}
                     tx.conn.execute(webhook_deliveries.insert().values(
                         id=event_id, merchant_id=merchant_id, outbox_event_id=event.id,
                         event_type=payload["type"], payload=body, status="pending",
                         attempts=0, next_attempt_at=tx.now, created_at=tx.now))
                     created += 1
-            tx.conn.execute(update(outbox_events).where(o.id == event.id)
-                            .values(published_at=tx.now))
+        mark_published(tx, [event.id for event in events])
         return created
 
     # ----- claim: due deliveries -> leases -----------------------------------------------
@@ -205,21 +201,24 @@ class WebhookDispatcher:
         if capacity <= 0:
             return []
         token = secrets.token_hex(16)
-        rows = self.uow.run(lambda tx: self._claim(tx, capacity, frozenset(exclude), token))
+        rows, hooks = self.uow.run(
+            lambda tx: self._claim(tx, capacity, frozenset(exclude), token))
         claims = []
         for row in rows:
+            hook = hooks.get(row.merchant_id)
             try:
-                secret = self.parties.vault.decrypt("merchants.webhook_secret", row.merchant_id,
-                                                    row.webhook_secret_ct)
+                secret: str | None = webhook_secret(self.parties.vault, row.merchant_id,
+                                                    hook.secret_ct if hook else None)
             except Exception:  # noqa: BLE001 - recorded as a failed attempt, not a crash loop
                 log.exception("webhook secret of merchant %s unreadable", row.merchant_id)
                 secret = None
             claims.append(Claim(id=row.id, merchant_id=row.merchant_id, token=token,
-                                webhook_url=row.webhook_url, secret=secret,
+                                webhook_url=hook.url if hook else None, secret=secret,
                                 payload=row.payload))
         return claims
 
-    def _claim(self, tx: Tx, capacity: int, exclude: frozenset[str], token: str) -> list[Any]:
+    def _claim(self, tx: Tx, capacity: int, exclude: frozenset[str], token: str
+               ) -> tuple[Sequence[Row[Any, Any, Any]], dict[str, MerchantWebhook]]:
         if tx.dialect == "postgresql":
             # Claimers take turns, so the live-lease count per merchant below cannot be read
             # by two of them at once (SQLite's BEGIN IMMEDIATE already serialises them).
@@ -246,16 +245,15 @@ class WebhookDispatcher:
             .order_by(ranked.c.rank, ranked.c.next_attempt_at, ranked.c.id)
             .limit(capacity)).scalars().all()
         if not picked:
-            return []
+            return [], {}
         tx.conn.execute(update(webhook_deliveries).where(d.id.in_(picked)).values(
             claim_token=token,
             claimed_until=now + dt.timedelta(seconds=self.limits.lease_s)))
-        return tx.conn.execute(
-            select(d.id, d.merchant_id, d.payload, merchants.c.webhook_url,
-                   merchants.c.webhook_secret_ct)
-            .select_from(webhook_deliveries.outerjoin(merchants,
-                                                      merchants.c.id == d.merchant_id))
+        rows = tx.conn.execute(
+            select(d.id, d.merchant_id, d.payload)
             .where(d.claim_token == token).order_by(d.next_attempt_at, d.id)).all()
+        # The merchant's endpoint as it is now (it may have changed since the event).
+        return rows, merchant_webhooks(tx.conn, {row.merchant_id for row in rows})
 
     # ----- record: one attempt's outcome --------------------------------------------------
     def record(self, claim: Claim, outcome: Outcome) -> str | None:

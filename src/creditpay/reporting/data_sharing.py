@@ -24,8 +24,6 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-
 from creditpay.db.uow import Tx
 from creditpay.errors import ValidationError
 from creditpay.platform import audit
@@ -63,21 +61,16 @@ def _check_fields(fields: Sequence[str]) -> list[str]:
 
 
 def _payments(tx: Tx, customer_id: str) -> dict[str, Any]:
-    from creditpay.payments.tables import payment_intents
+    from creditpay.payments.reporting import captured_totals
 
-    p = payment_intents.c
-    since = tx.now - dt.timedelta(days=PAYMENT_WINDOW_DAYS)
-    rows = tx.conn.execute(
-        select(p.currency, func.count().label("n"),
-               func.coalesce(func.sum(p.captured_minor), 0).label("amount"))
-        .where(p.customer_id == customer_id, p.captured_minor > 0, p.created_at >= since,
-               p.created_at < tx.now)
-        .group_by(p.currency).order_by(func.count().desc(), p.currency)).all()
-    if not rows:
+    totals = captured_totals(tx.conn, customer_id,
+                             since=tx.now - dt.timedelta(days=PAYMENT_WINDOW_DAYS),
+                             before=tx.now)
+    if not totals:
         return {"payments_count_90d": 0, "payments_amount_minor_90d": 0,
                 "payments_currency": None}
-    top = rows[0]  # one currency in practice; the busiest one if several
-    return {"payments_count_90d": int(top.n), "payments_amount_minor_90d": int(top.amount),
+    top = totals[0]  # one currency in practice; the busiest one if several
+    return {"payments_count_90d": top.count, "payments_amount_minor_90d": top.captured_minor,
             "payments_currency": top.currency}
 
 

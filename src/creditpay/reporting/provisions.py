@@ -35,15 +35,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, text
 
 from creditpay import ledger as L
 from creditpay.db.uow import Tx
 from creditpay.errors import ValidationError
 from creditpay.ledger.chart import ensure_platform_accounts
-from creditpay.ledger.tables import ledger_accounts
+from creditpay.ledger.queries import account_currencies
 from creditpay.platform import audit
-from creditpay.platform.tables import audit_records
+from creditpay.platform.queries import first_audit_payload
 from creditpay.reporting.regulatory import (
     AccountPosition,
     approved_decisions,
@@ -306,14 +306,10 @@ class ProvisionRun:
 
 def _current_pds(conn: Connection, as_of: dt.date) -> dict[str, Decimal]:
     """Latest behaviour-review PD per account dated on or before ``as_of`` (read-only)."""
-    from creditpay.risk.decisions.tables import limit_review_actions
+    from creditpay.risk.decisions.queries import reviewed_pds
 
-    r = limit_review_actions.c
-    found: dict[str, Decimal] = {}
-    for row in conn.execute(select(r.account_id, r.pd).where(r.review_date <= as_of)
-                            .order_by(r.review_date, r.id)):
-        found[row.account_id] = Decimal(repr(float(row.pd)))
-    return found
+    return {account_id: Decimal(repr(pd))
+            for account_id, pd in reviewed_pds(conn, as_of).items()}
 
 
 def compute_provisions(conn: Connection, business_date: dt.date,
@@ -353,12 +349,8 @@ def provision_transfer_id(currency: str, business_date: dt.date) -> str:
 
 
 def _posted(conn: Connection, subject: str) -> dict[str, Any] | None:
-    r = audit_records.c
-    row = conn.execute(select(r.payload).where(r.action == AUDIT_ACTION,
-                                               r.subject_type == AUDIT_SUBJECT,
-                                               r.subject_id == subject)
-                       .order_by(r.id).limit(1)).first()
-    return None if row is None else dict(row.payload)
+    return first_audit_payload(conn, action=AUDIT_ACTION, subject_type=AUDIT_SUBJECT,
+                               subject_id=subject)
 
 
 def _lock(tx: Tx, business_date: dt.date) -> None:
@@ -380,9 +372,7 @@ def post_provisions(tx: Tx, business_date: dt.date,
     run = compute_provisions(tx.conn, business_date, params)
     totals = run.totals()
     # A currency whose last account left the book still has an allowance to release.
-    la = ledger_accounts.c
-    for currency in tx.conn.execute(select(la.currency).where(
-            la.code == "loss_provision", la.owner_type == "platform")).scalars():
+    for currency in account_currencies(tx.conn, code="loss_provision", owner_type="platform"):
         totals.setdefault(currency, {"stages": {}, "allowance_minor": 0, "ead_minor": 0})
     postings = []
     for currency in sorted(totals):

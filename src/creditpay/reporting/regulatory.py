@@ -25,27 +25,25 @@ import hashlib
 import hmac
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from creditpay.credit.apr import apr_from_flows
 from creditpay.credit.calendar import add_months
 from creditpay.credit.plans import accrued_minor
-from creditpay.credit.tables import (
-    credit_accounts,
-    credit_authorisations,
-    credit_cob_runs,
-    credit_installments,
-    credit_lines,
-    credit_purchases,
+from creditpay.credit.queries import (
+    book_rows,
+    installment_flows,
+    loans_opened_between,
+    purchases_between,
 )
+from creditpay.credit.queries import last_closed_business_date as _last_closed
 from creditpay.errors import StateError, ValidationError
-from creditpay.ledger.tables import ledger_accounts, ledger_transfers
+from creditpay.ledger.queries import posted_net_credits, recoveries_between
 from creditpay.protection.complaints import complaint_stats
 
 __all__ = [
@@ -115,9 +113,7 @@ class AccountPosition:
 
 def last_closed_business_date(conn: Connection) -> dt.date | None:
     """The latest business date whose close of business is done (None if none is)."""
-    value = conn.execute(select(func.max(credit_cob_runs.c.business_date)).where(
-        credit_cob_runs.c.status == "done")).scalar_one()
-    return value
+    return _last_closed(conn)
 
 
 def require_closed_date(conn: Connection, business_date: dt.date, *,
@@ -136,37 +132,13 @@ def require_closed_date(conn: Connection, business_date: dt.date, *,
             " for the last closed date", field=field_name)
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), IN_CHUNK):
-        yield values[start:start + IN_CHUNK]
-
-
 def portfolio_snapshot(conn: Connection) -> list[AccountPosition]:
     """Every credit account with its balances by component (read-only)."""
-    a = credit_accounts.c
-    rows = [dict(r) for r in conn.execute(select(credit_accounts).order_by(a.seq)).mappings()]
-    i = credit_installments.c
-    open_items = conn.execute(
-        select(i.account_seq,
-               func.coalesce(func.sum(i.interest_minor - i.interest_paid_minor), 0),
-               func.coalesce(func.sum(i.fee_minor - i.fee_paid_minor), 0))
-        .where(i.status.in_(("billed", "past_due"))).group_by(i.account_seq)).all()
-    due = {int(seq): (int(interest), int(fee)) for seq, interest, fee in open_items}
-    last_due = dict(conn.execute(
-        select(i.account_seq, func.max(i.due_date))
-        .where(i.status.in_(("scheduled", "billed", "past_due")))
-        .group_by(i.account_seq)).all())
-    lines = {r.line_id: r for r in conn.execute(
-        select(credit_lines.c.line_id, credit_lines.c.status,
-               credit_lines.c.available_account_id))}
-    available_ids = sorted({int(r.available_account_id) for r in lines.values()})
-    available: dict[int, int] = {}
-    la = ledger_accounts.c
-    for chunk in _chunks(available_ids):
-        for row in conn.execute(select(la.id, la.credits_posted, la.debits_posted)
-                                .where(la.id.in_(chunk))):
-            # credit_line_available is credit-normal: granted minus used (posted)
-            available[int(row.id)] = int(row.credits_posted) - int(row.debits_posted)
+    book = book_rows(conn)
+    rows, due, last_due, lines = book.accounts, book.open_due, book.last_due, book.lines
+    # credit_line_available is credit-normal: granted minus used (posted)
+    available = posted_net_credits(conn, (line.available_account_id
+                                          for line in lines.values()))
     positions = []
     for row in rows:
         interest_due, fee_due = due.get(int(row["seq"]), (0, 0))
@@ -174,7 +146,7 @@ def portfolio_snapshot(conn: Connection) -> list[AccountPosition]:
         if row["kind"] == "line" and row["status"] == "active":
             line = lines.get(row["account_id"])
             if line is not None and line.status == "active":
-                undrawn = max(0, available.get(int(line.available_account_id), 0))
+                undrawn = max(0, available.get(line.available_account_id, 0))
         live = row["status"] == "active"
         positions.append(AccountPosition(
             account_id=row["account_id"], kind=row["kind"], customer_id=row["customer_id"],
@@ -193,7 +165,7 @@ def portfolio_snapshot(conn: Connection) -> list[AccountPosition]:
             written_off_on=row["written_off_on"],
             interest_rate=Decimal(int(row["interest_rate_micro"])) / 1_000_000,
             line_id=row["line_id"], undrawn_minor=undrawn,
-            last_due_date=last_due.get(row["seq"])))
+            last_due_date=last_due.get(int(row["seq"]))))
     return positions
 
 
@@ -335,20 +307,16 @@ def _start_of(day: dt.date) -> dt.datetime:
 
 def approved_decisions(conn: Connection, customer_ids: set[str]
             ) -> dict[str, list[tuple[dt.datetime, str | None, Decimal | None]]]:
-    """Approved risk decisions per customer, oldest first (read-only, risk's table)."""
-    from creditpay.risk.decisions.tables import credit_decisions
+    """Approved risk decisions per customer, oldest first (risk decisions'
+    :func:`~creditpay.risk.decisions.queries.approved_history`)."""
+    from creditpay.risk.decisions.queries import approved_history
 
-    d = credit_decisions.c
     found: dict[str, list[tuple[dt.datetime, str | None, Decimal | None]]] = defaultdict(list)
-    for chunk in _chunks(sorted(customer_ids)):
-        for row in conn.execute(select(d.customer_id, d.decided_at, d.grade, d.pd)
-                                .where(d.customer_id.in_(chunk), d.outcome == "approve")
-                                .order_by(d.decided_at, d.id)):
-            decided = row.decided_at if row.decided_at.tzinfo else \
-                row.decided_at.replace(tzinfo=dt.UTC)
-            # Float column: repr of the stored double, then Decimal (exact from here on)
-            pd = None if row.pd is None else Decimal(repr(float(row.pd)))
-            found[row.customer_id].append((decided, row.grade, pd))
+    for customer_id, approvals in approved_history(conn, customer_ids).items():
+        # Float column: repr of the stored double, then Decimal (exact from here on)
+        found[customer_id] = [(a.decided_at, a.grade,
+                               None if a.pd is None else Decimal(repr(a.pd)))
+                              for a in approvals]
     return found
 
 
@@ -362,14 +330,8 @@ def decision_at(decisions: list[tuple[dt.datetime, str | None, Decimal | None]],
     return chosen
 
 
-def _loan_apr(conn: Connection, seq: int, opened_on: dt.date, principal_minor: int
+def _loan_apr(flows: list[tuple[dt.date, int]], opened_on: dt.date, principal_minor: int
               ) -> Decimal | None:
-    i = credit_installments.c
-    flows = [(r.due_date, int(r.principal_minor + r.interest_minor + r.fee_minor))
-             for r in conn.execute(select(i.due_date, i.principal_minor, i.interest_minor,
-                                          i.fee_minor)
-                                   .where(i.account_seq == seq, i.status != "cancelled")
-                                   .order_by(i.number))]
     flows = [(day, amount) for day, amount in flows if amount > 0]
     if not flows or principal_minor <= 0:
         return None
@@ -379,33 +341,24 @@ def _loan_apr(conn: Connection, seq: int, opened_on: dt.date, principal_minor: i
 def originations(conn: Connection, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     """New credit in ``[start, end]``: line and plan purchases captured (financed amount)
     and cash loans opened (principal), with the all-in annual cost and the risk grade."""
-    p, au = credit_purchases.c, credit_authorisations.c
     begin, stop = _start_of(start), _start_of(end + dt.timedelta(days=1))
     items: list[dict[str, Any]] = []
-    for row in conn.execute(
-            select(p.purchase_id, p.customer_id, p.currency, p.funding, p.amount_minor,
-                   p.created_at, au.offer)
-            .join(credit_authorisations, au.authorisation_id == p.authorisation_id)
-            .where(p.created_at >= begin, p.created_at < stop).order_by(p.created_at)):
-        offer = row.offer or {}
+    for purchase in purchases_between(conn, begin, stop):
+        offer = purchase.offer
         cost = offer.get("all_in_annual_cost_percent")
-        created = row.created_at if row.created_at.tzinfo else \
-            row.created_at.replace(tzinfo=dt.UTC)
-        items.append({"currency": row.currency, "product_code": offer.get("product_code"),
-                      "funding": row.funding, "customer_id": row.customer_id,
-                      "amount_minor": int(row.amount_minor), "at": created,
+        items.append({"currency": purchase.currency, "product_code": offer.get("product_code"),
+                      "funding": purchase.funding, "customer_id": purchase.customer_id,
+                      "amount_minor": purchase.amount_minor, "at": purchase.created_at,
                       "apr": None if cost is None else Decimal(str(cost)) / 100})
-    a = credit_accounts.c
-    for row in conn.execute(select(a.seq, a.customer_id, a.currency, a.product_code,
-                                   a.principal_original_minor, a.opened_on)
-                            .where(a.kind == "loan", a.opened_on >= start, a.opened_on <= end)
-                            .order_by(a.seq)):
-        items.append({"currency": row.currency, "product_code": row.product_code,
-                      "funding": "loan", "customer_id": row.customer_id,
-                      "amount_minor": int(row.principal_original_minor),
-                      "at": _start_of(row.opened_on + dt.timedelta(days=1)),
-                      "apr": _loan_apr(conn, row.seq, row.opened_on,
-                                       int(row.principal_original_minor))})
+    loans = loans_opened_between(conn, start, end)
+    flows = installment_flows(conn, (loan.seq for loan in loans))  # one read, not per loan
+    for loan in loans:
+        items.append({"currency": loan.currency, "product_code": loan.product_code,
+                      "funding": "loan", "customer_id": loan.customer_id,
+                      "amount_minor": loan.principal_original_minor,
+                      "at": _start_of(loan.opened_on + dt.timedelta(days=1)),
+                      "apr": _loan_apr(flows.get(loan.seq, []), loan.opened_on,
+                                       loan.principal_original_minor)})
     decisions = approved_decisions(conn, {item["customer_id"] for item in items})
     for item in items:
         grade, _ = decision_at(decisions.get(item["customer_id"], []), item["at"])
@@ -436,17 +389,13 @@ def _write_offs(conn: Connection, positions: list[AccountPosition], start: dt.da
             for key in ((p.currency, p.product_code), (p.currency, "ALL")):
                 groups[key][0] += 1
                 groups[key][1] += p.written_off_minor
-    t = ledger_transfers.c
-    for row in conn.execute(select(t.currency, t.reference, t.amount_minor)
-                            .where(t.code == "credit.recovery",
-                                   t.created_at >= _start_of(start),
-                                   t.created_at < _start_of(end + dt.timedelta(days=1)))
-                            .order_by(t.seq)):
+    for row in recoveries_between(conn, "credit.recovery", _start_of(start),
+                                  _start_of(end + dt.timedelta(days=1))):
         position = by_account.get(row.reference or "")
         product = position.product_code if position is not None else "unknown"
         for key in ((row.currency, product), (row.currency, "ALL")):
             groups[key][2] += 1
-            groups[key][3] += int(row.amount_minor)
+            groups[key][3] += row.amount_minor
     rows = [(*key, *groups[key]) for key in sorted(groups, key=lambda k: (k[0], k[1] == "ALL",
                                                                           k[1]))]
     return Section("write_offs_recoveries", ("currency", "product_code", "written_off_accounts",

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from creditpay.db.uow import Tx
 from creditpay.errors import ConsentRequiredError, NotFoundError, StateError, ValidationError
@@ -164,7 +164,7 @@ def pull_report(
     consent_checker: ConsentChecker = require_recorded_consent,
 ) -> BureauPull:
     """Check consent, fetch the report as of ``tx.now`` and record the pull."""
-    from creditpay.risk.decisions.tables import bureau_pulls
+    from creditpay.risk.decisions.bureau_pulls import record_pull
 
     if not isinstance(customer_id, str) or not customer_id:
         raise ValidationError("customer_id must be a non-empty string", field="customer_id")
@@ -175,22 +175,21 @@ def pull_report(
     _check_report(report, customer_id)
     payload = report.to_json()
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-    pull_id = tx.conn.execute(bureau_pulls.insert().returning(bureau_pulls.c.id), {
-        "customer_id": customer_id, "purpose": purpose, "bureau": adapter.name,
-        "consent_reference": consent_reference, "pulled_at": tx.now, "report": payload,
-        "report_sha256": digest}).scalar_one()
-    return BureauPull(int(pull_id), customer_id, purpose, tx.now, report)
+    pull_id = record_pull(tx, customer_id=customer_id, purpose=purpose, bureau=adapter.name,
+                          consent_reference=consent_reference, report=payload,
+                          report_sha256=digest)
+    return BureauPull(pull_id, customer_id, purpose, tx.now, report)
 
 
 def get_pull(conn: Connection, pull_id: int) -> BureauPull:
     """A recorded pull (for replay and audit)."""
-    from creditpay.risk.decisions.tables import bureau_pulls
+    from creditpay.risk.decisions.bureau_pulls import stored_pull
 
-    row = conn.execute(select(bureau_pulls).where(bureau_pulls.c.id == pull_id)).first()
+    row = stored_pull(conn, pull_id)
     if row is None:
         raise NotFoundError(f"bureau pull {pull_id} not found", field="pull_id")
     if row.report == {"erased": True}:  # see creditpay.risk.decisions.erasure
         raise StateError(f"the report of bureau pull {pull_id} was erased with the"
                          " customer's personal data", field="pull_id", rule="bureau.erased")
-    return BureauPull(int(row.id), row.customer_id, row.purpose, row.pulled_at,
+    return BureauPull(row.id, row.customer_id, row.purpose, row.pulled_at,
                       BureauReport.from_json(row.report))

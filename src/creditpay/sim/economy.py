@@ -449,6 +449,7 @@ class Economy:
     def _applications(self, rng: random.Random) -> None:
         """Today's applicants consent, are decided by the risk engine, and the approved get
         a pay-later line with the decided limit."""
+        from creditpay.payments.history import customer_activity
         from creditpay.protection.consent import Purpose, grant_consent
         from creditpay.risk.decisions.service import decide
         from creditpay.risk.features.platform import platform_events
@@ -474,7 +475,8 @@ class Economy:
                     bureau=self.bureau,
                     # What the consumer did on the platform so far, read as the API's
                     # application route reads it: the assessment consent covers it.
-                    platform_events=platform_events(tx.conn, agent.customer_id, as_of=tx.now),
+                    platform_events=platform_events(tx.conn, agent.customer_id, as_of=tx.now,
+                                                    activity=customer_activity),
                     bureau_consent_reference=f"consent:{refs[Purpose.BUREAU_INQUIRY]}",
                     platform_consent_reference=f"consent:{refs[Purpose.CREDIT_ASSESSMENT]}")
                 if decision.outcome == "approve" and decision.limit_minor:  # refer waits

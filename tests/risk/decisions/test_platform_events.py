@@ -11,6 +11,7 @@ import pytest
 from tests.api.helpers import DECLINE_PAN, PASSWORD, Api, running_api
 
 from creditpay.api.routes_operators import deliver_rail_callbacks
+from creditpay.payments.history import customer_activity
 from creditpay.risk.features import compute_features
 from creditpay.risk.features.compute import normalise_events
 from creditpay.risk.features.platform import platform_events
@@ -55,8 +56,9 @@ def test_activity_and_devices_become_point_in_time_features(api, clock):
     clock.advance(days=5)
     as_of = clock.now()
     with api.runtime.uow.connect() as conn:
-        table = platform_events(conn, customer_id, as_of=as_of)
-        earlier = platform_events(conn, customer_id, as_of=as_of - dt.timedelta(days=20))
+        table = platform_events(conn, customer_id, as_of=as_of, activity=customer_activity)
+        earlier = platform_events(conn, customer_id, as_of=as_of - dt.timedelta(days=20),
+                                  activity=customer_activity)
     kinds = sorted(row["kind"] for row in table)
     assert kinds.count("top_up") == 1 and kinds.count("top_up_failed") == 1
     assert kinds.count("payment") == 1 and kinds.count("refund") == 1
@@ -78,3 +80,24 @@ def test_activity_and_devices_become_point_in_time_features(api, clock):
                               bureau=None)
     assert before["payments_count_90d"] == 0 and before["devices_count_90d"] == 1
     assert before["current_device_age_days"] == 25
+
+
+def test_platform_events_read_activity_through_the_source_the_caller_passes(uow, clock):
+    """Risk reads no payments table: the activity rows are the given source's, asked for
+    the look-back window ending at ``as_of``."""
+    from creditpay.risk.features.platform import LOOKBACK_DAYS, ActivityRow
+
+    as_of = clock.now()
+    asked = []
+
+    def source(conn, customer_id, *, before, since=None):
+        asked.append((customer_id, before, since))
+        return [ActivityRow(occurred_at=as_of - dt.timedelta(days=3), kind="payment",
+                            amount_minor=1_234, currency="CNY", category="online")]
+
+    with uow.connect() as conn:
+        table = platform_events(conn, "cust-1", as_of=as_of, activity=source)
+    assert asked == [("cust-1", as_of, as_of - dt.timedelta(days=LOOKBACK_DAYS))]
+    assert table == [{"customer_id": "cust-1", "occurred_at": as_of - dt.timedelta(days=3),
+                      "kind": "payment", "amount_minor": 1_234,
+                      "merchant_category": "online", "device_id": None}]

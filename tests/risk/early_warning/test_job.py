@@ -19,6 +19,7 @@ from tests.risk.early_warning.conftest import (
 
 from creditpay.db.tables import outbox_events
 from creditpay.errors import ValidationError
+from creditpay.payments.reporting import daily_screening_counts
 from creditpay.risk.early_warning import job
 from creditpay.risk.early_warning.job import Minimums, run_early_warning
 from creditpay.risk.early_warning.tables import (
@@ -67,7 +68,8 @@ def test_metrics_match_hand_computed_values(book):
     c = {f"c{i}": who for i, who in enumerate(customers)}
     set_account(uow, c["c8"].line_id, bucket="M1", dpd=5)
     set_account(uow, c["c9"].line_id, bucket="M1", dpd=5)
-    before = run_early_warning(uow, DAY - dt.timedelta(days=1), minimums=SMALL)
+    before = run_early_warning(uow, DAY - dt.timedelta(days=1),
+                               screening=daily_screening_counts, minimums=SMALL)
     assert not before.already_ran
     assert "roll rates: no bucket snapshot of the previous business day" in before.notes
     # Overnight: c0 and c1 fall one day behind, c8 reaches 31 days past due.
@@ -75,7 +77,7 @@ def test_metrics_match_hand_computed_values(book):
     set_account(uow, c["c1"].line_id, bucket="M1", dpd=1)
     set_account(uow, c["c8"].line_id, bucket="M2", dpd=31)
     _seed_day(uow)
-    report = run_early_warning(uow, DAY, minimums=SMALL)
+    report = run_early_warning(uow, DAY, screening=daily_screening_counts, minimums=SMALL)
     v = _values(uow, DAY)
 
     def value(metric, segment="all"):
@@ -118,11 +120,11 @@ def test_metrics_match_hand_computed_values(book):
 def test_rerun_of_a_date_changes_nothing(book):
     uow, _ = book
     _seed_day(uow)
-    first = run_early_warning(uow, DAY)
+    first = run_early_warning(uow, DAY, screening=daily_screening_counts)
     counts = _counts(uow)
     with uow.begin() as tx:  # more activity after the run must not be picked up
         add_intent(tx, "decline")
-    again = run_early_warning(uow, DAY)
+    again = run_early_warning(uow, DAY, screening=daily_screening_counts)
     assert again.already_ran and not first.already_ran
     assert {**again.as_dict(), "already_ran": False} == first.as_dict()
     assert _counts(uow) == counts
@@ -131,10 +133,10 @@ def test_rerun_of_a_date_changes_nothing(book):
 def test_bad_arguments_are_refused_naming_the_field(book):
     uow, _ = book
     with pytest.raises(ValidationError) as error:
-        run_early_warning(uow, dt.datetime(2025, 3, 1))
+        run_early_warning(uow, dt.datetime(2025, 3, 1), screening=daily_screening_counts)
     assert error.value.field == "business_date"
     with pytest.raises(ValidationError) as error:
-        run_early_warning(uow, DAY, fpd_days=0)
+        run_early_warning(uow, DAY, screening=daily_screening_counts, fpd_days=0)
     assert error.value.field == "fpd_days"
     assert _counts(uow)[:4] == (0, 0, 0, 0)
 
@@ -155,12 +157,12 @@ def test_alert_after_an_injected_shift_and_not_before(book):
     with uow.begin() as tx:  # D-1: 1 flagged of 25, in line with the history
         for i in range(25):
             add_intent(tx, "decline" if i == 0 else "approve", at=AT - dt.timedelta(days=1))
-    quiet = run_early_warning(uow, DAY - dt.timedelta(days=1))
+    quiet = run_early_warning(uow, DAY - dt.timedelta(days=1), screening=daily_screening_counts)
     assert [a for a in quiet.alerts if a["metric"] == "fraud_rate"] == []
     with uow.begin() as tx:  # D: a fraud ring, 10 of 25 held
         for i in range(25):
             add_intent(tx, "review" if i < 10 else "approve")
-    report = run_early_warning(uow, DAY)
+    report = run_early_warning(uow, DAY, screening=daily_screening_counts)
     raised = [a for a in report.alerts if a["monitor"] == "fraud_rate"
               and a["segment"] == "all"]
     assert len(raised) == 1 and raised[0]["playbook"] == "review_fraud_rules"
@@ -209,8 +211,8 @@ def test_score_psi_of_live_scores_against_the_development_distribution(book,
                          at=AT - dt.timedelta(days=8))
         for i, (score, row) in enumerate(zip(shifted, features, strict=True)):
             add_decision(tx, f"t{i}", "approve", score=score, features=row)
-    run_early_warning(uow, DAY - dt.timedelta(days=2))
-    run_early_warning(uow, DAY)
+    run_early_warning(uow, DAY - dt.timedelta(days=2), screening=daily_screening_counts)
+    run_early_warning(uow, DAY, screening=daily_screening_counts)
     with uow.connect() as conn:
         baseline = load_registered(conn, "application", 1).baseline
     # D-2's window (D-8..D-2) holds the unshifted applicants; D's (D-6..D) the shifted.
@@ -255,8 +257,27 @@ def test_screening_counts_refuse_bad_ranges(book):
 def test_every_default_monitor_watches_a_metric_the_job_stores(book):
     uow, _ = book
     _seed_day(uow)
-    run_early_warning(uow, DAY - dt.timedelta(days=1))  # roll rates need yesterday
-    run_early_warning(uow, DAY)
+    # Roll rates need yesterday.
+    run_early_warning(uow, DAY - dt.timedelta(days=1), screening=daily_screening_counts)
+    run_early_warning(uow, DAY, screening=daily_screening_counts)
     stored = set(_values(uow, DAY))
     for monitor in job.default_monitors():
         assert any(monitor.covers(metric, segment) for metric, segment in stored), monitor.name
+
+
+def test_fraud_rate_comes_from_the_screening_source_the_caller_passes(book):
+    """Risk reads no payments table: the counts are whatever the given source reports."""
+    from creditpay.risk.early_warning.ports import ScreeningCounts
+
+    uow, _ = book
+    asked: list[tuple[dt.date, dt.date]] = []
+
+    def source(conn, start, end):
+        asked.append((start, end))
+        return [ScreeningCounts(start, "online", approve=30, challenge=5, review=3, decline=2)]
+
+    run_early_warning(uow, DAY, screening=source)
+    v = _values(uow, DAY)
+    assert asked == [(DAY, DAY)]
+    assert v[("fraud_rate", "all")].value == pytest.approx(10 / 40)
+    assert v[("fraud_hold_rate", "scenario:online")].value == pytest.approx(5 / 40)

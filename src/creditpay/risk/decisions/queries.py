@@ -1,4 +1,6 @@
-"""Read-only views of stored credit decisions for the consumer who applied.
+"""Read-only views of stored credit decisions: for the consumer who applied, and the
+portfolio reads risk's early warning needs (:func:`approved_grades`, :func:`decided_between`,
+:func:`scored_decisions`), so no module outside risk.decisions reads its tables.
 
 A consumer sees their own decisions: outcome, date, limit, price, grade and the principal
 reasons in their language (the adverse-action notice of a decline), never the model's
@@ -8,17 +10,23 @@ features, score internals or another customer's decision.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from creditpay.errors import ValidationError
 from creditpay.risk.decisions import engine
 from creditpay.risk.decisions.referrals import aware_utc, review_reasons
 from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
 
-__all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX",
+           "approved_grades", "decided_between", "ScoredDecision", "scored_decisions",
+           "first_scored_at", "reviewed_pds", "ApprovedDecision", "approved_history"]
 
 DECISIONS_MAX = 100
 
@@ -79,7 +87,9 @@ def customer_decisions(conn: Connection, customer_id: str, *,
         .order_by(c.decided_at.desc(), c.id.desc()).limit(limit)).all()
     out = []
     for row in rows:
-        decided_at = aware_utc(row.decided_at)
+        decided_at: dt.datetime = row.decided_at  # NOT NULL
+        if decided_at.tzinfo is None:  # SQLite hands back naive UTC
+            decided_at = decided_at.replace(tzinfo=dt.UTC)
         if row.verdict is not None:
             out.append(ConsumerDecision(
                 row.id, row.application_id, row.product_code, decided_at, row.verdict,
@@ -94,3 +104,105 @@ def customer_decisions(conn: Connection, customer_id: str, *,
                                     row.currency, tuple(row.reasons or ()), pending))
     return out
 
+
+
+# ------------------------------------------------------------------ portfolio reads (risk)
+def approved_grades(conn: Connection) -> pl.DataFrame:
+    """``customer_id`` -> ``grade`` of the customer's latest approved decision (by decision
+    time, then id), one row per customer with a graded approval."""
+    import polars as pl
+
+    d = credit_decisions.c
+    rows = conn.execute(select(d.customer_id, d.grade).where(
+        d.outcome == "approve", d.grade.is_not(None))
+        .order_by(d.customer_id, d.decided_at, d.id)).all()
+    frame = pl.DataFrame(rows, orient="row",
+                         schema={"customer_id": pl.String, "grade": pl.String})
+    return frame.unique("customer_id", keep="last", maintain_order=True)
+
+
+def decided_between(conn: Connection, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """``product_code, outcome`` of every decision made in ``[start, end)``."""
+    import polars as pl
+
+    d = credit_decisions.c
+    rows = conn.execute(select(d.product_code, d.outcome).where(
+        d.decided_at >= start, d.decided_at < end)).all()
+    return pl.DataFrame(rows, orient="row",
+                        schema={"product_code": pl.String, "outcome": pl.String})
+
+
+@dataclass(frozen=True)
+class ScoredDecision:
+    """The score (model units) and feature values one decision was made on."""
+
+    score: float
+    features: dict[str, Any]
+
+
+def _scored(model_name: str, model_version: int) -> list[Any]:
+    d = credit_decisions.c
+    return [d.model_name == model_name, d.model_version == model_version,
+            d.score.is_not(None)]
+
+
+def first_scored_at(conn: Connection, model_name: str, model_version: int
+                    ) -> dt.datetime | None:
+    """When the first decision scored by ``model_name`` v``model_version`` was made."""
+    d = credit_decisions.c
+    first: dt.datetime | None = conn.execute(select(func.min(d.decided_at)).where(
+        *_scored(model_name, model_version))).scalar()
+    return first
+
+
+def scored_decisions(conn: Connection, model_name: str, model_version: int,
+                     start: dt.datetime, end: dt.datetime) -> list[ScoredDecision]:
+    """Decisions scored by ``model_name`` v``model_version`` in ``[start, end)``, in
+    decision order."""
+    d = credit_decisions.c
+    rows = conn.execute(select(d.score, d.features).where(
+        *_scored(model_name, model_version), d.decided_at >= start, d.decided_at < end)
+        .order_by(d.decided_at, d.id)).all()
+    return [ScoredDecision(float(r.score), dict(r.features or {})) for r in rows]
+
+
+def reviewed_pds(conn: Connection, as_of: dt.date) -> dict[str, float]:
+    """Account id -> PD (0..1) of the account's latest behaviour limit review dated on or
+    before ``as_of`` (review date, then id)."""
+    from creditpay.risk.decisions.tables import limit_review_actions
+
+    r = limit_review_actions.c
+    found: dict[str, float] = {}
+    for row in conn.execute(select(r.account_id, r.pd).where(r.review_date <= as_of)
+                            .order_by(r.review_date, r.id)):
+        found[row.account_id] = float(row.pd)
+    return found
+
+
+@dataclass(frozen=True)
+class ApprovedDecision:
+    """An approval as reports date it: ``decided_at`` aware UTC, ``pd`` 0..1 (the stored
+    double) or None."""
+
+    decided_at: dt.datetime
+    grade: str | None
+    pd: float | None
+
+
+def approved_history(conn: Connection, customer_ids: Iterable[str]
+                     ) -> dict[str, list[ApprovedDecision]]:
+    """Approved decisions per customer, oldest first (decision time, then id); customers
+    without one are absent. One statement per 1,000 customers."""
+    d = credit_decisions.c
+    ids = sorted(set(customer_ids))
+    found: dict[str, list[ApprovedDecision]] = {}
+    for start in range(0, len(ids), 1_000):
+        for row in conn.execute(select(d.customer_id, d.decided_at, d.grade, d.pd)
+                                .where(d.customer_id.in_(ids[start:start + 1_000]),
+                                       d.outcome == "approve")
+                                .order_by(d.decided_at, d.id)):
+            decided = row.decided_at if row.decided_at.tzinfo else \
+                row.decided_at.replace(tzinfo=dt.UTC)
+            found.setdefault(row.customer_id, []).append(ApprovedDecision(
+                decided, row.grade, None if row.pd is None else float(row.pd)))
+    return found

@@ -15,8 +15,9 @@ of cases never raises an alert):
   (risk ``credit_decisions``; ``refer`` counts as not approved), by ``all`` and the
   application's product (policy product code); at least ``DECISIONS_MIN`` decisions;
 * ``fraud_rate``: payments whose fraud screening outcome was challenge, review or decline
-  / payments screened, created that day (:func:`creditpay.payments.reporting
-  .daily_screening_counts`), by ``all`` and payment scenario; at least ``SCREENED_MIN``;
+  / payments screened, created that day (the caller's
+  :class:`~creditpay.risk.early_warning.ports.ScreeningSource`, payments'
+  ``daily_screening_counts``), by ``all`` and payment scenario; at least ``SCREENED_MIN``;
   ``fraud_hold_rate`` is the same with review and decline only (held payments: challenges
   are mostly honest customers on a new phone);
 * ``first_payment_default`` (FPD, ``fpd_days`` = N, 30 by default): the cohort is every
@@ -73,6 +74,7 @@ from creditpay.risk.early_warning.monitors import (
     roll_counts,
     roll_rate_of,
 )
+from creditpay.risk.early_warning.ports import ScreeningSource
 from creditpay.risk.early_warning.tables import (
     ew_alerts,
     ew_bucket_snapshots,
@@ -157,17 +159,11 @@ def _value(metric: str, segment: str, numerator: float, denominator: float,
 
 # ------------------------------------------------------------------------------ sources
 def customer_grades(conn: Any) -> pl.DataFrame:
-    """customer_id -> grade of the customer's latest approved credit decision (risk's
-    own ``credit_decisions``)."""
-    from creditpay.risk.decisions.tables import credit_decisions as d
+    """customer_id -> grade of the customer's latest approved credit decision (risk
+    decisions' :func:`~creditpay.risk.decisions.queries.approved_grades`)."""
+    from creditpay.risk.decisions.queries import approved_grades
 
-    rows = conn.execute(select(d.c.customer_id, d.c.grade).where(
-        d.c.outcome == "approve", d.c.grade.is_not(None))
-        .order_by(d.c.customer_id, d.c.decided_at, d.c.id)).all()
-    frame = pl.DataFrame(rows, orient="row",
-                         schema={"customer_id": pl.String, "grade": pl.String})
-    return frame.unique("customer_id", keep="last", maintain_order=True)
-
+    return approved_grades(conn)
 
 
 def book_frames(conn: Any, currency: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -205,23 +201,18 @@ def _by_segment(frame: pl.DataFrame, numerator: pl.Expr, denominator: pl.Expr,
 
 # ------------------------------------------------------------------------------ metrics
 def _approval(conn: Any, day: dt.date, least: Minimums) -> list[MetricValue]:
-    from creditpay.risk.decisions.tables import credit_decisions as d
+    from creditpay.risk.decisions.queries import decided_between
 
-    start, end = _utc_day(day)
-    rows = conn.execute(select(d.c.product_code, d.c.outcome).where(
-        d.c.decided_at >= start, d.c.decided_at < end)).all()
-    frame = pl.DataFrame(rows, orient="row",
-                         schema={"product_code": pl.String, "outcome": pl.String})
+    frame = decided_between(conn, *_utc_day(day))
     if frame.height == 0:
         return [MetricValue("approval_rate", "all", None, 0.0, 0.0)]
     per = _by_segment(frame, (pl.col("outcome") == "approve").sum(), pl.len())
     return [_value("approval_rate", s, n, dd, least.decisions) for s, n, dd in per]
 
 
-def _fraud(conn: Any, day: dt.date, least: Minimums) -> list[MetricValue]:
-    from creditpay.payments.reporting import daily_screening_counts
-
-    counts = daily_screening_counts(conn, day, day)
+def _fraud(conn: Any, day: dt.date, least: Minimums, screening: ScreeningSource
+           ) -> list[MetricValue]:
+    counts = screening(conn, day, day)
     totals: dict[str, list[int]] = {"all": [0, 0, 0]}
     for c in counts:
         flagged, held = c.challenge + c.review + c.decline, c.review + c.decline
@@ -309,14 +300,10 @@ def _scores(conn: Any, day: dt.date, psi_days: int, model_version: int,
             *, reference: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Application scores and feature values of decisions by ``model_version``: of the
     ``psi_days`` days ending ``day``, or (``reference``) its first ``PSI_REFERENCE_DAYS``."""
-    from sqlalchemy import func
+    from creditpay.risk.decisions.queries import first_scored_at, scored_decisions
 
-    from creditpay.risk.decisions.tables import credit_decisions as d
-
-    where = [d.c.model_name == "application", d.c.model_version == model_version,
-             d.c.score.is_not(None)]
     if reference:
-        first = conn.execute(select(func.min(d.c.decided_at)).where(*where)).scalar()
+        first = first_scored_at(conn, "application", model_version)
         if first is None:
             return np.array([]), []
         start = first
@@ -324,11 +311,8 @@ def _scores(conn: Any, day: dt.date, psi_days: int, model_version: int,
     else:
         start = _utc_day(day - dt.timedelta(days=psi_days - 1))[0]
         end = _utc_day(day)[1]
-    rows = conn.execute(select(d.c.score, d.c.features).where(
-        *where, d.c.decided_at >= start, d.c.decided_at < end).order_by(d.c.decided_at,
-                                                                          d.c.id)).all()
-    return (np.array([float(r.score) for r in rows], dtype=np.float64),
-            [dict(r.features or {}) for r in rows])
+    rows = scored_decisions(conn, "application", model_version, start, end)
+    return (np.array([r.score for r in rows], dtype=np.float64), [r.features for r in rows])
 
 
 def _feature_values(features: list[dict[str, Any]], name: str, kind: str) -> Any:
@@ -394,17 +378,19 @@ def _psi(conn: Any, day: dt.date, psi_days: int, notes: list[str], least: Minimu
     return out
 
 
-def compute_metrics(conn: Any, business_date: dt.date, *, currency: str = "CNY",
+def compute_metrics(conn: Any, business_date: dt.date, *, screening: ScreeningSource,
+                    currency: str = "CNY",
                     previous_snapshot: pl.DataFrame | None = None,
                     fpd_days: int = FPD_DAYS_DEFAULT, psi_days: int = PSI_DAYS_DEFAULT,
                     notes: list[str] | None = None, minimums: Minimums | None = None
                     ) -> tuple[list[MetricValue], pl.DataFrame]:
-    """The day's metrics (module docstring) and today's bucket snapshot. Read-only."""
+    """The day's metrics (module docstring) and today's bucket snapshot. Read-only.
+    ``screening``: the payments' daily screening counts (``fraud_rate``)."""
     notes = notes if notes is not None else []
     least = minimums or Minimums()
     accounts, lines = book_frames(conn, currency)
     snapshot = _snapshot(accounts)
-    values = (_approval(conn, business_date, least) + _fraud(conn, business_date, least)
+    values = (_approval(conn, business_date, least) + _fraud(conn, business_date, least, screening)
               + _fpd(accounts, business_date, fpd_days, least) + _utilisation(accounts, lines)
               + _rolls(previous_snapshot, snapshot, least)
               + _psi(conn, business_date, psi_days, notes, least))
@@ -471,8 +457,9 @@ def _check_date(value: Any) -> dt.date:
     return value
 
 
-def _run(tx: Tx, day: dt.date, monitors: Sequence[Monitor], currency: str, fpd_days: int,
-         psi_days: int, history_days: int, minimums: Minimums | None) -> EarlyWarningReport:
+def _run(tx: Tx, day: dt.date, monitors: Sequence[Monitor], screening: ScreeningSource,
+         currency: str, fpd_days: int, psi_days: int, history_days: int,
+         minimums: Minimums | None) -> EarlyWarningReport:
     done = tx.conn.execute(select(ew_runs.c.report).where(ew_runs.c.day == day)).first()
     if done is not None:
         return EarlyWarningReport(**{**done.report, "already_ran": True})
@@ -481,7 +468,7 @@ def _run(tx: Tx, day: dt.date, monitors: Sequence[Monitor], currency: str, fpd_d
         s.day == day - dt.timedelta(days=1))).first()
     previous = _decode(previous_row.data) if previous_row is not None else None
     notes: list[str] = []
-    values, snapshot = compute_metrics(tx.conn, day, currency=currency,
+    values, snapshot = compute_metrics(tx.conn, day, screening=screening, currency=currency,
                                        previous_snapshot=previous, fpd_days=fpd_days,
                                        psi_days=psi_days, notes=notes, minimums=minimums)
     if values:
@@ -514,13 +501,16 @@ def _run(tx: Tx, day: dt.date, monitors: Sequence[Monitor], currency: str, fpd_d
 
 
 def run_early_warning(uow: UnitOfWork, business_date: dt.date, *,
+                      screening: ScreeningSource,
                       monitors: Sequence[Monitor] | None = None, currency: str = "CNY",
                       fpd_days: int = FPD_DAYS_DEFAULT, psi_days: int = PSI_DAYS_DEFAULT,
                       history_days: int = HISTORY_DAYS_MAX,
                       minimums: Minimums | None = None) -> EarlyWarningReport:
     """Compute, store and judge ``business_date`` in one transaction (module docstring).
-    ``monitors``: default the bundled ``default_monitors.json``. Re-running a date returns
-    its stored report (``already_ran``) and changes nothing."""
+    ``screening``: the payments' daily screening counts
+    (:func:`creditpay.payments.reporting.daily_screening_counts`), passed in because risk
+    sits below payments. ``monitors``: default the bundled ``default_monitors.json``.
+    Re-running a date returns its stored report (``already_ran``) and changes nothing."""
     day = _check_date(business_date)
     for name, value, low, high in (("fpd_days", fpd_days, 1, 365),
                                    ("psi_days", psi_days, 1, 90),
@@ -528,5 +518,5 @@ def run_early_warning(uow: UnitOfWork, business_date: dt.date, *,
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValidationError(f"must be an integer from {low} to {high}", field=name)
     chosen = list(monitors) if monitors is not None else default_monitors()
-    return uow.run(lambda tx: _run(tx, day, chosen, currency, fpd_days, psi_days,
+    return uow.run(lambda tx: _run(tx, day, chosen, screening, currency, fpd_days, psi_days,
                                    history_days, minimums))

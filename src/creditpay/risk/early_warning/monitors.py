@@ -168,8 +168,8 @@ def _band(monitor: Monitor, values: np.ndarray, days: Sequence[dt.date]) -> Band
     return rolling_band(values, window=monitor.window, k=monitor.k)
 
 
-def evaluate(monitor: Monitor, days: Sequence[dt.date], values: Sequence[float], *,
-             only_last: bool = True) -> list[Alert]:
+def evaluate(monitor: Monitor, days: Sequence[dt.date],
+             values: Sequence[float] | np.ndarray, *, only_last: bool = True) -> list[Alert]:
     """Alerts of ``monitor`` over a daily series (by default for the last day only)."""
     if len(days) != len(values):
         raise ValidationError("one value per day", field="values")

@@ -1,0 +1,80 @@
+"""Public reads of the ledger for the command line and for reports above the domains.
+
+Nothing outside the ledger imports :mod:`creditpay.ledger.tables`; these functions are what
+other packages read instead (single accounts and transfers are in
+:mod:`creditpay.ledger.service`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from creditpay.errors import ValidationError
+from creditpay.ledger.model import Account
+from creditpay.ledger.tables import ledger_accounts, ledger_transfers
+
+__all__ = ["list_accounts", "account_currencies", "posted_net_credits", "Recovery",
+           "recoveries_between", "ACCOUNTS_MAX", "IN_CHUNK"]
+
+ACCOUNTS_MAX = 10_000  # accounts one listing returns at most
+IN_CHUNK = 1_000  # ids per IN (...) list
+
+
+def list_accounts(conn: Connection, *, owner_id: str | None = None, limit: int = 100
+                  ) -> list[Account]:
+    """Accounts with their balances in id order, at most ``limit`` (1..``ACCOUNTS_MAX``);
+    ``owner_id``: only that owner's."""
+    from creditpay.ledger.service import _account_from_row
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= ACCOUNTS_MAX:
+        raise ValidationError(f"must be an integer from 1 to {ACCOUNTS_MAX}", field="limit")
+    query = select(ledger_accounts).order_by(ledger_accounts.c.id).limit(limit)
+    if owner_id:
+        query = query.where(ledger_accounts.c.owner_id == owner_id)
+    return [_account_from_row(row) for row in conn.execute(query).mappings()]
+
+
+def account_currencies(conn: Connection, *, code: str, owner_type: str) -> list[str]:
+    """The currencies in which an account of ``code`` owned by an ``owner_type`` exists
+    (e.g. the platform's ``loss_provision`` allowances), sorted."""
+    a = ledger_accounts.c
+    return sorted(set(conn.execute(select(a.currency).where(
+        a.code == code, a.owner_type == owner_type)).scalars()))
+
+
+def posted_net_credits(conn: Connection, account_ids: Iterable[int]) -> dict[int, int]:
+    """Account id -> credits posted minus debits posted (minor units; pending holds not
+    counted), for the given accounts that exist (one statement per ``IN_CHUNK`` ids)."""
+    ids = sorted({int(i) for i in account_ids})
+    a = ledger_accounts.c
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), IN_CHUNK):
+        for row in conn.execute(select(a.id, a.credits_posted, a.debits_posted)
+                                .where(a.id.in_(ids[start:start + IN_CHUNK]))):
+            found[int(row.id)] = int(row.credits_posted) - int(row.debits_posted)
+    return found
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """One transfer of ``code`` (e.g. ``credit.recovery``): its currency, its reference (the
+    credit account it recovers for, when set) and its amount in minor units."""
+
+    currency: str
+    reference: str | None
+    amount_minor: int
+
+
+def recoveries_between(conn: Connection, code: str, begin: dt.datetime, stop: dt.datetime
+                       ) -> list[Recovery]:
+    """Transfers of ``code`` created in ``[begin, stop)``, in journal order."""
+    t = ledger_transfers.c
+    return [Recovery(row.currency, row.reference, int(row.amount_minor))
+            for row in conn.execute(select(t.currency, t.reference, t.amount_minor)
+                                    .where(t.code == code, t.created_at >= begin,
+                                           t.created_at < stop)
+                                    .order_by(t.seq))]

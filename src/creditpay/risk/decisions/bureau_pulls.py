@@ -1,0 +1,58 @@
+"""The record of bureau pulls (``bureau_pulls``, owned by risk.decisions): the one writer and
+the reads :mod:`creditpay.risk.bureau` uses, so no other module imports the table.
+
+Reports are stored as the bureau's JSON document with its SHA-256; an erased report is
+``{"erased": True}`` (:mod:`creditpay.risk.decisions.erasure`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from creditpay.db.uow import Tx
+
+__all__ = ["StoredPull", "record_pull", "stored_pull"]
+
+
+@dataclass(frozen=True)
+class StoredPull:
+    """One recorded pull; ``pulled_at`` aware UTC; ``report`` the stored JSON document."""
+
+    id: int
+    customer_id: str
+    purpose: str
+    bureau: str
+    consent_reference: str | None
+    pulled_at: dt.datetime
+    report: dict[str, Any]
+    report_sha256: str
+
+
+def record_pull(tx: Tx, *, customer_id: str, purpose: str, bureau: str,
+                consent_reference: str | None, report: dict[str, Any],
+                report_sha256: str) -> int:
+    """Store a pull made at ``tx.now``; returns its id."""
+    from creditpay.risk.decisions.tables import bureau_pulls
+
+    return int(tx.conn.execute(bureau_pulls.insert().returning(bureau_pulls.c.id), {
+        "customer_id": customer_id, "purpose": purpose, "bureau": bureau,
+        "consent_reference": consent_reference, "pulled_at": tx.now, "report": report,
+        "report_sha256": report_sha256}).scalar_one())
+
+
+def stored_pull(conn: Connection, pull_id: int) -> StoredPull | None:
+    """The pull ``pull_id`` as stored, None when there is none."""
+    from creditpay.risk.decisions.tables import bureau_pulls
+
+    row = conn.execute(select(bureau_pulls).where(bureau_pulls.c.id == pull_id)).first()
+    if row is None:
+        return None
+    pulled_at = row.pulled_at if row.pulled_at.tzinfo is not None else \
+        row.pulled_at.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
+    return StoredPull(int(row.id), row.customer_id, row.purpose, row.bureau,
+                      row.consent_reference, pulled_at, dict(row.report or {}),
+                      row.report_sha256)
