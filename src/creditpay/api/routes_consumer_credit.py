@@ -33,17 +33,16 @@ from creditpay.errors import (
     ValidationError,
 )
 from creditpay.parties.service import Principal
+from creditpay.risk.decisions.applications import APPLICATION_PRODUCT
 
-__all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "require_no_line"]
+__all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT"]
 
 router = APIRouter(prefix="/v1", tags=["consumer credit"])
 CUSTOMER = access(customer=True)
 LINE_PRODUCT = "huabei"  # the pay-later line an approved application opens
-DECISION_PRODUCT = "credit_line"  # the application policy's product for that line
+DECISION_PRODUCT = APPLICATION_PRODUCT  # the application policy's product for that line
 CURRENCY = "CNY"  # the line product's currency (the application policy decides in it)
 LANGUAGES = ("zh-CN", "en")
-# The automated decision grants the line: the payments service records who granted it.
-DECISION_ENGINE = Principal("operator", "risk.decisions", role="system")
 
 AccountId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]*$")
 StatementId = Path(min_length=1, max_length=96, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]*$")
@@ -97,8 +96,8 @@ def _own_statement(conn: Any, who: Principal, statement_id: str) -> Any:
 
 
 # ======================================================================= applications
-def _decision_out(decision: Any, language: str, *, line: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
+def _decision_out(decision: Any, language: str, *, line_id: str | None = None,
+                  line_product_code: str | None = None) -> dict[str, Any]:
     from creditpay.risk.decisions.queries import consumer_reasons
 
     # Under review, no offer is made yet (the policy's computed offer is the reviewer's cap).
@@ -113,68 +112,29 @@ def _decision_out(decision: Any, language: str, *, line: dict[str, Any] | None =
             "grade": decision.grade, "limit_minor": limit_minor,
             "apr_percent": apr, "currency": decision.currency,
             "reasons": consumer_reasons(decision.reasons, language),
-            "line_id": line["line_id"] if line else None,
-            "line_product_code": line["product_code"] if line else None,
+            "line_id": line_id, "line_product_code": line_product_code,
             "referred": pending or bool(getattr(decision, "referred", False)),
             "reviewed_at": None if reviewed_at is None else reviewed_at.isoformat(),
             "language": language}
 
 
-def require_no_line(conn: Any, customer_id: str) -> None:
-    from creditpay.credit.lines import ConflictLine, customer_line
-
-    try:
-        line = customer_line(conn, customer_id, CURRENCY)
-    except NotFoundError:
-        return
-    raise ConflictLine(f"you already have a {CURRENCY} credit line ({line['status']}): "
-                       "one line per customer and currency", field="customer_id",
-                       line_id=line["line_id"])
-
-
 def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
            application_id: str) -> dict[str, Any]:
-    from creditpay.platform import audit
-    from creditpay.protection.consent import Purpose, require_consent
-    from creditpay.protection.consent_refs import reference_of
-    from creditpay.risk.decisions.service import decide
-    from creditpay.risk.features.platform import platform_events
+    from creditpay.risk.decisions.applications import ApplyForCreditLine, apply_for_credit_line
 
     language = _language(rt, tx.conn, who, body.language)
-    # Identity first (the date of birth is the KYC record's), then the one line per
-    # customer, then both consents: a refusal names what is missing and writes nothing.
-    date_of_birth = rt.parties.verified_date_of_birth(tx.conn, who.id)
-    require_no_line(tx.conn, who.id)
-    bureau_consent = require_consent(tx.conn, who.id, Purpose.BUREAU_INQUIRY)
-    assessment_consent = require_consent(tx.conn, who.id, Purpose.CREDIT_ASSESSMENT)
-    application: dict[str, Any] = {
-        "date_of_birth": date_of_birth.isoformat(),
-        "monthly_income_minor": body.monthly_income_minor,
-        "employment_type": body.employment_type, "kyc_verified": True}
-    # Optional declarations: sent only when given (absent means "not declared").
-    if body.housing is not None:
-        application["housing"] = body.housing
-    if body.declared_monthly_obligations_minor is not None:
-        application["declared_monthly_obligations_minor"] = \
-            body.declared_monthly_obligations_minor
-    decision = decide(
-        tx, application_id=application_id, customer_id=who.id,
-        product_code=DECISION_PRODUCT, application=application, bureau=rt.config.bureau,
-        platform_events=platform_events(tx.conn, who.id, as_of=tx.now),
-        bureau_consent_reference=reference_of(bureau_consent),
-        platform_consent_reference=reference_of(assessment_consent))
-    line = None
-    if decision.outcome == "approve" and decision.limit_minor:
-        line = rt.payments.open_credit_line(tx, DECISION_ENGINE, who.id,
-                                            limit_minor=decision.limit_minor,
-                                            product_code=LINE_PRODUCT,
-                                            currency=decision.currency)
-    audit.append(tx, "customer", who.id, "credit.application", "credit_application",
-                 application_id, {"decision_id": decision.decision_id,
-                                  "outcome": decision.outcome,
-                                  "limit_minor": decision.limit_minor,
-                                  "line_id": line["line_id"] if line else None})
-    return _decision_out(decision, language, line=line)
+    result = apply_for_credit_line(tx, ApplyForCreditLine(
+        application_id=application_id, customer_id=who.id,
+        monthly_income_minor=body.monthly_income_minor, employment_type=body.employment_type,
+        housing=body.housing,
+        declared_monthly_obligations_minor=body.declared_monthly_obligations_minor,
+        line_product_code=LINE_PRODUCT, currency=CURRENCY,
+        decision_product_code=DECISION_PRODUCT),
+        identities=rt.parties, bureau=rt.config.bureau, open_line=rt.payments.open_credit_line)
+    line = result.line
+    return _decision_out(result.decision, language,
+                         line_id=line.line_id if line else None,
+                         line_product_code=line.product_code if line else None)
 
 
 @router.post("/me/credit_applications", status_code=201,
@@ -209,9 +169,10 @@ def credit_applications(request: Request, lang: Literal["zh-CN", "en"] | None = 
     # The line belongs to the approval that opened it: the oldest approval.
     approvals = [d for d in decisions if d.outcome == "approve" and d.limit_minor]
     opener = approvals[-1].decision_id if approvals and line else None
-    return {"data": [_decision_out(d, language,
-                                   line=line if d.decision_id == opener else None)
-                     for d in decisions]}
+    return {"data": [_decision_out(d, language, **(
+        {"line_id": line["line_id"], "line_product_code": line["product_code"]}
+        if line is not None and d.decision_id == opener else {}))
+        for d in decisions]}
 
 
 # ======================================================================= statements
@@ -387,23 +348,14 @@ def installments(request: Request, account_id: str = AccountId,
 def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountId,
                idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.credit.service import set_auto_debit
-    from creditpay.platform import audit
-    from creditpay.protection.consent import Purpose, require_consent
-    from creditpay.protection.consent_refs import reference_of
+    from creditpay.protection.auto_debit import SwitchAutoDebit, switch_auto_debit
+
+    command = SwitchAutoDebit(customer_id=who.id, account_id=account_id, enabled=body.enabled)
 
     def use_case(tx: Any) -> dict[str, Any]:
-        currency = _own_account_currency(tx.conn, who, account_id)
-        reference = wallet = None
-        if body.enabled:
-            reference = reference_of(require_consent(tx.conn, who.id, Purpose.AUTO_DEBIT))
-            wallet = _wallet_id(tx, who.id, currency)
-        set_auto_debit(tx, account_id=account_id, enabled=body.enabled,
-                       wallet_account_id=wallet, consent_reference=reference)
-        audit.append(tx, "customer", who.id, "credit.auto_debit_changed", "credit_account",
-                     account_id, {"enabled": body.enabled, "consent_reference": reference})
-        return {"account_id": account_id, "auto_debit_enabled": body.enabled,
-                "consent_reference": reference}
+        switched = switch_auto_debit(tx, command)
+        return {"account_id": switched.account_id, "auto_debit_enabled": switched.enabled,
+                "consent_reference": switched.consent_reference}
 
     return idempotent_post(request, who.scope_key, body, use_case)
 
