@@ -1107,7 +1107,7 @@ class Economy:
     def _collections(self, today: dt.date) -> None:
         """The collections team's day: reminders before due dates, actions on the overdue,
         every contact through the contact rules."""
-        from creditpay.credit.collections import run_collections
+        from creditpay.protection.collections_rules import run_collections
 
         report = run_collections(self.uow, today, currency=CURRENCY)
         t = self.tally
