@@ -723,7 +723,7 @@ class Economy:
         return bills
 
     def _repayments(self, rng: random.Random) -> None:
-        from creditpay.credit.service import repay
+        from creditpay.credit.self_service import RepayFromWallet, repay_from_wallet
 
         bills = self._bills_today()
         for agent in self.agents:
@@ -746,10 +746,13 @@ class Economy:
             if amount <= 0:
                 self.tally.refused["repayment:wallet_empty"] += 1
                 continue
-            result = self._attempt("repayment", lambda tx, a=agent, n=amount: repay(
-                tx, repayment_id=f"sim-rp-{self.day}-{a.consumer.index}",
-                customer_id=a.customer_id, currency=CURRENCY, amount_minor=n,
-                source_account_id=a.wallet_account_id))
+            # The API's repayment use case (POST /v1/me/credit_repayments): what is due first.
+            command = RepayFromWallet(
+                customer_id=agent.customer_id,
+                repayment_id=f"sim-rp-{self.day}-{agent.consumer.index}", currency=CURRENCY,
+                amount_minor=amount)
+            result = self._attempt("repayment", lambda tx, command=command:
+                                   repay_from_wallet(tx, command))
             if result is not None:
                 self.tally.repayments += 1
                 self.tally.repayments_minor += amount
