@@ -16,8 +16,9 @@ from starlette.testclient import TestClient
 
 from creditpay.credit import products as P
 from creditpay.credit.bill_installment_offers import bill_installment_quote
-from creditpay.credit.cash_loan_offers import key_facts_of, loan_offer_figures, loan_schedule
+from creditpay.credit.cash_loan_offers import loan_offer_figures, loan_schedule
 from creditpay.ledger.verify import verify_ledger
+from creditpay.protection.cash_loans import key_facts_of
 from creditpay.risk.bureau import BureauReport
 from creditpay.risk.decisions import registry, service
 from creditpay.risk.decisions.policy import activate_policy, bundled_policy_path, load_policy_file

@@ -24,7 +24,7 @@ from creditpay.parties.security import TokenSigner
 from creditpay.parties.service import Parties, Principal
 from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
 from creditpay.platform.vault import BlindIndexer, Vault
-from creditpay.protection.collections_rules import ContactPolicy
+from creditpay.protection.collections_rules import CHANNELS, ContactPolicy, run_collections
 from creditpay.protection.tables import collection_contacts
 from tests.credit.servicing_helpers import CNY, close_days, close_until, new_customer
 
@@ -61,7 +61,7 @@ def _run(uow, clock, parties, local_hour=None, **kwargs):
                   .astimezone(dt.UTC))
     assert clock.today() == today
     kwargs.setdefault("directory", C.PartiesDirectory(parties))
-    return C.run_collections(uow, today, **kwargs)
+    return run_collections(uow, today, **kwargs)
 
 
 def _contacts(uow):
@@ -331,7 +331,7 @@ def test_the_run_is_idempotent_for_a_date_and_resumes_after_a_crash(uow, clock, 
     assert sizes() == before
     assert [c["account_id"] for c in _contacts(uow) if c["allowed"]] == ["loan-a", "loan-b"]
     with pytest.raises(ValidationError) as exc:
-        C.run_collections(uow, clock.today() + dt.timedelta(days=1))
+        run_collections(uow, clock.today() + dt.timedelta(days=1))
     assert exc.value.field == "business_date"
 
 
@@ -381,3 +381,9 @@ def test_collections_run_command(tmp_path):
     assert future.exit_code == 2 and future.stdout == ""
     bad = runner.invoke(app, ["collections", "run", "--date", "01/01/2020", "--db", db])
     assert bad.exit_code == 2 and "--date" in bad.output
+
+
+def test_strategy_channels_are_the_contact_rules_channels():
+    # Credit validates a strategy's channels without importing consumer protection (it sits
+    # below it); the two lists must not drift apart.
+    assert tuple(C.CONTACT_CHANNELS) == tuple(CHANNELS)

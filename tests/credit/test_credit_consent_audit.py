@@ -14,6 +14,7 @@ from creditpay.credit.schedule import build_schedule
 from creditpay.db.tables import outbox_events
 from creditpay.errors import ConsentRequiredError
 from creditpay.platform.tables import audit_records
+from creditpay.protection.auto_debit import set_auto_debit_with_consent
 from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 from creditpay.protection.consent import Purpose, revoke_consent
 
@@ -40,9 +41,11 @@ def _audit(uow, action):
 
 
 def _switch_on(uow, who, reference):
+    # Consumer protection checks the consent, then credit switches (credit reads no consent).
     with uow.begin() as tx:
-        return S.set_auto_debit(tx, account_id="loan-a", enabled=True,
-                                wallet_account_id=who.wallet_id, consent_reference=reference)
+        return set_auto_debit_with_consent(tx, account_id="loan-a", enabled=True,
+                                           wallet_account_id=who.wallet_id,
+                                           consent_reference=reference)
 
 
 @pytest.mark.parametrize("case", ["made_up", "other_customer", "wrong_purpose", "revoked"])

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 
 from creditpay import ledger as L
 from creditpay.credit import service as S
-from creditpay.credit.withdrawals import withdraw
 from creditpay.db.tables import outbox_events
 from creditpay.errors import (
     IdempotencyConflictError,
@@ -22,6 +21,7 @@ from creditpay.errors import (
 from creditpay.ledger.chart import platform_key
 from creditpay.ledger.verify import verify_ledger
 from creditpay.platform.tables import audit_records
+from creditpay.protection.credit_withdrawal import withdraw
 
 from .servicing_helpers import (
     CNY,

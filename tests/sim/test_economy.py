@@ -60,6 +60,33 @@ def test_same_seed_same_figures_books_balance_and_reports(tmp_path):
     assert verify.exit_code == 0 and json.loads(verify.output)["ok"] is True
     key = (tmp_path / "sim0.key")  # for `creditpay serve` over the demo's database
     assert key.exists() and key.stat().st_mode & 0o077 == 0
+    _assert_applied_as_the_api_does(f"sqlite:///{tmp_path / 'sim0.db'}", first)
+
+
+def _assert_applied_as_the_api_does(url: str, figures: dict) -> None:
+    """The simulated applications ran the API's use case: one ``credit.application`` audit
+    record each (the simulator's own copy wrote none), and every line an approval opened
+    was granted by the decision engine, as the API's are."""
+    from sqlalchemy import create_engine, select
+
+    from creditpay.platform.tables import audit_records
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(audit_records.c.action, audit_records.c.actor_id,
+                                       audit_records.c.payload).where(
+                audit_records.c.action.in_(("credit.application", "credit_line.granted"))
+            )).all()
+    finally:
+        engine.dispose()
+    applications = [r for r in rows if r.action == "credit.application"]
+    assert len(applications) == figures["applications"] > 0
+    approved = [r.payload for r in applications
+                if r.payload["outcome"] == "approve" and r.payload["limit_minor"]]
+    assert approved and all(p["line_id"] for p in approved)
+    granted_by = {r.actor_id for r in rows if r.action == "credit_line.granted"}
+    assert "risk.decisions" in granted_by
 
 
 def _reconcile(url: str) -> int:
@@ -226,3 +253,4 @@ def test_runs_on_postgresql(store, tmp_path):
     assert checked.ok and checked.checkpoint_index is not None and checked.checkpoint_index > 0
     assert figures["fraud"]["screened"] > 0 and figures["fraud"]["attempted"] > 0
     assert _reconcile(store.url) > 0
+    _assert_applied_as_the_api_does(store.url, figures)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
-from creditpay.api.routes_consumer_credit import LINE_PRODUCT, require_no_line
+from creditpay.api.routes_consumer_credit import LINE_PRODUCT
 from creditpay.api.schemas import Strict
 from creditpay.parties.service import Principal
 from creditpay.risk.decisions import referrals
@@ -93,20 +93,17 @@ def resolve(request: Request, body: ResolveIn, decision_id: str = DecisionId,
             idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
     rt = runtime(request)
 
+    command = referrals.ReviewReferral(
+        decision_id=decision_id, reviewer=who, verdict=body.verdict,
+        line_product_code=LINE_PRODUCT, limit_minor=body.limit_minor,
+        reason_code=body.reason_code)
+
     def use_case(tx: Any) -> dict[str, Any]:
-        referral = referrals.get_referral(tx.conn, decision_id)
-        if body.verdict == "approve":
-            # Refused before the verdict is written: one line per customer and currency.
-            require_no_line(tx.conn, referral.customer_id)
-        resolved = referrals.resolve_referral(
-            tx, decision_id, reviewer_id=who.id, verdict=body.verdict,
-            limit_minor=body.limit_minor, reason_code=body.reason_code)
-        out = resolved.to_json()
-        if resolved.verdict == "approve" and resolved.limit_minor:
-            line = rt.payments.open_credit_line(
-                tx, who, resolved.customer_id, limit_minor=resolved.limit_minor,
-                product_code=LINE_PRODUCT, currency=resolved.currency)
-            out["line_id"] = line["line_id"]
+        reviewed = referrals.review_referral(tx, command,
+                                             open_line=rt.payments.open_credit_line)
+        out = reviewed.referral.to_json()
+        if reviewed.line is not None:
+            out["line_id"] = reviewed.line.line_id
         return out
 
     return idempotent_post(request, who.scope_key, body, use_case)

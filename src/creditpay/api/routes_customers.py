@@ -403,16 +403,12 @@ def withdraw_credit(request: Request,
                                            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]*$"),
                     idempotency_key: str = IdempotencyKey,
                     who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay import ledger as L
-    from creditpay.credit import withdrawals as W
-    from creditpay.parties.service import wallet_spec
+    from creditpay.protection.credit_withdrawal import withdraw_from_wallet
 
     withdrawal_id = "wd_" + _keyed(request, "withdrawal", f"{who.id}:{idempotency_key}")[:40]
 
     def use_case(tx: Any) -> dict[str, Any]:
-        currency = W.account_currency(tx.conn, account_id, who.id)
-        wallet = L.open_account(tx, wallet_spec(who.id, currency))
-        return W.withdraw(tx, account_id=account_id, customer_id=who.id,
-                          withdrawal_id=withdrawal_id, source_account_id=wallet.id).as_dict()
+        return withdraw_from_wallet(tx, account_id=account_id, customer_id=who.id,
+                                    withdrawal_id=withdrawal_id).as_dict()
 
     return idempotent_post(request, who.scope_key, None, use_case)

@@ -34,10 +34,10 @@ def collections_run_command(
     """Run the collections of a date (idempotent per date; resumes after a crash)."""
     from creditpay.clock import SystemClock
     from creditpay.config import default_database_url
-    from creditpay.credit.collections import run_collections
     from creditpay.db.schema import open_database
     from creditpay.db.uow import UnitOfWork
     from creditpay.errors import DomainError
+    from creditpay.protection.collections_rules import run_collections
 
     try:
         business_date = dt.date.fromisoformat(date)

@@ -41,7 +41,7 @@ from creditpay.formatting import percent_string
 from creditpay.money import validate_currency
 
 __all__ = ["LoanHeadroom", "loan_headroom", "loan_offer_figures", "quote_cash_loans",
-           "shown_offer", "mark_accepted", "loan_schedule", "key_facts_of",
+           "shown_offer", "mark_accepted", "loan_schedule",
            "OFFER_TTL_S_DEFAULT"]
 
 OFFER_TTL_S_DEFAULT = 900  # as checkout offers: quote again after 15 minutes
@@ -201,25 +201,3 @@ def mark_accepted(tx: Tx, offer_id: str, loan_id: str) -> None:
         loan_id=loan_id, accepted_at=tx.now)).rowcount
     if updated != 1:
         raise StateError("this offer was already accepted", field="offer_id")
-
-
-def key_facts_of(offer: dict[str, Any], lender_name: str) -> Any:
-    """The key-facts figures (:class:`creditpay.protection.disclosure.KeyFacts`) of a stored
-    offer: the loan's own schedule terms as of the quote date, the product's late-payment
-    rules. Render with :func:`creditpay.protection.disclosure.render_html`."""
-    from creditpay.protection import disclosure
-
-    product = P.default_catalogue().get(offer["product_code"], int(offer["product_version"]))
-    if not isinstance(product, P.CashLoanProduct):
-        raise ValidationError(f"{offer['product_code']} is not a cash loan product",
-                              field="product_code")
-    quoted_on = dt.date.fromisoformat(str(offer["quoted_on"]))
-    terms = P.loan_terms(product, int(offer["periods"]), offer["method"],
-                         int(offer["amount_minor"]), quoted_on, offer["currency"])
-    return disclosure.build_key_facts(disclosure.OfferTerms(
-        offer_id=str(offer["offer_id"]), lender_name=lender_name,
-        principal_minor=terms.principal_minor, currency=terms.currency,
-        annual_rate=terms.annual_rate, periods=terms.periods, start_date=quoted_on,
-        method=terms.method, frequency=str(terms.frequency), day_count=str(terms.day_count),
-        late_fee_minor=product.late_fee_minor,
-        penalty_annual_rate=product.penalty_annual_rate, grace_days=product.grace_days))

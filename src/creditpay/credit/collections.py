@@ -2,7 +2,9 @@
 pay, settlement offers and hand-over to an external agency.
 
 The credit domain owns delinquency, so the workflow lives here; every contact goes through
-compliance's :func:`~creditpay.protection.collections_rules.attempt_contact`, which applies
+the contact rules passed in (:class:`ContactRules`; consumer protection's
+:class:`~creditpay.protection.collections_rules.ContactRuleGate`, wired by
+:func:`creditpay.protection.collections_rules.run_collections`), which apply
 the contact rules (debtor only, verified channels, quiet hours in the consumer's time zone,
 daily cap) and logs the attempt, allowed or refused. A refused contact is never sent: its
 action stays pending and is retried on a later run (at most one attempt per business date).
@@ -52,14 +54,6 @@ from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, StateError, ValidationError, field_path
 from creditpay.money import validate_currency
 from creditpay.platform import audit
-from creditpay.protection.collections_rules import (
-    CHANNELS,
-    DEFAULT_CONTACT_POLICY,
-    ContactAttempt,
-    ContactDecision,
-    ContactPolicy,
-    attempt_contact,
-)
 
 __all__ = [
     "STRATEGIES_DIR", "DEFAULT_TIME_ZONE", "ReminderStep", "DpdStep", "CollectionsStrategy",
@@ -71,7 +65,40 @@ __all__ = [
 STRATEGIES_DIR = Path(__file__).parent / "collections_strategies"
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 BATCH_SIZE_MAX = 10_000
-CONTACT_CHANNELS = tuple(CHANNELS)
+# The channels a strategy may name; the contact rules check them again at every attempt
+# (consumer protection's CHANNELS: a test keeps the two equal).
+CONTACT_CHANNELS = ("phone", "sms", "app_push", "email", "letter")
+
+
+@dataclass(frozen=True)
+class ContactRequest:
+    """A contact the workflow wants to make with the debtor of ``account_id``."""
+
+    customer_id: str
+    account_id: str
+    collector_id: str
+    channel: str
+    channel_ref: str  # blind index of the verified number / address, or "unverified"
+    time_zone: str  # the consumer's IANA zone
+
+
+class ContactVerdict(Protocol):
+    """What the contact rules decided: allowed or not, and the first failing rule."""
+
+    @property
+    def allowed(self) -> bool: ...
+    @property
+    def rule(self) -> str: ...
+
+
+class ContactRules(Protocol):
+    """The fair-contact rules (consumer protection owns them; credit sits below it)."""
+
+    def attempt(self, tx: Tx, request: ContactRequest, *,
+                verified_channel_refs: frozenset[str]) -> ContactVerdict:
+        """Decide, log and audit one attempt at business time ``tx.now``; ValidationError
+        naming the field, before anything is written, for data it cannot vouch for."""
+        ...
 _CODE = r"^[a-z][a-z0-9_]{1,47}$"
 _TEMPLATE = r"^[a-z][a-z0-9_.]{1,63}$"
 
@@ -308,21 +335,22 @@ class _Run:
     day: dt.date
     strategy: CollectionsStrategy
     directory: ContactDirectory
-    policy: ContactPolicy
+    rules: ContactRules
     currency: str
     counts: Counter[str] = field(default_factory=Counter)
 
 
 # ----------------------------------------------------------------------------- daily run
-def run_collections(uow: UnitOfWork, business_date: dt.date, *, currency: str = "CNY",
-                    strategy: CollectionsStrategy | None = None,
+def run_collections(uow: UnitOfWork, business_date: dt.date, *, rules: ContactRules,
+                    currency: str = "CNY", strategy: CollectionsStrategy | None = None,
                     directory: ContactDirectory | None = None,
-                    policy: ContactPolicy = DEFAULT_CONTACT_POLICY,
                     batch_size: int | None = None) -> CollectionsReport:
     """Run the collections of ``business_date`` (run it at the start of that business day,
     after the close of business of the day before: it sees the dpd that close produced and
     the next due dates still ahead). Idempotent per (business date, currency); resumes a
-    crashed run. Contacts happen at business time ``tx.now``, under the contact rules."""
+    crashed run. Contacts happen at business time ``tx.now``, under the contact ``rules``
+    (callers use :func:`creditpay.protection.collections_rules.run_collections`, which
+    passes consumer protection's)."""
     if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
         raise ValidationError("must be a date", field="business_date")
     validate_currency(currency)
@@ -358,7 +386,7 @@ def run_collections(uow: UnitOfWork, business_date: dt.date, *, currency: str = 
             collection_cases.c.currency == currency)).scalars())
     work = [a for a in accounts if a.account_id in open_accounts or
             (a.status == "active" and (a.dpd > 0 or _may_get_reminder(a)))]
-    context = _Run(business_date, strategy, directory or PartiesDirectory(), policy,
+    context = _Run(business_date, strategy, directory or PartiesDirectory(), rules,
                    currency)
     for start in range(0, len(work), size):
         uow.run(partial(_batch, context=context, batch=work[start:start + size]))
@@ -539,19 +567,21 @@ def _ready(tx: Tx, context: _Run, action: Mapping[str, Any]) -> bool:
 
 
 def _contact(tx: Tx, context: _Run, account: credit.PortfolioAccount,
-             action: Mapping[str, Any]) -> ContactDecision | None:
-    """One contact attempt through the compliance rules; logged there, allowed or not."""
+             action: Mapping[str, Any]) -> ContactVerdict | None:
+    """One contact attempt through the contact rules; logged there, allowed or not."""
     profile = context.directory.profile(tx.conn, account.customer_id)
     zone = profile.time_zone if profile is not None else DEFAULT_TIME_ZONE
     refs = dict(profile.channel_refs) if profile is not None else {}
     channel = action["channel"]
     # No verified channel of this kind: the attempt is still made and refused (logged under
     # ``verified_channel``), never redirected to another number or person.
+    request = ContactRequest(
+        customer_id=account.customer_id, account_id=account.account_id,
+        collector_id=context.strategy.collector_id, channel=channel,
+        channel_ref=refs.get(channel, "unverified"), time_zone=zone)
     try:
-        attempt = ContactAttempt(
-            customer_id=account.customer_id, account_id=account.account_id,
-            collector_id=context.strategy.collector_id, channel=channel,
-            channel_ref=refs.get(channel, "unverified"), recipient="debtor", time_zone=zone)
+        decision = context.rules.attempt(tx, request,
+                                         verified_channel_refs=frozenset(refs.values()))
     except ValidationError as exc:
         # Data the contact rules cannot vouch for (an odd id, a stored zone zoneinfo does
         # not know): no contact at all, and one account cannot stop the whole run.
@@ -560,8 +590,6 @@ def _contact(tx: Tx, context: _Run, account: credit.PortfolioAccount,
             collection_actions.c.id == action["id"]).values(
             last_rule=f"invalid_{exc.field}"[:48], last_attempt_on=context.day))
         return None
-    decision = attempt_contact(tx, attempt, verified_channel_refs=frozenset(refs.values()),
-                               policy=context.policy)
     values: dict[str, Any] = {"attempts": action["attempts"] + 1, "last_rule": decision.rule,
                               "last_attempt_on": context.day}
     if decision.allowed:

@@ -357,21 +357,25 @@ def account_installments(conn: Any, account_id: str) -> list[InstallmentView]:
             for i in sorted(rows, key=lambda i: (i.due_date, i.number))]
 
 
+CONSENT_REFERENCE_CHARS_MAX = 128  # a stored consent reference (``consent:<id>``)
+
+
 def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id: int | None,
                    consent_reference: str | None) -> AccountView:
-    """Switch auto-debit on the due day on or off. The consumer's consent is recorded by the
-    compliance domain; switching on needs ``consent_reference`` (``consent:<id>``) naming a
-    live auto-debit consent of the account's customer (ConsentRequiredError naming
-    ``consent_reference`` otherwise, nothing written). The close of business re-checks it
-    before every debit."""
-    from creditpay.protection.consent import Purpose
-    from creditpay.protection.consent_refs import require_referenced_consent
+    """Switch auto-debit on the due day on or off. Switching on stores
+    ``consent_reference`` (``consent:<id>``, required: ValidationError naming it otherwise)
+    and debits ledger account ``wallet_account_id``.
 
+    Whether that consent is live is consumer protection's rule, not credit's: call
+    :func:`creditpay.protection.auto_debit.set_auto_debit_with_consent` (or the consumer's
+    use case :func:`creditpay.protection.auto_debit.switch_auto_debit`), which checks it in
+    this transaction first; the close of business checks it again before every debit."""
     check_id(account_id, "account_id")
     if not isinstance(enabled, bool):
         raise ValidationError("must be true or false", field="enabled")
     if enabled:
-        if not isinstance(consent_reference, str) or not 1 <= len(consent_reference) <= 128:
+        if not isinstance(consent_reference, str) or \
+                not 1 <= len(consent_reference) <= CONSENT_REFERENCE_CHARS_MAX:
             raise ValidationError("auto-debit needs the consumer's consent reference",
                                   field="consent_reference")
         if isinstance(wallet_account_id, bool) or not isinstance(wallet_account_id, int) or \
@@ -380,10 +384,6 @@ def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id:
                                   field="wallet_account_id")
         L.get_account(tx.conn, wallet_account_id)  # NotFoundError if there is none
     account = load_account(tx.conn, account_id, lock=True)
-    if enabled:
-        require_referenced_consent(tx.conn, customer_id=account["customer_id"],
-                                   purpose=Purpose.AUTO_DEBIT, reference=consent_reference,
-                                   field="consent_reference")
     tx.conn.execute(credit_accounts.update().where(credit_accounts.c.seq == account["seq"])
                     .values(auto_debit_enabled=enabled,
                             auto_debit_consent_ref=consent_reference if enabled else None,

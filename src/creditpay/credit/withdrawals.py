@@ -1,7 +1,9 @@
 """Right of withdrawal: a consumer leaves an installment plan or a cash loan within the
 window (14 days by default, configurable) by repaying the principal plus interest for the
 days used, and nothing else (EU Consumer Credit Directive art. 14; docs/consumer-protection.md
-section 3). The amount is :func:`creditpay.protection.withdrawal.withdrawal_amount`'s.
+section 3). The amount is the rule's (:class:`WithdrawalRule`; consumer protection's
+:func:`creditpay.protection.withdrawal.withdrawal_amount`, passed in by the use case
+:func:`creditpay.protection.credit_withdrawal.withdraw`).
 
 One use case in the caller's transaction: quote, post the ledger, close the account,
 restore the line's limit, record the audit trail and the outbox event.
@@ -31,13 +33,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from creditpay import ledger as L
+from creditpay.credit.daycount import DayCount
 from creditpay.credit.lines import (
     INCOME_CODES,
     check_id,
@@ -64,19 +68,51 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.money import Rounding
 from creditpay.platform import audit
-from creditpay.protection.withdrawal import (
-    REPAYMENTS_MAX,
-    WITHDRAWAL_DAYS_DEFAULT,
-    withdrawal_amount,
-    withdrawal_deadline,
-)
 
-__all__ = ["WithdrawalResult", "withdraw", "account_currency", "WITHDRAWAL_ID_MAX"]
+__all__ = ["WithdrawalResult", "WithdrawalRule", "WithdrawalTerms", "withdraw",
+           "account_currency", "WITHDRAWAL_ID_MAX", "REPAYMENTS_MAX"]
 
 CHANNEL = "withdrawal"
 ID_PREFIX = "withdrawal:"
 WITHDRAWAL_ID_MAX = 96 - len(ID_PREFIX)  # the stored id is bounded like every credit id
+REPAYMENTS_MAX = 1_000  # repayments read for one account's history (the rule takes as many)
+
+
+class WithdrawalTerms(Protocol):
+    """What the withdrawal rule quotes (minor units; dates inclusive)."""
+
+    @property
+    def principal_minor(self) -> int: ...
+    @property
+    def interest_minor(self) -> int: ...  # for the days used: the only charge
+    @property
+    def paid_minor(self) -> int: ...  # repayments and fees already paid
+    @property
+    def amount_due_minor(self) -> int: ...  # the consumer pays now
+    @property
+    def refund_due_minor(self) -> int: ...  # the lender pays back now
+    @property
+    def days_used(self) -> int: ...
+    @property
+    def deadline(self) -> dt.date: ...  # last day of the window
+
+
+class WithdrawalRule(Protocol):
+    """The right-of-withdrawal rule, which consumer protection owns
+    (:mod:`creditpay.protection.withdrawal` is one): credit applies it to the account but
+    does not import it (credit sits below consumer protection)."""
+
+    def withdrawal_amount(self, principal_minor: int, annual_rate: Decimal,
+                          origination_date: dt.date, withdrawal_date: dt.date, *,
+                          withdrawal_days: int = ..., day_count: DayCount | str = ...,
+                          repayments: Sequence[tuple[dt.date, int]] = ...,
+                          fees_paid_minor: int = ..., rounding: Rounding = ...
+                          ) -> WithdrawalTerms: ...
+
+    def withdrawal_deadline(self, origination_date: dt.date, withdrawal_days: int = ...
+                            ) -> dt.date: ...
 
 
 @dataclass(frozen=True)
@@ -164,10 +200,12 @@ def _stored(tx: Tx, record_id: str, fingerprint: str, withdrawal_id: str
 
 
 def withdraw(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str,
-             source_account_id: int, withdrawal_days: int = WITHDRAWAL_DAYS_DEFAULT
+             source_account_id: int, withdrawal_days: int, rule: WithdrawalRule
              ) -> WithdrawalResult:
     """Withdraw ``customer_id`` from the plan or cash loan ``account_id`` today
-    (``tx.today``), paying from ledger account ``source_account_id`` (the wallet).
+    (``tx.today``), paying from ledger account ``source_account_id`` (the wallet), with the
+    amount and window of ``rule`` over ``withdrawal_days`` days. The consumer's use case is
+    :func:`creditpay.protection.credit_withdrawal.withdraw`, which passes the rule in.
 
     Refused: after the window (StateError on ``withdrawal_date``, rule
     ``withdrawal.window_closed``, naming the window and its last day); for a revolving line,
@@ -214,12 +252,12 @@ def withdraw(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str,
     rate = Decimal(0) if account["interest_base"] == 0 else \
         Decimal(account["interest_rate_micro"]) / MICRO
     try:
-        quote = withdrawal_amount(
+        quote = rule.withdrawal_amount(
             account["principal_original_minor"], rate, account["opened_on"], today,
             withdrawal_days=withdrawal_days, day_count=product_of(account).day_count,
             repayments=events, fees_paid_minor=fees_paid)
     except StateError as exc:
-        deadline = withdrawal_deadline(account["opened_on"], withdrawal_days)
+        deadline = rule.withdrawal_deadline(account["opened_on"], withdrawal_days)
         raise StateError(exc.detail, field=exc.field, rule=exc.extra.get("rule"),
                          withdrawal_days=withdrawal_days, deadline=deadline.isoformat(),
                          opened_on=account["opened_on"].isoformat()) from None

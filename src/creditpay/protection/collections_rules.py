@@ -28,13 +28,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, text
 
-from creditpay.db.uow import Tx
+from creditpay.credit import collections as credit_collections
+from creditpay.credit.collections import (
+    CollectionsReport,
+    CollectionsStrategy,
+    ContactDirectory,
+    ContactRequest,
+)
+from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
 from creditpay.platform import audit
 from creditpay.platform.validators import check_aware, check_choice, check_count, check_reference
 from creditpay.protection.tables import collection_contacts
 
-__all__ = ["CHANNELS", "RECIPIENTS", "RULES", "ContactPolicy", "DEFAULT_CONTACT_POLICY",
+__all__ = ["ContactRuleGate", "run_collections", "CHANNELS", "RECIPIENTS", "RULES", "ContactPolicy", "DEFAULT_CONTACT_POLICY",
            "ContactAttempt", "RuleCheck", "ContactDecision", "may_contact", "attempt_contact",
            "local_day", "contacts_on_day", "zone_of"]
 
@@ -220,3 +227,35 @@ def attempt_contact(tx: Tx, attempt: ContactAttempt, *,
                   "checks": {check.rule: check.passed for check in decision.checks},
                   "policy_version": policy.version})
     return decision
+
+
+@dataclass(frozen=True)
+class ContactRuleGate:
+    """These rules as the collections workflow takes them
+    (:class:`creditpay.credit.collections.ContactRules`), under ``policy``."""
+
+    policy: ContactPolicy = DEFAULT_CONTACT_POLICY
+
+    def attempt(self, tx: Tx, request: ContactRequest, *,
+                verified_channel_refs: frozenset[str]) -> ContactDecision:
+        """:func:`attempt_contact` of the debtor contact ``request`` (its data is checked,
+        ValidationError naming the field, before anything is written)."""
+        attempt = ContactAttempt(
+            customer_id=request.customer_id, account_id=request.account_id,
+            collector_id=request.collector_id, channel=request.channel,
+            channel_ref=request.channel_ref, recipient="debtor", time_zone=request.time_zone)
+        return attempt_contact(tx, attempt, verified_channel_refs=verified_channel_refs,
+                               policy=self.policy)
+
+
+def run_collections(uow: UnitOfWork, business_date: dt.date, *,
+                    policy: ContactPolicy = DEFAULT_CONTACT_POLICY, currency: str = "CNY",
+                    strategy: CollectionsStrategy | None = None,
+                    directory: ContactDirectory | None = None,
+                    batch_size: int | None = None) -> CollectionsReport:
+    """The daily collections run (:func:`creditpay.credit.collections.run_collections`)
+    with every contact under these rules and ``policy``: what the CLI, the nightly jobs and
+    the simulator run."""
+    return credit_collections.run_collections(
+        uow, business_date, rules=ContactRuleGate(policy), currency=currency,
+        strategy=strategy, directory=directory, batch_size=batch_size)

@@ -3,8 +3,9 @@
 Setup: an operator onboards the merchants with their discount rates; consumers register on
 their phone, verify their identity (KYC) and link a card; the risk models and policies are
 trained, registered and put in force the way ``creditpay risk bootstrap`` does; consumers who
-want credit consent to the bureau inquiry and apply for a pay-later line, each application is
-decided by ``decide`` and the approved ones get ``open_credit_line`` with the decided limit.
+want credit consent to the bureau inquiry and apply for a pay-later line through the API's own
+use case (:func:`creditpay.risk.decisions.applications.apply_for_credit_line`: identity, one
+line per customer, consents, decision, the line an approval opens, the audit record).
 
 Each business day (business time from a :class:`~creditpay.clock.SimulatedClock`): yesterday
 is settled to merchants (T+1), analysts work the fraud review queue, the day's credit
@@ -447,12 +448,15 @@ class Economy:
             Purpose.BUREAU_INQUIRY, Purpose.CREDIT_ASSESSMENT)}
 
     def _applications(self, rng: random.Random) -> None:
-        """Today's applicants consent, are decided by the risk engine, and the approved get
-        a pay-later line with the decided limit."""
+        """Today's applicants consent and apply through the very use case the API's
+        application route runs (identity, one line, consents, decision, line, audit)."""
+        from creditpay.errors import DomainError
         from creditpay.payments.history import customer_activity
-        from creditpay.protection.consent import Purpose, grant_consent
-        from creditpay.risk.decisions.service import decide
-        from creditpay.risk.features.platform import platform_events
+        from creditpay.protection.consent import grant_consent
+        from creditpay.risk.decisions.applications import (
+            ApplyForCreditLine,
+            apply_for_credit_line,
+        )
 
         for agent in self.agents:
             if agent.apply_day != self.day:
@@ -460,32 +464,27 @@ class Economy:
             c = agent.consumer
 
             def apply(tx: Any, agent: Agent = agent, c: Consumer = c) -> Any:
-                refs = {p: grant_consent(tx, customer_id=agent.customer_id, purpose=p,
-                                         language="zh-CN", text_version=t.version,
-                                         text_sha256=t.sha256, channel="app").id
-                        for p, t in self.consent_texts.items()}
-                decision = decide(
-                    tx, application_id=f"sim-app-{c.index}", customer_id=agent.customer_id,
-                    product_code="credit_line",
-                    application={"date_of_birth": c.date_of_birth.isoformat(),
-                                 "monthly_income_minor": c.monthly_income_minor,
-                                 "employment_type": c.employment_type, "kyc_verified": True,
-                                 "housing": c.housing, "declared_monthly_obligations_minor":
-                                 c.monthly_obligations_minor},
-                    bureau=self.bureau,
-                    # What the consumer did on the platform so far, read as the API's
-                    # application route reads it: the assessment consent covers it.
-                    platform_events=platform_events(tx.conn, agent.customer_id, as_of=tx.now,
-                                                    activity=customer_activity),
-                    bureau_consent_reference=f"consent:{refs[Purpose.BUREAU_INQUIRY]}",
-                    platform_consent_reference=f"consent:{refs[Purpose.CREDIT_ASSESSMENT]}")
-                if decision.outcome == "approve" and decision.limit_minor:  # refer waits
-                    self.payments.open_credit_line(tx, self.operator, agent.customer_id,
-                                                   limit_minor=decision.limit_minor,
-                                                   product_code=LINE_PRODUCT)
-                return decision
+                # The consents the app asks for before the application (as POST
+                # /v1/me/consents would record them), then the application itself.
+                for p, t in self.consent_texts.items():
+                    grant_consent(tx, customer_id=agent.customer_id, purpose=p,
+                                  language="zh-CN", text_version=t.version,
+                                  text_sha256=t.sha256, channel="app")
+                return apply_for_credit_line(tx, ApplyForCreditLine(
+                    application_id=f"sim-app-{c.index}", customer_id=agent.customer_id,
+                    monthly_income_minor=c.monthly_income_minor,
+                    employment_type=c.employment_type, housing=c.housing,
+                    declared_monthly_obligations_minor=c.monthly_obligations_minor,
+                    line_product_code=LINE_PRODUCT, currency=CURRENCY),
+                    identities=self.parties, bureau=self.bureau,
+                    open_line=self.payments.open_credit_line,
+                    activity=customer_activity).decision
 
-            decision = self.uow.run(apply)
+            try:
+                decision = self.uow.run(apply)
+            except DomainError as exc:  # as the API would refuse it (e.g. a line exists)
+                self._refused("application", exc)
+                continue
             if decision.outcome == "refer":
                 self.tally.referrals["referred"] += 1
             approved = decision.outcome == "approve" and bool(decision.limit_minor)
@@ -726,7 +725,7 @@ class Economy:
         return bills
 
     def _repayments(self, rng: random.Random) -> None:
-        from creditpay.credit.service import repay
+        from creditpay.credit.self_service import RepayFromWallet, repay_from_wallet
 
         bills = self._bills_today()
         for agent in self.agents:
@@ -749,10 +748,13 @@ class Economy:
             if amount <= 0:
                 self.tally.refused["repayment:wallet_empty"] += 1
                 continue
-            result = self._attempt("repayment", lambda tx, a=agent, n=amount: repay(
-                tx, repayment_id=f"sim-rp-{self.day}-{a.consumer.index}",
-                customer_id=a.customer_id, currency=CURRENCY, amount_minor=n,
-                source_account_id=a.wallet_account_id))
+            # The API's repayment use case (POST /v1/me/credit_repayments): what is due first.
+            command = RepayFromWallet(
+                customer_id=agent.customer_id,
+                repayment_id=f"sim-rp-{self.day}-{agent.consumer.index}", currency=CURRENCY,
+                amount_minor=amount)
+            result = self._attempt("repayment", lambda tx, command=command:
+                                   repay_from_wallet(tx, command))
             if result is not None:
                 self.tally.repayments += 1
                 self.tally.repayments_minor += amount
@@ -974,16 +976,13 @@ class Economy:
             verdict, limit_minor, reason = B.referral_verdict(
                 referral.features, referral.offered_limit_minor or 0)
 
-            def resolve(tx: Any, r: Any = referral, v: str = verdict,
-                        limit: int | None = limit_minor, code: str | None = reason) -> Any:
-                done = referrals.resolve_referral(tx, r.decision_id,
-                                                  reviewer_id=self.operator.id, verdict=v,
-                                                  limit_minor=limit, reason_code=code)
-                if v == "approve":
-                    self.payments.open_credit_line(tx, self.operator, r.customer_id,
-                                                   limit_minor=done.limit_minor,
-                                                   product_code=LINE_PRODUCT)
-                return done
+            command = referrals.ReviewReferral(
+                decision_id=referral.decision_id, reviewer=self.operator, verdict=verdict,
+                line_product_code=LINE_PRODUCT, limit_minor=limit_minor, reason_code=reason)
+
+            def resolve(tx: Any, command: referrals.ReviewReferral = command) -> Any:
+                return referrals.review_referral(
+                    tx, command, open_line=self.payments.open_credit_line).referral
 
             try:  # verdict and line together, or neither
                 done = self.uow.run(resolve)
@@ -1113,7 +1112,7 @@ class Economy:
     def _collections(self, today: dt.date) -> None:
         """The collections team's day: reminders before due dates, actions on the overdue,
         every contact through the contact rules."""
-        from creditpay.credit.collections import run_collections
+        from creditpay.protection.collections_rules import run_collections
 
         report = run_collections(self.uow, today, currency=CURRENCY)
         t = self.tally

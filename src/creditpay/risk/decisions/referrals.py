@@ -14,8 +14,10 @@ This module is that review:
 * :func:`expire_referrals` (nightly) declines what no one decided within
   :data:`DEADLINE_DAYS`, so no consumer waits "under review" for ever.
   It emits ``risk.referral.resolved`` (the notification) and appends an audit record naming
-  the reviewer. Opening the line of an approval is the caller's part (the API's operator
-  route does it in the same transaction), as for an automated approval.
+  the reviewer;
+* :func:`review_referral` is the reviewer's use case (the operator route and the simulator
+  run it): the one-line check before an approval, the verdict, and the line an approval
+  opens, in one transaction, as for an automated approval.
 
 The decision row itself is never changed: the stored decision says ``refer`` and why, the
 review row says who decided what afterwards. :func:`creditpay.risk.decisions.queries.
@@ -32,11 +34,19 @@ from sqlalchemy import Connection, select
 
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.parties.service import Principal
 from creditpay.platform import audit
+from creditpay.risk.decisions.applications import (
+    LineOpener,
+    OpenedLine,
+    opened_line,
+    require_no_line,
+)
 from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
 
 __all__ = ["DEADLINE_DAYS", "REVIEW_REASONS", "RESOLVED_TOPIC", "Referral",
-           "expire_referrals", "list_referrals", "resolve_referral", "REFERRALS_MAX"]
+           "expire_referrals", "list_referrals", "resolve_referral", "REFERRALS_MAX",
+           "ReviewReferral", "ReviewedReferral", "review_referral"]
 
 RESOLVED_TOPIC = "risk.referral.resolved"
 REFERRALS_MAX = 200
@@ -208,6 +218,50 @@ def resolve_referral(tx: Tx, decision_id: str, *, reviewer_id: str, verdict: Ver
     _record_verdict(tx, referral, verdict, limit_minor, apr_bps, reason_code, reviewer_id,
                     "staff")
     return get_referral(tx.conn, decision_id)
+
+
+@dataclass(frozen=True)
+class ReviewReferral:
+    """A reviewer's verdict on a referral: ``limit_minor`` (approve; default the offered
+    limit) and ``reason_code`` (decline) as :func:`resolve_referral` takes them;
+    ``line_product_code`` is the product of the line an approval opens."""
+
+    decision_id: str
+    reviewer: Principal
+    verdict: Verdict
+    line_product_code: str
+    limit_minor: int | None = None
+    reason_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewedReferral:
+    """The resolved referral and the line its approval opened (None otherwise)."""
+
+    referral: Referral
+    line: OpenedLine | None
+
+
+def review_referral(tx: Tx, command: ReviewReferral, *, open_line: LineOpener
+                    ) -> ReviewedReferral:
+    """Resolve a referral and, on approval, open the line (granted by the reviewer), in the
+    caller's transaction. An approval for a customer who has a line in the referral's
+    currency is refused (ConflictLine on ``customer_id``) before the verdict is written;
+    other refusals are :func:`resolve_referral`'s."""
+    referral = get_referral(tx.conn, command.decision_id)
+    if command.verdict == "approve":
+        # Refused before the verdict is written: one line per customer and currency.
+        require_no_line(tx.conn, referral.customer_id, referral.currency)
+    resolved = resolve_referral(
+        tx, command.decision_id, reviewer_id=command.reviewer.id, verdict=command.verdict,
+        limit_minor=command.limit_minor, reason_code=command.reason_code)
+    line = None
+    if resolved.verdict == "approve" and resolved.limit_minor:
+        line = opened_line(open_line(tx, command.reviewer, resolved.customer_id,
+                                     limit_minor=resolved.limit_minor,
+                                     product_code=command.line_product_code,
+                                     currency=resolved.currency))
+    return ReviewedReferral(resolved, line)
 
 
 def _record_verdict(tx: Tx, referral: Referral, verdict: str, limit_minor: int | None,
