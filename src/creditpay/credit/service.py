@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from creditpay import ledger as L
 from creditpay.credit import products as P
+from creditpay.credit import quotes as Q
 from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
 from creditpay.credit.lines import (
     CreditLineView,
@@ -37,7 +38,8 @@ from creditpay.credit.lines import (
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, _plan_core, capture_split, quote_offers
+from creditpay.credit.offers import Offer, _plan_core, capture_split
+from creditpay.credit.offers import quote_offers as compute_offers
 from creditpay.credit.plans import (
     Item,
     insert_account,
@@ -82,7 +84,7 @@ __all__ = [
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
     "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
-    "HOLD_TIMEOUT_SECONDS",
+    "HOLD_TIMEOUT_SECONDS", "quote", "Quote",
 ]
 
 HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires
@@ -414,15 +416,103 @@ def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False) -> dict[
     return dict(row)
 
 
+def quote_offers(tx: Any, *, customer_id: str, amount_minor: int, currency: str,
+                 product_codes: list[str] | None = None, reference: str | None = None,
+                 ttl_seconds: int = Q.QUOTE_TTL_SECONDS,
+                 key_facts: Q.KeyFactsHash | None = None,
+                 key_facts_languages: dict[str, Q.KeyFactsHash] | None = None,
+                 within_limit_only: bool = False) -> list[Any]:
+    """Every offer for paying ``amount_minor`` with the customer's line (see
+    :func:`quote`): stored once when ``tx`` is a Tx; a read-only Connection (with
+    ``as_of`` unknown) is not accepted by the quoting itself."""
+    if not isinstance(tx, Tx):
+        return compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
+                              currency=currency, product_codes=product_codes)
+    return list(quote(tx, customer_id=customer_id, amount_minor=amount_minor,
+                      currency=currency, product_codes=product_codes, reference=reference,
+                      ttl_seconds=ttl_seconds, key_facts=key_facts,
+                      key_facts_languages=key_facts_languages,
+                      within_limit_only=within_limit_only).offers)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """An offer set as quoted and stored (``credit_quotes``): its id, expiry, offers."""
+
+    quote_id: str
+    expires_at: dt.datetime
+    offers: tuple[Any, ...]
+
+
+def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
+          product_codes: list[str] | None = None, reference: str | None = None,
+          ttl_seconds: int = Q.QUOTE_TTL_SECONDS, key_facts: Q.KeyFactsHash | None = None,
+          key_facts_languages: dict[str, Q.KeyFactsHash] | None = None,
+          within_limit_only: bool = False) -> Quote:
+    """Quote every offer for paying ``amount_minor`` (minor units) with the customer's
+    line once and store the set (one ``credit_quotes`` row, :func:`authorise_purchase`
+    uses the stored figures). ``key_facts`` gives the SHA-256 of an offer's key-facts
+    document as shown (stored with it; ``key_facts_languages``: its hash in each language
+    it may be read in); ``within_limit_only`` leaves out offers above the available limit.
+    """
+    offers = compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
+                            currency=currency, product_codes=product_codes)
+    if within_limit_only:
+        offers = [o for o in offers if o.within_available_limit]
+    shown = []
+    for offer in offers:
+        figures = _offer_json(offer)
+        figures["currency"] = currency
+        if key_facts is not None:
+            figures["key_facts_sha256"] = key_facts(figures)
+        if key_facts_languages:
+            figures["key_facts_sha256_by_language"] = {
+                language: render(figures) for language, render in key_facts_languages.items()}
+        shown.append(figures)
+    quote_id, expires_at = Q.record_quote(
+        tx, customer_id=customer_id, currency=currency, amount_minor=amount_minor,
+        reference=reference, offers=shown, ttl_seconds=ttl_seconds)
+    return Quote(quote_id, expires_at, tuple(
+        _QuotedOffer(o, quote_id, expires_at, f) for o, f in zip(offers, shown, strict=True)))
+
+
+class _QuotedOffer:
+    """An offer as quoted and stored: the Offer's attributes plus its quote id, expiry and
+    the stored JSON figures (``as_dict``)."""
+
+    def __init__(self, offer: Offer, quote_id: str, expires_at: dt.datetime,
+                 figures: dict[str, Any]) -> None:
+        self._offer, self.quote_id, self.expires_at = offer, quote_id, expires_at
+        self.figures = figures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._offer, name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.figures, quote_id=self.quote_id)
+
+
+def _offer_json(offer: Offer) -> dict[str, Any]:
+    """An offer's figures as a JSON object (ints and strings; the schedule as rows)."""
+    figures = dataclasses.asdict(offer)
+    figures["schedule"] = [dict(row) for row in figures["schedule"]]
+    return figures
+
+
 def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amount_minor: int,
-                       currency: str, offer_id: str, reference: str | None = None
-                       ) -> CreditAuthorisation:
+                       currency: str, offer_id: str, reference: str | None = None,
+                       quote_id: str | None = None, key_facts_sha256: str | None = None,
+                       stored: Q.StoredOffer | None = None) -> CreditAuthorisation:
     """Hold the financed amount of the accepted offer on the customer's line.
 
-    The offer is recomputed as of today: an id that is not among today's offers (unknown,
-    or stale because the date, the product version or the figures changed) is refused with
-    StateError on ``offer_id``. Caps are checked again (CapExceededError names the cap); the
-    hold itself is refused by the ledger if the line's available credit is short.
+    The offer is the one stored when it was quoted (:func:`quote_offers`; in quote
+    ``quote_id`` when given, else the customer's newest quote holding it, or ``stored`` as
+    the caller already read it in this transaction): it is refused with StateError on
+    ``offer_id`` when it was never quoted for this price, has expired, or its product
+    version is no longer current, and with ValidationError on ``key_facts_sha256`` when the
+    hash given is not that of the document shown. Nothing is quoted again. Caps are
+    checked again (CapExceededError names the cap); the hold itself is refused by the
+    ledger if the line's available credit is short.
     """
     check_id(authorisation_id, "authorisation_id")
     fingerprint = request_hash(customer_id=customer_id, amount_minor=amount_minor,
@@ -438,42 +528,46 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
         raise ValidationError("must be the id of an offer from quote_offers", field="offer_id")
     if reference is not None and (not isinstance(reference, str) or len(reference) > 128):
         raise ValidationError("must be at most 128 characters", field="reference")
-    offers = quote_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
-                          currency=currency)
-    offer = next((o for o in offers if o.offer_id == offer_id), None)
-    if offer is None:
-        raise StateError("is not one of today's offers for this purchase (unknown or stale:"
-                         " quote again)", field="offer_id")
+    if stored is None or stored.offer_id != offer_id:
+        stored = Q.find_offer(tx.conn, customer_id=customer_id, offer_id=offer_id,
+                              quote_id=quote_id)
+    if stored is not None and (stored.customer_id != customer_id or stored.currency != currency
+                               or stored.amount_minor != amount_minor):
+        stored = None  # quoted for another purchase
+    stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256)
+    offer = stored.offer
     line = get_line(tx.conn, customer_line(tx.conn, customer_id, currency)["line_id"],
                     lock=True)
     if line["status"] != "active":
         raise StateError(f"line {line['line_id']} is {line['status']}", field="customer_id")
-    product = P.default_catalogue().get(offer.product_code, offer.product_version)
+    product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
     caps = default_caps(product.jurisdiction)
-    if offer.funding == "plan":
-        _check_plan_cost(_plan_core(product, offer.periods, offer.financed_minor, tx.today,
-                                    currency, offer.down_payment_rate,
-                                    with_down_payment=offer.down_payment_minor > 0), caps)
-    check_exposure(exposure_minor(tx.conn, customer_id, currency), offer.financed_minor,
-                   caps, currency)
+    financed = int(offer["financed_minor"])
+    if offer["funding"] == "plan":
+        _check_plan_cost(_plan_core(product, int(offer["periods"]), financed, tx.today,
+                                    currency, offer["down_payment_rate"],
+                                    with_down_payment=int(offer["down_payment_minor"]) > 0),
+                         caps)
+    check_exposure(exposure_minor(tx.conn, customer_id, currency), financed, caps, currency)
     platform = _platform_ids(tx, currency)
     hold_id = f"credit:auth:{authorisation_id}"
     L.create_transfer(tx, L.TransferRequest(
         hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
         debit_account_id=line["available_account_id"],
-        credit_account_id=platform["credit_limit_control"], amount_minor=offer.financed_minor,
+        credit_account_id=platform["credit_limit_control"], amount_minor=financed,
         timeout_seconds=HOLD_TIMEOUT_SECONDS, reference=reference))
     row = {"authorisation_id": authorisation_id, "request_hash": fingerprint,
            "customer_id": customer_id, "line_id": line["line_id"], "currency": currency,
-           "amount_minor": amount_minor, "held_minor": offer.financed_minor,
-           "captured_minor": 0, "offer_id": offer_id, "offer": offer.as_dict(),
+           "amount_minor": amount_minor, "held_minor": financed,
+           "captured_minor": 0, "offer_id": offer_id,
+           "offer": {k: v for k, v in offer.items() if k != "schedule"},
            "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
            "created_at": tx.now, "updated_at": tx.now}
     tx.conn.execute(credit_authorisations.insert(), row)
     tx.emit("credit.purchase.authorised", "credit_authorisation", authorisation_id, {
         "customer_id": customer_id, "amount_minor": amount_minor, "offer_id": offer_id,
-        "funding": offer.funding, "product_code": offer.product_code,
-        "product_version": offer.product_version})
+        "quote_id": stored.quote_id, "funding": offer["funding"],
+        "product_code": offer["product_code"], "product_version": offer["product_version"]})
     return _auth_view(row)
 
 
