@@ -14,8 +14,7 @@ from tests.api.helpers import running_api
 STATEMENTS_MAX = 20
 
 
-@pytest.mark.xfail(strict=True, reason="issue #14: confirm ~38 and capture ~34 statements today")
-def test_confirm_and_capture_stay_within_the_statement_budget(store, clock):
+def _second_checkout(store, clock):
     with running_api(store.url, clock) as api:
         rt = api.runtime
         world = populate(rt, 1)
@@ -23,8 +22,18 @@ def test_confirm_and_capture_stay_within_the_statement_budget(store, clock):
         # The second checkout of the same customer: an open plan and a used line exist,
         # so reads that grow with the customer's accounts would show here.
         statements_per_checkout(rt, world, customer, order_id="first")
-        counts = statements_per_checkout(rt, world, customer, order_id="second")
+        return statements_per_checkout(rt, world, customer, order_id="second")
+
+
+def test_confirm_stays_within_the_statement_budget(store, clock):
+    counts = _second_checkout(store, clock)
     assert counts["confirm"] <= STATEMENTS_MAX, "\n".join(counts["confirm_statements"])
+
+
+@pytest.mark.xfail(strict=True, reason="issue #14: capture still runs ~34 statements (ledger "
+                   "account ids read one key at a time, plan account re-read)")
+def test_capture_stays_within_the_statement_budget(store, clock):
+    counts = _second_checkout(store, clock)
     assert counts["capture"] <= STATEMENTS_MAX, "\n".join(counts["capture_statements"])
 
 

@@ -27,7 +27,6 @@ from creditpay.credit.lines import (
     check_amount,
     check_id,
     customer_ledger_accounts,
-    customer_line,
     get_line,
     new_account_row,
     open_credit_line,
@@ -69,6 +68,7 @@ from creditpay.credit.tables import (
 )
 from creditpay.db.uow import Tx
 from creditpay.errors import (
+    DomainError,
     IdempotencyConflictError,
     NotFoundError,
     StateError,
@@ -84,7 +84,7 @@ __all__ = [
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
     "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
-    "HOLD_TIMEOUT_SECONDS", "quote", "Quote",
+    "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position",
 ]
 
 HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires
@@ -162,7 +162,51 @@ def _receivable_ids(tx: Tx, customer_id: str, currency: str) -> dict[str, int]:
         lambda: customer_ledger_accounts(tx, [customer_id], currency)[customer_id])
 
 
+def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
+    """The id of platform account ``code`` in ``currency``: one read by key (the platform's
+    accounts are opened at start-up; opened here if a bare test store lacks them)."""
+    from creditpay.ledger.chart import platform_key
+
+    try:
+        return L.get_account_by_key(tx.conn, platform_key(code, currency)).id
+    except NotFoundError:
+        return platform_ledger_accounts(tx, currency)[code]
+
+
 # ----------------------------------------------------------------------------- queries
+def borrower_position(conn: Any, customer_id: str, currency: str) -> dict[str, int] | None:
+    """What the credit domain knows of the borrower in ``currency`` (minor units), in one
+    statement plus the line's ledger balance: ``credit_limit_minor``, ``used_minor``
+    (limit - available: drawn and held), ``exposure_minor`` (principal outstanding on open
+    accounts plus open authorisation holds) and ``open_plans`` (active plans); None when
+    the customer has no line in ``currency``."""
+    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer_id, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer_id, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    plans = select(func.count()).select_from(credit_accounts).where(
+        a.customer_id == customer_id, a.kind == "plan", a.status == "active"
+    ).scalar_subquery()
+    row = conn.execute(select(ln.limit_minor, ln.available_account_id,
+                              principal.label("principal"), held.label("held"),
+                              plans.label("plans")).where(
+        ln.customer_id == customer_id, ln.currency == currency)).first()
+    if row is None:
+        exposure = conn.execute(select(principal, held)).first()
+        return {"credit_limit_minor": 0, "used_minor": 0,
+                "exposure_minor": int(exposure[0]) + int(exposure[1]), "open_plans": 0,
+                "has_line": 0}
+    available = L.get_account(conn, row.available_account_id).available_minor
+    return {"credit_limit_minor": int(row.limit_minor),
+            "used_minor": max(0, int(row.limit_minor) - available),
+            "exposure_minor": int(row.principal) + int(row.held),
+            "open_plans": int(row.plans), "has_line": 1}
+
+
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
     """Unsecured exposure: principal outstanding on every open account plus open holds."""
     c = credit_accounts.c
@@ -517,13 +561,78 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     check_id(authorisation_id, "authorisation_id")
     fingerprint = request_hash(customer_id=customer_id, amount_minor=amount_minor,
                                currency=currency, offer_id=offer_id, reference=reference)
-    existing = tx.conn.execute(select(credit_authorisations).where(
-        credit_authorisations.c.authorisation_id == authorisation_id)).mappings().first()
-    if existing is not None:
+
+    def replay() -> CreditAuthorisation | None:
+        """The first result of a retry (IdempotencyConflictError if the content differs):
+        read only when this call would refuse or its row exists already."""
+        existing = tx.conn.execute(select(credit_authorisations).where(
+            credit_authorisations.c.authorisation_id == authorisation_id)).mappings().first()
+        if existing is None:
+            return None
         if existing["request_hash"] != fingerprint:
             raise IdempotencyConflictError(f"authorisation {authorisation_id} exists with"
                                            " other content", field="authorisation_id")
         return _auth_view(existing)
+
+    try:
+        checked = _authorisable(tx, customer_id=customer_id, amount_minor=amount_minor,
+                                currency=currency, offer_id=offer_id, reference=reference,
+                                quote_id=quote_id, key_facts_sha256=key_facts_sha256,
+                                stored=stored)
+    except DomainError:
+        first = replay()  # a retry of an authorisation made while the offer was good
+        if first is not None:
+            return first
+        raise
+    stored, offer, line, financed = checked
+    hold_id = f"credit:auth:{authorisation_id}"
+    row = {"authorisation_id": authorisation_id, "request_hash": fingerprint,
+           "customer_id": customer_id, "line_id": line["line_id"], "currency": currency,
+           "amount_minor": amount_minor, "held_minor": financed,
+           "captured_minor": 0, "offer_id": offer_id,
+           "offer": {k: v for k, v in offer.items() if k != "schedule"},
+           "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
+           "created_at": tx.now, "updated_at": tx.now}
+    # Insert first (nothing if the id exists): a retry is told apart without a read.
+    inserted = tx.conn.execute(_insert_new(tx, credit_authorisations, "authorisation_id")
+                               .returning(credit_authorisations.c.authorisation_id),
+                               row).first()
+    if inserted is None:
+        first = replay()
+        assert first is not None
+        return first
+    limit_control = _platform_account_id(tx, "credit_limit_control", currency)
+    L.create_transfer(tx, L.TransferRequest(
+        hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
+        debit_account_id=line["available_account_id"],
+        credit_account_id=limit_control, amount_minor=financed,
+        timeout_seconds=HOLD_TIMEOUT_SECONDS, reference=reference))
+    tx.emit("credit.purchase.authorised", "credit_authorisation", authorisation_id, {
+        "customer_id": customer_id, "amount_minor": amount_minor, "offer_id": offer_id,
+        "quote_id": stored.quote_id, "funding": offer["funding"],
+        "product_code": offer["product_code"], "product_version": offer["product_version"]})
+    return _auth_view(row)
+
+
+def _insert_new(tx: Tx, table: Any, key: str) -> Any:
+    """INSERT that does nothing when a row with the same ``key`` exists (rowcount 0)."""
+    if tx.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
+def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
+                  offer_id: str, reference: str | None, quote_id: str | None,
+                  key_facts_sha256: str | None, stored: Q.StoredOffer | None
+                  ) -> tuple[Q.StoredOffer, dict[str, Any], dict[str, Any], int]:
+    """(stored offer, its figures, the customer's line, financed minor units) when the
+    offer can be authorised now: stored and usable, the line active, caps and exposure
+    within bounds. The line and the exposure are read in one statement (the line locked on
+    PostgreSQL)."""
     if not isinstance(offer_id, str) or not offer_id:
         raise ValidationError("must be the id of an offer from quote_offers", field="offer_id")
     if reference is not None and (not isinstance(reference, str) or len(reference) > 128):
@@ -536,8 +645,24 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
         stored = None  # quoted for another purchase
     stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256)
     offer = stored.offer
-    line = get_line(tx.conn, customer_line(tx.conn, customer_id, currency)["line_id"],
-                    lock=True)
+    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer_id, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer_id, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    query = select(credit_lines, principal.label("exposure_principal"),
+                   held.label("exposure_held")).where(ln.customer_id == customer_id,
+                                                       ln.currency == currency)
+    if tx.dialect == "postgresql":
+        query = query.with_for_update(of=credit_lines)
+    found = tx.conn.execute(query).mappings().first()
+    if found is None:
+        raise NotFoundError(f"customer {customer_id} has no {currency} credit line",
+                            field="customer_id")
+    line = dict(found)
     if line["status"] != "active":
         raise StateError(f"line {line['line_id']} is {line['status']}", field="customer_id")
     product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
@@ -548,27 +673,9 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
                                     currency, offer["down_payment_rate"],
                                     with_down_payment=int(offer["down_payment_minor"]) > 0),
                          caps)
-    check_exposure(exposure_minor(tx.conn, customer_id, currency), financed, caps, currency)
-    platform = _platform_ids(tx, currency)
-    hold_id = f"credit:auth:{authorisation_id}"
-    L.create_transfer(tx, L.TransferRequest(
-        hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
-        debit_account_id=line["available_account_id"],
-        credit_account_id=platform["credit_limit_control"], amount_minor=financed,
-        timeout_seconds=HOLD_TIMEOUT_SECONDS, reference=reference))
-    row = {"authorisation_id": authorisation_id, "request_hash": fingerprint,
-           "customer_id": customer_id, "line_id": line["line_id"], "currency": currency,
-           "amount_minor": amount_minor, "held_minor": financed,
-           "captured_minor": 0, "offer_id": offer_id,
-           "offer": {k: v for k, v in offer.items() if k != "schedule"},
-           "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
-           "created_at": tx.now, "updated_at": tx.now}
-    tx.conn.execute(credit_authorisations.insert(), row)
-    tx.emit("credit.purchase.authorised", "credit_authorisation", authorisation_id, {
-        "customer_id": customer_id, "amount_minor": amount_minor, "offer_id": offer_id,
-        "quote_id": stored.quote_id, "funding": offer["funding"],
-        "product_code": offer["product_code"], "product_version": offer["product_version"]})
-    return _auth_view(row)
+    check_exposure(int(line.pop("exposure_principal")) + int(line.pop("exposure_held")),
+                   financed, caps, currency)
+    return stored, offer, line, financed
 
 
 def _check_plan_cost(core: Any, caps: Any) -> None:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from creditpay.db.uow import Tx
-from creditpay.errors import DomainError, NotFoundError, ValidationError
+from creditpay.errors import DomainError, ValidationError
 from creditpay.protection import disclosure
 from creditpay.protection.withdrawal import withdrawal_deadline
 
@@ -221,21 +221,13 @@ class CreditFacade:
                           with_accounts: bool = True) -> BorrowerPosition:
         """What the credit domain knows of the borrower (minor units): the line's limit and
         use, and (``with_accounts``) unsecured exposure and open installment plans."""
-        from creditpay.credit.lines import customer_line
-
-        service = self._service()
-        try:
-            line = service.line_of(tx.conn, customer_line(tx.conn, customer_id,
-                                                          currency)["line_id"])
-            limit, used = line.limit_minor, max(0, line.limit_minor - line.available_minor)
-        except NotFoundError:
-            limit = used = 0
+        position = self._service().borrower_position(tx.conn, customer_id, currency)
         if not with_accounts:
-            return BorrowerPosition(currency, limit, used, 0, 0)
-        exposure = service.exposure_minor(tx.conn, customer_id, currency)
-        plans = sum(1 for account in service.list_accounts(tx.conn, customer_id)
-                    if account.kind == "plan" and account.status == "active")
-        return BorrowerPosition(currency, limit, used, int(exposure), plans)
+            return BorrowerPosition(currency, position["credit_limit_minor"],
+                                    position["used_minor"], 0, 0)
+        return BorrowerPosition(currency, position["credit_limit_minor"],
+                                position["used_minor"], position["exposure_minor"],
+                                position["open_plans"])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

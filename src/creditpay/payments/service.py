@@ -33,6 +33,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
@@ -781,7 +782,9 @@ class Payments:
                    ) -> dict[str, Any]:
         hold_id = f"{row.id}.auth"
         window = self.policy.capture_window_s
-        payable = self._payable_id(tx, row.merchant_id, row.currency)
+        # Credit needs the merchant's payable only at capture (and for a down payment).
+        payable = self._payable_id(tx, row.merchant_id, row.currency) \
+            if funding not in CREDIT_FUNDING or (offer or {}).get("down_payment_minor") else 0
         credit_authorisation_id = None
         if funding == "balance":
             create_transfer(tx, TransferRequest(
@@ -830,11 +833,13 @@ class Payments:
                     debit_account_id=self._wallet_id(tx, principal.id, row.currency),
                     credit_account_id=payable, amount_minor=down, timeout_seconds=window,
                     reference=row.id))
-        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id).values(
+        values = dict(
             status="requires_capture", customer_id=principal.id, funding=funding,
             card_id=card.id if card is not None else None, accepted_offer=offer,
             credit_authorisation_id=credit_authorisation_id, confirmed_at=tx.now,
-            capture_before=tx.now + dt.timedelta(seconds=window), **risk_values))
+            capture_before=tx.now + dt.timedelta(seconds=window), **risk_values)
+        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
+                        .values(**values))
         payload: dict[str, Any] = {"amount_minor": row.amount_minor, "currency": row.currency,
                                    "funding": funding,
                                    "risk": risk_values["risk_outcome"]}
@@ -847,7 +852,8 @@ class Payments:
                                     financed_minor=offer.get("financed_minor"))
         audit.append(tx, "customer", principal.id, "payment.authorised", "payment_intent",
                      row.id, payload)
-        fresh = self._intent(tx.conn, row.id)
+        # The intent as written: the locked row with the values just set (no re-read).
+        fresh = SimpleNamespace(**{**row._mapping, **values})
         self._emit_intent(tx, "payment_intent.authorised", row.id, row.merchant_id, row=fresh)
         return self.intent_view(fresh, merchant_name=merchant.name)
 
