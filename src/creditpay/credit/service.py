@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 
 from creditpay import ledger as L
 from creditpay.credit import products as P
+from creditpay.credit import quotes as Q
 from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
 from creditpay.credit.lines import (
     CreditLineView,
     check_amount,
     check_id,
     customer_ledger_accounts,
-    customer_line,
     get_line,
     new_account_row,
     open_credit_line,
@@ -37,7 +37,8 @@ from creditpay.credit.lines import (
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, _plan_core, capture_split, quote_offers
+from creditpay.credit.offers import Offer, _plan_core, capture_split
+from creditpay.credit.offers import quote_offers as compute_offers
 from creditpay.credit.plans import (
     Item,
     insert_account,
@@ -67,6 +68,7 @@ from creditpay.credit.tables import (
 )
 from creditpay.db.uow import Tx
 from creditpay.errors import (
+    DomainError,
     IdempotencyConflictError,
     NotFoundError,
     StateError,
@@ -82,7 +84,7 @@ __all__ = [
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
     "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
-    "HOLD_TIMEOUT_SECONDS",
+    "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position",
 ]
 
 HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires
@@ -160,7 +162,51 @@ def _receivable_ids(tx: Tx, customer_id: str, currency: str) -> dict[str, int]:
         lambda: customer_ledger_accounts(tx, [customer_id], currency)[customer_id])
 
 
+def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
+    """The id of platform account ``code`` in ``currency``: one read by key (the platform's
+    accounts are opened at start-up; opened here if a bare test store lacks them)."""
+    from creditpay.ledger.chart import platform_key
+
+    try:
+        return L.get_account_by_key(tx.conn, platform_key(code, currency)).id
+    except NotFoundError:
+        return platform_ledger_accounts(tx, currency)[code]
+
+
 # ----------------------------------------------------------------------------- queries
+def borrower_position(conn: Any, customer_id: str, currency: str) -> dict[str, int] | None:
+    """What the credit domain knows of the borrower in ``currency`` (minor units), in one
+    statement plus the line's ledger balance: ``credit_limit_minor``, ``used_minor``
+    (limit - available: drawn and held), ``exposure_minor`` (principal outstanding on open
+    accounts plus open authorisation holds) and ``open_plans`` (active plans); None when
+    the customer has no line in ``currency``."""
+    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer_id, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer_id, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    plans = select(func.count()).select_from(credit_accounts).where(
+        a.customer_id == customer_id, a.kind == "plan", a.status == "active"
+    ).scalar_subquery()
+    row = conn.execute(select(ln.limit_minor, ln.available_account_id,
+                              principal.label("principal"), held.label("held"),
+                              plans.label("plans")).where(
+        ln.customer_id == customer_id, ln.currency == currency)).first()
+    if row is None:
+        exposure = conn.execute(select(principal, held)).first()
+        return {"credit_limit_minor": 0, "used_minor": 0,
+                "exposure_minor": int(exposure[0]) + int(exposure[1]), "open_plans": 0,
+                "has_line": 0}
+    available = L.get_account(conn, row.available_account_id).available_minor
+    return {"credit_limit_minor": int(row.limit_minor),
+            "used_minor": max(0, int(row.limit_minor) - available),
+            "exposure_minor": int(row.principal) + int(row.held),
+            "open_plans": int(row.plans), "has_line": 1}
+
+
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
     """Unsecured exposure: principal outstanding on every open account plus open holds."""
     c = credit_accounts.c
@@ -414,67 +460,222 @@ def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False) -> dict[
     return dict(row)
 
 
+def quote_offers(tx: Any, *, customer_id: str, amount_minor: int, currency: str,
+                 product_codes: list[str] | None = None, reference: str | None = None,
+                 ttl_seconds: int = Q.QUOTE_TTL_SECONDS,
+                 key_facts: Q.KeyFactsHash | None = None,
+                 key_facts_languages: dict[str, Q.KeyFactsHash] | None = None,
+                 within_limit_only: bool = False) -> list[Any]:
+    """Every offer for paying ``amount_minor`` with the customer's line (see
+    :func:`quote`): stored once when ``tx`` is a Tx; a read-only Connection (with
+    ``as_of`` unknown) is not accepted by the quoting itself."""
+    if not isinstance(tx, Tx):
+        return compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
+                              currency=currency, product_codes=product_codes)
+    return list(quote(tx, customer_id=customer_id, amount_minor=amount_minor,
+                      currency=currency, product_codes=product_codes, reference=reference,
+                      ttl_seconds=ttl_seconds, key_facts=key_facts,
+                      key_facts_languages=key_facts_languages,
+                      within_limit_only=within_limit_only).offers)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """An offer set as quoted and stored (``credit_quotes``): its id, expiry, offers."""
+
+    quote_id: str
+    expires_at: dt.datetime
+    offers: tuple[Any, ...]
+
+
+def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
+          product_codes: list[str] | None = None, reference: str | None = None,
+          ttl_seconds: int = Q.QUOTE_TTL_SECONDS, key_facts: Q.KeyFactsHash | None = None,
+          key_facts_languages: dict[str, Q.KeyFactsHash] | None = None,
+          within_limit_only: bool = False) -> Quote:
+    """Quote every offer for paying ``amount_minor`` (minor units) with the customer's
+    line once and store the set (one ``credit_quotes`` row, :func:`authorise_purchase`
+    uses the stored figures). ``key_facts`` gives the SHA-256 of an offer's key-facts
+    document as shown (stored with it; ``key_facts_languages``: its hash in each language
+    it may be read in); ``within_limit_only`` leaves out offers above the available limit.
+    """
+    offers = compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
+                            currency=currency, product_codes=product_codes)
+    if within_limit_only:
+        offers = [o for o in offers if o.within_available_limit]
+    shown = []
+    for offer in offers:
+        figures = _offer_json(offer)
+        figures["currency"] = currency
+        if key_facts is not None:
+            figures["key_facts_sha256"] = key_facts(figures)
+        if key_facts_languages:
+            figures["key_facts_sha256_by_language"] = {
+                language: render(figures) for language, render in key_facts_languages.items()}
+        shown.append(figures)
+    quote_id, expires_at = Q.record_quote(
+        tx, customer_id=customer_id, currency=currency, amount_minor=amount_minor,
+        reference=reference, offers=shown, ttl_seconds=ttl_seconds)
+    return Quote(quote_id, expires_at, tuple(
+        _QuotedOffer(o, quote_id, expires_at, f) for o, f in zip(offers, shown, strict=True)))
+
+
+class _QuotedOffer:
+    """An offer as quoted and stored: the Offer's attributes plus its quote id, expiry and
+    the stored JSON figures (``as_dict``)."""
+
+    def __init__(self, offer: Offer, quote_id: str, expires_at: dt.datetime,
+                 figures: dict[str, Any]) -> None:
+        self._offer, self.quote_id, self.expires_at = offer, quote_id, expires_at
+        self.figures = figures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._offer, name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.figures, quote_id=self.quote_id)
+
+
+def _offer_json(offer: Offer) -> dict[str, Any]:
+    """An offer's figures as a JSON object (ints and strings; the schedule as rows)."""
+    figures = dataclasses.asdict(offer)
+    figures["schedule"] = [dict(row) for row in figures["schedule"]]
+    return figures
+
+
 def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amount_minor: int,
-                       currency: str, offer_id: str, reference: str | None = None
-                       ) -> CreditAuthorisation:
+                       currency: str, offer_id: str, reference: str | None = None,
+                       quote_id: str | None = None, key_facts_sha256: str | None = None,
+                       stored: Q.StoredOffer | None = None) -> CreditAuthorisation:
     """Hold the financed amount of the accepted offer on the customer's line.
 
-    The offer is recomputed as of today: an id that is not among today's offers (unknown,
-    or stale because the date, the product version or the figures changed) is refused with
-    StateError on ``offer_id``. Caps are checked again (CapExceededError names the cap); the
-    hold itself is refused by the ledger if the line's available credit is short.
+    The offer is the one stored when it was quoted (:func:`quote_offers`; in quote
+    ``quote_id`` when given, else the customer's newest quote holding it, or ``stored`` as
+    the caller already read it in this transaction): it is refused with StateError on
+    ``offer_id`` when it was never quoted for this price, has expired, or its product
+    version is no longer current, and with ValidationError on ``key_facts_sha256`` when the
+    hash given is not that of the document shown. Nothing is quoted again. Caps are
+    checked again (CapExceededError names the cap); the hold itself is refused by the
+    ledger if the line's available credit is short.
     """
     check_id(authorisation_id, "authorisation_id")
     fingerprint = request_hash(customer_id=customer_id, amount_minor=amount_minor,
                                currency=currency, offer_id=offer_id, reference=reference)
-    existing = tx.conn.execute(select(credit_authorisations).where(
-        credit_authorisations.c.authorisation_id == authorisation_id)).mappings().first()
-    if existing is not None:
+
+    def replay() -> CreditAuthorisation | None:
+        """The first result of a retry (IdempotencyConflictError if the content differs):
+        read only when this call would refuse or its row exists already."""
+        existing = tx.conn.execute(select(credit_authorisations).where(
+            credit_authorisations.c.authorisation_id == authorisation_id)).mappings().first()
+        if existing is None:
+            return None
         if existing["request_hash"] != fingerprint:
             raise IdempotencyConflictError(f"authorisation {authorisation_id} exists with"
                                            " other content", field="authorisation_id")
         return _auth_view(existing)
+
+    try:
+        checked = _authorisable(tx, customer_id=customer_id, amount_minor=amount_minor,
+                                currency=currency, offer_id=offer_id, reference=reference,
+                                quote_id=quote_id, key_facts_sha256=key_facts_sha256,
+                                stored=stored)
+    except DomainError:
+        first = replay()  # a retry of an authorisation made while the offer was good
+        if first is not None:
+            return first
+        raise
+    stored, offer, line, financed = checked
+    hold_id = f"credit:auth:{authorisation_id}"
+    row = {"authorisation_id": authorisation_id, "request_hash": fingerprint,
+           "customer_id": customer_id, "line_id": line["line_id"], "currency": currency,
+           "amount_minor": amount_minor, "held_minor": financed,
+           "captured_minor": 0, "offer_id": offer_id,
+           "offer": {k: v for k, v in offer.items() if k != "schedule"},
+           "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
+           "created_at": tx.now, "updated_at": tx.now}
+    # Insert first (nothing if the id exists): a retry is told apart without a read.
+    inserted = tx.conn.execute(_insert_new(tx, credit_authorisations, "authorisation_id")
+                               .returning(credit_authorisations.c.authorisation_id),
+                               row).first()
+    if inserted is None:
+        first = replay()
+        assert first is not None
+        return first
+    limit_control = _platform_account_id(tx, "credit_limit_control", currency)
+    L.create_transfer(tx, L.TransferRequest(
+        hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
+        debit_account_id=line["available_account_id"],
+        credit_account_id=limit_control, amount_minor=financed,
+        timeout_seconds=HOLD_TIMEOUT_SECONDS, reference=reference))
+    tx.emit("credit.purchase.authorised", "credit_authorisation", authorisation_id, {
+        "customer_id": customer_id, "amount_minor": amount_minor, "offer_id": offer_id,
+        "quote_id": stored.quote_id, "funding": offer["funding"],
+        "product_code": offer["product_code"], "product_version": offer["product_version"]})
+    return _auth_view(row)
+
+
+def _insert_new(tx: Tx, table: Any, key: str) -> Any:
+    """INSERT that does nothing when a row with the same ``key`` exists (rowcount 0)."""
+    if tx.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
+
+
+def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
+                  offer_id: str, reference: str | None, quote_id: str | None,
+                  key_facts_sha256: str | None, stored: Q.StoredOffer | None
+                  ) -> tuple[Q.StoredOffer, dict[str, Any], dict[str, Any], int]:
+    """(stored offer, its figures, the customer's line, financed minor units) when the
+    offer can be authorised now: stored and usable, the line active, caps and exposure
+    within bounds. The line and the exposure are read in one statement (the line locked on
+    PostgreSQL)."""
     if not isinstance(offer_id, str) or not offer_id:
         raise ValidationError("must be the id of an offer from quote_offers", field="offer_id")
     if reference is not None and (not isinstance(reference, str) or len(reference) > 128):
         raise ValidationError("must be at most 128 characters", field="reference")
-    offers = quote_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
-                          currency=currency)
-    offer = next((o for o in offers if o.offer_id == offer_id), None)
-    if offer is None:
-        raise StateError("is not one of today's offers for this purchase (unknown or stale:"
-                         " quote again)", field="offer_id")
-    line = get_line(tx.conn, customer_line(tx.conn, customer_id, currency)["line_id"],
-                    lock=True)
+    if stored is None or stored.offer_id != offer_id:
+        stored = Q.find_offer(tx.conn, customer_id=customer_id, offer_id=offer_id,
+                              quote_id=quote_id)
+    if stored is not None and (stored.customer_id != customer_id or stored.currency != currency
+                               or stored.amount_minor != amount_minor):
+        stored = None  # quoted for another purchase
+    stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256)
+    offer = stored.offer
+    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer_id, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer_id, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    query = select(credit_lines, principal.label("exposure_principal"),
+                   held.label("exposure_held")).where(ln.customer_id == customer_id,
+                                                       ln.currency == currency)
+    if tx.dialect == "postgresql":
+        query = query.with_for_update(of=credit_lines)
+    found = tx.conn.execute(query).mappings().first()
+    if found is None:
+        raise NotFoundError(f"customer {customer_id} has no {currency} credit line",
+                            field="customer_id")
+    line = dict(found)
     if line["status"] != "active":
         raise StateError(f"line {line['line_id']} is {line['status']}", field="customer_id")
-    product = P.default_catalogue().get(offer.product_code, offer.product_version)
+    product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
     caps = default_caps(product.jurisdiction)
-    if offer.funding == "plan":
-        _check_plan_cost(_plan_core(product, offer.periods, offer.financed_minor, tx.today,
-                                    currency, offer.down_payment_rate,
-                                    with_down_payment=offer.down_payment_minor > 0), caps)
-    check_exposure(exposure_minor(tx.conn, customer_id, currency), offer.financed_minor,
-                   caps, currency)
-    platform = _platform_ids(tx, currency)
-    hold_id = f"credit:auth:{authorisation_id}"
-    L.create_transfer(tx, L.TransferRequest(
-        hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
-        debit_account_id=line["available_account_id"],
-        credit_account_id=platform["credit_limit_control"], amount_minor=offer.financed_minor,
-        timeout_seconds=HOLD_TIMEOUT_SECONDS, reference=reference))
-    row = {"authorisation_id": authorisation_id, "request_hash": fingerprint,
-           "customer_id": customer_id, "line_id": line["line_id"], "currency": currency,
-           "amount_minor": amount_minor, "held_minor": offer.financed_minor,
-           "captured_minor": 0, "offer_id": offer_id, "offer": offer.as_dict(),
-           "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
-           "created_at": tx.now, "updated_at": tx.now}
-    tx.conn.execute(credit_authorisations.insert(), row)
-    tx.emit("credit.purchase.authorised", "credit_authorisation", authorisation_id, {
-        "customer_id": customer_id, "amount_minor": amount_minor, "offer_id": offer_id,
-        "funding": offer.funding, "product_code": offer.product_code,
-        "product_version": offer.product_version})
-    return _auth_view(row)
+    financed = int(offer["financed_minor"])
+    if offer["funding"] == "plan":
+        _check_plan_cost(_plan_core(product, int(offer["periods"]), financed, tx.today,
+                                    currency, offer["down_payment_rate"],
+                                    with_down_payment=int(offer["down_payment_minor"]) > 0),
+                         caps)
+    check_exposure(int(line.pop("exposure_principal")) + int(line.pop("exposure_held")),
+                   financed, caps, currency)
+    return stored, offer, line, financed
 
 
 def _check_plan_cost(core: Any, caps: Any) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "credit_statements",
     "credit_cob_runs",
     "credit_cob_chunks",
+    "credit_quotes",
 ]
 
 credit_lines = Table(
@@ -323,6 +324,25 @@ credit_cash_loan_quotes = Table(
     Column("loan_id", String(64), nullable=True),
     Column("accepted_at", DateTime(timezone=True), nullable=True),
     Index("ix_credit_cash_loan_quotes_customer", "customer_id", "created_at"),
+)
+
+# Purchase offers as quoted (issue #14): one row per quote (the offer set shown for one
+# purchase), every figure of each offer as shown and, for a checkout, the SHA-256 of the
+# key-facts document shown with it. Authorisation checks the stored offer (expiry, product
+# version, document hash) instead of quoting again.
+credit_quotes = Table(
+    "credit_quotes",
+    metadata,
+    Column("quote_id", String(32), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("reference", String(128), nullable=True),  # e.g. the payment intent
+    Column("quoted_on", Date, nullable=False),
+    Column("offers", JSONType, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_credit_quotes_customer", "customer_id", "reference"),
 )
 
 

@@ -17,11 +17,12 @@ import datetime as dt
 import importlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from creditpay.db.uow import Tx
-from creditpay.errors import DomainError, NotFoundError, ValidationError
+from creditpay.errors import DomainError, ValidationError
 from creditpay.protection import disclosure
 from creditpay.protection.withdrawal import withdrawal_deadline
 
@@ -61,6 +62,16 @@ def _json_value(value: Any) -> Any:
     if hasattr(value, "value") and isinstance(value.value, str):  # enums
         return value.value
     return value
+
+
+def _shown(figures: dict[str, Any]) -> dict[str, Any]:
+    """A stored offer's figures as the checkout shows them (funding named as the API does;
+    the per-language hashes are credit's bookkeeping, not shown)."""
+    shown = dict(figures)
+    shown.pop("key_facts_sha256_by_language", None)
+    shown["funding"] = {"line": "credit_line", "plan": "installment_plan"}.get(
+        shown.get("funding"), shown.get("funding"))
+    return shown
 
 
 def offer_to_dict(offer: Any) -> dict[str, Any]:
@@ -108,17 +119,40 @@ class CreditFacade:
         return True
 
     def quote_offers(self, tx: Tx, *, customer_id: str, amount_minor: int,
-                     currency: str, product_codes: list[str] | None = None
-                     ) -> list[dict[str, Any]]:
+                     currency: str, product_codes: list[str] | None = None,
+                     reference: str | None = None, language: str = "zh-CN",
+                     lender_name: str = "creditpay", ttl_seconds: int = 900
+                     ) -> tuple[str, dt.datetime, list[dict[str, Any]]]:
         """Offers the checkout can accept, every figure exact: those whose financed part
-        fits the available limit. An offer with a down payment (``down_payment_minor`` > 0)
-        is shown too: confirming it holds the down payment on the wallet (the checkout
-        refuses it, naming ``down_payment_minor``, when the balance is short)."""
-        offers = self._service().quote_offers(
+        fits the available limit, quoted once and stored by credit (one quote, its id on
+        each offer as ``quote_id``) with the SHA-256 of each offer's key-facts document in
+        ``language`` (``key_facts_sha256``) and in every language it can be read in. An
+        offer with a down payment (``down_payment_minor`` > 0) is shown too: confirming it
+        holds the down payment on the wallet (the checkout refuses it, naming
+        ``down_payment_minor``, when the balance is short)."""
+        def key_facts_in(lang: str) -> Callable[[dict[str, Any]], str]:
+            return lambda figures: self.key_facts(_shown(figures), lang,
+                                                  lender_name=lender_name).sha256
+
+        quote = self._service().quote(
             tx, customer_id=customer_id, amount_minor=amount_minor, currency=currency,
-            product_codes=product_codes)
-        shown = [offer_to_dict(o) for o in offers]
-        return [o for o in shown if o.get("within_available_limit", True)]
+            product_codes=product_codes, reference=reference, ttl_seconds=ttl_seconds,
+            key_facts=key_facts_in(language),
+            key_facts_languages={lang: key_facts_in(lang) for lang in LANGUAGES},
+            within_limit_only=True)
+        return quote.quote_id, quote.expires_at, [_shown(o.as_dict()) for o in quote.offers]
+
+    def stored_offer(self, conn: Any, *, customer_id: str, reference: str, offer_id: str
+                     ) -> tuple[Any, dict[str, Any]] | None:
+        """(stored offer, its figures as shown) of offer ``offer_id`` quoted to
+        ``customer_id`` for ``reference``, or None (one read)."""
+        from creditpay.credit.quotes import find_offer
+
+        stored = find_offer(conn, customer_id=customer_id, offer_id=offer_id,
+                            reference=reference)
+        if stored is None:
+            return None
+        return stored, _shown(dict(stored.offer, quote_id=stored.quote_id))
 
     @staticmethod
     def capture_split(offer: dict[str, Any], authorised_minor: int, captured_minor: int
@@ -187,21 +221,13 @@ class CreditFacade:
                           with_accounts: bool = True) -> BorrowerPosition:
         """What the credit domain knows of the borrower (minor units): the line's limit and
         use, and (``with_accounts``) unsecured exposure and open installment plans."""
-        from creditpay.credit.lines import customer_line
-
-        service = self._service()
-        try:
-            line = service.line_of(tx.conn, customer_line(tx.conn, customer_id,
-                                                          currency)["line_id"])
-            limit, used = line.limit_minor, max(0, line.limit_minor - line.available_minor)
-        except NotFoundError:
-            limit = used = 0
+        position = self._service().borrower_position(tx.conn, customer_id, currency)
         if not with_accounts:
-            return BorrowerPosition(currency, limit, used, 0, 0)
-        exposure = service.exposure_minor(tx.conn, customer_id, currency)
-        plans = sum(1 for account in service.list_accounts(tx.conn, customer_id)
-                    if account.kind == "plan" and account.status == "active")
-        return BorrowerPosition(currency, limit, used, int(exposure), plans)
+            return BorrowerPosition(currency, position["credit_limit_minor"],
+                                    position["used_minor"], 0, 0)
+        return BorrowerPosition(currency, position["credit_limit_minor"],
+                                position["used_minor"], position["exposure_minor"],
+                                position["open_plans"])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
@@ -86,7 +87,6 @@ from creditpay.payments.risk import (
     RiskGateway,
 )
 from creditpay.payments.tables import (
-    credit_offer_quotes,
     merchant_settlements,
     payment_captures,
     payment_codes,
@@ -547,23 +547,17 @@ class Payments:
         if row.status != "requires_confirmation":
             raise StateError(f"intent is {row.status}", field="intent_id")
         language = self._language(tx.conn, principal, language)
-        offers = self.credit.quote_offers(tx, customer_id=principal.id,
-                                          amount_minor=row.amount_minor,
-                                          currency=row.currency, product_codes=product_codes)
+        quote_id, expires_at, offers = self.credit.quote_offers(
+            tx, customer_id=principal.id, amount_minor=row.amount_minor,
+            currency=row.currency, product_codes=product_codes, reference=intent_id,
+            language=language, lender_name=self.policy.lender_name,
+            ttl_seconds=self.policy.offer_ttl_s)
         for offer in offers:
-            offer.setdefault("currency", row.currency)
-            document = self.credit.key_facts(offer, language,
-                                             lender_name=self.policy.lender_name)
-            offer["key_facts_sha256"] = document.sha256
+            offer.pop("quote_id", None)
             offer["key_facts_language"] = language
             offer["key_facts_url"] = (f"/v1/payment_intents/{intent_id}/credit_offers/"
                                       f"{offer['offer_id']}/key_facts?lang={language}")
         nudge = self._spending_nudge(tx, principal.id, row.currency) if offers else None
-        quote_id = new_id("quo")
-        expires_at = tx.now + dt.timedelta(seconds=self.policy.offer_ttl_s)
-        tx.conn.execute(credit_offer_quotes.insert().values(
-            id=quote_id, intent_id=intent_id, customer_id=principal.id, offers=offers,
-            created_at=tx.now, expires_at=expires_at))
         audit.append(tx, "customer", principal.id, "credit.offers_shown", "payment_intent",
                      intent_id, {"quote_id": quote_id,
                                  "offer_ids": [o["offer_id"] for o in offers]})
@@ -605,17 +599,14 @@ class Payments:
 
     def _shown_offer(self, conn: Connection, customer_id: str, intent_id: str,
                      offer_id: str) -> tuple[Any, dict[str, Any]]:
-        """(quote row, offer) of an offer shown to ``customer_id`` for this intent."""
-        rows = conn.execute(select(credit_offer_quotes).where(
-            credit_offer_quotes.c.intent_id == intent_id,
-            credit_offer_quotes.c.customer_id == customer_id)
-            .order_by(credit_offer_quotes.c.created_at.desc())).all()
-        for quote in rows:
-            for offer in quote.offers:
-                if offer["offer_id"] == offer_id:
-                    return quote, offer
-        raise NotFoundError("not an offer shown for this payment; ask for offers first",
-                            field="offer_id")
+        """(stored offer, figures as shown) of an offer shown to ``customer_id`` for this
+        intent (credit stores the quote)."""
+        found = self.credit.stored_offer(conn, customer_id=customer_id, reference=intent_id,
+                                         offer_id=offer_id)
+        if found is None:
+            raise NotFoundError("not an offer shown for this payment; ask for offers first",
+                                field="offer_id")
+        return found
 
     def key_facts_html(self, conn: Connection, principal: Principal, intent_id: str,
                        offer_id: str, language: str | None = None) -> bytes:
@@ -628,16 +619,24 @@ class Payments:
         return self.credit.key_facts(offer, self._language(conn, principal, language),
                                      lender_name=self.policy.lender_name).html
 
-    def _shown_key_facts(self, offer: dict[str, Any], key_facts_sha256: str | None
-                         ) -> KeyFactsDocument:
+    def _shown_key_facts(self, offer: dict[str, Any], key_facts_sha256: str | None,
+                         stored: Any = None) -> KeyFactsDocument:
         """The key-facts document the consumer saw for ``offer``: the one (in either
         language) whose SHA-256 they sent back; ValidationError naming
-        ``key_facts_sha256`` otherwise (before anything is written)."""
+        ``key_facts_sha256`` otherwise (before anything is written). The quote stored each
+        language's hash: only the matching document is rendered (once, for the copy the
+        acceptance keeps), and checked again against the hash."""
         if not isinstance(key_facts_sha256, str) or not key_facts_sha256:
             raise ValidationError("credit funding needs the key_facts_sha256 of the offer's "
                                   "key-facts document you were shown", field="key_facts_sha256")
-        shown = offer.get("key_facts_language")
-        for language in sorted(LANGUAGES, key=lambda lang: lang != shown):
+        by_language = (stored.offer.get("key_facts_sha256_by_language") or {}) \
+            if stored is not None else {}
+        languages = [lang for lang, sha in by_language.items()
+                     if hmac.compare_digest(str(sha), key_facts_sha256.lower())]
+        if not by_language:
+            shown = offer.get("key_facts_language")
+            languages = sorted(LANGUAGES, key=lambda lang: lang != shown)
+        for language in languages:
             document = self.credit.key_facts(offer, language,
                                              lender_name=self.policy.lender_name)
             if hmac.compare_digest(document.sha256, key_facts_sha256.lower()):
@@ -647,22 +646,21 @@ class Payments:
                               field="key_facts_sha256")
 
     def _accepted_offer(self, tx: Tx, principal: Principal, intent_id: str, offer_id: str,
-                        funding: str) -> dict[str, Any]:
-        rows = tx.conn.execute(select(credit_offer_quotes).where(
-            credit_offer_quotes.c.intent_id == intent_id,
-            credit_offer_quotes.c.customer_id == principal.id)).all()
-        for quote in rows:
-            for offer in quote.offers:
-                if offer["offer_id"] == offer_id:
-                    if aware(quote.expires_at) <= tx.now:
-                        raise StateError("the offer has expired; ask for offers again",
-                                         field="offer_id")
-                    if offer["funding"] != funding:
-                        raise ValidationError(f"offer {offer_id} is a {offer['funding']} offer",
-                                              field="funding")
-                    return {**offer, "quote_id": quote.id, "accepted_at": tx.now.isoformat()}
-        raise ValidationError("not an offer shown for this payment; ask for offers first",
-                              field="offer_id")
+                        funding: str) -> tuple[Any, dict[str, Any]]:
+        """(stored offer, figures as accepted) of an offer shown for this intent and still
+        good (StateError naming ``offer_id`` once expired)."""
+        found = self.credit.stored_offer(tx.conn, customer_id=principal.id,
+                                         reference=intent_id, offer_id=offer_id)
+        if found is None:
+            raise ValidationError("not an offer shown for this payment; ask for offers first",
+                                  field="offer_id")
+        stored, offer = found
+        if stored.expires_at <= tx.now:
+            raise StateError("the offer has expired; ask for offers again", field="offer_id")
+        if offer["funding"] != funding:
+            raise ValidationError(f"offer {offer_id} is a {offer['funding']} offer",
+                                  field="funding")
+        return stored, {**offer, "accepted_at": tx.now.isoformat()}
 
     # ================================================================== confirm
     def confirm(self, tx: Tx, principal: Principal, intent_id: str, *, funding: str,
@@ -682,6 +680,7 @@ class Payments:
         if aware(row.expires_at) <= tx.now:
             raise StateError("intent has expired", field="intent_id")
         offer = None
+        stored = None
         key_facts = None
         if funding in CREDIT_FUNDING:
             # Credit is never the silent default: only an offer the customer was shown and
@@ -689,8 +688,8 @@ class Payments:
             if not offer_id:
                 raise ValidationError("credit funding needs the id of an offer you picked",
                                       field="offer_id")
-            offer = self._accepted_offer(tx, principal, intent_id, offer_id, funding)
-            key_facts = self._shown_key_facts(offer, key_facts_sha256)
+            stored, offer = self._accepted_offer(tx, principal, intent_id, offer_id, funding)
+            key_facts = self._shown_key_facts(offer, key_facts_sha256, stored)
         elif offer_id:
             raise ValidationError("only credit funding takes an offer", field="offer_id")
         elif key_facts_sha256:
@@ -747,7 +746,7 @@ class Payments:
         if needs_code:
             self._step_up(tx, principal, row, funding, via, step_up_challenge_id, step_up_code)
         return self._authorise(tx, principal, row, merchant, funding, card, offer, risk_values,
-                               key_facts)
+                               key_facts, stored)
 
     def _record_screening(self, tx: Tx, subject_type: str, subject_id: str,
                           decision: Decision) -> dict[str, Any] | None:
@@ -779,10 +778,13 @@ class Payments:
 
     def _authorise(self, tx: Tx, principal: Principal, row: Any, merchant: Any, funding: str,
                    card: Any, offer: dict[str, Any] | None, risk_values: dict[str, Any],
-                   key_facts: KeyFactsDocument | None = None) -> dict[str, Any]:
+                   key_facts: KeyFactsDocument | None = None, stored: Any = None
+                   ) -> dict[str, Any]:
         hold_id = f"{row.id}.auth"
         window = self.policy.capture_window_s
-        payable = self._payable_id(tx, row.merchant_id, row.currency)
+        # Credit needs the merchant's payable only at capture (and for a down payment).
+        payable = self._payable_id(tx, row.merchant_id, row.currency) \
+            if funding not in CREDIT_FUNDING or (offer or {}).get("down_payment_minor") else 0
         credit_authorisation_id = None
         if funding == "balance":
             create_transfer(tx, TransferRequest(
@@ -813,13 +815,16 @@ class Payments:
                 language=key_facts.language, shown_sha256=key_facts.sha256, channel="app")
             offer = {**offer, "key_facts_sha256": acceptance.document_sha256,
                      "key_facts_language": acceptance.language,
+                     "key_facts_url": f"/v1/payment_intents/{row.id}/credit_offers/"
+                                      f"{offer['offer_id']}/key_facts?lang={acceptance.language}",
                      "disclosure_acceptance_id": acceptance.id,
                      "affordability_check_id": check_id}
             credit_authorisation_id = hold_id
             self.credit.authorise_purchase(
                 tx, authorisation_id=hold_id, customer_id=principal.id,
                 amount_minor=row.amount_minor, currency=row.currency,
-                offer_id=offer["offer_id"], reference=row.id)
+                offer_id=offer["offer_id"], reference=row.id, quote_id=offer["quote_id"],
+                key_facts_sha256=key_facts.sha256, stored=stored)
             if down:
                 # The down payment is held on the wallet, in this transaction with the
                 # credit hold on the financed part; capture posts it to the merchant.
@@ -828,11 +833,13 @@ class Payments:
                     debit_account_id=self._wallet_id(tx, principal.id, row.currency),
                     credit_account_id=payable, amount_minor=down, timeout_seconds=window,
                     reference=row.id))
-        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id).values(
+        values = dict(
             status="requires_capture", customer_id=principal.id, funding=funding,
             card_id=card.id if card is not None else None, accepted_offer=offer,
             credit_authorisation_id=credit_authorisation_id, confirmed_at=tx.now,
-            capture_before=tx.now + dt.timedelta(seconds=window), **risk_values))
+            capture_before=tx.now + dt.timedelta(seconds=window), **risk_values)
+        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
+                        .values(**values))
         payload: dict[str, Any] = {"amount_minor": row.amount_minor, "currency": row.currency,
                                    "funding": funding,
                                    "risk": risk_values["risk_outcome"]}
@@ -845,7 +852,8 @@ class Payments:
                                     financed_minor=offer.get("financed_minor"))
         audit.append(tx, "customer", principal.id, "payment.authorised", "payment_intent",
                      row.id, payload)
-        fresh = self._intent(tx.conn, row.id)
+        # The intent as written: the locked row with the values just set (no re-read).
+        fresh = SimpleNamespace(**{**row._mapping, **values})
         self._emit_intent(tx, "payment_intent.authorised", row.id, row.merchant_id, row=fresh)
         return self.intent_view(fresh, merchant_name=merchant.name)
 

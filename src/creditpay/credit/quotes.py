@@ -1,0 +1,124 @@
+"""Purchase quotes, owned by credit: an offer set is computed once, persisted once (one
+``credit_quotes`` row: every figure of every offer as shown and, for a checkout, the SHA-256
+of each offer's key-facts document), and authorisation checks the stored offer instead of
+quoting again.
+
+A stored offer can be authorised while its quote has not expired, its product version is
+still the catalogue's current one, and (when the quote recorded a key-facts document) the
+document hash the consumer accepted is the one shown. The figures authorised are the stored
+ones: nothing is recomputed between showing an offer and using it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from creditpay.credit import products as P
+from creditpay.credit.tables import credit_quotes
+from creditpay.db.uow import Tx
+from creditpay.errors import NotFoundError, StateError, ValidationError
+
+__all__ = ["QUOTE_TTL_SECONDS", "StoredOffer", "record_quote", "find_offer", "check_usable",
+           "KeyFactsHash"]
+
+QUOTE_TTL_SECONDS = 900  # an offer shown is good for 15 minutes of business time
+
+# The key-facts hash of an offer (a dict of its figures as shown): the caller renders the
+# document (the consumer-protection layer, above credit) and credit stores its SHA-256.
+KeyFactsHash = Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOffer:
+    """One offer of a stored quote: its figures as shown (a JSON object) and the quote's
+    identity, customer, price (minor units) and expiry."""
+
+    quote_id: str
+    customer_id: str
+    currency: str
+    amount_minor: int
+    reference: str | None
+    expires_at: dt.datetime
+    offer: dict[str, Any]
+
+    @property
+    def offer_id(self) -> str:
+        return str(self.offer["offer_id"])
+
+
+def record_quote(tx: Tx, *, customer_id: str, currency: str, amount_minor: int,
+                 reference: str | None, offers: Sequence[dict[str, Any]],
+                 ttl_seconds: int = QUOTE_TTL_SECONDS) -> tuple[str, dt.datetime]:
+    """Persist the offer set shown (one row); returns (quote id, expiry)."""
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds <= 0:
+        raise ValidationError("must be a positive number of seconds", field="ttl_seconds")
+    quote_id = "quo_" + secrets.token_hex(12)
+    expires_at = tx.now + dt.timedelta(seconds=ttl_seconds)
+    tx.conn.execute(credit_quotes.insert().values(
+        quote_id=quote_id, customer_id=customer_id, currency=currency,
+        amount_minor=amount_minor, reference=reference, quoted_on=tx.today,
+        offers=list(offers), created_at=tx.now, expires_at=expires_at))
+    return quote_id, expires_at
+
+
+def find_offer(conn: Any, *, customer_id: str, offer_id: str, reference: str | None = None,
+               quote_id: str | None = None) -> StoredOffer | None:
+    """The newest stored offer ``offer_id`` quoted to ``customer_id`` (for ``reference``
+    or in quote ``quote_id`` when given), expired or not; None if it was never quoted.
+    One statement."""
+    q = credit_quotes.c
+    query = select(q.quote_id, q.customer_id, q.currency, q.amount_minor, q.reference,
+                   q.expires_at, q.offers).where(q.customer_id == customer_id)
+    if quote_id is not None:
+        query = query.where(q.quote_id == quote_id)
+    if reference is not None:
+        query = query.where(q.reference == reference)
+    for row in conn.execute(query.order_by(q.created_at.desc(), q.quote_id.desc())):
+        for offer in row.offers:
+            if offer.get("offer_id") == offer_id:
+                expires = row.expires_at if row.expires_at.tzinfo is not None \
+                    else row.expires_at.replace(tzinfo=dt.UTC)
+                return StoredOffer(row.quote_id, row.customer_id, row.currency,
+                                   int(row.amount_minor), row.reference, expires, offer)
+    return None
+
+
+def check_usable(stored: StoredOffer | None, now: dt.datetime, *,
+                 catalogue: P.Catalogue | None = None,
+                 key_facts_sha256: str | None = None) -> StoredOffer:
+    """``stored`` if it can still be authorised: quoted, not expired, its product version
+    still current, and (when the quote recorded one) ``key_facts_sha256`` the hash of the
+    document shown. StateError / ValidationError naming the field otherwise."""
+    if stored is None:
+        raise StateError("is not an offer quoted for this purchase (unknown or stale: quote"
+                         " again)", field="offer_id")
+    if stored.expires_at <= now:
+        raise StateError("the offer has expired; ask for offers again", field="offer_id")
+    offer = stored.offer
+    catalogue = catalogue or P.default_catalogue()
+    try:
+        current = catalogue.get(str(offer["product_code"])).version
+    except NotFoundError:
+        current = None  # retired since the quote
+    if current != int(offer["product_version"]):
+        raise StateError("the offer's product has changed since it was quoted; quote again",
+                         field="offer_id")
+    shown = offer.get("key_facts_sha256")
+    if shown is not None and key_facts_sha256 is not None and \
+            key_facts_sha256.lower() not in _accepted_hashes(offer):
+        raise ValidationError("is not the SHA-256 of this offer's key-facts document",
+                              field="key_facts_sha256")
+    return stored
+
+
+def _accepted_hashes(offer: dict[str, Any]) -> set[str]:
+    hashes = {str(offer["key_facts_sha256"]).lower()}
+    hashes.update(str(h).lower() for h in (offer.get("key_facts_sha256_by_language") or {})
+                  .values())
+    return hashes
