@@ -23,7 +23,7 @@ import secrets
 import statistics
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select, update
 
@@ -53,6 +53,7 @@ __all__ = [
     "resolve_complaint",
     "escalate_overdue",
     "get_complaint",
+    "customer_complaints",
     "complaint_stats",
     "CATEGORY_NAMES",
     "ComplaintSubjects",
@@ -176,9 +177,13 @@ def _complaint(row: Any) -> Complaint:
         remedy_currency=row.remedy_currency, sla_policy_version=row.sla_policy_version)
 
 
-def _parse(enum_type: type[enum.StrEnum], value: object, field_name: str) -> Any:
+_Choice = TypeVar("_Choice", bound=enum.StrEnum)
+
+
+def _parse(enum_type: type[_Choice], value: object, field_name: str) -> _Choice:
     try:
-        return enum_type(value)  # type: ignore[call-arg]
+        # any object: what is not one of the values raises ValueError, answered below
+        return enum_type(value)  # type: ignore[arg-type]
     except ValueError:
         raise ValidationError(f"unknown {field_name} {value!r}; use one of "
                               f"{', '.join(m.value for m in enum_type)}",
@@ -302,6 +307,15 @@ def get_complaint(conn: Connection, complaint_id: str) -> Complaint:
     if row is None:
         raise NotFoundError(f"no complaint {complaint_id}", field="complaint_id")
     return _complaint(row)
+
+
+def customer_complaints(conn: Connection, customer_id: str, *, limit: int) -> list[Complaint]:
+    """The customer's complaints, oldest first (opening time, then id), at most ``limit``
+    (one statement, however many complaints)."""
+    c = complaints.c
+    return [_complaint(row) for row in conn.execute(
+        select(complaints).where(c.customer_id == customer_id)
+        .order_by(c.opened_at, c.id).limit(limit))]
 
 
 def acknowledge_complaint(tx: Tx, complaint_id: str, staff_id: str) -> Complaint:
