@@ -1,8 +1,10 @@
-"""Public bulk reads of the credit book for reports above the domains (reporting).
+"""Public reads of the credit book for reports above the domains (reporting).
 
 Nothing outside credit imports :mod:`creditpay.credit.tables`; regulatory reports and
 provisions read the book here, each function a fixed number of set-based statements
-(no per-account query). Rows that carry the whole ``credit_accounts`` row are plain
+(no per-account query); so does the data-subject export and erasure
+(:mod:`creditpay.reporting.subject_rights`): one customer's lines, repayments and
+affordability checks, the credit still open and the last credit activity. Rows that carry the whole ``credit_accounts`` row are plain
 mappings, because :func:`creditpay.credit.plans.accrued_minor` reads them as such.
 """
 
@@ -16,17 +18,22 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from creditpay.credit.tables import (
+    affordability_checks,
     credit_accounts,
     credit_authorisations,
     credit_cob_runs,
     credit_installments,
     credit_lines,
     credit_purchases,
+    credit_repayments,
 )
 
 __all__ = ["last_closed_business_date", "BookRows", "LineRow", "book_rows",
            "PurchaseRow", "purchases_between", "LoanOpened", "loans_opened_between",
-           "installment_flows", "IN_CHUNK"]
+           "installment_flows", "IN_CHUNK", "CustomerLine", "customer_lines",
+           "CustomerRepayment", "customer_repayments", "AffordabilityRecord",
+           "customer_affordability_checks", "OpenCredit", "open_credit",
+           "last_credit_activity"]
 
 IN_CHUNK = 1_000  # ids per IN (...) list: well under both stores' parameter limits
 
@@ -152,3 +159,141 @@ def installment_flows(conn: Connection, seqs: Iterable[int]
             found.setdefault(int(r.account_seq), []).append(
                 (r.due_date, int(r.principal_minor + r.interest_minor + r.fee_minor)))
     return found
+
+
+# ------------------------------------------------------------- one customer (subject rights)
+@dataclass(frozen=True)
+class CustomerLine:
+    """A credit line of the customer as granted: ``limit_minor`` in minor units of
+    ``currency``; ``created_at`` aware UTC."""
+
+    line_id: str
+    currency: str
+    product_code: str
+    product_version: int
+    limit_minor: int
+    status: str  # active | frozen | closed
+    created_at: dt.datetime
+
+
+def customer_lines(conn: Connection, customer_id: str, *, limit: int) -> list[CustomerLine]:
+    """The customer's credit lines, oldest first, at most ``limit`` (one statement)."""
+    ln = credit_lines.c
+    return [CustomerLine(r.line_id, r.currency, r.product_code, r.product_version,
+                         r.limit_minor, r.status, _aware(r.created_at))
+            for r in conn.execute(select(ln.line_id, ln.currency, ln.product_code,
+                                         ln.product_version, ln.limit_minor, ln.status,
+                                         ln.created_at)
+                                  .where(ln.customer_id == customer_id)
+                                  .order_by(ln.created_at).limit(limit))]
+
+
+@dataclass(frozen=True)
+class CustomerRepayment:
+    """A repayment the customer made (``channel`` customer or auto_debit); amount in minor
+    units of ``currency``; ``created_at`` aware UTC."""
+
+    repayment_id: str
+    currency: str
+    amount_minor: int
+    channel: str
+    created_at: dt.datetime
+
+
+def customer_repayments(conn: Connection, customer_id: str, *, limit: int
+                        ) -> list[CustomerRepayment]:
+    """The customer's repayments, oldest first, at most ``limit`` (one statement)."""
+    r = credit_repayments.c
+    return [CustomerRepayment(row.repayment_id, row.currency, row.amount_minor, row.channel,
+                              _aware(row.created_at))
+            for row in conn.execute(select(r.repayment_id, r.currency, r.amount_minor,
+                                           r.channel, r.created_at)
+                                    .where(r.customer_id == customer_id)
+                                    .order_by(r.created_at).limit(limit))]
+
+
+@dataclass(frozen=True)
+class AffordabilityRecord:
+    """One affordability check of the customer (:mod:`creditpay.credit.affordability`):
+    ``kind`` new_credit or limit_increase, ``reference`` the offer, application or line it
+    was for, the names of the rules that failed; ``checked_at`` aware UTC."""
+
+    id: int
+    kind: str
+    reference: str
+    passed: bool
+    failed_rules: list[str]
+    policy_version: int
+    checked_at: dt.datetime
+
+
+def customer_affordability_checks(conn: Connection, customer_id: str, *, limit: int
+                                  ) -> list[AffordabilityRecord]:
+    """The customer's affordability checks in the order they were made, at most ``limit``
+    (one statement)."""
+    f = affordability_checks.c
+    return [AffordabilityRecord(r.id, r.kind, r.reference, r.passed, r.failed_rules,
+                                r.policy_version, _aware(r.checked_at))
+            for r in conn.execute(select(f.id, f.kind, f.reference, f.passed,
+                                         f.failed_rules, f.policy_version, f.checked_at)
+                                  .where(f.customer_id == customer_id)
+                                  .order_by(f.id).limit(limit))]
+
+
+@dataclass(frozen=True)
+class OpenCredit:
+    """Credit of a customer still in force, which keeps the lender's records.
+
+    ``kind``: ``account_owing`` (an active account owes ``amount_minor``, or still accrues
+    interest or penalty), ``account_recoverable`` (a written-off account with
+    ``amount_minor`` not recovered yet) or ``line_available`` (a line not closed with a limit
+    of ``amount_minor`` left to draw on). ``ref``: the account or line id."""
+
+    kind: str
+    ref: str
+    status: str
+    amount_minor: int
+
+
+def open_credit(conn: Connection, customer_id: str) -> list[OpenCredit]:
+    """What credit of the customer is still in force: accounts in account order, then lines
+    in creation order (two statements)."""
+    a, ln = credit_accounts.c, credit_lines.c
+    found = []
+    for r in conn.execute(select(a.account_id, a.status, a.principal_unbilled_minor,
+                                 a.principal_billed_minor, a.principal_past_due_minor,
+                                 a.penalty_unpaid_minor, a.late_fee_unpaid_minor,
+                                 a.interest_accrual_num, a.penalty_accrual_num,
+                                 a.written_off_minor, a.recovered_minor)
+                          .where(a.customer_id == customer_id).order_by(a.seq)):
+        if r.status == "active":
+            owed = int(r.principal_unbilled_minor + r.principal_billed_minor
+                       + r.principal_past_due_minor + r.penalty_unpaid_minor
+                       + r.late_fee_unpaid_minor)
+            # interest or penalty still accruing is owed too, if not yet a whole minor unit
+            if owed or r.interest_accrual_num or r.penalty_accrual_num:
+                found.append(OpenCredit("account_owing", r.account_id, r.status, owed))
+        elif r.status == "written_off" and r.written_off_minor > r.recovered_minor:
+            found.append(OpenCredit("account_recoverable", r.account_id, r.status,
+                                    int(r.written_off_minor - r.recovered_minor)))
+    for line in conn.execute(select(ln.line_id, ln.status, ln.limit_minor)
+                             .where(ln.customer_id == customer_id)
+                             .order_by(ln.created_at, ln.line_id)):
+        if line.status != "closed" and line.limit_minor > 0:
+            found.append(OpenCredit("line_available", line.line_id, line.status,
+                                    int(line.limit_minor)))
+    return found
+
+
+def last_credit_activity(conn: Connection, customer_id: str) -> dt.datetime | None:
+    """The latest change of any of the customer's credit accounts or lines or repayment,
+    aware UTC; None when the customer never had credit (one statement)."""
+    a, ln, r = credit_accounts.c, credit_lines.c, credit_repayments.c
+    row = conn.execute(select(
+        select(func.max(a.updated_at)).where(a.customer_id == customer_id).scalar_subquery(),
+        select(func.max(ln.updated_at)).where(ln.customer_id == customer_id)
+        .scalar_subquery(),
+        select(func.max(r.created_at)).where(r.customer_id == customer_id)
+        .scalar_subquery())).one()
+    known = [_aware(value) for value in row if value is not None]
+    return max(known) if known else None

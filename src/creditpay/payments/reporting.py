@@ -1,11 +1,13 @@
-"""Read-only payment figures for other domains' reports (risk early warning).
+"""Read-only payment figures for other domains' reports (risk early warning, data sharing,
+the data-subject export and erasure of :mod:`creditpay.reporting.subject_rights`).
 
 :func:`daily_screening_counts` implements risk's
 :class:`~creditpay.risk.early_warning.ports.ScreeningSource` (the type it returns is
 risk's: risk defines what it needs and may not import payments).
 
-Nothing here writes; each function is one aggregate statement per day over the payments
-domain's own tables, so callers never read ``payment_intents`` themselves.
+Nothing here writes; each function is one aggregate statement (per day, for the screening
+counts) over the payments domain's own tables, so callers never read ``payment_intents``
+or ``wallet_operations`` themselves.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select
 
 from creditpay.errors import ValidationError
-from creditpay.payments.tables import payment_intents
+from creditpay.payments.tables import payment_intents, wallet_operations
 from creditpay.risk.early_warning.ports import ScreeningCounts
 
 __all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX",
-           "CapturedTotal", "captured_totals"]
+           "CapturedTotal", "captured_totals", "IntentTotal", "WalletTotal",
+           "CustomerPayments", "customer_payments", "last_payment_activity"]
 
 SCREENING_DAYS_MAX = 366
 # Outcomes an analyst review leaves on a held intent: it was held (review) first.
@@ -85,3 +88,76 @@ def captured_totals(conn: Connection, customer_id: str, *, since: dt.datetime,
                p.created_at < before)
         .group_by(p.currency).order_by(func.count().desc(), p.currency)).all()
     return [CapturedTotal(row.currency, int(row.n), int(row.amount)) for row in rows]
+
+
+@dataclass(frozen=True)
+class IntentTotal:
+    """The customer's payment intents of one currency, status and funding: how many, and
+    the sums (minor units of ``currency``) asked, captured and refunded."""
+
+    currency: str
+    status: str
+    funding: str
+    count: int
+    amount_minor: int
+    captured_minor: int
+    refunded_minor: int
+
+
+@dataclass(frozen=True)
+class WalletTotal:
+    """The customer's wallet operations of one currency, kind and status: how many, and
+    their sum in minor units of ``currency``."""
+
+    currency: str
+    kind: str
+    status: str
+    count: int
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class CustomerPayments:
+    """A summary of one customer's payments, each list in key order."""
+
+    intents: list[IntentTotal]
+    wallet: list[WalletTotal]
+
+
+def customer_payments(conn: Connection, customer_id: str) -> CustomerPayments:
+    """The customer's payment intents and wallet operations totalled per kind (two
+    statements, whatever the number of payments)."""
+    p, w = payment_intents.c, wallet_operations.c
+    intents = [IntentTotal(r.currency, r.status, r.funding, int(r.n), int(r.amount),
+                           int(r.captured), int(r.refunded))
+               for r in conn.execute(
+                   select(p.currency, p.status, p.funding, func.count().label("n"),
+                          func.sum(p.amount_minor).label("amount"),
+                          func.sum(p.captured_minor).label("captured"),
+                          func.sum(p.refunded_minor).label("refunded"))
+                   .where(p.customer_id == customer_id)
+                   .group_by(p.currency, p.status, p.funding)
+                   .order_by(p.currency, p.status, p.funding))]
+    wallet = [WalletTotal(r.currency, r.kind, r.status, int(r.n), int(r.amount))
+              for r in conn.execute(
+                  select(w.currency, w.kind, w.status, func.count().label("n"),
+                         func.sum(w.amount_minor).label("amount"))
+                  .where(w.customer_id == customer_id)
+                  .group_by(w.currency, w.kind, w.status)
+                  .order_by(w.currency, w.kind, w.status))]
+    return CustomerPayments(intents, wallet)
+
+
+def last_payment_activity(conn: Connection, customer_id: str) -> dt.datetime | None:
+    """When the customer's latest payment intent or wallet operation was created, aware
+    UTC; None when there is none (one statement)."""
+    p, w = payment_intents.c, wallet_operations.c
+    row = conn.execute(select(
+        select(func.max(p.created_at)).where(p.customer_id == customer_id)
+        .scalar_subquery(),
+        select(func.max(w.created_at)).where(w.customer_id == customer_id)
+        .scalar_subquery())).one()
+    # SQLite hands back naive UTC; an aware value is returned as stored.
+    known = [value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+             for value in row if value is not None]
+    return max(known) if known else None

@@ -53,6 +53,7 @@ __all__ = [
     "resolve_complaint",
     "escalate_overdue",
     "get_complaint",
+    "customer_complaints",
     "complaint_stats",
     "CATEGORY_NAMES",
     "ComplaintSubjects",
@@ -306,6 +307,15 @@ def get_complaint(conn: Connection, complaint_id: str) -> Complaint:
     if row is None:
         raise NotFoundError(f"no complaint {complaint_id}", field="complaint_id")
     return _complaint(row)
+
+
+def customer_complaints(conn: Connection, customer_id: str, *, limit: int) -> list[Complaint]:
+    """The customer's complaints, oldest first (opening time, then id), at most ``limit``
+    (one statement, however many complaints)."""
+    c = complaints.c
+    return [_complaint(row) for row in conn.execute(
+        select(complaints).where(c.customer_id == customer_id)
+        .order_by(c.opened_at, c.id).limit(limit))]
 
 
 def acknowledge_complaint(tx: Tx, complaint_id: str, staff_id: str) -> Complaint:

@@ -16,63 +16,76 @@
   audit record, holding the SHA-256 of the caller's key rather than the key, and an outbox
   event). Idempotent on the caller's key.
 
-Access to other domains: read-only queries on their tables where they expose no public
-listing (credit, risk, payments), documented in docs/regulatory-reports.md. The erasure
-writes the parties tables (``customers``, ``customer_devices``, ``customer_cards``,
-``customer_sessions``) because ``creditpay.parties`` has no erasure function yet; those
-writes are confined to :func:`_tombstone_party_rows`, to move into parties when it has one.
+Every domain reads and erases its own rows; this module calls only their public functions
+(one statement per export section, whatever the number of rows): parties
+(:mod:`creditpay.parties.queries`, :mod:`creditpay.parties.erasure`), credit
+(:mod:`creditpay.credit.queries`, :func:`creditpay.credit.service.list_accounts`), consumer
+protection (:mod:`creditpay.protection.consent`, :func:`creditpay.protection.complaints.
+customer_complaints`, :mod:`creditpay.protection.queries`, :mod:`creditpay.protection.
+erasure`), payments (:mod:`creditpay.payments.reporting`), risk
+(:mod:`creditpay.risk.decisions.queries`, :mod:`creditpay.risk.decisions.bureau_pulls`,
+:mod:`creditpay.risk.decisions.erasure`) and the platform services (audit, notes).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection
 
 from creditpay.credit.calendar import add_months
-from creditpay.credit.service import list_accounts
-from creditpay.credit.tables import (
-    affordability_checks,
-    credit_accounts,
-    credit_lines,
-    credit_repayments,
+from creditpay.credit.queries import (
+    OpenCredit,
+    customer_affordability_checks,
+    customer_lines,
+    customer_repayments,
+    last_credit_activity,
+    open_credit,
 )
+from creditpay.credit.service import list_accounts
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
-from creditpay.parties.tables import (
-    customer_cards,
-    customer_devices,
-    customer_sessions,
-    customers,
+from creditpay.parties.erasure import erase_customer
+from creditpay.parties.queries import (
+    ERASED_PASSWORD,
+    PERSONAL_DATA_FIELDS,
+    CustomerRecord,
+    customer_record,
+    list_customer_cards,
+    list_customer_devices,
+    personal_data,
 )
+from creditpay.payments.reporting import customer_payments, last_payment_activity
 from creditpay.platform import audit
 from creditpay.platform.notes import erase_customer_notes
 from creditpay.platform.purposes import AccessPurpose, check_purpose
-from creditpay.platform.tables import audit_records
+from creditpay.platform.queries import first_audit_payload
+from creditpay.platform.tombstones import TOMBSTONE_PREFIX
 from creditpay.platform.vault import Vault
-from creditpay.protection.complaints import get_complaint
+from creditpay.protection.complaints import customer_complaints
 from creditpay.protection.consent import consent_history, current_consents
-from creditpay.protection.tables import (
-    collection_contacts,
-    complaints,
-    disclosure_acceptances,
-)
+from creditpay.protection.erasure import erase_customer_contacts
+from creditpay.protection.queries import customer_acceptances, customer_contacts
+from creditpay.risk.decisions.bureau_pulls import customer_inquiries
 from creditpay.risk.decisions.erasure import erase_customer_inputs
+from creditpay.risk.decisions.queries import decision_records, last_decided_at
 
 __all__ = ["RetentionPolicy", "DEFAULT_RETENTION", "ErasureResult", "export_subject",
-           "erase_subject", "retention_status", "EXPORT_FORMAT_VERSION"]
+           "erase_subject", "retention_status", "EXPORT_FORMAT_VERSION", "PII_FIELDS",
+           "TOMBSTONE_PREFIX", "ERASED_PASSWORD"]
 
 EXPORT_FORMAT_VERSION = 1
 ROWS_MAX = 10_000  # per section: a person has dozens of rows, a bound stops runaway exports
-PII_FIELDS = ("phone", "email", "legal_name", "id_number", "date_of_birth")
-TOMBSTONE_PREFIX = "erased:"
-ERASED_PASSWORD = "!erased"  # nosec B105 - not a PHC string: no password ever verifies against it
+PII_FIELDS = PERSONAL_DATA_FIELDS  # the names this module has always exported them under
 ACTION_EXPORTED = "subject.exported"
 ACTION_ERASED = "subject.erased"
 _KEY_CHARS_MAX = 64
+# TOMBSTONE_PREFIX and ERASED_PASSWORD are re-exported: the values an erased customer's rows
+# carry (written by parties.erasure and protection.erasure).
 
 
 @dataclass(frozen=True)
@@ -100,75 +113,42 @@ class RetentionPolicy:
 DEFAULT_RETENTION = RetentionPolicy()
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def _iso(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return _aware(value).isoformat()  # type: ignore[union-attr]
+        # SQLite hands back naive UTC; an aware value keeps its offset.
+        return (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+                ).isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
 
 
-def _customer(conn: Connection, customer_id: str) -> Any:
+def _customer(conn: Connection, customer_id: str) -> CustomerRecord:
     if not isinstance(customer_id, str) or not 1 <= len(customer_id) <= 32:
         raise ValidationError("must be a customer id (1-32 characters)", field="customer_id")
-    row = conn.execute(select(customers).where(customers.c.id == customer_id)).first()
-    if row is None:
+    record = customer_record(conn, customer_id)
+    if record is None:
         raise NotFoundError(f"no customer {customer_id}", field="customer_id")
-    return row
-
-
-def _is_erased(row: Any) -> bool:
-    return row.password_hash == ERASED_PASSWORD
+    return record
 
 
 # ----------------------------------------------------------------------------- export
-def _profile(row: Any, vault: Vault) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in PII_FIELDS:
-        ciphertext = getattr(row, f"{name}_ct")
-        values[name] = vault.decrypt(f"customers.{name}", row.id, ciphertext) \
-            if ciphertext else None
-    return {"customer_id": row.id, "status": row.status, "erased": _is_erased(row),
-            **values, "kyc_status": row.kyc_status,
-            "kyc_verified_at": _iso(row.kyc_verified_at), "locale": row.locale,
-            "created_at": _iso(row.created_at)}
+def _profile(record: CustomerRecord, vault: Vault) -> dict[str, Any]:
+    return {"customer_id": record.customer_id, "status": record.status,
+            "erased": record.erased, **personal_data(vault, record),
+            "kyc_status": record.kyc_status, "kyc_verified_at": _iso(record.kyc_verified_at),
+            "locale": record.locale, "created_at": _iso(record.created_at)}
 
 
-def _rows(conn: Connection, query: Any) -> list[dict[str, Any]]:
-    return [{k: _iso(v) for k, v in dict(r).items()}
-            for r in conn.execute(query.limit(ROWS_MAX)).mappings()]
+def _rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """Typed rows (dataclasses) as JSON-ready dicts, fields in declaration order."""
+    return [{f.name: _iso(getattr(row, f.name)) for f in dataclasses.fields(row)}
+            for row in rows]
 
 
 def _payments_summary(conn: Connection, customer_id: str) -> dict[str, Any]:
-    from creditpay.payments.tables import payment_intents, wallet_operations
-
-    p, w = payment_intents.c, wallet_operations.c
-    intents = [{"currency": r.currency, "status": r.status, "funding": r.funding,
-                "count": int(r.n), "amount_minor": int(r.amount),
-                "captured_minor": int(r.captured), "refunded_minor": int(r.refunded)}
-               for r in conn.execute(
-                   select(p.currency, p.status, p.funding, func.count().label("n"),
-                          func.sum(p.amount_minor).label("amount"),
-                          func.sum(p.captured_minor).label("captured"),
-                          func.sum(p.refunded_minor).label("refunded"))
-                   .where(p.customer_id == customer_id)
-                   .group_by(p.currency, p.status, p.funding)
-                   .order_by(p.currency, p.status, p.funding))]
-    wallet = [{"currency": r.currency, "kind": r.kind, "status": r.status, "count": int(r.n),
-               "amount_minor": int(r.amount)}
-              for r in conn.execute(
-                  select(w.currency, w.kind, w.status, func.count().label("n"),
-                         func.sum(w.amount_minor).label("amount"))
-                  .where(w.customer_id == customer_id)
-                  .group_by(w.currency, w.kind, w.status)
-                  .order_by(w.currency, w.kind, w.status))]
-    return {"payment_intents": intents, "wallet_operations": wallet}
+    totals = customer_payments(conn, customer_id)
+    return {"payment_intents": _rows(totals.intents), "wallet_operations": _rows(totals.wallet)}
 
 
 def export_subject(tx: Tx, vault: Vault, customer_id: str, *, actor_type: str = "customer",
@@ -180,28 +160,20 @@ def export_subject(tx: Tx, vault: Vault, customer_id: str, *, actor_type: str = 
     ``actor_type="staff"``); the access is appended to the audit log in ``tx`` with
     ``purpose``, a code of :class:`~creditpay.platform.purposes.AccessPurpose`.
     """
-    from creditpay.risk.decisions.tables import bureau_pulls, credit_decisions
-
     purpose = check_purpose(purpose)
     conn = tx.conn
-    row = _customer(conn, customer_id)
+    record = _customer(conn, customer_id)
     if actor_type not in ("customer", "staff"):
         raise ValidationError("must be customer or staff", field="actor_type")
     actor = actor_id or customer_id
     if actor_type == "customer" and actor != customer_id:
         raise ValidationError("a customer can only export their own data", field="actor_id")
-    d, cards, dev = credit_decisions.c, customer_cards.c, customer_devices.c
     document: dict[str, Any] = {
         "format_version": EXPORT_FORMAT_VERSION,
         "generated_at": tx.now.isoformat(),
-        "profile": _profile(row, vault),
-        "devices": _rows(conn, select(dev.id, dev.label, dev.trusted_at, dev.last_seen_at,
-                                      dev.created_at).where(dev.customer_id == customer_id)
-                         .order_by(dev.created_at, dev.id)),
-        "cards": _rows(conn, select(cards.id, cards.brand, cards.last4, cards.expiry_month,
-                                    cards.expiry_year, cards.status, cards.created_at)
-                       .where(cards.customer_id == customer_id)
-                       .order_by(cards.created_at, cards.id)),
+        "profile": _profile(record, vault),
+        "devices": _rows(list_customer_devices(conn, customer_id, limit=ROWS_MAX)),
+        "cards": _rows(list_customer_cards(conn, customer_id, limit=ROWS_MAX)),
         "consents": {
             "current": [{"purpose": s.purpose.value, "partner_id": s.partner_id,
                          "granted": s.granted, "valid": s.valid,
@@ -213,48 +185,19 @@ def export_subject(tx: Tx, vault: Vault, customer_id: str, *, actor_type: str = 
                          "text_sha256": r.text_sha256, "channel": r.channel,
                          "recorded_at": _iso(r.recorded_at)}
                         for r in consent_history(conn, customer_id)]},
-        "disclosures_accepted": _rows(conn, select(disclosure_acceptances).where(
-            disclosure_acceptances.c.customer_id == customer_id)
-            .order_by(disclosure_acceptances.c.id)),
-        "credit_lines": _rows(conn, select(
-            credit_lines.c.line_id, credit_lines.c.currency, credit_lines.c.product_code,
-            credit_lines.c.product_version, credit_lines.c.limit_minor, credit_lines.c.status,
-            credit_lines.c.created_at).where(credit_lines.c.customer_id == customer_id)
-            .order_by(credit_lines.c.created_at)),
+        "disclosures_accepted": _rows(customer_acceptances(conn, customer_id, limit=ROWS_MAX)),
+        "credit_lines": _rows(customer_lines(conn, customer_id, limit=ROWS_MAX)),
         "credit_accounts": [{k: _iso(v) for k, v in view.__dict__.items()}
                             for view in list_accounts(conn, customer_id)],
-        "repayments": _rows(conn, select(
-            credit_repayments.c.repayment_id, credit_repayments.c.currency,
-            credit_repayments.c.amount_minor, credit_repayments.c.channel,
-            credit_repayments.c.created_at).where(
-            credit_repayments.c.customer_id == customer_id)
-            .order_by(credit_repayments.c.created_at)),
-        "credit_decisions": _rows(conn, select(
-            d.id, d.application_id, d.product_code, d.decided_at, d.outcome, d.grade, d.score,
-            d.pd, d.limit_minor, d.apr_bps, d.currency, d.reasons)
-            .where(d.customer_id == customer_id).order_by(d.decided_at, d.id)),
-        "bureau_inquiries": _rows(conn, select(bureau_pulls.c.id, bureau_pulls.c.purpose,
-                                         bureau_pulls.c.bureau, bureau_pulls.c.pulled_at)
-                                  .where(bureau_pulls.c.customer_id == customer_id)
-                                  .order_by(bureau_pulls.c.id)),
+        "repayments": _rows(customer_repayments(conn, customer_id, limit=ROWS_MAX)),
+        "credit_decisions": _rows(decision_records(conn, customer_id, limit=ROWS_MAX)),
+        "bureau_inquiries": _rows(customer_inquiries(conn, customer_id, limit=ROWS_MAX)),
         "payments": _payments_summary(conn, customer_id),
-        "affordability_checks": _rows(conn, select(
-            affordability_checks.c.id, affordability_checks.c.kind,
-            affordability_checks.c.reference, affordability_checks.c.passed,
-            affordability_checks.c.failed_rules, affordability_checks.c.policy_version,
-            affordability_checks.c.checked_at).where(
-            affordability_checks.c.customer_id == customer_id)
-            .order_by(affordability_checks.c.id)),
-        "complaints": [get_complaint(conn, complaint_id).as_dict() for complaint_id in
-                       conn.execute(select(complaints.c.id)
-                                    .where(complaints.c.customer_id == customer_id)
-                                    .order_by(complaints.c.opened_at, complaints.c.id)
-                                    .limit(ROWS_MAX)).scalars()],
-        "collections_contacts": _rows(conn, select(
-            collection_contacts.c.account_id, collection_contacts.c.channel,
-            collection_contacts.c.attempted_at, collection_contacts.c.allowed,
-            collection_contacts.c.rule).where(collection_contacts.c.customer_id == customer_id)
-            .order_by(collection_contacts.c.id)),
+        "affordability_checks": _rows(customer_affordability_checks(conn, customer_id,
+                                                                    limit=ROWS_MAX)),
+        "complaints": [complaint.as_dict() for complaint in
+                       customer_complaints(conn, customer_id, limit=ROWS_MAX)],
+        "collections_contacts": _rows(customer_contacts(conn, customer_id, limit=ROWS_MAX)),
     }
     sections = sorted(k for k in document if k not in ("format_version", "generated_at"))
     audit.append(tx, actor_type, actor, ACTION_EXPORTED, "customer", customer_id,
@@ -276,58 +219,32 @@ class RetentionStatus:
                                           and today < self.retained_until)
 
 
-def _latest(conn: Connection, column: Any, *where: Any) -> dt.datetime | None:
-    return _aware(conn.execute(select(func.max(column)).where(*where)).scalar_one())
+def _open_credit_text(item: OpenCredit) -> str:
+    if item.kind == "account_owing":
+        return (f"credit account {item.ref} is open with {item.amount_minor} minor units"
+                " owed")
+    if item.kind == "account_recoverable":
+        return (f"credit account {item.ref} has {item.amount_minor} minor units written off"
+                " and still recoverable")
+    return (f"credit line {item.ref} is {item.status} with a limit of {item.amount_minor}"
+            " minor units (lower it to 0 or close it)")
 
 
 def retention_status(conn: Connection, customer_id: str,
                      policy: RetentionPolicy = DEFAULT_RETENTION) -> RetentionStatus:
     """Open credit of the customer and the end of the retention period (read-only)."""
-    from creditpay.payments.tables import payment_intents, wallet_operations
-    from creditpay.risk.decisions.tables import credit_decisions
-
-    a, line = credit_accounts.c, credit_lines.c
-    open_credit = []
-    for r in conn.execute(select(a.account_id, a.status, a.principal_unbilled_minor,
-                                 a.principal_billed_minor, a.principal_past_due_minor,
-                                 a.penalty_unpaid_minor, a.late_fee_unpaid_minor,
-                                 a.interest_accrual_num, a.penalty_accrual_num,
-                                 a.written_off_minor, a.recovered_minor)
-                          .where(a.customer_id == customer_id).order_by(a.seq)):
-        if r.status == "active":
-            owed = (r.principal_unbilled_minor + r.principal_billed_minor
-                    + r.principal_past_due_minor + r.penalty_unpaid_minor
-                    + r.late_fee_unpaid_minor)
-            if owed or r.interest_accrual_num or r.penalty_accrual_num:
-                open_credit.append(f"credit account {r.account_id} is open with"
-                                   f" {owed} minor units owed")
-        elif r.status == "written_off" and r.written_off_minor > r.recovered_minor:
-            open_credit.append(f"credit account {r.account_id} has"
-                               f" {r.written_off_minor - r.recovered_minor} minor units"
-                               " written off and still recoverable")
-    for r in conn.execute(select(line.line_id, line.status, line.limit_minor)
-                          .where(line.customer_id == customer_id)):
-        if r.status != "closed" and r.limit_minor > 0:
-            open_credit.append(f"credit line {r.line_id} is {r.status} with a limit of"
-                               f" {r.limit_minor} minor units (lower it to 0 or close it)")
     candidates = [
-        _latest(conn, a.updated_at, a.customer_id == customer_id),
-        _latest(conn, line.updated_at, line.customer_id == customer_id),
-        _latest(conn, credit_repayments.c.created_at,
-                credit_repayments.c.customer_id == customer_id),
-        _latest(conn, payment_intents.c.created_at,
-                payment_intents.c.customer_id == customer_id),
-        _latest(conn, wallet_operations.c.created_at,
-                wallet_operations.c.customer_id == customer_id),
+        last_credit_activity(conn, customer_id),
+        last_payment_activity(conn, customer_id),
         # A credit application is a record of the relationship too, approved or not (the
         # lender must be able to show how it decided).
-        _latest(conn, credit_decisions.c.decided_at,
-                credit_decisions.c.customer_id == customer_id),
+        last_decided_at(conn, customer_id),
     ]
     known = [c for c in candidates if c is not None]
     last = max(known) if known else None
     until = None if last is None else add_months(last.date(), policy.retention_months)
-    return RetentionStatus(open_credit, last, until)
+    return RetentionStatus([_open_credit_text(item) for item in open_credit(conn, customer_id)],
+                           last, until)
 
 
 # ----------------------------------------------------------------------------- erasure
@@ -348,67 +265,16 @@ class ErasureResult:
     credit_decisions_anonymised: int = 0
     platform_histories_deleted: int = 0
     bureau_reports_erased: int = 0
-    # Vaulted free-text notes about the person (compliance.notes); 0 in older erasures.
+    # Vaulted free-text notes about the person (platform.notes); 0 in older erasures.
     notes_erased: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def _tombstone(kind: str, customer_id: str, extra: str = "") -> str:
-    """Unique per customer and column (the blind-index columns are UNIQUE), derived from
-    nothing personal: 'erased:' + 24 hex characters (fits String(32))."""
-    digest = hashlib.sha256(f"{kind}\x00{customer_id}\x00{extra}".encode()).hexdigest()
-    return TOMBSTONE_PREFIX + digest[:24]
-
-
-def _tombstone_party_rows(tx: Tx, row: Any) -> dict[str, Any]:
-    """The only writes to parties tables (see the module docstring)."""
-    customer_id = row.id
-    values: dict[str, Any] = {"status": "closed", "password_hash": ERASED_PASSWORD,
-                              "failed_logins": 0, "locked_until": None}
-    fields = []
-    for name in PII_FIELDS:
-        if getattr(row, f"{name}_ct") is not None:
-            fields.append(name)
-        values[f"{name}_ct"] = None
-    for name in ("phone", "email", "id_number"):
-        if getattr(row, f"{name}_bidx") is not None:
-            values[f"{name}_bidx"] = _tombstone(f"customers.{name}_bidx", customer_id)
-    if values.get("phone_bidx") is None and values.get("email_bidx") is None:
-        # the table requires one login identifier: keep a tombstone in its place
-        values["phone_bidx"] = _tombstone("customers.phone_bidx", customer_id)
-    tx.conn.execute(update(customers).where(customers.c.id == customer_id).values(**values))
-    devices = tx.conn.execute(select(customer_devices.c.id).where(
-        customer_devices.c.customer_id == customer_id)).scalars().all()
-    for device_id in devices:
-        tx.conn.execute(update(customer_devices).where(customer_devices.c.id == device_id)
-                        .values(device_hash=_tombstone("device", customer_id, device_id),
-                                label=None, trusted_at=None))
-    cards = tx.conn.execute(select(customer_cards.c.id).where(
-        customer_cards.c.customer_id == customer_id)).scalars().all()
-    for card_id in cards:
-        tx.conn.execute(update(customer_cards).where(customer_cards.c.id == card_id).values(
-            rail_token=_tombstone("card", customer_id, card_id), last4="****",
-            status="removed"))
-    sessions = tx.conn.execute(update(customer_sessions).where(
-        customer_sessions.c.customer_id == customer_id,
-        customer_sessions.c.status != "revoked").values(status="revoked")).rowcount
-    return {"fields": fields, "devices": len(devices), "cards": len(cards),
-            "sessions": int(sessions or 0)}
-
-
 def _key_digest(idempotency_key: str) -> str:
     # The caller chooses the key, so it is caller-supplied text: the chain keeps its digest.
     return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
-
-
-def _stored_erasure(conn: Connection, customer_id: str) -> dict[str, Any] | None:
-    r = audit_records.c
-    row = conn.execute(select(r.payload).where(
-        r.action == ACTION_ERASED, r.subject_type == "customer",
-        r.subject_id == customer_id).order_by(r.id).limit(1)).first()
-    return None if row is None else dict(row.payload)
 
 
 def erase_subject(tx: Tx, customer_id: str, *, idempotency_key: str,
@@ -419,13 +285,15 @@ def erase_subject(tx: Tx, customer_id: str, *, idempotency_key: str,
     Refuses with StateError (``rule`` ``erasure.open_credit`` or ``erasure.retention``,
     naming the duty and the date it ends) and changes nothing otherwise. A repeat with the
     same key returns the first result; the customer already erased under another key is a
-    StateError (``erasure.already_erased``) naming the first key's date.
+    StateError (``erasure.already_erased``) naming the first key's date. Each domain erases
+    its own rows (parties, protection, risk, platform notes), all in ``tx``.
     """
     if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= _KEY_CHARS_MAX:
         raise ValidationError(f"must be 1-{_KEY_CHARS_MAX} characters",
                               field="idempotency_key")
-    row = _customer(tx.conn, customer_id)
-    stored = _stored_erasure(tx.conn, customer_id)
+    _customer(tx.conn, customer_id)
+    stored = first_audit_payload(tx.conn, action=ACTION_ERASED, subject_type="customer",
+                                 subject_id=customer_id)
     if stored is not None:
         # Erasures recorded before the digest kept the raw key.
         raw = stored.pop("idempotency_key", None)
@@ -442,21 +310,20 @@ def erase_subject(tx: Tx, customer_id: str, *, idempotency_key: str,
                          " records of a credit agreement in force): "
                          + "; ".join(status.open_credit), field="customer_id",
                          rule="erasure.open_credit", duty="open credit agreement")
-    if status.retained_until is not None and tx.today < status.retained_until:
+    if status.last_activity is not None and status.retained_until is not None \
+            and tx.today < status.retained_until:
         raise StateError(f"cannot erase before {status.retained_until.isoformat()}:"
                          f" {policy.duty}; last financial activity"
-                         f" {status.last_activity.date().isoformat()}",  # type: ignore[union-attr]
+                         f" {status.last_activity.date().isoformat()}",
                          field="customer_id", rule="erasure.retention", duty=policy.duty,
                          retained_until=status.retained_until.isoformat())
-    done = _tombstone_party_rows(tx, row)
-    contacts = tx.conn.execute(update(collection_contacts).where(
-        collection_contacts.c.customer_id == customer_id).values(
-        channel_ref=_tombstone("collection_contact", customer_id))).rowcount
+    party = erase_customer(tx, customer_id)
+    contacts = erase_customer_contacts(tx, customer_id)
     risk = erase_customer_inputs(tx, customer_id)
     notes = erase_customer_notes(tx, customer_id)
-    result = ErasureResult(customer_id, tx.now.isoformat(), idempotency_key, done["fields"],
-                           done["devices"], done["cards"], done["sessions"],
-                           int(contacts or 0), policy.version,
+    result = ErasureResult(customer_id, tx.now.isoformat(), idempotency_key,
+                           party.fields_erased, party.devices_erased, party.cards_erased,
+                           party.sessions_revoked, contacts, policy.version,
                            credit_decisions_anonymised=risk.decisions_anonymised,
                            platform_histories_deleted=risk.platform_histories_deleted,
                            bureau_reports_erased=risk.bureau_reports_erased,

@@ -1,5 +1,6 @@
-"""The record of bureau pulls (``bureau_pulls``, owned by risk.decisions): the one writer and
-the reads :mod:`creditpay.risk.bureau` uses, so no other module imports the table.
+"""The record of bureau pulls (``bureau_pulls``, owned by risk.decisions): the one writer,
+the reads :mod:`creditpay.risk.bureau` uses and the list of a customer's inquiries the
+data-subject export shows, so no other module imports the table.
 
 Reports are stored as the bureau's JSON document with its SHA-256; an erased report is
 ``{"erased": True}`` (:mod:`creditpay.risk.decisions.erasure`).
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, select
 
 from creditpay.db.uow import Tx
 
-__all__ = ["StoredPull", "record_pull", "stored_pull"]
+__all__ = ["StoredPull", "record_pull", "stored_pull", "BureauInquiry", "customer_inquiries"]
 
 
 @dataclass(frozen=True)
@@ -56,3 +57,28 @@ def stored_pull(conn: Connection, pull_id: int) -> StoredPull | None:
     return StoredPull(int(row.id), row.customer_id, row.purpose, row.bureau,
                       row.consent_reference, pulled_at, dict(row.report or {}),
                       row.report_sha256)
+
+
+@dataclass(frozen=True)
+class BureauInquiry:
+    """A pull as the person it was about sees it: who was asked, when and why (not the
+    report); ``pulled_at`` aware UTC."""
+
+    id: int
+    purpose: str
+    bureau: str
+    pulled_at: dt.datetime
+
+
+def customer_inquiries(conn: Connection, customer_id: str, *, limit: int
+                       ) -> list[BureauInquiry]:
+    """The bureau pulls about ``customer_id`` in the order they were made, at most ``limit``
+    (one statement)."""
+    from creditpay.risk.decisions.tables import bureau_pulls
+
+    p = bureau_pulls.c
+    return [BureauInquiry(r.id, r.purpose, r.bureau, r.pulled_at if r.pulled_at.tzinfo
+                          is not None else r.pulled_at.replace(tzinfo=dt.UTC))
+            for r in conn.execute(select(p.id, p.purpose, p.bureau, p.pulled_at)
+                                  .where(p.customer_id == customer_id)
+                                  .order_by(p.id).limit(limit))]

@@ -1,6 +1,7 @@
-"""Read-only views of stored credit decisions: for the consumer who applied, and the
+"""Read-only views of stored credit decisions: for the consumer who applied, the
 portfolio reads risk's early warning needs (:func:`approved_grades`, :func:`decided_between`,
-:func:`scored_decisions`), so no module outside risk.decisions reads its tables.
+:func:`scored_decisions`) and the data-subject export and erasure's (:func:`decision_records`,
+:func:`last_decided_at`), so no module outside risk.decisions reads its tables.
 
 A consumer sees their own decisions: outcome, date, limit, price, grade and the principal
 reasons in their language (the adverse-action notice of a decline), never the model's
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX",
            "approved_grades", "decided_between", "ScoredDecision", "scored_decisions",
-           "first_scored_at", "reviewed_pds", "ApprovedDecision", "approved_history"]
+           "first_scored_at", "reviewed_pds", "ApprovedDecision", "approved_history",
+           "DecisionRecord", "decision_records", "last_decided_at"]
 
 DECISIONS_MAX = 100
 
@@ -206,3 +208,50 @@ def approved_history(conn: Connection, customer_ids: Iterable[str]
             found.setdefault(row.customer_id, []).append(ApprovedDecision(
                 decided, row.grade, None if row.pd is None else float(row.pd)))
     return found
+
+
+# ------------------------------------------------------------------ one customer (subject rights)
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One stored decision as the data-subject export shows it (no inputs, features or
+    model internals beyond the score): ``pd`` 0..1, ``limit_minor`` in minor units,
+    ``apr_bps`` in basis points of a year, ``reasons`` as stored; ``decided_at`` aware
+    UTC."""
+
+    id: str
+    application_id: str
+    product_code: str
+    decided_at: dt.datetime
+    outcome: str
+    grade: str | None
+    score: float | None
+    pd: float | None
+    limit_minor: int | None
+    apr_bps: int | None
+    currency: str
+    reasons: list[dict[str, Any]]
+
+
+def decision_records(conn: Connection, customer_id: str, *, limit: int
+                     ) -> list[DecisionRecord]:
+    """The customer's decisions, oldest first (decision time, then id), at most ``limit``
+    (one statement)."""
+    d = credit_decisions.c
+    return [DecisionRecord(r.id, r.application_id, r.product_code,
+                           r.decided_at if r.decided_at.tzinfo is not None
+                           else r.decided_at.replace(tzinfo=dt.UTC),  # SQLite: naive UTC
+                           r.outcome, r.grade,
+                           r.score, r.pd, r.limit_minor, r.apr_bps, r.currency, r.reasons)
+            for r in conn.execute(select(d.id, d.application_id, d.product_code,
+                                         d.decided_at, d.outcome, d.grade, d.score, d.pd,
+                                         d.limit_minor, d.apr_bps, d.currency, d.reasons)
+                                  .where(d.customer_id == customer_id)
+                                  .order_by(d.decided_at, d.id).limit(limit))]
+
+
+def last_decided_at(conn: Connection, customer_id: str) -> dt.datetime | None:
+    """When the customer's latest credit decision was made (any outcome), aware UTC; None
+    when there is none (one statement)."""
+    d = credit_decisions.c
+    return aware_utc(conn.execute(select(func.max(d.decided_at))
+                                  .where(d.customer_id == customer_id)).scalar_one())
