@@ -114,7 +114,8 @@ def _world(url: str, master: LocalMasterKey, customers: int) -> tuple[Any, dict[
     from creditpay.config import Settings
     from creditpay.parties.service import Principal
 
-    app = create_app(Settings(url), config=ApiConfig(master_key=master, pool_size=4))
+    app = create_app(Settings.of(database_url=url),
+                     config=ApiConfig(master_key=master, pool_size=4))
     rt = app.state.runtime
     admin = rt.uow.run(lambda tx: rt.parties.create_operator(tx, name="bench", role="admin"))
     operator = Principal("operator", admin["id"], role="admin")

@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from creditpay.cli.common import DbOption, settings_for
 from creditpay.credit.calendar import Frequency
 from creditpay.credit.daycount import DayCount
 from creditpay.credit.schedule import Method
@@ -299,14 +300,13 @@ def bench_schedules_command(
 
 def cob_run_command(
     date: str = typer.Option(..., "--date", help="Business date to close, YYYY-MM-DD."),
-    db: str | None = typer.Option(None, "--db", help="Database URL or SQLite path (default:"
-                                  " $CREDITPAY_DATABASE_URL or ./var/creditpay.db)."),
+    db: DbOption = None,
     chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, max=1_000_000),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Run the close of business for a date (idempotent; resumes after a crash)."""
+    from creditpay.bootstrap import audit_checkpointer
     from creditpay.clock import SystemClock
-    from creditpay.config import Settings
     from creditpay.credit.cob import run_close_of_business
     from creditpay.db.schema import open_database
     from creditpay.db.uow import UnitOfWork
@@ -314,14 +314,13 @@ def cob_run_command(
     from creditpay.platform.checkpoints import (
         AuditChainBrokenError,
         CheckpointStoreError,
-        build_checkpointer,
     )
 
     business_date = _parse_date(date, "--date")
-    settings = Settings.from_env(db)
+    settings = settings_for(db)
     try:
         # Before any work: the close's audit seal must be able to write its checkpoint.
-        checkpointer = build_checkpointer(settings)
+        checkpointer = audit_checkpointer(settings)
     except DomainError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
