@@ -213,7 +213,7 @@ def running_app(folder: Path, config: ApiConfig | None = None,
                 start: str = START) -> Iterator[tuple[Any, SimulatedClock]]:
     """The real app on a new SQLite database in ``folder`` (migrated on start)."""
     clock = SimulatedClock(start)
-    app = create_app(Settings(database_url=f"sqlite:///{folder / 'example.db'}"), clock,
+    app = create_app(Settings.of(database_url=f"sqlite:///{folder / 'example.db'}"), clock,
                      config=config or example_config())
     client = TestClient(app, raise_server_exceptions=True)
     try:

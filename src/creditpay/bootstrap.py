@@ -1,0 +1,434 @@
+"""One bootstrap: every service of a creditpay process, built from :class:`Settings` and a clock.
+
+The API (``api.runtime``), every command of the command line (``cli.common``), the
+simulator (``sim.economy``), the nightly batch and the benchmarks get their services from
+:func:`build_services`; none of them wires a service itself. What differs between them
+(a simulated clock, the simulator's phones, cheaper password hashing, a test CA) is passed
+in as :class:`ServiceOptions`, never read from a global. No business rule lives here: this
+module only decides which object gets which collaborator.
+
+Services that need key material (vault, parties, payments, notes, the audit checkpointer)
+are built on first use, so a command that only reads the ledger runs without a master key;
+a serving process calls :meth:`Services.start`, which builds them all at once so that it
+fails at start, not on its first request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import hmac
+import logging
+import ssl
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from creditpay.clock import Clock
+from creditpay.config import Settings
+from creditpay.errors import DomainError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from creditpay.db.uow import Tx, UnitOfWork
+    from creditpay.parties.notifier import Notifier
+    from creditpay.parties.security import PasswordPolicy, TokenSigner
+    from creditpay.parties.service import AccessPolicy, Parties
+    from creditpay.payments.credit_port import CreditFacade
+    from creditpay.payments.fraud import FraudScreeningConfig
+    from creditpay.payments.rail import CardRail
+    from creditpay.payments.risk import RiskGateway
+    from creditpay.payments.service import Payments, PaymentsPolicy
+    from creditpay.payments.webhooks import DeliveryLimits, WebhookDispatcher
+    from creditpay.platform.checkpoints import AuditCheckpointer, CheckpointStore
+    from creditpay.platform.keys import MasterKeyProvider
+    from creditpay.platform.notes import Notes
+    from creditpay.platform.vault import BlindIndexer, Vault
+    from creditpay.platform.webhook_targets import Resolve, WebhookTargets
+    from creditpay.protection.complaints import ComplaintSubjects
+    from creditpay.risk.bureau import BureauAdapter
+    from creditpay.risk.fraud.cases import CasePolicy
+
+__all__ = ["ServiceOptions", "Services", "build_services", "audit_checkpointer",
+           "DatabaseUnavailableError", "REGISTRATION_LOOKUPS_MAX"]
+
+_log = logging.getLogger("creditpay.webhooks")
+# Host name lookups at once when merchants set their webhook URL (each request waits for its
+# own, at most webhook_targets.LOOKUP_TIMEOUT_S).
+REGISTRATION_LOOKUPS_MAX = 8
+
+
+class DatabaseUnavailableError(DomainError):
+    """A command that only reads was pointed at a database that does not exist (or holds no
+    creditpay schema): nothing is created, the command stops."""
+
+    type_slug = "database-unavailable"
+    status = 503
+    title = "Database unavailable"
+
+
+def _system_resolve() -> Resolve:
+    from creditpay.platform.webhook_targets import system_resolve
+
+    return system_resolve
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    """What a process chooses besides the settings. Defaults are production values; ``None``
+    means "from the settings" (keys, fraud screening, webhooks to private addresses)."""
+
+    # --- storage
+    pool_size: int = 10
+    durability: str = "full"  # SQLite only: "normal" for replayable simulations
+    # A command that only reads: the database must exist already (nothing is created).
+    read_only: bool = False
+    # --- keys (None: from the settings)
+    master_key: MasterKeyProvider | None = None
+    token_key: bytes | None = None
+    blind_index_key: bytes | None = None
+    # --- parties
+    passwords: PasswordPolicy | None = None
+    access_policy: AccessPolicy | None = None
+    notifier: Notifier | None = None  # default: the outbox (parties' own default)
+    currencies: tuple[str, ...] = ("CNY",)
+    # --- payments
+    payments_policy: PaymentsPolicy | None = None
+    rail_delay_s: int = 3600
+    # None: allow-all, or fraud screening when switched on (settings or ``fraud_screening``).
+    risk: RiskGateway | None = None
+    fraud_screening: bool | None = None
+    fraud: FraudScreeningConfig | None = None  # None: from the settings' fraud paths
+    fraud_case_policy: CasePolicy | None = None
+    credit: CreditFacade | None = None  # None: the credit port on the credit domain
+    # --- webhooks
+    webhooks_allow_private: bool | None = None
+    webhook_limits: DeliveryLimits | None = None
+    webhook_resolve: Resolve = field(default_factory=_system_resolve)
+    webhook_tls_verify: ssl.SSLContext | bool = True
+    # --- risk and audit
+    bureau: BureauAdapter | None = None  # default: the simulated bureau
+    audit_checkpoint_store: CheckpointStore | None = None  # default: settings' directory
+
+
+def build_services(settings: Settings, clock: Clock,
+                   options: ServiceOptions | None = None) -> Services:
+    """Open the database of ``settings`` (migrated to the current schema unless
+    ``options.read_only``) and return the process's services on it, with business ``clock``.
+    Raises :class:`DatabaseUnavailableError` when a read-only process's database is missing."""
+    options = options or ServiceOptions()
+    engine = _open_engine(settings.database_url, options)
+    return Services(settings, clock, options, engine)
+
+
+def _open_engine(url: str, options: ServiceOptions) -> Engine:
+    from creditpay.db.engine import make_engine
+    from creditpay.db.schema import migrate, open_database
+
+    if not options.read_only:
+        return open_database(url, pool_size=options.pool_size, durability=options.durability)
+    _require_existing(url)
+    engine = make_engine(url, pool_size=options.pool_size, durability=options.durability)
+    try:
+        _require_schema(engine, url)
+        migrate(engine)  # an existing creditpay database is brought to this code's schema
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)  # never echo a password
+
+
+def _require_existing(url: str) -> None:
+    """A SQLite file must exist and hold creditpay's schema before it is opened: opening it
+    through the engine would create it, or write a WAL header into an empty file."""
+    import sqlite3
+    from pathlib import Path
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    from creditpay.db.engine import normalise_url
+
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return  # a server never creates a database on connect; _require_schema connects
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        raise DatabaseUnavailableError("an in-memory database is empty: nothing to read",
+                                       field="db")
+    path = Path(database)
+    if not path.is_file():
+        raise DatabaseUnavailableError(f"database {database} does not exist", field="db")
+    # Read-only (mode=ro): this look must not change the file either.
+    with contextlib.closing(sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro",
+                                            uri=True)) as conn:
+        try:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                 "AND name = 'alembic_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseUnavailableError(f"{database} is not a SQLite database ({exc})",
+                                           field="db") from None
+    if found is None:
+        raise DatabaseUnavailableError(
+            f"database {database} holds no creditpay data (no schema)", field="db")
+
+
+def _require_schema(engine: Engine, url: str) -> None:
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with engine.connect() as conn:
+            has_schema = inspect(conn).has_table("alembic_version")
+    except OperationalError as exc:
+        first_line = str(exc.orig or exc).strip().splitlines()[0]
+        raise DatabaseUnavailableError(f"cannot open database {_shown(url)}: {first_line}",
+                                       field="db") from None
+    if not has_schema:
+        raise DatabaseUnavailableError(
+            f"database {_shown(url)} holds no creditpay data (no schema)", field="db")
+
+
+def audit_checkpointer(settings: Settings, master: MasterKeyProvider | None = None, *,
+                       store: CheckpointStore | None = None) -> AuditCheckpointer:
+    """The audit checkpointer of ``settings``: the signing key (pinned by
+    ``CREDITPAY_AUDIT_SIGNING_KEY[_FILE]``, else derived from ``master``, else from the
+    settings' master key) and the directory store. Raises KeyMaterialError when there is no
+    key material: a sealer must not run without it."""
+    from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
+    from creditpay.platform.keys import load_audit_signing_key, load_master_key
+
+    sources = settings.key_sources()
+    if master is None and not sources.audit_signing_pinned:
+        master = load_master_key(sources)
+    return AuditCheckpointer(load_audit_signing_key(master, sources),
+                             store or DirectoryCheckpointStore(settings.checkpoint_dir()),
+                             frozenset(settings.audit_trusted_keys))
+
+
+def _declared_income(conn: Connection, customer_id: str,
+                     currency: str) -> tuple[int, int] | None:
+    """Affordability's income and other debts, from the risk domain's latest decision."""
+    from creditpay.risk.decisions.service import declared_income
+
+    return declared_income(conn, customer_id, currency)
+
+
+def _platform_accounts(tx: Tx, *, currency: str) -> None:
+    from creditpay.ledger.chart import ensure_platform_accounts
+
+    ensure_platform_accounts(tx, currency)
+
+
+class Services:
+    """Every service of one process, on one engine and one clock. Attributes built on first
+    use (``cached_property``) so that a process builds only what it uses."""
+
+    def __init__(self, settings: Settings, clock: Clock, options: ServiceOptions,
+                 engine: Engine) -> None:
+        from creditpay.db.uow import UnitOfWork
+
+        self.settings = settings
+        self.clock = clock
+        self.options = options
+        self.engine = engine
+        self.uow: UnitOfWork = UnitOfWork(engine, clock)
+
+    # ------------------------------------------------------------------ keys
+    @cached_property
+    def master(self) -> MasterKeyProvider:
+        from creditpay.platform.keys import load_master_key
+
+        return self.options.master_key or load_master_key(self.settings.key_sources())
+
+    @cached_property
+    def token_key(self) -> bytes:
+        from creditpay.parties.security import load_token_key
+
+        return self.options.token_key or load_token_key(self.master,
+                                                        self.settings.secret("token_key"))
+
+    @cached_property
+    def indexer(self) -> BlindIndexer:
+        from creditpay.platform.keys import load_blind_index_key
+        from creditpay.platform.vault import BlindIndexer
+
+        key = (self.options.blind_index_key
+               or load_blind_index_key(self.master, self.settings.key_sources()).key)
+        return BlindIndexer(key)
+
+    # ------------------------------------------------------------------ platform
+    @cached_property
+    def vault(self) -> Vault:
+        from creditpay.platform.vault import Vault
+
+        return Vault(self.uow, self.master)
+
+    @cached_property
+    def notes(self) -> Notes:
+        from creditpay.platform.notes import Notes
+
+        return Notes(self.vault)
+
+    @cached_property
+    def audit_checkpointer(self) -> AuditCheckpointer:
+        sources = self.settings.key_sources()
+        master = None if sources.audit_signing_pinned else self.master
+        return audit_checkpointer(self.settings, master,
+                                  store=self.options.audit_checkpoint_store)
+
+    # ------------------------------------------------------------------ parties
+    @cached_property
+    def signer(self) -> TokenSigner:
+        from creditpay.parties.security import TokenSigner
+
+        return TokenSigner(self.token_key)
+
+    @cached_property
+    def parties(self) -> Parties:
+        from creditpay.parties.security import PasswordPolicy
+        from creditpay.parties.service import AccessPolicy, Parties
+
+        return Parties(vault=self.vault, indexer=self.indexer, signer=self.signer,
+                       passwords=self.options.passwords or PasswordPolicy(),
+                       notifier=self.options.notifier,
+                       policy=self.options.access_policy or AccessPolicy(),
+                       currencies=self.options.currencies)
+
+    # ------------------------------------------------------------------ payments
+    @cached_property
+    def rail(self) -> CardRail:
+        from creditpay.payments.rail import CardRail
+
+        rail_key = hmac.new(self.token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
+        return CardRail(rail_key, delay_s=self.options.rail_delay_s)
+
+    @cached_property
+    def risk(self) -> RiskGateway:
+        """The payment risk gateway: the one given, else fraud screening when switched on,
+        else allow-all."""
+        from creditpay.payments.risk import AllowAllRiskGateway
+
+        if self.options.risk is not None:
+            return self.options.risk
+        enabled = (self.options.fraud_screening if self.options.fraud_screening is not None
+                   else self.settings.fraud_screening)
+        if not enabled:
+            return AllowAllRiskGateway()
+        from creditpay.payments.fraud import FraudScreeningConfig, ScreeningRiskGateway
+
+        config = self.options.fraud or FraudScreeningConfig(
+            model_dir=self.settings.fraud_model_dir, rules_path=self.settings.fraud_rules,
+            state_path=self.settings.fraud_state)
+        return ScreeningRiskGateway.from_config(config)
+
+    @cached_property
+    def credit(self) -> CreditFacade:
+        # The payments -> credit port: built here and nowhere else.
+        from creditpay.payments.credit_port import CreditFacade
+
+        return self.options.credit or CreditFacade()
+
+    @cached_property
+    def payments(self) -> Payments:
+        from creditpay.payments.service import Payments, PaymentsPolicy
+        from creditpay.risk.fraud.cases import DEFAULT_CASE_POLICY, open_payment_case
+
+        policy = dataclasses.replace(self.options.payments_policy or PaymentsPolicy(),
+                                     currencies=self.options.currencies)
+        return Payments(parties=self.parties, rail=self.rail, risk=self.risk,
+                        credit=self.credit, policy=policy, declared_income=_declared_income,
+                        on_review=functools.partial(
+                            open_payment_case,
+                            policy=self.options.fraud_case_policy or DEFAULT_CASE_POLICY))
+
+    @cached_property
+    def complaint_subjects(self) -> ComplaintSubjects:
+        from creditpay.payments.complaint_subjects import complaint_subjects
+
+        return complaint_subjects(self.payments)
+
+    # ------------------------------------------------------------------ webhooks
+    @cached_property
+    def webhooks_allow_private(self) -> bool:
+        allow = (self.options.webhooks_allow_private
+                 if self.options.webhooks_allow_private is not None
+                 else self.settings.webhooks_allow_private)
+        if allow:
+            _log.warning("WEBHOOKS MAY TARGET LOOPBACK AND PRIVATE ADDRESSES, OVER HTTP TOO "
+                         "(CREDITPAY_WEBHOOKS_ALLOW_PRIVATE is on): development only, never "
+                         "in production")
+        return allow
+
+    @cached_property
+    def webhook_limits(self) -> DeliveryLimits:
+        from creditpay.payments.webhooks import DeliveryLimits
+
+        return self.options.webhook_limits or DeliveryLimits()
+
+    @cached_property
+    def webhooks(self) -> WebhookDispatcher:
+        """The delivery worker, with lookup threads of its own (registration has others, so
+        neither can use up the other's)."""
+        from creditpay.payments.webhooks import WebhookDispatcher
+        from creditpay.platform.webhook_targets import HostLookup, WebhookTargets
+
+        limits = self.webhook_limits
+        delivery = WebhookTargets(self.webhooks_allow_private, HostLookup(
+            self.options.webhook_resolve, threads_max=limits.in_flight_max,
+            per_key_max=limits.per_merchant_max))
+        return WebhookDispatcher(self.uow, self.parties, delivery, limits=limits,
+                                 verify=self.options.webhook_tls_verify)
+
+    @cached_property
+    def webhook_targets(self) -> WebhookTargets:
+        """The checks a merchant's webhook URL passes when it is set."""
+        from creditpay.platform.webhook_targets import HostLookup, WebhookTargets
+
+        return WebhookTargets(self.webhooks_allow_private, HostLookup(
+            self.options.webhook_resolve, threads_max=REGISTRATION_LOOKUPS_MAX,
+            per_key_max=2))
+
+    # ------------------------------------------------------------------ risk
+    @cached_property
+    def bureau(self) -> BureauAdapter:
+        from creditpay.risk.bureau import SimulatedBureau
+
+        return self.options.bureau or SimulatedBureau(0)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> Services:
+        """What a serving process (API, simulator) does once before its first request: the
+        first data key (in its own transaction: SQLite serialises writers, so creating it
+        inside a business transaction would wait on itself), the platform's ledger accounts
+        per currency, the fraud screener's catch-up on stored screenings, and the audit
+        checkpointer (a process whose seals could not be checkpointed must not come up)."""
+        self.vault.ensure_active_key()
+        payments = self.payments
+        for currency in self.options.currencies:
+            self.uow.run(functools.partial(_platform_accounts, currency=currency))
+        recover = getattr(payments.risk, "recover", None)
+        if recover is not None:
+            # Fold the stored screenings the state snapshot lacks now, at start, rather than
+            # inside the first customer's checkout.
+            with self.uow.connect() as conn:
+                recover(conn)
+        _ = self.audit_checkpointer
+        return self
+
+    def close(self) -> None:
+        """Persist what the risk gateway keeps in memory and release the connections."""
+        risk: Any = self.__dict__.get("risk")
+        close_risk = getattr(risk, "close", None)
+        if callable(close_risk):
+            close_risk()  # e.g. persist the fraud screener's streaming state
+        self.engine.dispose()

@@ -1,51 +1,97 @@
-"""Process configuration, read once from the environment and passed in (no global state)."""
+"""Process configuration: every ``CREDITPAY_*`` environment variable, read once, in one place.
+
+:class:`Settings` (pydantic-settings) is the only reader of the environment for creditpay's
+own settings; every other module receives values from it (the bootstrap passes them in). A
+value that does not parse is an error naming the variable, never a silent default: a typo in
+a yes/no switch must not turn a safeguard off. Secrets are ``SecretStr`` (never printed).
+The README's settings table is generated from these fields (``scripts/settings_table.py``;
+tests/core/test_config.py checks that it matches).
+"""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from creditpay.errors import ValidationError
 
-__all__ = ["Settings", "DEFAULT_SQLITE_PATH", "DEFAULT_CHECKPOINT_ROOT",
-           "AUDIT_CHECKPOINT_DIR_ENV", "AUDIT_TRUSTED_KEYS_ENV", "default_database_url",
-           "default_checkpoint_dir", "parse_public_keys", "env_flag"]
+if TYPE_CHECKING:
+    from creditpay.platform.keys import KeySources
 
+__all__ = ["Settings", "ENV_PREFIX", "DEFAULT_SQLITE_PATH", "DEFAULT_CHECKPOINT_ROOT",
+           "AUDIT_CHECKPOINT_DIR_ENV", "AUDIT_TRUSTED_KEYS_ENV", "parse_database_url",
+           "default_checkpoint_dir", "parse_public_keys", "env_name", "settings_table",
+           "DEV_TOOL_VARIABLES", "README_TABLE_START", "README_TABLE_END"]
+
+ENV_PREFIX = "CREDITPAY_"
 DEFAULT_SQLITE_PATH = Path("var") / "creditpay.db"
+DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
 # Where audit checkpoints go when the database is not a SQLite file (docs/security.md §6).
 DEFAULT_CHECKPOINT_ROOT = Path("var") / "audit-checkpoints"
 AUDIT_CHECKPOINT_DIR_ENV = "CREDITPAY_AUDIT_CHECKPOINT_DIR"
 AUDIT_TRUSTED_KEYS_ENV = "CREDITPAY_AUDIT_TRUSTED_KEYS"
+# Variables read by development tools, not by the platform: creditpay.devtools sits beside
+# config in the layers and runs before any Settings exist (the test suite starts its own
+# PostgreSQL server with it), so it reads its one variable itself. Listed here so the
+# README table is complete.
+DEV_TOOL_VARIABLES: dict[str, str] = {
+    "CREDITPAY_PG_BIN": "Development tools only: the folder holding PostgreSQL's initdb and "
+                        "pg_ctl for the test server (default: PATH, then Debian's "
+                        "versioned folders).",
+}
+README_TABLE_START = "<!-- settings-table:start (scripts/settings_table.py) -->"
+README_TABLE_END = "<!-- settings-table:end -->"
 _PUBLIC_KEY = re.compile(r"[0-9a-f]{64}")
 _DATABASE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"", "0", "false", "no", "off"})
+# A URL scheme (RFC 3986 §3.1) followed by ':'. Two characters at least, so that a Windows
+# drive letter ("C:\\x.db") is still read as a path.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+_SQLITE_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite"})
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+psycopg"})
 
 
-def default_database_url() -> str:
-    """``CREDITPAY_DATABASE_URL`` or SQLite in WAL mode at ``./var/creditpay.db``."""
-    url = os.environ.get("CREDITPAY_DATABASE_URL")
-    if url:
-        return url
-    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+def env_name(field_name: str) -> str:
+    """The environment variable of a :class:`Settings` field."""
+    return ENV_PREFIX + field_name.upper()
 
 
-def sqlite_url(path: str | Path) -> str:
-    return f"sqlite:///{Path(path)}"
+def parse_database_url(text: str, *, field: str = "--db") -> str:
+    """A database given as a URL or a plain path, as the URL creditpay opens.
 
-
-def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool:
-    """A yes/no setting from the environment (unset: no). Anything but true/false, yes/no,
-    on/off or 1/0 is an error rather than a guess: a typo must not switch a safeguard."""
-    value = (os.environ if environ is None else environ).get(name, "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{name} must be true or false, not {value!r}")
+    ``sqlite:///path`` and ``sqlite://`` (in memory), ``postgresql://...`` (also
+    ``postgres://`` and ``postgresql+psycopg://``) are URLs; anything without a scheme is a
+    path, meaning SQLite at that path. Anything else that looks like a URL (``sqlite:x.db``,
+    ``mysql://...``) is refused rather than taken for a file name: that is how ``--db
+    sqlite:///x.db`` once created a folder named ``sqlite:``.
+    """
+    text = text.strip()
+    if not text:
+        raise ValidationError("must be a database URL or a file path", field=field)
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return f"sqlite:///{text}"
+    name = scheme.group(1).lower()
+    rest = text[scheme.end():]
+    if not rest.startswith("//"):
+        raise ValidationError(f"{text!r} is neither a URL (scheme://...) nor a plain path",
+                              field=field)
+    if name in _SQLITE_SCHEMES:
+        return "sqlite:" + rest
+    if name in _POSTGRES_SCHEMES:
+        return "postgresql+psycopg:" + rest
+    raise ValidationError(f"unsupported database URL scheme {name!r} (sqlite or postgresql)",
+                          field=field)
 
 
 def default_checkpoint_dir(database_url: str) -> Path:
@@ -60,9 +106,7 @@ def default_checkpoint_dir(database_url: str) -> Path:
     """
     from sqlalchemy.engine import make_url
 
-    from creditpay.db.engine import normalise_url
-
-    parsed = make_url(normalise_url(database_url))
+    parsed = make_url(parse_database_url(database_url, field="database_url"))
     database = parsed.database or ""
     if parsed.get_backend_name() == "sqlite":
         if database in ("", ":memory:") or database.startswith("file:"):
@@ -89,37 +133,182 @@ def parse_public_keys(text: str | None, *, field: str) -> tuple[str, ...]:
     return keys
 
 
-@dataclass(frozen=True)
-class Settings:
-    """``database_url``; ``audit_checkpoint_dir`` (None: :func:`default_checkpoint_dir`);
-    ``audit_trusted_keys``: earlier platform audit keys whose checkpoints stay trusted
-    (after a signing-key change), besides the current key."""
+class Settings(BaseSettings):
+    """Every ``CREDITPAY_*`` variable, typed. Build it with :meth:`from_env` (the process
+    environment or a given mapping) or :meth:`of` (explicit values only, no environment:
+    simulations and tests that must not depend on the shell they run in)."""
 
-    database_url: str
-    audit_checkpoint_dir: Path | None = None
-    audit_trusted_keys: tuple[str, ...] = ()
-    # Development only: merchant webhooks may target loopback and private addresses, and use
-    # http (CREDITPAY_WEBHOOKS_ALLOW_PRIVATE=true). Off in production; logged when on.
-    webhooks_allow_private: bool = False
-    # Development only: GET /v1/dev/inbox shows the codes and notices sent to simulated
-    # phones and e-mails (CREDITPAY_DEV_INBOX=true). Off by default; logged when on.
-    dev_inbox: bool = False
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, case_sensitive=False,
+                                      env_ignore_empty=True, extra="ignore", frozen=True,
+                                      validate_default=True)
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="Database URL (`sqlite:///path`, `postgresql://...`) or a SQLite file "
+                    "path. Commands' `--db` overrides it.")
+    master_key: SecretStr | None = Field(
+        None, description="Master key, base64 of 32 bytes: wraps the vault's data keys; the "
+                          "token, blind-index and audit-signing keys derive from it unless "
+                          "pinned. Set it or MASTER_KEY_FILE, not both.")
+    master_key_file: Path | None = Field(
+        None, description="File (mode 0600) holding the master key in base64.")
+    token_key: SecretStr | None = Field(
+        None, description="Access-token signing key, base64 of at least 32 bytes (default: "
+                          "derived from the master key).")
+    blind_index_key: SecretStr | None = Field(
+        None, description="Blind-index HMAC key, base64 of 32 bytes (default: derived from "
+                          "the master key; pin it in production so a master-key change keeps "
+                          "the indexes).")
+    blind_index_key_file: Path | None = Field(
+        None, description="File (mode 0600) holding the blind-index key.")
+    audit_signing_key: SecretStr | None = Field(
+        None, description="Ed25519 seed (base64 of 32 bytes) that signs audit checkpoints "
+                          "(default: derived from the master key).")
+    audit_signing_key_file: Path | None = Field(
+        None, description="File (mode 0600) holding the audit signing seed.")
+    audit_checkpoint_dir: Path | None = Field(
+        None, description="Where signed audit checkpoints are written (default: "
+                          "NAME.audit-checkpoints next to a SQLite file, else "
+                          "var/audit-checkpoints/DBNAME). In production, a directory the "
+                          "database role cannot write.")
+    audit_trusted_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Earlier audit public keys (hex, comma or space separated) whose "
+                        "checkpoints stay trusted after a signing-key change.")
+    webhooks_allow_private: bool = Field(
+        False, description="Development only: merchant webhooks may target loopback and "
+                           "private addresses, over http too. Logged when on.")
+    dev_inbox: bool = Field(
+        False, description="Development only: GET /v1/dev/inbox shows the codes and notices "
+                           "sent to simulated phones and e-mails. Logged when on.")
+    fraud_screening: bool = Field(
+        False, description="Screen every payment for fraud (model, rules, block lists) "
+                           "instead of allow-all.")
+    fraud_model_dir: Path | None = Field(
+        None, description="Folder of the trained fraud model (default: rules only).")
+    fraud_rules: Path | None = Field(
+        None, description="Fraud rules document (JSON or YAML) to start with (default: no "
+                          "rules until a stored rule set is active).")
+    fraud_state: Path | None = Field(
+        None, description="File where the fraud screener keeps its streaming state between "
+                          "runs.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return parse_database_url(value, field=env_name("database_url"))
+
+    @field_validator("audit_trusted_keys", mode="before")
+    @classmethod
+    def _trusted_keys(cls, value: Any) -> tuple[str, ...]:
+        if isinstance(value, str) or value is None:
+            return parse_public_keys(value, field=AUDIT_TRUSTED_KEYS_ENV)
+        return parse_public_keys(" ".join(value), field=AUDIT_TRUSTED_KEYS_ENV)
 
     @classmethod
     def from_env(cls, database_url: str | None = None,
                  environ: Mapping[str, str] | None = None) -> Settings:
-        environ = os.environ if environ is None else environ
-        directory = environ.get(AUDIT_CHECKPOINT_DIR_ENV)
-        return cls(database_url=database_url or default_database_url(),
-                   audit_checkpoint_dir=Path(directory) if directory else None,
-                   audit_trusted_keys=parse_public_keys(environ.get(AUDIT_TRUSTED_KEYS_ENV),
-                                                        field=AUDIT_TRUSTED_KEYS_ENV),
-                   webhooks_allow_private=env_flag("CREDITPAY_WEBHOOKS_ALLOW_PRIVATE",
-                                                   environ),
-                   dev_inbox=env_flag("CREDITPAY_DEV_INBOX", environ))
+        """The settings of this process (``environ``: a mapping read instead of
+        ``os.environ``); ``database_url`` (a command's ``--db``) wins over the variable.
+        A bad value raises :class:`creditpay.errors.ValidationError` naming the variable."""
+        overrides: dict[str, Any] = {}
+        if database_url:
+            overrides["database_url"] = database_url
+        try:
+            if environ is None:
+                return cls(**overrides)
+            values: dict[str, Any] = {}
+            for name in cls.model_fields:
+                text = environ.get(env_name(name), "")
+                if text != "":
+                    values[name] = text
+            return cls.of(**{**values, **overrides})
+        except PydanticValidationError as exc:
+            raise _named(exc) from None
+
+    @classmethod
+    def of(cls, **values: Any) -> Settings:
+        """Settings from these values and the defaults only, never the environment."""
+        try:
+            return _ExplicitSettings(**values)
+        except PydanticValidationError as exc:
+            raise _named(exc) from None
 
     def checkpoint_dir(self) -> Path:
         """The audit checkpoint directory: configured, else the default for the database."""
         if self.audit_checkpoint_dir is not None:
             return Path(self.audit_checkpoint_dir)
         return default_checkpoint_dir(self.database_url)
+
+    def key_sources(self) -> KeySources:
+        """The key settings as the platform's key loaders take them."""
+        from creditpay.platform.keys import KeySources
+
+        return KeySources(master_key=self.secret("master_key"),
+                          master_key_file=self.master_key_file,
+                          blind_index_key=self.secret("blind_index_key"),
+                          blind_index_key_file=self.blind_index_key_file,
+                          audit_signing_key=self.secret("audit_signing_key"),
+                          audit_signing_key_file=self.audit_signing_key_file)
+
+    def secret(self, name: str) -> str | None:
+        """The plain value of the secret field ``name`` (None when unset)."""
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else None
+
+
+class _ExplicitSettings(Settings):
+    """:class:`Settings` whose only source is the values given (no environment, no file)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _named(exc: PydanticValidationError) -> ValidationError:
+    """pydantic's error as creditpay's, naming the environment variable (never its value:
+    it may be a secret)."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = env_name(field) if field in Settings.model_fields else field
+    message = str(error.get("msg", "is invalid"))
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ValidationError):
+        message = cause.detail
+    return ValidationError(f"{name}: {message}", field=name)
+
+
+def settings_table() -> str:
+    """The README's table of settings (Markdown), generated from :class:`Settings`."""
+    rows = ["| Variable | Type | Default | What it does |", "|---|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        annotation = info.annotation
+        kind = _type_name(annotation)
+        default = info.default
+        if default in (None, (), ""):
+            shown = "unset"
+        elif isinstance(default, bool):
+            shown = "`true`" if default else "`false`"
+        else:
+            shown = f"`{default}`"
+        rows.append(f"| `{env_name(name)}` | {kind} | {shown} | {info.description} |")
+    for variable, description in DEV_TOOL_VARIABLES.items():
+        rows.append(f"| `{variable}` | path | unset | {description} |")
+    return "\n".join(rows) + "\n"
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation)
+    if "SecretStr" in text:
+        return "secret (base64)"
+    if "Path" in text:
+        return "path"
+    if "tuple" in text:
+        return "list of hex keys"
+    if annotation is bool:
+        return "boolean (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`)"
+    return "string"

@@ -15,13 +15,11 @@ the same figures.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-__all__ = ["run_demo", "register"]
+__all__ = ["run_demo", "write_key_file", "CUSTOMERS_DEFAULT", "MERCHANTS_DEFAULT",
+           "DAYS_DEFAULT"]
 
 # Defaults finish in a few minutes on a shared 2-core machine; the flags scale the run.
 # Every payment runs the whole checkout (intent, offers, screening, hold, capture: about
@@ -49,7 +47,7 @@ def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: 
     return run_economy(config)
 
 
-def _write_key_file(db_path: Path, seed: int) -> Path:
+def write_key_file(db_path: Path, seed: int) -> Path:
     """The run's master key next to its database (owner-only), for ``creditpay serve``.
     It protects synthetic people only; ``*.key`` files are never committed."""
     import os
@@ -63,58 +61,3 @@ def _write_key_file(db_path: Path, seed: int) -> Path:
     with os.fdopen(descriptor, "w", encoding="ascii") as file:
         file.write(encode_key(master_key_bytes(seed)) + "\n")
     return path
-
-
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    @app.command("demo")
-    def demo_command(
-        customers: Annotated[int, typer.Option(min=1, max=1_000_000,
-                                               help="Consumers in the simulated economy.")]
-        = CUSTOMERS_DEFAULT,
-        merchants: Annotated[int, typer.Option(min=1, max=100_000)] = MERCHANTS_DEFAULT,
-        days: Annotated[int, typer.Option(min=1, max=3650, help="Business days.")]
-        = DAYS_DEFAULT,
-        seed: Annotated[int, typer.Option(help="Same seed, same figures.")] = 42,
-        db: Annotated[Path, typer.Option(help="SQLite file to (re)create.")]
-        = Path("var/demo.db"),
-        out: Annotated[Path, typer.Option(help="Folder for figures.json and report.html.")]
-        = Path("var/demo-report"),
-        shock: Annotated[str | None, typer.Option(
-            help="A shock from --shock-day on: 'unemployment' (a share of the employed lose "
-                 "their income).")] = None,
-        shock_day: Annotated[int | None, typer.Option(
-            min=0, help="Business day the shock and the fraud ring start (default: half-way).")]
-        = None,
-        fraud_ring: Annotated[bool, typer.Option(
-            "--fraud-ring", help="A fraud ring takes over many accounts from --shock-day.")]
-        = False,
-        policy: Annotated[Path | None, typer.Option(
-            exists=True, dir_okay=False, readable=True,
-            help="Application credit policy to run under (zen-engine JSON; default: the "
-                 "bundled one).")] = None,
-        json_output: Annotated[bool, typer.Option("--json")] = False,
-    ) -> None:
-        """Run the simulated economy on SQLite and print the portfolio's figures."""
-        from creditpay.sim.report import print_table, write_reports
-
-        db.parent.mkdir(parents=True, exist_ok=True)
-        figures, timings = run_demo(db, customers=customers, merchants=merchants, days=days,
-                                    seed=seed, progress=not json_output, shock=shock,
-                                    shock_day=shock_day, fraud_ring=fraud_ring, policy=policy,
-                                    training_data=out / "applications.csv")
-        paths = write_reports(figures, out)
-        key_file = _write_key_file(db, seed)
-        if json_output:
-            typer.echo(json.dumps(figures))
-        else:
-            print_table(figures, db)
-            typer.echo(f"Figures written to {paths['figures']}, report to {paths['report']}"
-                       f" ({timings['total']:.0f} s)")
-            typer.echo(f"Labelled applications for `creditpay model train --target bad`: "
-                       f"{out / 'applications.csv'}")
-            typer.echo("Serve the HTTP API over this database (docs/api.md; the development "
-                       "inbox at /v1/dev/inbox?to=PHONE shows the codes sent): "
-                       f"CREDITPAY_MASTER_KEY_FILE={key_file} CREDITPAY_DEV_INBOX=true "
-                       f"creditpay serve --db {db}")
-        if not figures["ledger_ok"]:
-            raise typer.Exit(1)

@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any
 from creditpay.db.uow import UnitOfWork
 
 if TYPE_CHECKING:
-    from creditpay.config import Settings
     from creditpay.credit.cob import AutoDebitConsents
     from creditpay.platform.checkpoints import AuditCheckpointer
 
 __all__ = ["NightlyReport", "run_nightly", "limit_review_configured",
-           "auto_debit_consents", "checkpointer_or_exit"]
+           "auto_debit_consents"]
 
 
 @dataclass
@@ -73,22 +72,6 @@ def auto_debit_consents() -> AutoDebitConsents:
     return ReferencedAutoDebitConsents()
 
 
-def checkpointer_or_exit(settings: Settings) -> AuditCheckpointer:
-    """The command's audit checkpointer, built before any work (the close's seal must be
-    able to write its checkpoint); without key material: the error on stderr, exit 2.
-    Shared by ``creditpay nightly`` and ``creditpay cob run``."""
-    import typer
-
-    from creditpay.errors import DomainError
-    from creditpay.platform.checkpoints import build_checkpointer
-
-    try:
-        return build_checkpointer(settings)
-    except DomainError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
 def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
                 currency: str = "CNY", early_warning_monitors: Any = None,
                 audit_checkpointer: AuditCheckpointer | None,
@@ -127,46 +110,3 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     report.registrations_purged = uow.run(lambda tx: purge_registrations(tx))
     report.audit_sealed = seal(uow, audit_checkpointer).records_sealed
     return report
-
-
-def register(app: Any, bench_app: Any) -> None:
-    import typer
-
-    @app.command("nightly")
-    def nightly_command(
-        date: str = typer.Option(..., "--date", help="Business date to close, YYYY-MM-DD."),
-        db: str | None = typer.Option(None, "--db", help="Database URL or SQLite path "
-                                      "(default: $CREDITPAY_DATABASE_URL or "
-                                      "./var/creditpay.db)."),
-        as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    ) -> None:
-        """The night's batch: close of business, limit review when due, risk early warning,
-        complaint escalation, audit seal (each idempotent for the date)."""
-        import json
-
-        from creditpay.clock import SystemClock
-        from creditpay.config import Settings
-        from creditpay.db.schema import open_database
-        from creditpay.errors import DomainError
-        from creditpay.platform.checkpoints import AuditChainBrokenError
-
-        try:
-            business_date = dt.date.fromisoformat(date)
-        except ValueError:
-            raise typer.BadParameter("must be a date YYYY-MM-DD",
-                                     param_hint="--date") from None
-        settings = Settings.from_env(db)
-        checkpointer = checkpointer_or_exit(settings)
-        engine = open_database(settings.database_url, pool_size=2)
-        try:
-            report = run_nightly(UnitOfWork(engine, SystemClock()), business_date,
-                                 progress=not as_json, audit_checkpointer=checkpointer)
-        except AuditChainBrokenError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        except DomainError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        finally:
-            engine.dispose()
-        typer.echo(json.dumps(report.as_dict(), default=str))

@@ -41,7 +41,8 @@ def api_config(**overrides: Any) -> ApiConfig:
 
 
 def build_app(url: str, clock: Any, **overrides: Any) -> Any:
-    return create_app(Settings(database_url=url), clock, config=api_config(**overrides))
+    # Settings.of: no test depends on the CREDITPAY_* variables of the shell it runs in.
+    return create_app(Settings.of(database_url=url), clock, config=api_config(**overrides))
 
 
 def fake_dns(table: dict[str, list[str]]) -> Callable[[str, int], list[str]]:

@@ -251,7 +251,7 @@ def test_personal_data_access_helper(uow, engine):
 # ----- checkpoints --------------------------------------------------------------------------
 @pytest.fixture
 def signing_key():
-    return load_audit_signing_key(LocalMasterKey(generate_key_bytes()), {})
+    return load_audit_signing_key(LocalMasterKey(generate_key_bytes()))
 
 
 def test_checkpoint_stays_valid_as_the_chain_grows(sealed, uow, signing_key):
@@ -454,7 +454,7 @@ def test_checkpoint_signed_by_another_key_is_refused(uow, engine, checkpointer, 
     audit.seal(uow, checkpointer)
     _cut_tail(engine, 0)
     # Whoever cut the tail re-signs the shorter head with a key of their own...
-    intruder = AuditCheckpointer(load_audit_signing_key(LocalMasterKey(generate_key_bytes()), {}),
+    intruder = AuditCheckpointer(load_audit_signing_key(LocalMasterKey(generate_key_bytes())),
                                  DirectoryCheckpointStore(tmp_path / "forged"))
     _append_many(uow, 5, start=10)
     audit.seal(uow, intruder)
@@ -477,7 +477,7 @@ def test_checkpoint_signed_by_another_key_is_refused(uow, engine, checkpointer, 
 def test_an_earlier_platform_key_can_stay_trusted(uow, engine, checkpointer, tmp_path):
     _append_many(uow, 2)
     audit.seal(uow, checkpointer)
-    rotated = AuditCheckpointer(load_audit_signing_key(LocalMasterKey(generate_key_bytes()), {}),
+    rotated = AuditCheckpointer(load_audit_signing_key(LocalMasterKey(generate_key_bytes())),
                                 checkpointer.store, frozenset({checkpointer.public_key}))
     _append_many(uow, 2, start=2)
     assert audit.seal(uow, rotated).checkpoint["public_key"] == rotated.public_key

@@ -166,8 +166,9 @@ def test_rewrap_requires_pinned_blind_index_key(run, uow, master, db_url, master
     assert result.exit_code == 0, result.output
     pinned = {keys.BLIND_INDEX_KEY_FILE_ENV: str(tmp_path / "pinned" / "blind-index.key"),
               keys.AUDIT_SIGNING_KEY_FILE_ENV: str(tmp_path / "pinned" / "audit-signing.key")}
-    blind_before = keys.load_blind_index_key(master, {}).key
-    assert keys.load_blind_index_key(None, pinned).key == blind_before
+    blind_before = keys.load_blind_index_key(master).key
+    assert keys.load_blind_index_key(None, keys.KeySources(
+        blind_index_key_file=tmp_path / "pinned" / "blind-index.key")).key == blind_before
 
     result = run("vault", "rewrap", "--db", db_url, "--new-key-file", str(new_key_file),
                  env=master_env | pinned)
@@ -226,8 +227,7 @@ def test_checkpoint_signed_by_another_key_is_refused(run, uow, db_url, master_en
     result = run("audit", "verify", "--db", db_url, env=other)
     assert result.exit_code == 1 and "checkpoint signed by an untrusted key" in result.output
     platform = keys.ed25519_public_key_hex(keys.load_audit_signing_key(
-        keys.LocalMasterKey(keys.decode_key(master_env[keys.MASTER_KEY_ENV], source="t")),
-        {}))
+        keys.LocalMasterKey(keys.decode_key(master_env[keys.MASTER_KEY_ENV], source="t"))))
     result = run("audit", "verify", "--db", db_url, "--trusted-key", platform, env=other)
     assert result.exit_code == 0, result.output
 

@@ -22,7 +22,7 @@ posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX
 
 def test_master_key_from_env_base64():
     raw = generate_key_bytes()
-    master = keys.load_master_key({keys.MASTER_KEY_ENV: encode_key(raw)})
+    master = keys.load_master_key(keys.KeySources(master_key=encode_key(raw)))
     assert master.key_id == LocalMasterKey(raw).key_id
     assert master.key_id.startswith("local:")
 
@@ -33,19 +33,19 @@ def test_master_key_from_env_base64():
 ])
 def test_master_key_env_rejects_malformed_values(value, message):
     with pytest.raises(KeyMaterialError, match=message):
-        keys.load_master_key({keys.MASTER_KEY_ENV: value})
+        keys.load_master_key(keys.KeySources(master_key=value))
 
 
 def test_missing_master_key_explains_how_to_create_one():
     with pytest.raises(KeyMaterialError, match="vault init-key"):
-        keys.load_master_key({})
+        keys.load_master_key()
 
 
 def test_env_and_file_together_are_ambiguous(tmp_path):
     path = keys.write_key_file(tmp_path / "m.key", generate_key_bytes())
     with pytest.raises(KeyMaterialError, match="not both"):
-        keys.load_master_key({keys.MASTER_KEY_ENV: encode_key(generate_key_bytes()),
-                              keys.MASTER_KEY_FILE_ENV: str(path)})
+        keys.load_master_key(keys.KeySources(master_key=encode_key(generate_key_bytes()),
+                                             master_key_file=path))
 
 
 @posix_only
@@ -62,11 +62,11 @@ def test_write_key_file_is_0600_and_never_overwrites(tmp_path):
 def test_key_file_readable_by_group_is_refused(tmp_path):
     raw = generate_key_bytes()
     path = keys.write_key_file(tmp_path / "m.key", raw)
-    assert keys.load_master_key({keys.MASTER_KEY_FILE_ENV: str(path)}).key_id == \
+    assert keys.load_master_key(keys.KeySources(master_key_file=path)).key_id == \
         LocalMasterKey(raw).key_id
     path.chmod(0o640)
     with pytest.raises(KeyMaterialError, match="chmod 600"):
-        keys.load_master_key({keys.MASTER_KEY_FILE_ENV: str(path)})
+        keys.load_master_key(keys.KeySources(master_key_file=path))
 
 
 def test_missing_key_file_is_reported(tmp_path):
@@ -91,30 +91,30 @@ def test_wrap_unwrap_binds_key_to_its_row_and_master(master):
 def test_repr_never_shows_key_material():
     raw = generate_key_bytes()
     master = LocalMasterKey(raw)
-    text = repr(master) + repr(keys.load_blind_index_key(master, {}))
+    text = repr(master) + repr(keys.load_blind_index_key(master))
     assert encode_key(raw) not in text and raw.hex() not in text
 
 
 def test_derived_keys_are_deterministic_and_independent(master):
-    blind = keys.load_blind_index_key(master, {})
+    blind = keys.load_blind_index_key(master)
     assert blind.source == "derived"
-    assert blind.key == keys.load_blind_index_key(master, {}).key
-    signing = keys.load_audit_signing_key(master, {})
+    assert blind.key == keys.load_blind_index_key(master).key
+    signing = keys.load_audit_signing_key(master)
     assert keys.ed25519_public_key_hex(signing) == keys.ed25519_public_key_hex(
-        keys.load_audit_signing_key(master, {}))
+        keys.load_audit_signing_key(master))
     other = LocalMasterKey(generate_key_bytes())
-    assert keys.load_blind_index_key(other, {}).key != blind.key
+    assert keys.load_blind_index_key(other).key != blind.key
     # Distinct HKDF labels: the blind-index key is not the signing seed.
     assert master.derive(b"creditpay/audit-signing/v1") != blind.key
 
 
 def test_pinned_secondary_keys_take_precedence(master, tmp_path):
     pinned = generate_key_bytes()
-    blind = keys.load_blind_index_key(master, {keys.BLIND_INDEX_KEY_ENV: encode_key(pinned)})
+    blind = keys.load_blind_index_key(master, keys.KeySources(blind_index_key=encode_key(pinned)))
     assert (blind.key, blind.source) == (pinned, "env")
     path = keys.write_key_file(tmp_path / "sign.key", pinned)
-    signing = keys.load_audit_signing_key(None, {keys.AUDIT_SIGNING_KEY_FILE_ENV: str(path)})
-    derived = keys.load_audit_signing_key(master, {})
+    signing = keys.load_audit_signing_key(None, keys.KeySources(audit_signing_key_file=path))
+    derived = keys.load_audit_signing_key(master)
     assert keys.ed25519_public_key_hex(signing) != keys.ed25519_public_key_hex(derived)
 
 
@@ -139,6 +139,6 @@ def test_kms_provider_satisfies_protocol_but_needs_pinned_secondary_keys():
     provider = _KmsLike()
     assert isinstance(provider, keys.MasterKeyProvider)
     with pytest.raises(KeyMaterialError, match=keys.BLIND_INDEX_KEY_ENV):
-        keys.load_blind_index_key(provider, {})
+        keys.load_blind_index_key(provider)
     with pytest.raises(KeyMaterialError, match=keys.AUDIT_SIGNING_KEY_ENV):
-        keys.load_audit_signing_key(provider, {})
+        keys.load_audit_signing_key(provider)

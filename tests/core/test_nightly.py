@@ -13,7 +13,7 @@ from creditpay.platform.keys import LocalMasterKey, generate_key_bytes, load_aud
 
 def test_nightly_runs_each_step_once_and_seals(uow, clock, tmp_path):
     checkpointer = AuditCheckpointer(
-        load_audit_signing_key(LocalMasterKey(generate_key_bytes()), {}),
+        load_audit_signing_key(LocalMasterKey(generate_key_bytes())),
         DirectoryCheckpointStore(tmp_path / "checkpoints"))
     with uow.begin() as tx:
         audit.append(tx, "staff", "op1", "config.changed", "product", "huabei",

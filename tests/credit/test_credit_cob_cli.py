@@ -45,7 +45,7 @@ def test_close_of_business_seals_the_audit_chain(uow, clock, tmp_path):
     from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
 
     checkpointer = AuditCheckpointer(
-        keys.load_audit_signing_key(keys.LocalMasterKey(keys.generate_key_bytes()), {}),
+        keys.load_audit_signing_key(keys.LocalMasterKey(keys.generate_key_bytes())),
         DirectoryCheckpointStore(tmp_path / "checkpoints"))
     with uow.begin() as tx:
         audit.append(tx, "staff", "op1", "config.changed", "product", "huabei",

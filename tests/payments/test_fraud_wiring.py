@@ -7,18 +7,16 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from creditpay.payments.fraud import (
-    FraudScreeningConfig,
-    ScreeningRiskGateway,
-    screening_enabled,
-)
+from creditpay.api.app import create_app
+from creditpay.config import Settings
+from creditpay.payments.fraud import FraudScreeningConfig, ScreeningRiskGateway
 from creditpay.payments.risk import AllowAllRiskGateway, PaymentEvent
 from creditpay.payments.tables import payment_intents
 from creditpay.platform.tables import audit_records
 from creditpay.risk.fraud import records
 from creditpay.risk.fraud.rules import RuleSet
 from creditpay.risk.fraud.tables import fraud_cases
-from tests.api.helpers import Api, build_app
+from tests.api.helpers import Api, api_config, build_app
 
 RULES = {
     "version": "rules-test-2025.1",
@@ -161,19 +159,27 @@ def test_plain_payment_is_approved_and_recorded(store, clock):  # type: ignore[n
 
 def test_default_is_allow_all_and_the_switch_turns_screening_on(store, clock, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.delenv("CREDITPAY_FRAUD_SCREENING", raising=False)
-    assert not screening_enabled()
-    app = build_app(store.url, clock)
+    assert not Settings.from_env(store.url).fraud_screening
+    app = create_app(Settings.from_env(store.url), clock, config=api_config())
     try:
         assert isinstance(app.state.runtime.payments.risk, AllowAllRiskGateway)
     finally:
         app.state.runtime.close()
     monkeypatch.setenv("CREDITPAY_FRAUD_SCREENING", "on")
-    assert screening_enabled()
-    app = build_app(store.url, clock)
+    assert Settings.from_env(store.url).fraud_screening
+    app = create_app(Settings.from_env(store.url), clock, config=api_config())
     try:
         assert isinstance(app.state.runtime.payments.risk, ScreeningRiskGateway)
     finally:
         app.state.runtime.close()
+
+
+@pytest.mark.parametrize("typo", ["of", "enabled", "2", "onn"])
+def test_a_mistyped_switch_is_an_error_not_screening_off(typo):  # type: ignore[no-untyped-def]
+    """A safeguard's switch that does not parse stops the process (naming the variable)
+    rather than leaving payments unscreened."""
+    with pytest.raises(ValueError, match="CREDITPAY_FRAUD_SCREENING"):
+        Settings.from_env("sqlite://", environ={"CREDITPAY_FRAUD_SCREENING": typo})
 
 
 def test_streaming_state_is_persisted_and_restored(store, clock, tmp_path):  # type: ignore[no-untyped-def]

@@ -245,8 +245,7 @@ def test_runs_on_postgresql(store, tmp_path):
                                            audit_checkpoint_dir=tmp_path / "checkpoints"))
     assert figures["ledger_ok"] is True and figures["approvals"] > 0
     # The nightly seals checkpointed the audit chain outside the database, with the run's key.
-    key = ed25519_public_key_hex(load_audit_signing_key(LocalMasterKey(master_key_bytes(11)),
-                                                        {}))
+    key = ed25519_public_key_hex(load_audit_signing_key(LocalMasterKey(master_key_bytes(11))))
     with audit.snapshot_connection(store.engine) as conn:
         checked = audit.verify_against_store(
             conn, DirectoryCheckpointStore(tmp_path / "checkpoints"), trusted_public_keys={key})

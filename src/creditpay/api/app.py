@@ -52,8 +52,9 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
                config: ApiConfig | None = None) -> FastAPI:
     """Build the app on ``settings.database_url`` (migrated on start) with business ``clock``.
 
-    Keys come from the environment (see :mod:`creditpay.api.runtime`) unless ``config``
-    carries them (tests).
+    Services come from :func:`creditpay.bootstrap.build_services` (see
+    :mod:`creditpay.api.runtime`); keys from ``settings`` unless ``config`` carries them
+    (tests).
     """
     config = config or ApiConfig()
     rt = build_runtime(settings, clock, config)

@@ -251,7 +251,8 @@ def _world(url: str, master: LocalMasterKey, customers: int) -> tuple[Any, dict[
     from creditpay.api.runtime import ApiConfig
     from creditpay.config import Settings
 
-    app = create_app(Settings(url), config=ApiConfig(master_key=master, pool_size=4))
+    app = create_app(Settings.of(database_url=url),
+                     config=ApiConfig(master_key=master, pool_size=4))
     return app, populate(app.state.runtime, customers)
 
 

@@ -80,9 +80,9 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
                        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the bench; returns the JSON-able result."""
     from creditpay.benchmarks.scoring import single_decision_latency
+    from creditpay.bootstrap import ServiceOptions, build_services
     from creditpay.clock import SimulatedClock
-    from creditpay.db.schema import open_database
-    from creditpay.db.uow import UnitOfWork
+    from creditpay.config import Settings
     from creditpay.risk.bureau import SimulatedBureau
     from creditpay.risk.decisions import engine, registry
     from creditpay.risk.decisions.policy import (
@@ -100,9 +100,10 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
         step("training synthetic models")
         models = train_synthetic_models(Path(folder) / "models", seed=seed, n_customers=2000,
                                         created_at="2025-01-01T00:00:00+00:00", author="bench")
-        engine_db = open_database(f"sqlite:///{Path(folder) / 'bench.db'}", pool_size=2)
         clock = SimulatedClock("2025-01-15T09:00:00+00:00")
-        uow = UnitOfWork(engine_db, clock)
+        services = build_services(Settings.of(database_url=str(Path(folder) / "bench.db")),
+                                  clock, ServiceOptions(pool_size=2))
+        uow = services.uow
         with uow.begin() as tx:
             registry.register_model(tx, models["application"], name="application",
                                     registered_by="bench")
@@ -136,7 +137,7 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
         for app in warming:
             decide_one(app)
         decision = single_decision_latency(decide_one, measured, warmup=0)
-        statements = _statements_per_decision(engine_db, decide_one, applications[0])
+        statements = _statements_per_decision(services.engine, decide_one, applications[0])
         with uow.connect() as conn:
             _, _, loaded = registry.select_model(conn, "application", "x")
             from creditpay.risk.decisions.policy import active_policy
@@ -156,7 +157,7 @@ def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 
         core = single_decision_latency(core_one, measured, warmup=warmup)
         step("reference: single-row durable commits")
         reference = _commit_reference(Path(folder) / "raw.db", max(500, n_applications // 2))
-        engine_db.dispose()
+        services.close()
     events_per_application = float(np.mean([len(a["events"]) for a in measured]))
     return {
         "bench": "decision",

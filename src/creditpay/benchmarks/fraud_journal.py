@@ -59,9 +59,9 @@ def run_fraud_journal_benchmark(*, screenings: int = 2_000, customers: int = 2_0
 
     ``durability`` "normal" (SQLite) leaves the commit's disk sync out, so the two
     transactions' difference is the CPU cost alone."""
+    from creditpay.bootstrap import ServiceOptions, build_services
     from creditpay.clock import SimulatedClock
-    from creditpay.db.schema import open_database
-    from creditpay.db.uow import UnitOfWork
+    from creditpay.config import Settings
     from creditpay.payments.fraud import RulesOnlyModel, ScreeningRiskGateway
     from creditpay.payments.risk import PaymentEvent as CheckoutEvent
     from creditpay.risk.fraud import records
@@ -92,9 +92,10 @@ def run_fraud_journal_benchmark(*, screenings: int = 2_000, customers: int = 2_0
 
     with tempfile.TemporaryDirectory() as scratch:
         url = database_url or f"sqlite:///{Path(scratch) / 'journal.db'}"
-        engine = open_database(url, pool_size=2, durability=durability)
         clock = SimulatedClock(dt.datetime(2025, 3, 1, 9, tzinfo=dt.UTC))
-        uow = UnitOfWork(engine, clock)
+        services = build_services(Settings.of(database_url=url), clock,
+                                  ServiceOptions(pool_size=2, durability=durability))
+        uow = services.uow
         try:
             say("one Core insert per screening")
             probe = journalled.evaluate(b[0])
@@ -137,7 +138,7 @@ def run_fraud_journal_benchmark(*, screenings: int = 2_000, customers: int = 2_0
                     tx.emit("bench.checkout", "payment_intent", checkout.intent_id, {})
                 bare_ns.append(time.perf_counter_ns() - t)
         finally:
-            engine.dispose()
+            services.close()
 
     result: dict[str, Any] = {
         "screenings": screenings, "customers": customers,

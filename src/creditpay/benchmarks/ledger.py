@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from creditpay import ledger as L
+from creditpay.bootstrap import ServiceOptions, build_services
 from creditpay.clock import SimulatedClock
-from creditpay.db.schema import open_database
-from creditpay.db.uow import UnitOfWork
+from creditpay.config import Settings
 
 BATCH = 1000
 
@@ -139,8 +139,10 @@ class _Raw:
 
 class _Ours:
     def __init__(self, url: str) -> None:
-        self.engine = open_database(url, pool_size=2)
-        self.uow = UnitOfWork(self.engine, SimulatedClock("2025-01-01T00:00:00+00:00"))
+        self.services = build_services(Settings.of(database_url=url),
+                                       SimulatedClock("2025-01-01T00:00:00+00:00"),
+                                       ServiceOptions(pool_size=2))
+        self.engine, self.uow = self.services.engine, self.services.uow
         with self.uow.begin() as tx:
             accounts = L.open_accounts(tx, [
                 L.AccountSpec(f"bench:{i}", "CNY", "bench", "bench", str(i),
@@ -180,7 +182,7 @@ class _Ours:
 
         with self.engine.connect() as conn:
             assert verify_ledger(conn).ok
-        self.engine.dispose()
+        self.services.close()
 
 
 def measure(kind: str, single: int, batches: int, rounds: int = 10) -> dict[str, Any]:

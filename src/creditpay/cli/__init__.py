@@ -2,7 +2,10 @@
 
 Each domain keeps its commands in its own ``cli`` module exposing
 ``register(app: typer.Typer, bench_app: typer.Typer) -> None``; this file only wires them.
-Heavy libraries are imported inside commands so ``creditpay --help`` stays fast.
+Heavy libraries (sqlalchemy, numpy, polars, fastapi, scikit-learn, lightgbm...) are imported
+inside commands so ``creditpay --help`` stays fast; tests/cli/test_cli_wiring.py checks that
+``--help`` imports none of them. Every command gets its database from the one ``--db`` option
+and its services from the bootstrap (:mod:`creditpay.cli.common`).
 """
 
 from __future__ import annotations
@@ -24,14 +27,35 @@ bench_app = typer.Typer(help="Benchmarks of the hot paths (JSON output with --js
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("creditpay")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        installed = "unknown (not installed)"
+    typer.echo(f"creditpay {installed}")
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version,
+                                      is_eager=True, help="Print the version and exit."),
+) -> None:
+    """creditpay: consumer credit embedded in mobile payment."""
+
 # Domain command modules, in the order their commands appear in --help.
 _DOMAIN_CLIS: tuple[str, ...] = (
-    "creditpay.demo",
+    "creditpay.cli.demo",
     "creditpay.cli.sim",
     "creditpay.cli.serve",
     "creditpay.cli.ledger",
     "creditpay.cli.credit",
-    "creditpay.nightly",
+    "creditpay.cli.nightly",
     "creditpay.cli.collections",
     "creditpay.cli.decisions",
     "creditpay.cli.early_warning",

@@ -9,13 +9,17 @@ bad input).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from creditpay.cli.common import DbOption, settings_for
+
+if TYPE_CHECKING:
+    from creditpay.config import Settings
 
 __all__ = ["register", "audit_app", "vault_app"]
 
@@ -26,9 +30,6 @@ audit_app = typer.Typer(help="Tamper-evident audit log: seal, verify, checkpoint
                         no_args_is_help=True)
 vault_app = typer.Typer(help="Personal-data encryption keys: init, rotate, rewrap.",
                         no_args_is_help=True)
-
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL (default: CREDITPAY_DATABASE_URL or sqlite:///var/creditpay.db).")]
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
@@ -65,10 +66,9 @@ def _handled() -> Iterator[None]:
 
 
 def _database_url(db: str | None) -> str:
-    from creditpay.config import default_database_url
     from creditpay.db.engine import normalise_url
 
-    return normalise_url(db or default_database_url())
+    return normalise_url(settings_for(db).database_url)
 
 
 def _open_engine(db: str | None, tables: Sequence[str]):  # type: ignore[no-untyped-def]
@@ -112,34 +112,28 @@ CheckpointDirOption = Annotated[Path | None, typer.Option(
          "NAME.audit-checkpoints next to a SQLite file, else var/audit-checkpoints/DBNAME).")]
 
 
-def _settings(db: str | None, checkpoint_dir: Path | None):  # type: ignore[no-untyped-def]
-    import dataclasses
-
-    from creditpay.config import Settings
-
-    settings = Settings.from_env(_database_url(db))
+def _settings(db: str | None, checkpoint_dir: Path | None) -> Settings:
+    settings = settings_for(db)
     if checkpoint_dir is not None:
-        settings = dataclasses.replace(settings, audit_checkpoint_dir=checkpoint_dir)
+        settings = settings.model_copy(update={"audit_checkpoint_dir": checkpoint_dir})
     return settings
 
 
-def _checkpointer(settings):  # type: ignore[no-untyped-def]
-    from creditpay.platform.checkpoints import build_checkpointer
+def _checkpointer(settings: Settings):  # type: ignore[no-untyped-def]
+    from creditpay.bootstrap import audit_checkpointer
 
     # Before anything is sealed: a seal must not run without its checkpoint (exit 2).
-    return build_checkpointer(settings)
+    return audit_checkpointer(settings)
 
 
-def _own_public_key() -> str | None:
-    """The platform's audit public key from this environment's key material, if any."""
+def _own_public_key(settings: Settings) -> str | None:
+    """The platform's audit public key from the configured key material, if any."""
     from creditpay.platform import keys
 
+    sources = settings.key_sources()
     try:
-        master = None
-        if not (os.environ.get(keys.AUDIT_SIGNING_KEY_ENV)
-                or os.environ.get(keys.AUDIT_SIGNING_KEY_FILE_ENV)):
-            master = keys.load_master_key()
-        return keys.ed25519_public_key_hex(keys.load_audit_signing_key(master))
+        master = None if sources.audit_signing_pinned else keys.load_master_key(sources)
+        return keys.ed25519_public_key_hex(keys.load_audit_signing_key(master, sources))
     except keys.KeyMaterialError:
         return None
 
@@ -200,7 +194,7 @@ def audit_verify(
         settings = _settings(db, checkpoint_dir)
         trusted = set(parse_public_keys(" ".join(trusted_keys or ()), field="--trusted-key"))
         trusted |= set(settings.audit_trusted_keys)
-        own = _own_public_key()
+        own = _own_public_key(settings)
         if own is not None:
             trusted.add(own)
         if seal_first:
@@ -293,11 +287,11 @@ def vault_init_key(
                    "Keep it out of version control and backups of the database.")
 
 
-def _vault(engine):  # type: ignore[no-untyped-def]
+def _vault(engine, settings: Settings):  # type: ignore[no-untyped-def]
     from creditpay.platform import keys
     from creditpay.platform.vault import Vault
 
-    return Vault(_uow(engine), keys.load_master_key())
+    return Vault(_uow(engine), keys.load_master_key(settings.key_sources()))
 
 
 @vault_app.command("status")
@@ -307,7 +301,8 @@ def vault_status(db: DbOption = None) -> None:
 
     with _handled():
         engine = _open_engine(db, _VAULT_TABLES)
-        vault = _vault(engine)
+        settings = settings_for(db)
+        vault = _vault(engine, settings)
         typer.echo(f"current master key: {vault.master_key_id}")
         infos = vault.data_keys()
         if not infos:
@@ -316,7 +311,8 @@ def vault_status(db: DbOption = None) -> None:
             state = "ACTIVE " if info.active else f"retired {info.retired_at}"
             typer.echo(f"{info.key_id}  {state}  created {info.created_at}  "
                        f"wrapped by {info.master_key_id}")
-        source = keys.load_blind_index_key(keys.load_master_key()).source
+        sources = settings.key_sources()
+        source = keys.load_blind_index_key(keys.load_master_key(sources), sources).source
         typer.echo(f"blind-index key: {source}")
 
 
@@ -325,7 +321,7 @@ def vault_rotate(db: DbOption = None) -> None:
     """Make a new data key active; older keys stay for decryption."""
     with _handled():
         engine = _open_engine(db, _VAULT_TABLES)
-        key_id = _vault(engine).rotate_data_key()
+        key_id = _vault(engine, settings_for(db)).rotate_data_key()
         typer.echo(f"new active data key {key_id}; re-encrypt stored fields to retire the "
                    "previous key")
 
@@ -344,8 +340,10 @@ def vault_rewrap(
 
     with _handled():
         engine = _open_engine(db, _VAULT_TABLES)
-        vault = _vault(engine)
-        blind_source = keys.load_blind_index_key(keys.load_master_key()).source
+        settings = settings_for(db)
+        sources = settings.key_sources()
+        vault = _vault(engine, settings)
+        blind_source = keys.load_blind_index_key(keys.load_master_key(sources), sources).source
         if blind_source == "derived" and not allow_blind_index_change:
             raise _fail(
                 "the blind-index key is derived from the current master key, so replacing the "
@@ -374,9 +372,10 @@ def vault_export_derived_keys(
     from creditpay.platform import keys
 
     with _handled():
-        master = keys.load_master_key()
-        blind = keys.load_blind_index_key(master)
-        signing = keys.load_audit_signing_key(master)
+        sources = settings_for(None).key_sources()
+        master = keys.load_master_key(sources)
+        blind = keys.load_blind_index_key(master, sources)
+        signing = keys.load_audit_signing_key(master, sources)
         seed = signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         blind_path = keys.write_key_file(directory / "blind-index.key", blind.key)
         signing_path = keys.write_key_file(directory / "audit-signing.key", seed)

@@ -12,6 +12,8 @@ import json
 
 import typer
 
+from creditpay.cli.common import DbOption, services
+
 __all__ = ["register", "collections_app"]
 
 collections_app = typer.Typer(help="Fair collections: reminders, DPD actions, promises to "
@@ -26,16 +28,11 @@ def _bad(option: str, message: str) -> typer.BadParameter:
 def collections_run_command(
     date: str = typer.Option(..., "--date", help="Business date, YYYY-MM-DD (run it after "
                                                  "the close of business of the day before)."),
-    db: str | None = typer.Option(None, "--db", help="Database URL or SQLite path (default:"
-                                  " $CREDITPAY_DATABASE_URL or ./var/creditpay.db)."),
+    db: DbOption = None,
     currency: str = typer.Option("CNY", "--currency", help="Book to work (ISO 4217)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Run the collections of a date (idempotent per date; resumes after a crash)."""
-    from creditpay.clock import SystemClock
-    from creditpay.config import default_database_url
-    from creditpay.db.schema import open_database
-    from creditpay.db.uow import UnitOfWork
     from creditpay.errors import DomainError
     from creditpay.protection.collections_rules import run_collections
 
@@ -43,15 +40,14 @@ def collections_run_command(
         business_date = dt.date.fromisoformat(date)
     except ValueError:
         raise _bad("--date", f"{date!r} is not a date (YYYY-MM-DD)") from None
-    engine = open_database(db or default_database_url(), pool_size=2)
+    built = services(db, read_only=False)
     try:
-        report = run_collections(UnitOfWork(engine, SystemClock()), business_date,
-                                 currency=currency)
+        report = run_collections(built.uow, business_date, currency=currency)
     except DomainError as exc:
         option = "--currency" if exc.field == "currency" else "--date"
         raise _bad(option, exc.detail) from None
     finally:
-        engine.dispose()
+        built.close()
     result = report.as_dict()
     if as_json:
         typer.echo(json.dumps(result))

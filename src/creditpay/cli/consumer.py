@@ -15,7 +15,8 @@ from typing import Annotated
 
 import typer
 
-from creditpay.cli.audit import DbOption, _fail, _handled, _open_engine
+from creditpay.cli.audit import _fail, _handled, _open_engine
+from creditpay.cli.common import DbOption
 
 __all__ = ["register", "consent_app", "disclosure_app", "complaints_app"]
 

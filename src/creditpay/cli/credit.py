@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from creditpay.cli.common import DbOption
 from creditpay.credit.calendar import Frequency
 from creditpay.credit.daycount import DayCount
 from creditpay.credit.schedule import Method
@@ -299,27 +300,22 @@ def bench_schedules_command(
 
 def cob_run_command(
     date: str = typer.Option(..., "--date", help="Business date to close, YYYY-MM-DD."),
-    db: str | None = typer.Option(None, "--db", help="Database URL or SQLite path (default:"
-                                  " $CREDITPAY_DATABASE_URL or ./var/creditpay.db)."),
+    db: DbOption = None,
     chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, max=1_000_000),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Run the close of business for a date (idempotent; resumes after a crash)."""
-    from creditpay.clock import SystemClock
-    from creditpay.config import Settings
+    from creditpay.cli.common import checkpointer_or_exit, services
     from creditpay.credit.cob import run_close_of_business
-    from creditpay.db.schema import open_database
-    from creditpay.db.uow import UnitOfWork
     from creditpay.errors import DomainError
-    from creditpay.nightly import auto_debit_consents, checkpointer_or_exit
+    from creditpay.nightly import auto_debit_consents
     from creditpay.platform.checkpoints import AuditChainBrokenError, CheckpointStoreError
 
     business_date = _parse_date(date, "--date")
-    settings = Settings.from_env(db)
-    checkpointer = checkpointer_or_exit(settings)
-    engine = open_database(settings.database_url, pool_size=2)
+    built = services(db, read_only=False)
     try:
-        report = run_close_of_business(UnitOfWork(engine, SystemClock()), business_date,
+        checkpointer = checkpointer_or_exit(built)
+        report = run_close_of_business(built.uow, business_date,
                                        progress=not as_json, chunk_size=chunk_size,
                                        audit_checkpointer=checkpointer,
                                        auto_debit_consents=auto_debit_consents())
@@ -330,7 +326,7 @@ def cob_run_command(
     except DomainError as exc:
         raise _bad("--date", exc.detail) from None
     finally:
-        engine.dispose()
+        built.close()
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
     else:

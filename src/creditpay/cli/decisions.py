@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from creditpay.cli.common import DbOption, services
 from creditpay.errors import DomainError
 
 __all__ = ["register"]
@@ -29,9 +30,6 @@ models_app = typer.Typer(help="Model registry: champion, challenger, rollback.",
 risk_app.add_typer(policy_app, name="policy")
 risk_app.add_typer(models_app, name="models")
 
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL or SQLite path (default: $CREDITPAY_DATABASE_URL or "
-    "./var/creditpay.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 ActorOption = Annotated[str, typer.Option("--actor", help="Who makes the change (audit).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (audit).")]
@@ -48,13 +46,8 @@ def _errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _uow(db: str | None) -> Any:
-    from creditpay.clock import SystemClock
-    from creditpay.config import default_database_url
-    from creditpay.db.schema import open_database
-    from creditpay.db.uow import UnitOfWork
-
-    return UnitOfWork(open_database(db or default_database_url(), pool_size=2), SystemClock())
+def _uow(db: str | None, *, read_only: bool = False) -> Any:
+    return services(db, read_only=read_only).uow
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -126,7 +119,7 @@ def replay_command(decision_id: str, db: DbOption = None, json_output: JsonOptio
     """Recompute a stored decision; exit 1 if it differs from what was stored."""
     from creditpay.risk.decisions.service import replay_decision
 
-    with _uow(db).connect() as conn:
+    with _uow(db, read_only=True).connect() as conn:
         result = replay_decision(conn, decision_id)
     _print(result.to_json() if json_output else
            {"decision_id": decision_id, "matches": result.matches,
@@ -222,7 +215,7 @@ def models_list(name: Annotated[str | None, typer.Option(help="Only this name.")
     from creditpay.errors import NotFoundError
     from creditpay.risk.decisions import registry
 
-    with _uow(db).connect() as conn:
+    with _uow(db, read_only=True).connect() as conn:
         models = registry.list_models(conn, name)
         assignments = {}
         for model_name in sorted({m.name for m in models}):

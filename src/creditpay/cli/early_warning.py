@@ -14,21 +14,15 @@ from typing import Annotated, Any
 
 import typer
 
+from creditpay.cli.common import DbOption, services
+
 __all__ = ["register"]
 
-DbOption = Annotated[str | None, typer.Option(
-    "--db", help="Database URL or SQLite path (default: $CREDITPAY_DATABASE_URL or "
-    "./var/creditpay.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _uow(db: str | None) -> Any:
-    from creditpay.clock import SystemClock
-    from creditpay.config import default_database_url
-    from creditpay.db.schema import open_database
-    from creditpay.db.uow import UnitOfWork
-
-    return UnitOfWork(open_database(db or default_database_url(), pool_size=2), SystemClock())
+def _uow(db: str | None, *, read_only: bool = False) -> Any:
+    return services(db, read_only=read_only).uow
 
 
 def _run(action: Any) -> Any:
@@ -117,7 +111,7 @@ def _alerts_app() -> typer.Typer:
         """Alerts, newest first."""
         from creditpay.risk.early_warning.service import list_alerts
 
-        uow = _uow(db)
+        uow = _uow(db, read_only=True)
         try:
             with uow.connect() as conn:
                 rows, _ = _run(lambda: list_alerts(conn, status=status, severity=severity,

@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from creditpay.cli.common import DbOption, services
+
 __all__ = ["register"]
 
 
@@ -16,13 +18,8 @@ def _print_json(data: dict) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
-def _uow(db: str | None) -> Any:
-    from creditpay.clock import SystemClock
-    from creditpay.config import default_database_url
-    from creditpay.db.schema import open_database
-    from creditpay.db.uow import UnitOfWork
-
-    return UnitOfWork(open_database(db or default_database_url(), pool_size=2), SystemClock())
+def _uow(db: str | None, *, read_only: bool) -> Any:
+    return services(db, read_only=read_only).uow
 
 
 def _read_document(path: Path) -> Any:
@@ -46,15 +43,14 @@ def _read_document(path: Path) -> Any:
 def _rules_app() -> typer.Typer:
     rules_app = typer.Typer(help="Fraud rule sets: versioned, validated, audited, hot-swapped.",
                             no_args_is_help=True)
-    db_help = "database URL (default: CREDITPAY_DATABASE_URL or the local SQLite file)"
 
     @rules_app.command("show")
-    def show(db: str | None = typer.Option(None, "--db", help=db_help),
+    def show(db: DbOption = None,
              as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
         """The live rule set (version, hash, author, activation) and its document."""
         from creditpay.risk.fraud import rule_sets
 
-        uow = _uow(db)
+        uow = _uow(db, read_only=True)
         with uow.connect() as conn:
             live = rule_sets.active(conn)
         if live is None:
@@ -71,12 +67,12 @@ def _rules_app() -> typer.Typer:
     @rules_app.command("load")
     def load(path: Path = typer.Argument(..., help="rules document (.json/.yaml)"),
              author: str = typer.Option(..., "--author", help="your operator id"),
-             db: str | None = typer.Option(None, "--db", help=db_help)) -> None:
+             db: DbOption = None) -> None:
         """Validate a rules document and store it as a new version (not yet live)."""
         from creditpay.risk.fraud import rule_sets
 
         document = _read_document(path)
-        uow = _uow(db)
+        uow = _uow(db, read_only=False)
         view = uow.run(lambda tx: rule_sets.load(tx, document, author=author))
         state = "already stored" if view["duplicate"] else "stored"
         typer.echo(f"{state}: version {view['version']} (sha256 {view['sha256']}), "
@@ -86,11 +82,11 @@ def _rules_app() -> typer.Typer:
     @rules_app.command("activate")
     def activate(version: str = typer.Argument(..., help="a stored version"),
                  operator: str = typer.Option(..., "--operator", help="your operator id"),
-                 db: str | None = typer.Option(None, "--db", help=db_help)) -> None:
+                 db: DbOption = None) -> None:
         """Make a stored version live; running screeners swap it in within seconds."""
         from creditpay.risk.fraud import rule_sets
 
-        uow = _uow(db)
+        uow = _uow(db, read_only=False)
         view = uow.run(lambda tx: rule_sets.activate(tx, version, operator=operator))
         if view["changed"]:
             typer.echo(f"live: version {view['version']} (activation {view['activation_seq']})")
@@ -98,12 +94,12 @@ def _rules_app() -> typer.Typer:
             typer.echo(f"version {view['version']} is already live")
 
     @rules_app.command("history")
-    def history(db: str | None = typer.Option(None, "--db", help=db_help),
+    def history(db: DbOption = None,
                 as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
         """Stored versions, newest first (the audit trail has every activation)."""
         from creditpay.risk.fraud import rule_sets
 
-        uow = _uow(db)
+        uow = _uow(db, read_only=True)
         with uow.connect() as conn:
             rows = rule_sets.history(conn)
         if as_json:

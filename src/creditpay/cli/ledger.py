@@ -9,21 +9,17 @@ from typing import Annotated
 
 import typer
 
-from creditpay.config import default_database_url
+from creditpay.cli.common import DbOption, services
 
 ledger_app = typer.Typer(help="Double-entry ledger: accounts, balances, transfers, verify.",
                          no_args_is_help=True)
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL or SQLite path "
-                                              "(default: $CREDITPAY_DATABASE_URL or "
-                                              "./var/creditpay.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _open(db: str | None):  # type: ignore[no-untyped-def]
-    from creditpay.db.schema import open_database
-
-    return open_database(db or default_database_url(), pool_size=2)
+    # Every ledger command only reads: a missing database is an error, never created.
+    return services(db, read_only=True).engine
 
 
 @ledger_app.command("accounts")

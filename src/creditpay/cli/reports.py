@@ -20,7 +20,8 @@ from typing import Annotated
 
 import typer
 
-from creditpay.cli.audit import DbOption, _fail, _handled, _open_engine, _uow
+from creditpay.cli.audit import _fail, _handled, _open_engine, _uow
+from creditpay.cli.common import DbOption
 
 __all__ = ["register", "reports_app", "subject_app", "PSEUDONYM_KEY_INFO"]
 
@@ -47,9 +48,10 @@ def _date(text: str, option: str) -> dt.date:
 
 
 def _master():  # type: ignore[no-untyped-def]
+    from creditpay.cli.common import settings_for
     from creditpay.platform.keys import load_master_key
 
-    return load_master_key()
+    return load_master_key(settings_for(None).key_sources())
 
 
 def _pseudonym_key() -> bytes:

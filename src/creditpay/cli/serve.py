@@ -7,14 +7,15 @@ import json
 
 import typer
 
+from creditpay.cli.common import DbOption, services, settings_for
+
 __all__ = ["register"]
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
-        db: str = typer.Option(None, "--db", help="database URL (default: "
-                               "CREDITPAY_DATABASE_URL or sqlite:///var/creditpay.db)"),
+        db: DbOption = None,
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
         jobs: bool = typer.Option(True, "--jobs/--no-jobs",
@@ -28,9 +29,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from creditpay.api.app import create_app
         from creditpay.api.runtime import ApiConfig
-        from creditpay.config import Settings
 
-        application = create_app(Settings.from_env(db), config=ApiConfig(background_jobs=jobs))
+        application = create_app(settings_for(db), config=ApiConfig(background_jobs=jobs))
         uvicorn.run(application, host=host, port=port, log_level="info",
                     proxy_headers=False, server_header=False)
 
@@ -39,29 +39,25 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         name: str = typer.Option(..., "--name"),
         role: str = typer.Option(..., "--role", help="admin | risk_analyst | "
                                  "collections_agent | compliance_officer | support"),
-        db: str = typer.Option(None, "--db"),
+        db: DbOption = None,
     ) -> None:
         """Create an operator and print its token once (store it in a secret manager)."""
-        from creditpay.clock import SystemClock
-        from creditpay.config import Settings
-        from creditpay.db.schema import open_database
-        from creditpay.db.uow import UnitOfWork
         from creditpay.errors import DomainError
         from creditpay.parties.security import TokenSigner
         from creditpay.parties.service import Parties
 
-        engine = open_database(Settings.from_env(db).database_url)
+        built = services(db, read_only=False)
         try:
-            uow = UnitOfWork(engine, SystemClock())
-            # Creating an operator needs neither the vault nor tokens: no keys are loaded.
+            # Creating an operator needs neither the vault nor tokens: no keys are loaded
+            # (the bootstrap's Parties would load them), so this one has none.
             parties = Parties(vault=None, indexer=None,  # type: ignore[arg-type]
                               signer=TokenSigner(b"\0" * 32))
-            result = uow.run(lambda tx: parties.create_operator(tx, name=name, role=role))
+            result = built.uow.run(lambda tx: parties.create_operator(tx, name=name, role=role))
         except DomainError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
         finally:
-            engine.dispose()
+            built.close()
         typer.echo(json.dumps(result))
 
     @bench_app.command("checkout")

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -153,14 +152,12 @@ class TokenSigner:
         return claims
 
 
-def load_token_key(master_derive: Any | None = None,
-                   environ: Mapping[str, str] | None = None) -> bytes:
-    """``CREDITPAY_TOKEN_KEY`` (base64, >= 32 bytes) or HKDF of the master key.
+def load_token_key(master_derive: Any | None = None, text: str | None = None) -> bytes:
+    """``text`` (the ``CREDITPAY_TOKEN_KEY`` setting: base64, >= 32 bytes) or HKDF of the
+    master key.
 
     ``master_derive`` is a ``LocalMasterKey`` (has ``derive(info)``). Never a built-in value.
     """
-    environ = os.environ if environ is None else environ
-    text = environ.get(TOKEN_KEY_ENV)
     if text:
         try:
             key = base64.b64decode(text.strip(), validate=True)

@@ -27,7 +27,8 @@
 The default app keeps allow-all; ``CREDITPAY_FRAUD_SCREENING=on`` (or
 ``ApiConfig(fraud_screening=True)``) switches this gateway on, configured from
 ``CREDITPAY_FRAUD_MODEL_DIR``, ``CREDITPAY_FRAUD_RULES`` (JSON/YAML rules document) and
-``CREDITPAY_FRAUD_STATE`` (state file).
+``CREDITPAY_FRAUD_STATE`` (state file): ``creditpay.config.Settings`` reads them and
+``creditpay.bootstrap`` builds the :class:`FraudScreeningConfig`.
 """
 
 from __future__ import annotations
@@ -57,10 +58,8 @@ from creditpay.risk.fraud.model import DEFAULT_POLICY, DecisionPolicy, FraudMode
 from creditpay.risk.fraud.rules import EMPTY_RULES, RuleSet, load_rules
 from creditpay.risk.fraud.screening import Screener, ScreeningResult
 
-__all__ = ["FraudScreeningConfig", "RulesOnlyModel", "ScreeningRiskGateway",
-           "screening_enabled", "ENV_SWITCH"]
+__all__ = ["FraudScreeningConfig", "RulesOnlyModel", "ScreeningRiskGateway"]
 
-ENV_SWITCH = "CREDITPAY_FRAUD_SCREENING"
 NO_DEVICE = "no-device"  # the screener needs a device id; payments without one share this
 SNAPSHOT_EVERY_DEFAULT = 1000
 RULES_CHECK_EVERY_S = 2.0  # how stale the rules may be in a process that did not activate
@@ -80,12 +79,6 @@ SUMMARY_FEATURES = (
 )
 _OUTCOMES = {"approve": Outcome.APPROVE, "challenge": Outcome.CHALLENGE,
              "review": Outcome.REVIEW, "decline": Outcome.DECLINE}
-
-
-def screening_enabled(env: Mapping[str, str] | None = None) -> bool:
-    """True when the environment switches fraud screening on."""
-    value = (env if env is not None else os.environ).get(ENV_SWITCH, "")
-    return value.strip().lower() in {"on", "1", "true", "yes"}
 
 
 class RulesOnlyModel:
@@ -122,18 +115,6 @@ class FraudScreeningConfig:
     rules: Mapping[str, Any] | None = None  # a rules document given inline (tests, tools)
     state_path: Path | None = None
     snapshot_every: int = SNAPSHOT_EVERY_DEFAULT
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> FraudScreeningConfig:
-        env = env if env is not None else os.environ
-
-        def path(name: str) -> Path | None:
-            value = env.get(name, "").strip()
-            return Path(value) if value else None
-
-        return cls(model_dir=path("CREDITPAY_FRAUD_MODEL_DIR"),
-                   rules_path=path("CREDITPAY_FRAUD_RULES"),
-                   state_path=path("CREDITPAY_FRAUD_STATE"))
 
 
 class ScreeningRiskGateway:

@@ -25,22 +25,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from creditpay.errors import DomainError, StateError
-from creditpay.platform.keys import (
-    AUDIT_SIGNING_KEY_ENV,
-    AUDIT_SIGNING_KEY_FILE_ENV,
-    ed25519_public_key_hex,
-    load_audit_signing_key,
-    load_master_key,
-)
-
-if TYPE_CHECKING:
-    from creditpay.config import Settings
-    from creditpay.platform.keys import MasterKeyProvider
+from creditpay.platform.keys import ed25519_public_key_hex
 
 __all__ = [
     "CheckpointStore",
@@ -48,7 +38,6 @@ __all__ = [
     "CheckpointStoreError",
     "AuditChainBrokenError",
     "AuditCheckpointer",
-    "build_checkpointer",
     "CHECKPOINT_FILE_BYTES_MAX",
     "KEEP_RECENT_DEFAULT",
 ]
@@ -274,20 +263,3 @@ class AuditCheckpointer:
 
     def trusted_keys(self) -> set[str]:
         return {self.public_key, *self.extra_trusted_keys}
-
-
-def build_checkpointer(settings: Settings, master: MasterKeyProvider | None = None,
-                       environ: Mapping[str, str] | None = None, *,
-                       store: CheckpointStore | None = None) -> AuditCheckpointer:
-    """The process's checkpointer: the audit signing key (pinned by
-    ``CREDITPAY_AUDIT_SIGNING_KEY[_FILE]``, else derived from ``master``, else from the
-    master key in the environment) and the directory store of ``settings``. Raises
-    KeyMaterialError when there is no key material: a sealer must not run without it."""
-    environ = os.environ if environ is None else environ
-    if master is None and not (environ.get(AUDIT_SIGNING_KEY_ENV)
-                               or environ.get(AUDIT_SIGNING_KEY_FILE_ENV)):
-        master = load_master_key(environ)
-    signing_key = load_audit_signing_key(master, environ)
-    return AuditCheckpointer(signing_key,
-                             store or DirectoryCheckpointStore(settings.checkpoint_dir()),
-                             frozenset(settings.audit_trusted_keys))

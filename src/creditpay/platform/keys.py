@@ -7,7 +7,8 @@ Key hierarchy (docs/security.md has the full picture)::
       +-- HKDF "creditpay/blind-index/v1"    -> blind-index HMAC key  (unless pinned by env)
       +-- HKDF "creditpay/audit-signing/v1"  -> Ed25519 checkpoint key (unless pinned by env)
 
-Nothing here has a default value: a process without key material refuses to start the
+Nothing here reads the environment: the values come from ``creditpay.config.Settings``
+through :class:`KeySources` (the bootstrap builds one). Nothing here has a default value: a process without key material refuses to start the
 vault instead of falling back to a key that would be the same for every installation.
 The master key sits behind :class:`MasterKeyProvider` so a KMS or HSM, which never lets the
 key leave the device, can replace :class:`LocalMasterKey` without touching the vault.
@@ -20,8 +21,7 @@ import binascii
 import os
 import secrets
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -42,6 +42,7 @@ __all__ = [
     "BLIND_INDEX_KEY_FILE_ENV",
     "AUDIT_SIGNING_KEY_ENV",
     "AUDIT_SIGNING_KEY_FILE_ENV",
+    "KeySources",
     "KeyMaterialError",
     "KeyUnwrapError",
     "MasterKeyProvider",
@@ -225,9 +226,29 @@ def write_key_file(path: str | Path, key: bytes) -> Path:
     return path
 
 
-def _load_secret(environ: Mapping[str, str], env_name: str, file_env_name: str) -> DerivedKey | None:
-    value = environ.get(env_name)
-    path = environ.get(file_env_name)
+@dataclass(frozen=True)
+class KeySources:
+    """Where each key comes from: base64 text or a 0600 file, at most one of the two (the
+    ``*_ENV`` names are the settings that fill them in, named in error messages). Empty:
+    nothing pinned, the derived keys come from the master key."""
+
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: Path | None = None
+    blind_index_key: str | None = field(default=None, repr=False)
+    blind_index_key_file: Path | None = None
+    audit_signing_key: str | None = field(default=None, repr=False)
+    audit_signing_key_file: Path | None = None
+
+    @property
+    def audit_signing_pinned(self) -> bool:
+        return bool(self.audit_signing_key or self.audit_signing_key_file)
+
+
+_NO_SOURCES = KeySources()
+
+
+def _load_secret(value: str | None, path: Path | str | None, env_name: str,
+                 file_env_name: str) -> DerivedKey | None:
     if value and path:
         raise KeyMaterialError(f"set either {env_name} or {file_env_name}, not both")
     if value:
@@ -237,10 +258,10 @@ def _load_secret(environ: Mapping[str, str], env_name: str, file_env_name: str) 
     return None
 
 
-def load_master_key(environ: Mapping[str, str] | None = None) -> LocalMasterKey:
+def load_master_key(sources: KeySources = _NO_SOURCES) -> LocalMasterKey:
     """The master key from ``CREDITPAY_MASTER_KEY`` (base64) or ``CREDITPAY_MASTER_KEY_FILE``."""
-    environ = os.environ if environ is None else environ
-    loaded = _load_secret(environ, MASTER_KEY_ENV, MASTER_KEY_FILE_ENV)
+    loaded = _load_secret(sources.master_key, sources.master_key_file, MASTER_KEY_ENV,
+                          MASTER_KEY_FILE_ENV)
     if loaded is None:
         raise KeyMaterialError(
             f"no master key: set {MASTER_KEY_ENV} (base64 of 32 bytes) or {MASTER_KEY_FILE_ENV} "
@@ -258,15 +279,15 @@ def _derivable(master: MasterKeyProvider | None, what: str, env_name: str) -> Lo
 
 
 def load_blind_index_key(master: MasterKeyProvider | None,
-                         environ: Mapping[str, str] | None = None) -> DerivedKey:
+                         sources: KeySources = _NO_SOURCES) -> DerivedKey:
     """The blind-index HMAC key: pinned by env/file, else HKDF of the master key.
 
     Pin it in production: a derived key changes when the master key is replaced, and every
     stored blind index would then have to be recomputed (``creditpay vault rewrap`` refuses
     to run while it is derived).
     """
-    environ = os.environ if environ is None else environ
-    loaded = _load_secret(environ, BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE_ENV)
+    loaded = _load_secret(sources.blind_index_key, sources.blind_index_key_file,
+                          BLIND_INDEX_KEY_ENV, BLIND_INDEX_KEY_FILE_ENV)
     if loaded is not None:
         return loaded
     local = _derivable(master, "blind-index", BLIND_INDEX_KEY_ENV)
@@ -274,14 +295,14 @@ def load_blind_index_key(master: MasterKeyProvider | None,
 
 
 def load_audit_signing_key(master: MasterKeyProvider | None,
-                           environ: Mapping[str, str] | None = None) -> Ed25519PrivateKey:
+                           sources: KeySources = _NO_SOURCES) -> Ed25519PrivateKey:
     """The Ed25519 checkpoint signing key: a pinned 32-byte seed, else HKDF of the master key.
 
     Each checkpoint carries its public key, so a changed signing key (after a master-key
     replacement) leaves earlier checkpoints verifiable; publish every public key you use.
     """
-    environ = os.environ if environ is None else environ
-    loaded = _load_secret(environ, AUDIT_SIGNING_KEY_ENV, AUDIT_SIGNING_KEY_FILE_ENV)
+    loaded = _load_secret(sources.audit_signing_key, sources.audit_signing_key_file,
+                          AUDIT_SIGNING_KEY_ENV, AUDIT_SIGNING_KEY_FILE_ENV)
     if loaded is None:
         local = _derivable(master, "audit signing", AUDIT_SIGNING_KEY_ENV)
         loaded = DerivedKey(local.derive(_INFO_AUDIT_SIGNING), "derived")

@@ -253,65 +253,45 @@ class Economy:
 
     # ------------------------------------------------------------------ wiring
     def _build_runtime(self) -> None:
-        """The services an API process holds (``api.runtime.build_runtime``)."""
-        import hmac
-
+        """The services an API process holds, from the same bootstrap
+        (:func:`creditpay.bootstrap.build_services`): only the simulated clock, the seed's
+        master key, the consumers' phones, cheap password hashing and the sim's screening
+        gateway differ, and nothing is read from the environment (a run replays exactly)."""
+        from creditpay.bootstrap import ServiceOptions, build_services
         from creditpay.clock import SimulatedClock
-        from creditpay.config import default_checkpoint_dir
-        from creditpay.db.schema import open_database
-        from creditpay.db.uow import UnitOfWork
-        from creditpay.ledger.chart import ensure_platform_accounts
-        from creditpay.parties.security import PasswordPolicy, TokenSigner, load_token_key
-        from creditpay.parties.service import Parties
-        from creditpay.payments.rail import CardRail
-        from creditpay.payments.service import Payments
-        from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
-        from creditpay.platform.keys import (
-            LocalMasterKey,
-            load_audit_signing_key,
-            load_blind_index_key,
-        )
-        from creditpay.platform.notes import Notes
-        from creditpay.platform.vault import BlindIndexer, Vault
+        from creditpay.config import Settings
+        from creditpay.parties.security import PasswordPolicy
+        from creditpay.platform.keys import LocalMasterKey
 
         self.screen_log: dict[str, str] = {}  # today's screenings: intent id -> worst outcome
         url = self.config.database_url
-        durability = self.config.durability if url.startswith("sqlite") else "full"
-        self.engine = open_database(url, pool_size=2, durability=durability)
-        self.clock = SimulatedClock(self.config.start)
-        self.uow = UnitOfWork(self.engine, self.clock)
-        master = LocalMasterKey(master_key_bytes(self.config.seed))
-        # The platform's nightly seal checkpoints the audit chain, as in production.
-        self.audit_checkpointer = AuditCheckpointer(
-            load_audit_signing_key(master, {}), DirectoryCheckpointStore(
-                self.config.audit_checkpoint_dir or default_checkpoint_dir(url)))
-        vault = Vault(self.uow, master)
-        vault.ensure_active_key()
-        self.notes = Notes(vault)  # the analysts' case notes, as in the API
-        token_key = load_token_key(master, environ={})
-        rail_key = hmac.new(token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
         self.phone = SimPhone()
-        # Cheapest argon2 parameters: the simulated consumers never log in.
-        self.parties = Parties(vault=vault,
-                               indexer=BlindIndexer(load_blind_index_key(master, {}).key),
-                               signer=TokenSigner(token_key),
-                               passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024),
-                               notifier=self.phone)
         self.screening = None
-        risk: dict[str, Any] = {}
+        risk = None
         if self.config.fraud:
             from creditpay.payments.fraud import FraudScreeningConfig, ScreeningRiskGateway
 
             self.screening = ScreeningRiskGateway.from_config(
                 FraudScreeningConfig(rules_path=FRAUD_RULES))
-            risk["risk"] = _LoggingGateway(self.screening, self.screen_log)
-        from creditpay.risk.decisions.service import declared_income
-        from creditpay.risk.fraud.cases import open_payment_case
-
-        self.payments = Payments(parties=self.parties, rail=CardRail(rail_key, delay_s=0),
-                                 on_review=open_payment_case, declared_income=declared_income,
-                                 **risk)
-        self.uow.run(lambda tx: ensure_platform_accounts(tx, CURRENCY))
+            risk = _LoggingGateway(self.screening, self.screen_log)
+        settings = Settings.of(database_url=url,
+                               audit_checkpoint_dir=self.config.audit_checkpoint_dir)
+        options = ServiceOptions(
+            pool_size=2, durability=self.config.durability if url.startswith("sqlite")
+            else "full", master_key=LocalMasterKey(master_key_bytes(self.config.seed)),
+            # Cheapest argon2 parameters: the simulated consumers never log in.
+            passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024), notifier=self.phone,
+            rail_delay_s=0, risk=risk, currencies=(CURRENCY,))
+        self.clock = SimulatedClock(self.config.start)
+        self.services = build_services(settings, self.clock, options)
+        self.services.start()  # first data key, platform accounts, audit checkpointer
+        self.engine = self.services.engine
+        self.uow = self.services.uow
+        # The platform's nightly seal checkpoints the audit chain, as in production.
+        self.audit_checkpointer = self.services.audit_checkpointer
+        self.notes = self.services.notes  # the analysts' case notes, as in the API
+        self.parties = self.services.parties
+        self.payments = self.services.payments
 
     def close(self) -> None:
         self.engine.dispose()

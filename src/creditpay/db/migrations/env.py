@@ -14,10 +14,11 @@ config = context.config
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # alembic CLI use: build an engine from the URL
-        from creditpay.config import default_database_url
+        # The alembic command line is an entry point of its own, like creditpay's.
+        from creditpay.config import Settings
         from creditpay.db.engine import make_engine
 
-        url = config.get_main_option("sqlalchemy.url") or default_database_url()
+        url = config.get_main_option("sqlalchemy.url") or Settings.from_env().database_url
         with make_engine(url).connect() as conn:
             _run(conn)
             conn.commit()

@@ -1,0 +1,84 @@
+"""What every command shares: the one ``--db`` option and the one way to get services.
+
+Kept light on purpose (typer only at import time): ``creditpay --help`` imports every
+command module, so the heavy libraries are imported inside the functions below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from creditpay.bootstrap import Services
+    from creditpay.config import Settings
+    from creditpay.platform.checkpoints import AuditCheckpointer
+
+__all__ = ["DB_HELP", "DbOption", "settings_for", "services", "open_services", "fail"]
+
+DB_HELP = ("Database: a URL (sqlite:///PATH, postgresql://USER@HOST/NAME) or a file path, "
+           "meaning SQLite at that path (default: $CREDITPAY_DATABASE_URL or "
+           "./var/creditpay.db).")
+DbOption = Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``error: message`` on stderr; the caller raises the returned Exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def settings_for(db: str | None) -> Settings:
+    """The process settings, with ``--db`` (a URL or a path) instead of
+    ``CREDITPAY_DATABASE_URL`` when given. A bad value exits 2 naming the option."""
+    from creditpay.config import Settings, parse_database_url
+    from creditpay.errors import DomainError
+
+    try:
+        return Settings.from_env(parse_database_url(db) if db is not None else None)
+    except DomainError as exc:
+        raise fail(str(exc)) from None
+
+
+def services(db: str | None, *, read_only: bool, **options: Any) -> Services:
+    """The bootstrap's services on ``--db`` with wall-clock time (the command line is the
+    imperative shell: business time is wall time). ``read_only``: the command only reads,
+    so a missing database is an error (exit 2), never created. ``options``: fields of
+    :class:`creditpay.bootstrap.ServiceOptions` (default pool: 2 connections)."""
+    from creditpay.bootstrap import ServiceOptions, build_services
+    from creditpay.clock import SystemClock
+    from creditpay.errors import DomainError
+
+    settings = settings_for(db)
+    options.setdefault("pool_size", 2)
+    try:
+        return build_services(settings, SystemClock(),
+                              ServiceOptions(read_only=read_only, **options))
+    except DomainError as exc:
+        raise fail(str(exc)) from None
+
+
+@contextmanager
+def open_services(db: str | None, *, read_only: bool, **options: Any) -> Iterator[Services]:
+    """:func:`services`, closed (connections released) when the block ends."""
+    built = services(db, read_only=read_only, **options)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def checkpointer_or_exit(built: Services) -> AuditCheckpointer:
+    """The command's audit checkpointer, built before any work (a close's seal must be able
+    to write its checkpoint); without key material: the error on stderr, the services
+    closed, exit 2. Shared by ``creditpay nightly`` and ``creditpay cob run``."""
+    from creditpay.errors import DomainError
+
+    try:
+        return built.audit_checkpointer
+    except DomainError as exc:
+        built.close()
+        raise fail(str(exc)) from None

@@ -1,0 +1,93 @@
+"""``creditpay demo``: the simulated economy (:mod:`creditpay.demo`) from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from creditpay.cli.common import DB_HELP, fail
+from creditpay.demo import CUSTOMERS_DEFAULT, DAYS_DEFAULT, MERCHANTS_DEFAULT
+
+__all__ = ["register"]
+
+DEMO_DB = "var/demo.db"
+
+
+def _sqlite_path(db: str) -> Path:
+    """The SQLite file of ``--db`` (a path or a ``sqlite:///`` URL): the demo deletes and
+    recreates it, so a server database is refused."""
+    from sqlalchemy.engine import make_url
+
+    from creditpay.config import parse_database_url
+    from creditpay.errors import DomainError
+
+    try:
+        parsed = make_url(parse_database_url(db))
+    except DomainError as exc:
+        raise fail(str(exc)) from None
+    database = parsed.database or ""
+    if (parsed.get_backend_name() != "sqlite" or database in ("", ":memory:")
+            or database.startswith("file:")):
+        raise fail("--db: the demo (re)creates a SQLite file; give a path or sqlite:///PATH")
+    return Path(database)
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo_command(
+        customers: Annotated[int, typer.Option(min=1, max=1_000_000,
+                                               help="Consumers in the simulated economy.")]
+        = CUSTOMERS_DEFAULT,
+        merchants: Annotated[int, typer.Option(min=1, max=100_000)] = MERCHANTS_DEFAULT,
+        days: Annotated[int, typer.Option(min=1, max=3650, help="Business days.")]
+        = DAYS_DEFAULT,
+        seed: Annotated[int, typer.Option(help="Same seed, same figures.")] = 42,
+        db: Annotated[str, typer.Option(
+            "--db", help=DB_HELP + " The demo (re)creates it: SQLite only.",
+            show_default=False)] = DEMO_DB,
+        out: Annotated[Path, typer.Option(help="Folder for figures.json and report.html.")]
+        = Path("var/demo-report"),
+        shock: Annotated[str | None, typer.Option(
+            help="A shock from --shock-day on: 'unemployment' (a share of the employed lose "
+                 "their income).")] = None,
+        shock_day: Annotated[int | None, typer.Option(
+            min=0, help="Business day the shock and the fraud ring start (default: half-way).")]
+        = None,
+        fraud_ring: Annotated[bool, typer.Option(
+            "--fraud-ring", help="A fraud ring takes over many accounts from --shock-day.")]
+        = False,
+        policy: Annotated[Path | None, typer.Option(
+            exists=True, dir_okay=False, readable=True,
+            help="Application credit policy to run under (zen-engine JSON; default: the "
+                 "bundled one).")] = None,
+        json_output: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Run the simulated economy on SQLite and print the portfolio's figures."""
+        from creditpay.demo import run_demo, write_key_file
+        from creditpay.sim.report import print_table, write_reports
+
+        db_path = _sqlite_path(db)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        figures, timings = run_demo(db_path, customers=customers, merchants=merchants, days=days,
+                                    seed=seed, progress=not json_output, shock=shock,
+                                    shock_day=shock_day, fraud_ring=fraud_ring, policy=policy,
+                                    training_data=out / "applications.csv")
+        paths = write_reports(figures, out)
+        key_file = write_key_file(db_path, seed)
+        if json_output:
+            typer.echo(json.dumps(figures))
+        else:
+            print_table(figures, db_path)
+            typer.echo(f"Figures written to {paths['figures']}, report to {paths['report']}"
+                       f" ({timings['total']:.0f} s)")
+            typer.echo(f"Labelled applications for `creditpay model train --target bad`: "
+                       f"{out / 'applications.csv'}")
+            typer.echo("Serve the HTTP API over this database (docs/api.md; the development "
+                       "inbox at /v1/dev/inbox?to=PHONE shows the codes sent): "
+                       f"CREDITPAY_MASTER_KEY_FILE={key_file} CREDITPAY_DEV_INBOX=true "
+                       f"creditpay serve --db {db_path}")
+        if not figures["ledger_ok"]:
+            raise typer.Exit(1)
