@@ -186,10 +186,7 @@ def shown_offer(conn: Any, customer_id: str, offer_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFoundError("not a cash-loan offer shown to you; ask for offers first",
                             field="offer_id")
-    expires_at = row["expires_at"]
-    if expires_at.tzinfo is None:  # SQLite returns naive UTC
-        expires_at = expires_at.replace(tzinfo=dt.UTC)
-    return {**dict(row["figures"]), "loan_id": row["loan_id"], "expires_at_dt": expires_at,
+    return {**dict(row["figures"]), "loan_id": row["loan_id"], "expires_at_dt": row["expires_at"],
             "quoted_on_date": row["quoted_on"]}
 
 

@@ -38,8 +38,6 @@ def device_sightings(conn: Connection, customer_id: str, *, before: dt.datetime,
         if since is not None:
             query = query.where(c.created_at >= since)
         for row in conn.execute(query.order_by(c.created_at.desc()).limit(SIGHTINGS_MAX)):
-            at = row.created_at if row.created_at.tzinfo else row.created_at.replace(
-                tzinfo=dt.UTC)  # SQLite returns naive UTC
-            rows.append({"occurred_at": at, "device_id": row.device_id})
+            rows.append({"occurred_at": row.created_at, "device_id": row.device_id})
     rows.sort(key=lambda item: (item["occurred_at"], item["device_id"]))
     return rows

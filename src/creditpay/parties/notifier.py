@@ -12,7 +12,6 @@ looks it up by customer id.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
@@ -112,8 +111,7 @@ def inbox(conn: Connection, vault: Vault, *, destination: str, customer_id: str 
             continue
         else:
             shown = reveal(vault, row.topic, payload) if row.topic == TOPIC_CODE else {}
-        sent_at = row.occurred_at if row.occurred_at.tzinfo is not None else \
-            row.occurred_at.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
+        sent_at = row.occurred_at
         found.append({
             "topic": row.topic, "template": payload.get("template"),
             "code": shown.get("code"), "challenge_id": payload.get("challenge_id"),

@@ -75,7 +75,5 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
 
 def _row(at: dt.datetime, kind: str, amount_minor: int, currency: str, category: str | None
          ) -> dict[str, Any]:
-    if at.tzinfo is None:  # SQLite returns naive UTC
-        at = at.replace(tzinfo=dt.UTC)
     return {"occurred_at": at, "kind": kind, "amount_minor": int(amount_minor),
             "currency": currency, "category": category}

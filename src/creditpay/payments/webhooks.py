@@ -56,7 +56,7 @@ from creditpay.db.tables import outbox_events
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import DomainError, ValidationError
 from creditpay.parties.security import new_id
-from creditpay.parties.service import Parties, aware
+from creditpay.parties.service import Parties
 from creditpay.parties.tables import merchants
 from creditpay.payments.tables import webhook_deliveries
 from creditpay.platform.webhook_targets import WebhookTarget, WebhookTargets
@@ -185,7 +185,7 @@ class WebhookDispatcher:
                 if merchant is not None and merchant.webhook_url:
                     event_id = new_id("evt")
                     body = {"id": event_id, "type": payload["type"],
-                            "created_at": aware(event.occurred_at).isoformat(),
+                            "created_at": event.occurred_at.isoformat(),
                             "data": payload.get("object", {})}
                     tx.conn.execute(webhook_deliveries.insert().values(
                         id=event_id, merchant_id=merchant_id, outbox_event_id=event.id,

@@ -12,7 +12,7 @@ from creditpay.errors import ValidationError
 from creditpay.platform.logging_filter import find_pii
 
 __all__ = ["LANGUAGES", "check_reference", "check_choice", "check_language", "check_aware",
-           "check_minor", "check_rate", "check_count", "to_utc"]
+           "check_minor", "check_rate", "check_count"]
 
 LANGUAGES = ("zh-CN", "en")
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -48,13 +48,6 @@ def check_aware(value: object, field: str) -> dt.datetime:
             or value.utcoffset() is None:
         raise ValidationError("must be a timezone-aware datetime", field=field)
     return value
-
-
-def to_utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC from a database value (SQLite returns naive datetimes that are UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
 
 
 def check_minor(value: object, field: str, minimum: int = 0) -> int:

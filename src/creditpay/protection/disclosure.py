@@ -45,7 +45,6 @@ from creditpay.platform.validators import (
     check_minor,
     check_rate,
     check_reference,
-    to_utc,
 )
 from creditpay.protection.complaints import DEFAULT_SLA_POLICY, SlaPolicy
 from creditpay.protection.tables import disclosure_acceptances
@@ -462,7 +461,7 @@ class AcceptanceCheck:
 def _acceptance(row: Any) -> Acceptance:
     return Acceptance(row.id, row.offer_id, row.customer_id, row.language,
                       row.template_version, row.document_sha256, row.channel,
-                      to_utc(row.accepted_at))
+                      row.accepted_at)
 
 
 def accept_disclosure(tx: Tx, *, customer_id: str, facts: KeyFacts, language: str,
@@ -511,7 +510,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, facts: KeyFacts, language: st
                   "total_repayable_minor": facts.total_repayable_minor,
                   "currency": facts.terms.currency})
     return Acceptance(new_id, offer_id, customer_id, language, TEMPLATE_VERSION, digest,
-                      channel, to_utc(tx.now))
+                      channel, tx.now.astimezone(dt.UTC))
 
 
 def _stored(conn: Connection, offer_id: str) -> Any:

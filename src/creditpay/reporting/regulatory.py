@@ -344,8 +344,7 @@ def approved_decisions(conn: Connection, customer_ids: set[str]
         for row in conn.execute(select(d.customer_id, d.decided_at, d.grade, d.pd)
                                 .where(d.customer_id.in_(chunk), d.outcome == "approve")
                                 .order_by(d.decided_at, d.id)):
-            decided = row.decided_at if row.decided_at.tzinfo else \
-                row.decided_at.replace(tzinfo=dt.UTC)
+            decided = row.decided_at
             # Float column: repr of the stored double, then Decimal (exact from here on)
             pd = None if row.pd is None else Decimal(repr(float(row.pd)))
             found[row.customer_id].append((decided, row.grade, pd))
@@ -389,8 +388,7 @@ def originations(conn: Connection, start: dt.date, end: dt.date) -> list[dict[st
             .where(p.created_at >= begin, p.created_at < stop).order_by(p.created_at)):
         offer = row.offer or {}
         cost = offer.get("all_in_annual_cost_percent")
-        created = row.created_at if row.created_at.tzinfo else \
-            row.created_at.replace(tzinfo=dt.UTC)
+        created = row.created_at
         items.append({"currency": row.currency, "product_code": offer.get("product_code"),
                       "funding": row.funding, "customer_id": row.customer_id,
                       "amount_minor": int(row.amount_minor), "at": created,

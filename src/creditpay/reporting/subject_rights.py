@@ -100,15 +100,8 @@ class RetentionPolicy:
 DEFAULT_RETENTION = RetentionPolicy()
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def _iso(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return _aware(value).isoformat()  # type: ignore[union-attr]
+    # datetimes come back aware UTC from every store (db.metadata.UtcDateTime)
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
@@ -277,7 +270,9 @@ class RetentionStatus:
 
 
 def _latest(conn: Connection, column: Any, *where: Any) -> dt.datetime | None:
-    return _aware(conn.execute(select(func.max(column)).where(*where)).scalar_one())
+    # func.max keeps the column's UtcDateTime type, so the result is aware UTC
+    latest: dt.datetime | None = conn.execute(select(func.max(column)).where(*where)).scalar_one()
+    return latest
 
 
 def retention_status(conn: Connection, customer_id: str,

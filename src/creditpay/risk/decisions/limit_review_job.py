@@ -169,7 +169,7 @@ def _cooling_off(tx: Tx, action: LimitAction, current_limit_minor: int,
             limit_review_actions.c.applied_at.is_not(None),
             limit_review_actions.c.review_date < action.review_date)
             .order_by(limit_review_actions.c.applied_at.desc()).limit(100)):
-        times.append(applied_at if applied_at.tzinfo else applied_at.replace(tzinfo=dt.UTC))
+        times.append(applied_at)
     policy = dataclasses.replace(DEFAULT_POLICY, currency=currency)
     snapshot = BorrowerSnapshot(currency, 0, 0, 0, credit_limit_minor=current_limit_minor,
                                 limit_increase_times=times)

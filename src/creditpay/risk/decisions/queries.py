@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from creditpay.errors import ValidationError
 from creditpay.risk.decisions import engine
-from creditpay.risk.decisions.referrals import aware_utc, review_reasons
+from creditpay.risk.decisions.referrals import review_reasons
 from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
 
 __all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX"]
@@ -79,12 +79,12 @@ def customer_decisions(conn: Connection, customer_id: str, *,
         .order_by(c.decided_at.desc(), c.id.desc()).limit(limit)).all()
     out = []
     for row in rows:
-        decided_at = aware_utc(row.decided_at)
+        decided_at = row.decided_at
         if row.verdict is not None:
             out.append(ConsumerDecision(
                 row.id, row.application_id, row.product_code, decided_at, row.verdict,
                 row.grade, row.granted_limit_minor, row.granted_apr_bps, row.currency,
-                tuple(review_reasons(row.reason_code)), True, aware_utc(row.reviewed_at)))
+                tuple(review_reasons(row.reason_code)), True, row.reviewed_at))
             continue
         pending = row.outcome == "refer"  # under review: no offer is made yet
         out.append(ConsumerDecision(row.id, row.application_id, row.product_code, decided_at,

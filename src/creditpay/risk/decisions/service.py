@@ -346,10 +346,7 @@ def stored_history(conn: Connection, sha256: str) -> list[PlatformEvent]:
 
 
 def _decision(row: Any) -> Decision:
-    decided_at = row.decided_at
-    if decided_at.tzinfo is None:  # SQLite returns naive UTC
-        decided_at = decided_at.replace(tzinfo=dt.UTC)
-    return Decision(row.id, row.application_id, row.customer_id, row.product_code, decided_at,
+    return Decision(row.id, row.application_id, row.customer_id, row.product_code, row.decided_at,
                     row.outcome, row.grade, float(row.score), float(row.pd), row.limit_minor,
                     row.apr_bps, row.currency, list(row.reasons), dict(row.features),
                     row.model_name, int(row.model_version), row.model_role, row.policy_id,

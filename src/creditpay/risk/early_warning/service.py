@@ -62,7 +62,7 @@ _FINAL = ("actioned", "dismissed")
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return value.isoformat()
 
 
 def alert_view(row: Any) -> dict[str, Any]:
