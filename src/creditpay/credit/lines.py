@@ -16,8 +16,6 @@ Ledger account plan (see docs/servicing.md):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +45,6 @@ __all__ = [
     "open_credit_line",
     "set_credit_limit",
     "get_line",
-    "request_hash",
     "check_id",
     "check_amount",
     "new_account_row",
@@ -79,12 +76,6 @@ def check_amount(value: object, field: str, minimum: int = 1) -> int:
     if not minimum <= value <= AMOUNT_MINOR_MAX:
         raise ValidationError(f"must be at least {minimum} minor units", field=field)
     return value
-
-
-def request_hash(**fields: Any) -> str:
-    """Fingerprint of a request, to tell a retry from a reuse of the same id."""
-    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
@@ -201,16 +192,16 @@ def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
         (credit_lines.c.line_id == line_id) | (
             (credit_lines.c.customer_id == customer_id) & (credit_lines.c.currency == currency))
     )).mappings().all()
-    for row in existing:
-        if row["line_id"] != line_id:
-            raise ConflictLine(f"customer {customer_id} already has line {row['line_id']} in"
+    for found in existing:
+        if found["line_id"] != line_id:
+            raise ConflictLine(f"customer {customer_id} already has line {found['line_id']} in"
                                f" {currency}", field="customer_id")
         for name, value in (("customer_id", customer_id), ("currency", currency),
                             ("product_code", product_code)):
-            if row[name] != value:
+            if found[name] != value:
                 raise IdempotencyConflictError(f"line {line_id} exists with {name}="
-                                               f"{row[name]!r}", field=name)
-        return line_view(tx.conn, dict(row))
+                                               f"{found[name]!r}", field=name)
+        return line_view(tx.conn, dict(found))
     platform = platform_ledger_accounts(tx, currency)
     receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
     available = L.open_account(tx, L.AccountSpec(

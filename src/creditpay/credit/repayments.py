@@ -41,7 +41,6 @@ from creditpay.credit.lines import (
     check_id,
     platform_ledger_accounts,
     post,
-    request_hash,
     transfer,
 )
 from creditpay.credit.plans import (
@@ -55,8 +54,9 @@ from creditpay.credit.plans import (
     waive_residue,
 )
 from creditpay.credit.tables import credit_accounts, credit_repayments, credit_statements
+from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
-from creditpay.errors import IdempotencyConflictError, NotFoundError, ValidationError
+from creditpay.errors import NotFoundError, ValidationError
 from creditpay.money import validate_currency
 
 __all__ = ["RepaymentResult", "repay", "amount_owed"]
@@ -265,15 +265,13 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     fingerprint = request_hash(customer_id=customer_id, currency=currency,
                                amount_minor=amount_minor, source=source_account_id,
                                target=target)
-    stored = tx.conn.execute(select(credit_repayments).where(
-        credit_repayments.c.repayment_id == repayment_id)).mappings().first()
+    stored = find_replay(tx.conn, credit_repayments.c.repayment_id, repayment_id, fingerprint,
+                         field="repayment_id",
+                         conflict=f"repayment {repayment_id} exists with other content")
     if stored is not None:
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"repayment {repayment_id} exists with other"
-                                           " content", field="repayment_id")
-        result = dict(stored["result"])
-        result["accounts"] = tuple(result["accounts"])
-        return RepaymentResult(**result)
+        replayed = dict(stored["result"])
+        replayed["accounts"] = tuple(replayed["accounts"])
+        return RepaymentResult(**replayed)
     today = tx.today
     accounts = _accounts(tx, customer_id, currency, target)
     active = [a for a in accounts if a["status"] == "active"]

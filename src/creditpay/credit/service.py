@@ -32,7 +32,6 @@ from creditpay.credit.lines import (
     open_credit_line,
     platform_ledger_accounts,
     post,
-    request_hash,
     set_credit_limit,
     transfer,
 )
@@ -65,9 +64,9 @@ from creditpay.credit.tables import (
     credit_refunds,
     credit_statements,
 )
+from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
 from creditpay.errors import (
-    IdempotencyConflictError,
     NotFoundError,
     StateError,
     ValidationError,
@@ -427,12 +426,10 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     check_id(authorisation_id, "authorisation_id")
     fingerprint = request_hash(customer_id=customer_id, amount_minor=amount_minor,
                                currency=currency, offer_id=offer_id, reference=reference)
-    existing = tx.conn.execute(select(credit_authorisations).where(
-        credit_authorisations.c.authorisation_id == authorisation_id)).mappings().first()
+    existing = find_replay(tx.conn, credit_authorisations.c.authorisation_id, authorisation_id,
+                           fingerprint, field="authorisation_id", conflict=(
+                               f"authorisation {authorisation_id} exists with other content"))
     if existing is not None:
-        if existing["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"authorisation {authorisation_id} exists with"
-                                           " other content", field="authorisation_id")
         return _auth_view(existing)
     if not isinstance(offer_id, str) or not offer_id:
         raise ValidationError("must be the id of an offer from quote_offers", field="offer_id")
@@ -527,12 +524,10 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         raise ValidationError("must be a ledger account id", field="merchant_payable_account_id")
     fingerprint = request_hash(authorisation_id=authorisation_id, amount_minor=amount_minor,
                                merchant=merchant_payable_account_id)
-    existing = tx.conn.execute(select(credit_purchases).where(
-        credit_purchases.c.purchase_id == capture_id)).mappings().first()
+    existing = find_replay(tx.conn, credit_purchases.c.purchase_id, capture_id, fingerprint,
+                           field="capture_id",
+                           conflict=f"capture {capture_id} exists with other content")
     if existing is not None:
-        if existing["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"capture {capture_id} exists with other content",
-                                           field="capture_id")
         return _purchase_view(tx.conn, dict(existing))
     auth = _load_auth(tx.conn, authorisation_id, lock=True)
     if auth["status"] != "authorised":
@@ -651,12 +646,9 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
     check_id(purchase_id, "purchase_id")
     check_amount(amount_minor, "amount_minor")
     fingerprint = request_hash(purchase_id=purchase_id, amount_minor=amount_minor)
-    stored = tx.conn.execute(select(credit_refunds).where(
-        credit_refunds.c.refund_id == refund_id)).mappings().first()
+    stored = find_replay(tx.conn, credit_refunds.c.refund_id, refund_id, fingerprint,
+                         field="refund_id", conflict=f"refund {refund_id} exists with other content")
     if stored is not None:
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"refund {refund_id} exists with other content",
-                                           field="refund_id")
         return RefundResult(**stored["result"])
     query = select(credit_purchases).where(credit_purchases.c.purchase_id == purchase_id)
     if tx.dialect == "postgresql":
