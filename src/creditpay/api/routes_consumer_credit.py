@@ -33,6 +33,7 @@ from creditpay.errors import (
     ValidationError,
 )
 from creditpay.parties.service import Principal
+from creditpay.platform.validators import check_language
 
 __all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "require_no_line"]
 
@@ -62,9 +63,7 @@ def _keyed_id(request: Request, prefix: str, who: Principal, idempotency_key: st
 
 def _language(rt: Runtime, conn: Any, who: Principal, language: str | None) -> str:
     if language is not None:
-        if language not in LANGUAGES:
-            raise ValidationError("must be zh-CN or en", field="lang")
-        return language
+        return check_language(language, "lang")
     locale = rt.parties.get_customer(conn, who.id).locale
     return locale if locale in LANGUAGES else LANGUAGES[0]
 

@@ -34,7 +34,8 @@ from creditpay.errors import (
     ValidationError,
 )
 from creditpay.ledger.chart import ensure_platform_accounts, party_key, platform_key
-from creditpay.money import AMOUNT_MINOR_MAX, validate_currency
+from creditpay.money import validate_currency
+from creditpay.platform.validators import check_minor
 
 __all__ = [
     "CreditLineView",
@@ -46,7 +47,6 @@ __all__ = [
     "set_credit_limit",
     "get_line",
     "check_id",
-    "check_amount",
     "new_account_row",
 ]
 
@@ -67,14 +67,6 @@ def check_id(value: object, field: str) -> str:
     assert isinstance(value, str)
     if len(value) > ID_MAX:
         raise ValidationError(f"must be at most {ID_MAX} characters", field=field)
-    return value
-
-
-def check_amount(value: object, field: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("must be an integer number of minor units", field=field)
-    if not minimum <= value <= AMOUNT_MINOR_MAX:
-        raise ValidationError(f"must be at least {minimum} minor units", field=field)
     return value
 
 
@@ -180,7 +172,7 @@ def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
     check_id(line_id, "line_id")
     check_id(customer_id, "customer_id")
     validate_currency(currency)
-    check_amount(limit_minor, "limit_minor", minimum=0)
+    check_minor(limit_minor, "limit_minor")
     product = (catalogue or P.default_catalogue()).get(product_code)
     if not isinstance(product, P.CreditLineProduct):
         raise ValidationError(f"{product_code} is not a credit line product",
@@ -242,7 +234,7 @@ def set_credit_limit(tx: Tx, *, line_id: str, new_limit_minor: int, reason: str
     """Raise or lower a line's limit. A decrease below what is in use is refused
     (LimitExceededError naming ``new_limit_minor``); setting the current limit is a no-op."""
     check_id(line_id, "line_id")
-    check_amount(new_limit_minor, "new_limit_minor", minimum=0)
+    check_minor(new_limit_minor, "new_limit_minor")
     if not isinstance(reason, str) or not 1 <= len(reason) <= 128:
         raise ValidationError("must be 1-128 characters", field="reason")
     line = get_line(tx.conn, line_id, lock=True)

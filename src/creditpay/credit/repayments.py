@@ -37,7 +37,6 @@ from creditpay.credit.allocation import (
 )
 from creditpay.credit.lines import (
     INCOME_CODES,
-    check_amount,
     check_id,
     platform_ledger_accounts,
     post,
@@ -58,6 +57,7 @@ from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, ValidationError
 from creditpay.money import validate_currency
+from creditpay.platform.validators import check_minor
 
 __all__ = ["RepaymentResult", "repay", "amount_owed"]
 
@@ -256,7 +256,7 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     check_id(repayment_id, "repayment_id")
     check_id(customer_id, "customer_id")
     validate_currency(currency)
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     if isinstance(source_account_id, bool) or not isinstance(source_account_id, int) or \
             source_account_id <= 0:
         raise ValidationError("must be a ledger account id", field="source_account_id")

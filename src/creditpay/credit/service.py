@@ -23,7 +23,6 @@ from creditpay.credit import products as P
 from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
 from creditpay.credit.lines import (
     CreditLineView,
-    check_amount,
     check_id,
     customer_ledger_accounts,
     customer_line,
@@ -71,6 +70,7 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.platform.validators import check_minor
 
 __all__ = [
     "CreditLineView", "Offer", "CreditAuthorisation", "CreditPurchase", "RefundResult",
@@ -518,7 +518,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
     wallet to the merchant), and the down payment is recorded as its installment 1, paid."""
     check_id(capture_id, "capture_id")
     check_id(authorisation_id, "authorisation_id")
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     if isinstance(merchant_payable_account_id, bool) or \
             not isinstance(merchant_payable_account_id, int) or merchant_payable_account_id <= 0:
         raise ValidationError("must be a ledger account id", field="merchant_payable_account_id")
@@ -644,7 +644,7 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
     return to the wallet (from the merchant payable)."""
     check_id(refund_id, "refund_id")
     check_id(purchase_id, "purchase_id")
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     fingerprint = request_hash(purchase_id=purchase_id, amount_minor=amount_minor)
     stored = find_replay(tx.conn, credit_refunds.c.refund_id, refund_id, fingerprint,
                          field="refund_id", conflict=f"refund {refund_id} exists with other content")

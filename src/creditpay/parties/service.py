@@ -57,6 +57,7 @@ from creditpay.parties.tables import (
 )
 from creditpay.platform import audit
 from creditpay.platform.masking import mask_email, mask_id_number, mask_name, mask_phone
+from creditpay.platform.validators import check_language
 from creditpay.platform.vault import (
     BlindIndexer,
     Vault,
@@ -232,8 +233,7 @@ class Parties:
         is told someone tried (``notifications.registration_attempt``)."""
         if not phone and not email:
             raise ValidationError("give a phone number or an email address", field="phone")
-        if locale not in ("zh-CN", "en"):
-            raise ValidationError("must be zh-CN or en", field="locale")
+        check_language(locale, "locale")
         device_hash = _device_hash(device_id)
         registration_id = new_id("reg")
         identities = self._identities(phone, email)
@@ -334,8 +334,7 @@ class Parties:
         :meth:`start_registration` / :meth:`complete_registration`."""
         if not phone and not email:
             raise ValidationError("give a phone number or an email address", field="phone")
-        if locale not in ("zh-CN", "en"):
-            raise ValidationError("must be zh-CN or en", field="locale")
+        check_language(locale, "locale")
         device_hash = _device_hash(device_id)
         identities = self._identities(phone, email)
         for kind, (_, bidx) in identities.items():

@@ -60,6 +60,7 @@ from creditpay.credit.affordability import (
 )
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
+from creditpay.platform.validators import check_date
 from creditpay.risk.decisions.limit_review import LimitAction, apply_limit_actions, review_limits
 from creditpay.risk.decisions.tables import limit_review_actions
 
@@ -240,8 +241,7 @@ def run_limit_review(uow: UnitOfWork, business_date: dt.date, *, every_days: int
     """Review every active line on ``business_date`` if a review is due (none in the last
     ``every_days`` days), then apply the pending changes. Safe to call daily from the close
     of business and to re-run: the same date changes nothing twice."""
-    if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
-        raise ValidationError("must be a date", field="business_date")
+    check_date(business_date, "business_date")
     for name, value, high in (("every_days", every_days, 366),
                               ("batch_size", batch_size, BATCH_SIZE_MAX)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:

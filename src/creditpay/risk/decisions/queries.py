@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from creditpay.errors import ValidationError
+from creditpay.platform.validators import check_language
 from creditpay.risk.decisions import engine
 from creditpay.risk.decisions.referrals import review_reasons
 from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
@@ -53,8 +54,7 @@ class ConsumerDecision:
 def consumer_reasons(reasons: Any, language: str) -> list[dict[str, str]]:
     """The stored reasons as the consumer reads them: ``code`` and ``text`` in ``language``
     (``zh-CN`` or ``en``)."""
-    if language not in ("zh-CN", "en"):
-        raise ValidationError("must be zh-CN or en", field="lang")
+    check_language(language, "lang")
     key = "en" if language == "en" else "zh"
     return [{"code": str(r.get("code", "")), "text": str(r.get(key) or r.get("en") or "")}
             for r in reasons or () if isinstance(r, dict)]

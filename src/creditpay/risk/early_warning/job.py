@@ -65,6 +65,7 @@ from sqlalchemy import delete, select
 
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, ValidationError
+from creditpay.platform.validators import check_date
 from creditpay.risk.early_warning.monitors import (
     Alert,
     Monitor,
@@ -465,12 +466,6 @@ def _alert_row(alert: Alert, now: dt.datetime) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ the job
-def _check_date(value: Any) -> dt.date:
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ValidationError("must be a date", field="business_date")
-    return value
-
-
 def _run(tx: Tx, day: dt.date, monitors: Sequence[Monitor], currency: str, fpd_days: int,
          psi_days: int, history_days: int, minimums: Minimums | None) -> EarlyWarningReport:
     done = tx.conn.execute(select(ew_runs.c.report).where(ew_runs.c.day == day)).first()
@@ -521,7 +516,7 @@ def run_early_warning(uow: UnitOfWork, business_date: dt.date, *,
     """Compute, store and judge ``business_date`` in one transaction (module docstring).
     ``monitors``: default the bundled ``default_monitors.json``. Re-running a date returns
     its stored report (``already_ran``) and changes nothing."""
-    day = _check_date(business_date)
+    day = check_date(business_date, "business_date")
     for name, value, low, high in (("fpd_days", fpd_days, 1, 365),
                                    ("psi_days", psi_days, 1, 90),
                                    ("history_days", history_days, 8, 732)):
