@@ -36,9 +36,9 @@ def accounts_command(db: DbOption = None, owner: Annotated[str | None, typer.Opt
     from rich.table import Table
     from sqlalchemy import select
 
+    from creditpay.formatting import money_text
     from creditpay.ledger.service import _account_from_row
     from creditpay.ledger.tables import ledger_accounts
-    from creditpay.money import Money
 
     engine = _open(db)
     query = select(ledger_accounts).order_by(ledger_accounts.c.id).limit(limit)
@@ -56,8 +56,8 @@ def accounts_command(db: DbOption = None, owner: Annotated[str | None, typer.Opt
     table = Table("id", "key", "code", "owner", "balance", "available")
     for a in rows:
         table.add_row(str(a.id), a.key, a.code, f"{a.owner_type}:{a.owner_id}",
-                      Money(a.balance_minor, a.currency).format(),
-                      Money(a.available_minor, a.currency).format())
+                      money_text(a.balance_minor, a.currency),
+                      money_text(a.available_minor, a.currency))
     Console().print(table)
 
 

@@ -36,7 +36,7 @@ from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
 from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_schedule
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
-from creditpay.money import Money, format_money
+from creditpay.formatting import money_text
 from creditpay.platform import audit
 from creditpay.platform.validators import (
     check_choice,
@@ -257,7 +257,7 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
     cur = terms.currency
 
     def money(minor: int) -> str:
-        return format_money(Money(minor, cur), lang)
+        return money_text(minor, cur, lang)
 
     schedule = facts.schedule
     down = terms.down_payment_minor

@@ -60,6 +60,7 @@ from creditpay.credit.affordability import (
 )
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
+from creditpay.formatting import money_text
 from creditpay.platform.validators import check_date
 from creditpay.risk.decisions.limit_review import LimitAction, apply_limit_actions, review_limits
 from creditpay.risk.decisions.tables import limit_review_actions
@@ -178,12 +179,6 @@ def _cooling_off(tx: Tx, action: LimitAction, current_limit_minor: int,
     return next(r for r in result.rules if r.rule == "limit_increase_cooling_off")
 
 
-def _money_text(amount_minor: int, currency: str, language: str) -> str:
-    from creditpay.money import Money, format_money
-
-    return format_money(Money(amount_minor, currency), language)
-
-
 def _apply(currency: str) -> Callable[[Tx, LimitAction], LimitAction]:
     def apply(tx: Tx, action: LimitAction) -> LimitAction:
         line = credit.line_of(tx.conn, action.account_id)
@@ -219,8 +214,8 @@ def _apply(currency: str) -> Callable[[Tx, LimitAction], LimitAction]:
             action=kind, current_limit_minor=old, new_limit_minor=new, reasons=reasons))
         if kind != "keep":
             zh, en = _TEXT[kind]
-            values = {lang: {"old": _money_text(old, currency, lang),
-                             "new": _money_text(new, currency, lang)}
+            values = {lang: {"old": money_text(old, currency, lang),
+                             "new": money_text(new, currency, lang)}
                       for lang in ("zh-CN", "en")}
             tx.emit(NOTIFIED_TOPIC, "customer", action.customer_id, {
                 "review_date": action.review_date.isoformat(), "line_id": action.account_id,
