@@ -207,14 +207,6 @@ class Money:
         return cls(to_minor(text, currency, rounding), currency)
 
     @classmethod
-    def from_decimal(
-        cls, value: Decimal, currency: str, rounding: Rounding = Rounding.HALF_UP
-    ) -> Money:
-        if not isinstance(value, Decimal):
-            raise ValidationError("must be a Decimal", field="amount")
-        return cls(to_minor(value, currency, rounding), currency)
-
-    @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(0, currency)
 
