@@ -26,7 +26,6 @@ from decimal import (
 )
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
 
 from creditpay.errors import CurrencyMismatchError, ValidationError
 
@@ -41,7 +40,6 @@ __all__ = [
     "allocate_minor",
     "to_minor",
     "minor_to_decimal",
-    "format_money",
 ]
 
 # Amounts are stored as signed 64-bit integers in every store.
@@ -209,14 +207,6 @@ class Money:
         return cls(to_minor(text, currency, rounding), currency)
 
     @classmethod
-    def from_decimal(
-        cls, value: Decimal, currency: str, rounding: Rounding = Rounding.HALF_UP
-    ) -> Money:
-        if not isinstance(value, Decimal):
-            raise ValidationError("must be a Decimal", field="amount")
-        return cls(to_minor(value, currency, rounding), currency)
-
-    @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(0, currency)
 
@@ -232,9 +222,6 @@ class Money:
         """Major units as a plain decimal string with exactly the currency's decimals."""
         value = self.to_decimal()
         return f"{value:.{self.exponent}f}"
-
-    def format(self, locale: str = "en") -> str:
-        return format_money(self, locale)
 
     def __str__(self) -> str:
         return f"{self.major_str()} {self.currency}"
@@ -337,30 +324,3 @@ def allocate_minor(total_minor: int, ratios: Sequence[int | Decimal | Fraction])
 def allocate(total: Money, ratios: Sequence[int | Decimal]) -> list[Money]:
     """Split a Money amount by ratios; the parts add up to ``total`` exactly."""
     return [Money(share, total.currency) for share in allocate_minor(total.amount_minor, ratios)]
-
-
-def format_money(money: Money, locale: str = "en") -> str:
-    """Format for people, per locale (zh-CN, en, ...) via Babel, with ISO 4217 decimals."""
-    return _formatted(money.amount_minor, money.currency, money.exponent, locale)
-
-
-@lru_cache(maxsize=8192)
-def _formatted(amount_minor: int, currency: str, exponent: int, locale: str) -> str:
-    # Remembered: a key-facts document formats the same installment amounts many times,
-    # and one Babel format costs ~0.2 ms.
-    loc, pattern = _currency_pattern(locale, exponent)
-    return str(pattern.apply(minor_to_decimal(amount_minor, currency), loc, currency=currency,
-                             currency_digits=False))
-
-
-@lru_cache(maxsize=256)
-def _currency_pattern(locale: str, exponent: int) -> tuple[Any, Any]:
-    """Babel's locale and currency pattern with ``exponent`` decimals, built once per pair:
-    parsing them is most of a format call, and a document formats hundreds of amounts."""
-    from babel import Locale
-    from babel.numbers import parse_pattern
-
-    loc = Locale.parse(locale.replace("-", "_"))
-    pattern = parse_pattern(loc.currency_formats["standard"].pattern)
-    pattern.frac_prec = (exponent, exponent)
-    return loc, pattern

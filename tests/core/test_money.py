@@ -25,10 +25,6 @@ def test_parse_and_format():
     assert Money.parse("12.34", "CNY") == Money(1234, "CNY")
     assert Money.parse("1000", "JPY").amount_minor == 1000
     assert Money.parse("1.234", "KWD").amount_minor == 1234
-    assert Money(123456, "CNY").format("zh-CN") == "¥1,234.56"
-    assert Money(123456, "CNY").format("en") == "CN¥1,234.56"
-    assert Money(1234, "JPY").format("en") == "¥1,234"
-    assert Money(1234567, "KWD").format("en").endswith("1,234.567")
     assert Money(-5, "USD").major_str() == "-0.05"
 
 

@@ -19,7 +19,6 @@ they are shown once, never stored in clear.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 import threading
@@ -28,13 +27,19 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from creditpay.api.problems import PROBLEM_MEDIA_TYPE, domain_problem
-from creditpay.db.tables import idempotency_keys
+from creditpay.db.idempotency import (
+    complete_key,
+    delete_key,
+    http_request_hash,
+    insert_key,
+    replay_or_new,
+    stored_key,
+)
 from creditpay.db.uow import Tx, UnitOfWork
-from creditpay.errors import DomainError, IdempotencyConflictError, ValidationError
+from creditpay.errors import DomainError, ValidationError
 
 __all__ = ["run_idempotent", "fingerprint", "REDACTED"]
 
@@ -58,8 +63,8 @@ class _Raised(Exception):
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+    """The request hash stored with an Idempotency-Key (see db.idempotency)."""
+    return http_request_hash(method, path, body)
 
 
 def _redact(body: Any, secret_fields: frozenset[str]) -> Any:
@@ -72,9 +77,8 @@ def _redact(body: Any, secret_fields: frozenset[str]) -> Any:
 
 
 def _replay(row: Any, request_hash: str) -> JSONResponse:
-    if row.request_hash != request_hash:
-        raise IdempotencyConflictError(
-            "this Idempotency-Key was used with a different request", field="Idempotency-Key")
+    replay_or_new(row.request_hash, request_hash, field="Idempotency-Key",
+                  conflict="this Idempotency-Key was used with a different request")
     status = int(row.status_code)
     media = PROBLEM_MEDIA_TYPE if status >= 400 else "application/json"
     return JSONResponse(row.response, status_code=status, media_type=media,
@@ -83,8 +87,7 @@ def _replay(row: Any, request_hash: str) -> JSONResponse:
 
 def _stored(uow: UnitOfWork, scope: str, key: str) -> Any | None:
     with uow.connect() as conn:
-        return conn.execute(select(idempotency_keys).where(
-            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)).first()
+        return stored_key(conn, scope, key)
 
 
 def run_idempotent(uow: UnitOfWork, *, scope: str, key: str | None, request_hash: str,
@@ -104,9 +107,7 @@ def run_idempotent(uow: UnitOfWork, *, scope: str, key: str | None, request_hash
         return _replay(row, request_hash)
 
     def transaction(tx: Tx) -> tuple[int, Any]:
-        tx.conn.execute(idempotency_keys.insert().values(
-            scope=scope, key=key, request_hash=request_hash, created_at=tx.now, size_bytes=0))
-        where = (idempotency_keys.c.scope == scope) & (idempotency_keys.c.key == key)
+        insert_key(tx.conn, scope, key, request_hash, tx.now)
         try:
             body = use_case(tx)
             if serialize is not None:
@@ -116,21 +117,19 @@ def run_idempotent(uow: UnitOfWork, *, scope: str, key: str | None, request_hash
             if not getattr(exc, "commit_effects", False):
                 raise
             if not getattr(exc, "store_response", False):
-                tx.conn.execute(delete(idempotency_keys).where(where))
+                delete_key(tx.conn, scope, key)
                 raise _Raised(exc) from None
             body, _ = domain_problem(exc, path)
             status = exc.status
             stored = json.loads(json.dumps(body, default=str))
-            tx.conn.execute(update(idempotency_keys).where(where).values(
-                status_code=status, response=stored, completed_at=tx.now,
-                size_bytes=len(json.dumps(stored))))
+            complete_key(tx.conn, scope, key, status_code=status, response=stored,
+                         now=tx.now, size_bytes=len(json.dumps(stored)))
             raise _Raised(exc) from None
         encoded = json.dumps(_redact(body, secret_fields) if secret_fields else body,
                              default=str)
         stored = json.loads(encoded)
-        tx.conn.execute(update(idempotency_keys).where(where).values(
-            status_code=status, response=stored, completed_at=tx.now,
-            size_bytes=len(encoded)))
+        complete_key(tx.conn, scope, key, status_code=status, response=stored, now=tx.now,
+                     size_bytes=len(encoded))
         # Without secrets the stored copy is the response itself (same JSON round trip).
         return status, (stored if not secret_fields else
                         json.loads(json.dumps(body, default=str)))

@@ -29,9 +29,9 @@ from creditpay.api.common import post as idempotent_post
 from creditpay.api.runtime import Runtime
 from creditpay.errors import (
     NotFoundError,
-    ValidationError,
 )
 from creditpay.parties.service import Principal
+from creditpay.platform.validators import check_language
 from creditpay.risk.decisions.applications import APPLICATION_PRODUCT
 
 __all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT"]
@@ -60,9 +60,7 @@ def _keyed_id(request: Request, prefix: str, who: Principal, idempotency_key: st
 
 def _language(rt: Runtime, conn: Any, who: Principal, language: str | None) -> str:
     if language is not None:
-        if language not in LANGUAGES:
-            raise ValidationError("must be zh-CN or en", field="lang")
-        return language
+        return check_language(language, "lang")
     locale = rt.parties.get_customer(conn, who.id).locale
     return locale if locale in LANGUAGES else LANGUAGES[0]
 

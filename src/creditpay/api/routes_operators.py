@@ -89,10 +89,6 @@ def read_note(request: Request, note_id: str, body: S.PersonalDataIn,
 
 
 def _iso(value: Any) -> str:
-    import datetime as dt
-
-    if value.tzinfo is None:  # SQLite hands back naive UTC
-        value = value.replace(tzinfo=dt.UTC)
     return str(value.isoformat())
 
 

@@ -31,8 +31,8 @@ def accounts_command(db: DbOption = None, owner: Annotated[str | None, typer.Opt
     from rich.console import Console
     from rich.table import Table
 
+    from creditpay.formatting import money_text
     from creditpay.ledger.queries import list_accounts
-    from creditpay.money import Money
 
     engine = _open(db)
     with engine.connect() as conn:
@@ -47,8 +47,8 @@ def accounts_command(db: DbOption = None, owner: Annotated[str | None, typer.Opt
     table = Table("id", "key", "code", "owner", "balance", "available")
     for a in rows:
         table.add_row(str(a.id), a.key, a.code, f"{a.owner_type}:{a.owner_id}",
-                      Money(a.balance_minor, a.currency).format(),
-                      Money(a.available_minor, a.currency).format())
+                      money_text(a.balance_minor, a.currency),
+                      money_text(a.available_minor, a.currency))
     Console().print(table)
 
 

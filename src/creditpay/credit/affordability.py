@@ -32,7 +32,8 @@ from creditpay.credit.schedule import Schedule
 from creditpay.credit.tables import affordability_checks
 from creditpay.db.uow import Tx
 from creditpay.errors import LimitExceededError, ValidationError
-from creditpay.money import Money, format_money, validate_currency
+from creditpay.formatting import money_text
+from creditpay.money import validate_currency
 from creditpay.platform import audit
 from creditpay.platform.validators import (
     check_aware,
@@ -164,10 +165,6 @@ def _percent(value: Fraction | Decimal) -> str:
     return f"{shown}%"
 
 
-def _money(minor: int, currency: str, lang: str) -> str:
-    return format_money(Money(minor, currency), lang)
-
-
 def _check_currency(snapshot: BorrowerSnapshot, policy: AffordabilityPolicy) -> None:
     if not isinstance(snapshot, BorrowerSnapshot):
         raise ValidationError("must be a BorrowerSnapshot", field="snapshot")
@@ -215,10 +212,10 @@ def _exposure(exposure_after: int, snapshot: BorrowerSnapshot,
         "exposure_cap", passed, False,
         {"exposure_minor": snapshot.exposure_minor, "exposure_after_minor": exposure_after,
          "exposure_max_minor": policy.exposure_max_minor},
-        f"借款余额将为 {_money(exposure_after, cur, 'zh-CN')}，上限 "
-        f"{_money(policy.exposure_max_minor, cur, 'zh-CN')}。" + ("" if passed else "超过单户上限。"),
-        f"Your credit with us would be {_money(exposure_after, cur, 'en')}; the limit per "
-        f"borrower is {_money(policy.exposure_max_minor, cur, 'en')}."
+        f"借款余额将为 {money_text(exposure_after, cur, 'zh-CN')}，上限 "
+        f"{money_text(policy.exposure_max_minor, cur, 'zh-CN')}。" + ("" if passed else "超过单户上限。"),
+        f"Your credit with us would be {money_text(exposure_after, cur, 'en')}; the limit per "
+        f"borrower is {money_text(policy.exposure_max_minor, cur, 'en')}."
         + ("" if passed else " This is above the limit."))
 
 

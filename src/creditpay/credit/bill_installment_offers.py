@@ -18,11 +18,12 @@ from typing import Any
 from creditpay.credit import products as P
 from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.caps import default_caps
-from creditpay.credit.lines import check_amount, check_id
+from creditpay.credit.lines import check_id
 from creditpay.credit.plans import load_account, load_items
 from creditpay.credit.statements import bill_installment_schedule, get_statement
 from creditpay.errors import StateError, ValidationError
 from creditpay.formatting import percent_string
+from creditpay.platform.validators import check_minor
 
 __all__ = ["BillInstallmentOffer", "bill_installment_quote", "bill_installment_offers",
            "convertible_minor"]
@@ -57,7 +58,7 @@ def bill_installment_quote(product: P.CreditLineProduct, periods: int, amount_mi
                            ) -> BillInstallmentOffer:
     """Pure: the figures of converting ``amount_minor`` into ``periods`` installments on
     business date ``today`` for a statement due on ``due_date``."""
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     option = product.bill_option(periods)
     schedule = bill_installment_schedule(product, periods, amount_minor, today, due_date,
                                          currency)
@@ -122,7 +123,8 @@ def bill_installment_offers(conn: Any, *, statement_id: str, today: dt.date,
         raise StateError("this line's statements cannot be converted into installments",
                          field="statement_id")
     available = convertible_minor(conn, statement_id, today)
-    amount = available if amount_minor is None else check_amount(amount_minor, "amount_minor")
+    amount = available if amount_minor is None else check_minor(amount_minor, "amount_minor",
+                                                                minimum=1)
     if amount > available:
         raise ValidationError(f"exceeds the statement's unpaid principal {available}",
                               field="amount_minor")

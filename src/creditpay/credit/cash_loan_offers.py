@@ -26,7 +26,7 @@ from sqlalchemy import select
 from creditpay.credit import products as P
 from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.caps import default_caps
-from creditpay.credit.lines import check_amount, check_id, customer_line, line_view
+from creditpay.credit.lines import check_id, customer_line, line_view
 from creditpay.credit.loans import loan_schedule
 from creditpay.credit.schedule import Method
 from creditpay.credit.tables import credit_cash_loan_quotes
@@ -39,6 +39,7 @@ from creditpay.errors import (
 )
 from creditpay.formatting import percent_string
 from creditpay.money import validate_currency
+from creditpay.platform.validators import check_minor
 
 __all__ = ["LoanHeadroom", "loan_headroom", "loan_offer_figures", "quote_cash_loans",
            "shown_offer", "mark_accepted", "loan_schedule",
@@ -135,7 +136,7 @@ def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: s
     ValidationError naming it when no product lends that amount."""
     check_id(customer_id, "customer_id")
     validate_currency(currency)
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not 1 <= ttl_s <= 86_400:
         raise ValidationError("must be 1-86400 seconds", field="ttl_s")
     headroom = loan_headroom(tx.conn, customer_id, currency)
@@ -186,10 +187,7 @@ def shown_offer(conn: Any, customer_id: str, offer_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFoundError("not a cash-loan offer shown to you; ask for offers first",
                             field="offer_id")
-    expires_at = row["expires_at"]
-    if expires_at.tzinfo is None:  # SQLite returns naive UTC
-        expires_at = expires_at.replace(tzinfo=dt.UTC)
-    return {**dict(row["figures"]), "loan_id": row["loan_id"], "expires_at_dt": expires_at,
+    return {**dict(row["figures"]), "loan_id": row["loan_id"], "expires_at_dt": row["expires_at"],
             "quoted_on_date": row["quoted_on"]}
 
 

@@ -54,6 +54,7 @@ from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, StateError, ValidationError, field_path
 from creditpay.money import validate_currency
 from creditpay.platform import audit
+from creditpay.platform.validators import check_date, check_minor
 
 __all__ = [
     "STRATEGIES_DIR", "DEFAULT_TIME_ZONE", "ReminderStep", "DpdStep", "CollectionsStrategy",
@@ -351,8 +352,7 @@ def run_collections(uow: UnitOfWork, business_date: dt.date, *, rules: ContactRu
     crashed run. Contacts happen at business time ``tx.now``, under the contact ``rules``
     (callers use :func:`creditpay.protection.collections_rules.run_collections`, which
     passes consumer protection's)."""
-    if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
-        raise ValidationError("must be a date", field="business_date")
+    check_date(business_date, "business_date")
     validate_currency(currency)
     strategy = strategy or default_strategy()
     if not isinstance(strategy, CollectionsStrategy):
@@ -710,19 +710,6 @@ def _check_staff(staff_id: object) -> str:
     return staff_id
 
 
-def _check_minor(value: object, field_name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValidationError("must be a positive integer number of minor units",
-                              field=field_name)
-    return value
-
-
-def _check_date(value: object, field_name: str) -> dt.date:
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ValidationError("must be a date", field=field_name)
-    return value
-
-
 def _open_for_work(tx: Tx, case_id: object) -> dict[str, Any]:
     case = _get_case(tx.conn, case_id)
     if case["status"] != "open":
@@ -738,8 +725,8 @@ def record_promise(tx: Tx, case_id: str, amount_minor: int, promised_date: dt.da
     falls by ``amount_minor`` (or the account is cured), broken when the date passes first."""
     strategy = strategy or default_strategy()
     _check_staff(staff_id)
-    _check_minor(amount_minor, "amount_minor")
-    _check_date(promised_date, "promised_date")
+    check_minor(amount_minor, "amount_minor", minimum=1)
+    check_date(promised_date, "promised_date")
     case = _open_for_work(tx, case_id)
     if not tx.today <= promised_date <= tx.today + dt.timedelta(
             days=strategy.promise.days_max):
@@ -826,8 +813,8 @@ def offer_settlement(tx: Tx, case_id: str, discount_minor: int, expires_on: dt.d
     Acceptance (paying ``settle_minor`` and waiving the rest) is not implemented here."""
     strategy = strategy or default_strategy()
     _check_staff(staff_id)
-    _check_minor(discount_minor, "discount_minor")
-    _check_date(expires_on, "expires_on")
+    check_minor(discount_minor, "discount_minor", minimum=1)
+    check_date(expires_on, "expires_on")
     case = _open_for_work(tx, case_id)
     days_max = strategy.settlement.offer_days_max
     if not tx.today < expires_on <= tx.today + dt.timedelta(days=days_max):

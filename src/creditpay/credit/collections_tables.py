@@ -14,14 +14,13 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     Index,
     Integer,
     String,
     Table,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["collection_cases", "collection_actions", "collection_promises",
            "collection_settlements", "collection_handovers", "collection_runs"]
@@ -44,8 +43,8 @@ collection_cases = Table(
     Column("close_reason", String(16), nullable=True),  # paid | written_off | handed_over
     Column("strategy_code", String(48), nullable=False),
     Column("strategy_version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('open', 'closed')", name="status"),
     CheckConstraint("(status = 'closed') = (close_reason IS NOT NULL)", name="closed_has_reason"),
     Index("ix_collection_cases_account", "account_id", "status"),
@@ -73,9 +72,9 @@ collection_actions = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_rule", String(48), nullable=True),
     Column("last_attempt_on", Date, nullable=True),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("completed_at", UtcDateTime(), nullable=True),
     Column("strategy_version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('pending', 'sent', 'done', 'superseded', 'expired')",
                     name="status"),
     CheckConstraint("attempts >= 0", name="attempts_non_negative"),
@@ -96,7 +95,7 @@ collection_promises = Table(
     Column("status", String(12), nullable=False),  # open | kept | broken | cancelled
     Column("created_on", Date, nullable=False),
     Column("resolved_on", Date, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint("status IN ('open', 'kept', 'broken', 'cancelled')", name="status"),
     Index("ix_collection_promises_case", "case_id", "status"),
@@ -117,7 +116,7 @@ collection_settlements = Table(
     Column("staff_id", String(64), nullable=False),
     Column("status", String(12), nullable=False),  # offered | expired | withdrawn
     Column("strategy_version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("discount_minor > 0 AND settle_minor >= principal_floor_minor",
                     name="discount_bounded"),
     CheckConstraint("status IN ('offered', 'expired', 'withdrawn')", name="status"),
@@ -136,7 +135,7 @@ collection_handovers = Table(
     Column("handed_over_on", Date, nullable=False),
     Column("template_code", String(64), nullable=False),
     Column("strategy_version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_collection_handovers_account", "account_id"),
 )
 
@@ -150,8 +149,8 @@ collection_runs = Table(
     Column("report", JSONType, nullable=False),
     Column("strategy_code", String(48), nullable=False),
     Column("strategy_version", Integer, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
     CheckConstraint("status IN ('running', 'done')", name="status"),
     Index("ix_collection_runs_date", "business_date", "currency", unique=True),
 )

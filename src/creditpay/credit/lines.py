@@ -16,8 +16,6 @@ Ledger account plan (see docs/servicing.md):
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +34,8 @@ from creditpay.errors import (
     ValidationError,
 )
 from creditpay.ledger.chart import ensure_platform_accounts, party_key, platform_key
-from creditpay.money import AMOUNT_MINOR_MAX, validate_currency
+from creditpay.money import validate_currency
+from creditpay.platform.validators import check_minor
 
 __all__ = [
     "CreditLineView",
@@ -47,9 +46,7 @@ __all__ = [
     "open_credit_line",
     "set_credit_limit",
     "get_line",
-    "request_hash",
     "check_id",
-    "check_amount",
     "new_account_row",
 ]
 
@@ -71,20 +68,6 @@ def check_id(value: object, field: str) -> str:
     if len(value) > ID_MAX:
         raise ValidationError(f"must be at most {ID_MAX} characters", field=field)
     return value
-
-
-def check_amount(value: object, field: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("must be an integer number of minor units", field=field)
-    if not minimum <= value <= AMOUNT_MINOR_MAX:
-        raise ValidationError(f"must be at least {minimum} minor units", field=field)
-    return value
-
-
-def request_hash(**fields: Any) -> str:
-    """Fingerprint of a request, to tell a retry from a reuse of the same id."""
-    text = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
@@ -189,7 +172,7 @@ def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
     check_id(line_id, "line_id")
     check_id(customer_id, "customer_id")
     validate_currency(currency)
-    check_amount(limit_minor, "limit_minor", minimum=0)
+    check_minor(limit_minor, "limit_minor")
     product = (catalogue or P.default_catalogue()).get(product_code)
     if not isinstance(product, P.CreditLineProduct):
         raise ValidationError(f"{product_code} is not a credit line product",
@@ -201,16 +184,16 @@ def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
         (credit_lines.c.line_id == line_id) | (
             (credit_lines.c.customer_id == customer_id) & (credit_lines.c.currency == currency))
     )).mappings().all()
-    for row in existing:
-        if row["line_id"] != line_id:
-            raise ConflictLine(f"customer {customer_id} already has line {row['line_id']} in"
+    for found in existing:
+        if found["line_id"] != line_id:
+            raise ConflictLine(f"customer {customer_id} already has line {found['line_id']} in"
                                f" {currency}", field="customer_id")
         for name, value in (("customer_id", customer_id), ("currency", currency),
                             ("product_code", product_code)):
-            if row[name] != value:
+            if found[name] != value:
                 raise IdempotencyConflictError(f"line {line_id} exists with {name}="
-                                               f"{row[name]!r}", field=name)
-        return line_view(tx.conn, dict(row))
+                                               f"{found[name]!r}", field=name)
+        return line_view(tx.conn, dict(found))
     platform = platform_ledger_accounts(tx, currency)
     receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
     available = L.open_account(tx, L.AccountSpec(
@@ -251,7 +234,7 @@ def set_credit_limit(tx: Tx, *, line_id: str, new_limit_minor: int, reason: str
     """Raise or lower a line's limit. A decrease below what is in use is refused
     (LimitExceededError naming ``new_limit_minor``); setting the current limit is a no-op."""
     check_id(line_id, "line_id")
-    check_amount(new_limit_minor, "new_limit_minor", minimum=0)
+    check_minor(new_limit_minor, "new_limit_minor")
     if not isinstance(reason, str) or not 1 <= len(reason) <= 128:
         raise ValidationError("must be 1-128 characters", field="reason")
     line = get_line(tx.conn, line_id, lock=True)

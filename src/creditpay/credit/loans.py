@@ -10,7 +10,6 @@ from creditpay import ledger as L
 from creditpay.credit import products as P
 from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
 from creditpay.credit.lines import (
-    check_amount,
     check_id,
     customer_ledger_accounts,
     customer_line,
@@ -37,6 +36,7 @@ from creditpay.errors import (
     ValidationError,
 )
 from creditpay.money import validate_currency
+from creditpay.platform.validators import check_minor
 
 __all__ = ["disburse_cash_loan", "loan_schedule"]
 
@@ -81,7 +81,7 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
     check_id(loan_id, "loan_id")
     check_id(customer_id, "customer_id")
     validate_currency(currency)
-    check_amount(principal_minor, "principal_minor")
+    check_minor(principal_minor, "principal_minor", minimum=1)
     if isinstance(wallet_account_id, bool) or not isinstance(wallet_account_id, int) or \
             wallet_account_id <= 0:
         raise ValidationError("must be the wallet's ledger account id",

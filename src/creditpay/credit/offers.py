@@ -28,11 +28,12 @@ from typing import Any
 from creditpay.credit import products as P
 from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
 from creditpay.credit.calendar import add_months
-from creditpay.credit.lines import check_amount, check_id, customer_line
+from creditpay.credit.lines import check_id, customer_line
 from creditpay.credit.schedule import Schedule, build_schedule, with_terms
 from creditpay.errors import ValidationError
 from creditpay.formatting import percent_string
 from creditpay.money import allocate_minor, validate_currency
+from creditpay.platform.validators import check_minor
 
 __all__ = ["Offer", "OfferInstallment", "quote_offers", "statement_dates", "line_due_date",
            "down_payment_split", "capture_split"]
@@ -255,7 +256,7 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                               field="as_of")
     check_id(customer_id, "customer_id")
     validate_currency(currency)
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     catalogue = catalogue or P.default_catalogue()
     line = customer_line(conn, customer_id, currency)
     if line["status"] != "active":

@@ -37,11 +37,9 @@ from creditpay.credit.allocation import (
 )
 from creditpay.credit.lines import (
     INCOME_CODES,
-    check_amount,
     check_id,
     platform_ledger_accounts,
     post,
-    request_hash,
     transfer,
 )
 from creditpay.credit.plans import (
@@ -55,9 +53,11 @@ from creditpay.credit.plans import (
     waive_residue,
 )
 from creditpay.credit.tables import credit_accounts, credit_repayments, credit_statements
+from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
-from creditpay.errors import IdempotencyConflictError, NotFoundError, ValidationError
+from creditpay.errors import NotFoundError, ValidationError
 from creditpay.money import validate_currency
+from creditpay.platform.validators import check_minor
 
 __all__ = ["RepaymentResult", "repay", "amount_owed"]
 
@@ -256,7 +256,7 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     check_id(repayment_id, "repayment_id")
     check_id(customer_id, "customer_id")
     validate_currency(currency)
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     if isinstance(source_account_id, bool) or not isinstance(source_account_id, int) or \
             source_account_id <= 0:
         raise ValidationError("must be a ledger account id", field="source_account_id")
@@ -265,15 +265,13 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     fingerprint = request_hash(customer_id=customer_id, currency=currency,
                                amount_minor=amount_minor, source=source_account_id,
                                target=target)
-    stored = tx.conn.execute(select(credit_repayments).where(
-        credit_repayments.c.repayment_id == repayment_id)).mappings().first()
+    stored = find_replay(tx.conn, credit_repayments.c.repayment_id, repayment_id, fingerprint,
+                         field="repayment_id",
+                         conflict=f"repayment {repayment_id} exists with other content")
     if stored is not None:
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"repayment {repayment_id} exists with other"
-                                           " content", field="repayment_id")
-        result = dict(stored["result"])
-        result["accounts"] = tuple(result["accounts"])
-        return RepaymentResult(**result)
+        replayed = dict(stored["result"])
+        replayed["accounts"] = tuple(replayed["accounts"])
+        return RepaymentResult(**replayed)
     today = tx.today
     accounts = _accounts(tx, customer_id, currency, target)
     active = [a for a in accounts if a["status"] == "active"]

@@ -34,6 +34,7 @@ from creditpay.credit.calendar import (
 from creditpay.credit.daycount import DayCount, days_in_year_basis, parse_day_count, year_fraction
 from creditpay.errors import ValidationError
 from creditpay.money import AMOUNT_MINOR_MAX, Rounding, validate_currency
+from creditpay.platform.validators import check_date, check_minor, check_rate
 
 __all__ = [
     "Method",
@@ -102,23 +103,6 @@ def _parse_method(value: Method | str) -> Method:
                               field="method") from None
 
 
-def _check_rate(value: object, name: str, maximum: Decimal) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise ValidationError("must be a Decimal (floats are refused)", field=name)
-    value = Decimal(value)
-    if not value.is_finite() or value < 0 or value > maximum:
-        raise ValidationError(f"must be between 0 and {maximum}", field=name)
-    return value
-
-
-def _check_minor(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("must be an integer number of minor units", field=name)
-    if not minimum <= value <= AMOUNT_MINOR_MAX:
-        raise ValidationError(f"must be at least {minimum} minor units", field=name)
-    return value
-
-
 @dataclass(frozen=True, slots=True)
 class ScheduleTerms:
     """Everything a schedule is a pure function of.
@@ -174,10 +158,10 @@ class ScheduleTerms:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
-        _check_minor(self.principal_minor, "principal_minor")
+        check_minor(self.principal_minor, "principal_minor", minimum=1)
         set_(self, "currency", validate_currency(self.currency))
-        set_(self, "annual_rate", _check_rate(self.annual_rate, "annual_rate", ANNUAL_RATE_MAX))
-        set_(self, "fee_rate_per_period", _check_rate(
+        set_(self, "annual_rate", check_rate(self.annual_rate, "annual_rate", ANNUAL_RATE_MAX))
+        set_(self, "fee_rate_per_period", check_rate(
             self.fee_rate_per_period, "fee_rate_per_period", FEE_RATE_PER_PERIOD_MAX))
         if isinstance(self.periods, bool) or not isinstance(self.periods, int) or \
                 not 1 <= self.periods <= PERIODS_MAX:
@@ -195,8 +179,7 @@ class ScheduleTerms:
             value = getattr(self, name)
             if value is None and name == "first_due_date":
                 continue
-            if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-                raise ValidationError("must be a date", field=name)
+            check_date(value, name)
         if self.first_due_date is not None and self.first_due_date <= self.start_date:
             raise ValidationError("must be after the start date", field="first_due_date")
         if not isinstance(self.down_payment, bool):
@@ -212,7 +195,7 @@ class ScheduleTerms:
         for name in ("level_payment_minor", "level_principal_minor", "fee_base_minor",
                      "charge_base_minor"):
             if getattr(self, name) is not None:
-                _check_minor(getattr(self, name), name)
+                check_minor(getattr(self, name), name, minimum=1)
         accrued = self.accrued_interest_minor
         if isinstance(accrued, bool) or not isinstance(accrued, int | Fraction) or accrued < 0:
             raise ValidationError("must be a non-negative int or Fraction of minor units "

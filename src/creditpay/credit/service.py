@@ -24,7 +24,6 @@ from creditpay.credit import quotes as Q
 from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
 from creditpay.credit.lines import (
     CreditLineView,
-    check_amount,
     check_id,
     customer_ledger_accounts,
     get_line,
@@ -32,7 +31,6 @@ from creditpay.credit.lines import (
     open_credit_line,
     platform_ledger_accounts,
     post,
-    request_hash,
     set_credit_limit,
     transfer,
 )
@@ -66,14 +64,15 @@ from creditpay.credit.tables import (
     credit_refunds,
     credit_statements,
 )
+from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
-    IdempotencyConflictError,
     NotFoundError,
     StateError,
     ValidationError,
 )
+from creditpay.platform.validators import check_minor
 
 __all__ = [
     "CreditLineView", "Offer", "CreditAuthorisation", "CreditPurchase", "RefundResult",
@@ -565,13 +564,12 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     def replay() -> CreditAuthorisation | None:
         """The first result of a retry (IdempotencyConflictError if the content differs):
         read only when this call would refuse or its row exists already."""
-        existing = tx.conn.execute(select(credit_authorisations).where(
-            credit_authorisations.c.authorisation_id == authorisation_id)).mappings().first()
+        existing = find_replay(
+            tx.conn, credit_authorisations.c.authorisation_id, authorisation_id, fingerprint,
+            field="authorisation_id",
+            conflict=f"authorisation {authorisation_id} exists with other content")
         if existing is None:
             return None
-        if existing["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"authorisation {authorisation_id} exists with"
-                                           " other content", field="authorisation_id")
         return _auth_view(existing)
 
     try:
@@ -722,18 +720,16 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
     wallet to the merchant), and the down payment is recorded as its installment 1, paid."""
     check_id(capture_id, "capture_id")
     check_id(authorisation_id, "authorisation_id")
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     if isinstance(merchant_payable_account_id, bool) or \
             not isinstance(merchant_payable_account_id, int) or merchant_payable_account_id <= 0:
         raise ValidationError("must be a ledger account id", field="merchant_payable_account_id")
     fingerprint = request_hash(authorisation_id=authorisation_id, amount_minor=amount_minor,
                                merchant=merchant_payable_account_id)
-    existing = tx.conn.execute(select(credit_purchases).where(
-        credit_purchases.c.purchase_id == capture_id)).mappings().first()
+    existing = find_replay(tx.conn, credit_purchases.c.purchase_id, capture_id, fingerprint,
+                           field="capture_id",
+                           conflict=f"capture {capture_id} exists with other content")
     if existing is not None:
-        if existing["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"capture {capture_id} exists with other content",
-                                           field="capture_id")
         return _purchase_view(tx.conn, dict(existing))
     auth = _load_auth(tx.conn, authorisation_id, lock=True)
     if auth["status"] != "authorised":
@@ -850,14 +846,11 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
     return to the wallet (from the merchant payable)."""
     check_id(refund_id, "refund_id")
     check_id(purchase_id, "purchase_id")
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     fingerprint = request_hash(purchase_id=purchase_id, amount_minor=amount_minor)
-    stored = tx.conn.execute(select(credit_refunds).where(
-        credit_refunds.c.refund_id == refund_id)).mappings().first()
+    stored = find_replay(tx.conn, credit_refunds.c.refund_id, refund_id, fingerprint,
+                         field="refund_id", conflict=f"refund {refund_id} exists with other content")
     if stored is not None:
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"refund {refund_id} exists with other content",
-                                           field="refund_id")
         return RefundResult(**stored["result"])
     query = select(credit_purchases).where(credit_purchases.c.purchase_id == purchase_id)
     if tx.dialect == "postgresql":

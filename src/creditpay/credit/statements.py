@@ -19,7 +19,7 @@ from sqlalchemy import select
 from creditpay.credit import products as P
 from creditpay.credit.calendar import add_months
 from creditpay.credit.caps import check_all_in_cost, default_caps
-from creditpay.credit.lines import check_amount, check_id, new_account_row, request_hash
+from creditpay.credit.lines import check_id, new_account_row
 from creditpay.credit.plans import (
     MICRO,
     insert_account,
@@ -36,8 +36,10 @@ from creditpay.credit.tables import (
     credit_installments,
     credit_statements,
 )
+from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
-from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
+from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.platform.validators import check_minor
 
 __all__ = ["StatementView", "get_statement", "list_statements", "bill_installment_schedule",
            "convert_statement_to_installments", "ConversionResult", "revolving_minimum_shares"]
@@ -205,15 +207,13 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
     after the statement's due date. The receivable stays the same principal; no money moves."""
     check_id(conversion_id, "conversion_id")
     check_id(statement_id, "statement_id")
-    check_amount(amount_minor, "amount_minor")
+    check_minor(amount_minor, "amount_minor", minimum=1)
     fingerprint = request_hash(statement_id=statement_id, amount_minor=amount_minor,
                                periods=periods)
-    stored = tx.conn.execute(select(credit_conversions).where(
-        credit_conversions.c.conversion_id == conversion_id)).mappings().first()
+    stored = find_replay(tx.conn, credit_conversions.c.conversion_id, conversion_id,
+                         fingerprint, field="conversion_id",
+                         conflict=f"conversion {conversion_id} exists with other content")
     if stored is not None:
-        if stored["request_hash"] != fingerprint:
-            raise IdempotencyConflictError(f"conversion {conversion_id} exists with other"
-                                           " content", field="conversion_id")
         plan = load_account(tx.conn, stored["plan_account_id"])
         fee = sum(i.fee_minor for i in load_items(tx.conn, plan["seq"], open_only=False))
         return ConversionResult(conversion_id, statement_id, plan["account_id"],

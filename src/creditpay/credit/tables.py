@@ -27,7 +27,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -36,7 +35,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = [
     "affordability_checks",
@@ -66,8 +65,8 @@ credit_lines = Table(
     Column("limit_version", Integer, nullable=False),  # bumps on every limit change
     Column("available_account_id", BigInteger, nullable=False),  # ledger account
     Column("status", String(12), nullable=False),  # active | frozen | closed
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("limit_minor >= 0", name="limit_non_negative"),
     CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
     UniqueConstraint("customer_id", "currency"),
@@ -141,7 +140,7 @@ credit_accounts = Table(
     Column("penalty_account_id", BigInteger, nullable=False),
     Column("line_available_account_id", BigInteger, nullable=True),
     Column("last_cob_date", Date, nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("kind IN ('line', 'plan', 'loan')", name="kind"),
     CheckConstraint("status IN ('active', 'closed', 'written_off')", name="status"),
     CheckConstraint(
@@ -201,8 +200,8 @@ credit_authorisations = Table(
     Column("reference", String(128), nullable=True),
     Column("status", String(10), nullable=False),  # authorised | captured | voided
     Column("hold_transfer_id", String(128), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('authorised', 'captured', 'voided')", name="status"),
 )
 
@@ -219,7 +218,7 @@ credit_purchases = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("refunded_minor", BigInteger, nullable=False),
     Column("merchant_payable_account_id", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_credit_purchases_authorisation", "authorisation_id"),
 )
 
@@ -231,7 +230,7 @@ credit_refunds = Table(
     Column("purchase_id", String(96), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("result", JSONType, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 credit_repayments = Table(
@@ -244,7 +243,7 @@ credit_repayments = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("channel", String(12), nullable=False),  # customer | auto_debit
     Column("result", JSONType, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_credit_repayments_customer", "customer_id"),
 )
 
@@ -257,7 +256,7 @@ credit_conversions = Table(
     Column("plan_account_id", String(64), nullable=False),
     Column("amount_minor", BigInteger, nullable=False),
     Column("periods", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 credit_statements = Table(
@@ -276,7 +275,7 @@ credit_statements = Table(
     Column("minimum_payment_minor", BigInteger, nullable=False),
     Column("installment_number", Integer, nullable=False),
     Column("converted_minor", BigInteger, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("account_seq", "statement_date"),
 )
 
@@ -288,8 +287,8 @@ credit_cob_runs = Table(
     Column("chunk_size", Integer, nullable=False),
     Column("seq_max", BigInteger, nullable=False),  # accounts above it open after the run
     Column("report", JSONType, nullable=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
     CheckConstraint("status IN ('running', 'done')", name="status"),
 )
 
@@ -300,7 +299,7 @@ credit_cob_chunks = Table(
            primary_key=True),
     Column("chunk", Integer, primary_key=True),
     Column("counts", JSONType, nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=False),
 )
 
 # Cash-loan offers shown to a consumer (issue #5): every figure as shown, so the offer
@@ -319,10 +318,10 @@ credit_cash_loan_quotes = Table(
     Column("method", String(24), nullable=False),
     Column("quoted_on", Date, nullable=False),
     Column("figures", JSONType, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
     Column("loan_id", String(64), nullable=True),
-    Column("accepted_at", DateTime(timezone=True), nullable=True),
+    Column("accepted_at", UtcDateTime(), nullable=True),
     Index("ix_credit_cash_loan_quotes_customer", "customer_id", "created_at"),
 )
 
@@ -340,8 +339,8 @@ credit_quotes = Table(
     Column("reference", String(128), nullable=True),  # e.g. the payment intent
     Column("quoted_on", Date, nullable=False),
     Column("offers", JSONType, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
     Index("ix_credit_quotes_customer", "customer_id", "reference"),
 )
 
@@ -358,6 +357,6 @@ affordability_checks = Table(
     Column("failed_rules", JSONType, nullable=False),  # list of rule names
     Column("outcomes", JSONType, nullable=False),  # every rule with its figures
     Column("policy_version", Integer, nullable=False),
-    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("checked_at", UtcDateTime(), nullable=False),
     Index("ix_affordability_checks_customer", "customer_id", "kind", "checked_at"),
 )

@@ -47,7 +47,6 @@ from creditpay.credit.lines import (
     check_id,
     platform_ledger_accounts,
     post,
-    request_hash,
     transfer,
 )
 from creditpay.credit.plans import (
@@ -60,9 +59,9 @@ from creditpay.credit.plans import (
     save_items,
 )
 from creditpay.credit.tables import credit_repayments
+from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
 from creditpay.errors import (
-    IdempotencyConflictError,
     InsufficientFundsError,
     NotFoundError,
     StateError,
@@ -189,13 +188,11 @@ def _history(tx: Tx, account: dict[str, Any]) -> tuple[list[tuple[dt.date, int]]
 
 def _stored(tx: Tx, record_id: str, fingerprint: str, withdrawal_id: str
             ) -> WithdrawalResult | None:
-    stored = tx.conn.execute(select(credit_repayments).where(
-        credit_repayments.c.repayment_id == record_id)).mappings().first()
+    stored = find_replay(tx.conn, credit_repayments.c.repayment_id, record_id, fingerprint,
+                         field="withdrawal_id",
+                         conflict=f"withdrawal {withdrawal_id} exists with other content")
     if stored is None:
         return None
-    if stored["request_hash"] != fingerprint:
-        raise IdempotencyConflictError(f"withdrawal {withdrawal_id} exists with other"
-                                       " content", field="withdrawal_id")
     return WithdrawalResult.from_dict(stored["result"])
 
 

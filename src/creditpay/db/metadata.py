@@ -7,10 +7,16 @@ the only writer of them (one owner per table, see docs/architecture.md). Alembic
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, MetaData
-from sqlalchemy.dialects import postgresql, sqlite
+import datetime as dt
+from typing import Any
 
-__all__ = ["metadata", "BigIntPK", "JSONType"]
+from sqlalchemy import BigInteger, Column, DateTime, MetaData
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.base import SchemaEventTarget
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["metadata", "BigIntPK", "JSONType", "UtcDateTime"]
 
 metadata = MetaData(
     naming_convention={
@@ -29,3 +35,52 @@ from sqlalchemy import JSON  # noqa: E402
 
 # JSON stored as JSONB on PostgreSQL (indexable), TEXT-backed JSON on SQLite.
 JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """``TIMESTAMP WITH TIME ZONE`` that only ever holds and returns aware UTC datetimes.
+
+    The DDL is exactly ``DateTime(timezone=True)``; only the Python side differs. SQLite has
+    no time zone type: SQLAlchemy stores the wall-clock digits and drops the offset, and
+    reads back a naive datetime. So a naive value is refused on the way in (its zone is a
+    guess), an aware one is converted to UTC before it is stored (so text comparison on
+    SQLite orders instants, not wall clocks), and every value read back is aware UTC on
+    both stores. Core expressions derived from such a column (``func.max(col)``,
+    ``func.min(col)``) keep this type; raw ``text()`` needs ``columns(col=UtcDateTime())``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._column: Column[Any] | None = None
+
+    def _set_parent(self, parent: SchemaEventTarget, outer: bool = False, **kw: Any) -> None:
+        # A Column hands itself to its type when built: remembered only to name it in errors.
+        if isinstance(parent, Column):
+            self._column = parent
+        super()._set_parent(parent, outer=outer, **kw)
+
+    def _name(self) -> str:
+        column = self._column
+        if column is None:
+            return "datetime value"
+        table = getattr(column, "table", None)
+        return f"{table.name}.{column.name}" if table is not None else str(column.name)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise ValueError(f"{self._name()} must be a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{self._name()} must be timezone-aware, got naive {value!r}")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # SQLite: the stored digits are UTC (see process_bind_param)
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     String,
@@ -13,7 +12,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["outbox_events", "idempotency_keys"]
 
@@ -28,8 +27,8 @@ outbox_events = Table(
     Column("aggregate_type", String(32), nullable=False),
     Column("aggregate_id", String(128), nullable=False),
     Column("payload", JSONType, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("published_at", DateTime(timezone=True), nullable=True),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True),
     Index("ix_outbox_events_unpublished", "published_at", "id"),
 )
 
@@ -45,8 +44,8 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("response", JSONType, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
     Column("size_bytes", BigInteger, nullable=False, default=0),
     UniqueConstraint("scope", "key"),
 )

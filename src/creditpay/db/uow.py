@@ -89,11 +89,6 @@ class Tx:
             "occurred_at": self.now,
         })
 
-    def emit_many(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            event.setdefault("occurred_at", self.now)
-        self._events.extend(events)
-
     def flush_events(self) -> None:
         """Insert the queued events with one DB-API executemany (this runs in every
         transaction, so it skips SQLAlchemy's per-statement machinery); values go through

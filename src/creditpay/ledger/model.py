@@ -164,21 +164,6 @@ class Account:
     def copy(self) -> Account:
         return replace(self)
 
-    def check_flags(self) -> None:
-        """Raise if the totals break a balance flag (TigerBeetle's rules, pending included)."""
-        if self.debits_must_not_exceed_credits and (
-                self.debits_posted + self.debits_pending > self.credits_posted):
-            raise InsufficientFundsError(
-                f"account {self.key} would go below zero: debits {self.debits_posted}"
-                f" + pending {self.debits_pending} > credits {self.credits_posted}",
-                field="amount_minor", account_id=self.id)
-        if self.credits_must_not_exceed_debits and (
-                self.credits_posted + self.credits_pending > self.debits_posted):
-            raise LimitExceededError(
-                f"account {self.key} would exceed its limit: credits {self.credits_posted}"
-                f" + pending {self.credits_pending} > debits {self.debits_posted}",
-                field="amount_minor", account_id=self.id)
-
 
 @dataclass(frozen=True, slots=True)
 class Balance:

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, RowMapping, and_, bindparam, func, select
@@ -188,7 +188,7 @@ class RememberedAccountIds:
             return dict(ids)
         ids = open_ids()
         for account in get_accounts(tx.conn, ids.values()).values():
-            if _aware(account.created_at) == _aware(tx.now):
+            if account.created_at == tx.now:
                 return ids  # opened by this transaction: not committed yet
         with self._lock:
             memo = self._by_engine.setdefault(engine, {})
@@ -256,21 +256,10 @@ def _transfer_from_row(row: RowMapping) -> Transfer:
         amount_minor=row["amount_minor"], pending_released_minor=row["pending_released_minor"],
         currency=row["currency"], code=row["code"], pending_id=row["pending_id"],
         hold_status=HoldStatus(row["hold_status"]) if row["hold_status"] else None,
-        expires_at=_aware(row["expires_at"]), reference=row["reference"],
-        batch_id=row["batch_id"], created_at=_aware(row["created_at"]),
+        expires_at=row["expires_at"], reference=row["reference"],
+        batch_id=row["batch_id"], created_at=row["created_at"],
         metadata=row["metadata"],
     )
-
-
-@overload
-def _aware(value: dt.datetime) -> dt.datetime: ...
-@overload
-def _aware(value: None) -> None: ...
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; everything here is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 def _compare_replay(request: TransferRequest, stored: Transfer, prefix: str) -> None:

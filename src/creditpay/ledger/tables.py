@@ -13,14 +13,13 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     Index,
     String,
     Table,
     text,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["ledger_accounts", "ledger_transfers"]
 
@@ -42,7 +41,7 @@ ledger_accounts = Table(
     Column("credits_posted", BigInteger, nullable=False, default=0),
     Column("debits_pending", BigInteger, nullable=False, default=0),
     Column("credits_pending", BigInteger, nullable=False, default=0),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("normal_side IN ('debit', 'credit')", name="normal_side"),
     CheckConstraint(
         "debits_posted >= 0 AND credits_posted >= 0 AND debits_pending >= 0"
@@ -79,11 +78,11 @@ ledger_transfers = Table(
     Column("pending_id", String(128), nullable=True),
     # Hold state, on pending rows only: pending -> posted | voided | expired.
     Column("hold_status", String(8), nullable=True),
-    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
     Column("reference", String(128), nullable=True),
     Column("batch_id", String(128), nullable=True),
     Column("metadata", JSONType, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("kind IN ('single', 'pending', 'post', 'void', 'expire')", name="kind"),
     CheckConstraint("amount_minor >= 0 AND pending_released_minor >= 0", name="amounts"),
     CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from creditpay.errors import ValidationError
 from creditpay.parties.tables import customer_devices, customer_sessions
+from creditpay.platform.validators import check_aware
 
 __all__ = ["SIGHTINGS_MAX", "device_sightings"]
 
@@ -27,8 +28,9 @@ def device_sightings(conn: Connection, customer_id: str, *, before: dt.datetime,
     id (not the device fingerprint). At most :data:`SIGHTINGS_MAX` newest per source."""
     if not isinstance(customer_id, str) or not customer_id:
         raise ValidationError("customer_id must be a non-empty string", field="customer_id")
-    if before.tzinfo is None or (since is not None and since.tzinfo is None):
-        raise ValidationError("times need a timezone", field="before")
+    check_aware(before, "before")
+    if since is not None:
+        check_aware(since, "since")
     rows: list[dict[str, Any]] = []
     for table in (customer_devices, customer_sessions):
         c = table.c
@@ -38,8 +40,6 @@ def device_sightings(conn: Connection, customer_id: str, *, before: dt.datetime,
         if since is not None:
             query = query.where(c.created_at >= since)
         for row in conn.execute(query.order_by(c.created_at.desc()).limit(SIGHTINGS_MAX)):
-            at = row.created_at if row.created_at.tzinfo else row.created_at.replace(
-                tzinfo=dt.UTC)  # SQLite returns naive UTC
-            rows.append({"occurred_at": at, "device_id": row.device_id})
+            rows.append({"occurred_at": row.created_at, "device_id": row.device_id})
     rows.sort(key=lambda item: (item["occurred_at"], item["device_id"]))
     return rows

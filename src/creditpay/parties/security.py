@@ -89,9 +89,6 @@ class PasswordPolicy:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
-    def needs_rehash(self, password_hash: str) -> bool:
-        return self._hasher.check_needs_rehash(password_hash)
-
 
 def check_password_shape(password: str) -> None:
     if not isinstance(password, str) or not (

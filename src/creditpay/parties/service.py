@@ -14,7 +14,7 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, overload
+from typing import Any
 
 from sqlalchemy import Connection, Table, case, select, update
 
@@ -57,6 +57,7 @@ from creditpay.parties.tables import (
 )
 from creditpay.platform import audit
 from creditpay.platform.masking import mask_email, mask_id_number, mask_name, mask_phone
+from creditpay.platform.validators import check_language
 from creditpay.platform.vault import (
     BlindIndexer,
     Vault,
@@ -68,7 +69,7 @@ from creditpay.platform.webhook_targets import WebhookTarget
 
 __all__ = [
     "AccessPolicy", "Parties", "Principal", "ROLES", "MERCHANT_SCOPES", "StepUpRequired",
-    "aware", "wallet_spec", "merchant_payable_spec", "commit_and_raise", "WrongCode",
+    "wallet_spec", "merchant_payable_spec", "commit_and_raise", "WrongCode",
     "suspend_merchant",
     "MERCHANT_SUSPENSION_REASONS",
 ]
@@ -78,17 +79,6 @@ MERCHANT_SCOPES = ("payments:write", "payments:read", "refunds:write", "reports:
                    "keys:write")
 _MCC = re.compile(r"^\d{4}$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
-
-
-@overload
-def aware(value: dt.datetime) -> dt.datetime: ...
-@overload
-def aware(value: None) -> None: ...
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 @dataclass(frozen=True)
@@ -200,7 +190,7 @@ class Parties:
             "legal_name": shown("legal_name_ct", "customers.legal_name", mask_name),
             "id_number": shown("id_number_ct", "customers.id_number", mask_id_number),
             "locale": row.locale,
-            "created_at": aware(row.created_at).isoformat(),
+            "created_at": row.created_at.isoformat(),
         }
 
     def get_customer(self, conn: Connection, customer_id: str) -> Any:
@@ -243,8 +233,7 @@ class Parties:
         is told someone tried (``notifications.registration_attempt``)."""
         if not phone and not email:
             raise ValidationError("give a phone number or an email address", field="phone")
-        if locale not in ("zh-CN", "en"):
-            raise ValidationError("must be zh-CN or en", field="locale")
+        check_language(locale, "locale")
         device_hash = _device_hash(device_id)
         registration_id = new_id("reg")
         identities = self._identities(phone, email)
@@ -292,7 +281,7 @@ class Parties:
         row = tx.conn.execute(query).first() if isinstance(registration_id, str) else None
         expected = self.signer.mac("registration", f"{registration_id}:{code}".encode())
         usable = row is not None and row.status == "pending" and \
-            aware(row.expires_at) > tx.now and row.device_hash == device_hash and \
+            row.expires_at > tx.now and row.device_hash == device_hash and \
             row.attempts < self.policy.challenge_attempts_max
         # A taken registration never matches, even if its unsent code were guessed.
         matches = usable and row is not None and isinstance(code, str) and \
@@ -345,8 +334,7 @@ class Parties:
         :meth:`start_registration` / :meth:`complete_registration`."""
         if not phone and not email:
             raise ValidationError("give a phone number or an email address", field="phone")
-        if locale not in ("zh-CN", "en"):
-            raise ValidationError("must be zh-CN or en", field="locale")
+        check_language(locale, "locale")
         device_hash = _device_hash(device_id)
         identities = self._identities(phone, email)
         for kind, (_, bidx) in identities.items():
@@ -414,7 +402,7 @@ class Parties:
 
     # ------------------------------------------------------------------ login / sessions
     def check_lock(self, row: Any, now: dt.datetime) -> None:
-        locked_until = aware(row.locked_until)
+        locked_until = row.locked_until
         if locked_until is not None and locked_until > now:
             raise RateLimitedError(
                 "too many failed logins; try again later",
@@ -516,7 +504,7 @@ class Parties:
             audit.append(tx, "system", "auth", "session.refresh_reuse", "customer",
                          row.customer_id, {"family_id": row.family_id})
             return {"revoked": True}
-        if row.status != "active" or aware(row.expires_at) <= tx.now:
+        if row.status != "active" or row.expires_at <= tx.now:
             raise AuthenticationError("refresh token is no longer valid")
         tx.conn.execute(update(customer_sessions).where(customer_sessions.c.id == row.id)
                         .values(status="rotated"))
@@ -570,7 +558,7 @@ class Parties:
         if row is None or row.purpose != purpose or row.reference != reference or (
                 customer_id is not None and row.customer_id != customer_id):
             raise AuthenticationError("no such verification challenge")
-        if row.status != "pending" or aware(row.expires_at) <= tx.now or \
+        if row.status != "pending" or row.expires_at <= tx.now or \
                 row.attempts >= self.policy.challenge_attempts_max:
             raise AuthenticationError("verification challenge is used or expired")
         expected = self.signer.mac("step-up", f"{challenge_id}:{code}".encode())
@@ -638,8 +626,8 @@ class Parties:
             customer_devices.c.customer_id == customer_id).order_by(
             customer_devices.c.created_at, customer_devices.c.id)).all()
         return [{"id": r.id, "label": r.label, "trusted": r.trusted_at is not None,
-                 "last_seen_at": aware(r.last_seen_at).isoformat(),
-                 "created_at": aware(r.created_at).isoformat()} for r in rows]
+                 "last_seen_at": r.last_seen_at.isoformat(),
+                 "created_at": r.created_at.isoformat()} for r in rows]
 
     def untrust_device(self, tx: Tx, principal: Principal, device_id: str) -> dict[str, Any]:
         row = tx.conn.execute(select(customer_devices).where(
@@ -659,7 +647,7 @@ class Parties:
         return {"id": row.id, "brand": row.brand, "last4": row.last4,
                 "masked": f"**** **** **** {row.last4}", "expiry_month": row.expiry_month,
                 "expiry_year": row.expiry_year, "status": row.status,
-                "created_at": aware(row.created_at).isoformat()}
+                "created_at": row.created_at.isoformat()}
 
     def add_card(self, tx: Tx, principal: Principal, *, rail_token: str, brand: str,
                  last4: str, expiry_month: int, expiry_year: int) -> dict[str, Any]:
@@ -699,7 +687,7 @@ class Parties:
                 "discount_rate": row.discount_rate,
                 "settlement_currency": row.settlement_currency,
                 "webhook_url": row.webhook_url,
-                "created_at": aware(row.created_at).isoformat()}
+                "created_at": row.created_at.isoformat()}
 
     def get_merchant(self, conn: Connection, merchant_id: str) -> Any:
         row = conn.execute(select(merchants).where(merchants.c.id == merchant_id)).first()
@@ -774,8 +762,8 @@ class Parties:
             merchant_api_keys.c.merchant_id == merchant_id).order_by(
             merchant_api_keys.c.created_at, merchant_api_keys.c.id)).all()
         return [{"id": r.id, "prefix": r.prefix, "scopes": r.scopes.split(),
-                 "created_at": aware(r.created_at).isoformat(),
-                 "revoked_at": aware(r.revoked_at).isoformat() if r.revoked_at else None}
+                 "created_at": r.created_at.isoformat(),
+                 "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None}
                 for r in rows]
 
     def revoke_api_key(self, tx: Tx, principal: Principal, key_id: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from sqlalchemy import (
     CheckConstraint,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import metadata
+from creditpay.db.metadata import UtcDateTime, metadata
 
 __all__ = [
     "customers", "customer_devices", "customer_cards", "customer_sessions",
@@ -45,14 +44,14 @@ customers = Table(
     Column("id_number_ct", Text, nullable=True),
     Column("id_number_bidx", String(32), nullable=True, unique=True),
     Column("date_of_birth_ct", Text, nullable=True),
-    Column("kyc_verified_at", DateTime(timezone=True), nullable=True),
+    Column("kyc_verified_at", UtcDateTime(), nullable=True),
     Column("locale", String(16), nullable=False),
     # IANA zone the consumer lives in: fair-collections quiet hours are local time.
     Column("time_zone", String(64), nullable=False, default="Asia/Shanghai",
            server_default="Asia/Shanghai"),
     Column("failed_logins", Integer, nullable=False, default=0),
-    Column("locked_until", DateTime(timezone=True), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("phone_bidx IS NOT NULL OR email_bidx IS NOT NULL", name="has_login"),
     CheckConstraint("kyc_status IN ('unverified', 'verified')", name="kyc_status"),
 )
@@ -66,9 +65,9 @@ customer_devices = Table(
     Column("customer_id", String(32), ForeignKey("customers.id"), nullable=False),
     Column("device_hash", String(64), nullable=False),
     Column("label", String(64), nullable=True),
-    Column("trusted_at", DateTime(timezone=True), nullable=True),
-    Column("last_seen_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("trusted_at", UtcDateTime(), nullable=True),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("customer_id", "device_hash"),
 )
 
@@ -83,7 +82,7 @@ customer_cards = Table(
     Column("expiry_month", Integer, nullable=False),
     Column("expiry_year", Integer, nullable=False),
     Column("status", String(16), nullable=False),  # active | removed
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_customer_cards_customer", "customer_id"),
 )
 
@@ -97,8 +96,8 @@ customer_sessions = Table(
     Column("family_id", String(32), nullable=False),
     Column("refresh_hash", String(64), nullable=False, unique=True),
     Column("status", String(16), nullable=False),  # active | rotated | revoked
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
     Index("ix_customer_sessions_family", "family_id"),
 )
 
@@ -112,8 +111,8 @@ step_up_challenges = Table(
     Column("code_hash", String(64), nullable=False),  # HMAC-SHA256 of the code
     Column("attempts", Integer, nullable=False, default=0),
     Column("status", String(16), nullable=False),  # pending | used | failed
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
 )
 
 # A registration waits here until the code sent to its phone or e-mail is entered; only then
@@ -138,8 +137,8 @@ customer_registrations = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("status", String(16), nullable=False),
     Column("customer_id", String(32), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
     CheckConstraint("kind IN ('new', 'taken')", name="kind"),
     CheckConstraint("channel IN ('sms', 'email')", name="channel"),
     CheckConstraint("status IN ('pending', 'completed', 'failed')", name="status"),
@@ -158,7 +157,7 @@ merchants = Table(
     Column("settlement_currency", String(3), nullable=False),
     Column("webhook_url", String(512), nullable=True),
     Column("webhook_secret_ct", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('active', 'suspended')", name="status"),
 )
 
@@ -170,8 +169,8 @@ merchant_api_keys = Table(
     Column("prefix", String(24), nullable=False, unique=True),
     Column("secret_hash", String(64), nullable=False),  # SHA-256 of the 256-bit secret
     Column("scopes", String(255), nullable=False),  # space separated
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
     Index("ix_merchant_api_keys_merchant", "merchant_id"),
 )
 
@@ -183,8 +182,8 @@ operators = Table(
     Column("role", String(32), nullable=False),
     Column("prefix", String(24), nullable=False, unique=True),
     Column("secret_hash", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("disabled_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("disabled_at", UtcDateTime(), nullable=True),
     CheckConstraint("role IN ('admin', 'risk_analyst', 'collections_agent',"
                     " 'compliance_officer', 'support')", name="role"),
 )

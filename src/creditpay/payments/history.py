@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from creditpay.errors import ValidationError
 from creditpay.payments.tables import payment_intents, payment_refunds, wallet_operations
+from creditpay.platform.validators import check_aware
 from creditpay.risk.features.platform import ActivityRow
 
 __all__ = ["ACTIVITY_KINDS", "ACTIVITY_ROWS_MAX", "customer_activity"]
@@ -36,8 +37,9 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
     """
     if not isinstance(customer_id, str) or not customer_id:
         raise ValidationError("customer_id must be a non-empty string", field="customer_id")
-    if before.tzinfo is None or (since is not None and since.tzinfo is None):
-        raise ValidationError("times need a timezone", field="before")
+    check_aware(before, "before")
+    if since is not None:
+        check_aware(since, "since")
     rows: list[ActivityRow] = []
     w = wallet_operations.c
     done_at = func.coalesce(w.completed_at, w.created_at)
@@ -79,7 +81,5 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
 
 def _row(at: dt.datetime, kind: str, amount_minor: int, currency: str, category: str | None
          ) -> ActivityRow:
-    if at.tzinfo is None:  # SQLite returns naive UTC
-        at = at.replace(tzinfo=dt.UTC)
     return ActivityRow(occurred_at=at, kind=kind, amount_minor=int(amount_minor),
                        currency=currency, category=category)

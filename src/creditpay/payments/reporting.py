@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from creditpay.errors import ValidationError
 from creditpay.payments.tables import payment_intents, wallet_operations
+from creditpay.platform.validators import check_date
 from creditpay.risk.early_warning.ports import ScreeningCounts
 
 __all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX",
@@ -37,8 +38,7 @@ def daily_screening_counts(conn: Connection, start: dt.date, end: dt.date
     ``payment_intents.risk_outcome`` by the intent's creation time (UTC day). Days and
     scenarios with no screened intent are left out."""
     for name, value in (("start", start), ("end", end)):
-        if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-            raise ValidationError("must be a date", field=name)
+        check_date(value, name)
     if end < start:
         raise ValidationError("must not be before start", field="end")
     if (end - start).days >= SCREENING_DAYS_MAX:

@@ -67,7 +67,6 @@ from creditpay.parties.service import (
     Principal,
     StepUpRequired,
     WrongCode,
-    aware,
     commit_and_raise,
     merchant_payable_spec,
     wallet_spec,
@@ -204,8 +203,8 @@ class Payments:
                 "counterparty_customer_id": row.counterparty_customer_id
                 if row.kind == "p2p" else None,
                 "failure_reason": row.failure_reason,
-                "created_at": aware(row.created_at).isoformat(),
-                "completed_at": aware(row.completed_at).isoformat() if row.completed_at
+                "created_at": row.created_at.isoformat(),
+                "completed_at": row.completed_at.isoformat() if row.completed_at
                 else None}
 
     def _card_move(self, tx: Tx, principal: Principal, kind: str, card_id: str,
@@ -411,11 +410,11 @@ class Payments:
             "card_id": row.card_id, "accepted_offer": row.accepted_offer,
             "risk_outcome": row.risk_outcome, "captured_minor": row.captured_minor,
             "refunded_minor": row.refunded_minor,
-            "capture_before": aware(row.capture_before).isoformat() if row.capture_before
+            "capture_before": row.capture_before.isoformat() if row.capture_before
             else None,
-            "expires_at": aware(row.expires_at).isoformat(),
-            "created_at": aware(row.created_at).isoformat(),
-            "confirmed_at": aware(row.confirmed_at).isoformat() if row.confirmed_at else None,
+            "expires_at": row.expires_at.isoformat(),
+            "created_at": row.created_at.isoformat(),
+            "confirmed_at": row.confirmed_at.isoformat() if row.confirmed_at else None,
         }
 
     def _intent(self, conn: Connection, intent_id: str, *, lock: bool = False) -> Any:
@@ -677,7 +676,7 @@ class Payments:
         row = self.intent_for(tx.conn, principal, intent_id, lock=True)
         if row.status != "requires_confirmation":
             raise StateError(f"intent is {row.status}", field="intent_id")
-        if aware(row.expires_at) <= tx.now:
+        if row.expires_at <= tx.now:
             raise StateError("intent has expired", field="intent_id")
         offer = None
         stored = None
@@ -957,7 +956,7 @@ class Payments:
         row = self.intent_for(tx.conn, merchant, intent_id, lock=True)
         if row.status != "requires_capture":
             raise StateError(f"intent is {row.status}", field="intent_id")
-        if aware(row.capture_before) <= tx.now:
+        if row.capture_before <= tx.now:
             self._expire_one(tx, row)
             raise commit_and_raise(StateError(
                 "the capture window has passed; the authorisation was released",
@@ -1287,7 +1286,7 @@ class Payments:
                               "order_id": line.order_id,
                               "amount_minor": line.amount_minor if kind == "capture"
                               else -line.amount_minor,
-                              "created_at": aware(line.created_at).isoformat()})
+                              "created_at": line.created_at.isoformat()})
         return {**self.settlement_view(row), "lines": lines}
 
     def list_settlements(self, conn: Connection, merchant_id: str, *,

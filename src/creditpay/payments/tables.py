@@ -13,7 +13,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = [
     "wallet_operations", "card_rail_tokens", "card_rail_operations", "payment_intents",
@@ -45,8 +44,8 @@ wallet_operations = Table(
     Column("counterparty_customer_id", String(32), nullable=True),
     Column("rail_operation_id", String(32), nullable=True),
     Column("failure_reason", String(64), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("ix_wallet_operations_customer", "customer_id", "seq"),
     Index("ix_wallet_operations_counterparty", "counterparty_customer_id", "seq"),
@@ -58,7 +57,7 @@ card_rail_tokens = Table(
     metadata,
     Column("token", String(64), primary_key=True),
     Column("behaviour", String(16), nullable=False),  # succeed | decline | delay
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 card_rail_operations = Table(
@@ -72,9 +71,9 @@ card_rail_operations = Table(
     Column("reference", String(64), nullable=False, unique=True),
     Column("outcome", String(16), nullable=False),  # succeeded | failed
     Column("status", String(16), nullable=False),  # pending | delivered
-    Column("callback_due_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("callback_due_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
     Index("ix_card_rail_operations_due", "status", "callback_due_at"),
 )
 
@@ -101,10 +100,10 @@ payment_intents = Table(
     Column("risk_reasons", JSONType, nullable=True),
     Column("captured_minor", BigInteger, nullable=False, default=0),
     Column("refunded_minor", BigInteger, nullable=False, default=0),
-    Column("capture_before", DateTime(timezone=True), nullable=True),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("confirmed_at", DateTime(timezone=True), nullable=True),
+    Column("capture_before", UtcDateTime(), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("confirmed_at", UtcDateTime(), nullable=True),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint("captured_minor >= 0 AND captured_minor <= amount_minor",
                     name="captured_within_amount"),
@@ -128,7 +127,7 @@ payment_captures = Table(
     Column("credit_purchase_id", String(64), nullable=True),
     Column("business_date", Date, nullable=False),
     Column("settlement_id", String(32), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("ix_payment_captures_settle", "merchant_id", "business_date"),
     Index("ix_payment_captures_intent", "intent_id"),
@@ -145,7 +144,7 @@ payment_refunds = Table(
     Column("reason", String(64), nullable=True),
     Column("business_date", Date, nullable=False),
     Column("settlement_id", String(32), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("ix_payment_refunds_settle", "merchant_id", "business_date"),
     Index("ix_payment_refunds_intent", "intent_id"),
@@ -160,8 +159,8 @@ credit_offer_quotes = Table(
     Column("intent_id", String(32), ForeignKey("payment_intents.id"), nullable=False),
     Column("customer_id", String(32), nullable=False),
     Column("offers", JSONType, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
     Index("ix_credit_offer_quotes_intent", "intent_id"),
 )
 
@@ -174,10 +173,10 @@ payment_codes = Table(
     Column("nonce_hash", String(64), nullable=False, unique=True),
     Column("funding", String(24), nullable=False),
     Column("card_id", String(32), nullable=True),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
     Column("intent_id", String(32), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 merchant_settlements = Table(
@@ -196,7 +195,7 @@ merchant_settlements = Table(
     Column("discount_rate", String(16), nullable=False),
     Column("capture_count", Integer, nullable=False),
     Column("refund_count", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     CheckConstraint("gross_minor - refunds_minor - fee_minor = net_minor", name="net_adds_up"),
     UniqueConstraint("merchant_id", "currency", "business_date"),
 )
@@ -211,14 +210,14 @@ webhook_deliveries = Table(
     Column("payload", JSONType, nullable=False),
     Column("status", String(16), nullable=False),  # pending | delivered | failed
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("last_status_code", Integer, nullable=True),
     Column("last_error", String(255), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
     # The worker that is sending this attempt, until when (a lease): another worker takes the
     # row only once the lease has passed, i.e. its sender died (migration 0017).
     Column("claim_token", String(32), nullable=True),
-    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("claimed_until", UtcDateTime(), nullable=True),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )

@@ -129,10 +129,7 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _utc_text(value: dt.datetime) -> str:
-    # SQLite hands back naive datetimes (stored as UTC by append/seal); PostgreSQL aware ones
-    # in the session zone. Both normalise to the same text, so a hash survives either store.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
+    # One text per instant whatever the zone of the aware value, so a hash survives either store.
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

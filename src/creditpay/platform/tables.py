@@ -13,7 +13,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -22,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["vault_data_keys", "vault_notes", "audit_records", "audit_chain_head",
            "COMPLIANCE_TABLES"]
@@ -38,9 +37,9 @@ vault_data_keys = Table(
     Column("key_id", String(32), primary_key=True),  # 16 random bytes, hex; in each ciphertext
     Column("wrapped_key", LargeBinary, nullable=False),  # nonce(12) || AES-GCM(data key) || tag
     Column("master_key_id", String(64), nullable=False),  # fingerprint of the wrapping master
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("active", Boolean, nullable=True, unique=True),
-    Column("retired_at", DateTime(timezone=True), nullable=True),
+    Column("retired_at", UtcDateTime(), nullable=True),
     CheckConstraint(
         "(active IS NOT NULL AND retired_at IS NULL) OR (active IS NULL AND retired_at IS NOT NULL)",
         name="active_xor_retired",
@@ -61,8 +60,8 @@ vault_notes = Table(
     Column("customer_id", String(64), nullable=True),  # whose data it may hold (erasure)
     Column("author_id", String(128), nullable=False),
     Column("ciphertext", Text, nullable=True),  # vault ciphertext; NULL once erased
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("erased_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("erased_at", UtcDateTime(), nullable=True),
     CheckConstraint("(ciphertext IS NULL) = (erased_at IS NOT NULL)",
                     name="erased_xor_ciphertext"),
     Index("ix_vault_notes_customer_id", "customer_id"),
@@ -76,7 +75,7 @@ audit_records = Table(
     "audit_records",
     metadata,
     Column("id", BigIntPK, primary_key=True, autoincrement=True),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),  # business time (tx.now)
+    Column("recorded_at", UtcDateTime(), nullable=False),  # business time (tx.now)
     Column("actor_type", String(32), nullable=False),
     Column("actor_id", String(128), nullable=False),
     Column("action", String(64), nullable=False),
@@ -86,7 +85,7 @@ audit_records = Table(
     Column("chain_index", BigInteger, nullable=True, unique=True),  # 0, 1, 2, ... once sealed
     Column("prev_hash", String(64), nullable=True),
     Column("hash", String(64), nullable=True),
-    Column("sealed_at", DateTime(timezone=True), nullable=True),
+    Column("sealed_at", UtcDateTime(), nullable=True),
     CheckConstraint(
         "(chain_index IS NULL AND prev_hash IS NULL AND hash IS NULL AND sealed_at IS NULL)"
         " OR (chain_index IS NOT NULL AND prev_hash IS NOT NULL AND hash IS NOT NULL"
@@ -106,7 +105,7 @@ audit_chain_head = Table(
     Column("last_chain_index", BigInteger, nullable=False),  # -1 while nothing is sealed
     Column("last_record_id", BigInteger, nullable=True),
     Column("head_hash", String(64), nullable=False),  # genesis: 64 zeros
-    Column("sealed_at", DateTime(timezone=True), nullable=True),
+    Column("sealed_at", UtcDateTime(), nullable=True),
     CheckConstraint("id = 1", name="single_row"),
 )
 

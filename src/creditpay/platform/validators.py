@@ -9,10 +9,12 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from creditpay.errors import ValidationError
+from creditpay.money import AMOUNT_MINOR_MAX
 from creditpay.platform.logging_filter import find_pii
 
-__all__ = ["LANGUAGES", "check_reference", "check_choice", "check_language", "check_aware",
-           "check_minor", "check_rate", "check_count", "to_utc"]
+__all__ = ["LANGUAGES", "check_reference", "check_choice", "check_language", "check_date",
+           "check_aware",
+           "check_minor", "check_rate", "check_count"]
 
 LANGUAGES = ("zh-CN", "en")
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -43,6 +45,13 @@ def check_language(value: object, field: str = "language") -> str:
     return check_choice(value, LANGUAGES, field)
 
 
+def check_date(value: object, field: str) -> dt.date:
+    """A calendar date (a datetime is refused: its time of day would be dropped silently)."""
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
+        raise ValidationError("must be a date", field=field)
+    return value
+
+
 def check_aware(value: object, field: str) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.tzinfo is None \
             or value.utcoffset() is None:
@@ -50,17 +59,10 @@ def check_aware(value: object, field: str) -> dt.datetime:
     return value
 
 
-def to_utc(value: dt.datetime) -> dt.datetime:
-    """Aware UTC from a database value (SQLite returns naive datetimes that are UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
 def check_minor(value: object, field: str, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError("must be an integer number of minor units", field=field)
-    if not minimum <= value <= 2**63 - 1:
+    if not minimum <= value <= AMOUNT_MINOR_MAX:
         raise ValidationError(f"must be at least {minimum} minor units", field=field)
     return value
 

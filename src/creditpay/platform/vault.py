@@ -275,12 +275,6 @@ class Vault:
         return [DataKeyInfo(r.key_id, r.master_key_id, r.created_at, bool(r.active),
                             r.retired_at) for r in rows]
 
-    def clear_cache(self) -> None:
-        """Forget unwrapped keys and the active key id (e.g. after an incident)."""
-        with self._lock:
-            self._ciphers.clear()
-            self._active = None
-
     # ----- internals --------------------------------------------------------------------
     def _insert_new_key(self, conn: Connection, now: object) -> str:
         key_id = secrets.token_bytes(_KEY_ID_BYTES).hex()

@@ -36,7 +36,6 @@ from creditpay.platform.validators import (
     check_choice,
     check_minor,
     check_reference,
-    to_utc,
 )
 from creditpay.protection.tables import complaints
 
@@ -162,17 +161,14 @@ class Complaint:
 
 
 def _complaint(row: Any) -> Complaint:
-    def when(value: dt.datetime | None) -> dt.datetime | None:
-        return None if value is None else to_utc(value)
-
     return Complaint(
         id=row.id, customer_id=row.customer_id, subject_type=row.subject_type,
         subject_id=row.subject_id, category=Category(row.category), channel=row.channel,
-        status=row.status, opened_at=to_utc(row.opened_at),
-        acknowledge_due_at=to_utc(row.acknowledge_due_at),
-        resolve_due_at=to_utc(row.resolve_due_at), acknowledged_at=when(row.acknowledged_at),
-        resolved_at=when(row.resolved_at), escalation_level=row.escalation_level,
-        escalated_at=when(row.escalated_at),
+        status=row.status, opened_at=row.opened_at,
+        acknowledge_due_at=row.acknowledge_due_at,
+        resolve_due_at=row.resolve_due_at, acknowledged_at=row.acknowledged_at,
+        resolved_at=row.resolved_at, escalation_level=row.escalation_level,
+        escalated_at=row.escalated_at,
         outcome=Outcome(row.outcome) if row.outcome else None, remedy_minor=row.remedy_minor,
         remedy_currency=row.remedy_currency, sla_policy_version=row.sla_policy_version)
 

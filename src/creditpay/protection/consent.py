@@ -40,7 +40,6 @@ from creditpay.platform.validators import (
     check_choice,
     check_language,
     check_reference,
-    to_utc,
 )
 from creditpay.protection.tables import consent_records
 
@@ -231,7 +230,7 @@ def _record(row: Row[Any]) -> ConsentRecord:
         id=row.id, customer_id=row.customer_id, purpose=Purpose(row.purpose),
         partner_id=row.partner_id or None, partner_name=row.partner_name or None,
         action=row.action, text_version=row.text_version, language=row.language,
-        text_sha256=row.text_sha256, channel=row.channel, recorded_at=to_utc(row.recorded_at))
+        text_sha256=row.text_sha256, channel=row.channel, recorded_at=row.recorded_at)
 
 
 def _latest(conn: Connection, customer_id: str, purpose: Purpose,
@@ -276,7 +275,7 @@ def _insert(tx: Tx, values: dict[str, Any], request_id: str | None) -> ConsentRe
         partner_id=values["partner_id"] or None, partner_name=values["partner_name"] or None,
         action=values["action"], text_version=values["text_version"],
         language=values["language"], text_sha256=values["text_sha256"],
-        channel=values["channel"], recorded_at=to_utc(tx.now))
+        channel=values["channel"], recorded_at=tx.now.astimezone(dt.UTC))
 
 
 def grant_consent(tx: Tx, *, customer_id: str, purpose: Purpose | str, language: str,

@@ -36,7 +36,7 @@ from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
 from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_schedule
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
-from creditpay.money import Money, format_money
+from creditpay.formatting import money_text
 from creditpay.platform import audit
 from creditpay.platform.validators import (
     check_choice,
@@ -45,7 +45,6 @@ from creditpay.platform.validators import (
     check_minor,
     check_rate,
     check_reference,
-    to_utc,
 )
 from creditpay.protection.complaints import DEFAULT_SLA_POLICY, SlaPolicy
 from creditpay.protection.tables import disclosure_acceptances
@@ -261,7 +260,7 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
     cur = terms.currency
 
     def money(minor: int) -> str:
-        return format_money(Money(minor, cur), lang)
+        return money_text(minor, cur, lang)
 
     schedule = facts.schedule
     down = terms.down_payment_minor
@@ -465,7 +464,7 @@ class AcceptanceCheck:
 def _acceptance(row: Any) -> Acceptance:
     return Acceptance(row.id, row.offer_id, row.customer_id, row.language,
                       row.template_version, row.document_sha256, row.channel,
-                      to_utc(row.accepted_at))
+                      row.accepted_at)
 
 
 def accept_disclosure(tx: Tx, *, customer_id: str, facts: KeyFacts, language: str,
@@ -514,7 +513,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, facts: KeyFacts, language: st
                   "total_repayable_minor": facts.total_repayable_minor,
                   "currency": facts.terms.currency})
     return Acceptance(new_id, offer_id, customer_id, language, TEMPLATE_VERSION, digest,
-                      channel, to_utc(tx.now))
+                      channel, tx.now.astimezone(dt.UTC))
 
 
 def _stored(conn: Connection, offer_id: str) -> Any:

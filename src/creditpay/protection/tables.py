@@ -16,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     Index,
     Integer,
     String,
@@ -24,7 +23,7 @@ from sqlalchemy import (
     Text,
 )
 
-from creditpay.db.metadata import BigIntPK, metadata
+from creditpay.db.metadata import BigIntPK, UtcDateTime, metadata
 
 __all__ = [
     "consent_records",
@@ -52,7 +51,7 @@ consent_records = Table(
     Column("language", String(8), nullable=False),
     Column("text_sha256", String(64), nullable=False),  # SHA-256 of the exact text shown
     Column("channel", String(16), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),  # business time
+    Column("recorded_at", UtcDateTime(), nullable=False),  # business time
     CheckConstraint("action IN ('grant', 'revoke')", name="action_known"),
     Index("ix_consent_records_key", "customer_id", "purpose", "partner_id", "id"),
 )
@@ -71,7 +70,7 @@ disclosure_acceptances = Table(
     Column("document_sha256", String(64), nullable=False),
     Column("document_html", Text, nullable=False),
     Column("channel", String(16), nullable=False),
-    Column("accepted_at", DateTime(timezone=True), nullable=False),
+    Column("accepted_at", UtcDateTime(), nullable=False),
     Index("ix_disclosure_acceptances_customer", "customer_id", "id"),
 )
 
@@ -86,13 +85,13 @@ complaints = Table(
     Column("category", String(32), nullable=False),
     Column("channel", String(16), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("opened_at", DateTime(timezone=True), nullable=False),
-    Column("acknowledge_due_at", DateTime(timezone=True), nullable=False),
-    Column("resolve_due_at", DateTime(timezone=True), nullable=False),
-    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
-    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("acknowledge_due_at", UtcDateTime(), nullable=False),
+    Column("resolve_due_at", UtcDateTime(), nullable=False),
+    Column("acknowledged_at", UtcDateTime(), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
     Column("escalation_level", Integer, nullable=False),
-    Column("escalated_at", DateTime(timezone=True), nullable=True),
+    Column("escalated_at", UtcDateTime(), nullable=True),
     Column("outcome", String(24), nullable=True),
     Column("remedy_minor", BigInteger, nullable=True),
     Column("remedy_currency", String(3), nullable=True),
@@ -117,7 +116,7 @@ collection_contacts = Table(
     Column("channel", String(16), nullable=False),  # phone | sms | app_push | email | letter
     Column("channel_ref", String(64), nullable=False),  # blind index of the number/address
     Column("recipient", String(16), nullable=False),  # debtor | third_party
-    Column("attempted_at", DateTime(timezone=True), nullable=False),  # business time, UTC
+    Column("attempted_at", UtcDateTime(), nullable=False),  # business time, UTC
     Column("time_zone", String(64), nullable=False),
     Column("local_date", String(10), nullable=False),  # consumer's calendar day
     Column("allowed", Boolean, nullable=False),

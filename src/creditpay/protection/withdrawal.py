@@ -30,7 +30,7 @@ from creditpay.credit.daycount import DayCount, parse_day_count, year_fraction
 from creditpay.credit.schedule import round_fraction
 from creditpay.errors import StateError, ValidationError
 from creditpay.money import Rounding
-from creditpay.platform.validators import check_count, check_minor, check_rate
+from creditpay.platform.validators import check_count, check_date, check_minor, check_rate
 
 __all__ = ["WITHDRAWAL_DAYS_DEFAULT", "WITHDRAWAL_DAYS_MAX", "WithdrawalQuote",
            "withdrawal_deadline", "withdrawal_amount", "contract_interest_to_date"]
@@ -52,16 +52,10 @@ class WithdrawalQuote:
     deadline: dt.date  # last day to withdraw (inclusive)
 
 
-def _check_date(value: object, field: str) -> dt.date:
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ValidationError("must be a date", field=field)
-    return value
-
-
 def withdrawal_deadline(origination_date: dt.date,
                         withdrawal_days: int = WITHDRAWAL_DAYS_DEFAULT) -> dt.date:
     """Last day (inclusive) on which the consumer may withdraw."""
-    _check_date(origination_date, "origination_date")
+    check_date(origination_date, "origination_date")
     check_count(withdrawal_days, "withdrawal_days", 1, WITHDRAWAL_DAYS_MAX)
     return origination_date + dt.timedelta(days=withdrawal_days)
 
@@ -95,8 +89,8 @@ def withdrawal_amount(
     """
     check_minor(principal_minor, "principal_minor", minimum=1)
     rate = check_rate(annual_rate, "annual_rate")
-    _check_date(origination_date, "origination_date")
-    _check_date(withdrawal_date, "withdrawal_date")
+    check_date(origination_date, "origination_date")
+    check_date(withdrawal_date, "withdrawal_date")
     check_minor(fees_paid_minor, "fees_paid_minor")
     convention = parse_day_count(day_count)
     try:
@@ -118,7 +112,7 @@ def withdrawal_amount(
         except (TypeError, ValueError):
             raise ValidationError("each repayment is (date, amount_minor)",
                                   field=f"repayments[{index}]") from None
-        _check_date(when, f"repayments[{index}].date")
+        check_date(when, f"repayments[{index}].date")
         check_minor(amount, f"repayments[{index}].amount_minor")
         if not origination_date <= when <= withdrawal_date:
             raise ValidationError("must lie between origination and withdrawal",

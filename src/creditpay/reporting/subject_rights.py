@@ -114,10 +114,7 @@ DEFAULT_RETENTION = RetentionPolicy()
 
 
 def _iso(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        # SQLite hands back naive UTC; an aware value keeps its offset.
-        return (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-                ).isoformat()
+    # datetimes come back aware UTC from every store (db.metadata.UtcDateTime)
     if isinstance(value, dt.date):
         return value.isoformat()
     return value

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from creditpay.money import Money
+from creditpay.formatting import money_text
 
 __all__ = ["write_reports", "print_table", "html_report", "rows", "precision_recall_series",
            "grade_outcomes"]
@@ -38,10 +38,6 @@ METRIC_LABELS = {
 }
 
 Figures = Mapping[str, Any]
-
-
-def _money(minor: int) -> str:
-    return Money(int(minor), CURRENCY).format("en")
 
 
 def _share(part: int, whole: int) -> str:
@@ -76,28 +72,28 @@ def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
         ("approval rate by grade", ", ".join(f"{g} {v['rate']:.0%} of {v['applications']}"
                                              for g, v in f["approval_by_grade"].items())),
         ("pay-later lines opened (limits granted)",
-         f"{f['credit_lines']:,} ({_money(f['credit_limit_granted_minor'])})"),
+         f"{f['credit_lines']:,} ({money_text(int(f['credit_limit_granted_minor']), CURRENCY)})"),
         ("installment plans taken", f"{f['installment_plans']:,}"),
     ]
     for funding, count in f["purchases"].items():
         out.append((f"purchases paid by {_label(funding)}",
-                    f"{count:,} ({_money(f['purchases_minor'][funding])})"))
+                    f"{count:,} ({money_text(int(f['purchases_minor'][funding]), CURRENCY)})"))
     out += [
-        ("refunds", f"{f['refunds']:,} ({_money(f['refunds_minor'])})"),
+        ("refunds", f"{f['refunds']:,} ({money_text(int(f['refunds_minor']), CURRENCY)})"),
         ("wallet top-ups (failed)", f"{f['topups']:,} ({f['topups_failed']:,}) "
-                                    f"{_money(f['topups_minor'])}"),
-        ("repayments", f"{f['repayments']:,} ({_money(f['repayments_minor'])})"),
-        ("settled to merchants (net)", _money(f["settled_net_minor"])),
+                                    f"{money_text(int(f['topups_minor']), CURRENCY)}"),
+        ("repayments", f"{f['repayments']:,} ({money_text(int(f['repayments_minor']), CURRENCY)})"),
+        ("settled to merchants (net)", money_text(int(f["settled_net_minor"]), CURRENCY)),
     ]
     for product, minor in f["outstanding_by_product_minor"].items():
-        out.append((f"outstanding: {_label(product)}", _money(minor)))
+        out.append((f"outstanding: {_label(product)}", money_text(int(minor), CURRENCY)))
     for bucket, v in f["delinquency_by_bucket"].items():
         out.append((f"delinquency {bucket}", f"{v['accounts']:,} accounts, "
-                                             f"{_money(v['principal_minor'])}"))
+                                             f"{money_text(int(v['principal_minor']), CURRENCY)}"))
     out.append(("written off", f"{f['write_offs']['accounts']:,} accounts, "
-                               f"{_money(f['write_offs']['amount_minor'])}"))
+                               f"{money_text(int(f['write_offs']['amount_minor']), CURRENCY)}"))
     for source, minor in f["revenue_by_source_minor"].items():
-        out.append((f"revenue: {_label(source)}", _money(minor)))
+        out.append((f"revenue: {_label(source)}", money_text(int(minor), CURRENCY)))
     complaints = f["complaints"]
     out.append(("complaints (by category)", f"{complaints['total']:,} " + "(" + ", ".join(
         f"{_label(k)} {v}" for k, v in complaints["by_category"].items()) + ")"))
@@ -112,7 +108,7 @@ def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
 def _apr_rows(figures: Figures) -> list[tuple[str, str]]:
     """One row per all-in APR band of accepted credit: offers accepted (amount)."""
     return [(f"credit accepted at all-in APR {band['band']}",
-             f"{band['count']:,} ({_money(band['amount_minor'])})")
+             f"{band['count']:,} ({money_text(int(band['amount_minor']), CURRENCY)})")
             for band in figures.get("apr_distribution") or []]
 
 
@@ -127,10 +123,13 @@ def _fraud_rows(figures: Figures) -> list[tuple[str, str]]:
     if "screened" in fraud:
         out.append(("payments screened for fraud", f"{fraud['screened']:,}"))
     out += [
-        ("fraud attempted", f"{attempted:,} ({_money(fraud.get('attempted_minor', 0))})"),
-        ("fraud caught (share of attempts)", f"{caught:,} ({_money(fraud.get('caught_minor', 0))})"
-                                             f", {_share(caught, attempted)}"),
-        ("fraud lost", f"{fraud.get('lost', 0):,} ({_money(fraud.get('lost_minor', 0))})"),
+        ("fraud attempted", f"{attempted:,} "
+                            f"({money_text(int(fraud.get('attempted_minor', 0)), CURRENCY)})"),
+        ("fraud caught (share of attempts)",
+         f"{caught:,} ({money_text(int(fraud.get('caught_minor', 0)), CURRENCY)})"
+         f", {_share(caught, attempted)}"),
+        ("fraud lost", f"{fraud.get('lost', 0):,} "
+                       f"({money_text(int(fraud.get('lost_minor', 0)), CURRENCY)})"),
     ]
     if "false_positives" in fraud:
         out.append(("false positives (legitimate payments challenged, held or declined)",
@@ -147,7 +146,7 @@ def _fraud_rows(figures: Figures) -> list[tuple[str, str]]:
         out.append((f"fraud scenario: {_label(name)}",
                     f"{scenario.get('attempted', 0):,} attempted, "
                     f"{scenario.get('caught', 0):,} caught, "
-                    f"{_money(scenario.get('lost_minor', 0))} lost"))
+                    f"{money_text(int(scenario.get('lost_minor', 0)), CURRENCY)} lost"))
     return out
 
 
@@ -538,7 +537,7 @@ def _apr_plot(figures: Figures) -> Any | None:
         return None
     figure = go.Figure(go.Bar(
         x=[b["band"] for b in bands], y=[b["count"] for b in bands],
-        text=[_money(b["amount_minor"]) for b in bands], textposition="outside",
+        text=[money_text(int(b["amount_minor"]), CURRENCY) for b in bands], textposition="outside",
         hovertemplate="%{x}: %{y:,} offers, %{text}<extra></extra>"))
     return _layout(figure, "All-in APR of accepted credit offers",
                    "all-in annual percentage rate (band)", "offers accepted (count)",

@@ -33,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from creditpay.formatting import money_text
+
 __all__ = [
     "CUSTOMERS_DEFAULT",
     "MERCHANTS_DEFAULT",
@@ -323,12 +325,6 @@ _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#
             "#7f7f7f")
 
 
-def _cny(minor: int) -> str:
-    from creditpay.money import Money
-
-    return Money(int(minor), "CNY").format("en")
-
-
 def table_rows(comparison: Mapping[str, Any]) -> list[tuple[str, list[str], list[str]]]:
     """(figure, value per policy, difference from the baseline per other policy), as shown."""
     policies, diffs = comparison["policies"], comparison["differences"]
@@ -340,7 +336,7 @@ def table_rows(comparison: Mapping[str, Any]) -> list[tuple[str, list[str], list
         return f"{v * 100:+.1f} pt"
 
     def cny_diff(v: int) -> str:
-        return ("+" if v >= 0 else "-") + _cny(abs(v))
+        return ("+" if v >= 0 else "-") + money_text(int(abs(v)), "CNY")
 
     spec = (("policy (id version)", lambda p: f"{p['policy_id']} {p['version']}", None, None),
             ("applications", lambda p: f"{p['applications']:,}", "applications",
@@ -348,20 +344,22 @@ def table_rows(comparison: Mapping[str, Any]) -> list[tuple[str, list[str], list
             ("approvals", lambda p: f"{p['approvals']:,}", "approvals", lambda v: f"{v:+,}"),
             ("approval rate", lambda p: pct(p["approval_rate"]), "approval_rate", pct_diff),
             ("bad rate", lambda p: pct(p["bad_rate"]), "bad_rate", pct_diff),
-            ("limits granted", lambda p: _cny(p["credit_limit_granted_minor"]),
+            ("limits granted", lambda p: money_text(int(p["credit_limit_granted_minor"]), "CNY"),
              "credit_limit_granted_minor", cny_diff),
-            ("credit purchases", lambda p: _cny(p["purchases_credit_minor"]),
+            ("credit purchases", lambda p: money_text(int(p["purchases_credit_minor"]), "CNY"),
              "purchases_credit_minor", cny_diff),
-            ("outstanding", lambda p: _cny(p["outstanding_minor"]), "outstanding_minor",
+            ("outstanding", lambda p: money_text(int(p["outstanding_minor"]), "CNY"),
+             "outstanding_minor", cny_diff),
+            ("revenue", lambda p: money_text(int(p["revenue_minor"]), "CNY"), "revenue_minor",
              cny_diff),
-            ("revenue", lambda p: _cny(p["revenue_minor"]), "revenue_minor", cny_diff),
-            ("written off", lambda p: _cny(p["write_offs_minor"]), "write_offs_minor",
-             cny_diff),
-            ("31+ DPD principal", lambda p: _cny(p["past_due_m2plus_principal_minor"]),
+            ("written off", lambda p: money_text(int(p["write_offs_minor"]), "CNY"),
+             "write_offs_minor", cny_diff),
+            ("31+ DPD principal",
+             lambda p: money_text(int(p["past_due_m2plus_principal_minor"]), "CNY"),
              "past_due_m2plus_principal_minor", cny_diff),
-            ("losses", lambda p: _cny(p["losses_minor"]),
+            ("losses", lambda p: money_text(int(p["losses_minor"]), "CNY"),
              "losses_minor", cny_diff),
-            ("expected profit", lambda p: _cny(p["expected_profit_minor"]),
+            ("expected profit", lambda p: money_text(int(p["expected_profit_minor"]), "CNY"),
              "expected_profit_minor", cny_diff),
             ("books balance", lambda p: "yes" if p["ledger_ok"] else "NO", None, None))
     rows = []

@@ -60,6 +60,8 @@ from creditpay.credit.affordability import (
 )
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
+from creditpay.formatting import money_text
+from creditpay.platform.validators import check_date
 from creditpay.risk.decisions.limit_review import LimitAction, apply_limit_actions, review_limits
 from creditpay.risk.decisions.tables import limit_review_actions
 
@@ -169,18 +171,12 @@ def _cooling_off(tx: Tx, action: LimitAction, current_limit_minor: int,
             limit_review_actions.c.applied_at.is_not(None),
             limit_review_actions.c.review_date < action.review_date)
             .order_by(limit_review_actions.c.applied_at.desc()).limit(100)):
-        times.append(applied_at if applied_at.tzinfo else applied_at.replace(tzinfo=dt.UTC))
+        times.append(applied_at)
     policy = dataclasses.replace(DEFAULT_POLICY, currency=currency)
     snapshot = BorrowerSnapshot(currency, 0, 0, 0, credit_limit_minor=current_limit_minor,
                                 limit_increase_times=times)
     result = assess_limit_increase(snapshot, action.new_limit_minor, tx.now, policy=policy)
     return next(r for r in result.rules if r.rule == "limit_increase_cooling_off")
-
-
-def _money_text(amount_minor: int, currency: str, language: str) -> str:
-    from creditpay.money import Money, format_money
-
-    return format_money(Money(amount_minor, currency), language)
 
 
 def _apply(currency: str) -> Callable[[Tx, LimitAction], LimitAction]:
@@ -218,8 +214,8 @@ def _apply(currency: str) -> Callable[[Tx, LimitAction], LimitAction]:
             action=kind, current_limit_minor=old, new_limit_minor=new, reasons=reasons))
         if kind != "keep":
             zh, en = _TEXT[kind]
-            values = {lang: {"old": _money_text(old, currency, lang),
-                             "new": _money_text(new, currency, lang)}
+            values = {lang: {"old": money_text(old, currency, lang),
+                             "new": money_text(new, currency, lang)}
                       for lang in ("zh-CN", "en")}
             tx.emit(NOTIFIED_TOPIC, "customer", action.customer_id, {
                 "review_date": action.review_date.isoformat(), "line_id": action.account_id,
@@ -240,8 +236,7 @@ def run_limit_review(uow: UnitOfWork, business_date: dt.date, *, every_days: int
     """Review every active line on ``business_date`` if a review is due (none in the last
     ``every_days`` days), then apply the pending changes. Safe to call daily from the close
     of business and to re-run: the same date changes nothing twice."""
-    if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
-        raise ValidationError("must be a date", field="business_date")
+    check_date(business_date, "business_date")
     for name, value, high in (("every_days", every_days, 366),
                               ("batch_size", batch_size, BATCH_SIZE_MAX)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, func, select
 
 from creditpay.errors import ValidationError
+from creditpay.platform.validators import check_language
 from creditpay.risk.decisions import engine
-from creditpay.risk.decisions.referrals import aware_utc, review_reasons
+from creditpay.risk.decisions.referrals import review_reasons
 from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
 
 if TYPE_CHECKING:
@@ -63,8 +64,7 @@ class ConsumerDecision:
 def consumer_reasons(reasons: Any, language: str) -> list[dict[str, str]]:
     """The stored reasons as the consumer reads them: ``code`` and ``text`` in ``language``
     (``zh-CN`` or ``en``)."""
-    if language not in ("zh-CN", "en"):
-        raise ValidationError("must be zh-CN or en", field="lang")
+    check_language(language, "lang")
     key = "en" if language == "en" else "zh"
     return [{"code": str(r.get("code", "")), "text": str(r.get(key) or r.get("en") or "")}
             for r in reasons or () if isinstance(r, dict)]
@@ -89,14 +89,12 @@ def customer_decisions(conn: Connection, customer_id: str, *,
         .order_by(c.decided_at.desc(), c.id.desc()).limit(limit)).all()
     out = []
     for row in rows:
-        decided_at: dt.datetime = row.decided_at  # NOT NULL
-        if decided_at.tzinfo is None:  # SQLite hands back naive UTC
-            decided_at = decided_at.replace(tzinfo=dt.UTC)
+        decided_at: dt.datetime = row.decided_at  # NOT NULL; aware UTC (UtcDateTime)
         if row.verdict is not None:
             out.append(ConsumerDecision(
                 row.id, row.application_id, row.product_code, decided_at, row.verdict,
                 row.grade, row.granted_limit_minor, row.granted_apr_bps, row.currency,
-                tuple(review_reasons(row.reason_code)), True, aware_utc(row.reviewed_at)))
+                tuple(review_reasons(row.reason_code)), True, row.reviewed_at))
             continue
         pending = row.outcome == "refer"  # under review: no offer is made yet
         out.append(ConsumerDecision(row.id, row.application_id, row.product_code, decided_at,
@@ -253,5 +251,7 @@ def last_decided_at(conn: Connection, customer_id: str) -> dt.datetime | None:
     """When the customer's latest credit decision was made (any outcome), aware UTC; None
     when there is none (one statement)."""
     d = credit_decisions.c
-    return aware_utc(conn.execute(select(func.max(d.decided_at))
-                                  .where(d.customer_id == customer_id)).scalar_one())
+    # func.max keeps the column's UtcDateTime type: the result is aware UTC
+    latest: dt.datetime | None = conn.execute(select(func.max(d.decided_at)).where(
+        d.customer_id == customer_id)).scalar_one()
+    return latest

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 from sqlalchemy import Connection, select
 
@@ -112,17 +112,6 @@ class Referral:
         return out
 
 
-@overload
-def aware_utc(value: dt.datetime) -> dt.datetime: ...
-@overload
-def aware_utc(value: None) -> None: ...
-def aware_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A stored time as an aware UTC datetime (SQLite returns naive UTC)."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def _query() -> Any:
     d, r = credit_decisions.c, credit_referral_reviews.c
     return (select(d.id, d.application_id, d.customer_id, d.product_code, d.decided_at,
@@ -138,11 +127,11 @@ def _query() -> Any:
 def _referral(row: Any) -> Referral:
     return Referral(
         row.id, row.application_id, row.customer_id, row.product_code,
-        aware_utc(row.decided_at), row.grade, float(row.score), float(row.pd), row.limit_minor,
+        row.decided_at, row.grade, float(row.score), float(row.pd), row.limit_minor,
         row.apr_bps, row.currency, list(row.reasons or ()), dict(row.features),
         "pending" if row.verdict is None else "resolved", row.verdict,
         row.granted_limit_minor, row.granted_apr_bps, row.reason_code, row.reviewer_id,
-        aware_utc(row.reviewed_at))
+        row.reviewed_at)
 
 
 def list_referrals(conn: Connection, *, status: str | None = "pending",

@@ -29,10 +29,10 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select
 
+from creditpay.db.idempotency import replay_or_new
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
-    IdempotencyConflictError,
     NotFoundError,
     StateError,
     ValidationError,
@@ -205,11 +205,9 @@ def decide(
         # Rare paths (a retry, nothing in force yet): the plain reads, with their errors.
         stored = tx.conn.execute(select(credit_decisions).where(
             credit_decisions.c.application_id == application_id)).first()
-        if stored is not None:
-            if stored.request_sha256 != request_sha256:
-                raise IdempotencyConflictError(
-                    "application already decided with a different request",
-                    field="application_id")
+        if stored is not None and replay_or_new(
+                stored.request_sha256, request_sha256, field="application_id",
+                conflict="application already decided with a different request"):
             return _decision(stored)
         policy = active_policy(tx.conn, "application")
         policy.product(product_code)  # unknown product: refused before any pull
@@ -349,10 +347,7 @@ def stored_history(conn: Connection, sha256: str) -> list[PlatformEvent]:
 
 
 def _decision(row: Any) -> Decision:
-    decided_at = row.decided_at
-    if decided_at.tzinfo is None:  # SQLite returns naive UTC
-        decided_at = decided_at.replace(tzinfo=dt.UTC)
-    return Decision(row.id, row.application_id, row.customer_id, row.product_code, decided_at,
+    return Decision(row.id, row.application_id, row.customer_id, row.product_code, row.decided_at,
                     row.outcome, row.grade, float(row.score), float(row.pd), row.limit_minor,
                     row.apr_bps, row.currency, list(row.reasons), dict(row.features),
                     row.model_name, int(row.model_version), row.model_role, row.policy_id,

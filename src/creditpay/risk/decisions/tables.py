@@ -13,7 +13,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -24,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = [
     "bureau_pulls",
@@ -54,7 +53,7 @@ risk_models = Table(
     Column("author", String(128), nullable=False),
     Column("manifest", JSONType, nullable=False),
     Column("files", JSONType, nullable=False),  # file name -> text content
-    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_at", UtcDateTime(), nullable=False),
     Column("registered_by", String(128), nullable=False),
     UniqueConstraint("name", "version"),
     UniqueConstraint("name", "artifact_sha256"),
@@ -70,7 +69,7 @@ risk_model_assignments = Table(
     Column("champion_version", Integer, nullable=False),
     Column("challenger_version", Integer, nullable=True),
     Column("challenger_share_bps", Integer, nullable=False),  # 0..10000 of applications
-    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Column("assigned_at", UtcDateTime(), nullable=False),
     Column("actor", String(128), nullable=False),
     Column("reason", String(255), nullable=False),
     Index("ix_risk_model_assignments_current", "name", "id"),
@@ -85,7 +84,7 @@ credit_policies = Table(
     Column("policy_id", String(64), nullable=False),
     Column("version", String(32), nullable=False),
     Column("document", JSONType, nullable=False),
-    Column("stored_at", DateTime(timezone=True), nullable=False),
+    Column("stored_at", UtcDateTime(), nullable=False),
     # One content per (policy, version): a changed document must carry a new version.
     UniqueConstraint("policy_id", "version"),
 )
@@ -98,7 +97,7 @@ credit_policy_activations = Table(
     Column("policy_kind", String(32), nullable=False),
     Column("content_hash", String(64), ForeignKey("credit_policies.content_hash"),
            nullable=False),
-    Column("activated_at", DateTime(timezone=True), nullable=False),
+    Column("activated_at", UtcDateTime(), nullable=False),
     Column("actor", String(128), nullable=False),
     Index("ix_credit_policy_activations_current", "policy_kind", "id"),
 )
@@ -111,7 +110,7 @@ bureau_pulls = Table(
     Column("purpose", String(32), nullable=False),
     Column("bureau", String(64), nullable=False),
     Column("consent_reference", String(128), nullable=True),
-    Column("pulled_at", DateTime(timezone=True), nullable=False),
+    Column("pulled_at", UtcDateTime(), nullable=False),
     Column("report", JSONType, nullable=False),
     Column("report_sha256", String(64), nullable=False),
     # "Who looked at my credit file?" is a question the customer may ask.
@@ -129,7 +128,7 @@ credit_decision_histories = Table(
     Column("customer_id", String(64), nullable=False),
     Column("event_count", Integer, nullable=False),
     Column("document", Text, nullable=False),
-    Column("stored_at", DateTime(timezone=True), nullable=False),
+    Column("stored_at", UtcDateTime(), nullable=False),
     Index("ix_credit_decision_histories_customer", "customer_id"),
 )
 
@@ -141,7 +140,7 @@ credit_decisions = Table(
     Column("application_id", String(64), nullable=False, unique=True),
     Column("customer_id", String(64), nullable=False),
     Column("product_code", String(32), nullable=False),
-    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
     Column("outcome", String(16), nullable=False),  # approve | decline | refer
     Column("grade", String(1), nullable=True),
     Column("score", Float, nullable=True),
@@ -181,7 +180,7 @@ credit_referral_reviews = Table(
     Column("apr_bps", Integer, nullable=True),  # approve: the policy's price for the grade
     Column("reason_code", String(32), nullable=True),  # decline: REVIEW_REASONS code
     Column("reviewer_id", String(64), nullable=False),
-    Column("reviewed_at", DateTime(timezone=True), nullable=False),
+    Column("reviewed_at", UtcDateTime(), nullable=False),
     CheckConstraint("verdict IN ('approve', 'decline')", name="verdict"),
 )
 
@@ -206,8 +205,8 @@ limit_review_actions = Table(
     Column("model_version", Integer, nullable=False),
     Column("policy_hash", String(64), ForeignKey("credit_policies.content_hash"),
            nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("applied_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("applied_at", UtcDateTime(), nullable=True),
     UniqueConstraint("review_date", "account_id"),
     Index("ix_limit_review_actions_pending", "review_date", "applied_at"),
 )

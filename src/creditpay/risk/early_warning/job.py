@@ -66,6 +66,7 @@ from sqlalchemy import delete, select
 
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, ValidationError
+from creditpay.platform.validators import check_date
 from creditpay.risk.early_warning.monitors import (
     Alert,
     Monitor,
@@ -451,12 +452,6 @@ def _alert_row(alert: Alert, now: dt.datetime) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ the job
-def _check_date(value: Any) -> dt.date:
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        raise ValidationError("must be a date", field="business_date")
-    return value
-
-
 def _run(tx: Tx, day: dt.date, monitors: Sequence[Monitor], screening: ScreeningSource,
          currency: str, fpd_days: int, psi_days: int, history_days: int,
          minimums: Minimums | None) -> EarlyWarningReport:
@@ -511,7 +506,7 @@ def run_early_warning(uow: UnitOfWork, business_date: dt.date, *,
     (:func:`creditpay.payments.reporting.daily_screening_counts`), passed in because risk
     sits below payments. ``monitors``: default the bundled ``default_monitors.json``.
     Re-running a date returns its stored report (``already_ran``) and changes nothing."""
-    day = _check_date(business_date)
+    day = check_date(business_date, "business_date")
     for name, value, low, high in (("fpd_days", fpd_days, 1, 365),
                                    ("psi_days", psi_days, 1, 90),
                                    ("history_days", history_days, 8, 732)):

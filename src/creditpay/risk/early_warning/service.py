@@ -62,7 +62,7 @@ _FINAL = ("actioned", "dismissed")
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return value.isoformat()
 
 
 def alert_view(row: Any) -> dict[str, Any]:
@@ -251,7 +251,7 @@ def _lower_limits(tx: Tx, alert_id: str, params: Mapping[str, Any]) -> dict[str,
     import polars as pl
 
     from creditpay.credit import service as credit
-    from creditpay.money import Money, format_money
+    from creditpay.formatting import money_text
     from creditpay.risk.early_warning.job import book_frames
 
     currency = params["_currency"]
@@ -279,8 +279,8 @@ def _lower_limits(tx: Tx, alert_id: str, params: Mapping[str, Any]) -> dict[str,
         credit.set_credit_limit(tx, line_id=line_id, new_limit_minor=new,
                                 reason=f"early_warning:{alert_id}"[:128])
         lowered += 1
-        texts = {lang: (format_money(Money(old, currency), lang),
-                        format_money(Money(new, currency), lang)) for lang in ("zh-CN", "en")}
+        texts = {lang: (money_text(old, currency, lang),
+                        money_text(new, currency, lang)) for lang in ("zh-CN", "en")}
         tx.emit(LIMIT_LOWERED_TOPIC, "customer", customer_id, {
             "line_id": line_id, "old_limit_minor": old, "new_limit_minor": new,
             "in_use_minor": in_use, "currency": currency, "alert_id": alert_id,

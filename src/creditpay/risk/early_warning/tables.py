@@ -19,7 +19,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -29,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["ew_metric_values", "ew_alerts", "ew_runs", "ew_bucket_snapshots",
            "ALERT_STATUSES"]
@@ -45,7 +44,7 @@ ew_metric_values = Table(
     Column("value", Float, nullable=True),  # NULL: not measurable that day
     Column("numerator", Float, nullable=True),
     Column("denominator", Float, nullable=True),
-    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("computed_at", UtcDateTime(), nullable=False),
     # The monitors read one series at a time, newest days last.
     Index("ix_ew_metric_values_series", "metric", "segment", "day"),
 )
@@ -70,15 +69,15 @@ ew_alerts = Table(
     Column("playbook", String(32), nullable=False),
     Column("evidence", JSONType, nullable=False),
     Column("status", String(12), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Column("acknowledged_by", String(64), nullable=True),
-    Column("acknowledged_at", DateTime(timezone=True), nullable=True),
+    Column("acknowledged_at", UtcDateTime(), nullable=True),
     Column("actioned_by", String(64), nullable=True),
-    Column("actioned_at", DateTime(timezone=True), nullable=True),
+    Column("actioned_at", UtcDateTime(), nullable=True),
     Column("action", JSONType, nullable=True),  # the playbook execution record
     Column("dismissed_by", String(64), nullable=True),
-    Column("dismissed_at", DateTime(timezone=True), nullable=True),
+    Column("dismissed_at", UtcDateTime(), nullable=True),
     Column("dismiss_reason", String(500), nullable=True),
     CheckConstraint("status IN ('open', 'acknowledged', 'actioned', 'dismissed')",
                     name="status"),
@@ -93,7 +92,7 @@ ew_runs = Table(
     "ew_runs",
     metadata,
     Column("day", Date, primary_key=True),
-    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("computed_at", UtcDateTime(), nullable=False),
     Column("metrics", Integer, nullable=False),  # values stored (NULL values included)
     Column("alerts", Integer, nullable=False),  # alerts raised
     Column("report", JSONType, nullable=False),
@@ -106,5 +105,5 @@ ew_bucket_snapshots = Table(
     Column("accounts", Integer, nullable=False),
     Column("format", String(32), nullable=False),  # "arrow-ipc-zstd"
     Column("data", LargeBinary, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )

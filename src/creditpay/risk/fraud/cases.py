@@ -30,7 +30,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
@@ -131,19 +131,7 @@ def case_priority(score: float | None, amount_minor: int | None,
     return 3
 
 
-@overload
-def _utc(value: dt.datetime) -> dt.datetime: ...
-@overload
-def _utc(value: None) -> None: ...
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """Aware UTC (SQLite hands back naive datetimes that were stored as UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _iso(value: dt.datetime | None) -> str | None:
-    value = _utc(value)
     return value.isoformat() if value is not None else None
 
 
@@ -192,8 +180,8 @@ def _case_view(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "resolved_at": _iso(row.resolved_at), "payment_action": row.payment_action,
     }
     if now is not None:
-        finished = _utc(row.resolved_at) or now
-        view["sla_breached"] = finished > _utc(row.sla_due_at)
+        finished = row.resolved_at or now
+        view["sla_breached"] = finished > row.sla_due_at
     return view
 
 
@@ -407,13 +395,13 @@ def resolve(tx: Tx, case_id: str, staff_id: str, verdict: str, note: str | None 
             tx, source="analyst_verdict", reference=row.id, subject_type=row.subject_type,
             subject_id=row.subject_id, customer_id=row.customer_id,
             merchant_id=row.merchant_id, device_id=row.device_id,
-            transaction_at=_utc(row.occurred_at), is_fraud=verdict == "fraud",
+            transaction_at=row.occurred_at, is_fraud=verdict == "fraud",
             amount_minor=row.amount_minor, currency=row.currency, reason_code=None,
             recorded_by=staff_id)["id"]
     audit.append(tx, "staff", staff_id, "fraud_case.resolved", "fraud_case", row.id,
                  {"verdict": verdict, "note_given": note_id is not None, "note_id": note_id,
                   "payment_action": payment_action, "label_id": label_id,
-                  "sla_breached": tx.now > _utc(row.sla_due_at)})
+                  "sla_breached": tx.now > row.sla_due_at})
     tx.emit("risk.fraud_case.resolved", "fraud_case", row.id,
             {"verdict": verdict, "subject_type": row.subject_type,
              "subject_id": row.subject_id})

@@ -74,10 +74,6 @@ def record_screening(tx: Tx, *, subject_type: str, subject_id: str, event: Payme
     }))
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _view(row: Any) -> dict[str, Any]:
     return {
         "id": int(row.id), "subject_type": row.subject_type, "subject_id": row.subject_id,
@@ -85,7 +81,7 @@ def _view(row: Any) -> dict[str, Any]:
         "merchant_id": row.merchant_id, "terminal_id": row.terminal_id,
         "card_id": row.card_id, "amount_minor": int(row.amount_minor),
         "currency": row.currency, "scenario": row.scenario,
-        "screened_at": _aware(row.screened_at).isoformat(),
+        "screened_at": row.screened_at.isoformat(),
         "features": dict(row.features), "rules_hit": list(row.rules_hit),
         "score": float(row.score), "decision": row.decision, "reasons": list(row.reasons),
         "model_version": row.model_version, "features_version": row.features_version,
@@ -131,7 +127,7 @@ def events_after(conn: Connection, after_id: int, *, skip: frozenset[int] = froz
             yield last, PaymentEvent(
                 customer_id=row.customer_id, device_id=row.device_id,
                 merchant_id=row.merchant_id, amount_minor=int(row.amount_minor),
-                timestamp_s=int(_aware(row.screened_at).timestamp()),
+                timestamp_s=int(row.screened_at.timestamp()),
                 currency=row.currency, scenario=row.scenario, card_id=row.card_id,
                 terminal_id=row.terminal_id)
         if len(rows) < batch_rows:

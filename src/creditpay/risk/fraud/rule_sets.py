@@ -69,17 +69,14 @@ def _check_version(value: Any) -> str:
     return value
 
 
-def _aware(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
-    return value.astimezone(dt.UTC).isoformat()
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _view(row: Any, active_seq: int | None, *, content: bool = True) -> dict[str, Any]:
     view: dict[str, Any] = {
         "version": row.version, "sha256": row.sha256, "author": row.author,
-        "created_at": _aware(row.created_at), "activated_at": _aware(row.activated_at),
+        "created_at": _iso(row.created_at), "activated_at": _iso(row.activated_at),
         "activated_by": row.activated_by,
         "active": active_seq is not None and row.activation_seq == active_seq,
         "rules": len(row.content.get("rules", [])),

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -29,7 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import BigIntPK, JSONType, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["fraud_cases", "fraud_labels", "fraud_screenings", "fraud_rule_sets"]
 
@@ -46,19 +45,19 @@ fraud_cases = Table(
     Column("currency", String(3), nullable=True),
     Column("score", Float, nullable=True),  # screening model's fraud probability, 0..1
     Column("reasons", JSONType, nullable=False),  # screening reasons that held the subject
-    Column("occurred_at", DateTime(timezone=True), nullable=False),  # the transaction's time
-    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),  # the transaction's time
+    Column("opened_at", UtcDateTime(), nullable=False),
     Column("priority", Integer, nullable=False),  # 1 (most urgent) .. 3
-    Column("sla_due_at", DateTime(timezone=True), nullable=False),
+    Column("sla_due_at", UtcDateTime(), nullable=False),
     Column("status", String(12), nullable=False),
     Column("assignee", String(64), nullable=True),
-    Column("assigned_at", DateTime(timezone=True), nullable=True),
+    Column("assigned_at", UtcDateTime(), nullable=True),
     Column("verdict", String(12), nullable=True),
     # The analyst's note's reference in the notes vault (compliance.notes), never the text;
     # notes written before the vault held their text here.
     Column("note", String(1000), nullable=True),
     Column("resolved_by", String(64), nullable=True),
-    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
     Column("payment_action", String(16), nullable=True),  # approved | declined | not_in_review
     CheckConstraint("status IN ('open', 'assigned', 'resolved')", name="status"),
     CheckConstraint("verdict IS NULL OR verdict IN ('fraud', 'legitimate', 'unsure')",
@@ -83,8 +82,8 @@ fraud_labels = Table(
     Column("customer_id", String(64), nullable=True),
     Column("merchant_id", String(64), nullable=True),
     Column("device_id", String(128), nullable=True),
-    Column("transaction_at", DateTime(timezone=True), nullable=False),
-    Column("labelled_at", DateTime(timezone=True), nullable=False),
+    Column("transaction_at", UtcDateTime(), nullable=False),
+    Column("labelled_at", UtcDateTime(), nullable=False),
     Column("is_fraud", Boolean, nullable=False),
     Column("amount_minor", BigInteger, nullable=True),
     Column("currency", String(3), nullable=True),
@@ -113,7 +112,7 @@ fraud_screenings = Table(
     Column("currency", String(3), nullable=False),
     Column("scenario", String(16), nullable=False),
     # The event's time as screened (unix seconds of it feed the streaming features).
-    Column("screened_at", DateTime(timezone=True), nullable=False),
+    Column("screened_at", UtcDateTime(), nullable=False),
     Column("features", JSONType, nullable=False),  # name -> value, null = not applicable
     Column("rules_hit", JSONType, nullable=False),
     Column("score", Float, nullable=False),  # model fraud probability, 0..1
@@ -138,8 +137,8 @@ fraud_rule_sets = Table(
     Column("content", JSONType, nullable=False),  # the rules document as loaded
     Column("sha256", String(64), nullable=False),  # of the canonical JSON of ``content``
     Column("author", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("activated_at", DateTime(timezone=True), nullable=True),  # last activation
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("activated_at", UtcDateTime(), nullable=True),  # last activation
     Column("activated_by", String(64), nullable=True),
     # Increases with every activation; the active set has the highest. Screeners poll
     # max(activation_seq) as their cheap "has the active version changed" marker.

@@ -430,11 +430,6 @@ class Scorecard:
         """Columns the scorecard reads (only the selected characteristics)."""
         return tuple(FeatureSpec(c.name, c.kind) for c in self.characteristics)
 
-    def points_matrix(self, frame: Any) -> np.ndarray:
-        """``(rows, characteristics)`` float64 points; ``frame[name]`` must give each column."""
-        columns = [c.points_of(_column(frame, c.name)) for c in self.characteristics]
-        return np.column_stack(columns)
-
     def score(self, frame: Any) -> np.ndarray:
         """Total points of every row (float64; higher is safer)."""
         total: np.ndarray | None = None

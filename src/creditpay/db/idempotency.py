@@ -1,0 +1,97 @@
+"""Exactly-once requests (DESIGN.md invariant 3), written once.
+
+A retry carries the same key (an ``Idempotency-Key`` header, an authorisation id, a
+repayment id...) and the same request; the first result is returned and nothing moves twice.
+The same key with a different request is refused. Every such check hashes the request with
+:func:`canonical_hash` and decides with :func:`replay_or_new` (or :func:`find_replay`, which
+also loads the stored row by its key). The ``idempotency_keys`` table of the HTTP API is
+owned here; the API reads and writes it only through the functions below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import Column, Connection, Row, RowMapping, delete, select, update
+
+from creditpay.db.tables import idempotency_keys
+from creditpay.errors import IdempotencyConflictError
+
+__all__ = ["canonical_hash", "request_hash", "http_request_hash", "replay_or_new",
+           "find_replay", "stored_key", "insert_key", "complete_key", "delete_key"]
+
+
+def canonical_hash(value: Any, prefix: str = "") -> str:
+    """SHA-256 (hex, 64 characters) of ``prefix`` + ``value`` as canonical JSON: sorted keys,
+    no whitespace, ASCII, ``str()`` for what JSON cannot hold (dates, Decimals). Stored
+    hashes depend on these bytes: changing them makes every retry of an older request
+    a conflict."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{prefix}{text}".encode()).hexdigest()
+
+
+def request_hash(**fields: Any) -> str:
+    """Fingerprint of a domain request given by its fields, to tell a retry from a reuse
+    of the same id."""
+    return canonical_hash(fields)
+
+
+def http_request_hash(method: str, path: str, body: Any) -> str:
+    """Fingerprint of an HTTP request: method, path and JSON body."""
+    return canonical_hash(body, prefix=f"{method} {path}\n")
+
+
+def replay_or_new(stored_hash: str | None, request_hash: str, *, conflict: str,
+                  field: str) -> bool:
+    """``False`` when nothing is stored under the key (a new request), ``True`` when the
+    stored request is this one (replay the stored result); a different stored request
+    raises IdempotencyConflictError with message ``conflict`` on ``field``."""
+    if stored_hash is None:
+        return False
+    if stored_hash != request_hash:
+        raise IdempotencyConflictError(conflict, field=field)
+    return True
+
+
+def find_replay(conn: Connection, key_column: Column[Any], key: str, request_hash: str, *,
+                conflict: str, field: str) -> RowMapping | None:
+    """The stored row whose ``key_column`` is ``key`` when it holds this request (a replay),
+    ``None`` when there is none (a new request); a row for another request raises
+    IdempotencyConflictError. The row's table keeps the hash in ``request_hash``."""
+    table = key_column.table
+    row = conn.execute(select(table).where(key_column == key)).mappings().first()
+    stored = None if row is None else row["request_hash"]
+    return row if replay_or_new(stored, request_hash, conflict=conflict, field=field) else None
+
+
+def stored_key(conn: Connection, scope: str, key: str) -> Row[Any] | None:
+    """The ``idempotency_keys`` row of ``(scope, key)`` (``status_code`` is None until the
+    first request completes), or None."""
+    return conn.execute(select(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)).first()
+
+
+def insert_key(conn: Connection, scope: str, key: str, request_hash: str,
+               now: dt.datetime) -> None:
+    """Claim ``(scope, key)`` for this request; a concurrent claim fails on the unique index
+    (IntegrityError) once the first commits."""
+    conn.execute(idempotency_keys.insert().values(
+        scope=scope, key=key, request_hash=request_hash, created_at=now, size_bytes=0))
+
+
+def complete_key(conn: Connection, scope: str, key: str, *, status_code: int,
+                 response: Any, now: dt.datetime, size_bytes: int) -> None:
+    """Store the response of the claimed ``(scope, key)``, in the use case's transaction."""
+    conn.execute(update(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key).values(
+        status_code=status_code, response=response, completed_at=now, size_bytes=size_bytes))
+
+
+def delete_key(conn: Connection, scope: str, key: str) -> None:
+    """Release the claim on ``(scope, key)`` (an error whose effects commit without a stored
+    response, so a retry runs again)."""
+    conn.execute(delete(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key))
