@@ -18,10 +18,12 @@ import pytest
 from sqlalchemy import Engine
 
 from creditpay.clock import SimulatedClock
+from creditpay.credit.products import Catalogue
 from creditpay.db.engine import make_engine
 from creditpay.db.schema import migrate
 from creditpay.db.uow import UnitOfWork
 from creditpay.devtools.pgserver import PostgresServer
+from tests.catalogues import CATALOGUE
 
 STORES = ("sqlite", "postgresql")
 _counter = itertools.count()
@@ -95,3 +97,10 @@ def clock() -> SimulatedClock:
 @pytest.fixture
 def uow(store: Store, clock: SimulatedClock) -> UnitOfWork:
     return UnitOfWork(store.engine, clock)
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    """The packaged products and caps, loaded once for the session and passed to the
+    services explicitly (creditpay keeps no process-global catalogue)."""
+    return CATALOGUE

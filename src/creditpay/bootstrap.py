@@ -33,6 +33,7 @@ from creditpay.errors import DomainError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+    from creditpay.credit.products import Catalogue
     from creditpay.db.uow import Tx, UnitOfWork
     from creditpay.parties.notifier import Notifier
     from creditpay.parties.security import PasswordPolicy, TokenSigner
@@ -109,6 +110,9 @@ class ServiceOptions:
     webhook_limits: DeliveryLimits | None = None
     webhook_resolve: Resolve = field(default_factory=_system_resolve)
     webhook_tls_verify: ssl.SSLContext | bool = True
+    # --- credit configuration (None: the packaged products and caps, loaded once per
+    # Services; passed to every service that prices or services credit, never a global)
+    catalogue: Catalogue | None = None
     # --- risk and audit
     bureau: BureauAdapter | None = None  # default: the simulated bureau
     audit_checkpoint_store: CheckpointStore | None = None  # default: settings' directory
@@ -304,6 +308,15 @@ class Services:
                        policy=self.options.access_policy or AccessPolicy(),
                        currencies=self.options.currencies)
 
+    # ------------------------------------------------------------------ credit
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        """The product catalogue and the caps it was checked against: the one given, else
+        the packaged products, loaded here once for this process's services."""
+        from creditpay.credit.products import load_catalogue
+
+        return self.options.catalogue or load_catalogue()
+
     # ------------------------------------------------------------------ payments
     @cached_property
     def rail(self) -> CardRail:
@@ -336,7 +349,7 @@ class Services:
         # The payments -> credit port: built here and nowhere else.
         from creditpay.payments.credit_port import CreditFacade
 
-        return self.options.credit or CreditFacade()
+        return self.options.credit or CreditFacade(self.catalogue)
 
     @cached_property
     def payments(self) -> Payments:

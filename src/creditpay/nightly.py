@@ -19,6 +19,7 @@ from creditpay.db.uow import UnitOfWork
 
 if TYPE_CHECKING:
     from creditpay.credit.cob import AutoDebitConsents
+    from creditpay.credit.products import Catalogue
     from creditpay.platform.checkpoints import AuditCheckpointer
 
 __all__ = ["NightlyReport", "run_nightly", "limit_review_configured",
@@ -75,13 +76,15 @@ def auto_debit_consents() -> AutoDebitConsents:
 def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = False,
                 currency: str = "CNY", early_warning_monitors: Any = None,
                 audit_checkpointer: AuditCheckpointer | None,
-                consents: AutoDebitConsents | None = None) -> NightlyReport:
+                consents: AutoDebitConsents | None = None,
+                catalogue: Catalogue) -> NightlyReport:
     """Close ``business_date``, then the jobs that follow it. Each step is idempotent for
     the date, so a re-run after a crash finishes what is left. ``early_warning_monitors``:
     the monitors the early-warning job evaluates (default: its bundled set).
     ``audit_checkpointer`` signs and stores a checkpoint at each seal (required, no default:
     None only in tests; docs/security.md section 6). ``consents``: the close of business's
-    auto-debit consent check (default: :func:`auto_debit_consents`)."""
+    auto-debit consent check (default: :func:`auto_debit_consents`). ``catalogue``: the
+    products and caps the close of business services accounts with (the bootstrap's)."""
     from creditpay.credit.cob import run_close_of_business
     from creditpay.parties.service import purge_registrations
     from creditpay.payments.reporting import daily_screening_counts
@@ -93,7 +96,8 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
 
     cob = run_close_of_business(uow, business_date, progress=progress,
                                 audit_checkpointer=audit_checkpointer,
-                                auto_debit_consents=consents or auto_debit_consents())
+                                auto_debit_consents=consents or auto_debit_consents(),
+                                catalogue=catalogue)
     report = NightlyReport(business_date.isoformat(), cob.as_dict())
     if limit_review_configured(uow):
         review = run_limit_review(uow, business_date, currency=currency)

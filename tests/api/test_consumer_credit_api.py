@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from creditpay.credit import products as P
 from creditpay.credit.bill_installment_offers import bill_installment_quote
 from creditpay.credit.cash_loan_offers import loan_offer_figures, loan_schedule
 from creditpay.ledger.verify import verify_ledger
@@ -25,6 +24,7 @@ from creditpay.risk.decisions.policy import activate_policy, bundled_policy_path
 from creditpay.risk.decisions.tables import credit_decisions
 from creditpay.risk.features.synthetic import train_synthetic_models
 from tests.api.helpers import Api, build_app
+from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import close_days
 
 
@@ -307,11 +307,11 @@ def test_cash_loan_from_offers_to_disbursement(api):
     assert quoted["headroom_minor"] == limit
     offers = quoted["offers"]
     assert {o["product_code"] for o in offers} == {"jiebei", "flat_loan"}
-    catalogue = P.default_catalogue()
+    catalogue = CATALOGUE
     for offer in offers:  # every figure is the loan's own schedule, priced under the cap
         product = catalogue.get(offer["product_code"])
         figures = loan_offer_figures(product, offer["periods"], offer["method"], amount,
-                                     dt.date(2025, 3, 1), "CNY")
+                                     dt.date(2025, 3, 1), "CNY", caps=CATALOGUE.caps("CN"))
         assert figures.pop("within_caps") is True
         assert {k: offer[k] for k in figures} == figures
         assert offer["total_cost_minor"] == offer["total_interest_minor"]
@@ -427,8 +427,8 @@ def test_another_customers_ids_are_not_found(api, clock):
 
 
 # ----------------------------------------------------------------------------- pure cores
-HUABEI = P.default_catalogue().get("huabei")
-JIEBEI = P.default_catalogue().get("jiebei")
+HUABEI = CATALOGUE.get("huabei")
+JIEBEI = CATALOGUE.get("jiebei")
 
 
 @settings(max_examples=60, deadline=None)
@@ -437,7 +437,7 @@ JIEBEI = P.default_catalogue().get("jiebei")
 def test_bill_installment_quote_adds_up(amount, periods, day):
     due = dt.date(2025, 1, 10) + dt.timedelta(days=day)
     quote = bill_installment_quote(HUABEI, periods, amount, due - dt.timedelta(days=5), due,
-                                   "CNY")
+                                   "CNY", caps=CATALOGUE.caps("CN"))
     assert sum(r["principal_minor"] for r in quote.schedule) == amount
     assert sum(r["fee_minor"] for r in quote.schedule) == quote.total_fee_minor
     assert quote.total_repayable_minor == amount + quote.total_fee_minor
@@ -453,8 +453,10 @@ def test_bill_installment_quote_adds_up(amount, periods, day):
 def test_cash_loan_key_facts_are_the_loan_schedule(amount, choice):
     periods, method = choice
     start = dt.date(2025, 3, 1)
-    figures = loan_offer_figures(JIEBEI, periods, method, amount, start, "CNY")
-    facts = key_facts_of({**figures, "offer_id": "clo_" + "0" * 32}, "creditpay")
+    figures = loan_offer_figures(JIEBEI, periods, method, amount, start, "CNY",
+                                 caps=CATALOGUE.caps("CN"))
+    facts = key_facts_of({**figures, "offer_id": "clo_" + "0" * 32}, "creditpay",
+                         catalogue=CATALOGUE)
     schedule = loan_schedule(JIEBEI, periods, method, amount, start, "CNY")
     assert facts.schedule.installments == schedule.installments
     assert facts.total_repayable_minor == figures["total_repayable_minor"] == \

@@ -17,6 +17,7 @@ from creditpay.ledger.chart import platform_key
 from creditpay.ledger.tables import ledger_transfers
 from creditpay.reporting import provisions as P
 from creditpay.reporting.regulatory import AccountPosition
+from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import CNY, buy, close_until, grant_auto_debit, new_customer
 
 D = dt.date
@@ -38,10 +39,11 @@ def build_portfolio(uow, clock, until: dt.date) -> dict:
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-c1", customer_id="c1", currency=CNY,
                              principal_minor=100_000, product_code="jiebei", periods=7,
-                             method="bullet", wallet_account_id=c1.wallet_id)
+                             method="bullet", wallet_account_id=c1.wallet_id, catalogue=CATALOGUE)
         S.disburse_cash_loan(tx, loan_id="loan-c3", customer_id="c3", currency=CNY,
                              principal_minor=1_200_000, product_code="jiebei", periods=12,
-                             method="equal_installment", wallet_account_id=c3.wallet_id)
+                             method="equal_installment", wallet_account_id=c3.wallet_id,
+                             catalogue=CATALOGUE)
         S.set_auto_debit(tx, account_id="loan-c3", enabled=True,
                          wallet_account_id=c3.wallet_id,
                          consent_reference=grant_auto_debit(tx, "c3"))
@@ -199,7 +201,7 @@ def test_provisions_post_balanced_once_per_date(uow, clock):
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r-c1", customer_id="c1", currency=CNY, amount_minor=owed,
                 target="loan-c1",
-                source_account_id=build_wallet(tx, "c1"))
+                source_account_id=build_wallet(tx, "c1"), catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 4, 10))
     with uow.begin() as tx:
         run2, postings2 = P.post_provisions(tx, D(2025, 4, 9))

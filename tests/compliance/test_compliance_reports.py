@@ -20,6 +20,7 @@ from creditpay.credit import service as S
 from creditpay.errors import StateError, ValidationError
 from creditpay.protection.complaints import open_complaint
 from creditpay.reporting import regulatory as R
+from tests.catalogues import CATALOGUE
 from tests.compliance.test_compliance_provisions import build_portfolio, build_wallet
 from tests.credit.servicing_helpers import CNY, account, close_days, close_until
 
@@ -141,7 +142,7 @@ def test_write_off_and_recovery_in_monthly_report(uow, clock):
     with uow.begin() as tx:
         S.repay(tx, repayment_id="rec-1", customer_id="c1", currency=CNY,
                 amount_minor=30_000, source_account_id=build_wallet(tx, "c1"),
-                target="loan-c1")
+                target="loan-c1", catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 10, 1))
     with uow.connect() as conn:
         report = R.monthly_report(conn, 2025, 9, pseudonym_key=KEY)

@@ -27,6 +27,7 @@ from creditpay.platform.vault import BlindIndexer, Vault
 from creditpay.protection import consent
 from creditpay.protection.complaints import open_complaint
 from creditpay.reporting import subject_rights as SR
+from tests.catalogues import CATALOGUE
 from tests.compliance.test_compliance_provisions import build_wallet
 from tests.credit.servicing_helpers import CNY, buy, new_customer
 
@@ -119,7 +120,7 @@ def test_erasure_refused_while_credit_open_then_within_retention(uow, clock, par
         owed = S.payoff_amount(conn, who.line_id)
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r-1", customer_id=cid, currency=CNY, amount_minor=owed,
-                source_account_id=build_wallet(tx, cid), target=who.line_id)
+                source_account_id=build_wallet(tx, cid), target=who.line_id, catalogue=CATALOGUE)
         S.set_credit_limit(tx, line_id=who.line_id, new_limit_minor=0, reason="closing")
     with uow.begin() as tx, pytest.raises(StateError) as err:
         SR.erase_subject(tx, cid, idempotency_key="erase-1")

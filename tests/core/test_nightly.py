@@ -9,6 +9,7 @@ from creditpay.nightly import limit_review_configured, run_nightly
 from creditpay.platform import audit
 from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
 from creditpay.platform.keys import LocalMasterKey, generate_key_bytes, load_audit_signing_key
+from tests.catalogues import CATALOGUE
 
 
 def test_nightly_runs_each_step_once_and_seals(uow, clock, tmp_path):
@@ -20,7 +21,7 @@ def test_nightly_runs_each_step_once_and_seals(uow, clock, tmp_path):
                      {"field": "grace_days", "to": 3})
     yesterday = clock.today() - dt.timedelta(days=1)
     assert limit_review_configured(uow) is False
-    first = run_nightly(uow, yesterday, audit_checkpointer=checkpointer)
+    first = run_nightly(uow, yesterday, audit_checkpointer=checkpointer, catalogue=CATALOGUE)
     assert first.close_of_business["business_date"] == yesterday.isoformat()
     assert first.limit_review is None and first.skipped
     with uow.connect() as conn:
@@ -29,6 +30,6 @@ def test_nightly_runs_each_step_once_and_seals(uow, clock, tmp_path):
         result = audit.verify_against_store(conn, checkpointer.store,
                                             trusted_public_keys=checkpointer.trusted_keys())
         assert result.ok and result.checkpoint_index == result.head_index >= 1
-    again = run_nightly(uow, yesterday, audit_checkpointer=checkpointer)
+    again = run_nightly(uow, yesterday, audit_checkpointer=checkpointer, catalogue=CATALOGUE)
     assert again.close_of_business["already_done"] is True
     assert again.complaints_escalated == 0

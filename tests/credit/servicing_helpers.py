@@ -12,10 +12,12 @@ from creditpay import ledger as L
 from creditpay.clock import SimulatedClock
 from creditpay.credit import service as S
 from creditpay.credit.cob import run_close_of_business
+from creditpay.credit.products import Catalogue
 from creditpay.credit.tables import credit_accounts, credit_installments
 from creditpay.db.uow import UnitOfWork
 from creditpay.ledger.chart import ensure_platform_accounts, party_key, platform_key
 from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
+from tests.catalogues import CATALOGUE
 
 CNY = "CNY"
 
@@ -29,11 +31,12 @@ class Customer:
 
 
 def new_customer(uow: UnitOfWork, customer_id: str = "c1", *, limit_minor: int = 1_000_000,
-                 product_code: str = "huabei", wallet_minor: int = 2_000_000) -> Customer:
+                 product_code: str = "huabei", wallet_minor: int = 2_000_000,
+                 catalogue: Catalogue = CATALOGUE) -> Customer:
     with uow.begin() as tx:
         line = S.open_credit_line(tx, line_id=f"line_{customer_id}", customer_id=customer_id,
                                   currency=CNY, limit_minor=limit_minor,
-                                  product_code=product_code)
+                                  product_code=product_code, catalogue=catalogue)
         platform = ensure_platform_accounts(tx, CNY)
         wallet = L.open_account(tx, L.AccountSpec(
             party_key("wallet", customer_id, CNY), CNY, "wallet", "customer", customer_id,
@@ -61,23 +64,27 @@ def grant_auto_debit(tx, customer_id: str) -> str:
 
 
 def buy(uow: UnitOfWork, who: Customer, purchase_id: str, amount_minor: int, *,
-        funding: str = "line", product_code: str | None = None, periods: int = 1):
+        funding: str = "line", product_code: str | None = None, periods: int = 1,
+        catalogue: Catalogue = CATALOGUE):
     """Quote, pick the offer explicitly, authorise and capture."""
     with uow.begin() as tx:
         offers = S.quote_offers(tx, customer_id=who.customer_id, amount_minor=amount_minor,
-                                currency=CNY)
+                                currency=CNY, catalogue=catalogue)
         offer = next(o for o in offers if o.funding == funding and o.periods == periods and
                      (product_code is None or o.product_code == product_code))
         S.authorise_purchase(tx, authorisation_id=f"auth_{purchase_id}",
                              customer_id=who.customer_id, amount_minor=amount_minor,
-                             currency=CNY, offer_id=offer.offer_id, reference=purchase_id)
+                             currency=CNY, offer_id=offer.offer_id, reference=purchase_id,
+                             catalogue=catalogue)
         purchase = S.capture_purchase(tx, authorisation_id=f"auth_{purchase_id}",
                                       capture_id=purchase_id, amount_minor=amount_minor,
-                                      merchant_payable_account_id=who.merchant_id)
+                                      merchant_payable_account_id=who.merchant_id,
+                                      catalogue=catalogue)
     return offer, purchase
 
 
-def close_days(uow: UnitOfWork, clock: SimulatedClock, days: int = 1) -> list:
+def close_days(uow: UnitOfWork, clock: SimulatedClock, days: int = 1, *,
+               catalogue: Catalogue = CATALOGUE) -> list:
     """Close the current business day ``days`` times (COB of D runs just after midnight)."""
     reports = []
     for _ in range(days):
@@ -85,15 +92,17 @@ def close_days(uow: UnitOfWork, clock: SimulatedClock, days: int = 1) -> list:
         clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 30),
                                       tzinfo=dt.UTC))
         reports.append(run_close_of_business(uow, today, audit_checkpointer=None,
-                                             auto_debit_consents=ReferencedAutoDebitConsents()))
+                                             auto_debit_consents=ReferencedAutoDebitConsents(),
+                                             catalogue=catalogue))
         clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(9, 0),
                                       tzinfo=dt.UTC))
     return reports
 
 
-def close_until(uow: UnitOfWork, clock: SimulatedClock, day: dt.date) -> list:
+def close_until(uow: UnitOfWork, clock: SimulatedClock, day: dt.date, *,
+                catalogue: Catalogue = CATALOGUE) -> list:
     """Close days until the business date is ``day`` (its COB not yet run)."""
-    return close_days(uow, clock, (day - clock.today()).days)
+    return close_days(uow, clock, (day - clock.today()).days, catalogue=catalogue)
 
 
 def account(uow: UnitOfWork, account_id: str) -> dict:
@@ -147,12 +156,12 @@ def reconcile(uow: UnitOfWork, customer_id: str) -> dict[str, tuple[int, int]]:
 
 
 def repay(uow: UnitOfWork, who: Customer, repayment_id: str, amount_minor: int,
-          target: str | None = None) -> S.RepaymentResult:
+          target: str | None = None, catalogue: Catalogue = CATALOGUE) -> S.RepaymentResult:
     """Repay from the customer's wallet (``target``: one account, else what is owed)."""
     with uow.begin() as tx:
         return S.repay(tx, repayment_id=repayment_id, customer_id=who.customer_id,
                        currency=CNY, amount_minor=amount_minor,
-                       source_account_id=who.wallet_id, target=target)
+                       source_account_id=who.wallet_id, target=target, catalogue=catalogue)
 
 
 def payoff(uow: UnitOfWork, account_id: str) -> int:

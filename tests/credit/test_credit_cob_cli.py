@@ -10,6 +10,7 @@ from creditpay.cli import app
 from creditpay.config import AUDIT_CHECKPOINT_DIR_ENV
 from creditpay.platform import keys
 from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
+from tests.catalogues import CATALOGUE
 
 
 def test_cob_run_command(tmp_path, monkeypatch):
@@ -54,7 +55,7 @@ def test_close_of_business_seals_the_audit_chain(uow, clock, tmp_path):
         assert audit.unsealed_count(conn) == 1
     run_close_of_business(uow, clock.today() - dt.timedelta(days=1),
                           audit_checkpointer=checkpointer,
-                          auto_debit_consents=ReferencedAutoDebitConsents())
+                          auto_debit_consents=ReferencedAutoDebitConsents(), catalogue=CATALOGUE)
     with uow.connect() as conn:
         assert audit.unsealed_count(conn) == 0
         assert audit.verify(conn).ok

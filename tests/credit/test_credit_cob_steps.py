@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creditpay.credit import cob_steps as S
-from creditpay.credit import products as P
 from creditpay.credit.cob_vectorised import NO_DATE, day_number
 from creditpay.credit.lines import CLEARING_CODE
+from tests.catalogues import CATALOGUE
 
-CATALOGUE = P.default_catalogue()
+CATALOGUE = CATALOGUE
 PLATFORM = {code: 900_000 + k for k, code in enumerate((
     CLEARING_CODE, "credit_limit_control", "fee_income", "interest_income", "penalty_income",
     "write_off_expense"))}

@@ -26,6 +26,7 @@ from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
 from creditpay.platform.vault import BlindIndexer, Vault
 from creditpay.protection.collections_rules import CHANNELS, ContactPolicy, run_collections
 from creditpay.protection.tables import collection_contacts
+from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import CNY, close_days, close_until, new_customer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -48,7 +49,8 @@ def _debtor(uow, parties, phone="+86 138-1234-5678", loans=("loan-a",)) -> str:
         with uow.begin() as tx:
             S.disburse_cash_loan(tx, loan_id=loan_id, customer_id=customer_id, currency=CNY,
                                  principal_minor=100_000, product_code="jiebei", periods=7,
-                                 method="bullet", wallet_account_id=who.wallet_id)
+                                 method="bullet", wallet_account_id=who.wallet_id,
+                                 catalogue=CATALOGUE)
     return customer_id
 
 
@@ -214,7 +216,7 @@ def test_a_kept_promise_and_a_paid_account_close_the_case(uow, clock, parties):
     wallet = _wallet(uow, customer_id)
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r1", customer_id=customer_id, currency=CNY,
-                amount_minor=30_000, source_account_id=wallet, target="loan-a")
+                amount_minor=30_000, source_account_id=wallet, target="loan-a", catalogue=CATALOGUE)
     close_days(uow, clock)
     kept = _run(uow, clock, parties)
     assert (kept.promises_kept, kept.promises_broken, kept.contacts_sent) == (1, 0, 0)
@@ -223,7 +225,7 @@ def test_a_kept_promise_and_a_paid_account_close_the_case(uow, clock, parties):
         owed = S.payoff_amount(conn, "loan-a")
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r2", customer_id=customer_id, currency=CNY,
-                amount_minor=owed, source_account_id=wallet, target="loan-a")
+                amount_minor=owed, source_account_id=wallet, target="loan-a", catalogue=CATALOGUE)
     close_days(uow, clock)
     paid = _run(uow, clock, parties)
     assert paid.cases_closed == {"paid": 1}
@@ -341,7 +343,8 @@ def test_no_third_party_is_ever_contacted(uow, clock, parties):
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-x", customer_id=stranger.customer_id,
                              currency=CNY, principal_minor=50_000, product_code="jiebei",
-                             periods=7, method="bullet", wallet_account_id=stranger.wallet_id)
+                             periods=7, method="bullet", wallet_account_id=stranger.wallet_id,
+                             catalogue=CATALOGUE)
     close_until(uow, clock, DUE - dt.timedelta(days=3))
     for _ in range(20):
         _run(uow, clock, parties)

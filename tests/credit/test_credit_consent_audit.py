@@ -17,6 +17,7 @@ from creditpay.platform.tables import audit_records
 from creditpay.protection.auto_debit import set_auto_debit_with_consent
 from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 from creditpay.protection.consent import Purpose, revoke_consent
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import CNY, account, close_until, grant_auto_debit, new_customer
 
@@ -27,8 +28,9 @@ def _loan(uow, who, loan_id="loan-a"):
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id=loan_id, customer_id=who.customer_id, currency=CNY,
                              principal_minor=600_000, product_code="jiebei", periods=6,
-                             method="equal_principal", wallet_account_id=who.wallet_id)
-    product = P.default_catalogue().get("jiebei")
+                             method="equal_principal", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
+    product = CATALOGUE.get("jiebei")
     schedule = build_schedule(P.loan_terms(product, 6, "equal_principal", 600_000,
                                            D(2025, 3, 1)))
     return [i.due_date for i in schedule.installments]
@@ -136,7 +138,8 @@ def test_one_cob_audit_record_per_business_date_with_totals(uow, clock):
     from creditpay.credit.cob import run_close_of_business
 
     assert run_close_of_business(uow, dues[0], audit_checkpointer=None,
-                                 auto_debit_consents=ReferencedAutoDebitConsents()).already_done
+                                 auto_debit_consents=ReferencedAutoDebitConsents(),
+                                 catalogue=CATALOGUE).already_done
     assert len(_audit(uow, "credit.cob.completed")) == len(reports)
 
 
@@ -146,10 +149,10 @@ def test_each_repayment_leaves_one_audit_record_with_amounts_and_account_ids(uow
     with uow.begin() as tx:
         result = S.repay(tx, repayment_id="r-1", customer_id="c1", currency=CNY,
                          amount_minor=50_000, source_account_id=who.wallet_id,
-                         target="loan-a")
+                         target="loan-a", catalogue=CATALOGUE)
     with uow.begin() as tx:  # an idempotent retry: no second record
         S.repay(tx, repayment_id="r-1", customer_id="c1", currency=CNY, amount_minor=50_000,
-                source_account_id=who.wallet_id, target="loan-a")
+                source_account_id=who.wallet_id, target="loan-a", catalogue=CATALOGUE)
     (record,) = _audit(uow, "credit.repayment")
     assert (record["actor_type"], record["actor_id"]) == ("customer", "c1")
     assert record["subject_id"] == "r-1"
@@ -167,10 +170,10 @@ def test_a_refund_leaves_one_audit_record(uow, clock):
                       periods=3)
     with uow.begin() as tx:
         S.refund_purchase(tx, refund_id="rf-1", purchase_id=purchase.purchase_id,
-                          amount_minor=20_000)
+                          amount_minor=20_000, catalogue=CATALOGUE)
     with uow.begin() as tx:  # a replay returns the first result and records nothing more
         S.refund_purchase(tx, refund_id="rf-1", purchase_id=purchase.purchase_id,
-                          amount_minor=20_000)
+                          amount_minor=20_000, catalogue=CATALOGUE)
     with uow.connect() as conn:
         rows = conn.execute(select(audit_records.c.payload).where(
             audit_records.c.action == "credit.refund")).scalars().all()

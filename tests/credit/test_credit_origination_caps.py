@@ -11,11 +11,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from creditpay.credit import loans, statements
 from creditpay.credit import service as S
-from creditpay.credit.caps import default_caps
 from creditpay.credit.tables import credit_authorisations
 from creditpay.errors import CapExceededError, StateError
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import CNY, close_days, close_until, new_customer
 from .snapshot import snapshot
@@ -24,23 +23,16 @@ D = dt.date
 CAP_MAX = Decimal("0.05")  # every packaged priced product costs more than 5 % all-in
 
 
-@pytest.fixture
-def strict_caps(monkeypatch):
-    """The jurisdiction's caps with the all-in cost cap lowered to 5 %."""
-    def lowered(jurisdiction: str = "CN"):
-        return default_caps(jurisdiction).model_copy(
-            update={"all_in_annual_cost_max": CAP_MAX})
-
-    def apply() -> None:
-        for module in (S, loans, statements):
-            monkeypatch.setattr(module, "default_caps", lowered)
-    return apply
+# The packaged products under the jurisdiction's caps with the all-in cost cap lowered to
+# 5 %: a catalogue of its own, passed to the call that must refuse (no global is patched).
+STRICT = CATALOGUE.with_caps(CATALOGUE.caps("CN").model_copy(
+    update={"all_in_annual_cost_max": CAP_MAX}))
 
 
 def _offer(uow, who, amount_minor: int, code: str, periods: int):
     with uow.begin() as tx:
         offers = S.quote_offers(tx, customer_id=who.customer_id, amount_minor=amount_minor,
-                                currency=CNY)
+                                currency=CNY, catalogue=CATALOGUE)
     return next(o for o in offers if o.product_code == code and o.periods == periods)
 
 
@@ -48,60 +40,59 @@ def _assert_cost_cap(err: pytest.ExceptionInfo) -> None:
     assert err.value.extra["cap"] == "all_in_annual_cost_max"
 
 
-def test_plan_purchase_refused_at_authorisation_names_the_cap(uow, clock, strict_caps):
+def test_plan_purchase_refused_at_authorisation_names_the_cap(uow, clock):
     who = new_customer(uow)
     clock.set("2025-03-02T10:00:00+00:00")
     offer = _offer(uow, who, 60_000, "baitiao", 6)
-    strict_caps()
     before = snapshot(uow)
     with pytest.raises(CapExceededError) as err, uow.begin() as tx:
         S.authorise_purchase(tx, authorisation_id="a1", customer_id=who.customer_id,
-                             amount_minor=60_000, currency=CNY, offer_id=offer.offer_id)
+                             amount_minor=60_000, currency=CNY, offer_id=offer.offer_id,
+                             catalogue=STRICT)
     _assert_cost_cap(err)
     assert snapshot(uow) == before
 
 
-def test_plan_purchase_refused_at_capture_names_the_cap(uow, clock, strict_caps):
+def test_plan_purchase_refused_at_capture_names_the_cap(uow, clock):
     who = new_customer(uow)
     clock.set("2025-03-02T10:00:00+00:00")
     offer = _offer(uow, who, 60_000, "baitiao", 6)
     with uow.begin() as tx:
         S.authorise_purchase(tx, authorisation_id="a1", customer_id=who.customer_id,
-                             amount_minor=60_000, currency=CNY, offer_id=offer.offer_id)
-    strict_caps()  # the caps changed between authorisation and capture
+                             amount_minor=60_000, currency=CNY, offer_id=offer.offer_id,
+                             catalogue=CATALOGUE)
     before = snapshot(uow)
     with pytest.raises(CapExceededError) as err, uow.begin() as tx:
         S.capture_purchase(tx, authorisation_id="a1", capture_id="p1", amount_minor=60_000,
-                           merchant_payable_account_id=who.merchant_id)
+                           merchant_payable_account_id=who.merchant_id, catalogue=STRICT)
     _assert_cost_cap(err)
     assert snapshot(uow) == before
 
 
-def test_cash_loan_refused_names_the_cap(uow, clock, strict_caps):
+def test_cash_loan_refused_names_the_cap(uow, clock):
     who = new_customer(uow)
-    strict_caps()
     before = snapshot(uow)
     with pytest.raises(CapExceededError) as err, uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan1", customer_id=who.customer_id, currency=CNY,
                              principal_minor=100_000, product_code="jiebei", periods=3,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=STRICT)
     _assert_cost_cap(err)
     assert snapshot(uow) == before
 
 
-def test_bill_conversion_refused_names_the_cap(uow, clock, strict_caps):
+def test_bill_conversion_refused_names_the_cap(uow, clock):
     from .servicing_helpers import buy
 
     who = new_customer(uow)
     clock.set("2025-03-02T10:00:00+00:00")
     buy(uow, who, "p1", 120_000)
     close_until(uow, clock, D(2025, 4, 3))
-    strict_caps()
     before = snapshot(uow)
     with pytest.raises(CapExceededError) as err, uow.begin() as tx:
         S.convert_statement_to_installments(
             tx, conversion_id="conv1", statement_id=f"{who.line_id}:2025-04-01",
-            amount_minor=90_000, periods=3)
+            amount_minor=90_000, periods=3, catalogue=STRICT)
     _assert_cost_cap(err)
     assert snapshot(uow) == before
 
@@ -112,7 +103,8 @@ def test_cob_releases_an_expired_credit_hold_and_closes_its_authorisation(uow, c
     offer = _offer(uow, who, 40_000, "huabei", 1)
     with uow.begin() as tx:
         S.authorise_purchase(tx, authorisation_id="a1", customer_id=who.customer_id,
-                             amount_minor=40_000, currency=CNY, offer_id=offer.offer_id)
+                             amount_minor=40_000, currency=CNY, offer_id=offer.offer_id,
+                             catalogue=CATALOGUE)
     with uow.connect() as conn:
         assert S.line_of(conn, who.line_id).available_minor == 60_000
         assert S.exposure_minor(conn, who.customer_id, CNY) == 40_000
@@ -130,7 +122,7 @@ def test_cob_releases_an_expired_credit_hold_and_closes_its_authorisation(uow, c
         assert S.exposure_minor(conn, who.customer_id, CNY) == 0
     with pytest.raises(StateError) as err, uow.begin() as tx:
         S.capture_purchase(tx, authorisation_id="a1", capture_id="p1", amount_minor=40_000,
-                           merchant_payable_account_id=who.merchant_id)
+                           merchant_payable_account_id=who.merchant_id, catalogue=CATALOGUE)
     assert err.value.field == "authorisation_id"
     # Voiding an expired authorisation is a no-op that returns it.
     with uow.begin() as tx:

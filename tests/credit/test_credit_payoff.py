@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from creditpay.credit import service as S
 from creditpay.credit.plans import load_account
 from creditpay.credit.repayments import amount_owed
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import (
     CNY,
@@ -57,7 +58,8 @@ def open_account(uow, who, kind: str, tag: str, amount_minor: int = 100_000) -> 
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id=f"{tag}-loan", customer_id=who.customer_id,
                              currency=CNY, principal_minor=amount_minor, product_code=code,
-                             periods=periods, method=method, wallet_account_id=who.wallet_id)
+                             periods=periods, method=method, wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     return f"{tag}-loan"
 
 
@@ -163,7 +165,8 @@ def test_statement_never_rounds_up_a_residue_of_a_line_without_principal(uow, cl
     whole, residue = divmod(line["interest_accrual_num"], 1_000_000 * 365)
     assert 2 * residue >= 1_000_000 * 365
     with uow.begin() as tx:
-        S.refund_purchase(tx, refund_id="rf", purchase_id="p1", amount_minor=100_000)
+        S.refund_purchase(tx, refund_id="rf", purchase_id="p1", amount_minor=100_000,
+                          catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 4, 16))
     april = statement(uow, who.line_id, D(2025, 4, 15))
     assert april.interest_minor == whole  # the whole units accrued, not one more

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from creditpay.credit import products as P
 from creditpay.credit import service as S
 from creditpay.credit.tables import credit_accounts
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import (
     CNY,
@@ -39,20 +40,24 @@ LOAN_METHODS = ("equal_installment", "equal_principal", "flat", "interest_only",
 RULES = ("reduce_term", "reduce_installment")
 
 
-@pytest.fixture
-def catalogue(monkeypatch):
+class Products:
     """The packaged products plus the test's own cash-loan products (rate, day count and
-    rule drawn by Hypothesis); the services look products up through default_catalogue."""
-    packaged = P.default_catalogue()
-    extra: list = []
-    current = {"catalogue": packaged}
+    rule drawn by Hypothesis): each addition makes a new catalogue (``current``), which the
+    test passes to the services it calls."""
 
-    def add(product) -> None:
-        extra.append(product)
-        current["catalogue"] = P.Catalogue([*packaged.all(), *extra])
+    def __init__(self) -> None:
+        self.current = CATALOGUE
+        self._extra: list = []
 
-    monkeypatch.setattr(P, "default_catalogue", lambda: current["catalogue"])
-    return add
+    def __call__(self, product) -> None:
+        self._extra.append(product)
+        self.current = P.Catalogue([*CATALOGUE.all(), *self._extra],
+                                   {"CN": CATALOGUE.caps("CN")})
+
+
+@pytest.fixture
+def catalogue() -> Products:
+    return Products()
 
 
 def _loan_product(code: str, rate_micro: int, day_count: str, rule: str, months: int,
@@ -72,7 +77,8 @@ def _auto_debit(uow, who, account_id: str) -> None:
                          consent_reference=grant_auto_debit(tx, who.customer_id))
 
 
-def _prepay(uow, who, account_id: str, percent: int, tag: str) -> int:
+def _prepay(uow, who, account_id: str, percent: int, tag: str,
+            catalogue: P.Catalogue = CATALOGUE) -> int:
     """Pay what is due, the interest accrued so far and ``percent`` of the principal not
     yet billed (0: only the interest accrued, paid ahead). Returns the principal prepaid."""
     row = account(uow, account_id)
@@ -88,7 +94,7 @@ def _prepay(uow, who, account_id: str, percent: int, tag: str) -> int:
     with uow.begin() as tx:
         result = S.repay(tx, repayment_id=tag, customer_id=who.customer_id, currency=CNY,
                          amount_minor=amount, source_account_id=who.wallet_id,
-                         target=account_id)
+                         target=account_id, catalogue=catalogue)
     assert result.prepayment_minor == principal
     return principal
 
@@ -107,12 +113,13 @@ def _shown(uow, account_id: str) -> list[tuple]:
     return shown
 
 
-def _prepay_all(uow, accounts, percents, tag: str) -> dict[str, list[tuple]]:
+def _prepay_all(uow, accounts, percents, tag: str, catalogue: P.Catalogue = CATALOGUE
+                ) -> dict[str, list[tuple]]:
     """Prepay each account (a bullet already repaid is skipped); the rows shown after."""
     shown = {}
     for (who, account_id), percent in zip(accounts, percents, strict=True):
         if account(uow, account_id)["status"] == "active":
-            _prepay(uow, who, account_id, percent, f"{account_id}-{tag}")
+            _prepay(uow, who, account_id, percent, f"{account_id}-{tag}", catalogue)
         shown[account_id] = _shown(uow, account_id)
     return shown
 
@@ -141,7 +148,7 @@ def test_rows_shown_after_a_prepayment_are_what_is_billed(uow, clock, catalogue)
     def run(rate_micro, day_count, months, bullet_days, amount, idle_days, prepay_after,
             second_after, percents):
         run_id = next(runs)
-        close_days(uow, clock, idle_days)
+        close_days(uow, clock, idle_days, catalogue=catalogue.current)
         accounts = []  # (customer, account id)
         for rule in RULES:
             code = f"t{run_id}_{rule[7]}"
@@ -155,30 +162,32 @@ def test_rows_shown_after_a_prepayment_are_what_is_billed(uow, clock, catalogue)
                                          currency=CNY, principal_minor=amount,
                                          product_code=code, method=method,
                                          periods=bullet_days if method == "bullet"
-                                         else months, wallet_account_id=who.wallet_id)
+                                         else months, wallet_account_id=who.wallet_id,
+                                         catalogue=catalogue.current)
                 accounts.append((who, loan_id))
         for code, rule in (("baitiao", "t"), ("apr_plan", "i")):
             who = new_customer(uow, f"r{run_id}{rule}{code}", limit_minor=5_000_000,
                                wallet_minor=20_000_000)
             _, purchase = buy(uow, who, f"p{run_id}{code}", max(60_000, amount),
-                              funding="plan", product_code=code, periods=3)
+                              funding="plan", product_code=code, periods=3,
+                              catalogue=catalogue.current)
             accounts.append((who, purchase.account_id))
         for who, account_id in accounts:
             _auto_debit(uow, who, account_id)
-        close_days(uow, clock, prepay_after)
+        close_days(uow, clock, prepay_after, catalogue=catalogue.current)
         first_day = clock.today()
-        first = _prepay_all(uow, accounts, percents[:12], "prepay")
+        first = _prepay_all(uow, accounts, percents[:12], "prepay", catalogue.current)
         # A second prepayment later restates rows that were themselves rescheduled.
-        close_days(uow, clock, second_after)
+        close_days(uow, clock, second_after, catalogue=catalogue.current)
         prepay_day = clock.today()
         for _who, account_id in accounts:
             assert _billed_between(uow, account_id, first_day, prepay_day) == [
                 row for row in first[account_id] if row[0] <= prepay_day], account_id
-        shown = _prepay_all(uow, accounts, percents[12:], "again")
+        shown = _prepay_all(uow, accounts, percents[12:], "again", catalogue.current)
         for _ in range(200):
             if all(account(uow, a)["status"] == "closed" for _, a in accounts):
                 break
-            close_days(uow, clock, 1)
+            close_days(uow, clock, 1, catalogue=catalogue.current)
         for who, account_id in accounts:
             row = account(uow, account_id)
             assert row["status"] == "closed", account_id
@@ -197,11 +206,12 @@ def _loan_rows(uow, loan_id: str) -> list[tuple]:
 
 
 def _disburse(uow, who, loan_id: str, product_code: str, periods: int, method: str,
-              amount: int = 1_200_000) -> None:
+              amount: int = 1_200_000, catalogue: P.Catalogue = CATALOGUE) -> None:
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id=loan_id, customer_id=who.customer_id, currency=CNY,
                              principal_minor=amount, product_code=product_code,
-                             periods=periods, method=method, wallet_account_id=who.wallet_id)
+                             periods=periods, method=method, wallet_account_id=who.wallet_id,
+                             catalogue=catalogue)
     _auto_debit(uow, who, loan_id)
 
 
@@ -211,8 +221,8 @@ def _accounts_row(uow, loan_id: str) -> dict:
             credit_accounts.c.account_id == loan_id)).mappings().one())
 
 
-def _close_to(uow, clock, day: dt.date) -> None:
-    close_days(uow, clock, (day - clock.today()).days)
+def _close_to(uow, clock, day: dt.date, catalogue: P.Catalogue = CATALOGUE) -> None:
+    close_days(uow, clock, (day - clock.today()).days, catalogue=catalogue)
 
 
 def test_flat_loan_prepayment_stops_interest_on_what_is_prepaid(uow, clock):
@@ -229,7 +239,7 @@ def test_flat_loan_prepayment_stops_interest_on_what_is_prepaid(uow, clock):
     with uow.begin() as tx:
         result = S.repay(tx, repayment_id="pre", customer_id=who.customer_id, currency=CNY,
                          amount_minor=3_550 + 300_000, source_account_id=who.wallet_id,
-                         target="flat-1")
+                         target="flat-1", catalogue=CATALOGUE)
     assert (result.interest_minor, result.prepayment_minor) == (3_550, 300_000)
     expected = [  # 9,000.00 x 10.8 % x days / 365, June with the 50/73 carried
         (dt.date(2025, 6, 1), 100_000, 5_593, 0),  # 21 days: 5,592.33 + 0.68
@@ -256,20 +266,22 @@ def test_equal_principal_reduce_term_keeps_the_part_and_shows_interest(uow, cloc
     code kept the largest part, 333.35) and the rows show the interest billed (was 0)."""
     catalogue(_loan_product("ep_term", 182_500, "ACT/365", "reduce_term", 3, 30))
     who = new_customer(uow, wallet_minor=5_000_000, limit_minor=5_000_000)
-    _disburse(uow, who, "ep-1", "ep_term", 3, "equal_principal", amount=100_003)
+    _disburse(uow, who, "ep-1", "ep_term", 3, "equal_principal", amount=100_003,
+              catalogue=catalogue.current)
     assert [r[1] for r in _loan_rows(uow, "ep-1")] == [33_334, 33_334, 33_335]
-    _close_to(uow, clock, dt.date(2025, 4, 11))
+    _close_to(uow, clock, dt.date(2025, 4, 11), catalogue.current)
     row = account(uow, "ep-1")
     accrued = row["interest_accrual_num"] // (1_000_000 * 365)
     with uow.begin() as tx:
         S.repay(tx, repayment_id="pre", customer_id=who.customer_id, currency=CNY,
-                amount_minor=accrued + 1, source_account_id=who.wallet_id, target="ep-1")
+                amount_minor=accrued + 1, source_account_id=who.wallet_id, target="ep-1",
+                catalogue=catalogue.current)
     shown = _shown(uow, "ep-1")
     assert [r[1] for r in shown] == [33_334, 33_334]
     # Apr 1-10 on 666.69: 3.33345, 3.33 paid with the prepayment, 0.00345 carried; Apr 11-30
     # on 666.68: 6.6668; so 6.67 in May. June: 333.34 x 18.25 % x 31 / 365 = 5.17.
     assert [r[2] for r in shown] == [6_67, 5_17]
-    _close_to(uow, clock, dt.date(2025, 6, 3))
+    _close_to(uow, clock, dt.date(2025, 6, 3), catalogue.current)
     assert _billed_after(uow, "ep-1", dt.date(2025, 4, 11)) == shown
 
 
@@ -286,7 +298,7 @@ def test_interest_paid_ahead_restates_the_next_installment(uow, clock):
     with uow.begin() as tx:
         result = S.repay(tx, repayment_id="ahead", customer_id=who.customer_id,
                          currency=CNY, amount_minor=accrued, source_account_id=who.wallet_id,
-                         target="ei-1")
+                         target="ei-1", catalogue=CATALOGUE)
     assert (result.interest_minor, result.prepayment_minor) == (accrued, 0)
     shown = _shown(uow, "ei-1")
     assert [r[1] for r in shown] == [r[1] for r in before[1:]]  # principal unchanged

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 
 from creditpay.credit import products as P
-from creditpay.credit.caps import activate_product, check_exposure, default_caps
+from creditpay.credit.caps import activate_product, check_exposure
 from creditpay.errors import CapExceededError, ValidationError
+from tests.catalogues import CATALOGUE
 
 PLAN = {"code": "test_plan", "version": 1, "kind": "installment_plan", "pricing": "flat",
         "options": [{"periods": 3, "fee_rate_per_period": "0.005"}],
@@ -16,7 +17,7 @@ PLAN = {"code": "test_plan", "version": 1, "kind": "installment_plan", "pricing"
 
 
 def test_packaged_catalogue_loads_and_versions_are_recorded():
-    catalogue = P.default_catalogue()
+    catalogue = CATALOGUE
     codes = {p.code for p in catalogue.active()}
     assert {"huabei", "revolver", "baitiao", "baitiao_free", "apr_plan", "jiebei",
             "flat_loan"} <= codes
@@ -50,15 +51,15 @@ def test_product_breaking_the_cost_cap_cannot_be_activated():
     dear = P.parse_product({**PLAN, "options": [{"periods": 12,
                                                  "fee_rate_per_period": "0.02"}]})
     with pytest.raises(CapExceededError) as err:
-        activate_product(dear, default_caps("CN"))
+        activate_product(dear, CATALOGUE.caps("CN"))
     assert err.value.extra["cap"] == "all_in_annual_cost_max"
     fine = P.parse_product(PLAN)
-    activate_product(fine, default_caps("CN"))  # 0.5 % a month flat is about 9 % all-in
+    activate_product(fine, CATALOGUE.caps("CN"))  # 0.5 % a month flat is about 9 % all-in
 
 
 def test_penalty_cap_follows_the_configured_lpr():
     product = P.parse_product({**PLAN, "penalty_annual_rate": "0.1095"})
-    caps = default_caps("CN")
+    caps = CATALOGUE.caps("CN")
     assert caps.penalty_rate_max == Decimal("0.120")  # 4 x 3.0 %
     activate_product(product, caps)
     with pytest.raises(CapExceededError) as err:
@@ -67,7 +68,7 @@ def test_penalty_cap_follows_the_configured_lpr():
 
 
 def test_exposure_cap():
-    caps = default_caps("CN")
+    caps = CATALOGUE.caps("CN")
     check_exposure(19_000_000, 1_000_000, caps, "CNY")
     with pytest.raises(CapExceededError) as err:
         check_exposure(19_000_000, 1_000_001, caps, "CNY")

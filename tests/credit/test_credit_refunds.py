@@ -9,6 +9,7 @@ from creditpay import ledger as L
 from creditpay.credit import service as S
 from creditpay.ledger.chart import platform_key
 from creditpay.ledger.verify import verify_ledger
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import CNY, buy, close_until, items, new_customer, reconcile
 
@@ -33,7 +34,7 @@ def test_refund_reverses_billed_unpaid_interest_pro_rata(uow, clock):
     income_before = _income(uow, "interest_income")
     with uow.begin() as tx:
         result = S.refund_purchase(tx, refund_id="rf1", purchase_id="p1",
-                                   amount_minor=purchase.financed_minor // 2)
+                                   amount_minor=purchase.financed_minor // 2, catalogue=CATALOGUE)
     after = next(i for i in items(uow, purchase.account_id) if i["id"] == first["id"])
     # Half the principal refunded: half the unpaid interest (573.5 kept, rounded half-up).
     assert after["interest_minor"] == 574
@@ -46,7 +47,7 @@ def test_refund_reverses_billed_unpaid_interest_pro_rata(uow, clock):
     # A retry returns the first result.
     with uow.begin() as tx:
         again = S.refund_purchase(tx, refund_id="rf1", purchase_id="p1",
-                                  amount_minor=purchase.financed_minor // 2)
+                                  amount_minor=purchase.financed_minor // 2, catalogue=CATALOGUE)
     assert again == result
 
 
@@ -59,10 +60,11 @@ def test_refund_keeps_interest_already_paid(uow, clock):
     first = items(uow, purchase.account_id)[1]  # [0]: the down payment, paid at checkout
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r1", customer_id=who.customer_id, currency=CNY,
-                amount_minor=first["minimum_minor"], source_account_id=who.wallet_id)
+                amount_minor=first["minimum_minor"], source_account_id=who.wallet_id,
+                catalogue=CATALOGUE)
     with uow.begin() as tx:
         result = S.refund_purchase(tx, refund_id="rf1", purchase_id="p1",
-                                   amount_minor=purchase.financed_minor)
+                                   amount_minor=purchase.financed_minor, catalogue=CATALOGUE)
     assert result.interest_reversed_minor == 0
     paid = next(i for i in items(uow, purchase.account_id) if i["id"] == first["id"])
     assert paid["interest_minor"] == paid["interest_paid_minor"] == 1_147

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creditpay.credit import service as S
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import (
     account,
@@ -162,7 +163,7 @@ def test_bill_conversion_installment_is_paid_with_the_statement_minimum(uow, clo
     with uow.begin() as tx:
         conversion = S.convert_statement_to_installments(
             tx, conversion_id="conv1", statement_id=f"{who.line_id}:2025-04-01",
-            amount_minor=90_000, periods=3)
+            amount_minor=90_000, periods=3, catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 5, 3))
     may = statement(uow, who.line_id, D(2025, 5, 1))
     [installment] = [line for line in may.lines if line["kind"] == "installment"]
@@ -185,7 +186,7 @@ def test_revolving_conversion_lowers_the_minimum_by_its_share(uow, clock):
     with uow.begin() as tx:
         S.convert_statement_to_installments(
             tx, conversion_id="conv1", statement_id=f"{who.line_id}:2025-03-15",
-            amount_minor=40_000, periods=6)
+            amount_minor=40_000, periods=6, catalogue=CATALOGUE)
     # 10 % of the 60,000 left on the line: the 40,000 is owed on the plan's installments
     # (before, the conversion took the whole minimum away).
     repay(uow, who, "r1", 5_999)

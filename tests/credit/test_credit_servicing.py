@@ -21,6 +21,7 @@ from creditpay.errors import (
     ValidationError,
 )
 from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import (
     CNY,
@@ -123,7 +124,7 @@ def test_write_off_at_180_dpd_then_recovery(uow, clock):
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-w", customer_id="c1", currency=CNY,
                              principal_minor=100_000, product_code="jiebei", periods=7,
-                             method="bullet", wallet_account_id=who.wallet_id)
+                             method="bullet", wallet_account_id=who.wallet_id, catalogue=CATALOGUE)
     due = D(2025, 3, 8)
     close_until(uow, clock, due + dt.timedelta(days=179))
     assert account(uow, "loan-w")["status"] == "active"
@@ -162,7 +163,7 @@ def test_refund_of_an_installment_purchase(uow, clock):
         available_before = S.line_of(conn, who.line_id).available_minor
     with uow.begin() as tx:
         refund = S.refund_purchase(tx, refund_id="rf1", purchase_id="p-plan",
-                                   amount_minor=30_000)
+                                   amount_minor=30_000, catalogue=CATALOGUE)
     assert (refund.principal_reduced_minor, refund.to_customer_minor) == (30_000, 0)
     plan = [i for i in items(uow, purchase.account_id) if i["status"] == "scheduled"]
     assert [i["principal_minor"] for i in plan] == [5_000, 5_000]
@@ -172,17 +173,18 @@ def test_refund_of_an_installment_purchase(uow, clock):
     assert_books(uow, "c1")
     with uow.begin() as tx:  # a retry returns the first result
         again = S.refund_purchase(tx, refund_id="rf1", purchase_id="p-plan",
-                                  amount_minor=30_000)
+                                  amount_minor=30_000, catalogue=CATALOGUE)
     assert again == refund
     with uow.begin() as tx:
         rest = S.refund_purchase(tx, refund_id="rf2", purchase_id="p-plan",
-                                 amount_minor=30_000)
+                                 amount_minor=30_000, catalogue=CATALOGUE)
     # 10,000 was still owed; the 20,000 already repaid goes back to the customer.
     assert (rest.principal_reduced_minor, rest.to_customer_minor) == (10_000, 20_000)
     assert account(uow, purchase.account_id)["status"] == "closed"
     assert platform_balance(uow, "fee_income") == 300  # the fee of the month used
     with pytest.raises(ValidationError), uow.begin() as tx:
-        S.refund_purchase(tx, refund_id="rf3", purchase_id="p-plan", amount_minor=1)
+        S.refund_purchase(tx, refund_id="rf3", purchase_id="p-plan", amount_minor=1,
+                          catalogue=CATALOGUE)
     assert_books(uow, "c1")
 
 
@@ -191,7 +193,8 @@ def test_cash_loan_prepaid_early_pays_interest_for_days_used_only(uow, clock):
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-p", customer_id="c1", currency=CNY,
                              principal_minor=1_000_000, product_code="jiebei", periods=3,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     close_days(uow, clock, 10)  # Mar 1..10 accrued
     with uow.connect() as conn:
         owed = S.payoff_amount(conn, "loan-p")
@@ -201,7 +204,7 @@ def test_cash_loan_prepaid_early_pays_interest_for_days_used_only(uow, clock):
     loan = account(uow, "loan-p")
     assert loan["status"] == "closed"
     assert platform_balance(uow, "interest_income") == 5_000
-    schedule = build_schedule(P.loan_terms(P.default_catalogue().get("jiebei"), 3,
+    schedule = build_schedule(P.loan_terms(CATALOGUE.get("jiebei"), 3,
                                            "equal_installment", 1_000_000, D(2025, 3, 1)))
     assert schedule.totals.interest_minor > 30_000  # what keeping the loan would cost
     assert_books(uow, "c1")
@@ -214,11 +217,12 @@ def test_partial_prepayment_reschedules_and_accrual_agrees_with_ledger(uow, cloc
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-a", customer_id="c1", currency=CNY,
                              principal_minor=600_000, product_code="jiebei", periods=6,
-                             method="equal_principal", wallet_account_id=who.wallet_id)
+                             method="equal_principal", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
         S.set_auto_debit(tx, account_id="loan-a", enabled=True,
                          wallet_account_id=who.wallet_id,
                          consent_reference=grant_auto_debit(tx, "c1"))
-    product = P.default_catalogue().get("jiebei")
+    product = CATALOGUE.get("jiebei")
     schedule = build_schedule(P.loan_terms(product, 6, "equal_principal", 600_000,
                                            D(2025, 3, 1)))
     dues = [i.due_date for i in schedule.installments]
@@ -255,7 +259,7 @@ def test_statement_converted_to_installments(uow, clock):
     with uow.begin() as tx:
         result = S.convert_statement_to_installments(
             tx, conversion_id="conv1", statement_id=f"{who.line_id}:2025-04-01",
-            amount_minor=90_000, periods=3)
+            amount_minor=90_000, periods=3, catalogue=CATALOGUE)
     assert result.total_fee_minor == 3 * 747  # 0.83 % a period on 90,000
     plan = items(uow, result.plan_account_id)
     assert [i["due_date"] for i in plan] == [D(2025, 5, 10), D(2025, 6, 10), D(2025, 7, 10)]
@@ -264,7 +268,7 @@ def test_statement_converted_to_installments(uow, clock):
     with pytest.raises(ValidationError) as err, uow.begin() as tx:
         S.convert_statement_to_installments(
             tx, conversion_id="conv2", statement_id=f"{who.line_id}:2025-04-01",
-            amount_minor=30_001, periods=3)
+            amount_minor=30_001, periods=3, catalogue=CATALOGUE)
     assert err.value.field == "amount_minor"
     close_until(uow, clock, D(2025, 4, 10))
     repay(uow, who, "r1", 30_000)
@@ -279,7 +283,8 @@ def test_statement_converted_to_installments(uow, clock):
 def test_offers_must_be_chosen_and_fresh(uow, clock):
     new_customer(uow)
     with uow.begin() as tx:
-        offers = S.quote_offers(tx, customer_id="c1", amount_minor=60_000, currency=CNY)
+        offers = S.quote_offers(tx, customer_id="c1", amount_minor=60_000, currency=CNY,
+                                catalogue=CATALOGUE)
     kinds = {(o.product_code, o.periods) for o in offers}
     assert ("huabei", 1) in kinds and ("baitiao", 24) in kinds and ("apr_plan", 12) in kinds
     free = next(o for o in offers if o.product_code == "baitiao_free" and o.periods == 6)
@@ -292,12 +297,14 @@ def test_offers_must_be_chosen_and_fresh(uow, clock):
     before = snapshot(uow)
     with pytest.raises(StateError) as err, uow.begin() as tx:
         S.authorise_purchase(tx, authorisation_id="a1", customer_id="c1",
-                             amount_minor=60_000, currency=CNY, offer_id="off_unknown")
+                             amount_minor=60_000, currency=CNY, offer_id="off_unknown",
+                             catalogue=CATALOGUE)
     assert err.value.field == "offer_id"
     clock.advance(days=1)  # the quote is now stale: its first due date moved
     with pytest.raises(StateError) as err, uow.begin() as tx:
         S.authorise_purchase(tx, authorisation_id="a1", customer_id="c1",
-                             amount_minor=60_000, currency=CNY, offer_id=chosen.offer_id)
+                             amount_minor=60_000, currency=CNY, offer_id=chosen.offer_id,
+                             catalogue=CATALOGUE)
     assert err.value.field == "offer_id"
     assert snapshot(uow) == before
 
@@ -307,11 +314,13 @@ def test_limit_and_caps_refuse_and_change_nothing(uow, clock):
     before = snapshot(uow)
     with uow.begin() as tx:
         [line_offer] = [o for o in S.quote_offers(tx, customer_id="c1", amount_minor=60_000,
-                                                  currency=CNY) if o.funding == "line"]
+                                                  currency=CNY,
+                                                  catalogue=CATALOGUE) if o.funding == "line"]
     assert not line_offer.within_available_limit
     with pytest.raises(InsufficientFundsError), uow.begin() as tx:
         S.authorise_purchase(tx, authorisation_id="a-big", customer_id="c1",
-                             amount_minor=60_000, currency=CNY, offer_id=line_offer.offer_id)
+                             amount_minor=60_000, currency=CNY, offer_id=line_offer.offer_id,
+                             catalogue=CATALOGUE)
     assert snapshot(uow) == before
     with uow.begin() as tx:  # a limit as high as the regulatory cap, to reach the cap
         S.set_credit_limit(tx, line_id=who.line_id, new_limit_minor=25_000_000,
@@ -319,18 +328,21 @@ def test_limit_and_caps_refuse_and_change_nothing(uow, clock):
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="big-1", customer_id="c1", currency=CNY,
                              principal_minor=19_990_000, product_code="jiebei", periods=12,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     before = snapshot(uow)
     with pytest.raises(CapExceededError) as err, uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="big-2", customer_id="c1", currency=CNY,
                              principal_minor=20_000, product_code="jiebei", periods=12,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     assert err.value.extra["cap"] == "unsecured_exposure_max_minor"
     assert snapshot(uow) == before
     with pytest.raises(ValidationError) as err, uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="bad", customer_id="c1", currency=CNY,
                              principal_minor=10_000, product_code="jiebei", periods=5,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     assert err.value.field == "periods"
     with pytest.raises(Exception) as err, uow.begin() as tx:
         S.set_credit_limit(tx, line_id=who.line_id, new_limit_minor=-1, reason="x")
@@ -365,7 +377,8 @@ def test_close_of_business_twice_changes_nothing_and_resumes_after_a_crash(uow, 
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-c", customer_id="c1", currency=CNY,
                              principal_minor=100_000, product_code="jiebei", periods=3,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 4, 1))
     clock.set("2025-04-02T00:30:00+00:00")
 
@@ -379,18 +392,22 @@ def test_close_of_business_twice_changes_nothing_and_resumes_after_a_crash(uow, 
     with pytest.raises(Crash):
         run_close_of_business(uow, D(2025, 4, 1), chunk_size=2, _after_chunk=crash,
                               audit_checkpointer=None,
-                              auto_debit_consents=ReferencedAutoDebitConsents())
+                              auto_debit_consents=ReferencedAutoDebitConsents(),
+                              catalogue=CATALOGUE)
     report = run_close_of_business(uow, D(2025, 4, 1), chunk_size=2, audit_checkpointer=None,
-                                   auto_debit_consents=ReferencedAutoDebitConsents())
+                                   auto_debit_consents=ReferencedAutoDebitConsents(),
+                                   catalogue=CATALOGUE)
     assert report.chunks_resumed == 2 and report.statements == 4
     before = snapshot(uow)
     again = run_close_of_business(uow, D(2025, 4, 1), audit_checkpointer=None,
-                                  auto_debit_consents=ReferencedAutoDebitConsents())
+                                  auto_debit_consents=ReferencedAutoDebitConsents(),
+                                  catalogue=CATALOGUE)
     assert again.already_done and again.statements == 4
     assert snapshot(uow) == before
     with pytest.raises(StateError) as err:
         run_close_of_business(uow, D(2025, 2, 1), audit_checkpointer=None,
-                              auto_debit_consents=ReferencedAutoDebitConsents())  # before the first
+                              auto_debit_consents=ReferencedAutoDebitConsents(),
+                              catalogue=CATALOGUE)  # before the first
     assert err.value.field == "business_date"
     with uow.connect() as conn:
         assert conn.execute(select(func.count()).select_from(credit_statements)

@@ -19,6 +19,7 @@ from creditpay.credit.tables import credit_accounts, credit_installments, credit
 from creditpay.errors import DomainError
 from creditpay.ledger.chart import platform_key
 from creditpay.ledger.verify import verify_ledger
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import CNY, buy, close_days, new_customer, reconcile
 
@@ -119,19 +120,20 @@ def test_random_servicing_keeps_the_books(uow, clock):
                     with uow.begin() as tx:
                         S.repay(tx, repayment_id=tag, customer_id=customer, currency=CNY,
                                 amount_minor=amount, source_account_id=who.wallet_id,
-                                target=target)
+                                target=target, catalogue=CATALOGUE)
                 elif op[0] == "refund" and purchases:
                     purchase = purchases[op[1] % len(purchases)]
                     with uow.begin() as tx:
                         S.refund_purchase(tx, refund_id=tag, purchase_id=purchase,
-                                          amount_minor=max(1, 100 * op[1]))
+                                          amount_minor=max(1, 100 * op[1]), catalogue=CATALOGUE)
                 elif op[0] == "loan":
                     product_code, periods, method = op[2]
                     with uow.begin() as tx:
                         S.disburse_cash_loan(tx, loan_id=tag, customer_id=customer,
                                              currency=CNY, principal_minor=op[1],
                                              product_code=product_code, periods=periods,
-                                             method=method, wallet_account_id=who.wallet_id)
+                                             method=method, wallet_account_id=who.wallet_id,
+                                             catalogue=CATALOGUE)
                     loans.append(tag)
                 elif op[0] == "days":
                     for _ in range(op[1]):

@@ -17,6 +17,7 @@ from creditpay import ledger as L
 from creditpay.credit import service as S
 from creditpay.credit.tables import credit_accounts, credit_authorisations
 from creditpay.errors import DomainError, InsufficientFundsError, LimitExceededError
+from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import CNY, buy, new_customer
 
 LIMIT = 1_000_000
@@ -27,7 +28,8 @@ def _loan(uow, who, loan_id: str, principal_minor: int):
         return S.disburse_cash_loan(tx, loan_id=loan_id, customer_id=who.customer_id,
                                     currency=CNY, principal_minor=principal_minor,
                                     product_code="jiebei", periods=12,
-                                    method="equal_installment", wallet_account_id=who.wallet_id)
+                                    method="equal_installment", wallet_account_id=who.wallet_id,
+                                    catalogue=CATALOGUE)
 
 
 def _used(uow, who) -> int:
@@ -77,9 +79,11 @@ def test_an_open_hold_and_a_plan_count_too(uow):
     buy(uow, who, "plan", 400_000, funding="plan", product_code="baitiao", periods=6)
     with uow.begin() as tx:  # authorised, not captured: the hold takes the limit
         offer = next(o for o in S.quote_offers(tx, customer_id="c1", amount_minor=300_000,
-                                               currency=CNY) if o.funding == "line")
+                                               currency=CNY,
+                                               catalogue=CATALOGUE) if o.funding == "line")
         S.authorise_purchase(tx, authorisation_id="held", customer_id="c1",
-                             amount_minor=300_000, currency=CNY, offer_id=offer.offer_id)
+                             amount_minor=300_000, currency=CNY, offer_id=offer.offer_id,
+                             catalogue=CATALOGUE)
     with pytest.raises(LimitExceededError):
         _loan(uow, who, "loan-too-big", 300_001)
     _loan(uow, who, "loan-fits", 300_000)
@@ -91,7 +95,7 @@ def test_repaid_loan_principal_gives_the_limit_back(uow):
     _loan(uow, who, "loan-1", LIMIT)
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r1", customer_id="c1", currency=CNY, amount_minor=LIMIT,
-                source_account_id=who.wallet_id, target="loan-1")
+                source_account_id=who.wallet_id, target="loan-1", catalogue=CATALOGUE)
     assert _available(uow, who) == LIMIT
     buy(uow, who, "p-after-repay", LIMIT)
     assert _used(uow, who) == LIMIT
@@ -109,7 +113,7 @@ def test_concurrent_loans_and_purchases_never_exceed_the_limit(uow, store):
             uow.run(lambda tx: S.disburse_cash_loan(
                 tx, loan_id=f"loan-{n}", customer_id="c1", currency=CNY,
                 principal_minor=600_000, product_code="jiebei", periods=12,
-                method="equal_installment", wallet_account_id=who.wallet_id))
+                method="equal_installment", wallet_account_id=who.wallet_id, catalogue=CATALOGUE))
             outcome = "loan"
         except DomainError:
             outcome = "refused"
@@ -167,7 +171,7 @@ def test_any_order_of_products_stays_within_the_limit(uow):
                     with uow.begin() as tx:
                         S.repay(tx, repayment_id=tag, customer_id=customer, currency=CNY,
                                 amount_minor=max(1, min(amount, _used(uow, who))),
-                                source_account_id=who.wallet_id)
+                                source_account_id=who.wallet_id, catalogue=CATALOGUE)
             except DomainError:
                 pass  # refused: what matters is what was accepted
             used = _used(uow, who)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from creditpay.credit import service as S
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import CNY, account, buy, close_until, new_customer
 
@@ -60,11 +61,11 @@ def test_line_statement_includes_plan_installments_of_the_cycle(uow, clock):
 
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r-apr", customer_id=who.customer_id, currency=CNY,
-                amount_minor=30_000 + 20_300, source_account_id=who.wallet_id)
+                amount_minor=30_000 + 20_300, source_account_id=who.wallet_id, catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 4, 20))
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r-apr20", customer_id=who.customer_id, currency=CNY,
-                amount_minor=30_450, source_account_id=who.wallet_id)
+                amount_minor=30_450, source_account_id=who.wallet_id, catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 5, 2))
 
     # Nothing new on the line in April: May's statement is cut for the plans alone.

@@ -22,6 +22,7 @@ from creditpay.ledger.chart import platform_key
 from creditpay.ledger.verify import verify_ledger
 from creditpay.platform.tables import audit_records
 from creditpay.protection.credit_withdrawal import withdraw
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import (
     CNY,
@@ -64,7 +65,7 @@ def _withdraw(uow, who, account_id: str, withdrawal_id: str = "wd1", **kwargs):
     with uow.begin() as tx:
         return withdraw(tx, account_id=account_id, customer_id=who.customer_id,
                         withdrawal_id=withdrawal_id, source_account_id=who.wallet_id,
-                        **kwargs)
+                        **kwargs, catalogue=CATALOGUE)
 
 
 def _assert_books_clean(uow, who) -> None:
@@ -110,7 +111,8 @@ def test_plan_withdrawn_on_day_5_repays_principal_and_5_days_interest(uow, clock
     # The same id for something else is refused; a new id on a closed plan too.
     with pytest.raises(IdempotencyConflictError) as conflict, uow.begin() as tx:
         withdraw(tx, account_id=purchase.account_id, customer_id=who.customer_id,
-                 withdrawal_id="wd1", source_account_id=who.wallet_id, withdrawal_days=30)
+                 withdrawal_id="wd1", source_account_id=who.wallet_id, withdrawal_days=30,
+                 catalogue=CATALOGUE)
     assert conflict.value.field == "withdrawal_id"
     with pytest.raises(StateError) as closed:
         _withdraw(uow, who, purchase.account_id, "wd2")
@@ -159,7 +161,7 @@ def test_prepayment_before_withdrawal_reduces_the_interest(uow, clock):
     with uow.begin() as tx:
         S.repay(tx, repayment_id="r1", customer_id=who.customer_id, currency=CNY,
                 amount_minor=30_000, source_account_id=who.wallet_id,
-                target=purchase.account_id)
+                target=purchase.account_id, catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 3, 7))
     wallet_before = ledger_balance(uow, who.wallet_id)
     result = _withdraw(uow, who, purchase.account_id)
@@ -200,7 +202,8 @@ def test_cash_loan_withdrawal(uow, clock):
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan1", customer_id=who.customer_id, currency=CNY,
                              principal_minor=100_000, product_code="jiebei", periods=3,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     close_until(uow, clock, D(2025, 3, 11))
     result = _withdraw(uow, who, "loan1")
     # 100,000 x 0.1825 x 10 / 365 = 500

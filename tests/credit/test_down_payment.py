@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from creditpay.credit import products as P
 from creditpay.credit import service as S
 from creditpay.credit.apr import AprMethod, apr_of_schedule
-from creditpay.credit.caps import activate_product, default_caps
+from creditpay.credit.caps import activate_product
 from creditpay.credit.offers import capture_split, down_payment_split
 from creditpay.credit.schedule import build_schedule
 from creditpay.errors import CapExceededError, ValidationError
 from creditpay.formatting import percent_string
 from creditpay.ledger.verify import verify_ledger
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import CNY, account, buy, items, new_customer, reconcile
 
@@ -30,14 +31,14 @@ PLAN = {"code": "test_plan", "version": 1, "kind": "installment_plan", "pricing"
 
 
 def test_pay_in_4_is_in_the_catalogue():
-    product = P.default_catalogue().get("payin4")
+    product = CATALOGUE.get("payin4")
     assert isinstance(product, P.InstallmentPlanProduct)
     assert (product.frequency, product.down_payment_rate, product.fee_payer) == \
         ("biweekly", Decimal("0.25"), "merchant")
     [option] = product.options
     assert option.periods == 3  # + the down payment: 4 payments
-    activate_product(product, default_caps("CN"))
-    free = P.default_catalogue().get("baitiao_free")
+    activate_product(product, CATALOGUE.caps("CN"))
+    free = CATALOGUE.get("baitiao_free")
     assert [(o.periods, free.down_payment_rate_of(o)) for o in free.options] == \
         [(3, 0), (6, 0), (6, Decimal("0.2"))]
     assert free.option(6, "0.2") is free.options[2] and free.option(6) is free.options[1]
@@ -69,7 +70,7 @@ def test_caps_check_every_option_of_a_period_count():
         {"periods": 3, "fee_rate_per_period": "0"},
         {"periods": 3, "fee_rate_per_period": "0.02", "down_payment_rate": "0.25"}]})
     with pytest.raises(CapExceededError) as err:
-        activate_product(product, default_caps("CN"))
+        activate_product(product, CATALOGUE.caps("CN"))
     assert err.value.extra["cap"] == "all_in_annual_cost_max"
 
 
@@ -126,7 +127,8 @@ def test_installments_add_up_to_the_financed_principal_and_costs(
 def test_offers_state_the_split_and_price_the_financed_part_only(uow, clock):
     new_customer(uow)
     with uow.begin() as tx:
-        offers = S.quote_offers(tx, customer_id="c1", amount_minor=100_001, currency=CNY)
+        offers = S.quote_offers(tx, customer_id="c1", amount_minor=100_001, currency=CNY,
+                                catalogue=CATALOGUE)
     apr = next(o for o in offers if o.product_code == "apr_plan" and o.periods == 12)
     assert (apr.down_payment_minor, apr.financed_minor) == (10_000, 90_001)
     assert (apr.installment_count, apr.down_payment_due_date) == (13, "2025-03-01")
@@ -138,7 +140,7 @@ def test_offers_state_the_split_and_price_the_financed_part_only(uow, clock):
     assert apr.total_payable_minor == 10_000 + apr.total_repayable_minor
     assert apr.per_period_amount_minor == credit_rows[0].total_minor
     # The APR is of the financed flows: the down payment at time 0 is not credit.
-    product = P.default_catalogue().get("apr_plan")
+    product = CATALOGUE.get("apr_plan")
     financed = build_schedule(P.plan_terms(product, 12, 90_001, D(2025, 3, 1)))
     assert apr.apr_percent == percent_string(apr_of_schedule(financed, AprMethod.US))
     assert Decimal(apr.apr_percent) == pytest.approx(Decimal("15.0"), abs=Decimal("0.3"))
@@ -175,7 +177,7 @@ def test_capture_records_the_down_payment_as_installment_1(uow, clock):
     # row stays as it was (the payments side returns the down payment to the wallet).
     with uow.begin() as tx:
         result = S.refund_purchase(tx, refund_id="rf1", purchase_id="p1",
-                                   amount_minor=60_000)
+                                   amount_minor=60_000, catalogue=CATALOGUE)
     assert (result.principal_reduced_minor, result.to_customer_minor) == (60_000, 0)
     assert result.merchant_fee_reversed_minor == 1_800
     assert account(uow, purchase.account_id)["status"] == "closed"
@@ -186,16 +188,20 @@ def test_partial_capture_split_in_the_credit_domain(uow, clock):
     who = new_customer(uow)
     with uow.begin() as tx:
         offer = next(o for o in S.quote_offers(tx, customer_id="c1", amount_minor=40_000,
-                                                currency=CNY) if o.product_code == "payin4")
+                                                currency=CNY,
+                                                catalogue=CATALOGUE) if o.product_code == "payin4")
         S.authorise_purchase(tx, authorisation_id="a1", customer_id="c1",
-                             amount_minor=40_000, currency=CNY, offer_id=offer.offer_id)
+                             amount_minor=40_000, currency=CNY, offer_id=offer.offer_id,
+                             catalogue=CATALOGUE)
         with pytest.raises(ValidationError) as err:
             S.capture_purchase(tx, authorisation_id="a1", capture_id="p1",
-                               amount_minor=40_001, merchant_payable_account_id=who.merchant_id)
+                               amount_minor=40_001, merchant_payable_account_id=who.merchant_id,
+                               catalogue=CATALOGUE)
         assert err.value.field == "amount_minor"
         purchase = S.capture_purchase(tx, authorisation_id="a1", capture_id="p1",
                                       amount_minor=30_001,
-                                      merchant_payable_account_id=who.merchant_id)
+                                      merchant_payable_account_id=who.merchant_id,
+                                      catalogue=CATALOGUE)
     assert purchase.financed_minor == 22_501  # 7,500 down: the parts add up to 30,001
     assert items(uow, purchase.account_id)[0]["principal_minor"] == 7_500
     assert sum(r["principal_minor"] for r in items(uow, purchase.account_id)[1:]) == 22_501

@@ -33,6 +33,7 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+# Pure memo (kept): one validator per response model class, no configuration in it.
 @functools.lru_cache(maxsize=256)
 def _adapter(model: Any) -> TypeAdapter[Any]:
     """One validator per response model (building one costs more than using it)."""

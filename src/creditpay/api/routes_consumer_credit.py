@@ -222,7 +222,7 @@ def installment_offers(request: Request, statement_id: str = StatementId,
         _own_statement(conn, who, statement_id)
         available = convertible_minor(conn, statement_id, today)
         offers = bill_installment_offers(conn, statement_id=statement_id, today=today,
-                                         amount_minor=amount_minor)
+                                         amount_minor=amount_minor, catalogue=rt.catalogue)
     return {"statement_id": statement_id,
             "amount_minor": amount_minor if amount_minor is not None else available,
             "convertible_minor": available, "offers": [o.as_dict() for o in offers]}
@@ -240,9 +240,10 @@ def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = S
         customer_id=who.id, statement_id=statement_id,
         conversion_id=_keyed_id(request, "cv", who, idempotency_key, 32),
         amount_minor=body.amount_minor, periods=body.periods)
+    catalogue = runtime(request).catalogue
 
     def use_case(tx: Any) -> dict[str, Any]:
-        result = convert_statement(tx, command).as_dict()
+        result = convert_statement(tx, command, catalogue=catalogue).as_dict()
         result["all_in_annual_cost_percent"] = result.pop("all_in_annual_cost")
         return result
 
@@ -263,7 +264,8 @@ def repay(request: Request, body: S.RepaymentIn, idempotency_key: str = Idempote
         currency = rt.payments.operated_currency(body.currency)
         repaid = repay_from_wallet(tx, RepayFromWallet(
             customer_id=who.id, repayment_id=repayment_id, currency=currency,
-            amount_minor=body.amount_minor, account_id=body.account_id))
+            amount_minor=body.amount_minor, account_id=body.account_id),
+            catalogue=rt.catalogue)
         out = repaid.repayment.as_dict()
         out.pop("customer_id")
         out["accounts"] = [dict(a) for a in out["accounts"]]
@@ -349,7 +351,7 @@ def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
         shown = show_cash_loan_offers(tx, ShowCashLoanOffers(
             customer_id=who.id, amount_minor=body.amount_minor, currency=body.currency,
             language=language, ttl_s=rt.payments.policy.offer_ttl_s,
-            lender_name=rt.payments.policy.lender_name))
+            lender_name=rt.payments.policy.lender_name), catalogue=rt.catalogue)
         return {"amount_minor": shown.amount_minor, "currency": shown.currency,
                 "headroom_minor": shown.headroom_minor,
                 "offers": [_offer_out(o, language, sha256) for o, sha256 in shown.offers]}
@@ -371,7 +373,8 @@ def cash_loan_key_facts(request: Request, offer_id: str = OfferId,
     with rt.uow.connect() as conn:
         offer = shown_offer(conn, who.id, offer_id)
         language = _language(rt, conn, who, lang)
-    document = key_facts_document(offer, language, rt.payments.policy.lender_name)
+    document = key_facts_document(offer, language, rt.payments.policy.lender_name,
+                                  catalogue=rt.catalogue)
     return HTMLResponse(document.html, headers={"Cache-Control": "no-store"})
 
 
@@ -382,7 +385,7 @@ def _take_loan(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id
     taken = take_cash_loan(tx, TakeCashLoan(
         customer_id=who.id, offer_id=body.offer_id, key_facts_sha256=body.key_facts_sha256,
         loan_id=loan_id, lender_name=rt.payments.policy.lender_name, languages=LANGUAGES),
-        check_affordability=rt.payments.check_affordability)
+        check_affordability=rt.payments.check_affordability, catalogue=rt.catalogue)
     view, currency = taken.loan, taken.offer["currency"]
     return {"loan_id": view.account_id, "status": view.status,
             "principal_minor": view.principal_minor,

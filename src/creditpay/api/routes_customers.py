@@ -406,9 +406,10 @@ def withdraw_credit(request: Request,
     from creditpay.protection.credit_withdrawal import withdraw_from_wallet
 
     withdrawal_id = "wd_" + _keyed(request, "withdrawal", f"{who.id}:{idempotency_key}")[:40]
+    catalogue = runtime(request).catalogue
 
     def use_case(tx: Any) -> dict[str, Any]:
         return withdraw_from_wallet(tx, account_id=account_id, customer_id=who.id,
-                                    withdrawal_id=withdrawal_id).as_dict()
+                                    withdrawal_id=withdrawal_id, catalogue=catalogue).as_dict()
 
     return idempotent_post(request, who.scope_key, None, use_case)

@@ -34,6 +34,7 @@ from creditpay.risk.bureau import BureauAdapter, SimulatedBureau
 from creditpay.risk.fraud.cases import CasePolicy
 
 if TYPE_CHECKING:
+    from creditpay.credit.products import Catalogue
     from creditpay.payments.fraud import FraudScreeningConfig
 
 __all__ = ["ApiConfig", "Runtime", "build_runtime"]
@@ -47,7 +48,10 @@ class ApiConfig:
     token_key: bytes | None = None  # default: CREDITPAY_TOKEN_KEY or HKDF(master)
     blind_index_key: bytes | None = None  # default: pinned env key or HKDF(master)
     risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
-    credit: CreditFacade = field(default_factory=CreditFacade)
+    credit: CreditFacade | None = None  # default: the credit port on ``catalogue``
+    # The products and caps credit prices and services with (default: the packaged ones,
+    # loaded by the bootstrap for this process).
+    catalogue: Catalogue | None = None
     access_policy: AccessPolicy = field(default_factory=AccessPolicy)
     payments_policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
     passwords: PasswordPolicy | None = None
@@ -99,6 +103,8 @@ class Runtime:
     audit_checkpointer: AuditCheckpointer
     # Free text staff write (case notes), encrypted and erasable, referenced from the chain.
     notes: Notes
+    # The product catalogue and caps every credit route prices and services with.
+    catalogue: Catalogue
     dev_inbox: bool = False  # GET /v1/dev/inbox is served (development only)
     services: Services | None = None  # everything the bootstrap built for this process
 
@@ -130,7 +136,7 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
         install_pii_log_filter(logging.getLogger(name))
     return Runtime(config, services.uow, services.vault, services.parties, services.payments,
                    services.webhooks, services.webhook_targets, services.complaint_subjects,
-                   services.audit_checkpointer, services.notes,
+                   services.audit_checkpointer, services.notes, services.catalogue,
                    config.dev_inbox if config.dev_inbox is not None else settings.dev_inbox,
                    services=services)
 
@@ -149,4 +155,4 @@ def _service_options(config: ApiConfig) -> ServiceOptions:
         webhooks_allow_private=config.webhooks_allow_private,
         webhook_limits=config.webhook_limits, webhook_resolve=config.webhook_resolve,
         webhook_tls_verify=config.webhook_tls_verify, bureau=config.bureau,
-        audit_checkpoint_store=config.audit_checkpoint_store)
+        audit_checkpoint_store=config.audit_checkpoint_store, catalogue=config.catalogue)

@@ -81,10 +81,10 @@ def _post(uow: UnitOfWork, requests: list[L.TransferRequest]) -> None:
 
 
 def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
-                  progress: Any = None) -> dict[str, int]:
-    """Bulk-seed ``count`` active accounts as of the benchmark's business date."""
+                  progress: Any = None, *, catalogue: P.Catalogue) -> dict[str, int]:
+    """Bulk-seed ``count`` active accounts of ``catalogue``'s products as of the benchmark's
+    business date."""
     rng = np.random.default_rng(seed)
-    catalogue = P.default_catalogue()
     line_product = catalogue.get("huabei")
     plan_product = catalogue.get("baitiao")
     loan_product = catalogue.get("jiebei")
@@ -306,7 +306,8 @@ def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 202506
         clock = SimulatedClock(dt.datetime.combine(BUSINESS_DATE, dt.time(12), tzinfo=dt.UTC))
         uow = UnitOfWork(engine, clock)
         started = time.perf_counter()
-        seeded = seed_accounts(uow, accounts, seed, say)
+        catalogue = P.load_catalogue()
+        seeded = seed_accounts(uow, accounts, seed, say, catalogue=catalogue)
         seed_seconds = time.perf_counter() - started
         clock.set(dt.datetime.combine(BUSINESS_DATE + dt.timedelta(days=1), dt.time(0, 30),
                                       tzinfo=dt.UTC))
@@ -314,7 +315,8 @@ def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 202506
         # A throwaway database: its seal needs no checkpoint outside it.
         report = run_close_of_business(uow, BUSINESS_DATE, progress=progress,
                                        chunk_size=chunk_size, audit_checkpointer=None,
-                                       auto_debit_consents=ReferencedAutoDebitConsents())
+                                       auto_debit_consents=ReferencedAutoDebitConsents(),
+                                       catalogue=catalogue)
         seconds = time.perf_counter() - started
         with engine.connect() as conn:
             verified = L.verify_ledger(conn).ok if accounts <= 200_000 else None

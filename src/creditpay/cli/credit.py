@@ -318,7 +318,8 @@ def cob_run_command(
         report = run_close_of_business(built.uow, business_date,
                                        progress=not as_json, chunk_size=chunk_size,
                                        audit_checkpointer=checkpointer,
-                                       auto_debit_consents=auto_debit_consents())
+                                       auto_debit_consents=auto_debit_consents(),
+                                       catalogue=built.catalogue)
     except (AuditChainBrokenError, CheckpointStoreError) as exc:
         # The close itself is done (a re-run replays it and seals again); say so loudly.
         typer.echo(f"error: {exc}", err=True)

@@ -36,7 +36,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
         checkpointer = checkpointer_or_exit(built)
         try:
             report = run_nightly(built.uow, business_date,
-                                 progress=not as_json, audit_checkpointer=checkpointer)
+                                 progress=not as_json, audit_checkpointer=checkpointer,
+                                 catalogue=built.catalogue)
         except AuditChainBrokenError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -17,7 +17,7 @@ from typing import Any
 
 from creditpay.credit import products as P
 from creditpay.credit.apr import all_in_annual_cost
-from creditpay.credit.caps import default_caps
+from creditpay.credit.caps import Caps
 from creditpay.credit.lines import check_id
 from creditpay.credit.plans import load_account, load_items
 from creditpay.credit.statements import bill_installment_schedule, get_statement
@@ -54,10 +54,11 @@ class BillInstallmentOffer:
 
 
 def bill_installment_quote(product: P.CreditLineProduct, periods: int, amount_minor: int,
-                           today: dt.date, due_date: dt.date, currency: str
+                           today: dt.date, due_date: dt.date, currency: str, *, caps: Caps
                            ) -> BillInstallmentOffer:
     """Pure: the figures of converting ``amount_minor`` into ``periods`` installments on
-    business date ``today`` for a statement due on ``due_date``."""
+    business date ``today`` for a statement due on ``due_date``; ``within_caps`` under
+    ``caps`` (the product's jurisdiction's)."""
     check_minor(amount_minor, "amount_minor", minimum=1)
     option = product.bill_option(periods)
     schedule = bill_installment_schedule(product, periods, amount_minor, today, due_date,
@@ -78,7 +79,7 @@ def bill_installment_quote(product: P.CreditLineProduct, periods: int, amount_mi
         total_repayable_minor=schedule.totals.total_minor,
         first_due_date=first.due_date.isoformat(), apr_percent=percent_string(apr),
         all_in_annual_cost_percent=percent_string(cost),
-        within_caps=cost <= default_caps(product.jurisdiction).all_in_annual_cost_max,
+        within_caps=cost <= caps.all_in_annual_cost_max,
         schedule=rows)
 
 
@@ -111,14 +112,15 @@ def _statement_item(conn: Any, line: dict[str, Any], statement_date: dt.date) ->
 
 
 def bill_installment_offers(conn: Any, *, statement_id: str, today: dt.date,
-                            amount_minor: int | None = None) -> list[BillInstallmentOffer]:
+                            amount_minor: int | None = None, catalogue: P.Catalogue
+                            ) -> list[BillInstallmentOffer]:
     """Every bill-installment option of the statement's line product for converting
     ``amount_minor`` (default: all that can be converted) on business date ``today``.
     ValidationError naming ``amount_minor`` when it is above what can be converted."""
     check_id(statement_id, "statement_id")
     statement = get_statement(conn, statement_id)
     line = load_account(conn, statement.account_id)
-    product = P.default_catalogue().get(line["product_code"], line["product_version"])
+    product = catalogue.get(line["product_code"], line["product_version"])
     if not isinstance(product, P.CreditLineProduct) or not product.bill_installment_options:
         raise StateError("this line's statements cannot be converted into installments",
                          field="statement_id")
@@ -129,5 +131,6 @@ def bill_installment_offers(conn: Any, *, statement_id: str, today: dt.date,
         raise ValidationError(f"exceeds the statement's unpaid principal {available}",
                               field="amount_minor")
     return [bill_installment_quote(product, option.periods, amount, today,
-                                   statement.due_date, line["currency"])
+                                   statement.due_date, line["currency"],
+                                   caps=catalogue.caps(product.jurisdiction))
             for option in product.bill_installment_options]

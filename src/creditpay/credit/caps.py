@@ -13,8 +13,8 @@ names the cap (``all_in_annual_cost_max``, ``penalty_rate_max``,
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.schedule import Schedule, build_schedule
 from creditpay.errors import CapExceededError, NotFoundError, ValidationError
 
-__all__ = ["Caps", "load_caps", "default_caps", "activate_product", "check_all_in_cost",
+__all__ = ["Caps", "load_caps", "load_jurisdiction_caps", "activate_product", "check_all_in_cost",
            "check_penalty_rate", "check_exposure", "CAPS_DIR"]
 
 CAPS_DIR = Path(__file__).parent / "caps"
@@ -77,9 +77,13 @@ def load_caps(path: Path) -> Caps:
                               field=".".join(map(str, first.get("loc", ()))) or "caps") from None
 
 
-@lru_cache(maxsize=16)
-def default_caps(jurisdiction: str = "CN") -> Caps:
-    path = CAPS_DIR / f"{jurisdiction}.yaml"
+def load_jurisdiction_caps(jurisdiction: str = "CN", caps_dir: Path = CAPS_DIR) -> Caps:
+    """The caps of ``jurisdiction`` from ``caps_dir`` (``<CC>.yaml``); NotFoundError naming
+    ``jurisdiction`` when there is no file. Not cached: the caps a service applies are those
+    of the catalogue it was given (:meth:`creditpay.credit.products.Catalogue.caps`)."""
+    if not re.fullmatch(r"[A-Z]{2}", jurisdiction):
+        raise ValidationError("must be a two-letter country code", field="jurisdiction")
+    path = caps_dir / f"{jurisdiction}.yaml"
     if not path.exists():
         raise NotFoundError(f"no caps for jurisdiction {jurisdiction!r}", field="jurisdiction")
     return load_caps(path)

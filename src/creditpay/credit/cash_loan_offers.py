@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from creditpay.credit import products as P
 from creditpay.credit.apr import all_in_annual_cost
-from creditpay.credit.caps import default_caps
+from creditpay.credit.caps import Caps
 from creditpay.credit.lines import check_id, customer_line, line_view
 from creditpay.credit.loans import loan_schedule
 from creditpay.credit.schedule import Method
@@ -81,8 +81,8 @@ def loan_headroom(conn: Any, customer_id: str, currency: str) -> LoanHeadroom:
 
 
 def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method | str,
-                       principal_minor: int, start_date: dt.date, currency: str
-                       ) -> dict[str, Any]:
+                       principal_minor: int, start_date: dt.date, currency: str, *,
+                       caps: Caps) -> dict[str, Any]:
     """Pure: every figure of one loan offer (minor units; rates as percent strings with 4
     decimals). ``periods`` is months, or days for a bullet term in days (``term_unit``)."""
     schedule = loan_schedule(product, periods, method, principal_minor, start_date, currency)
@@ -106,7 +106,7 @@ def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method 
         "total_cost_minor": costs, "total_repayable_minor": schedule.totals.total_minor,
         "apr_percent": percent_string(apr), "all_in_annual_cost_percent": percent_string(cost),
         "quoted_on": start_date.isoformat(),
-        "within_caps": cost <= default_caps(product.jurisdiction).all_in_annual_cost_max,
+        "within_caps": cost <= caps.all_in_annual_cost_max,
         "schedule": [{"number": i.number, "due_date": i.due_date.isoformat(),
                       "principal_minor": i.principal_minor,
                       "interest_minor": i.interest_minor, "fee_minor": i.fee_minor,
@@ -128,7 +128,8 @@ def _choices(product: P.CashLoanProduct) -> list[tuple[int, Method]]:
 
 
 def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
-                     ttl_s: int = OFFER_TTL_S_DEFAULT) -> list[dict[str, Any]]:
+                     ttl_s: int = OFFER_TTL_S_DEFAULT, catalogue: P.Catalogue
+                     ) -> list[dict[str, Any]]:
     """Quote and store every cash-loan offer for ``amount_minor`` today: each active cash
     loan product in ``currency`` whose amount bounds hold it, each term and method, priced
     under the caps (an offer above the all-in cost cap is not shown). Refused with
@@ -146,7 +147,7 @@ def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: s
             f"limit {headroom.limit_minor} less what you owe and hold, "
             f"{headroom.exposure_minor})", field="amount_minor",
             rule="cash_loan.line_headroom", available_minor=headroom.headroom_minor)
-    products = [p for p in P.default_catalogue().active(P.ProductKind.CASH_LOAN)
+    products = [p for p in catalogue.active(P.ProductKind.CASH_LOAN)
                 if isinstance(p, P.CashLoanProduct) and p.currency == currency]
     lending = [p for p in products if p.amount_min_minor <= amount_minor <= p.amount_max_minor]
     if not lending:
@@ -159,7 +160,7 @@ def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: s
     for product in lending:
         for periods, method in _choices(product):
             figures = loan_offer_figures(product, periods, method, amount_minor, tx.today,
-                                         currency)
+                                         currency, caps=catalogue.caps(product.jurisdiction))
             if not figures.pop("within_caps"):
                 continue  # the cap check at disbursement would refuse it: never shown
             offer_id = "clo_" + uuid.uuid4().hex

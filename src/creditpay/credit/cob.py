@@ -170,7 +170,7 @@ def _execute(tx: Tx, day: int, loaded: dict[str, np.ndarray], out: ChunkOutput) 
 
 
 def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
-                  consents: AutoDebitConsents) -> dict[str, Any]:
+                  consents: AutoDebitConsents, *, catalogue: P.Catalogue) -> dict[str, Any]:
     """Run the close of business of ``business_date`` for accounts with seq in [lo, hi]
     inside ``tx``: load, consent pre-pass, wallet pulls, the pure steps in their order
     (:data:`creditpay.credit.cob_steps.STEPS`), then the executor; returns the chunk's
@@ -198,7 +198,6 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
     scheduled_seq, scheduled_due = repo.load_scheduled(conn, billed_seqs)
     today = business_date
     lines = np.flatnonzero((loaded["kind"] == "line") & (loaded["statement_day"] == today.day))
-    catalogue = P.default_catalogue()
     inputs = DayInputs(
         day=day, platform=platform, catalogue=catalogue, consent_refusal=refusal,
         consent_reference=reference, collected=np.zeros(n, dtype=bool), due_items=due_items,
@@ -249,7 +248,8 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
                           chunk_size: int = CHUNK_SIZE_DEFAULT,
                           _after_chunk: Callable[[int], None] | None = None,
                           audit_checkpointer: AuditCheckpointer | None,
-                          auto_debit_consents: AutoDebitConsents) -> CobReport:
+                          auto_debit_consents: AutoDebitConsents,
+                          catalogue: P.Catalogue) -> CobReport:
     """Run (or resume, or replay as a no-op) the close of business for ``business_date``.
 
     Dates run in order: the date after the last one done, or any date for the first run.
@@ -258,6 +258,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
     no default: None only where a checkpointing seal follows, as in tests).
     ``auto_debit_consents`` checks, before any wallet is debited, that each auto-debit's
     consent is still in force (consumer protection implements it; credit may not import it).
+    ``catalogue`` is the process's product catalogue (from the bootstrap).
     """
     if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
         raise ValidationError("must be a date", field="business_date")
@@ -304,7 +305,8 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
             else:
                 def one(tx: Tx, number: int = number, lo: int = lo, hi: int = hi
                         ) -> dict[str, Any]:
-                    counts = process_chunk(tx, business_date, lo, hi, auto_debit_consents)
+                    counts = process_chunk(tx, business_date, lo, hi, auto_debit_consents,
+                                           catalogue=catalogue)
                     tx.conn.execute(credit_cob_chunks.insert(), {
                         "business_date": business_date, "chunk": number, "counts": counts,
                         "finished_at": tx.now})

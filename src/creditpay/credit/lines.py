@@ -167,13 +167,13 @@ def new_account_row(*, account_id: str, kind: str, customer_id: str, currency: s
 
 def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
                      limit_minor: int, product_code: str,
-                     catalogue: P.Catalogue | None = None) -> CreditLineView:
+                     catalogue: P.Catalogue) -> CreditLineView:
     """Open a pay-later line (idempotent on ``line_id``) and grant its limit in the ledger."""
     check_id(line_id, "line_id")
     check_id(customer_id, "customer_id")
     validate_currency(currency)
     check_minor(limit_minor, "limit_minor")
-    product = (catalogue or P.default_catalogue()).get(product_code)
+    product = catalogue.get(product_code)
     if not isinstance(product, P.CreditLineProduct):
         raise ValidationError(f"{product_code} is not a credit line product",
                               field="product_code")

@@ -8,7 +8,7 @@ from typing import Any
 
 from creditpay import ledger as L
 from creditpay.credit import products as P
-from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
+from creditpay.credit.caps import check_all_in_cost, check_exposure
 from creditpay.credit.lines import (
     check_id,
     customer_ledger_accounts,
@@ -65,7 +65,7 @@ def loan_schedule(product: P.CashLoanProduct, periods: int, method: Method | str
 
 def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
                        principal_minor: int, product_code: str, periods: int,
-                       method: str, wallet_account_id: int) -> Any:
+                       method: str, wallet_account_id: int, catalogue: P.Catalogue) -> Any:
     """Originate a cash loan and pay ``principal_minor`` into the wallet (ledger account
     ``wallet_account_id``). Idempotent on ``loan_id``. Returns the AccountView.
 
@@ -100,7 +100,7 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
             raise IdempotencyConflictError(f"loan {loan_id} exists with other content",
                                            field="loan_id")
         return get_account_view(tx.conn, loan_id)
-    product = P.default_catalogue().get(product_code)
+    product = catalogue.get(product_code)
     if not isinstance(product, P.CashLoanProduct):
         raise ValidationError(f"{product_code} is not a cash loan product",
                               field="product_code")
@@ -114,7 +114,7 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
         raise ValidationError("must be an integer", field="periods")
     schedule = loan_schedule(product, periods, method, principal_minor, tx.today, currency)
     terms = schedule.terms
-    caps = default_caps(product.jurisdiction)
+    caps = catalogue.caps(product.jurisdiction)
     check_all_in_cost(schedule, caps, what="this loan")
     check_exposure(exposure_minor(tx.conn, customer_id, currency), principal_minor, caps,
                    currency)

@@ -242,7 +242,7 @@ def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...]
 
 def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: str,
                  product_codes: list[str] | None = None, as_of: dt.date | None = None,
-                 catalogue: P.Catalogue | None = None) -> list[Offer]:
+                 catalogue: P.Catalogue) -> list[Offer]:
     """Every offer for paying ``amount_minor`` with the customer's line: pay in full by the
     due date (cost 0), and each allowed installment plan. ``conn`` is a Tx (its business
     date is used) or a Connection with ``as_of``. Read-only."""
@@ -257,7 +257,6 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
     check_id(customer_id, "customer_id")
     validate_currency(currency)
     check_minor(amount_minor, "amount_minor", minimum=1)
-    catalogue = catalogue or P.default_catalogue()
     line = customer_line(conn, customer_id, currency)
     if line["status"] != "active":
         return []

@@ -99,8 +99,9 @@ class Item:
         return self.principal_paid_minor + self.interest_paid_minor + self.fee_paid_minor
 
 
-def product_of(account: dict[str, Any]) -> Any:
-    return P.default_catalogue().get(account["product_code"], account["product_version"])
+def product_of(account: dict[str, Any], catalogue: P.Catalogue) -> Any:
+    """The product version ``account`` was opened on, from ``catalogue``."""
+    return catalogue.get(account["product_code"], account["product_version"])
 
 
 def load_account(conn: Any, account_id: str, *, lock: bool = False) -> dict[str, Any]:
@@ -195,7 +196,8 @@ def interest_base_for(method: Method, priced_by_interest: bool) -> int:
 
 
 def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
-                    today: dt.date, **changes: Any) -> dict[str, Any]:
+                    today: dt.date, *, catalogue: P.Catalogue, **changes: Any
+                    ) -> dict[str, Any]:
     """Recompute the aggregates of ``account`` from its open ``items`` and write them with
     ``changes``; closes a plan or loan that owes nothing more."""
     account = dict(account, **changes)
@@ -220,7 +222,7 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
         next_due = min((i.due_date for i in open_items if i.due_date >= today),
                        default=None)
     dpd = dpd_for(oldest, today)
-    product = product_of(account)
+    product = product_of(account, catalogue)
     status = account["status"]
     owes = (unbilled + billed + past_due + account["penalty_unpaid_minor"]
             + account["late_fee_unpaid_minor"] + account["interest_accrual_num"]
@@ -252,7 +254,8 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
 
 
 def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principal: int,
-                        today: dt.date, rule: str, *, prepaid_minor: int = 0) -> list[Item]:
+                        today: dt.date, rule: str, *, prepaid_minor: int = 0,
+                        catalogue: P.Catalogue) -> list[Item]:
     """Restate the scheduled (not yet billed) items after a change on ``today``: a
     prepayment of ``prepaid_minor`` of principal, a refund, or interest accrued so far paid
     ahead. Their principal then adds up to ``new_principal``.
@@ -291,7 +294,7 @@ def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principa
         item.dirty = True
     if new_principal == 0:
         return []
-    product = product_of(account)
+    product = product_of(account, catalogue)
     method = Method(account["method"]) if account["method"] else Method.EQUAL_PRINCIPAL
     fees = [scale_pro_rata(i.fee_minor, base_after, base_before) if prepaid_minor
             else i.fee_minor for i in scheduled]

@@ -28,9 +28,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -42,6 +42,9 @@ from creditpay.credit.schedule import Method
 from creditpay.errors import NotFoundError, ValidationError, field_path
 from creditpay.money import validate_currency
 
+if TYPE_CHECKING:
+    from creditpay.credit.caps import Caps
+
 __all__ = [
     "ProductKind",
     "LineStyle",
@@ -52,7 +55,7 @@ __all__ = [
     "parse_product",
     "load_product_file",
     "Catalogue",
-    "default_catalogue",
+    "load_catalogue",
     "rate_micro",
     "PRODUCTS_DIR",
 ]
@@ -391,16 +394,26 @@ def load_product_file(path: Path) -> Product:
 
 
 class Catalogue:
-    """Every product version known, by (code, version); the latest active version of a code
-    is what new business uses, and every origination records the version it used."""
+    """Every product version known, by (code, version), and the regulatory caps of each
+    jurisdiction they are sold in; the latest active version of a code is what new business
+    uses, and every origination records the version it used.
 
-    def __init__(self, products: list[Product]) -> None:
-        self._by_key: dict[tuple[str, int], Product] = {}
+    Configuration, never a process global: the bootstrap loads one (:func:`load_catalogue`)
+    and hands it to every service that prices or services credit, so two catalogues can be
+    used side by side in one process. Read-only once built."""
+
+    __slots__ = ("_by_key", "_caps")
+
+    def __init__(self, products: list[Product],
+                 caps: Mapping[str, Caps] | None = None) -> None:
+        by_key: dict[tuple[str, int], Product] = {}
         for product in products:
-            if product.key in self._by_key:
+            if product.key in by_key:
                 raise ValidationError(f"{product.code} v{product.version} is defined twice",
                                       field="version")
-            self._by_key[product.key] = product
+            by_key[product.key] = product
+        self._by_key: Mapping[tuple[str, int], Product] = MappingProxyType(by_key)
+        self._caps: Mapping[str, Caps] = MappingProxyType(dict(caps or {}))
 
     def get(self, code: str, version: int | None = None) -> Product:
         if version is not None:
@@ -422,18 +435,38 @@ class Catalogue:
     def all(self) -> list[Product]:
         return list(self._by_key.values())
 
+    def caps(self, jurisdiction: str) -> Caps:
+        """The caps of ``jurisdiction`` this catalogue was checked against; NotFoundError
+        naming ``jurisdiction`` when it has none."""
+        caps = self._caps.get(jurisdiction)
+        if caps is None:
+            raise NotFoundError(f"no caps for jurisdiction {jurisdiction!r}",
+                                field="jurisdiction")
+        return caps
 
-@lru_cache(maxsize=1)
-def default_catalogue() -> Catalogue:
-    """The packaged products, each active one checked against its jurisdiction's caps (a
-    product whose worst case breaks a cap cannot be activated: loading fails)."""
-    from creditpay.credit.caps import activate_product, default_caps
+    def with_caps(self, caps: Caps) -> Catalogue:
+        """The same products under other caps for ``caps.jurisdiction`` (e.g. a new LPR);
+        the products are not checked again: :func:`load_catalogue` does that on load."""
+        return Catalogue(list(self._by_key.values()),
+                         {**self._caps, caps.jurisdiction: caps})
 
-    products = [load_product_file(path) for path in sorted(PRODUCTS_DIR.glob("*.yaml"))]
+
+def load_catalogue(products_dir: Path = PRODUCTS_DIR, caps_dir: Path | None = None
+                   ) -> Catalogue:
+    """The products of ``products_dir`` (one YAML file per version) with the caps of every
+    jurisdiction they are sold in (``caps_dir``, default the packaged caps), each active
+    product checked against its jurisdiction's caps (a product whose worst case breaks a cap
+    cannot be activated: loading fails with CapExceededError naming the cap). Not cached:
+    call it once per process (the bootstrap does) and pass the result on."""
+    from creditpay.credit.caps import CAPS_DIR, activate_product, load_jurisdiction_caps
+
+    products = [load_product_file(path) for path in sorted(products_dir.glob("*.yaml"))]
+    caps = {jurisdiction: load_jurisdiction_caps(jurisdiction, caps_dir or CAPS_DIR)
+            for jurisdiction in sorted({p.jurisdiction for p in products})}
     for product in products:
         if product.status == "active":
-            activate_product(product, default_caps(product.jurisdiction))
-    return Catalogue(products)
+            activate_product(product, caps[product.jurisdiction])
+    return Catalogue(products, caps)
 
 
 # --------------------------------------------------------------------------- schedule terms

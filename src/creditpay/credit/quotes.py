@@ -90,7 +90,7 @@ def find_offer(conn: Any, *, customer_id: str, offer_id: str, reference: str | N
 
 
 def check_usable(stored: StoredOffer | None, now: dt.datetime, *,
-                 catalogue: P.Catalogue | None = None,
+                 catalogue: P.Catalogue,
                  key_facts_sha256: str | None = None) -> StoredOffer:
     """``stored`` if it can still be authorised: quoted, not expired, its product version
     still current, and (when the quote recorded one) ``key_facts_sha256`` the hash of the
@@ -101,7 +101,6 @@ def check_usable(stored: StoredOffer | None, now: dt.datetime, *,
     if stored.expires_at <= now:
         raise StateError("the offer has expired; ask for offers again", field="offer_id")
     offer = stored.offer
-    catalogue = catalogue or P.default_catalogue()
     try:
         current = catalogue.get(str(offer["product_code"])).version
     except NotFoundError:

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 
 from creditpay import ledger as L
+from creditpay.credit import products as P
 from creditpay.credit.allocation import (
     DEFAULT_STRATEGY,
     AllocationStrategy,
@@ -248,8 +249,8 @@ def _bill_statement_installments(tx: Tx, active: list[dict[str, Any]],
 
 
 def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_minor: int,
-          source_account_id: int, target: str | None = None, channel: str = "customer"
-          ) -> RepaymentResult:
+          source_account_id: int, target: str | None = None, channel: str = "customer",
+          catalogue: P.Catalogue) -> RepaymentResult:
     """Apply a repayment of ``amount_minor`` from ledger account ``source_account_id`` (e.g.
     the customer's wallet) to what ``customer_id`` owes in ``currency``, or to the account
     ``target`` (a line, plan or loan id; money beyond what is due prepays it)."""
@@ -280,7 +281,7 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     if target is None:
         billing = _bill_statement_installments(tx, active, items_of, repayment_id)
     lead = next((a for a in active if a["kind"] == "line"), active[0] if active else None)
-    strategy = product_of(lead).strategy if lead else DEFAULT_STRATEGY
+    strategy = product_of(lead, catalogue).strategy if lead else DEFAULT_STRATEGY
     # One waterfall over every account's buckets (numbers made unique per account), so the
     # oldest past-due money is paid first whichever account it sits on; a revolving line's
     # balance beyond its minimum only takes what is left once everything required is paid.
@@ -350,7 +351,8 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
             # and the interest paid ahead no longer on the next installment.
             items = items_of[account["seq"]]
             new_items = reschedule_unbilled(account, items, unbilled - prepay, today,
-                                            account["prepayment_rule"], prepaid_minor=prepay)
+                                            account["prepayment_rule"], prepaid_minor=prepay,
+                                            catalogue=catalogue)
             items_of[account["seq"]] = items + new_items
     for account in accounts:
         if left == 0 or account["status"] != "written_off":
@@ -374,7 +376,7 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
             # against the customer (nothing accrues without principal). A line stays open:
             # whole minor units it did not pay are still owed, and posted at its statement.
             waive_residue(account, whole_units_too=account["kind"] != "line")
-        refresh_account(tx, account, items, today)
+        refresh_account(tx, account, items, today, catalogue=catalogue)
     for account in accounts:
         if account["status"] == "written_off" and paid[account["seq"]].recovery:
             tx.conn.execute(credit_accounts.update().where(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from creditpay import ledger as L
+from creditpay.credit import products as P
 from creditpay.credit.repayments import RepaymentResult, repay
 from creditpay.credit.statements import (
     ConversionResult,
@@ -52,12 +53,14 @@ class ConvertStatement:
     periods: int
 
 
-def convert_statement(tx: Tx, command: ConvertStatement) -> ConversionResult:
-    """Convert the caller's bill and audit ``credit.statement_converted``."""
+def convert_statement(tx: Tx, command: ConvertStatement, *, catalogue: P.Catalogue
+                      ) -> ConversionResult:
+    """Convert the caller's bill (under ``catalogue``'s product and caps) and audit
+    ``credit.statement_converted``."""
     own_statement(tx.conn, command.customer_id, command.statement_id)
     result = convert_statement_to_installments(
         tx, conversion_id=command.conversion_id, statement_id=command.statement_id,
-        amount_minor=command.amount_minor, periods=command.periods)
+        amount_minor=command.amount_minor, periods=command.periods, catalogue=catalogue)
     shown = result.as_dict()
     audit.append(tx, "customer", command.customer_id, "credit.statement_converted",
                  "credit_statement", command.statement_id,
@@ -102,7 +105,8 @@ class RepaidFromWallet:
     wallet_available_minor: int
 
 
-def repay_from_wallet(tx: Tx, command: RepayFromWallet) -> RepaidFromWallet:
+def repay_from_wallet(tx: Tx, command: RepayFromWallet, *, catalogue: P.Catalogue
+                      ) -> RepaidFromWallet:
     """Repay from the caller's wallet. Refused: an account of another customer
     (NotFoundError on ``account_id``) or in another currency (ValidationError on
     ``currency``); a wallet short of the amount (InsufficientFundsError on
@@ -123,7 +127,7 @@ def repay_from_wallet(tx: Tx, command: RepayFromWallet) -> RepaidFromWallet:
         result = repay(tx, repayment_id=command.repayment_id, customer_id=customer_id,
                        currency=currency, amount_minor=command.amount_minor,
                        source_account_id=wallet, target=command.account_id,
-                       channel="customer")
+                       channel="customer", catalogue=catalogue)
     except InsufficientFundsError:  # a hold taken meanwhile: still the wallet's balance
         raise InsufficientFundsError("your wallet cannot pay this amount now",
                                      field="amount_minor") from None

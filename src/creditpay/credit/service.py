@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from creditpay import ledger as L
 from creditpay.credit import products as P
 from creditpay.credit import quotes as Q
-from creditpay.credit.caps import check_all_in_cost, check_exposure, default_caps
+from creditpay.credit.caps import check_all_in_cost, check_exposure
 from creditpay.credit.lines import (
     CreditLineView,
     check_id,
@@ -464,18 +464,19 @@ def quote_offers(tx: Any, *, customer_id: str, amount_minor: int, currency: str,
                  ttl_seconds: int = Q.QUOTE_TTL_SECONDS,
                  key_facts: Q.KeyFactsHash | None = None,
                  key_facts_languages: dict[str, Q.KeyFactsHash] | None = None,
-                 within_limit_only: bool = False) -> list[Any]:
+                 within_limit_only: bool = False, catalogue: P.Catalogue) -> list[Any]:
     """Every offer for paying ``amount_minor`` with the customer's line (see
     :func:`quote`): stored once when ``tx`` is a Tx; a read-only Connection (with
     ``as_of`` unknown) is not accepted by the quoting itself."""
     if not isinstance(tx, Tx):
         return compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
-                              currency=currency, product_codes=product_codes)
+                              currency=currency, product_codes=product_codes,
+                              catalogue=catalogue)
     return list(quote(tx, customer_id=customer_id, amount_minor=amount_minor,
                       currency=currency, product_codes=product_codes, reference=reference,
                       ttl_seconds=ttl_seconds, key_facts=key_facts,
                       key_facts_languages=key_facts_languages,
-                      within_limit_only=within_limit_only).offers)
+                      within_limit_only=within_limit_only, catalogue=catalogue).offers)
 
 
 @dataclass(frozen=True)
@@ -491,7 +492,7 @@ def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
           product_codes: list[str] | None = None, reference: str | None = None,
           ttl_seconds: int = Q.QUOTE_TTL_SECONDS, key_facts: Q.KeyFactsHash | None = None,
           key_facts_languages: dict[str, Q.KeyFactsHash] | None = None,
-          within_limit_only: bool = False) -> Quote:
+          within_limit_only: bool = False, catalogue: P.Catalogue) -> Quote:
     """Quote every offer for paying ``amount_minor`` (minor units) with the customer's
     line once and store the set (one ``credit_quotes`` row, :func:`authorise_purchase`
     uses the stored figures). ``key_facts`` gives the SHA-256 of an offer's key-facts
@@ -499,7 +500,8 @@ def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     it may be read in); ``within_limit_only`` leaves out offers above the available limit.
     """
     offers = compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
-                            currency=currency, product_codes=product_codes)
+                            currency=currency, product_codes=product_codes,
+                            catalogue=catalogue)
     if within_limit_only:
         offers = [o for o in offers if o.within_available_limit]
     shown = []
@@ -545,7 +547,8 @@ def _offer_json(offer: Offer) -> dict[str, Any]:
 def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amount_minor: int,
                        currency: str, offer_id: str, reference: str | None = None,
                        quote_id: str | None = None, key_facts_sha256: str | None = None,
-                       stored: Q.StoredOffer | None = None) -> CreditAuthorisation:
+                       stored: Q.StoredOffer | None = None, catalogue: P.Catalogue
+                       ) -> CreditAuthorisation:
     """Hold the financed amount of the accepted offer on the customer's line.
 
     The offer is the one stored when it was quoted (:func:`quote_offers`; in quote
@@ -576,7 +579,7 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
         checked = _authorisable(tx, customer_id=customer_id, amount_minor=amount_minor,
                                 currency=currency, offer_id=offer_id, reference=reference,
                                 quote_id=quote_id, key_facts_sha256=key_facts_sha256,
-                                stored=stored)
+                                stored=stored, catalogue=catalogue)
     except DomainError:
         first = replay()  # a retry of an authorisation made while the offer was good
         if first is not None:
@@ -625,7 +628,8 @@ def _insert_new(tx: Tx, table: Any, key: str) -> Any:
 
 def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
                   offer_id: str, reference: str | None, quote_id: str | None,
-                  key_facts_sha256: str | None, stored: Q.StoredOffer | None
+                  key_facts_sha256: str | None, stored: Q.StoredOffer | None,
+                  catalogue: P.Catalogue
                   ) -> tuple[Q.StoredOffer, dict[str, Any], dict[str, Any], int]:
     """(stored offer, its figures, the customer's line, financed minor units) when the
     offer can be authorised now: stored and usable, the line active, caps and exposure
@@ -641,7 +645,8 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     if stored is not None and (stored.customer_id != customer_id or stored.currency != currency
                                or stored.amount_minor != amount_minor):
         stored = None  # quoted for another purchase
-    stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256)
+    stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256,
+                            catalogue=catalogue)
     offer = stored.offer
     a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
     principal = select(func.coalesce(func.sum(
@@ -663,8 +668,8 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     line = dict(found)
     if line["status"] != "active":
         raise StateError(f"line {line['line_id']} is {line['status']}", field="customer_id")
-    product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
-    caps = default_caps(product.jurisdiction)
+    product = catalogue.get(offer["product_code"], offer["product_version"])
+    caps = catalogue.caps(product.jurisdiction)
     financed = int(offer["financed_minor"])
     if offer["funding"] == "plan":
         _check_plan_cost(_plan_core(product, int(offer["periods"]), financed, tx.today,
@@ -712,7 +717,8 @@ def _derived_id(prefix: str, source: str) -> str:
 
 
 def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_minor: int,
-                     merchant_payable_account_id: int) -> CreditPurchase:
+                     merchant_payable_account_id: int, catalogue: P.Catalogue
+                     ) -> CreditPurchase:
     """Capture (fully or partly) an authorised purchase: post the hold, originate the line
     purchase or the installment plan, and post principal receivable -> merchant payable
     (plus the merchant's subsidy for a merchant-paid plan fee). With a down payment the
@@ -738,7 +744,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         raise ValidationError(f"must not exceed the authorised {auth['amount_minor']}",
                               field="amount_minor")
     offer = auth["offer"]
-    product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
+    product = catalogue.get(offer["product_code"], offer["product_version"])
     currency, customer_id = auth["currency"], auth["customer_id"]
     down = 0
     if offer["funding"] == "plan" and offer["down_payment_minor"]:
@@ -773,7 +779,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
                           offer.get("down_payment_rate"), with_down_payment=down > 0)
         schedule = core.schedule
         customer_pays = product.fee_payer == "customer"
-        _check_plan_cost(core, default_caps(product.jurisdiction))
+        _check_plan_cost(core, catalogue.caps(product.jurisdiction))
         merchant_fee = 0 if customer_pays else schedule.totals.fee_minor
         account_id = _derived_id("plan", capture_id)
         if merchant_fee:
@@ -837,8 +843,8 @@ def _purchase_view(conn: Any, row: dict[str, Any]) -> CreditPurchase:
 
 
 # ----------------------------------------------------------------------------- refunds
-def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
-                    ) -> RefundResult:
+def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int,
+                    catalogue: P.Catalogue) -> RefundResult:
     """Refund part or all of a captured purchase: the principal it financed is reduced
     (not-yet-due principal first, then billed, newest first), fees not yet earned and a
     plan's billed, unpaid interest are reversed pro rata, the schedule is recomputed, the limit restored. What the customer
@@ -891,7 +897,8 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
                                                  base - amount_minor)
         if from_unbilled:
             new_items = reschedule_unbilled(account, items, unbilled - from_unbilled,
-                                            tx.today, "reduce_installment")
+                                            tx.today, "reduce_installment",
+                                            catalogue=catalogue)
             for item in new_items:
                 item.fee_minor = scale_fee(item.fee_minor, keep, drop)
                 item.minimum_minor = item.principal_minor + item.interest_minor + \
@@ -944,7 +951,7 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         post(tx, requests)
     items = items + new_items
     save_items(tx, account["seq"], items)
-    refresh_account(tx, account, items, tx.today)
+    refresh_account(tx, account, items, tx.today, catalogue=catalogue)
     tx.conn.execute(credit_purchases.update().where(
         credit_purchases.c.purchase_id == purchase_id).values(
         refunded_minor=purchase["refunded_minor"] + amount_minor))

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from creditpay.credit import products as P
 from creditpay.credit.calendar import add_months
-from creditpay.credit.caps import check_all_in_cost, default_caps
+from creditpay.credit.caps import check_all_in_cost
 from creditpay.credit.lines import check_id, new_account_row
 from creditpay.credit.plans import (
     MICRO,
@@ -201,7 +201,8 @@ def _lower_minimum(product: P.CreditLineProduct, line_account: dict[str, Any],
 
 
 def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_id: str,
-                                      amount_minor: int, periods: int) -> ConversionResult:
+                                      amount_minor: int, periods: int,
+                                      catalogue: P.Catalogue) -> ConversionResult:
     """Move ``amount_minor`` of a statement's unpaid principal into a flat-fee installment
     plan of ``periods`` (the line product's bill-installment options), first due a month
     after the statement's due date. The receivable stays the same principal; no money moves."""
@@ -223,8 +224,7 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
         credit_accounts.c.seq == statement["account_seq"])).mappings().one())
     if line_account["status"] != "active":
         raise StateError(f"line is {line_account['status']}", field="statement_id")
-    product = P.default_catalogue().get(line_account["product_code"],
-                                        line_account["product_version"])
+    product = catalogue.get(line_account["product_code"], line_account["product_version"])
     assert isinstance(product, P.CreditLineProduct)
     if isinstance(periods, bool) or not isinstance(periods, int):
         raise ValidationError("must be an integer", field="periods")
@@ -242,7 +242,7 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
                               field="amount_minor")
     schedule = bill_installment_schedule(product, periods, amount_minor, today,
                                          statement["due_date"], line_account["currency"])
-    cost = check_all_in_cost(schedule, default_caps(product.jurisdiction),
+    cost = check_all_in_cost(schedule, catalogue.caps(product.jurisdiction),
                              what="this bill installment plan")
     item.principal_minor -= amount_minor
     _lower_minimum(product, line_account, items, item, amount_minor)
@@ -250,7 +250,7 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
     if item.total_due == 0:
         item.status = "paid"
     save_items(tx, line_account["seq"], items)
-    refresh_account(tx, line_account, items, today)
+    refresh_account(tx, line_account, items, today, catalogue=catalogue)
     plan_id = f"conv_{statement['account_seq']}_{conversion_id}"[:64]
     plan = insert_account(tx, new_account_row(
         account_id=plan_id, kind="plan", customer_id=line_account["customer_id"],

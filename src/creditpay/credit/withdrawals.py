@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 
 from creditpay import ledger as L
+from creditpay.credit import products as P
 from creditpay.credit.daycount import DayCount
 from creditpay.credit.lines import (
     INCOME_CODES,
@@ -197,8 +198,8 @@ def _stored(tx: Tx, record_id: str, fingerprint: str, withdrawal_id: str
 
 
 def withdraw(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str,
-             source_account_id: int, withdrawal_days: int, rule: WithdrawalRule
-             ) -> WithdrawalResult:
+             source_account_id: int, withdrawal_days: int, rule: WithdrawalRule,
+             catalogue: P.Catalogue) -> WithdrawalResult:
     """Withdraw ``customer_id`` from the plan or cash loan ``account_id`` today
     (``tx.today``), paying from ledger account ``source_account_id`` (the wallet), with the
     amount and window of ``rule`` over ``withdrawal_days`` days. The consumer's use case is
@@ -251,7 +252,7 @@ def withdraw(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str,
     try:
         quote = rule.withdrawal_amount(
             account["principal_original_minor"], rate, account["opened_on"], today,
-            withdrawal_days=withdrawal_days, day_count=product_of(account).day_count,
+            withdrawal_days=withdrawal_days, day_count=product_of(account, catalogue).day_count,
             repayments=events, fees_paid_minor=fees_paid)
     except StateError as exc:
         deadline = rule.withdrawal_deadline(account["opened_on"], withdrawal_days)
@@ -334,7 +335,8 @@ def withdraw(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str,
         item.status, item.dirty = "cancelled", True
     save_items(tx, account["seq"], items)
     account = refresh_account(
-        tx, account, items, today, penalty_unpaid_minor=0, late_fee_unpaid_minor=0,
+        tx, account, items, today,
+        catalogue=catalogue, penalty_unpaid_minor=0, late_fee_unpaid_minor=0,
         interest_accrual_num=0, penalty_accrual_num=0,
         interest_posted_minor=quote.interest_minor, penalty_posted_minor=0,
         fee_posted_minor=0, subsidy_fee_minor=0)

@@ -463,6 +463,7 @@ _INSERT_COLUMNS = ("seq", "id", "kind", "debit_account_id", "credit_account_id",
                    "created_at")
 
 
+# Pure memo (kept): SQL text per dialect, a function of its argument only.
 @lru_cache(maxsize=4)
 def _driver_sql(dialect_name: str) -> dict[str, str]:
     """Plain DB-API statements for the hot path (executemany without per-row SQLAlchemy

@@ -19,12 +19,15 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from creditpay.db.uow import Tx
 from creditpay.errors import DomainError, ValidationError
 from creditpay.protection import disclosure
 from creditpay.protection.withdrawal import withdrawal_deadline
+
+if TYPE_CHECKING:
+    from creditpay.credit.products import Catalogue
 
 __all__ = ["CreditUnavailableError", "CreditFacade", "offer_to_dict", "KeyFactsDocument",
            "BorrowerPosition"]
@@ -94,11 +97,21 @@ def offer_to_dict(offer: Any) -> dict[str, Any]:
 
 
 class CreditFacade:
-    """Thin adapter over ``creditpay.credit.service`` (resolved at first use)."""
+    """Thin adapter over ``creditpay.credit.service`` (resolved at first use), pricing and
+    servicing with the product catalogue (and its caps) it was built with: every call into
+    credit is given ``catalogue``, so facades built with different catalogues in one
+    process never see each other's products."""
 
-    def __init__(self, module_name: str = "creditpay.credit.service") -> None:
+    def __init__(self, catalogue: Catalogue,
+                 module_name: str = "creditpay.credit.service") -> None:
+        self.catalogue = catalogue
         self._module_name = module_name
         self._module: Any = None
+        # Rendered key-facts documents by figures; per facade, because the same product
+        # code and version may mean other terms in another facade's catalogue.
+        self._documents: OrderedDict[tuple[Any, ...], tuple[disclosure.KeyFacts, str]] = \
+            OrderedDict()
+        self._documents_lock = threading.Lock()
 
     def _service(self) -> Any:
         if self._module is None:
@@ -139,7 +152,7 @@ class CreditFacade:
             product_codes=product_codes, reference=reference, ttl_seconds=ttl_seconds,
             key_facts=key_facts_in(language),
             key_facts_languages={lang: key_facts_in(lang) for lang in LANGUAGES},
-            within_limit_only=True)
+            within_limit_only=True, catalogue=self.catalogue)
         return quote.quote_id, quote.expires_at, [_shown(o.as_dict()) for o in quote.offers]
 
     def stored_offer(self, conn: Any, *, customer_id: str, reference: str, offer_id: str
@@ -166,19 +179,19 @@ class CreditFacade:
                              captured_minor)
 
     def open_credit_line(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().open_credit_line(tx, **kwargs)
+        return self._service().open_credit_line(tx, catalogue=self.catalogue, **kwargs)
 
     def authorise_purchase(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().authorise_purchase(tx, **kwargs)
+        return self._service().authorise_purchase(tx, catalogue=self.catalogue, **kwargs)
 
     def capture_purchase(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().capture_purchase(tx, **kwargs)
+        return self._service().capture_purchase(tx, catalogue=self.catalogue, **kwargs)
 
     def void_authorisation(self, tx: Tx, **kwargs: Any) -> Any:
         return self._service().void_authorisation(tx, **kwargs)
 
     def refund_purchase(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().refund_purchase(tx, **kwargs)
+        return self._service().refund_purchase(tx, catalogue=self.catalogue, **kwargs)
 
     # ------------------------------------------------------------------ key facts
     def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str
@@ -197,19 +210,19 @@ class CreditFacade:
             raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
         offer_id = str(offer["offer_id"])
         key = tuple(offer.get(name) for name in _KEY_FACTS_FIGURES) + (language, lender_name)
-        with _documents_lock:
-            template = _documents.get(key)
+        with self._documents_lock:
+            template = self._documents.get(key)
             if template is not None:
-                _documents.move_to_end(key)
+                self._documents.move_to_end(key)
         if template is None:
-            facts = _key_facts_of(offer, _OFFER_ID_PLACEHOLDER, lender_name)
+            facts = _key_facts_of(offer, _OFFER_ID_PLACEHOLDER, lender_name, self.catalogue)
             html = disclosure.render_html(facts, language).decode("utf-8")
             assert html.count(_OFFER_ID_PLACEHOLDER) >= 1
             template = (facts, html)
-            with _documents_lock:
-                _documents[key] = template
-                while len(_documents) > _DOCUMENTS_MAX:
-                    _documents.popitem(last=False)
+            with self._documents_lock:
+                self._documents[key] = template
+                while len(self._documents) > _DOCUMENTS_MAX:
+                    self._documents.popitem(last=False)
         facts, html = template
         facts = dataclasses.replace(facts, terms=dataclasses.replace(facts.terms,
                                                                      offer_id=offer_id))
@@ -256,18 +269,16 @@ _KEY_FACTS_FIGURES = ("funding", "product_code", "product_version", "periods",
                       "down_payment_minor", "down_payment_rate")
 _OFFER_ID_PLACEHOLDER = "KEYFACTSOFFERIDPLACEHOLDER000000"
 _DOCUMENTS_MAX = 2048
-_documents: OrderedDict[tuple[Any, ...], tuple[disclosure.KeyFacts, str]] = OrderedDict()
-_documents_lock = threading.Lock()
 
 
-def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str
-                  ) -> disclosure.KeyFacts:
-    """Key facts of an offer (pure but for the product catalogue, which is versioned)."""
+def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,
+                  catalogue: Catalogue) -> disclosure.KeyFacts:
+    """Key facts of an offer (pure: its product version is read from ``catalogue``)."""
     from creditpay.credit import products as P
     from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
     from creditpay.credit.schedule import Method, build_schedule, with_terms
 
-    product = P.default_catalogue().get(offer["product_code"], offer["product_version"])
+    product = catalogue.get(offer["product_code"], offer["product_version"])
     quoted_on = dt.date.fromisoformat(str(offer["quoted_on"]))
     common = {"offer_id": offer_id, "lender_name": lender_name,
               "principal_minor": int(offer["financed_minor"]),

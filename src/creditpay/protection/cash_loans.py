@@ -60,10 +60,11 @@ class KeyFactsDocument:
     sha256: str
 
 
-def key_facts_of(offer: dict[str, Any], lender_name: str) -> disclosure.KeyFacts:
+def key_facts_of(offer: dict[str, Any], lender_name: str, *, catalogue: P.Catalogue
+                 ) -> disclosure.KeyFacts:
     """The key-facts figures of a stored cash-loan offer: the loan's own schedule terms as of
     the quote date, the late-payment rules of the offer's product version."""
-    product = P.default_catalogue().get(offer["product_code"], int(offer["product_version"]))
+    product = catalogue.get(offer["product_code"], int(offer["product_version"]))
     if not isinstance(product, P.CashLoanProduct):
         raise ValidationError(f"{offer['product_code']} is not a cash loan product",
                               field="product_code")
@@ -79,10 +80,10 @@ def key_facts_of(offer: dict[str, Any], lender_name: str) -> disclosure.KeyFacts
         penalty_annual_rate=product.penalty_annual_rate, grace_days=product.grace_days))
 
 
-def key_facts_document(offer: dict[str, Any], language: str, lender_name: str
-                       ) -> KeyFactsDocument:
+def key_facts_document(offer: dict[str, Any], language: str, lender_name: str, *,
+                       catalogue: P.Catalogue) -> KeyFactsDocument:
     """The key-facts document of a stored offer in ``language`` (zh-CN or en)."""
-    facts = key_facts_of(offer, lender_name)
+    facts = key_facts_of(offer, lender_name, catalogue=catalogue)
     html = disclosure.render_html(facts, language)
     return KeyFactsDocument(facts, html, disclosure.document_sha256(html))
 
@@ -111,13 +112,16 @@ class ShownCashLoanOffers:
     offers: tuple[tuple[dict[str, Any], str], ...]
 
 
-def show_cash_loan_offers(tx: Tx, command: ShowCashLoanOffers) -> ShownCashLoanOffers:
-    """Quote and store the offers, and audit ``credit.cash_loan_offers_shown``."""
+def show_cash_loan_offers(tx: Tx, command: ShowCashLoanOffers, *, catalogue: P.Catalogue
+                          ) -> ShownCashLoanOffers:
+    """Quote and store the offers of ``catalogue``, and audit
+    ``credit.cash_loan_offers_shown``."""
     headroom = loan_headroom(tx.conn, command.customer_id, command.currency)
     offers = quote_cash_loans(tx, customer_id=command.customer_id,
                               amount_minor=command.amount_minor, currency=command.currency,
-                              ttl_s=command.ttl_s)
-    shown = tuple((o, key_facts_document(o, command.language, command.lender_name).sha256)
+                              ttl_s=command.ttl_s, catalogue=catalogue)
+    shown = tuple((o, key_facts_document(o, command.language, command.lender_name,
+                                         catalogue=catalogue).sha256)
                   for o in offers)
     audit.append(tx, "customer", command.customer_id, "credit.cash_loan_offers_shown",
                  "customer", command.customer_id,
@@ -153,8 +157,8 @@ class CashLoanTaken:
     affordability_check_id: int
 
 
-def take_cash_loan(tx: Tx, command: TakeCashLoan, *, check_affordability: AffordabilityCheck
-                   ) -> CashLoanTaken:
+def take_cash_loan(tx: Tx, command: TakeCashLoan, *, check_affordability: AffordabilityCheck,
+                   catalogue: P.Catalogue) -> CashLoanTaken:
     """Accept a shown offer and pay the principal into the wallet, in the caller's
     transaction. Refused (StateError on ``offer_id``): accepted already, expired or quoted
     on another day, the product's terms changed since; ValidationError on
@@ -167,13 +171,14 @@ def take_cash_loan(tx: Tx, command: TakeCashLoan, *, check_affordability: Afford
                          loan_id=offer["loan_id"])
     if offer["expires_at_dt"] <= tx.now or offer["quoted_on_date"] != tx.today:
         raise StateError("the offer has expired; ask for offers again", field="offer_id")
-    current = P.default_catalogue().get(offer["product_code"])
+    current = catalogue.get(offer["product_code"])
     if current.version != int(offer["product_version"]):
         raise StateError("the product's terms changed since this offer; ask for offers "
                          "again", field="offer_id")
     shown = None
     for language in command.languages:
-        document = key_facts_document(offer, language, command.lender_name)
+        document = key_facts_document(offer, language, command.lender_name,
+                                      catalogue=catalogue)
         if hmac.compare_digest(document.sha256, command.key_facts_sha256.lower()):
             shown = (document, language)
             break
@@ -204,7 +209,7 @@ def take_cash_loan(tx: Tx, command: TakeCashLoan, *, check_affordability: Afford
                               currency=currency, principal_minor=principal,
                               product_code=offer["product_code"],
                               periods=int(offer["periods"]), method=offer["method"],
-                              wallet_account_id=wallet)
+                              wallet_account_id=wallet, catalogue=catalogue)
     mark_accepted(tx, offer_id, command.loan_id)
     audit.append(tx, "customer", customer_id, "credit.cash_loan_accepted", "credit_account",
                  command.loan_id, {"offer_id": offer_id,

@@ -11,6 +11,7 @@ restores the line and writes the record, the audit record and the outbox event.
 from __future__ import annotations
 
 from creditpay import ledger as L
+from creditpay.credit import products as P
 from creditpay.credit import withdrawals as credit_withdrawals
 from creditpay.credit.withdrawals import WithdrawalResult, account_currency
 from creditpay.db.uow import Tx
@@ -22,21 +23,23 @@ __all__ = ["withdraw", "withdraw_from_wallet"]
 
 
 def withdraw(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str,
-             source_account_id: int, withdrawal_days: int = WITHDRAWAL_DAYS_DEFAULT
-             ) -> WithdrawalResult:
+             source_account_id: int, catalogue: P.Catalogue,
+             withdrawal_days: int = WITHDRAWAL_DAYS_DEFAULT) -> WithdrawalResult:
     """Withdraw ``customer_id`` from the plan or cash loan ``account_id`` today, paying
     from ledger account ``source_account_id``, within ``withdrawal_days`` days of its
     origination (refusals and idempotency: :func:`creditpay.credit.withdrawals.withdraw`)."""
     return credit_withdrawals.withdraw(
         tx, account_id=account_id, customer_id=customer_id, withdrawal_id=withdrawal_id,
-        source_account_id=source_account_id, withdrawal_days=withdrawal_days, rule=rule)
+        source_account_id=source_account_id, withdrawal_days=withdrawal_days, rule=rule,
+        catalogue=catalogue)
 
 
-def withdraw_from_wallet(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str
-                         ) -> WithdrawalResult:
+def withdraw_from_wallet(tx: Tx, *, account_id: str, customer_id: str, withdrawal_id: str,
+                         catalogue: P.Catalogue) -> WithdrawalResult:
     """:func:`withdraw`, paid from the customer's wallet in the account's currency (another
     customer's account is NotFoundError on ``account_id``, as if it did not exist)."""
     currency = account_currency(tx.conn, account_id, customer_id)
     wallet = L.open_account(tx, wallet_spec(customer_id, currency))
     return withdraw(tx, account_id=account_id, customer_id=customer_id,
-                    withdrawal_id=withdrawal_id, source_account_id=int(wallet.id))
+                    withdrawal_id=withdrawal_id, source_account_id=int(wallet.id),
+                    catalogue=catalogue)

@@ -734,7 +734,8 @@ class Economy:
                 repayment_id=f"sim-rp-{self.day}-{agent.consumer.index}", currency=CURRENCY,
                 amount_minor=amount)
             result = self._attempt("repayment", lambda tx, command=command:
-                                   repay_from_wallet(tx, command))
+                                   repay_from_wallet(tx, command,
+                                                     catalogue=self.services.catalogue))
             if result is not None:
                 self.tally.repayments += 1
                 self.tally.repayments_minor += amount
@@ -1085,7 +1086,8 @@ class Economy:
         # The platform's early-warning job runs in the night with the sim's monitors; its
         # stored metrics and alerts are what the report shows (MonitorBoard.load).
         report = run_nightly(self.uow, today, early_warning_monitors=SIM_MONITORS,
-                             audit_checkpointer=self.audit_checkpointer)
+                             audit_checkpointer=self.audit_checkpointer,
+                             catalogue=self.services.catalogue)
         if report.limit_review and report.limit_review["applied"]:
             self.tally.limit_changes += report.limit_review["applied"]
 

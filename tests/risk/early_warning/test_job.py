@@ -9,6 +9,7 @@ import random
 
 import pytest
 from sqlalchemy import func, select
+from tests.catalogues import CATALOGUE
 from tests.risk.early_warning.conftest import (
     AT,
     DAY,
@@ -232,11 +233,11 @@ def test_nightly_runs_the_job_after_the_close(book, clock):
     uow, _ = book
     _seed_day(uow)
     clock.set(dt.datetime(2025, 3, 2, 0, 30, tzinfo=dt.UTC))
-    report = run_nightly(uow, DAY, audit_checkpointer=None).as_dict()
+    report = run_nightly(uow, DAY, audit_checkpointer=None, catalogue=CATALOGUE).as_dict()
     ew = report["early_warning"]
     assert ew["business_date"] == DAY.isoformat() and ew["already_ran"] is False
     assert _values(uow, DAY)[("approval_rate", "all")].value == pytest.approx(10 / 14)
-    assert run_nightly(uow, DAY, audit_checkpointer=None).as_dict()[
+    assert run_nightly(uow, DAY, audit_checkpointer=None, catalogue=CATALOGUE).as_dict()[
         "early_warning"]["already_ran"] is True
 
 

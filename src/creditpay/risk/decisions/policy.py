@@ -403,6 +403,8 @@ def _probe(policy: LoadedPolicy) -> None:
             _fail(f"action {output['action']!r} not in {REVIEW_ACTIONS}", "decision.outputs.action")
 
 
+# Pure memo (kept): keyed by the document's content hash and text, so a hit is that very
+# policy; which policy is in force is read from the database, never from this cache.
 @functools.lru_cache(maxsize=32)
 def _compiled(content_hash: str, text: str) -> LoadedPolicy:
     import zen

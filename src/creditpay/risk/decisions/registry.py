@@ -285,6 +285,8 @@ def model_by_artifact(conn: Connection, name: str, version: int, artifact_sha256
     return load_registered(conn, name, version)
 
 
+# Pure memo (kept): keyed by the artifact's content hash, so a hit is that very model; which
+# model is in force is read from the database (the assignment), never from this cache.
 _cache: OrderedDict[str, LoadedModel] = OrderedDict()
 
 

@@ -282,6 +282,7 @@ def decide(
     return _decision(SimpleNamespace(**values))
 
 
+# Pure memo (kept): a statement built from table metadata, no configuration in it.
 @functools.cache
 def _header_statement() -> Any:
     """What one decision reads before deciding, in one statement: whether the application
@@ -315,6 +316,7 @@ def _header_statement() -> Any:
             .where(assignment.c.id == latest))
 
 
+# Pure memo (kept): one statement per dialect name.
 @functools.cache
 def _history_insert(dialect_name: str) -> Any:
     """Store a history unless that content is stored already: one statement, and safe
