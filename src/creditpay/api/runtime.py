@@ -24,7 +24,7 @@ from creditpay.ledger.chart import ensure_platform_accounts
 from creditpay.parties.security import PasswordPolicy, TokenSigner, load_token_key
 from creditpay.parties.service import AccessPolicy, Parties
 from creditpay.payments.complaint_subjects import complaint_subjects
-from creditpay.payments.credit_port import CreditFacade
+from creditpay.payments.credit_port import CreditFacade, CreditPort
 from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
@@ -58,7 +58,7 @@ class ApiConfig:
     token_key: bytes | None = None  # default: CREDITPAY_TOKEN_KEY or HKDF(master)
     blind_index_key: bytes | None = None  # default: pinned env key or HKDF(master)
     risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
-    credit: CreditFacade = field(default_factory=CreditFacade)
+    credit: CreditPort = field(default_factory=CreditFacade)
     access_policy: AccessPolicy = field(default_factory=AccessPolicy)
     payments_policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
     passwords: PasswordPolicy | None = None

@@ -37,7 +37,7 @@ from creditpay.credit.lines import (
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, _plan_core, capture_split
+from creditpay.credit.offers import Offer, capture_split, plan_schedules
 from creditpay.credit.offers import quote_offers as compute_offers
 from creditpay.credit.plans import (
     Item,
@@ -84,7 +84,7 @@ __all__ = [
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
     "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
-    "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position",
+    "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position", "BorrowerPosition",
 ]
 
 HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires
@@ -113,6 +113,18 @@ class CreditPurchase:
     amount_minor: int
     financed_minor: int
     merchant_fee_minor: int
+
+
+@dataclass(frozen=True)
+class BorrowerPosition:
+    """What the credit domain knows of a borrower in one currency (minor units)."""
+
+    currency: str
+    credit_limit_minor: int  # 0 without a line
+    used_minor: int  # limit - available: drawn and held
+    exposure_minor: int  # principal outstanding on open accounts + open authorisation holds
+    open_plans: int  # active installment plans
+    has_line: bool
 
 
 @dataclass(frozen=True)
@@ -159,12 +171,12 @@ def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
 
 
 # ----------------------------------------------------------------------------- queries
-def borrower_position(conn: Any, customer_id: str, currency: str) -> dict[str, int] | None:
+def borrower_position(conn: Any, customer_id: str, currency: str) -> BorrowerPosition:
     """What the credit domain knows of the borrower in ``currency`` (minor units), in one
     statement plus the line's ledger balance: ``credit_limit_minor``, ``used_minor``
     (limit - available: drawn and held), ``exposure_minor`` (principal outstanding on open
-    accounts plus open authorisation holds) and ``open_plans`` (active plans); None when
-    the customer has no line in ``currency``."""
+    accounts plus open authorisation holds) and ``open_plans`` (active plans); without a
+    line in ``currency``, limit, use and plans are 0 and ``has_line`` is False."""
     a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
     principal = select(func.coalesce(func.sum(
         a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
@@ -182,14 +194,11 @@ def borrower_position(conn: Any, customer_id: str, currency: str) -> dict[str, i
         ln.customer_id == customer_id, ln.currency == currency)).first()
     if row is None:
         exposure = conn.execute(select(principal, held)).first()
-        return {"credit_limit_minor": 0, "used_minor": 0,
-                "exposure_minor": int(exposure[0]) + int(exposure[1]), "open_plans": 0,
-                "has_line": 0}
+        return BorrowerPosition(currency, 0, 0, int(exposure[0]) + int(exposure[1]), 0, False)
     available = L.get_account(conn, row.available_account_id).available_minor
-    return {"credit_limit_minor": int(row.limit_minor),
-            "used_minor": max(0, int(row.limit_minor) - available),
-            "exposure_minor": int(row.principal) + int(row.held),
-            "open_plans": int(row.plans), "has_line": 1}
+    return BorrowerPosition(currency, int(row.limit_minor),
+                            max(0, int(row.limit_minor) - available),
+                            int(row.principal) + int(row.held), int(row.plans), True)
 
 
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
@@ -673,21 +682,12 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     caps = default_caps(product.jurisdiction)
     financed = int(offer["financed_minor"])
     if offer["funding"] == "plan":
-        _check_plan_cost(_plan_core(product, int(offer["periods"]), financed, tx.today,
-                                    currency, offer["down_payment_rate"],
-                                    with_down_payment=int(offer["down_payment_minor"]) > 0),
-                         caps)
+        check_all_in_cost(plan_schedules(product, int(offer["periods"]), financed, tx.today,
+                                         currency, offer["down_payment_rate"])[1],
+                          caps, what="this plan")
     check_exposure(int(line.pop("exposure_principal")) + int(line.pop("exposure_held")),
                    financed, caps, currency)
     return stored, offer, line, financed
-
-
-def _check_plan_cost(core: Any, caps: Any) -> None:
-    """The all-in cost cap on a plan, from the memoised cost (the same figure the caps
-    check computes); above the cap the caps module raises its own error."""
-    if core.all_in_annual_cost > caps.all_in_annual_cost_max:
-        check_all_in_cost(core.consumer, caps, what="this plan")
-        raise AssertionError("the caps check must refuse a cost above the cap")
 
 
 def void_authorisation(tx: Tx, *, authorisation_id: str) -> CreditAuthorisation:
@@ -784,11 +784,10 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         account = load_account(tx.conn, auth["line_id"], lock=True)
         account_id = account["account_id"]
     else:
-        core = _plan_core(product, offer["periods"], financed, tx.today, currency,
-                          offer.get("down_payment_rate"), with_down_payment=down > 0)
-        schedule = core.schedule
+        schedule, consumer = plan_schedules(product, offer["periods"], financed, tx.today,
+                                            currency, offer.get("down_payment_rate"))
         customer_pays = product.fee_payer == "customer"
-        _check_plan_cost(core, default_caps(product.jurisdiction))
+        check_all_in_cost(consumer, default_caps(product.jurisdiction), what="this plan")
         merchant_fee = 0 if customer_pays else schedule.totals.fee_minor
         account_id = _derived_id("plan", capture_id)
         if merchant_fee:

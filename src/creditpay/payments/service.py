@@ -75,6 +75,7 @@ from creditpay.payments.credit_port import (
     LANGUAGES,
     BorrowerPosition,
     CreditFacade,
+    CreditPort,
     KeyFactsDocument,
 )
 from creditpay.payments.rail import CardRail
@@ -141,7 +142,7 @@ class Payments:
     parties: Parties
     rail: CardRail
     risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
-    credit: CreditFacade = field(default_factory=CreditFacade)
+    credit: CreditPort = field(default_factory=CreditFacade)
     policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
     # Affordability rules at origination, per currency; credit in a currency without a
     # policy is refused (the caps are amounts in that currency's minor units).
