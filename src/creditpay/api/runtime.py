@@ -19,7 +19,7 @@ from creditpay.config import Settings
 from creditpay.db.uow import UnitOfWork
 from creditpay.parties.security import PasswordPolicy
 from creditpay.parties.service import AccessPolicy, Parties
-from creditpay.payments.credit_port import CreditFacade
+from creditpay.payments.credit_port import CreditPort
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
 from creditpay.payments.webhooks import DeliveryLimits, WebhookDispatcher
@@ -48,7 +48,7 @@ class ApiConfig:
     token_key: bytes | None = None  # default: CREDITPAY_TOKEN_KEY or HKDF(master)
     blind_index_key: bytes | None = None  # default: pinned env key or HKDF(master)
     risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
-    credit: CreditFacade | None = None  # default: the credit port on ``catalogue``
+    credit: CreditPort | None = None  # default: the credit port on ``catalogue``
     # The products and caps credit prices and services with (default: the packaged ones,
     # loaded by the bootstrap for this process).
     catalogue: Catalogue | None = None

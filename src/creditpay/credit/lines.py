@@ -33,7 +33,11 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
-from creditpay.ledger.chart import ensure_platform_accounts, party_key, platform_key
+from creditpay.ledger.chart import (
+    PLATFORM_ACCOUNTS,
+    party_key,
+    platform_key,
+)
 from creditpay.money import validate_currency
 from creditpay.platform.validators import check_minor
 
@@ -43,6 +47,7 @@ __all__ = [
     "INCOME_CODES",
     "customer_ledger_accounts",
     "platform_ledger_accounts",
+    "platform_and_receivable_accounts",
     "open_credit_line",
     "set_credit_limit",
     "get_line",
@@ -70,6 +75,20 @@ def check_id(value: object, field: str) -> str:
     return value
 
 
+def _receivable_specs(customer: str, currency: str) -> list[L.AccountSpec]:
+    return [L.AccountSpec(party_key(code, customer, currency), currency, code, "customer",
+                          customer, L.NormalSide.DEBIT, credits_must_not_exceed_debits=True)
+            for code in RECEIVABLE_CODES.values()]
+
+
+def _platform_specs(currency: str) -> list[L.AccountSpec]:
+    """Every platform account of ``currency``: the chart's plus the repayment clearing."""
+    return [L.AccountSpec(platform_key(a.code, currency), currency, a.code, "platform",
+                          "platform", a.normal_side) for a in PLATFORM_ACCOUNTS] + [
+        L.AccountSpec(platform_key(CLEARING_CODE, currency), currency, CLEARING_CODE,
+                      "platform", "platform", L.NormalSide.DEBIT)]
+
+
 def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
                              ) -> dict[str, dict[str, int]]:
     """The four receivable accounts of each customer (opened idempotently), by component."""
@@ -78,10 +97,7 @@ def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
     per_call = L.service.BATCH_SIZE_MAX // len(RECEIVABLE_CODES)
     for start in range(0, len(unique), per_call):
         part = unique[start:start + per_call]
-        specs = [L.AccountSpec(party_key(code, customer, currency), currency, code, "customer",
-                               customer, L.NormalSide.DEBIT,
-                               credits_must_not_exceed_debits=True)
-                 for customer in part for code in RECEIVABLE_CODES.values()]
+        specs = [spec for customer in part for spec in _receivable_specs(customer, currency)]
         accounts = iter(L.open_accounts(tx, specs))
         for customer in part:
             result[customer] = {component: next(accounts).id for component in RECEIVABLE_CODES}
@@ -89,12 +105,24 @@ def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
 
 
 def platform_ledger_accounts(tx: Tx, currency: str) -> dict[str, int]:
-    ids = {code: account.id for code, account in ensure_platform_accounts(tx, currency).items()}
-    clearing = L.open_account(tx, L.AccountSpec(
-        platform_key(CLEARING_CODE, currency), currency, CLEARING_CODE, "platform", "platform",
-        L.NormalSide.DEBIT))
-    ids[CLEARING_CODE] = clearing.id
-    return ids
+    """The platform's account ids in ``currency`` by code (opened idempotently; one
+    statement when they exist)."""
+    specs = _platform_specs(currency)
+    return {spec.code: account.id for spec, account in zip(specs, L.open_accounts(tx, specs),
+                                                           strict=True)}
+
+
+def platform_and_receivable_accounts(tx: Tx, customer_id: str, currency: str
+                                     ) -> tuple[dict[str, int], dict[str, int]]:
+    """The platform's account ids by code and the customer's receivable ids by component,
+    opened idempotently in one call: one statement when they exist (a purchase, a loan)."""
+    platform_specs = _platform_specs(currency)
+    accounts = L.open_accounts(tx, platform_specs + _receivable_specs(customer_id, currency))
+    platform = {spec.code: account.id for spec, account in zip(
+        platform_specs, accounts[:len(platform_specs)], strict=True)}
+    receivables = {component: account.id for component, account in zip(
+        RECEIVABLE_CODES, accounts[len(platform_specs):], strict=True)}
+    return platform, receivables
 
 
 @dataclass(frozen=True)
@@ -194,8 +222,7 @@ def open_credit_line(tx: Tx, *, line_id: str, customer_id: str, currency: str,
                 raise IdempotencyConflictError(f"line {line_id} exists with {name}="
                                                f"{found[name]!r}", field=name)
         return line_view(tx.conn, dict(found))
-    platform = platform_ledger_accounts(tx, currency)
-    receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
+    platform, receivables = platform_and_receivable_accounts(tx, customer_id, currency)
     available = L.open_account(tx, L.AccountSpec(
         party_key("credit_line_available", line_id, currency), currency,
         "credit_line_available", "customer", customer_id, L.NormalSide.CREDIT,

@@ -11,11 +11,10 @@ from creditpay.credit import products as P
 from creditpay.credit.caps import check_all_in_cost, check_exposure
 from creditpay.credit.lines import (
     check_id,
-    customer_ledger_accounts,
     customer_line,
     get_line,
     new_account_row,
-    platform_ledger_accounts,
+    platform_and_receivable_accounts,
     post,
     transfer,
 )
@@ -122,8 +121,7 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
     if wallet.currency != currency:
         raise ValidationError(f"is a {wallet.currency} account", field="wallet_account_id")
     line = _active_line(tx, customer_id, currency)
-    platform = platform_ledger_accounts(tx, currency)
-    receivables = customer_ledger_accounts(tx, [customer_id], currency)[customer_id]
+    platform, receivables = platform_and_receivable_accounts(tx, customer_id, currency)
     try:
         post(tx, [
             transfer(f"credit:loan:{loan_id}:limit", "credit.loan_limit_use",

@@ -19,8 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
@@ -155,7 +153,7 @@ class _PlanCore:
     """The customer-independent part of one plan offer: schedule, its rows as shown, and
     the cost figures (the APR solve is most of the quoting time)."""
 
-    product: Any  # the product object it was computed from (identity is checked on a hit)
+    product: Any  # the product object it was computed from
     schedule: Schedule
     consumer: Schedule  # what the consumer pays (no fee when the merchant pays it)
     all_in_annual_cost: Decimal  # of ``consumer``, as the caps check computes it
@@ -163,17 +161,6 @@ class _PlanCore:
     rows_for_id: tuple[tuple[tuple[str, Any], ...], ...]
     apr_percent: str
     all_in_annual_cost_percent: str
-
-
-# Offers are quoted when shown and again when one is accepted (and the same price points
-# recur across customers): the pure schedule and APR figures are memoised, bounded.
-_PLAN_CORES_MAX = 4096
-_plan_cores: OrderedDict[tuple[Any, ...], _PlanCore] = OrderedDict()
-_plan_cores_lock = threading.Lock()
-# The finished offers of one customer (offer id = hash of every figure), so accepting an
-# offer re-derives today's offers without re-hashing them; keyed by the core's identity.
-_PLAN_OFFERS_MAX = 8192
-_plan_offers: OrderedDict[tuple[Any, ...], tuple[_PlanCore, Offer]] = OrderedDict()
 
 
 def _costs(consumer_schedule: Schedule | None) -> tuple[Decimal, Decimal]:
@@ -190,37 +177,36 @@ def _cost_percents(consumer_schedule: Schedule | None) -> tuple[str, str]:
     return percent_string(apr), percent_string(cost)
 
 
+def plan_schedules(product: Any, periods: int, financed: int, as_of: dt.date, currency: str,
+                   down_payment_rate: Decimal | str | None = None
+                   ) -> tuple[Schedule, Schedule]:
+    """(the plan's schedule, what the consumer pays: without the fee when the merchant pays
+    it) on the financed part (minor units): what authorisation and capture need, without
+    the offer's APR figures (a solve each) that only showing the offer needs."""
+    rate = None if down_payment_rate is None else Decimal(str(down_payment_rate))
+    schedule = build_schedule(P.plan_terms(product, periods, financed, as_of, currency,
+                                           down_payment_rate=rate))
+    consumer = schedule if product.fee_payer == "customer" else build_schedule(
+        with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
+    return schedule, consumer
+
+
 def _plan_core(product: Any, periods: int, financed: int, as_of: dt.date, currency: str,
                down_payment_rate: Decimal | str | None = None, *,
                with_down_payment: bool = False) -> _PlanCore:
-    """The plan's schedules and cost figures on the financed part, memoised (pure: same
-    inputs, same figures). ``down_payment_rate`` picks the option among those of
-    ``periods``; ``with_down_payment`` numbers the credit installments from 2 (the down
-    payment is installment 1)."""
-    rate = None if down_payment_rate is None else Decimal(str(down_payment_rate))
-    key = (id(product), product.code, product.version, periods, financed, as_of, currency,
-           rate, with_down_payment)
-    with _plan_cores_lock:
-        core = _plan_cores.get(key)
-        if core is not None and core.product is product:
-            _plan_cores.move_to_end(key)
-            return core
-    schedule = build_schedule(P.plan_terms(product, periods, financed, as_of, currency,
-                                           down_payment_rate=rate))
+    """The plan's schedules and cost figures on the financed part (pure: same inputs, same
+    figures). ``down_payment_rate`` picks the option among those of ``periods``;
+    ``with_down_payment`` numbers the credit installments from 2 (the down payment is
+    installment 1). Computed each time it is asked for: an offer is quoted once (credit
+    stores it) and a capture prices only what it finances, so nothing is memoised."""
+    schedule, consumer = plan_schedules(product, periods, financed, as_of, currency,
+                                        down_payment_rate)
     customer_pays = product.fee_payer == "customer"
-    consumer = schedule if customer_pays else build_schedule(
-        with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
     rows = _installments(schedule, customer_pays, 2 if with_down_payment else 1)
     apr, cost = _costs(consumer)
-    core = _PlanCore(product, schedule, consumer, cost, rows,
+    return _PlanCore(product, schedule, consumer, cost, rows,
                      tuple(tuple(asdict(r).items()) for r in rows),
                      percent_string(apr), percent_string(cost))
-    with _plan_cores_lock:
-        _plan_cores[key] = core
-        _plan_cores.move_to_end(key)
-        while len(_plan_cores) > _PLAN_CORES_MAX:
-            _plan_cores.popitem(last=False)
-    return core
 
 
 def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...],
@@ -312,12 +298,6 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
             core = _plan_core(product, option.periods, financed, as_of, currency, rate,
                               with_down_payment=down > 0)
             within = financed <= available
-            offer_key = (id(core), customer_id, amount_minor, within)
-            with _plan_cores_lock:
-                known = _plan_offers.get(offer_key)
-            if known is not None and known[0] is core:
-                offers.append(known[1])  # same figures, same id: nothing to recompute
-                continue
             schedule, rows, rows_for_id = core.schedule, core.rows, core.rows_for_id
             if down:
                 # The down payment is installment 1, paid at checkout (not credit).
@@ -346,8 +326,4 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                 percents=(core.apr_percent, core.all_in_annual_cost_percent),
                 rows_for_id=rows_for_id)
             offers.append(offer)
-            with _plan_cores_lock:
-                _plan_offers[offer_key] = (core, offer)
-                while len(_plan_offers) > _PLAN_OFFERS_MAX:
-                    _plan_offers.popitem(last=False)
     return offers

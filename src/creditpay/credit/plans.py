@@ -10,6 +10,7 @@ business updates the same columns incrementally in bulk and the tests compare th
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -128,14 +129,6 @@ def load_items(conn: Any, account_seq: int, *, open_only: bool = True) -> list[I
             for r in conn.execute(query).mappings()]
 
 
-def next_number(conn: Any, account_seq: int) -> int:
-    from sqlalchemy import func
-
-    last = conn.execute(select(func.max(credit_installments.c.number)).where(
-        credit_installments.c.account_seq == account_seq)).scalar()
-    return (last or 0) + 1
-
-
 def save_items(tx: Tx, account_seq: int, items: list[Item]) -> None:
     """Write changed items back and insert new ones (id None)."""
     updates = [{"b_id": i.id, "status": i.status, "principal_minor": i.principal_minor,
@@ -164,8 +157,10 @@ def save_items(tx: Tx, account_seq: int, items: list[Item]) -> None:
 
 
 def insert_account(tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
-    tx.conn.execute(credit_accounts.insert(), row)
-    return load_account(tx.conn, row["account_id"])
+    """Insert a new credit account and return its full row (with ``seq`` and the columns'
+    defaults) from the insert itself, not a second read."""
+    return dict(tx.conn.execute(credit_accounts.insert().returning(*credit_accounts.c),
+                                row).mappings().one())
 
 
 def schedule_items(schedule: Schedule, first_number: int, *, customer_pays_fee: bool = True
@@ -180,9 +175,13 @@ def schedule_items(schedule: Schedule, first_number: int, *, customer_pays_fee: 
 
 
 def insert_schedule(tx: Tx, account: dict[str, Any], schedule: Schedule, *,
-                    customer_pays_fee: bool = True) -> list[Item]:
-    items = schedule_items(schedule, next_number(tx.conn, account["seq"]),
-                           customer_pays_fee=customer_pays_fee)
+                    customer_pays_fee: bool = True, before: Sequence[Item] = ()
+                    ) -> list[Item]:
+    """Write the installments of a NEW account (just inserted, none yet): the items
+    ``before`` (e.g. a down payment paid at checkout, numbered from 1 by the caller), then
+    the schedule's, numbered after them, in one statement."""
+    items = [*before, *schedule_items(schedule, len(before) + 1,
+                                      customer_pays_fee=customer_pays_fee)]
     save_items(tx, account["seq"], items)
     return items
 

@@ -25,13 +25,16 @@ from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 
 __all__ = ["QUOTE_TTL_SECONDS", "StoredOffer", "record_quote", "find_offer", "check_usable",
-           "KeyFactsHash"]
+           "KeyFactsHash", "KeyFactsHashes"]
 
 QUOTE_TTL_SECONDS = 900  # an offer shown is good for 15 minutes of business time
 
 # The key-facts hash of an offer (a dict of its figures as shown): the caller renders the
 # document (the consumer-protection layer, above credit) and credit stores its SHA-256.
 KeyFactsHash = Callable[[dict[str, Any]], str]
+# The hashes of an offer's key-facts document in every language it may be read in, by
+# language: the figures are worked out once per offer and only the rendering repeats.
+KeyFactsHashes = Callable[[dict[str, Any]], dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)

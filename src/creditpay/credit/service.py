@@ -25,17 +25,17 @@ from creditpay.credit.caps import check_all_in_cost, check_exposure
 from creditpay.credit.lines import (
     CreditLineView,
     check_id,
-    customer_ledger_accounts,
     get_line,
     new_account_row,
     open_credit_line,
+    platform_and_receivable_accounts,
     platform_ledger_accounts,
     post,
     set_credit_limit,
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, _plan_core, capture_split
+from creditpay.credit.offers import Offer, capture_split, plan_schedules
 from creditpay.credit.offers import quote_offers as compute_offers
 from creditpay.credit.plans import (
     Item,
@@ -64,7 +64,7 @@ from creditpay.credit.tables import (
     credit_refunds,
     credit_statements,
 )
-from creditpay.db.idempotency import find_replay, request_hash
+from creditpay.db.idempotency import find_replay, replay_or_new, request_hash
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -83,7 +83,7 @@ __all__ = [
     "get_account_view", "list_accounts", "exposure_minor", "payoff_amount",
     "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
-    "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position",
+    "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position", "BorrowerPosition",
 ]
 
 HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires
@@ -112,6 +112,18 @@ class CreditPurchase:
     amount_minor: int
     financed_minor: int
     merchant_fee_minor: int
+
+
+@dataclass(frozen=True)
+class BorrowerPosition:
+    """What the credit domain knows of a borrower in one currency (minor units)."""
+
+    currency: str
+    credit_limit_minor: int  # 0 without a line
+    used_minor: int  # limit - available: drawn and held
+    exposure_minor: int  # principal outstanding on open accounts + open authorisation holds
+    open_plans: int  # active installment plans
+    has_line: bool
 
 
 @dataclass(frozen=True)
@@ -146,21 +158,6 @@ class AccountView:
 
 
 # ----------------------------------------------------------------------------- account ids
-# Checkout asks for the platform and receivable accounts on every authorisation and capture.
-_account_ids = L.RememberedAccountIds()
-
-
-def _platform_ids(tx: Tx, currency: str) -> dict[str, int]:
-    return _account_ids.get(tx, ("platform", currency),
-                            lambda: platform_ledger_accounts(tx, currency))
-
-
-def _receivable_ids(tx: Tx, customer_id: str, currency: str) -> dict[str, int]:
-    return _account_ids.get(
-        tx, ("receivables", customer_id, currency),
-        lambda: customer_ledger_accounts(tx, [customer_id], currency)[customer_id])
-
-
 def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
     """The id of platform account ``code`` in ``currency``: one read by key (the platform's
     accounts are opened at start-up; opened here if a bare test store lacks them)."""
@@ -173,12 +170,12 @@ def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
 
 
 # ----------------------------------------------------------------------------- queries
-def borrower_position(conn: Any, customer_id: str, currency: str) -> dict[str, int] | None:
+def borrower_position(conn: Any, customer_id: str, currency: str) -> BorrowerPosition:
     """What the credit domain knows of the borrower in ``currency`` (minor units), in one
     statement plus the line's ledger balance: ``credit_limit_minor``, ``used_minor``
     (limit - available: drawn and held), ``exposure_minor`` (principal outstanding on open
-    accounts plus open authorisation holds) and ``open_plans`` (active plans); None when
-    the customer has no line in ``currency``."""
+    accounts plus open authorisation holds) and ``open_plans`` (active plans); without a
+    line in ``currency``, limit, use and plans are 0 and ``has_line`` is False."""
     a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
     principal = select(func.coalesce(func.sum(
         a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
@@ -196,14 +193,11 @@ def borrower_position(conn: Any, customer_id: str, currency: str) -> dict[str, i
         ln.customer_id == customer_id, ln.currency == currency)).first()
     if row is None:
         exposure = conn.execute(select(principal, held)).first()
-        return {"credit_limit_minor": 0, "used_minor": 0,
-                "exposure_minor": int(exposure[0]) + int(exposure[1]), "open_plans": 0,
-                "has_line": 0}
+        return BorrowerPosition(currency, 0, 0, int(exposure[0]) + int(exposure[1]), 0, False)
     available = L.get_account(conn, row.available_account_id).available_minor
-    return {"credit_limit_minor": int(row.limit_minor),
-            "used_minor": max(0, int(row.limit_minor) - available),
-            "exposure_minor": int(row.principal) + int(row.held),
-            "open_plans": int(row.plans), "has_line": 1}
+    return BorrowerPosition(currency, int(row.limit_minor),
+                            max(0, int(row.limit_minor) - available),
+                            int(row.principal) + int(row.held), int(row.plans), True)
 
 
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
@@ -447,11 +441,23 @@ def _auth_view(row: Any) -> CreditAuthorisation:
                                row["hold_transfer_id"])
 
 
-def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False) -> dict[str, Any]:
-    query = select(credit_authorisations).where(
+def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False,
+               purchase_id: str | None = None) -> dict[str, Any]:
+    """The authorisation's row plus its line's ``line_available_account_id`` (what a
+    capture books against) and, given ``purchase_id``, the ``purchase_request_hash`` of a
+    purchase already stored under that id (None if none): one statement; locked on
+    PostgreSQL (the authorisation's row only) when ``lock``."""
+    columns: list[Any] = [credit_authorisations, credit_lines.c.available_account_id.label(
+        "line_available_account_id")]
+    if purchase_id is not None:
+        columns.append(select(credit_purchases.c.request_hash).where(
+            credit_purchases.c.purchase_id == purchase_id).scalar_subquery().label(
+            "purchase_request_hash"))
+    query = select(*columns).join(
+        credit_lines, credit_lines.c.line_id == credit_authorisations.c.line_id).where(
         credit_authorisations.c.authorisation_id == authorisation_id)
     if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        query = query.with_for_update(of=credit_authorisations)
     row = conn.execute(query).mappings().first()
     if row is None:
         raise NotFoundError(f"no authorisation {authorisation_id!r}",
@@ -492,12 +498,16 @@ def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
           product_codes: list[str] | None = None, reference: str | None = None,
           ttl_seconds: int = Q.QUOTE_TTL_SECONDS, key_facts: Q.KeyFactsHash | None = None,
           key_facts_languages: dict[str, Q.KeyFactsHash] | None = None,
+          key_facts_by_language: Q.KeyFactsHashes | None = None,
+          shown_language: str | None = None,
           within_limit_only: bool = False, catalogue: P.Catalogue) -> Quote:
     """Quote every offer for paying ``amount_minor`` (minor units) with the customer's
     line once and store the set (one ``credit_quotes`` row, :func:`authorise_purchase`
     uses the stored figures). ``key_facts`` gives the SHA-256 of an offer's key-facts
     document as shown (stored with it; ``key_facts_languages``: its hash in each language
-    it may be read in); ``within_limit_only`` leaves out offers above the available limit.
+    it may be read in; ``key_facts_by_language`` gives them all in one call, and the hash
+    shown is then the one of ``shown_language``); ``within_limit_only`` leaves out offers
+    above the available limit.
     """
     offers = compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
                             currency=currency, product_codes=product_codes,
@@ -508,11 +518,14 @@ def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     for offer in offers:
         figures = _offer_json(offer)
         figures["currency"] = currency
+        by_language = key_facts_by_language(dict(figures)) if key_facts_by_language else {
+            language: render(figures) for language, render in (key_facts_languages or {}).items()}
         if key_facts is not None:
             figures["key_facts_sha256"] = key_facts(figures)
-        if key_facts_languages:
-            figures["key_facts_sha256_by_language"] = {
-                language: render(figures) for language, render in key_facts_languages.items()}
+        elif shown_language is not None and shown_language in by_language:
+            figures["key_facts_sha256"] = by_language[shown_language]
+        if by_language:
+            figures["key_facts_sha256_by_language"] = by_language
         shown.append(figures)
     quote_id, expires_at = Q.record_quote(
         tx, customer_id=customer_id, currency=currency, amount_minor=amount_minor,
@@ -672,21 +685,12 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     caps = catalogue.caps(product.jurisdiction)
     financed = int(offer["financed_minor"])
     if offer["funding"] == "plan":
-        _check_plan_cost(_plan_core(product, int(offer["periods"]), financed, tx.today,
-                                    currency, offer["down_payment_rate"],
-                                    with_down_payment=int(offer["down_payment_minor"]) > 0),
-                         caps)
+        check_all_in_cost(plan_schedules(product, int(offer["periods"]), financed, tx.today,
+                                         currency, offer["down_payment_rate"])[1],
+                          caps, what="this plan")
     check_exposure(int(line.pop("exposure_principal")) + int(line.pop("exposure_held")),
                    financed, caps, currency)
     return stored, offer, line, financed
-
-
-def _check_plan_cost(core: Any, caps: Any) -> None:
-    """The all-in cost cap on a plan, from the memoised cost (the same figure the caps
-    check computes); above the cap the caps module raises its own error."""
-    if core.all_in_annual_cost > caps.all_in_annual_cost_max:
-        check_all_in_cost(core.consumer, caps, what="this plan")
-        raise AssertionError("the caps check must refuse a cost above the cap")
 
 
 def void_authorisation(tx: Tx, *, authorisation_id: str) -> CreditAuthorisation:
@@ -732,12 +736,21 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         raise ValidationError("must be a ledger account id", field="merchant_payable_account_id")
     fingerprint = request_hash(authorisation_id=authorisation_id, amount_minor=amount_minor,
                                merchant=merchant_payable_account_id)
-    existing = find_replay(tx.conn, credit_purchases.c.purchase_id, capture_id, fingerprint,
-                           field="capture_id",
-                           conflict=f"capture {capture_id} exists with other content")
-    if existing is not None:
+    try:
+        # The replay check rides on the authorisation's read (a capture is one per id).
+        auth = _load_auth(tx.conn, authorisation_id, lock=True, purchase_id=capture_id)
+        stored_hash = auth["purchase_request_hash"]
+    except NotFoundError:
+        auth, stored_hash = None, tx.conn.execute(select(credit_purchases.c.request_hash).where(
+            credit_purchases.c.purchase_id == capture_id)).scalar()
+        if stored_hash is None:
+            raise
+    if replay_or_new(stored_hash, fingerprint, field="capture_id",
+                     conflict=f"capture {capture_id} exists with other content"):
+        existing = tx.conn.execute(select(credit_purchases).where(
+            credit_purchases.c.purchase_id == capture_id)).mappings().one()
         return _purchase_view(tx.conn, dict(existing))
-    auth = _load_auth(tx.conn, authorisation_id, lock=True)
+    assert auth is not None
     if auth["status"] != "authorised":
         raise StateError(f"authorisation is {auth['status']}", field="authorisation_id")
     if amount_minor > auth["amount_minor"]:
@@ -761,9 +774,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
     if merchant.currency != currency:
         raise ValidationError(f"is a {merchant.currency} account",
                               field="merchant_payable_account_id")
-    platform = _platform_ids(tx, currency)
-    receivables = _receivable_ids(tx, customer_id, currency)
-    line = get_line(tx.conn, auth["line_id"])
+    platform, receivables = platform_and_receivable_accounts(tx, customer_id, currency)
     requests = [L.TransferRequest(f"{auth['hold_transfer_id']}:post", "credit.purchase_hold",
                                   kind=L.TransferKind.POST,
                                   pending_id=auth["hold_transfer_id"], amount_minor=financed)]
@@ -775,11 +786,10 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         account = load_account(tx.conn, auth["line_id"], lock=True)
         account_id = account["account_id"]
     else:
-        core = _plan_core(product, offer["periods"], financed, tx.today, currency,
-                          offer.get("down_payment_rate"), with_down_payment=down > 0)
-        schedule = core.schedule
+        schedule, consumer = plan_schedules(product, offer["periods"], financed, tx.today,
+                                            currency, offer.get("down_payment_rate"))
         customer_pays = product.fee_payer == "customer"
-        _check_plan_cost(core, catalogue.caps(product.jurisdiction))
+        check_all_in_cost(consumer, catalogue.caps(product.jurisdiction), what="this plan")
         merchant_fee = 0 if customer_pays else schedule.totals.fee_minor
         account_id = _derived_id("plan", capture_id)
         if merchant_fee:
@@ -800,9 +810,9 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         first_due = schedule.installments[0].due_date
         account = insert_account(tx, new_account_row(
             account_id=account_id, kind="plan", customer_id=customer_id, currency=currency,
-            line_id=line["line_id"], product=product, opened_on=tx.today, now=tx.now,
+            line_id=auth["line_id"], product=product, opened_on=tx.today, now=tx.now,
             principal_minor=financed, receivables=receivables,
-            line_available_account_id=line["available_account_id"],
+            line_available_account_id=auth["line_available_account_id"],
             method=str(product.method), interest_rate=product.annual_rate,
             interest_base=interest_base_for(product.method, product.pricing == "apr"),
             fee_payer=product.fee_payer, subsidy_fee_minor=merchant_fee,
@@ -810,13 +820,11 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
             schedule.installments[0].principal_minor,
             anchor_day=tx.today.day, principal_unbilled_minor=financed,
             next_due_date=first_due))
-        if down:
-            # The down payment, paid from the wallet at checkout, is installment 1 (paid);
-            # it is not credit: the plan's principal and the receivables are the financed part.
-            save_items(tx, account["seq"], [Item(None, 1, tx.today, "paid", down, 0, 0,
-                                                 principal_paid_minor=down,
-                                                 minimum_minor=down)])
-        insert_schedule(tx, account, schedule, customer_pays_fee=customer_pays)
+        # The down payment, paid from the wallet at checkout, is installment 1 (paid); it
+        # is not credit: the plan's principal and the receivables are the financed part.
+        paid = [Item(None, 1, tx.today, "paid", down, 0, 0, principal_paid_minor=down,
+                     minimum_minor=down)] if down else []
+        insert_schedule(tx, account, schedule, customer_pays_fee=customer_pays, before=paid)
     tx.conn.execute(credit_authorisations.update().where(
         credit_authorisations.c.authorisation_id == authorisation_id).values(
         status="captured", captured_minor=amount_minor, updated_at=tx.now))

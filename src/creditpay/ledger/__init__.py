@@ -12,7 +12,6 @@ from creditpay.ledger.model import (
     TransferRequest,
 )
 from creditpay.ledger.service import (
-    RememberedAccountIds,
     balance,
     create_transfer,
     create_transfers,
@@ -32,6 +31,6 @@ __all__ = [
     "Account", "AccountSpec", "Balance", "HoldStatus", "NormalSide", "Transfer",
     "TransferKind", "TransferRequest", "balance", "create_transfer", "create_transfers",
     "create_transfers_unlinked", "expire_holds", "get_account", "get_account_by_key",
-    "get_accounts", "RememberedAccountIds", "get_transfer", "list_transfers", "open_account", "open_accounts", "VerifyReport",
+    "get_accounts", "get_transfer", "list_transfers", "open_account", "open_accounts", "VerifyReport",
     "verify_ledger",
 ]

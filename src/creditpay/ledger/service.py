@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-import weakref
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -55,7 +53,6 @@ __all__ = [
     "get_account",
     "get_account_by_key",
     "get_accounts",
-    "RememberedAccountIds",
     "create_transfer",
     "create_transfers",
     "create_transfers_unlinked",
@@ -91,7 +88,11 @@ def _account_from_row(row: RowMapping) -> Account:
 
 def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
     """Open accounts idempotently by key: an existing key with the same fields is returned,
-    with different fields it is refused with the differing field named."""
+    with different fields it is refused with the differing field named.
+
+    One statement when every key exists already (a payment asks for the wallets, payables
+    and receivables opened at registration): the existing rows are returned as read; only
+    when some are new are they inserted and the keys read again for their ids."""
     if len(specs) > BATCH_SIZE_MAX:
         raise ValidationError(f"at most {BATCH_SIZE_MAX} accounts per call", field="accounts")
     many = len(specs) > 1
@@ -127,11 +128,11 @@ def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
         })
     if new_rows:
         tx.conn.execute(ledger_accounts.insert(), new_rows)
-    rows = {
-        row["key"]: row for row in tx.conn.execute(
-            select(ledger_accounts).where(ledger_accounts.c.key.in_(keys))).mappings()
-    }
-    return [_account_from_row(rows[key]) for key in keys]
+        existing = {
+            row["key"]: row for row in tx.conn.execute(
+                select(ledger_accounts).where(ledger_accounts.c.key.in_(keys))).mappings()
+        }
+    return [_account_from_row(existing[key]) for key in keys]
 
 
 def open_account(tx: Tx, spec: AccountSpec) -> Account:
@@ -161,41 +162,6 @@ def get_accounts(conn: Connection, account_ids: Iterable[int]) -> dict[int, Acco
                 ledger_accounts.c.id.in_(chunk))).mappings():
             accounts[row["id"]] = _account_from_row(row)
     return accounts
-
-
-class RememberedAccountIds:
-    """Ledger account ids by a caller's key, remembered per engine (hot paths ask for the
-    same wallets, payables and receivables on every payment; each ask is a query).
-
-    Ids never change once their creation is committed, so only ids of accounts created
-    before the asking transaction are remembered: an id from a transaction that later rolls
-    back never is. Bounded: the memo is cleared when it reaches ``entries_max``."""
-
-    def __init__(self, entries_max: int = 100_000) -> None:
-        self.entries_max = entries_max
-        self._by_engine: weakref.WeakKeyDictionary[Any, dict[Hashable, dict[str, int]]] = \
-            weakref.WeakKeyDictionary()
-        self._lock = threading.Lock()
-
-    def get(self, tx: Tx, key: Hashable, open_ids: Callable[[], dict[str, int]]
-            ) -> dict[str, int]:
-        """The ids ``open_ids`` returns (it opens the accounts idempotently), from memory
-        when an earlier, committed transaction already opened them."""
-        engine = tx.conn.engine
-        with self._lock:
-            ids = self._by_engine.get(engine, {}).get(key)
-        if ids is not None:
-            return dict(ids)
-        ids = open_ids()
-        for account in get_accounts(tx.conn, ids.values()).values():
-            if account.created_at == tx.now:
-                return ids  # opened by this transaction: not committed yet
-        with self._lock:
-            memo = self._by_engine.setdefault(engine, {})
-            if len(memo) >= self.entries_max:
-                memo.clear()
-            memo[key] = dict(ids)
-        return ids
 
 
 def get_account_by_key(conn: Connection, key: str) -> Account:

@@ -1,36 +1,39 @@
-"""The payments side of credit: every call goes through ``creditpay.credit.service``.
+"""The payments side of credit: the port payments needs and its implementations.
 
-Payments never touches credit tables; it asks the servicing facade, inside its own
-transaction, for offers, an authorisation (limit reservation), a capture, a void or a refund.
-When the facade is not installed, credit funding answers 503 ``credit-unavailable`` and
-balance and card payments keep working.
-
-The facade also turns an offer into its key-facts document (:meth:`CreditFacade.key_facts`,
-through :mod:`creditpay.protection.disclosure`) and reads what the affordability rules need
-to know about the borrower (:meth:`CreditFacade.borrower_position`).
+Payments never touches credit tables; it asks credit, inside its own transaction, for
+offers, an authorisation (limit reservation), a capture, a void or a refund, through the
+typed :class:`CreditPort`. :class:`CreditFacade` implements it with
+``creditpay.credit.service`` (credit's functions and frozen dataclasses: CreditAuthorisation,
+CreditPurchase, RefundResult, BorrowerPosition, CreditLineView) plus the key-facts document,
+which is rendered here because it belongs to consumer protection (credit does not import
+:mod:`creditpay.protection`). :class:`NoCredit` is the explicit "credit not offered"
+implementation: every credit call answers 503 ``credit-unavailable`` while balance and card
+payments keep working. The wiring (api/runtime.py, the simulator, the benchmarks) passes one
+in.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from creditpay.credit import service as credit_service
+from creditpay.credit.service import BorrowerPosition
 from creditpay.db.uow import Tx
 from creditpay.errors import DomainError, ValidationError
 from creditpay.protection import disclosure
 from creditpay.protection.withdrawal import withdrawal_deadline
 
 if TYPE_CHECKING:
+    from creditpay.credit.lines import CreditLineView
     from creditpay.credit.products import Catalogue
+    from creditpay.credit.quotes import StoredOffer
+    from creditpay.credit.service import CreditAuthorisation, CreditPurchase, RefundResult
 
-__all__ = ["CreditUnavailableError", "CreditFacade", "offer_to_dict", "KeyFactsDocument",
-           "BorrowerPosition"]
+__all__ = ["CreditUnavailableError", "CreditPort", "CreditFacade", "NoCredit", "offer_to_dict",
+           "KeyFactsDocument", "BorrowerPosition"]
 
 OFFER_FIELDS = ("offer_id", "funding", "periods", "per_period_amount_minor",
                 "total_repayable_minor", "total_fee_minor", "total_interest_minor",
@@ -96,40 +99,75 @@ def offer_to_dict(offer: Any) -> dict[str, Any]:
     return result
 
 
-class CreditFacade:
-    """Thin adapter over ``creditpay.credit.service`` (resolved at first use), pricing and
-    servicing with the product catalogue (and its caps) it was built with: every call into
-    credit is given ``catalogue``, so facades built with different catalogues in one
-    process never see each other's products."""
-
-    def __init__(self, catalogue: Catalogue,
-                 module_name: str = "creditpay.credit.service") -> None:
-        self.catalogue = catalogue
-        self._module_name = module_name
-        self._module: Any = None
-        # Rendered key-facts documents by figures; per facade, because the same product
-        # code and version may mean other terms in another facade's catalogue.
-        self._documents: OrderedDict[tuple[Any, ...], tuple[disclosure.KeyFacts, str]] = \
-            OrderedDict()
-        self._documents_lock = threading.Lock()
-
-    def _service(self) -> Any:
-        if self._module is None:
-            try:
-                self._module = importlib.import_module(self._module_name)
-            except ImportError as exc:
-                raise CreditUnavailableError(
-                    "the credit servicing engine is not installed; pay with balance or card"
-                ) from exc
-        return self._module
+class CreditPort(Protocol):
+    """What payments asks of credit at checkout (minor units throughout; each call runs
+    in the caller's transaction ``tx``)."""
 
     @property
-    def available(self) -> bool:
-        try:
-            self._service()
-        except CreditUnavailableError:
-            return False
-        return True
+    def available(self) -> bool: ...
+
+    def quote_offers(self, tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
+                     product_codes: list[str] | None = None, reference: str | None = None,
+                     language: str = "zh-CN", lender_name: str = "creditpay",
+                     ttl_seconds: int = 900
+                     ) -> tuple[str, dt.datetime, list[dict[str, Any]]]: ...
+
+    def stored_offer(self, conn: Any, *, customer_id: str, reference: str, offer_id: str
+                     ) -> tuple[StoredOffer, dict[str, Any]] | None: ...
+
+    def capture_split(self, offer: dict[str, Any], authorised_minor: int,
+                      captured_minor: int) -> tuple[int, int]: ...
+
+    def open_credit_line(self, tx: Tx, *, line_id: str, customer_id: str, currency: str,
+                         limit_minor: int, product_code: str) -> CreditLineView: ...
+
+    def authorise_purchase(self, tx: Tx, *, authorisation_id: str, customer_id: str,
+                           amount_minor: int, currency: str, offer_id: str,
+                           reference: str | None = None, quote_id: str | None = None,
+                           key_facts_sha256: str | None = None,
+                           stored: StoredOffer | None = None) -> CreditAuthorisation: ...
+
+    def capture_purchase(self, tx: Tx, *, authorisation_id: str, capture_id: str,
+                         amount_minor: int, merchant_payable_account_id: int
+                         ) -> CreditPurchase: ...
+
+    def void_authorisation(self, tx: Tx, *, authorisation_id: str) -> CreditAuthorisation: ...
+
+    def refund_purchase(self, tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
+                        ) -> RefundResult: ...
+
+    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str
+                  ) -> KeyFactsDocument: ...
+
+    def borrower_position(self, tx: Tx, *, customer_id: str, currency: str,
+                          with_accounts: bool = True) -> BorrowerPosition: ...
+
+
+class NoCredit:
+    """The port when the platform offers no credit: balance and card payments work, every
+    credit call answers 503 ``credit-unavailable`` (before anything is written)."""
+
+    available = False
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise CreditUnavailableError(
+            "credit is not offered on this platform; pay with balance or card")
+
+    quote_offers = stored_offer = capture_split = open_credit_line = _refuse
+    authorise_purchase = capture_purchase = void_authorisation = refund_purchase = _refuse
+    key_facts = borrower_position = _refuse
+
+
+class CreditFacade:
+    """The port implemented with ``creditpay.credit.service`` (and the key-facts document
+    rendered by consumer protection), pricing and servicing with the product catalogue (and
+    its caps) it was built with: every call into credit is given ``catalogue``, so facades
+    built with different catalogues in one process never see each other's products."""
+
+    available = True
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
 
     def quote_offers(self, tx: Tx, *, customer_id: str, amount_minor: int,
                      currency: str, product_codes: list[str] | None = None,
@@ -143,16 +181,22 @@ class CreditFacade:
         offer with a down payment (``down_payment_minor`` > 0) is shown too: confirming it
         holds the down payment on the wallet (the checkout refuses it, naming
         ``down_payment_minor``, when the balance is short)."""
-        def key_facts_in(lang: str) -> Callable[[dict[str, Any]], str]:
-            return lambda figures: self.key_facts(_shown(figures), lang,
-                                                  lender_name=lender_name).sha256
+        if language not in LANGUAGES:
+            raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
 
-        quote = self._service().quote(
+        def hashes(figures: dict[str, Any]) -> dict[str, str]:
+            # The figures (schedule, APR and APRC solves) once per offer; a render each
+            # language.
+            facts = _key_facts_of(_shown(figures), str(figures["offer_id"]), lender_name,
+                                  self.catalogue)
+            return {lang: disclosure.document_sha256(disclosure.render_html(facts, lang))
+                    for lang in LANGUAGES}
+
+        quote = credit_service.quote(
             tx, customer_id=customer_id, amount_minor=amount_minor, currency=currency,
             product_codes=product_codes, reference=reference, ttl_seconds=ttl_seconds,
-            key_facts=key_facts_in(language),
-            key_facts_languages={lang: key_facts_in(lang) for lang in LANGUAGES},
-            within_limit_only=True, catalogue=self.catalogue)
+            key_facts_by_language=hashes, shown_language=language, within_limit_only=True,
+            catalogue=self.catalogue)
         return quote.quote_id, quote.expires_at, [_shown(o.as_dict()) for o in quote.offers]
 
     def stored_offer(self, conn: Any, *, customer_id: str, reference: str, offer_id: str
@@ -178,20 +222,44 @@ class CreditFacade:
         return capture_split(int(offer.get("down_payment_minor") or 0), authorised_minor,
                              captured_minor)
 
-    def open_credit_line(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().open_credit_line(tx, catalogue=self.catalogue, **kwargs)
 
-    def authorise_purchase(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().authorise_purchase(tx, catalogue=self.catalogue, **kwargs)
 
-    def capture_purchase(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().capture_purchase(tx, catalogue=self.catalogue, **kwargs)
 
-    def void_authorisation(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().void_authorisation(tx, **kwargs)
 
-    def refund_purchase(self, tx: Tx, **kwargs: Any) -> Any:
-        return self._service().refund_purchase(tx, catalogue=self.catalogue, **kwargs)
+
+    def open_credit_line(self, tx: Tx, *, line_id: str, customer_id: str, currency: str,
+                         limit_minor: int, product_code: str) -> CreditLineView:
+        return credit_service.open_credit_line(
+            tx, line_id=line_id, customer_id=customer_id, currency=currency,
+            limit_minor=limit_minor, product_code=product_code, catalogue=self.catalogue)
+
+    def authorise_purchase(self, tx: Tx, *, authorisation_id: str, customer_id: str,
+                           amount_minor: int, currency: str, offer_id: str,
+                           reference: str | None = None, quote_id: str | None = None,
+                           key_facts_sha256: str | None = None,
+                           stored: StoredOffer | None = None) -> CreditAuthorisation:
+        return credit_service.authorise_purchase(
+            tx, authorisation_id=authorisation_id, customer_id=customer_id,
+            amount_minor=amount_minor, currency=currency, offer_id=offer_id,
+            reference=reference, quote_id=quote_id, key_facts_sha256=key_facts_sha256,
+            stored=stored, catalogue=self.catalogue)
+
+    def capture_purchase(self, tx: Tx, *, authorisation_id: str, capture_id: str,
+                         amount_minor: int, merchant_payable_account_id: int
+                         ) -> CreditPurchase:
+        return credit_service.capture_purchase(
+            tx, authorisation_id=authorisation_id, capture_id=capture_id,
+            amount_minor=amount_minor, merchant_payable_account_id=merchant_payable_account_id,
+            catalogue=self.catalogue)
+
+    def void_authorisation(self, tx: Tx, *, authorisation_id: str) -> CreditAuthorisation:
+        return credit_service.void_authorisation(tx, authorisation_id=authorisation_id)
+
+    def refund_purchase(self, tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
+                        ) -> RefundResult:
+        return credit_service.refund_purchase(tx, refund_id=refund_id, purchase_id=purchase_id,
+                                              amount_minor=amount_minor,
+                                              catalogue=self.catalogue)
 
     # ------------------------------------------------------------------ key facts
     def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str
@@ -200,33 +268,14 @@ class CreditFacade:
         ``language``: its figures, the exact HTML bytes and their SHA-256.
 
         The schedule, cost and date figures are those of the offer; fees, late-fee and
-        penalty rules come from the offer's product version. Documents that differ only by
-        offer id are rendered once (bounded cache) and the id is put in afterwards, so
-        quoting many offers costs a dictionary look-up and a hash each; the bytes equal
-        :func:`creditpay.protection.disclosure.render_html` of the same facts (acceptance
-        renders again and compares, so a difference could never be accepted).
+        penalty rules come from the offer's product version. Rendered each time it is
+        asked for (no memo): the offers are hashed once, when credit stores the quote, and
+        acceptance renders the accepted one again to compare.
         """
         if language not in LANGUAGES:
             raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
-        offer_id = str(offer["offer_id"])
-        key = tuple(offer.get(name) for name in _KEY_FACTS_FIGURES) + (language, lender_name)
-        with self._documents_lock:
-            template = self._documents.get(key)
-            if template is not None:
-                self._documents.move_to_end(key)
-        if template is None:
-            facts = _key_facts_of(offer, _OFFER_ID_PLACEHOLDER, lender_name, self.catalogue)
-            html = disclosure.render_html(facts, language).decode("utf-8")
-            assert html.count(_OFFER_ID_PLACEHOLDER) >= 1
-            template = (facts, html)
-            with self._documents_lock:
-                self._documents[key] = template
-                while len(self._documents) > _DOCUMENTS_MAX:
-                    self._documents.popitem(last=False)
-        facts, html = template
-        facts = dataclasses.replace(facts, terms=dataclasses.replace(facts.terms,
-                                                                     offer_id=offer_id))
-        document = html.replace(_OFFER_ID_PLACEHOLDER, offer_id).encode("utf-8")
+        facts = _key_facts_of(offer, str(offer["offer_id"]), lender_name, self.catalogue)
+        document = disclosure.render_html(facts, language)
         return KeyFactsDocument(facts, language, document, disclosure.document_sha256(document))
 
     # ------------------------------------------------------------------ affordability inputs
@@ -234,13 +283,10 @@ class CreditFacade:
                           with_accounts: bool = True) -> BorrowerPosition:
         """What the credit domain knows of the borrower (minor units): the line's limit and
         use, and (``with_accounts``) unsecured exposure and open installment plans."""
-        position = self._service().borrower_position(tx.conn, customer_id, currency)
+        position = credit_service.borrower_position(tx.conn, customer_id, currency)
         if not with_accounts:
-            return BorrowerPosition(currency, position["credit_limit_minor"],
-                                    position["used_minor"], 0, 0)
-        return BorrowerPosition(currency, position["credit_limit_minor"],
-                                position["used_minor"], position["exposure_minor"],
-                                position["open_plans"])
+            return dataclasses.replace(position, exposure_minor=0, open_plans=0)
+        return position
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -253,22 +299,7 @@ class KeyFactsDocument:
     sha256: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class BorrowerPosition:
-    currency: str
-    credit_limit_minor: int
-    used_minor: int  # limit - available: drawn and held
-    exposure_minor: int  # principal outstanding with us + open authorisation holds
-    open_plans: int  # active installment plans
-
-
 LANGUAGES = ("zh-CN", "en")
-# The figures of an offer a key-facts document depends on (the offer id aside).
-_KEY_FACTS_FIGURES = ("funding", "product_code", "product_version", "periods",
-                      "financed_minor", "quoted_on", "first_due_date", "currency",
-                      "down_payment_minor", "down_payment_rate")
-_OFFER_ID_PLACEHOLDER = "KEYFACTSOFFERIDPLACEHOLDER000000"
-_DOCUMENTS_MAX = 2048
 
 
 def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,

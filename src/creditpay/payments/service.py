@@ -53,7 +53,6 @@ from creditpay.errors import (
 from creditpay.ledger.chart import party_key, platform_key
 from creditpay.ledger.model import TransferKind, TransferRequest
 from creditpay.ledger.service import (
-    RememberedAccountIds,
     create_transfer,
     create_transfers,
     expire_holds,
@@ -75,6 +74,7 @@ from creditpay.payments.credit_port import (
     LANGUAGES,
     BorrowerPosition,
     CreditFacade,
+    CreditPort,
     KeyFactsDocument,
 )
 from creditpay.payments.rail import CardRail
@@ -141,7 +141,7 @@ class Payments:
     parties: Parties
     rail: CardRail
     risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
-    credit: CreditFacade = field(default_factory=CreditFacade)
+    credit: CreditPort = field(default_factory=CreditFacade)
     policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
     # Affordability rules at origination, per currency; credit in a currency without a
     # policy is refused (the caps are amounts in that currency's minor units).
@@ -158,18 +158,14 @@ class Payments:
     # domain's fraud case queue here.
     on_review: Callable[..., Any] | None = None
 
-    # Ledger account ids of wallets and merchant payables, asked for on every payment.
-    _account_ids: RememberedAccountIds = field(default_factory=RememberedAccountIds,
-                                               init=False, repr=False, compare=False)
-
     # ================================================================== ledger helpers
     def _account_id(self, conn: Connection, key: str) -> int:
         return get_account_by_key(conn, key).id
 
     def _opened_id(self, tx: Tx, spec: Any) -> int:
-        """Open an account idempotently and return its id (remembered once committed)."""
-        return self._account_ids.get(
-            tx, spec.key, lambda: {"id": open_accounts(tx, [spec])[0].id})["id"]
+        """The id of the account of ``spec``, opened idempotently: one read when it exists
+        (wallets and merchant payables are opened at registration)."""
+        return open_accounts(tx, [spec])[0].id
 
     def _wallet_id(self, tx: Tx, customer_id: str, currency: str) -> int:
         return self._opened_id(tx, wallet_spec(customer_id, currency))
@@ -982,11 +978,13 @@ class Payments:
             id=capture_id, intent_id=row.id, merchant_id=row.merchant_id, amount_minor=amount,
             currency=row.currency, credit_purchase_id=purchase_id, business_date=tx.today,
             settlement_id=None, created_at=tx.now))
+        values = {"status": "succeeded", "captured_minor": amount}
         tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id).values(
-            status="succeeded", captured_minor=amount))
+            **values))
         audit.append(tx, "merchant", merchant.id, "payment.captured", "payment_intent", row.id,
                      {"capture_id": capture_id, "amount_minor": amount})
-        fresh = self._intent(tx.conn, row.id)
+        # The intent as written: the locked row with the values just set (no re-read).
+        fresh = SimpleNamespace(**{**row._mapping, **values})
         self._emit_intent(tx, "payment_intent.succeeded", row.id, row.merchant_id, row=fresh)
         return self.intent_view(fresh)
 
