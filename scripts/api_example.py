@@ -590,6 +590,7 @@ def consumer_credit_example(rec: CompactRecorder, client: Any, clock: SimulatedC
     read a payoff, take a cash loan from its offers."""
     from creditpay.api.routes_operators import deliver_rail_callbacks
     from creditpay.credit.cob import run_close_of_business
+    from creditpay.nightly import auto_debit_consents
 
     runtime = client.app.state.runtime
     bootstrap_risk(runtime, folder)
@@ -663,7 +664,9 @@ def consumer_credit_example(rec: CompactRecorder, client: Any, clock: SimulatedC
              expect=200, **quiet)
     today = clock.today()
     clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 30), tzinfo=dt.UTC))
-    run_close_of_business(runtime.uow, today, audit_checkpointer=runtime.audit_checkpointer)
+    run_close_of_business(runtime.uow, today, audit_checkpointer=runtime.audit_checkpointer,
+                          auto_debit_consents=auto_debit_consents(),
+                          catalogue=runtime.catalogue)
     clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(9, 0), tzinfo=dt.UTC))
     rec.credentials["ACCESS_TOKEN"] = rec.post("/v1/auth/login", login_body, expect=200,
                                                **quiet)["access_token"]

@@ -45,10 +45,10 @@ def _run(*argv: str) -> str:
 
 def _normalised(text: str) -> str:
     """Random parts (ids, tokens, keys, document hashes) replaced by placeholders."""
-    # An id is the prefix and hex digits, then no more word characters: "key_facts" is a
+    # An id is the prefix and hex digits, then no letter or digit: "key_facts" is a
     # field name, not the id "key_fac" followed by "ts".
     text = re.sub(r"(?<![A-Za-z0-9])(mer|cus|pi|off|quo|re|reg|key|plan|clo|loan|app|cv)"
-                  r"_[0-9a-f]+(?![A-Za-z0-9_])", r"\1_<id>", text)
+                  r"_[0-9a-f]+(?![A-Za-z0-9])", r"\1_<id>", text)
     text = re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", text)
     text = re.sub(r'"code": "[0-9]{6}"', '"code": "<code>"', text)  # a one-time code
     return re.sub(r'"[^"\s]*…\(shown once\)"', '"<secret>"', text)
