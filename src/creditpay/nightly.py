@@ -1,10 +1,10 @@
 """The night's batch across domains, in order, for one business date.
 
-The close of business belongs to credit and must not reach into risk or compliance, so the
+The close of business belongs to credit and must not reach into risk or consumer protection, so the
 jobs that follow it are chained here: the periodic limit review (risk, when a behaviour
 model and a limit-review policy are in force), the early-warning metrics, monitors and
 alerts (risk), the decline of referred applications past their deadline (risk), complaint
-escalation (compliance), the purge of expired registrations (parties), then the
+escalation (consumer protection), the purge of expired registrations (parties), then the
 audit seal, so the night's records join the hash chain. Collections contact people and run
 in the day (`creditpay collections run`), not here: a night run would meet quiet hours.
 """

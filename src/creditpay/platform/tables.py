@@ -1,4 +1,4 @@
-"""Tables owned by the compliance domain: vault data keys, vaulted free-text notes and the
+"""Tables owned by the platform services: vault data keys, vaulted free-text notes and the
 tamper-evident audit log.
 
 Only :mod:`creditpay.platform.vault` writes ``vault_data_keys``, only
