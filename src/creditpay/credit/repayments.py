@@ -271,9 +271,9 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
         if stored["request_hash"] != fingerprint:
             raise IdempotencyConflictError(f"repayment {repayment_id} exists with other"
                                            " content", field="repayment_id")
-        result = dict(stored["result"])
-        result["accounts"] = tuple(result["accounts"])
-        return RepaymentResult(**result)
+        replayed = dict(stored["result"])
+        replayed["accounts"] = tuple(replayed["accounts"])
+        return RepaymentResult(**replayed)
     today = tx.today
     accounts = _accounts(tx, customer_id, currency, target)
     active = [a for a in accounts if a["status"] == "active"]
