@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from creditpay.parties.notifier import Notifier
     from creditpay.parties.security import PasswordPolicy, TokenSigner
     from creditpay.parties.service import AccessPolicy, Parties
-    from creditpay.payments.credit_port import CreditFacade
+    from creditpay.payments.credit_port import CreditPort
     from creditpay.payments.fraud import FraudScreeningConfig
     from creditpay.payments.rail import CardRail
     from creditpay.payments.risk import RiskGateway
@@ -104,7 +104,7 @@ class ServiceOptions:
     fraud_screening: bool | None = None
     fraud: FraudScreeningConfig | None = None  # None: from the settings' fraud paths
     fraud_case_policy: CasePolicy | None = None
-    credit: CreditFacade | None = None  # None: the credit port on the credit domain
+    credit: CreditPort | None = None  # None: the credit port on the credit domain
     # --- webhooks
     webhooks_allow_private: bool | None = None
     webhook_limits: DeliveryLimits | None = None
@@ -345,7 +345,7 @@ class Services:
         return ScreeningRiskGateway.from_config(config)
 
     @cached_property
-    def credit(self) -> CreditFacade:
+    def credit(self) -> CreditPort:
         # The payments -> credit port: built here and nowhere else.
         from creditpay.payments.credit_port import CreditFacade
 

@@ -93,7 +93,7 @@ def login(request: Request, body: S.LoginIn, idempotency_key: str = IdempotencyK
         rt.parties.check_lock(row, rt.clock.now())
     ok = rt.parties.passwords.verify(row.password_hash if row is not None else None,
                                      body.password)
-    if not ok:
+    if not ok or row is None:  # (verify() is False without a stored hash)
         if row is not None:
             rt.uow.run(lambda tx: rt.parties.record_login_failure(tx, row.id))
         raise AuthenticationError("wrong phone/email or password")

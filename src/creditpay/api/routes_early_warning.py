@@ -143,7 +143,7 @@ def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
                  idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ACT)) -> Any:
     return idempotent_post(request, who.scope_key, body, lambda tx: service.apply_playbook(
-        tx, alert_id, who.id, [who.role], body.parameters))
+        tx, alert_id, who.id, [] if who.role is None else [who.role], body.parameters))
 
 
 @router.get("/operator/monitors", response_model=MonitorList,

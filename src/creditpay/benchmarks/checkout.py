@@ -190,7 +190,7 @@ class StatementCounter:
             return
         counter = self
 
-        class CountingCursor(_PG_CURSOR):  # type: ignore[misc, valid-type]
+        class CountingCursor(_PG_CURSOR):
             def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
                 counter._pg(query)
                 return super().execute(query, *args, **kwargs)

@@ -88,6 +88,7 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
     line_product = catalogue.get("huabei")
     plan_product = catalogue.get("baitiao")
     loan_product = catalogue.get("jiebei")
+    assert isinstance(loan_product, P.CashLoanProduct)  # the packaged cash loan
     n_lines = max(1, int(count * 0.40))
     n_plans = int(count * 0.35)
     n_loans = count - n_lines - n_plans
@@ -175,7 +176,7 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
             int(receivable[4]) if k != "loan" else None, None, now))
         seq = i + 1
         number = 1
-        if late[i]:
+        if oldest is not None:  # (late)
             items.append((seq, number, _iso(oldest), "past_due", int(past_due[i]), 0, 0, 0,
                           0, 0, int(past_due[i]), None))
             number += 1
@@ -191,6 +192,7 @@ def seed_accounts(uow: UnitOfWork, count: int, seed: int = 20250618,
                 number += 1
     with uow.begin() as tx:
         conn = tx.conn.connection.driver_connection
+        assert conn is not None  # checked out for this transaction
         placeholders = ", ".join(["?"] * len(_ACCOUNT_COLUMNS))
         conn.executemany(f"INSERT INTO credit_accounts ({', '.join(_ACCOUNT_COLUMNS)})"
                          f" VALUES ({placeholders})",  # nosec B608
@@ -282,10 +284,11 @@ def _reference(count: int, repeats: int = 3) -> float:
     """Seconds of the same daily arithmetic in bare numpy over ``count`` accounts."""
     state = random_state(count)
     day = int(state.pop("day"))
+    arrays = {name: value for name, value in state.items() if isinstance(value, np.ndarray)}
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
-        result = accrue_and_age(day=day, **state)
+        result = accrue_and_age(day=day, **arrays)
         assert len(result.dpd) == count
         best = min(best, time.perf_counter() - started)
     return best

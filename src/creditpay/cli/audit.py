@@ -9,17 +9,23 @@ bad input).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from creditpay.cli.common import DbOption, settings_for
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
     from creditpay.config import Settings
+    from creditpay.db.uow import UnitOfWork
+    from creditpay.platform.audit import VerifyResult
+    from creditpay.platform.checkpoints import AuditCheckpointer
+    from creditpay.platform.vault import Vault
 
 __all__ = ["register", "audit_app", "vault_app"]
 
@@ -71,7 +77,7 @@ def _database_url(db: str | None) -> str:
     return normalise_url(settings_for(db).database_url)
 
 
-def _open_engine(db: str | None, tables: Sequence[str]):  # type: ignore[no-untyped-def]
+def _open_engine(db: str | None, tables: Sequence[str]) -> Engine:
     """An engine on ``db`` that has ``tables``, or exit 2 with a message naming what is wrong."""
     from sqlalchemy import inspect
     from sqlalchemy.engine import make_url
@@ -95,7 +101,7 @@ def _open_engine(db: str | None, tables: Sequence[str]):  # type: ignore[no-unty
     return engine
 
 
-def _uow(engine):  # type: ignore[no-untyped-def]
+def _uow(engine: Engine) -> UnitOfWork:
     from creditpay.clock import SystemClock
     from creditpay.db.uow import UnitOfWork
 
@@ -119,7 +125,7 @@ def _settings(db: str | None, checkpoint_dir: Path | None) -> Settings:
     return settings
 
 
-def _checkpointer(settings: Settings):  # type: ignore[no-untyped-def]
+def _checkpointer(settings: Settings) -> AuditCheckpointer:
     from creditpay.bootstrap import audit_checkpointer
 
     # Before anything is sealed: a seal must not run without its checkpoint (exit 2).
@@ -155,7 +161,7 @@ def audit_seal(db: DbOption = None, checkpoint_dir: CheckpointDirOption = None) 
                        f"to {checkpointer.store.location}")
 
 
-def _read_checkpoint_file(path: Path) -> dict:  # type: ignore[type-arg]
+def _read_checkpoint_file(path: Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -225,7 +231,8 @@ def audit_verify(
             typer.echo(f"checkpoint {path}: ok (chain_index {doc.get('chain_index')})")
 
 
-def _verify_files(conn, docs, trusted):  # type: ignore[no-untyped-def]
+def _verify_files(conn: Connection, docs: Sequence[Mapping[str, Any]],
+                  trusted: Collection[str]) -> VerifyResult:
     from creditpay.platform import audit
 
     for doc in docs:
@@ -287,7 +294,7 @@ def vault_init_key(
                    "Keep it out of version control and backups of the database.")
 
 
-def _vault(engine, settings: Settings):  # type: ignore[no-untyped-def]
+def _vault(engine: Engine, settings: Settings) -> Vault:
     from creditpay.platform import keys
     from creditpay.platform.vault import Vault
 

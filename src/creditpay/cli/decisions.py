@@ -10,12 +10,15 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from creditpay.cli.common import DbOption, services
 from creditpay.errors import DomainError
+
+if TYPE_CHECKING:
+    from creditpay.db.uow import UnitOfWork
 
 __all__ = ["register"]
 
@@ -46,7 +49,7 @@ def _errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _uow(db: str | None, *, read_only: bool = False) -> Any:
+def _uow(db: str | None, *, read_only: bool = False) -> UnitOfWork:
     return services(db, read_only=read_only).uow
 
 
@@ -74,6 +77,8 @@ def _read_json(path: Path, option: str) -> Any:
 _APPLICATION_KEYS = {"application_id", "customer_id", "product_code", "application",
                      "platform_events", "blacklisted", "bureau_consent_reference",
                      "platform_consent_reference"}
+# Without these there is nothing to decide; decide() validates their values.
+_REQUIRED_KEYS = ("application_id", "customer_id", "product_code", "application")
 
 
 @risk_app.command("decide")
@@ -99,12 +104,15 @@ def decide_command(
     unknown = sorted(set(request) - _APPLICATION_KEYS)
     if unknown:
         raise ValidationError(f"unknown key {unknown[0]!r}", field=unknown[0])
+    missing = [key for key in _REQUIRED_KEYS if key not in request]
+    if missing:
+        raise ValidationError("is required", field=missing[0])
     uow = _uow(db)
     with uow.begin() as tx:
         decision = decide(
-            tx, application_id=request.get("application_id"),
-            customer_id=request.get("customer_id"), product_code=request.get("product_code"),
-            application=request.get("application"), bureau=SimulatedBureau(bureau_seed),
+            tx, application_id=request["application_id"],
+            customer_id=request["customer_id"], product_code=request["product_code"],
+            application=request["application"], bureau=SimulatedBureau(bureau_seed),
             platform_events=request.get("platform_events", []),
             blacklisted=request.get("blacklisted", False),
             bureau_consent_reference=request.get("bureau_consent_reference"),
@@ -217,7 +225,7 @@ def models_list(name: Annotated[str | None, typer.Option(help="Only this name.")
 
     with _uow(db, read_only=True).connect() as conn:
         models = registry.list_models(conn, name)
-        assignments = {}
+        assignments: dict[str, dict[str, Any] | None] = {}
         for model_name in sorted({m.name for m in models}):
             try:
                 assignments[model_name] = registry.current_assignment(conn, model_name).to_json()

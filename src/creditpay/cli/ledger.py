@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from creditpay.cli.common import DbOption, services
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 ledger_app = typer.Typer(help="Double-entry ledger: accounts, balances, transfers, verify.",
                          no_args_is_help=True)
@@ -17,7 +20,7 @@ ledger_app = typer.Typer(help="Double-entry ledger: accounts, balances, transfer
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _open(db: str | None):  # type: ignore[no-untyped-def]
+def _open(db: str | None) -> Engine:
     # Every ledger command only reads: a missing database is an error, never created.
     return services(db, read_only=True).engine
 

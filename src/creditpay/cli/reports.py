@@ -16,12 +16,16 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from creditpay.cli.audit import _fail, _handled, _open_engine, _uow
 from creditpay.cli.common import DbOption
+
+if TYPE_CHECKING:
+    from creditpay.platform.keys import LocalMasterKey
+    from creditpay.reporting.regulatory import RegulatoryReport
 
 __all__ = ["register", "reports_app", "subject_app", "PSEUDONYM_KEY_INFO"]
 
@@ -47,7 +51,7 @@ def _date(text: str, option: str) -> dt.date:
         raise _fail(f"{option}: not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
-def _master():  # type: ignore[no-untyped-def]
+def _master() -> LocalMasterKey:
     from creditpay.cli.common import settings_for
     from creditpay.platform.keys import load_master_key
 
@@ -64,7 +68,7 @@ OutDir = Annotated[Path, typer.Option("--out", help="Output directory (created i
                                       file_okay=False)]
 
 
-def _write(report, out: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+def _write(report: RegulatoryReport, out: Path, fmt: str) -> None:
     from creditpay.reporting.regulatory import REPORT_FORMATS, write_report
 
     if fmt not in REPORT_FORMATS:

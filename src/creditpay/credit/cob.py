@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, RowMapping, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -270,7 +270,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
         if business_date > tx.today:
             raise ValidationError(f"{business_date} has not begun (business date is"
                                   f" {tx.today})", field="business_date")
-        run = tx.conn.execute(select(credit_cob_runs).where(
+        run: RowMapping | dict[str, Any] | None = tx.conn.execute(select(credit_cob_runs).where(
             credit_cob_runs.c.business_date == business_date)).mappings().first()
         if run is not None and run["status"] == "done":
             report = CobReport(**{**run["report"], "already_done": True})

@@ -786,6 +786,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         account = load_account(tx.conn, auth["line_id"], lock=True)
         account_id = account["account_id"]
     else:
+        assert isinstance(product, P.InstallmentPlanProduct)  # only plans fund by plan
         schedule, consumer = plan_schedules(product, offer["periods"], financed, tx.today,
                                             currency, offer.get("down_payment_rate"))
         customer_pays = product.fee_payer == "customer"
@@ -807,6 +808,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
             principal_unbilled_minor=credit_accounts.c.principal_unbilled_minor + financed,
             updated_at=tx.now))
     else:
+        assert isinstance(product, P.InstallmentPlanProduct)  # only plans fund by plan
         first_due = schedule.installments[0].due_date
         account = insert_account(tx, new_account_row(
             account_id=account_id, kind="plan", customer_id=customer_id, currency=currency,

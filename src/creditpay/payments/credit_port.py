@@ -75,13 +75,14 @@ def _shown(figures: dict[str, Any]) -> dict[str, Any]:
     the per-language hashes are credit's bookkeeping, not shown)."""
     shown = dict(figures)
     shown.pop("key_facts_sha256_by_language", None)
-    shown["funding"] = {"line": "credit_line", "plan": "installment_plan"}.get(
-        shown.get("funding"), shown.get("funding"))
+    funding = str(shown.get("funding"))
+    shown["funding"] = {"line": "credit_line", "plan": "installment_plan"}.get(funding, funding)
     return shown
 
 
 def offer_to_dict(offer: Any) -> dict[str, Any]:
     """Every figure the facade put on the offer, exactly (Decimals as strings)."""
+    raw: Any
     if dataclasses.is_dataclass(offer) and not isinstance(offer, type):
         raw = offer
     elif isinstance(offer, dict):
@@ -311,13 +312,14 @@ def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,
 
     product = catalogue.get(offer["product_code"], offer["product_version"])
     quoted_on = dt.date.fromisoformat(str(offer["quoted_on"]))
-    common = {"offer_id": offer_id, "lender_name": lender_name,
-              "principal_minor": int(offer["financed_minor"]),
-              "currency": str(offer.get("currency") or product.currency),
-              "periods": int(offer["periods"]), "start_date": quoted_on,
-              "day_count": str(product.day_count), "late_fee_minor": product.late_fee_minor,
-              "penalty_annual_rate": product.penalty_annual_rate,
-              "grace_days": product.grace_days}
+    common: dict[str, Any] = {
+        "offer_id": offer_id, "lender_name": lender_name,
+        "principal_minor": int(offer["financed_minor"]),
+        "currency": str(offer.get("currency") or product.currency),
+        "periods": int(offer["periods"]), "start_date": quoted_on,
+        "day_count": str(product.day_count), "late_fee_minor": product.late_fee_minor,
+        "penalty_annual_rate": product.penalty_annual_rate,
+        "grace_days": product.grace_days}
     if isinstance(product, P.InstallmentPlanProduct):
         option = product.option(int(offer["periods"]), offer.get("down_payment_rate"))
         # A merchant-paid fee is not the consumer's cost: the document shows what they pay.

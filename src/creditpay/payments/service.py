@@ -73,9 +73,9 @@ from creditpay.parties.service import (
 from creditpay.payments.credit_port import (
     LANGUAGES,
     BorrowerPosition,
-    CreditFacade,
     CreditPort,
     KeyFactsDocument,
+    NoCredit,
 )
 from creditpay.payments.rail import CardRail
 from creditpay.payments.risk import (
@@ -141,7 +141,8 @@ class Payments:
     parties: Parties
     rail: CardRail
     risk: RiskGateway = field(default_factory=AllowAllRiskGateway)
-    credit: CreditPort = field(default_factory=CreditFacade)
+    # No credit unless one is given: the bootstrap passes the credit port on its catalogue.
+    credit: CreditPort = field(default_factory=NoCredit)
     policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
     # Affordability rules at origination, per currency; credit in a currency without a
     # policy is refused (the caps are amounts in that currency's minor units).
@@ -1097,6 +1098,7 @@ class Payments:
         else:
             capture = tx.conn.execute(select(payment_captures).where(
                 payment_captures.c.intent_id == row.id)).first()
+            assert capture is not None  # a refundable credit payment was captured
             # Refund order with a down payment: the financed part first (what is owed
             # shrinks), then the down payment back to the wallet.
             _, financed = self.credit.capture_split(row.accepted_offer or {}, row.amount_minor,

@@ -520,7 +520,7 @@ def write_xlsx(report: RegulatoryReport, out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     book = Workbook()
-    book.remove(book.active)
+    book.remove(book.worksheets[0])  # the empty sheet a new workbook starts with
     for section in report.sections:
         sheet = book.create_sheet(section.name[:31])
         sheet.append(list(section.columns))

@@ -66,7 +66,7 @@ class BureauReport:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BureauReport:
-        return cls(**{k: data[k] for k in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{k: data[k] for k in cls.__slots__})
 
 
 class BureauAdapter(Protocol):

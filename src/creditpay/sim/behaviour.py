@@ -11,9 +11,12 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from creditpay.sim.population import Consumer, Merchant
+
+if TYPE_CHECKING:
+    from creditpay.risk.decisions.referrals import Verdict
 
 __all__ = ["Choice", "attacker_wants_credit", "lose_work", "purchases_today", "pick_merchant", "purchase_amount", "choose_funding",
            "top_up_amount", "repayment_today", "merchant_capture", "refund_request",
@@ -171,7 +174,7 @@ def complaint_outcome(rng: random.Random) -> str:
 
 
 def referral_verdict(features: dict[str, Any], offered_limit_minor: int
-                     ) -> tuple[str, int | None, str | None]:
+                     ) -> tuple[Verdict, int | None, str | None]:
     """What the simulated risk analyst decides on a referred application, from the stored
     features: recent delinquencies or debts taking over half the income decline (with the
     reason the consumer reads); otherwise approve at half the policy's limit, a cautious

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from creditpay.sim import behaviour as B
 from creditpay.sim.fraud import Attack, FraudPlanner
@@ -51,7 +51,11 @@ from creditpay.sim.monitoring import (
     apr_band,
     vintage_curves,
 )
-from creditpay.sim.population import Consumer, Population, build_population
+from creditpay.sim.population import Consumer, Merchant, Population, build_population
+
+if TYPE_CHECKING:
+    from creditpay.db.uow import Tx
+    from creditpay.risk.decisions.referrals import ReviewReferral
 
 __all__ = ["EconomyConfig", "Economy", "run_economy", "CURRENCY", "LINE_PRODUCT", "SHOCKS",
            "SimPhone", "master_key_bytes"]
@@ -189,14 +193,25 @@ def master_key_bytes(seed: int) -> bytes:
 
 class SimPhone:
     """The consumers' phones, as the platform's :class:`~creditpay.parties.notifier.Notifier`:
-    a one-time code sent for a challenge lands here, where only the consumer reads it."""
+    a one-time code sent for a challenge or a registration lands here, where only the
+    consumer reads it."""
 
     def __init__(self) -> None:
         self.codes: dict[str, str] = {}  # challenge id -> code
+        self.registration_codes: dict[str, str] = {}  # registration id -> code
+        # (customer id, channel) of each "someone tried to register your phone" notice.
+        self.registration_attempts: list[tuple[str, str]] = []
 
-    def send_code(self, tx: Any, *, customer_id: str, challenge_id: str, purpose: str,
+    def send_code(self, tx: Tx, *, customer_id: str, challenge_id: str, purpose: str,
                   code: str) -> None:
         self.codes[challenge_id] = code
+
+    def send_registration_code(self, tx: Tx, *, registration_id: str, channel: str,
+                               destination: str, code: str) -> None:
+        self.registration_codes[registration_id] = code
+
+    def notify_registration_attempt(self, tx: Tx, *, customer_id: str, channel: str) -> None:
+        self.registration_attempts.append((customer_id, channel))
 
 
 _SEVERITY = {"approve": 0, "challenge": 1, "review": 2, "decline": 3}
@@ -373,9 +388,12 @@ class Economy:
         self.operator = Principal("operator", admin["id"], role="admin")
         self.merchant_principals = []
         for merchant in self.population.merchants:
-            view = self.uow.run(lambda tx, m=merchant: self.parties.onboard_merchant(
-                tx, self.operator, name=m.name, mcc=m.category.mcc,
-                discount_rate=m.category.discount_rate))
+            def onboard(tx: Tx, m: Merchant = merchant) -> dict[str, Any]:
+                return self.parties.onboard_merchant(tx, self.operator, name=m.name,
+                                                     mcc=m.category.mcc,
+                                                     discount_rate=m.category.discount_rate)
+
+            view = self.uow.run(onboard)
             self.merchant_principals.append(Principal(
                 "merchant", view["merchant"]["id"], scopes=frozenset(MERCHANT_SCOPES)))
 
@@ -623,14 +641,19 @@ class Economy:
         staff = self.operator.id
         still_open = []
         for complaint_id, opened in self.complaints_open:
-            self._attempt("complaint", lambda tx, c=complaint_id: acknowledge_complaint(
-                tx, c, staff))
+            def acknowledge(tx: Tx, c: str = complaint_id) -> Any:
+                return acknowledge_complaint(tx, c, staff)
+
+            self._attempt("complaint", acknowledge)
             if self.day - opened < 3:
                 still_open.append((complaint_id, opened))
                 continue
             outcome = B.complaint_outcome(rng)
-            self._attempt("complaint", lambda tx, c=complaint_id, o=outcome: resolve_complaint(
-                tx, c, staff, o))
+
+            def resolve(tx: Tx, c: str = complaint_id, o: str = outcome) -> Any:
+                return resolve_complaint(tx, c, staff, o)
+
+            self._attempt("complaint", resolve)
         self.complaints_open = still_open
 
     def _settle(self, business_date: dt.date) -> None:
@@ -663,8 +686,10 @@ class Economy:
             with self.uow.connect() as conn:
                 due = self.payments.rail.due_callbacks(conn, self.clock.now())
             for callback in due:
-                self.uow.run(lambda tx, c=callback: self.payments.handle_rail_callback(
-                    tx, c["operation_id"]))
+                def handle(tx: Tx, operation_id: str = callback["operation_id"]) -> Any:
+                    return self.payments.handle_rail_callback(tx, operation_id)
+
+                self.uow.run(handle)
             if len(due) < 100:
                 return
 
@@ -733,9 +758,10 @@ class Economy:
                 customer_id=agent.customer_id,
                 repayment_id=f"sim-rp-{self.day}-{agent.consumer.index}", currency=CURRENCY,
                 amount_minor=amount)
-            result = self._attempt("repayment", lambda tx, command=command:
-                                   repay_from_wallet(tx, command,
-                                                     catalogue=self.services.catalogue))
+            def repay(tx: Tx, command: RepayFromWallet = command) -> Any:
+                return repay_from_wallet(tx, command, catalogue=self.services.catalogue)
+
+            result = self._attempt("repayment", repay)
             if result is not None:
                 self.tally.repayments += 1
                 self.tally.repayments_minor += amount
@@ -767,13 +793,13 @@ class Economy:
                                B.purchase_amount(c, merchant, rng), device, None))
                 legit_at_merchant[merchant.index].append((c.index, second))
         if self.config.fraud:
-            for attack in self.planner.plan_day(self.day, rng, self.population.consumers,
-                                                merchants, PURCHASE_WINDOW_S,
-                                                legit_at_merchant):
-                events.append((attack.second_of_day, len(events),
-                               self.agents[attack.victim_index],
-                               merchants[attack.merchant_index], attack.amount_minor,
-                               attack.device_id, attack))
+            for planned in self.planner.plan_day(self.day, rng, self.population.consumers,
+                                                 merchants, PURCHASE_WINDOW_S,
+                                                 legit_at_merchant):
+                events.append((planned.second_of_day, len(events),
+                               self.agents[planned.victim_index],
+                               merchants[planned.merchant_index], planned.amount_minor,
+                               planned.device_id, planned))
         midnight = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
         for second, seq, agent, merchant, amount, device, attack in sorted(
                 events, key=lambda e: (e[0], e[1])):
@@ -961,7 +987,7 @@ class Economy:
                 decision_id=referral.decision_id, reviewer=self.operator, verdict=verdict,
                 line_product_code=LINE_PRODUCT, limit_minor=limit_minor, reason_code=reason)
 
-            def resolve(tx: Any, command: referrals.ReviewReferral = command) -> Any:
+            def resolve(tx: Tx, command: ReviewReferral = command) -> Any:
                 return referrals.review_referral(
                     tx, command, open_line=self.payments.open_credit_line).referral
 
@@ -1015,11 +1041,14 @@ class Economy:
             self.tally.reviews["approved" if approve else "rejected"] += 1
             if not approve:
                 self.fraud_labels.add(item["intent"]["id"])  # the analyst's verdict
-            done = self._attempt("review", lambda tx, c=case, a=approve: (
-                cases.assign(tx, c["id"], self.operator.id),
-                cases.resolve(tx, c["id"], self.operator.id, "legitimate" if a else "fraud",
-                              "simulated analyst verdict", review_payment=reviewer,
-                              notes=self.notes)))
+            def review(tx: Tx, case_id: str = case["id"], a: bool = approve) -> Any:
+                cases.assign(tx, case_id, self.operator.id)
+                return cases.resolve(tx, case_id, self.operator.id,
+                                     "legitimate" if a else "fraud",
+                                     "simulated analyst verdict", review_payment=reviewer,
+                                     notes=self.notes)
+
+            done = self._attempt("review", review)
             if done is None or not approve:
                 if attack is not None:
                     self._count_fraud(attack, "caught", item["amount"])
@@ -1044,17 +1073,22 @@ class Economy:
         from creditpay.risk.fraud.features import FraudLabel
 
         for report in self.fraud_reports_due.pop(day, []):
-            done = self._attempt("chargeback", lambda tx, r=report: self.payments.refund(
-                tx, r["merchant_principal"], r["intent_id"], amount_minor=r["amount"],
-                reason="fraud_chargeback"))
+            def charge_back(tx: Tx, r: dict[str, Any] = report) -> Any:
+                return self.payments.refund(tx, r["merchant_principal"], r["intent_id"],
+                                            amount_minor=r["amount"], reason="fraud_chargeback")
+
+            def ingest(tx: Tx, r: dict[str, Any] = report) -> Any:
+                a: Attack = r["attack"]
+                return cases.ingest_chargeback(
+                    tx, chargeback_id=f"cb-{r['intent_id']}", subject_id=r["intent_id"],
+                    customer_id=r["agent"].customer_id,
+                    merchant_id=self.merchant_principals[a.merchant_index].id,
+                    transaction_at=r["at"], amount_minor=r["amount"], currency=CURRENCY,
+                    reason_code="fraud", device_id=a.device_id, recorded_by=self.operator.id)
+
+            done = self._attempt("chargeback", charge_back)
             self.fraud_labels.add(report["intent_id"])
-            attack = report["attack"]
-            self._attempt("chargeback", lambda tx, r=report, a=attack: cases.ingest_chargeback(
-                tx, chargeback_id=f"cb-{r['intent_id']}", subject_id=r["intent_id"],
-                customer_id=r["agent"].customer_id,
-                merchant_id=self.merchant_principals[a.merchant_index].id,
-                transaction_at=r["at"], amount_minor=r["amount"], currency=CURRENCY,
-                reason_code="fraud", device_id=a.device_id, recorded_by=self.operator.id))
+            self._attempt("chargeback", ingest)
             if done is not None:
                 self.tally.fraud["charged_back"] += 1
                 self.tally.fraud["charged_back_minor"] += report["amount"]
@@ -1069,9 +1103,10 @@ class Economy:
 
     def _refunds(self, day: int) -> None:
         for mp, intent_id, amount in self.refunds_due.pop(day, []):
-            done = self._attempt("refund", lambda tx, m=mp, i=intent_id, n=amount:
-                                 self.payments.refund(tx, m, i, amount_minor=n,
-                                                      reason="customer_return"))
+            def refund(tx: Tx, m: Any = mp, i: str = intent_id, n: int = amount) -> Any:
+                return self.payments.refund(tx, m, i, amount_minor=n, reason="customer_return")
+
+            done = self._attempt("refund", refund)
             if done is not None:
                 self.tally.refunds += 1
                 self.tally.refunds_minor += amount

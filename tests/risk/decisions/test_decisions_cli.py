@@ -73,5 +73,25 @@ def test_errors_name_the_field_and_exit_2(tmp_path):
     result = _run("risk", "decide", "--application", tmp_path / "missing.json", "--db",
                   tmp_path / "d.db")
     assert result.exit_code == 2
+    # A read-only command never creates the database: replay names the missing file ...
+    result = _run("risk", "replay", "nope", "--db", tmp_path / "d.db")
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert not (tmp_path / "d.db").exists()
+    # ... and, in a database that exists, the unknown decision.
+    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--actor",
+                "ops", "--db", tmp_path / "d.db").exit_code == 0
     result = _run("risk", "replay", "nope", "--db", tmp_path / "d.db")
     assert result.exit_code == 2 and "decision_id" in result.output
+
+
+def test_decide_names_a_missing_key_and_creates_no_database(tmp_path):
+    request = {"application_id": "cli-2", "customer_id": "c1", "product_code": "credit_line",
+               "application": {}}
+    for key in ("application_id", "customer_id", "product_code", "application"):
+        path = tmp_path / f"without-{key}.json"
+        path.write_text(json.dumps({k: v for k, v in request.items() if k != key}))
+        db = tmp_path / f"without-{key}.db"
+        result = _run("risk", "decide", "--application", path, "--db", db)
+        assert result.exit_code == 2, result.output
+        assert key in result.output and "is required" in result.output
+        assert not db.exists()  # refused before anything is opened

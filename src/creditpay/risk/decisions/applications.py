@@ -54,7 +54,9 @@ class LineOpener(Protocol):
     open_credit_line`): checks identity and bounds, opens, audits ``credit_line.granted``
     naming ``granted_by``; returns at least ``line_id`` and ``product_code``."""
 
-    def __call__(self, tx: Tx, granted_by: Principal, customer_id: str, *,
+    # Positional-only: callers pass these by position, so an implementation may name them
+    # its own way (Payments.open_credit_line calls the grantor ``operator``).
+    def __call__(self, tx: Tx, granted_by: Principal, customer_id: str, /, *,
                  limit_minor: int, product_code: str, currency: str = ...
                  ) -> dict[str, Any]: ...
 
