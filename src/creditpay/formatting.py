@@ -20,6 +20,7 @@ def money_text(amount_minor: int, currency: str, locale: str = "en") -> str:
     return _formatted(amount_minor, currency, locale)
 
 
+# Pure memo (kept): a function of its arguments only (no configuration in it).
 @lru_cache(maxsize=8192)
 def _formatted(amount_minor: int, currency: str, locale: str) -> str:
     # Remembered: a key-facts document formats the same installment amounts many times,

@@ -15,8 +15,8 @@ PACKAGE = Path(creditpay.__file__).parent
 # (module path, function): why the memo may stay.
 PURE_MEMOS = {
     ("money.py", "_known_currencies"): "ISO 4217 code list from Babel (code data)",
-    ("money.py", "_formatted"): "pure function of amount, currency, exponent, locale",
-    ("money.py", "_currency_pattern"): "pure function of locale and exponent",
+    ("formatting.py", "_formatted"): "pure function of amount, currency and locale",
+    ("formatting.py", "_currency_pattern"): "pure function of locale and exponent",
     ("ledger/service.py", "_driver_sql"): "SQL text per dialect",
     ("risk/decisions/service.py", "_header_statement"): "a statement from table metadata",
     ("risk/decisions/service.py", "_history_insert"): "a statement per dialect",
