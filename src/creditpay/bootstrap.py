@@ -33,6 +33,7 @@ from creditpay.errors import DomainError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+    from creditpay.credit.origination import Origination
     from creditpay.credit.products import Catalogue
     from creditpay.db.uow import Tx, UnitOfWork
     from creditpay.parties.notifier import Notifier
@@ -352,6 +353,19 @@ class Services:
         return self.options.credit or CreditFacade(self.catalogue)
 
     @cached_property
+    def origination(self) -> Origination:
+        """Credit's origination use cases (opening a line, the affordability check) on this
+        process's catalogue (none when the credit port offers no credit), customers and
+        declared incomes; checkout, the API and the simulator share it."""
+        from creditpay.credit.origination import Origination
+        from creditpay.payments.service import PaymentsPolicy
+
+        policy = self.options.payments_policy or PaymentsPolicy()
+        return Origination(catalogue=self.catalogue if self.credit.available else None,
+                           customers=self.parties, declared_income=_declared_income,
+                           limit_max_minor=policy.amount_minor_max)
+
+    @cached_property
     def payments(self) -> Payments:
         from creditpay.payments.service import Payments, PaymentsPolicy
         from creditpay.risk.fraud.cases import DEFAULT_CASE_POLICY, open_payment_case
@@ -359,7 +373,7 @@ class Services:
         policy = dataclasses.replace(self.options.payments_policy or PaymentsPolicy(),
                                      currencies=self.options.currencies)
         return Payments(parties=self.parties, rail=self.rail, risk=self.risk,
-                        credit=self.credit, policy=policy, declared_income=_declared_income,
+                        credit=self.credit, origination=self.origination, policy=policy,
                         on_review=functools.partial(
                             open_payment_case,
                             policy=self.options.fraud_case_policy or DEFAULT_CASE_POLICY))

@@ -162,33 +162,35 @@ def test_affordability_refusals_name_their_rule(api):
     mkey = api.merchant(admin)["api_key"]["key"]
     token, customer_id = _customer_with_line(api, admin)
     payments = api.runtime.payments
-    saved = payments.affordability_policies, payments.declared_income
+    saved = payments.origination  # credit's origination: the rules checkout runs
     try:
         intent = _intent(api, mkey, 60_000, "phone")
         url = f"/v1/payment_intents/{intent['id']}"
         quote = api.post(f"{url}/credit_offers", {}, token, expect=200).json()
         plan = _plan(quote)
         line = next(o for o in quote["offers"] if o["funding"] == "credit_line")
-        payments.affordability_policies = {"CNY": dataclasses.replace(
-            A.DEFAULT_POLICY, concurrent_plans_max=0)}
+        payments.origination = dataclasses.replace(saved, affordability_policies={
+            "CNY": dataclasses.replace(A.DEFAULT_POLICY, concurrent_plans_max=0)})
         problem = _refused(api, token, customer_id, url, plan, "concurrent_plans")
         assert problem["rules"] == ["concurrent_plans"]
-        payments.affordability_policies = {"CNY": dataclasses.replace(
-            A.DEFAULT_POLICY, concurrent_plans_max=0, exposure_max_minor=50_000)}
+        payments.origination = dataclasses.replace(saved, affordability_policies={
+            "CNY": dataclasses.replace(A.DEFAULT_POLICY, concurrent_plans_max=0,
+                                       exposure_max_minor=50_000)})
         problem = _refused(api, token, customer_id, url, plan, "exposure_cap")
         assert problem["rules"] == ["exposure_cap", "concurrent_plans"]  # every failing rule
         _refused(api, token, customer_id, url, line, "exposure_cap")
         # A declared income: monthly repayments above half of it are refused.
-        payments.affordability_policies = {"CNY": A.DEFAULT_POLICY}
-        payments.declared_income = lambda conn, customer, currency: (10_000, 0)
+        payments.origination = dataclasses.replace(
+            saved, declared_income=lambda conn, customer, currency: (10_000, 0))
         _refused(api, token, customer_id, url, plan, "debt_to_income")
-        payments.declared_income = lambda conn, customer, currency: (1_000_000, 0)
+        payments.origination = dataclasses.replace(
+            saved, declared_income=lambda conn, customer, currency: (1_000_000, 0))
         api.post(f"{url}/confirm", {"funding": "installment_plan",
                                     "offer_id": plan["offer_id"],
                                     "key_facts_sha256": plan["key_facts_sha256"]},
                  token, expect=200)
     finally:
-        payments.affordability_policies, payments.declared_income = saved
+        payments.origination = saved
 
 
 def test_offers_carry_a_spending_nudge_when_the_line_is_mostly_used(api):

@@ -115,7 +115,7 @@ def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
         declared_monthly_obligations_minor=body.declared_monthly_obligations_minor,
         line_product_code=LINE_PRODUCT, currency=CURRENCY,
         decision_product_code=DECISION_PRODUCT),
-        identities=rt.parties, bureau=rt.config.bureau, open_line=rt.payments.open_credit_line,
+        identities=rt.parties, bureau=rt.config.bureau, open_line=rt.origination.open_credit_line,
         activity=customer_activity)
     line = result.line
     return _decision_out(result.decision, language,
@@ -385,7 +385,7 @@ def _take_loan(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id
     taken = take_cash_loan(tx, TakeCashLoan(
         customer_id=who.id, offer_id=body.offer_id, key_facts_sha256=body.key_facts_sha256,
         loan_id=loan_id, lender_name=rt.payments.policy.lender_name, languages=LANGUAGES),
-        check_affordability=rt.payments.check_affordability, catalogue=rt.catalogue)
+        check_affordability=rt.origination.check_affordability, catalogue=rt.catalogue)
     view, currency = taken.loan, taken.offer["currency"]
     return {"loan_id": view.account_id, "status": view.status,
             "principal_minor": view.principal_minor,

@@ -100,7 +100,7 @@ def resolve(request: Request, body: ResolveIn, decision_id: str = DecisionId,
 
     def use_case(tx: Any) -> dict[str, Any]:
         reviewed = referrals.review_referral(tx, command,
-                                             open_line=rt.payments.open_credit_line)
+                                             open_line=rt.origination.open_credit_line)
         out = reviewed.referral.to_json()
         if reviewed.line is not None:
             out["line_id"] = reviewed.line.line_id

@@ -100,10 +100,10 @@ def grant_credit_line(request: Request, customer_id: str, body: S.CreditLineIn,
                       who: Principal = Depends(access(roles={"admin", "risk_analyst"}))) -> Any:
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx:
-                           rt.payments.open_credit_line(tx, who, customer_id,
-                                                        limit_minor=body.limit_minor,
-                                                        product_code=body.product_code,
-                                                        currency=body.currency),
+                           rt.origination.open_credit_line(tx, who, customer_id,
+                                                           limit_minor=body.limit_minor,
+                                                           product_code=body.product_code,
+                                                           currency=body.currency),
                            status_code=201)
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from creditpay.bootstrap import ServiceOptions, Services, build_services
 from creditpay.clock import Clock, SystemClock
 from creditpay.config import Settings
+from creditpay.credit.origination import Origination
 from creditpay.db.uow import UnitOfWork
 from creditpay.parties.security import PasswordPolicy
 from creditpay.parties.service import AccessPolicy, Parties
@@ -111,6 +112,12 @@ class Runtime:
     @property
     def clock(self) -> Clock:
         return self.uow.clock
+
+    @property
+    def origination(self) -> Origination:
+        """Credit's origination use cases (opening a line, the affordability check): the
+        same object checkout uses."""
+        return self.payments.origination
 
     def close(self) -> None:
         if self.services is not None:

@@ -281,7 +281,7 @@ def populate(rt: Any, customers: int, *, first_phone: int = 0) -> dict[str, Any]
             rt.uow.run(lambda tx, pr=principal, n=id_number: rt.parties.verify_kyc(
                 tx, pr, legal_name="测试", id_number=n,
                 date_of_birth=__import__("datetime").date(1990, 1, 1)))
-            rt.uow.run(lambda tx, c=view["id"]: rt.payments.open_credit_line(
+            rt.uow.run(lambda tx, c=view["id"]: rt.origination.open_credit_line(
                 tx, operator, c, limit_minor=LIMIT_MINOR, product_code="huabei"))
         else:
             _fund(rt, principal, LIMIT_MINOR)

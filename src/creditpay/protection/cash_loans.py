@@ -7,8 +7,9 @@ key facts of a stored offer (:func:`key_facts_of`), renders them, and records th
 acceptance. The API's cash-loan routes run :func:`show_cash_loan_offers` and
 :func:`take_cash_loan`, each in one transaction, with the audit record inside.
 
-The affordability check is passed in (:class:`AffordabilityCheck`): today it is the payments
-service's (checkout runs the same rules), which sits above this layer.
+The affordability check is passed in (:class:`AffordabilityCheck`): today it is credit's
+origination (``credit.origination.Origination``, the one checkout runs too), bound to the
+process's policies and declared-income source by the bootstrap.
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ __all__ = ["AffordabilityCheck", "KeyFactsDocument", "key_facts_of", "key_facts_
 
 
 class AffordabilityCheck(Protocol):
-    """Runs and records the new-credit affordability rules (today :meth:`creditpay.payments.
-    service.Payments.check_affordability`); returns the check id; a refusal is
+    """Runs and records the new-credit affordability rules (today :meth:`creditpay.credit.
+    origination.Origination.check_affordability`); returns the check id; a refusal is
     LimitExceededError whose record commits."""
 
     def __call__(self, tx: Tx, *, customer_id: str, currency: str, reference: str,

@@ -475,7 +475,7 @@ class Economy:
                     declared_monthly_obligations_minor=c.monthly_obligations_minor,
                     line_product_code=LINE_PRODUCT, currency=CURRENCY),
                     identities=self.parties, bureau=self.bureau,
-                    open_line=self.payments.open_credit_line,
+                    open_line=self.services.origination.open_credit_line,
                     activity=customer_activity).decision
 
             try:
@@ -989,7 +989,7 @@ class Economy:
 
             def resolve(tx: Tx, command: ReviewReferral = command) -> Any:
                 return referrals.review_referral(
-                    tx, command, open_line=self.payments.open_credit_line).referral
+                    tx, command, open_line=self.services.origination.open_credit_line).referral
 
             try:  # verdict and line together, or neither
                 done = self.uow.run(resolve)

@@ -50,7 +50,7 @@ class OpenedLine:
 
 
 class LineOpener(Protocol):
-    """Grants a pay-later line (today :meth:`creditpay.payments.service.Payments.
+    """Grants a pay-later line (today :meth:`creditpay.credit.origination.Origination.
     open_credit_line`): checks identity and bounds, opens, audits ``credit_line.granted``
     naming ``granted_by``; returns at least ``line_id`` and ``product_code``."""
 

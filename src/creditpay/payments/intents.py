@@ -1,0 +1,238 @@
+"""Payment intents: create, read (views, the customers of an intent), list, cancel and
+expire (releasing the authorisation's holds), and the merchant events of an intent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select, update
+
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateError,
+    ValidationError,
+)
+from creditpay.ledger.model import TransferKind, TransferRequest
+from creditpay.ledger.service import (
+    create_transfer,
+    expire_holds,
+)
+from creditpay.parties.security import new_id
+from creditpay.parties.service import (
+    Principal,
+)
+from creditpay.payments.common import (
+    CREDIT_FUNDING,
+    LINE_ITEMS_MAX,
+    SCENARIOS,
+    PaymentsContext,
+    check_amount,
+)
+from creditpay.payments.tables import (
+    payment_intents,
+)
+from creditpay.platform import audit
+
+__all__ = ["Intents"]
+
+
+@dataclass
+class Intents:
+    """Intent use cases (see the module docstring)."""
+
+    ctx: PaymentsContext
+
+    # ================================================================== intents: views
+    def intent_view(self, row: Any, *, merchant_name: str | None = None) -> dict[str, Any]:
+        return {
+            "id": row.id, "merchant_id": row.merchant_id, "merchant_name": merchant_name,
+            "order_id": row.order_id, "amount_minor": row.amount_minor,
+            "currency": row.currency, "scenario": row.scenario,
+            "description": row.description, "line_items": row.line_items,
+            "status": row.status, "customer_id": row.customer_id, "funding": row.funding,
+            "card_id": row.card_id, "accepted_offer": row.accepted_offer,
+            "risk_outcome": row.risk_outcome, "captured_minor": row.captured_minor,
+            "refunded_minor": row.refunded_minor,
+            "capture_before": row.capture_before.isoformat() if row.capture_before
+            else None,
+            "expires_at": row.expires_at.isoformat(),
+            "created_at": row.created_at.isoformat(),
+            "confirmed_at": row.confirmed_at.isoformat() if row.confirmed_at else None,
+        }
+
+    def intent_row(self, conn: Connection, intent_id: str, *, lock: bool = False) -> Any:
+        query = select(payment_intents).where(payment_intents.c.id == intent_id)
+        if lock and conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
+        return row
+
+    def intent_for(self, conn: Connection, principal: Principal, intent_id: str, *,
+                   lock: bool = False) -> Any:
+        """The intent if ``principal`` may see it; 404 (not 403) otherwise, so ids of other
+        parties' intents cannot be probed."""
+        row = self.intent_row(conn, intent_id, lock=lock)
+        if principal.kind == "merchant" and row.merchant_id == principal.id:
+            return row
+        if principal.kind == "customer" and (
+                row.customer_id == principal.id or (
+                row.customer_id is None and row.status == "requires_confirmation")):
+            return row
+        if principal.kind == "operator":
+            return row
+        raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
+
+    def intent_customers(self, conn: Connection, intent_id: str) -> tuple[str, ...]:
+        """The customer who paid (or is paying) intent ``intent_id``, if any."""
+        customer = conn.execute(select(payment_intents.c.customer_id).where(
+            payment_intents.c.id == intent_id)).scalar_one_or_none()
+        return (customer,) if customer else ()
+
+    def get_intent_view(self, conn: Connection, principal: Principal, intent_id: str
+                        ) -> dict[str, Any]:
+        row = self.intent_for(conn, principal, intent_id)
+        merchant = self.ctx.parties.get_merchant(conn, row.merchant_id)
+        return self.intent_view(row, merchant_name=merchant.name)
+
+    def list_intents(self, conn: Connection, principal: Principal, *, before_seq: int | None,
+                     limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        p = payment_intents.c
+        column = p.merchant_id if principal.kind == "merchant" else p.customer_id
+        query = select(payment_intents).where(column == principal.id)
+        if before_seq is not None:
+            query = query.where(p.seq < before_seq)
+        rows = conn.execute(query.order_by(p.seq.desc()).limit(limit + 1)).all()
+        page = rows[:limit]
+        return [self.intent_view(r) for r in page], (page[-1].seq if len(rows) > limit
+                                                     else None)
+
+    # ================================================================== intents: create
+    def create_intent(self, tx: Tx, merchant: Principal, *, amount_minor: int, currency: str,
+                      order_id: str, scenario: str = "online", description: str | None = None,
+                      line_items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        amount_minor = check_amount(amount_minor, "amount_minor", self.ctx.policy.amount_minor_max)
+        self.ctx.operated_currency(currency)
+        merchant_row = self.ctx.parties.get_merchant(tx.conn, merchant.id)
+        if merchant_row.status != "active":
+            raise PermissionDeniedError("the merchant is suspended")
+        if currency != merchant_row.settlement_currency:
+            raise ValidationError(f"this merchant settles in {merchant_row.settlement_currency}",
+                                  field="currency")
+        if scenario not in SCENARIOS:
+            raise ValidationError(f"must be one of {list(SCENARIOS)}", field="scenario")
+        items = line_items or []
+        if len(items) > LINE_ITEMS_MAX:
+            raise ValidationError(f"at most {LINE_ITEMS_MAX} items", field="line_items")
+        if items:
+            total = sum(int(i["quantity"]) * int(i["unit_amount_minor"]) for i in items)
+            if total != amount_minor:
+                raise ValidationError(f"line items add up to {total}, not {amount_minor}",
+                                      field="line_items")
+        existing = tx.conn.execute(select(payment_intents.c.id).where(
+            payment_intents.c.merchant_id == merchant.id,
+            payment_intents.c.order_id == order_id)).first()
+        if existing is not None:
+            raise ConflictError(f"order {order_id} already has intent {existing.id}",
+                                field="order_id", intent_id=existing.id)
+        intent_id = new_id("pi")
+        tx.conn.execute(payment_intents.insert().values(
+            id=intent_id, merchant_id=merchant.id, order_id=order_id,
+            amount_minor=amount_minor, currency=currency, scenario=scenario,
+            description=description, line_items=items, status="requires_confirmation",
+            captured_minor=0, refunded_minor=0,
+            expires_at=tx.now + dt.timedelta(seconds=self.ctx.policy.intent_ttl_s),
+            created_at=tx.now))
+        audit.append(tx, "merchant", merchant.id, "payment_intent.created", "payment_intent",
+                     intent_id, {"amount_minor": amount_minor, "currency": currency,
+                                 "scenario": scenario})
+        row = self.intent_row(tx.conn, intent_id)
+        self.emit(tx, "payment_intent.created", intent_id, merchant.id, row=row)
+        view = self.intent_view(row, merchant_name=merchant_row.name)
+        if scenario == "offline_qr":
+            view["qr_payload"] = self.ctx.parties.signer.sign(
+                "qr", {"pi": intent_id},
+                tx.now + dt.timedelta(seconds=self.ctx.policy.qr_ttl_s))
+        return view
+
+    def emit(self, tx: Tx, event_type: str, intent_id: str, merchant_id: str,
+             extra: dict[str, Any] | None = None, *, row: Any = None) -> None:
+        """Queue the merchant event; ``row`` is the intent as it is now (read if absent)."""
+        if row is None:
+            row = self.intent_row(tx.conn, intent_id)
+        tx.emit(f"payments.{event_type}", "payment_intent", intent_id, {
+            "merchant_id": merchant_id, "type": event_type,
+            "object": {"id": row.id, "order_id": row.order_id, "status": row.status,
+                       "amount_minor": row.amount_minor, "currency": row.currency,
+                       "captured_minor": row.captured_minor,
+                       "refunded_minor": row.refunded_minor, "funding": row.funding,
+                       **(extra or {})}})
+
+    def void_hold(self, tx: Tx, row: Any, hold_id: str) -> None:
+        """Void a pending ledger hold still live (one past its timeout is already
+        released)."""
+        from creditpay.ledger.service import get_transfer
+
+        hold = get_transfer(tx.conn, hold_id)
+        if str(hold.hold_status) == "pending" and (
+                hold.expires_at is None or hold.expires_at > tx.now):
+            create_transfer(tx, TransferRequest(f"{hold_id}.void", "payment.void",
+                                                TransferKind.VOID, pending_id=hold.id,
+                                                reference=row.id))
+
+    def cancel(self, tx: Tx, merchant: Principal, intent_id: str) -> dict[str, Any]:
+        row = self.intent_for(tx.conn, merchant, intent_id, lock=True)
+        if row.status in ("requires_confirmation", "in_review"):
+            pass
+        elif row.status == "requires_capture":
+            self._release(tx, row)
+        else:
+            raise StateError(f"intent is {row.status}", field="intent_id")
+        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
+                        .values(status="canceled"))
+        audit.append(tx, "merchant", merchant.id, "payment.canceled", "payment_intent", row.id,
+                     {})
+        self.emit(tx, "payment_intent.canceled", row.id, row.merchant_id)
+        return self.intent_view(self.intent_row(tx.conn, row.id))
+
+    def _release(self, tx: Tx, row: Any) -> None:
+        if row.funding in CREDIT_FUNDING:
+            self.ctx.credit.void_authorisation(tx, authorisation_id=row.credit_authorisation_id)
+            if (row.accepted_offer or {}).get("down_payment_minor"):
+                self.void_hold(tx, row, f"{row.id}.down")
+            return
+        from creditpay.ledger.service import get_transfer
+
+        hold = get_transfer(tx.conn, f"{row.id}.auth")
+        if str(hold.hold_status) == "pending" and (
+                hold.expires_at is None or hold.expires_at > tx.now):
+            create_transfer(tx, TransferRequest(f"{row.id}.void", "payment.void",
+                                                TransferKind.VOID, pending_id=hold.id,
+                                                reference=row.id))
+
+    def expire_one(self, tx: Tx, row: Any) -> None:
+        if row.status == "requires_capture":
+            self._release(tx, row)
+        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
+                        .values(status="expired"))
+        audit.append(tx, "system", "expiry", "payment.expired", "payment_intent", row.id, {})
+        self.emit(tx, "payment_intent.expired", row.id, row.merchant_id)
+
+    def expire_due(self, tx: Tx, *, limit: int = 1000) -> dict[str, int]:
+        """Close-of-business sweep: ledger holds past their timeout, then the intents."""
+        holds = expire_holds(tx)
+        p = payment_intents.c
+        rows = tx.conn.execute(select(payment_intents).where(or_(
+            and_(p.status == "requires_capture", p.capture_before <= tx.now),
+            and_(p.status.in_(("requires_confirmation", "in_review")), p.expires_at <= tx.now)))
+            .order_by(p.seq).limit(limit)).all()
+        for row in rows:
+            self.expire_one(tx, row)
+        return {"holds_expired": holds, "intents_expired": len(rows)}
+
