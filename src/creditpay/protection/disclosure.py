@@ -416,10 +416,14 @@ def _attributes(value: Any) -> Any:
     attributes are found at once. The output is the same: every key is a plain identifier
     and none is an attribute of the namespace type itself."""
     if isinstance(value, dict):
-        return SimpleNamespace(**{key: _attributes(item) for key, item in value.items()})
+        return SimpleNamespace(**{key: _attributes(item) if type(item) in _CONTAINERS else item
+                                  for key, item in value.items()})
     if isinstance(value, list):
-        return [_attributes(item) for item in value]
+        return [_attributes(item) if type(item) in _CONTAINERS else item for item in value]
     return value
+
+
+_CONTAINERS = frozenset({dict, list})  # the context's only containers (leaves: str, int, None)
 
 
 # The labels as attributes, built once: constants of the template, not rendered results.
