@@ -8,10 +8,12 @@ import re
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
-from creditpay.credit.apr import all_in_annual_cost
-from creditpay.credit.schedule import amortisation_schedule
+from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+from creditpay.credit.schedule import Method, amortisation_schedule, build_schedule
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
 from creditpay.platform.tables import audit_records
 from creditpay.protection import disclosure
@@ -98,6 +100,40 @@ def test_bad_terms_name_the_field(changes, field):
     with pytest.raises(ValidationError) as exc:
         disclosure.build_key_facts(_terms(**changes))
     assert exc.value.field == field
+
+
+@settings(max_examples=40, deadline=None)
+@given(principal=st.integers(100, 5_000_000), periods=st.integers(1, 36),
+       rate=st.decimals(Decimal(0), Decimal("0.24"), places=4),
+       fee=st.decimals(Decimal(0), Decimal("0.01"), places=4),
+       method=st.sampled_from(list(Method)), down=st.integers(0, 100_000))
+def test_key_facts_from_figures_already_computed_are_those_solved_from_the_terms(
+        principal, periods, rate, fee, method, down):
+    """Given the schedule and the two cost figures credit already solved, the document is,
+    figure for figure and byte for byte, the one :func:`build_key_facts` solves."""
+    terms = _terms(principal_minor=principal, periods=periods, annual_rate=rate,
+                   fee_rate_per_period=fee, method=method, down_payment_minor=down)
+    solved = disclosure.build_key_facts(terms)
+    schedule = build_schedule(terms.schedule_terms())
+    given_facts = disclosure.build_key_facts_from(
+        schedule, all_in_annual_cost(schedule), apr_of_schedule(schedule, AprMethod.EU), terms)
+    assert given_facts == solved
+    for language in ("zh-CN", "en"):
+        assert disclosure.render_html(given_facts, language) == \
+            disclosure.render_html(solved, language)
+
+
+def test_key_facts_from_figures_refuses_another_schedule_or_a_bad_rate(facts):
+    terms = _terms()
+    other = build_schedule(_terms(periods=7).schedule_terms())
+    with pytest.raises(ValidationError) as exc:
+        disclosure.build_key_facts_from(other, facts.apr, facts.effective_annual_rate, terms)
+    assert exc.value.field == "schedule"
+    for field, apr, aprc in (("apr", Decimal("NaN"), facts.effective_annual_rate),
+                             ("aprc", facts.apr, 0.1)):
+        with pytest.raises(ValidationError) as exc:
+            disclosure.build_key_facts_from(facts.schedule, apr, aprc, terms)
+        assert exc.value.field == field
 
 
 def test_pdf_is_rendered(facts):

@@ -19,12 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
 from typing import Any
 
 from creditpay.credit import products as P
-from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+from creditpay.credit.apr import AprMethod, apr_of_schedule
 from creditpay.credit.calendar import add_months
 from creditpay.credit.lines import check_id, customer_line
 from creditpay.credit.schedule import Schedule, build_schedule, with_terms
@@ -33,8 +33,8 @@ from creditpay.formatting import percent_string
 from creditpay.money import allocate_minor, validate_currency
 from creditpay.platform.validators import check_minor
 
-__all__ = ["Offer", "OfferInstallment", "quote_offers", "statement_dates", "line_due_date",
-           "down_payment_split", "capture_split"]
+__all__ = ["Offer", "OfferInstallment", "OfferCosts", "quote_offers", "price_offers",
+           "statement_dates", "line_due_date", "down_payment_split", "capture_split"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,33 @@ class Offer:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def figures(self) -> dict[str, Any]:
+        """The offer as a JSON object, the schedule as a list of row objects: what
+        ``as_dict`` gives, field for field in the same order, without its deep copy (every
+        value is an int, str, bool or None; the copy was most of the quote's bookkeeping)."""
+        figures = {name: getattr(self, name) for name in _OFFER_FIELDS}
+        figures["schedule"] = [_row_dict(row) for row in self.schedule]
+        return figures
+
+
+@dataclass(frozen=True, slots=True)
+class OfferCosts:
+    """What pricing a plan offer already computed, exact, for whoever documents it (the
+    key-facts document) so nothing is solved twice: the schedule the consumer pays (no fee
+    when the merchant pays it) and its all-in annual cost (IRR, every fee; a fraction)."""
+
+    consumer_schedule: Schedule
+    all_in_annual_cost: Decimal
+
+
+_OFFER_FIELDS = tuple(f.name for f in fields(Offer))
+_ROW_FIELDS = tuple(f.name for f in fields(OfferInstallment))
+
+
+def _row_dict(row: OfferInstallment) -> dict[str, Any]:
+    """``asdict(row)`` without the deep copy of its (immutable) values."""
+    return {name: getattr(row, name) for name in _ROW_FIELDS}
 
 
 def statement_dates(product: P.CreditLineProduct, purchase_day: dt.date
@@ -167,8 +194,10 @@ def _costs(consumer_schedule: Schedule | None) -> tuple[Decimal, Decimal]:
     """(US APR, all-in annual cost) as fractions; both 0 for a schedule that costs nothing."""
     if consumer_schedule is not None and (consumer_schedule.totals.interest_minor
                                           + consumer_schedule.totals.fee_minor):
-        return (apr_of_schedule(consumer_schedule, AprMethod.US),
-                all_in_annual_cost(consumer_schedule))
+        # The all-in annual cost is by definition the US (Appendix J, every fee) APR of
+        # the same flows: one solve gives both figures.
+        apr = apr_of_schedule(consumer_schedule, AprMethod.US)
+        return apr, apr
     return Decimal(0), Decimal(0)
 
 
@@ -205,7 +234,7 @@ def _plan_core(product: Any, periods: int, financed: int, as_of: dt.date, curren
     rows = _installments(schedule, customer_pays, 2 if with_down_payment else 1)
     apr, cost = _costs(consumer)
     return _PlanCore(product, schedule, consumer, cost, rows,
-                     tuple(tuple(asdict(r).items()) for r in rows),
+                     tuple(tuple(_row_dict(r).items()) for r in rows),
                      percent_string(apr), percent_string(cost))
 
 
@@ -215,7 +244,7 @@ def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...]
             rows_for_id: tuple[tuple[tuple[str, Any], ...], ...] | None = None) -> Offer:
     apr_percent, cost_percent = percents or _cost_percents(consumer_schedule)
     schedule_for_id = ([dict(r) for r in rows_for_id] if rows_for_id is not None
-                       else [asdict(r) for r in schedule_rows])
+                       else [_row_dict(r) for r in schedule_rows])
     figures = dict(figures, schedule=schedule_for_id)
     offer_id = _offer_id(figures)
     figures.pop("schedule")
@@ -232,6 +261,17 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
     """Every offer for paying ``amount_minor`` with the customer's line: pay in full by the
     due date (cost 0), and each allowed installment plan. ``conn`` is a Tx (its business
     date is used) or a Connection with ``as_of``. Read-only."""
+    return [offer for offer, _ in price_offers(
+        conn, customer_id=customer_id, amount_minor=amount_minor, currency=currency,
+        product_codes=product_codes, as_of=as_of, catalogue=catalogue)]
+
+
+def price_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: str,
+                 product_codes: list[str] | None = None, as_of: dt.date | None = None,
+                 catalogue: P.Catalogue) -> list[tuple[Offer, OfferCosts | None]]:
+    """:func:`quote_offers` with, for each plan offer, the :class:`OfferCosts` its figures
+    came from (None for the line's pay-in-full offer, which costs nothing), so the key-facts
+    document reuses them instead of solving again."""
     from creditpay.db.uow import Tx
 
     if isinstance(conn, Tx):
@@ -269,7 +309,7 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                 raise ValidationError(f"{code} is not a {currency} installment plan",
                                       field="product_codes")
             products.append(product)
-    offers: list[Offer] = []
+    offers: list[tuple[Offer, OfferCosts | None]] = []
     base = {"customer_id": customer_id, "currency": currency, "amount_minor": amount_minor,
             "quoted_on": as_of.isoformat()}
     for product in products:
@@ -279,7 +319,7 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
             _, due = statement_dates(product, as_of)
             rows: tuple[OfferInstallment, ...] = (
                 OfferInstallment(1, due.isoformat(), amount_minor, 0, 0, amount_minor),)
-            offers.append(_finish(dict(
+            offers.append((_finish(dict(
                 base, funding="line", product_code=product.code,
                 product_version=product.version, periods=1, down_payment_minor=0,
                 financed_minor=amount_minor, down_payment_rate="0",
@@ -288,7 +328,7 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                 first_due_date=due.isoformat(), total_fee_minor=0, total_interest_minor=0,
                 total_repayable_minor=amount_minor, total_payable_minor=amount_minor,
                 merchant_fee_minor=0,
-                within_available_limit=amount_minor <= available), rows, None))
+                within_available_limit=amount_minor <= available), rows, None), None))
             continue
         for option in product.options:
             rate = product.down_payment_rate_of(option)
@@ -304,7 +344,7 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                 down_row = OfferInstallment(1, as_of.isoformat(), down, 0, 0, down,
                                             "down_payment")
                 rows = (down_row, *rows)
-                rows_for_id = (tuple(asdict(down_row).items()), *rows_for_id)
+                rows_for_id = (tuple(_row_dict(down_row).items()), *rows_for_id)
             first = rows[1] if down else rows[0]
             customer_pays = product.fee_payer == "customer"
             fee = schedule.totals.fee_minor if customer_pays else 0
@@ -325,5 +365,5 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                 within_available_limit=within), rows, None,
                 percents=(core.apr_percent, core.all_in_annual_cost_percent),
                 rows_for_id=rows_for_id)
-            offers.append(offer)
+            offers.append((offer, OfferCosts(core.consumer, core.all_in_annual_cost)))
     return offers

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 
 from creditpay.credit import products as P
+from creditpay.credit.offers import OfferCosts
 from creditpay.credit.tables import credit_quotes
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
@@ -33,8 +34,10 @@ QUOTE_TTL_SECONDS = 900  # an offer shown is good for 15 minutes of business tim
 # document (the consumer-protection layer, above credit) and credit stores its SHA-256.
 KeyFactsHash = Callable[[dict[str, Any]], str]
 # The hashes of an offer's key-facts document in every language it may be read in, by
-# language: the figures are worked out once per offer and only the rendering repeats.
-KeyFactsHashes = Callable[[dict[str, Any]], dict[str, str]]
+# language, from the offer's figures and what pricing it solved (its consumer schedule and
+# all-in cost; None for an offer that costs nothing): the figures are worked out once per
+# offer, each language is rendered once.
+KeyFactsHashes = Callable[[dict[str, Any], "OfferCosts | None"], dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from creditpay.credit.lines import (
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, capture_split, plan_schedules
+from creditpay.credit.offers import Offer, capture_split, plan_schedules, price_offers
 from creditpay.credit.offers import quote_offers as compute_offers
 from creditpay.credit.plans import (
     Item,
@@ -505,21 +505,25 @@ def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     line once and store the set (one ``credit_quotes`` row, :func:`authorise_purchase`
     uses the stored figures). ``key_facts`` gives the SHA-256 of an offer's key-facts
     document as shown (stored with it; ``key_facts_languages``: its hash in each language
-    it may be read in; ``key_facts_by_language`` gives them all in one call, and the hash
-    shown is then the one of ``shown_language``); ``within_limit_only`` leaves out offers
-    above the available limit.
+    it may be read in; ``key_facts_by_language`` gives them all in one call, given the
+    offer's figures and the :class:`~creditpay.credit.offers.OfferCosts` they were priced
+    from, and the hash shown is then the one of ``shown_language``); ``within_limit_only``
+    leaves out offers above the available limit.
     """
-    offers = compute_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
-                            currency=currency, product_codes=product_codes,
-                            catalogue=catalogue)
+    priced = price_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
+                          currency=currency, product_codes=product_codes,
+                          catalogue=catalogue)
     if within_limit_only:
-        offers = [o for o in offers if o.within_available_limit]
+        priced = [(o, c) for o, c in priced if o.within_available_limit]
+    offers = [o for o, _ in priced]
     shown = []
-    for offer in offers:
+    for offer, costs in priced:
         figures = _offer_json(offer)
         figures["currency"] = currency
-        by_language = key_facts_by_language(dict(figures)) if key_facts_by_language else {
-            language: render(figures) for language, render in (key_facts_languages or {}).items()}
+        # The document gets the schedule and all-in cost pricing just solved (no re-solve).
+        by_language = key_facts_by_language(dict(figures), costs) if key_facts_by_language \
+            else {language: render(figures)
+                  for language, render in (key_facts_languages or {}).items()}
         if key_facts is not None:
             figures["key_facts_sha256"] = key_facts(figures)
         elif shown_language is not None and shown_language in by_language:
@@ -552,9 +556,7 @@ class _QuotedOffer:
 
 def _offer_json(offer: Offer) -> dict[str, Any]:
     """An offer's figures as a JSON object (ints and strings; the schedule as rows)."""
-    figures = dataclasses.asdict(offer)
-    figures["schedule"] = [dict(row) for row in figures["schedule"]]
-    return figures
+    return offer.figures()
 
 
 def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amount_minor: int,

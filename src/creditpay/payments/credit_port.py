@@ -28,6 +28,7 @@ from creditpay.protection.withdrawal import withdrawal_deadline
 
 if TYPE_CHECKING:
     from creditpay.credit.lines import CreditLineView
+    from creditpay.credit.offers import OfferCosts
     from creditpay.credit.products import Catalogue
     from creditpay.credit.quotes import StoredOffer
     from creditpay.credit.service import CreditAuthorisation, CreditPurchase, RefundResult
@@ -185,11 +186,13 @@ class CreditFacade:
         if language not in LANGUAGES:
             raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
 
-        def hashes(figures: dict[str, Any]) -> dict[str, str]:
-            # The figures (schedule, APR and APRC solves) once per offer; a render each
-            # language.
+        def hashes(figures: dict[str, Any], costs: OfferCosts | None) -> dict[str, str]:
+            # The schedule and all-in cost are those pricing just solved (``costs``); only
+            # the EU rate is solved here, once per offer; each language is rendered once.
+            # Both languages are hashed now: the consumer may read and accept either, and
+            # confirm checks the hash sent against the stored ones before rendering.
             facts = _key_facts_of(_shown(figures), str(figures["offer_id"]), lender_name,
-                                  self.catalogue)
+                                  self.catalogue, costs)
             return {lang: disclosure.document_sha256(disclosure.render_html(facts, lang))
                     for lang in LANGUAGES}
 
@@ -304,8 +307,14 @@ LANGUAGES = ("zh-CN", "en")
 
 
 def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,
-                  catalogue: Catalogue) -> disclosure.KeyFacts:
-    """Key facts of an offer (pure: its product version is read from ``catalogue``)."""
+                  catalogue: Catalogue, costs: OfferCosts | None = None
+                  ) -> disclosure.KeyFacts:
+    """Key facts of an offer (pure: its product version is read from ``catalogue``).
+
+    ``costs``: what pricing the offer solved (its consumer schedule and all-in cost); given,
+    they are used as they are (the document's schedule and APR are the very figures of the
+    offer) and only the EU rate is solved; absent, the figures are computed from the terms.
+    """
     from creditpay.credit import products as P
     from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
     from creditpay.credit.schedule import Method, build_schedule, with_terms
@@ -326,21 +335,31 @@ def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,
         fee = option.fee_rate_per_period if product.fee_payer == "customer" else Decimal(0)
         # The down payment is cash paid at checkout: the document's credit (principal,
         # schedule, APR) is the financed part, and it states the down payment beside it.
-        return disclosure.build_key_facts(disclosure.OfferTerms(
+        plan_terms = disclosure.OfferTerms(
             annual_rate=product.annual_rate, method=product.method,
             fee_rate_per_period=fee, frequency=product.frequency,
-            down_payment_minor=int(offer.get("down_payment_minor") or 0), **common))
+            down_payment_minor=int(offer.get("down_payment_minor") or 0), **common)
+        if costs is None or not (costs.consumer_schedule.totals.interest_minor
+                                 + costs.consumer_schedule.totals.fee_minor):
+            # A plan that costs nothing: pricing skipped its solve (cost 0), but the document
+            # has always stated the solver's figure of its flows (a residue that prints as
+            # "-0.00%"); it is solved as before so its bytes and hash do not change.
+            return disclosure.build_key_facts(plan_terms)
+        return disclosure.build_key_facts_from(
+            costs.consumer_schedule, costs.all_in_annual_cost,
+            apr_of_schedule(costs.consumer_schedule, AprMethod.EU), plan_terms)
     # Pay in full on the statement's due date: one repayment, no interest, no fee; the
     # schedule is due on the offer's due date, not a month after the purchase.
     terms = disclosure.OfferTerms(annual_rate=Decimal(0), method=Method.BULLET, **common)
     schedule = build_schedule(with_terms(
         terms.schedule_terms(), first_due_date=dt.date.fromisoformat(
             str(offer["first_due_date"]))))
-    costs = schedule.totals.interest_minor + schedule.totals.fee_minor
+    cost_minor = schedule.totals.interest_minor + schedule.totals.fee_minor
     return disclosure.KeyFacts(
         terms=terms, schedule=schedule,
-        apr=all_in_annual_cost(schedule) if costs else Decimal(0),
-        effective_annual_rate=apr_of_schedule(schedule, AprMethod.EU) if costs else Decimal(0),
+        apr=all_in_annual_cost(schedule) if cost_minor else Decimal(0),
+        effective_annual_rate=apr_of_schedule(schedule, AprMethod.EU) if cost_minor
+        else Decimal(0),
         total_interest_minor=schedule.totals.interest_minor,
         total_fees_minor=schedule.totals.fee_minor,
         total_repayable_minor=schedule.totals.total_minor,

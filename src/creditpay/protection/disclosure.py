@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -62,6 +63,7 @@ __all__ = [
     "AcceptanceCheck",
     "offer_id_for",
     "build_key_facts",
+    "build_key_facts_from",
     "render_html",
     "render_pdf",
     "document_sha256",
@@ -154,6 +156,29 @@ def build_key_facts(terms: OfferTerms, sla: SlaPolicy = DEFAULT_SLA_POLICY) -> K
     return KeyFacts(
         terms=terms, schedule=schedule, apr=all_in_annual_cost(schedule),
         effective_annual_rate=apr_of_schedule(schedule, AprMethod.EU),
+        total_interest_minor=schedule.totals.interest_minor,
+        total_fees_minor=schedule.totals.fee_minor,
+        total_repayable_minor=schedule.totals.total_minor,
+        withdrawal_deadline=withdrawal_deadline(terms.start_date, terms.withdrawal_days),
+        sla=sla)
+
+
+def build_key_facts_from(schedule: Schedule, apr: Decimal, aprc: Decimal, terms: OfferTerms,
+                         sla: SlaPolicy = DEFAULT_SLA_POLICY) -> KeyFacts:
+    """The figures of ``terms`` from a schedule and cost figures already computed (pure; no
+    solve): ``apr`` is the all-in annual cost and ``aprc`` the EU effective rate, both
+    fractions of ``schedule``, as :func:`build_key_facts` would solve them. ``schedule``
+    must be the one of ``terms`` (its terms equal ``terms.schedule_terms()``, checked:
+    a document must never state the figures of another schedule)."""
+    if not isinstance(terms, OfferTerms):
+        raise ValidationError("must be OfferTerms", field="terms")
+    if not isinstance(schedule, Schedule) or schedule.terms != terms.schedule_terms():
+        raise ValidationError("must be the schedule of these offer terms", field="schedule")
+    for name, rate in (("apr", apr), ("aprc", aprc)):
+        if not isinstance(rate, Decimal) or not rate.is_finite():
+            raise ValidationError("must be a finite Decimal fraction", field=name)
+    return KeyFacts(
+        terms=terms, schedule=schedule, apr=apr, effective_annual_rate=aprc,
         total_interest_minor=schedule.totals.interest_minor,
         total_fees_minor=schedule.totals.fee_minor,
         total_repayable_minor=schedule.totals.total_minor,
@@ -383,10 +408,33 @@ def _template() -> jinja2.Template:
     return environment.get_template("key_facts.html")
 
 
+def _attributes(value: Any) -> Any:
+    """``value`` with every dict made an object of attributes (lists kept as lists).
+
+    Jinja resolves ``f.name`` by ``getattr`` first and, on a dict, only after that failed
+    (an AttributeError raised and caught for each of the ~175 look-ups of a document):
+    attributes are found at once. The output is the same: every key is a plain identifier
+    and none is an attribute of the namespace type itself."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{key: _attributes(item) if type(item) in _CONTAINERS else item
+                                  for key, item in value.items()})
+    if isinstance(value, list):
+        return [_attributes(item) if type(item) in _CONTAINERS else item for item in value]
+    return value
+
+
+_CONTAINERS = frozenset({dict, list})  # the context's only containers (leaves: str, int, None)
+
+
+# The labels as attributes, built once: constants of the template, not rendered results.
+_LABEL_ATTRIBUTES = {lang: SimpleNamespace(**labels) for lang, labels in _LABELS.items()}
+
+
 def render_html(facts: KeyFacts, language: str) -> bytes:
     """The key-facts document as UTF-8 HTML bytes; deterministic (same facts, same bytes)."""
     lang = check_language(language)
-    text = _template().render(lang=lang, t=_LABELS[lang], f=_context(facts, lang),
+    text = _template().render(lang=lang, t=_LABEL_ATTRIBUTES[lang],
+                              f=_attributes(_context(facts, lang)),
                               template_version=TEMPLATE_VERSION)
     return text.replace("\r\n", "\n").encode("utf-8")
 
