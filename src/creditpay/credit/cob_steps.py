@@ -747,11 +747,18 @@ def buckets(state: ChunkState, inputs: DayInputs) -> StepOutput:
     """Delinquency bucket by each account's product bounds (few products: one pass each)."""
     a0 = state.a
     labels = np.empty(state.n, dtype=object)
-    keys = a0["product_code"] + ":" + a0["product_version"].astype(str)
-    for key in np.unique(keys) if state.n else []:
-        code, version = key.rsplit(":", 1)
-        bounds = inputs.catalogue.get(code, int(version)).bucket_bounds
+    if state.n == 0:
+        return StepOutput(replace(state, a={**a0, "bucket": labels}))
+    # Group by (code, version) with integer keys: building "code:version" strings for every
+    # account cost more than the bucketing itself.
+    codes, code_index = np.unique(a0["product_code"], return_inverse=True)
+    versions = a0["product_version"]
+    keys = code_index.astype(np.int64) * (int(versions.max()) + 1) + versions
+    for key in np.unique(keys):
         mask = keys == key
+        first = int(np.argmax(mask))
+        bounds = inputs.catalogue.get(str(codes[code_index[first]]),
+                                      int(versions[first])).bucket_bounds
         labels[mask] = buckets_vectorised(a0["dpd"][mask], bounds)
     return StepOutput(replace(state, a={**a0, "bucket": labels}))
 
