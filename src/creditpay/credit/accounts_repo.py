@@ -1,24 +1,29 @@
 """The credit-account repository: the rows of ``credit_accounts`` and ``credit_installments``
-read and written in one place for the close of business's chunks (as numpy arrays).
+read and written in one place, for single-account servicing (an account as a dict of its
+columns, its installments as :class:`Item`) and for the close of business's chunks (as
+numpy arrays).
 
-The column lists and the (de)serialisation of an account (dates to day numbers, nullable ids
-to 0) are written once here. Single-account servicing (service.py, repayments.py, ...)
-still reads and writes its rows itself: routing it here is the next step.
+The column lists and the (de)serialisation of an account (for the batch: dates to day
+numbers, nullable ids to 0) are written once here; plans, loans, repayments, statements and
+the purchase and refund use cases load and save their accounts and installments through
+these functions (:mod:`creditpay.credit.plans` re-exports the single-account ones).
 Reads and writes run on the caller's connection, inside the caller's transaction.
+Aggregate reads over many accounts for views and reports (exposure, portfolio) stay with
+their use cases: they read a few columns of many rows, not an account.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, RowMapping, bindparam, func, select
 
 from creditpay.credit.calendar import add_months
-from creditpay.credit.cob_steps import ChunkState, PlanInstallment, Writes, positions
-from creditpay.credit.cob_vectorised import NO_DATE, to_day_numbers
+from creditpay.credit.cob_vectorised import NO_DATE, positions, to_day_numbers
 from creditpay.credit.tables import (
     credit_accounts,
     credit_installments,
@@ -26,8 +31,17 @@ from creditpay.credit.tables import (
     credit_repayments,
     credit_statements,
 )
+from creditpay.errors import NotFoundError
 
-__all__ = ["ACCOUNT_COLUMNS", "ITEM_COLUMNS", "load_chunk", "load_open_items",
+if TYPE_CHECKING:
+    # Only for annotations: cob_steps imports statements, which imports plans, which
+    # imports this module.
+    from creditpay.credit.cob_steps import ChunkState, PlanInstallment, Writes
+
+__all__ = ["ACCOUNT_COLUMNS", "ITEM_COLUMNS", "OPEN_STATUSES", "Item", "load_account",
+           "load_account_by_seq", "customer_accounts", "load_items", "next_number",
+           "save_items", "insert_account", "update_account", "add_unbilled_principal",
+           "account_customer", "account_ids", "load_chunk", "load_open_items",
            "load_due_items", "load_scheduled", "installment_numbers",
            "plan_installments_in_cycle", "auto_debit_references", "save_chunk"]
 
@@ -65,6 +79,169 @@ _FULL_DATES = _FULL_UPDATE[10:14]
 _NARROW_UPDATE = ("interest_accrual_num", "penalty_accrual_num", "dpd", "bucket",
                   "last_cob_date")
 _IDS_PER_QUERY = 1_000  # bound on an IN list
+
+
+# ----------------------------------------------------------------------------- one account
+OPEN_STATUSES = ("scheduled", "billed", "past_due")
+
+
+@dataclass
+class Item:
+    """One installment row (mutable copy; written back by :func:`save_items`). Amounts in
+    minor units."""
+
+    id: int | None
+    number: int
+    due_date: dt.date
+    status: str
+    principal_minor: int
+    interest_minor: int
+    fee_minor: int
+    principal_paid_minor: int = 0
+    interest_paid_minor: int = 0
+    fee_paid_minor: int = 0
+    minimum_minor: int = 0
+    statement_id: str | None = None
+    dirty: bool = False
+
+    @property
+    def principal_due(self) -> int:
+        return self.principal_minor - self.principal_paid_minor
+
+    @property
+    def interest_due(self) -> int:
+        return self.interest_minor - self.interest_paid_minor
+
+    @property
+    def fee_due(self) -> int:
+        return self.fee_minor - self.fee_paid_minor
+
+    @property
+    def total_due(self) -> int:
+        return self.principal_due + self.interest_due + self.fee_due
+
+    @property
+    def paid_total(self) -> int:
+        return self.principal_paid_minor + self.interest_paid_minor + self.fee_paid_minor
+
+
+# The installment columns a service writes back (the close of business writes its own set).
+_ITEM_VALUES = ("status", "principal_minor", "interest_minor", "fee_minor",
+                "principal_paid_minor", "interest_paid_minor", "fee_paid_minor",
+                "minimum_minor")
+
+
+def _account(row: RowMapping) -> dict[str, Any]:
+    """An account as the services use it: a mutable dict of every column."""
+    return dict(row)
+
+
+def load_account(conn: Connection, account_id: str, *, lock: bool = False) -> dict[str, Any]:
+    """The account ``account_id`` (locked for update on PostgreSQL with ``lock``)."""
+    query = select(credit_accounts).where(credit_accounts.c.account_id == account_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no credit account {account_id!r}", field="account_id")
+    return _account(row)
+
+
+def load_account_by_seq(conn: Connection, seq: int) -> dict[str, Any]:
+    """The account whose internal key is ``seq`` (it must exist)."""
+    return _account(conn.execute(select(credit_accounts).where(
+        credit_accounts.c.seq == seq)).mappings().one())
+
+
+def customer_accounts(conn: Connection, customer_id: str, currency: str,
+                      statuses: Sequence[str], *, account_id: str | None = None,
+                      lock: bool = False) -> list[dict[str, Any]]:
+    """The customer's accounts in ``currency`` with a status in ``statuses`` (only
+    ``account_id`` if given), oldest first; locked for update on PostgreSQL with ``lock``."""
+    c = credit_accounts.c
+    query = select(credit_accounts).where(
+        c.customer_id == customer_id, c.currency == currency,
+        c.status.in_(tuple(statuses))).order_by(c.seq)
+    if account_id is not None:
+        query = query.where(c.account_id == account_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return [_account(r) for r in conn.execute(query).mappings()]
+
+
+def account_customer(conn: Connection, account_id: str) -> str | None:
+    """The customer of account ``account_id``, None if there is no such account."""
+    customer: str | None = conn.execute(select(credit_accounts.c.customer_id).where(
+        credit_accounts.c.account_id == account_id)).scalar_one_or_none()
+    return customer
+
+
+def account_ids(conn: Connection, customer_id: str) -> list[str]:
+    """The ids of every account of ``customer_id``, oldest first."""
+    return list(conn.execute(select(credit_accounts.c.account_id).where(
+        credit_accounts.c.customer_id == customer_id).order_by(credit_accounts.c.seq)
+    ).scalars().all())
+
+
+def load_items(conn: Connection, account_seq: int, *, open_only: bool = True) -> list[Item]:
+    """The installments of account ``account_seq`` by number (only the open ones with
+    ``open_only``)."""
+    c = credit_installments.c
+    query = select(credit_installments).where(c.account_seq == account_seq).order_by(c.number)
+    if open_only:
+        query = query.where(c.status.in_(OPEN_STATUSES))
+    return [Item(id=r["id"], number=r["number"], due_date=r["due_date"], status=r["status"],
+                 principal_minor=r["principal_minor"], interest_minor=r["interest_minor"],
+                 fee_minor=r["fee_minor"], principal_paid_minor=r["principal_paid_minor"],
+                 interest_paid_minor=r["interest_paid_minor"],
+                 fee_paid_minor=r["fee_paid_minor"], minimum_minor=r["minimum_minor"],
+                 statement_id=r["statement_id"])
+            for r in conn.execute(query).mappings()]
+
+
+def next_number(conn: Connection, account_seq: int) -> int:
+    """The number the next installment of account ``account_seq`` takes."""
+    last = conn.execute(select(func.max(credit_installments.c.number)).where(
+        credit_installments.c.account_seq == account_seq)).scalar()
+    return int(last or 0) + 1
+
+
+def save_items(conn: Connection, account_seq: int, items: Sequence[Item]) -> None:
+    """Write the changed items (``dirty``) back and insert the new ones (id None)."""
+    updates = [{"b_id": i.id, **{name: getattr(i, name) for name in _ITEM_VALUES}}
+               for i in items if i.id is not None and i.dirty]
+    if updates:
+        conn.execute(credit_installments.update().where(
+            credit_installments.c.id == bindparam("b_id")).values(
+            {name: bindparam(name) for name in _ITEM_VALUES}), updates)
+    inserts = [{"account_seq": account_seq, "number": i.number, "due_date": i.due_date,
+                **{name: getattr(i, name) for name in _ITEM_VALUES},
+                "statement_id": i.statement_id} for i in items if i.id is None]
+    if inserts:
+        conn.execute(credit_installments.insert(), inserts)
+    for i in items:
+        i.dirty = False
+
+
+def insert_account(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Insert a new account row; the account as stored (with its ``seq``)."""
+    conn.execute(credit_accounts.insert(), dict(row))
+    return load_account(conn, str(row["account_id"]))
+
+
+def update_account(conn: Connection, seq: int, values: Mapping[str, Any]) -> None:
+    """Write ``values`` (column: value) to the account ``seq``."""
+    conn.execute(credit_accounts.update().where(credit_accounts.c.seq == seq).values(
+        dict(values)))
+
+
+def add_unbilled_principal(conn: Connection, seq: int, amount_minor: int,
+                           now: dt.datetime) -> None:
+    """Add ``amount_minor`` to the account's unbilled principal in the statement itself (a
+    purchase on a line: concurrent purchases must not overwrite each other's)."""
+    c = credit_accounts.c
+    conn.execute(credit_accounts.update().where(c.seq == seq).values(
+        principal_unbilled_minor=c.principal_unbilled_minor + amount_minor, updated_at=now))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -250,6 +427,8 @@ def plan_installments_in_cycle(conn: Connection, line_ids: Sequence[str],
                 ci.c.status.in_(("scheduled", "billed")), ci.c.account_seq.in_(part))):
             if statement_date < due_on <= cycle_end and amount > 0:
                 rows.append((due_on, int(item_id), int(account_seq), int(amount)))
+    from creditpay.credit.cob_steps import PlanInstallment
+
     found: dict[str, list[PlanInstallment]] = {}
     for due_on, item_id, account_seq, amount in sorted(rows):
         found.setdefault(plans[account_seq], []).append(

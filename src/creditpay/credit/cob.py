@@ -269,11 +269,11 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
         if business_date > tx.today:
             raise ValidationError(f"{business_date} has not begun (business date is"
                                   f" {tx.today})", field="business_date")
-        run = tx.conn.execute(select(credit_cob_runs).where(
+        stored = tx.conn.execute(select(credit_cob_runs).where(
             credit_cob_runs.c.business_date == business_date)).mappings().first()
-        if run is not None and run["status"] == "done":
-            report = CobReport(**{**run["report"], "already_done": True})
-            return report
+        if stored is not None and stored["status"] == "done":
+            return CobReport(**{**stored["report"], "already_done": True})
+        run: dict[str, Any] | None = None if stored is None else dict(stored)
         last = _previous_done(tx.conn)
         if run is None:
             if last is not None and business_date != last + dt.timedelta(days=1):

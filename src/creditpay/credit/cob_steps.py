@@ -30,6 +30,7 @@ from creditpay.credit.cob_vectorised import (
     NO_DATE,
     accrue_and_age,
     day_number,
+    positions,
     round_half_up_div,
 )
 from creditpay.credit.delinquency import buckets_vectorised
@@ -152,14 +153,6 @@ class Step:
 
 
 # ----------------------------------------------------------------------------- helpers
-def positions(seq: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``seqs`` in the sorted ``seq``, and which of them are present."""
-    if len(seq) == 0:
-        return np.zeros(len(seqs), dtype=np.int64), np.zeros(len(seqs), dtype=bool)
-    pos = np.clip(np.searchsorted(seq, seqs), 0, len(seq) - 1)
-    return pos, seq[pos] == seqs
-
-
 def _own(arrays: Arrays, *names: str) -> dict[str, np.ndarray]:
     """A new mapping in which ``names`` are copies (safe to change in place)."""
     out = dict(arrays)
