@@ -255,8 +255,17 @@ def _date_param(conn: Connection, number: int) -> dt.date | str:
     return day.isoformat() if conn.dialect.name == "sqlite" else day
 
 
-def _date_or_none(conn: Connection, number: int) -> dt.date | str | None:
-    return None if number == NO_DATE else _date_param(conn, number)
+def _date_params(conn: Connection, numbers: np.ndarray) -> list[Any]:
+    """Day numbers as driver parameters, all at once (:data:`NO_DATE` -> None): ISO text on
+    SQLite, dates on PostgreSQL."""
+    present = numbers != NO_DATE
+    days = numbers.astype("datetime64[D]")
+    values = np.full(len(numbers), None, dtype=object)
+    if conn.dialect.name == "sqlite":
+        values[present] = np.datetime_as_string(days[present], unit="D")
+    else:
+        values[present] = days[present].astype(object)  # datetime.date
+    return list(values.tolist())
 
 
 def _driver_date(conn: Connection, day: dt.date) -> dt.date | str:
@@ -499,11 +508,10 @@ def _save_accounts(conn: Connection, day: int, loaded: Mapping[str, np.ndarray],
     full = np.flatnonzero(a["event"])
     if len(full):
         ints = [a[name][full].tolist() for name in _FULL_INTS]
-        dates = [[_date_or_none(conn, x) for x in a[name][full].tolist()] for name in
-                 _FULL_DATES]
+        dates = [_date_params(conn, a[name][full]) for name in _FULL_DATES]
         params = list(zip(*ints, *dates, a["dpd"][full].tolist(), a["bucket"][full].tolist(),
                           a["status"][full].tolist(), a["written_off_minor"][full].tolist(),
-                          [_date_or_none(conn, x) for x in a["written_off_on"][full].tolist()],
+                          _date_params(conn, a["written_off_on"][full]),
                           [cob_date] * len(full), a["seq"][full].tolist(), strict=True))
         assignments = ", ".join(f"{name} = ?" for name in _FULL_UPDATE)
         conn.exec_driver_sql(_sql(conn, f"UPDATE credit_accounts SET {assignments}"  # nosec B608

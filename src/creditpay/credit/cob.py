@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -215,9 +216,9 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
     counts["transfers"] = len(out.requests) + counts["auto_debits"] + \
         counts["auto_debits_failed"]
     a = out.state.a
-    labels, sizes = np.unique(a["bucket"][a["status"] == "active"].astype(str),
-                              return_counts=True)
-    counts["by_bucket"] = {str(k): int(n) for k, n in zip(labels, sizes, strict=True)}
+    # Counted in a dict: sorting 50,000 label strings (np.unique) cost more than the steps.
+    counts["by_bucket"] = {str(k): n for k, n in sorted(Counter(
+        a["bucket"][a["status"] == "active"].tolist()).items())}
     return counts
 
 

@@ -742,17 +742,17 @@ def buckets(state: ChunkState, inputs: DayInputs) -> StepOutput:
     labels = np.empty(state.n, dtype=object)
     if state.n == 0:
         return StepOutput(replace(state, a={**a0, "bucket": labels}))
-    # Group by (code, version) with integer keys: building "code:version" strings for every
-    # account cost more than the bucketing itself.
-    codes, code_index = np.unique(a0["product_code"], return_inverse=True)
+    # Group by product code then version with element-wise comparisons: the products are
+    # few, and sorting the accounts' code strings (np.unique on objects) or building a
+    # "code:version" string per account cost more than the bucketing itself.
+    codes = a0["product_code"]
     versions = a0["product_version"]
-    keys = code_index.astype(np.int64) * (int(versions.max()) + 1) + versions
-    for key in np.unique(keys):
-        mask = keys == key
-        first = int(np.argmax(mask))
-        bounds = inputs.catalogue.get(str(codes[code_index[first]]),
-                                      int(versions[first])).bucket_bounds
-        labels[mask] = buckets_vectorised(a0["dpd"][mask], bounds)
+    for code in set(codes.tolist()):
+        of_code = codes == code
+        for version in np.unique(versions[of_code]).tolist():
+            mask = of_code & (versions == version)
+            bounds = inputs.catalogue.get(str(code), int(version)).bucket_bounds
+            labels[mask] = buckets_vectorised(a0["dpd"][mask], bounds)
     return StepOutput(replace(state, a={**a0, "bucket": labels}))
 
 
