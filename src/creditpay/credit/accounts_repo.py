@@ -1,24 +1,29 @@
 """The credit-account repository: the rows of ``credit_accounts`` and ``credit_installments``
-read and written in one place for the close of business's chunks (as numpy arrays).
+read and written in one place, for single-account servicing (an account as a dict of its
+columns, its installments as :class:`Item`) and for the close of business's chunks (as
+numpy arrays).
 
-The column lists and the (de)serialisation of an account (dates to day numbers, nullable ids
-to 0) are written once here. Single-account servicing (service.py, repayments.py, ...)
-still reads and writes its rows itself: routing it here is the next step.
+The column lists and the (de)serialisation of an account (for the batch: dates to day
+numbers, nullable ids to 0) are written once here; plans, loans, repayments, statements and
+the purchase and refund use cases load and save their accounts and installments through
+these functions (:mod:`creditpay.credit.plans` re-exports the single-account ones).
 Reads and writes run on the caller's connection, inside the caller's transaction.
+Aggregate reads over many accounts for views and reports (exposure, portfolio) stay with
+their use cases: they read a few columns of many rows, not an account.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, RowMapping, bindparam, func, select
 
 from creditpay.credit.calendar import add_months
-from creditpay.credit.cob_steps import ChunkState, PlanInstallment, Writes, positions
-from creditpay.credit.cob_vectorised import NO_DATE, to_day_numbers
+from creditpay.credit.cob_vectorised import NO_DATE, positions, to_day_numbers
 from creditpay.credit.tables import (
     credit_accounts,
     credit_installments,
@@ -26,8 +31,17 @@ from creditpay.credit.tables import (
     credit_repayments,
     credit_statements,
 )
+from creditpay.errors import NotFoundError
 
-__all__ = ["ACCOUNT_COLUMNS", "ITEM_COLUMNS", "load_chunk", "load_open_items",
+if TYPE_CHECKING:
+    # Only for annotations: cob_steps imports statements, which imports plans, which
+    # imports this module.
+    from creditpay.credit.cob_steps import ChunkState, PlanInstallment, Writes
+
+__all__ = ["ACCOUNT_COLUMNS", "ITEM_COLUMNS", "OPEN_STATUSES", "Item", "load_account",
+           "load_account_by_seq", "customer_accounts", "load_items", "next_number",
+           "save_items", "insert_account", "update_account", "add_unbilled_principal",
+           "account_customer", "account_ids", "load_chunk", "load_open_items",
            "load_due_items", "load_scheduled", "installment_numbers",
            "plan_installments_in_cycle", "auto_debit_references", "save_chunk"]
 
@@ -67,6 +81,170 @@ _NARROW_UPDATE = ("interest_accrual_num", "penalty_accrual_num", "dpd", "bucket"
 _IDS_PER_QUERY = 1_000  # bound on an IN list
 
 
+# ----------------------------------------------------------------------------- one account
+OPEN_STATUSES = ("scheduled", "billed", "past_due")
+
+
+@dataclass
+class Item:
+    """One installment row (mutable copy; written back by :func:`save_items`). Amounts in
+    minor units."""
+
+    id: int | None
+    number: int
+    due_date: dt.date
+    status: str
+    principal_minor: int
+    interest_minor: int
+    fee_minor: int
+    principal_paid_minor: int = 0
+    interest_paid_minor: int = 0
+    fee_paid_minor: int = 0
+    minimum_minor: int = 0
+    statement_id: str | None = None
+    dirty: bool = False
+
+    @property
+    def principal_due(self) -> int:
+        return self.principal_minor - self.principal_paid_minor
+
+    @property
+    def interest_due(self) -> int:
+        return self.interest_minor - self.interest_paid_minor
+
+    @property
+    def fee_due(self) -> int:
+        return self.fee_minor - self.fee_paid_minor
+
+    @property
+    def total_due(self) -> int:
+        return self.principal_due + self.interest_due + self.fee_due
+
+    @property
+    def paid_total(self) -> int:
+        return self.principal_paid_minor + self.interest_paid_minor + self.fee_paid_minor
+
+
+# The installment columns a service writes back (the close of business writes its own set).
+_ITEM_VALUES = ("status", "principal_minor", "interest_minor", "fee_minor",
+                "principal_paid_minor", "interest_paid_minor", "fee_paid_minor",
+                "minimum_minor")
+
+
+def _account(row: RowMapping) -> dict[str, Any]:
+    """An account as the services use it: a mutable dict of every column."""
+    return dict(row)
+
+
+def load_account(conn: Connection, account_id: str, *, lock: bool = False) -> dict[str, Any]:
+    """The account ``account_id`` (locked for update on PostgreSQL with ``lock``)."""
+    query = select(credit_accounts).where(credit_accounts.c.account_id == account_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no credit account {account_id!r}", field="account_id")
+    return _account(row)
+
+
+def load_account_by_seq(conn: Connection, seq: int) -> dict[str, Any]:
+    """The account whose internal key is ``seq`` (it must exist)."""
+    return _account(conn.execute(select(credit_accounts).where(
+        credit_accounts.c.seq == seq)).mappings().one())
+
+
+def customer_accounts(conn: Connection, customer_id: str, currency: str,
+                      statuses: Sequence[str], *, account_id: str | None = None,
+                      lock: bool = False) -> list[dict[str, Any]]:
+    """The customer's accounts in ``currency`` with a status in ``statuses`` (only
+    ``account_id`` if given), oldest first; locked for update on PostgreSQL with ``lock``."""
+    c = credit_accounts.c
+    query = select(credit_accounts).where(
+        c.customer_id == customer_id, c.currency == currency,
+        c.status.in_(tuple(statuses))).order_by(c.seq)
+    if account_id is not None:
+        query = query.where(c.account_id == account_id)
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return [_account(r) for r in conn.execute(query).mappings()]
+
+
+def account_customer(conn: Connection, account_id: str) -> str | None:
+    """The customer of account ``account_id``, None if there is no such account."""
+    customer: str | None = conn.execute(select(credit_accounts.c.customer_id).where(
+        credit_accounts.c.account_id == account_id)).scalar_one_or_none()
+    return customer
+
+
+def account_ids(conn: Connection, customer_id: str) -> list[str]:
+    """The ids of every account of ``customer_id``, oldest first."""
+    return list(conn.execute(select(credit_accounts.c.account_id).where(
+        credit_accounts.c.customer_id == customer_id).order_by(credit_accounts.c.seq)
+    ).scalars().all())
+
+
+def load_items(conn: Connection, account_seq: int, *, open_only: bool = True) -> list[Item]:
+    """The installments of account ``account_seq`` by number (only the open ones with
+    ``open_only``)."""
+    c = credit_installments.c
+    query = select(credit_installments).where(c.account_seq == account_seq).order_by(c.number)
+    if open_only:
+        query = query.where(c.status.in_(OPEN_STATUSES))
+    return [Item(id=r["id"], number=r["number"], due_date=r["due_date"], status=r["status"],
+                 principal_minor=r["principal_minor"], interest_minor=r["interest_minor"],
+                 fee_minor=r["fee_minor"], principal_paid_minor=r["principal_paid_minor"],
+                 interest_paid_minor=r["interest_paid_minor"],
+                 fee_paid_minor=r["fee_paid_minor"], minimum_minor=r["minimum_minor"],
+                 statement_id=r["statement_id"])
+            for r in conn.execute(query).mappings()]
+
+
+def next_number(conn: Connection, account_seq: int) -> int:
+    """The number the next installment of account ``account_seq`` takes."""
+    last = conn.execute(select(func.max(credit_installments.c.number)).where(
+        credit_installments.c.account_seq == account_seq)).scalar()
+    return int(last or 0) + 1
+
+
+def save_items(conn: Connection, account_seq: int, items: Sequence[Item]) -> None:
+    """Write the changed items (``dirty``) back and insert the new ones (id None)."""
+    updates = [{"b_id": i.id, **{name: getattr(i, name) for name in _ITEM_VALUES}}
+               for i in items if i.id is not None and i.dirty]
+    if updates:
+        conn.execute(credit_installments.update().where(
+            credit_installments.c.id == bindparam("b_id")).values(
+            {name: bindparam(name) for name in _ITEM_VALUES}), updates)
+    inserts = [{"account_seq": account_seq, "number": i.number, "due_date": i.due_date,
+                **{name: getattr(i, name) for name in _ITEM_VALUES},
+                "statement_id": i.statement_id} for i in items if i.id is None]
+    if inserts:
+        conn.execute(credit_installments.insert(), inserts)
+    for i in items:
+        i.dirty = False
+
+
+def insert_account(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Insert a new account row; the account as stored (with its ``seq`` and the columns'
+    defaults), from the insert itself, not a second read."""
+    return dict(conn.execute(credit_accounts.insert().returning(*credit_accounts.c),
+                             dict(row)).mappings().one())
+
+
+def update_account(conn: Connection, seq: int, values: Mapping[str, Any]) -> None:
+    """Write ``values`` (column: value) to the account ``seq``."""
+    conn.execute(credit_accounts.update().where(credit_accounts.c.seq == seq).values(
+        dict(values)))
+
+
+def add_unbilled_principal(conn: Connection, seq: int, amount_minor: int,
+                           now: dt.datetime) -> None:
+    """Add ``amount_minor`` to the account's unbilled principal in the statement itself (a
+    purchase on a line: concurrent purchases must not overwrite each other's)."""
+    c = credit_accounts.c
+    conn.execute(credit_accounts.update().where(c.seq == seq).values(
+        principal_unbilled_minor=c.principal_unbilled_minor + amount_minor, updated_at=now))
+
+
 # ----------------------------------------------------------------------------- helpers
 def _sql(conn: Connection, text: str) -> str:
     """Driver SQL with ``?`` placeholders, in the dialect's paramstyle."""
@@ -78,20 +256,21 @@ def _date_param(conn: Connection, number: int) -> dt.date | str:
     return day.isoformat() if conn.dialect.name == "sqlite" else day
 
 
-def _date_or_none(conn: Connection, number: int) -> dt.date | str | None:
-    return None if number == NO_DATE else _date_param(conn, number)
+def _date_params(conn: Connection, numbers: np.ndarray) -> list[Any]:
+    """Day numbers as driver parameters, all at once (:data:`NO_DATE` -> None): ISO text on
+    SQLite, dates on PostgreSQL."""
+    present = numbers != NO_DATE
+    days = numbers.astype("datetime64[D]")
+    values = np.full(len(numbers), None, dtype=object)
+    if conn.dialect.name == "sqlite":
+        values[present] = np.datetime_as_string(days[present], unit="D")
+    else:
+        values[present] = days[present].astype(object)  # datetime.date
+    return list(values.tolist())
 
 
 def _driver_date(conn: Connection, day: dt.date) -> dt.date | str:
     return day.isoformat() if conn.dialect.name == "sqlite" else day
-
-
-def _int_column(values: Sequence[Any], n: int) -> np.ndarray:
-    """An int64 array from a column of ints (None, in nullable columns, becomes 0)."""
-    try:
-        return np.fromiter(values, dtype=np.int64, count=n)
-    except TypeError:  # a None: the slow path, only for the nullable columns
-        return np.asarray([0 if v is None else int(v) for v in values], dtype=np.int64)
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -116,24 +295,59 @@ def _item_arrays(rows: Sequence[Sequence[Any]], seq: np.ndarray) -> dict[str, np
 
 
 # ----------------------------------------------------------------------------- chunk reads
+def _day_number_sql(conn: Connection, column: str) -> str:
+    """SQL turning a date column into its day number (NULL -> :data:`NO_DATE`), so the
+    chunk's dates arrive as integers instead of being parsed row by row in Python."""
+    if conn.dialect.name == "sqlite":
+        # Dates are stored as ISO text; julianday of a date is N.5, so this is exact.
+        expression = f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+    else:
+        expression = f"({column} - DATE '1970-01-01')"
+    return f"COALESCE({expression}, {int(NO_DATE)})"
+
+
+def _select_list(conn: Connection) -> str:
+    """The chunk's select list: text columns as they are, dates as day numbers, integer
+    columns with NULL as 0 (``auto_debit_enabled`` as 0/1), every one a scalar numpy can
+    store in the row dtype."""
+    parts = []
+    for name in ACCOUNT_COLUMNS:
+        if name in _TEXT:
+            parts.append(name)
+        elif name in _DATES:
+            parts.append(_day_number_sql(conn, name))
+        elif name == "auto_debit_enabled":
+            parts.append("CASE WHEN auto_debit_enabled THEN 1 ELSE 0 END")
+        else:
+            parts.append(f"COALESCE({name}, 0)")
+    return ", ".join(parts)
+
+
+_ROW_DTYPE = np.dtype([(name, object if name in _TEXT else np.int64)
+                       for name in ACCOUNT_COLUMNS])
+
+
 def load_chunk(conn: Connection, day: int, lo: int, hi: int) -> dict[str, np.ndarray]:
     """The active accounts opened by ``day`` with seq in [lo, hi], as arrays ordered by seq
     (:data:`ACCOUNT_COLUMNS` plus ``status``, ``written_off_minor``, ``written_off_on`` and
-    ``event``, all as the close of business starts them)."""
-    rows = conn.exec_driver_sql(_sql(conn, (
-        "SELECT " + ", ".join(ACCOUNT_COLUMNS) + " FROM credit_accounts"  # nosec B608 - constant column lists
-        " WHERE seq BETWEEN ? AND ? AND status = 'active' AND opened_on <= ? ORDER BY seq")),
-        (lo, hi, _date_param(conn, day))).fetchall()
-    n = len(rows)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ACCOUNT_COLUMNS)
-    a: dict[str, np.ndarray] = {}
-    for name, values in zip(ACCOUNT_COLUMNS, columns, strict=True):
-        if name in _TEXT:
-            a[name] = np.asarray(values, dtype=object)
-        elif name in _DATES:
-            a[name] = to_day_numbers(list(values)) if n else np.zeros(0, dtype=np.int64)
-        else:
-            a[name] = _int_column(values, n)
+    ``event``, all as the close of business starts them).
+
+    The rows are fetched on the driver's cursor (no result-row objects) as plain integers
+    and strings, and numpy converts the whole list of tuples into one record array: the
+    load was the largest cost of a chunk."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_sql(conn, (
+            "SELECT " + _select_list(conn) + " FROM credit_accounts"  # nosec B608 - constant column lists
+            " WHERE seq BETWEEN ? AND ? AND status = 'active' AND opened_on <= ?"
+            " ORDER BY seq")), (lo, hi, _date_param(conn, day)))
+        records = np.array(cursor.fetchall(), dtype=_ROW_DTYPE)
+    finally:
+        cursor.close()
+    n = len(records)
+    # Contiguous columns: the steps index and copy them many times.
+    a: dict[str, np.ndarray] = {name: np.ascontiguousarray(records[name])
+                                for name in ACCOUNT_COLUMNS}
     a["status"] = np.full(n, "active", dtype=object)
     a["written_off_minor"] = np.zeros(n, dtype=np.int64)
     a["written_off_on"] = np.full(n, NO_DATE, dtype=np.int64)
@@ -223,6 +437,8 @@ def plan_installments_in_cycle(conn: Connection, line_ids: Sequence[str],
                 ci.c.status.in_(("scheduled", "billed")), ci.c.account_seq.in_(part))):
             if statement_date < due_on <= cycle_end and amount > 0:
                 rows.append((due_on, int(item_id), int(account_seq), int(amount)))
+    from creditpay.credit.cob_steps import PlanInstallment
+
     found: dict[str, list[PlanInstallment]] = {}
     for due_on, item_id, account_seq, amount in sorted(rows):
         found.setdefault(plans[account_seq], []).append(
@@ -293,11 +509,10 @@ def _save_accounts(conn: Connection, day: int, loaded: Mapping[str, np.ndarray],
     full = np.flatnonzero(a["event"])
     if len(full):
         ints = [a[name][full].tolist() for name in _FULL_INTS]
-        dates = [[_date_or_none(conn, x) for x in a[name][full].tolist()] for name in
-                 _FULL_DATES]
+        dates = [_date_params(conn, a[name][full]) for name in _FULL_DATES]
         params = list(zip(*ints, *dates, a["dpd"][full].tolist(), a["bucket"][full].tolist(),
                           a["status"][full].tolist(), a["written_off_minor"][full].tolist(),
-                          [_date_or_none(conn, x) for x in a["written_off_on"][full].tolist()],
+                          _date_params(conn, a["written_off_on"][full]),
                           [cob_date] * len(full), a["seq"][full].tolist(), strict=True))
         assignments = ", ".join(f"{name} = ?" for name in _FULL_UPDATE)
         conn.exec_driver_sql(_sql(conn, f"UPDATE credit_accounts SET {assignments}"  # nosec B608

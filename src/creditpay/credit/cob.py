@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from sqlalchemy import Connection, RowMapping, func, select
+from sqlalchemy import Connection, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -214,9 +215,9 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
     counts["transfers"] = len(out.requests) + counts["auto_debits"] + \
         counts["auto_debits_failed"]
     a = out.state.a
-    labels, sizes = np.unique(a["bucket"][a["status"] == "active"].astype(str),
-                              return_counts=True)
-    counts["by_bucket"] = {str(k): int(n) for k, n in zip(labels, sizes, strict=True)}
+    # Counted in a dict: sorting 50,000 label strings (np.unique) cost more than the steps.
+    counts["by_bucket"] = {str(k): n for k, n in sorted(Counter(
+        a["bucket"][a["status"] == "active"].tolist()).items())}
     return counts
 
 
@@ -270,11 +271,11 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
         if business_date > tx.today:
             raise ValidationError(f"{business_date} has not begun (business date is"
                                   f" {tx.today})", field="business_date")
-        run: RowMapping | dict[str, Any] | None = tx.conn.execute(select(credit_cob_runs).where(
+        stored = tx.conn.execute(select(credit_cob_runs).where(
             credit_cob_runs.c.business_date == business_date)).mappings().first()
-        if run is not None and run["status"] == "done":
-            report = CobReport(**{**run["report"], "already_done": True})
-            return report
+        if stored is not None and stored["status"] == "done":
+            return CobReport(**{**stored["report"], "already_done": True})
+        run: dict[str, Any] | None = None if stored is None else dict(stored)
         last = _previous_done(tx.conn)
         if run is None:
             if last is not None and business_date != last + dt.timedelta(days=1):

@@ -30,6 +30,7 @@ from creditpay.credit.cob_vectorised import (
     NO_DATE,
     accrue_and_age,
     day_number,
+    positions,
     round_half_up_div,
 )
 from creditpay.credit.delinquency import buckets_vectorised
@@ -152,14 +153,6 @@ class Step:
 
 
 # ----------------------------------------------------------------------------- helpers
-def positions(seq: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``seqs`` in the sorted ``seq``, and which of them are present."""
-    if len(seq) == 0:
-        return np.zeros(len(seqs), dtype=np.int64), np.zeros(len(seqs), dtype=bool)
-    pos = np.clip(np.searchsorted(seq, seqs), 0, len(seq) - 1)
-    return pos, seq[pos] == seqs
-
-
 def _own(arrays: Arrays, *names: str) -> dict[str, np.ndarray]:
     """A new mapping in which ``names`` are copies (safe to change in place)."""
     out = dict(arrays)
@@ -747,12 +740,19 @@ def buckets(state: ChunkState, inputs: DayInputs) -> StepOutput:
     """Delinquency bucket by each account's product bounds (few products: one pass each)."""
     a0 = state.a
     labels = np.empty(state.n, dtype=object)
-    keys = a0["product_code"] + ":" + a0["product_version"].astype(str)
-    for key in np.unique(keys) if state.n else []:
-        code, version = key.rsplit(":", 1)
-        bounds = inputs.catalogue.get(code, int(version)).bucket_bounds
-        mask = keys == key
-        labels[mask] = buckets_vectorised(a0["dpd"][mask], bounds)
+    if state.n == 0:
+        return StepOutput(replace(state, a={**a0, "bucket": labels}))
+    # Group by product code then version with element-wise comparisons: the products are
+    # few, and sorting the accounts' code strings (np.unique on objects) or building a
+    # "code:version" string per account cost more than the bucketing itself.
+    codes = a0["product_code"]
+    versions = a0["product_version"]
+    for code in set(codes.tolist()):
+        of_code = codes == code
+        for version in np.unique(versions[of_code]).tolist():
+            mask = of_code & (versions == version)
+            bounds = inputs.catalogue.get(str(code), int(version)).bucket_bounds
+            labels[mask] = buckets_vectorised(a0["dpd"][mask], bounds)
     return StepOutput(replace(state, a={**a0, "bucket": labels}))
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["NO_DATE", "DayResult", "accrue_and_age", "day_number", "to_day_numbers",
-           "round_half_up_div", "random_state", "MICRO"]
+           "round_half_up_div", "random_state", "MICRO", "positions"]
 
 NO_DATE = np.int64(-(2**40))
 MICRO = 1_000_000
@@ -40,6 +40,14 @@ def to_day_numbers(values: list[object] | np.ndarray) -> np.ndarray:
         numbers[present] = np.asarray(values[present].tolist(),
                                       dtype="datetime64[D]").astype(np.int64)
     return numbers
+
+
+def positions(seq: np.ndarray, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``seqs`` in the sorted ``seq``, and which of them are present."""
+    if len(seq) == 0:
+        return np.zeros(len(seqs), dtype=np.int64), np.zeros(len(seqs), dtype=bool)
+    pos = np.clip(np.searchsorted(seq, seqs), 0, len(seq) - 1)
+    return pos, seq[pos] == seqs
 
 
 def round_half_up_div(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:

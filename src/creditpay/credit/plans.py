@@ -11,27 +11,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import select
-
+from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
+from creditpay.credit.accounts_repo import (
+    OPEN_STATUSES,
+    Item,
+    load_account,
+    load_items,
+    next_number,
+)
 from creditpay.credit.daycount import DayCount
 from creditpay.credit.delinquency import bucket_for, dpd_for
 from creditpay.credit.schedule import Method, Schedule
-from creditpay.credit.tables import credit_accounts, credit_installments
 from creditpay.db.uow import Tx
-from creditpay.errors import NotFoundError
 
 __all__ = ["Item", "load_account", "load_items", "insert_account", "insert_schedule",
            "refresh_account", "reschedule_unbilled", "accrued_minor", "waive_residue",
-           "round_half_up_div", "product_of", "MICRO"]
+           "round_half_up_div", "product_of", "MICRO", "OPEN_STATUSES", "next_number",
+           "save_items"]
 
 MICRO = 1_000_000
-OPEN_STATUSES = ("scheduled", "billed", "past_due")
 
 
 def round_half_up_div(numerator: int, denominator: int) -> int:
@@ -61,106 +64,18 @@ def accrued_minor(account: dict[str, Any], which: str = "interest") -> int:
     return round_half_up_div(account[f"{which}_accrual_num"], accrual_denominator(account))
 
 
-@dataclass
-class Item:
-    """One installment row (mutable copy; written back by :func:`save_items`)."""
-
-    id: int | None
-    number: int
-    due_date: dt.date
-    status: str
-    principal_minor: int
-    interest_minor: int
-    fee_minor: int
-    principal_paid_minor: int = 0
-    interest_paid_minor: int = 0
-    fee_paid_minor: int = 0
-    minimum_minor: int = 0
-    statement_id: str | None = None
-    dirty: bool = False
-
-    @property
-    def principal_due(self) -> int:
-        return self.principal_minor - self.principal_paid_minor
-
-    @property
-    def interest_due(self) -> int:
-        return self.interest_minor - self.interest_paid_minor
-
-    @property
-    def fee_due(self) -> int:
-        return self.fee_minor - self.fee_paid_minor
-
-    @property
-    def total_due(self) -> int:
-        return self.principal_due + self.interest_due + self.fee_due
-
-    @property
-    def paid_total(self) -> int:
-        return self.principal_paid_minor + self.interest_paid_minor + self.fee_paid_minor
-
-
 def product_of(account: dict[str, Any], catalogue: P.Catalogue) -> Any:
     """The product version ``account`` was opened on, from ``catalogue``."""
     return catalogue.get(account["product_code"], account["product_version"])
 
 
-def load_account(conn: Any, account_id: str, *, lock: bool = False) -> dict[str, Any]:
-    query = select(credit_accounts).where(credit_accounts.c.account_id == account_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
-    if row is None:
-        raise NotFoundError(f"no credit account {account_id!r}", field="account_id")
-    return dict(row)
-
-
-def load_items(conn: Any, account_seq: int, *, open_only: bool = True) -> list[Item]:
-    c = credit_installments.c
-    query = select(credit_installments).where(c.account_seq == account_seq).order_by(c.number)
-    if open_only:
-        query = query.where(c.status.in_(OPEN_STATUSES))
-    return [Item(id=r["id"], number=r["number"], due_date=r["due_date"], status=r["status"],
-                 principal_minor=r["principal_minor"], interest_minor=r["interest_minor"],
-                 fee_minor=r["fee_minor"], principal_paid_minor=r["principal_paid_minor"],
-                 interest_paid_minor=r["interest_paid_minor"],
-                 fee_paid_minor=r["fee_paid_minor"], minimum_minor=r["minimum_minor"],
-                 statement_id=r["statement_id"])
-            for r in conn.execute(query).mappings()]
-
-
 def save_items(tx: Tx, account_seq: int, items: list[Item]) -> None:
     """Write changed items back and insert new ones (id None)."""
-    updates = [{"b_id": i.id, "status": i.status, "principal_minor": i.principal_minor,
-                "interest_minor": i.interest_minor, "fee_minor": i.fee_minor,
-                "principal_paid_minor": i.principal_paid_minor,
-                "interest_paid_minor": i.interest_paid_minor,
-                "fee_paid_minor": i.fee_paid_minor, "minimum_minor": i.minimum_minor}
-               for i in items if i.id is not None and i.dirty]
-    if updates:
-        from sqlalchemy import bindparam
-
-        tx.conn.execute(credit_installments.update().where(
-            credit_installments.c.id == bindparam("b_id")).values(
-            {k: bindparam(k) for k in updates[0] if k != "b_id"}), updates)
-    inserts = [{"account_seq": account_seq, "number": i.number, "due_date": i.due_date,
-                "status": i.status, "principal_minor": i.principal_minor,
-                "interest_minor": i.interest_minor, "fee_minor": i.fee_minor,
-                "principal_paid_minor": i.principal_paid_minor,
-                "interest_paid_minor": i.interest_paid_minor,
-                "fee_paid_minor": i.fee_paid_minor, "minimum_minor": i.minimum_minor,
-                "statement_id": i.statement_id} for i in items if i.id is None]
-    if inserts:
-        tx.conn.execute(credit_installments.insert(), inserts)
-    for i in items:
-        i.dirty = False
+    repo.save_items(tx.conn, account_seq, items)
 
 
 def insert_account(tx: Tx, row: dict[str, Any]) -> dict[str, Any]:
-    """Insert a new credit account and return its full row (with ``seq`` and the columns'
-    defaults) from the insert itself, not a second read."""
-    return dict(tx.conn.execute(credit_accounts.insert().returning(*credit_accounts.c),
-                                row).mappings().one())
+    return repo.insert_account(tx.conn, row)
 
 
 def schedule_items(schedule: Schedule, first_number: int, *, customer_pays_fee: bool = True
@@ -246,8 +161,7 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
                  "late_fee_through_date", "auto_debit_enabled", "auto_debit_consent_ref",
                  "auto_debit_account_id", "principal_prepaid_minor", "schedule_level_minor"):
         values[name] = account[name]
-    tx.conn.execute(credit_accounts.update().where(
-        credit_accounts.c.seq == account["seq"]).values(values))
+    repo.update_account(tx.conn, account["seq"], values)
     account.update(values)
     return account
 

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 
 from creditpay import ledger as L
+from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
 from creditpay.credit.allocation import (
     DEFAULT_STRATEGY,
@@ -53,7 +54,7 @@ from creditpay.credit.plans import (
     save_items,
     waive_residue,
 )
-from creditpay.credit.tables import credit_accounts, credit_repayments, credit_statements
+from creditpay.credit.tables import credit_repayments, credit_statements
 from creditpay.db.idempotency import find_replay, request_hash
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, ValidationError
@@ -179,15 +180,8 @@ def _buckets(waterfall: _Waterfall, account: dict[str, Any], items: list[Item],
 
 def _accounts(tx: Tx, customer_id: str, currency: str, target: str | None
               ) -> list[dict[str, Any]]:
-    c = credit_accounts.c
-    query = select(credit_accounts).where(
-        c.customer_id == customer_id, c.currency == currency,
-        c.status.in_(("active", "written_off"))).order_by(c.seq)
-    if target is not None:
-        query = query.where(c.account_id == target)
-    if tx.dialect == "postgresql":
-        query = query.with_for_update()
-    accounts = [dict(r) for r in tx.conn.execute(query).mappings()]
+    accounts = repo.customer_accounts(tx.conn, customer_id, currency,
+                                      ("active", "written_off"), account_id=target, lock=True)
     if target is not None and not accounts:
         raise NotFoundError(f"customer {customer_id} has no open {currency} account"
                             f" {target!r}", field="target")
@@ -379,9 +373,8 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
         refresh_account(tx, account, items, today, catalogue=catalogue)
     for account in accounts:
         if account["status"] == "written_off" and paid[account["seq"]].recovery:
-            tx.conn.execute(credit_accounts.update().where(
-                credit_accounts.c.seq == account["seq"]).values(
-                recovered_minor=account["recovered_minor"], updated_at=tx.now))
+            repo.update_account(tx.conn, account["seq"], {
+                "recovered_minor": account["recovered_minor"], "updated_at": tx.now})
     totals = {name: sum(getattr(p, name) for p in paid.values())
               for name in (*COMPONENTS, "prepayment", "recovery")}
     result = RepaymentResult(

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from creditpay import ledger as L
+from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
 from creditpay.credit import quotes as Q
 from creditpay.credit.caps import check_all_in_cost, check_exposure
@@ -216,8 +217,7 @@ def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
 
 def account_customers(conn: Any, account_id: str) -> tuple[str, ...]:
     """The customer of credit account (line, plan or loan) ``account_id``, if it exists."""
-    customer = conn.execute(select(credit_accounts.c.customer_id).where(
-        credit_accounts.c.account_id == account_id)).scalar_one_or_none()
+    customer = repo.account_customer(conn, account_id)
     return (customer,) if customer else ()
 
 
@@ -242,10 +242,8 @@ def get_account_view(conn: Any, account_id: str) -> AccountView:
 
 
 def list_accounts(conn: Any, customer_id: str) -> list[AccountView]:
-    ids = conn.execute(select(credit_accounts.c.account_id).where(
-        credit_accounts.c.customer_id == customer_id).order_by(credit_accounts.c.seq)
-    ).scalars().all()
-    return [get_account_view(conn, account_id) for account_id in ids]
+    return [get_account_view(conn, account_id)
+            for account_id in repo.account_ids(conn, customer_id)]
 
 
 @dataclass(frozen=True)
@@ -423,11 +421,11 @@ def set_auto_debit(tx: Tx, *, account_id: str, enabled: bool, wallet_account_id:
                                   field="wallet_account_id")
         L.get_account(tx.conn, wallet_account_id)  # NotFoundError if there is none
     account = load_account(tx.conn, account_id, lock=True)
-    tx.conn.execute(credit_accounts.update().where(credit_accounts.c.seq == account["seq"])
-                    .values(auto_debit_enabled=enabled,
-                            auto_debit_consent_ref=consent_reference if enabled else None,
-                            auto_debit_account_id=wallet_account_id if enabled else None,
-                            updated_at=tx.now))
+    repo.update_account(tx.conn, account["seq"], {
+        "auto_debit_enabled": enabled,
+        "auto_debit_consent_ref": consent_reference if enabled else None,
+        "auto_debit_account_id": wallet_account_id if enabled else None,
+        "updated_at": tx.now})
     tx.emit("credit.auto_debit.changed", "credit_account", account_id,
             {"enabled": enabled, "consent_reference": consent_reference})
     return get_account_view(tx.conn, account_id)
@@ -805,10 +803,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         raise StateError(f"the hold cannot be captured: {exc.detail}",
                          field="authorisation_id") from None
     if offer["funding"] == "line":
-        tx.conn.execute(credit_accounts.update().where(
-            credit_accounts.c.seq == account["seq"]).values(
-            principal_unbilled_minor=credit_accounts.c.principal_unbilled_minor + financed,
-            updated_at=tx.now))
+        repo.add_unbilled_principal(tx.conn, account["seq"], financed, tx.now)
     else:
         assert isinstance(product, P.InstallmentPlanProduct)  # only plans fund by plan
         first_due = schedule.installments[0].due_date

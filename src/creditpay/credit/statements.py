@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
 from creditpay.credit.calendar import add_months
 from creditpay.credit.caps import check_all_in_cost
@@ -119,8 +120,7 @@ def get_statement(conn: Any, statement_id: str) -> StatementView:
     (later ones fall due before the next statement). Both are as of the cut; an installment
     line shows the installment as stored (a later refund reduces it)."""
     row = _statement_row(conn, statement_id)
-    account_id = conn.execute(select(credit_accounts.c.account_id).where(
-        credit_accounts.c.seq == row["account_seq"])).scalar_one()
+    account_id = repo.load_account_by_seq(conn, row["account_seq"])["account_id"]
     lines: list[dict[str, Any]] = [
         {"kind": "principal", "amount_minor": row["new_principal_minor"]},
         {"kind": "interest", "amount_minor": row["interest_minor"]},
@@ -220,8 +220,7 @@ def convert_statement_to_installments(tx: Tx, *, conversion_id: str, statement_i
         return ConversionResult(conversion_id, statement_id, plan["account_id"],
                                 amount_minor, periods, fee, "")
     statement = _statement_row(tx.conn, statement_id)
-    line_account = dict(tx.conn.execute(select(credit_accounts).where(
-        credit_accounts.c.seq == statement["account_seq"])).mappings().one())
+    line_account = repo.load_account_by_seq(tx.conn, statement["account_seq"])
     if line_account["status"] != "active":
         raise StateError(f"line is {line_account['status']}", field="statement_id")
     product = catalogue.get(line_account["product_code"], line_account["product_version"])
