@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from creditpay.credit import service as S
 from creditpay.credit.tables import credit_accounts, credit_installments, credit_purchases
 from creditpay.errors import IdempotencyConflictError
+from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import buy, new_customer
 
 
@@ -26,13 +27,15 @@ def test_a_capture_id_is_captured_once(uow):
     with uow.begin() as tx:
         again = S.capture_purchase(tx, authorisation_id="auth_p1", capture_id="p1",
                                    amount_minor=60_000,
-                                   merchant_payable_account_id=who.merchant_id)
+                                   merchant_payable_account_id=who.merchant_id,
+                                   catalogue=CATALOGUE)
     assert again == first
     assert _counts(uow) == before
     for authorisation_id, amount in (("auth_p1", 50_000), ("no_such_auth", 60_000)):
         with pytest.raises(IdempotencyConflictError) as caught, uow.begin() as tx:
             S.capture_purchase(tx, authorisation_id=authorisation_id, capture_id="p1",
                                amount_minor=amount,
-                               merchant_payable_account_id=who.merchant_id)
+                               merchant_payable_account_id=who.merchant_id,
+                               catalogue=CATALOGUE)
         assert caught.value.field == "capture_id"
     assert _counts(uow) == before

@@ -11,6 +11,7 @@ import numpy as np
 from creditpay.credit import accounts_repo as repo
 from creditpay.credit import service as S
 from creditpay.credit.cob_vectorised import NO_DATE, day_number
+from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import CNY, buy, close_until, new_customer
 
@@ -25,7 +26,8 @@ def _book(uow, clock) -> list[str]:
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="loan-r", customer_id="c1", currency=CNY,
                              principal_minor=100_000, product_code="jiebei", periods=3,
-                             method="equal_installment", wallet_account_id=who.wallet_id)
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
     close_until(uow, clock, dt.date(2025, 4, 15))
     with uow.connect() as conn:
         return repo.account_ids(conn, "c1")
