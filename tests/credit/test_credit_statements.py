@@ -9,7 +9,17 @@ import datetime as dt
 from creditpay.credit import service as S
 from tests.catalogues import CATALOGUE
 
-from .servicing_helpers import CNY, account, buy, close_until, new_customer
+from .servicing_helpers import (
+    CNY,
+    account,
+    buy,
+    close_days,
+    close_until,
+    items,
+    new_customer,
+    reconcile,
+    repay,
+)
 
 D = dt.date
 
@@ -86,6 +96,39 @@ def test_line_statement_includes_plan_installments_of_the_cycle(uow, clock):
     shown = [(line["account_id"], line["number"]) for s in statements for line in s.lines
              if line["kind"] == "installment"]
     assert len(shown) == len(set(shown)) == 4
+
+
+def test_installment_billed_early_by_a_repayment_posts_its_penalty_the_day_before_due(
+        uow, clock):
+    """A repayment after a statement bills the fee-priced plan installments the statement
+    shows as due (repayments._bill_statement_installments). The installment's period still
+    ends at the close of business of the day before its due date: the penalty accrued on
+    the plan's missed installment is posted then, as when the close of business bills it
+    (docs/servicing.md, "Accrual versus posting"). It used to stay accrued: that close of
+    business only posted for installments it billed itself."""
+    who = new_customer(uow)  # huabei: statement on the 1st, due 9 days later
+    clock.set("2025-03-05T10:00:00+00:00")
+    _, plan = buy(uow, who, "p-plan", 60_000, funding="plan", product_code="baitiao",
+                  periods=3)  # due Apr 5, May 5, Jun 5
+    # Apr 5 is missed: penalty accrues after the grace days; the May 1 statement shows the
+    # May 5 installment as due by May 10.
+    close_until(uow, clock, D(2025, 5, 2))
+    repay(uow, who, "r-part", 100)
+    assert [i["status"] for i in items(uow, plan.account_id)] == \
+        ["past_due", "billed", "scheduled"]
+    close_until(uow, clock, D(2025, 5, 4))
+    before = account(uow, plan.account_id)
+    assert before["principal_past_due_minor"] > 0 and before["penalty_accrual_num"] > 0
+
+    close_days(uow, clock, 1)  # the close of business of May 4: the May 5 period ends
+
+    after = account(uow, plan.account_id)
+    assert (after["interest_accrual_num"], after["penalty_accrual_num"]) == (0, 0)
+    assert after["penalty_posted_minor"] > before["penalty_posted_minor"]
+    assert after["penalty_unpaid_minor"] - before["penalty_unpaid_minor"] == \
+        after["penalty_posted_minor"] - before["penalty_posted_minor"]
+    for component, (state, ledger) in reconcile(uow, who.customer_id).items():
+        assert state == ledger, component
 
 
 def test_statement_without_plans_is_unchanged(uow, clock):

@@ -499,29 +499,40 @@ def write_off(state: ChunkState, inputs: DayInputs) -> StepOutput:
 def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:
     """Installments due tomorrow are billed, posting the interest accrued for their period
     (so a customer paying on the due date sees the exact amount), their fees and the
-    penalty accrued; the next due date moves to the next scheduled installment."""
-    a0 = state.a
+    penalty accrued; the next due date moves to the next scheduled installment.
+
+    The day before its due date is an installment's period end however it was billed: a
+    plan installment a repayment already billed (one a line's statement shows as due,
+    repayments._bill_statement_installments) has its account's penalty posted here too, so
+    at every period end the period's accrual is zero (docs/servicing.md)."""
+    a0, v0 = state.a, state.v
     d = inputs.due_items
+    day = inputs.day
     live = d["valid"] & (a0["status"][d["pos"]] == "active") if len(d["id"]) else \
         np.zeros(0, dtype=bool)
-    if not live.any():
+    ahead = v0["valid"] & (v0["status"] == "billed") & (v0["due_date"] == day + 1)
+    ahead_pos = v0["pos"][ahead]
+    ahead_pos = ahead_pos[(a0["status"][ahead_pos] == "active")
+                          & (a0["kind"][ahead_pos] != "line")]
+    if not live.any() and len(ahead_pos) == 0:
         return StepOutput(state)
-    day = inputs.day
     pos = d["pos"][live]
-    accounts = np.unique(pos)
+    # Interest goes onto the items billed now; early-billed items are fee-priced (none).
+    billing = np.unique(pos)
+    accounts = np.union1d(billing, ahead_pos)
     # The first item billed for an account takes the whole accrued interest of its period.
     first = np.zeros(len(d["id"]), dtype=bool)
     live_index = np.flatnonzero(live)
     _, first_of = np.unique(pos, return_index=True)
     first[live_index[first_of]] = True
-    bearing = np.isin(a0["interest_base"][accounts], (1, 3))
+    bearing = billing[np.isin(a0["interest_base"][billing], (1, 3))]
     a = _own(a0, "interest_accrual_num", "interest_posted_minor", "penalty_accrual_num",
              "penalty_posted_minor", "next_due_date", "event")
     interest = np.zeros(state.n, dtype=np.int64)
-    interest[accounts[bearing]] = _post_accrual(a, accounts[bearing], "interest")
+    interest[bearing] = _post_accrual(a, bearing, "interest")
     penalty = np.zeros(state.n, dtype=np.int64)
     penalty[accounts] = _post_accrual(a, accounts, "penalty")
-    item_interest = np.where(np.isin(d["pos"], accounts[bearing]) & live,
+    item_interest = np.where(np.isin(d["pos"], bearing) & live,
                              np.where(first, interest[d["pos"]], 0), d["interest_minor"])
     principal = _sum_by_account(state.n, pos, d["principal_minor"][live])
     fee = _sum_by_account(state.n, pos, d["fee_minor"][live])
@@ -548,9 +559,9 @@ def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:
     updates = tuple(("billed", int(item_interest[k]), 0, 0, 0, int(total[k]),
                      _date(d["due_date"][k]), int(d["id"][k])) for k in live_index)
     # The next due date is the earliest installment still scheduled after tomorrow.
-    a["next_due_date"][accounts] = NO_DATE
+    a["next_due_date"][billing] = NO_DATE
     found_pos, found = positions(a["seq"], inputs.scheduled_seq)
-    later = found & (inputs.scheduled_due > day + 1) & np.isin(found_pos, accounts)
+    later = found & (inputs.scheduled_due > day + 1) & np.isin(found_pos, billing)
     earliest = np.full(state.n, _MAX, dtype=np.int64)
     np.minimum.at(earliest, found_pos[later], inputs.scheduled_due[later])
     has = earliest != _MAX
