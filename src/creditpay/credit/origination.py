@@ -130,8 +130,9 @@ def open_line_for_customer(tx: Tx, granted_by: Principal, customer_id: str, *,
 
 
 class CreditNotOfferedError(DomainError):
-    """The platform offers no credit (503 ``credit-unavailable``, as the payments port's
-    ``NoCredit`` answers): refused before anything is written."""
+    """The platform offers no credit (503 ``credit-unavailable``; the payments port's
+    ``NoCredit`` raises it too, as ``CreditUnavailableError``): refused before anything is
+    written."""
 
     type_slug = "credit-unavailable"
     status = 503

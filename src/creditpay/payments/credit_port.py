@@ -20,9 +20,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from creditpay.credit import service as credit_service
+from creditpay.credit.origination import CreditNotOfferedError
 from creditpay.credit.service import BorrowerPosition
 from creditpay.db.uow import Tx
-from creditpay.errors import DomainError, ValidationError
+from creditpay.errors import ValidationError
 from creditpay.protection import disclosure
 from creditpay.protection.withdrawal import withdrawal_deadline
 
@@ -42,10 +43,9 @@ OFFER_FIELDS = ("offer_id", "funding", "periods", "per_period_amount_minor",
                 "financed_minor")
 
 
-class CreditUnavailableError(DomainError):
-    type_slug = "credit-unavailable"
-    status = 503
-    title = "Credit is not available"
+# One error for "no credit here" (503 credit-unavailable), defined once by credit; the port
+# keeps its name for payments' callers.
+CreditUnavailableError = CreditNotOfferedError
 
 
 _PLAIN_TYPES = frozenset({str, int, bool, float, type(None)})
