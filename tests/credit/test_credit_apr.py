@@ -410,3 +410,44 @@ def test_unit_period_without_a_common_period_is_the_average_rounded():
     # 2-week and a 1-month interval: the month occurs most often
     payments = [(D(2024, 2, 1), 50_000), (D(2024, 2, 15), 30_000), (D(2024, 3, 15), 30_000)]
     assert _infer_unit_period(advances, payments) == UnitPeriod("month")
+
+
+@settings(max_examples=150, deadline=None)
+@given(principal=st.integers(1, 10_000_000), periods=st.integers(1, 36),
+       markup_bps=st.integers(-9_900, 40_000), day=st.integers(1, 31),
+       month=st.integers(1, 12), basis=st.sampled_from(["equal_months", "days_365",
+                                                        "equal_weeks"]))
+def test_eu_solve_seeded_in_floats_finds_the_same_root(principal, periods, markup_bps, day,
+                                                       month, basis):
+    """The EU solve starts from a root found in floats (a billionth-wide bracket checked in
+    Decimal); its result is the root the unseeded solve finds, to the solver's tolerance,
+    for cheap, dear, zero-cost and loss-making flows alike."""
+    import creditpay.credit.apr as A
+
+    start = dt.date(2024, month, min(day, 28))
+    total = principal + principal * markup_bps // 10_000
+    if total <= 0:
+        total = 1
+    per, rest = divmod(total, periods)
+    dates = due_dates(start, periods, "monthly")
+    payments = [(when, per + (rest if n == periods - 1 else 0))
+                for n, when in enumerate(dates)]
+    advances = [(start, principal)]
+
+    def solve() -> Decimal | str:
+        try:
+            return A.aprc_eu(advances, payments, basis)
+        except ValidationError as exc:
+            return str(exc.field)
+
+    seeded = solve()
+    original = A._float_root
+    A._float_root = lambda *args: None
+    try:
+        unseeded = solve()
+    finally:
+        A._float_root = original
+    if isinstance(unseeded, str):  # no root in the bracket: both refuse alike
+        assert seeded == unseeded
+    else:
+        assert isinstance(seeded, Decimal) and abs(seeded - unseeded) < Decimal("1e-20")

@@ -46,8 +46,10 @@ def test_a_quote_solves_each_offer_figure_once(uow, clock, monkeypatch):
 def test_each_stored_hash_is_the_document_computed_from_the_offer_terms(uow, clock,
                                                                         amount_minor):
     """Every offer (line, plans, with or without down payment, customer- or merchant-paid
-    fee), every language: the hash stored at quote time (figures reused from pricing) is
-    the SHA-256 of the document built from the offer's terms alone, as confirm renders it."""
+    fee), every language: the document made from what the quote stored (figures reused
+    from pricing, the exact rates solved once) is byte for byte the document built from
+    the offer's terms alone, solving every rate again; the quote stores the hash of the
+    language shown (zh-CN by default), and only that one."""
     who = new_customer(uow)
     clock.set("2025-03-02T10:00:00+00:00")
     port = CreditFacade(CATALOGUE)
@@ -63,11 +65,16 @@ def test_each_stored_hash_is_the_document_computed_from_the_offer_terms(uow, clo
         assert found is not None
         stored, _ = found
         by_language = stored.offer["key_facts_sha256_by_language"]
-        assert set(by_language) == set(LANGUAGES)
+        assert set(by_language) == {"zh-CN"}
         for language in LANGUAGES:
-            document = port.key_facts(offer, language, lender_name="creditpay")
-            assert by_language[language] == document.sha256
+            from_terms = port.key_facts(offer, language, lender_name="creditpay")
+            from_stored = port.key_facts(offer, language, lender_name="creditpay",
+                                         stored=stored)
+            assert from_stored.html == from_terms.html
+            if language == "zh-CN":
+                assert by_language[language] == from_terms.sha256
         assert offer["key_facts_sha256"] == by_language["zh-CN"]
+        assert "exact_rates" not in offer  # credit's bookkeeping, not shown
 
 
 def test_an_offers_stored_figures_are_its_fields_exactly(uow, clock):

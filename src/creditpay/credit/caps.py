@@ -27,6 +27,7 @@ from creditpay.credit.schedule import Schedule, build_schedule
 from creditpay.errors import CapExceededError, NotFoundError, ValidationError
 
 __all__ = ["Caps", "load_caps", "load_jurisdiction_caps", "activate_product", "check_all_in_cost",
+           "check_all_in_cost_value",
            "check_penalty_rate", "check_exposure", "CAPS_DIR"]
 
 CAPS_DIR = Path(__file__).parent / "caps"
@@ -97,6 +98,13 @@ def check_all_in_cost(schedule: Schedule, caps: Caps, *, what: str = "this credi
     """The schedule's all-in annual cost, or CapExceededError if it is above the cap."""
     cost = Decimal(0) if schedule.totals.interest_minor + schedule.totals.fee_minor == 0 \
         else all_in_annual_cost(schedule)
+    return check_all_in_cost_value(cost, caps, what=what)
+
+
+def check_all_in_cost_value(cost: Decimal, caps: Caps, *, what: str = "this credit"
+                            ) -> Decimal:
+    """``cost`` (an all-in annual cost already solved, a fraction), or CapExceededError
+    if it is above the cap."""
     if cost > caps.all_in_annual_cost_max:
         raise CapExceededError(
             f"all-in annual cost of {what} is {_percent(cost)}, above the"

@@ -97,6 +97,27 @@ class OfferCosts:
     all_in_annual_cost: Decimal
 
 
+def exact_rates(costs: OfferCosts) -> dict[str, str]:
+    """The exact rates (fractions, as strings) a plan offer is documented and capped with,
+    solved once when it is quoted and stored with its figures, so that showing, accepting
+    and authorising the stored offer never solve again (pure):
+
+    - ``all_in_annual_cost``: pricing's all-in annual cost (0 for a plan that costs
+      nothing), what the caps are checked against;
+    - ``key_facts_apr``: the APR the key-facts document states: the all-in annual cost, or
+      for a plan that costs nothing the solver's figure of its flows (a residue the
+      document has always printed as it came);
+    - ``key_facts_effective_annual_rate``: the EU effective rate (APRC) of the consumer's
+      schedule.
+    """
+    schedule = costs.consumer_schedule
+    costs_something = bool(schedule.totals.interest_minor + schedule.totals.fee_minor)
+    stated = costs.all_in_annual_cost if costs_something else apr_of_schedule(schedule)
+    return {"all_in_annual_cost": str(costs.all_in_annual_cost),
+            "key_facts_apr": str(stated),
+            "key_facts_effective_annual_rate": str(apr_of_schedule(schedule, AprMethod.EU))}
+
+
 _OFFER_FIELDS = tuple(f.name for f in fields(Offer))
 _ROW_FIELDS = tuple(f.name for f in fields(OfferInstallment))
 

@@ -97,10 +97,18 @@ def find_offer(conn: Any, *, customer_id: str, offer_id: str, reference: str | N
 
 def check_usable(stored: StoredOffer | None, now: dt.datetime, *,
                  catalogue: P.Catalogue,
-                 key_facts_sha256: str | None = None) -> StoredOffer:
+                 key_facts_sha256: str | None = None,
+                 key_facts_language: str | None = None) -> StoredOffer:
     """``stored`` if it can still be authorised: quoted, not expired, its product version
     still current, and (when the quote recorded one) ``key_facts_sha256`` the hash of the
-    document shown. StateError / ValidationError naming the field otherwise."""
+    document shown. StateError / ValidationError naming the field otherwise.
+
+    The quote records the hash of the document in the language it was shown in. With
+    ``key_facts_language`` given, the hash must be the recorded one of that language; a
+    language the quote did not render (the consumer read the offer's document in another
+    language) has no recorded hash to compare, and the caller, which rendered that document
+    from these stored figures and matched the consumer's hash against it, is relied on.
+    Without it, the hash must be one of those recorded."""
     if stored is None:
         raise StateError("is not an offer quoted for this purchase (unknown or stale: quote"
                          " again)", field="offer_id")
@@ -114,9 +122,16 @@ def check_usable(stored: StoredOffer | None, now: dt.datetime, *,
     if current != int(offer["product_version"]):
         raise StateError("the offer's product has changed since it was quoted; quote again",
                          field="offer_id")
-    shown = offer.get("key_facts_sha256")
-    if shown is not None and key_facts_sha256 is not None and \
-            key_facts_sha256.lower() not in _accepted_hashes(offer):
+    if offer.get("key_facts_sha256") is None or key_facts_sha256 is None:
+        return stored
+    by_language = offer.get("key_facts_sha256_by_language") or {}
+    if key_facts_language is not None and by_language:
+        if key_facts_language not in by_language:
+            return stored
+        accepted = {str(by_language[key_facts_language]).lower()}
+    else:
+        accepted = _accepted_hashes(offer)
+    if key_facts_sha256.lower() not in accepted:
         raise ValidationError("is not the SHA-256 of this offer's key-facts document",
                               field="key_facts_sha256")
     return stored

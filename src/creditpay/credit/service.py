@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,7 +23,7 @@ from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
 from creditpay.credit import quotes as Q
-from creditpay.credit.caps import check_all_in_cost, check_exposure
+from creditpay.credit.caps import check_all_in_cost, check_all_in_cost_value, check_exposure
 from creditpay.credit.lines import (
     CreditLineView,
     check_id,
@@ -36,7 +37,13 @@ from creditpay.credit.lines import (
     transfer,
 )
 from creditpay.credit.loans import disburse_cash_loan
-from creditpay.credit.offers import Offer, capture_split, plan_schedules, price_offers
+from creditpay.credit.offers import (
+    Offer,
+    capture_split,
+    exact_rates,
+    plan_schedules,
+    price_offers,
+)
 from creditpay.credit.offers import quote_offers as compute_offers
 from creditpay.credit.plans import (
     Item,
@@ -518,6 +525,9 @@ def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     for offer, costs in priced:
         figures = _offer_json(offer)
         figures["currency"] = currency
+        if costs is not None and key_facts_by_language is not None:
+            # Solved once here and stored: acceptance and authorisation read them.
+            figures["exact_rates"] = exact_rates(costs)
         # The document gets the schedule and all-in cost pricing just solved (no re-solve).
         by_language = key_facts_by_language(dict(figures), costs) if key_facts_by_language \
             else {language: render(figures)
@@ -560,6 +570,7 @@ def _offer_json(offer: Offer) -> dict[str, Any]:
 def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amount_minor: int,
                        currency: str, offer_id: str, reference: str | None = None,
                        quote_id: str | None = None, key_facts_sha256: str | None = None,
+                       key_facts_language: str | None = None,
                        stored: Q.StoredOffer | None = None, catalogue: P.Catalogue
                        ) -> CreditAuthorisation:
     """Hold the financed amount of the accepted offer on the customer's line.
@@ -569,7 +580,8 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     the caller already read it in this transaction): it is refused with StateError on
     ``offer_id`` when it was never quoted for this price, has expired, or its product
     version is no longer current, and with ValidationError on ``key_facts_sha256`` when the
-    hash given is not that of the document shown. Nothing is quoted again. Caps are
+    hash given is not that of the document shown (in ``key_facts_language``, when given:
+    see :func:`creditpay.credit.quotes.check_usable`). Nothing is quoted again. Caps are
     checked again (CapExceededError names the cap); the hold itself is refused by the
     ledger if the line's available credit is short.
     """
@@ -592,6 +604,7 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
         checked = _authorisable(tx, customer_id=customer_id, amount_minor=amount_minor,
                                 currency=currency, offer_id=offer_id, reference=reference,
                                 quote_id=quote_id, key_facts_sha256=key_facts_sha256,
+                                key_facts_language=key_facts_language,
                                 stored=stored, catalogue=catalogue)
     except DomainError:
         first = replay()  # a retry of an authorisation made while the offer was good
@@ -642,7 +655,7 @@ def _insert_new(tx: Tx, table: Any, key: str) -> Any:
 def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
                   offer_id: str, reference: str | None, quote_id: str | None,
                   key_facts_sha256: str | None, stored: Q.StoredOffer | None,
-                  catalogue: P.Catalogue
+                  catalogue: P.Catalogue, key_facts_language: str | None = None
                   ) -> tuple[Q.StoredOffer, dict[str, Any], dict[str, Any], int]:
     """(stored offer, its figures, the customer's line, financed minor units) when the
     offer can be authorised now: stored and usable, the line active, caps and exposure
@@ -659,7 +672,7 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
                                or stored.amount_minor != amount_minor):
         stored = None  # quoted for another purchase
     stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256,
-                            catalogue=catalogue)
+                            key_facts_language=key_facts_language, catalogue=catalogue)
     offer = stored.offer
     a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
     principal = select(func.coalesce(func.sum(
@@ -685,9 +698,16 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     caps = catalogue.caps(product.jurisdiction)
     financed = int(offer["financed_minor"])
     if offer["funding"] == "plan":
-        check_all_in_cost(plan_schedules(product, int(offer["periods"]), financed, tx.today,
-                                         currency, offer["down_payment_rate"])[1],
-                          caps, what="this plan")
+        # The caps of today, on the cost of the plan as quoted (solved once, stored with
+        # the offer); a quote stored without it is priced again.
+        stored_cost = (offer.get("exact_rates") or {}).get("all_in_annual_cost")
+        if stored_cost is not None:
+            check_all_in_cost_value(Decimal(stored_cost), caps, what="this plan")
+        else:
+            check_all_in_cost(plan_schedules(product, int(offer["periods"]), financed,
+                                             tx.today, currency,
+                                             offer["down_payment_rate"])[1],
+                              caps, what="this plan")
     check_exposure(int(line.pop("exposure_principal")) + int(line.pop("exposure_held")),
                    financed, caps, currency)
     return stored, offer, line, financed
@@ -790,7 +810,15 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         schedule, consumer = plan_schedules(product, offer["periods"], financed, tx.today,
                                             currency, offer.get("down_payment_rate"))
         customer_pays = product.fee_payer == "customer"
-        check_all_in_cost(consumer, catalogue.caps(product.jurisdiction), what="this plan")
+        caps = catalogue.caps(product.jurisdiction)
+        stored_cost = (offer.get("exact_rates") or {}).get("all_in_annual_cost")
+        if stored_cost is not None and financed == int(offer["financed_minor"]) \
+                and tx.today.isoformat() == offer.get("quoted_on"):
+            # The plan as quoted (same amount, same day: the same schedule): its cost was
+            # solved when it was quoted; today's caps are checked on it.
+            check_all_in_cost_value(Decimal(stored_cost), caps, what="this plan")
+        else:
+            check_all_in_cost(consumer, caps, what="this plan")
         merchant_fee = 0 if customer_pays else schedule.totals.fee_minor
         account_id = _derived_id("plan", capture_id)
         if merchant_fee:

@@ -203,6 +203,8 @@ credit_authorisations = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("status IN ('authorised', 'captured', 'voided')", name="status"),
+    # A borrower's open holds (exposure, affordability): read by every checkout.
+    Index("ix_credit_authorisations_customer", "customer_id", "currency", "status"),
 )
 
 credit_purchases = Table(

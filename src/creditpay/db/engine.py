@@ -7,14 +7,17 @@ instead of failing at commit with SQLITE_BUSY. PostgreSQL is reached through psy
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["make_engine", "normalise_url", "is_sqlite", "is_postgres", "driver_connection"]
+__all__ = ["make_engine", "normalise_url", "is_sqlite", "is_postgres", "driver_connection",
+           "writer_gate"]
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -38,6 +41,56 @@ def driver_connection(conn: Connection) -> Any:
     driver = conn.connection.driver_connection
     assert driver is not None, "connection has no DB-API connection (invalidated?)"
     return driver
+
+
+class _WriterGate:
+    """A re-entrant lock whose wait is bounded by SQLite's own busy timeout: a writer that
+    waited that long goes on to ``BEGIN IMMEDIATE`` without it, and meets SQLite's busy
+    handler (and its "database is locked" error) exactly as it would have without the gate.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._held = threading.local()
+
+    def __enter__(self) -> _WriterGate:
+        acquired = self._lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        stack: list[bool] = self._held.__dict__.setdefault("stack", [])
+        stack.append(acquired)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._held.stack.pop():
+            self._lock.release()
+
+
+# One gate per SQLite database file in this process (shared by every engine on the file).
+_WRITER_GATES: dict[str, _WriterGate] = {}
+_WRITER_GATES_LOCK = threading.Lock()
+
+
+def writer_gate(engine: Engine) -> contextlib.AbstractContextManager[object]:
+    """What a write transaction on ``engine`` holds from its BEGIN to its COMMIT.
+
+    SQLite lets one writer in at a time. A thread whose ``BEGIN IMMEDIATE`` finds the lock
+    taken waits in SQLite's busy handler, which sleeps 1, 2, 5 ... up to 100 ms between
+    tries, so under a few concurrent requests a writer sleeps long after the lock was
+    freed (a checkout's p99 over HTTP was several hundred ms of such sleeps). Writers of
+    this process therefore queue on a lock of their own first: each enters the moment the
+    previous one commits. Other processes on the same file still meet the busy handler.
+    PostgreSQL has row locks and needs no gate (a no-op context).
+    """
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    database = engine.url.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return contextlib.nullcontext()
+    key = str(Path(database).resolve())
+    with _WRITER_GATES_LOCK:
+        gate = _WRITER_GATES.get(key)
+        if gate is None:
+            gate = _WRITER_GATES[key] = _WriterGate()
+    return gate
 
 
 def is_sqlite(engine: Engine) -> bool:

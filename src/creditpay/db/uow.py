@@ -21,7 +21,7 @@ from sqlalchemy import Connection, CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditpay.clock import Clock
-from creditpay.db.engine import driver_connection
+from creditpay.db.engine import driver_connection, writer_gate
 from creditpay.db.tables import outbox_events
 
 __all__ = ["UnitOfWork", "Tx", "is_transient_error", "inserted_id", "RETRY_ATTEMPTS_MAX"]
@@ -140,12 +140,14 @@ class UnitOfWork:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
+        # Writers of this process queue here before SQLite's lock (see writer_gate).
+        self._gate = writer_gate(engine)
 
     @contextmanager
     def begin(self) -> Iterator[Tx]:
         tx: Tx | None = None
         try:
-            with self.engine.begin() as conn:
+            with self._gate, self.engine.begin() as conn:
                 tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
                 yield tx
                 tx.flush_events()
@@ -159,7 +161,7 @@ class UnitOfWork:
         """Re-apply the durable effects of a rolled-back transaction in a new one."""
         effects, rolled_back._durable = rolled_back._durable, []
         try:
-            with self.engine.begin() as conn:
+            with self._gate, self.engine.begin() as conn:
                 tx = Tx(conn=conn, clock=self.clock, now=rolled_back.now)
                 for effect in effects:
                     effect(tx)

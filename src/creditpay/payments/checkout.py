@@ -134,17 +134,20 @@ class Checkout:
         if principal.kind != "customer":
             raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
         self.intents.intent_for(conn, principal, intent_id)
-        _, offer = self._shown_offer(conn, principal.id, intent_id, offer_id)
+        stored, offer = self._shown_offer(conn, principal.id, intent_id, offer_id)
         return self.ctx.credit.key_facts(offer, self._language(conn, principal, language),
-                                         lender_name=self.ctx.policy.lender_name).html
+                                         lender_name=self.ctx.policy.lender_name,
+                                         stored=stored).html
 
     def _shown_key_facts(self, offer: dict[str, Any], key_facts_sha256: str | None,
                          stored: Any = None) -> KeyFactsDocument:
         """The key-facts document the consumer saw for ``offer``: the one (in either
         language) whose SHA-256 they sent back; ValidationError naming
-        ``key_facts_sha256`` otherwise (before anything is written). The quote stored each
-        language's hash: only the matching document is rendered (once, for the copy the
-        acceptance keeps), and checked again against the hash."""
+        ``key_facts_sha256`` otherwise (before anything is written). The quote stored the
+        hash of the language it was shown in: when it matches, only that document is
+        rendered (once: the acceptance keeps this very copy) and checked again; otherwise
+        the languages the quote did not render are rendered from the stored figures and
+        compared (the consumer may have read the document in the other language)."""
         if not isinstance(key_facts_sha256, str) or not key_facts_sha256:
             raise ValidationError("credit funding needs the key_facts_sha256 of the offer's "
                                   "key-facts document you were shown", field="key_facts_sha256")
@@ -152,12 +155,14 @@ class Checkout:
             if stored is not None else {}
         languages = [lang for lang, sha in by_language.items()
                      if hmac.compare_digest(str(sha), key_facts_sha256.lower())]
-        if not by_language:
+        if not languages:
             shown = offer.get("key_facts_language")
-            languages = sorted(LANGUAGES, key=lambda lang: lang != shown)
+            languages = sorted((lang for lang in LANGUAGES if lang not in by_language),
+                               key=lambda lang: lang != shown)
         for language in languages:
             document = self.ctx.credit.key_facts(offer, language,
-                                                 lender_name=self.ctx.policy.lender_name)
+                                                 lender_name=self.ctx.policy.lender_name,
+                                                 stored=stored)
             if hmac.compare_digest(document.sha256, key_facts_sha256.lower()):
                 return document
         raise ValidationError("is not the SHA-256 of this offer's key-facts document; read "
@@ -319,8 +324,8 @@ class Checkout:
             # The consumer accepts the exact document shown (its hash is recorded with a copy
             # of it), in the transaction that uses the credit: no credit without it.
             acceptance = accept_disclosure(
-                tx, customer_id=principal.id, facts=key_facts.facts,
-                language=key_facts.language, shown_sha256=key_facts.sha256, channel="app")
+                tx, customer_id=principal.id, document=key_facts,
+                shown_sha256=key_facts.sha256, channel="app")
             offer = {**offer, "key_facts_sha256": acceptance.document_sha256,
                      "key_facts_language": acceptance.language,
                      "key_facts_url": f"/v1/payment_intents/{row.id}/credit_offers/"
@@ -332,7 +337,8 @@ class Checkout:
                 tx, authorisation_id=hold_id, customer_id=principal.id,
                 amount_minor=row.amount_minor, currency=row.currency,
                 offer_id=offer["offer_id"], reference=row.id, quote_id=offer["quote_id"],
-                key_facts_sha256=key_facts.sha256, stored=stored)
+                key_facts_sha256=key_facts.sha256, key_facts_language=key_facts.language,
+                stored=stored)
             if down:
                 # The down payment is held on the wallet, in this transaction with the
                 # credit hold on the financed part; capture posts it to the merchant.

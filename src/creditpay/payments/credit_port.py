@@ -76,6 +76,7 @@ def _shown(figures: dict[str, Any]) -> dict[str, Any]:
     the per-language hashes are credit's bookkeeping, not shown)."""
     shown = dict(figures)
     shown.pop("key_facts_sha256_by_language", None)
+    shown.pop("exact_rates", None)
     funding = str(shown.get("funding"))
     shown["funding"] = {"line": "credit_line", "plan": "installment_plan"}.get(funding, funding)
     return shown
@@ -127,6 +128,7 @@ class CreditPort(Protocol):
                            amount_minor: int, currency: str, offer_id: str,
                            reference: str | None = None, quote_id: str | None = None,
                            key_facts_sha256: str | None = None,
+                           key_facts_language: str | None = None,
                            stored: StoredOffer | None = None) -> CreditAuthorisation: ...
 
     def capture_purchase(self, tx: Tx, *, authorisation_id: str, capture_id: str,
@@ -138,8 +140,8 @@ class CreditPort(Protocol):
     def refund_purchase(self, tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
                         ) -> RefundResult: ...
 
-    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str
-                  ) -> KeyFactsDocument: ...
+    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str,
+                  stored: StoredOffer | None = None) -> KeyFactsDocument: ...
 
     def borrower_position(self, tx: Tx, *, customer_id: str, currency: str,
                           with_accounts: bool = True) -> BorrowerPosition: ...
@@ -187,14 +189,14 @@ class CreditFacade:
             raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
 
         def hashes(figures: dict[str, Any], costs: OfferCosts | None) -> dict[str, str]:
-            # The schedule and all-in cost are those pricing just solved (``costs``); only
-            # the EU rate is solved here, once per offer; each language is rendered once.
-            # Both languages are hashed now: the consumer may read and accept either, and
-            # confirm checks the hash sent against the stored ones before rendering.
+            # The schedule and rates are those credit just solved (``costs`` and the
+            # figures' ``exact_rates``): nothing is solved here. Only the language shown is
+            # rendered: a consumer who reads the offer in the other language (its
+            # key_facts_url with ?lang=) and accepts that document has it rendered from
+            # the stored figures at confirm, and checked there.
             facts = _key_facts_of(_shown(figures), str(figures["offer_id"]), lender_name,
-                                  self.catalogue, costs)
-            return {lang: disclosure.document_sha256(disclosure.render_html(facts, lang))
-                    for lang in LANGUAGES}
+                                  self.catalogue, costs, figures.get("exact_rates"))
+            return {language: disclosure.render_document(facts, language).sha256}
 
         quote = credit_service.quote(
             tx, customer_id=customer_id, amount_minor=amount_minor, currency=currency,
@@ -241,12 +243,13 @@ class CreditFacade:
                            amount_minor: int, currency: str, offer_id: str,
                            reference: str | None = None, quote_id: str | None = None,
                            key_facts_sha256: str | None = None,
+                           key_facts_language: str | None = None,
                            stored: StoredOffer | None = None) -> CreditAuthorisation:
         return credit_service.authorise_purchase(
             tx, authorisation_id=authorisation_id, customer_id=customer_id,
             amount_minor=amount_minor, currency=currency, offer_id=offer_id,
             reference=reference, quote_id=quote_id, key_facts_sha256=key_facts_sha256,
-            stored=stored, catalogue=self.catalogue)
+            key_facts_language=key_facts_language, stored=stored, catalogue=self.catalogue)
 
     def capture_purchase(self, tx: Tx, *, authorisation_id: str, capture_id: str,
                          amount_minor: int, merchant_payable_account_id: int
@@ -266,10 +269,11 @@ class CreditFacade:
                                               catalogue=self.catalogue)
 
     # ------------------------------------------------------------------ key facts
-    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str
-                  ) -> KeyFactsDocument:
+    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str,
+                  stored: StoredOffer | None = None) -> KeyFactsDocument:
         """The key-facts document of a shown offer (a dict from :meth:`quote_offers`) in
-        ``language``: its figures, the exact HTML bytes and their SHA-256.
+        ``language``: its figures, the exact HTML bytes and their SHA-256; ``stored``, the
+        stored offer, gives the exact rates solved when it was quoted.
 
         The schedule, cost and date figures are those of the offer; fees, late-fee and
         penalty rules come from the offer's product version. Rendered each time it is
@@ -278,9 +282,11 @@ class CreditFacade:
         """
         if language not in LANGUAGES:
             raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
-        facts = _key_facts_of(offer, str(offer["offer_id"]), lender_name, self.catalogue)
-        document = disclosure.render_html(facts, language)
-        return KeyFactsDocument(facts, language, document, disclosure.document_sha256(document))
+        rates = stored.offer.get("exact_rates") if stored is not None else None
+        return disclosure.render_document(
+            _key_facts_of(offer, str(offer["offer_id"]), lender_name, self.catalogue,
+                          rates=rates),
+            language)
 
     # ------------------------------------------------------------------ affordability inputs
     def borrower_position(self, tx: Tx, *, customer_id: str, currency: str,
@@ -293,27 +299,22 @@ class CreditFacade:
         return position
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class KeyFactsDocument:
-    """A key-facts document as shown to the consumer (HTML) and the figures behind it."""
-
-    facts: disclosure.KeyFacts
-    language: str
-    html: bytes
-    sha256: str
+# A key-facts document as shown to the consumer (HTML) and the figures behind it.
+KeyFactsDocument = disclosure.KeyFactsDocument
 
 
 LANGUAGES = ("zh-CN", "en")
 
 
 def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,
-                  catalogue: Catalogue, costs: OfferCosts | None = None
-                  ) -> disclosure.KeyFacts:
+                  catalogue: Catalogue, costs: OfferCosts | None = None,
+                  rates: dict[str, str] | None = None) -> disclosure.KeyFacts:
     """Key facts of an offer (pure: its product version is read from ``catalogue``).
 
     ``costs``: what pricing the offer solved (its consumer schedule and all-in cost); given,
-    they are used as they are (the document's schedule and APR are the very figures of the
-    offer) and only the EU rate is solved; absent, the figures are computed from the terms.
+    the document's schedule is that very schedule. ``rates``: the exact rates credit
+    stored with the quote (:func:`creditpay.credit.offers.exact_rates`); given, nothing is
+    solved. Absent (a quote stored before they were), the rates are solved from the terms.
     """
     from creditpay.credit import products as P
     from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
@@ -339,6 +340,12 @@ def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,
             annual_rate=product.annual_rate, method=product.method,
             fee_rate_per_period=fee, frequency=product.frequency,
             down_payment_minor=int(offer.get("down_payment_minor") or 0), **common)
+        if rates is not None:
+            schedule = costs.consumer_schedule if costs is not None else \
+                build_schedule(plan_terms.schedule_terms())
+            return disclosure.build_key_facts_from(
+                schedule, Decimal(rates["key_facts_apr"]),
+                Decimal(rates["key_facts_effective_annual_rate"]), plan_terms)
         if costs is None or not (costs.consumer_schedule.totals.interest_minor
                                  + costs.consumer_schedule.totals.fee_minor):
             # A plan that costs nothing: pricing skipped its solve (cost 0), but the document

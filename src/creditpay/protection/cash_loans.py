@@ -51,14 +51,9 @@ class AffordabilityCheck(Protocol):
                  is_installment_plan: bool) -> int: ...
 
 
-@dataclass(frozen=True)
-class KeyFactsDocument:
-    """A stored offer's key facts in one language: the figures, the HTML bytes and their
-    SHA-256 (hex), which is what the consumer accepts."""
-
-    facts: disclosure.KeyFacts
-    html: bytes
-    sha256: str
+# A stored offer's key facts in one language (figures, HTML bytes, SHA-256): the
+# disclosure module's document, which is what the consumer accepts.
+KeyFactsDocument = disclosure.KeyFactsDocument
 
 
 def key_facts_of(offer: dict[str, Any], lender_name: str, *, catalogue: P.Catalogue
@@ -84,9 +79,8 @@ def key_facts_of(offer: dict[str, Any], lender_name: str, *, catalogue: P.Catalo
 def key_facts_document(offer: dict[str, Any], language: str, lender_name: str, *,
                        catalogue: P.Catalogue) -> KeyFactsDocument:
     """The key-facts document of a stored offer in ``language`` (zh-CN or en)."""
-    facts = key_facts_of(offer, lender_name, catalogue=catalogue)
-    html = disclosure.render_html(facts, language)
-    return KeyFactsDocument(facts, html, disclosure.document_sha256(html))
+    return disclosure.render_document(key_facts_of(offer, lender_name, catalogue=catalogue),
+                                      language)
 
 
 @dataclass(frozen=True)
@@ -202,8 +196,7 @@ def take_cash_loan(tx: Tx, command: TakeCashLoan, *, check_affordability: Afford
         principal_minor=principal,
         monthly_payment_minor=monthly_payment_of(document.facts.schedule),
         is_installment_plan=False))
-    acceptance = disclosure.accept_disclosure(tx, customer_id=customer_id,
-                                              facts=document.facts, language=language,
+    acceptance = disclosure.accept_disclosure(tx, customer_id=customer_id, document=document,
                                               shown_sha256=document.sha256, channel="app")
     wallet = int(L.open_account(tx, wallet_spec(customer_id, currency)).id)
     view = disburse_cash_loan(tx, loan_id=command.loan_id, customer_id=customer_id,

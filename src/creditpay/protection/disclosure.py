@@ -65,6 +65,8 @@ __all__ = [
     "build_key_facts",
     "build_key_facts_from",
     "render_html",
+    "render_document",
+    "KeyFactsDocument",
     "render_pdf",
     "document_sha256",
     "accept_disclosure",
@@ -439,6 +441,24 @@ def render_html(facts: KeyFacts, language: str) -> bytes:
     return text.replace("\r\n", "\n").encode("utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class KeyFactsDocument:
+    """A key-facts document as rendered for the consumer: its figures, its language, the
+    exact HTML bytes and their SHA-256 (hex). Made by :func:`render_document` only, so the
+    bytes are always the rendering of the figures."""
+
+    facts: KeyFacts
+    language: str
+    html: bytes
+    sha256: str
+
+
+def render_document(facts: KeyFacts, language: str) -> KeyFactsDocument:
+    """:func:`render_html` of ``facts`` in ``language`` with its SHA-256."""
+    html = render_html(facts, language)
+    return KeyFactsDocument(facts, check_language(language), html, document_sha256(html))
+
+
 def document_sha256(document: bytes) -> str:
     if not isinstance(document, bytes | bytearray):
         raise ValidationError("must be the document's bytes", field="document")
@@ -515,21 +535,29 @@ def _acceptance(row: Any) -> Acceptance:
                       row.accepted_at)
 
 
-def accept_disclosure(tx: Tx, *, customer_id: str, facts: KeyFacts, language: str,
-                      shown_sha256: str, channel: str) -> Acceptance:
+def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: str,
+                      facts: KeyFacts | None = None, language: str | None = None,
+                      document: KeyFactsDocument | None = None) -> Acceptance:
     """Record that ``customer_id`` accepted the key facts of ``facts.terms.offer_id``.
 
-    The document is rendered again here; ``shown_sha256`` (the hash the consumer's device
-    computed of the document it displayed) must equal its SHA-256, otherwise the consumer
-    saw something else and nothing is recorded. One acceptance per offer: repeating the same
-    acceptance returns it; a different customer or document is a ConflictError.
+    The document is ``document`` when the caller already rendered it (with
+    :func:`render_document`, e.g. to find which language the consumer read), else
+    ``facts`` rendered here in ``language``; ``shown_sha256`` (the hash the consumer's
+    device computed of the document it displayed) must equal its SHA-256, otherwise the
+    consumer saw something else and nothing is recorded. One acceptance per offer:
+    repeating the same acceptance returns it; a different customer or document is a
+    ConflictError.
     """
     check_reference(customer_id, "customer_id")
     check_choice(channel, CHANNELS, "channel")
-    if not isinstance(facts, KeyFacts):
-        raise ValidationError("must be KeyFacts from build_key_facts", field="facts")
-    document = render_html(facts, language)
-    digest = document_sha256(document)
+    if document is None:
+        if not isinstance(facts, KeyFacts):
+            raise ValidationError("must be KeyFacts from build_key_facts", field="facts")
+        document = render_document(facts, language if language is not None else "")
+    elif not isinstance(document, KeyFactsDocument):
+        raise ValidationError("must be a document from render_document", field="document")
+    facts, language = document.facts, document.language
+    digest = document.sha256
     if shown_sha256 != digest:
         raise ValidationError("is not the SHA-256 of the key-facts document for this offer "
                               "and language; show the consumer the current document",
@@ -545,7 +573,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, facts: KeyFacts, language: st
                             rule="disclosure.already_accepted")
     values = {"offer_id": offer_id, "customer_id": customer_id, "language": language,
               "template_version": TEMPLATE_VERSION, "document_sha256": digest,
-              "document_html": document.decode("utf-8"), "channel": channel,
+              "document_html": document.html.decode("utf-8"), "channel": channel,
               "accepted_at": tx.now}
     try:
         with tx.conn.begin_nested():
