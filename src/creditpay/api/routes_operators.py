@@ -12,7 +12,6 @@ from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
 from creditpay.parties.service import Principal
-from creditpay.platform import audit
 
 router = APIRouter(prefix="/v1", tags=["operators"])
 ADMIN = access(roles={"admin"})
@@ -51,21 +50,13 @@ def personal_data(request: Request, customer_id: str, body: S.PersonalDataIn,
                   idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(access(roles={"compliance_officer"}))) -> Any:
     rt = runtime(request)
-    fields = ("phone", "email", "legal_name", "id_number", "date_of_birth")
 
     def use_case(tx: Any) -> dict[str, Any]:
-        row = rt.parties.get_customer(tx.conn, customer_id)
-        audit.record_personal_data_access(tx, who.id, "customer", customer_id, list(fields),
-                                          body.purpose.value)
-        out: dict[str, Any] = {"id": customer_id}
-        for name in fields:
-            ct = getattr(row, f"{name}_ct")
-            out[name] = rt.vault.decrypt(f"customers.{name}", customer_id, ct) if ct else None
-        return out
+        return rt.parties.reveal_personal_data(tx, who.id, customer_id, body.purpose.value)
 
     # Plaintext personal data is never stored as an idempotent response.
     return idempotent_post(request, who.scope_key, body, use_case,
-                           secret_fields=frozenset(fields))
+                           secret_fields=frozenset(rt.parties.PERSONAL_DATA_FIELDS))
 
 
 @router.post("/operator/notes/{note_id}/read", response_model=S.NoteOut,

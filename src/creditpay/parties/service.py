@@ -199,6 +199,23 @@ class Parties:
             raise NotFoundError(f"no customer {customer_id}", field="customer_id")
         return row
 
+    PERSONAL_DATA_FIELDS = ("phone", "email", "legal_name", "id_number", "date_of_birth")
+
+    def reveal_personal_data(self, tx: Tx, staff_id: str, customer_id: str, purpose: str
+                             ) -> dict[str, Any]:
+        """The customer's personal data unmasked, for staff ``staff_id`` and a stated
+        ``purpose`` (a purpose code): the access is audited (which fields, by whom, why) in
+        the same transaction, before anything is decrypted. Absent fields are None."""
+        row = self.get_customer(tx.conn, customer_id)
+        fields = self.PERSONAL_DATA_FIELDS
+        audit.record_personal_data_access(tx, staff_id, "customer", customer_id, list(fields),
+                                          purpose)
+        out: dict[str, Any] = {"id": customer_id}
+        for name in fields:
+            ct = getattr(row, f"{name}_ct")
+            out[name] = self.vault.decrypt(f"customers.{name}", customer_id, ct) if ct else None
+        return out
+
     def verified_date_of_birth(self, conn: Connection, customer_id: str) -> dt.date:
         """The date of birth of the customer's verified identity (KYC record), decrypted
         for a use that needs it (a credit application); StateError naming ``kyc_status``
