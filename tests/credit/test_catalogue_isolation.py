@@ -73,10 +73,10 @@ def test_two_credit_ports_render_key_facts_from_their_own_catalogue(uow, clock, 
     with uow.begin() as tx:
         _, _, offers = packaged.quote_offers(tx, customer_id=who.customer_id,
                                              amount_minor=120_000, currency=CNY)
-    [offer] = [o for o in offers if o["product_code"] == "baitiao" and o["periods"] == 3]
+    [offer] = [o for o in offers if o.product_code == "baitiao" and o.periods == 3]
     first = packaged.key_facts(offer, "zh-CN", lender_name="creditpay")
     second = changed.key_facts(offer, "zh-CN", lender_name="creditpay")
-    assert first.sha256 == offer["key_facts_sha256"]
+    assert first.sha256 == offer.key_facts_sha256
     assert first.facts.schedule.totals.fee_minor == 1_800
     assert second.facts.schedule.totals.fee_minor == 1_440
     assert second.sha256 != first.sha256

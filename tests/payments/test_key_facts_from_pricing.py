@@ -11,13 +11,13 @@ import pytest
 
 from creditpay.credit import apr as A
 from creditpay.credit import offers as price
-from creditpay.payments.credit_port import LANGUAGES, CreditFacade
+from creditpay.payments.credit_port import LANGUAGES, CheckoutOffer, CreditFacade
 from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import CNY, new_customer
 
 
-def _plan_offers(offers: list[dict]) -> list[dict]:
-    return [o for o in offers if o["funding"] == "installment_plan"]
+def _plan_offers(offers: list[CheckoutOffer]) -> list[CheckoutOffer]:
+    return [o for o in offers if o.funding == "installment_plan"]
 
 
 def test_a_quote_solves_each_offer_figure_once(uow, clock, monkeypatch):
@@ -37,8 +37,8 @@ def test_a_quote_solves_each_offer_figure_once(uow, clock, monkeypatch):
         _, _, offers = CreditFacade(CATALOGUE).quote_offers(
             tx, customer_id=who.customer_id, amount_minor=120_000, currency=CNY)
     plans = _plan_offers(offers)
-    assert plans and any(int(o["total_fee_minor"]) + int(o["total_interest_minor"])
-                         for o in plans)
+    assert plans and any(int(o.figures["total_fee_minor"])
+                         + int(o.figures["total_interest_minor"]) for o in plans)
     assert len(solves) == 2 * len(plans)
 
 
@@ -61,9 +61,10 @@ def test_each_stored_hash_is_the_document_computed_from_the_offer_terms(uow, clo
     for offer in offers:
         with uow.begin() as tx:
             found = port.stored_offer(tx.conn, customer_id=who.customer_id,
-                                      reference="order-1", offer_id=offer["offer_id"])
+                                      reference="order-1", offer_id=offer.offer_id)
         assert found is not None
-        stored, _ = found
+        stored, again = found
+        assert again == offer  # the offer as quoted is the offer as stored
         by_language = stored.offer["key_facts_sha256_by_language"]
         assert set(by_language) == {"zh-CN"}
         for language in LANGUAGES:
@@ -73,8 +74,9 @@ def test_each_stored_hash_is_the_document_computed_from_the_offer_terms(uow, clo
             assert from_stored.html == from_terms.html
             if language == "zh-CN":
                 assert by_language[language] == from_terms.sha256
-        assert offer["key_facts_sha256"] == by_language["zh-CN"]
-        assert "exact_rates" not in offer  # credit's bookkeeping, not shown
+        assert offer.key_facts_sha256 == by_language["zh-CN"]
+        assert "exact_rates" not in offer.figures  # credit's bookkeeping, not shown
+        assert "key_facts_sha256_by_language" not in offer.figures
 
 
 def test_an_offers_stored_figures_are_its_fields_exactly(uow, clock):

@@ -8,7 +8,7 @@ import datetime as dt
 import hmac
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
@@ -40,7 +40,7 @@ from creditpay.payments.common import (
     PaymentsContext,
     check_amount,
 )
-from creditpay.payments.credit_port import LANGUAGES, KeyFactsDocument
+from creditpay.payments.credit_port import LANGUAGES, CheckoutOffer, KeyFactsDocument
 from creditpay.payments.intents import Intents
 from creditpay.payments.risk import Outcome, PaymentEvent
 from creditpay.payments.tables import (
@@ -51,6 +51,9 @@ from creditpay.payments.tables import (
 from creditpay.payments.wallet import Wallet
 from creditpay.platform import audit
 from creditpay.protection.disclosure import accept_disclosure
+
+if TYPE_CHECKING:
+    from creditpay.credit.quotes import StoredOffer
 
 __all__ = ["Checkout"]
 
@@ -80,16 +83,15 @@ class Checkout:
             currency=row.currency, product_codes=product_codes, reference=intent_id,
             language=language, lender_name=self.ctx.policy.lender_name,
             ttl_seconds=self.ctx.policy.offer_ttl_s)
-        for offer in offers:
-            offer.pop("quote_id", None)
-            offer["key_facts_language"] = language
-            offer["key_facts_url"] = (f"/v1/payment_intents/{intent_id}/credit_offers/"
-                                      f"{offer['offer_id']}/key_facts?lang={language}")
+        shown = [{**offer.shown(), "key_facts_language": language,
+                  "key_facts_url": f"/v1/payment_intents/{intent_id}/credit_offers/"
+                                   f"{offer.offer_id}/key_facts?lang={language}"}
+                 for offer in offers]
         nudge = self._spending_nudge(tx, principal.id, row.currency) if offers else None
         audit.append(tx, "customer", principal.id, "credit.offers_shown", "payment_intent",
                      intent_id, {"quote_id": quote_id,
-                                 "offer_ids": [o["offer_id"] for o in offers]})
-        return {"quote_id": quote_id, "intent_id": intent_id, "offers": offers,
+                                 "offer_ids": [o.offer_id for o in offers]})
+        return {"quote_id": quote_id, "intent_id": intent_id, "offers": shown,
                 "expires_at": expires_at.isoformat(), "spending_nudge": nudge}
 
     def _language(self, conn: Connection, principal: Principal, language: str | None) -> str:
@@ -117,7 +119,7 @@ class Checkout:
                 "message_zh_cn": nudge.message_zh_cn, "message_en": nudge.message_en}
 
     def _shown_offer(self, conn: Connection, customer_id: str, intent_id: str,
-                     offer_id: str) -> tuple[Any, dict[str, Any]]:
+                     offer_id: str) -> tuple[StoredOffer, CheckoutOffer]:
         """(stored offer, figures as shown) of an offer shown to ``customer_id`` for this
         intent (credit stores the quote)."""
         found = self.ctx.credit.stored_offer(conn, customer_id=customer_id, reference=intent_id,
@@ -139,8 +141,8 @@ class Checkout:
                                          lender_name=self.ctx.policy.lender_name,
                                          stored=stored).html
 
-    def _shown_key_facts(self, offer: dict[str, Any], key_facts_sha256: str | None,
-                         stored: Any = None) -> KeyFactsDocument:
+    def _shown_key_facts(self, offer: CheckoutOffer, key_facts_sha256: str | None,
+                         stored: StoredOffer) -> KeyFactsDocument:
         """The key-facts document the consumer saw for ``offer``: the one (in either
         language) whose SHA-256 they sent back; ValidationError naming
         ``key_facts_sha256`` otherwise (before anything is written). The quote stored the
@@ -151,14 +153,11 @@ class Checkout:
         if not isinstance(key_facts_sha256, str) or not key_facts_sha256:
             raise ValidationError("credit funding needs the key_facts_sha256 of the offer's "
                                   "key-facts document you were shown", field="key_facts_sha256")
-        by_language = (stored.offer.get("key_facts_sha256_by_language") or {}) \
-            if stored is not None else {}
+        by_language = stored.offer.get("key_facts_sha256_by_language") or {}
         languages = [lang for lang, sha in by_language.items()
                      if hmac.compare_digest(str(sha), key_facts_sha256.lower())]
         if not languages:
-            shown = offer.get("key_facts_language")
-            languages = sorted((lang for lang in LANGUAGES if lang not in by_language),
-                               key=lambda lang: lang != shown)
+            languages = [lang for lang in LANGUAGES if lang not in by_language]
         for language in languages:
             document = self.ctx.credit.key_facts(offer, language,
                                                  lender_name=self.ctx.policy.lender_name,
@@ -170,8 +169,8 @@ class Checkout:
                               field="key_facts_sha256")
 
     def _accepted_offer(self, tx: Tx, principal: Principal, intent_id: str, offer_id: str,
-                        funding: str) -> tuple[Any, dict[str, Any]]:
-        """(stored offer, figures as accepted) of an offer shown for this intent and still
+                        funding: str) -> tuple[StoredOffer, CheckoutOffer]:
+        """(stored offer, the offer as shown) of an offer shown for this intent and still
         good (StateError naming ``offer_id`` once expired)."""
         found = self.ctx.credit.stored_offer(tx.conn, customer_id=principal.id,
                                              reference=intent_id, offer_id=offer_id)
@@ -181,10 +180,10 @@ class Checkout:
         stored, offer = found
         if stored.expires_at <= tx.now:
             raise StateError("the offer has expired; ask for offers again", field="offer_id")
-        if offer["funding"] != funding:
-            raise ValidationError(f"offer {offer_id} is a {offer['funding']} offer",
+        if offer.funding != funding:
+            raise ValidationError(f"offer {offer_id} is a {offer.funding} offer",
                                   field="funding")
-        return stored, {**offer, "accepted_at": tx.now.isoformat()}
+        return stored, offer
 
     # ================================================================== confirm
     def confirm(self, tx: Tx, principal: Principal, intent_id: str, *, funding: str,
@@ -203,8 +202,8 @@ class Checkout:
             raise StateError(f"intent is {row.status}", field="intent_id")
         if row.expires_at <= tx.now:
             raise StateError("intent has expired", field="intent_id")
-        offer = None
-        stored = None
+        offer: CheckoutOffer | None = None
+        stored: StoredOffer | None = None
         key_facts = None
         if funding in CREDIT_FUNDING:
             # Credit is never the silent default: only an offer the customer was shown and
@@ -256,7 +255,8 @@ class Checkout:
             tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
                             .values(status="in_review", customer_id=principal.id,
                                     funding=funding, card_id=card_id,
-                                    accepted_offer=offer, **risk_values))
+                                    accepted_offer=_accepted(offer, tx) if offer else None,
+                                    **risk_values))
             audit.append(tx, "system", "risk", "payment.review", "payment_intent", row.id,
                          {"reasons": reasons, "version": version})
             if self.ctx.on_review is not None:
@@ -290,15 +290,17 @@ class Checkout:
             raise commit_and_raise(WrongCode("the code is wrong"))
 
     def _authorise(self, tx: Tx, principal: Principal, row: Any, merchant: Any, funding: str,
-                   card: Any, offer: dict[str, Any] | None, risk_values: dict[str, Any],
-                   key_facts: KeyFactsDocument | None = None, stored: Any = None
-                   ) -> dict[str, Any]:
+                   card: Any, offer: CheckoutOffer | None, risk_values: dict[str, Any],
+                   key_facts: KeyFactsDocument | None = None,
+                   stored: StoredOffer | None = None) -> dict[str, Any]:
         hold_id = f"{row.id}.auth"
         window = self.ctx.policy.capture_window_s
         # Credit needs the merchant's payable only at capture (and for a down payment).
         payable = self.ctx.payable_id(tx, row.merchant_id, row.currency) \
-            if funding not in CREDIT_FUNDING or (offer or {}).get("down_payment_minor") else 0
+            if funding not in CREDIT_FUNDING or (offer is not None and offer.down_payment_minor) \
+            else 0
         credit_authorisation_id = None
+        accepted = None
         if funding == "balance":
             create_transfer(tx, TransferRequest(
                 hold_id, "payment.authorise", TransferKind.PENDING,
@@ -315,7 +317,7 @@ class Checkout:
                 timeout_seconds=window, reference=row.id))
         else:
             assert offer is not None and key_facts is not None
-            down = int(offer.get("down_payment_minor") or 0)
+            down = offer.down_payment_minor
             if down:
                 # Checked before anything is recorded: a short wallet refuses the offer and
                 # changes nothing (the affordability refusal below commits its record).
@@ -326,17 +328,17 @@ class Checkout:
             acceptance = accept_disclosure(
                 tx, customer_id=principal.id, document=key_facts,
                 shown_sha256=key_facts.sha256, channel="app")
-            offer = {**offer, "key_facts_sha256": acceptance.document_sha256,
-                     "key_facts_language": acceptance.language,
-                     "key_facts_url": f"/v1/payment_intents/{row.id}/credit_offers/"
-                                      f"{offer['offer_id']}/key_facts?lang={acceptance.language}",
-                     "disclosure_acceptance_id": acceptance.id,
-                     "affordability_check_id": check_id}
+            accepted = {**_accepted(offer, tx), "key_facts_sha256": acceptance.document_sha256,
+                        "key_facts_language": acceptance.language,
+                        "key_facts_url": f"/v1/payment_intents/{row.id}/credit_offers/"
+                                         f"{offer.offer_id}/key_facts?lang={acceptance.language}",
+                        "disclosure_acceptance_id": acceptance.id,
+                        "affordability_check_id": check_id}
             credit_authorisation_id = hold_id
             self.ctx.credit.authorise_purchase(
                 tx, authorisation_id=hold_id, customer_id=principal.id,
                 amount_minor=row.amount_minor, currency=row.currency,
-                offer_id=offer["offer_id"], reference=row.id, quote_id=offer["quote_id"],
+                offer_id=offer.offer_id, reference=row.id, quote_id=offer.quote_id,
                 key_facts_sha256=key_facts.sha256, key_facts_language=key_facts.language,
                 stored=stored)
             if down:
@@ -349,7 +351,7 @@ class Checkout:
                     reference=row.id))
         values = dict(
             status="requires_capture", customer_id=principal.id, funding=funding,
-            card_id=card.id if card is not None else None, accepted_offer=offer,
+            card_id=card.id if card is not None else None, accepted_offer=accepted,
             credit_authorisation_id=credit_authorisation_id, confirmed_at=tx.now,
             capture_before=tx.now + dt.timedelta(seconds=window), **risk_values)
         tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
@@ -357,13 +359,13 @@ class Checkout:
         payload: dict[str, Any] = {"amount_minor": row.amount_minor, "currency": row.currency,
                                    "funding": funding,
                                    "risk": risk_values["risk_outcome"]}
-        if offer is not None:
-            payload["offer"] = {k: offer[k] for k in (
+        if accepted is not None:
+            payload["offer"] = {k: accepted[k] for k in (
                 "offer_id", "periods", "per_period_amount_minor", "total_repayable_minor",
                 "total_fee_minor", "total_interest_minor", "apr_percent",
                 "all_in_annual_cost_percent", "key_facts_sha256", "disclosure_acceptance_id")}
-            payload["offer"].update(down_payment_minor=offer.get("down_payment_minor", 0),
-                                    financed_minor=offer.get("financed_minor"))
+            payload["offer"].update(down_payment_minor=accepted.get("down_payment_minor", 0),
+                                    financed_minor=accepted.get("financed_minor"))
         audit.append(tx, "customer", principal.id, "payment.authorised", "payment_intent",
                      row.id, payload)
         # The intent as written: the locked row with the values just set (no re-read).
@@ -432,7 +434,7 @@ class Checkout:
                 amount_minor=amount,
                 merchant_payable_account_id=self.ctx.payable_id(tx, row.merchant_id,
                                                                 row.currency))
-            purchase_id = _purchase_id(result, capture_id)
+            purchase_id = result.purchase_id
         else:
             # Posting less than the hold releases the rest (a partial capture is final).
             create_transfer(tx, TransferRequest(
@@ -456,10 +458,10 @@ class Checkout:
         """Post the down payment's share of a capture of ``amount_minor`` from the wallet
         hold to the merchant (the rest of the hold is released); the credit side finances
         the other part, so the merchant is credited the whole capture."""
-        offer = row.accepted_offer or {}
-        if not offer.get("down_payment_minor"):
+        down_payment = _down_payment_of(row)
+        if not down_payment:
             return
-        down, _ = self.ctx.credit.capture_split(offer, row.amount_minor, amount_minor)
+        down, _ = self.ctx.credit.capture_split(down_payment, row.amount_minor, amount_minor)
         if down:
             create_transfer(tx, TransferRequest(
                 f"{row.id}.down.capture", "payment.down_payment", TransferKind.POST,
@@ -501,7 +503,7 @@ class Checkout:
                 payment_captures.c.intent_id == row.id)).first()
             # Refund order with a down payment: the financed part first (what is owed
             # shrinks), then the down payment back to the wallet.
-            _, financed = self.ctx.credit.capture_split(row.accepted_offer or {}, row.amount_minor,
+            _, financed = self.ctx.credit.capture_split(_down_payment_of(row), row.amount_minor,
                                                         row.captured_minor)
             credit_part = (min(row.refunded_minor + amount, financed)
                            - min(row.refunded_minor, financed))
@@ -514,7 +516,7 @@ class Checkout:
                                                          amount_minor=credit_part)
                 # The credit side reduced what is owed; what the customer had already
                 # repaid of this purchase comes back to the wallet, from the merchant.
-                to_customer += int(getattr(result, "to_customer_minor", 0) or 0)
+                to_customer += result.to_customer_minor
             if to_customer > 0:
                 create_transfer(tx, TransferRequest(
                     f"{refund_id}.to_wallet", "payment.refund", debit_account_id=payable,
@@ -536,12 +538,12 @@ class Checkout:
                 "intent": self.intents.intent_view(self.intents.intent_row(tx.conn, row.id))}
 
 
-def _purchase_id(result: Any, default: str) -> str:
-    """The credit purchase id a capture returned (object attribute, dict key or str)."""
-    if isinstance(result, str):
-        return result
-    for name in ("purchase_id", "id"):
-        value = result.get(name) if isinstance(result, dict) else getattr(result, name, None)
-        if isinstance(value, str):
-            return value
-    return default
+def _accepted(offer: CheckoutOffer, tx: Tx) -> dict[str, Any]:
+    """The offer's figures as the intent keeps them once the consumer picked it (the
+    quote's id and the time of acceptance beside the figures shown)."""
+    return {**offer.shown(), "quote_id": offer.quote_id, "accepted_at": tx.now.isoformat()}
+
+
+def _down_payment_of(row: Any) -> int:
+    """The down payment (minor units) of the offer accepted on intent ``row`` (0 without)."""
+    return int((row.accepted_offer or {}).get("down_payment_minor") or 0)

@@ -2,9 +2,10 @@
 
 Payments never touches credit tables; it asks credit, inside its own transaction, for
 offers, an authorisation (limit reservation), a capture, a void or a refund, through the
-typed :class:`CreditPort`. :class:`CreditFacade` implements it with
-``creditpay.credit.service`` (credit's functions and frozen dataclasses: CreditAuthorisation,
-CreditPurchase, RefundResult, BorrowerPosition, CreditLineView) plus the key-facts document,
+typed :class:`CreditPort`: an offer crosses it as a :class:`CheckoutOffer`, the rest as
+credit's frozen dataclasses (CreditAuthorisation, CreditPurchase, RefundResult,
+BorrowerPosition, CreditLineView). :class:`CreditFacade` implements it with
+``creditpay.credit.service`` plus the key-facts document,
 which is rendered here because it belongs to consumer protection (credit does not import
 :mod:`creditpay.protection`). :class:`NoCredit` is the explicit "credit not offered"
 implementation: every credit call answers 503 ``credit-unavailable`` while balance and card
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,44 +36,50 @@ if TYPE_CHECKING:
     from creditpay.credit.quotes import StoredOffer
     from creditpay.credit.service import CreditAuthorisation, CreditPurchase, RefundResult
 
-__all__ = ["CreditUnavailableError", "CreditPort", "CreditFacade", "NoCredit", "offer_to_dict",
+__all__ = ["CreditUnavailableError", "CreditPort", "CreditFacade", "NoCredit", "CheckoutOffer",
            "KeyFactsDocument", "BorrowerPosition"]
-
-OFFER_FIELDS = ("offer_id", "funding", "periods", "per_period_amount_minor",
-                "total_repayable_minor", "total_fee_minor", "total_interest_minor",
-                "apr_percent", "all_in_annual_cost_percent", "down_payment_minor",
-                "financed_minor")
-
 
 # One error for "no credit here" (503 credit-unavailable), defined once by credit; the port
 # keeps its name for payments' callers.
 CreditUnavailableError = CreditNotOfferedError
 
 
-_PLAIN_TYPES = frozenset({str, int, bool, float, type(None)})
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckoutOffer:
+    """A credit offer for a checkout, as credit quoted and stored it and the checkout shows
+    it: the figures payments acts on, typed, and ``figures``, every figure as shown (the
+    JSON object the API returns and the intent keeps once accepted; minor units, rates as
+    percent strings)."""
+
+    offer_id: str
+    quote_id: str
+    funding: str  # "credit_line" (pay in full) | "installment_plan"
+    product_code: str
+    product_version: int
+    periods: int
+    financed_minor: int
+    down_payment_minor: int
+    key_facts_sha256: str | None
+    figures: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, stored_figures: Mapping[str, Any], quote_id: str) -> CheckoutOffer:
+        """The offer of a stored quote's figures (credit's JSON object of one offer)."""
+        figures = _shown(dict(stored_figures))
+        return cls(offer_id=str(figures["offer_id"]), quote_id=quote_id,
+                   funding=str(figures["funding"]), product_code=str(figures["product_code"]),
+                   product_version=int(figures["product_version"]),
+                   periods=int(figures["periods"]),
+                   financed_minor=int(figures["financed_minor"]),
+                   down_payment_minor=int(figures.get("down_payment_minor") or 0),
+                   key_facts_sha256=figures.get("key_facts_sha256"), figures=figures)
+
+    def shown(self) -> dict[str, Any]:
+        """The figures as shown, a new dict the caller may extend."""
+        return dict(self.figures)
 
 
-def _json_value(value: Any) -> Any:
-    if type(value) in _PLAIN_TYPES:  # most figures: returned as they are, checked first
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_value(v) for k, v in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # Field by field: ``dataclasses.asdict`` deep-copies every leaf first (slow).
-        return {f.name: _json_value(getattr(value, f.name))
-                for f in dataclasses.fields(value)}
-    if hasattr(value, "value") and isinstance(value.value, str):  # enums
-        return value.value
-    return value
-
-
-def _shown(figures: dict[str, Any]) -> dict[str, Any]:
+def _shown(figures: Mapping[str, Any]) -> dict[str, Any]:
     """A stored offer's figures as the checkout shows them (funding named as the API does;
     the per-language hashes are credit's bookkeeping, not shown)."""
     shown = dict(figures)
@@ -80,26 +88,6 @@ def _shown(figures: dict[str, Any]) -> dict[str, Any]:
     funding = str(shown.get("funding"))
     shown["funding"] = {"line": "credit_line", "plan": "installment_plan"}.get(funding, funding)
     return shown
-
-
-def offer_to_dict(offer: Any) -> dict[str, Any]:
-    """Every figure the facade put on the offer, exactly (Decimals as strings)."""
-    raw: Any
-    if dataclasses.is_dataclass(offer) and not isinstance(offer, type):
-        raw = offer
-    elif isinstance(offer, dict):
-        raw = dict(offer)
-    else:
-        raw = {name: getattr(offer, name) for name in dir(offer)
-               if not name.startswith("_") and not callable(getattr(offer, name))}
-    result = _json_value(raw)
-    # The facade names funding "line" / "plan"; the API names them as the checkout does.
-    result["funding"] = {"line": "credit_line", "plan": "installment_plan"}.get(
-        result.get("funding"), result.get("funding"))
-    missing = [name for name in OFFER_FIELDS if name not in result]
-    if missing:
-        raise CreditUnavailableError(f"credit offer lacks {missing}")
-    return result
 
 
 class CreditPort(Protocol):
@@ -113,12 +101,12 @@ class CreditPort(Protocol):
                      product_codes: list[str] | None = None, reference: str | None = None,
                      language: str = "zh-CN", lender_name: str = "creditpay",
                      ttl_seconds: int = 900
-                     ) -> tuple[str, dt.datetime, list[dict[str, Any]]]: ...
+                     ) -> tuple[str, dt.datetime, list[CheckoutOffer]]: ...
 
     def stored_offer(self, conn: Any, *, customer_id: str, reference: str, offer_id: str
-                     ) -> tuple[StoredOffer, dict[str, Any]] | None: ...
+                     ) -> tuple[StoredOffer, CheckoutOffer] | None: ...
 
-    def capture_split(self, offer: dict[str, Any], authorised_minor: int,
+    def capture_split(self, down_payment_minor: int, authorised_minor: int,
                       captured_minor: int) -> tuple[int, int]: ...
 
     def open_credit_line(self, tx: Tx, *, line_id: str, customer_id: str, currency: str,
@@ -140,7 +128,7 @@ class CreditPort(Protocol):
     def refund_purchase(self, tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
                         ) -> RefundResult: ...
 
-    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str,
+    def key_facts(self, offer: CheckoutOffer, language: str, *, lender_name: str,
                   stored: StoredOffer | None = None) -> KeyFactsDocument: ...
 
     def borrower_position(self, tx: Tx, *, customer_id: str, currency: str,
@@ -177,7 +165,7 @@ class CreditFacade:
                      currency: str, product_codes: list[str] | None = None,
                      reference: str | None = None, language: str = "zh-CN",
                      lender_name: str = "creditpay", ttl_seconds: int = 900
-                     ) -> tuple[str, dt.datetime, list[dict[str, Any]]]:
+                     ) -> tuple[str, dt.datetime, list[CheckoutOffer]]:
         """Offers the checkout can accept, every figure exact: those whose financed part
         fits the available limit, quoted once and stored by credit (one quote, its id on
         each offer as ``quote_id``) with the SHA-256 of each offer's key-facts document in
@@ -203,11 +191,12 @@ class CreditFacade:
             product_codes=product_codes, reference=reference, ttl_seconds=ttl_seconds,
             key_facts_by_language=hashes, shown_language=language, within_limit_only=True,
             catalogue=self.catalogue)
-        return quote.quote_id, quote.expires_at, [_shown(o.as_dict()) for o in quote.offers]
+        return quote.quote_id, quote.expires_at, [CheckoutOffer.of(o.figures, quote.quote_id)
+                                                  for o in quote.offers]
 
     def stored_offer(self, conn: Any, *, customer_id: str, reference: str, offer_id: str
-                     ) -> tuple[Any, dict[str, Any]] | None:
-        """(stored offer, its figures as shown) of offer ``offer_id`` quoted to
+                     ) -> tuple[StoredOffer, CheckoutOffer] | None:
+        """(stored offer, the offer as shown) of offer ``offer_id`` quoted to
         ``customer_id`` for ``reference``, or None (one read)."""
         from creditpay.credit.quotes import find_offer
 
@@ -215,18 +204,18 @@ class CreditFacade:
                             reference=reference)
         if stored is None:
             return None
-        return stored, _shown(dict(stored.offer, quote_id=stored.quote_id))
+        return stored, CheckoutOffer.of(stored.offer, stored.quote_id)
 
     @staticmethod
-    def capture_split(offer: dict[str, Any], authorised_minor: int, captured_minor: int
+    def capture_split(down_payment_minor: int, authorised_minor: int, captured_minor: int
                       ) -> tuple[int, int]:
         """(down payment, financed) parts of capturing ``captured_minor`` of a purchase of
-        ``authorised_minor`` with the accepted ``offer`` (minor units; they add up to the
-        capture exactly, with the split the credit domain uses for the plan)."""
+        ``authorised_minor`` whose accepted offer took ``down_payment_minor`` down (minor
+        units; they add up to the capture exactly, with the split the credit domain uses
+        for the plan)."""
         from creditpay.credit.offers import capture_split
 
-        return capture_split(int(offer.get("down_payment_minor") or 0), authorised_minor,
-                             captured_minor)
+        return capture_split(down_payment_minor, authorised_minor, captured_minor)
 
 
 
@@ -269,9 +258,10 @@ class CreditFacade:
                                               catalogue=self.catalogue)
 
     # ------------------------------------------------------------------ key facts
-    def key_facts(self, offer: dict[str, Any], language: str, *, lender_name: str,
+    def key_facts(self, offer: CheckoutOffer, language: str, *, lender_name: str,
                   stored: StoredOffer | None = None) -> KeyFactsDocument:
-        """The key-facts document of a shown offer (a dict from :meth:`quote_offers`) in
+        """The key-facts document of a shown offer (from :meth:`quote_offers` or
+        :meth:`stored_offer`) in
         ``language``: its figures, the exact HTML bytes and their SHA-256; ``stored``, the
         stored offer, gives the exact rates solved when it was quoted.
 
@@ -284,7 +274,7 @@ class CreditFacade:
             raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
         rates = stored.offer.get("exact_rates") if stored is not None else None
         return disclosure.render_document(
-            _key_facts_of(offer, str(offer["offer_id"]), lender_name, self.catalogue,
+            _key_facts_of(offer.figures, offer.offer_id, lender_name, self.catalogue,
                           rates=rates),
             language)
 
@@ -306,7 +296,7 @@ KeyFactsDocument = disclosure.KeyFactsDocument
 LANGUAGES = ("zh-CN", "en")
 
 
-def _key_facts_of(offer: dict[str, Any], offer_id: str, lender_name: str,
+def _key_facts_of(offer: Mapping[str, Any], offer_id: str, lender_name: str,
                   catalogue: Catalogue, costs: OfferCosts | None = None,
                   rates: dict[str, str] | None = None) -> disclosure.KeyFacts:
     """Key facts of an offer (pure: its product version is read from ``catalogue``).
