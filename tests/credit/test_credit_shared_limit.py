@@ -179,3 +179,27 @@ def test_any_order_of_products_stays_within_the_limit(uow):
             assert used == LIMIT - _available(uow, who)
 
     run()
+
+
+def test_the_line_only_position_agrees_with_the_full_one(uow):
+    """``borrower_position(with_accounts=False)`` (the utilisation nudge's read: the line
+    alone) gives the full position's limit and use, with no exposure or plans summed."""
+    with uow.begin() as tx:
+        assert S.borrower_position(tx.conn, "nobody", CNY,
+                                   with_accounts=False).has_line is False
+    who = new_customer(uow, limit_minor=LIMIT)
+    buy(uow, who, "plan", 400_000, funding="plan", product_code="baitiao", periods=6)
+    with uow.begin() as tx:
+        offer = next(o for o in S.quote_offers(tx, customer_id="c1", amount_minor=300_000,
+                                               currency=CNY,
+                                               catalogue=CATALOGUE) if o.funding == "line")
+        S.authorise_purchase(tx, authorisation_id="held", customer_id="c1",
+                             amount_minor=300_000, currency=CNY, offer_id=offer.offer_id,
+                             catalogue=CATALOGUE)
+    with uow.begin() as tx:
+        full = S.borrower_position(tx.conn, "c1", CNY)
+        line_only = S.borrower_position(tx.conn, "c1", CNY, with_accounts=False)
+    assert full.used_minor == 700_000 and full.open_plans == 1
+    assert (line_only.credit_limit_minor, line_only.used_minor, line_only.has_line) == (
+        full.credit_limit_minor, full.used_minor, True)
+    assert (line_only.exposure_minor, line_only.open_plans) == (0, 0)

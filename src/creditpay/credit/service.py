@@ -178,13 +178,24 @@ def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
 
 
 # ----------------------------------------------------------------------------- queries
-def borrower_position(conn: Any, customer_id: str, currency: str) -> BorrowerPosition:
+def borrower_position(conn: Any, customer_id: str, currency: str, *,
+                      with_accounts: bool = True) -> BorrowerPosition:
     """What the credit domain knows of the borrower in ``currency`` (minor units), in one
     statement plus the line's ledger balance: ``credit_limit_minor``, ``used_minor``
     (limit - available: drawn and held), ``exposure_minor`` (principal outstanding on open
     accounts plus open authorisation holds) and ``open_plans`` (active plans); without a
-    line in ``currency``, limit, use and plans are 0 and ``has_line`` is False."""
+    line in ``currency``, limit, use and plans are 0 and ``has_line`` is False.
+    ``with_accounts=False`` reads the line only (exposure and plans are then 0): what the
+    utilisation nudge needs, without summing the borrower's accounts and holds."""
     a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    if not with_accounts:
+        found = conn.execute(select(ln.limit_minor, ln.available_account_id).where(
+            ln.customer_id == customer_id, ln.currency == currency)).first()
+        if found is None:
+            return BorrowerPosition(currency, 0, 0, 0, 0, False)
+        free = L.get_account(conn, found.available_account_id).available_minor
+        return BorrowerPosition(currency, int(found.limit_minor),
+                                max(0, int(found.limit_minor) - free), 0, 0, True)
     principal = select(func.coalesce(func.sum(
         a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
         0)).where(a.customer_id == customer_id, a.currency == currency,

@@ -283,10 +283,8 @@ class CreditFacade:
                           with_accounts: bool = True) -> BorrowerPosition:
         """What the credit domain knows of the borrower (minor units): the line's limit and
         use, and (``with_accounts``) unsecured exposure and open installment plans."""
-        position = credit_service.borrower_position(tx.conn, customer_id, currency)
-        if not with_accounts:
-            return dataclasses.replace(position, exposure_minor=0, open_plans=0)
-        return position
+        return credit_service.borrower_position(tx.conn, customer_id, currency,
+                                                with_accounts=with_accounts)
 
 
 # A key-facts document as shown to the consumer (HTML) and the figures behind it.
