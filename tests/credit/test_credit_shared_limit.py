@@ -77,13 +77,7 @@ def test_a_purchase_for_the_whole_limit_leaves_nothing_for_a_loan(uow):
 def test_an_open_hold_and_a_plan_count_too(uow):
     who = new_customer(uow, limit_minor=LIMIT)
     buy(uow, who, "plan", 400_000, funding="plan", product_code="baitiao", periods=6)
-    with uow.begin() as tx:  # authorised, not captured: the hold takes the limit
-        offer = next(o for o in S.quote_offers(tx, customer_id="c1", amount_minor=300_000,
-                                               currency=CNY,
-                                               catalogue=CATALOGUE) if o.funding == "line")
-        S.authorise_purchase(tx, authorisation_id="held", customer_id="c1",
-                             amount_minor=300_000, currency=CNY, offer_id=offer.offer_id,
-                             catalogue=CATALOGUE)
+    _hold(uow, 300_000)  # authorised, not captured: the hold takes the limit
     with pytest.raises(LimitExceededError):
         _loan(uow, who, "loan-too-big", 300_001)
     _loan(uow, who, "loan-fits", 300_000)
@@ -189,13 +183,7 @@ def test_the_line_only_position_agrees_with_the_full_one(uow):
                                    with_accounts=False).has_line is False
     who = new_customer(uow, limit_minor=LIMIT)
     buy(uow, who, "plan", 400_000, funding="plan", product_code="baitiao", periods=6)
-    with uow.begin() as tx:
-        offer = next(o for o in S.quote_offers(tx, customer_id="c1", amount_minor=300_000,
-                                               currency=CNY,
-                                               catalogue=CATALOGUE) if o.funding == "line")
-        S.authorise_purchase(tx, authorisation_id="held", customer_id="c1",
-                             amount_minor=300_000, currency=CNY, offer_id=offer.offer_id,
-                             catalogue=CATALOGUE)
+    _hold(uow, 300_000)
     with uow.begin() as tx:
         full = S.borrower_position(tx.conn, "c1", CNY)
         line_only = S.borrower_position(tx.conn, "c1", CNY, with_accounts=False)
@@ -203,3 +191,14 @@ def test_the_line_only_position_agrees_with_the_full_one(uow):
     assert (line_only.credit_limit_minor, line_only.used_minor, line_only.has_line) == (
         full.credit_limit_minor, full.used_minor, True)
     assert (line_only.exposure_minor, line_only.open_plans) == (0, 0)
+
+
+def _hold(uow, amount_minor: int, authorisation_id: str = "held") -> None:
+    """Authorise (not capture) a pay-in-full purchase of ``amount_minor`` for c1."""
+    with uow.begin() as tx:
+        offer = next(o for o in S.quote_offers(tx, customer_id="c1", amount_minor=amount_minor,
+                                               currency=CNY,
+                                               catalogue=CATALOGUE) if o.funding == "line")
+        S.authorise_purchase(tx, authorisation_id=authorisation_id, customer_id="c1",
+                             amount_minor=amount_minor, currency=CNY, offer_id=offer.offer_id,
+                             catalogue=CATALOGUE)

@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from typing import TypeVar
 
 from creditpay.credit.calendar import Frequency, add_months, due_dates, parse_frequency
 from creditpay.credit.schedule import Schedule
@@ -229,37 +230,57 @@ def appendix_j_time(
 
 
 # -- solver -----------------------------------------------------------------------------
+Number = TypeVar("Number", float, Decimal)
+
+
+def _newton(
+    value_and_slope: Callable[[Number], tuple[Number, Number]],
+    low: Number,
+    high: Number,
+    f_low: Number,
+    close: Callable[[Number, Number], bool],
+    iterations: int,
+) -> Number | None:
+    """Safeguarded Newton on a bracket ``[low, high]`` whose ends have opposite signs
+    (``f_low`` the value at ``low``): a Newton step that leaves the bracket is replaced by
+    bisection. The root once ``close(candidate, rate)``; None if ``iterations`` ran out.
+    The same steps for floats (the seed) and Decimals (the exact solve)."""
+    rate = (low + high) / 2
+    for _ in range(iterations):
+        value, slope = value_and_slope(rate)
+        if value == 0:
+            return rate
+        if (value > 0) == (f_low > 0):
+            low, f_low = rate, value
+        else:
+            high = rate
+        candidate = rate - value / slope if slope != 0 else low - 1
+        if not low < candidate < high:
+            candidate = (low + high) / 2
+        if close(candidate, rate):
+            return candidate
+        rate = candidate
+    return None
+
+
 def _float_root(
     value_and_slope: Callable[[float], tuple[float, float]],
     low: float,
     high: float,
 ) -> float | None:
-    """The root in ``[low, high]`` in binary floating point (safeguarded Newton), or None
-    when floats cannot find it (no sign change, overflow). A starting point only: the
-    exact solve in :func:`_solve` checks it and finishes in Decimal."""
+    """The root in ``[low, high]`` in binary floating point, or None when floats cannot
+    find it (no sign change, overflow). A starting point only: the exact solve in
+    :func:`_solve` checks it and finishes in Decimal."""
     try:
         f_low, _ = value_and_slope(low)
         f_high, _ = value_and_slope(high)
         if f_low * f_high > 0:
             return None
-        rate = (low + high) / 2
-        for _ in range(200):
-            value, slope = value_and_slope(rate)
-            if value == 0:
-                return rate
-            if (value > 0) == (f_low > 0):
-                low, f_low = rate, value
-            else:
-                high = rate
-            candidate = rate - value / slope if slope != 0 else low - 1
-            if not low < candidate < high:
-                candidate = (low + high) / 2
-            if abs(candidate - rate) <= 1e-15 * (1 + abs(rate)):
-                return candidate
-            rate = candidate
+        return _newton(value_and_slope, low, high, f_low,
+                       lambda candidate, rate: abs(candidate - rate) <= 1e-15 * (1 + abs(rate)),
+                       200)
     except (OverflowError, ZeroDivisionError, ValueError):
         return None
-    return None
 
 
 def _solve(
@@ -295,22 +316,12 @@ def _solve(
                                   "balance the advances", field="payments")
         high = high * 2 + 1
         f_high, _ = value_and_slope(high)
-    rate = (low + high) / 2
-    for _ in range(_MAX_ITERATIONS):
-        value, slope = value_and_slope(rate)
-        if value == 0:
-            return rate
-        if (value > 0) == (f_low > 0):
-            low, f_low = rate, value
-        else:
-            high = rate
-        candidate = rate - value / slope if slope != 0 else low - 1
-        if not low < candidate < high:
-            candidate = (low + high) / 2
-        if abs(candidate - rate) < SOLVER_TOLERANCE:
-            return candidate
-        rate = candidate
-    raise ValidationError("the rate did not converge", field="payments")  # pragma: no cover
+    root = _newton(value_and_slope, low, high, f_low,
+                   lambda candidate, rate: abs(candidate - rate) < SOLVER_TOLERANCE,
+                   _MAX_ITERATIONS)
+    if root is None:  # pragma: no cover - a bracketed root always converges
+        raise ValidationError("the rate did not converge", field="payments")
+    return root
 
 
 def _check_flows(flows: Sequence[Flow], field: str) -> list[Flow]:
