@@ -59,7 +59,7 @@ class ReferralList(BaseModel):
     data: list[ReferralOut]
 
 
-class ResolveIn(Strict):
+class ReferralResolveIn(Strict):
     verdict: Literal["approve", "decline"]
     limit_minor: int | None = Field(
         None, gt=0, le=10_000_000_000,
@@ -89,7 +89,7 @@ def get_referral(request: Request, decision_id: str = DecisionId,
 
 @router.post("/operator/credit_referrals/{decision_id}/resolve", response_model=ReferralOut,
              summary="Approve (opens the line) or decline (with a reason) a referral")
-def resolve(request: Request, body: ResolveIn, decision_id: str = DecisionId,
+def resolve(request: Request, body: ReferralResolveIn, decision_id: str = DecisionId,
             idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
     rt = runtime(request)
 

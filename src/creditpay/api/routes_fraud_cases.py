@@ -77,7 +77,7 @@ class AssignIn(S.Strict):
                                              "admin assigns to someone else)")
 
 
-class ResolveIn(S.Strict):
+class FraudCaseResolveIn(S.Strict):
     verdict: Literal["fraud", "legitimate", "unsure"]
     note: str | None = Field(None, max_length=1000)
 
@@ -177,7 +177,7 @@ def assign_case(request: Request, case_id: str, body: AssignIn,
 @router.post("/operator/fraud_cases/{case_id}/resolve", response_model=FraudCaseOut,
              summary="Resolve a case as fraud / legitimate / unsure (a held payment is "
                      "approved on legitimate, declined otherwise)")
-def resolve_case(request: Request, case_id: str, body: ResolveIn,
+def resolve_case(request: Request, case_id: str, body: FraudCaseResolveIn,
                  idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ANALYST)) -> Any:
     rt = runtime(request)
