@@ -52,6 +52,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/complaints"): (True, None, set()),
     ("GET", "/v1/me/complaints"): (True, None, set()),
     ("GET", "/v1/me/credit_accounts"): (True, None, set()),
+    ("GET", "/v1/me/credit_line"): (True, None, set()),
     ("POST", "/v1/me/credit_accounts/{account_id}/withdraw"): (True, None, set()),
     ("GET", "/v1/me/credit_score"): (True, None, set()),
     ("GET", "/v1/me/deposit_waiver"): (True, None, set()),

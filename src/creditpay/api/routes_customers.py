@@ -394,6 +394,25 @@ def credit_accounts(request: Request, who: Principal = Depends(CUSTOMER)) -> Any
         for v in views]}
 
 
+@router.get("/me/credit_line", response_model=S.MyCreditLineOut, tags=["credit"],
+            summary="My credit line: limit, available credit, what I owe by product",
+            description="The consumer's own pay-later line in `currency` (default CNY): its "
+                        "limit, what is available now, what is used (drawn and held), open "
+                        "holds, and the principal outstanding on each product using the "
+                        "limit. 404 (field `currency`) without a line in that currency.")
+def my_credit_line(request: Request, currency: str = Query("CNY", pattern=r"^[A-Z]{3}$"),
+                   who: Principal = Depends(CUSTOMER)) -> Any:
+    from creditpay.credit.service import my_credit_line as read_line
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        line = read_line(conn, who.id, currency)
+    return {**{k: getattr(line, k) for k in (
+        "line_id", "currency", "product_code", "status", "limit_minor", "available_minor",
+        "used_minor", "held_minor", "exposure_minor")},
+        "exposure_by_product": [vars(p) for p in line.exposure_by_product]}
+
+
 @router.post("/me/credit_accounts/{account_id}/withdraw", response_model=S.WithdrawalOut,
              tags=["credit"], summary="Withdraw from a plan or cash loan within the "
                                       "withdrawal period (principal + interest for the days "

@@ -663,6 +663,28 @@ class CreditAccountList(BaseModel):
     data: list[CreditAccountOut]
 
 
+class ProductExposureOut(BaseModel):
+    product_code: str
+    kind: Literal["line", "plan", "loan"]
+    accounts: int
+    principal_minor: int = Field(description="principal outstanding (unbilled, billed and "
+                                             "past due)")
+    principal_past_due_minor: int
+
+
+class MyCreditLineOut(BaseModel):
+    line_id: str
+    currency: str
+    product_code: str
+    status: str
+    limit_minor: int
+    available_minor: int = Field(description="what can be used now")
+    used_minor: int = Field(description="limit - available: drawn and held")
+    held_minor: int = Field(description="authorised purchases not captured yet")
+    exposure_minor: int = Field(description="principal outstanding plus open holds")
+    exposure_by_product: list[ProductExposureOut]
+
+
 class WithdrawalOut(BaseModel):
     withdrawal_id: str
     account_id: str

@@ -28,6 +28,7 @@ from creditpay.credit.lines import (
     CreditLineView,
     check_id,
     get_line,
+    line_view,
     new_account_row,
     open_credit_line,
     platform_and_receivable_accounts,
@@ -92,6 +93,7 @@ __all__ = [
     "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
     "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position", "BorrowerPosition",
+    "MyCreditLine", "ProductExposure", "my_credit_line",
 ]
 
 HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires
@@ -217,6 +219,68 @@ def borrower_position(conn: Any, customer_id: str, currency: str, *,
     return BorrowerPosition(currency, int(row.limit_minor),
                             max(0, int(row.limit_minor) - available),
                             int(row.principal) + int(row.held), int(row.plans), True)
+
+
+@dataclass(frozen=True)
+class ProductExposure:
+    """Principal outstanding (minor units) on a customer's open accounts of one product."""
+
+    product_code: str
+    kind: str  # line | plan | loan
+    accounts: int
+    principal_minor: int  # unbilled + billed + past due
+    principal_past_due_minor: int
+
+
+@dataclass(frozen=True)
+class MyCreditLine:
+    """A customer's own credit line as they see it (minor units): the limit, what is free
+    to use now, what is used (drawn and held), open authorisation holds, and the principal
+    they owe by product (the line's own purchases, installment plans and cash loans all use
+    the one limit)."""
+
+    line_id: str
+    currency: str
+    product_code: str
+    status: str
+    limit_minor: int
+    available_minor: int
+    used_minor: int
+    held_minor: int
+    exposure_minor: int  # principal outstanding on open accounts + open holds
+    exposure_by_product: tuple[ProductExposure, ...]
+
+
+def my_credit_line(conn: Any, customer_id: str, currency: str = "CNY") -> MyCreditLine:
+    """The customer's line in ``currency`` (NotFoundError naming ``currency`` without one):
+    one read of the line, its ledger balance, the open holds, and one grouped read of the
+    open accounts."""
+    found = conn.execute(select(credit_lines).where(
+        credit_lines.c.customer_id == customer_id,
+        credit_lines.c.currency == currency)).mappings().first()
+    if found is None:
+        raise NotFoundError(f"you have no {currency} credit line", field="currency")
+    view = line_view(conn, dict(found))
+    a, h = credit_accounts.c, credit_authorisations.c
+    held = int(conn.execute(select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer_id, h.currency == currency,
+        h.status == "authorised")).scalar_one())
+    principal = a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor
+    rows = conn.execute(select(
+        a.product_code, a.kind, func.count().label("accounts"),
+        func.coalesce(func.sum(principal), 0).label("principal"),
+        func.coalesce(func.sum(a.principal_past_due_minor), 0).label("past_due")).where(
+        a.customer_id == customer_id, a.currency == currency, a.status == "active").group_by(
+        a.product_code, a.kind).order_by(a.kind, a.product_code)).all()
+    by_product = tuple(ProductExposure(r.product_code, r.kind, int(r.accounts),
+                                       int(r.principal), int(r.past_due)) for r in rows)
+    return MyCreditLine(
+        line_id=view.line_id, currency=currency, product_code=view.product_code,
+        status=view.status, limit_minor=view.limit_minor,
+        available_minor=view.available_minor,
+        used_minor=max(0, view.limit_minor - view.available_minor), held_minor=held,
+        exposure_minor=held + sum(p.principal_minor for p in by_product),
+        exposure_by_product=by_product)
 
 
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
