@@ -156,9 +156,10 @@ def _accounts_by_key(tx: Tx, keys: list[str]) -> dict[str, Account]:
     dialect = tx.conn.dialect
     when = ledger_accounts.c.created_at.type.dialect_impl(dialect).result_processor(
         dialect, None) or (lambda v: v)
-    return {row[1]: Account(row[0], row[1], row[2], row[3], row[4], row[5],
-                            NormalSide(row[6]), bool(row[7]), bool(row[8]), row[9], row[10],
-                            row[11], row[12], when(row[13])) for row in cursor.fetchall()}
+    side = {str(s): s for s in NormalSide}  # a dict lookup, not an enum call per row
+    return {row[1]: Account(row[0], row[1], row[2], row[3], row[4], row[5], side[row[6]],
+                            bool(row[7]), bool(row[8]), row[9], row[10], row[11], row[12],
+                            when(row[13])) for row in cursor.fetchall()}
 
 
 def open_account(tx: Tx, spec: AccountSpec) -> Account:
