@@ -24,7 +24,9 @@ chunk not recorded and a date run twice changes nothing):
    accrued penalty is posted;
 7. after the chunks, expired authorisation holds are released (ledger ``expire_holds``).
 
-How a chunk runs: the repository (:mod:`creditpay.credit.accounts_repo`) loads it as arrays;
+How a chunk runs: the repository (:mod:`creditpay.credit.accounts_repo`) reads the chunk's
+installments, then its accounts as arrays, leaving out the idle ones (no step can change
+them today: ``accounts_repo.IDLE_CONDITION``; they are only counted);
 a consent pre-pass checks the auto-debit candidates through the injected
 :class:`AutoDebitConsents` (credit may not import consumer protection); the wallet pulls are
 attempted (unlinked: the ledger alone judges a short wallet); the pure business steps of
