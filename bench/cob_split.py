@@ -49,7 +49,7 @@ def run(path: str, profile: str | None = None) -> dict[str, object]:
                                    auto_debit_consents=ReferencedAutoDebitConsents(),
                                    catalogue=P.load_catalogue())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    if profiler:
+    if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     counts = {k: v for k, v in report.as_dict().items() if k != "by_bucket"}

@@ -454,7 +454,8 @@ def busy_seqs(open_items: Sequence[Sequence[Any]], due_items: Sequence[Sequence[
     seqs = {int(row[account]) for row in due_items}
     if open_items:
         dues = to_day_numbers([row[due] for row in open_items])
-        seqs.update(int(open_items[k][account]) for k in np.flatnonzero(dues <= day + 1))
+        seqs.update(int(open_items[k][account])
+                    for k in np.flatnonzero(dues <= day + 1).tolist())
     return tuple(sorted(seqs))
 
 
