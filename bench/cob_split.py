@@ -20,19 +20,18 @@ import time
 
 from creditpay.benchmarks import cob as B
 from creditpay.clock import SimulatedClock
+from creditpay.credit import products as P
 from creditpay.credit.cob import run_close_of_business
 from creditpay.db.engine import make_engine
-from creditpay.db.schema import migrate
 from creditpay.db.uow import UnitOfWork
 from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 
 
 def seed(accounts: int, path: str) -> dict[str, object]:
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
     clock = SimulatedClock(dt.datetime.combine(B.BUSINESS_DATE, dt.time(12), tzinfo=dt.UTC))
     started = time.perf_counter()
-    seeded = B.seed_accounts(UnitOfWork(engine, clock), accounts)
+    seeded = B.seed_database(f"sqlite:///{path}", accounts, clock,
+                             catalogue=P.load_catalogue())
     return {"seed_seconds": round(time.perf_counter() - started, 1), "seeded": seeded}
 
 
@@ -40,15 +39,17 @@ def run(path: str, profile: str | None = None) -> dict[str, object]:
     engine = make_engine(f"sqlite:///{path}")
     clock = SimulatedClock(dt.datetime.combine(B.BUSINESS_DATE + dt.timedelta(days=1),
                                                dt.time(0, 30), tzinfo=dt.UTC))
-    profiler = cProfile.Profile(time.process_time) if profile else None
+    profiler = (cProfile.Profile(time.perf_counter) if "wall" in profile else
+                cProfile.Profile(time.process_time)) if profile else None
     if profiler:
         profiler.enable()
     started, cpu = time.perf_counter(), time.process_time()
     report = run_close_of_business(UnitOfWork(engine, clock), B.BUSINESS_DATE,
                                    chunk_size=50_000, audit_checkpointer=None,
-                                   auto_debit_consents=ReferencedAutoDebitConsents())
+                                   auto_debit_consents=ReferencedAutoDebitConsents(),
+                                   catalogue=P.load_catalogue())
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    if profiler:
+    if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)
     counts = {k: v for k, v in report.as_dict().items() if k != "by_bucket"}

@@ -79,3 +79,41 @@ def test_items_saved_are_the_items_loaded(uow, clock):
     assert [(i.number, i.status, i.minimum_minor, i.total_due) for i in again] == \
         [(i.number, i.status, i.minimum_minor, i.total_due) for i in [*items, extra]]
     assert again[-1].id is not None and not any(i.dirty for i in again)
+
+
+def test_idle_accounts_are_left_out_and_counted_on_both_stores(uow, clock):
+    """The idle condition's SQL on each store: the chunk read with ``skip_idle`` plus the idle
+    count is the whole chunk; a fee-priced plan between its due dates is left out, the same
+    plan with an item due by tomorrow is read, and so is a line on its statement day."""
+    who = new_customer(uow)
+    clock.set("2025-03-02T10:00:00+00:00")
+    buy(uow, who, "p1", 30_000)
+    buy(uow, who, "p2", 120_000, funding="plan", product_code="baitiao", periods=3)
+    with uow.begin() as tx:
+        S.disburse_cash_loan(tx, loan_id="loan-r", customer_id="c1", currency=CNY,
+                             principal_minor=100_000, product_code="jiebei", periods=3,
+                             method="equal_installment", wallet_account_id=who.wallet_id,
+                             catalogue=CATALOGUE)
+    close_until(uow, clock, dt.date(2025, 3, 12))
+    day = day_number(clock.today())
+    with uow.connect() as conn:
+        everything = repo.load_chunk(conn, day, 1, 1_000_000)
+        kinds = dict(zip(everything["seq"].tolist(), everything["kind"].tolist(), strict=True))
+        assert sorted(kinds.values()) == ["line", "loan", "plan"]
+        line, plan, loan = (next(s for s, k in kinds.items() if k == kind)
+                            for kind in ("line", "plan", "loan"))
+        statement_day = int(everything["statement_day"][everything["seq"] == line][0])
+        other_day = statement_day % 28 + 1
+
+        def read(statement_day: int, busy: tuple[int, ...]) -> tuple[set[int], int]:
+            idle = repo.IdleFilter(statement_day, busy)
+            chunk = repo.load_chunk(conn, day, 1, 1_000_000, skip_idle=idle)
+            return set(chunk["seq"].tolist()), repo.count_idle(conn, day, 1, 1_000_000, idle)
+
+        loaded, idle = read(other_day, ())
+        assert plan not in loaded and loan in loaded  # the loan accrues interest daily
+        assert len(loaded) + idle == 3
+        loaded, idle = read(other_day, (plan,))
+        assert plan in loaded and len(loaded) + idle == 3
+        loaded, idle = read(statement_day, ())
+        assert line in loaded and len(loaded) + idle == 3

@@ -15,6 +15,7 @@ their use cases: they read a few columns of many rows, not an account.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,8 @@ __all__ = ["ACCOUNT_COLUMNS", "ITEM_COLUMNS", "OPEN_STATUSES", "Item", "load_acc
            "load_account_by_seq", "customer_accounts", "load_items", "next_number",
            "save_items", "insert_account", "update_account", "add_unbilled_principal",
            "account_customer", "account_ids", "load_chunk", "load_open_items",
+           "IdleFilter", "IDLE_CONDITION", "count_idle", "open_item_rows", "due_item_rows",
+           "busy_seqs", "item_arrays", "CURRENT_BUCKET",
            "load_due_items", "load_scheduled", "installment_numbers",
            "plan_installments_in_cycle", "auto_debit_references", "save_chunk"]
 
@@ -327,20 +330,77 @@ _ROW_DTYPE = np.dtype([(name, object if name in _TEXT else np.int64)
                        for name in ACCOUNT_COLUMNS])
 
 
-def load_chunk(conn: Connection, day: int, lo: int, hi: int) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class IdleFilter:
+    """Which accounts of a chunk the close of business may leave unread: those for which no
+    step can change anything today (see :data:`IDLE_CONDITION`). ``statement_day``: today's
+    day of the month (a line cutting its statement today is never idle); ``busy``: the seqs
+    with an open or scheduled installment due by tomorrow (never idle either: they roll,
+    bill, carry or are auto-debited), found from the chunk's installments read first."""
+
+    statement_day: int
+    busy: tuple[int, ...]
+
+
+# The bucket of dpd 0 under every product's bounds (the bounds start at 0: products.py).
+CURRENT_BUCKET = "M0"
+# An account is idle when nothing in the close of business's steps (cob_steps.STEPS) can
+# change it today, so it need not be read or written; each clause names what it excludes.
+# Any NULL makes the condition unknown, which counts as NOT idle (the account is read).
+# tests/credit/test_credit_cob_idle.py runs the steps over generated chunks and checks that
+# an account this condition calls idle comes out of them unchanged and untouched, and that
+# the others come out the same whether the idle ones were read or not.
+IDLE_CONDITION = (
+    # no interest accrues (accrue_and_age: rate x base)
+    "(interest_rate_micro = 0 OR interest_base = 0)"
+    # nothing accrued to post, round or waive (bill, statements, month_end, waive_residues)
+    " AND interest_accrual_num = 0 AND penalty_accrual_num = 0"
+    # not late: no penalty, dpd, late fee or write-off (accrue_and_age, late_fees, write_off)
+    " AND oldest_past_due_date IS NULL AND latest_past_due_date IS NULL AND dpd = 0"
+    " AND write_off_dpd > 0"
+    # its bucket is already the one of dpd 0 (buckets)
+    f" AND bucket = '{CURRENT_BUCKET}'"
+    # no statement today (statements)
+    " AND (kind <> 'line' OR statement_day <> ?)"
+    # a plan or loan that still owes something is not closed (close_settled)
+    " AND (kind = 'line' OR principal_unbilled_minor + principal_billed_minor"
+    " + principal_past_due_minor + penalty_unpaid_minor + late_fee_unpaid_minor > 0)")
+
+
+def _idle_sql(conn: Connection, idle: IdleFilter) -> tuple[str, list[Any]]:
+    """SQL that is 1 for an idle account and 0 otherwise (also when the condition is
+    unknown), and its parameters."""
+    if conn.dialect.name == "sqlite":
+        busy = "seq NOT IN (SELECT value FROM json_each(?))"
+        busy_param: Any = json.dumps(list(idle.busy))
+    else:
+        busy = "seq <> ALL(%s::bigint[])"
+        busy_param = list(idle.busy)
+    return (f"CASE WHEN {_sql(conn, IDLE_CONDITION)} AND {busy} THEN 1 ELSE 0 END",
+            [idle.statement_day, busy_param])
+
+
+def load_chunk(conn: Connection, day: int, lo: int, hi: int, *,
+               skip_idle: IdleFilter | None = None) -> dict[str, np.ndarray]:
     """The active accounts opened by ``day`` with seq in [lo, hi], as arrays ordered by seq
     (:data:`ACCOUNT_COLUMNS` plus ``status``, ``written_off_minor``, ``written_off_on`` and
-    ``event``, all as the close of business starts them).
+    ``event``, all as the close of business starts them); with ``skip_idle``, only those
+    that are not idle (:func:`count_idle` counts the others).
 
     The rows are fetched on the driver's cursor (no result-row objects) as plain integers
     and strings, and numpy converts the whole list of tuples into one record array: the
     load was the largest cost of a chunk."""
+    where = "seq BETWEEN ? AND ? AND status = 'active' AND opened_on <= ?"
+    params: list[Any] = [lo, hi, _date_param(conn, day)]
+    if skip_idle is not None:
+        condition, more = _idle_sql(conn, skip_idle)
+        where += f" AND {condition} = 0"
+        params += more
     cursor = conn.connection.cursor()
     try:
         cursor.execute(_sql(conn, (
             "SELECT " + _select_list(conn) + " FROM credit_accounts"  # nosec B608 - constant column lists
-            " WHERE seq BETWEEN ? AND ? AND status = 'active' AND opened_on <= ?"
-            " ORDER BY seq")), (lo, hi, _date_param(conn, day)))
+            f" WHERE {where} ORDER BY seq")), tuple(params))
         records = np.array(cursor.fetchall(), dtype=_ROW_DTYPE)
     finally:
         cursor.close()
@@ -355,30 +415,69 @@ def load_chunk(conn: Connection, day: int, lo: int, hi: int) -> dict[str, np.nda
     return a
 
 
+def count_idle(conn: Connection, day: int, lo: int, hi: int, idle: IdleFilter) -> int:
+    """How many active accounts opened by ``day`` with seq in [lo, hi] are idle (their
+    bucket is the current one: the condition requires it)."""
+    condition, params = _idle_sql(conn, idle)
+    count = conn.exec_driver_sql(_sql(conn, (
+        "SELECT COUNT(*) FROM credit_accounts"  # nosec B608 - constant condition
+        " WHERE seq BETWEEN ? AND ? AND status = 'active' AND opened_on <= ?"
+        f" AND {condition} = 1")), (lo, hi, _date_param(conn, day), *params)).scalar_one()
+    return int(count)
+
+
+def open_item_rows(conn: Connection, lo: int, hi: int) -> list[Sequence[Any]]:
+    """The billed and past-due installments (:data:`ITEM_COLUMNS`) of the accounts with seq
+    in [lo, hi], by account and number."""
+    return list(conn.exec_driver_sql(_sql(conn, (
+        "SELECT " + ", ".join(ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
+        " WHERE status IN ('billed', 'past_due') AND account_seq BETWEEN ? AND ?"
+        " ORDER BY account_seq, number")), (lo, hi)).fetchall())
+
+
+def due_item_rows(conn: Connection, day: int, lo: int, hi: int) -> list[Sequence[Any]]:
+    """The scheduled installments due by ``day`` + 1 of the accounts with seq in [lo, hi]
+    (to bill), by account and number."""
+    return list(conn.exec_driver_sql(_sql(conn, (
+        "SELECT " + ", ".join(ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
+        # "+ 0" keeps SQLite on the (status, due_date) index: the due items are few, the
+        # scheduled items of a chunk many.
+        " WHERE status = 'scheduled' AND due_date <= ? AND account_seq + 0 BETWEEN ? AND ?"
+        " ORDER BY account_seq, number")), (_date_param(conn, day + 1), lo, hi)).fetchall())
+
+
+def busy_seqs(open_items: Sequence[Sequence[Any]], due_items: Sequence[Sequence[Any]],
+              day: int) -> tuple[int, ...]:
+    """Seqs of the accounts with an open item (``open_items``) due by ``day`` + 1 or a
+    scheduled one to bill (``due_items``): never idle (:class:`IdleFilter`)."""
+    account, due = ITEM_COLUMNS.index("account_seq"), ITEM_COLUMNS.index("due_date")
+    seqs = {int(row[account]) for row in due_items}
+    if open_items:
+        dues = to_day_numbers([row[due] for row in open_items])
+        seqs.update(int(open_items[k][account])
+                    for k in np.flatnonzero(dues <= day + 1).tolist())
+    return tuple(sorted(seqs))
+
+
+def item_arrays(rows: Sequence[Sequence[Any]], seq: np.ndarray) -> dict[str, np.ndarray]:
+    """Installment rows as arrays, with ``pos`` (the account's position in the sorted
+    ``seq``), ``valid`` (the account is in ``seq``) and ``changed``."""
+    return _item_arrays(rows, seq)
+
+
 def load_open_items(conn: Connection, seq: np.ndarray) -> dict[str, np.ndarray]:
     """The billed and past-due installments of the accounts ``seq`` (sorted) as arrays, with
     ``pos`` (the account's position in ``seq``), ``valid`` and ``changed``."""
     if len(seq) == 0:
         return _item_arrays([], seq)
-    rows = conn.exec_driver_sql(_sql(conn, (
-        "SELECT " + ", ".join(ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
-        " WHERE status IN ('billed', 'past_due') AND account_seq BETWEEN ? AND ?"
-        " ORDER BY account_seq, number")), (int(seq[0]), int(seq[-1]))).fetchall()
-    return _item_arrays(rows, seq)
+    return _item_arrays(open_item_rows(conn, int(seq[0]), int(seq[-1])), seq)
 
 
 def load_due_items(conn: Connection, day: int, seq: np.ndarray) -> dict[str, np.ndarray]:
     """The scheduled installments due by ``day`` + 1 of the accounts ``seq`` (to bill)."""
     if len(seq) == 0:
         return _item_arrays([], seq)
-    rows = conn.exec_driver_sql(_sql(conn, (
-        "SELECT " + ", ".join(ITEM_COLUMNS) + " FROM credit_installments"  # nosec B608 - constant column lists
-        # "+ 0" keeps SQLite on the (status, due_date) index: the due items are few, the
-        # scheduled items of a chunk many.
-        " WHERE status = 'scheduled' AND due_date <= ? AND account_seq + 0 BETWEEN ? AND ?"
-        " ORDER BY account_seq, number")),
-        (_date_param(conn, day + 1), int(seq[0]), int(seq[-1]))).fetchall()
-    return _item_arrays(rows, seq)
+    return _item_arrays(due_item_rows(conn, day, int(seq[0]), int(seq[-1])), seq)
 
 
 def load_scheduled(conn: Connection, seqs: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,9 @@ chunk not recorded and a date run twice changes nothing):
    accrued penalty is posted;
 7. after the chunks, expired authorisation holds are released (ledger ``expire_holds``).
 
-How a chunk runs: the repository (:mod:`creditpay.credit.accounts_repo`) loads it as arrays;
+How a chunk runs: the repository (:mod:`creditpay.credit.accounts_repo`) reads the chunk's
+installments, then its accounts as arrays, leaving out the idle ones (no step can change
+them today: ``accounts_repo.IDLE_CONDITION``; they are only counted);
 a consent pre-pass checks the auto-debit candidates through the injected
 :class:`AutoDebitConsents` (credit may not import consumer protection); the wallet pulls are
 attempted (unlinked: the ledger alone judges a short wallet); the pure business steps of
@@ -179,11 +181,18 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
     conn = tx.conn
     day = day_number(business_date)
     counts: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0)
-    loaded = repo.load_chunk(conn, day, lo, hi)
+    # The installments first: the accounts with one due by tomorrow are never idle; the
+    # idle accounts (nothing can change them today, repo.IDLE_CONDITION) are not read.
+    open_rows = repo.open_item_rows(conn, lo, hi)
+    due_rows = repo.due_item_rows(conn, day, lo, hi)
+    idle = repo.IdleFilter(statement_day=business_date.day,
+                           busy=repo.busy_seqs(open_rows, due_rows, day))
+    loaded = repo.load_chunk(conn, day, lo, hi, skip_idle=idle)
+    idle_count = repo.count_idle(conn, day, lo, hi, idle)
     n = len(loaded["seq"])
-    counts["accounts"] = n
+    counts["accounts"] = n + idle_count
     if n == 0:
-        counts["by_bucket"] = {}
+        counts["by_bucket"] = {repo.CURRENT_BUCKET: idle_count} if idle_count else {}
         return counts
     currencies = set(loaded["currency"].tolist())
     if len(currencies) != 1:
@@ -192,9 +201,9 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
                          field="currency")
     platform = platform_ledger_accounts(tx, currencies.pop())
     seq = loaded["seq"]
-    state = ChunkState(loaded, repo.load_open_items(conn, seq))
+    state = ChunkState(loaded, repo.item_arrays(open_rows, seq))
     refusal, reference = _consent_pre_pass(conn, state, day, consents)
-    due_items = repo.load_due_items(conn, day, seq)
+    due_items = repo.item_arrays(due_rows, seq)
     billed_seqs = np.unique(due_items["account_seq"][due_items["valid"]]).tolist()
     scheduled_seq, scheduled_due = repo.load_scheduled(conn, billed_seqs)
     today = business_date
@@ -216,8 +225,9 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
         counts["auto_debits_failed"]
     a = out.state.a
     # Counted in a dict: sorting 50,000 label strings (np.unique) cost more than the steps.
-    counts["by_bucket"] = {str(k): n for k, n in sorted(Counter(
-        a["bucket"][a["status"] == "active"].tolist()).items())}
+    by_bucket = Counter(a["bucket"][a["status"] == "active"].tolist())
+    by_bucket[repo.CURRENT_BUCKET] += idle_count  # idle accounts are current (dpd 0)
+    counts["by_bucket"] = {str(k): n for k, n in sorted(by_bucket.items()) if n}
     return counts
 
 

@@ -125,7 +125,9 @@ class AccountSpec:
         if self.debits_must_not_exceed_credits and self.credits_must_not_exceed_debits:
             raise ValidationError("an account takes at most one balance flag",
                                   field=prefix + "flags")
-        return replace(self, normal_side=side)
+        # Already the enum (the usual case): no copy (opening millions of accounts in
+        # batches spent a third of the validation copying specs).
+        return self if self.normal_side is side else replace(self, normal_side=side)
 
 
 @dataclass(slots=True)
