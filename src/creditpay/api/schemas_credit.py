@@ -17,6 +17,27 @@ Language = Literal["zh-CN", "en"]
 CurrencyCode = Field("CNY", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 
 
+# ----------------------------------------------------------------------- the line
+class ProductExposureOut(BaseModel):
+    kind: Literal["line", "plan", "loan"]
+    product_code: str
+    accounts: int = Field(description="open accounts of this kind and product")
+    principal_minor: int = Field(description="principal outstanding on them, minor units")
+
+
+class CreditLineOut(BaseModel):
+    line_id: str
+    product_code: str
+    currency: str
+    status: Literal["active", "frozen", "closed"]
+    limit_minor: int
+    available_minor: int = Field(description="what can still be drawn now, minor units")
+    used_minor: int = Field(description="limit - available: drawn and held, minor units")
+    exposure_minor: int = Field(description="principal outstanding on every open account "
+                                            "plus open authorisation holds, minor units")
+    exposure_by_product: list[ProductExposureOut]
+
+
 # ----------------------------------------------------------------------- applications
 class CreditApplicationIn(Strict):
     monthly_income_minor: int = Field(gt=0, le=10**12,
