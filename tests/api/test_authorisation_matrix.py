@@ -135,6 +135,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/credit_repayments"): (True, None, set()),
     ("GET", "/v1/me/credit_accounts/{account_id}/payoff"): (True, None, set()),
     ("GET", "/v1/me/credit_accounts/{account_id}/installments"): (True, None, set()),
+    ("GET", "/v1/me/credit_line"): (True, None, set()),
     ("POST", "/v1/me/credit_accounts/{account_id}/auto_debit"): (True, None, set()),
     ("POST", "/v1/me/cash_loans/offers"): (True, None, set()),
     ("GET", "/v1/me/cash_loans/offers/{offer_id}/key_facts"): (True, None, set()),
