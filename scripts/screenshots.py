@@ -15,7 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from creditpay.platform.keys import generate_key_bytes  # noqa: E402
 from tests.web.conftest import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -24,6 +23,8 @@ from tests.web.conftest import (  # noqa: E402
     running_server,
 )
 from tests.web.seed import CREDIT_PASSWORD, CREDIT_PHONE, seed  # noqa: E402
+
+from creditpay.platform.keys import generate_key_bytes  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 
