@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages creditpay needs beyond Python wheels, installed only when missing:
 # - postgresql: server binaries for the throwaway test server (tests start their own);
-# - pango/harfbuzz + a CJK font: WeasyPrint renders the key-facts PDFs (zh-CN needs the font).
+# - pango/harfbuzz + a CJK font: WeasyPrint renders the key-facts PDFs (zh-CN needs the font);
+# - chromium: the browser tests (tests/web, Playwright) drive Debian's Chromium at
+#   /usr/bin/chromium; Playwright never downloads a browser of its own.
 set -euo pipefail
 need=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 \
@@ -11,6 +13,9 @@ fi
 for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-wqy-microhei; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+if [ ! -x /usr/bin/chromium ]; then
+  need+=(chromium)
+fi
 if [ "${#need[@]}" -eq 0 ]; then
   exit 0
 fi

@@ -101,6 +101,10 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         log.warning("DEVELOPMENT INBOX ON (CREDITPAY_DEV_INBOX): GET /v1/dev/inbox shows "
                     "every one-time code sent; development only, never in production")
         app.include_router(routes_dev.router)
+    # The browser app (issue #15): pages at /app/ on the same runtime (creditpay.web).
+    from creditpay.web import mount
+
+    mount(app, dev_inbox=rt.dev_inbox)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

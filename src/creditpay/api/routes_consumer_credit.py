@@ -34,7 +34,8 @@ from creditpay.parties.service import Principal
 from creditpay.platform.validators import check_language
 from creditpay.risk.decisions.applications import APPLICATION_PRODUCT
 
-__all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT"]
+__all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "credit_line_out", "statement_out",
+           "installments_out"]
 
 router = APIRouter(prefix="/v1", tags=["consumer credit"])
 CUSTOMER = access(customer=True)
@@ -77,6 +78,20 @@ def _own_statement(conn: Any, who: Principal, statement_id: str) -> Any:
     from creditpay.credit.self_service import own_statement
 
     return own_statement(conn, who.id, statement_id)
+
+
+# ======================================================================= the line
+def credit_line_out(conn: Any, customer_id: str, currency: str = CURRENCY) -> dict[str, Any]:
+    """The customer's own line in ``currency`` as GET /v1/me/credit_line answers it (the web
+    app's My credit shows the same dict): :func:`creditpay.credit.service.my_credit_line`
+    (minor units). NotFoundError naming ``currency`` without a line."""
+    from creditpay.credit.service import my_credit_line
+
+    line = my_credit_line(conn, customer_id, currency)
+    return {**{k: getattr(line, k) for k in (
+        "line_id", "currency", "product_code", "status", "limit_minor", "available_minor",
+        "used_minor", "held_minor", "exposure_minor")},
+        "exposure_by_product": [vars(p) for p in line.exposure_by_product]}
 
 
 # ======================================================================= applications
@@ -162,7 +177,7 @@ def credit_applications(request: Request, lang: Literal["zh-CN", "en"] | None = 
 
 
 # ======================================================================= statements
-def _statement_out(view: Any) -> dict[str, Any]:
+def statement_out(view: Any) -> dict[str, Any]:
     lines = []
     for line in view.lines:
         row = dict(line)
@@ -190,7 +205,7 @@ def statements(request: Request, account_id: str = AccountId,
     rt = runtime(request)
     with rt.uow.connect() as conn:
         _own_account_currency(conn, who, account_id)
-        return {"data": [_statement_out(v) for v in list_statements(conn, account_id)]}
+        return {"data": [statement_out(v) for v in list_statements(conn, account_id)]}
 
 
 @router.get("/me/statements/{statement_id}", response_model=S.StatementOut,
@@ -199,7 +214,7 @@ def statement(request: Request, statement_id: str = StatementId,
               who: Principal = Depends(CUSTOMER)) -> Any:
     rt = runtime(request)
     with rt.uow.connect() as conn:
-        return _statement_out(_own_statement(conn, who, statement_id))
+        return statement_out(_own_statement(conn, who, statement_id))
 
 
 @router.get("/me/statements/{statement_id}/installment_offers",
@@ -295,12 +310,18 @@ def payoff(request: Request, account_id: str = AccountId,
                     "are what will be billed when each is paid on its due date")
 def installments(request: Request, account_id: str = AccountId,
                  who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.credit.service import account_installments
-
     rt = runtime(request)
     with rt.uow.connect() as conn:
         currency = _own_account_currency(conn, who, account_id)
-        rows = account_installments(conn, account_id)
+        return installments_out(conn, account_id, currency)
+
+
+def installments_out(conn: Any, account_id: str, currency: str) -> dict[str, Any]:
+    """The schedule of plan or loan ``account_id`` as GET .../installments answers it (the
+    web app's My credit shows the same dict)."""
+    from creditpay.credit.service import account_installments
+
+    rows = account_installments(conn, account_id)
     return {"account_id": account_id, "currency": currency,
             "data": [{"number": r.number, "due_date": r.due_date.isoformat(),
                       "status": r.status, "principal_minor": r.principal_minor,

@@ -23,6 +23,8 @@ from creditpay.api.common import post as idempotent_post
 from creditpay.errors import AuthenticationError, RateLimitedError
 from creditpay.parties.service import Principal, commit_and_raise
 
+__all__ = ["router", "check_password"]
+
 router = APIRouter(prefix="/v1", tags=["customers"])
 CUSTOMER = access(customer=True)
 TOKENS = frozenset({"access_token", "refresh_token"})
@@ -48,6 +50,28 @@ def _login_identity(identifier: str) -> str:
 
 
 # ----------------------------------------------------------------------- public: auth
+def check_password(request: Request, identifier: str, password: str) -> tuple[str, Any]:
+    """The login throttle, the lockout and the password check of a login (the API's and
+    the web app's): ``(throttle scope key, customer row)``, or RateLimitedError /
+    AuthenticationError (a wrong password is counted toward the lockout)."""
+    rt = runtime(request)
+    scope_key = _keyed(request, "scope", _login_identity(identifier))
+    wait = request.app.state.login_buckets.take(scope_key)
+    if wait:
+        raise RateLimitedError("too many login attempts for this account; slow down",
+                               retry_after_s=int(wait) + 1)
+    with rt.uow.connect() as conn:
+        row = rt.parties.find_by_identifier(conn, identifier)
+    if row is not None:
+        rt.parties.check_lock(row, rt.clock.now())
+    ok = rt.parties.passwords.verify(row.password_hash if row is not None else None, password)
+    if not ok or row is None:  # (verify() is False without a stored hash)
+        if row is not None:
+            rt.uow.run(lambda tx: rt.parties.record_login_failure(tx, row.id))
+        raise AuthenticationError("wrong phone/email or password")
+    return scope_key, row
+
+
 @router.post("/customers", status_code=202, response_model=S.RegistrationOut,
              summary="Register with a phone number or email and a password; a code is sent "
                      "to it (the same answer whether or not it is registered already)")
@@ -82,21 +106,7 @@ def register_verify(request: Request, body: S.RegistrationVerifyIn,
              summary="Log in; a new device gets a one-time code first (step-up)")
 def login(request: Request, body: S.LoginIn, idempotency_key: str = IdempotencyKey) -> Any:
     rt = runtime(request)
-    scope_key = _keyed(request, "scope", _login_identity(body.identifier))
-    wait = request.app.state.login_buckets.take(scope_key)
-    if wait:
-        raise RateLimitedError("too many login attempts for this account; slow down",
-                               retry_after_s=int(wait) + 1)
-    with rt.uow.connect() as conn:
-        row = rt.parties.find_by_identifier(conn, body.identifier)
-    if row is not None:
-        rt.parties.check_lock(row, rt.clock.now())
-    ok = rt.parties.passwords.verify(row.password_hash if row is not None else None,
-                                     body.password)
-    if not ok or row is None:  # (verify() is False without a stored hash)
-        if row is not None:
-            rt.uow.run(lambda tx: rt.parties.record_login_failure(tx, row.id))
-        raise AuthenticationError("wrong phone/email or password")
+    scope_key, row = check_password(request, body.identifier, body.password)
     fp = body.model_dump(mode="json", exclude={"password"})
     return idempotent_post(
         request, "login:" + scope_key, body,
@@ -402,15 +412,11 @@ def credit_accounts(request: Request, who: Principal = Depends(CUSTOMER)) -> Any
                         "limit. 404 (field `currency`) without a line in that currency.")
 def my_credit_line(request: Request, currency: str = Query("CNY", pattern=r"^[A-Z]{3}$"),
                    who: Principal = Depends(CUSTOMER)) -> Any:
-    from creditpay.credit.service import my_credit_line as read_line
+    from creditpay.api.routes_consumer_credit import credit_line_out
 
     rt = runtime(request)
     with rt.uow.connect() as conn:
-        line = read_line(conn, who.id, currency)
-    return {**{k: getattr(line, k) for k in (
-        "line_id", "currency", "product_code", "status", "limit_minor", "available_minor",
-        "used_minor", "held_minor", "exposure_minor")},
-        "exposure_by_product": [vars(p) for p in line.exposure_by_product]}
+        return credit_line_out(conn, who.id, currency)
 
 
 @router.post("/me/credit_accounts/{account_id}/withdraw", response_model=S.WithdrawalOut,

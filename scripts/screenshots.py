@@ -1,0 +1,81 @@
+"""Regenerate docs/screenshots/: the consumer app's pages at the phone viewport (390x844),
+in zh-CN and en, on a seeded server (the browser tests' fixtures).
+
+    PYTHONPATH=src:. .venv/bin/python scripts/screenshots.py
+
+Needs Debian's chromium (scripts/ensure-system-deps.sh) and the dev extra (playwright).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.web.conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    TIMEOUT_MS,
+    running_server,
+)
+from tests.web.seed import CREDIT_PASSWORD, CREDIT_PHONE, seed  # noqa: E402
+
+from creditpay.platform.keys import generate_key_bytes  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="creditpay-shots-") as folder:
+        url = f"sqlite:///{Path(folder) / 'shots.db'}"
+        master = generate_key_bytes()
+        seed(url, master)
+        with running_server(url, master) as base, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for language in ("zh-CN", "en"):
+                context = browser.new_context(viewport=PHONE, locale=language,
+                                              is_mobile=True, has_touch=True)
+                context.set_default_timeout(TIMEOUT_MS)
+                page = context.new_page()
+                page.goto(f"{base}/app/login")
+                page.locator(f'.langs button[value="{language}"]').click()
+                page.wait_for_function(f"document.documentElement.lang === '{language}'")
+                shoot(page, "login", language)
+                page.goto(f"{base}/app/register")
+                shoot(page, "register", language)
+                page.goto(f"{base}/app/login")
+                page.locator("#identifier").fill(CREDIT_PHONE)
+                page.locator("#password").fill(CREDIT_PASSWORD)
+                page.locator("form.card button[type=submit]").click()
+                page.wait_for_url(f"{base}/app/login/verify")
+                shoot(page, "login-verify", language)
+                inbox = context.new_page()
+                inbox.goto(f"{base}/app/dev/inbox?to={CREDIT_PHONE}")
+                shoot(inbox, "dev-inbox", language)
+                code = inbox.locator('.message[data-purpose="login"] .code').first.inner_text()
+                inbox.close()
+                page.locator("#code").fill(code)
+                page.locator("form.card button[type=submit]").click()
+                page.wait_for_url(f"{base}/app/home")
+                shoot(page, "home", language)
+                page.goto(f"{base}/app/credit")
+                shoot(page, "my-credit", language, full_page=True)
+                context.close()
+            browser.close()
+
+
+def shoot(page: object, name: str, language: str, *, full_page: bool = False) -> None:
+    path = OUT / f"{name}.{language}.png"
+    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+    print(path.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""The browser app (issue #15): server-rendered pages at ``/app/`` on the API's FastAPI app.
+
+An adapter beside :mod:`creditpay.api`: pages call the same service functions, ``Payments``
+and ``Parties`` methods the JSON routes call (through the API's runtime), and hold no
+business rule of their own. :func:`mount` adds the pages and the packaged static assets to
+an app built by :func:`creditpay.api.app.create_app`. How it is built: docs/apps.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+__all__ = ["mount"]
+
+
+def mount(app: FastAPI, *, dev_inbox: bool) -> None:
+    """Add the consumer pages (``/app/...``) and their assets (``/app/static/...``) to
+    ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
+    from creditpay.web import pages
+    from creditpay.web.assets import STATIC_PREFIX, static_files
+
+    app.include_router(pages.router)
+    if dev_inbox:
+        app.include_router(pages.dev_router)
+    app.mount(STATIC_PREFIX, static_files(), name="web-static")

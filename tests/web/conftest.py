@@ -1,0 +1,167 @@
+"""Browser test fixtures: a real ``creditpay serve`` on loopback and Debian's Chromium.
+
+- ``web_server`` (session): the CLI's server in a subprocess on a free loopback port, on a
+  temporary SQLite database seeded by :mod:`tests.web.seed`, with a generated master key
+  and the development inbox on (CREDITPAY_DEV_INBOX) — as benchmarks/checkout.py starts one;
+- ``browser`` (session): one Chromium (``/usr/bin/chromium``, never a downloaded one;
+  scripts/ensure-system-deps.sh installs it), headless, without network side traffic;
+- ``phone`` / ``desktop``: a fresh browser context per test at 390x844 / 1280x800;
+- :func:`axe_check`: runs the vendored axe-core on a page and fails on any serious or
+  critical violation, naming them.
+
+Every wait is for an element or a navigation (30 s), never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess  # nosec B404 - our own CLI
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from creditpay.platform.keys import encode_key, generate_key_bytes
+from tests.web.seed import seed
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+TIMEOUT_MS = 30_000
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@dataclass(frozen=True)
+class WebServer:
+    base: str
+    seeded: dict[str, Any]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(url: str, master: bytes) -> Iterator[str]:
+    """``creditpay serve`` on ``url`` with the dev inbox on; yields its base URL."""
+    port = _free_port()
+    env = dict(os.environ, CREDITPAY_MASTER_KEY=encode_key(master), CREDITPAY_DEV_INBOX="true",
+               PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    for name in ("CREDITPAY_MASTER_KEY_FILE", "CREDITPAY_TOKEN_KEY",
+                 "CREDITPAY_BLIND_INDEX_KEY", "CREDITPAY_BLIND_INDEX_KEY_FILE"):
+        env.pop(name, None)
+    log = tempfile.TemporaryFile()  # an unread pipe would fill up and block the server
+    process = subprocess.Popen(  # nosec B603 - our own CLI
+        [sys.executable, "-m", "creditpay.cli", "serve", "--db", url, "--port", str(port),
+         "--no-jobs"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError("creditpay serve did not start: "
+                                   + log.read().decode(errors="replace")[-3000:])
+            time.sleep(0.1)  # polling for readiness, not a timed wait in a test
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def web_server() -> Iterator[WebServer]:
+    with tempfile.TemporaryDirectory(prefix="creditpay-web-") as folder:
+        url = f"sqlite:///{Path(folder) / 'web.db'}"
+        master = generate_key_bytes()
+        seeded = seed(url, master)
+        with running_server(url, master) as base:
+            yield WebServer(base, seeded)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} is missing: run scripts/ensure-system-deps.sh (installs Debian's chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _context(browser: Any, viewport: dict[str, int], locale: str = "zh-CN") -> Any:
+    context = browser.new_context(viewport=viewport, locale=locale,
+                                  is_mobile=viewport is PHONE, has_touch=viewport is PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture
+def new_context(browser: Any) -> Iterator[Any]:
+    """``new_context(viewport, locale)``: fresh contexts (a new device each), closed after."""
+    made: list[Any] = []
+
+    def make(viewport: dict[str, int] = PHONE, locale: str = "zh-CN") -> Any:
+        made.append(_context(browser, viewport, locale))
+        return made[-1]
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def phone(new_context: Any) -> Any:
+    return new_context(PHONE).new_page()
+
+
+@pytest.fixture
+def desktop(new_context: Any) -> Any:
+    return new_context(DESKTOP).new_page()
+
+
+def _axe_source() -> str:
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_check(page: Any) -> None:
+    """Fail on any serious or critical axe-core violation of ``page``, naming each."""
+    # Evaluated through the DevTools protocol: the page's CSP (rightly) refuses an injected
+    # script tag, and the scan must run under the CSP the app really sends.
+    page.evaluate(_axe_source())
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)}));
+    }""")
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert not bad, f"accessibility violations on {page.url}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in bad)
