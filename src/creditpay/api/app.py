@@ -79,7 +79,10 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app = FastAPI(title="creditpay API", version="1.0.0", lifespan=lifespan,
                   description="Wallet, checkout, pay-later credit and installments. Amounts "
                               "are integer minor units; every POST takes an Idempotency-Key.",
-                  generate_unique_id_function=operation_id)
+                  generate_unique_id_function=operation_id,
+                  # FastAPI's own /docs and /redoc load their scripts from a CDN, which the
+                  # CSP blocks (a blank page): creditpay.web serves them from the package.
+                  docs_url=None, redoc_url=None)
     app.state.runtime = rt
     app.state.login_buckets = TokenBuckets(*config.login_bucket)
     # Added first, so it runs inside the guard: a refused body still gets the security

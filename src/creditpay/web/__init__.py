@@ -23,3 +23,6 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     if dev_inbox:
         app.include_router(pages.dev_router)
     app.mount(STATIC_PREFIX, static_files(), name="web-static")
+    from creditpay.web.apidocs import mount_api_docs
+
+    mount_api_docs(app)
