@@ -22,6 +22,8 @@ PURE_MEMOS = {
     ("risk/decisions/service.py", "_history_insert"): "a statement per dialect",
     ("risk/decisions/policy.py", "_compiled"): "keyed by the policy's content hash",
     ("api/common.py", "_adapter"): "one validator per response model class",
+    ("web/assets.py", "asset_version"): "digest of a packaged asset file (code data)",
+    ("web/i18n.py", "translations"): "compiled gettext catalog shipped in the package",
     # Configuration still memoised, packaged with the code (not per process): left for a
     # follow-up that threads them like the catalogue (collections strategies, consent
     # texts, the key-facts template).
