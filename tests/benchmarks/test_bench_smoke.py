@@ -51,3 +51,11 @@ def test_bench_checkout_prints_its_contract_on_sqlite():
     assert 0 < figures["sql_statements_per_confirm"] <= 20
     assert 0 < figures["sql_statements_per_capture"] <= 20
     assert figures["sql_statements_per_first_confirm"] >= figures["sql_statements_per_confirm"]
+    # The pure work alone (pricing, rates, documents: no storage) and the reference that
+    # adds it to the four commits: a checkout can never be faster than that floor.
+    inproc = figures["in_process"]
+    assert figures["pure_work_cpu_ms_per_checkout"] > 0
+    floor = 1 / (per / inproc["raw_commits_per_s"]
+                 + figures["pure_work_cpu_ms_per_checkout"] / 1000)
+    assert inproc["commits_and_pure_work_checkouts_per_s"] == pytest.approx(floor, rel=0.05)
+    assert inproc["cpu_ms_per_checkout_p50"] > 0

@@ -11,6 +11,15 @@ and ``ratio`` = checkouts/s / (raw commits/s / 4): 1.0 would be a checkout as ch
 four bare commits. When the credit engine is not installed the benchmark pays with balance
 and says so (``funding``).
 
+A second reference, for what storage cannot explain: ``pure_work_cpu_ms_per_checkout`` is
+the CPU time of the checkout's pure work alone (:func:`pure_work_ms`: pricing every offer
+with its exact rates and rendering its key-facts document, the accepted document again and
+the plan's schedule at capture; no storage), and
+``in_process.commits_and_pure_work_checkouts_per_s`` the rate a checkout would reach if it
+cost only its four commits plus that work (``ratio_to_commits_and_pure_work``).
+``cpu_ms_per_checkout_p50`` is this thread's CPU time per in-process checkout, which other
+processes' disk traffic on a shared machine barely moves (unlike the raw commits).
+
 ``sql_statements_per_confirm`` / ``..._per_capture``: data statements (SELECT, INSERT,
 UPDATE, DELETE) one confirm and one capture of an installment checkout run, counted by
 :class:`StatementCounter` (deterministic: tests/payments/test_checkout_statements.py keeps
@@ -363,6 +372,49 @@ def _in_process(rt: Any, world: dict[str, Any], payments: int) -> dict[str, Any]
             "cpu_ms_per_checkout_p50": round(statistics.median(cpu_ms), 2)}
 
 
+def pure_work_ms(catalogue: Any, repeats: int = 20) -> float:
+    """CPU ms of a checkout's pure work alone, no storage: what no store can remove.
+
+    Pricing every offer for ``AMOUNT_MINOR`` on the packaged line and plans (schedules, the
+    all-in cost), each plan's exact rates (the EU rate), each offer's key-facts document in
+    the language shown (figures and HTML), then the accepted document rendered again at
+    confirm and the plan's schedule built again at capture, as the checkout does.
+    Median of ``repeats`` runs of this thread's CPU time."""
+    import datetime as dt
+
+    from creditpay.credit import products as P
+    from creditpay.credit.offers import exact_rates, plan_schedules, price_products
+    from creditpay.payments.credit_port import _key_facts_of, _shown
+    from creditpay.protection.disclosure import render_document
+
+    as_of = dt.date(2025, 3, 2)
+    line = catalogue.get("huabei")
+    products = [line] + [p for p in catalogue.active(P.ProductKind.INSTALLMENT_PLAN)
+                         if p.currency == "CNY"]
+    samples = []
+    for _ in range(repeats):
+        start = time.thread_time()
+        priced = price_products(products, customer_id="bench", amount_minor=AMOUNT_MINOR,
+                                currency="CNY", as_of=as_of, available_minor=LIMIT_MINOR)
+        shown = []
+        for offer, costs in priced:
+            figures = dict(offer.figures(), currency="CNY")
+            rates = exact_rates(costs) if costs is not None else None
+            facts = _key_facts_of(_shown(figures), offer.offer_id, "creditpay", catalogue,
+                                  costs, rates)
+            render_document(facts, "zh-CN")
+            shown.append((figures, rates))
+        figures, rates = next((f, r) for f, r in shown
+                              if f["funding"] == "plan" and f["periods"] == 6)
+        render_document(_key_facts_of(_shown(figures), figures["offer_id"], "creditpay",
+                                      catalogue, rates=rates), "zh-CN")
+        plan = catalogue.get(figures["product_code"], figures["product_version"])
+        plan_schedules(plan, 6, int(figures["financed_minor"]), as_of, "CNY",
+                       figures["down_payment_rate"])
+        samples.append((time.thread_time() - start) * 1000)
+    return statistics.median(samples)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -500,6 +552,9 @@ def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> d
         raw_1 = _raw_commits(kind, connect, 1, 2.0)
         raw_n = _raw_commits(kind, connect, concurrency, 2.0)
     per = WRITE_TRANSACTIONS_PER_CHECKOUT
+    pure_ms = pure_work_ms(rt.catalogue) if world["credit"] else 0.0
+    # What the store's four commits and the pure work alone would allow, one client.
+    floor_per_s = 1 / (per / raw_1 + pure_ms / 1000)
     return {
         "bench": "checkout", "store": kind, "cpu_count": os.cpu_count(),
         "funding": "installment_plan (6 periods)" if world["credit"] else
@@ -508,9 +563,13 @@ def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> d
         "sql_statements_per_confirm": counts["confirm"] if counts else None,
         "sql_statements_per_capture": counts["capture"] if counts else None,
         "sql_statements_per_first_confirm": first["confirm"] if first else None,
+        "pure_work_cpu_ms_per_checkout": round(pure_ms, 2),
         "in_process": {**in_process, "raw_commits_per_s": round(raw_1, 1),
                        "reference_checkouts_per_s": round(raw_1 / per, 1),
-                       "ratio": round(in_process["checkouts_per_s"] / (raw_1 / per), 4)},
+                       "ratio": round(in_process["checkouts_per_s"] / (raw_1 / per), 4),
+                       "commits_and_pure_work_checkouts_per_s": round(floor_per_s, 1),
+                       "ratio_to_commits_and_pure_work": round(
+                           in_process["checkouts_per_s"] / floor_per_s, 4)},
         "http": {**http, "raw_commits_per_s": round(raw_n, 1),
                  "reference_checkouts_per_s": round(raw_n / per, 1),
                  "ratio": round(http["checkouts_per_s"] / (raw_n / per), 4)},

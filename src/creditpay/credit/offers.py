@@ -33,7 +33,7 @@ from creditpay.formatting import percent_string
 from creditpay.money import allocate_minor, validate_currency
 from creditpay.platform.validators import check_minor
 
-__all__ = ["Offer", "OfferInstallment", "OfferCosts", "quote_offers", "price_offers",
+__all__ = ["Offer", "OfferInstallment", "OfferCosts", "quote_offers", "price_offers", "price_products",
            "statement_dates", "line_due_date", "down_payment_split", "capture_split"]
 
 
@@ -330,6 +330,17 @@ def price_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                 raise ValidationError(f"{code} is not a {currency} installment plan",
                                       field="product_codes")
             products.append(product)
+    return price_products(products, customer_id=customer_id, amount_minor=amount_minor,
+                          currency=currency, as_of=as_of, available_minor=available)
+
+
+def price_products(products: list[Any], *, customer_id: str, amount_minor: int,
+                   currency: str, as_of: dt.date, available_minor: int
+                   ) -> list[tuple[Offer, OfferCosts | None]]:
+    """The pure core of :func:`price_offers`: every offer of ``products`` (the line's
+    product and installment plans) for paying ``amount_minor`` on ``as_of``, each marked
+    within or above ``available_minor``; no I/O."""
+    available = available_minor
     offers: list[tuple[Offer, OfferCosts | None]] = []
     base = {"customer_id": customer_id, "currency": currency, "amount_minor": amount_minor,
             "quoted_on": as_of.isoformat()}
