@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -171,29 +171,41 @@ def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
 
 
 # ----------------------------------------------------------------------------- queries
+def _position_statements() -> tuple[Any, Any]:
+    """borrower_position's two constant statements (the borrower's line with its exposure and
+    plans; the exposure alone when there is no line): built once, so SQLAlchemy compiles them
+    once and remembers their cache keys (this runs on every credit quote and authorisation)."""
+    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    customer, currency = bindparam("customer_id"), bindparam("currency")
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    plans = select(func.count()).select_from(credit_accounts).where(
+        a.customer_id == customer, a.kind == "plan", a.status == "active"
+    ).scalar_subquery()
+    with_line = select(ln.limit_minor, ln.available_account_id, principal.label("principal"),
+                       held.label("held"), plans.label("plans")).where(
+        ln.customer_id == customer, ln.currency == currency)
+    return with_line, select(principal, held)
+
+
+_POSITION_WITH_LINE, _EXPOSURE = _position_statements()
+
+
 def borrower_position(conn: Any, customer_id: str, currency: str) -> BorrowerPosition:
     """What the credit domain knows of the borrower in ``currency`` (minor units), in one
     statement plus the line's ledger balance: ``credit_limit_minor``, ``used_minor``
     (limit - available: drawn and held), ``exposure_minor`` (principal outstanding on open
     accounts plus open authorisation holds) and ``open_plans`` (active plans); without a
     line in ``currency``, limit, use and plans are 0 and ``has_line`` is False."""
-    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
-    principal = select(func.coalesce(func.sum(
-        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
-        0)).where(a.customer_id == customer_id, a.currency == currency,
-                  a.status == "active").scalar_subquery()
-    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
-        h.customer_id == customer_id, h.currency == currency,
-        h.status == "authorised").scalar_subquery()
-    plans = select(func.count()).select_from(credit_accounts).where(
-        a.customer_id == customer_id, a.kind == "plan", a.status == "active"
-    ).scalar_subquery()
-    row = conn.execute(select(ln.limit_minor, ln.available_account_id,
-                              principal.label("principal"), held.label("held"),
-                              plans.label("plans")).where(
-        ln.customer_id == customer_id, ln.currency == currency)).first()
+    params = {"customer_id": customer_id, "currency": currency}
+    row = conn.execute(_POSITION_WITH_LINE, params).first()
     if row is None:
-        exposure = conn.execute(select(principal, held)).first()
+        exposure = conn.execute(_EXPOSURE, params).first()
         return BorrowerPosition(currency, 0, 0, int(exposure[0]) + int(exposure[1]), 0, False)
     available = L.get_account(conn, row.available_account_id).available_minor
     return BorrowerPosition(currency, int(row.limit_minor),
@@ -203,16 +215,8 @@ def borrower_position(conn: Any, customer_id: str, currency: str) -> BorrowerPos
 
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
     """Unsecured exposure: principal outstanding on every open account plus open holds."""
-    c = credit_accounts.c
-    principal = conn.execute(select(func.coalesce(func.sum(
-        c.principal_unbilled_minor + c.principal_billed_minor + c.principal_past_due_minor),
-        0)).where(c.customer_id == customer_id, c.currency == currency,
-                  c.status == "active")).scalar_one()
-    a = credit_authorisations.c
-    held = conn.execute(select(func.coalesce(func.sum(a.held_minor), 0)).where(
-        a.customer_id == customer_id, a.currency == currency,
-        a.status == "authorised")).scalar_one()
-    return int(principal) + int(held)
+    row = conn.execute(_EXPOSURE, {"customer_id": customer_id, "currency": currency}).one()
+    return int(row[0]) + int(row[1])
 
 
 def account_customers(conn: Any, account_id: str) -> tuple[str, ...]:

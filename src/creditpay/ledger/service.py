@@ -102,8 +102,7 @@ def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
     if len(set(keys)) != len(keys):
         raise ValidationError("the same key appears twice", field="accounts")
     existing = {
-        row["key"]: row for row in tx.conn.execute(
-            select(ledger_accounts).where(ledger_accounts.c.key.in_(keys))).mappings()
+        row["key"]: row for row in tx.conn.execute(_ACCOUNTS_BY_KEYS, {"keys": keys}).mappings()
     }
     new_rows = []
     for i, spec in enumerate(validated):
@@ -127,10 +126,10 @@ def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
             "credits_pending": 0, "created_at": tx.now,
         })
     if new_rows:
-        tx.conn.execute(ledger_accounts.insert(), new_rows)
+        tx.conn.execute(_INSERT_ACCOUNTS, new_rows)
         existing = {
-            row["key"]: row for row in tx.conn.execute(
-                select(ledger_accounts).where(ledger_accounts.c.key.in_(keys))).mappings()
+            row["key"]: row
+            for row in tx.conn.execute(_ACCOUNTS_BY_KEYS, {"keys": keys}).mappings()
         }
     return [_account_from_row(existing[key]) for key in keys]
 
@@ -143,6 +142,13 @@ def open_account(tx: Tx, spec: AccountSpec) -> Account:
 # building ``select(...).where(...)`` on every call cost more than running it.
 _ACCOUNT_BY_ID = select(ledger_accounts).where(ledger_accounts.c.id == bindparam("id"))
 _ACCOUNT_BY_KEY = select(ledger_accounts).where(ledger_accounts.c.key == bindparam("key"))
+# An expanding parameter: one constant statement for any number of keys or ids (the IN list
+# is rendered at execution from the cached compilation).
+_ACCOUNTS_BY_KEYS = select(ledger_accounts).where(
+    ledger_accounts.c.key.in_(bindparam("keys", expanding=True)))
+_ACCOUNTS_BY_IDS = select(ledger_accounts).where(
+    ledger_accounts.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_ACCOUNTS = ledger_accounts.insert()
 
 
 def get_account(conn: Connection, account_id: int) -> Account:
@@ -158,8 +164,7 @@ def get_accounts(conn: Connection, account_ids: Iterable[int]) -> dict[int, Acco
     accounts: dict[int, Account] = {}
     for start in range(0, len(ids), BATCH_SIZE_MAX):
         chunk = ids[start:start + BATCH_SIZE_MAX]
-        for row in conn.execute(select(ledger_accounts).where(
-                ledger_accounts.c.id.in_(chunk))).mappings():
+        for row in conn.execute(_ACCOUNTS_BY_IDS, {"ids": chunk}).mappings():
             accounts[row["id"]] = _account_from_row(row)
     return accounts
 
@@ -257,11 +262,15 @@ def _load_transfers(conn: Connection, ids: Iterable[str], *, lock: bool = False
     ids = list(set(ids))
     if not ids:
         return {}
-    query = select(ledger_transfers).where(ledger_transfers.c.id.in_(ids)).order_by(
-        ledger_transfers.c.seq)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return {row["id"]: _transfer_from_row(row) for row in conn.execute(query).mappings()}
+    query = _TRANSFERS_BY_IDS_LOCKED if lock and conn.dialect.name == "postgresql" \
+        else _TRANSFERS_BY_IDS
+    return {row["id"]: _transfer_from_row(row)
+            for row in conn.execute(query, {"ids": ids}).mappings()}
+
+
+_TRANSFERS_BY_IDS = select(ledger_transfers).where(
+    ledger_transfers.c.id.in_(bindparam("ids", expanding=True))).order_by(ledger_transfers.c.seq)
+_TRANSFERS_BY_IDS_LOCKED = _TRANSFERS_BY_IDS.with_for_update()
 
 
 def _existing_ids(conn: Connection, ids: list[str]) -> list[str]:
