@@ -12,6 +12,7 @@ statement objects (the values travel as parameters).
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,10 +25,11 @@ from creditpay.clock import SimulatedClock
 from creditpay.config import Settings
 from creditpay.credit.service import borrower_position, exposure_minor
 from creditpay.db.uow import UnitOfWork
-from creditpay.errors import NotFoundError
+from creditpay.errors import DomainError, NotFoundError
 from creditpay.ledger.service import get_accounts, get_transfer, open_accounts
 from creditpay.parties.service import wallet_spec
 from creditpay.platform.keys import generate_key_bytes
+from creditpay.protection.consent import Purpose, require_consent
 from tests.conftest import Store
 
 
@@ -107,3 +109,29 @@ def test_party_and_intent_reads_are_constant(services: Services) -> None:
                      lambda i: intents.intent_row(conn, f"pi_{i}", lock=True)):
             _assert_same(_statements(conn, lambda r=read: r(1)),
                          _statements(conn, lambda r=read: r(2)))
+
+
+def test_consent_check_is_constant(uow: UnitOfWork) -> None:
+    with uow.connect() as conn:
+        _assert_same(
+            _statements(conn, lambda: _refused(require_consent, conn, "cus_a",
+                                               Purpose.CREDIT_ASSESSMENT)),
+            _statements(conn, lambda: _refused(require_consent, conn, "cus_b",
+                                               Purpose.BUREAU_INQUIRY)))
+
+
+def test_settlement_statements_are_constant(services: Services,
+                                            clock: SimulatedClock) -> None:
+    today = clock.today()
+    with services.uow.begin() as tx:
+        _assert_same(
+            _statements(tx.conn, lambda: services.payments.settle(
+                tx, today - dt.timedelta(days=1))),
+            _statements(tx.conn, lambda: services.payments.settle(
+                tx, today - dt.timedelta(days=2))))
+
+
+def _refused(check: Callable[..., Any], *args: Any) -> None:
+    """Run a check that refuses (no consent recorded): only its reads matter here."""
+    with pytest.raises(DomainError):
+        check(*args)
