@@ -23,6 +23,7 @@ from sqlalchemy import Connection, event
 from creditpay.bootstrap import ServiceOptions, Services, build_services
 from creditpay.clock import SimulatedClock
 from creditpay.config import Settings
+from creditpay.credit.lines import customer_line
 from creditpay.credit.service import borrower_position, exposure_minor
 from creditpay.db.uow import UnitOfWork
 from creditpay.errors import DomainError, NotFoundError
@@ -30,6 +31,7 @@ from creditpay.ledger.service import get_accounts, get_transfer, open_accounts
 from creditpay.parties.service import wallet_spec
 from creditpay.platform.keys import generate_key_bytes
 from creditpay.protection.consent import Purpose, require_consent
+from creditpay.risk.decisions.service import declared_income
 from tests.conftest import Store
 
 
@@ -55,6 +57,7 @@ def _statements(conn: Connection, call: Callable[[], Any]) -> list[Any]:
         except NotFoundError:
             pass  # the read ran; absent rows are fine here
     assert seen, "the call executed no statement through SQLAlchemy"
+    assert not [s for s in seen if isinstance(s, str)], "plain SQL strings are not checked here"
     return seen
 
 
@@ -95,18 +98,26 @@ def test_credit_position_reads_are_constant(uow: UnitOfWork) -> None:
                      _statements(conn, lambda: borrower_position(conn, "cus_b", "EUR")))
         _assert_same(_statements(conn, lambda: exposure_minor(conn, "cus_a", "CNY")),
                      _statements(conn, lambda: exposure_minor(conn, "cus_b", "EUR")))
+        _assert_same(_statements(conn, lambda: customer_line(conn, "cus_a", "CNY")),
+                     _statements(conn, lambda: customer_line(conn, "cus_b", "EUR")))
+        _assert_same(_statements(conn, lambda: declared_income(conn, "cus_a", "CNY")),
+                     _statements(conn, lambda: declared_income(conn, "cus_b", "EUR")))
         assert exposure_minor(conn, "cus_a", "CNY") == 0
         assert borrower_position(conn, "cus_a", "CNY").has_line is False
 
 
 def test_party_and_intent_reads_are_constant(services: Services) -> None:
     parties, intents = services.parties, services.payments.intents
+    rail, wallet = services.payments.rail, services.payments.wallet
     with services.uow.connect() as conn:
         for read in (lambda i: parties.get_customer(conn, f"cus_{i}"),
                      lambda i: parties.get_merchant(conn, f"mer_{i}"),
                      lambda i: parties.get_card(conn, f"cus_{i}", f"card_{i}"),
                      lambda i: intents.intent_row(conn, f"pi_{i}"),
-                     lambda i: intents.intent_row(conn, f"pi_{i}", lock=True)):
+                     lambda i: intents.intent_row(conn, f"pi_{i}", lock=True),
+                     lambda i: rail.operation(conn, f"rop_{i}"),
+                     lambda i: rail.due_callbacks(conn, services.clock.now(), limit=10 * i),
+                     lambda i: wallet._wallet_op(conn, f"wop_{i}")):
             _assert_same(_statements(conn, lambda r=read: r(1)),
                          _statements(conn, lambda r=read: r(2)))
 

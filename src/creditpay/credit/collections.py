@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from creditpay.credit import service as credit
 from creditpay.credit.collections_tables import (
@@ -455,15 +455,21 @@ def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) ->
 
 # ----------------------------------------------------------------------------- cases
 def _open_case(tx: Tx, account_id: str) -> dict[str, Any] | None:
-    c = collection_cases.c
-    row = tx.conn.execute(select(collection_cases).where(
-        c.account_id == account_id, c.status == "open")).mappings().first()
+    row = tx.conn.execute(_OPEN_CASE, {"account_id": account_id}).mappings().first()
     return dict(row) if row is not None else None
 
 
 def _was_handed_over(tx: Tx, account_id: str) -> bool:
-    return tx.conn.execute(select(collection_handovers.c.handover_id).where(
-        collection_handovers.c.account_id == account_id).limit(1)).first() is not None
+    return tx.conn.execute(_HANDOVER, {"account_id": account_id}).first() is not None
+
+
+# Constant statements (read for every account the daily run works): compiled once, their
+# cache keys remembered, instead of statements built per account.
+_OPEN_CASE = select(collection_cases).where(
+    collection_cases.c.account_id == bindparam("account_id"),
+    collection_cases.c.status == "open")
+_HANDOVER = select(collection_handovers.c.handover_id).where(
+    collection_handovers.c.account_id == bindparam("account_id")).limit(1)
 
 
 def _case_id(account_id: str, opened_on: dt.date) -> str:
