@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import pytest
@@ -110,16 +111,18 @@ def test_party_and_intent_reads_are_constant(services: Services) -> None:
     parties, intents = services.parties, services.payments.intents
     rail, wallet = services.payments.rail, services.payments.wallet
     with services.uow.connect() as conn:
-        for read in (lambda i: parties.get_customer(conn, f"cus_{i}"),
-                     lambda i: parties.get_merchant(conn, f"mer_{i}"),
-                     lambda i: parties.get_card(conn, f"cus_{i}", f"card_{i}"),
-                     lambda i: intents.intent_row(conn, f"pi_{i}"),
-                     lambda i: intents.intent_row(conn, f"pi_{i}", lock=True),
-                     lambda i: rail.operation(conn, f"rop_{i}"),
-                     lambda i: rail.due_callbacks(conn, services.clock.now(), limit=10 * i),
-                     lambda i: wallet._wallet_op(conn, f"wop_{i}")):
-            _assert_same(_statements(conn, lambda r=read: r(1)),
-                         _statements(conn, lambda r=read: r(2)))
+        reads: list[Callable[[int], Any]] = [
+            lambda i: parties.get_customer(conn, f"cus_{i}"),
+            lambda i: parties.get_merchant(conn, f"mer_{i}"),
+            lambda i: parties.get_card(conn, f"cus_{i}", f"card_{i}"),
+            lambda i: intents.intent_row(conn, f"pi_{i}"),
+            lambda i: intents.intent_row(conn, f"pi_{i}", lock=True),
+            lambda i: rail.operation(conn, f"rop_{i}"),
+            lambda i: rail.due_callbacks(conn, services.clock.now(), limit=10 * i),
+            lambda i: wallet._wallet_op(conn, f"wop_{i}")]
+        for read in reads:
+            _assert_same(_statements(conn, partial(read, 1)),
+                         _statements(conn, partial(read, 2)))
 
 
 def test_consent_check_is_constant(uow: UnitOfWork) -> None:

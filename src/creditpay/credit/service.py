@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -176,7 +176,8 @@ def _position_statements() -> tuple[Any, Any]:
     plans; the exposure alone when there is no line): built once, so SQLAlchemy compiles them
     once and remembers their cache keys (this runs on every credit quote and authorisation)."""
     a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
-    customer, currency = bindparam("customer_id"), bindparam("currency")
+    customer: BindParameter[str] = bindparam("customer_id")
+    currency: BindParameter[str] = bindparam("currency")
     principal = select(func.coalesce(func.sum(
         a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
         0)).where(a.customer_id == customer, a.currency == currency,
