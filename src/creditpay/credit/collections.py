@@ -537,19 +537,21 @@ def _get_case(conn: Any, case_id: object) -> dict[str, Any]:
 def _action(tx: Tx, context: _Run, *, key: str, case_id: str | None,
             account: credit.PortfolioAccount, code: str, kind: str, channel: str | None,
             template_code: str, expires_on: dt.date) -> dict[str, Any]:
-    a = collection_actions.c
-    row = tx.conn.execute(select(collection_actions).where(a.action_key == key)
-                          ).mappings().first()
+    row = tx.conn.execute(_ACTION_BY_KEY, {"key": key}).mappings().first()
     if row is not None:
         return dict(row)
-    tx.conn.execute(collection_actions.insert().values(
+    tx.conn.execute(_INSERT_ACTION, dict(
         action_key=key, case_id=case_id, account_id=account.account_id,
         customer_id=account.customer_id, step_code=code, kind=kind, channel=channel,
         template_code=template_code, due_on=context.day, expires_on=expires_on,
         status="pending", attempts=0, strategy_version=context.strategy.version,
         created_at=tx.now))
-    return dict(tx.conn.execute(select(collection_actions).where(a.action_key == key)
-                                ).mappings().one())
+    return dict(tx.conn.execute(_ACTION_BY_KEY, {"key": key}).mappings().one())
+
+
+_ACTION_BY_KEY = select(collection_actions).where(
+    collection_actions.c.action_key == bindparam("key"))
+_INSERT_ACTION = collection_actions.insert()
 
 
 def _supersede(tx: Tx, context: _Run, where: Any, keep_key: str) -> None:
