@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, RowMapping, and_, bindparam, func, select
+from sqlalchemy import Connection, RowMapping, bindparam, func, select, text
 
 from creditpay.db.engine import driver_connection
 from creditpay.db.uow import Tx
@@ -733,6 +733,22 @@ def create_transfers_unlinked(tx: Tx, requests: Sequence[TransferRequest]
                          for o, r in zip(outcomes, validated, strict=True)])
 
 
+# The sweep reads only open holds through the partial index ix_ledger_transfers_open_holds
+# (WHERE hold_status = 'pending'). A planner uses a partial index only when the query's own
+# WHERE implies the index's, so the status is written as the same literal, not a bound
+# parameter (SQLite, and PostgreSQL's generic plans, cannot see a parameter's value); and
+# the order is by ``seq + 0``, which no index provides, so SQLite does not prefer walking
+# the whole journal in seq order to sorting the few open holds. Measured on a demo journal
+# of 13,000 transfers: 20 ms a sweep before (a full scan, growing with the journal, twice a
+# business day), 0.1 ms after.
+_DUE_HOLDS = (select(ledger_transfers)
+              .where(text("ledger_transfers.hold_status = 'pending'"),
+                     ledger_transfers.c.expires_at <= bindparam("now"))
+              .order_by(text("ledger_transfers.seq + 0")).limit(bindparam("limit")))
+_DUE_HOLDS_LOCKED = _DUE_HOLDS.with_for_update(skip_locked=True)
+assert HoldStatus.PENDING == "pending"  # the literal above
+
+
 def expire_holds(tx: Tx, *, limit: int = 10_000) -> int:
     """Release every hold whose timeout has passed (business time). Returns how many.
 
@@ -740,13 +756,9 @@ def expire_holds(tx: Tx, *, limit: int = 10_000) -> int:
     derivable from the journal alone. Run by close of business and before reports.
     """
     assert 1 <= limit <= 100_000
-    query = (select(ledger_transfers)
-             .where(and_(ledger_transfers.c.hold_status == str(HoldStatus.PENDING),
-                         ledger_transfers.c.expires_at <= tx.now))
-             .order_by(ledger_transfers.c.seq).limit(limit))
-    if tx.dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    due = [_transfer_from_row(row) for row in tx.conn.execute(query).mappings()]
+    query = _DUE_HOLDS_LOCKED if tx.dialect == "postgresql" else _DUE_HOLDS
+    due = [_transfer_from_row(row)
+           for row in tx.conn.execute(query, {"now": tx.now, "limit": limit}).mappings()]
     if not due:
         return 0
     accounts = _lock_accounts(
