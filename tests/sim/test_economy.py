@@ -253,3 +253,25 @@ def test_runs_on_postgresql(store, tmp_path):
     assert figures["fraud"]["screened"] > 0 and figures["fraud"]["attempted"] > 0
     assert _reconcile(store.url) > 0
     _assert_applied_as_the_api_does(store.url, figures)
+
+
+def test_no_production_password_hash_per_day(tmp_path, monkeypatch):
+    """The simulated consumers use cheap password hashing (they never log in); no daily job
+    may build a service of its own with the production argon2 parameters (19 MiB, ~20 ms
+    of CPU for its dummy hash), as the collections run's contact directory once did every
+    business day. Counted by the memory cost of each password policy made during the run."""
+    from creditpay.parties import security
+
+    made: list[int] = []
+    original = security.PasswordPolicy.__init__
+
+    def counting(self, *, time_cost: int = 2, memory_cost_kib: int = 19_456) -> None:
+        made.append(memory_cost_kib)
+        original(self, time_cost=time_cost, memory_cost_kib=memory_cost_kib)
+
+    monkeypatch.setattr(security.PasswordPolicy, "__init__", counting)
+    figures, _ = run_economy(EconomyConfig(customers=8, merchants=2, days=4, seed=3,
+                                           database_url=f"sqlite:///{tmp_path / 'p.db'}",
+                                           progress=False, fraud=False))
+    assert figures["ledger_ok"] is True
+    assert made and all(cost < 19_456 for cost in made), made

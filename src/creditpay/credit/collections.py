@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from creditpay.credit import service as credit
 from creditpay.credit.collections_tables import (
@@ -455,15 +455,21 @@ def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) ->
 
 # ----------------------------------------------------------------------------- cases
 def _open_case(tx: Tx, account_id: str) -> dict[str, Any] | None:
-    c = collection_cases.c
-    row = tx.conn.execute(select(collection_cases).where(
-        c.account_id == account_id, c.status == "open")).mappings().first()
+    row = tx.conn.execute(_OPEN_CASE, {"account_id": account_id}).mappings().first()
     return dict(row) if row is not None else None
 
 
 def _was_handed_over(tx: Tx, account_id: str) -> bool:
-    return tx.conn.execute(select(collection_handovers.c.handover_id).where(
-        collection_handovers.c.account_id == account_id).limit(1)).first() is not None
+    return tx.conn.execute(_HANDOVER, {"account_id": account_id}).first() is not None
+
+
+# Constant statements (read for every account the daily run works): compiled once, their
+# cache keys remembered, instead of statements built per account.
+_OPEN_CASE = select(collection_cases).where(
+    collection_cases.c.account_id == bindparam("account_id"),
+    collection_cases.c.status == "open")
+_HANDOVER = select(collection_handovers.c.handover_id).where(
+    collection_handovers.c.account_id == bindparam("account_id")).limit(1)
 
 
 def _case_id(account_id: str, opened_on: dt.date) -> str:
@@ -531,19 +537,21 @@ def _get_case(conn: Any, case_id: object) -> dict[str, Any]:
 def _action(tx: Tx, context: _Run, *, key: str, case_id: str | None,
             account: credit.PortfolioAccount, code: str, kind: str, channel: str | None,
             template_code: str, expires_on: dt.date) -> dict[str, Any]:
-    a = collection_actions.c
-    row = tx.conn.execute(select(collection_actions).where(a.action_key == key)
-                          ).mappings().first()
+    row = tx.conn.execute(_ACTION_BY_KEY, {"key": key}).mappings().first()
     if row is not None:
         return dict(row)
-    tx.conn.execute(collection_actions.insert().values(
+    tx.conn.execute(_INSERT_ACTION, dict(
         action_key=key, case_id=case_id, account_id=account.account_id,
         customer_id=account.customer_id, step_code=code, kind=kind, channel=channel,
         template_code=template_code, due_on=context.day, expires_on=expires_on,
         status="pending", attempts=0, strategy_version=context.strategy.version,
         created_at=tx.now))
-    return dict(tx.conn.execute(select(collection_actions).where(a.action_key == key)
-                                ).mappings().one())
+    return dict(tx.conn.execute(_ACTION_BY_KEY, {"key": key}).mappings().one())
+
+
+_ACTION_BY_KEY = select(collection_actions).where(
+    collection_actions.c.action_key == bindparam("key"))
+_INSERT_ACTION = collection_actions.insert()
 
 
 def _supersede(tx: Tx, context: _Run, where: Any, keep_key: str) -> None:

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from creditpay import ledger as L
 from creditpay.credit import products as P
@@ -294,10 +294,16 @@ def set_credit_limit(tx: Tx, *, line_id: str, new_limit_minor: int, reason: str
     return line_view(tx.conn, line)
 
 
+# A constant statement (read on every credit quote and authorisation): compiled once, its
+# cache key remembered, instead of a statement built per call.
+_LINE_OF_CUSTOMER = select(credit_lines).where(
+    credit_lines.c.customer_id == bindparam("customer_id"),
+    credit_lines.c.currency == bindparam("currency"))
+
+
 def customer_line(conn: Any, customer_id: str, currency: str) -> dict[str, Any]:
-    row = conn.execute(select(credit_lines).where(
-        (credit_lines.c.customer_id == customer_id) & (credit_lines.c.currency == currency))
-    ).mappings().first()
+    row = conn.execute(_LINE_OF_CUSTOMER, {"customer_id": customer_id, "currency": currency}
+                       ).mappings().first()
     if row is None:
         raise NotFoundError(f"customer {customer_id} has no {currency} credit line",
                             field="customer_id")

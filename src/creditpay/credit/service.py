@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BindParameter, bindparam, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -180,6 +180,35 @@ def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
 
 
 # ----------------------------------------------------------------------------- queries
+def _position_statements() -> tuple[Any, Any, Any]:
+    """borrower_position's constant statements (the borrower's line with its exposure and
+    plans; the exposure alone when there is no line; the line alone): built once, so
+    SQLAlchemy compiles them once and remembers their cache keys (this runs on every credit
+    quote and authorisation)."""
+    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    customer: BindParameter[str] = bindparam("customer_id")
+    currency: BindParameter[str] = bindparam("currency")
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    plans = select(func.count()).select_from(credit_accounts).where(
+        a.customer_id == customer, a.kind == "plan", a.status == "active"
+    ).scalar_subquery()
+    with_line = select(ln.limit_minor, ln.available_account_id, principal.label("principal"),
+                       held.label("held"), plans.label("plans")).where(
+        ln.customer_id == customer, ln.currency == currency)
+    line_only = select(ln.limit_minor, ln.available_account_id).where(
+        ln.customer_id == customer, ln.currency == currency)
+    return with_line, select(principal, held), line_only
+
+
+_POSITION_WITH_LINE, _EXPOSURE, _LINE_ONLY = _position_statements()
+
+
 def borrower_position(conn: Any, customer_id: str, currency: str, *,
                       with_accounts: bool = True) -> BorrowerPosition:
     """What the credit domain knows of the borrower in ``currency`` (minor units), in one
@@ -189,31 +218,17 @@ def borrower_position(conn: Any, customer_id: str, currency: str, *,
     line in ``currency``, limit, use and plans are 0 and ``has_line`` is False.
     ``with_accounts=False`` reads the line only (exposure and plans are then 0): what the
     utilisation nudge needs, without summing the borrower's accounts and holds."""
-    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    params = {"customer_id": customer_id, "currency": currency}
     if not with_accounts:
-        found = conn.execute(select(ln.limit_minor, ln.available_account_id).where(
-            ln.customer_id == customer_id, ln.currency == currency)).first()
+        found = conn.execute(_LINE_ONLY, params).first()
         if found is None:
             return BorrowerPosition(currency, 0, 0, 0, 0, False)
         free = L.get_account(conn, found.available_account_id).available_minor
         return BorrowerPosition(currency, int(found.limit_minor),
                                 max(0, int(found.limit_minor) - free), 0, 0, True)
-    principal = select(func.coalesce(func.sum(
-        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
-        0)).where(a.customer_id == customer_id, a.currency == currency,
-                  a.status == "active").scalar_subquery()
-    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
-        h.customer_id == customer_id, h.currency == currency,
-        h.status == "authorised").scalar_subquery()
-    plans = select(func.count()).select_from(credit_accounts).where(
-        a.customer_id == customer_id, a.kind == "plan", a.status == "active"
-    ).scalar_subquery()
-    row = conn.execute(select(ln.limit_minor, ln.available_account_id,
-                              principal.label("principal"), held.label("held"),
-                              plans.label("plans")).where(
-        ln.customer_id == customer_id, ln.currency == currency)).first()
+    row = conn.execute(_POSITION_WITH_LINE, params).first()
     if row is None:
-        exposure = conn.execute(select(principal, held)).first()
+        exposure = conn.execute(_EXPOSURE, params).first()
         return BorrowerPosition(currency, 0, 0, int(exposure[0]) + int(exposure[1]), 0, False)
     available = L.get_account(conn, row.available_account_id).available_minor
     return BorrowerPosition(currency, int(row.limit_minor),
@@ -285,16 +300,8 @@ def my_credit_line(conn: Any, customer_id: str, currency: str = "CNY") -> MyCred
 
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
     """Unsecured exposure: principal outstanding on every open account plus open holds."""
-    c = credit_accounts.c
-    principal = conn.execute(select(func.coalesce(func.sum(
-        c.principal_unbilled_minor + c.principal_billed_minor + c.principal_past_due_minor),
-        0)).where(c.customer_id == customer_id, c.currency == currency,
-                  c.status == "active")).scalar_one()
-    a = credit_authorisations.c
-    held = conn.execute(select(func.coalesce(func.sum(a.held_minor), 0)).where(
-        a.customer_id == customer_id, a.currency == currency,
-        a.status == "authorised")).scalar_one()
-    return int(principal) + int(held)
+    row = conn.execute(_EXPOSURE, {"customer_id": customer_id, "currency": currency}).one()
+    return int(row[0]) + int(row[1])
 
 
 def account_customers(conn: Any, account_id: str) -> tuple[str, ...]:

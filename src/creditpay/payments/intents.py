@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -41,6 +41,17 @@ from creditpay.platform import audit
 __all__ = ["Intents"]
 
 
+# Constant statements with bound parameters: SQLAlchemy compiles each once and remembers its
+# cache key, where building ``select(...).where(...)`` on every call (several per checkout)
+# cost more than running it.
+_INTENT_BY_ID = select(payment_intents).where(payment_intents.c.id == bindparam("id"))
+_INTENT_BY_ID_LOCKED = _INTENT_BY_ID.with_for_update()
+_INTENT_OF_ORDER = select(payment_intents.c.id).where(
+    payment_intents.c.merchant_id == bindparam("merchant_id"),
+    payment_intents.c.order_id == bindparam("order_id"))
+_INSERT_INTENT = payment_intents.insert()
+
+
 @dataclass
 class Intents:
     """Intent use cases (see the module docstring)."""
@@ -66,10 +77,9 @@ class Intents:
         }
 
     def intent_row(self, conn: Connection, intent_id: str, *, lock: bool = False) -> Any:
-        query = select(payment_intents).where(payment_intents.c.id == intent_id)
-        if lock and conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = conn.execute(query).first()
+        query = _INTENT_BY_ID_LOCKED if lock and conn.dialect.name == "postgresql" \
+            else _INTENT_BY_ID
+        row = conn.execute(query, {"id": intent_id}).first()
         if row is None:
             raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
         return row
@@ -135,14 +145,13 @@ class Intents:
             if total != amount_minor:
                 raise ValidationError(f"line items add up to {total}, not {amount_minor}",
                                       field="line_items")
-        existing = tx.conn.execute(select(payment_intents.c.id).where(
-            payment_intents.c.merchant_id == merchant.id,
-            payment_intents.c.order_id == order_id)).first()
+        existing = tx.conn.execute(_INTENT_OF_ORDER, {"merchant_id": merchant.id,
+                                                      "order_id": order_id}).first()
         if existing is not None:
             raise ConflictError(f"order {order_id} already has intent {existing.id}",
                                 field="order_id", intent_id=existing.id)
         intent_id = new_id("pi")
-        tx.conn.execute(payment_intents.insert().values(
+        tx.conn.execute(_INSERT_INTENT, dict(
             id=intent_id, merchant_id=merchant.id, order_id=order_id,
             amount_minor=amount_minor, currency=currency, scenario=scenario,
             description=description, line_items=items, status="requires_confirmation",

@@ -24,7 +24,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from creditpay.db.uow import Tx
 from creditpay.errors import AuthenticationError, DomainError, NotFoundError, ValidationError
@@ -36,6 +36,23 @@ __all__ = ["CardRail", "CardDeclinedError", "TokenisedCard", "luhn_ok", "DECLINE
 DECLINE_PANS = frozenset({"4000000000000002", "4000000000009995"})
 DELAY_PANS = frozenset({"4000000000000259"})
 SIGNATURE_TOLERANCE_S = 300
+
+
+# Constant statements with bound parameters: compiled once, their cache keys remembered,
+# instead of a statement built per call (the demo runs these thousands of times a day).
+_BEHAVIOUR = select(card_rail_tokens.c.behaviour).where(
+    card_rail_tokens.c.token == bindparam("token"))
+_INSERT_OPERATION = card_rail_operations.insert()
+_DUE = select(card_rail_operations).where(
+    card_rail_operations.c.status == "pending",
+    card_rail_operations.c.callback_due_at <= bindparam("now")).order_by(
+    card_rail_operations.c.callback_due_at, card_rail_operations.c.id).limit(
+    bindparam("limit"))
+_MARK_DELIVERED = update(card_rail_operations).where(
+    card_rail_operations.c.id == bindparam("operation_id"),
+    card_rail_operations.c.status == "pending").values(status="delivered")
+_OPERATION_BY_ID = select(card_rail_operations).where(
+    card_rail_operations.c.id == bindparam("id"))
 
 
 class CardDeclinedError(DomainError):
@@ -99,8 +116,7 @@ class CardRail:
         return TokenisedCard(token, _brand(digits), digits[-4:])
 
     def _behaviour(self, conn: Connection, token: str) -> str:
-        row = conn.execute(select(card_rail_tokens.c.behaviour).where(
-            card_rail_tokens.c.token == token)).first()
+        row = conn.execute(_BEHAVIOUR, {"token": token}).first()
         if row is None:
             raise NotFoundError("unknown card token", field="card_id")
         return row.behaviour
@@ -120,7 +136,7 @@ class CardRail:
         behaviour = self._behaviour(tx.conn, token)
         operation_id = "rop_" + secrets.token_hex(10)
         due = tx.now + dt.timedelta(seconds=self.delay_s if behaviour == "delay" else 0)
-        tx.conn.execute(card_rail_operations.insert().values(
+        tx.conn.execute(_INSERT_OPERATION, dict(
             id=operation_id, kind=kind, token=token, amount_minor=amount_minor,
             currency=currency, reference=reference,
             outcome="failed" if behaviour == "decline" else "succeeded", status="pending",
@@ -129,25 +145,19 @@ class CardRail:
 
     def due_callbacks(self, conn: Connection, now: dt.datetime, limit: int = 100
                       ) -> list[dict[str, Any]]:
-        rows = conn.execute(select(card_rail_operations).where(
-            card_rail_operations.c.status == "pending",
-            card_rail_operations.c.callback_due_at <= now).order_by(
-            card_rail_operations.c.callback_due_at, card_rail_operations.c.id).limit(limit)).all()
+        rows = conn.execute(_DUE, {"now": now, "limit": limit}).all()
         return [{"operation_id": r.id, "kind": r.kind, "reference": r.reference,
                  "outcome": r.outcome, "amount_minor": r.amount_minor,
                  "currency": r.currency} for r in rows]
 
     def mark_delivered(self, tx: Tx, operation_id: str) -> bool:
         """True the first time (the callback's effects must then be applied in ``tx``)."""
-        result = tx.conn.execute(update(card_rail_operations).where(
-            card_rail_operations.c.id == operation_id,
-            card_rail_operations.c.status == "pending").values(
-            status="delivered", delivered_at=tx.now))
+        result = tx.conn.execute(_MARK_DELIVERED, {"operation_id": operation_id,
+                                                   "delivered_at": tx.now})
         return result.rowcount == 1
 
     def operation(self, conn: Connection, operation_id: str) -> dict[str, Any]:
-        row = conn.execute(select(card_rail_operations).where(
-            card_rail_operations.c.id == operation_id)).first()
+        row = conn.execute(_OPERATION_BY_ID, {"id": operation_id}).first()
         if row is None:
             raise NotFoundError("unknown rail operation", field="operation_id")
         return {"operation_id": row.id, "kind": row.kind, "reference": row.reference,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -37,6 +37,25 @@ from creditpay.platform import audit
 __all__ = ["Settlement"]
 
 
+# Constant statements with bound parameters (per merchant and business day): compiled once,
+# their cache keys remembered, instead of statements built per call.
+_UNSETTLED_TOTALS = {
+    t.name: select(t.c.merchant_id, t.c.currency, func.sum(t.c.amount_minor), func.count())
+    .where(t.c.business_date == bindparam("business_date"), t.c.settlement_id.is_(None))
+    .group_by(t.c.merchant_id, t.c.currency)
+    for t in (payment_captures, payment_refunds)}
+_MARK_SETTLED = {
+    t.name: update(t).where(
+        # (parameters named unlike the columns: an UPDATE reserves the column names)
+        t.c.merchant_id == bindparam("of_merchant"), t.c.currency == bindparam("of_currency"),
+        t.c.business_date == bindparam("of_date"), t.c.settlement_id.is_(None))
+    .values(settlement_id=bindparam("new_settlement_id"))
+    for t in (payment_captures, payment_refunds)}
+_INSERT_SETTLEMENT = merchant_settlements.insert()
+_SETTLEMENT_BY_ID = select(merchant_settlements).where(
+    merchant_settlements.c.id == bindparam("id"))
+
+
 @dataclass
 class Settlement:
     """Settlement use cases (see the module docstring)."""
@@ -53,18 +72,12 @@ class Settlement:
         if business_date >= tx.today:
             raise ValidationError("a business day is settled from the next day on (T+1)",
                                   field="business_date")
-        c, r = payment_captures.c, payment_refunds.c
         totals: dict[tuple[str, str], dict[str, int]] = {}
-        for row in tx.conn.execute(select(c.merchant_id, c.currency, func.sum(c.amount_minor),
-                                          func.count()).where(
-                c.business_date == business_date, c.settlement_id.is_(None)).group_by(
-                c.merchant_id, c.currency)):
+        day = {"business_date": business_date}
+        for row in tx.conn.execute(_UNSETTLED_TOTALS[payment_captures.name], day):
             totals.setdefault((row[0], row[1]), {"g": 0, "gc": 0, "r": 0, "rc": 0}).update(
                 g=int(row[2]), gc=int(row[3]))
-        for row in tx.conn.execute(select(r.merchant_id, r.currency, func.sum(r.amount_minor),
-                                          func.count()).where(
-                r.business_date == business_date, r.settlement_id.is_(None)).group_by(
-                r.merchant_id, r.currency)):
+        for row in tx.conn.execute(_UNSETTLED_TOTALS[payment_refunds.name], day):
             totals.setdefault((row[0], row[1]), {"g": 0, "gc": 0, "r": 0, "rc": 0}).update(
                 r=int(row[2]), rc=int(row[3]))
         results = []
@@ -92,16 +105,15 @@ class Settlement:
                     amount_minor=net, reference=settlement_id))
             if requests:
                 create_transfers(tx, requests)
-            tx.conn.execute(merchant_settlements.insert().values(
+            tx.conn.execute(_INSERT_SETTLEMENT, dict(
                 id=settlement_id, merchant_id=merchant_id, currency=currency,
                 business_date=business_date, settled_on=tx.today, gross_minor=t["g"],
                 refunds_minor=t["r"], fee_minor=fee, net_minor=net, discount_rate=str(rate),
                 capture_count=t["gc"], refund_count=t["rc"], created_at=tx.now))
             for table in (payment_captures, payment_refunds):
-                tx.conn.execute(update(table).where(
-                    table.c.merchant_id == merchant_id, table.c.currency == currency,
-                    table.c.business_date == business_date, table.c.settlement_id.is_(None))
-                                .values(settlement_id=settlement_id))
+                tx.conn.execute(_MARK_SETTLED[table.name], {
+                    "of_merchant": merchant_id, "of_currency": currency,
+                    "of_date": business_date, "new_settlement_id": settlement_id})
             audit.append(tx, actor[0], actor[1], "settlement.paid", "merchant", merchant_id,
                          {"settlement_id": settlement_id, "net_minor": net, "fee_minor": fee})
             view = self.settlement_view(self._settlement(tx.conn, settlement_id))
@@ -111,8 +123,7 @@ class Settlement:
         return results
 
     def _settlement(self, conn: Connection, settlement_id: str) -> Any:
-        row = conn.execute(select(merchant_settlements).where(
-            merchant_settlements.c.id == settlement_id)).first()
+        row = conn.execute(_SETTLEMENT_BY_ID, {"id": settlement_id}).first()
         if row is None:
             raise NotFoundError(f"no settlement {settlement_id}", field="settlement_id")
         return row

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -233,14 +233,19 @@ def _record(row: Row[Any]) -> ConsentRecord:
         text_sha256=row.text_sha256, channel=row.channel, recorded_at=row.recorded_at)
 
 
+# A constant statement (checked on every credit quote, application and auto-debit): compiled
+# once, its cache key remembered, instead of a statement built per call.
+_LATEST = (select(consent_records)
+           .where(consent_records.c.customer_id == bindparam("customer_id"),
+                  consent_records.c.purpose == bindparam("purpose"),
+                  consent_records.c.partner_id == bindparam("partner_id"))
+           .order_by(consent_records.c.id.desc()).limit(1))
+
+
 def _latest(conn: Connection, customer_id: str, purpose: Purpose,
             partner_id: str) -> ConsentRecord | None:
-    row = conn.execute(
-        select(consent_records)
-        .where(consent_records.c.customer_id == customer_id,
-               consent_records.c.purpose == purpose.value,
-               consent_records.c.partner_id == partner_id)
-        .order_by(consent_records.c.id.desc()).limit(1)).first()
+    row = conn.execute(_LATEST, {"customer_id": customer_id, "purpose": purpose.value,
+                                 "partner_id": partner_id}).first()
     return _record(row) if row is not None else None
 
 

@@ -1129,9 +1129,14 @@ class Economy:
     def _collections(self, today: dt.date) -> None:
         """The collections team's day: reminders before due dates, actions on the overdue,
         every contact through the contact rules."""
+        from creditpay.credit.collections import PartiesDirectory
         from creditpay.protection.collections_rules import run_collections
 
-        report = run_collections(self.uow, today, currency=CURRENCY)
+        # The runtime's parties service, as the API holds it: without one the run builds its
+        # own each day, and a new Parties hashes a dummy password with the production
+        # argon2 parameters (19 MiB) for its login timing, for reads that need no keys.
+        report = run_collections(self.uow, today, currency=CURRENCY,
+                                 directory=PartiesDirectory(self.parties))
         t = self.tally
         t.collections["contacts_sent"] += report.contacts_sent
         t.collections["reminders_sent"] += report.reminders_sent

@@ -444,6 +444,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# A constant statement (read on every credit checkout's affordability check): compiled once,
+# its cache key remembered, instead of a statement built per call.
+_LATEST_INPUTS = select(credit_decisions.c.inputs, credit_decisions.c.bureau_pull_id).where(
+    credit_decisions.c.customer_id == bindparam("customer_id"),
+    credit_decisions.c.currency == bindparam("currency")).order_by(
+    credit_decisions.c.decided_at.desc(), credit_decisions.c.id.desc()).limit(1)
+
+
 def declared_income(conn: Connection, customer_id: str, currency: str
                     ) -> tuple[int, int] | None:
     """(monthly income, monthly repayments to other lenders), in minor units, as of the
@@ -451,10 +459,8 @@ def declared_income(conn: Connection, customer_id: str, currency: str
     bureau's figure. None when the customer was never decided in that currency (or the
     inputs were erased). Payments'
     affordability rules read it (debt-to-income) through this public function."""
-    c = credit_decisions.c
-    row = conn.execute(select(c.inputs, c.bureau_pull_id).where(
-        c.customer_id == customer_id, c.currency == currency)
-        .order_by(c.decided_at.desc(), c.id.desc()).limit(1)).first()
+    row = conn.execute(_LATEST_INPUTS, {"customer_id": customer_id, "currency": currency}
+                       ).first()
     if row is None or is_erased(row.inputs):
         return None
     income = int((row.inputs.get("application") or {}).get("monthly_income_minor") or 0)
