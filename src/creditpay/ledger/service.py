@@ -176,7 +176,6 @@ _ACCOUNTS_BY_KEYS = select(ledger_accounts).where(
     ledger_accounts.c.key.in_(bindparam("keys", expanding=True)))
 _ACCOUNTS_BY_IDS = select(ledger_accounts).where(
     ledger_accounts.c.id.in_(bindparam("ids", expanding=True)))
-_INSERT_ACCOUNTS = ledger_accounts.insert()
 
 
 def get_account(conn: Connection, account_id: int) -> Account:
