@@ -18,11 +18,8 @@ they are shown once, never stored in clear.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
-import threading
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -148,26 +145,8 @@ def run_idempotent(uow: UnitOfWork, *, scope: str, key: str | None, request_hash
     return JSONResponse(body, status_code=status)
 
 
-# SQLite has one writer at a time. Writers of this process queue on an in-process lock
-# instead of on SQLite's busy handler, which polls with sleeps of up to 100 ms: under
-# concurrent checkouts that polling, not the work, made the latency tail (seconds at p99).
-# Other processes still meet the busy timeout as before; PostgreSQL needs no queue.
-_writer_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
-_writer_locks_guard = threading.Lock()
-
-
-def _writer_lock(uow: UnitOfWork) -> Any:
-    engine = uow.engine
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    with _writer_locks_guard:
-        lock = _writer_locks.get(engine)
-        if lock is None:
-            lock = _writer_locks[engine] = threading.Lock()
-    return lock
-
-
 def _run_committing(uow: UnitOfWork, transaction: Callable[[Tx], Any]) -> Any:
-    """``uow.run`` that commits when the use case raises ``_Raised`` (effects to keep)."""
-    with _writer_lock(uow):
-        return uow.run_keeping_effects(transaction)
+    """``uow.run`` that commits when the use case raises ``_Raised`` (effects to keep).
+    On SQLite, concurrent requests queue on the unit of work's writer gate
+    (:func:`creditpay.db.engine.writer_gate`), as every other writer of the process does."""
+    return uow.run_keeping_effects(transaction)
