@@ -85,9 +85,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                        f" ({timings['total']:.0f} s)")
             typer.echo(f"Labelled applications for `creditpay model train --target bad`: "
                        f"{out / 'applications.csv'}")
-            typer.echo("Serve the HTTP API over this database (docs/api.md; the development "
-                       "inbox at /v1/dev/inbox?to=PHONE shows the codes sent): "
+            typer.echo("Serve the HTTP API and the apps over this database (docs/api.md, "
+                       "docs/apps.md; the development inbox at /v1/dev/inbox?to=PHONE shows "
+                       "the codes sent): "
                        f"CREDITPAY_MASTER_KEY_FILE={key_file} CREDITPAY_DEV_INBOX=true "
                        f"creditpay serve --db {db_path}")
+            login = figures.get("demo_login")
+            if login:
+                typer.echo(
+                    "Then open the consumer app at http://127.0.0.1:8000/app/ and log in as a "
+                    f"simulated consumer{' with an installment plan' if login['has_plan'] else ''}"
+                    f": {login['phone']}, password '{login['password']}' (development data; "
+                    "a new browser's code is at http://127.0.0.1:8000/app/dev/inbox). The API's "
+                    "documentation: http://127.0.0.1:8000/docs")
         if not figures["ledger_ok"]:
             raise typer.Exit(1)

@@ -1223,6 +1223,7 @@ class Economy:
         with self.uow.connect() as conn:
             verified = verify_ledger(conn)
             complaints = self._complaint_figures(conn)
+            demo_login = self._demo_login(conn)
             board = MonitorBoard.load(conn, self.snapshot_dates)
             wallets = sum(account.balance_minor for account in get_accounts(
                 conn, [a.wallet_account_id for a in self.agents]).values())
@@ -1287,7 +1288,28 @@ class Economy:
             "shock": self._shock_figures(),
             "policy": {"path": str(self.config.policy_path) if self.config.policy_path
                        else None, "hash": self.policy_hash},
+            "demo_login": demo_login,
         }
+
+    def _demo_login(self, conn: Any) -> dict[str, Any] | None:
+        """A simulated consumer to log in as in the apps (development data only): the first
+        with an open installment plan, else the first with a credit line; their phone and
+        the password every simulated consumer registered with."""
+        from creditpay.credit.service import list_accounts
+
+        with_line = None
+        for agent in self.agents:
+            if not agent.has_line:
+                continue
+            kinds = {v.kind for v in list_accounts(conn, agent.customer_id)
+                     if v.status == "active"}
+            # No customer id: ids are random, and the same seed gives the same figures.
+            found = {"phone": agent.consumer.phone, "password": SIM_PASSWORD,
+                     "has_plan": "plan" in kinds}
+            if "plan" in kinds:
+                return found
+            with_line = with_line or found
+        return with_line
 
     def _credit_model_figures(self) -> dict[str, Any]:
         """How the application score ranked the approved consumers who later went bad
