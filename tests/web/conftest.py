@@ -15,20 +15,15 @@ Every wait is for an element or a navigation (30 s), never a fixed sleep.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess  # nosec B404 - our own CLI
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from creditpay.devtools.apiserver import running_api_server
 from creditpay.platform.keys import encode_key, generate_key_bytes
 from tests.web.seed import seed
 
@@ -40,7 +35,6 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 TIMEOUT_MS = 30_000
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @dataclass(frozen=True)
@@ -49,47 +43,12 @@ class WebServer:
     seeded: dict[str, Any]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_server(url: str, master: bytes) -> Iterator[str]:
     """``creditpay serve`` on ``url`` with the dev inbox on; yields its base URL."""
-    port = _free_port()
-    env = dict(os.environ, CREDITPAY_MASTER_KEY=encode_key(master), CREDITPAY_DEV_INBOX="true",
-               PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-    for name in ("CREDITPAY_MASTER_KEY_FILE", "CREDITPAY_TOKEN_KEY",
-                 "CREDITPAY_BLIND_INDEX_KEY", "CREDITPAY_BLIND_INDEX_KEY_FILE"):
-        env.pop(name, None)
-    log = tempfile.TemporaryFile()  # an unread pipe would fill up and block the server
-    process = subprocess.Popen(  # nosec B603 - our own CLI
-        [sys.executable, "-m", "creditpay.cli", "serve", "--db", url, "--port", str(port),
-         "--no-jobs"], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError("creditpay serve did not start: "
-                                   + log.read().decode(errors="replace")[-3000:])
-            time.sleep(0.1)  # polling for readiness, not a timed wait in a test
+    with running_api_server(url, encode_key(master),
+                            env={"CREDITPAY_DEV_INBOX": "true"}) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -39,10 +39,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import statistics
-import subprocess  # nosec B404 - the benchmark starts its own API server
-import sys
 import tempfile
 import threading
 import time
@@ -415,46 +412,12 @@ def pure_work_ms(catalogue: Any, repeats: int = 20) -> float:
     return statistics.median(samples)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _server(url: str, master: LocalMasterKey, master_bytes: bytes) -> Iterator[str]:
-    import httpx
+    from creditpay.devtools.apiserver import running_api_server
 
-    port = _free_port()
-    env = dict(os.environ, CREDITPAY_MASTER_KEY=encode_key(master_bytes))
-    env.pop("CREDITPAY_MASTER_KEY_FILE", None)
-    # The server's log goes to a file: an unread pipe fills up and blocks the server.
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(  # nosec B603 - our own CLI
-        [sys.executable, "-m", "creditpay.cli", "serve", "--db", url, "--port", str(port),
-         "--no-jobs"], env=env, stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError("API server did not start: "
-                                   + log.read().decode(errors="replace")[-2000:])
-            time.sleep(0.1)
+    with running_api_server(url, encode_key(master_bytes), start_timeout_s=60) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
