@@ -136,6 +136,20 @@ class Api:
         self.register({"phone": phone, "password": PASSWORD, "device_id": device})
         return self.login(phone, device)
 
+    def customer_with_line(self, admin: str, phone: str, limit_minor: int = 1_000_000
+                           ) -> tuple[str, str]:
+        """A registered, KYC-verified customer granted a pay-later line of ``limit_minor``
+        (product huabei) by operator ``admin``: (access token, customer id)."""
+        token = self.customer(phone)
+        self.post("/v1/me/kyc", {"legal_name": "王小明", "id_number": "11010519491231002X",
+                                 "date_of_birth": "1949-12-31"}, token, expect=200)
+        customer_id = self.get("/v1/me", token).json()["id"]
+        line = self.post(f"/v1/operator/customers/{customer_id}/credit_line",
+                         {"limit_minor": limit_minor, "product_code": "huabei"}, admin,
+                         expect=201).json()
+        assert line["available_minor"] == limit_minor
+        return token, customer_id
+
     def login(self, phone: str, device: str = "device-0001") -> str:
         login = self.post("/v1/auth/login", {"identifier": phone, "password": PASSWORD,
                                              "device_id": device}, expect=200).json()

@@ -10,16 +10,6 @@ from creditpay.credit import service as credit
 PHONES = (f"1391234{n:04d}" for n in itertools.count(1))
 
 
-def _customer_with_line(api, admin, limit_minor=1_000_000):
-    token = api.customer(next(PHONES))
-    api.post("/v1/me/kyc", {"legal_name": "王小明", "id_number": "11010519491231002X",
-                            "date_of_birth": "1949-12-31"}, token, expect=200)
-    customer_id = api.get("/v1/me", token).json()["id"]
-    api.post(f"/v1/operator/customers/{customer_id}/credit_line",
-             {"limit_minor": limit_minor, "product_code": "huabei"}, admin, expect=201)
-    return token, customer_id
-
-
 def _pay(api, mkey, token, amount_minor, order_id, *, funding, periods=None, capture=True):
     intent = api.post("/v1/payment_intents", {"amount_minor": amount_minor, "currency": "CNY",
                                               "order_id": order_id}, mkey, expect=201).json()
@@ -37,7 +27,7 @@ def _pay(api, mkey, token, amount_minor, order_id, *, funding, periods=None, cap
 def test_my_credit_line_shows_limit_available_holds_and_exposure_by_product(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin)["api_key"]["key"]
-    token, customer_id = _customer_with_line(api, admin)
+    token, customer_id = api.customer_with_line(admin, next(PHONES))
     fresh = api.get("/v1/me/credit_line", token, expect=200).json()
     assert (fresh["limit_minor"], fresh["available_minor"], fresh["used_minor"],
             fresh["held_minor"], fresh["exposure_minor"]) == (1_000_000, 1_000_000, 0, 0, 0)

@@ -7,22 +7,10 @@ from __future__ import annotations
 from creditpay.ledger.verify import verify_ledger
 
 
-def _customer_with_line(api, admin, phone="13300000001", limit_minor=1_000_000):
-    token = api.customer(phone)
-    api.post("/v1/me/kyc", {"legal_name": "王小明", "id_number": "11010519491231002X",
-                            "date_of_birth": "1949-12-31"}, token, expect=200)
-    customer_id = api.get("/v1/me", token).json()["id"]
-    line = api.post(f"/v1/operator/customers/{customer_id}/credit_line",
-                    {"limit_minor": limit_minor, "product_code": "huabei"}, admin,
-                    expect=201).json()
-    assert line["available_minor"] == limit_minor
-    return token, customer_id
-
-
 def test_six_installments_capture_and_half_refund(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin, rate="0.006")["api_key"]["key"]
-    token, _ = _customer_with_line(api, admin)
+    token, _ = api.customer_with_line(admin, "13300000001")
     intent = api.post("/v1/payment_intents", {
         "amount_minor": 360_000, "currency": "CNY", "order_id": "laptop-1",
         "line_items": [{"name": "laptop", "quantity": 1, "unit_amount_minor": 360_000}]},
@@ -70,7 +58,7 @@ def test_six_installments_capture_and_half_refund(api):
 def test_credit_void_on_cancel_and_limit_is_enforced(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin)["api_key"]["key"]
-    token, customer_id = _customer_with_line(api, admin, "13300000002", limit_minor=100_000)
+    token, customer_id = api.customer_with_line(admin, "13300000002", limit_minor=100_000)
     big = api.post("/v1/payment_intents", {"amount_minor": 200_000, "currency": "CNY",
                                            "order_id": "too-big"}, mkey, expect=201).json()
     quote = api.post(f"/v1/payment_intents/{big['id']}/credit_offers", {}, token,

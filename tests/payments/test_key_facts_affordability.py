@@ -22,16 +22,6 @@ from creditpay.protection.tables import disclosure_acceptances
 PHONES = iter(f"1370000{n:04d}" for n in range(1000))
 
 
-def _customer_with_line(api, admin, limit_minor=1_000_000):
-    token = api.customer(next(PHONES))
-    api.post("/v1/me/kyc", {"legal_name": "王小明", "id_number": "11010519491231002X",
-                            "date_of_birth": "1949-12-31"}, token, expect=200)
-    customer_id = api.get("/v1/me", token).json()["id"]
-    api.post(f"/v1/operator/customers/{customer_id}/credit_line",
-             {"limit_minor": limit_minor, "product_code": "huabei"}, admin, expect=201)
-    return token, customer_id
-
-
 def _intent(api, mkey, amount_minor, order_id):
     return api.post("/v1/payment_intents", {"amount_minor": amount_minor, "currency": "CNY",
                                             "order_id": order_id}, mkey, expect=201).json()
@@ -60,7 +50,7 @@ def _count(api, table, **where):
 def test_credit_confirm_needs_the_hash_of_the_document_shown(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin)["api_key"]["key"]
-    token, customer_id = _customer_with_line(api, admin)
+    token, customer_id = api.customer_with_line(admin, next(PHONES))
     intent = _intent(api, mkey, 360_000, "laptop")
     url = f"/v1/payment_intents/{intent['id']}"
     quote = api.post(f"{url}/credit_offers", {}, token, expect=200).json()
@@ -123,7 +113,7 @@ def test_credit_confirm_needs_the_hash_of_the_document_shown(api):
 def test_key_facts_are_readable_by_the_intent_customer_only(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin)["api_key"]["key"]
-    token, _ = _customer_with_line(api, admin)
+    token, _ = api.customer_with_line(admin, next(PHONES))
     intent = _intent(api, mkey, 60_000, "shoes")
     url = f"/v1/payment_intents/{intent['id']}"
     offer = api.post(f"{url}/credit_offers", {"language": "en"}, token,
@@ -160,7 +150,7 @@ def _refused(api, token, customer_id, url, offer, rule):
 def test_affordability_refusals_name_their_rule(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin)["api_key"]["key"]
-    token, customer_id = _customer_with_line(api, admin)
+    token, customer_id = api.customer_with_line(admin, next(PHONES))
     payments = api.runtime.payments
     saved = payments.origination  # credit's origination: the rules checkout runs
     try:
@@ -196,7 +186,7 @@ def test_affordability_refusals_name_their_rule(api):
 def test_offers_carry_a_spending_nudge_when_the_line_is_mostly_used(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin)["api_key"]["key"]
-    token, customer_id = _customer_with_line(api, admin, limit_minor=100_000)
+    token, customer_id = api.customer_with_line(admin, next(PHONES), limit_minor=100_000)
     first = _intent(api, mkey, 85_000, "tv")
     url = f"/v1/payment_intents/{first['id']}"
     line = next(o for o in api.post(f"{url}/credit_offers", {}, token, expect=200).json()[
