@@ -37,8 +37,11 @@ def running_api_server(url: str, master_key: str, *, env: Mapping[str, str] | No
     import httpx
 
     port = free_port()
-    environment = dict(os.environ, CREDITPAY_MASTER_KEY=master_key, **(env or {}),
-                       PYTHONPATH=os.pathsep.join([str(_SRC), os.environ.get("PYTHONPATH", "")]))
+    # The child inherits this process's environment (no setting is read here), with the
+    # source tree first on its import path.
+    environment = dict(os.environ)
+    environment.update(CREDITPAY_MASTER_KEY=master_key, **(env or {}), PYTHONPATH=os.pathsep.join(
+        [str(_SRC), environment.get("PYTHONPATH", "")]))
     for name in _KEY_VARIABLES:
         environment.pop(name, None)
     log = tempfile.TemporaryFile()  # an unread pipe would fill up and block the server
