@@ -41,6 +41,9 @@ class Tx:
     _events: list[dict[str, Any]] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
     _durable: list[Callable[[Tx], None]] = field(default_factory=list)
+    # Set once COMMIT may have reached the server: from then on a lost connection leaves
+    # the outcome unknown, and the transaction must not be re-run.
+    commit_sent: bool = False
 
     def durable(self, effect: Callable[[Tx], None]) -> None:
         """Apply ``effect(tx)`` now, and make it survive a rollback: if this transaction
@@ -107,6 +110,25 @@ class Tx:
             f" occurred_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", rows)
         self._events = []
 
+    def flush_and_commit(self) -> None:
+        """Write the queued events and commit.
+
+        On PostgreSQL both go to the server in one round trip (psycopg's pipeline: the
+        events' INSERTs, then COMMIT, then one Sync), instead of one for the events and one
+        for the COMMIT. The commit happens here; SQLAlchemy's own commit that follows finds
+        the connection idle, and psycopg sends nothing for it. An error in either raises
+        here, inside the transaction's block, so SQLAlchemy rolls back as for any error.
+        On SQLite there is no round trip to save: the events are written, SQLAlchemy
+        commits."""
+        if self.conn.dialect.name != "postgresql":
+            self.flush_events()
+            return
+        driver = driver_connection(self.conn)
+        self.commit_sent = True
+        with driver.pipeline():
+            self.flush_events()
+            driver.commit()
+
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:
     processor = column.type.dialect_impl(dialect).bind_processor(dialect)
@@ -124,6 +146,12 @@ def inserted_id(result: CursorResult[Any]) -> int:
 def is_transient_error(exc: BaseException) -> bool:
     """True for errors after which re-running the whole transaction may succeed."""
     if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            # The server closed the connection (a restart, a failover, an idle timeout):
+            # SQLAlchemy has dropped it and the pool's older ones; a new attempt connects
+            # afresh. Only when the COMMIT had not been sent: after it, the first attempt
+            # may have committed, and running the use case again could do it twice.
+            return not getattr(exc, "creditpay_commit_unknown", False)
         orig = exc.orig
         sqlstate = getattr(orig, "sqlstate", None) or getattr(
             getattr(orig, "diag", None), "sqlstate", None)
@@ -150,10 +178,12 @@ class UnitOfWork:
             with self._gate, self.engine.begin() as conn:
                 tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
                 yield tx
-                tx.flush_events()
-        except BaseException:
+                tx.flush_and_commit()
+        except BaseException as exc:
             if tx is not None and tx._durable:
                 self._commit_durable(tx)
+            if isinstance(exc, DBAPIError) and tx is not None and tx.commit_sent:
+                exc.creditpay_commit_unknown = True  # type: ignore[attr-defined]
             raise
         tx.run_after_commit()
 

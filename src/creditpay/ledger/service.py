@@ -225,25 +225,28 @@ def _lock_accounts(tx: Tx, account_ids: Iterable[int]) -> dict[int, Account]:
     ids = sorted(set(account_ids))
     if not ids:
         return {}
-    columns = ", ".join(_ACCOUNT_COLUMNS)
-    params: tuple[object, ...]
-    if tx.dialect == "sqlite":
-        sql, params = (f"SELECT {columns} FROM ledger_accounts WHERE id IN"  # nosec B608
-                       " (SELECT value FROM json_each(?)) ORDER BY id", (json.dumps(ids),))
-    else:
-        # A join with the unnested array, not "id = ANY(%s)": once psycopg prepares the
-        # statement, PostgreSQL may keep a generic plan whose array is a parameter, which it
-        # cannot hash, so a sequential scan would compare every row with every id.
-        qualified = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
-        sql, params = (f"SELECT {qualified} FROM ledger_accounts a"  # nosec B608
-                       " JOIN unnest(%s::bigint[]) AS u(id) ON a.id = u.id"
-                       " ORDER BY a.id FOR UPDATE OF a", (ids,))
     cursor = _cursor(tx.conn)
-    cursor.execute(sql, params)
-    rows = cursor.fetchall()
+    if tx.dialect == "sqlite":
+        cursor.execute(_SQLITE_LOCK_ACCOUNTS, (json.dumps(ids),))
+    else:
+        cursor.execute(_PG_LOCK_ACCOUNTS, (ids,))
+    return _accounts_from_rows(cursor.fetchall())
+
+
+def _accounts_from_rows(rows: Iterable[Sequence[Any]]) -> dict[int, Account]:
     return {row[0]: Account(row[0], row[1], row[2], row[3], row[4], row[5],
                             NormalSide(row[6]), bool(row[7]), bool(row[8]), row[9], row[10],
                             row[11], row[12]) for row in rows}
+
+
+_SQLITE_LOCK_ACCOUNTS = (f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM ledger_accounts"  # nosec B608
+                         " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id")
+# A join with the unnested array, not "id = ANY(%s)": once psycopg prepares the statement,
+# PostgreSQL may keep a generic plan whose array is a parameter, which it cannot hash, so a
+# sequential scan would compare every row with every id.
+_PG_LOCK_ACCOUNTS = (f"SELECT {', '.join(f'a.{c}' for c in _ACCOUNT_COLUMNS)}"  # nosec B608
+                     " FROM ledger_accounts a JOIN unnest(%s::bigint[]) AS u(id)"
+                     " ON a.id = u.id ORDER BY a.id FOR UPDATE OF a")
 
 
 # ----------------------------------------------------------------------------- transfers
@@ -309,21 +312,28 @@ def _existing_ids(conn: Connection, ids: list[str]) -> list[str]:
             "SELECT id FROM ledger_transfers WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(ids),))
     else:
-        # Joined with the unnested array (see _lock_accounts): measured, "id = ANY(%s)" under
-        # a generic prepared plan scanned the journal with a linear search of 1,000 ids per
-        # row, 0.5 s a batch at 30,000 rows.
-        cursor.execute("SELECT t.id FROM unnest(%s::text[]) AS u(id)"
-                       " JOIN ledger_transfers t ON t.id = u.id", (ids,))
+        cursor.execute(_PG_EXISTING_IDS, (ids,))
     return [row[0] for row in cursor.fetchall()]
+
+
+# Joined with the unnested array (see _PG_LOCK_ACCOUNTS): measured, "id = ANY(%s)" under a
+# generic prepared plan scanned the journal with a linear search of 1,000 ids per row, 0.5 s
+# a batch at 30,000 rows.
+_PG_EXISTING_IDS = ("SELECT t.id FROM unnest(%s::text[]) AS u(id)"
+                    " JOIN ledger_transfers t ON t.id = u.id")
+_PG_NEXT_SEQS = ("SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'seq'))"
+                 " FROM generate_series(1, %s)")
 
 
 class _Plan:
     """The in-memory result of applying a batch, written by :func:`_write`.
 
     ``rows`` holds one tuple per new journal row, in the order of ``_ROW_FIELDS`` (the
-    sequence number and the call's time are added when written)."""
+    sequence number and the call's time are added when written). ``seqs``: sequence
+    numbers already drawn for the rows (PostgreSQL's read phase), at least one per row."""
 
-    def __init__(self) -> None:
+    def __init__(self, seqs: list[int] | None = None) -> None:
+        self.seqs = seqs
         self.rows: list[tuple[Any, ...]] = []
         self.hold_updates: dict[str, HoldStatus] = {}
         self.touched: set[int] = set()
@@ -489,19 +499,22 @@ def _processors(conn: Connection) -> tuple[Any, Any]:
     return when or (lambda v: v), meta or (lambda v: v)
 
 
-def _next_seqs(conn: Connection, count: int) -> range | list[int]:
-    """Journal sequence numbers for ``count`` new rows.
+def _next_seqs(conn: Connection, count: int, drawn: list[int] | None = None
+               ) -> range | list[int]:
+    """Journal sequence numbers for ``count`` new rows (``drawn``: those the read phase
+    already drew, used first).
 
     SQLite: the write lock is held from BEGIN IMMEDIATE, so max(seq)+1.. is ours alone.
     PostgreSQL: drawn from the column's sequence in one round trip.
     """
+    if drawn is not None and len(drawn) >= count:
+        return drawn[:count]
     cursor = _cursor(conn)
     if conn.dialect.name == "sqlite":
         cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM ledger_transfers")
         last = cursor.fetchone()[0]
         return range(last + 1, last + 1 + count)
-    cursor.execute("SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'seq'))"
-                   " FROM generate_series(1, %s)", (count,))
+    cursor.execute(_PG_NEXT_SEQS, (count,))
     return [row[0] for row in cursor.fetchall()]
 
 
@@ -513,28 +526,40 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any,
     conn = tx.conn
     sql = _driver_sql(conn.dialect.name)
     when, meta = _processors(conn)
-    seqs = _next_seqs(conn, len(plan.rows))
+    seqs = _next_seqs(conn, len(plan.rows), plan.seqs)
     now = tx.now
     created_at = when(now)  # every row of one call carries the call's business time
     tuples = [(seq, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                when(r[10]) if r[10] is not None else None, r[11], r[12],
                meta(r[13]) if r[13] is not None else None, created_at)
               for seq, r in zip(seqs, plan.rows, strict=True)]
-    if conn.dialect.name == "postgresql" and len(tuples) >= COPY_ROWS_MIN:
-        # COPY is PostgreSQL's bulk path: one stream instead of one Bind/Execute per row.
-        driver = driver_connection(conn)
-        with driver.cursor() as cursor, cursor.copy(
-                f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)}) FROM STDIN") as copy:
-            for values in tuples:
-                copy.write_row(values)
+    totals = [(a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id)
+              for a in (accounts[i] for i in sorted(plan.touched))]
+    holds = [(str(status), pid) for pid, status in plan.hold_updates.items()]
+    if conn.dialect.name == "sqlite":
+        cursor = _cursor(conn)
+        cursor.executemany(sql["insert"], tuples)
+        cursor.executemany(sql["update_account"], totals)
+        if holds:
+            cursor.executemany(sql["update_hold"], holds)
     else:
-        _cursor(conn).executemany(sql["insert"], tuples)
-    _cursor(conn).executemany(sql["update_account"], [
-        (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id)
-        for a in (accounts[i] for i in sorted(plan.touched))])
-    if plan.hold_updates:
-        _cursor(conn).executemany(sql["update_hold"], [
-            (str(status), pid) for pid, status in plan.hold_updates.items()])
+        driver = driver_connection(conn)
+        copied = len(tuples) >= COPY_ROWS_MIN
+        if copied:
+            # COPY is PostgreSQL's bulk path: one stream instead of one Bind/Execute per
+            # row. It cannot run inside a pipeline, so it goes first.
+            with driver.cursor() as cursor, cursor.copy(
+                    f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for values in tuples:
+                    copy.write_row(values)
+        # The journal rows, account totals and hold statuses in one round trip.
+        with driver.pipeline(), driver.cursor() as cursor:
+            if not copied:
+                cursor.executemany(sql["insert"], tuples)
+            cursor.executemany(sql["update_account"], totals)
+            if holds:
+                cursor.executemany(sql["update_hold"], holds)
     written = [(seq, *r, now) for seq, r in zip(seqs, plan.rows, strict=True)]
     # One outbox event per call carries every transfer it created, in journal order (one
     # message for a linked batch: consumers see the batch whole, as it was committed).
@@ -550,7 +575,7 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any,
 
 def _prepare(tx: Tx, requests: Sequence[TransferRequest]
              ) -> tuple[list[TransferRequest], list[str], dict[str, Transfer],
-                        dict[int, Account]]:
+                        dict[int, Account], list[int] | None]:
     if not isinstance(requests, Sequence) or isinstance(requests, str):
         raise ValidationError("must be a list of transfers", field="transfers")
     if not requests:
@@ -573,11 +598,40 @@ def _prepare(tx: Tx, requests: Sequence[TransferRequest]
         account_ids.update(i for i in (r.debit_account_id, r.credit_account_id) if i)
     for p in pendings.values():
         account_ids.update((p.debit_account_id, p.credit_account_id))
-    existing = _load_transfers(tx.conn, _existing_ids(tx.conn, ids)) if ids else {}
-    for t in existing.values():
-        account_ids.update((t.debit_account_id, t.credit_account_id))
-    accounts = _lock_accounts(tx, account_ids)
-    return validated, prefixes, existing | pendings, accounts
+    # A replay (an id already in the journal) is compared with the stored transfer and
+    # changes no balance, so its accounts need no lock.
+    seqs: list[int] | None = None
+    if tx.dialect == "postgresql":
+        found_ids, accounts, seqs = _read_phase_pipelined(tx.conn, ids, account_ids,
+                                                          len(validated))
+    else:
+        found_ids = _existing_ids(tx.conn, ids)
+        accounts = _lock_accounts(tx, account_ids)
+    existing = _load_transfers(tx.conn, found_ids) if found_ids else {}
+    return validated, prefixes, existing | pendings, accounts, seqs
+
+
+def _read_phase_pipelined(conn: Connection, ids: list[str], account_ids: set[int],
+                          count: int) -> tuple[list[str], dict[int, Account], list[int]]:
+    """PostgreSQL: which ``ids`` exist, the accounts locked in id order, and ``count``
+    journal sequence numbers, in ONE round trip (psycopg's pipeline; the transaction's
+    BEGIN goes with them when this is its first statement). Three round trips before;
+    a single transfer's time is mostly waiting on the server, not working.
+
+    The numbers are drawn before planning, one per request: a request that turns out to be
+    a replay leaves a gap, as a rolled-back transaction does; the journal's order is its
+    ``seq``, never a count."""
+    driver = driver_connection(conn)
+    found, locked, numbered = driver.cursor(), driver.cursor(), driver.cursor()
+    ordered = sorted(account_ids)
+    with driver.pipeline():
+        found.execute(_PG_EXISTING_IDS, (ids,))
+        if ordered:
+            locked.execute(_PG_LOCK_ACCOUNTS, (ordered,))
+        numbered.execute(_PG_NEXT_SEQS, (count,))
+    accounts = _accounts_from_rows(locked.fetchall()) if ordered else {}
+    return ([row[0] for row in found.fetchall()], accounts,
+            [row[0] for row in numbered.fetchall()])
 
 
 # Batches of at least this many new single/pending transfers are planned with numpy
@@ -706,10 +760,10 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
     (a replay); with different fields it raises IdempotencyConflictError naming the field.
     Returns the transfers in request order (see :class:`TransferList`).
     """
-    validated, prefixes, known, accounts = _prepare(tx, requests)
+    validated, prefixes, known, accounts, seqs = _prepare(tx, requests)
     if batch_id is not None:
         validate_id(batch_id, "batch_id")
-    plan = _Plan()
+    plan = _Plan(seqs)
     if (len(validated) >= VECTORISED_MIN and not known
             and all(r.kind is TransferKind.SINGLE or r.kind is TransferKind.PENDING
                     for r in validated)
@@ -738,8 +792,8 @@ def create_transfers_unlinked(tx: Tx, requests: Sequence[TransferRequest]
                               ) -> TransferList:
     """Each transfer succeeds or fails on its own; the result lists a Transfer or the error
     for each request, in order. Bad input in any request fails the whole call."""
-    validated, prefixes, known, accounts = _prepare(tx, requests)
-    plan = _Plan()
+    validated, prefixes, known, accounts, seqs = _prepare(tx, requests)
+    plan = _Plan(seqs)
     outcomes: list[Transfer | DomainError | None] = []
     for request, prefix in zip(validated, prefixes, strict=True):
         stored = known.get(request.id)
