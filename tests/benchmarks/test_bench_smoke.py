@@ -59,3 +59,19 @@ def test_bench_checkout_prints_its_contract_on_sqlite():
                  + figures["pure_work_cpu_ms_per_checkout"] / 1000)
     assert inproc["commits_and_pure_work_checkouts_per_s"] == pytest.approx(floor, rel=0.05)
     assert inproc["cpu_ms_per_checkout_p50"] > 0
+
+
+def test_bench_web_prints_each_page_beside_its_json_routes():
+    """Smallest run (20 rounds): a real server, the pages logged in by cookie and the JSON
+    routes by token; every page answered and every figure of the contract is there."""
+    from creditpay.benchmarks.web import PAGES
+
+    result = CliRunner().invoke(app, ["bench", "web", "--json", "--rounds", "20"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["benchmark"] == "web" and figures["target_p99_ms"] == 100
+    assert set(figures["pages"]) == set(PAGES)
+    for page in figures["pages"].values():
+        assert 0 < page["p50_ms"] <= page["p99_ms"]
+        assert 0 < page["json_p50_ms"] <= page["json_p99_ms"]
+        assert page["ratio_p99"] > 0 and isinstance(page["meets_target"], bool)

@@ -60,6 +60,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             built.close()
         typer.echo(json.dumps(result))
 
+    @bench_app.command("web")
+    def bench_web(
+        as_json: bool = typer.Option(False, "--json", help="print JSON only"),
+        rounds: int = typer.Option(300, "--rounds", min=20,
+                                   help="requests per page (and per JSON route)"),
+    ) -> None:
+        """Consumer pages (/app/...) vs the JSON routes that read the same data, on a warm
+        server over loopback, one client: p50/p99 per page (issue #15: p99 <= 100 ms)."""
+        from creditpay.benchmarks.web import run
+
+        run(rounds=rounds, json_output=as_json)
+
     @bench_app.command("checkout")
     def bench_checkout(
         as_json: bool = typer.Option(False, "--json", help="print JSON only"),
