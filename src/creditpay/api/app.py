@@ -108,6 +108,9 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     from creditpay.web import mount
 
     mount(app, dev_inbox=rt.dev_inbox)
+    from creditpay.api.webhook_events import add_webhooks
+
+    add_webhooks(app.webhooks)  # the events merchants receive, in /openapi.json
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -126,7 +129,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     from fastapi.openapi.utils import get_openapi
 
     schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                         routes=app.routes)
+                         routes=app.routes, webhooks=app.webhooks.routes)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.pop("HTTPValidationError", None)

@@ -3,10 +3,11 @@ capture, cancel, refunds, offline QR (merchant-presented and consumer-presented 
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from creditpay.api import schemas as S
 from creditpay.api.access import access
@@ -30,10 +31,35 @@ STAFF_READ = {"admin", "risk_analyst", "support", "compliance_officer"}
 def create_intent(request: Request, body: S.IntentIn, idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(access(merchant={"payments:write"}))) -> Any:
     rt = runtime(request)
-    return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.create_intent(
-        tx, who, amount_minor=body.amount_minor, currency=body.currency,
-        order_id=body.order_id, scenario=body.scenario, description=body.description,
-        line_items=[i.model_dump() for i in body.line_items]), status_code=201)
+    # http return URLs on loopback follow the development switch of webhooks.
+    response = idempotent_post(
+        request, who.scope_key, body, lambda tx: rt.payments.create_intent(
+            tx, who, amount_minor=body.amount_minor, currency=body.currency,
+            order_id=body.order_id, scenario=body.scenario, description=body.description,
+            line_items=[i.model_dump() for i in body.line_items], return_url=body.return_url,
+            allow_loopback_http=rt.webhook_targets.allow_private), status_code=201)
+    return _with_checkout_url(request, who, response)
+
+
+def _with_checkout_url(request: Request, who: Principal, response: JSONResponse
+                       ) -> JSONResponse:
+    """The created intent with its ``checkout_url``, added after the idempotent run: the
+    stored response (replayed to a retry) never holds the link's token, and a replay gets
+    the same link again while it still works."""
+    if not 200 <= response.status_code < 300:
+        return response
+    rt = runtime(request)
+    body = json.loads(bytes(response.body))
+    with rt.uow.connect() as conn:
+        body["checkout_url"] = checkout_url(request, rt.payments.intents.checkout_path(
+            conn, who, body["id"], rt.clock.now()))
+    replayed = {k: v for k, v in response.headers.items() if k == "idempotent-replayed"}
+    return JSONResponse(body, status_code=response.status_code, headers=replayed)
+
+
+def checkout_url(request: Request, path: str | None) -> str | None:
+    """``path`` as an absolute URL on the server the request reached."""
+    return None if path is None else str(request.base_url).rstrip("/") + path
 
 
 @router.get("/payment_intents", response_model=S.IntentList,
@@ -54,7 +80,10 @@ def get_intent(request: Request, intent_id: str,
                                                roles=STAFF_READ))) -> Any:
     rt = runtime(request)
     with rt.uow.connect() as conn:
-        return rt.payments.get_intent_view(conn, who, intent_id)
+        view = rt.payments.get_intent_view(conn, who, intent_id)
+        view["checkout_url"] = checkout_url(request, rt.payments.intents.checkout_path(
+            conn, who, intent_id, rt.clock.now()))
+    return view
 
 
 @router.post("/payment_intents/{intent_id}/credit_offers", response_model=S.OffersOut,

@@ -250,6 +250,12 @@ class IntentIn(Strict):
     scenario: Literal["online", "offline_qr", "social", "rental"] = "online"
     description: str | None = Field(None, max_length=255)
     line_items: list[LineItem] = Field(default_factory=list, max_length=100)
+    return_url: str | None = Field(
+        None, max_length=1024,
+        description="where the hosted checkout sends the shopper back, with intent_id and "
+                    "status added to its query: https (http on a loopback host in "
+                    "development only), no user name or password, no fragment",
+        examples=["https://shop.example.com/orders/A-1001/paid"])
 
 
 class DownPaymentFigures(BaseModel):
@@ -292,6 +298,13 @@ class IntentOut(BaseModel):
     created_at: str
     confirmed_at: str | None
     qr_payload: str | None = Field(None, description="offline_qr: signed, expiring QR text")
+    return_url: str | None = Field(None, description="where the hosted checkout sends the "
+                                                     "shopper back (as created)")
+    checkout_url: str | None = Field(
+        None, description="the hosted checkout page to send the shopper to (absolute URL); "
+                          "given to the merchant on create and GET while the intent can "
+                          "still be paid: it stops working once the intent is paid, "
+                          "cancelled or expired, and at most 30 minutes after creation")
 
 
 class IntentList(Page):

@@ -4,6 +4,8 @@ expire (releasing the authorisation's holds), and the merchant events of an inte
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,14 @@ from creditpay.ledger.service import (
 from creditpay.parties.security import new_id
 from creditpay.parties.service import (
     Principal,
+)
+from creditpay.payments.checkout_links import (
+    CHECKOUT_PATH,
+    check_return_url,
+    checkout_token,
+    is_payable,
+    new_checkout_link,
+    token_sha256,
 )
 from creditpay.payments.common import (
     CREDIT_FUNDING,
@@ -50,6 +60,9 @@ _INTENT_OF_ORDER = select(payment_intents.c.id).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
     payment_intents.c.order_id == bindparam("order_id"))
 _INSERT_INTENT = payment_intents.insert()
+_INTENT_BY_CHECKOUT_TOKEN = select(payment_intents).where(
+    payment_intents.c.checkout_token_sha256 == bindparam("sha"))
+_TOKEN = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass
@@ -74,6 +87,10 @@ class Intents:
             "expires_at": row.expires_at.isoformat(),
             "created_at": row.created_at.isoformat(),
             "confirmed_at": row.confirmed_at.isoformat() if row.confirmed_at else None,
+            "return_url": row.return_url,
+            # The link carries a token: only the merchant's create and GET add it
+            # (checkout_path), never a stored or listed copy.
+            "checkout_url": None,
         }
 
     def intent_row(self, conn: Connection, intent_id: str, *, lock: bool = False) -> Any:
@@ -105,6 +122,32 @@ class Intents:
             payment_intents.c.id == intent_id)).scalar_one_or_none()
         return (customer,) if customer else ()
 
+    # ================================================================== checkout link
+    def checkout_path(self, conn: Connection, principal: Principal, intent_id: str,
+                      now: dt.datetime) -> str | None:
+        """The path of the intent's hosted checkout page (``/app/checkout/<token>``) for the
+        merchant who created it, while the intent can still be paid through it; None
+        otherwise (another party, or paid, cancelled, expired, or the link's 30 minutes
+        are over)."""
+        row = self.intent_row(conn, intent_id)
+        if principal.kind != "merchant" or row.merchant_id != principal.id \
+                or not is_payable(row, now):
+            return None
+        return CHECKOUT_PATH + checkout_token(self.ctx.parties.signer, row.id,
+                                              row.checkout_nonce)
+
+    def intent_by_checkout_token(self, conn: Connection, token: str) -> Any | None:
+        """The intent whose checkout link carries ``token`` (whatever its state), or None.
+        Looked up by the token's SHA-256, then the token is recomputed from the stored nonce
+        and compared in constant time."""
+        if not isinstance(token, str) or not _TOKEN.match(token):
+            return None
+        row = conn.execute(_INTENT_BY_CHECKOUT_TOKEN, {"sha": token_sha256(token)}).first()
+        if row is None or row.checkout_nonce is None:
+            return None
+        expected = checkout_token(self.ctx.parties.signer, row.id, row.checkout_nonce)
+        return row if hmac.compare_digest(expected, token) else None
+
     def get_intent_view(self, conn: Connection, principal: Principal, intent_id: str
                         ) -> dict[str, Any]:
         row = self.intent_for(conn, principal, intent_id)
@@ -126,7 +169,14 @@ class Intents:
     # ================================================================== intents: create
     def create_intent(self, tx: Tx, merchant: Principal, *, amount_minor: int, currency: str,
                       order_id: str, scenario: str = "online", description: str | None = None,
-                      line_items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                      line_items: list[dict[str, Any]] | None = None,
+                      return_url: str | None = None, allow_loopback_http: bool = False
+                      ) -> dict[str, Any]:
+        """A new intent awaiting the consumer, with its hosted checkout link (see
+        :mod:`creditpay.payments.checkout_links`; ``allow_loopback_http``: development,
+        ``return_url`` may be http on a loopback host)."""
+        if return_url is not None:
+            return_url = check_return_url(return_url, allow_loopback_http=allow_loopback_http)
         amount_minor = check_amount(amount_minor, "amount_minor", self.ctx.policy.amount_minor_max)
         self.ctx.operated_currency(currency)
         merchant_row = self.ctx.parties.get_merchant(tx.conn, merchant.id)
@@ -151,13 +201,14 @@ class Intents:
             raise ConflictError(f"order {order_id} already has intent {existing.id}",
                                 field="order_id", intent_id=existing.id)
         intent_id = new_id("pi")
+        expires_at = tx.now + dt.timedelta(seconds=self.ctx.policy.intent_ttl_s)
         tx.conn.execute(_INSERT_INTENT, dict(
             id=intent_id, merchant_id=merchant.id, order_id=order_id,
             amount_minor=amount_minor, currency=currency, scenario=scenario,
             description=description, line_items=items, status="requires_confirmation",
-            captured_minor=0, refunded_minor=0,
-            expires_at=tx.now + dt.timedelta(seconds=self.ctx.policy.intent_ttl_s),
-            created_at=tx.now))
+            captured_minor=0, refunded_minor=0, expires_at=expires_at, created_at=tx.now,
+            return_url=return_url,
+            **new_checkout_link(self.ctx.parties.signer, intent_id, tx.now, expires_at)))
         audit.append(tx, "merchant", merchant.id, "payment_intent.created", "payment_intent",
                      intent_id, {"amount_minor": amount_minor, "currency": currency,
                                  "scenario": scenario})

@@ -198,6 +198,8 @@ class Payments(PaymentsContext):
         scenario: str = "online",
         description: str | None = None,
         line_items: list[dict[str, Any]] | None = None,
+        return_url: str | None = None,
+        allow_loopback_http: bool = False,
     ) -> dict[str, Any]:
         return self.intents.create_intent(
             tx,
@@ -208,6 +210,8 @@ class Payments(PaymentsContext):
             scenario=scenario,
             description=description,
             line_items=line_items,
+            return_url=return_url,
+            allow_loopback_http=allow_loopback_http,
         )
 
     def quote_offers(

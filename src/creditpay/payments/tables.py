@@ -104,6 +104,13 @@ payment_intents = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("confirmed_at", UtcDateTime(), nullable=True),
+    # The hosted checkout (payments.checkout_links): where the shopper goes back to, and the
+    # checkout link's token as a hash only (the token itself is a keyed MAC of the random
+    # nonce, so the link can be given again without being stored).
+    Column("return_url", String(1024), nullable=True),
+    Column("checkout_nonce", String(32), nullable=True),
+    Column("checkout_token_sha256", String(64), nullable=True),
+    Column("checkout_expires_at", UtcDateTime(), nullable=True),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint("captured_minor >= 0 AND captured_minor <= amount_minor",
                     name="captured_within_amount"),
@@ -114,6 +121,7 @@ payment_intents = Table(
     Index("ix_payment_intents_customer", "customer_id", "seq"),
     # Daily screening counts (the early-warning job) read one day of intents.
     Index("ix_payment_intents_created", "created_at"),
+    Index("ix_payment_intents_checkout_token", "checkout_token_sha256", unique=True),
 )
 
 payment_captures = Table(

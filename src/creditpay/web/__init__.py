@@ -20,6 +20,9 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
     app.include_router(pages.router)
+    from creditpay.web import checkout
+
+    app.include_router(checkout.router)
     if dev_inbox:
         app.include_router(pages.dev_router)
     app.mount(STATIC_PREFIX, static_files(), name="web-static")

@@ -56,7 +56,7 @@ from creditpay.web.session import (
 )
 
 __all__ = ["PAGE_CSP", "Page", "N_", "page_for", "customer_page", "form_post", "error_text",
-           "http_status", "line_or_none"]
+           "http_status", "line_or_none", "safe_next"]
 
 # Pages run no inline script or style: every asset is a file this app serves.
 PAGE_CSP = ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -223,6 +223,15 @@ def error_text(page: Page, exc: DomainError) -> str:
     return _("That did not work. Try again.")
 
 
+
+
+def safe_next(value: str | None) -> str | None:
+    """``value`` if it is a path of this app (``/app/...``) to go on to, else None: never
+    an open redirect (no scheme, no ``//host``, no backslash or control character)."""
+    if not value or not value.startswith("/app/") or value.startswith("/app//") \
+            or "\\" in value or not value.isprintable() or len(value) > 512:
+        return None
+    return value
 
 
 def customer_page(request: Request) -> tuple[Page, Principal | None]:

@@ -22,6 +22,7 @@ from creditpay.web.framework import (
     http_status,
     line_or_none,
     page_for,
+    safe_next,
 )
 from creditpay.web.i18n import LANGUAGES
 from creditpay.web.session import LANGUAGE_COOKIE, WebSession
@@ -44,27 +45,31 @@ def index(request: Request) -> Response:
 def login_form(request: Request) -> Response:
     page = page_for(request)
     if page.principal is not None:
-        return page.redirect("/app/home")
+        return page.redirect(safe_next(request.query_params.get("next")) or "/app/home")
     if request.query_params.get("registered"):
         page.notices.append(page.gettext("Your account is ready. Log in."))
-    return page.render("login.html", identifier="", error=None)
+    return page.render("login.html", identifier="", error=None,
+                       next=safe_next(request.query_params.get("next")))
 
 
 @form_post(router, "/login")
 def login(page: Page, form: dict[str, str]) -> Response:
     rt, identifier = page.rt, form.get("identifier", "").strip()
+    # Where to go once logged in (the hosted checkout sends shoppers here and back).
+    then = safe_next(form.get("next"))
     try:
         _, row = check_password(page.request, identifier, form.get("password", ""))
         result = rt.uow.run_keeping_effects(
             lambda tx: rt.parties.login_succeeded(tx, row.id, page.device_id))
     except DomainError as exc:
         return page.render("login.html", status_code=http_status(exc), identifier=identifier,
-                           error=error_text(page, exc))
+                           error=error_text(page, exc), next=then)
     if result["status"] == "step_up_required":
         page.session = WebSession(csrf=page.session.csrf, challenge=result["challenge_id"])
-        return page.redirect("/app/login/verify")
+        return page.redirect("/app/login/verify" + (f"?{urlencode({'next': then})}"
+                                                    if then else ""))
     page.session = page.session.logged_in(result["access_token"], result["refresh_token"])
-    return page.redirect("/app/home")
+    return page.redirect(then or "/app/home")
 
 
 @router.get("/login/verify", response_class=HTMLResponse)
@@ -72,7 +77,8 @@ def login_verify_form(request: Request) -> Response:
     page = page_for(request)
     if page.session.challenge is None:
         return page.redirect("/app/login")
-    return page.render("login_verify.html", error=None)
+    return page.render("login_verify.html", error=None,
+                       next=safe_next(request.query_params.get("next")))
 
 
 @form_post(router, "/login/verify")
@@ -80,15 +86,16 @@ def login_verify(page: Page, form: dict[str, str]) -> Response:
     rt, challenge = page.rt, page.session.challenge
     if challenge is None:
         return page.redirect("/app/login")
+    then = safe_next(form.get("next"))
     try:
         result = rt.uow.run_keeping_effects(lambda tx: rt.parties.verify_login(
             tx, challenge_id=challenge, code=form.get("code", "").strip(),
             device_id=page.device_id))
     except DomainError as exc:
         return page.render("login_verify.html", status_code=http_status(exc),
-                           error=error_text(page, exc))
+                           error=error_text(page, exc), next=then)
     page.session = page.session.logged_in(result["access_token"], result["refresh_token"])
-    return page.redirect("/app/home")
+    return page.redirect(then or "/app/home")
 
 
 @router.get("/register", response_class=HTMLResponse)
@@ -147,11 +154,8 @@ def register_verify(page: Page, form: dict[str, str]) -> Response:
 @form_post(router, "/lang")
 def switch_language(page: Page, form: dict[str, str]) -> Response:
     chosen = form.get("lang")
-    back = form.get("next", "")
     # Only a page of this app: never an open redirect.
-    if not back.startswith("/app/") or back.startswith("/app//") or "\\" in back:
-        back = "/app/"
-    response = page.redirect(back)
+    response = page.redirect(safe_next(form.get("next")) or "/app/")
     if chosen in LANGUAGES:
         response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=400 * 24 * 3600, path="/",
                             secure=True, httponly=True, samesite="lax")
