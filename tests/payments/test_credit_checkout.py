@@ -79,3 +79,40 @@ def test_credit_void_on_cancel_and_limit_is_enforced(api):
     api.post(f"/v1/payment_intents/{small['id']}/cancel", {}, mkey, expect=200)
     with api.runtime.uow.connect() as conn:
         assert credit.line_of(conn, f"line_{customer_id}_CNY").available_minor == 100_000
+
+
+def test_two_purchases_with_the_same_figures_are_two_offers_each_accepted_on_its_own(api):
+    """The same customer pays the same amount twice on one day, each in 6 installments,
+    reading the key facts in a different language each time: offers are ids of one
+    purchase, so each plan has its own offer and its own key-facts acceptance (the offer id
+    was a hash of the figures alone: the second purchase reused the first's id and its
+    acceptance was refused, or silently taken as the first one's)."""
+    import hashlib
+
+    admin = api.operator("admin")
+    mkey = api.merchant(admin)["api_key"]["key"]
+    token, _ = api.customer_with_line(admin, "13300000009")
+    accepted = []
+    for order, language in (("same-1", "zh-CN"), ("same-2", "en")):
+        intent = api.post("/v1/payment_intents", {"amount_minor": 240_000, "currency": "CNY",
+                                                  "order_id": order}, mkey, expect=201).json()
+        url = f"/v1/payment_intents/{intent['id']}"
+        quote = api.post(f"{url}/credit_offers", {}, token, expect=200).json()
+        offer = next(o for o in quote["offers"] if o["funding"] == "installment_plan"
+                     and o["periods"] == 6 and o["down_payment_minor"] == 0)
+        document = api.get(f"{url}/credit_offers/{offer['offer_id']}/key_facts?lang={language}",
+                           token, expect=200).content
+        confirmed = api.post(f"{url}/confirm", {
+            "funding": "installment_plan", "offer_id": offer["offer_id"],
+            "key_facts_sha256": hashlib.sha256(document).hexdigest()}, token,
+            expect=200).json()
+        assert confirmed["status"] == "requires_capture"
+        accepted.append(offer["offer_id"])
+    assert accepted[0] != accepted[1]
+    with api.runtime.uow.connect() as conn:
+        from sqlalchemy import text
+
+        rows = conn.execute(text("SELECT offer_id, language FROM disclosure_acceptances"
+                                 " ORDER BY id")).all()
+    assert [(r.offer_id, r.language) for r in rows] == [(accepted[0], "zh-CN"),
+                                                        (accepted[1], "en")]

@@ -271,6 +271,7 @@ def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...]
     figures.pop("schedule")
     figures.pop("customer_id")
     figures.pop("currency")
+    figures.pop("reference", None)
     return Offer(offer_id=offer_id, apr_percent=apr_percent,
                  all_in_annual_cost_percent=cost_percent, schedule=schedule_rows,
                  **figures)
@@ -289,10 +290,12 @@ def quote_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
 
 def price_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: str,
                  product_codes: list[str] | None = None, as_of: dt.date | None = None,
-                 catalogue: P.Catalogue) -> list[tuple[Offer, OfferCosts | None]]:
+                 catalogue: P.Catalogue, reference: str | None = None
+                 ) -> list[tuple[Offer, OfferCosts | None]]:
     """:func:`quote_offers` with, for each plan offer, the :class:`OfferCosts` its figures
     came from (None for the line's pay-in-full offer, which costs nothing), so the key-facts
-    document reuses them instead of solving again."""
+    document reuses them instead of solving again. ``reference``: the purchase, part of
+    each offer's id (:func:`price_products`)."""
     from creditpay.db.uow import Tx
 
     if isinstance(conn, Tx):
@@ -331,19 +334,27 @@ def price_offers(conn: Any, *, customer_id: str, amount_minor: int, currency: st
                                       field="product_codes")
             products.append(product)
     return price_products(products, customer_id=customer_id, amount_minor=amount_minor,
-                          currency=currency, as_of=as_of, available_minor=available)
+                          currency=currency, as_of=as_of, available_minor=available,
+                          reference=reference)
 
 
 def price_products(products: list[Any], *, customer_id: str, amount_minor: int,
-                   currency: str, as_of: dt.date, available_minor: int
-                   ) -> list[tuple[Offer, OfferCosts | None]]:
+                   currency: str, as_of: dt.date, available_minor: int,
+                   reference: str | None = None) -> list[tuple[Offer, OfferCosts | None]]:
     """The pure core of :func:`price_offers`: every offer of ``products`` (the line's
     product and installment plans) for paying ``amount_minor`` on ``as_of``, each marked
-    within or above ``available_minor``; no I/O."""
+    within or above ``available_minor``; no I/O.
+
+    ``reference`` (the purchase, e.g. the payment intent) is part of every offer's id: an
+    offer is accepted once, with its own key-facts acceptance and authorisation, so two
+    purchases with the same figures (same customer, amount and day) must not share ids.
+    """
     available = available_minor
     offers: list[tuple[Offer, OfferCosts | None]] = []
     base = {"customer_id": customer_id, "currency": currency, "amount_minor": amount_minor,
             "quoted_on": as_of.isoformat()}
+    if reference is not None:
+        base["reference"] = reference
     for product in products:
         if isinstance(product, P.CreditLineProduct):
             if not product.amount_min_minor <= amount_minor <= product.amount_max_minor:

@@ -599,7 +599,7 @@ def quote(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     """
     priced = price_offers(tx, customer_id=customer_id, amount_minor=amount_minor,
                           currency=currency, product_codes=product_codes,
-                          catalogue=catalogue)
+                          catalogue=catalogue, reference=reference)
     if within_limit_only:
         priced = [(o, c) for o, c in priced if o.within_available_limit]
     offers = [o for o, _ in priced]
