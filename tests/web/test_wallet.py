@@ -485,3 +485,47 @@ def test_a_wallet_post_without_the_csrf_token_is_refused(server: Server,
     assert context.request.post(f"{base}/app/wallet/withdraw", form=fields).status == 403
     with contextlib.closing(_client(server)) as client:
         assert _get(client, "/v1/me/wallet", me.token)["balance_minor"] == 10_000
+
+
+# ----------------------------------------------------------------------- step-up
+def test_a_large_qr_payment_asks_for_the_code_sent_to_the_phone(server: Server,
+                                                                new_context: Any) -> None:
+    """From 5 000.00 CNY on, paying needs a one-time code (the API's step-up): the page asks
+    for it, a wrong one is named on the code field and pays nothing, the right one pays."""
+    base, me = server.base, _consumer(server)
+    _kyc_and_card_via_api(server, me, top_up_minor=700_000)
+    context = new_context(PHONE, "en")
+    page = _log_in(context, base, me.phone)
+    page.locator('.langs button[value="en"]').click()
+    page.wait_for_load_state()
+    with _client(server) as client:
+        intent = _post(client, "/v1/payment_intents", {
+            "amount_minor": 600_000, "currency": "CNY", "scenario": "offline_qr",
+            "order_id": f"big-{uuid.uuid4().hex[:10]}"}, server.merchant_key, expect=201)
+    page.goto(f"{base}/app/wallet/qr")
+    page.locator("#qr_payload").fill(intent["qr_payload"])
+    _submit(page)
+    page.locator('input[name="funding"][value="balance"]').check()
+    _submit(page)
+    assert page.locator("#step_up_code").is_visible()
+    axe_check(page)
+    page.locator("#step_up_code").fill("000000")
+    _submit(page)
+    inbox = context.new_page()
+    inbox.goto(f"{base}/app/dev/inbox?to={me.phone}")
+    code = inbox.locator('.message[data-purpose="payment"] .code').first.inner_text()
+    inbox.close()
+    if code != "000000":  # (one in a million: the wrong guess was right)
+        assert page.locator("#step_up_code-error").is_visible()
+        assert page.locator("#step_up_code").get_attribute("aria-invalid") == "true"
+        axe_check(page)
+        with _client(server) as client:
+            assert _get(client, f"/v1/payment_intents/{intent['id']}",
+                        server.merchant_key)["status"] == "requires_confirmation"
+        page.locator("#step_up_code").fill(code)
+        _submit(page)
+    assert "Paid." in page.get_by_role("status").inner_text()
+    with _client(server) as client:
+        paid = _get(client, f"/v1/payment_intents/{intent['id']}", server.merchant_key)
+        assert paid["status"] == "requires_capture" and paid["funding"] == "balance"
+        assert _get(client, "/v1/me/wallet", me.token)["available_minor"] == 100_000

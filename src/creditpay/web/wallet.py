@@ -669,7 +669,9 @@ def make_code(page: Page, form: dict[str, str]) -> Response:
         return page.render("wallet_code.html", cards=cards, errors={}, code=None,
                            key=_new_key(), funding=choice, funding_label=FUNDING)
     expires = dt.datetime.fromisoformat(code["expires_at"])
+    seconds = max(0, int((expires - page.rt.clock.now()).total_seconds()))
     return page.render("wallet_code.html", cards=cards, errors={}, code=code,
-                       expires_time=expires.strftime("%H:%M:%S"), key=_new_key(),
+                       expires_time=expires.strftime("%H:%M:%S"), seconds=seconds,
+                       key=_new_key(),
                        funding=choice, funding_label=FUNDING,
                        card=_card_label(cards, code.get("card_id") or card_id or None))
