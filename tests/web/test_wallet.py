@@ -529,3 +529,62 @@ def test_a_large_qr_payment_asks_for_the_code_sent_to_the_phone(server: Server,
         paid = _get(client, f"/v1/payment_intents/{intent['id']}", server.merchant_key)
         assert paid["status"] == "requires_capture" and paid["funding"] == "balance"
         assert _get(client, "/v1/me/wallet", me.token)["available_minor"] == 100_000
+
+
+# ----------------------------------------------------------------------- QR pay on credit
+def test_a_qr_payment_offers_credit_with_its_full_cost_never_preselected(
+        server: Server, new_context: Any) -> None:
+    base, me = server.base, _consumer(server)
+    _kyc_and_card_via_api(server, me)
+    with _client(server) as client:
+        customer_id = _get(client, "/v1/me", me.token)["id"]
+        _post(client, f"/v1/operator/customers/{customer_id}/credit_line",
+              {"limit_minor": 1_000_000, "product_code": "huabei"}, server.admin_token,
+              expect=201)
+        intent = _post(client, "/v1/payment_intents", {
+            "amount_minor": 60_000, "currency": "CNY", "scenario": "offline_qr",
+            "order_id": f"credit-{uuid.uuid4().hex[:10]}"}, server.merchant_key, expect=201)
+        api_offers = _post(client, f"/v1/payment_intents/{intent['id']}/credit_offers",
+                           {"language": "en"}, me.token, expect=200)["offers"]
+    assert api_offers
+    context = new_context(DESKTOP, "en")
+    page = _log_in(context, base, me.phone)
+    page.locator('.langs button[value="en"]').click()
+    page.wait_for_load_state()
+    page.goto(f"{base}/app/wallet/qr")
+    page.locator("#qr_payload").fill(intent["qr_payload"])
+    _submit(page)
+    shown = page.locator("[data-offer]")
+    assert shown.count() == len(api_offers)
+    assert not page.locator('input[name="funding"]:checked').count()  # credit never chosen
+    axe_check(page)
+    by_plan = {(o["product_code"], o["periods"], o["down_payment_minor"]): o
+               for o in api_offers}
+    assert len(by_plan) == len(api_offers)
+    for element in shown.all():
+        offer = by_plan[(element.get_attribute("data-product"),
+                         int(element.get_attribute("data-periods")),
+                         int(element.get_attribute("data-down-payment")))]
+        figure = element.locator('[data-field="offer.per_period_amount_minor"]')
+        assert int(figure.get_attribute("data-minor")) == offer["per_period_amount_minor"]
+        assert element.locator('[data-field="offer.apr_percent"]').inner_text() == \
+            f"{offer['apr_percent']}%"
+        total = offer["total_payable_minor"] if offer["total_payable_minor"] is not None \
+            else offer["total_repayable_minor"]
+        assert int(element.locator('[data-field="offer.total_payable_minor"]')
+                   .get_attribute("data-minor")) == total
+    six = page.locator('[data-product="baitiao"][data-periods="6"][data-down-payment="0"]')
+    with context.expect_page() as opened:
+        six.get_by_role("link", name=re.compile("Key facts")).click()
+    facts = opened.value
+    facts.wait_for_load_state()
+    assert "60" in facts.locator("body").inner_text()
+    facts.close()
+    six.locator('input[name="funding"]').check()
+    _submit(page)
+    assert "Paid." in page.get_by_role("status").inner_text()
+    axe_check(page)
+    with _client(server) as client:
+        paid = _get(client, f"/v1/payment_intents/{intent['id']}", server.merchant_key)
+        assert paid["funding"] == "installment_plan" and paid["accepted_offer"] is not None
+        assert _get(client, "/v1/me/wallet", me.token)["available_minor"] == 0

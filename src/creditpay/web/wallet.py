@@ -40,7 +40,14 @@ from creditpay.errors import (
 )
 from creditpay.money import Money
 from creditpay.parties.service import Principal, StepUpRequired
-from creditpay.web.framework import N_, Page, customer_page, form_post, http_status
+from creditpay.web.framework import (
+    N_,
+    Page,
+    customer_page,
+    form_post,
+    http_status,
+    line_or_none,
+)
 
 __all__ = ["router", "IDEMPOTENCY_FIELD"]
 
@@ -60,6 +67,8 @@ INTENT_STATUS = {"requires_confirmation": N_("waiting for payment"),
 FUNDING = {"balance": N_("Wallet balance"), "card": N_("Card"),
            "credit_line": N_("Pay later (credit line)"),
            "installment_plan": N_("Installments")}
+FREQUENCY = {"monthly": N_("each month"), "biweekly": N_("every two weeks"),
+             "weekly": N_("each week")}
 
 # What a person is told about a field the API refused, in their language: the API names the
 # field; the sentence says how to put it right. Keys are the API's field names.
@@ -559,6 +568,23 @@ def _qr_intent(page: Page, who: Principal, payload: str) -> dict[str, Any]:
         raise FormErrors({"qr_payload": page.gettext(FIELD_MESSAGES["qr_payload"])}) from None
 
 
+def _credit_offers(page: Page, who: Principal, intent: dict[str, Any]) -> list[dict[str, Any]]:
+    """The credit offers for this payment with their full cost, in the page's language, as
+    ``POST /v1/payment_intents/{id}/credit_offers`` quotes them; none without a line."""
+    rt = page.rt
+    if intent["status"] != "requires_confirmation":
+        return []
+    with rt.uow.connect() as conn:
+        if line_or_none(conn, who.id) is None:
+            return []
+    try:
+        quoted = rt.uow.run(lambda tx: rt.payments.quote_offers(
+            tx, who, intent["id"], language=page.language))
+    except DomainError:
+        return []  # no credit for this payment: the balance and cards remain
+    return list(quoted["offers"])
+
+
 def _qr_confirm(page: Page, who: Principal, payload: str, *, key: str, status: int = 200,
                 errors: Mapping[str, str] | None = None, funding: str = "",
                 challenge: str | None = None) -> Response:
@@ -567,7 +593,28 @@ def _qr_confirm(page: Page, who: Principal, payload: str, *, key: str, status: i
                        payload=payload, cards=_cards(page, who.id), key=key,
                        errors=dict(errors or {}), funding=funding, challenge=challenge,
                        wallet=_balance(page, who.id), intent_status=INTENT_STATUS,
-                       funding_label=FUNDING)
+                       funding_label=FUNDING, offers=_credit_offers(page, who, intent),
+                       frequency_label=FREQUENCY)
+
+
+@router.get("/wallet/key-facts", response_class=HTMLResponse)
+def key_facts(request: Request) -> Response:
+    """The key-facts document of a credit offer shown on the QR payment page (as
+    ``GET /v1/payment_intents/{id}/credit_offers/{offer}/key_facts``)."""
+    page, who = customer_page(request)
+    if who is None:
+        return _login(page)
+    intent_id = request.query_params.get("intent", "")[:64]
+    offer_id = request.query_params.get("offer", "")[:128]
+    try:
+        with page.rt.uow.connect() as conn:
+            document = page.rt.payments.key_facts_html(conn, who, intent_id, offer_id,
+                                                       page.language)
+    except DomainError as exc:
+        return page.render("error.html", status_code=http_status(exc),
+                           title=page.gettext("Not found"),
+                           message=page.gettext("This offer is no longer available."))
+    return page.respond(HTMLResponse(document))
 
 
 @form_post(router, "/wallet/qr/review")
@@ -592,21 +639,33 @@ def qr_pay(page: Page, form: dict[str, str]) -> Response:
     payload = form.get("qr_payload", "").strip()
     choice = form.get("funding", "")
     key = form.get(IDEMPOTENCY_FIELD) or ""
-    # One choice names the source: "balance" or "card:<card id>".
-    funding, _, card_id = choice.partition(":")
+    # One choice names the source: "balance", "card:<card id>" or, for credit,
+    # "offer:<funding>:<key-facts sha256>:<offer id>" (the offer as it was shown; the
+    # service checks it against the stored quote).
+    funding, _, rest = choice.partition(":")
+    card_id = offer_id = key_facts = None
+    if funding == "card":
+        card_id = rest or None
+    elif funding == "offer":
+        funding, _, rest = rest.partition(":")
+        key_facts, _, offer_id = rest.partition(":")
+        if funding not in ("credit_line", "installment_plan"):
+            funding = "offer"
     try:
-        if funding not in ("balance", "card"):
+        if funding not in ("balance", "card", "credit_line", "installment_plan"):
             raise FormErrors({"funding": page.gettext(FIELD_MESSAGES["funding"])})
         body = _validated(page, S.QrPayIn, {
-            "qr_payload": payload, "funding": funding, "card_id": card_id or None,
+            "qr_payload": payload, "funding": funding, "card_id": card_id,
+            "offer_id": offer_id or None, "key_facts_sha256": key_facts or None,
             "step_up_challenge_id": form.get("step_up_challenge_id") or None,
             "step_up_code": form.get("step_up_code", "").strip() or None})
         intent = _once(page, who, "/v1/qr/pay", body.model_dump(mode="json"),
                        lambda tx: rt.payments.pay_qr(
                            tx, who, qr_payload=body.qr_payload, funding=body.funding,
-                           card_id=body.card_id, offer_id=None,
+                           card_id=body.card_id, offer_id=body.offer_id,
                            step_up_challenge_id=body.step_up_challenge_id,
-                           step_up_code=body.step_up_code, key_facts_sha256=None),
+                           step_up_code=body.step_up_code,
+                           key_facts_sha256=body.key_facts_sha256),
                        key, status_code=200)
     except (FormErrors, DomainError) as exc:
         challenge = form.get("step_up_challenge_id") or None
