@@ -588,3 +588,18 @@ def test_a_qr_payment_offers_credit_with_its_full_cost_never_preselected(
         paid = _get(client, f"/v1/payment_intents/{intent['id']}", server.merchant_key)
         assert paid["funding"] == "installment_plan" and paid["accepted_offer"] is not None
         assert _get(client, "/v1/me/wallet", me.token)["available_minor"] == 0
+
+
+def test_a_card_is_removed_from_the_cards_page(server: Server, new_context: Any) -> None:
+    base, me = server.base, _consumer(server)
+    card_id = _kyc_and_card_via_api(server, me)
+    page = _log_in(new_context(PHONE, "zh-CN"), base, me.phone)
+    page.goto(f"{base}/app/cards")
+    assert page.locator(f'[data-card="{card_id}"]').count() == 1
+    page.locator(f'[data-card="{card_id}"] button[type=submit]').click()
+    page.wait_for_url(re.compile(r"/app/cards\?done=removed$"))
+    assert page.get_by_role("status").inner_text() == "银行卡已解绑。"
+    assert page.locator("[data-card]").count() == 0
+    axe_check(page)
+    with _client(server) as client:
+        assert _get(client, "/v1/me/cards", me.token)["data"] == []
