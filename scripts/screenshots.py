@@ -67,6 +67,7 @@ def main() -> None:
                 shoot(page, "home", language)
                 page.goto(f"{base}/app/credit")
                 shoot(page, "my-credit", language, full_page=True)
+                wallet_shots(page, base, language)
                 context.close()
             browser.close()
 
@@ -75,6 +76,27 @@ def shoot(page: object, name: str, language: str, *, full_page: bool = False) ->
     path = OUT / f"{name}.{language}.png"
     page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
     print(path.relative_to(ROOT))
+
+
+def wallet_shots(page: object, base: str, language: str) -> None:
+    """The identity, card and wallet pages (web/wallet.py) of the seeded customer."""
+    for name, path, full in (("wallet", "/app/wallet", True), ("cards", "/app/cards", True),
+                             ("kyc", "/app/kyc", False),
+                             ("wallet-top-up", "/app/wallet/top-up", False),
+                             ("wallet-send", "/app/wallet/send", False),
+                             ("wallet-qr", "/app/wallet/qr", False)):
+        page.goto(f"{base}{path}")  # type: ignore[attr-defined]
+        shoot(page, name, language, full_page=full)
+    page.goto(f"{base}/app/wallet/code")  # type: ignore[attr-defined]
+    page.locator('input[name="funding"][value="balance"]').check()  # type: ignore[attr-defined]
+    page.locator("main form.card button[type=submit]").click()  # type: ignore[attr-defined]
+    page.wait_for_selector('[data-field="payment_code"]')  # type: ignore[attr-defined]
+    shoot(page, "wallet-code", language, full_page=True)
+    page.goto(f"{base}/app/wallet/top-up")  # type: ignore[attr-defined]
+    page.locator("#amount_minor").fill("12.345")  # type: ignore[attr-defined]
+    page.locator("main form.card button[type=submit]").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("#amount_minor-error")  # type: ignore[attr-defined]
+    shoot(page, "wallet-top-up-error", language, full_page=True)
 
 
 if __name__ == "__main__":

@@ -40,13 +40,21 @@ from creditpay.payments.tables import (
 )
 from creditpay.platform import audit
 
-__all__ = ["Wallet"]
+__all__ = ["Wallet", "NewerPage"]
 
 
 # Constant statements with bound parameters: compiled once, their cache keys remembered,
 # instead of a statement built per call (the demo runs these thousands of times a day).
 _INSERT_OPERATION = wallet_operations.insert()
 _OPERATION_BY_ID = select(wallet_operations).where(wallet_operations.c.id == bindparam("id"))
+
+
+@dataclass(frozen=True)
+class NewerPage:
+    """The start of a newer page of the wallet history: read it with ``before_seq``
+    (``None``: the newest page)."""
+
+    before_seq: int | None
 
 
 @dataclass
@@ -271,6 +279,27 @@ class Wallet:
         page = rows[:limit]
         next_seq = page[-1].seq if len(rows) > limit else None
         return [self._op_view(r, customer_id) for r in page], next_seq
+
+    def history_newer_page(self, conn: Connection, customer_id: str, *,
+                           before_seq: int | None, limit: int) -> NewerPage | None:
+        """Where the page of :meth:`history` just newer than the one at ``before_seq``
+        starts, for a "newer" link that carries a cursor of the same kind as the history's
+        own ``next_seq`` (so paging back and forth shows the same pages): ``None`` when the
+        page at ``before_seq`` is the newest; ``NewerPage(None)`` when the newer page is the
+        first one (no cursor); else ``NewerPage(seq)``, to be read with ``before_seq=seq``."""
+        if before_seq is None:
+            return None
+        w = wallet_operations.c
+        seqs = conn.execute(select(w.seq).where(
+            or_(w.customer_id == customer_id, and_(w.counterparty_customer_id == customer_id,
+                                                   w.kind == "p2p")),
+            w.seq >= before_seq).order_by(w.seq.asc()).limit(limit + 1)).scalars().all()
+        if not seqs:
+            return None
+        # The newer page holds the ``limit`` operations from ``before_seq`` up; reading
+        # before the next one up gives exactly those.
+        return NewerPage(seqs[limit] if len(seqs) > limit else None)
+
     def wallet_operation_customers(self, conn: Connection, operation_id: str
                                    ) -> tuple[str, ...]:
         """The customers of a wallet operation: its owner, and a transfer's payee."""

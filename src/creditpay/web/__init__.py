@@ -16,13 +16,11 @@ __all__ = ["mount"]
 def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     """Add the consumer pages (``/app/...``) and their assets (``/app/static/...``) to
     ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
-    from creditpay.web import pages
+    from creditpay.web import checkout, pages, wallet
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
-    app.include_router(pages.router)
-    from creditpay.web import checkout
-
-    app.include_router(checkout.router)
+    for module in (pages, checkout, wallet):
+        app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)
     app.mount(STATIC_PREFIX, static_files(), name="web-static")
