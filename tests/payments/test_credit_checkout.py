@@ -87,6 +87,7 @@ def test_two_purchases_with_the_same_figures_are_two_offers_each_accepted_on_its
     purchase, so each plan has its own offer and its own key-facts acceptance (the offer id
     was a hash of the figures alone: the second purchase reused the first's id and its
     acceptance was refused, or silently taken as the first one's)."""
+    import base64
     import hashlib
 
     admin = api.operator("admin")
@@ -100,8 +101,15 @@ def test_two_purchases_with_the_same_figures_are_two_offers_each_accepted_on_its
         quote = api.post(f"{url}/credit_offers", {}, token, expect=200).json()
         offer = next(o for o in quote["offers"] if o["funding"] == "installment_plan"
                      and o["periods"] == 6 and o["down_payment_minor"] == 0)
-        document = api.get(f"{url}/credit_offers/{offer['offer_id']}/key_facts?lang={language}",
-                           token, expect=200).content
+        shown = api.get(f"{url}/credit_offers/{offer['offer_id']}/key_facts?lang={language}",
+                        token, expect=200)
+        document = shown.content
+        # Styled under the CSP: its one style block allowed by hash, nothing inline else.
+        policy = shown.headers["content-security-policy"]
+        style = document.split(b"<style>")[1].split(b"</style>")[0]
+        digest = base64.b64encode(hashlib.sha256(style).digest()).decode()
+        assert f"style-src 'sha256-{digest}'" in policy and "unsafe-inline" not in policy
+        assert "script-src" not in policy and "default-src 'none'" in policy
         confirmed = api.post(f"{url}/confirm", {
             "funding": "installment_plan", "offer_id": offer["offer_id"],
             "key_facts_sha256": hashlib.sha256(document).hexdigest()}, token,

@@ -61,8 +61,11 @@ def web_server() -> Iterator[WebServer]:
             yield WebServer(base, seeded)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module. Not per session: while Playwright's sync API is open
+    it keeps an event loop running on the main thread, and a later test of another
+    module in the same xdist worker that calls ``asyncio.run`` would fail."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), (

@@ -32,6 +32,7 @@ from creditpay.errors import (
 )
 from creditpay.parties.service import Principal
 from creditpay.platform.validators import check_language
+from creditpay.protection.disclosure import document_csp
 from creditpay.risk.decisions.applications import APPLICATION_PRODUCT
 
 __all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "credit_line_out", "statement_out",
@@ -396,7 +397,8 @@ def cash_loan_key_facts(request: Request, offer_id: str = OfferId,
         language = _language(rt, conn, who, lang)
     document = key_facts_document(offer, language, rt.payments.policy.lender_name,
                                   catalogue=rt.catalogue)
-    return HTMLResponse(document.html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(document.html, headers={
+        "Cache-Control": "no-store", "Content-Security-Policy": document_csp(document.html)})
 
 
 def _take_loan(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id: str

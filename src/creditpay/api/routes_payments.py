@@ -21,6 +21,7 @@ from creditpay.api.common import (
 )
 from creditpay.api.common import post as idempotent_post
 from creditpay.parties.service import Principal
+from creditpay.protection.disclosure import document_csp
 
 router = APIRouter(prefix="/v1", tags=["payments"])
 STAFF_READ = {"admin", "risk_analyst", "support", "compliance_officer"}
@@ -108,7 +109,8 @@ def key_facts(request: Request, intent_id: str, offer_id: str,
     rt = runtime(request)
     with rt.uow.connect() as conn:
         document = rt.payments.key_facts_html(conn, who, intent_id, offer_id, lang)
-    return HTMLResponse(document, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(document, headers={"Cache-Control": "no-store",
+                                           "Content-Security-Policy": document_csp(document)})
 
 
 @router.post("/payment_intents/{intent_id}/confirm", response_model=S.IntentOut,

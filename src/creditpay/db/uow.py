@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, CursorResult, Engine
+from sqlalchemy import Connection, CursorResult, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditpay.clock import Clock
@@ -41,6 +41,7 @@ class Tx:
     _events: list[dict[str, Any]] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
     _durable: list[Callable[[Tx], None]] = field(default_factory=list)
+    _inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     # Set once COMMIT may have reached the server: from then on a lost connection leaves
     # the outcome unknown, and the transaction must not be re-run.
     commit_sent: bool = False
@@ -92,23 +93,24 @@ class Tx:
             "occurred_at": self.now,
         })
 
+    def queue_insert(self, table: Table, values: dict[str, Any]) -> None:
+        """Insert ``values`` (a row of ``table``, the same columns each time) just before
+        this transaction commits, with every other row queued for ``table``, in queue
+        order, in one executemany: for append-only records nothing in the transaction reads
+        back (the audit trail). A rollback drops them with everything else."""
+        self._inserts.setdefault(table, []).append(values)
+
     def flush_events(self) -> None:
-        """Insert the queued events with one DB-API executemany (this runs in every
-        transaction, so it skips SQLAlchemy's per-statement machinery); values go through
-        the columns' own bind processors, exactly as a Core insert would send them."""
-        if not self._events:
-            return
-        dialect = self.conn.dialect
-        payload = _bind(outbox_events.c.payload, dialect)
-        when = _bind(outbox_events.c.occurred_at, dialect)
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        rows = [(e["topic"], e["aggregate_type"], e["aggregate_id"], payload(e["payload"]),
-                 when(e["occurred_at"])) for e in self._events]
-        cursor = driver_connection(self.conn).cursor()
-        cursor.executemany(
-            "INSERT INTO outbox_events (topic, aggregate_type, aggregate_id, payload,"  # nosec B608 - fixed text
-            f" occurred_at) VALUES ({mark}, {mark}, {mark}, {mark}, {mark})", rows)
-        self._events = []
+        """Insert the queued rows (:meth:`queue_insert`) and events, one DB-API executemany
+        per table (this runs in every transaction, so it skips SQLAlchemy's per-statement
+        machinery); values go through the columns' own bind processors, exactly as a Core
+        insert would send them."""
+        queued, self._inserts = self._inserts, {}
+        for table, rows in queued.items():
+            _insert_many(self.conn, table, rows)
+        events, self._events = self._events, []
+        if events:
+            _insert_many(self.conn, outbox_events, events)
 
     def flush_and_commit(self) -> None:
         """Write the queued events and commit.
@@ -128,6 +130,20 @@ class Tx:
         with driver.pipeline():
             self.flush_events()
             driver.commit()
+
+
+def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    names = list(rows[0])
+    if any(list(row) != names for row in rows):
+        raise ValueError(f"rows queued for {table.name} name different columns")
+    dialect = conn.dialect
+    binds = [_bind(table.c[name], dialect) for name in names]
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    statement = (f"INSERT INTO {table.name} ({', '.join(names)})"  # nosec B608 - metadata names
+                 f" VALUES ({', '.join([mark] * len(names))})")
+    driver_connection(conn).cursor().executemany(statement, [
+        tuple(bind(row[name]) for bind, name in zip(binds, names, strict=True))
+        for row in rows])
 
 
 def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:

@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, Engine, RowMapping, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from creditpay.db.uow import Tx, UnitOfWork, inserted_id
+from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
 from creditpay.platform.checkpoints import (
     AuditChainBrokenError,
@@ -231,8 +231,10 @@ def _reject_pii_text(text: str, path: str) -> None:
 
 
 def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: str,
-           subject_id: str, payload: dict[str, Any]) -> int:
-    """Insert an audit record in the caller's transaction; returns its id.
+           subject_id: str, payload: dict[str, Any]) -> None:
+    """Insert an audit record in the caller's transaction (queued: written with the
+    transaction's other records in one statement just before it commits, so it exists if
+    and only if the transaction commits; its id is given then).
 
     ``recorded_at`` is the transaction's business time. The record joins the hash chain at the
     next :func:`seal`. Raises ValidationError naming the offending field or payload key when
@@ -256,9 +258,9 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
         raise ValidationError(f"must be at most {PAYLOAD_BYTES_MAX} bytes as JSON",
                               field="payload")
     _check_payload(payload, "payload", 0)
-    # One constant statement with the values as parameters: SQLAlchemy compiles it once and
-    # caches it, where building ``insert().values(...)`` per record cost ~0.7 ms.
-    result = tx.conn.execute(_INSERT, {
+    # Queued, not executed: a checkout appends three records, and one executemany at commit
+    # costs what one insert does (Tx.queue_insert).
+    tx.queue_insert(audit_records, {
         "recorded_at": _as_utc(tx.now),
         "actor_type": actor_type,
         "actor_id": actor_id,
@@ -269,15 +271,11 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
         # time equals what any later reader decodes.
         "payload": json.loads(encoded),
     })
-    return inserted_id(result)
-
-
-_INSERT = audit_records.insert()
 
 
 def record_personal_data_access(tx: Tx, staff_id: str, subject_type: str, subject_id: str,
                                 fields: list[str], purpose: str, *,
-                                note_id: str | None = None) -> int:
+                                note_id: str | None = None) -> None:
     """Audit that a staff member read personal data fields of one subject, and why.
 
     ``purpose`` is a code of :class:`creditpay.platform.purposes.AccessPurpose`; anything
@@ -295,8 +293,7 @@ def record_personal_data_access(tx: Tx, staff_id: str, subject_type: str, subjec
         if not isinstance(note_id, str) or not _NOTE_ID.fullmatch(note_id):
             raise ValidationError("must be a note reference note_<24 hex>", field="note_id")
         payload["note_id"] = note_id
-    return append(tx, "staff", staff_id, "personal_data.read", subject_type, subject_id,
-                  payload)
+    append(tx, "staff", staff_id, "personal_data.read", subject_type, subject_id, payload)
 
 
 # ----- seal ---------------------------------------------------------------------------------

@@ -15,9 +15,6 @@ Idempotency-Key like the API's).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,9 +34,10 @@ from creditpay.errors import (
 from creditpay.parties.service import Principal, StepUpRequired, WrongCode
 from creditpay.payments.checkout_links import back_to_merchant, is_payable
 from creditpay.payments.common import PaymentDeclinedError
+from creditpay.protection.disclosure import document_csp
 from creditpay.web.framework import N_, PAGE_CSP, Page, error_text, form_post, page_for
 
-__all__ = ["router", "key_facts_csp"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/app/checkout", include_in_schema=False)
 
@@ -53,7 +51,6 @@ CLOSED = {"requires_capture": N_("This payment is complete."),
           "canceled": N_("The shop cancelled this payment."),
           "expired": N_("This checkout link has expired."),
           "requires_confirmation": N_("This checkout link has expired.")}
-_STYLE = re.compile(rb"<style>(.*?)</style>", re.S)
 _CHOICE = "choice"
 
 
@@ -293,17 +290,7 @@ def key_facts(request: Request, token: str, offer_id: str) -> Response:
     except DomainError:
         return _not_found(page)
     response = page.respond(HTMLResponse(document))
-    response.headers["Content-Security-Policy"] = key_facts_csp(document)
+    response.headers["Content-Security-Policy"] = document_csp(document)
     return response
 
-
-def key_facts_csp(document: bytes) -> str:
-    """The CSP of a key-facts document: no script, no request anywhere, its own style
-    blocks by hash."""
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(block).digest()).decode() + "'"
-        for block in _STYLE.findall(document)) or "'none'"
-    return (f"default-src 'none'; style-src {hashes}; "
-            "img-src 'self' data:; form-action 'none'; frame-ancestors 'none'; "
-            "base-uri 'none'")
 
