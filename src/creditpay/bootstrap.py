@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -26,9 +27,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from creditpay.clock import Clock
-from creditpay.config import Settings
-from creditpay.errors import DomainError
+from creditpay.clock import Clock, ShiftedClock, SystemClock
+from creditpay.config import Settings, env_name
+from creditpay.errors import DomainError, ValidationError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -117,6 +118,32 @@ class ServiceOptions:
     # --- risk and audit
     bureau: BureauAdapter | None = None  # default: the simulated bureau
     audit_checkpoint_store: CheckpointStore | None = None  # default: settings' directory
+
+
+def serving_clock(settings: Settings) -> Clock:
+    """The business clock of a serving process: the wall clock, or with
+    ``settings.business_date`` a clock that starts at 09:00 UTC of that date (``db``: the
+    day after the database's last close of business) and runs with the wall clock. A
+    database with no close of business cannot be served at its own date: ValidationError
+    naming the setting."""
+    if settings.business_date is None:
+        return SystemClock()
+    if settings.business_date == "db":
+        from creditpay.credit.cob import next_business_date
+        from creditpay.db.engine import make_engine
+
+        engine = make_engine(settings.database_url, pool_size=1)
+        try:
+            with engine.connect() as conn:
+                day = next_business_date(conn)
+        finally:
+            engine.dispose()
+        if day is None:
+            raise ValidationError("the database has no close of business yet: give a date",
+                                  field=env_name("business_date"))
+    else:
+        day = dt.date.fromisoformat(settings.business_date)
+    return ShiftedClock(dt.datetime(day.year, day.month, day.day, 9, tzinfo=dt.UTC))
 
 
 def build_services(settings: Settings, clock: Clock,

@@ -11,7 +11,7 @@ import datetime as dt
 import threading
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "SimulatedClock", "utc"]
+__all__ = ["Clock", "SystemClock", "ShiftedClock", "SimulatedClock", "utc"]
 
 utc = dt.UTC
 
@@ -36,6 +36,26 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+class ShiftedClock:
+    """Business time that starts at ``start`` and then runs with the wall clock: a server
+    over a database that lives at its own business date (a simulation's), where a day in
+    the app must not be a year in the past or the future of that database."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware")
+        self._offset = start - dt.datetime.now(utc)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(utc) + self._offset
+
+    def today(self) -> dt.date:
+        return self.now().date()
+
+    def __repr__(self) -> str:
+        return f"ShiftedClock(now={self.now().isoformat()})"
 
 
 class SimulatedClock:

@@ -10,6 +10,7 @@ tests/core/test_config.py checks that it matches).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["Settings", "ENV_PREFIX", "DEFAULT_SQLITE_PATH", "DEFAULT_CHECKPOINT_ROOT",
            "AUDIT_CHECKPOINT_DIR_ENV", "AUDIT_TRUSTED_KEYS_ENV", "parse_database_url",
            "default_checkpoint_dir", "parse_public_keys", "env_name", "settings_table",
-           "DEV_TOOL_VARIABLES", "README_TABLE_START", "README_TABLE_END"]
+           "DEV_TOOL_VARIABLES", "README_TABLE_START", "README_TABLE_END",
+           "check_business_date"]
 
 ENV_PREFIX = "CREDITPAY_"
 DEFAULT_SQLITE_PATH = Path("var") / "creditpay.db"
@@ -180,6 +182,11 @@ class Settings(BaseSettings):
     dev_inbox: bool = Field(
         False, description="Development only: GET /v1/dev/inbox shows the codes and notices "
                            "sent to simulated phones and e-mails. Logged when on.")
+    business_date: str | None = Field(
+        None, description="Serve the database at its own business date instead of today's: "
+                          "YYYY-MM-DD, or 'db' for the day after its last close of business "
+                          "(a simulation's next day). Business time starts there at 09:00 "
+                          "UTC and runs with the wall clock.")
     fraud_screening: bool = Field(
         False, description="Screen every payment for fraud (model, rules, block lists) "
                            "instead of allow-all.")
@@ -191,6 +198,11 @@ class Settings(BaseSettings):
     fraud_state: Path | None = Field(
         None, description="File where the fraud screener keeps its streaming state between "
                           "runs.")
+
+    @field_validator("business_date")
+    @classmethod
+    def _business_date(cls, value: str | None) -> str | None:
+        return check_business_date(value)
 
     @field_validator("database_url")
     @classmethod
@@ -312,3 +324,16 @@ def _type_name(annotation: Any) -> str:
     if annotation is bool:
         return "boolean (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`)"
     return "string"
+
+
+def check_business_date(value: str | None, field: str | None = None) -> str | None:
+    """A business-date setting: None, ``YYYY-MM-DD`` or ``db``; ValidationError naming
+    ``field`` (default: the variable) otherwise."""
+    if value is None or value == "db":
+        return value
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError("must be YYYY-MM-DD or 'db'",
+                              field=field or env_name("business_date")) from None
+    return value

@@ -40,7 +40,8 @@ def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: 
     config = EconomyConfig(customers=customers, merchants=merchants, days=days, seed=seed,
                            database_url=f"sqlite:///{db_path}", progress=progress,
                            shock=shock, shock_day=shock_day, fraud_ring=fraud_ring,
-                           policy_path=policy, training_data_path=training_data)
+                           policy_path=policy, training_data_path=training_data,
+                           demo_checkout=True)
     # (the configuration is validated above, before the old file goes)
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)

@@ -34,7 +34,14 @@ def test_the_demo_names_a_consumer_who_can_log_in(tmp_path):
     phone, password = found.groups()
     assert "/docs" in output and "app/dev/inbox" in output
 
-    application = create_app(Settings.of(database_url=f"sqlite:///{db}"),
+    checkout = re.search(r"hosted checkout, open for the first 30 minutes of that server "
+                         r"\(business time starts at 09:00 of ([0-9-]+)\): "
+                         r"http://127\.0\.0\.1:8000(/app/checkout/\S+)", output)
+    assert checkout, output[-800:]
+    business_date, checkout_path = checkout.groups()
+    assert "--business-date db" in output
+
+    application = create_app(Settings.of(database_url=f"sqlite:///{db}", business_date="db"),
                              config=ApiConfig(master_key=LocalMasterKey(master_key_bytes(7)),
                                               dev_inbox=True, background_jobs=False))
     with TestClient(application) as client:
@@ -59,3 +66,10 @@ def test_the_demo_names_a_consumer_who_can_log_in(tmp_path):
         line = client.get("/v1/me/credit_line", headers={"Authorization": f"Bearer {token}"})
         assert line.status_code == 200, line.text
         assert line.json()["limit_minor"] > 0
+
+        # Served at the demo's own business date: the day after its last close of
+        # business, where the waiting purchase was made; its checkout page is open.
+        assert application.state.runtime.clock.today().isoformat() == business_date
+        page = client.get(checkout_path)
+        assert page.status_code == 200, page.text[:500]
+        assert "3,599.00" in page.text or "3599.00" in page.text, page.text[:2000]

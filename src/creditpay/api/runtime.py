@@ -13,8 +13,8 @@ import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from creditpay.bootstrap import ServiceOptions, Services, build_services
-from creditpay.clock import Clock, SystemClock
+from creditpay.bootstrap import ServiceOptions, Services, build_services, serving_clock
+from creditpay.clock import Clock
 from creditpay.config import Settings
 from creditpay.credit.origination import Origination
 from creditpay.db.uow import UnitOfWork
@@ -132,7 +132,8 @@ class Runtime:
 def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) -> Runtime:
     """The services of :func:`creditpay.bootstrap.build_services`, started, with the API's
     own configuration; installs the log filter that masks personal data."""
-    services = build_services(settings, clock or SystemClock(), _service_options(config))
+    services = build_services(settings, clock or serving_clock(settings),
+                              _service_options(config))
     try:
         services.start()
     except BaseException:

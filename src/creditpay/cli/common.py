@@ -43,6 +43,19 @@ def settings_for(db: str | None) -> Settings:
         raise fail(str(exc)) from None
 
 
+def with_business_date(settings: Settings, value: str) -> Settings:
+    """``settings`` with ``--business-date`` (checked as CREDITPAY_BUSINESS_DATE is; a bad
+    value exits 2 naming the option)."""
+    from creditpay.config import check_business_date
+    from creditpay.errors import DomainError
+
+    try:
+        check_business_date(value, "--business-date")
+    except DomainError as exc:
+        raise fail(f"--business-date {exc}") from None
+    return settings.model_copy(update={"business_date": value})
+
+
 def services(db: str | None, *, read_only: bool, **options: Any) -> Services:
     """The bootstrap's services on ``--db`` with wall-clock time (the command line is the
     imperative shell: business time is wall time). ``read_only``: the command only reads,

@@ -75,21 +75,24 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                                     seed=seed, progress=not json_output, shock=shock,
                                     shock_day=shock_day, fraud_ring=fraud_ring, policy=policy,
                                     training_data=out / "applications.csv")
+        # The hosted checkout's link carries a random token: printed, not part of the
+        # reproducible figures written to disk.
+        checkout = figures.pop("demo_checkout", None)
         paths = write_reports(figures, out)
         key_file = write_key_file(db_path, seed)
         if json_output:
-            typer.echo(json.dumps(figures))
+            typer.echo(json.dumps(dict(figures, demo_checkout=checkout)))
         else:
             print_table(figures, db_path)
             typer.echo(f"Figures written to {paths['figures']}, report to {paths['report']}"
                        f" ({timings['total']:.0f} s)")
             typer.echo(f"Labelled applications for `creditpay model train --target bad`: "
                        f"{out / 'applications.csv'}")
-            typer.echo("Serve the HTTP API and the apps over this database (docs/api.md, "
-                       "docs/apps.md; the development inbox at /v1/dev/inbox?to=PHONE shows "
-                       "the codes sent): "
+            typer.echo("Serve the HTTP API and the apps over this database at its own "
+                       "business date (docs/api.md, docs/apps.md; the development inbox at "
+                       "/v1/dev/inbox?to=PHONE shows the codes sent): "
                        f"CREDITPAY_MASTER_KEY_FILE={key_file} CREDITPAY_DEV_INBOX=true "
-                       f"creditpay serve --db {db_path}")
+                       f"creditpay serve --db {db_path} --business-date db")
             login = figures.get("demo_login")
             if login:
                 typer.echo(
@@ -98,5 +101,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                     f": {login['phone']}, password '{login['password']}' (development data; "
                     "a new browser's code is at http://127.0.0.1:8000/app/dev/inbox). The API's "
                     "documentation: http://127.0.0.1:8000/docs")
+            if checkout and checkout.get("path"):
+                typer.echo(
+                    "A purchase of "
+                    f"{checkout['amount_minor'] // 100}.{checkout['amount_minor'] % 100:02d} "
+                    "CNY waits at a demo merchant's hosted checkout, open for the first 30 "
+                    "minutes of that server (business time starts at 09:00 of "
+                    f"{checkout['business_date']}): http://127.0.0.1:8000{checkout['path']}")
         if not figures["ledger_ok"]:
             raise typer.Exit(1)

@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from creditpay.cli.common import DbOption, services, settings_for
+from creditpay.cli.common import DbOption, services, settings_for, with_business_date
 
 __all__ = ["register"]
 
@@ -21,6 +21,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         jobs: bool = typer.Option(True, "--jobs/--no-jobs",
                                   help="deliver card rail callbacks and seal the audit chain "
                                        "every second, and run the webhook delivery worker"),
+        business_date: str | None = typer.Option(
+            None, "--business-date",
+            help="serve the database at its own business date: YYYY-MM-DD, or 'db' for "
+                 "the day after its last close of business (a demo's next day); business "
+                 "time starts at 09:00 UTC and runs with the wall clock "
+                 "(CREDITPAY_BUSINESS_DATE)"),
     ) -> None:
         """Run the HTTP API with uvicorn (needs CREDITPAY_MASTER_KEY or _FILE).
         CREDITPAY_WEBHOOKS_ALLOW_PRIVATE=true lets merchant webhooks target loopback and
@@ -30,7 +36,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from creditpay.api.app import create_app
         from creditpay.api.runtime import ApiConfig
 
-        application = create_app(settings_for(db), config=ApiConfig(background_jobs=jobs))
+        settings = settings_for(db)
+        if business_date is not None:
+            settings = with_business_date(settings, business_date)
+        application = create_app(settings, config=ApiConfig(background_jobs=jobs))
         uvicorn.run(application, host=host, port=port, log_level="info",
                     proxy_headers=False, server_header=False)
 

@@ -232,6 +232,13 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
 
 
 # ----------------------------------------------------------------------------- the run
+def next_business_date(conn: Any) -> dt.date | None:
+    """The business date after the last day whose close of business is done (where a
+    simulation left the database), or None before any close of business."""
+    last = _previous_done(conn)
+    return None if last is None else last + dt.timedelta(days=1)
+
+
 def _previous_done(conn: Any) -> dt.date | None:
     return conn.execute(select(func.max(credit_cob_runs.c.business_date)).where(
         credit_cob_runs.c.status == "done")).scalar()

@@ -110,6 +110,9 @@ class EconomyConfig:
     # Where to write the labelled applications (features as decided, and whether the
     # consumer went bad) for `creditpay model train`; None: not written.
     training_data_path: Path | None = None
+    # After the last day: a payment intent of the first merchant, open at 09:00 of the next
+    # business day, whose hosted checkout link the demo prints (figures["demo_checkout"]).
+    demo_checkout: bool = False
     # Where the nightly seal writes audit checkpoints; None: the default for the database
     # (``creditpay.config.default_checkpoint_dir``).
     audit_checkpoint_dir: Path | None = None
@@ -1291,6 +1294,30 @@ class Economy:
             "demo_login": demo_login,
         }
 
+    def open_demo_checkout(self) -> dict[str, Any]:
+        """A purchase waiting at the first merchant, for the hosted checkout on the demo's
+        data: a payment intent created at 09:00 of the next business day, which is where
+        ``creditpay serve --business-date db`` starts the served clock, so the link is open
+        for the first 30 minutes of a served session (the link's lifetime). Returns the
+        page's path (its token is random: not part of the reproducible figures)."""
+        from creditpay.credit.cob import next_business_date
+
+        with self.uow.connect() as conn:
+            day = next_business_date(conn) or self.clock.today() + dt.timedelta(days=1)
+        self.clock.set(dt.datetime(day.year, day.month, day.day, 9, tzinfo=dt.UTC))
+        merchant = self.population.merchants[0]
+        principal = self.merchant_principals[merchant.index]
+        amount = DEMO_CHECKOUT_AMOUNT_MINOR
+        intent = self.uow.run(lambda tx: self.payments.create_intent(
+            tx, principal, amount_minor=amount, currency=CURRENCY,
+            order_id="demo-hosted-checkout", description="demo purchase",
+            scenario=merchant.category.intent_scenario))
+        with self.uow.connect() as conn:
+            path = self.payments.intents.checkout_path(conn, principal, intent["id"],
+                                                       self.clock.now())
+        return {"path": path, "intent_id": intent["id"], "amount_minor": amount,
+                "business_date": day.isoformat()}
+
     def _demo_login(self, conn: Any) -> dict[str, Any] | None:
         """A simulated consumer to log in as in the apps (development data only): the first
         with an open installment plan, else the first with a credit line; their phone and
@@ -1388,6 +1415,9 @@ def _band_order(band: str) -> int:
     return [name for name, _ in APR_BANDS].index(band)
 
 
+DEMO_CHECKOUT_AMOUNT_MINOR = 359_900  # large enough that every installment plan is offered
+
+
 def run_economy(config: EconomyConfig) -> tuple[dict[str, Any], dict[str, float]]:
     """Set up, run every day, return (figures, seconds spent per phase)."""
     from rich.progress import Progress
@@ -1404,6 +1434,8 @@ def run_economy(config: EconomyConfig) -> tuple[dict[str, Any], dict[str, float]
                 economy.run_day()
                 bar.advance(task)
         figures = economy.figures()
+        if config.demo_checkout:
+            figures["demo_checkout"] = economy.open_demo_checkout()
         if config.training_data_path is not None:
             figures["training_data_rows"] = economy.write_training_data(
                 config.training_data_path)
