@@ -35,7 +35,8 @@ from creditpay.platform.validators import check_language
 from creditpay.risk.decisions.applications import APPLICATION_PRODUCT
 
 __all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "credit_line_out", "statement_out",
-           "installments_out"]
+           "installments_out", "keyed_id", "apply_use_case", "decisions_out", "repay_use_case",
+           "auto_debit_use_case", "take_loan_use_case"]
 
 router = APIRouter(prefix="/v1", tags=["consumer credit"])
 CUSTOMER = access(customer=True)
@@ -50,7 +51,7 @@ OfferId = Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_]+$")
 LangQuery = Query(None, description="zh-CN or en (default: your locale)")
 
 
-def _keyed_id(request: Request, prefix: str, who: Principal, idempotency_key: str,
+def keyed_id(request: Request, prefix: str, who: Principal, idempotency_key: str,
               length: int = 40) -> str:
     """An id derived from the caller and their Idempotency-Key (keyed digest, no secret
     or personal data in it)."""
@@ -117,7 +118,7 @@ def _decision_out(decision: Any, language: str, *, line_id: str | None = None,
             "language": language}
 
 
-def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
+def apply_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
            application_id: str) -> dict[str, Any]:
     from creditpay.payments.history import customer_activity
     from creditpay.risk.decisions.applications import ApplyForCreditLine, apply_for_credit_line
@@ -146,9 +147,9 @@ def apply_for_credit(request: Request, body: S.CreditApplicationIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
     rt = runtime(request)
-    application_id = _keyed_id(request, "app", who, idempotency_key)
+    application_id = keyed_id(request, "app", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
-                           lambda tx: _apply(rt, tx, who, body, application_id),
+                           lambda tx: apply_use_case(rt, tx, who, body, application_id),
                            status_code=201)
 
 
@@ -156,24 +157,29 @@ def apply_for_credit(request: Request, body: S.CreditApplicationIn,
             summary="My credit decisions, newest first (outcome, date, limit, reasons)")
 def credit_applications(request: Request, lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": decisions_out(conn, who, _language(rt, conn, who, lang))}
+
+
+def decisions_out(conn: Any, who: Principal, language: str) -> list[dict[str, Any]]:
+    """The caller's credit decisions, newest first, as GET /v1/me/credit_applications
+    lists them (the web app's apply page shows the same dicts)."""
     from creditpay.credit.lines import customer_line
     from creditpay.risk.decisions.queries import customer_decisions
 
-    rt = runtime(request)
-    with rt.uow.connect() as conn:
-        language = _language(rt, conn, who, lang)
-        decisions = customer_decisions(conn, who.id)
-        try:
-            line = customer_line(conn, who.id, CURRENCY)
-        except NotFoundError:
-            line = None
+    decisions = customer_decisions(conn, who.id)
+    try:
+        line = customer_line(conn, who.id, CURRENCY)
+    except NotFoundError:
+        line = None
     # The line belongs to the approval that opened it: the oldest approval.
     approvals = [d for d in decisions if d.outcome == "approve" and d.limit_minor]
     opener = approvals[-1].decision_id if approvals and line else None
-    return {"data": [_decision_out(d, language, **(
+    return [_decision_out(d, language, **(
         {"line_id": line["line_id"], "line_product_code": line["product_code"]}
         if line is not None and d.decision_id == opener else {}))
-        for d in decisions]}
+        for d in decisions]
 
 
 # ======================================================================= statements
@@ -253,7 +259,7 @@ def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = S
 
     command = ConvertStatement(
         customer_id=who.id, statement_id=statement_id,
-        conversion_id=_keyed_id(request, "cv", who, idempotency_key, 32),
+        conversion_id=keyed_id(request, "cv", who, idempotency_key, 32),
         amount_minor=body.amount_minor, periods=body.periods)
     catalogue = runtime(request).catalogue
 
@@ -270,24 +276,29 @@ def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = S
              summary="Repay from my wallet: what is due first, or one account (prepaying it)")
 def repay(request: Request, body: S.RepaymentIn, idempotency_key: str = IdempotencyKey,
           who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    repayment_id = keyed_id(request, "rp", who, idempotency_key)
+    return idempotent_post(request, who.scope_key, body,
+                           lambda tx: repay_use_case(rt, tx, who, body, repayment_id),
+                           status_code=201)
+
+
+def repay_use_case(rt: Runtime, tx: Any, who: Principal, body: S.RepaymentIn,
+                   repayment_id: str) -> dict[str, Any]:
+    """POST /v1/me/credit_repayments's use case (the web app's repay page runs it too):
+    the allocation of the repayment, minor units."""
     from creditpay.credit.self_service import RepayFromWallet, repay_from_wallet
 
-    rt = runtime(request)
-    repayment_id = _keyed_id(request, "rp", who, idempotency_key)
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        currency = rt.payments.operated_currency(body.currency)
-        repaid = repay_from_wallet(tx, RepayFromWallet(
-            customer_id=who.id, repayment_id=repayment_id, currency=currency,
-            amount_minor=body.amount_minor, account_id=body.account_id),
-            catalogue=rt.catalogue)
-        out = repaid.repayment.as_dict()
-        out.pop("customer_id")
-        out["accounts"] = [dict(a) for a in out["accounts"]]
-        out["wallet_available_minor"] = repaid.wallet_available_minor
-        return out
-
-    return idempotent_post(request, who.scope_key, body, use_case, status_code=201)
+    currency = rt.payments.operated_currency(body.currency)
+    repaid = repay_from_wallet(tx, RepayFromWallet(
+        customer_id=who.id, repayment_id=repayment_id, currency=currency,
+        amount_minor=body.amount_minor, account_id=body.account_id),
+        catalogue=rt.catalogue)
+    out = repaid.repayment.as_dict()
+    out.pop("customer_id")
+    out["accounts"] = [dict(a) for a in out["accounts"]]
+    out["wallet_available_minor"] = repaid.wallet_available_minor
+    return out
 
 
 @router.get("/me/credit_accounts/{account_id}/payoff", response_model=S.PayoffOut,
@@ -336,16 +347,19 @@ def installments_out(conn: Any, account_id: str, currency: str) -> dict[str, Any
 def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountId,
                idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(CUSTOMER)) -> Any:
+    return idempotent_post(request, who.scope_key, body,
+                           lambda tx: auto_debit_use_case(tx, who, account_id, body))
+
+
+def auto_debit_use_case(tx: Any, who: Principal, account_id: str, body: S.AutoDebitIn
+                        ) -> dict[str, Any]:
+    """POST .../auto_debit's use case (the web app's switch runs it too)."""
     from creditpay.protection.auto_debit import SwitchAutoDebit, switch_auto_debit
 
-    command = SwitchAutoDebit(customer_id=who.id, account_id=account_id, enabled=body.enabled)
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        switched = switch_auto_debit(tx, command)
-        return {"account_id": switched.account_id, "auto_debit_enabled": switched.enabled,
-                "consent_reference": switched.consent_reference}
-
-    return idempotent_post(request, who.scope_key, body, use_case)
+    switched = switch_auto_debit(tx, SwitchAutoDebit(customer_id=who.id, account_id=account_id,
+                                                     enabled=body.enabled))
+    return {"account_id": switched.account_id, "auto_debit_enabled": switched.enabled,
+            "consent_reference": switched.consent_reference}
 
 
 # ======================================================================= cash loans
@@ -399,7 +413,7 @@ def cash_loan_key_facts(request: Request, offer_id: str = OfferId,
     return HTMLResponse(document.html, headers={"Cache-Control": "no-store"})
 
 
-def _take_loan(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id: str
+def take_loan_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id: str
                ) -> dict[str, Any]:
     from creditpay.protection.cash_loans import TakeCashLoan, take_cash_loan
 
@@ -425,7 +439,7 @@ def take_cash_loan(request: Request, body: S.CashLoanIn,
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
     rt = runtime(request)
-    loan_id = _keyed_id(request, "loan", who, idempotency_key)
+    loan_id = keyed_id(request, "loan", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
-                           lambda tx: _take_loan(rt, tx, who, body, loan_id),
+                           lambda tx: take_loan_use_case(rt, tx, who, body, loan_id),
                            status_code=201)
