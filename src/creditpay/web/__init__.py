@@ -16,10 +16,11 @@ __all__ = ["mount"]
 def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     """Add the consumer pages (``/app/...``) and their assets (``/app/static/...``) to
     ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
-    from creditpay.web import pages
+    from creditpay.web import credit_pages, pages
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
     app.include_router(pages.router)
+    app.include_router(credit_pages.router)
     if dev_inbox:
         app.include_router(pages.dev_router)
     app.mount(STATIC_PREFIX, static_files(), name="web-static")

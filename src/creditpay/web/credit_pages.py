@@ -1,0 +1,444 @@
+"""The consumer's credit pages beyond the My credit overview (issue #15): repay, the
+auto-debit switch, applying for a line, the credit score and consents.
+
+Every page calls what the JSON route calls (:mod:`creditpay.api.routes_consumer_credit`,
+:mod:`creditpay.api.routes_credit_score`, :mod:`creditpay.api.routes_customers`) and shows
+the dicts those return. Money-moving forms carry a one-time key generated when the form is
+rendered; it goes through the API's own exactly-once machinery
+(:func:`creditpay.api.idempotency.run_idempotent`) under the customer's scope and the JSON
+route's path and body, with the ids the route derives from it, so a double submit (or a
+form resubmitted by the back button) moves money once and answers the first result.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, Response
+
+from creditpay.api import schemas_credit as SC
+from creditpay.api.idempotency import fingerprint, run_idempotent
+from creditpay.api.routes_consumer_credit import (
+    CURRENCY,
+    apply_use_case,
+    auto_debit_use_case,
+    decisions_out,
+    installments_out,
+    keyed_id,
+    repay_use_case,
+    statement_out,
+)
+from creditpay.db.uow import Tx
+from creditpay.errors import (
+    AuthenticationError,
+    ConsentRequiredError,
+    DomainError,
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    NotFoundError,
+    RateLimitedError,
+    StateError,
+    ValidationError,
+)
+from creditpay.money import minor_to_decimal, to_minor
+from creditpay.parties.service import Principal
+from creditpay.web.framework import (
+    N_,
+    Page,
+    customer_page,
+    form_post,
+    http_status,
+    line_or_none,
+)
+
+__all__ = ["router", "credit_actions"]
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+KEY_FIELD = "once"
+CONSENTS_TO_APPLY = ("bureau_inquiry", "credit_assessment")
+EMPLOYMENT = {"salaried": N_("Salaried"), "self_employed": N_("Self-employed"),
+              "student": N_("Student"), "retired": N_("Retired"),
+              "unemployed": N_("Not working")}
+HOUSING = {"rent": N_("Renting"), "own": N_("Own home"), "mortgage": N_("Own home, mortgage"),
+           "family": N_("With family"), "other": N_("Other")}
+PURPOSE = {"credit_assessment": N_("Credit assessment"),
+           "bureau_inquiry": N_("Credit bureau inquiry"),
+           "share_payment_data_with_partner": N_("Sharing payment data with a partner"),
+           "auto_debit": N_("Automatic repayment"), "marketing": N_("Marketing")}
+OUTCOME = {"approve": N_("Approved"), "decline": N_("Declined"),
+           "refer": N_("Under review")}
+
+
+# ----------------------------------------------------------------------- shared
+def new_key() -> str:
+    """A one-time key for a money-moving form (the API's Idempotency-Key)."""
+    return secrets.token_urlsafe(24)
+
+
+def _once(page: Page, who: Principal, *, key: str, api_path: str,
+          body: pydantic.BaseModel | None, response_model: Any,
+          use_case: Callable[[Tx], Any], status_code: int = 201) -> dict[str, Any]:
+    """Run ``use_case`` exactly once for ``key``, as the JSON route ``api_path`` with
+    ``body`` would (same scope, same request hash): the first result, or its replay."""
+    adapter = pydantic.TypeAdapter(response_model)
+
+    def serialize(value: Any) -> Any:
+        return adapter.dump_python(adapter.validate_python(value), mode="json")
+
+    payload = body.model_dump(mode="json") if body is not None else {}
+    response = run_idempotent(
+        page.rt.uow, scope=who.scope_key, key=key,
+        request_hash=fingerprint("POST", api_path, payload), path=api_path,
+        use_case=use_case, status_code=status_code, serialize=serialize)
+    result: dict[str, Any] = json.loads(bytes(response.body))
+    return result
+
+
+def _amount(text: str, field: str) -> int:
+    """Yuan typed in a form (``12.34``) in minor units; ValidationError naming ``field``
+    for anything else (more decimals than the currency has, zero, negative)."""
+    minor = to_minor(text.strip().replace(",", ""), CURRENCY, field=field)
+    if minor <= 0 or minor_to_decimal(minor, CURRENCY) != _decimal(text):
+        raise ValidationError("must be an amount in yuan above zero, like 12.34", field=field)
+    return minor
+
+
+def _decimal(text: str) -> Any:
+    from decimal import Decimal
+
+    return Decimal(text.strip().replace(",", ""))
+
+
+def _model(model: type[pydantic.BaseModel], **values: Any) -> Any:
+    """``model(**values)`` with the API's validation; a refusal as the API's
+    ValidationError naming the first field."""
+    try:
+        return model(**values)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first.get("loc") else "body"
+        raise ValidationError(str(first.get("msg", "invalid")), field=field) from None
+
+
+def problem(page: Page, exc: DomainError) -> str:
+    """What a person is told about a refusal on a credit page, in their language."""
+    _ = page.gettext
+    if isinstance(exc, RateLimitedError):
+        return _("Too many attempts. Wait a few minutes and try again.")
+    if isinstance(exc, AuthenticationError):
+        return _("Log in again to continue.")
+    if isinstance(exc, IdempotencyConflictError):
+        return _("This form was already sent with other values. Reload the page and try "
+                 "again.")
+    if isinstance(exc, InsufficientFundsError):
+        return _("Your wallet does not have enough money for this amount. Top up first.")
+    if isinstance(exc, ConsentRequiredError):
+        return _("This needs your consent first.")
+    if isinstance(exc, NotFoundError):
+        return _("We could not find that. Go back to My credit and try again.")
+    if isinstance(exc, StateError):
+        if exc.field == "kyc_status":
+            return _("Verify your identity before applying.")
+        return _("This cannot be done now: the account has changed. Reload and check.")
+    if isinstance(exc, ValidationError):
+        if exc.field in ("amount_minor", "amount", "monthly_income_minor",
+                         "declared_monthly_obligations_minor"):
+            return _("Enter an amount in yuan above zero, like 12.34.")
+        if exc.field == "employment_type":
+            return _("Choose what you do for a living.")
+        if exc.field == "Idempotency-Key":
+            return _("This form has expired. Reload the page and try again.")
+        return _("Check what you entered and try again.")
+    return _("That did not work. Try again.")
+
+
+def _login(request: Request) -> tuple[Page, Principal | None]:
+    return customer_page(request)
+
+
+# ----------------------------------------------------------------------- My credit additions
+def credit_actions(conn: Any, customer_id: str, line: dict[str, Any] | None,
+                   plans: list[dict[str, Any]]) -> dict[str, Any]:
+    """What My credit shows next to its figures: each account's auto-debit switch."""
+    from creditpay.credit.service import auto_debit_enabled
+
+    ids = ([line["line_id"]] if line else []) + [p["account"].account_id for p in plans]
+    return {"auto_debit": {i: auto_debit_enabled(conn, i, customer_id) for i in ids},
+            "once_key": new_key()}
+
+
+# ----------------------------------------------------------------------- repay
+def _repay_view(page: Page, who: Principal) -> dict[str, Any]:
+    from creditpay.credit.service import list_accounts, payoff_amount
+    from creditpay.credit.statements import list_statements
+
+    rt = page.rt
+    with rt.uow.connect() as conn:
+        line = line_or_none(conn, who.id)
+        bill = line_payoff = None
+        if line is not None:
+            bills = list_statements(conn, line["line_id"])
+            bill = statement_out(bills[-1]) if bills else None
+            line_payoff = payoff_amount(conn, line["line_id"])
+        accounts = []
+        for account in list_accounts(conn, who.id):
+            if account.kind not in ("plan", "loan") or account.status != "active":
+                continue
+            schedule = installments_out(conn, account.account_id, CURRENCY)["data"]
+            due = next((r for r in schedule if r["status"] not in ("paid", "cancelled")), None)
+            accounts.append({"account": account, "next": due,
+                             "payoff_minor": payoff_amount(conn, account.account_id)})
+        wallet = rt.payments.wallet_balance(conn, who.id, CURRENCY)
+    return {"line": line, "bill": bill, "line_payoff_minor": line_payoff,
+            "accounts": accounts, "wallet": wallet}
+
+
+@router.get("/credit/repay", response_class=HTMLResponse)
+def repay_form(request: Request) -> Response:
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    return page.render("credit_repay.html", key=new_key(), error=None, error_for=None,
+                       typed="", **_repay_view(page, who))
+
+
+@form_post(router, "/credit/repay")
+def repay(page: Page, form: dict[str, str]) -> Response:
+    """Repay from the wallet: the bill (what is due first), or one plan or loan."""
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    account_id = form.get("account_id") or None
+    choice = form.get("choice", "")
+    field = f"amount-{account_id or 'bill'}"
+    try:
+        # A choice is an amount the page showed (minor units); "other" is typed in yuan.
+        amount = int(choice) if choice.isdigit() and len(choice) < 19 else \
+            _amount(form.get("amount", ""), "amount_minor")
+        body = _model(SC.RepaymentIn, amount_minor=amount, currency=CURRENCY,
+                      account_id=account_id)
+        key = form.get(KEY_FIELD, "")
+        rt = page.rt
+        repayment_id = keyed_id(page.request, "rp", who, key)
+        result = _once(page, who, key=key, api_path="/v1/me/credit_repayments", body=body,
+                       response_model=SC.RepaymentOut,
+                       use_case=lambda tx: repay_use_case(rt, tx, who, body, repayment_id))
+    except DomainError as exc:
+        return page.render("credit_repay.html", status_code=http_status(exc),
+                           key=form.get(KEY_FIELD) or new_key(), error=problem(page, exc),
+                           error_for=field, typed=form.get("amount", "")[:32],
+                           **_repay_view(page, who))
+    return page.render("credit_repaid.html", result=result)
+
+
+# ----------------------------------------------------------------------- auto-debit
+@form_post(router, "/credit/auto_debit")
+def switch_auto_debit(page: Page, form: dict[str, str]) -> Response:
+    """Switch auto-debit on or off for one account; switching on without the auto-debit
+    consent shows the consent text to agree to first."""
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    account_id = form.get("account_id", "")
+    enabled = form.get("enabled") == "true"
+    try:
+        if form.get("agree") == "auto_debit":
+            _grant(page, who, "auto_debit", form)
+        body = _model(SC.AutoDebitIn, enabled=enabled)
+        key = form.get(KEY_FIELD, "")
+        result = _once(page, who, key=key,
+                       api_path=f"/v1/me/credit_accounts/{account_id}/auto_debit", body=body,
+                       response_model=SC.AutoDebitOut, status_code=200,
+                       use_case=lambda tx: auto_debit_use_case(tx, who, account_id, body))
+    except ConsentRequiredError:
+        return page.render("credit_auto_debit.html", result=None, account_id=account_id,
+                           key=new_key(), consent=_text(page, "auto_debit"), error=None)
+    except DomainError as exc:
+        return page.render("credit_auto_debit.html", status_code=http_status(exc),
+                           result=None, account_id=account_id, key=new_key(),
+                           consent=_text(page, "auto_debit") if enabled else None,
+                           error=problem(page, exc))
+    return page.render("credit_auto_debit.html", result=result, account_id=account_id,
+                       key=new_key(), consent=None, error=None)
+
+
+# ----------------------------------------------------------------------- consents
+def _text(page: Page, purpose: str) -> dict[str, Any]:
+    """The consent text of ``purpose`` to show, in the page's language (the current
+    version, as GET /v1/me/consent_texts/{purpose} gives it)."""
+    from creditpay.protection.consent import consent_text
+
+    text = consent_text(purpose, page.language)
+    return {"purpose": purpose, "text_version": text.version, "language": text.language,
+            "text": text.text, "text_sha256": text.sha256}
+
+
+def _grant(page: Page, who: Principal, purpose: str, form: dict[str, str]) -> None:
+    """Record the consent to the text version the form showed (as POST /v1/me/consents:
+    the hash must be that version's, so nobody consents to a text they were not shown)."""
+    from creditpay.protection import consent as C
+
+    version = form.get(f"version-{purpose}", "")
+    page.rt.uow.run(lambda tx: C.grant_consent(
+        tx, customer_id=who.id, purpose=purpose, language=form.get(
+            f"language-{purpose}", page.language),
+        text_version=int(version) if version.isdigit() else 0,
+        text_sha256=form.get(f"sha-{purpose}", ""), channel="app"))
+
+
+def _consent_views(page: Page, who: Principal) -> list[Any]:
+    from creditpay.protection.views import consent_views
+
+    with page.rt.uow.connect() as conn:
+        return consent_views(conn, who.id)
+
+
+@router.get("/consents", response_class=HTMLResponse)
+def consents(request: Request) -> Response:
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    return _consents_page(page, who)
+
+
+def _consents_page(page: Page, who: Principal, *, status_code: int = 200,
+                   error: str | None = None) -> Response:
+    views = _consent_views(page, who)
+    held = {v.purpose.value for v in views if v.granted and v.partner_id is None}
+    offer = [_text(page, p) for p in PURPOSE
+             if p not in held and p != "share_payment_data_with_partner"]
+    return page.render("credit_consents.html", status_code=status_code, consents=views,
+                       offer=offer, purpose_label=PURPOSE, error=error)
+
+
+@form_post(router, "/consents/grant")
+def grant_consent(page: Page, form: dict[str, str]) -> Response:
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    purpose = form.get("purpose", "")
+    if purpose not in PURPOSE or purpose == "share_payment_data_with_partner":
+        return _consents_page(page, who, status_code=422,
+                              error=page.gettext("Check what you entered and try again."))
+    try:
+        _grant(page, who, purpose, form)
+    except DomainError as exc:
+        return _consents_page(page, who, status_code=http_status(exc),
+                              error=problem(page, exc))
+    page.notices.append(page.gettext("Thank you: your consent is recorded."))
+    return _consents_page(page, who)
+
+
+@form_post(router, "/consents/withdraw")
+def withdraw_consent(page: Page, form: dict[str, str]) -> Response:
+    """Withdraw a consent in force (as POST /v1/me/consents/{id}/revoke)."""
+    from creditpay.protection import consent as C
+    from creditpay.protection.views import own_consent_record
+
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    record_id = form.get("consent_id", "")
+    try:
+        if not record_id.isdigit():
+            raise NotFoundError("no such consent", field="consent_id")
+
+        def revoke(tx: Tx) -> None:
+            record = own_consent_record(tx.conn, who.id, int(record_id))
+            C.revoke_consent(tx, customer_id=who.id, purpose=record.purpose, channel="app",
+                             partner_id=record.partner_id)
+
+        page.rt.uow.run(revoke)
+    except DomainError as exc:
+        return _consents_page(page, who, status_code=http_status(exc),
+                              error=problem(page, exc))
+    page.notices.append(page.gettext("Your consent is withdrawn."))
+    return _consents_page(page, who)
+
+
+# ----------------------------------------------------------------------- apply
+def _apply_view(page: Page, who: Principal) -> dict[str, Any]:
+    with page.rt.uow.connect() as conn:
+        decisions = decisions_out(conn, who, page.language)
+        line = line_or_none(conn, who.id)
+    held = {v.purpose.value for v in _consent_views(page, who) if v.valid}
+    return {"line": line, "latest": decisions[0] if decisions else None,
+            "texts": [_text(page, p) for p in CONSENTS_TO_APPLY if p not in held],
+            "employment": EMPLOYMENT, "housing": HOUSING, "outcome_label": OUTCOME}
+
+
+@router.get("/credit/apply", response_class=HTMLResponse)
+def apply_form(request: Request) -> Response:
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    return page.render("credit_apply.html", key=new_key(), error=None, error_for=None,
+                       typed={}, decision=None, **_apply_view(page, who))
+
+
+@form_post(router, "/credit/apply")
+def apply(page: Page, form: dict[str, str]) -> Response:
+    """Agree to the consents shown, then apply (POST /v1/me/credit_applications)."""
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    rt, field = page.rt, None
+    try:
+        for purpose in CONSENTS_TO_APPLY:
+            if f"version-{purpose}" in form:
+                field = f"agree-{purpose}"
+                if form.get(f"agree-{purpose}") != "yes":
+                    raise ConsentRequiredError("tick to agree", field=field)
+                _grant(page, who, purpose, form)
+        field = "income"
+        income = _amount(form.get("income", ""), "monthly_income_minor")
+        field = "obligations"
+        obligations = (_amount(form["obligations"], "declared_monthly_obligations_minor")
+                       if form.get("obligations", "").strip() else None)
+        field = "employment"
+        body = _model(SC.CreditApplicationIn, monthly_income_minor=income,
+                      employment_type=form.get("employment", ""),
+                      housing=form.get("housing") or None,
+                      declared_monthly_obligations_minor=obligations, language=page.language)
+        field = None
+        key = form.get(KEY_FIELD, "")
+        application_id = keyed_id(page.request, "app", who, key)
+        decision = _once(page, who, key=key, api_path="/v1/me/credit_applications",
+                         body=body, response_model=SC.CreditApplicationOut,
+                         use_case=lambda tx: apply_use_case(rt, tx, who, body, application_id))
+    except DomainError as exc:
+        message = (page.gettext("Tick the box to agree, or you cannot apply.")
+                   if isinstance(exc, ConsentRequiredError) and field else problem(page, exc))
+        return page.render("credit_apply.html", status_code=http_status(exc),
+                           key=form.get(KEY_FIELD) or new_key(), error=message,
+                           error_for=field, typed={k: form.get(k, "")[:32] for k in (
+                               "income", "obligations", "employment", "housing")},
+                           decision=None, **_apply_view(page, who))
+    view = _apply_view(page, who)
+    view["latest"] = None
+    return page.render("credit_apply.html", key=new_key(), error=None, error_for=None,
+                       typed={}, decision=decision, **view)
+
+
+# ----------------------------------------------------------------------- score
+@router.get("/credit/score", response_class=HTMLResponse)
+def score(request: Request) -> Response:
+    """The score behind the latest scored decision and what moves it (as GET
+    /v1/me/credit_score, in the page's language)."""
+    from creditpay.api.routes_credit_score import score_out
+    from creditpay.risk.decisions.credit_score import latest_credit_score
+
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    try:
+        with page.rt.uow.connect() as conn:
+            found = latest_credit_score(conn, who.id)
+    except NotFoundError:
+        return page.render("credit_score.html", score=None)
+    return page.render("credit_score.html", score=score_out(found, page.language))
