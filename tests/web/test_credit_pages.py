@@ -356,3 +356,59 @@ def test_consents_withdraw(credit_server: WebServer, new_context: Any, api_for: 
         "data-granted") == "false"
     after = {c["purpose"]: c for c in api.get("/v1/me/consents")["data"]}
     assert after["marketing"]["granted"] is False and after["marketing"]["revoked_at"]
+
+
+def test_withdraw_from_a_plan_within_14_days(credit_server: WebServer, new_context: Any,
+                                             api_for: Any) -> None:
+    base, phone = credit_server.base, borrower(6)
+    api = api_for(phone)
+    plan = next(a for a in api.get("/v1/me/credit_accounts")["data"] if a["kind"] == "plan")
+    wallet_before = api.get("/v1/me/wallet")["available_minor"]
+    page = _log_in(new_context(PHONE, "zh-CN"), base, phone, "zh-CN")
+    page.goto(f"{base}/app/credit")
+    page.locator(f'article.plan[data-account="{plan["account_id"]}"] '
+                 'a[href^="/app/credit/withdraw"]').click()
+    axe_check(page)
+    key = page.locator('input[name="once"]').input_value()
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_selector("[data-withdrawal]")
+    axe_check(page)
+    replayed = api.client.post(f"/v1/me/credit_accounts/{plan['account_id']}/withdraw",
+                               headers={**api.auth, "Idempotency-Key": key})
+    assert replayed.status_code == 200 and replayed.headers["idempotent-replayed"] == "true"
+    result = replayed.json()
+    for field in ("amount_due_minor", "refund_minor", "principal_minor", "interest_minor",
+                  "paid_before_minor", "limit_restored_minor"):
+        cell = page.locator(f'[data-field="{field}"]')
+        assert int(cell.get_attribute("data-minor")) == result[field], field
+        assert cell.inner_text() == money_text(result[field], "CNY", "zh-CN"), field
+    assert api.get("/v1/me/wallet")["available_minor"] == \
+        wallet_before - result["amount_due_minor"] + result["refund_minor"]
+    accounts = {a["account_id"]: a for a in api.get("/v1/me/credit_accounts")["data"]}
+    assert accounts[plan["account_id"]]["status"] == "closed"
+
+
+def test_file_a_complaint_and_see_its_status(credit_server: WebServer, new_context: Any,
+                                             api_for: Any) -> None:
+    base, phone = credit_server.base, borrower(7)
+    api = api_for(phone)
+    line_id = api.get("/v1/me/credit_line")["line_id"]
+    page = _log_in(new_context(DESKTOP, "en"), base, phone, "en")
+    page.goto(f"{base}/app/credit")
+    page.locator('a[href="/app/complaints"]').click()
+    axe_check(page)
+    # Without a category nothing is filed, and the error says what to choose.
+    page.locator("form.card button[type=submit]").click()
+    assert page.locator("#form-error").inner_text() == "Choose what your complaint is about."
+    assert api.get("/v1/me/complaints")["data"] == []
+    page.locator("#category").select_option("repayment_and_billing")
+    page.locator("#about").select_option(f"credit_account:{line_id}")
+    page.locator("form.card button[type=submit]").click()
+    filed = api.get("/v1/me/complaints")["data"]
+    assert [(c["category"], c["subject_type"], c["subject_id"], c["channel"], c["status"])
+            for c in filed] == [("repayment_and_billing", "credit_account", line_id, "app",
+                                 "open")]
+    shown = page.locator(f'article.complaint[data-id="{filed[0]["id"]}"]')
+    assert shown.get_attribute("data-status") == "open"
+    assert "received" in shown.inner_text()
+    axe_check(page)

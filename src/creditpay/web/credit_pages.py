@@ -21,6 +21,7 @@ import pydantic
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
+from creditpay.api import schemas as S
 from creditpay.api import schemas_credit as SC
 from creditpay.api.idempotency import fingerprint, run_idempotent
 from creditpay.api.routes_consumer_credit import (
@@ -70,6 +71,16 @@ PURPOSE = {"credit_assessment": N_("Credit assessment"),
            "bureau_inquiry": N_("Credit bureau inquiry"),
            "share_payment_data_with_partner": N_("Sharing payment data with a partner"),
            "auto_debit": N_("Automatic repayment"), "marketing": N_("Marketing")}
+CATEGORY = {"fees_and_charges": N_("Fees and charges"),
+            "disclosure": N_("What I was told before agreeing"),
+            "credit_decision": N_("A credit decision"),
+            "repayment_and_billing": N_("Repayments and bills"),
+            "collections_conduct": N_("How I was asked to pay"),
+            "privacy_and_consent": N_("Privacy and consent"),
+            "fraud_dispute": N_("A payment I did not make"),
+            "service_quality": N_("Service"), "other": N_("Something else")}
+COMPLAINT_STATUS = {"open": N_("received"), "acknowledged": N_("being handled"),
+                    "resolved": N_("resolved")}
 OUTCOME = {"approve": N_("Approved"), "decline": N_("Declined"),
            "refer": N_("Under review")}
 
@@ -233,7 +244,11 @@ def repay(page: Page, form: dict[str, str]) -> Response:
                            key=form.get(KEY_FIELD) or new_key(), error=problem(page, exc),
                            error_for=field, typed=form.get("amount", "")[:32],
                            **_repay_view(page, who))
-    return page.render("credit_repaid.html", result=result)
+    from creditpay.credit.service import list_accounts
+
+    with page.rt.uow.connect() as conn:
+        kinds = {a.account_id: a for a in list_accounts(conn, who.id)}
+    return page.render("credit_repaid.html", result=result, accounts=kinds)
 
 
 # ----------------------------------------------------------------------- auto-debit
@@ -369,7 +384,8 @@ def _apply_view(page: Page, who: Principal) -> dict[str, Any]:
     held = {v.purpose.value for v in _consent_views(page, who) if v.valid}
     return {"line": line, "latest": decisions[0] if decisions else None,
             "texts": [_text(page, p) for p in CONSENTS_TO_APPLY if p not in held],
-            "employment": EMPLOYMENT, "housing": HOUSING, "outcome_label": OUTCOME}
+            "employment": EMPLOYMENT, "housing": HOUSING, "outcome_label": OUTCOME,
+            "purpose_label": PURPOSE}
 
 
 @router.get("/credit/apply", response_class=HTMLResponse)
@@ -442,3 +458,113 @@ def score(request: Request) -> Response:
     except NotFoundError:
         return page.render("credit_score.html", score=None)
     return page.render("credit_score.html", score=score_out(found, page.language))
+
+
+# ----------------------------------------------------------------------- 14-day withdrawal
+def _own_active(page: Page, who: Principal, account_id: str) -> Any | None:
+    from creditpay.credit.service import list_accounts
+
+    with page.rt.uow.connect() as conn:
+        return next((a for a in list_accounts(conn, who.id) if a.account_id == account_id
+                     and a.kind in ("plan", "loan")), None)
+
+
+@router.get("/credit/withdraw", response_class=HTMLResponse)
+def withdraw_form(request: Request) -> Response:
+    """What withdrawing from a plan or loan means, and the button (the API decides whether
+    the period is still open)."""
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    account = _own_active(page, who, request.query_params.get("account", "")[:64])
+    if account is None:
+        return page.redirect("/app/credit")
+    return page.render("credit_withdraw.html", account=account, key=new_key(), error=None,
+                       result=None)
+
+
+@form_post(router, "/credit/withdraw")
+def withdraw(page: Page, form: dict[str, str]) -> Response:
+    """Withdraw from the agreement (as POST /v1/me/credit_accounts/{id}/withdraw): pay the
+    principal and the interest for the days used from the wallet, nothing else."""
+    from creditpay.api.routes_customers import withdrawal_id_of
+    from creditpay.protection.credit_withdrawal import withdraw_from_wallet
+
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    account = _own_active(page, who, form.get("account_id", "")[:64])
+    if account is None:
+        return page.redirect("/app/credit")
+    key, rt = form.get(KEY_FIELD, ""), page.rt
+    try:
+        withdrawal_id = withdrawal_id_of(page.request, who, key)
+        result = _once(page, who, key=key,
+                       api_path=f"/v1/me/credit_accounts/{account.account_id}/withdraw",
+                       body=None, response_model=S.WithdrawalOut, status_code=200,
+                       use_case=lambda tx: withdraw_from_wallet(
+                           tx, account_id=account.account_id, customer_id=who.id,
+                           withdrawal_id=withdrawal_id, catalogue=rt.catalogue).as_dict())
+    except DomainError as exc:
+        message = (page.gettext("The 14-day withdrawal period of this agreement is over.")
+                   if exc.extra.get("rule") == "withdrawal.window_closed" else
+                   problem(page, exc))
+        return page.render("credit_withdraw.html", status_code=http_status(exc),
+                           account=account, key=new_key(), error=message, result=None)
+    return page.render("credit_withdraw.html", account=account, key=key, error=None,
+                       result=result)
+
+
+# ----------------------------------------------------------------------- complaints
+def _complaints_page(page: Page, who: Principal, *, status_code: int = 200,
+                     error: str | None = None, typed: dict[str, str] | None = None
+                     ) -> Response:
+    from creditpay.credit.service import list_accounts
+    from creditpay.protection.views import list_complaints
+
+    with page.rt.uow.connect() as conn:
+        complaints = [c.as_dict() for c in list_complaints(conn, who.id, limit=100)]
+        accounts = list_accounts(conn, who.id)
+    return page.render("complaints.html", status_code=status_code, complaints=complaints,
+                       accounts=accounts, categories=CATEGORY, status_label=COMPLAINT_STATUS,
+                       key=new_key(), error=error, typed=typed or {}, me=who.id)
+
+
+@router.get("/complaints", response_class=HTMLResponse)
+def complaints(request: Request) -> Response:
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    return _complaints_page(page, who)
+
+
+@form_post(router, "/complaints")
+def file_complaint(page: Page, form: dict[str, str]) -> Response:
+    """File a complaint (as POST /v1/me/complaints, channel ``app``)."""
+    from creditpay.protection.complaints import open_complaint
+
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    about = form.get("about", "")
+    subject_type, _, subject_id = about.partition(":")
+    rt = page.rt
+    try:
+        body = _model(S.ComplaintIn, category=form.get("category", ""),
+                      subject_type=subject_type, subject_id=subject_id)
+        _once(page, who, key=form.get(KEY_FIELD, ""), api_path="/v1/me/complaints",
+              body=body, response_model=S.ComplaintOut,
+              use_case=lambda tx: open_complaint(
+                  tx, customer_id=who.id, subject_type=body.subject_type,
+                  subject_id=body.subject_id, category=body.category, channel="app",
+                  subjects=rt.complaint_subjects).as_dict())
+    except DomainError as exc:
+        message = (page.gettext("Choose what your complaint is about.")
+                   if isinstance(exc, ValidationError) and exc.field == "category"
+                   else problem(page, exc))
+        return _complaints_page(page, who, status_code=http_status(exc), error=message,
+                                typed={"category": form.get("category", "")[:32],
+                                       "about": about[:80]})
+    page.notices.append(page.gettext("Your complaint is filed. We will reply within the "
+                                     "time shown."))
+    return _complaints_page(page, who)
