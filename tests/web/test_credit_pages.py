@@ -412,3 +412,112 @@ def test_file_a_complaint_and_see_its_status(credit_server: WebServer, new_conte
     assert shown.get_attribute("data-status") == "open"
     assert "received" in shown.inner_text()
     axe_check(page)
+
+
+@pytest.mark.parametrize(("n", "viewport", "language"), [(8, PHONE, "zh-CN"),
+                                                         (9, DESKTOP, "en")])
+def test_convert_the_bill_shows_the_api_s_offers_and_converts(
+        credit_server: WebServer, new_context: Any, api_for: Any, n: int,
+        viewport: dict[str, int], language: str) -> None:
+    base, phone = credit_server.base, borrower(n)
+    api = api_for(phone)
+    bill = api.bill()
+    quote = api.get(f"/v1/me/statements/{bill['statement_id']}/installment_offers")
+    page = _log_in(new_context(viewport, language), base, phone, language)
+    page.goto(f"{base}/app/credit")
+    page.locator('a[href="/app/credit/convert"]').click()
+    page.wait_for_url(f"{base}/app/credit/convert")
+    assert _minor(page, '[data-field="convertible_minor"]') == quote["convertible_minor"]
+    offers = page.locator("article.offer")
+    assert offers.count() == len(quote["offers"]) > 0
+    for offer in quote["offers"]:
+        card = page.locator(f'article.offer[data-periods="{offer["periods"]}"]')
+        for field in ("per_period_amount_minor", "fee_per_period_minor", "total_fee_minor",
+                      "total_repayable_minor"):
+            cell = card.locator(f'[data-field="{field}"]')
+            assert int(cell.get_attribute("data-minor")) == offer[field], field
+            assert cell.inner_text() == money_text(offer[field], "CNY", language), field
+        assert card.locator('[data-field="apr_percent"]').inner_text() == \
+            f'{offer["apr_percent"]}%'
+    axe_check(page)
+    chosen = quote["offers"][0]
+    card = page.locator(f'article.offer[data-periods="{chosen["periods"]}"]')
+    card.locator("summary").click()  # the key facts, one tap away
+    assert card.locator("tbody tr").count() == len(chosen["schedule"])
+    axe_check(page)
+    key = card.locator('input[name="once"]').input_value()
+    card.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-conversion]")
+    axe_check(page)
+    replayed = api.post(f"/v1/me/statements/{bill['statement_id']}/installments",
+                        {"amount_minor": quote["amount_minor"],
+                         "periods": chosen["periods"]}, key)
+    assert replayed.status_code == 201 and replayed.headers["idempotent-replayed"] == "true"
+    converted = replayed.json()
+    assert _minor(page, '[data-field="total_fee_minor"]') == converted["total_fee_minor"] == \
+        chosen["total_fee_minor"]
+    assert converted["plan_account_id"] in {
+        a["account_id"] for a in api.get("/v1/me/credit_accounts")["data"]}
+
+
+def test_cash_loan_from_its_key_facts(credit_server: WebServer, new_context: Any,
+                                      api_for: Any) -> None:
+    base, phone = credit_server.base, borrower(10)
+    api = api_for(phone)
+    wallet_before = api.get("/v1/me/wallet")["available_minor"]
+    context = new_context(PHONE, "en")
+    page = _log_in(context, base, phone, "en")
+    page.goto(f"{base}/app/credit")
+    page.locator('a[href="/app/credit/loans"]').click()
+    axe_check(page)
+    page.locator("#amount").fill("12.345")
+    page.locator("form.card button[type=submit]").click()
+    assert page.locator("#amount-error").inner_text() == \
+        "Enter an amount in yuan above zero, like 12.34."
+    page.locator("#amount").fill("3000")
+    key = page.locator('input[name="once"]').input_value()
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_selector("article.offer")
+    axe_check(page)
+    shown = api.post("/v1/me/cash_loans/offers", {"amount_minor": 300_000, "currency": "CNY",
+                                                  "language": "en"}, key)
+    assert shown.headers["idempotent-replayed"] == "true"
+    offers = shown.json()["offers"]
+    assert page.locator("article.offer").count() == len(offers) > 0
+    for offer in offers:
+        card = page.locator(f'article.offer[data-offer="{offer["offer_id"]}"]')
+        for field in ("per_period_amount_minor", "total_interest_minor", "total_fee_minor",
+                      "total_repayable_minor"):
+            assert int(card.locator(f'[data-field="{field}"]').get_attribute(
+                "data-minor")) == offer[field], field
+        assert card.locator('[data-field="apr_percent"]').inner_text() == \
+            f'{offer["apr_percent"]}%'
+    offer = offers[0]
+    card = page.locator(f'article.offer[data-offer="{offer["offer_id"]}"]')
+    # The key facts open in a new tab: the very document the API serves, styled under a
+    # CSP that allows its own stylesheet by hash and nothing inline else.
+    with context.expect_page() as opened:
+        card.locator("a.facts-link").click()
+    facts = opened.value
+    facts.wait_for_load_state()
+    document = api.client.get(offer["key_facts_url"], headers=api.auth).content
+    response = facts.request.get(facts.url)
+    assert response.body() == document
+    import hashlib
+
+    assert hashlib.sha256(document).hexdigest() == offer["key_facts_sha256"]
+    assert "'unsafe-inline'" not in response.headers["content-security-policy"]
+    assert "style-src 'sha256-" in response.headers["content-security-policy"]
+    # Styled: the stylesheet applied (its table borders), not blocked by the CSP.
+    assert facts.evaluate("getComputedStyle(document.querySelector('td')).borderTopStyle") \
+        == "solid"
+    facts.close()
+    card.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-loan]")
+    axe_check(page)
+    assert _minor(page, '[data-field="principal_minor"]') == offer["amount_minor"]
+    loans = [a for a in api.get("/v1/me/credit_accounts")["data"] if a["kind"] == "loan"]
+    assert len(loans) == 1 and loans[0]["principal_minor"] == offer["amount_minor"]
+    assert api.get("/v1/me/wallet")["available_minor"] == \
+        wallet_before + offer["amount_minor"] == \
+        _minor(page, '[data-field="wallet_available_minor"]')

@@ -36,7 +36,8 @@ from creditpay.risk.decisions.applications import APPLICATION_PRODUCT
 
 __all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "credit_line_out", "statement_out",
            "installments_out", "keyed_id", "apply_use_case", "decisions_out", "repay_use_case",
-           "auto_debit_use_case", "take_loan_use_case"]
+           "auto_debit_use_case", "take_loan_use_case", "installment_offers_out",
+           "convert_use_case", "cash_loan_offers_use_case", "cash_loan_key_facts_html"]
 
 router = APIRouter(prefix="/v1", tags=["consumer credit"])
 CUSTOMER = access(customer=True)
@@ -232,18 +233,26 @@ def installment_offers(request: Request, statement_id: str = StatementId,
                            None, gt=0, le=10_000_000_000,
                            description="minor units (default: all that can be converted)"),
                        who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return installment_offers_out(rt, conn, who, statement_id, amount_minor)
+
+
+def installment_offers_out(rt: Runtime, conn: Any, who: Principal, statement_id: str,
+                           amount_minor: int | None) -> dict[str, Any]:
+    """GET .../installment_offers's answer (the web app's convert page shows it too):
+    what converting ``amount_minor`` (default: all that can be) of the caller's bill costs
+    per number of installments, minor units."""
     from creditpay.credit.bill_installment_offers import (
         bill_installment_offers,
         convertible_minor,
     )
 
-    rt = runtime(request)
     today = rt.clock.today()
-    with rt.uow.connect() as conn:
-        _own_statement(conn, who, statement_id)
-        available = convertible_minor(conn, statement_id, today)
-        offers = bill_installment_offers(conn, statement_id=statement_id, today=today,
-                                         amount_minor=amount_minor, catalogue=rt.catalogue)
+    _own_statement(conn, who, statement_id)
+    available = convertible_minor(conn, statement_id, today)
+    offers = bill_installment_offers(conn, statement_id=statement_id, today=today,
+                                     amount_minor=amount_minor, catalogue=rt.catalogue)
     return {"statement_id": statement_id,
             "amount_minor": amount_minor if amount_minor is not None else available,
             "convertible_minor": available, "offers": [o.as_dict() for o in offers]}
@@ -255,20 +264,23 @@ def installment_offers(request: Request, statement_id: str = StatementId,
 def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = StatementId,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    conversion_id = keyed_id(request, "cv", who, idempotency_key, 32)
+    return idempotent_post(request, who.scope_key, body, lambda tx: convert_use_case(
+        rt, tx, who, statement_id, body, conversion_id), status_code=201)
+
+
+def convert_use_case(rt: Runtime, tx: Any, who: Principal, statement_id: str,
+                     body: S.ConvertIn, conversion_id: str) -> dict[str, Any]:
+    """POST .../installments's use case (the web app's convert page runs it too)."""
     from creditpay.credit.self_service import ConvertStatement, convert_statement
 
-    command = ConvertStatement(
-        customer_id=who.id, statement_id=statement_id,
-        conversion_id=keyed_id(request, "cv", who, idempotency_key, 32),
-        amount_minor=body.amount_minor, periods=body.periods)
-    catalogue = runtime(request).catalogue
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        result = convert_statement(tx, command, catalogue=catalogue).as_dict()
-        result["all_in_annual_cost_percent"] = result.pop("all_in_annual_cost")
-        return result
-
-    return idempotent_post(request, who.scope_key, body, use_case, status_code=201)
+    result = convert_statement(tx, ConvertStatement(
+        customer_id=who.id, statement_id=statement_id, conversion_id=conversion_id,
+        amount_minor=body.amount_minor, periods=body.periods),
+        catalogue=rt.catalogue).as_dict()
+    result["all_in_annual_cost_percent"] = result.pop("all_in_annual_cost")
+    return result
 
 
 # ======================================================================= repayments
@@ -376,22 +388,26 @@ def _offer_out(offer: dict[str, Any], language: str, sha256: str) -> dict[str, A
 def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body,
+                           lambda tx: cash_loan_offers_use_case(rt, tx, who, body))
+
+
+def cash_loan_offers_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanOffersIn
+                              ) -> dict[str, Any]:
+    """POST /v1/me/cash_loans/offers's use case (the web app's cash-loan page runs it
+    too): the offers, each with its full cost and the hash of its key facts."""
     from creditpay.protection.cash_loans import ShowCashLoanOffers, show_cash_loan_offers
 
-    rt = runtime(request)
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        rt.payments.operated_currency(body.currency)
-        language = _language(rt, tx.conn, who, body.language)
-        shown = show_cash_loan_offers(tx, ShowCashLoanOffers(
-            customer_id=who.id, amount_minor=body.amount_minor, currency=body.currency,
-            language=language, ttl_s=rt.payments.policy.offer_ttl_s,
-            lender_name=rt.payments.policy.lender_name), catalogue=rt.catalogue)
-        return {"amount_minor": shown.amount_minor, "currency": shown.currency,
-                "headroom_minor": shown.headroom_minor,
-                "offers": [_offer_out(o, language, sha256) for o, sha256 in shown.offers]}
-
-    return idempotent_post(request, who.scope_key, body, use_case)
+    rt.payments.operated_currency(body.currency)
+    language = _language(rt, tx.conn, who, body.language)
+    shown = show_cash_loan_offers(tx, ShowCashLoanOffers(
+        customer_id=who.id, amount_minor=body.amount_minor, currency=body.currency,
+        language=language, ttl_s=rt.payments.policy.offer_ttl_s,
+        lender_name=rt.payments.policy.lender_name), catalogue=rt.catalogue)
+    return {"amount_minor": shown.amount_minor, "currency": shown.currency,
+            "headroom_minor": shown.headroom_minor,
+            "offers": [_offer_out(o, language, sha256) for o, sha256 in shown.offers]}
 
 
 @router.get("/me/cash_loans/offers/{offer_id}/key_facts", response_class=HTMLResponse,
@@ -401,16 +417,23 @@ def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
 def cash_loan_key_facts(request: Request, offer_id: str = OfferId,
                         lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        document = cash_loan_key_facts_html(rt, conn, who, offer_id, lang)
+    return HTMLResponse(document, headers={"Cache-Control": "no-store"})
+
+
+def cash_loan_key_facts_html(rt: Runtime, conn: Any, who: Principal, offer_id: str,
+                             language: str | None) -> bytes:
+    """The key-facts document of a cash-loan offer the caller was shown, in ``language``
+    (default: their locale): the bytes whose SHA-256 accepting the offer names."""
     from creditpay.credit.cash_loan_offers import shown_offer
     from creditpay.protection.cash_loans import key_facts_document
 
-    rt = runtime(request)
-    with rt.uow.connect() as conn:
-        offer = shown_offer(conn, who.id, offer_id)
-        language = _language(rt, conn, who, lang)
-    document = key_facts_document(offer, language, rt.payments.policy.lender_name,
-                                  catalogue=rt.catalogue)
-    return HTMLResponse(document.html, headers={"Cache-Control": "no-store"})
+    offer = shown_offer(conn, who.id, offer_id)
+    document = key_facts_document(offer, _language(rt, conn, who, language),
+                                  rt.payments.policy.lender_name, catalogue=rt.catalogue)
+    return bytes(document.html)
 
 
 def take_loan_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id: str

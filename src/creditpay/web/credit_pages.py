@@ -1,5 +1,6 @@
 """The consumer's credit pages beyond the My credit overview (issue #15): repay, the
-auto-debit switch, applying for a line, the credit score and consents.
+auto-debit switch, applying for a line, converting a bill into installments, cash loans
+from their key facts, the credit score, consents, complaints and the 14-day withdrawal.
 
 Every page calls what the JSON route calls (:mod:`creditpay.api.routes_consumer_credit`,
 :mod:`creditpay.api.routes_credit_score`, :mod:`creditpay.api.routes_customers`) and shows
@@ -28,11 +29,16 @@ from creditpay.api.routes_consumer_credit import (
     CURRENCY,
     apply_use_case,
     auto_debit_use_case,
+    cash_loan_key_facts_html,
+    cash_loan_offers_use_case,
+    convert_use_case,
     decisions_out,
+    installment_offers_out,
     installments_out,
     keyed_id,
     repay_use_case,
     statement_out,
+    take_loan_use_case,
 )
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -96,10 +102,8 @@ def _once(page: Page, who: Principal, *, key: str, api_path: str,
           use_case: Callable[[Tx], Any], status_code: int = 201) -> dict[str, Any]:
     """Run ``use_case`` exactly once for ``key``, as the JSON route ``api_path`` with
     ``body`` would (same scope, same request hash): the first result, or its replay."""
-    adapter = pydantic.TypeAdapter(response_model)
-
     def serialize(value: Any) -> Any:
-        return adapter.dump_python(adapter.validate_python(value), mode="json")
+        return as_api(response_model, value)
 
     payload = body.model_dump(mode="json") if body is not None else {}
     response = run_idempotent(
@@ -108,6 +112,13 @@ def _once(page: Page, who: Principal, *, key: str, api_path: str,
         use_case=use_case, status_code=status_code, serialize=serialize)
     result: dict[str, Any] = json.loads(bytes(response.body))
     return result
+
+
+def as_api(response_model: Any, value: Any) -> Any:
+    """``value`` as the JSON route answers it: shaped by its response model (defaults
+    filled in, as the API's client receives them)."""
+    adapter = pydantic.TypeAdapter(response_model)
+    return adapter.dump_python(adapter.validate_python(value), mode="json")
 
 
 def _amount(text: str, field: str) -> int:
@@ -379,7 +390,8 @@ def withdraw_consent(page: Page, form: dict[str, str]) -> Response:
 # ----------------------------------------------------------------------- apply
 def _apply_view(page: Page, who: Principal) -> dict[str, Any]:
     with page.rt.uow.connect() as conn:
-        decisions = decisions_out(conn, who, page.language)
+        decisions = as_api(SC.CreditApplicationList,
+                           {"data": decisions_out(conn, who, page.language)})["data"]
         line = line_or_none(conn, who.id)
     held = {v.purpose.value for v in _consent_views(page, who) if v.valid}
     return {"line": line, "latest": decisions[0] if decisions else None,
@@ -446,7 +458,7 @@ def apply(page: Page, form: dict[str, str]) -> Response:
 def score(request: Request) -> Response:
     """The score behind the latest scored decision and what moves it (as GET
     /v1/me/credit_score, in the page's language)."""
-    from creditpay.api.routes_credit_score import score_out
+    from creditpay.api.routes_credit_score import CreditScoreOut, score_out
     from creditpay.risk.decisions.credit_score import latest_credit_score
 
     page, who = _login(request)
@@ -457,7 +469,8 @@ def score(request: Request) -> Response:
             found = latest_credit_score(conn, who.id)
     except NotFoundError:
         return page.render("credit_score.html", score=None)
-    return page.render("credit_score.html", score=score_out(found, page.language))
+    return page.render("credit_score.html",
+                       score=as_api(CreditScoreOut, score_out(found, page.language)))
 
 
 # ----------------------------------------------------------------------- 14-day withdrawal
@@ -568,3 +581,165 @@ def file_complaint(page: Page, form: dict[str, str]) -> Response:
     page.notices.append(page.gettext("Your complaint is filed. We will reply within the "
                                      "time shown."))
     return _complaints_page(page, who)
+
+
+# ----------------------------------------------------------------------- convert a bill
+def _convert_view(page: Page, who: Principal, amount_minor: int | None
+                  ) -> dict[str, Any]:
+    """The bill and what converting it costs (GET .../installment_offers), or why it
+    cannot be converted (``refusal``)."""
+    from creditpay.credit.statements import list_statements
+
+    rt = page.rt
+    with rt.uow.connect() as conn:
+        line = line_or_none(conn, who.id)
+        bills = list_statements(conn, line["line_id"]) if line else []
+        bill = statement_out(bills[-1]) if bills else None
+        quote = refusal = None
+        if bill is not None:
+            try:
+                quote = as_api(SC.BillInstallmentOffersOut, installment_offers_out(
+                    rt, conn, who, bill["statement_id"], amount_minor))
+            except DomainError as exc:
+                refusal = exc
+    return {"bill": bill, "quote": quote, "refusal": refusal}
+
+
+@router.get("/credit/convert", response_class=HTMLResponse)
+def convert_form(request: Request) -> Response:
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    typed = request.query_params.get("amount", "")[:32]
+    try:
+        amount = _amount(typed, "amount_minor") if typed.strip() else None
+        view = _convert_view(page, who, amount)
+    except DomainError as exc:
+        return page.render("credit_convert.html", status_code=http_status(exc),
+                           key=new_key(), error=problem(page, exc), typed=typed, result=None,
+                           **_convert_view(page, who, None))
+    refusal = view["refusal"]
+    error = None if refusal is None else (
+        page.gettext("This bill can no longer be converted: it is paid, past its due date, "
+                     "or already converted.") if isinstance(refusal, StateError)
+        else problem(page, refusal))
+    return page.render("credit_convert.html", key=new_key(), error=error, typed=typed,
+                       result=None, **view)
+
+
+@form_post(router, "/credit/convert")
+def convert(page: Page, form: dict[str, str]) -> Response:
+    """Accept one offer: convert the amount into that many installments (as POST
+    /v1/me/statements/{id}/installments)."""
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    rt, statement_id = page.rt, form.get("statement_id", "")[:96]
+    periods, amount = form.get("periods", ""), form.get("amount_minor", "")
+    try:
+        body = _model(SC.ConvertIn, amount_minor=int(amount) if amount.isdigit() else 0,
+                      periods=int(periods) if periods.isdigit() else 0)
+        key = form.get(KEY_FIELD, "")
+        conversion_id = keyed_id(page.request, "cv", who, key, 32)
+        result = _once(page, who, key=key,
+                       api_path=f"/v1/me/statements/{statement_id}/installments", body=body,
+                       response_model=SC.ConversionOut,
+                       use_case=lambda tx: convert_use_case(rt, tx, who, statement_id, body,
+                                                            conversion_id))
+    except DomainError as exc:
+        return page.render("credit_convert.html", status_code=http_status(exc),
+                           key=new_key(), error=problem(page, exc), typed="", result=None,
+                           **_convert_view(page, who, None))
+    return page.render("credit_convert.html", key=new_key(), error=None, typed="",
+                       result=result, bill=None, quote=None, refusal=None)
+
+
+# ----------------------------------------------------------------------- cash loans
+@router.get("/credit/loans", response_class=HTMLResponse)
+def loans_form(request: Request) -> Response:
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    return page.render("credit_loans.html", key=new_key(), error=None, typed="",
+                       shown=None, taken=None)
+
+
+@form_post(router, "/credit/loans/offers")
+def loan_offers(page: Page, form: dict[str, str]) -> Response:
+    """The offers for an amount (as POST /v1/me/cash_loans/offers), each with its full
+    cost and its key facts in the page's language."""
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    rt, typed = page.rt, form.get("amount", "")[:32]
+    try:
+        body = _model(SC.CashLoanOffersIn, amount_minor=_amount(typed, "amount_minor"),
+                      currency=CURRENCY, language=page.language)
+        shown = _once(page, who, key=form.get(KEY_FIELD, ""),
+                      api_path="/v1/me/cash_loans/offers", body=body,
+                      response_model=SC.CashLoanOffersOut, status_code=200,
+                      use_case=lambda tx: cash_loan_offers_use_case(rt, tx, who, body))
+    except DomainError as exc:
+        return page.render("credit_loans.html", status_code=http_status(exc),
+                           key=new_key(), error=problem(page, exc), typed=typed, shown=None,
+                           taken=None)
+    return page.render("credit_loans.html", key=new_key(), error=None, typed=typed,
+                       shown=shown, taken=None)
+
+
+@form_post(router, "/credit/loans/accept")
+def take_loan(page: Page, form: dict[str, str]) -> Response:
+    """Take the loan of the offer whose key facts were shown (as POST /v1/me/cash_loans:
+    the key facts' SHA-256 names the document accepted)."""
+    who = page.principal
+    if who is None:
+        return page.redirect("/app/login")
+    rt = page.rt
+    try:
+        body = _model(SC.CashLoanIn, offer_id=form.get("offer_id", ""),
+                      key_facts_sha256=form.get("key_facts_sha256", ""))
+        key = form.get(KEY_FIELD, "")
+        loan_id = keyed_id(page.request, "loan", who, key)
+        taken = _once(page, who, key=key, api_path="/v1/me/cash_loans", body=body,
+                      response_model=SC.CashLoanOut,
+                      use_case=lambda tx: take_loan_use_case(rt, tx, who, body, loan_id))
+    except DomainError as exc:
+        return page.render("credit_loans.html", status_code=http_status(exc),
+                           key=new_key(), error=problem(page, exc), typed="", shown=None,
+                           taken=None)
+    return page.render("credit_loans.html", key=new_key(), error=None, typed="", shown=None,
+                       taken=taken)
+
+
+def key_facts_csp(document: bytes) -> str:
+    """A CSP for a key-facts document: its own inline stylesheet, allowed by hash (the
+    document's bytes are what the customer accepts by SHA-256, so it is served unchanged
+    rather than restyled), and nothing else."""
+    import base64
+    import hashlib
+    import re
+
+    sources = [f"'sha256-{base64.b64encode(hashlib.sha256(m).digest()).decode()}'"
+               for m in re.findall(rb"<style>(.*?)</style>", document, flags=re.S)]
+    styles = " ".join(sources) or "'none'"
+    return (f"default-src 'none'; style-src {styles}; img-src 'self' data:; "
+            "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+
+
+@router.get("/credit/loans/key_facts/{offer_id}", response_class=HTMLResponse)
+def loan_key_facts(request: Request, offer_id: str) -> Response:
+    """The key-facts document of an offer the customer was shown, in the page's language
+    (the very bytes GET /v1/me/cash_loans/offers/{id}/key_facts serves)."""
+    page, who = _login(request)
+    if who is None:
+        return page.redirect("/app/login")
+    try:
+        with page.rt.uow.connect() as conn:
+            document = cash_loan_key_facts_html(page.rt, conn, who, offer_id[:48],
+                                                page.language)
+    except DomainError as exc:
+        return page.render("error.html", status_code=http_status(exc),
+                           title=page.gettext("Key facts"), message=problem(page, exc))
+    response = page.respond(HTMLResponse(document))
+    response.headers["Content-Security-Policy"] = key_facts_csp(document)
+    return response
