@@ -490,10 +490,12 @@ def test_cash_loan_from_its_key_facts(credit_server: WebServer, new_context: Any
                       "total_repayable_minor"):
             assert int(card.locator(f'[data-field="{field}"]').get_attribute(
                 "data-minor")) == offer[field], field
-        assert card.locator('[data-field="apr_percent"]').inner_text() == \
+        # (each offer's figures are folded under its summary line until opened)
+        assert card.locator('[data-field="apr_percent"]').text_content() == \
             f'{offer["apr_percent"]}%'
     offer = offers[0]
     card = page.locator(f'article.offer[data-offer="{offer["offer_id"]}"]')
+    card.locator("summary").click()
     # The key facts open in a new tab: the very document the API serves, styled under a
     # CSP that allows its own stylesheet by hash and nothing inline else.
     with context.expect_page() as opened:

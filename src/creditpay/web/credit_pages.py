@@ -87,6 +87,11 @@ CATEGORY = {"fees_and_charges": N_("Fees and charges"),
             "service_quality": N_("Service"), "other": N_("Something else")}
 COMPLAINT_STATUS = {"open": N_("received"), "acknowledged": N_("being handled"),
                     "resolved": N_("resolved")}
+METHOD = {"equal_installment": N_("equal installments"),
+          "equal_principal": N_("equal principal, falling installments"),
+          "flat": N_("flat: interest on the whole amount every month"),
+          "interest_only": N_("interest only, principal at the end"),
+          "bullet": N_("everything at the end")}
 OUTCOME = {"approve": N_("Approved"), "decline": N_("Declined"),
            "refer": N_("Under review")}
 
@@ -684,7 +689,7 @@ def loan_offers(page: Page, form: dict[str, str]) -> Response:
                            key=new_key(), error=problem(page, exc), typed=typed, shown=None,
                            taken=None)
     return page.render("credit_loans.html", key=new_key(), error=None, typed=typed,
-                       shown=shown, taken=None)
+                       shown=shown, taken=None, method_label=METHOD)
 
 
 @form_post(router, "/credit/loans/accept")
