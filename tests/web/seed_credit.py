@@ -7,6 +7,8 @@ in process, through the services the API uses, before the server starts:
   approved);
 - ``declined(n)``: verified identity, no line, born 1950 (75: outside the age range, so an
   application is declined with the reason KO_AGE);
+- ``REFERRED``: a customer whose application was referred for review (applied here with a
+  bureau report the policy refers: a lender in use and two recent delinquencies);
 - ``borrower(n)``: a line, a funded wallet, a purchase on the line (billed: a current bill
   whose due date is still ahead) and a purchase in 6 installments (a plan in its 14-day
   withdrawal period).
@@ -53,6 +55,9 @@ def declined(n: int) -> str:
     return f"1372000{n:04d}"
 
 
+REFERRED = "13740000000"
+
+
 def borrower(n: int) -> str:
     return f"1373000{n:04d}"
 
@@ -80,6 +85,7 @@ def seed_credit(url: str, master: bytes) -> dict[str, Any]:
                          scopes=frozenset({"payments:write"}))
         password_hash = rt.parties.passwords.hash(PASSWORD)
         applicants = _clean_applicants(rt, password_hash)
+        _referred_applicant(rt, password_hash)
         for n in range(DECLINED):
             _customer(rt, declined(n), password_hash, dt.date(1950, 1, 15))
         lines = []
@@ -111,6 +117,44 @@ def _clean_applicants(rt: Any, password_hash: str) -> list[str]:
             phones.append(applicant(n))
         n += 1
     return phones
+
+
+class _ThinBureau:
+    """A lender in use and two recent delinquencies: with a modest income and no history on
+    the platform, grade D, which the application policy refers (as in
+    tests/api/test_consumer_credit_api.py)."""
+
+    name = "tests:thin"
+
+    def fetch(self, customer_id: str, as_of: dt.datetime) -> Any:
+        from creditpay.risk.bureau import BureauReport
+
+        return BureauReport(customer_id=customer_id, debt_minor=0, monthly_repayment_minor=0,
+                            inquiries_6m=0, lenders_in_use=1, delinquencies_24m=2,
+                            bureau=self.name)
+
+
+def _referred_applicant(rt: Any, password_hash: str) -> None:
+    """``REFERRED`` agrees to the two consents and applies; the decision is a referral."""
+    from creditpay.api.routes_consumer_credit import DECISION_PRODUCT, LINE_PRODUCT
+    from creditpay.payments.history import customer_activity
+    from creditpay.protection.consent import consent_text, grant_consent
+    from creditpay.risk.decisions.applications import ApplyForCreditLine, apply_for_credit_line
+
+    who = _customer(rt, REFERRED, password_hash, dt.date(1990, 5, 17))
+    for purpose in ("bureau_inquiry", "credit_assessment"):
+        text = consent_text(purpose, "zh-CN")
+        rt.uow.run(lambda tx, p=purpose, t=text: grant_consent(
+            tx, customer_id=who.id, purpose=p, language="zh-CN", text_version=t.version,
+            text_sha256=t.sha256, channel="app"))
+    result = rt.uow.run(lambda tx: apply_for_credit_line(tx, ApplyForCreditLine(
+        application_id="app_seed_referred", customer_id=who.id,
+        monthly_income_minor=400_000, employment_type="salaried", housing="rent",
+        declared_monthly_obligations_minor=0, line_product_code=LINE_PRODUCT,
+        currency="CNY", decision_product_code=DECISION_PRODUCT),
+        identities=rt.parties, bureau=_ThinBureau(), open_line=rt.origination.open_credit_line,
+        activity=customer_activity))
+    assert result.decision.outcome == "refer", result.decision.outcome
 
 
 def _policy_in_force(rt: Any) -> None:

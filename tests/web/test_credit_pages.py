@@ -18,7 +18,14 @@ import pytest
 from creditpay.formatting import money_text
 from creditpay.platform.keys import generate_key_bytes
 from tests.web.conftest import DESKTOP, PHONE, WebServer, axe_check, running_server
-from tests.web.seed_credit import DEVICE, PASSWORD, borrower, declined, seed_credit
+from tests.web.seed_credit import (
+    DEVICE,
+    PASSWORD,
+    REFERRED,
+    borrower,
+    declined,
+    seed_credit,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -523,3 +530,21 @@ def test_cash_loan_from_its_key_facts(credit_server: WebServer, new_context: Any
     assert api.get("/v1/me/wallet")["available_minor"] == \
         wallet_before + offer["amount_minor"] == \
         _minor(page, '[data-field="wallet_available_minor"]')
+
+
+def test_a_referred_application_shows_under_review_on_later_visits(
+        credit_server: WebServer, new_context: Any, api_for: Any) -> None:
+    base = credit_server.base
+    page = _log_in(new_context(PHONE, "zh-CN"), base, REFERRED, "zh-CN")
+    page.goto(f"{base}/app/credit")
+    page.locator('a[href="/app/credit/apply"]').click()
+    decision = page.locator("section.decision")
+    shown = api_for(REFERRED).get("/v1/me/credit_applications", lang="zh-CN")["data"]
+    assert [(d["outcome"], d["referred"], d["limit_minor"]) for d in shown] == \
+        [("refer", True, None)]
+    assert decision.get_attribute("data-outcome") == "refer"
+    assert decision.get_attribute("data-application") == shown[0]["application_id"]
+    assert decision.locator('[data-field="referred"]').is_visible()
+    # Under review: no second application can be started from the page.
+    assert page.locator('form[action="/app/credit/apply"]').count() == 0
+    axe_check(page)
