@@ -419,6 +419,12 @@ def test_file_a_complaint_and_see_its_status(credit_server: WebServer, new_conte
     assert shown.get_attribute("data-status") == "open"
     assert "received" in shown.inner_text()
     axe_check(page)
+    # No credit decision yet (the line was granted by an operator): no score, as the API.
+    assert api.client.get("/v1/me/credit_score", headers=api.auth).status_code == 404
+    page.goto(f"{base}/app/credit/score")
+    assert page.locator('[data-field="score"]').count() == 0
+    assert "no credit score yet" in page.locator("main").inner_text()
+    axe_check(page)
 
 
 @pytest.mark.parametrize(("n", "viewport", "language"), [(8, PHONE, "zh-CN"),
