@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -99,5 +100,96 @@ def wallet_shots(page: object, base: str, language: str) -> None:
     shoot(page, "wallet-top-up-error", language, full_page=True)
 
 
+def credit_pages() -> None:
+    """The credit pages (web/credit_pages.py) on the credit seed: repay, its result, apply,
+    a decision, the credit score, consents, the auto-debit consent."""
+    from playwright.sync_api import sync_playwright
+    from tests.web.seed_credit import PASSWORD, borrower, seed_credit
+
+    with tempfile.TemporaryDirectory(prefix="creditpay-shots-") as folder:
+        url = f"sqlite:///{Path(folder) / 'credit.db'}"
+        master = generate_key_bytes()
+        seeded = seed_credit(url, master)
+        with running_server(url, master) as base, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for n, language in enumerate(("zh-CN", "en")):
+                context = browser.new_context(viewport=PHONE, locale=language,
+                                              is_mobile=True, has_touch=True)
+                context.set_default_timeout(TIMEOUT_MS)
+                page = _credit_login(context, base, borrower(n), PASSWORD, language)
+                page.goto(f"{base}/app/credit/repay")
+                shoot(page, "credit-repay", language, full_page=True)
+                page.locator("form#repay-bill button[type=submit]").click()
+                page.wait_for_selector("[data-repayment]")
+                shoot(page, "credit-repaid", language, full_page=True)
+                page.goto(f"{base}/app/credit")
+                page.locator("form.switch button").first.click()
+                shoot(page, "credit-auto-debit-consent", language, full_page=True)
+                context.close()
+                context = browser.new_context(viewport=PHONE, locale=language,
+                                              is_mobile=True, has_touch=True)
+                context.set_default_timeout(TIMEOUT_MS)
+                page = _credit_login(context, base, borrower(n + 2), PASSWORD, language)
+                page.goto(f"{base}/app/credit/convert")
+                page.locator("article.offer summary").first.click()
+                shoot(page, "credit-convert", language, full_page=True)
+                page.goto(f"{base}/app/credit/loans")
+                page.locator("#amount").fill("3000")
+                page.locator("form.card button[type=submit]").click()
+                page.wait_for_selector("article.offer")
+                shoot(page, "credit-loans", language, full_page=True)
+                with context.expect_page() as opened:
+                    page.locator("a.facts-link").first.click()
+                opened.value.wait_for_load_state()
+                shoot(opened.value, "credit-loan-key-facts", language, full_page=True)
+                opened.value.close()
+                page.goto(f"{base}/app/credit")
+                page.locator('a[href^="/app/credit/withdraw"]').first.click()
+                shoot(page, "credit-withdraw", language, full_page=True)
+                page.goto(f"{base}/app/complaints")
+                shoot(page, "complaints", language, full_page=True)
+                context.close()
+                context = browser.new_context(viewport=PHONE, locale=language,
+                                              is_mobile=True, has_touch=True)
+                context.set_default_timeout(TIMEOUT_MS)
+                page = _credit_login(context, base, seeded["applicants"][n], PASSWORD,
+                                     language)
+                page.goto(f"{base}/app/credit/apply")
+                shoot(page, "credit-apply", language, full_page=True)
+                page.locator("#agree-bureau_inquiry").check()
+                page.locator("#agree-credit_assessment").check()
+                page.locator("#income").fill("25000")
+                page.locator("#employment").select_option("salaried")
+                page.locator("form.card button[type=submit]").click()
+                page.wait_for_selector("section.decision")
+                shoot(page, "credit-decision", language, full_page=True)
+                page.goto(f"{base}/app/credit/score")
+                shoot(page, "credit-score", language, full_page=True)
+                page.goto(f"{base}/app/consents")
+                shoot(page, "consents", language, full_page=True)
+                context.close()
+            browser.close()
+
+
+def _credit_login(context: Any, base: str, phone: str, password: str, language: str) -> Any:
+    page = context.new_page()
+    page.goto(f"{base}/app/login")
+    page.locator(f'.langs button[value="{language}"]').click()
+    page.wait_for_function(f"document.documentElement.lang === '{language}'")
+    page.locator("#identifier").fill(phone)
+    page.locator("#password").fill(password)
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url(f"{base}/app/login/verify")
+    inbox = context.new_page()
+    inbox.goto(f"{base}/app/dev/inbox?to={phone}")
+    code = inbox.locator('.message[data-purpose="login"] .code').first.inner_text()
+    inbox.close()
+    page.locator("#code").fill(code)
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url(f"{base}/app/home")
+    return page
+
+
 if __name__ == "__main__":
     main()
+    credit_pages()

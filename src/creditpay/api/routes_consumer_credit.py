@@ -36,7 +36,9 @@ from creditpay.protection.disclosure import document_csp
 from creditpay.risk.decisions.applications import APPLICATION_PRODUCT
 
 __all__ = ["router", "LINE_PRODUCT", "DECISION_PRODUCT", "credit_line_out", "statement_out",
-           "installments_out"]
+           "installments_out", "keyed_id", "apply_use_case", "decisions_out", "repay_use_case",
+           "auto_debit_use_case", "take_loan_use_case", "installment_offers_out",
+           "convert_use_case", "cash_loan_offers_use_case", "cash_loan_key_facts_html"]
 
 router = APIRouter(prefix="/v1", tags=["consumer credit"])
 CUSTOMER = access(customer=True)
@@ -51,7 +53,7 @@ OfferId = Path(min_length=1, max_length=48, pattern=r"^[A-Za-z0-9_]+$")
 LangQuery = Query(None, description="zh-CN or en (default: your locale)")
 
 
-def _keyed_id(request: Request, prefix: str, who: Principal, idempotency_key: str,
+def keyed_id(request: Request, prefix: str, who: Principal, idempotency_key: str,
               length: int = 40) -> str:
     """An id derived from the caller and their Idempotency-Key (keyed digest, no secret
     or personal data in it)."""
@@ -118,7 +120,7 @@ def _decision_out(decision: Any, language: str, *, line_id: str | None = None,
             "language": language}
 
 
-def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
+def apply_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
            application_id: str) -> dict[str, Any]:
     from creditpay.payments.history import customer_activity
     from creditpay.risk.decisions.applications import ApplyForCreditLine, apply_for_credit_line
@@ -147,9 +149,9 @@ def apply_for_credit(request: Request, body: S.CreditApplicationIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
     rt = runtime(request)
-    application_id = _keyed_id(request, "app", who, idempotency_key)
+    application_id = keyed_id(request, "app", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
-                           lambda tx: _apply(rt, tx, who, body, application_id),
+                           lambda tx: apply_use_case(rt, tx, who, body, application_id),
                            status_code=201)
 
 
@@ -157,24 +159,29 @@ def apply_for_credit(request: Request, body: S.CreditApplicationIn,
             summary="My credit decisions, newest first (outcome, date, limit, reasons)")
 def credit_applications(request: Request, lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": decisions_out(conn, who, _language(rt, conn, who, lang))}
+
+
+def decisions_out(conn: Any, who: Principal, language: str) -> list[dict[str, Any]]:
+    """The caller's credit decisions, newest first, as GET /v1/me/credit_applications
+    lists them (the web app's apply page shows the same dicts)."""
     from creditpay.credit.lines import customer_line
     from creditpay.risk.decisions.queries import customer_decisions
 
-    rt = runtime(request)
-    with rt.uow.connect() as conn:
-        language = _language(rt, conn, who, lang)
-        decisions = customer_decisions(conn, who.id)
-        try:
-            line = customer_line(conn, who.id, CURRENCY)
-        except NotFoundError:
-            line = None
+    decisions = customer_decisions(conn, who.id)
+    try:
+        line = customer_line(conn, who.id, CURRENCY)
+    except NotFoundError:
+        line = None
     # The line belongs to the approval that opened it: the oldest approval.
     approvals = [d for d in decisions if d.outcome == "approve" and d.limit_minor]
     opener = approvals[-1].decision_id if approvals and line else None
-    return {"data": [_decision_out(d, language, **(
+    return [_decision_out(d, language, **(
         {"line_id": line["line_id"], "line_product_code": line["product_code"]}
         if line is not None and d.decision_id == opener else {}))
-        for d in decisions]}
+        for d in decisions]
 
 
 # ======================================================================= statements
@@ -227,18 +234,26 @@ def installment_offers(request: Request, statement_id: str = StatementId,
                            None, gt=0, le=10_000_000_000,
                            description="minor units (default: all that can be converted)"),
                        who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return installment_offers_out(rt, conn, who, statement_id, amount_minor)
+
+
+def installment_offers_out(rt: Runtime, conn: Any, who: Principal, statement_id: str,
+                           amount_minor: int | None) -> dict[str, Any]:
+    """GET .../installment_offers's answer (the web app's convert page shows it too):
+    what converting ``amount_minor`` (default: all that can be) of the caller's bill costs
+    per number of installments, minor units."""
     from creditpay.credit.bill_installment_offers import (
         bill_installment_offers,
         convertible_minor,
     )
 
-    rt = runtime(request)
     today = rt.clock.today()
-    with rt.uow.connect() as conn:
-        _own_statement(conn, who, statement_id)
-        available = convertible_minor(conn, statement_id, today)
-        offers = bill_installment_offers(conn, statement_id=statement_id, today=today,
-                                         amount_minor=amount_minor, catalogue=rt.catalogue)
+    _own_statement(conn, who, statement_id)
+    available = convertible_minor(conn, statement_id, today)
+    offers = bill_installment_offers(conn, statement_id=statement_id, today=today,
+                                     amount_minor=amount_minor, catalogue=rt.catalogue)
     return {"statement_id": statement_id,
             "amount_minor": amount_minor if amount_minor is not None else available,
             "convertible_minor": available, "offers": [o.as_dict() for o in offers]}
@@ -250,20 +265,23 @@ def installment_offers(request: Request, statement_id: str = StatementId,
 def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = StatementId,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    conversion_id = keyed_id(request, "cv", who, idempotency_key, 32)
+    return idempotent_post(request, who.scope_key, body, lambda tx: convert_use_case(
+        rt, tx, who, statement_id, body, conversion_id), status_code=201)
+
+
+def convert_use_case(rt: Runtime, tx: Any, who: Principal, statement_id: str,
+                     body: S.ConvertIn, conversion_id: str) -> dict[str, Any]:
+    """POST .../installments's use case (the web app's convert page runs it too)."""
     from creditpay.credit.self_service import ConvertStatement, convert_statement
 
-    command = ConvertStatement(
-        customer_id=who.id, statement_id=statement_id,
-        conversion_id=_keyed_id(request, "cv", who, idempotency_key, 32),
-        amount_minor=body.amount_minor, periods=body.periods)
-    catalogue = runtime(request).catalogue
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        result = convert_statement(tx, command, catalogue=catalogue).as_dict()
-        result["all_in_annual_cost_percent"] = result.pop("all_in_annual_cost")
-        return result
-
-    return idempotent_post(request, who.scope_key, body, use_case, status_code=201)
+    result = convert_statement(tx, ConvertStatement(
+        customer_id=who.id, statement_id=statement_id, conversion_id=conversion_id,
+        amount_minor=body.amount_minor, periods=body.periods),
+        catalogue=rt.catalogue).as_dict()
+    result["all_in_annual_cost_percent"] = result.pop("all_in_annual_cost")
+    return result
 
 
 # ======================================================================= repayments
@@ -271,24 +289,29 @@ def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = S
              summary="Repay from my wallet: what is due first, or one account (prepaying it)")
 def repay(request: Request, body: S.RepaymentIn, idempotency_key: str = IdempotencyKey,
           who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    repayment_id = keyed_id(request, "rp", who, idempotency_key)
+    return idempotent_post(request, who.scope_key, body,
+                           lambda tx: repay_use_case(rt, tx, who, body, repayment_id),
+                           status_code=201)
+
+
+def repay_use_case(rt: Runtime, tx: Any, who: Principal, body: S.RepaymentIn,
+                   repayment_id: str) -> dict[str, Any]:
+    """POST /v1/me/credit_repayments's use case (the web app's repay page runs it too):
+    the allocation of the repayment, minor units."""
     from creditpay.credit.self_service import RepayFromWallet, repay_from_wallet
 
-    rt = runtime(request)
-    repayment_id = _keyed_id(request, "rp", who, idempotency_key)
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        currency = rt.payments.operated_currency(body.currency)
-        repaid = repay_from_wallet(tx, RepayFromWallet(
-            customer_id=who.id, repayment_id=repayment_id, currency=currency,
-            amount_minor=body.amount_minor, account_id=body.account_id),
-            catalogue=rt.catalogue)
-        out = repaid.repayment.as_dict()
-        out.pop("customer_id")
-        out["accounts"] = [dict(a) for a in out["accounts"]]
-        out["wallet_available_minor"] = repaid.wallet_available_minor
-        return out
-
-    return idempotent_post(request, who.scope_key, body, use_case, status_code=201)
+    currency = rt.payments.operated_currency(body.currency)
+    repaid = repay_from_wallet(tx, RepayFromWallet(
+        customer_id=who.id, repayment_id=repayment_id, currency=currency,
+        amount_minor=body.amount_minor, account_id=body.account_id),
+        catalogue=rt.catalogue)
+    out = repaid.repayment.as_dict()
+    out.pop("customer_id")
+    out["accounts"] = [dict(a) for a in out["accounts"]]
+    out["wallet_available_minor"] = repaid.wallet_available_minor
+    return out
 
 
 @router.get("/me/credit_accounts/{account_id}/payoff", response_model=S.PayoffOut,
@@ -337,16 +360,19 @@ def installments_out(conn: Any, account_id: str, currency: str) -> dict[str, Any
 def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountId,
                idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(CUSTOMER)) -> Any:
+    return idempotent_post(request, who.scope_key, body,
+                           lambda tx: auto_debit_use_case(tx, who, account_id, body))
+
+
+def auto_debit_use_case(tx: Any, who: Principal, account_id: str, body: S.AutoDebitIn
+                        ) -> dict[str, Any]:
+    """POST .../auto_debit's use case (the web app's switch runs it too)."""
     from creditpay.protection.auto_debit import SwitchAutoDebit, switch_auto_debit
 
-    command = SwitchAutoDebit(customer_id=who.id, account_id=account_id, enabled=body.enabled)
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        switched = switch_auto_debit(tx, command)
-        return {"account_id": switched.account_id, "auto_debit_enabled": switched.enabled,
-                "consent_reference": switched.consent_reference}
-
-    return idempotent_post(request, who.scope_key, body, use_case)
+    switched = switch_auto_debit(tx, SwitchAutoDebit(customer_id=who.id, account_id=account_id,
+                                                     enabled=body.enabled))
+    return {"account_id": switched.account_id, "auto_debit_enabled": switched.enabled,
+            "consent_reference": switched.consent_reference}
 
 
 # ======================================================================= cash loans
@@ -363,22 +389,26 @@ def _offer_out(offer: dict[str, Any], language: str, sha256: str) -> dict[str, A
 def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body,
+                           lambda tx: cash_loan_offers_use_case(rt, tx, who, body))
+
+
+def cash_loan_offers_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanOffersIn
+                              ) -> dict[str, Any]:
+    """POST /v1/me/cash_loans/offers's use case (the web app's cash-loan page runs it
+    too): the offers, each with its full cost and the hash of its key facts."""
     from creditpay.protection.cash_loans import ShowCashLoanOffers, show_cash_loan_offers
 
-    rt = runtime(request)
-
-    def use_case(tx: Any) -> dict[str, Any]:
-        rt.payments.operated_currency(body.currency)
-        language = _language(rt, tx.conn, who, body.language)
-        shown = show_cash_loan_offers(tx, ShowCashLoanOffers(
-            customer_id=who.id, amount_minor=body.amount_minor, currency=body.currency,
-            language=language, ttl_s=rt.payments.policy.offer_ttl_s,
-            lender_name=rt.payments.policy.lender_name), catalogue=rt.catalogue)
-        return {"amount_minor": shown.amount_minor, "currency": shown.currency,
-                "headroom_minor": shown.headroom_minor,
-                "offers": [_offer_out(o, language, sha256) for o, sha256 in shown.offers]}
-
-    return idempotent_post(request, who.scope_key, body, use_case)
+    rt.payments.operated_currency(body.currency)
+    language = _language(rt, tx.conn, who, body.language)
+    shown = show_cash_loan_offers(tx, ShowCashLoanOffers(
+        customer_id=who.id, amount_minor=body.amount_minor, currency=body.currency,
+        language=language, ttl_s=rt.payments.policy.offer_ttl_s,
+        lender_name=rt.payments.policy.lender_name), catalogue=rt.catalogue)
+    return {"amount_minor": shown.amount_minor, "currency": shown.currency,
+            "headroom_minor": shown.headroom_minor,
+            "offers": [_offer_out(o, language, sha256) for o, sha256 in shown.offers]}
 
 
 @router.get("/me/cash_loans/offers/{offer_id}/key_facts", response_class=HTMLResponse,
@@ -388,20 +418,27 @@ def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
 def cash_loan_key_facts(request: Request, offer_id: str = OfferId,
                         lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        document = cash_loan_key_facts_html(rt, conn, who, offer_id, lang)
+    return HTMLResponse(document, headers={"Cache-Control": "no-store",
+                                           "Content-Security-Policy": document_csp(document)})
+
+
+def cash_loan_key_facts_html(rt: Runtime, conn: Any, who: Principal, offer_id: str,
+                             language: str | None) -> bytes:
+    """The key-facts document of a cash-loan offer the caller was shown, in ``language``
+    (default: their locale): the bytes whose SHA-256 accepting the offer names."""
     from creditpay.credit.cash_loan_offers import shown_offer
     from creditpay.protection.cash_loans import key_facts_document
 
-    rt = runtime(request)
-    with rt.uow.connect() as conn:
-        offer = shown_offer(conn, who.id, offer_id)
-        language = _language(rt, conn, who, lang)
-    document = key_facts_document(offer, language, rt.payments.policy.lender_name,
-                                  catalogue=rt.catalogue)
-    return HTMLResponse(document.html, headers={
-        "Cache-Control": "no-store", "Content-Security-Policy": document_csp(document.html)})
+    offer = shown_offer(conn, who.id, offer_id)
+    document = key_facts_document(offer, _language(rt, conn, who, language),
+                                  rt.payments.policy.lender_name, catalogue=rt.catalogue)
+    return bytes(document.html)
 
 
-def _take_loan(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id: str
+def take_loan_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id: str
                ) -> dict[str, Any]:
     from creditpay.protection.cash_loans import TakeCashLoan, take_cash_loan
 
@@ -427,7 +464,7 @@ def take_cash_loan(request: Request, body: S.CashLoanIn,
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
     rt = runtime(request)
-    loan_id = _keyed_id(request, "loan", who, idempotency_key)
+    loan_id = keyed_id(request, "loan", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
-                           lambda tx: _take_loan(rt, tx, who, body, loan_id),
+                           lambda tx: take_loan_use_case(rt, tx, who, body, loan_id),
                            status_code=201)

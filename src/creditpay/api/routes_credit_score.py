@@ -18,7 +18,7 @@ from creditpay.api.common import runtime
 from creditpay.parties.service import Principal
 from creditpay.risk.decisions.credit_score import deposit_waiver, latest_credit_score
 
-__all__ = ["router"]
+__all__ = ["router", "score_out"]
 
 router = APIRouter(prefix="/v1", tags=["credit score"])
 CUSTOMER = access(customer=True)
@@ -69,9 +69,15 @@ def _language(request: Request, lang: Language | None) -> Language:
 def my_credit_score(request: Request, lang: Language | None = LangQuery,
                     who: Principal = Depends(CUSTOMER)) -> Any:
     language = _language(request, lang)
-    key = "en" if language == "en" else "zh"
     with runtime(request).uow.connect() as conn:
         score = latest_credit_score(conn, who.id)
+    return score_out(score, language)
+
+
+def score_out(score: Any, language: str) -> dict[str, Any]:
+    """A credit score as GET /v1/me/credit_score answers it in ``language`` (the web app's
+    score page shows the same dict)."""
+    key = "en" if language == "en" else "zh"
     return {"score": score.score, "band": score.band_en if key == "en" else score.band_zh,
             "language": language,
             "factors": [{"characteristic": f["characteristic"], "text": f[key],

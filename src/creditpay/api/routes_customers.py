@@ -23,7 +23,7 @@ from creditpay.api.common import post as idempotent_post
 from creditpay.errors import AuthenticationError, RateLimitedError
 from creditpay.parties.service import Principal, commit_and_raise
 
-__all__ = ["router", "check_password"]
+__all__ = ["router", "check_password", "withdrawal_id_of"]
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 CUSTOMER = access(customer=True)
@@ -419,6 +419,12 @@ def my_credit_line(request: Request, currency: str = Query("CNY", pattern=r"^[A-
         return credit_line_out(conn, who.id, currency)
 
 
+def withdrawal_id_of(request: Request, who: Principal, idempotency_key: str) -> str:
+    """The withdrawal id a withdraw POST with ``idempotency_key`` creates (keyed digest):
+    the API's route and the web app's withdraw page derive the same one."""
+    return "wd_" + _keyed(request, "withdrawal", f"{who.id}:{idempotency_key}")[:40]
+
+
 @router.post("/me/credit_accounts/{account_id}/withdraw", response_model=S.WithdrawalOut,
              tags=["credit"], summary="Withdraw from a plan or cash loan within the "
                                       "withdrawal period (principal + interest for the days "
@@ -430,7 +436,7 @@ def withdraw_credit(request: Request,
                     who: Principal = Depends(CUSTOMER)) -> Any:
     from creditpay.protection.credit_withdrawal import withdraw_from_wallet
 
-    withdrawal_id = "wd_" + _keyed(request, "withdrawal", f"{who.id}:{idempotency_key}")[:40]
+    withdrawal_id = withdrawal_id_of(request, who, idempotency_key)
     catalogue = runtime(request).catalogue
 
     def use_case(tx: Any) -> dict[str, Any]:

@@ -85,7 +85,7 @@ from creditpay.platform.validators import check_minor
 
 __all__ = [
     "CreditLineView", "Offer", "CreditAuthorisation", "CreditPurchase", "RefundResult",
-    "RepaymentResult", "AccountView", "open_credit_line", "set_credit_limit", "quote_offers",
+    "RepaymentResult", "AccountView", "auto_debit_enabled", "open_credit_line", "set_credit_limit", "quote_offers",
     "authorise_purchase", "capture_purchase", "void_authorisation", "refund_purchase",
     "repay", "disburse_cash_loan", "convert_statement_to_installments", "set_auto_debit",
     "StatementView", "get_statement", "list_statements",
@@ -448,6 +448,17 @@ def _frame(conn: Any, statement: Any, schema: dict[str, Any]) -> Any:
         frame = frame.with_columns(pl.col(name).str.slice(0, 10).str.to_date("%Y-%m-%d")
                                    for name in dates)
     return frame
+
+
+def auto_debit_enabled(conn: Any, account_id: str, customer_id: str) -> bool:
+    """Whether auto-debit from the wallet is on for ``customer_id``'s own account
+    ``account_id`` (the switch's state, as My credit shows it); another customer's account
+    is NotFoundError naming ``account_id``, as if it did not exist."""
+    check_id(account_id, "account_id")
+    account = load_account(conn, account_id)
+    if account["customer_id"] != customer_id:
+        raise NotFoundError(f"no credit account {account_id!r}", field="account_id")
+    return bool(account["auto_debit_enabled"])
 
 
 def payoff_amount(conn: Any, account_id: str) -> int:

@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from creditpay.api.routes_consumer_credit import CURRENCY, installments_out, statement_out
 from creditpay.api.routes_customers import check_password
 from creditpay.errors import DomainError, ValidationError
+from creditpay.web.credit_pages import credit_actions
 from creditpay.web.framework import (
     Page,
     customer_page,
@@ -203,7 +204,8 @@ def my_credit(request: Request) -> Response:
                   "schedule": installments_out(conn, account.account_id, CURRENCY)["data"]}
                  for account in list_accounts(conn, who.id)
                  if account.kind in ("plan", "loan") and account.status == "active"]
-    return page.render("credit.html", line=line, bill=bill, plans=plans)
+        actions = credit_actions(conn, who.id, line, plans)
+    return page.render("credit.html", line=line, bill=bill, plans=plans, **actions)
 
 
 # ----------------------------------------------------------------------- development
