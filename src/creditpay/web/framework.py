@@ -35,6 +35,7 @@ from creditpay.errors import (
     DomainError,
     NotFoundError,
     RateLimitedError,
+    StateError,
     ValidationError,
 )
 from creditpay.formatting import money_text
@@ -212,8 +213,12 @@ def error_text(page: Page, exc: DomainError) -> str:
         if "code" in str(exc):
             return _("The code is wrong or has expired.")
         return _("Wrong phone number, e-mail or password.")
-    if isinstance(exc, ConflictError):
+    if isinstance(exc, ConflictError) and not isinstance(exc, StateError) \
+            and exc.field in ("phone", "email", "identifier"):
         return _("This phone number or e-mail is registered already: log in.")
+    if isinstance(exc, ConflictError):
+        return _("That cannot be done now: it has changed since the page was shown. "
+                 "Reload the page and try again.")
     if isinstance(exc, ValidationError):
         if exc.field == "password":
             return _("Choose a longer password: at least 10 characters.")
