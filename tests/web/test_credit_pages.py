@@ -307,8 +307,8 @@ def test_apply_approved_shows_limit_and_product_then_the_score(
     assert _minor(decision, '[data-field="limit_minor"]') == shown[0]["limit_minor"]
     assert decision.locator('[data-field="limit_minor"]').inner_text() == money_text(
         shown[0]["limit_minor"], "CNY", language)
-    assert decision.locator('[data-field="line_product_code"]').inner_text() == \
-        shown[0]["line_product_code"]
+    assert decision.locator('[data-field="line_product_code"]').get_attribute(
+        "data-value") == shown[0]["line_product_code"]
     assert api.get("/v1/me/credit_line")["limit_minor"] == shown[0]["limit_minor"]
     axe_check(page)
     page.goto(f"{base}/app/credit/score")

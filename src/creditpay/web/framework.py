@@ -117,11 +117,21 @@ class Page:
             csrf_field=CSRF_FIELD, customer=self.customer, path=self.request.url.path,
             static=_static, money=self.money, date=self.date, notices=self.notices,
             dev_inbox=self.rt.dev_inbox, installment_status=INSTALLMENT_STATUS,
-            line_status=LINE_STATUS, kind_label=KIND, **values)
+            line_status=LINE_STATUS, kind_label=KIND, product_name=self.product_name,
+            **values)
         return self.respond(HTMLResponse(html, status_code=status_code))
 
     def redirect(self, url: str) -> Response:
         return self.respond(RedirectResponse(url, status_code=303))
+
+    def product_name(self, code: str, version: int | None = None) -> str:
+        """A product's name in the page's language (the catalogue's ``name``), its code
+        when the catalogue does not know it."""
+        try:
+            names = self.rt.catalogue.get(code, version).name
+        except DomainError:
+            return code
+        return names.get(self.language) or names.get("en") or code
 
     def money(self, amount_minor: int, currency: str = CURRENCY) -> str:
         return money_text(amount_minor, currency, self.language)
