@@ -18,7 +18,7 @@ from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
 from creditpay.api.routes_consumer_credit import LINE_PRODUCT
-from creditpay.api.schemas import Strict
+from creditpay.api.schemas import Strict, examples
 from creditpay.parties.service import Principal
 from creditpay.risk.decisions import referrals
 
@@ -28,6 +28,18 @@ router = APIRouter(prefix="/v1", tags=["credit referrals"])
 READ = access(roles={"risk_analyst", "admin", "compliance_officer"})
 ACT = access(roles={"risk_analyst", "admin"})
 DecisionId = Path(..., min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+_REFERRAL: dict[str, Any] = {
+    "decision_id": "9c2e4a6b8d0f41e3a5c7e9b1d3f5a7c9",
+    "application_id": "app_7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b",
+    "customer_id": "cus_c77727884ae04a7594dd", "product_code": "credit_line",
+    "decided_at": "2025-03-01T09:00:00+00:00", "grade": "C", "score": 612.0, "pd": 0.071,
+    "offered_limit_minor": 500000, "offered_apr_bps": 2190, "currency": "CNY",
+    "reasons": [{"code": "THIN_FILE", "detail": "fewer than 3 months of history"}],
+    "features": {"tenure_months": 2, "monthly_income_minor": 800000},
+    "status": "pending", "verdict": None, "limit_minor": None, "apr_bps": None,
+    "reason_code": None, "reviewer_id": None, "reviewed_at": None, "line_id": None}
 
 
 class ReferralOut(BaseModel):
@@ -53,10 +65,12 @@ class ReferralOut(BaseModel):
     reviewer_id: str | None
     reviewed_at: str | None
     line_id: str | None = Field(None, description="the line an approval opened")
+    model_config = examples(_REFERRAL)
 
 
 class ReferralList(BaseModel):
     data: list[ReferralOut]
+    model_config = examples({"data": [_REFERRAL]})
 
 
 class ReferralResolveIn(Strict):
@@ -66,6 +80,8 @@ class ReferralResolveIn(Strict):
         description="approve: the limit to grant, at most the offered limit (default: it)")
     reason_code: Literal[tuple(sorted(referrals.REVIEW_REASONS))] | None = Field(  # type: ignore[valid-type]
         None, description="decline: the reason the consumer reads")
+    model_config = examples({"verdict": "approve", "limit_minor": 500000},
+                                 {"verdict": "decline", "reason_code": "REVIEW_AFFORDABILITY"})
 
 
 @router.get("/operator/credit_referrals", response_model=ReferralList,

@@ -32,6 +32,18 @@ AlertId = Path(..., min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
 Status = Literal["open", "acknowledged", "actioned", "dismissed"]
 
 
+_ALERT: dict[str, Any] = {
+    "id": "ewa_4d6f8a0c2e4b6d8f0a2c4e6b", "monitor": "approval_rate_drop",
+    "metric": "approval_rate", "segment": "product:baitiao", "day": "2025-03-01",
+    "severity": "warning", "value": 0.41, "statistic": 0.41, "centre": 0.58, "lower": 0.47,
+    "upper": 0.69, "sigmas": 3.1, "method": "rolling", "playbook": "raise_cutoff",
+    "playbook_parameters": ["segment", "points"], "evidence": {"window_days": 28},
+    "status": "open", "created_at": "2025-03-02T01:00:00+00:00",
+    "updated_at": "2025-03-02T01:00:00+00:00", "acknowledged_by": None,
+    "acknowledged_at": None, "actioned_by": None, "actioned_at": None, "action": None,
+    "dismissed_by": None, "dismissed_at": None, "dismiss_reason": None}
+
+
 class AlertOut(BaseModel):
     id: str
     monitor: str
@@ -60,18 +72,23 @@ class AlertOut(BaseModel):
     dismissed_by: str | None
     dismissed_at: str | None
     dismiss_reason: str | None
+    model_config = S.examples(_ALERT)
 
 
 class AlertPage(S.Page):
     data: list[AlertOut]
+    model_config = S.examples({"data": [_ALERT], "next_cursor": None})
 
 
 class AcknowledgeIn(S.Strict):
     pass
+    model_config = S.examples({})
 
 
 class DismissIn(S.Strict):
     reason: str = Field(min_length=1, max_length=500)
+    model_config = S.examples(
+        {"reason": "Holiday sales spike; approvals normal again the next day"})
 
 
 class PlaybookIn(S.Strict):
@@ -80,6 +97,7 @@ class PlaybookIn(S.Strict):
         description="the playbook's parameters (segment defaults to the alert's; "
                     "lower_limits: share 0..0.5; raise_cutoff: points 1..100; "
                     "freeze_merchant: merchant_id; switch_to_champion: model)")
+    model_config = S.examples({"parameters": {"share": 0.2}}, {})
 
 
 class MonitorOut(BaseModel):
@@ -97,6 +115,11 @@ class MonitorOut(BaseModel):
 
 class MonitorList(BaseModel):
     data: list[MonitorOut]
+    model_config = S.examples({"data": [{"name": "approval_rate_drop", "metric": "approval_rate",
+                                             "segment": "all", "direction": "down",
+                                             "method": "rolling", "k": 3.0, "window": 28,
+                                             "smoothing": 0.3, "critical_k": 5.0,
+                                             "playbook": "raise_cutoff"}]})
 
 
 @router.get("/operator/alerts", response_model=AlertPage,

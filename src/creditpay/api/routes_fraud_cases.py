@@ -39,6 +39,24 @@ VERSION_PATTERN = r"^[A-Za-z0-9_.:+\-]+$"
 CaseId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 
 
+_CASE: dict[str, Any] = {
+    "id": "fcase_1a3c5e7b9d0f2a4c6e8b", "subject_type": "payment",
+    "subject_id": "pi_5032fafc52fa63cfb660", "customer_id": "cus_c77727884ae04a7594dd",
+    "merchant_id": "mer_ca246c2c722ec9b79a4a", "amount_minor": 360000, "currency": "CNY",
+    "score": 0.62, "reasons": ["very_large_on_new_device"],
+    "occurred_at": "2025-03-01T09:00:00+00:00", "opened_at": "2025-03-01T09:00:00+00:00",
+    "priority": 1, "sla_due_at": "2025-03-01T13:00:00+00:00", "sla_breached": False,
+    "status": "assigned", "assignee": "op_6e8a0c2e4b6d8f0a1c3e",
+    "assigned_at": "2025-03-01T09:20:00+00:00", "verdict": None, "note": None,
+    "resolved_by": None, "resolved_at": None, "payment_action": None}
+_RULE_SET: dict[str, Any] = {
+    "version": "rules-2025-03.1",
+    "sha256": "3e5a7c9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c",
+    "author": "op_6e8a0c2e4b6d8f0a1c3e", "created_at": "2025-03-01T09:00:00+00:00",
+    "activated_at": "2025-03-01T10:00:00+00:00", "activated_by": "op_6e8a0c2e4b6d8f0a1c3e",
+    "active": True, "rules": 1}
+
+
 class FraudCaseOut(BaseModel):
     id: str
     subject_type: str
@@ -64,10 +82,12 @@ class FraudCaseOut(BaseModel):
     resolved_by: str | None
     resolved_at: str | None
     payment_action: str | None = Field(description="approved | declined | not_in_review")
+    model_config = S.examples(_CASE)
 
 
 class FraudCasePage(S.Page):
     data: list[FraudCaseOut]
+    model_config = S.examples({"data": [_CASE], "next_cursor": None})
 
 
 class AssignIn(S.Strict):
@@ -75,11 +95,14 @@ class AssignIn(S.Strict):
                                  pattern=r"^[A-Za-z0-9_\-]+$",
                                  description="operator to assign (default: yourself; only "
                                              "admin assigns to someone else)")
+    model_config = S.examples({}, {"staff_id": "op_6e8a0c2e4b6d8f0a1c3e"})
 
 
 class FraudCaseResolveIn(S.Strict):
     verdict: Literal["fraud", "legitimate", "unsure"]
     note: str | None = Field(None, max_length=1000)
+    model_config = S.examples({"verdict": "legitimate",
+                                    "note": "Customer confirmed the purchase by phone."})
 
 
 class ChargebackIn(S.Strict):
@@ -88,6 +111,9 @@ class ChargebackIn(S.Strict):
     reason_code: str | None = Field(None, min_length=1, max_length=32,
                                     pattern=r"^[A-Za-z0-9_.\-]+$")
     is_fraud: bool = Field(True, description="false for a non-fraud dispute reason")
+    model_config = S.examples({"chargeback_id": "cb-2025-000137",
+                                "intent_id": "pi_5032fafc52fa63cfb660",
+                                    "reason_code": "10.4", "is_fraud": True})
 
 
 class FraudLabelOut(BaseModel):
@@ -107,6 +133,17 @@ class FraudLabelOut(BaseModel):
     reason_code: str | None
     recorded_by: str
     duplicate: bool
+    model_config = S.examples({"id": 41, "source": "chargeback", "reference": "cb-2025-000137",
+                                    "subject_type": "payment",
+                                    "subject_id": "pi_5032fafc52fa63cfb660",
+                                    "customer_id": "cus_c77727884ae04a7594dd",
+                                    "merchant_id": "mer_ca246c2c722ec9b79a4a",
+                                    "device_id": "dev_8f3a1c0e5b7d9a2c4e6f",
+                                    "transaction_at": "2025-03-01T09:00:00+00:00",
+                                    "labelled_at": "2025-03-20T10:00:00+00:00", "is_fraud": True,
+                                    "amount_minor": 360000, "currency": "CNY",
+                                    "reason_code": "10.4",
+                                    "recorded_by": "op_6e8a0c2e4b6d8f0a1c3e", "duplicate": False})
 
 
 class PrecisionOut(BaseModel):
@@ -131,6 +168,13 @@ class QueueReportOut(BaseModel):
     assigned: int
     precision: PrecisionOut
     sla_breaches: SlaBreachesOut
+    model_config = S.examples({"since": "2025-02-01T00:00:00+00:00",
+                                    "as_of": "2025-03-03T00:00:00+00:00", "open": 4, "assigned": 2,
+                                    "precision": {"resolved": 20, "fraud": 6, "legitimate": 12,
+                                                  "unsure": 2, "precision": 0.3,
+                                                  "precision_decided": 0.3333},
+                                    "sla_breaches": {"open_overdue": 1, "resolved_late": 2,
+                                                     "total": 3}})
 
 
 @router.get("/operator/fraud_cases", response_model=FraudCasePage,
@@ -246,6 +290,18 @@ class FraudScreeningOut(BaseModel):
 
 class FraudScreeningList(BaseModel):
     data: list[FraudScreeningOut]
+    model_config = S.examples({"data": [{
+            "id": 311, "subject_type": "payment", "subject_id": "pi_5032fafc52fa63cfb660",
+            "customer_id": "cus_c77727884ae04a7594dd", "device_id": "dev_8f3a1c0e5b7d9a2c4e6f",
+            "merchant_id": "mer_ca246c2c722ec9b79a4a", "terminal_id": None, "card_id": None,
+            "amount_minor": 360000, "currency": "CNY", "scenario": "online",
+            "screened_at": "2025-03-01T09:00:00+00:00",
+            "features": {"amount_minor": 360000.0, "new_device": 0.0, "device_count_1h": 1.0},
+            "rules_hit": [], "score": 0.021, "decision": "approve", "reasons": [],
+            "model_version": "fraud-gbm-3", "features_version": "2",
+            "rules_version": "sim-rules-2025-01.2",
+            "thresholds": {"version": "t-2025-01", "challenge": 0.2, "review": 0.5,
+                           "decline": 0.85}}]})
 
 
 @router.get("/operator/fraud_screenings/{subject_id}", response_model=FraudScreeningList,
@@ -272,6 +328,7 @@ class RuleSetOut(BaseModel):
     content: dict[str, Any] | None = None
     duplicate: bool | None = None
     changed: bool | None = None
+    model_config = S.examples(_RULE_SET)
 
 
 class ActiveRulesOut(BaseModel):
@@ -279,6 +336,7 @@ class ActiveRulesOut(BaseModel):
         description="the live rule set; null = none activated (the configured document "
                     "is in force)")
     history: list[RuleSetOut] = Field(description="stored versions, newest first")
+    model_config = S.examples({"active": _RULE_SET, "history": [_RULE_SET]})
 
 
 class RulesDocumentIn(S.Strict):
@@ -289,10 +347,20 @@ class RulesDocumentIn(S.Strict):
     description: str | None = Field(None, max_length=2000)
     blocklists: dict[str, list[str]] = Field(default_factory=dict)
     rules: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    model_config = S.examples({"version": "rules-2025-03.1",
+                                    "description": "Challenge large payments from a new device",
+                                    "blocklists": {"device": [], "card": []},
+                                    "rules": [{"name": "new_device_large", "action": "challenge",
+                                               "when": {"all": [
+                                                   {"field": "new_device", "op": "==",
+                                                    "value": True},
+                                                   {"field": "amount_minor", "op": ">=",
+                                                    "value": 50000}]}}]})
 
 
 class ActivateIn(S.Strict):
     pass
+    model_config = S.examples({})
 
 
 def _feature_names(rt: Any) -> Any:
