@@ -146,6 +146,14 @@ def _apply(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicationIn,
 def apply_for_credit(request: Request, body: S.CreditApplicationIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Applies for the pay-later line: the application policy decides approve,
+    decline or refer (to a person) from the declared income and the bureau report; an approval
+    opens the line in the same transaction. Reasons come in the caller's language (a decline's
+    are its adverse-action notice). Needs verified identity and the bureau_inquiry and
+    credit_assessment consents (409 naming the rule otherwise); 422 naming a bad field. The
+    application id is derived from the key, so a retry never makes a second application.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     application_id = _keyed_id(request, "app", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
@@ -157,6 +165,9 @@ def apply_for_credit(request: Request, body: S.CreditApplicationIn,
             summary="My credit decisions, newest first (outcome, date, limit, reasons)")
 def credit_applications(request: Request, lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's credit decisions, newest first: outcome, grade, limit, APR,
+    reasons in the caller's language (lang), the referral state, and the line an approval
+    opened. Changes nothing."""
     from creditpay.credit.lines import customer_line
     from creditpay.risk.decisions.queries import customer_decisions
 
@@ -201,6 +212,9 @@ def statement_out(view: Any) -> dict[str, Any]:
             summary="Bills of my credit line, oldest first, with lines and totals")
 def statements(request: Request, account_id: str = AccountId,
                who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The bills of one of the caller's credit accounts, oldest first, with their
+    lines, totals, minimum payment and due date. 404 not-found for another's account. Changes
+    nothing."""
     from creditpay.credit.service import list_statements
 
     rt = runtime(request)
@@ -213,6 +227,9 @@ def statements(request: Request, account_id: str = AccountId,
             summary="One bill: lines, totals, minimum payment and due date")
 def statement(request: Request, statement_id: str = StatementId,
               who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. One of the caller's bills: its lines (purchases, interest, penalty, fees,
+    installments of plans), the bill total, minimum payment and due date. 404 not-found naming
+    statement_id for another's bill. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return statement_out(_own_statement(conn, who, statement_id))
@@ -227,6 +244,10 @@ def installment_offers(request: Request, statement_id: str = StatementId,
                            None, gt=0, le=10_000_000_000,
                            description="minor units (default: all that can be converted)"),
                        who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. What converting this bill (or amount_minor of it) into installments costs, for
+    each number of installments: fee per period, total cost, APR, all-in annual cost and
+    schedule, and the most that can be converted today. 404 for another's bill. Changes
+    nothing."""
     from creditpay.credit.bill_installment_offers import (
         bill_installment_offers,
         convertible_minor,
@@ -250,6 +271,11 @@ def installment_offers(request: Request, statement_id: str = StatementId,
 def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = StatementId,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Converts this bill, or part of it, into installments (账单分期): a plan is opened
+    for the amount at the offered fee and the bill's amount due is reduced. 409 when the amount
+    is more than can be converted or the bill is past due; 404 for another's bill; 422 naming
+    periods for a count not offered. Idempotency-Key required: a retry with the same key and
+    body replays the first answer; another body with that key is 409 idempotency-conflict."""
     from creditpay.credit.self_service import ConvertStatement, convert_statement
 
     command = ConvertStatement(
@@ -271,6 +297,12 @@ def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = S
              summary="Repay from my wallet: what is due first, or one account (prepaying it)")
 def repay(request: Request, body: S.RepaymentIn, idempotency_key: str = IdempotencyKey,
           who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Repays from the caller's wallet: by default what is due, oldest first; with
+    account_id, that account (money beyond what is due prepays it). The answer splits the
+    amount into principal, interest, fees, penalty and prepayment per account. 409
+    insufficient-funds when the wallet is short; 404 for another's account; 422 naming
+    amount_minor or currency. Idempotency-Key required: a retry with the same key and body
+    replays the first answer; another body with that key is 409 idempotency-conflict."""
     from creditpay.credit.self_service import RepayFromWallet, repay_from_wallet
 
     rt = runtime(request)
@@ -295,6 +327,8 @@ def repay(request: Request, body: S.RepaymentIn, idempotency_key: str = Idempote
             summary="What settles this account today (repay it with account_id)")
 def payoff(request: Request, account_id: str = AccountId,
            who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The amount that settles one of the caller's accounts today (repay it with
+    account_id). 404 for another's account. Changes nothing."""
     from creditpay.credit.service import payoff_amount
 
     rt = runtime(request)
@@ -311,6 +345,9 @@ def payoff(request: Request, account_id: str = AccountId,
                     "are what will be billed when each is paid on its due date")
 def installments(request: Request, account_id: str = AccountId,
                  who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The installments of one of the caller's plans or loans, by due date, with
+    status and what was paid; a prepayment or refund replaces the rows not yet billed. 404 for
+    another's account. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         currency = _own_account_currency(conn, who, account_id)
@@ -337,6 +374,10 @@ def installments_out(conn: Any, account_id: str, currency: str) -> dict[str, Any
 def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountId,
                idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Switches auto-debit from the caller's wallet on the due day for one account.
+    Switching on needs the caller's auto_debit consent in force (409 naming the rule
+    otherwise); 404 for another's account. Idempotency-Key required: a retry with the same key
+    and body replays the first answer; another body with that key is 409 idempotency-conflict."""
     from creditpay.protection.auto_debit import SwitchAutoDebit, switch_auto_debit
 
     command = SwitchAutoDebit(customer_id=who.id, account_id=account_id, enabled=body.enabled)
@@ -363,6 +404,12 @@ def _offer_out(offer: dict[str, Any], language: str, sha256: str) -> dict[str, A
 def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Cash-loan offers (借呗) for an amount, each with its full cost (interest, fees,
+    APR, all-in annual cost), schedule and key-facts document; offers are stored for 15 minutes
+    and a loan is taken only from one of them. 409 limit-exceeded beyond the headroom (line
+    limit less what is owed and held); 422 naming amount_minor or currency. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     from creditpay.protection.cash_loans import ShowCashLoanOffers, show_cash_loan_offers
 
     rt = runtime(request)
@@ -388,6 +435,9 @@ def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
 def cash_loan_key_facts(request: Request, offer_id: str = OfferId,
                         lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The key-facts document (HTML, zh-CN or en) of a cash-loan offer the caller was
+    shown; its SHA-256 is the offer's key_facts_sha256. 404 for an offer not shown to the
+    caller. Changes nothing."""
     from creditpay.credit.cash_loan_offers import shown_offer
     from creditpay.protection.cash_loans import key_facts_document
 
@@ -426,6 +476,12 @@ def _take_loan(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn, loan_id
 def take_cash_loan(request: Request, body: S.CashLoanIn,
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Takes a cash loan from an offer the caller was shown, sending the
+    key_facts_sha256 of the document read: in one transaction the acceptance is recorded,
+    affordability checked, the loan opened and the principal paid into the wallet. 422 naming
+    key_facts_sha256 when it is not the offer's; 404 for an unknown or expired offer; 409
+    limit-exceeded naming the failing rule. Idempotency-Key required: a retry with the same key
+    and body replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     loan_id = _keyed_id(request, "loan", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,

@@ -90,6 +90,9 @@ def list_referrals(request: Request,
                    status: Literal["pending", "resolved"] | None = Query("pending"),
                    limit: int = Query(50, ge=1, le=referrals.REFERRALS_MAX),
                    who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). Referred credit applications, oldest
+    first (status pending by default, or resolved), with grade, score, PD, the policy's offer
+    and reasons. Changes nothing."""
     with runtime(request).uow.connect() as conn:
         return {"data": [r.to_json() for r in referrals.list_referrals(
             conn, status=status, limit=limit)]}
@@ -99,6 +102,9 @@ def list_referrals(request: Request,
             summary="One referred application with its scores, offer and feature values")
 def get_referral(request: Request, decision_id: str = DecisionId,
                  who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). One referred application with its
+    score, PD, the policy's offer, reasons and the feature values the decision used. 404 for an
+    unknown decision. Changes nothing."""
     with runtime(request).uow.connect() as conn:
         return referrals.get_referral(conn, decision_id).to_json()
 
@@ -107,6 +113,12 @@ def get_referral(request: Request, decision_id: str = DecisionId,
              summary="Approve (opens the line) or decline (with a reason) a referral")
 def resolve(request: Request, body: ReferralResolveIn, decision_id: str = DecisionId,
             idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Resolves a referral: approve opens the pay-later line in
+    the same transaction, at most at the offered limit (limit_minor, default the offer);
+    decline records a REVIEW_* reason the consumer reads. 409 invalid-state when already
+    resolved; 422 naming limit_minor above the offer or a decline without reason_code.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     command = referrals.ReviewReferral(

@@ -78,6 +78,10 @@ def _language(request: Request, lang: Language | None) -> Language:
             summary="My credit score, its main factors and what would improve it")
 def my_credit_score(request: Request, lang: Language | None = LangQuery,
                     who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's credit score (350-950) behind their latest scored credit
+    decision, its band, the main factors with the caller's values, and what would raise it, in
+    zh-CN or en (lang, else Accept-Language). 404 not-found without a scored decision. Changes
+    nothing."""
     language = _language(request, lang)
     key = "en" if language == "en" else "zh"
     with runtime(request).uow.connect() as conn:
@@ -98,6 +102,9 @@ def my_deposit_waiver(request: Request,
                                                 description="the deposit, in minor units"),
                       lang: Language | None = LangQuery,
                       who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Whether the caller's credit score waives a rental deposit of amount_minor
+    (信用免押): eligible, the deposit still due (0 when waived), the score and the threshold. 404
+    not-found without a scored decision; 422 naming amount_minor. Changes nothing."""
     rt = runtime(request)
     language = _language(request, lang)
     with rt.uow.connect() as conn:

@@ -128,6 +128,8 @@ def list_alerts(request: Request, status: Status | None = Query(None),
                 severity: Literal["warning", "critical"] | None = Query(None),
                 limit: int = Limit, cursor: str | None = Query(None, max_length=64),
                 who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). Early-warning alerts, newest first,
+    filtered by status and severity, cursor-paged. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         data, next_cursor = service.list_alerts(conn, status=status, severity=severity,
@@ -139,6 +141,8 @@ def list_alerts(request: Request, status: Status | None = Query(None),
             summary="One alert with its evidence and what was done about it")
 def get_alert(request: Request, alert_id: str = AlertId,
               who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). One alert with its evidence, bounds,
+    playbook and what was done about it. 404 for an unknown alert. Changes nothing."""
     with runtime(request).uow.connect() as conn:
         return service.get_alert(conn, alert_id)
 
@@ -148,6 +152,10 @@ def get_alert(request: Request, alert_id: str = AlertId,
 def acknowledge(request: Request, body: AcknowledgeIn, alert_id: str = AlertId,
                 idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Marks an open alert as seen (status acknowledged,
+    audited). 409 invalid-state when already actioned or dismissed; 404 for an unknown alert.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     return idempotent_post(request, who.scope_key, body, lambda tx: service.acknowledge_alert(
         tx, alert_id, who.id))
 
@@ -156,6 +164,10 @@ def acknowledge(request: Request, body: AcknowledgeIn, alert_id: str = AlertId,
              summary="Close an alert without action, with the reason")
 def dismiss(request: Request, body: DismissIn, alert_id: str = AlertId,
             idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Closes an alert without action, with the reason (status
+    dismissed, audited). 409 invalid-state when already closed; 422 naming reason when empty.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     return idempotent_post(request, who.scope_key, body, lambda tx: service.dismiss_alert(
         tx, alert_id, who.id, body.reason))
 
@@ -165,6 +177,12 @@ def dismiss(request: Request, body: DismissIn, alert_id: str = AlertId,
 def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
                  idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Runs the alert's playbook: the action (lower a segment's
+    limits, send traffic to the champion model, freeze a merchant, raise grade cut-offs, open a
+    fraud review) is applied through the owning domain in the same transaction as the alert's
+    status and audit record. 422 naming a bad parameter; 409 invalid-state when the alert is
+    closed. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     return idempotent_post(request, who.scope_key, body, lambda tx: service.apply_playbook(
         tx, alert_id, who.id, [] if who.role is None else [who.role], body.parameters))
 
@@ -172,4 +190,6 @@ def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
 @router.get("/operator/monitors", response_model=MonitorList,
             summary="The configured early-warning monitors")
 def monitors(request: Request, who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). The configured early-warning
+    monitors: metric, segment, method, band width and playbook. Changes nothing."""
     return {"data": [dataclasses.asdict(m) for m in default_monitors()]}

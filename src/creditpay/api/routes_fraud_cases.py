@@ -184,6 +184,9 @@ def list_cases(request: Request,
                    "active", description="active = open or assigned"),
                limit: int = Limit, cursor: str | None = Query(None, max_length=200),
                who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). The fraud case queue, most urgent first (priority, then
+    SLA due time), filtered by status (default active: open and assigned), cursor-paged.
+    Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         data, next_cursor = cases.list_queue(conn, status=status, limit=limit, cursor=cursor,
@@ -197,6 +200,9 @@ def queue_report(request: Request,
                  since: dt.datetime | None = Query(
                      None, description="timezone-aware; default: 30 days before now"),
                  who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). The fraud queue since a time (default 30 days): open and
+    assigned counts, precision of resolved cases and SLA breaches. 422 naming since when it has
+    no timezone. Changes nothing."""
     rt = runtime(request)
     now = rt.clock.now()
     if since is not None and since.tzinfo is None:
@@ -210,6 +216,10 @@ def queue_report(request: Request,
 def assign_case(request: Request, case_id: str, body: AssignIn,
                 idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). Takes a fraud case (status assigned), or, for an admin,
+    gives it to an analyst (staff_id). 409 invalid-state for a resolved case; 404 for an
+    unknown case. Idempotency-Key required: a retry with the same key and body replays the
+    first answer; another body with that key is 409 idempotency-conflict."""
     staff_id = body.staff_id or who.id
     if staff_id != who.id and who.role != "admin":
         raise PermissionDeniedError("only admin assigns a case to someone else",
@@ -224,6 +234,11 @@ def assign_case(request: Request, case_id: str, body: AssignIn,
 def resolve_case(request: Request, case_id: str, body: FraudCaseResolveIn,
                  idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ANALYST)) -> Any:
+    """Operator (risk analyst). Resolves a fraud case as fraud, legitimate or unsure, with an
+    optional note kept in the notes vault; a payment held for review is approved (legitimate)
+    or declined with it, and the verdict becomes a fraud label. 409 invalid-state when already
+    resolved. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     reviewer = cases.payment_reviewer(rt.payments.review, who)
     transfers = cases.payment_reviewer(rt.payments.review_transfer, who)
@@ -238,6 +253,11 @@ def resolve_case(request: Request, case_id: str, body: FraudCaseResolveIn,
 def ingest_chargeback(request: Request, body: ChargebackIn,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). Records a chargeback on a payment as a fraud label
+    (is_fraud false for a non-fraud dispute reason) for model training and monitoring; the same
+    chargeback_id again answers duplicate true. 404 naming intent_id for an unknown payment.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     def use_case(tx: Any) -> dict[str, Any]:
@@ -310,6 +330,9 @@ def screenings(request: Request,
                subject_id: str = Path(..., min_length=1, max_length=64,
                                       pattern=r"^[A-Za-z0-9_\-]+$"),
                who: Principal = Depends(SCREENINGS_READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). Every fraud screening of a payment
+    intent or P2P transfer, oldest first: features, rules hit, score, decision and the model,
+    feature and rule versions. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"data": records.screenings_for(conn, subject_id)}
@@ -372,6 +395,9 @@ def _feature_names(rt: Any) -> Any:
 @router.get("/operator/fraud_rules", response_model=ActiveRulesOut,
             summary="The live fraud rule set and the stored versions")
 def active_rules(request: Request, who: Principal = Depends(RULES_READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). The live fraud rule set (null when
+    none was activated: the configured document is in force) and every stored version, newest
+    first. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"active": rule_sets.active(conn), "history": rule_sets.history(conn)}
@@ -381,6 +407,11 @@ def active_rules(request: Request, who: Principal = Depends(RULES_READ)) -> Any:
              summary="Load (validate and store) a new fraud rules version; not yet live")
 def load_rules(request: Request, body: RulesDocumentIn, idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(RULES_WRITE)) -> Any:
+    """Operator (risk analyst, admin). Validates and stores a new fraud rules version
+    (audited); it is not live until activated. An invalid document is 422 naming the field at
+    fault; the same version with the same content answers duplicate true, with other content
+    409 conflict. Idempotency-Key required: a retry with the same key and body replays the
+    first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     document = body.model_dump(exclude_none=True)
     names = _feature_names(rt)
@@ -396,6 +427,10 @@ def activate_rules(request: Request, body: ActivateIn,
                                        pattern=VERSION_PATTERN),
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(RULES_WRITE)) -> Any:
+    """Operator (risk analyst, admin). Makes a stored fraud rules version live (audited);
+    running screeners switch to it after the commit. 404 for an unknown version.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     names = _feature_names(rt)
     gateway = rt.payments.risk
