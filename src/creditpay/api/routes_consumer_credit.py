@@ -149,11 +149,11 @@ def apply_for_credit(request: Request, body: S.CreditApplicationIn,
     """Customer. Applies for the pay-later line: the application policy decides approve,
     decline or refer (to a person) from the declared income and the bureau report; an approval
     opens the line in the same transaction. Reasons come in the caller's language (a decline's
-    are its adverse-action notice). Needs verified identity and the bureau_inquiry and
-    credit_assessment consents (409 naming the rule otherwise); 422 naming a bad field. The
-    application id is derived from the key, so a retry never makes a second application.
-    Idempotency-Key required: a retry with the same key and body replays the first answer;
-    another body with that key is 409 idempotency-conflict."""
+    are its adverse-action notice). Needs the bureau_inquiry and credit_assessment consents in
+    force (403 consent-required naming purpose otherwise) and verified identity; 422 naming a
+    bad field. The application id is derived from the key, so a retry never makes a second
+    application. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     application_id = _keyed_id(request, "app", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
@@ -272,10 +272,11 @@ def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = S
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. Converts this bill, or part of it, into installments (账单分期): a plan is opened
-    for the amount at the offered fee and the bill's amount due is reduced. 409 when the amount
-    is more than can be converted or the bill is past due; 404 for another's bill; 422 naming
-    periods for a count not offered. Idempotency-Key required: a retry with the same key and
-    body replays the first answer; another body with that key is 409 idempotency-conflict."""
+    for the amount at the offered fee and the bill's amount due is reduced. 409 invalid-state
+    when the bill is past its due date or has nothing left to convert; 422 naming amount_minor
+    beyond the bill's unpaid principal, or periods; 404 for another's bill. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     from creditpay.credit.self_service import ConvertStatement, convert_statement
 
     command = ConvertStatement(
@@ -375,9 +376,10 @@ def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountI
                idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. Switches auto-debit from the caller's wallet on the due day for one account.
-    Switching on needs the caller's auto_debit consent in force (409 naming the rule
-    otherwise); 404 for another's account. Idempotency-Key required: a retry with the same key
-    and body replays the first answer; another body with that key is 409 idempotency-conflict."""
+    Switching on needs the caller's auto_debit consent in force (403 consent-required naming
+    purpose otherwise); 404 for another's account. Idempotency-Key required: a retry with the
+    same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     from creditpay.protection.auto_debit import SwitchAutoDebit, switch_auto_debit
 
     command = SwitchAutoDebit(customer_id=who.id, account_id=account_id, enabled=body.enabled)
@@ -479,9 +481,11 @@ def take_cash_loan(request: Request, body: S.CashLoanIn,
     """Customer. Takes a cash loan from an offer the caller was shown, sending the
     key_facts_sha256 of the document read: in one transaction the acceptance is recorded,
     affordability checked, the loan opened and the principal paid into the wallet. 422 naming
-    key_facts_sha256 when it is not the offer's; 404 for an unknown or expired offer; 409
-    limit-exceeded naming the failing rule. Idempotency-Key required: a retry with the same key
-    and body replays the first answer; another body with that key is 409 idempotency-conflict."""
+    key_facts_sha256 when it is not the offer's; 404 for an offer not shown to the caller; 409
+    invalid-state naming offer_id when it expired, was already accepted or its product's terms
+    changed; 409 limit-exceeded naming the failing rule. Idempotency-Key required: a retry with
+    the same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     rt = runtime(request)
     loan_id = _keyed_id(request, "loan", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,

@@ -409,9 +409,10 @@ def load_rules(request: Request, body: RulesDocumentIn, idempotency_key: str = I
                who: Principal = Depends(RULES_WRITE)) -> Any:
     """Operator (risk analyst, admin). Validates and stores a new fraud rules version
     (audited); it is not live until activated. An invalid document is 422 naming the field at
-    fault; the same version with the same content answers duplicate true, with other content
-    409 conflict. Idempotency-Key required: a retry with the same key and body replays the
-    first answer; another body with that key is 409 idempotency-conflict."""
+    fault and stores nothing; the same version with the same content answers duplicate true,
+    with other content it is a conflict (versions are immutable). Idempotency-Key required: a
+    retry with the same key and body replays the first answer; another body with that key is
+    409 idempotency-conflict."""
     rt = runtime(request)
     document = body.model_dump(exclude_none=True)
     names = _feature_names(rt)

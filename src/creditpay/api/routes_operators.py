@@ -110,11 +110,11 @@ def grant_credit_line(request: Request, customer_id: str, body: S.CreditLineIn,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(access(roles={"admin", "risk_analyst"}))) -> Any:
     """Operator (admin, risk analyst). Opens a pay-later credit line for a customer with a
-    limit and a product, through the credit servicing engine (one line per customer and
-    currency). 409 conflict when the customer has a line in that currency; 404 for an unknown
-    customer; 422 naming limit_minor or product_code. Idempotency-Key required: a retry with
-    the same key and body replays the first answer; another body with that key is 409
-    idempotency-conflict."""
+    limit and a product, through the credit servicing engine One line per customer and
+    currency: granting it again with the same product returns that line, with another product
+    is 409 naming product_code; 422 naming product_code when it is not a line product of that
+    currency. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx:
                            rt.origination.open_credit_line(tx, who, customer_id,
