@@ -148,6 +148,14 @@ def apply_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CreditApplicati
 def apply_for_credit(request: Request, body: S.CreditApplicationIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Applies for the pay-later line: the application policy decides approve,
+    decline or refer (to a person) from the declared income and the bureau report; an approval
+    opens the line in the same transaction. Reasons come in the caller's language (a decline's
+    are its adverse-action notice). Needs the bureau_inquiry and credit_assessment consents in
+    force (403 consent-required naming purpose otherwise) and verified identity; 422 naming a
+    bad field. The application id is derived from the key, so a retry never makes a second
+    application. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     application_id = keyed_id(request, "app", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
@@ -159,6 +167,9 @@ def apply_for_credit(request: Request, body: S.CreditApplicationIn,
             summary="My credit decisions, newest first (outcome, date, limit, reasons)")
 def credit_applications(request: Request, lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's credit decisions, newest first: outcome, grade, limit, APR,
+    reasons in the caller's language (lang), the referral state, and the line an approval
+    opened. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"data": decisions_out(conn, who, _language(rt, conn, who, lang))}
@@ -208,6 +219,9 @@ def statement_out(view: Any) -> dict[str, Any]:
             summary="Bills of my credit line, oldest first, with lines and totals")
 def statements(request: Request, account_id: str = AccountId,
                who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The bills of one of the caller's credit accounts, oldest first, with their
+    lines, totals, minimum payment and due date. 404 not-found for another's account. Changes
+    nothing."""
     from creditpay.credit.service import list_statements
 
     rt = runtime(request)
@@ -220,6 +234,9 @@ def statements(request: Request, account_id: str = AccountId,
             summary="One bill: lines, totals, minimum payment and due date")
 def statement(request: Request, statement_id: str = StatementId,
               who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. One of the caller's bills: its lines (purchases, interest, penalty, fees,
+    installments of plans), the bill total, minimum payment and due date. 404 not-found naming
+    statement_id for another's bill. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return statement_out(_own_statement(conn, who, statement_id))
@@ -234,6 +251,10 @@ def installment_offers(request: Request, statement_id: str = StatementId,
                            None, gt=0, le=10_000_000_000,
                            description="minor units (default: all that can be converted)"),
                        who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. What converting this bill (or amount_minor of it) into installments costs, for
+    each number of installments: fee per period, total cost, APR, all-in annual cost and
+    schedule, and the most that can be converted today. 404 for another's bill. Changes
+    nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return installment_offers_out(rt, conn, who, statement_id, amount_minor)
@@ -265,6 +286,12 @@ def installment_offers_out(rt: Runtime, conn: Any, who: Principal, statement_id:
 def convert_statement(request: Request, body: S.ConvertIn, statement_id: str = StatementId,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Converts this bill, or part of it, into installments (账单分期): a plan is opened
+    for the amount at the offered fee and the bill's amount due is reduced. 409 invalid-state
+    when the bill is past its due date or has nothing left to convert; 422 naming amount_minor
+    beyond the bill's unpaid principal, or periods; 404 for another's bill. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     rt = runtime(request)
     conversion_id = keyed_id(request, "cv", who, idempotency_key, 32)
     return idempotent_post(request, who.scope_key, body, lambda tx: convert_use_case(
@@ -289,6 +316,12 @@ def convert_use_case(rt: Runtime, tx: Any, who: Principal, statement_id: str,
              summary="Repay from my wallet: what is due first, or one account (prepaying it)")
 def repay(request: Request, body: S.RepaymentIn, idempotency_key: str = IdempotencyKey,
           who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Repays from the caller's wallet: by default what is due, oldest first; with
+    account_id, that account (money beyond what is due prepays it). The answer splits the
+    amount into principal, interest, fees, penalty and prepayment per account. 409
+    insufficient-funds when the wallet is short; 404 for another's account; 422 naming
+    amount_minor or currency. Idempotency-Key required: a retry with the same key and body
+    replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     repayment_id = keyed_id(request, "rp", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,
@@ -318,6 +351,8 @@ def repay_use_case(rt: Runtime, tx: Any, who: Principal, body: S.RepaymentIn,
             summary="What settles this account today (repay it with account_id)")
 def payoff(request: Request, account_id: str = AccountId,
            who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The amount that settles one of the caller's accounts today (repay it with
+    account_id). 404 for another's account. Changes nothing."""
     from creditpay.credit.service import payoff_amount
 
     rt = runtime(request)
@@ -334,6 +369,9 @@ def payoff(request: Request, account_id: str = AccountId,
                     "are what will be billed when each is paid on its due date")
 def installments(request: Request, account_id: str = AccountId,
                  who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The installments of one of the caller's plans or loans, by due date, with
+    status and what was paid; a prepayment or refund replaces the rows not yet billed. 404 for
+    another's account. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         currency = _own_account_currency(conn, who, account_id)
@@ -360,6 +398,11 @@ def installments_out(conn: Any, account_id: str, currency: str) -> dict[str, Any
 def auto_debit(request: Request, body: S.AutoDebitIn, account_id: str = AccountId,
                idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Switches auto-debit from the caller's wallet on the due day for one account.
+    Switching on needs the caller's auto_debit consent in force (403 consent-required naming
+    purpose otherwise); 404 for another's account. Idempotency-Key required: a retry with the
+    same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     return idempotent_post(request, who.scope_key, body,
                            lambda tx: auto_debit_use_case(tx, who, account_id, body))
 
@@ -389,6 +432,12 @@ def _offer_out(offer: dict[str, Any], language: str, sha256: str) -> dict[str, A
 def cash_loan_offers(request: Request, body: S.CashLoanOffersIn,
                      idempotency_key: str = IdempotencyKey,
                      who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Cash-loan offers (借呗) for an amount, each with its full cost (interest, fees,
+    APR, all-in annual cost), schedule and key-facts document; offers are stored for 15 minutes
+    and a loan is taken only from one of them. 409 limit-exceeded beyond the headroom (line
+    limit less what is owed and held); 422 naming amount_minor or currency. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body,
                            lambda tx: cash_loan_offers_use_case(rt, tx, who, body))
@@ -418,6 +467,9 @@ def cash_loan_offers_use_case(rt: Runtime, tx: Any, who: Principal, body: S.Cash
 def cash_loan_key_facts(request: Request, offer_id: str = OfferId,
                         lang: Literal["zh-CN", "en"] | None = LangQuery,
                         who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The key-facts document (HTML, zh-CN or en) of a cash-loan offer the caller was
+    shown; its SHA-256 is the offer's key_facts_sha256. 404 for an offer not shown to the
+    caller. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         document = cash_loan_key_facts_html(rt, conn, who, offer_id, lang)
@@ -463,6 +515,14 @@ def take_loan_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn,
 def take_cash_loan(request: Request, body: S.CashLoanIn,
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Takes a cash loan from an offer the caller was shown, sending the
+    key_facts_sha256 of the document read: in one transaction the acceptance is recorded,
+    affordability checked, the loan opened and the principal paid into the wallet. 422 naming
+    key_facts_sha256 when it is not the offer's; 404 for an offer not shown to the caller; 409
+    invalid-state naming offer_id when it expired, was already accepted or its product's terms
+    changed; 409 limit-exceeded naming the failing rule. Idempotency-Key required: a retry with
+    the same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     rt = runtime(request)
     loan_id = keyed_id(request, "loan", who, idempotency_key)
     return idempotent_post(request, who.scope_key, body,

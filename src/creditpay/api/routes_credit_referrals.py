@@ -18,7 +18,7 @@ from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
 from creditpay.api.routes_consumer_credit import LINE_PRODUCT
-from creditpay.api.schemas import Strict
+from creditpay.api.schemas import Strict, examples
 from creditpay.parties.service import Principal
 from creditpay.risk.decisions import referrals
 
@@ -28,6 +28,18 @@ router = APIRouter(prefix="/v1", tags=["credit referrals"])
 READ = access(roles={"risk_analyst", "admin", "compliance_officer"})
 ACT = access(roles={"risk_analyst", "admin"})
 DecisionId = Path(..., min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+_REFERRAL: dict[str, Any] = {
+    "decision_id": "9c2e4a6b8d0f41e3a5c7e9b1d3f5a7c9",
+    "application_id": "app_7e9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b",
+    "customer_id": "cus_c77727884ae04a7594dd", "product_code": "credit_line",
+    "decided_at": "2025-03-01T09:00:00+00:00", "grade": "C", "score": 612.0, "pd": 0.071,
+    "offered_limit_minor": 500000, "offered_apr_bps": 2190, "currency": "CNY",
+    "reasons": [{"code": "THIN_FILE", "detail": "fewer than 3 months of history"}],
+    "features": {"tenure_months": 2, "monthly_income_minor": 800000},
+    "status": "pending", "verdict": None, "limit_minor": None, "apr_bps": None,
+    "reason_code": None, "reviewer_id": None, "reviewed_at": None, "line_id": None}
 
 
 class ReferralOut(BaseModel):
@@ -53,10 +65,12 @@ class ReferralOut(BaseModel):
     reviewer_id: str | None
     reviewed_at: str | None
     line_id: str | None = Field(None, description="the line an approval opened")
+    model_config = examples(_REFERRAL)
 
 
 class ReferralList(BaseModel):
     data: list[ReferralOut]
+    model_config = examples({"data": [_REFERRAL]})
 
 
 class ReferralResolveIn(Strict):
@@ -66,6 +80,8 @@ class ReferralResolveIn(Strict):
         description="approve: the limit to grant, at most the offered limit (default: it)")
     reason_code: Literal[tuple(sorted(referrals.REVIEW_REASONS))] | None = Field(  # type: ignore[valid-type]
         None, description="decline: the reason the consumer reads")
+    model_config = examples({"verdict": "approve", "limit_minor": 500000},
+                                 {"verdict": "decline", "reason_code": "REVIEW_AFFORDABILITY"})
 
 
 @router.get("/operator/credit_referrals", response_model=ReferralList,
@@ -74,6 +90,9 @@ def list_referrals(request: Request,
                    status: Literal["pending", "resolved"] | None = Query("pending"),
                    limit: int = Query(50, ge=1, le=referrals.REFERRALS_MAX),
                    who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). Referred credit applications, oldest
+    first (status pending by default, or resolved), with grade, score, PD, the policy's offer
+    and reasons. Changes nothing."""
     with runtime(request).uow.connect() as conn:
         return {"data": [r.to_json() for r in referrals.list_referrals(
             conn, status=status, limit=limit)]}
@@ -83,6 +102,9 @@ def list_referrals(request: Request,
             summary="One referred application with its scores, offer and feature values")
 def get_referral(request: Request, decision_id: str = DecisionId,
                  who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). One referred application with its
+    score, PD, the policy's offer, reasons and the feature values the decision used. 404 for an
+    unknown decision. Changes nothing."""
     with runtime(request).uow.connect() as conn:
         return referrals.get_referral(conn, decision_id).to_json()
 
@@ -91,6 +113,12 @@ def get_referral(request: Request, decision_id: str = DecisionId,
              summary="Approve (opens the line) or decline (with a reason) a referral")
 def resolve(request: Request, body: ReferralResolveIn, decision_id: str = DecisionId,
             idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Resolves a referral: approve opens the pay-later line in
+    the same transaction, at most at the offered limit (limit_minor, default the offer);
+    decline records a REVIEW_* reason the consumer reads. 409 invalid-state when already
+    resolved; 422 naming limit_minor above the offer or a decline without reason_code.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     command = referrals.ReviewReferral(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from creditpay.api.access import access
 from creditpay.api.common import runtime
+from creditpay.api.schemas import examples
 from creditpay.parties.service import Principal
 from creditpay.risk.decisions.credit_score import deposit_waiver, latest_credit_score
 
@@ -45,6 +46,12 @@ class CreditScoreOut(BaseModel):
     language: Language
     factors: list[ScoreFactorOut]
     improvements: list[ScoreImprovementOut]
+    model_config = examples({"score": 712, "band": "good", "language": "en", "factors": [
+            {"characteristic": "on_time_ratio", "text": "You repay on time", "your_value": 1.0},
+            {"characteristic": "utilisation", "text": "You use 18 % of your limit",
+             "your_value": 0.18}], "improvements": [
+            {"characteristic": "tenure_months", "points": 15, "target": 12,
+             "text": "Keep using your account for 12 months"}]})
 
 
 class DepositWaiverOut(BaseModel):
@@ -55,6 +62,9 @@ class DepositWaiverOut(BaseModel):
     threshold: int
     language: Language
     text: str
+    model_config = examples({"amount_minor": 200000, "eligible": True, "deposit_due_minor": 0,
+                                  "credit_score": 712, "threshold": 650, "language": "en",
+                                  "text": "Your credit score waives this deposit."})
 
 
 def _language(request: Request, lang: Language | None) -> Language:
@@ -68,6 +78,10 @@ def _language(request: Request, lang: Language | None) -> Language:
             summary="My credit score, its main factors and what would improve it")
 def my_credit_score(request: Request, lang: Language | None = LangQuery,
                     who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's credit score (350-950) behind their latest scored credit
+    decision, its band, the main factors with the caller's values, and what would raise it, in
+    zh-CN or en (lang, else Accept-Language). 404 not-found without a scored decision. Changes
+    nothing."""
     language = _language(request, lang)
     with runtime(request).uow.connect() as conn:
         score = latest_credit_score(conn, who.id)
@@ -94,6 +108,9 @@ def my_deposit_waiver(request: Request,
                                                 description="the deposit, in minor units"),
                       lang: Language | None = LangQuery,
                       who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Whether the caller's credit score waives a rental deposit of amount_minor
+    (信用免押): eligible, the deposit still due (0 when waived), the score and the threshold. 404
+    not-found without a scored decision; 422 naming amount_minor. Changes nothing."""
     rt = runtime(request)
     language = _language(request, lang)
     with rt.uow.connect() as conn:

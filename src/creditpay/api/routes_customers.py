@@ -77,6 +77,13 @@ def check_password(request: Request, identifier: str, password: str) -> tuple[st
                      "to it (the same answer whether or not it is registered already)")
 def register(request: Request, body: S.RegisterIn,
              idempotency_key: str = IdempotencyKey) -> Any:
+    """Public. Starts a registration with a phone number (or, without one, an e-mail) and a
+    password: a 6-digit code is sent to it and the answer carries the registration_id to send
+    back with it. The answer is the same whether or not the phone or e-mail is taken (for a
+    taken one no code is sent and the owner is told). Nothing is created until the code is
+    verified. 422 validation-error naming the field (e.g. a password under 10 characters); 429
+    rate-limited. Idempotency-Key required: a retry with the same key and body replays the
+    first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     password_hash = rt.parties.passwords.hash(body.password)  # argon2 before the write lock
     login = body.phone or body.email or ""
@@ -93,6 +100,11 @@ def register(request: Request, body: S.RegisterIn,
              summary="Finish registering with the code sent to the phone or email")
 def register_verify(request: Request, body: S.RegistrationVerifyIn,
                     idempotency_key: str = IdempotencyKey) -> Any:
+    """Public. Finishes a registration: with the code sent and the device that started it,
+    creates the customer (201, personal data masked) and trusts that device. A wrong, used,
+    expired or unknown registration is 401 wrong-code (wrong codes are counted); 422 naming a
+    malformed field. Idempotency-Key required: a retry with the same key and body replays the
+    first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(
         request, "register-verify:" + body.registration_id, body,
@@ -105,6 +117,13 @@ def register_verify(request: Request, body: S.RegistrationVerifyIn,
 @router.post("/auth/login", response_model=S.SessionOut,
              summary="Log in; a new device gets a one-time code first (step-up)")
 def login(request: Request, body: S.LoginIn, idempotency_key: str = IdempotencyKey) -> Any:
+    """Public. Logs a customer in with phone or e-mail and password. On a trusted device the
+    answer holds an access token (15 minutes) and a refresh token, both shown once; on a new
+    device it is status step_up_required with a challenge_id, and a code is sent (finish with
+    /v1/auth/login/verify). A wrong password is 401 unauthenticated and counts toward the
+    15-minute lockout after 5 failures; 429 rate-limited. Idempotency-Key required: a retry
+    with the same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     rt = runtime(request)
     scope_key, row = check_password(request, body.identifier, body.password)
     fp = body.model_dump(mode="json", exclude={"password"})
@@ -118,6 +137,11 @@ def login(request: Request, body: S.LoginIn, idempotency_key: str = IdempotencyK
              summary="Complete a login on a new device with the one-time code")
 def login_verify(request: Request, body: S.LoginVerifyIn,
                  idempotency_key: str = IdempotencyKey) -> Any:
+    """Public. Completes a login from a new device with the one-time code: trusts the device
+    and returns the tokens (shown once). A wrong, expired or spent code is 401 wrong-code;
+    every wrong code counts toward the challenge's 5 attempts and the account's lockout.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(
         request, "login-verify:" + body.challenge_id, body,
@@ -129,6 +153,11 @@ def login_verify(request: Request, body: S.LoginVerifyIn,
 @router.post("/auth/refresh", response_model=S.SessionOut,
              summary="Rotate a refresh token for a new access token")
 def refresh(request: Request, body: S.RefreshIn, idempotency_key: str = IdempotencyKey) -> Any:
+    """Public. Exchanges a refresh token for a new access token and a new refresh token
+    (rotated on every use; the old one stops working). Reusing an old refresh token revokes
+    every session of that login and is 401 unauthenticated. Idempotency-Key required: a retry
+    with the same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     rt = runtime(request)
     token_digest = hashlib.sha256(body.refresh_token.encode()).hexdigest()
 
@@ -147,6 +176,10 @@ def refresh(request: Request, body: S.RefreshIn, idempotency_key: str = Idempote
 @router.post("/auth/logout", response_model=S.LogoutOut, summary="End this login everywhere")
 def logout(request: Request, idempotency_key: str = IdempotencyKey,
            who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Ends the caller's login: its session is revoked at once, so its access and
+    refresh tokens stop working. 401 without a valid token. Idempotency-Key required: a retry
+    with the same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, None, lambda tx: rt.parties.logout(tx, who))
 
@@ -154,6 +187,9 @@ def logout(request: Request, idempotency_key: str = IdempotencyKey,
 # ----------------------------------------------------------------------- profile, KYC, devices
 @router.get("/me", response_model=S.CustomerOut, summary="My profile (personal data masked)")
 def me(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's own profile: status, KYC status, locale, and phone, e-mail, name
+    and ID number masked. Changes nothing. 401 without a valid token; 403 for merchants and
+    operators."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return rt.parties.customer_view(rt.parties.get_customer(conn, who.id))
@@ -162,6 +198,12 @@ def me(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
 @router.post("/me/kyc", response_model=S.CustomerOut, summary="Verify my identity")
 def kyc(request: Request, body: S.KycIn, idempotency_key: str = IdempotencyKey,
         who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Verifies the caller's identity with legal name, ID number and date of birth
+    (kept encrypted in the vault; masked in the answer) and sets kyc_status to verified. 422
+    validation-error naming the field (e.g. date_of_birth under 18); 409 invalid-state when
+    already verified; 409 conflict when the ID document belongs to another account.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     fp = {"legal_name": _keyed(request, "fp", body.legal_name),
           "id_number": _keyed(request, "fp", body.id_number),
@@ -176,6 +218,8 @@ def kyc(request: Request, body: S.KycIn, idempotency_key: str = IdempotencyKey,
 
 @router.get("/me/devices", response_model=S.DeviceList)
 def devices(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's devices: which are trusted (no step-up code at login) and when
+    each was last seen. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"data": rt.parties.list_devices(conn, who.id)}
@@ -185,6 +229,10 @@ def devices(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
              summary="Stop trusting a device and end its sessions")
 def untrust_device(request: Request, device_id: str, idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Stops trusting one of the caller's devices and ends its sessions: its next
+    login needs a one-time code again. 404 not-found for a device that is not the caller's.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, None,
                            lambda tx: rt.parties.untrust_device(tx, who, device_id))
@@ -195,6 +243,11 @@ def untrust_device(request: Request, device_id: str, idempotency_key: str = Idem
              summary="Link a bank card (tokenised by the card rail; the number is not kept)")
 def add_card(request: Request, body: S.CardIn, idempotency_key: str = IdempotencyKey,
              who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Links a bank card: the card rail tokenises the number, and only the token,
+    brand and last 4 digits are kept (the number is never stored). 422 naming pan for a number
+    that is not a valid card number, or expiry_year for an expired card. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     def use_case(tx: Any) -> dict[str, Any]:
@@ -211,6 +264,8 @@ def add_card(request: Request, body: S.CardIn, idempotency_key: str = Idempotenc
 
 @router.get("/me/cards", response_model=S.CardList)
 def cards(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's linked cards (brand, last 4 digits, expiry, status). Changes
+    nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"data": rt.parties.list_cards(conn, who.id)}
@@ -219,6 +274,10 @@ def cards(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
 @router.post("/me/cards/{card_id}/remove", response_model=S.StatusOut)
 def remove_card(request: Request, card_id: str, idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Removes one of the caller's cards; it can no longer fund top-ups, withdrawals
+    or payments. 404 not-found for a card that is not the caller's. Idempotency-Key required: a
+    retry with the same key and body replays the first answer; another body with that key is
+    409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, None,
                            lambda tx: rt.parties.remove_card(tx, who, card_id))
@@ -227,6 +286,8 @@ def remove_card(request: Request, card_id: str, idempotency_key: str = Idempoten
 # ----------------------------------------------------------------------- wallet
 @router.get("/me/wallet", response_model=S.WalletOut, tags=["wallet"])
 def wallet(request: Request, currency: str = "CNY", who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's wallet in a currency (default CNY): balance, what is available
+    now (balance less holds) and top-ups still pending at the card rail. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return rt.payments.wallet_balance(conn, who.id, currency)
@@ -235,6 +296,9 @@ def wallet(request: Request, currency: str = "CNY", who: Principal = Depends(CUS
 @router.get("/me/wallet/history", response_model=S.WalletHistory, tags=["wallet"])
 def wallet_history(request: Request, cursor: str | None = Cursor, limit: int = Limit,
                    who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's wallet operations (top-ups, withdrawals, P2P), newest first,
+    cursor-paged (?cursor=next_cursor&limit=1..100). Changes nothing. 422 naming cursor for a
+    cursor this API did not return."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         data, next_seq = rt.payments.history(conn, who.id, before_seq=decode_cursor(cursor),
@@ -246,6 +310,11 @@ def wallet_history(request: Request, cursor: str | None = Cursor, limit: int = L
              tags=["wallet"], summary="Top up from a linked card (pending until the rail says)")
 def top_up(request: Request, body: S.CardMoveIn, idempotency_key: str = IdempotencyKey,
            who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Tops the wallet up from a linked card: a pending transfer is placed and the
+    card rail asked for a charge; the answer is pending and the money arrives when the rail
+    succeeds (a failure voids it). 404 not-found for another's card; 422 naming amount_minor or
+    currency (a currency not operated). Idempotency-Key required: a retry with the same key and
+    body replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.top_up(
         tx, who, card_id=body.card_id, amount_minor=body.amount_minor,
@@ -256,6 +325,11 @@ def top_up(request: Request, body: S.CardMoveIn, idempotency_key: str = Idempote
              tags=["wallet"], summary="Withdraw to a linked card (held until the rail says)")
 def withdraw(request: Request, body: S.CardMoveIn, idempotency_key: str = IdempotencyKey,
              who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Withdraws from the wallet to a linked card: the amount is held at once and
+    paid out when the rail succeeds (a failure releases it). 409 insufficient-funds beyond the
+    available balance; 404 not-found for another's card. Idempotency-Key required: a retry with
+    the same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.withdraw(
         tx, who, card_id=body.card_id, amount_minor=body.amount_minor,
@@ -266,6 +340,12 @@ def withdraw(request: Request, body: S.CardMoveIn, idempotency_key: str = Idempo
              tags=["wallet"], summary="Pay another customer (P2P) by phone or email")
 def transfer(request: Request, body: S.TransferIn, idempotency_key: str = IdempotencyKey,
              who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Pays another customer (P2P) by phone or e-mail, moving money between wallets.
+    Fraud screening may ask for a code (403 step-up-required with challenge_id: send again with
+    step_up_challenge_id and step_up_code) or hold the transfer for review (201, status
+    pending). 409 insufficient-funds; 404 not-found naming to for an unknown payee.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     fp = body.model_dump(mode="json") | {"to": _keyed(request, "fp", body.to)}
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.p2p(
@@ -278,6 +358,11 @@ def transfer(request: Request, body: S.TransferIn, idempotency_key: str = Idempo
              tags=["qr"], summary="A short-lived, single-use code to show at a till")
 def payment_code(request: Request, body: S.PaymentCodeIn, idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Creates a consumer-presented payment code (show it as a QR at a till): funded
+    from the balance or a linked card, single use, valid 60 seconds; a merchant charges it with
+    /collect. The code is shown once. 404 not-found for another's card; 422 when funding is
+    card without card_id. Idempotency-Key required: a retry with the same key and body replays
+    the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx:
                            rt.payments.create_payment_code(tx, who, funding=body.funding,
@@ -310,6 +395,9 @@ def consent_text(request: Request, purpose: S.ConsentPurpose,
                  language: Literal["zh-CN", "en"] = "zh-CN",
                  partner_name: str | None = Query(None, min_length=1, max_length=128),
                  who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The exact consent text of a purpose to show before granting, in zh-CN or en,
+    with its text_version and text_sha256 (send both back to grant). Changes nothing. 422
+    naming purpose or language."""
     from creditpay.protection.consent import consent_text as text_of
 
     text = text_of(purpose, language, partner_name=partner_name)
@@ -320,6 +408,9 @@ def consent_text(request: Request, purpose: S.ConsentPurpose,
 @router.get("/me/consents", response_model=S.ConsentList, tags=["consents"],
             summary="My consents: purpose, text version, when granted and revoked")
 def consents(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's consents, one entry per purpose (and partner): whether in force
+    and valid, the text version and language agreed to, when granted and revoked. Changes
+    nothing."""
     from creditpay.protection.views import consent_views
 
     rt = runtime(request)
@@ -332,6 +423,11 @@ def consents(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
 def grant_consent(request: Request, body: S.ConsentGrantIn,
                   idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Grants a consent purpose, recording the text version, language and hash of the
+    text shown (a record in the consent log). A hash that is not that version's text is 422
+    naming text_sha256; partner_id only for share_payment_data_with_partner. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     from creditpay.protection import consent as C
 
     def use_case(tx: Any) -> dict[str, Any]:
@@ -349,6 +445,10 @@ def grant_consent(request: Request, body: S.ConsentGrantIn,
 def revoke_consent(request: Request, consent_id: int = Path(ge=1, le=2**62),
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Revokes the purpose a consent record of the caller's belongs to (a new record;
+    the log keeps both). 404 not-found for another's record; 409 invalid-state when nothing is
+    in force (rule consent.not_granted). Idempotency-Key required: a retry with the same key
+    and body replays the first answer; another body with that key is 409 idempotency-conflict."""
     from creditpay.protection import consent as C
     from creditpay.protection.views import own_consent_record
 
@@ -367,6 +467,11 @@ def revoke_consent(request: Request, consent_id: int = Path(ge=1, le=2**62),
 def open_complaint(request: Request, body: S.ComplaintIn,
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Opens a complaint about the service or one of the caller's own payments,
+    wallet operations, credit accounts, statements or applications; the answer has the
+    acknowledge and resolve due times (SLA). 404 not-found naming subject_id for a subject that
+    is not the caller's. Idempotency-Key required: a retry with the same key and body replays
+    the first answer; another body with that key is 409 idempotency-conflict."""
     from creditpay.protection.complaints import open_complaint as open_
 
     return idempotent_post(request, who.scope_key, body, lambda tx: open_(
@@ -379,6 +484,8 @@ def open_complaint(request: Request, body: S.ComplaintIn,
             summary="My complaints, newest first")
 def complaints(request: Request, limit: int = Query(100, ge=1, le=100),
                who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's complaints, newest first (at most limit, 100), with status and
+    SLA due times. Changes nothing."""
     from creditpay.protection.views import list_complaints
 
     rt = runtime(request)
@@ -390,6 +497,9 @@ def complaints(request: Request, limit: int = Query(100, ge=1, le=100),
 @router.get("/me/credit_accounts", response_model=S.CreditAccountList, tags=["credit"],
             summary="My credit accounts (line, installment plans, cash loans)")
 def credit_accounts(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The caller's credit accounts: the pay-later line, installment plans and cash
+    loans, each with principal owed, past-due principal, accrued interest, days past due and
+    next due date. Changes nothing."""
     from creditpay.credit.service import list_accounts
 
     rt = runtime(request)
@@ -434,6 +544,14 @@ def withdraw_credit(request: Request,
                                            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]*$"),
                     idempotency_key: str = IdempotencyKey,
                     who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. The 14-day right of withdrawal from an installment plan or cash loan: within
+    the period the caller repays from the wallet the principal plus interest for the days used,
+    every fee and unearned interest is reversed, the account closed and the line's credit
+    restored, in one transaction. 409 after the deadline (rule withdrawal.window_closed), for a
+    revolving line or an account not active; 409 insufficient-funds when the wallet is short of
+    amount_due_minor; 404 for another's account. Idempotency-Key required: a retry with the
+    same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
     from creditpay.protection.credit_withdrawal import withdraw_from_wallet
 
     withdrawal_id = withdrawal_id_of(request, who, idempotency_key)

@@ -32,6 +32,18 @@ AlertId = Path(..., min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")
 Status = Literal["open", "acknowledged", "actioned", "dismissed"]
 
 
+_ALERT: dict[str, Any] = {
+    "id": "ewa_4d6f8a0c2e4b6d8f0a2c4e6b", "monitor": "approval_rate_drop",
+    "metric": "approval_rate", "segment": "product:baitiao", "day": "2025-03-01",
+    "severity": "warning", "value": 0.41, "statistic": 0.41, "centre": 0.58, "lower": 0.47,
+    "upper": 0.69, "sigmas": 3.1, "method": "rolling", "playbook": "raise_cutoff",
+    "playbook_parameters": ["segment", "points"], "evidence": {"window_days": 28},
+    "status": "open", "created_at": "2025-03-02T01:00:00+00:00",
+    "updated_at": "2025-03-02T01:00:00+00:00", "acknowledged_by": None,
+    "acknowledged_at": None, "actioned_by": None, "actioned_at": None, "action": None,
+    "dismissed_by": None, "dismissed_at": None, "dismiss_reason": None}
+
+
 class AlertOut(BaseModel):
     id: str
     monitor: str
@@ -60,18 +72,23 @@ class AlertOut(BaseModel):
     dismissed_by: str | None
     dismissed_at: str | None
     dismiss_reason: str | None
+    model_config = S.examples(_ALERT)
 
 
 class AlertPage(S.Page):
     data: list[AlertOut]
+    model_config = S.examples({"data": [_ALERT], "next_cursor": None})
 
 
 class AcknowledgeIn(S.Strict):
     pass
+    model_config = S.examples({})
 
 
 class DismissIn(S.Strict):
     reason: str = Field(min_length=1, max_length=500)
+    model_config = S.examples(
+        {"reason": "Holiday sales spike; approvals normal again the next day"})
 
 
 class PlaybookIn(S.Strict):
@@ -80,6 +97,7 @@ class PlaybookIn(S.Strict):
         description="the playbook's parameters (segment defaults to the alert's; "
                     "lower_limits: share 0..0.5; raise_cutoff: points 1..100; "
                     "freeze_merchant: merchant_id; switch_to_champion: model)")
+    model_config = S.examples({"parameters": {"share": 0.2}}, {})
 
 
 class MonitorOut(BaseModel):
@@ -97,6 +115,11 @@ class MonitorOut(BaseModel):
 
 class MonitorList(BaseModel):
     data: list[MonitorOut]
+    model_config = S.examples({"data": [{"name": "approval_rate_drop", "metric": "approval_rate",
+                                             "segment": "all", "direction": "down",
+                                             "method": "rolling", "k": 3.0, "window": 28,
+                                             "smoothing": 0.3, "critical_k": 5.0,
+                                             "playbook": "raise_cutoff"}]})
 
 
 @router.get("/operator/alerts", response_model=AlertPage,
@@ -105,6 +128,8 @@ def list_alerts(request: Request, status: Status | None = Query(None),
                 severity: Literal["warning", "critical"] | None = Query(None),
                 limit: int = Limit, cursor: str | None = Query(None, max_length=64),
                 who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). Early-warning alerts, newest first,
+    filtered by status and severity, cursor-paged. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         data, next_cursor = service.list_alerts(conn, status=status, severity=severity,
@@ -116,6 +141,8 @@ def list_alerts(request: Request, status: Status | None = Query(None),
             summary="One alert with its evidence and what was done about it")
 def get_alert(request: Request, alert_id: str = AlertId,
               who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). One alert with its evidence, bounds,
+    playbook and what was done about it. 404 for an unknown alert. Changes nothing."""
     with runtime(request).uow.connect() as conn:
         return service.get_alert(conn, alert_id)
 
@@ -125,6 +152,10 @@ def get_alert(request: Request, alert_id: str = AlertId,
 def acknowledge(request: Request, body: AcknowledgeIn, alert_id: str = AlertId,
                 idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Marks an open alert as seen (status acknowledged,
+    audited). 409 invalid-state when already actioned or dismissed; 404 for an unknown alert.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     return idempotent_post(request, who.scope_key, body, lambda tx: service.acknowledge_alert(
         tx, alert_id, who.id))
 
@@ -133,6 +164,10 @@ def acknowledge(request: Request, body: AcknowledgeIn, alert_id: str = AlertId,
              summary="Close an alert without action, with the reason")
 def dismiss(request: Request, body: DismissIn, alert_id: str = AlertId,
             idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Closes an alert without action, with the reason (status
+    dismissed, audited). 409 invalid-state when already closed; 422 naming reason when empty.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     return idempotent_post(request, who.scope_key, body, lambda tx: service.dismiss_alert(
         tx, alert_id, who.id, body.reason))
 
@@ -142,6 +177,12 @@ def dismiss(request: Request, body: DismissIn, alert_id: str = AlertId,
 def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
                  idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Runs the alert's playbook: the action (lower a segment's
+    limits, send traffic to the champion model, freeze a merchant, raise grade cut-offs, open a
+    fraud review) is applied through the owning domain in the same transaction as the alert's
+    status and audit record. 422 naming a bad parameter; 409 invalid-state when the alert is
+    closed. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     return idempotent_post(request, who.scope_key, body, lambda tx: service.apply_playbook(
         tx, alert_id, who.id, [] if who.role is None else [who.role], body.parameters))
 
@@ -149,4 +190,6 @@ def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
 @router.get("/operator/monitors", response_model=MonitorList,
             summary="The configured early-warning monitors")
 def monitors(request: Request, who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). The configured early-warning
+    monitors: metric, segment, method, band width and playbook. Changes nothing."""
     return {"data": [dataclasses.asdict(m) for m in default_monitors()]}

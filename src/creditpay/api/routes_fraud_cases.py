@@ -39,6 +39,24 @@ VERSION_PATTERN = r"^[A-Za-z0-9_.:+\-]+$"
 CaseId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 
 
+_CASE: dict[str, Any] = {
+    "id": "fcase_1a3c5e7b9d0f2a4c6e8b", "subject_type": "payment",
+    "subject_id": "pi_5032fafc52fa63cfb660", "customer_id": "cus_c77727884ae04a7594dd",
+    "merchant_id": "mer_ca246c2c722ec9b79a4a", "amount_minor": 360000, "currency": "CNY",
+    "score": 0.62, "reasons": ["very_large_on_new_device"],
+    "occurred_at": "2025-03-01T09:00:00+00:00", "opened_at": "2025-03-01T09:00:00+00:00",
+    "priority": 1, "sla_due_at": "2025-03-01T13:00:00+00:00", "sla_breached": False,
+    "status": "assigned", "assignee": "op_6e8a0c2e4b6d8f0a1c3e",
+    "assigned_at": "2025-03-01T09:20:00+00:00", "verdict": None, "note": None,
+    "resolved_by": None, "resolved_at": None, "payment_action": None}
+_RULE_SET: dict[str, Any] = {
+    "version": "rules-2025-03.1",
+    "sha256": "3e5a7c9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5b7d9f1a3c5e7b9d1f3a5c",
+    "author": "op_6e8a0c2e4b6d8f0a1c3e", "created_at": "2025-03-01T09:00:00+00:00",
+    "activated_at": "2025-03-01T10:00:00+00:00", "activated_by": "op_6e8a0c2e4b6d8f0a1c3e",
+    "active": True, "rules": 1}
+
+
 class FraudCaseOut(BaseModel):
     id: str
     subject_type: str
@@ -64,10 +82,12 @@ class FraudCaseOut(BaseModel):
     resolved_by: str | None
     resolved_at: str | None
     payment_action: str | None = Field(description="approved | declined | not_in_review")
+    model_config = S.examples(_CASE)
 
 
 class FraudCasePage(S.Page):
     data: list[FraudCaseOut]
+    model_config = S.examples({"data": [_CASE], "next_cursor": None})
 
 
 class AssignIn(S.Strict):
@@ -75,11 +95,14 @@ class AssignIn(S.Strict):
                                  pattern=r"^[A-Za-z0-9_\-]+$",
                                  description="operator to assign (default: yourself; only "
                                              "admin assigns to someone else)")
+    model_config = S.examples({}, {"staff_id": "op_6e8a0c2e4b6d8f0a1c3e"})
 
 
 class FraudCaseResolveIn(S.Strict):
     verdict: Literal["fraud", "legitimate", "unsure"]
     note: str | None = Field(None, max_length=1000)
+    model_config = S.examples({"verdict": "legitimate",
+                                    "note": "Customer confirmed the purchase by phone."})
 
 
 class ChargebackIn(S.Strict):
@@ -88,6 +111,9 @@ class ChargebackIn(S.Strict):
     reason_code: str | None = Field(None, min_length=1, max_length=32,
                                     pattern=r"^[A-Za-z0-9_.\-]+$")
     is_fraud: bool = Field(True, description="false for a non-fraud dispute reason")
+    model_config = S.examples({"chargeback_id": "cb-2025-000137",
+                                "intent_id": "pi_5032fafc52fa63cfb660",
+                                    "reason_code": "10.4", "is_fraud": True})
 
 
 class FraudLabelOut(BaseModel):
@@ -107,6 +133,17 @@ class FraudLabelOut(BaseModel):
     reason_code: str | None
     recorded_by: str
     duplicate: bool
+    model_config = S.examples({"id": 41, "source": "chargeback", "reference": "cb-2025-000137",
+                                    "subject_type": "payment",
+                                    "subject_id": "pi_5032fafc52fa63cfb660",
+                                    "customer_id": "cus_c77727884ae04a7594dd",
+                                    "merchant_id": "mer_ca246c2c722ec9b79a4a",
+                                    "device_id": "dev_8f3a1c0e5b7d9a2c4e6f",
+                                    "transaction_at": "2025-03-01T09:00:00+00:00",
+                                    "labelled_at": "2025-03-20T10:00:00+00:00", "is_fraud": True,
+                                    "amount_minor": 360000, "currency": "CNY",
+                                    "reason_code": "10.4",
+                                    "recorded_by": "op_6e8a0c2e4b6d8f0a1c3e", "duplicate": False})
 
 
 class PrecisionOut(BaseModel):
@@ -131,6 +168,13 @@ class QueueReportOut(BaseModel):
     assigned: int
     precision: PrecisionOut
     sla_breaches: SlaBreachesOut
+    model_config = S.examples({"since": "2025-02-01T00:00:00+00:00",
+                                    "as_of": "2025-03-03T00:00:00+00:00", "open": 4, "assigned": 2,
+                                    "precision": {"resolved": 20, "fraud": 6, "legitimate": 12,
+                                                  "unsure": 2, "precision": 0.3,
+                                                  "precision_decided": 0.3333},
+                                    "sla_breaches": {"open_overdue": 1, "resolved_late": 2,
+                                                     "total": 3}})
 
 
 @router.get("/operator/fraud_cases", response_model=FraudCasePage,
@@ -140,6 +184,9 @@ def list_cases(request: Request,
                    "active", description="active = open or assigned"),
                limit: int = Limit, cursor: str | None = Query(None, max_length=200),
                who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). The fraud case queue, most urgent first (priority, then
+    SLA due time), filtered by status (default active: open and assigned), cursor-paged.
+    Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         data, next_cursor = cases.list_queue(conn, status=status, limit=limit, cursor=cursor,
@@ -153,6 +200,9 @@ def queue_report(request: Request,
                  since: dt.datetime | None = Query(
                      None, description="timezone-aware; default: 30 days before now"),
                  who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). The fraud queue since a time (default 30 days): open and
+    assigned counts, precision of resolved cases and SLA breaches. 422 naming since when it has
+    no timezone. Changes nothing."""
     rt = runtime(request)
     now = rt.clock.now()
     if since is not None and since.tzinfo is None:
@@ -166,6 +216,10 @@ def queue_report(request: Request,
 def assign_case(request: Request, case_id: str, body: AssignIn,
                 idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). Takes a fraud case (status assigned), or, for an admin,
+    gives it to an analyst (staff_id). 409 invalid-state for a resolved case; 404 for an
+    unknown case. Idempotency-Key required: a retry with the same key and body replays the
+    first answer; another body with that key is 409 idempotency-conflict."""
     staff_id = body.staff_id or who.id
     if staff_id != who.id and who.role != "admin":
         raise PermissionDeniedError("only admin assigns a case to someone else",
@@ -180,6 +234,11 @@ def assign_case(request: Request, case_id: str, body: AssignIn,
 def resolve_case(request: Request, case_id: str, body: FraudCaseResolveIn,
                  idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ANALYST)) -> Any:
+    """Operator (risk analyst). Resolves a fraud case as fraud, legitimate or unsure, with an
+    optional note kept in the notes vault; a payment held for review is approved (legitimate)
+    or declined with it, and the verdict becomes a fraud label. 409 invalid-state when already
+    resolved. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     reviewer = cases.payment_reviewer(rt.payments.review, who)
     transfers = cases.payment_reviewer(rt.payments.review_transfer, who)
@@ -194,6 +253,11 @@ def resolve_case(request: Request, case_id: str, body: FraudCaseResolveIn,
 def ingest_chargeback(request: Request, body: ChargebackIn,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(READ)) -> Any:
+    """Operator (risk analyst, admin). Records a chargeback on a payment as a fraud label
+    (is_fraud false for a non-fraud dispute reason) for model training and monitoring; the same
+    chargeback_id again answers duplicate true. 404 naming intent_id for an unknown payment.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     def use_case(tx: Any) -> dict[str, Any]:
@@ -246,6 +310,18 @@ class FraudScreeningOut(BaseModel):
 
 class FraudScreeningList(BaseModel):
     data: list[FraudScreeningOut]
+    model_config = S.examples({"data": [{
+            "id": 311, "subject_type": "payment", "subject_id": "pi_5032fafc52fa63cfb660",
+            "customer_id": "cus_c77727884ae04a7594dd", "device_id": "dev_8f3a1c0e5b7d9a2c4e6f",
+            "merchant_id": "mer_ca246c2c722ec9b79a4a", "terminal_id": None, "card_id": None,
+            "amount_minor": 360000, "currency": "CNY", "scenario": "online",
+            "screened_at": "2025-03-01T09:00:00+00:00",
+            "features": {"amount_minor": 360000.0, "new_device": 0.0, "device_count_1h": 1.0},
+            "rules_hit": [], "score": 0.021, "decision": "approve", "reasons": [],
+            "model_version": "fraud-gbm-3", "features_version": "2",
+            "rules_version": "sim-rules-2025-01.2",
+            "thresholds": {"version": "t-2025-01", "challenge": 0.2, "review": 0.5,
+                           "decline": 0.85}}]})
 
 
 @router.get("/operator/fraud_screenings/{subject_id}", response_model=FraudScreeningList,
@@ -254,6 +330,9 @@ def screenings(request: Request,
                subject_id: str = Path(..., min_length=1, max_length=64,
                                       pattern=r"^[A-Za-z0-9_\-]+$"),
                who: Principal = Depends(SCREENINGS_READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). Every fraud screening of a payment
+    intent or P2P transfer, oldest first: features, rules hit, score, decision and the model,
+    feature and rule versions. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"data": records.screenings_for(conn, subject_id)}
@@ -272,6 +351,7 @@ class RuleSetOut(BaseModel):
     content: dict[str, Any] | None = None
     duplicate: bool | None = None
     changed: bool | None = None
+    model_config = S.examples(_RULE_SET)
 
 
 class ActiveRulesOut(BaseModel):
@@ -279,6 +359,7 @@ class ActiveRulesOut(BaseModel):
         description="the live rule set; null = none activated (the configured document "
                     "is in force)")
     history: list[RuleSetOut] = Field(description="stored versions, newest first")
+    model_config = S.examples({"active": _RULE_SET, "history": [_RULE_SET]})
 
 
 class RulesDocumentIn(S.Strict):
@@ -289,10 +370,20 @@ class RulesDocumentIn(S.Strict):
     description: str | None = Field(None, max_length=2000)
     blocklists: dict[str, list[str]] = Field(default_factory=dict)
     rules: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+    model_config = S.examples({"version": "rules-2025-03.1",
+                                    "description": "Challenge large payments from a new device",
+                                    "blocklists": {"device": [], "card": []},
+                                    "rules": [{"name": "new_device_large", "action": "challenge",
+                                               "when": {"all": [
+                                                   {"field": "new_device", "op": "==",
+                                                    "value": True},
+                                                   {"field": "amount_minor", "op": ">=",
+                                                    "value": 50000}]}}]})
 
 
 class ActivateIn(S.Strict):
     pass
+    model_config = S.examples({})
 
 
 def _feature_names(rt: Any) -> Any:
@@ -304,6 +395,9 @@ def _feature_names(rt: Any) -> Any:
 @router.get("/operator/fraud_rules", response_model=ActiveRulesOut,
             summary="The live fraud rule set and the stored versions")
 def active_rules(request: Request, who: Principal = Depends(RULES_READ)) -> Any:
+    """Operator (risk analyst, admin, compliance officer). The live fraud rule set (null when
+    none was activated: the configured document is in force) and every stored version, newest
+    first. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"active": rule_sets.active(conn), "history": rule_sets.history(conn)}
@@ -313,6 +407,12 @@ def active_rules(request: Request, who: Principal = Depends(RULES_READ)) -> Any:
              summary="Load (validate and store) a new fraud rules version; not yet live")
 def load_rules(request: Request, body: RulesDocumentIn, idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(RULES_WRITE)) -> Any:
+    """Operator (risk analyst, admin). Validates and stores a new fraud rules version
+    (audited); it is not live until activated. An invalid document is 422 naming the field at
+    fault and stores nothing; the same version with the same content answers duplicate true,
+    with other content it is a conflict (versions are immutable). Idempotency-Key required: a
+    retry with the same key and body replays the first answer; another body with that key is
+    409 idempotency-conflict."""
     rt = runtime(request)
     document = body.model_dump(exclude_none=True)
     names = _feature_names(rt)
@@ -328,6 +428,10 @@ def activate_rules(request: Request, body: ActivateIn,
                                        pattern=VERSION_PATTERN),
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(RULES_WRITE)) -> Any:
+    """Operator (risk analyst, admin). Makes a stored fraud rules version live (audited);
+    running screeners switch to it after the commit. 404 for an unknown version.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     names = _feature_names(rt)
     gateway = rt.payments.risk

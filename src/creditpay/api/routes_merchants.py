@@ -19,6 +19,8 @@ KEYS = access(merchant={"keys:write"})
 
 @router.get("", response_model=S.MerchantOut, summary="My merchant profile")
 def merchant(request: Request, who: Principal = Depends(ANY_MERCHANT)) -> Any:
+    """Merchant (any scope). The caller's merchant profile: name, MCC, status, discount rate,
+    settlement currency and webhook URL. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return rt.parties.merchant_view(rt.parties.get_merchant(conn, who.id))
@@ -27,6 +29,10 @@ def merchant(request: Request, who: Principal = Depends(ANY_MERCHANT)) -> Any:
 @router.post("/webhook", response_model=S.MerchantOut, summary="Set or clear the webhook URL")
 def set_webhook(request: Request, body: S.WebhookIn, idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(KEYS)) -> Any:
+    """Merchant (keys:write). Sets or clears (null) the URL webhooks are sent to. It must be
+    https with a fully qualified host resolving only to public addresses: anything else is 422
+    naming webhook_url with the reason. Idempotency-Key required: a retry with the same key and
+    body replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     # Checked (host name lookup included) before the transaction: a slow lookup must not
     # hold the database.
@@ -37,6 +43,8 @@ def set_webhook(request: Request, body: S.WebhookIn, idempotency_key: str = Idem
 
 @router.get("/api_keys", response_model=S.ApiKeyList)
 def api_keys(request: Request, who: Principal = Depends(KEYS)) -> Any:
+    """Merchant (keys:write). The merchant's API keys: id, prefix, scopes, when created and
+    revoked (never the secret). Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return {"data": rt.parties.list_api_keys(conn, who.id)}
@@ -46,6 +54,10 @@ def api_keys(request: Request, who: Principal = Depends(KEYS)) -> Any:
              summary="Create an API key (the key is shown once)")
 def create_api_key(request: Request, body: S.ApiKeyIn, idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(KEYS)) -> Any:
+    """Merchant (keys:write). Creates an API key with the scopes given; the key is shown once
+    in this answer (a replay shows a placeholder) and stored only as a hash. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.parties.create_api_key(
         tx, who, list(body.scopes)), status_code=201, secret_fields=frozenset({"key"}))
@@ -54,6 +66,9 @@ def create_api_key(request: Request, body: S.ApiKeyIn, idempotency_key: str = Id
 @router.post("/api_keys/{key_id}/revoke", response_model=S.StatusOut)
 def revoke_api_key(request: Request, key_id: str, idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(KEYS)) -> Any:
+    """Merchant (keys:write). Revokes one of the merchant's API keys at once. 404 not-found for
+    another merchant's key. Idempotency-Key required: a retry with the same key and body
+    replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, None,
                            lambda tx: rt.parties.revoke_api_key(tx, who, key_id))

@@ -21,6 +21,12 @@ ADMIN = access(roles={"admin"})
              summary="Onboard a merchant (API key and webhook secret shown once)")
 def onboard(request: Request, body: S.OnboardIn, idempotency_key: str = IdempotencyKey,
             who: Principal = Depends(ADMIN)) -> Any:
+    """Operator (admin). Onboards a merchant: creates it with its MCC, discount rate and
+    settlement currency, a first API key with every scope and a webhook secret; the key and the
+    secret are shown once. A webhook_url must pass the same checks as /v1/merchant/webhook (422
+    naming webhook_url); 422 naming discount_rate, mcc or settlement_currency. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     rt = runtime(request)
     # Checked (host name lookup included) before the transaction: a slow lookup must not
     # hold the database.
@@ -38,6 +44,9 @@ def operator_customer(request: Request, customer_id: str,
                       who: Principal = Depends(access(roles={
                           "admin", "support", "compliance_officer", "collections_agent",
                           "risk_analyst"}))) -> Any:
+    """Operator (admin, support, compliance officer, collections agent, risk analyst). A
+    customer's profile with personal data masked. 404 not-found for an unknown id. Changes
+    nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return rt.parties.customer_view(rt.parties.get_customer(conn, customer_id))
@@ -49,6 +58,12 @@ def operator_customer(request: Request, customer_id: str,
 def personal_data(request: Request, customer_id: str, body: S.PersonalDataIn,
                   idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(access(roles={"compliance_officer"}))) -> Any:
+    """Operator (compliance officer only). A customer's personal data unmasked, for a stated
+    purpose code (customer_request, data_subject_request, kyc_review, ...); the read and its
+    purpose are written to the audit chain. Anything but a purpose code is 422 naming purpose;
+    404 for an unknown customer. The answer is never kept in the idempotency store.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     def use_case(tx: Any) -> dict[str, Any]:
@@ -65,6 +80,11 @@ def read_note(request: Request, note_id: str, body: S.PersonalDataIn,
               idempotency_key: str = IdempotencyKey,
               who: Principal = Depends(access(roles={"risk_analyst", "compliance_officer",
                                                      "admin"}))) -> Any:
+    """Operator (risk analyst, compliance officer, admin). Reads a staff note kept encrypted in
+    the notes vault (e.g. a fraud case's note_... reference) for a stated purpose code; the
+    read is audited. text is null once the person's data was erased. 404 for an unknown note;
+    422 naming purpose. Idempotency-Key required: a retry with the same key and body replays
+    the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     def use_case(tx: Any) -> dict[str, Any]:
@@ -89,6 +109,12 @@ def _iso(value: Any) -> str:
 def grant_credit_line(request: Request, customer_id: str, body: S.CreditLineIn,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(access(roles={"admin", "risk_analyst"}))) -> Any:
+    """Operator (admin, risk analyst). Opens a pay-later credit line for a customer with a
+    limit and a product, through the credit servicing engine One line per customer and
+    currency: granting it again with the same product returns that line, with another product
+    is 409 naming product_code; 422 naming product_code when it is not a line product of that
+    currency. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx:
                            rt.origination.open_credit_line(tx, who, customer_id,
@@ -103,6 +129,12 @@ def grant_credit_line(request: Request, customer_id: str, body: S.CreditLineIn,
 def review(request: Request, intent_id: str, body: S.ReviewIn,
            idempotency_key: str = IdempotencyKey,
            who: Principal = Depends(access(roles={"risk_analyst"}))) -> Any:
+    """Operator (risk analyst). Approves or declines a payment that screening held for review
+    (status in_review): approving authorises it (requires_capture), declining releases it; the
+    payment's fraud case, if screening opened one, is resolved with the verdict. 409
+    invalid-state when not in_review; 404 for an unknown intent. Idempotency-Key required: a
+    retry with the same key and body replays the first answer; another body with that key is
+    409 idempotency-conflict."""
     rt = runtime(request)
     # The payment's fraud case, when screening opened one, is resolved with it (one source
     # of truth: legitimate on approve, unsure on decline).
@@ -118,6 +150,11 @@ def review(request: Request, intent_id: str, body: S.ReviewIn,
              summary="Settle one business day for every merchant (T+1)")
 def run_settlement(request: Request, body: S.SettleIn, idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(ADMIN)) -> Any:
+    """Operator (admin). Settles one business day (T+1) for every merchant: fee = discount rate
+    × (captures - refunds), net = captures - refunds - fee, posted in the ledger and reported.
+    Running a day again settles nothing twice. 422 naming business_date for a day not yet over.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, body, lambda tx: {
         "data": rt.payments.settle(tx, body.business_date, actor=("staff", who.id))})
@@ -127,6 +164,10 @@ def run_settlement(request: Request, body: S.SettleIn, idempotency_key: str = Id
              summary="Release holds and intents past their windows")
 def run_expiry(request: Request, idempotency_key: str = IdempotencyKey,
                who: Principal = Depends(ADMIN)) -> Any:
+    """Operator (admin). Runs the expiry job now: intents not confirmed within 24 hours and
+    authorisations past the 7-day capture window are expired and their holds released. Answers
+    how many. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, None,
                            lambda tx: {"job": "expire", **rt.payments.expire_due(tx)})
@@ -136,6 +177,10 @@ def run_expiry(request: Request, idempotency_key: str = IdempotencyKey,
              summary="Deliver due card rail callbacks (simulator)")
 def run_card_rail(request: Request, idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(ADMIN)) -> Any:
+    """Operator (admin). Delivers the simulated card rail's due callbacks now (top-ups and
+    withdrawals succeed or fail); answers how many were applied. A development aid: creditpay
+    serve does this every second. Idempotency-Key required: a retry with the same key and body
+    replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return {"job": "card_rail", "applied": deliver_rail_callbacks(rt)}
 
@@ -144,6 +189,10 @@ def run_card_rail(request: Request, idempotency_key: str = IdempotencyKey,
              summary="Relay outbox events to webhook deliveries and send the due ones")
 def run_webhooks(request: Request, idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ADMIN)) -> Any:
+    """Operator (admin). Runs one round of webhook delivery: relays payments outbox events into
+    deliveries and sends the due ones; answers how many were delivered, failed or given up.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     result = runtime(request).webhooks.run_once()
     return {"job": "webhooks", "delivered": result.delivered,
             "failed_attempts": result.failed_attempts, "given_up": result.given_up}
@@ -159,6 +208,10 @@ ComplaintId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9
 def acknowledge_complaint(request: Request, complaint_id: str = ComplaintId,
                           idempotency_key: str = IdempotencyKey,
                           who: Principal = Depends(COMPLAINT_STAFF)) -> Any:
+    """Operator (compliance officer, support, admin). Acknowledges a complaint (status
+    acknowledged), within its SLA; a second acknowledgement changes nothing. 404 for an unknown
+    complaint. Idempotency-Key required: a retry with the same key and body replays the first
+    answer; another body with that key is 409 idempotency-conflict."""
     from creditpay.protection.complaints import acknowledge_complaint as acknowledge
 
     return idempotent_post(request, who.scope_key, None,
@@ -170,6 +223,11 @@ def acknowledge_complaint(request: Request, complaint_id: str = ComplaintId,
 def resolve_complaint(request: Request, body: S.ComplaintResolveIn,
                       complaint_id: str = ComplaintId, idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(COMPLAINT_STAFF)) -> Any:
+    """Operator (compliance officer, support, admin). Resolves a complaint with its outcome
+    and, when upheld, a remedy amount. 409 invalid-state when already resolved; 422 naming
+    remedy_minor or remedy_currency when one is given without the other. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     from creditpay.protection.complaints import resolve_complaint as resolve
 
     return idempotent_post(request, who.scope_key, body, lambda tx: resolve(
@@ -193,6 +251,12 @@ def deliver_rail_callbacks(rt: Any) -> int:
              summary="Card rail callback (signed with the rail key: Rail-Signature)")
 async def rail_callback(request: Request, body: S.RailCallbackIn,
                         idempotency_key: str = IdempotencyKey) -> Any:
+    """The card rail. Applies the outcome of a top-up charge or a withdrawal payout: success
+    posts the pending transfer, failure voids it. The body must be signed (header
+    Rail-Signature: t=<unix>,v1=<HMAC-SHA256>); a missing, wrong or stale signature is 401
+    unauthenticated. A callback already applied answers applied false. Idempotency-Key
+    required: a retry with the same key and body replays the first answer; another body with
+    that key is 409 idempotency-conflict."""
     from starlette.concurrency import run_in_threadpool
 
     rt = runtime(request)
@@ -205,6 +269,7 @@ async def rail_callback(request: Request, body: S.RailCallbackIn,
 
 @router.get("/health", response_model=S.Health, tags=["health"])
 def health(request: Request) -> Any:
+    """Public. Answers ok when the app can reach its database. Changes nothing."""
     with runtime(request).uow.connect() as conn:
         conn.exec_driver_sql("SELECT 1")
     return {"status": "ok"}
