@@ -11,8 +11,8 @@ Measures, in process on a durable SQLite file (WAL, synchronous=FULL):
   floor any persisted decision pays.
 
 Target (issue #5): decision p99 <= 10 ms. ``ratio_p50`` = decision p50 / commit p50.
-``statements_per_decision`` counts the SQLAlchemy statements of one decision (commit and the
-unit of work's raw outbox insert excluded);
+``statements_per_decision`` counts the data statements (SELECT / INSERT / UPDATE / DELETE)
+of one decision, whether SQLAlchemy or the driver runs them (``checkout.StatementCounter``);
 ``load_average_1m`` is the machine's load at the start and end of the run: on the shared
 2-core machine a load far above 2 means the tail measures the scheduler, not the code.
 """
@@ -60,20 +60,18 @@ def _commit_reference(path: Path, n: int) -> dict[str, float]:
 
 def _statements_per_decision(engine_db: Any, decide_one: Callable[[Any], Any],
                              application: dict[str, Any]) -> int:
-    """SQLAlchemy statements of one more decision (a fresh application id)."""
-    from sqlalchemy import event
+    """Data statements of one more decision (a fresh application id), the ones SQLAlchemy
+    sends and the ones sent straight to the driver (the audit records and outbox events
+    written at commit) alike."""
+    from creditpay.benchmarks.checkout import StatementCounter
 
-    count = [0]
-
-    def seen(*_: Any) -> None:
-        count[0] += 1
-
-    event.listen(engine_db, "before_cursor_execute", seen)
+    counter = StatementCounter(engine_db)
     try:
-        decide_one({**application, "application_id": "bench-statements"})
+        with counter.counting() as statements:
+            decide_one({**application, "application_id": "bench-statements"})
     finally:
-        event.remove(engine_db, "before_cursor_execute", seen)
-    return count[0]
+        counter.close()
+    return len(statements)
 
 
 def run_decision_bench(n_applications: int = 2000, seed: int = 0, warmup: int = 200,
