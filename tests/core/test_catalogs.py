@@ -9,6 +9,7 @@ import string
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import write_mo
@@ -21,9 +22,9 @@ LOCALES = ("zh_CN", "en")
 Key = tuple[str | None, str]
 
 
-def _po(locale: str) -> dict[Key, object]:
+def _po(locale: str) -> dict[Key, Message]:
     with open(LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po", "rb") as source:
-        return {(m.context, m.id): m for m in read_po(source, locale=locale) if m.id}
+        return {(m.context, str(m.id)): m for m in read_po(source, locale=locale) if m.id}
 
 
 def _used_in_code() -> set[Key]:
@@ -46,14 +47,14 @@ def test_every_message_used_in_code_is_translated_in_zh_cn_with_its_placeholders
     assert not missing, f"run scripts/catalogs.py and translate: {missing}"
     for key in used:
         message = zh[key]
-        assert message.string and not message.fuzzy, key  # type: ignore[attr-defined]
-        assert _placeholders(message.string) == _placeholders(key[1]), key  # type: ignore[attr-defined]
+        assert message.string and not message.fuzzy, key
+        assert _placeholders(str(message.string)) == _placeholders(key[1]), key
 
 
 def test_the_template_and_the_en_catalog_hold_every_message_used() -> None:
     used = _used_in_code()
     with open(LOCALE_DIR / f"{DOMAIN}.pot", "rb") as source:
-        template = {(m.context, m.id) for m in read_po(source) if m.id}
+        template = {(m.context, str(m.id)) for m in read_po(source) if m.id}
     assert used == template, "creditpay.pot is stale: run scripts/catalogs.py"
     assert used <= set(_po("en"))
 
