@@ -24,6 +24,7 @@ PURE_MEMOS = {
     ("api/common.py", "_adapter"): "one validator per response model class",
     ("web/assets.py", "asset_version"): "digest of a packaged asset file (code data)",
     ("web/i18n.py", "translations"): "compiled gettext catalog shipped in the package",
+    ("i18n.py", "_catalog"): "compiled gettext catalog shipped in the package",
     # Configuration still memoised, packaged with the code (not per process): left for a
     # follow-up that threads them like the catalogue (collections strategies, consent
     # texts, the key-facts template).

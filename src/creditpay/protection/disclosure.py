@@ -39,6 +39,7 @@ from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_sch
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
 from creditpay.formatting import money_text
+from creditpay.i18n import NC_, translate
 from creditpay.platform import audit
 from creditpay.platform.validators import (
     check_choice,
@@ -79,7 +80,7 @@ __all__ = [
     "percent_text",
 ]
 
-TEMPLATE_VERSION = "key-facts/2"  # bump on any change to the template or the labels
+TEMPLATE_VERSION = "key-facts/2"  # bump on any change to the template or its texts (catalog)
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 CHANNELS = ("app", "web", "ivr", "paper")
 _OFFER_ID = re.compile(r'<meta name="creditpay-offer-id" content="([^"]*)">')
@@ -191,91 +192,109 @@ def build_key_facts_from(schedule: Schedule, apr: Decimal, aprc: Decimal, terms:
 
 
 # ----- rendering ----------------------------------------------------------------------------
-_LABELS: dict[str, dict[str, str]] = {
-    "zh-CN": {
-        "title": "借款关键信息说明书", "offer_id": "要约编号", "lender": "放贷机构",
-        "issued_on": "出具日期", "template_version": "模板版本",
-        "intro": "请在确认借款前阅读本说明书。它列明了本笔借款的全部费用；除此之外不收取任何其他费用。",
-        "summary": "一、借款概要", "principal": "借款金额", "term": "期限",
-        "method": "还款方式",
-        "apr": "综合年化成本（年化利率，IRR 法，含全部费用）",
-        "nominal_rate": "合同年利率（单利，不含手续费）",
-        "effective_rate": "实际年利率（复利，含全部费用）",
-        "total_interest": "利息合计", "total_fees": "费用合计", "total_repayable": "应还总额",
-        "first_due": "首期还款日",
-        "apr_note": "综合年化成本按内部收益率（IRR）法计算，包含利息及全部费用，"
-                    "是衡量借款成本的统一口径，便于您与其他借款比较。",
-        "fees": "二、全部费用", "fee_name": "费用项目", "fee_basis": "计收方式",
-        "fee_amount": "每次金额", "fee_total": "合计",
-        "no_other_fees": "除上表所列费用外，不收取任何其他费用；提前还款不收取违约金。",
-        "schedule": "三、还款计划", "number": "期数", "due_date": "还款日",
-        "principal_part": "本金", "interest_part": "利息", "fee_part": "手续费",
-        "installment_total": "当期应还", "balance_after": "剩余本金", "totals": "合计",
-        "late": "四、逾期规则", "withdrawal": "五、撤回权",
-        "choice": "六、您的选择权",
-        "choice_text": "使用信用付款是您的自主选择，不是默认付款方式。您可以改用余额或银行卡付款；"
-                       "拒绝本借款不会影响您使用其他支付服务。",
-        "complaints": "七、投诉渠道",
-        "footer": "本说明书由系统根据上述要约自动生成；您确认时系统将记录本文档的 SHA-256 摘要，"
-                  "以证明您所见即所签。",
-        "price": "商品价格", "down_payment": "首付款（今日从余额支付，不属于借款）",
-        "total_payable": "您支付的总额（首付款 + 应还总额）", "down_payment_row": "首付款",
-        "down_payment_note": "首付款是您今日用余额支付的货款，不是借款：借款金额为价格减去首付款，"
-                             "综合年化成本、利息和费用均只按借款金额计算。",
-    },
-    "en": {
-        "title": "Key facts statement", "offer_id": "Offer", "lender": "Lender",
-        "issued_on": "Issued on", "template_version": "Template version",
-        "intro": "Please read this statement before you accept the credit. It lists every "
-                 "cost of this credit; nothing else will be charged.",
-        "summary": "1. Summary", "principal": "Amount of credit", "term": "Term",
-        "method": "Repayment method",
-        "apr": "All-in annual cost (APR, IRR method, every fee included)",
-        "nominal_rate": "Contract interest rate (simple, fees excluded)",
-        "effective_rate": "Effective annual rate (compounded, every fee included)",
-        "total_interest": "Total interest", "total_fees": "Total fees",
-        "total_repayable": "Total amount repayable", "first_due": "First due date",
-        "apr_note": "The all-in annual cost is computed by the internal-rate-of-return (IRR) "
-                    "method from interest and every fee; it is the one figure to compare this "
-                    "credit with any other.",
-        "fees": "2. Every fee", "fee_name": "Fee", "fee_basis": "How it is charged",
-        "fee_amount": "Amount each time", "fee_total": "Total",
-        "no_other_fees": "No fee other than those listed above is charged; repaying early "
-                         "costs no penalty.",
-        "schedule": "3. Repayment schedule", "number": "No.", "due_date": "Due date",
-        "principal_part": "Principal", "interest_part": "Interest", "fee_part": "Fee",
-        "installment_total": "Installment", "balance_after": "Principal left",
-        "totals": "Totals", "late": "4. Late payment", "withdrawal": "5. Right of withdrawal",
-        "choice": "6. Your choice",
-        "choice_text": "Paying with credit is your choice, never the default. You can pay "
-                       "with your balance or a bank card instead; declining this credit does "
-                       "not affect any other payment service.",
-        "complaints": "7. Complaints",
-        "footer": "This statement is generated from the offer above. When you accept, the "
-                  "SHA-256 digest of this document is recorded, which proves that what you "
-                  "saw is what you accepted.",
-        "price": "Price", "down_payment": "Down payment (paid today from your balance; "
-                                          "not credit)",
-        "total_payable": "Total you pay (down payment + total repayable)",
-        "down_payment_row": "Down payment",
-        "down_payment_note": "The down payment is part of the price, paid today from your "
-                             "balance; it is not credit. The amount of credit is the price "
-                             "less the down payment, and the all-in annual cost, interest and "
-                             "fees are of that amount only.",
-    },
+# Every text of the document is a msgid (English) of the gettext domain ``creditpay`` under
+# the context ``key facts`` (creditpay.i18n; zh-CN in locale/zh_CN/LC_MESSAGES/creditpay.po):
+# a change there changes the bytes of every new document, so it bumps TEMPLATE_VERSION
+# (tests/compliance/test_key_facts_bytes.py pins the SHA-256 of reference documents).
+_KEY_FACTS = "key facts"
+_LABELS: dict[str, str] = {
+    "title": NC_("key facts", "Key facts statement"),
+    "offer_id": NC_("key facts", "Offer"),
+    "lender": NC_("key facts", "Lender"),
+    "issued_on": NC_("key facts", "Issued on"),
+    "template_version": NC_("key facts", "Template version"),
+    "intro": NC_("key facts", "Please read this statement before you accept the credit. It "
+                              "lists every cost of this credit; nothing else will be charged."),
+    "summary": NC_("key facts", "1. Summary"),
+    "principal": NC_("key facts", "Amount of credit"),
+    "term": NC_("key facts", "Term"),
+    "method": NC_("key facts", "Repayment method"),
+    "apr": NC_("key facts", "All-in annual cost (APR, IRR method, every fee included)"),
+    "nominal_rate": NC_("key facts", "Contract interest rate (simple, fees excluded)"),
+    "effective_rate": NC_("key facts",
+                          "Effective annual rate (compounded, every fee included)"),
+    "total_interest": NC_("key facts", "Total interest"),
+    "total_fees": NC_("key facts", "Total fees"),
+    "total_repayable": NC_("key facts", "Total amount repayable"),
+    "first_due": NC_("key facts", "First due date"),
+    "apr_note": NC_("key facts", "The all-in annual cost is computed by the "
+                                 "internal-rate-of-return (IRR) method from interest and every "
+                                 "fee; it is the one figure to compare this credit with any "
+                                 "other."),
+    "fees": NC_("key facts", "2. Every fee"),
+    "fee_name": NC_("key facts", "Fee"),
+    "fee_basis": NC_("key facts", "How it is charged"),
+    "fee_amount": NC_("key facts", "Amount each time"),
+    "fee_total": NC_("key facts", "Total"),
+    "no_other_fees": NC_("key facts", "No fee other than those listed above is charged; "
+                                      "repaying early costs no penalty."),
+    "schedule": NC_("key facts", "3. Repayment schedule"),
+    "number": NC_("key facts", "No."),
+    "due_date": NC_("key facts", "Due date"),
+    "principal_part": NC_("key facts", "Principal"),
+    "interest_part": NC_("key facts", "Interest"),
+    # msgctxt "key facts column": the same English word as the fee table's "Fee" column,
+    # another Chinese one (手续费, not 费用项目).
+    "fee_part": NC_("key facts column", "Fee"),
+    "installment_total": NC_("key facts", "Installment"),
+    "balance_after": NC_("key facts", "Principal left"),
+    "totals": NC_("key facts", "Totals"),
+    "late": NC_("key facts", "4. Late payment"),
+    "withdrawal": NC_("key facts", "5. Right of withdrawal"),
+    "choice": NC_("key facts", "6. Your choice"),
+    "choice_text": NC_("key facts", "Paying with credit is your choice, never the default. You "
+                                    "can pay with your balance or a bank card instead; "
+                                    "declining this credit does not affect any other payment "
+                                    "service."),
+    "complaints": NC_("key facts", "7. Complaints"),
+    "footer": NC_("key facts", "This statement is generated from the offer above. When you "
+                               "accept, the SHA-256 digest of this document is recorded, which "
+                               "proves that what you saw is what you accepted."),
+    "price": NC_("key facts", "Price"),
+    "down_payment": NC_("key facts", "Down payment (paid today from your balance; not credit)"),
+    "total_payable": NC_("key facts", "Total you pay (down payment + total repayable)"),
+    "down_payment_row": NC_("key facts", "Down payment"),
+    "down_payment_note": NC_("key facts", "The down payment is part of the price, paid today "
+                                          "from your balance; it is not credit. The amount of "
+                                          "credit is the price less the down payment, and the "
+                                          "all-in annual cost, interest and fees are of that "
+                                          "amount only."),
 }
+# The context of a label that is not _KEY_FACTS.
+_LABEL_CONTEXTS = {"fee_part": "key facts column"}
 
 _METHOD_NAMES = {
-    Method.EQUAL_INSTALLMENT: ("等额本息", "equal installments (annuity)"),
-    Method.EQUAL_PRINCIPAL: ("等额本金", "equal principal"),
-    Method.FLAT: ("等本等息", "flat (fee on the original principal)"),
-    Method.INTEREST_ONLY: ("先息后本", "interest only, principal at the end"),
-    Method.BULLET: ("到期一次还本付息", "single repayment at the end"),
+    Method.EQUAL_INSTALLMENT: NC_("key facts", "equal installments (annuity)"),
+    Method.EQUAL_PRINCIPAL: NC_("key facts", "equal principal"),
+    Method.FLAT: NC_("key facts", "flat (fee on the original principal)"),
+    Method.INTEREST_ONLY: NC_("key facts", "interest only, principal at the end"),
+    Method.BULLET: NC_("key facts", "single repayment at the end"),
 }
-_FREQUENCY_UNITS = {"monthly": ("个月", "months"), "weekly": ("周", "weeks"),
-                    "biweekly": ("个双周", "fortnights"), "daily": ("天", "days"),
-                    "semimonthly": ("个半月", "half-months"), "quarterly": ("个季度", "quarters"),
-                    "annual": ("年", "years")}
+_FREQUENCY_UNITS = {"monthly": NC_("key facts", "months"), "weekly": NC_("key facts", "weeks"),
+                    "biweekly": NC_("key facts", "fortnights"),
+                    "daily": NC_("key facts", "days"),
+                    "semimonthly": NC_("key facts", "half-months"),
+                    "quarterly": NC_("key facts", "quarters"),
+                    "annual": NC_("key facts", "years")}
+_OTHER_UNIT = NC_("key facts", "periods")
+_COMPLAINT_CHANNELS = (
+    NC_("key facts", "In the app: Me - Help & complaints (24/7)"),
+    NC_("key facts", "Customer service hotline (24/7)"),
+    NC_("key facts", "People's Bank of China consumer protection hotline: 12363"),
+    NC_("key facts", "National Financial Regulatory Administration consumer hotline: 12378"),
+)
+_LATE_RULES = (
+    NC_("key facts", "Each due date is followed by a grace period of {grace} days; paying in "
+                     "full within it costs no late fee and no penalty interest."),
+    NC_("key facts", "If an installment is still unpaid when the grace period ends, a late fee "
+                     "of {late} is charged once for that due date, and penalty interest of "
+                     "{penalty} a year accrues daily on the overdue principal until it is "
+                     "paid."),
+    NC_("key facts", "Late payments may be reported to credit bureaus as the law requires. "
+                     "Collections contact only your own verified contact details, never your "
+                     "family, friends or other third parties, and respect limits on contact "
+                     "hours and frequency."),
+)
 
 
 def percent_text(rate: Decimal) -> str:
@@ -285,96 +304,62 @@ def percent_text(rate: Decimal) -> str:
 
 def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
     terms = facts.terms
-    zh = lang == "zh-CN"
     cur = terms.currency
 
     def money(minor: int) -> str:
         return money_text(minor, cur, lang)
+
+    def text(message: str, **values: str | int) -> str:
+        return translate(message, lang, context=_KEY_FACTS, **values)
 
     schedule = facts.schedule
     down = terms.down_payment_minor
     first_number = 2 if down else 1  # with a down payment, it is installment 1
     per_period_fee = schedule.installments[0].fee_minor
     periods = len(schedule.installments)
-    unit = _FREQUENCY_UNITS.get(str(terms.schedule_terms().frequency), ("期", "periods"))
+    unit = _FREQUENCY_UNITS.get(str(terms.schedule_terms().frequency), _OTHER_UNIT)
+    if_late = text(NC_("key facts", "only if late"))
+    none = text(NC_("key facts", "none"))
     fees = [{
-        "name": "分期手续费" if zh else "Installment fee",
-        "basis": (f"每期按借款本金的 {percent_text(terms.fee_rate_per_period)} 收取" if zh else
-                  f"{percent_text(terms.fee_rate_per_period)} of the amount of credit, "
-                  "every installment"),
+        "name": text(NC_("key facts", "Installment fee")),
+        "basis": text(NC_("key facts", "{rate} of the amount of credit, every installment"),
+                      rate=percent_text(terms.fee_rate_per_period)),
         "amount": money(per_period_fee), "total": money(facts.total_fees_minor),
     }, {
-        "name": "逾期滞纳金" if zh else "Late fee",
-        "basis": ("每个逾期的还款日收取一次（宽限期后）" if zh else
-                  "once per missed due date, after the grace period"),
-        "amount": money(terms.late_fee_minor),
-        "total": "视逾期情况" if zh else "only if late",
+        "name": text(NC_("key facts", "Late fee")),
+        "basis": text(NC_("key facts", "once per missed due date, after the grace period")),
+        "amount": money(terms.late_fee_minor), "total": if_late,
     }, {
-        "name": "罚息" if zh else "Penalty interest",
-        "basis": (f"按逾期本金年利率 {percent_text(terms.penalty_annual_rate)} 按日计收" if zh
-                  else f"{percent_text(terms.penalty_annual_rate)} a year on overdue principal, "
-                       "daily"),
-        "amount": "—", "total": "视逾期情况" if zh else "only if late",
+        "name": text(NC_("key facts", "Penalty interest")),
+        "basis": text(NC_("key facts", "{rate} a year on overdue principal, daily"),
+                      rate=percent_text(terms.penalty_annual_rate)),
+        "amount": "—", "total": if_late,
     }, {
-        "name": "提前还款违约金" if zh else "Early repayment fee",
-        "basis": "不收取" if zh else "none", "amount": money(0), "total": money(0),
+        "name": text(NC_("key facts", "Early repayment fee")),
+        "basis": none, "amount": money(0), "total": money(0),
     }, {
-        "name": "撤回借款费用" if zh else "Withdrawal fee",
-        "basis": "不收取" if zh else "none", "amount": money(0), "total": money(0),
+        "name": text(NC_("key facts", "Withdrawal fee")),
+        "basis": none, "amount": money(0), "total": money(0),
     }]
-    grace = terms.grace_days
-    late = money(terms.late_fee_minor)
-    penalty = percent_text(terms.penalty_annual_rate)
-    if zh:
-        late_rules = [
-            f"每个还款日后有 {grace} 天宽限期，宽限期内还清不收取滞纳金和罚息。",
-            f"宽限期结束仍未还清的，每个逾期的还款日收取一次滞纳金 {late}，"
-            f"并自逾期之日起按年利率 {penalty} 对逾期本金按日计收罚息，直至还清。",
-            "逾期信息可能依法报送征信机构，影响您的信用记录。催收仅联系您本人经验证的联系方式，"
-            "不会联系您的亲友或其他第三方，并遵守联系时间与频次限制。",
-        ]
-        withdrawal_text = (
-            f"您可在借款发放之日起 {terms.withdrawal_days} 天内（截至 "
-            f"{facts.withdrawal_deadline.isoformat()}，含当日）无理由撤回本借款：只需归还借款本金及"
-            f"实际使用天数按合同年利率 {percent_text(terms.annual_rate)} 计算的利息，"
-            "不收取任何手续费或其他费用，已收取的费用全额退还。")
-        complaints_text = (
-            f"我们在收到投诉后 {facts.sla.acknowledge_hours} 小时内确认受理，"
-            f"{facts.sla.resolve_days} 天内给出处理结果；超时将自动升级处理。"
-            "对处理结果不满意的，您可向金融监管部门投诉。")
-        channels = ["应用内：我的 - 客服与投诉（7×24 小时）", "客服电话（7×24 小时）",
-                    "中国人民银行金融消费权益保护咨询投诉电话：12363",
-                    "国家金融监督管理总局消费者投诉电话：12378"]
-        term_text = f"{periods} {unit[0]}"
-        method = _METHOD_NAMES[schedule.terms.method][0]
-    else:
-        late_rules = [
-            f"Each due date is followed by a grace period of {grace} days; paying in full "
-            "within it costs no late fee and no penalty interest.",
-            f"If an installment is still unpaid when the grace period ends, a late fee of "
-            f"{late} is charged once for that due date, and penalty interest of {penalty} a "
-            "year accrues daily on the overdue principal until it is paid.",
-            "Late payments may be reported to credit bureaus as the law requires. Collections "
-            "contact only your own verified contact details, never your family, friends or "
-            "other third parties, and respect limits on contact hours and frequency.",
-        ]
-        withdrawal_text = (
-            f"You may withdraw from this credit without giving a reason within "
-            f"{terms.withdrawal_days} days of the day it is paid out (up to and including "
-            f"{facts.withdrawal_deadline.isoformat()}): you repay the amount of credit and the "
-            f"interest for the days you used it at the contract rate of "
-            f"{percent_text(terms.annual_rate)} a year, and nothing else; any fee already paid is "
-            "refunded.")
-        complaints_text = (
-            f"We acknowledge a complaint within {facts.sla.acknowledge_hours} hours and give "
-            f"our answer within {facts.sla.resolve_days} days; late cases are escalated "
-            "automatically. If you are not satisfied, you may complain to the financial "
-            "regulator.")
-        channels = ["In the app: Me - Help & complaints (24/7)", "Customer service hotline (24/7)",
-                    "People's Bank of China consumer protection hotline: 12363",
-                    "National Financial Regulatory Administration consumer hotline: 12378"]
-        term_text = f"{periods} {unit[1]}"
-        method = _METHOD_NAMES[schedule.terms.method][1]
+    late_rules = [text(rule, grace=terms.grace_days, late=money(terms.late_fee_minor),
+                       penalty=percent_text(terms.penalty_annual_rate))
+                  for rule in _LATE_RULES]
+    withdrawal_text = text(NC_(
+        "key facts", "You may withdraw from this credit without giving a reason within {days} "
+                     "days of the day it is paid out (up to and including {deadline}): you "
+                     "repay the amount of credit and the interest for the days you used it at "
+                     "the contract rate of {rate} a year, and nothing else; any fee already "
+                     "paid is refunded."),
+        days=terms.withdrawal_days, deadline=facts.withdrawal_deadline.isoformat(),
+        rate=percent_text(terms.annual_rate))
+    complaints_text = text(NC_(
+        "key facts", "We acknowledge a complaint within {hours} hours and give our answer "
+                     "within {days} days; late cases are escalated automatically. If you are "
+                     "not satisfied, you may complain to the financial regulator."),
+        hours=facts.sla.acknowledge_hours, days=facts.sla.resolve_days)
+    channels = [text(channel) for channel in _COMPLAINT_CHANNELS]
+    term_text = f"{periods} {text(unit)}"
+    method = text(_METHOD_NAMES[schedule.terms.method])
     return {
         "offer_id": terms.offer_id, "lender_name": terms.lender_name,
         "issued_on": terms.start_date.isoformat(),
@@ -430,14 +415,17 @@ def _attributes(value: Any) -> Any:
 _CONTAINERS = frozenset({dict, list})  # the context's only containers (leaves: str, int, None)
 
 
-# The labels as attributes, built once: constants of the template, not rendered results.
-_LABEL_ATTRIBUTES = {lang: SimpleNamespace(**labels) for lang, labels in _LABELS.items()}
+def _labels(lang: str) -> SimpleNamespace:
+    """The document's labels in ``lang``, as attributes (see :func:`_attributes`)."""
+    return SimpleNamespace(**{key: translate(message, lang,
+                                             context=_LABEL_CONTEXTS.get(key, _KEY_FACTS))
+                              for key, message in _LABELS.items()})
 
 
 def render_html(facts: KeyFacts, language: str) -> bytes:
     """The key-facts document as UTF-8 HTML bytes; deterministic (same facts, same bytes)."""
     lang = check_language(language)
-    text = _template().render(lang=lang, t=_LABEL_ATTRIBUTES[lang],
+    text = _template().render(lang=lang, t=_labels(lang),
                               f=_attributes(_context(facts, lang)),
                               template_version=TEMPLATE_VERSION)
     return text.replace("\r\n", "\n").encode("utf-8")

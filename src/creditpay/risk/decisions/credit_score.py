@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from creditpay.errors import ValidationError
+from creditpay.i18n import N_, bilingual, translate
 from creditpay.risk.decisions import engine, registry
 from creditpay.risk.features.declarations import feature
 from creditpay.risk.scoring.artifact import LoadedModel
@@ -37,8 +38,9 @@ __all__ = ["CREDIT_SCORE_MAX", "CREDIT_SCORE_MIN", "CreditScore", "CreditScoreSc
 
 CREDIT_SCORE_MIN = 350
 CREDIT_SCORE_MAX = 950
-_BANDS = ((700, "excellent", "极好"), (650, "very good", "优秀"), (600, "good", "良好"),
-          (550, "fair", "中等"), (CREDIT_SCORE_MIN, "poor", "较差"))
+# (lowest score, band name): the names are msgids of the creditpay catalogs (creditpay.i18n).
+_BANDS = ((700, N_("excellent")), (650, N_("very good")), (600, N_("good")), (550, N_("fair")),
+          (CREDIT_SCORE_MIN, N_("poor")))
 IMPROVEMENTS_MAX = 3
 
 
@@ -65,9 +67,9 @@ def credit_score_from_pd(pd: float, scale: CreditScoreScale = CreditScoreScale()
 
 
 def _band(score: int) -> tuple[str, str]:
-    for floor, en, zh in _BANDS:
+    for floor, name in _BANDS:
         if score >= floor:
-            return en, zh
+            return translate(name, "en"), translate(name, "zh-CN")
     raise AssertionError("score below the scale")  # credit_score_from_pd clamps
 
 
@@ -128,8 +130,9 @@ def consumer_credit_score(loaded: LoadedModel, features: Mapping[str, Any],
             improvements.append({
                 "characteristic": characteristic.name, "points": delta,
                 "target": characteristic.bin_labels()[best],
-                "en": f"{declared.improve_en} (up to +{delta} points)",
-                "zh": f"{declared.improve_zh}（最多可提升{delta}分）"})
+                **bilingual("{advice} (up to +{points} points)", points=delta,
+                            advice={"en": declared.improve_en,
+                                    "zh-CN": declared.improve_zh})})
         improvements.sort(key=lambda item: (-item["points"], item["characteristic"]))
     return CreditScore(score, scored["pd"], band_en, band_zh, factors,
                        improvements[:IMPROVEMENTS_MAX])
@@ -185,11 +188,10 @@ def deposit_waiver(credit_score: int, threshold: int = 650) -> DepositWaiver:
             raise ValidationError(f"must be an integer in [{CREDIT_SCORE_MIN}, "
                                   f"{CREDIT_SCORE_MAX}]", field=name)
     if credit_score >= threshold:
-        return DepositWaiver(True, credit_score, threshold,
-                             f"Deposit waived: your credit score {credit_score} is at least "
-                             f"{threshold}",
-                             f"信用免押：您的信用分{credit_score}已达到{threshold}分")
-    return DepositWaiver(False, credit_score, threshold,
-                         f"A deposit is required: your credit score {credit_score} is below "
-                         f"{threshold}",
-                         f"需支付押金：您的信用分{credit_score}低于{threshold}分")
+        text = bilingual("Deposit waived: your credit score {score} is at least "
+                            "{threshold}", score=credit_score, threshold=threshold)
+    else:
+        text = bilingual("A deposit is required: your credit score {score} is below "
+                            "{threshold}", score=credit_score, threshold=threshold)
+    return DepositWaiver(credit_score >= threshold, credit_score, threshold, text["en"],
+                         text["zh"])

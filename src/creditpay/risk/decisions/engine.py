@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from creditpay.i18n import bilingual
 from creditpay.risk.decisions.policy import LoadedPolicy
 from creditpay.risk.features.declarations import feature
 from creditpay.risk.scoring.artifact import LoadedModel
@@ -70,7 +71,8 @@ def score_reason(entry: Mapping[str, Any]) -> dict[str, Any]:
         label_en = label_zh = entry["characteristic"].replace("_", " ")
     return {"code": f"SCORE:{entry['characteristic']}", "source": "score",
             "characteristic": entry["characteristic"],
-            "en": f"{label_en}: {entry['bin']}", "zh": f"{label_zh}：{entry['bin']}"}
+            **bilingual("{label}: {value}", value=entry["bin"],
+                        label={"en": label_en, "zh-CN": label_zh})}
 
 
 def principal_reasons(policy: LoadedPolicy, policy_output: Mapping[str, Any],

@@ -61,6 +61,7 @@ from creditpay.credit.affordability import (
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
 from creditpay.formatting import money_text
+from creditpay.i18n import LANGUAGES, N_, per_language
 from creditpay.platform.validators import check_date
 from creditpay.risk.decisions.limit_review import LimitAction, apply_limit_actions, review_limits
 from creditpay.risk.decisions.tables import limit_review_actions
@@ -72,12 +73,12 @@ NOTIFIED_TOPIC = "risk.limit_review.notified"
 BATCH_SIZE_MAX = 10_000
 HISTORY_DAYS = 183
 PAYMENTS_WINDOW_DAYS = 90
+# The notice of each change: msgids of the creditpay catalogs (creditpay.i18n).
 _TEXT = {
-    "increase": ("您的信用额度已由{old}提升至{new}。", "Your credit limit was raised from {old} to {new}."),
-    "decrease": ("您的信用额度已由{old}调整为{new}。", "Your credit limit was lowered from {old} to {new}."),
-    "freeze": ("您的信用额度已冻结在已用额度{new}，暂不可继续使用。",
-               "Your credit limit is frozen at the amount in use, {new}; no new spending on "
-               "credit for now."),
+    "increase": N_("Your credit limit was raised from {old} to {new}."),
+    "decrease": N_("Your credit limit was lowered from {old} to {new}."),
+    "freeze": N_("Your credit limit is frozen at the amount in use, {new}; no new spending on "
+                 "credit for now."),
 }
 
 PaymentsCount = Callable[[Any, str, dt.date], int]
@@ -213,18 +214,18 @@ def _apply(currency: str) -> Callable[[Tx, LimitAction], LimitAction]:
             limit_review_actions.c.account_id == action.account_id).values(
             action=kind, current_limit_minor=old, new_limit_minor=new, reasons=reasons))
         if kind != "keep":
-            zh, en = _TEXT[kind]
-            values = {lang: {"old": money_text(old, currency, lang),
-                             "new": money_text(new, currency, lang)}
-                      for lang in ("zh-CN", "en")}
+            notice = per_language(
+                _TEXT[kind], old={lang: money_text(old, currency, lang) for lang in LANGUAGES},
+                new={lang: money_text(new, currency, lang) for lang in LANGUAGES})
             tx.emit(NOTIFIED_TOPIC, "customer", action.customer_id, {
                 "review_date": action.review_date.isoformat(), "line_id": action.account_id,
                 "action": kind, "old_limit_minor": old, "new_limit_minor": new,
                 "in_use_minor": in_use, "currency": currency,
                 "reasons": [{"code": r["code"], "zh-CN": r.get("zh"), "en": r.get("en")}
                             for r in reasons],
-                "message": {"zh-CN": zh.format(**values["zh-CN"]) + reasons[0].get("zh", ""),
-                            "en": en.format(**values["en"]) + " " + reasons[0].get("en", "")},
+                # The first reason follows the notice: no space between Chinese sentences.
+                "message": {"zh-CN": notice["zh-CN"] + reasons[0].get("zh", ""),
+                            "en": notice["en"] + " " + reasons[0].get("en", "")},
                 "channel": "app_inbox", "template": f"limit_review.{kind}"})
         return effective
     return apply

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, select
 
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.i18n import N_, bilingual
 from creditpay.parties.service import Principal
 from creditpay.platform import audit
 from creditpay.risk.decisions.applications import (
@@ -51,20 +52,15 @@ __all__ = ["DEADLINE_DAYS", "REVIEW_REASONS", "RESOLVED_TOPIC", "Referral",
 RESOLVED_TOPIC = "risk.referral.resolved"
 REFERRALS_MAX = 200
 # What a reviewer may give as the reason of a decline: the consumer's notice reads it.
-REVIEW_REASONS: dict[str, dict[str, str]] = {
-    "REVIEW_SHORT_HISTORY": {
-        "en": "Not enough history on the platform yet; you may apply again after three "
-              "months of use",
-        "zh": "您在平台的使用记录尚不足，使用满三个月后可再次申请"},
-    "REVIEW_AFFORDABILITY": {
-        "en": "Your income and current debts do not support new credit at this time",
-        "zh": "您目前的收入与负债情况暂不支持新增授信"},
-    "REVIEW_CREDIT_REPORT": {
-        "en": "Information in your credit report (repayment history or credit in use)",
-        "zh": "您的征信报告信息（还款记录或在用授信）"},
-    "REVIEW_UNVERIFIED": {
-        "en": "We could not verify the information in your application",
-        "zh": "我们无法核实您申请中提供的信息"},
+# Code -> the consumer's text, a msgid of the creditpay catalogs (creditpay.i18n).
+REVIEW_REASONS: dict[str, str] = {
+    "REVIEW_SHORT_HISTORY": N_("Not enough history on the platform yet; you may apply again "
+                               "after three months of use"),
+    "REVIEW_AFFORDABILITY": N_("Your income and current debts do not support new credit at "
+                               "this time"),
+    "REVIEW_CREDIT_REPORT": N_("Information in your credit report (repayment history or "
+                               "credit in use)"),
+    "REVIEW_UNVERIFIED": N_("We could not verify the information in your application"),
 }
 # The decline the nightly batch gives a referral no one decided in time: the consumer must
 # hear within 30 days of a complete application (as Regulation B requires of a notice of
@@ -72,9 +68,8 @@ REVIEW_REASONS: dict[str, dict[str, str]] = {
 DEADLINE_DAYS = 30
 DEADLINE_REASON = "REVIEW_NOT_COMPLETED"
 DEADLINE_REVIEWER = "system:referral-deadline"
-_DEADLINE_TEXT = {
-    "en": "We could not complete the review of your application in time; you may apply again",
-    "zh": "我们未能在规定时间内完成您的申请审核，您可以重新申请"}
+_DEADLINE_TEXT = N_("We could not complete the review of your application in time; you may "
+                    "apply again")
 Verdict = Literal["approve", "decline"]
 _ID_CHARS_MAX = 64
 
@@ -293,4 +288,4 @@ def review_reasons(reason_code: str | None) -> list[dict[str, Any]]:
     if reason_code is None:
         return []
     text = _DEADLINE_TEXT if reason_code == DEADLINE_REASON else REVIEW_REASONS[reason_code]
-    return [{"code": reason_code, "source": "review", **text}]
+    return [{"code": reason_code, "source": "review", **bilingual(text)}]

@@ -40,6 +40,7 @@ from sqlalchemy import select, update
 
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, PermissionDeniedError, StateError, ValidationError
+from creditpay.i18n import LANGUAGES, per_language
 from creditpay.platform import audit
 from creditpay.risk.early_warning.monitors import PLAYBOOKS, Alert, execute_playbook
 from creditpay.risk.early_warning.tables import ALERT_STATUSES, ew_alerts, ew_metric_values
@@ -279,16 +280,15 @@ def _lower_limits(tx: Tx, alert_id: str, params: Mapping[str, Any]) -> dict[str,
         credit.set_credit_limit(tx, line_id=line_id, new_limit_minor=new,
                                 reason=f"early_warning:{alert_id}"[:128])
         lowered += 1
-        texts = {lang: (money_text(old, currency, lang),
-                        money_text(new, currency, lang)) for lang in ("zh-CN", "en")}
         tx.emit(LIMIT_LOWERED_TOPIC, "customer", customer_id, {
             "line_id": line_id, "old_limit_minor": old, "new_limit_minor": new,
             "in_use_minor": in_use, "currency": currency, "alert_id": alert_id,
             "channel": "app_inbox", "template": "early_warning.limit_lowered",
-            "message": {"zh-CN": "因整体风险变化，您的信用额度已由{}调整为{}。".format(
-                *texts["zh-CN"]),
-                "en": "Your credit limit was lowered from {} to {} after a change in "
-                      "portfolio risk.".format(*texts["en"])}})
+            "message": per_language(
+                "Your credit limit was lowered from {old} to {new} after a change in "
+                "portfolio risk.",
+                old={lang: money_text(old, currency, lang) for lang in LANGUAGES},
+                new={lang: money_text(new, currency, lang) for lang in LANGUAGES})})
     return {"status": "applied", "lines_in_segment": chosen.height, "lines_lowered": lowered,
             "limit_before_minor": before, "limit_after_minor": after, "currency": currency}
 
