@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
@@ -21,6 +20,7 @@ from tests.web.conftest import (  # noqa: E402
     CHROMIUM_ARGS,
     PHONE,
     TIMEOUT_MS,
+    log_in,
     running_server,
 )
 from tests.web.seed import CREDIT_PASSWORD, CREDIT_PHONE, seed  # noqa: E402
@@ -116,7 +116,7 @@ def credit_pages() -> None:
                 context = browser.new_context(viewport=PHONE, locale=language,
                                               is_mobile=True, has_touch=True)
                 context.set_default_timeout(TIMEOUT_MS)
-                page = _credit_login(context, base, borrower(n), PASSWORD, language)
+                page = log_in(context, base, borrower(n), PASSWORD, language)
                 page.goto(f"{base}/app/credit/repay")
                 shoot(page, "credit-repay", language, full_page=True)
                 page.locator("form#repay-bill button[type=submit]").click()
@@ -129,7 +129,7 @@ def credit_pages() -> None:
                 context = browser.new_context(viewport=PHONE, locale=language,
                                               is_mobile=True, has_touch=True)
                 context.set_default_timeout(TIMEOUT_MS)
-                page = _credit_login(context, base, borrower(n + 2), PASSWORD, language)
+                page = log_in(context, base, borrower(n + 2), PASSWORD, language)
                 page.goto(f"{base}/app/credit/convert")
                 page.locator("article.offer summary").first.click()
                 shoot(page, "credit-convert", language, full_page=True)
@@ -152,7 +152,7 @@ def credit_pages() -> None:
                 context = browser.new_context(viewport=PHONE, locale=language,
                                               is_mobile=True, has_touch=True)
                 context.set_default_timeout(TIMEOUT_MS)
-                page = _credit_login(context, base, seeded["applicants"][n], PASSWORD,
+                page = log_in(context, base, seeded["applicants"][n], PASSWORD,
                                      language)
                 page.goto(f"{base}/app/credit/apply")
                 shoot(page, "credit-apply", language, full_page=True)
@@ -169,25 +169,6 @@ def credit_pages() -> None:
                 shoot(page, "consents", language, full_page=True)
                 context.close()
             browser.close()
-
-
-def _credit_login(context: Any, base: str, phone: str, password: str, language: str) -> Any:
-    page = context.new_page()
-    page.goto(f"{base}/app/login")
-    page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement.lang === '{language}'")
-    page.locator("#identifier").fill(phone)
-    page.locator("#password").fill(password)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/login/verify")
-    inbox = context.new_page()
-    inbox.goto(f"{base}/app/dev/inbox?to={phone}")
-    code = inbox.locator('.message[data-purpose="login"] .code').first.inner_text()
-    inbox.close()
-    page.locator("#code").fill(code)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/home")
-    return page
 
 
 if __name__ == "__main__":

@@ -127,3 +127,27 @@ def axe_check(page: Any) -> None:
     bad = [v for v in result if v["impact"] in ("serious", "critical")]
     assert not bad, f"accessibility violations on {page.url}: " + "; ".join(
         f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in bad)
+
+
+def log_in(context: Any, base: str, phone: str, password: str,
+           language: str | None = None) -> Any:
+    """Log ``phone`` in from this (new) browser: the page's form, then the new-device code
+    read from the dev inbox; in ``language`` when given (the switch on the login page).
+    Returns the page, at /app/home."""
+    page = context.new_page()
+    page.goto(f"{base}/app/login")
+    if language is not None:
+        page.locator(f'.langs button[value="{language}"]').click()
+        page.wait_for_function(f"document.documentElement.lang === '{language}'")
+    page.locator("#identifier").fill(phone)
+    page.locator("#password").fill(password)
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url(f"{base}/app/login/verify")
+    inbox = context.new_page()
+    inbox.goto(f"{base}/app/dev/inbox?to={phone}")
+    code = inbox.locator('.message[data-purpose="login"] .code').first.inner_text()
+    inbox.close()
+    page.locator("#code").fill(code)
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url(f"{base}/app/home")
+    return page

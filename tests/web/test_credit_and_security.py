@@ -11,29 +11,17 @@ import httpx
 import pytest
 
 from creditpay.formatting import money_text
-from tests.web.conftest import DESKTOP, PHONE, axe_check
+from tests.web.conftest import DESKTOP, PHONE, axe_check, log_in
 from tests.web.seed import CREDIT_PASSWORD, CREDIT_PHONE, SEED_DEVICE
 
 pytestmark = pytest.mark.browser
 
 
+
+
 def _log_in(context: Any, base: str, phone: str = CREDIT_PHONE,
             password: str = CREDIT_PASSWORD) -> Any:
-    """Log the seeded customer in from this (new) browser, with the dev-inbox code."""
-    page = context.new_page()
-    page.goto(f"{base}/app/login")
-    page.locator("#identifier").fill(phone)
-    page.locator("#password").fill(password)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/login/verify")
-    inbox = context.new_page()
-    inbox.goto(f"{base}/app/dev/inbox?to={phone}")
-    code = inbox.locator('.message[data-purpose="login"] .code').first.inner_text()
-    inbox.close()
-    page.locator("#code").fill(code)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/home")
-    return page
+    return log_in(context, base, phone, password)
 
 
 def _api(base: str) -> tuple[httpx.Client, dict[str, str]]:

@@ -17,7 +17,14 @@ import pytest
 
 from creditpay.formatting import money_text
 from creditpay.platform.keys import generate_key_bytes
-from tests.web.conftest import DESKTOP, PHONE, WebServer, axe_check, running_server
+from tests.web.conftest import (
+    DESKTOP,
+    PHONE,
+    WebServer,
+    axe_check,
+    log_in,
+    running_server,
+)
 from tests.web.seed_credit import (
     DEVICE,
     PASSWORD,
@@ -38,26 +45,6 @@ def credit_server() -> Iterator[WebServer]:
         seeded = seed_credit(url, master)
         with running_server(url, master) as base:
             yield WebServer(base, seeded)
-
-
-def _log_in(context: Any, base: str, phone: str, language: str) -> Any:
-    """Log ``phone`` in from this (new) browser with the dev-inbox code, in ``language``."""
-    page = context.new_page()
-    page.goto(f"{base}/app/login")
-    page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement.lang === '{language}'")
-    page.locator("#identifier").fill(phone)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/login/verify")
-    inbox = context.new_page()
-    inbox.goto(f"{base}/app/dev/inbox?to={phone}")
-    code = inbox.locator('.message[data-purpose="login"] .code').first.inner_text()
-    inbox.close()
-    page.locator("#code").fill(code)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/home")
-    return page
 
 
 class Api:
@@ -126,7 +113,7 @@ def test_repay_the_bill_minimum_or_the_line_in_full_shows_the_api_s_allocation(
     api = api_for(phone)
     bill = api.bill()
     wallet_before = api.get("/v1/me/wallet")["available_minor"]
-    page = _log_in(new_context(viewport, language), base, phone, language)
+    page = log_in(new_context(viewport, language), base, phone, PASSWORD, language)
     page.goto(f"{base}/app/credit")
     axe_check(page)
     page.locator('a[href="/app/credit/repay"]').click()
@@ -166,7 +153,7 @@ def test_a_double_submit_repays_once(credit_server: WebServer, new_context: Any,
     api = api_for(phone)
     wallet_before = api.get("/v1/me/wallet")["available_minor"]
     context = new_context(PHONE, "en")
-    page = _log_in(context, base, phone, "en")
+    page = log_in(context, base, phone, PASSWORD, "en")
     page.goto(f"{base}/app/credit/repay")
     form = page.locator("form#repay-bill")
     fields = {name: form.locator(f'input[name="{name}"]').input_value()
@@ -194,7 +181,7 @@ def test_a_bad_amount_is_named_and_changes_nothing(credit_server: WebServer, new
     base, phone = credit_server.base, borrower(3)
     api = api_for(phone)
     wallet_before = api.get("/v1/me/wallet")["available_minor"]
-    page = _log_in(new_context(PHONE, "zh-CN"), base, phone, "zh-CN")
+    page = log_in(new_context(PHONE, "zh-CN"), base, phone, PASSWORD, "zh-CN")
     page.goto(f"{base}/app/credit/repay")
     form = page.locator("form#repay-bill")
     form.locator("#repay-bill-other").check()
@@ -216,7 +203,7 @@ def test_repay_the_next_installment_of_a_plan(credit_server: WebServer, new_cont
     # The first installment still to pay (a plan's down payment is paid at the purchase).
     first = next(r for r in schedule if r["status"] != "paid")
     payoff = api.get(f"/v1/me/credit_accounts/{plan['account_id']}/payoff")["payoff_minor"]
-    page = _log_in(new_context(DESKTOP, "en"), base, phone, "en")
+    page = log_in(new_context(DESKTOP, "en"), base, phone, PASSWORD, "en")
     page.goto(f"{base}/app/credit/repay")
     section = page.locator(f'section[data-account="{plan["account_id"]}"]')
     assert _minor(section, "label strong") == first["total_minor"] - first["paid_minor"]
@@ -247,7 +234,7 @@ def test_auto_debit_asks_for_the_consent_then_switches(credit_server: WebServer,
                                                        new_context: Any, api_for: Any) -> None:
     base, phone = credit_server.base, borrower(5)
     api = api_for(phone)
-    page = _log_in(new_context(PHONE, "zh-CN"), base, phone, "zh-CN")
+    page = log_in(new_context(PHONE, "zh-CN"), base, phone, PASSWORD, "zh-CN")
     page.goto(f"{base}/app/credit")
     line_id = api.get("/v1/me/credit_line")["line_id"]
     switch = page.locator(f'form.switch[data-account="{line_id}"]')
@@ -277,7 +264,7 @@ def test_apply_approved_shows_limit_and_product_then_the_score(
         credit_server: WebServer, new_context: Any, api_for: Any, n: int,
         viewport: dict[str, int], language: str) -> None:
     base, phone = credit_server.base, credit_server.seeded["applicants"][n]
-    page = _log_in(new_context(viewport, language), base, phone, language)
+    page = log_in(new_context(viewport, language), base, phone, PASSWORD, language)
     page.goto(f"{base}/app/credit")
     page.locator('a[href="/app/credit/apply"]').click()
     page.wait_for_url(f"{base}/app/credit/apply")
@@ -325,7 +312,7 @@ def test_apply_approved_shows_limit_and_product_then_the_score(
 def test_apply_declined_shows_the_api_s_reasons(credit_server: WebServer, new_context: Any,
                                                 api_for: Any, n: int, language: str) -> None:
     base, phone = credit_server.base, declined(n)
-    page = _log_in(new_context(PHONE, language), base, phone, language)
+    page = log_in(new_context(PHONE, language), base, phone, PASSWORD, language)
     page.goto(f"{base}/app/credit/apply")
     page.locator("#agree-bureau_inquiry").check()
     page.locator("#agree-credit_assessment").check()
@@ -347,7 +334,7 @@ def test_apply_declined_shows_the_api_s_reasons(credit_server: WebServer, new_co
 
 def test_consents_withdraw(credit_server: WebServer, new_context: Any, api_for: Any) -> None:
     base, phone = credit_server.base, credit_server.seeded["applicants"][2]
-    page = _log_in(new_context(DESKTOP, "en"), base, phone, "en")
+    page = log_in(new_context(DESKTOP, "en"), base, phone, PASSWORD, "en")
     page.goto(f"{base}/app/consents")
     axe_check(page)
     page.locator('form[action="/app/consents/grant"]:has(input[value="marketing"]) '
@@ -371,7 +358,7 @@ def test_withdraw_from_a_plan_within_14_days(credit_server: WebServer, new_conte
     api = api_for(phone)
     plan = next(a for a in api.get("/v1/me/credit_accounts")["data"] if a["kind"] == "plan")
     wallet_before = api.get("/v1/me/wallet")["available_minor"]
-    page = _log_in(new_context(PHONE, "zh-CN"), base, phone, "zh-CN")
+    page = log_in(new_context(PHONE, "zh-CN"), base, phone, PASSWORD, "zh-CN")
     page.goto(f"{base}/app/credit")
     page.locator(f'article.plan[data-account="{plan["account_id"]}"] '
                  'a[href^="/app/credit/withdraw"]').click()
@@ -400,7 +387,7 @@ def test_file_a_complaint_and_see_its_status(credit_server: WebServer, new_conte
     base, phone = credit_server.base, borrower(7)
     api = api_for(phone)
     line_id = api.get("/v1/me/credit_line")["line_id"]
-    page = _log_in(new_context(DESKTOP, "en"), base, phone, "en")
+    page = log_in(new_context(DESKTOP, "en"), base, phone, PASSWORD, "en")
     page.goto(f"{base}/app/credit")
     page.locator('a[href="/app/complaints"]').click()
     axe_check(page)
@@ -436,7 +423,7 @@ def test_convert_the_bill_shows_the_api_s_offers_and_converts(
     api = api_for(phone)
     bill = api.bill()
     quote = api.get(f"/v1/me/statements/{bill['statement_id']}/installment_offers")
-    page = _log_in(new_context(viewport, language), base, phone, language)
+    page = log_in(new_context(viewport, language), base, phone, PASSWORD, language)
     page.goto(f"{base}/app/credit")
     page.locator('a[href="/app/credit/convert"]').click()
     page.wait_for_url(f"{base}/app/credit/convert")
@@ -479,7 +466,7 @@ def test_cash_loan_from_its_key_facts(credit_server: WebServer, new_context: Any
     api = api_for(phone)
     wallet_before = api.get("/v1/me/wallet")["available_minor"]
     context = new_context(PHONE, "en")
-    page = _log_in(context, base, phone, "en")
+    page = log_in(context, base, phone, PASSWORD, "en")
     page.goto(f"{base}/app/credit")
     page.locator('a[href="/app/credit/loans"]').click()
     axe_check(page)
@@ -541,7 +528,7 @@ def test_cash_loan_from_its_key_facts(credit_server: WebServer, new_context: Any
 def test_a_referred_application_shows_under_review_on_later_visits(
         credit_server: WebServer, new_context: Any, api_for: Any) -> None:
     base = credit_server.base
-    page = _log_in(new_context(PHONE, "zh-CN"), base, REFERRED, "zh-CN")
+    page = log_in(new_context(PHONE, "zh-CN"), base, REFERRED, PASSWORD, "zh-CN")
     page.goto(f"{base}/app/credit")
     page.locator('a[href="/app/credit/apply"]').click()
     decision = page.locator("section.decision")

@@ -29,7 +29,7 @@ from creditpay.api.runtime import ApiConfig
 from creditpay.config import Settings
 from creditpay.parties.service import Principal
 from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
-from tests.web.conftest import DESKTOP, PHONE, axe_check, running_server
+from tests.web.conftest import DESKTOP, PHONE, axe_check, log_in, running_server
 
 pytestmark = pytest.mark.browser
 
@@ -108,24 +108,6 @@ def _consumer(server: Server) -> Consumer:
     return Consumer(phone, session["access_token"], device)
 
 
-def _log_in(context: Any, base: str, phone: str) -> Any:
-    """Log in from this (new) browser, with the new-device code from the dev inbox."""
-    page = context.new_page()
-    page.goto(f"{base}/app/login")
-    page.locator("#identifier").fill(phone)
-    page.locator("#password").fill(PASSWORD)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/login/verify")
-    inbox = context.new_page()
-    inbox.goto(f"{base}/app/dev/inbox?to={phone}")
-    code = inbox.locator('.message[data-purpose="login"] .code').first.inner_text()
-    inbox.close()
-    page.locator("#code").fill(code)
-    page.locator("form.card button[type=submit]").click()
-    page.wait_for_url(f"{base}/app/home")
-    return page
-
-
 def _deliver_card_callbacks(server: Server) -> None:
     """What the card network would do a moment later (the server runs with --no-jobs)."""
     with _client(server) as client:
@@ -191,7 +173,7 @@ def test_kyc_card_top_up_withdraw_p2p_qr_and_payment_code(
     base, text = server.base, TEXT[language]
     me, friend = _consumer(server), _consumer(server)
     _kyc_and_card_via_api(server, friend)
-    page = _log_in(new_context(viewport, language), base, me.phone)
+    page = log_in(new_context(viewport, language), base, me.phone, PASSWORD)
     page.locator(f'.langs button[value="{language}"]').click()
     page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == language
@@ -289,7 +271,7 @@ def test_kyc_card_top_up_withdraw_p2p_qr_and_payment_code(
     assert page.get_by_role("status").inner_text().strip() == text["done"]
     axe_check(page)
     assert _get(client, "/v1/me/wallet", friend.token)["balance_minor"] == 3_000
-    friend_page = _log_in(new_context(viewport, language), base, friend.phone)
+    friend_page = log_in(new_context(viewport, language), base, friend.phone, PASSWORD)
     friend_page.goto(f"{base}/app/wallet")
     incoming = friend_page.locator('[data-kind="p2p"]').first
     assert incoming.get_attribute("data-direction") == "in"
@@ -369,7 +351,7 @@ def test_history_pages_follow_the_api_cursor_both_ways(server: Server, new_conte
             if cursor is None:
                 break
     assert [len(ids) for ids, _ in api_pages] == [3, 3, 1]
-    page = _log_in(new_context(PHONE, "en"), base, me.phone)
+    page = log_in(new_context(PHONE, "en"), base, me.phone, PASSWORD)
     page.goto(f"{base}/app/wallet?limit=3")
 
     def shown() -> list[str]:
@@ -410,7 +392,7 @@ def test_a_money_form_sent_twice_moves_money_once(server: Server, new_context: A
     _kyc_and_card_via_api(server, me, top_up_minor=50_000)
     _kyc_and_card_via_api(server, friend)
     context = new_context(PHONE, "en")
-    page = _log_in(context, base, me.phone)
+    page = log_in(context, base, me.phone, PASSWORD)
 
     # Top-up: the same form (same one-time key) posted twice -> one operation.
     page.goto(f"{base}/app/wallet/top-up")
@@ -445,7 +427,7 @@ def test_bad_amounts_are_named_and_change_nothing(server: Server, new_context: A
     base, me = server.base, _consumer(server)
     _kyc_and_card_via_api(server, me, top_up_minor=10_000)
     context = new_context(DESKTOP, language)
-    page = _log_in(context, base, me.phone)
+    page = log_in(context, base, me.phone, PASSWORD)
     page.locator(f'.langs button[value="{language}"]').click()
     page.wait_for_load_state()
     with _client(server) as client:
@@ -477,7 +459,7 @@ def test_a_wallet_post_without_the_csrf_token_is_refused(server: Server,
     base, me = server.base, _consumer(server)
     _kyc_and_card_via_api(server, me, top_up_minor=10_000)
     context = new_context(PHONE, "en")
-    page = _log_in(context, base, me.phone)
+    page = log_in(context, base, me.phone, PASSWORD)
     page.goto(f"{base}/app/wallet/withdraw")
     page.locator("#amount_minor").fill("10")
     fields = _form_fields(page)
@@ -495,7 +477,7 @@ def test_a_large_qr_payment_asks_for_the_code_sent_to_the_phone(server: Server,
     base, me = server.base, _consumer(server)
     _kyc_and_card_via_api(server, me, top_up_minor=700_000)
     context = new_context(PHONE, "en")
-    page = _log_in(context, base, me.phone)
+    page = log_in(context, base, me.phone, PASSWORD)
     page.locator('.langs button[value="en"]').click()
     page.wait_for_load_state()
     with _client(server) as client:
@@ -548,7 +530,7 @@ def test_a_qr_payment_offers_credit_with_its_full_cost_never_preselected(
                            {"language": "en"}, me.token, expect=200)["offers"]
     assert api_offers
     context = new_context(DESKTOP, "en")
-    page = _log_in(context, base, me.phone)
+    page = log_in(context, base, me.phone, PASSWORD)
     page.locator('.langs button[value="en"]').click()
     page.wait_for_load_state()
     page.goto(f"{base}/app/wallet/qr")
@@ -593,7 +575,7 @@ def test_a_qr_payment_offers_credit_with_its_full_cost_never_preselected(
 def test_a_card_is_removed_from_the_cards_page(server: Server, new_context: Any) -> None:
     base, me = server.base, _consumer(server)
     card_id = _kyc_and_card_via_api(server, me)
-    page = _log_in(new_context(PHONE, "zh-CN"), base, me.phone)
+    page = log_in(new_context(PHONE, "zh-CN"), base, me.phone, PASSWORD)
     page.goto(f"{base}/app/cards")
     assert page.locator(f'[data-card="{card_id}"]').count() == 1
     page.locator(f'[data-card="{card_id}"] button[type=submit]').click()
