@@ -45,6 +45,12 @@ PAGES: dict[str, tuple[str, ...]] = {
     "/app/home": ("/v1/me/wallet", "/v1/me/credit_line"),
     "/app/credit": ("/v1/me/credit_line", "/v1/me/credit_accounts",
                     "/v1/me/credit_accounts/{account}/installments"),
+    "/app/credit/repay": ("/v1/me/wallet", "/v1/me/credit_line", "/v1/me/credit_accounts",
+                          "/v1/me/credit_accounts/{account}/installments",
+                          "/v1/me/credit_accounts/{account}/payoff"),
+    "/app/wallet": ("/v1/me/wallet", "/v1/me/wallet/history"),
+    "/app/cards": ("/v1/me/cards",),
+    "/app/consents": ("/v1/me/consents",),
 }
 
 
