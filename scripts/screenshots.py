@@ -171,6 +171,35 @@ def credit_pages() -> None:
             browser.close()
 
 
+def checkout_shots() -> None:
+    """The hosted checkout (web/checkout.py): a shop's purchase, the ways to pay with their
+    cost, a plan's key facts, the receipt, for the seeded customer with a line."""
+    from playwright.sync_api import sync_playwright
+    from tests.web.shop import running_shop
+
+    with running_shop() as shop, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for language in ("zh-CN", "en"):
+            context = browser.new_context(viewport=PHONE, locale=language, is_mobile=True,
+                                          has_touch=True)
+            context.set_default_timeout(TIMEOUT_MS)
+            intent = shop.intent(359_900, return_url=False)
+            page = log_in(context, shop.base, CREDIT_PHONE, CREDIT_PASSWORD, language)
+            page.goto(intent["checkout_url"])
+            shoot(page, "checkout", language, full_page=True)
+            page.locator('.co-credit[data-periods="6"] a.co-kf').first.click()
+            page.wait_for_url("**/key_facts/**")
+            shoot(page, "checkout-key-facts", language, full_page=True)
+            page.goto(intent["checkout_url"])
+            page.locator('.co-credit[data-periods="6"] input[type=radio]').first.check()
+            page.locator("form.co-form button.primary").click()
+            page.wait_for_selector("[data-status]")
+            shoot(page, "checkout-done", language, full_page=True)
+            context.close()
+        browser.close()
+
+
 if __name__ == "__main__":
     main()
     credit_pages()
+    checkout_shots()
