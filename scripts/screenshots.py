@@ -138,6 +138,7 @@ def credit_pages() -> None:
                 page.locator("form.card button[type=submit]").click()
                 page.wait_for_selector("article.offer")
                 shoot(page, "credit-loans", language, full_page=True)
+                page.locator("article.offer summary").first.click()  # unfold the first
                 with context.expect_page() as opened:
                     page.locator("a.facts-link").first.click()
                 opened.value.wait_for_load_state()
