@@ -79,7 +79,7 @@ def test_the_checkout_example_runs_every_documented_step(checkout):
     offers = next(b for b in blocks if b.startswith("4. "))
     assert "/credit_offers \\" in offers and "\n`200`\n" in offers
     assert '"key_facts_sha256"' in offers and "`text/html`" in offers
-    assert "key-facts/2" in offers  # the template version of the document shown
+    assert "key-facts/3" in offers  # the template version of the document shown
     confirm = next(b for b in blocks if b.startswith("5. "))
     body = re.search(r"-d '(\{\"funding\".*\})'", confirm)
     assert body is not None, confirm
@@ -122,7 +122,7 @@ def test_the_consumer_credit_example_runs_and_is_current():
                  "/installment_offers?amount_minor=20000", "POST /v1/me/cash_loans"):
         assert line in text, line
     flat = " ".join(text.split())  # the compact answers are wrapped at any space
-    assert '"outcome": "approve"' in flat and "(key-facts/2)" in flat
+    assert '"outcome": "approve"' in flat and "(key-facts/3)" in flat
     documented = _section(DOC.read_text(encoding="utf-8"), example.CONSUMER_CREDIT_HEADING)
     assert _normalised(documented) == _normalised(text), (
         "docs/api.md's consumer credit example is stale: run "

@@ -80,7 +80,7 @@ __all__ = [
     "percent_text",
 ]
 
-TEMPLATE_VERSION = "key-facts/2"  # bump on any change to the template or its texts (catalog)
+TEMPLATE_VERSION = "key-facts/3"  # bump on any change to the template or its texts (catalog)
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 CHANNELS = ("app", "web", "ivr", "paper")
 _OFFER_ID = re.compile(r'<meta name="creditpay-offer-id" content="([^"]*)">')
