@@ -15,14 +15,12 @@ Idempotency-Key like the API's).
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
 
-from creditpay.api.idempotency import fingerprint, run_idempotent
 from creditpay.errors import (
     ConflictError,
     DomainError,
@@ -35,7 +33,16 @@ from creditpay.parties.service import Principal, StepUpRequired, WrongCode
 from creditpay.payments.checkout_links import back_to_merchant, is_payable
 from creditpay.payments.common import PaymentDeclinedError
 from creditpay.protection.disclosure import document_csp
-from creditpay.web.framework import N_, PAGE_CSP, Page, error_text, form_post, page_for
+from creditpay.web.framework import (
+    N_,
+    PAGE_CSP,
+    Page,
+    error_text,
+    form_post,
+    new_form_key,
+    page_for,
+    run_as_route,
+)
 
 __all__ = ["router"]
 
@@ -140,7 +147,7 @@ def _choose(page: Page, row: Any, token: str, who: Principal, *, error: str | No
     return _respond(page, page.render(
         "checkout.html", status_code=status_code, intent=row,
         merchant=_merchant_name(page, row), token=token, error=error, chosen=chosen,
-        funding=FUNDING, idem=secrets.token_urlsafe(18), back=_back(row),
+        funding=FUNDING, idem=new_form_key(), back=_back(row),
         **_options(page, row, who)), row)
 
 
@@ -184,9 +191,8 @@ def pay(page: Page, form: dict[str, str]) -> Response:
     try:
         # As the API's confirm: once per Idempotency-Key (the form's, made when it was
         # shown), so a double submit pays once.
-        response = run_idempotent(
-            rt.uow, scope=who.scope_key, key=form.get("idempotency_key"),
-            request_hash=fingerprint("POST", api_path, body), path=api_path,
+        response = run_as_route(
+            page, who, key=form.get("idempotency_key"), api_path=api_path, body=body,
             use_case=lambda tx: rt.payments.confirm(
                 tx, who, row.id, funding=args["funding"], card_id=args.get("card_id"),
                 offer_id=args.get("offer_id"), step_up_challenge_id=challenge,
@@ -254,7 +260,7 @@ def _code_form(page: Page, row: Any, token: str, chosen: str, challenge: str, *,
     return _respond(page, page.render(
         "checkout_code.html", status_code=status_code, intent=row,
         merchant=_merchant_name(page, row), token=token, chosen=chosen, challenge=challenge,
-        error=error, idem=secrets.token_urlsafe(18)), row)
+        error=error, idem=new_form_key()), row)
 
 
 @form_post(router, "/{token}/back")

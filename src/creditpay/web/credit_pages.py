@@ -14,7 +14,6 @@ form resubmitted by the back button) moves money once and answers the first resu
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +23,6 @@ from starlette.responses import HTMLResponse, Response
 
 from creditpay.api import schemas as S
 from creditpay.api import schemas_credit as SC
-from creditpay.api.idempotency import fingerprint, run_idempotent
 from creditpay.api.routes_consumer_credit import (
     CURRENCY,
     apply_use_case,
@@ -62,6 +60,8 @@ from creditpay.web.framework import (
     form_post,
     http_status,
     line_or_none,
+    new_form_key,
+    run_as_route,
 )
 
 __all__ = ["router", "credit_actions"]
@@ -98,11 +98,6 @@ OUTCOME = {"approve": N_("Approved"), "decline": N_("Declined"),
 
 
 # ----------------------------------------------------------------------- shared
-def new_key() -> str:
-    """A one-time key for a money-moving form (the API's Idempotency-Key)."""
-    return secrets.token_urlsafe(24)
-
-
 def _once(page: Page, who: Principal, *, key: str, api_path: str,
           body: pydantic.BaseModel | None, response_model: Any,
           use_case: Callable[[Tx], Any], status_code: int = 201) -> dict[str, Any]:
@@ -112,10 +107,8 @@ def _once(page: Page, who: Principal, *, key: str, api_path: str,
         return as_api(response_model, value)
 
     payload = body.model_dump(mode="json") if body is not None else {}
-    response = run_idempotent(
-        page.rt.uow, scope=who.scope_key, key=key,
-        request_hash=fingerprint("POST", api_path, payload), path=api_path,
-        use_case=use_case, status_code=status_code, serialize=serialize)
+    response = run_as_route(page, who, key=key, api_path=api_path, body=payload,
+                            use_case=use_case, status_code=status_code, serialize=serialize)
     result: dict[str, Any] = json.loads(bytes(response.body))
     return result
 
@@ -197,7 +190,7 @@ def credit_actions(conn: Any, customer_id: str, line: dict[str, Any] | None,
 
     ids = ([line["line_id"]] if line else []) + [p["account"].account_id for p in plans]
     return {"auto_debit": {i: auto_debit_enabled(conn, i, customer_id) for i in ids},
-            "once_key": new_key()}
+            "once_key": new_form_key()}
 
 
 # ----------------------------------------------------------------------- repay
@@ -231,7 +224,7 @@ def repay_form(request: Request) -> Response:
     page, who = _login(request)
     if who is None:
         return page.redirect("/app/login")
-    return page.render("credit_repay.html", key=new_key(), error=None, error_for=None,
+    return page.render("credit_repay.html", key=new_form_key(), error=None, error_for=None,
                        typed="", **_repay_view(page, who))
 
 
@@ -258,7 +251,7 @@ def repay(page: Page, form: dict[str, str]) -> Response:
                        use_case=lambda tx: repay_use_case(rt, tx, who, body, repayment_id))
     except DomainError as exc:
         return page.render("credit_repay.html", status_code=http_status(exc),
-                           key=form.get(KEY_FIELD) or new_key(), error=problem(page, exc),
+                           key=form.get(KEY_FIELD) or new_form_key(), error=problem(page, exc),
                            error_for=field, typed=form.get("amount", "")[:32],
                            **_repay_view(page, who))
     from creditpay.credit.service import list_accounts
@@ -289,14 +282,14 @@ def switch_auto_debit(page: Page, form: dict[str, str]) -> Response:
                        use_case=lambda tx: auto_debit_use_case(tx, who, account_id, body))
     except ConsentRequiredError:
         return page.render("credit_auto_debit.html", result=None, account_id=account_id,
-                           key=new_key(), consent=_text(page, "auto_debit"), error=None)
+                           key=new_form_key(), consent=_text(page, "auto_debit"), error=None)
     except DomainError as exc:
         return page.render("credit_auto_debit.html", status_code=http_status(exc),
-                           result=None, account_id=account_id, key=new_key(),
+                           result=None, account_id=account_id, key=new_form_key(),
                            consent=_text(page, "auto_debit") if enabled else None,
                            error=problem(page, exc))
     return page.render("credit_auto_debit.html", result=result, account_id=account_id,
-                       key=new_key(), consent=None, error=None)
+                       key=new_form_key(), consent=None, error=None)
 
 
 # ----------------------------------------------------------------------- consents
@@ -411,7 +404,7 @@ def apply_form(request: Request) -> Response:
     page, who = _login(request)
     if who is None:
         return page.redirect("/app/login")
-    return page.render("credit_apply.html", key=new_key(), error=None, error_for=None,
+    return page.render("credit_apply.html", key=new_form_key(), error=None, error_for=None,
                        typed={}, decision=None, **_apply_view(page, who))
 
 
@@ -449,13 +442,13 @@ def apply(page: Page, form: dict[str, str]) -> Response:
         message = (page.gettext("Tick the box to agree, or you cannot apply.")
                    if isinstance(exc, ConsentRequiredError) and field else problem(page, exc))
         return page.render("credit_apply.html", status_code=http_status(exc),
-                           key=form.get(KEY_FIELD) or new_key(), error=message,
+                           key=form.get(KEY_FIELD) or new_form_key(), error=message,
                            error_for=field, typed={k: form.get(k, "")[:32] for k in (
                                "income", "obligations", "employment", "housing")},
                            decision=None, **_apply_view(page, who))
     view = _apply_view(page, who)
     view["latest"] = None
-    return page.render("credit_apply.html", key=new_key(), error=None, error_for=None,
+    return page.render("credit_apply.html", key=new_form_key(), error=None, error_for=None,
                        typed={}, decision=decision, **view)
 
 
@@ -498,7 +491,7 @@ def withdraw_form(request: Request) -> Response:
     account = _own_active(page, who, request.query_params.get("account", "")[:64])
     if account is None:
         return page.redirect("/app/credit")
-    return page.render("credit_withdraw.html", account=account, key=new_key(), error=None,
+    return page.render("credit_withdraw.html", account=account, key=new_form_key(), error=None,
                        result=None)
 
 
@@ -529,7 +522,7 @@ def withdraw(page: Page, form: dict[str, str]) -> Response:
                    if exc.extra.get("rule") == "withdrawal.window_closed" else
                    problem(page, exc))
         return page.render("credit_withdraw.html", status_code=http_status(exc),
-                           account=account, key=new_key(), error=message, result=None)
+                           account=account, key=new_form_key(), error=message, result=None)
     return page.render("credit_withdraw.html", account=account, key=key, error=None,
                        result=result)
 
@@ -546,7 +539,7 @@ def _complaints_page(page: Page, who: Principal, *, status_code: int = 200,
         accounts = list_accounts(conn, who.id)
     return page.render("complaints.html", status_code=status_code, complaints=complaints,
                        accounts=accounts, categories=CATEGORY, status_label=COMPLAINT_STATUS,
-                       key=new_key(), error=error, typed=typed or {}, me=who.id)
+                       key=new_form_key(), error=error, typed=typed or {}, me=who.id)
 
 
 @router.get("/complaints", response_class=HTMLResponse)
@@ -622,14 +615,14 @@ def convert_form(request: Request) -> Response:
         view = _convert_view(page, who, amount)
     except DomainError as exc:
         return page.render("credit_convert.html", status_code=http_status(exc),
-                           key=new_key(), error=problem(page, exc), typed=typed, result=None,
+                           key=new_form_key(), error=problem(page, exc), typed=typed, result=None,
                            **_convert_view(page, who, None))
     refusal = view["refusal"]
     error = None if refusal is None else (
         page.gettext("This bill can no longer be converted: it is paid, past its due date, "
                      "or already converted.") if isinstance(refusal, StateError)
         else problem(page, refusal))
-    return page.render("credit_convert.html", key=new_key(), error=error, typed=typed,
+    return page.render("credit_convert.html", key=new_form_key(), error=error, typed=typed,
                        result=None, **view)
 
 
@@ -654,9 +647,9 @@ def convert(page: Page, form: dict[str, str]) -> Response:
                                                             conversion_id))
     except DomainError as exc:
         return page.render("credit_convert.html", status_code=http_status(exc),
-                           key=new_key(), error=problem(page, exc), typed="", result=None,
+                           key=new_form_key(), error=problem(page, exc), typed="", result=None,
                            **_convert_view(page, who, None))
-    return page.render("credit_convert.html", key=new_key(), error=None, typed="",
+    return page.render("credit_convert.html", key=new_form_key(), error=None, typed="",
                        result=result, bill=None, quote=None, refusal=None)
 
 
@@ -666,7 +659,7 @@ def loans_form(request: Request) -> Response:
     page, who = _login(request)
     if who is None:
         return page.redirect("/app/login")
-    return page.render("credit_loans.html", key=new_key(), error=None, typed="",
+    return page.render("credit_loans.html", key=new_form_key(), error=None, typed="",
                        shown=None, taken=None)
 
 
@@ -687,9 +680,9 @@ def loan_offers(page: Page, form: dict[str, str]) -> Response:
                       use_case=lambda tx: cash_loan_offers_use_case(rt, tx, who, body))
     except DomainError as exc:
         return page.render("credit_loans.html", status_code=http_status(exc),
-                           key=new_key(), error=problem(page, exc), typed=typed, shown=None,
+                           key=new_form_key(), error=problem(page, exc), typed=typed, shown=None,
                            taken=None)
-    return page.render("credit_loans.html", key=new_key(), error=None, typed=typed,
+    return page.render("credit_loans.html", key=new_form_key(), error=None, typed=typed,
                        shown=shown, taken=None, method_label=METHOD)
 
 
@@ -711,9 +704,9 @@ def take_loan(page: Page, form: dict[str, str]) -> Response:
                       use_case=lambda tx: take_loan_use_case(rt, tx, who, body, loan_id))
     except DomainError as exc:
         return page.render("credit_loans.html", status_code=http_status(exc),
-                           key=new_key(), error=problem(page, exc), typed="", shown=None,
+                           key=new_form_key(), error=problem(page, exc), typed="", shown=None,
                            taken=None)
-    return page.render("credit_loans.html", key=new_key(), error=None, typed="", shown=None,
+    return page.render("credit_loans.html", key=new_form_key(), error=None, typed="", shown=None,
                        taken=taken)
 
 

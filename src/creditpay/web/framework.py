@@ -11,6 +11,7 @@ the handler runs. Sessions and CSRF: :mod:`creditpay.web.session`; languages:
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from creditpay.api.common import runtime
+from creditpay.api.idempotency import fingerprint, run_idempotent
 from creditpay.api.routes_consumer_credit import (
     CURRENCY,
     credit_line_out,
@@ -56,7 +58,7 @@ from creditpay.web.session import (
     write_session,
 )
 
-__all__ = ["PAGE_CSP", "Page", "N_", "page_for", "customer_page", "form_post", "error_text",
+__all__ = ["PAGE_CSP", "Page", "N_", "new_form_key", "run_as_route", "page_for", "customer_page", "form_post", "error_text",
            "http_status", "line_or_none", "safe_next"]
 
 # Pages run no inline script or style: every asset is a file this app serves.
@@ -263,3 +265,24 @@ def line_or_none(conn: Any, customer_id: str) -> dict[str, Any] | None:
 
 def http_status(exc: DomainError) -> int:
     return int(getattr(exc, "status", 422) or 422)
+
+
+def new_form_key() -> str:
+    """A money-moving form's one-time key, made when the form is shown: the Idempotency-Key
+    its POST runs under (printable, within the API's 8..255 characters)."""
+    return "web-" + secrets.token_urlsafe(24)
+
+
+def run_as_route(page: Page, who: Principal, *, key: str | None, api_path: str,
+                 body: dict[str, Any], use_case: Callable[[Any], Any],
+                 status_code: int = 200, secret_fields: frozenset[str] = frozenset(),
+                 serialize: Callable[[Any], Any] | None = None) -> Response:
+    """Run a form's ``use_case`` once for its one-time ``key``, exactly as the JSON route
+    at ``api_path`` runs it for its Idempotency-Key with ``body`` (the same table, scope
+    and request hash): a form sent twice gets the first outcome and changes nothing, and
+    the key replayed on the JSON route returns the same answer."""
+    return run_idempotent(
+        page.rt.uow, scope=who.scope_key, key=key,
+        request_hash=fingerprint("POST", api_path, body), path=api_path,
+        use_case=use_case, status_code=status_code, secret_fields=secret_fields,
+        serialize=serialize)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -25,7 +24,7 @@ from starlette.responses import HTMLResponse, Response
 
 from creditpay.api import schemas as S
 from creditpay.api.common import decode_cursor, encode_cursor
-from creditpay.api.idempotency import KEY_PATTERN, fingerprint, run_idempotent
+from creditpay.api.idempotency import KEY_PATTERN
 from creditpay.api.routes_consumer_credit import CURRENCY
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -47,6 +46,8 @@ from creditpay.web.framework import (
     form_post,
     http_status,
     line_or_none,
+    new_form_key,
+    run_as_route,
 )
 
 __all__ = ["router", "IDEMPOTENCY_FIELD"]
@@ -99,11 +100,6 @@ class FormErrors(Exception):
     def __init__(self, errors: Mapping[str, str]) -> None:
         super().__init__(", ".join(errors))
         self.errors = dict(errors)
-
-
-def _new_key() -> str:
-    """A one-time idempotency key for a form (printable, within the API's 8..255)."""
-    return "web-" + secrets.token_urlsafe(24)
 
 
 def _field_message(page: Page, exc: DomainError) -> tuple[str, str]:
@@ -171,10 +167,9 @@ def _once(page: Page, who: Principal, api_path: str, request_body: dict[str, Any
         raise FormErrors({"form": page.gettext(
             "For your security the form was not accepted. Go back, reload the page and try "
             "again.")})
-    response = run_idempotent(
-        page.rt.uow, scope=who.scope_key, key=key,
-        request_hash=fingerprint("POST", api_path, request_body), path=api_path,
-        use_case=use_case, status_code=status_code, secret_fields=secret_fields)
+    response = run_as_route(page, who, key=key, api_path=api_path, body=request_body,
+                            use_case=use_case, status_code=status_code,
+                            secret_fields=secret_fields)
     body: dict[str, Any] = json.loads(bytes(response.body))
     if response.status_code >= 400:  # a refusal stored with the key (a decline), replayed
         error = DomainError(str(body.get("detail", "")), field=body.get("field"))
@@ -208,7 +203,7 @@ def kyc_form(request: Request) -> Response:
     page, who = customer_page(request)
     if who is None:
         return _login(page)
-    return page.render("kyc.html", errors={}, values={}, key=_new_key())
+    return page.render("kyc.html", errors={}, values={}, key=new_form_key())
 
 
 @form_post(router, "/kyc")
@@ -250,7 +245,7 @@ def cards_page(request: Request) -> Response:
     elif done == "removed":
         page.notices.append(page.gettext("The card is removed."))
     return page.render("cards.html", cards=_cards(page, who.id), errors={}, values={},
-                       key=_new_key())
+                       key=new_form_key())
 
 
 @form_post(router, "/cards")
@@ -370,7 +365,7 @@ def _card_move_form(request: Request, kind: str) -> Response:
     if who is None:
         return _login(page)
     return page.render("wallet_move.html", kind=kind, cards=_cards(page, who.id), errors={},
-                       values={}, key=_new_key(), wallet=_balance(page, who.id))
+                       values={}, key=new_form_key(), wallet=_balance(page, who.id))
 
 
 def _balance(page: Page, customer_id: str) -> dict[str, Any]:
@@ -444,7 +439,7 @@ def send_form(request: Request) -> Response:
     page, who = customer_page(request)
     if who is None:
         return _login(page)
-    return page.render("wallet_send.html", errors={}, values={}, key=_new_key(),
+    return page.render("wallet_send.html", errors={}, values={}, key=new_form_key(),
                        wallet=_balance(page, who.id))
 
 
@@ -486,7 +481,7 @@ def send_review(page: Page, form: dict[str, str]) -> Response:
     who = page.principal
     if who is None:
         return _login(page)
-    key = form.get(IDEMPOTENCY_FIELD) or _new_key()
+    key = form.get(IDEMPOTENCY_FIELD) or new_form_key()
     try:
         values, body = _transfer_values(page, form)
         payee = _payee(page, who, body.to)
@@ -511,7 +506,7 @@ def send(page: Page, form: dict[str, str]) -> Response:
     except FormErrors as exc:
         return page.render("wallet_send.html", status_code=422, errors=exc.errors,
                            values={k: form.get(k, "") for k in ("to", "amount", "note")},
-                           key=key or _new_key(), wallet=_balance(page, who.id))
+                           key=key or new_form_key(), wallet=_balance(page, who.id))
     # As the route: the payee's phone or e-mail enters the request hash as a keyed digest.
     fp = body.model_dump(mode="json") | {"to": rt.parties.signer.mac("fp", body.to.encode())[:48]}
     try:
@@ -531,7 +526,7 @@ def send(page: Page, form: dict[str, str]) -> Response:
             errors, status = dict([_field_message(page, exc)]), http_status(exc)
         if challenge is None and any(k in errors for k in ("to", AMOUNT_FIELD, "note")):
             return page.render("wallet_send.html", status_code=status, errors=errors,
-                               values=values, key=key or _new_key(),
+                               values=values, key=key or new_form_key(),
                                wallet=_balance(page, who.id))
         try:
             payee = _payee(page, who, body.to)
@@ -624,7 +619,7 @@ def qr_review(page: Page, form: dict[str, str]) -> Response:
         return _login(page)
     payload = form.get("qr_payload", "").strip()
     try:
-        return _qr_confirm(page, who, payload, key=_new_key())
+        return _qr_confirm(page, who, payload, key=new_form_key())
     except FormErrors as exc:
         return page.render("wallet_qr.html", status_code=422, errors=exc.errors,
                            payload=payload)
@@ -676,7 +671,7 @@ def qr_pay(page: Page, form: dict[str, str]) -> Response:
         else:
             errors, status = dict([_field_message(page, exc)]), http_status(exc)
         try:
-            return _qr_confirm(page, who, payload, key=key or _new_key(), status=status,
+            return _qr_confirm(page, who, payload, key=key or new_form_key(), status=status,
                                errors=errors, funding=choice, challenge=challenge)
         except FormErrors as again:
             return page.render("wallet_qr.html", status_code=422,
@@ -693,7 +688,7 @@ def code_form(request: Request) -> Response:
     if who is None:
         return _login(page)
     return page.render("wallet_code.html", cards=_cards(page, who.id), errors={}, code=None,
-                       key=_new_key(), funding="", funding_label=FUNDING)
+                       key=new_form_key(), funding="", funding_label=FUNDING)
 
 
 @form_post(router, "/wallet/code")
@@ -718,7 +713,7 @@ def make_code(page: Page, form: dict[str, str]) -> Response:
     except (FormErrors, DomainError) as exc:
         errors = exc.errors if isinstance(exc, FormErrors) else dict([_field_message(page, exc)])
         return page.render("wallet_code.html", status_code=422, cards=cards, errors=errors,
-                           code=None, key=key or _new_key(), funding=choice,
+                           code=None, key=key or new_form_key(), funding=choice,
                            funding_label=FUNDING)
     from creditpay.api.idempotency import REDACTED
 
@@ -726,11 +721,11 @@ def make_code(page: Page, form: dict[str, str]) -> Response:
         # The form was sent again: a code is shown once and never stored, so make a new one.
         page.notices.append(page.gettext("That code was shown already. Make a new one."))
         return page.render("wallet_code.html", cards=cards, errors={}, code=None,
-                           key=_new_key(), funding=choice, funding_label=FUNDING)
+                           key=new_form_key(), funding=choice, funding_label=FUNDING)
     expires = dt.datetime.fromisoformat(code["expires_at"])
     seconds = max(0, int((expires - page.rt.clock.now()).total_seconds()))
     return page.render("wallet_code.html", cards=cards, errors={}, code=code,
                        expires_time=expires.strftime("%H:%M:%S"), seconds=seconds,
-                       key=_new_key(),
+                       key=new_form_key(),
                        funding=choice, funding_label=FUNDING,
                        card=_card_label(cards, code.get("card_id") or card_id or None))
