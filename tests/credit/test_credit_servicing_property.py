@@ -36,6 +36,7 @@ OPS = st.one_of(
          ("jiebei", 3, "interest_only"), ("jiebei", 7, "bullet"),
          ("flat_loan", 6, "flat")])),
     st.tuples(st.just("days"), st.integers(1, 35)),
+    st.tuples(st.just("pay_bill"), st.just(0)),
 )
 
 
@@ -83,6 +84,26 @@ def _check_period_ends(uow, business_date: dt.date) -> None:
     # Merchant-paid plan fees are income too, recorded as the plan's subsidy.
     assert income["fee_income"] == sum(r["fee_posted_minor"] + r["subsidy_fee_minor"]
                                        for r in rows)
+
+
+def _check_bill_paid(uow, customer_id: str) -> None:
+    """After paying ``bill_in_full_minor``: nothing is due or past due on any account, no
+    charge is unpaid, and no installment a statement shows is left unpaid."""
+    with uow.connect() as conn:
+        active = conn.execute(select(credit_accounts).where(
+            credit_accounts.c.customer_id == customer_id,
+            credit_accounts.c.status == "active")).mappings().all()
+        for a in active:
+            assert (a["penalty_unpaid_minor"], a["late_fee_unpaid_minor"]) == (0, 0), \
+                a["account_id"]
+        seqs = {a["seq"]: a["status"] for a in active}
+        rows = conn.execute(select(credit_installments).where(
+            credit_installments.c.account_seq.in_(sorted(seqs)))).mappings().all()
+    for row in rows:
+        owed = row["principal_minor"] + row["interest_minor"] + row["fee_minor"] - \
+            row["principal_paid_minor"] - row["interest_paid_minor"] - row["fee_paid_minor"]
+        assert not (row["status"] in ("billed", "past_due") and owed), dict(row)
+        assert not (row["status"] == "scheduled" and row["statement_id"]), dict(row)
 
 
 def test_random_servicing_keeps_the_books(uow, clock):
@@ -138,6 +159,18 @@ def test_random_servicing_keeps_the_books(uow, clock):
                                              method=method, wallet_account_id=who.wallet_id,
                                              catalogue=CATALOGUE)
                     loans.append(tag)
+                elif op[0] == "pay_bill":
+                    # The bill in full today: everything due, and every installment the
+                    # statements show, whatever its pricing, is paid by it.
+                    with uow.connect() as conn:
+                        due = S.bill_in_full_minor(conn, customer, CNY, clock.today(),
+                                                   catalogue=CATALOGUE)
+                    if due:
+                        with uow.begin() as tx:
+                            S.repay(tx, repayment_id=tag, customer_id=customer, currency=CNY,
+                                    amount_minor=due, source_account_id=who.wallet_id,
+                                    catalogue=CATALOGUE)
+                        _check_bill_paid(uow, customer)
                 elif op[0] == "days":
                     for _ in range(op[1]):
                         business_date = clock.today()

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from creditpay.credit import service as S
+from creditpay.errors import ValidationError
 from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import (
@@ -98,35 +101,118 @@ def test_line_statement_includes_plan_installments_of_the_cycle(uow, clock):
     assert len(shown) == len(set(shown)) == 4
 
 
-def test_installment_billed_early_by_a_repayment_posts_its_penalty_the_day_before_due(
-        uow, clock):
-    """A repayment after a statement bills the fee-priced plan installments the statement
-    shows as due (repayments._bill_statement_installments). The installment's period still
-    ends at the close of business of the day before its due date: the penalty accrued on
-    the plan's missed installment is posted then, as when the close of business bills it
-    (docs/servicing.md, "Accrual versus posting"). It used to stay accrued: that close of
-    business only posted for installments it billed itself."""
+def _open_items(uow, account_id: str) -> list[tuple[str, int]]:
+    """(status, amount still owed) of each installment of ``account_id`` not yet paid."""
+    return [(i["status"], i["principal_minor"] + i["interest_minor"] + i["fee_minor"]
+             - i["principal_paid_minor"] - i["interest_paid_minor"] - i["fee_paid_minor"])
+            for i in items(uow, account_id) if i["status"] not in ("paid", "cancelled")]
+
+
+def _bill_in_full(uow, who, clock) -> int:
+    with uow.connect() as conn:
+        return S.bill_in_full_minor(conn, who.customer_id, CNY, clock.today(),
+                                    catalogue=CATALOGUE)
+
+
+@pytest.mark.parametrize("plan_product", ["baitiao", "apr_plan"])
+def test_paying_the_bill_in_full_pays_every_installment_it_shows(uow, clock, plan_product):
+    """The bill in full, paid the day after the statement: the line's own balance and every
+    plan installment the statement shows, due by its due date (in the minimum) or after it,
+    priced by a fee or by interest, are paid at the amounts the statement showed, and the
+    plans are not late later. An installment priced by interest was out of reach of an
+    untargeted payment (refused as more than is owed) until the close of business billed
+    it; one due after the statement's due date too."""
     who = new_customer(uow)  # huabei: statement on the 1st, due 9 days later
+    clock.set("2025-03-05T10:00:00+00:00")
+    _, early = buy(uow, who, "p-early", 60_000, funding="plan", product_code=plan_product,
+                   periods=3)  # due Apr 5: by the Apr 1 statement's due date (Apr 10)
+    clock.set("2025-03-15T10:00:00+00:00")
+    _, late = buy(uow, who, "p-late", 90_000, funding="plan", product_code=plan_product,
+                  periods=3)  # due Apr 15: after it, still in its cycle
+    buy(uow, who, "p-line", 10_000)
+    close_until(uow, clock, D(2025, 4, 2))
+    april = _statement(uow, who.line_id, D(2025, 4, 1))
+    shown = {(line["account_id"], line["number"]): line["amount_minor"]
+             for line in april.lines if line["kind"] == "installment"}
+    assert {a for a, _ in shown} == {early.account_id, late.account_id}
+
+    due = _bill_in_full(uow, who, clock)
+    assert due == april.closing_balance_minor  # nothing paid since, nothing else due
+    result = repay(uow, who, "r-bill", due)
+
+    assert result.amount_minor == due and result.prepayment_minor == 0
+    for (account_id, number), amount_minor in shown.items():
+        row = next(i for i in items(uow, account_id) if i["number"] == number)
+        assert row["status"] == "paid"
+        assert row["principal_minor"] + row["interest_minor"] + row["fee_minor"] == \
+            amount_minor
+        assert [s for s, _ in _open_items(uow, account_id)] == ["scheduled"] * 2
+    assert _bill_in_full(uow, who, clock) == 0
+    with pytest.raises(ValidationError) as refused:  # the rest is not billed: not owed yet
+        repay(uow, who, "r-more", 1)
+    assert refused.value.field == "amount_minor"
+    for component, (state, ledger) in reconcile(uow, who.customer_id).items():
+        assert state == ledger, component
+
+    # Past both due dates: nothing late, and each period ended with nothing accrued left
+    # (the interest billed early was the period's; the close of business does not post it
+    # twice).
+    close_until(uow, clock, D(2025, 4, 20))
+    for plan in (early, late):
+        row = account(uow, plan.account_id)
+        assert (row["dpd"], row["principal_past_due_minor"]) == (0, 0)
+        assert row["interest_posted_minor"] == sum(
+            i["interest_minor"] for i in items(uow, plan.account_id) if i["status"] == "paid")
+    for component, (state, ledger) in reconcile(uow, who.customer_id).items():
+        assert state == ledger, component
+
+
+def test_the_minimum_pays_a_statement_installment_priced_by_interest(uow, clock):
+    """The minimum payment shown, paid before the close of business bills the plan
+    installment in it, pays that installment (it used to be refused: the installment was
+    not billed, and nothing else was owed)."""
+    who = new_customer(uow)
+    clock.set("2025-03-05T10:00:00+00:00")
+    _, plan = buy(uow, who, "p-apr", 60_000, funding="plan", product_code="apr_plan",
+                  periods=3)
+    close_until(uow, clock, D(2025, 4, 2))
+    april = _statement(uow, who.line_id, D(2025, 4, 1))
+    (shown,) = [line for line in april.lines if line["kind"] == "installment"]
+    assert [s for s, _ in _open_items(uow, plan.account_id)] == ["scheduled"] * 3
+
+    repay(uow, who, "r-min", april.minimum_payment_minor)
+
+    assert next(i for i in items(uow, plan.account_id)
+                if i["number"] == shown["number"])["status"] == "paid"
+    close_until(uow, clock, D(2025, 4, 12))
+    assert account(uow, plan.account_id)["dpd"] == 0
+    for component, (state, ledger) in reconcile(uow, who.customer_id).items():
+        assert state == ledger, component
+
+
+def test_a_payment_bills_a_statement_installment_only_when_it_reaches_it(uow, clock):
+    """What is past due is paid first; an installment the statement shows stays unbilled
+    (the close of business bills it the day before it falls due) until a payment reaches
+    it. Its period still ends at the close of business of the day before its due date,
+    with nothing accrued left."""
+    who = new_customer(uow)
     clock.set("2025-03-05T10:00:00+00:00")
     _, plan = buy(uow, who, "p-plan", 60_000, funding="plan", product_code="baitiao",
                   periods=3)  # due Apr 5, May 5, Jun 5
-    # Apr 5 is missed: penalty accrues after the grace days; the May 1 statement shows the
-    # May 5 installment as due by May 10.
-    close_until(uow, clock, D(2025, 5, 2))
+    close_until(uow, clock, D(2025, 5, 2))  # Apr 5 missed; May 1 statement shows May 5
     repay(uow, who, "r-part", 100)
-    assert [i["status"] for i in items(uow, plan.account_id)] == \
-        ["past_due", "billed", "scheduled"]
-    close_until(uow, clock, D(2025, 5, 4))
-    before = account(uow, plan.account_id)
-    assert before["principal_past_due_minor"] > 0 and before["penalty_accrual_num"] > 0
+    assert [s for s, _ in _open_items(uow, plan.account_id)] == \
+        ["past_due", "scheduled", "scheduled"]
+    late = account(uow, plan.account_id)
+    past_due = sum(owed for status, owed in _open_items(uow, plan.account_id)
+                   if status == "past_due")
+    repay(uow, who, "r-rest", past_due + late["penalty_unpaid_minor"]
+          + late["late_fee_unpaid_minor"] + 100)  # and 1.00 of the May installment
+    assert [s for s, _ in _open_items(uow, plan.account_id)] == ["billed", "scheduled"]
 
-    close_days(uow, clock, 1)  # the close of business of May 4: the May 5 period ends
-
+    close_until(uow, clock, D(2025, 5, 5))  # the close of business of May 4 ends the period
     after = account(uow, plan.account_id)
     assert (after["interest_accrual_num"], after["penalty_accrual_num"]) == (0, 0)
-    assert after["penalty_posted_minor"] > before["penalty_posted_minor"]
-    assert after["penalty_unpaid_minor"] - before["penalty_unpaid_minor"] == \
-        after["penalty_posted_minor"] - before["penalty_posted_minor"]
     for component, (state, ledger) in reconcile(uow, who.customer_id).items():
         assert state == ledger, component
 

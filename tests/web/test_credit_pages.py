@@ -105,7 +105,7 @@ def _check_allocation(page: Any, replay: dict[str, Any], language: str) -> None:
 
 
 @pytest.mark.parametrize(("n", "viewport", "language", "choice"), [
-    (0, PHONE, "en", "minimum"), (1, DESKTOP, "zh-CN", "whole")])
+    (0, PHONE, "en", "minimum"), (1, DESKTOP, "zh-CN", "whole"), (11, PHONE, "zh-CN", "bill")])
 def test_repay_the_bill_minimum_or_the_line_in_full_shows_the_api_s_allocation(
         credit_server: WebServer, new_context: Any, api_for: Any, n: int,
         viewport: dict[str, int], language: str, choice: str) -> None:
@@ -124,10 +124,17 @@ def test_repay_the_bill_minimum_or_the_line_in_full_shows_the_api_s_allocation(
     assert _minor(page, '[data-field="bill.closing_balance_minor"]') == \
         bill["closing_balance_minor"]
     assert _minor(page, "label[for=repay-bill-1] strong") == bill["minimum_payment_minor"]
+    # The bill in full: the line's own bill and the plan installment it shows.
+    in_full = api.get("/v1/me/credit_line")["bill_in_full_minor"]
+    assert in_full > bill["minimum_payment_minor"]
+    assert _minor(page, "label[for=repay-bill-2] strong") == in_full
     assert _minor(page, "label[for=repay-line-1] strong") == payoff
     axe_check(page)
     if choice == "minimum":
         form, amount, body = page.locator("form#repay-bill"), bill["minimum_payment_minor"], {}
+    elif choice == "bill":
+        form, amount, body = page.locator("form#repay-bill"), in_full, {}
+        form.locator("#repay-bill-2").check()
     else:
         form, amount = page.locator("form#repay-line"), payoff
         body = {"account_id": bill["account_id"]}
@@ -145,6 +152,14 @@ def test_repay_the_bill_minimum_or_the_line_in_full_shows_the_api_s_allocation(
     if choice == "whole":
         assert api.get(f"/v1/me/credit_accounts/{bill['account_id']}/payoff")[
             "payoff_minor"] == 0
+    if choice == "bill":
+        assert api.get("/v1/me/credit_line")["bill_in_full_minor"] == 0
+        shown = [line for line in bill["lines"] if line["kind"] == "installment"]
+        assert shown
+        for line in shown:
+            rows = api.get(f"/v1/me/credit_accounts/{line['account_id']}/installments")["data"]
+            assert next(r for r in rows if r["due_date"] == line["due_date"])[
+                "status"] == "paid"
 
 
 def test_a_double_submit_repays_once(credit_server: WebServer, new_context: Any,

@@ -518,15 +518,18 @@ def credit_accounts(request: Request, who: Principal = Depends(CUSTOMER)) -> Any
             summary="My credit line: limit, available credit, what I owe by product",
             description="The consumer's own pay-later line in `currency` (default CNY): its "
                         "limit, what is available now, what is used (drawn and held), open "
-                        "holds, and the principal outstanding on each product using the "
-                        "limit. 404 (field `currency`) without a line in that currency.")
+                        "holds, the principal outstanding on each product using the limit, "
+                        "and `bill_in_full_minor`: what a repayment without `account_id` "
+                        "takes today to pay everything due and the latest bill in full, "
+                        "the plan installments it shows included. 404 (field `currency`) "
+                        "without a line in that currency.")
 def my_credit_line(request: Request, currency: str = Query("CNY", pattern=r"^[A-Z]{3}$"),
                    who: Principal = Depends(CUSTOMER)) -> Any:
     from creditpay.api.routes_consumer_credit import credit_line_out
 
     rt = runtime(request)
     with rt.uow.connect() as conn:
-        return credit_line_out(conn, who.id, currency)
+        return credit_line_out(rt, conn, who.id, currency)
 
 
 def withdrawal_id_of(request: Request, who: Principal, idempotency_key: str) -> str:

@@ -921,12 +921,17 @@ class MyCreditLineOut(BaseModel):
     held_minor: int = Field(description="authorised purchases not captured yet")
     exposure_minor: int = Field(description="principal outstanding plus open holds")
     exposure_by_product: list[ProductExposureOut]
+    bill_in_full_minor: int = Field(
+        description="what a repayment without account_id takes today to pay everything due "
+                    "and the latest bill in full (the plan installments it shows included, "
+                    "at the amounts shown); more would pay the line's new purchases ahead")
     model_config = examples({"line_id": "line_cus_c77727884ae04a7594dd_CNY", "currency": "CNY",
               "product_code": "huabei", "status": "active", "limit_minor": 1000000,
               "available_minor": 820000, "used_minor": 180000, "held_minor": 0,
               "exposure_minor": 180000, "exposure_by_product": [
                   {"product_code": "baitiao", "kind": "plan", "accounts": 1,
-                   "principal_minor": 180000, "principal_past_due_minor": 0}]})
+                   "principal_minor": 180000, "principal_past_due_minor": 0}],
+              "bill_in_full_minor": 61800})
 
 
 class WithdrawalOut(BaseModel):

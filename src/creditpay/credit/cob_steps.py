@@ -502,9 +502,11 @@ def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:
     penalty accrued; the next due date moves to the next scheduled installment.
 
     The day before its due date is an installment's period end however it was billed: a
-    plan installment a repayment already billed (one a line's statement shows as due,
-    repayments._bill_statement_installments) has its account's penalty posted here too, so
-    at every period end the period's accrual is zero (docs/servicing.md)."""
+    plan installment a repayment already billed (one a line's statement shows, paid early:
+    repayments._bill_now) has its account's penalty posted here too, and the interest
+    accrued since it was billed is cleared: its billing posted the period's scheduled
+    interest, which that accrual is part of. So at every period end the period's accrual
+    is zero (docs/servicing.md)."""
     a0, v0 = state.a, state.v
     d = inputs.due_items
     day = inputs.day
@@ -517,7 +519,7 @@ def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:
     if not live.any() and len(ahead_pos) == 0:
         return StepOutput(state)
     pos = d["pos"][live]
-    # Interest goes onto the items billed now; early-billed items are fee-priced (none).
+    # Interest goes onto the items billed now (an item billed early took its own at billing).
     billing = np.unique(pos)
     accounts = np.union1d(billing, ahead_pos)
     # The first item billed for an account takes the whole accrued interest of its period.
@@ -530,6 +532,11 @@ def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:
              "penalty_posted_minor", "next_due_date", "event")
     interest = np.zeros(state.n, dtype=np.int64)
     interest[bearing] = _post_accrual(a, bearing, "interest")
+    # An installment a repayment billed early posted its period's whole interest then (the
+    # scheduled interest, which is the daily accrual's): what accrued since is in it.
+    early = ahead_pos[np.isin(a0["interest_base"][ahead_pos], (1, 3))
+                      & ~np.isin(ahead_pos, billing)]
+    a["interest_accrual_num"][early] = 0
     penalty = np.zeros(state.n, dtype=np.int64)
     penalty[accounts] = _post_accrual(a, accounts, "penalty")
     item_interest = np.where(np.isin(d["pos"], bearing) & live,

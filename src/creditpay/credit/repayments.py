@@ -2,15 +2,26 @@
 
 Order (docs/servicing.md, "Payments and allocation" and "Revolving lines"): the allocation
 waterfall (:mod:`creditpay.credit.allocation`) over what is required, past due first: every
-billed plan or loan installment, each line statement's minimum not yet paid, and the
-account-level penalty and late fees (one past-due bucket dated at the oldest missed due
-date); then the rest of a revolving line's statements, what bears interest first; then, for
-the targeted plan or loan (or, untargeted, the line), interest and penalty accrued and not
-yet posted (whole minor units), then principal not yet due as a prepayment
-(``reduce_term`` / ``reduce_installment``), then recovery of written-off debt. Whatever
-would be left over is refused (ValidationError on ``amount_minor``): nothing is taken that
-is not owed. An untargeted payment first bills the fee-priced plan installments that a line
-statement already counts in its minimum, so that it can pay them.
+billed plan or loan installment, each line statement's minimum not yet paid, the plan
+installments a line statement shows as due by its due date (they are in its minimum), and
+the account-level penalty and late fees (one past-due bucket dated at the oldest missed due
+date); then the rest of a revolving line's statements, what bears interest first; then the
+plan installments a statement shows that fall due after its due date (they are in its
+balance); then, for the targeted plan or loan (or, untargeted, the line), interest and
+penalty accrued and not yet posted (whole minor units), then principal not yet due as a
+prepayment (``reduce_term`` / ``reduce_installment``), then recovery of written-off debt.
+Whatever would be left over is refused (ValidationError on ``amount_minor``): nothing is
+taken that is not owed.
+
+A plan installment that a statement shows is usually not billed yet (the close of business
+bills it the day before it falls due). An untargeted payment that reaches it bills it first,
+at the amount the statement showed: its principal, fee and scheduled interest. For a plan
+priced by interest, that interest is the whole period's (the schedule's arithmetic is the
+daily accrual's); it is posted at once, the interest accrued so far is part of it, and what
+accrues on the plan until the period ends was billed with it: the close of business clears
+that accrual at the period end instead of posting it again (cob_steps.bill). Paying the
+bill early costs what the bill said, never more. :func:`bill_in_full_minor` is what such a
+payment takes today to pay everything due and the latest statements in full.
 
 Everything is computed in memory first; the ledger batch is posted next (it refuses an
 insufficient source before writing anything), and only then are the installments and
@@ -61,7 +72,7 @@ from creditpay.errors import NotFoundError, ValidationError
 from creditpay.money import validate_currency
 from creditpay.platform.validators import check_minor
 
-__all__ = ["RepaymentResult", "repay", "amount_owed"]
+__all__ = ["RepaymentResult", "repay", "amount_owed", "bill_in_full_minor"]
 
 COMPONENTS = ("principal", "interest", "fee", "penalty")
 
@@ -133,12 +144,30 @@ def _bucket(number: int, due_date: dt.date, status: BucketStatus, parts: dict[st
 
 @dataclass
 class _Waterfall:
-    """One customer's buckets, in the three passes of a repayment (each a list of (bucket,
+    """One customer's buckets, in the four passes of a repayment (each a list of (bucket,
     item or None for the account's charges, account))."""
 
     required: list[tuple[Bucket, Item | None, dict[str, Any]]] = field(default_factory=list)
     revolving: list[tuple[Bucket, Item | None, dict[str, Any]]] = field(default_factory=list)
     current: list[tuple[Bucket, Item | None, dict[str, Any]]] = field(default_factory=list)
+    later: list[tuple[Bucket, Item | None, dict[str, Any]]] = field(default_factory=list)
+
+    def total_minor(self) -> int:
+        """What paying every bucket takes (minor units)."""
+        return sum(sum(b.owed(c) for c in Component) for part in (
+            self.required, self.revolving, self.current, self.later)
+            for b, _item, _account in part)
+
+
+@dataclass
+class _Unbilled:
+    """A plan installment a line statement shows and the close of business has not billed
+    yet: what billing it today would make it."""
+
+    item: Item
+    account: dict[str, Any]
+    bearing: bool  # priced by interest: the period's accrual is billed with it
+    within_due_date: bool  # falls due by its statement's due date (in the minimum)
 
 
 def _buckets(waterfall: _Waterfall, account: dict[str, Any], items: list[Item],
@@ -204,42 +233,86 @@ def amount_owed(conn: Any, account: dict[str, Any], *, include_unbilled: bool = 
     return total
 
 
-def _bill_statement_installments(tx: Tx, active: list[dict[str, Any]],
-                                 items_of: dict[int, list[Item]], repayment_id: str
-                                 ) -> list[L.TransferRequest]:
-    """Bill now the installments of fee-priced plans on a line that a statement already
-    shows as due by its due date (they are in its minimum payment), so that a payment made
-    after the statement date pays them; the close of business would only bill them the day
-    before they fall due. Returns the fee postings (posted with the repayment, first).
-
-    Plans priced by interest are not billed early: their installment's interest runs to its
-    due date (docs/servicing.md, "Revolving lines")."""
-    plans = [a for a in active if a["kind"] == "plan" and a["interest_base"] == 0]
+def _statement_installments(conn: Any, active: list[dict[str, Any]],
+                            items_of: dict[int, list[Item]]) -> list[_Unbilled]:
+    """The plan installments on the customer's lines that a statement shows and that are not
+    billed yet (one read of the statements' due dates)."""
+    plans = [a for a in active if a["kind"] == "plan"]
     tagged = {i.statement_id for a in plans for i in items_of[a["seq"]]
               if i.status == "scheduled" and i.statement_id is not None}
     if not tagged:
         return []
-    due_by = dict(tx.conn.execute(select(credit_statements.c.statement_id,
-                                         credit_statements.c.due_date).where(
+    due_by = dict(conn.execute(select(credit_statements.c.statement_id,
+                                      credit_statements.c.due_date).where(
         credit_statements.c.statement_id.in_(sorted(tagged)))).all())
-    platform: dict[str, int] | None = None
-    requests: list[L.TransferRequest] = []
+    found: list[_Unbilled] = []
     for account in plans:
-        for item in items_of[account["seq"]]:
-            if item.status != "scheduled" or item.statement_id not in due_by or \
-                    item.due_date > due_by[item.statement_id]:
-                continue
-            assert item.interest_minor == 0, item  # fee-priced: no interest to run
-            item.status, item.dirty = "billed", True
-            item.minimum_minor = item.total_due
-            if item.fee_minor:
-                platform = platform or platform_ledger_accounts(tx, account["currency"])
-                requests.append(transfer(
-                    f"credit:repay:{repayment_id}:{account['seq']}:bill:{item.number}",
-                    "credit.fee_posted", account["fee_account_id"],
-                    platform[INCOME_CODES["fee"]], item.fee_minor, account["account_id"]))
-                account["fee_posted_minor"] += item.fee_minor
-    return requests
+        bearing = account["interest_base"] in (1, 3)
+        for item in sorted(items_of[account["seq"]], key=lambda i: (i.due_date, i.number)):
+            if item.status == "scheduled" and item.statement_id in due_by:
+                found.append(_Unbilled(item, account, bearing,
+                                       item.due_date <= due_by[item.statement_id]))
+    return found
+
+
+def _bill_now(unbilled: _Unbilled, repayment_id: str, platform: dict[str, int],
+              billing: list[L.TransferRequest]) -> None:
+    """Bill ``unbilled`` now at the amount its statement showed: its interest and fee posted
+    to income (transfers added to ``billing``, posted with the repayment, first). The day
+    before its due date is still its period end (cob_steps.bill): the penalty accrued is
+    posted then, and the interest accrued until then, billed now, is cleared."""
+    item, account = unbilled.item, unbilled.account
+    item.status, item.dirty = "billed", True
+    item.minimum_minor = item.principal_minor + item.interest_minor + item.fee_minor
+    tag = f"credit:repay:{repayment_id}:{account['seq']}:bill:{item.number}"
+    if unbilled.bearing:
+        # The period's interest is the scheduled interest: what accrued so far is in it.
+        account["interest_accrual_num"] = 0
+        account["interest_posted_minor"] += item.interest_minor
+        if item.interest_minor:
+            billing.append(transfer(f"{tag}:interest", "credit.interest_posted",
+                                    account["interest_account_id"],
+                                    platform[INCOME_CODES["interest"]], item.interest_minor,
+                                    account["account_id"]))
+    if item.fee_minor:
+        billing.append(transfer(tag, "credit.fee_posted", account["fee_account_id"],
+                                platform[INCOME_CODES["fee"]], item.fee_minor,
+                                account["account_id"]))
+        account["fee_posted_minor"] += item.fee_minor
+
+
+def _waterfall(accounts: list[dict[str, Any]], items_of: dict[int, list[Item]],
+               unbilled: list[_Unbilled], today: dt.date, strategy: AllocationStrategy
+               ) -> _Waterfall:
+    """Every account's buckets (numbers made unique per account), and the unbilled
+    statement installments: those due by their statement's due date with what is
+    required, the others after the revolving balance."""
+    waterfall = _Waterfall()
+    offsets = {a["seq"]: (k + 1) * 1_000_000 for k, a in enumerate(accounts)}
+    for account in accounts:
+        _buckets(waterfall, account, items_of[account["seq"]], today, offsets[account["seq"]],
+                 strategy)
+    for u in unbilled:
+        bucket = Bucket(offsets[u.account["seq"]] + u.item.number, u.item.due_date,
+                        BucketStatus.DUE, fee_minor=u.item.fee_due,
+                        interest_minor=u.item.interest_due, principal_minor=u.item.principal_due)
+        (waterfall.required if u.within_due_date else waterfall.later).append(
+            (bucket, u.item, u.account))
+    return waterfall
+
+
+def bill_in_full_minor(conn: Any, customer_id: str, currency: str, today: dt.date, *,
+                       catalogue: P.Catalogue) -> int:
+    """What a repayment without a target takes on ``today`` to pay everything due on the
+    customer's accounts in ``currency`` and their lines' statements in full, the plan
+    installments the statements show included (at the amounts they showed); anything
+    more pays the line's new purchases ahead (minor units)."""
+    active = repo.customer_accounts(conn, customer_id, currency, ("active",))
+    items_of = {a["seq"]: load_items(conn, a["seq"]) for a in active}
+    lead = next((a for a in active if a["kind"] == "line"), active[0] if active else None)
+    strategy = product_of(lead, catalogue).strategy if lead else DEFAULT_STRATEGY
+    return _waterfall(active, items_of, _statement_installments(conn, active, items_of),
+                      today, strategy).total_minor()
 
 
 def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_minor: int,
@@ -272,17 +345,15 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
     active = [a for a in accounts if a["status"] == "active"]
     items_of = {a["seq"]: load_items(tx.conn, a["seq"]) for a in active}
     billing: list[L.TransferRequest] = []
-    if target is None:
-        billing = _bill_statement_installments(tx, active, items_of, repayment_id)
+    unbilled = _statement_installments(tx.conn, active, items_of) if target is None else []
+    to_bill = {id(u.item): u for u in unbilled}
     lead = next((a for a in active if a["kind"] == "line"), active[0] if active else None)
     strategy = product_of(lead, catalogue).strategy if lead else DEFAULT_STRATEGY
-    # One waterfall over every account's buckets (numbers made unique per account), so the
-    # oldest past-due money is paid first whichever account it sits on; a revolving line's
-    # balance beyond its minimum only takes what is left once everything required is paid.
-    waterfall = _Waterfall()
-    for k, account in enumerate(active):
-        _buckets(waterfall, account, items_of[account["seq"]], today, (k + 1) * 1_000_000,
-                 strategy)
+    # One waterfall over every account's buckets, so the oldest past-due money is paid
+    # first whichever account it sits on; a revolving line's balance beyond its minimum only
+    # takes what is left once everything required is paid.
+    waterfall = _waterfall(active, items_of, unbilled, today, strategy)
+    platform: dict[str, int] = {}
     paid: dict[int, _Paid] = {a["seq"]: _Paid() for a in accounts}
     left = amount_minor
     passes = (
@@ -292,6 +363,10 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
             strategy, status_order=(BucketStatus.DUE,), oldest_first=True,
             prepayment_rule=None)),
         (waterfall.current, dataclasses.replace(
+            strategy, status_order=(BucketStatus.DUE,), oldest_first=True,
+            prepayment_rule=None)),
+        # The statements' plan installments due after their due dates, soonest first.
+        (waterfall.later, dataclasses.replace(
             strategy, status_order=(BucketStatus.DUE,), oldest_first=True,
             prepayment_rule=None)),
     )
@@ -308,6 +383,12 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
                 account["penalty_unpaid_minor"] -= share.penalty_minor
                 account["late_fee_unpaid_minor"] -= share.fee_minor
                 continue
+            if share.total_minor and id(item) in to_bill:
+                # Billed only when the payment reaches it; the close of business bills
+                # what it does not reach the day before its due date.
+                billed = to_bill.pop(id(item))
+                platform = platform or platform_ledger_accounts(tx, currency)
+                _bill_now(billed, repayment_id, platform, billing)
             item.principal_paid_minor += share.principal_minor
             item.interest_paid_minor += share.interest_minor
             item.fee_paid_minor += share.fee_minor

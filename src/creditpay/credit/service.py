@@ -58,7 +58,7 @@ from creditpay.credit.plans import (
     save_items,
     scale_fee,
 )
-from creditpay.credit.repayments import RepaymentResult, amount_owed, repay
+from creditpay.credit.repayments import RepaymentResult, amount_owed, bill_in_full_minor, repay
 from creditpay.credit.statements import (
     StatementView,
     convert_statement_to_installments,
@@ -93,7 +93,7 @@ __all__ = [
     "account_customers", "statement_customers", "InstallmentView", "account_installments",
     "PortfolioAccount", "PortfolioLine", "portfolio", "portfolio_frames", "line_of",
     "HOLD_TIMEOUT_SECONDS", "quote", "Quote", "borrower_position", "BorrowerPosition",
-    "MyCreditLine", "ProductExposure", "my_credit_line",
+    "MyCreditLine", "ProductExposure", "my_credit_line", "bill_in_full_minor",
 ]
 
 HOLD_TIMEOUT_SECONDS = 7 * 24 * 3600  # an authorisation not captured in 7 days expires

@@ -200,7 +200,7 @@ def _repay_view(page: Page, who: Principal) -> dict[str, Any]:
 
     rt = page.rt
     with rt.uow.connect() as conn:
-        line = line_or_none(conn, who.id)
+        line = line_or_none(rt, conn, who.id)
         bill = line_payoff = None
         if line is not None:
             bills = list_statements(conn, line["line_id"])
@@ -388,10 +388,11 @@ def withdraw_consent(page: Page, form: dict[str, str]) -> Response:
 
 # ----------------------------------------------------------------------- apply
 def _apply_view(page: Page, who: Principal) -> dict[str, Any]:
-    with page.rt.uow.connect() as conn:
+    rt = page.rt
+    with rt.uow.connect() as conn:
         decisions = as_api(SC.CreditApplicationList,
                            {"data": decisions_out(conn, who, page.language)})["data"]
-        line = line_or_none(conn, who.id)
+        line = line_or_none(rt, conn, who.id)
     held = {v.purpose.value for v in _consent_views(page, who) if v.valid}
     return {"line": line, "latest": decisions[0] if decisions else None,
             "texts": [_text(page, p) for p in CONSENTS_TO_APPLY if p not in held],
@@ -591,7 +592,7 @@ def _convert_view(page: Page, who: Principal, amount_minor: int | None
 
     rt = page.rt
     with rt.uow.connect() as conn:
-        line = line_or_none(conn, who.id)
+        line = line_or_none(rt, conn, who.id)
         bills = list_statements(conn, line["line_id"]) if line else []
         bill = statement_out(bills[-1]) if bills else None
         quote = refusal = None

@@ -81,7 +81,7 @@ INSTALLMENT_STATUS = {"scheduled": N_("scheduled"), "billed": N_("billed"),
                       "past_due": N_("past due"), "paid": N_("paid"),
                       "cancelled": N_("cancelled")}
 LINE_STATUS = {"active": N_("active"), "frozen": N_("frozen"), "closed": N_("closed")}
-KIND = {"line": N_("credit line"), "plan": N_("installment plan"), "loan": N_("cash loan")}
+KIND = {"line": N_("Credit line"), "plan": N_("Installment plan"), "loan": N_("Cash loan")}
 
 
 @dataclass
@@ -256,9 +256,9 @@ def customer_page(request: Request) -> tuple[Page, Principal | None]:
     return page, page.principal
 
 
-def line_or_none(conn: Any, customer_id: str) -> dict[str, Any] | None:
+def line_or_none(rt: Runtime, conn: Any, customer_id: str) -> dict[str, Any] | None:
     try:
-        return credit_line_out(conn, customer_id)
+        return credit_line_out(rt, conn, customer_id)
     except NotFoundError:
         return None
 

@@ -181,7 +181,7 @@ def home(request: Request) -> Response:
     rt = page.rt
     with rt.uow.connect() as conn:
         wallet = rt.payments.wallet_balance(conn, who.id, CURRENCY)
-        line = line_or_none(conn, who.id)
+        line = line_or_none(rt, conn, who.id)
     return page.render("home.html", wallet=wallet, line=line)
 
 
@@ -195,7 +195,7 @@ def my_credit(request: Request) -> Response:
 
     rt = page.rt
     with rt.uow.connect() as conn:
-        line = line_or_none(conn, who.id)
+        line = line_or_none(rt, conn, who.id)
         bill = None
         if line is not None:
             bills = list_statements(conn, line["line_id"])

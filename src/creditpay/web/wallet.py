@@ -570,7 +570,7 @@ def _credit_offers(page: Page, who: Principal, intent: dict[str, Any]) -> list[d
     if intent["status"] != "requires_confirmation":
         return []
     with rt.uow.connect() as conn:
-        if line_or_none(conn, who.id) is None:
+        if line_or_none(rt, conn, who.id) is None:
             return []
     try:
         quoted = rt.uow.run(lambda tx: rt.payments.quote_offers(
