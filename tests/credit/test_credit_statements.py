@@ -16,7 +16,6 @@ from .servicing_helpers import (
     CNY,
     account,
     buy,
-    close_days,
     close_until,
     items,
     new_customer,
