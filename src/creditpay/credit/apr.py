@@ -498,12 +498,13 @@ def apr_us(
         def value_and_slope(i: Decimal) -> tuple[Decimal, Decimal]:
             value = Decimal(0)
             slope = Decimal(0)
+            one_plus = 1 + i  # the same Decimal each flow formed, formed once
             for amount, t, f in terms:
                 simple = 1 + f * i
-                growth = (1 + i) ** t
+                growth = one_plus ** t
                 present = amount / (simple * growth)
                 value += present
-                slope -= present * (f / simple + t / (1 + i))
+                slope -= present * (f / simple + t / one_plus)
             return value, slope
 
         float_terms = [(float(amount), t, float(f)) for amount, t, f in terms]
@@ -612,7 +613,8 @@ def aprc_eu(
                 months.append(int(whole) if whole.denominator == 1 else None)
 
         def value_and_slope(x: Decimal) -> tuple[Decimal, Decimal]:
-            log_growth = (1 + x).ln()
+            one_plus = 1 + x  # the same Decimal each flow formed, formed once
+            log_growth = one_plus.ln()
             monthly = (-log_growth / 12).exp()
             value = Decimal(0)
             slope = Decimal(0)
@@ -621,7 +623,7 @@ def aprc_eu(
                     else (-years * log_growth).exp()
                 present = amount * factor
                 value += present
-                slope -= present * years / (1 + x)
+                slope -= present * years / one_plus
             return value, slope
 
         float_terms = [(float(amount), float(years)) for amount, years in terms]
