@@ -179,10 +179,25 @@ def _full_months_back(start: dt.date, when: dt.date, anchor_day: int | None) -> 
     """``(months, days)``: whole months counted back from ``when`` (each one step from
     ``when``, never chained, so a month-end series does not drift), and the days left from
     ``start`` to the date reached."""
-    months = max(0, (when.year - start.year) * 12 + when.month - start.month - 1)
+    months, reached = _months_back_to(start, when, anchor_day)
+    return months, (reached - start).days
+
+
+def _months_back_to(start: dt.date, when: dt.date, anchor_day: int | None
+                    ) -> tuple[int, dt.date]:
+    """``(months, date reached)`` of :func:`_full_months_back`."""
+    months = (when.year - start.year) * 12 + when.month - start.month
+    if months >= 0:
+        reached = _month_back(when, months, anchor_day)
+        if reached == start:
+            # A flow on the series of the start (most flows): ``months`` back lands on the
+            # start itself, and one month more lands in the month before the start's, so
+            # it is the count the search below finds, without its two extra steps.
+            return months, reached
+    months = max(0, months - 1)
     while _month_back(when, months + 1, anchor_day) >= start:
         months += 1
-    return months, (_month_back(when, months, anchor_day) - start).days
+    return months, _month_back(when, months, anchor_day)
 
 
 def appendix_j_time(
@@ -283,11 +298,37 @@ def _float_root(
         return None
 
 
+# A float estimate of an equation's value and a bound on its error: see :func:`_sign_at`.
+Estimate = Callable[[Decimal], tuple[float, float] | None]
+_UNIT_ROUNDOFF = 2.0 ** -53
+_ONE, _MINUS_ONE = Decimal(1), Decimal(-1)
+
+
+def _sign_at(x: Decimal, estimate: Estimate | None,
+             value: Callable[[Decimal], Decimal]) -> Decimal:
+    """The value at ``x`` where only its sign is used (bracket ends): ``+1`` or ``-1`` when
+    the float ``estimate`` is farther from zero than its error bound (then the exact value,
+    within 1e-45 of the true one, has that sign too), else the exact Decimal ``value``
+    itself. A bracket end costs a Decimal evaluation only when floats cannot tell."""
+    if estimate is not None:
+        try:
+            found = estimate(x)
+        except (OverflowError, ZeroDivisionError, ValueError):
+            found = None
+        if found is not None:
+            approximate, bound = found
+            if math.isfinite(approximate) and math.isfinite(bound) and \
+                    abs(approximate) > bound:
+                return _ONE if approximate > 0 else _MINUS_ONE
+    return value(x)
+
+
 def _solve(
     value_and_slope: Callable[[Decimal], tuple[Decimal, Decimal]],
     low: Decimal,
     high: Decimal,
     guess: float | None = None,
+    estimate: Estimate | None = None,
 ) -> Decimal:
     """Root of a function with a sign change in ``[low, high]``, safeguarded Newton.
 
@@ -295,18 +336,26 @@ def _solve(
     billionth around it when the function changes sign there, so the Decimal iterations
     (the cost of a solve: each evaluates every flow at 50 digits) start next to the root
     and finish in two steps; the result meets the same tolerance either way.
+
+    Only the signs of the values at the bracket's ends are used (to pick the bracket and,
+    in :func:`_newton`, the side to keep), so ``estimate`` (a float value with an error
+    bound) decides them when it can (:func:`_sign_at`); the iterates, each a Decimal
+    evaluation, are the same either way, and so is the root, digit for digit.
     """
+    def sign(x: Decimal) -> Decimal:
+        return _sign_at(x, estimate, lambda at: value_and_slope(at)[0])
+
     bracket = None
     if guess is not None and float(low) < guess < float(high):
         near = Decimal(repr(guess))
         width = Decimal("1e-9") * (1 + abs(near))
         near_low, near_high = max(low, near - width), min(high, near + width)
-        f_near_low, _ = value_and_slope(near_low)
-        f_near_high, _ = value_and_slope(near_high)
+        f_near_low = sign(near_low)
+        f_near_high = sign(near_high)
         if f_near_low * f_near_high <= 0:
             bracket = near_low, near_high, f_near_low, f_near_high
     if bracket is None:
-        bracket = low, high, value_and_slope(low)[0], value_and_slope(high)[0]
+        bracket = low, high, sign(low), sign(high)
     low, high, f_low, f_high = bracket
     expansions = 0
     while f_low * f_high > 0:
@@ -315,13 +364,20 @@ def _solve(
             raise ValidationError("the flows have no rate of return: payments never "
                                   "balance the advances", field="payments")
         high = high * 2 + 1
-        f_high, _ = value_and_slope(high)
+        f_high = sign(high)
     root = _newton(value_and_slope, low, high, f_low,
                    lambda candidate, rate: abs(candidate - rate) < SOLVER_TOLERANCE,
                    _MAX_ITERATIONS)
     if root is None:  # pragma: no cover - a bracketed root always converges
         raise ValidationError("the rate did not converge", field="payments")
     return root
+
+
+def _bound(size: float, flows: int, worst: float) -> float:
+    """Error bound of a float sum of ``flows`` present values whose absolute values add up
+    to ``size``, each with a relative error below ``worst`` unit roundoffs: the terms'
+    errors, the summation's, and a factor of 1024 of margin over that analysis."""
+    return size * _UNIT_ROUNDOFF * (worst + flows + 8) * 1024
 
 
 def _check_flows(flows: Sequence[Flow], field: str) -> list[Flow]:
@@ -442,17 +498,39 @@ def apr_us(
         def value_and_slope(i: Decimal) -> tuple[Decimal, Decimal]:
             value = Decimal(0)
             slope = Decimal(0)
+            one_plus = 1 + i  # the same Decimal each flow formed, formed once
             for amount, t, f in terms:
                 simple = 1 + f * i
-                growth = (1 + i) ** t
+                growth = one_plus ** t
                 present = amount / (simple * growth)
                 value += present
-                slope -= present * (f / simple + t / (1 + i))
+                slope -= present * (f / simple + t / one_plus)
             return value, slope
+
+        float_terms = [(float(amount), t, float(f)) for amount, t, f in terms]
+
+        def estimate(i: Decimal) -> tuple[float, float] | None:
+            # (1 + i) is formed in Decimal (exact here) so that a rate near -1 loses no
+            # relative precision; each present value is then within (t + 4 / simple + 8)
+            # roundoffs of the exact one.
+            growth = float(1 + i)
+            rate = float(i)
+            if not growth > 0:
+                return None
+            total = size = worst = 0.0
+            for amount, t, f in float_terms:
+                simple = 1.0 + f * rate
+                if simple < 1e-3:
+                    return None
+                present = amount / (simple * growth ** t)
+                total += present
+                size += abs(present)
+                worst = max(worst, 2 * t + 4 / simple)
+            return total, _bound(size, len(float_terms), worst)
 
         # No float seed here: from the wide bracket this solve takes about five steps (a
         # seed costs as much as it saves); the EU solve below needs one.
-        rate = _solve(value_and_slope, Decimal("-0.999999"), Decimal(1))
+        rate = _solve(value_and_slope, Decimal("-0.999999"), Decimal(1), estimate=estimate)
         per_year = unit_period.per_year(term_days)
         return +(rate * per_year.numerator / per_year.denominator)
 
@@ -481,10 +559,11 @@ def _eu_years(start: dt.date, when: dt.date, basis: EuTimeBasis,
     else:
         if _is_month_end(start) and _is_month_end(when):
             anchor_day = 31
-        months, _ = _full_months_back(start, when, anchor_day)
-        if basis is EuTimeBasis.EQUAL_YEARS:
+        months, cursor = _months_back_to(start, when, anchor_day)
+        if basis is EuTimeBasis.EQUAL_YEARS and months % 12:
             months -= months % 12
-        whole, cursor = Fraction(months, 12), _month_back(when, months, anchor_day)
+            cursor = _month_back(when, months, anchor_day)
+        whole = Fraction(months, 12)
     left = (cursor - start).days
     if left == 0:
         return whole
@@ -534,7 +613,8 @@ def aprc_eu(
                 months.append(int(whole) if whole.denominator == 1 else None)
 
         def value_and_slope(x: Decimal) -> tuple[Decimal, Decimal]:
-            log_growth = (1 + x).ln()
+            one_plus = 1 + x  # the same Decimal each flow formed, formed once
+            log_growth = one_plus.ln()
             monthly = (-log_growth / 12).exp()
             value = Decimal(0)
             slope = Decimal(0)
@@ -543,7 +623,7 @@ def aprc_eu(
                     else (-years * log_growth).exp()
                 present = amount * factor
                 value += present
-                slope -= present * years / (1 + x)
+                slope -= present * years / one_plus
             return value, slope
 
         float_terms = [(float(amount), float(years)) for amount, years in terms]
@@ -557,8 +637,23 @@ def aprc_eu(
                 slope -= present * years / (1 + x)
             return value, slope
 
+        def estimate(x: Decimal) -> tuple[float, float] | None:
+            # log(1 + x) of (1 + x) formed in Decimal: each present value is within
+            # 4 (1 + years (1 + |log|)) roundoffs of the exact one.
+            growth = float(1 + x)
+            if not growth > 0:
+                return None
+            log_growth = math.log(growth)
+            total = size = worst = 0.0
+            for amount, years in float_terms:
+                present = amount * math.exp(-years * log_growth)
+                total += present
+                size += abs(present)
+                worst = max(worst, 4 * (1 + abs(years) * (1 + abs(log_growth))))
+            return total, _bound(size, len(float_terms), worst)
+
         return +_solve(value_and_slope, Decimal("-0.999999"), Decimal(1),
-                       _float_root(float_value_and_slope, -0.999999, 1.0))
+                       _float_root(float_value_and_slope, -0.999999, 1.0), estimate)
 
 
 def apr_from_flows(

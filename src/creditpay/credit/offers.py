@@ -27,7 +27,7 @@ from creditpay.credit import products as P
 from creditpay.credit.apr import AprMethod, apr_of_schedule
 from creditpay.credit.calendar import add_months
 from creditpay.credit.lines import check_id, customer_line
-from creditpay.credit.schedule import Schedule, build_schedule, with_terms
+from creditpay.credit.schedule import Schedule, build_schedule, without_fees
 from creditpay.errors import ValidationError
 from creditpay.formatting import percent_string
 from creditpay.money import allocate_minor, validate_currency
@@ -236,8 +236,7 @@ def plan_schedules(product: Any, periods: int, financed: int, as_of: dt.date, cu
     rate = None if down_payment_rate is None else Decimal(str(down_payment_rate))
     schedule = build_schedule(P.plan_terms(product, periods, financed, as_of, currency,
                                            down_payment_rate=rate))
-    consumer = schedule if product.fee_payer == "customer" else build_schedule(
-        with_terms(schedule.terms, fee_rate_per_period=Decimal(0)))
+    consumer = schedule if product.fee_payer == "customer" else without_fees(schedule)
     return schedule, consumer
 
 

@@ -45,6 +45,8 @@ __all__ = [
     "build_schedule",
     "amortisation_schedule",
     "round_fraction",
+    "round_ratio",
+    "without_fees",
     "nominal_period_fraction",
     "level_payment_exact",
     "ANNUAL_RATE_MAX",
@@ -69,13 +71,20 @@ class Method(enum.StrEnum):
 def round_fraction(value: Fraction, rounding: Rounding = Rounding.HALF_UP) -> int:
     """Round an exact rational to an integer with the named mode (no float, no Decimal)."""
     value = Fraction(value)
-    floor = value.numerator // value.denominator
-    remainder = value - floor  # in [0, 1)
+    return round_ratio(value.numerator, value.denominator, rounding)
+
+
+def round_ratio(numerator: int, denominator: int,
+                rounding: Rounding = Rounding.HALF_UP) -> int:
+    """:func:`round_fraction` of ``numerator / denominator`` (``denominator`` > 0), in
+    integers: a schedule rounds one amount per installment, and building a Fraction (a gcd)
+    for each product and sum on the way cost more than the rounding itself."""
+    floor, remainder = divmod(numerator, denominator)  # remainder in [0, denominator)
     if remainder == 0:
         return floor
     ceiling = floor + 1
-    negative = value < 0
-    mode = Rounding(rounding)
+    negative = numerator < 0
+    mode = rounding if type(rounding) is Rounding else Rounding(rounding)
     if mode is Rounding.FLOOR:
         return floor
     if mode is Rounding.CEILING:
@@ -84,9 +93,9 @@ def round_fraction(value: Fraction, rounding: Rounding = Rounding.HALF_UP) -> in
         return ceiling if negative else floor
     if mode is Rounding.UP:
         return floor if negative else ceiling
-    half = Fraction(1, 2)
-    if remainder != half:
-        return ceiling if remainder > half else floor
+    twice = 2 * remainder  # the remainder against half a unit, in integers
+    if twice != denominator:
+        return ceiling if twice > denominator else floor
     if mode is Rounding.HALF_UP:  # half away from zero
         return floor if negative else ceiling
     if mode is Rounding.HALF_DOWN:  # half toward zero
@@ -416,12 +425,19 @@ def build_schedule(terms: ScheduleTerms) -> Schedule:
         principal
     installments: list[Installment] = []
     balance = principal
+    # interest_k = round(base * rate * fraction (+ carried on the first)), exact, formed in
+    # integers over one denominator (see round_ratio).
+    rate_numerator, rate_denominator = rate.numerator, rate.denominator
     for k, (due, fraction) in enumerate(zip(dates, fractions, strict=True), start=1):
         # Flat interest is on the base while any principal is outstanding (servicing's
         # interest base 3); every other method's interest is on the balance.
         base = (flat_base if balance else 0) if terms.method is Method.FLAT else balance
-        interest = round_fraction(base * rate * fraction + (carried if k == 1 else 0),
-                                  rounding)
+        numerator = base * rate_numerator * fraction.numerator
+        denominator = rate_denominator * fraction.denominator
+        if k == 1 and carried:
+            numerator = numerator * carried.denominator + carried.numerator * denominator
+            denominator *= carried.denominator
+        interest = round_ratio(numerator, denominator, rounding)
         last = k == n
         if last:
             part = balance
@@ -507,6 +523,22 @@ def amortisation_schedule(
         rounding=rounding,
     )
     return build_schedule(terms)
+
+
+def without_fees(schedule: Schedule) -> Schedule:
+    """The schedule of ``schedule``'s terms with no fee (``fee_rate_per_period`` 0): what
+    the consumer pays when the merchant pays the fee. Equal to building those terms
+    (:func:`build_schedule`), without building them: a fee never changes an installment's
+    principal or interest part (they are computed from the balance, the rate and the
+    dates alone), so each installment keeps them and its total drops its fee. Terms with
+    given per-installment fees (rescheduling), which a fee rate does not clear, are built."""
+    terms = with_terms(schedule.terms, fee_rate_per_period=Decimal(0))
+    if schedule.terms.installment_fees_minor is not None:
+        return build_schedule(terms)
+    installments = [replace(i, fee_minor=0, total_minor=i.principal_minor + i.interest_minor)
+                    for i in schedule.installments]
+    return _finish(terms, installments, schedule.level_payment_minor,
+                   schedule.period_year_fractions, schedule.level_principal_minor)
 
 
 def with_terms(schedule_terms: ScheduleTerms, **changes: object) -> ScheduleTerms:

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
+from creditpay.credit.calendar import parse_frequency
 from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_schedule
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
@@ -317,7 +318,7 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
     first_number = 2 if down else 1  # with a down payment, it is installment 1
     per_period_fee = schedule.installments[0].fee_minor
     periods = len(schedule.installments)
-    unit = _FREQUENCY_UNITS.get(str(terms.schedule_terms().frequency), _OTHER_UNIT)
+    unit = _FREQUENCY_UNITS.get(str(parse_frequency(terms.frequency)), _OTHER_UNIT)
     if_late = text(NC_("key facts", "only if late"))
     none = text(NC_("key facts", "none"))
     fees = [{
@@ -386,15 +387,47 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
     }
 
 
-@lru_cache(maxsize=1)
-def _template() -> jinja2.Template:
+# Pure memo (kept, one entry per language): the packaged template with its labels in
+# ``lang`` written in, compiled once. A document's ~60 labels, its language and the
+# template version are the same in every document of a language; rendering them as
+# variables escaped and looked them up again for every document (most of the Jinja work).
+@lru_cache(maxsize=8)
+def _template(lang: str) -> tuple[jinja2.Template, SimpleNamespace]:
+    """(the template with the labels of ``lang`` written in, those labels): the labels are
+    still passed to the template for any that could not be written in."""
     import jinja2
+    import markupsafe
 
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
-    return environment.get_template("key_facts.html")
+    source, _, _ = environment.loader.get_source(environment,  # type: ignore[union-attr]
+                                                 "key_facts.html")
+    namespace = _labels(lang)
+    labels = vars(namespace)
+    fixed = {"lang": lang, "template_version": TEMPLATE_VERSION,
+             **{f"t.{key}": value for key, value in labels.items()}}
+
+    def written_in(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in fixed:
+            return match.group(0)  # a figure of the offer: rendered (and escaped) per call
+        # Escaped exactly as autoescape escapes it. Written into the source only when the
+        # escaped text cannot mean anything to Jinja's lexer (no delimiter, no carriage
+        # return, which the lexer would normalise); otherwise it stays a variable.
+        text = str(markupsafe.escape(fixed[name]))
+        if "\r" in text or any(mark in text for mark in ("{", "}", "#", "%")):
+            return match.group(0)
+        return text
+
+    specialised = _FIXED_EXPRESSION.sub(written_in, source)
+    return environment.from_string(specialised), namespace
+
+
+# ``{{ name }}`` of a label (``t.x``), the language or the template version: the values a
+# document's language fixes (see :func:`_template`).
+_FIXED_EXPRESSION = re.compile(r"\{\{ ((?:t\.)?[a-z_]+) \}\}")
 
 
 def _attributes(value: Any) -> Any:
@@ -425,9 +458,9 @@ def _labels(lang: str) -> SimpleNamespace:
 def render_html(facts: KeyFacts, language: str) -> bytes:
     """The key-facts document as UTF-8 HTML bytes; deterministic (same facts, same bytes)."""
     lang = check_language(language)
-    text = _template().render(lang=lang, t=_labels(lang),
-                              f=_attributes(_context(facts, lang)),
-                              template_version=TEMPLATE_VERSION)
+    template, labels = _template(lang)
+    text = template.render(lang=lang, t=labels, f=_attributes(_context(facts, lang)),
+                           template_version=TEMPLATE_VERSION)
     return text.replace("\r\n", "\n").encode("utf-8")
 
 
