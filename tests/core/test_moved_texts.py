@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from creditpay.credit import affordability as A
+from creditpay.credit import origination
 from creditpay.errors import ConsentRequiredError, LimitExceededError
 from creditpay.platform import purposes
 from creditpay.protection import collections_rules as C
@@ -94,6 +95,14 @@ def test_affordability_spending_nudge() -> None:
     assert nudge is not None
     _same(dataclasses.asdict(nudge), GOLDEN["affordability"]["nudge"])
     assert A.spending_nudge(_snapshot()) is None
+
+
+def test_income_unknown_outcome_of_origination() -> None:
+    skipped = origination.income_unknown_outcome()
+    assert (skipped.rule, skipped.passed, skipped.advisory, skipped.figures) == (
+        "debt_to_income", True, True, {"skipped": "income_unknown"})
+    assert skipped.message_zh_cn == "未登记收入，本次未计算负债收入比。"
+    assert skipped.message_en == "No income on file: the debt-to-income ratio was not computed."
 
 
 def test_collections_contact_rule_messages() -> None:
