@@ -123,7 +123,7 @@ def outcome(rule: str, passed: bool, advisory: bool, figures: dict[str, Any], me
     """A rule's outcome with ``message`` (an English msgid marked with ``N_``) in zh-CN
     and en, its named placeholders filled with ``values`` (a dict: one value per language,
     e.g. an amount)."""
-    text = bilingual(message, **values)
+    text = bilingual(message, context=None, **values)
     return RuleOutcome(rule, passed, advisory, figures, text["zh"], text["en"])
 
 
