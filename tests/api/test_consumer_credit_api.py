@@ -146,6 +146,11 @@ def test_apply_pay_bill_convert_repay_payoff(api, clock):
     problem = missing.json()
     assert problem["type"].endswith("/consent-required")
     assert problem["purpose"] == "bureau_inquiry"
+    # The texts come from the catalogs (creditpay.i18n) and are what they were in code.
+    assert (problem["message_zh_cn"], problem["message_en"]) == (
+        "需要您的授权：征信查询与报送。请在“我的-授权管理”中查看并授权。",
+        "Your consent is needed for credit bureau inquiry and reporting. You can review it "
+        "under \"Me - Consents\".")
     _consent(api, token, "bureau_inquiry")
     missing = api.post("/v1/me/credit_applications", APPLICATION, token).json()
     assert missing["purpose"] == "credit_assessment"

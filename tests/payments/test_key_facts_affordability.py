@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 
 from sqlalchemy import func, select
 
@@ -147,6 +148,19 @@ def _refused(api, token, customer_id, url, offer, rule):
     return problem
 
 
+# A refusal's texts as the API returns them: the same as when they were written in code
+# (they come from the catalogs now, creditpay.i18n).
+PLANS_ZH = "分期笔数将为 1，上限 0。请先结清部分分期。"
+PLANS_EN = "You would have 1 installment plans; the limit is 0. Please repay a plan first."
+EXPOSURE_ZH = "借款余额将为 ¥600.00，上限 ¥500.00。超过单户上限。"
+EXPOSURE_EN = ("Your credit with us would be CN¥600.00; the limit per borrower is CN¥500.00. "
+               "This is above the limit.")
+
+
+def _messages(problem):
+    return problem["message_zh_cn"], problem["message_en"]
+
+
 def test_affordability_refusals_name_their_rule(api):
     admin = api.operator("admin")
     mkey = api.merchant(admin)["api_key"]["key"]
@@ -163,16 +177,24 @@ def test_affordability_refusals_name_their_rule(api):
             "CNY": dataclasses.replace(A.DEFAULT_POLICY, concurrent_plans_max=0)})
         problem = _refused(api, token, customer_id, url, plan, "concurrent_plans")
         assert problem["rules"] == ["concurrent_plans"]
+        assert _messages(problem) == (PLANS_ZH, PLANS_EN)
         payments.origination = dataclasses.replace(saved, affordability_policies={
             "CNY": dataclasses.replace(A.DEFAULT_POLICY, concurrent_plans_max=0,
                                        exposure_max_minor=50_000)})
         problem = _refused(api, token, customer_id, url, plan, "exposure_cap")
         assert problem["rules"] == ["exposure_cap", "concurrent_plans"]  # every failing rule
-        _refused(api, token, customer_id, url, line, "exposure_cap")
+        assert _messages(problem) == (EXPOSURE_ZH + "；" + PLANS_ZH,
+                                      EXPOSURE_EN + " " + PLANS_EN)
+        problem = _refused(api, token, customer_id, url, line, "exposure_cap")
+        assert _messages(problem) == (EXPOSURE_ZH, EXPOSURE_EN)
         # A declared income: monthly repayments above half of it are refused.
         payments.origination = dataclasses.replace(
             saved, declared_income=lambda conn, customer, currency: (10_000, 0))
-        _refused(api, token, customer_id, url, plan, "debt_to_income")
+        problem = _refused(api, token, customer_id, url, plan, "debt_to_income")
+        assert _messages(problem) == (
+            "月还款额占月收入 103.0%，上限 50.0%。超过上限，为避免过度负债，本次申请未通过。",
+            "Monthly repayments would be 103.0% of monthly income; the limit is 50.0%. To "
+            "protect you from over-indebtedness the request is declined.")
         payments.origination = dataclasses.replace(
             saved, declared_income=lambda conn, customer, currency: (1_000_000, 0))
         api.post(f"{url}/confirm", {"funding": "installment_plan",
@@ -201,3 +223,10 @@ def test_offers_carry_a_spending_nudge_when_the_line_is_mostly_used(api):
     nudge = quote["spending_nudge"]
     assert nudge["rule"] == "high_utilisation" and nudge["utilisation"] == "0.8500"
     assert "85.0%" in nudge["message_en"] and "85.0%" in nudge["message_zh_cn"]
+    # The texts come from the catalogs (creditpay.i18n) and are what they were in code.
+    assert json.dumps(nudge, ensure_ascii=False) == json.dumps({
+        "rule": "high_utilisation", "utilisation": "0.8500", "threshold": "0.8",
+        "message_zh_cn": "您已使用额度的 85.0%。请留意还款能力，理性消费；可设置消费提醒。",
+        "message_en": "You have used 85.0% of your limit. Please make sure you can repay "
+                      "before spending more; you can set a spending alert."},
+        ensure_ascii=False)

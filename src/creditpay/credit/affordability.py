@@ -15,13 +15,15 @@ Rules, each reported with pass/fail, its figures and a zh-CN/en message:
   (default 80 %) produces a spending nudge for the consumer.
 
 A refusal names every failing rule (:meth:`AffordabilityResult.refuse`); the figures are
-exact (Fraction comparisons; ratios shown rounded to 4 decimals).
+exact (Fraction comparisons; ratios shown rounded to 4 decimals). The messages are the
+gettext catalogs' (:mod:`creditpay.i18n`, English msgids): one whole message per outcome
+(passed or not), so a translator never sees a sentence glued to another in code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -33,6 +35,7 @@ from creditpay.credit.tables import affordability_checks
 from creditpay.db.uow import Tx
 from creditpay.errors import LimitExceededError, ValidationError
 from creditpay.formatting import money_text
+from creditpay.i18n import LANGUAGES, N_, bilingual
 from creditpay.money import validate_currency
 from creditpay.platform import audit
 from creditpay.platform.validators import (
@@ -45,7 +48,7 @@ from creditpay.platform.validators import (
 )
 
 __all__ = ["AffordabilityPolicy", "DEFAULT_POLICY", "BorrowerSnapshot", "RuleOutcome",
-           "AffordabilityResult", "assess_new_credit", "assess_limit_increase",
+           "outcome", "AffordabilityResult", "assess_new_credit", "assess_limit_increase",
            "spending_nudge", "monthly_payment_of", "record_check", "KINDS"]
 
 KINDS = ("new_credit", "limit_increase")
@@ -115,6 +118,20 @@ class RuleOutcome:
     message_en: str
 
 
+def outcome(rule: str, passed: bool, advisory: bool, figures: dict[str, Any], message: str,
+            **values: str | int | Mapping[str, str]) -> RuleOutcome:
+    """A rule's outcome with ``message`` (an English msgid marked with ``N_``) in zh-CN
+    and en, its named placeholders filled with ``values`` (a dict: one value per language,
+    e.g. an amount)."""
+    text = bilingual(message, context=None, **values)
+    return RuleOutcome(rule, passed, advisory, figures, text["zh"], text["en"])
+
+
+def _money(amount_minor: int, currency: str) -> dict[str, str]:
+    """An amount written for each language (CN¥1.00 in en, ¥1.00 in zh-CN)."""
+    return {language: money_text(amount_minor, currency, language) for language in LANGUAGES}
+
+
 @dataclass(frozen=True, slots=True)
 class AffordabilityResult:
     kind: str
@@ -146,6 +163,8 @@ class AffordabilityResult:
             return
         failed = self.failed_rules
         outcomes = [r for r in self.rules if r.rule in failed]
+        # Whole translated messages in a row: zh-CN separates them with a full-width
+        # semicolon, en with a space (each en message ends with its full stop).
         raise LimitExceededError(
             f"refused by affordability rule(s): {', '.join(failed)}", field=failed[0],
             rule=failed[0], rules=failed,
@@ -178,11 +197,10 @@ def _income_and_dti(snapshot: BorrowerSnapshot, new_monthly_minor: int,
                     policy: AffordabilityPolicy) -> list[RuleOutcome]:
     income = snapshot.monthly_income_minor
     known = income > 0
-    outcomes = [RuleOutcome(
+    outcomes = [outcome(
         "income_verified", known, False, {"monthly_income_minor": income},
-        "已核实月收入。" if known else "缺少已核实的收入信息，暂不能提供信贷。",
-        "Verified monthly income is on file." if known else
-        "No verified income is on file, so no credit can be offered yet.")]
+        N_("Verified monthly income is on file.") if known else
+        N_("No verified income is on file, so no credit can be offered yet."))]
     debt = snapshot.monthly_debt_payments_minor + new_monthly_minor
     if not known:
         ratio_text = None
@@ -193,14 +211,16 @@ def _income_and_dti(snapshot: BorrowerSnapshot, new_monthly_minor: int,
         ratio_text = _ratio(ratio)
     cap = _percent(policy.debt_to_income_max)
     shown = _percent(Fraction(debt, income)) if known else "—"
-    outcomes.append(RuleOutcome(
+    outcomes.append(outcome(
         "debt_to_income", passed, False,
         {"monthly_debt_payments_minor": snapshot.monthly_debt_payments_minor,
          "new_monthly_payment_minor": new_monthly_minor, "monthly_income_minor": income,
          "debt_to_income": ratio_text, "debt_to_income_max": str(policy.debt_to_income_max)},
-        f"月还款额占月收入 {shown}，上限 {cap}。" + ("" if passed else "超过上限，为避免过度负债，本次申请未通过。"),
-        f"Monthly repayments would be {shown} of monthly income; the limit is {cap}."
-        + ("" if passed else " To protect you from over-indebtedness the request is declined.")))
+        N_("Monthly repayments would be {share} of monthly income; the limit is {cap}.")
+        if passed else
+        N_("Monthly repayments would be {share} of monthly income; the limit is {cap}. To "
+           "protect you from over-indebtedness the request is declined."),
+        share=shown, cap=cap))
     return outcomes
 
 
@@ -208,30 +228,30 @@ def _exposure(exposure_after: int, snapshot: BorrowerSnapshot,
               policy: AffordabilityPolicy) -> RuleOutcome:
     passed = exposure_after <= policy.exposure_max_minor
     cur = snapshot.currency
-    return RuleOutcome(
+    return outcome(
         "exposure_cap", passed, False,
         {"exposure_minor": snapshot.exposure_minor, "exposure_after_minor": exposure_after,
          "exposure_max_minor": policy.exposure_max_minor},
-        f"借款余额将为 {money_text(exposure_after, cur, 'zh-CN')}，上限 "
-        f"{money_text(policy.exposure_max_minor, cur, 'zh-CN')}。" + ("" if passed else "超过单户上限。"),
-        f"Your credit with us would be {money_text(exposure_after, cur, 'en')}; the limit per "
-        f"borrower is {money_text(policy.exposure_max_minor, cur, 'en')}."
-        + ("" if passed else " This is above the limit."))
+        N_("Your credit with us would be {exposure}; the limit per borrower is {cap}.")
+        if passed else
+        N_("Your credit with us would be {exposure}; the limit per borrower is {cap}. This is "
+           "above the limit."),
+        exposure=_money(exposure_after, cur), cap=_money(policy.exposure_max_minor, cur))
 
 
 def _utilisation(snapshot: BorrowerSnapshot, policy: AffordabilityPolicy) -> RuleOutcome:
     limit = snapshot.credit_limit_minor
     ratio = Fraction(snapshot.used_minor, limit) if limit else Fraction(0)
     high = limit > 0 and ratio >= Fraction(policy.utilisation_nudge_threshold)
-    return RuleOutcome(
+    return outcome(
         "high_utilisation", not high, True,
         {"used_minor": snapshot.used_minor, "credit_limit_minor": limit,
          "utilisation": _ratio(ratio),
          "threshold": str(policy.utilisation_nudge_threshold)},
-        f"您已使用额度的 {_percent(ratio)}。" + ("请留意还款能力，理性消费；可设置消费提醒。" if high else ""),
-        f"You have used {_percent(ratio)} of your limit."
-        + (" Please make sure you can repay before spending more; you can set a spending "
-           "alert." if high else ""))
+        N_("You have used {share} of your limit. Please make sure you can repay before "
+           "spending more; you can set a spending alert.") if high else
+        N_("You have used {share} of your limit."),
+        share=_percent(ratio))
 
 
 def monthly_payment_of(schedule: Schedule) -> int:
@@ -261,15 +281,14 @@ def assess_new_credit(snapshot: BorrowerSnapshot, amount_minor: int,
     if is_installment_plan:
         after = snapshot.open_plans + 1
         passed = after <= policy.concurrent_plans_max
-        rules.append(RuleOutcome(
+        rules.append(outcome(
             "concurrent_plans", passed, False,
             {"open_plans": snapshot.open_plans, "open_plans_after": after,
              "concurrent_plans_max": policy.concurrent_plans_max},
-            f"分期笔数将为 {after}，上限 {policy.concurrent_plans_max}。"
-            + ("" if passed else "请先结清部分分期。"),
-            f"You would have {after} installment plans; the limit is "
-            f"{policy.concurrent_plans_max}." + ("" if passed else
-                                                 " Please repay a plan first.")))
+            N_("You would have {plans} installment plans; the limit is {cap}.") if passed else
+            N_("You would have {plans} installment plans; the limit is {cap}. Please repay a "
+               "plan first."),
+            plans=after, cap=policy.concurrent_plans_max))
     rules.append(_utilisation(snapshot, policy))
     return AffordabilityResult("new_credit", tuple(rules), policy.version)
 
@@ -292,16 +311,15 @@ def assess_limit_increase(snapshot: BorrowerSnapshot, new_limit_minor: int, now:
         index = len(recent) - policy.limit_increases_max
         next_allowed = (recent[max(index, 0)] + dt.timedelta(days=policy.cooling_off_days))
     next_text = next_allowed.date().isoformat() if next_allowed else "—"
-    rules = [RuleOutcome(
+    rules = [outcome(
         "limit_increase_cooling_off", passed, False,
         {"increases_in_window": len(recent), "limit_increases_max": policy.limit_increases_max,
          "cooling_off_days": policy.cooling_off_days,
          "next_allowed_at": next_allowed.isoformat() if next_allowed else None},
-        f"{policy.cooling_off_days} 天内最多提额 {policy.limit_increases_max} 次。"
-        + ("" if passed else f"冷静期内暂不提额，最早可于 {next_text} 后再申请。"),
-        f"The limit can be raised at most {policy.limit_increases_max} time(s) in "
-        f"{policy.cooling_off_days} days." + ("" if passed else
-                                              f" Please wait until after {next_text}."))]
+        N_("The limit can be raised at most {times} time(s) in {days} days.") if passed else
+        N_("The limit can be raised at most {times} time(s) in {days} days. Please wait "
+           "until after {date}."),
+        times=policy.limit_increases_max, days=policy.cooling_off_days, date=next_text)]
     rules += _income_and_dti(snapshot, 0, policy)
     exposure_after = snapshot.exposure_minor - snapshot.used_minor + new_limit_minor
     rules.append(_exposure(max(exposure_after, snapshot.exposure_minor), snapshot, policy))

@@ -24,11 +24,13 @@ from creditpay.credit.products import Catalogue
 from creditpay.credit.service import BorrowerPosition, borrower_position
 from creditpay.db.uow import Tx
 from creditpay.errors import DomainError, LimitExceededError, StateError, ValidationError
+from creditpay.i18n import N_
 from creditpay.parties.service import Principal, commit_and_raise
 from creditpay.platform import audit
 
 __all__ = ["CustomerRegister", "DeclaredIncome", "LIMIT_MINOR_MAX", "CreditNotOfferedError",
-           "Origination", "borrower_snapshot", "check_affordability", "open_line_for_customer"]
+           "Origination", "borrower_snapshot", "check_affordability", "income_unknown_outcome",
+           "open_line_for_customer"]
 
 # The largest line limit granted (minor units): the payments policy's amount cap.
 LIMIT_MINOR_MAX = 10_000_000_000
@@ -55,6 +57,14 @@ def borrower_snapshot(position: BorrowerPosition, income: tuple[int, int] | None
         monthly_debt_payments_minor=monthly_debts, exposure_minor=position.exposure_minor,
         open_plans=position.open_plans, credit_limit_minor=position.credit_limit_minor,
         used_minor=position.used_minor)
+
+
+def income_unknown_outcome() -> affordability_rules.RuleOutcome:
+    """The debt-to-income rule recorded as skipped (advisory, passed) for a borrower with no
+    income on file, with its zh-CN / en message."""
+    return affordability_rules.outcome(
+        "debt_to_income", True, True, {"skipped": "income_unknown"},
+        N_("No income on file: the debt-to-income ratio was not computed."))
 
 
 def check_affordability(tx: Tx, *, customer_id: str, currency: str, reference: str,
@@ -84,10 +94,7 @@ def check_affordability(tx: Tx, *, customer_id: str, currency: str, reference: s
         # computed, so it is skipped, and recorded as skipped; the exposure cap and the
         # concurrent-plans rule still apply. Refusing all credit for want of an income
         # figure the platform never asked for would refuse every checkout.
-        skipped = affordability_rules.RuleOutcome(
-            "debt_to_income", True, True, {"skipped": "income_unknown"},
-            "未登记收入，本次未计算负债收入比。",
-            "No income on file: the debt-to-income ratio was not computed.")
+        skipped = income_unknown_outcome()
         rules = tuple(skipped if r.rule == "debt_to_income" else r for r in result.rules
                       if r.rule != "income_verified")
         result = affordability_rules.AffordabilityResult(result.kind, rules,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 
 from creditpay.errors import ValidationError
+from creditpay.i18n import N_, translate
 
 __all__ = ["AccessPurpose", "PURPOSE_NAMES", "check_purpose"]
 
@@ -31,19 +32,22 @@ class AccessPurpose(enum.StrEnum):
     LEGAL_OBLIGATION = "legal_obligation"
 
 
+# What each code means (English msgids of the gettext catalogs, creditpay.i18n).
+_PURPOSE_MESSAGES: dict[AccessPurpose, str] = {
+    AccessPurpose.CUSTOMER_REQUEST: N_("The customer asked (support contact)"),
+    AccessPurpose.DATA_SUBJECT_REQUEST: N_("A data-subject access or erasure request"),
+    AccessPurpose.COMPLAINT_HANDLING: N_("Handling a complaint"),
+    AccessPurpose.FRAUD_INVESTIGATION: N_("Investigating suspected fraud"),
+    AccessPurpose.COLLECTIONS: N_("Collecting an overdue debt"),
+    AccessPurpose.KYC_REVIEW: N_("Reviewing identity verification (KYC)"),
+    AccessPurpose.CREDIT_REVIEW: N_("Reviewing a credit application or line"),
+    AccessPurpose.REGULATORY_REQUEST: N_("A regulator's request"),
+    AccessPurpose.LEGAL_OBLIGATION: N_("A court order or other legal duty"),
+}
 # (zh-CN, en): what each code means, for the operator console and the docs.
 PURPOSE_NAMES: dict[AccessPurpose, tuple[str, str]] = {
-    AccessPurpose.CUSTOMER_REQUEST: ("应客户本人请求", "The customer asked (support contact)"),
-    AccessPurpose.DATA_SUBJECT_REQUEST: ("个人信息主体权利请求",
-                                         "A data-subject access or erasure request"),
-    AccessPurpose.COMPLAINT_HANDLING: ("投诉处理", "Handling a complaint"),
-    AccessPurpose.FRAUD_INVESTIGATION: ("欺诈调查", "Investigating suspected fraud"),
-    AccessPurpose.COLLECTIONS: ("催收", "Collecting an overdue debt"),
-    AccessPurpose.KYC_REVIEW: ("身份核验复核", "Reviewing identity verification (KYC)"),
-    AccessPurpose.CREDIT_REVIEW: ("授信复核", "Reviewing a credit application or line"),
-    AccessPurpose.REGULATORY_REQUEST: ("监管要求", "A regulator's request"),
-    AccessPurpose.LEGAL_OBLIGATION: ("法定义务", "A court order or other legal duty"),
-}
+    purpose: (translate(message, "zh-CN"), message)
+    for purpose, message in _PURPOSE_MESSAGES.items()}
 
 
 def check_purpose(value: object, field: str = "purpose") -> str:

@@ -37,6 +37,7 @@ from creditpay.credit.collections import (
 )
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
+from creditpay.i18n import N_, bilingual
 from creditpay.platform import audit
 from creditpay.platform.validators import check_aware, check_choice, check_count, check_reference
 from creditpay.protection.tables import collection_contacts
@@ -50,18 +51,15 @@ RECIPIENTS = ("debtor", "third_party")
 RULES = ("no_third_party", "verified_channel", "quiet_hours", "max_contacts_per_day")
 VERIFIED_CHANNELS_MAX = 64
 
+# The decision's message per rule: English msgids of the gettext catalogs (creditpay.i18n).
 _MESSAGES = {
-    "no_third_party": ("不得向债务人以外的任何第三方（亲友、同事、通讯录联系人）催收或透露债务信息。",
-                       "Only the debtor may be contacted; the debt is never disclosed to "
-                       "family, friends, colleagues or address-book contacts."),
-    "verified_channel": ("只能通过债务人本人已验证的联系方式联系。",
-                         "Only contact details the debtor has verified may be used."),
-    "quiet_hours": ("当前处于债务人所在时区的禁止联系时段。",
-                    "It is within the quiet hours of the debtor's time zone."),
-    "max_contacts_per_day": ("已达到债务人当地当日的最大联系次数。",
-                             "The maximum number of contacts for the debtor's local day has "
-                             "been reached."),
-    "allowed": ("允许联系。", "Contact allowed."),
+    "no_third_party": N_("Only the debtor may be contacted; the debt is never disclosed to "
+                         "family, friends, colleagues or address-book contacts."),
+    "verified_channel": N_("Only contact details the debtor has verified may be used."),
+    "quiet_hours": N_("It is within the quiet hours of the debtor's time zone."),
+    "max_contacts_per_day": N_("The maximum number of contacts for the debtor's local day "
+                               "has been reached."),
+    "allowed": N_("Contact allowed."),
 }
 
 
@@ -177,8 +175,8 @@ def may_contact(attempt: ContactAttempt, at: dt.datetime, *,
     )
     failed = next((check.rule for check in checks if not check.passed), None)
     rule = failed or "allowed"
-    zh, en = _MESSAGES[rule]
-    return ContactDecision(failed is None, rule, zh, en, local.isoformat(timespec="seconds"),
+    message = bilingual(_MESSAGES[rule])
+    return ContactDecision(failed is None, rule, message["zh"], message["en"], local.isoformat(timespec="seconds"),
                            checks, policy.version)
 
 

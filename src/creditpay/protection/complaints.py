@@ -29,6 +29,7 @@ from sqlalchemy import Connection, select, update
 
 from creditpay.db.uow import Tx
 from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
+from creditpay.i18n import NC_, translate
 from creditpay.money import validate_currency
 from creditpay.platform import audit
 from creditpay.platform.validators import (
@@ -75,17 +76,24 @@ class Category(enum.StrEnum):
     OTHER = "other"
 
 
-CATEGORY_NAMES: dict[Category, tuple[str, str]] = {
-    Category.FEES_AND_CHARGES: ("费用与收费", "Fees and charges"),
-    Category.DISCLOSURE: ("信息披露", "Disclosure"),
-    Category.CREDIT_DECISION: ("授信决定", "Credit decision"),
-    Category.REPAYMENT_AND_BILLING: ("还款与账单", "Repayment and billing"),
-    Category.COLLECTIONS_CONDUCT: ("催收行为", "Collections conduct"),
-    Category.PRIVACY_AND_CONSENT: ("隐私与授权", "Privacy and consent"),
-    Category.FRAUD_DISPUTE: ("盗用与争议交易", "Fraud and disputed transactions"),
-    Category.SERVICE_QUALITY: ("服务质量", "Service quality"),
-    Category.OTHER: ("其他", "Other"),
+# A category's name: English msgids of the gettext catalogs (creditpay.i18n), in the
+# context "complaint category" (short labels such as "Other" mean something else elsewhere).
+_CATEGORY_CONTEXT = "complaint category"
+_CATEGORY_MESSAGES: dict[Category, str] = {
+    Category.FEES_AND_CHARGES: NC_("complaint category", "Fees and charges"),
+    Category.DISCLOSURE: NC_("complaint category", "Disclosure"),
+    Category.CREDIT_DECISION: NC_("complaint category", "Credit decision"),
+    Category.REPAYMENT_AND_BILLING: NC_("complaint category", "Repayment and billing"),
+    Category.COLLECTIONS_CONDUCT: NC_("complaint category", "Collections conduct"),
+    Category.PRIVACY_AND_CONSENT: NC_("complaint category", "Privacy and consent"),
+    Category.FRAUD_DISPUTE: NC_("complaint category", "Fraud and disputed transactions"),
+    Category.SERVICE_QUALITY: NC_("complaint category", "Service quality"),
+    Category.OTHER: NC_("complaint category", "Other"),
 }
+# (zh-CN, en) of each category.
+CATEGORY_NAMES: dict[Category, tuple[str, str]] = {
+    category: (translate(message, "zh-CN", context=_CATEGORY_CONTEXT), message)
+    for category, message in _CATEGORY_MESSAGES.items()}
 
 
 class Outcome(enum.StrEnum):

@@ -34,6 +34,7 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.i18n import NC_, bilingual, translate
 from creditpay.platform import audit
 from creditpay.platform.validators import (
     LANGUAGES,
@@ -78,13 +79,17 @@ class Purpose(enum.StrEnum):
         return self is Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER
 
 
+# A purpose as the consent-required message names it: English msgids of the gettext
+# catalogs (creditpay.i18n), in the context "consent purpose" (a phrase inside a sentence).
+# Not the consent texts themselves: those are versioned documents (templates/).
+_PURPOSE_CONTEXT = "consent purpose"
 _PURPOSE_NAMES = {
-    Purpose.CREDIT_ASSESSMENT: ("信用评估", "credit assessment"),
-    Purpose.BUREAU_INQUIRY: ("征信查询与报送", "credit bureau inquiry and reporting"),
-    Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER: ("向合作放贷机构提供支付数据",
-                                              "sharing payment data with a partner lender"),
-    Purpose.AUTO_DEBIT: ("自动扣款", "automatic debit"),
-    Purpose.MARKETING: ("营销信息", "marketing messages"),
+    Purpose.CREDIT_ASSESSMENT: NC_("consent purpose", "credit assessment"),
+    Purpose.BUREAU_INQUIRY: NC_("consent purpose", "credit bureau inquiry and reporting"),
+    Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER: NC_("consent purpose",
+                                                 "sharing payment data with a partner lender"),
+    Purpose.AUTO_DEBIT: NC_("consent purpose", "automatic debit"),
+    Purpose.MARKETING: NC_("consent purpose", "marketing messages"),
 }
 
 
@@ -360,7 +365,7 @@ def require_consent(conn: Connection, customer_id: str, purpose: Purpose | str,
     purpose = _parse_purpose(purpose)
     partner, _ = _check_partner(purpose, partner_id)
     latest = _latest(conn, customer_id, purpose, partner)
-    zh, en = _PURPOSE_NAMES[purpose]
+    name = _PURPOSE_NAMES[purpose]
     failed = in_force_refusal([latest] if latest is not None else [], purpose, partner or None)
     if failed is None:
         assert latest is not None
@@ -368,11 +373,13 @@ def require_consent(conn: Connection, customer_id: str, purpose: Purpose | str,
     rule, detail = failed
     if partner:
         detail += f" with partner {partner}"
+    message = bilingual(
+        'Your consent is needed for {purpose}. You can review it under "Me - Consents".',
+        purpose={language: translate(name, language, context=_PURPOSE_CONTEXT)
+                 for language in LANGUAGES})
     raise ConsentRequiredError(
         detail, field="purpose", purpose=purpose.value, partner_id=partner or None, rule=rule,
-        message_zh_cn=f"需要您的授权：{zh}。请在“我的-授权管理”中查看并授权。",
-        message_en=f"Your consent is needed for {en}. You can review it under "
-                   "\"Me - Consents\".")
+        message_zh_cn=message["zh"], message_en=message["en"])
 
 
 def consent_history(conn: Connection, customer_id: str) -> list[ConsentRecord]:

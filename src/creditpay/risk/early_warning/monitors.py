@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from creditpay.errors import PermissionDeniedError, ValidationError
+from creditpay.i18n import N_, translate
 from creditpay.risk.early_warning.thresholds import (
     Band,
     ewma_limits,
@@ -38,24 +39,27 @@ DIRECTIONS = ("up", "down", "both")
 @dataclass(frozen=True)
 class Playbook:
     code: str
-    title_en: str
-    title_zh: str
+    title_en: str  # an English msgid of the gettext catalogs (creditpay.i18n)
     roles: frozenset[str]
     parameters: tuple[str, ...]
 
+    @property
+    def title_zh(self) -> str:
+        """The title in zh-CN, from the catalogs."""
+        return translate(self.title_en, "zh-CN")
+
 
 PLAYBOOKS: dict[str, Playbook] = {p.code: p for p in (
-    Playbook("raise_cutoff", "Raise the approval cut-off for the segment",
-             "提高该客群的准入分数线", frozenset({"risk_analyst", "admin"}),
-             ("segment", "points")),
-    Playbook("lower_limits", "Lower credit limits for the segment", "下调该客群授信额度",
+    Playbook("raise_cutoff", N_("Raise the approval cut-off for the segment"),
+             frozenset({"risk_analyst", "admin"}), ("segment", "points")),
+    Playbook("lower_limits", N_("Lower credit limits for the segment"),
              frozenset({"risk_analyst", "admin"}), ("segment", "share")),
-    Playbook("freeze_merchant", "Freeze a merchant's acceptance", "冻结商户收单",
+    Playbook("freeze_merchant", N_("Freeze a merchant's acceptance"),
              frozenset({"risk_analyst", "admin"}), ("merchant_id",)),
-    Playbook("switch_to_champion", "Send all traffic to the champion model",
-             "全部流量切回冠军模型", frozenset({"risk_analyst", "admin"}), ("model",)),
-    Playbook("review_fraud_rules", "Tighten fraud rules and review the alert queue",
-             "收紧反欺诈规则并复核预警队列", frozenset({"risk_analyst", "admin"}), ()),
+    Playbook("switch_to_champion", N_("Send all traffic to the champion model"),
+             frozenset({"risk_analyst", "admin"}), ("model",)),
+    Playbook("review_fraud_rules", N_("Tighten fraud rules and review the alert queue"),
+             frozenset({"risk_analyst", "admin"}), ()),
 )}
 
 
