@@ -40,7 +40,7 @@ from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_sch
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
 from creditpay.formatting import money_text
-from creditpay.i18n import NC_, translate
+from creditpay.i18n import NC_, bilingual, translate
 from creditpay.platform import audit
 from creditpay.platform.validators import (
     check_choice,
@@ -655,10 +655,10 @@ def require_accepted_disclosure(conn: Connection, customer_id: str, offer_id: st
         disclosure_acceptances.c.offer_id == offer_id,
         disclosure_acceptances.c.customer_id == customer_id)).first()
     if row is None:
+        message = bilingual("Please read and accept the key facts statement first.")
         raise StateError("the key-facts document of this offer has not been accepted by "
                          "this customer", field="offer_id", rule="disclosure.not_accepted",
-                         message_zh_cn="请先阅读并确认借款关键信息说明书。",
-                         message_en="Please read and accept the key facts statement first.")
+                         message_zh_cn=message["zh"], message_en=message["en"])
     return _acceptance(row)
 
 
