@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from creditpay.payments.risk import RiskGateway
     from creditpay.payments.service import Payments, PaymentsPolicy
     from creditpay.payments.webhooks import DeliveryLimits, WebhookDispatcher
+    from creditpay.platform.approvals import ControlledAction, FourEyesPolicy
     from creditpay.platform.checkpoints import AuditCheckpointer, CheckpointStore
     from creditpay.platform.keys import MasterKeyProvider
     from creditpay.platform.notes import Notes
@@ -391,6 +393,40 @@ class Services:
         return Origination(catalogue=self.catalogue if self.credit.available else None,
                            customers=self.parties, declared_income=_declared_income,
                            limit_max_minor=policy.amount_minor_max)
+
+    @cached_property
+    def four_eyes(self) -> FourEyesPolicy:
+        """What needs a second operator, and how long a proposal waits (settings)."""
+        from creditpay.platform.approvals import FourEyesPolicy
+
+        return FourEyesPolicy(self.settings.four_eyes_threshold_minor,
+                              dt.timedelta(hours=self.settings.approval_ttl_hours))
+
+    @cached_property
+    def controlled_actions(self) -> dict[str, ControlledAction]:
+        """The four-eyes controlled actions, by kind: who may approve each and the owning
+        domain's use case an approval executes (docs/security.md, "Four-eyes control")."""
+        from creditpay.parties.service import Principal
+        from creditpay.platform.approvals import Actor, ControlledAction
+        from creditpay.risk.early_warning import service as early_warning
+
+        def grant_line(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                       ) -> Mapping[str, Any]:
+            return self.origination.open_credit_line(
+                tx, Principal("operator", proposer.id, proposer.role),
+                str(payload["customer_id"]), limit_minor=int(payload["limit_minor"]),
+                product_code=str(payload["product_code"]), currency=str(payload["currency"]))
+
+        def run_playbook(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                         ) -> Mapping[str, Any]:
+            return early_warning.apply_playbook(
+                tx, str(payload["alert_id"]), proposer.id,
+                [proposer.role] if proposer.role else [], dict(payload["parameters"]))
+
+        staff = frozenset({"admin", "risk_analyst"})
+        return {action.kind: action for action in (
+            ControlledAction("credit_line.grant", staff, grant_line),
+            ControlledAction("playbook.run", staff, run_playbook))}
 
     @cached_property
     def payments(self) -> Payments:

@@ -198,6 +198,15 @@ class Settings(BaseSettings):
     fraud_state: Path | None = Field(
         None, description="File where the fraud screener keeps its streaming state between "
                           "runs.")
+    four_eyes_threshold_minor: int = Field(
+        5_000_000, ge=0, le=10**15,
+        description="Four-eyes control: a credit line granted with a limit above this "
+                    "(minor units; default 50,000.00) is a proposal a second operator "
+                    "approves (POST /v1/operator/approvals/{id}/approve).")
+    approval_ttl_hours: int = Field(
+        72, ge=1, le=720,
+        description="Hours a four-eyes proposal can be approved or rejected before it "
+                    "expires.")
 
     @field_validator("business_date")
     @classmethod

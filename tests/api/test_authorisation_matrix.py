@@ -126,6 +126,11 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
                                                           {"admin", "risk_analyst"}),
     ("GET", "/v1/operator/monitors"): (False, None,
                                        {"admin", "risk_analyst", "compliance_officer"}),
+    # Four-eyes proposals (issue #16): checkers decide, compliance reads too.
+    ("GET", "/v1/operator/approvals"): (False, None, RISK_READ),
+    ("GET", "/v1/operator/approvals/{approval_id}"): (False, None, RISK_READ),
+    ("POST", "/v1/operator/approvals/{approval_id}/approve"): (False, None, RISK_ACT),
+    ("POST", "/v1/operator/approvals/{approval_id}/reject"): (False, None, RISK_ACT),
     # Consumer credit journey (issues #3, #4, #5): the customer only, on their own resources.
     ("POST", "/v1/me/credit_applications"): (True, None, set()),
     ("GET", "/v1/me/credit_applications"): (True, None, set()),
@@ -244,7 +249,8 @@ def _world(api):
            "complaint_id": complaint["id"], "account_id": line["line_id"],
            "offer_id": "off_missing", "subject_id": held["id"],
            "version": "rules-missing", "alert_id": "ewa_missing", "decision_id": "dec_missing",
-           "statement_id": "stmt_missing", "note_id": "note_missing"}
+           "statement_id": "stmt_missing", "note_id": "note_missing",
+           "approval_id": "apv_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 

@@ -91,13 +91,21 @@ def test_playbook_applies_once_per_key_and_is_refused_for_support(api):
         assert conn.execute(select(ew_alerts.c.status).where(
             ew_alerts.c.id == alert_id)).scalar_one() == "open"
     body = {"parameters": {"merchant_id": merchant["id"]}}
-    done = api.post(f"/v1/operator/alerts/{alert_id}/playbook", body, admin, idem="key-0001-ew",
-                    expect=200).json()
+    # Every playbook run is a four-eyes proposal: 202, nothing applied yet.
+    proposed = api.post(f"/v1/operator/alerts/{alert_id}/playbook", body, admin,
+                        idem="key-0001-ew", expect=202).json()
     retry = api.post(f"/v1/operator/alerts/{alert_id}/playbook", body, admin,
-                     idem="key-0001-ew", expect=200).json()
-    assert retry == done  # the first result, nothing run twice
-    assert done["status"] == "actioned"
-    assert done["action"]["result"]["merchant_status"] == "suspended"
+                     idem="key-0001-ew", expect=202).json()
+    assert retry == proposed  # the first answer, one proposal
+    assert proposed["kind"] == "playbook.run" and proposed["status"] == "pending"
+    assert api.get("/v1/merchant", key).status_code == 200  # not applied
+    approval = f"/v1/operator/approvals/{proposed['approval_id']}/approve"
+    assert api.post(approval, None, admin).status_code == 403  # not by its proposer
+    done = api.post(approval, None, api.operator("risk_analyst"), expect=200).json()
+    assert done["status"] == "approved"
+    alert = done["result"]
+    assert alert["status"] == "actioned"
+    assert alert["action"]["result"]["merchant_status"] == "suspended"
     with api.runtime.uow.connect() as conn:
         actions = conn.execute(select(audit_records.c.action).where(
             audit_records.c.subject_id == alert_id)).scalars().all()

@@ -42,16 +42,19 @@ def _adapter(model: Any) -> TypeAdapter[Any]:
 
 def post(request: Request, scope: str, body: BaseModel | None, use_case: Callable[[Tx], Any],
          *, status_code: int = 200, secret_fields: frozenset[str] = frozenset(),
-         fingerprint_body: dict[str, Any] | None = None) -> JSONResponse:
+         fingerprint_body: dict[str, Any] | None = None,
+         response_model: Any = None) -> JSONResponse:
     """Run a mutating use case exactly once for this caller's Idempotency-Key.
 
     ``fingerprint_body`` replaces the body in the request hash when the body holds secrets
     or card numbers (they must not be hashed unkeyed into the idempotency table).
+    ``response_model`` replaces the route's when this answer has another shape (a four-eyes
+    proposal's 202).
     """
     payload = fingerprint_body if fingerprint_body is not None else (
         body.model_dump(mode="json") if body is not None else {})
     route = request.scope.get("route")
-    model = getattr(route, "response_model", None)
+    model = response_model or getattr(route, "response_model", None)
     serialize = None
     if model is not None:
         adapter = _adapter(model)

@@ -19,6 +19,7 @@ from creditpay.api import schemas as S
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, Limit, runtime
 from creditpay.api.common import post as idempotent_post
+from creditpay.api.routes_approvals import ApprovalOut, propose
 from creditpay.parties.service import Principal
 from creditpay.risk.early_warning import service
 from creditpay.risk.early_warning.job import default_monitors
@@ -172,19 +173,32 @@ def dismiss(request: Request, body: DismissIn, alert_id: str = AlertId,
         tx, alert_id, who.id, body.reason))
 
 
-@router.post("/operator/alerts/{alert_id}/playbook", response_model=AlertOut,
-             summary="Run the alert's playbook: the action is applied and audited")
+@router.post("/operator/alerts/{alert_id}/playbook", status_code=202,
+             response_model=ApprovalOut,
+             summary="Propose running the alert's playbook (four-eyes: a second operator "
+                     "approves it)")
 def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
                  idempotency_key: str = IdempotencyKey,
                  who: Principal = Depends(ACT)) -> Any:
-    """Operator (risk analyst, admin). Runs the alert's playbook: the action (lower a segment's
-    limits, send traffic to the champion model, freeze a merchant, raise grade cut-offs, open a
-    fraud review) is applied through the owning domain in the same transaction as the alert's
-    status and audit record. 422 naming a bad parameter; 409 invalid-state when the alert is
-    closed. Idempotency-Key required: a retry with the same key and body replays the first
-    answer; another body with that key is 409 idempotency-conflict."""
-    return idempotent_post(request, who.scope_key, body, lambda tx: service.apply_playbook(
-        tx, alert_id, who.id, [] if who.role is None else [who.role], body.parameters))
+    """Operator (risk analyst, admin). Every playbook run is a four-eyes proposal: the run is
+    checked as it would execute (the playbook's roles, its parameters, 422 naming a bad one;
+    409 invalid-state when the alert is closed) and proposed, **202** with the proposal and
+    its `approval_id`. When a different operator approves it (`POST
+    /v1/operator/approvals/{approval_id}/approve`), the action (lower a segment's limits,
+    send traffic to the champion model, freeze a merchant, raise grade cut-offs, open a fraud
+    review) is applied through the owning domain in that transaction, with the alert's status
+    and audit record, as the proposer's run. Idempotency-Key required: a retry with the same
+    key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
+    rt = runtime(request)
+    roles = [] if who.role is None else [who.role]
+
+    def proposal(tx: Any) -> dict[str, Any]:
+        service.check_playbook(tx.conn, alert_id, who.id, roles, body.parameters)
+        return propose(rt, tx, who, "playbook.run",
+                       {"alert_id": alert_id, "parameters": dict(body.parameters)})
+
+    return idempotent_post(request, who.scope_key, body, proposal, status_code=202)
 
 
 @router.get("/operator/monitors", response_model=MonitorList,

@@ -11,6 +11,7 @@ from creditpay.api import schemas as S
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
+from creditpay.api.routes_approvals import ApprovalOut, propose
 from creditpay.parties.service import Principal
 
 router = APIRouter(prefix="/v1", tags=["operators"])
@@ -105,17 +106,37 @@ def _iso(value: Any) -> str:
 
 @router.post("/operator/customers/{customer_id}/credit_line", status_code=201,
              response_model=S.CreditLineOut,
+             responses={202: {"model": ApprovalOut,
+                              "description": "Above the four-eyes threshold: a proposal "
+                                             "a second operator approves"}},
              summary="Grant a pay-later credit line (through the credit servicing engine)")
 def grant_credit_line(request: Request, customer_id: str, body: S.CreditLineIn,
                       idempotency_key: str = IdempotencyKey,
                       who: Principal = Depends(access(roles={"admin", "risk_analyst"}))) -> Any:
     """Operator (admin, risk analyst). Opens a pay-later credit line for a customer with a
-    limit and a product, through the credit servicing engine One line per customer and
+    limit and a product, through the credit servicing engine (201). One line per customer and
     currency: granting it again with the same product returns that line, with another product
     is 409 naming product_code; 422 naming product_code when it is not a line product of that
-    currency. Idempotency-Key required: a retry with the same key and body replays the first
+    currency. A limit above the four-eyes threshold (CREDITPAY_FOUR_EYES_THRESHOLD_MINOR,
+    default 50,000.00) is not granted here: the grant is checked as it would run (the same
+    refusals) and proposed, **202** with the proposal and its `approval_id`; a different
+    operator approves it (`POST /v1/operator/approvals/{approval_id}/approve`), which grants
+    the line. Idempotency-Key required: a retry with the same key and body replays the first
     answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
+    if rt.four_eyes.controls_amount(body.limit_minor):
+        payload = {"customer_id": customer_id, "limit_minor": body.limit_minor,
+                   "product_code": body.product_code, "currency": body.currency}
+
+        def proposal(tx: Any) -> dict[str, Any]:
+            rt.origination.check_credit_line(tx.conn, customer_id,
+                                             limit_minor=body.limit_minor,
+                                             product_code=body.product_code,
+                                             currency=body.currency)
+            return propose(rt, tx, who, "credit_line.grant", payload)
+
+        return idempotent_post(request, who.scope_key, body, proposal, status_code=202,
+                               response_model=ApprovalOut)
     return idempotent_post(request, who.scope_key, body, lambda tx:
                            rt.origination.open_credit_line(tx, who, customer_id,
                                                            limit_minor=body.limit_minor,

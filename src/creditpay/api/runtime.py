@@ -24,6 +24,7 @@ from creditpay.payments.credit_port import CreditPort
 from creditpay.payments.risk import AllowAllRiskGateway, RiskGateway
 from creditpay.payments.service import Payments, PaymentsPolicy
 from creditpay.payments.webhooks import DeliveryLimits, WebhookDispatcher
+from creditpay.platform.approvals import ControlledAction, FourEyesPolicy
 from creditpay.platform.checkpoints import AuditCheckpointer, CheckpointStore
 from creditpay.platform.keys import LocalMasterKey
 from creditpay.platform.logging_filter import install_pii_log_filter
@@ -112,6 +113,18 @@ class Runtime:
     @property
     def clock(self) -> Clock:
         return self.uow.clock
+
+    @property
+    def four_eyes(self) -> FourEyesPolicy:
+        """What needs a second operator (the bootstrap's, from the settings)."""
+        assert self.services is not None, "a runtime is built by build_runtime"
+        return self.services.four_eyes
+
+    @property
+    def controlled_actions(self) -> dict[str, ControlledAction]:
+        """The four-eyes controlled actions an approval executes, by kind."""
+        assert self.services is not None, "a runtime is built by build_runtime"
+        return self.services.controlled_actions
 
     @property
     def origination(self) -> Origination:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from creditpay.credit import affordability as affordability_rules
 from creditpay.credit.lines import open_credit_line
-from creditpay.credit.products import Catalogue
+from creditpay.credit.products import Catalogue, CreditLineProduct
 from creditpay.credit.service import BorrowerPosition, borrower_position
 from creditpay.db.uow import Tx
 from creditpay.errors import DomainError, LimitExceededError, StateError, ValidationError
@@ -29,8 +29,8 @@ from creditpay.parties.service import Principal, commit_and_raise
 from creditpay.platform import audit
 
 __all__ = ["CustomerRegister", "DeclaredIncome", "LIMIT_MINOR_MAX", "CreditNotOfferedError",
-           "Origination", "borrower_snapshot", "check_affordability", "income_unknown_outcome",
-           "open_line_for_customer"]
+           "Origination", "borrower_snapshot", "check_affordability", "check_line_grant",
+           "income_unknown_outcome", "open_line_for_customer"]
 
 # The largest line limit granted (minor units): the payments policy's amount cap.
 LIMIT_MINOR_MAX = 10_000_000_000
@@ -109,6 +109,29 @@ def check_affordability(tx: Tx, *, customer_id: str, currency: str, reference: s
     return check_id
 
 
+def check_line_grant(conn: Any, customer_id: str, *, limit_minor: int, product_code: str,
+                     currency: str, catalogue: Catalogue, customers: CustomerRegister,
+                     limit_max_minor: int = LIMIT_MINOR_MAX) -> None:
+    """Refuse, changing nothing, a line grant :func:`open_line_for_customer` would refuse
+    for the customer, the limit or the product: StateError on ``customer_id`` (identity not
+    verified), ValidationError on ``limit_minor``, ``product_code`` or ``currency``. (A
+    four-eyes proposal of a grant is checked with it before anyone is asked to approve.)"""
+    customer = customers.get_customer(conn, customer_id)
+    if customer.kyc_status != "verified":
+        raise StateError("the customer's identity is not verified", field="customer_id")
+    if isinstance(limit_minor, bool) or not isinstance(limit_minor, int) or \
+            not 0 < limit_minor <= limit_max_minor:
+        raise ValidationError(f"must be an integer of minor units from 1 to {limit_max_minor}",
+                              field="limit_minor")
+    product = catalogue.get(product_code)
+    if not isinstance(product, CreditLineProduct):
+        raise ValidationError(f"{product_code} is not a credit line product",
+                              field="product_code")
+    if product.currency != currency:
+        raise ValidationError(f"{product_code} is a {product.currency} product",
+                              field="currency")
+
+
 def open_line_for_customer(tx: Tx, granted_by: Principal, customer_id: str, *,
                            limit_minor: int, product_code: str, currency: str = "CNY",
                            catalogue: Catalogue, customers: CustomerRegister,
@@ -118,13 +141,9 @@ def open_line_for_customer(tx: Tx, granted_by: Principal, customer_id: str, *,
     ``credit_line.granted`` by staff ``granted_by``. Refusals write nothing: StateError on
     ``customer_id`` (identity not verified), ValidationError on ``limit_minor``, and
     :func:`creditpay.credit.lines.open_credit_line`'s own (product, one line per customer)."""
-    customer = customers.get_customer(tx.conn, customer_id)
-    if customer.kyc_status != "verified":
-        raise StateError("the customer's identity is not verified", field="customer_id")
-    if isinstance(limit_minor, bool) or not isinstance(limit_minor, int) or \
-            not 0 < limit_minor <= limit_max_minor:
-        raise ValidationError(f"must be an integer of minor units from 1 to {limit_max_minor}",
-                              field="limit_minor")
+    check_line_grant(tx.conn, customer_id, limit_minor=limit_minor, product_code=product_code,
+                     currency=currency, catalogue=catalogue, customers=customers,
+                     limit_max_minor=limit_max_minor)
     view = open_credit_line(
         tx, line_id=f"line_{customer_id}_{currency}", customer_id=customer_id,
         currency=currency, limit_minor=limit_minor, product_code=product_code,
@@ -175,6 +194,17 @@ class Origination:
             tx, granted_by, customer_id, limit_minor=limit_minor, product_code=product_code,
             currency=currency, catalogue=self.catalogue, customers=self.customers,
             limit_max_minor=self.limit_max_minor)
+
+    def check_credit_line(self, conn: Any, customer_id: str, *, limit_minor: int,
+                          product_code: str, currency: str = "CNY") -> None:
+        """:func:`check_line_grant` on this configuration (nothing is written)."""
+        if self.catalogue is None:
+            raise CreditNotOfferedError(
+                "credit is not offered on this platform; pay with balance or card")
+        check_line_grant(conn, customer_id, limit_minor=limit_minor,
+                         product_code=product_code, currency=currency,
+                         catalogue=self.catalogue, customers=self.customers,
+                         limit_max_minor=self.limit_max_minor)
 
     def check_affordability(self, tx: Tx, *, customer_id: str, currency: str, reference: str,
                             principal_minor: int, monthly_payment_minor: int,

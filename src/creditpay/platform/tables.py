@@ -2,8 +2,9 @@
 tamper-evident audit log.
 
 Only :mod:`creditpay.platform.vault` writes ``vault_data_keys``, only
-:mod:`creditpay.platform.notes` writes ``vault_notes`` and only
-:mod:`creditpay.platform.audit` writes ``audit_records`` / ``audit_chain_head``.
+:mod:`creditpay.platform.notes` writes ``vault_notes``, only
+:mod:`creditpay.platform.audit` writes ``audit_records`` / ``audit_chain_head`` and only
+:mod:`creditpay.platform.approvals` writes ``approvals`` (four-eyes proposals).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import (
 from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["vault_data_keys", "vault_notes", "audit_records", "audit_chain_head",
-           "COMPLIANCE_TABLES"]
+           "approvals", "COMPLIANCE_TABLES"]
 
 # Envelope encryption: each row is a random 256-bit data key, encrypted ("wrapped") by the
 # master key, which never touches the database. ``active`` is TRUE for the one key new
@@ -109,4 +110,28 @@ audit_chain_head = Table(
     CheckConstraint("id = 1", name="single_row"),
 )
 
-COMPLIANCE_TABLES = (vault_data_keys, vault_notes, audit_records, audit_chain_head)
+# Four-eyes control (maker-checker): an operator's controlled action waits here as a
+# proposal until a second operator approves (it is then executed, once) or rejects it.
+# ``status`` is stored as pending / approved / rejected; a pending proposal past
+# ``expires_at`` reads as expired and can no longer be decided.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("approval_id", String(32), primary_key=True),  # "apv_" + 24 hex characters
+    Column("kind", String(64), nullable=False),  # e.g. credit_line.grant, playbook.run
+    Column("status", String(16), nullable=False),
+    Column("payload", JSONType, nullable=False),  # the action's arguments, as proposed
+    Column("proposed_by", String(128), nullable=False),
+    Column("proposer_role", String(32), nullable=True),
+    Column("proposed_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("decided_by", String(128), nullable=True),
+    Column("decider_role", String(32), nullable=True),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("reason", Text, nullable=True),  # a rejection's reason, as the checker wrote it
+    Column("result", JSONType, nullable=True),  # what the executed action returned
+    CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status"),
+    Index("ix_approvals_status_proposed", "status", "proposed_at"),
+)
+
+COMPLIANCE_TABLES = (vault_data_keys, vault_notes, audit_records, audit_chain_head, approvals)

@@ -46,7 +46,8 @@ from creditpay.risk.early_warning.monitors import PLAYBOOKS, Alert, execute_play
 from creditpay.risk.early_warning.tables import ALERT_STATUSES, ew_alerts, ew_metric_values
 
 __all__ = ["alert_view", "get_alert", "list_alerts", "acknowledge_alert", "dismiss_alert",
-           "apply_playbook", "execute_alert_playbook", "metric_series", "alerts_between", "LIMIT_LINES_MAX",
+           "apply_playbook", "check_playbook", "execute_alert_playbook", "metric_series",
+           "alerts_between", "LIMIT_LINES_MAX",
            "LIMIT_LOWERED_TOPIC", "PAGE_MAX"]
 
 LIMIT_LINES_MAX = 5_000
@@ -379,13 +380,14 @@ def _review_fraud_rules(tx: Tx, alert_id: str, row: Any) -> dict[str, Any]:
     return {"status": "applied", "fraud_case_id": case["id"], "priority": case["priority"]}
 
 
-def apply_playbook(tx: Tx, alert_id: str, operator_id: str, roles: Sequence[str],
-                   parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the alert's playbook in ``tx``: role check, the action through its domain, the
-    alert marked ``actioned`` with the execution record, the audit record. Refused
-    (PermissionDeniedError) for roles the playbook does not allow, before any change."""
+def _checked_playbook(conn: Any, alert_id: str, operator_id: str, roles: Sequence[str],
+                      parameters: Mapping[str, Any], *, lock: bool
+                      ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(the alert's row, its playbook's parameters, the execution record) when ``roles``
+    may run the playbook of open alert ``alert_id`` with ``parameters``; refused otherwise,
+    naming what is wrong, before any change."""
     _check_operator(operator_id)
-    row = _row(tx.conn, alert_id, lock=True)
+    row = _row(conn, alert_id, lock=lock)
     allowed = PLAYBOOKS[row.playbook].roles
     if isinstance(roles, str) or not set(roles) & allowed:
         # Before the parameters are looked at: another role learns nothing more.
@@ -399,6 +401,24 @@ def apply_playbook(tx: Tx, alert_id: str, operator_id: str, roles: Sequence[str]
                                           if not k.startswith("_")})
     if row.status in _FINAL:
         raise StateError(f"alert is {row.status}", field="alert_id")
+    return row, params, record
+
+
+def check_playbook(conn: Any, alert_id: str, operator_id: str, roles: Sequence[str],
+                   parameters: Mapping[str, Any]) -> None:
+    """Refuse, as :func:`apply_playbook` would, a run it would refuse now (roles, the
+    parameters, a closed alert), changing nothing: what a four-eyes proposal of a run is
+    checked with before a second operator is asked to approve it."""
+    _checked_playbook(conn, alert_id, operator_id, roles, parameters, lock=False)
+
+
+def apply_playbook(tx: Tx, alert_id: str, operator_id: str, roles: Sequence[str],
+                   parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the alert's playbook in ``tx``: role check, the action through its domain, the
+    alert marked ``actioned`` with the execution record, the audit record. Refused
+    (PermissionDeniedError) for roles the playbook does not allow, before any change."""
+    row, params, record = _checked_playbook(tx.conn, alert_id, operator_id, roles,
+                                            parameters, lock=True)
     code = row.playbook
     if code == "lower_limits":
         result = _lower_limits(tx, alert_id, params)
