@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from creditpay.risk.fraud.cases import CasePolicy
 
 __all__ = ["ServiceOptions", "Services", "build_services", "audit_checkpointer",
+           "fraud_feature_names",
            "DatabaseUnavailableError", "REGISTRATION_LOOKUPS_MAX"]
 
 _log = logging.getLogger("creditpay.webhooks")
@@ -263,6 +264,15 @@ def _platform_accounts(tx: Tx, *, currency: str) -> None:
     ensure_platform_accounts(tx, currency)
 
 
+def fraud_feature_names(gateway: Any) -> Any:
+    """The features of the screener in force (fraud rules must fit the model it runs), or
+    the packaged defaults when it has none."""
+    from creditpay.risk.fraud import rule_sets
+
+    names = getattr(gateway, "feature_names", None)
+    return names if names is not None else rule_sets.default_feature_names()
+
+
 class Services:
     """Every service of one process, on one engine and one clock. Attributes built on first
     use (``cached_property``) so that a process builds only what it uses."""
@@ -423,10 +433,26 @@ class Services:
                 tx, str(payload["alert_id"]), proposer.id,
                 [proposer.role] if proposer.role else [], dict(payload["parameters"]))
 
+        def activate_fraud_rules(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                                 ) -> Mapping[str, Any]:
+            from creditpay.risk.fraud import rule_sets
+
+            gateway = self.payments.risk
+            names = fraud_feature_names(gateway)
+            view = rule_sets.activate(tx, str(payload["version"]), operator=proposer.id,
+                                      names=names)
+            use_rules = getattr(gateway, "use_rules", None)
+            if use_rules is not None:
+                # The running screener swaps the set in once it is committed.
+                ruleset = rule_sets.ruleset_of(view["content"], names)
+                tx.after_commit(lambda: use_rules(ruleset, view["activation_seq"]))
+            return view
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
             ControlledAction("credit_line.grant", staff, grant_line),
-            ControlledAction("playbook.run", staff, run_playbook))}
+            ControlledAction("playbook.run", staff, run_playbook),
+            ControlledAction("fraud_rules.activate", staff, activate_fraud_rules))}
 
     @cached_property
     def payments(self) -> Payments:

@@ -455,8 +455,16 @@ def test_rules_are_loaded_validated_activated_and_hot_swapped(store, clock):  # 
         assert api.post(f"/v1/payment_intents/{intent['id']}/confirm", {"funding": "balance"},
                         token, expect=200).json()["status"] == "requires_capture"
         api.post("/v1/operator/fraud_rules/rules-missing/activate", {}, analyst, expect=404)
-        live = api.post("/v1/operator/fraud_rules/rules-test-2025.9/activate", {}, analyst,
-                        expect=200).json()
+        # Activating is a four-eyes proposal: nothing changes until a second operator
+        # approves it, and its proposer cannot.
+        proposed = api.post("/v1/operator/fraud_rules/rules-test-2025.9/activate", {},
+                            analyst, expect=202).json()
+        assert proposed["kind"] == "fraud_rules.activate"
+        assert api.get("/v1/operator/fraud_rules", analyst, expect=200).json()["active"] \
+            is None
+        approve = f"/v1/operator/approvals/{proposed['approval_id']}/approve"
+        api.post(approve, None, analyst, expect=403)
+        live = api.post(approve, None, api.operator("admin"), expect=200).json()["result"]
         assert live["active"] is True and live["changed"] is True
         intent = _intent(api, mkey, 1_000, "after-activation")
         assert api.post(f"/v1/payment_intents/{intent['id']}/confirm", {"funding": "balance"},

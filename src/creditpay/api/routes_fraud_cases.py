@@ -21,6 +21,8 @@ from creditpay.api import schemas as S
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, Limit, runtime
 from creditpay.api.common import post as idempotent_post
+from creditpay.api.routes_approvals import ApprovalOut, propose
+from creditpay.bootstrap import fraud_feature_names
 from creditpay.errors import PermissionDeniedError, ValidationError
 from creditpay.parties.service import Principal
 from creditpay.risk.fraud import cases, records, rule_sets
@@ -388,8 +390,7 @@ class ActivateIn(S.Strict):
 
 def _feature_names(rt: Any) -> Any:
     """The running screener's features (rules must fit the model in force)."""
-    names = getattr(rt.payments.risk, "feature_names", None)
-    return names if names is not None else rule_sets.default_feature_names()
+    return fraud_feature_names(rt.payments.risk)
 
 
 @router.get("/operator/fraud_rules", response_model=ActiveRulesOut,
@@ -420,27 +421,29 @@ def load_rules(request: Request, body: RulesDocumentIn, idempotency_key: str = I
         tx, document, author=who.id, names=names), status_code=201)
 
 
-@router.post("/operator/fraud_rules/{version}/activate", response_model=RuleSetOut,
-             summary="Make a stored fraud rules version live (running screeners swap it in)")
+@router.post("/operator/fraud_rules/{version}/activate", status_code=202,
+             response_model=ApprovalOut,
+             summary="Propose making a stored fraud rules version live (four-eyes: a second "
+                     "operator approves it)")
 def activate_rules(request: Request, body: ActivateIn,
                    version: str = Path(..., min_length=1,
                                        max_length=rule_sets.VERSION_CHARS_MAX,
                                        pattern=VERSION_PATTERN),
                    idempotency_key: str = IdempotencyKey,
                    who: Principal = Depends(RULES_WRITE)) -> Any:
-    """Operator (risk analyst, admin). Makes a stored fraud rules version live (audited);
-    running screeners switch to it after the commit. 404 for an unknown version.
+    """Operator (risk analyst, admin). Activating a fraud rule set is a four-eyes proposal:
+    the version is checked as activation would check it (404 for an unknown version, 422 when
+    it does not fit the running model's features) and proposed, **202** with the proposal
+    and its `approval_id`. When a different operator approves it (`POST
+    /v1/operator/approvals/{approval_id}/approve`), it is made live (audited) and running
+    screeners switch to it after that commit; the approval's `result` is the rule set.
     Idempotency-Key required: a retry with the same key and body replays the first answer;
     another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     names = _feature_names(rt)
-    gateway = rt.payments.risk
 
-    def use_case(tx: Any) -> dict[str, Any]:
-        view = rule_sets.activate(tx, version, operator=who.id, names=names)
-        if hasattr(gateway, "use_rules"):
-            ruleset = rule_sets.ruleset_of(view["content"], names)
-            tx.after_commit(lambda: gateway.use_rules(ruleset, view["activation_seq"]))
-        return view
+    def proposal(tx: Any) -> dict[str, Any]:
+        rule_sets.check_activation(tx.conn, version, names)
+        return propose(rt, tx, who, "fraud_rules.activate", {"version": version})
 
-    return idempotent_post(request, who.scope_key, body, use_case)
+    return idempotent_post(request, who.scope_key, body, proposal, status_code=202)

@@ -28,7 +28,7 @@ from creditpay.risk.fraud.features import FeatureConfig, feature_names
 from creditpay.risk.fraud.rules import RuleSet
 from creditpay.risk.fraud.tables import fraud_rule_sets
 
-__all__ = ["load", "activate", "active", "active_marker", "history", "get",
+__all__ = ["load", "activate", "check_activation", "active", "active_marker", "history", "get",
            "ruleset_of", "document_sha256", "default_feature_names", "VERSION_CHARS_MAX",
            "HISTORY_LIMIT_MAX"]
 
@@ -167,6 +167,16 @@ def load(tx: Tx, document: Any, *, author: str,
                  {"sha256": sha, "rules": len(ruleset.rules),
                   "blocklist_entries": sum(len(v) for v in ruleset.blocklists.values())})
     return {**_view(_row(tx.conn, version), active_marker(tx.conn)), "duplicate": False}
+
+
+def check_activation(conn: Any, version: str, names: Sequence[str] | None = None) -> None:
+    """Refuse, changing nothing, what :func:`activate` would refuse: an unknown version (404
+    on ``version``) or a stored set that does not fit ``names`` (the running model's
+    features). A four-eyes proposal to activate is checked with it."""
+    row = _row(conn, _check_version(version))
+    if row is None:
+        raise NotFoundError(f"no fraud rule set {version}", field="version")
+    ruleset_of(row.content, names)
 
 
 def activate(tx: Tx, version: str, *, operator: str,
