@@ -180,11 +180,13 @@ def record_month_end(conn: Any, month_end: dt.date) -> int:
                                                s.account_seq == a.seq))
         .where(a.opened_on <= month_end)
         .group_by(a.currency, a.product_code, vintage, from_state, state, dpd30))
-    written = conn.execute(insert(credit_month_end_cells).from_select(
+    conn.execute(insert(credit_month_end_cells).from_select(
         [c.month_end, c.currency, c.product_code, c.vintage, c.from_state, c.to_state,
          c.dpd30, c.accounts, c.balance_minor, c.from_balance_minor, c.original_minor,
          c.written_off_minor, c.interest_posted_minor, c.fee_posted_minor,
-         c.penalty_posted_minor], aggregated)).rowcount
+         c.penalty_posted_minor], aggregated))
+    # Counted, not the driver's rowcount (INSERT ... SELECT reports -1 on some drivers).
+    written = conn.execute(select(func.count()).where(c.month_end == month_end)).scalar_one()
     conn.execute(delete(credit_month_end_states))
     conn.execute(insert(credit_month_end_states).from_select(
         [s.account_seq, s.month_end, s.state, s.balance_minor],
