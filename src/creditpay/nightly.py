@@ -37,6 +37,7 @@ class NightlyReport:
     early_warning: dict[str, Any] | None = None  # risk early-warning job's report
     referrals_expired: int = 0  # referred applications declined at their deadline
     registrations_purged: int = 0  # expired or ended registrations deleted (parties)
+    month_end_cells: int | None = None  # portfolio month-end cells recorded (month ends)
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
@@ -46,7 +47,8 @@ class NightlyReport:
                 "audit_sealed": self.audit_sealed, "skipped": self.skipped,
                 "early_warning": self.early_warning,
                 "referrals_expired": self.referrals_expired,
-                "registrations_purged": self.registrations_purged}
+                "registrations_purged": self.registrations_purged,
+                "month_end_cells": self.month_end_cells}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -86,6 +88,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     auto-debit consent check (default: :func:`auto_debit_consents`). ``catalogue``: the
     products and caps the close of business services accounts with (the bootstrap's)."""
     from creditpay.credit.cob import run_close_of_business
+    from creditpay.credit.portfolio_queries import is_month_end, record_month_end
     from creditpay.parties.service import purge_registrations
     from creditpay.payments.reporting import daily_screening_counts
     from creditpay.platform.audit import seal
@@ -99,6 +102,10 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
                                 auto_debit_consents=consents or auto_debit_consents(),
                                 catalogue=catalogue)
     report = NightlyReport(business_date.isoformat(), cob.as_dict())
+    # The dashboard's roll rates and vintage curves need where accounts stood at each month
+    # end; the accounts keep only today's state, so the month's last close records it.
+    if is_month_end(business_date):
+        report.month_end_cells = uow.run(lambda tx: record_month_end(tx.conn, business_date))
     if limit_review_configured(uow):
         review = run_limit_review(uow, business_date, currency=currency)
         report.limit_review = review.as_dict()

@@ -113,6 +113,9 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/operator/fraud_rules"): (False, None, {"admin", "risk_analyst"}),
     ("POST", "/v1/operator/fraud_rules/{version}/activate"): (False, None,
                                                               {"admin", "risk_analyst"}),
+    # Portfolio dashboard (issue #16): read by analysts, admins and compliance.
+    ("GET", "/v1/operator/dashboard/{view}"): (
+        False, None, {"admin", "risk_analyst", "compliance_officer"}),
     # Early-warning alerts (issue #6): analysts and admin act; compliance reads.
     ("GET", "/v1/operator/alerts"): (False, None,
                                      {"admin", "risk_analyst", "compliance_officer"}),
@@ -272,6 +275,7 @@ def _allowed(expected, actor: str) -> bool:
 def test_every_endpoint_against_every_actor(api):
     actors, ids, others = _world(api)
     # A key of its own for the revoke endpoint, so the main key keeps working.
+    ids["view"] = "buckets"
     ids["key_id"] = api.post("/v1/merchant/api_keys", {"scopes": ["reports:read"]},
                              others["m1"], expect=201).json()["id"]
     ending = {"/v1/auth/logout", "/v1/me/devices/{device_id}/untrust"}  # end sessions: last

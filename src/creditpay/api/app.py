@@ -25,6 +25,7 @@ from creditpay.api import (
     routes_credit_referrals,
     routes_credit_score,
     routes_customers,
+    routes_dashboard,
     routes_early_warning,
     routes_fraud_cases,
     routes_merchants,
@@ -97,6 +98,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
         app.include_router(module.router)
     app.include_router(routes_fraud_cases.router)  # fraud case queue (issue #6)
     app.include_router(routes_early_warning.router)  # early-warning alerts (issue #6)
+    app.include_router(routes_dashboard.router)  # portfolio dashboard (issue #16)
     app.include_router(routes_approvals.router)  # four-eyes proposals (issue #16)
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)

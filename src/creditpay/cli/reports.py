@@ -38,10 +38,31 @@ subject_app = typer.Typer(help="Data-subject rights: export and erasure.",
                           no_args_is_help=True)
 
 
-def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
-    """Add the ``reports`` and ``subject`` sub-commands."""
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    """Add the ``reports`` and ``subject`` sub-commands and ``bench console``."""
     app.add_typer(reports_app, name="reports")
     app.add_typer(subject_app, name="subject")
+    bench_app.command("console")(bench_console_command)
+
+
+def bench_console_command(
+    accounts: int = typer.Option(1_000_000, "--accounts", min=1, max=20_000_000),
+    repeats: int = typer.Option(3, "--repeats", min=1, max=50),
+    seed: int = typer.Option(20250618, "--seed"),
+    db: str | None = typer.Option(None, "--db", help="SQLite file: reused when it exists "
+                                                      "(seeded there otherwise)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Each portfolio-dashboard view over N accounts (SQLite), p50/max vs a full scan."""
+    from creditpay.benchmarks.console import run_benchmark
+
+    result = run_benchmark(accounts=accounts, repeats=repeats, seed=seed, db_path=db)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        from rich.console import Console
+
+        Console().print_json(json.dumps(result))
 
 
 def _date(text: str, option: str) -> dt.date:
@@ -223,3 +244,41 @@ def subject_erase(
             result = erase_subject(tx, customer, idempotency_key=idempotency_key,
                                    actor_id=staff, policy=policy)
         typer.echo(json.dumps(result.as_dict(), indent=2, sort_keys=True))
+
+
+_DASHBOARD_TABLES = ("credit_accounts", "credit_month_end_cells", "credit_decisions",
+                     "fraud_screenings", "fraud_labels")
+
+
+@reports_app.command("dashboard")
+def reports_dashboard(
+    view: Annotated[str, typer.Argument(help="receivables, dpd30, buckets, roll_rates, "
+                                             "vintages, grades, fraud or revenue_losses.")],
+    date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD); "
+                                                                 "open when omitted.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD); open "
+                                                             "when omitted.")] = None,
+    product: Annotated[str | None, typer.Option("--product", help="Only this product "
+                                                                  "code.")] = None,
+    currency: Annotated[str, typer.Option("--currency", help="ISO currency.")] = "CNY",
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output (default).")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
+    db: DbOption = None,
+) -> None:
+    """One view of the portfolio dashboard from the database (read only; docs/console.md)."""
+    from creditpay.reporting import dashboard
+
+    with _handled():
+        if as_json and as_csv:
+            raise _fail("--json and --csv: choose one")
+        first = _date(date_from, "--from") if date_from else None
+        last = _date(date_to, "--to") if date_to else None
+        engine = _open_engine(db, _DASHBOARD_TABLES)
+        with engine.connect() as conn:
+            rows = dashboard.run_view(conn, view, date_from=first, date_to=last,
+                                      product=product, currency=currency)
+        if as_csv:
+            typer.echo(dashboard.to_csv(view, rows), nl=False)
+        else:
+            typer.echo(json.dumps({"view": view, "currency": currency,
+                                   "rows": [dashboard.row_dict(r) for r in rows]}, indent=2))

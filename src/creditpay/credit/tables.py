@@ -51,6 +51,8 @@ __all__ = [
     "credit_cob_runs",
     "credit_cob_chunks",
     "credit_quotes",
+    "credit_month_end_states",
+    "credit_month_end_cells",
 ]
 
 credit_lines = Table(
@@ -361,4 +363,47 @@ affordability_checks = Table(
     Column("policy_version", Integer, nullable=False),
     Column("checked_at", UtcDateTime(), nullable=False),
     Index("ix_affordability_checks_customer", "customer_id", "kind", "checked_at"),
+)
+
+
+# Month-end history for the portfolio dashboard (issue #16; credit.portfolio_queries): the
+# accounts' own rows hold only today's state, and a roll-rate matrix or a vintage curve
+# needs where each account stood at earlier month ends. ``credit_month_end_states`` keeps
+# every account's state at the LAST recorded month end only (the next month end's "from"
+# state; replaced each month); ``credit_month_end_cells`` keeps, for every recorded month
+# end, the book aggregated by product, vintage (opening month), state at the previous month
+# end and state now: a few thousand rows a month, whatever the number of accounts.
+# States: M0..M6+ (active, by bucket), WO (written off), closed; "new" (from only): not in
+# the previous snapshot.
+credit_month_end_states = Table(
+    "credit_month_end_states",
+    metadata,
+    Column("account_seq", BigInteger, primary_key=True),
+    Column("month_end", Date, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("balance_minor", BigInteger, nullable=False),
+)
+
+credit_month_end_cells = Table(
+    "credit_month_end_cells",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("month_end", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("product_code", String(48), nullable=False),
+    Column("vintage", String(7), nullable=False),  # YYYY-MM the accounts were opened
+    Column("from_state", String(8), nullable=False),
+    Column("to_state", String(8), nullable=False),
+    Column("dpd30", Boolean, nullable=False),  # active and 30+ days past due at month end
+    Column("accounts", BigInteger, nullable=False),
+    Column("balance_minor", BigInteger, nullable=False),  # receivable at this month end
+    Column("from_balance_minor", BigInteger, nullable=False),  # at the previous month end
+    Column("original_minor", BigInteger, nullable=False),  # principal lent
+    Column("written_off_minor", BigInteger, nullable=False),  # cumulative, to this month end
+    # Income posted over the accounts' lives, to this month end (a month's revenue is the
+    # difference between two month ends; the ledger's journal holds it per account per day).
+    Column("interest_posted_minor", BigInteger, nullable=False),
+    Column("fee_posted_minor", BigInteger, nullable=False),
+    Column("penalty_posted_minor", BigInteger, nullable=False),
+    Index("ix_credit_month_end_cells_month", "month_end", "product_code"),
 )

@@ -127,6 +127,8 @@ fraud_screenings = Table(
     CheckConstraint("decision IN ('approve', 'challenge', 'review', 'decline')",
                     name="decision"),
     Index("ix_fraud_screenings_subject", "subject_id", "id"),
+    # The dashboard's fraud view counts by month; covering, so it never reads the JSON.
+    Index("ix_fraud_screenings_time", "screened_at", "currency", "decision", "amount_minor"),
 )
 
 fraud_rule_sets = Table(

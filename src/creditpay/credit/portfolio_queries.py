@@ -1,0 +1,266 @@
+"""Portfolio figures for the operators' dashboard, aggregated in the database (issue #16).
+
+Reads for others (reporting's dashboard), typed and small: every function here groups in SQL
+(``GROUP BY``) and returns at most a few thousand rows whatever the size of the book, so a
+million-account database answers in well under a second (``creditpay bench console``).
+
+* :func:`book_cells`: today's book (the state after the last close of business) by product,
+  delinquency bucket and "30+ days past due", for receivables, buckets and the 30+ share.
+* :func:`record_month_end`: the month-end snapshot job (the nightly batch runs it on the
+  last day of a month): where every account stands, aggregated per product, vintage and
+  from/to state into ``credit_month_end_cells``; the roll-rate matrix and vintage curves
+  read :func:`month_end_cells`. History starts with the first month end recorded: the
+  accounts' rows hold only today's state, and installments carry no payment dates, so
+  earlier month ends cannot be rebuilt.
+* :func:`customers_outcome`: the credit outcome (bad or not) of a cohort of customers given
+  as a SQL selectable by the caller (risk's approved decisions), joined in the database.
+* :func:`write_offs_by_month`: principal, fees and penalties written off per month.
+
+Receivable of an account (minor units): principal (unbilled + billed + past due) + unpaid
+penalty + unpaid late fees; accounts that are closed or written off have none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, delete, func, insert, literal, select
+
+from creditpay.credit.tables import (
+    credit_accounts,
+    credit_month_end_cells,
+    credit_month_end_states,
+)
+from creditpay.db.periods import month_key
+from creditpay.errors import ValidationError
+
+__all__ = ["BookCell", "MonthEndCell", "CohortOutcome", "WriteOffMonth", "book_cells",
+           "record_month_end", "month_end_cells", "last_month_end", "customers_outcome",
+           "write_offs_by_month", "is_month_end", "STATES"]
+
+# Month-end states: active accounts by bucket, then the two ends of an account's life.
+STATES = ("M0", "M1", "M2", "M3", "M4", "M5", "M6+", "WO", "closed")
+
+
+@dataclass(frozen=True)
+class BookCell:
+    """Today's active accounts of one product in one bucket, split by 30+ dpd."""
+
+    product_code: str
+    bucket: str
+    dpd30: bool  # 30 or more days past due (whatever the product's bucket bounds)
+    accounts: int
+    receivable_minor: int
+    principal_minor: int
+
+
+@dataclass(frozen=True)
+class MonthEndCell:
+    """Accounts of one product and vintage that were in ``from_state`` at the previous
+    recorded month end and in ``to_state`` at ``month_end``."""
+
+    month_end: dt.date
+    product_code: str
+    vintage: str  # YYYY-MM the accounts were opened
+    from_state: str  # a STATES value, or "new" (not in the previous snapshot)
+    to_state: str
+    dpd30: bool
+    accounts: int
+    balance_minor: int  # receivable at month_end
+    from_balance_minor: int  # receivable at the previous month end
+    original_minor: int  # principal lent
+    written_off_minor: int  # written off up to month_end (cumulative)
+    interest_posted_minor: int  # income posted up to month_end (cumulative, 3 fields)
+    fee_posted_minor: int
+    penalty_posted_minor: int
+
+
+@dataclass(frozen=True)
+class CohortOutcome:
+    """Customers of one cohort group and how many of them turned bad."""
+
+    group: str
+    customers: int
+    bad: int
+
+
+@dataclass(frozen=True)
+class WriteOffMonth:
+    month: str  # YYYY-MM
+    accounts: int
+    written_off_minor: int
+    recovered_minor: int
+
+
+def _receivable(a: Any) -> Any:
+    return (a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor
+            + a.penalty_unpaid_minor + a.late_fee_unpaid_minor)
+
+
+def _check_range(opened_from: dt.date | None, opened_to: dt.date | None) -> None:
+    if opened_from is not None and opened_to is not None and opened_from > opened_to:
+        raise ValidationError("must not be after 'to'", field="from")
+
+
+def book_cells(conn: Any, *, currency: str, opened_from: dt.date | None = None,
+               opened_to: dt.date | None = None,
+               product: str | None = None) -> list[BookCell]:
+    """Active accounts in ``currency`` opened within [opened_from, opened_to] (either end
+    open when None), of ``product`` when given, grouped by product, bucket and 30+ dpd;
+    amounts in minor units. One scan of ``credit_accounts``."""
+    _check_range(opened_from, opened_to)
+    a = credit_accounts.c
+    dpd30 = case((a.dpd >= 30, 1), else_=0)
+    conditions = [a.currency == currency, a.status == "active"]
+    if opened_from is not None:
+        conditions.append(a.opened_on >= opened_from)
+    if opened_to is not None:
+        conditions.append(a.opened_on <= opened_to)
+    if product is not None:
+        conditions.append(a.product_code == product)
+    rows = conn.execute(
+        select(a.product_code, a.bucket, dpd30.label("dpd30"), func.count().label("n"),
+               func.coalesce(func.sum(_receivable(a)), 0).label("receivable"),
+               func.coalesce(func.sum(a.principal_unbilled_minor + a.principal_billed_minor
+                                      + a.principal_past_due_minor), 0).label("principal"))
+        .where(*conditions).group_by(a.product_code, a.bucket, dpd30)
+        .order_by(a.product_code, a.bucket, dpd30))
+    return [BookCell(r.product_code, r.bucket, bool(r.dpd30), int(r.n), int(r.receivable),
+                     int(r.principal)) for r in rows]
+
+
+def is_month_end(day: dt.date) -> bool:
+    return (day + dt.timedelta(days=1)).month != day.month
+
+
+def last_month_end(conn: Any) -> dt.date | None:
+    """The latest month end recorded, or None before the first."""
+    value = conn.execute(select(func.max(credit_month_end_cells.c.month_end))).scalar()
+    if value is None:
+        return None
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def record_month_end(conn: Any, month_end: dt.date) -> int:
+    """Record where every account stands at ``month_end`` (run after that day's close of
+    business, in the caller's transaction); returns the number of cells written.
+
+    Idempotent: a month end already recorded writes nothing (0). A month end before the
+    latest recorded one is refused (the previous states are gone by then). Aggregation
+    and the per-account state table are both written by ``INSERT ... SELECT``: no account
+    row passes through Python."""
+    if not is_month_end(month_end):
+        raise ValidationError("must be the last day of a month", field="month_end")
+    latest = last_month_end(conn)
+    if latest is not None and month_end <= latest:
+        if month_end == latest:
+            return 0
+        raise ValidationError(f"a later month end ({latest.isoformat()}) is recorded",
+                              field="month_end")
+    a, s, c = credit_accounts.c, credit_month_end_states.c, credit_month_end_cells.c
+    dialect = conn.dialect.name
+    state = case((a.status == "written_off", literal("WO")),
+                 (a.status == "closed", literal("closed")), else_=a.bucket)
+    dpd30 = case((and_(a.status == "active", a.dpd >= 30), literal(True)),
+                 else_=literal(False))
+    from_state = func.coalesce(s.state, literal("new"))
+    vintage = month_key(dialect, a.opened_on)
+    balance = case((a.status == "active", _receivable(a)), else_=0)
+    aggregated = (
+        select(literal(month_end).label("month_end"), a.currency, a.product_code,
+               vintage.label("vintage"), from_state.label("from_state"),
+               state.label("to_state"), dpd30.label("dpd30"),
+               func.count(), func.sum(balance), func.coalesce(func.sum(s.balance_minor), 0),
+               func.sum(a.principal_original_minor), func.sum(a.written_off_minor),
+               func.sum(a.interest_posted_minor), func.sum(a.fee_posted_minor),
+               func.sum(a.penalty_posted_minor))
+        .select_from(credit_accounts.outerjoin(credit_month_end_states,
+                                               s.account_seq == a.seq))
+        .where(a.opened_on <= month_end)
+        .group_by(a.currency, a.product_code, vintage, from_state, state, dpd30))
+    conn.execute(insert(credit_month_end_cells).from_select(
+        [c.month_end, c.currency, c.product_code, c.vintage, c.from_state, c.to_state,
+         c.dpd30, c.accounts, c.balance_minor, c.from_balance_minor, c.original_minor,
+         c.written_off_minor, c.interest_posted_minor, c.fee_posted_minor,
+         c.penalty_posted_minor], aggregated))
+    # Counted, not the driver's rowcount (INSERT ... SELECT reports -1 on some drivers).
+    written = conn.execute(select(func.count()).where(c.month_end == month_end)).scalar_one()
+    conn.execute(delete(credit_month_end_states))
+    conn.execute(insert(credit_month_end_states).from_select(
+        [s.account_seq, s.month_end, s.state, s.balance_minor],
+        select(a.seq, literal(month_end), state, balance).where(a.opened_on <= month_end)))
+    return int(written)
+
+
+def month_end_cells(conn: Any, *, currency: str, month_from: dt.date | None = None,
+                    month_to: dt.date | None = None,
+                    product: str | None = None) -> list[MonthEndCell]:
+    """The recorded month-end cells with ``month_from <= month_end <= month_to`` (either
+    end open when None), in ``currency``, of ``product`` when given; ordered by month end,
+    product, vintage, from and to state."""
+    _check_range(month_from, month_to)
+    c = credit_month_end_cells.c
+    conditions = [c.currency == currency]
+    if month_from is not None:
+        conditions.append(c.month_end >= month_from)
+    if month_to is not None:
+        conditions.append(c.month_end <= month_to)
+    if product is not None:
+        conditions.append(c.product_code == product)
+    rows = conn.execute(select(
+        c.month_end, c.product_code, c.vintage, c.from_state, c.to_state, c.dpd30,
+        c.accounts, c.balance_minor, c.from_balance_minor, c.original_minor,
+        c.written_off_minor, c.interest_posted_minor, c.fee_posted_minor,
+        c.penalty_posted_minor).where(*conditions).order_by(
+        c.month_end, c.product_code, c.vintage, c.from_state, c.to_state, c.dpd30))
+    return [MonthEndCell(
+        r.month_end if isinstance(r.month_end, dt.date) else dt.date.fromisoformat(
+            str(r.month_end)), r.product_code, r.vintage, r.from_state, r.to_state,
+        bool(r.dpd30), int(r.accounts), int(r.balance_minor), int(r.from_balance_minor),
+        int(r.original_minor), int(r.written_off_minor), int(r.interest_posted_minor),
+        int(r.fee_posted_minor), int(r.penalty_posted_minor)) for r in rows]
+
+
+def customers_outcome(conn: Any, cohort: Any, *, currency: str) -> list[CohortOutcome]:
+    """For a cohort given as a SQL selectable with columns ``customer_id`` and ``grp``
+    (one row per customer and group; the caller's query, e.g. risk's approved decisions),
+    how many customers each group has and how many are bad.
+
+    Bad: the customer has a credit account in ``currency`` that is now 30 or more days past
+    due or was written off (a write-off comes at the product's write-off dpd, past 30).
+    Joined in the database: one pass over the 30+/written-off accounts."""
+    a = credit_accounts.c
+    bad = (select(a.customer_id).where(a.currency == currency,
+                                       (a.dpd >= 30) | (a.status == "written_off"))
+           .distinct().subquery())
+    cohort_sq = cohort.subquery()
+    rows = conn.execute(
+        select(cohort_sq.c.grp, func.count().label("n"),
+               func.count(bad.c.customer_id).label("bad"))
+        .select_from(cohort_sq.outerjoin(bad, bad.c.customer_id == cohort_sq.c.customer_id))
+        .group_by(cohort_sq.c.grp).order_by(cohort_sq.c.grp))
+    return [CohortOutcome(str(r.grp), int(r.n), int(r.bad)) for r in rows]
+
+
+def write_offs_by_month(conn: Any, *, currency: str, day_from: dt.date | None = None,
+                        day_to: dt.date | None = None,
+                        product: str | None = None) -> list[WriteOffMonth]:
+    """Accounts written off with ``day_from <= written_off_on <= day_to``, per month:
+    amount written off (principal, fees and penalties) and recovered since."""
+    _check_range(day_from, day_to)
+    a = credit_accounts.c
+    month = month_key(conn.dialect.name, a.written_off_on)
+    conditions = [a.currency == currency, a.written_off_on.is_not(None)]
+    if day_from is not None:
+        conditions.append(a.written_off_on >= day_from)
+    if day_to is not None:
+        conditions.append(a.written_off_on <= day_to)
+    if product is not None:
+        conditions.append(a.product_code == product)
+    rows = conn.execute(select(month.label("month"), func.count().label("n"),
+                               func.sum(a.written_off_minor).label("w"),
+                               func.sum(a.recovered_minor).label("r"))
+                        .where(*conditions).group_by(month).order_by(month))
+    return [WriteOffMonth(r.month, int(r.n), int(r.w), int(r.r)) for r in rows]

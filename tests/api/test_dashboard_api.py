@@ -1,0 +1,38 @@
+"""GET /v1/operator/dashboard/{view}: JSON and CSV, roles, bad input (both stores)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from tests.reporting.test_dashboard import build_book
+
+
+def test_views_as_json_and_csv(api):
+    with api.runtime.uow.begin() as tx:
+        build_book(tx.conn)
+    analyst = api.operator("risk_analyst")
+    params = {"from": "2024-01-01", "to": "2025-03-31"}
+    body = api.get("/v1/operator/dashboard/receivables", analyst, params=params,
+                   expect=200).json()
+    assert body["rows"] == [
+        {"product_code": "huabei", "accounts": 3, "receivable_minor": 19150,
+         "principal_minor": 19000, "receivable_share": "0.489144"},
+        {"product_code": "jiebei", "accounts": 1, "receivable_minor": 20000,
+         "principal_minor": 20000, "receivable_share": "0.510856"}]
+    as_csv = api.get("/v1/operator/dashboard/roll_rates", api.operator("compliance_officer"),
+                     params={**params, "format": "csv"}, expect=200)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert {(r["from_state"], r["to_state"], r["roll_share"]) for r in lines} >= {
+        ("M1", "M0", "0.600000"), ("M1", "M2", "0.400000")}
+    by_accept = api.client.get("/v1/operator/dashboard/buckets", params=params, headers={
+        "Authorization": f"Bearer {analyst}", "Accept": "text/csv"})
+    assert by_accept.status_code == 200
+    assert by_accept.text.splitlines()[0] == (
+        "bucket,accounts,receivable_minor,receivable_share,accounts_share")
+    refused = api.get("/v1/operator/dashboard/fraud", analyst,
+                      params={"product": "huabei"}, expect=422).json()
+    assert "product" in str(refused)
+    api.get("/v1/operator/dashboard/nope", analyst, expect=422)
+    api.get("/v1/operator/dashboard/buckets", api.operator("collections_agent"), expect=403)
