@@ -77,6 +77,7 @@ __all__ = [
     "wallet_spec", "merchant_payable_spec", "commit_and_raise", "WrongCode",
     "suspend_merchant",
     "MERCHANT_SUSPENSION_REASONS", "OPERATOR_LOGIN_FAILED", "authenticate_operator_key",
+    "operator_of_credential",
     "require_role",
 ]
 
@@ -568,7 +569,7 @@ class Parties:
         operator's login token (:meth:`issue_operator_token`)."""
         claims = self.signer.verify(token, ("access", "operator"), now)
         if claims["typ"] == "operator":
-            return self._operator_of_claims(conn, claims)
+            return _operator_of_claims(conn, claims)
         return self._customer_of_claims(conn, claims)
 
     def _customer_of_claims(self, conn: Connection, claims: dict[str, Any]) -> Principal:
@@ -851,7 +852,9 @@ class Parties:
         TOTP secret (vault-encrypted; the answer holds it once, base32 and as an
         ``otpauth://`` URI to enrol an authenticator app). ``password_hash``
         (:meth:`PasswordPolicy.hash`, computed before the transaction) lets the operator log
-        in with password + TOTP; without one they can use only the token."""
+        in with password + TOTP; without one they can use only the token. The vault must
+        have its active data key before the transaction (``vault.ensure_active_key()``: on
+        SQLite the vault cannot create one inside the writer's transaction)."""
         if role not in ROLES:
             raise ValidationError(f"must be one of {list(ROLES)}", field="role")
         if not isinstance(name, str) or not 1 <= len(name) <= 64:
@@ -969,27 +972,8 @@ class Parties:
                                     now: dt.datetime) -> Principal:
         """The operator of a login token (:meth:`issue_operator_token`) that is still valid:
         signed, unexpired, and its operator neither disabled nor given another role since."""
-        return self._operator_of_claims(conn, self.signer.verify(token, "operator", now))
+        return operator_of_credential(conn, token, self.signer, now)
 
-    def _operator_of_claims(self, conn: Connection, claims: dict[str, Any]) -> Principal:
-        row = conn.execute(select(operators.c.id, operators.c.role, operators.c.disabled_at)
-                           .where(operators.c.id == claims.get("sub"))).first()
-        if row is None or row.disabled_at is not None:
-            raise AuthenticationError("operator is disabled")
-        if row.role != claims.get("role"):
-            raise AuthenticationError("the operator's role has changed: log in again")
-        return Principal("operator", row.id, role=row.role)
-
-    def authenticate_operator_credential(self, conn: Connection, token: str,
-                                         now: dt.datetime) -> Principal:
-        """An operator from either credential a staff command may be given: a login token
-        (``v1.``...) or the ``cpo_`` machine token; anything else (a customer's token, a
-        merchant's key) is an AuthenticationError."""
-        if not isinstance(token, str) or not token:
-            raise AuthenticationError("give an operator token")
-        if token.startswith("v1."):
-            return self.authenticate_operator_token(conn, token, now)
-        return authenticate_operator_key(conn, token)
 
 
 _TOTP_FIELD = "operators.totp_secret"
@@ -999,6 +983,31 @@ OPERATOR_LOGIN_FAILED = "wrong operator id, password or code"
 def _lock(query: Any, tx: Tx) -> Any:
     # Concurrent logins of one operator take turns on PostgreSQL (SQLite has one writer).
     return query.with_for_update() if tx.dialect == "postgresql" else query
+
+
+def _operator_of_claims(conn: Connection, claims: dict[str, Any]) -> Principal:
+    row = conn.execute(select(operators.c.id, operators.c.role, operators.c.disabled_at)
+                       .where(operators.c.id == claims.get("sub"))).first()
+    if row is None or row.disabled_at is not None:
+        raise AuthenticationError("operator is disabled")
+    if row.role != claims.get("role"):
+        raise AuthenticationError("the operator's role has changed: log in again")
+    return Principal("operator", row.id, role=row.role)
+
+
+def operator_of_credential(conn: Connection, token: str, signer: TokenSigner | None,
+                           now: dt.datetime) -> Principal:
+    """The operator of either credential a staff member holds: a login token (``v1.``...,
+    checked with ``signer``; see :meth:`Parties.issue_operator_token`) or the ``cpo_``
+    machine token (needs no key); anything else (a customer's token, a merchant's key, a
+    disabled operator's) is an AuthenticationError."""
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError("give an operator token")
+    if token.startswith("v1."):
+        if signer is None:
+            raise AuthenticationError("a login token needs the token key to be checked")
+        return _operator_of_claims(conn, signer.verify(token, "operator", now))
+    return authenticate_operator_key(conn, token)
 
 
 def authenticate_operator_key(conn: Connection, key: str) -> Principal:
