@@ -900,7 +900,8 @@ class Parties:
         if row is not None:
             self.check_lock(row, uow.clock.now())
         # Always one argon2 verification (a dummy hash for an unknown id): uniform timing.
-        password_ok = self.passwords.verify(row.password_hash if row is not None else None,
+        checked_hash = row.password_hash if row is not None else None
+        password_ok = self.passwords.verify(checked_hash,
                                             password if isinstance(password, str) else "")
         unix_s = self.totp_clock()
         totp_secret = (self.vault.decrypt(_TOTP_FIELD, row.id, row.totp_secret_ct)
@@ -916,7 +917,8 @@ class Parties:
                 return self._operator_login_failed(tx, current.id, "disabled")
             if current.password_hash is None or totp_secret is None:
                 return self._operator_login_failed(tx, current.id, "no_password")
-            if not password_ok or current.password_hash != row.password_hash:
+            # (A password changed since it was checked above is a wrong one.)
+            if not password_ok or current.password_hash != checked_hash:
                 return self._operator_login_failed(tx, current.id, "password", count=True)
             step = totp_matching_step(totp_secret, totp_code, unix_s, current.totp_last_step)
             # Conditional: of two logins with one code, only the first stores its step.
