@@ -203,6 +203,11 @@ class Settings(BaseSettings):
         description="Four-eyes control: a credit line granted with a limit above this "
                     "(minor units; default 50,000.00) is a proposal a second operator "
                     "approves (POST /v1/operator/approvals/{id}/approve).")
+    operator_token: SecretStr | None = Field(
+        None, description="The staff commands' credential (instead of `--token`): an "
+                          "operator's `cpo_` token from `creditpay operator-create`, or a "
+                          "login token from POST /v1/operator/auth/login. The command acts "
+                          "as that operator, with its role from the database.")
     approval_ttl_hours: int = Field(
         72, ge=1, le=720,
         description="Hours a four-eyes proposal can be approved or rejected before it "

@@ -28,6 +28,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/customers/verify"): None,
     ("POST", "/v1/auth/login"): None,
     ("POST", "/v1/auth/login/verify"): None,
+    ("POST", "/v1/operator/auth/login"): None,
     ("POST", "/v1/auth/refresh"): None,
     ("POST", "/v1/rails/card/callbacks"): None,
     ("GET", "/v1/health"): None,

@@ -189,7 +189,17 @@ def test_subject_cli(uow, store, parties, key_bytes, tmp_path, monkeypatch):
     monkeypatch.setenv("CREDITPAY_MASTER_KEY", base64.b64encode(key_bytes).decode())
     monkeypatch.delenv("CREDITPAY_MASTER_KEY_FILE", raising=False)
     runner = CliRunner()
+    officer, support = (uow.run(lambda tx, role=role: parties.create_operator(
+        tx, name=role, role=role)) for role in ("compliance_officer", "support"))
+    monkeypatch.setenv("CREDITPAY_OPERATOR_TOKEN", officer["token"])
     out = tmp_path / "export.json"
+    # A staff command: no token, or another role's, is refused before anything is read.
+    for token, expected in (("", "--token"), (support["token"], "compliance_officer")):
+        refused = runner.invoke(app, ["subject", "export", "--customer", cid, "--out",
+                                      str(out), "--db", store.url],
+                                env={"CREDITPAY_OPERATOR_TOKEN": token})
+        assert refused.exit_code == 2 and expected in refused.output, refused.output
+        assert not out.exists()
     result = runner.invoke(app, ["subject", "export", "--customer", cid, "--out", str(out),
                                  "--db", store.url])
     assert result.exit_code == 0, result.output
@@ -207,3 +217,10 @@ def test_subject_cli(uow, store, parties, key_bytes, tmp_path, monkeypatch):
                                "k1", "--db", store.url])
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["customer_id"] == other
+    with uow.connect() as conn:
+        actors = {(r.action, r.actor_id) for r in conn.execute(select(
+            audit_records.c.action, audit_records.c.actor_id).where(
+            audit_records.c.subject_id.in_([cid, other]),
+            audit_records.c.actor_type == "staff"))}
+    # The export and the erasure are recorded as the token's operator's.
+    assert {actor for _, actor in actors} == {officer["id"]}, actors

@@ -30,7 +30,8 @@ from creditpay.parties.service import Principal
 __all__ = ["Access", "TokenBuckets", "GuardMiddleware", "bearer", "SECURITY_HEADERS"]
 
 bearer = HTTPBearer(auto_error=False, description="customer access token, merchant API key "
-                    "(cpk...) or operator token (cpo...)")
+                    "(cpk...), operator login token (from /v1/operator/auth/login) or "
+                    "operator machine token (cpo...)")
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
@@ -72,7 +73,8 @@ class Access:
             token = credentials.credentials
             with runtime.uow.connect() as conn:
                 if token.startswith("v1."):
-                    principal = runtime.parties.authenticate_access_token(
+                    # A customer's access token or an operator's login token.
+                    principal = runtime.parties.authenticate_signed_token(
                         conn, token, runtime.clock.now())
                 else:
                     principal = runtime.parties.authenticate_api_key(conn, token)

@@ -18,6 +18,39 @@ router = APIRouter(prefix="/v1", tags=["operators"])
 ADMIN = access(roles={"admin"})
 
 
+@router.post("/operator/auth/login", response_model=S.OperatorSessionOut,
+             summary="Staff log in with password and TOTP code; a short-lived operator token")
+def operator_login(request: Request, body: S.OperatorLoginIn,
+                   idempotency_key: str = IdempotencyKey) -> Any:
+    """Public. Logs a staff member in with their operator id, password and the current
+    6-digit code of their authenticator app (TOTP, 30-second steps; the previous and next
+    step are accepted for clock drift). The answer holds an operator token (shown once) that
+    carries the operator's role and works as `Authorization: Bearer` on the operator routes
+    for 15 minutes. Anything wrong (unknown id, wrong password, wrong, expired or already used
+    code, disabled operator) is one 401 unauthenticated with the same message; each refusal
+    is audited and a wrong password or code counts toward the 15-minute lockout after 5
+    failures (then 429 rate-limited). The `cpo_` token from `creditpay operator-create` stays
+    the machine credential for scripts. Idempotency-Key required; a login is never replayed:
+    every attempt is checked, so a retry needs the next code (a code is good once) and a new
+    key (a key used with another code is 409 idempotency-conflict)."""
+    from creditpay.errors import RateLimitedError
+
+    rt = runtime(request)
+    # The per-identity throttle of customer logins, keyed (HMAC) on the operator id.
+    wait = request.app.state.login_buckets.take(
+        rt.parties.signer.mac("scope", f"operator:{body.operator_id}".encode())[:48])
+    if wait:
+        raise RateLimitedError("too many login attempts for this operator; slow down",
+                               retry_after_s=int(wait) + 1)
+    who = rt.parties.authenticate_operator(rt.uow, operator_id=body.operator_id,
+                                           password=body.password, totp_code=body.totp_code)
+    return idempotent_post(
+        request, "operator-login:" + who.id, body,
+        lambda tx: rt.parties.issue_operator_token(who, tx.now),
+        secret_fields=frozenset({"access_token"}),
+        fingerprint_body={"operator_id": body.operator_id, "totp_code": body.totp_code})
+
+
 @router.post("/operator/merchants", status_code=201, response_model=S.OnboardOut,
              summary="Onboard a merchant (API key and webhook secret shown once)")
 def onboard(request: Request, body: S.OnboardIn, idempotency_key: str = IdempotencyKey,

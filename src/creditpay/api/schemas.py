@@ -216,6 +216,30 @@ class RefreshIn(Strict):
     model_config = examples({"refresh_token": "rt_EfkVsGZe0BKq3T9cYw1Hn2pLxA5mRu8vJd6sQ4oNb7I"})
 
 
+class OperatorLoginIn(Strict):
+    operator_id: str = Field(min_length=1, max_length=32,
+                             description="the operator's id (printed by operator-create)")
+    password: str = Field(min_length=1, max_length=128)
+    totp_code: str = Field(pattern=r"^\d{6}$",
+                           description="the current 6-digit code of the authenticator app")
+    model_config = examples({"operator_id": "op_5d1c9e07a3b24f6e81aa",
+                             "password": "correct horse battery staple",
+                             "totp_code": "492039"})
+
+
+class OperatorSessionOut(BaseModel):
+    operator_id: str
+    role: str
+    access_token: str = Field(description="shown once; send as Authorization: Bearer")
+    token_type: str
+    expires_in: int = Field(description="seconds the token is valid")
+    expires_at: str = Field(description="when the token stops working (ISO 8601, UTC)")
+    model_config = examples(
+        {"operator_id": "op_5d1c9e07a3b24f6e81aa", "role": "risk_analyst",
+         "access_token": "v1.eyJyb2xlIjoicmlza19hbmFseXN0In0.9xQ2-w", "token_type": "Bearer",
+         "expires_in": 900, "expires_at": "2026-12-09T09:15:00+00:00"})
+
+
 class SessionOut(BaseModel):
     status: Literal["authenticated", "step_up_required"]
     challenge_id: str | None = None

@@ -15,14 +15,22 @@ import typer
 if TYPE_CHECKING:
     from creditpay.bootstrap import Services
     from creditpay.config import Settings
+    from creditpay.parties.service import Principal
     from creditpay.platform.checkpoints import AuditCheckpointer
 
-__all__ = ["DB_HELP", "DbOption", "settings_for", "services", "open_services", "fail"]
+__all__ = ["DB_HELP", "DbOption", "TokenOption", "settings_for", "services", "open_services",
+           "fail", "acting_operator"]
 
 DB_HELP = ("Database: a URL (sqlite:///PATH, postgresql://USER@HOST/NAME) or a file path, "
            "meaning SQLite at that path (default: $CREDITPAY_DATABASE_URL or "
            "./var/creditpay.db).")
 DbOption = Annotated[str | None, typer.Option("--db", help=DB_HELP, show_default=False)]
+TOKEN_HELP = ("Who acts: the operator's token, a cpo_ token from 'creditpay operator-create' "
+              "or a login token from POST /v1/operator/auth/login (default: "
+              "$CREDITPAY_OPERATOR_TOKEN). The command acts as that operator, with the role "
+              "the database gives them; it is recorded in the audit trail.")
+TokenOption = Annotated[str | None, typer.Option("--token", help=TOKEN_HELP,
+                                                 show_default=False)]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -94,4 +102,28 @@ def checkpointer_or_exit(built: Services) -> AuditCheckpointer:
         return built.audit_checkpointer
     except DomainError as exc:
         built.close()
+        raise fail(str(exc)) from None
+
+
+def acting_operator(built: Services, token: str | None, roles: frozenset[str],
+                    action: str) -> Principal:
+    """The operator a staff command acts as: ``--token`` (else ``CREDITPAY_OPERATOR_TOKEN``)
+    resolved against the database (a ``cpo_`` token needs no key; a login token needs the
+    token key), and allowed ``action`` only with one of ``roles``. No token, a bad one, a
+    disabled operator or another role: the error on stderr, exit 2, nothing done."""
+    from creditpay.errors import AuthenticationError, DomainError
+    from creditpay.parties.service import operator_of_credential, require_role
+
+    given = token or built.settings.secret("operator_token")
+    if not given:
+        raise fail(f"{action} is a staff command: give the operator's token with --token or "
+                   "CREDITPAY_OPERATOR_TOKEN")
+    try:
+        signer = built.signer if given.startswith("v1.") else None
+        with built.uow.connect() as conn:
+            principal = operator_of_credential(conn, given, signer, built.clock.now())
+        return require_role(principal, roles, action)
+    except AuthenticationError as exc:
+        raise fail(f"--token: {exc}") from None
+    except DomainError as exc:
         raise fail(str(exc)) from None

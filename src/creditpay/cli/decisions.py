@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from creditpay.cli.common import DbOption, services
+from creditpay.cli.common import DbOption, TokenOption, acting_operator, services
 from creditpay.errors import DomainError
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ risk_app.add_typer(policy_app, name="policy")
 risk_app.add_typer(models_app, name="models")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+# Only ``risk bootstrap`` (a deployment's first models and policies, like operator-create)
+# takes a name; every other change is made as the operator of --token.
 ActorOption = Annotated[str, typer.Option("--actor", help="Who makes the change (audit).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (audit).")]
 
@@ -51,6 +53,22 @@ def _errors(command: F) -> F:
 
 def _uow(db: str | None, *, read_only: bool = False) -> UnitOfWork:
     return services(db, read_only=read_only).uow
+
+
+# Who may change policies and models from the shell: as the API's risk routes.
+STAFF_ROLES = frozenset({"risk_analyst", "admin"})
+
+
+def _staff(db: str | None, token: str | None, action: str) -> tuple[UnitOfWork, str]:
+    """The unit of work and the id of the operator ``token`` names (audited as the actor),
+    who must be a risk analyst or an admin; else exit 2 with nothing done."""
+    built = services(db, read_only=False)
+    try:
+        who = acting_operator(built, token, STAFF_ROLES, action)
+    except BaseException:
+        built.close()
+        raise
+    return built.uow, who.id
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -205,12 +223,14 @@ def policy_check(file: Path, json_output: JsonOption = False) -> None:
 
 @policy_app.command("activate")
 @_errors
-def policy_activate(file: Path, actor: ActorOption, db: DbOption = None) -> None:
-    """Validate a policy document and put it in force (hot swap)."""
+def policy_activate(file: Path, token: TokenOption = None, db: DbOption = None) -> None:
+    """Validate a policy document and put it in force (hot swap), as the operator of
+    --token."""
     from creditpay.risk.decisions.policy import activate_policy, load_policy_file
 
     policy = load_policy_file(file)
-    with _uow(db).begin() as tx:
+    uow, actor = _staff(db, token, "risk policy activate")
+    with uow.begin() as tx:
         activate_policy(tx, policy, actor=actor)
     typer.echo(f"{policy.policy_id} {policy.version} active ({policy.content_hash})")
 
@@ -237,26 +257,30 @@ def models_list(name: Annotated[str | None, typer.Option(help="Only this name.")
 @models_app.command("register")
 @_errors
 def models_register(directory: Path, name: Annotated[str, typer.Option(help="Registry name.")],
-                    actor: ActorOption, db: DbOption = None) -> None:
-    """Register a model directory as the next version of NAME."""
+                    token: TokenOption = None, db: DbOption = None) -> None:
+    """Register a model directory as the next version of NAME (as the operator of
+    --token)."""
     from creditpay.risk.decisions import registry
 
-    with _uow(db).begin() as tx:
+    uow, actor = _staff(db, token, "risk models register")
+    with uow.begin() as tx:
         version = registry.register_model(tx, directory, name=name, registered_by=actor)
     typer.echo(f"{version.name} version {version.version} ({version.artifact_sha256})")
 
 
 @models_app.command("promote")
 @_errors
-def models_promote(name: str, version: int, actor: ActorOption, reason: ReasonOption,
+def models_promote(name: str, version: int, reason: ReasonOption,
                    challenger_bps: Annotated[int | None, typer.Option(
                        help="Make it the challenger on this share (basis points) instead "
                        "of the champion.")] = None,
-                   db: DbOption = None) -> None:
-    """Make VERSION the champion of NAME (or its challenger with --challenger-bps)."""
+                   token: TokenOption = None, db: DbOption = None) -> None:
+    """Make VERSION the champion of NAME (or its challenger with --challenger-bps), as the
+    operator of --token."""
     from creditpay.risk.decisions import registry
 
-    with _uow(db).begin() as tx:
+    uow, actor = _staff(db, token, "risk models promote")
+    with uow.begin() as tx:
         current = registry.promote(tx, name, version, actor=actor, reason=reason,
                                    as_challenger_bps=challenger_bps)
     _print(current.to_json(), True)
@@ -264,12 +288,14 @@ def models_promote(name: str, version: int, actor: ActorOption, reason: ReasonOp
 
 @models_app.command("rollback")
 @_errors
-def models_rollback(name: str, actor: ActorOption, reason: ReasonOption,
+def models_rollback(name: str, reason: ReasonOption, token: TokenOption = None,
                     db: DbOption = None) -> None:
-    """Restore the previous champion/challenger assignment of NAME."""
+    """Restore the previous champion/challenger assignment of NAME (as the operator of
+    --token)."""
     from creditpay.risk.decisions import registry
 
-    with _uow(db).begin() as tx:
+    uow, actor = _staff(db, token, "risk models rollback")
+    with uow.begin() as tx:
         current = registry.rollback(tx, name, actor=actor, reason=reason)
     _print(current.to_json(), True)
 

@@ -1,8 +1,9 @@
 """``creditpay risk early-warning ...`` and ``creditpay risk alerts ...``; ``bench
 early-warning``.
 
-The shell is trusted like the other operator commands: ``--operator`` and ``--role`` say who
-acts (recorded in the audit trail); a playbook still refuses a role it does not allow.
+The commands that act on alerts are staff commands: they act as the operator whose token is
+given (``--token`` or ``CREDITPAY_OPERATOR_TOKEN``), with the role the database gives them,
+recorded in the audit trail; a playbook run is a four-eyes proposal, as over the API.
 Every domain error exits with status 2 and a one-line message naming the field.
 """
 
@@ -14,9 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
-from creditpay.cli.common import DbOption, services
+from creditpay.cli.common import DbOption, TokenOption, acting_operator, services
 
 __all__ = ["register"]
+
+# As the API's routes for alerts (risk analyst, admin).
+ACT_ROLES = frozenset({"risk_analyst", "admin"})
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -130,48 +134,63 @@ def _alerts_app() -> typer.Typer:
     def act(alert_id: str = typer.Argument(..., help="the alert's id"),
             playbook_param: list[str] = typer.Option(
                 [], "--playbook-param", help="k=v, repeatable (e.g. share=0.2)"),
-            operator: str = typer.Option(..., "--operator", help="who acts (audit)"),
-            role: list[str] = typer.Option(..., "--role", help="the operator's role(s)"),
-            db: DbOption = None) -> None:
-        """Run the alert's playbook (applies the action; audited)."""
-        from creditpay.risk.early_warning.service import execute_alert_playbook
+            token: TokenOption = None, db: DbOption = None) -> None:
+        """Propose running the alert's playbook (four-eyes: a second operator approves it
+        with POST /v1/operator/approvals/{approval_id}/approve, which applies it). Checked
+        as it would run first; prints the proposal with its approval_id."""
+        import dataclasses
+
+        from creditpay.platform import approvals
+        from creditpay.risk.early_warning.service import check_playbook
 
         params = _parse_params(playbook_param)
-        uow = _uow(db)
+        built = services(db, read_only=False)
         try:
-            view = _run(lambda: execute_alert_playbook(uow, alert_id, operator, role, params))
+            who = acting_operator(built, token, ACT_ROLES, "risk alerts act")
+            roles = [] if who.role is None else [who.role]
+
+            def propose(tx: Any) -> dict[str, Any]:
+                check_playbook(tx.conn, alert_id, who.id, roles, params)
+                proposal = approvals.propose(
+                    tx, built.controlled_actions["playbook.run"],
+                    {"alert_id": alert_id, "parameters": params},
+                    approvals.Actor(who.id, who.role), policy=built.four_eyes)
+                return dataclasses.asdict(proposal)
+
+            view = _run(lambda: built.uow.run(propose))
         finally:
-            uow.engine.dispose()
+            built.close()
         _echo(view)
 
     @alerts.command("dismiss")
     def dismiss(alert_id: str = typer.Argument(..., help="the alert's id"),
-                operator: str = typer.Option(..., "--operator", help="who dismisses (audit)"),
                 reason: str = typer.Option(..., "--reason", help="why (audit)"),
-                db: DbOption = None) -> None:
+                token: TokenOption = None, db: DbOption = None) -> None:
         """Close an alert without action."""
         from creditpay.risk.early_warning.service import dismiss_alert
 
-        uow = _uow(db)
+        built = services(db, read_only=False)
         try:
-            view = _run(lambda: uow.run(lambda tx: dismiss_alert(tx, alert_id, operator,
-                                                                 reason)))
+            who = acting_operator(built, token, ACT_ROLES, "risk alerts dismiss")
+            view = _run(lambda: built.uow.run(lambda tx: dismiss_alert(tx, alert_id, who.id,
+                                                                       reason)))
         finally:
-            uow.engine.dispose()
+            built.close()
         _echo(view)
 
     @alerts.command("acknowledge")
     def acknowledge(alert_id: str = typer.Argument(..., help="the alert's id"),
-                    operator: str = typer.Option(..., "--operator", help="who (audit)"),
-                    db: DbOption = None) -> None:
+                    token: TokenOption = None, db: DbOption = None) -> None:
         """Mark an alert as seen."""
         from creditpay.risk.early_warning.service import acknowledge_alert
 
-        uow = _uow(db)
+        built = services(db, read_only=False)
         try:
-            view = _run(lambda: uow.run(lambda tx: acknowledge_alert(tx, alert_id, operator)))
+            who = acting_operator(built, token, ACT_ROLES, "risk alerts acknowledge")
+            view = _run(lambda: built.uow.run(lambda tx: acknowledge_alert(tx, alert_id,
+                                                                           who.id)))
         finally:
-            uow.engine.dispose()
+            built.close()
         _echo(view)
 
     return alerts

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from creditpay.cli.common import DbOption, services
+from creditpay.cli.common import DbOption, TokenOption, acting_operator, services
 
 __all__ = ["register"]
 
@@ -20,6 +20,21 @@ def _print_json(data: dict) -> None:
 
 def _uow(db: str | None, *, read_only: bool) -> Any:
     return services(db, read_only=read_only).uow
+
+
+# Who may load and activate fraud rules: as the API's rule routes (risk analyst, admin).
+RULES_ROLES = frozenset({"risk_analyst", "admin"})
+
+
+def _staff(db: str | None, token: str | None, action: str) -> tuple[Any, str]:
+    """The unit of work and the id of the operator ``token`` names; exit 2 otherwise."""
+    built = services(db, read_only=False)
+    try:
+        who = acting_operator(built, token, RULES_ROLES, action)
+    except BaseException:
+        built.close()
+        raise
+    return built.uow, who.id
 
 
 def _read_document(path: Path) -> Any:
@@ -66,27 +81,27 @@ def _rules_app() -> typer.Typer:
 
     @rules_app.command("load")
     def load(path: Path = typer.Argument(..., help="rules document (.json/.yaml)"),
-             author: str = typer.Option(..., "--author", help="your operator id"),
-             db: DbOption = None) -> None:
-        """Validate a rules document and store it as a new version (not yet live)."""
+             token: TokenOption = None, db: DbOption = None) -> None:
+        """Validate a rules document and store it as a new version (not yet live), as the
+        operator of --token."""
         from creditpay.risk.fraud import rule_sets
 
         document = _read_document(path)
-        uow = _uow(db, read_only=False)
+        uow, author = _staff(db, token, "risk fraud-rules load")
         view = uow.run(lambda tx: rule_sets.load(tx, document, author=author))
         state = "already stored" if view["duplicate"] else "stored"
         typer.echo(f"{state}: version {view['version']} (sha256 {view['sha256']}), "
                    f"{view['rules']} rules; make it live with: creditpay risk fraud-rules "
-                   f"activate {view['version']} --operator ID")
+                   f"activate {view['version']} --token TOKEN")
 
     @rules_app.command("activate")
     def activate(version: str = typer.Argument(..., help="a stored version"),
-                 operator: str = typer.Option(..., "--operator", help="your operator id"),
-                 db: DbOption = None) -> None:
-        """Make a stored version live; running screeners swap it in within seconds."""
+                 token: TokenOption = None, db: DbOption = None) -> None:
+        """Make a stored version live, as the operator of --token; running screeners swap
+        it in within seconds."""
         from creditpay.risk.fraud import rule_sets
 
-        uow = _uow(db, read_only=False)
+        uow, operator = _staff(db, token, "risk fraud-rules activate")
         view = uow.run(lambda tx: rule_sets.activate(tx, version, operator=operator))
         if view["changed"]:
             typer.echo(f"live: version {view['version']} (activation {view['activation_seq']})")

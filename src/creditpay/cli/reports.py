@@ -16,12 +16,12 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from creditpay.cli.audit import _fail, _handled, _open_engine, _uow
-from creditpay.cli.common import DbOption
+from creditpay.cli.common import DbOption, TokenOption
 
 if TYPE_CHECKING:
     from creditpay.platform.keys import LocalMasterKey
@@ -70,6 +70,35 @@ def _date(text: str, option: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise _fail(f"{option}: not an ISO date (YYYY-MM-DD): {text!r}") from None
+
+
+# Who may export or erase a person's data from the shell: as the API's unmasking route.
+SUBJECT_ROLES = frozenset({"compliance_officer"})
+
+
+def _staff_id(engine: Any, db: str | None, token: str | None, action: str) -> str:
+    """The id of the operator ``token`` (else CREDITPAY_OPERATOR_TOKEN) names, who must be a
+    compliance officer: the actor audited; else a DomainError (exit 2), nothing done."""
+    from creditpay.cli.common import settings_for
+    from creditpay.errors import AuthenticationError
+    from creditpay.parties.security import TokenSigner, load_token_key
+    from creditpay.parties.service import operator_of_credential, require_role
+
+    settings = settings_for(db)
+    given = token or settings.secret("operator_token")
+    if not given:
+        raise _fail(f"{action} is a staff command: give the operator's token with --token "
+                    "or CREDITPAY_OPERATOR_TOKEN")
+    signer = None
+    if given.startswith("v1."):
+        pinned = settings.secret("token_key")
+        signer = TokenSigner(load_token_key(None if pinned else _master(), pinned))
+    try:
+        with engine.connect() as conn:
+            who = operator_of_credential(conn, given, signer, dt.datetime.now(dt.UTC))
+    except AuthenticationError as exc:
+        raise _fail(f"--token: {exc}") from None
+    return require_role(who, SUBJECT_ROLES, action).id
 
 
 def _master() -> LocalMasterKey:
@@ -191,17 +220,18 @@ def subject_export(
     customer: Annotated[str, typer.Option("--customer", help="Customer id.")],
     out: Annotated[Path, typer.Option("--out", help="New JSON file (mode 0600; never "
                                                     "overwritten).", dir_okay=False)],
-    staff: Annotated[str, typer.Option("--staff", help="Staff id handling the verified "
-                                                       "request (audited).")] = "compliance",
+    token: TokenOption = None,
     db: DbOption = None,
 ) -> None:
-    """Everything held on a person, personal data decrypted, for delivery to them."""
+    """Everything held on a person, personal data decrypted, for delivery to them; made by
+    the compliance officer of --token (audited)."""
     from creditpay.platform.vault import Vault
     from creditpay.reporting.subject_rights import export_subject
 
     with _handled():
         master = _master()
         engine = _open_engine(db, ("customers", "audit_records"))
+        staff = _staff_id(engine, db, token, "subject export")
         uow = _uow(engine)
         vault = Vault(uow, master)
         # O_EXCL: never overwrite; 0600: the file holds personal data in plaintext.
@@ -228,18 +258,20 @@ def subject_erase(
     idempotency_key: Annotated[str, typer.Option("--idempotency-key",
                                                  help="Caller's key: a retry returns the "
                                                       "first result.")],
-    staff: Annotated[str, typer.Option("--staff", help="Staff id (audited).")] = "compliance",
+    token: TokenOption = None,
     retention_months: Annotated[int, typer.Option(
         "--retention-months", help="Regulatory retention after the last financial "
                                    "activity.")] = 60,
     db: DbOption = None,
 ) -> None:
-    """Anonymise a person's personal data unless a retention duty still applies."""
+    """Anonymise a person's personal data unless a retention duty still applies; done by
+    the compliance officer of --token (audited)."""
     from creditpay.reporting.subject_rights import RetentionPolicy, erase_subject
 
     with _handled():
         policy = RetentionPolicy(retention_months=retention_months)
         engine = _open_engine(db, ("customers", "audit_records"))
+        staff = _staff_id(engine, db, token, "subject erase")
         with _uow(engine).begin() as tx:
             result = erase_subject(tx, customer, idempotency_key=idempotency_key,
                                    actor_id=staff, policy=policy)

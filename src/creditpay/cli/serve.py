@@ -1,9 +1,10 @@
 """``creditpay serve`` (the HTTP API on uvicorn), ``creditpay operator-create`` (bootstrap an
-operator token) and ``creditpay bench checkout``."""
+operator: token, TOTP enrolment, password) and ``creditpay bench checkout``."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -48,25 +49,48 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         name: str = typer.Option(..., "--name"),
         role: str = typer.Option(..., "--role", help="admin | risk_analyst | "
                                  "collections_agent | compliance_officer | support"),
+        password_file: Path | None = typer.Option(
+            None, "--password-file", dir_okay=False,
+            help="File holding the operator's login password (first line, 10..128 "
+                 "characters); it is never printed. Without it a random password is "
+                 "generated and printed once."),
         db: DbOption = None,
     ) -> None:
-        """Create an operator and print its token once (store it in a secret manager)."""
+        """Create an operator (the bootstrap of a deployment's staff) and print, once, as
+        JSON: its id, its cpo_ token (the machine credential for scripts and the CLI's
+        --token; store it in a secret manager), its TOTP enrolment (totp_secret and an
+        otpauth:// totp_uri for an authenticator app) and, when generated, its password.
+        Staff log in with id + password + TOTP code (POST /v1/operator/auth/login). Needs
+        CREDITPAY_MASTER_KEY or _FILE (the TOTP secret is kept encrypted)."""
         from creditpay.errors import DomainError
-        from creditpay.parties.security import TokenSigner
-        from creditpay.parties.service import Parties
+        from creditpay.parties.security import new_secret
 
+        generated = None
+        if password_file is not None:
+            try:
+                lines = password_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                typer.echo(f"error: --password-file: {exc.strerror}", err=True)
+                raise typer.Exit(2) from None
+            password = lines[0] if lines else ""
+        else:
+            # 256 random bits: nothing to guess; the operator keeps it in a password manager.
+            password = generated = new_secret()
         built = services(db, read_only=False)
         try:
-            # Creating an operator needs neither the vault nor tokens: no keys are loaded
-            # (the bootstrap's Parties would load them), so this one has none.
-            parties = Parties(vault=None, indexer=None,  # type: ignore[arg-type]
-                              signer=TokenSigner(b"\0" * 32))
-            result = built.uow.run(lambda tx: parties.create_operator(tx, name=name, role=role))
+            parties = built.parties
+            password_hash = parties.passwords.hash(password)  # argon2 before the write lock
+            parties.vault.ensure_active_key()
+            result = built.uow.run(lambda tx: parties.create_operator(
+                tx, name=name, role=role, password_hash=password_hash))
         except DomainError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            field = "--password-file" if getattr(exc, "field", None) == "password" else None
+            typer.echo(f"error: {field + ': ' if field else ''}{exc}", err=True)
             raise typer.Exit(2) from None
         finally:
             built.close()
+        if generated is not None:
+            result["password"] = generated
         typer.echo(json.dumps(result))
 
     @bench_app.command("web")

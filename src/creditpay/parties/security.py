@@ -25,6 +25,8 @@ from creditpay.errors import AuthenticationError, ValidationError
 __all__ = [
     "TOKEN_KEY_ENV", "PasswordPolicy", "TokenSigner", "load_token_key", "new_id",
     "new_secret", "sha256_hex", "split_api_key", "make_api_key", "one_time_code",
+    "TOTP_STEP_S", "new_totp_secret", "totp_code", "totp_provisioning_uri", "totp_step",
+    "totp_matching_step",
 ]
 
 TOKEN_KEY_ENV = "CREDITPAY_TOKEN_KEY"  # nosec B105 - the name of an environment variable
@@ -67,6 +69,64 @@ def split_api_key(key: str) -> tuple[str, str]:
 
 def one_time_code(digits: int = 6) -> str:
     return f"{secrets.randbelow(10 ** digits):0{digits}d}"
+
+
+# TOTP (RFC 6238) as every authenticator app does it: HMAC-SHA1, 6 digits, 30-second steps
+# counted from the Unix epoch. The codes come from ``cryptography``'s implementation; only
+# the choice of which steps to try (skew, replay) is ours.
+TOTP_STEP_S = 30
+TOTP_DIGITS = 6
+TOTP_SKEW_STEPS = 1  # the previous and the next step are accepted too (clock drift)
+_TOTP_SECRET_BYTES = 20  # 160 bits, RFC 4226's recommended length for HMAC-SHA1
+
+
+def new_totp_secret() -> str:
+    """A new TOTP secret, base32 without padding (what authenticator apps are given)."""
+    return base64.b32encode(secrets.token_bytes(_TOTP_SECRET_BYTES)).decode("ascii"
+                                                                           ).rstrip("=")
+
+
+def _totp(secret_b32: str) -> Any:
+    from cryptography.hazmat.primitives.hashes import SHA1
+    from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    # SHA-1 is what RFC 6238 apps implement; as an HMAC key it is not weakened by SHA-1's
+    # collisions.
+    return TOTP(key, TOTP_DIGITS, SHA1(), TOTP_STEP_S)  # nosec B303
+
+
+def totp_step(unix_s: float) -> int:
+    """The TOTP time step (30 s) that contains ``unix_s`` (seconds since the epoch)."""
+    return int(unix_s) // TOTP_STEP_S
+
+
+def totp_code(secret_b32: str, step: int) -> str:
+    """The 6-digit code of ``step`` for this secret."""
+    return _totp(secret_b32).generate(step * TOTP_STEP_S).decode("ascii")
+
+
+def totp_provisioning_uri(secret_b32: str, account: str, issuer: str = "creditpay") -> str:
+    """The ``otpauth://totp/...`` URI an authenticator app enrols from (shown as a QR code)."""
+    return str(_totp(secret_b32).get_provisioning_uri(account, issuer))
+
+
+def totp_matching_step(secret_b32: str, code: str, unix_s: float,
+                       last_step: int | None) -> int | None:
+    """The step whose code ``code`` is, among the current step and ``TOTP_SKEW_STEPS``
+    either side of it, and only later than ``last_step`` (the step of the last code
+    accepted: a code is good once, and an older one never again); None when none matches.
+    Every candidate is compared in constant time."""
+    if not isinstance(code, str) or len(code) != TOTP_DIGITS or not code.isascii() \
+            or not code.isdigit():
+        return None
+    now = totp_step(unix_s)
+    found = None
+    for step in range(max(0, now - TOTP_SKEW_STEPS), now + TOTP_SKEW_STEPS + 1):
+        if hmac.compare_digest(totp_code(secret_b32, step), code) and \
+                (last_step is None or step > last_step):
+            found = step
+    return found
 
 
 class PasswordPolicy:
@@ -129,8 +189,11 @@ class TokenSigner:
         signature = hmac.new(self._key, f"v1.{encoded}".encode(), hashlib.sha256).digest()
         return f"v1.{encoded}.{_b64(signature)}"
 
-    def verify(self, token: str, typ: str, now: dt.datetime) -> dict[str, Any]:
-        """Claims of a valid, unexpired token of kind ``typ``; else AuthenticationError."""
+    def verify(self, token: str, typ: str | tuple[str, ...], now: dt.datetime
+               ) -> dict[str, Any]:
+        """Claims of a valid, unexpired token of kind ``typ`` (or of one of the kinds of a
+        tuple); else AuthenticationError."""
+        kinds = (typ,) if isinstance(typ, str) else typ
         parts = token.split(".") if isinstance(token, str) and len(token) < 4096 else []
         if len(parts) != 3 or parts[0] != "v1":
             raise AuthenticationError("malformed token")
@@ -142,7 +205,7 @@ class TokenSigner:
             raise AuthenticationError("malformed token") from exc
         if not hmac.compare_digest(expected, given):
             raise AuthenticationError("token signature is invalid")
-        if not isinstance(claims, dict) or claims.get("typ") != typ:
+        if not isinstance(claims, dict) or claims.get("typ") not in kinds:
             raise AuthenticationError("wrong kind of token")
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now.timestamp():
             raise AuthenticationError("token has expired")

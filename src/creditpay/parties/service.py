@@ -12,13 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, case, select, update
 
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import (
     AuthenticationError,
     ConflictError,
@@ -40,9 +42,12 @@ from creditpay.parties.security import (
     make_api_key,
     new_id,
     new_secret,
+    new_totp_secret,
     one_time_code,
     sha256_hex,
     split_api_key,
+    totp_matching_step,
+    totp_provisioning_uri,
 )
 from creditpay.parties.tables import (
     customer_cards,
@@ -71,7 +76,9 @@ __all__ = [
     "AccessPolicy", "Parties", "Principal", "ROLES", "MERCHANT_SCOPES", "StepUpRequired",
     "wallet_spec", "merchant_payable_spec", "commit_and_raise", "WrongCode",
     "suspend_merchant",
-    "MERCHANT_SUSPENSION_REASONS",
+    "MERCHANT_SUSPENSION_REASONS", "OPERATOR_LOGIN_FAILED", "authenticate_operator_key",
+    "operator_of_credential",
+    "require_role",
 ]
 
 ROLES = ("admin", "risk_analyst", "collections_agent", "compliance_officer", "support")
@@ -97,6 +104,9 @@ class AccessPolicy:
     lockout_s: int = 15 * 60
     challenge_ttl_s: int = 300
     challenge_attempts_max: int = 5
+    # An operator's login token (password + TOTP): short, as a customer's access token; the
+    # console logs in again rather than refreshing.
+    operator_token_ttl_s: int = 900
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,10 @@ class Parties:
     default_currency: str = "CNY"
     # The currencies the platform operates in (configuration); a merchant settles in one.
     currencies: tuple[str, ...] = ("CNY",)
+    # Wall time (Unix seconds) for TOTP codes: an authenticator app counts steps of the real
+    # clock, not of business time (a server serving a past business date still checks codes
+    # against now). Injected so tests choose the step.
+    totp_clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
         if self.notifier is None:
@@ -545,7 +559,20 @@ class Parties:
 
     def authenticate_access_token(self, conn: Connection, token: str,
                                   now: dt.datetime) -> Principal:
-        claims = self.signer.verify(token, "access", now)
+        """A customer's access token (only: an operator's login token is refused here, so
+        a customer page can never be opened with one)."""
+        return self._customer_of_claims(conn, self.signer.verify(token, "access", now))
+
+    def authenticate_signed_token(self, conn: Connection, token: str,
+                                  now: dt.datetime) -> Principal:
+        """The caller of a signed ``v1.`` bearer token: a customer's access token or an
+        operator's login token (:meth:`issue_operator_token`)."""
+        claims = self.signer.verify(token, ("access", "operator"), now)
+        if claims["typ"] == "operator":
+            return _operator_of_claims(conn, claims)
+        return self._customer_of_claims(conn, claims)
+
+    def _customer_of_claims(self, conn: Connection, claims: dict[str, Any]) -> Principal:
         session = conn.execute(select(customer_sessions.c.status, customer_sessions.c.family_id)
                                .where(customer_sessions.c.id == claims.get("sid"))).first()
         if session is None or session.status == "revoked":
@@ -814,29 +841,199 @@ class Parties:
             return Principal("merchant", row.merchant_id, scopes=frozenset(row.scopes.split()),
                              credential_id=row.id)
         if prefix.startswith("cpo"):
-            row = conn.execute(select(operators).where(operators.c.prefix == prefix)).first()
-            if row is None or not hmac.compare_digest(row.secret_hash, sha256_hex(secret)):
-                raise AuthenticationError("invalid operator token")
-            if row.disabled_at is not None:
-                raise AuthenticationError("operator is disabled")
-            return Principal("operator", row.id, role=row.role, credential_id=row.id)
+            return authenticate_operator_key(conn, key)
         raise AuthenticationError("unknown credential type")
 
     # ------------------------------------------------------------------ operators
     def create_operator(self, tx: Tx, *, name: str, role: str,
+                        password_hash: str | None = None,
                         created_by: str = "bootstrap") -> dict[str, Any]:
+        """A new operator with its ``cpo_`` machine token (for the API and the CLI) and a
+        TOTP secret (vault-encrypted; the answer holds it once, base32 and as an
+        ``otpauth://`` URI to enrol an authenticator app). ``password_hash``
+        (:meth:`PasswordPolicy.hash`, computed before the transaction) lets the operator log
+        in with password + TOTP; without one they can use only the token. The vault must
+        have its active data key before the transaction (``vault.ensure_active_key()``: on
+        SQLite the vault cannot create one inside the writer's transaction)."""
         if role not in ROLES:
             raise ValidationError(f"must be one of {list(ROLES)}", field="role")
         if not isinstance(name, str) or not 1 <= len(name) <= 64:
             raise ValidationError("must be 1..64 characters", field="name")
         full, prefix, secret_hash = make_api_key("cpo")
         operator_id = new_id("op")
+        totp_secret = new_totp_secret()
         tx.conn.execute(operators.insert().values(
             id=operator_id, name=name, role=role, prefix=prefix, secret_hash=secret_hash,
-            created_at=tx.now, disabled_at=None))
+            created_at=tx.now, disabled_at=None, password_hash=password_hash,
+            totp_secret_ct=self.vault.encrypt(_TOTP_FIELD, operator_id, totp_secret),
+            totp_last_step=None, failed_logins=0, locked_until=None))
         audit.append(tx, "staff", created_by, "operator.created", "operator", operator_id,
-                     {"role": role})
-        return {"id": operator_id, "name": name, "role": role, "token": full}
+                     {"role": role, "password": password_hash is not None})
+        return {"id": operator_id, "name": name, "role": role, "token": full,
+                "totp_secret": totp_secret,
+                "totp_uri": totp_provisioning_uri(totp_secret, f"{name} ({operator_id})")}
+
+    def authenticate_operator(self, uow: UnitOfWork, *, operator_id: str, password: str,
+                              totp_code: str) -> Principal:
+        """Log a staff member in with their operator id, password and current TOTP code:
+        the operator :class:`Principal` (id, role), for the API's login route and the web
+        console alike.
+
+        Refusals: :class:`RateLimitedError` (429) while the operator is locked out; otherwise
+        one :class:`AuthenticationError` (401) with the same message whatever was wrong (an
+        unknown id, a wrong password, a wrong, expired or already used code, a disabled
+        operator or one without a password), so the answer never tells which. Each refusal
+        is audited (``operator.login_failed`` with the reason), and a wrong password or code
+        counts toward the lockout (``login_failures_max`` failures lock for ``lockout_s`` of
+        business time), as customer logins do. A code is accepted for the current 30-second
+        step of :attr:`totp_clock` or the one either side of it, and only once: the step of
+        the last accepted code is stored, and no code of that step or an earlier one is
+        accepted again.
+
+        The argon2 check runs before any transaction (it must not hold SQLite's writer);
+        the outcome is then recorded in one transaction, committed before a refusal is
+        raised."""
+        known = isinstance(operator_id, str) and 1 <= len(operator_id) <= 32
+        with uow.connect() as conn:
+            row = conn.execute(select(operators).where(operators.c.id == operator_id)
+                               ).first() if known else None
+        if row is not None:
+            self.check_lock(row, uow.clock.now())
+        # Always one argon2 verification (a dummy hash for an unknown id): uniform timing.
+        checked_hash = row.password_hash if row is not None else None
+        password_ok = self.passwords.verify(checked_hash,
+                                            password if isinstance(password, str) else "")
+        unix_s = self.totp_clock()
+        totp_secret = (self.vault.decrypt(_TOTP_FIELD, row.id, row.totp_secret_ct)
+                       if row is not None and row.totp_secret_ct else None)
+
+        def record(tx: Tx) -> Principal | str:
+            current = tx.conn.execute(_lock(select(operators).where(
+                operators.c.id == operator_id), tx)).first() if row is not None else None
+            if current is None:
+                return self._operator_login_failed(tx, None, "unknown_operator")
+            self.check_lock(current, tx.now)
+            if current.disabled_at is not None:
+                return self._operator_login_failed(tx, current.id, "disabled")
+            if current.password_hash is None or totp_secret is None:
+                return self._operator_login_failed(tx, current.id, "no_password")
+            # (A password changed since it was checked above is a wrong one.)
+            if not password_ok or current.password_hash != checked_hash:
+                return self._operator_login_failed(tx, current.id, "password", count=True)
+            step = totp_matching_step(totp_secret, totp_code, unix_s, current.totp_last_step)
+            # Conditional: of two logins with one code, only the first stores its step.
+            used = step is not None and tx.conn.execute(update(operators).where(
+                operators.c.id == current.id,
+                (operators.c.totp_last_step.is_(None))
+                | (operators.c.totp_last_step < step)).values(
+                totp_last_step=step, failed_logins=0, locked_until=None)).rowcount == 1
+            if not used:
+                return self._operator_login_failed(tx, current.id, "totp_code", count=True)
+            audit.append(tx, "staff", current.id, "operator.logged_in", "operator",
+                         current.id, {"role": current.role})
+            return Principal("operator", current.id, role=current.role)
+
+        outcome = uow.run(record)
+        if isinstance(outcome, str):
+            raise AuthenticationError(OPERATOR_LOGIN_FAILED)
+        return outcome
+
+    def _operator_login_failed(self, tx: Tx, operator_id: str | None, reason: str, *,
+                               count: bool = False) -> str:
+        """Audit a refused staff login (and count it toward the lockout when ``count``);
+        returns the reason for the caller to refuse after the commit."""
+        audit.append(tx, "system", "auth", "operator.login_failed", "operator",
+                     operator_id or "unknown", {"reason": reason})
+        if count and operator_id is not None:
+            failures = tx.conn.execute(update(operators).where(operators.c.id == operator_id)
+                                       .values(failed_logins=operators.c.failed_logins + 1)
+                                       .returning(operators.c.failed_logins)).scalar_one()
+            if failures >= self.policy.login_failures_max:
+                tx.conn.execute(update(operators).where(operators.c.id == operator_id).values(
+                    failed_logins=0,
+                    locked_until=tx.now + dt.timedelta(seconds=self.policy.lockout_s)))
+                audit.append(tx, "system", "auth", "operator.locked_out", "operator",
+                             operator_id, {"failures": failures})
+        return reason
+
+    def issue_operator_token(self, principal: Principal, now: dt.datetime) -> dict[str, Any]:
+        """A signed bearer token for a logged-in operator (``typ`` operator, carrying the id
+        and role), valid ``operator_token_ttl_s`` from ``now`` (business time, as every
+        token's expiry)."""
+        if principal.kind != "operator" or principal.role is None:
+            raise PermissionDeniedError("only an operator gets an operator token")
+        expires_at = now + dt.timedelta(seconds=self.policy.operator_token_ttl_s)
+        token = self.signer.sign("operator", {"sub": principal.id, "role": principal.role},
+                                 expires_at)
+        return {"operator_id": principal.id, "role": principal.role, "access_token": token,
+                "token_type": "Bearer",  # nosec B105 - the token type, not a secret
+                "expires_in": self.policy.operator_token_ttl_s,
+                "expires_at": expires_at.isoformat()}
+
+    def authenticate_operator_token(self, conn: Connection, token: str,
+                                    now: dt.datetime) -> Principal:
+        """The operator of a login token (:meth:`issue_operator_token`) that is still valid:
+        signed, unexpired, and its operator neither disabled nor given another role since."""
+        return operator_of_credential(conn, token, self.signer, now)
+
+
+
+_TOTP_FIELD = "operators.totp_secret"
+OPERATOR_LOGIN_FAILED = "wrong operator id, password or code"
+
+
+def _lock(query: Any, tx: Tx) -> Any:
+    # Concurrent logins of one operator take turns on PostgreSQL (SQLite has one writer).
+    return query.with_for_update() if tx.dialect == "postgresql" else query
+
+
+def _operator_of_claims(conn: Connection, claims: dict[str, Any]) -> Principal:
+    row = conn.execute(select(operators.c.id, operators.c.role, operators.c.disabled_at)
+                       .where(operators.c.id == claims.get("sub"))).first()
+    if row is None or row.disabled_at is not None:
+        raise AuthenticationError("operator is disabled")
+    if row.role != claims.get("role"):
+        raise AuthenticationError("the operator's role has changed: log in again")
+    return Principal("operator", row.id, role=row.role)
+
+
+def operator_of_credential(conn: Connection, token: str, signer: TokenSigner | None,
+                           now: dt.datetime) -> Principal:
+    """The operator of either credential a staff member holds: a login token (``v1.``...,
+    checked with ``signer``; see :meth:`Parties.issue_operator_token`) or the ``cpo_``
+    machine token (needs no key); anything else (a customer's token, a merchant's key, a
+    disabled operator's) is an AuthenticationError."""
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError("give an operator token")
+    if token.startswith("v1."):
+        if signer is None:
+            raise AuthenticationError("a login token needs the token key to be checked")
+        return _operator_of_claims(conn, signer.verify(token, "operator", now))
+    return authenticate_operator_key(conn, token)
+
+
+def authenticate_operator_key(conn: Connection, key: str) -> Principal:
+    """The operator of a ``cpo_`` machine token (needs no key material: the CLI resolves it
+    with only the database); AuthenticationError for anything else."""
+    prefix, secret = split_api_key(key)
+    if not prefix.startswith("cpo"):
+        raise AuthenticationError("not an operator token")
+    row = conn.execute(select(operators).where(operators.c.prefix == prefix)).first()
+    if row is None or not hmac.compare_digest(row.secret_hash, sha256_hex(secret)):
+        raise AuthenticationError("invalid operator token")
+    if row.disabled_at is not None:
+        raise AuthenticationError("operator is disabled")
+    return Principal("operator", row.id, role=row.role, credential_id=row.id)
+
+
+def require_role(principal: Principal, roles: Collection[str], action: str) -> Principal:
+    """``principal`` if it is an operator with one of ``roles``; else PermissionDeniedError
+    naming the action (the staff commands' equivalent of an API route's Access rule)."""
+    if principal.kind != "operator" or principal.role not in roles:
+        raise PermissionDeniedError(
+            f"{action} needs an operator with one of the roles {sorted(roles)}",
+            field="token")
+    return principal
 
 
 def suspend_merchant(tx: Tx, merchant_id: str, *, actor_id: str, reason: str,

@@ -184,6 +184,16 @@ operators = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled_at", UtcDateTime(), nullable=True),
+    # Staff login (password + TOTP). The password is an argon2id PHC string (None: the
+    # operator has only the cpo_ machine token and cannot log in); the TOTP secret must be
+    # read back to check codes, so it is a vault ciphertext (field operators.totp_secret),
+    # never a hash; totp_last_step is the 30-second step of the last code accepted (a code
+    # is good once). failed_logins / locked_until: the lockout, as for customers.
+    Column("password_hash", String(255), nullable=True),
+    Column("totp_secret_ct", Text, nullable=True),
+    Column("totp_last_step", Integer, nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked_until", UtcDateTime(), nullable=True),
     CheckConstraint("role IN ('admin', 'risk_analyst', 'collections_agent',"
                     " 'compliance_officer', 'support')", name="role"),
 )

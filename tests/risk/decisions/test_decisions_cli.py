@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from tests.cli.staff import new_operator
 from typer.testing import CliRunner
 
 from creditpay.cli import app
 from creditpay.clock import SystemClock
 from creditpay.db.engine import make_engine
+from creditpay.db.schema import open_database
 from creditpay.db.uow import UnitOfWork
 from creditpay.risk.decisions.policy import bundled_policy_path
 
@@ -21,16 +23,26 @@ def _run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def _analyst_token(db) -> str:
+    """A risk analyst's token on ``db`` (created and migrated here)."""
+    engine = open_database(f"sqlite:///{db}")
+    try:
+        return new_operator(UnitOfWork(engine, SystemClock()), "risk_analyst")["token"]
+    finally:
+        engine.dispose()
+
+
 def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
     db = tmp_path / "cli.db"
+    ops = _analyst_token(db)
     for folder in (model_dirs["application"], model_dirs["application_challenger"]):
         result = _run("risk", "models", "register", folder, "--name", "application",
-                      "--actor", "ops", "--db", db)
+                      "--token", ops, "--db", db)
         assert result.exit_code == 0, result.output
-    assert _run("risk", "models", "promote", "application", 1, "--actor", "ops", "--reason",
+    assert _run("risk", "models", "promote", "application", 1, "--token", ops, "--reason",
                 "first", "--db", db).exit_code == 0
-    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--actor",
-                "ops", "--db", db).exit_code == 0
+    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--token",
+                ops, "--db", db).exit_code == 0
     engine = make_engine(f"sqlite:///{db}")
     try:
         with UnitOfWork(engine, SystemClock()).begin() as tx:
@@ -49,9 +61,9 @@ def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
     assert decision["policy"]["version"] == "2025.1"
     result = _run("risk", "replay", decision["decision_id"], "--db", db, "--json")
     assert result.exit_code == 0 and json.loads(result.output)["matches"] is True
-    assert _run("risk", "models", "promote", "application", 2, "--actor", "ops", "--reason",
+    assert _run("risk", "models", "promote", "application", 2, "--token", ops, "--reason",
                 "v2", "--db", db).exit_code == 0
-    result = _run("risk", "models", "rollback", "application", "--actor", "ops", "--reason",
+    result = _run("risk", "models", "rollback", "application", "--token", ops, "--reason",
                   "oops", "--db", db)
     assert result.exit_code == 0 and json.loads(result.output)["champion_version"] == 1
     listing = json.loads(_run("risk", "models", "list", "--db", db, "--json").output)
@@ -78,8 +90,9 @@ def test_errors_name_the_field_and_exit_2(tmp_path):
     assert result.exit_code == 2 and "does not exist" in result.output
     assert not (tmp_path / "d.db").exists()
     # ... and, in a database that exists, the unknown decision.
-    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--actor",
-                "ops", "--db", tmp_path / "d.db").exit_code == 0
+    ops = _analyst_token(tmp_path / "d.db")
+    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--token",
+                ops, "--db", tmp_path / "d.db").exit_code == 0
     result = _run("risk", "replay", "nope", "--db", tmp_path / "d.db")
     assert result.exit_code == 2 and "decision_id" in result.output
 
@@ -95,3 +108,25 @@ def test_decide_names_a_missing_key_and_creates_no_database(tmp_path):
         assert result.exit_code == 2, result.output
         assert key in result.output and "is required" in result.output
         assert not db.exists()  # refused before anything is opened
+
+
+def test_policy_and_model_changes_need_a_risk_operators_token(tmp_path, model_dirs):
+    db = tmp_path / "staff.db"
+    engine = open_database(f"sqlite:///{db}")
+    try:
+        support = new_operator(UnitOfWork(engine, SystemClock()), "support")["token"]
+    finally:
+        engine.dispose()
+    for args in (("risk", "policy", "activate", bundled_policy_path("application")),
+                 ("risk", "models", "register", model_dirs["application"], "--name",
+                  "application"),
+                 ("risk", "models", "rollback", "application", "--reason", "r")):
+        missing = runner.invoke(app, [str(a) for a in (*args, "--db", db)],
+                                env={"CREDITPAY_OPERATOR_TOKEN": ""})
+        assert missing.exit_code == 2 and "--token" in missing.output, missing.output
+        wrong_role = _run(*args, "--token", support, "--db", db)
+        assert wrong_role.exit_code == 2 and "roles" in wrong_role.output
+        typed = _run(*args, "--actor", "ops", "--db", db)
+        assert typed.exit_code == 2 and "--actor" in typed.output
+    listing = json.loads(_run("risk", "models", "list", "--db", db, "--json").output)
+    assert listing["models"] == []
