@@ -108,5 +108,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                     "CNY waits at a demo merchant's hosted checkout, open for the first 30 "
                     "minutes of that server (business time starts at 09:00 of "
                     f"{checkout['business_date']}): http://127.0.0.1:8000{checkout['path']}")
+            typer.echo(
+                "The operator console is at http://127.0.0.1:8000/console/: create yourself an "
+                f"operator with CREDITPAY_MASTER_KEY_FILE={key_file} creditpay operator-create "
+                f"--name YOUR_NAME --role admin --db {db_path} (it prints your operator id, "
+                "a password and the TOTP secret to add to an authenticator app), and a second "
+                "one to approve what the first proposes (four-eyes).")
         if not figures["ledger_ok"]:
             raise typer.Exit(1)

@@ -98,6 +98,9 @@ class Page:
     device_is_new: bool
     customer: dict[str, Any] | None = None
     notices: list[str] = field(default_factory=list)
+    # The console's pages keep their staff session in a cookie of their own.
+    cookie_name: str = SESSION_COOKIE
+    cookie_max_age_s: int = 30 * 24 * 3600
 
     def gettext(self, message: str) -> str:
         return str(translations(self.language).gettext(message))
@@ -108,7 +111,8 @@ class Page:
         response.headers["Cache-Control"] = "no-store"
         signer = self.rt.parties.signer
         if encode_session(signer, self.session) != self.cookie_in:
-            write_session(response, signer, self.session)
+            write_session(response, signer, self.session, cookie=self.cookie_name,
+                          max_age_s=self.cookie_max_age_s)
         if self.device_is_new:
             write_device(response, self.device_id)
         return response
@@ -189,15 +193,17 @@ async def _read_form(request: Request) -> dict[str, str]:
     return {k: v[:FORM_VALUE_CHARS_MAX] for k, v in pairs}
 
 
-def form_post(target: APIRouter, path: str
+def form_post(target: APIRouter, path: str, *,
+              page_of: Callable[[Request], Page] | None = None
               ) -> Callable[[Callable[[Page, dict[str, str]], Response]],
                              Callable[[Page, dict[str, str]], Response]]:
     """Register a POST handler behind the CSRF check: without the session's token the
-    answer is 403 and the handler never runs."""
+    answer is 403 and the handler never runs. ``page_of`` builds the request's context
+    (default :func:`page_for`, the customer's; the console passes its staff one)."""
     def decorate(handler: Callable[[Page, dict[str, str]], Response]
                  ) -> Callable[[Page, dict[str, str]], Response]:
         def checked(request: Request, form: dict[str, str]) -> Response:
-            page = page_for(request)
+            page = (page_of or page_for)(request)
             if not csrf_matches(page.session, form.get(CSRF_FIELD)):
                 return page.render("error.html", status_code=403, title=page.gettext(
                     "This form has expired"), message=page.gettext(
@@ -243,9 +249,11 @@ def error_text(page: Page, exc: DomainError) -> str:
 
 
 def safe_next(value: str | None) -> str | None:
-    """``value`` if it is a path of this app (``/app/...``) to go on to, else None: never
-    an open redirect (no scheme, no ``//host``, no backslash or control character)."""
-    if not value or not value.startswith("/app/") or value.startswith("/app//") \
+    """``value`` if it is a path of this app (``/app/...``, ``/console/...``) to go on to,
+    else None: never an open redirect (no scheme, no ``//host``, no backslash or control
+    character)."""
+    if not value or not value.startswith(("/app/", "/console/")) or \
+            value.startswith(("/app//", "/console//")) \
             or "\\" in value or not value.isprintable() or len(value) > 512:
         return None
     return value

@@ -107,10 +107,12 @@ def read_session(signer: TokenSigner, cookies: dict[str, str]) -> WebSession:
     return decode_session(signer, cookies.get(SESSION_COOKIE)) or WebSession.anonymous()
 
 
-def write_session(response: Response, signer: TokenSigner, session: WebSession) -> None:
-    response.set_cookie(SESSION_COOKIE, encode_session(signer, session),
-                        max_age=SESSION_COOKIE_MAX_AGE_S, path="/", secure=True,
-                        httponly=True, samesite="lax")
+def write_session(response: Response, signer: TokenSigner, session: WebSession, *,
+                  cookie: str = SESSION_COOKIE, max_age_s: int = SESSION_COOKIE_MAX_AGE_S
+                  ) -> None:
+    """Set the session cookie ``cookie`` (the customer's, or the console's staff session)."""
+    response.set_cookie(cookie, encode_session(signer, session), max_age=max_age_s, path="/",
+                        secure=True, httponly=True, samesite="lax")
 
 
 def csrf_matches(session: WebSession, submitted: str | None) -> bool:

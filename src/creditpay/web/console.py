@@ -1,0 +1,266 @@
+"""The operator console at ``/console/`` (issue #16): staff log in (password and a TOTP code),
+see what their role may see, and decide four-eyes proposals.
+
+An adapter like the consumer pages (:mod:`creditpay.web.framework`): each page calls the
+functions its JSON route calls and holds no rule of its own. The staff session is a cookie
+of its own (``__Host-cp_staff``: HttpOnly, Secure, SameSite=Lax, signed like the customer's,
+a shorter life), so a customer's session never opens a console page and a staff member's
+never acts in the consumer app. Every page checks the role the matching JSON route
+requires; a role that may not see a page gets 403 and the page says why.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, Response
+
+from creditpay.api.common import runtime
+from creditpay.api.routes_approvals import approval_out
+from creditpay.errors import (
+    AuthenticationError,
+    DomainError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
+from creditpay.parties.service import Principal
+from creditpay.platform import approvals as A
+from creditpay.web.framework import (
+    N_,
+    Page,
+    form_post,
+    http_status,
+    new_form_key,
+    run_as_route,
+    safe_next,
+)
+from creditpay.web.i18n import choose_language
+from creditpay.web.session import LANGUAGE_COOKIE, WebSession, decode_session
+
+__all__ = ["router", "STAFF_COOKIE", "staff_page"]
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+KEY_FIELD = "once"  # a decision form's one-time key: the Idempotency-Key it runs under
+STAFF_COOKIE = "__Host-cp_staff"
+STAFF_COOKIE_MAX_AGE_S = 12 * 3600  # a working day; the access token inside expires sooner
+# The roles of the JSON routes each page stands for (api/routes_approvals.py).
+APPROVALS_READ = frozenset({"admin", "risk_analyst", "compliance_officer"})
+APPROVALS_DECIDE = frozenset({"admin", "risk_analyst"})
+ROLE_NAMES = {"admin": N_("Administrator"), "risk_analyst": N_("Risk analyst"),
+              "collections_agent": N_("Collections agent"),
+              "compliance_officer": N_("Compliance officer"), "support": N_("Support")}
+KIND_NAMES = {"credit_line.grant": N_("Grant a credit line"),
+              "playbook.run": N_("Run an early-warning playbook"),
+              "fraud_rules.activate": N_("Make a fraud rule set live")}
+# How a proposal's arguments are shown (the raw value stays in data-value / data-minor).
+PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit"),
+                  "product_code": N_("Product"), "currency": N_("Currency"),
+                  "alert_id": N_("Alert"), "parameters": N_("Parameters"),
+                  "version": N_("Rule set version")}
+STATUS_NAMES = {"pending": N_("Waiting for a second operator"), "approved": N_("Approved"),
+                "rejected": N_("Rejected"), "expired": N_("Expired")}
+
+
+def staff_page(request: Request) -> Page:
+    """The console request's context: the staff member of the staff session (or none)."""
+    rt = runtime(request)
+    cookie_in = request.cookies.get(STAFF_COOKIE)
+    session = decode_session(rt.parties.signer, cookie_in) or WebSession.anonymous()
+    operator: Principal | None = None
+    if session.access is not None:
+        with rt.uow.connect() as conn:
+            try:
+                found = rt.parties.authenticate_operator_token(conn, session.access,
+                                                               rt.clock.now())
+            except (AuthenticationError, PermissionDeniedError):
+                found = None
+        if found is not None and found.kind == "operator":
+            operator = found
+        else:  # ended, expired or not a staff token: log in again
+            session = WebSession.anonymous()
+    language = choose_language(request.cookies.get(LANGUAGE_COOKIE), None,
+                               request.headers.get("accept-language"))
+    return Page(request, rt, session, operator, language, "", cookie_in, False,
+                cookie_name=STAFF_COOKIE, cookie_max_age_s=STAFF_COOKIE_MAX_AGE_S)
+
+
+def _render(page: Page, template: str, status_code: int = 200, **values: Any) -> Response:
+    who = page.principal
+    return page.render(template, status_code=status_code, operator=who,
+                       role_name=ROLE_NAMES.get(who.role or "", "") if who else "",
+                       **values)
+
+
+def _forbidden(page: Page) -> Response:
+    return _render(page, "console/error.html", status_code=403,
+                   title=page.gettext("Not for your role"),
+                   message=page.gettext("Your role cannot open this page. Ask an "
+                                        "administrator if you need it."))
+
+
+# ----------------------------------------------------------------------- log in and out
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> Response:
+    page = staff_page(request)
+    if page.principal is not None:
+        return page.redirect("/console/")
+    return _render(page, "console/login.html", title=page.gettext("Staff log-in"),
+                   error=None, typed="", next=safe_next(request.query_params.get("next")))
+
+
+@form_post(router, "/login", page_of=staff_page)
+def log_in(page: Page, form: dict[str, str]) -> Response:
+    """Operator id, password and the authenticator app's code: the checks of POST
+    /v1/operator/auth/login (Parties.authenticate_operator), then a staff session holding
+    the operator token it issues."""
+    rt = page.rt
+    identifier = form.get("operator", "").strip()[:32]
+    try:
+        operator = rt.parties.authenticate_operator(
+            rt.uow, operator_id=identifier, password=form.get("password", "")[:256],
+            totp_code=form.get("totp_code", "").strip()[:6])
+        issued = rt.parties.issue_operator_token(operator, rt.clock.now())
+    except (AuthenticationError, RateLimitedError) as exc:
+        message = page.gettext("Too many attempts. Wait a few minutes and try again.") \
+            if isinstance(exc, RateLimitedError) else \
+            page.gettext("Wrong name, password or code.")
+        return _render(page, "console/login.html", status_code=http_status(exc),
+                       title=page.gettext("Staff log-in"), error=message, typed=identifier,
+                       next=safe_next(page.request.query_params.get("next")))
+    page.session = page.session.logged_in(issued["access_token"], "")
+    return page.redirect(safe_next(page.request.query_params.get("next"))
+                         or "/console/")
+
+
+@form_post(router, "/logout", page_of=staff_page)
+def log_out(page: Page, form: dict[str, str]) -> Response:
+    page.session = WebSession.anonymous()
+    return page.redirect("/console/login")
+
+
+# ----------------------------------------------------------------------- home
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    page = staff_page(request)
+    if page.principal is None:
+        return page.redirect("/console/login")
+    pending = None
+    if page.principal.role in APPROVALS_READ:
+        rt = page.rt
+        with rt.uow.connect() as conn:
+            pending = len(A.list_approvals(conn, rt.clock.now(), status="pending"))
+    return _render(page, "console/home.html", title=page.gettext("Console"),
+                   pending=pending)
+
+
+# ----------------------------------------------------------------------- approvals
+def _approvals_view(page: Page, status: str) -> dict[str, Any]:
+    rt = page.rt
+    with rt.uow.connect() as conn:
+        found = [approval_out(a) for a in A.list_approvals(conn, rt.clock.now(),
+                                                           status=status, limit=200)]
+    who = page.principal
+    assert who is not None
+    for approval in found:
+        approval["shown"] = [_shown(page, name, value)
+                             for name, value in approval["payload"].items()]
+    return {"approvals": found, "status": status, "statuses": STATUS_NAMES,
+            "kinds": KIND_NAMES, "may_decide": who.role in APPROVALS_DECIDE,
+            "me": who.id, "key": new_form_key()}
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals_page(request: Request, status: str = "pending") -> Response:
+    """The four-eyes queue (GET /v1/operator/approvals?status=...)."""
+    page = staff_page(request)
+    if page.principal is None:
+        return page.redirect("/console/login?next=/console/approvals")
+    if page.principal.role not in APPROVALS_READ:
+        return _forbidden(page)
+    if status not in STATUS_NAMES:
+        status = "pending"
+    return _render(page, "console/approvals.html", title=page.gettext("Approvals"),
+                   error=None, done=None, **_approvals_view(page, status))
+
+
+def _decide(page: Page, form: dict[str, str], approval_id: str, verb: str) -> Response:
+    who = page.principal
+    if who is None:
+        return page.redirect("/console/login")
+    if who.role not in APPROVALS_DECIDE:
+        return _forbidden(page)
+    rt = page.rt
+    actor = A.Actor(who.id, who.role)
+    reason = form.get("reason", "")
+    body: dict[str, Any] = {"reason": reason} if verb == "reject" else {}
+
+    def use_case(tx: Any) -> dict[str, Any]:
+        if verb == "approve":
+            return approval_out(A.approve(tx, approval_id, actor, rt.controlled_actions))
+        return approval_out(A.reject(tx, approval_id, actor, reason, rt.controlled_actions))
+
+    try:
+        response = run_as_route(page, who, key=form.get(KEY_FIELD) or None,
+                                api_path=f"/v1/operator/approvals/{approval_id}/{verb}",
+                                body=body, use_case=use_case)
+    except DomainError as exc:
+        return _render(page, "console/approvals.html", status_code=http_status(exc),
+                       title=page.gettext("Approvals"), error=_refusal(page, exc),
+                       done=None, **_approvals_view(page, "pending"))
+    done = json.loads(bytes(response.body))
+    return _render(page, "console/approvals.html", title=page.gettext("Approvals"),
+                   error=None, done=done, **_approvals_view(page, "pending"))
+
+
+def _shown(page: Page, name: str, value: Any) -> dict[str, Any]:
+    """One argument of a proposal as a person reads it: a label in the page's language,
+    money formatted (``*_minor``), a product by its name; the raw value kept alongside."""
+    label = page.gettext(PAYLOAD_LABELS[name]) if name in PAYLOAD_LABELS else name
+    text = str(value)
+    if name.endswith("_minor") and isinstance(value, int):
+        text = page.money(value)
+    elif name == "product_code" and isinstance(value, str):
+        text = page.product_name(value)
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}={v}" for k, v in value.items()) or "—"
+    return {"name": name, "label": label, "text": text, "raw": value,
+            "minor": value if name.endswith("_minor") else None}
+
+
+def _refusal(page: Page, exc: DomainError) -> str:
+    _ = page.gettext
+    if exc.status == 403:
+        return _("A proposal is decided by another operator than the one who made it, "
+                 "with a role that may decide it.")
+    if exc.status == 409:
+        return _("This proposal can no longer be decided: it was decided meanwhile or has "
+                 "expired. The list below is up to date.")
+    if exc.field == "reason":
+        return _("Give the reason for rejecting it (up to 500 characters).")
+    return _("It could not be done: {detail}").format(detail=str(exc))
+
+
+@form_post(router, "/approvals/{approval_id}/approve", page_of=staff_page)
+def approve(page: Page, form: dict[str, str]) -> Response:
+    """POST /v1/operator/approvals/{id}/approve from the queue: the action runs now."""
+    return _decide(page, form, str(page.request.path_params["approval_id"])[:32], "approve")
+
+
+@form_post(router, "/approvals/{approval_id}/reject", page_of=staff_page)
+def reject(page: Page, form: dict[str, str]) -> Response:
+    """POST /v1/operator/approvals/{id}/reject from the queue, with the reason typed."""
+    return _decide(page, form, str(page.request.path_params["approval_id"])[:32], "reject")
+
+
+@form_post(router, "/lang", page_of=staff_page)
+def switch_language(page: Page, form: dict[str, str]) -> Response:
+    from creditpay.web.i18n import LANGUAGES
+
+    response = page.redirect(safe_next(form.get("next")) or "/console/")
+    chosen = form.get("lang")
+    if chosen in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=400 * 24 * 3600, path="/",
+                            secure=True, httponly=True, samesite="lax")
+    return response
