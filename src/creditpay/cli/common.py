@@ -15,10 +15,12 @@ import typer
 if TYPE_CHECKING:
     from creditpay.bootstrap import Services
     from creditpay.config import Settings
+    from creditpay.db.uow import UnitOfWork
     from creditpay.parties.service import Principal
     from creditpay.platform.checkpoints import AuditCheckpointer
 
 __all__ = ["DB_HELP", "DbOption", "TokenOption", "settings_for", "services", "open_services",
+           "staff_unit_of_work",
            "fail", "acting_operator"]
 
 DB_HELP = ("Database: a URL (sqlite:///PATH, postgresql://USER@HOST/NAME) or a file path, "
@@ -103,6 +105,19 @@ def checkpointer_or_exit(built: Services) -> AuditCheckpointer:
     except DomainError as exc:
         built.close()
         raise fail(str(exc)) from None
+
+
+def staff_unit_of_work(db: str | None, token: str | None, roles: frozenset[str],
+                       action: str) -> tuple[UnitOfWork, str]:
+    """A staff command's unit of work on ``db`` and the id of the operator ``token`` names
+    (:func:`acting_operator`: one of ``roles``, else exit 2 with nothing done)."""
+    built = services(db, read_only=False)
+    try:
+        who = acting_operator(built, token, roles, action)
+    except BaseException:
+        built.close()
+        raise
+    return built.uow, who.id
 
 
 def acting_operator(built: Services, token: str | None, roles: frozenset[str],

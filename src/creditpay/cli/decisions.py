@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from creditpay.cli.common import DbOption, TokenOption, acting_operator, services
+from creditpay.cli.common import DbOption, TokenOption, services, staff_unit_of_work
 from creditpay.errors import DomainError
 
 if TYPE_CHECKING:
@@ -62,13 +62,7 @@ STAFF_ROLES = frozenset({"risk_analyst", "admin"})
 def _staff(db: str | None, token: str | None, action: str) -> tuple[UnitOfWork, str]:
     """The unit of work and the id of the operator ``token`` names (audited as the actor),
     who must be a risk analyst or an admin; else exit 2 with nothing done."""
-    built = services(db, read_only=False)
-    try:
-        who = acting_operator(built, token, STAFF_ROLES, action)
-    except BaseException:
-        built.close()
-        raise
-    return built.uow, who.id
+    return staff_unit_of_work(db, token, STAFF_ROLES, action)
 
 
 def _print(data: Any, as_json: bool) -> None:

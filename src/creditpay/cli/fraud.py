@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from creditpay.cli.common import DbOption, TokenOption, acting_operator, services
+from creditpay.cli.common import DbOption, TokenOption, services, staff_unit_of_work
+
+if TYPE_CHECKING:
+    from creditpay.db.uow import UnitOfWork
 
 __all__ = ["register"]
 
@@ -26,15 +29,10 @@ def _uow(db: str | None, *, read_only: bool) -> Any:
 RULES_ROLES = frozenset({"risk_analyst", "admin"})
 
 
-def _staff(db: str | None, token: str | None, action: str) -> tuple[Any, str]:
-    """The unit of work and the id of the operator ``token`` names; exit 2 otherwise."""
-    built = services(db, read_only=False)
-    try:
-        who = acting_operator(built, token, RULES_ROLES, action)
-    except BaseException:
-        built.close()
-        raise
-    return built.uow, who.id
+def _staff(db: str | None, token: str | None, action: str) -> tuple[UnitOfWork, str]:
+    """The unit of work and the id of the operator ``token`` names (audited as the actor),
+    who must be a risk analyst or an admin; else exit 2 with nothing done."""
+    return staff_unit_of_work(db, token, RULES_ROLES, action)
 
 
 def _read_document(path: Path) -> Any:
