@@ -437,7 +437,7 @@ class Services:
                                  ) -> Mapping[str, Any]:
             from creditpay.risk.fraud import rule_sets
 
-            gateway = self.payments.risk
+            gateway = self.risk  # the one payments screens with (Services.payments)
             names = fraud_feature_names(gateway)
             view = rule_sets.activate(tx, str(payload["version"]), operator=proposer.id,
                                       names=names)
@@ -448,11 +448,20 @@ class Services:
                 tx.after_commit(lambda: use_rules(ruleset, view["activation_seq"]))
             return view
 
+        def activate_credit_policy(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                                   ) -> Mapping[str, Any]:
+            from creditpay.risk.decisions.policy import activate_policy
+
+            policy = activate_policy(tx, dict(payload["document"]), actor=proposer.id)
+            return {"policy_id": policy.policy_id, "version": policy.version,
+                    "content_hash": policy.content_hash}
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
             ControlledAction("credit_line.grant", staff, grant_line),
             ControlledAction("playbook.run", staff, run_playbook),
-            ControlledAction("fraud_rules.activate", staff, activate_fraud_rules))}
+            ControlledAction("fraud_rules.activate", staff, activate_fraud_rules),
+            ControlledAction("credit_policy.activate", staff, activate_credit_policy))}
 
     @cached_property
     def payments(self) -> Payments:

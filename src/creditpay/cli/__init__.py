@@ -64,6 +64,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.audit",
     "creditpay.cli.consumer",
     "creditpay.cli.reports",
+    "creditpay.cli.approvals",
 )
 
 for _module_name in _DOMAIN_CLIS:

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from creditpay.cli.common import DbOption, TokenOption, services, staff_unit_of_work
+from creditpay.cli.common import (
+    DbOption,
+    TokenOption,
+    acting_operator,
+    services,
+    staff_unit_of_work,
+)
 from creditpay.errors import DomainError
 
 if TYPE_CHECKING:
@@ -218,15 +224,28 @@ def policy_check(file: Path, json_output: JsonOption = False) -> None:
 @policy_app.command("activate")
 @_errors
 def policy_activate(file: Path, token: TokenOption = None, db: DbOption = None) -> None:
-    """Validate a policy document and put it in force (hot swap), as the operator of
-    --token."""
-    from creditpay.risk.decisions.policy import activate_policy, load_policy_file
+    """Propose putting a policy document in force (four-eyes: a second operator approves
+    it with `creditpay approvals approve ID` or in the console, which hot-swaps it). The
+    document is validated first; prints the proposal with its approval_id."""
+    import dataclasses
+
+    from creditpay.platform import approvals
+    from creditpay.risk.decisions.policy import load_policy_file
 
     policy = load_policy_file(file)
-    uow, actor = _staff(db, token, "risk policy activate")
-    with uow.begin() as tx:
-        activate_policy(tx, policy, actor=actor)
-    typer.echo(f"{policy.policy_id} {policy.version} active ({policy.content_hash})")
+    built = services(db, read_only=False)
+    try:
+        who = acting_operator(built, token, STAFF_ROLES, "risk policy activate")
+        proposal = built.uow.run(lambda tx: approvals.propose(
+            tx, built.controlled_actions["credit_policy.activate"],
+            {"document": dict(policy.document), "policy_id": policy.policy_id,
+             "version": policy.version, "content_hash": policy.content_hash},
+            approvals.Actor(who.id, who.role), policy=built.four_eyes))
+    finally:
+        built.close()
+    typer.echo(json.dumps(dataclasses.asdict(proposal) | {"payload": {
+        "policy_id": policy.policy_id, "version": policy.version,
+        "content_hash": policy.content_hash}}, indent=2, sort_keys=True, default=str))
 
 
 @models_app.command("list")

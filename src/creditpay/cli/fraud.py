@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from creditpay.cli.common import DbOption, TokenOption, services, staff_unit_of_work
+from creditpay.cli.common import (
+    DbOption,
+    TokenOption,
+    acting_operator,
+    fail,
+    services,
+    staff_unit_of_work,
+)
 
 if TYPE_CHECKING:
     from creditpay.db.uow import UnitOfWork
@@ -95,16 +102,34 @@ def _rules_app() -> typer.Typer:
     @rules_app.command("activate")
     def activate(version: str = typer.Argument(..., help="a stored version"),
                  token: TokenOption = None, db: DbOption = None) -> None:
-        """Make a stored version live, as the operator of --token; running screeners swap
-        it in within seconds."""
+        """Propose making a stored version live (four-eyes: a second operator approves it
+        with `creditpay approvals approve ID` or in the console; running screeners then swap
+        it in within seconds). Checked first; prints the proposal with its approval_id."""
+        import dataclasses
+
+        from creditpay.bootstrap import fraud_feature_names
+        from creditpay.errors import DomainError
+        from creditpay.platform import approvals
         from creditpay.risk.fraud import rule_sets
 
-        uow, operator = _staff(db, token, "risk fraud-rules activate")
-        view = uow.run(lambda tx: rule_sets.activate(tx, version, operator=operator))
-        if view["changed"]:
-            typer.echo(f"live: version {view['version']} (activation {view['activation_seq']})")
-        else:
-            typer.echo(f"version {view['version']} is already live")
+        built = services(db, read_only=False)
+        try:
+            who = acting_operator(built, token, RULES_ROLES, "risk fraud-rules activate")
+
+            def propose(tx: Any) -> Any:
+                rule_sets.check_activation(tx.conn, version,
+                                           fraud_feature_names(built.risk))
+                return approvals.propose(
+                    tx, built.controlled_actions["fraud_rules.activate"],
+                    {"version": version}, approvals.Actor(who.id, who.role),
+                    policy=built.four_eyes)
+
+            proposal = built.uow.run(propose)
+        except DomainError as exc:
+            raise fail(f"{exc.field or 'version'}: {exc}") from None
+        finally:
+            built.close()
+        _print_json(dataclasses.asdict(proposal))
 
     @rules_app.command("history")
     def history(db: DbOption = None,

@@ -53,12 +53,14 @@ ROLE_NAMES = {"admin": N_("Administrator"), "risk_analyst": N_("Risk analyst"),
               "compliance_officer": N_("Compliance officer"), "support": N_("Support")}
 KIND_NAMES = {"credit_line.grant": N_("Grant a credit line"),
               "playbook.run": N_("Run an early-warning playbook"),
-              "fraud_rules.activate": N_("Make a fraud rule set live")}
+              "fraud_rules.activate": N_("Make a fraud rule set live"),
+              "credit_policy.activate": N_("Put a credit policy in force")}
 # How a proposal's arguments are shown (the raw value stays in data-value / data-minor).
 PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit"),
                   "product_code": N_("Product"), "currency": N_("Currency"),
                   "alert_id": N_("Alert"), "parameters": N_("Parameters"),
-                  "version": N_("Rule set version")}
+                  "version": N_("Version"), "policy_id": N_("Policy"),
+                  "content_hash": N_("Content hash (SHA-256)")}
 STATUS_NAMES = {"pending": N_("Waiting for a second operator"), "approved": N_("Approved"),
                 "rejected": N_("Rejected"), "expired": N_("Expired")}
 
@@ -164,8 +166,10 @@ def _approvals_view(page: Page, status: str) -> dict[str, Any]:
     who = page.principal
     assert who is not None
     for approval in found:
+        # A policy's whole document is not shown: its id, version and hash name it.
         approval["shown"] = [_shown(page, name, value)
-                             for name, value in approval["payload"].items()]
+                             for name, value in approval["payload"].items()
+                             if name != "document"]
     return {"approvals": found, "status": status, "statuses": STATUS_NAMES,
             "kinds": KIND_NAMES, "may_decide": who.role in APPROVALS_DECIDE,
             "me": who.id, "key": new_form_key()}

@@ -23,13 +23,32 @@ def _run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def _analyst_token(db) -> str:
-    """A risk analyst's token on ``db`` (created and migrated here)."""
+def _analyst_token(db, role: str = "risk_analyst") -> str:
+    """A ``role`` operator's token on ``db`` (created and migrated here)."""
     engine = open_database(f"sqlite:///{db}")
     try:
-        return new_operator(UnitOfWork(engine, SystemClock()), "risk_analyst")["token"]
+        return new_operator(UnitOfWork(engine, SystemClock()), role)["token"]
     finally:
         engine.dispose()
+
+
+def _activate_policy(db, maker: str, checker: str) -> dict:
+    """Put the bundled application policy in force the four-eyes way: proposed by
+    ``maker`` (nothing in force yet), refused to its proposer, approved by ``checker``."""
+    proposed = _run("risk", "policy", "activate", bundled_policy_path("application"),
+                    "--token", maker, "--db", db)
+    assert proposed.exit_code == 0, proposed.output
+    approval = json.loads(proposed.output)
+    assert approval["kind"] == "credit_policy.activate" and approval["status"] == "pending"
+    own = _run("approvals", "approve", approval["approval_id"], "--token", maker, "--db", db)
+    assert own.exit_code == 2 and "another operator" in own.output
+    done = _run("approvals", "approve", approval["approval_id"], "--token", checker,
+                "--db", db)
+    assert done.exit_code == 0, done.output
+    approved = json.loads(done.output)
+    assert approved["status"] == "approved"
+    assert approved["result"]["policy_id"] == approval["payload"]["policy_id"]
+    return approved
 
 
 def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
@@ -41,8 +60,8 @@ def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
         assert result.exit_code == 0, result.output
     assert _run("risk", "models", "promote", "application", 1, "--token", ops, "--reason",
                 "first", "--db", db).exit_code == 0
-    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--token",
-                ops, "--db", db).exit_code == 0
+    # Nothing decides before the policy is in force: its activation is a proposal first.
+    _activate_policy(db, ops, _analyst_token(db, "admin"))
     engine = make_engine(f"sqlite:///{db}")
     try:
         with UnitOfWork(engine, SystemClock()).begin() as tx:
@@ -91,8 +110,7 @@ def test_errors_name_the_field_and_exit_2(tmp_path):
     assert not (tmp_path / "d.db").exists()
     # ... and, in a database that exists, the unknown decision.
     ops = _analyst_token(tmp_path / "d.db")
-    assert _run("risk", "policy", "activate", bundled_policy_path("application"), "--token",
-                ops, "--db", tmp_path / "d.db").exit_code == 0
+    _activate_policy(tmp_path / "d.db", ops, _analyst_token(tmp_path / "d.db", "admin"))
     result = _run("risk", "replay", "nope", "--db", tmp_path / "d.db")
     assert result.exit_code == 2 and "decision_id" in result.output
 
@@ -130,3 +148,55 @@ def test_policy_and_model_changes_need_a_risk_operators_token(tmp_path, model_di
         assert typed.exit_code == 2 and "--actor" in typed.output
     listing = json.loads(_run("risk", "models", "list", "--db", db, "--json").output)
     assert listing["models"] == []
+
+
+def test_approvals_cli_lists_rejects_and_refuses_a_decided_proposal(tmp_path):
+    db = tmp_path / "approvals.db"
+    maker, checker = _analyst_token(db), _analyst_token(db, "admin")
+    proposed = json.loads(_run("risk", "policy", "activate",
+                               bundled_policy_path("application"), "--token", maker,
+                               "--db", db).output)
+    listed = json.loads(_run("approvals", "list", "--token", checker, "--db", db).output)
+    assert [a["approval_id"] for a in listed["data"]] == [proposed["approval_id"]]
+    no_reason = _run("approvals", "reject", proposed["approval_id"], "--token", checker,
+                     "--reason", " ", "--db", db)
+    assert no_reason.exit_code == 2 and "reason" in no_reason.output
+    rejected = _run("approvals", "reject", proposed["approval_id"], "--token", checker,
+                    "--reason", "wrong version", "--db", db)
+    assert rejected.exit_code == 0 and json.loads(rejected.output)["status"] == "rejected"
+    again = _run("approvals", "approve", proposed["approval_id"], "--token", checker,
+                 "--db", db)
+    assert again.exit_code == 2 and "rejected" in again.output
+    support = _analyst_token(db, "support")
+    assert _run("approvals", "list", "--token", support, "--db", db).exit_code == 2
+    # Nothing was put in force: deciding still needs a policy.
+    pending = json.loads(_run("approvals", "list", "--status", "pending", "--token",
+                              checker, "--db", db).output)
+    assert pending["data"] == []
+
+
+def test_fraud_rules_go_live_only_once_a_second_operator_approves(tmp_path):
+    db = tmp_path / "rules.db"
+    maker, checker = _analyst_token(db), _analyst_token(db, "admin")
+    document = {"version": "rules-cli-1", "blocklists": {}, "rules": [
+        {"name": "big", "action": "review",
+         "when": {"field": "amount_minor", "op": ">=", "value": 1_000_000}}]}
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(document))
+    assert _run("risk", "fraud-rules", "load", path, "--token", maker, "--db", db
+                ).exit_code == 0
+    missing = _run("risk", "fraud-rules", "activate", "rules-missing", "--token", maker,
+                   "--db", db)
+    assert missing.exit_code == 2 and "version" in missing.output
+    proposed = _run("risk", "fraud-rules", "activate", "rules-cli-1", "--token", maker,
+                    "--db", db)
+    assert proposed.exit_code == 0, proposed.output
+    approval = json.loads(proposed.output)
+    assert approval["kind"] == "fraud_rules.activate"
+    assert "no rule set" in _run("risk", "fraud-rules", "show", "--db", db).output.lower() \
+        or "rules-cli-1" not in _run("risk", "fraud-rules", "show", "--db", db).output
+    done = _run("approvals", "approve", approval["approval_id"], "--token", checker,
+                "--db", db)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["result"]["version"] == "rules-cli-1"
+    assert "rules-cli-1" in _run("risk", "fraud-rules", "show", "--db", db).output
