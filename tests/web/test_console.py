@@ -36,7 +36,7 @@ PASSWORD = "staff password 42"
 CUSTOMER_PASSWORD = "console customer pw 7"
 # (key, role): each logs in once per module (a TOTP code is accepted once per 30 s step).
 STAFF = (("risk_analyst", "risk_analyst"), ("admin", "admin"), ("support", "support"),
-         ("admin2", "admin"))
+         ("admin2", "admin"), ("compliance", "compliance_officer"))
 
 
 def _seed(url: str, master: bytes) -> dict[str, Any]:
@@ -119,9 +119,10 @@ def test_a_wrong_code_is_refused_and_a_role_without_the_queue_gets_403(
     page.wait_for_url(f"{base}/console/")
     assert page.locator('[data-field="operator.role"]').inner_text() == "Support"
     axe_check(page)
-    response = page.goto(f"{base}/console/approvals")
-    assert response is not None and response.status == 403
-    assert page.locator("h1").inner_text() == "Not for your role"
+    for path in ("/console/approvals", "/console/dashboard", "/console/dashboard/fraud.csv"):
+        response = page.goto(f"{base}{path}")
+        assert response is not None and response.status == 403, path
+        assert page.locator("h1").inner_text() == "Not for your role"
     axe_check(page)
 
 
@@ -188,3 +189,27 @@ def test_a_customer_session_opens_no_console_page_and_forms_need_the_token(
                          data={"once": "web-replayed-key-0001"},
                          cookies={"__Host-cp_staff": cookie["value"]})
     assert refused.status_code == 403
+
+
+def test_the_portfolio_views_and_their_csv(console_server: WebServer, new_context: Any
+                                           ) -> None:
+    base, seeded = console_server.base, console_server.seeded
+    page = _staff_log_in(new_context(DESKTOP, "zh-CN"), base, seeded["staff"]["compliance"],
+                         "?next=/console/dashboard")
+    page.wait_for_url(f"{base}/console/dashboard")
+    axe_check(page)
+    page.locator('a[href="/console/dashboard?view=buckets"]').click()
+    page.wait_for_url(f"{base}/console/dashboard?view=buckets")
+    page.locator("#from").fill("2025-01-01")
+    page.locator(".filters-form button[type=submit]").click()
+    page.wait_for_url(f"{base}/console/dashboard?view=buckets&from=2025-01-01&to=&product=")
+    axe_check(page)
+    href = page.locator("[data-csv]").get_attribute("href")
+    assert href == "/console/dashboard/buckets.csv?from=2025-01-01"
+    csv = page.context.request.get(f"{base}{href}")
+    assert csv.status == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text().splitlines()[0] == \
+        "bucket,accounts,receivable_minor,receivable_share,accounts_share"
+    # The fraud view has no product filter: said on the page, as the API says it (422).
+    page.goto(f"{base}/console/dashboard?view=fraud&product=huabei")
+    assert "product" in page.locator(".error").inner_text()

@@ -157,6 +157,115 @@ def home(request: Request) -> Response:
                    pending=pending)
 
 
+# ----------------------------------------------------------------------- dashboard
+DASHBOARD_READ = frozenset({"admin", "risk_analyst", "compliance_officer"})
+VIEW_TITLES = {"receivables": N_("Receivables by product"),
+               "dpd30": N_("30+ days past due"),
+               "buckets": N_("Delinquency buckets"),
+               "roll_rates": N_("Monthly roll rates"),
+               "vintages": N_("Vintage curves"),
+               "grades": N_("Approval and bad rate by grade"),
+               "fraud": N_("Fraud attempted, caught and lost"),
+               "revenue_losses": N_("Revenue and losses by month")}
+
+
+def _dashboard_query(request: Request) -> dict[str, Any]:
+    """The view and filters of a dashboard request (bad dates or an unknown view: the
+    defaults, said on the page by the API's own validation of the rest)."""
+    import datetime as dt
+
+    query = request.query_params
+    view = query.get("view", "receivables")
+    if view not in VIEW_TITLES:
+        view = "receivables"
+
+    def day(name: str) -> dt.date | None:
+        try:
+            return dt.date.fromisoformat(query.get(name, "")) if query.get(name) else None
+        except ValueError:
+            return None
+
+    product = (query.get("product") or "").strip()[:48] or None
+    return {"view": view, "date_from": day("from"), "date_to": day("to"), "product": product}
+
+
+def _cell(page: Page, name: str, value: Any) -> str:
+    """A dashboard cell as a person reads it: money for ``*_minor``, a percentage for
+    shares and rates, "—" for none."""
+    from decimal import Decimal
+
+    if value is None:
+        return "—"
+    if name.endswith("_minor") and isinstance(value, int):
+        return page.money(value)
+    if (name.endswith("_share") or name.endswith("_rate")) and isinstance(value, Decimal):
+        return f"{value * 100:.2f}%"
+    return str(value)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(request: Request) -> Response:
+    """One portfolio view from the live database as a table (GET
+    /v1/operator/dashboard/{view}), with its filters and a CSV export."""
+    import dataclasses
+    from urllib.parse import urlencode
+
+    from creditpay.reporting import dashboard
+
+    page = staff_page(request)
+    if page.principal is None:
+        return page.redirect("/console/login?next=/console/dashboard")
+    if page.principal.role not in DASHBOARD_READ:
+        return _forbidden(page)
+    chosen = _dashboard_query(request)
+    error = None
+    rows: list[Any] = []
+    try:
+        with page.rt.uow.connect() as conn:
+            rows = list(dashboard.run_view(conn, chosen["view"], date_from=chosen["date_from"],
+                                           date_to=chosen["date_to"],
+                                           product=chosen["product"]))
+    except DomainError as exc:
+        error = str(exc)
+    columns = [f.name for f in dataclasses.fields(dashboard.VIEWS[chosen["view"]].row)]
+    table = [[(name, _cell(page, name, getattr(row, name))) for name in columns]
+             for row in rows]
+    filters = {k: v for k, v in (("from", chosen["date_from"]), ("to", chosen["date_to"]),
+                                 ("product", chosen["product"])) if v}
+    csv_url = f"/console/dashboard/{chosen['view']}.csv"
+    if filters:
+        csv_url += "?" + urlencode({k: str(v) for k, v in filters.items()})
+    return _render(page, "console/dashboard.html", title=page.gettext("Portfolio"),
+                   views=VIEW_TITLES, chosen=chosen, columns=columns, table=table,
+                   error=error, csv_url=csv_url)
+
+
+@router.get("/dashboard/{view}.csv")
+def dashboard_csv(request: Request, view: str) -> Response:
+    """The view as CSV (the JSON route's ``format=csv``), for the page's export link."""
+    from creditpay.reporting import dashboard
+
+    page = staff_page(request)
+    if page.principal is None:
+        return page.redirect("/console/login?next=/console/dashboard")
+    if page.principal.role not in DASHBOARD_READ:
+        return _forbidden(page)
+    if view not in VIEW_TITLES:
+        return _render(page, "console/error.html", status_code=404,
+                       title=page.gettext("Not found"), message=view)
+    chosen = _dashboard_query(request)
+    try:
+        with page.rt.uow.connect() as conn:
+            rows = dashboard.run_view(conn, view, date_from=chosen["date_from"],
+                                      date_to=chosen["date_to"], product=chosen["product"])
+    except DomainError as exc:
+        return _render(page, "console/error.html", status_code=http_status(exc),
+                       title=page.gettext("Not available"), message=str(exc))
+    return page.respond(Response(dashboard.to_csv(view, rows), media_type="text/csv",
+                                 headers={"Content-Disposition":
+                                          f'attachment; filename="{view}.csv"'}))
+
+
 # ----------------------------------------------------------------------- approvals
 def _approvals_view(page: Page, status: str) -> dict[str, Any]:
     rt = page.rt
