@@ -60,9 +60,11 @@ def _check_period_ends(uow, business_date: dt.date) -> None:
     unposted (docs/servicing.md: at every period end the period's accrual is zero), and
     each income account equals the postings recorded in account state."""
     with uow.connect() as conn:
+        # Billed today, or billed ahead by a repayment (and maybe paid since): either way
+        # its period ended at this close of business.
         billed = set(conn.execute(select(credit_installments.c.account_seq).where(
             credit_installments.c.due_date == business_date + dt.timedelta(days=1),
-            credit_installments.c.status == "billed")).scalars())
+            credit_installments.c.status.in_(("billed", "paid")))).scalars())
         cut = set(conn.execute(select(credit_statements.c.account_seq).where(
             credit_statements.c.statement_date == business_date)).scalars())
         rows = [dict(r) for r in conn.execute(select(credit_accounts)).mappings()]

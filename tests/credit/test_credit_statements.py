@@ -226,3 +226,43 @@ def test_statement_without_plans_is_unchanged(uow, clock):
     assert (march.installments_minor, march.closing_balance_minor,
             march.minimum_payment_minor, march.due_date) == (0, 100_000, 10_000, D(2025, 4, 5))
     _check_totals(march)
+
+
+def test_after_a_bill_paid_early_the_next_period_starts_at_its_due_date(uow, clock):
+    """An interest-priced installment paid early with the bill was billed with its whole
+    period's interest. A refund before its due date restates the plan's later rows: their
+    first period starts at that due date, with nothing carried (the interest accrued since
+    the early billing is in the installment already). It used to start at the refund's day
+    and carry that accrual too: charged twice when the next bill was paid early as well."""
+    from fractions import Fraction
+
+    from creditpay.credit.schedule import round_fraction
+
+    who = new_customer(uow)
+    clock.set("2025-03-05T10:00:00+00:00")
+    purchase, plan = buy(uow, who, "p-apr", 60_000, funding="plan", product_code="apr_plan",
+                         periods=3)
+    close_until(uow, clock, D(2025, 4, 2))
+    repay(uow, who, "r-bill", _bill_in_full(uow, who, clock))
+    [billed] = [i for i in items(uow, plan.account_id) if i["status"] == "paid"
+                and i["due_date"] == D(2025, 4, 5)]
+    close_until(uow, clock, D(2025, 4, 3))
+    with uow.begin() as tx:
+        S.refund_purchase(tx, refund_id="rf-1", purchase_id="p-apr", amount_minor=6_000,
+                          catalogue=CATALOGUE)
+    row = account(uow, plan.account_id)
+    scheduled = [i for i in items(uow, plan.account_id) if i["status"] == "scheduled"]
+    balance = sum(i["principal_minor"] for i in scheduled)
+    first = scheduled[0]
+    days = (first["due_date"] - billed["due_date"]).days  # from Apr 5, not from Apr 3
+    expected = round_fraction(Fraction(balance * row["interest_rate_micro"], 1_000_000)
+                              * Fraction(days, row["year_basis_days"]))
+    assert first["interest_minor"] == expected
+    # The close of business bills that row with the same interest (the accrual from the
+    # early billing to Apr 5 was cleared at that period's end).
+    close_until(uow, clock, first["due_date"])
+    billed_next = next(i for i in items(uow, plan.account_id) if i["number"] == first["number"])
+    assert billed_next["status"] == "billed"
+    assert billed_next["interest_minor"] == expected
+    for component, (state, ledger) in reconcile(uow, who.customer_id).items():
+        assert state == ledger, component

@@ -46,7 +46,8 @@ __all__ = ["ACCOUNT_COLUMNS", "ITEM_COLUMNS", "OPEN_STATUSES", "Item", "load_acc
            "IdleFilter", "IDLE_CONDITION", "count_idle", "open_item_rows", "due_item_rows",
            "busy_seqs", "item_arrays", "CURRENT_BUCKET",
            "load_due_items", "load_scheduled", "installment_numbers",
-           "plan_installments_in_cycle", "auto_debit_references", "save_chunk"]
+           "plan_installments_in_cycle", "auto_debit_references", "save_chunk",
+           "billed_ahead_until", "billed_ahead_seqs"]
 
 ACCOUNT_COLUMNS = (
     "seq", "account_id", "kind", "customer_id", "currency", "line_id", "product_code",
@@ -200,6 +201,17 @@ def load_items(conn: Connection, account_seq: int, *, open_only: bool = True) ->
                  fee_paid_minor=r["fee_paid_minor"], minimum_minor=r["minimum_minor"],
                  statement_id=r["statement_id"])
             for r in conn.execute(query).mappings()]
+
+
+def billed_ahead_until(conn: Connection, account_seq: int, today: dt.date) -> dt.date | None:
+    """The latest due date after ``today`` of an installment of ``account_seq`` already
+    billed (paid or not): one a repayment billed ahead of its due date with its whole
+    period's interest (repayments._bill_now), or None."""
+    c = credit_installments.c
+    found: dt.date | None = conn.execute(select(func.max(c.due_date)).where(
+        c.account_seq == account_seq, c.status.in_(("billed", "paid")),
+        c.due_date > today)).scalar()
+    return found
 
 
 def next_number(conn: Connection, account_seq: int) -> int:
@@ -446,12 +458,24 @@ def due_item_rows(conn: Connection, day: int, lo: int, hi: int) -> list[Sequence
         " ORDER BY account_seq, number")), (_date_param(conn, day + 1), lo, hi)).fetchall())
 
 
+def billed_ahead_seqs(conn: Connection, day: int, lo: int, hi: int) -> list[int]:
+    """Seqs in [lo, hi] of the accounts with an installment due on ``day`` + 1 that is
+    already billed or paid: a repayment billed it ahead (the close of business bills the
+    others today), so its period ends today (cob_steps.bill)."""
+    return [int(seq) for (seq,) in conn.exec_driver_sql(_sql(conn, (
+        "SELECT DISTINCT account_seq FROM credit_installments"
+        " WHERE status IN ('billed', 'paid') AND due_date = ?"
+        " AND account_seq + 0 BETWEEN ? AND ? ORDER BY account_seq")),
+        (_date_param(conn, day + 1), lo, hi)).fetchall()]
+
+
 def busy_seqs(open_items: Sequence[Sequence[Any]], due_items: Sequence[Sequence[Any]],
-              day: int) -> tuple[int, ...]:
-    """Seqs of the accounts with an open item (``open_items``) due by ``day`` + 1 or a
-    scheduled one to bill (``due_items``): never idle (:class:`IdleFilter`)."""
+              day: int, ahead: Sequence[int] = ()) -> tuple[int, ...]:
+    """Seqs of the accounts with an open item (``open_items``) due by ``day`` + 1, a
+    scheduled one to bill (``due_items``) or one billed ahead due tomorrow (``ahead``):
+    never idle (:class:`IdleFilter`)."""
     account, due = ITEM_COLUMNS.index("account_seq"), ITEM_COLUMNS.index("due_date")
-    seqs = {int(row[account]) for row in due_items}
+    seqs = {int(row[account]) for row in due_items} | set(ahead)
     if open_items:
         dues = to_day_numbers([row[due] for row in open_items])
         seqs.update(int(open_items[k][account])

@@ -185,8 +185,9 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
     # idle accounts (nothing can change them today, repo.IDLE_CONDITION) are not read.
     open_rows = repo.open_item_rows(conn, lo, hi)
     due_rows = repo.due_item_rows(conn, day, lo, hi)
+    ahead = repo.billed_ahead_seqs(conn, day, lo, hi)
     idle = repo.IdleFilter(statement_day=business_date.day,
-                           busy=repo.busy_seqs(open_rows, due_rows, day))
+                           busy=repo.busy_seqs(open_rows, due_rows, day, ahead))
     loaded = repo.load_chunk(conn, day, lo, hi, skip_idle=idle)
     idle_count = repo.count_idle(conn, day, lo, hi, idle)
     n = len(loaded["seq"])
@@ -214,7 +215,8 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
         scheduled_seq=scheduled_seq, scheduled_due=scheduled_due,
         installment_numbers=repo.installment_numbers(conn, seq[lines].tolist()),
         plan_installments=repo.plan_installments_in_cycle(
-            conn, [str(x) for x in loaded["line_id"][lines]], today))
+            conn, [str(x) for x in loaded["line_id"][lines]], today),
+        ahead_seqs=np.asarray(ahead, dtype=np.int64))
     debit, pulls = auto_debit_pulls(state, inputs)
     if pulls:
         inputs = replace(inputs, collected=_attempt_pulls(tx, n, debit, pulls))

@@ -99,6 +99,9 @@ class DayInputs:
     installment_numbers: Mapping[int, int]
     # Plan installments in the cycle of today's statements, by line id.
     plan_installments: Mapping[str, tuple[PlanInstallment, ...]]
+    # Seqs (sorted) of the accounts with an installment due tomorrow that a repayment billed
+    # ahead (billed or already paid): their period ends today.
+    ahead_seqs: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def today(self) -> dt.date:
@@ -516,7 +519,7 @@ def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:
     ahead_pos = v0["pos"][ahead]
     ahead_pos = ahead_pos[(a0["status"][ahead_pos] == "active")
                           & (a0["kind"][ahead_pos] != "line")]
-    if not live.any() and len(ahead_pos) == 0:
+    if not live.any() and len(ahead_pos) == 0 and len(inputs.ahead_seqs) == 0:
         return StepOutput(state)
     pos = d["pos"][live]
     # Interest goes onto the items billed now (an item billed early took its own at billing).
@@ -533,10 +536,15 @@ def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:
     interest = np.zeros(state.n, dtype=np.int64)
     interest[bearing] = _post_accrual(a, bearing, "interest")
     # An installment a repayment billed early posted its period's whole interest then (the
-    # scheduled interest, which is the daily accrual's): what accrued since is in it.
-    early = ahead_pos[np.isin(a0["interest_base"][ahead_pos], (1, 3))
-                      & ~np.isin(ahead_pos, billing)]
+    # scheduled interest, which is the daily accrual's): what accrued since is in it. Paid
+    # or not (a paid one is not among the open items: ``inputs.ahead_seqs`` names it).
+    found, known = positions(a0["seq"], inputs.ahead_seqs)
+    ahead_all = np.union1d(ahead_pos, found[known])
+    early = ahead_all[(a0["status"][ahead_all] == "active")
+                      & np.isin(a0["interest_base"][ahead_all], (1, 3))
+                      & ~np.isin(ahead_all, billing)]
     a["interest_accrual_num"][early] = 0
+    a["event"][early] = True
     penalty = np.zeros(state.n, dtype=np.int64)
     penalty[accounts] = _post_accrual(a, accounts, "penalty")
     item_interest = np.where(np.isin(d["pos"], bearing) & live,

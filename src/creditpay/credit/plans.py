@@ -168,7 +168,8 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
 
 def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principal: int,
                         today: dt.date, rule: str, *, prepaid_minor: int = 0,
-                        catalogue: P.Catalogue) -> list[Item]:
+                        catalogue: P.Catalogue,
+                        billed_ahead_until: dt.date | None = None) -> list[Item]:
     """Restate the scheduled (not yet billed) items after a change on ``today``: a
     prepayment of ``prepaid_minor`` of principal, a refund, or interest accrued so far paid
     ahead. Their principal then adds up to ``new_principal``.
@@ -191,6 +192,14 @@ def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principa
 
     scheduled = [i for i in items if i.status == "scheduled"]
     unbilled = sum(i.principal_due for i in scheduled)
+    # An installment a repayment billed ahead of its due date (one a statement showed) was
+    # billed with its whole period's interest: the next period starts at its due date, and
+    # the interest accrued since it was billed is in it, not carried to the next row.
+    # ``billed_ahead_until`` (accounts_repo) finds it among the paid ones the caller did not
+    # load.
+    covered = max((d for d in (billed_ahead_until, *(
+        i.due_date for i in items if i.status in ("billed", "paid") and i.due_date > today))
+        if d is not None), default=None)
     base_before = account["principal_original_minor"] - account["principal_prepaid_minor"]
     base_after = base_before - prepaid_minor
     # What is lent (less prepaid) covers what is outstanding, so the base stays positive.
@@ -200,7 +209,7 @@ def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principa
         assert new_principal == 0, "principal left without scheduled installments"
         return []
     if new_principal == unbilled and prepaid_minor == 0:
-        _restate_interest(account, scheduled, today)
+        _restate_interest(account, scheduled, today, covered_until=covered)
         return []
     for item in scheduled:
         item.status = "cancelled"
@@ -212,6 +221,8 @@ def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principa
     fees = [scale_pro_rata(i.fee_minor, base_after, base_before) if prepaid_minor
             else i.fee_minor for i in scheduled]
     start = min(today, scheduled[0].due_date - dt.timedelta(days=1))
+    if covered is not None:
+        start = max(start, covered)
     level = account["schedule_level_minor"]
     schedule = remaining_schedule(
         method=method, principal_minor=new_principal, currency=account["currency"],
@@ -220,7 +231,7 @@ def reschedule_unbilled(account: dict[str, Any], items: list[Item], new_principa
         frequency=getattr(product, "frequency", "monthly"),
         day_count=_accrual_day_count(account, product.day_count),
         level_payment_minor=level, level_principal_minor=level, charge_base_minor=base_after,
-        accrued_interest_minor=_accrued_interest(account))
+        accrued_interest_minor=Fraction(0) if covered is not None else _accrued_interest(account))
     kept = schedule.level_payment_minor or schedule.level_principal_minor
     if kept is not None:
         account["schedule_level_minor"] = kept
@@ -254,11 +265,14 @@ def _accrued_interest(account: dict[str, Any]) -> Fraction:
     return Fraction(account["interest_accrual_num"], accrual_denominator(account))
 
 
-def _restate_interest(account: dict[str, Any], scheduled: list[Item], today: dt.date) -> None:
+def _restate_interest(account: dict[str, Any], scheduled: list[Item], today: dt.date, *,
+                      covered_until: dt.date | None = None) -> None:
     """The principal parts stay; each row's interest becomes what its period accrues, the
     first row's including what was accrued before ``today`` and not paid (part of it was
     just paid ahead). Same arithmetic as the schedules: ``round(base * rate * days /
-    basis)``, half-up, the base the balance (flat: the principal lent less prepaid)."""
+    basis)``, half-up, the base the balance (flat: the principal lent less prepaid).
+    ``covered_until``: the due date of an installment billed ahead with its period's
+    interest; the first row's period starts there, with nothing carried."""
     from creditpay.credit.schedule import round_fraction
 
     rate = Fraction(_accrual_rate(account))
@@ -270,6 +284,8 @@ def _restate_interest(account: dict[str, Any], scheduled: list[Item], today: dt.
     balance = sum(i.principal_due for i in scheduled)
     previous = min(today, scheduled[0].due_date - dt.timedelta(days=1))
     carried = _accrued_interest(account)
+    if covered_until is not None:
+        previous, carried = max(previous, covered_until), Fraction(0)
     for item in scheduled:
         base = (flat_base if balance else 0) if flat else balance
         interest = round_fraction(

@@ -425,9 +425,10 @@ def repay(tx: Tx, *, repayment_id: str, customer_id: str, currency: str, amount_
             # The rows still to bill are restated to what will be billed: less principal,
             # and the interest paid ahead no longer on the next installment.
             items = items_of[account["seq"]]
-            new_items = reschedule_unbilled(account, items, unbilled - prepay, today,
-                                            account["prepayment_rule"], prepaid_minor=prepay,
-                                            catalogue=catalogue)
+            new_items = reschedule_unbilled(
+                account, items, unbilled - prepay, today, account["prepayment_rule"],
+                prepaid_minor=prepay, catalogue=catalogue,
+                billed_ahead_until=repo.billed_ahead_until(tx.conn, account["seq"], today))
             items_of[account["seq"]] = items + new_items
     for account in accounts:
         if left == 0 or account["status"] != "written_off":

@@ -1024,9 +1024,10 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
         account["principal_prepaid_minor"] = min(account["principal_prepaid_minor"],
                                                  base - amount_minor)
         if from_unbilled:
-            new_items = reschedule_unbilled(account, items, unbilled - from_unbilled,
-                                            tx.today, "reduce_installment",
-                                            catalogue=catalogue)
+            new_items = reschedule_unbilled(
+                account, items, unbilled - from_unbilled, tx.today, "reduce_installment",
+                catalogue=catalogue, billed_ahead_until=repo.billed_ahead_until(
+                    tx.conn, account["seq"], tx.today))
             for item in new_items:
                 item.fee_minor = scale_fee(item.fee_minor, keep, drop)
                 item.minimum_minor = item.principal_minor + item.interest_minor + \
