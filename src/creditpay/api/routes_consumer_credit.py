@@ -84,22 +84,25 @@ def _own_statement(conn: Any, who: Principal, statement_id: str) -> Any:
 
 
 # ======================================================================= the line
-def credit_line_out(rt: Runtime, conn: Any, customer_id: str, currency: str = CURRENCY
-                    ) -> dict[str, Any]:
+def credit_line_out(rt: Runtime, conn: Any, customer_id: str, currency: str = CURRENCY, *,
+                    with_bill_in_full: bool = True) -> dict[str, Any]:
     """The customer's own line in ``currency`` as GET /v1/me/credit_line answers it (the web
     app's My credit shows the same dict): :func:`creditpay.credit.service.my_credit_line`
     and what paying the bill in full takes today
     (:func:`creditpay.credit.service.bill_in_full_minor`), in minor units. NotFoundError
-    naming ``currency`` without a line."""
+    naming ``currency`` without a line. A page that does not show the bill in full leaves
+    it out (``with_bill_in_full=False``: it reads every account's installments)."""
     from creditpay.credit.service import bill_in_full_minor, my_credit_line
 
     line = my_credit_line(conn, customer_id, currency)
-    return {**{k: getattr(line, k) for k in (
+    out = {**{k: getattr(line, k) for k in (
         "line_id", "currency", "product_code", "status", "limit_minor", "available_minor",
         "used_minor", "held_minor", "exposure_minor")},
-        "exposure_by_product": [vars(p) for p in line.exposure_by_product],
-        "bill_in_full_minor": bill_in_full_minor(conn, customer_id, currency,
-                                                 rt.clock.today(), catalogue=rt.catalogue)}
+        "exposure_by_product": [vars(p) for p in line.exposure_by_product]}
+    if with_bill_in_full:
+        out["bill_in_full_minor"] = bill_in_full_minor(conn, customer_id, currency,
+                                                       rt.clock.today(), catalogue=rt.catalogue)
+    return out
 
 
 # ======================================================================= applications

@@ -28,10 +28,12 @@ from creditpay.errors import (
 from creditpay.parties.service import Principal
 from creditpay.platform import approvals as A
 from creditpay.web.framework import (
+    KEY_FIELD,
     N_,
     Page,
     form_post,
     http_status,
+    language_switch,
     new_form_key,
     run_as_route,
     safe_next,
@@ -42,7 +44,6 @@ from creditpay.web.session import LANGUAGE_COOKIE, WebSession, decode_session
 __all__ = ["router", "STAFF_COOKIE", "staff_page"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-KEY_FIELD = "once"  # a decision form's one-time key: the Idempotency-Key it runs under
 STAFF_COOKIE = "__Host-cp_staff"
 STAFF_COOKIE_MAX_AGE_S = 12 * 3600  # a working day; the access token inside expires sooner
 # The roles of the JSON routes each page stands for (api/routes_approvals.py).
@@ -369,11 +370,4 @@ def reject(page: Page, form: dict[str, str]) -> Response:
 
 @form_post(router, "/lang", page_of=staff_page)
 def switch_language(page: Page, form: dict[str, str]) -> Response:
-    from creditpay.web.i18n import LANGUAGES
-
-    response = page.redirect(safe_next(form.get("next")) or "/console/")
-    chosen = form.get("lang")
-    if chosen in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=400 * 24 * 3600, path="/",
-                            secure=True, httponly=True, samesite="lax")
-    return response
+    return language_switch(page, form, "/console/")

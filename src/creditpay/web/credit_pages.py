@@ -54,6 +54,7 @@ from creditpay.money import minor_to_decimal, to_minor
 from creditpay.parties.service import Principal
 from creditpay.protection.disclosure import document_csp
 from creditpay.web.framework import (
+    KEY_FIELD,
     N_,
     Page,
     customer_page,
@@ -67,7 +68,6 @@ from creditpay.web.framework import (
 __all__ = ["router", "credit_actions"]
 
 router = APIRouter(prefix="/app", include_in_schema=False)
-KEY_FIELD = "once"
 CONSENTS_TO_APPLY = ("bureau_inquiry", "credit_assessment")
 EMPLOYMENT = {"salaried": N_("Salaried"), "self_employed": N_("Self-employed"),
               "student": N_("Student"), "retired": N_("Retired"),
@@ -200,7 +200,7 @@ def _repay_view(page: Page, who: Principal) -> dict[str, Any]:
 
     rt = page.rt
     with rt.uow.connect() as conn:
-        line = line_or_none(rt, conn, who.id)
+        line = line_or_none(rt, conn, who.id, with_bill_in_full=True)
         bill = line_payoff = None
         if line is not None:
             bills = list_statements(conn, line["line_id"])

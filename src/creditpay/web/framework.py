@@ -259,20 +259,39 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
+def language_switch(page: Page, form: dict[str, str], home: str) -> Response:
+    """The language switch's POST: the chosen language in its cookie, back to the page it
+    was on (a page of this app only, else ``home``: never an open redirect)."""
+    response = page.redirect(safe_next(form.get("next")) or home)
+    chosen = form.get("lang")
+    if chosen in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=400 * 24 * 3600, path="/",
+                            secure=True, httponly=True, samesite="lax")
+    return response
+
+
 def customer_page(request: Request) -> tuple[Page, Principal | None]:
     page = page_for(request)
     return page, page.principal
 
 
-def line_or_none(rt: Runtime, conn: Any, customer_id: str) -> dict[str, Any] | None:
+def line_or_none(rt: Runtime, conn: Any, customer_id: str, *,
+                 with_bill_in_full: bool = False) -> dict[str, Any] | None:
+    """The customer's line as GET /v1/me/credit_line gives it, or None; what paying the
+    bill in full takes (a read of every account's installments) only for the pages that
+    show it (``with_bill_in_full``)."""
     try:
-        return credit_line_out(rt, conn, customer_id)
+        return credit_line_out(rt, conn, customer_id, with_bill_in_full=with_bill_in_full)
     except NotFoundError:
         return None
 
 
 def http_status(exc: DomainError) -> int:
     return int(getattr(exc, "status", 422) or 422)
+
+
+# The hidden field of a form's one-time key (:func:`new_form_key`).
+KEY_FIELD = "once"
 
 
 def new_form_key() -> str:

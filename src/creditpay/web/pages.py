@@ -21,12 +21,12 @@ from creditpay.web.framework import (
     error_text,
     form_post,
     http_status,
+    language_switch,
     line_or_none,
     page_for,
     safe_next,
 )
-from creditpay.web.i18n import LANGUAGES
-from creditpay.web.session import LANGUAGE_COOKIE, WebSession
+from creditpay.web.session import WebSession
 
 __all__ = ["router", "dev_router"]
 
@@ -154,13 +154,7 @@ def register_verify(page: Page, form: dict[str, str]) -> Response:
 
 @form_post(router, "/lang")
 def switch_language(page: Page, form: dict[str, str]) -> Response:
-    chosen = form.get("lang")
-    # Only a page of this app: never an open redirect.
-    response = page.redirect(safe_next(form.get("next")) or "/app/")
-    if chosen in LANGUAGES:
-        response.set_cookie(LANGUAGE_COOKIE, chosen, max_age=400 * 24 * 3600, path="/",
-                            secure=True, httponly=True, samesite="lax")
-    return response
+    return language_switch(page, form, "/app/")
 
 
 @form_post(router, "/logout")
@@ -195,7 +189,7 @@ def my_credit(request: Request) -> Response:
 
     rt = page.rt
     with rt.uow.connect() as conn:
-        line = line_or_none(rt, conn, who.id)
+        line = line_or_none(rt, conn, who.id, with_bill_in_full=True)
         bill = None
         if line is not None:
             bills = list_statements(conn, line["line_id"])
