@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
@@ -41,7 +42,8 @@ from creditpay.web.framework import (
 from creditpay.web.i18n import choose_language
 from creditpay.web.session import LANGUAGE_COOKIE, WebSession, decode_session
 
-__all__ = ["router", "STAFF_COOKIE", "staff_page"]
+__all__ = ["router", "STAFF_COOKIE", "staff_page", "render", "forbidden", "staff_only", "NAV",
+           "ROLE_NAMES", "KIND_NAMES", "PAYLOAD_LABELS"]
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 STAFF_COOKIE = "__Host-cp_staff"
@@ -64,6 +66,11 @@ PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit
                   "content_hash": N_("Content hash (SHA-256)")}
 STATUS_NAMES = {"pending": N_("Waiting for a second operator"), "approved": N_("Approved"),
                 "rejected": N_("Rejected"), "expired": N_("Expired")}
+
+
+# The console's tabs: (path, label, the roles that may open it). A page module adds its own
+# entry here; base.html shows a staff member only the tabs their role opens.
+NAV: list[tuple[str, str, frozenset[str]]] = []
 
 
 def staff_page(request: Request) -> Page:
@@ -89,18 +96,33 @@ def staff_page(request: Request) -> Page:
                 cookie_name=STAFF_COOKIE, cookie_max_age_s=STAFF_COOKIE_MAX_AGE_S)
 
 
-def _render(page: Page, template: str, status_code: int = 200, **values: Any) -> Response:
+def render(page: Page, template: str, status_code: int = 200, **values: Any) -> Response:
     who = page.principal
-    return page.render(template, status_code=status_code, operator=who,
+    tabs = [(path, label) for path, label, roles in NAV if who is not None and who.role in roles]
+    return page.render(template, status_code=status_code, operator=who, tabs=tabs,
                        role_name=ROLE_NAMES.get(who.role or "", "") if who else "",
                        **values)
 
 
-def _forbidden(page: Page) -> Response:
-    return _render(page, "console/error.html", status_code=403,
+def forbidden(page: Page) -> Response:
+    return render(page, "console/error.html", status_code=403,
                    title=page.gettext("Not for your role"),
                    message=page.gettext("Your role cannot open this page. Ask an "
                                         "administrator if you need it."))
+
+
+def staff_only(request: Request, roles: frozenset[str]) -> tuple[Page, Response | None]:
+    """The page of a console request and, when it must not be shown, what to answer
+    instead: the log-in page (coming back here after) for no staff session, 403 for a role
+    not in ``roles``. Every console page starts with it."""
+    page = staff_page(request)
+    if page.principal is None:
+        path = request.url.path
+        query = f"?{request.url.query}" if request.url.query else ""
+        return page, page.redirect("/console/login?next=" + quote(path + query, safe="/"))
+    if page.principal.role not in roles:
+        return page, forbidden(page)
+    return page, None
 
 
 # ----------------------------------------------------------------------- log in and out
@@ -109,7 +131,7 @@ def login_form(request: Request) -> Response:
     page = staff_page(request)
     if page.principal is not None:
         return page.redirect("/console/")
-    return _render(page, "console/login.html", title=page.gettext("Staff log-in"),
+    return render(page, "console/login.html", title=page.gettext("Staff log-in"),
                    error=None, typed="", next=safe_next(request.query_params.get("next")))
 
 
@@ -129,7 +151,7 @@ def log_in(page: Page, form: dict[str, str]) -> Response:
         message = page.gettext("Too many attempts. Wait a few minutes and try again.") \
             if isinstance(exc, RateLimitedError) else \
             page.gettext("Wrong name, password or code.")
-        return _render(page, "console/login.html", status_code=http_status(exc),
+        return render(page, "console/login.html", status_code=http_status(exc),
                        title=page.gettext("Staff log-in"), error=message, typed=identifier,
                        next=safe_next(page.request.query_params.get("next")))
     page.session = page.session.logged_in(issued["access_token"], "")
@@ -154,7 +176,7 @@ def home(request: Request) -> Response:
         rt = page.rt
         with rt.uow.connect() as conn:
             pending = len(A.list_approvals(conn, rt.clock.now(), status="pending"))
-    return _render(page, "console/home.html", title=page.gettext("Console"),
+    return render(page, "console/home.html", title=page.gettext("Console"),
                    pending=pending)
 
 
@@ -168,6 +190,7 @@ VIEW_TITLES = {"receivables": N_("Receivables by product"),
                "grades": N_("Approval and bad rate by grade"),
                "fraud": N_("Fraud attempted, caught and lost"),
                "revenue_losses": N_("Revenue and losses by month")}
+NAV.append(("/console/dashboard", N_("Portfolio"), DASHBOARD_READ))
 
 
 def _dashboard_query(request: Request) -> dict[str, Any]:
@@ -213,11 +236,9 @@ def dashboard_page(request: Request) -> Response:
 
     from creditpay.reporting import dashboard
 
-    page = staff_page(request)
-    if page.principal is None:
-        return page.redirect("/console/login?next=/console/dashboard")
-    if page.principal.role not in DASHBOARD_READ:
-        return _forbidden(page)
+    page, refused = staff_only(request, DASHBOARD_READ)
+    if refused is not None:
+        return refused
     chosen = _dashboard_query(request)
     error = None
     rows: list[Any] = []
@@ -236,7 +257,7 @@ def dashboard_page(request: Request) -> Response:
     csv_url = f"/console/dashboard/{chosen['view']}.csv"
     if filters:
         csv_url += "?" + urlencode({k: str(v) for k, v in filters.items()})
-    return _render(page, "console/dashboard.html", title=page.gettext("Portfolio"),
+    return render(page, "console/dashboard.html", title=page.gettext("Portfolio"),
                    views=VIEW_TITLES, chosen=chosen, columns=columns, table=table,
                    error=error, csv_url=csv_url)
 
@@ -246,13 +267,11 @@ def dashboard_csv(request: Request, view: str) -> Response:
     """The view as CSV (the JSON route's ``format=csv``), for the page's export link."""
     from creditpay.reporting import dashboard
 
-    page = staff_page(request)
-    if page.principal is None:
-        return page.redirect("/console/login?next=/console/dashboard")
-    if page.principal.role not in DASHBOARD_READ:
-        return _forbidden(page)
+    page, refused = staff_only(request, DASHBOARD_READ)
+    if refused is not None:
+        return refused
     if view not in VIEW_TITLES:
-        return _render(page, "console/error.html", status_code=404,
+        return render(page, "console/error.html", status_code=404,
                        title=page.gettext("Not found"), message=view)
     chosen = _dashboard_query(request)
     try:
@@ -260,7 +279,7 @@ def dashboard_csv(request: Request, view: str) -> Response:
             rows = dashboard.run_view(conn, view, date_from=chosen["date_from"],
                                       date_to=chosen["date_to"], product=chosen["product"])
     except DomainError as exc:
-        return _render(page, "console/error.html", status_code=http_status(exc),
+        return render(page, "console/error.html", status_code=http_status(exc),
                        title=page.gettext("Not available"), message=str(exc))
     return page.respond(Response(dashboard.to_csv(view, rows), media_type="text/csv",
                                  headers={"Content-Disposition":
@@ -268,6 +287,9 @@ def dashboard_csv(request: Request, view: str) -> Response:
 
 
 # ----------------------------------------------------------------------- approvals
+NAV.append(("/console/approvals", N_("Approvals"), APPROVALS_READ))
+
+
 def _approvals_view(page: Page, status: str) -> dict[str, Any]:
     rt = page.rt
     with rt.uow.connect() as conn:
@@ -288,14 +310,12 @@ def _approvals_view(page: Page, status: str) -> dict[str, Any]:
 @router.get("/approvals", response_class=HTMLResponse)
 def approvals_page(request: Request, status: str = "pending") -> Response:
     """The four-eyes queue (GET /v1/operator/approvals?status=...)."""
-    page = staff_page(request)
-    if page.principal is None:
-        return page.redirect("/console/login?next=/console/approvals")
-    if page.principal.role not in APPROVALS_READ:
-        return _forbidden(page)
+    page, refused = staff_only(request, APPROVALS_READ)
+    if refused is not None:
+        return refused
     if status not in STATUS_NAMES:
         status = "pending"
-    return _render(page, "console/approvals.html", title=page.gettext("Approvals"),
+    return render(page, "console/approvals.html", title=page.gettext("Approvals"),
                    error=None, done=None, **_approvals_view(page, status))
 
 
@@ -304,7 +324,7 @@ def _decide(page: Page, form: dict[str, str], approval_id: str, verb: str) -> Re
     if who is None:
         return page.redirect("/console/login")
     if who.role not in APPROVALS_DECIDE:
-        return _forbidden(page)
+        return forbidden(page)
     rt = page.rt
     actor = A.Actor(who.id, who.role)
     reason = form.get("reason", "")
@@ -320,11 +340,11 @@ def _decide(page: Page, form: dict[str, str], approval_id: str, verb: str) -> Re
                                 api_path=f"/v1/operator/approvals/{approval_id}/{verb}",
                                 body=body, use_case=use_case)
     except DomainError as exc:
-        return _render(page, "console/approvals.html", status_code=http_status(exc),
+        return render(page, "console/approvals.html", status_code=http_status(exc),
                        title=page.gettext("Approvals"), error=_refusal(page, exc),
                        done=None, **_approvals_view(page, "pending"))
     done = json.loads(bytes(response.body))
-    return _render(page, "console/approvals.html", title=page.gettext("Approvals"),
+    return render(page, "console/approvals.html", title=page.gettext("Approvals"),
                    error=None, done=done, **_approvals_view(page, "pending"))
 
 
