@@ -191,6 +191,30 @@ VIEW_TITLES = {"receivables": N_("Receivables by product"),
                "fraud": N_("Fraud attempted, caught and lost"),
                "revenue_losses": N_("Revenue and losses by month")}
 NAV.append(("/console/dashboard", N_("Portfolio"), DASHBOARD_READ))
+# The table's column headings (the row fields of reporting/dashboard.py VIEWS; the field
+# name itself stays in data-column and is the CSV's header).
+COLUMN_NAMES = {
+    "product_code": N_("Product"), "accounts": N_("Accounts"),
+    "receivable_minor": N_("Receivable"), "principal_minor": N_("Principal"),
+    "receivable_share": N_("Share of receivable"),
+    "dpd30_receivable_minor": N_("Receivable 30+ dpd"), "dpd30_share": N_("30+ dpd share"),
+    "bucket": N_("Bucket"), "accounts_share": N_("Share of accounts"),
+    "from_state": N_("From state"), "to_state": N_("To state"),
+    "from_balance_minor": N_("Receivable moved"), "roll_share": N_("Roll rate"),
+    "vintage": N_("Vintage"), "month_end": N_("Month end"),
+    "months_on_book": N_("Months on book"), "original_minor": N_("Amount lent"),
+    "written_off_minor": N_("Written off"), "written_off_share": N_("Written-off share"),
+    "bad_share": N_("Bad share"), "grade": N_("Grade"), "decisions": N_("Decisions"),
+    "approved": N_("Approved"), "declined": N_("Declined"), "referred": N_("Referred"),
+    "approval_rate": N_("Approval rate"), "approved_customers": N_("Approved customers"),
+    "bad_customers": N_("Bad customers"), "bad_rate": N_("Bad rate"), "month": N_("Month"),
+    "screened": N_("Screened"), "screened_minor": N_("Amount screened"),
+    "attempted": N_("Attempted"), "attempted_minor": N_("Amount attempted"),
+    "caught": N_("Caught"), "caught_minor": N_("Amount caught"), "lost": N_("Lost"),
+    "lost_minor": N_("Amount lost"), "held": N_("Held"), "caught_share": N_("Share caught"),
+    "interest_minor": N_("Interest"), "fee_minor": N_("Fees"), "penalty_minor": N_("Penalty"),
+    "revenue_minor": N_("Revenue"), "write_off_minor": N_("Write-offs"),
+    "fraud_loss_minor": N_("Fraud losses"), "losses_minor": N_("Losses")}
 
 
 def _dashboard_query(request: Request) -> dict[str, Any]:
@@ -227,14 +251,27 @@ def _cell(page: Page, name: str, value: Any) -> str:
     return str(value)
 
 
+def _dashboard_products(page: Page, chosen: str | None) -> list[tuple[str, str]]:
+    """The product filter's choices: (code, name in the page's language) of every product
+    in the catalogue, and the chosen code even when the catalogue does not know it (the
+    view then says what it found for it)."""
+    codes = sorted({product.code for product in page.rt.catalogue.all()})
+    if chosen and chosen not in codes:
+        codes.append(chosen)
+    return [(code, page.product_name(code)) for code in codes]
+
+
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request) -> Response:
-    """One portfolio view from the live database as a table (GET
-    /v1/operator/dashboard/{view}), with its filters and a CSV export."""
+    """One portfolio view from the live database (GET /v1/operator/dashboard/{view}): its
+    chart (web/charts.py, drawn by static/console-charts.js), the same figures as a table
+    (the chart's text alternative, and what a page without script shows), its filters as
+    a plain GET form and a CSV export."""
     import dataclasses
     from urllib.parse import urlencode
 
     from creditpay.reporting import dashboard
+    from creditpay.web import charts
 
     page, refused = staff_only(request, DASHBOARD_READ)
     if refused is not None:
@@ -250,8 +287,13 @@ def dashboard_page(request: Request) -> Response:
     except DomainError as exc:
         error = str(exc)
     columns = [f.name for f in dataclasses.fields(dashboard.VIEWS[chosen["view"]].row)]
-    table = [[(name, _cell(page, name, getattr(row, name))) for name in columns]
-             for row in rows]
+    # Each cell: (column, text, raw value as the CSV writes it) - tests compare the two.
+    table = []
+    for row in rows:
+        raw = dashboard.row_dict(row)
+        table.append([(name, _cell(page, name, getattr(row, name)),
+                       "" if raw[name] is None else str(raw[name])) for name in columns])
+    figure = charts.figure(chosen["view"], rows, page)
     filters = {k: v for k, v in (("from", chosen["date_from"]), ("to", chosen["date_to"]),
                                  ("product", chosen["product"])) if v}
     csv_url = f"/console/dashboard/{chosen['view']}.csv"
@@ -259,7 +301,9 @@ def dashboard_page(request: Request) -> Response:
         csv_url += "?" + urlencode({k: str(v) for k, v in filters.items()})
     return render(page, "console/dashboard.html", title=page.gettext("Portfolio"),
                    views=VIEW_TITLES, chosen=chosen, columns=columns, table=table,
-                   error=error, csv_url=csv_url)
+                   column_names=COLUMN_NAMES, error=error, csv_url=csv_url,
+                   figure=json.dumps(figure, ensure_ascii=False) if figure else None,
+                   products=_dashboard_products(page, chosen["product"]))
 
 
 @router.get("/dashboard/{view}.csv")
