@@ -43,6 +43,10 @@ VIEWS = ("receivables", "dpd30", "buckets", "roll_rates", "vintages", "grades", 
 # (key, role): each logs in once per module (a TOTP code is accepted once per 30 s step).
 STAFF = (("compliance", "compliance_officer"), ("compliance2", "compliance_officer"),
          ("analyst", "risk_analyst"), ("support", "support"))
+# The seeded book's charts: (traces, points drawn) per view, counted by hand from the rows
+# tests/reporting/test_dashboard.py works out (roll rates: cells of the 3 x 3 matrix).
+SEEDED = {"receivables": (1, 2), "dpd30": (1, 3), "buckets": (3, 6), "roll_rates": (1, 4),
+          "vintages": (3, 5), "grades": (2, 6), "fraud": (3, 6), "revenue_losses": (3, 9)}
 SHOTS = Path(tempfile.gettempdir()) / "creditpay-dashboard-shots"
 # Every CSP violation and script error of the page, recorded from before its first script.
 LISTEN = """window.__violations = [];
@@ -211,6 +215,9 @@ def test_each_view_draws_its_table_as_a_chart_under_the_csp(
         assert rows, view
         chart = _chart(page)
         _check_chart_matches_table(view, chart, rows)
+        points = sum(len(t["y"]) for t in chart["data"]) if view != "roll_rates" else sum(
+            v is not None for line in chart["data"][0]["z"] for v in line)
+        assert (len(chart["data"]), points) == SEEDED[view], view
         assert chart["layout"]["y"], view  # axis titled
         # The CSV export is the table, value for value.
         href = page.locator("[data-csv]").get_attribute("href")
@@ -287,6 +294,10 @@ def test_phone_width_chinese_and_roles(dashboard_server: WebServer, new_context:
     assert [t["name"] for t in chart["data"]][:2] == ["收入", "核销"]
     assert page.locator('th[data-column="month"]').inner_text() == "月份"
     axe_check(page)
+    # No staff session: the log-in page, coming back to the view after.
+    anonymous = new_context(PHONE, "en").new_page()
+    anonymous.goto(f"{base}/console/dashboard?view=fraud")
+    anonymous.wait_for_url(f"{base}/console/login?next=/console/dashboard%3Fview%3Dfraud")
     # A role without the dashboard: 403 for the page and the CSV, no chart script.
     support = _logged_in(dashboard_server, new_context(PHONE, "en"), "support",
                          "/console/")
