@@ -14,6 +14,7 @@ the committed file still matches the bundle (rerun this after updating the bundl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 VENDOR = (Path(__file__).resolve().parent.parent / "src" / "creditpay" / "web" / "static"
           / "vendor" / "plotly")
@@ -24,23 +25,19 @@ HEADER = ("/* plotly.js's own base rules, read from plotly-cartesian.min.js by "
           "scripts/plotly_css.py. */\n")
 
 
-def injected_rules(bundle: Path = BUNDLE) -> list[str]:
-    """The CSS rules ``bundle`` injects on its first plot, in source order."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM,
-                                             args=["--headless", "--no-sandbox"])
-        try:
-            page = browser.new_page()
-            page.set_content("<html><head></head><body><div id='g'></div></body></html>")
-            page.add_script_tag(content=bundle.read_text(encoding="utf-8"))
-            page.evaluate("Plotly.newPlot('g', [{type: 'bar', x: [1], y: [1]}])")
-            rules: list[str] = page.evaluate(
-                "[...document.getElementById('plotly.js-style-global').sheet.cssRules]"
-                ".map(r => r.cssText)")
-        finally:
-            browser.close()
+def injected_rules(browser: Any, bundle: Path = BUNDLE) -> list[str]:
+    """The CSS rules ``bundle`` injects on its first plot, in source order, read in a page
+    of the Playwright ``browser`` that has no CSP."""
+    page = browser.new_page()
+    try:
+        page.set_content("<html><head></head><body><div id='g'></div></body></html>")
+        page.add_script_tag(content=bundle.read_text(encoding="utf-8"))
+        page.evaluate("Plotly.newPlot('g', [{type: 'bar', x: [1], y: [1]}])")
+        rules: list[str] = page.evaluate(
+            "[...document.getElementById('plotly.js-style-global').sheet.cssRules]"
+            ".map(r => r.cssText)")
+    finally:
+        page.close()
     # plotly.js inserts each rule at index 0: reversed, they are in the order it adds them.
     return list(reversed(rules))
 
@@ -50,7 +47,15 @@ def stylesheet(rules: list[str]) -> str:
 
 
 def main() -> None:
-    CSS.write_text(stylesheet(injected_rules()), encoding="utf-8")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--headless", "--no-sandbox"])
+        try:
+            CSS.write_text(stylesheet(injected_rules(browser)), encoding="utf-8")
+        finally:
+            browser.close()
     print(f"wrote {CSS}")
 
 

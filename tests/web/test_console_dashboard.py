@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,6 +35,8 @@ from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
 from creditpay.reporting import dashboard as D
 from creditpay.risk.decisions.tables import credit_policies
 from creditpay.web import charts
+from creditpay.web.assets import asset_version
+from creditpay.web.framework import _static
 from tests.reporting.test_dashboard import NOW, build_book, decision, label, screening
 from tests.web.conftest import DESKTOP, PHONE, WebServer, axe_check, running_server
 from tests.web.test_console import PASSWORD, _staff_log_in
@@ -305,6 +308,30 @@ def test_phone_width_chinese_and_roles(dashboard_server: WebServer, new_context:
         response = support.goto(f"{base}{path}")
         assert response is not None and response.status == 403, path
         assert support.locator("script").count() == 0
+
+
+@pytest.mark.browser
+def test_plotly_is_served_from_the_package_with_its_own_stylesheet(
+        dashboard_server: WebServer, browser: Any) -> None:
+    """The bundle and plotly.css come from the app, cached by content hash, and plotly.css
+    still holds exactly the rules the vendored bundle would inject (rerun
+    scripts/plotly_css.py after updating the bundle)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "plotly_css", Path(__file__).resolve().parents[2] / "scripts" / "plotly_css.py")
+    assert spec is not None and spec.loader is not None
+    plotly_css = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plotly_css)
+    assert plotly_css.CSS.read_text(encoding="utf-8") == plotly_css.stylesheet(
+        plotly_css.injected_rules(browser))
+    for name, kind in (("vendor/plotly/plotly-cartesian.min.js", "javascript"),
+                       ("vendor/plotly/plotly.css", "text/css"),
+                       ("console-charts.js", "javascript")):
+        response = httpx.get(f"{dashboard_server.base}{_static(name)}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+        assert response.headers["cache-control"] == "public, max-age=86400"
+        assert "?v=" + asset_version(name) in _static(name)
 
 
 # ---------------------------------------------------------------- the figures, without a browser
