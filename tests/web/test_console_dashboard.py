@@ -297,6 +297,13 @@ def test_phone_width_chinese_and_roles(dashboard_server: WebServer, new_context:
     assert [t["name"] for t in chart["data"]][:2] == ["收入", "核销"]
     assert page.locator('th[data-column="month"]').inner_text() == "月份"
     axe_check(page)
+    # Codes in words in the table, the code itself kept in data-value (and in the CSV).
+    page.goto(f"{base}/console/dashboard?view=dpd30")
+    total = page.locator('tbody tr:last-child td[data-column="product_code"]')
+    assert (total.inner_text(), total.get_attribute("data-value")) == ("全部产品", "all")
+    page.goto(f"{base}/console/dashboard?view=roll_rates")
+    written_off = page.locator('td[data-column="to_state"][data-value="WO"]')
+    assert written_off.inner_text() == "已核销"
     # No staff session: the log-in page, coming back to the view after.
     anonymous = new_context(PHONE, "en").new_page()
     anonymous.goto(f"{base}/console/dashboard?view=fraud")

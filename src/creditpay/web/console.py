@@ -239,11 +239,19 @@ def _dashboard_query(request: Request) -> dict[str, Any]:
 
 def _cell(page: Page, name: str, value: Any) -> str:
     """A dashboard cell as a person reads it: money for ``*_minor``, a percentage for
-    shares and rates, "—" for none."""
+    shares and rates, a product by its name, a state other than a bucket in words, "—"
+    for none (the raw value stays in the cell's data-value)."""
     from decimal import Decimal
+
+    from creditpay.reporting.dashboard import ALL
+    from creditpay.web.charts import STATE_NAMES
 
     if value is None:
         return "—"
+    if name == "product_code" and isinstance(value, str):
+        return page.gettext("All products") if value == ALL else page.product_name(value)
+    if name in ("from_state", "to_state") and value in STATE_NAMES:
+        return page.gettext(STATE_NAMES[value])
     if name.endswith("_minor") and isinstance(value, int):
         return page.money(value)
     if (name.endswith("_share") or name.endswith("_rate")) and isinstance(value, Decimal):
