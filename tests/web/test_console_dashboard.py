@@ -11,6 +11,7 @@ Screenshots of every view at phone and desktop width go to /tmp (not to git)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import tempfile
@@ -428,6 +429,23 @@ def test_the_figures_say_what_the_rows_say() -> None:
     assert [(t["name"], t["y"]) for t in revenue["data"]] == [
         ("Revenue", [None, "1.00"]), ("Write-offs", ["0.00", "50.00"])]
     assert revenue["data"][0]["customdata"] == ["—", "CN¥1.00"]
+
+
+def test_a_label_from_the_data_is_text_never_markup() -> None:
+    """plotly.js reads <a href>, <b>, <span style> in labels: names from the database go
+    as entities (plotly.js shows them as written)."""
+
+    class Named(_English):
+        def product_name(self, code: str, version: int | None = None) -> str:
+            return '<a href="https://example.invalid">Pay & go</a>'
+
+    spec = charts.figure("receivables", ROWS["receivables"][:1], Named())
+    assert spec is not None
+    assert spec["data"][0]["x"] == [
+        '&lt;a href="https://example.invalid"&gt;Pay &amp; go&lt;/a&gt;']
+    grades = charts.figure("grades", [dataclasses.replace(ROWS["grades"][0], grade="<b>")],
+                           _English())
+    assert grades is not None and grades["data"][0]["x"] == ["&lt;b&gt;"]
 
 
 @given(st.integers(-AMOUNT_MINOR_MAX, AMOUNT_MINOR_MAX))

@@ -55,6 +55,13 @@ def percent(share: Decimal | None) -> str | None:
     return format(share * 100, "f")
 
 
+def _label(text: str) -> str:
+    """A label from the data (a product's name, a grade, a bucket) as plotly.js text:
+    plotly.js reads a few HTML tags in labels (links, bold, styles), so ``&``, ``<`` and
+    ``>`` go as entities and a name is shown as written, never as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _percent_text(share: Decimal) -> str:
     return f"{share * 100:.2f}%"
 
@@ -105,7 +112,7 @@ def _money_title(t: Texts, what: str) -> str:
 
 def _receivables(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     _ = t.gettext
-    names = [t.product_name(r.product_code) for r in rows]
+    names = [_label(t.product_name(r.product_code)) for r in rows]
     trace = _money_bars(t, _("Receivable"), names, [r.receivable_minor for r in rows])
     return {"data": [trace],
             "layout": _layout(_money_title(t, _("Receivable")), _("Product"),
@@ -116,8 +123,8 @@ def _dpd30(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     from creditpay.reporting.dashboard import ALL
 
     _ = t.gettext
-    names = [_("All products") if r.product_code == ALL else t.product_name(r.product_code)
-             for r in rows]
+    names = [_("All products") if r.product_code == ALL
+             else _label(t.product_name(r.product_code)) for r in rows]
     trace = _bars(_("30+ dpd share"), names, [percent(r.dpd30_share) for r in rows],
                   [f"{_percent_text(r.dpd30_share)} · {t.money(r.dpd30_receivable_minor)}"
                    for r in rows])
@@ -132,7 +139,7 @@ def _dpd30(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
 def _buckets(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     _ = t.gettext
     x = [_("Receivable"), _("Accounts")]
-    data = [_bars(r.bucket, x, [percent(r.receivable_share), percent(r.accounts_share)],
+    data = [_bars(_label(r.bucket), x, [percent(r.receivable_share), percent(r.accounts_share)],
                   [f"{_percent_text(r.receivable_share)} · {t.money(r.receivable_minor)}",
                    f"{_percent_text(r.accounts_share)} · "
                    + _("{count} accounts").format(count=r.accounts)])
@@ -143,7 +150,7 @@ def _buckets(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
 
 
 def _state(t: Texts, state: str) -> str:
-    return t.gettext(STATE_NAMES[state]) if state in STATE_NAMES else state
+    return t.gettext(STATE_NAMES[state]) if state in STATE_NAMES else _label(state)
 
 
 def _roll_rates(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
@@ -163,7 +170,8 @@ def _roll_rates(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     # is labelled with its value instead) and gaps between cells (without them plotly.js
     # scales a pixel image with a style attribute, refused too).
     trace = {"type": "heatmap", "name": _("Roll rate"),
-             "x": [_state(t, s) for s in targets], "y": sources, "z": z, "text": text,
+             "x": [_state(t, s) for s in targets], "y": [_state(t, s) for s in sources],
+             "z": z, "text": text,
              "texttemplate": "%{text}", "zmin": 0, "zmax": 100, "zsmooth": False,
              "xgap": 2, "ygap": 2, "showscale": False,
              # From near-white (0%) to the brand blue (100%); plotly.js picks each label's
@@ -190,11 +198,11 @@ def _vintages(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     for vintage in sorted({r.vintage for r in rows}):
         points = sorted((r for r in rows if r.vintage == vintage),
                         key=lambda r: r.months_on_book)
-        data.append({"type": "scatter", "mode": "lines+markers", "name": vintage,
+        data.append({"type": "scatter", "mode": "lines+markers", "name": _label(vintage),
                      "x": [r.months_on_book for r in points],
                      "y": [percent(r.bad_share) for r in points],
                      "customdata": [_percent_text(r.bad_share) for r in points],
-                     "hovertemplate": vintage + " · " + _("month {n} on book").format(
+                     "hovertemplate": _label(vintage) + " · " + _("month {n} on book").format(
                          n="%{x}") + ": %{customdata}<extra></extra>"})
     layout = _layout(_("Bad share of amount lent"),
                      _("Months on book"), x_type="linear", y_suffix="%")
@@ -204,7 +212,7 @@ def _vintages(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
 
 def _grades(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     _ = t.gettext
-    grades = [r.grade for r in rows]
+    grades = [_label(r.grade) for r in rows]
     data = [_bars(_("Approval rate"), grades, [percent(r.approval_rate) for r in rows],
                   [f"{_percent_text(r.approval_rate)} · {r.approved}/{r.decisions}"
                    for r in rows]),
@@ -217,7 +225,7 @@ def _grades(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
 
 def _fraud(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     _ = t.gettext
-    months = [r.month for r in rows]
+    months = [_label(r.month) for r in rows]
     data = [_money_bars(t, _("Attempted"), months, [r.attempted_minor for r in rows],
                         [r.attempted for r in rows]),
             _money_bars(t, _("Caught"), months, [r.caught_minor for r in rows],
@@ -230,7 +238,7 @@ def _fraud(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
 
 def _revenue_losses(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
     _ = t.gettext
-    months = [r.month for r in rows]
+    months = [_label(r.month) for r in rows]
     series = [(_("Revenue"), [r.revenue_minor for r in rows]),
               (_("Write-offs"), [r.write_off_minor for r in rows]),
               (_("Fraud losses"), [r.fraud_loss_minor for r in rows])]
