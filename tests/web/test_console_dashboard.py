@@ -234,6 +234,14 @@ def test_each_view_draws_its_table_as_a_chart_under_the_csp(
         axe_check(page)
         _no_violation(page)
         page.screenshot(path=str(SHOTS / f"{view}-desktop-en.png"), full_page=True)
+        # English at phone width: nothing wider than the screen either.
+        page.set_viewport_size(PHONE)
+        page.reload()
+        _chart(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], (
+            view, page.evaluate(WIDER))
+        page.screenshot(path=str(SHOTS / f"{view}-phone-en.png"), full_page=True)
+        page.set_viewport_size(DESKTOP)
     assert errors == []
 
 
