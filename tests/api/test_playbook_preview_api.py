@@ -21,7 +21,9 @@ def test_the_preview_changes_nothing_and_says_what_the_run_does(api):
                     expect=200).json()
     assert shown["playbook"] == "freeze_merchant" and shown["accounts"] == []
     assert shown["effect"] == {"status": "applied", "merchant_id": merchant["id"],
-                               "merchant_status": "suspended"}
+                               "previous_status": "active", "merchant_status": "suspended"}
+    unknown = api.get(path, analyst, params={"merchant_id": "mer_nobody"})
+    assert unknown.status_code == 404 and "merchant_id" in unknown.text
     assert api.get("/v1/merchant", key).status_code == 200  # still accepting
     assert api.get(f"/v1/operator/alerts/{alert_id}", analyst,
                    expect=200).json()["status"] == "open"

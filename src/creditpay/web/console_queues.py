@@ -510,7 +510,7 @@ def collection_case_page(request: Request, case_id: str) -> Response:
 
 # ----------------------------------------------------------------------- complaints
 def _complaints_view(page: Page, status: str, **values: Any) -> Response:
-    from creditpay.protection.complaints import complaint_queue, sla_clocks
+    from creditpay.protection.complaints import CATEGORY_NAMES, complaint_queue, sla_clocks
 
     rt = page.rt
     now = rt.clock.now()
@@ -522,7 +522,9 @@ def _complaints_view(page: Page, status: str, **values: Any) -> Response:
                    "seconds": c.seconds_left, "left": _duration(page, c.seconds_left),
                    "overdue": c.overdue, "met": c.met, "done": c.done_at is not None}
                   for c in sla_clocks(complaint, now)]
-        rows.append({"c": complaint, "clocks": clocks})
+        zh, en = CATEGORY_NAMES[complaint.category]
+        rows.append({"c": complaint, "clocks": clocks,
+                     "category": zh if page.language.startswith("zh") else en})
     return render(page, "console/q_complaints.html", status_code=values.pop("status_code", 200),
                   title=page.gettext("Complaints"), rows=rows, total=total, status=status,
                   statuses=COMPLAINT_STATUSES, outcomes=COMPLAINT_OUTCOMES,

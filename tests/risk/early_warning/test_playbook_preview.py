@@ -13,7 +13,7 @@ from tests.risk.early_warning.conftest import add_alert
 
 from creditpay.credit import service as credit
 from creditpay.db.tables import outbox_events
-from creditpay.errors import PermissionDeniedError, StateError, ValidationError
+from creditpay.errors import NotFoundError, PermissionDeniedError, StateError, ValidationError
 from creditpay.platform.tables import audit_records
 from creditpay.risk.decisions import registry
 from creditpay.risk.early_warning import service
@@ -77,6 +77,26 @@ def test_the_preview_of_a_champion_switch_matches_the_run(risk_store):
     view = execute_alert_playbook(uow, alert_id, "op_risk", ["risk_analyst"], {})
     assert shown["effect"] == view["action"]["result"]
     assert shown["accounts"] == [] and shown["totals"] is None
+
+
+def test_the_preview_of_a_merchant_freeze_matches_the_run(risk_store):
+    from tests.risk.early_warning.conftest import AT
+
+    from creditpay.parties.tables import merchants
+
+    uow = risk_store
+    with uow.begin() as tx:
+        tx.conn.execute(merchants.insert().values(
+            id="mer_ring", name="Ring shop", mcc="5411", status="active",
+            discount_rate="0.006", settlement_currency="CNY", created_at=AT))
+    alert_id = add_alert(uow, "freeze_merchant", metric="fraud_rate")
+    with pytest.raises(NotFoundError):  # an unknown merchant: refused as the run is
+        _preview(uow, alert_id, parameters={"merchant_id": "mer_nobody"})
+    shown = _preview(uow, alert_id, parameters={"merchant_id": "mer_ring"})
+    assert shown["effect"]["previous_status"] == "active"
+    view = execute_alert_playbook(uow, alert_id, "op_risk", ["risk_analyst"],
+                                  {"merchant_id": "mer_ring"})
+    assert shown["effect"] == view["action"]["result"]
 
 
 def test_the_preview_of_a_cutoff_raise_names_the_version_the_run_activates(risk_store):

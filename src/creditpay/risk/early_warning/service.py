@@ -342,15 +342,25 @@ def _switch_to_champion(tx: Tx, alert_id: str, operator_id: str,
     return plan
 
 
+def _freeze_plan(conn: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``freeze_merchant`` changes: the merchant suspended (no change when it is
+    already); NotFoundError for an unknown merchant. Read-only."""
+    from creditpay.parties.service import merchant_status
+
+    previous = merchant_status(conn, params["merchant_id"])
+    return {"status": "applied" if previous != "suspended" else "no_change",
+            "merchant_id": params["merchant_id"], "previous_status": previous,
+            "merchant_status": "suspended"}
+
+
 def _freeze_merchant(tx: Tx, alert_id: str, operator_id: str,
                      params: Mapping[str, Any]) -> dict[str, Any]:
     from creditpay.parties.service import suspend_merchant
 
-    result = suspend_merchant(tx, params["merchant_id"], actor_id=operator_id,
-                              reason="early_warning_alert", reference=alert_id)
-    return {"status": "applied" if result["previous_status"] != "suspended" else "no_change",
-            "merchant_id": result["merchant_id"], "previous_status": result["previous_status"],
-            "merchant_status": result["status"]}
+    plan = _freeze_plan(tx.conn, params)
+    suspend_merchant(tx, params["merchant_id"], actor_id=operator_id,
+                     reason="early_warning_alert", reference=alert_id)
+    return plan
 
 
 def _raised_document(document: Mapping[str, Any], points: int, alert_id: str
@@ -494,8 +504,7 @@ def preview_playbook(conn: Any, alert_id: str, operator_id: str, roles: Sequence
     elif code == "switch_to_champion":
         effect = _champion_plan(conn, params)
     elif code == "freeze_merchant":
-        effect = {"status": "applied", "merchant_id": params["merchant_id"],
-                  "merchant_status": "suspended"}
+        effect = _freeze_plan(conn, params)
     elif code == "raise_cutoff":
         current, document = _cutoff_plan(conn, alert_id, params)
         if document is None:
