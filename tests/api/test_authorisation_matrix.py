@@ -128,6 +128,8 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
                                                          {"admin", "risk_analyst"}),
     ("POST", "/v1/operator/alerts/{alert_id}/playbook"): (False, None,
                                                           {"admin", "risk_analyst"}),
+    ("GET", "/v1/operator/alerts/{alert_id}/playbook/preview"): (False, None,
+                                                                 {"admin", "risk_analyst"}),
     ("GET", "/v1/operator/monitors"): (False, None,
                                        {"admin", "risk_analyst", "compliance_officer"}),
     # Four-eyes proposals (issue #16): checkers decide, compliance reads too.

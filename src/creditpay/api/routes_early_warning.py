@@ -101,6 +101,52 @@ class PlaybookIn(S.Strict):
     model_config = S.examples({"parameters": {"share": 0.2}}, {})
 
 
+class PreviewAccountOut(BaseModel):
+    line_id: str
+    customer_id: str
+    limit_minor: int = Field(description="the line's limit now (minor units)")
+    in_use_minor: int = Field(description="drawn on the line: the new limit never goes below")
+    new_limit_minor: int = Field(description="the limit after the run")
+    change_minor: int = Field(description="limit_minor - new_limit_minor (0: unchanged)")
+
+
+class PreviewTotalsOut(BaseModel):
+    lines_in_segment: int
+    lines_lowered: int
+    limit_before_minor: int
+    limit_after_minor: int
+    change_minor: int
+
+
+_PREVIEW: dict[str, Any] = {
+    "alert_id": "ewa_4d6f8a0c2e4b6d8f0a2c4e6b", "playbook": "lower_limits",
+    "title_en": "Lower credit limits for the segment",
+    "parameters": {"segment": "grade:B", "share": "0.2"}, "currency": "CNY",
+    "effect": {"status": "applied", "lines_in_segment": 1, "lines_lowered": 1,
+               "limit_before_minor": 1000000, "limit_after_minor": 800000,
+               "currency": "CNY"},
+    "accounts": [{"line_id": "line_1a3c5e7b9d0f2a4c6e8b", "customer_id": "cus_c77727884ae04a7594dd",
+                  "limit_minor": 1000000, "in_use_minor": 150000,
+                  "new_limit_minor": 800000, "change_minor": 200000}],
+    "totals": {"lines_in_segment": 1, "lines_lowered": 1, "limit_before_minor": 1000000,
+               "limit_after_minor": 800000, "change_minor": 200000}}
+
+
+class PlaybookPreviewOut(BaseModel):
+    alert_id: str
+    playbook: str
+    title_en: str
+    parameters: dict[str, Any] = Field(description="the parameters the run would use")
+    currency: str
+    effect: dict[str, Any] = Field(
+        description="what the run's result would say (status applied = would apply, "
+                    "no_change, pending_manual)")
+    accounts: list[PreviewAccountOut] = Field(
+        description="lower_limits: every line of the segment with its new limit")
+    totals: PreviewTotalsOut | None = Field(description="lower_limits: the sums")
+    model_config = S.examples(_PREVIEW)
+
+
 class MonitorOut(BaseModel):
     name: str
     metric: str
@@ -199,6 +245,35 @@ def run_playbook(request: Request, body: PlaybookIn, alert_id: str = AlertId,
                        {"alert_id": alert_id, "parameters": dict(body.parameters)})
 
     return idempotent_post(request, who.scope_key, body, proposal, status_code=202)
+
+
+@router.get("/operator/alerts/{alert_id}/playbook/preview", response_model=PlaybookPreviewOut,
+            summary="What the alert's playbook would change, changing nothing (dry run)")
+def preview_playbook(request: Request, alert_id: str = AlertId,
+                     segment: str | None = Query(None, max_length=80),
+                     share: str | None = Query(None, max_length=12,
+                                               description="lower_limits: 0..0.5"),
+                     points: int | None = Query(None, description="raise_cutoff: 1..100"),
+                     merchant_id: str | None = Query(None, max_length=32),
+                     model: str | None = Query(None, max_length=16),
+                     currency: str | None = Query(None, max_length=3),
+                     who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin), as the playbook route. A dry run of the alert's
+    playbook with these parameters (the playbook route's parameters as query parameters):
+    refused as the run would be (403 for another role, 422 naming a bad parameter, 409
+    invalid-state for a closed alert), then the plan the run applies if it ran now:
+    lower_limits lists every line of the segment with its limit, drawn amount, new limit
+    and the cut (minor units) and the totals; the other playbooks say what they would
+    change in `effect`. Changes nothing; the run itself is proposed with `POST
+    /v1/operator/alerts/{alert_id}/playbook`, and applies the plan as the book then
+    stands."""
+    rt = runtime(request)
+    given = {"segment": segment, "share": share, "points": points,
+             "merchant_id": merchant_id, "model": model, "currency": currency}
+    roles = [] if who.role is None else [who.role]
+    with rt.uow.connect() as conn:
+        return service.preview_playbook(conn, alert_id, who.id, roles,
+                                        {k: v for k, v in given.items() if v is not None})
 
 
 @router.get("/operator/monitors", response_model=MonitorList,

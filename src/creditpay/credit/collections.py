@@ -39,7 +39,7 @@ from typing import Any, Literal, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from creditpay.credit import service as credit
 from creditpay.credit.collections_tables import (
@@ -57,6 +57,7 @@ from creditpay.platform import audit
 from creditpay.platform.validators import check_date, check_minor
 
 __all__ = [
+    "case_queue", "case_file", "CASE_QUEUE_MAX",
     "STRATEGIES_DIR", "DEFAULT_TIME_ZONE", "ReminderStep", "DpdStep", "CollectionsStrategy",
     "parse_strategy", "load_strategy_file", "default_strategy", "ContactProfile",
     "ContactDirectory", "PartiesDirectory", "CollectionsReport", "run_collections",
@@ -531,6 +532,59 @@ def _get_case(conn: Any, case_id: object) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"no collection case {case_id}", field="case_id")
     return dict(row)
+
+
+CASE_QUEUE_MAX = 200
+
+
+def _case_out(conn: Any, row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    # What the consumer owes today (payoff: principal, charges), through the credit
+    # domain's own reading; a closed case's account may be gone from the book.
+    out["owed_minor"] = (credit.payoff_amount(conn, row["account_id"])
+                         if row["status"] == "open" else None)
+    return out
+
+
+def case_queue(conn: Any, *, status: str = "open", limit: int = 50
+               ) -> tuple[list[dict[str, Any]], int]:
+    """The collectors' queue: cases of ``status`` (open | closed), most days past due first
+    (then case id), at most ``limit`` (1..CASE_QUEUE_MAX), each with ``owed_minor`` (the
+    payoff today, open cases) and its open promise to pay (``promise``: amount and date,
+    or None); and how many cases there are in all."""
+    if status not in ("open", "closed"):
+        raise ValidationError("must be open or closed", field="status")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= CASE_QUEUE_MAX:
+        raise ValidationError(f"must be 1..{CASE_QUEUE_MAX}", field="limit")
+    c = collection_cases.c
+    total = int(conn.execute(select(func.count()).select_from(collection_cases)
+                             .where(c.status == status)).scalar_one())
+    rows = conn.execute(select(collection_cases).where(c.status == status)
+                        .order_by(c.dpd.desc(), c.case_id).limit(limit)).mappings().all()
+    ids = [r["case_id"] for r in rows]
+    p = collection_promises.c
+    promises = {r["case_id"]: dict(r) for r in conn.execute(
+        select(collection_promises).where(p.case_id.in_(ids), p.status == "open")
+        .order_by(p.created_at)).mappings()} if ids else {}
+    return ([{**_case_out(conn, r), "promise": promises.get(r["case_id"])} for r in rows],
+            total)
+
+
+def case_file(conn: Any, case_id: str) -> dict[str, Any]:
+    """One case with ``owed_minor``, its promises to pay, the workflow's actions (steps,
+    channels, status) and settlement offers, each newest first (at most 100 of each)."""
+    case = _case_out(conn, _get_case(conn, case_id))
+    p, a, s = collection_promises.c, collection_actions.c, collection_settlements.c
+    case["promises"] = [dict(r) for r in conn.execute(
+        select(collection_promises).where(p.case_id == case_id)
+        .order_by(p.created_at.desc()).limit(100)).mappings()]
+    case["actions"] = [dict(r) for r in conn.execute(
+        select(collection_actions).where(a.case_id == case_id)
+        .order_by(a.id.desc()).limit(100)).mappings()]
+    case["settlements"] = [dict(r) for r in conn.execute(
+        select(collection_settlements).where(s.case_id == case_id)
+        .order_by(s.created_at.desc()).limit(100)).mappings()]
+    return case
 
 
 # ----------------------------------------------------------------------------- actions

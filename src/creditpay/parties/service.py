@@ -1036,6 +1036,16 @@ def require_role(principal: Principal, roles: Collection[str], action: str) -> P
     return principal
 
 
+def merchant_status(conn: Connection, merchant_id: str) -> str:
+    """A merchant's status (active | suspended ...); NotFoundError naming merchant_id for
+    an unknown one. What a merchant freeze would change is read with it."""
+    status = conn.execute(select(merchants.c.status).where(
+        merchants.c.id == merchant_id)).scalar_one_or_none()
+    if status is None:
+        raise NotFoundError(f"no merchant {merchant_id}", field="merchant_id")
+    return str(status)
+
+
 def suspend_merchant(tx: Tx, merchant_id: str, *, actor_id: str, reason: str,
                      reference: str | None = None) -> dict[str, Any]:
     """Suspend a merchant's acceptance (new payments to it are refused and its API keys stop
@@ -1049,19 +1059,16 @@ def suspend_merchant(tx: Tx, merchant_id: str, *, actor_id: str, reason: str,
                                   or not _SUSPENSION_REFERENCE.fullmatch(reference)):
         raise ValidationError("must be an id of 1-64 letters, digits or _.:-",
                               field="reference")
-    row = tx.conn.execute(select(merchants.c.id, merchants.c.status).where(
-        merchants.c.id == merchant_id)).first()
-    if row is None:
-        raise NotFoundError(f"no merchant {merchant_id}", field="merchant_id")
-    if row.status != "suspended":
+    previous = merchant_status(tx.conn, merchant_id)
+    if previous != "suspended":
         tx.conn.execute(update(merchants).where(merchants.c.id == merchant_id)
                         .values(status="suspended"))
         audit.append(tx, "staff", actor_id, "merchant.suspended", "merchant", merchant_id,
                      {"reason": reason, "reference": reference,
-                      "previous_status": row.status})
+                      "previous_status": previous})
         tx.emit("parties.merchant.suspended", "merchant", merchant_id,
                 {"merchant_id": merchant_id, "reason": reason, "reference": reference})
-    return {"merchant_id": merchant_id, "previous_status": row.status,
+    return {"merchant_id": merchant_id, "previous_status": previous,
             "status": "suspended"}
 
 

@@ -42,7 +42,7 @@ from creditpay.platform import audit
 from creditpay.platform.validators import check_aware, check_choice, check_count, check_reference
 from creditpay.protection.tables import collection_contacts
 
-__all__ = ["ContactRuleGate", "run_collections", "CHANNELS", "RECIPIENTS", "RULES", "ContactPolicy", "DEFAULT_CONTACT_POLICY",
+__all__ = ["contact_log", "ContactRuleGate", "run_collections", "CHANNELS", "RECIPIENTS", "RULES", "ContactPolicy", "DEFAULT_CONTACT_POLICY",
            "ContactAttempt", "RuleCheck", "ContactDecision", "may_contact", "attempt_contact",
            "local_day", "contacts_on_day", "zone_of"]
 
@@ -187,6 +187,21 @@ def contacts_on_day(tx: Tx, customer_id: str, day: dt.date) -> int:
             collection_contacts.c.customer_id == customer_id,
             collection_contacts.c.local_date == day.isoformat(),
             collection_contacts.c.allowed.is_(True))).scalar_one()
+
+
+def contact_log(conn: Any, account_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The contact attempts logged for a credit account, newest first (at most ``limit``,
+    1..200): when, channel, recipient, the consumer's local day, allowed or the rule that
+    refused it. The channel reference stays a blind index."""
+    check_reference(account_id, "account_id")
+    check_count(limit, "limit", 1, 200)
+    c = collection_contacts.c
+    rows = conn.execute(select(c.attempted_at, c.channel, c.recipient, c.collector_id,
+                               c.time_zone, c.local_date, c.allowed, c.rule,
+                               c.policy_version)
+                        .where(c.account_id == account_id)
+                        .order_by(c.attempted_at.desc(), c.id.desc()).limit(limit))
+    return [dict(r._mapping) for r in rows]
 
 
 def _serialise_customer(tx: Tx, customer_id: str) -> None:

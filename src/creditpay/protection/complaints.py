@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from creditpay.db.uow import Tx
 from creditpay.errors import IdempotencyConflictError, NotFoundError, StateError, ValidationError
@@ -41,6 +41,7 @@ from creditpay.platform.validators import (
 from creditpay.protection.tables import complaints
 
 __all__ = [
+    "complaint_queue", "sla_clocks", "SlaClock", "QUEUE_MAX",
     "Category",
     "Outcome",
     "CHANNELS",
@@ -320,6 +321,59 @@ def customer_complaints(conn: Connection, customer_id: str, *, limit: int) -> li
     return [_complaint(row) for row in conn.execute(
         select(complaints).where(c.customer_id == customer_id)
         .order_by(c.opened_at, c.id).limit(limit))]
+
+
+QUEUE_MAX = 200
+_QUEUE_STATUSES = {"active": ("open", "acknowledged"), "open": ("open",),
+                   "acknowledged": ("acknowledged",), "resolved": ("resolved",)}
+
+
+def complaint_queue(conn: Connection, *, status: str = "active", limit: int = 50
+                    ) -> tuple[list[Complaint], int]:
+    """The staff's complaint queue: complaints of ``status`` (``active`` = open or
+    acknowledged, or one status), the one due to be resolved soonest first (then id), at
+    most ``limit`` (1..QUEUE_MAX), and how many there are in all."""
+    if status not in _QUEUE_STATUSES:
+        raise ValidationError(f"must be one of {sorted(_QUEUE_STATUSES)}", field="status")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= QUEUE_MAX:
+        raise ValidationError(f"must be 1..{QUEUE_MAX}", field="limit")
+    c = complaints.c
+    where = c.status.in_(_QUEUE_STATUSES[status])
+    total = int(conn.execute(select(func.count()).select_from(complaints).where(where))
+                .scalar_one())
+    rows = conn.execute(select(complaints).where(where)
+                        .order_by(c.resolve_due_at, c.id).limit(limit))
+    return [_complaint(row) for row in rows], total
+
+
+@dataclass(frozen=True, slots=True)
+class SlaClock:
+    """One service-level clock of a complaint: ``seconds_left`` until ``due_at`` (negative:
+    overdue by that much); ``done_at`` when the step was done (then ``met`` says whether in
+    time and the clock is stopped: ``seconds_left`` is counted to ``done_at``)."""
+
+    step: str  # acknowledge | resolve
+    due_at: dt.datetime
+    done_at: dt.datetime | None
+    seconds_left: int
+    met: bool | None  # None while the step is not done
+
+    @property
+    def overdue(self) -> bool:
+        return self.seconds_left < 0
+
+
+def sla_clocks(complaint: Complaint, now: dt.datetime) -> tuple[SlaClock, SlaClock]:
+    """The acknowledge and resolve clocks of ``complaint`` at ``now`` (pure): a step not
+    done yet counts down to its due time from ``now``; a step done counts to when it was
+    done, and says whether that was in time. Whole seconds, rounded towards the due time
+    (a clock never shows more time left than there is)."""
+    def clock(step: str, due: dt.datetime, done: dt.datetime | None) -> SlaClock:
+        left = (due - (done or now)) // dt.timedelta(seconds=1)  # floor, exact
+        return SlaClock(step, due, done, left, None if done is None else done <= due)
+
+    return (clock("acknowledge", complaint.acknowledge_due_at, complaint.acknowledged_at),
+            clock("resolve", complaint.resolve_due_at, complaint.resolved_at))
 
 
 def acknowledge_complaint(tx: Tx, complaint_id: str, staff_id: str) -> Complaint:

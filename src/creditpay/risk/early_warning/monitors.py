@@ -16,6 +16,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from creditpay.risk.early_warning.thresholds import (
 )
 
 __all__ = ["Monitor", "Alert", "Playbook", "PLAYBOOKS", "load_monitors", "evaluate",
-           "execute_playbook", "roll_rate", "roll_counts", "roll_rate_of", "DEFAULT_MONITORS", "matches"]
+           "execute_playbook", "LineNow", "LimitChange", "LimitPlan", "plan_limit_cuts", "roll_rate", "roll_counts", "roll_rate_of", "DEFAULT_MONITORS", "matches"]
 
 METHODS = ("rolling", "ewma", "seasonal")
 DIRECTIONS = ("up", "down", "both")
@@ -219,6 +220,73 @@ def execute_playbook(alert: Alert, *, operator_id: str, operator_roles: Sequence
             "alert": {"monitor": alert.monitor, "day": alert.day.isoformat(),
                       "severity": alert.severity, "value": alert.value},
             "parameters": {p: parameters[p] for p in playbook.parameters}}
+
+
+@dataclass(frozen=True)
+class LineNow:
+    """A credit line as a limit playbook finds it: its limit and what is drawn on it
+    (minor units of the line's currency)."""
+
+    line_id: str
+    customer_id: str
+    limit_minor: int
+    in_use_minor: int
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    """What ``lower_limits`` does to one line (minor units): ``change_minor`` is
+    ``limit_minor - new_limit_minor`` (0: the line is left as it is)."""
+
+    line_id: str
+    customer_id: str
+    limit_minor: int
+    in_use_minor: int
+    new_limit_minor: int
+    change_minor: int
+
+
+@dataclass(frozen=True)
+class LimitPlan:
+    """Every line of a segment with its new limit, and the totals (minor units)."""
+
+    share: Decimal
+    changes: tuple[LimitChange, ...]
+
+    @property
+    def lines_lowered(self) -> int:
+        return sum(1 for c in self.changes if c.change_minor > 0)
+
+    @property
+    def limit_before_minor(self) -> int:
+        return sum(c.limit_minor for c in self.changes)
+
+    @property
+    def limit_after_minor(self) -> int:
+        return sum(c.new_limit_minor for c in self.changes)
+
+    @property
+    def change_minor(self) -> int:
+        return self.limit_before_minor - self.limit_after_minor
+
+
+def plan_limit_cuts(lines: Sequence[LineNow], share: Decimal) -> LimitPlan:
+    """Lower each line's limit by ``share`` (0 < share <= 1): the new limit is
+    ``floor(limit x (1 - share))`` in minor units (rounded down: the cut is never smaller
+    than asked), never below what is drawn on the line, and never above the old limit (a
+    line drawn beyond its limit keeps it). Pure: the preview of the playbook shows this
+    plan and its execution applies exactly this plan."""
+    if not isinstance(share, Decimal) or not share.is_finite() or not 0 < share <= 1:
+        raise ValidationError("must be a decimal above 0 and at most 1",
+                              field="parameters.share")
+    keep = Decimal(1) - share
+    changes = []
+    for line in lines:
+        old = line.limit_minor
+        in_use = max(0, line.in_use_minor)
+        new = min(old, max(in_use, int((Decimal(old) * keep).to_integral_value(ROUND_FLOOR))))
+        changes.append(LimitChange(line.line_id, line.customer_id, old, in_use, new, old - new))
+    return LimitPlan(share, tuple(changes))
 
 
 def roll_rate(previous_buckets: Mapping[str, str], current_buckets: Mapping[str, str],

@@ -33,7 +33,7 @@ import copy
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import select, update
@@ -42,11 +42,18 @@ from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, PermissionDeniedError, StateError, ValidationError
 from creditpay.i18n import LANGUAGES, per_language
 from creditpay.platform import audit
-from creditpay.risk.early_warning.monitors import PLAYBOOKS, Alert, execute_playbook
+from creditpay.risk.early_warning.monitors import (
+    PLAYBOOKS,
+    Alert,
+    LimitPlan,
+    LineNow,
+    execute_playbook,
+    plan_limit_cuts,
+)
 from creditpay.risk.early_warning.tables import ALERT_STATUSES, ew_alerts, ew_metric_values
 
 __all__ = ["alert_view", "get_alert", "list_alerts", "acknowledge_alert", "dismiss_alert",
-           "apply_playbook", "check_playbook", "execute_alert_playbook", "metric_series",
+           "apply_playbook", "check_playbook", "preview_playbook", "execute_alert_playbook", "metric_series",
            "alerts_between", "LIMIT_LINES_MAX",
            "LIMIT_LOWERED_TOPIC", "PAGE_MAX"]
 
@@ -249,15 +256,18 @@ def _segment_filter(frame: Any, segment: str) -> Any:
                           field="parameters.segment")
 
 
-def _lower_limits(tx: Tx, alert_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+def _limit_plan(conn: Any, params: Mapping[str, Any]) -> LimitPlan:
+    """The ``lower_limits`` plan for the segment as the book stands: every active line with
+    a limit, its drawn amount read through the credit domain, and its new limit
+    (:func:`~creditpay.risk.early_warning.monitors.plan_limit_cuts`). Read-only: the
+    preview shows it and the execution applies it."""
     import polars as pl
 
     from creditpay.credit import service as credit
-    from creditpay.formatting import money_text
     from creditpay.risk.early_warning.job import book_frames
 
     currency = params["_currency"]
-    _, lines = book_frames(tx.conn, currency)
+    _, lines = book_frames(conn, currency)
     chosen = _segment_filter(lines.filter((pl.col("status") == "active")
                                           & (pl.col("limit_minor") > 0)), params["segment"])
     if chosen.height == 0:
@@ -267,59 +277,90 @@ def _lower_limits(tx: Tx, alert_id: str, params: Mapping[str, Any]) -> dict[str,
         raise ValidationError(f"{chosen.height} lines: at most {LIMIT_LINES_MAX} per "
                               "execution; choose a narrower segment",
                               field="parameters.segment")
-    keep = Decimal(1) - Decimal(params["share"])
-    before = after = lowered = 0
-    for line_id, customer_id in chosen.select("line_id", "customer_id").iter_rows():
-        view = credit.line_of(tx.conn, line_id)
-        old = view.limit_minor
-        in_use = max(0, old - view.available_minor)
-        new = max(in_use, int((Decimal(old) * keep).to_integral_value(ROUND_FLOOR)))
-        before += old
-        after += min(new, old)
-        if new >= old:
+    now = []
+    for line_id, customer_id in chosen.sort("line_id").select("line_id",
+                                                              "customer_id").iter_rows():
+        view = credit.line_of(conn, line_id)
+        now.append(LineNow(line_id, customer_id, view.limit_minor,
+                           max(0, view.limit_minor - view.available_minor)))
+    return plan_limit_cuts(now, Decimal(params["share"]))
+
+
+def _lower_limits(tx: Tx, alert_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan of :func:`_limit_plan`, applied: each line it lowers gets its new limit
+    through the limit review's function and its customer a notice."""
+    from creditpay.credit import service as credit
+    from creditpay.formatting import money_text
+
+    currency = params["_currency"]
+    plan = _limit_plan(tx.conn, params)
+    for change in plan.changes:
+        if change.change_minor <= 0:
             continue
-        credit.set_credit_limit(tx, line_id=line_id, new_limit_minor=new,
+        old, new = change.limit_minor, change.new_limit_minor
+        credit.set_credit_limit(tx, line_id=change.line_id, new_limit_minor=new,
                                 reason=f"early_warning:{alert_id}"[:128])
-        lowered += 1
-        tx.emit(LIMIT_LOWERED_TOPIC, "customer", customer_id, {
-            "line_id": line_id, "old_limit_minor": old, "new_limit_minor": new,
-            "in_use_minor": in_use, "currency": currency, "alert_id": alert_id,
+        tx.emit(LIMIT_LOWERED_TOPIC, "customer", change.customer_id, {
+            "line_id": change.line_id, "old_limit_minor": old, "new_limit_minor": new,
+            "in_use_minor": change.in_use_minor, "currency": currency, "alert_id": alert_id,
             "channel": "app_inbox", "template": "early_warning.limit_lowered",
             "message": per_language(
                 "Your credit limit was lowered from {old} to {new} after a change in "
                 "portfolio risk.",
                 old={lang: money_text(old, currency, lang) for lang in LANGUAGES},
                 new={lang: money_text(new, currency, lang) for lang in LANGUAGES})})
-    return {"status": "applied", "lines_in_segment": chosen.height, "lines_lowered": lowered,
-            "limit_before_minor": before, "limit_after_minor": after, "currency": currency}
+    return {"status": "applied", "lines_in_segment": len(plan.changes),
+            "lines_lowered": plan.lines_lowered,
+            "limit_before_minor": plan.limit_before_minor,
+            "limit_after_minor": plan.limit_after_minor, "currency": currency}
 
 
-def _switch_to_champion(tx: Tx, alert_id: str, operator_id: str,
-                        params: Mapping[str, Any]) -> dict[str, Any]:
+def _champion_plan(conn: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``switch_to_champion`` changes: the model's challenger taken out of traffic, or
+    nothing when none is in it. Read-only."""
     from creditpay.risk.decisions import registry
 
-    current = registry.current_assignment(tx.conn, params["model"])
+    current = registry.current_assignment(conn, params["model"])
     if current.challenger_version is None:
         return {"status": "no_change", "model": params["model"],
                 "champion_version": current.champion_version,
                 "reason": "no_challenger_in_traffic"}
-    registry.assign(tx, params["model"], champion_version=current.champion_version,
-                    actor=operator_id, reason=f"early warning alert {alert_id}")
     return {"status": "applied", "model": params["model"],
             "champion_version": current.champion_version,
             "challenger_version_removed": current.challenger_version,
             "challenger_share_bps_before": current.challenger_share_bps}
 
 
+def _switch_to_champion(tx: Tx, alert_id: str, operator_id: str,
+                        params: Mapping[str, Any]) -> dict[str, Any]:
+    from creditpay.risk.decisions import registry
+
+    plan = _champion_plan(tx.conn, params)
+    if plan["status"] == "applied":
+        registry.assign(tx, params["model"], champion_version=plan["champion_version"],
+                        actor=operator_id, reason=f"early warning alert {alert_id}")
+    return plan
+
+
+def _freeze_plan(conn: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``freeze_merchant`` changes: the merchant suspended (no change when it is
+    already); NotFoundError for an unknown merchant. Read-only."""
+    from creditpay.parties.service import merchant_status
+
+    previous = merchant_status(conn, params["merchant_id"])
+    return {"status": "applied" if previous != "suspended" else "no_change",
+            "merchant_id": params["merchant_id"], "previous_status": previous,
+            "merchant_status": "suspended"}
+
+
 def _freeze_merchant(tx: Tx, alert_id: str, operator_id: str,
                      params: Mapping[str, Any]) -> dict[str, Any]:
     from creditpay.parties.service import suspend_merchant
 
-    result = suspend_merchant(tx, params["merchant_id"], actor_id=operator_id,
-                              reason="early_warning_alert", reference=alert_id)
-    return {"status": "applied" if result["previous_status"] != "suspended" else "no_change",
-            "merchant_id": result["merchant_id"], "previous_status": result["previous_status"],
-            "merchant_status": result["status"]}
+    plan = _freeze_plan(tx.conn, params)
+    suspend_merchant(tx, params["merchant_id"], actor_id=operator_id,
+                     reason="early_warning_alert", reference=alert_id)
+    return plan
 
 
 def _raised_document(document: Mapping[str, Any], points: int, alert_id: str
@@ -350,12 +391,32 @@ def _raised_document(document: Mapping[str, Any], points: int, alert_id: str
     return raised
 
 
+def _cutoff_plan(conn: Any, alert_id: str, params: Mapping[str, Any]
+                 ) -> tuple[Any, dict[str, Any] | None]:
+    """The active application policy and the raised document ``raise_cutoff`` would
+    activate (None: it has no grade cut-offs to raise). Read-only."""
+    from creditpay.risk.decisions.policy import active_policy
+
+    current = active_policy(conn, "application")
+    return current, _raised_document(current.document, params["points"], alert_id)
+
+
+def _cutoffs(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The grade cut-offs of a policy document's ``grades`` table, in its order."""
+    nodes = document.get("decision", {}).get("nodes", [])
+    table = next((n for n in nodes if n.get("id") == "grades"
+                  and n.get("type") == "decisionTableNode"), None)
+    if table is None:
+        return []
+    return [{"grade": str(rule.get("grade", "")), "score": str(rule.get("score", ""))}
+            for rule in table.get("content", {}).get("rules", [])]
+
+
 def _raise_cutoff(tx: Tx, alert_id: str, operator_id: str,
                   params: Mapping[str, Any]) -> dict[str, Any]:
-    from creditpay.risk.decisions.policy import activate_policy, active_policy
+    from creditpay.risk.decisions.policy import activate_policy
 
-    current = active_policy(tx.conn, "application")
-    document = _raised_document(current.document, params["points"], alert_id)
+    current, document = _cutoff_plan(tx.conn, alert_id, params)
     if document is None:
         return {"status": "pending_manual", "policy_id": current.policy_id,
                 "policy_version": current.version,
@@ -410,6 +471,62 @@ def check_playbook(conn: Any, alert_id: str, operator_id: str, roles: Sequence[s
     parameters, a closed alert), changing nothing: what a four-eyes proposal of a run is
     checked with before a second operator is asked to approve it."""
     _checked_playbook(conn, alert_id, operator_id, roles, parameters, lock=False)
+
+
+def preview_playbook(conn: Any, alert_id: str, operator_id: str, roles: Sequence[str],
+                     parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """What :func:`apply_playbook` would change if it ran now with these parameters, changing
+    nothing (a dry run): refused as the run would be (roles, parameters, a closed alert),
+    then the same plan the run applies. ``lower_limits``: ``accounts`` (each line of the
+    segment: current limit, drawn amount, new limit, the cut, all in minor units) and
+    ``totals``; ``switch_to_champion``: the challenger taken out; ``freeze_merchant``: the
+    merchant suspended; ``raise_cutoff``: the policy version it would activate with the
+    cut-offs before and after; ``review_fraud_rules``: a fraud case opened. ``effect`` is
+    what the run's ``result`` would say, ``status`` ``applied`` read as "would apply"."""
+    row, params, record = _checked_playbook(conn, alert_id, operator_id, roles, parameters,
+                                            lock=False)
+    code = row.playbook
+    accounts: list[dict[str, Any]] = []
+    totals: dict[str, Any] | None = None
+    if code == "lower_limits":
+        plan = _limit_plan(conn, params)
+        accounts = [{"line_id": c.line_id, "customer_id": c.customer_id,
+                     "limit_minor": c.limit_minor, "in_use_minor": c.in_use_minor,
+                     "new_limit_minor": c.new_limit_minor, "change_minor": c.change_minor}
+                    for c in plan.changes]
+        totals = {"lines_in_segment": len(plan.changes), "lines_lowered": plan.lines_lowered,
+                  "limit_before_minor": plan.limit_before_minor,
+                  "limit_after_minor": plan.limit_after_minor,
+                  "change_minor": plan.change_minor}
+        effect: dict[str, Any] = {"status": "applied", **totals,
+                                  "currency": params["_currency"]}
+        del effect["change_minor"]
+    elif code == "switch_to_champion":
+        effect = _champion_plan(conn, params)
+    elif code == "freeze_merchant":
+        effect = _freeze_plan(conn, params)
+    elif code == "raise_cutoff":
+        current, document = _cutoff_plan(conn, alert_id, params)
+        if document is None:
+            effect = {"status": "pending_manual", "policy_id": current.policy_id,
+                      "policy_version": current.version,
+                      "reason": "no_grade_cutoffs_to_raise"}
+        else:
+            effect = {"status": "applied", "policy_id": current.policy_id,
+                      "previous_version": current.version, "version": document["version"],
+                      "points": params["points"],
+                      "cutoffs_before": _cutoffs(current.document),
+                      "cutoffs_after": _cutoffs(document),
+                      "segment_note": None if params["segment"] == "all" else
+                      "raised_for_all_segments"}
+    elif code == "review_fraud_rules":
+        effect = {"status": "applied", "opens": "fraud_case", "subject_type": "ew_alert",
+                  "subject_id": alert_id}
+    else:  # pragma: no cover - PLAYBOOKS and this dispatch change together
+        raise AssertionError(code)
+    return {"alert_id": alert_id, "playbook": code, "title_en": record["title_en"],
+            "parameters": record["parameters"], "currency": params["_currency"],
+            "effect": effect, "accounts": accounts, "totals": totals}
 
 
 def apply_playbook(tx: Tx, alert_id: str, operator_id: str, roles: Sequence[str],
