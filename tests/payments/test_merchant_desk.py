@@ -228,7 +228,7 @@ def test_a_half_refund_is_in_the_next_settlement_and_its_reconciliation(api, clo
                                 "net_minor": 15_000, "lines": report["lines"]}]
     fees = api.get("/v1/merchant/fees", k1, expect=200).json()
     assert (fees["settlements"], fees["fee_minor"], fees["net_minor"]) == (1, 90, 14_910)
-    assert fees["discount_rate"] == "0.006"
+    assert (fees["discount_rate"], fees["discount_rate_percent"]) == ("0.006", "0.6")
 
 
 # ----------------------------------------------------------------------- webhooks

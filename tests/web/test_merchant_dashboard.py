@@ -155,6 +155,19 @@ def _settle_today(url: str, master: bytes) -> None:
         rt.close()
 
 
+def _acted(url: str) -> list[tuple[str, str, str]]:
+    from creditpay.platform.tables import audit_records
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(audit_records.c.actor_id, audit_records.c.payload)
+                                .where(audit_records.c.action == "merchant_user.acted")).all()
+    finally:
+        engine.dispose()
+    return [(r.actor_id, r.payload["user_id"], r.payload["route"]) for r in rows]
+
+
 def _minor(page: Any, selector: str) -> int:
     return int(page.locator(selector).first.get_attribute("data-minor"))
 
@@ -172,6 +185,12 @@ def test_a_merchant_refunds_half_a_payment_and_sees_it_in_the_next_settlement(
     row.locator("a").click()
     page.wait_for_url(f"{base}/merchant/payments/{intent}")
     axe_check(page)
+    # More decimals than the yuan has: said on the page, nothing refunded.
+    page.locator("#refund-amount").fill("150.005")
+    page.locator('form[data-form="refund"] button[type=submit]').click()
+    page.wait_for_selector('.error[role="alert"]')
+    assert _minor(page, '[data-field="refunded_minor"]') == 0
+    axe_check(page)
     page.locator("#refund-amount").fill("150.00")
     page.locator("#refund-reason").fill("one of two items returned")
     page.locator('form[data-form="refund"] button[type=submit]').click()
@@ -180,6 +199,9 @@ def test_a_merchant_refunds_half_a_payment_and_sees_it_in_the_next_settlement(
     assert _minor(page, '[data-field="refunded_minor"]') == 15_000
     assert page.locator('li[data-event="refunded"]').get_attribute("data-minor") == "15000"
     axe_check(page)
+    # The merchant's refund is audited with the person who made it.
+    assert _acted(seeded["url"]) == [(seeded["shops"]["m1"], seeded["users"]["refund"]["id"],
+                                      f"/v1/payment_intents/{intent}/refunds")]
 
     _settle_today(seeded["url"], seeded["master"])
     page.goto(f"{base}/merchant/settlements")

@@ -200,7 +200,7 @@ class FeesOut(BaseModel):
     fee_minor: int
     net_minor: int
     model_config = S.examples({
-        "discount_rate": "0.006", "discount_rate_percent": "0.60",
+        "discount_rate": "0.006", "discount_rate_percent": "0.6",
         "fee_basis": "captures_less_refunds_per_business_day",
         "rounding": "half_up_to_minor_unit", "settlement_currency": "CNY",
         "settlement_delay_days": 1, "settlements": 3, "gross_minor": 1_500_000,

@@ -37,7 +37,7 @@ from creditpay.platform import audit
 
 __all__ = ["ROLE_SCOPES", "MERCHANT_USER_ROLES", "LOGIN_FAILED", "create_merchant_user",
            "authenticate_merchant_user", "issue_merchant_user_token",
-           "merchant_user_of_token"]
+           "merchant_user_of_token", "record_user_action", "merchant_user_view"]
 
 # What each role may do, as API-key scopes: an owner all of them; a viewer reads payments
 # and settlements and can neither move money nor manage keys or webhooks.
@@ -194,6 +194,16 @@ def merchant_user_of_token(parties: Parties, conn: Connection, token: str,
     if row.role != claims.get("role"):
         raise AuthenticationError("the user's role has changed: log in again")
     return _principal(row.merchant_id, row.id, row.role)
+
+
+def record_user_action(tx: Tx, principal: Principal, api_path: str) -> None:
+    """Audit which person of the merchant did what (``merchant_user.acted``: the user id and
+    the JSON route the action ran as), in the action's own transaction: the use cases audit
+    the merchant (``principal.audit_actor``), which does not say who of its people acted."""
+    if principal.kind == "merchant" and principal.credential_id is not None \
+            and principal.role in ROLE_SCOPES:
+        audit.append(tx, "merchant", principal.id, "merchant_user.acted", "merchant",
+                     principal.id, {"user_id": principal.credential_id, "route": api_path})
 
 
 def merchant_user_view(conn: Connection, user_id: str) -> dict[str, Any]:

@@ -210,7 +210,7 @@ def fees(conn: Connection, principal: Principal, merchant_row: Any) -> dict[str,
         func.coalesce(func.sum(s.refunds_minor), 0), func.coalesce(func.sum(s.fee_minor), 0),
         func.coalesce(func.sum(s.net_minor), 0)).where(s.merchant_id == merchant_id)).one()
     rate = Decimal(merchant_row.discount_rate)
-    return {"discount_rate": str(rate), "discount_rate_percent": f"{rate * 100:.2f}",
+    return {"discount_rate": str(rate), "discount_rate_percent": f"{(rate * 100).normalize():f}",
             "fee_basis": "captures_less_refunds_per_business_day",
             "rounding": "half_up_to_minor_unit",
             "settlement_currency": merchant_row.settlement_currency,

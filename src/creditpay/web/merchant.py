@@ -192,8 +192,15 @@ def _once(page: Page, who: Principal, form: dict[str, str], api_path: str,
     key = form.get(KEY_FIELD) or None
     if key is None or not key.startswith("web-") or len(key) > 255:
         raise ValidationError("the form's one-time key is missing", field=KEY_FIELD)
+
+    def acted(tx: Any) -> Any:
+        # Who of the merchant's people did it, audited with the action (run once per key).
+        outcome = use_case(tx)
+        MU.record_user_action(tx, who, api_path)
+        return outcome
+
     response = run_as_route(page, who, key=key, api_path=api_path, body=body,
-                            use_case=use_case, status_code=status_code,
+                            use_case=acted, status_code=status_code,
                             secret_fields=secret_fields)
     out: dict[str, Any] = json.loads(bytes(response.body))
     if response.status_code >= 400:
