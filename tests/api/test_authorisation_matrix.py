@@ -82,6 +82,10 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
         False, {"keys:write"}, set()),
     ("GET", "/v1/merchant/disputes"): (False, {"reports:read"}, set()),
     ("GET", "/v1/merchant/fees"): (False, {"reports:read"}, set()),
+    ("GET", "/v1/merchant/payments"): (False, {"payments:read"}, set()),
+    ("GET", "/v1/merchant/payments/{intent_id}/events"): (False, {"payments:read"}, set()),
+    ("GET", "/v1/merchant/settlements/{settlement_id}/reconciliation"): (
+        False, {"reports:read"}, set()),
     ("POST", "/v1/operator/merchants"): (False, None, {"admin"}),
     ("GET", "/v1/operator/customers/{customer_id}"): (
         False, None, {"admin", "support", "compliance_officer", "collections_agent",

@@ -171,6 +171,24 @@ def test_payments_filtered_with_their_events_and_another_merchants_are_404(api, 
         with pytest.raises(ValidationError) as bad:
             merchant_desk.list_payments(conn, me, status="paid")
         assert bad.value.field == "status"
+    # The same through the JSON routes.
+    _, k2 = _shop(api, admin, "M3")
+    listed = api.get("/v1/merchant/payments", k1, params={"status": "requires_capture"},
+                     expect=200).json()
+    assert [p["id"] for p in listed["data"]] == [held] and listed["next_cursor"] is None
+    page = api.get("/v1/merchant/payments", k1, params={"limit": 1}, expect=200).json()
+    assert [p["id"] for p in page["data"]] == [held]
+    rest = api.get("/v1/merchant/payments", k1, params={"cursor": page["next_cursor"]},
+                   expect=200).json()
+    assert [p["id"] for p in rest["data"]] == [captured]
+    assert api.get("/v1/merchant/payments", k1, params={"order_id": "o-1"},
+                   expect=200).json()["data"][0]["refunded_minor"] == 4_000
+    assert api.get("/v1/merchant/payments", k2, expect=200).json()["data"] == []
+    assert api.get("/v1/merchant/payments", k1, params={"status": "paid"}).status_code == 422
+    events = api.get(f"/v1/merchant/payments/{captured}/events", k1, expect=200).json()
+    assert [e["kind"] for e in events["data"]] == ["created", "confirmed", "captured",
+                                                   "refunded"]
+    assert api.get(f"/v1/merchant/payments/{captured}/events", k2).status_code == 404
 
 
 # ----------------------------------------------------------------------- reconciliation
@@ -226,6 +244,13 @@ def test_a_half_refund_is_in_the_next_settlement_and_its_reconciliation(api, clo
     assert rec["payments"] == [{"intent_id": intent, "order_id": "half",
                                 "captured_minor": 30_000, "refunded_minor": 15_000,
                                 "net_minor": 15_000, "lines": report["lines"]}]
+    over_api = api.get(f"/v1/merchant/settlements/{settled['id']}/reconciliation", k1,
+                       expect=200).json()
+    assert over_api["adds_up"] and over_api["settlement"]["refunds_minor"] == 15_000
+    assert over_api["payments"][0]["refunded_minor"] == 15_000
+    _, k2 = _shop(api, admin, "M2")
+    assert api.get(f"/v1/merchant/settlements/{settled['id']}/reconciliation", k2
+                   ).status_code == 404
     fees = api.get("/v1/merchant/fees", k1, expect=200).json()
     assert (fees["settlements"], fees["fee_minor"], fees["net_minor"]) == (1, 90, 14_910)
     assert (fees["discount_rate"], fees["discount_rate_percent"]) == ("0.006", "0.6")

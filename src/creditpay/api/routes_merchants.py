@@ -1,5 +1,6 @@
 """Merchant self-service: profile, webhook URL, API keys (shown once, scoped, revocable),
-webhook deliveries (list, send again), chargebacks and fees."""
+payments filtered and their events, a settlement's reconciliation, webhook deliveries (list,
+send again), chargebacks and fees."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pydantic import BaseModel
 
 from creditpay.api import schemas as S
 from creditpay.api.access import access
-from creditpay.api.common import IdempotencyKey, runtime
+from creditpay.api.common import (
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    runtime,
+)
 from creditpay.api.common import post as idempotent_post
 from creditpay.parties.service import Principal
 
@@ -218,3 +226,128 @@ def merchant_fees(request: Request, who: Principal = Depends(REPORTS)) -> Any:
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return merchant_desk.fees(conn, who, rt.parties.get_merchant(conn, who.id))
+
+
+# ----------------------------------------------------------------------- payments
+IntentStatus = Literal["requires_confirmation", "requires_capture", "in_review", "succeeded",
+                       "canceled", "declined", "expired"]
+
+
+@router.get("/payments", response_model=S.IntentList,
+            summary="My payments, filtered by state or order id")
+def payments(request: Request,
+             status: IntentStatus | None = Query(None, description="only payments in this "
+                                                 "state"),
+             order_id: str | None = Query(None, max_length=64,
+                                          description="only the payment of this order"),
+             cursor: str | None = Cursor, limit: int = Limit,
+             who: Principal = Depends(access(merchant={"payments:read"}))) -> Any:
+    """Merchant (payments:read). The merchant's payment intents newest first, cursor-paged,
+    optionally only those in one state and/or of one order id (what the merchant dashboard's
+    Payments page lists). 422 naming status for an unknown state. Changes nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        rows, next_seq = merchant_desk.list_payments(
+            conn, who, status=status, order_id=order_id, before_seq=decode_cursor(cursor),
+            limit=limit)
+    return {"data": [rt.payments.intent_view(r) for r in rows],
+            "next_cursor": encode_cursor(next_seq)}
+
+
+class PaymentEventOut(BaseModel):
+    kind: Literal["created", "confirmed", "captured", "refunded"]
+    at: str
+    id: str
+    amount_minor: int
+    settlement_id: str | None
+
+
+class PaymentEventList(BaseModel):
+    data: list[PaymentEventOut]
+    model_config = S.examples({"data": [
+        {"kind": "created", "at": "2025-03-01T09:00:00+00:00",
+         "id": "pi_5032fafc52fa63cfb660", "amount_minor": 360000, "settlement_id": None},
+        {"kind": "captured", "at": "2025-03-01T09:05:00+00:00",
+         "id": "cap_3c5e7a9b1d2f4a6c8e0b", "amount_minor": 360000,
+         "settlement_id": "set_1a2b3c4d5e6f7a8b9c0d"}]})
+
+
+@router.get("/payments/{intent_id}/events", response_model=PaymentEventList,
+            summary="What happened to one of my payments")
+def payment_events(request: Request, intent_id: str,
+                   who: Principal = Depends(access(merchant={"payments:read"}))) -> Any:
+    """Merchant (payments:read). One payment's events, oldest first: created, paid by the
+    shopper (confirmed), each capture and each refund with its amount and the settlement
+    that paid it out, if any. 404 not-found for another merchant's payment. Changes
+    nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": merchant_desk.payment_events(conn, who, intent_id)}
+
+
+# ----------------------------------------------------------------------- reconciliation
+class ReconciledPayment(BaseModel):
+    intent_id: str
+    order_id: str
+    captured_minor: int
+    refunded_minor: int
+    net_minor: int
+    lines: list[S.SettlementLine]
+
+
+class ReconciliationOut(BaseModel):
+    settlement: S.SettlementOut
+    payments: list[ReconciledPayment]
+    lines_captured_minor: int
+    lines_refunded_minor: int
+    base_minor: int
+    expected_fee_minor: int
+    payout_minor: int
+    carried_minor: int
+    checks: dict[str, bool]
+    adds_up: bool
+    model_config = S.examples({
+        "settlement": {"id": "set_1a2b3c4d5e6f7a8b9c0d", "merchant_id": "mer_ac9ace87d63c57a37c16",
+                       "currency": "CNY", "business_date": "2025-03-01",
+                       "settled_on": "2025-03-02", "gross_minor": 360000,
+                       "refunds_minor": 180000, "fee_minor": 1080, "net_minor": 178920,
+                       "discount_rate": "0.006", "capture_count": 1, "refund_count": 1},
+        "payments": [{"intent_id": "pi_5032fafc52fa63cfb660", "order_id": "SO-20250301-0042",
+                      "captured_minor": 360000, "refunded_minor": 180000,
+                      "net_minor": 180000, "lines": [
+                          {"kind": "capture", "id": "cap_3c5e7a9b1d2f4a6c8e0b",
+                           "intent_id": "pi_5032fafc52fa63cfb660",
+                           "order_id": "SO-20250301-0042", "amount_minor": 360000,
+                           "created_at": "2025-03-01T09:00:00+00:00"},
+                          {"kind": "refund", "id": "re_951b08da12e5fffc075e",
+                           "intent_id": "pi_5032fafc52fa63cfb660",
+                           "order_id": "SO-20250301-0042", "amount_minor": -180000,
+                           "created_at": "2025-03-01T15:30:00+00:00"}]}],
+        "lines_captured_minor": 360000, "lines_refunded_minor": 180000,
+        "base_minor": 180000, "expected_fee_minor": 1080, "payout_minor": 178920,
+        "carried_minor": 0,
+        "checks": {"captures_match_gross": True, "refunds_match": True,
+                   "fee_matches_rate": True, "net_adds_up": True},
+        "adds_up": True})
+
+
+@router.get("/settlements/{settlement_id}/reconciliation", response_model=ReconciliationOut,
+            summary="A settlement reconciled line by line")
+def reconciliation(request: Request, settlement_id: str,
+                   who: Principal = Depends(REPORTS)) -> Any:
+    """Merchant (reports:read). One of the merchant's settlements reconciled: each payment
+    in it with its capture and refund lines and net; the sums of the lines; the fee base
+    (captures less refunds) and the fee recomputed from the discount rate; the payout (the
+    net when positive) or the amount carried; and four named checks, adds_up when all hold.
+    404 not-found for another merchant's settlement. Changes nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        report = rt.payments.settlement_report(conn, who, settlement_id)
+    rec = merchant_desk.reconcile(report)
+    return {"settlement": {k: v for k, v in report.items() if k != "lines"}, **rec}
