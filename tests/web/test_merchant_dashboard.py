@@ -185,6 +185,9 @@ def test_a_merchant_refunds_half_a_payment_and_sees_it_in_the_next_settlement(
     row.locator("a").click()
     page.wait_for_url(f"{base}/merchant/payments/{intent}")
     axe_check(page)
+    funding = page.locator('[data-field="funding"]')
+    assert (funding.get_attribute("data-value"), funding.inner_text()) == (
+        "balance", "Wallet balance")
     # More decimals than the yuan has: said on the page, nothing refunded.
     page.locator("#refund-amount").fill("150.005")
     page.locator('form[data-form="refund"] button[type=submit]').click()

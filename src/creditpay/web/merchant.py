@@ -82,8 +82,10 @@ INTENT_STATUS = {"requires_confirmation": N_("Waiting for the shopper"),
                  "in_review": N_("Held for review"), "succeeded": N_("Captured"),
                  "canceled": N_("Cancelled"), "declined": N_("Declined"),
                  "expired": N_("Expired")}
-EVENT_NAMES = {"created": N_("Created"), "confirmed": N_("Paid by the shopper"),
+EVENT_NAMES = {"created": N_("Created"), "confirmed": N_("Authorised by the shopper"),
                "captured": N_("Captured"), "refunded": N_("Refunded")}
+FUNDING_NAMES = {"balance": N_("Wallet balance"), "card": N_("Card"),
+                 "credit_line": N_("Credit line"), "installment_plan": N_("Installment plan")}
 DELIVERY_STATUS = {"pending": N_("Pending"), "delivered": N_("Delivered"),
                    "failed": N_("Given up")}
 SCOPE_NAMES = {"payments:write": N_("Create and capture payments"),
@@ -329,6 +331,7 @@ def _payment_view(page: Page, intent_id: str, **values: Any) -> Response:
     values.setdefault("done", None)
     return render(page, "merchant/payment.html", title=page.gettext("Payment"),
                   intent=intent, events=events, statuses=INTENT_STATUS,
+                  funding_names=FUNDING_NAMES,
                   event_names=EVENT_NAMES, refundable=refundable,
                   may_capture=bool(PAYMENTS_WRITE & who.scopes)
                   and intent["status"] == "requires_capture",
