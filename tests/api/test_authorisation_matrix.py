@@ -77,6 +77,15 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("GET", "/v1/merchant/api_keys"): (False, {"keys:write"}, set()),
     ("POST", "/v1/merchant/api_keys"): (False, {"keys:write"}, set()),
     ("POST", "/v1/merchant/api_keys/{key_id}/revoke"): (False, {"keys:write"}, set()),
+    ("GET", "/v1/merchant/webhook_deliveries"): (False, {"reports:read", "keys:write"}, set()),
+    ("POST", "/v1/merchant/webhook_deliveries/{delivery_id}/resend"): (
+        False, {"keys:write"}, set()),
+    ("GET", "/v1/merchant/disputes"): (False, {"reports:read"}, set()),
+    ("GET", "/v1/merchant/fees"): (False, {"reports:read"}, set()),
+    ("GET", "/v1/merchant/payments"): (False, {"payments:read"}, set()),
+    ("GET", "/v1/merchant/payments/{intent_id}/events"): (False, {"payments:read"}, set()),
+    ("GET", "/v1/merchant/settlements/{settlement_id}/reconciliation"): (
+        False, {"reports:read"}, set()),
     ("POST", "/v1/operator/merchants"): (False, None, {"admin"}),
     ("GET", "/v1/operator/customers/{customer_id}"): (
         False, None, {"admin", "support", "compliance_officer", "collections_agent",
@@ -256,7 +265,7 @@ def _world(api):
            "offer_id": "off_missing", "subject_id": held["id"],
            "version": "rules-missing", "alert_id": "ewa_missing", "decision_id": "dec_missing",
            "statement_id": "stmt_missing", "note_id": "note_missing",
-           "approval_id": "apv_missing"}
+           "approval_id": "apv_missing", "delivery_id": "evt_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 

@@ -1,20 +1,34 @@
-"""Merchant self-service: profile, webhook URL, API keys (shown once, scoped, revocable)."""
+"""Merchant self-service: profile, webhook URL, API keys (shown once, scoped, revocable),
+payments filtered and their events, a settlement's reconciliation, webhook deliveries (list,
+send again), chargebacks and fees."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 
 from creditpay.api import schemas as S
 from creditpay.api.access import access
-from creditpay.api.common import IdempotencyKey, runtime
+from creditpay.api.common import (
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    decode_cursor,
+    encode_cursor,
+    runtime,
+)
 from creditpay.api.common import post as idempotent_post
 from creditpay.parties.service import Principal
 
 router = APIRouter(prefix="/v1/merchant", tags=["merchants"])
 ANY_MERCHANT = access(merchant=set())
 KEYS = access(merchant={"keys:write"})
+REPORTS = access(merchant={"reports:read"})
+# Deliveries are read by whoever reads reports or manages the webhook; sent again by the
+# latter only (it is the webhook's management).
+DELIVERIES_READ = access(merchant={"reports:read", "keys:write"})
 
 
 @router.get("", response_model=S.MerchantOut, summary="My merchant profile")
@@ -72,3 +86,268 @@ def revoke_api_key(request: Request, key_id: str, idempotency_key: str = Idempot
     rt = runtime(request)
     return idempotent_post(request, who.scope_key, None,
                            lambda tx: rt.parties.revoke_api_key(tx, who, key_id))
+
+
+# ----------------------------------------------------------------------- webhook deliveries
+class DeliveryOut(BaseModel):
+    id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    object_id: str | None
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: str | None
+    created_at: str
+    delivered_at: str | None
+    model_config = S.examples({
+        "id": "evt_5b0e3f0c3f7d4e2c9a51", "event_type": "payment_intent.refunded",
+        "status": "failed", "attempts": 10, "object_id": "pi_0c9d3ad2d0a44b7e8f3c",
+        "last_status_code": 503, "last_error": "HTTP 503", "next_attempt_at": None,
+        "created_at": "2025-03-01T09:00:00+00:00", "delivered_at": None})
+
+
+class DeliveryList(BaseModel):
+    data: list[DeliveryOut]
+    model_config = S.examples({"data": [{
+        "id": "evt_5b0e3f0c3f7d4e2c9a51", "event_type": "payment_intent.captured",
+        "status": "delivered", "attempts": 1, "object_id": "pi_0c9d3ad2d0a44b7e8f3c",
+        "last_status_code": 200, "last_error": None, "next_attempt_at": None,
+        "created_at": "2025-03-01T09:00:00+00:00",
+        "delivered_at": "2025-03-01T09:00:01+00:00"}]})
+
+
+@router.get("/webhook_deliveries", response_model=DeliveryList,
+            summary="My webhook deliveries with their attempts")
+def webhook_deliveries(
+        request: Request,
+        status: Literal["pending", "delivered", "failed"] | None = Query(
+            None, description="only deliveries in this state"),
+        limit: int = Query(50, ge=1, le=200, description="at most this many, newest first"),
+        who: Principal = Depends(DELIVERIES_READ)) -> Any:
+    """Merchant (reports:read or keys:write). The merchant's webhook deliveries, newest
+    first: the event (id, type, the object it is about), its status (pending, delivered, or
+    failed once given up after 10 attempts), the attempts so far and the last attempt's HTTP
+    status or error, and when the next attempt is due. Changes nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": merchant_desk.list_deliveries(conn, who, status=status, limit=limit)}
+
+
+@router.post("/webhook_deliveries/{delivery_id}/resend", response_model=DeliveryOut,
+             summary="Send a webhook delivery again")
+def resend_webhook_delivery(request: Request, delivery_id: str,
+                            idempotency_key: str = IdempotencyKey,
+                            who: Principal = Depends(KEYS)) -> Any:
+    """Merchant (keys:write). Sends one of the merchant's deliveries again as soon as the
+    delivery worker next looks: a delivered or given-up one becomes pending (same event id,
+    so a receiver that has it drops the copy), a pending one waiting for its backoff is due
+    now; its attempts keep counting. 404 not-found for another merchant's delivery; 409
+    invalid-state while an attempt is being sent. Idempotency-Key required: a retry with the
+    same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
+    from creditpay.payments import merchant_desk
+
+    return idempotent_post(request, who.scope_key, None,
+                           lambda tx: merchant_desk.resend_delivery(tx, who, delivery_id))
+
+
+# ----------------------------------------------------------------------- disputes and fees
+class ChargebackOut(BaseModel):
+    id: int
+    reference: str
+    subject_type: str
+    subject_id: str
+    transaction_at: str
+    labelled_at: str
+    is_fraud: bool
+    amount_minor: int | None
+    currency: str | None
+    reason_code: str | None
+
+
+_CHARGEBACK = {"id": 41, "reference": "cb-2025-000137", "subject_type": "payment_intent",
+               "subject_id": "pi_0c9d3ad2d0a44b7e8f3c",
+               "transaction_at": "2025-02-20T11:04:00+00:00",
+               "labelled_at": "2025-03-01T09:00:00+00:00", "is_fraud": True,
+               "amount_minor": 129_900, "currency": "CNY", "reason_code": "10.4"}
+
+
+class ChargebackList(BaseModel):
+    data: list[ChargebackOut]
+    model_config = S.examples({"data": [_CHARGEBACK]})
+
+
+@router.get("/disputes", response_model=ChargebackList,
+            summary="Chargebacks against my payments")
+def disputes(request: Request, who: Principal = Depends(REPORTS)) -> Any:
+    """Merchant (reports:read). The chargebacks recorded against the merchant's payments,
+    newest first: the card network's reference, the payment, the amount, the reason code
+    and whether it was judged fraud (at most 200). Changes nothing."""
+    from creditpay.risk.fraud.cases import merchant_chargebacks
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        found = merchant_chargebacks(conn, who.id)
+    return {"data": [{k: v for k, v in c.items() if k in ChargebackOut.model_fields}
+                     for c in found]}
+
+
+class FeesOut(BaseModel):
+    discount_rate: str
+    discount_rate_percent: str
+    fee_basis: Literal["captures_less_refunds_per_business_day"]
+    rounding: Literal["half_up_to_minor_unit"]
+    settlement_currency: str
+    settlement_delay_days: int
+    settlements: int
+    gross_minor: int
+    refunds_minor: int
+    fee_minor: int
+    net_minor: int
+    model_config = S.examples({
+        "discount_rate": "0.006", "discount_rate_percent": "0.6",
+        "fee_basis": "captures_less_refunds_per_business_day",
+        "rounding": "half_up_to_minor_unit", "settlement_currency": "CNY",
+        "settlement_delay_days": 1, "settlements": 3, "gross_minor": 1_500_000,
+        "refunds_minor": 50_000, "fee_minor": 8_700, "net_minor": 1_441_300})
+
+
+@router.get("/fees", response_model=FeesOut, summary="My fees (discount rate) and totals")
+def merchant_fees(request: Request, who: Principal = Depends(REPORTS)) -> Any:
+    """Merchant (reports:read). The merchant's pricing as data: the discount rate charged on
+    each business day's captures less refunds (half-up to the minor unit, settled T+1 in
+    the settlement currency) and what its settlements so far add up to: gross, refunds, fee
+    and net paid, in minor units. Changes nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return merchant_desk.fees(conn, who, rt.parties.get_merchant(conn, who.id))
+
+
+# ----------------------------------------------------------------------- payments
+IntentStatus = Literal["requires_confirmation", "requires_capture", "in_review", "succeeded",
+                       "canceled", "declined", "expired"]
+
+
+@router.get("/payments", response_model=S.IntentList,
+            summary="My payments, filtered by state or order id")
+def payments(request: Request,
+             status: IntentStatus | None = Query(None, description="only payments in this "
+                                                 "state"),
+             order_id: str | None = Query(None, max_length=64,
+                                          description="only the payment of this order"),
+             cursor: str | None = Cursor, limit: int = Limit,
+             who: Principal = Depends(access(merchant={"payments:read"}))) -> Any:
+    """Merchant (payments:read). The merchant's payment intents newest first, cursor-paged,
+    optionally only those in one state and/or of one order id (what the merchant dashboard's
+    Payments page lists). 422 naming status for an unknown state. Changes nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        rows, next_seq = merchant_desk.list_payments(
+            conn, who, status=status, order_id=order_id, before_seq=decode_cursor(cursor),
+            limit=limit)
+    return {"data": [rt.payments.intent_view(r) for r in rows],
+            "next_cursor": encode_cursor(next_seq)}
+
+
+class PaymentEventOut(BaseModel):
+    kind: Literal["created", "confirmed", "captured", "refunded"]
+    at: str
+    id: str
+    amount_minor: int
+    settlement_id: str | None
+
+
+class PaymentEventList(BaseModel):
+    data: list[PaymentEventOut]
+    model_config = S.examples({"data": [
+        {"kind": "created", "at": "2025-03-01T09:00:00+00:00",
+         "id": "pi_5032fafc52fa63cfb660", "amount_minor": 360000, "settlement_id": None},
+        {"kind": "captured", "at": "2025-03-01T09:05:00+00:00",
+         "id": "cap_3c5e7a9b1d2f4a6c8e0b", "amount_minor": 360000,
+         "settlement_id": "set_1a2b3c4d5e6f7a8b9c0d"}]})
+
+
+@router.get("/payments/{intent_id}/events", response_model=PaymentEventList,
+            summary="What happened to one of my payments")
+def payment_events(request: Request, intent_id: str,
+                   who: Principal = Depends(access(merchant={"payments:read"}))) -> Any:
+    """Merchant (payments:read). One payment's events, oldest first: created, paid by the
+    shopper (confirmed), each capture and each refund with its amount and the settlement
+    that paid it out, if any. 404 not-found for another merchant's payment. Changes
+    nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        return {"data": merchant_desk.payment_events(conn, who, intent_id)}
+
+
+# ----------------------------------------------------------------------- reconciliation
+class ReconciledPayment(BaseModel):
+    intent_id: str
+    order_id: str
+    captured_minor: int
+    refunded_minor: int
+    net_minor: int
+    lines: list[S.SettlementLine]
+
+
+class ReconciliationOut(BaseModel):
+    settlement: S.SettlementOut
+    payments: list[ReconciledPayment]
+    lines_captured_minor: int
+    lines_refunded_minor: int
+    base_minor: int
+    expected_fee_minor: int
+    payout_minor: int
+    carried_minor: int
+    checks: dict[str, bool]
+    adds_up: bool
+    model_config = S.examples({
+        "settlement": {"id": "set_1a2b3c4d5e6f7a8b9c0d", "merchant_id": "mer_ac9ace87d63c57a37c16",
+                       "currency": "CNY", "business_date": "2025-03-01",
+                       "settled_on": "2025-03-02", "gross_minor": 360000,
+                       "refunds_minor": 180000, "fee_minor": 1080, "net_minor": 178920,
+                       "discount_rate": "0.006", "capture_count": 1, "refund_count": 1},
+        "payments": [{"intent_id": "pi_5032fafc52fa63cfb660", "order_id": "SO-20250301-0042",
+                      "captured_minor": 360000, "refunded_minor": 180000,
+                      "net_minor": 180000, "lines": [
+                          {"kind": "capture", "id": "cap_3c5e7a9b1d2f4a6c8e0b",
+                           "intent_id": "pi_5032fafc52fa63cfb660",
+                           "order_id": "SO-20250301-0042", "amount_minor": 360000,
+                           "created_at": "2025-03-01T09:00:00+00:00"},
+                          {"kind": "refund", "id": "re_951b08da12e5fffc075e",
+                           "intent_id": "pi_5032fafc52fa63cfb660",
+                           "order_id": "SO-20250301-0042", "amount_minor": -180000,
+                           "created_at": "2025-03-01T15:30:00+00:00"}]}],
+        "lines_captured_minor": 360000, "lines_refunded_minor": 180000,
+        "base_minor": 180000, "expected_fee_minor": 1080, "payout_minor": 178920,
+        "carried_minor": 0,
+        "checks": {"captures_match_gross": True, "refunds_match": True,
+                   "fee_matches_rate": True, "net_adds_up": True},
+        "adds_up": True})
+
+
+@router.get("/settlements/{settlement_id}/reconciliation", response_model=ReconciliationOut,
+            summary="A settlement reconciled line by line")
+def reconciliation(request: Request, settlement_id: str,
+                   who: Principal = Depends(REPORTS)) -> Any:
+    """Merchant (reports:read). One of the merchant's settlements reconciled: each payment
+    in it with its capture and refund lines and net; the sums of the lines; the fee base
+    (captures less refunds) and the fee recomputed from the discount rate; the payout (the
+    net when positive) or the amount carried; and four named checks, adds_up when all hold.
+    404 not-found for another merchant's settlement. Changes nothing."""
+    from creditpay.payments import merchant_desk
+
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
+        report = rt.payments.settlement_report(conn, who, settlement_id)
+    rec = merchant_desk.reconcile(report)
+    return {"settlement": {k: v for k, v in report.items() if k != "lines"}, **rec}

@@ -114,5 +114,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                 f"--name YOUR_NAME --role admin --db {db_path} (it prints your operator id, "
                 "a password and the TOTP secret to add to an authenticator app), and a second "
                 "one to approve what the first proposes (four-eyes).")
+            if checkout and checkout.get("merchant_id"):
+                typer.echo(
+                    "The merchant dashboard is at http://127.0.0.1:8000/merchant/: create a "
+                    "user of that demo merchant with CREDITPAY_MASTER_KEY_FILE="
+                    f"{key_file} creditpay merchant-user-create --merchant "
+                    f"{checkout['merchant_id']} --name YOUR_NAME --db {db_path} (it prints "
+                    "the user id, a password and the TOTP secret for an authenticator app).")
         if not figures["ledger_ok"]:
             raise typer.Exit(1)

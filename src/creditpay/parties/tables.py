@@ -26,7 +26,7 @@ from creditpay.db.metadata import UtcDateTime, metadata
 __all__ = [
     "customers", "customer_devices", "customer_cards", "customer_sessions",
     "step_up_challenges", "customer_registrations", "merchants", "merchant_api_keys",
-    "operators",
+    "operators", "merchant_users",
 ]
 
 customers = Table(
@@ -196,4 +196,28 @@ operators = Table(
     Column("locked_until", UtcDateTime(), nullable=True),
     CheckConstraint("role IN ('admin', 'risk_analyst', 'collections_agent',"
                     " 'compliance_officer', 'support')", name="role"),
+)
+
+# The people of a merchant who log in to the merchant dashboard (/merchant/): a password
+# (argon2id PHC string) and a TOTP code, as operators log in to the console; the TOTP secret
+# is a vault ciphertext (field merchant_users.totp_secret), totp_last_step the step of the
+# last code accepted (a code is good once), failed_logins / locked_until the lockout. The
+# role decides what the dashboard lets them do: an owner everything a merchant's API key
+# with every scope may do, a viewer only reads (migration 0027).
+merchant_users = Table(
+    "merchant_users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("merchant_id", String(32), ForeignKey("merchants.id"), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("totp_secret_ct", Text, nullable=False),
+    Column("totp_last_step", Integer, nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("disabled_at", UtcDateTime(), nullable=True),
+    CheckConstraint("role IN ('owner', 'viewer')", name="role"),
+    Index("ix_merchant_users_merchant", "merchant_id"),
 )

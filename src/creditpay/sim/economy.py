@@ -1299,7 +1299,8 @@ class Economy:
         data: a payment intent created at 09:00 of the next business day, which is where
         ``creditpay serve --business-date db`` starts the served clock, so the link is open
         for the first 30 minutes of a served session (the link's lifetime). Returns the
-        page's path (its token is random: not part of the reproducible figures)."""
+        page's path (its token is random: not part of the reproducible figures) and the
+        merchant's id (for a merchant dashboard user: ``creditpay merchant-user-create``)."""
         from creditpay.credit.cob import next_business_date
 
         with self.uow.connect() as conn:
@@ -1316,7 +1317,7 @@ class Economy:
             path = self.payments.intents.checkout_path(conn, principal, intent["id"],
                                                        self.clock.now())
         return {"path": path, "intent_id": intent["id"], "amount_minor": amount,
-                "business_date": day.isoformat()}
+                "business_date": day.isoformat(), "merchant_id": principal.id}
 
     def _demo_login(self, conn: Any) -> dict[str, Any] | None:
         """A simulated consumer to log in as in the apps (development data only): the first

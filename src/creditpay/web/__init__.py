@@ -14,13 +14,22 @@ __all__ = ["mount"]
 
 
 def mount(app: FastAPI, *, dev_inbox: bool) -> None:
-    """Add the consumer pages (``/app/...``), the operator console (``/console/...``) and
+    """Add the consumer pages (``/app/...``), the operator console (``/console/...``), the
+    merchant dashboard (``/merchant/...``) and
     their assets (``/app/static/...``) to
     ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
-    from creditpay.web import checkout, console, console_queues, credit_pages, pages, wallet
+    from creditpay.web import (
+        checkout,
+        console,
+        console_queues,
+        credit_pages,
+        merchant,
+        pages,
+        wallet,
+    )
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
-    for module in (pages, checkout, wallet, credit_pages, console, console_queues):
+    for module in (pages, checkout, wallet, credit_pages, console, console_queues, merchant):
         app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)

@@ -249,11 +249,12 @@ def error_text(page: Page, exc: DomainError) -> str:
 
 
 def safe_next(value: str | None) -> str | None:
-    """``value`` if it is a path of this app (``/app/...``, ``/console/...``) to go on to,
+    """``value`` if it is a path of this app (``/app/...``, ``/console/...``,
+    ``/merchant/...``) to go on to,
     else None: never an open redirect (no scheme, no ``//host``, no backslash or control
     character)."""
-    if not value or not value.startswith(("/app/", "/console/")) or \
-            value.startswith(("/app//", "/console//")) \
+    if not value or not value.startswith(("/app/", "/console/", "/merchant/")) or \
+            value.startswith(("/app//", "/console//", "/merchant//")) \
             or "\\" in value or not value.isprintable() or len(value) > 512:
         return None
     return value

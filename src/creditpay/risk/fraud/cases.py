@@ -48,6 +48,7 @@ __all__ = [
     "LABEL_SOURCES", "case_priority", "open_case", "open_payment_case", "get_case",
     "list_queue", "assign", "resolve", "ingest_chargeback", "ingest_consumer_report",
     "labels_since", "training_labels", "queue_precision", "sla_breaches", "queue_report",
+    "merchant_chargebacks",
     "payment_reviewer", "review_held_payment", "case_for_subject", "SUBJECT_REVIEWED",
 ]
 
@@ -648,3 +649,15 @@ def payment_reviewer(review: Callable[..., Any], operator: Any) -> PaymentReview
         return review(tx, operator, intent_id, approve=approve,
                       note=note[:200] if note else note)
     return reviewer
+
+
+# ------------------------------------------------------------------------ merchants
+def merchant_chargebacks(conn: Connection, merchant_id: str, *, limit: int = 200
+                         ) -> list[dict[str, Any]]:
+    """The chargebacks recorded against ``merchant_id``'s payments (fraud or not), newest
+    first: what the merchant dashboard shows as disputes (issue #16)."""
+    c = fraud_labels.c
+    rows = conn.execute(select(fraud_labels).where(
+        c.source == "chargeback", c.merchant_id == merchant_id)
+        .order_by(c.labelled_at.desc(), c.id.desc()).limit(limit)).all()
+    return [_label_view(r) for r in rows]
