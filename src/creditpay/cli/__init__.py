@@ -65,6 +65,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.consumer",
     "creditpay.cli.reports",
     "creditpay.cli.approvals",
+    "creditpay.cli.credit_control",
 )
 
 for _module_name in _DOMAIN_CLIS:
