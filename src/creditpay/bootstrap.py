@@ -475,10 +475,27 @@ class Services:
                 limit_minor=int(payload["limit_minor"]), reason=str(payload["reason"]),
                 expected_limit_version=int(payload["limit_version"]))
 
+        def reverse_write_off(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                              ) -> Mapping[str, Any]:
+            from creditpay.credit.write_off_reversal import reverse_write_off as reverse
+
+            return reverse(tx, proposer.id, str(payload["account_id"]),
+                           reason=str(payload["reason"]),
+                           expected_written_off_on=dt.date.fromisoformat(
+                               str(payload["written_off_on"])))
+
+        def promote_model(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                          ) -> Mapping[str, Any]:
+            from creditpay.risk.decisions import registry
+
+            return registry.promote_proposed(tx, payload, actor=proposer.id).to_json()
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
             ControlledAction("credit_line.grant", staff, grant_line),
             ControlledAction("credit_line.limit", staff, change_limit),
+            ControlledAction("write_off.reverse", staff, reverse_write_off),
+            ControlledAction("model.promote", staff, promote_model),
             ControlledAction("playbook.run", staff, run_playbook),
             ControlledAction("fraud_rules.activate", staff, activate_fraud_rules),
             ControlledAction("credit_policy.activate", staff, activate_credit_policy))}

@@ -82,3 +82,42 @@ def test_credit_limit_refusals_change_nothing(tmp_path):
                      "--reason", "x", "--db", db)
     assert anonymous.exit_code == 2 and "--token" in anonymous.output
     assert _state(db, line_id) == (1_000_000, 1, 0)
+
+
+def test_write_off_reverse_is_always_proposed(tmp_path):
+    from creditpay.clock import SimulatedClock
+    from tests.credit.servicing_helpers import buy, close_days
+    from tests.credit.test_write_off_reversal import FAST
+
+    db = tmp_path / "wo.db"
+    engine = open_database(f"sqlite:///{db}")
+    try:
+        clock = SimulatedClock("2025-03-01T09:00:00+00:00")
+        uow = UnitOfWork(engine, clock)
+        who = new_customer(uow, "cus_cli_wo", catalogue=FAST)
+        buy(uow, who, "cli-wo-p1", 50_000, catalogue=FAST)
+        close_days(uow, clock, 80, catalogue=FAST)
+        maker = new_operator(uow, "risk_analyst")["token"]
+        checker = new_operator(uow, "admin")["token"]
+        with engine.connect() as conn:
+            assert get_line(conn, who.line_id)["status"] == "frozen"  # written off
+    finally:
+        engine.dispose()
+    proposed = _run("credit", "write-off-reverse", "--account", who.line_id, "--reason",
+                    "misposted repayment", "--token", maker, "--db", db)
+    assert proposed.exit_code == 0, proposed.output
+    proposal = json.loads(proposed.output)
+    assert proposal["kind"] == "write_off.reverse" and proposal["status"] == "pending"
+    done = _run("approvals", "approve", proposal["approval_id"], "--token", checker,
+                "--db", db)
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["result"]["status"] == "active"
+    engine = open_database(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            assert get_line(conn, who.line_id)["status"] == "active"
+    finally:
+        engine.dispose()
+    refused = _run("credit", "write-off-reverse", "--account", who.line_id, "--reason", "x",
+                   "--token", maker, "--db", db)
+    assert refused.exit_code == 2 and "account_id" in refused.output

@@ -16,6 +16,7 @@ from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
 from creditpay.api.routes_approvals import ApprovalOut, propose
+from creditpay.credit import write_off_reversal as W
 from creditpay.credit.limits import REASON_CHARS_MAX, limit_proposal
 from creditpay.parties.service import Principal
 
@@ -25,8 +26,9 @@ router = APIRouter(prefix="/v1", tags=["credit control"])
 # Who proposes a credit change: the roles that grant lines (and approve them).
 STAFF = access(roles={"admin", "risk_analyst"})
 LineId = Path(..., min_length=1, max_length=96, pattern=r"^[A-Za-z0-9_.:\-]+$")
+AccountId = Path(..., min_length=1, max_length=96, pattern=r"^[A-Za-z0-9_.:\-]+$")
 
-_PROPOSED = {202: {"model": ApprovalOut,
+_PROPOSED: dict[int | str, dict[str, Any]] = {202: {"model": ApprovalOut,
                    "description": "A four-eyes proposal a second operator approves"}}
 
 
@@ -86,3 +88,74 @@ def change_limit(request: Request, body: LimitChangeIn, line_id: str = LineId,
                                response_model=ApprovalOut)
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.limit_changes.change(
         tx, who.id, line_id, limit_minor=body.limit_minor, reason=body.reason))
+
+
+class WriteOffReversalIn(S.Strict):
+    reason: str = Field(min_length=1, max_length=W.REASON_CHARS_MAX,
+                        description="why the write-off was a mistake (kept on the proposal)")
+    model_config = S.examples({"reason": "The repayment of 2026-05-02 was posted to the "
+                                         "wrong account; corrected the same day"})
+
+
+@router.post("/operator/credit_accounts/{account_id}/write_off/reverse", status_code=202,
+             response_model=ApprovalOut,
+             summary="Propose reversing a write-off made by mistake (always four-eyes)")
+def reverse_write_off(request: Request, body: WriteOffReversalIn,
+                      account_id: str = AccountId, idempotency_key: str = IdempotencyKey,
+                      who: Principal = Depends(STAFF)) -> Any:
+    """Operator (admin, risk analyst). Always a proposal (**202**, kind `write_off.reverse`):
+    the account's write-off is checked as the reversal would run, then a different operator
+    approves it; the approval posts back every write-off transfer (the ledger as before the
+    write-off), restores the account (active, balances, accruals, installments) and unfreezes
+    the line (docs/servicing.md, "Reversing a write-off"). Refused, nothing stored: 404
+    naming `account_id` (unknown); 409 naming `account_id` (not written off, recoveries
+    received since, or written off before write-offs were recorded); 422 naming `reason`.
+    An approval of a proposal whose write-off is no longer the one in force (reversed, or
+    written off again, or recovered meanwhile) is 409 `stale-proposal` and changes nothing.
+    Idempotency-Key required: a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
+    rt = runtime(request)
+
+    def proposal(tx: Any) -> dict[str, Any]:
+        account, _record = W.check_reversal(tx.conn, account_id, body.reason)
+        return propose(rt, tx, who, "write_off.reverse",
+                       W.reversal_proposal(account, body.reason))
+
+    return idempotent_post(request, who.scope_key, body, proposal, status_code=202)
+
+
+ModelName = Path(..., min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+
+
+class PromotionIn(S.Strict):
+    version: int = Field(ge=1, description="the registered version to put in force")
+    challenger_share_bps: int | None = Field(
+        None, ge=1, le=5000, description="make it the challenger on this share of the "
+                                         "applications (basis points) instead of the champion")
+    reason: str = Field(min_length=1, max_length=255, description="why (kept on the "
+                                                                   "assignment)")
+    model_config = S.examples({"version": 2, "reason": "Gini 0.52 vs 0.47 on the 2026-Q3 "
+                                                      "holdout"})
+
+
+@router.post("/operator/models/{name}/promote", status_code=202, response_model=ApprovalOut,
+             summary="Propose a model version as champion or challenger (always four-eyes)")
+def promote_model(request: Request, body: PromotionIn, name: str = ModelName,
+                  idempotency_key: str = IdempotencyKey,
+                  who: Principal = Depends(STAFF)) -> Any:
+    """Operator (admin, risk analyst). Always a proposal (**202**, kind `model.promote`):
+    the promotion is checked as it would run, then a different operator approves it, which
+    puts it in force (an appended assignment; docs/risk-models.md). Refused, nothing stored:
+    404 naming `version` (not registered under `name`); 409 naming `version` (a challenger
+    without a champion); 422 naming `version` (a challenger that is the champion). An
+    approval after `name`'s assignment changed (another promotion, a rollback) is 409
+    `stale-proposal` naming `name` and changes nothing. Idempotency-Key required: a retry
+    with the same key and body replays the first answer; another body with that key is 409
+    idempotency-conflict."""
+    from creditpay.risk.decisions import registry
+
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, body, lambda tx: propose(
+        rt, tx, who, "model.promote", registry.promotion_proposal(
+            tx.conn, name, body.version, reason=body.reason,
+            as_challenger_bps=body.challenger_share_bps)), status_code=202)

@@ -65,3 +65,33 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise fail(f"{exc.field or 'credit limit'}: {exc}") from None
         finally:
             built.close()
+
+    @credit_app.command("write-off-reverse")
+    def write_off_reverse_command(
+            account: Annotated[str, typer.Option("--account", help="the written-off credit "
+                                                                    "account's id")],
+            reason: Annotated[str, typer.Option("--reason", help="why the write-off was a "
+                                                                 "mistake (1-500 characters)")],
+            token: TokenOption = None, db: DbOption = None) -> None:
+        """Propose reversing a write-off made by mistake (always four-eyes): checked now,
+        executed when a second operator approves it."""
+        from creditpay.credit import write_off_reversal as W
+        from creditpay.errors import DomainError
+        from creditpay.platform import approvals
+
+        built = services(db, read_only=False)
+        try:
+            who = acting_operator(built, token, STAFF_ROLES, "credit write-off-reverse")
+
+            def propose(tx: Any) -> Any:
+                found, _record = W.check_reversal(tx.conn, account, reason)
+                return approvals.propose(
+                    tx, built.controlled_actions["write_off.reverse"],
+                    W.reversal_proposal(found, reason), approvals.Actor(who.id, who.role),
+                    policy=built.four_eyes)
+
+            _echo(dataclasses.asdict(built.uow.run(propose)))
+        except DomainError as exc:
+            raise fail(f"{exc.field or 'credit write-off-reverse'}: {exc}") from None
+        finally:
+            built.close()

@@ -27,18 +27,12 @@ from creditpay.credit.lines import get_line, set_credit_limit
 from creditpay.db.uow import Tx
 from creditpay.errors import CapExceededError, LimitExceededError, StateError, ValidationError
 from creditpay.platform import audit
+from creditpay.platform.approvals import StaleProposalError
 
-__all__ = ["LimitChanges", "check_limit_change", "change_limit", "limit_proposal", "StaleProposalError", "REASON_CHARS_MAX"]
+__all__ = ["LimitChanges", "check_limit_change", "change_limit", "limit_proposal",
+           "StaleProposalError", "REASON_CHARS_MAX"]
 
 REASON_CHARS_MAX = 128  # the ledger transfer's reference holds it
-
-
-class StaleProposalError(StateError):
-    """What a four-eyes proposal was checked against changed before it was approved: the
-    approval executes nothing (409, naming the field whose state moved)."""
-
-    type_slug = "stale-proposal"
-    title = "The proposal no longer matches the current state"
 
 
 def _check_reason(reason: object) -> str:
