@@ -35,6 +35,7 @@ from creditpay.errors import DomainError, ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+    from creditpay.credit.limits import LimitChanges
     from creditpay.credit.origination import Origination
     from creditpay.credit.products import Catalogue
     from creditpay.db.uow import Tx, UnitOfWork
@@ -405,6 +406,17 @@ class Services:
                            limit_max_minor=policy.amount_minor_max)
 
     @cached_property
+    def limit_changes(self) -> LimitChanges:
+        """Staff changes of a line's limit, on this process's catalogue (its caps) and the
+        largest limit a grant gives (the payments policy's largest amount, as
+        :attr:`origination`)."""
+        from creditpay.credit.limits import LimitChanges
+        from creditpay.payments.service import PaymentsPolicy
+
+        policy = self.options.payments_policy or PaymentsPolicy()
+        return LimitChanges(self.catalogue, policy.amount_minor_max)
+
+    @cached_property
     def four_eyes(self) -> FourEyesPolicy:
         """What needs a second operator, and how long a proposal waits (settings)."""
         from creditpay.platform.approvals import FourEyesPolicy
@@ -456,9 +468,34 @@ class Services:
             return {"policy_id": policy.policy_id, "version": policy.version,
                     "content_hash": policy.content_hash}
 
+        def change_limit(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                         ) -> Mapping[str, Any]:
+            return self.limit_changes.change(
+                tx, proposer.id, str(payload["line_id"]),
+                limit_minor=int(payload["limit_minor"]), reason=str(payload["reason"]),
+                expected_limit_version=int(payload["limit_version"]))
+
+        def reverse_write_off(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                              ) -> Mapping[str, Any]:
+            from creditpay.credit.write_off_reversal import reverse_write_off as reverse
+
+            return reverse(tx, proposer.id, str(payload["account_id"]),
+                           reason=str(payload["reason"]),
+                           expected_written_off_on=dt.date.fromisoformat(
+                               str(payload["written_off_on"])))
+
+        def promote_model(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                          ) -> Mapping[str, Any]:
+            from creditpay.risk.decisions import registry
+
+            return registry.promote_proposed(tx, payload, actor=proposer.id).to_json()
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
             ControlledAction("credit_line.grant", staff, grant_line),
+            ControlledAction("credit_line.limit", staff, change_limit),
+            ControlledAction("write_off.reverse", staff, reverse_write_off),
+            ControlledAction("model.promote", staff, promote_model),
             ControlledAction("playbook.run", staff, run_playbook),
             ControlledAction("fraud_rules.activate", staff, activate_fraud_rules),
             ControlledAction("credit_policy.activate", staff, activate_credit_policy))}

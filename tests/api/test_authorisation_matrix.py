@@ -146,6 +146,10 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("GET", "/v1/operator/approvals/{approval_id}"): (False, None, RISK_READ),
     ("POST", "/v1/operator/approvals/{approval_id}/approve"): (False, None, RISK_ACT),
     ("POST", "/v1/operator/approvals/{approval_id}/reject"): (False, None, RISK_ACT),
+    ("POST", "/v1/operator/credit_lines/{line_id}/limit"): (False, None, RISK_ACT),
+    ("POST", "/v1/operator/credit_accounts/{account_id}/write_off/reverse"): (
+        False, None, RISK_ACT),
+    ("POST", "/v1/operator/models/{name}/promote"): (False, None, RISK_ACT),
     # Consumer credit journey (issues #3, #4, #5): the customer only, on their own resources.
     ("POST", "/v1/me/credit_applications"): (True, None, set()),
     ("GET", "/v1/me/credit_applications"): (True, None, set()),
@@ -262,6 +266,7 @@ def _world(api):
            "key_id": m1["api_key"]["id"], "settlement_id": "set_missing",
            "case_id": "fcase_missing", "purpose": "marketing", "consent_id": consent["id"],
            "complaint_id": complaint["id"], "account_id": line["line_id"],
+           "line_id": line["line_id"], "name": "application",
            "offer_id": "off_missing", "subject_id": held["id"],
            "version": "rules-missing", "alert_id": "ewa_missing", "decision_id": "dec_missing",
            "statement_id": "stmt_missing", "note_id": "note_missing",

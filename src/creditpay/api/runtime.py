@@ -36,6 +36,7 @@ from creditpay.risk.bureau import BureauAdapter, SimulatedBureau
 from creditpay.risk.fraud.cases import CasePolicy
 
 if TYPE_CHECKING:
+    from creditpay.credit.limits import LimitChanges
     from creditpay.credit.products import Catalogue
     from creditpay.payments.fraud import FraudScreeningConfig
 
@@ -125,6 +126,12 @@ class Runtime:
         """The four-eyes controlled actions an approval executes, by kind."""
         assert self.services is not None, "a runtime is built by build_runtime"
         return self.services.controlled_actions
+
+    @property
+    def limit_changes(self) -> LimitChanges:
+        """Staff changes of a line's limit (the bootstrap's)."""
+        assert self.services is not None, "a runtime is built by build_runtime"
+        return self.services.limit_changes
 
     @property
     def origination(self) -> Origination:

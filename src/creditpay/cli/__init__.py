@@ -66,6 +66,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.reports",
     "creditpay.cli.approvals",
     "creditpay.cli.merchant_users",
+    "creditpay.cli.credit_control",
 )
 
 for _module_name in _DOMAIN_CLIS:

@@ -288,15 +288,26 @@ def models_promote(name: str, version: int, reason: ReasonOption,
                        help="Make it the challenger on this share (basis points) instead "
                        "of the champion.")] = None,
                    token: TokenOption = None, db: DbOption = None) -> None:
-    """Make VERSION the champion of NAME (or its challenger with --challenger-bps), as the
-    operator of --token."""
+    """Propose making VERSION the champion of NAME (or its challenger with
+    --challenger-bps), as the operator of --token (four-eyes, kind model.promote: a second
+    operator approves it with `creditpay approvals approve ID` or in the console, which
+    puts it in force). Checked first; prints the proposal with its approval_id."""
+    import dataclasses
+
+    from creditpay.platform import approvals
     from creditpay.risk.decisions import registry
 
-    uow, actor = _staff(db, token, "risk models promote")
-    with uow.begin() as tx:
-        current = registry.promote(tx, name, version, actor=actor, reason=reason,
-                                   as_challenger_bps=challenger_bps)
-    _print(current.to_json(), True)
+    built = services(db, read_only=False)
+    try:
+        who = acting_operator(built, token, STAFF_ROLES, "risk models promote")
+        proposal = built.uow.run(lambda tx: approvals.propose(
+            tx, built.controlled_actions["model.promote"],
+            registry.promotion_proposal(tx.conn, name, version, reason=reason,
+                                        as_challenger_bps=challenger_bps),
+            approvals.Actor(who.id, who.role), policy=built.four_eyes))
+    finally:
+        built.close()
+    _print(dataclasses.asdict(proposal), True)
 
 
 @models_app.command("rollback")

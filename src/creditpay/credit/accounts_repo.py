@@ -31,6 +31,7 @@ from creditpay.credit.tables import (
     credit_lines,
     credit_repayments,
     credit_statements,
+    credit_write_offs,
 )
 from creditpay.errors import NotFoundError
 
@@ -580,6 +581,38 @@ def auto_debit_references(conn: Connection, seqs: Sequence[int]) -> dict[int, st
 
 
 # ----------------------------------------------------------------------------- chunk writes
+def _record_write_offs(conn: Connection, states: Sequence[Mapping[str, Any]]) -> None:
+    """Keep what today's write-offs change (credit_write_offs), read before they change it:
+    the open installments with their status and the line's status. Write-offs are rare, so
+    these reads cost nothing on an ordinary day."""
+    seqs = [int(s["seq"]) for s in states]
+    open_items: dict[int, dict[int, dict[str, object]]] = {seq: {} for seq in seqs}
+    for part in _chunks(seqs):
+        for item_id, seq, status in conn.execute(select(
+                credit_installments.c.id, credit_installments.c.account_seq,
+                credit_installments.c.status).where(
+                credit_installments.c.account_seq.in_(part),
+                credit_installments.c.status.in_(("scheduled", "billed", "past_due")))):
+            open_items[int(seq)][int(item_id)] = {"id": int(item_id), "status": str(status)}
+    for s in states:
+        # The chunk's own (newer) values of the items it had loaded win.
+        open_items[int(s["seq"])].update((int(item["id"]), dict(item)) for item in s["items"])
+    line_ids = sorted({str(s["line_id"]) for s in states if s["line_id"] is not None})
+    line_status: dict[str, str] = {}
+    for part in _chunks(line_ids):
+        line_status.update((str(line_id), str(status)) for line_id, status in conn.execute(
+            select(credit_lines.c.line_id, credit_lines.c.status).where(
+                credit_lines.c.line_id.in_(part))))
+    conn.execute(credit_write_offs.insert(), [
+        {"account_seq": int(s["seq"]), "account_id": s["account_id"],
+         "written_off_on": s["written_off_on"], "state": dict(s["state"]),
+         "installments": [open_items[int(s["seq"])][k]
+                          for k in sorted(open_items[int(s["seq"])])],
+         "line_id": s["line_id"],
+         "line_status": None if s["line_id"] is None else line_status.get(str(s["line_id"])),
+         "reversed_at": None, "reversed_by": None} for s in states])
+
+
 def save_chunk(conn: Connection, now: dt.datetime, day: int, loaded: Mapping[str, np.ndarray],
                state: ChunkState, writes: Writes) -> None:
     """Write a chunk's close of business: the accounts (full update for those with an event,
@@ -591,6 +624,8 @@ def save_chunk(conn: Connection, now: dt.datetime, day: int, loaded: Mapping[str
             conn.execute(credit_accounts.update().where(credit_accounts.c.seq.in_(part)).values(
                 auto_debit_enabled=False, auto_debit_consent_ref=None,
                 auto_debit_account_id=None, updated_at=now))
+    if writes.write_off_states:
+        _record_write_offs(conn, writes.write_off_states)
     for part in _chunks(list(writes.written_off)):
         conn.execute(credit_installments.update().where(
             credit_installments.c.account_seq.in_(part),

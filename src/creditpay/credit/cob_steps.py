@@ -132,6 +132,9 @@ class Writes:
     written_off: tuple[int, ...] = ()  # account seqs: open installments cancelled
     frozen_lines: tuple[str, ...] = ()
     plan_tags: tuple[tuple[str, int], ...] = ()  # (statement id, installment id)
+    # What each write-off zeroes, as it stood (credit_write_offs: a reversal restores it):
+    # {"seq", "account_id", "written_off_on", "line_id", "state": {column: value}}.
+    write_off_states: tuple[Mapping[str, object], ...] = ()
 
     def __add__(self, other: Writes) -> Writes:
         return Writes(*(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__))
@@ -494,9 +497,32 @@ def write_off(state: ChunkState, inputs: DayInputs) -> StepOutput:
     v["valid"] = v0["valid"] & ~np.isin(v0["pos"], rows)
     writes = Writes(written_off=tuple(int(s) for s in a0["seq"][rows]),
                     frozen_lines=tuple(str(a0["line_id"][i]) for i in rows
-                                       if a0["kind"][i] == "line"))
+                                       if a0["kind"][i] == "line"),
+                    write_off_states=tuple(_write_off_state(a0, v0, int(i), inputs.day)
+                                           for i in rows))
     return StepOutput(ChunkState(a, v), tuple(requests), writes=writes,
                       counts={"write_offs": len(rows), "written_off_minor": int(total.sum())})
+
+
+_ITEM_FIELDS = ("interest_minor", "principal_paid_minor", "interest_paid_minor",
+                "fee_paid_minor", "minimum_minor")
+
+
+def _write_off_state(a0: Arrays, v0: Arrays, i: int, day: int) -> Mapping[str, object]:
+    """Account row ``i``'s columns a write-off changes, as they stood before it (dates as
+    ISO text, None for none), and its loaded installments as today's earlier steps left
+    them (the write-off drops them from the chunk, so these values are never written), for
+    credit_write_offs."""
+    due = int(a0["next_due_date"][i])
+    state: dict[str, object] = {name: int(a0[name][i]) for name in _WRITE_OFF_ZEROED}
+    state["next_due_date"] = None if due == NO_DATE else _iso(due)
+    line_id = a0["line_id"][i] if a0["kind"][i] == "line" else None
+    items = [{"id": int(v0["id"][k]), "status": str(v0["status"][k]),
+              **{name: int(v0[name][k]) for name in _ITEM_FIELDS}}
+             for k in np.flatnonzero(v0["valid"] & (v0["pos"] == i))]
+    return {"seq": int(a0["seq"][i]), "account_id": str(a0["account_id"][i]),
+            "written_off_on": _date(day), "line_id": None if line_id is None else str(line_id),
+            "state": state, "items": items}
 
 
 def bill(state: ChunkState, inputs: DayInputs) -> StepOutput:

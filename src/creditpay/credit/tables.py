@@ -53,6 +53,7 @@ __all__ = [
     "credit_quotes",
     "credit_month_end_states",
     "credit_month_end_cells",
+    "credit_write_offs",
 ]
 
 credit_lines = Table(
@@ -406,4 +407,27 @@ credit_month_end_cells = Table(
     Column("fee_posted_minor", BigInteger, nullable=False),
     Column("penalty_posted_minor", BigInteger, nullable=False),
     Index("ix_credit_month_end_cells_month", "month_end", "product_code"),
+)
+
+
+# What a write-off changed, kept so that a write-off made by mistake can be reversed exactly
+# (issue #16, four-eyes kind write_off.reverse; credit.write_off_reversal): the account's
+# balances the close of business zeroed (``state``: column -> value, dates as ISO text), the
+# open installments it cancelled with their status then (``installments``: [[id, status]]),
+# the line it froze and that line's status then. One row per write-off; ``reversed_at``
+# once reversed (an account written off again gets a new row).
+credit_write_offs = Table(
+    "credit_write_offs",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("account_seq", BigInteger, nullable=False),
+    Column("account_id", String(96), nullable=False),
+    Column("written_off_on", Date, nullable=False),
+    Column("state", JSONType, nullable=False),
+    Column("installments", JSONType, nullable=False),
+    Column("line_id", String(96), nullable=True),
+    Column("line_status", String(12), nullable=True),
+    Column("reversed_at", UtcDateTime, nullable=True),
+    Column("reversed_by", String(64), nullable=True),
+    Index("ix_credit_write_offs_account", "account_id", "written_off_on"),
 )

@@ -38,10 +38,20 @@ from creditpay.platform import audit
 from creditpay.platform.tables import approvals
 
 __all__ = ["Actor", "ControlledAction", "Approval", "FourEyesPolicy", "propose", "approve",
-           "reject", "get_approval", "list_approvals", "STATUSES"]
+           "reject", "get_approval", "list_approvals", "STATUSES", "StaleProposalError"]
 
 STATUSES = ("pending", "approved", "rejected", "expired")
 REASON_CHARS_MAX = 500
+
+
+class StaleProposalError(StateError):
+    """What a proposal was checked against changed before it was approved (a line's limit,
+    a write-off, the model assignment in force): the action raises it from ``execute``, so
+    the approval executes nothing and the proposal stays pending (409, naming the field
+    whose state moved). The owning domain decides what "changed" means for its kind."""
+
+    type_slug = "stale-proposal"
+    title = "The proposal no longer matches the current state"
 
 
 @dataclass(frozen=True)

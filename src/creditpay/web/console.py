@@ -57,13 +57,24 @@ ROLE_NAMES = {"admin": N_("Administrator"), "risk_analyst": N_("Risk analyst"),
 KIND_NAMES = {"credit_line.grant": N_("Grant a credit line"),
               "playbook.run": N_("Run an early-warning playbook"),
               "fraud_rules.activate": N_("Make a fraud rule set live"),
-              "credit_policy.activate": N_("Put a credit policy in force")}
+              "credit_policy.activate": N_("Put a credit policy in force"),
+              "credit_line.limit": N_("Change a credit limit"),
+              "write_off.reverse": N_("Reverse a write-off"),
+              "model.promote": N_("Promote a risk model")}
 # How a proposal's arguments are shown (the raw value stays in data-value / data-minor).
 PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit"),
                   "product_code": N_("Product"), "currency": N_("Currency"),
                   "alert_id": N_("Alert"), "parameters": N_("Parameters"),
                   "version": N_("Version"), "policy_id": N_("Policy"),
-                  "content_hash": N_("Content hash (SHA-256)")}
+                  "content_hash": N_("Content hash (SHA-256)"),
+                  "line_id": N_("Credit line"), "from_limit_minor": N_("Current limit"),
+                  "limit_version": N_("Limit version"), "reason": N_("Reason"),
+                  "account_id": N_("Credit account"), "kind": N_("Account type"),
+                  "written_off_on": N_("Written off on"),
+                  "written_off_minor": N_("Amount written off"), "name": N_("Model"),
+                  "challenger_share_bps": N_("Challenger share (basis points)"),
+                  "in_force": N_("Assignment in force"),
+                  "assignments_seen": N_("Assignments so far")}
 STATUS_NAMES = {"pending": N_("Waiting for a second operator"), "approved": N_("Approved"),
                 "rejected": N_("Rejected"), "expired": N_("Expired")}
 

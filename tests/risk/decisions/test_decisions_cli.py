@@ -51,17 +51,36 @@ def _activate_policy(db, maker: str, checker: str) -> dict:
     return approved
 
 
+def _promote(db, maker: str, checker: str, version: int, reason: str) -> dict:
+    """Promote ``version`` of the application model the four-eyes way: proposed by
+    ``maker`` (nothing changes yet), refused to its proposer, approved by ``checker``."""
+    proposed = _run("risk", "models", "promote", "application", version, "--token", maker,
+                    "--reason", reason, "--db", db)
+    assert proposed.exit_code == 0, proposed.output
+    approval = json.loads(proposed.output)
+    assert approval["kind"] == "model.promote" and approval["status"] == "pending"
+    assert approval["payload"]["version"] == version
+    own = _run("approvals", "approve", approval["approval_id"], "--token", maker, "--db", db)
+    assert own.exit_code == 2 and "another operator" in own.output
+    done = _run("approvals", "approve", approval["approval_id"], "--token", checker,
+                "--db", db)
+    assert done.exit_code == 0, done.output
+    approved = json.loads(done.output)
+    assert approved["result"]["champion_version"] == version
+    return approved
+
+
 def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
     db = tmp_path / "cli.db"
     ops = _analyst_token(db)
+    checker = _analyst_token(db, "admin")
     for folder in (model_dirs["application"], model_dirs["application_challenger"]):
         result = _run("risk", "models", "register", folder, "--name", "application",
                       "--token", ops, "--db", db)
         assert result.exit_code == 0, result.output
-    assert _run("risk", "models", "promote", "application", 1, "--token", ops, "--reason",
-                "first", "--db", db).exit_code == 0
+    _promote(db, ops, checker, 1, "first")
     # Nothing decides before the policy is in force: its activation is a proposal first.
-    _activate_policy(db, ops, _analyst_token(db, "admin"))
+    _activate_policy(db, ops, checker)
     engine = make_engine(f"sqlite:///{db}")
     try:
         with UnitOfWork(engine, SystemClock()).begin() as tx:
@@ -80,8 +99,7 @@ def test_register_promote_decide_replay_rollback(tmp_path, model_dirs):
     assert decision["policy"]["version"] == "2025.1"
     result = _run("risk", "replay", decision["decision_id"], "--db", db, "--json")
     assert result.exit_code == 0 and json.loads(result.output)["matches"] is True
-    assert _run("risk", "models", "promote", "application", 2, "--token", ops, "--reason",
-                "v2", "--db", db).exit_code == 0
+    _promote(db, ops, checker, 2, "v2")
     result = _run("risk", "models", "rollback", "application", "--token", ops, "--reason",
                   "oops", "--db", db)
     assert result.exit_code == 0 and json.loads(result.output)["champion_version"] == 1
@@ -200,3 +218,26 @@ def test_fraud_rules_go_live_only_once_a_second_operator_approves(tmp_path):
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["result"]["version"] == "rules-cli-1"
     assert "rules-cli-1" in _run("risk", "fraud-rules", "show", "--db", db).output
+
+
+def test_a_promotion_approved_after_the_assignment_changed_is_stale(tmp_path, model_dirs):
+    db = tmp_path / "stale.db"
+    ops = _analyst_token(db)
+    checker = _analyst_token(db, "admin")
+    for folder in (model_dirs["application"], model_dirs["application_challenger"]):
+        assert _run("risk", "models", "register", folder, "--name", "application",
+                    "--token", ops, "--db", db).exit_code == 0
+    _promote(db, ops, checker, 1, "first")
+    late = json.loads(_run("risk", "models", "promote", "application", 2, "--token", ops,
+                           "--reason", "v2", "--db", db).output)
+    assert late["payload"]["in_force"]["champion_version"] == 1
+    _promote(db, ops, checker, 2, "v2 sooner")
+    assert _run("risk", "models", "rollback", "application", "--token", ops, "--reason",
+                "back to 1", "--db", db).exit_code == 0
+    stale = _run("approvals", "approve", late["approval_id"], "--token", checker, "--db", db)
+    assert stale.exit_code == 2 and "changed since the proposal" in stale.output
+    listing = json.loads(_run("risk", "models", "list", "--db", db, "--json").output)
+    assert listing["assignments"]["application"]["champion_version"] == 1
+    missing = _run("risk", "models", "promote", "application", 9, "--token", ops,
+                   "--reason", "x", "--db", db)
+    assert missing.exit_code == 2 and "version 9" in missing.output

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, func, select
 
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
+from creditpay.platform.approvals import StaleProposalError
 from creditpay.risk.features.declarations import FEATURES
 from creditpay.risk.scoring.artifact import LoadedModel, load_model
 
@@ -39,6 +40,8 @@ __all__ = [
     "load_registered",
     "model_by_artifact",
     "promote",
+    "promotion_proposal",
+    "promote_proposed",
     "register_model",
     "rollback",
     "route",
@@ -234,6 +237,61 @@ def promote(tx: Tx, name: str, version: int, *, actor: str, reason: str,
     return assign(tx, name, champion_version=current.champion_version,
                   challenger_version=version, challenger_share_bps=as_challenger_bps,
                   actor=actor, reason=reason)
+
+
+def _assignments_count(conn: Connection, name: str) -> int:
+    t = _tables()
+    return int(conn.execute(select(func.count()).select_from(t.risk_model_assignments).where(
+        t.risk_model_assignments.c.name == name)).scalar_one())
+
+
+def promotion_proposal(conn: Connection, name: str, version: int, *, reason: str,
+                       as_challenger_bps: int | None = None) -> dict[str, Any]:
+    """The payload of a four-eyes ``model.promote`` proposal, once the promotion is checked
+    as :func:`promote` would run it (nothing written): ``version`` of ``name`` registered,
+    a challenger only beside a champion, other than it, on 1..5000 basis points, a reason
+    of 1-255 characters. It carries the assignment in force and how many assignments
+    ``name`` has had, which :func:`promote_proposed` must still find."""
+    _check_name(name)
+    _require_version(conn, name, version, "version")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 255:
+        raise ValidationError("reason must be 1-255 characters", field="reason")
+    try:
+        current: Assignment | None = current_assignment(conn, name)
+    except NotFoundError:
+        current = None
+    if as_challenger_bps is not None:
+        if current is None:
+            raise StateError("a challenger needs a champion first", field="version")
+        if version == current.champion_version:
+            raise ValidationError("challenger must differ from the champion", field="version")
+        if isinstance(as_challenger_bps, bool) or not isinstance(as_challenger_bps, int) or \
+                not 1 <= as_challenger_bps <= 5_000:
+            raise ValidationError("challenger share must be 1..5000 basis points",
+                                  field="challenger_share_bps")
+    in_force = None if current is None else {
+        "champion_version": current.champion_version,
+        "challenger_version": current.challenger_version,
+        "challenger_share_bps": current.challenger_share_bps}
+    return {"name": name, "version": version, "challenger_share_bps": as_challenger_bps,
+            "reason": reason.strip(), "in_force": in_force,
+            "assignments_seen": _assignments_count(conn, name)}
+
+
+def promote_proposed(tx: Tx, payload: Mapping[str, Any], *, actor: str) -> Assignment:
+    """Execute an approved ``model.promote`` proposal (:func:`promotion_proposal`'s payload)
+    as ``actor`` (its proposer). When ``name``'s assignments changed since it was proposed
+    (another promotion or a rollback), the checker approved a change from an assignment that
+    no longer holds: StaleProposalError (409 naming ``name``), nothing written."""
+    name = _check_name(payload["name"])
+    seen = int(payload["assignments_seen"])
+    if _assignments_count(tx.conn, name) != seen:
+        raise StaleProposalError(f"the {name!r} model assignment changed since the proposal: "
+                                 "propose again", field="name")
+    bps = payload.get("challenger_share_bps")
+    return promote(tx, name, int(payload["version"]), actor=actor,
+                   reason=str(payload["reason"]),
+                   as_challenger_bps=None if bps is None else int(bps))
 
 
 def rollback(tx: Tx, name: str, *, actor: str, reason: str) -> Assignment:
