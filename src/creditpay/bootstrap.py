@@ -490,10 +490,25 @@ class Services:
 
             return registry.promote_proposed(tx, payload, actor=proposer.id).to_json()
 
+        def approve_referral(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                             ) -> Mapping[str, Any]:
+            from creditpay.risk.decisions import referrals
+
+            reviewed = referrals.review_referral(tx, referrals.ReviewReferral(
+                decision_id=str(payload["decision_id"]),
+                reviewer=Principal("operator", proposer.id, proposer.role), verdict="approve",
+                line_product_code=str(payload["product_code"]),
+                limit_minor=int(payload["limit_minor"])), open_line=self.origination.open_credit_line)
+            out = reviewed.referral.to_json()
+            if reviewed.line is not None:
+                out["line_id"] = reviewed.line.line_id
+            return out
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
             ControlledAction("credit_line.grant", staff, grant_line),
             ControlledAction("credit_line.limit", staff, change_limit),
+            ControlledAction("credit_referral.approve", staff, approve_referral),
             ControlledAction("write_off.reverse", staff, reverse_write_off),
             ControlledAction("model.promote", staff, promote_model),
             ControlledAction("playbook.run", staff, run_playbook),

@@ -23,7 +23,9 @@ from creditpay.risk.decisions import registry, service
 from creditpay.risk.decisions.policy import activate_policy, bundled_policy_path, load_policy_file
 from creditpay.risk.decisions.tables import credit_decisions
 from creditpay.risk.features.synthetic import train_synthetic_models
-from tests.api.helpers import Api, build_app
+from creditpay.api.app import create_app
+from creditpay.config import Settings
+from tests.api.helpers import Api, api_config, build_app
 from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import close_days
 
@@ -47,9 +49,14 @@ def application_model(tmp_path_factory):
                                   author="tests")["application"]
 
 
-def _api_with_model(store, clock, model, bureau):
-    """An API over ``store`` with the application model and policy in force."""
-    app = build_app(store.url, clock, bureau=bureau)
+def _api_with_model(store, clock, model, bureau, **settings_values):
+    """An API over ``store`` with the application model and policy in force (and
+    ``settings_values`` in its Settings)."""
+    if settings_values:
+        app = create_app(Settings.of(database_url=store.url, **settings_values), clock,
+                         config=api_config(bureau=bureau))
+    else:
+        app = build_app(store.url, clock, bureau=bureau)
     client = TestClient(app, raise_server_exceptions=False)
     api = Api(client, app)
     with api.runtime.uow.begin() as tx:
@@ -549,6 +556,47 @@ def test_a_referred_application_is_reviewed_and_the_approval_opens_the_line(refe
                      {"verdict": "decline", "reason_code": "REVIEW_UNVERIFIED"}, analyst,
                      expect=409).json()
     assert again["field"] == "decision_id"
+
+
+@pytest.fixture
+def strict_referring_api(store, clock, application_model):
+    """Referrals with a four-eyes threshold of 100.00: every approval is above it."""
+    yield from _api_with_model(store, clock, application_model, ThinBureau(),
+                               four_eyes_threshold_minor=10_000)
+
+
+def test_a_referral_approved_above_the_four_eyes_threshold_waits_for_a_second_operator(
+        strict_referring_api):
+    api = strict_referring_api
+    token, decision = _referred(api, "13800000093")
+    path = f"/v1/operator/credit_referrals/{decision['decision_id']}/resolve"
+    analyst = api.operator("risk_analyst")
+    # Refused as it would run (above the offer), before anything is proposed.
+    offered = api.get(f"/v1/operator/credit_referrals/{decision['decision_id']}", analyst,
+                      expect=200).json()["offered_limit_minor"]
+    api.post(path, {"verdict": "approve", "limit_minor": offered + 1}, analyst, expect=422)
+    proposal = api.post(path, {"verdict": "approve"}, analyst, expect=202).json()
+    assert proposal["kind"] == "credit_referral.approve"
+    assert proposal["payload"]["limit_minor"] == offered
+    # Nothing granted yet: the referral is still pending and the consumer has no line.
+    assert api.get(f"/v1/operator/credit_referrals/{decision['decision_id']}", analyst,
+                   expect=200).json()["status"] == "pending"
+    approve = f"/v1/operator/approvals/{proposal['approval_id']}/approve"
+    api.post(approve, {}, analyst, expect=403)  # not by its proposer
+    checker = api.operator("admin")
+    done = api.post(approve, {}, checker, expect=200).json()
+    assert done["status"] == "approved" and done["result"]["line_id"]
+    resolved = api.get(f"/v1/operator/credit_referrals/{decision['decision_id']}", analyst,
+                       expect=200).json()
+    assert resolved["status"] == "resolved" and resolved["limit_minor"] == offered
+    assert resolved["reviewer_id"] == proposal["proposed_by"]
+    mine = api.get("/v1/me/credit_applications", token, expect=200).json()["data"]
+    assert mine[0]["outcome"] == "approve" and mine[0]["line_id"] == done["result"]["line_id"]
+    # A decline is never controlled: it grants nothing.
+    _, other = _referred(api, "13800000094")
+    api.post(f"/v1/operator/credit_referrals/{other['decision_id']}/resolve",
+             {"verdict": "decline", "reason_code": "REVIEW_AFFORDABILITY"}, analyst,
+             expect=200)
 
 
 def test_a_declined_referral_gives_the_consumer_the_reviewer_s_reason(referring_api):

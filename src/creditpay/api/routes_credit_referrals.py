@@ -9,6 +9,7 @@ reason. ``compliance_officer`` reads the queue. See docs/risk-models.md, "Referr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -17,12 +18,14 @@ from pydantic import BaseModel, Field
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
+from creditpay.api.routes_approvals import ApprovalOut, propose
 from creditpay.api.routes_consumer_credit import LINE_PRODUCT
+from creditpay.api.runtime import Runtime
 from creditpay.api.schemas import Strict, examples
 from creditpay.parties.service import Principal
 from creditpay.risk.decisions import referrals
 
-__all__ = ["router"]
+__all__ = ["router", "resolution"]
 
 router = APIRouter(prefix="/v1", tags=["credit referrals"])
 READ = access(roles={"risk_analyst", "admin", "compliance_officer"})
@@ -109,22 +112,30 @@ def get_referral(request: Request, decision_id: str = DecisionId,
         return referrals.get_referral(conn, decision_id).to_json()
 
 
-@router.post("/operator/credit_referrals/{decision_id}/resolve", response_model=ReferralOut,
-             summary="Approve (opens the line) or decline (with a reason) a referral")
-def resolve(request: Request, body: ReferralResolveIn, decision_id: str = DecisionId,
-            idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
-    """Operator (risk analyst, admin). Resolves a referral: approve opens the pay-later line in
-    the same transaction, at most at the offered limit (limit_minor, default the offer);
-    decline records a REVIEW_* reason the consumer reads. 409 invalid-state when already
-    resolved; 422 naming limit_minor above the offer or a decline without reason_code.
-    Idempotency-Key required: a retry with the same key and body replays the first answer;
-    another body with that key is 409 idempotency-conflict."""
-    rt = runtime(request)
+def resolution(rt: Runtime, who: Principal, command: referrals.ReviewReferral
+               ) -> tuple[Callable[[Any], dict[str, Any]], int]:
+    """The resolve route's use case and its status code, for the route and the console's
+    referral page alike. An approval granting more than the four-eyes threshold is not
+    executed: checked as it would run, then proposed (202, kind
+    ``credit_referral.approve``) for a second operator to approve. Which one is chosen
+    depends only on the request and the policy's offer (never changed once decided), so a
+    replay of the same key takes the same path."""
+    granted = None
+    if command.verdict == "approve":
+        if command.limit_minor is not None:
+            granted = command.limit_minor
+        else:
+            with rt.uow.connect() as conn:
+                granted = referrals.get_referral(conn, command.decision_id).offered_limit_minor
+    if granted is not None and rt.four_eyes.controls_amount(granted):
+        payload = {"decision_id": command.decision_id, "limit_minor": granted,
+                   "product_code": command.line_product_code}
 
-    command = referrals.ReviewReferral(
-        decision_id=decision_id, reviewer=who, verdict=body.verdict,
-        line_product_code=LINE_PRODUCT, limit_minor=body.limit_minor,
-        reason_code=body.reason_code)
+        def proposal(tx: Any) -> dict[str, Any]:
+            referrals.check_review(tx.conn, command)
+            return propose(rt, tx, who, "credit_referral.approve", payload)
+
+        return proposal, 202
 
     def use_case(tx: Any) -> dict[str, Any]:
         reviewed = referrals.review_referral(tx, command,
@@ -134,4 +145,31 @@ def resolve(request: Request, body: ReferralResolveIn, decision_id: str = Decisi
             out["line_id"] = reviewed.line.line_id
         return out
 
-    return idempotent_post(request, who.scope_key, body, use_case)
+    return use_case, 200
+
+
+@router.post("/operator/credit_referrals/{decision_id}/resolve", response_model=ReferralOut,
+             responses={202: {"model": ApprovalOut,
+                              "description": "An approval above the four-eyes threshold: "
+                                             "a proposal a second operator approves"}},
+             summary="Approve (opens the line) or decline (with a reason) a referral")
+def resolve(request: Request, body: ReferralResolveIn, decision_id: str = DecisionId,
+            idempotency_key: str = IdempotencyKey, who: Principal = Depends(ACT)) -> Any:
+    """Operator (risk analyst, admin). Resolves a referral: approve opens the pay-later line in
+    the same transaction, at most at the offered limit (limit_minor, default the offer);
+    decline records a REVIEW_* reason the consumer reads. An approval whose limit is above
+    the four-eyes threshold (CREDITPAY_FOUR_EYES_THRESHOLD_MINOR, default 50,000.00) is
+    checked as it would run and proposed instead: **202** with the proposal and its
+    `approval_id` (kind `credit_referral.approve`); a different operator's approval resolves
+    the referral and opens the line. 409 invalid-state when already resolved; 422 naming
+    limit_minor above the offer or a decline without reason_code. Idempotency-Key required:
+    a retry with the same key and body replays the first answer; another body with that key
+    is 409 idempotency-conflict."""
+    rt = runtime(request)
+    command = referrals.ReviewReferral(
+        decision_id=decision_id, reviewer=who, verdict=body.verdict,
+        line_product_code=LINE_PRODUCT, limit_minor=body.limit_minor,
+        reason_code=body.reason_code)
+    use_case, status_code = resolution(rt, who, command)
+    return idempotent_post(request, who.scope_key, body, use_case, status_code=status_code,
+                           response_model=ApprovalOut if status_code == 202 else None)

@@ -60,7 +60,8 @@ KIND_NAMES = {"credit_line.grant": N_("Grant a credit line"),
               "credit_policy.activate": N_("Put a credit policy in force"),
               "credit_line.limit": N_("Change a credit limit"),
               "write_off.reverse": N_("Reverse a write-off"),
-              "model.promote": N_("Promote a risk model")}
+              "model.promote": N_("Promote a risk model"),
+              "credit_referral.approve": N_("Approve a referred application")}
 # How a proposal's arguments are shown (the raw value stays in data-value / data-minor).
 PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit"),
                   "product_code": N_("Product"), "currency": N_("Currency"),
@@ -74,7 +75,8 @@ PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit
                   "written_off_minor": N_("Amount written off"), "name": N_("Model"),
                   "challenger_share_bps": N_("Challenger share (basis points)"),
                   "in_force": N_("Assignment in force"),
-                  "assignments_seen": N_("Assignments so far")}
+                  "assignments_seen": N_("Assignments so far"),
+                  "decision_id": N_("Decision")}
 STATUS_NAMES = {"pending": N_("Waiting for a second operator"), "approved": N_("Approved"),
                 "rejected": N_("Rejected"), "expired": N_("Expired")}
 

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, Response
 
 from creditpay.api.routes_approvals import propose
 from creditpay.api.routes_consumer_credit import LINE_PRODUCT
+from creditpay.api.routes_credit_referrals import resolution
 from creditpay.errors import DomainError, NotFoundError, ValidationError
 from creditpay.money import Money
 from creditpay.web.console import NAV, forbidden, render, staff_only, staff_page
@@ -178,6 +179,7 @@ def _referral_view(page: Page, decision_id: str, **values: Any) -> Response:
                   title=page.gettext("Referred application"), r=found,
                   may_act=who.role in REFERRALS_ACT, key=new_form_key(),
                   reasons=REVIEW_REASON_LABELS, done=values.pop("done", None),
+                  proposed=values.pop("proposed", None),
                   error=values.pop("error", None), **values)
 
 
@@ -219,23 +221,18 @@ def resolve_referral(page: Page, form: dict[str, str]) -> Response:
             decision_id=decision_id, reviewer=who, verdict=verdict,  # type: ignore[arg-type]
             line_product_code=LINE_PRODUCT, limit_minor=body.get("limit_minor"),
             reason_code=body.get("reason_code"))
-        rt = page.rt
-
-        def use_case(tx: Any) -> dict[str, Any]:
-            reviewed = referrals.review_referral(tx, command,
-                                                 open_line=rt.origination.open_credit_line)
-            out = reviewed.referral.to_json()
-            if reviewed.line is not None:
-                out["line_id"] = reviewed.line.line_id
-            return out
-
+        # The route's own choice: resolved now, or proposed above the four-eyes threshold.
+        use_case, status_code = resolution(page.rt, who, command)
         response = run_as_route(page, who, key=form.get(KEY_FIELD) or None,
                                 api_path=f"/v1/operator/credit_referrals/{decision_id}/resolve",
-                                body=body, use_case=use_case)
+                                body=body, use_case=use_case, status_code=status_code)
     except DomainError as exc:
         return _referral_view(page, decision_id, status_code=http_status(exc),
                               error=_refused(page, exc, decision_id), limit_text=limit_text)
-    return _referral_view(page, decision_id, done=json.loads(bytes(response.body)))
+    answer = json.loads(bytes(response.body))
+    if response.status_code == 202:
+        return _referral_view(page, decision_id, status_code=202, proposed=answer)
+    return _referral_view(page, decision_id, done=answer)
 
 
 # ----------------------------------------------------------------------- fraud

@@ -155,28 +155,23 @@ def get_referral(conn: Connection, decision_id: str) -> Referral:
     return _referral(row)
 
 
-def resolve_referral(tx: Tx, decision_id: str, *, reviewer_id: str, verdict: Verdict,
-                     limit_minor: int | None = None, reason_code: str | None = None
-                     ) -> Referral:
-    """Record the verdict on a referred decision (see the module docstring).
-
-    ``limit_minor`` (approve only; default the offered limit) must be 1..offered limit;
-    ``reason_code`` (decline only, required) one of :data:`REVIEW_REASONS`. A decision that
-    was not referred, or a referral already resolved, is a StateError; nothing is written
-    on any refusal.
-    """
+def _checked_verdict(conn: Any, decision_id: str, *, reviewer_id: str, verdict: Verdict,
+                     limit_minor: int | None, reason_code: str | None
+                     ) -> tuple[Referral, int | None, int | None]:
+    """The checks of :func:`resolve_referral`, writing nothing: the referral, the limit an
+    approval grants (the offer when none is given) and its price."""
     if not isinstance(reviewer_id, str) or not 1 <= len(reviewer_id) <= _ID_CHARS_MAX:
         raise ValidationError(f"must be 1-{_ID_CHARS_MAX} characters", field="reviewer_id")
     if verdict not in ("approve", "decline"):
         raise ValidationError("must be approve or decline", field="verdict")
-    stored = tx.conn.execute(select(credit_decisions.c.outcome).where(
+    stored = conn.execute(select(credit_decisions.c.outcome).where(
         credit_decisions.c.id == decision_id)).scalar()
     if stored is None:
         raise NotFoundError(f"decision {decision_id} not found", field="decision_id")
     if stored != "refer":
         raise StateError(f"decision {decision_id} was {stored}, not referred",
                          field="decision_id", rule="referral.not_referred")
-    referral = get_referral(tx.conn, decision_id)
+    referral = get_referral(conn, decision_id)
     if referral.status == "resolved":
         raise StateError(f"referral {decision_id} was resolved already ({referral.verdict}"
                          f" by {referral.reviewer_id})", field="decision_id",
@@ -199,6 +194,37 @@ def resolve_referral(tx: Tx, decision_id: str, *, reviewer_id: str, verdict: Ver
         if reason_code not in REVIEW_REASONS:
             raise ValidationError(f"must be one of {sorted(REVIEW_REASONS)}",
                                   field="reason_code")
+    return referral, limit_minor, apr_bps
+
+
+def check_review(conn: Any, command: ReviewReferral) -> int | None:
+    """Everything :func:`review_referral` refuses, refused now and nothing written: the
+    limit the approval would grant (None for a decline). A route asks it before proposing
+    an approval to a second operator (four-eyes above the threshold)."""
+    _, limit_minor, _ = _checked_verdict(conn, command.decision_id,
+                                         reviewer_id=command.reviewer.id,
+                                         verdict=command.verdict,
+                                         limit_minor=command.limit_minor,
+                                         reason_code=command.reason_code)
+    if command.verdict == "approve":
+        referral = get_referral(conn, command.decision_id)
+        require_no_line(conn, referral.customer_id, referral.currency)
+    return limit_minor
+
+
+def resolve_referral(tx: Tx, decision_id: str, *, reviewer_id: str, verdict: Verdict,
+                     limit_minor: int | None = None, reason_code: str | None = None
+                     ) -> Referral:
+    """Record the verdict on a referred decision (see the module docstring).
+
+    ``limit_minor`` (approve only; default the offered limit) must be 1..offered limit;
+    ``reason_code`` (decline only, required) one of :data:`REVIEW_REASONS`. A decision that
+    was not referred, or a referral already resolved, is a StateError; nothing is written
+    on any refusal.
+    """
+    referral, limit_minor, apr_bps = _checked_verdict(
+        tx.conn, decision_id, reviewer_id=reviewer_id, verdict=verdict,
+        limit_minor=limit_minor, reason_code=reason_code)
     _record_verdict(tx, referral, verdict, limit_minor, apr_bps, reason_code, reviewer_id,
                     "staff")
     return get_referral(tx.conn, decision_id)
