@@ -165,6 +165,11 @@ credit_decisions = Table(
     Index("ix_credit_decisions_customer", "customer_id", "decided_at"),
     # The nightly early-warning counts read one day of decisions.
     Index("ix_credit_decisions_decided_at", "decided_at"),
+    # The dashboard's grades view counts per grade and outcome, and distinct customers per
+    # grade, reading only these columns in this order (risk.decisions.portfolio_queries):
+    # one index range per grade, no table rows, no sort.
+    Index("ix_credit_decisions_grade", "currency", "grade", "outcome", "customer_id",
+          "decided_at", "product_code"),
 )
 
 # The verdict a person gave a referred decision (risk.decisions.referrals): at most one per
