@@ -169,7 +169,7 @@ credit_accounts = Table(
           "penalty_unpaid_minor", "late_fee_unpaid_minor", "opened_on"),
     # Partial: only the accounts that make their customer "bad" (30+ dpd or written off),
     # a few percent of the book; the bad rate by grade looks customers up in it.
-    Index("ix_credit_accounts_bad", "customer_id", "currency",
+    Index("ix_credit_accounts_bad", "currency", "customer_id", "dpd", "status",
           sqlite_where=text(BAD_ACCOUNT_SQL), postgresql_where=text(BAD_ACCOUNT_SQL)),
     # Partial: written-off accounts only (write-offs by month, revenue_losses view).
     Index("ix_credit_accounts_written_off", "currency", "written_off_on", "product_code",

@@ -30,7 +30,8 @@ def upgrade() -> None:
                      'principal_unbilled_minor', 'principal_billed_minor',
                      'principal_past_due_minor', 'penalty_unpaid_minor',
                      'late_fee_unpaid_minor', 'opened_on'])
-    op.create_index('ix_credit_accounts_bad', 'credit_accounts', ['customer_id', 'currency'],
+    op.create_index('ix_credit_accounts_bad', 'credit_accounts',
+                    ['currency', 'customer_id', 'dpd', 'status'],
                     sqlite_where=sa.text(_BAD), postgresql_where=sa.text(_BAD))
     op.create_index('ix_credit_accounts_written_off', 'credit_accounts',
                     ['currency', 'written_off_on', 'product_code', 'written_off_minor',
