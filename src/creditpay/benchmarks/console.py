@@ -145,8 +145,9 @@ def seed_console_database(url: str, accounts: int, *, seed: int = 20250618) -> d
             driver_connection(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
-    return {"seeded": {**seeded, "decisions": n, "screenings": n,
-                       "fraud_labels": len(labelled), "month_ends": len(MONTH_ENDS)},
+    return {"seeded": {**seeded, "decisions": n, "referral_reviews": len(referred),
+                       "screenings": n, "fraud_labels": len(labelled),
+                       "month_ends": len(MONTH_ENDS)},
             "seed_seconds": {k: round(v, 1) for k, v in times.items()}}
 
 
