@@ -5,8 +5,9 @@ Seeding: the accounts, lines, installments and ledger of the close-of-business b
 and ``executemany``: buckets from the seeded dpd, 0.5 % of the accounts written off, three
 month ends of history recorded by the real job
 (:func:`creditpay.credit.portfolio_queries.record_month_end`, the accounts' dpd moved
-between them), one credit decision per account (grades A-E, 80 % approved), one fraud
-screening per account over the last three months and 0.2 % of them labelled fraud.
+between them), one credit decision per account (grades A-E, 78 % approved, 2 % referred,
+half of those reviewed), one fraud screening per account over the last three months and
+0.2 % of them labelled fraud.
 ``--db PATH`` reuses a database seeded by an earlier run (nothing is written to it then).
 
 Measured in the same run: each view (:data:`creditpay.reporting.dashboard.VIEWS`) over the
@@ -91,7 +92,8 @@ def seed_console_database(url: str, accounts: int, *, seed: int = 20250618) -> d
             decided = _stamp(int(dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp())
                              + rng.integers(0, 160 * 86_400, n))
             grade = np.asarray(list("ABCDE"))[rng.integers(0, 5, n)].tolist()
-            outcome = np.where(rng.random(n) < 0.8, "approve", "decline").tolist()
+            outcome = np.asarray(["approve", "decline", "refer"])[
+                rng.choice(3, n, p=[0.78, 0.2, 0.02])].tolist()
             raw.executemany(
                 "INSERT INTO credit_decisions (id, application_id, customer_id, product_code,"
                 " decided_at, outcome, grade, currency, model_name, model_version,"
@@ -101,6 +103,13 @@ def seed_console_database(url: str, accounts: int, *, seed: int = 20250618) -> d
                 " '{}', '{}', '{}', '{}', '[]')",
                 zip([f"d{i}" for i in range(n)], [f"app{i}" for i in range(n)], customers,
                     decided, outcome, grade, [_POLICY_HASH] * n, strict=True))
+            # Half the referred applications reviewed (approved or declined by a person).
+            referred = [i for i in range(n) if outcome[i] == "refer"][::2]
+            raw.executemany(
+                "INSERT INTO credit_referral_reviews (decision_id, verdict, reviewer_id,"
+                " reviewed_at) VALUES (?, ?, 'bench', '2025-06-01 00:00:00.000000')",
+                [(f"d{i}", "approve" if k % 3 else "decline")
+                 for k, i in enumerate(referred)])
             times["decisions"] = time.perf_counter() - started
             started = time.perf_counter()
             screened = _stamp(int(dt.datetime(2025, 3, 20, tzinfo=dt.UTC).timestamp())
@@ -136,8 +145,9 @@ def seed_console_database(url: str, accounts: int, *, seed: int = 20250618) -> d
             driver_connection(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
-    return {"seeded": {**seeded, "decisions": n, "screenings": n,
-                       "fraud_labels": len(labelled), "month_ends": len(MONTH_ENDS)},
+    return {"seeded": {**seeded, "decisions": n, "referral_reviews": len(referred),
+                       "screenings": n, "fraud_labels": len(labelled),
+                       "month_ends": len(MONTH_ENDS)},
             "seed_seconds": {k: round(v, 1) for k, v in times.items()}}
 
 

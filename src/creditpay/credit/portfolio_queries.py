@@ -1,8 +1,10 @@
 """Portfolio figures for the operators' dashboard, aggregated in the database (issue #16).
 
 Reads for others (reporting's dashboard), typed and small: every function here groups in SQL
-(``GROUP BY``) and returns at most a few thousand rows whatever the size of the book, so a
-million-account database answers in well under a second (``creditpay bench console``).
+(``GROUP BY``) and returns at most a few thousand rows whatever the size of the book, read
+through indexes that cover the query (``ix_credit_accounts_book``, ``_bad``,
+``_written_off``), so a million-account database answers in well under a second
+(``creditpay bench console``; docs/console.md).
 
 * :func:`book_cells`: today's book (the state after the last close of business) by product,
   delinquency bucket and "30+ days past due", for receivables, buckets and the 30+ share.
@@ -12,8 +14,8 @@ million-account database answers in well under a second (``creditpay bench conso
   read :func:`month_end_cells`. History starts with the first month end recorded: the
   accounts' rows hold only today's state, and installments carry no payment dates, so
   earlier month ends cannot be rebuilt.
-* :func:`customers_outcome`: the credit outcome (bad or not) of a cohort of customers given
-  as a SQL selectable by the caller (risk's approved decisions), joined in the database.
+* :func:`bad_customers`: the customers that are bad now (an account 30+ dpd or written
+  off) as a SQL selectable, for risk's approved customers by grade to count within.
 * :func:`write_offs_by_month`: principal, fees and penalties written off per month.
 
 Receivable of an account (minor units): principal (unbilled + billed + past due) + unpaid
@@ -26,9 +28,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, literal, select
+from sqlalchemy import and_, case, delete, func, insert, literal, select, text
 
 from creditpay.credit.tables import (
+    BAD_ACCOUNT_SQL,
     credit_accounts,
     credit_month_end_cells,
     credit_month_end_states,
@@ -36,9 +39,9 @@ from creditpay.credit.tables import (
 from creditpay.db.periods import month_key
 from creditpay.errors import ValidationError
 
-__all__ = ["BookCell", "MonthEndCell", "CohortOutcome", "WriteOffMonth", "book_cells",
-           "record_month_end", "month_end_cells", "last_month_end", "customers_outcome",
-           "write_offs_by_month", "is_month_end", "STATES"]
+__all__ = ["BookCell", "MonthEndCell", "WriteOffMonth", "book_cells", "record_month_end",
+           "month_end_cells", "last_month_end", "bad_customers", "write_offs_by_month",
+           "is_month_end", "STATES"]
 
 # Month-end states: active accounts by bucket, then the two ends of an account's life.
 STATES = ("M0", "M1", "M2", "M3", "M4", "M5", "M6+", "WO", "closed")
@@ -78,15 +81,6 @@ class MonthEndCell:
 
 
 @dataclass(frozen=True)
-class CohortOutcome:
-    """Customers of one cohort group and how many of them turned bad."""
-
-    group: str
-    customers: int
-    bad: int
-
-
-@dataclass(frozen=True)
 class WriteOffMonth:
     month: str  # YYYY-MM
     accounts: int
@@ -109,10 +103,13 @@ def book_cells(conn: Any, *, currency: str, opened_from: dt.date | None = None,
                product: str | None = None) -> list[BookCell]:
     """Active accounts in ``currency`` opened within [opened_from, opened_to] (either end
     open when None), of ``product`` when given, grouped by product, bucket and 30+ dpd;
-    amounts in minor units. One scan of ``credit_accounts``."""
+    amounts in minor units, ordered by product, bucket, 30+ dpd.
+
+    Read from the covering index ``ix_credit_accounts_book`` (no table rows) and grouped in
+    its order by (product, bucket, dpd): no sort in the database; the few hundred dpd
+    groups are folded into 30+ / under 30 here."""
     _check_range(opened_from, opened_to)
     a = credit_accounts.c
-    dpd30 = case((a.dpd >= 30, 1), else_=0)
     conditions = [a.currency == currency, a.status == "active"]
     if opened_from is not None:
         conditions.append(a.opened_on >= opened_from)
@@ -120,15 +117,21 @@ def book_cells(conn: Any, *, currency: str, opened_from: dt.date | None = None,
         conditions.append(a.opened_on <= opened_to)
     if product is not None:
         conditions.append(a.product_code == product)
+    principal = a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor
     rows = conn.execute(
-        select(a.product_code, a.bucket, dpd30.label("dpd30"), func.count().label("n"),
-               func.coalesce(func.sum(_receivable(a)), 0).label("receivable"),
-               func.coalesce(func.sum(a.principal_unbilled_minor + a.principal_billed_minor
-                                      + a.principal_past_due_minor), 0).label("principal"))
-        .where(*conditions).group_by(a.product_code, a.bucket, dpd30)
-        .order_by(a.product_code, a.bucket, dpd30))
-    return [BookCell(r.product_code, r.bucket, bool(r.dpd30), int(r.n), int(r.receivable),
-                     int(r.principal)) for r in rows]
+        select(a.product_code, a.bucket, a.dpd, func.count().label("n"),
+               func.sum(principal + a.penalty_unpaid_minor + a.late_fee_unpaid_minor)
+               .label("receivable"), func.sum(principal).label("principal"))
+        .where(*conditions).group_by(a.product_code, a.bucket, a.dpd))
+    cells: dict[tuple[str, str, bool], list[int]] = {}
+    for r in rows:
+        t = cells.setdefault((r.product_code, r.bucket, int(r.dpd) >= 30), [0, 0, 0])
+        t[0] += int(r.n)
+        t[1] += int(r.receivable)
+        t[2] += int(r.principal)
+    return [BookCell(product_code, bucket, dpd30, n, receivable, principal)
+            for (product_code, bucket, dpd30), (n, receivable, principal)
+            in sorted(cells.items())]
 
 
 def is_month_end(day: dt.date) -> bool:
@@ -223,35 +226,28 @@ def month_end_cells(conn: Any, *, currency: str, month_from: dt.date | None = No
         int(r.fee_posted_minor), int(r.penalty_posted_minor)) for r in rows]
 
 
-def customers_outcome(conn: Any, cohort: Any, *, currency: str) -> list[CohortOutcome]:
-    """For a cohort given as a SQL selectable with columns ``customer_id`` and ``grp``
-    (one row per customer and group; the caller's query, e.g. risk's approved decisions),
-    how many customers each group has and how many are bad.
-
-    Bad: the customer has a credit account in ``currency`` that is now 30 or more days past
-    due or was written off (a write-off comes at the product's write-off dpd, past 30).
-    Joined in the database: one pass over the 30+/written-off accounts."""
+def bad_customers(*, currency: str) -> Any:
+    """A selectable (not executed) of the ``customer_id`` of every customer with a credit
+    account in ``currency`` that is now 30 or more days past due or written off (a write-off
+    comes at the product's write-off dpd, past 30); a customer may appear more than once.
+    For a caller's ``customer_id IN (...)`` (risk's approved customers by grade), read from
+    the partial index ``ix_credit_accounts_bad``: a few percent of the book."""
     a = credit_accounts.c
-    bad = (select(a.customer_id).where(a.currency == currency,
-                                       (a.dpd >= 30) | (a.status == "written_off"))
-           .distinct().subquery())
-    cohort_sq = cohort.subquery()
-    rows = conn.execute(
-        select(cohort_sq.c.grp, func.count().label("n"),
-               func.count(bad.c.customer_id).label("bad"))
-        .select_from(cohort_sq.outerjoin(bad, bad.c.customer_id == cohort_sq.c.customer_id))
-        .group_by(cohort_sq.c.grp).order_by(cohort_sq.c.grp))
-    return [CohortOutcome(str(r.grp), int(r.n), int(r.bad)) for r in rows]
+    # The predicate as text, word for word the partial index's (see BAD_ACCOUNT_SQL), in
+    # parentheses: a bare text OR next to the currency's AND would bind wrongly.
+    return select(a.customer_id).where(a.currency == currency, text(f"({BAD_ACCOUNT_SQL})"))
 
 
 def write_offs_by_month(conn: Any, *, currency: str, day_from: dt.date | None = None,
                         day_to: dt.date | None = None,
                         product: str | None = None) -> list[WriteOffMonth]:
     """Accounts written off with ``day_from <= written_off_on <= day_to``, per month:
-    amount written off (principal, fees and penalties) and recovered since."""
+    amount written off (principal, fees and penalties) and recovered since.
+
+    Read from the partial index ``ix_credit_accounts_written_off`` (the written-off accounts
+    only) grouped by day in its order, and the days added into months here (no sort)."""
     _check_range(day_from, day_to)
     a = credit_accounts.c
-    month = month_key(conn.dialect.name, a.written_off_on)
     conditions = [a.currency == currency, a.written_off_on.is_not(None)]
     if day_from is not None:
         conditions.append(a.written_off_on >= day_from)
@@ -259,8 +255,16 @@ def write_offs_by_month(conn: Any, *, currency: str, day_from: dt.date | None = 
         conditions.append(a.written_off_on <= day_to)
     if product is not None:
         conditions.append(a.product_code == product)
-    rows = conn.execute(select(month.label("month"), func.count().label("n"),
-                               func.sum(a.written_off_minor).label("w"),
-                               func.sum(a.recovered_minor).label("r"))
-                        .where(*conditions).group_by(month).order_by(month))
-    return [WriteOffMonth(r.month, int(r.n), int(r.w), int(r.r)) for r in rows]
+    months: dict[str, list[int]] = {}
+    for r in conn.execute(select(a.written_off_on, func.count().label("n"),
+                                 func.sum(a.written_off_minor).label("w"),
+                                 func.sum(a.recovered_minor).label("r"))
+                          .where(*conditions).group_by(a.written_off_on)):
+        day = r.written_off_on
+        key = (day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))).strftime(
+            "%Y-%m")
+        t = months.setdefault(key, [0, 0, 0])
+        t[0] += int(r.n)
+        t[1] += int(r.w)
+        t[2] += int(r.r)
+    return [WriteOffMonth(month, n, w, r) for month, (n, w, r) in sorted(months.items())]

@@ -255,23 +255,26 @@ def grades(conn: Any, *, date_from: dt.date | None = None, date_to: dt.date | No
     """Approval rate and bad rate by grade of the decisions made in the range.
 
     Bad: an approved customer who now has a credit account 30 or more days past due or
-    written off (:func:`creditpay.credit.portfolio_queries.customers_outcome`). The horizon
-    is from the decision to the last close of business, so recent decisions have had less
-    time to go bad: compare grades within one range, not ranges of different ages. A
+    written off (:func:`creditpay.credit.portfolio_queries.bad_customers`, counted within
+    by :func:`creditpay.risk.decisions.portfolio_queries.approved_customers_by_grade`).
+    The horizon is from the decision to the last close of business, so recent decisions
+    have had less time to go bad: compare grades within one range, not ranges of different ages. A
     customer who went 30+ dpd and cured before today is not counted (the accounts keep
     today's dpd; month-end history starts with the first recorded month end)."""
     by_grade = {g.grade: g for g in dq.decisions_by_grade(
         conn, currency=currency, day_from=date_from, day_to=date_to, product=product)}
-    outcomes = {o.group: o for o in cq.customers_outcome(
-        conn, dq.approved_cohort(currency=currency, day_from=date_from, day_to=date_to,
-                                 product=product), currency=currency)}
+    approved = dq.approved_customers_by_grade(conn, currency=currency, day_from=date_from,
+                                              day_to=date_to, product=product)
+    bad = dq.approved_customers_by_grade(conn, currency=currency, day_from=date_from,
+                                         day_to=date_to, product=product,
+                                         among=cq.bad_customers(currency=currency))
     rows = []
-    for grade in sorted(set(by_grade) | set(outcomes)):
+    for grade in sorted(set(by_grade) | set(approved)):
         g = by_grade.get(grade, dq.GradeDecisions(grade, 0, 0, 0, 0))
-        o = outcomes.get(grade, cq.CohortOutcome(grade, 0, 0))
+        customers, bad_customers = approved.get(grade, 0), bad.get(grade, 0)
         rows.append(GradeRow(grade, g.decisions, g.approved, g.declined, g.referred,
-                             share(g.approved, g.decisions), o.customers, o.bad,
-                             share(o.bad, o.customers)))
+                             share(g.approved, g.decisions), customers, bad_customers,
+                             share(bad_customers, customers)))
     return rows
 
 
@@ -338,8 +341,8 @@ def revenue_losses(conn: Any, *, date_from: dt.date | None = None,
                                     day_to=date_to, product=product):
         row(w.month)["write_off"] = w.written_off_minor
     if product is None:
-        for f in fq.fraud_by_month(conn, currency=currency, day_from=date_from,
-                                   day_to=date_to):
+        for f in fq.fraud_losses_by_month(conn, currency=currency, day_from=date_from,
+                                          day_to=date_to):
             if f.lost_minor:
                 row(f.month)["fraud"] = f.lost_minor
     result = []

@@ -25,7 +25,7 @@ from creditpay.db.periods import month_key
 from creditpay.errors import ValidationError
 from creditpay.risk.fraud.tables import fraud_labels, fraud_screenings
 
-__all__ = ["FraudMonth", "fraud_by_month"]
+__all__ = ["FraudMonth", "fraud_by_month", "fraud_losses_by_month"]
 
 
 @dataclass(frozen=True)
@@ -53,48 +53,98 @@ def _time_bounds(column: Any, day_from: dt.date | None, day_to: dt.date | None) 
     return conditions
 
 
+def _months(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The first day of every month from ``first``'s to ``last``'s."""
+    months, day = [], first.replace(day=1)
+    while day <= last:
+        months.append(day)
+        day = (day + dt.timedelta(days=32)).replace(day=1)
+    return months
+
+
+def _screenings_by_month(conn: Any, currency: str, day_from: dt.date | None,
+                         day_to: dt.date | None) -> dict[str, dict[str, int]]:
+    """The screening counts per month. One aggregate per month over its slice of the
+    covering time index (``ix_fraud_screenings_time``) rather than one GROUP BY month over
+    the whole range: the index is already in time order, and grouping by a month text
+    expression made the database sort every screening (most of the time at 1,000,000)."""
+    s = fraud_screenings.c
+    if day_from is None or day_to is None:
+        low, high = conn.execute(select(func.min(s.screened_at), func.max(s.screened_at))
+                                 .where(s.currency == currency)).one()
+        if low is None:
+            return {}
+        day_from = day_from if day_from is not None else low.astimezone(dt.UTC).date()
+        day_to = day_to if day_to is not None else high.astimezone(dt.UTC).date()
+    amount = func.coalesce(s.amount_minor, 0)
+    declined, held = s.decision == "decline", s.decision == "review"
+    found: dict[str, dict[str, int]] = {}
+    for month in _months(day_from, day_to):
+        after = (month + dt.timedelta(days=32)).replace(day=1)
+        r = conn.execute(
+            select(func.count().label("n"), func.sum(amount).label("a"),
+                   func.sum(case((declined, 1), else_=0)).label("dn"),
+                   func.sum(case((declined, amount), else_=0)).label("da"),
+                   func.sum(case((held, 1), else_=0)).label("hn"),
+                   func.sum(case((held, amount), else_=0)).label("ha"))
+            .where(s.currency == currency,
+                   *_time_bounds(s.screened_at, max(month, day_from),
+                                 min(after - dt.timedelta(days=1), day_to)))).one()
+        if r.n:
+            found[month.strftime("%Y-%m")] = dict(
+                screened=int(r.n), screened_minor=int(r.a), declined=int(r.dn),
+                declined_minor=int(r.da), held=int(r.hn), held_minor=int(r.ha))
+    return found
+
+
+def _labels_by_month(conn: Any, currency: str, day_from: dt.date | None,
+                     day_to: dt.date | None) -> dict[str, dict[str, int]]:
+    """Fraud labels (is_fraud) per month of ``labelled_at``: analyst verdicts on held
+    payments (caught) and the others, chargebacks and reports (lost). Few rows: grouped
+    in SQL through ``ix_fraud_labels_since``."""
+    lab = fraud_labels.c
+    label_month = month_key(conn.dialect.name, lab.labelled_at, timestamp=True)
+    label_amount = func.coalesce(lab.amount_minor, 0)
+    caught = lab.source == "analyst_verdict"
+    return {r.month: dict(confirmed_caught=int(r.cn), confirmed_caught_minor=int(r.ca),
+                          lost=int(r.ln), lost_minor=int(r.la)) for r in conn.execute(
+        select(label_month.label("month"),
+               func.sum(case((caught, 1), else_=0)).label("cn"),
+               func.sum(case((caught, label_amount), else_=0)).label("ca"),
+               func.sum(case((caught, 0), else_=1)).label("ln"),
+               func.sum(case((caught, 0), else_=label_amount)).label("la"))
+        .where(lab.is_fraud.is_(True), lab.currency == currency,
+               *_time_bounds(lab.labelled_at, day_from, day_to))
+        .group_by(label_month))}
+
+
+_FIELDS = ("screened", "screened_minor", "declined", "declined_minor", "held", "held_minor",
+           "confirmed_caught", "confirmed_caught_minor", "lost", "lost_minor")
+
+
 def fraud_by_month(conn: Any, *, currency: str, day_from: dt.date | None = None,
                    day_to: dt.date | None = None) -> list[FraudMonth]:
     """One row per month with any screening or label in [day_from, day_to] (UTC days),
     ordered by month."""
+    _check(day_from, day_to)
+    screened = _screenings_by_month(conn, currency, day_from, day_to)
+    labelled = _labels_by_month(conn, currency, day_from, day_to)
+    return [FraudMonth(month=key, **{**dict.fromkeys(_FIELDS, 0), **screened.get(key, {}),
+                                     **labelled.get(key, {})})
+            for key in sorted(set(screened) | set(labelled))]
+
+
+def fraud_losses_by_month(conn: Any, *, currency: str, day_from: dt.date | None = None,
+                          day_to: dt.date | None = None) -> list[FraudMonth]:
+    """:func:`fraud_by_month` for what the labels say only (the screening fields are 0):
+    for callers that need the losses (revenue and losses), without reading the screenings.
+    One row per month with a fraud label in the range."""
+    _check(day_from, day_to)
+    labelled = _labels_by_month(conn, currency, day_from, day_to)
+    return [FraudMonth(month=key, **{**dict.fromkeys(_FIELDS, 0), **labelled[key]})
+            for key in sorted(labelled)]
+
+
+def _check(day_from: dt.date | None, day_to: dt.date | None) -> None:
     if day_from is not None and day_to is not None and day_from > day_to:
         raise ValidationError("must not be after 'to'", field="from")
-    dialect = conn.dialect.name
-    s, lab = fraud_screenings.c, fraud_labels.c
-    month = month_key(dialect, s.screened_at, timestamp=True)
-    amount = func.coalesce(s.amount_minor, 0)
-    months: dict[str, dict[str, int]] = {}
-
-    def row(key: str) -> dict[str, int]:
-        return months.setdefault(key, dict.fromkeys(
-            ("screened", "screened_minor", "declined", "declined_minor", "held",
-             "held_minor", "confirmed_caught", "confirmed_caught_minor", "lost",
-             "lost_minor"), 0))
-
-    for r in conn.execute(
-            select(month.label("month"), func.count().label("n"), func.sum(amount).label("a"),
-                   func.sum(case((s.decision == "decline", 1), else_=0)).label("dn"),
-                   func.sum(case((s.decision == "decline", amount), else_=0)).label("da"),
-                   func.sum(case((s.decision == "review", 1), else_=0)).label("hn"),
-                   func.sum(case((s.decision == "review", amount), else_=0)).label("ha"))
-            .where(s.currency == currency, *_time_bounds(s.screened_at, day_from, day_to))
-            .group_by(month)):
-        target = row(r.month)
-        target.update(screened=int(r.n), screened_minor=int(r.a), declined=int(r.dn),
-                      declined_minor=int(r.da), held=int(r.hn), held_minor=int(r.ha))
-    label_month = month_key(dialect, lab.labelled_at, timestamp=True)
-    label_amount = func.coalesce(lab.amount_minor, 0)
-    caught = lab.source == "analyst_verdict"
-    for r in conn.execute(
-            select(label_month.label("month"),
-                   func.sum(case((caught, 1), else_=0)).label("cn"),
-                   func.sum(case((caught, label_amount), else_=0)).label("ca"),
-                   func.sum(case((caught, 0), else_=1)).label("ln"),
-                   func.sum(case((caught, 0), else_=label_amount)).label("la"))
-            .where(lab.is_fraud.is_(True), lab.currency == currency,
-                   *_time_bounds(lab.labelled_at, day_from, day_to))
-            .group_by(label_month)):
-        target = row(r.month)
-        target.update(confirmed_caught=int(r.cn), confirmed_caught_minor=int(r.ca),
-                      lost=int(r.ln), lost_minor=int(r.la))
-    return [FraudMonth(month=key, **values) for key, values in sorted(months.items())]
