@@ -17,10 +17,17 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     """Add the consumer pages (``/app/...``), the operator console (``/console/...``) and
     their assets (``/app/static/...``) to
     ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
-    from creditpay.web import checkout, console, credit_pages, pages, wallet
+    from creditpay.web import (
+        checkout,
+        console,
+        console_records,
+        credit_pages,
+        pages,
+        wallet,
+    )
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
-    for module in (pages, checkout, wallet, credit_pages, console):
+    for module in (pages, checkout, wallet, credit_pages, console, console_records):
         app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)
