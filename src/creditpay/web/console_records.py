@@ -148,7 +148,7 @@ def reveal(page: Page, form: dict[str, str]) -> Response:
         note_id = None
         if reason:
             # Words may name a person: kept in the vault, referenced from the audit record.
-            note_id = rt.notes.store(tx, text=reason, kind="personal_data.reason",
+            note_id = rt.notes.store(tx, text=reason, kind="personal_data_access.note",
                                      about_type="customer", about_id=customer_id,
                                      author_id=who.id, customer_id=customer_id,
                                      field="reason")
