@@ -145,3 +145,57 @@ def test_complaint_statistics_as_of_a_past_time(uow, clock):
     assert later == then
     assert then["by_status"]["open"] == 1 and then["resolve_decided"] == 0
     assert now["by_status"]["resolved"] == 1 and now["resolve_breached"] == 1
+
+
+def _reference_positions(conn) -> list:
+    """The positions computed in Python from the book's rows, as the reports did before
+    the set-based statement (the servicing's own rounding, plans.accrued_minor)."""
+    from decimal import Decimal
+
+    from creditpay.credit.day_end import Position
+    from creditpay.credit.plans import accrued_minor
+    from creditpay.credit.queries import book_rows
+    from creditpay.ledger.queries import posted_net_credits
+
+    book = book_rows(conn)
+    available = posted_net_credits(conn, (ln.available_account_id
+                                          for ln in book.lines.values()))
+    out = []
+    for row in book.accounts:
+        live = row["status"] == "active"
+        interest_due, fee_due = book.open_due.get(int(row["seq"]), (0, 0))
+        line = book.lines.get(row["account_id"])
+        undrawn = max(0, available.get(line.available_account_id, 0)) if (
+            row["kind"] == "line" and live and line is not None
+            and line.status == "active") else 0
+        out.append(Position(
+            row["account_id"], row["kind"], row["customer_id"], row["currency"],
+            row["product_code"], int(row["product_version"]), row["status"],
+            row["opened_on"], int(row["dpd"]), row["bucket"],
+            (row["principal_unbilled_minor"] + row["principal_billed_minor"]
+             + row["principal_past_due_minor"]) if live else 0,
+            interest_due if live else 0,
+            (fee_due + row["late_fee_unpaid_minor"]) if live else 0,
+            row["penalty_unpaid_minor"] if live else 0,
+            (accrued_minor(row, "interest") + accrued_minor(row, "penalty")) if live else 0,
+            int(row["written_off_minor"]), int(row["recovered_minor"]),
+            row["written_off_on"], Decimal(int(row["interest_rate_micro"])) / 1_000_000,
+            row["line_id"], undrawn, book.last_due.get(int(row["seq"]))))
+    return out
+
+
+@pytest.mark.parametrize("until", [D(2025, 3, 12), D(2025, 9, 6)])
+def test_the_set_based_positions_equal_the_book_computed_in_python(uow, clock, until):
+    build_portfolio(uow, clock, until)  # September: c1 written off, others delinquent
+    with uow.connect() as conn:
+        positions = live_positions(conn)
+        reference = _reference_positions(conn)
+        assert len(positions) == conn.execute(
+            select(func.count()).select_from(credit_accounts)).scalar_one()
+    assert positions == reference
+    assert any(p.accrued_minor > 0 for p in positions)
+    assert any(p.kind == "line" and p.undrawn_minor > 0 for p in positions)
+    if until.month == 3:  # c1's loan was due 03-08 and is unpaid
+        assert any(p.interest_due_minor > 0 for p in positions)
+    else:
+        assert any(p.status == "written_off" for p in positions)

@@ -17,18 +17,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import BigInteger, Connection, Date, Select, and_, case, func, literal, select
 
-from creditpay.credit.plans import accrued_minor
-from creditpay.credit.queries import book_rows
-from creditpay.credit.tables import credit_day_end_positions
-from creditpay.ledger.queries import posted_net_credits
+from creditpay.credit.plans import MICRO
+from creditpay.credit.tables import (
+    credit_accounts,
+    credit_day_end_positions,
+    credit_installments,
+    credit_lines,
+)
+from creditpay.ledger.queries import net_credits_of
 
 __all__ = ["Position", "live_positions", "record_day_end", "stored_positions",
            "day_end_dates", "RATE_MICRO"]
 
 RATE_MICRO = 1_000_000  # interest rates are stored as integer millionths
-INSERT_CHUNK = 5_000  # rows per executemany
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,73 +73,75 @@ class Position:
         return self.receivable_minor + self.accrued_minor
 
 
-def _live(conn: Connection) -> list[tuple[int, Position]]:
-    book = book_rows(conn)
-    rows, due, last_due, lines = book.accounts, book.open_due, book.last_due, book.lines
-    # credit_line_available is credit-normal: granted minus used (posted)
-    available = posted_net_credits(conn, (line.available_account_id
-                                          for line in lines.values()))
-    found = []
-    for row in rows:
-        interest_due, fee_due = due.get(int(row["seq"]), (0, 0))
-        undrawn = 0
-        if row["kind"] == "line" and row["status"] == "active":
-            line = lines.get(row["account_id"])
-            if line is not None and line.status == "active":
-                undrawn = max(0, available.get(line.available_account_id, 0))
-        live = row["status"] == "active"
-        found.append((int(row["seq"]), Position(
-            account_id=row["account_id"], kind=row["kind"], customer_id=row["customer_id"],
-            currency=row["currency"], product_code=row["product_code"],
-            product_version=int(row["product_version"]), status=row["status"],
-            opened_on=row["opened_on"], dpd=int(row["dpd"]), bucket=row["bucket"],
-            principal_minor=(row["principal_unbilled_minor"] + row["principal_billed_minor"]
-                             + row["principal_past_due_minor"]) if live else 0,
-            interest_due_minor=interest_due if live else 0,
-            fee_due_minor=(fee_due + row["late_fee_unpaid_minor"]) if live else 0,
-            penalty_due_minor=row["penalty_unpaid_minor"] if live else 0,
-            accrued_minor=(accrued_minor(row, "interest") + accrued_minor(row, "penalty"))
-            if live else 0,
-            written_off_minor=int(row["written_off_minor"]),
-            recovered_minor=int(row["recovered_minor"]),
-            written_off_on=row["written_off_on"],
-            interest_rate=Decimal(int(row["interest_rate_micro"])) / RATE_MICRO,
-            line_id=row["line_id"], undrawn_minor=undrawn,
-            last_due_date=last_due.get(int(row["seq"])))))
-    return found
+def _positions_query(business_date: dt.date | None) -> Select[Any]:
+    """One statement computing every account's position from its rows, in account order:
+    the columns of ``credit_day_end_positions`` (``business_date`` a literal, or NULL for a
+    live read). Set-based, so the close of business stores a million positions without
+    bringing them into Python; the arithmetic is the servicing's, in integers: principal =
+    unbilled + billed + past due, posted unpaid interest and fees of billed and past-due
+    installments, accrual numerators rounded half-up to whole minor units (numerators are
+    never negative, so integer division is floor division on both stores), the undrawn part
+    of an active line (its ledger account of available credit, never below 0). Closed and
+    written-off accounts owe nothing here."""
+    a, i, ln = credit_accounts.c, credit_installments.c, credit_lines.c
+    due = (select(i.account_seq.label("seq"),
+                  func.sum(i.interest_minor - i.interest_paid_minor).label("interest"),
+                  func.sum(i.fee_minor - i.fee_paid_minor).label("fee"))
+           .where(i.status.in_(("billed", "past_due"))).group_by(i.account_seq).subquery())
+    last = (select(i.account_seq.label("seq"), func.max(i.due_date).label("day"))
+            .where(i.status.in_(("scheduled", "billed", "past_due")))
+            .group_by(i.account_seq).subquery())
+    live = a.status == "active"
+    denominator = literal(MICRO, BigInteger) * a.year_basis_days  # plans.accrual_denominator
+
+    def owed(value: Any) -> Any:
+        return case((live, value), else_=0)
+
+    def half_up(numerator: Any) -> Any:
+        return (2 * numerator + denominator) // (2 * denominator)
+
+    available = net_credits_of(ln.available_account_id)
+    undrawn = case((and_(a.kind == "line", live, ln.status == "active", available > 0),
+                    available), else_=0)
+    return (select(
+        literal(business_date, Date).label("business_date"), a.seq.label("account_seq"),
+        a.account_id, a.kind, a.customer_id, a.currency, a.product_code, a.product_version,
+        a.status, a.opened_on, a.dpd, a.bucket,
+        owed(a.principal_unbilled_minor + a.principal_billed_minor
+             + a.principal_past_due_minor).label("principal_minor"),
+        owed(func.coalesce(due.c.interest, 0)).label("interest_due_minor"),
+        owed(func.coalesce(due.c.fee, 0) + a.late_fee_unpaid_minor).label("fee_due_minor"),
+        owed(a.penalty_unpaid_minor).label("penalty_due_minor"),
+        owed(half_up(a.interest_accrual_num) + half_up(a.penalty_accrual_num))
+        .label("accrued_minor"),
+        a.written_off_minor, a.recovered_minor, a.written_off_on, a.interest_rate_micro,
+        a.line_id, undrawn.label("undrawn_minor"), last.c.day.label("last_due_date"))
+        .select_from(credit_accounts)
+        .outerjoin(due, due.c.seq == a.seq)
+        .outerjoin(last, last.c.seq == a.seq)
+        # a line's revolving account carries the line's id as its account id
+        .outerjoin(credit_lines, and_(a.kind == "line", ln.line_id == a.account_id))
+        .order_by(a.seq))
 
 
 def live_positions(conn: Connection) -> list[Position]:
     """Every credit account as its rows stand now, in account order (read-only)."""
-    return [position for _, position in _live(conn)]
+    return [_position(row) for row in conn.execute(_positions_query(None))]
 
 
 def record_day_end(conn: Connection, business_date: dt.date) -> int:
-    """Store every account's position as the end of ``business_date``'s close of business;
-    the number of rows written. A date already stored is left as it is (0): the first
-    record of a date is its end of day, and a re-run must not move it."""
+    """Store every account's position as the end of ``business_date``'s close of business
+    (one INSERT ... SELECT); the number of rows written. A date already stored is left as
+    it is (0): the first record of a date is its end of day, and a re-run must not move
+    it."""
     c = credit_day_end_positions.c
     if conn.execute(select(c.account_seq).where(c.business_date == business_date)
                     .limit(1)).first() is not None:
         return 0
-    rows = []
-    for seq, p in _live(conn):
-        rows.append({
-            "business_date": business_date, "account_seq": seq, "account_id": p.account_id,
-            "kind": p.kind, "customer_id": p.customer_id, "currency": p.currency,
-            "product_code": p.product_code, "product_version": p.product_version,
-            "status": p.status, "opened_on": p.opened_on, "dpd": p.dpd, "bucket": p.bucket,
-            "principal_minor": p.principal_minor, "interest_due_minor": p.interest_due_minor,
-            "fee_due_minor": p.fee_due_minor, "penalty_due_minor": p.penalty_due_minor,
-            "accrued_minor": p.accrued_minor, "written_off_minor": p.written_off_minor,
-            "recovered_minor": p.recovered_minor, "written_off_on": p.written_off_on,
-            # exact: the rate came from an integer number of millionths
-            "interest_rate_micro": int(p.interest_rate * RATE_MICRO),
-            "line_id": p.line_id, "undrawn_minor": p.undrawn_minor,
-            "last_due_date": p.last_due_date})
-    for start in range(0, len(rows), INSERT_CHUNK):
-        conn.execute(credit_day_end_positions.insert(), rows[start:start + INSERT_CHUNK])
-    return len(rows)
+    query = _positions_query(business_date)
+    result = conn.execute(credit_day_end_positions.insert().from_select(
+        [column.name for column in query.selected_columns], query))
+    return int(result.rowcount)
 
 
 def _position(row: Any) -> Position:
