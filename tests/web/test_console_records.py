@@ -145,6 +145,11 @@ def _audit_reads(url: str, customer_id: str) -> list[dict[str, Any]]:
         engine.dispose()
 
 
+def _fits(page: Any) -> None:
+    """Nothing widens the page past a phone's width (wide tables scroll inside)."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], page.url
+
+
 def _shot(page: Any, name: str) -> None:
     page.screenshot(path=f"/tmp/records_{name}.png", full_page=True)
 
@@ -283,8 +288,14 @@ def test_roles_and_no_session(records_server: WebServer, new_context: Any) -> No
     assert _status(support, f"{base}/console/customers/{seeded['customer']}") == 200
     _refused(support, base, REPORT_PAGES + VERSION_PAGES)
     admin = _staff(new_context(PHONE, "en"), base, seeded["staff"]["admin"])
-    for path in (*REPORT_PAGES[:3], *VERSION_PAGES):
+    for path in (*REPORT_PAGES[:3], *VERSION_PAGES,
+                 f"/console/reports?kind=daily&date={seeded['last_closed'].isoformat()}"):
         assert _status(admin, f"{base}{path}") == 200, path
+        _fits(admin)
+    admin.goto(f"{base}/console/versions")
+    axe_check(admin)
     _shot(admin, "versions_phone")
     admin.goto(f"{base}/console/customers/{seeded['customer']}")
     assert admin.locator("form.reveal").count() == 0
+    _fits(admin)
+    _shot(admin, "customer_phone")
