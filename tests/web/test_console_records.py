@@ -171,6 +171,14 @@ def test_a_collections_agent_sees_the_customer_masked_and_no_compliance_report(
     assert page.locator("form.reveal").count() == 0  # revealing is a compliance officer's
     assert page.locator("[data-line]").count() == 1
     axe_check(page)
+    # The reveal itself, posted by hand with the session's CSRF token: 403, nothing read.
+    token = page.locator('form[action="/console/logout"] input[type=hidden]')
+    answer = page.context.request.post(
+        f"{base}/console/customers/{seeded['customer']}/reveal",
+        form={token.get_attribute("name") or "": token.get_attribute("value") or "",
+              "field": "id_number", "purpose": "collections", "once": "web-by-hand-1"})
+    assert answer.status == 403 and ID_NUMBER not in answer.text()
+    assert _audit_reads(seeded["url"], seeded["customer"]) == []
     _refused(page, base, REPORT_PAGES + VERSION_PAGES)
     axe_check(page)
 
