@@ -205,3 +205,35 @@ def test_export_purpose_is_a_code(uow, vault):
         payload = conn.execute(select(audit_records.c.payload).where(
             audit_records.c.action == "subject.exported")).scalar_one()
     assert payload["purpose"] == "data_subject_request"
+
+
+def test_a_reveal_of_one_field_names_it_and_its_reason_note_in_the_chain(uow, engine, vault,
+                                                                           notes):
+    """The console's reveal (issue #16): one field, a purpose code and the reason's note;
+    the record names that field only; a bad field or purpose reads nothing and records
+    nothing."""
+    parties = Parties(vault=vault, indexer=BlindIndexer(b"b" * 32), signer=TokenSigner(b"t" * 32))
+    customer_id = _customer(uow, vault)
+    for bad, field in (({"fields": ["password_hash"], "purpose": "customer_request"}, "fields"),
+                       ({"fields": [], "purpose": "customer_request"}, "fields"),
+                       ({"fields": ["phone"], "purpose": "because I can"}, "purpose")):
+        with pytest.raises(ValidationError) as err, uow.begin() as tx:
+            parties.reveal_personal_data(tx, "op_compliance", customer_id, bad["purpose"],
+                                         fields=bad["fields"])
+        assert err.value.field == field
+    with engine.connect() as conn:
+        assert conn.execute(select(audit_records).where(
+            audit_records.c.action == "personal_data.read")).first() is None
+    with uow.begin() as tx:
+        why = notes.store(tx, text=f"{NAME} disputes the line", kind="personal_data_access.note",
+                          about_type="customer", about_id=customer_id,
+                          author_id="op_compliance", customer_id=customer_id)
+        shown = parties.reveal_personal_data(tx, "op_compliance", customer_id,
+                                             "complaint_handling", fields=["phone"],
+                                             note_id=why)
+    assert shown == {"id": customer_id, "phone": "8613900001111"}  # normalised, in clear
+    with engine.connect() as conn:
+        read = conn.execute(select(audit_records.c.payload).where(
+            audit_records.c.action == "personal_data.read")).scalar_one()
+    assert read == {"fields": ["phone"], "purpose": "complaint_handling", "note_id": why}
+    assert NAME not in _audit_text(engine)

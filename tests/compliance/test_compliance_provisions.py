@@ -166,7 +166,7 @@ def test_provisions_post_balanced_once_per_date(uow, clock):
     with uow.connect() as conn:
         run = P.compute_provisions(conn, as_of)
         with pytest.raises(StateError) as err:
-            P.compute_provisions(conn, D(2025, 4, 7))  # not the last closed date
+            P.compute_provisions(conn, D(2025, 4, 9))  # not closed yet
         assert err.value.field == "date"
     by_id = {a.account_id: a for a in run.accounts}
     loan = by_id["loan-c1"]  # due 03-08, dpd 31 on 04-08: M2, stage 2, table lifetime PD

@@ -166,13 +166,22 @@ def test_reports_cli(uow, clock, store, tmp_path, monkeypatch):
                                  str(out), "--format", "xlsx", "--db", store.url])
     assert result.exit_code == 0, result.output
     assert (out / "creditpay_daily_2025-04-08.xlsx").exists()
+    # any earlier closed date works too (its day-end positions), a date not closed does not
     result = runner.invoke(app, ["reports", "daily", "--date", "2025-04-07", "--out",
+                                 str(out), "--db", store.url])
+    assert result.exit_code == 0, result.output
+    assert (out / "creditpay_daily_2025-04-07_balances.csv").exists()
+    result = runner.invoke(app, ["reports", "daily", "--date", "2025-04-09", "--out",
                                  str(out), "--db", store.url])
     assert result.exit_code == 2 and "date:" in result.output
     result = runner.invoke(app, ["reports", "daily", "--date", "08/04/2025", "--out",
                                  str(out), "--db", store.url])
     assert result.exit_code == 2 and "--date" in result.output
     monthly = runner.invoke(app, ["reports", "monthly", "--month", "2025-03", "--out",
+                                  str(out), "--db", store.url])
+    assert monthly.exit_code == 0, monthly.output
+    assert (out / "creditpay_monthly_2025-03_balances.csv").exists()
+    monthly = runner.invoke(app, ["reports", "monthly", "--month", "2025-04", "--out",
                                   str(out), "--db", store.url])
     assert monthly.exit_code == 2 and "last closed business date is 2025-04-08" in \
         monthly.output

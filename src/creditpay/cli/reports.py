@@ -27,9 +27,8 @@ if TYPE_CHECKING:
     from creditpay.platform.keys import LocalMasterKey
     from creditpay.reporting.regulatory import RegulatoryReport
 
-__all__ = ["register", "reports_app", "subject_app", "PSEUDONYM_KEY_INFO"]
+__all__ = ["register", "reports_app", "subject_app"]
 
-PSEUDONYM_KEY_INFO = b"creditpay/report-pseudonym/v1"
 _CREDIT_TABLES = ("credit_accounts", "credit_cob_runs", "ledger_transfers", "complaints")
 
 reports_app = typer.Typer(help="Regulatory reports (CSV / Excel) and IFRS 9 provisions.",
@@ -109,6 +108,8 @@ def _master() -> LocalMasterKey:
 
 
 def _pseudonym_key() -> bytes:
+    from creditpay.reporting.regulatory import PSEUDONYM_KEY_INFO
+
     return _master().derive(PSEUDONYM_KEY_INFO)
 
 
@@ -130,8 +131,8 @@ def _write(report: RegulatoryReport, out: Path, fmt: str) -> None:
 
 @reports_app.command("daily")
 def reports_daily(
-    date: Annotated[str, typer.Option("--date", help="Business date (its COB must be the "
-                                                     "last one run).")],
+    date: Annotated[str, typer.Option("--date", help="Any closed business date (its "
+                                                     "day-end positions stored).")],
     out: OutDir,
     fmt: FormatOption = "csv",
     db: DbOption = None,
@@ -151,8 +152,8 @@ def reports_daily(
 
 @reports_app.command("monthly")
 def reports_monthly(
-    month: Annotated[str, typer.Option("--month", help="YYYY-MM; its last day's COB must be "
-                                                       "the last one run.")],
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM of a closed month (its last "
+                                                       "day closed).")],
     out: OutDir,
     fmt: FormatOption = "csv",
     db: DbOption = None,
@@ -175,8 +176,8 @@ def reports_monthly(
 
 @reports_app.command("provisions")
 def reports_provisions(
-    date: Annotated[str, typer.Option("--date", help="Business date (its COB must be the "
-                                                     "last one run).")],
+    date: Annotated[str, typer.Option("--date", help="Any closed business date; --post: "
+                                                     "the last closed one only.")],
     post: Annotated[bool, typer.Option("--post", help="Post the change of the allowance to "
                                                       "the ledger (once per date).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,

@@ -61,6 +61,7 @@ from creditpay.credit.cob_steps import (
     run_steps,
 )
 from creditpay.credit.cob_vectorised import day_number
+from creditpay.credit.day_end import record_day_end
 from creditpay.credit.lines import platform_ledger_accounts, post
 from creditpay.credit.tables import credit_accounts, credit_cob_chunks, credit_cob_runs
 from creditpay.db.uow import Tx, UnitOfWork
@@ -363,6 +364,10 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
             bar[0].stop()
     report.seconds = round(time.perf_counter() - started, 3)
     with uow.begin() as tx:
+        # The positions as this close leaves them, in the transaction that marks the date
+        # done: a closed date always has its day-end positions, so its reports can be made
+        # again later (reporting.regulatory) whatever moves afterwards.
+        record_day_end(tx.conn, business_date)
         tx.conn.execute(credit_cob_runs.update().where(
             credit_cob_runs.c.business_date == business_date).values(
             status="done", report=report.as_dict(), finished_at=tx.now))

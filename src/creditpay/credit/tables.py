@@ -56,6 +56,7 @@ __all__ = [
     "credit_month_end_cells",
     "credit_write_offs",
     "BAD_ACCOUNT_SQL",
+    "credit_day_end_positions",
 ]
 
 # An account that makes its customer "bad" for the dashboard's bad rate: 30 or more days
@@ -453,4 +454,40 @@ credit_write_offs = Table(
     Column("reversed_at", UtcDateTime, nullable=True),
     Column("reversed_by", String(64), nullable=True),
     Index("ix_credit_write_offs_account", "account_id", "written_off_on"),
+)
+
+# Day-end positions for reports of any past date (issue #16; credit.day_end): the accounts'
+# rows hold only today's state, and a regulatory report or a provision run for an earlier
+# business date needs each account's balances as they stood at the end of that date's close
+# of business. The close of business writes one row per account in the transaction that
+# marks the date done, so a date is "closed" exactly when its positions are stored. Rows are
+# never updated. One row per account per business date (about 150 bytes): the retention of
+# old dates is an operations decision (docs/regulatory-reports.md).
+credit_day_end_positions = Table(
+    "credit_day_end_positions",
+    metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("account_seq", BigInteger, primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # line | plan | loan
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("product_code", String(48), nullable=False),
+    Column("product_version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # active | closed | written_off
+    Column("opened_on", Date, nullable=False),
+    Column("dpd", Integer, nullable=False),
+    Column("bucket", String(8), nullable=False),
+    Column("principal_minor", BigInteger, nullable=False),
+    Column("interest_due_minor", BigInteger, nullable=False),
+    Column("fee_due_minor", BigInteger, nullable=False),
+    Column("penalty_due_minor", BigInteger, nullable=False),
+    Column("accrued_minor", BigInteger, nullable=False),
+    Column("written_off_minor", BigInteger, nullable=False),
+    Column("recovered_minor", BigInteger, nullable=False),
+    Column("written_off_on", Date, nullable=True),
+    Column("interest_rate_micro", BigInteger, nullable=False),
+    Column("line_id", String(64), nullable=True),
+    Column("undrawn_minor", BigInteger, nullable=False),
+    Column("last_due_date", Date, nullable=True),
 )

@@ -11,14 +11,14 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, select
 
 from creditpay.errors import ValidationError
 from creditpay.ledger.model import Account
 from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 
 __all__ = ["list_accounts", "account_currencies", "posted_net_credits", "Recovery",
-           "recoveries_between", "ACCOUNTS_MAX", "IN_CHUNK"]
+           "recoveries_between", "ACCOUNTS_MAX", "IN_CHUNK", "net_credits_of"]
 
 ACCOUNTS_MAX = 10_000  # accounts one listing returns at most
 IN_CHUNK = 1_000  # ids per IN (...) list
@@ -57,6 +57,16 @@ def posted_net_credits(conn: Connection, account_ids: Iterable[int]) -> dict[int
                                 .where(a.id.in_(ids[start:start + IN_CHUNK]))):
             found[int(row.id)] = int(row.credits_posted) - int(row.debits_posted)
     return found
+
+
+def net_credits_of(account_id: ColumnElement[int]) -> ColumnElement[int]:
+    """A SQL expression: credits posted minus debits posted (minor units; pending holds not
+    counted) of the ledger account whose id is ``account_id`` (a column of the caller's
+    query), NULL when there is none: what :func:`posted_net_credits` reads, for a set-based
+    statement over many accounts (one primary-key lookup per row)."""
+    a = ledger_accounts.c
+    return select(a.credits_posted - a.debits_posted).where(
+        a.id == account_id).scalar_subquery()
 
 
 @dataclass(frozen=True)

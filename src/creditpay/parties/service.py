@@ -13,7 +13,7 @@ import datetime as dt
 import hmac
 import re
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -221,15 +221,23 @@ class Parties:
 
     PERSONAL_DATA_FIELDS = ("phone", "email", "legal_name", "id_number", "date_of_birth")
 
-    def reveal_personal_data(self, tx: Tx, staff_id: str, customer_id: str, purpose: str
-                             ) -> dict[str, Any]:
+    def reveal_personal_data(self, tx: Tx, staff_id: str, customer_id: str, purpose: str,
+                             *, fields: Sequence[str] | None = None,
+                             note_id: str | None = None) -> dict[str, Any]:
         """The customer's personal data unmasked, for staff ``staff_id`` and a stated
         ``purpose`` (a purpose code): the access is audited (which fields, by whom, why) in
-        the same transaction, before anything is decrypted. Absent fields are None."""
+        the same transaction, before anything is decrypted. Absent fields are None.
+        ``fields``: only these (default all of PERSONAL_DATA_FIELDS; another name is a
+        ValidationError naming ``fields``); ``note_id``: the vaulted note holding the staff
+        member's reason in words, referenced from the audit record."""
+        if fields is None:
+            fields = self.PERSONAL_DATA_FIELDS
+        elif not fields or any(name not in self.PERSONAL_DATA_FIELDS for name in fields):
+            raise ValidationError("must name fields among "
+                                  + ", ".join(self.PERSONAL_DATA_FIELDS), field="fields")
         row = self.get_customer(tx.conn, customer_id)
-        fields = self.PERSONAL_DATA_FIELDS
         audit.record_personal_data_access(tx, staff_id, "customer", customer_id, list(fields),
-                                          purpose)
+                                          purpose, note_id=note_id)
         out: dict[str, Any] = {"id": customer_id}
         for name in fields:
             ct = getattr(row, f"{name}_ct")

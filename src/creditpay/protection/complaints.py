@@ -22,7 +22,7 @@ import enum
 import secrets
 import statistics
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, func, select, update
@@ -481,6 +481,24 @@ class ComplaintStats:
         return data
 
 
+def _as_of(item: Complaint, moment: dt.datetime) -> Complaint:
+    """The complaint as it stood at ``moment``: steps taken later are not yet taken, so
+    statistics as of a past time come out the same whenever they are computed. Only the
+    latest escalation's time is stored: an escalation after ``moment`` counts as none then,
+    even where an earlier level had been reached (docs/regulatory-reports.md)."""
+    acknowledged = item.acknowledged_at if item.acknowledged_at is not None and \
+        item.acknowledged_at <= moment else None
+    resolved = item.resolved_at if item.resolved_at is not None and \
+        item.resolved_at <= moment else None
+    escalated = item.escalated_at is not None and item.escalated_at <= moment
+    status = "resolved" if resolved is not None else \
+        "acknowledged" if acknowledged is not None else "open"
+    return replace(item, acknowledged_at=acknowledged, resolved_at=resolved, status=status,
+                   outcome=item.outcome if resolved is not None else None,
+                   escalation_level=item.escalation_level if escalated else 0,
+                   escalated_at=item.escalated_at if escalated else None)
+
+
 def complaint_stats(conn: Connection, as_of: dt.datetime, *,
                     opened_from: dt.datetime | None = None,
                     opened_to: dt.datetime | None = None) -> ComplaintStats:
@@ -495,8 +513,8 @@ def complaint_stats(conn: Connection, as_of: dt.datetime, *,
     if opened_from is not None and opened_to is not None and opened_to <= opened_from:
         raise ValidationError("must be after opened_from", field="opened_to")
     rows = conn.execute(query.order_by(complaints.c.opened_at).limit(STATS_ROWS_MAX)).all()
-    items = [_complaint(row) for row in rows]
     now = as_of.astimezone(dt.UTC)
+    items = [_as_of(_complaint(row), now) for row in rows]
     by_category = {category.value: 0 for category in Category}
     by_status = {"open": 0, "acknowledged": 0, "resolved": 0}
     by_outcome = {outcome.value: 0 for outcome in Outcome}

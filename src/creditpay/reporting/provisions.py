@@ -2,9 +2,9 @@
 
 Pure core: :func:`stage_for`, :func:`sicr_flag`, :func:`lifetime_pd`, :func:`ead_minor`,
 :func:`ecl_minor`, :func:`assess_account` work on plain values. The shell,
-:func:`compute_provisions`, reads the portfolio snapshot of the last close of business
-(``reports.portfolio_snapshot``) and the risk PDs (read-only), and :func:`post_provisions`
-posts the change of the allowance to the ledger through ``creditpay.ledger`` only:
+:func:`compute_provisions`, reads the day-end positions of any closed business date
+(``regulatory.positions_at``) and the risk PDs (read-only), and :func:`post_provisions`
+posts (for the last closed business date only: the allowance is one running balance) the change of the allowance to the ledger through ``creditpay.ledger`` only:
 
 * allowance up:   debit ``provision_expense``, credit ``loss_provision``
 * allowance down: debit ``loss_provision``,    credit ``provision_expense`` (release)
@@ -39,7 +39,7 @@ from sqlalchemy import Connection, text
 
 from creditpay import ledger as L
 from creditpay.db.uow import Tx
-from creditpay.errors import ValidationError
+from creditpay.errors import StateError, ValidationError
 from creditpay.ledger.chart import ensure_platform_accounts
 from creditpay.ledger.queries import account_currencies
 from creditpay.platform import audit
@@ -48,8 +48,8 @@ from creditpay.reporting.regulatory import (
     AccountPosition,
     approved_decisions,
     decision_at,
-    portfolio_snapshot,
-    require_closed_date,
+    last_closed_business_date,
+    positions_at,
 )
 
 __all__ = [
@@ -315,9 +315,9 @@ def _current_pds(conn: Connection, as_of: dt.date) -> dict[str, Decimal]:
 def compute_provisions(conn: Connection, business_date: dt.date,
                        params: ProvisionParameters = DEFAULT_PARAMETERS) -> ProvisionRun:
     """ECL of every active account at the close of business of ``business_date`` (which
-    must be the last closed business date). Written-off and closed accounts carry none."""
-    require_closed_date(conn, business_date)
-    positions = [p for p in portfolio_snapshot(conn) if p.status == "active"]
+    any closed business date whose day-end positions are stored: regulatory.positions_at).
+    Written-off and closed accounts carry none."""
+    positions = [p for p in positions_at(conn, business_date) if p.status == "active"]
     decisions = approved_decisions(conn, {p.customer_id for p in positions})
     reviews = _current_pds(conn, business_date)
     accounts = []
@@ -381,6 +381,12 @@ def post_provisions(tx: Tx, business_date: dt.date,
         if stored is not None:
             postings.append(ProvisionPosting(**{**stored["posting"], "replayed": True}))
             continue
+        if business_date != last_closed_business_date(tx.conn):
+            # The allowance is one running balance: moving it to an earlier date's ECL
+            # would undo the later dates' postings. Earlier dates are computed, not posted.
+            raise StateError("provisions are posted for the last closed business date only;"
+                             " an earlier date's provisions can be computed, not posted",
+                             field="date")
         platform = ensure_platform_accounts(tx, currency)
         reserve, expense = platform["loss_provision"].id, platform["provision_expense"].id
         before = L.balance(tx.conn, reserve).balance_minor

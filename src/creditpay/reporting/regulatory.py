@@ -1,7 +1,7 @@
 """Regulatory reports: daily and monthly portfolio reports as CSV and Excel.
 
-A report is a list of sections (tables with named columns), built from one read-only
-snapshot of the portfolio at the close of business of the report date, plus the flows of
+A report is a list of sections (tables with named columns), built from the
+portfolio's positions at the close of business of the report date, plus the flows of
 the period (originations, write-offs, recoveries, complaints). Every money figure is an
 integer in minor units with its currency; every ratio is a ``Decimal`` written as text, so a
 regulator can re-add any total from the loan-level rows.
@@ -12,9 +12,11 @@ no portfolio query, so this module reads ``credit_accounts``, ``credit_installme
 ``credit_decisions`` (risk) and ``ledger_transfers`` / ``ledger_accounts`` (ledger) with
 SELECT statements only. It never writes another domain's table.
 
-The balances are a snapshot of account state, which is the state at the end of the last
-close of business. A report for date D is therefore only produced when D is the last closed
-business date (StateError naming ``date`` otherwise): a report labelled D must show D.
+The balances are the day-end positions the close of business of the report date stored
+(``credit_day_end_positions``, credit.day_end), so a report for any past closed business date
+shows that date, and the same report made later is the same report. A date not closed yet,
+or closed before day-end positions were kept (then only the last closed date, from the
+accounts' live state), is refused with a StateError naming ``date``.
 """
 
 from __future__ import annotations
@@ -28,32 +30,36 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from sqlalchemy import Connection
 
 from creditpay.credit.apr import apr_from_flows
 from creditpay.credit.calendar import add_months
-from creditpay.credit.plans import accrued_minor
+from creditpay.credit.day_end import Position, day_end_dates, live_positions, stored_positions
 from creditpay.credit.queries import (
-    book_rows,
     installment_flows,
     loans_opened_between,
     purchases_between,
 )
 from creditpay.credit.queries import last_closed_business_date as _last_closed
 from creditpay.errors import StateError, ValidationError
-from creditpay.ledger.queries import posted_net_credits, recoveries_between
+from creditpay.ledger.queries import recoveries_between
 from creditpay.protection.complaints import complaint_stats
 
 __all__ = [
     "AccountPosition", "Section", "RegulatoryReport", "REPORT_FORMATS", "NPL_BUCKET_MIN",
     "APR_BANDS", "last_closed_business_date", "require_closed_date", "portfolio_snapshot",
+    "positions_at",
     "bucket_rank", "is_npl", "approved_decisions", "decision_at", "originations", "apr_band", "pseudonym", "daily_report", "monthly_report",
-    "build_report", "write_csv", "write_xlsx", "write_report",
+    "build_report", "write_csv", "write_xlsx", "write_report", "PSEUDONYM_KEY_INFO",
+    "report_text", "write_section_csv", "report_document",
 ]
 
 REPORT_FORMATS = ("csv", "xlsx")
+# HKDF info of the loan-level pseudonym key, derived from the master key by every caller
+# (CLI and console) so a customer has the same pseudonym in every report.
+PSEUDONYM_KEY_INFO = b"creditpay/report-pseudonym/v1"
 NPL_BUCKET_MIN = 3  # M3 (61-90 dpd with the default bounds) and worse are non-performing
 RATIO_PLACES = Decimal("0.000001")
 PSEUDONYM_HEX_CHARS = 20  # 80 bits: collision-free at any portfolio size we will see
@@ -72,43 +78,9 @@ NO_GRADE = "n/a"
 
 
 # ----------------------------------------------------------------------------- snapshot
-@dataclass(frozen=True, slots=True)
-class AccountPosition:
-    """One credit account as of the last close of business (minor units)."""
-
-    account_id: str
-    kind: str  # line | plan | loan
-    customer_id: str
-    currency: str
-    product_code: str
-    product_version: int
-    status: str  # active | closed | written_off
-    opened_on: dt.date
-    dpd: int
-    bucket: str
-    principal_minor: int
-    interest_due_minor: int  # posted, unpaid (billed / past-due installments)
-    fee_due_minor: int  # installment fees posted and unpaid, plus unpaid late fees
-    penalty_due_minor: int  # posted penalty interest, unpaid
-    accrued_minor: int  # interest + penalty accrued, not yet posted (whole minor units)
-    written_off_minor: int
-    recovered_minor: int
-    written_off_on: dt.date | None
-    interest_rate: Decimal  # nominal yearly rate copied at origination
-    line_id: str | None
-    undrawn_minor: int  # line accounts of an active line: its available credit; else 0
-    last_due_date: dt.date | None  # last open installment's due date (plans and loans)
-
-    @property
-    def receivable_minor(self) -> int:
-        """Posted and unpaid: principal, interest, fees and penalty."""
-        return (self.principal_minor + self.interest_due_minor + self.fee_due_minor
-                + self.penalty_due_minor)
-
-    @property
-    def total_minor(self) -> int:
-        """Everything owed today: posted and unpaid plus accrued."""
-        return self.receivable_minor + self.accrued_minor
+# One credit account at the end of a close of business (minor units): credit's day-end
+# position, under the name this module has always exported.
+AccountPosition = Position
 
 
 def last_closed_business_date(conn: Connection) -> dt.date | None:
@@ -116,57 +88,45 @@ def last_closed_business_date(conn: Connection) -> dt.date | None:
     return _last_closed(conn)
 
 
-def require_closed_date(conn: Connection, business_date: dt.date, *,
-                        field_name: str = "date") -> None:
-    """Refuse a snapshot figure labelled ``business_date`` unless account state is its
-    end-of-day state, i.e. ``business_date`` is the last closed business date."""
+def positions_at(conn: Connection, business_date: dt.date, *,
+                 field_name: str = "date") -> list[AccountPosition]:
+    """Every credit account as it stood at the end of ``business_date``'s close of
+    business: the day-end positions the close stored (credit.day_end). A date closed before
+    positions were stored has none; only the last closed date can then still be reported,
+    from the accounts' live state. StateError naming ``field_name`` for a date not closed
+    yet or one whose positions were never stored; nothing is changed."""
     if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
         raise ValidationError("must be a date (YYYY-MM-DD)", field=field_name)
     closed = last_closed_business_date(conn)
-    if closed != business_date:
+    if closed is None or business_date > closed:
         shown = "no close of business has run" if closed is None else \
             f"the last closed business date is {closed.isoformat()}"
         raise StateError(
-            f"balances are a snapshot at the end of the last close of business and {shown}:"
-            f" run the close of business of {business_date.isoformat()} first, or report"
-            " for the last closed date", field=field_name)
+            f"{business_date.isoformat()} is not closed yet and {shown}: run its close of"
+            " business first, or report for a closed date", field=field_name)
+    stored = stored_positions(conn, business_date)
+    if stored is not None:
+        return stored
+    if business_date == closed:
+        return live_positions(conn)
+    first, _ = day_end_dates(conn)
+    kept = "no date has stored positions yet" if first is None else \
+        f"positions are stored from {first.isoformat()} on"
+    raise StateError(
+        f"no day-end positions are stored for {business_date.isoformat()} ({kept}; dates"
+        " closed before day-end positions were kept cannot be rebuilt)", field=field_name)
+
+
+def require_closed_date(conn: Connection, business_date: dt.date, *,
+                        field_name: str = "date") -> None:
+    """Refuse a figure labelled ``business_date`` unless the positions at the end of that
+    date are known (:func:`positions_at`'s checks)."""
+    positions_at(conn, business_date, field_name=field_name)
 
 
 def portfolio_snapshot(conn: Connection) -> list[AccountPosition]:
-    """Every credit account with its balances by component (read-only)."""
-    book = book_rows(conn)
-    rows, due, last_due, lines = book.accounts, book.open_due, book.last_due, book.lines
-    # credit_line_available is credit-normal: granted minus used (posted)
-    available = posted_net_credits(conn, (line.available_account_id
-                                          for line in lines.values()))
-    positions = []
-    for row in rows:
-        interest_due, fee_due = due.get(int(row["seq"]), (0, 0))
-        undrawn = 0
-        if row["kind"] == "line" and row["status"] == "active":
-            line = lines.get(row["account_id"])
-            if line is not None and line.status == "active":
-                undrawn = max(0, available.get(line.available_account_id, 0))
-        live = row["status"] == "active"
-        positions.append(AccountPosition(
-            account_id=row["account_id"], kind=row["kind"], customer_id=row["customer_id"],
-            currency=row["currency"], product_code=row["product_code"],
-            product_version=int(row["product_version"]), status=row["status"],
-            opened_on=row["opened_on"], dpd=int(row["dpd"]), bucket=row["bucket"],
-            principal_minor=(row["principal_unbilled_minor"] + row["principal_billed_minor"]
-                             + row["principal_past_due_minor"]) if live else 0,
-            interest_due_minor=interest_due if live else 0,
-            fee_due_minor=(fee_due + row["late_fee_unpaid_minor"]) if live else 0,
-            penalty_due_minor=row["penalty_unpaid_minor"] if live else 0,
-            accrued_minor=(accrued_minor(row, "interest") + accrued_minor(row, "penalty"))
-            if live else 0,
-            written_off_minor=int(row["written_off_minor"]),
-            recovered_minor=int(row["recovered_minor"]),
-            written_off_on=row["written_off_on"],
-            interest_rate=Decimal(int(row["interest_rate_micro"])) / 1_000_000,
-            line_id=row["line_id"], undrawn_minor=undrawn,
-            last_due_date=last_due.get(int(row["seq"]))))
-    return positions
+    """Every credit account with its balances by component as its rows stand now."""
+    return live_positions(conn)
 
 
 # ----------------------------------------------------------------------------- pure rules
@@ -244,7 +204,8 @@ class RegulatoryReport:
         raise KeyError(name)
 
 
-def _text(value: Any) -> Any:
+def report_text(value: Any) -> Any:
+    """A cell as the files write it: Decimals and dates as text, the rest as is."""
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, dt.date):
@@ -453,15 +414,15 @@ def _check_key(key: object) -> bytes:
 
 def build_report(conn: Connection, *, kind: str, period_start: dt.date, period_end: dt.date,
                  pseudonym_key: bytes) -> RegulatoryReport:
-    """Balances and NPL as of ``period_end`` (must be the last closed business date);
+    """Balances and NPL as of the end of ``period_end`` (any closed business date whose
+    day-end positions are stored, :func:`positions_at`);
     originations, write-offs, recoveries and complaints over ``[period_start, period_end]``."""
     if kind not in ("daily", "monthly"):
         raise ValidationError("must be daily or monthly", field="kind")
     key = _check_key(pseudonym_key)
     if period_end < period_start:
         raise ValidationError("must not be before the period start", field="period_end")
-    require_closed_date(conn, period_end)
-    positions = portfolio_snapshot(conn)
+    positions = positions_at(conn, period_end)
     summary = Section("summary", ("item", "value"), [
         ("report", kind), ("period_start", period_start), ("period_end", period_end),
         ("snapshot", f"end of close of business {period_end.isoformat()}"),
@@ -505,12 +466,29 @@ def write_csv(report: RegulatoryReport, out_dir: Path) -> list[Path]:
     for section in report.sections:
         path = out_dir / f"{report.stem}_{section.name}.csv"
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(section.columns)
-            for row in section.rows:
-                writer.writerow([_text(value) for value in row])
+            write_section_csv(section, handle)
         paths.append(path)
     return paths
+
+
+def write_section_csv(section: Section, handle: TextIO) -> None:
+    """One section as CSV (header row, then its rows) to ``handle``: the content of the
+    section's file."""
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(section.columns)
+    for row in section.rows:
+        writer.writerow([report_text(value) for value in row])
+
+
+def report_document(report: RegulatoryReport) -> dict[str, Any]:
+    """The whole report as one JSON-ready document: the period and every section's
+    columns and rows, cells as the CSV files write them."""
+    return {"report": report.kind, "period_start": report.period_start.isoformat(),
+            "period_end": report.period_end.isoformat(),
+            "snapshot_date": report.snapshot_date.isoformat(),
+            "sections": {s.name: {"columns": list(s.columns),
+                                  "rows": [[report_text(v) for v in row] for row in s.rows]}
+                         for s in report.sections}}
 
 
 def write_xlsx(report: RegulatoryReport, out_dir: Path) -> list[Path]:
@@ -525,7 +503,7 @@ def write_xlsx(report: RegulatoryReport, out_dir: Path) -> list[Path]:
         sheet = book.create_sheet(section.name[:31])
         sheet.append(list(section.columns))
         for row in section.rows:
-            sheet.append([_text(value) for value in row])
+            sheet.append([report_text(value) for value in row])
         sheet.freeze_panes = "A2"
     path = out_dir / f"{report.stem}.xlsx"
     book.save(path)

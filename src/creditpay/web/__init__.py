@@ -15,13 +15,12 @@ __all__ = ["mount"]
 
 def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     """Add the consumer pages (``/app/...``), the operator console (``/console/...``), the
-    merchant dashboard (``/merchant/...``) and
-    their assets (``/app/static/...``) to
-    ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
+    merchant dashboard (``/merchant/...``) and their assets (``/app/static/...``) to ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
     from creditpay.web import (
         checkout,
         console,
         console_queues,
+        console_records,
         credit_pages,
         merchant,
         pages,
@@ -29,7 +28,8 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     )
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
-    for module in (pages, checkout, wallet, credit_pages, console, console_queues, merchant):
+    for module in (pages, checkout, wallet, credit_pages, console, console_queues,
+                   console_records, merchant):
         app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)

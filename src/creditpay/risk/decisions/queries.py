@@ -21,7 +21,13 @@ from creditpay.errors import ValidationError
 from creditpay.platform.validators import check_language
 from creditpay.risk.decisions import engine
 from creditpay.risk.decisions.referrals import review_reasons
-from creditpay.risk.decisions.tables import credit_decisions, credit_referral_reviews
+from creditpay.risk.decisions.tables import (
+    credit_decisions,
+    credit_policies,
+    credit_policy_activations,
+    credit_referral_reviews,
+    risk_model_assignments,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -29,7 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX",
            "approved_grades", "decided_between", "ScoredDecision", "scored_decisions",
            "first_scored_at", "reviewed_pds", "ApprovedDecision", "approved_history",
-           "DecisionRecord", "decision_records", "last_decided_at"]
+           "DecisionRecord", "decision_records", "last_decided_at", "policy_versions",
+           "policy_document", "model_assignments", "decision_detail"]
 
 DECISIONS_MAX = 100
 
@@ -255,3 +262,75 @@ def last_decided_at(conn: Connection, customer_id: str) -> dt.datetime | None:
     latest: dt.datetime | None = conn.execute(select(func.max(d.decided_at)).where(
         d.customer_id == customer_id)).scalar_one()
     return latest
+
+
+# ------------------------------------------------------------------ versions (console, #16)
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)  # SQLite
+
+
+def policy_versions(conn: Connection) -> list[dict[str, Any]]:
+    """Every stored credit policy (kind, id, version, content hash, stored at) with its
+    activations (when, by whom), newest stored first; ``live``: the latest activation of
+    its kind is this document. Two statements; documents not read."""
+    p, a = credit_policies.c, credit_policy_activations.c
+    activations: dict[str, list[dict[str, Any]]] = {}
+    latest: dict[str, tuple[int, str]] = {}
+    for row in conn.execute(select(a.id, a.policy_kind, a.content_hash, a.activated_at,
+                                   a.actor).order_by(a.id)):
+        activations.setdefault(row.content_hash, []).append(
+            {"activated_at": _utc(row.activated_at), "actor": row.actor})
+        latest[row.policy_kind] = (int(row.id), row.content_hash)
+    live = {content_hash for _, content_hash in latest.values()}
+    return [{"kind": r.policy_kind, "policy_id": r.policy_id, "version": r.version,
+             "content_hash": r.content_hash, "stored_at": _utc(r.stored_at),
+             "activations": activations.get(r.content_hash, []),
+             "live": r.content_hash in live}
+            for r in conn.execute(select(p.policy_kind, p.policy_id, p.version,
+                                         p.content_hash, p.stored_at)
+                                  .order_by(p.stored_at.desc(), p.content_hash))]
+
+
+def policy_document(conn: Connection, content_hash: str) -> dict[str, Any] | None:
+    """The stored document of a policy by its content hash (None: no such policy)."""
+    if not isinstance(content_hash, str) or not 1 <= len(content_hash) <= 64:
+        raise ValidationError("must be a policy content hash", field="policy_hash")
+    document = conn.execute(select(credit_policies.c.document).where(
+        credit_policies.c.content_hash == content_hash)).scalar_one_or_none()
+    return None if document is None else dict(document)
+
+
+def model_assignments(conn: Connection) -> list[dict[str, Any]]:
+    """Every champion / challenger assignment of every model name, newest first: which
+    version decided from when, put in force by whom and why (one statement)."""
+    m = risk_model_assignments.c
+    return [{"name": r.name, "champion_version": int(r.champion_version),
+             "challenger_version": r.challenger_version,
+             "challenger_share_bps": int(r.challenger_share_bps),
+             "assigned_at": _utc(r.assigned_at), "actor": r.actor, "reason": r.reason}
+            for r in conn.execute(select(risk_model_assignments).order_by(m.id.desc()))]
+
+
+def decision_detail(conn: Connection, decision_id: str) -> dict[str, Any] | None:
+    """What decided one credit decision: the model (name, version, champion or
+    challenger), the policy (id, version, content hash), outcome, grade, score, PD and the
+    reason codes, as stored when it was decided (None: no such decision). Features and
+    inputs are not included (they are the applicant's data)."""
+    if not isinstance(decision_id, str) or not 1 <= len(decision_id) <= 32:
+        raise ValidationError("must be a decision id", field="decision_id")
+    d = credit_decisions.c
+    r = conn.execute(select(d.id, d.application_id, d.customer_id, d.product_code,
+                            d.decided_at, d.outcome, d.grade, d.score, d.pd, d.limit_minor,
+                            d.apr_bps, d.currency, d.model_name, d.model_version,
+                            d.model_role, d.policy_id, d.policy_version, d.policy_hash,
+                            d.reasons).where(d.id == decision_id)).first()
+    if r is None:
+        return None
+    return {"decision_id": r.id, "application_id": r.application_id,
+            "customer_id": r.customer_id, "product_code": r.product_code,
+            "decided_at": _utc(r.decided_at), "outcome": r.outcome, "grade": r.grade,
+            "score": r.score, "pd": r.pd, "limit_minor": r.limit_minor,
+            "apr_bps": r.apr_bps, "currency": r.currency, "model_name": r.model_name,
+            "model_version": int(r.model_version), "model_role": r.model_role,
+            "policy_id": r.policy_id, "policy_version": r.policy_version,
+            "policy_hash": r.policy_hash, "reasons": list(r.reasons or [])}
