@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from creditpay.credit.limits import LimitChanges
     from creditpay.credit.origination import Origination
-    from creditpay.credit.products import Catalogue
+    from creditpay.credit.products import Catalogue, LiveCatalogue
     from creditpay.db.uow import Tx, UnitOfWork
     from creditpay.parties.notifier import Notifier
     from creditpay.parties.security import PasswordPolicy, TokenSigner
@@ -119,6 +119,9 @@ class ServiceOptions:
     # --- credit configuration (None: the packaged products and caps, loaded once per
     # Services; passed to every service that prices or services credit, never a global)
     catalogue: Catalogue | None = None
+    # How often (monotonic seconds) a serving process looks for product or caps versions
+    # activated by another process (one index read; 0: on every request).
+    catalogue_check_every_s: float = 1.0
     # --- risk and audit
     bureau: BureauAdapter | None = None  # default: the simulated bureau
     audit_checkpoint_store: CheckpointStore | None = None  # default: settings' directory
@@ -351,12 +354,44 @@ class Services:
 
     # ------------------------------------------------------------------ credit
     @cached_property
-    def catalogue(self) -> Catalogue:
-        """The product catalogue and the caps it was checked against: the one given, else
-        the packaged products, loaded here once for this process's services."""
+    def packaged_catalogue(self) -> Catalogue:
+        """The catalogue this release ships: the one given, else the packaged products and
+        caps, loaded here once."""
         from creditpay.credit.products import load_catalogue
 
         return self.options.catalogue or load_catalogue()
+
+    @cached_property
+    def catalogue(self) -> LiveCatalogue:
+        """The product catalogue and caps in force, which every service that prices or
+        services credit is given: the packaged one plus the versions activated through
+        four-eyes (credit.catalogue_versions). One object for the process's life: an
+        activation swaps what it holds (:meth:`refresh_catalogue`)."""
+        from creditpay.credit import catalogue_versions
+        from creditpay.credit.products import LiveCatalogue
+
+        with self.uow.connect() as conn:
+            built, marker = catalogue_versions.current(conn, self.packaged_catalogue)
+        return LiveCatalogue(built, marker)
+
+    def refresh_catalogue(self, *, force: bool = False) -> None:
+        """Rebuild the catalogue when a version was activated since it was built (by this
+        process or another): one index read, at most every ``catalogue_check_every_s``
+        unless ``force``. A serving process calls it per request (api.common.runtime)."""
+        import time
+
+        from creditpay.credit import catalogue_versions
+
+        live = self.catalogue
+        now = time.monotonic()
+        if not force and now - live.checked_at < self.options.catalogue_check_every_s:
+            return
+        live.checked_at = now
+        with self.uow.connect() as conn:
+            if catalogue_versions.marker(conn) == live.marker:
+                return
+            built, marker = catalogue_versions.current(conn, self.packaged_catalogue)
+        live.use(built, marker)
 
     # ------------------------------------------------------------------ payments
     @cached_property
@@ -504,6 +539,19 @@ class Services:
                 out["line_id"] = reviewed.line.line_id
             return out
 
+        def change_catalogue(kind: str) -> Any:
+            def execute(tx: Tx, payload: Mapping[str, Any], proposer: Actor, checker: Actor
+                        ) -> Mapping[str, Any]:
+                from creditpay.credit import catalogue_versions
+
+                out = catalogue_versions.activate(
+                    tx, self.packaged_catalogue, kind, payload, proposed_by=proposer.id,
+                    activated_by=checker.id)
+                # This process's services use the new version once it is committed.
+                tx.after_commit(lambda: self.refresh_catalogue(force=True))
+                return out
+            return execute
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
             ControlledAction("credit_line.grant", staff, grant_line),
@@ -513,7 +561,11 @@ class Services:
             ControlledAction("model.promote", staff, promote_model),
             ControlledAction("playbook.run", staff, run_playbook),
             ControlledAction("fraud_rules.activate", staff, activate_fraud_rules),
-            ControlledAction("credit_policy.activate", staff, activate_credit_policy))}
+            ControlledAction("credit_policy.activate", staff, activate_credit_policy),
+            ControlledAction("product.change", staff, change_catalogue("product"),
+                             with_checker=True),
+            ControlledAction("caps.change", staff, change_catalogue("caps"),
+                             with_checker=True))}
 
     @cached_property
     def payments(self) -> Payments:

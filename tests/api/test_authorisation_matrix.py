@@ -150,6 +150,11 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/operator/credit_accounts/{account_id}/write_off/reverse"): (
         False, None, RISK_ACT),
     ("POST", "/v1/operator/models/{name}/promote"): (False, None, RISK_ACT),
+    # Product and caps changes (four-eyes) and what is in force.
+    ("POST", "/v1/operator/products"): (False, None, RISK_ACT),
+    ("GET", "/v1/operator/products"): (False, None, RISK_READ),
+    ("POST", "/v1/operator/caps"): (False, None, RISK_ACT),
+    ("GET", "/v1/operator/caps"): (False, None, RISK_READ),
     # Consumer credit journey (issues #3, #4, #5): the customer only, on their own resources.
     ("POST", "/v1/me/credit_applications"): (True, None, set()),
     ("GET", "/v1/me/credit_applications"): (True, None, set()),

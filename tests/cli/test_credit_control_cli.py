@@ -121,3 +121,53 @@ def test_write_off_reverse_is_always_proposed(tmp_path):
     refused = _run("credit", "write-off-reverse", "--account", who.line_id, "--reason", "x",
                    "--token", maker, "--db", db)
     assert refused.exit_code == 2 and "account_id" in refused.output
+
+
+def _operators(db) -> tuple[str, str, str]:
+    engine = open_database(f"sqlite:///{db}")
+    try:
+        uow = UnitOfWork(engine, SystemClock())
+        return (new_operator(uow, "risk_analyst")["token"], new_operator(uow, "admin")["token"],
+                new_operator(uow, "compliance_officer")["token"])
+    finally:
+        engine.dispose()
+
+
+def test_products_and_caps_are_proposed_from_a_file_and_listed(tmp_path):
+    import yaml
+
+    from creditpay.credit.products import PRODUCTS_DIR
+
+    db = tmp_path / "catalogue.db"
+    maker, checker, compliance = _operators(db)
+    document = yaml.safe_load((PRODUCTS_DIR / "jiebei_v1.yaml").read_text(encoding="utf-8"))
+    del document["version"]
+    path = tmp_path / "jiebei.yaml"
+    path.write_text(yaml.safe_dump({**document, "annual_rate": "0.146"}), encoding="utf-8")
+    proposed = _run("credit", "products", "propose", path, "--token", maker, "--db", db)
+    assert proposed.exit_code == 0, proposed.output
+    proposal = json.loads(proposed.output)
+    assert (proposal["kind"], proposal["payload"]["version"]) == ("product.change", 2)
+    refused = _run("credit", "products", "propose", path, "--token", compliance, "--db", db)
+    assert refused.exit_code == 2  # compliance reads, never proposes
+    done = _run("approvals", "approve", proposal["approval_id"], "--token", checker,
+                "--db", db)
+    assert done.exit_code == 0, done.output
+    listed = _run("credit", "products", "list", "--token", compliance, "--db", db)
+    assert listed.exit_code == 0, listed.output
+    jiebei = {r["version"]: r for r in json.loads(listed.output) if r["code"] == "jiebei"}
+    assert (jiebei[2]["source"], jiebei[2]["active_for_new_business"]) == ("stored", True)
+
+    path.write_text(yaml.safe_dump({**document, "annual_rate": "0.30"}), encoding="utf-8")
+    capped = _run("credit", "products", "propose", path, "--token", maker, "--db", db)
+    assert capped.exit_code == 2 and "annual_rate" in capped.output
+    caps = tmp_path / "CN.yaml"
+    caps.write_text(yaml.safe_dump({"jurisdiction": "CN", "currency": "CNY",
+                                    "all_in_annual_cost_max": "0.10", "lpr_one_year": "0.03",
+                                    "penalty_lpr_multiple": "4",
+                                    "unsecured_exposure_max_minor": 20_000_000}),
+                    encoding="utf-8")
+    low = _run("credit", "caps", "propose", caps, "--token", maker, "--db", db)
+    assert low.exit_code == 2 and "all_in_annual_cost_max" in low.output
+    listed_caps = _run("credit", "caps", "list", "--token", maker, "--db", db)
+    assert [c["version"] for c in json.loads(listed_caps.output)] == [1]

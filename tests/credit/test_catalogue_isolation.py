@@ -88,7 +88,10 @@ def test_each_services_holds_the_catalogue_it_was_given(store, clock, other):
     given = build_services(settings, clock, ServiceOptions(pool_size=2, catalogue=other))
     packaged = build_services(settings, clock, ServiceOptions(pool_size=2))
     try:
-        assert given.catalogue is other and given.credit.catalogue is other
+        # The process's catalogue holds the given one (plus stored versions: none here),
+        # and is the one object every service was handed.
+        assert given.packaged_catalogue is other and given.catalogue.current is other
+        assert given.credit.catalogue is given.catalogue
         assert packaged.credit.catalogue is packaged.catalogue
         assert packaged.catalogue.get("baitiao").option(3).fee_rate_per_period == PACKAGED_FEE
         # Loaded per Services, not shared through a global.

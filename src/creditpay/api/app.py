@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from creditpay.api import (
     routes_approvals,
+    routes_catalogue,
     routes_consumer_credit,
     routes_credit_control,
     routes_credit_referrals,
@@ -102,6 +103,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_dashboard.router)  # portfolio dashboard (issue #16)
     app.include_router(routes_approvals.router)  # four-eyes proposals (issue #16)
     app.include_router(routes_credit_control.router)  # four-eyes credit changes (#16)
+    app.include_router(routes_catalogue.router)  # four-eyes product and caps changes (#16)
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
     if rt.dev_inbox:

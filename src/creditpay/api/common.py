@@ -30,7 +30,13 @@ Limit = Query(20, ge=1, le=100)
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    """The app's runtime, its catalogue brought up to date first when another process
+    activated a product or caps version (one index read at most every
+    ``catalogue_check_every_s``: Services.refresh_catalogue)."""
+    rt: Runtime = request.app.state.runtime
+    if rt.services is not None:
+        rt.services.refresh_catalogue()
+    return rt
 
 
 # Pure memo (kept): one validator per response model class, no configuration in it.

@@ -44,7 +44,8 @@ class ApprovalOut(BaseModel):
     approval_id: str
     kind: str = Field(description="credit_line.grant | credit_line.limit | write_off.reverse "
                                   "| model.promote | playbook.run | fraud_rules.activate | "
-                                  "credit_policy.activate")
+                                  "credit_policy.activate | credit_referral.approve | "
+                                  "product.change | caps.change")
     status: Literal["pending", "approved", "rejected", "expired"]
     payload: dict[str, Any] = Field(description="the action's arguments, as proposed")
     proposed_by: str

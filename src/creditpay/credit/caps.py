@@ -26,7 +26,7 @@ from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.schedule import Schedule, build_schedule
 from creditpay.errors import CapExceededError, NotFoundError, ValidationError
 
-__all__ = ["Caps", "load_caps", "load_jurisdiction_caps", "activate_product", "check_all_in_cost",
+__all__ = ["Caps", "parse_caps", "load_caps", "load_jurisdiction_caps", "activate_product", "check_all_in_cost",
            "check_all_in_cost_value",
            "check_penalty_rate", "check_exposure", "CAPS_DIR"]
 
@@ -66,16 +66,23 @@ class Caps(BaseModel):
         return self.model_copy(update={"lpr_one_year": lpr_one_year})
 
 
-def load_caps(path: Path) -> Caps:
+def parse_caps(document: Any) -> Caps:
+    """Validate one caps document (a caps YAML file's content, or the same as JSON); raise
+    ValidationError naming the first bad field."""
     try:
-        document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
         return Caps.model_validate(document)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValidationError(f"cannot read {path.name}: {exc}", field="caps") from None
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         raise ValidationError(str(first.get("msg")),
                               field=".".join(map(str, first.get("loc", ()))) or "caps") from None
+
+
+def load_caps(path: Path) -> Caps:
+    try:
+        document: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValidationError(f"cannot read {path.name}: {exc}", field="caps") from None
+    return parse_caps(document)
 
 
 def load_jurisdiction_caps(jurisdiction: str = "CN", caps_dir: Path = CAPS_DIR) -> Caps:

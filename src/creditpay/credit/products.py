@@ -55,6 +55,7 @@ __all__ = [
     "parse_product",
     "load_product_file",
     "Catalogue",
+    "LiveCatalogue",
     "load_catalogue",
     "rate_micro",
     "PRODUCTS_DIR",
@@ -444,11 +445,56 @@ class Catalogue:
                                 field="jurisdiction")
         return caps
 
+    def all_caps(self) -> dict[str, Caps]:
+        """The caps of every jurisdiction, by jurisdiction."""
+        return dict(self._caps)
+
     def with_caps(self, caps: Caps) -> Catalogue:
         """The same products under other caps for ``caps.jurisdiction`` (e.g. a new LPR);
         the products are not checked again: :func:`load_catalogue` does that on load."""
-        return Catalogue(list(self._by_key.values()),
-                         {**self._caps, caps.jurisdiction: caps})
+        return Catalogue(self.all(), {**self.all_caps(), caps.jurisdiction: caps})
+
+
+class LiveCatalogue(Catalogue):
+    """The catalogue a serving process hands to its services: it reads as the catalogue it
+    holds now, which :meth:`use` replaces when product or caps versions are activated
+    (credit.catalogue_versions). Every service keeps this one object, so one swap reaches
+    them all; the swap is one reference assignment, so a reader sees the old catalogue or
+    the new one whole, never products of one with caps of the other. ``marker`` is the
+    activation number (``activation_seq``) the catalogue held was built from."""
+
+    __slots__ = ("_current", "marker", "checked_at")
+
+    def __init__(self, current: Catalogue, marker: int) -> None:  # noqa: D107
+        # Not Catalogue.__init__: every read is delegated to ``_current``.
+        self._current = current
+        self.marker = marker
+        self.checked_at = float("-inf")  # monotonic seconds of the last staleness check
+
+    @property
+    def current(self) -> Catalogue:
+        return self._current
+
+    def use(self, catalogue: Catalogue, marker: int) -> None:
+        """Hold ``catalogue`` (built from activations up to ``marker``) from now on; an
+        older one than held is ignored (two refreshes may finish out of order)."""
+        if marker >= self.marker:
+            self._current, self.marker = catalogue, marker
+
+    def get(self, code: str, version: int | None = None) -> Product:
+        return self._current.get(code, version)
+
+    def active(self, kind: ProductKind | None = None) -> list[Product]:
+        return self._current.active(kind)
+
+    def all(self) -> list[Product]:
+        return self._current.all()
+
+    def caps(self, jurisdiction: str) -> Caps:
+        return self._current.caps(jurisdiction)
+
+    def all_caps(self) -> dict[str, Caps]:
+        return self._current.all_caps()
 
 
 def load_catalogue(products_dir: Path = PRODUCTS_DIR, caps_dir: Path | None = None

@@ -57,6 +57,7 @@ __all__ = [
     "credit_write_offs",
     "BAD_ACCOUNT_SQL",
     "credit_day_end_positions",
+    "credit_catalogue_versions",
 ]
 
 # An account that makes its customer "bad" for the dashboard's bad rate: 30 or more days
@@ -465,6 +466,7 @@ credit_write_offs = Table(
 # old dates is an operations decision (docs/regulatory-reports.md).
 credit_day_end_positions = Table(
     "credit_day_end_positions",
+    "credit_catalogue_versions",
     metadata,
     Column("business_date", Date, primary_key=True),
     Column("account_seq", BigInteger, primary_key=True),
@@ -490,4 +492,29 @@ credit_day_end_positions = Table(
     Column("line_id", String(64), nullable=True),
     Column("undrawn_minor", BigInteger, nullable=False),
     Column("last_due_date", Date, nullable=True),
+)
+
+
+# Product and caps versions activated through four-eyes (kinds product.change, caps.change;
+# credit.catalogue_versions): the process's catalogue is the packaged YAML plus these rows.
+# ``activation_seq`` is max + 1 in the activating transaction (unique), so it grows in commit
+# order: a process compares max(activation_seq) with the one it built from to know it is
+# stale (docs/console.md, "Product and cap changes").
+credit_catalogue_versions = Table(
+    "credit_catalogue_versions",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),  # product | caps
+    Column("code", String(48), nullable=False),  # a product's code or a jurisdiction
+    Column("version", Integer, nullable=False),
+    Column("document", JSONType, nullable=False),
+    Column("content_hash", String(64), nullable=False),  # sha256 of the canonical JSON
+    Column("status", String(8), nullable=False, server_default="active"),
+    Column("activation_seq", BigInteger, nullable=False, unique=True),
+    Column("proposed_by", String(64), nullable=False),
+    Column("activated_at", UtcDateTime, nullable=False),
+    Column("activated_by", String(64), nullable=False),
+    UniqueConstraint("kind", "code", "version"),
+    CheckConstraint("kind IN ('product', 'caps')", name="kind"),
+    CheckConstraint("status IN ('active', 'retired')", name="status"),
 )

@@ -65,11 +65,14 @@ class Actor:
 @dataclass(frozen=True)
 class ControlledAction:
     """One kind of controlled action: who may approve it, and what executing it does
-    (``execute(tx, payload, proposer)`` returns the action's result, JSON-serialisable)."""
+    (``execute(tx, payload, proposer)`` returns the action's result, JSON-serialisable;
+    with ``with_checker``, ``execute(tx, payload, proposer, checker)``: an action that
+    records who approved it, e.g. a catalogue version's ``activated_by``)."""
 
     kind: str
     approver_roles: frozenset[str]
-    execute: Callable[[Tx, Mapping[str, Any], Actor], Mapping[str, Any]]
+    execute: Callable[..., Mapping[str, Any]]
+    with_checker: bool = False
 
 
 @dataclass(frozen=True)
@@ -184,8 +187,9 @@ def approve(tx: Tx, approval_id: str, checker: Actor,
     proposer or a role not allowed to approve its kind."""
     proposal, action = _decidable(tx, approval_id, checker, actions)
     _decide(tx, approval_id, checker, status="approved")
-    result = dict(action.execute(tx, proposal.payload,
-                                 Actor(proposal.proposed_by, proposal.proposer_role)))
+    proposer = Actor(proposal.proposed_by, proposal.proposer_role)
+    result = dict(action.execute(tx, proposal.payload, proposer, checker)
+                  if action.with_checker else action.execute(tx, proposal.payload, proposer))
     tx.conn.execute(update(approvals).where(approvals.c.approval_id == approval_id).values(
         result=result))
     audit.append(tx, "staff", checker.id, "approval.approved", "approval", approval_id,

@@ -61,7 +61,9 @@ KIND_NAMES = {"credit_line.grant": N_("Grant a credit line"),
               "credit_line.limit": N_("Change a credit limit"),
               "write_off.reverse": N_("Reverse a write-off"),
               "model.promote": N_("Promote a risk model"),
-              "credit_referral.approve": N_("Approve a referred application")}
+              "credit_referral.approve": N_("Approve a referred application"),
+              "product.change": N_("Activate a product version"),
+              "caps.change": N_("Activate regulatory caps")}
 # How a proposal's arguments are shown (the raw value stays in data-value / data-minor).
 PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit"),
                   "product_code": N_("Product"), "currency": N_("Currency"),
@@ -76,7 +78,8 @@ PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit
                   "challenger_share_bps": N_("Challenger share (basis points)"),
                   "in_force": N_("Assignment in force"),
                   "assignments_seen": N_("Assignments so far"),
-                  "decision_id": N_("Decision")}
+                  "decision_id": N_("Decision"), "code": N_("Product code"),
+                  "jurisdiction": N_("Jurisdiction")}
 STATUS_NAMES = {"pending": N_("Waiting for a second operator"), "approved": N_("Approved"),
                 "rejected": N_("Rejected"), "expired": N_("Expired")}
 
@@ -363,7 +366,8 @@ def _approvals_view(page: Page, status: str) -> dict[str, Any]:
     who = page.principal
     assert who is not None
     for approval in found:
-        # A policy's whole document is not shown: its id, version and hash name it.
+        # A whole document (a credit policy, a product or caps version) is not shown: its
+        # id or code, version and content hash name it.
         approval["shown"] = [_shown(page, name, value)
                              for name, value in approval["payload"].items()
                              if name != "document"]
