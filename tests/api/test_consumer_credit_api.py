@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from creditpay.api.app import create_app
+from creditpay.config import Settings
 from creditpay.credit.bill_installment_offers import bill_installment_quote
 from creditpay.credit.cash_loan_offers import loan_offer_figures, loan_schedule
 from creditpay.ledger.verify import verify_ledger
@@ -23,8 +25,6 @@ from creditpay.risk.decisions import registry, service
 from creditpay.risk.decisions.policy import activate_policy, bundled_policy_path, load_policy_file
 from creditpay.risk.decisions.tables import credit_decisions
 from creditpay.risk.features.synthetic import train_synthetic_models
-from creditpay.api.app import create_app
-from creditpay.config import Settings
 from tests.api.helpers import Api, api_config, build_app
 from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import close_days

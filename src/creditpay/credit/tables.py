@@ -466,7 +466,6 @@ credit_write_offs = Table(
 # old dates is an operations decision (docs/regulatory-reports.md).
 credit_day_end_positions = Table(
     "credit_day_end_positions",
-    "credit_catalogue_versions",
     metadata,
     Column("business_date", Date, primary_key=True),
     Column("account_seq", BigInteger, primary_key=True),
