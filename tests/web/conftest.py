@@ -138,7 +138,7 @@ def log_in(context: Any, base: str, phone: str, password: str,
     page.goto(f"{base}/app/login")
     if language is not None:
         page.locator(f'.langs button[value="{language}"]').click()
-        page.wait_for_function(f"document.documentElement.lang === '{language}'")
+        page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
     page.locator("#identifier").fill(phone)
     page.locator("#password").fill(password)
     page.locator("form.card button[type=submit]").click()

@@ -114,7 +114,7 @@ def test_register_kyc_card_top_up_pay_in_six_installments_and_repay(
     # Register, with the code the notifier sent (the dev inbox in development).
     page.goto(f"{base}/app/register")
     page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement.lang === '{language}'")
+    page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
     axe_check(page)
     page.locator("#identifier").fill(phone)
     page.locator("#password").fill(PASSWORD)

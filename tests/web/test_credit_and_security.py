@@ -46,7 +46,7 @@ def test_my_credit_figures_equal_the_api(web_server: Any, new_context: Any,
     # The seeded customer's locale is zh-CN: the page follows it until the switch is used.
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement.lang === '{language}'")
+    page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
     client, auth = _api(base)
     try:
         line = client.get("/v1/me/credit_line", headers=auth).raise_for_status().json()

@@ -58,7 +58,7 @@ def _log_in_at_checkout(page: Any, shop: Shop, checkout_url: str, language: str)
     page.wait_for_url(checkout_url)
     # The seeded customer's locale is zh-CN: the switch decides the page's language.
     page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement.lang === '{language}'")
+    page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
     assert page.url == checkout_url
 
 

@@ -33,8 +33,8 @@ _PROPOSED: dict[int | str, dict[str, Any]] = {202: {"model": ApprovalOut,
 
 
 class LimitChangeIn(S.Strict):
-    limit_minor: int = Field(ge=0, description="the new limit, minor units of the line's "
-                                               "currency")
+    limit_minor: int = Field(ge=0, le=S.AMOUNT_MINOR_MAX,
+                             description="the new limit, minor units of the line's currency")
     reason: str = Field(min_length=1, max_length=REASON_CHARS_MAX,
                         description="why (kept on the ledger transfer and the line's event)")
     model_config = S.examples({"limit_minor": 8000000,
@@ -128,7 +128,8 @@ ModelName = Path(..., min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
 
 
 class PromotionIn(S.Strict):
-    version: int = Field(ge=1, description="the registered version to put in force")
+    version: int = Field(ge=1, le=2**31 - 1,
+                         description="the registered version to put in force")
     challenger_share_bps: int | None = Field(
         None, ge=1, le=5000, description="make it the challenger on this share of the "
                                          "applications (basis points) instead of the champion")

@@ -10,7 +10,7 @@ open a fraud review) in the same transaction as the alert's status and audit rec
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
@@ -93,7 +93,8 @@ class DismissIn(S.Strict):
 
 
 class PlaybookIn(S.Strict):
-    parameters: dict[str, str | int | float] = Field(
+    parameters: dict[str, Annotated[str, Field(max_length=64)]
+                     | Annotated[int, Field(ge=-1_000_000, le=1_000_000)] | float] = Field(
         default_factory=dict, max_length=8,
         description="the playbook's parameters (segment defaults to the alert's; "
                     "lower_limits: share 0..0.5; raise_cutoff: points 1..100; "
@@ -253,7 +254,8 @@ def preview_playbook(request: Request, alert_id: str = AlertId,
                      segment: str | None = Query(None, max_length=80),
                      share: str | None = Query(None, max_length=12,
                                                description="lower_limits: 0..0.5"),
-                     points: int | None = Query(None, description="raise_cutoff: 1..100"),
+                     points: int | None = Query(None, ge=1, le=100,
+                                                description="raise_cutoff: 1..100"),
                      merchant_id: str | None = Query(None, max_length=32),
                      model: str | None = Query(None, max_length=16),
                      currency: str | None = Query(None, max_length=3),

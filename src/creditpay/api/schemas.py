@@ -11,7 +11,11 @@ from pydantic.config import JsonDict
 
 from creditpay.platform.purposes import AccessPurpose
 
-AmountMinor = Field(gt=0, le=10_000_000_000, description="integer minor units (fen, cents)")
+# The largest amount any request may carry (100,000,000.00 in a two-decimal currency): far
+# above any real payment or limit, far below what the stores' 64-bit integers hold once
+# summed, and checked before a use case runs (422 naming the field).
+AMOUNT_MINOR_MAX = 10_000_000_000
+AmountMinor = Field(gt=0, le=AMOUNT_MINOR_MAX, description="integer minor units (fen, cents)")
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
 Identifier = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 
@@ -776,7 +780,7 @@ class RailCallbackIn(Strict):
     kind: str = Field(max_length=16)
     reference: str = Field(max_length=64)
     outcome: Literal["succeeded", "failed"]
-    amount_minor: int = Field(ge=0)
+    amount_minor: int = Field(ge=0, le=AMOUNT_MINOR_MAX)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     model_config = examples({"operation_id": "rop_9a8b7c6d5e4f3a2b1c0d", "kind": "charge",
               "reference": "wop_2e4a6c8e0b2d4f6a8c0e", "outcome": "succeeded",
