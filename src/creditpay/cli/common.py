@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -39,6 +40,24 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr; the caller raises the returned Exit."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def initial_password(password_file: Path | None) -> tuple[str, str | None]:
+    """A new staff or merchant user's password and, when this command made it up, the
+    same value to print once: the first line of ``password_file`` (an unreadable file exits
+    2 naming --password-file), else 256 random bits the person keeps in a password
+    manager (nothing to guess)."""
+    from creditpay.parties.security import new_secret
+
+    if password_file is None:
+        generated = new_secret()
+        return generated, generated
+    try:
+        lines = password_file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        typer.echo(f"error: --password-file: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    return (lines[0] if lines else ""), None
 
 
 def settings_for(db: str | None) -> Settings:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from creditpay.cli.common import DbOption, services
+from creditpay.cli.common import DbOption, initial_password, services
 
 __all__ = ["register"]
 
@@ -35,19 +35,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         encrypted)."""
         from creditpay.errors import DomainError
         from creditpay.parties.merchant_users import create_merchant_user
-        from creditpay.parties.security import check_password_shape, new_secret
+        from creditpay.parties.security import check_password_shape
 
-        generated = None
-        if password_file is not None:
-            try:
-                lines = password_file.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                typer.echo(f"error: --password-file: {exc.strerror}", err=True)
-                raise typer.Exit(2) from None
-            password = lines[0] if lines else ""
-        else:
-            # 256 random bits: nothing to guess; the user keeps it in a password manager.
-            password = generated = new_secret()
+        password, generated = initial_password(password_file)
         built = services(db, read_only=False)
         try:
             check_password_shape(password)

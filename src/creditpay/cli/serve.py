@@ -8,7 +8,13 @@ from pathlib import Path
 
 import typer
 
-from creditpay.cli.common import DbOption, services, settings_for, with_business_date
+from creditpay.cli.common import (
+    DbOption,
+    initial_password,
+    services,
+    settings_for,
+    with_business_date,
+)
 
 __all__ = ["register"]
 
@@ -63,19 +69,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         Staff log in with id + password + TOTP code (POST /v1/operator/auth/login). Needs
         CREDITPAY_MASTER_KEY or _FILE (the TOTP secret is kept encrypted)."""
         from creditpay.errors import DomainError
-        from creditpay.parties.security import new_secret
 
-        generated = None
-        if password_file is not None:
-            try:
-                lines = password_file.read_text(encoding="utf-8").splitlines()
-            except OSError as exc:
-                typer.echo(f"error: --password-file: {exc.strerror}", err=True)
-                raise typer.Exit(2) from None
-            password = lines[0] if lines else ""
-        else:
-            # 256 random bits: nothing to guess; the operator keeps it in a password manager.
-            password = generated = new_secret()
+        password, generated = initial_password(password_file)
         built = services(db, read_only=False)
         try:
             parties = built.parties
