@@ -35,12 +35,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         encrypted)."""
         from creditpay.errors import DomainError
         from creditpay.parties.merchant_users import create_merchant_user
-        from creditpay.parties.security import check_password_shape
 
         password, generated = initial_password(password_file)
         built = services(db, read_only=False)
         try:
-            check_password_shape(password)
             parties = built.parties
             password_hash = parties.passwords.hash(password)  # argon2 before the write lock
             parties.vault.ensure_active_key()
