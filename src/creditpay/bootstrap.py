@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from creditpay.errors import DomainError, ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+    from creditpay.credit.funding import Funding
     from creditpay.credit.limits import LimitChanges
     from creditpay.credit.origination import Origination
     from creditpay.credit.products import Catalogue, LiveCatalogue
@@ -425,7 +426,24 @@ class Services:
         # The payments -> credit port: built here and nowhere else.
         from creditpay.payments.credit_port import CreditFacade
 
-        return self.options.credit or CreditFacade(self.catalogue)
+        return self.options.credit or CreditFacade(self.catalogue, self.funding)
+
+    @cached_property
+    def funding(self) -> Funding:
+        """Partner funding (credit.funding): a partner sees a consumer's data only through
+        reporting.data_sharing (the consumer's consent for that partner, the fields it asks
+        for, audited), and is matched on the customer's latest approved grade and PD."""
+        from creditpay.credit.funding import Funding
+        from creditpay.reporting.data_sharing import share_with_partner
+        from creditpay.risk.decisions.queries import latest_grade_and_pd
+
+        parties = self.parties
+
+        def share(tx: Tx, customer_id: str, partner_id: str, fields: Sequence[str]
+                  ) -> Mapping[str, Any]:
+            return share_with_partner(tx, customer_id, partner_id, fields, parties=parties)
+
+        return Funding(share_data=share, borrower_risk=latest_grade_and_pd)
 
     @cached_property
     def origination(self) -> Origination:

@@ -505,7 +505,8 @@ def take_loan_use_case(rt: Runtime, tx: Any, who: Principal, body: S.CashLoanIn,
     taken = take_cash_loan(tx, TakeCashLoan(
         customer_id=who.id, offer_id=body.offer_id, key_facts_sha256=body.key_facts_sha256,
         loan_id=loan_id, lender_name=rt.payments.policy.lender_name, languages=LANGUAGES),
-        check_affordability=rt.origination.check_affordability, catalogue=rt.catalogue)
+        check_affordability=rt.origination.check_affordability, catalogue=rt.catalogue,
+        funding=rt.funding)
     view, currency = taken.loan, taken.offer["currency"]
     return {"loan_id": view.account_id, "status": view.status,
             "principal_minor": view.principal_minor,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from creditpay.bootstrap import ServiceOptions, Services, build_services, serving_clock
 from creditpay.clock import Clock
 from creditpay.config import Settings
+from creditpay.credit.funding import Funding
 from creditpay.credit.origination import Origination
 from creditpay.db.uow import UnitOfWork
 from creditpay.parties.security import PasswordPolicy
@@ -132,6 +133,11 @@ class Runtime:
         """Staff changes of a line's limit (the bootstrap's)."""
         assert self.services is not None, "a runtime is built by build_runtime"
         return self.services.limit_changes
+
+    @property
+    def funding(self) -> Funding | None:
+        """Partner funding (the bootstrap's; None for a runtime built without services)."""
+        return self.services.funding if self.services is not None else None
 
     @property
     def origination(self) -> Origination:

@@ -67,6 +67,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.approvals",
     "creditpay.cli.merchant_users",
     "creditpay.cli.credit_control",
+    "creditpay.cli.partners",
 )
 
 for _module_name in _DOMAIN_CLIS:

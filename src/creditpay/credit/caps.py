@@ -46,6 +46,10 @@ class Caps(BaseModel):
     lpr_one_year: Decimal
     penalty_lpr_multiple: Decimal
     unsecured_exposure_max_minor: int = Field(ge=0)
+    # Partner lending (docs/partner-lending.md): the platform's smallest share of a joint
+    # loan (basis points), and what partner lenders together may fund one borrower.
+    joint_platform_share_min_bps: int = Field(default=3000, ge=0, le=10000)
+    partner_funded_borrower_max_minor: int = Field(default=20_000_000, ge=0)
 
     @field_validator("all_in_annual_cost_max", "lpr_one_year", "penalty_lpr_multiple",
                      mode="before")

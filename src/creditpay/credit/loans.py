@@ -9,6 +9,7 @@ from typing import Any
 from creditpay import ledger as L
 from creditpay.credit import products as P
 from creditpay.credit.caps import check_all_in_cost, check_exposure
+from creditpay.credit.funding import Funding, fund_loan
 from creditpay.credit.lines import (
     check_id,
     customer_line,
@@ -64,7 +65,8 @@ def loan_schedule(product: P.CashLoanProduct, periods: int, method: Method | str
 
 def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
                        principal_minor: int, product_code: str, periods: int,
-                       method: str, wallet_account_id: int, catalogue: P.Catalogue) -> Any:
+                       method: str, wallet_account_id: int, catalogue: P.Catalogue,
+                       funding: Funding | None = None) -> Any:
     """Originate a cash loan and pay ``principal_minor`` into the wallet (ledger account
     ``wallet_account_id``). Idempotent on ``loan_id``. Returns the AccountView.
 
@@ -121,6 +123,11 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
     if wallet.currency != currency:
         raise ValidationError(f"is a {wallet.currency} account", field="wallet_account_id")
     line = _active_line(tx, customer_id, currency)
+    # Partner funding: funders chosen (and each partner's own decision taken) before the
+    # money moves; a product that falls back to decline refuses the loan here.
+    routed = funding.route(tx, reference=loan_id, customer_id=customer_id, product=product,
+                           principal_minor=principal_minor, caps=caps) \
+        if funding is not None else None
     platform, receivables = platform_and_receivable_accounts(tx, customer_id, currency)
     try:
         post(tx, [
@@ -149,6 +156,9 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
         principal_unbilled_minor=principal_minor,
         next_due_date=schedule.installments[0].due_date))
     insert_schedule(tx, account, schedule)
+    if routed is not None:
+        fund_loan(tx, routed, account_id=loan_id, customer_id=customer_id, product=product,
+                  principal_minor=principal_minor, reference=loan_id)
     tx.emit("credit.loan.disbursed", "credit_account", loan_id, {
         "customer_id": customer_id, "principal_minor": principal_minor,
         "product_code": product.code, "product_version": product.version,

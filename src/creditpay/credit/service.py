@@ -24,6 +24,7 @@ from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
 from creditpay.credit import quotes as Q
 from creditpay.credit.caps import check_all_in_cost, check_all_in_cost_value, check_exposure
+from creditpay.credit.funding import Funding, fund_loan
 from creditpay.credit.lines import (
     CreditLineView,
     check_id,
@@ -834,8 +835,8 @@ def _derived_id(prefix: str, source: str) -> str:
 
 
 def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_minor: int,
-                     merchant_payable_account_id: int, catalogue: P.Catalogue
-                     ) -> CreditPurchase:
+                     merchant_payable_account_id: int, catalogue: P.Catalogue,
+                     funding: Funding | None = None) -> CreditPurchase:
     """Capture (fully or partly) an authorised purchase: post the hold, originate the line
     purchase or the installment plan, and post principal receivable -> merchant payable
     (plus the merchant's subsidy for a merchant-paid plan fee). With a down payment the
@@ -914,6 +915,12 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
             check_all_in_cost(consumer, caps, what="this plan")
         merchant_fee = 0 if customer_pays else schedule.totals.fee_minor
         account_id = _derived_id("plan", capture_id)
+        # Partner funding (docs/partner-lending.md): the funders are chosen, and each
+        # partner decides, before any money moves; a product that falls back to decline
+        # refuses the capture here.
+        routed = funding.route(tx, reference=capture_id, customer_id=customer_id,
+                               product=product, principal_minor=financed, caps=caps) \
+            if funding is not None else None
         if merchant_fee:
             requests.append(transfer(f"credit:capture:{capture_id}:subsidy",
                                      "credit.merchant_subsidy", platform["subsidy_receivable"],
@@ -945,6 +952,9 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         paid = [Item(None, 1, tx.today, "paid", down, 0, 0, principal_paid_minor=down,
                      minimum_minor=down)] if down else []
         insert_schedule(tx, account, schedule, customer_pays_fee=customer_pays, before=paid)
+        if routed is not None:
+            fund_loan(tx, routed, account_id=account_id, customer_id=customer_id,
+                      product=product, principal_minor=financed, reference=capture_id)
     tx.conn.execute(credit_authorisations.update().where(
         credit_authorisations.c.authorisation_id == authorisation_id).values(
         status="captured", captured_minor=amount_minor, updated_at=tx.now))

@@ -58,6 +58,14 @@ __all__ = [
     "BAD_ACCOUNT_SQL",
     "credit_day_end_positions",
     "credit_catalogue_versions",
+    "credit_funding_arrangements",
+    "credit_funding_loans",
+    "credit_funding_shares",
+    "credit_funding_positions",
+    "credit_funding_flows",
+    "credit_funding_decisions",
+    "credit_funding_settlements",
+    "credit_funding_cursor",
 ]
 
 # An account that makes its customer "bad" for the dashboard's bad rate: 30 or more days
@@ -516,4 +524,155 @@ credit_catalogue_versions = Table(
     UniqueConstraint("kind", "code", "version"),
     CheckConstraint("kind IN ('product', 'caps')", name="kind"),
     CheckConstraint("status IN ('active', 'retired')", name="status"),
+)
+
+
+# ----------------------------------------------------------------------------- partner funding
+# (credit.funding, issue #17, docs/partner-lending.md). A loan (plan or cash loan) funded with
+# partner lenders has a row in credit_funding_loans and one credit_funding_shares row per funder
+# (the platform, funder_id 'platform', and each partner). Every flow passed to a partner is a
+# credit_funding_flows row with its ledger posting; settlements net them per partner and day.
+credit_funding_arrangements = Table(
+    "credit_funding_arrangements",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("product_code", String(48), nullable=False),
+    Column("product_version", Integer, nullable=False),
+    Column("version", Integer, nullable=False),  # of this product version's arrangement
+    Column("arrangement_type", String(12), nullable=False),  # own | joint | facilitation
+    Column("partner_ids", JSONType, nullable=False),  # candidates; [] = every active partner
+    Column("platform_share_bps", Integer, nullable=False),
+    Column("guarantee_bps", Integer, nullable=False),  # first-loss cover, of funded principal
+    Column("fallback", String(8), nullable=False),  # own | decline
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("arrangement_type IN ('own', 'joint', 'facilitation')",
+                    name="arrangement_type"),
+    CheckConstraint("fallback IN ('own', 'decline')", name="fallback"),
+    CheckConstraint("platform_share_bps BETWEEN 0 AND 10000"
+                    " AND guarantee_bps BETWEEN 0 AND 10000", name="bps"),
+    UniqueConstraint("product_code", "product_version", "version"),
+)
+
+credit_funding_loans = Table(
+    "credit_funding_loans",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("product_code", String(48), nullable=False),
+    Column("product_version", Integer, nullable=False),
+    Column("arrangement_id", BigInteger, nullable=True),
+    Column("arrangement_type", String(12), nullable=False),
+    Column("principal_minor", BigInteger, nullable=False),
+    Column("platform_minor", BigInteger, nullable=False),  # the platform's funded part
+    Column("opened_on", Date, nullable=False),
+    # The funders' positions just before a write-off (to reverse it exactly), or NULL.
+    Column("write_off_snapshot", JSONType, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_credit_funding_loans_customer", "customer_id", "currency"),
+)
+
+credit_funding_shares = Table(
+    "credit_funding_shares",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("funder_id", String(32), primary_key=True),  # 'platform' or a partner id
+    Column("customer_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("terms_version", Integer, nullable=True),  # the partner's terms that priced it
+    Column("share_bps", Integer, nullable=False),  # of the principal at origination
+    Column("rate_bps", Integer, nullable=False),  # the partner's funding rate
+    Column("guarantee_bps", Integer, nullable=False),
+    Column("funded_minor", BigInteger, nullable=False),
+    Column("outstanding_minor", BigInteger, nullable=False),
+    Column("accrual_num", BigInteger, nullable=False),
+    Column("accrued_through", Date, nullable=True),
+    Column("income_paid_minor", BigInteger, nullable=False),
+    Column("written_off_minor", BigInteger, nullable=False),
+    Column("guaranteed_minor", BigInteger, nullable=False),
+    Column("loss_minor", BigInteger, nullable=False),
+    Column("recovered_minor", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("outstanding_minor >= 0 AND funded_minor >= 0 AND loss_minor >= 0"
+                    " AND income_paid_minor >= 0", name="non_negative"),
+    Index("ix_credit_funding_shares_funder", "funder_id", "customer_id"),
+)
+
+credit_funding_positions = Table(
+    "credit_funding_positions",
+    metadata,
+    Column("partner_id", String(32), primary_key=True),
+    Column("currency", String(3), primary_key=True),
+    Column("outstanding_minor", BigInteger, nullable=False),  # locked to check the caps
+    Column("funded_minor", BigInteger, nullable=False),  # lifetime
+    Column("guarantee_cover_minor", BigInteger, nullable=False),  # lifetime cover granted
+    Column("guarantee_paid_minor", BigInteger, nullable=False),
+    Column("loans", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("outstanding_minor >= 0", name="outstanding_non_negative"),
+)
+
+credit_funding_flows = Table(
+    "credit_funding_flows",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("account_id", String(64), nullable=False),
+    Column("partner_id", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    # fund | principal | refund | withdrawal | charges | clawback | write_off | guarantee |
+    # recovery | reversal
+    Column("kind", String(12), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("source_transfer_seq", BigInteger, nullable=True),  # the credit posting it follows
+    Column("transfer_id", String(128), nullable=True),  # the partner posting (NULL: none)
+    Column("settlement_id", String(64), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_credit_funding_flows_partner", "partner_id", "settlement_id", "business_date"),
+    Index("ix_credit_funding_flows_account", "account_id"),
+)
+
+credit_funding_decisions = Table(
+    "credit_funding_decisions",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("reference", String(96), nullable=False),  # the capture or loan id
+    Column("customer_id", String(64), nullable=False),
+    Column("partner_id", String(32), nullable=False),
+    Column("outcome", String(12), nullable=False),  # approved | declined | skipped
+    Column("reasons", JSONType, nullable=False),
+    Column("fields_shared", JSONType, nullable=False),  # names only, never values
+    Column("consent_record_id", BigInteger, nullable=True),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=False),
+    Index("ix_credit_funding_decisions_reference", "reference"),
+    Index("ix_credit_funding_decisions_partner", "partner_id", "decided_at"),
+)
+
+credit_funding_settlements = Table(
+    "credit_funding_settlements",
+    metadata,
+    Column("settlement_id", String(64), primary_key=True),
+    Column("partner_id", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("business_date", Date, nullable=False),
+    Column("funding_minor", BigInteger, nullable=False),  # owed by the partner
+    Column("principal_minor", BigInteger, nullable=False),  # repaid, refunded, withdrawn
+    Column("income_minor", BigInteger, nullable=False),  # charges less clawbacks
+    Column("guarantee_minor", BigInteger, nullable=False),
+    Column("recovery_minor", BigInteger, nullable=False),
+    Column("reversal_minor", BigInteger, nullable=False),
+    Column("net_minor", BigInteger, nullable=False),  # > 0: the platform pays the partner
+    Column("flows", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("partner_id", "currency", "business_date"),
+)
+
+credit_funding_cursor = Table(
+    "credit_funding_cursor",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),  # the last ledger transfer followed
+    Column("updated_at", UtcDateTime(), nullable=False),
 )

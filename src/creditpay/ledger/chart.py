@@ -55,6 +55,10 @@ PLATFORM_ACCOUNTS: tuple[PlatformAccount, ...] = (
     PlatformAccount("provision_expense", NormalSide.DEBIT, "loss provision charges"),
     PlatformAccount("partner_funding", NormalSide.CREDIT,
                     "money owed to partner lenders for their funded shares (liability)"),
+    PlatformAccount("partner_income_share", NormalSide.DEBIT,
+                    "interest, fees and penalties passed to partner lenders (contra income)"),
+    PlatformAccount("partner_loss_share", NormalSide.CREDIT,
+                    "write-offs borne by partner lenders, net of recoveries (contra expense)"),
     PlatformAccount("equity", NormalSide.CREDIT, "platform capital (equity)"),
 )
 

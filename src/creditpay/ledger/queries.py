@@ -18,7 +18,8 @@ from creditpay.ledger.model import Account
 from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 
 __all__ = ["list_accounts", "account_currencies", "posted_net_credits", "Recovery",
-           "recoveries_between", "ACCOUNTS_MAX", "IN_CHUNK", "net_credits_of"]
+           "recoveries_between", "ACCOUNTS_MAX", "IN_CHUNK", "net_credits_of", "TailTransfer",
+           "transfers_after", "last_transfer_seq", "count_transfers"]
 
 ACCOUNTS_MAX = 10_000  # accounts one listing returns at most
 IN_CHUNK = 1_000  # ids per IN (...) list
@@ -88,3 +89,51 @@ def recoveries_between(conn: Connection, code: str, begin: dt.datetime, stop: dt
                                     .where(t.code == code, t.created_at >= begin,
                                            t.created_at < stop)
                                     .order_by(t.seq))]
+
+
+@dataclass(frozen=True, slots=True)
+class TailTransfer:
+    """A posted transfer as a follower of the journal reads it."""
+
+    seq: int
+    code: str
+    debit_account_id: int
+    credit_account_id: int
+    amount_minor: int
+    reference: str | None
+    created_at: dt.datetime
+
+
+def transfers_after(conn: Connection, after_seq: int, codes: Iterable[str], *,
+                    limit: int = 10_000) -> list[TailTransfer]:
+    """Single (non-hold) transfers of ``codes`` with ``seq`` > ``after_seq``, in journal order,
+    at most ``limit`` (a follower reads the journal in pages: seq is the primary key)."""
+    if not 1 <= limit <= 100_000:
+        raise ValidationError("must be 1..100000", field="limit")
+    t = ledger_transfers.c
+    rows = conn.execute(select(t.seq, t.code, t.debit_account_id, t.credit_account_id,
+                               t.amount_minor, t.reference, t.created_at)
+                        .where(t.seq > after_seq, t.code.in_(list(codes)))
+                        .order_by(t.seq).limit(limit))
+    return [TailTransfer(int(r.seq), r.code, int(r.debit_account_id), int(r.credit_account_id),
+                         int(r.amount_minor), r.reference, r.created_at) for r in rows]
+
+
+def last_transfer_seq(conn: Connection) -> int:
+    """The journal's last seq (0 when empty)."""
+    from sqlalchemy import func
+
+    return int(conn.execute(select(func.coalesce(func.max(ledger_transfers.c.seq), 0)))
+               .scalar_one())
+
+
+def count_transfers(conn: Connection, ids: Iterable[str]) -> int:
+    """How many of the transfer ``ids`` exist in the journal."""
+    from sqlalchemy import func
+
+    wanted = list(ids)
+    total = 0
+    for start in range(0, len(wanted), IN_CHUNK):
+        total += int(conn.execute(select(func.count()).select_from(ledger_transfers).where(
+            ledger_transfers.c.id.in_(wanted[start:start + IN_CHUNK]))).scalar_one())
+    return total

@@ -10,6 +10,7 @@ No card number is stored at all: the card rail tokenises it and we keep the toke
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -21,12 +22,13 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from creditpay.db.metadata import UtcDateTime, metadata
+from creditpay.db.metadata import JSONType, UtcDateTime, metadata
 
 __all__ = [
     "customers", "customer_devices", "customer_cards", "customer_sessions",
     "step_up_challenges", "customer_registrations", "merchants", "merchant_api_keys",
-    "operators", "merchant_users",
+    "operators", "merchant_users", "partner_lenders", "partner_lender_terms",
+    "partner_api_keys",
 ]
 
 customers = Table(
@@ -220,4 +222,59 @@ merchant_users = Table(
     Column("disabled_at", UtcDateTime(), nullable=True),
     CheckConstraint("role IN ('owner', 'viewer')", name="role"),
     Index("ix_merchant_users_merchant", "merchant_id"),
+)
+
+
+# Partner lenders (banks, consumer-finance companies) that fund all or part of the credit the
+# platform originates (issue #17, docs/partner-lending.md). Their commercial terms (funding
+# rate, service fee, limits, appetite) are versioned: ``partner_lender_terms`` keeps every
+# version, ``terms_version`` names the one in force.
+partner_lenders = Table(
+    "partner_lenders",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    # bank | consumer_finance | trust | microloan
+    Column("licence_type", String(24), nullable=False),
+    Column("licence_number", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    # onboarding | active | suspended | terminated
+    Column("status", String(12), nullable=False),
+    Column("terms_version", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("licence_type IN ('bank', 'consumer_finance', 'trust', 'microloan')",
+                    name="licence_type"),
+    CheckConstraint("status IN ('onboarding', 'active', 'suspended', 'terminated')",
+                    name="status"),
+    UniqueConstraint("name"),
+)
+
+partner_lender_terms = Table(
+    "partner_lender_terms",
+    metadata,
+    Column("partner_id", String(32), ForeignKey("partner_lenders.id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("funding_rate_bps", Integer, nullable=False),
+    Column("service_fee_bps", Integer, nullable=False),
+    Column("exposure_cap_minor", BigInteger, nullable=False),
+    Column("per_borrower_cap_minor", BigInteger, nullable=False),
+    Column("terms", JSONType, nullable=False),  # appetite, data fields, decision policy
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    CheckConstraint("funding_rate_bps >= 0 AND service_fee_bps >= 0", name="rates"),
+    CheckConstraint("exposure_cap_minor >= 0 AND per_borrower_cap_minor >= 0", name="caps"),
+)
+
+partner_api_keys = Table(
+    "partner_api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("partner_id", String(32), ForeignKey("partner_lenders.id"), nullable=False),
+    Column("prefix", String(24), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),  # SHA-256 of the 256-bit secret
+    Column("scopes", String(255), nullable=False),  # space separated
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("ix_partner_api_keys_partner", "partner_id"),
 )

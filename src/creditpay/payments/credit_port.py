@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from creditpay.credit import service as credit_service
+from creditpay.credit.funding import Funding
 from creditpay.credit.origination import CreditNotOfferedError
 from creditpay.credit.service import BorrowerPosition
 from creditpay.db.uow import Tx
@@ -158,8 +159,10 @@ class CreditFacade:
 
     available = True
 
-    def __init__(self, catalogue: Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue, funding: Funding | None = None) -> None:
         self.catalogue = catalogue
+        # Partner funding of plans at capture (credit.funding); None: the platform funds all.
+        self.funding = funding
 
     def quote_offers(self, tx: Tx, *, customer_id: str, amount_minor: int,
                      currency: str, product_codes: list[str] | None = None,
@@ -246,7 +249,7 @@ class CreditFacade:
         return credit_service.capture_purchase(
             tx, authorisation_id=authorisation_id, capture_id=capture_id,
             amount_minor=amount_minor, merchant_payable_account_id=merchant_payable_account_id,
-            catalogue=self.catalogue)
+            catalogue=self.catalogue, funding=self.funding)
 
     def void_authorisation(self, tx: Tx, *, authorisation_id: str) -> CreditAuthorisation:
         return credit_service.void_authorisation(tx, authorisation_id=authorisation_id)

@@ -29,6 +29,7 @@ from creditpay.credit.cash_loan_offers import (
     quote_cash_loans,
     shown_offer,
 )
+from creditpay.credit.funding import Funding
 from creditpay.credit.service import AccountView, disburse_cash_loan
 from creditpay.db.uow import Tx
 from creditpay.errors import LimitExceededError, StateError, ValidationError
@@ -153,7 +154,7 @@ class CashLoanTaken:
 
 
 def take_cash_loan(tx: Tx, command: TakeCashLoan, *, check_affordability: AffordabilityCheck,
-                   catalogue: P.Catalogue) -> CashLoanTaken:
+                   catalogue: P.Catalogue, funding: Funding | None = None) -> CashLoanTaken:
     """Accept a shown offer and pay the principal into the wallet, in the caller's
     transaction. Refused (StateError on ``offer_id``): accepted already, expired or quoted
     on another day, the product's terms changed since; ValidationError on
@@ -203,7 +204,8 @@ def take_cash_loan(tx: Tx, command: TakeCashLoan, *, check_affordability: Afford
                               currency=currency, principal_minor=principal,
                               product_code=offer["product_code"],
                               periods=int(offer["periods"]), method=offer["method"],
-                              wallet_account_id=wallet, catalogue=catalogue)
+                              wallet_account_id=wallet, catalogue=catalogue,
+                              funding=funding)
     mark_accepted(tx, offer_id, command.loan_id)
     audit.append(tx, "customer", customer_id, "credit.cash_loan_accepted", "credit_account",
                  command.loan_id, {"offer_id": offer_id,

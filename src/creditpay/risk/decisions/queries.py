@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 __all__ = ["ConsumerDecision", "customer_decisions", "consumer_reasons", "DECISIONS_MAX",
-           "approved_grades", "decided_between", "ScoredDecision", "scored_decisions",
+           "approved_grades", "latest_grade_and_pd", "decided_between", "ScoredDecision", "scored_decisions",
            "first_scored_at", "reviewed_pds", "ApprovedDecision", "approved_history",
            "DecisionRecord", "decision_records", "last_decided_at", "policy_versions",
            "policy_document", "model_assignments", "decision_detail"]
@@ -334,3 +335,17 @@ def decision_detail(conn: Connection, decision_id: str) -> dict[str, Any] | None
             "model_version": int(r.model_version), "model_role": r.model_role,
             "policy_id": r.policy_id, "policy_version": r.policy_version,
             "policy_hash": r.policy_hash, "reasons": list(r.reasons or [])}
+
+
+def latest_grade_and_pd(conn: Connection, customer_id: str
+                        ) -> tuple[str | None, Decimal | None]:
+    """The grade and PD of the customer's latest approved credit decision (what partner
+    lenders' appetites are matched on), or (None, None). The PD is stored as a float by the
+    scoring engine; it is carried on as a Decimal of its shortest repr (never money)."""
+    c = credit_decisions.c
+    row = conn.execute(select(c.grade, c.pd).where(
+        c.customer_id == customer_id, c.outcome == "approve").order_by(
+        c.decided_at.desc(), c.id.desc()).limit(1)).first()
+    if row is None:
+        return None, None
+    return row.grade, (Decimal(repr(row.pd)) if row.pd is not None else None)
