@@ -437,11 +437,12 @@ class Services:
         from creditpay.reporting.data_sharing import share_with_partner
         from creditpay.risk.decisions.queries import latest_grade_and_pd
 
-        parties = self.parties
-
         def share(tx: Tx, customer_id: str, partner_id: str, fields: Sequence[str]
                   ) -> Mapping[str, Any]:
-            return share_with_partner(tx, customer_id, partner_id, fields, parties=parties)
+            # The parties service (its vault needs key material) only when a partner is
+            # asked: a process that funds nothing with partners never needs it here.
+            return share_with_partner(tx, customer_id, partner_id, fields,
+                                      parties=self.parties)
 
         return Funding(share_data=share, borrower_risk=latest_grade_and_pd)
 

@@ -139,7 +139,9 @@ def test_no_consent_no_data_and_fallback(uow):
     _arrange(uow, "jiebei", [{"partner_id": partner}], arrangement_type="joint",
              fallback="own")
     _loan(uow, who, "loan_own", 50_000, _funding())
-    assert set(_shares(uow, "loan_own")) == {"platform"}
+    assert _shares(uow, "loan_own") == {}  # the platform funds it alone: nothing to split
+    repay(uow, who, "own-r1", 10_000, target="loan_own")
+    assert _reconcile(uow)["ok"]
     with uow.connect() as conn:
         shared = conn.execute(select(func.count()).select_from(audit_records).where(
             audit_records.c.action == "data.shared_with_partner")).scalar_one()

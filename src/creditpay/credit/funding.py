@@ -518,6 +518,11 @@ def fund_loan(tx: Tx, routed: Routed, *, account_id: str, customer_id: str, prod
         arrangement_type=routed.arrangement.arrangement_type if placement.partners else "own",
         principal_minor=principal_minor, platform_minor=placement.platform_minor,
         opened_on=tx.today, write_off_snapshot=None, created_at=tx.now))
+    if not placement.partners:
+        # Fell back to the platform alone: the answers and the loan's fallback are kept,
+        # but there is nothing to split (no funders to follow).
+        return {"account_id": account_id, "funders": [
+            {"funder_id": PLATFORM, "funded_minor": principal_minor, "share_bps": core.BPS}]}
     guarantee_bps = routed.arrangement.guarantee_bps
     rows = [_share_row(account_id, PLATFORM, customer_id, currency, None, 0, 0,
                        placement.platform_minor, principal_minor, tx)]
