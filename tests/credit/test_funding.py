@@ -26,7 +26,7 @@ from creditpay.protection import consent
 from creditpay.reporting.data_sharing import share_with_partner
 from tests.catalogues import CATALOGUE
 
-from .servicing_helpers import CNY, buy, close_days, new_customer, payoff, repay
+from .servicing_helpers import CNY, close_days, new_customer, payoff, repay
 
 PURPOSE = consent.Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER
 CAPS = CATALOGUE.caps("CN")
@@ -183,8 +183,6 @@ def test_joint_plan_refund_unwinds_exactly(uow, clock):
     _consent(uow, who.customer_id, partner)
     _arrange(uow, "baitiao", [{"partner_id": partner, "share_bps": 6000}],
              arrangement_type="joint", platform_share_bps=4000)
-    from creditpay.payments.credit_port import CreditFacade  # noqa: F401 (wired in bootstrap)
-
     with uow.begin() as tx:
         offers = S.quote_offers(tx, customer_id=who.customer_id, amount_minor=99_999,
                                 currency=CNY, catalogue=CATALOGUE)
