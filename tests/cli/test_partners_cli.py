@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from creditpay import ledger as L
 from creditpay.cli import app
 from creditpay.clock import SystemClock
+from creditpay.credit import catalogue_versions
 from creditpay.credit import funding as F
 from creditpay.credit import service as S
 from creditpay.db.schema import open_database
@@ -88,12 +89,14 @@ def test_partners_commands(tmp_path):
                                   partner_id=partner_id, partner_name="CLI Bank")
         funding = F.Funding(share_data=lambda tx, c, p, f: share_with_partner(tx, c, p, f),
                             borrower_risk=lambda conn, c: ("B", Decimal("0.05")))
+        with uow.connect() as conn:
+            catalogue = catalogue_versions.current(conn, CATALOGUE)[0]
         with uow.begin() as tx:
             S.disburse_cash_loan(tx, loan_id="cli-loan", customer_id=who.customer_id,
                                  currency="CNY", principal_minor=100_000,
                                  product_code="jiebei", periods=3,
                                  method="equal_installment", wallet_account_id=who.wallet_id,
-                                 catalogue=CATALOGUE, funding=funding)
+                                 catalogue=catalogue, funding=funding)
         with uow.begin() as tx:
             S.repay(tx, repayment_id="cli-r1", customer_id=who.customer_id, currency="CNY",
                     amount_minor=30_000, source_account_id=who.wallet_id,

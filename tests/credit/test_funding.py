@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from creditpay.credit import catalogue_versions
 from creditpay.credit import funding as F
 from creditpay.credit import service as S
 from creditpay.credit.tables import (
@@ -70,13 +71,21 @@ def _arrange(uow, code: str, partners: list[dict], **kwargs) -> dict:
                                  partners=partners, caps=CAPS, **kwargs)
 
 
+def _catalogue(uow):
+    """The catalogue in force: the packaged one with the arrangements stored (a serving
+    process holds it and refreshes it: Services.refresh_catalogue)."""
+    with uow.connect() as conn:
+        return catalogue_versions.current(conn, CATALOGUE)[0]
+
+
 def _loan(uow, who, loan_id: str, amount: int, funding: F.Funding, code: str = "jiebei",
           periods: int = 3, method: str = "equal_installment"):
+    catalogue = _catalogue(uow)
     with uow.begin() as tx:
         return S.disburse_cash_loan(tx, loan_id=loan_id, customer_id=who.customer_id,
                                     currency=CNY, principal_minor=amount, product_code=code,
                                     periods=periods, method=method,
-                                    wallet_account_id=who.wallet_id, catalogue=CATALOGUE,
+                                    wallet_account_id=who.wallet_id, catalogue=catalogue,
                                     funding=funding)
 
 
@@ -183,18 +192,19 @@ def test_joint_plan_refund_unwinds_exactly(uow, clock):
     _consent(uow, who.customer_id, partner)
     _arrange(uow, "baitiao", [{"partner_id": partner, "share_bps": 6000}],
              arrangement_type="joint", platform_share_bps=4000)
+    catalogue = _catalogue(uow)
     with uow.begin() as tx:
         offers = S.quote_offers(tx, customer_id=who.customer_id, amount_minor=99_999,
-                                currency=CNY, catalogue=CATALOGUE)
+                                currency=CNY, catalogue=catalogue)
         offer = next(o for o in offers if o.funding == "plan" and o.periods == 3
                      and o.product_code == "baitiao")
         S.authorise_purchase(tx, authorisation_id="auth_p1", customer_id=who.customer_id,
                              amount_minor=99_999, currency=CNY, offer_id=offer.offer_id,
-                             reference="p1", catalogue=CATALOGUE)
+                             reference="p1", catalogue=catalogue)
         purchase = S.capture_purchase(tx, authorisation_id="auth_p1", capture_id="p1",
                                       amount_minor=99_999,
                                       merchant_payable_account_id=who.merchant_id,
-                                      catalogue=CATALOGUE, funding=_funding())
+                                      catalogue=catalogue, funding=_funding())
     funded = _shares(uow, purchase.account_id)
     assert funded[partner]["funded_minor"] == 99_999 * 6000 // 10000
     with uow.begin() as tx:

@@ -26,6 +26,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from creditpay.credit.caps import Caps, activate_product, parse_caps
+from creditpay.credit.funding import arrangements_in_force
+from creditpay.credit.funding_core import Arrangement
 from creditpay.credit.products import (
     Catalogue,
     CreditLineProduct,
@@ -34,6 +36,7 @@ from creditpay.credit.products import (
     parse_product,
 )
 from creditpay.credit.tables import credit_catalogue_versions as versions
+from creditpay.credit.tables import credit_funding_arrangements
 from creditpay.db.uow import Tx
 from creditpay.errors import CapExceededError, NotFoundError, ValidationError
 from creditpay.platform import audit
@@ -54,10 +57,14 @@ def content_hash(document: Mapping[str, Any]) -> str:
 
 
 def marker(conn: Connection) -> int:
-    """The number of the latest activation (0: none): a process whose catalogue was built
-    from a smaller one is stale. One index read (``activation_seq`` is unique)."""
-    value = conn.execute(select(func.max(versions.c.activation_seq))).scalar_one()
-    return 0 if value is None else int(value)
+    """The catalogue's marker: the number of the latest activation plus the id of the latest
+    funding arrangement (0: none of either). Both only grow, so their sum only grows, and a
+    process whose catalogue was built from a smaller one is stale. One statement, two index
+    reads (``activation_seq`` is unique, arrangements' ids are their primary key)."""
+    seq, arrangement = conn.execute(select(
+        select(func.max(versions.c.activation_seq)).scalar_subquery(),
+        select(func.max(credit_funding_arrangements.c.id)).scalar_subquery())).one()
+    return int(seq or 0) + int(arrangement or 0)
 
 
 def _rows(conn: Connection) -> list[Any]:
@@ -65,12 +72,13 @@ def _rows(conn: Connection) -> list[Any]:
                              .order_by(versions.c.activation_seq)))
 
 
-def build(base: Catalogue, rows: list[Any]) -> Catalogue:
+def build(base: Catalogue, rows: list[Any],
+          arrangements: Mapping[tuple[str, int], Arrangement] | None = None) -> Catalogue:
     """``base`` (the packaged catalogue) with the stored versions ``rows``: every product
     version added, and for each jurisdiction the caps of the highest version (``base``
     itself when nothing is stored)."""
     if not rows:
-        return base
+        return base.with_arrangements(arrangements) if arrangements else base
     products: list[Product] = base.all()
     caps: dict[str, Caps] = base.all_caps()
     for row in rows:
@@ -81,7 +89,7 @@ def build(base: Catalogue, rows: list[Any]) -> Catalogue:
             held = caps.get(stored.jurisdiction)
             if held is None or stored.version > held.version:
                 caps[stored.jurisdiction] = stored
-    return Catalogue(products, caps)
+    return Catalogue(products, caps, arrangements)
 
 
 def current(conn: Connection, base: Catalogue) -> tuple[Catalogue, int]:
@@ -89,7 +97,7 @@ def current(conn: Connection, base: Catalogue) -> tuple[Catalogue, int]:
     one connection."""
     rows = _rows(conn)
     seq = marker(conn)
-    return build(base, rows), seq
+    return build(base, rows, arrangements_in_force(conn)), seq
 
 
 def _document(document: Any) -> dict[str, Any]:

@@ -71,7 +71,8 @@ from creditpay.platform import audit
 __all__ = [
     "PartnerRequest", "PartnerAnswer", "PartnerAdapter", "SimulatedPartnerAdapter",
     "ShareData", "BorrowerRisk", "Funding", "Arrangement", "set_arrangement",
-    "active_arrangement", "list_arrangements", "fund_loan", "follow_ledger", "settle",
+    "active_arrangement", "list_arrangements", "arrangement_of", "arrangements_in_force",
+    "fund_loan", "follow_ledger", "settle",
     "reconcile", "partners_report", "partner_loans", "partner_flows", "partner_settlements",
     "settlement_lines", "partner_accounts", "FOLLOWED_CODES", "ACCOUNT_CODES",
 ]
@@ -147,28 +148,11 @@ BorrowerRisk = Callable[[Connection, str], "tuple[str | None, Decimal | None]"]
 
 
 # ----------------------------------------------------------------------------- arrangements
-@dataclass(frozen=True, slots=True)
-class Arrangement:
-    id: int
-    product_code: str
-    product_version: int
-    version: int
-    arrangement_type: str
-    partners: tuple[tuple[str, int | None], ...]  # (partner id, fixed share bps or None)
-    platform_share_bps: int
-    guarantee_bps: int
-    fallback: str
-
-    def view(self) -> dict[str, Any]:
-        return {"arrangement_id": self.id, "product_code": self.product_code,
-                "product_version": self.product_version, "version": self.version,
-                "arrangement_type": self.arrangement_type,
-                "partners": [{"partner_id": p, "share_bps": s} for p, s in self.partners],
-                "platform_share_bps": self.platform_share_bps,
-                "guarantee_bps": self.guarantee_bps, "fallback": self.fallback}
+Arrangement = core.Arrangement
 
 
-def _arrangement_of(row: Any) -> Arrangement:
+def arrangement_of(row: Any) -> Arrangement:
+    """An arrangement row as the catalogue carries it."""
     return Arrangement(int(row.id), row.product_code, int(row.product_version),
                        int(row.version), row.arrangement_type,
                        tuple((str(p["partner_id"]), p.get("share_bps"))
@@ -289,7 +273,17 @@ def active_arrangement(conn: Connection, product_code: str, product_version: int
         credit_funding_arrangements.c.product_code == product_code,
         credit_funding_arrangements.c.product_version == product_version).order_by(
         credit_funding_arrangements.c.version.desc()).limit(1)).first()
-    return _arrangement_of(row) if row is not None else None
+    return arrangement_of(row) if row is not None else None
+
+
+def arrangements_in_force(conn: Connection) -> dict[tuple[str, int], Arrangement]:
+    """The arrangement in force of every product version that has one (the catalogue
+    carries them: :func:`creditpay.credit.catalogue_versions.current`)."""
+    rows = conn.execute(select(credit_funding_arrangements).order_by(
+        credit_funding_arrangements.c.product_code,
+        credit_funding_arrangements.c.product_version,
+        credit_funding_arrangements.c.version)).all()
+    return {(row.product_code, int(row.product_version)): arrangement_of(row) for row in rows}
 
 
 def list_arrangements(conn: Connection) -> list[dict[str, Any]]:
@@ -301,7 +295,7 @@ def list_arrangements(conn: Connection) -> list[dict[str, Any]]:
     latest: dict[tuple[str, int], Any] = {}
     for row in rows:
         latest[(row.product_code, row.product_version)] = row
-    return [_arrangement_of(row).view() for row in latest.values()]
+    return [arrangement_of(row).view() for row in latest.values()]
 
 
 # ----------------------------------------------------------------------------- ledger accounts
@@ -379,12 +373,13 @@ class Funding:
         return self.adapters.get(partner.partner_id) or SimulatedPartnerAdapter.of(partner)
 
     def route(self, tx: Tx, *, reference: str, customer_id: str, product: Any,
-              principal_minor: int, caps: Caps) -> Routed | None:
-        """The funders of a new loan of ``principal_minor`` on ``product`` (None: the
-        platform funds it alone, no arrangement). Raises StateError naming ``funding`` when
-        the partners' part cannot be placed and the arrangement's fallback is decline; the
-        partners' answers are then lost with the transaction (nothing else is kept)."""
-        arrangement = active_arrangement(tx.conn, product.code, product.version)
+              principal_minor: int, caps: Caps, arrangement: Arrangement | None
+              ) -> Routed | None:
+        """The funders of a new loan of ``principal_minor`` on ``product`` under
+        ``arrangement`` (the catalogue's for the product version; None or ``own``: the
+        platform funds it alone, and nothing is read). Raises StateError naming ``funding``
+        when the partners' part cannot be placed and the arrangement's fallback is decline;
+        the partners' answers are then lost with the transaction (nothing else is kept)."""
         if arrangement is None or arrangement.arrangement_type == "own":
             return None
         currency = product.currency

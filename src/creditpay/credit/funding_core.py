@@ -27,12 +27,13 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from creditpay.errors import ValidationError
 from creditpay.money import allocate_minor
 
 __all__ = [
-    "PLATFORM", "BPS", "ARRANGEMENT_TYPES", "FALLBACKS", "Funder", "Part", "Appetite",
+    "PLATFORM", "BPS", "Arrangement", "ARRANGEMENT_TYPES", "FALLBACKS", "Funder", "Part", "Appetite",
     "PartnerOffer", "RoutingRules", "Candidate", "Skipped", "Placement", "rank_candidates",
     "place", "partner_part_minor",
     "split_principal", "split_charges", "split_recovery", "accrue", "earned_unpaid_minor",
@@ -262,6 +263,30 @@ def apply_recovery(funders: Sequence[Funder], amount_minor: int
 
 
 # ----------------------------------------------------------------------------- routing
+@dataclass(frozen=True, slots=True)
+class Arrangement:
+    """A product version's funding arrangement (versioned data; the catalogue carries the
+    one in force: :meth:`creditpay.credit.products.Catalogue.arrangement`)."""
+
+    id: int
+    product_code: str
+    product_version: int
+    version: int
+    arrangement_type: str
+    partners: tuple[tuple[str, int | None], ...]  # (partner id, fixed share bps or None)
+    platform_share_bps: int
+    guarantee_bps: int
+    fallback: str
+
+    def view(self) -> dict[str, Any]:
+        return {"arrangement_id": self.id, "product_code": self.product_code,
+                "product_version": self.product_version, "version": self.version,
+                "arrangement_type": self.arrangement_type,
+                "partners": [{"partner_id": p, "share_bps": s} for p, s in self.partners],
+                "platform_share_bps": self.platform_share_bps,
+                "guarantee_bps": self.guarantee_bps, "fallback": self.fallback}
+
+
 @dataclass(frozen=True, slots=True)
 class Appetite:
     """What a partner funds: grades (empty: any), the highest PD, products (empty: any)."""

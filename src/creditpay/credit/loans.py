@@ -125,9 +125,11 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
     line = _active_line(tx, customer_id, currency)
     # Partner funding: funders chosen (and each partner's own decision taken) before the
     # money moves; a product that falls back to decline refuses the loan here.
+    arrangement = catalogue.arrangement(product.code, product.version)
     routed = funding.route(tx, reference=loan_id, customer_id=customer_id, product=product,
-                           principal_minor=principal_minor, caps=caps) \
-        if funding is not None else None
+                           principal_minor=principal_minor, caps=caps,
+                           arrangement=arrangement) \
+        if funding is not None and arrangement is not None else None
     platform, receivables = platform_and_receivable_accounts(tx, customer_id, currency)
     try:
         post(tx, [

@@ -38,6 +38,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from creditpay.credit.allocation import AllocationStrategy
 from creditpay.credit.daycount import DayCount, days_in_year_basis
+from creditpay.credit.funding_core import Arrangement
 from creditpay.credit.schedule import Method
 from creditpay.errors import NotFoundError, ValidationError, field_path
 from creditpay.money import validate_currency
@@ -403,10 +404,11 @@ class Catalogue:
     and hands it to every service that prices or services credit, so two catalogues can be
     used side by side in one process. Read-only once built."""
 
-    __slots__ = ("_by_key", "_caps")
+    __slots__ = ("_by_key", "_caps", "_arrangements")
 
     def __init__(self, products: list[Product],
-                 caps: Mapping[str, Caps] | None = None) -> None:
+                 caps: Mapping[str, Caps] | None = None,
+                 arrangements: Mapping[tuple[str, int], Arrangement] | None = None) -> None:
         by_key: dict[tuple[str, int], Product] = {}
         for product in products:
             if product.key in by_key:
@@ -415,6 +417,10 @@ class Catalogue:
             by_key[product.key] = product
         self._by_key: Mapping[tuple[str, int], Product] = MappingProxyType(by_key)
         self._caps: Mapping[str, Caps] = MappingProxyType(dict(caps or {}))
+        # Partner funding arrangements in force, by (code, version) (credit.funding); a
+        # product version without one is funded by the platform alone.
+        self._arrangements: Mapping[tuple[str, int], Arrangement] = MappingProxyType(
+            dict(arrangements or {}))
 
     def get(self, code: str, version: int | None = None) -> Product:
         if version is not None:
@@ -452,7 +458,21 @@ class Catalogue:
     def with_caps(self, caps: Caps) -> Catalogue:
         """The same products under other caps for ``caps.jurisdiction`` (e.g. a new LPR);
         the products are not checked again: :func:`load_catalogue` does that on load."""
-        return Catalogue(self.all(), {**self.all_caps(), caps.jurisdiction: caps})
+        return Catalogue(self.all(), {**self.all_caps(), caps.jurisdiction: caps},
+                         self.all_arrangements())
+
+    def arrangement(self, code: str, version: int) -> Arrangement | None:
+        """The partner funding arrangement in force for product ``code`` v``version``, or
+        None (the platform funds it alone)."""
+        return self._arrangements.get((code, version))
+
+    def all_arrangements(self) -> dict[tuple[str, int], Arrangement]:
+        return dict(self._arrangements)
+
+    def with_arrangements(self, arrangements: Mapping[tuple[str, int], Arrangement]
+                          ) -> Catalogue:
+        """The same products and caps with these funding arrangements."""
+        return Catalogue(self.all(), self.all_caps(), arrangements)
 
 
 class LiveCatalogue(Catalogue):
@@ -495,6 +515,12 @@ class LiveCatalogue(Catalogue):
 
     def all_caps(self) -> dict[str, Caps]:
         return self._current.all_caps()
+
+    def arrangement(self, code: str, version: int) -> Arrangement | None:
+        return self._current.arrangement(code, version)
+
+    def all_arrangements(self) -> dict[tuple[str, int], Arrangement]:
+        return self._current.all_arrangements()
 
 
 def load_catalogue(products_dir: Path = PRODUCTS_DIR, caps_dir: Path | None = None

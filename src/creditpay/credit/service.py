@@ -918,9 +918,11 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         # Partner funding (docs/partner-lending.md): the funders are chosen, and each
         # partner decides, before any money moves; a product that falls back to decline
         # refuses the capture here.
+        arrangement = catalogue.arrangement(product.code, product.version)
         routed = funding.route(tx, reference=capture_id, customer_id=customer_id,
-                               product=product, principal_minor=financed, caps=caps) \
-            if funding is not None else None
+                               product=product, principal_minor=financed, caps=caps,
+                               arrangement=arrangement) \
+            if funding is not None and arrangement is not None else None
         if merchant_fee:
             requests.append(transfer(f"credit:capture:{capture_id}:subsidy",
                                      "credit.merchant_subsidy", platform["subsidy_receivable"],
