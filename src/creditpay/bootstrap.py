@@ -571,6 +571,32 @@ class Services:
                 return out
             return execute
 
+        def arrange_funding(tx: Tx, payload: Mapping[str, Any], proposer: Actor,
+                            checker: Actor) -> Mapping[str, Any]:
+            from creditpay.credit import funding
+
+            product = self.catalogue.get(str(payload["product_code"]),
+                                         int(payload["product_version"]))
+            out = funding.set_arrangement(
+                tx, proposer.id, product=product,
+                arrangement_type=str(payload["arrangement_type"]),
+                partners=list(payload["partners"]),
+                platform_share_bps=payload["platform_share_bps"],
+                guarantee_bps=int(payload["guarantee_bps"]), fallback=str(payload["fallback"]),
+                caps=self.catalogue.caps(product.jurisdiction), approved_by=checker.id)
+            # The catalogue carries the arrangements: this process routes with it at once.
+            tx.after_commit(lambda: self.refresh_catalogue(force=True))
+            return out
+
+        def change_partner_terms(tx: Tx, payload: Mapping[str, Any], proposer: Actor,
+                                 checker: Actor) -> Mapping[str, Any]:
+            from creditpay.parties import partners
+            from creditpay.reporting.data_sharing import SHAREABLE_FIELDS
+
+            return partners.change_terms(tx, proposer.id, str(payload["partner_id"]),
+                                         payload["terms"], shareable_fields=SHAREABLE_FIELDS,
+                                         approved_by=checker.id)
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
             ControlledAction("credit_line.grant", staff, grant_line),
@@ -584,6 +610,9 @@ class Services:
             ControlledAction("product.change", staff, change_catalogue("product"),
                              with_checker=True),
             ControlledAction("caps.change", staff, change_catalogue("caps"),
+                             with_checker=True),
+            ControlledAction("funding.arrange", staff, arrange_funding, with_checker=True),
+            ControlledAction("partner.terms", staff, change_partner_terms,
                              with_checker=True))}
 
     @cached_property

@@ -53,6 +53,7 @@ def test_partners_commands(tmp_path):
     try:
         who = new_customer(uow, "cus_cli_partner", limit_minor=5_000_000)
         token = new_operator(uow, "risk_analyst")["token"]
+        checker = new_operator(uow, "admin")["token"]
     finally:
         engine.dispose()
     terms = tmp_path / "terms.yaml"
@@ -71,11 +72,20 @@ def test_partners_commands(tmp_path):
     no_token = _run("partners", "arrange", "--product", "jiebei", "--type", "joint",
                     "--partner", partner_id, "--db", db)
     assert no_token.exit_code == 2
-    arranged = _run("partners", "arrange", "--product", "jiebei", "--type", "joint",
+    proposed = _run("partners", "arrange", "--product", "jiebei", "--type", "joint",
                     "--partner", partner_id, "--platform-share-bps", 3500, "--token", token,
                     "--db", db)
-    assert arranged.exit_code == 0, arranged.output
-    assert json.loads(arranged.output)["platform_share_bps"] == 3500
+    assert proposed.exit_code == 0, proposed.output
+    proposal = json.loads(proposed.output)
+    assert (proposal["kind"], proposal["status"]) == ("funding.arrange", "pending")
+    assert proposal["payload"]["platform_share_bps"] == 3500
+    own = _run("approvals", "approve", proposal["approval_id"], "--token", token, "--db", db)
+    assert own.exit_code == 2  # not by its proposer
+    approved = _run("approvals", "approve", proposal["approval_id"], "--token", checker,
+                    "--db", db)
+    assert approved.exit_code == 0, approved.output
+    listed = json.loads(_run("partners", "list", "--db", db).output)
+    assert [a["platform_share_bps"] for a in listed["arrangements"]] == [3500]
 
     engine, uow = _uow(db)
     try:

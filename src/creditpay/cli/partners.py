@@ -3,7 +3,9 @@ arrangements of products, and the partner side's daily work: report, settle (wit
 settlement files), reconcile. docs/partner-lending.md.
 
 Staff commands (onboard, terms, status, key, arrange) act as the operator of ``--token``
-(``CREDITPAY_OPERATOR_TOKEN``), admin or risk analyst, and are audited. ``report``,
+(``CREDITPAY_OPERATOR_TOKEN``), admin or risk analyst, and are audited; ``terms`` and
+``arrange`` are four-eyes (kinds ``partner.terms``, ``funding.arrange``): they print a
+proposal that another operator approves with ``creditpay approvals approve ID``. ``report``,
 ``reconcile`` and ``settle`` are the batch's: they first follow the credit journal (every
 flow of a funded loan split between its funders), then read or settle. Refusals: one line
 naming the field on stderr, exit 2, nothing written."""
@@ -121,18 +123,40 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             currency=currency, terms=document, status=status,
             shareable_fields=SHAREABLE_FIELDS))
 
+    def propose(db: str | None, token: str | None, action: str, kind: str,
+                check: Any) -> None:
+        """Check a controlled change now and store it as a proposal (four-eyes): a second
+        operator approves it with ``creditpay approvals approve ID`` and it runs then."""
+        import dataclasses
+
+        from creditpay.errors import DomainError
+        from creditpay.platform import approvals
+
+        built = services(db, read_only=False)
+        try:
+            who = acting_operator(built, token, STAFF_ROLES, action)
+            _echo(dataclasses.asdict(built.uow.run(lambda tx: approvals.propose(
+                tx, built.controlled_actions[kind], check(built, tx),
+                approvals.Actor(who.id, who.role), policy=built.four_eyes))))
+        except DomainError as exc:
+            raise fail(f"{exc.field or action}: {exc}") from None
+        finally:
+            built.close()
+
     @partners_app.command("terms")
     def terms_command(
             partner: Annotated[str, typer.Argument(help="the partner id")],
             terms: Annotated[Path, typer.Option("--terms", help="a YAML/JSON terms file")],
             token: TokenOption = None, db: DbOption = None) -> None:
-        """Give a partner new terms (a new version; funded loans keep theirs)."""
+        """Propose new terms for a partner (four-eyes; a new version once approved; funded
+        loans keep theirs)."""
         from creditpay.parties import partners as P
         from creditpay.reporting.data_sharing import SHAREABLE_FIELDS
 
         document = _document(terms)
-        staff(db, token, "partners terms", lambda built, tx, who: P.change_terms(
-            tx, who, partner, document, shareable_fields=SHAREABLE_FIELDS))
+        propose(db, token, "partners terms", "partner.terms",
+                lambda built, tx: P.check_terms_change(tx.conn, partner, document,
+                                                       shareable_fields=SHAREABLE_FIELDS))
 
     @partners_app.command("status")
     def status_command(
@@ -178,9 +202,10 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             fallback: Annotated[str, typer.Option(
                 "--fallback", help="own | decline: when no partner funds")] = "own",
             token: TokenOption = None, db: DbOption = None) -> None:
-        """Set a product version's funding arrangement (a new arrangement version)."""
+        """Propose a product version's funding arrangement (four-eyes: checked now, a new
+        arrangement version once a second operator approves it)."""
         from creditpay.credit import funding as F
-        from creditpay.errors import ValidationError
+        from creditpay.errors import DomainError, ValidationError
 
         entries = []
         for value in partner or []:
@@ -190,18 +215,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             except ValueError:
                 raise fail(f"--partner: {value!r} is ID or ID:BPS") from None
 
-        def run(built: Any, tx: Any, who: str) -> Any:
+        def check(built: Any, tx: Any) -> Any:
             try:
                 found = built.catalogue.get(product, version) if version else \
                     built.catalogue.get(product)
-            except Exception as exc:  # the catalogue's own NotFound/Validation errors
+            except DomainError as exc:
                 raise ValidationError(str(exc), field="product_code") from None
-            return F.set_arrangement(
-                tx, who, product=found, arrangement_type=arrangement_type, partners=entries,
+            return F.check_arrangement(
+                tx.conn, product=found, arrangement_type=arrangement_type, partners=entries,
                 platform_share_bps=platform_share_bps, guarantee_bps=guarantee_bps,
                 fallback=fallback, caps=built.catalogue.caps(found.jurisdiction))
 
-        staff(db, token, "partners arrange", run)
+        propose(db, token, "partners arrange", "funding.arrange", check)
 
     @partners_app.command("list")
     def list_command(db: DbOption = None,

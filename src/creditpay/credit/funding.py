@@ -69,7 +69,7 @@ from creditpay.parties import partners as P
 from creditpay.platform import audit
 
 __all__ = [
-    "PartnerRequest", "PartnerAnswer", "PartnerAdapter", "SimulatedPartnerAdapter",
+    "PartnerRequest", "PartnerAnswer", "check_arrangement", "PartnerAdapter", "SimulatedPartnerAdapter",
     "ShareData", "BorrowerRisk", "Funding", "Arrangement", "set_arrangement",
     "active_arrangement", "list_arrangements", "arrangement_of", "arrangements_in_force",
     "fund_loan", "follow_ledger", "settle",
@@ -167,13 +167,14 @@ def _bps(value: object, field_name: str, *, low: int = 0, high: int = core.BPS) 
     return value
 
 
-def set_arrangement(tx: Tx, actor_id: str, *, product: Any, arrangement_type: str,
-                    partners: Sequence[Mapping[str, Any]] = (),
-                    platform_share_bps: int | None = None, guarantee_bps: int = 0,
-                    fallback: str = "own", caps: Caps) -> dict[str, Any]:
-    """A new funding arrangement version for ``product`` (a product version of the
-    catalogue), checked against the jurisdiction's ``caps``: refused naming the field, and
-    nothing changes, for an unknown type or fallback, a plan whose fee the merchant pays, an
+def check_arrangement(conn: Connection, *, product: Any, arrangement_type: str,
+                      partners: Sequence[Mapping[str, Any]] = (),
+                      platform_share_bps: int | None = None, guarantee_bps: int = 0,
+                      fallback: str = "own", caps: Caps) -> dict[str, Any]:
+    """The arrangement as it would be stored for ``product`` (a product version of the
+    catalogue), checked against the jurisdiction's ``caps``, writing nothing: the payload of
+    a ``funding.arrange`` proposal and of :func:`set_arrangement`. Refused naming the field
+    for an unknown type or fallback, a plan whose fee the merchant pays, an
     unknown, inactive or other-currency partner (``partners``), fixed shares that do not add
     up to 100 % with the platform's (``partners``), a platform share under the minimum
     (``platform_share_bps``), or a partner whose funding rate plus the platform's service
@@ -203,7 +204,7 @@ def set_arrangement(tx: Tx, actor_id: str, *, product: Any, arrangement_type: st
                 raise ValidationError("each partner is {partner_id, share_bps?}",
                                       field=f"partners[{i}]")
             try:
-                partner = P.get_partner(tx.conn, entry["partner_id"])
+                partner = P.get_partner(conn, entry["partner_id"])
             except (NotFoundError, ValidationError):
                 raise ValidationError(f"no partner lender {entry['partner_id']!r}",
                                       field="partners") from None
@@ -252,6 +253,26 @@ def set_arrangement(tx: Tx, actor_id: str, *, product: Any, arrangement_type: st
                     field="partners")
     if arrangement_type == "own":
         guarantee_bps = 0
+    return {"product_code": product.code, "product_version": product.version,
+            "arrangement_type": arrangement_type, "partners": entries,
+            "platform_share_bps": share, "guarantee_bps": guarantee_bps,
+            "fallback": fallback}
+
+
+def set_arrangement(tx: Tx, actor_id: str, *, product: Any, arrangement_type: str,
+                    partners: Sequence[Mapping[str, Any]] = (),
+                    platform_share_bps: int | None = None, guarantee_bps: int = 0,
+                    fallback: str = "own", caps: Caps,
+                    approved_by: str | None = None) -> dict[str, Any]:
+    """Store a new arrangement version for ``product`` (:func:`check_arrangement` first:
+    refused naming the field, nothing written); audited with its proposer (and the operator
+    who approved it, under four-eyes). A serving process sees it once its catalogue is
+    refreshed (``Services.refresh_catalogue``)."""
+    checked = check_arrangement(tx.conn, product=product, arrangement_type=arrangement_type,
+                                partners=partners, platform_share_bps=platform_share_bps,
+                                guarantee_bps=guarantee_bps, fallback=fallback, caps=caps)
+    entries, share = checked["partners"], checked["platform_share_bps"]
+    guarantee_bps = checked["guarantee_bps"]
     current = active_arrangement(tx.conn, product.code, product.version)
     version = (current.version if current else 0) + 1
     arrangement_id = tx.conn.execute(insert(credit_funding_arrangements).values(
@@ -262,7 +283,8 @@ def set_arrangement(tx: Tx, actor_id: str, *, product: Any, arrangement_type: st
     arrangement = active_arrangement(tx.conn, product.code, product.version)
     assert arrangement is not None and arrangement.id == arrangement_id
     audit.append(tx, "staff", actor_id, "funding.arrangement_set", "product",
-                 f"{product.code}:v{product.version}", arrangement.view())
+                 f"{product.code}:v{product.version}",
+                 {**arrangement.view(), "approved_by": approved_by})
     return arrangement.view()
 
 

@@ -35,7 +35,7 @@ from creditpay.platform import audit
 
 __all__ = [
     "LICENCE_TYPES", "PARTNER_STATUSES", "PARTNER_SCOPES", "KEY_KIND", "PartnerTerms",
-    "Partner", "parse_terms", "onboard_partner", "change_terms", "set_status", "get_partner",
+    "Partner", "parse_terms", "check_terms_change", "onboard_partner", "change_terms", "set_status", "get_partner",
     "list_partners", "create_partner_key", "authenticate_partner_key", "partner_view",
 ]
 
@@ -192,9 +192,21 @@ def onboard_partner(tx: Tx, actor_id: str, *, name: str, licence_type: str,
     return partner_view(get_partner(tx.conn, partner_id))
 
 
+def check_terms_change(conn: Connection, partner_id: str, terms: object, *,
+                       shareable_fields: Collection[str] | None = None) -> dict[str, Any]:
+    """The payload of a ``partner.terms`` proposal: the partner exists and the terms parse
+    (refused naming the field otherwise); nothing is written."""
+    parsed = parse_terms(terms, shareable_fields=shareable_fields)
+    partner = get_partner(conn, partner_id)
+    return {"partner_id": partner.partner_id, "name": partner.name,
+            "from_version": partner.terms_version, "terms": parsed.model_dump(mode="json")}
+
+
 def change_terms(tx: Tx, actor_id: str, partner_id: str, terms: object, *,
-                 shareable_fields: Collection[str] | None = None) -> dict[str, Any]:
-    """A new terms version for the partner (loans already funded keep theirs); audited."""
+                 shareable_fields: Collection[str] | None = None,
+                 approved_by: str | None = None) -> dict[str, Any]:
+    """A new terms version for the partner (loans already funded keep theirs); audited with
+    who proposed it (and who approved it, under four-eyes)."""
     parsed = parse_terms(terms, shareable_fields=shareable_fields)
     partner = get_partner(tx.conn, partner_id, lock=True)
     version = partner.terms_version + 1
@@ -203,7 +215,8 @@ def change_terms(tx: Tx, actor_id: str, partner_id: str, terms: object, *,
     tx.conn.execute(update(partner_lenders).where(partner_lenders.c.id == partner_id).values(
         terms_version=version, updated_at=tx.now))
     audit.append(tx, "staff", actor_id, "partner.terms_changed", "partner_lender", partner_id,
-                 {"version": version, "terms": parsed.model_dump(mode="json")})
+                 {"version": version, "terms": parsed.model_dump(mode="json"),
+                  "approved_by": approved_by})
     return partner_view(get_partner(tx.conn, partner_id))
 
 

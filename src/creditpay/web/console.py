@@ -63,7 +63,9 @@ KIND_NAMES = {"credit_line.grant": N_("Grant a credit line"),
               "model.promote": N_("Promote a risk model"),
               "credit_referral.approve": N_("Approve a referred application"),
               "product.change": N_("Activate a product version"),
-              "caps.change": N_("Activate regulatory caps")}
+              "caps.change": N_("Activate regulatory caps"),
+              "funding.arrange": N_("Set how partner lenders fund a product"),
+              "partner.terms": N_("Change a partner lender's terms")}
 # How a proposal's arguments are shown (the raw value stays in data-value / data-minor).
 PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit"),
                   "product_code": N_("Product"), "currency": N_("Currency"),
@@ -79,7 +81,15 @@ PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit
                   "in_force": N_("Assignment in force"),
                   "assignments_seen": N_("Assignments so far"),
                   "decision_id": N_("Decision"), "code": N_("Product code"),
-                  "jurisdiction": N_("Jurisdiction")}
+                  "jurisdiction": N_("Jurisdiction"),
+                  "product_version": N_("Product version"),
+                  "arrangement_type": N_("Funding arrangement"),
+                  "partners": N_("Partner lenders"),
+                  "platform_share_bps": N_("Platform's share (basis points)"),
+                  "guarantee_bps": N_("First-loss guarantee (basis points)"),
+                  "fallback": N_("When no partner funds"),
+                  "partner_id": N_("Partner lender"), "from_version": N_("Current terms version"),
+                  "terms": N_("Terms")}
 STATUS_NAMES = {"pending": N_("Waiting for a second operator"), "approved": N_("Approved"),
                 "rejected": N_("Rejected"), "expired": N_("Expired")}
 
