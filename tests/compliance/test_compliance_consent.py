@@ -18,6 +18,7 @@ from creditpay.platform.tables import audit_records
 from creditpay.protection import consent
 from creditpay.protection.consent import Purpose
 from creditpay.protection.tables import consent_records
+from tests.partners_helpers import register_partner
 
 PARTNER = "lender_acme"
 PARTNER_NAME = "Acme Consumer Finance Co., Ltd."
@@ -25,6 +26,8 @@ PARTNER_NAME = "Acme Consumer Finance Co., Ltd."
 
 def _grant(uow, purpose=Purpose.BUREAU_INQUIRY, customer="cus_1", language="zh-CN",
            partner_id=None, partner_name=None, request_id=None, channel="app"):
+    if partner_id == PARTNER:
+        register_partner(uow, PARTNER, PARTNER_NAME)
     text = consent.consent_text(purpose, language, partner_name=partner_name)
     with uow.begin() as tx:
         return consent.grant_consent(
@@ -249,3 +252,21 @@ def test_batch_reference_check_gives_the_one_at_a_time_answers(uow):
                      "consent.revoked", None, "consent.revoked",
                      "consent.missing_reference", "consent.malformed_reference",
                      "consent.unknown_reference"]
+
+
+def test_a_partner_consent_names_a_registered_partner_by_its_registered_name(uow, engine):
+    """The consumer agrees to share with one legal entity: its id must be a partner the
+    platform onboarded, and the name in the text its registered name (issue #17)."""
+    register_partner(uow, PARTNER, PARTNER_NAME)
+    for partner_id, name, field in (("lender_unknown", PARTNER_NAME, "partner_id"),
+                                    (PARTNER, "Some Other Bank", "partner_name")):
+        text = consent.consent_text(Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER, "en",
+                                    partner_name=name)
+        with pytest.raises(ValidationError) as exc, uow.begin() as tx:
+            consent.grant_consent(tx, customer_id="cus_1",
+                                  purpose=Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER,
+                                  language="en", text_version=text.version,
+                                  text_sha256=text.sha256, channel="app",
+                                  partner_id=partner_id, partner_name=name)
+        assert exc.value.field == field
+    assert _count(engine) == 0

@@ -17,6 +17,7 @@ from creditpay.platform.tables import audit_records
 from creditpay.platform.vault import BlindIndexer, Vault
 from creditpay.protection import consent
 from creditpay.reporting.data_sharing import share_with_partner
+from tests.partners_helpers import register_partner
 
 PURPOSE = consent.Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER
 PHONE = "13812345678"
@@ -46,6 +47,7 @@ def _customer(uow, parties) -> str:
 
 
 def _grant(uow, customer_id, partner_id="bank_a", name="A Bank"):
+    register_partner(uow, partner_id, name)
     text = consent.consent_text(PURPOSE, "en", partner_name=name)
     with uow.begin() as tx:
         return consent.grant_consent(tx, customer_id=customer_id, purpose=PURPOSE,

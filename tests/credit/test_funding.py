@@ -51,11 +51,13 @@ def _partner(uow, name: str, **terms) -> str:
 
 
 def _consent(uow, customer_id: str, partner_id: str) -> None:
-    text = consent.consent_text(PURPOSE, "en", partner_name=partner_id)
+    with uow.connect() as conn:
+        name = PL.get_partner(conn, partner_id).name
+    text = consent.consent_text(PURPOSE, "en", partner_name=name)
     with uow.begin() as tx:
         consent.grant_consent(tx, customer_id=customer_id, purpose=PURPOSE, language="en",
                               text_version=text.version, text_sha256=text.sha256,
-                              channel="app", partner_id=partner_id, partner_name=partner_id)
+                              channel="app", partner_id=partner_id, partner_name=name)
 
 
 def _funding(grade: str = "B", pd: str = "0.03") -> F.Funding:

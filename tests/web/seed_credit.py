@@ -83,6 +83,13 @@ def seed_credit(url: str, master: bytes) -> dict[str, Any]:
             tx, operator, name="Credit shop", mcc="5411", discount_rate="0.006"))
         shop = Principal("merchant", merchant["merchant"]["id"],
                          scopes=frozenset({"payments:write"}))
+        from creditpay.parties.partners import onboard_partner
+
+        partner = rt.uow.run(lambda tx: onboard_partner(
+            tx, admin["id"], name="Example Bank", licence_type="bank",
+            licence_number="B-0001", currency="CNY",
+            terms={"funding_rate_bps": 600, "service_fee_bps": 400,
+                   "exposure_cap_minor": 100_000_000, "per_borrower_cap_minor": 5_000_000}))
         password_hash = rt.parties.passwords.hash(PASSWORD)
         applicants = _clean_applicants(rt, password_hash)
         _referred_applicant(rt, password_hash)
@@ -99,7 +106,8 @@ def seed_credit(url: str, master: bytes) -> dict[str, Any]:
                 credit_accounts.c.account_id.in_(lines)).values(
                 statement_day=statement_day(today)))
         _close_until(rt, clock, today)
-        return {"lines": lines, "applicants": applicants}
+        return {"lines": lines, "applicants": applicants,
+                "partner_id": partner["partner_id"]}
     finally:
         rt.close()
 

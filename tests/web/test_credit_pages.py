@@ -367,6 +367,38 @@ def test_consents_withdraw(credit_server: WebServer, new_context: Any, api_for: 
     assert after["marketing"]["granted"] is False and after["marketing"]["revoked_at"]
 
 
+def test_consent_to_share_with_a_partner_lender(credit_server: WebServer, new_context: Any,
+                                                api_for: Any) -> None:
+    """Issue #17: the consumer agrees, partner by partner, to share payment data; the text
+    names the partner by its registered name, and withdrawing works as for any consent."""
+    base, phone = credit_server.base, credit_server.seeded["applicants"][3]
+    partner_id = credit_server.seeded["partner_id"]
+    api = api_for(phone)
+    text = api.get("/v1/me/consent_texts/share_payment_data_with_partner", language="zh-CN",
+                   partner_id=partner_id)
+    page = log_in(new_context(PHONE, "zh-CN"), base, phone, PASSWORD, "zh-CN")
+    page.goto(f"{base}/app/consents")
+    form = page.locator(f'form[data-partner="{partner_id}"]')
+    assert form.locator("h3").inner_text() == "Example Bank"
+    assert form.locator(f"#text-partner-{partner_id}").inner_text().strip() == \
+        text["text"].strip()
+    axe_check(page)
+    page.screenshot(path="/tmp/partner-consents.png", full_page=True)
+    form.locator("button").click()
+    shared = [c for c in api.get("/v1/me/consents")["data"]
+              if c["purpose"] == "share_payment_data_with_partner"]
+    assert [(c["partner_id"], c["partner_name"], c["granted"], c["text_sha256"])
+            for c in shared] == [(partner_id, "Example Bank", True, text["text_sha256"])]
+    assert page.locator(f'form[data-partner="{partner_id}"]').count() == 0
+    row = page.locator('article.consent-row[data-purpose="share_payment_data_with_partner"]')
+    assert row.get_attribute("data-granted") == "true"
+    axe_check(page)
+    row.locator("button").click()
+    shared = [c for c in api.get("/v1/me/consents")["data"]
+              if c["purpose"] == "share_payment_data_with_partner"]
+    assert shared[0]["granted"] is False
+
+
 def test_withdraw_from_a_plan_within_14_days(credit_server: WebServer, new_context: Any,
                                              api_for: Any) -> None:
     base, phone = credit_server.base, borrower(6)

@@ -394,12 +394,21 @@ def _consent_of(conn: Any, customer_id: str, purpose: str, partner_id: str | Non
 def consent_text(request: Request, purpose: S.ConsentPurpose,
                  language: Literal["zh-CN", "en"] = "zh-CN",
                  partner_name: str | None = Query(None, min_length=1, max_length=128),
+                 partner_id: str | None = Query(
+                     None, min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$",
+                     description="share_payment_data_with_partner: the partner lender; its "
+                                 "registered name is put in the text (a grant must carry "
+                                 "that name)"),
                  who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. The exact consent text of a purpose to show before granting, in zh-CN or en,
     with its text_version and text_sha256 (send both back to grant). Changes nothing. 422
-    naming purpose or language."""
+    naming purpose or language, or partner_id for an unknown partner lender."""
     from creditpay.protection.consent import consent_text as text_of
+    from creditpay.protection.consent import registered_partner_name
 
+    if partner_id is not None:
+        with runtime(request).uow.connect() as conn:
+            partner_name = registered_partner_name(conn, partner_id)
     text = text_of(purpose, language, partner_name=partner_name)
     return {"purpose": text.purpose.value, "text_version": text.version,
             "language": text.language, "text": text.text, "text_sha256": text.sha256}
@@ -425,7 +434,9 @@ def grant_consent(request: Request, body: S.ConsentGrantIn,
                   who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. Grants a consent purpose, recording the text version, language and hash of the
     text shown (a record in the consent log). A hash that is not that version's text is 422
-    naming text_sha256; partner_id only for share_payment_data_with_partner. Idempotency-Key
+    naming text_sha256; partner_id only for share_payment_data_with_partner, and only a
+    registered partner lender under its registered name (else 422 naming partner_id or
+    partner_name). Idempotency-Key
     required: a retry with the same key and body replays the first answer; another body with
     that key is 409 idempotency-conflict."""
     from creditpay.protection import consent as C

@@ -206,6 +206,35 @@ def _check_partner(purpose: Purpose, partner_id: object, partner_name: object = 
     return partner_id, ""  # type: ignore[return-value]
 
 
+def _check_registered_partner(conn: Connection, partner_id: str, partner_name: str) -> None:
+    """A data-sharing consent names a partner lender the platform has onboarded, by the name
+    it is registered under (the consumer agrees to share with *that* legal entity, so the
+    name in the text must be its own, not one the client chose); a terminated partner
+    takes no new consent. ValidationError naming ``partner_id`` or ``partner_name``."""
+    from creditpay.parties.partners import get_partner
+
+    registered_partner_name(conn, partner_id)
+    partner = get_partner(conn, partner_id)
+    if partner.status == "terminated":
+        raise ValidationError(f"partner lender {partner_id} no longer works with the platform",
+                              field="partner_id")
+    if partner_name != partner.name:
+        raise ValidationError(f"is not the name partner lender {partner_id} is registered "
+                              f"under ({partner.name})", field="partner_name")
+
+
+def registered_partner_name(conn: Connection, partner_id: object) -> str:
+    """The name partner lender ``partner_id`` is registered under: the one its consent text
+    must carry. ValidationError naming ``partner_id`` for an unknown one."""
+    from creditpay.errors import NotFoundError
+    from creditpay.parties.partners import get_partner
+
+    try:
+        return get_partner(conn, partner_id).name
+    except (NotFoundError, ValidationError):
+        raise ValidationError(f"no partner lender {partner_id}", field="partner_id") from None
+
+
 def consent_text(purpose: Purpose | str, language: str, version: int | None = None,
                  partner_name: str | None = None) -> ConsentText:
     """The exact text to show for ``purpose`` in ``language`` (``zh-CN`` or ``en``), at
@@ -304,6 +333,8 @@ def grant_consent(tx: Tx, *, customer_id: str, purpose: Purpose | str, language:
     check_language(language)
     check_choice(channel, CHANNELS, "channel")
     partner, name = _check_partner(purpose, partner_id, partner_name, need_name=True)
+    if partner:
+        _check_registered_partner(tx.conn, partner, name)
     if isinstance(text_version, bool) or not isinstance(text_version, int):
         raise ValidationError("must be an integer version", field="text_version")
     shown = consent_text(purpose, language, text_version, name or None)

@@ -303,17 +303,49 @@ def _text(page: Page, purpose: str) -> dict[str, Any]:
             "text": text.text, "text_sha256": text.sha256}
 
 
+def _partner_texts(page: Page, held: set[str]) -> list[dict[str, Any]]:
+    """The consent to share payment data with each active partner lender the consumer has
+    not agreed to share with, its text naming the partner by its registered name (issue
+    #17: the consumer chooses, per partner, who may see what)."""
+    from creditpay.parties.partners import list_partners
+    from creditpay.protection.consent import consent_text
+
+    with page.rt.uow.connect() as conn:
+        partners = list_partners(conn, status="active")
+    out = []
+    for partner in partners:
+        if partner.partner_id in held:
+            continue
+        text = consent_text("share_payment_data_with_partner", page.language,
+                            partner_name=partner.name)
+        out.append({"purpose": "share_payment_data_with_partner",
+                    "key": f"partner-{partner.partner_id}", "partner_id": partner.partner_id,
+                    "partner_name": partner.name, "text_version": text.version,
+                    "language": text.language, "text": text.text,
+                    "text_sha256": text.sha256})
+    return out
+
+
 def _grant(page: Page, who: Principal, purpose: str, form: dict[str, str]) -> None:
     """Record the consent to the text version the form showed (as POST /v1/me/consents:
-    the hash must be that version's, so nobody consents to a text they were not shown)."""
+    the hash must be that version's, so nobody consents to a text they were not shown). A
+    partner's consent names the partner the form showed, by its registered name."""
     from creditpay.protection import consent as C
 
     version = form.get(f"version-{purpose}", "")
-    page.rt.uow.run(lambda tx: C.grant_consent(
-        tx, customer_id=who.id, purpose=purpose, language=form.get(
-            f"language-{purpose}", page.language),
-        text_version=int(version) if version.isdigit() else 0,
-        text_sha256=form.get(f"sha-{purpose}", ""), channel="app"))
+    partner_id = form.get("partner_id") if purpose == "share_payment_data_with_partner" \
+        else None
+
+    def grant(tx: Tx) -> Any:
+        name = C.registered_partner_name(tx.conn, partner_id) if partner_id else None
+        return C.grant_consent(
+            tx, customer_id=who.id, purpose=purpose, language=form.get(
+                f"language-{purpose}", page.language),
+            text_version=int(version) if version.isdigit() else 0,
+            text_sha256=form.get(f"sha-{purpose}", ""), channel="app",
+            partner_id=partner_id or None, partner_name=name)
+
+    page.rt.uow.run(grant)
 
 
 def _consent_views(page: Page, who: Principal) -> list[Any]:
@@ -337,8 +369,10 @@ def _consents_page(page: Page, who: Principal, *, status_code: int = 200,
     held = {v.purpose.value for v in views if v.granted and v.partner_id is None}
     offer = [_text(page, p) for p in PURPOSE
              if p not in held and p != "share_payment_data_with_partner"]
+    partners = _partner_texts(page, {v.partner_id for v in views
+                                     if v.granted and v.partner_id is not None})
     return page.render("credit_consents.html", status_code=status_code, consents=views,
-                       offer=offer, purpose_label=PURPOSE, error=error)
+                       offer=offer, partners=partners, purpose_label=PURPOSE, error=error)
 
 
 @form_post(router, "/consents/grant")
@@ -347,7 +381,8 @@ def grant_consent(page: Page, form: dict[str, str]) -> Response:
     if who is None:
         return page.redirect("/app/login")
     purpose = form.get("purpose", "")
-    if purpose not in PURPOSE or purpose == "share_payment_data_with_partner":
+    if purpose not in PURPOSE or (purpose == "share_payment_data_with_partner"
+                                  and not form.get("partner_id")):
         return _consents_page(page, who, status_code=422,
                               error=page.gettext("Check what you entered and try again."))
     try:
