@@ -310,3 +310,31 @@ def test_write_off_guarantee_and_recovery(uow, clock):
     after = _shares(uow, "bad")
     recovered = after[partner]["recovered_minor"] + after["platform"]["recovered_minor"]
     assert recovered == 30_000 and after[partner]["recovered_minor"] > 0
+
+
+def test_a_transfer_committed_behind_the_cursor_is_followed_once(uow, clock, store):
+    """PostgreSQL draws journal seqs before commit: a repayment can become visible after the
+    follower moved past its seq. The follower re-reads a window behind its cursor and skips
+    what it already split, so such a transfer is split once, and nothing twice."""
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers: seqs commit in order")
+    who = new_customer(uow, limit_minor=5_000_000)
+    partner = _partner(uow, "Late Bank")
+    _consent(uow, who.customer_id, partner)
+    _arrange(uow, "jiebei", [{"partner_id": partner}], arrangement_type="joint")
+    _loan(uow, who, "late", 100_000, _funding())
+    repay(uow, who, "late-r1", 10_000, target="late")
+    with uow.begin() as tx:
+        F.follow_ledger(tx)
+    repay(uow, who, "late-r2", 10_000, target="late")
+    # As if late-r2 had committed after the follower read past it: the cursor is ahead.
+    from creditpay.credit.tables import credit_funding_cursor
+
+    with uow.begin() as tx:
+        tx.conn.execute(credit_funding_cursor.update().values(
+            last_seq=credit_funding_cursor.c.last_seq + 1_000))
+    for _ in range(2):
+        assert _reconcile(uow)["ok"]
+    shares = _shares(uow, "late")
+    assert shares[partner]["outstanding_minor"] + shares["platform"]["outstanding_minor"] == \
+        100_000 - 20_000

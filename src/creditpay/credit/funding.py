@@ -49,6 +49,7 @@ from creditpay.credit.tables import (
     credit_funding_cursor,
     credit_funding_decisions,
     credit_funding_flows,
+    credit_funding_followed,
     credit_funding_loans,
     credit_funding_positions,
     credit_funding_settlements,
@@ -87,6 +88,11 @@ ACCOUNT_CODES = {"principal": ("partner_principal", NormalSide.CREDIT),
                  "payable": ("partner_payable", NormalSide.CREDIT),
                  "funding_due": ("partner_funding_due", NormalSide.DEBIT)}
 PAGE_TRANSFERS = 5_000
+# PostgreSQL draws journal seqs before the transaction commits, so a transfer may become
+# visible after one with a higher seq was followed: each run re-reads this many seqs behind
+# its cursor and skips the transfers it already split (credit_funding_followed). A ledger
+# transaction is milliseconds; 100,000 seqs is far more than any in flight at once.
+LOOKBACK_SEQS_POSTGRESQL = 100_000
 PLATFORM = core.PLATFORM
 
 
@@ -601,9 +607,20 @@ def _ensure_cursor(tx: Tx) -> None:
     """Start following the journal here the first time a loan is funded: nothing before
     concerns a funded loan."""
     if tx.conn.execute(select(credit_funding_cursor.c.name).where(
-            credit_funding_cursor.c.name == "ledger")).first() is None:
-        tx.conn.execute(insert(credit_funding_cursor).values(
-            name="ledger", last_seq=last_transfer_seq(tx.conn), updated_at=tx.now))
+            credit_funding_cursor.c.name == "ledger")).first() is not None:
+        return
+    # Two first fundings at once: the second's insert does nothing (no key conflict).
+    values = {"name": "ledger", "last_seq": last_transfer_seq(tx.conn), "updated_at": tx.now}
+    if tx.conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        tx.conn.execute(pg_insert(credit_funding_cursor).values(values)
+                        .on_conflict_do_nothing(index_elements=["name"]))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        tx.conn.execute(sqlite_insert(credit_funding_cursor).values(values)
+                        .on_conflict_do_nothing(index_elements=["name"]))
 
 
 # ----------------------------------------------------------------------------- following
@@ -652,22 +669,34 @@ class FollowResult:
 def follow_ledger(tx: Tx, *, pages_max: int = 1_000) -> FollowResult:
     """Split every credit flow of funded loans posted since the last call (see the module
     docstring), in the caller's transaction; returns what it did."""
-    cursor = tx.conn.execute(select(credit_funding_cursor.c.last_seq).where(
-        credit_funding_cursor.c.name == "ledger")).scalar()
+    # The cursor row is locked (PostgreSQL; SQLite's writer lock serialises already): two
+    # followers at once would otherwise both split the same transfers.
+    query = select(credit_funding_cursor.c.last_seq).where(
+        credit_funding_cursor.c.name == "ledger")
+    if tx.conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    cursor = tx.conn.execute(query).scalar()
     result = FollowResult(last_seq=int(cursor or 0))
     if cursor is None:
         return result  # no loan was ever funded
-    seq = int(cursor)
+    lookback = LOOKBACK_SEQS_POSTGRESQL if tx.conn.dialect.name == "postgresql" else 0
+    seq = max(int(cursor) - lookback, 0)
+    last = int(cursor)
     for _ in range(pages_max):
         page = transfers_after(tx.conn, seq, FOLLOWED_CODES, limit=PAGE_TRANSFERS)
         if not page:
             break
         seq = page[-1].seq
+        last = max(last, seq)
         result.transfers += len(page)
         _follow_page(tx, page, result)
     tx.conn.execute(update(credit_funding_cursor).where(
-        credit_funding_cursor.c.name == "ledger").values(last_seq=seq, updated_at=tx.now))
-    result.last_seq = seq
+        credit_funding_cursor.c.name == "ledger").values(last_seq=last, updated_at=tx.now))
+    if lookback:
+        # What falls out of the window is never read again: forget it.
+        tx.conn.execute(credit_funding_followed.delete().where(
+            credit_funding_followed.c.seq <= last - lookback))
+    result.last_seq = last
     return result
 
 
@@ -731,13 +760,21 @@ def _follow_page(tx: Tx, page: Sequence[TailTransfer], result: FollowResult) -> 
     loans = _load_loans(tx, {a for a in account_of.values() if a})
     if not loans:
         return
+    mine = [t.seq for t in page if (account_of[t.seq] or "") in loans]
+    done = {int(row.seq) for row in tx.conn.execute(select(credit_funding_followed.c.seq)
+                                                    .where(credit_funding_followed.c.seq
+                                                           .in_(mine)))} if mine else set()
+    if len(done) == len(mine):
+        return
+    tx.conn.execute(insert(credit_funding_followed),
+                    [{"seq": seq} for seq in mine if seq not in done])
     requests: list[L.TransferRequest] = []
     flows: list[dict[str, Any]] = []
     platform_ids: dict[str, dict[str, int]] = {}
     accounts_of: dict[tuple[str, str], dict[str, int]] = {}
     for t in page:
         loan = loans.get(account_of[t.seq] or "")
-        if loan is None or not loan.funders:
+        if loan is None or not loan.funders or t.seq in done:
             continue
         parts = _apply(tx, loan, t)
         if not parts:

@@ -66,6 +66,7 @@ __all__ = [
     "credit_funding_decisions",
     "credit_funding_settlements",
     "credit_funding_cursor",
+    "credit_funding_followed",
 ]
 
 # An account that makes its customer "bad" for the dashboard's bad rate: 30 or more days
@@ -675,4 +676,13 @@ credit_funding_cursor = Table(
     Column("name", String(16), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),  # the last ledger transfer followed
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# The journal transfers of funded loans already split (their seq). On PostgreSQL a transfer
+# can commit after one with a higher seq was read (seqs are drawn before commit), so the
+# follower re-reads a window behind its cursor and skips what it did (credit.funding).
+credit_funding_followed = Table(
+    "credit_funding_followed",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
 )

@@ -22,6 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('credit_funding_followed',
+    sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.PrimaryKeyConstraint('seq', name=op.f('pk_credit_funding_followed'))
+    )
     op.create_table('credit_funding_arrangements',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('product_code', sa.String(length=48), nullable=False),
@@ -148,6 +152,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('credit_funding_followed')
     op.drop_index('ix_credit_funding_shares_funder', table_name='credit_funding_shares')
     op.drop_table('credit_funding_shares')
     op.drop_table('credit_funding_settlements')
