@@ -21,6 +21,7 @@ __all__ = [
 BPS_MAX = 10_000  # 100 %
 Bps = Field(ge=0, le=BPS_MAX, description="basis points (1/100 of a percent)")
 Scope = Literal["loans:read", "cash_flows:read", "settlements:read"]
+_ALL_SCOPES: tuple[Scope, ...] = ("loans:read", "cash_flows:read", "settlements:read")
 _KINDS = ("fund | principal | refund | withdrawal | charges | clawback | guarantee | "
           "recovery | write_off | wo_reversal | gt_reversal (docs/partner-lending.md)")
 PartnerIdField = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_]+$")
@@ -224,8 +225,7 @@ class StaffPartnerList(BaseModel):
 
 
 class PartnerKeyIn(S.Strict):
-    scopes: list[Scope] = Field(default_factory=lambda: ["loans:read", "cash_flows:read",
-                                                         "settlements:read"],
+    scopes: list[Scope] = Field(default_factory=lambda: list(_ALL_SCOPES),
                                 min_length=1, max_length=3,
                                 description="what the key may read (default: all three)")
     model_config = S.examples({"scopes": ["loans:read", "cash_flows:read"]})
