@@ -6,20 +6,24 @@ to their roles and refuse bad arrangements naming the field."""
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
+from creditpay import ledger as L
+from creditpay.api import routes_partners as RP
 from creditpay.credit import funding as F
 from creditpay.credit import service as CS
 from creditpay.credit.tables import credit_funding_positions
+from creditpay.ledger.chart import party_key
 from creditpay.parties import partners as PL
 from creditpay.parties.tables import partner_api_keys
 from creditpay.protection import consent
 from creditpay.reporting.data_sharing import share_with_partner
-from tests.credit.servicing_helpers import CNY, new_customer, repay
+from tests.credit.servicing_helpers import CNY, Customer, new_customer, repay
 
 PURPOSE = consent.Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER
 TERMS: dict[str, Any] = {
@@ -280,3 +284,56 @@ def test_a_key_is_shown_once_and_a_replay_does_not_make_another(api, world):
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == first["id"] and again.json()["key"] != first["key"]
     assert api.get("/v1/partner/loans", first["key"]).status_code == 200
+
+
+def _lock_waiters(uow) -> int:
+    with uow.connect() as conn:
+        return conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()")).scalar_one()
+
+
+def test_concurrent_followers_split_a_repayment_once(api, world):
+    """Partner GETs follow the journal on every call: two at once must not both split the
+    same repayment (on PostgreSQL the second counted it again: reconcile found position,
+    payable and flow_postings differences). One follower holds its transaction open until
+    the other is waiting on a lock (PostgreSQL), then commits; the other then finds nothing
+    left to split."""
+    uow = api.runtime.uow
+    with uow.connect() as conn:
+        wallet = L.get_account_by_key(conn, party_key("wallet", "c_papi", CNY)).id
+    repay(uow, Customer("c_papi", "line_c_papi", wallet, 0), "r_papi_race", 10_000,
+          target="loan_papi_2")
+    holding, errors = threading.Event(), []
+
+    def hold() -> None:
+        try:
+            with uow.begin() as tx:
+                RP._follow_in(tx)
+                holding.set()
+                if tx.conn.dialect.name == "postgresql":
+                    for _ in range(400):  # a bound, not a timing: it ends once one waits
+                        if _lock_waiters(uow):
+                            break
+                        threading.Event().wait(0.05)
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            holding.set()
+
+    def follow() -> None:
+        holding.wait()
+        try:
+            uow.run(RP._follow_in)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=follow)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with uow.begin() as tx:
+        report = F.reconcile(tx)
+    assert report["ok"], report["details"]

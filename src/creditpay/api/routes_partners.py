@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import text
 
 from creditpay.api import schemas as S
 from creditpay.api import schemas_partners as SP
@@ -22,6 +24,7 @@ from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, Limit, runtime
 from creditpay.api.common import post as idempotent_post
 from creditpay.credit import funding as F
+from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, ValidationError
 from creditpay.parties import partners as P
 from creditpay.parties.service import Principal
@@ -71,10 +74,34 @@ def _flow_after(cursor: str | None) -> int:
     return int(value)
 
 
+# Any 64-bit number no other advisory lock of creditpay uses: a digest of what it guards.
+FOLLOW_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"creditpay.credit.funding.follow_ledger").digest()[:8], "big", signed=True)
+
+
+def serialise_followers(tx: Tx) -> None:
+    """Make the API's followers of the journal take turns (PostgreSQL; on SQLite the
+    writer's lock does it already). ``follow_ledger`` reads its cursor without a lock: two
+    transactions following at once both split the same repayment, and the second's flows
+    and positions count it twice while its postings are replays (found on PostgreSQL:
+    reconcile then reports ``position``, ``payable`` and ``flow_postings`` differences).
+    Partner GETs follow on every call, so they are the likeliest to meet; the transaction-
+    scoped advisory lock, taken first, lets the next one read the cursor the last one moved.
+    Followers outside the API (the batch, the CLI) do not take it: the lasting fix is a
+    locked cursor read in credit.funding.follow_ledger (reported to its owner)."""
+    if tx.conn.dialect.name == "postgresql":
+        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FOLLOW_LOCK_KEY})
+
+
+def _follow_in(tx: Tx) -> None:
+    serialise_followers(tx)
+    F.follow_ledger(tx)
+
+
 def _follow(request: Request) -> None:
     """Split the flows posted since the last follow (idempotent), so the answer is
     current: loans' outstanding and flows move only when the journal is followed."""
-    runtime(request).uow.run(F.follow_ledger)
+    runtime(request).uow.run(_follow_in)
 
 
 # ----------------------------------------------------------------------- partner side
@@ -164,8 +191,8 @@ def list_partners(request: Request, who: Principal = Depends(STAFF_READ)) -> Any
     with its terms in force and its figures (funded, outstanding, income, losses,
     guarantee, the smallest platform share of its joint loans, decisions, settlements),
     computed after following the journal."""
-    def read(tx: Any) -> Any:
-        F.follow_ledger(tx)
+    def read(tx: Tx) -> Any:
+        _follow_in(tx)
         figures = {row["partner_id"]: row for row in F.partners_report(tx.conn)["partners"]}
         return [{**P.partner_view(p), "figures": figures.get(p.partner_id)}
                 for p in P.list_partners(tx.conn)]
@@ -186,7 +213,11 @@ def reconcile_partners(request: Request,
     unsettled flows, every flow's posting, every loan's funders against its principal, the
     ledger's balance and, with `date`, that day's settlements against their lines. **200**
     with `ok` false and the differences when anything differs."""
-    return runtime(request).uow.run(lambda tx: F.reconcile(tx, date))
+    def check(tx: Tx) -> Any:
+        serialise_followers(tx)  # reconcile follows the journal first
+        return F.reconcile(tx, date)
+
+    return runtime(request).uow.run(check)
 
 
 @router.post("/operator/partners", status_code=201, response_model=SP.PartnerOut,
