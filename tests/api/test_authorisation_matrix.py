@@ -172,6 +172,25 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("GET", "/v1/operator/credit_referrals"): (False, None, RISK_READ),
     ("GET", "/v1/operator/credit_referrals/{decision_id}"): (False, None, RISK_READ),
     ("POST", "/v1/operator/credit_referrals/{decision_id}/resolve"): (False, None, RISK_ACT),
+    # Partner lenders (issue #17): the partner API is for partner keys only (PARTNER below);
+    # staff onboard partners, give keys, set arrangements; compliance reads.
+    ("GET", "/v1/partner/loans"): (False, None, set()),
+    ("GET", "/v1/partner/cash_flows"): (False, None, set()),
+    ("GET", "/v1/partner/settlements"): (False, None, set()),
+    ("GET", "/v1/partner/settlements/{settlement_id}/lines"): (False, None, set()),
+    ("GET", "/v1/operator/partners"): (False, None, RISK_READ),
+    ("GET", "/v1/operator/partners/reconciliation"): (False, None, RISK_READ),
+    ("POST", "/v1/operator/partners"): (False, None, RISK_ACT),
+    ("POST", "/v1/operator/partners/{partner_id}/keys"): (False, None, RISK_ACT),
+    ("POST", "/v1/operator/products/{code}/funding"): (False, None, RISK_ACT),
+}
+# The routes a partner lender's key reaches, with the scopes each accepts; every other route
+# refuses a partner key (403).
+PARTNER: dict[tuple[str, str], set[str]] = {
+    ("GET", "/v1/partner/loans"): {"loans:read"},
+    ("GET", "/v1/partner/cash_flows"): {"cash_flows:read"},
+    ("GET", "/v1/partner/settlements"): {"settlements:read"},
+    ("GET", "/v1/partner/settlements/{settlement_id}/lines"): {"settlements:read"},
 }
 
 
@@ -217,6 +236,8 @@ def test_declared_rules_match_the_expected_table(api):
         assert (None if rule.merchant_scopes is None else set(rule.merchant_scopes)) == scopes, \
             (method, path)
         assert set(rule.roles) == roles, (method, path)
+        assert (None if rule.partner_scopes is None else set(rule.partner_scopes)) == \
+            PARTNER.get((method, path)), (method, path)
     assert seen == set(EXPECTED)
 
 
@@ -262,8 +283,19 @@ def _world(api):
     line = api.post(f"/v1/operator/customers/{customer_id}/credit_line",
                     {"limit_minor": 100_000, "product_code": "huabei"}, admin,
                     expect=201).json()
+    partner = api.post("/v1/operator/partners", {
+        "name": "Matrix Bank", "licence_type": "bank", "licence_number": "L-1",
+        "currency": "CNY", "terms": {"funding_rate_bps": 600, "service_fee_bps": 400,
+                                     "exposure_cap_minor": 10_000_000,
+                                     "per_borrower_cap_minor": 1_000_000}},
+        admin, expect=201).json()["partner_id"]
+    partner_key = api.post(f"/v1/operator/partners/{partner}/keys", {}, admin,
+                           expect=201).json()["key"]
+    partner_loans = api.post(f"/v1/operator/partners/{partner}/keys",
+                             {"scopes": ["loans:read"]}, admin, expect=201).json()["key"]
     actors = {"anonymous": None, "customer": alice, "merchant": m1_key,
-              "merchant_read_only": m1_read}
+              "merchant_read_only": m1_read, "partner": partner_key,
+              "partner_loans_only": partner_loans}
     for role in ROLES:
         actors[role] = admin if role == "admin" else api.operator(role)
     ids = {"intent_id": held["id"], "paid_intent_id": paid["id"], "card_id": card,
@@ -275,16 +307,21 @@ def _world(api):
            "offer_id": "off_missing", "subject_id": held["id"],
            "version": "rules-missing", "alert_id": "ewa_missing", "decision_id": "dec_missing",
            "statement_id": "stmt_missing", "note_id": "note_missing",
-           "approval_id": "apv_missing", "delivery_id": "evt_missing"}
+           "approval_id": "apv_missing", "delivery_id": "evt_missing",
+           "partner_id": partner, "code": "jiebei"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 
-def _allowed(expected, actor: str) -> bool:
+def _allowed(expected, actor: str, method: str = "", path: str = "") -> bool:
     if expected is None:
         return True
     customer, scopes, roles = expected
     if actor == "anonymous":
         return False
+    if actor == "partner":
+        return (method, path) in PARTNER
+    if actor == "partner_loans_only":
+        return "loans:read" in PARTNER.get((method, path), set())
     if actor == "customer":
         return customer
     if actor == "merchant":
@@ -315,7 +352,7 @@ def test_every_endpoint_against_every_actor(api):
                 response = api.post(url, {}, token)
             denied = response.status_code == 401 or (
                 response.status_code == 403 and response.json()["type"].endswith("/forbidden"))
-            assert denied != _allowed(expected, actor), (
+            assert denied != _allowed(expected, actor, method, path), (
                 method, path, actor, response.status_code, response.text[:200])
             checked += 1
     assert checked > 300

@@ -43,6 +43,15 @@ def fuzz_world(tmp_path_factory):
               "risk_analyst": api.operator("risk_analyst"),
               # Logging out ends a session: the fuzzer does it with a login of its own.
               "logout": api.customer("13100000002")}
+    # A partner lender's key with every scope, for the partner API (issue #17).
+    partner = api.post("/v1/operator/partners", {
+        "name": "Fuzz Bank", "licence_type": "bank", "licence_number": "L-FUZZ",
+        "currency": "CNY", "terms": {"funding_rate_bps": 600, "service_fee_bps": 400,
+                                     "exposure_cap_minor": 10_000_000,
+                                     "per_borrower_cap_minor": 1_000_000}},
+        admin, expect=201).json()["partner_id"]
+    tokens["partner"] = api.post(f"/v1/operator/partners/{partner}/keys", {}, admin,
+                                 expect=201).json()["key"]
     yield app, tokens
     api.client.close()
     app.state.runtime.close()
@@ -58,6 +67,8 @@ def _credential(path: str, method: str, tokens: dict[str, str]) -> str | None:
         return tokens["risk_analyst"]
     if path.startswith("/v1/operator"):
         return tokens["admin"]
+    if path.startswith("/v1/partner/"):
+        return tokens["partner"]
     if path.startswith(("/v1/merchant", "/v1/settlements")) or (
             path.startswith("/v1/payment_intents") and method == "POST" and (
             path.endswith(("capture", "cancel", "refunds", "collect")) or

@@ -1,8 +1,8 @@
 """Who may call what: credential resolution, per-endpoint access rules, rate limits and
 security headers.
 
-Every route declares an :class:`Access` rule (customers, merchant scopes, operator roles, or
-public); the authorisation-matrix test reads these rules from the app's routes and checks
+Every route declares an :class:`Access` rule (customers, merchant scopes, operator roles,
+partner lender scopes, or public); the authorisation-matrix test reads these rules from the app's routes and checks
 every endpoint against every kind of caller.
 
 Rate limits are in-process token buckets (per client IP and per credential): enough for one
@@ -30,8 +30,8 @@ from creditpay.parties.service import Principal
 __all__ = ["Access", "TokenBuckets", "GuardMiddleware", "bearer", "SECURITY_HEADERS"]
 
 bearer = HTTPBearer(auto_error=False, description="customer access token, merchant API key "
-                    "(cpk...), operator login token (from /v1/operator/auth/login) or "
-                    "operator machine token (cpo...)")
+                    "(cpk...), operator login token (from /v1/operator/auth/login), "
+                    "operator machine token (cpo...) or partner lender API key (cpl...)")
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
@@ -51,6 +51,9 @@ class Access:
     customer: bool = False
     merchant_scopes: frozenset[str] | None = None  # None: merchants not allowed
     roles: frozenset[str] = frozenset()  # operator roles allowed
+    # Partner lenders' read-only keys (issue #17): None refuses them. Unlike a merchant
+    # rule, an empty set lets no partner in: a partner route always names its scope.
+    partner_scopes: frozenset[str] | None = None
 
     def allows(self, principal: Principal) -> bool:
         if principal.kind == "customer":
@@ -58,6 +61,8 @@ class Access:
         if principal.kind == "merchant":
             return self.merchant_scopes is not None and (
                 not self.merchant_scopes or bool(self.merchant_scopes & principal.scopes))
+        if principal.kind == "partner":
+            return bool(self.partner_scopes and self.partner_scopes & principal.scopes)
         return principal.kind == "operator" and principal.role in self.roles
 
     def dependency(self) -> Callable[..., Principal]:
@@ -79,10 +84,11 @@ class Access:
                 else:
                     principal = runtime.parties.authenticate_api_key(conn, token)
             if not rule.allows(principal):
+                needs = (rule.merchant_scopes if principal.kind == "merchant" else
+                         rule.partner_scopes if principal.kind == "partner" else None)
                 raise PermissionDeniedError(
                     "this credential may not call this endpoint"
-                    + (f" (needs one of scopes {sorted(rule.merchant_scopes)})"
-                       if principal.kind == "merchant" and rule.merchant_scopes else ""))
+                    + (f" (needs one of scopes {sorted(needs)})" if needs else ""))
             request.state.principal = principal
             return principal
 
@@ -91,10 +97,12 @@ class Access:
 
 
 def access(*, customer: bool = False, merchant: set[str] | None = None,
-           roles: set[str] | None = None) -> Callable[..., Principal]:
+           roles: set[str] | None = None, partner: set[str] | None = None
+           ) -> Callable[..., Principal]:
     """Shorthand: ``Depends(access(customer=True, merchant={"payments:read"}))``."""
     return Access(customer, frozenset(merchant) if merchant is not None else None,
-                  frozenset(roles or ())).dependency()
+                  frozenset(roles or ()),
+                  frozenset(partner) if partner is not None else None).dependency()
 
 
 class TokenBuckets:

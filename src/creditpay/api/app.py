@@ -32,6 +32,7 @@ from creditpay.api import (
     routes_fraud_cases,
     routes_merchants,
     routes_operators,
+    routes_partners,
     routes_payments,
 )
 from creditpay.api.access import GuardMiddleware, TokenBuckets
@@ -106,6 +107,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_catalogue.router)  # four-eyes product and caps changes (#16)
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
+    app.include_router(routes_partners.router)  # partner lenders' API and staff routes (#17)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

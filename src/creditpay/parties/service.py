@@ -35,6 +35,7 @@ from creditpay.ledger.chart import ensure_platform_accounts, party_key
 from creditpay.ledger.model import AccountSpec, NormalSide
 from creditpay.ledger.service import open_accounts
 from creditpay.money import validate_operated_currency
+from creditpay.parties import partners
 from creditpay.parties.notifier import Notifier, OutboxNotifier
 from creditpay.parties.security import (
     PasswordPolicy,
@@ -111,12 +112,13 @@ class AccessPolicy:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a customer (session), a merchant (API key) or an operator."""
+    """Who is calling: a customer (session), a merchant (API key), an operator, or a
+    partner lender (its read-only ``cpl`` key, issue #17)."""
 
-    kind: str  # customer | merchant | operator
+    kind: str  # customer | merchant | operator | partner
     id: str
     role: str | None = None  # operators
-    scopes: frozenset[str] = frozenset()  # merchants
+    scopes: frozenset[str] = frozenset()  # merchants and partners
     session_id: str | None = None
     device_id: str | None = None
     credential_id: str | None = None
@@ -128,8 +130,8 @@ class Principal:
 
     @property
     def audit_actor(self) -> tuple[str, str]:
-        return ({"customer": "customer", "merchant": "merchant", "operator": "staff"}
-                [self.kind], self.id)
+        return ({"customer": "customer", "merchant": "merchant", "operator": "staff",
+                 "partner": "partner_lender"}[self.kind], self.id)
 
 
 def commit_and_raise(exc: DomainError, *, store: bool = False) -> DomainError:
@@ -850,6 +852,11 @@ class Parties:
                              credential_id=row.id)
         if prefix.startswith("cpo"):
             return authenticate_operator_key(conn, key)
+        if prefix.startswith(partners.KEY_KIND):
+            # A partner lender's read-only key: its routes name the scope they need
+            # (api.access.Access.partner_scopes); every other route refuses it.
+            partner_id, scopes, key_id = partners.authenticate_partner_key(conn, key)
+            return Principal("partner", partner_id, scopes=scopes, credential_id=key_id)
         raise AuthenticationError("unknown credential type")
 
     # ------------------------------------------------------------------ operators
