@@ -55,11 +55,13 @@ def _funding() -> F.Funding:
 
 
 def _consent(uow, customer_id: str, partner_id: str) -> None:
-    text = consent.consent_text(PURPOSE, "en", partner_name=partner_id)
+    with uow.connect() as conn:
+        name = consent.registered_partner_name(conn, partner_id)
+    text = consent.consent_text(PURPOSE, "en", partner_name=name)
     with uow.begin() as tx:
         consent.grant_consent(tx, customer_id=customer_id, purpose=PURPOSE, language="en",
                               text_version=text.version, text_sha256=text.sha256,
-                              channel="app", partner_id=partner_id, partner_name=partner_id)
+                              channel="app", partner_id=partner_id, partner_name=name)
 
 
 def _loan(api, who, loan_id: str, amount_minor: int) -> None:
@@ -79,9 +81,14 @@ def world(api, clock) -> dict[str, Any]:
     admin = api.operator("admin")
     a = _onboard(api, admin, "Bank A")
     b = _onboard(api, admin, "Bank B")
-    api.post("/v1/operator/products/jiebei/funding", {
+    proposal = api.post("/v1/operator/products/jiebei/funding", {
         "arrangement_type": "joint", "partners": [{"partner_id": a}],
-        "platform_share_bps": 3000, "guarantee_bps": 0, "fallback": "own"}, admin, expect=200)
+        "platform_share_bps": 3000, "guarantee_bps": 0, "fallback": "own"}, admin,
+        expect=202).json()
+    assert (proposal["kind"], proposal["status"]) == ("funding.arrange", "pending")
+    # Four-eyes: another operator approves; the process's catalogue routes by it at once.
+    api.post(f"/v1/operator/approvals/{proposal['approval_id']}/approve", {},
+             api.operator("risk_analyst"), expect=200)
     uow = api.runtime.uow
     who = new_customer(uow, "c_papi", limit_minor=5_000_000)
     _consent(uow, who.customer_id, a)
@@ -224,8 +231,9 @@ def test_staff_routes_keep_to_their_roles(api, world, clock):
     assert api.post("/v1/operator/products/jiebei/funding", {"arrangement_type": "own"},
                     compliance).status_code == 403
     risk = api.operator("risk_analyst")
-    assert api.post("/v1/operator/products/jiebei/funding", {"arrangement_type": "own"},
-                    risk, expect=200).json()["arrangement_type"] == "own"
+    proposed = api.post("/v1/operator/products/jiebei/funding", {"arrangement_type": "own"},
+                        risk, expect=202).json()
+    assert proposed["payload"]["arrangement_type"] == "own"
 
 
 def test_reconciliation_differences_are_a_200_with_ok_false(api, world):

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import text
 
 from creditpay.api import schemas as S
 from creditpay.api import schemas_partners as SP
 from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, Limit, runtime
 from creditpay.api.common import post as idempotent_post
+from creditpay.api.routes_approvals import ApprovalOut, propose
 from creditpay.credit import funding as F
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, ValidationError
@@ -74,27 +73,9 @@ def _flow_after(cursor: str | None) -> int:
     return int(value)
 
 
-# Any 64-bit number no other advisory lock of creditpay uses: a digest of what it guards.
-FOLLOW_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"creditpay.credit.funding.follow_ledger").digest()[:8], "big", signed=True)
-
-
-def serialise_followers(tx: Tx) -> None:
-    """Make the API's followers of the journal take turns (PostgreSQL; on SQLite the
-    writer's lock does it already). ``follow_ledger`` reads its cursor without a lock: two
-    transactions following at once both split the same repayment, and the second's flows
-    and positions count it twice while its postings are replays (found on PostgreSQL:
-    reconcile then reports ``position``, ``payable`` and ``flow_postings`` differences).
-    Partner GETs follow on every call, so they are the likeliest to meet; the transaction-
-    scoped advisory lock, taken first, lets the next one read the cursor the last one moved.
-    Followers outside the API (the batch, the CLI) do not take it: the lasting fix is a
-    locked cursor read in credit.funding.follow_ledger (reported to its owner)."""
-    if tx.conn.dialect.name == "postgresql":
-        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FOLLOW_LOCK_KEY})
-
-
 def _follow_in(tx: Tx) -> None:
-    serialise_followers(tx)
+    # follow_ledger locks its cursor row: concurrent followers (these GETs, the batch, the
+    # CLI) take turns and never split a transfer twice.
     F.follow_ledger(tx)
 
 
@@ -214,7 +195,6 @@ def reconcile_partners(request: Request,
     ledger's balance and, with `date`, that day's settlements against their lines. **200**
     with `ok` false and the differences when anything differs."""
     def check(tx: Tx) -> Any:
-        serialise_followers(tx)  # reconcile follows the journal first
         return F.reconcile(tx, date)
 
     return runtime(request).uow.run(check)
@@ -263,18 +243,23 @@ def create_partner_key(request: Request, body: SP.PartnerKeyIn,
         secret_fields=frozenset({"key"}))
 
 
-@router.post("/operator/products/{code}/funding", response_model=SP.ArrangementOut,
-             summary="Set a product's funding arrangement (own, joint, facilitation)")
+@router.post("/operator/products/{code}/funding", status_code=202, response_model=ApprovalOut,
+             summary="Propose a product's funding arrangement (four-eyes)")
 def set_funding(request: Request, body: SP.FundingIn, code: str = ProductCode,
                 idempotency_key: str = IdempotencyKey,
                 who: Principal = Depends(STAFF_WRITE)) -> Any:
-    """Operator (admin, risk analyst). A new arrangement version for the product version
-    new business uses (or `product_version`), checked against its jurisdiction's caps,
-    audited: the arrangement. Refused, nothing stored: 404 naming `product_code` for an
-    unknown product or version; 422 naming the field for an unknown, inactive or
-    other-currency partner or shares not adding up to 100 % (`partners`), a platform share
-    under the jurisdiction's minimum (`platform_share_bps`), a partner whose rate and the
-    service fee exceed the all-in cost cap (`partners`). Idempotency-Key required."""
+    """Operator (admin, risk analyst). Proposes a new arrangement version (own, joint,
+    facilitation) for the product version new business uses (or `product_version`),
+    checked now against its jurisdiction's caps: **202** with a proposal (kind
+    `funding.arrange`, payload `product_code`, `product_version`, `arrangement_type`,
+    `partners`, `platform_share_bps`, `guarantee_bps`, `fallback`) that another operator
+    approves (`POST /v1/operator/approvals/{approval_id}/approve`); approval checks it again,
+    stores it and new loans are routed by it. Refused when proposing, nothing stored: 404
+    naming `product_code` for an unknown product or version; 422 naming the field for an
+    unknown, inactive or other-currency partner or shares not adding up to 100 %
+    (`partners`), a platform share under the jurisdiction's minimum (`platform_share_bps`),
+    a partner whose rate and the service fee exceed the all-in cost cap (`partners`).
+    Idempotency-Key required."""
     rt = runtime(request)
     services = rt.services
     assert services is not None, "a runtime is built by build_runtime"
@@ -282,10 +267,10 @@ def set_funding(request: Request, body: SP.FundingIn, code: str = ProductCode,
 
     def use_case(tx: Any) -> Any:
         product = catalogue.get(code, body.product_version)
-        return F.set_arrangement(
-            tx, who.id, product=product, arrangement_type=body.arrangement_type,
+        return propose(rt, tx, who, "funding.arrange", F.check_arrangement(
+            tx.conn, product=product, arrangement_type=body.arrangement_type,
             partners=[entry.model_dump() for entry in body.partners],
             platform_share_bps=body.platform_share_bps, guarantee_bps=body.guarantee_bps,
-            fallback=body.fallback, caps=catalogue.caps(product.jurisdiction))
+            fallback=body.fallback, caps=catalogue.caps(product.jurisdiction)))
 
-    return idempotent_post(request, who.scope_key, body, use_case)
+    return idempotent_post(request, who.scope_key, body, use_case, status_code=202)
