@@ -218,3 +218,38 @@ def test_cli_prints_the_json_contract_and_writes_the_file(store, uow, clock, tmp
     assert json.loads(again.stdout)["submission_id"] is None
     bad = runner.invoke(app, ["bureau", "report", "--db", store.url, "--month", "2025-3"])
     assert bad.exit_code == 2 and "month" in bad.output
+
+
+def test_a_decision_after_reporting_scores_the_platform_history(risk_store, clock):
+    """The whole path: the decision's recorded bureau file and its bureau features carry
+    the delinquency the platform reported (the other lenders pinned clean)."""
+    from creditpay.risk.decisions import service
+    from tests.risk.decisions.conftest import (
+        CONSENT,
+        GOOD_APPLICATION,
+        allow_all,
+        bureau_for,
+        good_events,
+    )
+
+    uow = risk_store  # models and policies registered, as in the decision tests
+    _world(uow, clock)
+    close_until(uow, clock, dt.date(2025, 5, 1))
+    _report(uow, "2025-04")
+
+    def decide(customer_id: str):
+        with uow.begin() as tx:
+            return service.decide(
+                tx, application_id=f"app-{customer_id}", customer_id=customer_id,
+                product_code="credit_line", application=GOOD_APPLICATION,
+                bureau=bureau_for(customer_id),
+                platform_events=good_events(customer_id, tx.now),
+                bureau_consent_reference=CONSENT, platform_consent_reference=CONSENT,
+                consent_checker=allow_all)
+
+    reported, unreported = decide("c1"), decide("c2")
+    assert reported.features["bureau_delinquencies_24m"] == 1
+    assert reported.features["bureau_lenders_in_use"] == 1
+    assert unreported.features["bureau_delinquencies_24m"] == 0
+    assert unreported.features["bureau_lenders_in_use"] == 0
+    assert reported.pd > unreported.pd
