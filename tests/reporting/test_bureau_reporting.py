@@ -253,3 +253,17 @@ def test_a_decision_after_reporting_scores_the_platform_history(risk_store, cloc
     assert unreported.features["bureau_delinquencies_24m"] == 0
     assert unreported.features["bureau_lenders_in_use"] == 0
     assert reported.pd > unreported.pd
+
+
+def test_a_write_off_made_again_after_a_reversal_is_reported_as_written_off(uow, clock):
+    """Only the write-off the month-end position shows is undone when it was reversed: an
+    account reversed in May and written off again is 呆账 at the end of May."""
+    fast = P.Catalogue([p.model_copy(update={"write_off_dpd": 30})
+                        for p in CATALOGUE.all()], {"CN": CATALOGUE.caps("CN")})
+    _world(uow, clock, catalogue=fast)
+    close_until(uow, clock, dt.date(2025, 5, 1), catalogue=fast)  # written off on 9 April
+    uow.run(lambda tx: reverse_write_off(tx, "op_test", "line_c1", reason="paid in time"))
+    close_until(uow, clock, dt.date(2025, 6, 1), catalogue=fast)  # written off again
+    (row,) = csv.DictReader(io.StringIO(_report(uow, "2025-05").csv))
+    assert (row["pboc_account_status"], row["metro2_status"]) == ("4", "97")
+    assert int(row["charge_off_minor"]) > 0

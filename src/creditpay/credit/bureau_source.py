@@ -99,8 +99,9 @@ def month_end_accounts(conn: Connection, month_end: dt.date) -> list[MonthEndAcc
         .order_by(p.account_seq)).all()
     if not rows:
         return None
-    reversed_state = _reversed_write_offs(conn, month_end, [
-        int(row.account_seq) for row in rows if row.status == "written_off"])
+    reversed_state = _reversed_write_offs(conn, {
+        int(row.account_seq): row.written_off_on for row in rows
+        if row.status == "written_off" and row.written_off_on is not None})
     live = last_closed_business_date(conn) == month_end
     past_due = _live_past_due(conn) if live else {}
     accounts = []
@@ -150,20 +151,21 @@ def _live_past_due(conn: Connection) -> dict[int, int]:
     return {int(seq): int(amount) for seq, amount in rows}
 
 
-def _reversed_write_offs(conn: Connection, month_end: dt.date,
-                         seqs: list[int]) -> dict[int, dict[str, Any]]:
-    """The saved state of each reversed write-off made on or before ``month_end`` of the
-    given accounts (the latest per account)."""
+def _reversed_write_offs(conn: Connection,
+                         written_off_on: dict[int, dt.date]) -> dict[int, dict[str, Any]]:
+    """Per account seq, the saved state of the write-off the month-end position shows
+    (the one made on that account's ``written_off_on``) when it has been reversed since;
+    an account written off again after a reversal is matched to its new write-off."""
     w = credit_write_offs.c
+    seqs = sorted(written_off_on)
     found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(seqs), 1000):
         chunk = seqs[start:start + 1000]
-        for row in conn.execute(select(w.account_seq, w.state)
-                                .where(w.account_seq.in_(chunk),
-                                       w.written_off_on <= month_end,
-                                       w.reversed_at.is_not(None))
+        for row in conn.execute(select(w.account_seq, w.written_off_on, w.state)
+                                .where(w.account_seq.in_(chunk), w.reversed_at.is_not(None))
                                 .order_by(w.id)):
-            found[int(row.account_seq)] = dict(row.state)
+            if row.written_off_on == written_off_on[int(row.account_seq)]:
+                found[int(row.account_seq)] = dict(row.state)
     return found
 
 
