@@ -178,6 +178,8 @@ def test_bad_input_is_refused_naming_the_month(uow, clock, month, error):
     with pytest.raises(error) as refused:
         _report(uow, month)
     assert refused.value.field == "month"
+    if error is StateError:
+        assert refused.value.extra["rule"] == "bureau.month_not_closed"
     assert _counts(uow) == (0, 0, 0)
 
 
@@ -267,3 +269,41 @@ def test_a_write_off_made_again_after_a_reversal_is_reported_as_written_off(uow,
     (row,) = csv.DictReader(io.StringIO(_report(uow, "2025-05").csv))
     assert (row["pboc_account_status"], row["metro2_status"]) == ("4", "97")
     assert int(row["charge_off_minor"]) > 0
+
+
+class _Rejecting(SimulatedBureau):
+    """A bureau that refuses every submission."""
+
+    def submit(self, tx, submission_id, records):
+        from creditpay.risk.bureau import SubmissionReceipt
+
+        return SubmissionReceipt(submission_id, "rejected", 0, ("layout: refused",))
+
+
+class _PullOnly:
+    """A bureau adapter that answers pulls and takes no submissions."""
+
+    name = "pull-only"
+
+    def fetch(self, customer_id, as_of):
+        return BUREAU.fetch(customer_id, as_of)
+
+
+def test_a_rejected_submission_stores_nothing(uow, clock):
+    _world(uow, clock)
+    close_until(uow, clock, dt.date(2025, 4, 1))
+    with pytest.raises(StateError) as refused:
+        uow.run(lambda tx: report_month(tx, month="2025-03", bureau=_Rejecting(7)))
+    assert refused.value.extra["rule"] == "bureau.rejected"
+    assert _counts(uow) == (0, 0, 0)
+
+
+def test_the_nightly_skips_a_bureau_that_takes_no_submissions(uow, clock):
+    _world(uow, clock)
+    close_until(uow, clock, dt.date(2025, 3, 31))
+    clock.set(dt.datetime(2025, 4, 1, 0, 30, tzinfo=dt.UTC))
+    report = run_nightly(uow, dt.date(2025, 3, 31), audit_checkpointer=None,
+                         catalogue=CATALOGUE, bureau=_PullOnly())
+    assert report.bureau_submission is None
+    assert any(note.startswith("bureau_reporting:") for note in report.skipped)
+    assert _counts(uow) == (0, 0, 0)
