@@ -307,3 +307,63 @@ def test_the_nightly_skips_a_bureau_that_takes_no_submissions(uow, clock):
     assert report.bureau_submission is None
     assert any(note.startswith("bureau_reporting:") for note in report.skipped)
     assert _counts(uow) == (0, 0, 0)
+
+
+def test_any_month_reports_exactly_the_consenting_customers_once(uow, clock):
+    """Property (Hypothesis, one month per example on the same store): whatever the
+    customers bought, repaid and consented to, a month's submission holds one record per
+    reportable account of each consenting customer and none of the others, every record
+    keeps the layout's rules, and running the month again submits nothing."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from creditpay.errors import DomainError
+
+    from ..credit.servicing_helpers import repay
+
+    months = iter(range(100))
+    consenting: set[str] = set()
+
+    @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck),
+              derandomize=True)
+    @given(people=st.lists(st.tuples(st.booleans(), st.integers(1_000, 300_000),
+                                     st.integers(0, 100)), min_size=1, max_size=4))
+    def example(people: list[tuple[bool, int, int]]) -> None:
+        n = next(months)
+        start = clock.today()
+        for k, (consents, amount, repaid_percent) in enumerate(people):
+            customer = f"h{n}x{k}"
+            who = new_customer(uow, customer)
+            buy(uow, who, f"{customer}-p", amount)
+            if consents:
+                _consent(uow, customer)
+                consenting.add(customer)
+            if repaid_percent:
+                try:
+                    repay(uow, who, f"{customer}-r", amount * repaid_percent // 100)
+                except DomainError:
+                    pass  # nothing billed to repay yet: the customer simply did not pay
+        next_month = (start.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        close_until(uow, clock, next_month)
+        month = f"{start.year:04d}-{start.month:02d}"
+        result = _report(uow, month)
+        rows = list(csv.DictReader(io.StringIO(result.csv or "")))
+        reported = {r["customer_id"] for r in rows}
+        with uow.connect() as conn:
+            from creditpay.credit.bureau_source import month_end_accounts
+
+            accounts = [a for a in month_end_accounts(conn, next_month - dt.timedelta(days=1))
+                        if a.status != "closed" or a.open_at_previous_month_end]
+        expected = {a.account_id for a in accounts if a.customer_id in consenting}
+        assert {r["account_id"] for r in rows} == expected
+        assert reported <= consenting
+        assert result.skipped_no_consent == sum(
+            1 for a in accounts if a.customer_id not in consenting)
+        for r in rows:
+            assert 0 <= int(r["amount_past_due_minor"]) <= int(r["balance_minor"])
+            assert (r["pboc_account_status"] == "3") == bool(r["closed_on"])
+            if r["pboc_account_status"] in ("1", "2"):
+                assert (int(r["dpd"]) > 0) == (r["pboc_account_status"] == "2")
+        assert _report(uow, month).submission_id is None
+
+    example()
