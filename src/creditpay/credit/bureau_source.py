@@ -71,9 +71,10 @@ class MonthEndAccount:
 def month_end_accounts(conn: Connection, month_end: dt.date) -> list[MonthEndAccount] | None:
     """Every account with a stored position at ``month_end``, in account order; None when
     that date has no stored positions (not closed yet, or closed before positions were
-    kept). Three statements whatever the number of accounts: the positions with what is
-    read beside them, the reversed write-offs of written-off accounts, and (only on the
-    month end's own night) the live past-due amounts."""
+    kept). Set-based, never per account: the positions with what is read beside them (one
+    statement), the reversed write-offs of the written-off accounts (one per 1,000 of
+    them), the last closed date and, on the month end's own night, the live past-due
+    amounts (one each)."""
     p, a, ln = credit_day_end_positions.c, credit_accounts.c, credit_lines.c
     month_start = month_end.replace(day=1)
     previous_end = month_start - dt.timedelta(days=1)

@@ -8,6 +8,12 @@ compliance domain's consent records: the record exists, is this customer's, is a
 the purpose's consent (bureau inquiry; credit assessment for the platform's payment data)
 and was not revoked since. A refused pull raises
 :class:`~creditpay.errors.ConsentRequiredError` and writes nothing.
+
+The other direction, furnishing: :class:`BureauFurnishing` takes the platform's monthly
+submissions of :class:`TradelineRecord` (creditpay.reporting.bureau_reporting;
+docs/bureau-reporting.md). :class:`SimulatedBureau` ingests them into its store
+(``bureau_tradelines``) and, as a :class:`StoredBureau`, adds them to the reports
+:func:`pull_report` gives a later decision.
 """
 
 from __future__ import annotations
@@ -212,7 +218,9 @@ class SimulatedBureau:
 
     The draws mimic a consumer population: about a third with no borrowing elsewhere, a tail
     borrowing from many lenders at once (多头借贷), whose inquiries and missed payments are
-    more frequent. ``overrides`` pins fields for named customers (tests, demos).
+    more frequent. ``overrides`` pins fields for named customers (tests, demos). That is
+    the other lenders; :meth:`fetch_from` adds what the platform reported to it
+    (:meth:`submit`).
     """
 
     def __init__(self, seed: int = 0,
