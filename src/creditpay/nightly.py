@@ -4,8 +4,9 @@ The close of business belongs to credit and must not reach into risk or consumer
 jobs that follow it are chained here: the periodic limit review (risk, when a behaviour
 model and a limit-review policy are in force), the early-warning metrics, monitors and
 alerts (risk), the decline of referred applications past their deadline (risk), complaint
-escalation (consumer protection), the purge of expired registrations (parties), then the
-audit seal, so the night's records join the hash chain. Collections contact people and run
+escalation (consumer protection), the purge of expired registrations (parties), on a month
+end's night the month's credit-bureau submission (reporting), then the audit seal, so the
+night's records join the hash chain. Collections contact people and run
 in the day (`creditpay collections run`), not here: a night run would meet quiet hours.
 """
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from creditpay.credit.cob import AutoDebitConsents
     from creditpay.credit.products import Catalogue
     from creditpay.platform.checkpoints import AuditCheckpointer
+    from creditpay.risk.bureau import BureauAdapter
 
 __all__ = ["NightlyReport", "run_nightly", "limit_review_configured",
            "auto_debit_consents"]
@@ -38,6 +40,7 @@ class NightlyReport:
     referrals_expired: int = 0  # referred applications declined at their deadline
     registrations_purged: int = 0  # expired or ended registrations deleted (parties)
     month_end_cells: int | None = None  # portfolio month-end cells recorded (month ends)
+    bureau_submission: dict[str, Any] | None = None  # the month's bureau report (month ends)
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
@@ -48,7 +51,8 @@ class NightlyReport:
                 "early_warning": self.early_warning,
                 "referrals_expired": self.referrals_expired,
                 "registrations_purged": self.registrations_purged,
-                "month_end_cells": self.month_end_cells}
+                "month_end_cells": self.month_end_cells,
+                "bureau_submission": self.bureau_submission}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -79,14 +83,16 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
                 currency: str = "CNY", early_warning_monitors: Any = None,
                 audit_checkpointer: AuditCheckpointer | None,
                 consents: AutoDebitConsents | None = None,
-                catalogue: Catalogue) -> NightlyReport:
+                catalogue: Catalogue, bureau: BureauAdapter | None = None) -> NightlyReport:
     """Close ``business_date``, then the jobs that follow it. Each step is idempotent for
     the date, so a re-run after a crash finishes what is left. ``early_warning_monitors``:
     the monitors the early-warning job evaluates (default: its bundled set).
     ``audit_checkpointer`` signs and stores a checkpoint at each seal (required, no default:
     None only in tests; docs/security.md section 6). ``consents``: the close of business's
     auto-debit consent check (default: :func:`auto_debit_consents`). ``catalogue``: the
-    products and caps the close of business services accounts with (the bootstrap's)."""
+    products and caps the close of business services accounts with (the bootstrap's).
+    ``bureau``: where a month end's night reports the month (default: the simulated bureau;
+    an adapter that takes no submissions skips it)."""
     from creditpay.credit.cob import run_close_of_business
     from creditpay.credit.portfolio_queries import is_month_end, record_month_end
     from creditpay.parties.service import purge_registrations
@@ -106,6 +112,7 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     # end; the accounts keep only today's state, so the month's last close records it.
     if is_month_end(business_date):
         report.month_end_cells = uow.run(lambda tx: record_month_end(tx.conn, business_date))
+        _report_to_bureau(uow, business_date, bureau, report)
     if limit_review_configured(uow):
         review = run_limit_review(uow, business_date, currency=currency)
         report.limit_review = review.as_dict()
@@ -121,3 +128,27 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     report.registrations_purged = uow.run(lambda tx: purge_registrations(tx))
     report.audit_sealed = seal(uow, audit_checkpointer).records_sealed
     return report
+
+
+def _report_to_bureau(uow: UnitOfWork, month_end: dt.date, bureau: BureauAdapter | None,
+                      report: NightlyReport) -> None:
+    """The month of ``month_end``, reported on its own night (the close of the month end is
+    done, so the accounts' rows are the month end's state: the past-due amounts are exact).
+    A refusal is noted in ``skipped`` and the night goes on (the seal must still run); the
+    month can be reported again with ``creditpay bureau report``."""
+    from creditpay.errors import DomainError
+    from creditpay.reporting.bureau_reporting import report_month
+    from creditpay.risk.bureau import BureauFurnishing, SimulatedBureau
+
+    furnishing = bureau if bureau is not None else SimulatedBureau(0)
+    if not isinstance(furnishing, BureauFurnishing):
+        report.skipped.append("bureau_reporting: the bureau adapter takes no submissions")
+        return
+    month = f"{month_end.year:04d}-{month_end.month:02d}"
+    try:
+        result = uow.run(lambda tx: report_month(tx, month=month, bureau=furnishing,
+                                                 actor="nightly"))
+    except DomainError as exc:
+        report.skipped.append(f"bureau_reporting: {exc}")
+        return
+    report.bureau_submission = result.as_dict()

@@ -64,6 +64,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.audit",
     "creditpay.cli.consumer",
     "creditpay.cli.reports",
+    "creditpay.cli.bureau",
     "creditpay.cli.approvals",
     "creditpay.cli.merchant_users",
     "creditpay.cli.credit_control",

@@ -8,6 +8,12 @@ compliance domain's consent records: the record exists, is this customer's, is a
 the purpose's consent (bureau inquiry; credit assessment for the platform's payment data)
 and was not revoked since. A refused pull raises
 :class:`~creditpay.errors.ConsentRequiredError` and writes nothing.
+
+The other direction, furnishing: :class:`BureauFurnishing` takes the platform's monthly
+submissions of :class:`TradelineRecord` (creditpay.reporting.bureau_reporting;
+docs/bureau-reporting.md). :class:`SimulatedBureau` ingests them into its store
+(``bureau_tradelines``) and, as a :class:`StoredBureau`, adds them to the reports
+:func:`pull_report` gives a later decision.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ import datetime as dt
 import hashlib
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
@@ -30,6 +36,12 @@ from creditpay.protection.consent_refs import require_referenced_consent
 __all__ = [
     "PURPOSES",
     "BureauAdapter",
+    "BureauFurnishing",
+    "StoredBureau",
+    "TradelineRecord",
+    "SubmissionReceipt",
+    "RECORD_FIELDS",
+    "CORRECTION_INDICATORS",
     "BureauPull",
     "BureauReport",
     "ConsentChecker",
@@ -77,6 +89,104 @@ class BureauAdapter(Protocol):
     def fetch(self, customer_id: str, as_of: dt.datetime) -> BureauReport: ...
 
 
+# ----- furnishing: the platform reports its accounts to the bureau ---------------------------
+# The layout (docs/bureau-reporting.md): one record per credit account per month, fields
+# modelled on the PBOC personal credit report's loan-account items and Metro 2's base segment.
+RECORD_FIELDS = (
+    "month", "account_id", "customer_id", "account_type", "portfolio_type", "currency",
+    "opened_on", "credit_limit_minor", "original_amount_minor", "balance_minor",
+    "amount_past_due_minor", "months_past_due", "dpd", "remaining_term_months",
+    "scheduled_payment_minor", "pboc_account_status", "five_class", "metro2_status",
+    "payment_rating", "charge_off_minor", "closed_on")
+# "" an original record, "C" a correction replacing the record of that month, "D" a deletion
+# of that month's record (Metro 2 AUD / PBOC 更正 and 删除).
+CORRECTION_INDICATORS = ("", "C", "D")
+
+
+@dataclass(frozen=True, slots=True)
+class TradelineRecord:
+    """One credit account's month-end record as furnished to a bureau (amounts in minor
+    units of ``currency``; dates ISO ``YYYY-MM-DD`` or "" for none; ``month`` ``YYYY-MM``).
+
+    ``correction_indicator``: "" original, "C" correction, "D" deletion;
+    ``original_submission_id``: for "C" and "D", the submission whose record it replaces."""
+
+    month: str
+    account_id: str
+    customer_id: str
+    account_type: str  # PBOC: R1 revolving (lines), D1 non-revolving (plans, loans)
+    portfolio_type: str  # Metro 2: R revolving, I installment
+    currency: str
+    opened_on: str
+    credit_limit_minor: int  # lines: the limit; plans and loans: the principal lent
+    original_amount_minor: int  # plans and loans: the principal lent; lines: 0
+    balance_minor: int
+    amount_past_due_minor: int
+    months_past_due: int  # PBOC 当前逾期期数: ceil(dpd / 30)
+    dpd: int
+    remaining_term_months: int
+    scheduled_payment_minor: int
+    pboc_account_status: str  # 1 正常, 2 逾期, 3 结清, 4 呆账
+    five_class: str  # 五级分类 1..5
+    metro2_status: str  # 11, 71, 78, 80, 82, 83, 84, 97, 13
+    payment_rating: str  # 0..6, L
+    charge_off_minor: int
+    closed_on: str
+    correction_indicator: str = ""
+    original_submission_id: str = ""
+
+    def content(self) -> dict[str, Any]:
+        """The reported fields (no correction columns): what a correction compares."""
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
+    def content_sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.content(), sort_keys=True,
+                                         ensure_ascii=False).encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TradelineRecord:
+        return cls(**{k: data[k] for k in cls.__slots__ if k in data})
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionReceipt:
+    """What the bureau answered to a submission: ``status`` "accepted" (every record
+    ingested) or "rejected" with ``errors``."""
+
+    submission_id: str
+    status: str
+    records_ingested: int
+    errors: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class BureauFurnishing(Protocol):
+    """A bureau that accepts the platform's monthly submissions (the furnisher side).
+
+    ``submit`` runs in the reporting transaction (``tx``): a simulated bureau ingests into
+    its own store there; a real one would transmit the file and answer with its receipt."""
+
+    name: str
+
+    def submit(self, tx: Tx, submission_id: str,
+               records: Sequence[TradelineRecord]) -> SubmissionReceipt: ...
+
+
+@runtime_checkable
+class StoredBureau(Protocol):
+    """A bureau whose report reads a store in the platform's database (the simulator, which
+    ingests the platform's submissions there): :func:`pull_report` calls ``fetch_from``
+    with the pulling transaction's connection instead of ``fetch``."""
+
+    name: str
+
+    def fetch_from(self, conn: Connection, customer_id: str,
+                   as_of: dt.datetime) -> BureauReport: ...
+
+
 ConsentChecker = Callable[[Tx, str, str, str | None], None]
 
 
@@ -108,7 +218,9 @@ class SimulatedBureau:
 
     The draws mimic a consumer population: about a third with no borrowing elsewhere, a tail
     borrowing from many lenders at once (多头借贷), whose inquiries and missed payments are
-    more frequent. ``overrides`` pins fields for named customers (tests, demos).
+    more frequent. ``overrides`` pins fields for named customers (tests, demos). That is
+    the other lenders; :meth:`fetch_from` adds what the platform reported to it
+    (:meth:`submit`).
     """
 
     def __init__(self, seed: int = 0,
@@ -131,6 +243,80 @@ class SimulatedBureau:
                   "delinquencies_24m": delinquencies}
         values.update(self._overrides.get(customer_id, {}))
         return BureauReport(customer_id=customer_id, bureau=self.name, **values)
+
+    # The store is one simulated bureau whatever the seed: the seed draws the other lenders,
+    # the platform's own tradelines are what it furnished.
+    STORE = "simulated"
+
+    def submit(self, tx: Tx, submission_id: str,
+               records: Sequence[TradelineRecord]) -> SubmissionReceipt:
+        """Ingest the records into the bureau's store (checked like any input at an edge:
+        a record the layout refuses rejects the whole submission, nothing ingested)."""
+        from creditpay.risk.decisions.bureau_furnishing import ingest
+
+        errors = tuple(error for record in records for error in _record_errors(record))
+        if errors:
+            return SubmissionReceipt(submission_id, "rejected", 0, errors[:20])
+        count = ingest(tx, bureau=self.STORE, submission_id=submission_id,
+                       records=[record.to_json() for record in records])
+        return SubmissionReceipt(submission_id, "accepted", count)
+
+    def fetch_from(self, conn: Connection, customer_id: str,
+                   as_of: dt.datetime) -> BureauReport:
+        """:meth:`fetch` plus the platform's tradelines this bureau ingested, for months
+        ended before ``as_of`` (the last 24 of them): the latest record of each open
+        account adds its balance to the debt and its scheduled payment to the monthly
+        repayment, the platform counts as one lender in use while it has an open account,
+        and each account-month reported 30 or more days past due is a delinquency."""
+        from creditpay.risk.decisions.bureau_furnishing import customer_tradelines
+
+        report = self.fetch(customer_id, as_of)
+        last = _month_before(as_of.date() if isinstance(as_of, dt.datetime) else as_of)
+        first = _months_back(last, 23)
+        records = customer_tradelines(conn, bureau=self.STORE, customer_id=customer_id,
+                                      first_month=first, last_month=last)
+        latest: dict[str, Mapping[str, Any]] = {}
+        delinquent = 0
+        for record in records:  # by account, then month: the last one per account wins
+            latest[record["account_id"]] = record
+            if int(record["dpd"]) >= 30:
+                delinquent += 1
+        open_records = [r for r in latest.values()
+                        if r["pboc_account_status"] in ("1", "2", "4")]
+        return BureauReport(
+            customer_id=customer_id, bureau=self.name,
+            debt_minor=report.debt_minor + sum(int(r["balance_minor"]) for r in open_records),
+            monthly_repayment_minor=report.monthly_repayment_minor
+            + sum(int(r["scheduled_payment_minor"]) for r in open_records),
+            inquiries_6m=report.inquiries_6m,
+            lenders_in_use=report.lenders_in_use + (1 if open_records else 0),
+            delinquencies_24m=report.delinquencies_24m + delinquent)
+
+
+def _month_before(day: dt.date) -> str:
+    """The last month that ended before ``day``, ``YYYY-MM``."""
+    previous = day.replace(day=1) - dt.timedelta(days=1)
+    return f"{previous.year:04d}-{previous.month:02d}"
+
+
+def _months_back(month: str, count: int) -> str:
+    index = int(month[:4]) * 12 + int(month[5:7]) - 1 - count
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _record_errors(record: TradelineRecord) -> list[str]:
+    errors = []
+    for name in ("credit_limit_minor", "original_amount_minor", "balance_minor",
+                 "amount_past_due_minor", "months_past_due", "dpd", "remaining_term_months",
+                 "scheduled_payment_minor", "charge_off_minor"):
+        value = getattr(record, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            errors.append(f"{record.account_id}: {name} must be a non-negative integer")
+    if record.correction_indicator not in CORRECTION_INDICATORS:
+        errors.append(f"{record.account_id}: correction_indicator unknown")
+    if record.pboc_account_status == "3" and not record.closed_on:
+        errors.append(f"{record.account_id}: a closed account needs closed_on")
+    return errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +357,10 @@ def pull_report(
     if purpose not in PURPOSES:
         raise ValidationError(f"purpose must be one of {sorted(PURPOSES)}", field="purpose")
     consent_checker(tx, customer_id, purpose, consent_reference)
-    report = adapter.fetch(customer_id, tx.now)
+    # A bureau with a store in this database (the simulator's ingested tradelines) reads it
+    # in the pulling transaction.
+    report = (adapter.fetch_from(tx.conn, customer_id, tx.now)
+              if isinstance(adapter, StoredBureau) else adapter.fetch(customer_id, tx.now))
     _check_report(report, customer_id)
     payload = report.to_json()
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

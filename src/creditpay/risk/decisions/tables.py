@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -27,6 +28,9 @@ from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = [
     "bureau_pulls",
+    "bureau_submissions",
+    "bureau_submission_records",
+    "bureau_tradelines",
     "credit_decision_histories",
     "credit_decisions",
     "credit_policies",
@@ -115,6 +119,66 @@ bureau_pulls = Table(
     Column("report_sha256", String(64), nullable=False),
     # "Who looked at my credit file?" is a question the customer may ask.
     Index("ix_bureau_pulls_customer", "customer_id", "id"),
+)
+
+# Credit-bureau reporting (furnishing; creditpay.reporting.bureau_reporting through
+# creditpay.risk.decisions.bureau_furnishing): each monthly submission the platform made to a
+# bureau (original, or corrections of a month already reported) and every record in it, so a
+# re-run of a month reports only what changed since, and an auditor sees what was sent.
+# Append-only except ``status`` (the bureau's answer, set in the same transaction).
+bureau_submissions = Table(
+    "bureau_submissions",
+    metadata,
+    Column("submission_id", String(32), primary_key=True),  # BR<YYYYMM>-<NNN>
+    Column("month", String(7), nullable=False),  # YYYY-MM reported
+    Column("sequence", Integer, nullable=False),  # 1 the original, 2.. corrections
+    Column("kind", String(12), nullable=False),  # original | correction
+    Column("bureau", String(64), nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("corrections", Integer, nullable=False),  # records "C" or "D"
+    Column("checksum", String(64), nullable=False),  # SHA-256 of the CSV file's bytes
+    Column("file_name", String(64), nullable=False),
+    Column("status", String(12), nullable=False),  # accepted | rejected
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("month", "sequence"),
+    CheckConstraint("kind IN ('original', 'correction')", name="kind"),
+    CheckConstraint("status IN ('accepted', 'rejected')", name="status"),
+)
+
+bureau_submission_records = Table(
+    "bureau_submission_records",
+    metadata,
+    Column("id", BigIntPK, primary_key=True, autoincrement=True),
+    Column("submission_id", String(32), ForeignKey("bureau_submissions.submission_id"),
+           nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("customer_id", String(64), nullable=False),
+    Column("correction_indicator", String(1), nullable=False),  # "" | C | D
+    Column("original_submission_id", String(32), nullable=True),
+    Column("record", JSONType, nullable=False),  # the TradelineRecord's fields
+    Column("content_sha256", String(64), nullable=False),
+    # A re-run reads the latest record of each account of the month.
+    Index("ix_bureau_submission_records_month", "month", "account_id", "id"),
+)
+
+# The simulated bureau's own store (creditpay.risk.bureau.SimulatedBureau): what it ingested
+# from the platform's submissions, one row per account and month (a correction replaces the
+# month's row; a deletion marks it deleted). Its reports add these tradelines to the
+# synthetic part for other lenders.
+bureau_tradelines = Table(
+    "bureau_tradelines",
+    metadata,
+    Column("bureau", String(32), primary_key=True),
+    Column("account_id", String(64), primary_key=True),
+    Column("month", String(7), primary_key=True),
+    Column("customer_id", String(64), nullable=False),
+    Column("record", JSONType, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("submission_id", String(32), nullable=False),
+    Column("ingested_at", UtcDateTime(), nullable=False),
+    Index("ix_bureau_tradelines_customer", "bureau", "customer_id", "month"),
 )
 
 # The platform histories decisions used, by content: the SHA-256 of ``document`` (the
