@@ -411,8 +411,10 @@ class Funding:
         if arrangement is None or arrangement.arrangement_type == "own":
             return None
         currency = product.currency
-        candidates = [pid for pid, _ in arrangement.partners]
-        partners = {pid: P.get_partner(tx.conn, pid) for pid in candidates}
+        known = P.get_partners(tx.conn, [pid for pid, _ in arrangement.partners])
+        # A partner removed from the register since the arrangement funds nothing.
+        candidates = [pid for pid, _ in arrangement.partners if pid in known]
+        partners = {pid: known[pid] for pid in candidates}
         positions = _lock_positions(tx, candidates, currency)
         borrower = _borrower_outstanding(tx.conn, customer_id, currency)
         grade, pd = self.borrower_risk(tx.conn, customer_id) if self.borrower_risk \

@@ -35,8 +35,9 @@ from creditpay.platform import audit
 
 __all__ = [
     "LICENCE_TYPES", "PARTNER_STATUSES", "PARTNER_SCOPES", "KEY_KIND", "PartnerTerms",
-    "Partner", "parse_terms", "check_terms_change", "onboard_partner", "change_terms", "set_status", "get_partner",
-    "list_partners", "create_partner_key", "authenticate_partner_key", "partner_view",
+    "Partner", "parse_terms", "check_terms_change", "onboard_partner", "change_terms",
+    "set_status", "get_partner", "get_partners", "list_partners", "create_partner_key",
+    "authenticate_partner_key", "partner_view",
 ]
 
 LICENCE_TYPES = ("bank", "consumer_finance", "trust", "microloan")
@@ -267,6 +268,18 @@ def get_partner(conn: Connection, partner_id: object, *, lock: bool = False,
         raise NotFoundError(f"partner {partner_id} has no terms version {version}",
                             field="terms_version")
     return _partner_of(row, terms_row)
+
+
+def get_partners(conn: Connection, partner_ids: Collection[str]) -> dict[str, Partner]:
+    """The partners among ``partner_ids`` that exist, with their terms in force, by id (one
+    statement: routing reads every candidate of a loan at once)."""
+    if not partner_ids:
+        return {}
+    query = select(partner_lenders, partner_lender_terms.c.terms).join(
+        partner_lender_terms, (partner_lender_terms.c.partner_id == partner_lenders.c.id)
+        & (partner_lender_terms.c.version == partner_lenders.c.terms_version)).where(
+        partner_lenders.c.id.in_(sorted(set(partner_ids))))
+    return {row.id: _partner_of(row, row) for row in conn.execute(query)}
 
 
 def list_partners(conn: Connection, *, status: str | None = None) -> list[Partner]:
