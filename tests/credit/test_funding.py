@@ -139,6 +139,10 @@ def test_joint_loan_split_settled_and_reconciled(uow, clock):
         assert F.settle(tx, clock.today()) == settled
     with uow.connect() as conn:
         report = F.partners_report(conn)["partners"]
+        # The borrower is told who lent, partner first, the platform last.
+        assert F.funders_of_customer(conn, who.customer_id, platform_name="creditpay") == {
+            "loan1": [{"name": "Cheap Bank", "partner_id": cheap, "share_bps": 7000},
+                      {"name": "creditpay", "partner_id": None, "share_bps": 3000}]}
     row = next(r for r in report if r["partner_id"] == cheap)
     assert (row["funded_minor"], row["outstanding_minor"], row["platform_share_min_bps"]) == (
         shares[cheap]["funded_minor"], 0, 3000)

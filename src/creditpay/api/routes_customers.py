@@ -509,19 +509,24 @@ def complaints(request: Request, limit: int = Query(100, ge=1, le=100),
             summary="My credit accounts (line, installment plans, cash loans)")
 def credit_accounts(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. The caller's credit accounts: the pay-later line, installment plans and cash
-    loans, each with principal owed, past-due principal, accrued interest, days past due and
-    next due date. Changes nothing."""
+    loans, each with principal owed, past-due principal, accrued interest, days past due,
+    next due date and, for credit partner lenders fund, who lent it and in what shares
+    (`funders`). Changes nothing."""
+    from creditpay.credit.funding import funders_of_customer
     from creditpay.credit.service import list_accounts
 
     rt = runtime(request)
     with rt.uow.connect() as conn:
         views = list_accounts(conn, who.id)
+        funders = funders_of_customer(conn, who.id,
+                                      platform_name=rt.payments.policy.lender_name)
     return {"data": [{
         "account_id": v.account_id, "kind": v.kind, "status": v.status,
         "product_code": v.product_code, "principal_minor": v.principal_minor,
         "principal_past_due_minor": v.principal_past_due_minor,
         "interest_accrued_minor": v.interest_accrued_minor, "dpd": v.dpd,
-        "next_due_date": v.next_due_date.isoformat() if v.next_due_date else None}
+        "next_due_date": v.next_due_date.isoformat() if v.next_due_date else None,
+        "funders": funders.get(v.account_id, [])}
         for v in views]}
 
 

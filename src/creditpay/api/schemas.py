@@ -906,6 +906,12 @@ class ComplaintResolveIn(Strict):
                             {"outcome": "not_upheld"})
 
 
+class FunderOut(BaseModel):
+    name: str = Field(description="the lender: the platform or a partner lender")
+    partner_id: str | None = Field(description="the partner lender's id; null: the platform")
+    share_bps: int = Field(description="its share of the principal lent, basis points")
+
+
 class CreditAccountOut(BaseModel):
     account_id: str
     kind: Literal["line", "plan", "loan"]
@@ -916,6 +922,10 @@ class CreditAccountOut(BaseModel):
     interest_accrued_minor: int
     dpd: int
     next_due_date: str | None
+    funders: list[FunderOut] = Field(
+        default_factory=list,
+        description="who lent this credit when partner lenders fund it (joint lending or "
+                    "facilitation), with their shares; empty: the platform lent it alone")
 
 
 class CreditAccountList(BaseModel):
@@ -926,7 +936,10 @@ class CreditAccountList(BaseModel):
          "interest_accrued_minor": 0, "dpd": 0, "next_due_date": None},
         {"account_id": "plan_47cd0a792e84cb116535f9bd", "kind": "plan", "status": "active",
          "product_code": "baitiao", "principal_minor": 180000, "principal_past_due_minor": 0,
-         "interest_accrued_minor": 0, "dpd": 0, "next_due_date": "2025-04-01"}]})
+         "interest_accrued_minor": 0, "dpd": 0, "next_due_date": "2025-04-01",
+         "funders": [{"name": "Example Bank", "partner_id": "ptn_5f1c2a9e0b7d4c3a8e61",
+                      "share_bps": 7000},
+                     {"name": "creditpay", "partner_id": None, "share_bps": 3000}]}]})
 
 
 class ProductExposureOut(BaseModel):

@@ -75,7 +75,7 @@ __all__ = [
     "active_arrangement", "list_arrangements", "arrangement_of", "arrangements_in_force",
     "fund_loan", "follow_ledger", "settle",
     "reconcile", "partners_report", "partner_loans", "partner_flows", "partner_settlements",
-    "settlement_lines", "partner_accounts", "FOLLOWED_CODES", "ACCOUNT_CODES",
+    "settlement_lines", "partner_accounts", "funders_of_customer", "FOLLOWED_CODES", "ACCOUNT_CODES",
 ]
 
 # The credit journal's codes a funded loan's funders follow.
@@ -1247,3 +1247,26 @@ def loan_funders(conn: Connection, account_id: str) -> list[dict[str, Any]]:
                                 "updated_at": r.updated_at.isoformat()}
             for r in conn.execute(select(credit_funding_shares).where(
                 s.account_id == account_id).order_by(s.funder_id == PLATFORM, s.funder_id))]
+
+
+def funders_of_customer(conn: Connection, customer_id: str, *, platform_name: str
+                        ) -> dict[str, list[dict[str, Any]]]:
+    """Who lent each of the customer's partner-funded loans, by account id: ``[{"name",
+    "partner_id" (None: the platform, named ``platform_name``), "share_bps"}]``, partners
+    first (the consumer's right to know who lends to them). Loans the platform funds alone
+    are absent. Two statements whatever the number of loans."""
+    s, loans = credit_funding_shares.c, credit_funding_loans.c
+    rows = conn.execute(select(s.account_id, s.funder_id, s.share_bps).join(
+        credit_funding_loans, loans.account_id == s.account_id).where(
+        loans.customer_id == customer_id).order_by(
+        s.account_id, s.funder_id == PLATFORM, s.funder_id)).all()
+    names = {pid: p.name for pid, p in P.get_partners(
+        conn, {row.funder_id for row in rows if row.funder_id != PLATFORM}).items()}
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        platform = row.funder_id == PLATFORM
+        out[row.account_id].append({
+            "name": platform_name if platform else names.get(row.funder_id, row.funder_id),
+            "partner_id": None if platform else row.funder_id,
+            "share_bps": int(row.share_bps)})
+    return dict(out)

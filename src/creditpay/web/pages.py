@@ -184,6 +184,7 @@ def my_credit(request: Request) -> Response:
     page, who = customer_page(request)
     if who is None:
         return page.redirect("/app/login")
+    from creditpay.credit.funding import funders_of_customer
     from creditpay.credit.service import list_accounts
     from creditpay.credit.statements import list_statements
 
@@ -194,8 +195,10 @@ def my_credit(request: Request) -> Response:
         if line is not None:
             bills = list_statements(conn, line["line_id"])
             bill = statement_out(bills[-1]) if bills else None
+        funders = funders_of_customer(conn, who.id, platform_name=rt.payments.policy.lender_name)
         plans = [{"account": account,
-                  "schedule": installments_out(conn, account.account_id, CURRENCY)["data"]}
+                  "schedule": installments_out(conn, account.account_id, CURRENCY)["data"],
+                  "funders": funders.get(account.account_id, [])}
                  for account in list_accounts(conn, who.id)
                  if account.kind in ("plan", "loan") and account.status == "active"]
         actions = credit_actions(conn, who.id, line, plans)
