@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditpay.sim import behaviour as B
+from creditpay.sim import partners as SP
 from creditpay.sim.fraud import Attack, FraudPlanner
 from creditpay.sim.monitoring import (
     BAD_DPD,
@@ -84,6 +85,10 @@ FRAUD_TRAIN_ROWS_MIN = 300
 FRAUD_TRAIN_POSITIVES_MIN = 12
 FRAUD_TRAIN_WINDOW_DAYS = 42  # the most recent six weeks of labelled screenings
 FRAUD_TRAIN_ROUNDS = 100  # boosting rounds: retraining stays a small share of the run
+# A consumer with a line takes a cash loan (借呗) on a given day with this chance times their
+# credit appetite; the amounts (minor units) they ask for, within their line's headroom.
+CASH_LOAN_DAILY_RATE = 0.01
+CASH_LOAN_AMOUNTS_MINOR = (100_000, 200_000, 300_000, 500_000, 800_000)
 REVENUE_ACCOUNTS = (("merchant_fees", "merchant_fee_income"), ("interest", "interest_income"),
                     ("credit_fees", "fee_income"), ("penalty", "penalty_income"),
                     ("recoveries", "recovery_income"))
@@ -185,6 +190,9 @@ class Tally:
     reviews: Counter[str] = field(default_factory=Counter)
     collections: Counter[str] = field(default_factory=Counter)
     limit_changes: int = 0
+    cash_loans: int = 0
+    cash_loans_minor: int = 0
+    partner_consents: int = 0  # consumers' consents to share data with a partner lender
 
 
 def master_key_bytes(seed: int) -> bytes:
@@ -343,6 +351,7 @@ class Economy:
     def setup(self) -> None:
         self._timed("setup.models", self._bootstrap_risk)
         self._timed("setup.merchants", self._onboard_merchants)
+        self._timed("setup.partners", self._onboard_partners)
         self._timed("setup.consumers", self._onboard_consumers)
         self._bureau()
 
@@ -399,6 +408,12 @@ class Economy:
             view = self.uow.run(onboard)
             self.merchant_principals.append(Principal(
                 "merchant", view["merchant"]["id"], scopes=frozenset(MERCHANT_SCOPES)))
+
+    def _onboard_partners(self) -> None:
+        """The operator onboards the partner lenders and sets the products' funding
+        arrangements (:mod:`creditpay.sim.partners`), as ``creditpay partners`` does."""
+        self.partners = SP.onboard_partners(self.uow, self.operator.id, self.services.catalogue,
+                                            self.config.customers)
 
     def _onboard_consumers(self) -> None:
         from creditpay.ledger.chart import party_key
@@ -471,6 +486,11 @@ class Economy:
                     grant_consent(tx, customer_id=agent.customer_id, purpose=p,
                                   language="zh-CN", text_version=t.version,
                                   text_sha256=t.sha256, channel="app")
+                # Some also let the platform share their payment data with its partner
+                # lenders; the others' credit stays the platform's own.
+                if SP.consents_to_partners(self.config.seed, c.index):
+                    self.tally.partner_consents += SP.grant_partner_consents(
+                        tx, agent.customer_id, self.partners)
                 return apply_for_credit_line(tx, ApplyForCreditLine(
                     application_id=f"sim-app-{c.index}", customer_id=agent.customer_id,
                     monthly_income_minor=c.monthly_income_minor,
@@ -534,6 +554,7 @@ class Economy:
         self._timed("topups", lambda: self._top_ups(rng))
         self._at(8, 45)
         self._timed("repayments", lambda: self._repayments(rng))
+        self._timed("cash_loans", self._cash_loans)
         self._timed("purchases", lambda: self._purchases(rng))
         self._at(21, 30)
         self._timed("fraud_reports", lambda: self._fraud_reports(day))
@@ -768,6 +789,57 @@ class Economy:
             if result is not None:
                 self.tally.repayments += 1
                 self.tally.repayments_minor += amount
+
+    def _cash_loans(self) -> None:
+        """A few consumers with a line borrow cash: offers shown, then one accepted with the
+        hash of its key facts, through the use cases the app's cash-loan page runs
+        (:mod:`creditpay.protection.cash_loans`) with the runtime's partner funding, as
+        ``POST /v1/me/cash_loans`` passes it. Drawn from their own stream, so the rest of
+        the day's draws are those of a run without cash loans."""
+        from creditpay.protection.cash_loans import (
+            ShowCashLoanOffers,
+            TakeCashLoan,
+            show_cash_loan_offers,
+            take_cash_loan,
+        )
+
+        rng = random.Random(f"{self.config.seed}:cash:{self.day}")
+        policy = self.payments.policy
+        for agent in self.agents:
+            if not agent.has_line or \
+                    rng.random() >= CASH_LOAN_DAILY_RATE * agent.consumer.credit_appetite:
+                continue
+            amount = rng.choice(CASH_LOAN_AMOUNTS_MINOR)
+            shown = self._attempt("cash_loan_offers", lambda tx, a=agent, n=amount:
+                                  show_cash_loan_offers(tx, ShowCashLoanOffers(
+                                      customer_id=a.customer_id, amount_minor=n,
+                                      currency=CURRENCY, language="zh-CN",
+                                      ttl_s=policy.offer_ttl_s,
+                                      lender_name=policy.lender_name),
+                                      catalogue=self.services.catalogue))
+            if shown is None or not shown.offers:
+                continue
+            # Shorter loans for the smaller amounts; for that term, the cheapest offer.
+            periods = sorted({int(o["periods"]) for o, _ in shown.offers})
+            wanted = periods[min(len(periods) - 1, int(rng.random() * len(periods)))]
+            offer, sha256 = min(((o, h) for o, h in shown.offers
+                                 if int(o["periods"]) == wanted),
+                                key=lambda oh: (int(oh[0]["total_repayable_minor"]),
+                                                oh[0]["product_code"]))
+            loan_id = f"sim-loan-{self.day}-{agent.consumer.index}"
+            taken = self._attempt("cash_loan", lambda tx, a=agent, o=offer, h=sha256,
+                                  i=loan_id: take_cash_loan(tx, TakeCashLoan(
+                                      customer_id=a.customer_id, offer_id=o["offer_id"],
+                                      key_facts_sha256=h, loan_id=i,
+                                      lender_name=policy.lender_name),
+                                      check_affordability=self.services.origination
+                                      .check_affordability,
+                                      catalogue=self.services.catalogue,
+                                      funding=self.services.funding))
+            if taken is not None:
+                agent.has_credit = True
+                self.tally.cash_loans += 1
+                self.tally.cash_loans_minor += int(offer["amount_minor"])
 
     def _principal(self, agent: Agent, device_id: str) -> Any:
         """The consumer (or whoever holds their credentials) signed in on ``device_id``."""
@@ -1246,6 +1318,7 @@ class Economy:
             "installment_plans": plans,
             "installment_plans_by_periods": {str(k): v for k, v in
                                              sorted(t.plans_by_periods.items())},
+            "cash_loans": t.cash_loans, "cash_loans_minor": t.cash_loans_minor,
             "purchases": dict(sorted(t.purchases.items())),
             "purchases_minor": dict(sorted(t.purchases_minor.items())),
             "purchases_credit_minor": t.purchases_minor["credit_line"]
@@ -1292,6 +1365,8 @@ class Economy:
             "policy": {"path": str(self.config.policy_path) if self.config.policy_path
                        else None, "hash": self.policy_hash},
             "demo_login": demo_login,
+            "partner_consents": t.partner_consents,
+            "partners": SP.partner_figures(self.uow),
         }
 
     def open_demo_checkout(self) -> dict[str, Any]:
