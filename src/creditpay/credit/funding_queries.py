@@ -84,10 +84,10 @@ def funded_shares(conn: Connection, start: dt.date | None, end: dt.date) -> list
     offers: dict[str, Any] = {}
     for i in range(0, len(plans), 1000):
         p, au = credit_purchases.c, credit_authorisations.c
-        for r in conn.execute(select(p.account_id, au.offer).join(
+        for o in conn.execute(select(p.account_id, au.offer).join(
                 credit_authorisations, au.authorisation_id == p.authorisation_id).where(
                 p.account_id.in_(plans[i:i + 1000]))):
-            offers[r.account_id] = dict(r.offer or {})
+            offers[o.account_id] = dict(o.offer or {})
     out = []
     for r in rows:
         cost = offers.get(r.account_id, {}).get("all_in_annual_cost_percent") \
@@ -103,11 +103,11 @@ def funded_shares(conn: Connection, start: dt.date | None, end: dt.date) -> list
 def _flow_sums(conn: Connection, end: dt.date, kinds: tuple[str, ...]
                ) -> list[Any]:
     f, loans = credit_funding_flows.c, credit_funding_loans.c
-    return conn.execute(select(f.partner_id, f.currency, loans.arrangement_type, f.kind,
+    return list(conn.execute(select(f.partner_id, f.currency, loans.arrangement_type, f.kind,
                                func.sum(f.amount_minor).label("amount")).join(
         credit_funding_loans, loans.account_id == f.account_id).where(
         f.business_date <= end, f.kind.in_(kinds)).group_by(
-        f.partner_id, f.currency, loans.arrangement_type, f.kind)).all()
+        f.partner_id, f.currency, loans.arrangement_type, f.kind)))
 
 
 def partner_outstanding_at(conn: Connection, end: dt.date

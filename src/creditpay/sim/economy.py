@@ -810,16 +810,17 @@ class Economy:
                     rng.random() >= CASH_LOAN_DAILY_RATE * agent.consumer.credit_appetite:
                 continue
             amount = rng.choice(CASH_LOAN_AMOUNTS_MINOR)
-            shown = self._attempt("cash_loan_offers", lambda tx, a=agent, n=amount:
-                                  show_cash_loan_offers(tx, ShowCashLoanOffers(
-                                      customer_id=a.customer_id, amount_minor=n,
-                                      currency=CURRENCY, language="zh-CN",
-                                      ttl_s=policy.offer_ttl_s,
-                                      lender_name=policy.lender_name),
-                                      catalogue=self.services.catalogue))
+
+            def offers(tx: Tx, a: Agent = agent, n: int = amount) -> Any:
+                return show_cash_loan_offers(tx, ShowCashLoanOffers(
+                    customer_id=a.customer_id, amount_minor=n, currency=CURRENCY,
+                    language="zh-CN", ttl_s=policy.offer_ttl_s,
+                    lender_name=policy.lender_name), catalogue=self.services.catalogue)
+
+            shown = self._attempt("cash_loan_offers", offers)
             if shown is None or not shown.offers:
                 continue
-            # Shorter loans for the smaller amounts; for that term, the cheapest offer.
+            # A term at random; for that term, the cheapest offer.
             periods = sorted({int(o["periods"]) for o, _ in shown.offers})
             wanted = periods[min(len(periods) - 1, int(rng.random() * len(periods)))]
             offer, sha256 = min(((o, h) for o, h in shown.offers
@@ -827,15 +828,16 @@ class Economy:
                                 key=lambda oh: (int(oh[0]["total_repayable_minor"]),
                                                 oh[0]["product_code"]))
             loan_id = f"sim-loan-{self.day}-{agent.consumer.index}"
-            taken = self._attempt("cash_loan", lambda tx, a=agent, o=offer, h=sha256,
-                                  i=loan_id: take_cash_loan(tx, TakeCashLoan(
-                                      customer_id=a.customer_id, offer_id=o["offer_id"],
-                                      key_facts_sha256=h, loan_id=i,
-                                      lender_name=policy.lender_name),
-                                      check_affordability=self.services.origination
-                                      .check_affordability,
-                                      catalogue=self.services.catalogue,
-                                      funding=self.services.funding))
+
+            def take(tx: Tx, a: Agent = agent, o: dict[str, Any] = offer, h: str = sha256,
+                     i: str = loan_id) -> Any:
+                return take_cash_loan(tx, TakeCashLoan(
+                    customer_id=a.customer_id, offer_id=o["offer_id"], key_facts_sha256=h,
+                    loan_id=i, lender_name=policy.lender_name),
+                    check_affordability=self.services.origination.check_affordability,
+                    catalogue=self.services.catalogue, funding=self.services.funding)
+
+            taken = self._attempt("cash_loan", take)
             if taken is not None:
                 agent.has_credit = True
                 self.tally.cash_loans += 1
