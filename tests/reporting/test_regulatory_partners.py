@@ -93,3 +93,50 @@ def test_no_partners_empty_sections(uow, clock):
                  "partner_guarantee"):
         assert report.section(name).rows == []
     assert isinstance(R.ratio(1, 3), Decimal)
+
+
+def test_guarantee_paid_at_write_off_as_of_each_day(uow, clock):
+    from sqlalchemy import select
+
+    from creditpay import ledger as L
+    from creditpay.credit.tables import credit_accounts
+    from creditpay.ledger.chart import ensure_platform_accounts
+
+    who = new_customer(uow, limit_minor=5_000_000, wallet_minor=0)
+    bank = _partner(uow, "Guarded Report Bank")
+    _consent(uow, who.customer_id, bank)
+    _arrange(uow, "jiebei", [{"partner_id": bank}], arrangement_type="joint",
+             platform_share_bps=5000, guarantee_bps=2000)
+    _loan(uow, who, "bad", 100_000, _funding(), periods=7, method="bullet")
+    with uow.begin() as tx:  # the loan is spent: nothing is ever repaid
+        cash = ensure_platform_accounts(tx, "CNY")["bank_settlement"]
+        L.create_transfer(tx, L.TransferRequest("spend", "wallet.withdraw",
+                                                debit_account_id=who.wallet_id,
+                                                credit_account_id=cash.id,
+                                                amount_minor=100_000))
+    before = clock.today()
+    while True:
+        before = clock.today() - dt.timedelta(days=1)  # the last date closed, not written off
+        close_days(uow, clock, 10)
+        with uow.connect() as conn:
+            status = conn.execute(select(credit_accounts.c.status).where(
+                credit_accounts.c.account_id == "bad")).scalar_one()
+        if status == "written_off":
+            break
+        assert clock.today() < dt.date(2026, 3, 1)
+    with uow.begin() as tx:  # follow the journal, as the nightly's settlement does
+        assert F.reconcile(tx)["ok"]
+    after = clock.today() - dt.timedelta(days=1)
+    share = _shares(uow, "bad")[bank]
+    cover = 50_000 * 2000 // 10000
+    assert share["guaranteed_minor"] == cover  # the whole cover went on this loss
+    assert _section(uow, after, "partner_guarantee") == [{
+        "currency": "CNY", "partner_id": bank, "partner_name": "Guarded Report Bank",
+        "cover_granted_minor": cover, "paid_minor": cover, "left_minor": 0}]
+    # Nothing outstanding and nothing opened that day: the partner has no joint row.
+    assert share["outstanding_minor"] == 0
+    assert _section(uow, after, "partner_joint_lending") == []
+    # The day before the write-off: all of it outstanding, nothing paid by the guarantee.
+    assert _section(uow, before, "partner_guarantee")[0]["paid_minor"] == 0
+    [row] = _section(uow, before, "partner_joint_lending")
+    assert row["partner_outstanding_minor"] == 50_000
