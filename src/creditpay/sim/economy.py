@@ -5,12 +5,17 @@ their phone, verify their identity (KYC) and link a card; the risk models and po
 trained, registered and put in force the way ``creditpay risk bootstrap`` does; consumers who
 want credit consent to the bureau inquiry and apply for a pay-later line through the API's own
 use case (:func:`creditpay.risk.decisions.applications.apply_for_credit_line`: identity, one
-line per customer, consents, decision, the line an approval opens, the audit record).
+line per customer, consents, decision, the line an approval opens, the audit record). Three
+partner lenders are onboarded with funding arrangements on the plan and cash-loan products,
+and some applicants also consent to share their payment data with them
+(:mod:`creditpay.sim.partners`); plans and cash loans are then funded with partners by the
+runtime's own routing, and the nightly batch settles the partners.
 
 Each business day (business time from a :class:`~creditpay.clock.SimulatedClock`): yesterday
 is settled to merchants (T+1), analysts work the fraud review queue, the day's credit
 applications are decided, wallets are topped up through the card rail (callbacks delivered),
-bills are repaid from the wallet when the consumer's latent creditworthiness says so, then
+bills are repaid from the wallet when the consumer's latent creditworthiness says so, a few
+consumers with a line take a cash loan (offers shown, one accepted with its key facts), then
 the day's purchases and fraud attempts run in time order through payment intents confirmed
 with balance, card, or an explicit credit offer (pay-later line or installment plan); every
 confirm is screened for fraud (rules as data, streaming features), a challenge sends a
