@@ -29,7 +29,7 @@ def test_short_run_funds_with_partners_settles_and_reconciles(store):
         customers=60, merchants=8, days=12, seed=7, database_url=store.url, progress=False,
         fraud=False))
     partners = figures["partners"]
-    assert partners["reconciliation"] == {"ok": True, "differences": 0}
+    assert partners["reconciliation"] == {"ok": True, "differences": 0, "by_check": {}}
     by_name = {p["name"]: p for p in partners["partners"]}
     assert len(by_name) == 3 and "setup.partners" in timings
     funded = [p for p in by_name.values() if p["funded_minor"] > 0]
@@ -109,3 +109,22 @@ def test_partner_terms_are_valid_at_any_size(customers):
         terms = PL.parse_terms(p.terms(customers), shareable_fields=SHAREABLE_FIELDS)
         assert terms.per_borrower_cap_minor <= terms.exposure_cap_minor
         assert terms.funding_rate_bps + terms.service_fee_bps <= 2400
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "credit.funding (the lead's): a loan of a funded product that fell back to own funding "
+    "keeps a platform-only share row that follow_ledger never updates (it loads only "
+    "arrangement_type != 'own'), so reconcile's loan_principal check reports it once the "
+    "loan is repaid. Seen in a 110-day simulation: 7 differences, all fallback-own loans."))
+def test_fallback_own_loan_repaid_still_reconciles(uow):
+    from ..credit.servicing_helpers import repay
+
+    who = new_customer(uow, limit_minor=5_000_000)
+    bank = _partner(uow, "Fallback Bank")
+    _arrange(uow, "jiebei", [{"partner_id": bank}], arrangement_type="joint",
+             platform_share_bps=3000)
+    _loan(uow, who, "loan_own", 100_000, _funding())  # no consent: the platform funds it
+    repay(uow, who, "r_own", 30_000, target="loan_own")
+    with uow.begin() as tx:
+        checked = F.reconcile(tx)
+    assert checked["ok"], checked["details"]

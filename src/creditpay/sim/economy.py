@@ -741,7 +741,7 @@ class Economy:
     def _bills_today(self) -> dict[str, tuple[int, bool]]:
         """customer id -> (billed and unpaid, any of it past due), for those who owe: the
         book read once, then what each owing account takes to pay today."""
-        from creditpay.credit.plans import load_account
+        from creditpay.credit.plans import accrual_denominator, load_account
         from creditpay.credit.repayments import amount_owed
         from creditpay.credit.service import portfolio
 
@@ -752,8 +752,15 @@ class Economy:
                 if account.status != "active" or not (account.billed_unpaid_minor > 0
                                                        or account.dpd > 0):
                     continue
-                owed = amount_owed(conn, load_account(conn, account.account_id),
-                                   include_unbilled=False)
+                loaded = load_account(conn, account.account_id)
+                owed = amount_owed(conn, loaded, include_unbilled=False)
+                if loaded["kind"] != "line":
+                    # A repayment without a target pays interest and penalty accrued but not
+                    # yet posted only on the line (credit.repayments): a plan's or a cash
+                    # loan's accrual is paid once posted, so it is not part of today's bill.
+                    denominator = accrual_denominator(loaded)
+                    owed -= (loaded["interest_accrual_num"] // denominator
+                             + loaded["penalty_accrual_num"] // denominator)
                 before, late = bills.get(account.customer_id, (0, False))
                 bills[account.customer_id] = (before + owed, late or account.dpd > 0)
         return bills

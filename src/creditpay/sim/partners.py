@@ -17,6 +17,7 @@ runtime's services, whose ``funding`` does that (and the nightly batch settles t
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +168,7 @@ FIGURE_KEYS = ("name", "licence_type", "funding_rate_bps", "service_fee_bps",
 
 
 def partner_figures(uow: UnitOfWork) -> dict[str, Any]:
-    """``{"partners": [...], "reconciliation": {"ok", "differences"}}``: each partner's funded
+    """``{"partners": [...], "reconciliation": {"ok", "differences", "by_check"}}``: each partner's funded
     volume (loans and minor units), outstanding, income (charges passed to it), losses (borne,
     net of the guarantee and recoveries), guarantee paid, the smallest platform share of its
     joint loans and its settlements' net; then every partner's flows reconciled against the
@@ -177,8 +178,10 @@ def partner_figures(uow: UnitOfWork) -> dict[str, Any]:
     def run(tx: Tx) -> dict[str, Any]:
         checked = reconcile(tx)  # follows the journal first
         report = partners_report(tx.conn)
+        by_check = Counter(str(d.get("check")) for d in checked["details"])
         return {"partners": [{k: row[k] for k in FIGURE_KEYS} for row in report["partners"]],
                 "reconciliation": {"ok": bool(checked["ok"]),
-                                   "differences": int(checked["differences"])}}
+                                   "differences": int(checked["differences"]),
+                                   "by_check": dict(sorted(by_check.items()))}}
 
     return uow.run(run)

@@ -151,7 +151,9 @@ def _partner_rows(figures: Figures) -> list[tuple[str, str]]:
     if checked:
         out.append(("partner flows reconcile with the ledger",
                     "yes" if checked.get("ok") else
-                    f"NO ({checked.get('differences', '?')} differences)"))
+                    f"NO ({checked.get('differences', '?')} differences: " + ", ".join(
+                        f"{_label(k)} {v}" for k, v in (checked.get("by_check") or {}).items())
+                    + ")"))
     return out
 
 
