@@ -1,13 +1,14 @@
 """The night's batch across domains, in order, for one business date.
 
 The close of business belongs to credit and must not reach into risk or consumer protection, so the
-jobs that follow it are chained here: the periodic limit review (risk, when a behaviour
-model and a limit-review policy are in force), the early-warning metrics, monitors and
-alerts (risk), the decline of referred applications past their deadline (risk), complaint
-escalation (consumer protection), the purge of expired registrations (parties), on a month
-end's night the month's credit-bureau submission (reporting), then the audit seal, so the
-night's records join the hash chain. Collections contact people and run
-in the day (`creditpay collections run`), not here: a night run would meet quiet hours.
+jobs that follow it are chained here: the partner lenders' daily settlement (credit), the
+periodic limit review (risk, when a behaviour model and a limit-review policy are in force),
+the early-warning metrics, monitors and alerts (risk), the decline of referred applications
+past their deadline (risk), complaint escalation (consumer protection), the purge of expired
+registrations (parties), on a month end's night the month's credit-bureau submission
+(reporting), then the audit seal, so the night's records join the hash chain. Collections
+contact people and run in the day (`creditpay collections run`), not here: a night run would
+meet quiet hours.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class NightlyReport:
     registrations_purged: int = 0  # expired or ended registrations deleted (parties)
     month_end_cells: int | None = None  # portfolio month-end cells recorded (month ends)
     bureau_submission: dict[str, Any] | None = None  # the month's bureau report (month ends)
+    partner_settlements: int = 0  # partner lenders settled for the date (credit.funding)
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
@@ -52,7 +54,8 @@ class NightlyReport:
                 "referrals_expired": self.referrals_expired,
                 "registrations_purged": self.registrations_purged,
                 "month_end_cells": self.month_end_cells,
-                "bureau_submission": self.bureau_submission}
+                "bureau_submission": self.bureau_submission,
+                "partner_settlements": self.partner_settlements}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -113,6 +116,12 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     if is_month_end(business_date):
         report.month_end_cells = uow.run(lambda tx: record_month_end(tx.conn, business_date))
         _report_to_bureau(uow, business_date, bureau, report)
+    # Partner lenders: the day's flows of funded loans (the close's write-offs included) are
+    # split from the credit journal and each partner is settled for the date, one
+    # transaction. Idempotent: a partner settled for the date is not settled again.
+    from creditpay.credit.funding import settle as settle_partners
+
+    report.partner_settlements = len(uow.run(lambda tx: settle_partners(tx, business_date)))
     if limit_review_configured(uow):
         review = run_limit_review(uow, business_date, currency=currency)
         report.limit_review = review.as_dict()

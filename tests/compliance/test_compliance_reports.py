@@ -82,7 +82,9 @@ def test_monthly_and_daily_reports(uow, clock, tmp_path):
     paths = R.write_report(march, tmp_path / "m", "xlsx")
     book = load_workbook(paths[0])
     assert book.sheetnames == ["summary", "balances", "npl", "originations",
-                               "write_offs_recoveries", "complaints", "loan_level"]
+                               "write_offs_recoveries", "complaints", "partner_joint_lending",
+                               "partner_facilitation", "partner_cost_distribution",
+                               "partner_guarantee", "loan_level"]
     sheet = book["originations"]
     assert [c.value for c in sheet[1]] == list(march.section("originations").columns)
 

@@ -37,6 +37,12 @@ from sqlalchemy import Connection
 from creditpay.credit.apr import apr_from_flows
 from creditpay.credit.calendar import add_months
 from creditpay.credit.day_end import Position, day_end_dates, live_positions, stored_positions
+from creditpay.credit.funding_core import BPS
+from creditpay.credit.funding_queries import (
+    funded_shares,
+    partner_guarantee_paid_at,
+    partner_outstanding_at,
+)
 from creditpay.credit.queries import (
     installment_flows,
     loans_opened_between,
@@ -45,6 +51,7 @@ from creditpay.credit.queries import (
 from creditpay.credit.queries import last_closed_business_date as _last_closed
 from creditpay.errors import StateError, ValidationError
 from creditpay.ledger.queries import recoveries_between
+from creditpay.parties.partners import list_partners
 from creditpay.protection.complaints import complaint_stats
 
 __all__ = [
@@ -53,7 +60,7 @@ __all__ = [
     "positions_at",
     "bucket_rank", "is_npl", "approved_decisions", "decision_at", "originations", "apr_band", "pseudonym", "daily_report", "monthly_report",
     "build_report", "write_csv", "write_xlsx", "write_report", "PSEUDONYM_KEY_INFO",
-    "report_text", "write_section_csv", "report_document",
+    "report_text", "write_section_csv", "report_document", "partner_sections",
 ]
 
 REPORT_FORMATS = ("csv", "xlsx")
@@ -405,6 +412,97 @@ def _loan_level(positions: list[AccountPosition], key: bytes) -> Section:
     return Section("loan_level", LOAN_LEVEL_COLUMNS, rows)
 
 
+# ----------------------------------------------------------------------------- partner lenders
+def _partner_joint_and_facilitation(conn: Connection, start: dt.date, end: dt.date,
+                                    names: dict[str, str]) -> list[Section]:
+    """Joint lending (联合贷) and facilitation (助贷) by partner: loans funded in the period
+    and the partner's part of them, and its funded principal outstanding at the period's
+    end; for joint loans also the whole loans' principal, the platform's part and its
+    share (the smallest, floored to the basis point, and the principal-weighted average)."""
+    opened: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
+    for share in funded_shares(conn, start, end):
+        opened[(share.arrangement_type, share.currency, share.partner_id)].append(share)
+    outstanding = partner_outstanding_at(conn, end)
+    keys = set(opened) | {(kind, currency, pid) for (pid, currency, kind), amount
+                          in outstanding.items() if amount}
+    joint, facilitation = [], []
+    for kind, currency, pid in sorted(keys):
+        shares = opened.get((kind, currency, pid), [])
+        left = outstanding.get((pid, currency, kind), 0)
+        funded = sum(s.funded_minor for s in shares)
+        if kind == "joint":
+            principal = sum(s.loan_principal_minor for s in shares)
+            platform = sum(s.platform_minor for s in shares)
+            smallest = min((s.platform_minor * BPS // s.loan_principal_minor
+                            for s in shares if s.loan_principal_minor), default=None)
+            joint.append((currency, pid, names.get(pid, ""), len(shares), funded, principal,
+                          platform, "" if smallest is None else smallest,
+                          "" if not principal else ratio(platform, principal), left))
+        else:
+            facilitation.append((currency, pid, names.get(pid, ""), len(shares), funded, left))
+    return [Section("partner_joint_lending", (
+        "currency", "partner_id", "partner_name", "loans", "partner_funded_minor",
+        "loans_principal_minor", "platform_funded_minor", "platform_share_min_bps",
+        "platform_share_avg", "partner_outstanding_minor"), joint),
+        Section("partner_facilitation", (
+            "currency", "partner_id", "partner_name", "loans", "partner_funded_minor",
+            "partner_outstanding_minor"), facilitation)]
+
+
+def _partner_cost_distribution(conn: Connection, start: dt.date, end: dt.date) -> Section:
+    """The consumer's all-in annual cost (interest and every fee, the platform's service
+    fee included: the partner is paid out of it) of the loans funded with partners opened in
+    the period, one count per loan, in the originations' APR bands."""
+    loans: dict[str, Any] = {}
+    for share in funded_shares(conn, start, end):
+        loans.setdefault(share.account_id, share)
+    cash = [s for s in loans.values() if s.kind == "loan"]
+    flows = installment_flows(conn, (s.loan_seq for s in cash))
+    groups: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for share in loans.values():
+        if share.kind == "loan":
+            apr = _loan_apr(flows.get(share.loan_seq, []), share.opened_on,
+                            share.loan_principal_minor)
+        else:
+            apr = None if share.apr_percent is None else share.apr_percent / 100
+        for key in ((share.currency, share.arrangement_type, apr_band(apr)),
+                    (share.currency, "ALL", "ALL")):
+            groups[key][0] += 1
+            groups[key][1] += share.loan_principal_minor
+    band_order = [label for _, label in APR_BANDS] + [APR_BAND_ABOVE, APR_BAND_UNKNOWN]
+    rows = [(*key, *groups[key]) for key in sorted(groups, key=lambda k: (
+        k[0], k[1] == "ALL", k[1], band_order.index(k[2]) if k[2] in band_order else 0))]
+    return Section("partner_cost_distribution", ("currency", "arrangement_type", "apr_band",
+                                                 "loans", "principal_minor"), rows)
+
+
+def _partner_guarantee(conn: Connection, end: dt.date, names: dict[str, str]) -> Section:
+    """The platform's first-loss guarantee to each partner at the end of ``end``: the cover
+    granted on the loans it funded (each share's cover, floored), what it has paid, and
+    what is left."""
+    cover: defaultdict[tuple[str, str], int] = defaultdict(int)
+    for share in funded_shares(conn, None, end):
+        if share.guarantee_bps:
+            cover[(share.currency, share.partner_id)] += share.guarantee_cover_minor
+    paid = {(currency, pid): amount
+            for (pid, currency), amount in partner_guarantee_paid_at(conn, end).items()}
+    rows = [(currency, pid, names.get(pid, ""), cover.get((currency, pid), 0),
+             paid.get((currency, pid), 0),
+             cover.get((currency, pid), 0) - paid.get((currency, pid), 0))
+            for currency, pid in sorted(set(cover) | set(paid))]
+    return Section("partner_guarantee", ("currency", "partner_id", "partner_name",
+                                         "cover_granted_minor", "paid_minor", "left_minor"),
+                   rows)
+
+
+def partner_sections(conn: Connection, start: dt.date, end: dt.date) -> list[Section]:
+    """The partner-lending sections of a report over ``[start, end]``
+    (docs/regulatory-reports.md, "Partner lenders")."""
+    names = {p.partner_id: p.name for p in list_partners(conn)}
+    return [*_partner_joint_and_facilitation(conn, start, end, names),
+            _partner_cost_distribution(conn, start, end), _partner_guarantee(conn, end, names)]
+
+
 def _check_key(key: object) -> bytes:
     if not isinstance(key, bytes) or len(key) < PSEUDONYM_KEY_BYTES_MIN:
         raise ValidationError(f"must be at least {PSEUDONYM_KEY_BYTES_MIN} bytes",
@@ -432,7 +530,9 @@ def build_report(conn: Connection, *, kind: str, period_start: dt.date, period_e
     sections = [summary, _balances(positions), _npl(positions),
                 _originations(conn, period_start, period_end),
                 _write_offs(conn, positions, period_start, period_end),
-                _complaints(conn, period_start, period_end), _loan_level(positions, key)]
+                _complaints(conn, period_start, period_end),
+                *partner_sections(conn, period_start, period_end),
+                _loan_level(positions, key)]
     return RegulatoryReport(kind, period_start, period_end, period_end, sections)
 
 

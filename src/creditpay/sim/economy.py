@@ -5,12 +5,17 @@ their phone, verify their identity (KYC) and link a card; the risk models and po
 trained, registered and put in force the way ``creditpay risk bootstrap`` does; consumers who
 want credit consent to the bureau inquiry and apply for a pay-later line through the API's own
 use case (:func:`creditpay.risk.decisions.applications.apply_for_credit_line`: identity, one
-line per customer, consents, decision, the line an approval opens, the audit record).
+line per customer, consents, decision, the line an approval opens, the audit record). Three
+partner lenders are onboarded with funding arrangements on the plan and cash-loan products,
+and some applicants also consent to share their payment data with them
+(:mod:`creditpay.sim.partners`); plans and cash loans are then funded with partners by the
+runtime's own routing, and the nightly batch settles the partners.
 
 Each business day (business time from a :class:`~creditpay.clock.SimulatedClock`): yesterday
 is settled to merchants (T+1), analysts work the fraud review queue, the day's credit
 applications are decided, wallets are topped up through the card rail (callbacks delivered),
-bills are repaid from the wallet when the consumer's latent creditworthiness says so, then
+bills are repaid from the wallet when the consumer's latent creditworthiness says so, a few
+consumers with a line take a cash loan (offers shown, one accepted with its key facts), then
 the day's purchases and fraud attempts run in time order through payment intents confirmed
 with balance, card, or an explicit credit offer (pay-later line or installment plan); every
 confirm is screened for fraud (rules as data, streaming features), a challenge sends a
@@ -43,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditpay.sim import behaviour as B
+from creditpay.sim import partners as SP
 from creditpay.sim.fraud import Attack, FraudPlanner
 from creditpay.sim.monitoring import (
     BAD_DPD,
@@ -84,6 +90,10 @@ FRAUD_TRAIN_ROWS_MIN = 300
 FRAUD_TRAIN_POSITIVES_MIN = 12
 FRAUD_TRAIN_WINDOW_DAYS = 42  # the most recent six weeks of labelled screenings
 FRAUD_TRAIN_ROUNDS = 100  # boosting rounds: retraining stays a small share of the run
+# A consumer with a line takes a cash loan (借呗) on a given day with this chance times their
+# credit appetite; the amounts (minor units) they ask for, within their line's headroom.
+CASH_LOAN_DAILY_RATE = 0.01
+CASH_LOAN_AMOUNTS_MINOR = (100_000, 200_000, 300_000, 500_000, 800_000)
 REVENUE_ACCOUNTS = (("merchant_fees", "merchant_fee_income"), ("interest", "interest_income"),
                     ("credit_fees", "fee_income"), ("penalty", "penalty_income"),
                     ("recoveries", "recovery_income"))
@@ -185,6 +195,9 @@ class Tally:
     reviews: Counter[str] = field(default_factory=Counter)
     collections: Counter[str] = field(default_factory=Counter)
     limit_changes: int = 0
+    cash_loans: int = 0
+    cash_loans_minor: int = 0
+    partner_consents: int = 0  # consumers' consents to share data with a partner lender
 
 
 def master_key_bytes(seed: int) -> bytes:
@@ -343,6 +356,7 @@ class Economy:
     def setup(self) -> None:
         self._timed("setup.models", self._bootstrap_risk)
         self._timed("setup.merchants", self._onboard_merchants)
+        self._timed("setup.partners", self._onboard_partners)
         self._timed("setup.consumers", self._onboard_consumers)
         self._bureau()
 
@@ -399,6 +413,15 @@ class Economy:
             view = self.uow.run(onboard)
             self.merchant_principals.append(Principal(
                 "merchant", view["merchant"]["id"], scopes=frozenset(MERCHANT_SCOPES)))
+
+    def _onboard_partners(self) -> None:
+        """The operator onboards the partner lenders and sets the products' funding
+        arrangements (:mod:`creditpay.sim.partners`), as ``creditpay partners`` does."""
+        self.partners = SP.onboard_partners(self.uow, self.operator.id, self.services.catalogue,
+                                            self.config.customers)
+        # The catalogue carries the arrangements in force: the services route by them from
+        # now on (as a serving process does once its catalogue is refreshed).
+        self.services.refresh_catalogue(force=True)
 
     def _onboard_consumers(self) -> None:
         from creditpay.ledger.chart import party_key
@@ -471,6 +494,11 @@ class Economy:
                     grant_consent(tx, customer_id=agent.customer_id, purpose=p,
                                   language="zh-CN", text_version=t.version,
                                   text_sha256=t.sha256, channel="app")
+                # Some also let the platform share their payment data with its partner
+                # lenders; the others' credit stays the platform's own.
+                if SP.consents_to_partners(self.config.seed, c.index):
+                    self.tally.partner_consents += SP.grant_partner_consents(
+                        tx, agent.customer_id, self.partners)
                 return apply_for_credit_line(tx, ApplyForCreditLine(
                     application_id=f"sim-app-{c.index}", customer_id=agent.customer_id,
                     monthly_income_minor=c.monthly_income_minor,
@@ -534,6 +562,7 @@ class Economy:
         self._timed("topups", lambda: self._top_ups(rng))
         self._at(8, 45)
         self._timed("repayments", lambda: self._repayments(rng))
+        self._timed("cash_loans", self._cash_loans)
         self._timed("purchases", lambda: self._purchases(rng))
         self._at(21, 30)
         self._timed("fraud_reports", lambda: self._fraud_reports(day))
@@ -715,7 +744,7 @@ class Economy:
     def _bills_today(self) -> dict[str, tuple[int, bool]]:
         """customer id -> (billed and unpaid, any of it past due), for those who owe: the
         book read once, then what each owing account takes to pay today."""
-        from creditpay.credit.plans import load_account
+        from creditpay.credit.plans import accrual_denominator, load_account
         from creditpay.credit.repayments import amount_owed
         from creditpay.credit.service import portfolio
 
@@ -726,8 +755,15 @@ class Economy:
                 if account.status != "active" or not (account.billed_unpaid_minor > 0
                                                        or account.dpd > 0):
                     continue
-                owed = amount_owed(conn, load_account(conn, account.account_id),
-                                   include_unbilled=False)
+                loaded = load_account(conn, account.account_id)
+                owed = amount_owed(conn, loaded, include_unbilled=False)
+                if loaded["kind"] != "line":
+                    # A repayment without a target pays interest and penalty accrued but not
+                    # yet posted only on the line (credit.repayments): a plan's or a cash
+                    # loan's accrual is paid once posted, so it is not part of today's bill.
+                    denominator = accrual_denominator(loaded)
+                    owed -= (loaded["interest_accrual_num"] // denominator
+                             + loaded["penalty_accrual_num"] // denominator)
                 before, late = bills.get(account.customer_id, (0, False))
                 bills[account.customer_id] = (before + owed, late or account.dpd > 0)
         return bills
@@ -768,6 +804,59 @@ class Economy:
             if result is not None:
                 self.tally.repayments += 1
                 self.tally.repayments_minor += amount
+
+    def _cash_loans(self) -> None:
+        """A few consumers with a line borrow cash: offers shown, then one accepted with the
+        hash of its key facts, through the use cases the app's cash-loan page runs
+        (:mod:`creditpay.protection.cash_loans`) with the runtime's partner funding, as
+        ``POST /v1/me/cash_loans`` passes it. Drawn from their own stream, so the rest of
+        the day's draws are those of a run without cash loans."""
+        from creditpay.protection.cash_loans import (
+            ShowCashLoanOffers,
+            TakeCashLoan,
+            show_cash_loan_offers,
+            take_cash_loan,
+        )
+
+        rng = random.Random(f"{self.config.seed}:cash:{self.day}")
+        policy = self.payments.policy
+        for agent in self.agents:
+            if not agent.has_line or \
+                    rng.random() >= CASH_LOAN_DAILY_RATE * agent.consumer.credit_appetite:
+                continue
+            amount = rng.choice(CASH_LOAN_AMOUNTS_MINOR)
+
+            def offers(tx: Tx, a: Agent = agent, n: int = amount) -> Any:
+                return show_cash_loan_offers(tx, ShowCashLoanOffers(
+                    customer_id=a.customer_id, amount_minor=n, currency=CURRENCY,
+                    language="zh-CN", ttl_s=policy.offer_ttl_s,
+                    lender_name=policy.lender_name), catalogue=self.services.catalogue)
+
+            shown = self._attempt("cash_loan_offers", offers)
+            if shown is None or not shown.offers:
+                continue
+            # A term at random; for that term, the cheapest offer.
+            periods = sorted({int(o["periods"]) for o, _ in shown.offers})
+            wanted = periods[min(len(periods) - 1, int(rng.random() * len(periods)))]
+            offer, sha256 = min(((o, h) for o, h in shown.offers
+                                 if int(o["periods"]) == wanted),
+                                key=lambda oh: (int(oh[0]["total_repayable_minor"]),
+                                                oh[0]["product_code"]))
+            loan_id = f"sim-loan-{self.day}-{agent.consumer.index}"
+
+            def take(tx: Tx, a: Agent = agent, o: dict[str, Any] = offer, h: str = sha256,
+                     i: str = loan_id) -> Any:
+                return take_cash_loan(tx, TakeCashLoan(
+                    customer_id=a.customer_id, offer_id=o["offer_id"], key_facts_sha256=h,
+                    loan_id=i, lender_name=policy.lender_name),
+                    check_affordability=self.services.origination.check_affordability,
+                    catalogue=self.services.catalogue, funding=self.services.funding)
+
+            taken = self._attempt("cash_loan", take)
+            if taken is not None:
+                agent.has_credit = True
+                self.tally.cash_loans += 1
+                self.tally.cash_loans_minor += int(offer["amount_minor"])
 
     def _principal(self, agent: Agent, device_id: str) -> Any:
         """The consumer (or whoever holds their credentials) signed in on ``device_id``."""
@@ -1246,6 +1335,7 @@ class Economy:
             "installment_plans": plans,
             "installment_plans_by_periods": {str(k): v for k, v in
                                              sorted(t.plans_by_periods.items())},
+            "cash_loans": t.cash_loans, "cash_loans_minor": t.cash_loans_minor,
             "purchases": dict(sorted(t.purchases.items())),
             "purchases_minor": dict(sorted(t.purchases_minor.items())),
             "purchases_credit_minor": t.purchases_minor["credit_line"]
@@ -1292,6 +1382,8 @@ class Economy:
             "policy": {"path": str(self.config.policy_path) if self.config.policy_path
                        else None, "hash": self.policy_hash},
             "demo_login": demo_login,
+            "partner_consents": t.partner_consents,
+            "partners": SP.partner_figures(self.uow),
         }
 
     def open_demo_checkout(self) -> dict[str, Any]:

@@ -53,8 +53,9 @@ def _label(name: str) -> str:
 
 def rows(figures: Figures) -> list[tuple[str, str]]:
     """The table's rows: (figure, value as shown). Money is formatted from minor units."""
-    return (_activity_rows(figures) + _apr_rows(figures) + _fraud_rows(figures)
-            + _alert_rows(figures) + _shock_rows(figures) + _policy_rows(figures))
+    return (_activity_rows(figures) + _apr_rows(figures) + _partner_rows(figures)
+            + _fraud_rows(figures) + _alert_rows(figures) + _shock_rows(figures)
+            + _policy_rows(figures))
 
 
 def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
@@ -110,6 +111,50 @@ def _apr_rows(figures: Figures) -> list[tuple[str, str]]:
     return [(f"credit accepted at all-in APR {band['band']}",
              f"{band['count']:,} ({money_text(int(band['amount_minor']), CURRENCY)})")
             for band in figures.get("apr_distribution") or []]
+
+
+def _bps_text(bps: int | None) -> str:
+    return "n/a" if bps is None else f"{bps / 100:.2f}%"
+
+
+def _partner_rows(figures: Figures) -> list[tuple[str, str]]:
+    """Cash loans taken, then per partner lender (figures["partners"], from
+    credit.funding.partners_report): loans and volume funded (of it facilitated), what it
+    has outstanding, its income (interest passed to it), its losses net of the guarantee and
+    recoveries, the guarantee paid to it, the smallest platform share of its joint loans and
+    its settlements' net (positive: paid to it); then whether every partner's flows
+    reconcile with the ledger. Older figures without partners show none of it."""
+    out = []
+    if "cash_loans" in figures:
+        out.append(("cash loans taken", f"{figures['cash_loans']:,} ("
+                    f"{money_text(int(figures['cash_loans_minor']), CURRENCY)})"))
+    partners = figures.get("partners")
+    if not partners:
+        return out
+    for p in partners["partners"]:
+        name = p["name"]
+        out += [
+            (f"partner {name}: loans funded (facilitated)",
+             f"{p['loans']:,}: {money_text(int(p['funded_minor']), CURRENCY)} "
+             f"({money_text(int(p['facilitation_funded_minor']), CURRENCY)})"),
+            (f"partner {name}: outstanding / income",
+             f"{money_text(int(p['outstanding_minor']), CURRENCY)} / "
+             f"{money_text(int(p['income_minor']), CURRENCY)}"),
+            (f"partner {name}: losses (guarantee paid)",
+             f"{money_text(int(p['losses_minor']), CURRENCY)} "
+             f"({money_text(int(p['guarantee_paid_minor']), CURRENCY)})"),
+            (f"partner {name}: smallest platform share / settled net",
+             f"{_bps_text(p['platform_share_min_bps'])} / "
+             f"{money_text(int(p['settled_net_minor']), CURRENCY)}"),
+        ]
+    checked = partners.get("reconciliation") or {}
+    if checked:
+        out.append(("partner flows reconcile with the ledger",
+                    "yes" if checked.get("ok") else
+                    f"NO ({checked.get('differences', '?')} differences: " + ", ".join(
+                        f"{_label(k)} {v}" for k, v in (checked.get("by_check") or {}).items())
+                    + ")"))
+    return out
 
 
 def _fraud_rows(figures: Figures) -> list[tuple[str, str]]:
@@ -544,13 +589,35 @@ def _apr_plot(figures: Figures) -> Any | None:
                    yaxis_rangemode="tozero")
 
 
+PARTNER_BARS = (("funded_minor", "funded"), ("outstanding_minor", "outstanding"),
+                ("income_minor", "income"), ("losses_minor", "losses (net)"),
+                ("guarantee_paid_minor", "guarantee paid"))
+
+
+def _partners_plot(figures: Figures) -> Any | None:
+    """Per partner lender: funded, outstanding, income, losses and guarantee paid (CNY)."""
+    import plotly.graph_objects as go
+
+    partners = (figures.get("partners") or {}).get("partners") or []
+    if not any(p["funded_minor"] for p in partners):
+        return None
+    names = [p["name"] for p in partners]
+    figure = go.Figure([go.Bar(name=label, x=names,
+                               y=[int(p[key]) / MINOR_PER_UNIT for p in partners],
+                               hovertemplate=f"%{{x}}: {label} %{{y:,.2f}} CNY<extra></extra>")
+                        for key, label in PARTNER_BARS])
+    return _layout(figure, "Partner lenders: funded, outstanding, income and losses",
+                   "partner lender", "CNY", barmode="group", yaxis_rangemode="tozero")
+
+
 def _plots(figures: Figures) -> list[tuple[str, Any]]:
     """(name, Plotly figure) in page order; plots whose data is absent or empty are left out."""
     builders = (("outstanding", _outstanding_plot), ("delinquency", _delinquency_plot),
                 ("approval", _approval_plot), ("revenue", _revenue_plot),
                 ("vintages", _vintage_plot), ("roll_rates", _roll_rate_plot),
                 ("scores", _score_plot), ("grade_outcomes", _grade_outcome_plot),
-                ("fraud", _fraud_plot), ("apr", _apr_plot), ("alerts", _alerts_timeline_plot))
+                ("fraud", _fraud_plot), ("apr", _apr_plot), ("partners", _partners_plot),
+                ("alerts", _alerts_timeline_plot))
     plots = [(name, build(figures)) for name, build in builders]
     return [(name, plot) for name, plot in plots if plot is not None]
 
@@ -571,7 +638,11 @@ HOW_TO_READ = (
     "diamond marks a day its value left the dynamic band computed from the previous days "
     "(the band is drawn as an error bar around its centre), orange for a warning and red for "
     "critical; the table under the timeline lists them with the playbook to run. A dashed "
-    "grey line marks the day a shock (unemployment, a fraud ring) hit the economy.")
+    "grey line marks the day a shock (unemployment, a fraud ring) hit the economy. Partner "
+    "lenders: what each funded of the plans and cash loans of consumers who consented to "
+    "share their payment data with it, its income (the interest passed to it at its own "
+    "rate), its losses after its guarantee and recoveries, and its settlements' net "
+    "(positive: the platform paid it; negative: it paid the platform its funding).")
 
 
 def _alert_ref(alert: Mapping[str, Any]) -> str:
