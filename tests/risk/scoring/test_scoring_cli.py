@@ -141,7 +141,7 @@ def test_scoring_bench_smoke():
     latency = result["single_application"]["scorecard_score_and_reasons"]
     assert latency["latency_ms_p50"] <= latency["latency_ms_p99"]
     decision = result["single_application"]["decision_features_score_policy_persistence"]
-    assert decision["calls"] == 20 and decision["statements_per_decision"] == 6
+    assert decision["calls"] == 20 and decision["statements_per_decision"] == 7
     assert set(result["targets_met"]) == {"training", "scorecard_rows_per_second",
                                           "decision_latency_p99"}
 
