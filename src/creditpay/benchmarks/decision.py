@@ -16,9 +16,10 @@ Measures, in process on a durable SQLite file (WAL, synchronous=FULL):
   committed transaction, as above) and, when approved, the resulting loan is routed:
   :meth:`creditpay.credit.funding.Funding.route` as the bootstrap wires it (the real
   ``reporting.data_sharing`` port, the customer's latest grade and PD, the simulated
-  partners' own decisions) in a transaction of the same kind, rolled back: in production
-  the routing runs inside the disbursement's transaction and shares its commit, and rolling
-  back keeps the bench's database from growing with every measurement.
+  partners' own decisions) in a transaction of the same kind, its queued audit records
+  written, then rolled back: in production the routing runs inside the disbursement's
+  transaction and shares its commit, and rolling back keeps the bench's database from
+  growing with every measurement.
   ``decision_p99_ms`` and ``with_routing_p99_ms`` are over the same approved applications;
   ``added_p99_ms`` is their difference (target <= 5 ms).
 
@@ -173,6 +174,9 @@ def _partner_routing(services: Any, decide_one: Callable[[Mapping[str, Any]], An
                     outcomes[f"partners_{len(routed.placement.partners)}"] += 1
                     for d in routed.decisions:
                         outcomes[d.outcome] += 1
+                # The audit records of what was shared are queued until commit: write them,
+                # so the measure includes them, then roll back.
+                tx.flush_events()
                 if not keep:
                     raise _RolledBack
         except _RolledBack:
