@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from creditpay.credit import funding as F
+from creditpay.credit import products as P
 from creditpay.credit import service as S
 from creditpay.credit.tables import credit_funding_positions, credit_funding_shares
 from creditpay.db.uow import UnitOfWork
@@ -162,3 +163,54 @@ def test_concurrent_loans_refused_beyond_the_cap(request, uow, store, clock, war
     assert funded == CAP_MINOR // LOAN_MINOR, outcomes
     assert outcomes.count("refused:funding") == THREADS - funded, outcomes
     assert _check_partner(uow, partner) == funded * LOAN_MINOR
+
+
+# The jurisdiction's cap on what partner lenders together fund of one borrower, set below
+# the borrower's credit so that it binds (in CN's packaged caps both are 200,000.00 CNY).
+BORROWER_CAP_MINOR = 100_000
+LOW_BORROWER_CAP = P.Catalogue(CATALOGUE.all(), {"CN": CAPS.model_copy(
+    update={"partner_funded_borrower_max_minor": BORROWER_CAP_MINOR})})
+BORROWER_CAP_SUM = ("credit.funding.Funding.route bounds each partner's offer by the "
+                    "borrower-wide room (caps.partner_funded_borrower_max_minor less what "
+                    "partners fund of the borrower) separately, and core.place fills several "
+                    "partners: together they can fund more than the borrower-wide cap")
+
+
+@pytest.mark.xfail(strict=True, reason=BORROWER_CAP_SUM)
+def test_partners_together_stay_under_the_borrower_cap(uow):
+    """Two partners, each with room for the whole loan, and a borrower-wide cap of
+    BORROWER_CAP_MINOR: the partners together fund at most that (the platform the rest)."""
+    partners = []
+    with uow.begin() as tx:
+        for name, rate in (("Cap A", 500), ("Cap B", 700)):
+            partners.append(PL.onboard_partner(
+                tx, "op_test", name=name, licence_type="bank", licence_number=f"L-{name}",
+                currency=CNY, terms={
+                    "funding_rate_bps": rate, "service_fee_bps": 300,
+                    "exposure_cap_minor": 10_000_000, "per_borrower_cap_minor": 1_000_000,
+                    "data_fields": ["payments_count_90d"],
+                    "policy": {"max_pd": "0.5", "kyc_required": False}})["partner_id"])
+        F.set_arrangement(tx, "op_test", product=LOW_BORROWER_CAP.get("jiebei"),
+                          arrangement_type="facilitation",
+                          partners=[{"partner_id": pid} for pid in partners],
+                          fallback="own", caps=LOW_BORROWER_CAP.caps("CN"))
+    who = new_customer(uow, "cb1", limit_minor=2_000_000, catalogue=LOW_BORROWER_CAP)
+    with uow.begin() as tx:
+        for pid in partners:
+            text = consent.consent_text(PURPOSE, "en", partner_name=pid)
+            consent.grant_consent(tx, customer_id=who.customer_id, purpose=PURPOSE,
+                                  language="en", text_version=text.version,
+                                  text_sha256=text.sha256, channel="app",
+                                  partner_id=pid, partner_name=pid)
+    with uow.begin() as tx:
+        S.disburse_cash_loan(tx, loan_id="cb-loan", customer_id=who.customer_id,
+                             currency=CNY, principal_minor=150_000, product_code="jiebei",
+                             periods=3, method="equal_installment",
+                             wallet_account_id=who.wallet_id, catalogue=LOW_BORROWER_CAP,
+                             funding=_funding())
+    with uow.connect() as conn:
+        funded = dict(conn.execute(select(credit_funding_shares.c.funder_id,
+                                          credit_funding_shares.c.funded_minor).where(
+            credit_funding_shares.c.account_id == "cb-loan")).all())
+    assert sum(funded.values()) == 150_000
+    assert sum(v for k, v in funded.items() if k != "platform") <= BORROWER_CAP_MINOR, funded
