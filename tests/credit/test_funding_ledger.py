@@ -1,10 +1,10 @@
 """Property, on both stores (issue #17): a funded cash loan (joint, by waterfall or with fixed
-partner shares, with or without a guarantee), and in some examples a funded plan, go through
-a random sequence of repayments, prepayments, closes of business, a refund of the plan and,
-in some examples, a write-off then a recovery. After every step the funding reconciles
-(``credit.funding.reconcile``), the ledger verifies, the funders' outstanding principal adds
-up to the loan's, and a settlement of the day nets exactly the flows it settles (the test's
-own table of which way each flow moves cash, not the module's)."""
+partner shares, with or without a guarantee) and a funded plan go through a random sequence
+of repayments, prepayments, closes of business, withdrawals (cooling-off), a refund of the
+plan and, in some examples, a write-off then a recovery. After every step the funding
+reconciles (``credit.funding.reconcile``), the ledger verifies, the funders' outstanding
+principal adds up to the loan's, and a settlement of the day nets exactly the flows it
+settles (the test's own table of which way each flow moves cash, not the module's)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from creditpay.errors import DomainError
 from creditpay.ledger.verify import verify_ledger
 from creditpay.parties import partners as PL
 from creditpay.protection import consent
+from creditpay.protection.credit_withdrawal import withdraw_from_wallet
 from creditpay.reporting.data_sharing import share_with_partner
 from tests.catalogues import CATALOGUE
 
@@ -49,10 +50,11 @@ LOANS = [(3, "equal_installment"), (6, "equal_principal"), (3, "interest_only"),
          (7, "bullet")]
 
 OPS = st.lists(st.one_of(
-    st.tuples(st.just("repay"), st.integers(1, 100)),    # percent of what is owed
+    st.tuples(st.just("repay"), st.integers(1, 100)),    # percent of the plan's payoff
     st.tuples(st.just("prepay"), st.integers(1, 100)),   # percent of the loan's payoff
     st.tuples(st.just("days"), st.integers(1, 20)),
     st.tuples(st.just("refund"), st.integers(1, 100)),   # percent of the plan
+    st.tuples(st.just("withdraw"), st.integers(0, 1)),   # the loan (0) or the plan (1)
 ), max_size=6)
 
 
@@ -150,11 +152,11 @@ def test_random_funded_servicing_reconciles(uow, clock):
 
     # No shrinking: the examples share one database (their customers and the partners'
     # positions accumulate), so a shrunk example does not replay alone.
-    @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck),
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
               derandomize=True, phases=[Phase.explicit, Phase.generate])
     @given(st.data(), st.integers(10_000, 2_000_000), st.sampled_from(LOANS),
-           st.integers(0, 5_000), st.booleans(), OPS, st.booleans(), st.integers(1, 100))
-    def run(data, principal, loan, guarantee_bps, with_plan, ops, write_off, recovered_pct):
+           st.integers(0, 5_000), st.integers(1, 100), OPS, st.booleans(), st.integers(1, 100))
+    def run(data, principal, loan, guarantee_bps, refund_pct, ops, write_off, recovered_pct):
         run_id = next(runs)
         customer = f"fl{run_id}"
         platform_bps, fixed = data.draw(shares(len(partners)))
@@ -186,42 +188,46 @@ def test_random_funded_servicing_reconciles(uow, clock):
                                  wallet_account_id=who.wallet_id, catalogue=FAST,
                                  funding=_funding())
         funded = [loan_id]
-        plan = None
-        if with_plan:
-            plan = f"{customer}-plan"
-            with uow.begin() as tx:
-                offers = S.quote_offers(tx, customer_id=customer, amount_minor=99_999,
-                                        currency=CNY, catalogue=FAST)
-                offer = next(o for o in offers if o.funding == "plan" and o.periods == 3
-                             and o.product_code == "baitiao")
-                S.authorise_purchase(tx, authorisation_id=f"auth_{plan}",
-                                     customer_id=customer, amount_minor=99_999, currency=CNY,
-                                     offer_id=offer.offer_id, reference=plan, catalogue=FAST)
-                captured = S.capture_purchase(tx, authorisation_id=f"auth_{plan}",
-                                              capture_id=plan, amount_minor=99_999,
-                                              merchant_payable_account_id=who.merchant_id,
-                                              catalogue=FAST, funding=_funding())
-            funded.append(captured.account_id)
+        plan = f"{customer}-plan"
+        with uow.begin() as tx:
+            offers = S.quote_offers(tx, customer_id=customer, amount_minor=99_999,
+                                    currency=CNY, catalogue=FAST)
+            offer = next(o for o in offers if o.funding == "plan" and o.periods == 3
+                         and o.product_code == "baitiao")
+            S.authorise_purchase(tx, authorisation_id=f"auth_{plan}",
+                                 customer_id=customer, amount_minor=99_999, currency=CNY,
+                                 offer_id=offer.offer_id, reference=plan, catalogue=FAST)
+            captured = S.capture_purchase(tx, authorisation_id=f"auth_{plan}",
+                                          capture_id=plan, amount_minor=99_999,
+                                          merchant_payable_account_id=who.merchant_id,
+                                          catalogue=FAST, funding=_funding())
+        funded.append(captured.account_id)
         _check(uow, clock, funded)
         for i, (op, value) in enumerate(ops):
             tag = f"{customer}-{i}"
             try:
                 if op == "days":
                     close_days(uow, clock, value, catalogue=FAST)
+                elif op == "withdraw":
+                    account_id = funded[value % len(funded)]
+                    event("withdrawal")
+                    with uow.begin() as tx:
+                        withdraw_from_wallet(tx, account_id=account_id, customer_id=customer,
+                                             withdrawal_id=tag, catalogue=FAST)
                 elif op == "refund":
-                    if plan is None:
-                        continue
                     event("plan refund")
                     with uow.begin() as tx:
                         S.refund_purchase(tx, refund_id=tag, purchase_id=plan,
                                           amount_minor=max(1, 99_999 * value // 100),
                                           catalogue=FAST)
                 else:
-                    target = loan_id if op == "prepay" else None
+                    # A part of what closes the account (what is due first, the rest
+                    # prepaid): the loan, or for "repay" the plan when there is one.
+                    target = funded[-1] if op == "repay" else loan_id
                     with uow.connect() as conn:
                         owed = sum(S.payoff_amount(conn, a.account_id)
                                    for a in S.list_accounts(conn, customer)
-                                   if a.status == "active" and target in (None, a.account_id))
+                                   if a.status == "active" and a.account_id == target)
                     if not owed:
                         continue
                     with uow.begin() as tx:
@@ -233,6 +239,15 @@ def test_random_funded_servicing_reconciles(uow, clock):
                 # A refusal (more than owed, an over-refund) changes nothing.
                 event(f"refused: {op} {type(refused).__name__}")
             _check(uow, clock, funded)
+        try:  # the plan refunded (in part or whole) in every example, unless withdrawn
+            event("plan refund")
+            with uow.begin() as tx:
+                S.refund_purchase(tx, refund_id=f"{customer}-refund", purchase_id=plan,
+                                  amount_minor=max(1, 99_999 * refund_pct // 100),
+                                  catalogue=FAST)
+        except DomainError as refused:
+            event(f"refused: final refund {type(refused).__name__}")
+        _check(uow, clock, funded)
         if not write_off:
             return
         for _ in range(30):  # nothing more is repaid: the loan defaults and is written off
