@@ -19,6 +19,7 @@ from sqlalchemy import select
 from creditpay.credit import funding as F
 from creditpay.credit import products as P
 from creditpay.credit import service as S
+from creditpay.credit.funding_core import ACCRUAL_DENOMINATOR
 from creditpay.credit.tables import (
     credit_accounts,
     credit_funding_flows,
@@ -114,6 +115,15 @@ def _check(uow, clock, account_ids: list[str]) -> None:
     assert verified.ok, verified.problems
     for account_id, (funders, loan) in _funded_principal(uow, account_ids).items():
         assert funders == loan, (account_id, funders, loan)
+    with uow.connect() as conn:
+        for row in conn.execute(select(credit_funding_shares).where(
+                credit_funding_shares.c.account_id.in_(account_ids))).mappings():
+            for name, value in row.items():
+                if name.endswith("_minor") or name == "accrual_num":
+                    assert value >= 0, (row["account_id"], row["funder_id"], name, value)
+            if row["funder_id"] != "platform":  # never paid above its rate's interest
+                assert row["income_paid_minor"] * ACCRUAL_DENOMINATOR <= row["accrual_num"], \
+                    dict(row)
     # Settle the day: each new settlement nets exactly the flows it settles.
     day = clock.today()
     f = credit_funding_flows.c
