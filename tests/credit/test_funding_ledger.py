@@ -1,10 +1,11 @@
 """Property, on both stores (issue #17): a funded cash loan (joint, by waterfall or with fixed
 partner shares, with or without a guarantee) and a funded plan go through a random sequence
 of repayments, prepayments, closes of business, withdrawals (cooling-off), a refund of the
-plan and, in some examples, a write-off then a recovery. After every step the funding
-reconciles (``credit.funding.reconcile``), the ledger verifies, the funders' outstanding
-principal adds up to the loan's, and a settlement of the day nets exactly the flows it
-settles (the test's own table of which way each flow moves cash, not the module's)."""
+plan and, in some examples, a write-off then a recovery (or its reversal, then a
+repayment). After every step the funding reconciles (``credit.funding.reconcile``), the
+ledger verifies, the funders' outstanding principal adds up to the loan's, and a settlement
+of the day nets exactly the flows it settles (the test's own table of which way each flow
+moves cash, not the module's)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from creditpay.credit.tables import (
     credit_funding_settlements,
     credit_funding_shares,
 )
+from creditpay.credit.write_off_reversal import reverse_write_off
 from creditpay.errors import DomainError
 from creditpay.ledger.verify import verify_ledger
 from creditpay.parties import partners as PL
@@ -159,13 +161,15 @@ def test_random_funded_servicing_reconciles(uow, clock):
     partners = [_partner(uow, name, rate) for name, rate in
                 (("Ledger Bank A", 500), ("Ledger Bank B", 700), ("Ledger Bank C", 900))]
     runs = itertools.count()
+    write_offs = itertools.count()
 
     # No shrinking: the examples share one database (their customers and the partners'
     # positions accumulate), so a shrunk example does not replay alone.
     @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
               derandomize=True, phases=[Phase.explicit, Phase.generate])
     @given(st.data(), st.integers(10_000, 2_000_000), st.sampled_from(LOANS),
-           st.integers(0, 5_000), st.integers(1, 100), OPS, st.booleans(), st.integers(1, 100))
+           st.integers(0, 5_000), st.integers(1, 100), OPS,
+           st.integers(0, 2).map(bool), st.integers(1, 100))
     def run(data, principal, loan, guarantee_bps, refund_pct, ops, write_off, recovered_pct):
         run_id = next(runs)
         customer = f"fl{run_id}"
@@ -271,6 +275,12 @@ def test_random_funded_servicing_reconciles(uow, clock):
         event(f"loan {status} at the end")
         if status != "written_off":
             return  # repaid in full before it could default
+        if next(write_offs) % 2:  # every other write-off is reversed first
+            # Staff reverse it (the borrower turned up): every funder back where it was.
+            event("write-off reversed")
+            with uow.begin() as tx:
+                reverse_write_off(tx, "op_test", loan_id, reason="paid in time")
+            _check(uow, clock, funded)
         with uow.connect() as conn:
             owed = S.payoff_amount(conn, loan_id)
         with uow.begin() as tx:
