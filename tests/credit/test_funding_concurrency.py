@@ -55,19 +55,20 @@ def _setup(uow: UnitOfWork, fallback: str) -> tuple[str, list]:
                           arrangement_type="facilitation", partners=[{"partner_id": partner}],
                           fallback=fallback, caps=CAPS)
     customers = [new_customer(uow, f"cc{n}", limit_minor=2_000_000) for n in range(THREADS)]
-    text = consent.consent_text(PURPOSE, "en", partner_name=partner)
+    text = consent.consent_text(PURPOSE, "en", partner_name="Capped Bank")
     with uow.begin() as tx:
         for who in customers:
             consent.grant_consent(tx, customer_id=who.customer_id, purpose=PURPOSE,
                                   language="en", text_version=text.version,
                                   text_sha256=text.sha256, channel="app",
-                                  partner_id=partner, partner_name=partner)
+                                  partner_id=partner, partner_name="Capped Bank")
     return partner, customers
 
 
 def _originate_concurrently(store, clock, customers: list, first: int = 0) -> list[str]:
     """One loan per customer from ``first`` on, each thread on its own unit of work
     (its own engine connection), started together; the outcomes."""
+    catalogue = _arranged(UnitOfWork(store.engine, clock), CATALOGUE)
     outcomes: list[str] = []
     lock = threading.Lock()
     start = threading.Barrier(len(customers) - first)
@@ -80,7 +81,7 @@ def _originate_concurrently(store, clock, customers: list, first: int = 0) -> li
                 tx, loan_id=f"loan-{who.customer_id}", customer_id=who.customer_id,
                 currency=CNY, principal_minor=LOAN_MINOR, product_code="jiebei", periods=3,
                 method="equal_installment", wallet_account_id=who.wallet_id,
-                catalogue=CATALOGUE, funding=_funding()))
+                catalogue=catalogue, funding=_funding()))
             outcome = "funded"
         except DomainError as refused:
             outcome = f"refused:{refused.field}"
@@ -117,20 +118,12 @@ def _check_partner(uow, partner: str) -> int:
 # On PostgreSQL, Funding.route's _lock_positions reads which partners have a position row,
 # inserts the missing ones with a plain INSERT, then locks them: two first originations for
 # a partner both see its row missing, and the second INSERT fails on the primary key.
-POSITION_RACE = ("credit.funding._lock_positions: concurrent first originations for a "
-                 "partner without a position row insert it twice; the second fails with "
-                 "UniqueViolation on pk_credit_funding_positions (an IntegrityError, not a "
-                 "domain error and not retried: the origination fails) instead of waiting for the "
-                 "first one's row lock")
-
 
 def _warm_up(request, store, clock, customers: list, warm: bool) -> int:
     """``warm``: one loan first, alone, so the partner's position row exists before the
     race; else the race includes the partner's first loans. Returns the first customer
     left for the race."""
     if not warm:
-        if store.kind == "postgresql":
-            request.applymarker(pytest.mark.xfail(strict=True, reason=POSITION_RACE))
         return 0
     assert _originate_concurrently(store, clock, customers[:1]) == ["funded"]
     return 1
@@ -170,13 +163,7 @@ def test_concurrent_loans_refused_beyond_the_cap(request, uow, store, clock, war
 BORROWER_CAP_MINOR = 100_000
 LOW_BORROWER_CAP = P.Catalogue(CATALOGUE.all(), {"CN": CAPS.model_copy(
     update={"partner_funded_borrower_max_minor": BORROWER_CAP_MINOR})})
-BORROWER_CAP_SUM = ("credit.funding.Funding.route bounds each partner's offer by the "
-                    "borrower-wide room (caps.partner_funded_borrower_max_minor less what "
-                    "partners fund of the borrower) separately, and core.place fills several "
-                    "partners: together they can fund more than the borrower-wide cap")
 
-
-@pytest.mark.xfail(strict=True, reason=BORROWER_CAP_SUM)
 def test_partners_together_stay_under_the_borrower_cap(uow):
     """Two partners, each with room for the whole loan, and a borrower-wide cap of
     BORROWER_CAP_MINOR: the partners together fund at most that (the platform the rest)."""
@@ -197,20 +184,30 @@ def test_partners_together_stay_under_the_borrower_cap(uow):
     who = new_customer(uow, "cb1", limit_minor=2_000_000, catalogue=LOW_BORROWER_CAP)
     with uow.begin() as tx:
         for pid in partners:
-            text = consent.consent_text(PURPOSE, "en", partner_name=pid)
+            name = consent.registered_partner_name(tx.conn, pid)
+            text = consent.consent_text(PURPOSE, "en", partner_name=name)
             consent.grant_consent(tx, customer_id=who.customer_id, purpose=PURPOSE,
                                   language="en", text_version=text.version,
                                   text_sha256=text.sha256, channel="app",
-                                  partner_id=pid, partner_name=pid)
+                                  partner_id=pid, partner_name=name)
     with uow.begin() as tx:
         S.disburse_cash_loan(tx, loan_id="cb-loan", customer_id=who.customer_id,
                              currency=CNY, principal_minor=150_000, product_code="jiebei",
                              periods=3, method="equal_installment",
-                             wallet_account_id=who.wallet_id, catalogue=LOW_BORROWER_CAP,
-                             funding=_funding())
+                             wallet_account_id=who.wallet_id,
+                             catalogue=_arranged(uow, LOW_BORROWER_CAP), funding=_funding())
     with uow.connect() as conn:
         funded = dict(conn.execute(select(credit_funding_shares.c.funder_id,
                                           credit_funding_shares.c.funded_minor).where(
             credit_funding_shares.c.account_id == "cb-loan")).all())
     assert sum(funded.values()) == 150_000
     assert sum(v for k, v in funded.items() if k != "platform") <= BORROWER_CAP_MINOR, funded
+
+
+def _arranged(uow, catalogue):
+    """``catalogue`` with the funding arrangements stored now (as a serving process's
+    catalogue carries them once refreshed)."""
+    from creditpay.credit.funding import arrangements_in_force
+
+    with uow.connect() as conn:
+        return catalogue.with_arrangements(arrangements_in_force(conn))

@@ -188,33 +188,36 @@ def test_random_funded_servicing_reconciles(uow, clock):
                            catalogue=FAST)
         with uow.begin() as tx:
             for pid in partners:
-                text = consent.consent_text(PURPOSE, "en", partner_name=pid)
+                name = consent.registered_partner_name(tx.conn, pid)
+                text = consent.consent_text(PURPOSE, "en", partner_name=name)
                 consent.grant_consent(tx, customer_id=customer, purpose=PURPOSE,
                                       language="en", text_version=text.version,
                                       text_sha256=text.sha256, channel="app",
-                                      partner_id=pid, partner_name=pid)
+                                      partner_id=pid, partner_name=name)
+        arranged = _arranged(uow, FAST)
         loan_id = f"{customer}-loan"
         periods, method = loan
         with uow.begin() as tx:
             S.disburse_cash_loan(tx, loan_id=loan_id, customer_id=customer, currency=CNY,
                                  principal_minor=principal, product_code="jiebei",
                                  periods=periods, method=method,
-                                 wallet_account_id=who.wallet_id, catalogue=FAST,
+                                 wallet_account_id=who.wallet_id, catalogue=arranged,
                                  funding=_funding())
         funded = [loan_id]
         plan = f"{customer}-plan"
         with uow.begin() as tx:
             offers = S.quote_offers(tx, customer_id=customer, amount_minor=99_999,
-                                    currency=CNY, catalogue=FAST)
+                                    currency=CNY, catalogue=arranged)
             offer = next(o for o in offers if o.funding == "plan" and o.periods == 3
                          and o.product_code == "baitiao")
             S.authorise_purchase(tx, authorisation_id=f"auth_{plan}",
                                  customer_id=customer, amount_minor=99_999, currency=CNY,
-                                 offer_id=offer.offer_id, reference=plan, catalogue=FAST)
+                                 offer_id=offer.offer_id, reference=plan,
+                                 catalogue=arranged)
             captured = S.capture_purchase(tx, authorisation_id=f"auth_{plan}",
                                           capture_id=plan, amount_minor=99_999,
                                           merchant_payable_account_id=who.merchant_id,
-                                          catalogue=FAST, funding=_funding())
+                                          catalogue=arranged, funding=_funding())
         funded.append(captured.account_id)
         _check(uow, clock, funded)
         for i, (op, value) in enumerate(ops):
@@ -290,3 +293,12 @@ def test_random_funded_servicing_reconciles(uow, clock):
         _check(uow, clock, funded)
 
     run()
+
+
+def _arranged(uow, catalogue):
+    """``catalogue`` with the funding arrangements stored now (as a serving process's
+    catalogue carries them once refreshed)."""
+    from creditpay.credit.funding import arrangements_in_force
+
+    with uow.connect() as conn:
+        return catalogue.with_arrangements(arrangements_in_force(conn))

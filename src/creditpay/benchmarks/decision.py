@@ -118,6 +118,7 @@ def _setup_partners(services: Any, customer_ids: list[str]) -> list[str]:
     purpose = consent.Purpose.SHARE_PAYMENT_DATA_WITH_PARTNER
     uow = services.uow
     partner_ids = []
+    names = {}
     with uow.begin() as tx:
         for name, terms in BENCH_PARTNERS:
             partner_ids.append(PL.onboard_partner(
@@ -129,13 +130,17 @@ def _setup_partners(services: Any, customer_ids: list[str]) -> list[str]:
                     # registered parties, so their KYC status cannot be read.
                     "data_fields": ["payments_count_90d", "payments_amount_minor_90d"],
                     **terms})["partner_id"])
+            names[partner_ids[-1]] = name
         catalogue = services.catalogue
         F.set_arrangement(tx, "bench", product=catalogue.get(ROUTED_PRODUCT),
                           arrangement_type="joint",
                           partners=[{"partner_id": pid} for pid in partner_ids],
                           platform_share_bps=3000, fallback="own",
                           caps=catalogue.caps("CN"))
-    texts = {pid: consent.consent_text(purpose, "en", partner_name=pid) for pid in partner_ids}
+    # The catalogue carries the arrangement: route by it from now on.
+    services.refresh_catalogue(force=True)
+    texts = {pid: consent.consent_text(purpose, "en", partner_name=names[pid])
+             for pid in partner_ids}
     for start in range(0, len(customer_ids), 500):
         with uow.begin() as tx:
             for customer_id in customer_ids[start:start + 500]:
@@ -143,7 +148,7 @@ def _setup_partners(services: Any, customer_ids: list[str]) -> list[str]:
                     consent.grant_consent(tx, customer_id=customer_id, purpose=purpose,
                                           language="en", text_version=text.version,
                                           text_sha256=text.sha256, channel="app",
-                                          partner_id=pid, partner_name=pid)
+                                          partner_id=pid, partner_name=names[pid])
     return partner_ids
 
 
@@ -160,6 +165,7 @@ def _partner_routing(services: Any, decide_one: Callable[[Mapping[str, Any]], An
     funding = services.funding
     product = services.catalogue.get(ROUTED_PRODUCT)
     caps = services.catalogue.caps("CN")
+    arrangement = services.catalogue.arrangement(product.code, product.version)
     outcomes: Counter[str] = Counter()
 
     def route(decision: Any, reference: str, keep: bool = False) -> None:
@@ -169,7 +175,8 @@ def _partner_routing(services: Any, decide_one: Callable[[Mapping[str, Any]], An
             with uow.begin() as tx:
                 routed = funding.route(tx, reference=reference,
                                        customer_id=decision.customer_id, product=product,
-                                       principal_minor=principal, caps=caps)
+                                       principal_minor=principal, caps=caps,
+                                       arrangement=arrangement)
                 if routed is not None:
                     outcomes[f"partners_{len(routed.placement.partners)}"] += 1
                     for d in routed.decisions:

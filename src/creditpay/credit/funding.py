@@ -361,16 +361,26 @@ class Routed:
 
 def _lock_positions(tx: Tx, partner_ids: Sequence[str], currency: str) -> dict[str, Any]:
     """The partners' funding positions, locked (created at zero when missing): the caps are
-    checked against them, so two originations never both take the last room."""
+    checked against them, so two originations never both take a partner's last room. A
+    missing row is inserted with ON CONFLICT DO NOTHING, so originations racing on a
+    partner's first loans all find it (none fails on the key), then every row is read
+    under the lock."""
     c = credit_funding_positions.c
+    if not partner_ids:
+        return {}
     existing = {row.partner_id for row in tx.conn.execute(select(c.partner_id).where(
         c.partner_id.in_(partner_ids), c.currency == currency))}
     missing = [pid for pid in partner_ids if pid not in existing]
     if missing:
-        tx.conn.execute(insert(credit_funding_positions), [
-            {"partner_id": pid, "currency": currency, "outstanding_minor": 0,
-             "funded_minor": 0, "guarantee_cover_minor": 0, "guarantee_paid_minor": 0,
-             "loans": 0, "updated_at": tx.now} for pid in missing])
+        rows = [{"partner_id": pid, "currency": currency, "outstanding_minor": 0,
+                 "funded_minor": 0, "guarantee_cover_minor": 0, "guarantee_paid_minor": 0,
+                 "loans": 0, "updated_at": tx.now} for pid in missing]
+        if tx.conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        tx.conn.execute(dialect_insert(credit_funding_positions).on_conflict_do_nothing(
+            index_elements=["partner_id", "currency"]), rows)
     query = select(credit_funding_positions).where(c.partner_id.in_(partner_ids),
                                                    c.currency == currency)
     if tx.conn.dialect.name == "postgresql":
@@ -443,10 +453,14 @@ class Funding:
         declined: set[str] = set()
         answered: dict[str, Decision] = {}
         placement: core.Placement | None = None
+        # What partners together may still fund this borrower: one room shared by all the
+        # partners of the loan, not given to each.
+        together = max(partner_funded_left, 0)
         for _ in range(len(candidates) + 1):
-            placement = _fixed_placement(principal_minor, fixed, eligible, declined) \
+            placement = _fixed_placement(principal_minor, fixed, eligible, declined,
+                                         together) \
                 if fixed else core.place(principal_minor, rules, eligible,
-                                         frozenset(declined))
+                                         frozenset(declined), together_minor=together)
             if placement is None:
                 break
             newly = [c for c in placement.partners if c.partner_id not in answered]
@@ -499,10 +513,11 @@ class Funding:
 
 
 def _fixed_placement(principal_minor: int, fixed: Mapping[str, int],
-                     eligible: Sequence[core.PartnerOffer], declined: set[str]
-                     ) -> core.Placement | None:
+                     eligible: Sequence[core.PartnerOffer], declined: set[str],
+                     together_minor: int) -> core.Placement | None:
     """Fixed shares: every named partner funds its share (floored, the platform keeps the
-    rest) or the loan falls back: all of them, or none."""
+    rest) or the loan falls back: all of them, or none; the partners' total stays within
+    ``together_minor`` (the borrower-wide room left for partner funding)."""
     rooms = {o.partner_id: min(o.exposure_left_minor, o.borrower_left_minor) for o in eligible}
     chosen = []
     for pid, bps in fixed.items():
@@ -510,6 +525,8 @@ def _fixed_placement(principal_minor: int, fixed: Mapping[str, int],
         if pid in declined or rooms.get(pid, 0) < amount:
             return None
         chosen.append(core.Candidate(pid, amount))
+    if sum(c.amount_minor for c in chosen) > together_minor:
+        return None
     return core.Placement(tuple(chosen), principal_minor - sum(c.amount_minor for c in chosen))
 
 

@@ -374,13 +374,18 @@ def partner_part_minor(principal_minor: int, rules: RoutingRules) -> int:
 
 
 def place(principal_minor: int, rules: RoutingRules, eligible: Sequence[PartnerOffer],
-          declined: frozenset[str] = frozenset()) -> Placement | None:
+          declined: frozenset[str] = frozenset(), *,
+          together_minor: int | None = None) -> Placement | None:
     """Place the partners' part of a loan along the waterfall (cheapest first, each up to
-    its room), skipping those in ``declined``. None when the partners' part cannot be placed
-    whole and the arrangement's fallback is ``decline``; with fallback ``own`` the platform
-    funds what no partner took."""
+    its room), skipping those in ``declined``; ``together_minor``: the most all the
+    partners of this loan may fund together (the borrower-wide room; None: no such limit).
+    None when the partners' part cannot be placed whole and the arrangement's fallback is
+    ``decline``; with fallback ``own`` the platform funds what no partner took."""
     _check_amount(principal_minor, "principal_minor")
-    left = partner_part_minor(principal_minor, rules)
+    wanted = partner_part_minor(principal_minor, rules)
+    left = wanted if together_minor is None else min(wanted, max(together_minor, 0))
+    if left < wanted and rules.fallback == "decline":
+        return None
     chosen: list[Candidate] = []
     for offer in eligible:
         if left == 0:
