@@ -14,9 +14,9 @@ import hmac
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
 from sqlalchemy import Connection, select, update
 
@@ -51,34 +51,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _refuse_float(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError("floats are refused; write the PD as a string")
+    return value
+
+
+# A probability of default: a decimal string from 0 to 1 (a float would be inexact).
+Pd = Annotated[Decimal, BeforeValidator(_refuse_float), Field(ge=0, le=1)]
+
+
 class AppetiteTerms(_Model):
     grades: tuple[str, ...] = ()        # empty: every grade
-    max_pd: Decimal = Field(default=Decimal("0.1"), ge=0, le=1)
+    max_pd: Pd = Decimal("0.1")
     products: tuple[str, ...] = ()      # product codes; empty: every product arranged
-
-    @field_validator("max_pd", mode="before")
-    @classmethod
-    def _no_float(cls, value: object) -> object:
-        if isinstance(value, float):
-            raise ValueError("floats are refused; write the PD as a string")
-        return value
 
 
 class PolicyTerms(_Model):
     """The simulated partner's own decision policy (the default adapter)."""
 
-    max_pd: Decimal = Field(default=Decimal("0.08"), ge=0, le=1)
+    max_pd: Pd = Decimal("0.08")
     grades: tuple[str, ...] = ()
     kyc_required: bool = True
     min_payments_count_90d: int = Field(default=0, ge=0, le=10_000)
     max_amount_minor: int = Field(default=20_000_000, ge=0, le=AMOUNT_MINOR_MAX)
-
-    @field_validator("max_pd", mode="before")
-    @classmethod
-    def _no_float(cls, value: object) -> object:
-        if isinstance(value, float):
-            raise ValueError("floats are refused; write the PD as a string")
-        return value
 
 
 class PartnerTerms(_Model):
