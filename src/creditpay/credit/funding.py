@@ -56,7 +56,7 @@ from creditpay.credit.tables import (
     credit_funding_shares,
     credit_purchases,
 )
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, insert_new
 from creditpay.errors import ConsentRequiredError, NotFoundError, StateError, ValidationError
 from creditpay.ledger.chart import party_key
 from creditpay.ledger.model import AccountSpec, NormalSide
@@ -316,14 +316,7 @@ def arrangements_in_force(conn: Connection) -> dict[tuple[str, int], Arrangement
 
 def list_arrangements(conn: Connection) -> list[dict[str, Any]]:
     """Every product version's arrangement in force."""
-    rows = conn.execute(select(credit_funding_arrangements).order_by(
-        credit_funding_arrangements.c.product_code,
-        credit_funding_arrangements.c.product_version,
-        credit_funding_arrangements.c.version)).all()
-    latest: dict[tuple[str, int], Any] = {}
-    for row in rows:
-        latest[(row.product_code, row.product_version)] = row
-    return [arrangement_of(row).view() for row in latest.values()]
+    return [arrangement.view() for arrangement in arrangements_in_force(conn).values()]
 
 
 # ----------------------------------------------------------------------------- ledger accounts
@@ -375,12 +368,8 @@ def _lock_positions(tx: Tx, partner_ids: Sequence[str], currency: str) -> dict[s
         rows = [{"partner_id": pid, "currency": currency, "outstanding_minor": 0,
                  "funded_minor": 0, "guarantee_cover_minor": 0, "guarantee_paid_minor": 0,
                  "loans": 0, "updated_at": tx.now} for pid in missing]
-        if tx.conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
-        tx.conn.execute(dialect_insert(credit_funding_positions).on_conflict_do_nothing(
-            index_elements=["partner_id", "currency"]), rows)
+        tx.conn.execute(insert_new(tx, credit_funding_positions, "partner_id", "currency"),
+                        rows)
     query = select(credit_funding_positions).where(c.partner_id.in_(partner_ids),
                                                    c.currency == currency)
     if tx.conn.dialect.name == "postgresql":
@@ -629,17 +618,8 @@ def _ensure_cursor(tx: Tx) -> None:
             credit_funding_cursor.c.name == "ledger")).first() is not None:
         return
     # Two first fundings at once: the second's insert does nothing (no key conflict).
-    values = {"name": "ledger", "last_seq": last_transfer_seq(tx.conn), "updated_at": tx.now}
-    if tx.conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        tx.conn.execute(pg_insert(credit_funding_cursor).values(values)
-                        .on_conflict_do_nothing(index_elements=["name"]))
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        tx.conn.execute(sqlite_insert(credit_funding_cursor).values(values)
-                        .on_conflict_do_nothing(index_elements=["name"]))
+    tx.conn.execute(insert_new(tx, credit_funding_cursor, "name").values(
+        name="ledger", last_seq=last_transfer_seq(tx.conn), updated_at=tx.now))
 
 
 # ----------------------------------------------------------------------------- following

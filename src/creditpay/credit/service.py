@@ -75,7 +75,7 @@ from creditpay.credit.tables import (
     credit_statements,
 )
 from creditpay.db.idempotency import find_replay, replay_or_new, request_hash
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, insert_new
 from creditpay.errors import (
     DomainError,
     NotFoundError,
@@ -715,7 +715,7 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
            "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
            "created_at": tx.now, "updated_at": tx.now}
     # Insert first (nothing if the id exists): a retry is told apart without a read.
-    inserted = tx.conn.execute(_insert_new(tx, credit_authorisations, "authorisation_id")
+    inserted = tx.conn.execute(insert_new(tx, credit_authorisations, "authorisation_id")
                                .returning(credit_authorisations.c.authorisation_id),
                                row).first()
     if inserted is None:
@@ -733,17 +733,6 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
         "quote_id": stored.quote_id, "funding": offer["funding"],
         "product_code": offer["product_code"], "product_version": offer["product_version"]})
     return _auth_view(row)
-
-
-def _insert_new(tx: Tx, table: Any, key: str) -> Any:
-    """INSERT that does nothing when a row with the same ``key`` exists (rowcount 0)."""
-    if tx.dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing(index_elements=[key])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
 def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,

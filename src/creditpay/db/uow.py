@@ -24,7 +24,8 @@ from creditpay.clock import Clock
 from creditpay.db.engine import driver_connection, writer_gate
 from creditpay.db.tables import outbox_events
 
-__all__ = ["UnitOfWork", "Tx", "is_transient_error", "inserted_id", "RETRY_ATTEMPTS_MAX"]
+__all__ = ["UnitOfWork", "Tx", "is_transient_error", "inserted_id", "insert_new",
+           "RETRY_ATTEMPTS_MAX"]
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -157,6 +158,19 @@ def inserted_id(result: CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None and key[0] is not None, "not a single-row INSERT"
     return int(key[0])
+
+
+def insert_new(tx: Tx, table: Any, *keys: str) -> Any:
+    """INSERT into ``table`` that does nothing when a row with the same ``keys`` (a unique
+    or primary key) exists: rowcount 0, no key error, so concurrent writers of the same row
+    need no read-then-insert."""
+    if tx.dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 def is_transient_error(exc: BaseException) -> bool:
