@@ -268,31 +268,52 @@ def test_partner_limit_caps_the_waterfall(uow):
     assert _reconcile(uow)["ok"]
 
 
-def test_write_off_guarantee_and_recovery(uow, clock):
+def _cash(uow, transfer_id: str, code: str, *, to_wallet_of=None, from_wallet_of=None,
+          amount_minor: int) -> None:
+    """Move cash between a customer's wallet and the platform's bank account."""
+    from creditpay import ledger as L
+    from creditpay.ledger.chart import ensure_platform_accounts
+
+    with uow.begin() as tx:
+        bank = ensure_platform_accounts(tx, CNY)["bank_settlement"].id
+        debit = from_wallet_of.wallet_id if from_wallet_of else bank
+        credit = to_wallet_of.wallet_id if to_wallet_of else bank
+        L.create_transfer(tx, L.TransferRequest(transfer_id, code, debit_account_id=debit,
+                                                credit_account_id=credit,
+                                                amount_minor=amount_minor))
+
+
+def guaranteed_bad_loan(uow, partner_name: str):
+    """A customer's joint jiebei bullet loan "bad" of 100,000 (platform 50 %, 20 % first-loss
+    guarantee for the partner), the money spent so that nothing is ever repaid; returns
+    (customer, partner id)."""
     who = new_customer(uow, limit_minor=5_000_000, wallet_minor=0)
-    partner = _partner(uow, "Guarded Bank")
+    partner = _partner(uow, partner_name)
     _consent(uow, who.customer_id, partner)
     _arrange(uow, "jiebei", [{"partner_id": partner}], arrangement_type="joint",
              platform_share_bps=5000, guarantee_bps=2000)
     _loan(uow, who, "bad", 100_000, _funding(), periods=7, method="bullet")
-    # Spend the loan so nothing is repaid, then age it past its write-off.
-    with uow.begin() as tx:
-        from creditpay import ledger as L
-        from creditpay.ledger.chart import ensure_platform_accounts
+    _cash(uow, "spend", "wallet.withdraw", from_wallet_of=who, amount_minor=100_000)
+    return who, partner
 
-        bank = ensure_platform_accounts(tx, CNY)["bank_settlement"]
-        L.create_transfer(tx, L.TransferRequest("spend", "wallet.withdraw",
-                                                debit_account_id=who.wallet_id,
-                                                credit_account_id=bank.id,
-                                                amount_minor=100_000))
+
+def close_until_written_off(uow, clock, account_id: str) -> dt.date:
+    """Close days, ten at a time, until the account is written off; returns the last
+    business date closed before the batch that wrote it off."""
     while True:
+        before = clock.today() - dt.timedelta(days=1)
         close_days(uow, clock, 10)
         with uow.connect() as conn:
             status = conn.execute(select(credit_accounts.c.status).where(
-                credit_accounts.c.account_id == "bad")).scalar_one()
+                credit_accounts.c.account_id == account_id)).scalar_one()
         if status == "written_off":
-            break
+            return before
         assert clock.today() < dt.date(2026, 3, 1)
+
+
+def test_write_off_guarantee_and_recovery(uow, clock):
+    who, partner = guaranteed_bad_loan(uow, "Guarded Bank")
+    close_until_written_off(uow, clock, "bad")
     assert _reconcile(uow)["ok"]
     shares = _shares(uow, "bad")
     p = shares[partner]
@@ -300,15 +321,7 @@ def test_write_off_guarantee_and_recovery(uow, clock):
     assert p["guaranteed_minor"] == 50_000 * 2000 // 10000  # cover: 20 % of its principal
     assert p["loss_minor"] == 50_000 - p["guaranteed_minor"]
     # A recovery is shared by unrecovered loss (the platform carries what it guaranteed).
-    with uow.begin() as tx:
-        from creditpay import ledger as L
-        from creditpay.ledger.chart import ensure_platform_accounts
-
-        bank = ensure_platform_accounts(tx, CNY)["bank_settlement"]
-        L.create_transfer(tx, L.TransferRequest("found", "wallet.topup",
-                                                debit_account_id=bank.id,
-                                                credit_account_id=who.wallet_id,
-                                                amount_minor=30_000))
+    _cash(uow, "found", "wallet.topup", to_wallet_of=who, amount_minor=30_000)
     repay(uow, who, "rec1", 30_000, target="bad")
     assert _reconcile(uow)["ok"]
     after = _shares(uow, "bad")

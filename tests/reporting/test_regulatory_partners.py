@@ -11,7 +11,16 @@ from decimal import Decimal
 from creditpay.credit import funding as F
 from creditpay.reporting import regulatory as R
 from tests.credit.servicing_helpers import close_days, new_customer, repay
-from tests.credit.test_funding import _arrange, _consent, _funding, _loan, _partner, _shares
+from tests.credit.test_funding import (
+    _arrange,
+    _consent,
+    _funding,
+    _loan,
+    _partner,
+    _shares,
+    close_until_written_off,
+    guaranteed_bad_loan,
+)
 
 KEY = b"k" * 32
 
@@ -96,34 +105,8 @@ def test_no_partners_empty_sections(uow, clock):
 
 
 def test_guarantee_paid_at_write_off_as_of_each_day(uow, clock):
-    from sqlalchemy import select
-
-    from creditpay import ledger as L
-    from creditpay.credit.tables import credit_accounts
-    from creditpay.ledger.chart import ensure_platform_accounts
-
-    who = new_customer(uow, limit_minor=5_000_000, wallet_minor=0)
-    bank = _partner(uow, "Guarded Report Bank")
-    _consent(uow, who.customer_id, bank)
-    _arrange(uow, "jiebei", [{"partner_id": bank}], arrangement_type="joint",
-             platform_share_bps=5000, guarantee_bps=2000)
-    _loan(uow, who, "bad", 100_000, _funding(), periods=7, method="bullet")
-    with uow.begin() as tx:  # the loan is spent: nothing is ever repaid
-        cash = ensure_platform_accounts(tx, "CNY")["bank_settlement"]
-        L.create_transfer(tx, L.TransferRequest("spend", "wallet.withdraw",
-                                                debit_account_id=who.wallet_id,
-                                                credit_account_id=cash.id,
-                                                amount_minor=100_000))
-    before = clock.today()
-    while True:
-        before = clock.today() - dt.timedelta(days=1)  # the last date closed, not written off
-        close_days(uow, clock, 10)
-        with uow.connect() as conn:
-            status = conn.execute(select(credit_accounts.c.status).where(
-                credit_accounts.c.account_id == "bad")).scalar_one()
-        if status == "written_off":
-            break
-        assert clock.today() < dt.date(2026, 3, 1)
+    _, bank = guaranteed_bad_loan(uow, "Guarded Report Bank")
+    before = close_until_written_off(uow, clock, "bad")  # the last date not written off
     with uow.begin() as tx:  # follow the journal, as the nightly's settlement does
         assert F.reconcile(tx)["ok"]
     after = clock.today() - dt.timedelta(days=1)
