@@ -82,6 +82,11 @@ def test_sandbox_needs_two_existing_application_policies(tmp_path):
                                  str(bundled_policy_path("limit_review")), "--out", out])
     assert review.exit_code == 2 and "--policy" in review.output
     assert "application" in review.output
+    for option in ("--lgd-bps", "--funding-rate-bps"):
+        for value in ("10001", "-1", "x"):
+            bad = runner.invoke(app, ["sandbox", "--policy", str(DEFAULT), "--policy",
+                                      str(STRICT), option, value, "--out", out])
+            assert bad.exit_code == 2 and option in bad.output, (option, value)
     assert not (tmp_path / "out").exists()  # refused before any run
 
 
