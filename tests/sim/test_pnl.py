@@ -232,3 +232,31 @@ def test_default_economy_expected_loss_on_outstanding(run):
     assert 0 < el["expected_loss_minor"] <= el["exposure_minor"] * el["lgd_bps"] // 10_000
     assert el["expected_loss_minor"] <= el["book_expected_loss_minor"]
     assert el["accounts_without_pd"] == 0  # every account's customer was scored
+
+
+def test_report_shows_the_pnl_the_ratios_and_past_due_shares(run, tmp_path):
+    from creditpay.formatting import money_text
+    from creditpay.sim import report
+
+    _, figures = run
+    shown = dict(report.rows(figures))
+    p = figures["pnl"]
+    assert shown["P&L: = net"] == money_text(p["net_minor"], "CNY")
+    assert shown["P&L: − funding cost (own-funded principal)"].startswith(
+        money_text(p["funding_cost_minor"], "CNY"))
+    dpd30 = shown["30+ DPD principal (share of receivables)"]
+    assert money_text(figures["receivables_principal_minor"], "CNY") in dpd30
+    assert f"({figures['dpd30_share_of_receivables']:.1%})" in dpd30
+    assert any(name.startswith("net charge-off rate (annualised") for name in shown)
+    receivables = figures["receivables_principal_minor"]
+    for bucket, v in figures["delinquency_by_bucket"].items():
+        assert shown[f"delinquency {bucket} (share of receivables)"].endswith(
+            f"({v['principal_minor'] / receivables:.1%})")
+    plots = dict(report._plots(figures))
+    waterfall = plots["pnl"].data[0]
+    assert waterfall.type == "waterfall"
+    assert list(waterfall.x[:5]) == ["revenue", "funding cost", "credit losses",
+                                     "fraud losses", "net"]
+    assert waterfall.y[4] == p["net_minor"] / 100
+    page = report.write_reports(figures, tmp_path / "out")["report"].read_text("utf-8")
+    assert "The platform&#x27;s P&amp;L" in page or "The platform's P&L" in page
