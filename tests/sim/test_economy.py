@@ -170,6 +170,18 @@ def test_bad_debt_is_written_off_at_m3(tmp_path):
     assert bad and all(a["approved"] for a in bad)
     assert figures["fraud"]["attempted"] == 0 and figures["fraud"]["screened"] == 0
     assert _reconcile(url) > 5
+    # The P&L's credit losses: the write-offs (write_off_expense, as figures["write_offs"]
+    # reads it) net of the partners' borne part and recoveries; the net charge-off rate.
+    pnl = figures["pnl"]
+    assert pnl["write_offs_minor"] == figures["write_offs"]["amount_minor"]
+    assert 0 < pnl["credit_losses_minor"] == (pnl["write_offs_minor"]
+                                              - pnl["partner_loss_share_minor"]
+                                              - pnl["recoveries_minor"])
+    assert pnl["net_minor"] == (pnl["revenue_minor"] - pnl["funding_cost_minor"]
+                                - pnl["credit_losses_minor"] - pnl["fraud_losses_minor"])
+    assert figures["net_charge_off_rate_annualised"] > 0
+    assert figures["net_charge_offs"]["net_charge_offs_minor"] == (
+        pnl["write_offs_minor"] - pnl["recoveries_minor"])
 
 
 def test_fraud_ring_raises_the_fraud_alert_within_days(tmp_path):

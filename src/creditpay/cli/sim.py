@@ -16,6 +16,7 @@ import typer
 
 from creditpay import demo
 from creditpay.sim import sandbox
+from creditpay.sim.pnl import FUNDING_RATE_BPS_DEFAULT, LGD_BPS_DEFAULT
 
 __all__ = ["register", "bench_demo", "PLATFORM_PHASES", "MONITORING_PHASES"]
 
@@ -152,38 +153,6 @@ def bench_demo(*, customers: int, merchants: int, days: int, seed: int,
     }
 
 
-def _sandbox_table(comparison: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    s = comparison["sandbox"]
-    policies = comparison["policies"]
-    letters = [chr(ord("A") + i) for i in range(len(policies))]
-    table = Table(title=f"creditpay sandbox: {s['customers']:,} consumers, "
-                        f"{s['merchants']:,} merchants, {s['days']} business days, "
-                        f"seed {s['seed']}")
-    table.add_column("figure")
-    for letter in letters:
-        table.add_column(letter, justify="right")
-    for letter in letters[1:]:
-        table.add_column(f"{letter} − A", justify="right")
-    for name, cells, diff_cells in sandbox.table_rows(comparison):
-        if name.startswith("policy "):
-            continue  # in the legend below
-        table.add_row(name, *cells, *diff_cells)
-    console = Console()
-    console.print(table)
-    for letter, policy in zip(letters, policies, strict=True):
-        console.print(f"{letter} = {policy['label']}: {policy['policy_id']} "
-                      f"{policy['version']} ({policy['path']})")
-    basis = policies[0]["bad_rate_basis"]
-    console.print(f"bad rate basis: {basis}; losses = written off + principal 31+ days past "
-                  "due; expected profit = revenue − losses")
-    console.print(f"Comparison: {comparison['files']['comparison']}\n"
-                  f"Report: {comparison['files']['html']}\n"
-                  f"Databases: {', '.join(comparison['databases'])}")
-
-
 def _demo_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -223,9 +192,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Folder for the databases, comparison.json "
                                                "and sandbox.html.")] = Path("var/sandbox"),
         json_output: Annotated[bool, typer.Option("--json")] = False,
+        funding_rate_bps: Annotated[int, typer.Option(
+            min=0, max=10_000, help="The platform's annual cost of the money it lends "
+                                    "itself, in basis points.")] = FUNDING_RATE_BPS_DEFAULT,
+        lgd_bps: Annotated[int, typer.Option(
+            min=0, max=10_000, help="Loss given default of the expected loss on balances "
+                                    "outstanding at the end, in basis points.")]
+        = LGD_BPS_DEFAULT,
     ) -> None:
         """Run the same simulated population under each credit policy and compare approval
-        rate, bad rate, revenue, losses and expected profit side by side."""
+        rate, bad rate, the platform's revenue, funding cost, losses, the expected loss on
+        what is still outstanding and expected profit side by side, ranked by it."""
         from creditpay.errors import DomainError
 
         policies = list(policy or [])
@@ -239,11 +216,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc), param_hint="'--policy'") from None
         comparison = sandbox.run_sandbox(policies, customers=customers, merchants=merchants,
                                          days=days, seed=seed, workdir=out,
-                                         progress=not json_output)
+                                         progress=not json_output,
+                                         funding_rate_bps=funding_rate_bps, lgd_bps=lgd_bps)
         if json_output:
             typer.echo(json.dumps(comparison))
         else:
-            _sandbox_table(comparison)
+            sandbox.print_table(comparison)
         if not all(p["ledger_ok"] for p in comparison["policies"]):
             raise typer.Exit(1)
 

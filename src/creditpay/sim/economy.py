@@ -57,6 +57,7 @@ from creditpay.sim.monitoring import (
     apr_band,
     vintage_curves,
 )
+from creditpay.sim.pnl import FUNDING_RATE_BPS_DEFAULT, LGD_BPS_DEFAULT
 from creditpay.sim.population import Consumer, Merchant, Population, build_population
 
 if TYPE_CHECKING:
@@ -126,10 +127,20 @@ class EconomyConfig:
     # Where the nightly seal writes audit checkpoints; None: the default for the database
     # (``creditpay.config.default_checkpoint_dir``).
     audit_checkpoint_dir: Path | None = None
+    # The P&L (creditpay.sim.pnl): the platform's annual cost of the money it lends itself
+    # (basis points a year, actual/365, on its own-funded outstanding principal each day), and
+    # the loss given default applied to the expected loss on balances still outstanding at
+    # the end (basis points of the exposure).
+    funding_rate_bps: int = FUNDING_RATE_BPS_DEFAULT
+    lgd_bps: int = LGD_BPS_DEFAULT
 
     def __post_init__(self) -> None:
         from creditpay.errors import ValidationError
 
+        for name in ("funding_rate_bps", "lgd_bps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+                raise ValidationError("must be an integer 0..10000 (basis points)", field=name)
         if self.shock is not None and self.shock not in SHOCKS:
             raise ValidationError(f"must be one of {list(SHOCKS)}", field="shock")
         if self.shock_day is not None and not 0 <= self.shock_day < self.days:
@@ -274,6 +285,10 @@ class Economy:
         self.snapshot_dates: list[dt.date] = []
         self.attack_intents: set[str] = set()
         self._book: tuple[list[Any], list[Any]] = ([], [])  # the book at the last day's end
+        # Each day's end: the book's outstanding principal and the platform's own-funded part
+        # of it (minor units), for the funding cost and the net charge-off rate.
+        self.outstanding_daily: list[int] = []
+        self.own_outstanding_daily: list[int] = []
         # Every screening the platform made (intent id -> unix s, feature vector, score,
         # model generation), what it learned was fraud, and the models it trained.
         self.screenings: dict[str, tuple[int, Any, float, int]] = {}
@@ -575,6 +590,7 @@ class Economy:
         self._at(23, 50)
         self._timed("close_of_business", lambda: self._close_of_business(today))
         self._timed("monitoring", lambda: self._monitor(today))
+        self._timed("funding_book", self._track_funding)
         every = self.config.snapshot_every_days or max(1, self.config.days // 30)
         if day % every == every - 1 or day == self.config.days - 1:
             self._timed("snapshots", lambda: self.series.append(self.snapshot()))
@@ -1306,6 +1322,123 @@ class Economy:
                 "acknowledge_breached": stats.acknowledge_breached,
                 "resolve_breached": stats.resolve_breached}
 
+    def _track_funding(self) -> None:
+        """End of day, after the nightly batch followed the credit journal for partners: the
+        book's outstanding principal (active accounts, as ``outstanding_by_product_minor``)
+        and the platform's own-funded part of it (the rest is partner lenders')."""
+        from creditpay.credit.funding import partners_report
+
+        accounts, _ = self._book
+        total = sum(a.principal_minor for a in accounts if a.status == "active")
+        with self.uow.connect() as conn:
+            partners = sum(int(p["outstanding_minor"])
+                           for p in partners_report(conn)["partners"])
+        self.outstanding_daily.append(total)
+        self.own_outstanding_daily.append(total - partners)
+
+    def _pnl_figures(self) -> dict[str, Any]:
+        """The platform's P&L over the run (creditpay.sim.pnl; docs/simulator.md, "P&L"):
+        the ledger's income, contra-income, write-off and recovery accounts (all opened at
+        zero when the run starts, so their balances are their movement over the run), the
+        funding cost of the daily own-funded principal, and the fraud not charged back."""
+        from creditpay.credit.funding import follow_ledger
+        from creditpay.ledger.chart import platform_key
+        from creditpay.ledger.service import get_account_by_key
+        from creditpay.sim import pnl
+
+        # The partners' parts of the last flows (normally followed by the last nightly).
+        self.uow.run(follow_ledger)
+        with self.uow.connect() as conn:
+            def balance(code: str) -> int:
+                return int(get_account_by_key(conn, platform_key(code, CURRENCY)).balance_minor)
+
+            income = {name: balance(code) for name, code in REVENUE_ACCOUNTS
+                      if name != "recoveries"}
+            ledger = {code: balance(code) for code in (
+                "partner_income_share", "write_off_expense", "partner_loss_share",
+                "recovery_income")}
+        fraud = self.tally.fraud
+        funding = pnl.funding_cost_minor(self.own_outstanding_daily,
+                                         self.config.funding_rate_bps)
+        out = pnl.platform_pnl(
+            income_by_source_minor=income,
+            partner_income_share_minor=ledger["partner_income_share"],
+            write_offs_minor=ledger["write_off_expense"],
+            partner_loss_share_minor=ledger["partner_loss_share"],
+            recoveries_minor=ledger["recovery_income"], funding_cost_minor=funding,
+            fraud_lost_minor=int(fraud["lost_minor"]),
+            fraud_charged_back_minor=int(fraud["charged_back_minor"]))
+        return {**out, "funding_rate_bps": self.config.funding_rate_bps,
+                "own_funded_principal_days_minor": sum(self.own_outstanding_daily),
+                "days": len(self.own_outstanding_daily)}
+
+    def _receivables_figures(self, pnl_figures: dict[str, Any]) -> dict[str, Any]:
+        """The 30+ DPD share of receivables (principal of active accounts 30 or more days
+        past due / principal of all active accounts, at the end of the run) and the
+        annualised net charge-off rate of the whole book (partner-funded parts included):
+        (write-offs − recoveries) / average daily outstanding principal × 365 / days."""
+        from creditpay.sim import pnl
+
+        accounts, _ = self._book
+        active = [a for a in accounts if a.status == "active"]
+        receivables = sum(a.principal_minor for a in active)
+        dpd30 = sum(a.principal_minor for a in active if a.dpd >= pnl.DPD30_MIN)
+        net = pnl_figures["write_offs_minor"] - pnl_figures["recoveries_minor"]
+        nco = pnl.net_charge_off_rate(net, self.outstanding_daily)
+        return {"dpd30_share_of_receivables": pnl.share_of(dpd30, receivables),
+                "dpd30_principal_minor": dpd30, "receivables_principal_minor": receivables,
+                "net_charge_off_rate_annualised": nco["rate"],
+                "net_charge_offs": {"net_charge_offs_minor": nco["net_charge_offs_minor"],
+                                    "average_outstanding_minor":
+                                        nco["average_outstanding_minor"],
+                                    "days": nco["days"], "annualised": True}}
+
+    def _expected_loss_figures(self) -> dict[str, Any]:
+        """Expected loss on the balances still outstanding at the end: Σ PD × LGD × the
+        platform's own-funded outstanding principal of each active account, rounded once.
+        PD: 1 for an account already bad (``BAD_DPD`` or more days past due), else the PD of
+        the customer's latest credit decision (the application scorecard's, as the platform
+        stored it, whether approved outright or referred and approved on review; none stored
+        counts as 1). Partners' parts are theirs to lose
+        (their first-loss guarantee is not in it)."""
+        from decimal import Decimal
+
+        from creditpay.credit.funding import loan_funders
+        from creditpay.credit.funding_core import PLATFORM
+        from creditpay.sim import pnl
+
+        accounts, _ = self._book
+        pds: dict[str, Decimal | None] = {}
+        own: list[tuple[int, Decimal]] = []
+        book: list[tuple[int, Decimal]] = []
+        already_bad = without_pd = 0
+        with self.uow.connect() as conn:
+            for a in accounts:
+                if a.status != "active" or a.principal_minor <= 0:
+                    continue
+                if a.dpd >= BAD_DPD:
+                    pd, already_bad = Decimal(1), already_bad + 1
+                else:
+                    if a.customer_id not in pds:
+                        pds[a.customer_id] = _latest_pd(conn, a.customer_id)
+                    found = pds[a.customer_id]
+                    pd = Decimal(1) if found is None else found
+                    without_pd += found is None
+                partners = sum(int(f["outstanding_minor"]) for f in loan_funders(
+                    conn, a.account_id) if f["funder_id"] != PLATFORM) \
+                    if a.kind in ("plan", "loan") else 0
+                book.append((a.principal_minor, pd))
+                own.append((a.principal_minor - partners, pd))
+        lgd = Decimal(self.config.lgd_bps) / 10_000
+        return {"expected_loss_minor": pnl.expected_loss_minor(own, lgd),
+                "exposure_minor": sum(e for e, _ in own),
+                "book_expected_loss_minor": pnl.expected_loss_minor(book, lgd),
+                "book_exposure_minor": sum(e for e, _ in book), "lgd_bps": self.config.lgd_bps,
+                "accounts": len(own), "accounts_already_bad": already_bad,
+                "accounts_without_pd": without_pd,
+                "pd_source": "the customer's latest credit decision (application "
+                             f"scorecard); 1 when {BAD_DPD}+ DPD"}
+
     def figures(self) -> dict[str, Any]:
         from creditpay.ledger.service import get_accounts
         from creditpay.ledger.verify import verify_ledger
@@ -1384,7 +1517,15 @@ class Economy:
             "demo_login": demo_login,
             "partner_consents": t.partner_consents,
             "partners": SP.partner_figures(self.uow),
+            **self._risk_manager_figures(),
         }
+
+    def _risk_manager_figures(self) -> dict[str, Any]:
+        """The P&L, the 30+ DPD share of receivables, the net charge-off rate and the
+        expected loss on what is still outstanding (issue #18)."""
+        pnl_figures = self._pnl_figures()
+        return {"pnl": pnl_figures, **self._receivables_figures(pnl_figures),
+                "expected_loss_at_end": self._expected_loss_figures()}
 
     def open_demo_checkout(self) -> dict[str, Any]:
         """A purchase waiting at the first merchant, for the hosted checkout on the demo's
@@ -1500,6 +1641,19 @@ class Economy:
         return {"kind": "+".join(kinds), "day": day,
                 "date": (start + dt.timedelta(days=day)).isoformat(),
                 "out_of_work": sum(1 for a in self.agents if a.out_of_work)}
+
+
+def _latest_pd(conn: Any, customer_id: str) -> Any:
+    """The PD (a Decimal of the stored float's shortest repr, 0..1) of the customer's latest
+    credit decision that has one, or None."""
+    from decimal import Decimal
+
+    from creditpay.risk.decisions.queries import decision_records
+
+    for record in reversed(decision_records(conn, customer_id, limit=1000)):
+        if record.pd is not None:
+            return Decimal(repr(record.pd))
+    return None
 
 
 def _band_order(band: str) -> int:

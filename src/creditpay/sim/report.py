@@ -53,9 +53,9 @@ def _label(name: str) -> str:
 
 def rows(figures: Figures) -> list[tuple[str, str]]:
     """The table's rows: (figure, value as shown). Money is formatted from minor units."""
-    return (_activity_rows(figures) + _apr_rows(figures) + _partner_rows(figures)
-            + _fraud_rows(figures) + _alert_rows(figures) + _shock_rows(figures)
-            + _policy_rows(figures))
+    return (_activity_rows(figures) + _pnl_rows(figures) + _apr_rows(figures)
+            + _partner_rows(figures) + _fraud_rows(figures) + _alert_rows(figures)
+            + _shock_rows(figures) + _policy_rows(figures))
 
 
 def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
@@ -88,9 +88,12 @@ def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
     ]
     for product, minor in f["outstanding_by_product_minor"].items():
         out.append((f"outstanding: {_label(product)}", money_text(int(minor), CURRENCY)))
+    receivables = sum(int(v) for v in f["outstanding_by_product_minor"].values())
     for bucket, v in f["delinquency_by_bucket"].items():
-        out.append((f"delinquency {bucket}", f"{v['accounts']:,} accounts, "
-                                             f"{money_text(int(v['principal_minor']), CURRENCY)}"))
+        out.append((f"delinquency {bucket} (share of receivables)",
+                    f"{v['accounts']:,} accounts, "
+                    f"{money_text(int(v['principal_minor']), CURRENCY)} "
+                    f"({_share(int(v['principal_minor']), receivables)})"))
     out.append(("written off", f"{f['write_offs']['accounts']:,} accounts, "
                                f"{money_text(int(f['write_offs']['amount_minor']), CURRENCY)}"))
     for source, minor in f["revenue_by_source_minor"].items():
@@ -103,6 +106,47 @@ def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
                                                          f["refused"].items())))
     out += [("ledger transfers", f"{f['transfers']:,}"),
             ("books balance (ledger verify)", "yes" if f["ledger_ok"] else "NO")]
+    return out
+
+
+def _pnl_rows(figures: Figures) -> list[tuple[str, str]]:
+    """The platform's P&L (figures["pnl"], creditpay.sim.pnl), the 30+ DPD share of
+    receivables, the annualised net charge-off rate and the expected loss on what is still
+    outstanding. Older figures without them show none of it."""
+    p = figures.get("pnl")
+    if not p:
+        return []
+
+    def cny(minor: int) -> str:
+        return money_text(int(minor), CURRENCY)
+
+    out = [
+        ("P&L: revenue (platform's, net of partners' share)",
+         f"{cny(p['revenue_minor'])} (partners' share {cny(p.get('partner_share_minor', 0))})"),
+        ("P&L: − funding cost (own-funded principal)",
+         f"{cny(p['funding_cost_minor'])} (at {_bps_text(p.get('funding_rate_bps'))} a year)"),
+        ("P&L: − credit losses (write-offs net of recoveries)",
+         cny(p["credit_losses_minor"])),
+        ("P&L: − fraud losses (not charged back)", cny(p["fraud_losses_minor"])),
+        ("P&L: = net", cny(p["net_minor"])),
+    ]
+    if "dpd30_share_of_receivables" in figures:
+        out.append(("30+ DPD principal (share of receivables)",
+                    f"{cny(figures['dpd30_principal_minor'])} of "
+                    f"{cny(figures['receivables_principal_minor'])} "
+                    f"({figures['dpd30_share_of_receivables']:.1%})"))
+    nco = figures.get("net_charge_offs")
+    if nco:
+        out.append(("net charge-off rate (annualised: net / average outstanding × 365 / days)",
+                    f"{figures['net_charge_off_rate_annualised']:.2%} "
+                    f"({cny(nco['net_charge_offs_minor'])} over "
+                    f"{cny(nco['average_outstanding_minor'])} average, {nco['days']} days)"))
+    expected = figures.get("expected_loss_at_end")
+    if expected:
+        out.append(("expected loss on outstanding (PD × LGD × own-funded principal)",
+                    f"{cny(expected['expected_loss_minor'])} on "
+                    f"{cny(expected['exposure_minor'])} (LGD "
+                    f"{_bps_text(expected.get('lgd_bps'))})"))
     return out
 
 
@@ -610,10 +654,38 @@ def _partners_plot(figures: Figures) -> Any | None:
                    "partner lender", "CNY", barmode="group", yaxis_rangemode="tozero")
 
 
+def _pnl_plot(figures: Figures) -> Any | None:
+    """The platform's P&L as a waterfall (CNY): revenue, each cost, the net; then the
+    expected loss on what is still outstanding and the net after it."""
+    import plotly.graph_objects as go
+
+    p = figures.get("pnl")
+    if not p:
+        return None
+    steps = [("revenue", p["revenue_minor"], "relative"),
+             ("funding cost", -p["funding_cost_minor"], "relative"),
+             ("credit losses", -p["credit_losses_minor"], "relative"),
+             ("fraud losses", -p["fraud_losses_minor"], "relative"),
+             ("net", p["net_minor"], "total")]
+    expected = figures.get("expected_loss_at_end")
+    if expected:
+        steps += [("expected loss on outstanding", -expected["expected_loss_minor"],
+                   "relative"),
+                  ("net after expected loss", p["net_minor"] - expected["expected_loss_minor"],
+                   "total")]
+    values = [int(v) / MINOR_PER_UNIT for _, v, _ in steps]
+    figure = go.Figure(go.Waterfall(
+        x=[name for name, _, _ in steps], y=values, measure=[m for _, _, m in steps],
+        text=[f"{v:,.2f}" for v in values], textposition="outside",
+        hovertemplate="%{x}: %{y:,.2f} CNY<extra></extra>"))
+    return _layout(figure, "The platform's P&L over the run (CNY)", "", "CNY",
+                   showlegend=False)
+
+
 def _plots(figures: Figures) -> list[tuple[str, Any]]:
     """(name, Plotly figure) in page order; plots whose data is absent or empty are left out."""
     builders = (("outstanding", _outstanding_plot), ("delinquency", _delinquency_plot),
-                ("approval", _approval_plot), ("revenue", _revenue_plot),
+                ("approval", _approval_plot), ("revenue", _revenue_plot), ("pnl", _pnl_plot),
                 ("vintages", _vintage_plot), ("roll_rates", _roll_rate_plot),
                 ("scores", _score_plot), ("grade_outcomes", _grade_outcome_plot),
                 ("fraud", _fraud_plot), ("apr", _apr_plot), ("partners", _partners_plot),
