@@ -143,10 +143,13 @@ def _horizon(days: int) -> BC.Horizon:
     end = start + dt.timedelta(days=days - 1)
     month_ends = [d for d in (start + dt.timedelta(days=i) for i in range(days))
                   if (d + dt.timedelta(days=1)).day == 1]
-    vintages = {f"{d:%Y-%m}": BC.months_on_book(f"{d:%Y-%m}", end) for d in (start,)}
+    # A vintage per month with a month end in the run: the youngest always under 3 months.
+    vintages = {f"{d:%Y-%m}": BC.months_on_book(f"{d:%Y-%m}", end) for d in month_ends}
+    # Approvals on the first four days and one in the last week (a young tail).
     return BC.Horizon(start=start, end=end, month_ends=month_ends,
                       vintage_months_on_book=vintages,
-                      approval_dates=[start, start + dt.timedelta(days=3)],
+                      approval_dates=[start + dt.timedelta(days=d) for d in range(4)]
+                      + [end - dt.timedelta(days=5)],
                       first_past_due=start + dt.timedelta(days=25),
                       fraud_label_days=6, monitor_window_days=14)
 
@@ -168,4 +171,15 @@ def test_a_70_day_run_still_warns_on_vintages_but_not_on_fraud_or_alerts():
 
 
 def test_a_long_enough_run_has_no_warning():
-    assert BC.chart_warnings(_horizon(200)) == []
+    horizon = _horizon(200)
+    assert min(horizon.vintage_months_on_book.values()) < BC.VINTAGE_MONTHS_ON_BOOK_MIN
+    assert BC.chart_warnings(horizon) == []  # young vintages and approvals: the usual tail
+
+
+def test_grade_outcomes_warn_when_young_approvals_are_a_material_share():
+    horizon = _horizon(200)
+    young = [horizon.end - dt.timedelta(days=d) for d in range(2)]  # 2 more of 7: 3 young
+    crowded = BC.Horizon(**{**horizon.__dict__,
+                            "approval_dates": [*horizon.approval_dates, *young]})
+    assert [w["chart"] for w in BC.chart_warnings(crowded)] == ["grade_outcomes"]
+    assert "3 of 7 approvals" in BC.chart_warnings(crowded)[0]["message"]

@@ -26,7 +26,7 @@ NEW_PLOT_TITLES = (
     "Vintage curves: bad principal (30+ days past due or written off)",
     "Monthly roll-rate matrix",
     "Application score distribution by risk grade",
-    "Approval rate and bad rate (31+ days past due) by risk grade",
+    "Approval rate and bad rate (30+ days past due) by risk grade",
     "Fraud screening precision and recall over time",
     "Early-warning monitors and alerts over time",
     "All-in APR of accepted credit offers",

@@ -14,7 +14,8 @@ from typing import Any
 
 __all__ = ["roll_rate_matrices", "roll_state", "ROLL_STATES", "ROLL_FROM_STATES", "AccountAt",
            "vintage_balance_curves", "ratio_interval", "wilson_interval", "months_on_book",
-           "Horizon", "chart_warnings", "horizon_rules", "HORIZON_RULES"]
+           "Horizon", "chart_warnings", "horizon_rules", "HORIZON_RULES",
+           "VINTAGE_MONTHS_ON_BOOK_MIN"]
 
 
 # ----------------------------------------------------------------------- monthly roll rates
@@ -209,6 +210,9 @@ ROLL_MONTH_ENDS_MIN = 2  # a matrix compares a month end with the previous one
 VINTAGE_MONTHS_ON_BOOK_MIN = 3  # first bill about a month after opening, then 30 days late
 FRAUD_MATURED_DAYS_MIN = 14  # days of screening whose fraud labels have all arrived
 BAD_OUTCOME_DAYS = 61  # a purchase's first due date (up to a month) plus 30 days past due
+# Above this share of approvals younger than BAD_OUTCOME_DAYS the bad rate by grade is
+# materially understated; below it, as in any book still lending, it is the usual young tail.
+UNMATURED_APPROVALS_SHARE_MAX = 0.2
 WRITE_OFF_DPD = 90  # the pay-later line is written off at M3 (creditpay.sim.economy)
 
 # Each chart's rule, as the report's note under it states it.
@@ -218,10 +222,12 @@ HORIZON_RULES: dict[str, str] = {
     "vintages": (f"30+ days past due can first show about {VINTAGE_MONTHS_ON_BOOK_MIN} months "
                  "on book (a first bill about a month after opening, then 30 days late): "
                  f"a vintage younger than {VINTAGE_MONTHS_ON_BOOK_MIN} months on book is flat "
-                 "whatever its quality"),
+                 "whatever its quality (drawn dashed); the chart needs at least one vintage "
+                 "that old"),
     "grade_outcomes": (f"an approval can go 30+ days past due only {BAD_OUTCOME_DAYS} days "
                        "after it (a first due date up to a month later, then 30 days late): "
-                       "approvals younger than that understate the bad rate"),
+                       "approvals younger than that understate the bad rate, materially above "
+                       f"{UNMATURED_APPROVALS_SHARE_MAX:.0%} of the approvals"),
     "fraud": ("a payment's fraud label (the victim's report, the chargeback) arrives up to "
               "{label_days} days after it: precision and recall of the last {label_days} days "
               f"are provisional, and at least {FRAUD_MATURED_DAYS_MIN} days of matured labels "
@@ -267,17 +273,17 @@ def chart_warnings(horizon: Horizon) -> list[dict[str, str]]:
     if month_ends < ROLL_MONTH_ENDS_MIN:
         found.append(("roll_rate_matrix", f"the run has {month_ends} month end(s): no "
                                           "roll-rate matrix yet"))
-    young = sorted(v for v, mob in horizon.vintage_months_on_book.items()
-                   if mob < VINTAGE_MONTHS_ON_BOOK_MIN)
-    if young:
-        oldest = max(horizon.vintage_months_on_book.values())
+    ages = horizon.vintage_months_on_book
+    if not ages:
+        found.append(("vintages", "no vintage has reached the end of its opening month yet"))
+    elif max(ages.values()) < VINTAGE_MONTHS_ON_BOOK_MIN:
         found.append(("vintages", (
-            f"vintages {', '.join(young)} are under {VINTAGE_MONTHS_ON_BOOK_MIN} months on "
-            f"book (the oldest is at {oldest:.1f}): their curves cannot show 30+ dpd losses "
-            "yet")))
+            f"every vintage is under {VINTAGE_MONTHS_ON_BOOK_MIN} months on book (the oldest "
+            f"at {max(ages.values()):.1f}): the curves cannot show 30+ dpd losses yet, flat "
+            "is not good news")))
     recent = sum(1 for d in horizon.approval_dates
                  if (horizon.end - d).days < BAD_OUTCOME_DAYS)
-    if recent:
+    if recent > UNMATURED_APPROVALS_SHARE_MAX * len(horizon.approval_dates):
         found.append(("grade_outcomes", (
             f"{recent:,} of {len(horizon.approval_dates):,} approvals were made less than "
             f"{BAD_OUTCOME_DAYS} days before the run's end: their bad rate is understated")))

@@ -283,7 +283,7 @@ def precision_recall_series(fraud_daily: Sequence[Mapping[str, Any]]) -> list[di
 
 
 def grade_outcomes(applications: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per risk grade (sorted): applications, approved, bad (approved and ever 31+ days past
+    """Per risk grade (sorted): applications, approved, bad (approved and ever 30+ days past
     due), ``approval_rate`` = approved / applications and ``bad_rate`` = bad / approved
     (shares 0..1, None when there were no approvals)."""
     counts: dict[str, list[int]] = {}
@@ -615,10 +615,10 @@ def _grade_outcome_plot(figures: Figures) -> Any | None:
                name="approval rate (approved / applications)", textposition="outside",
                text=[f"{o['approved']}/{o['applications']}" for o in outcomes.values()]),
         go.Bar(x=grades, y=[o["bad_rate"] for o in outcomes.values()],
-               name="bad rate (ever 31+ DPD / approved)", textposition="outside",
+               name="bad rate (ever 30+ DPD / approved)", textposition="outside",
                text=[f"{o['bad']}/{o['approved']}" for o in outcomes.values()]),
     ])
-    return _warn(_layout(figure, "Approval rate and bad rate (31+ days past due) by risk grade",
+    return _warn(_layout(figure, "Approval rate and bad rate (30+ days past due) by risk grade",
                          "risk grade", "share", barmode="group", yaxis_range=[0, 1.1],
                          yaxis_tickformat=".0%"), figures, "grade_outcomes")
 
