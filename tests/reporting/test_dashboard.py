@@ -299,3 +299,33 @@ def test_roll_rate_rows_and_bucket_shares_sum_to_one(store: Any, moves: list[Any
         if any(r.receivable_minor for r in buckets):
             assert abs(sum(r.receivable_share for r in buckets) - 1) <= \
                 Decimal("0.0000005") * len(buckets)
+
+
+def test_the_demo_reports_the_consoles_roll_rates_month_by_month(book: Any) -> None:
+    """The demo's monthly matrix (creditpay.sim.book_charts) is the console's roll_rates
+    view for that month, states M4..M6+ pooled: same cells, same balances, same shares."""
+    from creditpay.credit.portfolio_queries import month_end_cells
+    from creditpay.sim.book_charts import (
+        ROLL_FROM_STATES,
+        ROLL_STATES,
+        roll_rate_matrices,
+        roll_state,
+    )
+
+    with book.connect() as conn:
+        matrices = {m["month_end"]: m for m in roll_rate_matrices(
+            month_end_cells(conn, currency="CNY"))}
+        console = D.roll_rates(conn, date_from=dt.date(2025, 2, 1), date_to=FEB)
+    february = matrices[FEB.isoformat()]
+    pooled: dict[tuple[str, str], int] = {}
+    for r in console:
+        key = (roll_state(r.from_state), roll_state(r.to_state))
+        pooled[key] = pooled.get(key, 0) + r.from_balance_minor
+    for i, source in enumerate(ROLL_FROM_STATES):
+        for j, target in enumerate(ROLL_STATES):
+            assert february["balance_minor"][i][j] == pooled.get((source, target), 0)
+    for r in console:
+        if r.from_state in ("M0", "M1", "M2", "M3"):
+            i, j = ROLL_FROM_STATES.index(roll_state(r.from_state)), ROLL_STATES.index(
+                roll_state(r.to_state))
+            assert Decimal(str(february["balance_share"][i][j])) == r.roll_share

@@ -38,6 +38,10 @@ def test_same_seed_same_figures_books_balance_and_reports(tmp_path):
     assert sum(first["outstanding_by_product_minor"].values()) > 0
     assert first["series"] and first["series"][-1]["day"] == 10
     assert len(first["daily_metrics"]) == 10 and len(first["fraud_daily"]) == 10
+    # Ten days: no month end but one, so no roll-rate matrix, and the charts say why.
+    assert first["roll_rate_matrix"] == []
+    assert {"roll_rate_matrix", "fraud", "alerts"} <= {w["chart"] for w in first["warnings"]}
+    assert set(first["chart_rules"]) >= {w["chart"] for w in first["warnings"]}
     assert first["fraud"]["screened"] > 0  # every confirm is screened
     accepted = sum(b["count"] for b in first["apr_distribution"])
     assert accepted == first["purchases"].get("credit_line", 0) + first["purchases"].get(
@@ -166,6 +170,16 @@ def test_bad_debt_is_written_off_at_m3(tmp_path):
     assert any(b in figures["delinquency_by_bucket"] for b in ("M1", "M2", "M3"))
     curves = figures["vintage_curves"]
     assert curves and max(p["bad_share"] for c in curves for p in c["curve"]) > 0
+    # The book charts: three monthly matrices, December's vintage losing money with an
+    # interval around it, and no warning on the roll-rate matrix.
+    matrices = figures["roll_rate_matrix"]
+    assert [m["month"] for m in matrices] == ["2025-01", "2025-02", "2025-03"]
+    assert any(m["from_balance_minor"][1] > 0 for m in matrices)  # something was in M1
+    december = next(v for v in figures["vintage_balance_curves"] if v["vintage"] == "2024-12")
+    last = december["curve"][-1]
+    assert last["bad_share"] > 0 and last["bad_share_low"] <= last["bad_share"]
+    assert last["bad_share"] <= last["bad_share_high"] and last["months_on_book"] > 3
+    assert "roll_rate_matrix" not in {w["chart"] for w in figures["warnings"]}
     bad = [a for a in figures["applications_detail"] if a["bad"]]
     assert bad and all(a["approved"] for a in bad)
     assert figures["fraud"]["attempted"] == 0 and figures["fraud"]["screened"] == 0

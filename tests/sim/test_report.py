@@ -3,12 +3,16 @@ have them, nothing crashing when older figures do not, precision and recall comp
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from types import SimpleNamespace
 
 import pytest
 
+from creditpay.sim import book_charts as BC
 from creditpay.sim.report import (
+    _plots,
     grade_outcomes,
     html_report,
     precision_recall_series,
@@ -19,10 +23,10 @@ from creditpay.sim.report import (
 DATES = ["2024-03-01", "2024-03-04", "2024-03-05", "2024-03-06"]
 
 NEW_PLOT_TITLES = (
-    "Vintage curves: share of accounts ever 30+ days past due",
-    "Roll rates between delinquency buckets (daily)",
+    "Vintage curves: bad principal (30+ days past due or written off)",
+    "Monthly roll-rate matrix",
     "Application score distribution by risk grade",
-    "Approval rate and bad rate (31+ days past due) by risk grade",
+    "Approval rate and bad rate (30+ days past due) by risk grade",
     "Fraud screening precision and recall over time",
     "Early-warning monitors and alerts over time",
     "All-in APR of accepted credit offers",
@@ -116,7 +120,35 @@ def full_figures() -> dict:
     ]
     figures["shock"] = {"kind": "unemployment", "day": 2, "date": "2024-03-05"}
     figures["policy"] = {"path": "policies/credit.yaml", "hash": "0123456789abcdef" * 4}
+    figures.update(book_chart_figures(days=120))
     return figures
+
+
+def book_chart_figures(days: int) -> dict:
+    """The book charts' keys as the economy writes them, for a run of ``days`` from
+    2024-12-16 (month-end cells and accounts made up, the computations the real ones)."""
+    start = dt.date(2024, 12, 16)
+    end = start + dt.timedelta(days=days - 1)
+    month_ends = [d for d in (start + dt.timedelta(days=i) for i in range(days))
+                  if (d + dt.timedelta(days=1)).day == 1]
+    cells = [SimpleNamespace(month_end=m, from_state=s, to_state=t, accounts=n,
+                             from_balance_minor=b)
+             for i, m in enumerate(month_ends)
+             for s, t, n, b in ((("new", "M0", 5, 0),) if i == 0 else (
+                 ("M0", "M0", 4, 400_000), ("M0", "M1", 1, 50_000), ("M1", "M2", 1, 50_000),
+                 ("M2", "WO", 1, 30_000)))]
+    observations = {day: [BC.AccountAt(f"a{k}", "2024-12", 100_000,
+                                       100_000 if k < j else 0) for k in range(8)]
+                    for j, day in enumerate([*month_ends, end])}
+    curves = BC.vintage_balance_curves(observations, seed=1)
+    horizon = BC.Horizon(start=start, end=end, month_ends=month_ends,
+                         vintage_months_on_book={c["vintage"]: c["curve"][-1]["months_on_book"]
+                                                 for c in curves},
+                         approval_dates=[start], first_past_due=start + dt.timedelta(days=20))
+    return {"roll_rate_matrix": BC.roll_rate_matrices(cells), "vintage_balance_curves": curves,
+            "warnings": BC.chart_warnings(horizon), "chart_rules": BC.horizon_rules(horizon),
+            "horizon": {"start": start.isoformat(), "end": end.isoformat(),
+                        "fraud_label_days": 6}}
 
 
 def test_full_report_has_every_new_plot_and_the_alerts_table():
@@ -209,3 +241,52 @@ def test_grade_outcomes_approval_and_bad_rates():
                              "approval_rate": 1.0, "bad_rate": 0.25}
     assert outcomes["C"]["approval_rate"] == 0.5 and outcomes["C"]["bad_rate"] == 0.5
     assert outcomes["E"]["approved"] == 0 and outcomes["E"]["bad_rate"] is None
+
+
+def test_a_short_run_says_so_under_each_chart_title_and_in_its_note():
+    figures = {**full_figures(), **book_chart_figures(days=40)}
+    warned = {w["chart"] for w in figures["warnings"]}
+    assert {"roll_rate_matrix", "vintages", "delinquency"} <= warned
+    plots = dict(_plots(figures))
+    for chart in warned & set(plots):
+        notes = " ".join(a.text for a in plots[chart].layout.annotations)
+        assert "horizon too short" in notes, chart
+    # One month end: no matrix, but the chart is there to carry its warning.
+    assert figures["roll_rate_matrix"] == [] and "roll_rate_matrix" in plots
+    page = html_report(figures)
+    assert page.count("<strong>⚠ horizon too short:</strong>") == len(
+        [w for w in figures["warnings"] if w["chart"] in plots])
+    assert "Horizon this chart needs: a roll-rate matrix compares one month end" in page
+
+
+def test_a_long_enough_run_has_no_warning_on_any_chart():
+    figures = {**full_figures(), **book_chart_figures(days=200)}
+    assert figures["warnings"] == []
+    for name, plot in _plots(figures):
+        assert not any("horizon too short" in a.text for a in plot.layout.annotations), name
+    assert "horizon too short" not in html_report(figures)
+
+
+def _axes(plot, letter):
+    layout = plot.layout.to_plotly_json()
+    return [v for k, v in layout.items() if re.fullmatch(letter + r"axis\d*", k)]
+
+
+def test_every_plot_has_sane_axes():
+    """Shares as percentages from 0, amounts in CNY from 0, counts never below 0, business
+    dates on a date axis; the only axes allowed to float are the score's points."""
+    for name, plot in _plots(full_figures()):
+        for axis in _axes(plot, "y"):
+            title = ((axis.get("title") or {}).get("text") or "").lower()
+            if name == "scores" or axis.get("type") == "category":
+                continue
+            starts_at_zero = (axis.get("rangemode") in ("tozero", "nonnegative")
+                              or (axis.get("range") or [None])[0] == 0)
+            assert starts_at_zero, (name, title)
+            if "share" in title or "/" in title or "rate" in title:
+                assert "%" in (axis.get("tickformat") or ""), (name, title)
+            assert "minor" not in title and "fen" not in title, (name, title)
+        for axis in _axes(plot, "x"):
+            title = ((axis.get("title") or {}).get("text") or "").lower()
+            if title == "business date":
+                assert axis.get("type") == "date", name

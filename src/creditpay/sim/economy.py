@@ -283,6 +283,7 @@ class Economy:
         self.went_bad_on: dict[str, dt.date] = {}  # ... and the day they reached BAD_DPD
         self.bad_customers: set[str] = set()
         self.snapshot_dates: list[dt.date] = []
+        self.first_past_due: dt.date | None = None  # the first day any account was past due
         self.attack_intents: set[str] = set()
         self._book: tuple[list[Any], list[Any]] = ([], [])  # the book at the last day's end
         # Each day's end: the book's outstanding principal and the platform's own-funded part
@@ -1269,6 +1270,8 @@ class Economy:
                 self.bad_customers.add(account.customer_id)
             if account.status == "active" and (account.principal_minor > 0 or account.dpd > 0):
                 self.opened_on.setdefault(account.account_id, account.opened_on)
+            if account.dpd > 0 and self.first_past_due is None:
+                self.first_past_due = today
         self.snapshot_dates.append(today)
 
     def snapshot(self) -> dict[str, Any]:
@@ -1499,6 +1502,7 @@ class Economy:
             "vintage_curves": vintage_curves(self.opened_on, self.went_bad_on,
                                              self.snapshot_dates),
             "roll_rates": board.roll_rates(),
+            **self._book_chart_figures(),
             "daily_metrics": board.daily_metrics(),
             "alerts": board.alert_records(),
             "fraud": self._fraud_figures(),
@@ -1641,6 +1645,63 @@ class Economy:
         return {"kind": "+".join(kinds), "day": day,
                 "date": (start + dt.timedelta(days=day)).isoformat(),
                 "out_of_work": sum(1 for a in self.agents if a.out_of_work)}
+
+
+    def _book_chart_figures(self) -> dict[str, Any]:
+        """The report's book charts from the platform's records (creditpay.sim.book_charts):
+        ``roll_rate_matrix`` from the month-end cells the nightly batch recorded,
+        ``vintage_balance_curves`` from the stored day-end positions at each month end of
+        the run and its last day, and ``warnings`` for the charts the run is too short for."""
+        from creditpay.credit.bureau_source import month_end_accounts
+        from creditpay.credit.portfolio_queries import is_month_end, month_end_cells
+        from creditpay.credit.queries import purchases_between
+        from creditpay.sim import book_charts as BC
+
+        if not self.snapshot_dates:
+            return {"roll_rate_matrix": [], "vintage_balance_curves": [], "warnings": [],
+                    "chart_rules": {}, "horizon": None}
+        start, end = self.snapshot_dates[0], self.snapshot_dates[-1]
+        days = sorted({d for d in self.snapshot_dates if is_month_end(d)} | {end})
+        observations: dict[dt.date, list[BC.AccountAt]] = {}
+        with self.uow.connect() as conn:
+            cells = month_end_cells(conn, currency=CURRENCY, month_from=start, month_to=end)
+            # A line's principal lent is its draws (its account's original principal is 0):
+            # purchases on the line up to the day, before refunds.
+            draws = [(p.customer_id, p.created_at.date(), p.amount_minor)
+                     for p in purchases_between(conn, dt.datetime.fromisoformat(self.config.start),
+                                                _day_after(end))
+                     if p.funding == "line" and p.currency == CURRENCY]
+            for day in days:
+                drawn: Counter[str] = Counter()
+                for customer_id, on, amount in draws:
+                    if on <= day:
+                        drawn[customer_id] += amount
+                observations[day] = [BC.AccountAt(
+                    a.account_id, f"{a.opened_on:%Y-%m}",
+                    drawn[a.customer_id] if a.kind == "line" else a.principal_original_minor,
+                    a.written_off_minor if a.status == "written_off"
+                    else a.principal_minor if a.status == "active" and a.dpd >= BAD_DPD else 0)
+                    for a in month_end_accounts(conn, day) or () if a.currency == CURRENCY]
+        curves = BC.vintage_balance_curves(observations, seed=self.config.seed)
+        horizon = BC.Horizon(
+            start=start, end=end, month_ends=sorted({c.month_end for c in cells}),
+            vintage_months_on_book={c["vintage"]: c["curve"][-1]["months_on_book"]
+                                    for c in curves},
+            approval_dates=[dt.date.fromisoformat(a["date"])
+                            for a in self.tally.applications_detail if a["approved"]],
+            first_past_due=self.first_past_due, fraud_label_days=REPORT_DAYS[1],
+            monitor_window_days=max(m.window for m in SIM_MONITORS))
+        return {"roll_rate_matrix": BC.roll_rate_matrices(cells),
+                "vintage_balance_curves": curves, "warnings": BC.chart_warnings(horizon),
+                "chart_rules": BC.horizon_rules(horizon),
+                "horizon": {"start": start.isoformat(), "end": end.isoformat(),
+                            "month_ends": [d.isoformat() for d in horizon.month_ends],
+                            "fraud_label_days": horizon.fraud_label_days,
+                            "monitor_window_days": horizon.monitor_window_days}}
+
+
+def _day_after(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
 
 
 def _latest_pd(conn: Any, customer_id: str) -> Any:

@@ -37,6 +37,8 @@ METRIC_LABELS = {
     "roll_rate_m1_m2": "roll rate M1→M2",
 }
 
+DAILY_ROLL_METRICS = ("roll_rate_m0_m1", "roll_rate_m1_m2")
+
 Figures = Mapping[str, Any]
 
 
@@ -325,7 +327,7 @@ def precision_recall_series(fraud_daily: Sequence[Mapping[str, Any]]) -> list[di
 
 
 def grade_outcomes(applications: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per risk grade (sorted): applications, approved, bad (approved and ever 31+ days past
+    """Per risk grade (sorted): applications, approved, bad (approved and ever 30+ days past
     due), ``approval_rate`` = approved / applications and ``bad_rate`` = bad / approved
     (shares 0..1, None when there were no approvals)."""
     counts: dict[str, list[int]] = {}
@@ -343,8 +345,51 @@ def grade_outcomes(applications: Sequence[Mapping[str, Any]]) -> dict[str, dict[
 # --------------------------------------------------------------------------------- the plots
 
 def _layout(figure: Any, title: str, x_title: str, y_title: str, **layout: Any) -> Any:
+    """Title, axis titles and height; a business-date x axis is a date axis (not text)."""
+    if x_title == "business date":
+        layout.setdefault("xaxis_type", "date")
     figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title,
                          height=layout.pop("height", 450), **layout)
+    return figure
+
+
+WARNING_COLOUR = "#b35900"
+WARNING_LINE_CHARS = 110  # a warning under a title is wrapped at about this many characters
+
+
+def chart_warnings_of(figures: Figures, chart: str) -> list[str]:
+    """The messages of ``figures["warnings"]`` for ``chart`` (creditpay.sim.book_charts)."""
+    return [str(w["message"]) for w in figures.get("warnings") or [] if w.get("chart") == chart]
+
+
+def _wrap(text: str, width: int = WARNING_LINE_CHARS) -> str:
+    """``text`` escaped, with a ``<br>`` between lines of at most ``width`` characters."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(html.escape(line) for line in lines)
+
+
+def _warn(figure: Any, figures: Figures, chart: str) -> Any:
+    """The chart's horizon warnings, if any, right under its title (a warning sign and the
+    message, wrapped; the rule is in the note under the chart), with room made for them."""
+    messages = chart_warnings_of(figures, chart)
+    if not messages:
+        return figure
+    text = "<br>".join(_wrap("⚠ horizon too short: " + m) for m in messages)
+    lines = text.count("<br>") + 1
+    top = 70 + 17 * lines
+    # An annotation above the plot area, not a second title line: plotly.js places a
+    # multi-line title anchored at its top badly, and cuts its first line.
+    figure.add_annotation(text=text, xref="paper", x=0, xanchor="left", yref="paper", y=1,
+                          yanchor="bottom", yshift=8, showarrow=False, align="left",
+                          font={"size": 12, "color": WARNING_COLOUR})
+    figure.update_layout(title={"yref": "container", "y": 1 - 12 / figure.layout.height
+                                if figure.layout.height else 0.97, "yanchor": "top"},
+                         margin={"t": top + 20})
     return figure
 
 
@@ -379,21 +424,30 @@ def _outstanding_plot(figures: Figures) -> Any:
             x=dates, y=[point["outstanding_minor"].get(product, 0) / MINOR_PER_UNIT
                         for point in series],
             mode="lines+markers", name=_label(product), stackgroup="one"))
-    return _layout(figure, "Credit outstanding by product (CNY)", "business date", "CNY")
+    return _layout(figure, "Credit outstanding by product (CNY)", "business date", "CNY",
+                   yaxis_rangemode="tozero")
 
 
 def _delinquency_plot(figures: Figures) -> Any:
+    """Past-due principal per bucket (CNY, stacked), each bar's share of the credit
+    outstanding that day in its hover text."""
     import plotly.graph_objects as go
 
     series = figures["series"]
     dates = [point["date"] for point in series]
+    outstanding = [sum(int(v) for v in point["outstanding_minor"].values()) for point in series]
     figure = go.Figure()
     for bucket in sorted({b for point in series for b in point["delinquency"]} - {"M0"}):
+        amounts = [int(point["delinquency"].get(bucket, {}).get("principal_minor", 0))
+                   for point in series]
         figure.add_trace(go.Bar(
-            x=dates, y=[point["delinquency"].get(bucket, {}).get("principal_minor", 0)
-                        / MINOR_PER_UNIT for point in series], name=bucket))
-    return _layout(figure, "Past-due principal by delinquency bucket (CNY)", "business date",
-                   "CNY", barmode="stack")
+            x=dates, y=[a / MINOR_PER_UNIT for a in amounts], name=bucket,
+            customdata=[_share(a, total) for a, total in zip(amounts, outstanding, strict=True)],
+            hovertemplate=f"{bucket} %{{x}}: %{{y:,.2f}} CNY, %{{customdata}} of the credit "
+                          "outstanding<extra></extra>"))
+    return _warn(_layout(figure, "Past-due principal by delinquency bucket (CNY)",
+                         "business date", "CNY", barmode="stack", yaxis_rangemode="tozero"),
+                 figures, "delinquency")
 
 
 def _approval_plot(figures: Figures) -> Any:
@@ -404,7 +458,7 @@ def _approval_plot(figures: Figures) -> Any:
                               text=[f"{v['approved']}/{v['applications']}"
                                     for v in grades.values()]))
     return _layout(figure, "Approval rate by risk grade", "grade", "approved share",
-                   yaxis_range=[0, 1])
+                   yaxis_range=[0, 1.05], yaxis_tickformat=".0%")
 
 
 def _revenue_plot(figures: Figures) -> Any:
@@ -418,12 +472,76 @@ def _revenue_plot(figures: Figures) -> Any:
             x=dates, y=[point["revenue_minor"].get(source, 0) / MINOR_PER_UNIT
                         for point in series],
             mode="lines", name=_label(source)))
-    return _layout(figure, "Cumulative revenue by source (CNY)", "business date", "CNY")
+    return _layout(figure, "Cumulative revenue by source (CNY)", "business date", "CNY",
+                   yaxis_rangemode="tozero")
+
+
+VINTAGE_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                   "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def _vintage_plot(figures: Figures) -> Any | None:
-    """One line per month of opening: share of its accounts ever 30+ days past due, by days
-    on book."""
+    """Balance-weighted vintage curves (``vintage_balance_curves``) when the figures have
+    them, else the older count-based ones."""
+    if figures.get("vintage_balance_curves") is not None:
+        return _balance_vintage_plot(figures)
+    return _count_vintage_plot(figures)
+
+
+def _balance_vintage_plot(figures: Figures) -> Any | None:
+    """Per opening month: 30+ dpd and written-off principal / principal lent, by months on
+    book, with its 95 % bootstrap interval as a band; a vintage under the months on book its
+    measure needs is dashed. The count-based rate and its Wilson interval are in the hover
+    text. An empty chart still carries its warning."""
+    import plotly.graph_objects as go
+
+    from creditpay.sim.book_charts import VINTAGE_MONTHS_ON_BOOK_MIN
+
+    vintages = [v for v in figures.get("vintage_balance_curves") or [] if v.get("curve")]
+    if not vintages and not chart_warnings_of(figures, "vintages"):
+        return None
+    figure = go.Figure()
+    for i, vintage in enumerate(vintages):
+        colour = VINTAGE_COLOURS[i % len(VINTAGE_COLOURS)]
+        points = vintage["curve"]
+        x = [p["months_on_book"] for p in points]
+        name = f"{vintage['vintage']} ({points[-1]['accounts']:,} accounts)"
+        figure.add_trace(go.Scatter(
+            x=x + x[::-1], y=[p["bad_share_high"] for p in points]
+            + [p["bad_share_low"] for p in points][::-1], fill="toself", fillcolor=colour,
+            opacity=0.15, line={"width": 0}, hoverinfo="skip", showlegend=False,
+            legendgroup=vintage["vintage"]))
+        young = points[-1]["months_on_book"] < VINTAGE_MONTHS_ON_BOOK_MIN
+        figure.add_trace(go.Scatter(
+            x=x, y=[p["bad_share"] for p in points], mode="lines+markers",
+            name=name + (" (too young)" if young else ""), legendgroup=vintage["vintage"],
+            line={"color": colour, "dash": "dash" if young else "solid"},
+            marker={"size": 7, "symbol": ["circle" if p["month_end"] else "circle-open"
+                                          for p in points]},
+            customdata=[[p["date"], p["bad_share_low"], p["bad_share_high"],
+                         money_text(int(p["bad_minor"]), CURRENCY),
+                         money_text(int(p["originated_minor"]), CURRENCY), p["bad_accounts"],
+                         p["accounts"], p["bad_accounts_low"], p["bad_accounts_high"]]
+                        for p in points],
+            hovertemplate=(
+                "%{customdata[0]}, %{x:.2f} months on book<br>bad balance %{y:.2%} "
+                "(95% interval %{customdata[1]:.2%} to %{customdata[2]:.2%}): "
+                "%{customdata[3]} of %{customdata[4]} lent<br>bad accounts %{customdata[5]} "
+                "of %{customdata[6]} (Wilson 95% %{customdata[7]:.1%} to "
+                "%{customdata[8]:.1%})<extra></extra>")))
+    top = max([p["bad_share_high"] for v in vintages for p in v["curve"]] + [0.05])
+    figure = _layout(
+        figure, "Vintage curves: bad principal (30+ days past due or written off) / principal "
+        "lent, with 95% intervals", "months on book (0 = end of the opening month)",
+        "bad principal / principal lent", yaxis_tickformat=".1%",
+        yaxis_range=[0, min(1.0, top * 1.1)], xaxis_rangemode="tozero",
+        legend_title="vintage (opened)")
+    return _warn(figure, figures, "vintages")
+
+
+def _count_vintage_plot(figures: Figures) -> Any | None:
+    """Older figures: one line per month of opening, share of its accounts ever 30+ days
+    past due, by days on book."""
     import plotly.graph_objects as go
 
     vintages = [v for v in figures.get("vintage_curves") or [] if v.get("curve")]
@@ -438,30 +556,75 @@ def _vintage_plot(figures: Figures) -> Any | None:
     return _layout(figure, "Vintage curves: share of accounts ever 30+ days past due",
                    "days on book (from the 1st of the opening month)",
                    "share of accounts 30+ DPD", yaxis_tickformat=".0%",
-                   yaxis_rangemode="nonnegative", legend_title="vintage (opened)")
+                   yaxis_rangemode="nonnegative", xaxis_rangemode="tozero",
+                   legend_title="vintage (opened)")
 
 
 def _has_value(points: Sequence[Mapping[str, Any]], *keys: str) -> bool:
     return any(point.get(key) is not None for point in points for key in keys)
 
 
-def _roll_rate_plot(figures: Figures) -> Any | None:
-    """Daily share of accounts rolling M0→M1 and M1→M2."""
-    import plotly.graph_objects as go
+ROLL_STATE_LABELS = {"current": "current", "M1": "M1 (1-30 dpd)", "M2": "M2 (31-60)",
+                     "M3": "M3 (61-90)", "M4+": "M4+ (91+)", "written_off": "written off",
+                     "closed": "closed (paid off)"}
+ROLL_MONTHS_SHOWN = 6  # the latest months drawn; every month is in figures.json
 
-    points = figures.get("roll_rates") or []
-    if not _has_value(points, "m0_m1", "m1_m2"):
+
+def _roll_matrix_plot(figures: Figures) -> Any | None:
+    """The monthly roll-rate matrices as heat maps, one column per month (the latest
+    ``ROLL_MONTHS_SHOWN``), by balance (top row) and by count (bottom row): a row is the
+    state at the previous month end, a column the state at the month end, each cell the
+    share of the row's receivable (or accounts) that went there, labelled. Rows that held
+    nothing are blank. An empty chart still carries its warning."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    if "roll_rate_matrix" not in figures:
         return None
-    dates = [p["date"] for p in points]
-    figure = go.Figure()
-    for key, name in (("m0_m1", "M0→M1 (current → 1-30 DPD)"),
-                      ("m1_m2", "M1→M2 (1-30 → 31-60 DPD)")):
-        figure.add_trace(go.Scatter(x=dates, y=[p.get(key) for p in points],
-                                    mode="lines+markers", marker={"size": 4}, name=name))
-    _mark_shock(figure, figures.get("shock"), dates)
-    return _layout(figure, "Roll rates between delinquency buckets (daily)", "business date",
-                   "share of the bucket's accounts that rolled", yaxis_tickformat=".1%",
-                   yaxis_rangemode="nonnegative")
+    months = (figures.get("roll_rate_matrix") or [])[-ROLL_MONTHS_SHOWN:]
+    if not months:
+        if not chart_warnings_of(figures, "roll_rate_matrix"):
+            return None
+        return _warn(_layout(go.Figure(), "Monthly roll-rate matrix", "", "", height=250,
+                             xaxis_visible=False, yaxis_visible=False),
+                     figures, "roll_rate_matrix")
+    figure = make_subplots(
+        rows=2, cols=len(months), shared_yaxes=True, horizontal_spacing=0.03,
+        vertical_spacing=0.16,
+        subplot_titles=[f"{m['month']} by balance" for m in months]
+        + [f"{m['month']} by count" for m in months])
+    for col, month in enumerate(months, start=1):
+        to_labels = [ROLL_STATE_LABELS.get(s, s) for s in month["to_states"]]
+        from_labels = [f"{ROLL_STATE_LABELS.get(s, s)}" for s in month["from_states"]]
+        for row, (key, amounts, totals) in enumerate((
+                ("balance_share", month["balance_minor"], month["from_balance_minor"]),
+                ("accounts_share", month["accounts"], month["from_accounts"])), start=1):
+            shares = month[key]
+            unit = [[money_text(int(v), CURRENCY) if row == 1 else f"{v:,} accounts"
+                     for v in line] for line in amounts]
+            of = [money_text(int(t), CURRENCY) if row == 1 else f"{t:,} accounts"
+                  for t in totals]
+            figure.add_trace(go.Heatmap(
+                x=to_labels, y=from_labels, z=shares, zmin=0, zmax=1,
+                colorscale=[[0, "#f7fbff"], [1, "#08306b"]], showscale=col == 1 and row == 1,
+                colorbar={"tickformat": ".0%", "title": {"text": "share"}, "len": 0.45,
+                          "y": 0.78},
+                text=[["" if v is None else f"{v:.0%}" for v in line] for line in shares],
+                texttemplate="%{text}", xgap=2, ygap=2,
+                customdata=[[[u, t] for u in line] for line, t in zip(unit, of, strict=True)],
+                hovertemplate=(f"{month['previous_month_end']} %{{y}} → {month['month_end']} "
+                               "%{x}: %{z:.1%} (%{customdata[0]} of %{customdata[1]})"
+                               "<extra></extra>")), row=row, col=col)
+    figure.update_yaxes(autorange="reversed", type="category")
+    figure.update_xaxes(type="category", tickangle=-35)
+    for row, side in ((1, "state at the previous month end"), (2, "state at the previous "
+                                                                  "month end")):
+        figure.update_yaxes(title_text=side, row=row, col=1)
+    figure.update_xaxes(title_text="state at the month end", row=2, col=1)
+    figure.update_layout(
+        title="Monthly roll-rate matrix: where each delinquency state's receivable (top) and "
+              "accounts (bottom) were one month end later", height=760)
+    return _warn(figure, figures, "roll_rate_matrix")
 
 
 def _score_plot(figures: Figures) -> Any | None:
@@ -496,12 +659,12 @@ def _grade_outcome_plot(figures: Figures) -> Any | None:
                name="approval rate (approved / applications)", textposition="outside",
                text=[f"{o['approved']}/{o['applications']}" for o in outcomes.values()]),
         go.Bar(x=grades, y=[o["bad_rate"] for o in outcomes.values()],
-               name="bad rate (ever 31+ DPD / approved)", textposition="outside",
+               name="bad rate (ever 30+ DPD / approved)", textposition="outside",
                text=[f"{o['bad']}/{o['approved']}" for o in outcomes.values()]),
     ])
-    return _layout(figure, "Approval rate and bad rate (31+ days past due) by risk grade",
-                   "risk grade", "share", barmode="group", yaxis_range=[0, 1.1],
-                   yaxis_tickformat=".0%")
+    return _warn(_layout(figure, "Approval rate and bad rate (30+ days past due) by risk grade",
+                         "risk grade", "share", barmode="group", yaxis_range=[0, 1.1],
+                         yaxis_tickformat=".0%"), figures, "grade_outcomes")
 
 
 def _fraud_plot(figures: Figures) -> Any | None:
@@ -524,9 +687,24 @@ def _fraud_plot(figures: Figures) -> Any | None:
                                     marker={"color": colour, "size": 7}, opacity=0.3,
                                     name=f"{key}, that day"))
     _mark_shock(figure, figures.get("shock"), dates)
-    return _layout(figure, "Fraud screening precision and recall over time", "business date",
-                   "share", legend_orientation="h", legend_y=-0.25,
-                   yaxis_tickformat=".0%", yaxis_range=[0, 1.05])
+    _mark_unmatured_labels(figure, figures, dates)
+    return _warn(_layout(figure, "Fraud screening precision and recall over time",
+                         "business date", "share", legend_orientation="h", legend_y=-0.25,
+                         yaxis_tickformat=".0%", yaxis_range=[0, 1.05]), figures, "fraud")
+
+
+def _mark_unmatured_labels(figure: Any, figures: Figures, dates: Sequence[str]) -> None:
+    """Shade the last days whose fraud labels may still arrive (``fraud_label_days`` in
+    ``figures["horizon"]``; nothing when the figures do not say)."""
+    days = (figures.get("horizon") or {}).get("fraud_label_days")
+    if not days or not dates:
+        return
+    last = dt.date.fromisoformat(str(dates[-1])[:10])
+    first = max(dt.date.fromisoformat(str(dates[0])[:10]), last - dt.timedelta(days=days - 1))
+    figure.add_vrect(x0=(first - dt.timedelta(hours=12)).isoformat(),
+                     x1=(last + dt.timedelta(days=1)).isoformat(), fillcolor="#cccccc",
+                     opacity=0.3, line_width=0, annotation_text="labels not matured",
+                     annotation_position="top left")
 
 
 def _alert_hover(alert: Mapping[str, Any]) -> str:
@@ -548,7 +726,10 @@ def _timeline_metrics(figures: Figures) -> list[str]:
     daily = figures.get("daily_metrics") or []
     alerted = {alert["metric"] for alert in figures.get("alerts") or []}
     names = {key for point in daily for key in point if key != "date"} | alerted
-    wanted = {name for name in names if name in alerted or _has_value(daily, name)}
+    # Daily roll rates are not monitored in the sim (a book billed on one day a month rolls
+    # once a month): the monthly roll-rate matrix shows them; drawn here only if alerted.
+    wanted = {name for name in names if name in alerted
+              or (_has_value(daily, name) and name not in DAILY_ROLL_METRICS)}
     order = list(METRIC_LABELS)
     return sorted(wanted, key=lambda n: (order.index(n) if n in order else len(order), n))
 
@@ -579,15 +760,21 @@ def _alerts_timeline_plot(figures: Figures) -> Any | None:
             raised = [a for a in alerts if a["metric"] == metric and a["severity"] == severity]
             if raised:
                 _add_alert_traces(figure, raised, severity, row, legend_shown)
-        figure.update_yaxes(tickformat=".1%", title_text="share", rangemode="nonnegative",
-                            row=row, col=1)
+        # 0 to a little above the highest value or alert band drawn (bands are clipped to
+        # 1): autorange pads markers and error bars past 100%, a share never gets there.
+        drawn = [p[metric] for p in daily if p.get(metric) is not None] + [
+            min(a[key], 1.0) for a in alerts if a["metric"] == metric for key in ("value",
+                                                                                   "upper")]
+        figure.update_yaxes(tickformat=".1%", title_text="share",
+                            range=[0, min(1.05, max([*drawn, 0.01]) * 1.15)], row=row, col=1)
     figure.update_xaxes(title_text="business date", row=len(metrics), col=1)
     _mark_shock(figure, figures.get("shock"),
                 [p["date"] for p in daily] + [a["date"] for a in alerts])
     figure.update_layout(title="Early-warning monitors and alerts over time",
                          height=150 + 230 * len(metrics), legend_orientation="h",
                          legend_y=-0.08 if len(metrics) > 2 else -0.2)
-    return figure
+    figure.update_xaxes(type="date")
+    return _warn(figure, figures, "alerts")
 
 
 def _add_alert_traces(figure: Any, alerts: Sequence[Mapping[str, Any]], severity: str,
@@ -686,7 +873,7 @@ def _plots(figures: Figures) -> list[tuple[str, Any]]:
     """(name, Plotly figure) in page order; plots whose data is absent or empty are left out."""
     builders = (("outstanding", _outstanding_plot), ("delinquency", _delinquency_plot),
                 ("approval", _approval_plot), ("revenue", _revenue_plot), ("pnl", _pnl_plot),
-                ("vintages", _vintage_plot), ("roll_rates", _roll_rate_plot),
+                ("vintages", _vintage_plot), ("roll_rate_matrix", _roll_matrix_plot),
                 ("scores", _score_plot), ("grade_outcomes", _grade_outcome_plot),
                 ("fraud", _fraud_plot), ("apr", _apr_plot), ("partners", _partners_plot),
                 ("alerts", _alerts_timeline_plot))
@@ -699,10 +886,16 @@ def _plots(figures: Figures) -> list[tuple[str, Any]]:
 HOW_TO_READ = (
     "The table gives the totals at the end of the run; money is in CNY (yuan), exact to the "
     "fen. Hover over any plot for the numbers behind it, and click a legend entry to hide or "
-    "show a line. Vintage curves: each line is the credit accounts opened in one month; the "
-    "higher and steeper it climbs with days on book, the worse that month's lending. Roll "
-    "rates: the share of accounts that slipped one delinquency bucket further since the day "
-    "before. Fraud precision is the share of payments held by screening that really were "
+    "show a line. Vintage curves: each line is the credit accounts opened in one month, its "
+    "principal 30+ days past due or written off as a share of the principal it lent (a "
+    "pay-later line's draws), by months on book; the band is a 95% interval (a bootstrap over "
+    "the vintage's accounts), a dashed line a vintage too young to show losses yet, an open "
+    "marker the run's last day between month ends. The higher and steeper a line climbs, the "
+    "worse that month's lending. Roll-rate matrix: for each month, where the receivable "
+    "(and the accounts) in each delinquency state at the previous month end stood at this "
+    "month end; each row sums to 100%; the diagonal is what stayed, right of it what rolled "
+    "forward. A chart whose measure needs a longer run than this one says so under its "
+    "title and in the note beneath it. Fraud precision is the share of payments held by screening that really were "
     "fraud (the rest were legitimate customers inconvenienced); recall is the share of fraud "
     "attempts that were caught. Early warning: the platform's nightly early-warning job "
     "stored these daily metrics and alerts (the same ones an operator sees under GET "
@@ -744,12 +937,26 @@ def _alerts_table_html(alerts: Sequence[Mapping[str, Any]] | None) -> str:
             f"<table class=\"alerts\"><tr>{head}</tr>{body}</table>{note}")
 
 
+def _note_html(figures: Figures, chart: str) -> str:
+    """The horizon the chart's measure needs (``figures["chart_rules"]``) and, when the run
+    was shorter, what it lacked; empty for charts without a rule."""
+    rule = (figures.get("chart_rules") or {}).get(chart)
+    if not rule:
+        return ""
+    warnings = "".join(f"<br><strong>⚠ horizon too short:</strong> {html.escape(m)}"
+                       for m in chart_warnings_of(figures, chart))
+    return (f"<p class=\"note{' warned' if warnings else ''}\">Horizon this chart needs: "
+            f"{html.escape(rule)}.{warnings}</p>")
+
+
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1200px}"
          "td,th{padding:2px 12px;border-bottom:1px solid #ddd}"
          "table.figures td:last-child{text-align:right}th{text-align:left}"
          "tr.critical td:nth-child(2){color:#d62728;font-weight:bold}"
          "tr.warning td:nth-child(2){color:#ff7f0e;font-weight:bold}"
-         "p.how{max-width:60em;line-height:1.4}")
+         "p.how{max-width:60em;line-height:1.4}"
+         "p.note{max-width:60em;font-size:90%;color:#555;margin-top:0}"
+         f"p.note.warned strong{{color:{WARNING_COLOUR}}}")
 
 
 def html_report(figures: dict[str, Any]) -> str:
@@ -763,6 +970,7 @@ def html_report(figures: dict[str, Any]) -> str:
     for i, (name, plot) in enumerate(_plots(figures)):
         sections.append("<div>" + pio.to_html(plot, full_html=False,
                                               include_plotlyjs=(i == 0)) + "</div>")
+        sections.append(_note_html(figures, name))
         if name == "alerts":
             sections.append(_alerts_table_html(figures.get("alerts")))
     title = (f"creditpay simulated economy: {figures['customers']:,} consumers, "
