@@ -42,6 +42,7 @@ __all__ = [
     "CreditDataset",
     "FeatureSpec",
     "category_key",
+    "check_numeric_looking",
     "dataset_from_frame",
     "encode_target",
     "is_missing",
@@ -192,6 +193,23 @@ def _parse_number_like(text: str) -> Any:
         return text
 
 
+def check_numeric_looking(column: Any, name: str) -> None:
+    """Refuse a text column that is numbers but for a few values (module docstring)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        return
+    present = column.dropna()
+    parsed = pd.to_numeric(present, errors="coerce")
+    failed = present[parsed.isna()]
+    if present.size and 0 < failed.size <= (1.0 - NUMERIC_LOOKING_SHARE) * present.size:
+        examples = sorted({str(v) for v in failed})[:3]
+        raise ValidationError(
+            f"column {name!r} is numeric except for {failed.size} non-numeric value(s) "
+            f"such as {examples!r}; fix or blank them, or declare the column categorical "
+            "(--categorical) or drop it (--exclude)", field=name)
+
+
 def _infer_kind(column: Any, max_levels: int, name: str = "") -> FeatureKind:
     import pandas as pd
 
@@ -199,15 +217,7 @@ def _infer_kind(column: Any, max_levels: int, name: str = "") -> FeatureKind:
     if pd.api.types.is_bool_dtype(dtype):
         return "categorical"
     if not pd.api.types.is_numeric_dtype(dtype):
-        present = column.dropna()
-        parsed = pd.to_numeric(present, errors="coerce")
-        failed = present[parsed.isna()]
-        if present.size and 0 < failed.size <= (1.0 - NUMERIC_LOOKING_SHARE) * present.size:
-            examples = sorted({str(v) for v in failed})[:3]
-            raise ValidationError(
-                f"column {name!r} is numeric except for {failed.size} non-numeric value(s) "
-                f"such as {examples!r}; fix or blank them, or declare the column categorical "
-                "(--categorical) or drop it (--exclude)", field=name)
+        check_numeric_looking(column, name)
         return "categorical"
     values = column.dropna().to_numpy(dtype=np.float64)
     if values.size and np.all(np.isfinite(values)) and np.all(values == np.round(values)):

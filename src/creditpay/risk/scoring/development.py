@@ -27,7 +27,12 @@ import numpy as np
 from creditpay.errors import ValidationError
 from creditpay.risk.scoring import metrics as m
 from creditpay.risk.scoring import reject_inference as ri
-from creditpay.risk.scoring.dataset import CreditDataset, dataset_from_frame, typed_features
+from creditpay.risk.scoring.dataset import (
+    CreditDataset,
+    check_numeric_looking,
+    dataset_from_frame,
+    typed_features,
+)
 from creditpay.risk.scoring.validation import (
     TIME_COLUMNS,
     Split,
@@ -100,6 +105,12 @@ def prepare(frame: Any, target: str, bad_value: str | None = None, *,
     automatic = [c for c in (*NON_FEATURE_COLUMNS, *TIME_COLUMNS, time_column)
                  if c is not None and c in frame.columns and c != target
                  and c not in exclude and c not in set(categorical)]
+    for name in frame.columns:
+        # Over every row, labelled or not: a text value in a numeric column is a data error
+        # even on a declined row, and would make the column look categorical.
+        if name != target and name not in exclude and name not in set(categorical) \
+                and name not in automatic:
+            check_numeric_looking(frame[name], str(name))
     labelled = frame.loc[~missing].reset_index(drop=True)
     # A column with no value on any labelled row carries no information (and the binning
     # cannot fit on zero rows): left out, and said so with the other exclusions.
