@@ -1,6 +1,6 @@
 """Good/bad labels of the simulated credit applications, for ``applications.csv``.
 
-Definition (docs/simulator.md, "Training data"): an approved application is labelled once
+Definition (docs/risk-models.md, "Labels"): an approved application is labelled once
 its **performance window** of :data:`PERFORMANCE_WINDOW_DAYS` days from the application date
 has fully elapsed by the last day observed. It is **bad** when one of the applicant's credit
 accounts reached :data:`~creditpay.sim.monitoring.BAD_DPD` days past due or was written off on

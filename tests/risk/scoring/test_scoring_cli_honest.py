@@ -229,6 +229,10 @@ TRAIN_CASES = [
     ("non-numeric in a numeric column", _text_in_income, [],
      "column 'monthly_income_minor' is numeric except for 1 non-numeric value(s) such as "
      "['unknown']"),
+    ("three bads, undated", lambda f: _set(
+        f.drop(columns=["application_date", "application_month"]), "bad",
+        f["bad"].where(f["bad"].isna(), (np.arange(len(f)) < 3).astype(int))), [],
+     "target column 'bad': too few goods or bads (3 bads"),
     ("unknown --exclude", lambda f: f, ["--exclude", "no_such_column"],
      "column 'no_such_column' not found"),
     ("empty target everywhere", lambda f: _set(f, "bad", pd.NA), [],

@@ -219,8 +219,14 @@ def develop(prepared: Prepared, fit: Callable[[CreditDataset], Any], *,
     dataset = prepared.dataset
     times = (prepared.labelled[prepared.time_column].tolist()
              if prepared.time_column is not None else None)
-    split = split_for_validation(dataset.bad, validation_fraction, seed, times,
-                                 prepared.time_column)
+    try:
+        split = split_for_validation(dataset.bad, validation_fraction, seed, times,
+                                     prepared.time_column)
+    except ValidationError as error:
+        if error.field != "target":
+            raise
+        raise ValidationError(f"target column {dataset.target!r}: {error.detail}",
+                              field="target") from error
     development = dataset.subset(split.development)
     validation = dataset.subset(split.validation) if split.validation is not None else None
     development_bads = int(development.bad.sum())
