@@ -53,6 +53,14 @@ def test_same_seed_same_figures_books_balance_and_reports(tmp_path):
     lines = (tmp_path / "out0" / "applications.csv").read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("application_month,grade,score,approved,bad,")
     assert len(lines) - 1 == first["applications"] == first["training_data_rows"]
+    # A 10-day run is shorter than the 90-day performance window: no application is
+    # labelled yet (the old file called every approved one good or bad), declined rows are
+    # marked as such.
+    import csv
+
+    labelled = list(csv.DictReader(lines))
+    assert {(r["approved"], r["label_status"], r["bad"]) for r in labelled} == {
+        ("1", "unmatured", ""), ("0", "declined", "")}
     assert first["credit_model_on_run"]["approved"] == first["approvals"]
     stored = json.loads((tmp_path / "out0" / "figures.json").read_text(encoding="utf-8"))
     assert stored == first

@@ -1598,20 +1598,34 @@ class Economy:
                 "by_vintage": {month: auc(rows) for month, rows in sorted(by_vintage.items())}}
 
     def write_training_data(self, path: Path) -> int:
-        """The run's applications as a labelled CSV (one row each: month, grade, score,
-        approved, bad — empty when declined —, and every feature as decided); no identifier
-        of the person. Returns the number of rows."""
+        """The run's applications as a CSV (one row each: month, grade, score, approved,
+        bad, label_status, date, and every feature as decided); no identifier of the person.
+        ``bad`` is filled only when the performance window has matured
+        (:func:`creditpay.sim.labels.application_label`); ``label_status`` says good, bad,
+        declined or unmatured. Returns the number of rows."""
         import csv
+
+        from creditpay.sim.labels import application_label
 
         rows = self.tally.applications_detail
         names = sorted({name for a in rows for name in a["features"]})
+        # Bad days per customer: any of their accounts (line draws, plans) counts.
+        owner = {account.account_id: account.customer_id for account in self._book[0]}
+        went_bad: dict[str, list[dt.date]] = defaultdict(list)
+        for account_id, day in self.went_bad_on.items():
+            went_bad[owner.get(account_id, "")].append(day)
+        observed_until = self.snapshot_dates[-1] if self.snapshot_dates else None
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
-            writer.writerow(["application_month", "grade", "score", "approved", "bad", *names])
+            writer.writerow(["application_month", "grade", "score", "approved", "bad",
+                             "label_status", "application_date", *names])
             for a in rows:
-                bad = "" if not a["approved"] else int(a["customer_id"] in self.bad_customers)
-                writer.writerow([a["date"][:7], a["grade"], a["score"], int(a["approved"]), bad,
+                status, bad = application_label(
+                    dt.date.fromisoformat(a["date"]), a["approved"],
+                    went_bad.get(a["customer_id"], ()), observed_until)
+                writer.writerow([a["date"][:7], a["grade"], a["score"], int(a["approved"]),
+                                 "" if bad is None else bad, status, a["date"],
                                  *(a["features"].get(n, "") for n in names)])
         return len(rows)
 

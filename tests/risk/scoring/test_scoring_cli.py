@@ -44,8 +44,14 @@ def test_train_then_evaluate_json_contract(trained, german_path, kind):
                                  "--json"])
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
-    assert set(figures) == {"auc", "gini", "ks", "rows"}
+    assert set(figures) == {"auc", "gini", "ks", "rows", "bads", "brier", "sample", "auc_ci95",
+                            "ks_ci95"}
     assert figures["rows"] == 1000 and isinstance(figures["rows"], int)
+    assert figures["bads"] == 300
+    # The file is the one the model was trained on: its figures are named in-sample.
+    assert "in-sample" in figures["sample"] and "in-sample" in result.stderr
+    low, high = figures["auc_ci95"]
+    assert low < figures["auc"] < high
     assert 0.7 < figures["auc"] < 1.0
     assert figures["gini"] == pytest.approx(2 * figures["auc"] - 1, abs=2e-4)
     assert all(round(figures[k], 4) == figures[k] for k in ("auc", "gini", "ks"))
@@ -104,7 +110,7 @@ def test_real_subprocess_evaluate(trained, german_path):
          str(trained["gbm"]), "--data", str(german_path), "--target", "creditability",
          "--json"], capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
-    assert set(json.loads(completed.stdout)) == {"auc", "gini", "ks", "rows"}
+    assert {"auc", "gini", "ks", "rows"} <= set(json.loads(completed.stdout))
     assert "HIGHS" not in completed.stderr  # solver-probe noise suppressed
 
 

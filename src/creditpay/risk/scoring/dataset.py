@@ -13,6 +13,10 @@ Feature-kind rule (documented in docs/risk-models.md):
   ``categorical_max_levels`` (default 5) distinct values are **categorical**: such columns
   are codes or small counts, and grouping their levels by bad rate subsumes any ordering;
 - every other numeric column is **numeric** (float64, missing = NaN);
+- a text column whose non-missing values are at least ``NUMERIC_LOOKING_SHARE`` (90 %)
+  numbers but not all (``"12.5"`` … ``"n/a"``) is refused, naming the column and the
+  offending values: it is a numeric column with bad entries, and typing it categorical would
+  silently turn every amount into its own category;
 - explicit ``categorical=`` / ``numeric=`` lists override the rule, ``exclude=`` drops columns.
 
 Categorical values are normalised to strings by :func:`category_key` (``4`` and ``4.0`` both
@@ -38,13 +42,17 @@ __all__ = [
     "CreditDataset",
     "FeatureSpec",
     "category_key",
+    "check_numeric_looking",
     "dataset_from_frame",
     "encode_target",
     "is_missing",
     "read_credit_csv",
+    "read_frame",
+    "typed_features",
 ]
 
 CATEGORICAL_MAX_LEVELS = 5
+NUMERIC_LOOKING_SHARE = 0.9
 FeatureKind = Literal["numeric", "categorical"]
 
 
@@ -185,11 +193,31 @@ def _parse_number_like(text: str) -> Any:
         return text
 
 
-def _infer_kind(column: Any, max_levels: int) -> FeatureKind:
+def check_numeric_looking(column: Any, name: str) -> None:
+    """Refuse a text column that is numbers but for a few values (module docstring)."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        return
+    present = column.dropna()
+    parsed = pd.to_numeric(present, errors="coerce")
+    failed = present[parsed.isna()]
+    if present.size and 0 < failed.size <= (1.0 - NUMERIC_LOOKING_SHARE) * present.size:
+        examples = sorted({str(v) for v in failed})[:3]
+        raise ValidationError(
+            f"column {name!r} is numeric except for {failed.size} non-numeric value(s) "
+            f"such as {examples!r}; fix or blank them, or declare the column categorical "
+            "(--categorical) or drop it (--exclude)", field=name)
+
+
+def _infer_kind(column: Any, max_levels: int, name: str = "") -> FeatureKind:
     import pandas as pd
 
     dtype = column.dtype
-    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+    if pd.api.types.is_bool_dtype(dtype):
+        return "categorical"
+    if not pd.api.types.is_numeric_dtype(dtype):
+        check_numeric_looking(column, name)
         return "categorical"
     values = column.dropna().to_numpy(dtype=np.float64)
     if values.size and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
@@ -215,7 +243,6 @@ def dataset_from_frame(
     When ``features`` is given (scoring with a trained model) those columns and kinds are
     used as-is and every one must be present; otherwise kinds are inferred (module docstring).
     """
-    import pandas as pd
 
     if target not in frame.columns:
         raise ValidationError(
@@ -246,7 +273,7 @@ def dataset_from_frame(
             elif name in numeric:
                 kind = "numeric"
             else:
-                kind = _infer_kind(frame[name], categorical_max_levels)
+                kind = _infer_kind(frame[name], categorical_max_levels, str(name))
             specs.append(FeatureSpec(str(name), kind))
         if not specs:
             raise ValidationError("no feature columns besides the target", field="data")
@@ -258,17 +285,34 @@ def dataset_from_frame(
                                   field=absent[0])
         features = tuple(features)
 
+    typed = typed_features(frame, features)
+    return CreditDataset(typed, bad, features, target, bad_text, sha256)
+
+
+def typed_features(frame: Any, features: Sequence[FeatureSpec]) -> Any:
+    """The ``features`` columns of ``frame`` typed as a :class:`CreditDataset` holds them
+    (numeric float64 with NaN, categorical canonical strings or None); no target needed, so
+    unlabelled rows (declined applications) can be scored. A text value in a numeric column
+    is a ValidationError naming the column and the value."""
+    import pandas as pd
+
+    absent = [f.name for f in features if f.name not in frame.columns]
+    if absent:
+        raise ValidationError(f"column {absent[0]!r} required by the model is missing",
+                              field=absent[0])
     columns: dict[str, Any] = {}
     for spec in features:
         column = frame[spec.name]
         if spec.kind == "numeric":
-            try:
-                columns[spec.name] = pd.Series(
-                    pd.to_numeric(column, errors="raise").to_numpy(dtype=np.float64),
-                    index=pd.RangeIndex(len(frame)))
-            except (TypeError, ValueError) as exc:
-                raise ValidationError(f"numeric column {spec.name!r} has non-numeric values",
-                                      field=spec.name) from exc
+            parsed = pd.to_numeric(column, errors="coerce")
+            failed = column[parsed.isna() & column.notna()]
+            if failed.size:
+                examples = sorted({str(v) for v in failed})[:3]
+                raise ValidationError(
+                    f"numeric column {spec.name!r} has {failed.size} non-numeric value(s) "
+                    f"such as {examples!r}", field=spec.name)
+            columns[spec.name] = pd.Series(parsed.to_numpy(dtype=np.float64),
+                                           index=pd.RangeIndex(len(frame)))
         else:
             missing = column.isna().to_numpy()
             # Explicit object dtype: pandas 3 would otherwise infer "str" and turn None
@@ -277,8 +321,25 @@ def dataset_from_frame(
                 [None if gap else category_key(v) for v, gap in zip(column.tolist(), missing,
                                                                    strict=True)],
                 dtype=object, index=pd.RangeIndex(len(frame)))
-    typed = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
-    return CreditDataset(typed, bad, features, target, bad_text, sha256)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+
+
+def read_frame(path: str | Path) -> tuple[Any, str]:
+    """``(frame, sha256 of the file's bytes)`` of a CSV; an unreadable file is a
+    ValidationError naming ``data``."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(f"cannot read {str(path)!r}: {exc.strerror}", field="data") from exc
+    try:
+        # Strings stay object dtype so values like "01" keep their leading zero.
+        frame = pd.read_csv(io.BytesIO(raw), low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{str(path)!r} is not a readable CSV: {exc}", field="data") from exc
+    return frame, hashlib.sha256(raw).hexdigest()
 
 
 def read_credit_csv(
@@ -294,20 +355,9 @@ def read_credit_csv(
     The SHA-256 of the exact file bytes goes into a trained model's manifest so anyone can
     check which file a model was developed on.
     """
-    import pandas as pd
-
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(f"cannot read {str(path)!r}: {exc.strerror}", field="data") from exc
-    try:
-        # Strings stay object dtype so values like "01" keep their leading zero.
-        frame = pd.read_csv(io.BytesIO(raw), low_memory=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{str(path)!r} is not a readable CSV: {exc}", field="data") from exc
-    return dataset_from_frame(frame, target, bad_value, features=features,
-                              sha256=hashlib.sha256(raw).hexdigest(), **typing_options)
+    frame, sha256 = read_frame(path)
+    return dataset_from_frame(frame, target, bad_value, features=features, sha256=sha256,
+                              **typing_options)
 
 
 def is_missing(value: Any) -> bool:

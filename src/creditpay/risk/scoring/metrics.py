@@ -17,6 +17,17 @@ risk of bad (a PD, or minus a score). All functions are pure numpy and vectorise
   numeric bins at its deciles plus a missing bin, categorical bins one per development
   category plus "missing" and "unseen". Proportions below ``PSI_EPSILON`` (1e-4) are raised
   to it before the logarithm, so an empty bin adds a large but finite term.
+- **Bootstrap intervals** (:func:`bootstrap_intervals`): stratified percentile bootstrap:
+  every replicate redraws the bads among the bads and the goods among the goods (with
+  replacement, same counts), so each replicate keeps the sample's bad rate and AUC/KS are
+  always defined; the interval is the (α/2, 1 − α/2) quantiles of the replicates. Seeded.
+- **Reliability table**: :func:`calibration_table` with ten PD bands (deciles of the PD);
+  **Brier score** = mean (PD − bad)².
+- **PD calibration to a target bad rate** (:func:`intercept_shift_for_bad_rate`,
+  :func:`shift_pd`): one constant δ added to every log-odds (PD' = σ(logit PD + δ)) such that
+  the mean PD' over a reference sample equals the target. Ranking (AUC, KS) is unchanged;
+  only the level moves, as when a development sample's bad rate differs from the
+  portfolio's expected (central tendency) rate.
 """
 
 from __future__ import annotations
@@ -30,14 +41,18 @@ import numpy as np
 from creditpay.errors import ValidationError
 
 __all__ = [
+    "BOOTSTRAP_LEVEL",
+    "BOOTSTRAP_REPLICATES",
     "PSI_EPSILON",
     "PsiResult",
+    "bootstrap_intervals",
     "brier_score",
     "calibration_table",
     "categorical_psi_bins",
     "decile_table",
     "discrimination",
     "gini",
+    "intercept_shift_for_bad_rate",
     "ks_curve",
     "ks_statistic",
     "numeric_psi_edges",
@@ -47,9 +62,12 @@ __all__ = [
     "psi_from_proportions",
     "roc_auc",
     "roc_curve",
+    "shift_pd",
 ]
 
 PSI_EPSILON = 1e-4
+BOOTSTRAP_REPLICATES = 1000
+BOOTSTRAP_LEVEL = 0.95
 
 
 def _checked(bad: Any, risk: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +139,103 @@ def brier_score(bad: Any, pd: Any) -> float:
     """Mean squared error of the PD."""
     bad, pd = _checked(bad, pd)
     return float(np.mean((pd - bad) ** 2))
+
+
+def _weighted_auc_ks(group: np.ndarray, n_groups: int, w_bad: np.ndarray,
+                     w_good: np.ndarray) -> tuple[float, float]:
+    """AUC and KS from per-row weights (bootstrap counts), rows grouped by distinct risk
+    (``group`` ascending in risk): O(n), no sort, so a replicate costs two bincounts."""
+    bads = np.bincount(group, weights=w_bad, minlength=n_groups)
+    goods = np.bincount(group, weights=w_good, minlength=n_groups)
+    n_bad, n_good = bads.sum(), goods.sum()
+    goods_below = np.cumsum(goods) - goods
+    auc = float(np.sum(bads * (goods_below + 0.5 * goods)) / (n_bad * n_good))
+    ks = float(np.max(np.abs(np.cumsum(bads) / n_bad - np.cumsum(goods) / n_good)))
+    return auc, ks
+
+
+def bootstrap_intervals(bad: Any, risk: Any, *, replicates: int = BOOTSTRAP_REPLICATES,
+                        level: float = BOOTSTRAP_LEVEL, seed: int = 0) -> dict[str, Any]:
+    """Stratified percentile-bootstrap confidence intervals of AUC and KS (module docstring).
+
+    Returns ``{"auc": {"estimate", "low", "high"}, "ks": {...}, "replicates", "level",
+    "seed", "method"}``; the estimates are those of the full sample.
+    """
+    bad, risk = _checked(bad, risk)
+    if replicates < 10:
+        raise ValidationError("need at least 10 bootstrap replicates", field="replicates")
+    if not 0.5 <= level < 1.0:
+        raise ValidationError("level must be in [0.5, 1)", field="level")
+    _, group = np.unique(risk, return_inverse=True)
+    n_groups = int(group.max()) + 1
+    bad_rows, good_rows = np.flatnonzero(bad == 1), np.flatnonzero(bad == 0)
+    rng = np.random.default_rng(seed)
+    aucs = np.empty(replicates)
+    kss = np.empty(replicates)
+    w_bad = np.zeros(bad.size)
+    w_good = np.zeros(bad.size)
+    for r in range(replicates):
+        w_bad[:] = 0.0
+        w_good[:] = 0.0
+        # How many times each bad (good) row is drawn, stratum by stratum.
+        w_bad[bad_rows] = np.bincount(rng.integers(0, bad_rows.size, bad_rows.size),
+                                      minlength=bad_rows.size)
+        w_good[good_rows] = np.bincount(rng.integers(0, good_rows.size, good_rows.size),
+                                        minlength=good_rows.size)
+        aucs[r], kss[r] = _weighted_auc_ks(group, n_groups, w_bad, w_good)
+    alpha = (1.0 - level) / 2.0
+    auc, ks = _weighted_auc_ks(group, n_groups, (bad == 1).astype(np.float64),
+                               (bad == 0).astype(np.float64))
+
+    def interval(estimate: float, values: np.ndarray) -> dict[str, float]:
+        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+        return {"estimate": estimate, "low": float(low), "high": float(high)}
+
+    return {"auc": interval(auc, aucs), "ks": interval(ks, kss), "replicates": replicates,
+            "level": level, "seed": seed, "method": "stratified percentile bootstrap"}
+
+
+def _logit(pd: np.ndarray) -> np.ndarray:
+    clipped = np.clip(pd, 1e-12, 1.0 - 1e-12)  # a PD of exactly 0 or 1 has no log-odds
+    return np.log(clipped / (1.0 - clipped))
+
+
+def shift_pd(pd: Any, shift: float) -> np.ndarray:
+    """PD' = σ(logit PD + ``shift``) (``shift`` in log-odds, natural log)."""
+    values = np.asarray(pd, dtype=np.float64)
+    if values.size and (np.any(~np.isfinite(values)) or np.any((values < 0) | (values > 1))):
+        raise ValidationError("PD must lie in [0, 1]", field="pd")
+    return 1.0 / (1.0 + np.exp(-(_logit(values) + shift)))
+
+
+def intercept_shift_for_bad_rate(pd: Any, target_bad_rate: float) -> float:
+    """The log-odds shift δ with mean(σ(logit PD + δ)) = ``target_bad_rate`` over ``pd``.
+
+    The mean is strictly increasing in δ, so the root is unique; found by bisection to
+    1e-12 in δ.
+    """
+    values = np.asarray(pd, dtype=np.float64)
+    if values.size == 0:
+        raise ValidationError("no PDs to calibrate", field="pd")
+    if not 0.0 < target_bad_rate < 1.0:
+        raise ValidationError("target bad rate must be strictly between 0 and 1",
+                              field="target_bad_rate")
+    base = _logit(values)
+    shift_pd(values, 0.0)  # validates the range
+
+    def mean_at(delta: float) -> float:
+        return float(np.mean(1.0 / (1.0 + np.exp(-(base + delta)))))
+
+    low, high = -60.0, 60.0  # beyond ±60 log-odds every PD is 0 or 1 in float64
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if mean_at(middle) < target_bad_rate:
+            low = middle
+        else:
+            high = middle
+        if high - low < 1e-12:
+            break
+    return (low + high) / 2.0
 
 
 def discrimination(bad: Any, risk: Any) -> dict[str, float]:

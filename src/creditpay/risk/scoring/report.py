@@ -7,6 +7,12 @@ scorecard its points table and, when each row's date is given, stability over ti
 period (month by default) rows, bads, bad rate, mean predicted PD, AUC, KS and the PSI of the
 score against the same reference as the PSI table. plotly.js is inlined once, so the file
 opens offline.
+
+Every figure says which sample it comes from (the ``provenance`` table and the ``sample``
+of the summary): the evaluation file given to the report (or, when that file is the
+training file, "in-sample", flagged), and the development figures recorded at training
+(training = in-sample, validation = out-of-time or random holdout, with rows and bads).
+Warnings (small sample, in-sample evaluation) are shown first, in red.
 """
 
 from __future__ import annotations
@@ -39,11 +45,24 @@ class Report:
     summary: dict[str, Any]
     tables: dict[str, Any]
     figures: dict[str, Any]  # name → plotly Figure
+    notes: tuple[str, ...] = ()  # warnings shown above everything else
 
 
-def evaluate_model(model: Any, data: CreditDataset) -> dict[str, Any]:
-    """``{"auc", "gini", "ks", "brier", "rows", "bad_rate"}`` of ``model`` on ``data``."""
-    probability = model.predict_pd(data.frame)
+def model_pd(model: Any, frame: Any, manifest: Mapping[str, Any] | None = None) -> np.ndarray:
+    """The model's PD, shifted as the manifest's ``pd_calibration`` says (PD calibrated to a
+    target bad rate at training), else as the model computes it."""
+    probability = model.predict_pd(frame)
+    calibration = ((manifest or {}).get("metrics") or {}).get("pd_calibration")
+    if calibration:
+        return m.shift_pd(probability, float(calibration["intercept_shift_log_odds"]))
+    return np.asarray(probability, dtype=np.float64)
+
+
+def evaluate_model(model: Any, data: CreditDataset,
+                   manifest: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``{"auc", "gini", "ks", "brier", "rows", "bad_rate"}`` of ``model`` on ``data``
+    (PD calibrated as ``manifest`` records, when given)."""
+    probability = model_pd(model, data.frame, manifest)
     result: dict[str, Any] = dict(m.discrimination(data.bad, probability))
     result["brier"] = m.brier_score(data.bad, probability)
     result["rows"] = data.n_rows
@@ -186,19 +205,72 @@ def _stability_figure(rows: list[dict[str, Any]], period: str) -> Any:
     return figure
 
 
+def _provenance(manifest: Mapping[str, Any], sample: str, data: CreditDataset
+                ) -> list[dict[str, Any]]:
+    """Which sample each group of figures comes from, with its rows and bads."""
+    rows = [{"figures": "this report (ROC, KS, deciles, calibration, PSI, stability, "
+                        "fairness)", "sample": sample, "rows": data.n_rows,
+             "bads": int(data.bad.sum())}]
+    metrics = manifest.get("metrics") or {}
+    scheme = (metrics.get("validation_scheme") or {}).get("scheme")
+    for name in ("validation", "training"):
+        figures = metrics.get(name)
+        if not isinstance(figures, Mapping):
+            continue
+        label = figures.get("sample") or (
+            "training (in-sample: not a performance measure)" if name == "training"
+            else f"validation ({scheme or 'holdout'})")
+        auc = figures.get("auc")
+        shown = f"at training: {name}" + (f" (AUC {auc:.4f})" if isinstance(auc, float)
+                                          else "")
+        rows.append({"figures": shown, "sample": label, "rows": figures.get("rows"),
+                     "bads": figures.get("bads")})
+    return rows
+
+
+def _fairness(raw: Any, probability: np.ndarray, bad: np.ndarray, approve_share: float
+              ) -> dict[str, Any] | None:
+    from creditpay.risk.scoring import fairness as f
+
+    if raw is None:
+        return None
+    age = next((c for c in f.AGE_COLUMNS if c in raw.columns), None)
+    sex = next((c for c in f.SEX_COLUMNS if c in raw.columns), None)
+    if age is None and sex is None:
+        return None
+    cutoff = f.approval_cutoff(probability, approve_share)
+    approved = probability <= cutoff
+    result: dict[str, Any] = {"approve_share": approve_share, "cutoff_pd": cutoff,
+                              "method": "own code (creditpay.risk.scoring.fairness)",
+                              "four_fifths": f.FOUR_FIFTHS}
+    if age is not None:
+        result["by_age_band"] = {"column": age, "rows": f.group_rates(
+            f.age_bands(raw[age].tolist(), age), approved, bad)}
+    if sex is not None:
+        labels = ["missing" if v is None or v != v else str(v) for v in raw[sex].tolist()]
+        result["by_sex"] = {"column": sex, "rows": f.group_rates(labels, approved, bad)}
+    return result
+
+
 def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset | None = None,
                  title: str = "Credit model report", *, periods: Sequence[Any] | None = None,
-                 period: str = "month", time_column: str | None = None) -> Report:
+                 period: str = "month", time_column: str | None = None,
+                 sample: str = "evaluation file", raw: Any = None, approve_share: float = 0.8,
+                 bootstrap: int = m.BOOTSTRAP_REPLICATES, seed: int = 0) -> Report:
     """Compute every table and figure of the report for ``loaded`` on ``data``.
 
     ``periods``: one date per row of ``data`` (e.g. the decision time): adds the stability
     over time table and figure, grouped by ``period`` (month, quarter or week);
-    ``time_column`` only names the source in the report.
+    ``time_column`` only names the source in the report. ``sample`` names where ``data``
+    comes from; ``raw``: the file's rows aligned with ``data`` (for the age and sex columns
+    of the fairness table, which are not necessarily model features); ``approve_share``: the
+    share the model approves in the fairness table; ``bootstrap`` replicates of the AUC and
+    KS intervals (0: none).
     """
     import plotly.graph_objects as go
 
     model = loaded.model
-    probability = model.predict_pd(data.frame)
+    probability = model_pd(model, data.frame, loaded.manifest)
     score = model.score(data.frame)
     if periods is not None:
         labels = period_labels(periods, period)
@@ -207,12 +279,38 @@ def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset 
                                   field="periods")
     summary = {key: loaded.manifest.get(key) for key in ("kind", "model_version", "created_at",
                                                         "author")}
-    summary.update(evaluate_model(model, data))
+    summary.update(evaluate_model(model, data, loaded.manifest))
+    summary["sample"] = sample
+    summary["bads"] = int(data.bad.sum())
+    metrics = loaded.manifest.get("metrics") or {}
+    notes = []
+    if metrics.get("small_sample_warning"):
+        notes.append("Trained with --allow-small: " + str(metrics["small_sample_warning"]))
+    if "in-sample" in sample:
+        notes.append("The data of this report is the training file: its figures are "
+                     "in-sample and say nothing about performance; see the validation row "
+                     "of the provenance table.")
+    if metrics.get("pd_calibration"):
+        calibrated = metrics["pd_calibration"]
+        notes.append(f"PDs are calibrated to a bad rate of {calibrated['target_bad_rate']} "
+                     f"(log-odds shift {calibrated['intercept_shift_log_odds']:+.4f}).")
     deciles = m.decile_table(data.bad, probability)
     calibration = m.calibration_table(data.bad, probability)
     psi_rows, psi_source = _psi_rows(loaded, data, baseline_data)
-    tables: dict[str, Any] = {"deciles": deciles, "calibration": calibration,
+    tables: dict[str, Any] = {"provenance": _provenance(loaded.manifest, sample, data),
+                              "deciles": deciles, "calibration": calibration,
                               "psi": {"source": psi_source, "rows": psi_rows}}
+    if bootstrap:
+        tables["intervals"] = m.bootstrap_intervals(data.bad, probability,
+                                                    replicates=bootstrap, seed=seed)
+        for name in ("auc", "ks"):
+            interval = tables["intervals"][name]
+            summary[f"{name}_ci95"] = f"[{interval['low']:.4f}, {interval['high']:.4f}]"
+    if metrics.get("validation_scheme"):
+        tables["validation_scheme"] = metrics["validation_scheme"]
+    fairness = _fairness(raw, probability, data.bad, approve_share)
+    if fairness is not None:
+        tables["fairness"] = fairness
     if model.kind == "scorecard":
         tables["points"] = model.points_table()
     if periods is not None:
@@ -228,7 +326,9 @@ def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset 
             "period": period, "time_column": time_column, "psi_source": psi_source,
             "rows": stability_over_time(data.bad, probability, score, labels, score_psi)}
 
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {
+        "provenance_table": _table_figure(tables["provenance"],
+                                          "Which sample every figure comes from")}
     fpr, tpr, _ = m.roc_curve(data.bad, probability)
     fpr, tpr = _thin(fpr, tpr)
     roc = go.Figure([go.Scatter(x=fpr, y=tpr, mode="lines",
@@ -269,7 +369,8 @@ def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset 
         go.Scatter(x=predicted, y=observed, mode="markers+lines", name="PD bands"),
         go.Scatter(x=[0, top], y=[0, top], mode="lines", name="perfect",
                    line={"dash": "dash"})])
-    calibration_figure.update_layout(title="Calibration by PD band",
+    calibration_figure.update_layout(title=f"Reliability by PD decile (Brier "
+                                           f"{summary['brier']:.4f})",
                                      xaxis_title="mean predicted PD",
                                      yaxis_title="observed bad rate")
     figures["calibration"] = calibration_figure
@@ -281,7 +382,14 @@ def build_report(loaded: Any, data: CreditDataset, baseline_data: CreditDataset 
         figures["stability"] = _stability_figure(tables["stability"]["rows"], period)
         figures["stability_table"] = _table_figure(tables["stability"]["rows"],
                                                    f"Stability by {period}")
-    return Report(title, summary, tables, figures)
+    if fairness is not None:
+        for key, label in (("by_age_band", "age band"), ("by_sex", "sex")):
+            if key in fairness:
+                figures[f"fairness_{key}"] = _table_figure(
+                    fairness[key]["rows"], f"Approval and bad rate by {label} "
+                    f"({fairness[key]['column']}), approving {approve_share:.0%}; AIR < 0.8 "
+                    "flagged")
+    return Report(title, summary, tables, figures, tuple(notes))
 
 
 def write_report(report: Report, html_path: str | Path) -> tuple[Path, Path]:
@@ -295,8 +403,11 @@ def write_report(report: Report, html_path: str | Path) -> tuple[Path, Path]:
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(report.title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px}</style>",
-        f"</head><body><h1>{html.escape(report.title)}</h1><table>",
+        f"</head><body><h1>{html.escape(report.title)}</h1>",
     ]
+    for note in report.notes:
+        parts.append(f"<p style='color:#b00;font-weight:bold'>WARNING: {html.escape(note)}</p>")
+    parts.append("<table>")
     for key, value in report.summary.items():
         shown = f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
         parts.append(f"<tr><th align='left'>{html.escape(key)}</th><td>{shown}</td></tr>")
@@ -309,6 +420,7 @@ def write_report(report: Report, html_path: str | Path) -> tuple[Path, Path]:
     html_path.write_text("\n".join(parts), encoding="utf-8")
     document = {
         "title": report.title,
+        "notes": list(report.notes),
         "summary": report.summary,
         "tables": report.tables,
         "figures": {name: json.loads(pio.to_json(figure))
