@@ -35,6 +35,24 @@ def _sqlite_path(db: str) -> Path:
     return Path(database)
 
 
+def _training_data_line(labels: dict[str, int], path: Path) -> str:
+    """What the demo's applications.csv holds and whether a model can be trained on it:
+    only matured approvals are labelled, and training refuses below the minimum bads
+    (creditpay.risk.scoring.validation), so the line says so instead of pointing at a file
+    the next command would refuse."""
+    from creditpay.risk.scoring.validation import MIN_BADS_TRAINING, MIN_BADS_VALIDATION
+
+    counts = ", ".join(f"{labels.get(k, 0)} {k}" for k in ("good", "bad", "declined",
+                                                             "unmatured"))
+    line = (f"Applications with matured labels for `creditpay model train --data {path} "
+            f"--target bad`: {counts}.")
+    if labels.get("bad", 0) < MIN_BADS_TRAINING + MIN_BADS_VALIDATION:
+        line += (f" Too few bads to train honestly (at least {MIN_BADS_TRAINING} to train on "
+                 f"and {MIN_BADS_VALIDATION} to validate): train refuses unless --allow-small; "
+                 "a longer, larger run (--customers, --days) labels more.")
+    return line
+
+
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("demo")
     def demo_command(
@@ -86,8 +104,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             print_table(figures, db_path)
             typer.echo(f"Figures written to {paths['figures']}, report to {paths['report']}"
                        f" ({timings['total']:.0f} s)")
-            typer.echo(f"Labelled applications for `creditpay model train --target bad`: "
-                       f"{out / 'applications.csv'}")
+            typer.echo(_training_data_line(figures.get("training_data_labels") or {},
+                                           out / "applications.csv"))
             typer.echo("Serve the HTTP API and the apps over this database at its own "
                        "business date (docs/api.md, docs/apps.md; the development inbox at "
                        "/v1/dev/inbox?to=PHONE shows the codes sent): "

@@ -1597,15 +1597,15 @@ class Economy:
         return {**auc(approved),
                 "by_vintage": {month: auc(rows) for month, rows in sorted(by_vintage.items())}}
 
-    def write_training_data(self, path: Path) -> int:
+    def write_training_data(self, path: Path) -> dict[str, int]:
         """The run's applications as a CSV (one row each: month, grade, score, approved,
         bad, label_status, date, and every feature as decided); no identifier of the person.
         ``bad`` is filled only when the performance window has matured
         (:func:`creditpay.sim.labels.application_label`); ``label_status`` says good, bad,
-        declined or unmatured. Returns the number of rows."""
+        declined or unmatured. Returns the number of rows by ``label_status``."""
         import csv
 
-        from creditpay.sim.labels import application_label
+        from creditpay.sim.labels import LABEL_STATUSES, application_label
 
         rows = self.tally.applications_detail
         names = sorted({name for a in rows for name in a["features"]})
@@ -1615,6 +1615,7 @@ class Economy:
         for account_id, day in self.went_bad_on.items():
             went_bad[owner.get(account_id, "")].append(day)
         observed_until = self.snapshot_dates[-1] if self.snapshot_dates else None
+        counts = dict.fromkeys(LABEL_STATUSES, 0)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as file:
             writer = csv.writer(file)
@@ -1624,10 +1625,11 @@ class Economy:
                 status, bad = application_label(
                     dt.date.fromisoformat(a["date"]), a["approved"],
                     went_bad.get(a["customer_id"], ()), observed_until)
+                counts[status] += 1
                 writer.writerow([a["date"][:7], a["grade"], a["score"], int(a["approved"]),
                                  "" if bad is None else bad, status, a["date"],
                                  *(a["features"].get(n, "") for n in names)])
-        return len(rows)
+        return counts
 
     def _fraud_figures(self) -> dict[str, Any]:
         f = self.tally.fraud
@@ -1759,8 +1761,9 @@ def run_economy(config: EconomyConfig) -> tuple[dict[str, Any], dict[str, float]
         if config.demo_checkout:
             figures["demo_checkout"] = economy.open_demo_checkout()
         if config.training_data_path is not None:
-            figures["training_data_rows"] = economy.write_training_data(
-                config.training_data_path)
+            labels = economy.write_training_data(config.training_data_path)
+            figures["training_data_rows"] = sum(labels.values())
+            figures["training_data_labels"] = labels
     finally:
         economy.close()
     timings = {k: round(v, 2) for k, v in sorted(economy.timings_s.items())}
