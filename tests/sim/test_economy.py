@@ -62,6 +62,10 @@ def test_same_seed_same_figures_books_balance_and_reports(tmp_path):
     assert {(r["approved"], r["label_status"], r["bad"]) for r in labelled} == {
         ("1", "unmatured", ""), ("0", "declined", "")}
     assert first["credit_model_on_run"]["approved"] == first["approvals"]
+    # ... and the score's ranking on matured labels has nothing to rank yet, so no AUC.
+    assert first["credit_model_on_run"]["matured"] == {"window_days": 90, "labelled": 0,
+                                                       "bad": 0}
+    assert first["training_data_labels"]["unmatured"] == first["approvals"]
     stored = json.loads((tmp_path / "out0" / "figures.json").read_text(encoding="utf-8"))
     assert stored == first
     page = (tmp_path / "out0" / "report.html").read_text(encoding="utf-8")
@@ -190,6 +194,13 @@ def test_bad_debt_is_written_off_at_m3(tmp_path):
     assert "roll_rate_matrix" not in {w["chart"] for w in figures["warnings"]}
     bad = [a for a in figures["applications_detail"] if a["bad"]]
     assert bad and all(a["approved"] for a in bad)
+    # 118 days: the first 28 days' approvals have matured; their ranking by the score is
+    # reported with its interval, on fewer rows than all approvals.
+    matured = figures["credit_model_on_run"]["matured"]
+    assert 0 < matured["labelled"] < figures["approvals"]
+    if 0 < matured["bad"] < matured["labelled"]:
+        low, high = matured["auc_ci95"]
+        assert low <= matured["auc_roc"] <= high
     assert figures["fraud"]["attempted"] == 0 and figures["fraud"]["screened"] == 0
     assert _reconcile(url) > 5
     # The P&L's credit losses: the write-offs (write_off_expense, as figures["write_offs"]

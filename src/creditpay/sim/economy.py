@@ -1595,7 +1595,43 @@ class Economy:
         for a in approved:
             by_vintage[a["date"][:7]].append(a)
         return {**auc(approved),
-                "by_vintage": {month: auc(rows) for month, rows in sorted(by_vintage.items())}}
+                "by_vintage": {month: auc(rows) for month, rows in sorted(by_vintage.items())},
+                "matured": self._matured_model_figures(approved)}
+
+    def _went_bad_by_customer(self) -> dict[str, list[dt.date]]:
+        """The days each customer's accounts went bad: any of their accounts (line draws,
+        plans, loans) counts for the customer's application."""
+        owner = {account.account_id: account.customer_id for account in self._book[0]}
+        went_bad: dict[str, list[dt.date]] = defaultdict(list)
+        for account_id, day in self.went_bad_on.items():
+            went_bad[owner.get(account_id, "")].append(day)
+        return went_bad
+
+    def _matured_model_figures(self, approved: list[dict[str, Any]]) -> dict[str, Any]:
+        """The same ranking on matured labels only (creditpay.sim.labels: bad within the
+        performance window, window over by the run's end), with a bootstrap 95 % interval:
+        the figure above mixes consumers watched for months with some watched for days."""
+        from creditpay.risk.scoring.metrics import bootstrap_intervals
+        from creditpay.sim.labels import PERFORMANCE_WINDOW_DAYS, application_label
+
+        went_bad = self._went_bad_by_customer()
+        observed_until = self.snapshot_dates[-1] if self.snapshot_dates else None
+        labelled = []
+        for a in approved:
+            _, bad = application_label(dt.date.fromisoformat(a["date"]), True,
+                                       went_bad.get(a["customer_id"], ()), observed_until)
+            if bad is not None:
+                labelled.append((bad, -float(a["score"])))  # higher score, better risk
+        bads = sum(bad for bad, _ in labelled)
+        out: dict[str, Any] = {"window_days": PERFORMANCE_WINDOW_DAYS,
+                               "labelled": len(labelled), "bad": bads}
+        if 0 < bads < len(labelled):
+            intervals = bootstrap_intervals([b for b, _ in labelled], [r for _, r in labelled],
+                                            seed=self.config.seed)
+            out["auc_roc"] = round(float(intervals["auc"]["estimate"]), 4)
+            out["auc_ci95"] = [round(float(intervals["auc"]["low"]), 4),
+                               round(float(intervals["auc"]["high"]), 4)]
+        return out
 
     def write_training_data(self, path: Path) -> dict[str, int]:
         """The run's applications as a CSV (one row each: month, grade, score, approved,
@@ -1609,11 +1645,7 @@ class Economy:
 
         rows = self.tally.applications_detail
         names = sorted({name for a in rows for name in a["features"]})
-        # Bad days per customer: any of their accounts (line draws, plans) counts.
-        owner = {account.account_id: account.customer_id for account in self._book[0]}
-        went_bad: dict[str, list[dt.date]] = defaultdict(list)
-        for account_id, day in self.went_bad_on.items():
-            went_bad[owner.get(account_id, "")].append(day)
+        went_bad = self._went_bad_by_customer()
         observed_until = self.snapshot_dates[-1] if self.snapshot_dates else None
         counts = dict.fromkeys(LABEL_STATUSES, 0)
         path.parent.mkdir(parents=True, exist_ok=True)
