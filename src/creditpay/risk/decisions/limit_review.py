@@ -142,13 +142,20 @@ def review_limits(uow: UnitOfWork, business_date: dt.date, accounts: Any) -> lis
             scored = engine.model_output(loaded, account)
             output = policy.evaluate({"features": account, "params": dict(policy.parameters),
                                       "score": scored["score"]})
-            reasons = [{"code": output["reason_code"], "source": "policy",
-                        **policy.reason_text(output["reason_code"])}]
-            if output["action"] in ("decrease", "freeze"):
+            kind, new_limit = output["action"], int(output["new_limit_minor"])
+            code = output["reason_code"]
+            current = account["current_limit_minor"]
+            # A raise the caps leave at or below the current limit (exposure cap reached,
+            # or a limit below one step) is no raise, and a "decrease" that lowers nothing
+            # is none: stored as keep, so the review's counts say what changes.
+            if (kind == "increase" and new_limit <= current) or \
+                    (kind == "decrease" and new_limit >= current):
+                kind, new_limit, code = "keep", current, "LR_NO_CHANGE"
+            reasons = [{"code": code, "source": "policy", **policy.reason_text(code)}]
+            if kind in ("decrease", "freeze"):
                 reasons += [engine.score_reason(r) for r in scored["reasons"]]
             action = LimitAction(business_date, account["account_id"], account["customer_id"],
-                                 output["action"], account["current_limit_minor"],
-                                 output["new_limit_minor"], scored["score"], scored["pd"],
+                                 kind, current, new_limit, scored["score"], scored["pd"],
                                  output["grade"], reasons[:engine.REASONS_MAX], version,
                                  policy.content_hash)
             actions.append(action)
