@@ -236,3 +236,69 @@ def test_a_raise_the_caps_leave_at_the_current_limit_is_stored_as_keep(risk_stor
     capped = actions["capped"]
     assert capped.action == "keep" and capped.new_limit_minor == 1_000_000
     assert capped.reasons[0]["code"] == "LR_NO_CHANGE"
+
+
+def test_cli_retrain_behaviour_refuses_too_few_bads_naming_the_option(tmp_path):
+    from typer.testing import CliRunner
+
+    from creditpay.cli import app
+
+    runner = CliRunner()
+    db = str(tmp_path / "retrain.db")
+    result = runner.invoke(app, ["model", "retrain-behaviour", "--db", db, "--as-of",
+                                 "2025-01-01", "--json"])
+    assert result.exit_code == 2, result.output
+    assert "--min-bads" in result.output
+    assert "0 bads in 0 matured observations" in result.output
+    result = runner.invoke(app, ["model", "retrain-behaviour", "--db", db, "--as-of",
+                                 "01/01/2025"])
+    assert result.exit_code == 2 and "--as-of" in result.output
+    result = runner.invoke(app, ["model", "retrain-behaviour", "--db", db, "--as-of",
+                                 "2025-01-01", "--window-days", "5"])
+    assert result.exit_code == 2 and "--window-days" in result.output
+
+
+def test_the_simulator_retrains_once_its_window_allows_and_reports_limit_changes(risk_store):
+    from creditpay.risk.decisions.limit_review import apply_limit_actions
+    from creditpay.sim import behaviour_model as BM
+
+    uow = risk_store
+    start = REVIEWS[0]
+    figures = BM.figures(uow, None, 70)
+    assert figures["behaviour_model"]["trained"] is False
+    assert "never reached a month end" in figures["behaviour_model"]["why"]
+    assert figures["limit_changes"] == []
+    # Too early (60 days) or not a month end: nothing is attempted.
+    assert BM.retrain_when_due(uow, dt.date(2024, 7, 31), start, None) is None
+    assert BM.retrain_when_due(uow, dt.date(2024, 9, 15), start, None) is None
+    refused = BM.retrain_when_due(uow, dt.date(2024, 8, 31), start, None)
+    assert refused is not None and refused["trained"] is False and "bads" in refused["why"]
+    _history(uow)
+    state = BM.retrain_when_due(uow, AS_OF, start, refused)  # retried after a refusal
+    assert state is not None and state["trained"] and state["when"] == AS_OF.isoformat()
+    assert state["rows"] > 0 and state["bads"] >= 20 and state["auc_oot"] is not None
+    assert isinstance(state["promoted"], bool) and state["why"]
+    assert BM.retrain_when_due(uow, dt.date(2025, 3, 31), start, state) is state  # once
+
+    accounts = [{"account_id": "up", "customer_id": "c-up", "current_limit_minor": 1_000_000,
+                 "other_exposure_minor": 0, "utilisation": 0.7, "dpd_current": 0,
+                 "dpd_max_6m": 0, "on_time_share_6m": 1.0, "months_on_book": 20,
+                 "payments_count_90d": 3},
+                {"account_id": "late", "customer_id": "c-late",
+                 "current_limit_minor": 1_000_000, "other_exposure_minor": 0,
+                 "utilisation": 0.7, "dpd_current": 10, "dpd_max_6m": 10,
+                 "on_time_share_6m": 0.5, "months_on_book": 20, "payments_count_90d": 3},
+                {"account_id": "bad", "customer_id": "c-bad",
+                 "current_limit_minor": 1_000_000, "other_exposure_minor": 0,
+                 "utilisation": 0.7, "dpd_current": 40, "dpd_max_6m": 40,
+                 "on_time_share_6m": 0.2, "months_on_book": 20, "payments_count_90d": 3}]
+    actions = {a.account_id: a for a in review_limits(uow, dt.date(2025, 3, 1), accounts)}
+    apply_limit_actions(uow, dt.date(2025, 3, 1), lambda tx, action: None)
+    (march,) = [m for m in BM.figures(uow, state, 120)["limit_changes"]
+                if m["month"] == "2025-03"]
+    assert march["decreases"] == 1 and march["decrease_minor"] == 500_000
+    assert march["freezes"] == 1 and march["freeze_minor"] == 1_000_000
+    raised = actions["up"].action == "increase"
+    assert march["increases"] == int(raised)
+    assert march["increase_minor"] == (actions["up"].new_limit_minor - 1_000_000
+                                       if raised else 0)
