@@ -161,7 +161,7 @@ def rolling_band(values: object, *, window: int = 28, k: float = 3.0,
             keep = measured
         past = x[first:t][keep]
         trials = None if n is None else n[first:t][keep]
-        if trials is not None and (trials >= 1).all() and n[t] >= 1:
+        if n is not None and trials is not None and (trials >= 1).all() and n[t] >= 1:
             # A rate of known samples: Laney's p′ chart, σ of today's sample scaled by the
             # history's overdispersion, so old small days do not widen today's band.
             rate = _pooled_rate(past, trials)
