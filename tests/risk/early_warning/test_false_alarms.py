@@ -202,3 +202,41 @@ def test_a_rare_event_after_quiet_small_days_is_not_an_alert(level, days, seed):
                       playbook="review_fraud_rules")
     x[-1] = 1 / 30
     assert evaluate(monitor, _days(days), x, samples=n) == []
+
+
+# The simulator's utilisation from a 200-customer demo (2024-12-26 to 2025-01-24): it steps
+# from 1.1 % to 1.6 % in two days as bills post, which a 14-day trend band read as 3.7 σ.
+DEMO_UTILISATION = [0.007119, 0.008498, 0.008877, 0.010618, 0.010607, 0.011662, 0.012074,
+                    0.010763, 0.009313, 0.010491, 0.01188, 0.011228, 0.010228, 0.009563,
+                    0.01, 0.010077, 0.010565, 0.010801, 0.011155, 0.013286, 0.015808,
+                    0.017476, 0.017691, 0.017968, 0.017989, 0.018505, 0.019531, 0.019703,
+                    0.020402, 0.020398]
+
+
+def test_an_immaterial_utilisation_step_is_not_an_alert():
+    monitor = next(m for m in SIM_MONITORS if m.metric == "utilisation")
+    days = _days(len(DEMO_UTILISATION))
+    assert monitor.min_change == 0.02
+    assert evaluate(monitor, days, DEMO_UTILISATION, only_last=False) == []
+    # ... and without the materiality floor, the step was an alert.
+    assert evaluate(dataclasses.replace(monitor, min_change=0.0), days, DEMO_UTILISATION,
+                    only_last=False)
+    # A material jump off the trend still is.
+    jumped = DEMO_UTILISATION[:-3] + [v + 0.05 for v in DEMO_UTILISATION[-3:]]
+    assert evaluate(monitor, days, jumped, only_last=False)
+
+
+def test_a_one_day_jump_of_a_rate_is_raised_that_day_by_the_ewma_monitor():
+    """The Shewhart half of the EWMA chart: 10 of 30 when 5 % of 40 is usual is far out on
+    its own (exact binomial tail about 1e-6, 4.8 σ); the smoothed chart alone reads it as a
+    breach to confirm on a second day."""
+    monitor = dataclasses.replace(
+        next(m for m in default_monitors() if m.name == "fraud_rate"), segment="all")
+    rng = np.random.default_rng(3)
+    n = np.full(40, 40.0)
+    values = rng.binomial(40, 0.05, 40) / 40
+    n[-1], values[-1] = 30, 10 / 30
+    (alert,) = evaluate(monitor, _days(40), values, samples=n)
+    assert alert.day == _days(40)[-1] and alert.sigmas >= monitor.shewhart_k
+    smoothed_only = judge(dataclasses.replace(monitor, shewhart_k=99.0), _days(40), values, n)
+    assert smoothed_only.status[-1] == "breach"

@@ -114,6 +114,12 @@ class Monitor:
     warmup_days: int | None = None  # measured days of history before any alert (None: window)
     min_sample: int = 30  # smallest denominator a rate is judged on
     confirm_days: int = 2  # consecutive breaching days before a warning
+    # The smallest move from the centre worth an alert, in the metric's units (utilisation:
+    # 0.02 = 2 percentage points); the band is never narrower than ± this.
+    min_change: float = 0.0
+    # EWMA of a rate: a day whose own value is this many σ out (exact binomial tail) is an
+    # alert on that day (the Shewhart half of a Shewhart-EWMA chart).
+    shewhart_k: float = 4.0
 
     @property
     def warmup(self) -> int:
@@ -142,6 +148,12 @@ class Monitor:
                                   field=f"{where}.playbook")
         if self.scale not in SCALES:
             raise ValidationError(f"must be one of {sorted(SCALES)}", field=f"{where}.scale")
+        for name, number in (("min_change", self.min_change), ("shewhart_k", self.shewhart_k)):
+            if isinstance(number, bool) or not isinstance(number, int | float) \
+                    or not 0 <= number < math.inf or (name == "shewhart_k" and number == 0):
+                raise ValidationError("must be a finite number above 0" if name ==
+                                      "shewhart_k" else "must be a finite number >= 0",
+                                      field=f"{where}.{name}")
         for name, value, low, high in (("warmup_days", self.warmup, 1, 366),
                                        ("min_sample", self.min_sample, 1, 1_000_000),
                                        ("confirm_days", self.confirm_days, 1, 14)):
@@ -161,7 +173,7 @@ DEFAULT_MONITORS: tuple[Monitor, ...] = (
             playbook="lower_limits"),
     Monitor("roll_m0_m1", "roll_rate_m0_m1", method="ewma", playbook="lower_limits"),
     Monitor("roll_m1_m2", "roll_rate_m1_m2", method="ewma", playbook="lower_limits"),
-    Monitor("utilisation", "utilisation", method="trend", scale="share",
+    Monitor("utilisation", "utilisation", method="trend", scale="share", min_change=0.02,
             playbook="lower_limits"),
     Monitor("score_psi", "score_psi", method="rolling", scale="nonnegative",
             playbook="switch_to_champion"),
@@ -227,6 +239,10 @@ def _band(monitor: Monitor, values: np.ndarray, days: Sequence[dt.date],
         band = trend_band(values, window=monitor.window, k=monitor.k, samples=samples)
     else:
         band = rolling_band(values, window=monitor.window, k=monitor.k, samples=samples)
+    if monitor.min_change > 0:
+        band = Band(band.centre, np.minimum(band.lower, band.centre - monitor.min_change),
+                    np.maximum(band.upper, band.centre + monitor.min_change), band.statistic,
+                    band.day_z)
     return clipped(band, *SCALES[monitor.scale])
 
 
@@ -288,6 +304,16 @@ def judge(monitor: Monitor, days: Sequence[dt.date], values: Sequence[float] | n
             side = 1
         elif monitor.direction in ("down", "both") and stat < low:
             side = -1
+        jump = math.nan if band.day_z is None else float(band.day_z[t])
+        shewhart = not math.isnan(jump) and abs(jump) >= monitor.shewhart_k and (
+            (jump > 0 and monitor.direction in ("up", "both"))
+            or (jump < 0 and monitor.direction in ("down", "both")))
+        if shewhart:
+            # The Shewhart half of the EWMA chart: the day alone is out; its σ distance is
+            # the larger of the day's and the chart's.
+            side = 1 if jump > 0 else -1
+            if abs(jump) > abs(sigmas[t]):
+                sigmas[t] = jump
         if side == 0:
             status[t] = IN_BAND
             streak, streak_side = 0, 0
@@ -296,7 +322,8 @@ def judge(monitor: Monitor, days: Sequence[dt.date], values: Sequence[float] | n
         streak_side = side
         run[t] = streak
         critical = abs(sigmas[t]) >= monitor.critical_k
-        status[t] = ALERT if critical or streak >= monitor.confirm_days else BREACH
+        status[t] = ALERT if critical or shewhart or streak >= monitor.confirm_days \
+            else BREACH
     return Judgement(x, tuple(status), band, sigmas, run)
 
 

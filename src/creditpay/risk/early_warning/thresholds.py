@@ -58,6 +58,11 @@ class Band:
     lower: np.ndarray
     upper: np.ndarray
     statistic: np.ndarray  # what is compared with the bounds (the value, or the EWMA)
+    # The EWMA of a rate only: the day's own value as a signed normal-equivalent z (from
+    # the exact binomial tail of its sample around the reference, divided by √φ), for the
+    # Shewhart check of a combined Shewhart-EWMA chart (Lucas & Saccucci 1990): a jump the
+    # EWMA's smoothing would take days to show. None for the other bands.
+    day_z: np.ndarray | None = None
 
 
 def _floor(sigma: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -126,7 +131,7 @@ def clipped(band: Band, low: float, high: float) -> Band:
     with np.errstate(invalid="ignore"):
         lower = np.where(np.isnan(band.lower), np.nan, np.clip(band.lower, low, high))
         upper = np.where(np.isnan(band.upper), np.nan, np.clip(band.upper, low, high))
-    return Band(band.centre, lower, upper, band.statistic)
+    return Band(band.centre, lower, upper, band.statistic, band.day_z)
 
 
 def rolling_band(values: object, *, window: int = 28, k: float = 3.0,
@@ -236,6 +241,7 @@ def _ewma_of_rates(x: np.ndarray, n: np.ndarray, measured: np.ndarray, start: in
     lower = np.full(x.size, np.nan)
     upper = np.full(x.size, np.nan)
     z = np.full(x.size, np.nan)
+    day_z = np.full(x.size, np.nan)
     reference = np.zeros(x.size, dtype=bool)  # days the centre is estimated from
     reference[measured[measured < start]] = True
     z_days: list[int] = []
@@ -265,10 +271,27 @@ def _ewma_of_rates(x: np.ndarray, n: np.ndarray, measured: np.ndarray, start: in
         lower[t], upper[t] = rate - spread, rate + spread
         # The day joins the reference only if neither the chart nor the day itself is
         # unusual (the chart lags a shock by days; its first days must not teach it).
-        day_sigma = math.sqrt(dispersion * binomial * (1 / float(n[t]) + 1 / float(n[used].sum())))
+        day_sigma = math.sqrt(dispersion * binomial
+                              * (1 / float(n[t]) + 1 / float(n[used].sum())))
         reference[t] = bool(lower[t] <= z[t] <= upper[t]
                             and abs(x[t] - rate) <= REFERENCE_K * day_sigma)
-    return Band(centre, lower, upper, z)
+        day_z[t] = _binomial_z(x[t], float(n[t]), rate) / math.sqrt(dispersion)
+    return Band(centre, lower, upper, z, day_z)
+
+
+def _binomial_z(value: float, trials: float, rate: float) -> float:
+    """A share ``value`` of ``trials`` as a signed normal-equivalent z under a binomial
+    with probability ``rate``: Φ⁻¹ of the exact tail on its side (positive above)."""
+    n = int(round(trials))
+    events = int(round(value * n))
+    mean = rate * n
+    if events > mean:
+        tail = float(stats.binom.sf(events - 1, n, rate))  # P(X >= events)
+        return float(-stats.norm.ppf(max(tail, 1e-300)))
+    if events < mean:
+        tail = float(stats.binom.cdf(events, n, rate))  # P(X <= events)
+        return float(stats.norm.ppf(max(tail, 1e-300)))
+    return 0.0
 
 
 def seasonal_band(values: object, weekdays: object, *, weeks: int = 6, k: float = 3.0,
