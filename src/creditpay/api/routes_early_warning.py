@@ -153,12 +153,18 @@ class MonitorOut(BaseModel):
     metric: str
     segment: str
     direction: Literal["up", "down", "both"]
-    method: Literal["rolling", "ewma", "seasonal"]
+    method: Literal["rolling", "ewma", "seasonal", "trend"]
     k: float
     window: int
     smoothing: float
     critical_k: float
     playbook: str
+    scale: Literal["rate", "share", "nonnegative"]
+    warmup_days: int | None = Field(description="measured days before any alert (null: window)")
+    min_sample: int = Field(description="smallest denominator a rate is judged on")
+    confirm_days: int = Field(description="consecutive breaching days before a warning")
+    min_change: float = Field(description="smallest move worth an alert, metric units")
+    shewhart_k: float = Field(description="EWMA of a rate: a day this many sigma out alerts")
 
 
 class MonitorList(BaseModel):

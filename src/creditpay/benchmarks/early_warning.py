@@ -59,7 +59,7 @@ def run_bench(accounts: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
     timings: dict[str, Any] = {"accounts": accounts}
     start = time.perf_counter()
     fpd = job._fpd(moved, DAY, job.FPD_DAYS_DEFAULT, least)
-    util = job._utilisation(moved, lines)
+    util = job._utilisation(moved, lines, least)
     snapshot = job._snapshot(moved)
     encoded = job._encode(snapshot)
     previous = job._decode(job._encode(yesterday))
@@ -70,7 +70,9 @@ def run_bench(accounts: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
     # Every default monitor over 180 days of each stored series.
     rng = np.random.default_rng(seed)
     days = [DAY - dt.timedelta(days=179 - i) for i in range(180)]
-    series = {(v.metric, v.segment): 0.05 + 0.005 * rng.standard_normal(180)
+    # Each series with a denominator of 500 (a rate's sample, checked by the monitors).
+    series = {(v.metric, v.segment): (0.05 + 0.005 * rng.standard_normal(180),
+                                      np.full(180, 500.0))
               for v in fpd + util + rolls}
     start = time.perf_counter()
     alerts = job._evaluate_all(job.default_monitors(), days, series)

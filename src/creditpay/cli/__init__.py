@@ -60,6 +60,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.decisions",
     "creditpay.cli.early_warning",
     "creditpay.cli.scoring",
+    "creditpay.cli.behaviour",
     "creditpay.cli.fraud",
     "creditpay.cli.audit",
     "creditpay.cli.consumer",

@@ -29,7 +29,7 @@ from creditpay.credit.tables import (
 from creditpay.ledger.queries import net_credits_of
 
 __all__ = ["Position", "live_positions", "record_day_end", "stored_positions",
-           "day_end_dates", "RATE_MICRO"]
+           "day_end_dates", "delinquent_days", "RATE_MICRO"]
 
 RATE_MICRO = 1_000_000  # interest rates are stored as integer millionths
 
@@ -177,3 +177,20 @@ def day_end_dates(conn: Connection) -> tuple[dt.date | None, dt.date | None]:
     first, last = conn.execute(select(func.min(c.business_date),
                                       func.max(c.business_date))).one()
     return first, last
+
+
+def delinquent_days(conn: Connection, *, currency: str, dpd_min: int, start: dt.date,
+                    end: dt.date) -> list[tuple[str, dt.date]]:
+    """``(customer_id, business_date)`` of every stored day-end from ``start`` to ``end``
+    (inclusive) at which an account of the customer in ``currency`` was ``dpd_min`` or more
+    days past due or written off, once per customer and date, in that order: the
+    performance history risk's behaviour training set labels its observations from."""
+    c = credit_day_end_positions.c
+    rows = conn.execute(
+        select(c.customer_id, c.business_date)
+        .where(c.currency == currency, c.business_date >= start, c.business_date <= end,
+               (c.dpd >= dpd_min) | (c.status == "written_off"))
+        .group_by(c.customer_id, c.business_date)
+        .order_by(c.customer_id, c.business_date)).all()
+    return [(str(r.customer_id), r.business_date if isinstance(r.business_date, dt.date)
+             else dt.date.fromisoformat(str(r.business_date))) for r in rows]

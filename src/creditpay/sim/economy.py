@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditpay.sim import behaviour as B
+from creditpay.sim import behaviour_model as BM
 from creditpay.sim import partners as SP
 from creditpay.sim.fraud import Attack, FraudPlanner
 from creditpay.sim.monitoring import (
@@ -1234,6 +1235,9 @@ class Economy:
                              catalogue=self.services.catalogue)
         if report.limit_review and report.limit_review["applied"]:
             self.tally.limit_changes += report.limit_review["applied"]
+        self.behaviour_model = BM.retrain_when_due(
+            self.uow, today, dt.date.fromisoformat(self.config.start[:10]),
+            getattr(self, "behaviour_model", None))
 
     def _collections(self, today: dt.date) -> None:
         """The collections team's day: reminders before due dates, actions on the overdue,
@@ -1515,6 +1519,7 @@ class Economy:
             "credit_model_on_run": self._credit_model_figures(),
             "collections": dict(sorted(t.collections.items())),
             "limit_review_changes": t.limit_changes,
+            **BM.figures(self.uow, getattr(self, "behaviour_model", None), self.config.days),
             "shock": self._shock_figures(),
             "policy": {"path": str(self.config.policy_path) if self.config.policy_path
                        else None, "hash": self.policy_hash},

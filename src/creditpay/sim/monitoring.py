@@ -20,21 +20,26 @@ from creditpay.risk.early_warning.monitors import Monitor
 __all__ = ["SIM_MONITORS", "MonitorBoard", "vintage_curves", "APR_BANDS", "apr_band",
            "METRICS"]
 
-# Two weeks of history is enough for a band (the simulated runs are weeks, not years);
-# rolling bands exclude today, so a shock cannot widen its own band. Daily roll rates are
-# stored and plotted but not alerted on: on a book whose bills fall due on one day a month
-# they are zero for weeks and then jump on the day after the due date, which a band over the
-# previous days reads as a breach every month (a monthly roll-rate monitor needs months of
-# history; the simulated runs are shorter). The fraud monitor watches the held share
-# (review or decline): challenges are mostly honest consumers on a new phone, and their
-# noise would hide an attack.
+# Two weeks of history is enough for a band (the simulated runs are weeks, not years):
+# every monitor warms up for its window of measured days, judges a rate only on days with at
+# least 30 in its denominator and confirms a warning over two days (monitors module). Rolling
+# bands exclude today, so a shock cannot widen its own band. Utilisation climbs while a young
+# book is being drawn: it is judged against its own trend (``trend``), so the ramp-up is
+# expected and a jump off it is not, if it moves it by 2 percentage points or more (a small
+# book's utilisation steps by a few tenths of a point when a handful of bills post). Daily
+# roll rates are stored and plotted but not alerted
+# on: on a book whose bills fall due on one day a month they are zero for weeks and then
+# jump on the day after the due date, which a band over the previous days reads as a breach
+# every month (a monthly roll-rate monitor needs months of history; the simulated runs are
+# shorter). The fraud monitor watches the held share (review or decline): challenges are
+# mostly honest consumers on a new phone, and their noise would hide an attack.
 SIM_MONITORS: tuple[Monitor, ...] = (
     Monitor("approval_rate_drop", "approval_rate", direction="down", method="rolling",
-            window=14, k=3.0, playbook="raise_cutoff"),
+            window=14, k=3.0, scale="rate", min_sample=30, playbook="raise_cutoff"),
     Monitor("fraud_rate", "fraud_hold_rate", direction="up", method="rolling", window=14,
-            k=3.0, playbook="review_fraud_rules"),
-    Monitor("utilisation", "utilisation", direction="up", method="rolling", window=14, k=3.0,
-            playbook="lower_limits"),
+            k=3.0, scale="rate", min_sample=30, playbook="review_fraud_rules"),
+    Monitor("utilisation", "utilisation", direction="up", method="trend", window=14, k=3.0,
+            scale="share", min_change=0.02, playbook="lower_limits"),
 )
 # Platform metric (segment "all") -> the name the report draws it under.
 METRICS: dict[str, str] = {"approval_rate": "approval_rate", "fraud_hold_rate": "fraud_rate",

@@ -57,7 +57,7 @@ def rows(figures: Figures) -> list[tuple[str, str]]:
     """The table's rows: (figure, value as shown). Money is formatted from minor units."""
     return (_activity_rows(figures) + _pnl_rows(figures) + _apr_rows(figures)
             + _partner_rows(figures) + _fraud_rows(figures) + _alert_rows(figures)
-            + _shock_rows(figures) + _policy_rows(figures))
+            + _shock_rows(figures) + _policy_rows(figures) + _behaviour_rows(figures))
 
 
 def _activity_rows(figures: Figures) -> list[tuple[str, str]]:
@@ -281,6 +281,33 @@ def _policy_rows(figures: Figures) -> list[tuple[str, str]]:
     if policy.get("hash"):
         parts.append(f"hash {str(policy['hash'])[:12]}")
     return [("credit policy", ", ".join(parts))]
+
+
+def _behaviour_rows(figures: Figures) -> list[tuple[str, str]]:
+    """One row: the behaviour score retrained on the run's own history (or why not) and
+    the limit changes the nightly review applied (raises / decreases / freezes)."""
+    model, changes = figures.get("behaviour_model"), figures.get("limit_changes")
+    if model is None and changes is None:
+        return []
+    parts = []
+    if model:
+        if model.get("trained"):
+            auc = model.get("auc_oot")
+            parts.append(f"behaviour score retrained {model['when']} on {model['rows']:,} "
+                         f"observations ({model['bads']:,} bads), out-of-time AUC "
+                         f"{'n/a' if auc is None else format(auc, '.3f')}, "
+                         f"{'promoted' if model.get('promoted') else 'champion kept'}")
+        else:
+            parts.append(f"behaviour score not retrained: {model.get('why', '')}")
+    totals = {k: sum(int(m[k]) for m in changes or []) for k in (
+        "increases", "increase_minor", "decreases", "decrease_minor", "freezes",
+        "freeze_minor")}
+    parts.append(f"limits raised {totals['increases']:,} "
+                 f"(+{money_text(totals['increase_minor'], CURRENCY)}), lowered "
+                 f"{totals['decreases']:,} (-{money_text(totals['decrease_minor'], CURRENCY)}),"
+                 f" frozen {totals['freezes']:,} "
+                 f"(-{money_text(totals['freeze_minor'], CURRENCY)})")
+    return [("behaviour score and limit changes", "; ".join(parts))]
 
 
 def print_table(figures: dict[str, Any], db_path: Path | None = None) -> None:

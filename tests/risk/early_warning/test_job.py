@@ -30,7 +30,7 @@ from creditpay.risk.early_warning.tables import (
     ew_runs,
 )
 
-SMALL = Minimums(decisions=10, screened=20, cohort=5, roll_base=2, psi_scores=50)
+SMALL = Minimums(decisions=10, screened=20, cohort=5, roll_base=2, psi_scores=50, lines=1)
 
 
 def _values(uow, day):
@@ -155,13 +155,13 @@ def _history(uow, days, metric="fraud_rate", segment="all", seed=3):
 def test_alert_after_an_injected_shift_and_not_before(book):
     uow, _ = book
     _history(uow, 30)
-    with uow.begin() as tx:  # D-1: 1 flagged of 25, in line with the history
-        for i in range(25):
+    with uow.begin() as tx:  # D-1: 1 flagged of 30 (30: the monitors' minimum sample), in line with the history
+        for i in range(30):
             add_intent(tx, "decline" if i == 0 else "approve", at=AT - dt.timedelta(days=1))
     quiet = run_early_warning(uow, DAY - dt.timedelta(days=1), screening=daily_screening_counts)
     assert [a for a in quiet.alerts if a["metric"] == "fraud_rate"] == []
-    with uow.begin() as tx:  # D: a fraud ring, 10 of 25 held
-        for i in range(25):
+    with uow.begin() as tx:  # D: a fraud ring, 10 of 30 held
+        for i in range(30):
             add_intent(tx, "review" if i < 10 else "approve")
     report = run_early_warning(uow, DAY, screening=daily_screening_counts)
     raised = [a for a in report.alerts if a["monitor"] == "fraud_rate"
@@ -172,8 +172,8 @@ def test_alert_after_an_injected_shift_and_not_before(book):
         events = conn.execute(select(outbox_events.c.aggregate_id).where(
             outbox_events.c.topic == "risk.early_warning.alert")).scalars().all()
     assert row.status == "open" and row.day == DAY and row.method == "ewma"
-    assert row.value == pytest.approx(10 / 25) and row.statistic > row.upper_bound
-    assert row.evidence["recent_values"][-1] == pytest.approx(0.4)
+    assert row.value == pytest.approx(10 / 30) and row.statistic > row.upper_bound
+    assert row.evidence["recent_values"][-1] == pytest.approx(10 / 30, abs=1e-6)
     assert row.id == job.alert_id_for("fraud_rate", "fraud_rate", "all", DAY)
     assert raised[0]["id"] in events
 

@@ -27,7 +27,8 @@ from creditpay.risk.decisions import engine, registry
 from creditpay.risk.decisions.policy import active_policy
 from creditpay.risk.decisions.tables import limit_review_actions
 
-__all__ = ["ACCOUNTS_MAX", "LimitAction", "apply_limit_actions", "review_limits"]
+__all__ = ["ACCOUNTS_MAX", "LimitAction", "apply_limit_actions", "limit_changes_by_month",
+           "review_limits"]
 
 ACCOUNTS_MAX = 1_000_000  # per call; larger portfolios are reviewed in chunks
 MODEL_NAME = "behaviour"
@@ -142,13 +143,20 @@ def review_limits(uow: UnitOfWork, business_date: dt.date, accounts: Any) -> lis
             scored = engine.model_output(loaded, account)
             output = policy.evaluate({"features": account, "params": dict(policy.parameters),
                                       "score": scored["score"]})
-            reasons = [{"code": output["reason_code"], "source": "policy",
-                        **policy.reason_text(output["reason_code"])}]
-            if output["action"] in ("decrease", "freeze"):
+            kind, new_limit = output["action"], int(output["new_limit_minor"])
+            code = output["reason_code"]
+            current = account["current_limit_minor"]
+            # A raise the caps leave at or below the current limit (exposure cap reached,
+            # or a limit below one step) is no raise, and a "decrease" that lowers nothing
+            # is none: stored as keep, so the review's counts say what changes.
+            if (kind == "increase" and new_limit <= current) or \
+                    (kind == "decrease" and new_limit >= current):
+                kind, new_limit, code = "keep", current, "LR_NO_CHANGE"
+            reasons = [{"code": code, "source": "policy", **policy.reason_text(code)}]
+            if kind in ("decrease", "freeze"):
                 reasons += [engine.score_reason(r) for r in scored["reasons"]]
             action = LimitAction(business_date, account["account_id"], account["customer_id"],
-                                 output["action"], account["current_limit_minor"],
-                                 output["new_limit_minor"], scored["score"], scored["pd"],
+                                 kind, current, new_limit, scored["score"], scored["pd"],
                                  output["grade"], reasons[:engine.REASONS_MAX], version,
                                  policy.content_hash)
             actions.append(action)
@@ -221,3 +229,31 @@ def apply_limit_actions(uow: UnitOfWork, review_date: dt.date,
                          "review_date": review_date.isoformat()})
                 return 1
             applied += uow.run(use_case)
+
+
+def limit_changes_by_month(conn: Any) -> list[dict[str, Any]]:
+    """Applied limit changes per month of review date (``YYYY-MM``), oldest first: for
+    ``increase``, ``decrease`` and ``freeze`` the number of lines and the total change in
+    minor units (raises: new − old; decreases and freezes: old − new, so all are ≥ 0),
+    and ``kept``; as applied (an action is stored as what was actually done)."""
+    r = limit_review_actions.c
+    months: dict[str, dict[str, Any]] = {}
+    for review_date, action, old, new in conn.execute(
+            select(r.review_date, r.action, r.current_limit_minor, r.new_limit_minor)
+            .where(r.applied_at.is_not(None)).order_by(r.review_date, r.id)):
+        month = months.setdefault(f"{review_date:%Y-%m}", {
+            "month": f"{review_date:%Y-%m}", "increases": 0, "increase_minor": 0,
+            "decreases": 0, "decrease_minor": 0, "freezes": 0, "freeze_minor": 0,
+            "kept": 0})
+        if action == "increase":
+            month["increases"] += 1
+            month["increase_minor"] += int(new) - int(old)
+        elif action == "decrease":
+            month["decreases"] += 1
+            month["decrease_minor"] += int(old) - int(new)
+        elif action == "freeze":
+            month["freezes"] += 1
+            month["freeze_minor"] += int(old) - int(new)
+        else:
+            month["kept"] += 1
+    return list(months.values())

@@ -33,7 +33,8 @@ of cases never raises an alert):
   yesterday's snapshot; at least ``ROLL_BASE_MIN`` accounts;
 * ``utilisation``: drawn / limit over active lines with a limit, drawn = principal of the
   active accounts that consume the line (the line account and plans on it; authorisation
-  holds not counted), by ``all``, line product and grade;
+  holds not counted), by ``all``, line product and grade; at least ``LINES_MIN`` lines
+  (its denominator is money, so the sample is counted here, not by the monitor);
 * ``score_psi``: PSI of the application scores of the last ``psi_days`` days (decisions by
   the champion version of the ``application`` model) against that version's development
   score distribution (``baseline.json`` in its registered artifact); when the artifact has
@@ -92,6 +93,7 @@ DECISIONS_MIN = 10
 SCREENED_MIN = 20
 COHORT_MIN = 10
 ROLL_BASE_MIN = 10
+LINES_MIN = 30
 PSI_SCORES_MIN = 50
 PSI_REFERENCE_DAYS = 28
 HISTORY_DAYS_MAX = 180  # days of stored history a monitor is evaluated over
@@ -111,6 +113,7 @@ class Minimums:
     cohort: int = COHORT_MIN
     roll_base: int = ROLL_BASE_MIN
     psi_scores: int = PSI_SCORES_MIN
+    lines: int = LINES_MIN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,7 +245,8 @@ def _fpd(accounts: pl.DataFrame, day: dt.date, fpd_days: int, least: Minimums
     return [_value(metric, s, n, d, least.cohort) for s, n, d in per]
 
 
-def _utilisation(accounts: pl.DataFrame, lines: pl.DataFrame) -> list[MetricValue]:
+def _utilisation(accounts: pl.DataFrame, lines: pl.DataFrame, least: Minimums
+                 ) -> list[MetricValue]:
     active = lines.filter((pl.col("status") == "active") & (pl.col("limit_minor") > 0))
     if active.height == 0:
         return [MetricValue("utilisation", "all", None, 0.0, 0.0)]
@@ -257,7 +261,15 @@ def _utilisation(accounts: pl.DataFrame, lines: pl.DataFrame) -> list[MetricValu
     small = limits.join(drawn, on=keys, how="left", nulls_equal=True).with_columns(
         pl.col("n").fill_null(0))
     per = _segment_sums(small)
-    return [_value("utilisation", s, n, d, 1) for s, n, d in per]
+    counted = {s: n for s, n, _ in _segment_sums(
+        active.group_by(keys).agg(pl.len().alias("n"), pl.len().alias("d")))}
+    out = []
+    for segment, n, d in per:
+        value = _value("utilisation", segment, n, d, 1)
+        if counted.get(segment, 0) < least.lines:  # a few lines' draws are noise
+            value = dataclasses.replace(value, value=None)
+        out.append(value)
+    return out
 
 
 def _snapshot(accounts: pl.DataFrame) -> pl.DataFrame:
@@ -392,7 +404,7 @@ def compute_metrics(conn: Any, business_date: dt.date, *, screening: ScreeningSo
     accounts, lines = book_frames(conn, currency)
     snapshot = _snapshot(accounts)
     values = (_approval(conn, business_date, least) + _fraud(conn, business_date, least, screening)
-              + _fpd(accounts, business_date, fpd_days, least) + _utilisation(accounts, lines)
+              + _fpd(accounts, business_date, fpd_days, least) + _utilisation(accounts, lines, least)
               + _rolls(previous_snapshot, snapshot, least)
               + _psi(conn, business_date, psi_days, notes, least))
     if previous_snapshot is None:
@@ -408,35 +420,43 @@ def alert_id_for(monitor: str, metric: str, segment: str, day: dt.date) -> str:
     return "ewa_" + digest.hexdigest()[:24]
 
 
-def _history(conn: Any, day: dt.date, history_days: int
-             ) -> tuple[list[dt.date], dict[tuple[str, str], np.ndarray]]:
+Series = dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+
+
+def _history(conn: Any, day: dt.date, history_days: int) -> tuple[list[dt.date], Series]:
+    """The stored days ending ``day`` and, per (metric, segment), its values and their
+    denominators (the sample a rate monitor's minimum is checked against)."""
     start = day - dt.timedelta(days=history_days - 1)
     m = ew_metric_values.c
-    rows = conn.execute(select(m.metric, m.segment, m.day, m.value).where(
+    rows = conn.execute(select(m.metric, m.segment, m.day, m.value, m.denominator).where(
         m.day >= start, m.day <= day)).all()
     days = [start + dt.timedelta(days=i) for i in range(history_days)]
-    series: dict[tuple[str, str], np.ndarray] = {}
-    for metric, segment, when, value in rows:
-        x = series.get((metric, segment))
-        if x is None:
-            x = series[(metric, segment)] = np.full(history_days, np.nan)
+    series: Series = {}
+    for metric, segment, when, value, denominator in rows:
+        pair = series.get((metric, segment))
+        if pair is None:
+            pair = series[(metric, segment)] = (np.full(history_days, np.nan),
+                                                np.full(history_days, np.nan))
         if value is not None:
-            x[(when - start).days] = float(value)
+            pair[0][(when - start).days] = float(value)
+        if denominator is not None:
+            pair[1][(when - start).days] = float(denominator)
     # Evaluate from the first day any series has a value: leading empty days are no history.
-    first = min((int(np.argmax(~np.isnan(x))) for x in series.values() if (~np.isnan(x)).any()),
-                default=history_days - 1)
-    return days[first:], {k: v[first:] for k, v in series.items()}
+    first = min((int(np.argmax(~np.isnan(x))) for x, _ in series.values()
+                 if (~np.isnan(x)).any()), default=history_days - 1)
+    return days[first:], {k: (v[first:], n[first:]) for k, (v, n) in series.items()}
 
 
-def _evaluate_all(monitors: Sequence[Monitor], days: list[dt.date],
-                  series: dict[tuple[str, str], np.ndarray]) -> list[Alert]:
+def _evaluate_all(monitors: Sequence[Monitor], days: list[dt.date], series: Series
+                  ) -> list[Alert]:
     alerts = []
     for monitor in monitors:
-        for (metric, segment), values in sorted(series.items()):
+        for (metric, segment), (values, samples) in sorted(series.items(),
+                                                           key=lambda item: item[0]):
             if not monitor.covers(metric, segment) or math.isnan(values[-1]):
                 continue
             concrete = dataclasses.replace(monitor, metric=metric, segment=segment)
-            alerts += evaluate(concrete, days, values)
+            alerts += evaluate(concrete, days, values, samples=samples)
     return alerts
 
 
