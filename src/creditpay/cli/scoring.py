@@ -1,4 +1,5 @@
-"""``creditpay model train|evaluate|report`` and ``creditpay bench german-credit|scoring``.
+"""``creditpay model train|evaluate|report`` and ``creditpay bench german-credit|scoring|
+scoring-public``.
 
 This is the imperative shell: it reads files, reads the wall clock (for ``created_at``) and
 prints. Heavy libraries load inside the commands so ``creditpay --help`` stays fast. Bad
@@ -433,6 +434,33 @@ def bench_scoring(
     _print_bench(result, as_json)
 
 
+def bench_scoring_public(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+    repeats: Annotated[int, typer.Option(
+        help="Repeats of stratified 4-fold CV (each fold a 75/25 split).")] = 5,
+    max_rows: Annotated[int | None, typer.Option(
+        "--max-rows", help="Stratified subsample of each set (default: every row).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the splits and the models.")] = 42,
+) -> None:
+    """Scorecard and GBM vs OptBinning + LogisticRegression and LightGBM defaults on every
+    public credit set a package ships (the issue's 75/25 split and repeated CV)."""
+    from creditpay.benchmarks.scoring_public import run_scoring_public
+
+    for option, bad in (("--repeats", repeats < 1 and "need at least 1 repeat"),
+                        ("--max-rows", max_rows is not None and max_rows < 200
+                         and "need at least 200 rows")):
+        if bad:
+            typer.echo(f"Error: {option}: {bad}", err=True)
+            raise typer.Exit(code=2)
+    console = _stderr_console()
+    with console.status("public credit sets") as status:
+        result = run_scoring_public(
+            repeats=repeats, max_rows=max_rows, seed=seed,
+            progress=lambda name, done, total: status.update(
+                f"public credit sets: {name} {done}/{total}"))
+    _print_bench(result, as_json)
+
+
 def _stderr_console() -> Any:
     from rich.console import Console
 
@@ -449,10 +477,11 @@ def _print_bench(result: dict[str, Any], as_json: bool) -> None:
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
-    """Wire the ``model`` sub-app and the two benchmarks into the root CLI."""
+    """Wire the ``model`` sub-app and the scoring benchmarks into the root CLI."""
     app.add_typer(model_app, name="model")
     bench_app.command("german-credit")(bench_german_credit)
     bench_app.command("scoring")(bench_scoring)
+    bench_app.command("scoring-public")(bench_scoring_public)
 
 
 if __name__ == "__main__":  # pragma: no cover

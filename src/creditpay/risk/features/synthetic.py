@@ -232,9 +232,15 @@ def train_synthetic_models(directory: str | Path, *, seed: int = 0, n_customers:
     data = dataset_from_frame(training, "bad", categorical=categorical,
                               numeric=[f for f in APPLICATION_MODEL_FEATURES
                                        if f not in categorical], sha256=_sha256(training))
+    # The policy's grade bands, the consumer texts and the decision tests are calibrated on
+    # scorecards fitted with 5 % prebins, C = 1 and WoE-only pruning (the defaults before
+    # issue #18); these models keep them until those are re-calibrated, while
+    # `creditpay model train` uses the new defaults.
     out = {}
     for name, trend in (("application", "auto"), ("application_challenger", "auto_asc_desc")):
-        model = fit_scorecard(data, ScorecardConfig(monotonic_trend=trend, seed=seed))
+        model = fit_scorecard(data, ScorecardConfig(
+            monotonic_trend=trend, seed=seed, min_prebin_size=0.05, regularisation_c=1.0,
+            value_correlation=False))
         auc = roc_auc(data.bad, -model.score(data.frame))
         out[name] = save_model(directory / name, model, data=data, created_at=created_at,
                                author=author, metrics={"training": {"auc": auc}})
@@ -242,7 +248,8 @@ def train_synthetic_models(directory: str | Path, *, seed: int = 0, n_customers:
     columns = accounts[list(BEHAVIOUR_FEATURES) + ["bad"]]
     behaviour = dataset_from_frame(columns, "bad", numeric=list(BEHAVIOUR_FEATURES),
                                    sha256=_sha256(columns))
-    model = fit_scorecard(behaviour, ScorecardConfig(seed=seed))
+    model = fit_scorecard(behaviour, ScorecardConfig(
+        seed=seed, min_prebin_size=0.05, regularisation_c=1.0, value_correlation=False))
     out["behaviour"] = save_model(
         directory / "behaviour", model, data=behaviour, created_at=created_at, author=author,
         metrics={"training": {"auc": roc_auc(behaviour.bad, -model.score(behaviour.frame))}})

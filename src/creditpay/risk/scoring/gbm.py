@@ -20,6 +20,11 @@ Training (docs/risk-models.md has the rationale):
   margin (log-odds of bad): the up-to-four features pushing this applicant most towards bad.
   The calibrator is monotone, so it preserves the direction of every push.
 
+**No tuning on test data**: the LightGBM settings are fixed a priori (``GbmConfig``) and the
+only data-driven choices (rounds, calibrator) use the training rows passed to :func:`fit_gbm`.
+``creditpay bench scoring-public`` measures these defaults against ``LGBMClassifier()`` on
+public sets (docs/risk-models.md, "Defaults and how they compare").
+
 Categorical features are integer-coded against the training vocabulary and handled natively
 by LightGBM; unseen and missing categories become NaN (LightGBM's missing branch).
 """
