@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Horizon", "chart_warnings", "horizon_rules", "HORIZON_RULES", "wilson_interval",
+__all__ = ["Horizon", "chart_warnings", "unmatured_approvals_message", "horizon_rules", "HORIZON_RULES", "wilson_interval",
            "VINTAGE_LEVEL", "ROLL_MONTH_ENDS_MIN", "VINTAGE_MONTHS_ON_BOOK_MIN",
            "FRAUD_MATURED_DAYS_MIN", "BAD_OUTCOME_DAYS", "UNMATURED_APPROVALS_SHARE_MAX",
            "WRITE_OFF_DPD"]
@@ -89,6 +89,18 @@ def horizon_rules(horizon: Horizon) -> dict[str, str]:
             for chart, rule in HORIZON_RULES.items()}
 
 
+def unmatured_approvals_message(recent: int, approvals: int,
+                                end: str = "the run's end") -> str | None:
+    """The grade outcomes' warning when more than :data:`UNMATURED_APPROVALS_SHARE_MAX` of
+    ``approvals`` are ``recent`` (younger than :data:`BAD_OUTCOME_DAYS` days at ``end``);
+    None otherwise. For callers that count approvals in the database rather than list
+    their dates (the console's grades view)."""
+    if recent > UNMATURED_APPROVALS_SHARE_MAX * approvals:
+        return (f"{recent:,} of {approvals:,} approvals were made less than "
+                f"{BAD_OUTCOME_DAYS} days before {end}: their bad rate is understated")
+    return None
+
+
 def chart_warnings(horizon: Horizon) -> list[dict[str, str]]:
     """One warning per chart whose measure needs a longer horizon than the run gave it:
     ``{"chart", "rule", "message"}`` (the rule from :func:`horizon_rules`, the message
@@ -110,10 +122,9 @@ def chart_warnings(horizon: Horizon) -> list[dict[str, str]]:
             "is not good news")))
     recent = sum(1 for d in horizon.approval_dates
                  if (horizon.end - d).days < BAD_OUTCOME_DAYS)
-    if recent > UNMATURED_APPROVALS_SHARE_MAX * len(horizon.approval_dates):
-        found.append(("grade_outcomes", (
-            f"{recent:,} of {len(horizon.approval_dates):,} approvals were made less than "
-            f"{BAD_OUTCOME_DAYS} days before the run's end: their bad rate is understated")))
+    grade_message = unmatured_approvals_message(recent, len(horizon.approval_dates))
+    if grade_message is not None:
+        found.append(("grade_outcomes", grade_message))
     matured = days - horizon.fraud_label_days
     if matured < FRAUD_MATURED_DAYS_MIN:
         found.append(("fraud", f"only {max(matured, 0)} day(s) of the run have matured fraud "

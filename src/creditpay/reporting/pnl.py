@@ -36,6 +36,7 @@ from typing import Any
 from creditpay.errors import ValidationError
 
 __all__ = ["BPS", "DAYS_PER_YEAR", "round_half_up", "funding_cost_minor", "platform_pnl",
+           "pnl_parts", "annualised_rate",
            "share_of", "net_charge_off_rate", "expected_loss_minor", "PNL_PARTS", "DPD30_MIN",
            "FUNDING_RATE_BPS_DEFAULT", "LGD_BPS_DEFAULT"]
 
@@ -103,17 +104,40 @@ def platform_pnl(*, income_by_source_minor: Mapping[str, int], partner_income_sh
     funding = _minor(funding_cost_minor, "funding_cost_minor")
     lost = _minor(fraud_lost_minor, "fraud_lost_minor")
     charged_back = _minor(fraud_charged_back_minor, "fraud_charged_back_minor")
-    revenue = sum(income.values()) - partner_income
-    credit = written_off - partner_losses - recovered
-    fraud = lost - charged_back
-    return {"revenue_minor": revenue, "funding_cost_minor": funding,
-            "credit_losses_minor": credit, "fraud_losses_minor": fraud,
-            "net_minor": revenue - funding - credit - fraud,
+    return {**pnl_parts(revenue_gross_minor=sum(income.values()),
+                        partner_income_share_minor=partner_income,
+                        write_offs_minor=written_off,
+                        partner_loss_share_minor=partner_losses, recoveries_minor=recovered,
+                        funding_cost_minor=funding, fraud_losses_minor=lost - charged_back),
             "revenue_by_source_minor": dict(sorted(income.items())),
             "partner_share_minor": partner_income,
             "write_offs_minor": written_off, "partner_loss_share_minor": partner_losses,
             "recoveries_minor": recovered,
             "fraud_captured_minor": lost, "fraud_charged_back_minor": charged_back}
+
+
+def pnl_parts(*, revenue_gross_minor: int, partner_income_share_minor: int,
+              write_offs_minor: int, partner_loss_share_minor: int, recoveries_minor: int,
+              funding_cost_minor: int, fraud_losses_minor: int) -> dict[str, int]:
+    """The contract's five figures from their parts (minor units, any sign: a month's
+    movement can be negative, e.g. fees reversed on a withdrawal): revenue = gross income −
+    partners' share; credit losses = write-offs − partners' borne part − recoveries; net =
+    revenue − funding − credit − fraud. :func:`platform_pnl` (a whole run) and the console's
+    monthly P&L both compute them here."""
+    revenue = revenue_gross_minor - partner_income_share_minor
+    credit = write_offs_minor - partner_loss_share_minor - recoveries_minor
+    return {"revenue_minor": revenue, "funding_cost_minor": funding_cost_minor,
+            "credit_losses_minor": credit, "fraud_losses_minor": fraud_losses_minor,
+            "net_minor": revenue - funding_cost_minor - credit - fraud_losses_minor}
+
+
+def annualised_rate(amount_minor: int, daily_outstanding_minor: Sequence[int]) -> Fraction:
+    """``amount`` / average daily outstanding × 365 / days = amount × 365 / Σ daily
+    outstanding, exact; 0 when nothing was outstanding."""
+    total = sum(_minor(v, "daily_outstanding_minor") for v in daily_outstanding_minor)
+    if not total:
+        return Fraction(0)
+    return Fraction(_minor(amount_minor, "amount_minor", signed=True) * DAYS_PER_YEAR, total)
 
 
 def share_of(numerator_minor: int, denominator_minor: int) -> float:
@@ -133,10 +157,7 @@ def net_charge_off_rate(net_charge_offs_minor: int, daily_outstanding_minor: Seq
     days = len(daily_outstanding_minor)
     total = sum(_minor(v, "daily_outstanding_minor") for v in daily_outstanding_minor)
     net = _minor(net_charge_offs_minor, "net_charge_offs_minor", signed=True)
-    rate = 0.0
-    if total:
-        # net / (total / days) * 365 / days = net * 365 / total
-        rate = round(float(Fraction(net * DAYS_PER_YEAR, total)), 4)
+    rate = round(float(annualised_rate(net, daily_outstanding_minor)), 4)
     return {"rate": rate, "net_charge_offs_minor": net,
             "average_outstanding_minor": round_half_up(Fraction(total, days)) if days else 0,
             "days": days}
