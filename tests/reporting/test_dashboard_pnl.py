@@ -158,10 +158,11 @@ def _post(tx: Any, ident: str, debit: int, credit: int, amount: int) -> None:
                                             credit_account_id=credit, amount_minor=amount))
 
 
-@pytest.fixture
-def pnl_book(store: Any) -> Any:
+def build_pnl(engine: Any, *, fraud: bool = True) -> None:
+    """January and February 2025 of a platform: ledger movements, day-end positions,
+    partner flows and (``fraud``) fraud reports, as the P&L tests work them out."""
     clock = SimulatedClock("2025-01-15T10:00:00+00:00")
-    uow = UnitOfWork(store.engine, clock)
+    uow = UnitOfWork(engine, clock)
     with uow.begin() as tx:
         p = {code: a.id for code, a in ensure_platform_accounts(tx, "CNY").items()}
         cash = L.open_account(tx, AccountSpec("test:cash:CNY", "CNY", "cash", "test", "t",
@@ -189,7 +190,7 @@ def pnl_book(store: Any) -> Any:
         L.create_transfer(tx, L.TransferRequest("h2-post", "test.hold",
                                                 kind=L.TransferKind.POST, pending_id="h2",
                                                 amount_minor=300))
-    with store.engine.begin() as conn:
+    with engine.begin() as conn:
         position(conn, dt.date(2025, 1, 30), 1, 10_000_000)
         position(conn, dt.date(2025, 1, 31), 1, 12_000_000)
         position(conn, dt.date(2025, 1, 31), 2, 0, status="closed")
@@ -198,6 +199,8 @@ def pnl_book(store: Any) -> Any:
         flow(conn, "fund", 3_000_000, dt.date(2025, 1, 1))
         flow(conn, "principal", 1_000_000, dt.date(2025, 1, 31))
         flow(conn, "charges", 400, dt.date(2025, 1, 31))  # income, not principal
+        if not fraud:
+            return
         # Fraud: s1 reported (the platform bears it); s2 reported and charged back (the
         # merchant bears it); s3 reported twice (one payment).
         jan = at(dt.date(2025, 1, 20))
@@ -209,6 +212,11 @@ def pnl_book(store: Any) -> Any:
             source="consumer_report", reference="s3-again", subject_type="payment_intent",
             subject_id="s3", transaction_at=jan, labelled_at=at(dt.date(2025, 1, 22)),
             is_fraud=True, amount_minor=400, currency="CNY", recorded_by="t"))
+
+
+@pytest.fixture
+def pnl_book(store: Any) -> Any:
+    build_pnl(store.engine)
     return store.engine
 
 
@@ -348,3 +356,24 @@ def test_warnings_on_a_short_history_and_none_once_it_is_long_enough(store: Any)
     with store.engine.connect() as conn:
         for name in ("roll_rates", "vintages", "buckets"):
             assert D.view_warnings(conn, name, D.run_view(conn, name)) == [], name
+
+
+def test_grades_warn_while_most_approvals_are_too_recent(store: Any) -> None:
+    from creditpay.risk.decisions.tables import credit_policies
+
+    from .test_dashboard import NOW, decision
+
+    with store.engine.begin() as conn:
+        conn.execute(insert(credit_policies).values(
+            content_hash="h" * 64, policy_kind="application", policy_id="p", version="1",
+            document={}, stored_at=NOW))
+        for i, day in enumerate((3, 4, 6, 7)):
+            decision(conn, f"d{i}", f"c{i}", "A", "approve", day)
+        position(conn, dt.date(2025, 2, 1), 1, 1_000)  # last close: Feb 1
+    with store.engine.connect() as conn:
+        (w,) = D.view_warnings(conn, "grades", D.run_view(conn, "grades"))
+        assert w["chart"] == "grade_outcomes" and w["message"].startswith("4 of 4 approvals")
+    with store.engine.begin() as conn:
+        position(conn, dt.date(2025, 3, 20), 1, 1_000)  # 72 days after the last approval
+    with store.engine.connect() as conn:
+        assert D.view_warnings(conn, "grades", D.run_view(conn, "grades")) == []

@@ -562,7 +562,7 @@ def view_warnings(conn: Any, name: str, rows: Sequence[Any], *,
     if chart is None:
         return []
     closed = cq.last_closed_date(conn)
-    if chart == "grades":
+    if chart == "grade_outcomes":
         if closed is None:
             return []
         total = sum(g.approved for g in dq.decisions_by_grade(

@@ -215,7 +215,8 @@ VIEW_TITLES = {"receivables": N_("Receivables by product"),
                "vintages": N_("Vintage curves"),
                "grades": N_("Approval and bad rate by grade"),
                "fraud": N_("Fraud attempted, caught and lost"),
-               "revenue_losses": N_("Revenue and losses by month")}
+               "revenue_losses": N_("Revenue and losses by month"),
+               "pnl": N_("Platform P&L by month")}
 NAV.append(("/console/dashboard", N_("Portfolio"), DASHBOARD_READ))
 # The table's column headings (the row fields of reporting/dashboard.py VIEWS; the field
 # name itself stays in data-column and is the CSV's header).
@@ -240,7 +241,19 @@ COLUMN_NAMES = {
     "lost_minor": N_("Amount lost"), "held": N_("Held"), "caught_share": N_("Share caught"),
     "interest_minor": N_("Interest"), "fee_minor": N_("Fees"), "penalty_minor": N_("Penalty"),
     "revenue_minor": N_("Revenue"), "write_off_minor": N_("Write-offs"),
-    "fraud_loss_minor": N_("Fraud losses"), "losses_minor": N_("Losses")}
+    "fraud_loss_minor": N_("Fraud losses"), "losses_minor": N_("Losses"),
+    "lent_accounts": N_("Accounts lent"), "bad_accounts": N_("Bad accounts"),
+    "bad_accounts_share": N_("Bad accounts share"),
+    "bad_accounts_low": N_("Bad accounts, 95% low"),
+    "bad_accounts_high": N_("Bad accounts, 95% high"),
+    "partner_share_minor": N_("Partners' share"), "days": N_("Closed days"),
+    "revenue_gross_minor": N_("Gross revenue"), "funding_cost_minor": N_("Funding cost"),
+    "write_offs_minor": N_("Write-offs"), "partner_loss_share_minor": N_("Partners' losses"),
+    "recoveries_minor": N_("Recoveries"), "credit_losses_minor": N_("Credit losses"),
+    "fraud_losses_minor": N_("Fraud losses"), "net_minor": N_("Net"),
+    "average_outstanding_minor": N_("Average principal"),
+    "net_charge_off_rate": N_("Net charge-off rate (annualised)"),
+    "funding_rate_bps": N_("Funding rate (bps)")}
 
 
 def _dashboard_query(request: Request) -> dict[str, Any]:
@@ -285,6 +298,21 @@ def _cell(page: Page, name: str, value: Any) -> str:
     return str(value)
 
 
+# The horizon rules' titles (reporting/horizons.py); the rule and the message themselves
+# are the shared English text of the simulator's report, shown as they are.
+HORIZON_TITLES = {
+    "roll_rate_matrix": N_("Too few month ends for a roll-rate matrix"),
+    "vintages": N_("The vintages are too young to show losses"),
+    "delinquency": N_("Too little time since the first past-due day for later buckets"),
+    "grade_outcomes": N_("Many approvals are too recent for their bad rate")}
+
+
+def _horizon_warning(page: Page, warning: dict[str, str]) -> dict[str, str]:
+    title = HORIZON_TITLES.get(warning["chart"])
+    return {"title": page.gettext(title) if title else warning["chart"],
+            "message": warning["message"], "rule": warning["rule"]}
+
+
 def _dashboard_products(page: Page, chosen: str | None) -> list[tuple[str, str]]:
     """The product filter's choices: (code, name in the page's language) of every product
     in the catalogue, and the chosen code even when the catalogue does not know it (the
@@ -313,11 +341,15 @@ def dashboard_page(request: Request) -> Response:
     chosen = _dashboard_query(request)
     error = None
     rows: list[Any] = []
+    warnings: list[dict[str, str]] = []
     try:
         with page.rt.uow.connect() as conn:
             rows = list(dashboard.run_view(conn, chosen["view"], date_from=chosen["date_from"],
                                            date_to=chosen["date_to"],
                                            product=chosen["product"]))
+            warnings = dashboard.view_warnings(conn, chosen["view"], rows,
+                                               date_from=chosen["date_from"],
+                                               date_to=chosen["date_to"])
     except DomainError as exc:
         error = str(exc)
     columns = [f.name for f in dataclasses.fields(dashboard.VIEWS[chosen["view"]].row)]
@@ -336,6 +368,7 @@ def dashboard_page(request: Request) -> Response:
     return render(page, "console/dashboard.html", title=page.gettext("Portfolio"),
                    views=VIEW_TITLES, chosen=chosen, columns=columns, table=table,
                    column_names=COLUMN_NAMES, error=error, csv_url=csv_url,
+                   warnings=[_horizon_warning(page, w) for w in warnings],
                    figure=json.dumps(figure, ensure_ascii=False) if figure else None,
                    products=_dashboard_products(page, chosen["product"]))
 
