@@ -298,19 +298,42 @@ def _cell(page: Page, name: str, value: Any) -> str:
     return str(value)
 
 
-# The horizon rules' titles (reporting/horizons.py); the rule and the message themselves
-# are the shared English text of the simulator's report, shown as they are.
-HORIZON_TITLES = {
-    "roll_rate_matrix": N_("Too few month ends for a roll-rate matrix"),
-    "vintages": N_("The vintages are too young to show losses"),
-    "delinquency": N_("Too little time since the first past-due day for later buckets"),
-    "grade_outcomes": N_("Many approvals are too recent for their bad rate")}
+# Each horizon rule of reporting/horizons.py in the page's language: a title and the rule
+# with its figures. The warning's own message (what the recorded history lacks, with its
+# numbers) is the shared English text of the API, the CLI and the simulator's report: the
+# page shows it marked as English under the translated rule.
+HORIZON_TEXTS = {
+    "roll_rate_matrix": (
+        N_("Too few month ends for a roll-rate matrix"),
+        N_("A roll-rate matrix compares one month end with the previous one: it needs at "
+           "least {month_ends} recorded month ends.")),
+    "vintages": (
+        N_("The vintages are too young to show losses"),
+        N_("30+ days past due can first show about {months} months on book: a younger "
+           "vintage is flat whatever its quality, and the chart needs at least one vintage "
+           "that old.")),
+    "delinquency": (
+        N_("Too little time since the first past-due day for later buckets"),
+        N_("An account reaches write-off {days} days past due: buckets past M3 and "
+           "write-offs need {days} days after the first past-due day.")),
+    "grade_outcomes": (
+        N_("Many approvals are too recent for their bad rate"),
+        N_("An approval can go 30+ days past due only {days} days after it: when more than "
+           "{share} of the approvals are younger, the bad rate is understated."))}
 
 
 def _horizon_warning(page: Page, warning: dict[str, str]) -> dict[str, str]:
-    title = HORIZON_TITLES.get(warning["chart"])
-    return {"title": page.gettext(title) if title else warning["chart"],
-            "message": warning["message"], "rule": warning["rule"]}
+    from creditpay.reporting import horizons as H
+
+    texts = HORIZON_TEXTS.get(warning["chart"])
+    if texts is None:
+        return {"title": warning["chart"], "rule": warning["rule"],
+                "message": warning["message"]}
+    title, rule = (page.gettext(t) for t in texts)
+    return {"title": title, "message": warning["message"], "rule": rule.format(
+        month_ends=H.ROLL_MONTH_ENDS_MIN, months=H.VINTAGE_MONTHS_ON_BOOK_MIN,
+        days=H.BAD_OUTCOME_DAYS if warning["chart"] == "grade_outcomes"
+        else H.WRITE_OFF_DPD, share=f"{H.UNMATURED_APPROVALS_SHARE_MAX:.0%}")}
 
 
 def _dashboard_products(page: Page, chosen: str | None) -> list[tuple[str, str]]:
