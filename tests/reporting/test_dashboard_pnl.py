@@ -377,3 +377,35 @@ def test_grades_warn_while_most_approvals_are_too_recent(store: Any) -> None:
         position(conn, dt.date(2025, 3, 20), 1, 1_000)  # 72 days after the last approval
     with store.engine.connect() as conn:
         assert D.view_warnings(conn, "grades", D.run_view(conn, "grades")) == []
+
+
+def test_the_command_line_prints_the_pnl_and_its_warnings(store: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from creditpay.cli import app
+
+    build_pnl(store.engine)
+    runner = CliRunner()
+    shown = runner.invoke(app, ["reports", "dashboard", "pnl", "--db", store.url,
+                                "--from", "2025-02-01", "--funding-rate-bps", "1000"])
+    assert shown.exit_code == 0, shown.output
+    body = json.loads(shown.output)
+    assert [(r["month"], r["funding_cost_minor"], r["net_minor"]) for r in body["rows"]] == [
+        ("2025-02", 2_466, 920 - 2_466)]
+    assert body["warnings"] == []
+    as_csv = runner.invoke(app, ["reports", "dashboard", "pnl", "--db", store.url, "--csv"])
+    assert as_csv.exit_code == 0 and as_csv.output.startswith("month,days,")
+    refused = runner.invoke(app, ["reports", "dashboard", "pnl", "--db", store.url,
+                                  "--product", "huabei"])
+    assert refused.exit_code != 0 and "product" in refused.output
+    rate = runner.invoke(app, ["reports", "dashboard", "pnl", "--db", store.url,
+                               "--funding-rate-bps", "20000"])
+    assert rate.exit_code != 0 and "funding_rate_bps" in rate.output
+    with store.engine.begin() as conn:
+        account(conn, "V1", customer="v1", product="huabei", opened=dt.date(2025, 1, 5),
+                original=1_000, principal_unbilled_minor=1_000)
+        record_month_end(conn, JAN)
+    vintages = runner.invoke(app, ["reports", "dashboard", "vintages", "--db", store.url])
+    assert [w["chart"] for w in json.loads(vintages.output)["warnings"]] == ["vintages"]
