@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from creditpay.reporting.horizons import (
+    BAD_OUTCOME_DAYS,
+    FRAUD_MATURED_DAYS_MIN,
     HORIZON_RULES,
+    ROLL_MONTH_ENDS_MIN,
+    UNMATURED_APPROVALS_SHARE_MAX,
     VINTAGE_LEVEL,
     VINTAGE_MONTHS_ON_BOOK_MIN,
+    WRITE_OFF_DPD,
     Horizon,
     chart_warnings,
     horizon_rules,
@@ -26,7 +31,9 @@ from creditpay.reporting.horizons import (
 __all__ = ["roll_rate_matrices", "roll_state", "ROLL_STATES", "ROLL_FROM_STATES", "AccountAt",
            "vintage_balance_curves", "ratio_interval", "wilson_interval", "months_on_book",
            "Horizon", "chart_warnings", "horizon_rules", "HORIZON_RULES",
-           "VINTAGE_MONTHS_ON_BOOK_MIN"]
+           "VINTAGE_MONTHS_ON_BOOK_MIN",
+           "ROLL_MONTH_ENDS_MIN", "FRAUD_MATURED_DAYS_MIN", "BAD_OUTCOME_DAYS",
+           "UNMATURED_APPROVALS_SHARE_MAX", "WRITE_OFF_DPD", "VINTAGE_LEVEL"]
 
 
 # ----------------------------------------------------------------------- monthly roll rates
