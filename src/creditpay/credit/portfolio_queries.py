@@ -17,6 +17,9 @@ through indexes that cover the query (``ix_credit_accounts_book``, ``_bad``,
 * :func:`bad_customers`: the customers that are bad now (an account 30+ dpd or written
   off) as a SQL selectable, for risk's approved customers by grade to count within.
 * :func:`write_offs_by_month`: principal, fees and penalties written off per month.
+* :func:`principal_by_day` and :func:`partner_charges_by_month`: the day-end principal (all
+  funders and the partners' part) and the partners' share of the charges, for the platform's
+  P&L (issue #18); :func:`lent_on_lines`: a pay-later line's principal lent up to a day.
 
 Receivable of an account (minor units): principal (unbilled + billed + past due) + unpaid
 penalty + unpaid late fees; accounts that are closed or written off have none.
@@ -46,7 +49,8 @@ from creditpay.db.periods import month_key
 from creditpay.errors import ValidationError
 
 __all__ = ["BookCell", "MonthEndCell", "WriteOffMonth", "book_cells", "record_month_end",
-           "lent_on_lines", "last_closed_date", "DayPrincipal", "principal_by_day", "partner_charges_by_month",
+           "lent_on_lines", "last_closed_date", "DayPrincipal", "principal_by_day",
+           "partner_charges_by_month",
            "month_end_cells", "last_month_end", "bad_customers", "write_offs_by_month",
            "is_month_end", "STATES"]
 
