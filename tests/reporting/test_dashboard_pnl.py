@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
@@ -30,6 +30,7 @@ from creditpay.db.uow import UnitOfWork
 from creditpay.errors import ValidationError
 from creditpay.ledger.chart import ensure_platform_accounts, platform_key
 from creditpay.ledger.model import AccountSpec, NormalSide
+from creditpay.ledger.queries import platform_movements_by_month
 from creditpay.reporting import dashboard as D
 from creditpay.reporting import pnl as P
 from creditpay.risk.fraud.tables import fraud_labels
@@ -409,3 +410,47 @@ def test_the_command_line_prints_the_pnl_and_its_warnings(store: Any) -> None:
         record_month_end(conn, JAN)
     vintages = runner.invoke(app, ["reports", "dashboard", "vintages", "--db", store.url])
     assert [w["chart"] for w in json.loads(vintages.output)["warnings"]] == ["vintages"]
+
+
+_CODES = ("merchant_fee_income", "interest_income", "fee_income", "penalty_income",
+          "partner_income_share", "write_off_expense", "partner_loss_share", "recovery_income")
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 120), st.sampled_from(_CODES),
+                          st.integers(1, 10**12), st.booleans()), min_size=1, max_size=15))
+def test_the_months_movements_add_up_to_the_ledgers_balances(store: Any, moves: list[Any]
+                                                              ) -> None:
+    """Whatever the transfers and their days, each platform account's monthly movements
+    add up to its balance, and the P&L's columns to the accounts' balances."""
+    import uuid
+
+    clock = SimulatedClock("2025-01-01T10:00:00+00:00")
+    uow = UnitOfWork(store.engine, clock)
+    with uow.begin() as tx:
+        p = {code: a.id for code, a in ensure_platform_accounts(tx, "CNY").items()}
+        cash = L.open_account(tx, AccountSpec("test:cash:CNY", "CNY", "cash", "test", "t",
+                                              NormalSide.DEBIT)).id
+    for day, code, amount, into in sorted(moves, key=lambda m: m[0]):
+        clock.set(dt.datetime(2025, 1, 1, 10, tzinfo=UTC) + dt.timedelta(days=day))
+        with uow.begin() as tx:
+            debit, credit = (cash, p[code]) if into else (p[code], cash)
+            _post(tx, uuid.uuid4().hex, debit, credit, amount)
+    with store.engine.connect() as conn:
+        moved = platform_movements_by_month(conn, codes=_CODES, currency="CNY")
+        rows = D.pnl(conn)
+        balance = {code: L.get_account_by_key(conn, platform_key(code, "CNY"))
+                   for code in _CODES}
+    for code in _CODES:
+        assert sum(m.credits_minor - m.debits_minor for m in moved if m.code == code) == \
+            balance[code].credits_posted - balance[code].debits_posted, code
+    income = sum(balance[c].credits_posted - balance[c].debits_posted for c in _CODES[:4])
+    assert sum(r.revenue_gross_minor for r in rows) == income
+    assert sum(r.write_offs_minor for r in rows) == (balance["write_off_expense"].debits_posted
+                                                     - balance["write_off_expense"]
+                                                     .credits_posted)
+    for r in rows:
+        assert r.revenue_minor == r.revenue_gross_minor - r.partner_share_minor
+        assert r.credit_losses_minor == (r.write_offs_minor - r.partner_loss_share_minor
+                                         - r.recoveries_minor)
