@@ -56,6 +56,12 @@ def test_the_pnl_view_its_rate_and_the_warnings(api):
         "from": "2025-02-01", "funding_rate_bps": "1000"}).json()
     assert [(r["funding_cost_minor"], r["funding_rate_bps"]) for r in feb["rows"]] == [
         (2_466, 1_000)]
+    # The process's setting (CREDITPAY_FUNDING_RATE_BPS) when the request names none.
+    api.runtime.funding_rate_bps = 1_000
+    by_setting = api.get("/v1/operator/dashboard/pnl", analyst, expect=200,
+                         params={"from": "2025-02-01"}).json()
+    assert [r["funding_cost_minor"] for r in by_setting["rows"]] == [2_466]
+    api.runtime.funding_rate_bps = 500
     as_csv = api.get("/v1/operator/dashboard/pnl", analyst, params={"format": "csv"},
                      expect=200)
     assert as_csv.text.splitlines()[0].startswith("month,days,revenue_gross_minor,")

@@ -284,6 +284,14 @@ def test_a_month_without_closed_dates_has_no_funding_cost_nor_net(store: Any) ->
             row.net_charge_off_rate) == (0, 10, None, None, None)
 
 
+def test_the_funding_rate_setting_defaults_to_the_simulators() -> None:
+    from creditpay.config import Settings
+
+    assert Settings.of().funding_rate_bps == P.FUNDING_RATE_BPS_DEFAULT == 500
+    with pytest.raises(ValidationError, match="FUNDING_RATE_BPS"):
+        Settings.from_env("sqlite://", environ={"CREDITPAY_FUNDING_RATE_BPS": "10001"})
+
+
 @given(st.integers(0, 10**12), st.integers(0, 10**12), st.integers(0, 10**12),
        st.integers(-10**12, 10**12), st.integers(0, 10**12), st.integers(0, 10**12),
        st.integers(0, 10**12))
@@ -396,6 +404,10 @@ def test_the_command_line_prints_the_pnl_and_its_warnings(store: Any) -> None:
     assert [(r["month"], r["funding_cost_minor"], r["net_minor"]) for r in body["rows"]] == [
         ("2025-02", 2_466, 920 - 2_466)]
     assert body["warnings"] == []
+    by_setting = runner.invoke(app, ["reports", "dashboard", "pnl", "--db", store.url,
+                                     "--from", "2025-02-01"],
+                               env={"CREDITPAY_FUNDING_RATE_BPS": "1000"})
+    assert [r["funding_cost_minor"] for r in json.loads(by_setting.output)["rows"]] == [2_466]
     as_csv = runner.invoke(app, ["reports", "dashboard", "pnl", "--db", store.url, "--csv"])
     assert as_csv.exit_code == 0 and as_csv.output.startswith("month,days,")
     refused = runner.invoke(app, ["reports", "dashboard", "pnl", "--db", store.url,

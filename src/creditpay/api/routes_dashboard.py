@@ -64,7 +64,7 @@ def dashboard_view(
         funding_rate_bps: int | None = Query(
             None, ge=0, le=10_000, description="pnl: the platform's funding rate on its own-"
                                                 "funded principal, basis points a year "
-                                                "(default 500)"),
+                                                "(default: CREDITPAY_FUNDING_RATE_BPS, 500)"),
         format: Literal["json", "csv"] | None = Query(  # noqa: A002 (the query's name)
             None, description="csv: the view as CSV; default JSON, or CSV when the Accept "
                               "header asks for text/csv"),
@@ -78,10 +78,12 @@ def dashboard_view(
     a product filter (422 naming product). ``warnings``: the charts whose recorded history
     is shorter than their measure needs. CSV with format=csv or Accept: text/csv. Changes
     nothing."""
-    with runtime(request).uow.connect() as conn:
+    rt = runtime(request)
+    with rt.uow.connect() as conn:
         rows = dashboard.run_view(conn, view, date_from=date_from, date_to=date_to,
                                   product=product, currency=currency,
-                                  funding_rate_bps=funding_rate_bps)
+                                  funding_rate_bps=funding_rate_bps if funding_rate_bps
+                                  is not None else rt.funding_rate_bps)
         warnings = dashboard.view_warnings(conn, view, rows, date_from=date_from,
                                            date_to=date_to, currency=currency)
     wants_csv = format == "csv" or (

@@ -298,7 +298,8 @@ def reports_dashboard(
     currency: Annotated[str, typer.Option("--currency", help="ISO currency.")] = "CNY",
     funding_rate_bps: Annotated[int | None, typer.Option(
         "--funding-rate-bps", help="pnl: the platform's funding rate on its own-funded "
-                                   "principal, basis points a year (default 500).")] = None,
+                                   "principal, basis points a year (default: "
+                                   "CREDITPAY_FUNDING_RATE_BPS, 500).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output (default).")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
     db: DbOption = None,
@@ -312,6 +313,10 @@ def reports_dashboard(
             raise _fail("--json and --csv: choose one")
         first = _date(date_from, "--from") if date_from else None
         last = _date(date_to, "--to") if date_to else None
+        if funding_rate_bps is None and view == "pnl":
+            from creditpay.cli.common import settings_for
+
+            funding_rate_bps = settings_for(db).funding_rate_bps
         engine = _open_engine(db, _DASHBOARD_TABLES)
         with engine.connect() as conn:
             rows = dashboard.run_view(conn, view, date_from=first, date_to=last,

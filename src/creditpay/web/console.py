@@ -369,7 +369,8 @@ def dashboard_page(request: Request) -> Response:
         with page.rt.uow.connect() as conn:
             rows = list(dashboard.run_view(conn, chosen["view"], date_from=chosen["date_from"],
                                            date_to=chosen["date_to"],
-                                           product=chosen["product"]))
+                                           product=chosen["product"],
+                                           funding_rate_bps=page.rt.funding_rate_bps))
             warnings = dashboard.view_warnings(conn, chosen["view"], rows,
                                                date_from=chosen["date_from"],
                                                date_to=chosen["date_to"])
@@ -411,7 +412,8 @@ def dashboard_csv(request: Request, view: str) -> Response:
     try:
         with page.rt.uow.connect() as conn:
             rows = dashboard.run_view(conn, view, date_from=chosen["date_from"],
-                                      date_to=chosen["date_to"], product=chosen["product"])
+                                      date_to=chosen["date_to"], product=chosen["product"],
+                                      funding_rate_bps=page.rt.funding_rate_bps)
     except DomainError as exc:
         return render(page, "console/error.html", status_code=http_status(exc),
                        title=page.gettext("Not available"), message=str(exc))
