@@ -208,6 +208,12 @@ class Settings(BaseSettings):
                           "operator's `cpo_` token from `creditpay operator-create`, or a "
                           "login token from POST /v1/operator/auth/login. The command acts "
                           "as that operator, with its role from the database.")
+    funding_rate_bps: int = Field(
+        500, ge=0, le=10_000,
+        description="The platform's cost of the money it lends itself, basis points a year: "
+                    "the console's and `reports dashboard pnl`'s funding cost on own-funded "
+                    "principal (the simulator's default too). A request's "
+                    "`funding_rate_bps` / `--funding-rate-bps` overrides it.")
     approval_ttl_hours: int = Field(
         72, ge=1, le=720,
         description="Hours a four-eyes proposal can be approved or rejected before it "

@@ -36,3 +36,43 @@ def test_views_as_json_and_csv(api):
     assert "product" in str(refused)
     api.get("/v1/operator/dashboard/nope", analyst, expect=422)
     api.get("/v1/operator/dashboard/buckets", api.operator("collections_agent"), expect=403)
+
+
+def test_the_pnl_view_its_rate_and_the_warnings(api):
+    """The platform's P&L over the API (tests/reporting/test_dashboard_pnl.py works its
+    figures out), the funding rate as a query parameter, and the horizon warnings."""
+    from tests.reporting.test_dashboard_pnl import build_pnl
+
+    build_pnl(api.runtime.uow.engine)
+    analyst = api.operator("risk_analyst")
+    body = api.get("/v1/operator/dashboard/pnl", analyst, expect=200).json()
+    assert [(r["month"], r["revenue_minor"], r["funding_cost_minor"], r["net_minor"],
+             r["net_charge_off_rate"]) for r in body["rows"]] == [
+        ("2025-01", 1_150, 2_329, 1_150 - 2_329 - 1_400 - 1_100, "0.031523"),
+        ("2025-02", 920, 1_233, 920 - 1_233, "0.000000")]
+    assert body["warnings"] == []
+    # 9,000,000 own-funded on Feb 1 at 1,000 bps: 2,465.75 -> 2,466.
+    feb = api.get("/v1/operator/dashboard/pnl", analyst, expect=200, params={
+        "from": "2025-02-01", "funding_rate_bps": "1000"}).json()
+    assert [(r["funding_cost_minor"], r["funding_rate_bps"]) for r in feb["rows"]] == [
+        (2_466, 1_000)]
+    # The process's setting (CREDITPAY_FUNDING_RATE_BPS) when the request names none.
+    api.runtime.funding_rate_bps = 1_000
+    by_setting = api.get("/v1/operator/dashboard/pnl", analyst, expect=200,
+                         params={"from": "2025-02-01"}).json()
+    assert [r["funding_cost_minor"] for r in by_setting["rows"]] == [2_466]
+    api.runtime.funding_rate_bps = 500
+    as_csv = api.get("/v1/operator/dashboard/pnl", analyst, params={"format": "csv"},
+                     expect=200)
+    assert as_csv.text.splitlines()[0].startswith("month,days,revenue_gross_minor,")
+    assert "product" in str(api.get("/v1/operator/dashboard/pnl", analyst,
+                                    params={"product": "huabei"}, expect=422).json())
+    for bad in ("-1", "10001", "5.5"):
+        assert "funding_rate_bps" in str(api.get(
+            "/v1/operator/dashboard/pnl", analyst, params={"funding_rate_bps": bad},
+            expect=422).json())
+    with api.runtime.uow.begin() as tx:
+        build_book(tx.conn)
+    vintages = api.get("/v1/operator/dashboard/vintages", analyst, expect=200).json()
+    assert [w["chart"] for w in vintages["warnings"]] == ["vintages"]
+    api.get("/v1/operator/dashboard/pnl", api.operator("collections_agent"), expect=403)

@@ -260,3 +260,28 @@ def test_report_shows_the_pnl_the_ratios_and_past_due_shares(run, tmp_path):
     assert waterfall.y[4] == p["net_minor"] / 100
     page = report.write_reports(figures, tmp_path / "out")["report"].read_text("utf-8")
     assert "The platform&#x27;s P&amp;L" in page or "The platform's P&L" in page
+
+
+def test_the_consoles_pnl_view_is_the_runs_pnl_month_by_month(run):
+    """The console's pnl view (reporting.dashboard, from the live ledger, day-end positions
+    and partner flows) over the run adds up to the run's P&L: the same revenue, credit and
+    fraud losses, the same own-funded principal day by day, and the funding cost within
+    the per-month rounding (half a minor unit a month)."""
+    from creditpay.credit.portfolio_queries import principal_by_day
+    from creditpay.reporting.dashboard import pnl as console_pnl
+
+    economy, figures = run
+    p = figures["pnl"]
+    with economy.uow.connect() as conn:
+        months = console_pnl(conn)
+        days = principal_by_day(conn, currency="CNY")
+    assert [d.own_minor for d in days] == economy.own_outstanding_daily
+    assert [d.principal_minor for d in days] == economy.outstanding_daily
+    assert sum(m.days for m in months) == p["days"] == DAYS
+    for key in ("revenue_minor", "partner_share_minor", "credit_losses_minor",
+                "fraud_losses_minor", "write_offs_minor", "recoveries_minor"):
+        assert sum(getattr(m, key) for m in months) == p[key], key
+    funding = sum(m.funding_cost_minor or 0 for m in months)
+    assert abs(funding - p["funding_cost_minor"]) <= len(months) / 2
+    assert all(m.net_minor == m.revenue_minor - (m.funding_cost_minor or 0)
+               - m.credit_losses_minor - m.fraud_losses_minor for m in months)

@@ -39,18 +39,20 @@ from creditpay.web import charts
 from creditpay.web.assets import asset_version
 from creditpay.web.framework import _static
 from tests.reporting.test_dashboard import NOW, build_book, decision, label, screening
+from tests.reporting.test_dashboard_pnl import build_pnl
 from tests.web.conftest import DESKTOP, PHONE, WebServer, axe_check, running_server
 from tests.web.test_console import PASSWORD, _staff_log_in
 
 VIEWS = ("receivables", "dpd30", "buckets", "roll_rates", "vintages", "grades", "fraud",
-         "revenue_losses")
+         "pnl", "revenue_losses")
 # (key, role): each logs in once per module (a TOTP code is accepted once per 30 s step).
 STAFF = (("compliance", "compliance_officer"), ("compliance2", "compliance_officer"),
          ("analyst", "risk_analyst"), ("support", "support"))
 # The seeded book's charts: (traces, points drawn) per view, counted by hand from the rows
 # tests/reporting/test_dashboard.py works out (roll rates: cells of the 3 x 3 matrix).
 SEEDED = {"receivables": (1, 2), "dpd30": (1, 3), "buckets": (3, 6), "roll_rates": (1, 4),
-          "vintages": (3, 5), "grades": (2, 6), "fraud": (3, 6), "revenue_losses": (3, 9)}
+          "vintages": (3, 5), "grades": (2, 6), "fraud": (3, 6), "revenue_losses": (3, 6),
+          "pnl": (5, 10)}
 SHOTS = Path(tempfile.gettempdir()) / "creditpay-dashboard-shots"
 # Every CSP violation and script error of the page, recorded from before its first script.
 LISTEN = """window.__violations = [];
@@ -88,6 +90,9 @@ def _seed(url: str, master: bytes) -> dict[str, Any]:
             screening(conn, "p3", feb, "review", 3_000)
             label(conn, "p3", "analyst_verdict", feb, 3_000)
             label(conn, "cb1", "chargeback", dt.datetime(2025, 3, 3, tzinfo=dt.UTC), 500)
+        # The platform's P&L of January and February (tests/reporting/test_dashboard_pnl.py
+        # works its figures out), without its fraud reports: the fraud view stays as above.
+        build_pnl(engine, fraud=False)
     finally:
         engine.dispose()
     return {"staff": staff}
@@ -162,6 +167,11 @@ def _expected(view: str, rows: list[dict[str, str]]) -> list[tuple[str, list[Any
     if view == "fraud":
         return [("bar", [_major(v) for v in col[name]])
                 for name in ("attempted_minor", "caught_minor", "lost_minor")]
+    if view == "pnl":
+        return [*[("bar", [_major(v) for v in col[name]])
+                  for name in ("revenue_minor", "funding_cost_minor", "credit_losses_minor",
+                               "fraud_losses_minor")],
+                ("Net", [_major(v) for v in col["net_minor"]])]
     assert view == "revenue_losses"
     return [("bar", [_major(v) or None for v in col[name]])
             for name in ("revenue_minor", "write_off_minor", "fraud_loss_minor")
@@ -189,6 +199,10 @@ def _check_chart_matches_table(view: str, chart: dict[str, Any],
         assert chart["heatmaps"] == 1
     elif view == "vintages":
         assert chart["lines"] == len(expected)
+    elif view == "pnl":
+        # Four bars a month, net drawn over them as a line.
+        assert chart["bars"] == sum(len(ys) for name, ys in expected if name == "bar")
+        assert chart["lines"] == 1
     else:
         # One drawn bar per figure (plotly.js draws a gap as a bar of no height).
         assert chart["bars"] == sum(len(ys) for _, ys in expected)
@@ -223,6 +237,12 @@ def test_each_view_draws_its_table_as_a_chart_under_the_csp(
             v is not None for line in chart["data"][0]["z"] for v in line)
         assert (len(chart["data"]), points) == SEEDED[view], view
         assert chart["layout"]["y"], view  # axis titled
+        # A horizon warning where the seeded history is too short for the measure: the
+        # oldest vintage is 2 months on book, the first past-due day (Jan 31) and the
+        # approvals (early January) are younger than the rules need at the last close
+        # (Feb 1); two month ends make a roll-rate matrix.
+        shown = page.locator("[data-warning]").count()
+        assert shown == (1 if view in ("vintages", "buckets", "grades") else 0), view
         # The CSV export is the table, value for value.
         href = page.locator("[data-csv]").get_attribute("href")
         exported = list(csv.DictReader(io.StringIO(page.context.request.get(
@@ -379,13 +399,17 @@ ROWS: dict[str, list[Any]] = {
                    D.RollRate("M1", "M0", 6_000, 1, _d("0.6")),
                    D.RollRate("M1", "WO", 4_000, 1, _d("0.4"))],
     "vintages": [D.VintagePoint("2025-01", dt.date(2025, 2, 28), 1, 3, 23_000, 4_150, 0,
-                                _d("0.18"), _d("0"), _d("0.18")),
+                                _d("0.18"), _d("0"), _d("0.18"), 3, 1, _d("0.333333"),
+                                _d("0.061492"), _d("0.792340")),
                  D.VintagePoint("2025-01", dt.date(2025, 1, 31), 0, 3, 23_000, 0, 0,
-                                _d("0"), _d("0"), _d("0"))],
+                                _d("0"), _d("0"), _d("0"), 0, 0, _d("0"), None, None)],
     "grades": [D.GradeRow("A", 3, 3, 0, 0, _d("1"), 3, 0, _d("0"))],
     "fraud": [D.FraudRow("2025-02", 3, 6_000, 2, 5_000, 2, 5_000, 0, 0, 1, 1, _d("1"))],
-    "revenue_losses": [D.RevenueLossRow("2025-01", None, None, None, None, 0, None, None),
-                       D.RevenueLossRow("2025-02", 100, 0, 0, 100, 5_000, None, None)],
+    "revenue_losses": [D.RevenueLossRow("2025-01", None, None, None, 0, None, 0, None, None),
+                       D.RevenueLossRow("2025-02", 100, 0, 0, 0, 100, 5_000, None, None)],
+    "pnl": [D.PnlRow("2025-01", 2, 1_550, 400, 1_150, 2_329, 2_000, 500, 100, 1_400, 0,
+                     -2_579, 11_000_000, _d("0.031523"), 500),
+            D.PnlRow("2025-02", 0, 920, 0, 920, None, 0, 0, 0, 0, 0, None, None, None, 500)],
 }
 
 
@@ -437,6 +461,16 @@ def test_the_figures_say_what_the_rows_say() -> None:
     assert [(t["name"], t["y"]) for t in revenue["data"]] == [
         ("Revenue", [None, "1.00"]), ("Write-offs", ["0.00", "50.00"])]
     assert revenue["data"][0]["customdata"] == ["—", "CN¥1.00"]
+    pnl = charts.figure("pnl", ROWS["pnl"], texts)
+    assert pnl is not None
+    # A month with no closed day has no funding cost nor net: gaps, not zeros.
+    assert [(t["name"], t["type"], t["y"]) for t in pnl["data"]] == [
+        ("Revenue", "bar", ["11.50", "9.20"]), ("Funding cost", "bar", ["23.29", None]),
+        ("Credit losses", "bar", ["14.00", "0.00"]), ("Fraud losses", "bar", ["0.00", "0.00"]),
+        ("Net", "scatter", ["-25.79", None])]
+    # A vintage point says its count-based share and its interval; none without accounts.
+    assert vintages["data"][0]["customdata"] == [
+        "0.00%", "18.00% · bad accounts 1/3 = 33.33% (95% interval 6.15% to 79.23%)"]
 
 
 def test_a_label_from_the_data_is_text_never_markup() -> None:

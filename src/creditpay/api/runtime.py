@@ -111,6 +111,8 @@ class Runtime:
     catalogue: Catalogue
     dev_inbox: bool = False  # GET /v1/dev/inbox is served (development only)
     services: Services | None = None  # everything the bootstrap built for this process
+    # The dashboard's P&L funding rate (Settings.funding_rate_bps), basis points a year.
+    funding_rate_bps: int = 500
 
     @property
     def clock(self) -> Clock:
@@ -172,7 +174,7 @@ def build_runtime(settings: Settings, clock: Clock | None, config: ApiConfig) ->
                    services.webhooks, services.webhook_targets, services.complaint_subjects,
                    services.audit_checkpointer, services.notes, services.catalogue,
                    config.dev_inbox if config.dev_inbox is not None else settings.dev_inbox,
-                   services=services)
+                   services=services, funding_rate_bps=settings.funding_rate_bps)
 
 
 def _service_options(config: ApiConfig) -> ServiceOptions:

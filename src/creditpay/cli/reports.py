@@ -280,13 +280,15 @@ def subject_erase(
 
 
 _DASHBOARD_TABLES = ("credit_accounts", "credit_month_end_cells", "credit_decisions",
-                     "fraud_screenings", "fraud_labels")
+                     "fraud_screenings", "fraud_labels", "ledger_transfers",
+                     "credit_day_end_positions")
 
 
 @reports_app.command("dashboard")
 def reports_dashboard(
     view: Annotated[str, typer.Argument(help="receivables, dpd30, buckets, roll_rates, "
-                                             "vintages, grades, fraud or revenue_losses.")],
+                                             "vintages, grades, fraud, revenue_losses or "
+                                             "pnl.")],
     date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD); "
                                                                  "open when omitted.")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD); open "
@@ -294,11 +296,16 @@ def reports_dashboard(
     product: Annotated[str | None, typer.Option("--product", help="Only this product "
                                                                   "code.")] = None,
     currency: Annotated[str, typer.Option("--currency", help="ISO currency.")] = "CNY",
+    funding_rate_bps: Annotated[int | None, typer.Option(
+        "--funding-rate-bps", help="pnl: the platform's funding rate on its own-funded "
+                                   "principal, basis points a year (default: "
+                                   "CREDITPAY_FUNDING_RATE_BPS, 500).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON output (default).")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
     db: DbOption = None,
 ) -> None:
-    """One view of the portfolio dashboard from the database (read only; docs/console.md)."""
+    """One view of the portfolio dashboard from the database (read only; docs/console.md).
+    JSON: the rows and ``warnings``, the charts the recorded history is too short for."""
     from creditpay.reporting import dashboard
 
     with _handled():
@@ -306,12 +313,20 @@ def reports_dashboard(
             raise _fail("--json and --csv: choose one")
         first = _date(date_from, "--from") if date_from else None
         last = _date(date_to, "--to") if date_to else None
+        if funding_rate_bps is None and view == "pnl":
+            from creditpay.cli.common import settings_for
+
+            funding_rate_bps = settings_for(db).funding_rate_bps
         engine = _open_engine(db, _DASHBOARD_TABLES)
         with engine.connect() as conn:
             rows = dashboard.run_view(conn, view, date_from=first, date_to=last,
-                                      product=product, currency=currency)
+                                      product=product, currency=currency,
+                                      funding_rate_bps=funding_rate_bps)
+            warnings = dashboard.view_warnings(conn, view, rows, date_from=first,
+                                               date_to=last, currency=currency)
         if as_csv:
             typer.echo(dashboard.to_csv(view, rows), nl=False)
         else:
             typer.echo(json.dumps({"view": view, "currency": currency,
-                                   "rows": [dashboard.row_dict(r) for r in rows]}, indent=2))
+                                   "rows": [dashboard.row_dict(r) for r in rows],
+                                   "warnings": warnings}, indent=2))

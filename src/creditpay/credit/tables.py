@@ -431,6 +431,8 @@ credit_month_end_cells = Table(
     Column("to_state", String(8), nullable=False),
     Column("dpd30", Boolean, nullable=False),  # active and 30+ days past due at month end
     Column("accounts", BigInteger, nullable=False),
+    # Of them, those lent something by this month end (a line lends draw by draw).
+    Column("lent_accounts", BigInteger, nullable=False, server_default="0"),
     Column("balance_minor", BigInteger, nullable=False),  # receivable at this month end
     Column("from_balance_minor", BigInteger, nullable=False),  # at the previous month end
     Column("original_minor", BigInteger, nullable=False),  # principal lent

@@ -19,7 +19,8 @@ from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 
 __all__ = ["list_accounts", "account_currencies", "posted_net_credits", "Recovery",
            "recoveries_between", "ACCOUNTS_MAX", "IN_CHUNK", "net_credits_of", "TailTransfer",
-           "transfers_after", "last_transfer_seq", "count_transfers"]
+           "transfers_after", "last_transfer_seq", "count_transfers", "MonthMovement",
+           "platform_movements_by_month"]
 
 ACCOUNTS_MAX = 10_000  # accounts one listing returns at most
 IN_CHUNK = 1_000  # ids per IN (...) list
@@ -137,3 +138,60 @@ def count_transfers(conn: Connection, ids: Iterable[str]) -> int:
         total += int(conn.execute(select(func.count()).select_from(ledger_transfers).where(
             ledger_transfers.c.id.in_(wanted[start:start + IN_CHUNK]))).scalar_one())
     return total
+
+
+@dataclass(frozen=True)
+class MonthMovement:
+    """What one platform account (by ``code``) posted in one month: debits and credits in
+    minor units (single transfers and the posted parts of holds; pending holds not counted,
+    as in the account's posted totals)."""
+
+    month: str  # YYYY-MM (UTC, as the journal's created_at)
+    code: str
+    debits_minor: int
+    credits_minor: int
+
+
+def platform_movements_by_month(conn: Connection, *, codes: Iterable[str], currency: str,
+                                day_from: dt.date | None = None,
+                                day_to: dt.date | None = None) -> list[MonthMovement]:
+    """The posted movements of the platform accounts ``codes`` in ``currency`` per month of
+    the transfers' ``created_at`` (business time, UTC) within [day_from, day_to] (either end
+    open when None), ordered by month and code; a month with no movement on an account has
+    no row for it. The sums are what :mod:`creditpay.ledger.verify` derives the posted
+    totals from (kinds ``single`` and ``post``), so over all months they add up to each
+    account's posted debits and credits.
+
+    Read through the journal's per-account indexes (one lookup per platform account and
+    side; the platform accounts are few), grouped by month in the database."""
+    from sqlalchemy import func
+
+    from creditpay.db.periods import month_key
+
+    if day_from is not None and day_to is not None and day_from > day_to:
+        raise ValidationError("must not be after 'to'", field="from")
+    a, t = ledger_accounts.c, ledger_transfers.c
+    ids = {int(r.id): r.code for r in conn.execute(
+        select(a.id, a.code).where(a.owner_type == "platform", a.currency == currency,
+                                   a.code.in_(sorted(set(codes)))))}
+    if not ids:
+        return []
+    month = month_key(conn.dialect.name, t.created_at, timestamp=True)
+    bounds: list[ColumnElement[bool]] = [t.kind.in_(("single", "post"))]
+    if day_from is not None:
+        bounds.append(t.created_at >= dt.datetime.combine(day_from, dt.time(),
+                                                           tzinfo=dt.UTC))
+    if day_to is not None:
+        bounds.append(t.created_at < dt.datetime.combine(day_to + dt.timedelta(days=1),
+                                                          dt.time(), tzinfo=dt.UTC))
+    found: dict[tuple[str, str], list[int]] = {}
+    for side, column in ((0, t.debit_account_id), (1, t.credit_account_id)):
+        rows = conn.execute(select(column.label("account"), month.label("month"),
+                                   func.sum(t.amount_minor).label("amount"))
+                            .where(column.in_(sorted(ids)), *bounds)
+                            .group_by(column, month))
+        for r in rows:
+            totals = found.setdefault((r.month, ids[int(r.account)]), [0, 0])
+            totals[side] += int(r.amount)
+    return [MonthMovement(month, code, debits, credits)
+            for (month, code), (debits, credits) in sorted(found.items())]

@@ -1,153 +1,27 @@
 """The platform's own profit and loss over a simulated run, and the portfolio ratios a risk
-manager reads next to it (issue #18). Pure: no I/O, no clock; money is integer minor units,
-rates are basis points or :class:`~decimal.Decimal` / :class:`~fractions.Fraction` shares,
-and every rounding to the minor unit is explicit (half up, done once per figure).
-
-The economy (:meth:`creditpay.sim.economy.Economy.figures`) reads the ledger and the book
-and calls these; the definitions are in docs/simulator.md, "P&L".
-
-* **revenue** = the income accounts' movement over the run (merchant fees, interest, credit
-  fees, penalty interest) minus ``partner_income_share`` (the charges passed to partner
-  lenders, a contra-income account). What the platform keeps of a partner-funded loan's
-  charges above the partner's funding rate is its service fee: it is already in the income
-  accounts, net of the partner's part.
-* **funding cost** = Σ over the run's days of the platform's own-funded outstanding principal
-  × ``funding_rate_bps`` / 10 000 / 365, summed exactly and rounded half up once.
-  Partner-funded principal costs the platform nothing (the partner prices it in its share).
-* **credit losses** = write-offs (``write_off_expense``) − the partners' borne part net of
-  their recoveries (``partner_loss_share``) − recoveries (``recovery_income``): the
-  platform's write-offs net of the platform's recoveries. A first-loss guarantee the
-  platform paid stays in its part.
-* **fraud losses** = fraud that got through (captured) and was not charged back to the
-  merchant by the end of the run.
-* **net** = revenue − funding cost − credit losses − fraud losses.
+manager reads next to it (issue #18). The pure definitions live in
+:mod:`creditpay.reporting.pnl` (below both this simulator and the console's dashboard, which
+share them); this module keeps their names for the simulator's callers. The definitions are
+in docs/simulator.md, "P&L".
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
-from fractions import Fraction
-from typing import Any
-
-from creditpay.errors import ValidationError
+from creditpay.reporting.pnl import (
+    BPS,
+    DAYS_PER_YEAR,
+    DPD30_MIN,
+    FUNDING_RATE_BPS_DEFAULT,
+    LGD_BPS_DEFAULT,
+    PNL_PARTS,
+    expected_loss_minor,
+    funding_cost_minor,
+    net_charge_off_rate,
+    platform_pnl,
+    round_half_up,
+    share_of,
+)
 
 __all__ = ["BPS", "DAYS_PER_YEAR", "round_half_up", "funding_cost_minor", "platform_pnl",
            "share_of", "net_charge_off_rate", "expected_loss_minor", "PNL_PARTS", "DPD30_MIN",
            "FUNDING_RATE_BPS_DEFAULT", "LGD_BPS_DEFAULT"]
-
-BPS = 10_000
-DAYS_PER_YEAR = 365  # actual/365, as the credit products accrue interest
-DPD30_MIN = 30  # "30+ DPD": 30 or more days past due
-# A mid-tier consumer lender's cost of wholesale funds (the simulated bank partner lends at
-# 450 bps, the consumer-finance company at 900): 5 % a year on what the platform funds itself.
-FUNDING_RATE_BPS_DEFAULT = 500
-# Unsecured consumer credit written off at M3 recovers little: 80 % of the exposure is lost
-# on default (in the range Basel's retail unsecured estimates and Chinese lenders report).
-LGD_BPS_DEFAULT = 8000
-# The P&L's parts, in the order net is computed from them (revenue first, then each cost).
-PNL_PARTS = ("revenue_minor", "funding_cost_minor", "credit_losses_minor",
-             "fraud_losses_minor")
-
-
-def _minor(value: object, field: str, *, signed: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("must be an integer amount in minor units", field=field)
-    if not signed and value < 0:
-        raise ValidationError("must not be negative", field=field)
-    return value
-
-
-def round_half_up(value: Fraction) -> int:
-    """The nearest integer, halves away from zero (money rounding, docs/credit-math.md)."""
-    magnitude = (abs(value.numerator) * 2 + value.denominator) // (2 * value.denominator)
-    return magnitude if value >= 0 else -magnitude
-
-
-def funding_cost_minor(daily_own_outstanding_minor: Sequence[int], funding_rate_bps: int,
-                       *, days_per_year: int = DAYS_PER_YEAR) -> int:
-    """Cost of the money the platform lends itself: Σ daily own-funded outstanding principal
-    (minor units, one value per business day of the run) × ``funding_rate_bps`` / 10 000 /
-    ``days_per_year``, summed exactly and rounded half up once (so the cost does not depend
-    on how the days are grouped)."""
-    if isinstance(funding_rate_bps, bool) or not isinstance(funding_rate_bps, int) \
-            or not 0 <= funding_rate_bps <= BPS:
-        raise ValidationError("must be an integer 0..10000 (basis points a year)",
-                              field="funding_rate_bps")
-    total = sum(_minor(v, "daily_own_outstanding_minor") for v in daily_own_outstanding_minor)
-    return round_half_up(Fraction(total * funding_rate_bps, BPS * days_per_year))
-
-
-def platform_pnl(*, income_by_source_minor: Mapping[str, int], partner_income_share_minor: int,
-                 write_offs_minor: int, partner_loss_share_minor: int, recoveries_minor: int,
-                 funding_cost_minor: int, fraud_lost_minor: int, fraud_charged_back_minor: int
-                 ) -> dict[str, Any]:
-    """The platform's P&L from the ledger's movements over the run (see the module docstring).
-
-    ``income_by_source_minor``: the income accounts' movement by source (credit-normal, >= 0);
-    ``partner_income_share_minor``: charges passed to partners; ``write_offs_minor``: every
-    write-off, partner-funded parts included; ``partner_loss_share_minor``: the partners'
-    borne write-offs net of their recoveries (may be any sign while recoveries run ahead);
-    ``recoveries_minor``: every recovery on written-off debt; ``fraud_lost_minor``: fraud
-    captured; ``fraud_charged_back_minor``: of it, charged back to merchants.
-    Returns the five contract fields plus the breakdown they come from."""
-    income = {str(k): _minor(v, f"income_by_source_minor.{k}")
-              for k, v in income_by_source_minor.items()}
-    partner_income = _minor(partner_income_share_minor, "partner_income_share_minor")
-    written_off = _minor(write_offs_minor, "write_offs_minor")
-    partner_losses = _minor(partner_loss_share_minor, "partner_loss_share_minor", signed=True)
-    recovered = _minor(recoveries_minor, "recoveries_minor")
-    funding = _minor(funding_cost_minor, "funding_cost_minor")
-    lost = _minor(fraud_lost_minor, "fraud_lost_minor")
-    charged_back = _minor(fraud_charged_back_minor, "fraud_charged_back_minor")
-    revenue = sum(income.values()) - partner_income
-    credit = written_off - partner_losses - recovered
-    fraud = lost - charged_back
-    return {"revenue_minor": revenue, "funding_cost_minor": funding,
-            "credit_losses_minor": credit, "fraud_losses_minor": fraud,
-            "net_minor": revenue - funding - credit - fraud,
-            "revenue_by_source_minor": dict(sorted(income.items())),
-            "partner_share_minor": partner_income,
-            "write_offs_minor": written_off, "partner_loss_share_minor": partner_losses,
-            "recoveries_minor": recovered,
-            "fraud_captured_minor": lost, "fraud_charged_back_minor": charged_back}
-
-
-def share_of(numerator_minor: int, denominator_minor: int) -> float:
-    """``numerator / denominator`` to 4 decimals (a ratio for display, never money); 0.0 when
-    the denominator is 0."""
-    if not denominator_minor:
-        return 0.0
-    return round(numerator_minor / denominator_minor, 4)
-
-
-def net_charge_off_rate(net_charge_offs_minor: int, daily_outstanding_minor: Sequence[int]
-                        ) -> dict[str, Any]:
-    """Annualised net charge-off rate: (write-offs − recoveries) / average daily outstanding
-    principal × 365 / days, ``days`` = the number of daily values. Returns the rate (4
-    decimals, 0.0 without outstanding) with its parts: the numerator and the average
-    (rounded half up to the minor unit, for display; the rate uses the exact average)."""
-    days = len(daily_outstanding_minor)
-    total = sum(_minor(v, "daily_outstanding_minor") for v in daily_outstanding_minor)
-    net = _minor(net_charge_offs_minor, "net_charge_offs_minor", signed=True)
-    rate = 0.0
-    if total:
-        # net / (total / days) * 365 / days = net * 365 / total
-        rate = round(float(Fraction(net * DAYS_PER_YEAR, total)), 4)
-    return {"rate": rate, "net_charge_offs_minor": net,
-            "average_outstanding_minor": round_half_up(Fraction(total, days)) if days else 0,
-            "days": days}
-
-
-def expected_loss_minor(exposures: Iterable[tuple[int, Decimal]], lgd: Decimal) -> int:
-    """Σ PD × LGD × exposure over (exposure in minor units, PD 0..1) pairs, exact, rounded
-    half up once."""
-    if not isinstance(lgd, Decimal) or not Decimal(0) <= lgd <= Decimal(1):
-        raise ValidationError("must be a Decimal share 0..1", field="lgd")
-    total = Fraction(0)
-    for exposure, pd in exposures:
-        _minor(exposure, "exposure_minor")
-        if not isinstance(pd, Decimal) or not Decimal(0) <= pd <= Decimal(1):
-            raise ValidationError("must be a Decimal share 0..1", field="pd")
-        total += Fraction(pd) * exposure
-    return round_half_up(total * Fraction(lgd))

@@ -201,13 +201,25 @@ def _vintages(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
         data.append({"type": "scatter", "mode": "lines+markers", "name": _label(vintage),
                      "x": [r.months_on_book for r in points],
                      "y": [percent(r.bad_share) for r in points],
-                     "customdata": [_percent_text(r.bad_share) for r in points],
+                     # The count-based share and its Wilson interval go with the point: the
+                     # interval is on accounts, not on the amount-weighted share drawn.
+                     "customdata": [_vintage_hover(t, r) for r in points],
                      "hovertemplate": _label(vintage) + " · " + _("month {n} on book").format(
                          n="%{x}") + ": %{customdata}<extra></extra>"})
     layout = _layout(_("Bad share of amount lent"),
                      _("Months on book"), x_type="linear", y_suffix="%")
     layout["xaxis"].update(dtick=1, rangemode="tozero")
     return {"data": data, "layout": layout}
+
+
+def _vintage_hover(t: Texts, r: Any) -> str:
+    text = _percent_text(r.bad_share)
+    if r.bad_accounts_low is None or r.bad_accounts_high is None:
+        return text
+    return text + " · " + t.gettext(
+        "bad accounts {bad}/{lent} = {share} (95% interval {low} to {high})").format(
+        bad=r.bad_accounts, lent=r.lent_accounts, share=_percent_text(r.bad_accounts_share),
+        low=_percent_text(r.bad_accounts_low), high=_percent_text(r.bad_accounts_high))
 
 
 def _grades(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
@@ -250,10 +262,27 @@ def _revenue_losses(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
             "layout": _layout(_money_title(t, _("Amount")), _("Month"), barmode="group")}
 
 
+def _pnl(t: Texts, rows: Sequence[Any]) -> dict[str, Any]:
+    _ = t.gettext
+    months = [_label(r.month) for r in rows]
+    data = [_money_bars(t, name, months, amounts) for name, amounts in (
+        (_("Revenue"), [r.revenue_minor for r in rows]),
+        (_("Funding cost"), [r.funding_cost_minor for r in rows]),
+        (_("Credit losses"), [r.credit_losses_minor for r in rows]),
+        (_("Fraud losses"), [r.fraud_losses_minor for r in rows]))]
+    net = _money_bars(t, _("Net"), months, [r.net_minor for r in rows])
+    # Net is the result of the four bars, drawn over them in the ink colour.
+    net.update(type="scatter", mode="lines+markers",
+               line={"color": "#1a1f2b", "width": 2}, marker={"color": "#1a1f2b", "size": 8})
+    data.append(net)
+    return {"data": data,
+            "layout": _layout(_money_title(t, _("Amount")), _("Month"), barmode="group")}
+
+
 FIGURES: dict[str, Callable[[Texts, Sequence[Any]], dict[str, Any]]] = {
     "receivables": _receivables, "dpd30": _dpd30, "buckets": _buckets,
     "roll_rates": _roll_rates, "vintages": _vintages, "grades": _grades, "fraud": _fraud,
-    "revenue_losses": _revenue_losses}
+    "revenue_losses": _revenue_losses, "pnl": _pnl}
 
 
 def figure(view: str, rows: Sequence[Any], texts: Texts) -> dict[str, Any] | None:

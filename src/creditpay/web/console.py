@@ -215,7 +215,8 @@ VIEW_TITLES = {"receivables": N_("Receivables by product"),
                "vintages": N_("Vintage curves"),
                "grades": N_("Approval and bad rate by grade"),
                "fraud": N_("Fraud attempted, caught and lost"),
-               "revenue_losses": N_("Revenue and losses by month")}
+               "revenue_losses": N_("Revenue and losses by month"),
+               "pnl": N_("Platform P&L by month")}
 NAV.append(("/console/dashboard", N_("Portfolio"), DASHBOARD_READ))
 # The table's column headings (the row fields of reporting/dashboard.py VIEWS; the field
 # name itself stays in data-column and is the CSV's header).
@@ -240,7 +241,19 @@ COLUMN_NAMES = {
     "lost_minor": N_("Amount lost"), "held": N_("Held"), "caught_share": N_("Share caught"),
     "interest_minor": N_("Interest"), "fee_minor": N_("Fees"), "penalty_minor": N_("Penalty"),
     "revenue_minor": N_("Revenue"), "write_off_minor": N_("Write-offs"),
-    "fraud_loss_minor": N_("Fraud losses"), "losses_minor": N_("Losses")}
+    "fraud_loss_minor": N_("Fraud losses"), "losses_minor": N_("Losses"),
+    "lent_accounts": N_("Accounts lent"), "bad_accounts": N_("Bad accounts"),
+    "bad_accounts_share": N_("Bad accounts share"),
+    "bad_accounts_low": N_("Bad accounts, 95% low"),
+    "bad_accounts_high": N_("Bad accounts, 95% high"),
+    "partner_share_minor": N_("Partners' share"), "days": N_("Closed days"),
+    "revenue_gross_minor": N_("Gross revenue"), "funding_cost_minor": N_("Funding cost"),
+    "write_offs_minor": N_("Write-offs"), "partner_loss_share_minor": N_("Partners' losses"),
+    "recoveries_minor": N_("Recoveries"), "credit_losses_minor": N_("Credit losses"),
+    "fraud_losses_minor": N_("Fraud losses"), "net_minor": N_("Net"),
+    "average_outstanding_minor": N_("Average principal"),
+    "net_charge_off_rate": N_("Net charge-off rate (annualised)"),
+    "funding_rate_bps": N_("Funding rate (bps)")}
 
 
 def _dashboard_query(request: Request) -> dict[str, Any]:
@@ -285,6 +298,44 @@ def _cell(page: Page, name: str, value: Any) -> str:
     return str(value)
 
 
+# Each horizon rule of reporting/horizons.py in the page's language: a title and the rule
+# with its figures. The warning's own message (what the recorded history lacks, with its
+# numbers) is the shared English text of the API, the CLI and the simulator's report: the
+# page shows it marked as English under the translated rule.
+HORIZON_TEXTS = {
+    "roll_rate_matrix": (
+        N_("Too few month ends for a roll-rate matrix"),
+        N_("A roll-rate matrix compares one month end with the previous one: it needs at "
+           "least {month_ends} recorded month ends.")),
+    "vintages": (
+        N_("The vintages are too young to show losses"),
+        N_("30+ days past due can first show about {months} months on book: a younger "
+           "vintage is flat whatever its quality, and the chart needs at least one vintage "
+           "that old.")),
+    "delinquency": (
+        N_("Too little time since the first past-due day for later buckets"),
+        N_("An account reaches write-off {days} days past due: buckets past M3 and "
+           "write-offs need {days} days after the first past-due day.")),
+    "grade_outcomes": (
+        N_("Many approvals are too recent for their bad rate"),
+        N_("An approval can go 30+ days past due only {days} days after it: when more than "
+           "{share} of the approvals are younger, the bad rate is understated."))}
+
+
+def _horizon_warning(page: Page, warning: dict[str, str]) -> dict[str, str]:
+    from creditpay.reporting import horizons as H
+
+    texts = HORIZON_TEXTS.get(warning["chart"])
+    if texts is None:
+        return {"title": warning["chart"], "rule": warning["rule"],
+                "message": warning["message"]}
+    title, rule = (page.gettext(t) for t in texts)
+    return {"title": title, "message": warning["message"], "rule": rule.format(
+        month_ends=H.ROLL_MONTH_ENDS_MIN, months=H.VINTAGE_MONTHS_ON_BOOK_MIN,
+        days=H.BAD_OUTCOME_DAYS if warning["chart"] == "grade_outcomes"
+        else H.WRITE_OFF_DPD, share=f"{H.UNMATURED_APPROVALS_SHARE_MAX:.0%}")}
+
+
 def _dashboard_products(page: Page, chosen: str | None) -> list[tuple[str, str]]:
     """The product filter's choices: (code, name in the page's language) of every product
     in the catalogue, and the chosen code even when the catalogue does not know it (the
@@ -313,11 +364,16 @@ def dashboard_page(request: Request) -> Response:
     chosen = _dashboard_query(request)
     error = None
     rows: list[Any] = []
+    warnings: list[dict[str, str]] = []
     try:
         with page.rt.uow.connect() as conn:
             rows = list(dashboard.run_view(conn, chosen["view"], date_from=chosen["date_from"],
                                            date_to=chosen["date_to"],
-                                           product=chosen["product"]))
+                                           product=chosen["product"],
+                                           funding_rate_bps=page.rt.funding_rate_bps))
+            warnings = dashboard.view_warnings(conn, chosen["view"], rows,
+                                               date_from=chosen["date_from"],
+                                               date_to=chosen["date_to"])
     except DomainError as exc:
         error = str(exc)
     columns = [f.name for f in dataclasses.fields(dashboard.VIEWS[chosen["view"]].row)]
@@ -336,6 +392,7 @@ def dashboard_page(request: Request) -> Response:
     return render(page, "console/dashboard.html", title=page.gettext("Portfolio"),
                    views=VIEW_TITLES, chosen=chosen, columns=columns, table=table,
                    column_names=COLUMN_NAMES, error=error, csv_url=csv_url,
+                   warnings=[_horizon_warning(page, w) for w in warnings],
                    figure=json.dumps(figure, ensure_ascii=False) if figure else None,
                    products=_dashboard_products(page, chosen["product"]))
 
@@ -355,7 +412,8 @@ def dashboard_csv(request: Request, view: str) -> Response:
     try:
         with page.rt.uow.connect() as conn:
             rows = dashboard.run_view(conn, view, date_from=chosen["date_from"],
-                                      date_to=chosen["date_to"], product=chosen["product"])
+                                      date_to=chosen["date_to"], product=chosen["product"],
+                                      funding_rate_bps=page.rt.funding_rate_bps)
     except DomainError as exc:
         return render(page, "console/error.html", status_code=http_status(exc),
                        title=page.gettext("Not available"), message=str(exc))

@@ -25,7 +25,8 @@ from creditpay.db.periods import month_key
 from creditpay.errors import ValidationError
 from creditpay.risk.fraud.tables import fraud_labels, fraud_screenings
 
-__all__ = ["FraudMonth", "fraud_by_month", "fraud_losses_by_month"]
+__all__ = ["FraudMonth", "fraud_by_month", "fraud_losses_by_month", "FraudLossMonth",
+           "fraud_not_charged_back_by_month"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,45 @@ def fraud_losses_by_month(conn: Any, *, currency: str, day_from: dt.date | None 
     labelled = _labels_by_month(conn, currency, day_from, day_to)
     return [FraudMonth(month=key, **{**dict.fromkeys(_FIELDS, 0), **labelled[key]})
             for key in sorted(labelled)]
+
+
+@dataclass(frozen=True)
+class FraudLossMonth:
+    month: str  # YYYY-MM of the payment's first fraud label
+    payments: int
+    amount_minor: int
+
+
+def fraud_not_charged_back_by_month(conn: Any, *, currency: str,
+                                    day_from: dt.date | None = None,
+                                    day_to: dt.date | None = None) -> list[FraudLossMonth]:
+    """Fraud the platform bears: payments labelled fraud by a consumer report and not
+    charged back to the merchant (no ``chargeback`` label on the same subject; a chargeback
+    puts the loss on the merchant), per month of the payment's first such label in
+    [day_from, day_to]. One payment counts once whatever the number of reports (its
+    largest labelled amount). A chargeback arriving later takes the payment out of the
+    month it was counted in: the figure is as of now."""
+    from sqlalchemy import exists
+    from sqlalchemy.orm import aliased
+
+    _check(day_from, day_to)
+    lab = fraud_labels.c
+    back = aliased(fraud_labels)
+    charged_back = exists().where(back.c.source == "chargeback",
+                                  back.c.subject_type == lab.subject_type,
+                                  back.c.subject_id == lab.subject_id)
+    per_payment = (select(func.min(lab.labelled_at).label("first"),
+                          func.max(func.coalesce(lab.amount_minor, 0)).label("amount"))
+                   .where(lab.is_fraud.is_(True), lab.source == "consumer_report",
+                          lab.currency == currency, ~charged_back)
+                   .group_by(lab.subject_type, lab.subject_id).subquery())
+    first = per_payment.c.first
+    label_month = month_key(conn.dialect.name, first, timestamp=True)
+    rows = conn.execute(select(label_month.label("month"), func.count().label("n"),
+                               func.sum(per_payment.c.amount).label("a"))
+                        .where(*_time_bounds(first, day_from, day_to))
+                        .group_by(label_month).order_by(label_month))
+    return [FraudLossMonth(r.month, int(r.n), int(r.a)) for r in rows]
 
 
 def _check(day_from: dt.date | None, day_to: dt.date | None) -> None:
