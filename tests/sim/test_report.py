@@ -290,3 +290,22 @@ def test_every_plot_has_sane_axes():
             title = ((axis.get("title") or {}).get("text") or "").lower()
             if title == "business date":
                 assert axis.get("type") == "date", name
+
+
+def test_a_monitor_measured_on_too_few_days_is_not_drawn_but_named():
+    """A rate measured only on days with enough in its denominator (one day of 120 in the
+    default demo for the approval rate) makes a panel with one dot: it is left out, and the
+    chart's title says which metric and on how many days it was measured."""
+    from creditpay.sim.report import _alerts_timeline_plot
+
+    start = dt.date(2025, 1, 1)
+    daily = [{"date": (start + dt.timedelta(days=i)).isoformat(),
+              "approval_rate": 0.7 if i == 0 else None, "fraud_rate": 0.01 + i / 10_000,
+              "utilisation": 0.02} for i in range(30)]
+    plot = _alerts_timeline_plot({"daily_metrics": daily, "alerts": []})
+    titles = [a.text for a in plot.layout.annotations]
+    assert "payments held by fraud screening (share)" in titles
+    assert "pay-later line utilisation" in titles
+    assert not any(t.startswith("approval rate") for t in titles)
+    assert "approval rate (applications decided that day): measured on 1 of 30 days" in (
+        plot.layout.title.text)

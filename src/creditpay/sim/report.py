@@ -756,9 +756,32 @@ def _timeline_metrics(figures: Figures) -> list[str]:
     # Daily roll rates are not monitored in the sim (a book billed on one day a month rolls
     # once a month): the monthly roll-rate matrix shows them; drawn here only if alerted.
     wanted = {name for name in names if name in alerted
-              or (_has_value(daily, name) and name not in DAILY_ROLL_METRICS)}
+              or (_measured_days(daily, name) >= PANEL_DAYS_MIN
+                  and name not in DAILY_ROLL_METRICS)}
     order = list(METRIC_LABELS)
     return sorted(wanted, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+# A monitored rate is measured only on days with enough in its denominator (the early-warning
+# minimum sample): a panel with a handful of points says nothing, so it is left out and named.
+PANEL_DAYS_MIN = 7
+
+
+def _measured_days(daily: Sequence[Mapping[str, Any]], name: str) -> int:
+    return sum(1 for point in daily if point.get(name) is not None)
+
+
+def _thin_metrics_note(figures: Figures, drawn: Sequence[str]) -> str:
+    """Which monitored metrics are not drawn because too few days were measured."""
+    daily = figures.get("daily_metrics") or []
+    names = sorted({key for point in daily for key in point if key != "date"}
+                   - set(drawn) - set(DAILY_ROLL_METRICS))
+    thin = [f"{METRIC_LABELS.get(n, _label(n))}: measured on {_measured_days(daily, n)} of "
+            f"{len(daily)} days" for n in names]
+    if not thin:
+        return ""
+    return ("<br><sub>Not drawn (a day is measured only with enough in its denominator, "
+            "the monitors' minimum sample): " + "; ".join(thin) + "</sub>")
 
 
 def _alerts_timeline_plot(figures: Figures) -> Any | None:
@@ -797,7 +820,8 @@ def _alerts_timeline_plot(figures: Figures) -> Any | None:
     figure.update_xaxes(title_text="business date", row=len(metrics), col=1)
     _mark_shock(figure, figures.get("shock"),
                 [p["date"] for p in daily] + [a["date"] for a in alerts])
-    figure.update_layout(title="Early-warning monitors and alerts over time",
+    figure.update_layout(title="Early-warning monitors and alerts over time"
+                         + _thin_metrics_note(figures, metrics),
                          height=150 + 230 * len(metrics), legend_orientation="h",
                          legend_y=-0.08 if len(metrics) > 2 else -0.2)
     figure.update_xaxes(type="date")
