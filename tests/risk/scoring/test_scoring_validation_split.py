@@ -154,3 +154,17 @@ def test_parcelling_labels_each_band_at_its_bad_rate_times_the_factor():
         ri.parcel(accept_pd, accept_bad, declined_pd, factor=0.0)
     with pytest.raises(ValidationError):
         ri.fuzzy_augment([0, 1], [0.5, 1.5])
+
+
+def test_sex_from_a_combined_column_as_german_credit_has_it():
+    """UCI German credit has no ``sex`` column but ``personal_status_and_sex`` ("male :
+    single", "female : divorced/separated/married"): the fairness table groups by its leading
+    word; a word merely containing the letters (essex) is not taken for it."""
+    from creditpay.risk.scoring import fairness as f
+
+    assert f.sex_column(["age", "personal_status_and_sex", "x"]) == "personal_status_and_sex"
+    assert f.sex_column(["gender", "personal_status_and_sex"]) == "gender"
+    assert f.sex_column(["essex_branch", "age"]) is None
+    assert f.sex_labels(["male : single", "female : divorced/separated/married",
+                         "Male : married/widowed", None, float("nan"), "X"]) == [
+        "male", "female", "male", "missing", "missing", "X"]

@@ -23,6 +23,7 @@ Pure: arrays in, rows out.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 from creditpay.errors import ValidationError
 
 __all__ = ["AGE_BANDS", "AGE_COLUMNS", "FOUR_FIFTHS", "MIN_GROUP_ROWS", "SEX_COLUMNS",
-           "age_bands", "approval_cutoff", "group_rates"]
+           "age_bands", "approval_cutoff", "group_rates", "sex_column", "sex_labels"]
 
 AGE_COLUMNS = ("age_years", "age", "age_in_years")
 SEX_COLUMNS = ("sex", "gender")
@@ -39,6 +40,35 @@ AGE_BANDS = ((18, 25), (25, 35), (35, 45), (45, 55), (55, 65), (65, 200))
 FOUR_FIFTHS = 0.8
 MIN_GROUP_ROWS = 30
 MISSING = "missing"
+
+
+# "female" before "male": the test is startswith, and "female" does not start with "male",
+# but checking the longer word first keeps that true whatever words are added.
+_SEX_PREFIXES = ("female", "male")
+
+
+def sex_column(columns: Sequence[str]) -> str | None:
+    """The column holding sex: ``sex`` or ``gender``, else a combined column whose name
+    has the word ``sex`` or ``gender`` (UCI German credit's ``personal_status_and_sex``: "male : single",
+    "female : divorced/separated/married"), or None."""
+    names = list(columns)
+    exact = next((c for c in SEX_COLUMNS if c in names), None)
+    return exact or next((c for c in names
+                          if {"sex", "gender"} & set(re.split(r"[^a-z]+", c.lower()))), None)
+
+
+def sex_labels(values: Sequence[Any]) -> list[str]:
+    """Group label of each value: a combined value's leading ``female`` / ``male`` (case
+    and the rest ignored), otherwise the value itself; missing → ``missing``."""
+    labels = []
+    for value in values:
+        if value is None or value != value:  # None or NaN
+            labels.append(MISSING)
+            continue
+        text = str(value).strip()
+        prefix = next((p for p in _SEX_PREFIXES if text.lower().startswith(p)), None)
+        labels.append(prefix or text)
+    return labels
 
 
 def _band_label(low: int, high: int) -> str:

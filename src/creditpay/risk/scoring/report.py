@@ -235,7 +235,7 @@ def _fairness(raw: Any, probability: np.ndarray, bad: np.ndarray, approve_share:
     if raw is None:
         return None
     age = next((c for c in f.AGE_COLUMNS if c in raw.columns), None)
-    sex = next((c for c in f.SEX_COLUMNS if c in raw.columns), None)
+    sex = f.sex_column([str(c) for c in raw.columns])
     if age is None and sex is None:
         return None
     cutoff = f.approval_cutoff(probability, approve_share)
@@ -247,8 +247,8 @@ def _fairness(raw: Any, probability: np.ndarray, bad: np.ndarray, approve_share:
         result["by_age_band"] = {"column": age, "rows": f.group_rates(
             f.age_bands(raw[age].tolist(), age), approved, bad)}
     if sex is not None:
-        labels = ["missing" if v is None or v != v else str(v) for v in raw[sex].tolist()]
-        result["by_sex"] = {"column": sex, "rows": f.group_rates(labels, approved, bad)}
+        result["by_sex"] = {"column": sex, "rows": f.group_rates(
+            f.sex_labels(raw[sex].tolist()), approved, bad)}
     return result
 
 
