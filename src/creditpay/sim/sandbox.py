@@ -451,11 +451,13 @@ def _vintage_plots(comparison: Mapping[str, Any]) -> list[Any]:
             mode="lines+markers", name=policy["label"], line=colour))
     by_vintage.update_layout(title="Bad rate by vintage (month opened), at the end of the run",
                              xaxis_title="vintage", xaxis_type="category",
-                             yaxis_title="share of accounts 30+ DPD or written off", yaxis_tickformat=".0%")
+                             yaxis_title="share of accounts 30+ DPD or written off",
+                             yaxis_tickformat=".0%")
     by_days.update_layout(title="Bad share by days on book, vintages pooled "
                                 "(accounts-weighted)",
                           xaxis_title="days on book since the vintage's first day",
-                          yaxis_title="share of accounts 30+ DPD or written off", yaxis_tickformat=".0%")
+                          yaxis_title="share of accounts 30+ DPD or written off",
+                          yaxis_tickformat=".0%")
     return [by_vintage, by_days]
 
 
