@@ -49,7 +49,7 @@ from creditpay.db.periods import month_key
 from creditpay.errors import ValidationError
 
 __all__ = ["BookCell", "MonthEndCell", "WriteOffMonth", "book_cells", "record_month_end",
-           "lent_on_lines", "last_closed_date", "DayPrincipal", "principal_by_day",
+           "lent_on_lines", "lent_by_line", "last_closed_date", "DayPrincipal", "principal_by_day",
            "partner_charges_by_month",
            "month_end_cells", "last_month_end", "bad_customers", "write_offs_by_month",
            "is_month_end", "STATES"]
@@ -253,6 +253,15 @@ def lent_on_lines(month_end: dt.date) -> Any:
     moves = union_all(draws, refunds, converted).subquery()
     return (select(moves.c.account_id, func.sum(moves.c.amount).label("lent_minor"))
             .group_by(moves.c.account_id).subquery())
+
+
+def lent_by_line(conn: Any, day: dt.date) -> dict[str, int]:
+    """:func:`lent_on_lines` read out: ``{account_id: principal lent up to the end of day}``
+    for every pay-later line account that lent something (the demo's vintage curves use the
+    console's definition through it)."""
+    lent = lent_on_lines(day)
+    return {str(row.account_id): int(row.lent_minor)
+            for row in conn.execute(select(lent.c.account_id, lent.c.lent_minor))}
 
 
 def month_end_cells(conn: Any, *, currency: str, month_from: dt.date | None = None,

@@ -1706,8 +1706,11 @@ class Economy:
         ``vintage_balance_curves`` from the stored day-end positions at each month end of
         the run and its last day, and ``warnings`` for the charts the run is too short for."""
         from creditpay.credit.bureau_source import month_end_accounts
-        from creditpay.credit.portfolio_queries import is_month_end, month_end_cells
-        from creditpay.credit.queries import purchases_between
+        from creditpay.credit.portfolio_queries import (
+            is_month_end,
+            lent_by_line,
+            month_end_cells,
+        )
         from creditpay.sim import book_charts as BC
 
         if not self.snapshot_dates:
@@ -1718,20 +1721,14 @@ class Economy:
         observations: dict[dt.date, list[BC.AccountAt]] = {}
         with self.uow.connect() as conn:
             cells = month_end_cells(conn, currency=CURRENCY, month_from=start, month_to=end)
-            # A line's principal lent is its draws (its account's original principal is 0):
-            # purchases on the line up to the day, before refunds.
-            draws = [(p.customer_id, p.created_at.date(), p.amount_minor)
-                     for p in purchases_between(conn, dt.datetime.fromisoformat(self.config.start),
-                                                _day_after(end))
-                     if p.funding == "line" and p.currency == CURRENCY]
             for day in days:
-                drawn: Counter[str] = Counter()
-                for customer_id, on, amount in draws:
-                    if on <= day:
-                        drawn[customer_id] += amount
+                # A line's principal lent (its account's original principal is 0): its draws
+                # less refunds and conversions into plans, as the console's vintages count it.
+                drawn = lent_by_line(conn, day)
                 observations[day] = [BC.AccountAt(
                     a.account_id, f"{a.opened_on:%Y-%m}",
-                    drawn[a.customer_id] if a.kind == "line" else a.principal_original_minor,
+                    drawn.get(a.account_id, 0) if a.kind == "line"
+                    else a.principal_original_minor,
                     a.written_off_minor if a.status == "written_off"
                     else a.principal_minor if a.status == "active" and a.dpd >= BAD_DPD else 0)
                     for a in month_end_accounts(conn, day) or () if a.currency == CURRENCY]
@@ -1751,10 +1748,6 @@ class Economy:
                             "month_ends": [d.isoformat() for d in horizon.month_ends],
                             "fraud_label_days": horizon.fraud_label_days,
                             "monitor_window_days": horizon.monitor_window_days}}
-
-
-def _day_after(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
 
 
 def _latest_pd(conn: Any, customer_id: str) -> Any:
