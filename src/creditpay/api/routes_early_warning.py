@@ -172,8 +172,11 @@ class MonitorList(BaseModel):
     model_config = S.examples({"data": [{"name": "approval_rate_drop", "metric": "approval_rate",
                                              "segment": "all", "direction": "down",
                                              "method": "rolling", "k": 3.0, "window": 28,
-                                             "smoothing": 0.3, "critical_k": 5.0,
-                                             "playbook": "raise_cutoff"}]})
+                                             "smoothing": 0.2, "critical_k": 5.0,
+                                             "playbook": "raise_cutoff", "scale": "rate",
+                                             "warmup_days": 28, "min_sample": 30,
+                                             "confirm_days": 2, "min_change": 0.0,
+                                             "shewhart_k": 4.0}]})
 
 
 @router.get("/operator/alerts", response_model=AlertPage,
