@@ -129,6 +129,19 @@ def axe_check(page: Any) -> None:
         f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}" for v in bad)
 
 
+def switch_language(page: Any, language: str) -> None:
+    """Use the page's language switch and wait until the page is in ``language``.
+
+    Waits with a locator assertion, not ``page.wait_for_function("…")``: a string predicate
+    that is not true at its first check is polled with ``new Function`` inside the page,
+    which the app's CSP (no 'unsafe-eval') refuses, so the old wait failed whenever the
+    switch's navigation was slower than that first check."""
+    from playwright.sync_api import expect
+
+    page.locator(f'.langs button[value="{language}"]').click()
+    expect(page.locator("html")).to_have_attribute("lang", language)
+
+
 def log_in(context: Any, base: str, phone: str, password: str,
            language: str | None = None) -> Any:
     """Log ``phone`` in from this (new) browser: the page's form, then the new-device code
@@ -137,8 +150,7 @@ def log_in(context: Any, base: str, phone: str, password: str,
     page = context.new_page()
     page.goto(f"{base}/app/login")
     if language is not None:
-        page.locator(f'.langs button[value="{language}"]').click()
-        page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
+        switch_language(page, language)
     page.locator("#identifier").fill(phone)
     page.locator("#password").fill(password)
     page.locator("form.card button[type=submit]").click()

@@ -25,7 +25,7 @@ import pytest
 
 from creditpay.formatting import money_text
 from tests.api.helpers import GOOD_PAN
-from tests.web.conftest import DESKTOP, PHONE, axe_check
+from tests.web.conftest import DESKTOP, PHONE, axe_check, switch_language
 from tests.web.shop import Shop, running_shop
 
 pytestmark = pytest.mark.browser
@@ -113,8 +113,7 @@ def test_register_kyc_card_top_up_pay_in_six_installments_and_repay(
 
     # Register, with the code the notifier sent (the dev inbox in development).
     page.goto(f"{base}/app/register")
-    page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
+    switch_language(page, language)
     axe_check(page)
     page.locator("#identifier").fill(phone)
     page.locator("#password").fill(PASSWORD)

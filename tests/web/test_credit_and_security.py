@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from creditpay.formatting import money_text
-from tests.web.conftest import DESKTOP, PHONE, axe_check, log_in
+from tests.web.conftest import DESKTOP, PHONE, axe_check, log_in, switch_language
 from tests.web.seed import CREDIT_PASSWORD, CREDIT_PHONE, SEED_DEVICE
 
 pytestmark = pytest.mark.browser
@@ -45,8 +45,7 @@ def test_my_credit_figures_equal_the_api(web_server: Any, new_context: Any,
     page = _log_in(new_context(PHONE, language), base)
     # The seeded customer's locale is zh-CN: the page follows it until the switch is used.
     assert page.locator("html").get_attribute("lang") == "zh-CN"
-    page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
+    switch_language(page, language)
     client, auth = _api(base)
     try:
         line = client.get("/v1/me/credit_line", headers=auth).raise_for_status().json()

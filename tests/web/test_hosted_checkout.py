@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from creditpay.formatting import money_text
-from tests.web.conftest import DESKTOP, PHONE, axe_check
+from tests.web.conftest import DESKTOP, PHONE, axe_check, switch_language
 from tests.web.seed import CREDIT_PASSWORD, CREDIT_PHONE, SEED_DEVICE
 from tests.web.shop import Shop, running_shop
 
@@ -57,8 +57,7 @@ def _log_in_at_checkout(page: Any, shop: Shop, checkout_url: str, language: str)
     page.locator("form.card button[type=submit]").click()
     page.wait_for_url(checkout_url)
     # The seeded customer's locale is zh-CN: the switch decides the page's language.
-    page.locator(f'.langs button[value="{language}"]').click()
-    page.wait_for_function(f"document.documentElement && document.documentElement.lang === '{language}'")
+    switch_language(page, language)
     assert page.url == checkout_url
 
 
