@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from creditpay import ledger as L
 from creditpay.clock import SimulatedClock
 from creditpay.credit.portfolio_queries import record_month_end
+from creditpay.credit.schedule import round_fraction
 from creditpay.credit.tables import (
     credit_conversions,
     credit_day_end_positions,
@@ -260,7 +261,7 @@ def test_pnl_range_rate_and_refusals(pnl_book: Any) -> None:
         # Only Jan 31 in range: no partner flow is lost before it (fund on Jan 1 counts).
         one_day = D.pnl(conn, date_from=dt.date(2025, 1, 31), date_to=dt.date(2025, 1, 31))
         assert [(r.days, r.funding_cost_minor, r.revenue_minor) for r in one_day] == [
-            (1, P.round_half_up(P.Fraction(10_000_000 * 500, 3_650_000)), 0)]
+            (1, round_fraction(P.Fraction(10_000_000 * 500, 3_650_000)), 0)]
         with pytest.raises(ValidationError) as by_product:
             D.pnl(conn, product="huabei")
         assert by_product.value.field == "product"

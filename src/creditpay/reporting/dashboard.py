@@ -33,6 +33,7 @@ from fractions import Fraction
 from typing import Any
 
 from creditpay.credit import portfolio_queries as cq
+from creditpay.credit.schedule import round_fraction
 from creditpay.errors import ValidationError
 from creditpay.ledger import queries as lq
 from creditpay.reporting import horizons as H
@@ -496,7 +497,7 @@ def pnl(conn: Any, *, date_from: dt.date | None = None, date_to: dt.date | None 
                                       outstanding)
             rate = (Decimal(exact.numerator) / Decimal(exact.denominator)).quantize(
                 _PLACES, rounding=ROUND_HALF_EVEN)
-            average = P.round_half_up(Fraction(sum(outstanding), len(outstanding)))
+            average = round_fraction(Fraction(sum(outstanding), len(outstanding)))
         rows.append(PnlRow(
             month, len(closed), sum(v[c] for c in PNL_INCOME_ACCOUNTS),
             v["partner_income_share"], parts["revenue_minor"], funding,

@@ -33,9 +33,10 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from creditpay.credit.schedule import round_fraction  # half up: halves away from zero
 from creditpay.errors import ValidationError
 
-__all__ = ["BPS", "DAYS_PER_YEAR", "round_half_up", "funding_cost_minor", "platform_pnl",
+__all__ = ["BPS", "DAYS_PER_YEAR", "funding_cost_minor", "platform_pnl",
            "pnl_parts", "annualised_rate",
            "share_of", "net_charge_off_rate", "expected_loss_minor", "PNL_PARTS", "DPD30_MIN",
            "FUNDING_RATE_BPS_DEFAULT", "LGD_BPS_DEFAULT"]
@@ -62,12 +63,6 @@ def _minor(value: object, field: str, *, signed: bool = False) -> int:
     return value
 
 
-def round_half_up(value: Fraction) -> int:
-    """The nearest integer, halves away from zero (money rounding, docs/credit-math.md)."""
-    magnitude = (abs(value.numerator) * 2 + value.denominator) // (2 * value.denominator)
-    return magnitude if value >= 0 else -magnitude
-
-
 def funding_cost_minor(daily_own_outstanding_minor: Sequence[int], funding_rate_bps: int,
                        *, days_per_year: int = DAYS_PER_YEAR) -> int:
     """Cost of the money the platform lends itself: Σ daily own-funded outstanding principal
@@ -79,7 +74,7 @@ def funding_cost_minor(daily_own_outstanding_minor: Sequence[int], funding_rate_
         raise ValidationError("must be an integer 0..10000 (basis points a year)",
                               field="funding_rate_bps")
     total = sum(_minor(v, "daily_own_outstanding_minor") for v in daily_own_outstanding_minor)
-    return round_half_up(Fraction(total * funding_rate_bps, BPS * days_per_year))
+    return round_fraction(Fraction(total * funding_rate_bps, BPS * days_per_year))
 
 
 def platform_pnl(*, income_by_source_minor: Mapping[str, int], partner_income_share_minor: int,
@@ -159,7 +154,7 @@ def net_charge_off_rate(net_charge_offs_minor: int, daily_outstanding_minor: Seq
     net = _minor(net_charge_offs_minor, "net_charge_offs_minor", signed=True)
     rate = round(float(annualised_rate(net, daily_outstanding_minor)), 4)
     return {"rate": rate, "net_charge_offs_minor": net,
-            "average_outstanding_minor": round_half_up(Fraction(total, days)) if days else 0,
+            "average_outstanding_minor": round_fraction(Fraction(total, days)) if days else 0,
             "days": days}
 
 
@@ -174,4 +169,4 @@ def expected_loss_minor(exposures: Iterable[tuple[int, Decimal]], lgd: Decimal) 
         if not isinstance(pd, Decimal) or not Decimal(0) <= pd <= Decimal(1):
             raise ValidationError("must be a Decimal share 0..1", field="pd")
         total += Fraction(pd) * exposure
-    return round_half_up(total * Fraction(lgd))
+    return round_fraction(total * Fraction(lgd))

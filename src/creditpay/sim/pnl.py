@@ -18,10 +18,9 @@ from creditpay.reporting.pnl import (
     funding_cost_minor,
     net_charge_off_rate,
     platform_pnl,
-    round_half_up,
     share_of,
 )
 
-__all__ = ["BPS", "DAYS_PER_YEAR", "round_half_up", "funding_cost_minor", "platform_pnl",
+__all__ = ["BPS", "DAYS_PER_YEAR", "funding_cost_minor", "platform_pnl",
            "share_of", "net_charge_off_rate", "expected_loss_minor", "PNL_PARTS", "DPD30_MIN",
            "FUNDING_RATE_BPS_DEFAULT", "LGD_BPS_DEFAULT"]
