@@ -14,7 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -144,6 +144,13 @@ class Settings(BaseSettings):
                                       env_ignore_empty=True, extra="ignore", frozen=True,
                                       validate_default=True)
 
+    mode: Literal["development", "production"] = Field(
+        "development",
+        description="`development` (the default: the embedded SQLite database is migrated on "
+                    "open and background jobs run in the API process) or `production`: "
+                    "development conveniences are refused unless explicitly allowed, "
+                    "migrations run only by `creditpay db upgrade`, and jobs run in "
+                    "`creditpay worker` / `creditpay scheduler`, never in the API process.")
     database_url: str = Field(
         DEFAULT_DATABASE_URL,
         description="Database URL (`sqlite:///path`, `postgresql://...`) or a SQLite file "
@@ -343,6 +350,8 @@ def _type_name(annotation: Any) -> str:
         return "list of hex keys"
     if annotation is bool:
         return "boolean (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`)"
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(f"`{choice}`" for choice in get_args(annotation))
     return "string"
 
 
