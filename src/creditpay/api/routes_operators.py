@@ -290,15 +290,10 @@ def resolve_complaint(request: Request, body: S.ComplaintResolveIn,
 
 
 def deliver_rail_callbacks(rt: Any) -> int:
-    """In-process delivery of every due rail callback (each in its own transaction)."""
-    with rt.uow.connect() as conn:
-        due = rt.payments.rail.due_callbacks(conn, rt.clock.now())
-    applied = 0
-    for callback in due:
-        result = rt.uow.run(lambda tx, c=callback: rt.payments.handle_rail_callback(
-            tx, c["operation_id"]))
-        applied += int(bool(result.get("applied")))
-    return applied
+    """Every due rail callback, each in its own transaction (payments' use case)."""
+    from creditpay.payments.rail_callbacks import apply_due_rail_callbacks
+
+    return apply_due_rail_callbacks(rt.uow, rt.payments)
 
 
 @router.post("/rails/card/callbacks", response_model=S.RailCallbackOut, tags=["rails"],
