@@ -28,9 +28,8 @@ SHORT = {"jobs_period_s": 1, "audit_seal_period_s": 1, "jobs_stalled_after_s": 2
 
 
 def job_settings(url: str, tmp_path: Path, **values: Any) -> Settings:
-    master = base64.b64encode(generate_key_bytes()).decode()
-    return Settings.of(database_url=url, master_key=master,
-                       audit_checkpoint_dir=tmp_path / "checkpoints",
+    values.setdefault("master_key", base64.b64encode(generate_key_bytes()).decode())
+    return Settings.of(database_url=url, audit_checkpoint_dir=tmp_path / "checkpoints",
                        webhooks_allow_private=True, **{**SHORT, **values})
 
 
@@ -43,7 +42,8 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
     """A subprocess's environment: these settings as CREDITPAY_* variables, nothing else of
     the shell's CREDITPAY_* (and our sources first on the path)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITPAY_")}
-    for name in ("database_url", "master_key", "audit_checkpoint_dir",
+    for name in ("database_url", "master_key", "token_key", "blind_index_key",
+                 "audit_checkpoint_dir",
                  "webhooks_allow_private", "jobs_period_s", "audit_seal_period_s",
                  "jobs_stalled_after_s", "nightly_at", "business_date", "mode"):
         value = getattr(settings, name)

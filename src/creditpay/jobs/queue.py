@@ -187,11 +187,24 @@ def _concurrency(queue: str, jobs_concurrency: int) -> int:
 
 async def retry_stalled_jobs(app: procrastinate.App, stalled_after_s: float) -> list[int]:
     """Put back in the queue every job whose worker sent no heartbeat for
-    ``stalled_after_s`` (it was killed); returns their ids."""
+    ``stalled_after_s`` (it was killed); returns their ids. A periodic job whose next run
+    is already queued (its queueing lock is taken) is not queued twice: it is ended as
+    ``aborted``, and the queued run does its work (every job is idempotent)."""
+    from procrastinate.exceptions import ConnectorException
+    from procrastinate.jobs import Status
+
     retried = []
     for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_s):
-        await app.job_manager.retry_job(job)
         assert job.id is not None
+        try:
+            await app.job_manager.retry_job(job)
+        except ConnectorException:
+            if job.queueing_lock is None:
+                raise
+            await app.job_manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+            log.warning("job %s (%s) of a dead worker ended: its next run is queued",
+                        job.id, job.task_name)
+            continue
         retried.append(job.id)
         log.warning("job %s (%s) of a dead worker retried", job.id, job.task_name)
     return retried
