@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import json
 import signal
 
 import psycopg
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from creditpay.cli import app as cli_app
 from creditpay.clock import SimulatedClock
 from creditpay.credit.tables import credit_cob_runs
 from creditpay.jobs import functions as F
@@ -102,6 +105,15 @@ def test_two_schedulers_never_double_a_periodic_job(store, tmp_path):
     assert done >= 2
     assert Q.queue_depth(settings)["jobs"] <= 2  # the queueing locks: no pile
     assert Q.jobs_ready(settings) is None
+    shown = CliRunner().invoke(cli_app, ["jobs", "status", "--json", "--db", store.url])
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.output)
+    assert status["queues"]["jobs"]["succeeded"] == done + _rows(
+        settings, "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'jobs' AND "
+                  "status = 'succeeded' AND task_name <> 'seal_audit'")[0][0]
+    assert status["failed"] == []
+    refused = CliRunner().invoke(cli_app, ["jobs", "retry", "999999", "--db", store.url])
+    assert refused.exit_code == 2 and "job_id" in refused.output
 
 
 @POSTGRES

@@ -232,8 +232,8 @@ def run_expiry(request: Request, idempotency_key: str = IdempotencyKey,
 def run_card_rail(request: Request, idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(ADMIN)) -> Any:
     """Operator (admin). Delivers the simulated card rail's due callbacks now (top-ups and
-    withdrawals succeed or fail); answers how many were applied. A development aid: creditpay
-    serve does this every second. Idempotency-Key required: a retry with the same key and body
+    withdrawals succeed or fail); answers how many were applied. A development aid: the
+    apply_rail_callbacks job does this every few seconds. Idempotency-Key required: a retry with the same key and body
     replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return {"job": "card_rail", "applied": deliver_rail_callbacks(rt)}
