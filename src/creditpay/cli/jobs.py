@@ -68,7 +68,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
 
         from creditpay.bootstrap import ServiceOptions, build_services, serving_clock
         from creditpay.errors import DomainError
-        from creditpay.jobs.functions import JobSchedule
+        from creditpay.jobs.functions import JobSchedule, prepare
         from creditpay.jobs.queue import QUEUES, is_postgres
 
         settings = settings_for(db)
@@ -90,7 +90,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
             raise fail(str(exc)) from None
         log = logging.getLogger("creditpay.jobs")
         try:
-            _ = built.audit_checkpointer  # seals must be able to write their checkpoint
+            prepare(built)  # seals must be able to write their checkpoint, and so on
             if postgres:
                 from creditpay.jobs.queue import run_workers
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from creditpay.bootstrap import Services
     from creditpay.config import Settings
 
-__all__ = ["JobSchedule", "deliver_webhooks", "apply_rail_callbacks", "seal_audit",
+__all__ = ["JobSchedule", "prepare", "deliver_webhooks", "apply_rail_callbacks", "seal_audit",
            "nightly", "nightly_tick", "nightly_date_due", "NIGHTLY_CATCH_UP_DAYS_MAX"]
 
 log = logging.getLogger("creditpay.jobs")
@@ -64,6 +64,13 @@ class JobSchedule:
         return cls(period_s=settings.jobs_period_s, seal_period_s=settings.audit_seal_period_s,
                    nightly_at=check_time_of_day(settings.nightly_at, env_name("nightly_at")),
                    stalled_after_s=settings.jobs_stalled_after_s)
+
+
+def prepare(services: Services) -> None:
+    """Build, before the first job, what the jobs use (payments and its card rail, the
+    webhook dispatcher, the catalogue, the audit checkpointer): a misconfigured worker fails
+    at start, and the first job is not the one that pays for loading them."""
+    _ = services.payments, services.webhooks, services.catalogue, services.audit_checkpointer
 
 
 def nightly_date_due(now: dt.datetime, nightly_at: dt.time) -> dt.date | None:
