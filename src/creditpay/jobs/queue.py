@@ -27,7 +27,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import signal
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +59,8 @@ STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 # How often (seconds) the scheduler looks for jobs of dead workers; a worker's heartbeat
 # comes every few seconds (below), so a stalled job waits at most stalled_after_s + this.
 STALLED_CHECK_S_MAX = 10.0
+PRUNE_EVERY_S = 600.0  # how often the scheduler deletes old finished jobs
+FINISHED_JOBS_KEPT_HOURS = 24
 
 
 def is_postgres(url: str) -> bool:
@@ -94,7 +98,8 @@ def build_app(settings: Settings, services: Services | None = None, *,
 
     schedule = schedule or F.JobSchedule.from_settings(settings)
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(
-        conninfo=conninfo(settings.database_url), min_size=1, max_size=4))
+        # A worker holds one listening connection per queue; the rest fetch and finish jobs.
+        conninfo=conninfo(settings.database_url), min_size=1, max_size=10))
 
     def built() -> Services:
         if services is None:
@@ -152,8 +157,9 @@ async def run_workers(settings: Settings, services: Services, *,
     or SIGINT (or ``stop``): then no new job is taken and the running ones finish."""
     schedule = schedule or F.JobSchedule.from_settings(settings)
     chosen = list(dict.fromkeys(queues))
-    stop = stop or asyncio.Event()
-    await _stop_on_signals(stop)
+    if stop is None:
+        stop = asyncio.Event()
+        await _stop_on_signals(stop)
     app = build_app(settings, services, schedule=schedule)
     # Heartbeats well inside the stalled limit, so a live worker is never taken for dead.
     heartbeat_s = max(0.5, schedule.stalled_after_s / 4)
@@ -217,8 +223,9 @@ async def run_scheduler(settings: Settings, *, schedule: F.JobSchedule | None = 
     from procrastinate.periodic import PeriodicDeferrer
 
     schedule = schedule or F.JobSchedule.from_settings(settings)
-    stop = stop or asyncio.Event()
-    await _stop_on_signals(stop)
+    if stop is None:
+        stop = asyncio.Event()
+        await _stop_on_signals(stop)
     app = build_app(settings, None, schedule=schedule, periodic=True)
     check_s = min(STALLED_CHECK_S_MAX, schedule.stalled_after_s / 2)
     async with app.open_async():
@@ -226,9 +233,17 @@ async def run_scheduler(settings: Settings, *, schedule: F.JobSchedule | None = 
             PeriodicDeferrer(registry=app.periodic_registry, **app.periodic_defaults).worker())
 
         async def stalled() -> None:
+            last_prune = -math.inf
             while True:
                 try:
                     await retry_stalled_jobs(app, schedule.stalled_after_s)
+                    if time.monotonic() - last_prune >= PRUNE_EVERY_S:
+                        # Periodic jobs add ~60,000 rows a day: finished ones are kept a
+                        # day (for jobs status), failed ones until a person deletes them.
+                        await app.job_manager.delete_old_jobs(
+                            nb_hours=FINISHED_JOBS_KEPT_HOURS, include_cancelled=True,
+                            include_aborted=True)
+                        last_prune = time.monotonic()
                 except Exception:  # noqa: BLE001 - logged; the next check tries again
                     log.exception("stalled-job check failed")
                 await asyncio.sleep(check_s)
