@@ -34,7 +34,7 @@ __all__ = ["Settings", "ENV_PREFIX", "DEFAULT_SQLITE_PATH", "DEFAULT_CHECKPOINT_
            "AUDIT_CHECKPOINT_DIR_ENV", "AUDIT_TRUSTED_KEYS_ENV", "parse_database_url",
            "default_checkpoint_dir", "parse_public_keys", "env_name", "settings_table",
            "DEV_TOOL_VARIABLES", "README_TABLE_START", "README_TABLE_END",
-           "check_business_date"]
+           "check_business_date", "check_time_of_day"]
 
 ENV_PREFIX = "CREDITPAY_"
 DEFAULT_SQLITE_PATH = Path("var") / "creditpay.db"
@@ -225,11 +225,34 @@ class Settings(BaseSettings):
         72, ge=1, le=720,
         description="Hours a four-eyes proposal can be approved or rejected before it "
                     "expires.")
+    nightly_at: str = Field(
+        "00:30", description="Time of day (HH:MM, business time: UTC) at which `creditpay "
+                             "scheduler` (or the development server's in-process runner) "
+                             "starts the nightly batch for the business date that just ended.")
+    jobs_period_s: int = Field(
+        2, ge=1, le=60,
+        description="Seconds between two runs of the frequent jobs: merchant webhook delivery "
+                    "and the card rail's due callbacks.")
+    audit_seal_period_s: int = Field(
+        5, ge=1, le=60,
+        description="Seconds between two audit seals (with the signed checkpoint): the bound "
+                    "on how long a committed audit record stays outside the hash chain "
+                    "(docs/security.md, protection window).")
+    jobs_stalled_after_s: int = Field(
+        30, ge=2, le=3600,
+        description="Seconds without a heartbeat after which a worker counts as dead and its "
+                    "running jobs are retried by `creditpay scheduler` (PostgreSQL queue).")
 
     @field_validator("business_date")
     @classmethod
     def _business_date(cls, value: str | None) -> str | None:
         return check_business_date(value)
+
+    @field_validator("nightly_at")
+    @classmethod
+    def _nightly_at(cls, value: str) -> str:
+        check_time_of_day(value, env_name("nightly_at"))
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -353,6 +376,13 @@ def _type_name(annotation: Any) -> str:
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(f"`{choice}`" for choice in get_args(annotation))
     return "string"
+
+
+def check_time_of_day(value: str, field: str) -> dt.time:
+    """``HH:MM`` (24-hour) as a time, or ValidationError naming ``field``."""
+    if not isinstance(value, str) or re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value) is None:
+        raise ValidationError("must be a time of day HH:MM (00:00 to 23:59)", field=field)
+    return dt.time(int(value[:2]), int(value[3:]))
 
 
 def check_business_date(value: str | None, field: str | None = None) -> str | None:

@@ -1,13 +1,16 @@
-"""The API's background jobs seal the audit chain every few seconds (both stores), so a
-committed audit record stays outside the hash chain only for a bounded window, and each seal
-writes a signed checkpoint outside the database (a failed write is logged, then caught up)."""
+"""The in-process job runner (``creditpay serve`` in development mode, ``creditpay worker``
+on SQLite) seals the audit chain every few seconds (both stores), so a committed audit
+record stays outside the hash chain only for a bounded window, and each seal writes a signed
+checkpoint outside the database (a failed write is logged, then caught up)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
-from creditpay.api.app import AUDIT_SEAL_PERIOD_S, _background
+from creditpay.config import Settings
+from creditpay.jobs.functions import JobSchedule
+from creditpay.jobs.inprocess import InProcessRunner
 from creditpay.platform import audit
 from creditpay.platform.checkpoints import AuditCheckpointer, DirectoryCheckpointStore
 from creditpay.platform.tables import audit_records
@@ -15,7 +18,8 @@ from tests.api.helpers import build_app
 
 
 async def _run_for(rt, seconds):
-    task = asyncio.create_task(_background(rt, period_s=0.02, seal_period_s=0.1))
+    schedule = JobSchedule(period_s=1, seal_period_s=1)
+    task = asyncio.create_task(InProcessRunner(rt.services, schedule, nightly=False).run())
     await asyncio.sleep(seconds)
     task.cancel()
     try:
@@ -42,7 +46,8 @@ def test_background_jobs_seal_appended_records(store, clock, tmp_path):
         assert result.ok and result.checkpoint_index == 0
     finally:
         rt.close()
-    assert 0 < AUDIT_SEAL_PERIOD_S <= 10  # the documented protection window
+    # The documented protection window (docs/security.md): the default seal period.
+    assert 0 < Settings.of().audit_seal_period_s <= 10
 
 
 def test_a_checkpoint_the_background_could_not_write_is_logged_and_caught_up(
@@ -54,12 +59,14 @@ def test_a_checkpoint_the_background_could_not_write_is_logged_and_caught_up(
     try:
         with rt.uow.begin() as tx:
             audit.append(tx, "system", "tests", "tests.recorded", "thing", "t-1", {"n": 1})
-        with caplog.at_level(logging.ERROR, logger="creditpay.api"):
-            asyncio.run(_run_for(rt, 0.3))
+        with caplog.at_level(logging.ERROR, logger="creditpay.jobs"):
+            asyncio.run(_run_for(rt, 0.5))
         assert any("audit checkpoint not written" in r.getMessage() for r in caplog.records)
         working = DirectoryCheckpointStore(tmp_path / "checkpoints")
-        rt.audit_checkpointer = AuditCheckpointer(rt.audit_checkpointer.signing_key, working)
-        asyncio.run(_run_for(rt, 0.3))
+        # The runner seals with the services' checkpointer (the runtime holds the same one).
+        rt.services.audit_checkpointer = AuditCheckpointer(rt.audit_checkpointer.signing_key,
+                                                           working)
+        asyncio.run(_run_for(rt, 0.5))
         assert working.latest()["chain_index"] == 0  # nothing new sealed, still written
     finally:
         rt.close()

@@ -10,14 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 
 from creditpay.api import (
     routes_approvals,
@@ -39,19 +36,16 @@ from creditpay.api.access import GuardMiddleware, TokenBuckets
 from creditpay.api.body import BodyGuardMiddleware
 from creditpay.api.common import PROBLEM_STATUSES
 from creditpay.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
-from creditpay.api.runtime import ApiConfig, Runtime, build_runtime
+from creditpay.api.runtime import ApiConfig, build_runtime
 from creditpay.api.schemas import Problem
 from creditpay.clock import Clock
 from creditpay.config import Settings
+from creditpay.jobs.functions import JobSchedule
+from creditpay.jobs.inprocess import InProcessRunner
 
 __all__ = ["create_app", "ApiConfig"]
 
 log = logging.getLogger("creditpay.api")
-BACKGROUND_PERIOD_S = 1.0
-# How often the background jobs seal the audit chain: with the job period, the bound on how
-# long a committed audit record stays outside the hash chain (docs/security.md, "protection
-# window").
-AUDIT_SEAL_PERIOD_S = 5.0
 
 
 def create_app(settings: Settings, clock: Clock | None = None, *,
@@ -65,12 +59,26 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     config = config or ApiConfig()
     rt = build_runtime(settings, clock, config)
 
+    run_jobs = config.background_jobs
+    if run_jobs and settings.mode == "production":
+        # Production: jobs belong to creditpay worker and creditpay scheduler (the queue
+        # survives this process and scales apart from it); the API runs no background loop.
+        log.warning("background jobs requested in production mode: ignored (run creditpay "
+                    "worker and creditpay scheduler)")
+        run_jobs = False
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Two tasks: webhook deliveries wait on merchants' servers, so they never run in the
-        # loop that applies card-rail callbacks and seals the audit chain.
-        tasks = [asyncio.create_task(_background(rt)),
-                 asyncio.create_task(rt.webhooks.run_forever())] if config.background_jobs else []
+        # Development: the embedded runner (creditpay.jobs.inprocess) in this process, its
+        # webhook deliveries in a task of their own, never in the loop that applies
+        # card-rail callbacks and seals the audit chain.
+        tasks: list[asyncio.Task[None]] = []
+        if run_jobs:
+            assert rt.services is not None, "a runtime is built by build_runtime"
+            runner = InProcessRunner(rt.services, JobSchedule.from_settings(settings),
+                                     nightly=False)
+            tasks.append(asyncio.create_task(runner.run()))
+        app.state.background_tasks = tasks
         try:
             yield
         finally:
@@ -158,36 +166,3 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             operation.get("responses", {}).pop("422", None)
     app.openapi_schema = schema
     return schema
-
-
-async def _background(rt: Runtime, *, period_s: float = BACKGROUND_PERIOD_S,
-                      seal_period_s: float = AUDIT_SEAL_PERIOD_S) -> None:
-    """``creditpay serve``: deliver card rail callbacks every ``period_s`` and seal the audit
-    chain every ``seal_period_s``, writing a signed checkpoint outside the database each time
-    the head moves (a failing job never stops the others; a checkpoint that could not be
-    written is logged and written by the next seal). Merchant webhooks are not sent here but
-    by their own worker (``WebhookDispatcher.run_forever``), so no merchant's server can hold
-    these jobs up."""
-    from creditpay.api.routes_operators import deliver_rail_callbacks
-    from creditpay.platform.audit import seal
-    from creditpay.platform.checkpoints import AuditChainBrokenError, CheckpointStoreError
-
-    last_seal = -math.inf
-    while True:
-        try:
-            await run_in_threadpool(deliver_rail_callbacks, rt)
-        except Exception:  # noqa: BLE001 - a failing job must not stop the loop
-            log.exception("background job failed")
-        if time.monotonic() - last_seal >= seal_period_s:
-            try:
-                await run_in_threadpool(seal, rt.uow, rt.audit_checkpointer)
-            except AuditChainBrokenError as exc:
-                # Tampering or a forked store: nothing is signed until a person looks.
-                log.critical("AUDIT CHAIN BROKEN, checkpoint refused: %s", exc)
-            except CheckpointStoreError as exc:
-                # The records are sealed; the next period writes the missing checkpoint.
-                log.error("audit checkpoint not written (retried next period): %s", exc)
-            except Exception:  # noqa: BLE001 - the next period retries
-                log.exception("audit seal failed")
-            last_seal = time.monotonic()
-        await asyncio.sleep(period_s)

@@ -232,8 +232,8 @@ def run_expiry(request: Request, idempotency_key: str = IdempotencyKey,
 def run_card_rail(request: Request, idempotency_key: str = IdempotencyKey,
                   who: Principal = Depends(ADMIN)) -> Any:
     """Operator (admin). Delivers the simulated card rail's due callbacks now (top-ups and
-    withdrawals succeed or fail); answers how many were applied. A development aid: creditpay
-    serve does this every second. Idempotency-Key required: a retry with the same key and body
+    withdrawals succeed or fail); answers how many were applied. A development aid: the
+    apply_rail_callbacks job does this every few seconds. Idempotency-Key required: a retry with the same key and body
     replays the first answer; another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     return {"job": "card_rail", "applied": deliver_rail_callbacks(rt)}
@@ -290,15 +290,10 @@ def resolve_complaint(request: Request, body: S.ComplaintResolveIn,
 
 
 def deliver_rail_callbacks(rt: Any) -> int:
-    """In-process delivery of every due rail callback (each in its own transaction)."""
-    with rt.uow.connect() as conn:
-        due = rt.payments.rail.due_callbacks(conn, rt.clock.now())
-    applied = 0
-    for callback in due:
-        result = rt.uow.run(lambda tx, c=callback: rt.payments.handle_rail_callback(
-            tx, c["operation_id"]))
-        applied += int(bool(result.get("applied")))
-    return applied
+    """Every due rail callback, each in its own transaction (payments' use case)."""
+    from creditpay.payments.rail_callbacks import apply_due_rail_callbacks
+
+    return apply_due_rail_callbacks(rt.uow, rt.payments)
 
 
 @router.post("/rails/card/callbacks", response_model=S.RailCallbackOut, tags=["rails"],

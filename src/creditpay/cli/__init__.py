@@ -56,6 +56,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.ledger",
     "creditpay.cli.credit",
     "creditpay.cli.nightly",
+    "creditpay.cli.jobs",
     "creditpay.cli.collections",
     "creditpay.cli.decisions",
     "creditpay.cli.early_warning",

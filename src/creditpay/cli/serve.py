@@ -10,6 +10,7 @@ import typer
 
 from creditpay.cli.common import (
     DbOption,
+    fail,
     initial_password,
     services,
     settings_for,
@@ -25,9 +26,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         db: DbOption = None,
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
-        jobs: bool = typer.Option(True, "--jobs/--no-jobs",
-                                  help="deliver card rail callbacks and seal the audit chain "
-                                       "every second, and run the webhook delivery worker"),
+        jobs: bool | None = typer.Option(
+            None, "--jobs/--no-jobs",
+            help="run the background jobs in this process (webhook delivery, card rail "
+                 "callbacks, audit seal): the default in development mode; refused in "
+                 "production mode, where creditpay worker and creditpay scheduler run them"),
         business_date: str | None = typer.Option(
             None, "--business-date",
             help="serve the database at its own business date: YYYY-MM-DD, or 'db' for "
@@ -46,7 +49,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         settings = settings_for(db)
         if business_date is not None:
             settings = with_business_date(settings, business_date)
-        application = create_app(settings, config=ApiConfig(background_jobs=jobs))
+        if jobs and settings.mode == "production":
+            raise fail("--jobs: production mode runs no background loop in the API "
+                       "process; run creditpay worker and creditpay scheduler")
+        run_jobs = settings.mode == "development" if jobs is None else jobs
+        application = create_app(settings, config=ApiConfig(background_jobs=run_jobs))
         uvicorn.run(application, host=host, port=port, log_level="info",
                     proxy_headers=False, server_header=False)
 

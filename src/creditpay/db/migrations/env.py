@@ -11,6 +11,13 @@ target_metadata = load_all_tables()
 config = context.config
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool,
+                   compare_to: object) -> bool:
+    """Autogenerate compares creditpay's tables only: the job queue's tables
+    (``procrastinate_*``, migration 0038_jobs_queue) are procrastinate's schema, not ours."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:  # alembic CLI use: build an engine from the URL
@@ -32,6 +39,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
