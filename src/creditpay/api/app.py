@@ -122,6 +122,11 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
 
     add_webhooks(app.webhooks)  # the events merchants receive, in /openapi.json
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # Last, so it is the outermost layer: request ids, access log, request metrics,
+    # /metrics, /health/live, /health/ready and tracing (creditpay.api.observability).
+    from creditpay.api.observability import install_observability
+
+    install_observability(app, settings, rt.uow.engine)
     return app
 
 

@@ -42,12 +42,18 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from creditpay.api.app import create_app
         from creditpay.api.runtime import ApiConfig
+        from creditpay.platform.logs import configure_logging
 
         settings = settings_for(db)
         if business_date is not None:
             settings = with_business_date(settings, business_date)
+        # JSON lines for every record (uvicorn's included: log_config=None keeps uvicorn
+        # from installing its own plain-text handlers); the access line is the API's own
+        # (creditpay.access: route template, status, duration, request id).
+        configure_logging(settings)
         application = create_app(settings, config=ApiConfig(background_jobs=jobs))
-        uvicorn.run(application, host=host, port=port, log_level="info",
+        uvicorn.run(application, host=host, port=port, log_config=None,
+                    log_level=settings.log_level, access_log=False,
                     proxy_headers=False, server_header=False)
 
     @app.command("operator-create")

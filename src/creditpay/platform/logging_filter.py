@@ -23,6 +23,10 @@ masks every record when it is created, so handlers added later (``uvicorn.run`` 
 its own after the app is built), Python's last-resort stderr handler, and records that child
 loggers propagate past a filtered logger are covered too. ``extra`` fields are attached after
 the factory has run: the filters on loggers and handlers mask those.
+
+:func:`mask_event_dict` is the same masking as a structlog processor: the last step before a
+line is rendered (:mod:`creditpay.platform.logs`), it masks every text and number value of
+the event, nested ones included, so nothing personal reaches a line whatever logged it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from collections.abc import MutableMapping
 from typing import Any
 
 from creditpay.platform.masking import mask_card, mask_email, mask_id_number, mask_phone
@@ -44,6 +49,7 @@ __all__ = [
     "mask_pii_text",
     "luhn_valid",
     "cn_id_checksum_valid",
+    "mask_event_dict",
 ]
 
 REDACTED = "[REDACTED]"
@@ -314,3 +320,30 @@ def _install_masking_record_factory() -> None:
 
     masking_factory.masks_pii = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(masking_factory)
+
+
+def _mask_value(value: object) -> object:
+    if isinstance(value, str):
+        return mask_pii_text(value)
+    if isinstance(value, dict):
+        return {key: _mask_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_mask_value(item) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _mask_arg(value)
+    if value is None or isinstance(value, bool):
+        return value
+    # Anything else is rendered by the JSON renderer with str(): mask that text now.
+    return mask_pii_text(str(value))
+
+
+def mask_event_dict(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+                    ) -> MutableMapping[str, Any]:
+    """structlog processor: every value of the event masked (:func:`mask_pii_text`); keys
+    starting with ``_`` (structlog's own, such as the stdlib record) are left to structlog.
+    Run it after the exception is formatted (``format_exc_info``) so the traceback text is
+    masked too."""
+    for key, value in list(event_dict.items()):
+        if not key.startswith("_"):
+            event_dict[key] = _mask_value(value)
+    return event_dict
