@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from creditpay.platform.masking import mask_card, mask_email, mask_id_number, mask_phone
@@ -221,7 +221,11 @@ class PiiLogFilter(logging.Filter):
     """Masks personal data in a record in place; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _mask_record_in_place(record):
+        if isinstance(record.msg, dict) and not record.args:
+            # A structlog event on its way to its formatter (creditpay.platform.logs): keep
+            # it a dict, with every value masked.
+            record.msg = {key: _mask_field(key, value) for key, value in record.msg.items()}
+        elif not _mask_record_in_place(record):
             try:
                 message = record.getMessage()
             except (TypeError, ValueError, KeyError):
@@ -322,11 +326,22 @@ def _install_masking_record_factory() -> None:
     logging.setLogRecordFactory(masking_factory)
 
 
+_SENSITIVE_KEY = re.compile(rf"(?i)(?:{_SENSITIVE_KEY_NAMES}|authorization|cookie)")
+
+
+def _mask_field(key: object, value: object) -> object:
+    """A field's value masked; a field named like a secret (``password``, ``token``...) is
+    redacted whatever its value."""
+    if isinstance(key, str) and _SENSITIVE_KEY.fullmatch(key) and value is not None:
+        return REDACTED
+    return _mask_value(value)
+
+
 def _mask_value(value: object) -> object:
     if isinstance(value, str):
         return mask_pii_text(value)
     if isinstance(value, dict):
-        return {key: _mask_value(item) for key, item in value.items()}
+        return {key: _mask_field(key, item) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_mask_value(item) for item in value]
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -345,5 +360,5 @@ def mask_event_dict(logger: Any, method_name: str, event_dict: MutableMapping[st
     masked too."""
     for key, value in list(event_dict.items()):
         if not key.startswith("_"):
-            event_dict[key] = _mask_value(value)
+            event_dict[key] = _mask_field(key, value)
     return event_dict

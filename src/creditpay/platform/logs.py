@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, Protocol, TextIO
 
 import structlog
@@ -76,6 +77,24 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
         pass
 
 
+# Attributes every LogRecord has (and those formatters add): anything else came from extra=.
+_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "taskName"}
+
+
+def _add_extra(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+               ) -> MutableMapping[str, Any]:
+    """The ``extra=`` fields of a standard-library record as fields of the line (structlog's
+    ExtraAdder would also copy ``message``, which another handler's formatter may have set
+    on the record)."""
+    record = event_dict.get("_record")
+    if record is not None:
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS and not key.startswith("_"):
+                event_dict.setdefault(key, value)
+    return event_dict
+
+
 def _renderer(log_format: str) -> Any:
     if log_format == "console":
         return structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
@@ -117,7 +136,7 @@ def configure_logging(settings: LogSettings) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         # Records from the standard library (every library, and creditpay's own modules).
-        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[*shared, _add_extra],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
