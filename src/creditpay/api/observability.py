@@ -303,8 +303,6 @@ def install_tracing(app: FastAPI, *, exporter: str, engine: Engine | None = None
     ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``... variables apply). Returns the
     tracer provider. A missing package is a ValidationError naming the setting and the pip
     command. Never imported when tracing is off: off costs nothing."""
-    import os
-
     try:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
         from opentelemetry.sdk.resources import Resource
@@ -335,8 +333,12 @@ def install_tracing(app: FastAPI, *, exporter: str, engine: Engine | None = None
         processor = SimpleSpanProcessor(span_exporter)
     else:
         raise ValidationError("must be console or otlp", field="CREDITPAY_OTEL_EXPORTER")
-    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": "creditpay"}
-    provider = TracerProvider(resource=Resource.create(attributes))
+    # Resource.create() reads OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES; without a name
+    # there, the service is "creditpay" rather than the SDK's "unknown_service".
+    resource = Resource.create()
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "creditpay"}))
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(processor)
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider,
                                        excluded_urls="health/live,health/ready,metrics")
