@@ -203,12 +203,16 @@ def test_queue_depth_comes_from_the_registered_source(sqlite_url, clock):
 
     with running_api(sqlite_url, clock) as api:
         set_queue_depth_source(lambda: {"default": 3, "webhooks": 0})
+        api.client.get("/openapi.json")
         try:
             samples = _samples(api.client.get("/metrics").text)
         finally:
             set_queue_depth_source(None)
     assert _value(samples, "creditpay_job_queue_depth", queue="default") == 3
     assert _value(samples, "creditpay_job_queue_depth", queue="webhooks") == 0
+    # A plain (non-API) route is labelled by its template too.
+    assert _value(samples, "creditpay_http_requests_total", method="GET",
+                  route="/openapi.json", status_class="2xx") >= 1
 
 
 def test_multiprocess_metrics_aggregate_across_processes(tmp_path):

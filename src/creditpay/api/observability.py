@@ -177,15 +177,22 @@ def _request_id(scope: Scope) -> str:
     return _new_request_id()
 
 
-def _route_template(scope: Scope, root_path: str) -> str:
+def _route_template(scope: Scope, root_path: str, plain_routes: dict[Any, str]) -> str:
+    """The template of the route that answered (``unmatched`` when none did). FastAPI's API
+    routes put themselves in ``scope["route"]``; a plain route of the app (``/openapi.json``)
+    is found by its endpoint in ``plain_routes``; a mounted app (the browser app's static
+    files) is its mount path followed by ``/{path}``."""
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(path, str):
-        return "unmatched"
     # A route inside a mounted app (the browser app at /app) is relative to the mount.
     mounted = scope.get("root_path", "")
     prefix = mounted[len(root_path):] if mounted.startswith(root_path) else ""
-    return prefix + path
+    if isinstance(path, str):
+        return prefix + path
+    endpoint = scope.get("endpoint")
+    if endpoint is not None and not prefix:
+        return plain_routes.get(endpoint, "unmatched")
+    return prefix + "/{path}" if prefix else "unmatched"
 
 
 def _json_response(status: int, body: dict[str, Any], media_type: str = "application/json"
@@ -196,9 +203,12 @@ def _json_response(status: int, body: dict[str, Any], media_type: str = "applica
 class ObservabilityMiddleware:
     """See the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, readiness: Readiness, metrics_enabled: bool) -> None:
+    def __init__(self, app: ASGIApp, *, readiness: Readiness, metrics_enabled: bool,
+                 routes: Callable[[], list[Any]] = list) -> None:
         self.app = app
         self.readiness = readiness
+        self.routes = routes
+        self.plain_routes: dict[Any, str] = {}
         self.operational: dict[str, Callable[[], Awaitable[tuple[int, bytes, str]]]] = {
             LIVE_PATH: self._live, READY_PATH: self._ready}
         if metrics_enabled:
@@ -239,7 +249,11 @@ class ObservabilityMiddleware:
                 await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            route = _route_template(scope, root_path)
+            endpoint = scope.get("endpoint")
+            if endpoint is not None and "route" not in scope and \
+                    endpoint not in self.plain_routes:
+                self._index_plain_routes()
+            route = _route_template(scope, root_path, self.plain_routes)
             observe_request(method, route, status, seconds)
             if _access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
@@ -248,6 +262,15 @@ class ObservabilityMiddleware:
                     "duration_ms": round(seconds * 1000, 3),
                     "client": client[0] if client else None})
             reset_request_id(bound)
+
+    def _index_plain_routes(self) -> None:
+        """The app's routes that do not name themselves in the scope, by endpoint (indexed
+        when one is first met; an app's routes do not change while it serves)."""
+        for route in self.routes():
+            endpoint = getattr(route, "endpoint", None)
+            path = getattr(route, "path_format", None)
+            if endpoint is not None and isinstance(path, str):
+                self.plain_routes.setdefault(endpoint, path)
 
     async def _live(self) -> tuple[int, bytes, str]:
         return _json_response(200, {"status": "live"})
@@ -288,7 +311,7 @@ def install_observability(app: FastAPI, settings: Settings, engine: Engine) -> N
         readiness.register(name, check)
     app.state.readiness = readiness
     app.add_middleware(ObservabilityMiddleware, readiness=readiness,
-                       metrics_enabled=settings.metrics_enabled)
+                       metrics_enabled=settings.metrics_enabled, routes=lambda: app.routes)
 
 
 _OTEL_MISSING = ("CREDITPAY_OTEL_ENABLED is true but OpenTelemetry is not installed: "
