@@ -43,8 +43,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from creditpay.db.uow import Tx
-from creditpay.errors import DomainError
-from creditpay.parties.service import Principal, StepUpRequired
+from creditpay.parties.service import Principal
 from creditpay.payments.checkout import Checkout
 from creditpay.payments.common import (
     CREDIT_FUNDING,
@@ -58,7 +57,6 @@ from creditpay.payments.intents import Intents
 from creditpay.payments.qr import QrPayments
 from creditpay.payments.settlement import Settlement
 from creditpay.payments.wallet import Wallet
-from creditpay.platform import metrics
 
 __all__ = [
     "PaymentsPolicy",
@@ -68,10 +66,6 @@ __all__ = [
     "SCENARIOS",
     "CREDIT_FUNDING",
 ]
-
-# A confirmed intent's status, as the checkout metric's outcome.
-_CONFIRM_OUTCOMES = {"requires_capture": "approved", "succeeded": "approved",
-                     "in_review": "review", "declined": "declined"}
 
 
 @dataclass
@@ -257,29 +251,18 @@ class Payments(PaymentsContext):
         via: str = "checkout",
         key_facts_sha256: str | None = None,
     ) -> dict[str, Any]:
-        try:
-            result = self.checkout.confirm(
-                tx,
-                principal,
-                intent_id,
-                funding=funding,
-                card_id=card_id,
-                offer_id=offer_id,
-                step_up_challenge_id=step_up_challenge_id,
-                step_up_code=step_up_code,
-                via=via,
-                key_facts_sha256=key_facts_sha256,
-            )
-        except DomainError as exc:
-            if getattr(exc, "commit_effects", False):  # a decline or a challenge is stored
-                outcome = ("declined" if isinstance(exc, PaymentDeclinedError) else
-                           "challenge" if isinstance(exc, StepUpRequired) else "refused")
-                tx.after_commit(lambda: metrics.record_checkout("confirm", outcome, funding))
-            raise
-        outcome = _CONFIRM_OUTCOMES.get(str(result.get("status")), "other")
-        # Counted once the transaction commits (a rolled-back or retried attempt is not).
-        tx.after_commit(lambda: metrics.record_checkout("confirm", outcome, funding))
-        return result
+        return self.checkout.confirm(
+            tx,
+            principal,
+            intent_id,
+            funding=funding,
+            card_id=card_id,
+            offer_id=offer_id,
+            step_up_challenge_id=step_up_challenge_id,
+            step_up_code=step_up_code,
+            via=via,
+            key_facts_sha256=key_facts_sha256,
+        )
 
     def review(
         self, tx: Tx, operator: Principal, intent_id: str, *, approve: bool, note: str | None = None
@@ -289,10 +272,7 @@ class Payments(PaymentsContext):
     def capture(
         self, tx: Tx, merchant: Principal, intent_id: str, *, amount_minor: int | None = None
     ) -> dict[str, Any]:
-        result = self.checkout.capture(tx, merchant, intent_id, amount_minor=amount_minor)
-        funding = str(result.get("funding"))
-        tx.after_commit(lambda: metrics.record_checkout("capture", "captured", funding))
-        return result
+        return self.checkout.capture(tx, merchant, intent_id, amount_minor=amount_minor)
 
     def cancel(self, tx: Tx, merchant: Principal, intent_id: str) -> dict[str, Any]:
         return self.intents.cancel(tx, merchant, intent_id)
