@@ -304,6 +304,10 @@ def install_pii_log_filter(logger: logging.Logger | None = None) -> PiiLogFilter
         pii_filter = PiiLogFilter()
         logger.addFilter(pii_filter)
     for handler in logger.handlers:
+        # A handler whose formatter masks every field itself (creditpay.platform.logs) needs
+        # no second pass.
+        if getattr(handler, "masks_pii", False):
+            continue
         if not any(isinstance(f, PiiLogFilter) for f in handler.filters):
             handler.addFilter(pii_filter)
     if is_root:
@@ -326,6 +330,10 @@ def _install_masking_record_factory() -> None:
     logging.setLogRecordFactory(masking_factory)
 
 
+_SMALL = 10**9
+# Fields the logging processors set themselves (creditpay.platform.logs), after and over
+# anything a caller passed: an ISO timestamp, a level name, a logger's name in the code.
+_PROCESSOR_FIELDS = frozenset({"timestamp", "level", "logger"})
 _SENSITIVE_KEY = re.compile(rf"(?i)(?:{_SENSITIVE_KEY_NAMES}|authorization|cookie)")
 
 
@@ -345,7 +353,8 @@ def _mask_value(value: object) -> object:
     if isinstance(value, list | tuple | set | frozenset):
         return [_mask_value(item) for item in value]
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _mask_arg(value)
+        # Fewer than 10 digits before the point: no phone, ID or card number fits.
+        return value if -_SMALL < value < _SMALL else _mask_arg(value)
     if value is None or isinstance(value, bool):
         return value
     # Anything else is rendered by the JSON renderer with str(): mask that text now.
@@ -359,6 +368,6 @@ def mask_event_dict(logger: Any, method_name: str, event_dict: MutableMapping[st
     Run it after the exception is formatted (``format_exc_info``) so the traceback text is
     masked too."""
     for key, value in list(event_dict.items()):
-        if not key.startswith("_"):
+        if not key.startswith("_") and key not in _PROCESSOR_FIELDS:
             event_dict[key] = _mask_field(key, value)
     return event_dict

@@ -65,6 +65,9 @@ class _StderrHandler(logging.StreamHandler[TextIO]):
     the standard library's last-resort handler does), so a replaced stderr (a test runner's
     capture, a closed one) never receives stale writes."""
 
+    # Its formatter ends with mask_event_dict, so install_pii_log_filter adds no filter.
+    masks_pii = True
+
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
