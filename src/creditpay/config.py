@@ -221,6 +221,26 @@ class Settings(BaseSettings):
                     "the console's and `reports dashboard pnl`'s funding cost on own-funded "
                     "principal (the simulator's default too). A request's "
                     "`funding_rate_bps` / `--funding-rate-bps` overrides it.")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="The least severe log records written (any case: `INFO` works "
+                            "too). Every process logs one JSON object per line (see "
+                            "docs/operations.md, Observability).")
+    log_format: Literal["json", "console"] = Field(
+        "json", description="`json` (one JSON object per line, what a log pipeline reads) "
+                            "or `console` (coloured key=value lines for a developer's "
+                            "terminal). Personal data is masked in both.")
+    metrics_enabled: bool = Field(
+        True, description="Serve Prometheus metrics at GET /metrics (no token; restrict it "
+                          "at the network edge, or turn it off here).")
+    otel_enabled: bool = Field(
+        False, description="OpenTelemetry tracing: a span per request (and per SQL "
+                           "statement). Needs the `otel` extra: pip install "
+                           "'creditpay[otel]'.")
+    otel_exporter: Literal["console", "otlp"] = Field(
+        "console", description="Where spans go when tracing is on: `console` (one JSON "
+                               "object per span on stdout) or `otlp` (OTLP over HTTP to "
+                               "OTEL_EXPORTER_OTLP_ENDPOINT, default "
+                               "http://localhost:4318).")
     approval_ttl_hours: int = Field(
         72, ge=1, le=720,
         description="Hours a four-eyes proposal can be approved or rejected before it "
@@ -242,6 +262,11 @@ class Settings(BaseSettings):
         30, ge=2, le=3600,
         description="Seconds without a heartbeat after which a worker counts as dead and its "
                     "running jobs are retried by `creditpay scheduler` (PostgreSQL queue).")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("business_date")
     @classmethod

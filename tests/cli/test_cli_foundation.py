@@ -77,4 +77,11 @@ def test_domain_errors_print_one_line_and_exit_2(tmp_path):
                              str(tmp_path / "s.db"), "--port", "1"],
                             capture_output=True, text=True, timeout=120, check=False, env=env)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr
+    # Log lines (one JSON object each: the migrations that ran) may come first; the error
+    # is the one plain line.
+    plain = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert len(plain) == 1 and plain[0].startswith("error: "), result.stderr
+    for line in result.stderr.splitlines():
+        if line.startswith("{"):
+            json.loads(line)

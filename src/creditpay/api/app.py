@@ -130,7 +130,33 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
 
     add_webhooks(app.webhooks)  # the events merchants receive, in /openapi.json
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    # Last, so it is the outermost layer: request ids, access log, request metrics,
+    # /metrics, /health/live, /health/ready and tracing (creditpay.api.observability).
+    from creditpay.api.observability import install_observability
+
+    install_observability(app, settings, rt.uow.engine)
+    _install_job_queue_probes(app, settings)
     return app
+
+
+def _install_job_queue_probes(app: FastAPI, settings: Settings) -> None:
+    """On PostgreSQL, ``/health/ready`` also checks the job queue (procrastinate's tables
+    answer) and ``/metrics`` reports its depth; SQLite's jobs run in process (no queue)."""
+    from creditpay.api.observability import ReadinessFailure, register_readiness_check
+    from creditpay.jobs.queue import is_postgres, jobs_ready, queue_depth
+    from creditpay.platform.metrics import set_queue_depth_source
+
+    if not is_postgres(settings.database_url):
+        return
+
+    def job_queue() -> str:
+        problem = jobs_ready(settings)
+        if problem is not None:
+            raise ReadinessFailure(problem)
+        return "procrastinate tables answer"
+
+    register_readiness_check(app, "job_queue", job_queue)
+    set_queue_depth_source(lambda: queue_depth(settings))
 
 
 def operation_id(route: APIRoute) -> str:

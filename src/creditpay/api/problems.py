@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from creditpay.errors import PROBLEM_BASE, DomainError
+from creditpay.platform.logs import current_request_id
 
 __all__ = ["install_problem_handlers", "problem_response", "PROBLEM_MEDIA_TYPE"]
 
@@ -20,6 +21,11 @@ log = logging.getLogger("creditpay.api")
 
 def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None
                      ) -> JSONResponse:
+    request_id = current_request_id()
+    if request_id is not None and "request_id" not in problem:
+        # The id of the request (as in its X-Request-ID header and every log line about it),
+        # for a support ticket to quote.
+        problem = {**problem, "request_id": request_id}
     return JSONResponse(problem, status_code=problem["status"], headers=headers,
                         media_type=PROBLEM_MEDIA_TYPE)
 

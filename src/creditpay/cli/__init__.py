@@ -80,8 +80,10 @@ for _module_name in _DOMAIN_CLIS:
 def main() -> None:
     """Entry point: a domain error (bad input, missing key, refused operation) is printed
     as one line naming the field, with exit code 2, instead of a traceback."""
+    from creditpay.cli.common import enable_process_logging
     from creditpay.errors import DomainError
 
+    enable_process_logging()
     try:
         app()
     except DomainError as exc:

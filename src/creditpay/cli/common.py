@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from creditpay.parties.service import Principal
     from creditpay.platform.checkpoints import AuditCheckpointer
 
-__all__ = ["DB_HELP", "DbOption", "TokenOption", "settings_for", "services", "open_services",
-           "staff_unit_of_work",
+__all__ = ["DB_HELP", "DbOption", "TokenOption", "settings_for", "enable_process_logging",
+           "services", "open_services", "staff_unit_of_work",
            "fail", "acting_operator"]
 
 DB_HELP = ("Database: a URL (sqlite:///PATH, postgresql://USER@HOST/NAME) or a file path, "
@@ -60,16 +60,34 @@ def initial_password(password_file: Path | None) -> tuple[str, str | None]:
     return (lines[0] if lines else ""), None
 
 
+# Set by creditpay.cli.main, the process's entry point: the settings a command reads then
+# configure the process's logging (JSON lines on stderr, creditpay.platform.logs). A test
+# that drives the Typer app in its own process leaves that process's logging alone.
+_PROCESS_LOGGING = {"on": False}
+
+
+def enable_process_logging() -> None:
+    """The command line owns this process: configure its logging from the settings."""
+    _PROCESS_LOGGING["on"] = True
+
+
 def settings_for(db: str | None) -> Settings:
     """The process settings, with ``--db`` (a URL or a path) instead of
-    ``CREDITPAY_DATABASE_URL`` when given. A bad value exits 2 naming the option."""
+    ``CREDITPAY_DATABASE_URL`` when given. A bad value exits 2 naming the option. Run from
+    the ``creditpay`` command, this also configures the process's logging
+    (``CREDITPAY_LOG_LEVEL``, ``CREDITPAY_LOG_FORMAT``)."""
     from creditpay.config import Settings, parse_database_url
     from creditpay.errors import DomainError
 
     try:
-        return Settings.from_env(parse_database_url(db) if db is not None else None)
+        settings = Settings.from_env(parse_database_url(db) if db is not None else None)
     except DomainError as exc:
         raise fail(str(exc)) from None
+    if _PROCESS_LOGGING["on"]:
+        from creditpay.platform.logs import configure_logging
+
+        configure_logging(settings)
+    return settings
 
 
 def with_business_date(settings: Settings, value: str) -> Settings:

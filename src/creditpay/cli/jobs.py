@@ -25,17 +25,12 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _log_setup() -> None:
-    import logging
+def _log_setup(settings: Settings) -> None:
+    """JSON lines (the PII masking included) for the worker's, the scheduler's and
+    procrastinate's records, as every creditpay process logs."""
+    from creditpay.platform.logs import configure_logging
 
-    from creditpay.platform.logging_filter import install_pii_log_filter
-
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_pii_log_filter()
-    for name in ("creditpay", "procrastinate"):
-        install_pii_log_filter(logging.getLogger(name))
+    configure_logging(settings)
 
 
 def _postgres_or_exit(settings: Settings, command: str) -> None:
@@ -81,7 +76,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
         postgres = is_postgres(settings.database_url)
         if not postgres and queues is not None:
             raise fail("--queues: SQLite has no job queue (the worker runs every job)")
-        _log_setup()
+        _log_setup(settings)
         try:
             schedule = JobSchedule.from_settings(settings)
             built = build_services(settings, serving_clock(settings),
@@ -127,7 +122,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
 
         settings = settings_for(db)
         _postgres_or_exit(settings, "creditpay scheduler")
-        _log_setup()
+        _log_setup(settings)
         try:
             schedule = JobSchedule.from_settings(settings)
         except DomainError as exc:

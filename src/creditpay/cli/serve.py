@@ -45,6 +45,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from creditpay.api.app import create_app
         from creditpay.api.runtime import ApiConfig
+        from creditpay.platform.logs import configure_logging
 
         settings = settings_for(db)
         if business_date is not None:
@@ -53,8 +54,13 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             raise fail("--jobs: production mode runs no background loop in the API "
                        "process; run creditpay worker and creditpay scheduler")
         run_jobs = settings.mode == "development" if jobs is None else jobs
+        # JSON lines for every record (uvicorn's included: log_config=None keeps uvicorn
+        # from installing its own plain-text handlers); the access line is the API's own
+        # (creditpay.access: route template, status, duration, request id).
+        configure_logging(settings)
         application = create_app(settings, config=ApiConfig(background_jobs=run_jobs))
-        uvicorn.run(application, host=host, port=port, log_level="info",
+        uvicorn.run(application, host=host, port=port, log_config=None,
+                    log_level=settings.log_level, access_log=False,
                     proxy_headers=False, server_header=False)
 
     @app.command("operator-create")

@@ -66,6 +66,7 @@ from creditpay.credit.lines import platform_ledger_accounts, post
 from creditpay.credit.tables import credit_accounts, credit_cob_chunks, credit_cob_runs
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
+from creditpay.platform import metrics
 
 if TYPE_CHECKING:
     from creditpay.platform.checkpoints import AuditCheckpointer
@@ -385,6 +386,8 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
     from creditpay.platform.audit import seal
 
     seal(uow, audit_checkpointer)
+    # A run that did the work (not the no-op replay of a date already done above).
+    metrics.observe_close_of_business(time.perf_counter() - started, "local")
     return report
 
 

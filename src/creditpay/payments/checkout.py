@@ -16,6 +16,7 @@ from creditpay.credit import affordability as affordability_rules
 from creditpay.credit import origination
 from creditpay.db.uow import Tx
 from creditpay.errors import (
+    DomainError,
     InsufficientFundsError,
     NotFoundError,
     StateError,
@@ -49,13 +50,18 @@ from creditpay.payments.tables import (
     payment_refunds,
 )
 from creditpay.payments.wallet import Wallet
-from creditpay.platform import audit
+from creditpay.platform import audit, metrics
 from creditpay.protection.disclosure import accept_disclosure
 
 if TYPE_CHECKING:
     from creditpay.credit.quotes import StoredOffer
 
 __all__ = ["Checkout"]
+
+
+# A confirmed intent's status, as the checkout metric's outcome.
+_CONFIRM_OUTCOMES = {"requires_capture": "approved", "succeeded": "approved",
+                     "in_review": "review", "declined": "declined"}
 
 
 @dataclass
@@ -191,6 +197,29 @@ class Checkout:
                 step_up_challenge_id: str | None = None, step_up_code: str | None = None,
                 via: str = "checkout", key_facts_sha256: str | None = None
                 ) -> dict[str, Any]:
+        """Pay the intent (:meth:`_confirm`), counted in ``creditpay_checkouts_total`` by
+        outcome and funding once the transaction commits (a rolled-back or retried attempt
+        is not counted)."""
+        try:
+            result = self._confirm(
+                tx, principal, intent_id, funding=funding, card_id=card_id, offer_id=offer_id,
+                step_up_challenge_id=step_up_challenge_id, step_up_code=step_up_code, via=via,
+                key_facts_sha256=key_facts_sha256)
+        except DomainError as exc:
+            if getattr(exc, "commit_effects", False):  # a decline or a challenge is stored
+                outcome = ("declined" if isinstance(exc, PaymentDeclinedError) else
+                           "challenge" if isinstance(exc, StepUpRequired) else "refused")
+                tx.after_commit(lambda: metrics.record_checkout("confirm", outcome, funding))
+            raise
+        counted = _CONFIRM_OUTCOMES.get(str(result.get("status")), "other")
+        tx.after_commit(lambda: metrics.record_checkout("confirm", counted, funding))
+        return result
+
+    def _confirm(self, tx: Tx, principal: Principal, intent_id: str, *, funding: str,
+                 card_id: str | None = None, offer_id: str | None = None,
+                 step_up_challenge_id: str | None = None, step_up_code: str | None = None,
+                 via: str = "checkout", key_facts_sha256: str | None = None
+                 ) -> dict[str, Any]:
         """Pay the intent. Credit funding needs ``offer_id`` (an offer shown and picked)
         and ``key_facts_sha256``, the hash of that offer's key-facts document as shown
         (either language); the acceptance of that exact document, the affordability check
@@ -415,6 +444,13 @@ class Checkout:
     # ================================================================== capture / cancel
     def capture(self, tx: Tx, merchant: Principal, intent_id: str, *,
                 amount_minor: int | None = None) -> dict[str, Any]:
+        result = self._capture(tx, merchant, intent_id, amount_minor=amount_minor)
+        funding = str(result.get("funding"))
+        tx.after_commit(lambda: metrics.record_checkout("capture", "captured", funding))
+        return result
+
+    def _capture(self, tx: Tx, merchant: Principal, intent_id: str, *,
+                 amount_minor: int | None = None) -> dict[str, Any]:
         row = self.intents.intent_for(tx.conn, merchant, intent_id, lock=True)
         if row.status != "requires_capture":
             raise StateError(f"intent is {row.status}", field="intent_id")

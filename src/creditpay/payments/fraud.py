@@ -50,6 +50,7 @@ from sqlalchemy import Connection
 from creditpay.db.uow import Tx
 from creditpay.errors import ValidationError
 from creditpay.payments.risk import Decision, Outcome, PaymentEvent
+from creditpay.platform import metrics
 from creditpay.risk.fraud import records, rule_sets
 from creditpay.risk.fraud.features import FeatureConfig
 from creditpay.risk.fraud.features import PaymentEvent as FraudEvent
@@ -187,6 +188,12 @@ class ScreeningRiskGateway:
 
     # ------------------------------------------------------------------ RiskGateway
     def screen_payment(self, tx: Tx, event: PaymentEvent) -> Decision:
+        started = time.perf_counter()
+        decision = self._screen_payment(tx, event)
+        metrics.observe_screening(time.perf_counter() - started, str(decision.outcome))
+        return decision
+
+    def _screen_payment(self, tx: Tx, event: PaymentEvent) -> Decision:
         fraud_event = _fraud_event(event, tx)
         subject_type = "p2p" if event.scenario == "p2p" else "payment"
         with self._lock:

@@ -59,6 +59,7 @@ from creditpay.parties.queries import MerchantWebhook, merchant_webhooks, webhoo
 from creditpay.parties.security import new_id
 from creditpay.parties.service import Parties
 from creditpay.payments.tables import webhook_deliveries
+from creditpay.platform import metrics
 from creditpay.platform.webhook_targets import WebhookTarget, WebhookTargets
 
 if TYPE_CHECKING:
@@ -259,7 +260,10 @@ class WebhookDispatcher:
     def record(self, claim: Claim, outcome: Outcome) -> str | None:
         """Store the attempt: ``"delivered"``, ``"failed_attempt"`` (retried after backoff) or
         ``"given_up"``; None when the lease was lost (another worker owns the delivery)."""
-        return self.uow.run(lambda tx: self._record(tx, claim, outcome))
+        verdict = self.uow.run(lambda tx: self._record(tx, claim, outcome))
+        if verdict is not None:
+            metrics.record_webhook_delivery(verdict)
+        return verdict
 
     def _record(self, tx: Tx, claim: Claim, outcome: Outcome) -> str | None:
         d = webhook_deliveries.c

@@ -23,12 +23,17 @@ masks every record when it is created, so handlers added later (``uvicorn.run`` 
 its own after the app is built), Python's last-resort stderr handler, and records that child
 loggers propagate past a filtered logger are covered too. ``extra`` fields are attached after
 the factory has run: the filters on loggers and handlers mask those.
+
+:func:`mask_event_dict` is the same masking as a structlog processor: the last step before a
+line is rendered (:mod:`creditpay.platform.logs`), it masks every text and number value of
+the event, nested ones included, so nothing personal reaches a line whatever logged it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +49,7 @@ __all__ = [
     "mask_pii_text",
     "luhn_valid",
     "cn_id_checksum_valid",
+    "mask_event_dict",
 ]
 
 REDACTED = "[REDACTED]"
@@ -215,7 +221,11 @@ class PiiLogFilter(logging.Filter):
     """Masks personal data in a record in place; never drops a record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not _mask_record_in_place(record):
+        if isinstance(record.msg, dict) and not record.args:
+            # A structlog event on its way to its formatter (creditpay.platform.logs): keep
+            # it a dict, with every value masked.
+            record.msg = {key: _mask_field(key, value) for key, value in record.msg.items()}
+        elif not _mask_record_in_place(record):
             try:
                 message = record.getMessage()
             except (TypeError, ValueError, KeyError):
@@ -294,6 +304,10 @@ def install_pii_log_filter(logger: logging.Logger | None = None) -> PiiLogFilter
         pii_filter = PiiLogFilter()
         logger.addFilter(pii_filter)
     for handler in logger.handlers:
+        # A handler whose formatter masks every field itself (creditpay.platform.logs) needs
+        # no second pass.
+        if getattr(handler, "masks_pii", False):
+            continue
         if not any(isinstance(f, PiiLogFilter) for f in handler.filters):
             handler.addFilter(pii_filter)
     if is_root:
@@ -314,3 +328,46 @@ def _install_masking_record_factory() -> None:
 
     masking_factory.masks_pii = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(masking_factory)
+
+
+_SMALL = 10**9
+# Fields the logging processors set themselves (creditpay.platform.logs), after and over
+# anything a caller passed: an ISO timestamp, a level name, a logger's name in the code.
+_PROCESSOR_FIELDS = frozenset({"timestamp", "level", "logger"})
+_SENSITIVE_KEY = re.compile(rf"(?i)(?:{_SENSITIVE_KEY_NAMES}|authorization|cookie)")
+
+
+def _mask_field(key: object, value: object) -> object:
+    """A field's value masked; a field named like a secret (``password``, ``token``...) is
+    redacted whatever its value."""
+    if isinstance(key, str) and _SENSITIVE_KEY.fullmatch(key) and value is not None:
+        return REDACTED
+    return _mask_value(value)
+
+
+def _mask_value(value: object) -> object:
+    if isinstance(value, str):
+        return mask_pii_text(value)
+    if isinstance(value, dict):
+        return {key: _mask_field(key, item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_mask_value(item) for item in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # Fewer than 10 digits before the point: no phone, ID or card number fits.
+        return value if -_SMALL < value < _SMALL else _mask_arg(value)
+    if value is None or isinstance(value, bool):
+        return value
+    # Anything else is rendered by the JSON renderer with str(): mask that text now.
+    return mask_pii_text(str(value))
+
+
+def mask_event_dict(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+                    ) -> MutableMapping[str, Any]:
+    """structlog processor: every value of the event masked (:func:`mask_pii_text`); keys
+    starting with ``_`` (structlog's own, such as the stdlib record) are left to structlog.
+    Run it after the exception is formatted (``format_exc_info``) so the traceback text is
+    masked too."""
+    for key, value in list(event_dict.items()):
+        if not key.startswith("_") and key not in _PROCESSOR_FIELDS:
+            event_dict[key] = _mask_field(key, value)
+    return event_dict

@@ -37,7 +37,7 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
-from creditpay.platform import audit
+from creditpay.platform import audit, metrics
 from creditpay.risk.bureau import (
     BureauAdapter,
     ConsentChecker,
@@ -262,6 +262,8 @@ def decide(
         reasons=core.reasons)
     # Parameters, not .values(): one cached compiled statement for every decision.
     tx.conn.execute(credit_decisions.insert(), values)
+    outcome = str(core.outcome)
+    tx.after_commit(lambda: metrics.record_decision(outcome))
     tx.emit("risk.decision.made", "credit_application", application_id,
             {"decision_id": decision_id, "customer_id": customer_id, "outcome": core.outcome,
              "product_code": product_code, "limit_minor": core.limit_minor,
