@@ -1,25 +1,25 @@
 """Rate limits through the real app: per client IP, per credential and per login identifier.
 
-The buckets are configured through ``ApiConfig`` (small ones here) and read a fake monotonic
-clock, so refill is tested by moving time, not by sleeping. Rate limits live in process and
-do not depend on the store: SQLite only.
+The buckets are configured through ``ApiConfig`` (small ones here) and read a fake clock
+(``ApiConfig.rate_limit_clock``), so refill is tested by moving time, not by sleeping. On
+SQLite the limits live in the process (MemoryRateLimits), on PostgreSQL in the database
+(platform_rate_limits, shared by every API process): the same behaviour on both.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-import creditpay.api.app as app_module
-from creditpay.api.access import SECURITY_HEADERS, TokenBuckets
+from creditpay.api.access import SECURITY_HEADERS, MemoryRateLimits
+from creditpay.platform.rate_limits import RateLimits
 from creditpay.errors import PROBLEM_BASE
 from tests.api.helpers import PASSWORD, Api, build_app
 
-pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+pytestmark = pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 
 BIG = (10_000, 10_000.0)
 
@@ -38,12 +38,8 @@ class FakeMonotonic:
 
 
 @pytest.fixture
-def monotonic(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
-    fake = FakeMonotonic()
-    # create_app builds its TokenBuckets from ApiConfig; hand them the fake clock.
-    monkeypatch.setattr(app_module, "TokenBuckets",
-                        functools.partial(TokenBuckets, monotonic=fake))
-    return fake
+def monotonic() -> FakeMonotonic:
+    return FakeMonotonic()
 
 
 @pytest.fixture
@@ -52,9 +48,13 @@ def limited(store, clock, monotonic) -> Iterator[Any]:  # type: ignore[no-untype
     built: list[Api] = []
 
     def make(**buckets: tuple[int, float]) -> Api:
-        settings = {"ip_bucket": BIG, "credential_bucket": BIG, "login_bucket": BIG}
+        settings: dict[str, Any] = {"ip_bucket": BIG, "credential_bucket": BIG,
+                                    "login_bucket": BIG, "rate_limit_clock": monotonic}
         settings.update(buckets)
         app = build_app(store.url, clock, **settings)
+        # "auto": the database on PostgreSQL, this process's memory on SQLite.
+        assert isinstance(app.state.rate_limiter, RateLimits if store.kind == "postgresql"
+                          else MemoryRateLimits)
         api = Api(TestClient(app, raise_server_exceptions=False), app)
         built.append(api)
         return api

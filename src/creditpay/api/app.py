@@ -35,7 +35,13 @@ from creditpay.api import (
     routes_partners,
     routes_payments,
 )
-from creditpay.api.access import GuardMiddleware, TokenBuckets
+from creditpay.api.access import (
+    GuardMiddleware,
+    Limit,
+    LoginThrottle,
+    MemoryRateLimits,
+    RateLimiter,
+)
 from creditpay.api.body import BodyGuardMiddleware
 from creditpay.api.common import PROBLEM_STATUSES
 from creditpay.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
@@ -89,12 +95,14 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
                   # CSP blocks (a blank page): creditpay.web serves them from the package.
                   docs_url=None, redoc_url=None)
     app.state.runtime = rt
-    app.state.login_buckets = TokenBuckets(*config.login_bucket)
+    limiter, shared = _rate_limiter(rt, config)
+    app.state.rate_limiter = limiter
+    app.state.login_buckets = LoginThrottle(limiter, Limit(*config.login_bucket))
     # Added first, so it runs inside the guard: a refused body still gets the security
     # headers, and a rate-limited client's body is never buffered.
     app.add_middleware(BodyGuardMiddleware, body_bytes_max=config.body_bytes_max)
-    app.add_middleware(GuardMiddleware, per_ip=TokenBuckets(*config.ip_bucket),
-                       per_credential=TokenBuckets(*config.credential_bucket))
+    app.add_middleware(GuardMiddleware, limiter=limiter, ip_limit=Limit(*config.ip_bucket),
+                       credential_limit=Limit(*config.credential_bucket), blocking=shared)
     install_problem_handlers(app)
     for module in (routes_customers, routes_payments, routes_merchants, routes_operators,
                    routes_credit_score):
@@ -123,6 +131,21 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     add_webhooks(app.webhooks)  # the events merchants receive, in /openapi.json
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _rate_limiter(rt: Runtime, config: ApiConfig) -> tuple[RateLimiter, bool]:
+    """The rate limits' store (``ApiConfig.rate_limits``) and whether it is the database
+    (shared by every API process; its check does I/O)."""
+    where = config.rate_limits
+    if where == "auto":
+        where = "database" if rt.uow.engine.dialect.name == "postgresql" else "memory"
+    if where == "database":
+        from creditpay.platform.rate_limits import RateLimits
+
+        return RateLimits(rt.uow, **({"now_s": config.rate_limit_clock}
+                                     if config.rate_limit_clock else {})), True
+    return MemoryRateLimits(**({"now_s": config.rate_limit_clock}
+                               if config.rate_limit_clock else {})), False
 
 
 def operation_id(route: APIRoute) -> str:
