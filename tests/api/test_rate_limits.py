@@ -15,8 +15,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from creditpay.api.access import SECURITY_HEADERS, MemoryRateLimits
-from creditpay.platform.rate_limits import RateLimits
 from creditpay.errors import PROBLEM_BASE
+from creditpay.platform.rate_limits import RateLimits
 from tests.api.helpers import PASSWORD, Api, build_app
 
 pytestmark = pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)

@@ -150,3 +150,16 @@ def test_keys_are_stored_as_digests(store, clock):
     with store.engine.connect() as conn:
         keys = conn.execute(text("SELECT key FROM platform_rate_limits")).scalars().all()
     assert len(keys) == 1 and "203.0.113.9" not in keys[0] and len(keys[0]) == 32
+
+
+def test_postgresql_table_is_unlogged_with_room_for_in_place_updates(store):
+    """Migration 0036: no WAL per request's check, HOT updates of the hot rows."""
+    if store.kind != "postgresql":
+        return
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        persistence, options = conn.execute(text(
+            "SELECT relpersistence, reloptions FROM pg_class "
+            "WHERE relname = 'platform_rate_limits'")).one()
+    assert persistence == "u" and options == ["fillfactor=50"]

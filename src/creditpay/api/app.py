@@ -50,7 +50,7 @@ from creditpay.api.schemas import Problem
 from creditpay.clock import Clock
 from creditpay.config import Settings
 
-__all__ = ["create_app", "ApiConfig"]
+__all__ = ["create_app", "app_from_environment", "ApiConfig"]
 
 log = logging.getLogger("creditpay.api")
 BACKGROUND_PERIOD_S = 1.0
@@ -97,12 +97,16 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.state.runtime = rt
     limiter, shared = _rate_limiter(rt, config)
     app.state.rate_limiter = limiter
-    app.state.login_buckets = LoginThrottle(limiter, Limit(*config.login_bucket))
+    app.state.login_buckets = LoginThrottle(
+        limiter, Limit(*(config.login_bucket or settings.rate_limit_login)))
     # Added first, so it runs inside the guard: a refused body still gets the security
     # headers, and a rate-limited client's body is never buffered.
     app.add_middleware(BodyGuardMiddleware, body_bytes_max=config.body_bytes_max)
-    app.add_middleware(GuardMiddleware, limiter=limiter, ip_limit=Limit(*config.ip_bucket),
-                       credential_limit=Limit(*config.credential_bucket), blocking=shared)
+    app.add_middleware(GuardMiddleware, limiter=limiter,
+                       ip_limit=Limit(*(config.ip_bucket or settings.rate_limit_ip)),
+                       credential_limit=Limit(*(config.credential_bucket
+                                                or settings.rate_limit_credential)),
+                       blocking=shared)
     install_problem_handlers(app)
     for module in (routes_customers, routes_payments, routes_merchants, routes_operators,
                    routes_credit_score):
@@ -133,19 +137,27 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     return app
 
 
+def app_from_environment() -> FastAPI:
+    """The app of ``creditpay serve``, built from the process's settings (the environment):
+    uvicorn's factory (``creditpay.api.app:app_from_environment``), so that each of
+    ``--workers N`` processes builds its own app, configured identically (serve passes its
+    options to them as CREDITPAY_* variables)."""
+    settings = Settings.from_env()
+    return create_app(settings, config=ApiConfig(background_jobs=settings.serve_jobs))
+
+
 def _rate_limiter(rt: Runtime, config: ApiConfig) -> tuple[RateLimiter, bool]:
     """The rate limits' store (``ApiConfig.rate_limits``) and whether it is the database
     (shared by every API process; its check does I/O)."""
     where = config.rate_limits
     if where == "auto":
         where = "database" if rt.uow.engine.dialect.name == "postgresql" else "memory"
+    clock = config.rate_limit_clock
     if where == "database":
         from creditpay.platform.rate_limits import RateLimits
 
-        return RateLimits(rt.uow, **({"now_s": config.rate_limit_clock}
-                                     if config.rate_limit_clock else {})), True
-    return MemoryRateLimits(**({"now_s": config.rate_limit_clock}
-                               if config.rate_limit_clock else {})), False
+        return RateLimits(rt.uow, now_s=clock or time.time), True
+    return MemoryRateLimits(now_s=clock or time.monotonic), False
 
 
 def operation_id(route: APIRoute) -> str:

@@ -68,9 +68,10 @@ class ApiConfig:
     # or the monotonic clock (memory); tests move a fake one.
     rate_limits: Literal["auto", "database", "memory"] = "auto"
     rate_limit_clock: Callable[[], float] | None = None
-    ip_bucket: tuple[int, float] = (600, 100.0)
-    credential_bucket: tuple[int, float] = (300, 50.0)
-    login_bucket: tuple[int, float] = (10, 0.1)  # per identifier, before any DB work
+    # None: the settings' (CREDITPAY_RATE_LIMIT_IP, _CREDENTIAL, _LOGIN).
+    ip_bucket: tuple[int, float] | None = None
+    credential_bucket: tuple[int, float] | None = None
+    login_bucket: tuple[int, float] | None = None  # per identifier, before any DB work
     # serve: deliver rail callbacks and seal the audit chain every second, and run the
     # webhook delivery worker (a task of its own).
     background_jobs: bool = False

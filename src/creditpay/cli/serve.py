@@ -25,9 +25,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         db: DbOption = None,
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
-        jobs: bool = typer.Option(True, "--jobs/--no-jobs",
-                                  help="deliver card rail callbacks and seal the audit chain "
-                                       "every second, and run the webhook delivery worker"),
+        workers: int = typer.Option(
+            1, "--workers", help="API processes on the one port (uvicorn workers). Above 1 "
+                                 "needs PostgreSQL, and the background jobs then run in no "
+                                 "API process (CREDITPAY_SERVE_JOBS is forced off)"),
+        jobs: bool | None = typer.Option(
+            None, "--jobs/--no-jobs",
+            help="deliver card rail callbacks and seal the audit chain every second, and "
+                 "run the webhook delivery worker, in the API process (default: "
+                 "CREDITPAY_SERVE_JOBS, on; always off with --workers above 1)"),
         business_date: str | None = typer.Option(
             None, "--business-date",
             help="serve the database at its own business date: YYYY-MM-DD, or 'db' for "
@@ -38,17 +44,46 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Run the HTTP API with uvicorn (needs CREDITPAY_MASTER_KEY or _FILE).
         CREDITPAY_WEBHOOKS_ALLOW_PRIVATE=true lets merchant webhooks target loopback and
         private addresses (development only)."""
+        import os
+
         import uvicorn
 
-        from creditpay.api.app import create_app
-        from creditpay.api.runtime import ApiConfig
+        from creditpay.cli.common import fail
 
         settings = settings_for(db)
         if business_date is not None:
             settings = with_business_date(settings, business_date)
-        application = create_app(settings, config=ApiConfig(background_jobs=jobs))
-        uvicorn.run(application, host=host, port=port, log_level="info",
-                    proxy_headers=False, server_header=False)
+        if workers < 1:
+            raise fail("--workers must be at least 1")
+        if workers > 1 and settings.database_url.startswith("sqlite"):
+            # SQLite lets one process write at a time: N processes would queue on its lock
+            # (and each could keep the other waiting up to the busy timeout), for no gain.
+            raise fail(f"--workers {workers} needs PostgreSQL: SQLite has one writer at a "
+                       "time, so more than one API process on it only queue on its lock. "
+                       "Serve SQLite with --workers 1, or --db postgresql://...")
+        run_jobs = settings.serve_jobs if jobs is None else jobs
+        if workers > 1 and run_jobs:
+            typer.echo(f"--workers {workers}: the API processes run no background jobs "
+                       "(rail callbacks, audit sealing, webhook delivery would run "
+                       f"{workers} times); run them in their own process", err=True)
+            run_jobs = False
+        if workers > 1:
+            # Bring the database to the current schema once, here, before the workers
+            # start: N processes migrating one database at the same moment would race.
+            built = services(settings.database_url, read_only=False)
+            built.close()
+        # Every worker builds its app from the environment (uvicorn's factory), so every
+        # one is configured identically: serve's options go there as CREDITPAY_* values.
+        os.environ.update({
+            "CREDITPAY_DATABASE_URL": settings.database_url,
+            "CREDITPAY_SERVE_JOBS": "true" if run_jobs else "false",
+            **({"CREDITPAY_BUSINESS_DATE": settings.business_date}
+               if settings.business_date else {})})
+        # uvicorn's supervisor restarts a worker that dies and, on SIGTERM or SIGINT, stops
+        # them gracefully (each finishes its requests in flight and runs its shutdown).
+        uvicorn.run("creditpay.api.app:app_from_environment", factory=True, workers=workers,
+                    host=host, port=port, log_level="info", proxy_headers=False,
+                    server_header=False, timeout_graceful_shutdown=30)
 
     @app.command("operator-create")
     def operator_create(

@@ -14,6 +14,7 @@ Revises: 0035_credit_month_end_lent
 Create Date: 2026-12-07 01:50:00
 """
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -26,6 +27,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
+    options: dict[str, Any] = ({"prefixes": ["UNLOGGED"], "postgresql_with": {"fillfactor": 50}}
+                               if postgres else {})
     op.create_table(
         'platform_rate_limits',
         sa.Column('key', sa.String(length=32), nullable=False),
@@ -33,8 +36,7 @@ def upgrade() -> None:
         sa.Column('tolerance_us', sa.BigInteger(), nullable=False),
         sa.Column('admitted', sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint('key', name=op.f('pk_platform_rate_limits')),
-        **({"prefixes": ["UNLOGGED"], "postgresql_with": {"fillfactor": 50}}
-           if postgres else {}),
+        **options,
     )
 
 
