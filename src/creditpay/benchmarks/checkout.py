@@ -463,8 +463,8 @@ def _postmaster_pid(server: Any) -> int | None:
 
 
 def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int,
-               first_customer: int, cpu: Callable[[], dict[str, float]] | None = None
-               ) -> dict[str, Any]:
+               first_customer: int, cpu: Callable[[], dict[str, float]] | None = None,
+               run: str = "http") -> dict[str, Any]:
     """``payments`` checkouts by ``concurrency`` clients, customers from ``first_customer``
     on; ``cpu`` (optional) reads the CPU seconds of each process group, before and after
     the timed part."""
@@ -506,7 +506,7 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
                 try:
                     intent = call("/v1/payment_intents", {
                         "amount_minor": AMOUNT_MINOR, "currency": "CNY",
-                        "order_id": f"http-{n}-{i}"}, merchant)
+                        "order_id": f"{run}-{n}-{i}"}, merchant)
                     url = f"/v1/payment_intents/{intent['id']}"
                     if world["credit"]:
                         quote = call(f"{url}/credit_offers", {}, customer)
@@ -584,8 +584,9 @@ def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> d
 
                 by_workers[workers] = {"workers": workers, **_over_http(
                     server.base, world, http_payments, concurrency,
-                    in_process_customers + n * http_customers, cpu)}
+                    in_process_customers + n * http_customers, cpu, run=f"http{workers}")}
         http = by_workers[1]
+        limits = _rate_limit_cost(url, postmaster, concurrency) if postmaster else None
         raw_1 = _raw_commits(kind, connect, 1, 2.0)
         raw_n = _raw_commits(kind, connect, concurrency, 2.0)
     per = WRITE_TRANSACTIONS_PER_CHECKOUT
@@ -613,7 +614,55 @@ def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> d
     }
     if len(by_workers) > 1:
         result["http_workers"] = _workers_summary(by_workers)
+    if limits is not None:
+        total_ms = http.get("cpu_ms_per_checkout", {}).get("total")
+        limits["share_of_http_checkout_cpu"] = round(
+            limits["cpu_us_per_check"]["total"] * REQUESTS_PER_CHECKOUT / 1000 / total_ms,
+            4) if total_ms else None
+        result["rate_limit_check"] = limits
     return result
+
+
+def _rate_limit_cost(url: str, postmaster: int, threads: int, seconds: float = 2.0
+                     ) -> dict[str, Any]:
+    """The shared rate limit's price: ``threads`` threads checking ONE key (the bench's
+    clients all come from 127.0.0.1: the hottest row there is) and a credential each, as
+    the API does per request; checks/s and CPU µs per check in this process and in
+    PostgreSQL."""
+    from creditpay.clock import SystemClock
+    from creditpay.db.engine import make_engine
+    from creditpay.db.uow import UnitOfWork
+    from creditpay.platform.rate_limits import Limit, RateLimits
+
+    engine = make_engine(url, pool_size=threads)
+    limits = RateLimits(UnitOfWork(engine, SystemClock()))
+    ip, credential = Limit(10**9, 10**9), Limit(10**9, 10**9)  # never refuses
+    counts = [0] * threads
+    try:
+        limits.take([("ip:127.0.0.1", ip)])  # connect and create the row first
+        deadline = time.perf_counter() + seconds
+
+        def worker(n: int) -> None:
+            while time.perf_counter() < deadline:
+                limits.take([("ip:127.0.0.1", ip), (f"cred:{n}", credential)])
+                counts[n] += 1
+
+        cpu_before, pg_before = time.process_time(), _tree_cpu_s(postmaster)
+        start = time.perf_counter()
+        pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        elapsed = time.perf_counter() - start
+        client_s, pg_s = time.process_time() - cpu_before, _tree_cpu_s(postmaster) - pg_before
+    finally:
+        engine.dispose()
+    checks = max(1, sum(counts))
+    return {"threads": threads, "checks_per_s": round(checks / elapsed, 1),
+            "cpu_us_per_check": {"client": round(client_s * 1e6 / checks, 1),
+                                 "postgresql": round(pg_s * 1e6 / checks, 1),
+                                 "total": round((client_s + pg_s) * 1e6 / checks, 1)}}
 
 
 def _workers_summary(by_workers: dict[int, dict[str, Any]]) -> dict[str, Any]:
