@@ -365,6 +365,8 @@ def settings_table() -> str:
             shown = "unset"
         elif isinstance(default, bool):
             shown = "`true`" if default else "`false`"
+        elif _is_rate_limit(annotation):
+            shown = f"`{default[0]},{default[1]:g}`"
         else:
             shown = f"`{default}`"
         rows.append(f"| `{env_name(name)}` | {kind} | {shown} | {info.description} |")
@@ -373,12 +375,18 @@ def settings_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _is_rate_limit(annotation: Any) -> bool:
+    return "tuple[int, float]" in str(annotation)
+
+
 def _type_name(annotation: Any) -> str:
     text = str(annotation)
     if "SecretStr" in text:
         return "secret (base64)"
     if "Path" in text:
         return "path"
+    if _is_rate_limit(annotation):
+        return "`burst,per_second` (integer, number)"
     if "tuple" in text:
         return "list of hex keys"
     if annotation is bool:

@@ -163,3 +163,22 @@ def test_postgresql_table_is_unlogged_with_room_for_in_place_updates(store):
             "SELECT relpersistence, reloptions FROM pg_class "
             "WHERE relname = 'platform_rate_limits'")).one()
     assert persistence == "u" and options == ["fillfactor=50"]
+
+
+@pytest.mark.parametrize(("text", "value"), [("600,100", (600, 100.0)), (" 5 , 0.5 ", (5, 0.5)),
+                                              ("[3, 1]", (3, 1.0))])
+def test_rate_limit_settings_read_burst_and_rate(text, value):
+    from creditpay.config import Settings
+
+    assert Settings.from_env("sqlite://", environ={
+        "CREDITPAY_RATE_LIMIT_CREDENTIAL": text}).rate_limit_credential == value
+
+
+@pytest.mark.parametrize("text", ["0,1", "5", "5,0", "a,b", "5,-1", "5,inf", "1,2,3"])
+def test_a_bad_rate_limit_setting_is_an_error_naming_it(text):
+    from creditpay.config import Settings
+    from creditpay.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="CREDITPAY_RATE_LIMIT_IP") as raised:
+        Settings.from_env("sqlite://", environ={"CREDITPAY_RATE_LIMIT_IP": text})
+    assert raised.value.field == "CREDITPAY_RATE_LIMIT_IP"
