@@ -9,9 +9,9 @@ Where the CPU goes over HTTP (``http_workers.<n>.cpu_ms_per_checkout``): the ser
 processes (uvicorn's supervisor and its workers), the load generator (this process: the
 httpx clients) and PostgreSQL (the postmaster and its backends), measured from their
 CPU times over the run. With everything on one machine, ``cpu_count`` cores give at most
-``cpu_count * 1000 / total`` checkouts/s whatever the number of workers
-(``ceiling_checkouts_per_s``): the ratio 2 vs 1 cannot exceed that ceiling over the
-1-worker throughput (``ratio_ceiling_2_vs_1``).
+``cpu_count * 1000 / total`` checkouts/s whatever the number of workers, and one worker
+at most ``1000 / server`` (``ceiling_checkouts_per_s``, :func:`_workers_summary`): the
+ratio 2 vs 1 cannot exceed the ratio of the two ceilings (``ratio_ceiling_2_vs_1``).
 
 Reference measured in the same run on the same store: durable single-row commits/s (a bare
 ``BEGIN; INSERT; COMMIT``) at the same concurrency. One checkout is 4 write transactions
@@ -666,22 +666,33 @@ def _rate_limit_cost(url: str, postmaster: int, threads: int, seconds: float = 2
 
 
 def _workers_summary(by_workers: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    """HTTP throughput with 1 and 2 API workers side by side, and the ceiling that the
-    machine's cores put on the ratio (every process shares them)."""
+    """HTTP throughput with 1 and 2 API workers side by side, and the ceiling the machine
+    puts on each: a worker is one Python process (one core at most, its GIL), so ``n``
+    workers give at most ``n * 1000 / server_ms`` checkouts/s, and every process shares
+    the ``cpu_count`` cores, so at most ``cpu_count * 1000 / total_ms``
+    (``ceiling_checkouts_per_s``: the lower of the two, from the run's CPU per checkout).
+    ``ratio_ceiling_2_vs_1`` is the ratio of the two ceilings: what 2 workers could give
+    over 1 on this machine with the load generator and PostgreSQL on the same cores.
+    ``cores_busy``: the cores the run's processes kept busy (other load on the machine
+    shows as fewer than ``cpu_count`` while the throughput is below its ceiling)."""
     cores = os.cpu_count() or 1
     summary: dict[str, Any] = {}
     for workers, run in by_workers.items():
-        total_ms = run.get("cpu_ms_per_checkout", {}).get("total")
+        cpu = run.get("cpu_ms_per_checkout", {})
+        ceiling = None
+        if cpu.get("server") and cpu.get("total"):
+            ceiling = round(min(workers * 1000 / cpu["server"], cores * 1000 / cpu["total"]), 1)
         summary[str(workers)] = {
             **run, "throughput_per_s": run["checkouts_per_s"],
             "requests_per_s": round(run["checkouts_per_s"] * REQUESTS_PER_CHECKOUT, 1),
-            "ceiling_checkouts_per_s": round(cores * 1000 / total_ms, 1) if total_ms else None}
+            "ceiling_checkouts_per_s": ceiling,
+            "share_of_ceiling": round(run["checkouts_per_s"] / ceiling, 3) if ceiling else None}
     one, two = summary["1"], summary["2"]
     summary["ratio_2_vs_1"] = round(two["throughput_per_s"] / one["throughput_per_s"], 3) \
         if one["throughput_per_s"] else None
-    ceiling = two["ceiling_checkouts_per_s"]
-    summary["ratio_ceiling_2_vs_1"] = round(ceiling / one["throughput_per_s"], 3) \
-        if ceiling and one["throughput_per_s"] else None
+    summary["ratio_ceiling_2_vs_1"] = round(
+        two["ceiling_checkouts_per_s"] / one["ceiling_checkouts_per_s"], 3) \
+        if two["ceiling_checkouts_per_s"] and one["ceiling_checkouts_per_s"] else None
     summary["cpu_count"] = cores
     return summary
 

@@ -36,10 +36,12 @@ usual GCRA libraries keep their state in Redis or in memory.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 
@@ -103,6 +105,9 @@ _UPSERT = (
     "RETURNING key, tat_us, tolerance_us, admitted")
 
 
+_PURGE = "DELETE FROM platform_rate_limits WHERE tat_us <= :now"
+
+
 class RateLimits:
     """Shared GCRA limits on ``uow``'s database (the only writer of
     ``platform_rate_limits``). Thread-safe; one instance per process."""
@@ -117,6 +122,36 @@ class RateLimits:
         # The statement's text for 1, 2, ... rows, built once.
         self._statements = [text(_UPSERT.format(rows=", ".join(
             f"(:k{i}, :t{i}, :tau{i}, true)" for i in range(n)))) for n in range(1, 4)]
+        self._postgres = uow.engine.dialect.name == "postgresql"
+        # The same statements in psycopg's placeholders, run on the driver's connection.
+        self._pg_statements = [
+            re.sub(r":(\w+)", r"%(\1)s", _UPSERT.format(rows=", ".join(
+                f"(:k{i}, :t{i}, :tau{i}, true)" for i in range(n))))
+            for n in range(1, 4)]
+
+    def _take_postgres(self, n: int, params: dict[str, object], purge: bool
+                       ) -> Sequence[Sequence[Any]]:
+        """On PostgreSQL the check runs on the pooled driver connection directly: through
+        SQLAlchemy's statement layer and the unit of work it cost 280 µs of CPU per
+        request, on the driver about a third of that (bench checkout,
+        ``rate_limit_check``). One autocommitted statement, no business transaction."""
+        connection = self._uow.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._pg_statements[n - 1], params)
+                rows = [tuple(row) for row in cursor.fetchall()]
+                if purge:
+                    cursor.execute(_PURGE.replace(":now", "%(now)s"), params)
+            finally:
+                cursor.close()
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.close()  # back to the pool
+        return rows
 
     def take(self, checks: Sequence[tuple[str, Limit]]) -> float:
         """Check and count one request against each ``(key, limit)`` (at most 3, distinct
@@ -133,11 +168,14 @@ class RateLimits:
             params[f"t{i}"] = now_us + limit.interval_us
             params[f"tau{i}"] = limit.tolerance_us
         purge = self._purge_due(now_us)
-        with self._uow.begin() as tx:
-            rows = tx.conn.execute(self._statements[len(checks) - 1], params).all()
-            if purge:
-                tx.conn.execute(text("DELETE FROM platform_rate_limits WHERE tat_us <= :now"),
-                                {"now": now_us})
+        rows: Sequence[Sequence[Any]]
+        if self._postgres:
+            rows = self._take_postgres(len(checks), params, purge)
+        else:
+            with self._uow.begin() as tx:
+                rows = tx.conn.execute(self._statements[len(checks) - 1], params).all()
+                if purge:
+                    tx.conn.execute(text(_PURGE), {"now": now_us})
         wait_us = max((0 if admitted else max(tat - now_us - tolerance, 1)
                        for _key, tat, tolerance, admitted in rows), default=0)
         return wait_us / _MICROS
