@@ -159,3 +159,24 @@ def test_login_bucket_cannot_be_dodged_by_reformatting_the_phone(limited):
                                     "device_id": "device-0001"}, expect=200)
     _assert_rate_limited(api.post("/v1/auth/login", {
         "identifier": "137-0000-0005", "password": PASSWORD, "device_id": "device-0001"}))
+
+
+def test_the_shared_limits_fail_open_when_their_table_cannot_be_reached(store, clock, caplog):
+    """If the database holding the limits fails, requests are admitted (and it is logged):
+    the liveness probe and routes without the database keep answering."""
+    from sqlalchemy import text
+
+    app = build_app(store.url, clock, rate_limits="database", ip_bucket=(1, 0.001))
+    api = Api(TestClient(app, raise_server_exceptions=False), app)
+    try:
+        assert api.client.get("/v1/health").status_code == 200
+        _assert_rate_limited(api.client.get("/v1/health"))
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE platform_rate_limits"))
+        with caplog.at_level("ERROR", logger="creditpay.api"):
+            assert api.client.get("/v1/health").status_code == 200
+            assert api.client.get("/v1/health").status_code == 200
+        assert sum("rate limits unavailable" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        api.client.close()
+        api.runtime.close()

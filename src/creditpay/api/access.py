@@ -18,6 +18,7 @@ choice.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -37,6 +38,8 @@ from creditpay.platform.rate_limits import Limit, gcra
 
 __all__ = ["Access", "RateLimiter", "MemoryRateLimits", "LoginThrottle", "GuardMiddleware",
            "Limit", "bearer", "SECURITY_HEADERS"]
+
+_log = logging.getLogger("creditpay.api")
 
 bearer = HTTPBearer(auto_error=False, description="customer access token, merchant API key "
                     "(cpk...), operator login token (from /v1/operator/auth/login), "
@@ -177,6 +180,15 @@ class GuardMiddleware:
         self.ip_limit = ip_limit
         self.credential_limit = credential_limit
         self.blocking = blocking
+        self._next_warning_s = 0.0
+
+    def _limits_unavailable(self) -> None:
+        """Log (at most every 10 s) that the shared limits could not be checked."""
+        now = time.monotonic()
+        if now >= self._next_warning_s:
+            self._next_warning_s = now + 10.0
+            _log.exception("rate limits unavailable (database unreachable?): requests are "
+                           "admitted without them")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -189,8 +201,17 @@ class GuardMiddleware:
         if auth:
             checks.append(("cred:" + hashlib.sha256(auth).hexdigest()[:32],
                            self.credential_limit))
-        wait = (await run_in_threadpool(self.limiter.take, checks) if self.blocking
-                else self.limiter.take(checks))
+        if self.blocking:
+            try:
+                wait = await run_in_threadpool(self.limiter.take, checks)
+            except Exception:  # noqa: BLE001 - the limits fail open, loudly
+                # The database holding the limits is unreachable: refusing every request
+                # would also fail the liveness probe and every route that needs no
+                # database; the request goes on (one that needs the database fails there).
+                self._limits_unavailable()
+                wait = 0.0
+        else:
+            wait = self.limiter.take(checks)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
