@@ -95,8 +95,8 @@ def _digest(key: str) -> str:
 # GREATEST/max(), and every right-hand side reads the row before the update.
 _BASE = "(CASE WHEN platform_rate_limits.tat_us > :now THEN platform_rate_limits.tat_us ELSE :now END)"
 _FITS = f"({_BASE} - :now <= EXCLUDED.tolerance_us)"
-_UPSERT = (
-    "INSERT INTO platform_rate_limits (key, tat_us, tolerance_us, admitted) VALUES {rows} "
+_UPSERT = (  # constant fragments only: every value is a bound parameter
+    "INSERT INTO platform_rate_limits (key, tat_us, tolerance_us, admitted) VALUES {rows} "  # nosec B608
     "ON CONFLICT (key) DO UPDATE SET "
     f"tat_us = CASE WHEN {_FITS} THEN {_BASE} + (EXCLUDED.tat_us - :now) "
     "ELSE platform_rate_limits.tat_us END, "
