@@ -268,6 +268,40 @@ class Settings(BaseSettings):
     def _log_level(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
+    serve_jobs: bool = Field(
+        True, description="Development mode: `creditpay serve` runs the background jobs "
+                          "(card-rail callbacks, audit sealing, webhook delivery) in the API "
+                          "process; `--jobs/--no-jobs` sets it. Always off in production mode "
+                          "and with `--workers` above 1 (N processes would run every job N "
+                          "times): `creditpay worker` and `creditpay scheduler` run them.")
+    rate_limit_ip: Annotated[tuple[int, float], NoDecode] = Field(
+        (600, 100.0), description="Rate limit per client IP, `burst,per_second` (e.g. `600,100`): "
+                                  "`burst` requests at once, refilled at `per_second`. On "
+                                  "PostgreSQL every API process shares it (in the database); "
+                                  "over it: 429 with Retry-After.")
+    rate_limit_credential: Annotated[tuple[int, float], NoDecode] = Field(
+        (300, 50.0), description="Rate limit per credential (API key or token), "
+                                 "`burst,per_second`, shared like the IP's.")
+    rate_limit_login: Annotated[tuple[int, float], NoDecode] = Field(
+        (10, 0.1), description="Login attempts per phone, e-mail or operator id, "
+                               "`burst,per_second`, checked before any password work.")
+
+    @field_validator("rate_limit_ip", "rate_limit_credential", "rate_limit_login",
+                     mode="before")
+    @classmethod
+    def _rate_limit(cls, value: Any) -> tuple[int, float]:
+        """``burst,per_second`` (``[burst, per_second]`` too), or a pair."""
+        try:
+            if isinstance(value, str):
+                value = value.strip().strip("[]()").split(",")
+            burst_text, per_second_text = value
+            burst, per_second = int(str(burst_text).strip()), float(str(per_second_text).strip())
+        except (TypeError, ValueError):
+            raise ValueError("expected burst,per_second (e.g. 600,100)") from None
+        if burst < 1 or not 0 < per_second < float("inf"):
+            raise ValueError("needs burst >= 1 and per_second > 0 (e.g. 600,100)")
+        return burst, per_second
+
     @field_validator("business_date")
     @classmethod
     def _business_date(cls, value: str | None) -> str | None:
@@ -380,6 +414,8 @@ def settings_table() -> str:
             shown = "unset"
         elif isinstance(default, bool):
             shown = "`true`" if default else "`false`"
+        elif _is_rate_limit(annotation):
+            shown = f"`{default[0]},{default[1]:g}`"
         else:
             shown = f"`{default}`"
         rows.append(f"| `{env_name(name)}` | {kind} | {shown} | {info.description} |")
@@ -388,12 +424,18 @@ def settings_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def _is_rate_limit(annotation: Any) -> bool:
+    return "tuple[int, float]" in str(annotation)
+
+
 def _type_name(annotation: Any) -> str:
     text = str(annotation)
     if "SecretStr" in text:
         return "secret (base64)"
     if "Path" in text:
         return "path"
+    if _is_rate_limit(annotation):
+        return "`burst,per_second` (integer, number)"
     if "tuple" in text:
         return "list of hex keys"
     if annotation is bool:

@@ -1,25 +1,25 @@
 """Rate limits through the real app: per client IP, per credential and per login identifier.
 
-The buckets are configured through ``ApiConfig`` (small ones here) and read a fake monotonic
-clock, so refill is tested by moving time, not by sleeping. Rate limits live in process and
-do not depend on the store: SQLite only.
+The buckets are configured through ``ApiConfig`` (small ones here) and read a fake clock
+(``ApiConfig.rate_limit_clock``), so refill is tested by moving time, not by sleeping. On
+SQLite the limits live in the process (MemoryRateLimits), on PostgreSQL in the database
+(platform_rate_limits, shared by every API process): the same behaviour on both.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-import creditpay.api.app as app_module
-from creditpay.api.access import SECURITY_HEADERS, TokenBuckets
+from creditpay.api.access import SECURITY_HEADERS, MemoryRateLimits
 from creditpay.errors import PROBLEM_BASE
+from creditpay.platform.rate_limits import RateLimits
 from tests.api.helpers import PASSWORD, Api, build_app
 
-pytestmark = pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+pytestmark = pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
 
 BIG = (10_000, 10_000.0)
 
@@ -38,12 +38,8 @@ class FakeMonotonic:
 
 
 @pytest.fixture
-def monotonic(monkeypatch: pytest.MonkeyPatch) -> FakeMonotonic:
-    fake = FakeMonotonic()
-    # create_app builds its TokenBuckets from ApiConfig; hand them the fake clock.
-    monkeypatch.setattr(app_module, "TokenBuckets",
-                        functools.partial(TokenBuckets, monotonic=fake))
-    return fake
+def monotonic() -> FakeMonotonic:
+    return FakeMonotonic()
 
 
 @pytest.fixture
@@ -52,9 +48,13 @@ def limited(store, clock, monotonic) -> Iterator[Any]:  # type: ignore[no-untype
     built: list[Api] = []
 
     def make(**buckets: tuple[int, float]) -> Api:
-        settings = {"ip_bucket": BIG, "credential_bucket": BIG, "login_bucket": BIG}
+        settings: dict[str, Any] = {"ip_bucket": BIG, "credential_bucket": BIG,
+                                    "login_bucket": BIG, "rate_limit_clock": monotonic}
         settings.update(buckets)
         app = build_app(store.url, clock, **settings)
+        # "auto": the database on PostgreSQL, this process's memory on SQLite.
+        assert isinstance(app.state.rate_limiter, RateLimits if store.kind == "postgresql"
+                          else MemoryRateLimits)
         api = Api(TestClient(app, raise_server_exceptions=False), app)
         built.append(api)
         return api
@@ -159,3 +159,24 @@ def test_login_bucket_cannot_be_dodged_by_reformatting_the_phone(limited):
                                     "device_id": "device-0001"}, expect=200)
     _assert_rate_limited(api.post("/v1/auth/login", {
         "identifier": "137-0000-0005", "password": PASSWORD, "device_id": "device-0001"}))
+
+
+def test_the_shared_limits_fail_open_when_their_table_cannot_be_reached(store, clock, caplog):
+    """If the database holding the limits fails, requests are admitted (and it is logged):
+    the liveness probe and routes without the database keep answering."""
+    from sqlalchemy import text
+
+    app = build_app(store.url, clock, rate_limits="database", ip_bucket=(1, 0.001))
+    api = Api(TestClient(app, raise_server_exceptions=False), app)
+    try:
+        assert api.client.get("/v1/health").status_code == 200
+        _assert_rate_limited(api.client.get("/v1/health"))
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE platform_rate_limits"))
+        with caplog.at_level("ERROR", logger="creditpay.api"):
+            assert api.client.get("/v1/health").status_code == 200
+            assert api.client.get("/v1/health").status_code == 200
+        assert sum("rate limits unavailable" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        api.client.close()
+        api.runtime.close()

@@ -5,29 +5,41 @@ Every route declares an :class:`Access` rule (customers, merchant scopes, operat
 partner lender scopes, or public); the authorisation-matrix test reads these rules from the app's routes and checks
 every endpoint against every kind of caller.
 
-Rate limits are in-process token buckets (per client IP and per credential): enough for one
-process; several processes behind a load balancer each enforce their own share (a shared
-store such as Redis would be needed for a global limit).
+Rate limits (per client IP, per credential, per login identity) are GCRA buckets
+(:mod:`creditpay.platform.rate_limits`). On PostgreSQL they live in the database, shared by
+every API process (``creditpay serve --workers N``; several machines behind a load balancer
+too): one upsert per request checks both the IP's and the credential's limit. On SQLite,
+where one process serves (``--workers`` above 1 is refused), they live in that process's
+memory (:class:`MemoryRateLimits`, the same arithmetic): a database write per request would
+queue every request behind SQLite's one writer. ``ApiConfig.rate_limits`` overrides the
+choice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from creditpay.errors import PROBLEM_BASE, AuthenticationError, PermissionDeniedError
 from creditpay.parties.service import Principal
+from creditpay.platform.rate_limits import Limit, gcra
 
-__all__ = ["Access", "TokenBuckets", "GuardMiddleware", "bearer", "SECURITY_HEADERS"]
+__all__ = ["Access", "RateLimiter", "MemoryRateLimits", "LoginThrottle", "GuardMiddleware",
+           "Limit", "bearer", "SECURITY_HEADERS"]
+
+_log = logging.getLogger("creditpay.api")
 
 bearer = HTTPBearer(auto_error=False, description="customer access token, merchant API key "
                     "(cpk...), operator login token (from /v1/operator/auth/login), "
@@ -105,47 +117,78 @@ def access(*, customer: bool = False, merchant: set[str] | None = None,
                   frozenset(partner) if partner is not None else None).dependency()
 
 
-class TokenBuckets:
-    """Thread-safe token buckets keyed by string, bounded in memory (LRU)."""
+class RateLimiter(Protocol):
+    """Checks and counts one request against several ``(key, limit)``: 0.0 if admitted,
+    else seconds until it would be (:class:`creditpay.platform.rate_limits.RateLimits` in
+    the database, :class:`MemoryRateLimits` in process)."""
 
-    def __init__(self, capacity: int, refill_per_s: float, keys_max: int = 100_000,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = capacity
-        self.refill_per_s = refill_per_s
+    def take(self, checks: Sequence[tuple[str, Limit]]) -> float: ...
+
+
+class MemoryRateLimits:
+    """GCRA buckets in this process's memory (one API process: SQLite), thread-safe and
+    bounded (LRU over ``keys_max`` keys); the arithmetic of the database's
+    (:func:`creditpay.platform.rate_limits.gcra`)."""
+
+    def __init__(self, keys_max: int = 100_000,
+                 now_s: Callable[[], float] = time.monotonic) -> None:
         self._keys_max = keys_max
-        self._monotonic = monotonic
+        self._now_s = now_s
         self._lock = threading.Lock()
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._tats: OrderedDict[str, int] = OrderedDict()
+
+    def take(self, checks: Sequence[tuple[str, Limit]]) -> float:
+        now_us = int(self._now_s() * 1_000_000)
+        wait_us = 0
+        with self._lock:
+            for key, limit in checks:
+                admitted, tat_us, wait = gcra(self._tats.get(key), now_us, limit.interval_us,
+                                              limit.tolerance_us)
+                self._tats[key] = tat_us
+                self._tats.move_to_end(key)
+                if not admitted:
+                    wait_us = max(wait_us, wait, 1)
+            while len(self._tats) > self._keys_max:
+                self._tats.popitem(last=False)
+        return wait_us / 1_000_000
+
+
+class LoginThrottle:
+    """The per-login-identity limit (``app.state.login_buckets``): ``take(key)`` is 0.0 or
+    the seconds to wait, checked before any password work."""
+
+    def __init__(self, limiter: RateLimiter, limit: Limit) -> None:
+        self.limiter = limiter
+        self.limit = limit
 
     def take(self, key: str) -> float:
-        """0 if allowed, else seconds until a token is available."""
-        now = self._monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.capacity), now))
-            tokens = min(self.capacity, tokens + (now - last) * self.refill_per_s)
-            if tokens >= 1:
-                self._buckets[key] = (tokens - 1, now)
-                wait = 0.0
-            else:
-                self._buckets[key] = (tokens, now)
-                wait = (1 - tokens) / self.refill_per_s
-            self._buckets.move_to_end(key)
-            while len(self._buckets) > self._keys_max:
-                self._buckets.popitem(last=False)
-            return wait
+        return self.limiter.take([("login:" + key, self.limit)])
 
 
 class GuardMiddleware:
     """Rate limits (per IP, per credential) and security headers on every response.
 
     A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` runs the app in a separate
-    task and re-streams its body, which cost about a millisecond per request."""
+    task and re-streams its body, which cost about a millisecond per request. A limiter
+    that does I/O (``blocking``: the database's) is called in a worker thread, so the event
+    loop keeps serving while the check waits for the database."""
 
-    def __init__(self, app: ASGIApp, per_ip: TokenBuckets, per_credential: TokenBuckets
-                 ) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, ip_limit: Limit,
+                 credential_limit: Limit, blocking: bool = False) -> None:
         self.app = app
-        self.per_ip = per_ip
-        self.per_credential = per_credential
+        self.limiter = limiter
+        self.ip_limit = ip_limit
+        self.credential_limit = credential_limit
+        self.blocking = blocking
+        self._next_warning_s = 0.0
+
+    def _limits_unavailable(self) -> None:
+        """Log (at most every 10 s) that the shared limits could not be checked."""
+        now = time.monotonic()
+        if now >= self._next_warning_s:
+            self._next_warning_s = now + 10.0
+            _log.exception("rate limits unavailable (database unreachable?): requests are "
+                           "admitted without them")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,10 +196,22 @@ class GuardMiddleware:
             return
         client = scope.get("client")
         ip = client[0] if client else "unknown"
-        wait = self.per_ip.take("ip:" + ip)
+        checks = [("ip:" + ip, self.ip_limit)]
         auth = _header(scope, b"authorization")
-        if not wait and auth:
-            wait = self.per_credential.take("cred:" + hashlib.sha256(auth).hexdigest()[:32])
+        if auth:
+            checks.append(("cred:" + hashlib.sha256(auth).hexdigest()[:32],
+                           self.credential_limit))
+        if self.blocking:
+            try:
+                wait = await run_in_threadpool(self.limiter.take, checks)
+            except Exception:  # noqa: BLE001 - the limits fail open, loudly
+                # The database holding the limits is unreachable: refusing every request
+                # would also fail the liveness probe and every route that needs no
+                # database; the request goes on (one that needs the database fails there).
+                self._limits_unavailable()
+                wait = 0.0
+        else:
+            wait = self.limiter.take(checks)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

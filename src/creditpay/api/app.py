@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,18 +33,24 @@ from creditpay.api import (
     routes_partners,
     routes_payments,
 )
-from creditpay.api.access import GuardMiddleware, TokenBuckets
+from creditpay.api.access import (
+    GuardMiddleware,
+    Limit,
+    LoginThrottle,
+    MemoryRateLimits,
+    RateLimiter,
+)
 from creditpay.api.body import BodyGuardMiddleware
 from creditpay.api.common import PROBLEM_STATUSES
 from creditpay.api.problems import PROBLEM_MEDIA_TYPE, install_problem_handlers
-from creditpay.api.runtime import ApiConfig, build_runtime
+from creditpay.api.runtime import ApiConfig, Runtime, build_runtime
 from creditpay.api.schemas import Problem
 from creditpay.clock import Clock
 from creditpay.config import Settings
 from creditpay.jobs.functions import JobSchedule
 from creditpay.jobs.inprocess import InProcessRunner
 
-__all__ = ["create_app", "ApiConfig"]
+__all__ = ["create_app", "app_from_environment", "ApiConfig"]
 
 log = logging.getLogger("creditpay.api")
 
@@ -97,12 +104,18 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
                   # CSP blocks (a blank page): creditpay.web serves them from the package.
                   docs_url=None, redoc_url=None)
     app.state.runtime = rt
-    app.state.login_buckets = TokenBuckets(*config.login_bucket)
+    limiter, shared = _rate_limiter(rt, config)
+    app.state.rate_limiter = limiter
+    app.state.login_buckets = LoginThrottle(
+        limiter, Limit(*(config.login_bucket or settings.rate_limit_login)))
     # Added first, so it runs inside the guard: a refused body still gets the security
     # headers, and a rate-limited client's body is never buffered.
     app.add_middleware(BodyGuardMiddleware, body_bytes_max=config.body_bytes_max)
-    app.add_middleware(GuardMiddleware, per_ip=TokenBuckets(*config.ip_bucket),
-                       per_credential=TokenBuckets(*config.credential_bucket))
+    app.add_middleware(GuardMiddleware, limiter=limiter,
+                       ip_limit=Limit(*(config.ip_bucket or settings.rate_limit_ip)),
+                       credential_limit=Limit(*(config.credential_bucket
+                                                or settings.rate_limit_credential)),
+                       blocking=shared)
     install_problem_handlers(app)
     for module in (routes_customers, routes_payments, routes_merchants, routes_operators,
                    routes_credit_score):
@@ -157,6 +170,32 @@ def _install_job_queue_probes(app: FastAPI, settings: Settings) -> None:
 
     register_readiness_check(app, "job_queue", job_queue)
     set_queue_depth_source(lambda: queue_depth(settings))
+
+
+def app_from_environment() -> FastAPI:
+    """The app of ``creditpay serve``, built from the process's settings (the environment):
+    uvicorn's factory (``creditpay.api.app:app_from_environment``), so that each of
+    ``--workers N`` processes builds its own app, configured identically (serve passes its
+    options to them as CREDITPAY_* variables)."""
+    from creditpay.platform.logs import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings)  # a spawned worker inherits no logging set-up
+    return create_app(settings, config=ApiConfig(background_jobs=settings.serve_jobs))
+
+
+def _rate_limiter(rt: Runtime, config: ApiConfig) -> tuple[RateLimiter, bool]:
+    """The rate limits' store (``ApiConfig.rate_limits``) and whether it is the database
+    (shared by every API process; its check does I/O)."""
+    where = config.rate_limits
+    if where == "auto":
+        where = "database" if rt.uow.engine.dialect.name == "postgresql" else "memory"
+    clock = config.rate_limit_clock
+    if where == "database":
+        from creditpay.platform.rate_limits import RateLimits
+
+        return RateLimits(rt.uow, now_s=clock or time.time), True
+    return MemoryRateLimits(now_s=clock or time.monotonic), False
 
 
 def operation_id(route: APIRoute) -> str:

@@ -1,5 +1,5 @@
 """What one API process holds: the services (from :func:`creditpay.bootstrap.build_services`)
-and the per-process HTTP knobs (token buckets, body limit, background jobs).
+and the per-process HTTP knobs (rate limits, body limit, background jobs).
 
 Built once by :func:`creditpay.api.app.create_app` from the settings (keys included:
 ``CREDITPAY_MASTER_KEY[_FILE]``, optional ``CREDITPAY_TOKEN_KEY`` and
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from creditpay.bootstrap import ServiceOptions, Services, build_services, serving_clock
 from creditpay.clock import Clock
@@ -60,10 +61,17 @@ class ApiConfig:
     payments_policy: PaymentsPolicy = field(default_factory=PaymentsPolicy)
     passwords: PasswordPolicy | None = None
     rail_delay_s: int = 3600
-    # Token buckets (in process): capacity and refill per second.
-    ip_bucket: tuple[int, float] = (600, 100.0)
-    credential_bucket: tuple[int, float] = (300, 50.0)
-    login_bucket: tuple[int, float] = (10, 0.1)  # per identifier, before any DB work
+    # Rate limits: capacity and refill per second (creditpay.api.access). Where they are
+    # kept: "auto" is the database on PostgreSQL (shared by every API process: serve
+    # --workers N) and this process's memory on SQLite (one process); "database" or
+    # "memory" forces one. ``rate_limit_clock``: seconds, default the wall clock (database)
+    # or the monotonic clock (memory); tests move a fake one.
+    rate_limits: Literal["auto", "database", "memory"] = "auto"
+    rate_limit_clock: Callable[[], float] | None = None
+    # None: the settings' (CREDITPAY_RATE_LIMIT_IP, _CREDENTIAL, _LOGIN).
+    ip_bucket: tuple[int, float] | None = None
+    credential_bucket: tuple[int, float] | None = None
+    login_bucket: tuple[int, float] | None = None  # per identifier, before any DB work
     # serve: deliver rail callbacks and seal the audit chain every second, and run the
     # webhook delivery worker (a task of its own).
     background_jobs: bool = False

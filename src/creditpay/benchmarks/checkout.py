@@ -2,7 +2,16 @@
 
 (a) in process, through the service layer, one client;
 (b) over HTTP on loopback (``creditpay serve`` in a subprocess, uvicorn) with ``concurrency``
-    client threads, each its own customer.
+    client threads, each its own customer; on PostgreSQL twice, ``serve --workers 1`` and
+    ``serve --workers 2`` (``http_workers``: throughput side by side, ``ratio_2_vs_1``).
+
+Where the CPU goes over HTTP (``http_workers.<n>.cpu_ms_per_checkout``): the server's
+processes (uvicorn's supervisor and its workers), the load generator (this process: the
+httpx clients) and PostgreSQL (the postmaster and its backends), measured from their
+CPU times over the run. With everything on one machine, ``cpu_count`` cores give at most
+``cpu_count * 1000 / total`` checkouts/s whatever the number of workers, and one worker
+at most ``1000 / server`` (``ceiling_checkouts_per_s``, :func:`_workers_summary`): the
+ratio 2 vs 1 cannot exceed the ratio of the two ceilings (``ratio_ceiling_2_vs_1``).
 
 Reference measured in the same run on the same store: durable single-row commits/s (a bare
 ``BEGIN; INSERT; COMMIT``) at the same concurrency. One checkout is 4 write transactions
@@ -58,6 +67,7 @@ __all__ = ["run"]
 AMOUNT_MINOR = 12_000  # 120.00 CNY: below the step-up threshold
 LIMIT_MINOR = 5_000_000
 WRITE_TRANSACTIONS_PER_CHECKOUT = 4
+REQUESTS_PER_CHECKOUT = 4  # over HTTP: intent, offers, confirm, capture
 PLANS_PER_CUSTOMER = DEFAULT_POLICY.concurrent_plans_max
 
 
@@ -67,7 +77,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 @contextlib.contextmanager
-def _store(kind: str) -> Iterator[tuple[str, Callable[[], Any]]]:
+def _store(kind: str) -> Iterator[tuple[str, Callable[[], Any], Any]]:
+    """(database URL, a raw DB-API connect, the PostgreSQL server or None)."""
     if kind == "sqlite":
         import sqlite3
 
@@ -80,7 +91,7 @@ def _store(kind: str) -> Iterator[tuple[str, Callable[[], Any]]]:
                 conn.execute("PRAGMA synchronous=FULL")
                 return conn
 
-            yield f"sqlite:///{path}", connect
+            yield f"sqlite:///{path}", connect, None
         return
     import psycopg
 
@@ -93,7 +104,7 @@ def _store(kind: str) -> Iterator[tuple[str, Callable[[], Any]]]:
             return psycopg.connect(f"host=127.0.0.1 port={server.port} user=postgres"
                                    " dbname=checkout", autocommit=True)
 
-        yield url, connect_pg
+        yield url, connect_pg, server
 
 
 def _raw_commits(kind: str, connect: Callable[[], Any], threads: int, seconds: float
@@ -413,22 +424,57 @@ def pure_work_ms(catalogue: Any, repeats: int = 20) -> float:
 
 
 @contextlib.contextmanager
-def _server(url: str, master: LocalMasterKey, master_bytes: bytes) -> Iterator[str]:
-    from creditpay.devtools.apiserver import running_api_server
+def _server(url: str, master: LocalMasterKey, master_bytes: bytes, workers: int = 1
+            ) -> Iterator[Any]:
+    """``creditpay serve --workers N`` in a subprocess: yields its ApiProcess."""
+    from creditpay.devtools.apiserver import running_api_process
 
-    with running_api_server(url, encode_key(master_bytes), start_timeout_s=60) as base:
-        yield base
+    with running_api_process(url, encode_key(master_bytes), start_timeout_s=120,
+                             workers=workers) as server:
+        yield server
 
 
-def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
-               ) -> dict[str, Any]:
+def _tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) of process ``pid`` and its descendants, the ended
+    children it waited for included (PostgreSQL's ended backends); 0.0 when unknown."""
+    if pid is None:
+        return 0.0
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        times = root.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+        return total
+    except psutil.Error:
+        return 0.0
+
+
+def _postmaster_pid(server: Any) -> int | None:
+    """The PostgreSQL server's postmaster (first line of ``postmaster.pid``)."""
+    try:
+        return int((Path(server.data) / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int,
+               first_customer: int, cpu: Callable[[], dict[str, float]] | None = None,
+               run: str = "http") -> dict[str, Any]:
+    """``payments`` checkouts by ``concurrency`` clients, customers from ``first_customer``
+    on; ``cpu`` (optional) reads the CPU seconds of each process group, before and after
+    the timed part."""
     import httpx
 
     merchant_key = world["merchant"]["api_key"]["key"]
     per_client = max(1, payments // concurrency)
-    # The in-process run used the first customers; each client logs in its own (before the
-    # clock starts), enough that none exceeds the plans a customer may hold.
-    people = world["people"][world["in_process_customers"]:]
+    # Earlier runs used the first customers; each client logs in its own (before the clock
+    # starts), enough that none exceeds the plans a customer may hold.
+    people = world["people"][first_customer:]
     per_client_customers = _customers_for(per_client)
     tokens: list[list[str]] = []
     with httpx.Client(base_url=base, timeout=30) as client:
@@ -460,7 +506,7 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
                 try:
                     intent = call("/v1/payment_intents", {
                         "amount_minor": AMOUNT_MINOR, "currency": "CNY",
-                        "order_id": f"http-{n}-{i}"}, merchant)
+                        "order_id": f"{run}-{n}-{i}"}, merchant)
                     url = f"/v1/payment_intents/{intent['id']}"
                     if world["credit"]:
                         quote = call(f"{url}/credit_offers", {}, customer)
@@ -475,6 +521,7 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
                 with lock:
                     latencies.append((time.perf_counter() - t0) * 1000)
 
+    cpu_before = cpu() if cpu else {}
     start = time.perf_counter()
     pool = [threading.Thread(target=client_loop, args=(n,)) for n in range(concurrency)]
     for t in pool:
@@ -482,24 +529,39 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
     for t in pool:
         t.join()
     elapsed = time.perf_counter() - start
-    return {"checkouts": len(latencies), "errors": len(errors), "error_sample": errors[:3],
-            "checkouts_per_s": round(len(latencies) / elapsed, 1),
-            "latency_ms_p50": round(statistics.median(latencies), 2) if latencies else None,
-            "latency_ms_p99": round(_percentile(latencies, 0.99), 2) if latencies else None,
-            "concurrency": concurrency}
+    result: dict[str, Any] = {
+        "checkouts": len(latencies), "errors": len(errors), "error_sample": errors[:3],
+        "checkouts_per_s": round(len(latencies) / elapsed, 1),
+        "latency_ms_p50": round(statistics.median(latencies), 2) if latencies else None,
+        "latency_ms_p99": round(_percentile(latencies, 0.99), 2) if latencies else None,
+        "concurrency": concurrency, "elapsed_s": round(elapsed, 2)}
+    if cpu:
+        used = {name: value - cpu_before[name] for name, value in cpu().items()}
+        done = max(1, len(latencies))
+        per = {name: round(value * 1000 / done, 2) for name, value in used.items()}
+        per["total"] = round(sum(used.values()) * 1000 / done, 2)
+        result["cpu_s"] = {name: round(value, 2) for name, value in used.items()}
+        result["cpu_ms_per_checkout"] = per
+        # The share of the machine's cores the run kept busy (all processes, this run's).
+        result["cores_busy"] = round(sum(used.values()) / elapsed, 2)
+    return result
+
+
+HTTP_WORKERS = (1, 2)  # serve --workers compared on PostgreSQL
 
 
 def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> dict[str, Any]:
     master_bytes = generate_key_bytes()
     master = LocalMasterKey(master_bytes)
-    with _store(kind) as (url, connect):
+    runs = HTTP_WORKERS if kind == "postgresql" else (1,)
+    with _store(kind) as (url, connect, pg_server):
         in_process_customers = _customers_for(payments)
         concurrency = max(concurrency, 1)
         http_customers = concurrency * _customers_for(max(1, http_payments // concurrency))
         # One more customer, last, for counting statements (their plans do not count
         # against the others').
-        app, world = _world(url, master, in_process_customers + http_customers + 1)
-        world["in_process_customers"] = in_process_customers
+        app, world = _world(url, master, in_process_customers + len(runs) * http_customers
+                            + 1)
         rt = app.state.runtime
         try:
             counts = first = None
@@ -510,15 +572,28 @@ def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> d
             in_process = _in_process(rt, world, payments)
         finally:
             rt.close()
-        with _server(url, master, master_bytes) as base:
-            http = _over_http(base, world, http_payments, concurrency)
+        postmaster = _postmaster_pid(pg_server) if pg_server is not None else None
+        by_workers: dict[int, dict[str, Any]] = {}
+        for n, workers in enumerate(runs):
+            with _server(url, master, master_bytes, workers) as server:
+                def cpu(pid: int = server.pid) -> dict[str, float]:
+                    figures = {"server": _tree_cpu_s(pid), "load_generator": time.process_time()}
+                    if postmaster is not None:
+                        figures["postgresql"] = _tree_cpu_s(postmaster)
+                    return figures
+
+                by_workers[workers] = {"workers": workers, **_over_http(
+                    server.base, world, http_payments, concurrency,
+                    in_process_customers + n * http_customers, cpu, run=f"http{workers}")}
+        http = by_workers[1]
+        limits = _rate_limit_cost(url, postmaster, concurrency) if postmaster else None
         raw_1 = _raw_commits(kind, connect, 1, 2.0)
         raw_n = _raw_commits(kind, connect, concurrency, 2.0)
     per = WRITE_TRANSACTIONS_PER_CHECKOUT
     pure_ms = pure_work_ms(rt.catalogue) if world["credit"] else 0.0
     # What the store's four commits and the pure work alone would allow, one client.
     floor_per_s = 1 / (per / raw_1 + pure_ms / 1000)
-    return {
+    result = {
         "bench": "checkout", "store": kind, "cpu_count": os.cpu_count(),
         "funding": "installment_plan (6 periods)" if world["credit"] else
         "balance (credit engine not installed)",
@@ -537,6 +612,89 @@ def measure(kind: str, payments: int, http_payments: int, concurrency: int) -> d
                  "reference_checkouts_per_s": round(raw_n / per, 1),
                  "ratio": round(http["checkouts_per_s"] / (raw_n / per), 4)},
     }
+    if len(by_workers) > 1:
+        result["http_workers"] = _workers_summary(by_workers)
+    if limits is not None:
+        total_ms = http.get("cpu_ms_per_checkout", {}).get("total")
+        limits["share_of_http_checkout_cpu"] = round(
+            limits["cpu_us_per_check"]["total"] * REQUESTS_PER_CHECKOUT / 1000 / total_ms,
+            4) if total_ms else None
+        result["rate_limit_check"] = limits
+    return result
+
+
+def _rate_limit_cost(url: str, postmaster: int, threads: int, seconds: float = 2.0
+                     ) -> dict[str, Any]:
+    """The shared rate limit's price: ``threads`` threads checking ONE key (the bench's
+    clients all come from 127.0.0.1: the hottest row there is) and a credential each, as
+    the API does per request; checks/s and CPU µs per check in this process and in
+    PostgreSQL."""
+    from creditpay.clock import SystemClock
+    from creditpay.db.engine import make_engine
+    from creditpay.db.uow import UnitOfWork
+    from creditpay.platform.rate_limits import Limit, RateLimits
+
+    engine = make_engine(url, pool_size=threads)
+    limits = RateLimits(UnitOfWork(engine, SystemClock()))
+    ip, credential = Limit(10**9, 10**9), Limit(10**9, 10**9)  # never refuses
+    counts = [0] * threads
+    try:
+        limits.take([("ip:127.0.0.1", ip)])  # connect and create the row first
+        deadline = time.perf_counter() + seconds
+
+        def worker(n: int) -> None:
+            while time.perf_counter() < deadline:
+                limits.take([("ip:127.0.0.1", ip), (f"cred:{n}", credential)])
+                counts[n] += 1
+
+        cpu_before, pg_before = time.process_time(), _tree_cpu_s(postmaster)
+        start = time.perf_counter()
+        pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        elapsed = time.perf_counter() - start
+        client_s, pg_s = time.process_time() - cpu_before, _tree_cpu_s(postmaster) - pg_before
+    finally:
+        engine.dispose()
+    checks = max(1, sum(counts))
+    return {"threads": threads, "checks_per_s": round(checks / elapsed, 1),
+            "cpu_us_per_check": {"client": round(client_s * 1e6 / checks, 1),
+                                 "postgresql": round(pg_s * 1e6 / checks, 1),
+                                 "total": round((client_s + pg_s) * 1e6 / checks, 1)}}
+
+
+def _workers_summary(by_workers: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """HTTP throughput with 1 and 2 API workers side by side, and the ceiling the machine
+    puts on each: a worker is one Python process (one core at most, its GIL), so ``n``
+    workers give at most ``n * 1000 / server_ms`` checkouts/s, and every process shares
+    the ``cpu_count`` cores, so at most ``cpu_count * 1000 / total_ms``
+    (``ceiling_checkouts_per_s``: the lower of the two, from the run's CPU per checkout).
+    ``ratio_ceiling_2_vs_1`` is the ratio of the two ceilings: what 2 workers could give
+    over 1 on this machine with the load generator and PostgreSQL on the same cores.
+    ``cores_busy``: the cores the run's processes kept busy (other load on the machine
+    shows as fewer than ``cpu_count`` while the throughput is below its ceiling)."""
+    cores = os.cpu_count() or 1
+    summary: dict[str, Any] = {}
+    for workers, run in by_workers.items():
+        cpu = run.get("cpu_ms_per_checkout", {})
+        ceiling = None
+        if cpu.get("server") and cpu.get("total"):
+            ceiling = round(min(workers * 1000 / cpu["server"], cores * 1000 / cpu["total"]), 1)
+        summary[str(workers)] = {
+            **run, "throughput_per_s": run["checkouts_per_s"],
+            "requests_per_s": round(run["checkouts_per_s"] * REQUESTS_PER_CHECKOUT, 1),
+            "ceiling_checkouts_per_s": ceiling,
+            "share_of_ceiling": round(run["checkouts_per_s"] / ceiling, 3) if ceiling else None}
+    one, two = summary["1"], summary["2"]
+    summary["ratio_2_vs_1"] = round(two["throughput_per_s"] / one["throughput_per_s"], 3) \
+        if one["throughput_per_s"] else None
+    summary["ratio_ceiling_2_vs_1"] = round(
+        two["ceiling_checkouts_per_s"] / one["ceiling_checkouts_per_s"], 3) \
+        if two["ceiling_checkouts_per_s"] and one["ceiling_checkouts_per_s"] else None
+    summary["cpu_count"] = cores
+    return summary
 
 
 def run(stores: list[str], payments: int, http_payments: int, concurrency: int,

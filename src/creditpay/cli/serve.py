@@ -26,11 +26,16 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         db: DbOption = None,
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
+        workers: int = typer.Option(
+            1, "--workers", help="API processes on the one port (uvicorn workers). Above 1 "
+                                 "needs PostgreSQL, and the background jobs then run in no "
+                                 "API process"),
         jobs: bool | None = typer.Option(
             None, "--jobs/--no-jobs",
             help="run the background jobs in this process (webhook delivery, card rail "
-                 "callbacks, audit seal): the default in development mode; refused in "
-                 "production mode, where creditpay worker and creditpay scheduler run them"),
+                 "callbacks, audit seal): the default in development mode "
+                 "(CREDITPAY_SERVE_JOBS); refused in production mode and off with --workers "
+                 "above 1, where creditpay worker and creditpay scheduler run them"),
         business_date: str | None = typer.Option(
             None, "--business-date",
             help="serve the database at its own business date: YYYY-MM-DD, or 'db' for "
@@ -41,27 +46,60 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         """Run the HTTP API with uvicorn (needs CREDITPAY_MASTER_KEY or _FILE).
         CREDITPAY_WEBHOOKS_ALLOW_PRIVATE=true lets merchant webhooks target loopback and
         private addresses (development only)."""
+        import os
+
         import uvicorn
 
-        from creditpay.api.app import create_app
-        from creditpay.api.runtime import ApiConfig
         from creditpay.platform.logs import configure_logging
+        from creditpay.platform.metrics import prepare_multiprocess_metrics
 
         settings = settings_for(db)
         if business_date is not None:
             settings = with_business_date(settings, business_date)
+        if workers < 1:
+            raise fail("--workers must be at least 1")
+        if workers > 1 and settings.database_url.startswith("sqlite"):
+            # SQLite lets one process write at a time: N processes would queue on its lock
+            # (and each could keep the other waiting up to the busy timeout), for no gain.
+            raise fail(f"--workers {workers} needs PostgreSQL: SQLite has one writer at a "
+                       "time, so more than one API process on it only queue on its lock. "
+                       "Serve SQLite with --workers 1, or --db postgresql://...")
         if jobs and settings.mode == "production":
             raise fail("--jobs: production mode runs no background loop in the API "
                        "process; run creditpay worker and creditpay scheduler")
-        run_jobs = settings.mode == "development" if jobs is None else jobs
+        run_jobs = (settings.serve_jobs and settings.mode == "development") if jobs is None \
+            else jobs
+        if workers > 1 and run_jobs:
+            typer.echo(f"--workers {workers}: the API processes run no background jobs "
+                       "(rail callbacks, audit sealing, webhook delivery would run "
+                       f"{workers} times); run creditpay worker and creditpay scheduler",
+                       err=True)
+            run_jobs = False
         # JSON lines for every record (uvicorn's included: log_config=None keeps uvicorn
         # from installing its own plain-text handlers); the access line is the API's own
-        # (creditpay.access: route template, status, duration, request id).
+        # (creditpay.access: route template, status, duration, request id). Each worker
+        # process configures its own again (app_from_environment).
         configure_logging(settings)
-        application = create_app(settings, config=ApiConfig(background_jobs=run_jobs))
-        uvicorn.run(application, host=host, port=port, log_config=None,
-                    log_level=settings.log_level, access_log=False,
-                    proxy_headers=False, server_header=False)
+        if workers > 1:
+            # Bring the database to the current schema once, here, before the workers
+            # start: N processes migrating one database at the same moment would race.
+            built = services(settings.database_url, read_only=False)
+            built.close()
+        # /metrics sums every worker's samples (prometheus-client's multiprocess mode).
+        prepare_multiprocess_metrics(workers)
+        # Every worker builds its app from the environment (uvicorn's factory), so every
+        # one is configured identically: serve's options go there as CREDITPAY_* values.
+        os.environ.update({
+            "CREDITPAY_DATABASE_URL": settings.database_url,
+            "CREDITPAY_SERVE_JOBS": "true" if run_jobs else "false",
+            **({"CREDITPAY_BUSINESS_DATE": settings.business_date}
+               if settings.business_date else {})})
+        # uvicorn's supervisor restarts a worker that dies and, on SIGTERM or SIGINT, stops
+        # them gracefully (each finishes its requests in flight and runs its shutdown).
+        uvicorn.run("creditpay.api.app:app_from_environment", factory=True, workers=workers,
+                    host=host, port=port, log_config=None, log_level=settings.log_level,
+                    access_log=False, proxy_headers=False, server_header=False,
+                    timeout_graceful_shutdown=30)
 
     @app.command("operator-create")
     def operator_create(

@@ -116,7 +116,7 @@ def bench_demo(*, customers: int, merchants: int, days: int, seed: int,
     from creditpay.benchmarks.checkout import _raw_commits, _store
     from creditpay.sim.economy import EconomyConfig, run_economy
 
-    with _store("sqlite") as (url, connect):
+    with _store("sqlite") as (url, connect, _server):
         with _StackSampler(threading.get_ident()) as sampler:
             figures, timings = run_economy(EconomyConfig(
                 customers=customers, merchants=merchants, days=days, seed=seed,

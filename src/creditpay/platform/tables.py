@@ -3,8 +3,10 @@ tamper-evident audit log.
 
 Only :mod:`creditpay.platform.vault` writes ``vault_data_keys``, only
 :mod:`creditpay.platform.notes` writes ``vault_notes``, only
-:mod:`creditpay.platform.audit` writes ``audit_records`` / ``audit_chain_head`` and only
-:mod:`creditpay.platform.approvals` writes ``approvals`` (four-eyes proposals).
+:mod:`creditpay.platform.audit` writes ``audit_records`` / ``audit_chain_head``, only
+:mod:`creditpay.platform.approvals` writes ``approvals`` (four-eyes proposals) and only
+:mod:`creditpay.platform.rate_limits` writes ``platform_rate_limits`` (the API's shared rate
+limits).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sqlalchemy import (
 from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["vault_data_keys", "vault_notes", "audit_records", "audit_chain_head",
-           "approvals", "COMPLIANCE_TABLES"]
+           "approvals", "platform_rate_limits", "COMPLIANCE_TABLES"]
 
 # Envelope encryption: each row is a random 256-bit data key, encrypted ("wrapped") by the
 # master key, which never touches the database. ``active`` is TRUE for the one key new
@@ -135,3 +137,21 @@ approvals = Table(
 )
 
 COMPLIANCE_TABLES = (vault_data_keys, vault_notes, audit_records, audit_chain_head, approvals)
+
+
+# The API's rate limits, shared by every API process (issue #19): one row per limited key
+# (a client IP, a credential, a login identity), stored as a SHA-256 digest so no address
+# or identifier is kept. GCRA: ``tat_us`` is the bucket's theoretical arrival time
+# (microseconds since the Unix epoch, wall clock); a row whose ``tat_us`` has passed is a full
+# bucket, the same as no row, and is purged. ``tolerance_us`` (burst tolerance) travels with
+# the row so that one statement can check several limits; ``admitted`` is the outcome of the
+# row's last check (RETURNING sees only the new row). Unlogged on PostgreSQL (migration
+# 0036): no WAL per request; a crash empties the table, that is resets every limit.
+platform_rate_limits = Table(
+    "platform_rate_limits",
+    metadata,
+    Column("key", String(32), primary_key=True),  # sha256(limited key)[:16 bytes], hex
+    Column("tat_us", BigInteger, nullable=False),
+    Column("tolerance_us", BigInteger, nullable=False),
+    Column("admitted", Boolean, nullable=False),
+)

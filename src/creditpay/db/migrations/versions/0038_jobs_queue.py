@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0038_jobs_queue'
-down_revision: str | None = '0035_credit_month_end_lent'
+down_revision: str | None = '0036_platform_rate_limits'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
