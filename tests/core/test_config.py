@@ -68,7 +68,7 @@ def test_a_switch_that_does_not_parse_is_an_error_naming_it(name, typo):
 
 @pytest.mark.parametrize(("text", "value"), [("true", True), ("ON", True), ("1", True),
                                               ("yes", True), ("false", False), ("off", False),
-                                              ("0", False), ("", False)])
+                                              ("0", False), ("", True)])
 def test_switches_read_the_usual_spellings(text, value):
     settings = Settings.from_env("sqlite://", environ={"CREDITPAY_FRAUD_SCREENING": text})
     assert settings.fraud_screening is value
