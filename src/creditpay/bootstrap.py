@@ -24,9 +24,9 @@ import hmac
 import logging
 import ssl
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditpay.clock import Clock, ShiftedClock, SystemClock

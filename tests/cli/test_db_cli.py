@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from creditpay.bootstrap import DatabaseBehindError, ServiceOptions, build_services
-from creditpay.clock import SystemClock
 from creditpay.cli import app
+from creditpay.clock import SystemClock
 from creditpay.config import Settings
 from creditpay.db.engine import make_engine
 from creditpay.db.schema import head_revisions, migrate
