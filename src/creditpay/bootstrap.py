@@ -180,6 +180,7 @@ def serving_clock(settings: Settings) -> Clock:
         from creditpay.credit.cob import next_business_date
         from creditpay.db.engine import make_engine
 
+        _require_existing(settings.database_url)  # never create a database to read a date
         engine = make_engine(settings.database_url, pool_size=1)
         try:
             with engine.connect() as conn:

@@ -195,7 +195,9 @@ class Settings(BaseSettings):
         False, description="Development only: GET /v1/dev/inbox shows the codes and notices "
                            "sent to simulated phones and e-mails. Logged when on.")
     business_date: str | None = Field(
-        None, description="Serve the database at its own business date instead of today's: "
+        None, description="Serve the database (`creditpay serve`, also `--business-date`) "
+                          "and run every command on it at its own business date instead of "
+                          "today's: "
                           "YYYY-MM-DD, or 'db' for the day after its last close of business "
                           "(a simulation's next day). Business time starts there at 09:00 "
                           "UTC and runs with the wall clock.")
