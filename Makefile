@@ -1,17 +1,20 @@
 # creditpay: every target creates the virtual environment and installs the project first.
 PYTHON ?= python3
-VENV := .venv
+# The container image sets VENV=/opt/venv (creditpay installed there, docs/operations.md).
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test bench lint serve clean
+.PHONY: install demo test bench lint serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/creditpay demo

@@ -26,6 +26,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditpay.clock import Clock, ShiftedClock, SystemClock
@@ -60,10 +61,12 @@ if TYPE_CHECKING:
     from creditpay.risk.fraud.cases import CasePolicy
 
 __all__ = ["ServiceOptions", "Services", "build_services", "audit_checkpointer",
-           "fraud_feature_names",
-           "DatabaseUnavailableError", "REGISTRATION_LOOKUPS_MAX"]
+           "fraud_feature_names", "default_fraud_rules_path", "development_feature",
+           "SchemaStatus", "schema_status", "upgrade_database",
+           "DatabaseUnavailableError", "DatabaseBehindError", "REGISTRATION_LOOKUPS_MAX"]
 
 _log = logging.getLogger("creditpay.webhooks")
+_boot_log = logging.getLogger("creditpay.bootstrap")
 # Host name lookups at once when merchants set their webhook URL (each request waits for its
 # own, at most webhook_targets.LOOKUP_TIMEOUT_S).
 REGISTRATION_LOOKUPS_MAX = 8
@@ -76,6 +79,43 @@ class DatabaseUnavailableError(DomainError):
     type_slug = "database-unavailable"
     status = 503
     title = "Database unavailable"
+
+
+class DatabaseBehindError(DatabaseUnavailableError):
+    """Production mode opened a database whose schema is not this release's: nothing is
+    migrated behind the operator's back; ``creditpay db upgrade`` does it."""
+
+    type_slug = "database-behind"
+    title = "Database schema not at this release's revision"
+
+
+def default_fraud_rules_path() -> Path:
+    """The rules document the package ships (``risk/fraud/default_rules.json``): what fraud
+    screening decides with when no rules file is configured and no rule set is activated."""
+    from importlib.resources import files
+
+    return Path(str(files("creditpay.risk.fraud") / "default_rules.json"))
+
+
+def development_feature(settings: Settings, what: str, variable: str | None) -> None:
+    """Allow a development convenience (``what``, switched on by ``variable``; None: there is
+    no other implementation to switch to) in this process: always in development mode; in
+    production mode only with CREDITPAY_ALLOW_DEVELOPMENT_FEATURES=true, and then logged at
+    WARNING. Otherwise a ValidationError naming the variable: the process must not start."""
+    if settings.mode != "production":
+        return
+    allow = env_name("allow_development_features")
+    if not settings.allow_development_features:
+        if variable is not None:
+            raise ValidationError(
+                f"production mode (CREDITPAY_MODE=production) refuses {what} ({variable} "
+                f"is on): turn it off, or set {allow}=true to run with it anyway",
+                field=variable)
+        raise ValidationError(
+            f"production mode (CREDITPAY_MODE=production) refuses {what}, and this release "
+            f"has no other: set {allow}=true to run with it anyway", field=allow)
+    _boot_log.warning("PRODUCTION MODE RUNS A DEVELOPMENT FEATURE: %s (%s, allowed by %s)",
+                      what, variable or "no other implementation", allow)
 
 
 def _system_resolve() -> Resolve:
@@ -140,6 +180,7 @@ def serving_clock(settings: Settings) -> Clock:
         from creditpay.credit.cob import next_business_date
         from creditpay.db.engine import make_engine
 
+        _require_existing(settings.database_url)  # never create a database to read a date
         engine = make_engine(settings.database_url, pool_size=1)
         try:
             with engine.connect() as conn:
@@ -160,14 +201,43 @@ def build_services(settings: Settings, clock: Clock,
     ``options.read_only``) and return the process's services on it, with business ``clock``.
     Raises :class:`DatabaseUnavailableError` when a read-only process's database is missing."""
     options = options or ServiceOptions()
-    engine = _open_engine(settings.database_url, options)
-    return Services(settings, clock, options, engine)
+    _check_settings_mode(settings, options)
+    engine = _open_engine(settings, options)
+    services = Services(settings, clock, options, engine)
+    services.warn_if_screening_off()
+    return services
 
 
-def _open_engine(url: str, options: ServiceOptions) -> Engine:
+def _check_settings_mode(settings: Settings, options: ServiceOptions) -> None:
+    """Production mode refuses the development switches of the settings (before anything is
+    opened), unless explicitly allowed."""
+    if settings.dev_inbox:
+        development_feature(settings, "the development inbox (GET /v1/dev/inbox shows the "
+                            "codes sent to customers)", env_name("dev_inbox"))
+    allow_private = (options.webhooks_allow_private
+                     if options.webhooks_allow_private is not None
+                     else settings.webhooks_allow_private)
+    if allow_private:
+        development_feature(settings, "webhooks to loopback and private addresses",
+                            env_name("webhooks_allow_private"))
+
+
+def _open_engine(settings: Settings, options: ServiceOptions) -> Engine:
     from creditpay.db.engine import make_engine
     from creditpay.db.schema import migrate, open_database
 
+    url = settings.database_url
+    if settings.mode == "production":
+        # Never migrate in production: the database must already be at this release's
+        # schema (creditpay db upgrade), and it is never created here either.
+        _require_existing(url)
+        engine = make_engine(url, pool_size=options.pool_size, durability=options.durability)
+        try:
+            _require_at_head(engine, url)
+        except BaseException:
+            engine.dispose()
+            raise
+        return engine
     if not options.read_only:
         return open_database(url, pool_size=options.pool_size, durability=options.durability)
     _require_existing(url)
@@ -187,7 +257,88 @@ def _shown(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)  # never echo a password
 
 
-def _require_existing(url: str) -> None:
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where a database's schema is: its revisions, this release's heads (one per domain
+    branch), and whether they are the same."""
+
+    current: tuple[str, ...]
+    head: tuple[str, ...]
+
+    @property
+    def at_head(self) -> bool:
+        return set(self.current) == set(self.head)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"current": list(self.current), "head": list(self.head),
+                "at_head": self.at_head}
+
+
+def schema_status(settings: Settings) -> SchemaStatus:
+    """The schema revisions of ``settings``' database, read only: a missing SQLite file or an
+    unreachable server is a DatabaseUnavailableError, nothing is created; a database without
+    creditpay's schema has no current revision."""
+    from sqlalchemy.exc import OperationalError
+
+    from creditpay.db.engine import make_engine
+    from creditpay.db.schema import current_revisions, head_revisions
+
+    url = settings.database_url
+    _require_existing(url, schema=False)
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            current = current_revisions(conn)
+    except OperationalError as exc:
+        first_line = str(exc.orig or exc).strip().splitlines()[0]
+        raise DatabaseUnavailableError(f"cannot open database {_shown(url)}: {first_line}",
+                                       field="db") from None
+    finally:
+        engine.dispose()
+    return SchemaStatus(current, head_revisions())
+
+
+def upgrade_database(settings: Settings) -> tuple[SchemaStatus, SchemaStatus]:
+    """Migrate ``settings``' database to this release's heads (creating a SQLite file that
+    does not exist yet); the status before and after. The one way production migrates."""
+    from sqlalchemy.exc import OperationalError
+
+    from creditpay.db.engine import make_engine
+    from creditpay.db.schema import current_revisions, head_revisions, migrate
+
+    url = settings.database_url
+    engine = make_engine(url, pool_size=1)
+    try:
+        try:
+            with engine.connect() as conn:
+                before = current_revisions(conn)
+        except OperationalError as exc:
+            first_line = str(exc.orig or exc).strip().splitlines()[0]
+            raise DatabaseUnavailableError(f"cannot open database {_shown(url)}: "
+                                           f"{first_line}", field="db") from None
+        migrate(engine)
+        with engine.connect() as conn:
+            after = current_revisions(conn)
+    finally:
+        engine.dispose()
+    heads = head_revisions()
+    return SchemaStatus(before, heads), SchemaStatus(after, heads)
+
+
+def _require_at_head(engine: Engine, url: str) -> None:
+    from creditpay.db.schema import current_revisions, head_revisions
+
+    _require_schema(engine, url)
+    with engine.connect() as conn:
+        status = SchemaStatus(current_revisions(conn), head_revisions())
+    if not status.at_head:
+        raise DatabaseBehindError(
+            f"database {_shown(url)} is not at this release's schema (at "
+            f"{', '.join(status.current) or 'nothing'}; needs {', '.join(status.head)}): "
+            "production mode never migrates on open, run `creditpay db upgrade`", field="db")
+
+
+def _require_existing(url: str, *, schema: bool = True) -> None:
     """A SQLite file must exist and hold creditpay's schema before it is opened: opening it
     through the engine would create it, or write a WAL header into an empty file."""
     import sqlite3
@@ -217,7 +368,7 @@ def _require_existing(url: str) -> None:
         except sqlite3.DatabaseError as exc:
             raise DatabaseUnavailableError(f"{database} is not a SQLite database ({exc})",
                                            field="db") from None
-    if found is None:
+    if found is None and schema:
         raise DatabaseUnavailableError(
             f"database {database} holds no creditpay data (no schema)", field="db")
 
@@ -399,13 +550,16 @@ class Services:
     def rail(self) -> CardRail:
         from creditpay.payments.rail import CardRail
 
+        # The only card rail creditpay has is its in-process simulator (sandbox acquirer).
+        development_feature(self.settings, "the simulated card rail (an in-process "
+                            "stand-in for the card network)", None)
         rail_key = hmac.new(self.token_key, b"creditpay/card-rail/v1", hashlib.sha256).digest()
         return CardRail(rail_key, delay_s=self.options.rail_delay_s)
 
     @cached_property
     def risk(self) -> RiskGateway:
-        """The payment risk gateway: the one given, else fraud screening when switched on,
-        else allow-all."""
+        """The payment risk gateway: the one given, else fraud screening (on by default,
+        with the shipped rules unless others are configured), else allow-all."""
         from creditpay.payments.risk import AllowAllRiskGateway
 
         if self.options.risk is not None:
@@ -417,9 +571,25 @@ class Services:
         from creditpay.payments.fraud import FraudScreeningConfig, ScreeningRiskGateway
 
         config = self.options.fraud or FraudScreeningConfig(
-            model_dir=self.settings.fraud_model_dir, rules_path=self.settings.fraud_rules,
+            model_dir=self.settings.fraud_model_dir,
+            rules_path=self.settings.fraud_rules or default_fraud_rules_path(),
             state_path=self.settings.fraud_state)
         return ScreeningRiskGateway.from_config(config)
+
+    def warn_if_screening_off(self) -> None:
+        """One WARNING line when this process would take payments without fraud screening
+        (the settings or the process's own option switched it off; a process that brings
+        its own risk gateway chose it and is not warned)."""
+        if self.options.risk is not None:
+            return
+        if self.options.fraud_screening is False:
+            _boot_log.warning("FRAUD SCREENING IS OFF in this process (its options turn it "
+                              "off; %s is ignored): payments are approved unscreened",
+                              env_name("fraud_screening"))
+        elif self.options.fraud_screening is None and not self.settings.fraud_screening:
+            _boot_log.warning("FRAUD SCREENING IS OFF (%s=false): payments are approved "
+                              "unscreened and no screening is stored",
+                              env_name("fraud_screening"))
 
     @cached_property
     def credit(self) -> CreditPort:
@@ -680,7 +850,10 @@ class Services:
     def bureau(self) -> BureauAdapter:
         from creditpay.risk.bureau import SimulatedBureau
 
-        return self.options.bureau or SimulatedBureau(0)
+        bureau = self.options.bureau or SimulatedBureau(0)
+        if isinstance(bureau, SimulatedBureau):
+            development_feature(self.settings, "the simulated credit bureau", None)
+        return bureau
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Services:
@@ -689,6 +862,7 @@ class Services:
         inside a business transaction would wait on itself), the platform's ledger accounts
         per currency, the fraud screener's catch-up on stored screenings, and the audit
         checkpointer (a process whose seals could not be checkpointed must not come up)."""
+        _ = self.bureau  # production refuses the simulated bureau now, not at a request
         self.vault.ensure_active_key()
         payments = self.payments
         for currency in self.options.currencies:

@@ -183,6 +183,11 @@ class Settings(BaseSettings):
     audit_trusted_keys: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Earlier audit public keys (hex, comma or space separated) whose "
                         "checkpoints stay trusted after a signing-key change.")
+    allow_development_features: bool = Field(
+        False, description="Production mode only: let the development conveniences run "
+                           "(the dev inbox, webhooks to private addresses, the simulated "
+                           "card rail and bureau); each is logged at WARNING. Without it "
+                           "production mode refuses to start with any of them.")
     webhooks_allow_private: bool = Field(
         False, description="Development only: merchant webhooks may target loopback and "
                            "private addresses, over http too. Logged when on.")
@@ -190,18 +195,24 @@ class Settings(BaseSettings):
         False, description="Development only: GET /v1/dev/inbox shows the codes and notices "
                            "sent to simulated phones and e-mails. Logged when on.")
     business_date: str | None = Field(
-        None, description="Serve the database at its own business date instead of today's: "
+        None, description="Serve the database (`creditpay serve`, also `--business-date`) "
+                          "and run every command on it at its own business date instead of "
+                          "today's: "
                           "YYYY-MM-DD, or 'db' for the day after its last close of business "
                           "(a simulation's next day). Business time starts there at 09:00 "
                           "UTC and runs with the wall clock.")
     fraud_screening: bool = Field(
-        False, description="Screen every payment for fraud (model, rules, block lists) "
-                           "instead of allow-all.")
+        True, description="Screen every payment for fraud (rules, block lists, and the model "
+                          "when one is configured). On by default; `false` turns it off "
+                          "(allow-all: no screening is stored), which every process logs "
+                          "at WARNING when it starts.")
     fraud_model_dir: Path | None = Field(
-        None, description="Folder of the trained fraud model (default: rules only).")
+        None, description="Folder of a trained fraud model (`FraudModel.save`; default: "
+                          "none, the shipped rules decide alone).")
     fraud_rules: Path | None = Field(
-        None, description="Fraud rules document (JSON or YAML) to start with (default: no "
-                          "rules until a stored rule set is active).")
+        None, description="Fraud rules document (JSON or YAML) to start with (default: the "
+                          "rules the package ships, risk/fraud/default_rules.json) until a "
+                          "stored rule set is activated.")
     fraud_state: Path | None = Field(
         None, description="File where the fraud screener keeps its streaming state between "
                           "runs.")

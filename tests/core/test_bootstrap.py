@@ -27,7 +27,10 @@ def test_services_are_wired_to_each_other_and_started(store, clock, tmp_path):
         assert services.payments.parties is services.parties
         assert services.payments.credit is services.credit
         assert services.payments.risk is services.risk
-        assert isinstance(services.risk, AllowAllRiskGateway)
+        # Fraud screening is on by default, with the rules the package ships.
+        assert isinstance(services.risk, ScreeningRiskGateway)
+        assert (services.risk.screener.rulebook.current.version
+                == "creditpay-default-rules-2026.1")
         assert services.parties.vault is services.vault
         assert services.webhooks is not None and services.webhook_targets is not None
         with services.uow.connect() as conn:
@@ -93,3 +96,21 @@ def test_a_read_only_process_opens_an_existing_database(store, clock):
             assert conn is not None
     finally:
         services.close()
+
+
+def test_screening_off_is_explicit_and_logged_at_every_start(store, clock, caplog):
+    settings = Settings.of(database_url=store.url, fraud_screening=False)
+    with caplog.at_level("WARNING", logger="creditpay.bootstrap"):
+        services = build_services(settings, clock, ServiceOptions(pool_size=2))
+    try:
+        assert isinstance(services.risk, AllowAllRiskGateway)
+    finally:
+        services.close()
+    lines = [r for r in caplog.records if "FRAUD SCREENING IS OFF" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING"
+    assert "CREDITPAY_FRAUD_SCREENING=false" in lines[0].getMessage()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="creditpay.bootstrap"):
+        build_services(Settings.of(database_url=store.url), clock,
+                       ServiceOptions(pool_size=2)).close()
+    assert not [r for r in caplog.records if "FRAUD SCREENING" in r.getMessage()]

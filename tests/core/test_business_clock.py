@@ -58,3 +58,17 @@ def test_a_bad_business_date_is_named(value):
     assert refused.value.field == "CREDITPAY_BUSINESS_DATE"
     result = CliRunner().invoke(app, ["serve", "--business-date", value])
     assert result.exit_code == 2 and "--business-date" in result.output
+
+
+def test_every_command_runs_at_the_business_date_setting(store, monkeypatch):
+    """CREDITPAY_BUSINESS_DATE is the business clock of every command's services too, not
+    only of ``creditpay serve``: a staff command on a demo database acts on its day."""
+    from creditpay.cli.common import open_services
+
+    monkeypatch.setenv("CREDITPAY_BUSINESS_DATE", "2025-01-15")
+    with open_services(store.url, read_only=True) as built:
+        now = built.clock.now()
+    assert now.date() == dt.date(2025, 1, 15) and now.hour == 9
+    monkeypatch.delenv("CREDITPAY_BUSINESS_DATE")
+    with open_services(store.url, read_only=True) as built:
+        assert isinstance(built.clock, SystemClock)  # the wall clock

@@ -70,7 +70,7 @@ def test_a_switch_that_does_not_parse_is_an_error_naming_it(name, typo):
 
 @pytest.mark.parametrize(("text", "value"), [("true", True), ("ON", True), ("1", True),
                                               ("yes", True), ("false", False), ("off", False),
-                                              ("0", False), ("", False)])
+                                              ("0", False), ("", True)])
 def test_switches_read_the_usual_spellings(text, value):
     settings = Settings.from_env("sqlite://", environ={"CREDITPAY_FRAUD_SCREENING": text})
     assert settings.fraud_screening is value
@@ -133,3 +133,65 @@ def test_anything_else_that_looks_like_a_url_is_refused(text):
                min_size=1, max_size=40).filter(lambda t: ":" not in t and t.strip() == t))
 def test_every_plain_path_means_sqlite_at_that_path(path):
     assert parse_database_url(path) == f"sqlite:///{path}"
+
+
+def test_safe_defaults():
+    settings = Settings.of()
+    assert settings.mode == "development"
+    assert settings.fraud_screening is True  # on unless explicitly switched off
+    assert settings.allow_development_features is False
+    assert settings.dev_inbox is False and settings.webhooks_allow_private is False
+
+
+@pytest.mark.parametrize("switch", ["dev_inbox", "webhooks_allow_private"])
+def test_production_mode_refuses_a_development_switch_naming_it(store, clock, switch, caplog):
+    from creditpay.bootstrap import ServiceOptions, build_services
+
+    variable = env_name(switch)
+    settings = Settings.from_env(store.url, environ={"CREDITPAY_MODE": "production",
+                                                     variable: "true"})
+    with pytest.raises(ValidationError, match=variable) as raised:
+        build_services(settings, clock, ServiceOptions(pool_size=1))
+    assert raised.value.field == variable
+    assert "CREDITPAY_ALLOW_DEVELOPMENT_FEATURES" in str(raised.value)
+    allowed = settings.model_copy(update={"allow_development_features": True})
+    with caplog.at_level("WARNING", logger="creditpay.bootstrap"):
+        build_services(allowed, clock, ServiceOptions(pool_size=1)).close()
+    assert any(variable in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)
+    # Development mode: the switch is simply on.
+    build_services(settings.model_copy(update={"mode": "development"}), clock,
+                   ServiceOptions(pool_size=1)).close()
+
+
+def test_production_mode_refuses_the_simulated_rail_and_bureau_at_start(store, clock,
+                                                                         tmp_path, caplog):
+    from creditpay.api.app import create_app
+    from tests.api.helpers import api_config
+
+    settings = Settings.of(database_url=store.url, mode="production",
+                           audit_checkpoint_dir=tmp_path / "checkpoints")
+    with pytest.raises(ValidationError, match="CREDITPAY_ALLOW_DEVELOPMENT_FEATURES") as raised:
+        create_app(settings, clock, config=api_config())
+    assert "simulated" in str(raised.value)
+    allowed = settings.model_copy(update={"allow_development_features": True})
+    with caplog.at_level("WARNING", logger="creditpay.bootstrap"):
+        app = create_app(allowed, clock, config=api_config())
+    app.state.runtime.close()
+    warned = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert "simulated card rail" in warned and "simulated credit bureau" in warned
+
+
+def test_production_mode_needs_a_master_key(store, clock, tmp_path):
+    from creditpay.bootstrap import ServiceOptions, build_services
+    from creditpay.platform.keys import KeyMaterialError
+
+    settings = Settings.of(database_url=store.url, mode="production",
+                           allow_development_features=True,
+                           audit_checkpoint_dir=tmp_path / "checkpoints")
+    services = build_services(settings, clock, ServiceOptions(pool_size=1))
+    try:
+        with pytest.raises(KeyMaterialError, match="CREDITPAY_MASTER_KEY"):
+            services.start()
+    finally:
+        services.close()

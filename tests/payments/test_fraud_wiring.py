@@ -157,19 +157,22 @@ def test_plain_payment_is_approved_and_recorded(store, clock):  # type: ignore[n
         api.runtime.close()
 
 
-def test_default_is_allow_all_and_the_switch_turns_screening_on(store, clock, monkeypatch):  # type: ignore[no-untyped-def]
+def test_default_is_screening_with_the_shipped_rules_and_the_switch_turns_it_off(store, clock, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.delenv("CREDITPAY_FRAUD_SCREENING", raising=False)
+    monkeypatch.delenv("CREDITPAY_FRAUD_RULES", raising=False)
+    assert Settings.from_env(store.url).fraud_screening
+    app = create_app(Settings.from_env(store.url), clock, config=api_config())
+    try:
+        risk = app.state.runtime.payments.risk
+        assert isinstance(risk, ScreeningRiskGateway)
+        assert risk.screener.rulebook.current.version == "creditpay-default-rules-2026.1"
+    finally:
+        app.state.runtime.close()
+    monkeypatch.setenv("CREDITPAY_FRAUD_SCREENING", "false")
     assert not Settings.from_env(store.url).fraud_screening
     app = create_app(Settings.from_env(store.url), clock, config=api_config())
     try:
         assert isinstance(app.state.runtime.payments.risk, AllowAllRiskGateway)
-    finally:
-        app.state.runtime.close()
-    monkeypatch.setenv("CREDITPAY_FRAUD_SCREENING", "on")
-    assert Settings.from_env(store.url).fraud_screening
-    app = create_app(Settings.from_env(store.url), clock, config=api_config())
-    try:
-        assert isinstance(app.state.runtime.payments.risk, ScreeningRiskGateway)
     finally:
         app.state.runtime.close()
 

@@ -83,8 +83,8 @@ class ApiConfig:
     webhook_limits: DeliveryLimits = field(default_factory=DeliveryLimits)
     webhook_resolve: Resolve = system_resolve  # host name -> addresses; tests inject one
     webhook_tls_verify: ssl.SSLContext | bool = True  # an SSLContext with a test CA in tests
-    # Fraud screening (issue #6): None = CREDITPAY_FRAUD_SCREENING decides (default off:
-    # allow-all). Used only when ``risk`` is left at the allow-all default.
+    # Fraud screening (issue #6): None = CREDITPAY_FRAUD_SCREENING decides (default on, with
+    # the shipped rules). Used only when ``risk`` is left at the allow-all default.
     fraud_screening: bool | None = None
     fraud: FraudScreeningConfig | None = None  # default: from the environment
     # Priority thresholds and SLA per priority of the fraud case queue (None: defaults).

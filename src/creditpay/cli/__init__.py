@@ -53,6 +53,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.demo",
     "creditpay.cli.sim",
     "creditpay.cli.serve",
+    "creditpay.cli.db",
     "creditpay.cli.ledger",
     "creditpay.cli.credit",
     "creditpay.cli.nightly",

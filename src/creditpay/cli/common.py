@@ -105,17 +105,18 @@ def with_business_date(settings: Settings, value: str) -> Settings:
 
 def services(db: str | None, *, read_only: bool, **options: Any) -> Services:
     """The bootstrap's services on ``--db`` with wall-clock time (the command line is the
-    imperative shell: business time is wall time). ``read_only``: the command only reads,
-    so a missing database is an error (exit 2), never created. ``options``: fields of
-    :class:`creditpay.bootstrap.ServiceOptions` (default pool: 2 connections)."""
-    from creditpay.bootstrap import ServiceOptions, build_services
-    from creditpay.clock import SystemClock
+    imperative shell: business time is wall time), or, with CREDITPAY_BUSINESS_DATE, the
+    database's own business clock as ``creditpay serve`` uses it (a staff command on a
+    demo database acts on the same day as the API serving it). ``read_only``: the command
+    only reads, so a missing database is an error (exit 2), never created. ``options``:
+    fields of :class:`creditpay.bootstrap.ServiceOptions` (default pool: 2 connections)."""
+    from creditpay.bootstrap import ServiceOptions, build_services, serving_clock
     from creditpay.errors import DomainError
 
     settings = settings_for(db)
     options.setdefault("pool_size", 2)
     try:
-        return build_services(settings, SystemClock(),
+        return build_services(settings, serving_clock(settings),
                               ServiceOptions(read_only=read_only, **options))
     except DomainError as exc:
         raise fail(str(exc)) from None

@@ -13,7 +13,8 @@ from creditpay.db.metadata import metadata
 if TYPE_CHECKING:  # alembic is imported when a migration runs, not with this module
     from alembic.config import Config
 
-__all__ = ["TABLE_MODULES", "load_all_tables", "migrate", "alembic_config", "open_database"]
+__all__ = ["TABLE_MODULES", "load_all_tables", "migrate", "alembic_config", "open_database",
+           "head_revisions", "current_revisions"]
 
 # One module per owner; each declares its tables on the shared metadata.
 TABLE_MODULES: tuple[str, ...] = (
@@ -49,8 +50,24 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+def head_revisions() -> tuple[str, ...]:
+    """The revisions this code's schema is at: one head per domain branch, sorted."""
+    from alembic.script import ScriptDirectory
+
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
+
+
+def current_revisions(connection: Connection) -> tuple[str, ...]:
+    """The revisions the database on ``connection`` is at (sorted; empty when it holds no
+    creditpay schema). Reads only: Alembic's version table is not created."""
+    from alembic.runtime.migration import MigrationContext
+
+    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
+
+
 def migrate(engine: Engine, revision: str = "heads") -> None:
-    """Apply Alembic migrations up to ``revision`` (creditpay does this on every start).
+    """Apply Alembic migrations up to ``revision`` (development mode does this when it opens
+    a database; production mode only through ``creditpay db upgrade``).
 
     Each domain's migrations form their own branch off the shared foundation (revision 0002),
     so ``heads`` applies every branch; a domain never edits another's revisions.

@@ -329,7 +329,9 @@ class Economy:
             else "full", master_key=LocalMasterKey(master_key_bytes(self.config.seed)),
             # Cheapest argon2 parameters: the simulated consumers never log in.
             passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024), notifier=self.phone,
-            rail_delay_s=0, risk=risk, currencies=(CURRENCY,))
+            rail_delay_s=0, risk=risk, currencies=(CURRENCY,),
+            # A run without fraud is a run without screening (said, not defaulted).
+            fraud_screening=None if self.config.fraud else False)
         self.clock = SimulatedClock(self.config.start)
         self.services = build_services(settings, self.clock, options)
         self.services.start()  # first data key, platform accounts, audit checkpointer
