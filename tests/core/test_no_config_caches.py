@@ -25,6 +25,7 @@ PURE_MEMOS = {
     ("web/assets.py", "asset_version"): "digest of a packaged asset file (code data)",
     ("web/i18n.py", "translations"): "compiled gettext catalog shipped in the package",
     ("i18n.py", "_catalog"): "compiled gettext catalog shipped in the package",
+    ("api/observability.py", "code_heads"): "the packaged migrations' heads (code data)",
     # Configuration still memoised, packaged with the code (not per process): left for a
     # follow-up that threads them like the catalogue (collections strategies, consent
     # texts, the key-facts template).

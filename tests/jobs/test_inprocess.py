@@ -50,7 +50,9 @@ def test_the_runner_applies_rail_callbacks_and_seals(store, clock):
 
 @SQLITE
 def test_production_mode_api_runs_no_background_task(store, clock, caplog):
-    settings = Settings.of(database_url=store.url, mode="production")
+    # The simulated rail and bureau are this release's only ones: production needs the allow.
+    settings = Settings.of(database_url=store.url, mode="production",
+                           allow_development_features=True)
     with caplog.at_level(logging.WARNING, logger="creditpay.api"):
         app = create_app(settings, clock, config=api_config(background_jobs=True))
     with TestClient(app):  # runs the lifespan
