@@ -221,10 +221,37 @@ class Settings(BaseSettings):
                     "the console's and `reports dashboard pnl`'s funding cost on own-funded "
                     "principal (the simulator's default too). A request's "
                     "`funding_rate_bps` / `--funding-rate-bps` overrides it.")
+    spark_master: str = Field(
+        "local[2]", description="Where `creditpay cob run --engine spark` runs its tasks: "
+                                "Spark local mode on this machine's cores (default), or a "
+                                "cluster's master URL (spark://host:7077, yarn, k8s://...). "
+                                "docs/spark.md.")
+    spark_partitions: int | None = Field(
+        None, ge=1, le=100_000,
+        description="Account partitions per chunk for the Spark engine (default: the "
+                    "cluster's default parallelism).")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark configuration for the Spark engine, as JSON: "
+                    '{"spark.executor.memory": "4g", "spark.jars": "/path/postgresql.jar"}.')
     approval_ttl_hours: int = Field(
         72, ge=1, le=720,
         description="Hours a four-eyes proposal can be approved or rejected before it "
                     "expires.")
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _spark_conf(cls, value: Any) -> Any:
+        # JSON text from an explicit environment mapping (pydantic-settings parses the
+        # process environment's itself).
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object of Spark settings") from None
+        return value
 
     @field_validator("business_date")
     @classmethod

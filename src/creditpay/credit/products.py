@@ -422,6 +422,12 @@ class Catalogue:
         self._arrangements: Mapping[tuple[str, int], Arrangement] = MappingProxyType(
             dict(arrangements or {}))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (the Spark engine ships the catalogue to its tasks): rebuilt from its
+        # parts, since the read-only mapping proxies themselves do not pickle.
+        return (Catalogue, (list(self._by_key.values()), dict(self._caps),
+                            dict(self._arrangements)))
+
     def get(self, code: str, version: int | None = None) -> Product:
         if version is not None:
             product = self._by_key.get((code, version))

@@ -1,0 +1,94 @@
+"""The Spark session of the Spark engine: started lazily, once per process.
+
+Local mode (``local[2]``, this machine's two cores) unless ``CREDITPAY_SPARK_MASTER`` names a
+cluster; Arrow on (the partitions cross the Python/JVM boundary as Arrow batches); the UI
+off; logs at error level (``log4j2.properties`` beside this module). Nothing imports pyspark
+until :func:`spark_session` is called: importing creditpay never starts a JVM.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from creditpay.config import Settings
+
+__all__ = ["spark_session", "stop_spark_session", "spark_running", "java_missing"]
+
+_SESSION: SparkSession | None = None
+_LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+_SOURCE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+
+
+def java_missing() -> str | None:
+    """Why Spark cannot start here (no Java 17+ runtime), or None."""
+    import re
+    import shutil
+    import subprocess  # nosec B404 - runs the local java binary to read its version
+
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if java is None or not Path(java).exists():
+        return "no java runtime: run scripts/ensure-system-deps.sh (openjdk-17-jre-headless)"
+    probe = subprocess.run([java, "-version"], capture_output=True, text=True,  # nosec B603
+                           check=False, timeout=30)
+    found = re.search(r'version "(?:1\.)?(\d+)', probe.stderr + probe.stdout)
+    if found is None or int(found.group(1)) < 17:
+        return ("Spark needs Java 17 or later: run scripts/ensure-system-deps.sh"
+                " (openjdk-17-jre-headless)")
+    return None
+
+
+def spark_session(settings: Settings | None = None) -> SparkSession:
+    """The process's Spark session, started on first use from ``settings``
+    (``spark_master``, ``spark_conf``)."""
+    global _SESSION
+    if _SESSION is not None:
+        return _SESSION
+    from pyspark.sql import SparkSession
+
+    from creditpay.config import Settings
+
+    settings = settings or Settings.from_env()
+    master = settings.spark_master
+    if master.startswith("local"):
+        # The Python workers Spark forks must import this creditpay (a source checkout
+        # included): they inherit the environment the JVM was started with.
+        path = os.environ.get("PYTHONPATH", "")
+        if _SOURCE_ROOT not in path.split(os.pathsep):
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, path) if p)
+        # ... and run this interpreter (its virtual environment's packages).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    java_options = f"-Dlog4j2.configurationFile={_LOG_CONFIG}"
+    builder = (SparkSession.builder.appName("creditpay-cob").master(master)
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.driver.extraJavaOptions", java_options)
+               .config("spark.executor.extraJavaOptions", java_options)
+               .config("spark.sql.shuffle.partitions", "8")
+               .config("spark.pyspark.python", sys.executable)
+               .config("spark.pyspark.driver.python", sys.executable))
+    for key, value in settings.spark_conf.items():
+        builder = builder.config(key, value)
+    _SESSION = builder.getOrCreate()
+    _SESSION.sparkContext.setLogLevel("ERROR")
+    return _SESSION
+
+
+def spark_running() -> bool:
+    """Whether this process has started its Spark session."""
+    return _SESSION is not None
+
+
+def stop_spark_session() -> None:
+    """Stop the process's Spark session (and its JVM's work), if one was started."""
+    global _SESSION
+    if _SESSION is not None:
+        _SESSION.stop()
+        _SESSION = None
