@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -243,19 +243,24 @@ def read_chunk(conn: Connection, business_date: dt.date, number: int, lo: int, h
 
 
 def chunk_fingerprint(conn: Connection, lo: int, hi: int) -> dict[str, Any]:
-    """What a snapshot of the chunk of seqs [lo, hi] was taken from: the rows of its
-    accounts and of their installments, counted, and their latest update. A snapshot whose
-    fingerprint no longer matches the database is stale (something changed since) and is
-    refused."""
-    found: dict[str, Any] = {}
-    for name, table, column in (
-            ("accounts", credit_accounts, credit_accounts.c.seq),
-            ("installments", credit_installments, credit_installments.c.account_seq)):
-        count, latest = conn.execute(select(func.count(), func.max(table.c.updated_at))
-                                     .where(column.between(lo, hi))).one()
-        found[name] = {"rows": int(count),
-                       "updated_at": None if latest is None else latest.isoformat()}
-    return found
+    """What a snapshot of the chunk of seqs [lo, hi] was taken from: its accounts (count,
+    latest update) and their installments (count, highest id, amounts paid, interest, and
+    how many are open, by status). A snapshot whose fingerprint no longer matches the
+    database is stale (an account or installment changed since) and is refused."""
+    ca, ci = credit_accounts, credit_installments
+    count, latest = conn.execute(select(func.count(), func.max(ca.c.updated_at)).where(
+        ca.c.seq.between(lo, hi))).one()
+    statuses = [func.coalesce(func.sum(case((ci.c.status == status, 1), else_=0)), 0)
+                for status in repo.OPEN_STATUSES]
+    items = conn.execute(select(
+        func.count(), func.coalesce(func.max(ci.c.id), 0),
+        func.coalesce(func.sum(ci.c.principal_paid_minor + ci.c.interest_paid_minor
+                               + ci.c.fee_paid_minor), 0),
+        func.coalesce(func.sum(ci.c.interest_minor), 0), *statuses).where(
+        ci.c.account_seq.between(lo, hi))).one()
+    return {"accounts": {"rows": int(count),
+                         "updated_at": None if latest is None else str(latest)},
+            "installments": [int(x) for x in items]}
 
 
 def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,

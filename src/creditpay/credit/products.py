@@ -507,6 +507,10 @@ class LiveCatalogue(Catalogue):
         if marker >= self.marker:
             self._current, self.marker = catalogue, marker
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the catalogue it holds now (what a Spark task needs: a fixed copy).
+        return self._current.__reduce__()
+
     def get(self, code: str, version: int | None = None) -> Product:
         return self._current.get(code, version)
 

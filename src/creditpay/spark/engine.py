@@ -215,6 +215,12 @@ class SparkStepsRunner:
         self.tasks_run = 0
 
     def __call__(self, state: ChunkState, inputs: DayInputs) -> ChunkOutput:
+        from creditpay.spark.session import quiet_pandas_warning
+
+        with quiet_pandas_warning():
+            return self._run(state, inputs)
+
+    def _run(self, state: ChunkState, inputs: DayInputs) -> ChunkOutput:
         parts = split(state, inputs, self.partitions)
         rows = [(p.number, pickle.dumps((p.state, p.inputs), protocol=pickle.HIGHEST_PROTOCOL))
                 for p in parts]

@@ -8,8 +8,11 @@ until :func:`spark_session` is called: importing creditpay never starts a JVM.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,9 +79,20 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
                .config("spark.pyspark.driver.python", sys.executable))
     for key, value in settings.spark_conf.items():
         builder = builder.config(key, value)
-    _SESSION = builder.getOrCreate()
+    with quiet_pandas_warning():
+        _SESSION = builder.getOrCreate()
     _SESSION.sparkContext.setLogLevel("ERROR")
     return _SESSION
+
+
+@contextlib.contextmanager
+def quiet_pandas_warning() -> Iterator[None]:
+    """pyspark 4.x warns on each Arrow job that pandas 3 is newer than it knows; the engine
+    moves Arrow batches of bytes, with no pandas conversion: that warning is noise here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                                category=FutureWarning)
+        yield
 
 
 def spark_running() -> bool:
