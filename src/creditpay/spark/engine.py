@@ -50,7 +50,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
-__all__ = ["split", "merge", "run_partition", "PartitionOutput", "SparkStepsRunner"]
+__all__ = ["split", "merge", "run_partition", "PartitionOutput", "SparkStepsRunner",
+           "warm_up"]
 
 _BEFORE_ALL = np.iinfo(np.int64).min
 _AFTER_ALL = np.iinfo(np.int64).max
@@ -203,6 +204,23 @@ def _task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 
 
 _SCHEMA = "part int, payload binary"
+
+
+def _warm_task(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    import creditpay.credit.cob_steps  # noqa: F401 - the import is the warm-up
+
+    yield from batches
+
+
+def warm_up(spark: SparkSession) -> None:
+    """Start the Python workers of every executor core and import the steps there (the
+    first job of a session pays for it: seconds on a JVM just started)."""
+    from creditpay.spark.session import quiet_pandas_warning
+
+    slots = max(1, spark.sparkContext.defaultParallelism)
+    rows = spark.sparkContext.parallelize([(k, b"") for k in range(slots)], slots)
+    with quiet_pandas_warning():
+        spark.createDataFrame(rows, schema=_SCHEMA).mapInArrow(_warm_task, _SCHEMA).collect()
 
 
 class SparkStepsRunner:
