@@ -34,9 +34,8 @@ def java_missing() -> str | None:
     import shutil
     import subprocess  # nosec B404 - runs the local java binary to read its version
 
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if java is None or not Path(java).exists():
+    java = shutil.which("java")
+    if java is None:
         return "no java runtime: run scripts/ensure-system-deps.sh (openjdk-17-jre-headless)"
     probe = subprocess.run([java, "-version"], capture_output=True, text=True,  # nosec B603
                            check=False, timeout=30)
@@ -60,13 +59,9 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
     settings = settings or Settings.from_env()
     master = settings.spark_master
     if master.startswith("local"):
-        # The Python workers Spark forks must import this creditpay (a source checkout
-        # included): they inherit the environment the JVM was started with.
-        path = os.environ.get("PYTHONPATH", "")
-        if _SOURCE_ROOT not in path.split(os.pathsep):
-            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SOURCE_ROOT, path) if p)
-        # ... and run this interpreter (its virtual environment's packages).
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        # pyspark starts its Python workers with the interpreter PYSPARK_PYTHON names
+        # (python3 when unset): this one, with its virtual environment's packages.
+        os.environ.update(PYSPARK_PYTHON=sys.executable)
     java_options = f"-Dlog4j2.configurationFile={_LOG_CONFIG}"
     builder = (SparkSession.builder.appName("creditpay-cob").master(master)
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
@@ -77,6 +72,9 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
                .config("spark.sql.shuffle.partitions", "8")
                .config("spark.pyspark.python", sys.executable)
                .config("spark.pyspark.driver.python", sys.executable))
+    if master.startswith("local"):
+        # ... and this creditpay (a source checkout included) on their path.
+        builder = builder.config("spark.executorEnv.PYTHONPATH", _SOURCE_ROOT)
     for key, value in settings.spark_conf.items():
         builder = builder.config(key, value)
     with quiet_pandas_warning():
