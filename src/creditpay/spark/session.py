@@ -2,7 +2,8 @@
 
 Local mode (``local[2]``, this machine's two cores) unless ``CREDITPAY_SPARK_MASTER`` names a
 cluster; Arrow on (the partitions cross the Python/JVM boundary as Arrow batches); the UI
-off; logs at error level (``log4j2.properties`` beside this module). Nothing imports pyspark
+and the console progress bar off; logs at error level once the session is up (the JVM's own
+start prints a few lines on stderr before that). Nothing imports pyspark
 until :func:`spark_session` is called: importing creditpay never starts a JVM.
 """
 
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["spark_session", "stop_spark_session", "spark_running", "java_missing"]
 
 _SESSION: SparkSession | None = None
-_LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 _SOURCE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
 
@@ -62,13 +62,10 @@ def spark_session(settings: Settings | None = None) -> SparkSession:
         # pyspark starts its Python workers with the interpreter PYSPARK_PYTHON names
         # (python3 when unset): this one, with its virtual environment's packages.
         os.environ.update(PYSPARK_PYTHON=sys.executable)
-    java_options = f"-Dlog4j2.configurationFile={_LOG_CONFIG}"
     builder = (SparkSession.builder.appName("creditpay-cob").master(master)
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.driver.extraJavaOptions", java_options)
-               .config("spark.executor.extraJavaOptions", java_options)
                .config("spark.sql.shuffle.partitions", "8")
                .config("spark.pyspark.python", sys.executable)
                .config("spark.pyspark.driver.python", sys.executable))
