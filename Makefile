@@ -25,7 +25,8 @@ test: $(STAMP)
 	$(BIN)/mypy
 	bash scripts/ensure-system-deps.sh
 	@# pytest exits 5 when it collected no test: a failure here, said plainly.
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q; status=$$?; \
+	@# --dist loadgroup: the tests of one xdist_group (tests/spark: one JVM) share a worker.
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; \
 	  exit $$status
 

@@ -3,7 +3,9 @@
 # - postgresql: server binaries for the throwaway test server (tests start their own);
 # - pango/harfbuzz + a CJK font: WeasyPrint renders the key-facts PDFs (zh-CN needs the font);
 # - chromium: the browser tests (tests/web, Playwright) drive Debian's Chromium at
-#   /usr/bin/chromium; Playwright never downloads a browser of its own.
+#   /usr/bin/chromium; Playwright never downloads a browser of its own;
+# - openjdk-17-jre-headless: PySpark (the close of business's Spark engine, tests/spark)
+#   needs a Java 17+ runtime; installed when no `java` of version 17 or later is found.
 set -euo pipefail
 need=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 \
@@ -15,6 +17,16 @@ for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fo
 done
 if [ ! -x /usr/bin/chromium ]; then
   need+=(chromium)
+fi
+java_major() {
+  # "openjdk version \"17.0.15\" ..." or "java version \"1.8.0_x\"": the major version, or 0.
+  local version
+  version=$(java -version 2>&1 | sed -n 's/.* version "\([0-9][0-9.]*\).*/\1/p' | head -n1)
+  version=${version#1.}
+  echo "${version%%.*}" | grep -E '^[0-9]+$' || echo 0
+}
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+  need+=(openjdk-17-jre-headless)
 fi
 if [ "${#need[@]}" -eq 0 ]; then
   exit 0

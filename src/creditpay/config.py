@@ -252,6 +252,19 @@ class Settings(BaseSettings):
                                "object per span on stdout) or `otlp` (OTLP over HTTP to "
                                "OTEL_EXPORTER_OTLP_ENDPOINT, default "
                                "http://localhost:4318).")
+    spark_master: str = Field(
+        "local[2]", description="Where `creditpay cob run --engine spark` runs its tasks: "
+                                "Spark local mode on this machine's cores (default), or a "
+                                "cluster's master URL (spark://host:7077, yarn, k8s://...). "
+                                "docs/spark.md.")
+    spark_partitions: int | None = Field(
+        None, ge=1, le=100_000,
+        description="Account partitions per chunk for the Spark engine (default: the "
+                    "cluster's default parallelism).")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra Spark configuration for the Spark engine, as JSON: "
+                    '{"spark.executor.memory": "4g", "spark.jars": "/path/postgresql.jar"}.')
     approval_ttl_hours: int = Field(
         72, ge=1, le=720,
         description="Hours a four-eyes proposal can be approved or rejected before it "
@@ -312,6 +325,20 @@ class Settings(BaseSettings):
         if burst < 1 or not 0 < per_second < float("inf"):
             raise ValueError("needs burst >= 1 and per_second > 0 (e.g. 600,100)")
         return burst, per_second
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _spark_conf(cls, value: Any) -> Any:
+        # JSON text from an explicit environment mapping (pydantic-settings parses the
+        # process environment's itself).
+        if isinstance(value, str):
+            import json
+
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON object of Spark settings") from None
+        return value
 
     @field_validator("business_date")
     @classmethod
@@ -420,8 +447,8 @@ def settings_table() -> str:
     for name, info in Settings.model_fields.items():
         annotation = info.annotation
         kind = _type_name(annotation)
-        default = info.default
-        if default in (None, (), ""):
+        default = info.get_default(call_default_factory=True)
+        if default in (None, (), "", {}):
             shown = "unset"
         elif isinstance(default, bool):
             shown = "`true`" if default else "`false`"

@@ -20,6 +20,9 @@ of N accounts, no I/O. ``ratio = accounts_per_s / reference_accounts_per_s``.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,7 +45,9 @@ from creditpay.ledger.chart import party_key
 from creditpay.protection.auto_debit_consents import ReferencedAutoDebitConsents
 
 __all__ = ["run_benchmark", "seed_accounts", "seed_database", "seeding_engine",
-           "next_due_days"]
+           "next_due_days", "compare_books", "ENGINES"]
+
+ENGINES = ("local", "spark")
 
 BUSINESS_DATE = dt.date(2025, 6, 18)
 CURRENCY = "CNY"
@@ -464,10 +469,134 @@ def _reference(count: int, repeats: int = 3) -> float:
     return best
 
 
+# Keys of the close of business's report (stored in credit_cob_runs and in the payload of
+# its completion event) that say how it ran, not what it did: left out of the comparison.
+_HOW_IT_RAN = ("seconds", "engine", "chunks_resumed")
+_JSON_REPORTS = {"credit_cob_runs": "report", "outbox_events": "payload"}
+
+
+def _tables(conn: sqlite3.Connection, schema: str) -> list[str]:
+    return [row[0] for row in conn.execute(
+        f"SELECT name FROM {schema}.sqlite_master WHERE type = 'table'"  # nosec B608
+        " AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+
+
+def _without_how(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k not in _HOW_IT_RAN}
+    return json.dumps(value, sort_keys=True)
+
+
+def compare_books(path_a: str | Path, path_b: str | Path, *, first: int = 3
+                  ) -> dict[str, Any]:
+    """Compare two SQLite books table by table, every row and column (the ledger's accounts
+    with their balances and its transfers, every credit table, the outbox events, the audit
+    records): ``matches`` and, per group, how many rows were compared, and the first
+    differences if any. The report's timing and engine are left out (:data:`_HOW_IT_RAN`).
+    Set differences run in SQLite (``EXCEPT``), so a million-account book compares in
+    seconds."""
+    conn = sqlite3.connect(str(path_a))
+    try:
+        conn.execute("ATTACH DATABASE ? AS other", (str(path_b),))
+        names_a, names_b = _tables(conn, "main"), _tables(conn, "other")
+        differences: list[dict[str, Any]] = []
+        if names_a != names_b:
+            differences.append({"table": "*", "only_in_a": sorted(set(names_a) - set(names_b)),
+                                "only_in_b": sorted(set(names_b) - set(names_a))})
+        compared: dict[str, int] = {"ledger_accounts": 0, "ledger_transfers": 0,
+                                    "credit_rows": 0, "events": 0, "other_rows": 0}
+        for name in sorted(set(names_a) & set(names_b)):
+            rows = int(conn.execute(f"SELECT count(*) FROM main.{name}"  # nosec B608
+                                    ).fetchone()[0])
+            group = (name if name in ("ledger_accounts", "ledger_transfers")
+                     else "credit_rows" if name.startswith("credit_")
+                     else "events" if name == "outbox_events" else "other_rows")
+            compared[group] += rows
+            if name in _JSON_REPORTS:
+                query = f"SELECT * FROM {{}}.{name} ORDER BY 1"  # nosec B608
+                a_rows = [tuple(_without_how(x) for x in r)
+                          for r in conn.execute(query.format("main"))]
+                b_rows = [tuple(_without_how(x) for x in r)
+                          for r in conn.execute(query.format("other"))]
+                only_a = [r for r in a_rows if r not in set(b_rows)][:first]
+                only_b = [r for r in b_rows if r not in set(a_rows)][:first]
+            else:
+                only_a = conn.execute(f"SELECT * FROM main.{name} EXCEPT"  # nosec B608
+                                      f" SELECT * FROM other.{name} LIMIT {first}").fetchall()
+                only_b = conn.execute(f"SELECT * FROM other.{name} EXCEPT"  # nosec B608
+                                      f" SELECT * FROM main.{name} LIMIT {first}").fetchall()
+                rows_b = conn.execute(f"SELECT count(*) FROM other.{name}"  # nosec B608
+                                      ).fetchone()[0]
+                if rows_b != rows and not only_a and not only_b:
+                    only_a = [("row count", rows)]
+                    only_b = [("row count", rows_b)]
+            if only_a or only_b:
+                differences.append({"table": name,
+                                    "only_in_a": [list(map(str, r)) for r in only_a],
+                                    "only_in_b": [list(map(str, r)) for r in only_b]})
+    finally:
+        conn.close()
+    return {"matches": not differences, "compared": compared,
+            "differences": differences[:first * 3]}
+
+
+def _timed_run(path: Path, clock: SimulatedClock, chunk_size: int, catalogue: P.Catalogue,
+               progress: bool, engine: str, partitions: int | None = None
+               ) -> tuple[float, Any, str]:
+    """Run the close of business on the book at ``path`` with ``engine``; seconds, report,
+    the synchronous setting of the run."""
+    db = make_engine(f"sqlite:///{path}")
+    uow = UnitOfWork(db, clock)
+    with db.connect() as conn:
+        synchronous = _SYNCHRONOUS[driver_connection(conn).execute(
+            "PRAGMA synchronous").fetchone()[0]]
+    started = time.perf_counter()
+    common: dict[str, Any] = {
+        "progress": progress, "chunk_size": chunk_size,
+        # A throwaway database: its seal needs no checkpoint outside it.
+        "audit_checkpointer": None, "auto_debit_consents": ReferencedAutoDebitConsents(),
+        "catalogue": catalogue}
+    if engine == "spark":
+        from creditpay.spark.cob import run_close_of_business_on_spark
+
+        report = run_close_of_business_on_spark(uow, BUSINESS_DATE, partitions=partitions,
+                                                **common)
+    else:
+        report = run_close_of_business(uow, BUSINESS_DATE, **common)
+    seconds = time.perf_counter() - started
+    db.dispose()
+    return seconds, report, synchronous
+
+
+def _verified(path: Path, clock: SimulatedClock, accounts: int) -> bool | None:
+    if accounts > 200_000:
+        return None
+    db = make_engine(f"sqlite:///{path}")
+    try:
+        with db.connect() as conn:
+            return L.verify_ledger(conn).ok
+    finally:
+        db.dispose()
+
+
 def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 20250618,
-                  progress: bool = False, db_path: str | None = None) -> dict[str, Any]:
+                  progress: bool = False, db_path: str | None = None,
+                  engine: str = "local", partitions: int | None = None) -> dict[str, Any]:
+    """One close-of-business day over ``accounts`` seeded accounts. With ``engine="spark"``
+    the seeded book is copied, the local engine closes one copy and Spark the other (local
+    mode, the session started before the timed run and timed apart), and the two books are
+    compared row by row (:func:`compare_books`): ``matches_local``. ``seconds_spark``
+    leaves out the session's start (JVM, Python workers): ``spark_start_seconds``."""
     from rich.console import Console
 
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}")
     console = Console(stderr=True)
     say = (lambda what: console.log(f"seeded {what}")) if progress else None
     with tempfile.TemporaryDirectory(prefix="creditpay-cob-") as folder:
@@ -479,29 +608,49 @@ def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 202506
         seeded = seed_database(url, accounts, clock, seed=seed, progress=say,
                                catalogue=catalogue)
         seed_seconds = time.perf_counter() - started
+        spark_copy = Path(folder) / "cob-spark.db"
+        if engine == "spark":
+            shutil.copyfile(path, spark_copy)
         # The measured run: a new engine with the store's normal, durable settings.
-        engine = make_engine(url)
-        uow = UnitOfWork(engine, clock)
-        with engine.connect() as conn:
-            synchronous = _SYNCHRONOUS[driver_connection(conn).execute(
-                "PRAGMA synchronous").fetchone()[0]]
         clock.set(dt.datetime.combine(BUSINESS_DATE + dt.timedelta(days=1), dt.time(0, 30),
                                       tzinfo=dt.UTC))
-        started = time.perf_counter()
-        # A throwaway database: its seal needs no checkpoint outside it.
-        report = run_close_of_business(uow, BUSINESS_DATE, progress=progress,
-                                       chunk_size=chunk_size, audit_checkpointer=None,
-                                       auto_debit_consents=ReferencedAutoDebitConsents(),
-                                       catalogue=catalogue)
-        seconds = time.perf_counter() - started
-        with engine.connect() as conn:
-            verified = L.verify_ledger(conn).ok if accounts <= 200_000 else None
-        engine.dispose()
+        seconds, report, synchronous = _timed_run(path, clock, chunk_size, catalogue,
+                                                  progress, "local")
+        verified = _verified(path, clock, accounts)
+        spark: dict[str, Any] = {}
+        if engine == "spark":
+            from creditpay.spark.engine import warm_up
+            from creditpay.spark.session import spark_session
+
+            started = time.perf_counter()
+            session = spark_session()
+            # The JVM and the Python workers start before the measured run (a session is
+            # started once per process and serves every chunk and every date after).
+            warm_up(session)
+            spark_start = time.perf_counter() - started
+            seconds_spark, spark_report, _ = _timed_run(spark_copy, clock, chunk_size,
+                                                        catalogue, progress, "spark",
+                                                        partitions)
+            comparison = compare_books(path, spark_copy)
+            spark = {
+                "engine": "spark", "spark_master": session.sparkContext.master,
+                "spark_partitions_per_chunk": partitions or
+                session.sparkContext.defaultParallelism,
+                "spark_start_seconds": round(spark_start, 3),
+                "seconds_spark": round(seconds_spark, 3), "seconds_local": round(seconds, 3),
+                "spark_to_local_ratio": round(seconds_spark / seconds, 3),
+                "accounts_per_s_spark": round(accounts / seconds_spark),
+                "matches_local": comparison["matches"] and
+                spark_report.as_dict() | {"seconds": 0, "engine": ""} ==
+                report.as_dict() | {"seconds": 0, "engine": ""},
+                "compared": comparison["compared"],
+                "differences": comparison["differences"],
+                "ledger_verified_spark": _verified(spark_copy, clock, accounts)}
     reference_seconds = _reference(accounts)
     rate = accounts / seconds
     reference_rate = accounts / reference_seconds
     return {
-        "benchmark": "cob", "store": "sqlite", "accounts": accounts,
+        "benchmark": "cob", "store": "sqlite", "accounts": accounts, "engine": engine,
         "business_date": BUSINESS_DATE.isoformat(), "seconds": round(seconds, 3),
         "accounts_per_s": round(rate), "reference": "accrue_and_age in bare numpy, no I/O",
         "reference_seconds": round(reference_seconds, 4),
@@ -510,5 +659,5 @@ def run_benchmark(*, accounts: int, chunk_size: int = 50_000, seed: int = 202506
         "seed_seconds": round(seed_seconds, 1), "seeded": seeded,
         "run_synchronous": synchronous,
         "report": {k: v for k, v in report.as_dict().items() if k != "by_bucket"},
-        "by_bucket": report.by_bucket, "ledger_verified": verified,
+        "by_bucket": report.by_bucket, "ledger_verified": verified, **spark,
     }

@@ -298,10 +298,27 @@ def bench_schedules_command(
         Console().print_json(json.dumps(result))
 
 
+_ENGINE_HELP = "Where the pure steps run: local (this process) or spark (Spark tasks; " \
+    "CREDITPAY_SPARK_MASTER, docs/spark.md)."
+
+
+def _engine(value: str) -> str:
+    from creditpay.credit.cob import ENGINES
+
+    if value not in ENGINES:
+        raise _bad("--engine", f"must be one of {', '.join(ENGINES)}")
+    return value
+
+
 def cob_run_command(
     date: str = typer.Option(..., "--date", help="Business date to close, YYYY-MM-DD."),
     db: DbOption = None,
     chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, max=1_000_000),
+    engine: str = typer.Option("local", "--engine", help=_ENGINE_HELP),
+    snapshot: str | None = typer.Option(
+        None, "--snapshot", help="Spark engine: read the chunks from this Parquet snapshot "
+                                 "(`creditpay cob snapshot`; a folder or URI) instead of the "
+                                 "database; its chunk size is used."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Run the close of business for a date (idempotent; resumes after a crash)."""
@@ -312,22 +329,40 @@ def cob_run_command(
     from creditpay.platform.checkpoints import AuditChainBrokenError, CheckpointStoreError
 
     business_date = _parse_date(date, "--date")
+    engine = _engine(engine)
+    if snapshot is not None and engine != "spark":
+        raise _bad("--snapshot", "needs --engine spark")
     built = services(db, read_only=False)
+    started_spark = False
     try:
         checkpointer = checkpointer_or_exit(built)
-        report = run_close_of_business(built.uow, business_date,
-                                       progress=not as_json, chunk_size=chunk_size,
-                                       audit_checkpointer=checkpointer,
-                                       auto_debit_consents=auto_debit_consents(),
-                                       catalogue=built.catalogue)
+        if engine == "spark":
+            from creditpay.spark.cob import run_close_of_business_on_spark
+            from creditpay.spark.session import spark_running
+
+            started_spark = not spark_running()
+            report = run_close_of_business_on_spark(
+                built.uow, business_date, progress=not as_json, chunk_size=chunk_size,
+                audit_checkpointer=checkpointer, auto_debit_consents=auto_debit_consents(),
+                catalogue=built.catalogue, settings=built.settings, snapshot=snapshot)
+        else:
+            report = run_close_of_business(built.uow, business_date,
+                                           progress=not as_json, chunk_size=chunk_size,
+                                           audit_checkpointer=checkpointer,
+                                           auto_debit_consents=auto_debit_consents(),
+                                           catalogue=built.catalogue)
     except (AuditChainBrokenError, CheckpointStoreError) as exc:
         # The close itself is done (a re-run replays it and seals again); say so loudly.
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1 if isinstance(exc, AuditChainBrokenError) else 2) from None
     except DomainError as exc:
-        raise _bad("--date", exc.detail) from None
+        raise _bad("--snapshot" if exc.field == "snapshot" else "--date", exc.detail) from None
     finally:
         built.close()
+        if started_spark:
+            from creditpay.spark.session import stop_spark_session
+
+            stop_spark_session()
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
     else:
@@ -336,17 +371,60 @@ def cob_run_command(
         Console().print_json(json.dumps(report.as_dict()))
 
 
+def cob_snapshot_command(
+    date: str = typer.Option(..., "--date", help="Business date the snapshot is for."),
+    out: str = typer.Option(..., "--out", help="New or empty folder (or URI) to write."),
+    db: DbOption = None,
+    chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, max=1_000_000),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Write the credit tables a date's close of business reads as Parquet, chunk by chunk
+    (for `cob run --engine spark --snapshot DIR`)."""
+    from creditpay.cli.common import services
+    from creditpay.errors import DomainError
+    from creditpay.spark.snapshot import write_snapshot
+
+    business_date = _parse_date(date, "--date")
+    built = services(db, read_only=True)
+    try:
+        meta = write_snapshot(built.uow, business_date, out, chunk_size=chunk_size)
+    except DomainError as exc:
+        raise _bad("--out" if exc.field == "out" else "--date", exc.detail) from None
+    finally:
+        built.close()
+    summary = {"business_date": meta["business_date"], "out": out,
+               "chunk_size": meta["chunk_size"], "chunks": len(meta["chunks"]),
+               "accounts": sum(c["accounts"] for c in meta["chunks"]),
+               "idle": sum(c["idle"] for c in meta["chunks"])}
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        from rich.console import Console
+
+        Console().print_json(json.dumps(summary))
+
+
 def bench_cob_command(
     accounts: int = typer.Option(1_000_000, "--accounts", min=1, max=20_000_000),
     chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, max=1_000_000),
     seed: int = typer.Option(20250618, "--seed"),
+    engine: str = typer.Option("local", "--engine", help=_ENGINE_HELP + " With spark, the "
+                               "local engine closes a copy of the book too and the two are "
+                               "compared (matches_local)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """One close-of-business day over N accounts (SQLite) vs the same arithmetic in numpy."""
     from creditpay.benchmarks.cob import run_benchmark
 
-    result = run_benchmark(accounts=accounts, chunk_size=chunk_size, seed=seed,
-                           progress=not as_json)
+    engine = _engine(engine)
+    try:
+        result = run_benchmark(accounts=accounts, chunk_size=chunk_size, seed=seed,
+                               progress=not as_json, engine=engine)
+    finally:
+        if engine == "spark":
+            from creditpay.spark.session import stop_spark_session
+
+            stop_spark_session()
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -363,5 +441,6 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     cob_app = typer.Typer(help="Close of business: accrual, delinquency, statements.",
                           no_args_is_help=True)
     cob_app.command("run")(cob_run_command)
+    cob_app.command("snapshot")(cob_snapshot_command)
     app.add_typer(cob_app, name="cob")
     bench_app.command("cob")(bench_cob_command)

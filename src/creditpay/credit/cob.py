@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -56,6 +56,7 @@ from creditpay.credit.cob_steps import (
     ChunkOutput,
     ChunkState,
     DayInputs,
+    PlanInstallment,
     auto_debit_candidates,
     auto_debit_pulls,
     run_steps,
@@ -63,7 +64,12 @@ from creditpay.credit.cob_steps import (
 from creditpay.credit.cob_vectorised import day_number
 from creditpay.credit.day_end import record_day_end
 from creditpay.credit.lines import platform_ledger_accounts, post
-from creditpay.credit.tables import credit_accounts, credit_cob_chunks, credit_cob_runs
+from creditpay.credit.tables import (
+    credit_accounts,
+    credit_cob_chunks,
+    credit_cob_runs,
+    credit_installments,
+)
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
 from creditpay.platform import metrics
@@ -72,7 +78,9 @@ if TYPE_CHECKING:
     from creditpay.platform.checkpoints import AuditCheckpointer
 
 __all__ = ["AutoDebitConsents", "CobReport", "run_close_of_business", "CHUNK_SIZE_DEFAULT",
-           "process_chunk"]
+           "process_chunk", "read_chunk", "ChunkRead", "chunk_fingerprint", "highest_seq", "ChunkReader", "StepsRunner", "ENGINES"]
+
+ENGINES = ("local", "spark")  # where the pure steps run: this process, or Spark tasks
 
 
 class AutoDebitConsents(Protocol):
@@ -111,6 +119,7 @@ class CobReport:
     chunks: int = 0
     chunks_resumed: int = 0
     already_done: bool = False
+    engine: str = "local"  # where the pure steps ran (ENGINES): the metrics' label
     seconds: float = 0.0
     by_bucket: dict[str, int] = field(default_factory=dict)
 
@@ -174,15 +183,43 @@ def _execute(tx: Tx, day: int, loaded: dict[str, np.ndarray], out: ChunkOutput) 
         tx.emit(event.topic, event.aggregate_type, event.aggregate_id, dict(event.payload))
 
 
-def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
-                  consents: AutoDebitConsents, *, catalogue: P.Catalogue) -> dict[str, Any]:
-    """Run the close of business of ``business_date`` for accounts with seq in [lo, hi]
-    inside ``tx``: load, consent pre-pass, wallet pulls, the pure steps in their order
-    (:data:`creditpay.credit.cob_steps.STEPS`), then the executor; returns the chunk's
-    counts."""
-    conn = tx.conn
+@dataclass(frozen=True)
+class ChunkRead:
+    """What a chunk's close of business reads from the credit tables before any step runs
+    (the snapshot of one chunk): the accounts that are not idle as arrays
+    (:func:`creditpay.credit.accounts_repo.load_chunk`), their open installments and those
+    due by tomorrow (rows of :data:`~creditpay.credit.accounts_repo.ITEM_COLUMNS`), the
+    scheduled installments of the accounts billed, the installment numbers and plan
+    installments of the lines cutting a statement, the seqs billed ahead and the count of
+    idle accounts. The live inputs (consents, platform accounts, wallet pulls) are not in
+    it: they are read in the chunk's transaction."""
+
+    loaded: dict[str, np.ndarray]
+    open_rows: list[Sequence[Any]]
+    due_rows: list[Sequence[Any]]
+    ahead: list[int]
+    idle_count: int
+    scheduled_seq: np.ndarray
+    scheduled_due: np.ndarray
+    installment_numbers: dict[int, int]
+    plan_installments: dict[str, tuple[PlanInstallment, ...]]
+
+
+ChunkReader = Callable[[Connection, dt.date, int, int, int], ChunkRead]
+"""Reads chunk ``number`` (seqs ``lo`` to ``hi``) of ``business_date``: :func:`read_chunk`
+(the database, the default) or a snapshot reader (``creditpay.spark.snapshot``)."""
+
+StepsRunner = Callable[[ChunkState, DayInputs], ChunkOutput]
+"""Runs the pure steps over a chunk: :func:`creditpay.credit.cob_steps.run_steps` in this
+process (the local engine), or the same steps in Spark tasks (``creditpay.spark``)."""
+
+
+def read_chunk(conn: Connection, business_date: dt.date, number: int, lo: int, hi: int
+               ) -> ChunkRead:
+    """Read chunk ``number`` (accounts with seq in [lo, hi]) for ``business_date`` from the
+    database (``number`` names the chunk for snapshot readers; unused here)."""
+    del number
     day = day_number(business_date)
-    counts: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0)
     # The installments first: the accounts with one due by tomorrow are never idle; the
     # idle accounts (nothing can change them today, repo.IDLE_CONDITION) are not read.
     open_rows = repo.open_item_rows(conn, lo, hi)
@@ -192,6 +229,54 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
                            busy=repo.busy_seqs(open_rows, due_rows, day, ahead))
     loaded = repo.load_chunk(conn, day, lo, hi, skip_idle=idle)
     idle_count = repo.count_idle(conn, day, lo, hi, idle)
+    seq = loaded["seq"]
+    due_items = repo.item_arrays(due_rows, seq)
+    billed_seqs = np.unique(due_items["account_seq"][due_items["valid"]]).tolist()
+    scheduled_seq, scheduled_due = repo.load_scheduled(conn, billed_seqs)
+    lines = np.flatnonzero((loaded["kind"] == "line")
+                           & (loaded["statement_day"] == business_date.day))
+    return ChunkRead(
+        loaded=loaded, open_rows=open_rows, due_rows=due_rows, ahead=list(ahead),
+        idle_count=idle_count, scheduled_seq=scheduled_seq, scheduled_due=scheduled_due,
+        installment_numbers=repo.installment_numbers(conn, seq[lines].tolist()),
+        plan_installments=dict(repo.plan_installments_in_cycle(
+            conn, [str(x) for x in loaded["line_id"][lines]], business_date)))
+
+
+def chunk_fingerprint(conn: Connection, lo: int, hi: int) -> dict[str, Any]:
+    """What a snapshot of the chunk of seqs [lo, hi] was taken from: its accounts (count,
+    latest update) and their installments (count, highest id, amounts paid, interest, and
+    how many are open, by status). A snapshot whose fingerprint no longer matches the
+    database is stale (an account or installment changed since) and is refused."""
+    ca, ci = credit_accounts, credit_installments
+    count, latest = conn.execute(select(func.count(), func.max(ca.c.updated_at)).where(
+        ca.c.seq.between(lo, hi))).one()
+    statuses = [func.coalesce(func.sum(case((ci.c.status == status, 1), else_=0)), 0)
+                for status in repo.OPEN_STATUSES]
+    items = conn.execute(select(
+        func.count(), func.coalesce(func.max(ci.c.id), 0),
+        func.coalesce(func.sum(ci.c.principal_paid_minor + ci.c.interest_paid_minor
+                               + ci.c.fee_paid_minor), 0),
+        func.coalesce(func.sum(ci.c.interest_minor), 0), *statuses).where(
+        ci.c.account_seq.between(lo, hi))).one()
+    return {"accounts": {"rows": int(count),
+                         "updated_at": None if latest is None else str(latest)},
+            "installments": [int(x) for x in items]}
+
+
+def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
+                  consents: AutoDebitConsents, *, catalogue: P.Catalogue,
+                  number: int = 0, reader: ChunkReader = read_chunk,
+                  steps_runner: StepsRunner = run_steps) -> dict[str, Any]:
+    """Run the close of business of ``business_date`` for accounts with seq in [lo, hi]
+    inside ``tx``: read (``reader``), consent pre-pass, wallet pulls, the pure steps in their
+    order (:data:`creditpay.credit.cob_steps.STEPS`, run by ``steps_runner``), then the
+    executor; returns the chunk's counts."""
+    conn = tx.conn
+    day = day_number(business_date)
+    counts: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0)
+    read = reader(conn, business_date, number, lo, hi)
+    loaded, idle_count = read.loaded, read.idle_count
     n = len(loaded["seq"])
     counts["accounts"] = n + idle_count
     if n == 0:
@@ -204,25 +289,19 @@ def process_chunk(tx: Tx, business_date: dt.date, lo: int, hi: int,
                          field="currency")
     platform = platform_ledger_accounts(tx, currencies.pop())
     seq = loaded["seq"]
-    state = ChunkState(loaded, repo.item_arrays(open_rows, seq))
+    state = ChunkState(loaded, repo.item_arrays(read.open_rows, seq))
     refusal, reference = _consent_pre_pass(conn, state, day, consents)
-    due_items = repo.item_arrays(due_rows, seq)
-    billed_seqs = np.unique(due_items["account_seq"][due_items["valid"]]).tolist()
-    scheduled_seq, scheduled_due = repo.load_scheduled(conn, billed_seqs)
-    today = business_date
-    lines = np.flatnonzero((loaded["kind"] == "line") & (loaded["statement_day"] == today.day))
     inputs = DayInputs(
         day=day, platform=platform, catalogue=catalogue, consent_refusal=refusal,
-        consent_reference=reference, collected=np.zeros(n, dtype=bool), due_items=due_items,
-        scheduled_seq=scheduled_seq, scheduled_due=scheduled_due,
-        installment_numbers=repo.installment_numbers(conn, seq[lines].tolist()),
-        plan_installments=repo.plan_installments_in_cycle(
-            conn, [str(x) for x in loaded["line_id"][lines]], today),
-        ahead_seqs=np.asarray(ahead, dtype=np.int64))
+        consent_reference=reference, collected=np.zeros(n, dtype=bool),
+        due_items=repo.item_arrays(read.due_rows, seq), scheduled_seq=read.scheduled_seq,
+        scheduled_due=read.scheduled_due, installment_numbers=read.installment_numbers,
+        plan_installments=read.plan_installments,
+        ahead_seqs=np.asarray(read.ahead, dtype=np.int64))
     debit, pulls = auto_debit_pulls(state, inputs)
     if pulls:
         inputs = replace(inputs, collected=_attempt_pulls(tx, n, debit, pulls))
-    out = run_steps(state, inputs)
+    out = steps_runner(state, inputs)
     _execute(tx, day, loaded, out)
     counts.update({k: counts.get(k, 0) + v for k, v in out.counts.items()})
     counts["transfers"] = len(out.requests) + counts["auto_debits"] + \
@@ -248,6 +327,12 @@ def _previous_done(conn: Any) -> dt.date | None:
         credit_cob_runs.c.status == "done")).scalar()
 
 
+def highest_seq(conn: Any) -> int:
+    """The highest account seq (0 without accounts): the close of business's chunks cover
+    seqs 1 to it (one currency per database, as :func:`_chunk_bounds` checks)."""
+    return _chunk_bounds(conn, CHUNK_SIZE_DEFAULT)[0]
+
+
 def _chunk_bounds(conn: Any, chunk_size: int) -> tuple[int, list[tuple[int, int]]]:
     """Chunks of ``chunk_size`` consecutive seqs, split further at currency changes so each
     chunk has one currency (and so one set of platform accounts)."""
@@ -271,7 +356,9 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
                           _after_chunk: Callable[[int], None] | None = None,
                           audit_checkpointer: AuditCheckpointer | None,
                           auto_debit_consents: AutoDebitConsents,
-                          catalogue: P.Catalogue) -> CobReport:
+                          catalogue: P.Catalogue, engine: str = "local",
+                          steps_runner: StepsRunner = run_steps,
+                          reader: ChunkReader = read_chunk) -> CobReport:
     """Run (or resume, or replay as a no-op) the close of business for ``business_date``.
 
     Dates run in order: the date after the last one done, or any date for the first run.
@@ -281,7 +368,13 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
     ``auto_debit_consents`` checks, before any wallet is debited, that each auto-debit's
     consent is still in force (consumer protection implements it; credit may not import it).
     ``catalogue`` is the process's product catalogue (from the bootstrap).
+    ``engine`` names where the pure steps run (:data:`ENGINES`, recorded in the report);
+    ``steps_runner`` runs them (``run_steps`` here; ``creditpay.spark`` passes its Spark
+    runner) and ``reader`` reads a chunk (the database, or a snapshot). Whatever runs the
+    steps, the reads, the consent check, the wallet pulls and the executor are the same.
     """
+    if engine not in ENGINES:
+        raise ValidationError(f"must be one of {', '.join(ENGINES)}", field="engine")
     if not isinstance(business_date, dt.date) or isinstance(business_date, dt.datetime):
         raise ValidationError("must be a date", field="business_date")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or \
@@ -313,7 +406,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
     seq_max = run["seq_max"]
     bounds = [(lo, min(lo + chunk_size - 1, seq_max)) for lo in range(1, seq_max + 1,
                                                                         chunk_size)]
-    report = CobReport(business_date=business_date.isoformat())
+    report = CobReport(business_date=business_date.isoformat(), engine=engine)
     with uow.connect() as conn:
         done = {row[0]: row[1] for row in conn.execute(
             select(credit_cob_chunks.c.chunk, credit_cob_chunks.c.counts).where(
@@ -328,7 +421,8 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
                 def one(tx: Tx, number: int = number, lo: int = lo, hi: int = hi
                         ) -> dict[str, Any]:
                     counts = process_chunk(tx, business_date, lo, hi, auto_debit_consents,
-                                           catalogue=catalogue)
+                                           catalogue=catalogue, number=number,
+                                           reader=reader, steps_runner=steps_runner)
                     tx.conn.execute(credit_cob_chunks.insert(), {
                         "business_date": business_date, "chunk": number, "counts": counts,
                         "finished_at": tx.now})
@@ -380,7 +474,7 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
         append(tx, "system", "close_of_business", "credit.cob.completed", "credit_cob_run",
                business_date.isoformat(),
                {k: v for k, v in report.as_dict().items()
-                if k not in ("seconds", "already_done", "chunks_resumed")})
+                if k not in ("seconds", "already_done", "chunks_resumed", "engine")})
     # The nightly batch also seals the audit chain, so no record of the day stays outside
     # the hash chain past the night (docs/security.md, "protection window").
     from creditpay.platform.audit import seal

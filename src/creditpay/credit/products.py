@@ -422,6 +422,12 @@ class Catalogue:
         self._arrangements: Mapping[tuple[str, int], Arrangement] = MappingProxyType(
             dict(arrangements or {}))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (the Spark engine ships the catalogue to its tasks): rebuilt from its
+        # parts, since the read-only mapping proxies themselves do not pickle.
+        return (Catalogue, (list(self._by_key.values()), dict(self._caps),
+                            dict(self._arrangements)))
+
     def get(self, code: str, version: int | None = None) -> Product:
         if version is not None:
             product = self._by_key.get((code, version))
@@ -500,6 +506,10 @@ class LiveCatalogue(Catalogue):
         older one than held is ignored (two refreshes may finish out of order)."""
         if marker >= self.marker:
             self._current, self.marker = catalogue, marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as the catalogue it holds now (what a Spark task needs: a fixed copy).
+        return self._current.__reduce__()
 
     def get(self, code: str, version: int | None = None) -> Product:
         return self._current.get(code, version)
