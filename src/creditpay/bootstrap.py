@@ -417,8 +417,7 @@ class Services:
         from creditpay.payments.fraud import FraudScreeningConfig, ScreeningRiskGateway
 
         config = self.options.fraud or FraudScreeningConfig(
-            model_dir=self.settings.fraud_model_dir, rules_path=self.settings.fraud_rules,
-            state_path=self.settings.fraud_state)
+            model_dir=self.settings.fraud_model_dir, rules_path=self.settings.fraud_rules)
         return ScreeningRiskGateway.from_config(config)
 
     @cached_property

@@ -202,9 +202,6 @@ class Settings(BaseSettings):
     fraud_rules: Path | None = Field(
         None, description="Fraud rules document (JSON or YAML) to start with (default: no "
                           "rules until a stored rule set is active).")
-    fraud_state: Path | None = Field(
-        None, description="File where the fraud screener keeps its streaming state between "
-                          "runs.")
     four_eyes_threshold_minor: int = Field(
         5_000_000, ge=0, le=10**15,
         description="Four-eyes control: a credit line granted with a limit above this "

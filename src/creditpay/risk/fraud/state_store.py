@@ -1,0 +1,139 @@
+"""The fraud features' state rows in the database (``fraud_entity_state``, issue #19).
+
+Screening one payment (:func:`fold_event`), in the payment's own transaction:
+
+1. one SELECT reads the rows of the event's entities (customer, device, card, merchant,
+   terminal), ``FOR UPDATE`` on PostgreSQL, in key order (so two transactions lock shared
+   rows in the same order and cannot deadlock on them); an entity never seen gets an empty
+   row first (``INSERT ... ON CONFLICT DO NOTHING``, then locked the same way), so a
+   concurrent first screening of the same entity waits for this one instead of both
+   starting from nothing;
+2. the features and the new rows are computed purely
+   (:class:`~creditpay.risk.fraud.entity_state.EntityStateEngine`);
+3. the rows are written back (``version`` + 1, checked against the version read).
+
+The rows therefore commit with the payment and its ``fraud_screenings`` record, or not at
+all: after a crash the state is exactly the committed screenings', nothing to replay. On
+SQLite, writers are serialised by the database (and a stale read fails the write, which the
+unit of work retries). A concurrent screening of the same entity on PostgreSQL waits for
+the first transaction's commit: the price of exact shared features (a busy merchant's or
+terminal's row is the hot one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, bindparam, func, select
+
+from creditpay.db.uow import Tx, insert_new
+from creditpay.errors import ConflictError
+from creditpay.risk.fraud.entity_state import KIND_CODES, EntityKey, EntityStateEngine
+from creditpay.risk.fraud.features import ENTITY_KINDS, FraudLabel, PaymentEvent, stable_id_hash
+from creditpay.risk.fraud.tables import fraud_entity_state as t
+
+__all__ = ["fold_event", "fold_label", "read_rows", "lock_rows", "write_rows", "state_sizes"]
+
+_SELECT = (select(t.c.entity_hash, t.c.kind, t.c.state, t.c.version)
+           .where(t.c.features_version == bindparam("fv"),
+                  t.c.entity_hash.in_(bindparam("hashes", expanding=True)))
+           .order_by(t.c.entity_hash, t.c.kind))
+_SELECT_LOCKED = _SELECT.with_for_update()
+_UPDATE = (t.update()
+           .where(t.c.features_version == bindparam("b_fv"),
+                  t.c.entity_hash == bindparam("b_hash"), t.c.kind == bindparam("b_kind"),
+                  t.c.version == bindparam("b_old"))
+           .values(state=bindparam("b_state"), version=bindparam("b_new"),
+                   updated_at=bindparam("b_at")))
+
+Loaded = dict[EntityKey, tuple[bytes, int]]  # key -> (state, version)
+
+
+def _codes(keys: Iterable[EntityKey]) -> dict[tuple[int, int], EntityKey]:
+    return {(stable_id_hash(entity), KIND_CODES[kind]): (kind, entity) for kind, entity in keys}
+
+
+def _select(conn: Connection, features_version: str, codes: Mapping[tuple[int, int], EntityKey],
+            lock: bool) -> Loaded:
+    rows = conn.execute(_SELECT_LOCKED if lock else _SELECT,
+                        {"fv": features_version,
+                         "hashes": sorted({h for h, _ in codes})}).all()
+    out: Loaded = {}
+    for entity_hash, kind, state, version in rows:
+        key = codes.get((entity_hash, kind))
+        if key is not None:
+            out[key] = (bytes(state), version)
+    return out
+
+
+def read_rows(conn: Connection, features_version: str, keys: Iterable[EntityKey]
+              ) -> dict[EntityKey, bytes]:
+    """The current rows of ``keys`` (absent: never seen), without locking."""
+    loaded = _select(conn, features_version, _codes(keys), lock=False)
+    return {key: state for key, (state, _) in loaded.items() if state}
+
+
+def lock_rows(tx: Tx, features_version: str, keys: Iterable[EntityKey]) -> Loaded:
+    """The rows of ``keys``, locked until ``tx`` ends (PostgreSQL); an entity never seen
+    gets an empty row (state b"", version 0) so it is locked too."""
+    codes = _codes(keys)
+    loaded = _select(tx.conn, features_version, codes, lock=True)
+    missing = sorted(code for code, key in codes.items() if key not in loaded)
+    if missing:
+        tx.conn.execute(insert_new(tx, t, "features_version", "entity_hash", "kind"),
+                        [{"features_version": features_version, "entity_hash": h, "kind": k,
+                          "state": b"", "version": 0, "updated_at": tx.now}
+                         for h, k in missing])
+        loaded.update(_select(tx.conn, features_version,
+                              {code: codes[code] for code in missing}, lock=True))
+    return loaded
+
+
+def write_rows(tx: Tx, features_version: str, loaded: Loaded,
+               new_rows: Mapping[EntityKey, bytes]) -> None:
+    """Write ``new_rows`` over the rows read by :func:`lock_rows` (version checked)."""
+    if not new_rows:
+        return
+    params = []
+    for key, state in new_rows.items():
+        kind, entity = key
+        old = loaded[key][1]
+        params.append({"b_fv": features_version, "b_hash": stable_id_hash(entity),
+                       "b_kind": KIND_CODES[kind], "b_old": old, "b_state": state,
+                       "b_new": old + 1, "b_at": tx.now})
+    result = tx.conn.execute(_UPDATE, params)
+    if tx.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+        raise ConflictError("a fraud state row changed since it was read", field="fraud_state")
+
+
+def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.ndarray:
+    """Features of ``event`` from the shared state, the state updated in ``tx``."""
+    version = engine.config.version
+    loaded = lock_rows(tx, version, engine.event_keys(event))
+    x, new_rows = engine.update(event, {key: state for key, (state, _) in loaded.items()})
+    write_rows(tx, version, loaded, new_rows)
+    return x
+
+
+def fold_label(tx: Tx, engine: EntityStateEngine, label: FraudLabel) -> bool:
+    """Make a confirmed label usable by the risk features; returns whether rows changed."""
+    version = engine.config.version
+    keys = engine.label_keys(label)
+    if not keys or not label.is_fraud:
+        engine.record_label(label, {})  # validates it
+        return False
+    loaded = lock_rows(tx, version, keys)
+    changed = engine.record_label(label, {key: state for key, (state, _) in loaded.items()})
+    write_rows(tx, version, loaded, changed)
+    return bool(changed)
+
+
+def state_sizes(conn: Connection, features_version: str) -> dict[str, Any]:
+    """Rows and stored state bytes per entity kind."""
+    rows = conn.execute(select(t.c.kind, func.count(), func.sum(func.length(t.c.state)))
+                        .where(t.c.features_version == features_version)
+                        .group_by(t.c.kind)).all()
+    return {ENTITY_KINDS[kind]: {"rows": int(n), "state_bytes": int(size or 0)}
+            for kind, n, size in rows}
