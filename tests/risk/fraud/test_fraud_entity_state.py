@@ -63,7 +63,7 @@ def test_row_sizes_of_the_default_configuration():
     layout = EntityLayout(FeatureConfig())
     assert layout.nbytes("customer") == 996
     assert layout.nbytes("device") == layout.nbytes("card") == 860
-    assert layout.nbytes("merchant") == layout.nbytes("terminal") == 1_316
+    assert layout.nbytes("merchant") == layout.nbytes("terminal") == 1_396
 
 
 def test_customer_row_stays_within_1_kb_over_a_long_busy_history():

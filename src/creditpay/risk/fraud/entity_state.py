@@ -27,16 +27,20 @@ array, :meth:`EntityLayout.nbytes`):
   :func:`~creditpay.risk.fraud.features.device_code`) and location cells (int64); the
   customer's last payment time is the window part's ``t_last``;
 * risk part (merchant, terminal): per day bucket of the label-delayed risk ring (38 with the
-  defaults) the day (int32, -1 = none), transactions and known frauds (int32).
+  defaults) the day (int32, -1 = none), transactions and known frauds (int32); and the
+  risk features as computed for one day (day int64 + 9 × float64: the engine's per-entity
+  cache, derived, kept so a busy merchant's are not recomputed per payment).
 
 With the default configuration a customer's row is 996 bytes, a device's or card's 860 and
-a merchant's or terminal's 1,316 (shared by all their customers). Counts are exact up to
+a merchant's or terminal's 1,396 (shared by all their customers). Counts are exact up to
 2**31 - 1 per bucket: beyond that :meth:`EntityStateEngine.update` refuses the event
 (``ValidationError`` naming ``fraud_state``) rather than wrap.
 """
 
 from __future__ import annotations
 
+import math
+import struct
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -65,6 +69,7 @@ __all__ = ["EntityKey", "EntityLayout", "EntityStateEngine", "MemoryEntityStore"
 EntityKey = tuple[str, str]  # (kind, entity id)
 KIND_CODES: dict[str, int] = {kind: i for i, kind in enumerate(ENTITY_KINDS)}
 _INT32_MAX = np.iinfo(np.int32).max
+_I8 = struct.Struct("<q")
 
 
 class EntityLayout:
@@ -92,9 +97,19 @@ class EntityLayout:
                            ("last_y", "<f8"), ("devices", "<u4", (k,)), ("cells", "<i8", (k,))]
             if kind in config.risk_kinds:
                 fields += [("risk_day", "<i4", (days,)), ("risk_tx", "<i4", (days,)),
-                           ("risk_fraud", "<i4", (days,))]
+                           ("risk_fraud", "<i4", (days,)),
+                           # Derived, kept to save recomputing them per payment: the risk
+                           # features as of day ``risk_values_day`` (-1: none), the engine's
+                           # per-entity cache (valid for one day, dropped by a label).
+                           ("risk_values_day", "<i8"),
+                           ("risk_values", "<f8", (3 * len(config.risk_windows_days),))]
             if fields:
                 self.dtypes[kind] = np.dtype(fields)
+
+    @property
+    def window_nbytes(self) -> int:
+        """Bytes of the window part (``t_last``, counts, sums) at the start of a row."""
+        return 8 + 12 * self.n_cells
 
     def nbytes(self, kind: str) -> int:
         """Serialized bytes of one row of ``kind`` (0 for a kind without state)."""
@@ -112,6 +127,7 @@ class EntityLayout:
             row["cells"] = _EMPTY
         if "risk_day" in names:
             row["risk_day"] = -1
+            row["risk_values_day"] = -1
         return row
 
     def decode(self, kind: str, data: bytes | None) -> np.ndarray:
@@ -123,6 +139,12 @@ class EntityLayout:
             raise ValidationError(f"{kind} state row has {len(data)} bytes, the layout "
                                   f"{dtype.itemsize}", field="fraud_state")
         return np.frombuffer(data, dtype=dtype).copy()
+
+    def stamps_many(self, t_last: np.ndarray) -> np.ndarray:
+        """:meth:`stamps` for several entities at once: (entities, cells)."""
+        current = t_last[:, None] // self.cell_bucket_s
+        held = current - (current - self.cell_j) % self.cell_n
+        return np.where((held >= 0) & (t_last[:, None] >= 0), held, -1)
 
     def stamps(self, t_last: int) -> np.ndarray:
         """The bucket each ring cell holds for an entity whose last event was at
@@ -150,6 +172,15 @@ class EntityStateEngine:
         self._risk_kinds = frozenset(config.risk_kinds)
         self._kinds = tuple(k for k in ENTITY_KINDS
                             if k in self._window_kinds or k in self._risk_kinds)
+        k = config.recent_k
+        n_cells = self.layout.n_cells
+        self._customer_struct = struct.Struct(f"<qdddd{k}I{k}q")
+        self._empty_customer = (0, 0.0, 0.0, math.nan, math.nan, *([0] * k),
+                                *([int(_EMPTY)] * k))
+        self._zero_cells = np.zeros(n_cells, dtype=np.int64)
+        self._empty_window = _I8.pack(-1) + bytes(12 * n_cells)
+        self._n_risk_values = 3 * len(config.risk_windows_days)
+        self._no_risk_values = _I8.pack(-1) + bytes(8 * self._n_risk_values)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -187,87 +218,149 @@ class EntityStateEngine:
             return self._read_back(keys, decoded, None)
 
     # ------------------------------------------------------------------ scratch engine
-    def _load(self, keys: Iterable[EntityKey], rows: Mapping[EntityKey, bytes | None]
-              ) -> dict[EntityKey, np.ndarray]:
+    # The rows are read and written part by part with struct / numpy views at the layout's
+    # offsets (the same bytes as EntityLayout's structured dtype, without building one per
+    # row: this is on the checkout's path).
+    def _load(self, keys: list[EntityKey], rows: Mapping[EntityKey, bytes | None]
+              ) -> dict[EntityKey, bytes | None]:
+        """Put the rows of ``keys`` in the scratch engine, each entity in its own slot of
+        each store (slots are assigned here, so the engine's lookups find them)."""
         engine = self._engine
-        engine._indexes = {"window": _KeyIndex(), "customer": _KeyIndex(),
-                           "risk": _KeyIndex()}
-        engine._risk_cache.clear()
         layout = self.layout
-        decoded: dict[EntityKey, np.ndarray] = {}
+        indexes = {"window": _KeyIndex(), "customer": _KeyIndex(), "risk": _KeyIndex()}
+        engine._indexes = indexes
+        cache = engine._risk_cache
+        cache.clear()
+        arrays = engine._arrays
+        n_cells = layout.n_cells
+        loaded: dict[EntityKey, bytes | None] = {}
+        window_slots: list[int] = []
+        t_lasts: list[int] = []
+        counts: list[np.ndarray] = []
+        sums: list[np.ndarray] = []
         for key in keys:
             kind, entity = key
-            row = layout.decode(kind, rows.get(key))
-            decoded[key] = row
+            data = rows.get(key) or None
+            if data is not None and len(data) != layout.nbytes(kind):
+                raise ValidationError(f"{kind} state row has {len(data)} bytes, the layout "
+                                      f"{layout.nbytes(kind)}", field="fraud_state")
+            loaded[key] = data
+            code = (KIND_CODES[kind], entity)
+            offset = 0
             if kind in self._window_kinds:
-                slot = engine._slot("window", kind, entity)
-                ring = engine._arrays["win_ring"]
-                t_last = int(row["t_last"][0])
-                ring[slot, _STAMP] = layout.stamps(t_last)
-                ring[slot, _COUNT] = row["counts"][0]
-                ring[slot, _SUM] = row["sums"][0]
+                slot, _ = indexes["window"].slot(*code)
+                window_slots.append(slot)
+                if data is None:
+                    t_lasts.append(-1)
+                    counts.append(self._zero_cells)
+                    sums.append(self._zero_cells)
+                else:
+                    t_lasts.append(_I8.unpack_from(data, 0)[0])
+                    counts.append(np.frombuffer(data, "<i4", n_cells, 8))
+                    sums.append(np.frombuffer(data, "<i8", n_cells, 8 + 4 * n_cells))
+                offset = layout.window_nbytes
             if kind == "customer":
-                slot = engine._slot("customer", kind, entity)
-                a = engine._arrays
-                a["cust_n"][slot] = row["n"][0]
-                a["cust_mean"][slot] = row["mean"][0]
-                a["cust_m2"][slot] = row["m2"][0]
-                a["cust_last_ts"][slot] = row["t_last"][0]
-                a["cust_last_x"][slot] = row["last_x"][0]
-                a["cust_last_y"][slot] = row["last_y"][0]
-                devices = row["devices"][0].astype(np.int64)
-                a["cust_devices"][slot] = np.where(devices == 0, _EMPTY, devices)
-                a["cust_cells"][slot] = row["cells"][0]
+                slot, _ = indexes["customer"].slot(*code)
+                if data is None:
+                    values = self._empty_customer
+                else:
+                    values = self._customer_struct.unpack_from(data, offset)
+                    offset += self._customer_struct.size
+                k = self.config.recent_k
+                arrays["cust_n"][slot] = values[0]
+                arrays["cust_mean"][slot] = values[1]
+                arrays["cust_m2"][slot] = values[2]
+                arrays["cust_last_x"][slot] = values[3]
+                arrays["cust_last_y"][slot] = values[4]
+                arrays["cust_devices"][slot] = [d if d else _EMPTY for d in values[5:5 + k]]
+                arrays["cust_cells"][slot] = values[5 + k:]
+                arrays["cust_last_ts"][slot] = t_lasts[-1]
             if kind in self._risk_kinds:
-                slot = engine._slot("risk", kind, entity)
-                risk = engine._arrays["risk_ring"]
-                risk[slot, _STAMP] = row["risk_day"][0]
-                risk[slot, _TX] = row["risk_tx"][0]
-                risk[slot, _FRAUD] = row["risk_fraud"][0]
-        return decoded
+                slot, _ = indexes["risk"].slot(*code)
+                ring = arrays["risk_ring"]
+                days = self.config.risk_ring_days
+                if data is None:
+                    ring[slot, _STAMP] = -1
+                    ring[slot, _TX:] = 0
+                else:
+                    ring[slot] = np.frombuffer(data, "<i4", 3 * days, offset).reshape(3, days)
+                    offset += 12 * days
+                    values_day = _I8.unpack_from(data, offset)[0]
+                    if values_day >= 0:
+                        cache[slot] = (values_day, np.frombuffer(
+                            data, "<f8", self._n_risk_values, offset + 8).copy())
+        if window_slots:
+            block = np.empty((len(window_slots), 3, n_cells), dtype=np.int64)
+            block[:, _STAMP] = layout.stamps_many(np.array(t_lasts, dtype=np.int64))
+            block[:, _COUNT] = counts
+            block[:, _SUM] = sums
+            arrays["win_ring"][window_slots] = block
+        return loaded
 
-    def _read_back(self, keys: Iterable[EntityKey], decoded: dict[EntityKey, np.ndarray],
+    def _read_back(self, keys: list[EntityKey], loaded: dict[EntityKey, bytes | None],
                    t: int | None) -> dict[EntityKey, bytes]:
         """Encode the scratch engine's rows; ``t`` is the event's time (None for a label,
-        which changes no window or customer state)."""
+        which changes no window or customer state: those parts are kept as loaded)."""
         engine = self._engine
+        arrays = engine._arrays
         layout = self.layout
+        indexes = engine._indexes
+        window_part: dict[EntityKey, bytes] = {}
+        if t is not None:
+            window_keys = [key for key in keys if key[0] in self._window_kinds]
+            slots = [indexes["window"].slots[(KIND_CODES[k], e)] for k, e in window_keys]
+            block = arrays["win_ring"][slots]
+            held = block[:, _STAMP] == layout.stamps(t)
+            counts = np.where(held, block[:, _COUNT], 0)
+            if counts.max(initial=0) > _INT32_MAX:
+                raise ValidationError("an entity's payment count per bucket exceeds "
+                                      "2**31 - 1", field="fraud_state")
+            counts32 = counts.astype("<i4")
+            sums = np.where(held, block[:, _SUM], 0)
+            stamp = _I8.pack(t)
+            for i, key in enumerate(window_keys):
+                window_part[key] = stamp + counts32[i].tobytes() + sums[i].tobytes()
         out: dict[EntityKey, bytes] = {}
         for key in keys:
             kind, entity = key
-            row = decoded[key]
-            if t is not None and kind in self._window_kinds:
-                slot = engine._indexes["window"].slots[(KIND_CODES[kind], entity)]
-                block = engine._arrays["win_ring"][slot]
-                held = block[_STAMP] == layout.stamps(t)
-                counts = np.where(held, block[_COUNT], 0)
-                if counts.max(initial=0) > _INT32_MAX:
-                    raise ValidationError(f"a {kind}'s payment count per bucket exceeds "
-                                          "2**31 - 1", field="fraud_state")
-                row["t_last"] = t
-                row["counts"] = counts
-                row["sums"] = np.where(held, block[_SUM], 0)
-            if t is not None and kind == "customer":
-                slot = engine._indexes["customer"].slots[(KIND_CODES[kind], entity)]
-                a = engine._arrays
-                row["n"] = a["cust_n"][slot]
-                row["mean"] = a["cust_mean"][slot]
-                row["m2"] = a["cust_m2"][slot]
-                row["last_x"] = a["cust_last_x"][slot]
-                row["last_y"] = a["cust_last_y"][slot]
-                devices = a["cust_devices"][slot]
-                row["devices"] = np.where(devices == _EMPTY, 0, devices)
-                row["cells"] = a["cust_cells"][slot]
+            data = loaded[key]
+            parts: list[bytes] = []
+            offset = 0
+            if kind in self._window_kinds:
+                offset = layout.window_nbytes
+                if t is not None:
+                    parts.append(window_part[key])
+                else:
+                    parts.append(data[:offset] if data is not None
+                                 else self._empty_window)
+            if kind == "customer":
+                size = self._customer_struct.size
+                if t is not None:
+                    slot = indexes["customer"].slots[(KIND_CODES[kind], entity)]
+                    devices = arrays["cust_devices"][slot].tolist()
+                    parts.append(self._customer_struct.pack(
+                        arrays["cust_n"].item(slot), arrays["cust_mean"].item(slot),
+                        arrays["cust_m2"].item(slot), arrays["cust_last_x"].item(slot),
+                        arrays["cust_last_y"].item(slot),
+                        *[0 if d == _EMPTY else d for d in devices],
+                        *arrays["cust_cells"][slot].tolist()))
+                else:
+                    parts.append(data[offset:offset + size] if data is not None
+                                 else self._customer_struct.pack(*self._empty_customer))
+                offset += size
             if kind in self._risk_kinds:
-                slot = engine._indexes["risk"].slots[(KIND_CODES[kind], entity)]
-                risk = engine._arrays["risk_ring"][slot]
-                if risk[_TX:].max(initial=0) > _INT32_MAX:
+                slot = indexes["risk"].slots[(KIND_CODES[kind], entity)]
+                ring = arrays["risk_ring"][slot]
+                if ring[_TX:].max(initial=0) > _INT32_MAX:
                     raise ValidationError(f"a {kind}'s payment count per day exceeds "
                                           "2**31 - 1", field="fraud_state")
-                row["risk_day"] = risk[_STAMP]
-                row["risk_tx"] = risk[_TX]
-                row["risk_fraud"] = risk[_FRAUD]
-            out[key] = row.tobytes()
+                parts.append(ring.astype("<i4").tobytes())
+                cached = engine._risk_cache.get(slot)
+                if cached is None:
+                    parts.append(self._no_risk_values)
+                else:
+                    parts.append(_I8.pack(cached[0]) + cached[1].astype("<f8").tobytes())
+            out[key] = b"".join(parts)
         return out
 
 

@@ -628,17 +628,26 @@ class StreamingFeatures:
 
     def _risk_values(self, ring_row: np.ndarray, lowest: np.ndarray,
                      highest: int) -> np.ndarray:
-        """(tx, known frauds, risk) per risk window, interleaved, from one entity's ring."""
-        stamps = ring_row[_STAMP]
-        live = (stamps[None, :] >= np.maximum(lowest, 0)[:, None]) & (stamps[None, :] <= highest)
-        counts = live @ ring_row[_TX:].T  # (risk window, tx|fraud)
-        n_tx = counts[:, 0]
-        n_fraud = counts[:, 1]
-        values = np.empty((len(self._risk_days), 3))
-        values[:, 0] = n_tx
-        values[:, 1] = n_fraud
-        values[:, 2] = np.where(n_tx > 0, n_fraud / np.maximum(n_tx, 1), 0.0)
-        return values.ravel()
+        """(tx, known frauds, risk) per risk window, interleaved, from one entity's ring.
+
+        Plain Python over the ring's few cells: cheaper than numpy's per-call overhead on
+        arrays this small, and the same integers and the same float64 division."""
+        lows = [max(int(low), 0) for low in lowest.tolist()]
+        n = len(lows)
+        n_tx = [0] * n
+        n_fraud = [0] * n
+        stamps, txs, frauds = ring_row.tolist()
+        for stamp, tx, fraud in zip(stamps, txs, frauds, strict=True):
+            if stamp > highest:
+                continue
+            for j in range(n):
+                if stamp >= lows[j]:
+                    n_tx[j] += tx
+                    n_fraud[j] += fraud
+        values: list[float] = []
+        for j in range(n):
+            values += [n_tx[j], n_fraud[j], n_fraud[j] / n_tx[j] if n_tx[j] > 0 else 0.0]
+        return np.array(values, dtype=np.float64)
 
     def record_label(self, label: FraudLabel) -> bool:
         """Fold a confirmed label into the risk state; returns whether it changed the state.
