@@ -1210,8 +1210,11 @@ class Economy:
                     customer_id=report["agent"].customer_id,
                     merchant_id=self.merchant_principals[attack.merchant_index].id,
                     device_id=attack.device_id)
-                screening = self.screening
-                self.services.uow.run(lambda tx, g=screening, lb=label: g.record_label(tx, lb))
+                def record(tx: Tx, lb: FraudLabel = label,
+                           gateway: Any = self.screening) -> bool:
+                    return bool(gateway.record_label(tx, lb))
+
+                self.services.uow.run(record)
 
     def _refunds(self, day: int) -> None:
         for mp, intent_id, amount in self.refunds_due.pop(day, []):

@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 import struct
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -51,7 +51,6 @@ from creditpay.errors import ValidationError
 from creditpay.risk.fraud.features import (
     _COUNT,
     _EMPTY,
-    _FRAUD,
     _STAMP,
     _SUM,
     _TX,
