@@ -34,7 +34,8 @@ from creditpay.risk.fraud.entity_state import KIND_CODES, EntityKey, EntityState
 from creditpay.risk.fraud.features import ENTITY_KINDS, FraudLabel, PaymentEvent, stable_id_hash
 from creditpay.risk.fraud.tables import fraud_entity_state as t
 
-__all__ = ["fold_event", "fold_label", "read_rows", "lock_rows", "write_rows", "state_sizes"]
+__all__ = ["fold_event", "fold_label", "read_rows", "lock_rows", "write_rows", "insert_rows",
+           "state_sizes"]
 
 _SELECT = (select(t.c.entity_hash, t.c.kind, t.c.state, t.c.version)
            .where(t.c.features_version == bindparam("fv"),
@@ -128,6 +129,25 @@ def fold_label(tx: Tx, engine: EntityStateEngine, label: FraudLabel) -> bool:
     changed = engine.record_label(label, {key: state for key, (state, _) in loaded.items()})
     write_rows(tx, version, loaded, changed)
     return bool(changed)
+
+
+def insert_rows(tx: Tx, features_version: str, rows: Mapping[EntityKey, bytes], *,
+                batch_rows: int = 10_000) -> int:
+    """Insert state rows of entities not in the table yet (a state built elsewhere, e.g.
+    a replay in memory: :class:`~creditpay.risk.fraud.entity_state.MemoryEntityStore`);
+    returns how many were given."""
+    statement = insert_new(tx, t, "features_version", "entity_hash", "kind")
+    batch: list[dict[str, Any]] = []
+    for (kind, entity), state in rows.items():
+        batch.append({"features_version": features_version,
+                      "entity_hash": stable_id_hash(entity), "kind": KIND_CODES[kind],
+                      "state": state, "version": 1, "updated_at": tx.now})
+        if len(batch) >= batch_rows:
+            tx.conn.execute(statement, batch)
+            batch = []
+    if batch:
+        tx.conn.execute(statement, batch)
+    return len(rows)
 
 
 def state_sizes(conn: Connection, features_version: str) -> dict[str, Any]:
