@@ -22,13 +22,15 @@ terminal's row is the hot one).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, func, select
 
-from creditpay.db.uow import Tx, insert_new
+from creditpay.db.engine import driver_connection
+from creditpay.db.uow import Tx, _bind, insert_new
 from creditpay.errors import ConflictError
 from creditpay.risk.fraud.entity_state import KIND_CODES, EntityKey, EntityStateEngine
 from creditpay.risk.fraud.features import ENTITY_KINDS, FraudLabel, PaymentEvent, stable_id_hash
@@ -36,18 +38,6 @@ from creditpay.risk.fraud.tables import fraud_entity_state as t
 
 __all__ = ["fold_event", "fold_label", "read_rows", "lock_rows", "write_rows", "insert_rows",
            "state_sizes"]
-
-_SELECT = (select(t.c.entity_hash, t.c.kind, t.c.state, t.c.version)
-           .where(t.c.features_version == bindparam("fv"),
-                  t.c.entity_hash.in_(bindparam("hashes", expanding=True)))
-           .order_by(t.c.entity_hash, t.c.kind))
-_SELECT_LOCKED = _SELECT.with_for_update()
-_UPDATE = (t.update()
-           .where(t.c.features_version == bindparam("b_fv"),
-                  t.c.entity_hash == bindparam("b_hash"), t.c.kind == bindparam("b_kind"),
-                  t.c.version == bindparam("b_old"))
-           .values(state=bindparam("b_state"), version=bindparam("b_new"),
-                   updated_at=bindparam("b_at")))
 
 Loaded = dict[EntityKey, tuple[bytes, int]]  # key -> (state, version)
 
@@ -58,15 +48,42 @@ def _codes(keys: Iterable[EntityKey]) -> dict[tuple[int, int], EntityKey]:
 
 def _select(conn: Connection, features_version: str, codes: Mapping[tuple[int, int], EntityKey],
             lock: bool) -> Loaded:
-    rows = conn.execute(_SELECT_LOCKED if lock else _SELECT,
-                        {"fv": features_version,
-                         "hashes": sorted({h for h, _ in codes})}).all()
+    hashes = sorted({h for h, _ in codes})
+    dialect = conn.dialect
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(_select_sql(dialect.paramstyle, dialect.name, len(hashes), lock),
+                       (features_version, *hashes))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
     out: Loaded = {}
     for entity_hash, kind, state, version in rows:
         key = codes.get((entity_hash, kind))
         if key is not None:
             out[key] = (bytes(state), version)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _select_sql(paramstyle: str, dialect: str, n_hashes: int, lock: bool) -> str:
+    """The rows' SELECT as driver SQL: it runs once per payment, so it skips SQLAlchemy's
+    per-statement machinery (as the unit of work's own hot inserts do); same columns and
+    order as a Core select would read."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    sql = (f"SELECT entity_hash, kind, state, version FROM {t.name}"  # nosec B608
+           f" WHERE features_version = {mark}"
+           f" AND entity_hash IN ({', '.join([mark] * n_hashes)})"
+           " ORDER BY entity_hash, kind")
+    return sql + " FOR UPDATE" if lock and dialect == "postgresql" else sql
+
+
+@functools.lru_cache(maxsize=4)
+def _update_sql(paramstyle: str) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return (f"UPDATE {t.name} SET state = {mark}, version = {mark}, updated_at = {mark}"  # nosec
+            f" WHERE features_version = {mark} AND entity_hash = {mark} AND kind = {mark}"
+            f" AND version = {mark}")
 
 
 def read_rows(conn: Connection, features_version: str, keys: Iterable[EntityKey]
@@ -97,15 +114,23 @@ def write_rows(tx: Tx, features_version: str, loaded: Loaded,
     """Write ``new_rows`` over the rows read by :func:`lock_rows` (version checked)."""
     if not new_rows:
         return
+    dialect = tx.conn.dialect
+    at = _bind(t.c.updated_at, dialect)(tx.now)
     params = []
     for key, state in new_rows.items():
         kind, entity = key
         old = loaded[key][1]
-        params.append({"b_fv": features_version, "b_hash": stable_id_hash(entity),
-                       "b_kind": KIND_CODES[kind], "b_old": old, "b_state": state,
-                       "b_new": old + 1, "b_at": tx.now})
-    result = tx.conn.execute(_UPDATE, params)
-    if tx.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
+        params.append((state, old + 1, at, features_version, stable_id_hash(entity),
+                       KIND_CODES[kind], old))
+    cursor = driver_connection(tx.conn).cursor()
+    try:
+        cursor.executemany(_update_sql(dialect.paramstyle), params)
+        changed = cursor.rowcount
+    finally:
+        cursor.close()
+    # sqlite3 sums executemany's rows; psycopg reports them as well. A short count means a
+    # row changed since it was read (cannot happen under the lock, but never overwrite).
+    if changed >= 0 and changed != len(params):
         raise ConflictError("a fraud state row changed since it was read", field="fraud_state")
 
 
