@@ -572,8 +572,7 @@ class Services:
 
         config = self.options.fraud or FraudScreeningConfig(
             model_dir=self.settings.fraud_model_dir,
-            rules_path=self.settings.fraud_rules or default_fraud_rules_path(),
-            state_path=self.settings.fraud_state)
+            rules_path=self.settings.fraud_rules or default_fraud_rules_path())
         return ScreeningRiskGateway.from_config(config)
 
     def warn_if_screening_off(self) -> None:
@@ -860,19 +859,13 @@ class Services:
         """What a serving process (API, simulator) does once before its first request: the
         first data key (in its own transaction: SQLite serialises writers, so creating it
         inside a business transaction would wait on itself), the platform's ledger accounts
-        per currency, the fraud screener's catch-up on stored screenings, and the audit
-        checkpointer (a process whose seals could not be checkpointed must not come up)."""
+        per currency, and the audit checkpointer (a process whose seals could not be
+        checkpointed must not come up)."""
         _ = self.bureau  # production refuses the simulated bureau now, not at a request
         self.vault.ensure_active_key()
-        payments = self.payments
+        _ = self.payments
         for currency in self.options.currencies:
             self.uow.run(functools.partial(_platform_accounts, currency=currency))
-        recover = getattr(payments.risk, "recover", None)
-        if recover is not None:
-            # Fold the stored screenings the state snapshot lacks now, at start, rather than
-            # inside the first customer's checkout.
-            with self.uow.connect() as conn:
-                recover(conn)
         _ = self.audit_checkpointer
         return self
 

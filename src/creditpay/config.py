@@ -213,9 +213,6 @@ class Settings(BaseSettings):
         None, description="Fraud rules document (JSON or YAML) to start with (default: the "
                           "rules the package ships, risk/fraud/default_rules.json) until a "
                           "stored rule set is activated.")
-    fraud_state: Path | None = Field(
-        None, description="File where the fraud screener keeps its streaming state between "
-                          "runs.")
     four_eyes_threshold_minor: int = Field(
         5_000_000, ge=0, le=10**15,
         description="Four-eyes control: a credit line granted with a limit above this "

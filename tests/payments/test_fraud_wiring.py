@@ -14,8 +14,10 @@ from creditpay.payments.risk import AllowAllRiskGateway, PaymentEvent
 from creditpay.payments.tables import payment_intents
 from creditpay.platform.tables import audit_records
 from creditpay.risk.fraud import records
+from creditpay.risk.fraud.entity_state import KIND_CODES, MemoryEntityStore
+from creditpay.risk.fraud.features import stable_id_hash
 from creditpay.risk.fraud.rules import RuleSet
-from creditpay.risk.fraud.tables import fraud_cases
+from creditpay.risk.fraud.tables import fraud_cases, fraud_entity_state
 from tests.api.helpers import Api, api_config, build_app
 
 RULES = {
@@ -30,9 +32,8 @@ RULES = {
 }
 
 
-def _screening_api(store, clock, tmp_path=None) -> Api:  # type: ignore[no-untyped-def]
-    fraud = FraudScreeningConfig(rules=RULES,
-                                 state_path=tmp_path / "fraud.state" if tmp_path else None)
+def _screening_api(store, clock) -> Api:  # type: ignore[no-untyped-def]
+    fraud = FraudScreeningConfig(rules=RULES)
     app = build_app(store.url, clock, fraud_screening=True, fraud=fraud)
     return Api(TestClient(app), app)
 
@@ -185,27 +186,42 @@ def test_a_mistyped_switch_is_an_error_not_screening_off(typo):  # type: ignore[
         Settings.from_env("sqlite://", environ={"CREDITPAY_FRAUD_SCREENING": typo})
 
 
-def test_streaming_state_is_persisted_and_restored(store, clock, tmp_path):  # type: ignore[no-untyped-def]
-    api = _screening_api(store, clock, tmp_path)
+def _state_table(api: Api) -> dict:  # type: ignore[type-arg]
+    with api.runtime.uow.connect() as conn:
+        rows = conn.execute(select(fraud_entity_state)).all()
+    return {(r.features_version, r.entity_hash, r.kind): (r.state, r.version) for r in rows}
+
+
+def test_streaming_state_is_shared_by_every_worker(store, clock):  # type: ignore[no-untyped-def]
+    """The state is in the database: another worker's gateway on the same database (or
+    this one after a restart) screens with the features of the first's payments."""
+    api = _screening_api(store, clock)
     try:
         mkey = _merchant_key(api)
         token = api.customer("13600000005")
         api.fund(token, 10_000)
         for n in range(2):
+            clock.advance(seconds=60)
             intent = _intent(api, mkey, 1_000, f"state-{n}")
             api.post(f"/v1/payment_intents/{intent['id']}/confirm", {"funding": "balance"},
                      token, expect=200)
-        saved = api.runtime.payments.risk.screener.state_bytes()
+        with api.runtime.uow.connect() as conn:
+            [first] = records.screenings_for(conn, intent["id"])
+        before = _state_table(api)
+        other = ScreeningRiskGateway.from_config(FraudScreeningConfig(rules=RULES))
+        clock.advance(seconds=60)
+        decision = api.runtime.uow.run(lambda tx: other.screen_payment(tx, PaymentEvent(
+            intent_id="pi_other_worker", customer_id=first["customer_id"],
+            merchant_id=first["merchant_id"], merchant_mcc="5411", amount_minor=1_000,
+            currency="CNY", funding="balance", scenario="online",
+            device_id=first["device_id"], occurred_at=tx.now)))
+        assert decision.details["features"]["customer_count_24h"] == 3
+        assert decision.details["features"]["seconds_since_last_payment"] == 60
+        after = _state_table(api)
+        assert set(after) == set(before)
+        assert all(after[key][1] == before[key][1] + 1 for key in before)  # one write each
     finally:
-        api.runtime.close()  # persists the state
-    state_path = tmp_path / "fraud.state"
-    assert saved in state_path.read_bytes()  # the state, after its journal position
-    restored = ScreeningRiskGateway.from_config(
-        FraudScreeningConfig(rules=RULES, state_path=state_path))
-    assert restored.screener.state_bytes() == saved
-    with api.runtime.uow.connect() as conn:
-        assert restored.recover(conn) == 0  # the snapshot holds every screening
-    assert restored.screener.state_bytes() == saved
+        api.runtime.close()
 
 
 def _held_case(api: Api, subject_type: str, subject_id: str) -> dict:  # type: ignore[type-arg]
@@ -335,8 +351,7 @@ def test_rolled_back_confirm_leaves_no_screening_and_no_state(store, clock):  # 
         paid = _intent(api, mkey, 500, "ok-1")
         api.post(f"/v1/payment_intents/{paid['id']}/confirm", {"funding": "balance"}, token,
                  expect=200)
-        gateway = api.runtime.payments.risk
-        before = gateway.screener.state_bytes()
+        before = _state_table(api)
         too_big = _intent(api, mkey, 2_000, "too-big-1")  # more than the wallet holds
         refused = api.post(f"/v1/payment_intents/{too_big['id']}/confirm",
                            {"funding": "balance"}, token)
@@ -345,17 +360,14 @@ def test_rolled_back_confirm_leaves_no_screening_and_no_state(store, clock):  # 
         with api.runtime.uow.connect() as conn:
             assert records.screenings_for(conn, too_big["id"]) == []
             assert len(records.screenings_for(conn, paid["id"])) == 1
-        assert gateway.screener.state_bytes() == before
+        assert _state_table(api) == before
     finally:
         api.runtime.close()
 
 
-def test_gateway_rebuilt_from_the_journal_equals_one_that_never_stopped(  # type: ignore[no-untyped-def]
-        store, clock, tmp_path):
-    state_path = tmp_path / "fraud.state"
-    fraud = FraudScreeningConfig(rules=RULES, state_path=state_path, snapshot_every=3)
-    app = build_app(store.url, clock, fraud_screening=True, fraud=fraud)
-    api = Api(TestClient(app), app)
+def test_state_rows_equal_a_replay_of_the_journal(store, clock):  # type: ignore[no-untyped-def]
+    """The rows commit with the screenings: replaying the journal rebuilds them exactly."""
+    api = _screening_api(store, clock)
     try:
         mkey = _merchant_key(api)
         tokens = [api.customer(f"1361000000{i}", device=f"device-{i:04d}") for i in range(3)]
@@ -368,20 +380,24 @@ def test_gateway_rebuilt_from_the_journal_equals_one_that_never_stopped(  # type
             intent = _intent(api, mkey, amount, f"journal-{n}")
             api.post(f"/v1/payment_intents/{intent['id']}/confirm", {"funding": "balance"},
                      token, expect=200)
-        running = api.runtime.payments.risk.screener.state_bytes()
-        # "Crash": the last snapshot was written after the 6th screening; nothing saved since.
-        crashed = ScreeningRiskGateway.from_config(fraud)
-        assert crashed.screener.state_bytes() != running
+        replay = MemoryEntityStore()
         with api.runtime.uow.connect() as conn:
-            assert crashed.recover(conn) == 2
-            # Without any snapshot the whole journal is replayed.
-            bare = ScreeningRiskGateway.from_config(FraudScreeningConfig(rules=RULES))
-            assert bare.recover(conn) == 8
-        assert crashed.screener.state_bytes() == running
-        assert bare.screener.state_bytes() == running
+            for _, event in records.events_after(conn, 0):
+                replay.update(event)
+        version = replay.engine.config.version
+        assert _state_table(api) == {
+            (version, stable_id_hash(entity), KIND_CODES[kind]): (state, n_writes)
+            for (kind, entity), state in replay.rows.items()
+            for n_writes in [_writes(replay, kind, entity, api)]}
     finally:
-        api.client.close()
-        app.state.runtime.uow.engine.dispose()  # no close(): no final snapshot
+        api.runtime.close()
+
+
+def _writes(replay, kind, entity, api) -> int:  # type: ignore[no-untyped-def]
+    """Screenings that wrote an entity's row: its version (one write per screening)."""
+    with api.runtime.uow.connect() as conn:
+        return sum(1 for _, e in records.events_after(conn, 0)
+                   if (kind, entity) in replay.engine.event_keys(e))
 
 
 def test_older_review_endpoint_and_case_verdict_are_one_decision(store, clock):  # type: ignore[no-untyped-def]

@@ -194,15 +194,21 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                     events: int = typer.Option(20_000, help="payments screened and timed"),
                     metrics: bool = typer.Option(True, help="run the handbook protocol too"),
                     folds: int = typer.Option(4, help="handbook protocol folds"),
+                    store: str = typer.Option("sqlite", help="where the state rows live: "
+                                              "sqlite (a scratch file) or postgresql (a "
+                                              "server of its own)"),
                     as_json: bool = typer.Option(False, "--json", help="print JSON only")) -> None:
-        """Screening latency p50/p99, screenings/s on one core, state bytes per customer."""
+        """Screening latency p50/p99 (state rows in the database) against a bare one-row
+        model predict, screenings/s on one core, state bytes per customer."""
+        if store not in ("sqlite", "postgresql"):
+            raise typer.BadParameter("must be sqlite or postgresql", param_hint="--store")
         from creditpay.benchmarks.fraud import run_fraud_benchmark
 
         progress = None if as_json else (lambda msg: typer.echo(f"... {msg}", err=True))
         result = run_fraud_benchmark(customers=customers, terminals=terminals,
                                      warm_days=warm_days, measure_events=events,
                                      with_metrics=metrics, metrics_folds=folds,
-                                     progress=progress)
+                                     store=store, progress=progress)
         _print_json(result)
 
     @bench_app.command("fraud-journal")

@@ -1206,12 +1206,17 @@ class Economy:
                 self.tally.fraud["charged_back_minor"] += report["amount"]
             if self.screening is not None:
                 attack = report["attack"]
-                self.screening.screener.record_label(FraudLabel(
+                label = FraudLabel(
                     transaction_timestamp_s=int(report["at"].timestamp()),
                     label_timestamp_s=int(self.clock.now().timestamp()), is_fraud=True,
                     customer_id=report["agent"].customer_id,
                     merchant_id=self.merchant_principals[attack.merchant_index].id,
-                    device_id=attack.device_id))
+                    device_id=attack.device_id)
+                def record(tx: Tx, lb: FraudLabel = label,
+                           gateway: Any = self.screening) -> bool:
+                    return bool(gateway.record_label(tx, lb))
+
+                self.services.uow.run(record)
 
     def _refunds(self, day: int) -> None:
         for mp, intent_id, amount in self.refunds_due.pop(day, []):

@@ -3,7 +3,7 @@
 * ``Screener.evaluate`` decides without changing the state and ``apply`` folds the event
   (a property test over random streams and random commit / rollback interleavings);
 * ``Tx.after_commit`` runs after a commit only;
-* the gateway stores each screening and folds it on commit only;
+* the gateway stores each screening and its state rows with committed payments only;
 * rule sets: validated on load (errors name the field, nothing stored), immutable
   versions, activation, history, audit.
 """
@@ -21,9 +21,10 @@ from creditpay.payments.fraud import FraudScreeningConfig, RulesOnlyModel, Scree
 from creditpay.payments.risk import PaymentEvent as CheckoutEvent
 from creditpay.platform.tables import audit_records
 from creditpay.risk.fraud import records, rule_sets
-from creditpay.risk.fraud.features import FraudLabel, PaymentEvent
+from creditpay.risk.fraud.entity_state import KIND_CODES, MemoryEntityStore
+from creditpay.risk.fraud.features import FraudLabel, PaymentEvent, stable_id_hash
 from creditpay.risk.fraud.screening import Screener
-from creditpay.risk.fraud.tables import fraud_rule_sets, fraud_screenings
+from creditpay.risk.fraud.tables import fraud_entity_state, fraud_rule_sets, fraud_screenings
 
 T0 = 1_700_000_000
 RULES = {"version": "rules-j-1", "blocklists": {"device": ["bad-device"]}, "rules": [
@@ -135,18 +136,24 @@ def _checkout_event(intent_id: str, now, amount: int = 1_000, device: str = "dev
                          occurred_at=now)
 
 
-def test_gateway_stores_each_screening_and_folds_committed_ones_only(uow, clock):
+def _state_table(uow) -> dict:
+    with uow.connect() as conn:
+        rows = conn.execute(select(fraud_entity_state)).all()
+    return {(r.entity_hash, r.kind): r.state for r in rows}
+
+
+def test_gateway_stores_each_screening_and_its_state_with_committed_ones_only(uow, clock):
     gateway = ScreeningRiskGateway.from_config(FraudScreeningConfig(rules=RULES))
     decision = uow.run(lambda tx: gateway.screen_payment(tx, _checkout_event("pi_1",
                                                                               tx.now)))
-    committed = gateway.screener.state_bytes()
+    committed = _state_table(uow)
     assert str(decision.outcome) == "approve"
     with pytest.raises(_Boom):
         with uow.begin() as tx:
             held = gateway.screen_payment(tx, _checkout_event("pi_2", tx.now, 60_000))
             assert str(held.outcome) == "challenge"
             raise _Boom
-    assert gateway.screener.state_bytes() == committed
+    assert _state_table(uow) == committed
     blocked = uow.run(lambda tx: gateway.screen_payment(
         tx, _checkout_event("pi_3", tx.now, device="bad-device")))
     assert str(blocked.outcome) == "decline"
@@ -161,27 +168,11 @@ def test_gateway_stores_each_screening_and_folds_committed_ones_only(uow, clock)
     assert third["features"]["customer_count_24h"] == 2  # pi_1 and pi_3, not pi_2
     assert third["features"]["impossible_travel"] is None  # not applicable: null
     # The journal rebuilds the same state.
-    fresh = Screener(RulesOnlyModel())
+    fresh = MemoryEntityStore()
     for event in replayed:
-        fresh.apply(event)
-    assert fresh.state_bytes() == gateway.screener.state_bytes()
-
-
-def test_commits_out_of_screening_order_fold_in_commit_order(store, uow, clock):
-    if store.kind == "sqlite":
-        pytest.skip("SQLite has one writer at a time: transactions cannot overlap")
-    gateway = ScreeningRiskGateway.from_config(FraudScreeningConfig(rules=RULES))
-    with uow.begin() as first:
-        gateway.screen_payment(first, _checkout_event("pi_a", first.now, 1_000))
-        clock.advance(seconds=1)
-        with uow.begin() as second:  # commits first
-            gateway.screen_payment(second, _checkout_event("pi_b", second.now, 2_000))
-    with uow.connect() as conn:
-        by_id = list(records.events_after(conn, 0))
-    reference = Screener(RulesOnlyModel())
-    reference.apply(by_id[1][1])  # pi_b committed first
-    reference.apply(by_id[0][1])
-    assert gateway.screener.state_bytes() == reference.state_bytes()
+        fresh.update(event)
+    assert _state_table(uow) == {(stable_id_hash(entity), KIND_CODES[kind]): state
+                                 for (kind, entity), state in fresh.rows.items()}
 
 
 def test_rules_swap_when_another_process_activates(uow, clock):

@@ -49,6 +49,7 @@ __all__ = [
     "compute_features_offline",
     "feature_names",
     "stable_id_hash",
+    "device_code",
     "ENTITY_KINDS",
     "iter_stream",
 ]
@@ -201,6 +202,18 @@ def stable_id_hash(value: str) -> int:
     """Process-independent 63-bit hash of an id (Python's ``hash`` is salted per process)."""
     digest = hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+# Device codes in the recent-device ring: 32 bits (1 .. 2**32 - 1; 0 marks an empty entry in
+# the compact state, see :mod:`creditpay.risk.fraud.entity_state`), so the customer's row stays
+# within 1 KB. "new device" compares codes, so two devices whose codes collide count as one:
+# about 8 / 2**32 per payment; the offline twin uses the same code, so both agree exactly.
+DEVICE_CODE_MOD = (1 << 32) - 1
+
+
+def device_code(device_id: str) -> int:
+    """The 32-bit code of a device id kept in a customer's recent-device ring."""
+    return stable_id_hash(device_id) % DEVICE_CODE_MOD + 1
 
 
 def feature_names(config: FeatureConfig) -> tuple[str, ...]:
@@ -536,10 +549,10 @@ class StreamingFeatures:
         a["cust_last_ts"][slot] = t
 
         ring_pos = (n - 1) % cfg.recent_k  # n payments so far; ring holds the last k
-        device_code = stable_id_hash(event.device_id)
+        code_of_device = device_code(event.device_id)
         devices = a["cust_devices"][slot]
-        out[base + 4] = float(device_code not in devices.tolist())
-        devices[ring_pos] = device_code
+        out[base + 4] = float(code_of_device not in devices.tolist())
+        devices[ring_pos] = code_of_device
 
         px, py = self._coords(event)
         cells = a["cust_cells"][slot]
@@ -615,17 +628,26 @@ class StreamingFeatures:
 
     def _risk_values(self, ring_row: np.ndarray, lowest: np.ndarray,
                      highest: int) -> np.ndarray:
-        """(tx, known frauds, risk) per risk window, interleaved, from one entity's ring."""
-        stamps = ring_row[_STAMP]
-        live = (stamps[None, :] >= np.maximum(lowest, 0)[:, None]) & (stamps[None, :] <= highest)
-        counts = live @ ring_row[_TX:].T  # (risk window, tx|fraud)
-        n_tx = counts[:, 0]
-        n_fraud = counts[:, 1]
-        values = np.empty((len(self._risk_days), 3))
-        values[:, 0] = n_tx
-        values[:, 1] = n_fraud
-        values[:, 2] = np.where(n_tx > 0, n_fraud / np.maximum(n_tx, 1), 0.0)
-        return values.ravel()
+        """(tx, known frauds, risk) per risk window, interleaved, from one entity's ring.
+
+        Plain Python over the ring's few cells: cheaper than numpy's per-call overhead on
+        arrays this small, and the same integers and the same float64 division."""
+        lows = [max(int(low), 0) for low in lowest.tolist()]
+        n = len(lows)
+        n_tx = [0] * n
+        n_fraud = [0] * n
+        stamps, txs, frauds = ring_row.tolist()
+        for stamp, tx, fraud in zip(stamps, txs, frauds, strict=True):
+            if stamp > highest:
+                continue
+            for j in range(n):
+                if stamp >= lows[j]:
+                    n_tx[j] += tx
+                    n_fraud[j] += fraud
+        values: list[float] = []
+        for j in range(n):
+            values += [n_tx[j], n_fraud[j], n_fraud[j] / n_tx[j] if n_tx[j] > 0 else 0.0]
+        return np.array(values, dtype=np.float64)
 
     def record_label(self, label: FraudLabel) -> bool:
         """Fold a confirmed label into the risk state; returns whether it changed the state.
@@ -871,7 +893,7 @@ def compute_features_offline(events: pl.DataFrame,
     has_prev = prev_ts >= 0
     out[rows[has_prev], base + 3] = (ts_sorted - prev_ts)[has_prev]
 
-    device_hash = _hash_column(events["device_id"])[rows]
+    device_hash = _device_code_column(events["device_id"])[rows]
     new_device = np.ones(len(rows), dtype=bool)
     for lag in range(1, cfg.recent_k + 1):
         new_device &= _shift_in_group(device_hash, grouped, lag, _EMPTY) != device_hash
@@ -921,10 +943,10 @@ def compute_features_offline(events: pl.DataFrame,
     return out
 
 
-def _hash_column(series: pl.Series) -> np.ndarray:
+def _device_code_column(series: pl.Series) -> np.ndarray:
     strings = series.cast(pl.Utf8)
     uniques = strings.unique().drop_nulls().to_list()
-    mapping = {value: stable_id_hash(value) for value in uniques}
+    mapping = {value: device_code(value) for value in uniques}
     hashed = strings.replace_strict(mapping, default=None, return_dtype=pl.Int64)
     return hashed.fill_null(_EMPTY).to_numpy()
 

@@ -243,6 +243,11 @@ class Screener:
         if self._tentative is not None and self._tentative[0] is event:
             self._settle()
 
+    def decide(self, event: PaymentEvent, x: np.ndarray) -> ScreeningResult:
+        """Rules, model and decision for ``event`` whose features ``x`` were computed
+        elsewhere (the shared state rows: :mod:`creditpay.risk.fraud.state_store`)."""
+        return self._decide(event, x)
+
     def _decide(self, event: PaymentEvent, x: np.ndarray) -> ScreeningResult:
         ruleset = self.rulebook.current  # read once: one screening sees one version
         versions = self._versions

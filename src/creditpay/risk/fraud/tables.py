@@ -11,6 +11,11 @@ Only :mod:`creditpay.risk.fraud.cases` writes them.
 made from, and the inputs that rebuild the streaming feature state after a restart.
 ``fraud_rule_sets`` holds the versioned rules documents and which one is active
 (:mod:`creditpay.risk.fraud.rule_sets`).
+
+``fraud_entity_state`` holds the streaming features' state, one compact row per entity
+(:mod:`creditpay.risk.fraud.entity_state`), read and written by the screened payment's
+transaction (:mod:`creditpay.risk.fraud.state_store`) so every API worker sees the same
+features.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     UniqueConstraint,
@@ -30,7 +38,8 @@ from sqlalchemy import (
 
 from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
-__all__ = ["fraud_cases", "fraud_labels", "fraud_screenings", "fraud_rule_sets"]
+__all__ = ["fraud_cases", "fraud_labels", "fraud_screenings", "fraud_rule_sets",
+           "fraud_entity_state"]
 
 fraud_cases = Table(
     "fraud_cases",
@@ -145,4 +154,20 @@ fraud_rule_sets = Table(
     # Increases with every activation; the active set has the highest. Screeners poll
     # max(activation_seq) as their cheap "has the active version changed" marker.
     Column("activation_seq", BigInteger, nullable=True, unique=True),
+)
+
+fraud_entity_state = Table(
+    "fraud_entity_state",
+    metadata,
+    # The feature configuration's version (``FeatureConfig.version``): a model with other
+    # features starts its own rows and never misreads these.
+    Column("features_version", String(32), nullable=False),
+    # stable_id_hash of the entity id (63 bits): a fixed-size key whatever the id.
+    Column("entity_hash", BigInteger, nullable=False),
+    Column("kind", SmallInteger, nullable=False),  # index in ENTITY_KINDS (0 = customer)
+    Column("state", LargeBinary, nullable=False),  # the row's fixed layout; b"" = none yet
+    Column("version", BigInteger, nullable=False),  # +1 per write (optimistic check)
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("features_version", "entity_hash", "kind"),
+    CheckConstraint("kind BETWEEN 0 AND 4", name="kind"),
 )

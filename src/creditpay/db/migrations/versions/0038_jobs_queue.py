@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0038_jobs_queue'
-down_revision: str | None = '0036_platform_rate_limits'
+down_revision: str | None = '0037_fraud_entity_state'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,383 @@
+"""The streaming fraud features' state as one compact row per entity (issue #19).
+
+Every worker screening payments must see the same features, so the state lives in the
+database (``fraud_entity_state``, :mod:`creditpay.risk.fraud.state_store`), one row per
+entity (customer, device, card, merchant, terminal), read and written by the payment's own
+transaction. This module is the pure part: the row layout, and the features of one event
+computed from its entities' rows (plus the rows after the event). No I/O, no clock.
+
+The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures` itself: the
+rows are loaded into a scratch engine that holds only the event's entities, the engine's
+``update`` runs, and the rows are read back. One definition of the features therefore
+serves the in-process engine, these rows and the offline twin, and the test that replays a
+stream through the database and compares with ``compute_features_offline`` bit for bit
+guards all three.
+
+Row layout (fixed per kind and feature configuration, little-endian numpy structured
+array, :meth:`EntityLayout.nbytes`):
+
+* window part (kinds with windows): ``t_last`` int64 (the entity's last event, unix s;
+  -1 = none), then per ring cell (71 with the default windows) a count (int32) and an
+  amount sum (int64, minor units). The cells' bucket stamps are not stored: they follow
+  from ``t_last`` (cell ``j`` of a window of ``n`` buckets holds the only bucket ``b`` in
+  ``(B - n, B]`` with ``b % n == j``, ``B`` the bucket of ``t_last``), and a cell whose
+  bucket has expired is stored as 0, which the engine treats the same way;
+* customer part: payments so far (int64), Welford mean and M2 (float64), last location
+  (2 × float64), the last 8 device codes (uint32, 0 = empty,
+  :func:`~creditpay.risk.fraud.features.device_code`) and location cells (int64); the
+  customer's last payment time is the window part's ``t_last``;
+* risk part (merchant, terminal): per day bucket of the label-delayed risk ring (38 with the
+  defaults) the day (int32, -1 = none), transactions and known frauds (int32); and the
+  risk features as computed for one day (day int64 + 9 × float64: the engine's per-entity
+  cache, derived, kept so a busy merchant's are not recomputed per payment).
+
+With the default configuration a customer's row is 996 bytes, a device's or card's 860 and
+a merchant's or terminal's 1,396 (shared by all their customers). Counts are exact up to
+2**31 - 1 per bucket: beyond that :meth:`EntityStateEngine.update` refuses the event
+(``ValidationError`` naming ``fraud_state``) rather than wrap.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from creditpay.errors import ValidationError
+from creditpay.risk.fraud.features import (
+    _COUNT,
+    _EMPTY,
+    _STAMP,
+    _SUM,
+    _TX,
+    ENTITY_KINDS,
+    FeatureConfig,
+    FraudLabel,
+    PaymentEvent,
+    StreamingFeatures,
+    _KeyIndex,
+)
+
+__all__ = ["EntityKey", "EntityLayout", "EntityStateEngine", "MemoryEntityStore",
+           "KIND_CODES"]
+
+EntityKey = tuple[str, str]  # (kind, entity id)
+KIND_CODES: dict[str, int] = {kind: i for i, kind in enumerate(ENTITY_KINDS)}
+_INT32_MAX = np.iinfo(np.int32).max
+_I8 = struct.Struct("<q")
+
+
+class EntityLayout:
+    """The row layout of each entity kind for one feature configuration."""
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+        nbs = [w.n_buckets for w in config.windows]
+        self.n_cells = sum(nbs)
+        # Per ring cell: its window's bucket width, bucket count and position in the window.
+        self.cell_bucket_s = np.repeat([w.bucket_s for w in config.windows], nbs).astype(
+            np.int64)
+        self.cell_n = np.repeat(nbs, nbs).astype(np.int64)
+        self.cell_j = np.concatenate([np.arange(n) for n in nbs]).astype(np.int64)
+        k = config.recent_k
+        days = config.risk_ring_days
+        self.dtypes: dict[str, np.dtype] = {}
+        for kind in ENTITY_KINDS:
+            fields: list[Any] = []
+            if kind in config.entity_kinds:
+                fields += [("t_last", "<i8"), ("counts", "<i4", (self.n_cells,)),
+                           ("sums", "<i8", (self.n_cells,))]
+            if kind == "customer":
+                fields += [("n", "<i8"), ("mean", "<f8"), ("m2", "<f8"), ("last_x", "<f8"),
+                           ("last_y", "<f8"), ("devices", "<u4", (k,)), ("cells", "<i8", (k,))]
+            if kind in config.risk_kinds:
+                fields += [("risk_day", "<i4", (days,)), ("risk_tx", "<i4", (days,)),
+                           ("risk_fraud", "<i4", (days,)),
+                           # Derived, kept to save recomputing them per payment: the risk
+                           # features as of day ``risk_values_day`` (-1: none), the engine's
+                           # per-entity cache (valid for one day, dropped by a label).
+                           ("risk_values_day", "<i8"),
+                           ("risk_values", "<f8", (3 * len(config.risk_windows_days),))]
+            if fields:
+                self.dtypes[kind] = np.dtype(fields)
+
+    @property
+    def window_nbytes(self) -> int:
+        """Bytes of the window part (``t_last``, counts, sums) at the start of a row."""
+        return 8 + 12 * self.n_cells
+
+    def nbytes(self, kind: str) -> int:
+        """Serialized bytes of one row of ``kind`` (0 for a kind without state)."""
+        dtype = self.dtypes.get(kind)
+        return 0 if dtype is None else dtype.itemsize
+
+    def empty(self, kind: str) -> np.ndarray:
+        row = np.zeros(1, dtype=self.dtypes[kind])
+        names = row.dtype.names or ()
+        if "t_last" in names:
+            row["t_last"] = -1
+        if "mean" in names:
+            row["last_x"] = np.nan
+            row["last_y"] = np.nan
+            row["cells"] = _EMPTY
+        if "risk_day" in names:
+            row["risk_day"] = -1
+            row["risk_values_day"] = -1
+        return row
+
+    def decode(self, kind: str, data: bytes | None) -> np.ndarray:
+        """The row of ``kind`` stored as ``data`` (None or b"": an entity never seen)."""
+        if not data:
+            return self.empty(kind)
+        dtype = self.dtypes[kind]
+        if len(data) != dtype.itemsize:
+            raise ValidationError(f"{kind} state row has {len(data)} bytes, the layout "
+                                  f"{dtype.itemsize}", field="fraud_state")
+        return np.frombuffer(data, dtype=dtype).copy()
+
+    def stamps_many(self, t_last: np.ndarray) -> np.ndarray:
+        """:meth:`stamps` for several entities at once: (entities, cells)."""
+        current = t_last[:, None] // self.cell_bucket_s
+        held = current - (current - self.cell_j) % self.cell_n
+        return np.where((held >= 0) & (t_last[:, None] >= 0), held, -1)
+
+    def stamps(self, t_last: int) -> np.ndarray:
+        """The bucket each ring cell holds for an entity whose last event was at
+        ``t_last`` (-1 where none)."""
+        if t_last < 0:
+            return np.full(self.n_cells, -1, dtype=np.int64)
+        current = t_last // self.cell_bucket_s
+        held = current - (current - self.cell_j) % self.cell_n
+        return np.where(held >= 0, held, -1)
+
+
+class EntityStateEngine:
+    """Features of one event from its entities' rows, and the rows after it (pure).
+
+    Thread-safe: the scratch engine is used under a lock, for the computation only (the
+    caller reads and writes the rows outside it).
+    """
+
+    def __init__(self, config: FeatureConfig) -> None:
+        self.config = config
+        self.layout = EntityLayout(config)
+        self._engine = StreamingFeatures(config)
+        self._lock = threading.Lock()
+        self._window_kinds = frozenset(config.entity_kinds)
+        self._risk_kinds = frozenset(config.risk_kinds)
+        self._kinds = tuple(k for k in ENTITY_KINDS
+                            if k in self._window_kinds or k in self._risk_kinds)
+        k = config.recent_k
+        n_cells = self.layout.n_cells
+        self._customer_struct = struct.Struct(f"<qdddd{k}I{k}q")
+        self._empty_customer = (0, 0.0, 0.0, math.nan, math.nan, *([0] * k),
+                                *([int(_EMPTY)] * k))
+        self._zero_cells = np.zeros(n_cells, dtype=np.int64)
+        self._empty_window = _I8.pack(-1) + bytes(12 * n_cells)
+        self._n_risk_values = 3 * len(config.risk_windows_days)
+        self._no_risk_values = _I8.pack(-1) + bytes(8 * self._n_risk_values)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._engine.names
+
+    def event_keys(self, event: PaymentEvent) -> list[EntityKey]:
+        """The rows screening ``event`` reads and writes."""
+        return [(kind, entity) for kind in self._kinds
+                if (entity := event.entity_id(kind)) is not None]
+
+    def label_keys(self, label: FraudLabel) -> list[EntityKey]:
+        """The rows recording ``label`` may change (its risk entities')."""
+        return [(kind, entity) for kind in self.config.risk_kinds
+                if (entity := label.entity_id(kind)) is not None]
+
+    # ------------------------------------------------------------------ per event
+    def update(self, event: PaymentEvent, rows: Mapping[EntityKey, bytes | None]
+               ) -> tuple[np.ndarray, dict[EntityKey, bytes]]:
+        """(features of ``event``, the new rows of its entities). ``rows`` holds the current
+        row of each of :meth:`event_keys` (None for an entity never seen)."""
+        keys = self.event_keys(event)
+        with self._lock:
+            decoded = self._load(keys, rows)
+            x = self._engine.update(event)
+            return x, self._read_back(keys, decoded, int(event.timestamp_s))
+
+    def record_label(self, label: FraudLabel, rows: Mapping[EntityKey, bytes | None]
+                     ) -> dict[EntityKey, bytes]:
+        """The changed rows after recording ``label`` (empty: nothing changed)."""
+        keys = self.label_keys(label)
+        with self._lock:
+            decoded = self._load(keys, rows)
+            if not self._engine.record_label(label):
+                return {}
+            return self._read_back(keys, decoded, None)
+
+    # ------------------------------------------------------------------ scratch engine
+    # The rows are read and written part by part with struct / numpy views at the layout's
+    # offsets (the same bytes as EntityLayout's structured dtype, without building one per
+    # row: this is on the checkout's path).
+    def _load(self, keys: list[EntityKey], rows: Mapping[EntityKey, bytes | None]
+              ) -> dict[EntityKey, bytes | None]:
+        """Put the rows of ``keys`` in the scratch engine, each entity in its own slot of
+        each store (slots are assigned here, so the engine's lookups find them)."""
+        engine = self._engine
+        layout = self.layout
+        indexes = {"window": _KeyIndex(), "customer": _KeyIndex(), "risk": _KeyIndex()}
+        engine._indexes = indexes
+        cache = engine._risk_cache
+        cache.clear()
+        arrays = engine._arrays
+        n_cells = layout.n_cells
+        loaded: dict[EntityKey, bytes | None] = {}
+        window_slots: list[int] = []
+        t_lasts: list[int] = []
+        counts: list[np.ndarray] = []
+        sums: list[np.ndarray] = []
+        for key in keys:
+            kind, entity = key
+            data = rows.get(key) or None
+            if data is not None and len(data) != layout.nbytes(kind):
+                raise ValidationError(f"{kind} state row has {len(data)} bytes, the layout "
+                                      f"{layout.nbytes(kind)}", field="fraud_state")
+            loaded[key] = data
+            code = (KIND_CODES[kind], entity)
+            offset = 0
+            if kind in self._window_kinds:
+                slot, _ = indexes["window"].slot(*code)
+                window_slots.append(slot)
+                if data is None:
+                    t_lasts.append(-1)
+                    counts.append(self._zero_cells)
+                    sums.append(self._zero_cells)
+                else:
+                    t_lasts.append(_I8.unpack_from(data, 0)[0])
+                    counts.append(np.frombuffer(data, "<i4", n_cells, 8))
+                    sums.append(np.frombuffer(data, "<i8", n_cells, 8 + 4 * n_cells))
+                offset = layout.window_nbytes
+            if kind == "customer":
+                slot, _ = indexes["customer"].slot(*code)
+                if data is None:
+                    values = self._empty_customer
+                else:
+                    values = self._customer_struct.unpack_from(data, offset)
+                    offset += self._customer_struct.size
+                k = self.config.recent_k
+                arrays["cust_n"][slot] = values[0]
+                arrays["cust_mean"][slot] = values[1]
+                arrays["cust_m2"][slot] = values[2]
+                arrays["cust_last_x"][slot] = values[3]
+                arrays["cust_last_y"][slot] = values[4]
+                arrays["cust_devices"][slot] = [d if d else _EMPTY for d in values[5:5 + k]]
+                arrays["cust_cells"][slot] = values[5 + k:]
+                arrays["cust_last_ts"][slot] = t_lasts[-1]
+            if kind in self._risk_kinds:
+                slot, _ = indexes["risk"].slot(*code)
+                ring = arrays["risk_ring"]
+                days = self.config.risk_ring_days
+                if data is None:
+                    ring[slot, _STAMP] = -1
+                    ring[slot, _TX:] = 0
+                else:
+                    ring[slot] = np.frombuffer(data, "<i4", 3 * days, offset).reshape(3, days)
+                    offset += 12 * days
+                    values_day = _I8.unpack_from(data, offset)[0]
+                    if values_day >= 0:
+                        cache[slot] = (values_day, np.frombuffer(
+                            data, "<f8", self._n_risk_values, offset + 8).copy())
+        if window_slots:
+            block = np.empty((len(window_slots), 3, n_cells), dtype=np.int64)
+            block[:, _STAMP] = layout.stamps_many(np.array(t_lasts, dtype=np.int64))
+            block[:, _COUNT] = counts
+            block[:, _SUM] = sums
+            arrays["win_ring"][window_slots] = block
+        return loaded
+
+    def _read_back(self, keys: list[EntityKey], loaded: dict[EntityKey, bytes | None],
+                   t: int | None) -> dict[EntityKey, bytes]:
+        """Encode the scratch engine's rows; ``t`` is the event's time (None for a label,
+        which changes no window or customer state: those parts are kept as loaded)."""
+        engine = self._engine
+        arrays = engine._arrays
+        layout = self.layout
+        indexes = engine._indexes
+        window_part: dict[EntityKey, bytes] = {}
+        if t is not None:
+            window_keys = [key for key in keys if key[0] in self._window_kinds]
+            slots = [indexes["window"].slots[(KIND_CODES[k], e)] for k, e in window_keys]
+            block = arrays["win_ring"][slots]
+            held = block[:, _STAMP] == layout.stamps(t)
+            counts = np.where(held, block[:, _COUNT], 0)
+            if counts.max(initial=0) > _INT32_MAX:
+                raise ValidationError("an entity's payment count per bucket exceeds "
+                                      "2**31 - 1", field="fraud_state")
+            counts32 = counts.astype("<i4")
+            sums = np.where(held, block[:, _SUM], 0)
+            stamp = _I8.pack(t)
+            for i, key in enumerate(window_keys):
+                window_part[key] = stamp + counts32[i].tobytes() + sums[i].tobytes()
+        out: dict[EntityKey, bytes] = {}
+        for key in keys:
+            kind, entity = key
+            data = loaded[key]
+            parts: list[bytes] = []
+            offset = 0
+            if kind in self._window_kinds:
+                offset = layout.window_nbytes
+                if t is not None:
+                    parts.append(window_part[key])
+                else:
+                    parts.append(data[:offset] if data is not None
+                                 else self._empty_window)
+            if kind == "customer":
+                size = self._customer_struct.size
+                if t is not None:
+                    slot = indexes["customer"].slots[(KIND_CODES[kind], entity)]
+                    devices = arrays["cust_devices"][slot].tolist()
+                    parts.append(self._customer_struct.pack(
+                        arrays["cust_n"].item(slot), arrays["cust_mean"].item(slot),
+                        arrays["cust_m2"].item(slot), arrays["cust_last_x"].item(slot),
+                        arrays["cust_last_y"].item(slot),
+                        *[0 if d == _EMPTY else d for d in devices],
+                        *arrays["cust_cells"][slot].tolist()))
+                else:
+                    parts.append(data[offset:offset + size] if data is not None
+                                 else self._customer_struct.pack(*self._empty_customer))
+                offset += size
+            if kind in self._risk_kinds:
+                slot = indexes["risk"].slots[(KIND_CODES[kind], entity)]
+                ring = arrays["risk_ring"][slot]
+                if ring[_TX:].max(initial=0) > _INT32_MAX:
+                    raise ValidationError(f"a {kind}'s payment count per day exceeds "
+                                          "2**31 - 1", field="fraud_state")
+                parts.append(ring.astype("<i4").tobytes())
+                cached = engine._risk_cache.get(slot)
+                if cached is None:
+                    parts.append(self._no_risk_values)
+                else:
+                    parts.append(_I8.pack(cached[0]) + cached[1].astype("<f8").tobytes())
+            out[key] = b"".join(parts)
+        return out
+
+
+class MemoryEntityStore:
+    """Rows in a dict: the same state as the database table, for replays and tools."""
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        self.engine = EntityStateEngine(config or FeatureConfig())
+        self.rows: dict[EntityKey, bytes] = {}
+
+    def update(self, event: PaymentEvent) -> np.ndarray:
+        keys = self.engine.event_keys(event)
+        x, new_rows = self.engine.update(event, {k: self.rows.get(k) for k in keys})
+        self.rows.update(new_rows)
+        return x
+
+    def record_label(self, label: FraudLabel) -> bool:
+        keys = self.engine.label_keys(label)
+        changed = self.engine.record_label(label, {k: self.rows.get(k) for k in keys})
+        self.rows.update(changed)
+        return bool(changed)

@@ -1,0 +1,184 @@
+"""The fraud features' state rows in the database (``fraud_entity_state``, issue #19).
+
+Screening one payment (:func:`fold_event`), in the payment's own transaction:
+
+1. one SELECT reads the rows of the event's entities (customer, device, card, merchant,
+   terminal), ``FOR UPDATE`` on PostgreSQL, in key order (so two transactions lock shared
+   rows in the same order and cannot deadlock on them); an entity never seen gets an empty
+   row first (``INSERT ... ON CONFLICT DO NOTHING``, then locked the same way), so a
+   concurrent first screening of the same entity waits for this one instead of both
+   starting from nothing;
+2. the features and the new rows are computed purely
+   (:class:`~creditpay.risk.fraud.entity_state.EntityStateEngine`);
+3. the rows are written back (``version`` + 1, checked against the version read).
+
+The rows therefore commit with the payment and its ``fraud_screenings`` record, or not at
+all: after a crash the state is exactly the committed screenings', nothing to replay. On
+SQLite, writers are serialised by the database (and a stale read fails the write, which the
+unit of work retries). A concurrent screening of the same entity on PostgreSQL waits for
+the first transaction's commit: the price of exact shared features (a busy merchant's or
+terminal's row is the hot one).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, func, select
+
+from creditpay.db.engine import driver_connection
+from creditpay.db.uow import Tx, _bind, insert_new
+from creditpay.errors import ConflictError
+from creditpay.risk.fraud.entity_state import KIND_CODES, EntityKey, EntityStateEngine
+from creditpay.risk.fraud.features import ENTITY_KINDS, FraudLabel, PaymentEvent, stable_id_hash
+from creditpay.risk.fraud.tables import fraud_entity_state as t
+
+__all__ = ["fold_event", "fold_label", "read_rows", "lock_rows", "write_rows", "insert_rows",
+           "state_sizes"]
+
+Loaded = dict[EntityKey, tuple[bytes, int]]  # key -> (state, version)
+
+
+def _codes(keys: Iterable[EntityKey]) -> dict[tuple[int, int], EntityKey]:
+    return {(stable_id_hash(entity), KIND_CODES[kind]): (kind, entity) for kind, entity in keys}
+
+
+def _select(conn: Connection, features_version: str, codes: Mapping[tuple[int, int], EntityKey],
+            lock: bool) -> Loaded:
+    hashes = sorted({h for h, _ in codes})
+    dialect = conn.dialect
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(_select_sql(dialect.paramstyle, dialect.name, len(hashes), lock),
+                       (features_version, *hashes))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    out: Loaded = {}
+    for entity_hash, kind, state, version in rows:
+        key = codes.get((entity_hash, kind))
+        if key is not None:
+            out[key] = (bytes(state), version)
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _select_sql(paramstyle: str, dialect: str, n_hashes: int, lock: bool) -> str:
+    """The rows' SELECT as driver SQL: it runs once per payment, so it skips SQLAlchemy's
+    per-statement machinery (as the unit of work's own hot inserts do); same columns and
+    order as a Core select would read."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    sql = (f"SELECT entity_hash, kind, state, version FROM {t.name}"  # nosec B608
+           f" WHERE features_version = {mark}"
+           f" AND entity_hash IN ({', '.join([mark] * n_hashes)})"
+           " ORDER BY entity_hash, kind")
+    return sql + " FOR UPDATE" if lock and dialect == "postgresql" else sql
+
+
+@functools.lru_cache(maxsize=4)
+def _update_sql(paramstyle: str) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return (f"UPDATE {t.name} SET state = {mark}, version = {mark}, updated_at = {mark}"  # nosec
+            f" WHERE features_version = {mark} AND entity_hash = {mark} AND kind = {mark}"
+            f" AND version = {mark}")
+
+
+def read_rows(conn: Connection, features_version: str, keys: Iterable[EntityKey]
+              ) -> dict[EntityKey, bytes]:
+    """The current rows of ``keys`` (absent: never seen), without locking."""
+    loaded = _select(conn, features_version, _codes(keys), lock=False)
+    return {key: state for key, (state, _) in loaded.items() if state}
+
+
+def lock_rows(tx: Tx, features_version: str, keys: Iterable[EntityKey]) -> Loaded:
+    """The rows of ``keys``, locked until ``tx`` ends (PostgreSQL); an entity never seen
+    gets an empty row (state b"", version 0) so it is locked too."""
+    codes = _codes(keys)
+    loaded = _select(tx.conn, features_version, codes, lock=True)
+    missing = sorted(code for code, key in codes.items() if key not in loaded)
+    if missing:
+        tx.conn.execute(insert_new(tx, t, "features_version", "entity_hash", "kind"),
+                        [{"features_version": features_version, "entity_hash": h, "kind": k,
+                          "state": b"", "version": 0, "updated_at": tx.now}
+                         for h, k in missing])
+        loaded.update(_select(tx.conn, features_version,
+                              {code: codes[code] for code in missing}, lock=True))
+    return loaded
+
+
+def write_rows(tx: Tx, features_version: str, loaded: Loaded,
+               new_rows: Mapping[EntityKey, bytes]) -> None:
+    """Write ``new_rows`` over the rows read by :func:`lock_rows` (version checked)."""
+    if not new_rows:
+        return
+    dialect = tx.conn.dialect
+    at = _bind(t.c.updated_at, dialect)(tx.now)
+    params = []
+    for key, state in new_rows.items():
+        kind, entity = key
+        old = loaded[key][1]
+        params.append((state, old + 1, at, features_version, stable_id_hash(entity),
+                       KIND_CODES[kind], old))
+    cursor = driver_connection(tx.conn).cursor()
+    try:
+        cursor.executemany(_update_sql(dialect.paramstyle), params)
+        changed = cursor.rowcount
+    finally:
+        cursor.close()
+    # sqlite3 sums executemany's rows; psycopg reports them as well. A short count means a
+    # row changed since it was read (cannot happen under the lock, but never overwrite).
+    if changed >= 0 and changed != len(params):
+        raise ConflictError("a fraud state row changed since it was read", field="fraud_state")
+
+
+def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.ndarray:
+    """Features of ``event`` from the shared state, the state updated in ``tx``."""
+    version = engine.config.version
+    loaded = lock_rows(tx, version, engine.event_keys(event))
+    x, new_rows = engine.update(event, {key: state for key, (state, _) in loaded.items()})
+    write_rows(tx, version, loaded, new_rows)
+    return x
+
+
+def fold_label(tx: Tx, engine: EntityStateEngine, label: FraudLabel) -> bool:
+    """Make a confirmed label usable by the risk features; returns whether rows changed."""
+    version = engine.config.version
+    keys = engine.label_keys(label)
+    if not keys or not label.is_fraud:
+        engine.record_label(label, {})  # validates it
+        return False
+    loaded = lock_rows(tx, version, keys)
+    changed = engine.record_label(label, {key: state for key, (state, _) in loaded.items()})
+    write_rows(tx, version, loaded, changed)
+    return bool(changed)
+
+
+def insert_rows(tx: Tx, features_version: str, rows: Mapping[EntityKey, bytes], *,
+                batch_rows: int = 10_000) -> int:
+    """Insert state rows of entities not in the table yet (a state built elsewhere, e.g.
+    a replay in memory: :class:`~creditpay.risk.fraud.entity_state.MemoryEntityStore`);
+    returns how many were given."""
+    statement = insert_new(tx, t, "features_version", "entity_hash", "kind")
+    batch: list[dict[str, Any]] = []
+    for (kind, entity), state in rows.items():
+        batch.append({"features_version": features_version,
+                      "entity_hash": stable_id_hash(entity), "kind": KIND_CODES[kind],
+                      "state": state, "version": 1, "updated_at": tx.now})
+        if len(batch) >= batch_rows:
+            tx.conn.execute(statement, batch)
+            batch = []
+    if batch:
+        tx.conn.execute(statement, batch)
+    return len(rows)
+
+
+def state_sizes(conn: Connection, features_version: str) -> dict[str, Any]:
+    """Rows and stored state bytes per entity kind."""
+    rows = conn.execute(select(t.c.kind, func.count(), func.sum(func.length(t.c.state)))
+                        .where(t.c.features_version == features_version)
+                        .group_by(t.c.kind)).all()
+    return {ENTITY_KINDS[kind]: {"rows": int(n), "state_bytes": int(size or 0)}
+            for kind, n, size in rows}
