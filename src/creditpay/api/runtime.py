@@ -161,7 +161,7 @@ class Runtime:
             return
         close_risk = getattr(self.payments.risk, "close", None)
         if callable(close_risk):
-            close_risk()  # e.g. persist the fraud screener's streaming state
+            close_risk()  # the risk gateway's own resources
         self.uow.engine.dispose()
 
 

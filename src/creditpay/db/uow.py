@@ -41,6 +41,10 @@ class Tx:
     now: dt.datetime
     _events: list[dict[str, Any]] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _before_commit: list[Callable[[Tx], None]] = field(default_factory=list)
+    # Working state a helper keeps for the life of this transaction (keyed by its module),
+    # e.g. the fraud state rows this transaction will write before it commits.
+    scratch: dict[str, Any] = field(default_factory=dict)
     _durable: list[Callable[[Tx], None]] = field(default_factory=list)
     _inserts: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
     # Set once COMMIT may have reached the server: from then on a lost connection leaves
@@ -60,6 +64,19 @@ class Tx:
         transient conflict counts again: the error is on the side of refusing."""
         effect(self)
         self._durable.append(effect)
+
+    def before_commit(self, step: Callable[[Tx], None]) -> None:
+        """Run ``step(tx)`` as the transaction's last statements, just before its COMMIT (in
+        registration order; a step that raises rolls the transaction back). For writes to a
+        row many transactions share (a merchant's fraud state): taken last, its lock is held
+        for the commit only, not for the whole use case."""
+        self._before_commit.append(step)
+
+    def run_before_commit(self) -> None:
+        while self._before_commit:
+            steps, self._before_commit = self._before_commit, []
+            for step in steps:
+                step(self)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback()`` once this transaction has committed (in registration order);
@@ -208,6 +225,7 @@ class UnitOfWork:
             with self._gate, self.engine.begin() as conn:
                 tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
                 yield tx
+                tx.run_before_commit()
                 tx.flush_and_commit()
         except BaseException as exc:
             if tx is not None and tx._durable:

@@ -22,8 +22,8 @@
   versions, a features summary) rides on :attr:`Decision.details`; payments stores it on
   the intent (``risk_reasons.screening``) and in the audit trail (``payment.screened``).
 
-The default app keeps allow-all; ``CREDITPAY_FRAUD_SCREENING=on`` (or
-``ApiConfig(fraud_screening=True)``) switches this gateway on, configured from
+Screening is on by default (issue #19; ``CREDITPAY_FRAUD_SCREENING=false`` or
+``ApiConfig(fraud_screening=False)`` turns it off, logged at WARNING), configured from
 ``CREDITPAY_FRAUD_MODEL_DIR`` and ``CREDITPAY_FRAUD_RULES`` (JSON/YAML rules document):
 ``creditpay.config.Settings`` reads them and
 ``creditpay.bootstrap`` builds the :class:`FraudScreeningConfig`.

@@ -233,3 +233,67 @@ def test_a_failure_after_screening_leaves_the_state_of_the_committed_payments(st
     with uow.connect() as conn:
         assert gateway.state_rows(conn, committed_events[0])[("merchant", "mer_0")] == \
             reference.rows[("merchant", "mer_0")]
+
+
+def test_a_busy_merchant_row_is_locked_for_the_commit_only(store, clock):
+    """Two customers pay one merchant at once on PostgreSQL: the second's screening and
+    commit do not wait for the first's transaction (the merchant row is written as the
+    transaction's last step), and both payments end in the merchant's row, the first one
+    (older, committed last, across a window bucket) counted in the newer bucket."""
+    if store.kind == "sqlite":
+        pytest.skip("SQLite has one writer at a time: transactions cannot overlap")
+    from creditpay.db.engine import make_engine
+    from creditpay.db.uow import UnitOfWork
+
+    engines = [make_engine(store.url), make_engine(store.url)]
+    state = EntityStateEngine(FeatureConfig())
+    first_screened, second_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+    # 59 s apart: the 1-minute window's buckets differ, so the first committing last must
+    # not be refused as "older than the window state".
+    early = PaymentEvent("cus_a", "dev-a", "mer_busy", 100, T0)
+    late = PaymentEvent("cus_b", "dev-b", "mer_busy", 200, T0 + 59)
+
+    def first() -> None:
+        try:
+            with UnitOfWork(engines[0], clock).begin() as tx:
+                state_store.fold_event(tx, state, early)
+                first_screened.set()
+                # Held open until the other customer's checkout has committed.
+                assert second_done.wait(timeout=30), "the second checkout waited on the first"
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+            first_screened.set()
+
+    thread = threading.Thread(target=first)
+    try:
+        thread.start()
+        assert first_screened.wait(timeout=30)
+        UnitOfWork(engines[1], clock).run(lambda tx: state_store.fold_event(tx, state, late))
+        second_done.set()
+        thread.join()
+    finally:
+        second_done.set()
+        for e in engines:
+            e.dispose()
+    assert not errors, errors
+    with UnitOfWork(store.engine, clock).connect() as conn:
+        rows = state_store.read_rows(conn, state.config.version, [("merchant", "mer_busy")])
+    merchant = state.layout.decode("merchant", rows[("merchant", "mer_busy")])
+    assert int(merchant["t_last"][0]) == T0 + 59
+    assert int(merchant["counts"][0].sum()) == 5 * 2  # 5 windows, both payments, one bucket
+    # The same two payments in one order, in memory: the same merchant row.
+    reference = MemoryEntityStore()
+    reference.update(PaymentEvent("cus_b", "dev-b", "mer_busy", 200, T0 + 59))
+    reference.update(PaymentEvent("cus_a", "dev-a", "mer_busy", 100, T0 + 59))
+    assert reference.rows[("merchant", "mer_busy")] == rows[("merchant", "mer_busy")]
+
+
+def test_screenings_at_one_merchant_in_one_transaction_see_each_other(store, uow):
+    state = EntityStateEngine(FeatureConfig())
+    names = state.names
+    with uow.begin() as tx:
+        counts = [state_store.fold_event(tx, state, PaymentEvent(
+            f"cus_{n}", f"dev-{n}", "mer_one", 100 + n, T0 + n))[names.index(
+                "merchant_count_1h")] for n in range(3)]
+    assert counts == [1.0, 2.0, 3.0]

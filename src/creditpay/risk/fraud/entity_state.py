@@ -185,6 +185,13 @@ class EntityStateEngine:
     def names(self) -> tuple[str, ...]:
         return self._engine.names
 
+    def window_last_s(self, kind: str, row: bytes | None) -> int:
+        """The time (unix s) of the last event in ``row``'s windows (-1: none, or a kind
+        without windows)."""
+        if not row or kind not in self._window_kinds:
+            return -1
+        return int(_I8.unpack_from(row, 0)[0])
+
     def event_keys(self, event: PaymentEvent) -> list[EntityKey]:
         """The rows screening ``event`` reads and writes."""
         return [(kind, entity) for kind in self._kinds

@@ -16,14 +16,16 @@ The rows therefore commit with the payment and its ``fraud_screenings`` record, 
 all: after a crash the state is exactly the committed screenings', nothing to replay. On
 SQLite, writers are serialised by the database (and a stale read fails the write, which the
 unit of work retries). A concurrent screening of the same entity on PostgreSQL waits for
-the first transaction's commit: the price of exact shared features (a busy merchant's or
-terminal's row is the hot one).
+the first transaction's commit. The merchant's and terminal's rows, which many customers
+share, are read unlocked and written as the transaction's last step (:data:`SHARED_KINDS`,
+``Tx.before_commit``), so a busy merchant's row is locked for the commit only.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -134,12 +136,91 @@ def write_rows(tx: Tx, features_version: str, loaded: Loaded,
         raise ConflictError("a fraud state row changed since it was read", field="fraud_state")
 
 
+# Entities many customers' payments share: their rows are read without a lock when the
+# payment is screened and written as the transaction's last step (Tx.before_commit), so
+# concurrent checkouts at one merchant queue for the commit only, not the whole checkout.
+SHARED_KINDS = frozenset({"merchant", "terminal"})
+_SCRATCH = "fraud_state.shared"
+
+
+@dataclass
+class _SharedWrites:
+    """The shared rows one transaction changes: as it read them (state, version), as its
+    screenings left them, and its events in order (with the other rows each one saw), to
+    apply again on the rows current at commit if another transaction changed them since."""
+
+    version: str
+    engine: EntityStateEngine
+    read: Loaded = field(default_factory=dict)
+    rows: dict[EntityKey, bytes] = field(default_factory=dict)
+    events: list[tuple[PaymentEvent, dict[EntityKey, bytes]]] = field(default_factory=list)
+
+    def view(self, conn: Connection, keys: list[EntityKey]) -> dict[EntityKey, bytes]:
+        """The rows of ``keys`` as this transaction sees them (its own screenings included)."""
+        unread = [key for key in keys if key not in self.read]
+        if unread:
+            found = _select(conn, self.version, _codes(unread), lock=False)
+            for key in unread:
+                self.read[key] = found.get(key, (b"", 0))
+                self.rows.setdefault(key, self.read[key][0])
+        return {key: self.rows[key] for key in keys if self.rows[key]}
+
+    def commit(self, tx: Tx) -> None:
+        """Lock the rows (key order) and write them; where another transaction committed a
+        change since they were read, apply this transaction's events to the current rows."""
+        current = lock_rows(tx, self.version, list(self.read))
+        if all(current[key][1] == self.read[key][1] for key in self.read):
+            write_rows(tx, self.version, current, self.rows)
+            return
+        rows = {key: state for key, (state, _) in current.items()}
+        for event, own in self.events:
+            keys = [key for key in self.engine.event_keys(event) if key in rows]
+            if not keys:
+                continue
+            # A payment that started first may commit second, after another at the same
+            # merchant crossed into a newer window bucket: it then counts in that bucket
+            # (moved by the milliseconds between the two), as the windows are time-ordered.
+            latest = max(self.engine.window_last_s(key[0], rows[key]) for key in keys)
+            applied = event if event.timestamp_s >= latest else replace(
+                event, timestamp_s=latest)
+            _, new_rows = self.engine.update(applied, {**own, **{k: rows[k] for k in keys}})
+            rows.update({key: new_rows[key] for key in keys if key in new_rows})
+        write_rows(tx, self.version, current, rows)
+
+
 def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.ndarray:
-    """Features of ``event`` from the shared state, the state updated in ``tx``."""
+    """Features of ``event`` from the shared state, the state updated in ``tx``.
+
+    The customer's, device's and card's rows are locked and written now. The merchant's and
+    terminal's are read as committed (plus this transaction's own screenings) and written
+    just before the commit, under their lock; if another transaction changed them in
+    between, this transaction's events are applied to the current rows: no update is lost,
+    and a payment's screening does not wait for another customer's checkout at the same
+    merchant. The price: two payments in flight at one merchant at the same moment do not
+    see each other in the merchant's short windows (as if both came first); the risk
+    features, which count only days before the payment's, are the same either way."""
     version = engine.config.version
-    loaded = lock_rows(tx, version, engine.event_keys(event))
-    x, new_rows = engine.update(event, {key: state for key, (state, _) in loaded.items()})
-    write_rows(tx, version, loaded, new_rows)
+    keys = engine.event_keys(event)
+    own = [key for key in keys if key[0] not in SHARED_KINDS]
+    shared = [key for key in keys if key[0] in SHARED_KINDS]
+    loaded = lock_rows(tx, version, own)
+    own_states = {key: state for key, (state, _) in loaded.items()}
+    writes: _SharedWrites | None = None
+    shared_states: dict[EntityKey, bytes] = {}
+    if shared:
+        writes = tx.scratch.get(_SCRATCH)
+        if writes is None or writes.version != version or writes.engine is not engine:
+            if writes is not None:
+                writes.commit(tx)  # another engine's writes: settle them first
+            writes = _SharedWrites(version, engine)
+            tx.scratch[_SCRATCH] = writes
+            tx.before_commit(writes.commit)
+        shared_states = writes.view(tx.conn, shared)
+    x, new_rows = engine.update(event, {**own_states, **shared_states})
+    write_rows(tx, version, loaded, {key: new_rows[key] for key in own if key in new_rows})
+    if writes is not None:
+        writes.rows.update({key: new_rows[key] for key in shared if key in new_rows})
+        writes.events.append((event, own_states))
     return x
 
 
