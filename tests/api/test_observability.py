@@ -127,8 +127,9 @@ def test_every_log_line_of_a_real_server_is_json_with_request_ids(served):
     assert access["obs-login"]["route"] == "/v1/auth/login"
     assert access["obs-register"]["status"] == 202
     assert all(isinstance(entry["duration_ms"], float) for entry in access.values())
-    # uvicorn's own lines come out as JSON too.
+    # uvicorn's own lines come out as JSON too; one access line per request (the API's).
     assert any(entry["logger"].startswith("uvicorn") for entry in lines)
+    assert not [entry for entry in lines if entry["logger"] == "uvicorn.access"]
 
 
 # ------------------------------------------------------------------ /metrics

@@ -165,6 +165,10 @@ def configure_logging(settings: LogSettings) -> None:
     # each time it loads, httpx logs every request it sends (the access log has ours).
     for chatty in ("sqlalchemy.engine", "alembic.runtime.plugins", "httpx"):
         logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+    # The API writes its own access line (creditpay.access: route template, status,
+    # duration, request id); uvicorn's would say the same twice, whatever order uvicorn's
+    # own logging set-up and this one ran in (a `--workers` process runs this after it).
+    logging.getLogger("uvicorn.access").setLevel(max(level, logging.WARNING))
     install_pii_log_filter()  # on the root logger and its handlers, this one included
 
 
