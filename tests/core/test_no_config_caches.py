@@ -26,6 +26,8 @@ PURE_MEMOS = {
     ("web/i18n.py", "translations"): "compiled gettext catalog shipped in the package",
     ("i18n.py", "_catalog"): "compiled gettext catalog shipped in the package",
     ("api/observability.py", "code_heads"): "the packaged migrations' heads (code data)",
+    ("risk/fraud/state_store.py", "_select_sql"): "SQL text per dialect and row count",
+    ("risk/fraud/state_store.py", "_update_sql"): "SQL text per paramstyle",
     # Configuration still memoised, packaged with the code (not per process): left for a
     # follow-up that threads them like the catalogue (collections strategies, consent
     # texts, the key-facts template).
