@@ -58,7 +58,11 @@ from creditpay.risk.fraud.screening import Screener, ScreeningResult, validate_e
 
 __all__ = ["FraudScreeningConfig", "RulesOnlyModel", "ScreeningRiskGateway"]
 
-NO_DEVICE = "no-device"  # the screener needs a device id; payments without one share this
+# The screener needs a device id. A payment without one (a server-to-server call, a client
+# that sends none) is on "this customer's unknown device": never one device shared by every
+# such payment, whose counts would trip the shared-device rule for all of them and whose
+# state row every checkout would queue on.
+NO_DEVICE = "no-device"
 RULES_CHECK_EVERY_S = 2.0  # how stale the rules may be in a process that did not activate
 _log = logging.getLogger(__name__)
 # The features kept with each screening (when present): enough to explain a decision
@@ -228,7 +232,8 @@ def _fraud_event(event: PaymentEvent, tx: Tx) -> FraudEvent:
     occurred = event.occurred_at if event.occurred_at is not None else tx.now
     card_id = event.extra.get("card_id") if event.extra else None
     return FraudEvent(
-        customer_id=event.customer_id, device_id=event.device_id or NO_DEVICE,
+        customer_id=event.customer_id,
+        device_id=event.device_id or f"{NO_DEVICE}:{event.customer_id}",
         merchant_id=event.merchant_id, amount_minor=event.amount_minor,
         timestamp_s=int(occurred.timestamp()),  # type: ignore[attr-defined]
         currency=event.currency, scenario=event.scenario,

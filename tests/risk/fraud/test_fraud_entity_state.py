@@ -297,3 +297,17 @@ def test_screenings_at_one_merchant_in_one_transaction_see_each_other(store, uow
             f"cus_{n}", f"dev-{n}", "mer_one", 100 + n, T0 + n))[names.index(
                 "merchant_count_1h")] for n in range(3)]
     assert counts == [1.0, 2.0, 3.0]
+
+
+def test_payments_without_a_device_do_not_share_one(store, uow, clock):
+    """A payment that names no device is on its customer's unknown device: customers
+    without devices never add up on one shared device (whose count would trip the
+    shared-device rule for all of them, and whose row every checkout would queue on)."""
+    gateway = ScreeningRiskGateway.from_config(FraudScreeningConfig())
+    served = []
+    for n in range(3):
+        checkout = _checkout(f"pi_nodev_{n}", clock.now(), customer=f"cus_nodev_{n}",
+                             device=None)
+        served.append(uow.run(lambda tx, c=checkout: gateway.screen_payment(tx, c))
+                      .details["features"]["device_count_1h"])
+    assert served == [1.0, 1.0, 1.0]
