@@ -9,8 +9,10 @@
 * The streaming feature state lives in the database, one compact row per entity
   (``fraud_entity_state``, :mod:`creditpay.risk.fraud.state_store`), so every API worker
   (``creditpay serve --workers N``) sees the same features. Screening reads the rows of the
-  payment's entities (locked on PostgreSQL), computes the features purely and writes the
-  rows back in the payment's transaction: they commit with the payment and its screening
+  payment's entities (the customer's, device's and card's locked on PostgreSQL; the
+  merchant's and terminal's, shared by many customers, written as the transaction's last
+  step), computes the features purely and writes the rows back in the payment's
+  transaction: they commit with the payment and its screening
   record or not at all, so a rolled-back confirm leaves no trace and a crash loses no
   acknowledged screening, with nothing to replay on start.
 * Rules: the live version of ``fraud_rule_sets`` (:mod:`creditpay.risk.fraud.rule_sets`),

@@ -311,3 +311,17 @@ def test_payments_without_a_device_do_not_share_one(store, uow, clock):
         served.append(uow.run(lambda tx, c=checkout: gateway.screen_payment(tx, c))
                       .details["features"]["device_count_1h"])
     assert served == [1.0, 1.0, 1.0]
+
+
+def test_two_engines_in_one_transaction_count_each_payment_once(store, uow):
+    """Two screeners (engines) writing one merchant's row in the same transaction: each
+    one's pending writes are committed once, so each payment counts once."""
+    engines = [EntityStateEngine(FeatureConfig()), EntityStateEngine(FeatureConfig())]
+    with uow.begin() as tx:
+        for n, engine in enumerate(engines):
+            state_store.fold_event(tx, engine, PaymentEvent(
+                f"cus_two_{n}", f"dev-two-{n}", "mer_two", 100, T0 + n))
+    with uow.connect() as conn:
+        rows = state_store.read_rows(conn, engines[0].config.version, [("merchant", "mer_two")])
+    merchant = engines[0].layout.decode("merchant", rows[("merchant", "mer_two")])
+    assert int(merchant["counts"][0].sum()) == 5 * 2  # 5 windows, two payments

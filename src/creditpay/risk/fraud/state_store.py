@@ -208,12 +208,11 @@ def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.nda
     writes: _SharedWrites | None = None
     shared_states: dict[EntityKey, bytes] = {}
     if shared:
-        writes = tx.scratch.get(_SCRATCH)
-        if writes is None or writes.version != version or writes.engine is not engine:
-            if writes is not None:
-                writes.commit(tx)  # another engine's writes: settle them first
-            writes = _SharedWrites(version, engine)
-            tx.scratch[_SCRATCH] = writes
+        # One set of pending writes per engine in this transaction, each committed once.
+        scratch_key = f"{_SCRATCH}:{version}:{id(engine)}"
+        writes = tx.scratch.get(scratch_key)
+        if writes is None:
+            writes = tx.scratch[scratch_key] = _SharedWrites(version, engine)
             tx.before_commit(writes.commit)
         shared_states = writes.view(tx.conn, shared)
     x, new_rows = engine.update(event, {**own_states, **shared_states})
