@@ -47,6 +47,7 @@ from creditpay.api.runtime import ApiConfig, Runtime, build_runtime
 from creditpay.api.schemas import Problem
 from creditpay.clock import Clock
 from creditpay.config import Settings
+from creditpay.db.engine import is_postgres
 from creditpay.jobs.functions import JobSchedule
 from creditpay.jobs.inprocess import InProcessRunner
 
@@ -148,18 +149,18 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     from creditpay.api.observability import install_observability
 
     install_observability(app, settings, rt.uow.engine)
-    _install_job_queue_probes(app, settings)
+    _install_job_queue_probes(app, settings, rt)
     return app
 
 
-def _install_job_queue_probes(app: FastAPI, settings: Settings) -> None:
+def _install_job_queue_probes(app: FastAPI, settings: Settings, rt: Runtime) -> None:
     """On PostgreSQL, ``/health/ready`` also checks the job queue (procrastinate's tables
     answer) and ``/metrics`` reports its depth; SQLite's jobs run in process (no queue)."""
     from creditpay.api.observability import ReadinessFailure, register_readiness_check
-    from creditpay.jobs.queue import is_postgres, jobs_ready, queue_depth
+    from creditpay.jobs.queue import jobs_ready, queue_depth
     from creditpay.platform.metrics import set_queue_depth_source
 
-    if not is_postgres(settings.database_url):
+    if not is_postgres(rt.uow.engine):
         return
 
     def job_queue() -> str:
@@ -189,7 +190,7 @@ def _rate_limiter(rt: Runtime, config: ApiConfig) -> tuple[RateLimiter, bool]:
     (shared by every API process; its check does I/O)."""
     where = config.rate_limits
     if where == "auto":
-        where = "database" if rt.uow.engine.dialect.name == "postgresql" else "memory"
+        where = "database" if is_postgres(rt.uow.engine) else "memory"
     clock = config.rate_limit_clock
     if where == "database":
         from creditpay.platform.rate_limits import RateLimits
