@@ -110,6 +110,18 @@ def _store(kind: str) -> Iterator[tuple[str, Callable[[], Any], Any]]:
         yield url, connect_pg, server
 
 
+def _run_threads(target: Callable[[int], None], threads: int) -> float:
+    """Run ``target(0)`` .. ``target(threads - 1)`` in threads at once; the wall seconds
+    until the last one ends."""
+    start = time.perf_counter()
+    pool = [threading.Thread(target=target, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return time.perf_counter() - start
+
+
 def _raw_commits(kind: str, connect: Callable[[], Any], threads: int, seconds: float
                  ) -> float:
     """Durable single-row commits/s with ``threads`` writers."""
@@ -130,13 +142,8 @@ def _raw_commits(kind: str, connect: Callable[[], Any], threads: int, seconds: f
             counts[n] += 1
         conn.close()
 
-    start = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return sum(counts) / (time.perf_counter() - start)
+    elapsed = _run_threads(worker, threads)
+    return sum(counts) / elapsed
 
 
 _DATA_STATEMENT = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
@@ -528,13 +535,7 @@ def _over_http(base: str, world: dict[str, Any], payments: int, concurrency: int
                     latencies.append((time.perf_counter() - t0) * 1000)
 
     cpu_before = cpu() if cpu else {}
-    start = time.perf_counter()
-    pool = [threading.Thread(target=client_loop, args=(n,)) for n in range(concurrency)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    elapsed = time.perf_counter() - start
+    elapsed = _run_threads(client_loop, concurrency)
     result: dict[str, Any] = {
         "checkouts": len(latencies), "errors": len(errors), "error_sample": errors[:3],
         "checkouts_per_s": round(len(latencies) / elapsed, 1),
@@ -655,13 +656,7 @@ def _rate_limit_cost(url: str, postmaster: int, threads: int, seconds: float = 2
                 counts[n] += 1
 
         cpu_before, pg_before = time.process_time(), _tree_cpu_s(postmaster)
-        start = time.perf_counter()
-        pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-        elapsed = time.perf_counter() - start
+        elapsed = _run_threads(worker, threads)
         client_s, pg_s = time.process_time() - cpu_before, _tree_cpu_s(postmaster) - pg_before
     finally:
         engine.dispose()
