@@ -66,6 +66,8 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/consents/{consent_id}/revoke"): (True, None, set()),
     ("POST", "/v1/me/complaints"): (True, None, set()),
     ("GET", "/v1/me/complaints"): (True, None, set()),
+    ("POST", "/v1/me/fraud_reports"): (True, None, set()),
+    ("POST", "/v1/me/credit_line/unfreeze"): (True, None, set()),
     ("GET", "/v1/me/credit_accounts"): (True, None, set()),
     ("GET", "/v1/me/credit_line"): (True, None, set()),
     ("POST", "/v1/me/credit_accounts/{account_id}/withdraw"): (True, None, set()),

@@ -588,3 +588,38 @@ def test_a_referred_application_shows_under_review_on_later_visits(
     # Under review: no second application can be started from the page.
     assert page.locator('form[action="/app/credit/apply"]').count() == 0
     axe_check(page)
+
+
+def test_report_fraud_freezes_credit_and_a_code_lifts_it(credit_server: WebServer,
+                                                         new_context: Any,
+                                                         api_for: Any) -> None:
+    """The security page (issue #20): a report freezes the consumer's credit as
+    POST /v1/me/fraud_reports does; lifting it takes the one-time code sent to them."""
+    base, phone = credit_server.base, borrower(12)
+    api = api_for(phone)
+    context = new_context(PHONE, "zh-CN")
+    page = log_in(context, base, phone, PASSWORD)
+    page.locator('footer a[href="/app/security"]').click()
+    axe_check(page)
+    page.screenshot(path=str(Path(tempfile.gettempdir()) / "creditpay-security.png"),
+                    full_page=True)
+    # Without a description nothing is reported.
+    page.locator('form[action="/app/security/report"] button[type=submit]').click()
+    assert page.locator("#form-error").count() == 1
+    assert api.get("/v1/me/credit_line")["status"] == "active"
+    page.locator("#description").fill("手机丢了，有人用我的账户付款")
+    page.locator('form[action="/app/security/report"] button[type=submit]').click()
+    assert page.locator("[data-report]").count() == 1
+    assert api.get("/v1/me/credit_line")["status"] == "frozen"
+    assert [c["category"] for c in api.get("/v1/me/complaints")["data"]] == ["fraud_dispute"]
+    axe_check(page)
+    # Lifting it: first a code is sent, then the code lifts it.
+    page.locator('form[action="/app/security/unfreeze"] button[type=submit]').click()
+    inbox = context.new_page()
+    inbox.goto(f"{base}/app/dev/inbox?to={phone}")
+    code = inbox.locator('.message[data-purpose="unfreeze"] .code').first.inner_text()
+    inbox.close()
+    page.locator("#step_up_code").fill(code)
+    page.locator('form[action="/app/security/unfreeze"] button[type=submit]').click()
+    assert page.locator('[data-status="active"]').count() == 1
+    assert api.get("/v1/me/credit_line")["status"] == "active"

@@ -28,6 +28,7 @@ from creditpay.api import (
     routes_dashboard,
     routes_early_warning,
     routes_fraud_cases,
+    routes_fraud_reports,
     routes_merchants,
     routes_operators,
     routes_partners,
@@ -130,6 +131,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
     app.include_router(routes_partners.router)  # partner lenders' API and staff routes (#17)
+    app.include_router(routes_fraud_reports.router)  # consumer fraud reports, freeze (#20)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

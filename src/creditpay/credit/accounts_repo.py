@@ -633,7 +633,8 @@ def save_chunk(conn: Connection, now: dt.datetime, day: int, loaded: Mapping[str
         ).values(status="cancelled"))
     if writes.frozen_lines:
         conn.execute(credit_lines.update().where(credit_lines.c.line_id.in_(
-            writes.frozen_lines)).values(status="frozen", updated_at=now))
+            writes.frozen_lines)).values(status="frozen", frozen_reason="write_off",
+                                         updated_at=now))
     if writes.plan_tags:
         conn.exec_driver_sql(_sql(conn, "UPDATE credit_installments SET statement_id = ?"
                                   " WHERE id = ?"), list(writes.plan_tags))

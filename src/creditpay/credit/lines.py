@@ -50,6 +50,11 @@ __all__ = [
     "platform_and_receivable_accounts",
     "open_credit_line",
     "set_credit_limit",
+    "customer_line_states",
+    "freeze_lines_by_customer",
+    "unfreeze_lines_by_customer",
+    "LineFreeze",
+    "FROZEN_BY_CUSTOMER",
     "get_line",
     "check_id",
     "new_account_row",
@@ -63,6 +68,8 @@ RECEIVABLE_CODES = {
 }
 INCOME_CODES = {"interest": "interest_income", "fee": "fee_income", "penalty": "penalty_income"}
 CLEARING_CODE = "credit_repayment_clearing"
+# credit_lines.frozen_reason of a freeze the consumer asked for (and may lift themself).
+FROZEN_BY_CUSTOMER = "customer_request"
 ID_MAX = 96
 
 
@@ -137,6 +144,89 @@ class CreditLineView:
     status: str
     available_account_id: int
 
+
+@dataclass(frozen=True)
+class LineFreeze:
+    """A consumer's freeze or unfreeze of one of their lines: the line and its status after
+    the call, and whether the call changed it (a repeated freeze changes nothing)."""
+
+    line_id: str
+    status: str
+    frozen_reason: str | None
+    changed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line_id": self.line_id, "status": self.status,
+                "frozen_reason": self.frozen_reason, "changed": self.changed}
+
+
+def _own_lines_locked(tx: Tx, customer_id: str) -> list[dict[str, Any]]:
+    query = select(credit_lines).where(credit_lines.c.customer_id == customer_id
+                                       ).order_by(credit_lines.c.line_id)
+    if tx.dialect == "postgresql":
+        query = query.with_for_update()
+    return [dict(row) for row in tx.conn.execute(query).mappings()]
+
+
+def customer_line_states(conn: Any, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's lines with their status and who froze a frozen one (a read; the
+    consumer's security page shows whether they may lift a freeze themself)."""
+    c = credit_lines.c
+    return [dict(row) for row in conn.execute(
+        select(c.line_id, c.currency, c.status, c.frozen_reason).where(
+            c.customer_id == customer_id).order_by(c.line_id)).mappings()]
+
+
+def freeze_lines_by_customer(tx: Tx, *, customer_id: str, reason: str) -> list[LineFreeze]:
+    """Freeze the consumer's own lines at their request (after a fraud report): no new credit
+    (purchases, cash loans, bill installments) until lifted; repayments and servicing go on as
+    before. One result per line the customer has (none: an empty list). A line already frozen
+    (by them or by the lender) or closed is left as it is (``changed`` False)."""
+    check_id(customer_id, "customer_id")
+    if not isinstance(reason, str) or not 1 <= len(reason) <= 128:
+        raise ValidationError("must be 1-128 characters", field="reason")
+    results = []
+    for line in _own_lines_locked(tx, customer_id):
+        if line["status"] != "active":
+            results.append(LineFreeze(line["line_id"], line["status"], line["frozen_reason"],
+                                      False))
+            continue
+        tx.conn.execute(credit_lines.update().where(
+            credit_lines.c.line_id == line["line_id"], credit_lines.c.status == "active"
+        ).values(status="frozen", frozen_reason=FROZEN_BY_CUSTOMER, updated_at=tx.now))
+        tx.emit("credit.line.frozen", "credit_line", line["line_id"],
+                {"frozen_reason": FROZEN_BY_CUSTOMER, "reason": reason})
+        results.append(LineFreeze(line["line_id"], "frozen", FROZEN_BY_CUSTOMER, True))
+    return results
+
+
+def unfreeze_lines_by_customer(tx: Tx, *, customer_id: str) -> list[LineFreeze]:
+    """Lift the freezes the consumer asked for (the caller has verified a one-time code).
+    Lines the lender froze (a write-off) stay frozen: only staff lift those. NotFoundError
+    naming ``customer_id`` without any line; StateError naming ``status`` when no line is
+    frozen at the customer's request but one is frozen by the lender (nothing to lift here)."""
+    check_id(customer_id, "customer_id")
+    lines = _own_lines_locked(tx, customer_id)
+    if not lines:
+        raise NotFoundError("you have no credit line", field="customer_id")
+    mine = [line for line in lines
+            if line["status"] == "frozen" and line["frozen_reason"] == FROZEN_BY_CUSTOMER]
+    if not mine and any(line["status"] == "frozen" for line in lines):
+        raise StateError("your credit line was not frozen at your request; contact customer"
+                         " service to have it reviewed", field="status")
+    results = []
+    for line in lines:
+        if line not in mine:
+            results.append(LineFreeze(line["line_id"], line["status"], line["frozen_reason"],
+                                      False))
+            continue
+        tx.conn.execute(credit_lines.update().where(
+            credit_lines.c.line_id == line["line_id"], credit_lines.c.status == "frozen"
+        ).values(status="active", frozen_reason=None, updated_at=tx.now))
+        tx.emit("credit.line.unfrozen", "credit_line", line["line_id"],
+                {"frozen_reason": FROZEN_BY_CUSTOMER})
+        results.append(LineFreeze(line["line_id"], "active", None, True))
+    return results
 
 def get_line(conn: Any, line_id: str, *, lock: bool = False) -> dict[str, Any]:
     query = select(credit_lines).where(credit_lines.c.line_id == line_id)

@@ -88,8 +88,13 @@ credit_lines = Table(
     Column("status", String(12), nullable=False),  # active | frozen | closed
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Who froze a frozen line: the consumer (liftable by them after a one-time code) or the
+    # lender (a write-off; NULL on lines frozen before migration 0042 counts as the lender's).
+    Column("frozen_reason", String(24), nullable=True),
     CheckConstraint("limit_minor >= 0", name="limit_non_negative"),
     CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+    CheckConstraint("frozen_reason IS NULL OR frozen_reason IN ('customer_request',"
+                    " 'write_off')", name="frozen_reason"),
     UniqueConstraint("customer_id", "currency"),
 )
 

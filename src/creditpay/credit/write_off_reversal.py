@@ -161,8 +161,12 @@ def reverse_write_off(tx: Tx, operator_id: str, account_id: str, *, reason: str,
     if record["line_id"] is not None and record["line_status"] is not None:
         tx.conn.execute(credit_lines.update().where(
             credit_lines.c.line_id == record["line_id"],
-            credit_lines.c.status == "frozen").values(status=record["line_status"],
-                                                      updated_at=tx.now))
+            credit_lines.c.status == "frozen").values(
+                status=record["line_status"], updated_at=tx.now,
+                # Back to active: no freeze left. Back to frozen (the consumer had frozen it
+                # before the write-off): kept as the lender's, lifted by staff, not by code.
+                frozen_reason=None if record["line_status"] == "active"
+                else credit_lines.c.frozen_reason))
     tx.conn.execute(credit_write_offs.update().where(
         credit_write_offs.c.id == record["id"]).values(reversed_at=tx.now,
                                                        reversed_by=operator_id))

@@ -24,12 +24,13 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
         credit_pages,
         merchant,
         pages,
+        security,
         wallet,
     )
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
     for module in (pages, checkout, wallet, credit_pages, console, console_queues,
-                   console_records, merchant):
+                   console_records, merchant, security):
         app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)
