@@ -850,13 +850,13 @@ class Services:
     def assistant(self) -> Assistant:
         """The customer-service assistant of this process (issue #20): its classifier is
         trained and its index built on first use, once per Services (never a module
-        global), with this process's catalogue and payments."""
+        global), with this process's catalogue (it needs no key)."""
         from creditpay.assistant.llm import LlmRephraser
         from creditpay.assistant.service import Assistant
 
         url = self.settings.assistant_llm_url
         llm = LlmRephraser(url, self.settings.assistant_llm_model) if url else None
-        return Assistant(catalogue=self.catalogue, payments=self.payments, llm=llm)
+        return Assistant(catalogue=self.catalogue, llm=llm)
 
     # ------------------------------------------------------------------ risk
     @cached_property

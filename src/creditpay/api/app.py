@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from creditpay.api import (
     routes_approvals,
+    routes_assistant,
     routes_catalogue,
     routes_consumer_credit,
     routes_credit_control,
@@ -130,6 +131,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
     app.include_router(routes_partners.router)  # partner lenders' API and staff routes (#17)
+    app.include_router(routes_assistant.router)  # the customer-service assistant (#20)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

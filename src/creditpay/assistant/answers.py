@@ -84,7 +84,6 @@ class ConsumerReads:
     today: dt.date
     now: dt.datetime
     catalogue: Any
-    payments: Any
     _memo: dict[str, Any] = field(default_factory=dict)
 
     def _once(self, name: str, read: Any) -> Any:
@@ -121,8 +120,10 @@ class ConsumerReads:
             self.conn, self.customer_id, CURRENCY, self.today, catalogue=self.catalogue)))
 
     def wallet_available_minor(self) -> int:
-        return int(self._once("wallet", lambda: self.payments.wallet_balance(
-            self.conn, self.customer_id, CURRENCY)["available_minor"]))
+        from creditpay.credit.self_service import wallet_available_minor
+
+        return int(self._once("wallet", lambda: wallet_available_minor(
+            self.conn, self.customer_id, CURRENCY)))
 
     def auto_debit(self) -> bool:
         from creditpay.credit.service import auto_debit_enabled
@@ -139,13 +140,12 @@ class ConsumerReads:
             if r["kind"] == "refund"])
         return list(reversed(rows))[:REFUNDS_SHOWN_MAX]
 
-    def latest_payment(self) -> dict[str, Any] | None:
-        from creditpay.parties.service import Principal
+    def latest_payment(self) -> Any | None:
+        """The customer's latest captured payment (a PaidIntent), or None."""
+        from creditpay.payments.reporting import customer_paid_intents
 
-        def read() -> dict[str, Any] | None:
-            rows, _ = self.payments.list_intents(
-                self.conn, Principal("customer", self.customer_id), before_seq=None, limit=20)
-            paid = [r for r in rows if r["status"] == "succeeded" and r["captured_minor"] > 0]
+        def read() -> Any | None:
+            paid = customer_paid_intents(self.conn, self.customer_id, limit=1)
             return paid[0] if paid else None
         return self._once("latest_payment", read)
 
@@ -286,12 +286,12 @@ def draft(intent: str, language: str, reads: ConsumerReads, templates: Templates
         payment = reads.latest_payment()
         if payment is None:
             return Draft(t.text("dispute_no_payment", language))
-        day = dt.datetime.fromisoformat(payment["confirmed_at"] or payment["created_at"]).date()
         shown = t.label("payment", language, amount=money_text(
-            payment["captured_minor"], payment["currency"], language), date=_date(day, language))
+            payment.captured_minor, payment.currency, language),
+            date=_date(payment.paid_at.date(), language))
         return Draft(t.text("dispute_charge", language, payment=shown), (action(
             "open_dispute", t.label("open_dispute", language), "POST", DISPUTES_PATH,
-            {"payment_intent_id": payment["id"], "reason": dispute_reason(text)}),))
+            {"payment_intent_id": payment.intent_id, "reason": dispute_reason(text)}),))
     if intent == "hardship":
         line = reads.line()
         actions = () if line is None else (action(

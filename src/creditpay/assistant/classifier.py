@@ -37,7 +37,7 @@ CJK_SHARE_MIN = 0.25
 # Below this top share (15 classes: uniform is 0.067) the classifier is unsure: the
 # assistant offers a person instead of guessing (tests/assistant: accuracy on the labelled
 # set is measured with this threshold in force).
-CONFIDENCE_MIN = 0.2
+CONFIDENCE_MIN = 0.3
 SCORE_SCALE = 4.0
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -89,8 +89,8 @@ class IntentClassifier:
                  seed: int = 0) -> None:
         import jieba
         from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.svm import LinearSVC
         from sklearn.pipeline import FeatureUnion, Pipeline
+        from sklearn.svm import LinearSVC
 
         jieba.setLogLevel(logging.WARNING)  # its dictionary build logs at INFO
         # A tokenizer of our own (jieba.lcut uses a process-wide default instance).

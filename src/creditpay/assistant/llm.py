@@ -46,7 +46,7 @@ class LlmRephraser:
         times out, or changes a figure."""
         import httpx
 
-        context = "\n\n".join(f"[{p.doc} · {p.heading}]\n{p.text[:600]}" for p in passages)
+        context = "\n\n".join(f"[{p.doc} · {p.heading}]\n{p.excerpt}" for p in passages)
         body = {"model": self.model, "temperature": 0, "stream": False, "messages": [
             {"role": "system", "content": _SYSTEM.format(language=language)},
             {"role": "user", "content": f"PASSAGES:\n{context}\n\nANSWER:\n{answer}"}]}

@@ -17,7 +17,7 @@ from importlib import resources
 
 __all__ = ["Passage", "Retriever", "load_passages", "PASSAGE_CHARS_MAX"]
 
-PASSAGE_CHARS_MAX = 1_200  # what a passage keeps (and an LLM is shown) of its section
+PASSAGE_CHARS_MAX = 1_200  # what is shown of a passage (to an LLM)
 _HEADING = re.compile(r"^(#{1,3})\s+(.+?)\s*$")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[\u3400-\u9fff\uf900-\ufaff]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -29,7 +29,11 @@ _STOP = frozenset("a an the is are was be to of in on for and or my me i you it 
 class Passage:
     doc: str  # docs/servicing.md, products, consents, key-facts
     heading: str
-    text: str
+    text: str  # the whole section (indexed); ``excerpt`` is what is shown
+
+    @property
+    def excerpt(self) -> str:
+        return self.text[:PASSAGE_CHARS_MAX]
 
     @property
     def source(self) -> dict[str, str]:
@@ -41,33 +45,33 @@ def _doc_name(file_name: str) -> str:
     return f"docs/{stem.removeprefix('docs-')}.md" if stem.startswith("docs-") else stem
 
 
+def _sections(text: str) -> list[tuple[str, str]]:
+    """``(heading, body)`` of each section of a Markdown text (headings inside fenced code
+    are body text)."""
+    sections: list[tuple[str, str]] = []
+    heading, lines, in_code = "", list[str](), False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        found = None if in_code else _HEADING.match(line)
+        if found is None:
+            lines.append(line)
+            continue
+        if heading and "\n".join(lines).strip():
+            sections.append((heading, "\n".join(lines).strip()))
+        heading, lines = found.group(2), []
+    if heading and "\n".join(lines).strip():
+        sections.append((heading, "\n".join(lines).strip()))
+    return sections
+
+
 def load_passages() -> list[Passage]:
     """Every passage of the packaged corpus, in file and heading order."""
     folder = resources.files("creditpay.assistant").joinpath("data/corpus")
-    passages: list[Passage] = []
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".md"):
-            continue
-        doc = _doc_name(entry.name)
-        heading, lines = "", []
-        in_code = False
-
-        def flush() -> None:
-            body = "\n".join(lines).strip()
-            if heading and body:
-                passages.append(Passage(doc, heading, body[:PASSAGE_CHARS_MAX]))
-
-        for line in entry.read_text("utf-8").splitlines():
-            if line.startswith("```"):
-                in_code = not in_code
-            found = None if in_code else _HEADING.match(line)
-            if found:
-                flush()
-                heading, lines = found.group(2), []
-            else:
-                lines.append(line)
-        flush()
-    return passages
+    return [Passage(_doc_name(entry.name), heading, body)
+            for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".md")
+            for heading, body in _sections(entry.read_text("utf-8"))]
 
 
 class Retriever:

@@ -59,6 +59,7 @@ _OTHER_PERSON = re.compile(
     r"儿子|女儿|哥哥|姐姐|弟弟|妹妹|家人|邻居|室友|领导|老板)的.{0,2}(账单|余额|账户|账号|额度|"
     r"欠款|借款|信用分|数据|信息|交易|消费|记录|手机号|身份证)"
     r"|查(一下|查)?(别人|他人|他|她|其他人|某人)", re.IGNORECASE)
+_SELF = re.compile(r"(?i)\bmy\b|\bmine\b|我的|我是|本人|我叫|我")
 _LOOKUP = re.compile(r"show|look ?up|check|find|what|how much|balance|owe|bill|account|"
                      r"查|看|多少|余额|账单|欠|账户", re.IGNORECASE)
 
@@ -74,9 +75,11 @@ def refusal_reason(text: str) -> str | None:
         return "other_identifier"
     if _OTHER_PERSON.search(text):
         return "other_person"
-    # A phone, ID or card number asked about: looking a person up by it is refused (the
-    # consumer's own account needs no number: they are logged in).
-    if find_pii(text) and _LOOKUP.search(text):
+    # A phone, ID or card number asked about that the consumer does not call their own
+    # ("my phone is ...", "我的手机号..."): looking a person up by it is refused (their own
+    # account needs no number: they are logged in, and no number is ever looked up).
+    if _LOOKUP.search(text) and any(not _SELF.search(text[max(0, m.start - 16):m.start])
+                                    for m in find_pii(text)):
         return "other_identifier"
     return None
 

@@ -71,11 +71,11 @@ class Answer:
 @dataclass
 class Assistant:
     """The trained classifier and the BM25 index of one process (built on first use, once,
-    behind a lock) and what answers need: the catalogue and the payments service (both
-    the process's own, from :class:`creditpay.bootstrap.Services`), the optional LLM."""
+    behind a lock) and what answers need: the process's catalogue (from
+    :class:`creditpay.bootstrap.Services`) and the optional LLM. It needs no key: every
+    read it makes is of figures, never of encrypted personal data."""
 
     catalogue: Any
-    payments: Any
     llm: LlmRephraser | None = None
     examples: Sequence[tuple[str, str]] | None = None  # default: the packaged examples
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -130,8 +130,7 @@ class Assistant:
             if confidence < CONFIDENCE_MIN:
                 intent, unsure = "handoff_human", True
         assert intent in INTENTS
-        reads = A.ConsumerReads(tx.conn, customer_id, tx.today, tx.now, self.catalogue,
-                                self.payments)
+        reads = A.ConsumerReads(tx.conn, customer_id, tx.today, tx.now, self.catalogue)
         ticket_id: str | None = None
         if refusal is not None:
             draft = A.Draft(templates.text("refused", language))

@@ -137,7 +137,8 @@ def seed_world(rt: Any, clock: Any) -> dict[str, Any]:
             rt.uow.run(lambda tx, i=intent_id, a=f["refund"]: rt.payments.refund(
                 tx, merchant, i, amount_minor=a))
         _fund(rt, who, f["wallet"])
-        people[name] = {"customer_id": who.id, "intent_id": intent_id, **f}
+        people[name] = {"customer_id": who.id, "intent_id": intent_id,
+                        "phone": f"1390000{n:04d}", **f}
     today = clock.today()
     clock.set(dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 30), tzinfo=dt.UTC))
     run_close_of_business(rt.uow, today, audit_checkpointer=None,
@@ -165,7 +166,7 @@ def secrets_of(person: dict[str, Any], other: dict[str, Any]) -> set[str]:
         return {money_text(p[k], "CNY", language)
                 for k in ("limit", "purchase", "wallet", "refund", "available", "closing",
                           "minimum") if p[k] for language in ("en", "zh-CN")}
-    return {person["customer_id"], person["line_id"], person["intent_id"]} | (
+    return {person["customer_id"], person["line_id"], person["intent_id"], person["phone"]} | (
         shown(person) - shown(other))
 
 

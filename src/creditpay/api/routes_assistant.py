@@ -1,0 +1,111 @@
+"""The customer-service assistant over HTTP (issue #20): ``POST /v1/me/assistant/messages``.
+
+The route maps the body to :meth:`creditpay.assistant.service.Assistant.ask` for the
+authenticated customer (the same consumer dependency as every ``/v1/me`` route; the
+per-credential rate limit of every route applies) and returns the answer. The assistant
+reads only the caller's data and never moves money: its ``actions`` are proposals, each
+naming the route the consumer calls to do it. An ``Idempotency-Key`` is optional: with one,
+a retry replays the first answer (and stores no second turn).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import BaseModel, Field
+
+from creditpay.api.access import access
+from creditpay.api.common import post as idempotent_post
+from creditpay.api.common import runtime
+from creditpay.api.runtime import Runtime
+from creditpay.api.schemas import Strict, examples
+from creditpay.assistant.service import MESSAGE_CHARS_MAX
+from creditpay.parties.service import Principal
+
+__all__ = ["router", "ask_use_case", "AssistantMessageIn", "AssistantMessageOut"]
+
+router = APIRouter(prefix="/v1", tags=["assistant"])
+CUSTOMER = access(customer=True)
+Intent = Literal["bill_amount", "due_date", "minimum_payment", "how_to_repay", "autopay",
+                 "credit_limit", "refund_status", "dispute_charge", "hardship", "report_fraud",
+                 "fx_charge", "installment_convert", "credit_score", "handoff_human",
+                 "out_of_scope"]
+ActionKind = Literal["repay", "switch_autopay", "freeze", "open_dispute", "request_hardship",
+                     "handoff_human"]
+
+
+class AssistantMessageIn(Strict):
+    conversation_id: str | None = Field(
+        None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$",
+        description="a conversation this customer started (default: a new one)")
+    message: str = Field(min_length=1, max_length=MESSAGE_CHARS_MAX,
+                         description="the question, zh-CN or en")
+    model_config = examples({"message": "我这个月账单多少钱"},
+                            {"conversation_id": "asc_5f0c3b9a1d2e4f6a8b7c6d5e4f3a2b1c",
+                             "message": "when is it due?"})
+
+
+class SourceOut(BaseModel):
+    doc: str
+    heading: str
+
+
+class ActionOut(BaseModel):
+    kind: ActionKind
+    label: str
+    method: Literal["GET", "POST"]
+    path: str
+    body: dict[str, Any] | None = None
+
+
+class AssistantMessageOut(BaseModel):
+    conversation_id: str
+    intent: Intent
+    answer: str
+    language: Literal["zh-CN", "en"]
+    sources: list[SourceOut]
+    actions: list[ActionOut]
+    model_config = examples({
+        "conversation_id": "asc_5f0c3b9a1d2e4f6a8b7c6d5e4f3a2b1c", "intent": "bill_amount",
+        "answer": "您最近一期账单（2025年3月1日 出账）金额为 ¥314.00，还款日为 2025年3月10日。"
+                  "今天还清全部欠款需 ¥314.00。",
+        "language": "zh-CN",
+        "sources": [{"doc": "docs/servicing.md", "heading": "Revolving lines: minimum payment, "
+                                                             "allocation and delinquency"}],
+        "actions": [{"kind": "repay", "label": "还款 ¥314.00", "method": "POST",
+                     "path": "/v1/me/credit_repayments",
+                     "body": {"amount_minor": 31400, "currency": "CNY"}}]})
+
+
+def ask_use_case(rt: Runtime, tx: Any, who: Principal, body: AssistantMessageIn
+                 ) -> dict[str, Any]:
+    """POST /v1/me/assistant/messages's use case (the web app's chat panel runs it too)."""
+    assert rt.services is not None, "a runtime is built by build_runtime"
+    locale = rt.parties.get_customer(tx.conn, who.id).locale
+    answer = rt.services.assistant.ask(tx, who.id, body.conversation_id, body.message,
+                                       locale=locale)
+    return answer.as_dict()
+
+
+@router.post("/me/assistant/messages", response_model=AssistantMessageOut,
+             summary="Ask the customer-service assistant (zh-CN or en)")
+def assistant_message(request: Request, body: AssistantMessageIn,
+                      idempotency_key: str | None = Header(
+                          None, alias="Idempotency-Key", min_length=8, max_length=255,
+                          pattern=r"^[\x21-\x7e]+$",
+                          description="optional: a retry with the same key and body "
+                                      "replays the first answer"),
+                      who: Principal = Depends(CUSTOMER)) -> Any:
+    """Customer. Answers one question about the caller's own account from their data and
+    the platform's documents, in the question's language: the intent, the answer, the
+    passages it used (sources) and proposed actions (each names the route that performs it
+    once the caller confirms; the assistant itself never moves money). A handoff to a
+    person opens a support ticket with the conversation attached. 422 naming message
+    (empty, over 2,000 characters) or conversation_id; 404 for a conversation that is not
+    the caller's. The question is stored with personal data masked."""
+    rt = runtime(request)
+    if idempotency_key is not None:
+        return idempotent_post(request, who.scope_key, body,
+                               lambda tx: ask_use_case(rt, tx, who, body))
+    return rt.uow.run(lambda tx: ask_use_case(rt, tx, who, body))
