@@ -1,4 +1,5 @@
-"""The assistant's test world, once per module and store: the real app on a fresh
+"""The assistant's test world, once per test session and store (every test only adds
+questions and measures what it asked): the real app on a fresh
 database of each store, with the two consumers of :func:`creditpay.benchmarks.assistant
 .seed_world` (A and B, every figure different, both with a bill cut by the close of
 business), driven in process and over HTTP (starlette's TestClient)."""
@@ -50,7 +51,7 @@ class World:
         return str(login["access_token"])
 
 
-@pytest.fixture(scope="module", params=STORES)
+@pytest.fixture(scope="session", params=STORES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     from starlette.testclient import TestClient
