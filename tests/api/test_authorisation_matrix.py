@@ -71,6 +71,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/credit_accounts/{account_id}/withdraw"): (True, None, set()),
     ("GET", "/v1/me/credit_score"): (True, None, set()),
     ("GET", "/v1/me/deposit_waiver"): (True, None, set()),
+    ("POST", "/v1/me/assistant/messages"): (True, None, set()),
     ("POST", "/v1/payment_intents"): (False, {"payments:write"}, set()),
     ("GET", "/v1/payment_intents"): (True, {"payments:read"}, set()),
     ("GET", "/v1/payment_intents/{intent_id}"): (True, {"payments:read"}, STAFF_READ),

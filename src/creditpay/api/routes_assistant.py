@@ -103,7 +103,9 @@ def assistant_message(request: Request, body: AssistantMessageIn,
     once the caller confirms; the assistant itself never moves money). A handoff to a
     person opens a support ticket with the conversation attached. 422 naming message
     (empty, over 2,000 characters) or conversation_id; 404 for a conversation that is not
-    the caller's. The question is stored with personal data masked."""
+    the caller's. The question is stored with personal data masked. Idempotency-Key
+    optional: with one, a retry with the same key and body replays the first answer;
+    another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
     if idempotency_key is not None:
         return idempotent_post(request, who.scope_key, body,
