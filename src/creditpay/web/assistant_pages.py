@@ -59,7 +59,7 @@ def _web_action(proposal: dict[str, Any], conversation_id: str) -> dict[str, Any
     from creditpay.web.framework import KEY_FIELD, new_form_key
 
     kind, body = proposal["kind"], proposal.get("body") or {}
-    shown: dict[str, Any] = {"kind": kind, "label": proposal["label"]}
+    shown: dict[str, Any] = {"kind": kind, "label": proposal["label"], "href": None}
     if kind == "switch_autopay":
         account_id = proposal["path"].split("/")[4]
         shown.update(form="/app/credit/auto_debit", fields={
