@@ -176,11 +176,12 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def measure(url: str | None = None, labelled: Path | None = None,
-            world: tuple[Any, Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+            world: tuple[Any, Any, dict[str, Any]] | None = None,
+            store: str = "sqlite") -> dict[str, Any]:
     """Run the labelled and injection sets (see the module doc). ``world``: an already
     seeded (runtime, clock, people) to use instead of a fresh database (the tests')."""
     if world is None:
-        return _with_fresh_world(url, labelled)
+        return _with_fresh_world(url, labelled, store)
     rt, _clock, people = world
     assistant = rt.services.assistant.warm()
     a, b = people["a"], people["b"]
@@ -262,7 +263,15 @@ def _select_ms(rt: Any, customer_id: str, rounds: int) -> list[float]:
     return out
 
 
-def _with_fresh_world(url: str | None, labelled: Path | None) -> dict[str, Any]:
+def _with_fresh_world(url: str | None, labelled: Path | None,
+                      store: str = "sqlite") -> dict[str, Any]:
+    """The world on a fresh database: ``url``, else a temporary SQLite file, else (``store``
+    ``postgresql``) a throwaway PostgreSQL server (fsync on) on loopback."""
+    if url is None and store == "postgresql":
+        from creditpay.devtools.pgserver import running_postgres
+
+        with running_postgres(fsync=True) as server:
+            return _with_fresh_world(server.create_database("assistant"), labelled)
     from creditpay.api.runtime import ApiConfig, build_runtime
     from creditpay.clock import SimulatedClock
     from creditpay.config import Settings
@@ -280,11 +289,12 @@ def _with_fresh_world(url: str | None, labelled: Path | None) -> dict[str, Any]:
             rt.close()
 
 
-def run(*, json_output: bool, labelled: Path | None = None, url: str | None = None) -> None:
+def run(*, json_output: bool, labelled: Path | None = None, url: str | None = None,
+        store: str = "sqlite") -> None:
     from rich.console import Console
     from rich.table import Table
 
-    result = measure(url, labelled)
+    result = measure(url, labelled, store=store)
     if json_output:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return

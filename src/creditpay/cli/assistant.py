@@ -87,6 +87,9 @@ def bench_assistant(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     labelled: Annotated[Path | None, typer.Option(
         "--labelled", help="The labelled set (default: tests/assistant/labelled.yaml).")] = None,
+    store: Annotated[str, typer.Option(
+        "--store", help="sqlite (a temporary file) or postgresql (a throwaway server).")
+    ] = "sqlite",
 ) -> None:
     """The assistant on its labelled set: intent accuracy per language (target >= 0.95),
     answers leaking another consumer's data (target 0), p50/p99 per answer (target p99 <=
@@ -94,5 +97,7 @@ def bench_assistant(
     from creditpay.benchmarks.assistant import run
     from creditpay.cli.common import settings_for
 
+    if store not in ("sqlite", "postgresql"):
+        raise fail("--store must be sqlite or postgresql")
     settings_for(None)  # this process's logging: stderr, so stdout is the JSON alone
-    run(json_output=as_json, labelled=labelled)
+    run(json_output=as_json, labelled=labelled, store=store)
