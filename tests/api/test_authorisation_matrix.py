@@ -120,6 +120,8 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
                                                                      COMPLAINT_STAFF),
     ("POST", "/v1/operator/complaints/{complaint_id}/resolve"): (False, None,
                                                                  COMPLAINT_STAFF),
+    ("GET", "/v1/operator/complaints/{complaint_id}/conversation"): (False, None,
+                                                                     COMPLAINT_STAFF),
     # Fraud case queue (issue #6): analysts and the queue's owner (admin); verdicts by
     # analysts only (a verdict approves or declines a held payment).
     ("GET", "/v1/operator/fraud_cases"): (False, None, {"admin", "risk_analyst"}),

@@ -58,3 +58,22 @@ def test_consumers_only_and_idempotent_replay(world):
     assert again.json() == first.json()
     conflict = _post(world, token, {"message": "what is my credit score"}, key)
     assert conflict.status_code == 409
+
+
+def test_staff_read_the_handed_off_conversation_masked(world):
+    token = world.token("b")
+    asked = _post(world, token, {"message": "my phone is 13812345678, 转人工"}).json()
+    assert asked["intent"] == "handoff_human"
+    from creditpay.assistant.service import customer_conversations
+
+    with world.rt.uow.connect() as conn:
+        ticket = next(c for c in customer_conversations(conn, world.people["b"]["customer_id"])
+                      if c["id"] == asked["conversation_id"])["handoff_complaint_id"]
+    support = world.api.operator("support")
+    read = world.api.get(f"/v1/operator/complaints/{ticket}/conversation", support,
+                         expect=200).json()
+    assert read["conversation_id"] == asked["conversation_id"]
+    [turn] = read["turns"]
+    assert "13812345678" not in turn["question"] and "138****5678" in turn["question"]
+    assert world.api.get(f"/v1/operator/complaints/{ticket}/conversation", token
+                         ).status_code == 403

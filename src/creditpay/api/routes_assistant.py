@@ -5,14 +5,15 @@ authenticated customer (the same consumer dependency as every ``/v1/me`` route; 
 per-credential rate limit of every route applies) and returns the answer. The assistant
 reads only the caller's data and never moves money: its ``actions`` are proposals, each
 naming the route the consumer calls to do it. An ``Idempotency-Key`` is optional: with one,
-a retry replays the first answer (and stores no second turn).
+a retry replays the first answer (and stores no second turn). Staff read the conversation
+a handoff attached to a complaint at ``GET /v1/operator/complaints/{id}/conversation``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from pydantic import BaseModel, Field
 
 from creditpay.api.access import access
@@ -111,3 +112,63 @@ def assistant_message(request: Request, body: AssistantMessageIn,
         return idempotent_post(request, who.scope_key, body,
                                lambda tx: ask_use_case(rt, tx, who, body))
     return rt.uow.run(lambda tx: ask_use_case(rt, tx, who, body))
+
+
+class TurnOut(BaseModel):
+    number: int
+    asked_at: str
+    question: str = Field(description="as stored: personal data masked")
+    language: Literal["zh-CN", "en"]
+    intent: Intent
+    answer: str
+    sources: list[SourceOut]
+    actions: list[ActionOut]
+    refusal: str | None
+
+
+class HandedOffConversationOut(BaseModel):
+    complaint_id: str
+    customer_id: str
+    conversation_id: str
+    turns: list[TurnOut]
+    model_config = examples({
+        "complaint_id": "cmp_3f2a1b0c9d8e7f6a5b4c3d2e", "customer_id": "cus_0b1c2d3e4f5a6b7c8d9e",
+        "conversation_id": "asc_5f0c3b9a1d2e4f6a8b7c6d5e4f3a2b1c",
+        "turns": [{"number": 1, "asked_at": "2025-03-02T09:00:00+00:00",
+                   "question": "my phone is 138****5678, I want a person", "language": "en",
+                   "intent": "handoff_human",
+                   "answer": "I have passed this conversation to our service team (ticket "
+                             "cmp_3f2a1b0c9d8e7f6a5b4c3d2e).",
+                   "sources": [], "actions": [], "refusal": None}]})
+
+
+COMPLAINT_STAFF = access(roles={"compliance_officer", "support", "admin"})
+ComplaintId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$")
+
+
+@router.get("/operator/complaints/{complaint_id}/conversation",
+            response_model=HandedOffConversationOut, tags=["complaints"],
+            summary="The assistant conversation a handoff attached to this complaint "
+                    "(masked transcript)")
+def handed_off_conversation(request: Request, complaint_id: str = ComplaintId,
+                            who: Principal = Depends(COMPLAINT_STAFF)) -> Any:
+    """Operator (compliance officer, support, admin). The assistant conversation a consumer's
+    handoff attached to this complaint: every turn with its masked question, intent, answer,
+    sources and proposals, oldest first. 404 naming complaint_id for an unknown complaint or
+    one not opened by a handoff. Changes nothing."""
+    from creditpay.assistant.service import HANDOFF_SUBJECT, conversation_turns
+    from creditpay.errors import NotFoundError
+    from creditpay.protection.complaints import get_complaint
+
+    with runtime(request).uow.connect() as conn:
+        complaint = get_complaint(conn, complaint_id)
+        if complaint.subject_type != HANDOFF_SUBJECT:
+            raise NotFoundError("this complaint has no assistant conversation",
+                                field="complaint_id")
+        turns = conversation_turns(conn, complaint.customer_id, complaint.subject_id)
+    return {"complaint_id": complaint.id, "customer_id": complaint.customer_id,
+            "conversation_id": complaint.subject_id,
+            "turns": [{"number": t.number, "asked_at": t.asked_at.isoformat(),
+                       "question": t.question, "language": t.language, "intent": t.intent,
+                       "answer": t.answer, "sources": list(t.sources),
+                       "actions": list(t.actions), "refusal": t.refusal} for t in turns]}
