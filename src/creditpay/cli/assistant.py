@@ -99,5 +99,10 @@ def bench_assistant(
 
     if store not in ("sqlite", "postgresql"):
         raise fail("--store must be sqlite or postgresql")
+    from creditpay.benchmarks.assistant import DEFAULT_LABELLED
+
+    if not (labelled or DEFAULT_LABELLED).is_file():
+        raise fail(f"--labelled: no labelled set at {labelled or DEFAULT_LABELLED} (a source "
+                   "tree has tests/assistant/labelled.yaml)")
     settings_for(None)  # this process's logging: stderr, so stdout is the JSON alone
     run(json_output=as_json, labelled=labelled, store=store)
