@@ -80,8 +80,15 @@ def test_the_assistant_uses_it_for_wording_only(world, chat_server):
     assistant = Assistant(catalogue=world.rt.catalogue, llm=LlmRephraser(url))
     plain = world.ask("a", "fees for paying abroad")
     set_reply("Good news: there is no FX fee at all. We use CNY for your line.")
-    answer = world.rt.uow.run(lambda tx: assistant.ask(
-        tx, world.people["a"]["customer_id"], None, "fees for paying abroad"))
+    # respond(): the reads, then the model's call holding no transaction, then the write.
+    answer = assistant.respond(world.rt.uow, world.people["a"]["customer_id"], None,
+                               "fees for paying abroad")
     assert seen and answer.answer.startswith("Good news")
     assert (answer.intent, answer.actions, answer.sources) == (
         plain.intent, plain.actions, plain.sources)
+    from creditpay.assistant.service import conversation_turns
+
+    with world.rt.uow.connect() as conn:
+        [turn] = conversation_turns(conn, world.people["a"]["customer_id"],
+                                    answer.conversation_id)
+    assert turn.answer == answer.answer  # what the consumer saw is what is kept

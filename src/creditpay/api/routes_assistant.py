@@ -11,6 +11,7 @@ a handoff attached to a complaint at ``GET /v1/operator/complaints/{id}/conversa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Request
@@ -22,9 +23,10 @@ from creditpay.api.common import runtime
 from creditpay.api.runtime import Runtime
 from creditpay.api.schemas import Strict, examples
 from creditpay.assistant.service import MESSAGE_CHARS_MAX
+from creditpay.db.uow import Tx
 from creditpay.parties.service import Principal
 
-__all__ = ["router", "ask_use_case", "AssistantMessageIn", "AssistantMessageOut"]
+__all__ = ["router", "answer_use_case", "AssistantMessageIn", "AssistantMessageOut"]
 
 router = APIRouter(prefix="/v1", tags=["assistant"])
 CUSTOMER = access(customer=True)
@@ -79,14 +81,21 @@ class AssistantMessageOut(BaseModel):
                      "body": {"amount_minor": 31400, "currency": "CNY"}}]})
 
 
-def ask_use_case(rt: Runtime, tx: Any, who: Principal, body: AssistantMessageIn
-                 ) -> dict[str, Any]:
-    """POST /v1/me/assistant/messages's use case (the web app's chat panel runs it too)."""
+def answer_use_case(rt: Runtime, who: Principal, body: AssistantMessageIn
+                    ) -> Callable[[Tx], dict[str, Any]]:
+    """POST /v1/me/assistant/messages's use case (the web app's chat panel runs it too):
+    the reads and the optional LLM's wording happen now, holding no transaction (SQLite has
+    one writer); the returned function stores the turn in the caller's transaction and
+    gives the answer."""
     assert rt.services is not None, "a runtime is built by build_runtime"
-    locale = rt.parties.get_customer(tx.conn, who.id).locale
-    answer = rt.services.assistant.ask(tx, who.id, body.conversation_id, body.message,
-                                       locale=locale)
-    return answer.as_dict()
+    assistant = rt.services.assistant
+    with rt.uow.connect() as conn:
+        locale = rt.parties.get_customer(conn, who.id).locale
+        prepared = assistant.prepare(conn, who.id, body.conversation_id, body.message,
+                                     today=rt.clock.today(), now=rt.clock.now(),
+                                     locale=locale)
+    wording = assistant.rephrase(prepared)
+    return lambda tx: assistant.finish(tx, prepared, wording).as_dict()
 
 
 @router.post("/me/assistant/messages", response_model=AssistantMessageOut,
@@ -108,10 +117,10 @@ def assistant_message(request: Request, body: AssistantMessageIn,
     optional: with one, a retry with the same key and body replays the first answer;
     another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
+    use_case = answer_use_case(rt, who, body)
     if idempotency_key is not None:
-        return idempotent_post(request, who.scope_key, body,
-                               lambda tx: ask_use_case(rt, tx, who, body))
-    return rt.uow.run(lambda tx: ask_use_case(rt, tx, who, body))
+        return idempotent_post(request, who.scope_key, body, use_case)
+    return rt.uow.run(use_case)
 
 
 class TurnOut(BaseModel):

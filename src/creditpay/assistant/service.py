@@ -17,6 +17,7 @@ money: actions are proposals the consumer confirms on the routes they name.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import threading
 from collections.abc import Sequence
@@ -33,12 +34,12 @@ from creditpay.assistant.llm import LlmRephraser
 from creditpay.assistant.retrieval import Passage, Retriever
 from creditpay.assistant.safety import is_handoff_accept, mask_transcript, refusal_reason
 from creditpay.assistant.tables import assistant_conversations, assistant_turns
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, ValidationError
 from creditpay.platform import audit
 from creditpay.platform.validators import check_reference
 
-__all__ = ["Assistant", "Answer", "Turn", "conversation_turns", "customer_conversations",
+__all__ = ["Assistant", "Answer", "Prepared", "Turn", "conversation_turns", "customer_conversations",
            "MESSAGE_CHARS_MAX", "SOURCES_MAX", "HANDOFF_SUBJECT"]
 
 MESSAGE_CHARS_MAX = 2_000
@@ -109,13 +110,34 @@ class Assistant:
             locale: str | None = None) -> Answer:
         """Answer ``text`` for the authenticated ``customer_id`` in conversation
         ``conversation_id`` (None: a new one), in the question's language (``locale``, the
-        consumer's, when the text has no letters). ValidationError naming ``message`` for
-        an empty or too long question, NotFoundError naming ``conversation_id`` for one
-        that is not this customer's; either changes nothing."""
+        consumer's, when the text has no letters), all in ``tx``. ValidationError naming
+        ``message`` for an empty or too long question, NotFoundError naming
+        ``conversation_id`` for one that is not this customer's; either changes nothing.
+        With an LLM configured, :meth:`respond` keeps its call outside the transaction."""
+        prepared = self.prepare(tx.conn, customer_id, conversation_id, text, today=tx.today,
+                                now=tx.now, locale=locale)
+        return self.finish(tx, prepared, self.rephrase(prepared))
+
+    def respond(self, uow: UnitOfWork, customer_id: str, conversation_id: str | None,
+                text: str, *, locale: str | None = None) -> Answer:
+        """:meth:`ask` in three steps: the reads, the optional LLM (holding no transaction:
+        SQLite has one writer), then one write transaction."""
+        with uow.connect() as conn:
+            prepared = self.prepare(conn, customer_id, conversation_id, text,
+                                    today=uow.clock.today(), now=uow.clock.now(),
+                                    locale=locale)
+        wording = self.rephrase(prepared)
+        return uow.run(lambda tx: self.finish(tx, prepared, wording))
+
+    def prepare(self, conn: Connection, customer_id: str, conversation_id: str | None,
+                text: str, *, today: dt.date, now: dt.datetime,
+                locale: str | None = None) -> Prepared:
+        """Everything an answer needs, read (nothing written): the checks, the language,
+        the refusal or intent, the draft with its proposals and the passages."""
         check_reference(customer_id, "customer_id")
         message = _checked_message(text)
         classifier, retriever, templates = self._models()
-        conversation = _own_conversation(tx.conn, customer_id, conversation_id)
+        conversation = _own_conversation(conn, customer_id, conversation_id, lock=False)
         cid = conversation["id"] if conversation else "asc_" + secrets.token_hex(16)
         language = detect_language(message, locale or "zh-CN")
         refusal = refusal_reason(message)
@@ -130,51 +152,81 @@ class Assistant:
             if confidence < CONFIDENCE_MIN:
                 intent, unsure = "handoff_human", True
         assert intent in INTENTS
-        reads = A.ConsumerReads(tx.conn, customer_id, tx.today, tx.now, self.catalogue)
-        ticket_id: str | None = None
         if refusal is not None:
             draft = A.Draft(templates.text("refused", language))
         elif unsure:
             draft = A.handoff_offer(language, templates, cid)
         else:
+            reads = A.ConsumerReads(conn, customer_id, today, now, self.catalogue)
             draft = A.draft(intent, language, reads, templates, conversation_id=cid,
                             text=message)
-        passages: list[Passage] = []
+        passages: tuple[Passage, ...] = ()
         if refusal is None and intent not in ("out_of_scope", "handoff_human"):
-            passages = retriever.search(f"{message} {KEYWORDS[intent]}", SOURCES_MAX)
-        answer_text = draft.text
-        if self.llm is not None and passages and answer_text:
-            answer_text = self.llm.rephrase(answer_text, passages, language)
+            passages = tuple(retriever.search(f"{message} {KEYWORDS[intent]}", SOURCES_MAX))
+        return Prepared(customer_id, cid, conversation is None, message, language, intent,
+                        confidence, refusal, unsure, draft, passages)
+
+    def rephrase(self, prepared: Prepared) -> str:
+        """The answer's words: the template's, or the LLM's rephrasing of them."""
+        text = prepared.draft.text
+        if self.llm is not None and prepared.passages and text:
+            return self.llm.rephrase(text, prepared.passages, prepared.language)
+        return text
+
+    def finish(self, tx: Tx, prepared: Prepared, answer_text: str) -> Answer:
+        """Store the turn (question masked), open the handoff ticket, audit and log."""
+        p = prepared
+        templates = self._models()[2]
+        conversation = None if p.new else _own_conversation(
+            tx.conn, p.customer_id, p.conversation_id, lock=True)
+        cid = p.conversation_id
         number = (conversation["turns"] if conversation else 0) + 1
         if conversation is None:
             tx.conn.execute(assistant_conversations.insert().values(
-                id=cid, customer_id=customer_id, language=language, started_at=tx.now,
+                id=cid, customer_id=p.customer_id, language=p.language, started_at=tx.now,
                 last_at=tx.now, turns=1, handoff_complaint_id=None))
         else:
             tx.conn.execute(update(assistant_conversations).where(
                 assistant_conversations.c.id == cid).values(last_at=tx.now, turns=number))
-        if draft.ticket_needed:
+        ticket_id: str | None = None
+        if p.draft.ticket_needed:
             ticket_id = (conversation or {}).get("handoff_complaint_id") or \
-                _open_ticket(tx, customer_id, cid)
-            answer_text = templates.text("handoff_opened", language, ticket=ticket_id)
-        sources = tuple(p.source for p in passages)
+                _open_ticket(tx, p.customer_id, cid)
+            answer_text = templates.text("handoff_opened", p.language, ticket=ticket_id)
+        sources = tuple(x.source for x in p.passages)
+        permille = round(p.confidence * 1000)
         tx.conn.execute(assistant_turns.insert().values(
             conversation_id=cid, number=number, asked_at=tx.now,
-            question=mask_transcript(message), language=language, intent=intent,
-            confidence_permille=round(confidence * 1000), refusal=refusal,
-            answer=answer_text, sources=[dict(s) for s in sources],
-            actions=[dict(a) for a in draft.actions]))
+            question=mask_transcript(p.message), language=p.language, intent=p.intent,
+            confidence_permille=permille, refusal=p.refusal, answer=answer_text,
+            sources=[dict(s) for s in sources], actions=[dict(a) for a in p.draft.actions]))
         source_ids = [f"{s['doc']}#{s['heading']}" for s in sources]
-        audit.append(tx, "customer", customer_id, "assistant.answered", HANDOFF_SUBJECT, cid, {
-            "turn": number, "intent": intent, "language": language, "sources": source_ids,
-            "confidence_permille": round(confidence * 1000), "refusal": refusal,
-            "unsure": unsure, "actions": [a["kind"] for a in draft.actions],
-            "ticket_id": ticket_id})
-        _log.info("assistant.answered", customer_id=customer_id, conversation_id=cid,
-                  turn=number, intent=intent, language=language, sources=source_ids,
-                  refusal=refusal, unsure=unsure, confidence=round(confidence, 3))
-        return Answer(cid, intent, answer_text, language, sources, draft.actions,
-                      confidence, ticket_id)
+        audit.append(tx, "customer", p.customer_id, "assistant.answered", HANDOFF_SUBJECT, cid, {
+            "turn": number, "intent": p.intent, "language": p.language, "sources": source_ids,
+            "confidence_permille": permille, "refusal": p.refusal, "unsure": p.unsure,
+            "actions": [a["kind"] for a in p.draft.actions], "ticket_id": ticket_id})
+        _log.info("assistant.answered", customer_id=p.customer_id, conversation_id=cid,
+                  turn=number, intent=p.intent, language=p.language, sources=source_ids,
+                  refusal=p.refusal, unsure=p.unsure, confidence=round(p.confidence, 3))
+        return Answer(cid, p.intent, answer_text, p.language, sources, p.draft.actions,
+                      p.confidence, ticket_id)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An answer worked out from reads only (:meth:`Assistant.prepare`), not yet stored."""
+
+    customer_id: str
+    conversation_id: str
+    new: bool  # a conversation this turn starts
+    message: str
+    language: str
+    intent: str
+    confidence: float
+    refusal: str | None
+    unsure: bool
+    draft: A.Draft
+    passages: tuple[Passage, ...]
 
 
 def _checked_message(text: object) -> str:
@@ -189,10 +241,11 @@ def _checked_message(text: object) -> str:
     return message
 
 
-def _own_conversation(conn: Connection, customer_id: str, conversation_id: str | None
-                      ) -> dict[str, Any] | None:
-    """The customer's conversation ``conversation_id`` (locked on PostgreSQL: its turns are
-    numbered one after the other), None for a new one; anyone else's is NotFoundError."""
+def _own_conversation(conn: Connection, customer_id: str, conversation_id: str | None, *,
+                      lock: bool) -> dict[str, Any] | None:
+    """The customer's conversation ``conversation_id`` (``lock``: locked on PostgreSQL,
+    its turns are numbered one after the other), None for a new one; anyone else's is
+    NotFoundError."""
     if conversation_id is None:
         return None
     if not isinstance(conversation_id, str) or \
@@ -200,9 +253,9 @@ def _own_conversation(conn: Connection, customer_id: str, conversation_id: str |
         raise ValidationError(f"must be an id of at most {_CONVERSATION_ID_CHARS_MAX} "
                               "characters", field="conversation_id")
     c = assistant_conversations.c
-    row = conn.execute(select(assistant_conversations).where(
-        c.id == conversation_id, c.customer_id == customer_id).with_for_update()
-    ).mappings().first()
+    query = select(assistant_conversations).where(c.id == conversation_id,
+                                                  c.customer_id == customer_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
     if row is None:
         raise NotFoundError(f"no conversation {conversation_id!r}", field="conversation_id")
     return dict(row)

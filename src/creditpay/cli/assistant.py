@@ -21,7 +21,6 @@ from creditpay.cli.common import DbOption, fail, open_services
 if TYPE_CHECKING:
     from creditpay.assistant.service import Answer
     from creditpay.bootstrap import Services
-    from creditpay.db.uow import Tx
 
 __all__ = ["register", "assistant_app"]
 
@@ -50,7 +49,7 @@ def ask(
 
     with open_services(db, read_only=True) as built:
         try:
-            answer = built.uow.run(lambda tx: _ask(built, tx, customer, conversation, text))
+            answer = _ask(built, customer, conversation, text)
         except DomainError as exc:
             raise fail(str(exc)) from None
     out = answer.as_dict()
@@ -71,16 +70,16 @@ def ask(
                       f"{item['path']} {json.dumps(item['body'], ensure_ascii=False)}")
 
 
-def _ask(built: Services, tx: Tx, customer: str, conversation: str | None, text: str
-         ) -> Answer:
+def _ask(built: Services, customer: str, conversation: str | None, text: str) -> Answer:
     """One answer for an existing customer (NotFoundError naming customer otherwise)."""
     from creditpay.errors import NotFoundError
     from creditpay.parties.queries import customer_record
 
-    found = customer_record(tx.conn, customer)
+    with built.uow.connect() as conn:
+        found = customer_record(conn, customer)
     if found is None:
         raise NotFoundError(f"no customer {customer!r}", field="customer")
-    return built.assistant.ask(tx, customer, conversation, text, locale=found.locale)
+    return built.assistant.respond(built.uow, customer, conversation, text, locale=found.locale)
 
 
 def bench_assistant(

@@ -2,7 +2,7 @@
 
 A server-rendered form (works without script; CSRF token; the page's strict CSP) that runs
 what ``POST /v1/me/assistant/messages`` runs (:func:`creditpay.api.routes_assistant
-.ask_use_case`) and lists the conversation's turns (questions as stored: masked). Each
+.answer_use_case`) and lists the conversation's turns (questions as stored: masked). Each
 proposed action is a button to the app's page for it or a confirm form; nothing is done
 without the consumer's click. Dispute, hardship and fraud-report proposals lead to the
 complaints page until their own pages exist (``ACTION_PAGES``).
@@ -87,7 +87,7 @@ def assistant(request: Request) -> Response:
 @form_post(router, "/assistant")
 def ask(page: Page, form: dict[str, str]) -> Response:
     """Ask the assistant (as POST /v1/me/assistant/messages)."""
-    from creditpay.api.routes_assistant import AssistantMessageIn, ask_use_case
+    from creditpay.api.routes_assistant import AssistantMessageIn, answer_use_case
     from creditpay.web.credit_pages import _model
 
     who = page.principal
@@ -98,7 +98,7 @@ def ask(page: Page, form: dict[str, str]) -> Response:
     try:
         body = _model(AssistantMessageIn, conversation_id=conversation_id, message=message)
         rt = page.rt
-        answer = rt.uow.run(lambda tx: ask_use_case(rt, tx, who, body))
+        answer = rt.uow.run(answer_use_case(rt, who, body))
     except DomainError as exc:
         return page.render("assistant.html", status_code=http_status(exc),
                            error=_message_error(page, exc), typed=message[:2000],
