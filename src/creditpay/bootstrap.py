@@ -36,6 +36,7 @@ from creditpay.errors import DomainError, ValidationError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+    from creditpay.assistant.service import Assistant
     from creditpay.credit.funding import Funding
     from creditpay.credit.limits import LimitChanges
     from creditpay.credit.origination import Origination
@@ -843,6 +844,19 @@ class Services:
         return WebhookTargets(self.webhooks_allow_private, HostLookup(
             self.options.webhook_resolve, threads_max=REGISTRATION_LOOKUPS_MAX,
             per_key_max=2))
+
+    # ------------------------------------------------------------------ assistant
+    @cached_property
+    def assistant(self) -> Assistant:
+        """The customer-service assistant of this process (issue #20): its classifier is
+        trained and its index built on first use, once per Services (never a module
+        global), with this process's catalogue (it needs no key)."""
+        from creditpay.assistant.llm import LlmRephraser
+        from creditpay.assistant.service import Assistant
+
+        url = self.settings.assistant_llm_url
+        llm = LlmRephraser(url, self.settings.assistant_llm_model) if url else None
+        return Assistant(catalogue=self.catalogue, llm=llm)
 
     # ------------------------------------------------------------------ risk
     @cached_property

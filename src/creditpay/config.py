@@ -283,6 +283,17 @@ class Settings(BaseSettings):
         30, ge=2, le=3600,
         description="Seconds without a heartbeat after which a worker counts as dead and its "
                     "running jobs are retried by `creditpay scheduler` (PostgreSQL queue).")
+    assistant_llm_url: str | None = Field(
+        None, pattern=r"^https?://[^\s]+$",
+        description="The customer-service assistant's optional local LLM (off when unset): "
+                    "the base URL of an OpenAI-compatible chat server (llama.cpp, ollama), "
+                    "e.g. http://127.0.0.1:8080. It may only rephrase the assistant's "
+                    "template answer; intents, figures and actions never come from it "
+                    "(docs/assistant.md).")
+    assistant_llm_model: str = Field(
+        "local", min_length=1, max_length=128,
+        description="The model name sent to the assistant's LLM server (when "
+                    "CREDITPAY_ASSISTANT_LLM_URL is set).")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -73,6 +73,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/me/credit_accounts/{account_id}/withdraw"): (True, None, set()),
     ("GET", "/v1/me/credit_score"): (True, None, set()),
     ("GET", "/v1/me/deposit_waiver"): (True, None, set()),
+    ("POST", "/v1/me/assistant/messages"): (True, None, set()),
     ("POST", "/v1/payment_intents"): (False, {"payments:write"}, set()),
     ("GET", "/v1/payment_intents"): (True, {"payments:read"}, set()),
     ("GET", "/v1/payment_intents/{intent_id}"): (True, {"payments:read"}, STAFF_READ),
@@ -121,6 +122,8 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
                                                                      COMPLAINT_STAFF),
     ("POST", "/v1/operator/complaints/{complaint_id}/resolve"): (False, None,
                                                                  COMPLAINT_STAFF),
+    ("GET", "/v1/operator/complaints/{complaint_id}/conversation"): (False, None,
+                                                                     COMPLAINT_STAFF),
     # Fraud case queue (issue #6): analysts and the queue's owner (admin); verdicts by
     # analysts only (a verdict approves or declines a held payment).
     ("GET", "/v1/operator/fraud_cases"): (False, None, {"admin", "risk_analyst"}),

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 
 from creditpay.api import (
     routes_approvals,
+    routes_assistant,
     routes_catalogue,
     routes_consumer_credit,
     routes_credit_control,
@@ -132,6 +133,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
     app.include_router(routes_partners.router)  # partner lenders' API and staff routes (#17)
     app.include_router(routes_fraud_reports.router)  # consumer fraud reports, freeze (#20)
+    app.include_router(routes_assistant.router)  # the customer-service assistant (#20)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

@@ -29,6 +29,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.risk.decisions.tables",
     "creditpay.risk.fraud.tables",
     "creditpay.risk.early_warning.tables",
+    "creditpay.assistant.tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -24,7 +24,8 @@ from creditpay.risk.early_warning.ports import ScreeningCounts
 
 __all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX",
            "CapturedTotal", "captured_totals", "IntentTotal", "WalletTotal",
-           "CustomerPayments", "customer_payments", "last_payment_activity"]
+           "CustomerPayments", "customer_payments", "last_payment_activity",
+           "PaidIntent", "customer_paid_intents"]
 
 SCREENING_DAYS_MAX = 366
 # Outcomes an analyst review leaves on a held intent: it was held (review) first.
@@ -161,3 +162,33 @@ def last_payment_activity(conn: Connection, customer_id: str) -> dt.datetime | N
     known = [value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
              for value in row if value is not None]
     return max(known) if known else None
+
+
+@dataclass(frozen=True)
+class PaidIntent:
+    """One of a customer's payments that was captured (minor units of ``currency``)."""
+
+    intent_id: str
+    merchant_id: str
+    currency: str
+    captured_minor: int
+    refunded_minor: int
+    funding: str | None
+    paid_at: dt.datetime  # confirmed (else created), aware UTC
+
+
+def customer_paid_intents(conn: Connection, customer_id: str, *, limit: int
+                          ) -> list[PaidIntent]:
+    """The customer's latest ``limit`` captured payments, newest first (one statement):
+    what the assistant proposes to dispute (issue #20)."""
+    p = payment_intents.c
+    paid_at = func.coalesce(p.confirmed_at, p.created_at)
+    rows = conn.execute(select(p.id, p.merchant_id, p.currency, p.captured_minor,
+                               p.refunded_minor, p.funding, paid_at.label("paid_at"))
+                        .where(p.customer_id == customer_id, p.status == "succeeded",
+                               p.captured_minor > 0)
+                        .order_by(p.seq.desc()).limit(limit)).all()
+    return [PaidIntent(r.id, r.merchant_id, r.currency, int(r.captured_minor),
+                       int(r.refunded_minor), r.funding,
+                       r.paid_at if r.paid_at.tzinfo is not None
+                       else r.paid_at.replace(tzinfo=dt.UTC)) for r in rows]

@@ -17,6 +17,7 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     """Add the consumer pages (``/app/...``), the operator console (``/console/...``), the
     merchant dashboard (``/merchant/...``) and their assets (``/app/static/...``) to ``app``; the development inbox page only when ``dev_inbox`` (as ``GET /v1/dev/inbox``)."""
     from creditpay.web import (
+        assistant_pages,
         checkout,
         console,
         console_queues,
@@ -30,7 +31,7 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
     for module in (pages, checkout, wallet, credit_pages, console, console_queues,
-                   console_records, merchant, security):
+                   console_records, merchant, security, assistant_pages):
         app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)

@@ -6,7 +6,7 @@ line records who froze it: ``customer_request`` or ``write_off``; NULL on an act
 lines frozen before this revision (treated as the lender's).
 
 Revision ID: 0042_credit_line_freeze
-Revises: 0038_jobs_queue
+Revises: 0041_assistant
 Create Date: 2026-12-07 04:45:00
 """
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0042_credit_line_freeze'
-down_revision: str | None = '0038_jobs_queue'
+down_revision: str | None = '0041_assistant'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
