@@ -13,7 +13,9 @@ returns the first one's result.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -42,7 +44,7 @@ from creditpay.ledger.model import (
     TransferRequest,
     apply_transfer,
     validate_id,
-    validate_request,
+    validate_requests,
 )
 from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 from creditpay.money import AMOUNT_MINOR_MAX
@@ -321,7 +323,11 @@ def _existing_ids(conn: Connection, ids: list[str]) -> list[str]:
 # a batch at 30,000 rows.
 _PG_EXISTING_IDS = ("SELECT t.id FROM unnest(%s::text[]) AS u(id)"
                     " JOIN ledger_transfers t ON t.id = u.id")
-_PG_NEXT_SEQS = ("SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'seq'))"
+# The sequence by name, a constant the parser resolves once: pg_get_serial_sequence() in
+# the select list ran for every row (catalogue look-ups): 4.7 ms for 1,000 numbers, against
+# 0.5 ms. The name is PostgreSQL's for the bigserial column ``seq`` (a test checks it).
+JOURNAL_SEQUENCE = "ledger_transfers_seq_seq"
+_PG_NEXT_SEQS = (f"SELECT nextval('{JOURNAL_SEQUENCE}')"  # nosec B608 - a constant
                  " FROM generate_series(1, %s)")
 
 
@@ -347,10 +353,11 @@ _KINDS = {str(k): k for k in TransferKind}
 _HOLDS = {str(h): h for h in HoldStatus}
 
 
-def _transfer_from_written(row: tuple[Any, ...]) -> Transfer:
-    """A Transfer from a written row: (seq, *planned fields, created_at)."""
-    (seq, id_, kind, debit, credit, amount, released, currency, code, pending_id, hold,
-     expires_at, reference, batch_id, metadata, created_at) = row
+def _transfer_from_written(written: tuple[int, tuple[Any, ...]], created_at: dt.datetime
+                           ) -> Transfer:
+    """A Transfer from a written row: ``(seq, planned fields)`` and the call's time."""
+    seq, (id_, kind, debit, credit, amount, released, currency, code, pending_id, hold,
+          expires_at, reference, batch_id, metadata) = written
     return Transfer(seq, id_, _KINDS[kind], debit, credit, amount, released, currency, code,
                     pending_id, _HOLDS[hold] if hold else None, expires_at, reference,
                     batch_id, created_at, metadata)
@@ -361,13 +368,15 @@ class TransferList(Sequence[Transfer]):
     :class:`Transfer` on first access: a batch of 1,000 would otherwise spend ~3 ms building
     objects that most callers (postings whose ids they chose) never read.
 
-    Items of ``create_transfers_unlinked`` may be a DomainError instead. Compares equal to
-    any sequence with the same items."""
+    Items of ``create_transfers_unlinked`` may be a DomainError instead; a created one is
+    kept as written, ``(seq, planned fields)``, with the call's time ``created_at``.
+    Compares equal to any sequence with the same items."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_created_at")
 
-    def __init__(self, items: list[Any]) -> None:
+    def __init__(self, items: list[Any], created_at: dt.datetime | None = None) -> None:
         self._items = items
+        self._created_at = created_at
 
     def __len__(self) -> int:
         return len(self._items)
@@ -375,7 +384,8 @@ class TransferList(Sequence[Transfer]):
     def _item(self, index: int) -> Any:
         item = self._items[index]
         if type(item) is tuple:
-            item = self._items[index] = _transfer_from_written(item)
+            assert self._created_at is not None  # set whenever rows were written
+            item = self._items[index] = _transfer_from_written(item, self._created_at)
         return item
 
     def __getitem__(self, index: Any) -> Any:
@@ -518,9 +528,14 @@ def _next_seqs(conn: Connection, count: int, drawn: list[int] | None = None
     return [row[0] for row in cursor.fetchall()]
 
 
-def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any, ...]]:
+def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account], *, optimistic: bool = False
+           ) -> list[tuple[Any, ...]]:
     """Write the plan's journal rows, account totals and hold updates, queue the outbox
-    event; return the written rows ``(seq, *planned fields, created_at)`` in plan order."""
+    event; return the written rows ``(seq, planned fields)`` in plan order (their time is
+    ``tx.now``).
+
+    ``optimistic`` (:func:`_create_new_batch`): no id was looked up before; if one is
+    already in the journal, undo this call's rows and raise :class:`_IdTaken`."""
     if not plan.rows:
         return []
     conn = tx.conn
@@ -538,7 +553,15 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any,
     holds = [(str(status), pid) for pid, status in plan.hold_updates.items()]
     if conn.dialect.name == "sqlite":
         cursor = _cursor(conn)
-        cursor.executemany(sql["insert"], tuples)
+        try:
+            cursor.executemany(sql["insert"], tuples)
+        except sqlite3.IntegrityError as exc:
+            if not (optimistic and "ledger_transfers.id" in str(exc)):
+                raise
+            # The rows this executemany wrote before the violation: the numbers from max+1
+            # on were drawn under this transaction's write lock, so they are all ours.
+            cursor.execute("DELETE FROM ledger_transfers WHERE seq >= ?", (seqs[0],))
+            raise _IdTaken from None
         cursor.executemany(sql["update_account"], totals)
         if holds:
             cursor.executemany(sql["update_hold"], holds)
@@ -546,26 +569,22 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any,
         driver = driver_connection(conn)
         copied = len(tuples) >= COPY_ROWS_MIN
         if copied:
-            # COPY is PostgreSQL's bulk path: one stream instead of one Bind/Execute per
-            # row. It cannot run inside a pipeline, so it goes first.
-            with driver.cursor() as cursor, cursor.copy(
-                    f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for values in tuples:
-                    copy.write_row(values)
+            _copy_rows(driver, tuples, optimistic)
         # The journal rows, account totals and hold statuses in one round trip.
         with driver.pipeline(), driver.cursor() as cursor:
+            if optimistic:
+                cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
             if not copied:
                 cursor.executemany(sql["insert"], tuples)
             cursor.executemany(sql["update_account"], totals)
             if holds:
                 cursor.executemany(sql["update_hold"], holds)
-    written = [(seq, *r, now) for seq, r in zip(seqs, plan.rows, strict=True)]
+    written = list(zip(seqs, plan.rows, strict=True))
     # One outbox event per call carries every transfer it created, in journal order (one
     # message for a linked batch: consumers see the batch whole, as it was committed).
     tx.emit(TOPIC_TRANSFER, "ledger_transfer", plan.rows[0][0], {
-        "transfers": [[w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[12]]
-                      for w in written],
+        "transfers": [[seq, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[11]]
+                      for seq, r in written],
         "fields": ["seq", "id", "kind", "debit_account_id", "credit_account_id",
                    "amount_minor", "pending_released_minor", "currency", "code",
                    "pending_id", "reference"],
@@ -573,9 +592,30 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any,
     return written
 
 
-def _prepare(tx: Tx, requests: Sequence[TransferRequest]
-             ) -> tuple[list[TransferRequest], list[str], dict[str, Transfer],
-                        dict[int, Account], list[int] | None]:
+class _Prefixes(Sequence[str]):
+    """``transfers[i].`` for each request of a batch, made when asked for (an error names
+    its field with it): building 1,000 strings up front cost ~0.5 ms a batch."""
+
+    __slots__ = ("_count",)
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        return f"transfers[{index % self._count}]."
+
+
+def _validated(requests: Sequence[TransferRequest]) -> tuple[list[TransferRequest],
+                                                              Sequence[str]]:
+    """The requests validated (in order: the first fault is raised, naming its field) and
+    each one's field prefix (``transfers[i].`` in a batch, none for a single request)."""
     if not isinstance(requests, Sequence) or isinstance(requests, str):
         raise ValidationError("must be a list of transfers", field="transfers")
     if not requests:
@@ -584,12 +624,51 @@ def _prepare(tx: Tx, requests: Sequence[TransferRequest]
         raise ValidationError(f"at most {BATCH_SIZE_MAX} transfers per batch",
                               field="transfers")
     many = len(requests) > 1
-    prefixes = [f"transfers[{i}]." if many else "" for i in range(len(requests))]
-    validated = [validate_request(r, p) for r, p in zip(requests, prefixes, strict=True)]
-    ids = [r.id for r in validated]
-    if len(set(ids)) != len(ids):
+    prefixes = _Prefixes(len(requests)) if many else [""]
+    validated = validate_requests(requests, prefixes)
+    if many and len({r.id for r in validated}) != len(validated):
         raise ValidationError("the same transfer id appears twice in one batch",
                               field="transfers")
+    return validated, prefixes
+
+
+# COPY's binary format, column by column: the values go out through psycopg's C dumpers
+# without a text rendering, and the server parses no text. Measured on 1,000 journal rows:
+# 0.6 ms of client CPU against 2.3 ms for the text format, and less time on the server.
+_COPY_TYPES = ("int8", "varchar", "varchar", "int8", "int8", "int8", "int8", "varchar",
+               "varchar", "varchar", "varchar", "timestamptz", "varchar", "varchar", "jsonb",
+               "timestamptz")
+assert len(_COPY_TYPES) == len(_INSERT_COLUMNS)
+
+
+def _copy_rows(driver: Any, tuples: list[tuple[Any, ...]], optimistic: bool) -> None:
+    """PostgreSQL's bulk path for the journal rows: one COPY stream instead of one
+    Bind/Execute per row. It cannot run inside a pipeline, so it goes first. With
+    ``optimistic``, a unique violation of the transfer id rolls back to the savepoint
+    :func:`_lock_and_number` took and raises :class:`_IdTaken`."""
+    from psycopg import errors
+
+    try:
+        with driver.cursor() as cursor, cursor.copy(
+                f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)})"  # nosec B608
+                " FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_COPY_TYPES)
+            for values in tuples:
+                copy.write_row(values)
+    except errors.UniqueViolation as exc:
+        if not (optimistic and exc.diag.constraint_name == "uq_ledger_transfers_id"):
+            raise
+        with driver.cursor() as cursor:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+        raise _IdTaken from None
+
+
+def _prepare(tx: Tx, validated: list[TransferRequest]
+             ) -> tuple[dict[str, Transfer], dict[int, Account], list[int] | None]:
+    """The state a call's validated requests need: the transfers they name (replays and
+    pending holds), their accounts (locked) and, on PostgreSQL, journal numbers."""
+    ids = [r.id for r in validated]
     # Lock order: pending rows, then accounts (both by id), then look for replays.
     pending_ids = {r.pending_id for r in validated if r.pending_id}
     pendings = _load_transfers(tx.conn, pending_ids, lock=True)
@@ -608,7 +687,7 @@ def _prepare(tx: Tx, requests: Sequence[TransferRequest]
         found_ids = _existing_ids(tx.conn, ids)
         accounts = _lock_accounts(tx, account_ids)
     existing = _load_transfers(tx.conn, found_ids) if found_ids else {}
-    return validated, prefixes, existing | pendings, accounts, seqs
+    return existing | pendings, accounts, seqs
 
 
 def _read_phase_pipelined(conn: Connection, ids: list[str], account_ids: set[int],
@@ -636,6 +715,22 @@ def _read_phase_pipelined(conn: Connection, ids: list[str], account_ids: set[int
         numbered.execute(_PG_NEXT_SEQS, (count,))
     accounts = _accounts_from_rows(locked.fetchall()) if ordered else {}
     return ([row[0] for row in found.fetchall()], accounts,
+            [row[0] for row in numbered.fetchall()])
+
+
+def _lock_and_number(conn: Connection, account_ids: set[int | None], count: int
+                     ) -> tuple[dict[int, Account], list[int]]:
+    """PostgreSQL, for a batch assumed new (:func:`_create_new_batch`): the accounts locked
+    in id order, ``count`` journal numbers, and a savepoint to roll the insert back to, in
+    one round trip. The savepoint comes after the locks, which a rollback to it keeps."""
+    driver = driver_connection(conn)
+    locked, numbered, marked = driver.cursor(), driver.cursor(), driver.cursor()
+    ordered = sorted(i for i in account_ids if i is not None)
+    with driver.pipeline():
+        locked.execute(_PG_LOCK_ACCOUNTS, (ordered,), prepare=False)
+        numbered.execute(_PG_NEXT_SEQS, (count,))
+        marked.execute(f"SAVEPOINT {SAVEPOINT}")
+    return (_accounts_from_rows(locked.fetchall()),
             [row[0] for row in numbered.fetchall()])
 
 
@@ -737,6 +832,18 @@ def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
         a.credits_posted += cp
         a.credits_pending += cq
         plan.touched.add(a.id)
+    if not pending.any():
+        # Posted transfers only (the usual batch): the rows zipped from columns, one list
+        # per field, instead of a tuple built field by field in a loop per transfer.
+        currencies_of_rows = (itertools.repeat(acc[0].currency) if len(currencies) == 1
+                              else [acc[k].currency for k in pos_d.tolist()])
+        plan.rows.extend(zip(
+            [r.id for r in requests], itertools.repeat("single"), debit.tolist(),
+            credit.tolist(), amount.tolist(), itertools.repeat(0), currencies_of_rows,
+            [r.code for r in requests], itertools.repeat(None), itertools.repeat(None),
+            itertools.repeat(None), [r.reference for r in requests],
+            itertools.repeat(batch_id), [r.metadata for r in requests]))
+        return True
     now = tx.now
     rows = plan.rows
     for r in requests:
@@ -765,15 +872,18 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
     (a replay); with different fields it raises IdempotencyConflictError naming the field.
     Returns the transfers in request order (see :class:`TransferList`).
     """
-    validated, prefixes, known, accounts, seqs = _prepare(tx, requests)
+    validated, prefixes = _validated(requests)
     if batch_id is not None:
         validate_id(batch_id, "batch_id")
+    vectorisable = (len(validated) >= VECTORISED_MIN
+                    and all(r.kind is TransferKind.SINGLE or r.kind is TransferKind.PENDING
+                            for r in validated))
+    if vectorisable:
+        created = _create_new_batch(tx, validated, batch_id)
+        if created is not None:
+            return created
+    known, accounts, seqs = _prepare(tx, validated)
     plan = _Plan(seqs)
-    if (len(validated) >= VECTORISED_MIN and not known
-            and all(r.kind is TransferKind.SINGLE or r.kind is TransferKind.PENDING
-                    for r in validated)
-            and _plan_vectorised(tx, validated, accounts, plan, batch_id)):
-        return TransferList(_write(tx, plan, accounts))
     replays: dict[str, Transfer] = {}
     for request, prefix in zip(validated, prefixes, strict=True):
         stored = known.get(request.id)
@@ -784,9 +894,52 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
         _plan_one(tx, request, prefix, accounts, known, plan, batch_id)
     written = _write(tx, plan, accounts)
     if not replays:
-        return TransferList(written)
-    created = {row[1]: row for row in written}
-    return TransferList([replays.get(r.id) or created[r.id] for r in validated])
+        return TransferList(written, tx.now)
+    created_by_id = {row[1][0]: row for row in written}
+    return TransferList([replays.get(r.id) or created_by_id[r.id] for r in validated], tx.now)
+
+
+class _IdTaken(Exception):
+    """An id of an optimistically written batch is already in the journal."""
+
+
+SAVEPOINT = "creditpay_ledger_batch"
+
+
+def _create_new_batch(tx: Tx, requests: list[TransferRequest], batch_id: str | None
+                      ) -> TransferList | None:
+    """A batch of single and pending transfers written on the assumption that every id is
+    new (the usual case: a replay is a retry): no look-up of 1,000 ids before the insert;
+    the journal's unique index on ``id``, checked by the insert itself, is the look-up.
+
+    None, with nothing written, when that assumption or the numpy planner does not hold:
+    an id already in the journal (the insert's unique violation; PostgreSQL rolls back to
+    a savepoint taken before it, SQLite deletes the rows this call inserted under its
+    write lock), or a batch the numpy planner leaves to the per-transfer path (an unknown
+    account, a broken flag, ...). The caller then takes the careful path, which compares
+    each replay field by field and names the fault, so results and errors are exactly
+    those of that path. Two concurrent calls with the same new id: the second one's insert
+    waits on the first's uncommitted row, then meets the violation and falls back, so it
+    returns the first one's transfer, as before. Measured on a batch of 1,000: 2.7 ms less
+    on PostgreSQL (the look-up joined 1,000 ids with the journal), 0.5 ms on SQLite.
+    """
+    account_ids = {r.debit_account_id for r in requests} | {
+        r.credit_account_id for r in requests}
+    postgres = tx.dialect == "postgresql"
+    seqs: list[int] | None = None
+    if postgres:
+        accounts, seqs = _lock_and_number(tx.conn, account_ids, len(requests))
+    else:
+        accounts = _lock_accounts(tx, [i for i in account_ids if i is not None])
+    plan = _Plan(seqs)
+    if not _plan_vectorised(tx, requests, accounts, plan, batch_id):
+        if postgres:
+            _cursor(tx.conn).execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+        return None
+    try:
+        return TransferList(_write(tx, plan, accounts, optimistic=True), tx.now)
+    except _IdTaken:
+        return None
 
 
 def create_transfer(tx: Tx, request: TransferRequest) -> Transfer:
@@ -797,7 +950,8 @@ def create_transfers_unlinked(tx: Tx, requests: Sequence[TransferRequest]
                               ) -> TransferList:
     """Each transfer succeeds or fails on its own; the result lists a Transfer or the error
     for each request, in order. Bad input in any request fails the whole call."""
-    validated, prefixes, known, accounts, seqs = _prepare(tx, requests)
+    validated, prefixes = _validated(requests)
+    known, accounts, seqs = _prepare(tx, validated)
     plan = _Plan(seqs)
     outcomes: list[Transfer | DomainError | None] = []
     for request, prefix in zip(validated, prefixes, strict=True):
@@ -814,9 +968,9 @@ def create_transfers_unlinked(tx: Tx, requests: Sequence[TransferRequest]
             outcomes.append(None)
         except DomainError as exc:
             outcomes.append(exc)
-    created = {row[1]: row for row in _write(tx, plan, accounts)}
+    created = {row[1][0]: row for row in _write(tx, plan, accounts)}
     return TransferList([o if o is not None else created[r.id]
-                         for o, r in zip(outcomes, validated, strict=True)])
+                         for o, r in zip(outcomes, validated, strict=True)], tx.now)
 
 
 # The sweep reads only open holds through the partial index ix_ledger_transfers_open_holds
