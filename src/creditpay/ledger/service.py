@@ -608,23 +608,7 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account], *, optimistic: boo
         if holds:
             cursor.executemany(sql["update_hold"], holds)
     else:
-        driver = driver_connection(conn)
-        copied = len(tuples) >= COPY_ROWS_MIN
-        if copied:
-            _copy_rows(driver, tuples, optimistic)
-        # The journal rows, account totals and hold statuses in one round trip.
-        with driver.pipeline(), driver.cursor() as cursor:
-            if optimistic:
-                cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
-            if not copied:
-                cursor.executemany(sql["insert"], tuples)
-            if len(totals) >= ACCOUNTS_UPDATE_ONE_STATEMENT_MIN:
-                cursor.execute(_PG_UPDATE_ACCOUNTS, [list(c) for c in zip(*totals)],
-                               prepare=False)
-            else:
-                cursor.executemany(sql["update_account"], totals)
-            if holds:
-                cursor.executemany(sql["update_hold"], holds)
+        _write_postgres(driver_connection(conn), sql, tuples, totals, holds, optimistic)
     written = list(zip(seqs, plan.rows, strict=True))
     # One outbox event per call carries every transfer it created, in journal order (one
     # message for a linked batch: consumers see the batch whole, as it was committed).
@@ -682,20 +666,39 @@ _COPY_TYPES = ("int8", "varchar", "varchar", "int8", "int8", "int8", "int8", "va
 assert len(_COPY_TYPES) == len(_INSERT_COLUMNS)
 
 
-def _copy_rows(driver: Any, tuples: list[tuple[Any, ...]], optimistic: bool) -> None:
-    """PostgreSQL's bulk path for the journal rows: one COPY stream instead of one
-    Bind/Execute per row. It cannot run inside a pipeline, so it goes first. With
-    ``optimistic``, a unique violation of the transfer id rolls back to the savepoint
-    :func:`_lock_and_number` took and raises :class:`_IdTaken`."""
+def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ...]],
+                    totals: list[tuple[int, ...]], holds: list[tuple[str, str]],
+                    optimistic: bool) -> None:
+    """The journal rows (COPY from COPY_ROWS_MIN rows on: one stream instead of one
+    Bind/Execute per row; it cannot run inside a pipeline, so it goes first), then the
+    rows' inserts if fewer, the account totals and the hold statuses in one pipeline.
+
+    ``optimistic``: a unique violation of the transfer id rolls back to the savepoint
+    :func:`_lock_and_number` took (an error in the pipeline skips the statements after it)
+    and raises :class:`_IdTaken`."""
     from psycopg import errors
 
+    copied = len(tuples) >= COPY_ROWS_MIN
     try:
-        with driver.cursor() as cursor, cursor.copy(
-                f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)})"  # nosec B608
-                " FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_COPY_TYPES)
-            for values in tuples:
-                copy.write_row(values)
+        if copied:
+            with driver.cursor() as cursor, cursor.copy(
+                    f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)})"  # nosec B608
+                    " FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_COPY_TYPES)
+                for values in tuples:
+                    copy.write_row(values)
+        with driver.pipeline(), driver.cursor() as cursor:
+            if not copied:
+                cursor.executemany(sql["insert"], tuples)
+            if optimistic:
+                cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+            if len(totals) >= ACCOUNTS_UPDATE_ONE_STATEMENT_MIN:
+                cursor.execute(_PG_UPDATE_ACCOUNTS, [list(c) for c in zip(*totals, strict=True)],
+                               prepare=False)
+            else:
+                cursor.executemany(sql["update_account"], totals)
+            if holds:
+                cursor.executemany(sql["update_hold"], holds)
     except errors.UniqueViolation as exc:
         if not (optimistic and exc.diag.constraint_name == "uq_ledger_transfers_id"):
             raise
