@@ -667,7 +667,7 @@ assert len(_COPY_TYPES) == len(_INSERT_COLUMNS)
 
 
 def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ...]],
-                    totals: list[tuple[int, ...]], holds: list[tuple[str, str]],
+                    totals: Sequence[tuple[int, ...]], holds: list[tuple[str, str]],
                     optimistic: bool) -> None:
     """The journal rows (COPY from COPY_ROWS_MIN rows on: one stream instead of one
     Bind/Execute per row; it cannot run inside a pipeline, so it goes first), then the
