@@ -137,13 +137,14 @@ def test_a_batch_that_breaks_a_flag_part_way_is_refused_whole(uow):
     assert snapshot(uow) == before
 
 
-@pytest.mark.parametrize("accounts", ["same", "other"])
-def test_two_concurrent_batches_with_the_same_new_ids_move_money_once(uow, accounts):
+@pytest.mark.parametrize(("accounts", "size"), [("same", SIZE), ("other", SIZE), ("same", 1)])
+def test_two_concurrent_calls_with_the_same_new_ids_move_money_once(uow, accounts, size):
     """The second call waits for the first to commit (on the accounts' locks, or with
     other accounts on the journal's unique index; SQLite: the write lock), then meets its
-    rows: the same fields return the first one's transfers, other fields are a conflict."""
+    rows: the same fields return the first one's transfers, other fields are a conflict.
+    A single transfer (the careful path) looks its id up after its locks are granted."""
     a = open_basic(uow)
-    requests = _batch(a, "cc")
+    requests = _batch(a, "cc", size)
     retries = requests if accounts == "same" else [
         L.TransferRequest(r.id, r.code, debit_account_id=a["limit"].id,
                           credit_account_id=a["merchant"].id, amount_minor=r.amount_minor,
