@@ -7,7 +7,8 @@ write transaction starts with ``BEGIN IMMEDIATE``, so writers are serialised by 
 Either way the limit checks run on the latest committed totals, so concurrent holds can never
 over-commit an account. Idempotency: the existence check of a transfer id runs after the
 locks are held, so two concurrent calls with the same new id see each other: the second one
-returns the first one's result.
+returns the first one's result. A large batch of new transfers skips that check and lets
+the journal's unique index find a replay (see :func:`_create_new_batch`).
 """
 
 from __future__ import annotations
