@@ -255,3 +255,26 @@ def test_a_batch_is_validated_as_each_request_would_be(changes):
         assert err.value.field.startswith("transfers[11].")
     else:  # a plain string kind is accepted and made the enum, as one request at a time
         assert validate_requests(bad, prefixes) == expected
+
+
+def test_a_new_single_transfer_on_postgresql_skips_the_look_up(store, uow, monkeypatch):
+    """A single new transfer is written by one statement whose insert does nothing if its
+    id is taken; a retry then takes the careful path and gets the stored transfer back."""
+    a = open_basic(uow)
+    careful = _careful_calls(monkeypatch)
+    request = _batch(a, "one", 1)[0]
+    with uow.begin() as tx:
+        first = L.create_transfer(tx, request)
+    before = snapshot(uow)
+    with uow.begin() as tx:
+        again = L.create_transfer(tx, request)
+    assert again == first and again.seq == first.seq
+    assert snapshot(uow) == before
+    postgres = store.engine.dialect.name == "postgresql"
+    assert careful == ([1] if postgres else [1, 1])
+    with pytest.raises(InsufficientFundsError) as err, uow.begin() as tx:
+        L.create_transfer(tx, L.TransferRequest(
+            "one-spend", "purchase", debit_account_id=a["wallet"].id,
+            credit_account_id=a["merchant"].id, amount_minor=first.amount_minor + 1))
+    assert err.value.field == "amount_minor"
+    assert snapshot(uow) == before

@@ -672,13 +672,21 @@ def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ..
                     optimistic: bool) -> None:
     """The journal rows (COPY from COPY_ROWS_MIN rows on: one stream instead of one
     Bind/Execute per row; it cannot run inside a pipeline, so it goes first), then the
-    rows' inserts if fewer, the account totals and the hold statuses in one pipeline.
+    rows' inserts if fewer, the account totals and the hold statuses in one pipeline; one
+    new transfer on two accounts is one statement (:func:`_create_new_single`).
 
     ``optimistic``: a unique violation of the transfer id rolls back to the savepoint
     :func:`_lock_and_number` took (an error in the pipeline skips the statements after it)
     and raises :class:`_IdTaken`."""
     from psycopg import errors
 
+    if optimistic and len(tuples) == 1 and len(totals) == 2 and not holds:
+        with driver.cursor() as cursor:  # see _create_new_single
+            cursor.execute(_PG_WRITE_ONE_NEW, (*tuples[0], *totals[0], *totals[1]))
+            row = cursor.fetchone()
+        if row is None or row[0] != 1:
+            raise _IdTaken
+        return
     copied = len(tuples) >= COPY_ROWS_MIN
     try:
         if copied:
@@ -944,6 +952,11 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
         created = _create_new_batch(tx, validated, batch_id)
         if created is not None:
             return created
+    elif (len(validated) == 1 and tx.dialect == "postgresql"
+          and validated[0].kind in (TransferKind.SINGLE, TransferKind.PENDING)):
+        created = _create_new_single(tx, validated[0], batch_id)
+        if created is not None:
+            return created
     known, accounts, seqs = _prepare(tx, validated)
     plan = _Plan(seqs)
     replays: dict[str, Transfer] = {}
@@ -959,6 +972,55 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
         return TransferList(written, tx.now)
     created_by_id = {row[1][0]: row for row in written}
     return TransferList([replays.get(r.id) or created_by_id[r.id] for r in validated], tx.now)
+
+
+def _create_new_single(tx: Tx, request: TransferRequest, batch_id: str | None
+                       ) -> TransferList | None:
+    """PostgreSQL, one single or pending transfer assumed new (as a batch, see
+    :func:`_create_new_batch`), in fewer statements: its two accounts are locked with a
+    journal number drawn in the same statement, and the journal row and both totals are
+    written by one statement whose insert does nothing if the id is taken (and the totals
+    are then left as they were). Five statements to the server instead of nine (BEGIN, the
+    read, the write, the outbox event, COMMIT), ~0.1 ms of client CPU less.
+
+    None, with nothing written, if the id is taken or the transfer cannot be planned (an
+    unknown account, a broken flag): the careful path then answers, as for a batch."""
+    driver = driver_connection(tx.conn)
+    first, second = sorted((request.debit_account_id or 0, request.credit_account_id or 0))
+    with driver.cursor() as cursor:
+        cursor.execute(_PG_LOCK_TWO_NUMBERED, (first, second), prepare=False)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    accounts = _accounts_from_rows(row[:-1] for row in rows)
+    plan = _Plan([rows[0][-1]])
+    try:
+        _plan_one(tx, request, "", accounts, {}, plan, batch_id)
+    except DomainError:
+        return None
+    try:
+        return TransferList(_write(tx, plan, accounts, optimistic=True), tx.now)
+    except _IdTaken:
+        return None
+
+
+# The two accounts locked in id order, each row with a journal number (the first is used;
+# the other is a gap, as a rolled-back transaction leaves).
+_PG_LOCK_TWO_NUMBERED = (
+    f"SELECT {', '.join(_ACCOUNT_COLUMNS)}, nextval('{JOURNAL_SEQUENCE}')"  # nosec B608
+    " FROM ledger_accounts WHERE id IN (%s, %s) ORDER BY id FOR UPDATE")
+# One new journal row and its two accounts' totals in one statement: the insert does nothing
+# if the id is taken (then no total moves, and the count is 0). PostgreSQL runs every
+# data-modifying WITH to completion, whether the main query reads it or not.
+_PG_WRITE_ONE_NEW = (
+    f"WITH j AS (INSERT INTO ledger_transfers ({', '.join(_INSERT_COLUMNS)})"  # nosec B608
+    f" VALUES ({', '.join(['%s'] * len(_INSERT_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+    " RETURNING seq), "
+    + ", ".join(
+        f"{name} AS (UPDATE ledger_accounts SET debits_posted = %s, credits_posted = %s,"
+        " debits_pending = %s, credits_pending = %s WHERE id = %s"
+        " AND EXISTS (SELECT 1 FROM j))" for name in ("d", "c"))
+    + " SELECT count(*) FROM j")
 
 
 class _IdTaken(Exception):
