@@ -377,11 +377,13 @@ def _all_well_formed(requests: Sequence[TransferRequest]) -> bool:
         return False
     if {r.pending_id for r in requests} != {None}:
         return False
-    for r in requests:
-        timeout = r.timeout_seconds
-        if timeout is not None and not (r.kind is TransferKind.PENDING and type(timeout) is int
-                                        and 1 <= timeout <= TIMEOUT_SECONDS_MAX):
-            return False
+    if {r.timeout_seconds for r in requests} != {None}:
+        for r in requests:
+            timeout = r.timeout_seconds
+            if timeout is not None and not (r.kind is TransferKind.PENDING
+                                            and type(timeout) is int
+                                            and 1 <= timeout <= TIMEOUT_SECONDS_MAX):
+                return False
     return all(ref is None or (type(ref) is str and len(ref) <= 128)
                for ref in {r.reference for r in requests})
 
