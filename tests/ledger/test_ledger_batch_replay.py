@@ -231,7 +231,8 @@ def test_the_journal_sequence_is_drawn_by_its_name(store, uow):
     {"id": None}, {"code": "Not A Code"}, {"credit_account_id": 2**64},
     {"debit_account_id": -1}, {"credit_account_id": 1}, {"kind": "refund"},
     {"kind": "single"}, {"timeout_seconds": 10}, {"pending_id": "p-1"},
-    {"reference": "r" * 129}, {"reference": 7},
+    {"reference": "r" * 129}, {"reference": 7}, {"reference": ["r"]}, {"code": ["x"]},
+    {"kind": ["single"]}, {"pending_id": ["p"]}, {"timeout_seconds": [1]},
 ])
 def test_a_batch_is_validated_as_each_request_would_be(changes):
     """The column-wise check of a whole batch accepts exactly what the per-request check

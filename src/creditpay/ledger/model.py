@@ -344,6 +344,15 @@ WELL_FORMED_BATCH_MIN = 16  # below this, one request at a time costs no more
 
 
 def _all_well_formed(requests: Sequence[TransferRequest]) -> bool:
+    """See :func:`_column_checks`; an unhashable field value (a caller's list where a
+    string belongs) is simply not well-formed: the per-request checks name it."""
+    try:
+        return _column_checks(requests)
+    except TypeError:
+        return False
+
+
+def _column_checks(requests: Sequence[TransferRequest]) -> bool:
     """True when every request of a batch is a well-formed single or pending request, the
     same conditions as :func:`_well_formed_single`, checked one field at a time across the
     batch (a list per field and C-level builtins: set, map, min, max, one regex over all the
