@@ -642,7 +642,7 @@ def _validated(requests: Sequence[TransferRequest]) -> tuple[list[TransferReques
                                                               Sequence[str]]:
     """The requests validated (in order: the first fault is raised, naming its field) and
     each one's field prefix (``transfers[i].`` in a batch, none for a single request)."""
-    if not isinstance(requests, Sequence) or isinstance(requests, str):
+    if (not isinstance(requests, Sequence) or isinstance(requests, str | TransferRequest)):
         raise ValidationError("must be a list of transfers", field="transfers")
     if not requests:
         raise ValidationError("needs at least one transfer", field="transfers")
