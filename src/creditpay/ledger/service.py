@@ -7,13 +7,17 @@ write transaction starts with ``BEGIN IMMEDIATE``, so writers are serialised by 
 Either way the limit checks run on the latest committed totals, so concurrent holds can never
 over-commit an account. Idempotency: the existence check of a transfer id runs after the
 locks are held, so two concurrent calls with the same new id see each other: the second one
-returns the first one's result.
+returns the first one's result. A large batch of new transfers skips that check and lets
+the journal's unique index find a replay (see :func:`_create_new_batch`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
+import operator
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -42,7 +46,7 @@ from creditpay.ledger.model import (
     TransferRequest,
     apply_transfer,
     validate_id,
-    validate_request,
+    validate_requests,
 )
 from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 from creditpay.money import AMOUNT_MINOR_MAX
@@ -321,7 +325,11 @@ def _existing_ids(conn: Connection, ids: list[str]) -> list[str]:
 # a batch at 30,000 rows.
 _PG_EXISTING_IDS = ("SELECT t.id FROM unnest(%s::text[]) AS u(id)"
                     " JOIN ledger_transfers t ON t.id = u.id")
-_PG_NEXT_SEQS = ("SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'seq'))"
+# The sequence by name, a constant the parser resolves once: pg_get_serial_sequence() in
+# the select list ran for every row (catalogue look-ups): 4.7 ms for 1,000 numbers, against
+# 0.5 ms. The name is PostgreSQL's for the bigserial column ``seq`` (a test checks it).
+JOURNAL_SEQUENCE = "ledger_transfers_seq_seq"
+_PG_NEXT_SEQS = (f"SELECT nextval('{JOURNAL_SEQUENCE}')"  # nosec B608 - a constant
                  " FROM generate_series(1, %s)")
 
 
@@ -347,10 +355,11 @@ _KINDS = {str(k): k for k in TransferKind}
 _HOLDS = {str(h): h for h in HoldStatus}
 
 
-def _transfer_from_written(row: tuple[Any, ...]) -> Transfer:
-    """A Transfer from a written row: (seq, *planned fields, created_at)."""
-    (seq, id_, kind, debit, credit, amount, released, currency, code, pending_id, hold,
-     expires_at, reference, batch_id, metadata, created_at) = row
+def _transfer_from_written(written: tuple[int, tuple[Any, ...]], created_at: dt.datetime
+                           ) -> Transfer:
+    """A Transfer from a written row: ``(seq, planned fields)`` and the call's time."""
+    seq, (id_, kind, debit, credit, amount, released, currency, code, pending_id, hold,
+          expires_at, reference, batch_id, metadata) = written
     return Transfer(seq, id_, _KINDS[kind], debit, credit, amount, released, currency, code,
                     pending_id, _HOLDS[hold] if hold else None, expires_at, reference,
                     batch_id, created_at, metadata)
@@ -361,13 +370,15 @@ class TransferList(Sequence[Transfer]):
     :class:`Transfer` on first access: a batch of 1,000 would otherwise spend ~3 ms building
     objects that most callers (postings whose ids they chose) never read.
 
-    Items of ``create_transfers_unlinked`` may be a DomainError instead. Compares equal to
-    any sequence with the same items."""
+    Items of ``create_transfers_unlinked`` may be a DomainError instead; a created one is
+    kept as written, ``(seq, planned fields)``, with the call's time ``created_at``.
+    Compares equal to any sequence with the same items."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_created_at")
 
-    def __init__(self, items: list[Any]) -> None:
+    def __init__(self, items: list[Any], created_at: dt.datetime | None = None) -> None:
         self._items = items
+        self._created_at = created_at
 
     def __len__(self) -> int:
         return len(self._items)
@@ -375,7 +386,8 @@ class TransferList(Sequence[Transfer]):
     def _item(self, index: int) -> Any:
         item = self._items[index]
         if type(item) is tuple:
-            item = self._items[index] = _transfer_from_written(item)
+            assert self._created_at is not None  # set whenever rows were written
+            item = self._items[index] = _transfer_from_written(item, self._created_at)
         return item
 
     def __getitem__(self, index: Any) -> Any:
@@ -518,9 +530,55 @@ def _next_seqs(conn: Connection, count: int, drawn: list[int] | None = None
     return [row[0] for row in cursor.fetchall()]
 
 
-def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any, ...]]:
+# PostgreSQL: from this many accounts on, their new totals go in one UPDATE joined with
+# the unnested arrays (one statement for the server to run, not one per account: a batch
+# of 1,000 transfers touching 64 accounts sent 64); planned on each call, as the reads.
+ACCOUNTS_UPDATE_ONE_STATEMENT_MIN = 8
+_PG_UPDATE_ACCOUNTS = (
+    "UPDATE ledger_accounts AS a SET debits_posted = u.dp, credits_posted = u.cp,"
+    " debits_pending = u.dq, credits_pending = u.cq"
+    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[])"
+    " AS u(dp, cp, dq, cq, id) WHERE a.id = u.id")
+
+# The outbox event's fields, and where each is in a planned row (seq and id always vary).
+_EVENT_FIELDS = (("kind", 1), ("debit_account_id", 2), ("credit_account_id", 3),
+                 ("amount_minor", 4), ("pending_released_minor", 5), ("currency", 6),
+                 ("code", 7), ("pending_id", 8), ("reference", 11))
+
+
+def _event_payload(seqs: Sequence[int], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """The outbox payload of one call: every transfer it created, in journal order.
+
+    ``fields`` names the columns of each row of ``transfers`` (always ``seq`` and ``id``
+    first); ``same`` holds the fields whose value every transfer of the call shares, once
+    (a batch's kind, currency, code, ...). A transfer is ``same`` updated with its row
+    zipped with ``fields``. Measured on a batch of 1,000 transfers of one kind and code:
+    half the bytes of one row of eleven fields per transfer, 0.5 ms less to encode, and
+    less for the store to write at commit."""
+    names = ["seq", "id"]
+    columns: list[Sequence[Any]] = [seqs, [r[0] for r in rows]]
+    same: dict[str, Any] = {}
+    count = len(rows)
+    for name, position in _EVENT_FIELDS:
+        column = list(map(operator.itemgetter(position), rows))
+        first = column[0]
+        # Values are ints, strings or None: equality is identity of value here.
+        if column.count(first) == count:
+            same[name] = first
+        else:
+            names.append(name)
+            columns.append(column)
+    return {"fields": names, "transfers": list(zip(*columns, strict=True)), "same": same}
+
+
+def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account], *, optimistic: bool = False
+           ) -> list[tuple[Any, ...]]:
     """Write the plan's journal rows, account totals and hold updates, queue the outbox
-    event; return the written rows ``(seq, *planned fields, created_at)`` in plan order."""
+    event; return the written rows ``(seq, planned fields)`` in plan order (their time is
+    ``tx.now``).
+
+    ``optimistic`` (:func:`_create_new_batch`): no id was looked up before; if one is
+    already in the journal, undo this call's rows and raise :class:`_IdTaken`."""
     if not plan.rows:
         return []
     conn = tx.conn
@@ -538,45 +596,53 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account]) -> list[tuple[Any,
     holds = [(str(status), pid) for pid, status in plan.hold_updates.items()]
     if conn.dialect.name == "sqlite":
         cursor = _cursor(conn)
-        cursor.executemany(sql["insert"], tuples)
+        try:
+            cursor.executemany(sql["insert"], tuples)
+        except sqlite3.IntegrityError as exc:
+            if not (optimistic and "ledger_transfers.id" in str(exc)):
+                raise
+            # The rows this executemany wrote before the violation: the numbers from max+1
+            # on were drawn under this transaction's write lock, so they are all ours.
+            cursor.execute("DELETE FROM ledger_transfers WHERE seq >= ?", (seqs[0],))
+            raise _IdTaken from None
         cursor.executemany(sql["update_account"], totals)
         if holds:
             cursor.executemany(sql["update_hold"], holds)
     else:
-        driver = driver_connection(conn)
-        copied = len(tuples) >= COPY_ROWS_MIN
-        if copied:
-            # COPY is PostgreSQL's bulk path: one stream instead of one Bind/Execute per
-            # row. It cannot run inside a pipeline, so it goes first.
-            with driver.cursor() as cursor, cursor.copy(
-                    f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for values in tuples:
-                    copy.write_row(values)
-        # The journal rows, account totals and hold statuses in one round trip.
-        with driver.pipeline(), driver.cursor() as cursor:
-            if not copied:
-                cursor.executemany(sql["insert"], tuples)
-            cursor.executemany(sql["update_account"], totals)
-            if holds:
-                cursor.executemany(sql["update_hold"], holds)
-    written = [(seq, *r, now) for seq, r in zip(seqs, plan.rows, strict=True)]
+        _write_postgres(driver_connection(conn), sql, tuples, totals, holds, optimistic)
+    written = list(zip(seqs, plan.rows, strict=True))
     # One outbox event per call carries every transfer it created, in journal order (one
     # message for a linked batch: consumers see the batch whole, as it was committed).
-    tx.emit(TOPIC_TRANSFER, "ledger_transfer", plan.rows[0][0], {
-        "transfers": [[w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[12]]
-                      for w in written],
-        "fields": ["seq", "id", "kind", "debit_account_id", "credit_account_id",
-                   "amount_minor", "pending_released_minor", "currency", "code",
-                   "pending_id", "reference"],
-    })
+    tx.emit(TOPIC_TRANSFER, "ledger_transfer", plan.rows[0][0],
+            _event_payload(seqs, plan.rows))
     return written
 
 
-def _prepare(tx: Tx, requests: Sequence[TransferRequest]
-             ) -> tuple[list[TransferRequest], list[str], dict[str, Transfer],
-                        dict[int, Account], list[int] | None]:
-    if not isinstance(requests, Sequence) or isinstance(requests, str):
+class _Prefixes(Sequence[str]):
+    """``transfers[i].`` for each request of a batch, made when asked for (an error names
+    its field with it): building 1,000 strings up front cost ~0.5 ms a batch."""
+
+    __slots__ = ("_count",)
+
+    def __init__(self, count: int) -> None:
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if not -self._count <= index < self._count:
+            raise IndexError(index)
+        return f"transfers[{index % self._count}]."
+
+
+def _validated(requests: Sequence[TransferRequest]) -> tuple[list[TransferRequest],
+                                                              Sequence[str]]:
+    """The requests validated (in order: the first fault is raised, naming its field) and
+    each one's field prefix (``transfers[i].`` in a batch, none for a single request)."""
+    if (not isinstance(requests, Sequence) or isinstance(requests, str | TransferRequest)):
         raise ValidationError("must be a list of transfers", field="transfers")
     if not requests:
         raise ValidationError("needs at least one transfer", field="transfers")
@@ -584,12 +650,78 @@ def _prepare(tx: Tx, requests: Sequence[TransferRequest]
         raise ValidationError(f"at most {BATCH_SIZE_MAX} transfers per batch",
                               field="transfers")
     many = len(requests) > 1
-    prefixes = [f"transfers[{i}]." if many else "" for i in range(len(requests))]
-    validated = [validate_request(r, p) for r, p in zip(requests, prefixes, strict=True)]
-    ids = [r.id for r in validated]
-    if len(set(ids)) != len(ids):
+    prefixes = _Prefixes(len(requests)) if many else [""]
+    validated = validate_requests(requests, prefixes)
+    if many and len({r.id for r in validated}) != len(validated):
         raise ValidationError("the same transfer id appears twice in one batch",
                               field="transfers")
+    return validated, prefixes
+
+
+# COPY's binary format, column by column: the values go out through psycopg's C dumpers
+# without a text rendering, and the server parses no text. Measured on 1,000 journal rows:
+# 0.6 ms of client CPU against 2.3 ms for the text format, and less time on the server.
+_COPY_TYPES = ("int8", "varchar", "varchar", "int8", "int8", "int8", "int8", "varchar",
+               "varchar", "varchar", "varchar", "timestamptz", "varchar", "varchar", "jsonb",
+               "timestamptz")
+assert len(_COPY_TYPES) == len(_INSERT_COLUMNS)
+
+
+def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ...]],
+                    totals: Sequence[tuple[int, ...]], holds: list[tuple[str, str]],
+                    optimistic: bool) -> None:
+    """The journal rows (COPY from COPY_ROWS_MIN rows on: one stream instead of one
+    Bind/Execute per row; it cannot run inside a pipeline, so it goes first), then the
+    rows' inserts if fewer, the account totals and the hold statuses in one pipeline; one
+    new transfer on two accounts is one statement (:func:`_create_new_single`).
+
+    ``optimistic``: a unique violation of the transfer id rolls back to the savepoint
+    :func:`_lock_and_number` took (an error in the pipeline skips the statements after it)
+    and raises :class:`_IdTaken`."""
+    from psycopg import errors
+
+    if optimistic and len(tuples) == 1 and len(totals) == 2 and not holds:
+        with driver.cursor() as cursor:  # see _create_new_single
+            cursor.execute(_PG_WRITE_ONE_NEW, (*tuples[0], *totals[0], *totals[1]))
+            row = cursor.fetchone()
+        if row is None or row[0] != 1:
+            raise _IdTaken
+        return
+    copied = len(tuples) >= COPY_ROWS_MIN
+    try:
+        if copied:
+            with driver.cursor() as cursor, cursor.copy(
+                    f"COPY ledger_transfers ({', '.join(_INSERT_COLUMNS)})"  # nosec B608
+                    " FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(_COPY_TYPES)
+                for values in tuples:
+                    copy.write_row(values)
+        with driver.pipeline(), driver.cursor() as cursor:
+            if not copied:
+                cursor.executemany(sql["insert"], tuples)
+            if optimistic:
+                cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+            if len(totals) >= ACCOUNTS_UPDATE_ONE_STATEMENT_MIN:
+                cursor.execute(_PG_UPDATE_ACCOUNTS, [list(c) for c in zip(*totals, strict=True)],
+                               prepare=False)
+            else:
+                cursor.executemany(sql["update_account"], totals)
+            if holds:
+                cursor.executemany(sql["update_hold"], holds)
+    except errors.UniqueViolation as exc:
+        if not (optimistic and exc.diag.constraint_name == "uq_ledger_transfers_id"):
+            raise
+        with driver.cursor() as cursor:
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+        raise _IdTaken from None
+
+
+def _prepare(tx: Tx, validated: list[TransferRequest]
+             ) -> tuple[dict[str, Transfer], dict[int, Account], list[int] | None]:
+    """The state a call's validated requests need: the transfers they name (replays and
+    pending holds), their accounts (locked) and, on PostgreSQL, journal numbers."""
+    ids = [r.id for r in validated]
     # Lock order: pending rows, then accounts (both by id), then look for replays.
     pending_ids = {r.pending_id for r in validated if r.pending_id}
     pendings = _load_transfers(tx.conn, pending_ids, lock=True)
@@ -608,15 +740,19 @@ def _prepare(tx: Tx, requests: Sequence[TransferRequest]
         found_ids = _existing_ids(tx.conn, ids)
         accounts = _lock_accounts(tx, account_ids)
     existing = _load_transfers(tx.conn, found_ids) if found_ids else {}
-    return validated, prefixes, existing | pendings, accounts, seqs
+    return existing | pendings, accounts, seqs
 
 
 def _read_phase_pipelined(conn: Connection, ids: list[str], account_ids: set[int],
                           count: int) -> tuple[list[str], dict[int, Account], list[int]]:
-    """PostgreSQL: which ``ids`` exist, the accounts locked in id order, and ``count``
-    journal sequence numbers, in ONE round trip (psycopg's pipeline; the transaction's
-    BEGIN goes with them when this is its first statement). Three round trips before;
-    a single transfer's time is mostly waiting on the server, not working.
+    """PostgreSQL: the accounts locked in id order, which ``ids`` exist, and ``count``
+    journal sequence numbers, in ONE round trip (psycopg's pipeline). Three round trips
+    before; a single transfer's time is mostly waiting on the server, not working.
+
+    The look-up of the ids runs after the locks are granted (a pipeline's statements run
+    in order, each with its own snapshot): a concurrent call with the same new id and the
+    same accounts has committed by then, and this call returns its transfer. (It ran
+    first until 2026-12-07, so that second call failed on the journal's unique index.)
 
     The numbers are drawn before planning, one per request: a request that turns out to be
     a replay leaves a gap, as a rolled-back transaction does; the journal's order is its
@@ -628,14 +764,45 @@ def _read_phase_pipelined(conn: Connection, ids: list[str], account_ids: set[int
     # psycopg prepares a statement after a few runs, and PostgreSQL may then keep the
     # generic plan chosen while the journal was small (a hash join over the whole journal)
     # until the table is next analysed. Measured: single transfers fell from 700/s to 230/s
-    # after 30,000 journal rows; planning these three costs about 0.1 ms.
+    # after 30,000 journal rows; planning these three costs about 0.1 ms. One request on
+    # at most two accounts (a single transfer) takes the scalar forms, cheaper to plan.
+    one = len(ids) == 1 and len(ordered) <= 2
     with driver.pipeline():
-        found.execute(_PG_EXISTING_IDS, (ids,), prepare=False)
         if ordered:
-            locked.execute(_PG_LOCK_ACCOUNTS, (ordered,), prepare=False)
-        numbered.execute(_PG_NEXT_SEQS, (count,))
+            if one:
+                locked.execute(_PG_LOCK_TWO_ACCOUNTS, (ordered[0], ordered[-1]), prepare=False)
+            else:
+                locked.execute(_PG_LOCK_ACCOUNTS, (ordered,), prepare=False)
+        if one:
+            found.execute(_PG_EXISTING_ID, (ids[0],), prepare=False)
+            numbered.execute(_PG_NEXT_SEQ)
+        else:
+            found.execute(_PG_EXISTING_IDS, (ids,), prepare=False)
+            numbered.execute(_PG_NEXT_SEQS, (count,))
     accounts = _accounts_from_rows(locked.fetchall()) if ordered else {}
     return ([row[0] for row in found.fetchall()], accounts,
+            [row[0] for row in numbered.fetchall()])
+
+
+_PG_LOCK_TWO_ACCOUNTS = (f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM ledger_accounts"  # nosec
+                         " WHERE id IN (%s, %s) ORDER BY id FOR UPDATE")
+_PG_EXISTING_ID = "SELECT id FROM ledger_transfers WHERE id = %s"
+_PG_NEXT_SEQ = f"SELECT nextval('{JOURNAL_SEQUENCE}')"  # nosec B608 - a constant
+
+
+def _lock_and_number(conn: Connection, account_ids: set[int | None], count: int
+                     ) -> tuple[dict[int, Account], list[int]]:
+    """PostgreSQL, for a batch assumed new (:func:`_create_new_batch`): the accounts locked
+    in id order, ``count`` journal numbers, and a savepoint to roll the insert back to, in
+    one round trip. The savepoint comes after the locks, which a rollback to it keeps."""
+    driver = driver_connection(conn)
+    locked, numbered, marked = driver.cursor(), driver.cursor(), driver.cursor()
+    ordered = sorted(i for i in account_ids if i is not None)
+    with driver.pipeline():
+        locked.execute(_PG_LOCK_ACCOUNTS, (ordered,), prepare=False)
+        numbered.execute(_PG_NEXT_SEQS, (count,))
+        marked.execute(f"SAVEPOINT {SAVEPOINT}")
+    return (_accounts_from_rows(locked.fetchall()),
             [row[0] for row in numbered.fetchall()])
 
 
@@ -686,7 +853,7 @@ def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
     if max(max(a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending)
            for a in acc) > AMOUNT_MINOR_MAX - total:
         return False
-    pending = np.fromiter((r.kind is TransferKind.PENDING for r in requests), np.bool_, n)
+    pending = np.fromiter([r.kind is TransferKind.PENDING for r in requests], np.bool_, n)
     single = ~pending
     order_d = np.arange(n, dtype=np.int64) * 2  # a transfer debits, then credits
     order_c = order_d + 1
@@ -737,6 +904,18 @@ def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
         a.credits_posted += cp
         a.credits_pending += cq
         plan.touched.add(a.id)
+    if not pending.any():
+        # Posted transfers only (the usual batch): the rows zipped from columns, one list
+        # per field, instead of a tuple built field by field in a loop per transfer.
+        currencies_of_rows = (itertools.repeat(acc[0].currency) if len(currencies) == 1
+                              else [acc[k].currency for k in pos_d.tolist()])
+        plan.rows.extend(zip(
+            [r.id for r in requests], itertools.repeat("single"), debit.tolist(),
+            credit.tolist(), amount.tolist(), itertools.repeat(0), currencies_of_rows,
+            [r.code for r in requests], itertools.repeat(None), itertools.repeat(None),
+            itertools.repeat(None), [r.reference for r in requests],
+            itertools.repeat(batch_id), [r.metadata for r in requests]))
+        return True
     now = tx.now
     rows = plan.rows
     for r in requests:
@@ -765,15 +944,21 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
     (a replay); with different fields it raises IdempotencyConflictError naming the field.
     Returns the transfers in request order (see :class:`TransferList`).
     """
-    validated, prefixes, known, accounts, seqs = _prepare(tx, requests)
+    validated, prefixes = _validated(requests)
     if batch_id is not None:
         validate_id(batch_id, "batch_id")
+    if (len(validated) >= VECTORISED_MIN
+            and {r.kind for r in validated} <= {TransferKind.SINGLE, TransferKind.PENDING}):
+        created = _create_new_batch(tx, validated, batch_id)
+        if created is not None:
+            return created
+    elif (len(validated) == 1 and tx.dialect == "postgresql"
+          and validated[0].kind in (TransferKind.SINGLE, TransferKind.PENDING)):
+        created = _create_new_single(tx, validated[0], batch_id)
+        if created is not None:
+            return created
+    known, accounts, seqs = _prepare(tx, validated)
     plan = _Plan(seqs)
-    if (len(validated) >= VECTORISED_MIN and not known
-            and all(r.kind is TransferKind.SINGLE or r.kind is TransferKind.PENDING
-                    for r in validated)
-            and _plan_vectorised(tx, validated, accounts, plan, batch_id)):
-        return TransferList(_write(tx, plan, accounts))
     replays: dict[str, Transfer] = {}
     for request, prefix in zip(validated, prefixes, strict=True):
         stored = known.get(request.id)
@@ -784,9 +969,101 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
         _plan_one(tx, request, prefix, accounts, known, plan, batch_id)
     written = _write(tx, plan, accounts)
     if not replays:
-        return TransferList(written)
-    created = {row[1]: row for row in written}
-    return TransferList([replays.get(r.id) or created[r.id] for r in validated])
+        return TransferList(written, tx.now)
+    created_by_id = {row[1][0]: row for row in written}
+    return TransferList([replays.get(r.id) or created_by_id[r.id] for r in validated], tx.now)
+
+
+def _create_new_single(tx: Tx, request: TransferRequest, batch_id: str | None
+                       ) -> TransferList | None:
+    """PostgreSQL, one single or pending transfer assumed new (as a batch, see
+    :func:`_create_new_batch`), in fewer statements: its two accounts are locked with a
+    journal number drawn in the same statement, and the journal row and both totals are
+    written by one statement whose insert does nothing if the id is taken (and the totals
+    are then left as they were). Five statements to the server instead of nine (BEGIN, the
+    read, the write, the outbox event, COMMIT), ~0.1 ms of client CPU less.
+
+    None, with nothing written, if the id is taken or the transfer cannot be planned (an
+    unknown account, a broken flag): the careful path then answers, as for a batch."""
+    driver = driver_connection(tx.conn)
+    first, second = sorted((request.debit_account_id or 0, request.credit_account_id or 0))
+    with driver.cursor() as cursor:
+        cursor.execute(_PG_LOCK_TWO_NUMBERED, (first, second), prepare=False)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    accounts = _accounts_from_rows(row[:-1] for row in rows)
+    plan = _Plan([rows[0][-1]])
+    try:
+        _plan_one(tx, request, "", accounts, {}, plan, batch_id)
+    except DomainError:
+        return None
+    try:
+        return TransferList(_write(tx, plan, accounts, optimistic=True), tx.now)
+    except _IdTaken:
+        return None
+
+
+# The two accounts locked in id order, each row with a journal number (the first is used;
+# the other is a gap, as a rolled-back transaction leaves).
+_PG_LOCK_TWO_NUMBERED = (
+    f"SELECT {', '.join(_ACCOUNT_COLUMNS)}, nextval('{JOURNAL_SEQUENCE}')"  # nosec B608
+    " FROM ledger_accounts WHERE id IN (%s, %s) ORDER BY id FOR UPDATE")
+# One new journal row and its two accounts' totals in one statement: the insert does nothing
+# if the id is taken (then no total moves, and the count is 0). PostgreSQL runs every
+# data-modifying WITH to completion, whether the main query reads it or not.
+_PG_WRITE_ONE_NEW = (
+    f"WITH j AS (INSERT INTO ledger_transfers ({', '.join(_INSERT_COLUMNS)})"  # nosec B608
+    f" VALUES ({', '.join(['%s'] * len(_INSERT_COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+    " RETURNING seq), "
+    + ", ".join(
+        f"{name} AS (UPDATE ledger_accounts SET debits_posted = %s, credits_posted = %s,"
+        " debits_pending = %s, credits_pending = %s WHERE id = %s"
+        " AND EXISTS (SELECT 1 FROM j))" for name in ("d", "c"))
+    + " SELECT count(*) FROM j")
+
+
+class _IdTaken(Exception):
+    """An id of an optimistically written batch is already in the journal."""
+
+
+SAVEPOINT = "creditpay_ledger_batch"
+
+
+def _create_new_batch(tx: Tx, requests: list[TransferRequest], batch_id: str | None
+                      ) -> TransferList | None:
+    """A batch of single and pending transfers written on the assumption that every id is
+    new (the usual case: a replay is a retry): no look-up of 1,000 ids before the insert;
+    the journal's unique index on ``id``, checked by the insert itself, is the look-up.
+
+    None, with nothing written, when that assumption or the numpy planner does not hold:
+    an id already in the journal (the insert's unique violation; PostgreSQL rolls back to
+    a savepoint taken before it, SQLite deletes the rows this call inserted under its
+    write lock), or a batch the numpy planner leaves to the per-transfer path (an unknown
+    account, a broken flag, ...). The caller then takes the careful path, which compares
+    each replay field by field and names the fault, so results and errors are exactly
+    those of that path. Two concurrent calls with the same new id: the second one's insert
+    waits on the first's uncommitted row, then meets the violation and falls back, so it
+    returns the first one's transfer, as before. Measured on a batch of 1,000: 2.7 ms less
+    on PostgreSQL (the look-up joined 1,000 ids with the journal), 0.5 ms on SQLite.
+    """
+    account_ids = {r.debit_account_id for r in requests} | {
+        r.credit_account_id for r in requests}
+    postgres = tx.dialect == "postgresql"
+    seqs: list[int] | None = None
+    if postgres:
+        accounts, seqs = _lock_and_number(tx.conn, account_ids, len(requests))
+    else:
+        accounts = _lock_accounts(tx, [i for i in account_ids if i is not None])
+    plan = _Plan(seqs)
+    if not _plan_vectorised(tx, requests, accounts, plan, batch_id):
+        if postgres:
+            _cursor(tx.conn).execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
+        return None
+    try:
+        return TransferList(_write(tx, plan, accounts, optimistic=True), tx.now)
+    except _IdTaken:
+        return None
 
 
 def create_transfer(tx: Tx, request: TransferRequest) -> Transfer:
@@ -797,7 +1074,8 @@ def create_transfers_unlinked(tx: Tx, requests: Sequence[TransferRequest]
                               ) -> TransferList:
     """Each transfer succeeds or fails on its own; the result lists a Transfer or the error
     for each request, in order. Bad input in any request fails the whole call."""
-    validated, prefixes, known, accounts, seqs = _prepare(tx, requests)
+    validated, prefixes = _validated(requests)
+    known, accounts, seqs = _prepare(tx, validated)
     plan = _Plan(seqs)
     outcomes: list[Transfer | DomainError | None] = []
     for request, prefix in zip(validated, prefixes, strict=True):
@@ -814,9 +1092,9 @@ def create_transfers_unlinked(tx: Tx, requests: Sequence[TransferRequest]
             outcomes.append(None)
         except DomainError as exc:
             outcomes.append(exc)
-    created = {row[1]: row for row in _write(tx, plan, accounts)}
+    created = {row[1][0]: row for row in _write(tx, plan, accounts)}
     return TransferList([o if o is not None else created[r.id]
-                         for o, r in zip(outcomes, validated, strict=True)])
+                         for o, r in zip(outcomes, validated, strict=True)], tx.now)
 
 
 # The sweep reads only open holds through the partial index ix_ledger_transfers_open_holds
