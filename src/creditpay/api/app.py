@@ -130,6 +130,9 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
     app.include_router(routes_partners.router)  # partner lenders' API and staff routes (#17)
+    from creditpay.api import routes_hardship
+
+    app.include_router(routes_hardship.router)  # hardship options and requests (#20)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

@@ -47,6 +47,7 @@ from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
 from creditpay.credit.daycount import DayCount
 from creditpay.credit.hardship_core import (
+    BUREAU_CODES,
     HardshipAccount,
     HardshipOption,
     ScheduledInstallment,
@@ -74,9 +75,6 @@ __all__ = ["options_for", "OptionsView", "HardshipRequest", "HardshipRequestResu
 
 STATEMENT_MAX_CHARS = 1000
 DECISIONS = ("approve", "decline")
-# What the monthly bureau file says about an account under an arrangement (reporting's
-# mapper; docs/bureau-reporting.md): our code by option kind.
-BUREAU_CODES = {"payment_holiday": "HD", "reamortisation": "RA", "reduced_rate": "RR"}
 
 # Renders the key-facts document of an option's figures in a language (UTF-8 HTML bytes).
 DocumentRenderer = Callable[[Mapping[str, Any], str], bytes]
@@ -169,6 +167,7 @@ class OptionsView:
     options: tuple[HardshipOption, ...]
     auto_approval_reasons: tuple[str, ...]
     auto_approval_dpd_max: int
+    broken_after_days: int
 
     def figures(self, option: HardshipOption) -> dict[str, Any]:
         return option_figures(self, option)
@@ -203,7 +202,8 @@ def options_for(conn: Connection, *, customer_id: str, account_id: object, today
         current_installments=len(snapshot.scheduled),
         holiday_interest=policy.holiday_interest if snapshot.interest_bearing else "none",
         options=tuple(options), auto_approval_reasons=tuple(policy.auto_approval.reasons),
-        auto_approval_dpd_max=policy.auto_approval.dpd_max)
+        auto_approval_dpd_max=policy.auto_approval.dpd_max,
+        broken_after_days=policy.broken_after_days)
 
 
 def _percent(rate: Decimal) -> str:
@@ -239,6 +239,7 @@ def option_figures(view: OptionsView, option: HardshipOption) -> dict[str, Any]:
         if option.rate_restored_on else None,
         "bureau_code": BUREAU_CODES[option.kind],
         "collections_contact_suspended": True,
+        "broken_after_days": view.broken_after_days,
         "schedule": [{"number": i.number, "due_date": i.due_date.isoformat(),
                       "principal_minor": i.principal_minor,
                       "interest_minor": i.interest_minor, "fee_minor": i.fee_minor,

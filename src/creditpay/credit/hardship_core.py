@@ -50,10 +50,14 @@ from creditpay.errors import StateError, ValidationError
 
 __all__ = ["ScheduledInstallment", "HardshipAccount", "HardshipOption", "OptionKind",
            "OPTION_KINDS", "hardship_options", "check_eligible", "auto_decision",
-           "check_reason", "reamortisation_extensions", "option_id_for"]
+           "check_reason", "reamortisation_extensions", "option_id_for", "BUREAU_CODES"]
 
 OptionKind = Literal["payment_holiday", "reamortisation", "reduced_rate"]
 OPTION_KINDS: tuple[OptionKind, ...] = ("payment_holiday", "reamortisation", "reduced_rate")
+# What bureau reporting says about an account under an arrangement, by option kind: Metro 2
+# Special Comment Codes, "CP" account in forbearance, "CO" loan modified
+# (docs/bureau-reporting.md, "Hardship arrangements").
+BUREAU_CODES = {"payment_holiday": "CP", "reamortisation": "CO", "reduced_rate": "CO"}
 # Methods whose remaining principal the options re-amortise (interest-bearing accounts).
 _METHODS = (Method.EQUAL_INSTALLMENT, Method.EQUAL_PRINCIPAL)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 
 from creditpay.credit.bureau_source import MonthEndAccount
+from creditpay.credit.hardship_core import BUREAU_CODES
 from creditpay.risk.bureau import TradelineRecord
 
 __all__ = ["to_record", "pboc_status", "five_class", "metro2_status", "payment_rating",
@@ -37,7 +38,7 @@ PAYMENT_RATING = {"0": "current (0-29)", "1": "30-59", "2": "60-89", "3": "90-11
 # installments are no longer due, so they never make it worse.
 SPECIAL_COMMENT = {"CP": "account in forbearance (hardship payment holiday)",
                    "CO": "loan modified (hardship re-amortisation or reduced rate)"}
-_SPECIAL_BY_KIND = {"payment_holiday": "CP", "reamortisation": "CO", "reduced_rate": "CO"}
+_SPECIAL_BY_KIND = BUREAU_CODES
 
 _DELINQUENT = ((180, "84", "6"), (150, "83", "5"), (120, "82", "4"), (90, "80", "3"),
                (60, "78", "2"), (30, "71", "1"))
