@@ -262,3 +262,41 @@ def test_arrangement_completes_when_repaid(uow, clock):
         assert H.arrangements_at(conn, started) == {"loan-1": "payment_holiday"}
         assert H.arrangements_at(conn, clock.today() - dt.timedelta(days=1)) == {}
     assert_books(uow, "c1")
+
+
+def test_waived_holiday_on_a_plan_and_a_fee_priced_plan(uow, clock):
+    from tests.credit.servicing_helpers import buy
+
+    who = new_customer(uow, "c1", limit_minor=5_000_000, wallet_minor=5_000_000)
+    _, plan = buy(uow, who, "p-apr", 300_000, funding="plan", product_code="apr_plan",
+                  periods=3)
+    _, fees = buy(uow, who, "p-fee", 300_000, funding="plan", product_code="baitiao",
+                  periods=3)
+    close_days(uow, clock, 3)
+    # A fee-priced plan: the holiday moves installments and their fees, and costs nothing.
+    fee_option = _option(_shown(uow, "c1", fees.account_id), "payment_holiday", 1)
+    assert fee_option.figures["extra_cost_minor"] == 0
+    assert fee_option.figures["holiday_interest"] == "none"
+    assert not any(o.figures["kind"] == "reduced_rate"
+                   for o in _shown(uow, "c1", fees.account_id).options)
+    _request(uow, "c1", fees.account_id, fee_option, request_id="hr-fee")
+    # apr_plan waives a holiday's interest: the rate is 0 until the holiday ends.
+    option = _option(_shown(uow, "c1", plan.account_id), "payment_holiday", 2)
+    figures = option.figures
+    assert figures["holiday_interest"] == "waived" and figures["rate_restored_on"]
+    _request(uow, "c1", plan.account_id, option, request_id="hr-apr")
+    assert account(uow, plan.account_id)["interest_rate_micro"] == 0
+    restore_on = dt.date.fromisoformat(figures["rate_restored_on"])
+    close_until(uow, clock, restore_on - dt.timedelta(days=1))
+    assert close_days(uow, clock, 1)[0].hardship_rates_restored == 1
+    assert account(uow, plan.account_id)["interest_rate_micro"] == 150_000
+    first_new = dt.date.fromisoformat(figures["first_due_date"])
+    close_until(uow, clock, first_new)
+    billed = [i for i in items(uow, plan.account_id) if i["status"] == "billed"]
+    assert [(i["interest_minor"], i["principal_minor"]) for i in billed] == [
+        (figures["schedule"][0]["interest_minor"], figures["schedule"][0]["principal_minor"])]
+    fee_billed = [i for i in items(uow, fees.account_id) if i["status"] in ("billed", "paid",
+                                                                            "past_due")]
+    assert fee_billed and all(i["fee_minor"] == fee_option.figures["schedule"][0]["fee_minor"]
+                              for i in fee_billed[-1:])
+    assert_books(uow, "c1")

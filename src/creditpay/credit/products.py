@@ -266,7 +266,7 @@ class HardshipPolicy(_Base):
     most installments a payment holiday defers (0: no holiday offered);
     ``reamortisation_term_extension_max``: the most periods a re-amortisation adds (0: not
     offered); ``reduced_rate_floor``: the lowest annual rate a reduced-interest plan goes
-    down to (None: not offered); ``holiday_interest``: ``accrues`` (interest runs on during
+    down to (omitted: not offered); ``holiday_interest``: ``accrues`` (interest runs on during
     the holiday at the contract rate) or ``waived`` (none is charged for the holiday);
     ``broken_after_days``: a new installment unpaid this many days after its due date ends
     the arrangement as broken."""
@@ -278,11 +278,6 @@ class HardshipPolicy(_Base):
     broken_after_days: int = Field(default=15, ge=1, le=90)
     eligibility: HardshipEligibility = Field(default_factory=HardshipEligibility)
     auto_approval: HardshipAutoApproval = Field(default_factory=HardshipAutoApproval)
-
-    @field_validator("reduced_rate_floor", mode="before")
-    @classmethod
-    def _floor(cls, value: object) -> object:
-        return None if value is None else _rate(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> HardshipPolicy:
