@@ -23,12 +23,14 @@ from creditpay.api.runtime import Runtime
 from creditpay.api.schemas import Strict, examples
 from creditpay.parties.service import Principal
 
-__all__ = ["router", "options_out", "request_use_case", "resolve_use_case", "key_facts_html"]
+__all__ = ["router", "READ_ROLES", "ACT_ROLES", "options_out", "request_use_case", "resolve_use_case", "key_facts_html"]
 
 router = APIRouter(prefix="/v1", tags=["hardship"])
 CUSTOMER = access(customer=True)
-READ = access(roles={"admin", "collections_agent", "compliance_officer", "support"})
-ACT = access(roles={"admin", "collections_agent"})
+READ_ROLES = frozenset({"admin", "collections_agent", "compliance_officer", "support"})
+ACT_ROLES = frozenset({"admin", "collections_agent"})
+READ = access(roles=set(READ_ROLES))
+ACT = access(roles=set(ACT_ROLES))
 OptionId = Path(min_length=27, max_length=27, pattern=r"^hs-[0-9a-f]{24}$")
 RequestId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
 Reason = Literal["job_loss", "illness", "income_drop", "family", "other"]
