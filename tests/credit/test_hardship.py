@@ -154,6 +154,20 @@ def test_holiday_defers_and_interest_runs_on_as_disclosed(uow, clock):
     assert billed[0]["interest_minor"] == figures["schedule"][0]["interest_minor"]
     acct = account(uow, "loan-1")
     assert acct["dpd"] == 0 and acct["oldest_past_due_date"] is None
+    # The bureau file of the month marks the arrangement (forbearance), the account current.
+    from creditpay.credit.bureau_source import month_end_accounts
+    from creditpay.reporting.bureau_mapper import to_record
+
+    with uow.connect() as conn:
+        march = {a.account_id: a for a in month_end_accounts(conn, dt.date(2025, 3, 31))}
+    record = to_record(march["loan-1"], "2025-03", dt.date(2025, 3, 31))
+    assert (record.special_comment, record.metro2_status, record.pboc_account_status,
+            record.dpd) == ("CP", "11", "1", 0)
+    assert record.content()["special_comment"] == "CP"
+    plain = to_record(march["loan-1"].__class__(**{
+        **{n: getattr(march["loan-1"], n) for n in march["loan-1"].__slots__},
+        "hardship_kind": None}), "2025-03", dt.date(2025, 3, 31))
+    assert plain.special_comment == "" and "special_comment" not in plain.content()
     assert_books(uow, "c1")
 
 
@@ -300,3 +314,22 @@ def test_waived_holiday_on_a_plan_and_a_fee_priced_plan(uow, clock):
     assert fee_billed and all(i["fee_minor"] == fee_option.figures["schedule"][0]["fee_minor"]
                               for i in fee_billed[-1:])
     assert_books(uow, "c1")
+
+
+def test_the_hardship_options_command_prints_the_same_options(store, uow, clock):
+    _loan(uow)
+    with uow.connect() as conn:
+        view = H.options_for(conn, customer_id="c1", account_id="loan-1",
+                             today=clock.today(), catalogue=CATALOGUE)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    out = subprocess.run(
+        [sys.executable, "-m", "creditpay.cli", "hardship", "options", "--db", store.url,
+         "--account", "loan-1", "--json"], capture_output=True, text=True, env=env,
+        check=True, timeout=60)
+    printed = json.loads(out.stdout)
+    assert printed["options"] == [view.figures(o) for o in view.options]
+    missing = subprocess.run(
+        [sys.executable, "-m", "creditpay.cli", "hardship", "options", "--db", store.url,
+         "--account", "nobody", "--json"], capture_output=True, text=True, env=env,
+        timeout=60)
+    assert missing.returncode == 2 and missing.stdout == "" and "--account" in missing.stderr

@@ -72,6 +72,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.merchant_users",
     "creditpay.cli.credit_control",
     "creditpay.cli.partners",
+    "creditpay.cli.hardship",
 )
 
 for _module_name in _DOMAIN_CLIS:
