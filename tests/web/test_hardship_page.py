@@ -21,7 +21,8 @@ from tests.web.conftest import DESKTOP, PHONE, WebServer, axe_check, log_in, run
 from tests.web.seed_credit import DEVICE, PASSWORD, _customer
 
 pytestmark = pytest.mark.browser
-PHONES = ("13750000001", "13750000002")
+PHONES = ("13750000001", "13750000002", "13750000003")
+STAFF_PASSWORD = "hardship staff password 7"
 
 
 def _seed(url: str, master: bytes) -> dict[str, Any]:
@@ -45,7 +46,7 @@ def _seed(url: str, master: bytes) -> dict[str, Any]:
                                                                  role="admin"))
         operator = Principal("operator", admin["id"], role="admin")
         password_hash = rt.parties.passwords.hash(PASSWORD)
-        loans = {}
+        loans, customers = {}, {}
         for n, phone in enumerate(PHONES):
             who = _customer(rt, phone, password_hash, dt.date(1988, 3, 9))
             rt.uow.run(lambda tx, w=who: rt.origination.open_credit_line(
@@ -58,9 +59,65 @@ def _seed(url: str, master: bytes) -> dict[str, Any]:
                                      method="equal_installment", wallet_account_id=wallet.id,
                                      catalogue=rt.catalogue)
             loans[phone] = f"web-loan-{n}"
-        return {"loans": loans}
+            customers[phone] = who.id
+        # The third customer's request is referred (a reason outside the auto-approval list).
+        from creditpay.protection.hardship import request_hardship, show_hardship_options
+
+        third = PHONES[2]
+        customer_id = customers[third]
+        with rt.uow.connect() as conn:
+            shown = show_hardship_options(conn, customer_id=customer_id,
+                                          account_id=loans[third], reason="other",
+                                          language="en", today=today,
+                                          catalogue=rt.catalogue)
+        option = shown.options[0]
+        referred = rt.uow.run(lambda tx: request_hardship(
+            tx, request_id="hr_web_referred", customer_id=customer_id,
+            account_id=loans[third], reason="other",
+            option_id=option.figures["option_id"], key_facts_hash=option.key_facts_sha256,
+            catalogue=rt.catalogue))
+        assert referred.status == "referred"
+        agent = rt.uow.run(lambda tx: rt.parties.create_operator(
+            tx, name="hardship-agent", role="collections_agent",
+            password_hash=rt.parties.passwords.hash(STAFF_PASSWORD)))
+        return {"loans": loans, "agent": agent, "referred": referred.request_id}
     finally:
         rt.close()
+
+
+def _staff_log_in(context: Any, base: str, operator: dict[str, Any], next_path: str) -> Any:
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives.hashes import SHA1
+    from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+    page = context.new_page()
+    page.goto(f"{base}/console/login?next={next_path}")
+    page.locator("#operator").fill(operator["id"])
+    page.locator("#password").fill(STAFF_PASSWORD)
+    code = TOTP(base64.b32decode(operator["totp_secret"]), 6, SHA1(), 30).generate(
+        time.time()).decode()
+    page.locator("#totp_code").fill(code)
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url(f"{base}{next_path}")
+    return page
+
+
+def test_a_collections_agent_approves_a_referred_request(hardship_server: WebServer,
+                                                         new_context: Any) -> None:
+    base, seeded = hardship_server.base, hardship_server.seeded
+    page = _staff_log_in(new_context(DESKTOP, "en"), base, seeded["agent"],
+                         "/console/hardship")
+    card = page.locator(f'section[data-request="{seeded["referred"]}"]')
+    assert card.locator('[data-field="reason"]').inner_text() == "Something else"
+    axe_check(page)
+    card.locator('button[name="decision"][value="approve"]').click()
+    page.wait_for_selector(f'[data-done="{seeded["referred"]}"][data-status="approved"]')
+    assert page.locator(f'section[data-request="{seeded["referred"]}"]').count() == 0
+    axe_check(page)
+    page.goto(f"{base}/console/hardship?status=approved")
+    assert page.locator(f'section[data-request="{seeded["referred"]}"]').count() == 1
 
 
 @pytest.fixture(scope="module")
