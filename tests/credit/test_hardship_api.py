@@ -7,10 +7,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from creditpay import ledger as L
 from creditpay.credit import service as S
+from creditpay.credit.hardship_tables import credit_hardship_requests
 from creditpay.ledger.chart import party_key
 from tests.api.helpers import Api, build_app, key
 from tests.catalogues import CATALOGUE
@@ -77,6 +79,7 @@ def test_options_request_and_operator_decision_over_http(api):
     assert refused["field"] == "key_facts_hash"
     assert api.get("/v1/me/hardship_requests", alice, expect=200).json()["data"] == []
     body["key_facts_hash"] = option["key_facts_sha256"]
+    body["statement"] = "我失业了 since 3 March"
     idem = key()
     first = api.post("/v1/me/hardship_requests", body, alice, idem=idem, expect=201).json()
     assert first["status"] == "approved" and first["arrangement_id"] == first["request_id"]
@@ -85,6 +88,15 @@ def test_options_request_and_operator_decision_over_http(api):
     assert again == first
     listed = api.get("/v1/me/hardship_requests", alice, expect=200).json()["data"]
     assert [r["request_id"] for r in listed] == [first["request_id"]]
+    # The statement is kept encrypted in the notes vault, the request holds its reference.
+    note_id = listed[0]["statement_note_id"]
+    assert note_id.startswith("note_")
+    with api.runtime.uow.connect() as conn:
+        stored = conn.execute(select(credit_hardship_requests)).mappings().one()
+    assert "失业" not in str(dict(stored))
+    read = api.post(f"/v1/operator/notes/{note_id}/read", {"purpose": "credit_review"},
+                    admin, expect=200).json()
+    assert read["text"] == body["statement"]
     installments = api.get("/v1/me/credit_accounts/loan-a/installments", alice,
                            expect=200).json()
     assert installments  # the account's schedule now shows the new installments

@@ -163,7 +163,8 @@ _LISTED = {"request_id": "hr_3f1a", "customer_id": "cus_1", "account_id": "loan_
            "option_id": "hs-01afb271b38d494941bf0e58", "option_kind": "payment_holiday",
            "cycles": 1, "currency": "CNY", "dpd_at_request": 45, "extra_cost_minor": 19937,
            "installments": 12, "installment_minor": 111710, "language": "en",
-           "key_facts_sha256": "a" * 64, "decided_by": None, "decision_note": None,
+           "key_facts_sha256": "a" * 64, "decided_by": None, "decision_note_id": None,
+           "statement_note_id": "note_0123456789abcdef01234567",
            "created_at": "2026-03-01T09:00:00+00:00", "decided_at": None}
 
 
@@ -184,7 +185,9 @@ class HardshipRequestListed(BaseModel):
     language: str
     key_facts_sha256: str
     decided_by: str | None
-    decision_note: str | None
+    decision_note_id: str | None = Field(description="the operator's note, in the notes vault")
+    statement_note_id: str | None = Field(description="the consumer's statement, in the notes "
+                                                      "vault (read it with a purpose code)")
     created_at: str
     decided_at: str | None
 
@@ -286,7 +289,8 @@ def request_use_case(rt: Runtime, tx: Any, who: Principal, body: HardshipRequest
     result = request_hardship(tx, request_id=request_id, customer_id=who.id,
                               account_id=body.account_id, reason=body.reason,
                               option_id=body.option_id, key_facts_hash=body.key_facts_hash,
-                              statement=body.statement, catalogue=rt.catalogue)
+                              statement=body.statement, catalogue=rt.catalogue,
+                              notes=rt.notes)
     return result.as_dict()
 
 
@@ -346,7 +350,7 @@ def resolve_use_case(rt: Runtime, tx: Any, who: Principal, request_id: str,
 
     return resolve_request(tx, request_id=request_id, decision=body.decision,
                            operator_id=who.id, note=body.note,
-                           catalogue=rt.catalogue).as_dict()
+                           catalogue=rt.catalogue, notes=rt.notes).as_dict()
 
 
 @router.post("/operator/hardship_requests/{request_id}/resolve",

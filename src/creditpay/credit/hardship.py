@@ -65,6 +65,7 @@ from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 from creditpay.i18n import LANGUAGES
 from creditpay.platform import audit
+from creditpay.platform.notes import Notes
 from creditpay.platform.validators import check_choice, check_reference
 
 __all__ = ["options_for", "OptionsView", "HardshipRequest", "HardshipRequestResult",
@@ -312,8 +313,22 @@ def _matching_language(figures: Mapping[str, Any], digest: str, render: Document
                           field="key_facts_hash")
 
 
+def _note(tx: Tx, notes: Notes | None, text: str | None, *, kind: str, request_id: str,
+          author_id: str, customer_id: str, field: str) -> str | None:
+    """``text`` kept in the notes vault (encrypted, erasable): its reference, or None."""
+    if text is None or not text.strip():
+        return None
+    if notes is None:
+        raise ValidationError("free text needs the notes vault, which this process lacks",
+                              field=field)
+    return notes.store(tx, text=text, kind=kind, about_type="credit_hardship_request",
+                       about_id=request_id, author_id=author_id, customer_id=customer_id,
+                       field=field)
+
+
 def request_hardship(tx: Tx, request: HardshipRequest, *, catalogue: P.Catalogue,
-                     render: DocumentRenderer) -> HardshipRequestResult:
+                     render: DocumentRenderer, notes: Notes | None = None
+                     ) -> HardshipRequestResult:
     """Record ``request`` and decide it: approved (the arrangement starts now) within the
     product's auto-approval policy, else referred. Refused, changing nothing: another
     customer's account (NotFoundError), an account without options (StateError), an option
@@ -341,15 +356,19 @@ def request_hardship(tx: Tx, request: HardshipRequest, *, catalogue: P.Catalogue
     account = repo.load_account(tx.conn, view.account_id)
     snapshot_dpd = account["dpd"]
     decision = auto_decision(snapshot_dpd, policy, request.reason)
+    statement_note_id = _note(tx, notes, request.statement, kind="hardship.statement",
+                              request_id=request.request_id, author_id=request.customer_id,
+                              customer_id=request.customer_id, field="statement")
     tx.conn.execute(credit_hardship_requests.insert().values(
         request_id=request.request_id, customer_id=request.customer_id,
         account_id=view.account_id, currency=view.currency, product_code=view.product_code,
         product_version=view.product_version, reason=request.reason,
-        statement=request.statement, option_id=option.option_id, option_kind=option.kind,
+        statement_note_id=statement_note_id, option_id=option.option_id,
+        option_kind=option.kind,
         cycles=option.cycles, annual_rate_micro=P.rate_micro(option.annual_rate),
         figures=figures, language=language, key_facts_sha256=request.key_facts_hash,
         key_facts_html=document.decode("utf-8"), status=decision,
-        decided_by="policy" if decision == "approved" else None, decision_note=None,
+        decided_by="policy" if decision == "approved" else None, decision_note_id=None,
         dpd_at_request=snapshot_dpd, created_at=tx.now,
         decided_at=tx.now if decision == "approved" else None))
     audit.append(tx, "customer", request.customer_id, "credit.hardship.requested",
@@ -430,10 +449,12 @@ def _result(row: Mapping[str, Any]) -> HardshipRequestResult:
 
 
 def resolve_request(tx: Tx, *, request_id: object, decision: object, operator_id: str,
-                    note: str | None, catalogue: P.Catalogue) -> HardshipRequestResult:
+                    note: str | None, catalogue: P.Catalogue, notes: Notes | None = None
+                    ) -> HardshipRequestResult:
     """An operator's decision on a referred request. ``approve`` applies the same option on
     today's state when its figures are still those the consumer accepted (else StateError
-    ``hardship.changed``: decline it, the consumer chooses again); ``decline`` closes it."""
+    ``hardship.changed``: decline it, the consumer chooses again); ``decline`` closes it.
+    The operator's note is kept in the notes vault (``notes``, required with one)."""
     request_id = check_reference(request_id, "request_id")
     decision = check_choice(decision, DECISIONS, "decision")
     check_reference(operator_id, "operator_id")
@@ -470,8 +491,10 @@ def resolve_request(tx: Tx, *, request_id: object, decision: object, operator_id
         arrangement_id = _start(tx, request_id, account, same[0], policy,
                                 actor=("staff", operator_id), catalogue=catalogue)
     status = "approved" if decision == "approve" else "declined"
+    note_id = _note(tx, notes, note, kind="hardship.decision_note", request_id=request_id,
+                    author_id=operator_id, customer_id=row["customer_id"], field="note")
     tx.conn.execute(update(credit_hardship_requests).where(r.request_id == request_id).values(
-        status=status, decided_by=operator_id, decision_note=note, decided_at=tx.now))
+        status=status, decided_by=operator_id, decision_note_id=note_id, decided_at=tx.now))
     audit.append(tx, "staff", operator_id, f"credit.hardship.{status}",
                  "credit_hardship_request", request_id,
                  {"account_id": row["account_id"], "decision": decision})
@@ -496,7 +519,8 @@ def _request_out(row: Mapping[str, Any]) -> dict[str, Any]:
             "installments": figures["installments"],
             "installment_minor": figures["installment_minor"],
             "language": row["language"], "key_facts_sha256": row["key_facts_sha256"],
-            "decided_by": row["decided_by"], "decision_note": row["decision_note"],
+            "decided_by": row["decided_by"], "decision_note_id": row["decision_note_id"],
+            "statement_note_id": row["statement_note_id"],
             "created_at": row["created_at"].isoformat(),
             "decided_at": row["decided_at"].isoformat() if row["decided_at"] else None}
 
@@ -523,7 +547,7 @@ def get_request(conn: Connection, request_id: object) -> dict[str, Any]:
         credit_hardship_requests.c.request_id == request_id)).mappings().first()
     if row is None:
         raise NotFoundError(f"no hardship request {request_id!r}", field="request_id")
-    return {**_request_out(dict(row)), "statement": row["statement"], "figures": row["figures"]}
+    return {**_request_out(dict(row)), "figures": row["figures"]}
 
 
 def new_request_id() -> str:

@@ -35,7 +35,10 @@ credit_hardship_requests = Table(
     Column("product_code", String(48), nullable=False),
     Column("product_version", Integer, nullable=False),
     Column("reason", String(16), nullable=False),
-    Column("statement", Text, nullable=True),  # the consumer's own words, optional
+    # The consumer's own words (optional) and an operator's note are personal free text:
+    # kept encrypted in the notes vault (platform.notes), erased with the customer's data;
+    # the request holds only their references.
+    Column("statement_note_id", String(32), nullable=True),
     Column("option_id", String(64), nullable=False),
     Column("option_kind", String(16), nullable=False),
     Column("cycles", Integer, nullable=False),
@@ -46,7 +49,7 @@ credit_hardship_requests = Table(
     Column("key_facts_html", Text, nullable=False),  # the accepted document, byte for byte
     Column("status", String(10), nullable=False),  # approved | referred | declined
     Column("decided_by", String(64), nullable=True),  # "policy" or the operator's id
-    Column("decision_note", Text, nullable=True),
+    Column("decision_note_id", String(32), nullable=True),
     Column("dpd_at_request", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("decided_at", UtcDateTime(), nullable=True),

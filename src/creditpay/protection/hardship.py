@@ -35,6 +35,7 @@ from creditpay.credit.hardship_core import auto_decision, check_reason
 from creditpay.db.uow import Tx
 from creditpay.formatting import money_text
 from creditpay.i18n import LANGUAGES, NC_, translate
+from creditpay.platform.notes import Notes
 from creditpay.platform.validators import check_language
 
 if TYPE_CHECKING:
@@ -254,8 +255,8 @@ def key_facts_document(conn: Connection, *, customer_id: str, account_id: object
 
 def request_hardship(tx: Tx, *, request_id: str, customer_id: str, account_id: object,
                      reason: object, option_id: object, key_facts_hash: object,
-                     statement: object = None, catalogue: P.Catalogue
-                     ) -> credit_hardship.HardshipRequestResult:
+                     statement: object = None, catalogue: P.Catalogue,
+                     notes: Notes | None = None) -> credit_hardship.HardshipRequestResult:
     """The consumer accepts ``option_id`` on the document whose SHA-256 is
     ``key_facts_hash`` (in zh-CN or en); approved within policy (the arrangement starts in
     this transaction) or referred. See :func:`creditpay.credit.hardship.request_hardship`."""
@@ -266,4 +267,4 @@ def request_hardship(tx: Tx, *, request_id: str, customer_id: str, account_id: o
         key_facts_hash=key_facts_hash,  # type: ignore[arg-type]
         statement=statement)  # type: ignore[arg-type]
     return credit_hardship.request_hardship(tx, request, catalogue=catalogue,
-                                            render=_renderer(tx.today))
+                                            render=_renderer(tx.today), notes=notes)
