@@ -132,7 +132,7 @@ def _fields(account):
 @pytest.mark.parametrize(("change", "field"), [
     ({"payment_holiday_cycles_max": 13}, "hardship.payment_holiday_cycles_max"),
     ({"reduced_rate_floor": 0.05}, "hardship.reduced_rate_floor"),
-    ({"reduced_rate_floor": "0.5"}, "hardship"),
+    ({"broken_after_days": 0}, "hardship.broken_after_days"),
     ({"holiday_interest": "sometimes"}, "hardship.holiday_interest"),
     ({"auto_approval": {"dpd_max": 120}}, "hardship"),
     ({"auto_approval": {"reasons": ["boredom"]}}, "hardship.auto_approval.reasons[0]"),

@@ -266,7 +266,8 @@ class HardshipPolicy(_Base):
     most installments a payment holiday defers (0: no holiday offered);
     ``reamortisation_term_extension_max``: the most periods a re-amortisation adds (0: not
     offered); ``reduced_rate_floor``: the lowest annual rate a reduced-interest plan goes
-    down to (omitted: not offered); ``holiday_interest``: ``accrues`` (interest runs on during
+    down to (omitted: not offered; offered only to an account whose rate is above it);
+    ``holiday_interest``: ``accrues`` (interest runs on during
     the holiday at the contract rate) or ``waived`` (none is charged for the holiday);
     ``broken_after_days``: a new installment unpaid this many days after its due date ends
     the arrangement as broken."""
@@ -288,15 +289,6 @@ class HardshipPolicy(_Base):
             raise ValueError("payment_holiday_cycles_max: offer at least one option (a "
                              "holiday, a term extension or a reduced-rate floor)")
         return self
-
-
-def _check_hardship(product: InstallmentPlanProduct | CashLoanProduct, rate: Decimal) -> None:
-    """A reduced-interest plan lowers the rate: its floor must be below the product's rate."""
-    policy = product.hardship
-    if policy is not None and policy.reduced_rate_floor is not None and \
-            policy.reduced_rate_floor >= rate:
-        raise ValueError(f"hardship: reduced_rate_floor {policy.reduced_rate_floor} must be"
-                         f" below the product's annual_rate {rate}")
 
 
 class PlanOption(_Base):
@@ -349,7 +341,6 @@ class InstallmentPlanProduct(_Product):
             if self.frequency != "monthly":
                 # Rescheduling an annuity after a refund or prepayment re-amortises monthly.
                 raise ValueError("frequency: a plan priced by an annual rate is monthly")
-        _check_hardship(self, self.annual_rate)
         if self.hardship is not None and self.frequency != "monthly":
             raise ValueError("hardship: hardship options move a schedule by monthly cycles;"
                              " the plan's frequency must be monthly")
@@ -401,7 +392,6 @@ class CashLoanProduct(_Product):
     def _loan(self) -> CashLoanProduct:
         if not self.methods or not self.terms:
             raise ValueError("methods and terms must not be empty")
-        _check_hardship(self, self.annual_rate)
         _check_accrual_day_count(self.day_count, "a cash loan")
         if any(t.days is not None for t in self.terms) and Method.BULLET not in self.methods:
             raise ValueError("terms: a term in days needs the bullet method")
