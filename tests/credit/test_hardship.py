@@ -200,7 +200,7 @@ def test_referral_then_operator_approval_and_decline(uow, clock):
     _request(uow, "c2", "loan-2", other, reason="family", request_id="hr-2")
     with uow.begin() as tx:
         declined = H.resolve_request(tx, request_id="hr-2", decision="decline",
-                                     operator_id="op-1", note="no", catalogue=CATALOGUE)
+                                     operator_id="op-1", note=None, catalogue=CATALOGUE)
     assert declined.status == "declined"
     assert all(i["status"] == "scheduled" for i in items(uow, "loan-2"))
     assert_books(uow, "c1")

@@ -118,8 +118,13 @@ def test_options_request_and_operator_decision_over_http(api):
     assert api.post(f"/v1/operator/hardship_requests/{referred['request_id']}/resolve",
                     {"decision": "approve"}, support).status_code == 403
     decided = api.post(f"/v1/operator/hardship_requests/{referred['request_id']}/resolve",
-                       {"decision": "approve", "note": None}, agent, expect=200).json()
+                       {"decision": "approve", "note": "payslips seen"}, agent,
+                       expect=200).json()
     assert decided["status"] == "approved"
+    approved = api.get("/v1/operator/hardship_requests", agent, params={"status": "approved"},
+                       expect=200).json()["data"]
+    assert [r["decision_note_id"][:5] for r in approved
+            if r["request_id"] == referred["request_id"]] == ["note_"]
     assert api.post(f"/v1/operator/hardship_requests/{referred['request_id']}/resolve",
                     {"decision": "decline"}, agent, expect=409)
     assert api.get("/v1/operator/hardship_requests", agent, expect=200).json()["data"] == []
