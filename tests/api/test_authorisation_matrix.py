@@ -202,6 +202,16 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/operator/partners"): (False, None, RISK_ACT),
     ("POST", "/v1/operator/partners/{partner_id}/keys"): (False, None, RISK_ACT),
     ("POST", "/v1/operator/products/{code}/funding"): (False, None, RISK_ACT),
+    # Hardship (issue #20): the consumer's own accounts; collections works the queue.
+    ("GET", "/v1/me/credit_accounts/{account_id}/hardship_options"): (True, None, set()),
+    ("GET", "/v1/me/credit_accounts/{account_id}/hardship_options/{option_id}/key_facts"):
+        (True, None, set()),
+    ("POST", "/v1/me/hardship_requests"): (True, None, set()),
+    ("GET", "/v1/me/hardship_requests"): (True, None, set()),
+    ("GET", "/v1/operator/hardship_requests"):
+        (False, None, {"admin", "collections_agent", "compliance_officer", "support"}),
+    ("POST", "/v1/operator/hardship_requests/{request_id}/resolve"):
+        (False, None, {"admin", "collections_agent"}),
 }
 # The routes a partner lender's key reaches, with the scopes each accepts; every other route
 # refuses a partner key (403).
@@ -327,7 +337,8 @@ def _world(api):
            "version": "rules-missing", "alert_id": "ewa_missing", "decision_id": "dec_missing",
            "statement_id": "stmt_missing", "note_id": "note_missing",
            "approval_id": "apv_missing", "delivery_id": "evt_missing",
-           "partner_id": partner, "code": "jiebei"}
+           "partner_id": partner, "code": "jiebei",
+           "option_id": "hs-" + "0" * 24, "request_id": "hr_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 
@@ -409,6 +420,12 @@ def test_no_cross_tenant_access(api):
                        bob).status_code == 404
     assert api.post(f"/v1/me/credit_accounts/{ids['account_id']}/auto_debit",
                     {"enabled": False}, bob).status_code == 404
+    hardship = f"/v1/me/credit_accounts/{ids['account_id']}/hardship_options"
+    assert api.get(hardship, bob, params={"reason": "job_loss"}).status_code == 404
+    assert api.get(f"{hardship}/{ids['option_id']}/key_facts", bob).status_code == 404
+    assert api.post("/v1/me/hardship_requests", {
+        "account_id": ids["account_id"], "reason": "job_loss", "option_id": ids["option_id"],
+        "key_facts_hash": "0" * 64}, bob).status_code == 404
     # Another merchant: nothing of M1's.
     assert api.get(f"/v1/payment_intents/{intent}", m2).status_code == 404
     for action, body in (("capture", {}), ("cancel", {}), ("refunds", {"amount_minor": 1}),

@@ -34,6 +34,7 @@ PURE_MEMOS = {
     ("credit/collections.py", "default_strategy"): "packaged strategies (follow-up)",
     ("protection/consent.py", "_load_texts"): "packaged consent texts (follow-up)",
     ("protection/disclosure.py", "_template"): "packaged template (follow-up)",
+    ("protection/hardship.py", "_template"): "the packaged hardship key-facts template",
 }
 CACHE_NAMES = {"lru_cache", "cache"}
 

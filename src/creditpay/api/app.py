@@ -134,6 +134,9 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_partners.router)  # partner lenders' API and staff routes (#17)
     app.include_router(routes_fraud_reports.router)  # consumer fraud reports, freeze (#20)
     app.include_router(routes_assistant.router)  # the customer-service assistant (#20)
+    from creditpay.api import routes_hardship
+
+    app.include_router(routes_hardship.router)  # hardship options and requests (#20)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

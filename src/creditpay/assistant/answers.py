@@ -140,6 +140,17 @@ class ConsumerReads:
             if r["kind"] == "refund"])
         return list(reversed(rows))[:REFUNDS_SHOWN_MAX]
 
+    def hardship_account(self) -> Any | None:
+        """The active installment plan or cash loan with the most principal (hardship options
+        are for plans and loans; a line's bill is converted into installments first)."""
+        from creditpay.credit.service import list_accounts
+
+        def read() -> Any | None:
+            financed = [a for a in list_accounts(self.conn, self.customer_id)
+                        if a.kind in ("plan", "loan") and a.status == "active"]
+            return max(financed, key=lambda a: a.principal_minor, default=None)
+        return self._once("hardship_account", read)
+
     def latest_payment(self) -> Any | None:
         """The customer's latest captured payment (a PaidIntent), or None."""
         from creditpay.payments.reporting import customer_paid_intents
@@ -293,10 +304,15 @@ def draft(intent: str, language: str, reads: ConsumerReads, templates: Templates
             "open_dispute", t.label("open_dispute", language), "POST", DISPUTES_PATH,
             {"payment_intent_id": payment.intent_id, "reason": dispute_reason(text)}),))
     if intent == "hardship":
+        # A plan or loan has options; with none, the line's page says to convert the bill
+        # into installments first.
+        account = reads.hardship_account()
         line = reads.line()
-        actions = () if line is None else (action(
+        account_id = account.account_id if account is not None else (
+            line.line_id if line is not None else None)
+        actions = () if account_id is None else (action(
             "request_hardship", t.label("request_hardship", language), "GET",
-            HARDSHIP_PATH.format(account_id=line.line_id), None),)
+            HARDSHIP_PATH.format(account_id=account_id), None),)
         return Draft(t.text("hardship", language), actions)
     if intent == "report_fraud":
         return Draft(t.text("report_fraud", language), (action(

@@ -73,6 +73,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.credit_control",
     "creditpay.cli.partners",
     "creditpay.cli.assistant",
+    "creditpay.cli.hardship",
 )
 
 for _module_name in _DOMAIN_CLIS:

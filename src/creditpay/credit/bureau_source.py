@@ -66,6 +66,9 @@ class MonthEndAccount:
     closed_on: dt.date | None
     past_due_minor: int | None
     open_at_previous_month_end: bool
+    # The kind of hardship arrangement running at the month end (credit.hardship:
+    # payment_holiday | reamortisation | reduced_rate), or None.
+    hardship_kind: str | None = None
 
 
 def month_end_accounts(conn: Connection, month_end: dt.date) -> list[MonthEndAccount] | None:
@@ -105,11 +108,15 @@ def month_end_accounts(conn: Connection, month_end: dt.date) -> list[MonthEndAcc
         if row.status == "written_off" and row.written_off_on is not None})
     live = last_closed_business_date(conn) == month_end
     past_due = _live_past_due(conn) if live else {}
+    from creditpay.credit.hardship import arrangements_at
+
+    hardship = arrangements_at(conn, month_end)
     accounts = []
     for row in rows:
         values = _values(row)
         seq = int(row.account_seq)
         values["past_due_minor"] = past_due.get(seq, 0) if live else None
+        values["hardship_kind"] = hardship.get(row.account_id)
         state = reversed_state.get(seq)
         if state is not None:
             values.update(_as_before_write_off(values, state))

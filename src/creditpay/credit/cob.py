@@ -116,6 +116,9 @@ class CobReport:
     transfers: int = 0
     holds_expired: int = 0
     authorisations_expired: int = 0
+    hardship_completed: int = 0  # hardship arrangements ended today (credit.hardship)
+    hardship_broken: int = 0
+    hardship_rates_restored: int = 0
     chunks: int = 0
     chunks_resumed: int = 0
     already_done: bool = False
@@ -444,6 +447,11 @@ def run_close_of_business(uow: UnitOfWork, business_date: dt.date, *, progress: 
                         break
                 counts = {"holds_expired": expired,
                           "authorisations_expired": _close_expired_authorisations(tx)}
+                # Hardship arrangements: end the completed or broken ones, restore the rate
+                # after a holiday whose interest was waived (credit.hardship).
+                from creditpay.credit.hardship import end_arrangements
+
+                counts.update(end_arrangements(tx, business_date))
                 tx.conn.execute(credit_cob_chunks.insert(), {
                     "business_date": business_date, "chunk": HOLDS_CHUNK, "counts": counts,
                     "finished_at": tx.now})

@@ -310,6 +310,7 @@ class CollectionsReport:
     promises_kept: int = 0
     promises_broken: int = 0
     paused_by_promise: int = 0
+    paused_by_hardship: int = 0  # accounts under a hardship arrangement: no contact
     settlement_offers: int = 0
     handed_over: int = 0
     actions_superseded: int = 0
@@ -431,6 +432,9 @@ def _batch(tx: Tx, context: _Run, batch: list[credit.PortfolioAccount]) -> None:
 
 
 def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> None:
+    if _suspended_by_hardship(tx, account):
+        context.counts["paused_by_hardship"] += 1
+        return
     case = _open_case(tx, account.account_id)
     if account.status != "active" or account.dpd == 0:
         if case is not None:
@@ -452,6 +456,14 @@ def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) ->
         context.counts["paused_by_promise"] += 1
         return
     _dpd_step(tx, context, case, account)
+
+
+def _suspended_by_hardship(tx: Tx, account: credit.PortfolioAccount) -> bool:
+    """Collections contact (reminders and DPD steps) is suspended while a hardship
+    arrangement runs on the account (credit.hardship; docs/hardship.md)."""
+    from creditpay.credit.hardship import under_arrangement
+
+    return account.status == "active" and under_arrangement(tx.conn, account.account_id)
 
 
 # ----------------------------------------------------------------------------- cases

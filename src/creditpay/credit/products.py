@@ -60,6 +60,8 @@ __all__ = [
     "load_catalogue",
     "rate_micro",
     "PRODUCTS_DIR",
+    "HardshipPolicy",
+    "HARDSHIP_REASONS",
 ]
 
 PRODUCTS_DIR = Path(__file__).parent / "products"
@@ -238,6 +240,57 @@ class CreditLineProduct(_Product):
                               " installments", field="periods")
 
 
+HARDSHIP_REASONS = ("job_loss", "illness", "income_drop", "family", "other")
+
+
+class HardshipEligibility(_Base):
+    """Who may ask: at most ``dpd_max`` days past due, never a written-off account, and at
+    most ``arrangements_max`` arrangements started in the last ``window_months`` months."""
+
+    dpd_max: int = Field(default=90, ge=0, le=180)
+    arrangements_max: int = Field(default=1, ge=1, le=12)
+    window_months: int = Field(default=12, ge=1, le=60)
+
+
+class HardshipAutoApproval(_Base):
+    """Approved without an operator when the account is at most ``dpd_max`` days past due
+    and the reason is one of ``reasons``; every other eligible request is referred."""
+
+    dpd_max: int = Field(default=30, ge=0, le=180)
+    reasons: tuple[Literal["job_loss", "illness", "income_drop", "family", "other"], ...] = (
+        "job_loss", "illness")
+
+
+class HardshipPolicy(_Base):
+    """A product's hardship rules (docs/hardship.md). ``payment_holiday_cycles_max``: the
+    most installments a payment holiday defers (0: no holiday offered);
+    ``reamortisation_term_extension_max``: the most periods a re-amortisation adds (0: not
+    offered); ``reduced_rate_floor``: the lowest annual rate a reduced-interest plan goes
+    down to (omitted: not offered; offered only to an account whose rate is above it);
+    ``holiday_interest``: ``accrues`` (interest runs on during
+    the holiday at the contract rate) or ``waived`` (none is charged for the holiday);
+    ``broken_after_days``: a new installment unpaid this many days after its due date ends
+    the arrangement as broken."""
+
+    payment_holiday_cycles_max: int = Field(default=0, ge=0, le=12)
+    reamortisation_term_extension_max: int = Field(default=0, ge=0, le=60)
+    reduced_rate_floor: Rate | None = None
+    holiday_interest: Literal["accrues", "waived"] = "accrues"
+    broken_after_days: int = Field(default=15, ge=1, le=90)
+    eligibility: HardshipEligibility = Field(default_factory=HardshipEligibility)
+    auto_approval: HardshipAutoApproval = Field(default_factory=HardshipAutoApproval)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HardshipPolicy:
+        if self.auto_approval.dpd_max > self.eligibility.dpd_max:
+            raise ValueError("auto_approval.dpd_max must not exceed eligibility.dpd_max")
+        if not (self.payment_holiday_cycles_max or self.reamortisation_term_extension_max
+                or self.reduced_rate_floor is not None):
+            raise ValueError("payment_holiday_cycles_max: offer at least one option (a "
+                             "holiday, a term extension or a reduced-rate floor)")
+        return self
+
+
 class PlanOption(_Base):
     periods: int
     fee_rate_per_period: Rate = Decimal(0)
@@ -267,6 +320,7 @@ class InstallmentPlanProduct(_Product):
     fee_payer: Literal["customer", "merchant"] = "customer"
     down_payment_rate: Rate = Decimal(0)
     frequency: Literal["monthly", "biweekly", "weekly"] = "monthly"
+    hardship: HardshipPolicy | None = None  # hardship rules (None: no hardship options)
 
     @model_validator(mode="after")
     def _plan(self) -> InstallmentPlanProduct:
@@ -287,6 +341,9 @@ class InstallmentPlanProduct(_Product):
             if self.frequency != "monthly":
                 # Rescheduling an annuity after a refund or prepayment re-amortises monthly.
                 raise ValueError("frequency: a plan priced by an annual rate is monthly")
+        if self.hardship is not None and self.frequency != "monthly":
+            raise ValueError("hardship: hardship options move a schedule by monthly cycles;"
+                             " the plan's frequency must be monthly")
         return self
 
     @property
@@ -329,6 +386,7 @@ class CashLoanProduct(_Product):
     annual_rate: Rate
     methods: tuple[Method, ...]
     terms: tuple[LoanTerm, ...]
+    hardship: HardshipPolicy | None = None  # hardship rules (None: no hardship options)
 
     @model_validator(mode="after")
     def _loan(self) -> CashLoanProduct:

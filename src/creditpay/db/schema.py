@@ -26,6 +26,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.payments.tables",
     "creditpay.credit.tables",
     "creditpay.credit.collections_tables",
+    "creditpay.credit.hardship_tables",
     "creditpay.risk.decisions.tables",
     "creditpay.risk.fraud.tables",
     "creditpay.risk.early_warning.tables",

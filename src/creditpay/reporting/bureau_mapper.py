@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 
 from creditpay.credit.bureau_source import MonthEndAccount
+from creditpay.credit.hardship_core import BUREAU_CODES
 from creditpay.risk.bureau import TradelineRecord
 
 __all__ = ["to_record", "pboc_status", "five_class", "metro2_status", "payment_rating",
            "months_past_due", "remaining_term_months", "PBOC_STATUS", "METRO2_STATUS",
-           "PAYMENT_RATING"]
+           "PAYMENT_RATING", "SPECIAL_COMMENT", "special_comment"]
 
 # PBOC 账户状态 (loan accounts): 1 正常 normal, 2 逾期 overdue, 3 结清 settled, 4 呆账 bad debt.
 PBOC_STATUS = {"1": "正常 current", "2": "逾期 overdue", "3": "结清 settled/closed",
@@ -30,6 +31,14 @@ METRO2_STATUS = {"11": "current (0-29 days past due)", "71": "30-59 days past du
 # Metro 2 payment rating (field 17B): the worst status in the month.
 PAYMENT_RATING = {"0": "current (0-29)", "1": "30-59", "2": "60-89", "3": "90-119",
                   "4": "120-149", "5": "150-179", "6": "180+", "L": "charge-off"}
+
+# Metro 2 Special Comment Codes (field 19) for an account under a hardship arrangement
+# (credit.hardship): a payment holiday is forbearance, a re-amortisation or a reduced rate is
+# a modified loan. The account status stays the one its days past due give: the deferred
+# installments are no longer due, so they never make it worse.
+SPECIAL_COMMENT = {"CP": "account in forbearance (hardship payment holiday)",
+                   "CO": "loan modified (hardship re-amortisation or reduced rate)"}
+_SPECIAL_BY_KIND = BUREAU_CODES
 
 _DELINQUENT = ((180, "84", "6"), (150, "83", "5"), (120, "82", "4"), (90, "80", "3"),
                (60, "78", "2"), (30, "71", "1"))
@@ -79,6 +88,14 @@ def payment_rating(status: str, dpd: int) -> str:
     if status == "written_off":
         return "L"
     return _delinquency(dpd)[1]
+
+
+def special_comment(status: str, hardship_kind: str | None) -> str:
+    """The special comment code of an active account under a hardship arrangement of
+    ``hardship_kind``, else ""."""
+    if status != "active" or hardship_kind is None:
+        return ""
+    return _SPECIAL_BY_KIND.get(hardship_kind, "")
 
 
 def remaining_term_months(month_end: dt.date, last_due_date: dt.date | None) -> int:
@@ -131,4 +148,5 @@ def to_record(account: MonthEndAccount, month: str, month_end: dt.date) -> Trade
         pboc_account_status=pboc_status(status, dpd), five_class=five_class(status, dpd),
         metro2_status=metro2_status(status, dpd), payment_rating=payment_rating(status, dpd),
         charge_off_minor=max(0, account.written_off_minor) if status == "written_off" else 0,
-        closed_on=closed_on.isoformat() if closed_on is not None else "")
+        closed_on=closed_on.isoformat() if closed_on is not None else "",
+        special_comment=special_comment(status, account.hardship_kind))

@@ -97,7 +97,7 @@ RECORD_FIELDS = (
     "opened_on", "credit_limit_minor", "original_amount_minor", "balance_minor",
     "amount_past_due_minor", "months_past_due", "dpd", "remaining_term_months",
     "scheduled_payment_minor", "pboc_account_status", "five_class", "metro2_status",
-    "payment_rating", "charge_off_minor", "closed_on")
+    "payment_rating", "charge_off_minor", "closed_on", "special_comment")
 # "" an original record, "C" a correction replacing the record of that month, "D" a deletion
 # of that month's record (Metro 2 AUD / PBOC 更正 and 删除).
 CORRECTION_INDICATORS = ("", "C", "D")
@@ -132,12 +132,19 @@ class TradelineRecord:
     payment_rating: str  # 0..6, L
     charge_off_minor: int
     closed_on: str
+    # Metro 2 Special Comment Code (base segment field 19): "CP" an account in forbearance (a
+    # hardship payment holiday), "CO" a loan modified (re-amortised or at a reduced rate);
+    # "" none (docs/bureau-reporting.md, "Hardship arrangements").
+    special_comment: str = ""
     correction_indicator: str = ""
     original_submission_id: str = ""
 
     def content(self) -> dict[str, Any]:
-        """The reported fields (no correction columns): what a correction compares."""
-        return {name: getattr(self, name) for name in RECORD_FIELDS}
+        """The reported fields (no correction columns): what a correction compares. An empty
+        special comment is left out, so the records of accounts without one hash as they did
+        before the field existed (a month re-run after the upgrade corrects nothing)."""
+        return {name: getattr(self, name) for name in RECORD_FIELDS
+                if name != "special_comment" or self.special_comment}
 
     def content_sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.content(), sort_keys=True,

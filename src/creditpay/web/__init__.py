@@ -33,6 +33,10 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     for module in (pages, checkout, wallet, credit_pages, console, console_queues,
                    console_records, merchant, security, assistant_pages):
         app.include_router(module.router)
+    from creditpay.web import hardship_pages  # issue #20: hardship help and its queue
+
+    app.include_router(hardship_pages.router)
+    app.include_router(hardship_pages.console_router)
     if dev_inbox:
         app.include_router(pages.dev_router)
     app.mount(STATIC_PREFIX, static_files(), name="web-static")

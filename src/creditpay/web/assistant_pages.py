@@ -25,7 +25,7 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 # Where each proposal leads in the app (a page where the consumer confirms it); a kind
 # missing here is a confirm form on this page (switch_autopay, handoff_human).
 ACTION_PAGES = {"repay": "/app/credit/repay", "open_dispute": "/app/complaints",
-                "request_hardship": "/app/complaints", "freeze": "/app/security"}
+                "freeze": "/app/security"}
 INTENT_LABEL = {"bill_amount": N_("Bill amount"), "due_date": N_("Due date"),
                 "minimum_payment": N_("Minimum payment"), "how_to_repay": N_("Repaying"),
                 "autopay": N_("Auto-debit"), "credit_limit": N_("Credit limit"),
@@ -66,6 +66,8 @@ def _web_action(proposal: dict[str, Any], conversation_id: str) -> dict[str, Any
         shown.update(form="/app/credit/auto_debit", fields={
             "account_id": account_id, "enabled": "true" if body.get("enabled") else "false",
             KEY_FIELD: new_form_key()})
+    elif kind == "request_hardship":  # GET .../credit_accounts/{id}/hardship_options
+        shown["href"] = "/app/credit/hardship?account=" + proposal["path"].split("/")[4]
     elif kind == "handoff_human":
         shown.update(form="/app/assistant", fields={
             "conversation_id": body.get("conversation_id") or conversation_id,

@@ -4,7 +4,7 @@ One row per conversation (its customer, language, the handoff ticket) and one pe
 (the masked question, intent, confidence, refusal, answer, sources and proposed actions).
 
 Revision ID: 0041_assistant
-Revises: 0038_jobs_queue
+Revises: 0040_hardship
 Create Date: 2026-12-07 05:00:00
 """
 from collections.abc import Sequence
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 revision: str = '0041_assistant'
-down_revision: str | None = '0038_jobs_queue'
+down_revision: str | None = '0040_hardship'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

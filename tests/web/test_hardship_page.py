@@ -1,0 +1,207 @@
+"""Need help paying? (web/hardship_pages.py) in a real browser on a real ``creditpay serve``:
+from My credit to the reason, the options with the figures the JSON API gives, the key
+facts (the very bytes the API serves), accepting one (approved at once: the new schedule on
+My credit), in zh-CN and en; axe on every page; a form without a choice changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from creditpay.platform.keys import generate_key_bytes
+from tests.web.conftest import DESKTOP, PHONE, WebServer, axe_check, log_in, running_server
+from tests.web.seed_credit import DEVICE, PASSWORD, _customer
+
+pytestmark = pytest.mark.browser
+PHONES = ("13750000001", "13750000002", "13750000003")
+STAFF_PASSWORD = "hardship staff password 7"
+
+
+def _seed(url: str, master: bytes) -> dict[str, Any]:
+    """Two customers, each with a line and a 6-month cash loan taken today."""
+    from creditpay import ledger as L
+    from creditpay.api.app import create_app
+    from creditpay.api.runtime import ApiConfig
+    from creditpay.clock import SimulatedClock
+    from creditpay.config import Settings
+    from creditpay.credit import service as S
+    from creditpay.parties.service import Principal, wallet_spec
+    from creditpay.platform.keys import LocalMasterKey
+
+    today = dt.datetime.now(dt.UTC).date()
+    clock = SimulatedClock(dt.datetime.combine(today, dt.time(0, 5), tzinfo=dt.UTC))
+    app = create_app(Settings.of(database_url=url), clock,
+                     config=ApiConfig(master_key=LocalMasterKey(master), pool_size=2))
+    rt = app.state.runtime
+    try:
+        admin = rt.uow.run(lambda tx: rt.parties.create_operator(tx, name="seed-hardship",
+                                                                 role="admin"))
+        operator = Principal("operator", admin["id"], role="admin")
+        password_hash = rt.parties.passwords.hash(PASSWORD)
+        loans, customers = {}, {}
+        for n, phone in enumerate(PHONES):
+            who = _customer(rt, phone, password_hash, dt.date(1988, 3, 9))
+            rt.uow.run(lambda tx, w=who: rt.origination.open_credit_line(
+                tx, operator, w.id, limit_minor=2_000_000, product_code="huabei"))
+            with rt.uow.begin() as tx:
+                wallet = L.open_account(tx, wallet_spec(who.id, "CNY"))
+                S.disburse_cash_loan(tx, loan_id=f"web-loan-{n}", customer_id=who.id,
+                                     currency="CNY", principal_minor=600_000,
+                                     product_code="jiebei", periods=6,
+                                     method="equal_installment", wallet_account_id=wallet.id,
+                                     catalogue=rt.catalogue)
+            loans[phone] = f"web-loan-{n}"
+            customers[phone] = who.id
+        # The third customer's request is referred (a reason outside the auto-approval list).
+        from creditpay.protection.hardship import request_hardship, show_hardship_options
+
+        third = PHONES[2]
+        customer_id = customers[third]
+        with rt.uow.connect() as conn:
+            shown = show_hardship_options(conn, customer_id=customer_id,
+                                          account_id=loans[third], reason="other",
+                                          language="en", today=today,
+                                          catalogue=rt.catalogue)
+        option = shown.options[0]
+        referred = rt.uow.run(lambda tx: request_hardship(
+            tx, request_id="hr_web_referred", customer_id=customer_id,
+            account_id=loans[third], reason="other",
+            option_id=option.figures["option_id"], key_facts_hash=option.key_facts_sha256,
+            catalogue=rt.catalogue))
+        assert referred.status == "referred"
+        agent = rt.uow.run(lambda tx: rt.parties.create_operator(
+            tx, name="hardship-agent", role="collections_agent",
+            password_hash=rt.parties.passwords.hash(STAFF_PASSWORD)))
+        return {"loans": loans, "agent": agent, "referred": referred.request_id}
+    finally:
+        rt.close()
+
+
+def _staff_log_in(context: Any, base: str, operator: dict[str, Any], next_path: str) -> Any:
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives.hashes import SHA1
+    from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+    page = context.new_page()
+    page.goto(f"{base}/console/login?next={next_path}")
+    page.locator("#operator").fill(operator["id"])
+    page.locator("#password").fill(STAFF_PASSWORD)
+    code = TOTP(base64.b32decode(operator["totp_secret"]), 6, SHA1(), 30).generate(
+        time.time()).decode()
+    page.locator("#totp_code").fill(code)
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_url(f"{base}{next_path}")
+    return page
+
+
+def test_a_collections_agent_approves_a_referred_request(hardship_server: WebServer,
+                                                         new_context: Any) -> None:
+    base, seeded = hardship_server.base, hardship_server.seeded
+    page = _staff_log_in(new_context(DESKTOP, "en"), base, seeded["agent"],
+                         "/console/hardship")
+    card = page.locator(f'section[data-request="{seeded["referred"]}"]')
+    assert card.locator('[data-field="reason"]').inner_text() == "Something else"
+    axe_check(page)
+    card.locator('button[name="decision"][value="approve"]').click()
+    page.wait_for_selector(f'[data-done="{seeded["referred"]}"][data-status="approved"]')
+    assert page.locator(f'section[data-request="{seeded["referred"]}"]').count() == 0
+    axe_check(page)
+    page.goto(f"{base}/console/hardship?status=approved")
+    assert page.locator(f'section[data-request="{seeded["referred"]}"]').count() == 1
+
+
+@pytest.fixture(scope="module")
+def hardship_server() -> Iterator[WebServer]:
+    with tempfile.TemporaryDirectory(prefix="creditpay-web-hardship-") as folder:
+        url = f"sqlite:///{Path(folder) / 'hardship.db'}"
+        master = generate_key_bytes()
+        seeded = _seed(url, master)
+        with running_server(url, master) as base:
+            yield WebServer(base, seeded)
+
+
+def _api(base: str, phone: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=30)
+    session = client.post("/v1/auth/login", json={
+        "identifier": phone, "password": PASSWORD, "device_id": DEVICE},
+        headers={"Idempotency-Key": uuid.uuid4().hex}).json()
+    assert session["status"] == "authenticated", session
+    client.headers["Authorization"] = f"Bearer {session['access_token']}"
+    return client
+
+
+@pytest.mark.parametrize(("n", "viewport", "language"), [(0, PHONE, "en"),
+                                                          (1, DESKTOP, "zh-CN")])
+def test_need_help_paying_from_my_credit_to_a_new_plan(hardship_server: WebServer,
+                                                      new_context: Any, n: int,
+                                                      viewport: dict[str, int],
+                                                      language: str) -> None:
+    base, phone = hardship_server.base, PHONES[n]
+    loan = hardship_server.seeded["loans"][phone]
+    context = new_context(viewport, language)
+    page = log_in(context, base, phone, PASSWORD, language)
+    page.goto(f"{base}/app/credit")
+    page.locator(f'article.plan[data-account="{loan}"] a.hardship-link').click()
+    page.wait_for_selector('input[name="reason"]')
+    axe_check(page)
+    page.locator('input[name="reason"][value="job_loss"]').check()
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_selector("article.offer")
+    axe_check(page)
+    api = _api(base, phone)
+    try:
+        shown = api.get(f"/v1/me/credit_accounts/{loan}/hardship_options",
+                        params={"reason": "job_loss", "lang": language}).json()
+        assert page.locator("article.offer").count() == len(shown["options"]) == 7
+        for option in shown["options"]:
+            figures = option["figures"]
+            card = page.locator(f'article.offer[data-option="{figures["option_id"]}"]')
+            for field in ("installment_minor", "new_total_minor", "extra_cost_minor"):
+                assert int(card.locator(f'[data-field="{field}"]').get_attribute(
+                    "data-minor")) == figures[field], field
+            assert card.locator('[data-field="apr_percent"]').inner_text() == \
+                f'{figures["apr_percent"]}%'
+            assert card.locator('input[name="option"]').get_attribute("value") == \
+                f'{figures["option_id"]}:{option["key_facts_sha256"]}'
+        chosen = next(o for o in shown["options"] if o["figures"]["kind"] == "reamortisation")
+        card = page.locator(f'article.offer[data-option="{chosen["figures"]["option_id"]}"]')
+        with context.expect_page() as opened:
+            card.locator("a.facts-link").click()
+        facts = opened.value
+        facts.wait_for_load_state()
+        document = api.get(chosen["key_facts_url"]).content
+        assert facts.request.get(facts.url).body() == document
+        assert hashlib.sha256(document).hexdigest() == chosen["key_facts_sha256"]
+        facts.close()
+        # Sent without a choice: named, nothing requested.
+        page.evaluate("document.querySelector('form[action$=\"/accept\"]').noValidate = true")
+        page.locator('form[action$="/accept"] button[type=submit]').click()
+        page.wait_for_selector("#hardship-error")
+        assert api.get("/v1/me/hardship_requests").json()["data"] == []
+        page.locator(f'article.offer[data-option="{chosen["figures"]["option_id"]}"] '
+                     'input[name="option"]').check()
+        page.locator("#statement").fill("lost my job")
+        page.locator('form[action$="/accept"] button[type=submit]').click()
+        page.wait_for_selector('[data-request][data-status="approved"]')
+        axe_check(page)
+        requests = api.get("/v1/me/hardship_requests").json()["data"]
+        assert [r["option_id"] for r in requests] == [chosen["figures"]["option_id"]]
+        assert requests[0]["language"] == language
+        page.goto(f"{base}/app/credit")
+        card = page.locator(f'article.plan[data-account="{loan}"]')
+        due = [row.get_attribute("data-value")
+               for row in card.locator("tbody tr td:nth-child(2)").all()]
+        new_dates = [r["due_date"] for r in chosen["figures"]["schedule"]]
+        assert due[-len(new_dates):] == new_dates
+    finally:
+        api.close()
