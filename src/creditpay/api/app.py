@@ -26,6 +26,7 @@ from creditpay.api import (
     routes_credit_score,
     routes_customers,
     routes_dashboard,
+    routes_disputes,
     routes_early_warning,
     routes_fraud_cases,
     routes_merchants,
@@ -130,6 +131,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     app.include_router(routes_consumer_credit.router)  # credit journey (#3, #4, #5)
     app.include_router(routes_credit_referrals.router)  # referred applications (#5)
     app.include_router(routes_partners.router)  # partner lenders' API and staff routes (#17)
+    app.include_router(routes_disputes.router)  # disputes of a payment (#20)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

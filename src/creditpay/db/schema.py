@@ -29,6 +29,8 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.risk.decisions.tables",
     "creditpay.risk.fraud.tables",
     "creditpay.risk.early_warning.tables",
+    "creditpay.credit.pauses_tables",
+    "creditpay.payments.disputes_tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
