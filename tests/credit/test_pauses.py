@@ -15,7 +15,6 @@ from creditpay.errors import StateError
 from tests.catalogues import CATALOGUE
 
 from .servicing_helpers import (
-    CNY,
     account,
     assert_books,
     buy,
@@ -169,3 +168,41 @@ def test_a_line_purchase_is_not_paused_and_a_plan_only_once(uow, clock):
     assert refused.value.field == "purchase_id"
     with uow.connect() as conn:
         assert pauses.paused_account_ids(conn) == {a.account_id}
+
+
+def test_collections_do_not_contact_about_a_paused_plan(uow, clock):
+    from sqlalchemy import select
+
+    from creditpay.credit import collections as C
+    from creditpay.credit.collections_tables import collection_cases
+    from creditpay.parties.security import TokenSigner
+    from creditpay.parties.service import Parties
+    from creditpay.platform.keys import LocalMasterKey, generate_key_bytes
+    from creditpay.platform.vault import BlindIndexer, Vault
+    from creditpay.protection.collections_rules import run_collections
+
+    vault = Vault(uow, LocalMasterKey(generate_key_bytes()))
+    vault.ensure_active_key()
+    parties = Parties(vault=vault, indexer=BlindIndexer(b"b" * 32), signer=TokenSigner(b"t" * 32))
+    clock.set("2025-03-02T10:00:00+00:00")
+    with uow.begin() as tx:
+        customer_id = parties.register(tx, phone="+86 138-1234-5678", email=None,
+                                       password_hash="$argon2id$x",
+                                       device_id="device-0001")["id"]
+    who = new_customer(uow, customer_id)
+    _, a = buy(uow, who, "pa", 100_000, funding="plan", product_code="apr_plan", periods=3)
+    close_days(uow, clock, 38)  # 6 days past the first due date
+    assert account(uow, a.account_id)["dpd"] > 0
+    _pause(uow, "dp_1", "pa", 100_000)
+
+    def run():
+        return run_collections(uow, clock.today(), directory=C.PartiesDirectory(parties))
+
+    def cases():
+        with uow.connect() as conn:
+            return conn.execute(select(collection_cases.c.account_id)).scalars().all()
+
+    assert run().accounts_seen == 0 and cases() == []
+    _end(uow, "dp_1")
+    close_days(uow, clock)
+    assert run().accounts_seen == 1 and cases() == [a.account_id]
