@@ -36,7 +36,7 @@ from creditpay.platform import audit
 from creditpay.platform.validators import check_choice, check_minor
 
 __all__ = ["PauseResult", "pause_purchase", "end_pause", "get_pause", "paused_account_ids",
-           "OUTCOMES"]
+           "purchase_accounts", "OUTCOMES"]
 
 OUTCOMES = ("resumed", "refunded")
 
@@ -179,3 +179,12 @@ def paused_since(conn: Connection, account_id: str) -> dt.date | None:
     found: dt.date | None = conn.execute(select(c.paused_on).where(
         c.account_id == account_id, c.resumed_on.is_(None))).scalar()
     return found
+
+
+def purchase_accounts(conn: Connection, purchase_ids: list[str]) -> dict[str, str]:
+    """The credit account (plan or line) that financed each of ``purchase_ids``."""
+    if not purchase_ids:
+        return {}
+    c = credit_purchases.c
+    return {r.purchase_id: r.account_id for r in conn.execute(
+        select(c.purchase_id, c.account_id).where(c.purchase_id.in_(purchase_ids)))}

@@ -169,6 +169,36 @@ class Disputes:
                  "credit_paused": bool(r.credit_paused), "outcome": r.outcome}
                 for r in rows]
 
+    def disputable_payments(self, conn: Connection, customer: Principal, *,
+                            limit: int = 50) -> list[dict[str, Any]]:
+        """The customer's captured payments, newest first, each with what may still be
+        disputed, the credit account that financed it (a plan or the line) and its open
+        dispute (if any): what the consumer app offers to dispute."""
+        from creditpay.credit.pauses import purchase_accounts
+
+        p, c, d = payment_intents.c, payment_captures.c, payment_disputes.c
+        rows = conn.execute(select(
+            p.id, p.merchant_id, p.amount_minor, p.currency, p.funding, p.captured_minor,
+            p.refunded_minor, p.description, p.order_id, func.min(c.business_date).label("day"),
+            func.max(c.credit_purchase_id).label("purchase_id"))
+            .join(payment_captures, c.intent_id == p.id)
+            .where(p.customer_id == customer.id, p.status == "succeeded")
+            .group_by(p.id, p.seq, p.merchant_id, p.amount_minor, p.currency, p.funding,
+                      p.captured_minor, p.refunded_minor, p.description, p.order_id)
+            .order_by(p.seq.desc()).limit(limit)).all()
+        accounts = purchase_accounts(conn, [r.purchase_id for r in rows if r.purchase_id])
+        open_disputes = {r.open_intent_id: r.id for r in conn.execute(
+            select(d.open_intent_id, d.id).where(
+                d.open_intent_id.in_([r.id for r in rows])))} if rows else {}
+        return [{"payment_intent_id": r.id, "merchant_id": r.merchant_id,
+                 "order_id": r.order_id, "description": r.description,
+                 "amount_minor": int(r.amount_minor), "currency": r.currency,
+                 "funding": r.funding, "captured_on": _iso(r.day),
+                 "disputable_minor": core.disputable_minor(r.captured_minor,
+                                                           r.refunded_minor),
+                 "account_id": accounts.get(r.purchase_id) if r.purchase_id else None,
+                 "open_dispute_id": open_disputes.get(r.id)} for r in rows]
+
     @staticmethod
     def by_chargeback(conn: Connection, chargeback_ids: Sequence[str]) -> dict[str, Any]:
         """Disputes joined by the chargebacks ``chargeback_ids``, by chargeback id."""

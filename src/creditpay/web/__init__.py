@@ -22,6 +22,7 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
         console_queues,
         console_records,
         credit_pages,
+        dispute_pages,
         merchant,
         pages,
         wallet,
@@ -29,7 +30,7 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
     for module in (pages, checkout, wallet, credit_pages, console, console_queues,
-                   console_records, merchant):
+                   console_records, merchant, dispute_pages):
         app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)
