@@ -161,7 +161,7 @@ def open_dispute(request: Request, body: DisputeIn, idempotency_key: str = Idemp
 
 
 @router.get("/me/disputes", response_model=DisputeList, summary="My disputes")
-def my_disputes(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
+def list_my_disputes(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. The caller's disputes, newest first (at most 200). Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
@@ -170,7 +170,7 @@ def my_disputes(request: Request, who: Principal = Depends(CUSTOMER)) -> Any:
 
 @router.get("/me/disputes/{dispute_id}", response_model=DisputeOut, summary="One of my "
                                                                             "disputes")
-def my_dispute(request: Request, dispute_id: str, who: Principal = Depends(CUSTOMER)) -> Any:
+def get_my_dispute(request: Request, dispute_id: str, who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. One of the caller's disputes with its events (both sides' statements and
     evidence); 404 for anyone else's. Changes nothing."""
     rt = runtime(request)
@@ -180,7 +180,7 @@ def my_dispute(request: Request, dispute_id: str, who: Principal = Depends(CUSTO
 
 @router.post("/me/disputes/{dispute_id}/withdraw", response_model=DisputeOut,
              summary="Withdraw my dispute")
-def withdraw(request: Request, dispute_id: str, idempotency_key: str = IdempotencyKey,
+def withdraw_dispute(request: Request, dispute_id: str, idempotency_key: str = IdempotencyKey,
              who: Principal = Depends(CUSTOMER)) -> Any:
     """Customer. Withdraws an open or under-review dispute: the plan resumes, every unpaid
     installment's due date moved by the days paused. 409 naming `status` once final.
@@ -193,7 +193,7 @@ def withdraw(request: Request, dispute_id: str, idempotency_key: str = Idempoten
 # ----------------------------------------------------------------------- merchant
 @router.get("/merchant/disputes/{dispute_id}", response_model=DisputeOut,
             summary="One dispute of my payments")
-def merchant_dispute(request: Request, dispute_id: str,
+def get_merchant_dispute(request: Request, dispute_id: str,
                      who: Principal = Depends(MERCHANT_READ)) -> Any:
     """Merchant (reports:read). One dispute of the merchant's payments with its events; 404
     for another merchant's. Changes nothing."""
@@ -204,7 +204,7 @@ def merchant_dispute(request: Request, dispute_id: str,
 
 @router.post("/merchant/disputes/{dispute_id}/response", response_model=DisputeOut,
              summary="Answer a dispute: accept (refund) or contest with evidence")
-def respond(request: Request, dispute_id: str, body: ResponseIn,
+def respond_to_dispute(request: Request, dispute_id: str, body: ResponseIn,
             idempotency_key: str = IdempotencyKey,
             who: Principal = Depends(MERCHANT_WRITE)) -> Any:
     """Merchant (refunds:write). `accept` refunds the disputed amount at once through the
@@ -221,7 +221,7 @@ def respond(request: Request, dispute_id: str, body: ResponseIn,
 
 # ----------------------------------------------------------------------- operator
 @router.get("/operator/disputes", response_model=DisputeList, summary="The disputes queue")
-def operator_disputes(request: Request,
+def list_operator_disputes(request: Request,
                       status: Status | None = Query(None, description="only in this state"),
                       who: Principal = Depends(OPERATOR_READ)) -> Any:
     """Operator (admin, risk analyst, compliance officer, support). Disputes newest first
@@ -234,7 +234,7 @@ def operator_disputes(request: Request,
 
 @router.get("/operator/dispute_policy", response_model=PolicyOut,
             summary="The disputes' deadlines and limits in force")
-def dispute_policy(request: Request, who: Principal = Depends(OPERATOR_READ)) -> Any:
+def get_dispute_policy(request: Request, who: Principal = Depends(OPERATOR_READ)) -> Any:
     """Operator. The versioned disputes policy: opening window, merchant response
     business days, limits and the network reason-code mapping. Changes nothing."""
     return runtime(request).payments.disputes.policy.as_dict()
@@ -242,7 +242,7 @@ def dispute_policy(request: Request, who: Principal = Depends(OPERATOR_READ)) ->
 
 @router.get("/operator/disputes/{dispute_id}", response_model=DisputeOut,
             summary="One dispute with both sides' statements and evidence")
-def operator_dispute(request: Request, dispute_id: str,
+def get_operator_dispute(request: Request, dispute_id: str,
                      who: Principal = Depends(OPERATOR_READ)) -> Any:
     """Operator. One dispute with every event. Changes nothing."""
     rt = runtime(request)
@@ -252,7 +252,7 @@ def operator_dispute(request: Request, dispute_id: str,
 
 @router.post("/operator/disputes/{dispute_id}/decide", response_model=DisputeOut,
              responses=_PROPOSED, summary="Decide a dispute under review")
-def decide(request: Request, dispute_id: str, body: DecideIn,
+def decide_dispute(request: Request, dispute_id: str, body: DecideIn,
            idempotency_key: str = IdempotencyKey,
            who: Principal = Depends(OPERATOR_DECIDE)) -> Any:
     """Operator (admin, risk analyst). `consumer` refunds the disputed amount through the
