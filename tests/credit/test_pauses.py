@@ -139,10 +139,14 @@ def test_a_past_due_plan_is_not_aged_or_charged_while_paused(uow, clock):
     incomes = [platform_balance(uow, code) for code in ("fee_income", "penalty_income",
                                                         "interest_income")]
     _pause(uow, "dp_1", "pa", 100_000)
-    close_days(uow, clock, PAUSED_DAYS)
+    close_days(uow, clock, PAUSED_DAYS // 2)
+    repay(uow, who, "r1", 100, target=a.account_id)  # a repayment ages it to the pause day
+    assert account(uow, a.account_id)["dpd"] == late["dpd"] + 1
+    close_days(uow, clock, PAUSED_DAYS - PAUSED_DAYS // 2)
     during = account(uow, a.account_id)
-    for name in ("dpd", "bucket", "penalty_accrual_num", "interest_accrual_num",
-                 "late_fee_unpaid_minor", "penalty_unpaid_minor"):
+    assert during["dpd"] == late["dpd"] + 1
+    for name in ("bucket", "penalty_accrual_num", "interest_accrual_num",
+                 "late_fee_unpaid_minor"):
         assert during[name] == late[name], name
     assert [platform_balance(uow, code) for code in ("fee_income", "penalty_income",
                                                      "interest_income")] == incomes
