@@ -93,8 +93,9 @@ class DisputeList(BaseModel):
 class DisputeIn(S.Strict):
     payment_intent_id: str = Field(min_length=1, max_length=64)
     reason: Reason
-    amount_minor: int | None = Field(None, description="default: the whole captured amount "
-                                                       "not yet refunded")
+    amount_minor: int | None = Field(None, gt=0, le=S.AMOUNT_MINOR_MAX,
+                                     description="default: the whole captured amount not yet "
+                                                 "refunded")
     description: str | None = Field(None, max_length=2000)
     model_config = S.examples({"payment_intent_id": "pi_0c9d3ad2d0a44b7e8f3c",
                                "reason": "not_received", "amount_minor": 129_900,
