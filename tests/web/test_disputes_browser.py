@@ -1,7 +1,8 @@
 """Disputes in a real browser on a real ``creditpay serve`` (issue #20): the consumer opens
 "Dispute this payment" from a plan on My credit, disputes it and sees it listed with its
 status and the plan paused (zh-CN, phone); the merchant's user sees it on the dashboard's
-Disputes page and contests it with evidence through the form (en, desktop); both pages pass
+Disputes page and contests it with evidence through the form (en, desktop); an operator
+decides it from the console's queue and the consumer sees the outcome; every page passes
 axe."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from creditpay.parties.service import Principal
 from creditpay.platform.keys import generate_key_bytes
 from tests.web.conftest import DESKTOP, PHONE, WebServer, axe_check, log_in, running_server
 from tests.web.seed_credit import _borrow, _customer
-from tests.web.test_merchant_dashboard import PASSWORD, _app, _log_in
+from tests.web.test_merchant_dashboard import PASSWORD, STAFF_PASSWORD, _app, _code, _log_in
 
 pytestmark = pytest.mark.browser
 
@@ -33,8 +34,9 @@ def _seed(url: str, master: bytes) -> dict[str, Any]:
     rt = app.state.runtime
     try:
         rt.vault.ensure_active_key()
-        staff = rt.uow.run(lambda tx: rt.parties.create_operator(tx, name="d-admin",
-                                                                 role="admin"))
+        staff = rt.uow.run(lambda tx: rt.parties.create_operator(
+            tx, name="d-admin", role="admin",
+            password_hash=rt.parties.passwords.hash(STAFF_PASSWORD)))
         admin = Principal("operator", staff["id"], role="admin")
         shop_id = rt.uow.run(lambda tx: rt.parties.onboard_merchant(
             tx, admin, name="Dispute shop", mcc="5411", discount_rate="0.006"))["merchant"]["id"]
@@ -45,7 +47,7 @@ def _seed(url: str, master: bytes) -> dict[str, Any]:
         who = _customer(rt, PHONE_NUMBER, rt.parties.passwords.hash(CUSTOMER_PASSWORD),
                         dt.date(1988, 8, 8))
         _borrow(rt, admin, shop, who, 1)
-        return {"user": user}
+        return {"user": user, "staff": staff}
     finally:
         rt.close()
 
@@ -99,9 +101,30 @@ def test_the_consumer_disputes_a_plan_and_the_merchant_contests_it(
         "data-status") == "under_review"
     merchant.screenshot(path=str(SHOTS / "merchant-disputes.png"), full_page=True)
     axe_check(merchant)
-    # The consumer sees it under review and may still withdraw it.
+    # An operator decides it from the console's queue (below the four-eyes threshold).
+    console = new_context(DESKTOP, "en").new_page()
+    console.goto(f"{base}/console/login")
+    staff = dispute_server.seeded["staff"]
+    console.locator("#operator").fill(staff["id"])
+    console.locator("#password").fill(STAFF_PASSWORD)
+    console.locator("#totp_code").fill(_code(staff["totp_secret"]))
+    console.locator("form.card button[type=submit]").click()
+    console.wait_for_url(f"{base}/console/")
+    console.goto(f"{base}/console/disputes")
+    queued = console.locator(f'[data-dispute="{dispute_id}"]')
+    assert "Delivered and signed for" in queued.inner_text()
+    assert "courier:SF1234567890" in queued.inner_text()
+    axe_check(console)
+    queued.locator("select[name=outcome]").select_option("merchant")
+    queued.locator("textarea[name=note]").fill("Proof of delivery matches the address")
+    queued.locator("button[type=submit]").click()
+    console.wait_for_selector(f'[data-done="{dispute_id}"]')
+    console.goto(f"{base}/console/disputes?status=resolved_merchant")
+    console.locator(f'[data-dispute="{dispute_id}"]').wait_for()
+    console.screenshot(path=str(SHOTS / "console-disputes.png"), full_page=True)
+    axe_check(console)
+    # The consumer sees the outcome; the plan goes on.
     page.goto(f"{base}/app/disputes")
     card = page.locator(f'[data-dispute="{dispute_id}"]')
-    assert card.get_attribute("data-status") == "under_review"
-    card.locator("button[type=submit]").click()
-    page.locator(f'[data-dispute="{dispute_id}"][data-status="withdrawn"]').wait_for()
+    assert card.get_attribute("data-status") == "resolved_merchant"
+    assert "裁定商户胜诉" in card.inner_text()

@@ -19,6 +19,7 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     from creditpay.web import (
         checkout,
         console,
+        console_disputes,
         console_queues,
         console_records,
         credit_pages,
@@ -30,7 +31,7 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
     for module in (pages, checkout, wallet, credit_pages, console, console_queues,
-                   console_records, merchant, dispute_pages):
+                   console_records, merchant, dispute_pages, console_disputes):
         app.include_router(module.router)
     if dev_inbox:
         app.include_router(pages.dev_router)
