@@ -767,8 +767,16 @@ class Services:
                                          payload["terms"], shareable_fields=SHAREABLE_FIELDS,
                                          approved_by=checker.id)
 
+        def decide_dispute(tx: Tx, payload: Mapping[str, Any], proposer: Actor
+                           ) -> Mapping[str, Any]:
+            note = payload.get("note")
+            return self.payments.disputes.decide(
+                tx, proposer.id, str(payload["dispute_id"]), outcome=str(payload["outcome"]),
+                note=None if note is None else str(note))
+
         staff = frozenset({"admin", "risk_analyst"})
         return {action.kind: action for action in (
+            ControlledAction("dispute.decide", staff, decide_dispute),
             ControlledAction("credit_line.grant", staff, grant_line),
             ControlledAction("credit_line.limit", staff, change_limit),
             ControlledAction("credit_referral.approve", staff, approve_referral),

@@ -4,7 +4,8 @@ The close of business belongs to credit and must not reach into risk or consumer
 jobs that follow it are chained here: the partner lenders' daily settlement (credit), the
 periodic limit review (risk, when a behaviour model and a limit-review policy are in force),
 the early-warning metrics, monitors and alerts (risk), the decline of referred applications
-past their deadline (risk), complaint escalation (consumer protection), the purge of expired
+past their deadline (risk), complaint escalation (consumer protection), the disputes whose
+merchant did not answer in time moved to review (payments), the purge of expired
 registrations (parties), on a month end's night the month's credit-bureau submission
 (reporting), then the audit seal, so the night's records join the hash chain. Collections
 contact people and run in the day (`creditpay collections run`), not here: a night run would
@@ -43,6 +44,7 @@ class NightlyReport:
     month_end_cells: int | None = None  # portfolio month-end cells recorded (month ends)
     bureau_submission: dict[str, Any] | None = None  # the month's bureau report (month ends)
     partner_settlements: int = 0  # partner lenders settled for the date (credit.funding)
+    disputes_to_review: int = 0  # disputes the merchant did not answer in time (#20)
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
@@ -55,7 +57,8 @@ class NightlyReport:
                 "registrations_purged": self.registrations_purged,
                 "month_end_cells": self.month_end_cells,
                 "bureau_submission": self.bureau_submission,
-                "partner_settlements": self.partner_settlements}
+                "partner_settlements": self.partner_settlements,
+                "disputes_to_review": self.disputes_to_review}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -134,6 +137,10 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
                                              monitors=early_warning_monitors).as_dict()
     report.referrals_expired = len(uow.run(lambda tx: expire_referrals(tx)))
     report.complaints_escalated = len(uow.run(lambda tx: escalate_overdue(tx)))
+    # Disputes whose merchant did not answer by the deadline go to an operator (#20).
+    from creditpay.payments.disputes import sweep_deadlines
+
+    report.disputes_to_review = uow.run(lambda tx: sweep_deadlines(tx, business_date))
     report.registrations_purged = uow.run(lambda tx: purge_registrations(tx))
     report.audit_sealed = seal(uow, audit_checkpointer).records_sealed
     return report

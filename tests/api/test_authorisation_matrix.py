@@ -98,6 +98,17 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("POST", "/v1/merchant/webhook_deliveries/{delivery_id}/resend"): (
         False, {"keys:write"}, set()),
     ("GET", "/v1/merchant/disputes"): (False, {"reports:read"}, set()),
+    # Disputes (issue #20).
+    ("POST", "/v1/me/disputes"): (True, None, set()),
+    ("GET", "/v1/me/disputes"): (True, None, set()),
+    ("GET", "/v1/me/disputes/{dispute_id}"): (True, None, set()),
+    ("POST", "/v1/me/disputes/{dispute_id}/withdraw"): (True, None, set()),
+    ("GET", "/v1/merchant/disputes/{dispute_id}"): (False, {"reports:read"}, set()),
+    ("POST", "/v1/merchant/disputes/{dispute_id}/response"): (False, {"refunds:write"}, set()),
+    ("GET", "/v1/operator/disputes"): (False, None, STAFF_READ),
+    ("GET", "/v1/operator/dispute_policy"): (False, None, STAFF_READ),
+    ("GET", "/v1/operator/disputes/{dispute_id}"): (False, None, STAFF_READ),
+    ("POST", "/v1/operator/disputes/{dispute_id}/decide"): (False, None, RISK_ACT),
     ("GET", "/v1/merchant/fees"): (False, {"reports:read"}, set()),
     ("GET", "/v1/merchant/payments"): (False, {"payments:read"}, set()),
     ("GET", "/v1/merchant/payments/{intent_id}/events"): (False, {"payments:read"}, set()),
@@ -338,7 +349,8 @@ def _world(api):
            "statement_id": "stmt_missing", "note_id": "note_missing",
            "approval_id": "apv_missing", "delivery_id": "evt_missing",
            "partner_id": partner, "code": "jiebei",
-           "option_id": "hs-" + "0" * 24, "request_id": "hr_missing"}
+           "option_id": "hs-" + "0" * 24, "request_id": "hr_missing",
+           "dispute_id": "dp_missing"}
     return actors, ids, {"bob": bob, "m2": m2_key, "alice": alice, "m1": m1_key}
 
 

@@ -78,6 +78,9 @@ def _table(conn: Connection) -> None:
                         for name in _STORED)
     conn.exec_driver_sql("DROP TABLE IF EXISTS credit_accounts")
     conn.exec_driver_sql(f"CREATE TABLE credit_accounts ({columns})")
+    # The close of business leaves paused accounts out (disputes, issue #20): none here.
+    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS credit_pauses"
+                         " (account_seq INTEGER, resumed_on TEXT)")
 
 
 def _iso(day: int) -> str | None:

@@ -27,6 +27,7 @@ from creditpay.api import (
     routes_credit_score,
     routes_customers,
     routes_dashboard,
+    routes_disputes,
     routes_early_warning,
     routes_fraud_cases,
     routes_fraud_reports,
@@ -137,6 +138,7 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
     from creditpay.api import routes_hardship
 
     app.include_router(routes_hardship.router)  # hardship options and requests (#20)
+    app.include_router(routes_disputes.router)  # disputes of a payment (#20)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

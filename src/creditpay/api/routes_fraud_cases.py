@@ -249,8 +249,15 @@ def resolve_case(request: Request, case_id: str, body: FraudCaseResolveIn,
         review_transfer=transfers, notes=rt.notes))
 
 
+class ChargebackLabelOut(FraudLabelOut):
+    dispute: dict[str, Any] | None = Field(
+        None, description="the payment's dispute this chargeback opened or joined (issue "
+                          "#20; GET /v1/operator/disputes/{dispute_id}); null when the "
+                          "payment is not a captured payment any more")
+
+
 @router.post("/operator/fraud_labels/chargebacks", status_code=201,
-             response_model=FraudLabelOut,
+             response_model=ChargebackLabelOut,
              summary="Ingest a chargeback on a payment as a fraud label")
 def ingest_chargeback(request: Request, body: ChargebackIn,
                       idempotency_key: str = IdempotencyKey,
@@ -258,21 +265,17 @@ def ingest_chargeback(request: Request, body: ChargebackIn,
     """Operator (risk analyst, admin). Records a chargeback on a payment as a fraud label
     (is_fraud false for a non-fraud dispute reason) for model training and monitoring; the same
     chargeback_id again answers duplicate true. 404 naming intent_id for an unknown payment.
+    The chargeback also opens a dispute on the payment (reason mapped from the network's
+    reason code, the financed plan paused) or joins the one open (`dispute`; docs/disputes.md).
     Idempotency-Key required: a retry with the same key and body replays the first answer;
     another body with that key is 409 idempotency-conflict."""
     rt = runtime(request)
 
     def use_case(tx: Any) -> dict[str, Any]:
-        # The disputed payment, read through the payments domain's public API.
-        intent = rt.payments.get_intent_view(tx.conn, who, body.intent_id)
-        if intent["confirmed_at"] is None or intent["customer_id"] is None:
-            raise ValidationError("this payment was never made", field="intent_id")
-        return cases.ingest_chargeback(
-            tx, chargeback_id=body.chargeback_id, subject_id=body.intent_id,
-            customer_id=intent["customer_id"], merchant_id=intent["merchant_id"],
-            transaction_at=dt.datetime.fromisoformat(intent["confirmed_at"]),
-            amount_minor=intent["amount_minor"], currency=intent["currency"],
-            reason_code=body.reason_code, is_fraud=body.is_fraud, recorded_by=who.id)
+        # The label as before, and the payment's dispute it opens or joins (issue #20).
+        return rt.payments.disputes.ingest_chargeback(
+            tx, who, chargeback_id=body.chargeback_id, intent_id=body.intent_id,
+            reason_code=body.reason_code, is_fraud=body.is_fraud)
 
     return idempotent_post(request, who.scope_key, body, use_case, status_code=201)
 

@@ -166,13 +166,28 @@ class ChargebackOut(BaseModel):
     amount_minor: int | None
     currency: str | None
     reason_code: str | None
+    # Disputes (issue #20): consumer disputes are listed with the chargebacks; a chargeback
+    # that opened or joined a dispute carries the dispute's fields too.
+    kind: Literal["chargeback", "dispute"] = "chargeback"
+    dispute_id: str | None = None
+    dispute_status: str | None = None
+    dispute_reason: str | None = None
+    dispute_amount_minor: int | None = None
+    respond_by: str | None = None
+    merchant_late: bool | None = None
+    credit_paused: bool | None = None
+    outcome: str | None = None
 
 
 _CHARGEBACK = {"id": 41, "reference": "cb-2025-000137", "subject_type": "payment_intent",
                "subject_id": "pi_0c9d3ad2d0a44b7e8f3c",
                "transaction_at": "2025-02-20T11:04:00+00:00",
                "labelled_at": "2025-03-01T09:00:00+00:00", "is_fraud": True,
-               "amount_minor": 129_900, "currency": "CNY", "reason_code": "10.4"}
+               "amount_minor": 129_900, "currency": "CNY", "reason_code": "10.4",
+               "kind": "chargeback", "dispute_id": "dp_5b2c0e9f1a7d4c3e8b6a",
+               "dispute_status": "open", "dispute_reason": "unauthorised",
+               "dispute_amount_minor": 129_900, "respond_by": "2025-03-10",
+               "merchant_late": False, "credit_paused": True, "outcome": None}
 
 
 class ChargebackList(BaseModel):
@@ -181,18 +196,35 @@ class ChargebackList(BaseModel):
 
 
 @router.get("/disputes", response_model=ChargebackList,
-            summary="Chargebacks against my payments")
+            summary="Chargebacks and consumer disputes against my payments")
 def disputes(request: Request, who: Principal = Depends(REPORTS)) -> Any:
     """Merchant (reports:read). The chargebacks recorded against the merchant's payments,
     newest first: the card network's reference, the payment, the amount, the reason code
-    and whether it was judged fraud (at most 200). Changes nothing."""
+    and whether it was judged fraud (at most 200), then the consumers' disputes (`kind`
+    `dispute`: `id` is the dispute's number, `reference` its `dispute_id`; at most 200). A
+    chargeback that opened or joined a dispute carries its `dispute_id`, `dispute_status`,
+    `respond_by` (answer at POST /v1/merchant/disputes/{dispute_id}/response). Changes
+    nothing."""
     from creditpay.risk.fraud.cases import merchant_chargebacks
 
     rt = runtime(request)
     with rt.uow.connect() as conn:
         found = merchant_chargebacks(conn, who.id)
-    return {"data": [{k: v for k, v in c.items() if k in ChargebackOut.model_fields}
-                     for c in found]}
+        consumer = rt.payments.disputes.merchant_rows(conn, who)
+        joined = rt.payments.disputes.by_chargeback(conn, [c["reference"] for c in found])
+    return {"data": [{**{k: v for k, v in c.items() if k in ChargebackOut.model_fields},
+                      **_dispute_fields(joined.get(c["reference"]))} for c in found]
+            + consumer}
+
+
+def _dispute_fields(dispute: dict[str, Any] | None) -> dict[str, Any]:
+    if dispute is None:
+        return {"kind": "chargeback"}
+    return {"kind": "chargeback", "dispute_id": dispute["dispute_id"],
+            "dispute_status": dispute["status"], "dispute_reason": dispute["reason"],
+            "dispute_amount_minor": dispute["amount_minor"],
+            "respond_by": dispute["respond_by"], "merchant_late": dispute["merchant_late"],
+            "credit_paused": dispute["credit_paused"], "outcome": dispute["outcome"]}
 
 
 class FeesOut(BaseModel):

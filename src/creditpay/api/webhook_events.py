@@ -42,6 +42,26 @@ class WebhookRefund(WebhookIntent):
     refund_amount_minor: int
 
 
+class WebhookDispute(BaseModel):
+    """A dispute of one of the merchant's payments as it is after the event (issue #20;
+    answer at POST /v1/merchant/disputes/{dispute_id}/response by respond_by)."""
+
+    id: str = Field(description="the dispute's id (dp_...), as dispute_id")
+    order_id: str = Field(description="the disputed payment's order id")
+    dispute_id: str
+    payment_intent_id: str
+    merchant_id: str
+    currency: str
+    amount_minor: int
+    reason: str
+    status: str
+    source: str
+    respond_by: str
+    merchant_late: bool
+    outcome: str | None
+    refund_id: str | None
+
+
 class _Event(BaseModel):
     id: str = Field(description="evt_...: the same on every retry of this delivery",
                     examples=["evt_3f2a9c0b1d4e5f60718a"])
@@ -68,8 +88,14 @@ EVENT_TYPES: dict[str, str] = {
     "payment_intent.canceled": "The payment was cancelled; any authorisation is released.",
     "payment_intent.expired": "Not paid (or not captured) in time; any hold is released.",
     "refund.succeeded": "A refund was made.",
+    "dispute.opened": "A consumer (or a card chargeback) disputed a payment: answer by "
+                      "respond_by.",
+    "dispute.updated": "A dispute moved (the merchant answered, the deadline passed, a "
+                       "chargeback joined it).",
+    "dispute.resolved": "A dispute ended: accepted, decided for either side, or withdrawn.",
 }
-MODELS = {kind: _event(kind, WebhookRefund if kind.startswith("refund") else WebhookIntent,
+MODELS = {kind: _event(kind, WebhookRefund if kind.startswith("refund") else
+                       WebhookDispute if kind.startswith("dispute") else WebhookIntent,
                        summary) for kind, summary in EVENT_TYPES.items()}
 
 

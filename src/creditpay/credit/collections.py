@@ -50,6 +50,7 @@ from creditpay.credit.collections_tables import (
     collection_runs,
     collection_settlements,
 )
+from creditpay.credit.pauses import paused_account_ids
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, StateError, ValidationError, field_path
 from creditpay.money import validate_currency
@@ -386,8 +387,11 @@ def run_collections(uow: UnitOfWork, business_date: dt.date, *, rules: ContactRu
         open_accounts = set(conn.execute(select(collection_cases.c.account_id).where(
             collection_cases.c.status == "open",
             collection_cases.c.currency == currency)).scalars())
-    work = [a for a in accounts if a.account_id in open_accounts or
-            (a.status == "active" and (a.dpd > 0 or _may_get_reminder(a)))]
+        # Disputes (issue #20): no contact about a plan paused while its purchase is disputed.
+        paused_by_dispute = paused_account_ids(conn)
+    work = [a for a in accounts if a.account_id not in paused_by_dispute and (
+            a.account_id in open_accounts or
+            (a.status == "active" and (a.dpd > 0 or _may_get_reminder(a))))]
     context = _Run(business_date, strategy, directory or PartiesDirectory(), rules,
                    currency)
     for start in range(0, len(work), size):

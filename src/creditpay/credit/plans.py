@@ -135,7 +135,16 @@ def refresh_account(tx: Tx, account: dict[str, Any], items: list[Item],
     if account["kind"] == "line":
         next_due = min((i.due_date for i in open_items if i.due_date >= today),
                        default=None)
-    dpd = dpd_for(oldest, today)
+    aged_to = today
+    if late_items and account["kind"] == "plan":
+        # Disputes (issue #20): a plan paused while its purchase is disputed ages no further
+        # than the day its pause began (creditpay.credit.pauses).
+        from creditpay.credit.pauses import paused_since
+
+        paused_on = paused_since(tx.conn, account["account_id"])
+        if paused_on is not None:
+            aged_to = min(today, paused_on)
+    dpd = dpd_for(oldest, aged_to)
     product = product_of(account, catalogue)
     status = account["status"]
     owes = (unbilled + billed + past_due + account["penalty_unpaid_minor"]

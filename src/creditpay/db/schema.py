@@ -31,6 +31,8 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.risk.fraud.tables",
     "creditpay.risk.early_warning.tables",
     "creditpay.assistant.tables",
+    "creditpay.credit.pauses_tables",
+    "creditpay.payments.disputes_tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

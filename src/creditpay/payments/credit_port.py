@@ -33,6 +33,7 @@ from creditpay.protection.withdrawal import withdrawal_deadline
 if TYPE_CHECKING:
     from creditpay.credit.lines import CreditLineView
     from creditpay.credit.offers import OfferCosts
+    from creditpay.credit.pauses import PauseResult
     from creditpay.credit.products import Catalogue
     from creditpay.credit.quotes import StoredOffer
     from creditpay.credit.service import CreditAuthorisation, CreditPurchase, RefundResult
@@ -129,6 +130,14 @@ class CreditPort(Protocol):
     def refund_purchase(self, tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: int
                         ) -> RefundResult: ...
 
+    # Disputes (issue #20): the plan that financed a disputed purchase is paused, and the
+    # pause ends (its dates moved by the days paused) when the dispute does.
+    def pause_purchase(self, tx: Tx, *, pause_id: str, purchase_id: str, amount_minor: int,
+                       actor_id: str) -> PauseResult: ...
+
+    def end_pause(self, tx: Tx, *, pause_id: str, outcome: str, actor_id: str
+                  ) -> PauseResult: ...
+
     def key_facts(self, offer: CheckoutOffer, language: str, *, lender_name: str,
                   stored: StoredOffer | None = None) -> KeyFactsDocument: ...
 
@@ -149,6 +158,7 @@ class NoCredit:
     quote_offers = stored_offer = capture_split = open_credit_line = _refuse
     authorise_purchase = capture_purchase = void_authorisation = refund_purchase = _refuse
     key_facts = borrower_position = _refuse
+    pause_purchase = end_pause = _refuse
 
 
 class CreditFacade:
@@ -259,6 +269,19 @@ class CreditFacade:
         return credit_service.refund_purchase(tx, refund_id=refund_id, purchase_id=purchase_id,
                                               amount_minor=amount_minor,
                                               catalogue=self.catalogue)
+
+    def pause_purchase(self, tx: Tx, *, pause_id: str, purchase_id: str, amount_minor: int,
+                       actor_id: str) -> PauseResult:
+        from creditpay.credit import pauses
+
+        return pauses.pause_purchase(tx, pause_id=pause_id, purchase_id=purchase_id,
+                                     amount_minor=amount_minor, actor_id=actor_id)
+
+    def end_pause(self, tx: Tx, *, pause_id: str, outcome: str, actor_id: str
+                  ) -> PauseResult:
+        from creditpay.credit import pauses
+
+        return pauses.end_pause(tx, pause_id=pause_id, outcome=outcome, actor_id=actor_id)
 
     # ------------------------------------------------------------------ key facts
     def key_facts(self, offer: CheckoutOffer, language: str, *, lender_name: str,

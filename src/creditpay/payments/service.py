@@ -53,6 +53,7 @@ from creditpay.payments.common import (
     PaymentsContext,
     PaymentsPolicy,
 )
+from creditpay.payments.disputes import Disputes
 from creditpay.payments.intents import Intents
 from creditpay.payments.qr import QrPayments
 from creditpay.payments.settlement import Settlement
@@ -84,6 +85,7 @@ class Payments(PaymentsContext):
     checkout: Checkout = field(init=False, repr=False)
     qr: QrPayments = field(init=False, repr=False)
     settlement: Settlement = field(init=False, repr=False)
+    disputes: Disputes = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.wallet = Wallet(self)
@@ -91,6 +93,7 @@ class Payments(PaymentsContext):
         self.checkout = Checkout(self, self.intents, self.wallet)
         self.qr = QrPayments(self, self.intents, self.checkout)
         self.settlement = Settlement(self)
+        self.disputes = Disputes(self)
 
     def wallet_balance(self, conn: Connection, customer_id: str, currency: str) -> dict[str, Any]:
         return self.wallet.wallet_balance(conn, customer_id, currency)

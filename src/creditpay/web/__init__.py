@@ -20,9 +20,11 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
         assistant_pages,
         checkout,
         console,
+        console_disputes,
         console_queues,
         console_records,
         credit_pages,
+        dispute_pages,
         merchant,
         pages,
         security,
@@ -31,7 +33,8 @@ def mount(app: FastAPI, *, dev_inbox: bool) -> None:
     from creditpay.web.assets import STATIC_PREFIX, static_files
 
     for module in (pages, checkout, wallet, credit_pages, console, console_queues,
-                   console_records, merchant, security, assistant_pages):
+                   console_records, merchant, security, assistant_pages, dispute_pages,
+                   console_disputes):
         app.include_router(module.router)
     from creditpay.web import hardship_pages  # issue #20: hardship help and its queue
 

@@ -5,8 +5,7 @@ what ``POST /v1/me/assistant/messages`` runs (:func:`creditpay.api.routes_assist
 .answer_use_case`) and lists the conversation's turns (questions as stored: masked). Each
 proposed action is a button to the app's page for it or a confirm form; nothing is done
 without the consumer's click. Dispute, hardship and fraud-report proposals lead to the
-complaints page until their own pages exist (``ACTION_PAGES``); a fraud report, to the
-security page.
+app's page for it (``ACTION_PAGES``: disputes, hardship, the security page).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ __all__ = ["router", "ACTION_PAGES"]
 router = APIRouter(prefix="/app", include_in_schema=False)
 # Where each proposal leads in the app (a page where the consumer confirms it); a kind
 # missing here is a confirm form on this page (switch_autopay, handoff_human).
-ACTION_PAGES = {"repay": "/app/credit/repay", "open_dispute": "/app/complaints",
+ACTION_PAGES = {"repay": "/app/credit/repay", "open_dispute": "/app/disputes",
                 "freeze": "/app/security"}
 INTENT_LABEL = {"bill_amount": N_("Bill amount"), "due_date": N_("Due date"),
                 "minimum_payment": N_("Minimum payment"), "how_to_repay": N_("Repaying"),
@@ -66,6 +65,8 @@ def _web_action(proposal: dict[str, Any], conversation_id: str) -> dict[str, Any
         shown.update(form="/app/credit/auto_debit", fields={
             "account_id": account_id, "enabled": "true" if body.get("enabled") else "false",
             KEY_FIELD: new_form_key()})
+    elif kind == "open_dispute" and body.get("payment_intent_id"):
+        shown["href"] = f"/app/disputes?payment={body['payment_intent_id']}"
     elif kind == "request_hardship":  # GET .../credit_accounts/{id}/hardship_options
         shown["href"] = "/app/credit/hardship?account=" + proposal["path"].split("/")[4]
     elif kind == "handoff_human":

@@ -539,19 +539,75 @@ def revoke_key(page: Page, form: dict[str, str]) -> Response:
 
 
 # ----------------------------------------------------------------------- disputes, fees
-@router.get("/disputes", response_class=HTMLResponse)
-def disputes_page(request: Request) -> Response:
-    """Chargebacks against the merchant's payments (GET /v1/merchant/disputes)."""
+DISPUTE_STATUS = {"open": N_("Open: awaiting your answer"), "under_review": N_("Under review"),
+                  "resolved_consumer": N_("Decided for the shopper (refunded)"),
+                  "resolved_merchant": N_("Decided for you"),
+                  "withdrawn": N_("Withdrawn by the shopper"),
+                  "accepted": N_("Accepted by you (refunded)")}
+DISPUTE_REASONS = {"not_received": N_("Not received"),
+                   "not_as_described": N_("Not as described"),
+                   "unauthorised": N_("Not authorised by the shopper"),
+                   "duplicate": N_("Charged twice")}
+
+
+def _disputes_view(page: Page, **values: Any) -> Response:
+    """Chargebacks and consumer disputes against the merchant's payments (GET
+    /v1/merchant/disputes), each open dispute with its answer form."""
     from creditpay.risk.fraud.cases import merchant_chargebacks
 
+    who = page.principal
+    assert who is not None
+    disputes = page.rt.payments.disputes
+    with page.rt.uow.connect() as conn:
+        found = merchant_chargebacks(conn, who.id)
+        joined = disputes.by_chargeback(conn, [c["reference"] for c in found])
+        mine = disputes.list_for(conn, who)
+    values.setdefault("error", None)
+    values.setdefault("answered", None)
+    status_code = values.pop("status_code", 200)
+    return render(page, "merchant/disputes.html", status_code=status_code,
+                  title=page.gettext("Disputes"), chargebacks=found, joined=joined,
+                  disputes=mine, status_names=DISPUTE_STATUS, reason_names=DISPUTE_REASONS,
+                  can_answer=bool(REFUNDS_WRITE & who.scopes), key=new_form_key(), **values)
+
+
+@router.get("/disputes", response_class=HTMLResponse)
+def disputes_page(request: Request) -> Response:
+    """Chargebacks and consumer disputes against the merchant's payments, with a form to
+    answer each open one (POST /v1/merchant/disputes/{id}/response)."""
     page, refused = merchant_only(request, REPORTS_READ)
     if refused is not None:
         return refused
-    assert page.principal is not None
-    with page.rt.uow.connect() as conn:
-        found = merchant_chargebacks(conn, page.principal.id)
-    return render(page, "merchant/disputes.html", title=page.gettext("Disputes"),
-                  chargebacks=found)
+    return _disputes_view(page)
+
+
+@form_post(router, "/disputes/{dispute_id}/response", page_of=merchant_page)
+def answer_dispute(page: Page, form: dict[str, str]) -> Response:
+    """POST /v1/merchant/disputes/{id}/response from the disputes page: accept (refund at
+    once) or contest with evidence."""
+    refused = _form_guard(page, REFUNDS_WRITE)
+    if refused is not None:
+        return refused
+    who = page.principal
+    assert who is not None
+    dispute_id = str(page.request.path_params["dispute_id"])[:32]
+    action = form.get("action", "")
+    evidence = form.get("evidence", "").strip() or None
+    documents = [line.strip() for line in form.get("evidence_documents", "").splitlines()
+                 if line.strip()] or None
+    body = {"action": action, "evidence": evidence, "evidence_documents": documents}
+    try:
+        out = _once(page, who, form, f"/v1/merchant/disputes/{dispute_id}/response", body,
+                    lambda tx: page.rt.payments.disputes.respond(
+                        tx, who, dispute_id, action=action, evidence=evidence,
+                        evidence_documents=documents))
+    except DomainError as exc:
+        if isinstance(exc, NotFoundError):
+            return not_found(page)
+        message = page.gettext("Describe your evidence to contest the dispute.") \
+            if exc.field == "evidence" else _refusal(page, exc)
+        return _disputes_view(page, status_code=http_status(exc), error=message)
+    return _disputes_view(page, answered=out)
 
 
 @router.get("/fees", response_class=HTMLResponse)

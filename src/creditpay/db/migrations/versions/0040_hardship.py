@@ -6,7 +6,7 @@ product's policy or referred to an operator, and an approved one runs as an arra
 the account until its new schedule is repaid or broken.
 
 Revision ID: 0040_hardship
-Revises: 0038_jobs_queue (the lead re-chains parallel revisions when merging)
+Revises: 0039_disputes
 Create Date: 2026-12-07 05:00:00
 """
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 revision: str = '0040_hardship'
-down_revision: str | None = '0038_jobs_queue'
+down_revision: str | None = '0039_disputes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
