@@ -158,5 +158,5 @@ def test_credit_account_read_is_constant(uow: UnitOfWork) -> None:
 
     with uow.begin() as tx:
         for lock in (False, True):
-            _assert_same(_statements(tx.conn, lambda: load_account(tx.conn, "ca_1", lock=lock)),
-                         _statements(tx.conn, lambda: load_account(tx.conn, "ca_2", lock=lock)))
+            _assert_same(_statements(tx.conn, partial(load_account, tx.conn, "ca_1", lock=lock)),
+                         _statements(tx.conn, partial(load_account, tx.conn, "ca_2", lock=lock)))
