@@ -28,6 +28,7 @@ PURE_MEMOS = {
     ("api/observability.py", "code_heads"): "the packaged migrations' heads (code data)",
     ("risk/fraud/state_store.py", "_select_sql"): "SQL text per dialect and row count",
     ("risk/fraud/state_store.py", "_update_sql"): "SQL text per paramstyle",
+    ("platform/audit.py", "_key_checks"): "pure function of a payload key's text",
     # Configuration still memoised, packaged with the code (not per process): left for a
     # follow-up that threads them like the catalogue (collections strategies, consent
     # texts, the key-facts template).

@@ -390,3 +390,16 @@ def test_strategy_channels_are_the_contact_rules_channels():
     # Credit validates a strategy's channels without importing consumer protection (it sits
     # below it); the two lists must not drift apart.
     assert tuple(C.CONTACT_CHANNELS) == tuple(CHANNELS)
+
+
+def test_the_book_carries_each_accounts_next_due_date(uow, clock, parties):
+    """The reminders read the next due date from the book, read once for the run: it is
+    the account's own, as its view shows it."""
+    _debtor(uow, parties, loans=("loan-a", "loan-b"))
+    with uow.connect() as conn:
+        accounts, _ = S.portfolio(conn, CNY)
+        loans = [a for a in accounts if a.kind == "loan"]
+        assert [a.next_due_date for a in loans] == [DUE, DUE]
+        for account in accounts:
+            assert account.next_due_date == S.get_account_view(
+                conn, account.account_id).next_due_date

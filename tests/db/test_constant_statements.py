@@ -151,3 +151,12 @@ def _refused(check: Callable[..., Any], *args: Any) -> None:
     """Run a check that refuses (no consent recorded): only its reads matter here."""
     with pytest.raises(DomainError):
         check(*args)
+
+
+def test_credit_account_read_is_constant(uow: UnitOfWork) -> None:
+    from creditpay.credit.accounts_repo import load_account
+
+    with uow.begin() as tx:
+        for lock in (False, True):
+            _assert_same(_statements(tx.conn, partial(load_account, tx.conn, "ca_1", lock=lock)),
+                         _statements(tx.conn, partial(load_account, tx.conn, "ca_2", lock=lock)))

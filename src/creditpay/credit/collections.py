@@ -690,7 +690,9 @@ def _contact(tx: Tx, context: _Run, account: credit.PortfolioAccount,
 def _reminders(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> None:
     if not context.strategy.reminders or not _may_get_reminder(account):
         return
-    due = credit.get_account_view(tx.conn, account.account_id).next_due_date
+    # The next due date as the book was read at the start of the run (with dpd and the
+    # billed amounts above): only the close of business moves it, never a collections day.
+    due = account.next_due_date
     if due is None:
         return
     days = (due - context.day).days

@@ -351,6 +351,9 @@ class PortfolioAccount:
     billed_unpaid_minor: int  # billed and past-due principal plus posted, unpaid charges
     dpd: int
     bucket: str
+    # The next installment not yet billed (the account's ``next_due_date``), None without
+    # one: what the collections' reminders look at, read with the book instead of per account.
+    next_due_date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -370,12 +373,12 @@ def portfolio(conn: Any, currency: str) -> tuple[list[PortfolioAccount], list[Po
         r.account_id, r.customer_id, r.kind, r.status, r.product_code, r.line_id, r.opened_on,
         r.principal_unbilled_minor + r.principal_billed_minor + r.principal_past_due_minor,
         r.principal_billed_minor + r.principal_past_due_minor + r.penalty_unpaid_minor
-        + r.late_fee_unpaid_minor, r.dpd, r.bucket)
+        + r.late_fee_unpaid_minor, r.dpd, r.bucket, r.next_due_date)
         for r in conn.execute(select(
             a.account_id, a.customer_id, a.kind, a.status, a.product_code, a.line_id,
             a.opened_on, a.principal_unbilled_minor, a.principal_billed_minor,
             a.principal_past_due_minor, a.penalty_unpaid_minor, a.late_fee_unpaid_minor,
-            a.dpd, a.bucket).where(a.currency == currency).order_by(a.seq))]
+            a.dpd, a.bucket, a.next_due_date).where(a.currency == currency).order_by(a.seq))]
     c = credit_lines.c
     lines = [PortfolioLine(r.line_id, r.customer_id, r.limit_minor, r.status)
              for r in conn.execute(select(c.line_id, c.customer_id, c.limit_minor, c.status)

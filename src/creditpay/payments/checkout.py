@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from creditpay.credit import affordability as affordability_rules
 from creditpay.credit import origination
@@ -62,6 +62,25 @@ __all__ = ["Checkout"]
 # A confirmed intent's status, as the checkout metric's outcome.
 _CONFIRM_OUTCOMES = {"requires_capture": "approved", "succeeded": "approved",
                      "in_review": "review", "declined": "declined"}
+
+
+def _set_intent(columns: tuple[str, ...]) -> Any:
+    """A constant UPDATE of ``columns`` of one intent (parameters ``b_id`` and ``b_<column>``):
+    compiled once, its cache key kept, for the writes every checkout makes."""
+    return update(payment_intents).where(payment_intents.c.id == bindparam("b_id")).values(
+        {name: bindparam(f"b_{name}") for name in columns})
+
+
+_AUTHORISED_COLUMNS = ("status", "customer_id", "funding", "card_id", "accepted_offer",
+                       "credit_authorisation_id", "confirmed_at", "capture_before",
+                       "risk_outcome", "risk_reasons")
+_SET_AUTHORISED = _set_intent(_AUTHORISED_COLUMNS)
+_SET_CAPTURED = _set_intent(("status", "captured_minor"))
+_INSERT_CAPTURE = payment_captures.insert()
+
+
+def _intent_params(intent_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {"b_id": intent_id, **{f"b_{name}": value for name, value in values.items()}}
 
 
 @dataclass
@@ -383,8 +402,8 @@ class Checkout:
             card_id=card.id if card is not None else None, accepted_offer=accepted,
             credit_authorisation_id=credit_authorisation_id, confirmed_at=tx.now,
             capture_before=tx.now + dt.timedelta(seconds=window), **risk_values)
-        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id)
-                        .values(**values))
+        assert tuple(values) == _AUTHORISED_COLUMNS, "the authorised intent's columns changed"
+        tx.conn.execute(_SET_AUTHORISED, _intent_params(row.id, values))
         payload: dict[str, Any] = {"amount_minor": row.amount_minor, "currency": row.currency,
                                    "funding": funding,
                                    "risk": risk_values["risk_outcome"]}
@@ -476,13 +495,12 @@ class Checkout:
             create_transfer(tx, TransferRequest(
                 f"{row.id}.capture", "payment.capture", TransferKind.POST,
                 pending_id=f"{row.id}.auth", amount_minor=amount, reference=row.id))
-        tx.conn.execute(payment_captures.insert().values(
+        tx.conn.execute(_INSERT_CAPTURE, dict(
             id=capture_id, intent_id=row.id, merchant_id=row.merchant_id, amount_minor=amount,
             currency=row.currency, credit_purchase_id=purchase_id, business_date=tx.today,
             settlement_id=None, created_at=tx.now))
         values = {"status": "succeeded", "captured_minor": amount}
-        tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id).values(
-            **values))
+        tx.conn.execute(_SET_CAPTURED, _intent_params(row.id, values))
         audit.append(tx, "merchant", merchant.id, "payment.captured", "payment_intent", row.id,
                      {"capture_id": capture_id, "amount_minor": amount})
         # The intent as written: the locked row with the values just set (no re-read).

@@ -92,6 +92,13 @@ FRAUD_TRAIN_ROWS_MIN = 300
 FRAUD_TRAIN_POSITIVES_MIN = 12
 FRAUD_TRAIN_WINDOW_DAYS = 42  # the most recent six weeks of labelled screenings
 FRAUD_TRAIN_ROUNDS = 100  # boosting rounds: retraining stays a small share of the run
+# One LightGBM thread (as creditpay.risk.scoring.gbm below SINGLE_THREAD_ROWS_MAX): on a few
+# thousand rows a second OpenMP worker saves little on a quiet machine, and on a busy one
+# the two spin-wait on each other: 100 rounds on 9,000 rows took 8 to 30 s of wall time and
+# 5 to 9 s of CPU with two threads, 0.9 to 4 s and 0.7 s with one (load average 5). With
+# ``deterministic`` and ``force_row_wise`` the trees are the same either way; only the
+# model text's parameter line, and so the model's version hash, says 1 instead of 2.
+FRAUD_TRAIN_THREADS = 1
 # A consumer with a line takes a cash loan (借呗) on a given day with this chance times their
 # credit appetite; the amounts (minor units) they ask for, within their line's headroom.
 CASH_LOAN_DAILY_RATE = 0.01
@@ -628,7 +635,8 @@ class Economy:
             return
         x = np.stack([self.screenings[i][1] for i in ids]).astype(np.float64)
         config = self.screening.screener.model.feature_config
-        model = train_model(x, y, config, num_boost_round=FRAUD_TRAIN_ROUNDS, training_info={
+        model = train_model(x, y, config, num_boost_round=FRAUD_TRAIN_ROUNDS,
+                            params={"num_threads": FRAUD_TRAIN_THREADS}, training_info={
             "source": "simulated economy", "business_date": self.clock.today().isoformat()})
         self.screening.swap_model(model)
         self.fraud_models.append({"version": model.version, "day": day,

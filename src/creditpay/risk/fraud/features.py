@@ -33,6 +33,7 @@ import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -151,8 +152,10 @@ class FeatureConfig:
                 values[key] = tuple(values[key])
         return cls(**values)
 
-    @property
+    @cached_property
     def version(self) -> str:
+        # Hashed once per configuration object (every field is immutable: frozen, tuples):
+        # every screening asks for it to key the shared state rows.
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return "features-" + hashlib.sha256(blob).hexdigest()[:12]
 
