@@ -118,7 +118,7 @@ def test_a_product_that_breaks_the_caps_is_refused_when_proposed(api):
         ({"status": "draft"}, "status"),
         ({"kind": "credit_line", "style": "revolve", "statement_day": 1, "due_day": 10,
           "interest_annual_rate": "0.18", "annual_rate": None, "methods": None,
-          "terms": None}, "kind"),  # a code keeps its kind
+          "terms": None, "hardship": None}, "kind"),  # a code keeps its kind
         ({"unknown_field": 1}, "unknown_field"),
     ]
     for changes, field in cases:

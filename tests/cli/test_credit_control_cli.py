@@ -100,7 +100,9 @@ def test_write_off_reverse_is_always_proposed(tmp_path):
         maker = new_operator(uow, "risk_analyst")["token"]
         checker = new_operator(uow, "admin")["token"]
         with engine.connect() as conn:
-            assert get_line(conn, who.line_id)["status"] == "frozen"  # written off
+            line = get_line(conn, who.line_id)
+            # Written off: frozen by the lender, not a freeze the consumer may lift.
+            assert (line["status"], line["frozen_reason"]) == ("frozen", "write_off")
     finally:
         engine.dispose()
     proposed = _run("credit", "write-off-reverse", "--account", who.line_id, "--reason",
@@ -115,7 +117,8 @@ def test_write_off_reverse_is_always_proposed(tmp_path):
     engine = open_database(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:
-            assert get_line(conn, who.line_id)["status"] == "active"
+            line = get_line(conn, who.line_id)
+            assert (line["status"], line["frozen_reason"]) == ("active", None)
     finally:
         engine.dispose()
     refused = _run("credit", "write-off-reverse", "--account", who.line_id, "--reason", "x",

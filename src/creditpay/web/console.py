@@ -65,7 +65,8 @@ KIND_NAMES = {"credit_line.grant": N_("Grant a credit line"),
               "product.change": N_("Activate a product version"),
               "caps.change": N_("Activate regulatory caps"),
               "funding.arrange": N_("Set how partner lenders fund a product"),
-              "partner.terms": N_("Change a partner lender's terms")}
+              "partner.terms": N_("Change a partner lender's terms"),
+              "dispute.decide": N_("Decide a payment dispute")}
 # How a proposal's arguments are shown (the raw value stays in data-value / data-minor).
 PAYLOAD_LABELS = {"customer_id": N_("Customer"), "limit_minor": N_("Credit limit"),
                   "product_code": N_("Product"), "currency": N_("Currency"),
