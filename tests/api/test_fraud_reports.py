@@ -10,6 +10,7 @@ import itertools
 from sqlalchemy import func, select, update
 
 from creditpay.credit.tables import credit_lines
+from creditpay.platform.tables import vault_notes
 from creditpay.protection.tables import complaints
 from creditpay.risk.fraud.tables import fraud_labels
 
@@ -54,6 +55,17 @@ def test_report_labels_the_payment_opens_a_complaint_and_freezes_credit(api):
     assert (label.source, label.is_fraud, label.customer_id) == (
         "consumer_report", True, customer_id)
     assert api.get("/v1/me/credit_line", token, expect=200).json()["status"] == "frozen"
+    # The consumer's words are kept encrypted in the notes vault, about the complaint.
+    with api.runtime.uow.begin() as tx:
+        note = api.runtime.notes.read(tx, report["description_note_id"], staff_id="op_test",
+                                      purpose="complaint_handling")
+    assert (note.text, note.about_type, note.about_id, note.customer_id) == (
+        "I did not buy this; my phone was stolen", "complaint", report["complaint_id"],
+        customer_id)
+    with api.runtime.uow.connect() as conn:
+        stored = conn.execute(select(vault_notes.c.ciphertext).where(
+            vault_notes.c.id == report["description_note_id"])).scalar_one()
+    assert "phone was stolen" not in stored
     # No new credit while frozen: the checkout offers no credit, the wallet still pays.
     intent = api.post("/v1/payment_intents", {"amount_minor": 3_000, "currency": "CNY",
                                               "order_id": "fr-2"}, mkey, expect=201).json()

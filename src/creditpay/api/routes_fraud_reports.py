@@ -53,11 +53,14 @@ class FraudReportOut(BaseModel):
     credit_frozen: bool
     lines: list[LineFreezeOut]
     resolve_due_at: str
+    description_note_id: str = Field(description="your words, kept encrypted in the notes "
+                                                 "vault for the person who follows it up")
     model_config = S.examples({
         "report_id": "frr_5b1e0c9d2a7f4e3b8c61", "complaint_id": "cmp_0a1b2c3d4e5f60718293a4b5",
         "payment_intent_id": "pi_5b1e0c9d2a7f4e3b8c61", "labelled": True,
         "credit_frozen": True, "lines": [_FROZEN],
-        "resolve_due_at": "2025-03-08T10:00:00+00:00"})
+        "resolve_due_at": "2025-03-08T10:00:00+00:00",
+        "description_note_id": "note_9f8e7d6c5b4a39281706f5e4"})
 
 
 class UnfreezeIn(S.Strict):
@@ -89,7 +92,7 @@ def report_fraud(request: Request, body: FraudReportIn, idempotency_key: str = I
     return idempotent_post(request, who.scope_key, body, lambda tx: report(
         tx, rt.payments, who, description=body.description,
         payment_intent_id=body.payment_intent_id, freeze=body.freeze,
-        subjects=rt.complaint_subjects).as_dict(), status_code=201)
+        subjects=rt.complaint_subjects, notes=rt.notes).as_dict(), status_code=201)
 
 
 @router.post("/me/credit_line/unfreeze", response_model=UnfreezeOut, tags=["credit"],

@@ -30,6 +30,7 @@ from creditpay.parties.service import Principal, StepUpRequired, WrongCode, comm
 from creditpay.payments.common import PaymentsContext
 from creditpay.payments.intents import Intents
 from creditpay.platform import audit
+from creditpay.platform.notes import Notes
 from creditpay.protection.complaints import ComplaintSubjects, open_complaint
 from creditpay.risk.fraud.cases import ingest_consumer_report
 
@@ -47,12 +48,14 @@ class FraudReport:
     labelled: bool  # the payment was recorded as fraud for the models
     lines: list[dict[str, Any]]  # each line after the call (see credit.lines.LineFreeze)
     resolve_due_at: dt.datetime
+    description_note_id: str  # the consumer's words, in the notes vault (encrypted)
 
     def as_dict(self) -> dict[str, Any]:
         return {"report_id": self.report_id, "complaint_id": self.complaint_id,
                 "payment_intent_id": self.payment_intent_id, "labelled": self.labelled,
                 "credit_frozen": any(line["status"] == "frozen" for line in self.lines),
-                "lines": self.lines, "resolve_due_at": self.resolve_due_at.isoformat()}
+                "lines": self.lines, "resolve_due_at": self.resolve_due_at.isoformat(),
+                "description_note_id": self.description_note_id}
 
 
 def _description(value: object) -> str:
@@ -66,10 +69,11 @@ def _description(value: object) -> str:
 
 def report_fraud(tx: Tx, ctx: PaymentsContext, principal: Principal, *, description: object,
                  payment_intent_id: str | None, freeze: bool, subjects: ComplaintSubjects,
-                 request_id: str | None = None) -> FraudReport:
+                 notes: Notes) -> FraudReport:
     """Record the consumer's fraud report (see the module's docstring). A payment named must
-    be one the consumer paid: another's is NotFoundError naming ``payment_intent_id``.
-    ``request_id`` (the Idempotency-Key) makes the complaint's retry return the first one."""
+    be one the consumer paid: another's is NotFoundError naming ``payment_intent_id``. The
+    consumer's words go to the notes vault (encrypted, erased with the customer's data),
+    about the complaint, for the person who follows it up to read."""
     text = _description(description)
     if not isinstance(freeze, bool):
         raise ValidationError("must be true or false", field="freeze")
@@ -87,17 +91,21 @@ def report_fraud(tx: Tx, ctx: PaymentsContext, principal: Principal, *, descript
         tx, customer_id=principal.id,
         subject_type="payment_intent" if payment_intent_id else "customer",
         subject_id=payment_intent_id or principal.id, category="fraud_dispute",
-        channel="app", request_id=request_id, subjects=subjects)
+        channel="app", subjects=subjects)
+    note_id = notes.store(tx, text=text, kind="fraud_report.description",
+                          about_type="complaint", about_id=complaint.id,
+                          author_id=principal.id, customer_id=principal.id,
+                          field="description")
     lines = [line.as_dict() for line in freeze_lines_by_customer(
         tx, customer_id=principal.id, reason=f"fraud report {report_id}")] if freeze else []
     audit.append(tx, "customer", principal.id, "fraud_report.received", "customer",
                  principal.id, {"report_id": report_id, "complaint_id": complaint.id,
                                 "payment_intent_id": payment_intent_id,
-                                "freeze": freeze, "description_chars": len(text),
+                                "freeze": freeze, "description_note_id": note_id,
                                 "frozen_lines": [line["line_id"] for line in lines
                                                  if line["changed"]]})
     return FraudReport(report_id, complaint.id, payment_intent_id, labelled, lines,
-                       complaint.resolve_due_at)
+                       complaint.resolve_due_at, note_id)
 
 
 def _own_paid_intent(conn: Connection, ctx: PaymentsContext, principal: Principal,

@@ -90,7 +90,7 @@ def report(page: Page, form: dict[str, str]) -> Response:
             use_case=lambda tx: report_fraud(
                 tx, rt.payments, who, description=body.description,
                 payment_intent_id=body.payment_intent_id, freeze=body.freeze,
-                subjects=rt.complaint_subjects).as_dict())
+                subjects=rt.complaint_subjects, notes=rt.notes).as_dict())
     except DomainError as exc:
         return _render(page, who, status_code=http_status(exc), typed=typed,
                        error=problem(page, exc))
