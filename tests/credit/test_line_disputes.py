@@ -224,5 +224,19 @@ def test_collections_do_not_pick_up_a_line_whose_only_overdue_amount_is_disputed
     with uow.connect() as conn:
         cases = conn.execute(select(collection_cases.c.account_id)).scalars().all()
     assert report.accounts_seen == 1 and cases == [twin.line_id]
-    assert statement(uow, disputed.line_id, D(2025, 3, 15)).disputed_minor == 0  # held later
+    # The bill shows what the dispute took from it, and its minimum without it.
+    march = statement(uow, disputed.line_id, D(2025, 3, 15))
+    assert (march.disputed_minor, march.minimum_payment_minor) == (B, 0)
+    assert_books(uow, disputed.customer_id)
+    # The merchant wins: the amount comes back as new principal for the next bill; this
+    # bill no longer shows it disputed, and what was not due then never becomes late.
+    with uow.begin() as tx:
+        pauses.end_pause(tx, pause_id="dp_1", outcome="resumed", actor_id="disputes")
+    march = statement(uow, disputed.line_id, D(2025, 3, 15))
+    assert (march.disputed_minor, march.minimum_payment_minor) == (0, 0)
+    close_until(uow, clock, D(2025, 4, 16))
+    april = statement(uow, disputed.line_id, D(2025, 4, 15))
+    assert (april.new_principal_minor, april.interest_minor, april.due_date) == (
+        B, 0, D(2025, 5, 5))
+    _current(uow, disputed.line_id)
     assert_books(uow, disputed.customer_id)

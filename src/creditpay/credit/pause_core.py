@@ -80,6 +80,11 @@ class LineHold:
     from_unbilled_minor: int
     cuts: tuple[tuple[int, int, int], ...]
 
+    def lowered_by(self, items: Sequence[LineItem]) -> dict[int, int]:
+        """How much each cut statement's minimum went down (by item number)."""
+        before = {i.number: i.minimum_minor for i in items}
+        return {number: before[number] - minimum for number, _, minimum in self.cuts}
+
 
 def _half_up_share(amount_minor: int, rate_micro: int) -> int:
     return (2 * amount_minor * rate_micro + MICRO) // (2 * MICRO)

@@ -52,7 +52,7 @@ from creditpay.platform import audit
 from creditpay.platform.validators import check_choice, check_minor
 
 __all__ = ["PauseResult", "pause_purchase", "end_pause", "get_pause", "paused_account_ids",
-           "purchase_accounts", "OUTCOMES", "disputed_minor", "disputed_on"]
+           "purchase_accounts", "OUTCOMES", "disputed_minor", "statement_disputes"]
 
 OUTCOMES = ("resumed", "refunded")
 
@@ -194,16 +194,20 @@ def _hold_on_line(tx: Tx, account: dict[str, Any], *, pause_id: str, purchase_id
     assert isinstance(product, P.CreditLineProduct)
     items = repo.load_items(tx.conn, account["seq"])
     statement_items = [i for i in items if i.status in ("billed", "past_due")]
+    line_items = [LineItem(i.number, i.principal_due, i.minimum_minor, i.paid_total,
+                           i.interest_due + i.fee_due) for i in statement_items]
     hold = hold_on_line(
-        amount_minor, int(account["principal_unbilled_minor"]),
-        [LineItem(i.number, i.principal_due, i.minimum_minor, i.paid_total,
-                  i.interest_due + i.fee_due) for i in statement_items],
+        amount_minor, int(account["principal_unbilled_minor"]), line_items,
         revolve=account["style"] == P.LineStyle.REVOLVE.value,
         minimum_rate_micro=P.rate_micro(product.minimum_payment_rate))
     if hold.held_minor == 0:  # the line owes no principal: nothing to hold
         return PauseResult(pause_id, purchase_id, account["account_id"], "line", False,
                            amount_minor)
     by_number = {i.number: i for i in statement_items}
+    lowered = hold.lowered_by(line_items)
+    held_from = {"unbilled_minor": hold.from_unbilled_minor,
+                 "cuts": [[number, cut, lowered[number], by_number[number].due_date.isoformat()]
+                          for number, cut, _ in hold.cuts]}
     for number, cut, minimum in hold.cuts:
         item = by_number[number]
         item.principal_minor -= cut
@@ -218,7 +222,7 @@ def _hold_on_line(tx: Tx, account: dict[str, Any], *, pause_id: str, purchase_id
            "account_seq": account["seq"], "purchase_id": purchase_id, "reason": "dispute",
            "amount_minor": amount_minor, "paused_on": tx.today, "resumed_on": None,
            "days_shifted": None, "outcome": None, "created_at": tx.now, "resumed_at": None,
-           "account_kind": "line", "held_minor": hold.held_minor}
+           "account_kind": "line", "held_minor": hold.held_minor, "held_from": held_from}
     tx.conn.execute(credit_pauses.insert().values(row))
     result = _result(row)
     tx.emit("credit.account.paused", "credit_account", account["account_id"],
@@ -296,15 +300,31 @@ def disputed_minor(conn: Connection, account_id: str) -> int:
     return int(found or 0)
 
 
-def disputed_on(conn: Connection, account_seq: int, day: dt.date) -> int:
-    """The principal of the line (by ``account_seq``) that was in its disputed bucket at
-    the close of business of ``day`` (held on or before ``day``, not released by then): what
-    a statement cut that day shows as disputed."""
+def statement_disputes(conn: Connection, account_seq: int, statement_date: dt.date,
+                       due_date: dt.date) -> tuple[int, int]:
+    """What the line's (by ``account_seq``) statement of ``statement_date``, due on
+    ``due_date``, shows of its disputes: (disputed, minimum lowered by), in minor units.
+
+    Disputed: the principal in the line's disputed bucket at the cut (held on or before the
+    statement date, not released by then), plus what disputes opened after the cut and still
+    open took from the balances this statement shows (the items due on its due date). The
+    minimum lowered by: what those later disputes took off the minimum of those items (for
+    good: a released amount comes back as new principal on a later statement)."""
     c = credit_pauses.c
-    found = conn.execute(select(func.coalesce(func.sum(c.held_minor), 0)).where(
-        c.account_seq == account_seq, c.account_kind == "line", c.paused_on <= day,
-        or_(c.resumed_on.is_(None), c.resumed_on > day))).scalar()
-    return int(found or 0)
+    rows = conn.execute(select(c.paused_on, c.resumed_on, c.held_minor, c.held_from).where(
+        c.account_seq == account_seq, c.account_kind == "line",
+        or_(c.resumed_on.is_(None), c.resumed_on > statement_date))).all()
+    disputed = lowered = 0
+    due = due_date.isoformat()
+    for paused_on, resumed_on, held, held_from in rows:
+        if paused_on <= statement_date:
+            disputed += int(held or 0)
+            continue
+        for _, cut, minimum_lowered, item_due in (held_from or {}).get("cuts", []):
+            if item_due == due:
+                lowered += int(minimum_lowered)
+                disputed += int(cut) if resumed_on is None else 0
+    return disputed, lowered
 
 
 def purchase_accounts(conn: Connection, purchase_ids: list[str]) -> dict[str, str]:

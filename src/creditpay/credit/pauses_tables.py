@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, CheckConstraint, Column, Date, Index, Integer, String, Table
 
-from creditpay.db.metadata import BigIntPK, UtcDateTime, metadata
+from creditpay.db.metadata import BigIntPK, JSONType, UtcDateTime, metadata
 
 __all__ = ["credit_pauses"]
 
@@ -38,6 +38,10 @@ credit_pauses = Table(
     # the principal held, at most the amount disputed) instead of pausing the account.
     Column("account_kind", String(8), nullable=False, server_default="plan"),
     Column("held_minor", BigInteger, nullable=True),
+    # Where the hold took it (pause_core.LineHold): {"unbilled_minor", "cuts": [[statement
+    # item number, principal cut, minimum lowered by, the item's due date]]}: the statement
+    # showing that item shows the cut as disputed and its minimum without it.
+    Column("held_from", JSONType, nullable=True),
     CheckConstraint("reason IN ('dispute')", name="reason"),
     CheckConstraint("outcome IS NULL OR outcome IN ('resumed', 'refunded')", name="outcome"),
     CheckConstraint("amount_minor > 0", name="amount_positive"),

@@ -122,11 +122,16 @@ def get_statement(conn: Any, statement_id: str) -> StatementView:
     ``minimum_payment_minor`` counts the installments due by the statement's ``due_date``
     (later ones fall due before the next statement). Both are as of the cut; an installment
     line shows the installment as stored (a later refund reduces it). ``disputed_minor`` is
-    the line's principal held in its disputed bucket at the cut (in neither)."""
-    from creditpay.credit.pauses import disputed_on
+    the line's principal held in its disputed bucket (issue #20) at the cut, plus what a
+    dispute opened since and still open took from this statement's balances (in neither);
+    the minimum is then without that dispute's part of it
+    (:func:`creditpay.credit.pauses.statement_disputes`)."""
+    from creditpay.credit.pauses import statement_disputes
 
     row = _statement_row(conn, statement_id)
     account_id = repo.load_account_by_seq(conn, row["account_seq"])["account_id"]
+    disputed, lowered = statement_disputes(conn, row["account_seq"], row["statement_date"],
+                                           row["due_date"])
     lines: list[dict[str, Any]] = [
         {"kind": "principal", "amount_minor": row["new_principal_minor"]},
         {"kind": "interest", "amount_minor": row["interest_minor"]},
@@ -140,10 +145,9 @@ def get_statement(conn: Any, statement_id: str) -> StatementView:
                          row["due_date"], row["opening_balance_minor"],
                          row["new_principal_minor"], row["interest_minor"],
                          row["penalty_minor"], row["fee_minor"], row["closing_balance_minor"],
-                         row["minimum_payment_minor"], row["converted_minor"],
+                         row["minimum_payment_minor"] - lowered, row["converted_minor"],
                          tuple(own + _installment_lines(conn, statement_id, row)),
-                         installments_minor,
-                         disputed_on(conn, row["account_seq"], row["statement_date"]))
+                         installments_minor, disputed)
 
 
 def _installment_lines(conn: Any, statement_id: str, row: dict[str, Any]
