@@ -52,7 +52,8 @@ from creditpay.platform import audit
 from creditpay.platform.validators import check_choice, check_minor
 
 __all__ = ["PauseResult", "pause_purchase", "end_pause", "get_pause", "paused_account_ids",
-           "purchase_accounts", "OUTCOMES", "disputed_minor", "statement_disputes"]
+           "purchase_accounts", "OUTCOMES", "disputed_minor", "statement_disputes",
+           "disputed_subquery"]
 
 OUTCOMES = ("resumed", "refunded")
 
@@ -298,6 +299,19 @@ def disputed_minor(conn: Connection, account_id: str) -> int:
         c.account_id == account_id, c.account_kind == "line",
         c.resumed_on.is_(None))).scalar()
     return int(found or 0)
+
+
+def disputed_subquery(customer_id: Any, currency: Any) -> Any:
+    """A scalar subquery: the principal held in the disputed buckets of the customer's
+    active lines in ``currency`` (values or bind parameters), for the exposure reads of
+    :mod:`creditpay.credit.service` (the held principal is owed still)."""
+    from creditpay.credit.tables import credit_accounts
+
+    a, c = credit_accounts.c, credit_pauses.c
+    return select(func.coalesce(func.sum(c.held_minor), 0)).select_from(
+        credit_pauses.join(credit_accounts, a.seq == c.account_seq)).where(
+        a.customer_id == customer_id, a.currency == currency, a.status == "active",
+        c.account_kind == "line", c.resumed_on.is_(None)).scalar_subquery()
 
 
 def statement_disputes(conn: Connection, account_seq: int, statement_date: dt.date,

@@ -210,15 +210,9 @@ def _position_statements() -> tuple[Any, Any, Any]:
 
 
 def _disputed_subquery(customer: Any, currency: Any) -> Any:
-    """The principal held in the disputed buckets of the customer's lines in ``currency``
-    (credit.pauses: held out of the line's balances while a purchase is disputed)."""
-    from creditpay.credit.pauses_tables import credit_pauses
+    from creditpay.credit.pauses import disputed_subquery
 
-    a, p = credit_accounts.c, credit_pauses.c
-    return select(func.coalesce(func.sum(p.held_minor), 0)).select_from(
-        credit_pauses.join(credit_accounts, a.seq == p.account_seq)).where(
-        a.customer_id == customer, a.currency == currency, a.status == "active",
-        p.account_kind == "line", p.resumed_on.is_(None)).scalar_subquery()
+    return disputed_subquery(customer, currency)
 
 
 _POSITION_WITH_LINE, _EXPOSURE, _LINE_ONLY = _position_statements()
