@@ -113,14 +113,13 @@ def test_merchant_wins_the_line_pays_interest_as_if_the_purchase_were_absent(uow
     assert may.minimum_payment_minor == (81_000 + B) // 10 + may_interest
     close_until(uow, clock, D(2025, 6, 1))
     repay(uow, who, "r3", may.minimum_payment_minor)  # retires 13,100 of the carried 81,000
-    close_until(uow, clock, D(2025, 6, 20))
+    close_until(uow, clock, D(2025, 6, 8))
     _current(uow, who.line_id)
-    june = statement(uow, who.line_id, D(2025, 6, 15))
-    # May 16-31 on 81,000; Jun 1-5 on 67,900; from Jun 6 the 50,000 bears interest too.
-    june_interest = interest((81_000, 16), (67_900, 5), (67_900 + B, 10))
-    assert june.interest_minor == june_interest
-    assert platform_balance(uow, "interest_income") == \
-        april_interest + may_interest + june_interest
+    # Accrued exactly (no rounding before the next statement): May 16-31 on 81,000; Jun 1-5
+    # on 67,900; from Jun 6, the day after its due date, the 50,000 bears interest too.
+    accrued = (81_000 * 16 + 67_900 * 5 + (67_900 + B) * 2) * RATE_MICRO
+    assert account(uow, who.line_id)["interest_accrual_num"] == accrued
+    assert platform_balance(uow, "interest_income") == april_interest + may_interest
     assert_books(uow, who.customer_id)
 
 
