@@ -12,6 +12,7 @@ from creditpay import ledger as L
 from creditpay.clock import SimulatedClock
 from creditpay.credit import service as S
 from creditpay.credit.cob import run_close_of_business
+from creditpay.credit.pauses import disputed_minor
 from creditpay.credit.products import Catalogue
 from creditpay.credit.tables import credit_accounts, credit_installments
 from creditpay.db.uow import UnitOfWork
@@ -140,6 +141,9 @@ def reconcile(uow: UnitOfWork, customer_id: str) -> dict[str, tuple[int, int]]:
                 credit_installments.c.status.in_(("billed", "past_due")))).mappings()]
             state["principal"] += (row["principal_unbilled_minor"] + row["principal_billed_minor"]
                                    + row["principal_past_due_minor"])
+            # A line's disputed bucket (issue #20): held out of its balances, still in the
+            # ledger's principal receivable.
+            state["principal"] += disputed_minor(conn, row["account_id"])
             state["interest"] += sum(i["interest_minor"] - i["interest_paid_minor"]
                                      for i in open_items)
             state["fee"] += sum(i["fee_minor"] - i["fee_paid_minor"] for i in open_items) \

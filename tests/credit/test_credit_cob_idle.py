@@ -80,7 +80,7 @@ def _table(conn: Connection) -> None:
     conn.exec_driver_sql(f"CREATE TABLE credit_accounts ({columns})")
     # The close of business leaves paused accounts out (disputes, issue #20): none here.
     conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS credit_pauses"
-                         " (account_seq INTEGER, resumed_on TEXT)")
+                         " (account_seq INTEGER, resumed_on TEXT, account_kind TEXT)")
 
 
 def _iso(day: int) -> str | None:

@@ -159,11 +159,19 @@ def test_a_past_due_plan_is_not_aged_or_charged_while_paused(uow, clock):
     assert_books(uow, "c1")
 
 
-def test_a_line_purchase_is_not_paused_and_a_plan_only_once(uow, clock):
+def test_a_line_purchase_is_held_not_paused_and_a_plan_only_once(uow, clock):
     clock.set("2025-03-02T10:00:00+00:00")
     who = new_customer(uow, "c1")
     buy(uow, who, "line1", 50_000, funding="line")
-    assert not _pause(uow, "dp_line", "line1", 50_000).paused
+    with pytest.raises(ValueError):  # a line's hold needs the catalogue
+        _pause(uow, "dp_line", "line1", 50_000)
+    with uow.begin() as tx:
+        held = pauses.pause_purchase(tx, pause_id="dp_line", purchase_id="line1",
+                                     amount_minor=50_000, actor_id="disputes",
+                                     catalogue=CATALOGUE)
+    # The line goes on (not paused for the close of business or collections); its
+    # disputed amount is held in its disputed bucket (tests/credit/test_line_disputes.py).
+    assert (held.paused, held.account_kind, held.held_minor) == (True, "line", 50_000)
     _, a = buy(uow, who, "pa", 100_000, funding="plan", product_code="apr_plan", periods=3)
     assert _pause(uow, "dp_1", "pa", 1_000).paused
     assert _pause(uow, "dp_1", "pa", 1_000).paused  # a replay

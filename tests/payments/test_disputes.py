@@ -254,3 +254,32 @@ def test_a_decision_above_the_threshold_needs_a_second_operator(api, clock):
     done = api.get(f"/v1/me/disputes/{dispute['dispute_id']}", w["token"],
                    expect=200).json()
     assert done["status"] == "resolved_consumer" and done["refund_id"]
+
+
+def test_a_line_purchase_disputed_is_held_and_the_merchant_accepting_refunds_it(api, clock):
+    """A purchase on the pay-later line: the dispute holds its amount in the line's disputed
+    bucket (docs/disputes.md, "The revolving line"); accepting refunds it through the refund
+    path and empties the bucket."""
+    w = _world(api)
+    intent = api.post("/v1/payment_intents", {"amount_minor": PRICE, "currency": "CNY",
+                                              "order_id": "o-line"}, w["mkey"],
+                      expect=201).json()
+    url = f"/v1/payment_intents/{intent['id']}"
+    quote = api.post(f"{url}/credit_offers", {}, w["token"], expect=200).json()
+    offer = next(o for o in quote["offers"] if o["funding"] == "credit_line")
+    api.post(f"{url}/confirm", {"funding": "credit_line", "offer_id": offer["offer_id"],
+                                "key_facts_sha256": offer["key_facts_sha256"]},
+             w["token"], expect=200)
+    api.post(f"{url}/capture", {}, w["mkey"], expect=200)
+    opened = api.post("/v1/me/disputes", {"payment_intent_id": intent["id"],
+                                          "reason": "not_received", "amount_minor": 40_000},
+                      w["token"], expect=201).json()
+    assert opened["credit_paused"] is True
+    line = api.get("/v1/me/credit_line", w["token"], expect=200).json()
+    assert (line["disputed_minor"], line["exposure_minor"]) == (40_000, PRICE)
+    accepted = api.post(f"/v1/merchant/disputes/{opened['dispute_id']}/response",
+                        {"action": "accept"}, w["mkey"], expect=200).json()
+    assert (accepted["status"], accepted["outcome"]) == ("accepted", "consumer")
+    line = api.get("/v1/me/credit_line", w["token"], expect=200).json()
+    assert (line["disputed_minor"], line["exposure_minor"]) == (0, PRICE - 40_000)
+    assert _actions(api, line["line_id"])[-2:] == ["credit.paused", "credit.resumed"]

@@ -97,7 +97,7 @@ def credit_line_out(rt: Runtime, conn: Any, customer_id: str, currency: str = CU
     line = my_credit_line(conn, customer_id, currency)
     out = {**{k: getattr(line, k) for k in (
         "line_id", "currency", "product_code", "status", "limit_minor", "available_minor",
-        "used_minor", "held_minor", "exposure_minor")},
+        "used_minor", "held_minor", "exposure_minor", "disputed_minor")},
         "exposure_by_product": [vars(p) for p in line.exposure_by_product]}
     if with_bill_in_full:
         out["bill_in_full_minor"] = bill_in_full_minor(conn, customer_id, currency,
@@ -220,7 +220,8 @@ def statement_out(view: Any) -> dict[str, Any]:
             "fee_minor": view.fee_minor, "installments_minor": view.installments_minor,
             "closing_balance_minor": view.closing_balance_minor,
             "minimum_payment_minor": view.minimum_payment_minor,
-            "converted_minor": view.converted_minor, "lines": lines}
+            "converted_minor": view.converted_minor, "disputed_minor": view.disputed_minor,
+            "lines": lines}
 
 
 @router.get("/me/credit_accounts/{account_id}/statements", response_model=S.StatementList,

@@ -962,6 +962,9 @@ class MyCreditLineOut(BaseModel):
     held_minor: int = Field(description="authorised purchases not captured yet")
     exposure_minor: int = Field(description="principal outstanding plus open holds")
     exposure_by_product: list[ProductExposureOut]
+    disputed_minor: int = Field(0, description="principal of the line held while purchases "
+                                "on it are disputed: in the exposure, not due while we "
+                                "investigate (issue #20)")
     bill_in_full_minor: int = Field(
         description="what a repayment without account_id takes today to pay everything due "
                     "and the latest bill in full (the plan installments it shows included, "

@@ -32,7 +32,7 @@ _STATEMENT: dict[str, Any] = {
     "due_date": "2025-04-10", "opening_balance_minor": 0, "new_principal_minor": 240000,
     "interest_minor": 0, "penalty_minor": 0, "fee_minor": 0, "installments_minor": 61800,
     "closing_balance_minor": 301800, "minimum_payment_minor": 85800, "converted_minor": 0,
-    "lines": [{"kind": "principal", "amount_minor": 240000},
+    "disputed_minor": 0, "lines": [{"kind": "principal", "amount_minor": 240000},
               {"kind": "installment", "amount_minor": 61800,
                "account_id": "plan_47cd0a792e84cb116535f9bd", "number": 1,
                "due_date": "2025-04-01", "principal_minor": 60000, "interest_minor": 0,
@@ -133,6 +133,8 @@ class StatementOut(BaseModel):
     closing_balance_minor: int = Field(description="the bill total")
     minimum_payment_minor: int
     converted_minor: int = Field(description="moved into bill installments")
+    disputed_minor: int = Field(0, description="disputed, not due while we investigate: "
+                                "held out of the bill and its minimum (issue #20)")
     lines: list[StatementLineOut]
     model_config = examples(_STATEMENT)
 

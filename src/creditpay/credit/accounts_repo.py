@@ -402,10 +402,12 @@ def _idle_sql(conn: Connection, idle: IdleFilter) -> tuple[str, list[Any]]:
 
 # Disputes (issue #20): an account paused while a purchase it financed is disputed is left
 # out of the close of business (no accrual, billing, ageing, late fee or auto-debit); its
-# dates move by the days paused when the pause ends (creditpay.credit.pauses).
+# dates move by the days paused when the pause ends (creditpay.credit.pauses). A line is
+# never left out: a disputed line purchase is held out of its balances instead (account_kind
+# 'line', 0044_line_disputes), so the steps see the line without it.
 NOT_PAUSED = ("NOT EXISTS (SELECT 1 FROM credit_pauses"
               " WHERE credit_pauses.account_seq = credit_accounts.seq"
-              " AND credit_pauses.resumed_on IS NULL)")
+              " AND credit_pauses.resumed_on IS NULL AND credit_pauses.account_kind = 'plan')")
 
 
 def load_chunk(conn: Connection, day: int, lo: int, hi: int, *,

@@ -193,18 +193,26 @@ def _position_statements() -> tuple[Any, Any, Any]:
         a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
         0)).where(a.customer_id == customer, a.currency == currency,
                   a.status == "active").scalar_subquery()
+    # A line's disputed bucket (issue #20) is owed still: it stays in the exposure.
+    owed = principal + _disputed_subquery(customer, currency)
     held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
         h.customer_id == customer, h.currency == currency,
         h.status == "authorised").scalar_subquery()
     plans = select(func.count()).select_from(credit_accounts).where(
         a.customer_id == customer, a.kind == "plan", a.status == "active"
     ).scalar_subquery()
-    with_line = select(ln.limit_minor, ln.available_account_id, principal.label("principal"),
+    with_line = select(ln.limit_minor, ln.available_account_id, owed.label("principal"),
                        held.label("held"), plans.label("plans")).where(
         ln.customer_id == customer, ln.currency == currency)
     line_only = select(ln.limit_minor, ln.available_account_id).where(
         ln.customer_id == customer, ln.currency == currency)
-    return with_line, select(principal, held), line_only
+    return with_line, select(owed, held), line_only
+
+
+def _disputed_subquery(customer: Any, currency: Any) -> Any:
+    from creditpay.credit.pauses import disputed_subquery
+
+    return disputed_subquery(customer, currency)
 
 
 _POSITION_WITH_LINE, _EXPOSURE, _LINE_ONLY = _position_statements()
@@ -265,6 +273,9 @@ class MyCreditLine:
     held_minor: int
     exposure_minor: int  # principal outstanding on open accounts + open holds
     exposure_by_product: tuple[ProductExposure, ...]
+    # The line's principal held while purchases on it are disputed (issue #20): owed, in
+    # the exposure, but not due while the disputes are investigated.
+    disputed_minor: int = 0
 
 
 def my_credit_line(conn: Any, customer_id: str, currency: str = "CNY") -> MyCreditLine:
@@ -290,13 +301,15 @@ def my_credit_line(conn: Any, customer_id: str, currency: str = "CNY") -> MyCred
         a.product_code, a.kind).order_by(a.kind, a.product_code)).all()
     by_product = tuple(ProductExposure(r.product_code, r.kind, int(r.accounts),
                                        int(r.principal), int(r.past_due)) for r in rows)
+    disputed = int(conn.execute(select(_disputed_subquery(customer_id, currency)))
+                   .scalar_one())
     return MyCreditLine(
         line_id=view.line_id, currency=currency, product_code=view.product_code,
         status=view.status, limit_minor=view.limit_minor,
         available_minor=view.available_minor,
         used_minor=max(0, view.limit_minor - view.available_minor), held_minor=held,
-        exposure_minor=held + sum(p.principal_minor for p in by_product),
-        exposure_by_product=by_product)
+        exposure_minor=held + disputed + sum(p.principal_minor for p in by_product),
+        exposure_by_product=by_product, disputed_minor=disputed)
 
 
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
@@ -768,7 +781,9 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
         h.customer_id == customer_id, h.currency == currency,
         h.status == "authorised").scalar_subquery()
-    query = select(credit_lines, principal.label("exposure_principal"),
+    # The lines' disputed buckets (issue #20) are owed still: in the exposure.
+    owed = principal + _disputed_subquery(customer_id, currency)
+    query = select(credit_lines, owed.label("exposure_principal"),
                    held.label("exposure_held")).where(ln.customer_id == customer_id,
                                                        ln.currency == currency)
     if tx.dialect == "postgresql":

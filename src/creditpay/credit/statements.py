@@ -62,6 +62,9 @@ class StatementView:
     converted_minor: int
     lines: tuple[dict[str, Any], ...]
     installments_minor: int = 0  # plans' installments on this statement (in the closing)
+    # The line's principal held in its disputed bucket at the cut (issue #20): not in the
+    # closing balance or the minimum, not due while the dispute is investigated.
+    disputed_minor: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,17 @@ def get_statement(conn: Any, statement_id: str) -> StatementView:
     ``closing_balance_minor`` = opening + the line's new amounts + ``installments_minor``;
     ``minimum_payment_minor`` counts the installments due by the statement's ``due_date``
     (later ones fall due before the next statement). Both are as of the cut; an installment
-    line shows the installment as stored (a later refund reduces it)."""
+    line shows the installment as stored (a later refund reduces it). ``disputed_minor`` is
+    the line's principal held in its disputed bucket (issue #20) at the cut, plus what a
+    dispute opened since and still open took from this statement's balances (in neither);
+    the minimum is then without that dispute's part of it
+    (:func:`creditpay.credit.pauses.statement_disputes`)."""
+    from creditpay.credit.pauses import statement_disputes
+
     row = _statement_row(conn, statement_id)
     account_id = repo.load_account_by_seq(conn, row["account_seq"])["account_id"]
+    disputed, lowered = statement_disputes(conn, row["account_seq"], row["statement_date"],
+                                           row["due_date"])
     lines: list[dict[str, Any]] = [
         {"kind": "principal", "amount_minor": row["new_principal_minor"]},
         {"kind": "interest", "amount_minor": row["interest_minor"]},
@@ -134,9 +145,9 @@ def get_statement(conn: Any, statement_id: str) -> StatementView:
                          row["due_date"], row["opening_balance_minor"],
                          row["new_principal_minor"], row["interest_minor"],
                          row["penalty_minor"], row["fee_minor"], row["closing_balance_minor"],
-                         row["minimum_payment_minor"], row["converted_minor"],
+                         row["minimum_payment_minor"] - lowered, row["converted_minor"],
                          tuple(own + _installment_lines(conn, statement_id, row)),
-                         installments_minor)
+                         installments_minor, disputed)
 
 
 def _installment_lines(conn: Any, statement_id: str, row: dict[str, Any]

@@ -131,7 +131,8 @@ class CreditPort(Protocol):
                         ) -> RefundResult: ...
 
     # Disputes (issue #20): the plan that financed a disputed purchase is paused, and the
-    # pause ends (its dates moved by the days paused) when the dispute does.
+    # pause ends (its dates moved by the days paused) when the dispute does; a line
+    # purchase's disputed amount is held in the line's disputed bucket meanwhile.
     def pause_purchase(self, tx: Tx, *, pause_id: str, purchase_id: str, amount_minor: int,
                        actor_id: str) -> PauseResult: ...
 
@@ -275,7 +276,8 @@ class CreditFacade:
         from creditpay.credit import pauses
 
         return pauses.pause_purchase(tx, pause_id=pause_id, purchase_id=purchase_id,
-                                     amount_minor=amount_minor, actor_id=actor_id)
+                                     amount_minor=amount_minor, actor_id=actor_id,
+                                     catalogue=self.catalogue)
 
     def end_pause(self, tx: Tx, *, pause_id: str, outcome: str, actor_id: str
                   ) -> PauseResult:
