@@ -107,6 +107,17 @@ def test_bad_quote_requests_name_the_field_and_store_nothing(store, uow, kw, fie
     assert _counts(store) == (0, 0)
 
 
+def test_a_stale_rate_is_refused(store, uow, clock):
+    _quote(uow)  # stores the fixed rates of today
+    clock.advance(days=3)
+    stopped = FixedSource({})  # the feed has nothing since
+    assert _quote(uow, source=stopped).rate_as_of == clock.today() - dt.timedelta(days=3)
+    clock.advance(days=1)
+    with pytest.raises(NotFoundError) as caught:
+        _quote(uow, source=stopped)
+    assert caught.value.field == "buy_currency" and "older than 3 days" in caught.value.detail
+
+
 def test_a_quote_is_used_once_and_an_expired_one_is_refused(store, uow, clock):
     quote = _quote(uow, customer_id="cus_1")
     used = uow.run(lambda tx: use_quote(tx, quote.quote_id, reference="pi_1",

@@ -78,7 +78,7 @@ class FxConfigOut(BaseModel):
         "markups": [{"sell": "CNY", "buy": "JPY", "markup_bps": 80}],
         "limits": {"currency": "CNY", "per_transaction_minor": 5000000,
                    "daily_minor": 30000000},
-        "rate_source": "simulated:0"})
+        "rate_max_age_days": 3, "rate_source": "simulated:0"})
     version: str
     home_currency: str
     quote_lock_minutes: int
@@ -86,6 +86,7 @@ class FxConfigOut(BaseModel):
     currencies: list[str]
     markups: list[FxMarkupOut]
     limits: FxLimitsOut
+    rate_max_age_days: int
     rate_source: str
 
 
