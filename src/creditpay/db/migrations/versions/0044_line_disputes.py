@@ -8,7 +8,7 @@ for a line, the principal held (``held_minor``) and where it was taken from (``h
 the principal not yet on a statement, and each statement's cut with its minimum lowered).
 
 Revision ID: 0044_line_disputes
-Revises: 0042_credit_line_freeze
+Revises: 0043_fx
 Create Date: 2026-12-07 08:00:00
 """
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
 
 revision: str = '0044_line_disputes'
-down_revision: str | None = '0042_credit_line_freeze'
+down_revision: str | None = '0043_fx'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
