@@ -66,9 +66,9 @@ from creditpay.credit.hardship_tables import (
     credit_hardship_arrangements,
     credit_hardship_requests,
 )
-from creditpay.credit.tables import credit_accounts
 from creditpay.credit.plans import Item, accrual_denominator, refresh_account
 from creditpay.credit.schedule import Method
+from creditpay.credit.tables import credit_accounts
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 from creditpay.i18n import LANGUAGES

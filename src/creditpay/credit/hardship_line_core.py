@@ -45,8 +45,13 @@ from creditpay.credit.calendar import add_months
 from creditpay.credit.daycount import DayCount
 from creditpay.credit.hardship_core import HardshipOption, OptionKind, reamortisation_extensions
 from creditpay.credit.products import HardshipPolicy
-from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_schedule
-from creditpay.credit.schedule import round_fraction
+from creditpay.credit.schedule import (
+    Method,
+    Schedule,
+    ScheduleTerms,
+    build_schedule,
+    round_fraction,
+)
 from creditpay.errors import StateError
 
 __all__ = ["LineHardshipAccount", "line_hardship_options", "check_line_eligible",
