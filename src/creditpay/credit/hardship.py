@@ -1,5 +1,7 @@
 """Hardship: a consumer in difficulty asks for help with a plan or cash loan; the account's
-unbilled installments are replaced by the option they accepted (docs/hardship.md).
+unbilled installments are replaced by the option they accepted (docs/hardship.md). A
+pay-later line's balance moves into a hardship plan on the line instead
+(:mod:`creditpay.credit.hardship_lines`, docs/hardship.md "A pay-later line").
 
 Use cases, each in the caller's one transaction:
 
