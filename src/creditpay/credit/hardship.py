@@ -82,7 +82,7 @@ __all__ = ["options_for", "OptionsView", "HardshipRequest", "HardshipRequestResu
            "request_hardship", "resolve_request", "list_requests", "get_request",
            "end_arrangements", "under_arrangement", "arrangements_at", "option_figures",
            "DocumentRenderer", "STATEMENT_MAX_CHARS", "DECISIONS", "BUREAU_CODES",
-           "arrangement_of"]
+           "arrangement_of", "customer_arrangements"]
 
 STATEMENT_MAX_CHARS = 1000
 DECISIONS = ("approve", "decline")
@@ -630,6 +630,18 @@ def under_arrangement(conn: Connection, account_id: str) -> bool:
     return conn.execute(select(func.count()).select_from(credit_hardship_arrangements).where(
         or_(a.account_id == account_id, a.account_id.in_(_line_plans(account_id))),
         a.status == "active")).scalar_one() > 0
+
+
+def customer_arrangements(conn: Connection, customer_id: str, *, limit: int = 10_000
+                          ) -> list[dict[str, Any]]:
+    """The customer's arrangements, newest first (JSON-ready: dates ISO): what a
+    data-subject export shows (one statement)."""
+    a = credit_hardship_arrangements.c
+    rows = conn.execute(select(credit_hardship_arrangements).where(
+        a.customer_id == check_reference(customer_id, "customer_id")).order_by(
+        a.created_at.desc(), a.arrangement_id).limit(limit)).mappings().all()
+    return [{key: value.isoformat() if isinstance(value, dt.date) else value
+             for key, value in row.items()} for row in rows]
 
 
 def arrangement_of(conn: Connection, account_id: str) -> dict[str, Any] | None:
