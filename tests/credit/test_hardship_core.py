@@ -156,4 +156,5 @@ def test_the_packaged_products_carry_their_policies():
     # Lines too (docs/hardship.md, "A pay-later line"); a product without a block has none.
     assert CATALOGUE.get("huabei").hardship.holiday_interest == "waived"
     assert CATALOGUE.get("revolver").hardship.reduced_rate_floor == Decimal("0.12")
-    assert getattr(CATALOGUE.get("paylater_m3"), "hardship", None) is None
+    assert CATALOGUE.get("paylater_m3").hardship.eligibility.dpd_max == 60
+    assert getattr(CATALOGUE.get("payin4"), "hardship", None) is None
