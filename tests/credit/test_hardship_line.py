@@ -176,6 +176,7 @@ def test_interest_free_line_and_refusals(uow, clock):
                      ("reamortisation", 6): 0}
     option = _option(shown, "reamortisation", 3)
     assert [r["total_minor"] for r in option.figures["schedule"]] == [20_000] * 3
+    assert option.figures["apr_percent"] == "0.0000"  # no cost, not an IRR residue
     result = _request(uow, "c1", who.line_id, option, reason="income_drop")
     assert result.status == "referred"
     with pytest.raises(StateError) as error:

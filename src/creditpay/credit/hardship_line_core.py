@@ -144,10 +144,14 @@ def _terms(account: LineHardshipAccount, *, periods: int, rate: Decimal, start: 
 
 def _option(account: LineHardshipAccount, kind: OptionKind, cycles: int, rate: Decimal,
             schedule: Schedule, **extra: object) -> HardshipOption:
+    # A plan without interest or fees costs nothing: 0 (the IRR solve would give a
+    # rounding residue such as -0.0000 %).
+    costs = schedule.totals.interest_minor + schedule.totals.fee_minor
     return HardshipOption(
         option_id=line_option_id(account, kind, cycles, rate), kind=kind, cycles=cycles,
         annual_rate=rate, schedule=schedule, current_total_minor=account.current_total_minor,
-        apr=all_in_annual_cost(schedule), **extra)  # type: ignore[arg-type]
+        apr=all_in_annual_cost(schedule) if costs else Decimal(0),
+        **extra)  # type: ignore[arg-type]
 
 
 def line_holiday(account: LineHardshipAccount, policy: HardshipPolicy, cycles: int
