@@ -50,7 +50,11 @@ def test_questions_are_answered_by_the_assistants_process(run):
         "fx_charge", "installment_convert", "credit_score", "handoff_human", "out_of_scope"}
     # Every answer was stored by the service, as the API stores it.
     assert _count(url, assistant_turns) == assistant["questions"]
-    assert assistant["tickets_opened"] <= assistant["handoffs"]
+    assert 0 < assistant["tickets_opened"] <= assistant["handoffs"]
+    # A handoff's ticket is a complaint staff acknowledge within the policy's day.
+    complaints = figures["complaints"]
+    assert complaints["by_category"]["service_quality"] >= assistant["tickets_opened"]
+    assert complaints["acknowledge_breached"] == 0
     assert timings["aftercare.assistant"] < timings["total"]
 
 

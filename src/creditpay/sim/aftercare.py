@@ -142,6 +142,9 @@ def _serve(pipe: Connection, database_url: str, start: str, durability: str) -> 
                            "intent": answer.intent, "ticket_id": answer.ticket_id})
             except DomainError as exc:
                 pipe.send({"error": getattr(exc, "type_slug", type(exc).__name__)})
+            except Exception as exc:  # noqa: BLE001 - e.g. the database busy too long:
+                # counted as that question's error; the process goes on with the next.
+                pipe.send({"error": type(exc).__name__})
     finally:
         engine.dispose()
         pipe.close()
@@ -189,7 +192,12 @@ class AssistantWorker:
                               "intent": answer.intent, "ticket_id": answer.ticket_id})
             return
         self._receive(wait=False)  # never let its answers fill the pipe
-        self.pipe.send((customer_id, conversation_id, text, economy.clock.now().isoformat()))
+        try:
+            self.pipe.send((customer_id, conversation_id, text,
+                            economy.clock.now().isoformat()))
+        except (BrokenPipeError, OSError):  # the process ended (its error is on stderr)
+            self.done.append({"error": "assistant_process_ended"})
+            return
         self.pending += 1
 
     def answers(self, *, wait: bool = False) -> list[dict[str, Any]]:
@@ -258,6 +266,8 @@ class Aftercare:
         def rng(actor: str) -> random.Random:
             return random.Random(f"{seed}:aftercare:{actor}:{day}")
 
+        e._timed("aftercare.assistant", lambda: self._count_answers(wait=True,
+                                                                    acknowledge=True))
         e._timed("aftercare.hardship", lambda: self._decide_hardship(rng("decide")))
         e._timed("aftercare.disputes", lambda: self._answer_and_decide_disputes(
             rng("answer")))
@@ -268,16 +278,32 @@ class Aftercare:
 
     # ------------------------------------------------------------ the assistant
     def _questions(self, rng: random.Random) -> None:
+        """Today's questions, asked at 23:00 without waiting (collected tomorrow)."""
+        self.economy._at(23)
         for agent in self.economy.agents:
             if rng.random() >= ASSISTANT_DAILY_SHARE:
                 continue
             language = "zh-CN" if rng.random() < ZH_SHARE else "en"
             self.worker.ask(agent.customer_id, None, rng.choice(QUESTIONS[language]))
-        self._count_answers()
 
-    def _count_answers(self, *, wait: bool = False) -> None:
+    def _count_answers(self, *, wait: bool = False, acknowledge: bool = False) -> None:
+        """Count the answers received (with ``wait``: all of yesterday's, which the
+        assistant's process had a business day to answer). A handoff's ticket is a
+        complaint: with ``acknowledge``, staff acknowledge it now (within the day the
+        complaints policy gives) and resolve it with the others
+        (:meth:`creditpay.sim.economy.Economy._handle_complaints`)."""
+        from creditpay.protection.complaints import acknowledge_complaint
+
+        e = self.economy
         t = self.tally
         for answer in self.worker.answers(wait=wait):
+            ticket = answer.get("ticket_id")
+            if acknowledge and ticket:
+                def ack(tx: Tx, c: str = str(ticket)) -> Any:
+                    return acknowledge_complaint(tx, c, e.operator.id)
+
+                e._attempt("complaint", ack)
+                e.complaints_open.append((str(ticket), e.day))
             if "error" in answer:
                 t.assistant_refused[str(answer["error"])] += 1
                 continue
