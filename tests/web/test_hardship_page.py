@@ -242,6 +242,7 @@ def test_need_help_paying_with_a_pay_later_line(hardship_server: WebServer, new_
     page.wait_for_selector("article.offer")
     axe_check(page)
     page.screenshot(path=str(tmp_path / "line-options.png"), full_page=True)
+    assert "frozen for new purchases" in page.locator("main").inner_text()
     api = _api(base, LINE_PHONE)
     try:
         shown = api.get(f"/v1/me/credit_accounts/{line_id}/hardship_options",
