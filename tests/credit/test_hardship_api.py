@@ -128,3 +128,43 @@ def test_options_request_and_operator_decision_over_http(api):
     assert api.post(f"/v1/operator/hardship_requests/{referred['request_id']}/resolve",
                     {"decision": "decline"}, agent, expect=409)
     assert api.get("/v1/operator/hardship_requests", agent, expect=200).json()["data"] == []
+
+
+def test_a_pay_later_lines_options_and_request_over_http(api):
+    """A line (docs/hardship.md, "A pay-later line"): its options over HTTP, the key facts
+    that hash as shown, and a request that moves the balance into a hardship plan."""
+    admin = api.operator("admin")
+    token, customer_id = _borrower(api, admin, "13900000013", "loan-c", "110105198001010032")
+    line_id = api.get("/v1/me/credit_line", token, expect=200).json()["line_id"]
+    assert _options(api, token, line_id, expect=409)["field"] == "account_id"  # nothing owed
+    uow = api.runtime.uow
+    with uow.begin() as tx:
+        merchant = L.open_account(tx, L.AccountSpec(
+            party_key("merchant_payable", "m-line", "CNY"), "CNY", "merchant_payable",
+            "merchant", "m-line", L.NormalSide.CREDIT))
+        offer = next(o for o in S.quote_offers(
+            tx, customer_id=customer_id, amount_minor=90_000, currency="CNY",
+            catalogue=CATALOGUE) if o.funding == "line" and o.periods == 1)
+        S.authorise_purchase(tx, authorisation_id="auth-line-1", customer_id=customer_id,
+                             amount_minor=90_000, currency="CNY", offer_id=offer.offer_id,
+                             reference="p-line-1", catalogue=CATALOGUE)
+        S.capture_purchase(tx, authorisation_id="auth-line-1", capture_id="p-line-1",
+                           amount_minor=90_000, merchant_payable_account_id=merchant.id,
+                           catalogue=CATALOGUE)
+    shown = _options(api, token, line_id)
+    option = next(o for o in shown["options"] if o["figures"]["kind"] == "reamortisation"
+                  and o["figures"]["cycles"] == 3)
+    figures = option["figures"]
+    assert (figures["line"], figures["line_frozen"], figures["principal_minor"],
+            figures["extra_cost_minor"]) == (True, True, 90_000, 0)
+    document = api.get(option["key_facts_url"], token, expect=200).content
+    assert hashlib.sha256(document).hexdigest() == option["key_facts_sha256"]
+    assert b"frozen for new purchases" in document
+    done = api.post("/v1/me/hardship_requests", {
+        "account_id": line_id, "reason": "job_loss", "option_id": figures["option_id"],
+        "key_facts_hash": option["key_facts_sha256"]}, token, expect=201).json()
+    assert done["status"] == "approved"
+    assert api.get("/v1/me/credit_line", token, expect=200).json()["status"] == "frozen"
+    plan = f"hsl_{done['request_id']}"
+    rows = api.get(f"/v1/me/credit_accounts/{plan}/installments", token, expect=200).json()
+    assert [r["principal_minor"] for r in rows["data"]] == [30_000] * 3

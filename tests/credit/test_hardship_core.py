@@ -153,4 +153,8 @@ def test_a_bad_hardship_policy_is_refused_on_load_naming_the_field(change, field
 def test_the_packaged_products_carry_their_policies():
     assert CATALOGUE.get("jiebei").hardship.payment_holiday_cycles_max == 3
     assert CATALOGUE.get("apr_plan").hardship.holiday_interest == "waived"
-    assert getattr(CATALOGUE.get("huabei"), "hardship", None) is None
+    # Lines too (docs/hardship.md, "A pay-later line"); a product without a block has none.
+    assert CATALOGUE.get("huabei").hardship.holiday_interest == "waived"
+    assert CATALOGUE.get("revolver").hardship.reduced_rate_floor == Decimal("0.12")
+    assert CATALOGUE.get("paylater_m3").hardship.eligibility.dpd_max == 60
+    assert getattr(CATALOGUE.get("payin4"), "hardship", None) is None

@@ -22,6 +22,7 @@ from tests.web.seed_credit import DEVICE, PASSWORD, _customer
 
 pytestmark = pytest.mark.browser
 PHONES = ("13750000001", "13750000002", "13750000003")
+LINE_PHONE = "13750000004"  # a line with a purchase on it, and nothing else
 STAFF_PASSWORD = "hardship staff password 7"
 
 
@@ -33,6 +34,7 @@ def _seed(url: str, master: bytes) -> dict[str, Any]:
     from creditpay.clock import SimulatedClock
     from creditpay.config import Settings
     from creditpay.credit import service as S
+    from creditpay.ledger.chart import party_key
     from creditpay.parties.service import Principal, wallet_spec
     from creditpay.platform.keys import LocalMasterKey
 
@@ -77,10 +79,29 @@ def _seed(url: str, master: bytes) -> dict[str, Any]:
             option_id=option.figures["option_id"], key_facts_hash=option.key_facts_sha256,
             catalogue=rt.catalogue))
         assert referred.status == "referred"
+        # A fourth customer owes only on their line (docs/hardship.md, "A pay-later line").
+        who = _customer(rt, LINE_PHONE, password_hash, dt.date(1990, 5, 2))
+        line = rt.uow.run(lambda tx: rt.origination.open_credit_line(
+            tx, operator, who.id, limit_minor=2_000_000, product_code="huabei"))
+        with rt.uow.begin() as tx:
+            merchant = L.open_account(tx, L.AccountSpec(
+                party_key("merchant_payable", "m-web-line", "CNY"), "CNY", "merchant_payable", "merchant",
+                "m-web-line", L.NormalSide.CREDIT))
+            offer = next(o for o in S.quote_offers(
+                tx, customer_id=who.id, amount_minor=120_000, currency="CNY",
+                catalogue=rt.catalogue) if o.funding == "line" and o.periods == 1)
+            S.authorise_purchase(tx, authorisation_id="auth-web-line", customer_id=who.id,
+                                 amount_minor=120_000, currency="CNY",
+                                 offer_id=offer.offer_id, reference="p-web-line",
+                                 catalogue=rt.catalogue)
+            S.capture_purchase(tx, authorisation_id="auth-web-line", capture_id="p-web-line",
+                               amount_minor=120_000, merchant_payable_account_id=merchant.id,
+                               catalogue=rt.catalogue)
         agent = rt.uow.run(lambda tx: rt.parties.create_operator(
             tx, name="hardship-agent", role="collections_agent",
             password_hash=rt.parties.passwords.hash(STAFF_PASSWORD)))
-        return {"loans": loans, "agent": agent, "referred": referred.request_id}
+        return {"loans": loans, "agent": agent, "referred": referred.request_id,
+                "line": line["line_id"]}
     finally:
         rt.close()
 
@@ -203,5 +224,40 @@ def test_need_help_paying_from_my_credit_to_a_new_plan(hardship_server: WebServe
                for row in card.locator("tbody tr td:nth-child(2)").all()]
         new_dates = [r["due_date"] for r in chosen["figures"]["schedule"]]
         assert due[-len(new_dates):] == new_dates
+    finally:
+        api.close()
+
+
+def test_need_help_paying_with_a_pay_later_line(hardship_server: WebServer, new_context: Any,
+                                               tmp_path: Path) -> None:
+    """A consumer who owes only on their line: the link under the line's bill, the line's
+    options (as the API gives them), one accepted: approved, the line frozen."""
+    base, line_id = hardship_server.base, hardship_server.seeded["line"]
+    context = new_context(PHONE, "en")
+    page = log_in(context, base, LINE_PHONE, PASSWORD, "en")
+    page.goto(f"{base}/app/credit")
+    page.locator(f'a.hardship-link[href$="account={line_id}"]').click()
+    page.locator('input[name="reason"][value="illness"]').check()
+    page.locator("form.card button[type=submit]").click()
+    page.wait_for_selector("article.offer")
+    axe_check(page)
+    page.screenshot(path=str(tmp_path / "line-options.png"), full_page=True)
+    assert "frozen for new purchases" in page.locator("main").inner_text()
+    api = _api(base, LINE_PHONE)
+    try:
+        shown = api.get(f"/v1/me/credit_accounts/{line_id}/hardship_options",
+                        params={"reason": "illness", "lang": "en"}).json()
+        kinds = [(o["figures"]["kind"], o["figures"]["cycles"]) for o in shown["options"]]
+        assert kinds == [("payment_holiday", 1), ("reamortisation", 3), ("reamortisation", 6)]
+        assert {o["figures"]["apr_percent"] for o in shown["options"]} == {"0.0000"}
+        assert page.locator("article.offer").count() == 3
+        chosen = shown["options"][2]["figures"]
+        card = page.locator(f'article.offer[data-option="{chosen["option_id"]}"]')
+        assert int(card.locator('[data-field="installment_minor"]').get_attribute(
+            "data-minor")) == chosen["installment_minor"] == 20_000
+        card.locator('input[name="option"]').check()
+        page.locator('form[action$="/accept"] button[type=submit]').click()
+        page.wait_for_selector('[data-request][data-status="approved"]')
+        assert api.get("/v1/me/credit_line").json()["status"] == "frozen"
     finally:
         api.close()

@@ -91,6 +91,12 @@ class OptionFigures(BaseModel):
     collections_contact_suspended: bool
     broken_after_days: int
     schedule: list[ScheduleRowOut]
+    line: bool = Field(default=False, description="a pay-later line's option: its balance "
+                       "moves into a hardship plan on the line (principal_minor)")
+    line_frozen: bool = Field(default=False, description="the line is frozen for new "
+                              "purchases while the arrangement runs")
+    line_charges_minor: int | None = Field(default=None, description="a line's interest and "
+                                           "fees already on its statements: they stay owed")
 
 
 class OptionOut(BaseModel):
@@ -239,12 +245,14 @@ def hardship_options(request: Request, account_id: str = AccountId,
                      reason: Reason = Query(..., description="why you need help"),
                      lang: Literal["zh-CN", "en"] | None = LangQuery,
                      who: Principal = Depends(CUSTOMER)) -> Any:
-    """Customer. The hardship options of one of the caller's plans or cash loans within its
-    product's rules (payment holiday, longer term, reduced rate), each with its new schedule,
-    its extra cost against the current plan, its APR and its key-facts document (hash and
-    link), and whether a request would be approved at once or referred. 404 for another's
-    account; 409 invalid-state naming account_id when it has no options (a line, too late,
-    an arrangement already running); 422 naming reason. Changes nothing."""
+    """Customer. The hardship options of one of the caller's plans, cash loans or pay-later
+    line within its product's rules (payment holiday, longer term, reduced rate; a line's
+    balance moves into a hardship plan and the line is frozen while it runs), each with its
+    new schedule, its extra cost against the current plan (a line: against its balance
+    today), its APR and its key-facts document (hash and link), and whether a request would
+    be approved at once or referred. 404 for another's account; 409 invalid-state naming
+    account_id when it has no options (nothing owed, too late, an arrangement already
+    running); 422 naming reason. Changes nothing."""
     rt = runtime(request)
     with rt.uow.connect() as conn:
         return options_out(rt, conn, who, account_id, reason, lang)

@@ -1,6 +1,7 @@
 """Tables owned by the assistant: conversations and their turns (issue #20).
 
-Only :mod:`creditpay.assistant.service` writes them. A turn's ``question`` is stored
+Only :mod:`creditpay.assistant.service` writes them (and :mod:`creditpay.assistant.subject`
+empties a person's questions and answers when they are erased). A turn's ``question`` is stored
 masked (:func:`creditpay.assistant.safety.mask_transcript`): no phone, ID or card number,
 e-mail or typed name is ever kept in clear. A conversation belongs to one customer; the
 service reads it only together with that customer's id.

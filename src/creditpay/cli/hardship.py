@@ -1,4 +1,4 @@
-"""``creditpay hardship options``: the hardship options of a plan or cash loan, as the
+"""``creditpay hardship options``: the hardship options of a plan, cash loan or line, as the
 consumer would see them today (docs/hardship.md), for staff and scripts.
 
 Bad input exits with code 2 and a message naming the option on stderr; stdout stays empty

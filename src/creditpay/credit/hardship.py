@@ -1,5 +1,7 @@
 """Hardship: a consumer in difficulty asks for help with a plan or cash loan; the account's
-unbilled installments are replaced by the option they accepted (docs/hardship.md).
+unbilled installments are replaced by the option they accepted (docs/hardship.md). A
+pay-later line's balance moves into a hardship plan on the line instead
+(:mod:`creditpay.credit.hardship_lines`, docs/hardship.md "A pay-later line").
 
 Use cases, each in the caller's one transaction:
 
@@ -55,12 +57,20 @@ from creditpay.credit.hardship_core import (
     check_reason,
     hardship_options,
 )
+from creditpay.credit.hardship_line_core import LineHardshipAccount, line_hardship_options
+from creditpay.credit.hardship_lines import (
+    LINE_PLAN_PREFIX,
+    after_line_arrangement,
+    line_snapshot,
+    start_line_arrangement,
+)
 from creditpay.credit.hardship_tables import (
     credit_hardship_arrangements,
     credit_hardship_requests,
 )
 from creditpay.credit.plans import Item, accrual_denominator, refresh_account
 from creditpay.credit.schedule import Method
+from creditpay.credit.tables import credit_accounts
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 from creditpay.i18n import LANGUAGES
@@ -72,7 +82,7 @@ __all__ = ["options_for", "OptionsView", "HardshipRequest", "HardshipRequestResu
            "request_hardship", "resolve_request", "list_requests", "get_request",
            "end_arrangements", "under_arrangement", "arrangements_at", "option_figures",
            "DocumentRenderer", "STATEMENT_MAX_CHARS", "DECISIONS", "BUREAU_CODES",
-           "arrangement_of"]
+           "arrangement_of", "customer_arrangements"]
 
 STATEMENT_MAX_CHARS = 1000
 DECISIONS = ("approve", "decline")
@@ -93,7 +103,11 @@ def _arrangement_counts(conn: Connection, account_id: str, since: dt.date
                         ) -> tuple[int, bool, bool]:
     """(arrangements started since ``since``, one is active, a request is referred)."""
     a = credit_hardship_arrangements.c
-    rows = conn.execute(select(a.started_on, a.status).where(a.account_id == account_id)).all()
+    # An arrangement's id is its request's: a line's runs on its hardship plan.
+    requested = select(credit_hardship_requests.c.request_id).where(
+        credit_hardship_requests.c.account_id == account_id)
+    rows = conn.execute(select(a.started_on, a.status).where(
+        or_(a.account_id == account_id, a.arrangement_id.in_(requested)))).all()
     referred = conn.execute(select(func.count()).select_from(credit_hardship_requests).where(
         credit_hardship_requests.c.account_id == account_id,
         credit_hardship_requests.c.status == "referred")).scalar_one()
@@ -103,7 +117,7 @@ def _arrangement_counts(conn: Connection, account_id: str, since: dt.date
 
 def _snapshot(conn: Connection, account: Mapping[str, Any], items: list[Item],
               product: P.Product, today: dt.date, *, pending_ok: bool = False
-              ) -> HardshipAccount:
+              ) -> HardshipAccount | LineHardshipAccount:
     policy = getattr(product, "hardship", None)
     window = policy.eligibility.window_months if policy is not None else 12
     from creditpay.credit.calendar import add_months
@@ -113,6 +127,9 @@ def _snapshot(conn: Connection, account: Mapping[str, Any], items: list[Item],
     if referred and not pending_ok:
         raise StateError("a hardship request for this account awaits an operator's decision",
                          field="account_id", rule="hardship.pending")
+    if account["kind"] == "line":
+        return line_snapshot(account, items, start=_start_date(account), in_window=in_window,
+                             active=active)
     interest_bearing = account["interest_base"] == 1 and account["interest_rate_micro"] > 0
     if account["interest_base"] == 3:  # flat interest on the principal lent: not offered
         interest_bearing, method = True, Method.FLAT
@@ -169,6 +186,10 @@ class OptionsView:
     auto_approval_reasons: tuple[str, ...]
     auto_approval_dpd_max: int
     broken_after_days: int
+    # A pay-later line (docs/hardship.md, "A pay-later line"): its balance moves into a
+    # hardship plan, the line is frozen, the charges already on its statements stay owed.
+    is_line: bool = False
+    line_charges_minor: int = 0
 
     def figures(self, option: HardshipOption) -> dict[str, Any]:
         return option_figures(self, option)
@@ -192,6 +213,21 @@ def options_for(conn: Connection, *, customer_id: str, account_id: object, today
     items = repo.load_items(conn, account["seq"])
     snapshot = _snapshot(conn, account, items, product, today, pending_ok=pending_ok)
     policy = getattr(product, "hardship", None)
+    if isinstance(snapshot, LineHardshipAccount):
+        line_options = line_hardship_options(snapshot, policy)
+        assert policy is not None  # line_hardship_options refuses a product without one
+        return OptionsView(
+            account_id=snapshot.account_id, currency=snapshot.currency,
+            product_code=product.code, product_version=product.version,
+            product_name=dict(product.name), dpd=snapshot.dpd,
+            principal_minor=snapshot.principal_minor,
+            current_total_minor=snapshot.current_total_minor, current_installments=0,
+            holiday_interest=policy.holiday_interest if snapshot.annual_rate else "none",
+            options=tuple(line_options),
+            auto_approval_reasons=tuple(policy.auto_approval.reasons),
+            auto_approval_dpd_max=policy.auto_approval.dpd_max,
+            broken_after_days=policy.broken_after_days, is_line=True,
+            line_charges_minor=snapshot.charges_minor)
     options = hardship_options(snapshot, policy)
     assert policy is not None  # hardship_options refuses a product without one
     return OptionsView(
@@ -218,7 +254,7 @@ def option_figures(view: OptionsView, option: HardshipOption) -> dict[str, Any]:
     strings): what the key-facts document shows, what the API returns and what a request
     stores."""
     schedule = option.schedule
-    return {
+    figures = {
         "option_id": option.option_id, "kind": option.kind, "cycles": option.cycles,
         "account_id": view.account_id, "currency": view.currency,
         "product_code": view.product_code, "product_version": view.product_version,
@@ -248,6 +284,12 @@ def option_figures(view: OptionsView, option: HardshipOption) -> dict[str, Any]:
                       "balance_after_minor": i.balance_after_minor}
                      for i in schedule.installments],
     }
+    if view.is_line:
+        # The line's own figures: frozen while the arrangement runs, and the interest and
+        # fees already on its statements, which stay owed there.
+        figures.update(line=True, line_frozen=True,
+                       line_charges_minor=view.line_charges_minor)
+    return figures
 
 
 # ------------------------------------------------------------------------------- requests
@@ -395,9 +437,16 @@ def _start(tx: Tx, arrangement_id: str, account: dict[str, Any], option: Hardshi
            policy: P.HardshipPolicy, *, actor: tuple[str, str], catalogue: P.Catalogue
            ) -> str:
     """Replace the account's unbilled installments by ``option``'s schedule and start the
-    arrangement (one transaction: the caller's)."""
+    arrangement (one transaction: the caller's). A line's balance moves into a hardship
+    plan on the line instead (:mod:`creditpay.credit.hardship_lines`), which carries the
+    arrangement."""
     from creditpay.credit.plans import schedule_items
 
+    if account["kind"] == "line":
+        plan = start_line_arrangement(tx, arrangement_id, account, option,
+                                      catalogue=catalogue)
+        return _record_arrangement(tx, arrangement_id, plan, option, policy, actor=actor,
+                                   first=1, cancelled=0, line_id=account["account_id"])
     items = repo.load_items(tx.conn, account["seq"])
     scheduled = [i for i in items if i.status == "scheduled"]
     for item in scheduled:
@@ -418,6 +467,16 @@ def _start(tx: Tx, arrangement_id: str, account: dict[str, Any], option: Hardshi
     refresh_account(tx, account, [*kept, *new_items], tx.today, catalogue=catalogue,
                     schedule_level_minor=level if level is not None
                     else account["schedule_level_minor"])
+    return _record_arrangement(tx, arrangement_id, account, option, policy, actor=actor,
+                               first=first, cancelled=len(scheduled))
+
+
+def _record_arrangement(tx: Tx, arrangement_id: str, account: Mapping[str, Any],
+                        option: HardshipOption, policy: P.HardshipPolicy, *,
+                        actor: tuple[str, str], first: int, cancelled: int,
+                        line_id: str | None = None) -> str:
+    """Insert the arrangement on ``account`` (whose installments from ``first`` are the
+    option's), audited and announced."""
     restore = option.rate_restored_on
     tx.conn.execute(credit_hardship_arrangements.insert().values(
         arrangement_id=arrangement_id, account_id=account["account_id"],
@@ -433,7 +492,9 @@ def _start(tx: Tx, arrangement_id: str, account: dict[str, Any], option: Hardshi
                "installment_minor": option.installment_minor,
                "first_due_date": option.first_due_date.isoformat(),
                "extra_cost_minor": option.extra_cost_minor,
-               "cancelled_installments": len(scheduled), "first_number": first}
+               "cancelled_installments": cancelled, "first_number": first}
+    if line_id is not None:
+        payload.update(line_id=line_id, plan_account_id=account["account_id"])
     audit.append(tx, actor[0], actor[1], "credit.hardship.arrangement_started",
                  "credit_hardship_arrangement", arrangement_id, payload)
     tx.emit("credit.hardship.approved", "credit_hardship_arrangement", arrangement_id,
@@ -555,12 +616,32 @@ def new_request_id() -> str:
 
 
 # --------------------------------------------------------------------------- arrangements
+def _line_plans(line_id: str) -> Any:
+    """The hardship plans of a line's arrangements (a subquery of account ids)."""
+    c = credit_accounts.c
+    return select(c.account_id).where(
+        c.line_id == line_id, c.account_id.startswith(LINE_PLAN_PREFIX, autoescape=True))
+
+
 def under_arrangement(conn: Connection, account_id: str) -> bool:
-    """Whether a hardship arrangement runs on ``account_id`` now (collections contact is
-    suspended while it does)."""
+    """Whether a hardship arrangement runs on ``account_id`` now, or on the hardship plan of
+    the line ``account_id`` (collections contact is suspended while it does)."""
     a = credit_hardship_arrangements.c
     return conn.execute(select(func.count()).select_from(credit_hardship_arrangements).where(
-        a.account_id == account_id, a.status == "active")).scalar_one() > 0
+        or_(a.account_id == account_id, a.account_id.in_(_line_plans(account_id))),
+        a.status == "active")).scalar_one() > 0
+
+
+def customer_arrangements(conn: Connection, customer_id: str, *, limit: int = 10_000
+                          ) -> list[dict[str, Any]]:
+    """The customer's arrangements, newest first (JSON-ready: dates ISO): what a
+    data-subject export shows (one statement)."""
+    a = credit_hardship_arrangements.c
+    rows = conn.execute(select(credit_hardship_arrangements).where(
+        a.customer_id == check_reference(customer_id, "customer_id")).order_by(
+        a.created_at.desc(), a.arrangement_id).limit(limit)).mappings().all()
+    return [{key: value.isoformat() if isinstance(value, dt.date) else value
+             for key, value in row.items()} for row in rows]
 
 
 def arrangement_of(conn: Connection, account_id: str) -> dict[str, Any] | None:
@@ -575,9 +656,15 @@ def arrangements_at(conn: Connection, day: dt.date) -> dict[str, str]:
     """Option kind by account id of the arrangements running at the end of ``day`` (started
     by then and not ended by then): what bureau reporting marks."""
     a = credit_hardship_arrangements.c
-    rows = conn.execute(select(a.account_id, a.option_kind).where(
+    c = credit_accounts.c
+    rows = conn.execute(select(a.account_id, a.option_kind, c.line_id).join(
+        credit_accounts, c.account_id == a.account_id).where(
         a.started_on <= day, or_(a.ended_on.is_(None), a.ended_on > day))).all()
-    return {account_id: kind for account_id, kind in rows}
+    marked = {account_id: kind for account_id, kind, _ in rows}
+    # A line's arrangement runs on its hardship plan: the line is marked too.
+    marked.update({line_id: kind for account_id, kind, line_id in rows
+                   if line_id and account_id.startswith(LINE_PLAN_PREFIX)})
+    return marked
 
 
 def end_arrangements(tx: Tx, business_date: dt.date) -> dict[str, int]:
@@ -609,6 +696,7 @@ def end_arrangements(tx: Tx, business_date: dt.date) -> dict[str, int]:
                          "credit_hardship_arrangement", row["arrangement_id"], payload)
             tx.emit(f"credit.hardship.{end}", "credit_hardship_arrangement",
                     row["arrangement_id"], payload)
+            after_line_arrangement(tx, account, end)
         if values:
             tx.conn.execute(update(credit_hardship_arrangements).where(
                 a.arrangement_id == row["arrangement_id"]).values(updated_at=tx.now,

@@ -216,6 +216,9 @@ class CreditLineProduct(_Product):
     # revolve: share of the statement's principal (carried balances included) in its minimum
     minimum_payment_rate: Rate = Decimal("0.1")
     bill_installment_options: tuple[BillInstallmentOption, ...] = ()
+    # Hardship rules (None: none): the line's balance moves into a hardship plan
+    # (docs/hardship.md, "A pay-later line").
+    hardship: HardshipPolicy | None = None
 
     @model_validator(mode="after")
     def _line(self) -> CreditLineProduct:

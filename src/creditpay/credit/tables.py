@@ -93,8 +93,9 @@ credit_lines = Table(
     Column("frozen_reason", String(24), nullable=True),
     CheckConstraint("limit_minor >= 0", name="limit_non_negative"),
     CheckConstraint("status IN ('active', 'frozen', 'closed')", name="status"),
+    # ``hardship``: frozen while a hardship arrangement runs (migration 0043).
     CheckConstraint("frozen_reason IS NULL OR frozen_reason IN ('customer_request',"
-                    " 'write_off')", name="frozen_reason"),
+                    " 'write_off', 'hardship')", name="frozen_reason"),
     UniqueConstraint("customer_id", "currency"),
 )
 

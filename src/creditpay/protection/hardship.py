@@ -45,7 +45,7 @@ __all__ = ["TEMPLATE_VERSION", "render_key_facts", "ShownOption", "ShownOptions"
            "show_hardship_options", "request_hardship", "key_facts_document",
            "option_title"]
 
-TEMPLATE_VERSION = "hardship-key-facts/1"  # bump on any change to the template or texts
+TEMPLATE_VERSION = "hardship-key-facts/2"  # bump on any change to the template or texts
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 _CONTEXT = "hardship key facts"
 
@@ -101,6 +101,20 @@ _HOLIDAY = {
     "none": NC_("hardship key facts", "This plan charges fees, not interest: the holiday adds "
                                       "no cost."),
 }
+# A pay-later line's options (docs/hardship.md, "A pay-later line"): its balance moves into
+# a hardship plan; the line is frozen while it runs.
+_LINE_TITLES = {
+    "payment_holiday": NC_("hardship key facts", "Nothing to pay for {cycles} month(s), then "
+                                                 "{installments} installment(s)"),
+    "reamortisation": NC_("hardship key facts", "Your line's balance in {cycles} "
+                                                "installment(s)"),
+}
+_LINE_CURRENT = NC_("hardship key facts", "Your line's balance today (principal and interest "
+                                          "accrued)")
+_LINE_TEXT = NC_("hardship key facts", "Your credit line's balance moves into this plan and "
+                                       "the line is frozen for new purchases until the plan "
+                                       "is repaid. Interest and fees already on your "
+                                       "statements ({amount}) stay owed on the line.")
 _SAVING = NC_("hardship key facts", "{amount} less than your current plan")
 _BUREAU = NC_("hardship key facts", "We report the account to credit bureaus as under a "
                                     "hardship arrangement (code {code}); the installments "
@@ -116,6 +130,9 @@ def _text(message: str, lang: str, **values: str | int) -> str:
 
 def option_title(figures: Mapping[str, Any], lang: str) -> str:
     """The option's name in ``lang`` ("Payment holiday of 2 installment(s)")."""
+    if figures.get("line") and figures["kind"] in _LINE_TITLES:
+        return _text(_LINE_TITLES[figures["kind"]], lang, cycles=figures["cycles"],
+                     installments=figures["installments"])
     return _text(_TITLES[figures["kind"]], lang, cycles=figures["cycles"],
                  rate=f"{figures['annual_rate_percent']}%")
 
@@ -133,7 +150,8 @@ def _context(figures: Mapping[str, Any], lang: str) -> dict[str, Any]:
         "account_id": figures["account_id"], "issued_on": figures["issued_on"],
         "principal": money(figures["principal_minor"]),
         "installment": money(figures["installment_minor"]),
-        "installments": f"{figures['installments']} ({figures['current_installments']})",
+        "installments": str(figures["installments"]) if figures.get("line")
+        else f"{figures['installments']} ({figures['current_installments']})",
         "first_due_date": figures["first_due_date"], "last_due_date": figures["last_due_date"],
         "annual_rate": f"{figures['annual_rate_percent']}%",
         "apr": f"{figures['apr_percent']}%",
@@ -147,6 +165,9 @@ def _context(figures: Mapping[str, Any], lang: str) -> dict[str, Any]:
         if holiday else None,
         "bureau_text": _text(_BUREAU, lang, code=figures["bureau_code"]),
         "broken_text": _text(_BROKEN, lang, days=figures["broken_after_days"]),
+        "line_text": _text(_LINE_TEXT, lang, amount=money(figures["line_charges_minor"]))
+        if figures.get("line") else None,
+        "current_label": _text(_LINE_CURRENT, lang) if figures.get("line") else None,
         "schedule": [{"number": row["number"], "due_date": row["due_date"],
                       "principal": money(row["principal_minor"]),
                       "interest": money(row["interest_minor"]),

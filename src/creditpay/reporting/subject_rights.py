@@ -22,7 +22,10 @@ Every domain reads and erases its own rows; this module calls only their public 
 (:mod:`creditpay.credit.queries`, :func:`creditpay.credit.service.list_accounts`), consumer
 protection (:mod:`creditpay.protection.consent`, :func:`creditpay.protection.complaints.
 customer_complaints`, :mod:`creditpay.protection.queries`, :mod:`creditpay.protection.
-erasure`), payments (:mod:`creditpay.payments.reporting`), risk
+erasure`), payments (:mod:`creditpay.payments.reporting`, disputes:
+:mod:`creditpay.payments.disputes_subject`), credit's hardship
+(:func:`creditpay.credit.hardship.list_requests`, :func:`creditpay.credit.hardship.
+customer_arrangements`), the assistant (:mod:`creditpay.assistant.subject`), risk
 (:mod:`creditpay.risk.decisions.queries`, :mod:`creditpay.risk.decisions.bureau_pulls`,
 :mod:`creditpay.risk.decisions.erasure`) and the platform services (audit, notes).
 """
@@ -37,7 +40,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from creditpay.assistant.subject import customer_transcripts, erase_customer_transcripts
 from creditpay.credit.calendar import add_months
+from creditpay.credit.hardship import customer_arrangements, list_requests
 from creditpay.credit.queries import (
     OpenCredit,
     customer_affordability_checks,
@@ -59,6 +64,7 @@ from creditpay.parties.queries import (
     list_customer_devices,
     personal_data,
 )
+from creditpay.payments.disputes_subject import customer_disputes, erase_customer_disputes
 from creditpay.payments.reporting import customer_payments, last_payment_activity
 from creditpay.platform import audit
 from creditpay.platform.notes import erase_customer_notes
@@ -195,6 +201,13 @@ def export_subject(tx: Tx, vault: Vault, customer_id: str, *, actor_type: str = 
         "complaints": [complaint.as_dict() for complaint in
                        customer_complaints(conn, customer_id, limit=ROWS_MAX)],
         "collections_contacts": _rows(customer_contacts(conn, customer_id, limit=ROWS_MAX)),
+        # Issue #20: hardship requests (the consumer's statement stays in the notes vault:
+        # its reference here) and arrangements, disputes with their events, and the
+        # assistant's conversations with their (masked) turns.
+        "hardship_requests": list_requests(conn, customer_id=customer_id, limit=ROWS_MAX),
+        "hardship_arrangements": customer_arrangements(conn, customer_id, limit=ROWS_MAX),
+        "disputes": customer_disputes(conn, customer_id, limit=ROWS_MAX),
+        "assistant_conversations": customer_transcripts(conn, customer_id, limit=ROWS_MAX),
     }
     sections = sorted(k for k in document if k not in ("format_version", "generated_at"))
     audit.append(tx, actor_type, actor, ACTION_EXPORTED, "customer", customer_id,
@@ -264,6 +277,11 @@ class ErasureResult:
     bureau_reports_erased: int = 0
     # Vaulted free-text notes about the person (platform.notes); 0 in older erasures.
     notes_erased: int = 0
+    # Issue #20: disputes whose consumer's words were dropped (payments), assistant turns
+    # emptied (assistant); 0 in older erasures. Hardship statements and decision notes are
+    # vaulted notes (counted above).
+    disputes_erased: int = 0
+    assistant_turns_erased: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -318,13 +336,16 @@ def erase_subject(tx: Tx, customer_id: str, *, idempotency_key: str,
     contacts = erase_customer_contacts(tx, customer_id)
     risk = erase_customer_inputs(tx, customer_id)
     notes = erase_customer_notes(tx, customer_id)
+    disputes = erase_customer_disputes(tx, customer_id)
+    turns = erase_customer_transcripts(tx, customer_id)
     result = ErasureResult(customer_id, tx.now.isoformat(), idempotency_key,
                            party.fields_erased, party.devices_erased, party.cards_erased,
                            party.sessions_revoked, contacts, policy.version,
                            credit_decisions_anonymised=risk.decisions_anonymised,
                            platform_histories_deleted=risk.platform_histories_deleted,
                            bureau_reports_erased=risk.bureau_reports_erased,
-                           notes_erased=notes)
+                           notes_erased=notes, disputes_erased=disputes,
+                           assistant_turns_erased=turns)
     payload = {k: v for k, v in result.as_dict().items()
                if k not in ("replayed", "idempotency_key")}
     payload["idempotency_key_sha256"] = _key_digest(idempotency_key)

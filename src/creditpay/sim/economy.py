@@ -47,6 +47,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from creditpay.sim import aftercare as AF
 from creditpay.sim import behaviour as B
 from creditpay.sim import behaviour_model as BM
 from creditpay.sim import partners as SP
@@ -351,6 +352,8 @@ class Economy:
         self.payments = self.services.payments
 
     def close(self) -> None:
+        if getattr(self, "aftercare", None) is not None:
+            self.aftercare.close()  # its assistant process
         self.engine.dispose()
 
     def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -380,6 +383,8 @@ class Economy:
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
+        # After-care actors (issue #20): the assistant trains in its own process meanwhile.
+        self.aftercare = AF.Aftercare(self)
         self._timed("setup.models", self._bootstrap_risk)
         self._timed("setup.merchants", self._onboard_merchants)
         self._timed("setup.partners", self._onboard_partners)
@@ -596,6 +601,8 @@ class Economy:
         self._timed("complaints", lambda: self._handle_complaints(rng))
         self._at(22, 30)
         self._timed("refunds", lambda: self._refunds(day))
+        self._at(22, 45)
+        self._timed("aftercare", self.aftercare.run_day)
         self._at(23, 30)
         self._timed("expiry", self._expire)
         self._at(23, 50)
@@ -1542,6 +1549,7 @@ class Economy:
             "partner_consents": t.partner_consents,
             "partners": SP.partner_figures(self.uow),
             **self._risk_manager_figures(),
+            **self.aftercare.figures(),
         }
 
     def _risk_manager_figures(self) -> dict[str, Any]:
