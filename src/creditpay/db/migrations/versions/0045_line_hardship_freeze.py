@@ -5,16 +5,16 @@ line is frozen for new purchases while the arrangement runs and unfrozen when it
 ``credit_lines.frozen_reason`` gains ``hardship`` (the lender's freeze, lifted by the close of
 business, never by the consumer's one-time code).
 
-Revision ID: 0043_line_hardship_freeze
-Revises: 0042_credit_line_freeze
+Revision ID: 0045_line_hardship_freeze
+Revises: 0044_line_disputes
 Create Date: 2026-12-07 08:00:00
 """
 from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0043_line_hardship_freeze'
-down_revision: str | None = '0042_credit_line_freeze'
+revision: str = '0045_line_hardship_freeze'
+down_revision: str | None = '0044_line_disputes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
