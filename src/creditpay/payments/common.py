@@ -54,6 +54,9 @@ class PaymentsPolicy:
     # The currencies the platform operates in (its ledger accounts, products and caps);
     # any other valid ISO code is refused as bad input naming the field.
     currencies: tuple[str, ...] = ("CNY",)
+    # The consumers' currency: an intent in another (a foreign merchant's, issue #21) is
+    # paid in this one at a locked FX quote.
+    home_currency: str = "CNY"
 
 
 def check_amount(value: object, field_name: str, maximum: int) -> int:
