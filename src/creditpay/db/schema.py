@@ -34,6 +34,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.credit.pauses_tables",
     "creditpay.payments.disputes_tables",
     "creditpay.payments.cross_border_tables",
+    "creditpay.fx.tables",
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -60,6 +60,11 @@ PLATFORM_ACCOUNTS: tuple[PlatformAccount, ...] = (
     PlatformAccount("partner_loss_share", NormalSide.CREDIT,
                     "write-offs borne by partner lenders, net of recoveries (contra expense)"),
     PlatformAccount("equity", NormalSide.CREDIT, "platform capital (equity)"),
+    # Issue #21: a payment abroad moves CNY from the consumer into the FX position and the
+    # merchant's currency out of the FX position in that currency; each currency's balance
+    # is what the platform holds in it (creditpay.fx reports and revalues it daily).
+    PlatformAccount("fx_position", NormalSide.DEBIT,
+                    "the platform's foreign-exchange position in this currency (asset)"),
 )
 
 
