@@ -6,7 +6,6 @@ merchant's currency; the regulatory report has the cross-border lines."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 

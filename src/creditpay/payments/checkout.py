@@ -685,16 +685,16 @@ class Checkout:
                                  "sell_amount_minor": pay_amount}} if leg is not None else {})})
         self.intents.emit(tx, "refund.succeeded", row.id, row.merchant_id,
                           {"refund_id": refund_id, "refund_amount_minor": amount})
-        result: dict[str, Any] = {
+        refunded: dict[str, Any] = {
                 "id": refund_id, "intent_id": row.id, "amount_minor": amount,
                 "currency": row.currency, "reason": reason, "status": "succeeded",
                 "created_at": tx.now.isoformat(),
                 "intent": self.intents.intent_view(self.intents.intent_row(tx.conn, row.id))}
         if leg is not None:
             # What the consumer gets back, in the home currency, at the original rate.
-            result["fx_refund"] = {"quote_id": leg.quote_id, "sell_currency": pay_currency,
-                                   "sell_amount_minor": pay_amount}
-        return result
+            refunded["fx_refund"] = {"quote_id": leg.quote_id, "sell_currency": pay_currency,
+                                     "sell_amount_minor": pay_amount}
+        return refunded
 
 
 def _accepted(offer: CheckoutOffer, tx: Tx) -> dict[str, Any]:

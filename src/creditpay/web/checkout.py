@@ -138,15 +138,14 @@ def _options(page: Page, row: Any, who: Principal) -> dict[str, Any]:
     this payment (quoted as ``POST /v1/payment_intents/{id}/credit_offers`` does)."""
     rt = page.rt
     fx = None
-    pay = {"amount_minor": int(row.amount_minor), "currency": str(row.currency)}
+    pay_amount, pay_currency = int(row.amount_minor), str(row.currency)
     if row.currency != rt.payments.policy.home_currency:
         # Paying abroad: the CNY cost from a quote locked for this customer, shown before
         # any way to pay (no conversion without their choice); a new one once it expired.
         fx = rt.uow.run(lambda tx: rt.payments.fx_quote(tx, who, row.id))
-        pay = {"amount_minor": int(fx["sell_amount_minor"]),
-               "currency": str(fx["sell_currency"])}
+        pay_amount, pay_currency = int(fx["sell_amount_minor"]), str(fx["sell_currency"])
     with rt.uow.connect() as conn:
-        wallet = rt.payments.wallet_balance(conn, who.id, pay["currency"])
+        wallet = rt.payments.wallet_balance(conn, who.id, pay_currency)
         cards = rt.parties.list_cards(conn, who.id)
     try:
         quote = rt.uow.run(lambda tx: rt.payments.quote_offers(
@@ -159,9 +158,10 @@ def _options(page: Page, row: Any, who: Principal) -> dict[str, Any]:
     if fx is not None:
         expires = dt.datetime.fromisoformat(str(fx["expires_at"]))
         locked = expires.astimezone(_SHANGHAI).strftime("%H:%M")
-    return {"wallet": wallet, "cards": cards, "offers": offers, "fx": fx, "pay": pay,
+    return {"wallet": wallet, "cards": cards, "offers": offers, "fx": fx,
+            "pay": {"amount_minor": pay_amount, "currency": pay_currency},
             "fx_locked_until": locked,
-            "step_up": pay["amount_minor"] >= rt.payments.policy.step_up_amount_minor}
+            "step_up": pay_amount >= rt.payments.policy.step_up_amount_minor}
 
 
 def _choose(page: Page, row: Any, token: str, who: Principal, *, error: str | None = None,
