@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from creditpay.credit.origination import Origination
     from creditpay.credit.products import Catalogue, LiveCatalogue
     from creditpay.db.uow import Tx, UnitOfWork
+    from creditpay.fx.config import FxConfig
+    from creditpay.fx.rates import RateSource
     from creditpay.parties.notifier import Notifier
     from creditpay.parties.security import PasswordPolicy, TokenSigner
     from creditpay.parties.service import AccessPolicy, Parties
@@ -167,6 +169,9 @@ class ServiceOptions:
     # --- risk and audit
     bureau: BureauAdapter | None = None  # default: the simulated bureau
     audit_checkpoint_store: CheckpointStore | None = None  # default: settings' directory
+    # --- foreign exchange (None: from the settings: CREDITPAY_FX_CONFIG, _FX_RATE_SOURCE)
+    fx_config: FxConfig | None = None
+    fx_rate_source: RateSource | None = None
 
 
 def serving_clock(settings: Settings) -> Clock:
@@ -875,6 +880,36 @@ class Services:
         if isinstance(bureau, SimulatedBureau):
             development_feature(self.settings, "the simulated credit bureau", None)
         return bureau
+
+    # ------------------------------------------------------------------ foreign exchange
+    @cached_property
+    def fx_config(self) -> FxConfig:
+        """The FX markups, quote lock and limits in force (versioned data), loaded once per
+        Services: the given one, else ``CREDITPAY_FX_CONFIG``, else the packaged file."""
+        from creditpay.fx.config import load_fx_config
+
+        return self.options.fx_config or load_fx_config(self.settings.fx_config)
+
+    @cached_property
+    def fx_rate_source(self) -> RateSource:
+        """Where the day's mid rates come from: the given source, else the one
+        ``CREDITPAY_FX_RATE_SOURCE`` names. Production mode refuses the simulated source
+        unless development features are allowed (then it is logged at WARNING)."""
+        from creditpay.fx.rates import SimulatedRateSource, build_rate_source
+
+        source = self.options.fx_rate_source or build_rate_source(
+            self.settings.fx_rate_source, home_currency=self.fx_config.home_currency)
+        if isinstance(source, SimulatedRateSource):
+            variable = env_name("fx_rate_source")
+            if self.settings.mode == "production" \
+                    and not self.settings.allow_development_features:
+                raise ValidationError(
+                    f"production mode (CREDITPAY_MODE=production) refuses the simulated FX "
+                    f"rate source: set {variable} to a CSV feed, or "
+                    f"{env_name('allow_development_features')}=true to run with it anyway",
+                    field=variable)
+            development_feature(self.settings, "the simulated FX rate source", None)
+        return source
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> Services:

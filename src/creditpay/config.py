@@ -294,6 +294,24 @@ class Settings(BaseSettings):
         "local", min_length=1, max_length=128,
         description="The model name sent to the assistant's LLM server (when "
                     "CREDITPAY_ASSISTANT_LLM_URL is set).")
+    fx_rate_source: str = Field(
+        "simulated", min_length=1, max_length=1024,
+        description="Where FX mid rates come from (docs/fx.md): `simulated` (seeded, "
+                    "deterministic per date; `simulated:SEED` for another seed) or the path "
+                    "of a CSV feed with the columns `as_of,base,quote,mid_rate`.")
+    fx_config: Path | None = Field(
+        None, description="A JSON file of FX markups per currency pair, the quote lock and "
+                          "the consumer limits in CNY, with its `version` (docs/fx.md); unset: "
+                          "the packaged `creditpay/fx/fx_config.json`.")
+
+    @field_validator("fx_rate_source", mode="after")
+    @classmethod
+    def _fx_rate_source(cls, value: str) -> str:
+        text = value.strip()
+        if re.fullmatch(r"simulated(:\d{1,9})?", text) or text.lower().endswith(".csv"):
+            return text
+        raise ValidationError("must be 'simulated', 'simulated:SEED' or the path of a .csv "
+                              "file", field=env_name("fx_rate_source"))
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -5,7 +5,8 @@ jobs that follow it are chained here: the partner lenders' daily settlement (cre
 periodic limit review (risk, when a behaviour model and a limit-review policy are in force),
 the early-warning metrics, monitors and alerts (risk), the decline of referred applications
 past their deadline (risk), complaint escalation (consumer protection), the disputes whose
-merchant did not answer in time moved to review (payments), the purge of expired
+merchant did not answer in time moved to review (payments), the day's FX mid rates and the
+FX position with its revaluation (fx), the purge of expired
 registrations (parties), on a month end's night the month's credit-bureau submission
 (reporting), then the audit seal, so the night's records join the hash chain. Collections
 contact people and run in the day (`creditpay collections run`), not here: a night run would
@@ -23,6 +24,8 @@ from creditpay.db.uow import UnitOfWork
 if TYPE_CHECKING:
     from creditpay.credit.cob import AutoDebitConsents
     from creditpay.credit.products import Catalogue
+    from creditpay.fx.config import FxConfig
+    from creditpay.fx.rates import RateSource
     from creditpay.platform.checkpoints import AuditCheckpointer
     from creditpay.risk.bureau import BureauAdapter
 
@@ -45,6 +48,8 @@ class NightlyReport:
     bureau_submission: dict[str, Any] | None = None  # the month's bureau report (month ends)
     partner_settlements: int = 0  # partner lenders settled for the date (credit.funding)
     disputes_to_review: int = 0  # disputes the merchant did not answer in time (#20)
+    fx_rates_stored: int = 0  # the day's mid rates stored from the rate source (#21)
+    fx_position: dict[str, Any] | None = None  # the day's FX position report (#21)
 
     def as_dict(self) -> dict[str, Any]:
         return {"business_date": self.business_date,
@@ -58,7 +63,8 @@ class NightlyReport:
                 "month_end_cells": self.month_end_cells,
                 "bureau_submission": self.bureau_submission,
                 "partner_settlements": self.partner_settlements,
-                "disputes_to_review": self.disputes_to_review}
+                "disputes_to_review": self.disputes_to_review,
+                "fx_rates_stored": self.fx_rates_stored, "fx_position": self.fx_position}
 
 
 def limit_review_configured(uow: UnitOfWork) -> bool:
@@ -89,7 +95,9 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
                 currency: str = "CNY", early_warning_monitors: Any = None,
                 audit_checkpointer: AuditCheckpointer | None,
                 consents: AutoDebitConsents | None = None,
-                catalogue: Catalogue, bureau: BureauAdapter | None = None) -> NightlyReport:
+                catalogue: Catalogue, bureau: BureauAdapter | None = None,
+                fx_config: FxConfig | None = None,
+                fx_rate_source: RateSource | None = None) -> NightlyReport:
     """Close ``business_date``, then the jobs that follow it. Each step is idempotent for
     the date, so a re-run after a crash finishes what is left. ``early_warning_monitors``:
     the monitors the early-warning job evaluates (default: its bundled set).
@@ -98,7 +106,9 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     auto-debit consent check (default: :func:`auto_debit_consents`). ``catalogue``: the
     products and caps the close of business services accounts with (the bootstrap's).
     ``bureau``: where a month end's night reports the month (default: the simulated bureau;
-    an adapter that takes no submissions skips it)."""
+    an adapter that takes no submissions skips it). ``fx_config``, ``fx_rate_source``: the
+    FX configuration and rate source (the bootstrap's; default: the packaged configuration
+    and the simulated source), for the day's rates and FX position (#21)."""
     from creditpay.credit.cob import run_close_of_business
     from creditpay.credit.portfolio_queries import is_month_end, record_month_end
     from creditpay.parties.service import purge_registrations
@@ -141,9 +151,26 @@ def run_nightly(uow: UnitOfWork, business_date: dt.date, *, progress: bool = Fal
     from creditpay.payments.disputes import sweep_deadlines
 
     report.disputes_to_review = uow.run(lambda tx: sweep_deadlines(tx, business_date))
+    _fx_position(uow, business_date, report, fx_config, fx_rate_source)
     report.registrations_purged = uow.run(lambda tx: purge_registrations(tx))
     report.audit_sealed = seal(uow, audit_checkpointer).records_sealed
     return report
+
+
+def _fx_position(uow: UnitOfWork, day: dt.date, report: NightlyReport,
+                 config: FxConfig | None, source: RateSource | None) -> None:
+    """The day's mid rates from the rate source, then the FX position and its revaluation
+    (idempotent: rates and lines already stored for the day are kept)."""
+    from creditpay.fx.config import load_fx_config
+    from creditpay.fx.position import position_summary, write_position
+    from creditpay.fx.rates import SimulatedRateSource, refresh_rates
+
+    config = config or load_fx_config()
+    source = source or SimulatedRateSource(0, home_currency=config.home_currency)
+    rates = uow.run(lambda tx: refresh_rates(tx, source, day))
+    report.fx_rates_stored = len(rates)
+    lines = uow.run(lambda tx: write_position(tx, day, config=config, source=source))
+    report.fx_position = position_summary(day, lines, config.home_currency) if lines else None
 
 
 def _report_to_bureau(uow: UnitOfWork, month_end: dt.date, bureau: BureauAdapter | None,

@@ -224,6 +224,11 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
         (False, None, {"admin", "collections_agent", "compliance_officer", "support"}),
     ("POST", "/v1/operator/hardship_requests/{request_id}/resolve"):
         (False, None, {"admin", "collections_agent"}),
+    # FX (issue #21): a consumer's quote; risk and compliance read the configuration and
+    # the daily position.
+    ("POST", "/v1/fx/quotes"): (True, None, set()),
+    ("GET", "/v1/operator/fx/config"): (False, None, RISK_READ),
+    ("GET", "/v1/operator/fx/position"): (False, None, RISK_READ),
 }
 # The routes a partner lender's key reaches, with the scopes each accepts; every other route
 # refuses a partner key (403).

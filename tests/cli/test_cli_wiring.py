@@ -31,6 +31,7 @@ READ_ONLY = [
     ("audit", "verify"), ("consent", "list", "--customer", "c-1"), ("complaints", "stats"),
     ("reports", "daily", "--date", "2025-03-01", "--out", "OUT"),
     ("subject", "export", "--customer", "c-1", "--out", "OUT.json"),
+    ("fx", "rates"), ("fx", "position", "--date", "2025-03-01"),
 ]
 
 

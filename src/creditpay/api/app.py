@@ -139,6 +139,9 @@ def create_app(settings: Settings, clock: Clock | None = None, *,
 
     app.include_router(routes_hardship.router)  # hardship options and requests (#20)
     app.include_router(routes_disputes.router)  # disputes of a payment (#20)
+    from creditpay.api import routes_fx
+
+    app.include_router(routes_fx.router)  # FX quotes, configuration and position (#21)
     if rt.dev_inbox:
         from creditpay.api import routes_dev
 

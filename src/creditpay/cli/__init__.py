@@ -74,6 +74,7 @@ _DOMAIN_CLIS: tuple[str, ...] = (
     "creditpay.cli.partners",
     "creditpay.cli.assistant",
     "creditpay.cli.hardship",
+    "creditpay.cli.fx",
 )
 
 for _module_name in _DOMAIN_CLIS:

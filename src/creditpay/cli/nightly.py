@@ -37,7 +37,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:  # noqa: ARG001
         try:
             report = run_nightly(built.uow, business_date,
                                  progress=not as_json, audit_checkpointer=checkpointer,
-                                 catalogue=built.catalogue, bureau=built.bureau)
+                                 catalogue=built.catalogue, bureau=built.bureau,
+                                 fx_config=built.fx_config,
+                                 fx_rate_source=built.fx_rate_source)
         except AuditChainBrokenError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

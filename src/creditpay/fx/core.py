@@ -15,14 +15,18 @@ Conventions used everywhere in :mod:`creditpay.fx`:
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from typing import Any
 
 from creditpay.errors import ValidationError
 from creditpay.money import AMOUNT_MINOR_MAX, currency_exponent
 
 __all__ = ["RATE_PLACES", "RATE_QUANTUM", "BPS_PER_UNIT", "quantise_rate", "check_rate",
            "check_markup_bps", "client_rate", "sell_amount_minor", "markup_minor",
-           "refund_sell_minor", "invert_rate", "cross_rate", "home_value_minor"]
+           "refund_sell_minor", "invert_rate", "cross_rate", "home_value_minor",
+           "PositionLine", "position_line"]
 
 RATE_PLACES = 10
 RATE_QUANTUM = Decimal(1).scaleb(-RATE_PLACES)
@@ -175,3 +179,55 @@ def home_value_minor(amount_minor: int, currency: str, home_currency: str,
         return amount_minor
     value = sell_amount_minor(abs(amount_minor), currency, home_currency, home_per_unit)
     return value if amount_minor >= 0 else -value
+
+
+@dataclass(frozen=True)
+class PositionLine:
+    """One currency's line of the daily FX position report. ``balance_minor``: the
+    ``fx_position`` account's balance (credit normal: positive is what the platform holds,
+    negative what it owes);
+    ``mid_rate``: home units per one unit of ``currency`` that day; ``value_home_minor``:
+    the balance at that mid; ``revaluation_home_minor``: what the rate move alone did to
+    the previous report's balance (that balance at today's mid minus its value then);
+    ``realised_revenue_home_minor``: the markup earned on quotes used that day."""
+
+    report_date: dt.date
+    currency: str
+    home_currency: str
+    balance_minor: int
+    mid_rate: Decimal
+    value_home_minor: int
+    previous_value_home_minor: int
+    revaluation_home_minor: int
+    realised_revenue_home_minor: int
+    quotes_used: int
+
+    @property
+    def value_change_home_minor(self) -> int:
+        """The change in home-currency value since the previous report (flows and rate)."""
+        return self.value_home_minor - self.previous_value_home_minor
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"report_date": self.report_date.isoformat(), "currency": self.currency,
+                "home_currency": self.home_currency, "balance_minor": self.balance_minor,
+                "mid_rate": str(self.mid_rate), "value_home_minor": self.value_home_minor,
+                "previous_value_home_minor": self.previous_value_home_minor,
+                "value_change_home_minor": self.value_change_home_minor,
+                "revaluation_home_minor": self.revaluation_home_minor,
+                "realised_revenue_home_minor": self.realised_revenue_home_minor,
+                "quotes_used": self.quotes_used}
+
+
+def position_line(*, report_date: dt.date, currency: str, home_currency: str,
+                  balance_minor: int, home_per_unit: Decimal, previous_balance_minor: int,
+                  previous_value_home_minor: int, realised_revenue_home_minor: int,
+                  quotes_used: int) -> PositionLine:
+    """A currency's FX position line from its balances and the day's mid (pure). The home
+    currency's own line has the rate 1 and no revaluation."""
+    rate = Decimal(1) if currency == home_currency else check_rate(home_per_unit)
+    value = home_value_minor(balance_minor, currency, home_currency, rate)
+    previous_now = home_value_minor(previous_balance_minor, currency, home_currency, rate)
+    return PositionLine(report_date, currency, home_currency, balance_minor,
+                        quantise_rate(rate), value, previous_value_home_minor,
+                        previous_now - previous_value_home_minor,
+                        realised_revenue_home_minor, quotes_used)

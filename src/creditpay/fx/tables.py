@@ -90,7 +90,7 @@ fx_position_lines = Table(
     Column("report_date", Date, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("home_currency", String(3), nullable=False),
-    # The fx_position account's balance, debit positive (what the platform holds).
+    # The fx_position account's balance, credit normal (positive: what the platform holds).
     Column("balance_minor", BigInteger, nullable=False),
     Column("mid_rate", String(40), nullable=False),  # home units per one currency unit
     Column("value_home_minor", BigInteger, nullable=False),

@@ -156,7 +156,9 @@ def nightly(services: Services, business_date: dt.date) -> dict[str, Any]:
     day = first
     while day <= business_date:
         report = run_nightly(services.uow, day, audit_checkpointer=services.audit_checkpointer,
-                             catalogue=services.catalogue, bureau=services.bureau)
+                             catalogue=services.catalogue, bureau=services.bureau,
+                             fx_config=services.fx_config,
+                             fx_rate_source=services.fx_rate_source)
         reports[day.isoformat()] = report.as_dict()
         day += dt.timedelta(days=1)
     return reports

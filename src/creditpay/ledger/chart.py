@@ -60,11 +60,15 @@ PLATFORM_ACCOUNTS: tuple[PlatformAccount, ...] = (
     PlatformAccount("partner_loss_share", NormalSide.CREDIT,
                     "write-offs borne by partner lenders, net of recoveries (contra expense)"),
     PlatformAccount("equity", NormalSide.CREDIT, "platform capital (equity)"),
-    # Issue #21: a payment abroad moves CNY from the consumer into the FX position and the
-    # merchant's currency out of the FX position in that currency; each currency's balance
-    # is what the platform holds in it (creditpay.fx reports and revalues it daily).
-    PlatformAccount("fx_position", NormalSide.DEBIT,
-                    "the platform's foreign-exchange position in this currency (asset)"),
+    # Issue #21: a payment abroad credits the CNY it takes from the consumer to the CNY
+    # position and debits the merchant's currency it pays out to that currency's position,
+    # each leg balanced in its own currency. Credit normal: a credit balance is what the
+    # platform holds in the currency (long), a debit balance what it owes (short); valued
+    # at mid rates the positions add up to the markup earned (creditpay.fx reports and
+    # revalues them daily).
+    PlatformAccount("fx_position", NormalSide.CREDIT,
+                    "the platform's foreign-exchange position in this currency: credit "
+                    "balance held (long), debit balance owed (short)"),
 )
 
 
