@@ -809,7 +809,8 @@ class Services:
                         credit=self.credit, origination=self.origination, policy=policy,
                         on_review=functools.partial(
                             open_payment_case,
-                            policy=self.options.fraud_case_policy or DEFAULT_CASE_POLICY))
+                            policy=self.options.fraud_case_policy or DEFAULT_CASE_POLICY),
+                        fx_config=self.fx_config, fx_rate_source=lambda: self.fx_rate_source)
 
     @cached_property
     def complaint_subjects(self) -> ComplaintSubjects:

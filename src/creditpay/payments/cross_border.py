@@ -132,9 +132,11 @@ class CrossBorder:
                 if quote is not None and quote.used_at is None:
                     return self.quote_view(quote, shown)
             break  # only the latest counts: an older one is stale
+        source = self.ctx.fx_rate_source() if self.ctx.fx_rate_source is not None else None
         quote = fx_quotes.create_quote(
             tx, sell_currency=self.home_currency, buy_currency=row.currency,
-            buy_amount_minor=int(row.amount_minor), customer_id=principal.id)
+            buy_amount_minor=int(row.amount_minor), customer_id=principal.id,
+            config=self.ctx.fx_config, source=source)
         merchant = self.ctx.parties.get_merchant(tx.conn, row.merchant_id)
         tx.conn.execute(payment_fx.insert().values(
             quote_id=quote.quote_id, intent_id=row.id, customer_id=principal.id,
@@ -192,7 +194,8 @@ class CrossBorder:
         """The CNY per-transaction and daily limits (data owned by ``creditpay.fx``)."""
         fx_quotes.check_limits(tx.conn, customer_id=principal.id,
                                sell_amount_minor=int(shown.sell_amount_minor),
-                               sell_currency=shown.sell_currency, today=tx.today)
+                               sell_currency=shown.sell_currency, today=tx.today,
+                               config=self.ctx.fx_config)
 
     # ------------------------------------------------------------------ the accepted leg
     def accepted(self, conn: Connection, intent_id: str) -> FxLeg | None:
