@@ -6,6 +6,7 @@ merchant's currency; the regulatory report has the cross-border lines."""
 
 from __future__ import annotations
 
+import hashlib
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from creditpay.formatting import money_text
 from creditpay.fx import quotes as fx_quotes
 from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 from creditpay.ledger.verify import verify_ledger
@@ -252,6 +254,15 @@ def test_credit_abroad_is_on_the_cny_amount(abroad: World) -> None:
     assert fx["buy_currency"] == "KWD" and fx["buy_amount_minor"] == 123_456
     [line] = [o for o in offers["offers"] if o["funding"] == "credit_line"]
     assert line["financed_minor"] + line.get("down_payment_minor", 0) == fx["sell_amount_minor"]
+    # The key facts state the conversion: the foreign amount, both rates, the markup, the
+    # price in CNY; the document is the one whose hash the offer carries.
+    document = api.client.get(line["key_facts_url"], headers=api.headers(w.token))
+    assert document.status_code == 200
+    html = document.text
+    assert hashlib.sha256(document.content).hexdigest() == line["key_facts_sha256"]
+    assert "Currency conversion" in html and money_text(123_456, "KWD", "en") in html
+    assert f"1 KWD = {fx['mid_rate']} CNY" in html and f"1 KWD = {fx['client_rate']} CNY" in html
+    assert f"{fx['markup_bps'] / 100:.2f}%" in html
     paid = w.confirm(intent["id"], funding="credit_line", offer_id=line["offer_id"],
                      key_facts_sha256=line["key_facts_sha256"], quote_id=fx["quote_id"])
     assert paid["status"] == "requires_capture"

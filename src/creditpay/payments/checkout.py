@@ -52,7 +52,7 @@ from creditpay.payments.tables import (
 )
 from creditpay.payments.wallet import Wallet
 from creditpay.platform import audit, metrics
-from creditpay.protection.disclosure import accept_disclosure
+from creditpay.protection.disclosure import CurrencyConversion, accept_disclosure
 
 if TYPE_CHECKING:
     from creditpay.credit.quotes import StoredOffer
@@ -116,8 +116,10 @@ class Checkout:
             # consumer is shown (confirming needs that same quote).
             fx = self.cross_border.current_quote(tx, principal, row)
             amount_minor, currency = int(fx["sell_amount_minor"]), str(fx["sell_currency"])
+        conversion = self.cross_border.conversion_for(
+            tx.conn, row, principal.id, amount_minor, fx["quote_id"]) if fx else None
         quote_id, expires_at, offers = self.ctx.credit.quote_offers(
-            tx, customer_id=principal.id, amount_minor=amount_minor,
+            tx, customer_id=principal.id, amount_minor=amount_minor, conversion=conversion,
             currency=currency, product_codes=product_codes, reference=intent_id,
             language=language, lender_name=self.ctx.policy.lender_name,
             ttl_seconds=self.ctx.policy.offer_ttl_s)
@@ -176,14 +178,17 @@ class Checkout:
         anyone else (the intent's merchant included: the document is the consumer's)."""
         if principal.kind != "customer":
             raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
-        self.intents.intent_for(conn, principal, intent_id)
+        row = self.intents.intent_for(conn, principal, intent_id)
         stored, offer = self._shown_offer(conn, principal.id, intent_id, offer_id)
+        conversion = self.cross_border.conversion_for(
+            conn, row, principal.id, offer.financed_minor + offer.down_payment_minor)
         return self.ctx.credit.key_facts(offer, self._language(conn, principal, language),
                                          lender_name=self.ctx.policy.lender_name,
-                                         stored=stored).html
+                                         stored=stored, conversion=conversion).html
 
     def _shown_key_facts(self, offer: CheckoutOffer, key_facts_sha256: str | None,
-                         stored: StoredOffer) -> KeyFactsDocument:
+                         stored: StoredOffer, conversion: CurrencyConversion | None = None
+                         ) -> KeyFactsDocument:
         """The key-facts document the consumer saw for ``offer``: the one (in either
         language) whose SHA-256 they sent back; ValidationError naming
         ``key_facts_sha256`` otherwise (before anything is written). The quote stored the
@@ -202,7 +207,7 @@ class Checkout:
         for language in languages:
             document = self.ctx.credit.key_facts(offer, language,
                                                  lender_name=self.ctx.policy.lender_name,
-                                                 stored=stored)
+                                                 stored=stored, conversion=conversion)
             if hmac.compare_digest(document.sha256, key_facts_sha256.lower()):
                 return document
         raise ValidationError("is not the SHA-256 of this offer's key-facts document; read "
@@ -294,7 +299,9 @@ class Checkout:
                 raise StateError(f"the credit offers were for another {pay_currency} amount "
                                  f"than quote {fx_shown.quote_id}; ask for offers again",
                                  field="quote_id")
-            key_facts = self._shown_key_facts(offer, key_facts_sha256, stored)
+            # A payment abroad: the document states the conversion of the quote accepted.
+            conversion = CrossBorder.conversion(fx_shown) if fx_shown is not None else None
+            key_facts = self._shown_key_facts(offer, key_facts_sha256, stored, conversion)
         elif offer_id:
             raise ValidationError("only credit funding takes an offer", field="offer_id")
         elif key_facts_sha256:

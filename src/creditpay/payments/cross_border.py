@@ -35,6 +35,7 @@ from creditpay.parties.service import Principal
 from creditpay.payments.common import PaymentsContext
 from creditpay.payments.cross_border_tables import payment_fx
 from creditpay.payments.intents import Intents
+from creditpay.protection.disclosure import CurrencyConversion
 
 __all__ = ["CrossBorder", "FxLeg", "FX_POSITION"]
 
@@ -44,6 +45,9 @@ _F = payment_fx.c
 _SHOWN_FOR = select(payment_fx).where(
     _F.intent_id == bindparam("intent_id"), _F.customer_id == bindparam("customer_id"),
     _F.status == "shown").order_by(_F.created_at.desc(), _F.quote_id.desc())
+_ALL_SHOWN_FOR = select(payment_fx).where(
+    _F.intent_id == bindparam("intent_id"), _F.customer_id == bindparam("customer_id")
+    ).order_by(_F.created_at.desc(), _F.quote_id.desc())
 _ACCEPTED_OF = select(payment_fx).where(_F.intent_id == bindparam("intent_id"),
                                         _F.status == "accepted")
 _BY_QUOTE = select(payment_fx).where(_F.quote_id == bindparam("quote_id"))
@@ -209,6 +213,33 @@ class CrossBorder:
     def record_refund(self, tx: Tx, leg: FxLeg, sell_minor: int) -> None:
         tx.conn.execute(update(payment_fx).where(_F.quote_id == leg.quote_id).values(
             sell_refunded_minor=leg.sell_refunded_minor + sell_minor))
+
+    # ------------------------------------------------------------------ key facts
+    @staticmethod
+    def conversion(fx_row: Any) -> CurrencyConversion:
+        """The key-facts conversion of a ``payment_fx`` row: the figures only (no quote id,
+        no lock time), so a document of the same amount at the same rates has the same
+        bytes whichever of the day's quotes it came from."""
+        return CurrencyConversion(
+            buy_amount_minor=int(fx_row.buy_amount_minor), buy_currency=fx_row.buy_currency,
+            mid_rate=fx_row.mid_rate, client_rate=fx_row.client_rate,
+            markup_bps=int(fx_row.markup_bps), markup_minor=int(fx_row.markup_minor))
+
+    def conversion_for(self, conn: Connection, row: Any, customer_id: str,
+                       amount_minor: int, quote_id: str | None = None
+                       ) -> CurrencyConversion | None:
+        """The conversion behind a credit offer of ``amount_minor`` (home currency) for a
+        foreign intent: quote ``quote_id`` when given, else the latest quote shown to the
+        customer for that amount; None for a home-currency intent."""
+        if not self.is_foreign(row):
+            return None
+        if quote_id is not None:
+            found = conn.execute(_BY_QUOTE, {"quote_id": quote_id}).first()
+        else:
+            found = next((r for r in conn.execute(_ALL_SHOWN_FOR, {
+                "intent_id": row.id, "customer_id": customer_id})
+                if int(r.sell_amount_minor) == amount_minor), None)
+        return self.conversion(found) if found is not None else None
 
     def fx_of(self, conn: Connection, row: Any, principal: Principal | None = None
               ) -> dict[str, Any] | None:
