@@ -111,3 +111,57 @@ def test_a_payment_abroad_moves_the_position_by_the_markup_only(store, uow, cloc
     summary = position_summary(day, lines, "CNY")
     assert summary["value_home_minor"] == quote.markup_minor == \
         summary["realised_revenue_home_minor"]
+
+
+def test_the_nightly_step_stores_the_rates_and_the_position(store, uow, clock):
+    # The step run_nightly takes after the close of business (the whole night costs seconds:
+    # tests/core/test_nightly.py runs it).
+    from creditpay.nightly import NightlyReport, _fx_position
+
+    day = clock.today()
+    source = DailySource({day: "0.0482"})
+    uow.run(lambda tx: [ensure_platform_accounts(tx, c) for c in ("CNY", "JPY")])
+    report = NightlyReport(day.isoformat(), {})
+    _fx_position(uow, day, report, CONFIG, source)
+    assert report.fx_rates_stored == 1
+    assert [line["currency"] for line in report.fx_position["lines"]] == ["CNY", "JPY"]
+    again = NightlyReport(day.isoformat(), {})
+    _fx_position(uow, day, again, CONFIG, source)
+    assert again.as_dict()["fx_position"] == report.as_dict()["fx_position"]
+
+
+def test_production_refuses_the_simulated_rate_source(tmp_path, sqlite_template):
+    import shutil
+
+    import pytest
+
+    from creditpay.bootstrap import ServiceOptions, build_services
+    from creditpay.clock import SimulatedClock
+    from creditpay.config import Settings
+    from creditpay.errors import ValidationError
+    from creditpay.fx.rates import CsvRateSource, SimulatedRateSource
+
+    shutil.copyfile(sqlite_template, tmp_path / "p.db")  # production opens a migrated one
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    built = build_services(Settings.of(database_url=url, mode="production"),
+                           SimulatedClock(), ServiceOptions())
+    try:
+        with pytest.raises(ValidationError) as caught:
+            _ = built.fx_rate_source
+        assert caught.value.field == "CREDITPAY_FX_RATE_SOURCE"
+    finally:
+        built.close()
+    feed = tmp_path / "rates.csv"
+    csv_built = build_services(Settings.of(database_url=url, mode="production",
+                                           fx_rate_source=str(feed)),
+                               SimulatedClock(), ServiceOptions())
+    allowed = build_services(Settings.of(database_url=url, mode="production",
+                                         allow_development_features=True),
+                             SimulatedClock(), ServiceOptions())
+    try:
+        assert isinstance(csv_built.fx_rate_source, CsvRateSource)
+        assert isinstance(allowed.fx_rate_source, SimulatedRateSource)
+        assert allowed.fx_config.version == CONFIG.version
+    finally:
+        csv_built.close()
+        allowed.close()

@@ -91,7 +91,7 @@ def test_inverse_and_cross_rates(store, uow):
                                                            kwd.client_rate)
 
 
-@pytest.mark.parametrize(("kw", "field"), [
+BAD_REQUESTS = [
     ({"buy_currency": "XXQ"}, "buy_currency"),
     ({"buy_currency": "BRL"}, "buy_currency"),  # valid ISO, not quoted
     ({"sell_currency": "jpy"}, "sell_currency"),
@@ -99,12 +99,27 @@ def test_inverse_and_cross_rates(store, uow):
     ({"buy_amount_minor": 0}, "buy_amount_minor"),
     ({"buy_amount_minor": 1.5}, "buy_amount_minor"),
     ({"buy_currency": "GBP"}, "buy_currency"),  # quoted, but no rate stored for it
-])
-def test_bad_quote_requests_name_the_field_and_store_nothing(store, uow, kw, field):
-    with pytest.raises((ValidationError, NotFoundError)) as caught:
-        _quote(uow, **kw)
-    assert caught.value.field == field
-    assert _counts(store) == (0, 0)
+]
+
+
+def test_bad_quote_requests_name_the_field_and_store_nothing(store, uow):
+    # One database for every case (a store costs about a second to set up).
+    for kw, field in BAD_REQUESTS:
+        with pytest.raises((ValidationError, NotFoundError)) as caught:
+            _quote(uow, **kw)
+        assert caught.value.field == field, kw
+        assert _counts(store) == (0, 0)
+
+
+def test_a_stale_rate_is_refused(store, uow, clock):
+    _quote(uow)  # stores the fixed rates of today
+    clock.advance(days=3)
+    stopped = FixedSource({})  # the feed has nothing since
+    assert _quote(uow, source=stopped).rate_as_of == clock.today() - dt.timedelta(days=3)
+    clock.advance(days=1)
+    with pytest.raises(NotFoundError) as caught:
+        _quote(uow, source=stopped)
+    assert caught.value.field == "buy_currency" and "older than 3 days" in caught.value.detail
 
 
 def test_a_quote_is_used_once_and_an_expired_one_is_refused(store, uow, clock):

@@ -18,7 +18,7 @@ from creditpay.api.access import access
 from creditpay.api.common import IdempotencyKey, runtime
 from creditpay.api.common import post as idempotent_post
 from creditpay.api.runtime import Runtime
-from creditpay.api.schemas import Strict, examples
+from creditpay.api.schemas import AmountMinor, Currency, Strict, examples
 from creditpay.errors import ValidationError
 from creditpay.parties.service import Principal
 
@@ -39,9 +39,9 @@ _QUOTE = {"quote_id": "fxq_5f0c8c4d2b1a49e3a7c1", "sell_currency": "CNY",
 class FxQuoteIn(Strict):
     model_config = examples({"sell_currency": "CNY", "buy_currency": "JPY",
                              "buy_amount_minor": 100000})
-    sell_currency: str
-    buy_currency: str
-    buy_amount_minor: int
+    sell_currency: str = Currency
+    buy_currency: str = Currency
+    buy_amount_minor: int = AmountMinor
 
 
 class FxQuoteOut(BaseModel):
@@ -78,7 +78,7 @@ class FxConfigOut(BaseModel):
         "markups": [{"sell": "CNY", "buy": "JPY", "markup_bps": 80}],
         "limits": {"currency": "CNY", "per_transaction_minor": 5000000,
                    "daily_minor": 30000000},
-        "rate_source": "simulated:0"})
+        "rate_max_age_days": 3, "rate_source": "simulated:0"})
     version: str
     home_currency: str
     quote_lock_minutes: int
@@ -86,6 +86,7 @@ class FxConfigOut(BaseModel):
     currencies: list[str]
     markups: list[FxMarkupOut]
     limits: FxLimitsOut
+    rate_max_age_days: int
     rate_source: str
 
 

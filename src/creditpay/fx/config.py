@@ -46,6 +46,9 @@ class FxConfig:
     markups: dict[tuple[str, str], int]  # (sell, buy) -> markup_bps
     limits: FxLimits
     source: str = field(default="packaged", compare=False)
+    # A quote refuses a mid rate older than this many days (a feed that stopped must not
+    # price payments on last month's rate); 3 covers a weekend without a fixing.
+    rate_max_age_days: int = 3
 
     def markup_bps(self, sell_currency: str, buy_currency: str) -> int:
         """The markup of the pair, else the default markup."""
@@ -69,6 +72,7 @@ class FxConfig:
             "markups": [{"sell": sell, "buy": buy, "markup_bps": bps}
                         for (sell, buy), bps in sorted(self.markups.items())],
             "limits": self.limits.as_dict(),
+            "rate_max_age_days": self.rate_max_age_days,
         }
 
 
@@ -123,7 +127,9 @@ def parse_fx_config(document: object, *, source: str = "packaged") -> FxConfig:
                       _int(raw_limits.get("per_transaction_minor"),
                            "limits.per_transaction_minor", 1),
                       _int(raw_limits.get("daily_minor"), "limits.daily_minor", 1))
-    return FxConfig(version, home, lock, default_bps, currencies, markups, limits, source)
+    max_age = _int(document.get("rate_max_age_days", 3), "rate_max_age_days", 0)
+    return FxConfig(version, home, lock, default_bps, currencies, markups, limits, source,
+                    max_age)
 
 
 def load_fx_config(path: str | Path | None = None) -> FxConfig:

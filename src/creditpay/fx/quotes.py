@@ -117,7 +117,8 @@ def create_quote(tx: Tx, *, sell_currency: str, buy_currency: str, buy_amount_mi
     (default: the simulated source, seed 0). A quote for a customer is checked against
     their limits (:func:`check_limits`) before it is given. Errors name the field: a
     currency unknown or not quoted, the same currency twice, an amount that is not a
-    positive integer, no rate for the pair (NotFoundError, ``buy_currency``).
+    positive integer, no rate for the pair or only one older than the configuration's
+    ``rate_max_age_days`` (NotFoundError, ``buy_currency``).
     """
     config = config or load_fx_config()
     sell = config.check_currency(sell_currency, "sell_currency")
@@ -134,6 +135,10 @@ def create_quote(tx: Tx, *, sell_currency: str, buy_currency: str, buy_amount_mi
                  tx.today)
     mid = pair_rate(tx.conn, sell_currency=sell, buy_currency=buy, day=tx.today,
                     home_currency=config.home_currency)
+    if (tx.today - mid.as_of).days > config.rate_max_age_days:
+        raise NotFoundError(f"the latest mid rate for {buy}/{sell} is of {mid.as_of}, older "
+                            f"than {config.rate_max_age_days} days: refresh the rates",
+                            field="buy_currency")
     markup_bps = config.markup_bps(sell, buy)
     rate = core.client_rate(mid.rate, markup_bps)
     sell_minor = core.sell_amount_minor(buy_amount_minor, buy, sell, rate)
