@@ -191,6 +191,11 @@ def test_pay_abroad_refund_in_parts_settle_and_report(abroad: World, clock: Any)
         assert abs(share * 100_000 - sell * part) <= 100_000  # its share, ±1 minor unit
         returned += share
     assert returned == sell and w.wallet_minor() == wallet
+    # The customer's payment history shows the conversion, with what came back.
+    [listed] = [i for i in api.get("/v1/payment_intents", w.token, expect=200).json()["data"]
+                if i["id"] == intent["id"]]
+    assert (listed["fx"]["quote_id"], listed["fx"]["sell_captured_minor"],
+            listed["fx"]["sell_refunded_minor"]) == (quote["quote_id"], sell, sell)
     assert w.net_credit("platform:fx_position:CNY") == 0
     assert w.net_credit("platform:fx_position:JPY") == 0
     _legs_balance_per_currency(w)

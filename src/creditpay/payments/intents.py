@@ -171,8 +171,14 @@ class Intents:
             query = query.where(p.seq < before_seq)
         rows = conn.execute(query.order_by(p.seq.desc()).limit(limit + 1)).all()
         page = rows[:limit]
-        return [self.intent_view(r) for r in page], (page[-1].seq if len(rows) > limit
-                                                     else None)
+        views = [self.intent_view(r) for r in page]
+        if self.fx_of is not None:
+            # Payments abroad: each shows its conversion (one read each, for those only).
+            home = self.ctx.policy.home_currency
+            for row, view in zip(page, views, strict=True):
+                if row.currency != home:
+                    view["fx"] = self.fx_of(conn, row, principal)
+        return views, (page[-1].seq if len(rows) > limit else None)
 
     # ================================================================== intents: create
     def create_intent(self, tx: Tx, merchant: Principal, *, amount_minor: int, currency: str,
