@@ -241,6 +241,23 @@ def test_stale_expired_and_reused_quotes_move_nothing(abroad: World, clock: Any)
     assert w.journal_rows() == before
 
 
+def test_a_one_time_code_does_not_use_up_the_quote(abroad: World) -> None:
+    """From 5,000.00 CNY the confirm asks for a code (committing the challenge): the quote
+    is used only when the payment is authorised, so the confirm with the code takes it."""
+    w = abroad
+    intent = w.intent("JPY", 150_000)  # about 7,000 CNY
+    quote = w.quote(intent["id"])
+    before = w.journal_rows()
+    first = w.confirm(intent["id"], expect=403, quote_id=quote["quote_id"])
+    assert first["type"].endswith("/step-up-required") and w.journal_rows() == before
+    with w.rt.uow.connect() as conn:
+        assert fx_quotes.get_quote(conn, quote["quote_id"]).used_at is None
+    paid = w.confirm(intent["id"], quote_id=quote["quote_id"],
+                     step_up_challenge_id=first["challenge_id"],
+                     step_up_code=w.api.last_code(first["challenge_id"]))
+    assert paid["fx"]["quote_id"] == quote["quote_id"] and paid["fx"]["status"] == "accepted"
+
+
 def test_limits_refuse_naming_the_field(abroad: World) -> None:
     # 50,000.00 CNY per payment abroad: about 1,100,000 JPY is over it.
     intent = abroad.intent("JPY", 5_000_000)

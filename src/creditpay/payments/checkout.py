@@ -385,13 +385,9 @@ class Checkout:
                    ) -> dict[str, Any]:
         hold_id = f"{row.id}.auth"
         window = self.ctx.policy.capture_window_s
-        leg: FxLeg | None = None
         amount, currency = int(row.amount_minor), str(row.currency)
         if fx_shown is not None:
-            # The quote is used here, after screening and the step-up (which commit their
-            # records and ask again): a refused payment leaves it usable.
-            leg = self.cross_border.accept(tx, principal, row, fx_shown)
-            amount, currency = leg.sell_amount_minor, leg.sell_currency
+            amount, currency = int(fx_shown.sell_amount_minor), str(fx_shown.sell_currency)
             # The consumer's side is a home-currency purchase paid to the FX position.
             payable = self.cross_border.position_id(tx, currency)
         # Credit needs the merchant's payable only at capture (and for a down payment).
@@ -450,6 +446,12 @@ class Checkout:
                     debit_account_id=self.ctx.wallet_id(tx, principal.id, currency),
                     credit_account_id=payable, amount_minor=down, timeout_seconds=window,
                     reference=row.id))
+        # The quote is used last, once nothing can refuse the payment any more (screening,
+        # the step-up and the affordability check commit their records and raise): a
+        # refused payment leaves it usable, and an intent has one accepted quote.
+        leg: FxLeg | None = None
+        if fx_shown is not None:
+            leg = self.cross_border.accept(tx, principal, row, fx_shown)
         values = dict(
             status="requires_capture", customer_id=principal.id, funding=funding,
             card_id=card.id if card is not None else None, accepted_offer=accepted,

@@ -49,7 +49,8 @@ _ALL_SHOWN_FOR = select(payment_fx).where(
     _F.intent_id == bindparam("intent_id"), _F.customer_id == bindparam("customer_id")
     ).order_by(_F.created_at.desc(), _F.quote_id.desc())
 _ACCEPTED_OF = select(payment_fx).where(_F.intent_id == bindparam("intent_id"),
-                                        _F.status == "accepted")
+                                        _F.status == "accepted").order_by(
+    _F.accepted_at.desc())
 _BY_QUOTE = select(payment_fx).where(_F.quote_id == bindparam("quote_id"))
 
 
