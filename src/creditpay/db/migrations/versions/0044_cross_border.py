@@ -6,7 +6,7 @@ row in the consumer's CNY), and ``payment_fx`` keeps the FX quotes shown for a p
 converted amounts of the one the consumer accepted.
 
 Revision ID: 0044_cross_border
-Revises: 0042_credit_line_freeze
+Revises: 0042_credit_line_freeze, 0034_partner_lenders
 Create Date: 2026-12-07 08:00:00
 """
 from collections.abc import Sequence
@@ -17,11 +17,14 @@ from alembic import op
 from creditpay.db.metadata import UtcDateTime
 
 revision: str = '0044_cross_border'
-down_revision: str | None = '0042_credit_line_freeze'
+# Two parents: the session's chain (0042) and the payments branch (0004 on, whose head was
+# 0034_partner_lenders), which created merchants, payment_captures and payment_refunds: both
+# are applied first, and this revision joins them (a depends_on would leave 0034 listed as a
+# head the version table no longer holds, and /health/ready would say the database is
+# behind).
+down_revision: str | Sequence[str] | None = ('0042_credit_line_freeze', '0034_partner_lenders')
 branch_labels: str | Sequence[str] | None = None
-# merchants, payment_captures and payment_refunds are the payments branch's (0004 on, whose
-# head is 0034_partner_lenders): applied before this revision.
-depends_on: str | Sequence[str] | None = '0034_partner_lenders'
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
