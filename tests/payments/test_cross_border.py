@@ -292,6 +292,13 @@ def test_credit_abroad_is_on_the_cny_amount(abroad: World) -> None:
     assert line_before == LIMIT - fx["sell_amount_minor"]
     api.post(f"/v1/payment_intents/{intent['id']}/capture", {}, w.mkey("KWD"), expect=200)
     assert w.net_credit(f"merchant_payable:{w.merchant_id('KWD')}:KWD") == 123_456
+    # A dispute on it pauses the CNY purchase by the disputed part's CNY share (not the
+    # KWD minor units); withdrawn, the purchase resumes.
+    dispute = api.post("/v1/me/disputes", {"payment_intent_id": intent["id"],
+                                           "reason": "not_as_described"}, w.token,
+                       expect=201).json()
+    assert (dispute["currency"], dispute["amount_minor"]) == ("KWD", 123_456)
+    api.post(f"/v1/me/disputes/{dispute['dispute_id']}/withdraw", None, w.token, expect=200)
     refund = api.post(f"/v1/payment_intents/{intent['id']}/refunds", {}, w.mkey("KWD"),
                       expect=201).json()
     assert refund["fx_refund"]["sell_amount_minor"] == fx["sell_amount_minor"]
