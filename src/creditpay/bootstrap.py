@@ -145,7 +145,8 @@ class ServiceOptions:
     passwords: PasswordPolicy | None = None
     access_policy: AccessPolicy | None = None
     notifier: Notifier | None = None  # default: the outbox (parties' own default)
-    currencies: tuple[str, ...] = ("CNY",)
+    # None: from the settings (CREDITPAY_CURRENCIES, default CNY only).
+    currencies: tuple[str, ...] | None = None
     # --- payments
     payments_policy: PaymentsPolicy | None = None
     rail_delay_s: int = 3600
@@ -508,7 +509,7 @@ class Services:
                        passwords=self.options.passwords or PasswordPolicy(),
                        notifier=self.options.notifier,
                        policy=self.options.access_policy or AccessPolicy(),
-                       currencies=self.options.currencies)
+                       currencies=self.currencies)
 
     # ------------------------------------------------------------------ credit
     @cached_property
@@ -804,12 +805,13 @@ class Services:
         from creditpay.risk.fraud.cases import DEFAULT_CASE_POLICY, open_payment_case
 
         policy = dataclasses.replace(self.options.payments_policy or PaymentsPolicy(),
-                                     currencies=self.options.currencies)
+                                     currencies=self.currencies)
         return Payments(parties=self.parties, rail=self.rail, risk=self.risk,
                         credit=self.credit, origination=self.origination, policy=policy,
                         on_review=functools.partial(
                             open_payment_case,
-                            policy=self.options.fraud_case_policy or DEFAULT_CASE_POLICY))
+                            policy=self.options.fraud_case_policy or DEFAULT_CASE_POLICY),
+                        fx_config=self.fx_config, fx_rate_source=lambda: self.fx_rate_source)
 
     @cached_property
     def complaint_subjects(self) -> ComplaintSubjects:
@@ -883,6 +885,12 @@ class Services:
 
     # ------------------------------------------------------------------ foreign exchange
     @cached_property
+    def currencies(self) -> tuple[str, ...]:
+        """The currencies the platform operates in: the process's choice, else
+        ``CREDITPAY_CURRENCIES``."""
+        return self.options.currencies or self.settings.operated_currencies
+
+    @cached_property
     def fx_config(self) -> FxConfig:
         """The FX markups, quote lock and limits in force (versioned data), loaded once per
         Services: the given one, else ``CREDITPAY_FX_CONFIG``, else the packaged file."""
@@ -921,7 +929,7 @@ class Services:
         _ = self.bureau  # production refuses the simulated bureau now, not at a request
         self.vault.ensure_active_key()
         _ = self.payments
-        for currency in self.options.currencies:
+        for currency in self.currencies:
             self.uow.run(functools.partial(_platform_accounts, currency=currency))
         _ = self.audit_checkpointer
         return self

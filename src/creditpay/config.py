@@ -304,6 +304,31 @@ class Settings(BaseSettings):
                           "the consumer limits in CNY, with its `version` (docs/fx.md); unset: "
                           "the packaged `creditpay/fx/fx_config.json`.")
 
+    currencies: str = Field(
+        "CNY", min_length=3, max_length=256,
+        description="The currencies the platform operates in (ledger accounts, merchants' "
+                    "settlement currencies), comma separated ISO 4217 codes, the consumers' "
+                    "CNY first; e.g. `CNY,JPY,USD,EUR,THB,KRW` lets foreign merchants settle "
+                    "in their own currency (paying abroad, docs/cross_border.md).")
+
+    @field_validator("currencies", mode="after")
+    @classmethod
+    def _currencies(cls, value: str) -> str:
+        from creditpay.money import validate_currency
+
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        for code in codes:
+            validate_currency(code, env_name("currencies"))
+        if not codes or codes[0] != "CNY" or len(set(codes)) != len(codes):
+            raise ValidationError("must list CNY first and each currency once, e.g. CNY,JPY",
+                                  field=env_name("currencies"))
+        return ",".join(codes)
+
+    @property
+    def operated_currencies(self) -> tuple[str, ...]:
+        """:attr:`currencies` as a tuple of codes."""
+        return tuple(self.currencies.split(","))
+
     @field_validator("fx_rate_source", mode="after")
     @classmethod
     def _fx_rate_source(cls, value: str) -> str:

@@ -81,6 +81,7 @@ EXPECTED: dict[tuple[str, str], tuple[bool, set[str] | None, set[str]] | None] =
     ("GET", "/v1/payment_intents/{intent_id}/credit_offers/{offer_id}/key_facts"): (
         True, None, set()),
     ("POST", "/v1/payment_intents/{intent_id}/confirm"): (True, None, set()),
+    ("POST", "/v1/payment_intents/{intent_id}/fx_quote"): (True, None, set()),
     ("POST", "/v1/payment_intents/{intent_id}/capture"): (False, {"payments:write"}, set()),
     ("POST", "/v1/payment_intents/{intent_id}/cancel"): (False, {"payments:write"}, set()),
     ("POST", "/v1/payment_intents/{intent_id}/refunds"): (False, {"refunds:write"}, set()),

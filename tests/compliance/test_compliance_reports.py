@@ -84,7 +84,7 @@ def test_monthly_and_daily_reports(uow, clock, tmp_path):
     assert book.sheetnames == ["summary", "balances", "npl", "originations",
                                "write_offs_recoveries", "complaints", "partner_joint_lending",
                                "partner_facilitation", "partner_cost_distribution",
-                               "partner_guarantee", "loan_level"]
+                               "partner_guarantee", "cross_border", "loan_level"]
     sheet = book["originations"]
     assert [c.value for c in sheet[1]] == list(march.section("originations").columns)
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from creditpay.credit.origination import Origination
-from creditpay.payments import checkout, intents, qr, settlement, wallet
+from creditpay.payments import checkout, cross_border, intents, qr, settlement, wallet
 from creditpay.payments.credit_port import NoCredit
 from creditpay.payments.service import Payments
 
 USE_CASES = {"wallet": wallet.Wallet, "intents": intents.Intents,
              "checkout": checkout.Checkout, "qr": qr.QrPayments,
-             "settlement": settlement.Settlement}
+             "settlement": settlement.Settlement, "cross_border": cross_border.CrossBorder}
 
 
 def _public_methods() -> list[str]:

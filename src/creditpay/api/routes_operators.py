@@ -58,7 +58,8 @@ def onboard(request: Request, body: S.OnboardIn, idempotency_key: str = Idempote
     """Operator (admin). Onboards a merchant: creates it with its MCC, discount rate and
     settlement currency, a first API key with every scope and a webhook secret; the key and the
     secret are shown once. A webhook_url must pass the same checks as /v1/merchant/webhook (422
-    naming webhook_url); 422 naming discount_rate, mcc or settlement_currency. Idempotency-Key
+    naming webhook_url); 422 naming discount_rate, mcc, settlement_currency or country (a foreign
+    merchant, issue #21: its ISO country and the currency it settles in). Idempotency-Key
     required: a retry with the same key and body replays the first answer; another body with
     that key is 409 idempotency-conflict."""
     rt = runtime(request)
@@ -68,7 +69,7 @@ def onboard(request: Request, body: S.OnboardIn, idempotency_key: str = Idempote
               if body.webhook_url else None)
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.parties.onboard_merchant(
         tx, who, name=body.name, mcc=body.mcc, discount_rate=body.discount_rate,
-        settlement_currency=body.settlement_currency, webhook_url=target),
+        settlement_currency=body.settlement_currency, webhook_url=target, country=body.country),
         status_code=201, secret_fields=frozenset({"key", "webhook_secret"}))
 
 

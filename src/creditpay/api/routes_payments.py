@@ -143,7 +143,10 @@ def confirm(request: Request, intent_id: str, body: S.ConfirmIn,
             who: Principal = Depends(access(customer=True))) -> Any:
     """Customer. Pays the intent with the wallet balance, a linked card, or a credit offer
     picked explicitly (offer_id and the key_facts_sha256 of the document shown; credit is never
-    the default). In one transaction: risk screening, step-up check, affordability and credit
+    the default). A payment in a foreign currency names the quote_id of the FX quote whose CNY
+    amount the customer accepts (422 without it; 409 naming quote_id once stale, expired or
+    used; 422 naming amount_minor over the CNY limits); the consumer's side moves in CNY to the
+    FX position. In one transaction: risk screening, step-up check, affordability and credit
     limits, the hold or credit authorisation, and the acceptance of the key facts. The intent
     becomes requires_capture (or in_review, declined). 403 step-up-required (send again with
     the code); 402 payment-declined; 409 insufficient-funds or limit-exceeded (naming the
@@ -154,7 +157,23 @@ def confirm(request: Request, intent_id: str, body: S.ConfirmIn,
     return idempotent_post(request, who.scope_key, body, lambda tx: rt.payments.confirm(
         tx, who, intent_id, funding=body.funding, card_id=body.card_id,
         offer_id=body.offer_id, step_up_challenge_id=body.step_up_challenge_id,
-        step_up_code=body.step_up_code, key_facts_sha256=body.key_facts_sha256))
+        step_up_code=body.step_up_code, key_facts_sha256=body.key_facts_sha256,
+        quote_id=body.quote_id))
+
+
+@router.post("/payment_intents/{intent_id}/fx_quote", response_model=S.PaymentFxOut,
+             summary="The CNY cost of a payment in a foreign currency, locked (consumer)")
+def fx_quote(request: Request, intent_id: str, idempotency_key: str = IdempotencyKey,
+             who: Principal = Depends(access(customer=True))) -> Any:
+    """Customer. For an intent in a foreign merchant's currency: the FX quote of its CNY cost
+    (mid_rate, markup_bps, client_rate, sell_amount_minor in CNY, locked until expires_at, 30
+    minutes). The same quote while it is locked and unused, a new one after. Confirm with its
+    quote_id (no conversion without your choice). 422 naming intent_id for a CNY intent; 409
+    invalid-state once it cannot be paid. Idempotency-Key required: a retry with the same key
+    replays the first answer."""
+    rt = runtime(request)
+    return idempotent_post(request, who.scope_key, None,
+                           lambda tx: rt.payments.fx_quote(tx, who, intent_id))
 
 
 @router.post("/payment_intents/{intent_id}/capture", response_model=S.IntentOut,

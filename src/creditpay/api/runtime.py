@@ -91,7 +91,7 @@ class ApiConfig:
     fraud_case_policy: CasePolicy | None = None
     pool_size: int = 10
     body_bytes_max: int = 1_048_576  # request bodies above it: 413 (creditpay.api.body)
-    currencies: tuple[str, ...] = ("CNY",)
+    currencies: tuple[str, ...] | None = None  # None: CREDITPAY_CURRENCIES
     deposit_waiver_score_min: int = 650  # credit score that waives a rental deposit
     # The credit bureau consumer credit applications pull from (default: the simulator).
     bureau: BureauAdapter = field(default_factory=lambda: SimulatedBureau(0))

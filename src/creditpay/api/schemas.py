@@ -432,6 +432,40 @@ class AcceptedOffer(DownPaymentFigures):
     offer_id: str
 
 
+_PAYMENT_FX: dict[str, Any] = {
+    "quote_id": "fxq_7c1e2b9a0d4f4e6b8a21", "sell_currency": "CNY", "buy_currency": "JPY",
+    "mid_rate": "0.0482000000", "markup_bps": 80, "client_rate": "0.0485856000",
+    "sell_amount_minor": 485856, "buy_amount_minor": 100000, "markup_minor": 3856,
+    "quoted_at": "2025-03-01T09:00:00+00:00", "expires_at": "2025-03-01T09:30:00+00:00",
+    "status": "accepted", "accepted_at": "2025-03-01T09:02:00+00:00",
+    "sell_captured_minor": 485856, "sell_refunded_minor": 0}
+
+
+class PaymentFxOut(BaseModel):
+    """The FX quote of a payment in a foreign currency (issue #21): what the consumer pays in
+    CNY (sell) for the merchant's amount (buy), at the client rate (the mid rate moved
+    against the consumer by markup_bps); rates are decimal strings, sell-currency major
+    units per one buy-currency major unit."""
+
+    quote_id: str
+    sell_currency: str
+    buy_currency: str
+    mid_rate: str
+    markup_bps: int
+    client_rate: str
+    sell_amount_minor: int
+    buy_amount_minor: int
+    markup_minor: int = Field(description="the markup in sell-currency minor units")
+    quoted_at: str
+    expires_at: str = Field(description="the rate is locked until then (30 minutes)")
+    status: Literal["shown", "accepted"] | None = None
+    accepted_at: str | None = None
+    sell_captured_minor: int | None = None
+    sell_refunded_minor: int | None = None
+    used: bool | None = None
+    model_config = examples(_PAYMENT_FX)
+
+
 class IntentOut(BaseModel):
     id: str
     merchant_id: str
@@ -464,6 +498,9 @@ class IntentOut(BaseModel):
                           "given to the merchant on create and GET while the intent can "
                           "still be paid: it stops working once the intent is paid, "
                           "cancelled or expired, and at most 30 minutes after creation")
+    fx: PaymentFxOut | None = Field(
+        None, description="a payment in a foreign currency: the accepted FX quote (or, for "
+                          "the customer paying it, the last quote shown to them)")
     model_config = examples(_INTENT)
 
 
@@ -518,6 +555,9 @@ class OffersOut(BaseModel):
     expires_at: str
     spending_nudge: SpendingNudge | None = Field(
         None, description="shown when most of the credit line is used (advisory)")
+    fx: PaymentFxOut | None = Field(
+        None, description="a payment in a foreign currency: the FX quote whose CNY amount "
+                          "the offers finance (confirm with its quote_id)")
     model_config = examples({"quote_id": "quo_2b0716337c91fb5c4765d864",
               "intent_id": "pi_5032fafc52fa63cfb660", "offers": [_OFFER],
               "expires_at": "2025-03-01T09:15:00+00:00", "spending_nudge": None})
@@ -534,6 +574,10 @@ class ConfirmIn(Strict):
                     "(the key-facts document you were shown)")
     step_up_challenge_id: str | None = Field(None, max_length=64)
     step_up_code: str | None = Field(None, pattern=r"^\d{6}$")
+    quote_id: str | None = Field(
+        None, max_length=64,
+        description="required for a payment in a foreign currency: the quote_id of the FX "
+                    "quote (POST .../fx_quote) whose CNY amount you accept")
     model_config = examples(
         {"funding": "installment_plan", "offer_id": "off_5df76e05ed70aff2f58440febf0c832be81dfcd6",
          "key_facts_sha256": "db27ed494ea90bfd52efe3f246c79cba27ff320993bf6095fbbba0c8e120f0db"},
@@ -576,6 +620,9 @@ class RefundOut(BaseModel):
     status: str
     created_at: str
     intent: IntentOut
+    fx_refund: dict[str, Any] | None = Field(
+        None, description="a payment in a foreign currency: what the consumer gets back "
+                          "(quote_id, sell_currency, sell_amount_minor) at the original rate")
     model_config = examples({"id": "re_951b08da12e5fffc075e",
                              "intent_id": "pi_5032fafc52fa63cfb660",
               "amount_minor": 180000, "currency": "CNY", "reason": "one of two items returned",
@@ -601,6 +648,7 @@ class MerchantOut(BaseModel):
     status: str
     discount_rate: str = Field(description="decimal fraction, e.g. '0.006' = 0.6 %")
     settlement_currency: str
+    country: str = Field("CN", description="ISO 3166-1 alpha-2")
     webhook_url: str | None
     created_at: str
     model_config = examples(_MERCHANT)
@@ -639,9 +687,14 @@ class OnboardIn(Strict):
     discount_rate: str = Field(pattern=r"^0(\.\d{1,6})?$", description="e.g. '0.006'")
     settlement_currency: str = Field("CNY", pattern=r"^[A-Z]{3}$")
     webhook_url: str | None = Field(None, max_length=512)
+    country: str = Field("CN", pattern=r"^[A-Z]{2}$",
+                         description="ISO 3166-1 alpha-2; a foreign merchant settles in its "
+                                     "own settlement_currency")
     model_config = examples({"name": "Chengdu Electronics", "mcc": "5732", "discount_rate": "0.006",
               "settlement_currency": "CNY",
-              "webhook_url": "https://hooks.shop.example.com/creditpay"})
+              "webhook_url": "https://hooks.shop.example.com/creditpay"},
+              {"name": "Kyoto Souvenirs", "mcc": "5947", "discount_rate": "0.01",
+               "settlement_currency": "JPY", "country": "JP"})
 
 
 class OnboardOut(BaseModel):

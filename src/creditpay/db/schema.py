@@ -33,6 +33,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "creditpay.assistant.tables",
     "creditpay.credit.pauses_tables",
     "creditpay.payments.disputes_tables",
+    "creditpay.payments.cross_border_tables",
     "creditpay.fx.tables",
 )
 

@@ -746,6 +746,7 @@ class Parties:
         return {"id": row.id, "name": row.name, "mcc": row.mcc, "status": row.status,
                 "discount_rate": row.discount_rate,
                 "settlement_currency": row.settlement_currency,
+                "country": row.country,
                 "webhook_url": row.webhook_url,
                 "created_at": row.created_at.isoformat()}
 
@@ -757,18 +758,20 @@ class Parties:
 
     def onboard_merchant(self, tx: Tx, operator: Principal, *, name: str, mcc: str,
                          discount_rate: str, settlement_currency: str = "CNY",
-                         webhook_url: WebhookTarget | None = None) -> dict[str, Any]:
+                         webhook_url: WebhookTarget | None = None, country: str = "CN"
+                         ) -> dict[str, Any]:
         if not isinstance(name, str) or not 1 <= len(name.strip()) <= 128:
             raise ValidationError("must be 1..128 characters", field="name")
         if not isinstance(mcc, str) or not _MCC.match(mcc):
             raise ValidationError("must be a 4-digit merchant category code", field="mcc")
         rate = parse_rate(discount_rate)
         validate_operated_currency(settlement_currency, self.currencies, "settlement_currency")
+        country = validate_country(country)
         merchant_id = new_id("mer")
         secret = "whsec_" + new_secret()
         tx.conn.execute(merchants.insert().values(
             id=merchant_id, name=name.strip(), mcc=mcc, status="active",
-            discount_rate=str(rate), settlement_currency=settlement_currency,
+            discount_rate=str(rate), settlement_currency=settlement_currency, country=country,
             webhook_url=check_webhook_url(webhook_url),
             webhook_secret_ct=self.vault.encrypt("merchants.webhook_secret", merchant_id,
                                                  secret),
@@ -778,7 +781,8 @@ class Parties:
         key = self._new_api_key(tx, merchant_id, MERCHANT_SCOPES)
         actor = operator.audit_actor
         audit.append(tx, actor[0], actor[1], "merchant.onboarded", "merchant", merchant_id,
-                     {"mcc": mcc, "discount_rate": str(rate)})
+                     {"mcc": mcc, "discount_rate": str(rate), "country": country,
+                      "settlement_currency": settlement_currency})
         tx.emit("parties.merchant.onboarded", "merchant", merchant_id,
                 {"merchant_id": merchant_id})
         return {"merchant": self.merchant_view(self.get_merchant(tx.conn, merchant_id)),
@@ -1096,6 +1100,21 @@ _SUSPENSION_REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 class WrongCode(AuthenticationError):
     type_slug = "wrong-code"
     title = "Wrong verification code"
+
+
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+def validate_country(country: object, field: str = "country") -> str:
+    """An ISO 3166-1 alpha-2 country code (CLDR's territory list, from Babel), or a
+    ValidationError naming ``field``."""
+    from babel import Locale
+
+    if not isinstance(country, str) or not _COUNTRY.match(country) \
+            or country not in Locale("en").territories or country in ("EU", "EZ", "UN", "ZZ"):
+        raise ValidationError(f"must be an ISO 3166-1 alpha-2 country code, got {country!r}",
+                              field=field)
+    return country
 
 
 def parse_rate(text: str) -> Decimal:

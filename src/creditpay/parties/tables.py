@@ -160,6 +160,8 @@ merchants = Table(
     Column("webhook_url", String(512), nullable=True),
     Column("webhook_secret_ct", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # ISO 3166-1 alpha-2 (issue #21: a foreign merchant's country, for cross-border reports).
+    Column("country", String(2), nullable=False, server_default="CN"),
     CheckConstraint("status IN ('active', 'suspended')", name="status"),
 )
 

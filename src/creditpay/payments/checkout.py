@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from creditpay.payments.common import (
     check_amount,
 )
 from creditpay.payments.credit_port import LANGUAGES, CheckoutOffer, KeyFactsDocument
+from creditpay.payments.cross_border import CrossBorder, FxLeg
 from creditpay.payments.intents import Intents
 from creditpay.payments.risk import Outcome, PaymentEvent
 from creditpay.payments.tables import (
@@ -51,7 +52,7 @@ from creditpay.payments.tables import (
 )
 from creditpay.payments.wallet import Wallet
 from creditpay.platform import audit, metrics
-from creditpay.protection.disclosure import accept_disclosure
+from creditpay.protection.disclosure import CurrencyConversion, accept_disclosure
 
 if TYPE_CHECKING:
     from creditpay.credit.quotes import StoredOffer
@@ -90,6 +91,12 @@ class Checkout:
     ctx: PaymentsContext
     intents: Intents
     wallet: Wallet
+    # Paying abroad (issue #21): an intent in a foreign merchant's currency is paid in the
+    # home currency at a locked FX quote.
+    cross_border: CrossBorder = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cross_border = CrossBorder(self.ctx, self.intents)
 
     # ================================================================== credit offers
     def quote_offers(self, tx: Tx, principal: Principal, intent_id: str, *,
@@ -103,21 +110,32 @@ class Checkout:
         if row.status != "requires_confirmation":
             raise StateError(f"intent is {row.status}", field="intent_id")
         language = self._language(tx.conn, principal, language)
+        amount_minor, currency, fx = int(row.amount_minor), str(row.currency), None
+        if self.cross_border.is_foreign(row):
+            # Credit for a payment abroad is on the home-currency amount of the quote the
+            # consumer is shown (confirming needs that same quote).
+            fx = self.cross_border.current_quote(tx, principal, row)
+            amount_minor, currency = int(fx["sell_amount_minor"]), str(fx["sell_currency"])
+        conversion = self.cross_border.conversion_for(
+            tx.conn, row, principal.id, amount_minor, fx["quote_id"]) if fx else None
         quote_id, expires_at, offers = self.ctx.credit.quote_offers(
-            tx, customer_id=principal.id, amount_minor=row.amount_minor,
-            currency=row.currency, product_codes=product_codes, reference=intent_id,
+            tx, customer_id=principal.id, amount_minor=amount_minor, conversion=conversion,
+            currency=currency, product_codes=product_codes, reference=intent_id,
             language=language, lender_name=self.ctx.policy.lender_name,
             ttl_seconds=self.ctx.policy.offer_ttl_s)
         shown = [{**offer.shown(), "key_facts_language": language,
                   "key_facts_url": f"/v1/payment_intents/{intent_id}/credit_offers/"
                                    f"{offer.offer_id}/key_facts?lang={language}"}
                  for offer in offers]
-        nudge = self._spending_nudge(tx, principal.id, row.currency) if offers else None
+        nudge = self._spending_nudge(tx, principal.id, currency) if offers else None
         audit.append(tx, "customer", principal.id, "credit.offers_shown", "payment_intent",
                      intent_id, {"quote_id": quote_id,
                                  "offer_ids": [o.offer_id for o in offers]})
-        return {"quote_id": quote_id, "intent_id": intent_id, "offers": shown,
-                "expires_at": expires_at.isoformat(), "spending_nudge": nudge}
+        result = {"quote_id": quote_id, "intent_id": intent_id, "offers": shown,
+                  "expires_at": expires_at.isoformat(), "spending_nudge": nudge}
+        if fx is not None:
+            result["fx"] = fx
+        return result
 
     def _language(self, conn: Connection, principal: Principal, language: str | None) -> str:
         if language is None:
@@ -160,14 +178,17 @@ class Checkout:
         anyone else (the intent's merchant included: the document is the consumer's)."""
         if principal.kind != "customer":
             raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
-        self.intents.intent_for(conn, principal, intent_id)
+        row = self.intents.intent_for(conn, principal, intent_id)
         stored, offer = self._shown_offer(conn, principal.id, intent_id, offer_id)
+        conversion = self.cross_border.conversion_for(
+            conn, row, principal.id, offer.financed_minor + offer.down_payment_minor)
         return self.ctx.credit.key_facts(offer, self._language(conn, principal, language),
                                          lender_name=self.ctx.policy.lender_name,
-                                         stored=stored).html
+                                         stored=stored, conversion=conversion).html
 
     def _shown_key_facts(self, offer: CheckoutOffer, key_facts_sha256: str | None,
-                         stored: StoredOffer) -> KeyFactsDocument:
+                         stored: StoredOffer, conversion: CurrencyConversion | None = None
+                         ) -> KeyFactsDocument:
         """The key-facts document the consumer saw for ``offer``: the one (in either
         language) whose SHA-256 they sent back; ValidationError naming
         ``key_facts_sha256`` otherwise (before anything is written). The quote stored the
@@ -186,7 +207,7 @@ class Checkout:
         for language in languages:
             document = self.ctx.credit.key_facts(offer, language,
                                                  lender_name=self.ctx.policy.lender_name,
-                                                 stored=stored)
+                                                 stored=stored, conversion=conversion)
             if hmac.compare_digest(document.sha256, key_facts_sha256.lower()):
                 return document
         raise ValidationError("is not the SHA-256 of this offer's key-facts document; read "
@@ -214,8 +235,8 @@ class Checkout:
     def confirm(self, tx: Tx, principal: Principal, intent_id: str, *, funding: str,
                 card_id: str | None = None, offer_id: str | None = None,
                 step_up_challenge_id: str | None = None, step_up_code: str | None = None,
-                via: str = "checkout", key_facts_sha256: str | None = None
-                ) -> dict[str, Any]:
+                via: str = "checkout", key_facts_sha256: str | None = None,
+                quote_id: str | None = None) -> dict[str, Any]:
         """Pay the intent (:meth:`_confirm`), counted in ``creditpay_checkouts_total`` by
         outcome and funding once the transaction commits (a rolled-back or retried attempt
         is not counted)."""
@@ -223,7 +244,7 @@ class Checkout:
             result = self._confirm(
                 tx, principal, intent_id, funding=funding, card_id=card_id, offer_id=offer_id,
                 step_up_challenge_id=step_up_challenge_id, step_up_code=step_up_code, via=via,
-                key_facts_sha256=key_facts_sha256)
+                key_facts_sha256=key_facts_sha256, quote_id=quote_id)
         except DomainError as exc:
             if getattr(exc, "commit_effects", False):  # a decline or a challenge is stored
                 outcome = ("declined" if isinstance(exc, PaymentDeclinedError) else
@@ -237,9 +258,11 @@ class Checkout:
     def _confirm(self, tx: Tx, principal: Principal, intent_id: str, *, funding: str,
                  card_id: str | None = None, offer_id: str | None = None,
                  step_up_challenge_id: str | None = None, step_up_code: str | None = None,
-                 via: str = "checkout", key_facts_sha256: str | None = None
-                 ) -> dict[str, Any]:
-        """Pay the intent. Credit funding needs ``offer_id`` (an offer shown and picked)
+                 via: str = "checkout", key_facts_sha256: str | None = None,
+                 quote_id: str | None = None) -> dict[str, Any]:
+        """Pay the intent. An intent in a foreign currency needs ``quote_id``, the FX quote
+        whose home-currency amount the consumer was shown and accepts (checked before
+        anything is written, used once when the payment is authorised). Credit funding needs ``offer_id`` (an offer shown and picked)
         and ``key_facts_sha256``, the hash of that offer's key-facts document as shown
         (either language); the acceptance of that exact document, the affordability check
         and the authorisation are written in this one transaction."""
@@ -250,6 +273,17 @@ class Checkout:
             raise StateError(f"intent is {row.status}", field="intent_id")
         if row.expires_at <= tx.now:
             raise StateError("intent has expired", field="intent_id")
+        fx_shown = None
+        pay_amount, pay_currency = int(row.amount_minor), str(row.currency)
+        if self.cross_border.is_foreign(row):
+            fx_shown = self.cross_border.checked_quote(tx.conn, principal, row, quote_id,
+                                                       tx.now)
+            self.cross_border.check_limits(tx, principal, fx_shown)
+            pay_amount, pay_currency = int(fx_shown.sell_amount_minor), fx_shown.sell_currency
+        elif quote_id:
+            raise ValidationError(f"only a payment in a currency other than "
+                                  f"{self.cross_border.home_currency} takes an FX quote",
+                                  field="quote_id")
         offer: CheckoutOffer | None = None
         stored: StoredOffer | None = None
         key_facts = None
@@ -260,7 +294,14 @@ class Checkout:
                 raise ValidationError("credit funding needs the id of an offer you picked",
                                       field="offer_id")
             stored, offer = self._accepted_offer(tx, principal, intent_id, offer_id, funding)
-            key_facts = self._shown_key_facts(offer, key_facts_sha256, stored)
+            if fx_shown is not None and \
+                    offer.financed_minor + offer.down_payment_minor != pay_amount:
+                raise StateError(f"the credit offers were for another {pay_currency} amount "
+                                 f"than quote {fx_shown.quote_id}; ask for offers again",
+                                 field="quote_id")
+            # A payment abroad: the document states the conversion of the quote accepted.
+            conversion = CrossBorder.conversion(fx_shown) if fx_shown is not None else None
+            key_facts = self._shown_key_facts(offer, key_facts_sha256, stored, conversion)
         elif offer_id:
             raise ValidationError("only credit funding takes an offer", field="offer_id")
         elif key_facts_sha256:
@@ -278,8 +319,8 @@ class Checkout:
         else:
             decision = self.ctx.risk.screen_payment(tx, PaymentEvent(
                 intent_id=row.id, customer_id=principal.id, merchant_id=row.merchant_id,
-                merchant_mcc=merchant.mcc, amount_minor=row.amount_minor,
-                currency=row.currency, funding=funding, scenario=row.scenario,
+                merchant_mcc=merchant.mcc, amount_minor=pay_amount,
+                currency=pay_currency, funding=funding, scenario=row.scenario,
                 device_id=principal.device_id, occurred_at=tx.now,
                 extra={"card_id": card_id} if card is not None else {}))
             decision_outcome, reasons, version = (decision.outcome, list(decision.reasons),
@@ -315,11 +356,11 @@ class Checkout:
             return self.intents.intent_view(self.intents.intent_row(tx.conn, row.id),
                                             merchant_name=merchant.name)
         needs_code = (decision_outcome == Outcome.CHALLENGE or
-                      row.amount_minor >= self.ctx.policy.step_up_amount_minor)
+                      pay_amount >= self.ctx.policy.step_up_amount_minor)
         if needs_code:
             self._step_up(tx, principal, row, funding, via, step_up_challenge_id, step_up_code)
         return self._authorise(tx, principal, row, merchant, funding, card, offer, risk_values,
-                               key_facts, stored)
+                               key_facts, stored, fx_shown)
 
     def _step_up(self, tx: Tx, principal: Principal, row: Any, funding: str, via: str,
                  challenge_id: str | None, code: str | None) -> None:
@@ -340,28 +381,35 @@ class Checkout:
     def _authorise(self, tx: Tx, principal: Principal, row: Any, merchant: Any, funding: str,
                    card: Any, offer: CheckoutOffer | None, risk_values: dict[str, Any],
                    key_facts: KeyFactsDocument | None = None,
-                   stored: StoredOffer | None = None) -> dict[str, Any]:
+                   stored: StoredOffer | None = None, fx_shown: Any = None
+                   ) -> dict[str, Any]:
         hold_id = f"{row.id}.auth"
         window = self.ctx.policy.capture_window_s
+        amount, currency = int(row.amount_minor), str(row.currency)
+        if fx_shown is not None:
+            amount, currency = int(fx_shown.sell_amount_minor), str(fx_shown.sell_currency)
+            # The consumer's side is a home-currency purchase paid to the FX position.
+            payable = self.cross_border.position_id(tx, currency)
         # Credit needs the merchant's payable only at capture (and for a down payment).
-        payable = self.ctx.payable_id(tx, row.merchant_id, row.currency) \
-            if funding not in CREDIT_FUNDING or (offer is not None and offer.down_payment_minor) \
-            else 0
+        elif funding not in CREDIT_FUNDING or (offer is not None and offer.down_payment_minor):
+            payable = self.ctx.payable_id(tx, row.merchant_id, row.currency)
+        else:
+            payable = 0
         credit_authorisation_id = None
         accepted = None
         if funding == "balance":
             create_transfer(tx, TransferRequest(
                 hold_id, "payment.authorise", TransferKind.PENDING,
-                debit_account_id=self.ctx.wallet_id(tx, principal.id, row.currency),
-                credit_account_id=payable, amount_minor=row.amount_minor,
+                debit_account_id=self.ctx.wallet_id(tx, principal.id, currency),
+                credit_account_id=payable, amount_minor=amount,
                 timeout_seconds=window, reference=row.id))
         elif funding == "card":
-            self.ctx.rail.authorise(tx, card.rail_token, row.amount_minor, row.currency)
+            self.ctx.rail.authorise(tx, card.rail_token, amount, currency)
             create_transfer(tx, TransferRequest(
                 hold_id, "payment.authorise", TransferKind.PENDING,
                 debit_account_id=self.ctx.account_id(
-                    tx.conn, platform_key("card_clearing", row.currency)),
-                credit_account_id=payable, amount_minor=row.amount_minor,
+                    tx.conn, platform_key("card_clearing", currency)),
+                credit_account_id=payable, amount_minor=amount,
                 timeout_seconds=window, reference=row.id))
         else:
             assert offer is not None and key_facts is not None
@@ -369,8 +417,9 @@ class Checkout:
             if down:
                 # Checked before anything is recorded: a short wallet refuses the offer and
                 # changes nothing (the affordability refusal below commits its record).
-                self._check_down_payment(tx, principal.id, row.currency, down)
-            check_id = self._check_affordability(tx, principal.id, row, funding, key_facts)
+                self._check_down_payment(tx, principal.id, currency, down)
+            check_id = self._check_affordability(tx, principal.id, row, funding, key_facts,
+                                                 currency)
             # The consumer accepts the exact document shown (its hash is recorded with a copy
             # of it), in the transaction that uses the credit: no credit without it.
             acceptance = accept_disclosure(
@@ -385,7 +434,7 @@ class Checkout:
             credit_authorisation_id = hold_id
             self.ctx.credit.authorise_purchase(
                 tx, authorisation_id=hold_id, customer_id=principal.id,
-                amount_minor=row.amount_minor, currency=row.currency,
+                amount_minor=amount, currency=currency,
                 offer_id=offer.offer_id, reference=row.id, quote_id=offer.quote_id,
                 key_facts_sha256=key_facts.sha256, key_facts_language=key_facts.language,
                 stored=stored)
@@ -394,9 +443,15 @@ class Checkout:
                 # credit hold on the financed part; capture posts it to the merchant.
                 create_transfer(tx, TransferRequest(
                     f"{row.id}.down", "payment.down_payment", TransferKind.PENDING,
-                    debit_account_id=self.ctx.wallet_id(tx, principal.id, row.currency),
+                    debit_account_id=self.ctx.wallet_id(tx, principal.id, currency),
                     credit_account_id=payable, amount_minor=down, timeout_seconds=window,
                     reference=row.id))
+        # The quote is used last, once nothing can refuse the payment any more (screening,
+        # the step-up and the affordability check commit their records and raise): a
+        # refused payment leaves it usable, and an intent has one accepted quote.
+        leg: FxLeg | None = None
+        if fx_shown is not None:
+            leg = self.cross_border.accept(tx, principal, row, fx_shown)
         values = dict(
             status="requires_capture", customer_id=principal.id, funding=funding,
             card_id=card.id if card is not None else None, accepted_offer=accepted,
@@ -407,6 +462,9 @@ class Checkout:
         payload: dict[str, Any] = {"amount_minor": row.amount_minor, "currency": row.currency,
                                    "funding": funding,
                                    "risk": risk_values["risk_outcome"]}
+        if leg is not None:
+            payload["fx"] = {"quote_id": leg.quote_id, "sell_currency": leg.sell_currency,
+                             "sell_amount_minor": leg.sell_amount_minor}
         if accepted is not None:
             payload["offer"] = {k: accepted[k] for k in (
                 "offer_id", "periods", "per_period_amount_minor", "total_repayable_minor",
@@ -419,7 +477,10 @@ class Checkout:
         # The intent as written: the locked row with the values just set (no re-read).
         fresh = SimpleNamespace(**{**row._mapping, **values})
         self.intents.emit(tx, "payment_intent.authorised", row.id, row.merchant_id, row=fresh)
-        return self.intents.intent_view(fresh, merchant_name=merchant.name)
+        view = self.intents.intent_view(fresh, merchant_name=merchant.name)
+        if leg is not None:
+            view["fx"] = self.cross_border.fx_of(tx.conn, fresh)
+        return view
 
     def _check_down_payment(self, tx: Tx, customer_id: str, currency: str,
                             down_payment_minor: int) -> None:
@@ -435,11 +496,11 @@ class Checkout:
                 available_minor=available)
 
     def _check_affordability(self, tx: Tx, customer_id: str, row: Any, funding: str,
-                             key_facts: KeyFactsDocument) -> int:
+                             key_facts: KeyFactsDocument, currency: str) -> int:
         """Affordability of the checkout's credit offer (see
         :meth:`creditpay.credit.origination.Origination.check_affordability`)."""
         return self.ctx.origination.check_affordability(
-            tx, customer_id=customer_id, currency=row.currency, reference=row.id,
+            tx, customer_id=customer_id, currency=currency, reference=row.id,
             principal_minor=key_facts.facts.terms.principal_minor,
             monthly_payment_minor=affordability_rules.monthly_payment_of(
                 key_facts.facts.schedule),
@@ -482,23 +543,42 @@ class Checkout:
             amount_minor, "amount_minor", row.amount_minor)
         capture_id = new_id("cap")
         purchase_id = None
+        leg = self.cross_border.accepted(tx.conn, row.id) \
+            if self.cross_border.is_foreign(row) else None
+        # The consumer's side: the home-currency share of a foreign capture, paid to the FX
+        # position; the payment's own amount and the merchant's payable otherwise.
+        if leg is not None:
+            pay_amount, pay_authorised = leg.capture_sell_minor(amount), leg.sell_amount_minor
+            counter_id = self.cross_border.position_id(tx, leg.sell_currency)
+        else:
+            pay_amount, pay_authorised = amount, int(row.amount_minor)
+            counter_id = 0
         if row.funding in CREDIT_FUNDING:
-            self._capture_down_payment(tx, row, amount)
+            self._capture_down_payment(tx, row, pay_amount, pay_authorised)
             result = self.ctx.credit.capture_purchase(
                 tx, authorisation_id=row.credit_authorisation_id, capture_id=capture_id,
-                amount_minor=amount,
-                merchant_payable_account_id=self.ctx.payable_id(tx, row.merchant_id,
-                                                                row.currency))
+                amount_minor=pay_amount,
+                merchant_payable_account_id=counter_id or self.ctx.payable_id(
+                    tx, row.merchant_id, row.currency))
             purchase_id = result.purchase_id
         else:
             # Posting less than the hold releases the rest (a partial capture is final).
             create_transfer(tx, TransferRequest(
                 f"{row.id}.capture", "payment.capture", TransferKind.POST,
-                pending_id=f"{row.id}.auth", amount_minor=amount, reference=row.id))
+                pending_id=f"{row.id}.auth", amount_minor=pay_amount, reference=row.id))
+        if leg is not None:
+            # The merchant's side, in its currency: the FX position pays the merchant.
+            create_transfer(tx, TransferRequest(
+                f"{row.id}.fx_capture", "payment.fx_capture",
+                debit_account_id=self.cross_border.position_id(tx, row.currency),
+                credit_account_id=self.ctx.payable_id(tx, row.merchant_id, row.currency),
+                amount_minor=amount, reference=row.id))
+            self.cross_border.record_capture(tx, leg, pay_amount)
         tx.conn.execute(_INSERT_CAPTURE, dict(
             id=capture_id, intent_id=row.id, merchant_id=row.merchant_id, amount_minor=amount,
             currency=row.currency, credit_purchase_id=purchase_id, business_date=tx.today,
-            settlement_id=None, created_at=tx.now))
+            settlement_id=None, created_at=tx.now,
+            home_amount_minor=pay_amount if leg is not None else None))
         values = {"status": "succeeded", "captured_minor": amount}
         tx.conn.execute(_SET_CAPTURED, _intent_params(row.id, values))
         audit.append(tx, "merchant", merchant.id, "payment.captured", "payment_intent", row.id,
@@ -508,14 +588,15 @@ class Checkout:
         self.intents.emit(tx, "payment_intent.succeeded", row.id, row.merchant_id, row=fresh)
         return self.intents.intent_view(fresh)
 
-    def _capture_down_payment(self, tx: Tx, row: Any, amount_minor: int) -> None:
+    def _capture_down_payment(self, tx: Tx, row: Any, amount_minor: int,
+                              authorised_minor: int) -> None:
         """Post the down payment's share of a capture of ``amount_minor`` from the wallet
         hold to the merchant (the rest of the hold is released); the credit side finances
         the other part, so the merchant is credited the whole capture."""
         down_payment = _down_payment_of(row)
         if not down_payment:
             return
-        down, _ = self.ctx.credit.capture_split(down_payment, row.amount_minor, amount_minor)
+        down, _ = self.ctx.credit.capture_split(down_payment, authorised_minor, amount_minor)
         if down:
             create_transfer(tx, TransferRequest(
                 f"{row.id}.down.capture", "payment.down_payment", TransferKind.POST,
@@ -539,29 +620,54 @@ class Checkout:
             raise ValidationError("must be at most 64 characters", field="reason")
         refund_id = new_id("re")
         payable = self.ctx.payable_id(tx, row.merchant_id, row.currency)
+        leg = self.cross_border.accepted(tx.conn, row.id) \
+            if self.cross_border.is_foreign(row) else None
+        # The consumer's side (``pay_*``): for a foreign payment, the home-currency share of
+        # this refund at the original rate, from the FX position (which absorbs any rate
+        # movement since); the payment's own figures and the merchant's payable otherwise.
+        if leg is not None:
+            pay_amount = leg.refund_sell_minor(captured_buy_minor=int(row.captured_minor),
+                                               refunded_buy_before_minor=int(row.refunded_minor),
+                                               refund_buy_minor=amount)
+            pay_currency = leg.sell_currency
+            pay_authorised, pay_captured = leg.sell_amount_minor, leg.sell_captured_minor
+            pay_refunded = leg.sell_refunded_minor
+            counter = self.cross_border.position_id(tx, pay_currency)
+            # The merchant's side, in its currency: back to the FX position.
+            create_transfer(tx, TransferRequest(
+                f"{refund_id}.fx", "payment.fx_refund", debit_account_id=payable,
+                credit_account_id=self.cross_border.position_id(tx, row.currency),
+                amount_minor=amount, reference=row.id))
+            self.cross_border.record_refund(tx, leg, pay_amount)
+        else:
+            pay_amount, pay_currency = amount, str(row.currency)
+            pay_authorised, pay_captured = int(row.amount_minor), int(row.captured_minor)
+            pay_refunded = int(row.refunded_minor)
+            counter = payable
         if row.funding == "balance":
             create_transfer(tx, TransferRequest(
-                refund_id, "payment.refund", debit_account_id=payable,
-                credit_account_id=self.ctx.wallet_id(tx, row.customer_id, row.currency),
-                amount_minor=amount, reference=row.id))
+                refund_id, "payment.refund", debit_account_id=counter,
+                credit_account_id=self.ctx.wallet_id(tx, row.customer_id, pay_currency),
+                amount_minor=pay_amount, reference=row.id))
         elif row.funding == "card":
             create_transfer(tx, TransferRequest(
-                refund_id, "payment.refund", debit_account_id=payable,
+                refund_id, "payment.refund", debit_account_id=counter,
                 credit_account_id=self.ctx.account_id(
-                    tx.conn, platform_key("card_clearing", row.currency)),
-                amount_minor=amount, reference=row.id))
+                    tx.conn, platform_key("card_clearing", pay_currency)),
+                amount_minor=pay_amount, reference=row.id))
             card = self.ctx.parties.get_card(tx.conn, row.customer_id, row.card_id)
-            self.ctx.rail.submit(tx, "payout", card.rail_token, amount, row.currency, refund_id)
+            self.ctx.rail.submit(tx, "payout", card.rail_token, pay_amount, pay_currency,
+                                 refund_id)
         else:
             capture = tx.conn.execute(select(payment_captures).where(
                 payment_captures.c.intent_id == row.id)).first()
             # Refund order with a down payment: the financed part first (what is owed
             # shrinks), then the down payment back to the wallet.
-            _, financed = self.ctx.credit.capture_split(_down_payment_of(row), row.amount_minor,
-                                                        row.captured_minor)
-            credit_part = (min(row.refunded_minor + amount, financed)
-                           - min(row.refunded_minor, financed))
-            to_customer = amount - credit_part  # the down payment's part
+            _, financed = self.ctx.credit.capture_split(_down_payment_of(row), pay_authorised,
+                                                        pay_captured)
+            credit_part = (min(pay_refunded + pay_amount, financed)
+                           - min(pay_refunded, financed))
+            to_customer = pay_amount - credit_part  # the down payment's part
             if credit_part:
                 # A succeeded credit payment has its capture row (written with the status).
                 assert capture is not None
@@ -573,23 +679,31 @@ class Checkout:
                 to_customer += result.to_customer_minor
             if to_customer > 0:
                 create_transfer(tx, TransferRequest(
-                    f"{refund_id}.to_wallet", "payment.refund", debit_account_id=payable,
-                    credit_account_id=self.ctx.wallet_id(tx, row.customer_id, row.currency),
+                    f"{refund_id}.to_wallet", "payment.refund", debit_account_id=counter,
+                    credit_account_id=self.ctx.wallet_id(tx, row.customer_id, pay_currency),
                     amount_minor=to_customer, reference=row.id))
         tx.conn.execute(payment_refunds.insert().values(
             id=refund_id, intent_id=row.id, merchant_id=row.merchant_id, amount_minor=amount,
             currency=row.currency, reason=reason, business_date=tx.today, settlement_id=None,
-            created_at=tx.now))
+            created_at=tx.now, home_amount_minor=pay_amount if leg is not None else None))
         tx.conn.execute(update(payment_intents).where(payment_intents.c.id == row.id).values(
             refunded_minor=row.refunded_minor + amount))
         audit.append(tx, "merchant", merchant.id, "payment.refunded", "payment_intent", row.id,
-                     {"refund_id": refund_id, "amount_minor": amount})
+                     {"refund_id": refund_id, "amount_minor": amount,
+                      **({"fx": {"quote_id": leg.quote_id, "sell_currency": pay_currency,
+                                 "sell_amount_minor": pay_amount}} if leg is not None else {})})
         self.intents.emit(tx, "refund.succeeded", row.id, row.merchant_id,
                           {"refund_id": refund_id, "refund_amount_minor": amount})
-        return {"id": refund_id, "intent_id": row.id, "amount_minor": amount,
+        refunded: dict[str, Any] = {
+                "id": refund_id, "intent_id": row.id, "amount_minor": amount,
                 "currency": row.currency, "reason": reason, "status": "succeeded",
                 "created_at": tx.now.isoformat(),
                 "intent": self.intents.intent_view(self.intents.intent_row(tx.conn, row.id))}
+        if leg is not None:
+            # What the consumer gets back, in the home currency, at the original rate.
+            refunded["fx_refund"] = {"quote_id": leg.quote_id, "sell_currency": pay_currency,
+                                     "sell_amount_minor": pay_amount}
+        return refunded
 
 
 def _accepted(offer: CheckoutOffer, tx: Tx) -> dict[str, Any]:

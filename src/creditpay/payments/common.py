@@ -15,6 +15,8 @@ from sqlalchemy import Connection
 from creditpay.credit.origination import Origination
 from creditpay.db.uow import Tx
 from creditpay.errors import DomainError, ValidationError
+from creditpay.fx.config import FxConfig
+from creditpay.fx.rates import RateSource
 from creditpay.ledger.service import get_account_by_key, open_accounts
 from creditpay.money import AMOUNT_MINOR_MAX, validate_operated_currency
 from creditpay.parties.service import Parties, merchant_payable_spec, wallet_spec
@@ -54,6 +56,9 @@ class PaymentsPolicy:
     # The currencies the platform operates in (its ledger accounts, products and caps);
     # any other valid ISO code is refused as bad input naming the field.
     currencies: tuple[str, ...] = ("CNY",)
+    # The consumers' currency: an intent in another (a foreign merchant's, issue #21) is
+    # paid in this one at a locked FX quote.
+    home_currency: str = "CNY"
 
 
 def check_amount(value: object, field_name: str, maximum: int) -> int:
@@ -85,6 +90,11 @@ class PaymentsContext:
     # operation id as intent_id and the payee as merchant_id); the runtime wires the risk
     # domain's fraud case queue here.
     on_review: Callable[..., Any] | None = None
+    # Paying abroad (issue #21): the FX markups, lock and limits in force, and where the
+    # day's rates come from (called when a quote needs them: production refuses the
+    # simulated source only then). None: creditpay.fx's defaults.
+    fx_config: FxConfig | None = None
+    fx_rate_source: Callable[[], RateSource] | None = None
 
     # ================================================================== ledger helpers
     def account_id(self, conn: Connection, key: str) -> int:

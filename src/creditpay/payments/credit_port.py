@@ -102,7 +102,8 @@ class CreditPort(Protocol):
     def quote_offers(self, tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
                      product_codes: list[str] | None = None, reference: str | None = None,
                      language: str = "zh-CN", lender_name: str = "creditpay",
-                     ttl_seconds: int = 900
+                     ttl_seconds: int = 900,
+                     conversion: disclosure.CurrencyConversion | None = None
                      ) -> tuple[str, dt.datetime, list[CheckoutOffer]]: ...
 
     def stored_offer(self, conn: Any, *, customer_id: str, reference: str, offer_id: str
@@ -140,7 +141,9 @@ class CreditPort(Protocol):
                   ) -> PauseResult: ...
 
     def key_facts(self, offer: CheckoutOffer, language: str, *, lender_name: str,
-                  stored: StoredOffer | None = None) -> KeyFactsDocument: ...
+                  stored: StoredOffer | None = None,
+                  conversion: disclosure.CurrencyConversion | None = None
+                  ) -> KeyFactsDocument: ...
 
     def borrower_position(self, tx: Tx, *, customer_id: str, currency: str,
                           with_accounts: bool = True) -> BorrowerPosition: ...
@@ -178,7 +181,8 @@ class CreditFacade:
     def quote_offers(self, tx: Tx, *, customer_id: str, amount_minor: int,
                      currency: str, product_codes: list[str] | None = None,
                      reference: str | None = None, language: str = "zh-CN",
-                     lender_name: str = "creditpay", ttl_seconds: int = 900
+                     lender_name: str = "creditpay", ttl_seconds: int = 900,
+                     conversion: disclosure.CurrencyConversion | None = None
                      ) -> tuple[str, dt.datetime, list[CheckoutOffer]]:
         """Offers the checkout can accept, every figure exact: those whose financed part
         fits the available limit, quoted once and stored by credit (one quote, its id on
@@ -198,6 +202,8 @@ class CreditFacade:
             # the stored figures at confirm, and checked there.
             facts = _key_facts_of(_shown(figures), str(figures["offer_id"]), lender_name,
                                   self.catalogue, costs, figures.get("exact_rates"))
+            if conversion is not None:  # a payment abroad: its conversion is stated too
+                facts = dataclasses.replace(facts, conversion=conversion)
             return {language: disclosure.render_document(facts, language).sha256}
 
         quote = credit_service.quote(
@@ -287,7 +293,9 @@ class CreditFacade:
 
     # ------------------------------------------------------------------ key facts
     def key_facts(self, offer: CheckoutOffer, language: str, *, lender_name: str,
-                  stored: StoredOffer | None = None) -> KeyFactsDocument:
+                  stored: StoredOffer | None = None,
+                  conversion: disclosure.CurrencyConversion | None = None
+                  ) -> KeyFactsDocument:
         """The key-facts document of a shown offer (from :meth:`quote_offers` or
         :meth:`stored_offer`) in
         ``language``: its figures, the exact HTML bytes and their SHA-256; ``stored``, the
@@ -301,10 +309,11 @@ class CreditFacade:
         if language not in LANGUAGES:
             raise ValidationError(f"must be one of {', '.join(LANGUAGES)}", field="lang")
         rates = stored.offer.get("exact_rates") if stored is not None else None
-        return disclosure.render_document(
-            _key_facts_of(offer.figures, offer.offer_id, lender_name, self.catalogue,
-                          rates=rates),
-            language)
+        facts = _key_facts_of(offer.figures, offer.offer_id, lender_name, self.catalogue,
+                              rates=rates)
+        if conversion is not None:
+            facts = dataclasses.replace(facts, conversion=conversion)
+        return disclosure.render_document(facts, language)
 
     # ------------------------------------------------------------------ affordability inputs
     def borrower_position(self, tx: Tx, *, customer_id: str, currency: str,

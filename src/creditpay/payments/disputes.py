@@ -265,8 +265,18 @@ class Disputes:
         dispute_id = new_id("dp")
         credit_paused = False
         if intent.funding in CREDIT_FUNDING and purchase_id:
+            paused_minor = amount
+            leg = self.payments.cross_border.accepted(tx.conn, intent.id) \
+                if self.payments.cross_border.is_foreign(intent) else None
+            if leg is not None:
+                # A payment abroad: the credit purchase is in CNY; pause the disputed part's
+                # CNY share at the original rate (as a refund of it would return).
+                paused_minor = leg.refund_sell_minor(
+                    captured_buy_minor=int(intent.captured_minor),
+                    refunded_buy_before_minor=int(intent.refunded_minor),
+                    refund_buy_minor=amount)
             paused = self.payments.credit.pause_purchase(
-                tx, pause_id=dispute_id, purchase_id=purchase_id, amount_minor=amount,
+                tx, pause_id=dispute_id, purchase_id=purchase_id, amount_minor=paused_minor,
                 actor_id=actor_id)
             credit_paused = paused.paused
         tx.conn.execute(payment_disputes.insert().values(

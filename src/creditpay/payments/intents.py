@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
@@ -70,6 +71,10 @@ class Intents:
     """Intent use cases (see the module docstring)."""
 
     ctx: PaymentsContext
+    # The ``fx`` object of a foreign-currency intent (conn, row, principal -> dict | None):
+    # ``CrossBorder.fx_of``, set by the payments facade (issue #21).
+    fx_of: Callable[[Connection, Any, Principal], dict[str, Any] | None] | None = field(
+        default=None, repr=False)
 
     # ================================================================== intents: views
     def intent_view(self, row: Any, *, merchant_name: str | None = None) -> dict[str, Any]:
@@ -152,7 +157,10 @@ class Intents:
                         ) -> dict[str, Any]:
         row = self.intent_for(conn, principal, intent_id)
         merchant = self.ctx.parties.get_merchant(conn, row.merchant_id)
-        return self.intent_view(row, merchant_name=merchant.name)
+        view = self.intent_view(row, merchant_name=merchant.name)
+        if self.fx_of is not None and row.currency != self.ctx.policy.home_currency:
+            view["fx"] = self.fx_of(conn, row, principal)
+        return view
 
     def list_intents(self, conn: Connection, principal: Principal, *, before_seq: int | None,
                      limit: int) -> tuple[list[dict[str, Any]], int | None]:
@@ -163,8 +171,14 @@ class Intents:
             query = query.where(p.seq < before_seq)
         rows = conn.execute(query.order_by(p.seq.desc()).limit(limit + 1)).all()
         page = rows[:limit]
-        return [self.intent_view(r) for r in page], (page[-1].seq if len(rows) > limit
-                                                     else None)
+        views = [self.intent_view(r) for r in page]
+        if self.fx_of is not None:
+            # Payments abroad: each shows its conversion (one read each, for those only).
+            home = self.ctx.policy.home_currency
+            for row, view in zip(page, views, strict=True):
+                if row.currency != home:
+                    view["fx"] = self.fx_of(conn, row, principal)
+        return views, (page[-1].seq if len(rows) > limit else None)
 
     # ================================================================== intents: create
     def create_intent(self, tx: Tx, merchant: Principal, *, amount_minor: int, currency: str,

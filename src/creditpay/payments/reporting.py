@@ -18,14 +18,20 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select
 
 from creditpay.errors import ValidationError
-from creditpay.payments.tables import payment_intents, wallet_operations
+from creditpay.payments.cross_border_tables import payment_fx
+from creditpay.payments.tables import (
+    payment_captures,
+    payment_intents,
+    payment_refunds,
+    wallet_operations,
+)
 from creditpay.platform.validators import check_date
 from creditpay.risk.early_warning.ports import ScreeningCounts
 
 __all__ = ["ScreeningCounts", "daily_screening_counts", "SCREENING_DAYS_MAX",
            "CapturedTotal", "captured_totals", "IntentTotal", "WalletTotal",
            "CustomerPayments", "customer_payments", "last_payment_activity",
-           "PaidIntent", "customer_paid_intents"]
+           "PaidIntent", "customer_paid_intents", "CrossBorderTotal", "cross_border_totals"]
 
 SCREENING_DAYS_MAX = 366
 # Outcomes an analyst review leaves on a held intent: it was held (review) first.
@@ -192,3 +198,50 @@ def customer_paid_intents(conn: Connection, customer_id: str, *, limit: int
                        int(r.refunded_minor), r.funding,
                        r.paid_at if r.paid_at.tzinfo is not None
                        else r.paid_at.replace(tzinfo=dt.UTC)) for r in rows]
+
+
+@dataclass(frozen=True)
+class CrossBorderTotal:
+    """Payments abroad (issue #21) over a period, for one merchant country and currency:
+    captures and refunds in the merchant's currency and in the consumer's home currency
+    (CNY, at each payment's accepted quote), and the FX markup of the captured payments."""
+
+    merchant_country: str
+    currency: str
+    home_currency: str
+    payments: int
+    amount_minor: int
+    home_amount_minor: int
+    refunds: int
+    refunded_minor: int
+    refunded_home_minor: int
+    fx_markup_home_minor: int
+
+
+def cross_border_totals(conn: Connection, start: dt.date, end: dt.date
+                        ) -> list[CrossBorderTotal]:
+    """Captures and refunds of payments in a foreign currency whose business date is in
+    ``[start, end]`` (inclusive), by merchant country and currency (sorted)."""
+    for name, value in (("start", start), ("end", end)):
+        check_date(value, name)
+    if end < start:
+        raise ValidationError("must not be before start", field="end")
+    f = payment_fx.c
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for table, offset in ((payment_captures, 0), (payment_refunds, 4)):
+        t = table.c
+        query = (select(f.merchant_country, t.currency, f.sell_currency, func.count(),
+                        func.sum(t.amount_minor), func.sum(t.home_amount_minor),
+                        func.sum(f.markup_minor))
+                 .select_from(table.join(payment_fx, (f.intent_id == t.intent_id)
+                                         & (f.status == "accepted")))
+                 .where(t.business_date >= start, t.business_date <= end,
+                        t.home_amount_minor.is_not(None))
+                 .group_by(f.merchant_country, t.currency, f.sell_currency))
+        for row in conn.execute(query):
+            g = groups.setdefault((row[0], row[1], row[2]), [0] * 8)
+            g[offset:offset + 3] = [int(row[3]), int(row[4] or 0), int(row[5] or 0)]
+            if offset == 0:
+                g[3] = int(row[6] or 0)  # one capture per payment: its quote's markup
+    return [CrossBorderTotal(country, currency, home, g[0], g[1], g[2], g[4], g[5], g[6], g[3])
+            for (country, currency, home), g in sorted(groups.items())]

@@ -53,6 +53,7 @@ from creditpay.payments.common import (
     PaymentsContext,
     PaymentsPolicy,
 )
+from creditpay.payments.cross_border import CrossBorder
 from creditpay.payments.disputes import Disputes
 from creditpay.payments.intents import Intents
 from creditpay.payments.qr import QrPayments
@@ -83,6 +84,7 @@ class Payments(PaymentsContext):
     wallet: Wallet = field(init=False, repr=False)
     intents: Intents = field(init=False, repr=False)
     checkout: Checkout = field(init=False, repr=False)
+    cross_border: CrossBorder = field(init=False, repr=False)
     qr: QrPayments = field(init=False, repr=False)
     settlement: Settlement = field(init=False, repr=False)
     disputes: Disputes = field(init=False, repr=False)
@@ -91,6 +93,9 @@ class Payments(PaymentsContext):
         self.wallet = Wallet(self)
         self.intents = Intents(self)
         self.checkout = Checkout(self, self.intents, self.wallet)
+        # Paying abroad (issue #21): the checkout's FX quotes; the intent views show them.
+        self.cross_border = self.checkout.cross_border
+        self.intents.fx_of = self.cross_border.fx_of
         self.qr = QrPayments(self, self.intents, self.checkout)
         self.settlement = Settlement(self)
         self.disputes = Disputes(self)
@@ -253,6 +258,7 @@ class Payments(PaymentsContext):
         step_up_code: str | None = None,
         via: str = "checkout",
         key_facts_sha256: str | None = None,
+        quote_id: str | None = None,
     ) -> dict[str, Any]:
         return self.checkout.confirm(
             tx,
@@ -265,7 +271,12 @@ class Payments(PaymentsContext):
             step_up_code=step_up_code,
             via=via,
             key_facts_sha256=key_facts_sha256,
+            quote_id=quote_id,
         )
+
+    def fx_quote(self, tx: Tx, principal: Principal, intent_id: str) -> dict[str, Any]:
+        """The locked FX quote a customer sees for a foreign-currency intent (issue #21)."""
+        return self.cross_border.fx_quote(tx, principal, intent_id)
 
     def review(
         self, tx: Tx, operator: Principal, intent_id: str, *, approve: bool, note: str | None = None

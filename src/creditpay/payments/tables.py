@@ -136,6 +136,9 @@ payment_captures = Table(
     Column("business_date", Date, nullable=False),
     Column("settlement_id", String(32), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # A payment in a foreign currency (issue #21): this row's amount in the consumer's home
+    # currency (CNY) at the accepted quote's rate; NULL for a home-currency payment.
+    Column("home_amount_minor", BigInteger, nullable=True),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("ix_payment_captures_settle", "merchant_id", "business_date"),
     Index("ix_payment_captures_intent", "intent_id"),
@@ -153,6 +156,9 @@ payment_refunds = Table(
     Column("business_date", Date, nullable=False),
     Column("settlement_id", String(32), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # A payment in a foreign currency (issue #21): this row's amount in the consumer's home
+    # currency (CNY) at the accepted quote's rate; NULL for a home-currency payment.
+    Column("home_amount_minor", BigInteger, nullable=True),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     Index("ix_payment_refunds_settle", "merchant_id", "business_date"),
     Index("ix_payment_refunds_intent", "intent_id"),

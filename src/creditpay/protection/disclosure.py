@@ -63,6 +63,7 @@ __all__ = [
     "CHANNELS",
     "OfferTerms",
     "KeyFacts",
+    "CurrencyConversion",
     "Acceptance",
     "AcceptanceCheck",
     "offer_id_for",
@@ -140,6 +141,22 @@ def offer_id_for(**figures: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class CurrencyConversion:
+    """Credit for a payment abroad (issue #21): the merchant's amount in its currency and
+    the locked FX quote that made it the credit's amount (rates as decimal strings: home
+    currency per one foreign unit; the markup in the credit's minor units, included in the
+    price; no other conversion fee unless ``fee_minor``)."""
+
+    buy_amount_minor: int
+    buy_currency: str
+    mid_rate: str
+    client_rate: str
+    markup_bps: int
+    markup_minor: int
+    fee_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class KeyFacts:
     """Every figure of the document, exact (minor units, Decimal fractions)."""
 
@@ -152,6 +169,9 @@ class KeyFacts:
     total_repayable_minor: int
     withdrawal_deadline: dt.date
     sla: SlaPolicy = field(default=DEFAULT_SLA_POLICY)
+    # A payment abroad: its currency conversion, stated in a section of its own (absent,
+    # the document's bytes are those of a home-currency offer).
+    conversion: CurrencyConversion | None = None
 
 
 def build_key_facts(terms: OfferTerms, sla: SlaPolicy = DEFAULT_SLA_POLICY) -> KeyFacts:
@@ -255,6 +275,17 @@ _LABELS: dict[str, str] = {
     "down_payment": NC_("key facts", "Down payment (paid today from your balance; not credit)"),
     "total_payable": NC_("key facts", "Total you pay (down payment + total repayable)"),
     "down_payment_row": NC_("key facts", "Down payment"),
+    "conversion": NC_("key facts", "Currency conversion"),
+    "conversion_intro": NC_("key facts", "This credit pays a merchant abroad in its own "
+                                         "currency. The price in your currency comes from the "
+                                         "exchange rate locked for you below; a refund comes "
+                                         "back at the same rate."),
+    "foreign_amount": NC_("key facts", "Amount the merchant receives"),
+    "mid_rate": NC_("key facts", "Mid-market exchange rate"),
+    "client_rate": NC_("key facts", "Our exchange rate"),
+    "fx_markup": NC_("key facts", "Exchange-rate markup (included in the price)"),
+    "fx_fee": NC_("key facts", "Other currency-conversion fees"),
+    "fx_total": NC_("key facts", "Price in your currency"),
     "down_payment_note": NC_("key facts", "The down payment is part of the price, paid today "
                                           "from your balance; it is not credit. The amount of "
                                           "credit is the price less the down payment, and the "
@@ -384,7 +415,23 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
             "balance_after": money(row.balance_after_minor)} for row in schedule.installments],
         "late_rules": late_rules, "withdrawal_text": withdrawal_text,
         "complaints_text": complaints_text, "complaint_channels": channels,
+        "conversion": _conversion(facts.conversion, cur, down + terms.principal_minor, lang),
     }
+
+
+def _conversion(conversion: CurrencyConversion | None, currency: str, price_minor: int,
+                lang: str) -> dict[str, Any] | None:
+    """The figures of the currency-conversion section (None: no section)."""
+    if conversion is None:
+        return None
+    buy = conversion.buy_currency
+    return {"foreign": money_text(conversion.buy_amount_minor, buy, lang),
+            "mid": f"1 {buy} = {conversion.mid_rate} {currency}",
+            "client": f"1 {buy} = {conversion.client_rate} {currency}",
+            "markup": f"{percent_text(Decimal(conversion.markup_bps) / 10_000)} · "
+                      f"{money_text(conversion.markup_minor, currency, lang)}",
+            "fee": money_text(conversion.fee_minor, currency, lang),
+            "total": money_text(price_minor, currency, lang)}
 
 
 # Pure memo (kept, one entry per language): the packaged template with its labels in

@@ -503,6 +503,22 @@ def partner_sections(conn: Connection, start: dt.date, end: dt.date) -> list[Sec
             _partner_cost_distribution(conn, start, end), _partner_guarantee(conn, end, names)]
 
 
+def _cross_border(conn: Connection, start: dt.date, end: dt.date) -> Section:
+    """Payments abroad (issue #21) by merchant country and currency over ``[start, end]``:
+    captured and refunded, in the merchant's currency and in the consumer's home currency
+    at each payment's locked rate, and the FX markup of the captured payments (home
+    currency). Read through payments' own report function."""
+    from creditpay.payments.reporting import cross_border_totals
+
+    rows = [(t.merchant_country, t.currency, t.payments, t.amount_minor, t.home_currency,
+             t.home_amount_minor, t.refunds, t.refunded_minor, t.refunded_home_minor,
+             t.fx_markup_home_minor) for t in cross_border_totals(conn, start, end)]
+    return Section("cross_border", (
+        "merchant_country", "currency", "payments", "amount_minor", "home_currency",
+        "home_amount_minor", "refunds", "refunded_minor", "refunded_home_minor",
+        "fx_markup_home_minor"), rows)
+
+
 def _check_key(key: object) -> bytes:
     if not isinstance(key, bytes) or len(key) < PSEUDONYM_KEY_BYTES_MIN:
         raise ValidationError(f"must be at least {PSEUDONYM_KEY_BYTES_MIN} bytes",
@@ -532,6 +548,7 @@ def build_report(conn: Connection, *, kind: str, period_start: dt.date, period_e
                 _write_offs(conn, positions, period_start, period_end),
                 _complaints(conn, period_start, period_end),
                 *partner_sections(conn, period_start, period_end),
+                _cross_border(conn, period_start, period_end),
                 _loan_level(positions, key)]
     return RegulatoryReport(kind, period_start, period_end, period_end, sections)
 

@@ -34,6 +34,7 @@ class Choice:
     periods: int | None = None
     all_in_percent: str | None = None  # the offer's all-in annual cost, as shown
     key_facts_sha256: str | None = None  # the key-facts document of the offer, as shown
+    quote_id: str | None = None  # paying abroad: the FX quote whose CNY amount was shown
 
 
 def purchases_today(consumer: Consumer, rng: random.Random) -> int:

@@ -61,6 +61,7 @@ from creditpay.sim.monitoring import (
 )
 from creditpay.sim.pnl import FUNDING_RATE_BPS_DEFAULT, LGD_BPS_DEFAULT
 from creditpay.sim.population import Consumer, Merchant, Population, build_population
+from creditpay.sim.travel import TRAVEL_CURRENCIES, Travel
 
 if TYPE_CHECKING:
     from creditpay.db.uow import Tx
@@ -281,6 +282,7 @@ class Economy:
         self.agents: list[Agent] = []
         self.day = 0
         self._build_runtime()
+        self.travel = Travel(self)  # payments abroad (issue #21)
         self.population: Population = build_population(
             config.customers, config.merchants, config.seed, self.clock.today())
         self._merchant_weights = list(accumulate(m.popularity
@@ -337,7 +339,7 @@ class Economy:
             else "full", master_key=LocalMasterKey(master_key_bytes(self.config.seed)),
             # Cheapest argon2 parameters: the simulated consumers never log in.
             passwords=PasswordPolicy(time_cost=1, memory_cost_kib=1024), notifier=self.phone,
-            rail_delay_s=0, risk=risk, currencies=(CURRENCY,),
+            rail_delay_s=0, risk=risk, currencies=(CURRENCY, *TRAVEL_CURRENCIES),
             # A run without fraud is a run without screening (said, not defaulted).
             fraud_screening=None if self.config.fraud else False)
         self.clock = SimulatedClock(self.config.start)
@@ -389,6 +391,7 @@ class Economy:
         self._timed("setup.merchants", self._onboard_merchants)
         self._timed("setup.partners", self._onboard_partners)
         self._timed("setup.consumers", self._onboard_consumers)
+        self._timed("setup.travel", self.travel.setup)
         self._bureau()
 
     def _bootstrap_risk(self) -> None:
@@ -595,6 +598,8 @@ class Economy:
         self._timed("repayments", lambda: self._repayments(rng))
         self._timed("cash_loans", self._cash_loans)
         self._timed("purchases", lambda: self._purchases(rng))
+        self._at(21, 15)  # after the day's payments at home (which end at 21:00)
+        self._timed("travel", lambda: self.travel.run_day(day))
         self._at(21, 30)
         self._timed("fraud_reports", lambda: self._fraud_reports(day))
         self._at(22)
@@ -725,6 +730,8 @@ class Economy:
 
     def _settle(self, business_date: dt.date) -> None:
         for view in self.uow.run(lambda tx: self.payments.settle(tx, business_date)):
+            if view["currency"] != CURRENCY:
+                continue  # a foreign merchant's, in its currency (figures["cross_border"])
             self.tally.settlements += 1
             self.tally.settled_net_minor += max(0, view["net_minor"])
 
@@ -1019,7 +1026,8 @@ class Economy:
             return pay.confirm(tx, principal, intent["id"], funding=choice.funding,
                                card_id=card, offer_id=choice.offer_id,
                                step_up_challenge_id=challenge_id, step_up_code=code,
-                               key_facts_sha256=choice.key_facts_sha256)
+                               key_facts_sha256=choice.key_facts_sha256,
+                               quote_id=choice.quote_id)
 
         try:
             view = self.uow.run_keeping_effects(confirm)
@@ -1550,6 +1558,8 @@ class Economy:
             "partners": SP.partner_figures(self.uow),
             **self._risk_manager_figures(),
             **self.aftercare.figures(),
+            "cross_border": self.travel.figures(
+                dt.date.fromisoformat(self.config.start[:10]), self.clock.today()),
         }
 
     def _risk_manager_figures(self) -> dict[str, Any]:

@@ -15,8 +15,10 @@ Idempotency-Key like the API's).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.responses import HTMLResponse, Response
@@ -59,6 +61,8 @@ CLOSED = {"requires_capture": N_("This payment is complete."),
           "expired": N_("This checkout link has expired."),
           "requires_confirmation": N_("This checkout link has expired.")}
 _CHOICE = "choice"
+# The consumer app shows times in China Standard Time (the rate lock's end).
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # ----------------------------------------------------------------------- reads
@@ -117,19 +121,31 @@ def _closed(page: Page, row: Any, token: str, status_code: int = 200) -> Respons
     status = row.status if row.status != "requires_confirmation" or now >= row.expires_at \
         else "requires_confirmation"
     payer = page.principal is not None and row.customer_id == page.principal.id
+    fx = None
+    if payer and page.principal is not None:
+        # Paying abroad: the receipt shows the accepted conversion (rates, markup, CNY).
+        with page.rt.uow.connect() as conn:
+            fx = page.rt.payments.get_intent_view(conn, page.principal, row.id).get("fx")
     return _respond(page, page.render(
         "checkout_done.html", status_code=status_code, intent=row,
         merchant=_merchant_name(page, row), message=page.gettext(CLOSED[status]),
         payer=payer, funding=FUNDING, back=_back(row), token=token,
-        offer=row.accepted_offer or None), row)
+        offer=row.accepted_offer or None, fx=fx, fx_locked_until=None), row)
 
 
 def _options(page: Page, row: Any, who: Principal) -> dict[str, Any]:
     """Every way to pay, with its cost: the wallet, the cards, and credit's offers for
     this payment (quoted as ``POST /v1/payment_intents/{id}/credit_offers`` does)."""
     rt = page.rt
+    fx = None
+    pay_amount, pay_currency = int(row.amount_minor), str(row.currency)
+    if row.currency != rt.payments.policy.home_currency:
+        # Paying abroad: the CNY cost from a quote locked for this customer, shown before
+        # any way to pay (no conversion without their choice); a new one once it expired.
+        fx = rt.uow.run(lambda tx: rt.payments.fx_quote(tx, who, row.id))
+        pay_amount, pay_currency = int(fx["sell_amount_minor"]), str(fx["sell_currency"])
     with rt.uow.connect() as conn:
-        wallet = rt.payments.wallet_balance(conn, who.id, row.currency)
+        wallet = rt.payments.wallet_balance(conn, who.id, pay_currency)
         cards = rt.parties.list_cards(conn, who.id)
     try:
         quote = rt.uow.run(lambda tx: rt.payments.quote_offers(
@@ -138,8 +154,14 @@ def _options(page: Page, row: Any, who: Principal) -> dict[str, Any]:
     except DomainError:
         # No credit for this payment (no line, credit not offered): the other ways remain.
         offers = []
-    return {"wallet": wallet, "cards": cards, "offers": offers,
-            "step_up": row.amount_minor >= rt.payments.policy.step_up_amount_minor}
+    locked = None
+    if fx is not None:
+        expires = dt.datetime.fromisoformat(str(fx["expires_at"]))
+        locked = expires.astimezone(_SHANGHAI).strftime("%H:%M")
+    return {"wallet": wallet, "cards": cards, "offers": offers, "fx": fx,
+            "pay": {"amount_minor": pay_amount, "currency": pay_currency},
+            "fx_locked_until": locked,
+            "step_up": pay_amount >= rt.payments.policy.step_up_amount_minor}
 
 
 def _choose(page: Page, row: Any, token: str, who: Principal, *, error: str | None = None,
@@ -184,10 +206,13 @@ def pay(page: Page, form: dict[str, str]) -> Response:
     challenge, code = form.get("challenge_id") or None, form.get("code", "").strip() or None
     if challenge and not code:
         return _code_form(page, row, token, chosen, challenge, status_code=422,
+                          quote_id=form.get("quote_id") or None,
                           error=page.gettext("Enter the one-time code."))
     rt = page.rt
     api_path = f"/v1/payment_intents/{row.id}/confirm"
-    body = {**args, "step_up_challenge_id": challenge, "step_up_code": code}
+    quote_id = form.get("quote_id") or None  # paying abroad: the conversion shown
+    body = {**args, "step_up_challenge_id": challenge, "step_up_code": code,
+            **({"quote_id": quote_id} if quote_id else {})}
     try:
         # As the API's confirm: once per Idempotency-Key (the form's, made when it was
         # shown), so a double submit pays once.
@@ -196,11 +221,14 @@ def pay(page: Page, form: dict[str, str]) -> Response:
             use_case=lambda tx: rt.payments.confirm(
                 tx, who, row.id, funding=args["funding"], card_id=args.get("card_id"),
                 offer_id=args.get("offer_id"), step_up_challenge_id=challenge,
-                step_up_code=code, key_facts_sha256=args.get("key_facts_sha256")))
+                step_up_code=code, key_facts_sha256=args.get("key_facts_sha256"),
+                quote_id=quote_id))
     except StepUpRequired as exc:
-        return _code_form(page, row, token, chosen, str(exc.extra["challenge_id"]))
+        return _code_form(page, row, token, chosen, str(exc.extra["challenge_id"]),
+                          quote_id=quote_id)
     except WrongCode as exc:
         return _code_form(page, row, token, chosen, challenge or "", status_code=401,
+                          quote_id=quote_id,
                           error=error_text(page, exc))
     except DomainError as exc:
         return _refused(page, token, who, exc, chosen)
@@ -244,6 +272,9 @@ def _refusal_text(page: Page, exc: DomainError) -> str:
                  "beyond what you can afford or your available credit. Pick another way "
                  "to pay.")
         return f"{text} {message}" if message else text
+    if exc.field == "quote_id":
+        return _("The exchange rate you were shown is no longer locked. Check the new amount "
+                 "and choose again.")
     if isinstance(exc, ConflictError) and exc.field == "offer_id":
         return _("The offers have changed since you opened this page. Check them again "
                  "and choose.")
@@ -256,11 +287,12 @@ def _refusal_text(page: Page, exc: DomainError) -> str:
 
 
 def _code_form(page: Page, row: Any, token: str, chosen: str, challenge: str, *,
-               error: str | None = None, status_code: int = 200) -> Response:
+               error: str | None = None, status_code: int = 200,
+               quote_id: str | None = None) -> Response:
     return _respond(page, page.render(
         "checkout_code.html", status_code=status_code, intent=row,
         merchant=_merchant_name(page, row), token=token, chosen=chosen, challenge=challenge,
-        error=error, idem=new_form_key()), row)
+        error=error, idem=new_form_key(), quote_id=quote_id), row)
 
 
 @form_post(router, "/{token}/back")
