@@ -178,7 +178,7 @@ credit_accounts = Table(
     # With status: a borrower's exposure sums their active accounts (every quote and
     # authorisation). On (customer_id, currency) alone SQLite preferred the covering book
     # index below for "currency = ? AND status = ?" and summed the whole active book per
-    # borrower (migration 0043_credit_accounts_customer).
+    # borrower (migration 0043_demo_scale_indexes).
     Index("ix_credit_accounts_customer", "customer_id", "currency", "status"),
     Index("ix_credit_accounts_line", "line_id"),
     # The dashboard's book views (credit.portfolio_queries.book_cells) read only these
