@@ -274,7 +274,8 @@ _LARGE = ("credit_accounts", "credit_decisions", "fraud_screenings")
 _MILLION_STATS = (
     ("credit_accounts", "ix_credit_accounts_book",
      "1000000 1000000 500000 166667 25642 1202 2 2 2 2 2 1"),
-    ("credit_accounts", "ix_credit_accounts_customer", "1000000 3 3"),
+    # (customer_id, currency, status) since migration 0047_demo_scale_indexes.
+    ("credit_accounts", "ix_credit_accounts_customer", "1000000 3 3 2"),
     ("credit_accounts", "ix_credit_accounts_line", "1000000 3"),
     ("credit_accounts", "ix_credit_accounts_bad", "79942 79942 1 1 1"),
     ("credit_accounts", "ix_credit_accounts_written_off", "5000 5000 5000 1667 1 1"),

@@ -176,7 +176,11 @@ credit_accounts = Table(
         " AND late_fee_unpaid_minor >= 0 AND interest_accrual_num >= 0"
         " AND penalty_accrual_num >= 0", name="balances_non_negative"),
     CheckConstraint("recovered_minor <= written_off_minor", name="recovery_bounded"),
-    Index("ix_credit_accounts_customer", "customer_id", "currency"),
+    # With status: a borrower's exposure sums their active accounts (every quote and
+    # authorisation). On (customer_id, currency) alone SQLite preferred the covering book
+    # index below for "currency = ? AND status = ?" and summed the whole active book per
+    # borrower (migration 0047_demo_scale_indexes).
+    Index("ix_credit_accounts_customer", "customer_id", "currency", "status"),
     Index("ix_credit_accounts_line", "line_id"),
     # The dashboard's book views (credit.portfolio_queries.book_cells) read only these
     # columns: the index covers the query, so it reads ~50 bytes an account instead of the

@@ -8,11 +8,12 @@ import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
-from creditpay.db.uow import Tx
+from creditpay.db.uow import Tx, inserted_id
 from creditpay.errors import (
     ConflictError,
     NotFoundError,
@@ -61,6 +62,8 @@ _INTENT_OF_ORDER = select(payment_intents.c.id).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
     payment_intents.c.order_id == bindparam("order_id"))
 _INSERT_INTENT = payment_intents.insert()
+# An intent's columns set to NULL (the columns a new intent's insert leaves out stay NULL).
+_NO_VALUES = {column.name: None for column in payment_intents.c if column.name != "seq"}
 _INTENT_BY_CHECKOUT_TOKEN = select(payment_intents).where(
     payment_intents.c.checkout_token_sha256 == bindparam("sha"))
 _TOKEN = re.compile(r"^[0-9a-f]{64}$")
@@ -216,17 +219,19 @@ class Intents:
                                 field="order_id", intent_id=existing.id)
         intent_id = new_id("pi")
         expires_at = tx.now + dt.timedelta(seconds=self.ctx.policy.intent_ttl_s)
-        tx.conn.execute(_INSERT_INTENT, dict(
+        values = dict(
             id=intent_id, merchant_id=merchant.id, order_id=order_id,
             amount_minor=amount_minor, currency=currency, scenario=scenario,
             description=description, line_items=items, status="requires_confirmation",
             captured_minor=0, refunded_minor=0, expires_at=expires_at, created_at=tx.now,
             return_url=return_url,
-            **new_checkout_link(self.ctx.parties.signer, intent_id, tx.now, expires_at)))
+            **new_checkout_link(self.ctx.parties.signer, intent_id, tx.now, expires_at))
+        seq = inserted_id(tx.conn.execute(_INSERT_INTENT, values))
         audit.append(tx, "merchant", merchant.id, "payment_intent.created", "payment_intent",
                      intent_id, {"amount_minor": amount_minor, "currency": currency,
                                  "scenario": scenario})
-        row = self.intent_row(tx.conn, intent_id)
+        # The intent as written (no re-read): every column the insert left out is NULL.
+        row = SimpleNamespace(**{**_NO_VALUES, **values, "seq": seq})
         self.emit(tx, "payment_intent.created", intent_id, merchant.id, row=row)
         view = self.intent_view(row, merchant_name=merchant_row.name)
         if scenario == "offline_qr":

@@ -122,6 +122,10 @@ payment_intents = Table(
     # Daily screening counts (the early-warning job) read one day of intents.
     Index("ix_payment_intents_created", "created_at"),
     Index("ix_payment_intents_checkout_token", "checkout_token_sha256", unique=True),
+    # The close-of-business expiry sweep (Intents.expire_due) looks up the open statuses;
+    # without it SQLite scanned every intent ever made, every day (migration
+    # 0048_payment_intents_status).
+    Index("ix_payment_intents_status", "status"),
 )
 
 payment_captures = Table(
