@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "creditpay"
 CORPUS = PACKAGE / "assistant" / "data" / "corpus"
 # The docs a consumer's question can be answered from (the rest are for engineers/staff).
-DOCS = ("consumer-protection.md", "servicing.md", "credit-math.md", "bureau-reporting.md")
+DOCS = ("consumer-protection.md", "servicing.md", "credit-math.md", "bureau-reporting.md",
+        "fx.md", "cross_border.md", "disputes.md", "hardship.md")
 KEY_FACTS_KEYS = ("intro", "apr", "apr_note", "no_other_fees", "choice_text", "footer",
                   "down_payment_note")
 

@@ -871,7 +871,7 @@ class Services:
 
         url = self.settings.assistant_llm_url
         llm = LlmRephraser(url, self.settings.assistant_llm_model) if url else None
-        return Assistant(catalogue=self.catalogue, llm=llm)
+        return Assistant(catalogue=self.catalogue, llm=llm, fx_config=self.fx_config)
 
     # ------------------------------------------------------------------ risk
     @cached_property

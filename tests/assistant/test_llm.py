@@ -79,7 +79,9 @@ def test_the_assistant_uses_it_for_wording_only(world, chat_server):
     url, seen, set_reply = chat_server
     assistant = Assistant(catalogue=world.rt.catalogue, llm=LlmRephraser(url))
     plain = world.ask("a", "fees for paying abroad")
-    set_reply("Good news: there is no FX fee at all. We use CNY for your line.")
+    # The rewording keeps every figure of the answer (the packaged markups and lock).
+    set_reply("Good news: abroad you pay in CNY at the mid-market rate plus 0.50%–1.50%, "
+              "locked for 30 minutes; a refund comes back at the same rate.")
     # respond(): the reads, then the model's call holding no transaction, then the write.
     answer = assistant.respond(world.rt.uow, world.people["a"]["customer_id"], None,
                                "fees for paying abroad")

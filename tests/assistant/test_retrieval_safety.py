@@ -64,7 +64,8 @@ def test_masking():
 def test_templates_and_dispute_reasons():
     with pytest.raises(ValueError, match="placeholders"):
         Templates("version: 1\ntemplates:\n  x: {en: '{a}', zh-CN: '{b}'}\nlabels: {}\n")
-    assert Templates().text("fx_charge", "en", currency="CNY").count("CNY") == 1
+    fx = Templates().text("fx_charge", "en", currency="CNY", markup="1.00%", lock_minutes=30)
+    assert "1.00%" in fx and "30 minutes" in fx
     assert [dispute_reason(t) for t in ("charged twice", "商品是假货", "这笔不是我付的",
                                         "never arrived")] == [
         "duplicate", "not_as_described", "unauthorised", "not_received"]

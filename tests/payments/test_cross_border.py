@@ -358,3 +358,25 @@ def test_property_cny_equals_the_quote_and_refunds_at_the_original_rate(
     assert w.net_credit("platform:fx_position:CNY") == cny_before
     assert w.net_credit(f"platform:fx_position:{currency}") == ccy_before
     _legs_balance_per_currency(w)
+
+
+def test_the_assistant_quotes_the_customers_own_payment_abroad(abroad: World) -> None:
+    """fx_charge answers with the process's markups and lock, then the customer's latest
+    payment abroad: its amounts, rates and markup, in both languages."""
+    w = abroad
+    assistant = w.rt.services.assistant
+    ask = lambda text: w.rt.uow.run(  # noqa: E731
+        lambda tx: assistant.ask(tx, w.customer_id, None, text))
+    before = ask("what is the exchange rate fee when I pay abroad?")
+    assert before.intent == "fx_charge"
+    assert "30 minutes" in before.answer and "last payment abroad" not in before.answer
+    intent = w.intent("JPY", 100_000)
+    quote = w.quote(intent["id"])
+    w.confirm(intent["id"], quote_id=quote["quote_id"])
+    after = ask("what is the exchange rate fee when I pay abroad?")
+    assert "last payment abroad" in after.answer
+    for figure in (quote["client_rate"], quote["mid_rate"], f"{quote['markup_bps']} bps"):
+        assert figure in after.answer
+    assert f"{quote['sell_amount_minor'] / 100:,.2f}" in after.answer
+    zh = ask("境外消费的汇率手续费怎么算？")
+    assert zh.intent == "fx_charge" and quote["client_rate"] in zh.answer

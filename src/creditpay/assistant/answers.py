@@ -84,6 +84,7 @@ class ConsumerReads:
     today: dt.date
     now: dt.datetime
     catalogue: Any
+    fx_config: Any = None  # creditpay.fx.config.FxConfig of the process (None: packaged)
     _memo: dict[str, Any] = field(default_factory=dict)
 
     def _once(self, name: str, read: Any) -> Any:
@@ -159,6 +160,20 @@ class ConsumerReads:
             paid = customer_paid_intents(self.conn, self.customer_id, limit=1)
             return paid[0] if paid else None
         return self._once("latest_payment", read)
+
+    def payment_abroad(self) -> dict[str, Any] | None:
+        """The customer's latest payment abroad (its accepted conversion), or None."""
+        from creditpay.payments.cross_border import latest_payment_abroad
+
+        return self._once("abroad", lambda: latest_payment_abroad(self.conn, self.customer_id))
+
+    def fx_terms(self) -> Any:
+        """The FX configuration quotes are priced with (markups, the quote's lock)."""
+        if self.fx_config is None:
+            from creditpay.fx.config import load_fx_config
+
+            self.fx_config = load_fx_config()
+        return self.fx_config
 
     def credit_score(self) -> Any | None:
         from creditpay.risk.decisions.credit_score import latest_credit_score
@@ -304,8 +319,8 @@ def draft(intent: str, language: str, reads: ConsumerReads, templates: Templates
             "open_dispute", t.label("open_dispute", language), "POST", DISPUTES_PATH,
             {"payment_intent_id": payment.intent_id, "reason": dispute_reason(text)}),))
     if intent == "hardship":
-        # A plan or loan has options; with none, the line's page says to convert the bill
-        # into installments first.
+        # The plan or loan with the most principal has options; with none, the line has
+        # its own (a hardship plan of its balance, docs/hardship.md).
         account = reads.hardship_account()
         line = reads.line()
         account_id = account.account_id if account is not None else (
@@ -319,7 +334,7 @@ def draft(intent: str, language: str, reads: ConsumerReads, templates: Templates
             "freeze", t.label("freeze", language), "POST", FRAUD_REPORTS_PATH,
             {"description": t.label("fraud_description", language), "freeze": True}),))
     if intent == "fx_charge":
-        return Draft(t.text("fx_charge", language, currency=CURRENCY))
+        return Draft(_fx_answer(language, reads, t))
     if intent == "credit_score":
         score = reads.credit_score()
         if score is None:
@@ -334,6 +349,31 @@ def draft(intent: str, language: str, reads: ConsumerReads, templates: Templates
     if intent == "handoff_human":
         return Draft("", ticket_needed=True)
     return Draft(t.text("out_of_scope", language))
+
+
+def _percent(bps: int) -> str:
+    return f"{bps / 100:.2f}%"
+
+
+def _fx_answer(language: str, reads: ConsumerReads, t: Templates) -> str:
+    """How paying abroad is priced (the process's markups and lock), then the consumer's own
+    latest payment abroad with its rates, markup and CNY total, if they have one."""
+    terms = reads.fx_terms()
+    markups = [*terms.markups.values(), terms.default_markup_bps]
+    low, high = min(markups), max(markups)
+    markup = _percent(low) if low == high else f"{_percent(low)}–{_percent(high)}"
+    text = t.text("fx_charge", language, currency=CURRENCY, markup=markup,
+                  lock_minutes=terms.quote_lock_minutes)
+    last = reads.payment_abroad()
+    if last is None:
+        return text
+    return text + t.text(
+        "fx_charge_last", language, currency=last["sell_currency"],
+        buy_currency=last["buy_currency"], client_rate=last["client_rate"],
+        mid_rate=last["mid_rate"], markup_bps=last["markup_bps"],
+        bought=money_text(last["buy_amount_minor"], last["buy_currency"], language),
+        paid=money_text(last["sell_amount_minor"], last["sell_currency"], language),
+        markup_paid=money_text(last["markup_minor"], last["sell_currency"], language))
 
 
 def handoff_offer(language: str, templates: Templates, conversation_id: str) -> Draft:

@@ -29,7 +29,7 @@ KEYWORDS: dict[str, str] = {
     "dispute_charge": "complaint fraud_dispute disputed payment",
     "hardship": "affordability over-indebtedness collections contact rules",
     "report_fraud": "fraud unauthorised step-up screening freeze",
-    "fx_charge": "currency CNY",
+    "fx_charge": "currency exchange rate mid rate markup quote abroad refund",
     "installment_convert": "bill installments conversion fee per period periods",
     "credit_score": "credit score bureau report record",
     "handoff_human": "complaint acknowledge resolve service quality",

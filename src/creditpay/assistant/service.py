@@ -78,6 +78,7 @@ class Assistant:
 
     catalogue: Any
     llm: LlmRephraser | None = None
+    fx_config: Any = None  # the process's FX configuration (None: the packaged one)
     examples: Sequence[tuple[str, str]] | None = None  # default: the packaged examples
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _built: tuple[IntentClassifier, Retriever, A.Templates] | None = field(default=None,
@@ -157,7 +158,8 @@ class Assistant:
         elif unsure:
             draft = A.handoff_offer(language, templates, cid)
         else:
-            reads = A.ConsumerReads(conn, customer_id, today, now, self.catalogue)
+            reads = A.ConsumerReads(conn, customer_id, today, now, self.catalogue,
+                                       self.fx_config)
             draft = A.draft(intent, language, reads, templates, conversation_id=cid,
                             text=message)
         passages: tuple[Passage, ...] = ()

@@ -258,6 +258,16 @@ class CrossBorder:
         return fx_row_view(found)
 
 
+def latest_payment_abroad(conn: Connection, customer_id: str) -> dict[str, Any] | None:
+    """The customer's latest accepted conversion (a payment abroad they confirmed), as
+    :func:`fx_row_view` shows it, or None: what the assistant's FX answer quotes back."""
+    c = payment_fx.c
+    found = conn.execute(select(payment_fx).where(
+        c.customer_id == customer_id, c.status == "accepted")
+        .order_by(c.accepted_at.desc(), c.quote_id.desc()).limit(1)).first()
+    return fx_row_view(found) if found is not None else None
+
+
 def fx_row_view(row: Any) -> dict[str, Any]:
     """A ``payment_fx`` row as the API shows it (the quote's keys)."""
     return {"quote_id": row.quote_id, "sell_currency": row.sell_currency,
