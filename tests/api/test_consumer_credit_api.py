@@ -24,7 +24,6 @@ from creditpay.risk.bureau import BureauReport
 from creditpay.risk.decisions import registry, service
 from creditpay.risk.decisions.policy import activate_policy, bundled_policy_path, load_policy_file
 from creditpay.risk.decisions.tables import credit_decisions
-from creditpay.risk.features.synthetic import train_synthetic_models
 from tests.api.helpers import Api, api_config, build_app
 from tests.catalogues import CATALOGUE
 from tests.credit.servicing_helpers import close_days
@@ -39,14 +38,6 @@ class CleanBureau:
         return BureauReport(customer_id=customer_id, debt_minor=0, monthly_repayment_minor=0,
                             inquiries_6m=0, lenders_in_use=0, delinquencies_24m=0,
                             bureau=self.name)
-
-
-@pytest.fixture(scope="module")
-def application_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("consumer-credit-models")
-    return train_synthetic_models(folder, seed=11, n_customers=1500,
-                                  created_at="2025-01-01T00:00:00+00:00",
-                                  author="tests")["application"]
 
 
 def _api_with_model(store, clock, model, bureau, **settings_values):

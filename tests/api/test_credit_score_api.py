@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from creditpay.risk.decisions import registry, service
 from creditpay.risk.decisions.credit_score import latest_credit_score
 from creditpay.risk.decisions.policy import activate_policy, bundled_policy_path, load_policy_file
-from creditpay.risk.features.synthetic import train_synthetic_models
 from tests.risk.decisions.conftest import (
     CONSENT,
     GOOD_APPLICATION,
@@ -15,14 +12,6 @@ from tests.risk.decisions.conftest import (
     bureau_for,
     good_events,
 )
-
-
-@pytest.fixture(scope="module")
-def application_model(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("score-models")
-    return train_synthetic_models(folder, seed=11, n_customers=1500,
-                                  created_at="2025-01-01T00:00:00+00:00",
-                                  author="tests")["application"]
 
 
 def _scored(api, application_model, phone):
