@@ -126,3 +126,15 @@ def test_the_cny_cost_is_shown_first_and_paid_as_shown(japan: tuple[str, str],
     assert int(page.locator('[data-field="fx.total"]').get_attribute("data-minor")) == sell
     axe_check(page)
     page.screenshot(path=str(SHOTS / "receipt-phone-en.png"), full_page=True)
+    # A payment that needs a one-time code: the code page's button names the same CNY
+    # amount as the choice page (not the merchant's yen).
+    large = _intent(base, key, 200_000)  # about 9,400 CNY: above the 5,000 CNY step-up
+    page.goto(large["checkout_url"])
+    big = int(page.locator('[data-field="fx.sell_amount_minor"]').get_attribute("data-minor"))
+    page.locator('input[name="choice"][value^="card:"]').first.check()
+    page.get_by_role("button", name=money_text(big, "CNY", "en")).click()
+    page.locator("#code").wait_for()
+    assert page.get_by_role("button", name=money_text(big, "CNY", "en")).is_visible()
+    assert page.locator('input[name="quote_id"]').get_attribute("value")
+    axe_check(page)
+    page.screenshot(path=str(SHOTS / "code-phone-en.png"), full_page=True)

@@ -289,10 +289,19 @@ def _refusal_text(page: Page, exc: DomainError) -> str:
 def _code_form(page: Page, row: Any, token: str, chosen: str, challenge: str, *,
                error: str | None = None, status_code: int = 200,
                quote_id: str | None = None) -> Response:
+    pay = {"amount_minor": int(row.amount_minor), "currency": str(row.currency)}
+    if quote_id is not None and page.principal is not None:
+        # Paying abroad: the button names the CNY amount of the conversion the consumer
+        # chose (the quote shown to them for this intent), as the choice page did.
+        with page.rt.uow.connect() as conn:
+            fx = page.rt.payments.cross_border.fx_of(conn, row, page.principal)
+        if fx is not None and fx["quote_id"] == quote_id:
+            pay = {"amount_minor": int(fx["sell_amount_minor"]),
+                   "currency": str(fx["sell_currency"])}
     return _respond(page, page.render(
         "checkout_code.html", status_code=status_code, intent=row,
         merchant=_merchant_name(page, row), token=token, chosen=chosen, challenge=challenge,
-        error=error, idem=new_form_key(), quote_id=quote_id), row)
+        error=error, idem=new_form_key(), quote_id=quote_id, pay=pay), row)
 
 
 @form_post(router, "/{token}/back")
