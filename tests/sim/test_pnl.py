@@ -283,8 +283,14 @@ def test_the_consoles_pnl_view_is_the_runs_pnl_month_by_month(run):
     assert [d.principal_minor for d in days] == economy.outstanding_daily
     assert sum(m.days for m in months) == p["days"] == DAYS
     for key in ("revenue_minor", "partner_share_minor", "credit_losses_minor",
-                "fraud_losses_minor", "write_offs_minor", "recoveries_minor"):
+                "write_offs_minor", "recoveries_minor"):
         assert sum(getattr(m, key) for m in months) == p[key], key
+    # Fraud: the run knows every fraud captured; the console knows the fraud reported. A
+    # fraud captured in the run's last days whose victim has not reported it yet (the run's
+    # reports due after its end) is in the run's losses and not yet in the console's.
+    unreported = sum(r["amount"] for day, reports in economy.fraud_reports_due.items()
+                     for r in reports)
+    assert sum(m.fraud_losses_minor for m in months) == p["fraud_losses_minor"] - unreported
     funding = sum(m.funding_cost_minor or 0 for m in months)
     assert abs(funding - p["funding_cost_minor"]) <= len(months) / 2
     assert all(m.net_minor == m.revenue_minor - (m.funding_cost_minor or 0)

@@ -128,6 +128,9 @@ class EconomyConfig:
     fraud_ring: bool = False  # a fraud ring from shock_day on
     shock_day: int | None = None  # None: half-way through the run
     fraud: bool = True  # fraud attacks (the handbook's scenarios) and screening at checkout
+    # Payments abroad (sim/travel.py, issue #21): students and tourists paying foreign
+    # merchants; off for a run that studies a domestic shock in isolation.
+    travel: bool = True
     # Where to write the labelled applications (features as decided, and whether the
     # consumer went bad) for `creditpay model train`; None: not written.
     training_data_path: Path | None = None
@@ -391,7 +394,8 @@ class Economy:
         self._timed("setup.merchants", self._onboard_merchants)
         self._timed("setup.partners", self._onboard_partners)
         self._timed("setup.consumers", self._onboard_consumers)
-        self._timed("setup.travel", self.travel.setup)
+        if self.config.travel:
+            self._timed("setup.travel", self.travel.setup)
         self._bureau()
 
     def _bootstrap_risk(self) -> None:
@@ -599,7 +603,8 @@ class Economy:
         self._timed("cash_loans", self._cash_loans)
         self._timed("purchases", lambda: self._purchases(rng))
         self._at(21, 15)  # after the day's payments at home (which end at 21:00)
-        self._timed("travel", lambda: self.travel.run_day(day))
+        if self.config.travel:
+            self._timed("travel", lambda: self.travel.run_day(day))
         self._at(21, 30)
         self._timed("fraud_reports", lambda: self._fraud_reports(day))
         self._at(22)
