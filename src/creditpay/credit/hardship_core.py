@@ -177,34 +177,49 @@ def check_reason(reason: object) -> str:
     return reason
 
 
+def refusal(message: str, rule: str) -> StateError:
+    """A hardship refusal: StateError naming ``account_id`` with its rule ``hardship.*``."""
+    return StateError(message, field="account_id", rule=f"hardship.{rule}")
+
+
+def check_common(policy: HardshipPolicy | None, *, status: str, arrangement_active: bool,
+                 arrangements_in_window: int, dpd: int, what: str) -> HardshipPolicy:
+    """The rules every account kind shares (``what``: "account" or "line"): the product
+    offers hardship, the account is active, no arrangement runs on it, the window's maximum
+    is not reached, it is not later than the product allows. The policy, else a
+    :func:`refusal`."""
+    if policy is None:
+        raise refusal("this product offers no hardship options", "not_offered")
+    if status != "active":
+        raise refusal(f"the account is {status}", "not_active")
+    if arrangement_active:
+        raise refusal(f"a hardship arrangement already runs on this {what}", "active")
+    if arrangements_in_window >= policy.eligibility.arrangements_max:
+        raise refusal(f"at most {policy.eligibility.arrangements_max} arrangement(s) in "
+                      f"{policy.eligibility.window_months} months", "too_many")
+    if dpd > policy.eligibility.dpd_max:
+        raise refusal(f"{dpd} days past due is beyond the {policy.eligibility.dpd_max}"
+                      " the product allows; an operator can help", "dpd")
+    return policy
+
+
 def check_eligible(account: HardshipAccount, policy: HardshipPolicy | None) -> HardshipPolicy:
     """The policy when ``account`` may have hardship options, else StateError naming
     ``account_id`` with the rule (``hardship.*``) that refuses it."""
-    def refuse(message: str, rule: str) -> StateError:
-        return StateError(message, field="account_id", rule=f"hardship.{rule}")
-
     if account.kind == "line":
-        raise refuse("a pay-later line has no hardship plan; convert a statement into "
-                     "installments instead, then ask for help with that plan", "line")
-    if policy is None:
-        raise refuse("this product offers no hardship options", "not_offered")
-    if account.status != "active":
-        raise refuse(f"the account is {account.status}", "not_active")
-    if account.arrangement_active:
-        raise refuse("a hardship arrangement already runs on this account", "active")
-    if account.arrangements_in_window >= policy.eligibility.arrangements_max:
-        raise refuse(f"at most {policy.eligibility.arrangements_max} arrangement(s) in "
-                     f"{policy.eligibility.window_months} months", "too_many")
-    if account.dpd > policy.eligibility.dpd_max:
-        raise refuse(f"{account.dpd} days past due is beyond the {policy.eligibility.dpd_max}"
-                     " the product allows; an operator can help", "dpd")
+        raise refusal("a pay-later line has no hardship plan; convert a statement into "
+                      "installments instead, then ask for help with that plan", "line")
+    policy = check_common(policy, status=account.status,
+                          arrangement_active=account.arrangement_active,
+                          arrangements_in_window=account.arrangements_in_window,
+                          dpd=account.dpd, what="account")
     if account.interest_bearing and account.method not in _METHODS:
-        raise refuse(f"not offered for the {account.method.value} method", "method")
+        raise refusal(f"not offered for the {account.method.value} method", "method")
     if account.billed_unpaid:
-        raise refuse("an installment is billed and due now: ask again once it is paid or "
-                     "its due date has passed", "billed")
+        raise refusal("an installment is billed and due now: ask again once it is paid or "
+                      "its due date has passed", "billed")
     if not account.scheduled:
-        raise refuse("nothing is left to reschedule", "nothing_scheduled")
+        raise refusal("nothing is left to reschedule", "nothing_scheduled")
     return policy
 
 

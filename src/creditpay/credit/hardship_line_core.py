@@ -43,7 +43,13 @@ from fractions import Fraction
 from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.calendar import add_months
 from creditpay.credit.daycount import DayCount
-from creditpay.credit.hardship_core import HardshipOption, OptionKind, reamortisation_extensions
+from creditpay.credit.hardship_core import (
+    HardshipOption,
+    OptionKind,
+    check_common,
+    reamortisation_extensions,
+    refusal,
+)
 from creditpay.credit.products import HardshipPolicy
 from creditpay.credit.schedule import (
     Method,
@@ -52,7 +58,6 @@ from creditpay.credit.schedule import (
     build_schedule,
     round_fraction,
 )
-from creditpay.errors import StateError
 
 __all__ = ["LineHardshipAccount", "line_hardship_options", "check_line_eligible",
            "line_term_max", "line_option_id"]
@@ -91,23 +96,12 @@ def check_line_eligible(account: LineHardshipAccount, policy: HardshipPolicy | N
                         ) -> HardshipPolicy:
     """The policy when the line may have hardship options, else StateError naming
     ``account_id`` with the rule (``hardship.*``) that refuses it."""
-    def refuse(message: str, rule: str) -> StateError:
-        return StateError(message, field="account_id", rule=f"hardship.{rule}")
-
-    if policy is None:
-        raise refuse("this product offers no hardship options", "not_offered")
-    if account.status != "active":
-        raise refuse(f"the account is {account.status}", "not_active")
-    if account.arrangement_active:
-        raise refuse("a hardship arrangement already runs on this line", "active")
-    if account.arrangements_in_window >= policy.eligibility.arrangements_max:
-        raise refuse(f"at most {policy.eligibility.arrangements_max} arrangement(s) in "
-                     f"{policy.eligibility.window_months} months", "too_many")
-    if account.dpd > policy.eligibility.dpd_max:
-        raise refuse(f"{account.dpd} days past due is beyond the {policy.eligibility.dpd_max}"
-                     " the product allows; an operator can help", "dpd")
+    policy = check_common(policy, status=account.status,
+                          arrangement_active=account.arrangement_active,
+                          arrangements_in_window=account.arrangements_in_window,
+                          dpd=account.dpd, what="line")
     if account.principal_minor <= 0:
-        raise refuse("nothing is left to reschedule", "nothing_scheduled")
+        raise refusal("nothing is left to reschedule", "nothing_scheduled")
     return policy
 
 
