@@ -309,3 +309,28 @@ def test_a_monitor_measured_on_too_few_days_is_not_drawn_but_named():
     assert not any(t.startswith("approval rate") for t in titles)
     assert "approval rate (applications decided that day): measured on 1 of 30 days" in (
         plot.layout.title.text)
+
+
+def test_rows_show_payments_abroad_and_after_care():
+    figures = {
+        **full_figures(),
+        "cross_border": {"payments": 12, "volume_by_currency": {"JPY": 150_000, "USD": 4_250},
+                         "volume_cny_minor": 1_012_345, "fx_revenue_cny_minor": 9_876,
+                         "refunds": 2, "refunded_cny_minor": 50_000},
+        "disputes": {"opened": 3, "by_outcome": {"resolved_consumer": 2, "withdrawn": 1}},
+        "hardship": {"requests": 4, "approved": 3, "referred": 1,
+                     "by_option": {"holiday": 2, "longer_term": 1}},
+        "assistant": {"questions": 40, "handoffs": 5},
+    }
+    table = dict(rows(figures))
+    assert table["payments abroad (CNY paid)"] == "12 (CN¥10,123.45)"
+    assert table["payments abroad: merchants' currencies"] == "¥150,000 (JPY), $42.50 (USD)"
+    assert table["FX revenue (markups) / refunds at the original rate"] == \
+        "CN¥98.76 / 2 (CN¥500.00)"
+    assert table["disputes opened (by outcome)"] == \
+        "3 (resolved consumer 2, withdrawn 1)"
+    assert table["hardship requests: approved / referred"] == \
+        "4: 3 / 1 (holiday 2, longer term 1)"
+    assert table["assistant questions (handed to a person)"] == "40 (5)"
+    # Figures of a run before these existed show none of it.
+    assert not [n for n, _ in rows(full_figures()) if "abroad" in n or "assistant" in n]

@@ -56,7 +56,8 @@ def _label(name: str) -> str:
 def rows(figures: Figures) -> list[tuple[str, str]]:
     """The table's rows: (figure, value as shown). Money is formatted from minor units."""
     return (_activity_rows(figures) + _pnl_rows(figures) + _apr_rows(figures)
-            + _partner_rows(figures) + _fraud_rows(figures) + _alert_rows(figures)
+            + _partner_rows(figures) + _cross_border_rows(figures)
+            + _aftercare_rows(figures) + _fraud_rows(figures) + _alert_rows(figures)
             + _shock_rows(figures) + _policy_rows(figures) + _behaviour_rows(figures))
 
 
@@ -161,6 +162,50 @@ def _apr_rows(figures: Figures) -> list[tuple[str, str]]:
 
 def _bps_text(bps: int | None) -> str:
     return "n/a" if bps is None else f"{bps / 100:.2f}%"
+
+
+def _counts(by: Mapping[str, int]) -> str:
+    return ", ".join(f"{_label(k)} {v:,}" for k, v in by.items()) or "none"
+
+
+def _cross_border_rows(figures: Figures) -> list[tuple[str, str]]:
+    """Payments abroad (figures["cross_border"], sim/travel.py): how many and their CNY
+    cost, the volume in each merchant currency, the FX revenue (the markups) and the refunds
+    at the original rate. Older figures without it show none of it."""
+    cb = figures.get("cross_border")
+    if not cb:
+        return []
+    volume = ", ".join(f"{money_text(int(minor), currency)} ({currency})"
+                       for currency, minor in cb.get("volume_by_currency", {}).items())
+    return [
+        ("payments abroad (CNY paid)", f"{cb['payments']:,} "
+         f"({money_text(int(cb.get('volume_cny_minor', 0)), CURRENCY)})"),
+        ("payments abroad: merchants' currencies", volume or "none"),
+        ("FX revenue (markups) / refunds at the original rate",
+         f"{money_text(int(cb.get('fx_revenue_cny_minor', 0)), CURRENCY)} / "
+         f"{int(cb.get('refunds', 0)):,} "
+         f"({money_text(int(cb.get('refunded_cny_minor', 0)), CURRENCY)})"),
+    ]
+
+
+def _aftercare_rows(figures: Figures) -> list[tuple[str, str]]:
+    """After-care (sim/aftercare.py): disputes by outcome, hardship requests and decisions,
+    the assistant's questions and handoffs. Older figures without them show none of it."""
+    out = []
+    disputes = figures.get("disputes")
+    if disputes:
+        out.append(("disputes opened (by outcome)", f"{disputes['opened']:,} "
+                    f"({_counts(disputes.get('by_outcome', {}))})"))
+    hardship = figures.get("hardship")
+    if hardship:
+        out.append(("hardship requests: approved / referred",
+                    f"{hardship['requests']:,}: {hardship['approved']:,} / "
+                    f"{hardship['referred']:,} ({_counts(hardship.get('by_option', {}))})"))
+    assistant = figures.get("assistant")
+    if assistant:
+        out.append(("assistant questions (handed to a person)",
+                    f"{assistant['questions']:,} ({assistant['handoffs']:,})"))
+    return out
 
 
 def _partner_rows(figures: Figures) -> list[tuple[str, str]]:
