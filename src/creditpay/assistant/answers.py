@@ -84,7 +84,7 @@ class ConsumerReads:
     today: dt.date
     now: dt.datetime
     catalogue: Any
-    fx_config: Any = None  # creditpay.fx.config.FxConfig of the process (None: packaged)
+    fx_config: Any = None  # creditpay.fx.config.FxConfig of the assistant
     _memo: dict[str, Any] = field(default_factory=dict)
 
     def _once(self, name: str, read: Any) -> Any:
@@ -168,11 +168,8 @@ class ConsumerReads:
         return self._once("abroad", lambda: latest_payment_abroad(self.conn, self.customer_id))
 
     def fx_terms(self) -> Any:
-        """The FX configuration quotes are priced with (markups, the quote's lock)."""
-        if self.fx_config is None:
-            from creditpay.fx.config import load_fx_config
-
-            self.fx_config = load_fx_config()
+        """The FX configuration quotes are priced with (markups, the quote's lock): the
+        assistant's, read once when it was built."""
         return self.fx_config
 
     def credit_score(self) -> Any | None:

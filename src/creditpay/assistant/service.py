@@ -84,6 +84,13 @@ class Assistant:
     _built: tuple[IntentClassifier, Retriever, A.Templates] | None = field(default=None,
                                                                             repr=False)
 
+    def __post_init__(self) -> None:
+        if self.fx_config is None:
+            # Read once for the assistant's life, not at each FX answer.
+            from creditpay.fx.config import load_fx_config
+
+            self.fx_config = load_fx_config()
+
     def _models(self) -> tuple[IntentClassifier, Retriever, A.Templates]:
         built = self._built
         if built is None:
