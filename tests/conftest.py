@@ -104,3 +104,31 @@ def catalogue() -> Catalogue:
     """The packaged products and caps, loaded once for the session and passed to the
     services explicitly (creditpay keeps no process-global catalogue)."""
     return CATALOGUE
+
+
+_SHARED_SCOPES = frozenset({"module", "class", "package"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep the tests that share a module-, class- or package-scoped fixture on one worker.
+
+    ``make test`` distributes tests with ``--dist loadgroup``: a test without an
+    ``xdist_group`` goes to whichever worker is free, so a module's expensive shared fixture
+    (a seeded server, a simulated economy, a trained model) was built once on each worker.
+    Giving such tests their module's (or package's) group builds it once. xdist sends the
+    groups with the most tests first and the single tests last, so the workers still finish
+    together. Runs before xdist's own hook, which turns the group into the scheduling scope.
+    """
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs}
+        if not scopes & _SHARED_SCOPES:
+            continue
+        module = item.nodeid.split("::", 1)[0]
+        group = module.rsplit("/", 1)[0] if "package" in scopes else module
+        item.add_marker(pytest.mark.xdist_group(group))

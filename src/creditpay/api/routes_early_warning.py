@@ -22,7 +22,6 @@ from creditpay.api.common import post as idempotent_post
 from creditpay.api.routes_approvals import ApprovalOut, propose
 from creditpay.parties.service import Principal
 from creditpay.risk.early_warning import service
-from creditpay.risk.early_warning.job import default_monitors
 
 __all__ = ["router"]
 
@@ -292,4 +291,7 @@ def preview_playbook(request: Request, alert_id: str = AlertId,
 def monitors(request: Request, who: Principal = Depends(READ)) -> Any:
     """Operator (risk analyst, admin, compliance officer). The configured early-warning
     monitors: metric, segment, method, band width and playbook. Changes nothing."""
+    # Imported here: the job module brings polars, which no other route needs at start-up.
+    from creditpay.risk.early_warning.job import default_monitors
+
     return {"data": [dataclasses.asdict(m) for m in default_monitors()]}

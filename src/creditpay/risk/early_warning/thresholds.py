@@ -36,7 +36,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["Band", "rolling_band", "ewma_limits", "seasonal_band", "trend_band",
            "binomial_bounds", "clipped", "SIGMA_FLOOR"]
@@ -91,6 +90,8 @@ def binomial_bounds(rate: float, trials: float, k: float) -> tuple[float, float]
     quantiles, divided by ``trials``). NaN when either is unknown or ``trials`` < 1."""
     if not (math.isfinite(rate) and math.isfinite(trials)) or trials < 1:
         return math.nan, math.nan
+    from scipy import stats  # imported when used: ~0.8 s of every API process's start-up
+
     n = int(round(trials))
     p = min(max(rate, 0.0), 1.0)
     q = float(stats.norm.cdf(k))
@@ -282,6 +283,8 @@ def _ewma_of_rates(x: np.ndarray, n: np.ndarray, measured: np.ndarray, start: in
 def _binomial_z(value: float, trials: float, rate: float) -> float:
     """A share ``value`` of ``trials`` as a signed normal-equivalent z under a binomial
     with probability ``rate``: Φ⁻¹ of the exact tail on its side (positive above)."""
+    from scipy import stats  # imported when used (see binomial_bounds)
+
     n = int(round(trials))
     events = int(round(value * n))
     mean = rate * n

@@ -34,12 +34,15 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 
 from creditpay.errors import ValidationError
+
+if TYPE_CHECKING:  # polars is imported by the offline functions that use it: screening a
+    # payment does not need it, and it is ~0.3 s of every API process's start-up.
+    import polars as pl
 
 __all__ = [
     "WindowSpec",
@@ -702,6 +705,8 @@ class _Grouped:
 
 def _dense_codes(series: pl.Series) -> np.ndarray:
     """Entity code per row (-1 for null), equal ids -> equal code, compared as strings."""
+    import polars as pl
+
     codes = series.cast(pl.Utf8).rank("dense")
     return codes.fill_null(0).cast(pl.Int64).to_numpy() - 1
 
@@ -839,6 +844,8 @@ def compute_features_offline(events: pl.DataFrame,
     The replay equivalent screens rows in order and records each label just before the
     first row whose timestamp is >= its label time. Returns float64 (n_rows, n_features).
     """
+    import polars as pl
+
     cfg = config or FeatureConfig()
     n = events.height
     names = feature_names(cfg)
@@ -947,6 +954,8 @@ def compute_features_offline(events: pl.DataFrame,
 
 
 def _device_code_column(series: pl.Series) -> np.ndarray:
+    import polars as pl
+
     strings = series.cast(pl.Utf8)
     uniques = strings.unique().drop_nulls().to_list()
     mapping = {value: device_code(value) for value in uniques}
@@ -955,6 +964,8 @@ def _device_code_column(series: pl.Series) -> np.ndarray:
 
 
 def _coords_offline(events: pl.DataFrame, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    import polars as pl
+
     names = ("lat", "lon") if cfg.coordinates == "geo" else ("grid_x", "grid_y")
     if not all(name in events.columns for name in names):
         nan = np.full(events.height, np.nan)
