@@ -25,7 +25,7 @@ PURE_MEMOS = {
     ("web/assets.py", "asset_version"): "digest of a packaged asset file (code data)",
     ("web/i18n.py", "translations"): "compiled gettext catalog shipped in the package",
     ("i18n.py", "_catalog"): "compiled gettext catalog shipped in the package",
-    ("api/observability.py", "code_heads"): "the packaged migrations' heads (code data)",
+    ("db/schema.py", "head_revisions"): "the packaged migrations' heads (code data)",
     ("risk/fraud/state_store.py", "_select_sql"): "SQL text per dialect and row count",
     ("risk/fraud/state_store.py", "_update_sql"): "SQL text per paramstyle",
     ("platform/audit.py", "_key_checks"): "pure function of a payload key's text",

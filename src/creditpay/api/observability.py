@@ -30,7 +30,6 @@ seen by the next probe.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
@@ -114,14 +113,11 @@ def register_readiness_check(app: FastAPI, name: str, check: ReadinessCheck) -> 
     readiness.register(name, check)
 
 
-@functools.cache
 def code_heads() -> frozenset[str]:
     """The Alembic heads of this code's migrations (fixed for the life of the process)."""
-    from alembic.script import ScriptDirectory
+    from creditpay.db.schema import head_revisions
 
-    from creditpay.db.schema import alembic_config
-
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+    return frozenset(head_revisions())
 
 
 def database_checks(engine: Engine) -> dict[str, ReadinessCheck]:
