@@ -249,8 +249,11 @@ def save_items(conn: Connection, account_seq: int, items: Sequence[Item]) -> Non
 def insert_account(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
     """Insert a new account row; the account as stored (with its ``seq`` and the columns'
     defaults), from the insert itself, not a second read."""
-    return dict(conn.execute(credit_accounts.insert().returning(*credit_accounts.c),
-                             dict(row)).mappings().one())
+    return dict(conn.execute(_INSERT_ACCOUNT, dict(row)).mappings().one())
+
+
+# Constant (compiled once, its cache key kept): every plan a capture opens runs it.
+_INSERT_ACCOUNT = credit_accounts.insert().returning(*credit_accounts.c)
 
 
 def update_account(conn: Connection, seq: int, values: Mapping[str, Any]) -> None:
