@@ -31,7 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
@@ -605,6 +605,13 @@ def _acceptance(row: Any) -> Acceptance:
                       row.accepted_at)
 
 
+# Constant statements (compiled once, their cache keys kept): every credit checkout
+# records its acceptance.
+_ACCEPTANCE_BY_OFFER = select(disclosure_acceptances).where(
+    disclosure_acceptances.c.offer_id == bindparam("offer_id"))
+_INSERT_ACCEPTANCE = disclosure_acceptances.insert().returning(disclosure_acceptances.c.id)
+
+
 def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: str,
                       facts: KeyFacts | None = None, language: str | None = None,
                       document: KeyFactsDocument | None = None) -> Acceptance:
@@ -633,8 +640,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
                               "and language; show the consumer the current document",
                               field="shown_sha256")
     offer_id = facts.terms.offer_id
-    existing = tx.conn.execute(select(disclosure_acceptances).where(
-        disclosure_acceptances.c.offer_id == offer_id)).first()
+    existing = tx.conn.execute(_ACCEPTANCE_BY_OFFER, {"offer_id": offer_id}).first()
     if existing is not None:
         if existing.customer_id == customer_id and existing.document_sha256 == digest:
             return _acceptance(existing)
@@ -647,8 +653,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
               "accepted_at": tx.now}
     try:
         with tx.conn.begin_nested():
-            new_id = tx.conn.execute(disclosure_acceptances.insert().values(**values)
-                                     .returning(disclosure_acceptances.c.id)).scalar_one()
+            new_id = tx.conn.execute(_INSERT_ACCEPTANCE, values).scalar_one()
     except IntegrityError:
         raise ConflictError("this offer was accepted concurrently", field="offer_id",
                             rule="disclosure.already_accepted") from None
