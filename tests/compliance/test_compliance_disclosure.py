@@ -234,3 +234,42 @@ def test_offer_id_is_stable_and_template_version_declared(facts):
     html = disclosure.render_html(facts, "en").decode()
     assert f'content="{disclosure.TEMPLATE_VERSION}"' in html
     assert dataclasses.is_dataclass(facts)
+
+
+def test_an_acceptance_made_concurrently_is_a_conflict(uow, engine, facts, store):
+    """Two transactions accepting the same offer at once (PostgreSQL: the second reads no
+    acceptance, then its insert waits for the first's commit): the second is refused with
+    ConflictError (disclosure.already_accepted) and one row is kept. SQLite serialises
+    writers, so there the second simply finds the first (test_one_acceptance_per_offer)."""
+    import threading
+
+    if store.kind != "postgresql":
+        pytest.skip("SQLite serialises writers: no two acceptances can overlap")
+    document = disclosure.render_html(facts, "zh-CN")
+    digest = disclosure.document_sha256(document)
+    first_inserted, first_may_commit = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with uow.begin() as tx:
+                disclosure.accept_disclosure(tx, customer_id="cus_1", facts=facts,
+                                             language="zh-CN", shown_sha256=digest,
+                                             channel="app")
+                first_inserted.set()
+                first_may_commit.wait(10)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            first_inserted.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_inserted.wait(10)
+    # The second runs its read now (sees nothing committed), then its insert waits.
+    threading.Timer(0.5, first_may_commit.set).start()
+    with pytest.raises(ConflictError) as exc:
+        _accept(uow, facts)
+    thread.join(10)
+    assert not errors
+    assert exc.value.extra["rule"] == "disclosure.already_accepted"
+    assert _rows(engine) == 1

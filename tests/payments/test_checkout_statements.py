@@ -79,3 +79,54 @@ def test_the_checkout_costs_the_same_whether_or_not_the_clock_moves(store, clock
         moving = statements_per_checkout(rt, world, customer, order_id="moving-2")
     for phase in ("confirm", "capture"):
         assert moving[phase] == frozen[phase], (phase, moving[phase + "_statements"])
+
+
+def _statement_objects(rt, world, customer, order_id):
+    """The statement objects SQLAlchemy executes in one credit checkout's confirm and
+    capture (the intent and the offers made first, not recorded)."""
+    from sqlalchemy import event
+
+    from creditpay.benchmarks.checkout import AMOUNT_MINOR, _pick
+
+    service, merchant = rt.payments, world["merchant_principal"]
+    intent_id = rt.uow.run(lambda tx: service.create_intent(
+        tx, merchant, amount_minor=AMOUNT_MINOR, currency="CNY", order_id=order_id))["id"]
+    picked = _pick(rt.uow.run(lambda tx: service.quote_offers(tx, customer, intent_id))
+                   ["offers"])
+    seen: dict[str, list] = {"confirm": [], "capture": []}
+    phase: list[str] = []
+
+    def listener(_conn, clause, *_args):
+        if phase:
+            seen[phase[0]].append(clause)
+
+    event.listen(rt.uow.engine, "before_execute", listener)
+    try:
+        phase.append("confirm")
+        rt.uow.run(lambda tx: service.confirm(tx, customer, intent_id, **picked))
+        phase[0] = "capture"
+        rt.uow.run(lambda tx: service.capture(tx, merchant, intent_id))
+    finally:
+        event.remove(rt.uow.engine, "before_execute", listener)
+    return seen
+
+
+def test_confirm_and_capture_run_constant_statements(store, clock):
+    """Every statement a credit checkout's confirm and capture send through SQLAlchemy is
+    built once (the values travel as parameters): a statement built per call costs
+    SQLAlchemy more to build and key for its compiled cache than the store needs to run
+    it. Two checkouts must execute the very same statement objects. Left out: the stored
+    quote's read (credit.quotes, quoting's own module)."""
+    with running_api(store.url, clock, fraud_screening=False) as api:
+        rt = api.runtime
+        world = populate(rt, 1)
+        customer = world["people"][0]["principal"]
+        _statement_objects(rt, world, customer, "first")
+        second = _statement_objects(rt, world, customer, "second")
+        third = _statement_objects(rt, world, customer, "third")
+    for phase in ("confirm", "capture"):
+        a = [s for s in second[phase] if "credit_quotes" not in str(s)]
+        b = [s for s in third[phase] if "credit_quotes" not in str(s)]
+        assert len(a) == len(b) > 5, phase
+        built = [str(y)[:100] for x, y in zip(a, b, strict=True) if x is not y]
+        assert not built, f"{phase}: statements built per call: {built}"

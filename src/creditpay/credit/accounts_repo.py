@@ -241,7 +241,7 @@ def save_items(conn: Connection, account_seq: int, items: Sequence[Item]) -> Non
                 **{name: getattr(i, name) for name in _ITEM_VALUES},
                 "statement_id": i.statement_id} for i in items if i.id is None]
     if inserts:
-        conn.execute(credit_installments.insert(), inserts)
+        conn.execute(_INSERT_ITEMS, inserts)
     for i in items:
         i.dirty = False
 
@@ -249,8 +249,12 @@ def save_items(conn: Connection, account_seq: int, items: Sequence[Item]) -> Non
 def insert_account(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
     """Insert a new account row; the account as stored (with its ``seq`` and the columns'
     defaults), from the insert itself, not a second read."""
-    return dict(conn.execute(credit_accounts.insert().returning(*credit_accounts.c),
-                             dict(row)).mappings().one())
+    return dict(conn.execute(_INSERT_ACCOUNT, dict(row)).mappings().one())
+
+
+# Constant (compiled once, their cache keys kept): every plan a capture opens runs them.
+_INSERT_ACCOUNT = credit_accounts.insert().returning(*credit_accounts.c)
+_INSERT_ITEMS = credit_installments.insert()
 
 
 def update_account(conn: Connection, seq: int, values: Mapping[str, Any]) -> None:

@@ -335,6 +335,10 @@ def spending_nudge(snapshot: BorrowerSnapshot,
     return None if outcome.passed else outcome
 
 
+# Constant (compiled once, its cache key kept): every credit checkout records a check.
+_INSERT_CHECK = affordability_checks.insert().returning(affordability_checks.c.id)
+
+
 def record_check(tx: Tx, *, customer_id: str, reference: str,
                  result: AffordabilityResult) -> int:
     """Store the assessment a decision relied on (every rule and figure) and audit it;
@@ -346,11 +350,11 @@ def record_check(tx: Tx, *, customer_id: str, reference: str,
     check_choice(result.kind, KINDS, "kind")
     outcomes = [{"rule": r.rule, "passed": r.passed, "advisory": r.advisory,
                  "figures": r.figures} for r in result.rules]
-    check_id = tx.conn.execute(affordability_checks.insert().values(
+    check_id = tx.conn.execute(_INSERT_CHECK, dict(
         customer_id=customer_id, kind=result.kind, reference=reference, passed=result.passed,
         failed_rules=result.failed_rules, outcomes=outcomes,
         policy_version=result.policy_version, checked_at=tx.now,
-    ).returning(affordability_checks.c.id)).scalar_one()
+    )).scalar_one()
     audit.append(tx, "system", "affordability", f"affordability.{result.kind}", "customer",
                  customer_id, {"check_id": check_id, "reference": reference,
                                "passed": result.passed, "failed_rules": result.failed_rules,

@@ -18,6 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -75,7 +77,7 @@ from creditpay.credit.tables import (
     credit_statements,
 )
 from creditpay.db.idempotency import find_replay, replay_or_new, request_hash
-from creditpay.db.uow import Tx, insert_new
+from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
     NotFoundError,
@@ -216,6 +218,31 @@ def _disputed_subquery(customer: Any, currency: Any) -> Any:
 
 
 _POSITION_WITH_LINE, _EXPOSURE, _LINE_ONLY = _position_statements()
+
+
+def _authorisable_statements() -> tuple[Any, Any]:
+    """The authorisation's read of the customer's line with its exposure (principal on
+    active accounts, the lines' disputed buckets, open holds): one constant statement, and
+    its PostgreSQL form locking the line, built once (it runs on every credit checkout)."""
+    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    customer: BindParameter[str] = bindparam("customer_id")
+    currency: BindParameter[str] = bindparam("currency")
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    # The lines' disputed buckets (issue #20) are owed still: in the exposure.
+    owed = principal + _disputed_subquery(customer, currency)
+    query = select(credit_lines, owed.label("exposure_principal"),
+                   held.label("exposure_held")).where(ln.customer_id == customer,
+                                                       ln.currency == currency)
+    return query, query.with_for_update(of=credit_lines)
+
+
+_LINE_WITH_EXPOSURE, _LINE_WITH_EXPOSURE_LOCKED = _authorisable_statements()
 
 
 def borrower_position(conn: Any, customer_id: str, currency: str, *,
@@ -556,24 +583,52 @@ def _auth_view(row: Any) -> CreditAuthorisation:
                                row["hold_transfer_id"])
 
 
+def _load_auth_statements() -> dict[tuple[bool, bool], Any]:
+    """_load_auth's constant statements by (with the purchase's hash, locked): built once,
+    so SQLAlchemy compiles and keys them once (a capture runs one)."""
+    statements = {}
+    for with_purchase in (False, True):
+        columns: list[Any] = [credit_authorisations, credit_lines.c.available_account_id.label(
+            "line_available_account_id")]
+        if with_purchase:
+            columns.append(select(credit_purchases.c.request_hash).where(
+                credit_purchases.c.purchase_id == bindparam("purchase_id")
+            ).scalar_subquery().label("purchase_request_hash"))
+        query = select(*columns).join(
+            credit_lines, credit_lines.c.line_id == credit_authorisations.c.line_id).where(
+            credit_authorisations.c.authorisation_id == bindparam("authorisation_id"))
+        statements[with_purchase, False] = query
+        statements[with_purchase, True] = query.with_for_update(of=credit_authorisations)
+    return statements
+
+
+_LOAD_AUTH = _load_auth_statements()
+# The authorisation's insert that does nothing when the id exists (insert_new's), by
+# dialect, and the capture's writes: constant statements (one checkout each).
+_INSERT_AUTH = {
+    dialect: insert(credit_authorisations).on_conflict_do_nothing(
+        index_elements=["authorisation_id"]).returning(
+        credit_authorisations.c.authorisation_id)
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+_SET_AUTH_CAPTURED = credit_authorisations.update().where(
+    credit_authorisations.c.authorisation_id == bindparam("b_authorisation_id")).values(
+    status=bindparam("b_status"), captured_minor=bindparam("b_captured_minor"),
+    updated_at=bindparam("b_updated_at"))
+_INSERT_PURCHASE = credit_purchases.insert()
+
+
 def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False,
                purchase_id: str | None = None) -> dict[str, Any]:
     """The authorisation's row plus its line's ``line_available_account_id`` (what a
     capture books against) and, given ``purchase_id``, the ``purchase_request_hash`` of a
     purchase already stored under that id (None if none): one statement; locked on
     PostgreSQL (the authorisation's row only) when ``lock``."""
-    columns: list[Any] = [credit_authorisations, credit_lines.c.available_account_id.label(
-        "line_available_account_id")]
+    query = _LOAD_AUTH[purchase_id is not None,
+                       lock and conn.dialect.name == "postgresql"]
+    params = {"authorisation_id": authorisation_id}
     if purchase_id is not None:
-        columns.append(select(credit_purchases.c.request_hash).where(
-            credit_purchases.c.purchase_id == purchase_id).scalar_subquery().label(
-            "purchase_request_hash"))
-    query = select(*columns).join(
-        credit_lines, credit_lines.c.line_id == credit_authorisations.c.line_id).where(
-        credit_authorisations.c.authorisation_id == authorisation_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update(of=credit_authorisations)
-    row = conn.execute(query).mappings().first()
+        params["purchase_id"] = purchase_id
+    row = conn.execute(query, params).mappings().first()
     if row is None:
         raise NotFoundError(f"no authorisation {authorisation_id!r}",
                             field="authorisation_id")
@@ -731,9 +786,7 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
            "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
            "created_at": tx.now, "updated_at": tx.now}
     # Insert first (nothing if the id exists): a retry is told apart without a read.
-    inserted = tx.conn.execute(insert_new(tx, credit_authorisations, "authorisation_id")
-                               .returning(credit_authorisations.c.authorisation_id),
-                               row).first()
+    inserted = tx.conn.execute(_INSERT_AUTH[tx.dialect], row).first()
     if inserted is None:
         first = replay()
         assert first is not None
@@ -773,22 +826,9 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256,
                             key_facts_language=key_facts_language, catalogue=catalogue)
     offer = stored.offer
-    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
-    principal = select(func.coalesce(func.sum(
-        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
-        0)).where(a.customer_id == customer_id, a.currency == currency,
-                  a.status == "active").scalar_subquery()
-    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
-        h.customer_id == customer_id, h.currency == currency,
-        h.status == "authorised").scalar_subquery()
-    # The lines' disputed buckets (issue #20) are owed still: in the exposure.
-    owed = principal + _disputed_subquery(customer_id, currency)
-    query = select(credit_lines, owed.label("exposure_principal"),
-                   held.label("exposure_held")).where(ln.customer_id == customer_id,
-                                                       ln.currency == currency)
-    if tx.dialect == "postgresql":
-        query = query.with_for_update(of=credit_lines)
-    found = tx.conn.execute(query).mappings().first()
+    query = _LINE_WITH_EXPOSURE_LOCKED if tx.dialect == "postgresql" else _LINE_WITH_EXPOSURE
+    found = tx.conn.execute(query, {"customer_id": customer_id, "currency": currency}
+                            ).mappings().first()
     if found is None:
         raise NotFoundError(f"customer {customer_id} has no {currency} credit line",
                             field="customer_id")
@@ -964,15 +1004,15 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         if routed is not None:
             fund_loan(tx, routed, account_id=account_id, customer_id=customer_id,
                       product=product, principal_minor=financed, reference=capture_id)
-    tx.conn.execute(credit_authorisations.update().where(
-        credit_authorisations.c.authorisation_id == authorisation_id).values(
-        status="captured", captured_minor=amount_minor, updated_at=tx.now))
+    tx.conn.execute(_SET_AUTH_CAPTURED, {
+        "b_authorisation_id": authorisation_id, "b_status": "captured",
+        "b_captured_minor": amount_minor, "b_updated_at": tx.now})
     row = {"purchase_id": capture_id, "request_hash": fingerprint,
            "authorisation_id": authorisation_id, "customer_id": customer_id,
            "currency": currency, "funding": offer["funding"], "account_id": account_id,
            "amount_minor": financed, "refunded_minor": 0,
            "merchant_payable_account_id": merchant_payable_account_id, "created_at": tx.now}
-    tx.conn.execute(credit_purchases.insert(), row)
+    tx.conn.execute(_INSERT_PURCHASE, row)
     tx.emit("credit.purchase.captured", "credit_purchase", capture_id, {
         "authorisation_id": authorisation_id, "account_id": account_id,
         "funding": offer["funding"], "financed_minor": financed,

@@ -31,8 +31,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
 from creditpay.credit.calendar import parse_frequency
@@ -605,6 +606,16 @@ def _acceptance(row: Any) -> Acceptance:
                       row.accepted_at)
 
 
+# Constant statements (compiled once, their cache keys kept): every credit checkout
+# records its acceptance.
+_ACCEPTANCE_BY_OFFER = select(disclosure_acceptances).where(
+    disclosure_acceptances.c.offer_id == bindparam("offer_id"))
+_INSERT_ACCEPTANCE = {
+    dialect: insert(disclosure_acceptances).on_conflict_do_nothing(
+        index_elements=["offer_id"]).returning(disclosure_acceptances.c.id)
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+
+
 def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: str,
                       facts: KeyFacts | None = None, language: str | None = None,
                       document: KeyFactsDocument | None = None) -> Acceptance:
@@ -633,8 +644,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
                               "and language; show the consumer the current document",
                               field="shown_sha256")
     offer_id = facts.terms.offer_id
-    existing = tx.conn.execute(select(disclosure_acceptances).where(
-        disclosure_acceptances.c.offer_id == offer_id)).first()
+    existing = tx.conn.execute(_ACCEPTANCE_BY_OFFER, {"offer_id": offer_id}).first()
     if existing is not None:
         if existing.customer_id == customer_id and existing.document_sha256 == digest:
             return _acceptance(existing)
@@ -645,13 +655,12 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
               "template_version": TEMPLATE_VERSION, "document_sha256": digest,
               "document_html": document.html.decode("utf-8"), "channel": channel,
               "accepted_at": tx.now}
-    try:
-        with tx.conn.begin_nested():
-            new_id = tx.conn.execute(disclosure_acceptances.insert().values(**values)
-                                     .returning(disclosure_acceptances.c.id)).scalar_one()
-    except IntegrityError:
+    # Nothing is inserted when another transaction accepted the offer meanwhile (its only
+    # unique key; every other column is checked above): no savepoint needed to tell.
+    new_id = tx.conn.execute(_INSERT_ACCEPTANCE[tx.dialect], values).scalar()
+    if new_id is None:
         raise ConflictError("this offer was accepted concurrently", field="offer_id",
-                            rule="disclosure.already_accepted") from None
+                            rule="disclosure.already_accepted")
     audit.append(tx, "customer", customer_id, "disclosure.accepted", "offer", offer_id,
                  {"acceptance_id": new_id, "document_sha256": digest, "language": language,
                   "template_version": TEMPLATE_VERSION, "channel": channel,
