@@ -32,7 +32,6 @@ step is below ``1e-24`` in the period rate; money never becomes a float.
 
 from __future__ import annotations
 
-import calendar as std_calendar
 import datetime as dt
 import enum
 import math
@@ -43,7 +42,13 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import TypeVar
 
-from creditpay.credit.calendar import Frequency, add_months, due_dates, parse_frequency
+from creditpay.credit.calendar import (
+    Frequency,
+    add_months,
+    days_in_month,
+    due_dates,
+    parse_frequency,
+)
 from creditpay.credit.schedule import Schedule
 from creditpay.errors import ValidationError
 
@@ -142,14 +147,14 @@ def _month_back(day: dt.date, months: int, anchor_day: int | None = None) -> dt.
     # series day when known (a Feb 28 payment of a 31st series counts back to Jan 31).
     anchor = day.day
     if anchor_day is not None and anchor_day > day.day and \
-            day.day == std_calendar.monthrange(day.year, day.month)[1]:
+            day.day == days_in_month(day.year, day.month):
         anchor = anchor_day
     return add_months(day, -months, anchor)
 
 
 def _months_apart(earlier: dt.date, later: dt.date, months: int) -> bool:
     """Whether ``later`` is ``months`` calendar months after ``earlier`` on one series."""
-    last = std_calendar.monthrange(earlier.year, earlier.month)[1]
+    last = days_in_month(earlier.year, earlier.month)
     anchors = range(earlier.day, 32) if earlier.day == last else (earlier.day,)
     return any(add_months(earlier, months, anchor) == later for anchor in anchors)
 
@@ -159,7 +164,7 @@ def _series_anchor_day(payments: Sequence[Flow]) -> int | None:
     days = {when.day for when, _ in payments}
     anchor = max(days)
     for when, _ in payments:
-        last = std_calendar.monthrange(when.year, when.month)[1]
+        last = days_in_month(when.year, when.month)
         if when.day != anchor and not (when.day == last and when.day < anchor):
             return None
     return anchor
@@ -171,7 +176,7 @@ def _semimonth_back(day: dt.date, steps: int) -> dt.date:
     half = (0 if day.day <= 15 else 1) - steps
     month_offset, which = divmod(half, 2)
     moved = add_months(dt.date(day.year, day.month, 1), month_offset)
-    last = std_calendar.monthrange(moved.year, moved.month)[1]
+    last = days_in_month(moved.year, moved.month)
     return moved.replace(day=min(pair[which], last))
 
 
@@ -572,7 +577,7 @@ def _eu_years(start: dt.date, when: dt.date, basis: EuTimeBasis,
 
 
 def _is_month_end(day: dt.date) -> bool:
-    return day.day == std_calendar.monthrange(day.year, day.month)[1]
+    return day.day == days_in_month(day.year, day.month)
 
 
 def aprc_eu(
