@@ -24,7 +24,7 @@ import json
 import re
 import shutil
 import subprocess  # nosec B404 - runs fc-list only, with fixed arguments
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -198,7 +198,7 @@ def build_key_facts_from(schedule: Schedule, apr: Decimal, aprc: Decimal, terms:
     a document must never state the figures of another schedule)."""
     if not isinstance(terms, OfferTerms):
         raise ValidationError("must be OfferTerms", field="terms")
-    if not isinstance(schedule, Schedule) or schedule.terms != terms.schedule_terms():
+    if not isinstance(schedule, Schedule) or not _is_schedule_of(schedule.terms, terms):
         raise ValidationError("must be the schedule of these offer terms", field="schedule")
     for name, rate in (("apr", apr), ("aprc", aprc)):
         if not isinstance(rate, Decimal) or not rate.is_finite():
@@ -210,6 +210,31 @@ def build_key_facts_from(schedule: Schedule, apr: Decimal, aprc: Decimal, terms:
         total_repayable_minor=schedule.totals.total_minor,
         withdrawal_deadline=withdrawal_deadline(terms.start_date, terms.withdrawal_days),
         sla=sla)
+
+
+# The schedule terms an offer's terms leave at their defaults (name, default).
+_OTHER_TERMS = tuple((f.name, f.default) for f in fields(ScheduleTerms) if f.name not in {
+    "principal_minor", "currency", "annual_rate", "periods", "method", "start_date",
+    "frequency", "day_count", "fee_rate_per_period"})
+
+
+def _is_schedule_of(schedule_terms: ScheduleTerms, terms: OfferTerms) -> bool:
+    """Whether ``schedule_terms`` equal ``terms.schedule_terms()``. Compared field by field
+    first (a schedule's terms are already normalised, and every value of ``terms`` equal to
+    them normalises to them), without building and validating the terms again; any field
+    that differs falls back to the full comparison, which normalises ``terms``."""
+    given = schedule_terms
+    if (given.principal_minor == terms.principal_minor and given.currency == terms.currency
+            and given.annual_rate == terms.annual_rate and given.periods == terms.periods
+            and given.method == terms.method and given.start_date == terms.start_date
+            and given.frequency == terms.frequency and given.day_count == terms.day_count
+            and given.fee_rate_per_period == terms.fee_rate_per_period
+            and type(given.start_date) is type(terms.start_date)
+            and type(terms.annual_rate) is Decimal and type(terms.fee_rate_per_period) is Decimal
+            and type(terms.principal_minor) is int and type(terms.periods) is int
+            and all(getattr(given, name) == default for name, default in _OTHER_TERMS)):
+        return True
+    return bool(given == terms.schedule_terms())
 
 
 # ----- rendering ----------------------------------------------------------------------------
