@@ -576,6 +576,23 @@ def _eu_years(start: dt.date, when: dt.date, basis: EuTimeBasis,
     return whole + Fraction(left, year_days)
 
 
+def _eu_years_and_months(start: dt.date, when: dt.date, basis: EuTimeBasis,
+                         anchor_day: int | None, start_month_end: bool
+                         ) -> tuple[Fraction, int | None]:
+    """(:func:`_eu_years`, the whole months it is or None): a flow a whole number of months
+    from the start (no day left over: most flows) is counted in months / 12 without the
+    Fraction arithmetic of the general case. ``start_month_end``: whether ``start`` is a
+    month end (known once per solve)."""
+    if basis is EuTimeBasis.EQUAL_MONTHS and when >= start:
+        month_end = start_month_end and _is_month_end(when)
+        months, cursor = _months_back_to(start, when, 31 if month_end else anchor_day)
+        if cursor == start:
+            return Fraction(months, 12), months
+    years = _eu_years(start, when, basis, anchor_day)
+    whole = years * 12
+    return years, int(whole) if whole.denominator == 1 else None
+
+
 def _is_month_end(day: dt.date) -> bool:
     return day.day == days_in_month(day.year, day.month)
 
@@ -609,13 +626,14 @@ def aprc_eu(
         # one exp per evaluation shared by all of them; the others by their own exp. Both
         # are exact to the context's 50 digits, far below the solver's tolerance.
         months: list[int | None] = []
+        start_month_end = _is_month_end(start)
         for sign, flows in ((1, advances), (-1, payments)):
             for when, amount in flows:
-                years = _eu_years(start, when, basis, anchor)
+                years, count = _eu_years_and_months(start, when, basis, anchor,
+                                                    start_month_end)
                 terms.append((sign * Decimal(amount),
                               Decimal(years.numerator) / Decimal(years.denominator)))
-                whole = years * 12
-                months.append(int(whole) if whole.denominator == 1 else None)
+                months.append(count)
 
         def value_and_slope(x: Decimal) -> tuple[Decimal, Decimal]:
             one_plus = 1 + x  # the same Decimal each flow formed, formed once
@@ -636,10 +654,12 @@ def aprc_eu(
         def float_value_and_slope(x: float) -> tuple[float, float]:
             log_growth = math.log1p(x)
             value = slope = 0.0
+            one_plus = 1 + x  # the same float each flow formed, formed once
+            exp = math.exp
             for amount, years in float_terms:
-                present = amount * math.exp(-years * log_growth)
+                present = amount * exp(-years * log_growth)
                 value += present
-                slope -= present * years / (1 + x)
+                slope -= present * years / one_plus
             return value, slope
 
         def estimate(x: Decimal) -> tuple[float, float] | None:
