@@ -29,6 +29,8 @@ PURE_MEMOS = {
     ("risk/fraud/state_store.py", "_select_sql"): "SQL text per dialect and row count",
     ("risk/fraud/state_store.py", "_update_sql"): "SQL text per paramstyle",
     ("platform/audit.py", "_key_checks"): "pure function of a payload key's text",
+    ("protection/disclosure.py", "_fixed_texts"): "pure function of the language and the "
+                                                  "product terms' values it is keyed by",
     # Configuration still memoised, packaged with the code (not per process): left for a
     # follow-up that threads them like the catalogue (collections strategies, consent
     # texts, the key-facts template).

@@ -451,3 +451,22 @@ def test_eu_solve_seeded_in_floats_finds_the_same_root(principal, periods, marku
         assert seeded == unseeded
     else:
         assert isinstance(seeded, Decimal) and abs(seeded - unseeded) < Decimal("1e-20")
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.dates(D(2020, 1, 1), D(2030, 12, 31)), months=st.integers(0, 40),
+       days=st.integers(-3, 3), anchor=st.sampled_from([None, 28, 29, 30, 31]),
+       basis=st.sampled_from(list(EuTimeBasis)))
+def test_eu_whole_months_shortcut_is_eu_years(start, months, days, anchor, basis):
+    """The EU solve counts a flow whole months from the start as months / 12 without
+    _eu_years' Fraction arithmetic (branch h14-quote): the same years, and the whole months
+    exactly when they are whole, for flows on, near and off the series (month ends too)."""
+    from creditpay.credit.apr import _eu_years_and_months, _is_month_end
+
+    when = add_months(start, months, anchor) + dt.timedelta(days=days)
+    if when < start:
+        return
+    years, count = _eu_years_and_months(start, when, basis, anchor, _is_month_end(start))
+    expected = _eu_years(start, when, basis, anchor)
+    assert years == expected
+    assert count == (int(expected * 12) if (expected * 12).denominator == 1 else None)

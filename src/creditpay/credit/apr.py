@@ -32,7 +32,6 @@ step is below ``1e-24`` in the period rate; money never becomes a float.
 
 from __future__ import annotations
 
-import calendar as std_calendar
 import datetime as dt
 import enum
 import math
@@ -43,7 +42,13 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import TypeVar
 
-from creditpay.credit.calendar import Frequency, add_months, due_dates, parse_frequency
+from creditpay.credit.calendar import (
+    Frequency,
+    add_months,
+    days_in_month,
+    due_dates,
+    parse_frequency,
+)
 from creditpay.credit.schedule import Schedule
 from creditpay.errors import ValidationError
 
@@ -142,14 +147,14 @@ def _month_back(day: dt.date, months: int, anchor_day: int | None = None) -> dt.
     # series day when known (a Feb 28 payment of a 31st series counts back to Jan 31).
     anchor = day.day
     if anchor_day is not None and anchor_day > day.day and \
-            day.day == std_calendar.monthrange(day.year, day.month)[1]:
+            day.day == days_in_month(day.year, day.month):
         anchor = anchor_day
     return add_months(day, -months, anchor)
 
 
 def _months_apart(earlier: dt.date, later: dt.date, months: int) -> bool:
     """Whether ``later`` is ``months`` calendar months after ``earlier`` on one series."""
-    last = std_calendar.monthrange(earlier.year, earlier.month)[1]
+    last = days_in_month(earlier.year, earlier.month)
     anchors = range(earlier.day, 32) if earlier.day == last else (earlier.day,)
     return any(add_months(earlier, months, anchor) == later for anchor in anchors)
 
@@ -159,7 +164,7 @@ def _series_anchor_day(payments: Sequence[Flow]) -> int | None:
     days = {when.day for when, _ in payments}
     anchor = max(days)
     for when, _ in payments:
-        last = std_calendar.monthrange(when.year, when.month)[1]
+        last = days_in_month(when.year, when.month)
         if when.day != anchor and not (when.day == last and when.day < anchor):
             return None
     return anchor
@@ -171,7 +176,7 @@ def _semimonth_back(day: dt.date, steps: int) -> dt.date:
     half = (0 if day.day <= 15 else 1) - steps
     month_offset, which = divmod(half, 2)
     moved = add_months(dt.date(day.year, day.month, 1), month_offset)
-    last = std_calendar.monthrange(moved.year, moved.month)[1]
+    last = days_in_month(moved.year, moved.month)
     return moved.replace(day=min(pair[which], last))
 
 
@@ -571,8 +576,25 @@ def _eu_years(start: dt.date, when: dt.date, basis: EuTimeBasis,
     return whole + Fraction(left, year_days)
 
 
+def _eu_years_and_months(start: dt.date, when: dt.date, basis: EuTimeBasis,
+                         anchor_day: int | None, start_month_end: bool
+                         ) -> tuple[Fraction, int | None]:
+    """(:func:`_eu_years`, the whole months it is or None): a flow a whole number of months
+    from the start (no day left over: most flows) is counted in months / 12 without the
+    Fraction arithmetic of the general case. ``start_month_end``: whether ``start`` is a
+    month end (known once per solve)."""
+    if basis is EuTimeBasis.EQUAL_MONTHS and when >= start:
+        month_end = start_month_end and _is_month_end(when)
+        months, cursor = _months_back_to(start, when, 31 if month_end else anchor_day)
+        if cursor == start:
+            return Fraction(months, 12), months
+    years = _eu_years(start, when, basis, anchor_day)
+    whole = years * 12
+    return years, int(whole) if whole.denominator == 1 else None
+
+
 def _is_month_end(day: dt.date) -> bool:
-    return day.day == std_calendar.monthrange(day.year, day.month)[1]
+    return day.day == days_in_month(day.year, day.month)
 
 
 def aprc_eu(
@@ -604,13 +626,14 @@ def aprc_eu(
         # one exp per evaluation shared by all of them; the others by their own exp. Both
         # are exact to the context's 50 digits, far below the solver's tolerance.
         months: list[int | None] = []
+        start_month_end = _is_month_end(start)
         for sign, flows in ((1, advances), (-1, payments)):
             for when, amount in flows:
-                years = _eu_years(start, when, basis, anchor)
+                years, count = _eu_years_and_months(start, when, basis, anchor,
+                                                    start_month_end)
                 terms.append((sign * Decimal(amount),
                               Decimal(years.numerator) / Decimal(years.denominator)))
-                whole = years * 12
-                months.append(int(whole) if whole.denominator == 1 else None)
+                months.append(count)
 
         def value_and_slope(x: Decimal) -> tuple[Decimal, Decimal]:
             one_plus = 1 + x  # the same Decimal each flow formed, formed once
@@ -631,10 +654,12 @@ def aprc_eu(
         def float_value_and_slope(x: float) -> tuple[float, float]:
             log_growth = math.log1p(x)
             value = slope = 0.0
+            one_plus = 1 + x  # the same float each flow formed, formed once
+            exp = math.exp
             for amount, years in float_terms:
-                present = amount * math.exp(-years * log_growth)
+                present = amount * exp(-years * log_growth)
                 value += present
-                slope -= present * years / (1 + x)
+                slope -= present * years / one_plus
             return value, slope
 
         def estimate(x: Decimal) -> tuple[float, float] | None:

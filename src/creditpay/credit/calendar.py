@@ -17,6 +17,7 @@ from creditpay.errors import ValidationError
 __all__ = [
     "Frequency",
     "add_months",
+    "days_in_month",
     "is_month_end",
     "due_date",
     "due_dates",
@@ -80,8 +81,20 @@ def periods_per_year(frequency: Frequency | str) -> Fraction:
     return _PER_YEAR[parse_frequency(frequency)]
 
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def days_in_month(year: int, month: int) -> int:
+    """Days in ``month`` (1-12) of ``year``: ``calendar.monthrange(year, month)[1]``
+    without the weekday of the first, which monthrange also computes (most of its cost;
+    month ends are counted for every flow of every quote)."""
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _MONTH_DAYS[month]
+
+
 def is_month_end(day: dt.date) -> bool:
-    return day.day == calendar.monthrange(day.year, day.month)[1]
+    return day.day == days_in_month(day.year, day.month)
 
 
 def add_months(anchor: dt.date, months: int, anchor_day: int | None = None) -> dt.date:
@@ -98,8 +111,9 @@ def add_months(anchor: dt.date, months: int, anchor_day: int | None = None) -> d
     year, month = divmod(month_index, 12)
     if not dt.MINYEAR <= year <= dt.MAXYEAR:
         raise ValidationError("date is out of range", field="months")
-    last = calendar.monthrange(year, month + 1)[1]
-    return dt.date(year, month + 1, min(day, last))
+    if day <= 28:  # every month has it: no month length needed
+        return dt.date(year, month + 1, day)
+    return dt.date(year, month + 1, min(day, days_in_month(year, month + 1)))
 
 
 def _semimonthly(anchor: dt.date, index: int) -> dt.date:
@@ -110,7 +124,7 @@ def _semimonthly(anchor: dt.date, index: int) -> dt.date:
     half = index + (0 if day <= 15 else 1)
     month_offset, which = divmod(half, 2)
     moved = add_months(dt.date(anchor.year, anchor.month, 1), month_offset)
-    last = calendar.monthrange(moved.year, moved.month)[1]
+    last = days_in_month(moved.year, moved.month)
     return moved.replace(day=min(pair[which], last))
 
 

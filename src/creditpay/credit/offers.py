@@ -168,6 +168,8 @@ def down_payment_split(amount_minor: int, down_payment_rate: Decimal) -> tuple[i
     price exactly (0.25 of 10,001 is 2,500 down, 7,501 financed)."""
     if not isinstance(down_payment_rate, Decimal) or not 0 <= down_payment_rate < 1:
         raise ValidationError("must be a Decimal from 0 to below 1", field="down_payment_rate")
+    if not down_payment_rate and type(amount_minor) is int:
+        return 0, amount_minor  # no down payment (most plans): allocate_minor's split
     down, financed = allocate_minor(amount_minor, [down_payment_rate, 1 - down_payment_rate])
     return down, financed
 
@@ -206,7 +208,6 @@ class _PlanCore:
     consumer: Schedule  # what the consumer pays (no fee when the merchant pays it)
     all_in_annual_cost: Decimal  # of ``consumer``, as the caps check computes it
     rows: tuple[OfferInstallment, ...]
-    rows_for_id: tuple[tuple[tuple[str, Any], ...], ...]
     apr_percent: str
     all_in_annual_cost_percent: str
 
@@ -254,18 +255,15 @@ def _plan_core(product: Any, periods: int, financed: int, as_of: dt.date, curren
     rows = _installments(schedule, customer_pays, 2 if with_down_payment else 1)
     apr, cost = _costs(consumer)
     return _PlanCore(product, schedule, consumer, cost, rows,
-                     tuple(tuple(_row_dict(r).items()) for r in rows),
                      percent_string(apr), percent_string(cost))
 
 
 def _finish(figures: dict[str, Any], schedule_rows: tuple[OfferInstallment, ...],
             consumer_schedule: Schedule | None, *,
-            percents: tuple[str, str] | None = None,
-            rows_for_id: tuple[tuple[tuple[str, Any], ...], ...] | None = None) -> Offer:
+            percents: tuple[str, str] | None = None) -> Offer:
+    """The offer of ``figures`` (a new dict, changed here) with its id."""
     apr_percent, cost_percent = percents or _cost_percents(consumer_schedule)
-    schedule_for_id = ([dict(r) for r in rows_for_id] if rows_for_id is not None
-                       else [_row_dict(r) for r in schedule_rows])
-    figures = dict(figures, schedule=schedule_for_id)
+    figures["schedule"] = [_row_dict(r) for r in schedule_rows]
     offer_id = _offer_id(figures)
     figures.pop("schedule")
     figures.pop("customer_id")
@@ -380,13 +378,12 @@ def price_products(products: list[Any], *, customer_id: str, amount_minor: int,
             core = _plan_core(product, option.periods, financed, as_of, currency, rate,
                               with_down_payment=down > 0)
             within = financed <= available
-            schedule, rows, rows_for_id = core.schedule, core.rows, core.rows_for_id
+            schedule, rows = core.schedule, core.rows
             if down:
                 # The down payment is installment 1, paid at checkout (not credit).
                 down_row = OfferInstallment(1, as_of.isoformat(), down, 0, 0, down,
                                             "down_payment")
                 rows = (down_row, *rows)
-                rows_for_id = (tuple(_row_dict(down_row).items()), *rows_for_id)
             first = rows[1] if down else rows[0]
             customer_pays = product.fee_payer == "customer"
             fee = schedule.totals.fee_minor if customer_pays else 0
@@ -405,7 +402,6 @@ def price_products(products: list[Any], *, customer_id: str, amount_minor: int,
                 total_repayable_minor=repayable, total_payable_minor=down + repayable,
                 merchant_fee_minor=0 if customer_pays else schedule.totals.fee_minor,
                 within_available_limit=within), rows, None,
-                percents=(core.apr_percent, core.all_in_annual_cost_percent),
-                rows_for_id=rows_for_id)
+                percents=(core.apr_percent, core.all_in_annual_cost_percent))
             offers.append((offer, OfferCosts(core.consumer, core.all_in_annual_cost)))
     return offers

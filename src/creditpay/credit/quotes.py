@@ -66,11 +66,16 @@ def record_quote(tx: Tx, *, customer_id: str, currency: str, amount_minor: int,
         raise ValidationError("must be a positive number of seconds", field="ttl_seconds")
     quote_id = "quo_" + secrets.token_hex(12)
     expires_at = tx.now + dt.timedelta(seconds=ttl_seconds)
-    tx.conn.execute(credit_quotes.insert().values(
-        quote_id=quote_id, customer_id=customer_id, currency=currency,
-        amount_minor=amount_minor, reference=reference, quoted_on=tx.today,
-        offers=list(offers), created_at=tx.now, expires_at=expires_at))
+    tx.conn.execute(_INSERT_QUOTE, {
+        "quote_id": quote_id, "customer_id": customer_id, "currency": currency,
+        "amount_minor": amount_minor, "reference": reference, "quoted_on": tx.today,
+        "offers": list(offers), "created_at": tx.now, "expires_at": expires_at})
     return quote_id, expires_at
+
+
+# Built once (a constant statement: SQLAlchemy compiles and keys it once, instead of a new
+# statement with its values built for every quote).
+_INSERT_QUOTE = credit_quotes.insert()
 
 
 def find_offer(conn: Any, *, customer_id: str, offer_id: str, reference: str | None = None,

@@ -24,7 +24,7 @@ import json
 import re
 import shutil
 import subprocess  # nosec B404 - runs fc-list only, with fixed arguments
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -199,7 +199,7 @@ def build_key_facts_from(schedule: Schedule, apr: Decimal, aprc: Decimal, terms:
     a document must never state the figures of another schedule)."""
     if not isinstance(terms, OfferTerms):
         raise ValidationError("must be OfferTerms", field="terms")
-    if not isinstance(schedule, Schedule) or schedule.terms != terms.schedule_terms():
+    if not isinstance(schedule, Schedule) or not _is_schedule_of(schedule.terms, terms):
         raise ValidationError("must be the schedule of these offer terms", field="schedule")
     for name, rate in (("apr", apr), ("aprc", aprc)):
         if not isinstance(rate, Decimal) or not rate.is_finite():
@@ -211,6 +211,31 @@ def build_key_facts_from(schedule: Schedule, apr: Decimal, aprc: Decimal, terms:
         total_repayable_minor=schedule.totals.total_minor,
         withdrawal_deadline=withdrawal_deadline(terms.start_date, terms.withdrawal_days),
         sla=sla)
+
+
+# The schedule terms an offer's terms leave at their defaults (name, default).
+_OTHER_TERMS = tuple((f.name, f.default) for f in fields(ScheduleTerms) if f.name not in {
+    "principal_minor", "currency", "annual_rate", "periods", "method", "start_date",
+    "frequency", "day_count", "fee_rate_per_period"})
+
+
+def _is_schedule_of(schedule_terms: ScheduleTerms, terms: OfferTerms) -> bool:
+    """Whether ``schedule_terms`` equal ``terms.schedule_terms()``. Compared field by field
+    first (a schedule's terms are already normalised, and every value of ``terms`` equal to
+    them normalises to them), without building and validating the terms again; any field
+    that differs falls back to the full comparison, which normalises ``terms``."""
+    given = schedule_terms
+    if (given.principal_minor == terms.principal_minor and given.currency == terms.currency
+            and given.annual_rate == terms.annual_rate and given.periods == terms.periods
+            and given.method == terms.method and given.start_date == terms.start_date
+            and given.frequency == terms.frequency and given.day_count == terms.day_count
+            and given.fee_rate_per_period == terms.fee_rate_per_period
+            and type(given.start_date) is type(terms.start_date)
+            and type(terms.annual_rate) is Decimal and type(terms.fee_rate_per_period) is Decimal
+            and type(terms.principal_minor) is int and type(terms.periods) is int
+            and all(getattr(given, name) == default for name, default in _OTHER_TERMS)):
+        return True
+    return bool(given == terms.schedule_terms())
 
 
 # ----- rendering ----------------------------------------------------------------------------
@@ -335,12 +360,63 @@ def percent_text(rate: Decimal) -> str:
     return f"{(rate * 100).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)}%"
 
 
-def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
+# Pure memo (kept): the texts of a document that depend on its language and a few product
+# terms only (the fee table's names and bases, the late-payment rules, the complaint
+# channels and answer times), keyed by every value they are made of. Every document of a
+# product in a language writes the same ones; translating and formatting them for each
+# document was a fifth of its rendering.
+@lru_cache(maxsize=256)
+def _fixed_texts(lang: str, currency: str, fee_rate: Decimal, late_fee_minor: int,
+                 penalty_rate: Decimal, grace_days: int, acknowledge_hours: int,
+                 resolve_days: int) -> tuple[tuple[tuple[str, str], ...], str, tuple[str, ...],
+                                             str, tuple[str, ...], str, str]:
+    """((name, basis) of each fee row, the late fee as money, the late rules, the complaints
+    text, the complaint channels, "only if late", "none")."""
+    def text(message: str, **values: str | int) -> str:
+        return translate(message, lang, context=_KEY_FACTS, **values)
+
+    late = money_text(late_fee_minor, currency, lang)
+    none = text(NC_("key facts", "none"))
+    fees = (
+        (text(NC_("key facts", "Installment fee")),
+         text(NC_("key facts", "{rate} of the amount of credit, every installment"),
+              rate=percent_text(fee_rate))),
+        (text(NC_("key facts", "Late fee")),
+         text(NC_("key facts", "once per missed due date, after the grace period"))),
+        (text(NC_("key facts", "Penalty interest")),
+         text(NC_("key facts", "{rate} a year on overdue principal, daily"),
+              rate=percent_text(penalty_rate))),
+        (text(NC_("key facts", "Early repayment fee")), none),
+        (text(NC_("key facts", "Withdrawal fee")), none))
+    late_rules = tuple(text(rule, grace=grace_days, late=late,
+                            penalty=percent_text(penalty_rate)) for rule in _LATE_RULES)
+    complaints_text = text(NC_(
+        "key facts", "We acknowledge a complaint within {hours} hours and give our answer "
+                     "within {days} days; late cases are escalated automatically. If you are "
+                     "not satisfied, you may complain to the financial regulator."),
+        hours=acknowledge_hours, days=resolve_days)
+    channels = tuple(text(channel) for channel in _COMPLAINT_CHANNELS)
+    return (fees, late, late_rules, complaints_text, channels,
+            text(NC_("key facts", "only if late")), none)
+
+
+def _figures(facts: KeyFacts, lang: str) -> SimpleNamespace:
+    """The document's figures in ``lang``, as objects of attributes (lists kept as lists).
+
+    Jinja resolves ``f.name`` by ``getattr`` first and, on a dict, only after that failed
+    (an AttributeError raised and caught for each of the ~175 look-ups of a document):
+    attributes are found at once. The output is the same: every name is a plain identifier
+    and none is an attribute of the namespace type itself. Made as objects directly (they
+    were a dict of dicts converted after)."""
     terms = facts.terms
     cur = terms.currency
+    formatted: dict[int, str] = {}  # a schedule repeats its amounts: each formatted once
 
     def money(minor: int) -> str:
-        return money_text(minor, cur, lang)
+        found = formatted.get(minor)
+        if found is None:
+            found = formatted[minor] = money_text(minor, cur, lang)
+        return found
 
     def text(message: str, **values: str | int) -> str:
         return translate(message, lang, context=_KEY_FACTS, **values)
@@ -351,32 +427,15 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
     per_period_fee = schedule.installments[0].fee_minor
     periods = len(schedule.installments)
     unit = _FREQUENCY_UNITS.get(str(parse_frequency(terms.frequency)), _OTHER_UNIT)
-    if_late = text(NC_("key facts", "only if late"))
-    none = text(NC_("key facts", "none"))
-    fees = [{
-        "name": text(NC_("key facts", "Installment fee")),
-        "basis": text(NC_("key facts", "{rate} of the amount of credit, every installment"),
-                      rate=percent_text(terms.fee_rate_per_period)),
-        "amount": money(per_period_fee), "total": money(facts.total_fees_minor),
-    }, {
-        "name": text(NC_("key facts", "Late fee")),
-        "basis": text(NC_("key facts", "once per missed due date, after the grace period")),
-        "amount": money(terms.late_fee_minor), "total": if_late,
-    }, {
-        "name": text(NC_("key facts", "Penalty interest")),
-        "basis": text(NC_("key facts", "{rate} a year on overdue principal, daily"),
-                      rate=percent_text(terms.penalty_annual_rate)),
-        "amount": "—", "total": if_late,
-    }, {
-        "name": text(NC_("key facts", "Early repayment fee")),
-        "basis": none, "amount": money(0), "total": money(0),
-    }, {
-        "name": text(NC_("key facts", "Withdrawal fee")),
-        "basis": none, "amount": money(0), "total": money(0),
-    }]
-    late_rules = [text(rule, grace=terms.grace_days, late=money(terms.late_fee_minor),
-                       penalty=percent_text(terms.penalty_annual_rate))
-                  for rule in _LATE_RULES]
+    fee_rows, late, late_rules, complaints_text, channels, if_late, _ = _fixed_texts(
+        lang, cur, terms.fee_rate_per_period, terms.late_fee_minor,
+        terms.penalty_annual_rate, terms.grace_days, facts.sla.acknowledge_hours,
+        facts.sla.resolve_days)
+    zero = money(0)
+    fee_figures = ((money(per_period_fee), money(facts.total_fees_minor)), (late, if_late),
+                   ("—", if_late), (zero, zero), (zero, zero))
+    fees = [SimpleNamespace(name=name, basis=basis, amount=amount, total=total)
+            for (name, basis), (amount, total) in zip(fee_rows, fee_figures, strict=True)]
     withdrawal_text = text(NC_(
         "key facts", "You may withdraw from this credit without giving a reason within {days} "
                      "days of the day it is paid out (up to and including {deadline}): you "
@@ -385,39 +444,33 @@ def _context(facts: KeyFacts, lang: str) -> dict[str, Any]:
                      "paid is refunded."),
         days=terms.withdrawal_days, deadline=facts.withdrawal_deadline.isoformat(),
         rate=percent_text(terms.annual_rate))
-    complaints_text = text(NC_(
-        "key facts", "We acknowledge a complaint within {hours} hours and give our answer "
-                     "within {days} days; late cases are escalated automatically. If you are "
-                     "not satisfied, you may complain to the financial regulator."),
-        hours=facts.sla.acknowledge_hours, days=facts.sla.resolve_days)
-    channels = [text(channel) for channel in _COMPLAINT_CHANNELS]
     term_text = f"{periods} {text(unit)}"
     method = text(_METHOD_NAMES[schedule.terms.method])
-    return {
-        "offer_id": terms.offer_id, "lender_name": terms.lender_name,
-        "issued_on": terms.start_date.isoformat(),
-        "principal": money(terms.principal_minor), "term": term_text, "method": method,
-        "apr_percent": percent_text(facts.apr),
-        "nominal_rate_percent": percent_text(terms.annual_rate),
-        "effective_rate_percent": percent_text(facts.effective_annual_rate),
-        "total_interest": money(facts.total_interest_minor),
-        "total_fees": money(facts.total_fees_minor),
-        "total_principal": money(schedule.totals.principal_minor),
-        "total_repayable": money(facts.total_repayable_minor),
-        "first_due_date": schedule.installments[0].due_date.isoformat(),
-        "fees": fees,
-        "down_payment": money(down) if down else None,
-        "price": money(down + terms.principal_minor),
-        "total_payable": money(down + facts.total_repayable_minor),
-        "schedule": [{
-            "number": first_number + row.number - 1, "due_date": row.due_date.isoformat(),
-            "principal": money(row.principal_minor), "interest": money(row.interest_minor),
-            "fee": money(row.fee_minor), "total": money(row.total_minor),
-            "balance_after": money(row.balance_after_minor)} for row in schedule.installments],
-        "late_rules": late_rules, "withdrawal_text": withdrawal_text,
-        "complaints_text": complaints_text, "complaint_channels": channels,
-        "conversion": _conversion(facts.conversion, cur, down + terms.principal_minor, lang),
-    }
+    conversion = _conversion(facts.conversion, cur, down + terms.principal_minor, lang)
+    return SimpleNamespace(
+        offer_id=terms.offer_id, lender_name=terms.lender_name,
+        issued_on=terms.start_date.isoformat(),
+        principal=money(terms.principal_minor), term=term_text, method=method,
+        apr_percent=percent_text(facts.apr),
+        nominal_rate_percent=percent_text(terms.annual_rate),
+        effective_rate_percent=percent_text(facts.effective_annual_rate),
+        total_interest=money(facts.total_interest_minor),
+        total_fees=money(facts.total_fees_minor),
+        total_principal=money(schedule.totals.principal_minor),
+        total_repayable=money(facts.total_repayable_minor),
+        first_due_date=schedule.installments[0].due_date.isoformat(),
+        fees=fees,
+        down_payment=money(down) if down else None,
+        price=money(down + terms.principal_minor),
+        total_payable=money(down + facts.total_repayable_minor),
+        schedule=[SimpleNamespace(
+            number=first_number + row.number - 1, due_date=row.due_date.isoformat(),
+            principal=money(row.principal_minor), interest=money(row.interest_minor),
+            fee=money(row.fee_minor), total=money(row.total_minor),
+            balance_after=money(row.balance_after_minor)) for row in schedule.installments],
+        late_rules=list(late_rules), withdrawal_text=withdrawal_text,
+        complaints_text=complaints_text, complaint_channels=list(channels),
+        conversion=None if conversion is None else SimpleNamespace(**conversion))
 
 
 def _conversion(conversion: CurrencyConversion | None, currency: str, price_minor: int,
@@ -442,7 +495,8 @@ def _conversion(conversion: CurrencyConversion | None, currency: str, price_mino
 @lru_cache(maxsize=8)
 def _template(lang: str) -> tuple[jinja2.Template, SimpleNamespace]:
     """(the template with the labels of ``lang`` written in, those labels): the labels are
-    still passed to the template for any that could not be written in."""
+    still passed to the template for any that could not be written in (as attributes, see
+    :func:`_figures`)."""
     import jinja2
     import markupsafe
 
@@ -478,26 +532,8 @@ def _template(lang: str) -> tuple[jinja2.Template, SimpleNamespace]:
 _FIXED_EXPRESSION = re.compile(r"\{\{ ((?:t\.)?[a-z_]+) \}\}")
 
 
-def _attributes(value: Any) -> Any:
-    """``value`` with every dict made an object of attributes (lists kept as lists).
-
-    Jinja resolves ``f.name`` by ``getattr`` first and, on a dict, only after that failed
-    (an AttributeError raised and caught for each of the ~175 look-ups of a document):
-    attributes are found at once. The output is the same: every key is a plain identifier
-    and none is an attribute of the namespace type itself."""
-    if isinstance(value, dict):
-        return SimpleNamespace(**{key: _attributes(item) if type(item) in _CONTAINERS else item
-                                  for key, item in value.items()})
-    if isinstance(value, list):
-        return [_attributes(item) if type(item) in _CONTAINERS else item for item in value]
-    return value
-
-
-_CONTAINERS = frozenset({dict, list})  # the context's only containers (leaves: str, int, None)
-
-
 def _labels(lang: str) -> SimpleNamespace:
-    """The document's labels in ``lang``, as attributes (see :func:`_attributes`)."""
+    """The document's labels in ``lang``, as attributes (see :func:`_figures`)."""
     return SimpleNamespace(**{key: translate(message, lang,
                                              context=_LABEL_CONTEXTS.get(key, _KEY_FACTS))
                               for key, message in _LABELS.items()})
@@ -507,7 +543,7 @@ def render_html(facts: KeyFacts, language: str) -> bytes:
     """The key-facts document as UTF-8 HTML bytes; deterministic (same facts, same bytes)."""
     lang = check_language(language)
     template, labels = _template(lang)
-    text = template.render(lang=lang, t=labels, f=_attributes(_context(facts, lang)),
+    text = template.render(lang=lang, t=labels, f=_figures(facts, lang),
                            template_version=TEMPLATE_VERSION)
     return text.replace("\r\n", "\n").encode("utf-8")
 
