@@ -16,11 +16,17 @@ def _ids(rows: list[dict[str, object]]) -> list[object]:
 def test_newer_pages_are_the_api_pages_in_reverse_for_every_page_size(api: Api) -> None:
     me, other = api.customer("13500000101"), api.customer("13500000102", "device-0002")
     mine, theirs = api.card(me), api.card(other)
+    created = []
     for n in range(4):
-        api.post("/v1/me/wallet/top-ups", {"card_id": mine, "amount_minor": 100 + n}, me,
-                 expect=201)
+        created.append(api.post("/v1/me/wallet/top-ups", {"card_id": mine,
+                                                          "amount_minor": 100 + n},
+                                me, expect=201).json())
         api.post("/v1/me/wallet/top-ups", {"card_id": theirs, "amount_minor": 200 + n}, other,
                  expect=201)
+    # A top-up's answer is built from the values written, not read back (issue #14): it is
+    # the very view the history gives of the stored operation.
+    stored = api.get("/v1/me/wallet/history", me, params={"limit": 100}).json()["data"]
+    assert stored == created[::-1] and stored[0]["status"] == "pending"
     from creditpay.api.routes_operators import deliver_rail_callbacks
 
     deliver_rail_callbacks(api.runtime)

@@ -5,7 +5,9 @@ Ledger plan: see :mod:`creditpay.payments.service`."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
@@ -47,6 +49,20 @@ __all__ = ["Wallet", "NewerPage"]
 # instead of a statement built per call (the demo runs these thousands of times a day).
 _INSERT_OPERATION = wallet_operations.insert()
 _OPERATION_BY_ID = select(wallet_operations).where(wallet_operations.c.id == bindparam("id"))
+_COMPLETE_OPERATION = update(wallet_operations).where(
+    wallet_operations.c.id == bindparam("op_id")).values(
+    status=bindparam("new_status"), completed_at=bindparam("now"),
+    failure_reason=bindparam("reason"))
+_w = wallet_operations.c
+# A customer's operations, newest first: theirs, and P2P transfers paid to them.
+_HISTORY = select(wallet_operations).where(
+    or_(_w.customer_id == bindparam("customer_id"),
+        and_(_w.counterparty_customer_id == bindparam("customer_id"), _w.kind == "p2p"))
+).order_by(_w.seq.desc()).limit(bindparam("rows"))
+_HISTORY_BEFORE = select(wallet_operations).where(
+    or_(_w.customer_id == bindparam("customer_id"),
+        and_(_w.counterparty_customer_id == bindparam("customer_id"), _w.kind == "p2p")),
+    _w.seq < bindparam("before_seq")).order_by(_w.seq.desc()).limit(bindparam("rows"))
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,12 @@ class Wallet:
         tx.emit(f"payments.wallet.{kind}_requested", "wallet_operation", op_id,
                 {"customer_id": principal.id, "amount_minor": amount_minor,
                  "currency": currency})
-        return self._op_view(self._wallet_op(tx.conn, op_id))
+        # The view of the row just written, from the values written (not read back): the
+        # columns left out are NULL, and created_at is stored in UTC.
+        return self._op_view(SimpleNamespace(
+            id=op_id, kind=kind, status="pending", amount_minor=amount_minor,
+            currency=currency, card_id=card_id, counterparty_customer_id=None,
+            failure_reason=None, created_at=tx.now.astimezone(dt.UTC), completed_at=None))
 
     def top_up(self, tx: Tx, principal: Principal, *, card_id: str, amount_minor: int,
                currency: str = "CNY") -> dict[str, Any]:
@@ -148,9 +169,9 @@ class Wallet:
             TransferKind.POST if succeeded else TransferKind.VOID, pending_id=op.id,
             reference=op.id))
         status = "succeeded" if succeeded else "failed"
-        tx.conn.execute(update(wallet_operations).where(wallet_operations.c.id == op.id).values(
-            status=status, completed_at=tx.now,
-            failure_reason=None if succeeded else "card_declined"))
+        tx.conn.execute(_COMPLETE_OPERATION, {
+            "op_id": op.id, "new_status": status, "now": tx.now,
+            "reason": None if succeeded else "card_declined"})
         audit.append(tx, "system", "card_rail", f"wallet.{op.kind}_{status}",
                      "wallet_operation", op.id, {"rail_operation_id": operation_id})
         tx.emit(f"payments.wallet.{op.kind}_{status}", "wallet_operation", op.id,
@@ -269,13 +290,13 @@ class Wallet:
 
     def history(self, conn: Connection, customer_id: str, *, before_seq: int | None,
                 limit: int) -> tuple[list[dict[str, Any]], int | None]:
-        w = wallet_operations.c
-        query = select(wallet_operations).where(
-            or_(w.customer_id == customer_id, and_(w.counterparty_customer_id == customer_id,
-                                                   w.kind == "p2p")))
-        if before_seq is not None:
-            query = query.where(w.seq < before_seq)
-        rows = conn.execute(query.order_by(w.seq.desc()).limit(limit + 1)).all()
+        if before_seq is None:
+            rows = conn.execute(_HISTORY, {"customer_id": customer_id,
+                                           "rows": limit + 1}).all()
+        else:
+            rows = conn.execute(_HISTORY_BEFORE, {"customer_id": customer_id,
+                                                  "before_seq": before_seq,
+                                                  "rows": limit + 1}).all()
         page = rows[:limit]
         next_seq = page[-1].seq if len(rows) > limit else None
         return [self._op_view(r, customer_id) for r in page], next_seq

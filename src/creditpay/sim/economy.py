@@ -1119,6 +1119,12 @@ class Economy:
         with self.uow.connect() as conn:
             queue = referrals.list_referrals(conn, limit=referrals.REFERRALS_MAX)
         agents = {a.customer_id: a for a in self.agents}
+        # The day's applications are decided at one simulated instant, so the queue's own
+        # order within it is the random decision id's: work them in the applicants' order
+        # instead, so the lines open in the same order (the same account numbers, the same
+        # book order for the report's bootstraps) in every run of a seed.
+        sequence = {a.customer_id: i for i, a in enumerate(self.agents)}
+        queue.sort(key=lambda r: (r.decided_at, sequence[r.customer_id]))
         for referral in queue:
             verdict, limit_minor, reason = B.referral_verdict(
                 referral.features, referral.offered_limit_minor or 0)

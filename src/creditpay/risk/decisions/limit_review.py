@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import ValidationError
@@ -34,6 +34,13 @@ ACCOUNTS_MAX = 1_000_000  # per call; larger portfolios are reviewed in chunks
 MODEL_NAME = "behaviour"
 _INT_FIELDS = ("current_limit_minor", "other_exposure_minor", "dpd_current", "dpd_max_6m",
                "months_on_book", "payments_count_90d")
+# Constant statements, one pair per action applied (hundreds of lines at each review):
+# compiled once, their cache keys remembered.
+_PENDING_ACTION = select(limit_review_actions).where(
+    limit_review_actions.c.id == bindparam("action_id"),
+    limit_review_actions.c.applied_at.is_(None))
+_MARK_APPLIED = update(limit_review_actions).where(
+    limit_review_actions.c.id == bindparam("action_id")).values(applied_at=bindparam("now"))
 _RATIO_FIELDS = ("utilisation", "on_time_share_6m")
 
 
@@ -214,16 +221,13 @@ def apply_limit_actions(uow: UnitOfWork, review_date: dt.date,
             return applied
         for action_id in ids:
             def use_case(tx: Tx, action_id: int = action_id) -> int:
-                row = tx.conn.execute(select(limit_review_actions).where(
-                    limit_review_actions.c.id == action_id,
-                    limit_review_actions.c.applied_at.is_(None))).first()
+                row = tx.conn.execute(_PENDING_ACTION, {"action_id": action_id}).first()
                 if row is None:  # applied by a concurrent run meanwhile
                     return 0
                 action = _from_row(row)
                 if action.action != "keep":
                     action = apply(tx, action) or action
-                tx.conn.execute(update(limit_review_actions).where(
-                    limit_review_actions.c.id == action_id).values(applied_at=tx.now))
+                tx.conn.execute(_MARK_APPLIED, {"action_id": action_id, "now": tx.now})
                 tx.emit("risk.limit_action.applied", "credit_account", action.account_id,
                         {"action": action.action, "new_limit_minor": action.new_limit_minor,
                          "review_date": review_date.isoformat()})
