@@ -470,7 +470,7 @@ def test_the_figures_say_what_the_rows_say() -> None:
         ("Net", "scatter", ["-25.79", None])]
     # A vintage point says its count-based share and its interval; none without accounts.
     assert vintages["data"][0]["customdata"] == [
-        "0.00%", "18.00% · bad accounts 1/3 = 33.33% (95% interval 6.15% to 79.23%)"]
+        "0.00%", "18.00% · bad accounts 1/3 = 33.33% (95% bounds: 6.15% to 79.23%)"]
 
 
 def test_a_label_from_the_data_is_text_never_markup() -> None:

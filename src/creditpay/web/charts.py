@@ -217,7 +217,7 @@ def _vintage_hover(t: Texts, r: Any) -> str:
     if r.bad_accounts_low is None or r.bad_accounts_high is None:
         return text
     return text + " · " + t.gettext(
-        "bad accounts {bad}/{lent} = {share} (95% interval {low} to {high})").format(
+        "bad accounts {bad}/{lent} = {share} (95% bounds: {low} to {high})").format(
         bad=r.bad_accounts, lent=r.lent_accounts, share=_percent_text(r.bad_accounts_share),
         low=_percent_text(r.bad_accounts_low), high=_percent_text(r.bad_accounts_high))
 
