@@ -188,18 +188,10 @@ def _position_statements() -> tuple[Any, Any, Any]:
     plans; the exposure alone when there is no line; the line alone): built once, so
     SQLAlchemy compiles them once and remembers their cache keys (this runs on every credit
     quote and authorisation)."""
-    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    a, ln = credit_accounts.c, credit_lines.c
     customer: BindParameter[str] = bindparam("customer_id")
     currency: BindParameter[str] = bindparam("currency")
-    principal = select(func.coalesce(func.sum(
-        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
-        0)).where(a.customer_id == customer, a.currency == currency,
-                  a.status == "active").scalar_subquery()
-    # A line's disputed bucket (issue #20) is owed still: it stays in the exposure.
-    owed = principal + _disputed_subquery(customer, currency)
-    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
-        h.customer_id == customer, h.currency == currency,
-        h.status == "authorised").scalar_subquery()
+    owed, held = _exposure_subqueries(customer, currency)
     plans = select(func.count()).select_from(credit_accounts).where(
         a.customer_id == customer, a.kind == "plan", a.status == "active"
     ).scalar_subquery()
@@ -209,6 +201,20 @@ def _position_statements() -> tuple[Any, Any, Any]:
     line_only = select(ln.limit_minor, ln.available_account_id).where(
         ln.customer_id == customer, ln.currency == currency)
     return with_line, select(owed, held), line_only
+
+
+def _exposure_subqueries(customer: Any, currency: Any) -> tuple[Any, Any]:
+    """The borrower's exposure as two scalar subqueries: principal owed on active accounts
+    (with the lines' disputed buckets, issue #20, which are owed still) and the open holds."""
+    a, h = credit_accounts.c, credit_authorisations.c
+    principal = select(func.coalesce(func.sum(
+        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
+        0)).where(a.customer_id == customer, a.currency == currency,
+                  a.status == "active").scalar_subquery()
+    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
+        h.customer_id == customer, h.currency == currency,
+        h.status == "authorised").scalar_subquery()
+    return principal + _disputed_subquery(customer, currency), held
 
 
 def _disputed_subquery(customer: Any, currency: Any) -> Any:
@@ -224,18 +230,10 @@ def _authorisable_statements() -> tuple[Any, Any]:
     """The authorisation's read of the customer's line with its exposure (principal on
     active accounts, the lines' disputed buckets, open holds): one constant statement, and
     its PostgreSQL form locking the line, built once (it runs on every credit checkout)."""
-    a, h, ln = credit_accounts.c, credit_authorisations.c, credit_lines.c
+    ln = credit_lines.c
     customer: BindParameter[str] = bindparam("customer_id")
     currency: BindParameter[str] = bindparam("currency")
-    principal = select(func.coalesce(func.sum(
-        a.principal_unbilled_minor + a.principal_billed_minor + a.principal_past_due_minor),
-        0)).where(a.customer_id == customer, a.currency == currency,
-                  a.status == "active").scalar_subquery()
-    held = select(func.coalesce(func.sum(h.held_minor), 0)).where(
-        h.customer_id == customer, h.currency == currency,
-        h.status == "authorised").scalar_subquery()
-    # The lines' disputed buckets (issue #20) are owed still: in the exposure.
-    owed = principal + _disputed_subquery(customer, currency)
+    owed, held = _exposure_subqueries(customer, currency)
     query = select(credit_lines, owed.label("exposure_principal"),
                    held.label("exposure_held")).where(ln.customer_id == customer,
                                                        ln.currency == currency)
