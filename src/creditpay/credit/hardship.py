@@ -213,34 +213,28 @@ def options_for(conn: Connection, *, customer_id: str, account_id: object, today
     items = repo.load_items(conn, account["seq"])
     snapshot = _snapshot(conn, account, items, product, today, pending_ok=pending_ok)
     policy = getattr(product, "hardship", None)
+    # A line has no installments of its own; its interest and fees already billed stay
+    # owed on its statements (shown as line_charges_minor).
     if isinstance(snapshot, LineHardshipAccount):
-        line_options = line_hardship_options(snapshot, policy)
-        assert policy is not None  # line_hardship_options refuses a product without one
-        return OptionsView(
-            account_id=snapshot.account_id, currency=snapshot.currency,
-            product_code=product.code, product_version=product.version,
-            product_name=dict(product.name), dpd=snapshot.dpd,
-            principal_minor=snapshot.principal_minor,
-            current_total_minor=snapshot.current_total_minor, current_installments=0,
-            holiday_interest=policy.holiday_interest if snapshot.annual_rate else "none",
-            options=tuple(line_options),
-            auto_approval_reasons=tuple(policy.auto_approval.reasons),
-            auto_approval_dpd_max=policy.auto_approval.dpd_max,
-            broken_after_days=policy.broken_after_days, is_line=True,
-            line_charges_minor=snapshot.charges_minor)
-    options = hardship_options(snapshot, policy)
-    assert policy is not None  # hardship_options refuses a product without one
+        options = line_hardship_options(snapshot, policy)
+        is_line, installments, line_charges = True, 0, snapshot.charges_minor
+        bearing = bool(snapshot.annual_rate)
+    else:
+        options = hardship_options(snapshot, policy)
+        is_line, installments, line_charges = False, len(snapshot.scheduled), 0
+        bearing = snapshot.interest_bearing
+    assert policy is not None  # both option functions refuse a product without one
     return OptionsView(
         account_id=snapshot.account_id, currency=snapshot.currency,
         product_code=product.code, product_version=product.version,
         product_name=dict(product.name), dpd=snapshot.dpd,
         principal_minor=snapshot.principal_minor,
-        current_total_minor=snapshot.current_total_minor,
-        current_installments=len(snapshot.scheduled),
-        holiday_interest=policy.holiday_interest if snapshot.interest_bearing else "none",
+        current_total_minor=snapshot.current_total_minor, current_installments=installments,
+        holiday_interest=policy.holiday_interest if bearing else "none",
         options=tuple(options), auto_approval_reasons=tuple(policy.auto_approval.reasons),
         auto_approval_dpd_max=policy.auto_approval.dpd_max,
-        broken_after_days=policy.broken_after_days)
+        broken_after_days=policy.broken_after_days, is_line=is_line,
+        line_charges_minor=line_charges)
 
 
 def _percent(rate: Decimal) -> str:
