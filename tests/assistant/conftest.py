@@ -15,7 +15,7 @@ import pytest
 
 from creditpay.benchmarks.assistant import seed_world
 from creditpay.clock import SimulatedClock
-from tests.api.helpers import Api, build_app
+from tests.api.helpers import Api, running_api
 from tests.conftest import STORES, Store, _new_store
 
 PASSWORD = "bench password 1"  # seed_world's
@@ -54,18 +54,12 @@ class World:
 @pytest.fixture(scope="session", params=STORES)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
-    from starlette.testclient import TestClient
-
     stores = _new_store(request.param, request, tmp_path_factory.mktemp("assistant"))
     store = next(stores)
     clock = SimulatedClock("2025-03-01T09:00:00+00:00")
-    app = build_app(store.url, clock)
-    client = TestClient(app, raise_server_exceptions=False)
-    api = Api(client, app)
     try:
-        people = seed_world(api.runtime, clock)
-        yield World(store, api, clock, people)
+        with running_api(store.url, clock) as api:
+            people = seed_world(api.runtime, clock)
+            yield World(store, api, clock, people)
     finally:
-        client.close()
-        app.state.runtime.close()
         stores.close()

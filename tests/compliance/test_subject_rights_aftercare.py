@@ -10,14 +10,13 @@ import json
 
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from creditpay.assistant.tables import assistant_turns
 from creditpay.credit import service as S
 from creditpay.payments.disputes_tables import payment_dispute_events, payment_disputes
 from creditpay.platform.tables import vault_notes
 from creditpay.reporting import subject_rights as SR
-from tests.api.helpers import Api, build_app
+from tests.api.helpers import Api, running_api
 
 STATEMENT = "我失业了, call 张伟 on 13812345678"
 DESCRIPTION = "The parcel never came; ask my neighbour 李娜"
@@ -25,13 +24,8 @@ DESCRIPTION = "The parcel never came; ask my neighbour 李娜"
 
 @pytest.fixture
 def api(store, clock):
-    app = build_app(store.url, clock)
-    client = TestClient(app, raise_server_exceptions=False)
-    try:
-        yield Api(client, app)
-    finally:
-        client.close()
-        app.state.runtime.close()
+    with running_api(store.url, clock) as api:
+        yield api
 
 
 def _balance_payment(api: Api, mkey: str, token: str, order_id: str) -> str:

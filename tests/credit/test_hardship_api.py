@@ -8,25 +8,19 @@ import hashlib
 
 import pytest
 from sqlalchemy import select
-from starlette.testclient import TestClient
 
 from creditpay import ledger as L
 from creditpay.credit import service as S
 from creditpay.credit.hardship_tables import credit_hardship_requests
 from creditpay.ledger.chart import party_key
-from tests.api.helpers import Api, build_app, key
+from tests.api.helpers import Api, key, running_api
 from tests.catalogues import CATALOGUE
 
 
 @pytest.fixture
 def api(store, clock):
-    app = build_app(store.url, clock)
-    client = TestClient(app, raise_server_exceptions=False)
-    try:
-        yield Api(client, app)
-    finally:
-        client.close()
-        app.state.runtime.close()
+    with running_api(store.url, clock) as api:
+        yield api
 
 
 def _borrower(api: Api, admin: str, phone: str, loan_id: str, id_number: str
