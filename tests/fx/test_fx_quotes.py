@@ -231,6 +231,31 @@ def test_simulated_rates_are_plausible_deterministic_and_move_daily():
     assert other != today
 
 
+def test_one_simulated_source_asked_day_after_day_gives_what_a_fresh_one_gives():
+    # One source serves every night of a run and continues its walk; asking for the days in
+    # any order (forward, back, again, from several threads) must give the rates a new
+    # source, which replays the walk from its start, gives for that day.
+    source = SimulatedRateSource(5)
+    start = dt.date(2024, 12, 16)
+    days = [start + dt.timedelta(days=n) for n in (0, 1, 2, 40, 3, 3, 0, 400, 41)]
+
+    def fresh(day):
+        return SimulatedRateSource(5).rates(day)
+
+    assert [source.rates(day) for day in days] == [fresh(day) for day in days]
+    results: dict[int, list] = {}
+
+    def ask(n: int) -> None:
+        results[n] = source.rates(start + dt.timedelta(days=n))
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in (7, 90, 8, 91)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {n: fresh(start + dt.timedelta(days=n)) for n in (7, 90, 8, 91)}
+
+
 def test_csv_source_reads_a_feed_and_names_the_line_and_column_of_a_bad_row(tmp_path):
     feed = tmp_path / "rates.csv"
     feed.write_text("as_of,base,quote,mid_rate\n2025-03-01,USD,CNY,7.1834\n"

@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import math
 import random
+import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
@@ -97,6 +98,12 @@ class SimulatedRateSource:
                 raise ValidationError(f"the simulated source has no rate for {code}",
                                       field="currencies")
         self.currencies = tuple(c for c in chosen if c != self.home_currency)
+        # Where each currency's walk stands: (days walked, log deviation, its draw stream).
+        # Days are asked for in order (one night after the other), so a later day continues
+        # the walk instead of replaying it from 2020; an earlier day replays it. The same
+        # stream continued gives the very draws a replay gives, so the rates are the same.
+        self._walks: dict[str, tuple[int, float, random.Random]] = {}
+        self._walks_lock = threading.Lock()  # one source serves an API's request threads
 
     @property
     def name(self) -> str:
@@ -104,11 +111,15 @@ class SimulatedRateSource:
 
     def _walk(self, currency: str, days: int) -> float:
         start, volatility = SIMULATED_START_RATES[currency]
-        draws = random.Random(f"{self.seed}:{currency}")
-        log_deviation = 0.0
-        for _ in range(days):
-            log_deviation = (log_deviation * (1 - _MEAN_REVERSION_PER_DAY)
-                             + draws.gauss(0.0, volatility))
+        with self._walks_lock:
+            walked, log_deviation, draws = self._walks.get(currency, (0, 0.0, None))
+            if draws is None or walked > days:
+                walked, log_deviation = 0, 0.0
+                draws = random.Random(f"{self.seed}:{currency}")
+            for _ in range(days - walked):
+                log_deviation = (log_deviation * (1 - _MEAN_REVERSION_PER_DAY)
+                                 + draws.gauss(0.0, volatility))
+            self._walks[currency] = (days, log_deviation, draws)
         return float(start) * math.exp(log_deviation)
 
     def rates(self, day: dt.date) -> list[MidRate]:

@@ -1273,7 +1273,9 @@ class Economy:
         # stored metrics and alerts are what the report shows (MonitorBoard.load).
         report = run_nightly(self.uow, today, early_warning_monitors=SIM_MONITORS,
                              audit_checkpointer=self.audit_checkpointer,
-                             catalogue=self.services.catalogue)
+                             catalogue=self.services.catalogue,
+                             fx_config=self.services.fx_config,
+                             fx_rate_source=self.services.fx_rate_source)
         if report.limit_review and report.limit_review["applied"]:
             self.tally.limit_changes += report.limit_review["applied"]
         self.behaviour_model = BM.retrain_when_due(
