@@ -1,10 +1,12 @@
 """SQLite's query plans of two hot reads whose cost grew with the demo's history (issue #14,
-migrations 0047_demo_scale_indexes and 0048_payment_intents_status).
+migrations 0047_demo_scale_indexes, 0048_payment_intents_status and 0049_payment_intents_due).
 
 SQLite plans without statistics, so a plan is a property of the schema, not of the data: the
 statements the code really runs (captured while calling it on an empty migrated database)
-are explained and must look the borrower's accounts up by customer, and the open intents up
-by status, instead of reading the whole active book or every intent ever made. PostgreSQL
+are explained and must look the borrower's accounts up by customer, the due intents up by
+the sweep's partial indexes, and a customer's or merchant's payments up by their owner,
+instead of reading the whole active book, every intent ever made or every payment in a
+status. PostgreSQL
 plans from statistics and is not concerned."""
 
 from __future__ import annotations
@@ -86,4 +88,37 @@ def test_the_expiry_sweep_reads_open_intents_by_status(sqlite_engine: Any) -> No
     for statement, plan in plans:
         assert not any(line.startswith("SCAN payment_intents") for line in plan), (plan,
                                                                                   statement)
-        assert any("ix_payment_intents_status" in line for line in plan), (plan, statement)
+        used = " ".join(plan)
+        assert "ix_payment_intents_capture_due" in used, (plan, statement)
+        assert "ix_payment_intents_confirm_due" in used, (plan, statement)
+
+
+def test_a_customers_and_a_merchants_payments_are_read_by_their_owner(sqlite_engine: Any
+                                                                        ) -> None:
+    # A read of "this customer's (merchant's) payments in a status" must go through the
+    # owner's index: an index on status alone was once chosen for them, and read every
+    # payment in that status of everyone (0049_payment_intents_due).
+    from creditpay.parties.service import Principal
+    from creditpay.payments import merchant_desk
+    from creditpay.payments.disputes import Disputes
+    from creditpay.payments.reporting import customer_paid_intents
+
+    customer = Principal(kind="customer", id="cus_1")
+    merchant = Principal(kind="merchant", id="mer_1")
+
+    def run() -> None:
+        with sqlite_engine.connect() as conn:
+            Disputes(payments=None, policy=object()).disputable_payments(  # type: ignore[arg-type]
+                conn, customer, limit=5)
+            customer_paid_intents(conn, "cus_1", limit=5)
+            for status in ("succeeded", "requires_capture", "in_review"):
+                merchant_desk.list_payments(conn, merchant, status=status, limit=5)
+
+    plans = [(s, p) for s, p in _plans_of(sqlite_engine, run) if "payment_intents" in s]
+    assert len(plans) >= 5
+    for statement, plan in plans:
+        on_intents = [line for line in plan if "payment_intents" in line]
+        assert on_intents, (plan, statement)
+        for line in on_intents:
+            assert ("ix_payment_intents_customer" in line
+                    or "ix_payment_intents_merchant" in line), (line, statement)

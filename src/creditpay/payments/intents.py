@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, text, update
 
 from creditpay.db.uow import Tx, inserted_id
 from creditpay.errors import (
@@ -46,6 +46,8 @@ from creditpay.payments.common import (
     check_amount,
 )
 from creditpay.payments.tables import (
+    INTENT_CAPTURE_DUE_SQL,
+    INTENT_CONFIRM_DUE_SQL,
     payment_intents,
 )
 from creditpay.platform import audit
@@ -308,8 +310,8 @@ class Intents:
         holds = expire_holds(tx)
         p = payment_intents.c
         rows = tx.conn.execute(select(payment_intents).where(or_(
-            and_(p.status == "requires_capture", p.capture_before <= tx.now),
-            and_(p.status.in_(("requires_confirmation", "in_review")), p.expires_at <= tx.now)))
+            and_(text(INTENT_CAPTURE_DUE_SQL), p.capture_before <= tx.now),
+            and_(text(INTENT_CONFIRM_DUE_SQL), p.expires_at <= tx.now)))
             .order_by(p.seq).limit(limit)).all()
         for row in rows:
             self.expire_one(tx, row)
