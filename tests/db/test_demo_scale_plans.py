@@ -1,12 +1,13 @@
-"""SQLite's query plans of two hot reads whose cost grew with the demo's history (issue #14,
-migrations 0047_demo_scale_indexes, 0048_payment_intents_status and 0049_payment_intents_due).
+"""SQLite's query plans of hot reads whose cost grew with the demo's history (issue #14,
+migrations 0047_demo_scale_indexes, 0048_payment_intents_status, 0049_payment_intents_due and
+0050_credit_authorisations_open).
 
 SQLite plans without statistics, so a plan is a property of the schema, not of the data: the
 statements the code really runs (captured while calling it on an empty migrated database)
 are explained and must look the borrower's accounts up by customer, the due intents up by
-the sweep's partial indexes, and a customer's or merchant's payments up by their owner,
-instead of reading the whole active book, every intent ever made or every payment in a
-status. PostgreSQL
+the sweep's partial indexes, a customer's or merchant's payments up by their owner, and the
+open authorisations through their own index, instead of reading the whole active book, every
+intent or authorisation ever made, or every payment in a status. PostgreSQL
 plans from statistics and is not concerned."""
 
 from __future__ import annotations
@@ -122,3 +123,17 @@ def test_a_customers_and_a_merchants_payments_are_read_by_their_owner(sqlite_eng
         for line in on_intents:
             assert ("ix_payment_intents_customer" in line
                     or "ix_payment_intents_merchant" in line), (line, statement)
+
+
+def test_the_nightly_close_of_expired_holds_reads_open_authorisations_only(
+        sqlite_engine: Any) -> None:
+    from creditpay.credit.cob import _close_expired_authorisations
+
+    uow = UnitOfWork(sqlite_engine, SimulatedClock("2025-03-01T09:00:00+00:00"))
+    plans = [(s, p) for s, p in _plans_of(sqlite_engine,
+                                           lambda: uow.run(_close_expired_authorisations))
+             if "FROM credit_authorisations" in s]
+    assert plans
+    for statement, plan in plans:
+        assert any("ix_credit_authorisations_open" in line for line in plan), (plan,
+                                                                              statement)

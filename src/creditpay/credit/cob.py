@@ -46,7 +46,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, case, func, select, text
 
 from creditpay import ledger as L
 from creditpay.credit import accounts_repo as repo
@@ -501,6 +501,7 @@ def _close_expired_authorisations(tx: Tx) -> int:
     the line; the authorisation can no longer be captured), so that nothing, the exposure
     check included, counts an expired hold as live. Returns how many."""
     from creditpay.credit.service import HOLD_TIMEOUT_SECONDS
+    from creditpay.credit.tables import AUTHORISATION_OPEN_SQL
     from creditpay.credit.tables import credit_authorisations as ca
 
     # Only authorisations older than the timeout can have an expired hold.
@@ -509,7 +510,7 @@ def _close_expired_authorisations(tx: Tx) -> int:
     after = ""
     while True:
         rows = tx.conn.execute(select(ca.c.authorisation_id, ca.c.hold_transfer_id).where(
-            ca.c.status == "authorised", ca.c.created_at <= cutoff,
+            text(AUTHORISATION_OPEN_SQL), ca.c.created_at <= cutoff,
             ca.c.authorisation_id > after).order_by(ca.c.authorisation_id).limit(
             _AUTHORISATIONS_PER_BATCH)).all()
         expired = [auth_id for auth_id, hold_id in rows

@@ -44,6 +44,7 @@ __all__ = [
     "credit_accounts",
     "credit_installments",
     "credit_authorisations",
+    "AUTHORISATION_OPEN_SQL",
     "credit_purchases",
     "credit_refunds",
     "credit_repayments",
@@ -231,6 +232,10 @@ credit_installments = Table(
     Index("ix_credit_installments_status_account", "status", "account_seq"),
 )
 
+# The open (capturable) authorisations: the predicate of their partial index, and the very
+# text the statements that should use it state.
+AUTHORISATION_OPEN_SQL = "status = 'authorised'"
+
 credit_authorisations = Table(
     "credit_authorisations",
     metadata,
@@ -252,6 +257,14 @@ credit_authorisations = Table(
     CheckConstraint("status IN ('authorised', 'captured', 'voided')", name="status"),
     # A borrower's open holds (exposure, affordability): read by every checkout.
     Index("ix_credit_authorisations_customer", "customer_id", "currency", "status"),
+    # The nightly close of expired holds pages through the open authorisations only;
+    # without it every authorisation ever made was read each night (138 ms at 180 days of
+    # the 1,000-customer demo). Partial: the close states the predicate as a literal
+    # (AUTHORISATION_OPEN_SQL), as SQLite needs to choose it (migration
+    # 0050_credit_authorisations_open).
+    Index("ix_credit_authorisations_open", "status", "authorisation_id",
+          sqlite_where=text(AUTHORISATION_OPEN_SQL),
+          postgresql_where=text(AUTHORISATION_OPEN_SQL)),
 )
 
 credit_purchases = Table(
