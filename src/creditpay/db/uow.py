@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Table
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from creditpay.clock import Clock
 from creditpay.db.engine import driver_connection, writer_gate
+from creditpay.db.metadata import fast_bind
 from creditpay.db.tables import outbox_events
 
 __all__ = ["UnitOfWork", "Tx", "is_transient_error", "inserted_id", "insert_new",
@@ -151,22 +154,56 @@ class Tx:
 
 
 def _insert_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    names = list(rows[0])
-    if any(list(row) != names for row in rows):
-        raise ValueError(f"rows queued for {table.name} name different columns")
-    dialect = conn.dialect
-    binds = [_bind(table.c[name], dialect) for name in names]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    statement = (f"INSERT INTO {table.name} ({', '.join(names)})"  # nosec B608 - metadata names
-                 f" VALUES ({', '.join([mark] * len(names))})")
-    driver_connection(conn).cursor().executemany(statement, [
-        tuple(bind(row[name]) for bind, name in zip(binds, names, strict=True))
-        for row in rows])
+    names = tuple(rows[0])
+    _inserter(table, names, conn.dialect).insert(driver_connection(conn), rows)
 
 
-def _bind(column: Any, dialect: Any) -> Callable[[Any], Any]:
-    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return processor or (lambda value: value)
+class _Inserter:
+    """The INSERT of some columns of one table on one dialect, built once: its SQL text for
+    the driver's paramstyle and, per column, the bind conversion a Core insert applies
+    (:func:`creditpay.db.metadata.fast_bind`: the column's own processor, with the common
+    values converted directly, to the same output)."""
+
+    __slots__ = ("table", "names", "statement", "getter", "converters")
+
+    def __init__(self, table: Table, names: tuple[str, ...], dialect: Dialect) -> None:
+        self.table, self.names = table, names
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.statement = (f"INSERT INTO {table.name} ({', '.join(names)})"  # nosec B608
+                          f" VALUES ({', '.join([mark] * len(names))})")
+        # itemgetter of one name returns the value itself, not a 1-tuple.
+        self.getter = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+        self.converters = tuple(
+            (position, converter) for position, name in enumerate(names)
+            if (converter := fast_bind(table.c[name].type, dialect)) is not None)
+
+    def insert(self, driver: Any, rows: list[dict[str, Any]]) -> None:
+        names, getter, converters = self.names, self.getter, self.converters
+        width = len(names)
+        params: list[Any] = []
+        for row in rows:
+            if len(row) != width or tuple(row) != names:
+                raise ValueError(f"rows queued for {self.table.name} name different columns")
+            values = getter(row)
+            if converters:
+                values = list(values)
+                for position, converter in converters:
+                    values[position] = converter(values[position])
+            params.append(values)
+        driver.cursor().executemany(self.statement, params)
+
+
+# Built on first use per (table, columns, dialect): a compiled statement and its
+# converters, a function of the metadata alone (no database state).
+_INSERTERS: dict[tuple[Table, tuple[str, ...], str, str], _Inserter] = {}
+
+
+def _inserter(table: Table, names: tuple[str, ...], dialect: Dialect) -> _Inserter:
+    key = (table, names, dialect.name, dialect.driver)
+    inserter = _INSERTERS.get(key)
+    if inserter is None:
+        inserter = _INSERTERS[key] = _Inserter(table, names, dialect)
+    return inserter
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
