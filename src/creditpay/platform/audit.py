@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy import Connection, Engine, RowMapping, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from creditpay.db.metadata import JsonText
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
 from creditpay.platform.checkpoints import (
@@ -123,10 +124,18 @@ _NOTE_ID = re.compile(r"note_[0-9a-f]{24}")
 
 
 # ----- canonical form and hashing -----------------------------------------------------------
+# The encoders are built once: ``json.dumps`` with any argument builds a new JSONEncoder on
+# every call. Same class, same arguments, same bytes.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+# What the payload column stores: SQLAlchemy's JSON bind (``json.dumps(value)``) of the
+# payload's canonical round trip (sorted keys, tuples as lists), in one encoding.
+_STORED = json.JSONEncoder(sort_keys=True)
+
+
 def canonical_json(value: Any) -> bytes:
     """UTF-8 JSON with sorted keys and no whitespace: one byte string per value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def _utc_text(value: dt.datetime) -> str:
@@ -170,10 +179,17 @@ def _check_slug(value: str, field: str) -> None:
                               field=field)
 
 
+def _may_hold_pii(text: str) -> bool:
+    """False when ``find_pii(text, strict=True)`` cannot find anything: every kind it finds
+    holds an "@" (an email) or at least 8 digits, so at least 8 characters (phone numbers
+    11, or "+" and 8; card numbers 13; ID numbers 18)."""
+    return len(text) >= 8 or "@" in text
+
+
 def _check_identifier(value: str, field: str) -> None:
     if not isinstance(value, str) or not 1 <= len(value) <= ID_CHARS_MAX:
         raise ValidationError(f"must be a string of 1..{ID_CHARS_MAX} characters", field=field)
-    found = find_pii(value, strict=True)
+    found = find_pii(value, strict=True) if _may_hold_pii(value) else None
     if found:
         raise ValidationError(
             f"looks like a plaintext {found[0].kind}; reference people by their internal id",
@@ -212,6 +228,58 @@ def _check_payload(value: Any, path: str, depth: int) -> None:
                               field=path)
 
 
+def _payload_ok(value: Any, depth: int) -> bool:
+    """True only if :func:`_check_payload` would accept ``value``: the same checks on plain
+    dicts, lists, tuples and scalars, without building a path per key. Anything it is not
+    sure of (an error, a subclass, another Mapping) returns False, and the caller runs
+    :func:`_check_payload`, which decides and names the field."""
+    kind = type(value)
+    if kind is dict:
+        if value and depth >= PAYLOAD_DEPTH_MAX:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            pii_kind, free_text, pii_hint = _key_checks(key)
+            if pii_kind is not None or (free_text and not _is_code(item)):
+                return False
+            item_kind = type(item)
+            if item_kind is str:
+                if _may_hold_pii(item) and find_pii(item, strict=True):
+                    return False
+            elif item_kind is int:
+                if pii_hint and find_pii(str(item), strict=True):
+                    return False
+            elif item_kind is float:
+                if not math.isfinite(item) or (pii_hint and find_pii(str(item), strict=True)):
+                    return False
+            elif item is not None and item_kind is not bool and not _payload_ok(item,
+                                                                                depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        if value and depth >= PAYLOAD_DEPTH_MAX:
+            return False
+        return all(_payload_ok(item, depth + 1) for item in value)
+    if kind is str:
+        return not (_may_hold_pii(value) and find_pii(value, strict=True))
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is int or kind is bool
+
+
+def _is_code(value: Any) -> bool:
+    """True only if :func:`_require_code` accepts ``value``."""
+    kind = type(value)
+    if kind is str:
+        return FREE_TEXT_CODE.fullmatch(value) is not None
+    if kind is list or kind is tuple:
+        return all(item is None or type(item) in (bool, int)
+                   or (type(item) is str and FREE_TEXT_CODE.fullmatch(item) is not None)
+                   for item in value)
+    return value is None or kind is bool or kind is int
+
+
 # Pure memo (kept): a function of the key's text only. Payloads reuse a few hundred key
 # names ("amount_minor", "reason", ...) in every record; the three scans of each key
 # (personal data, free-text name, personal-data hint) were a third of an append.
@@ -240,7 +308,7 @@ def _reject_pii_text(text: str, path: str) -> None:
     # Numbers are only inspected under keys that name personal data (see _check_payload):
     # amounts in minor units and epoch-millisecond times would otherwise be mistaken for
     # phone or card numbers.
-    found = find_pii(text, strict=True)
+    found = find_pii(text, strict=True) if _may_hold_pii(text) else None
     if found:
         raise ValidationError(
             f"contains what looks like a plaintext {found[0].kind}; audit payloads must hold "
@@ -274,7 +342,14 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
     if len(encoded) > PAYLOAD_BYTES_MAX:  # size first: bounds the cost of the PII scan
         raise ValidationError(f"must be at most {PAYLOAD_BYTES_MAX} bytes as JSON",
                               field="payload")
-    _check_payload(payload, "payload", 0)
+    if not encoded or not _payload_ok(payload, 0):
+        _check_payload(payload, "payload", 0)  # the authority: raises naming the field
+    if encoded:
+        # The canonical JSON's round trip, encoded as the column's bind would: the same
+        # text as json.dumps(json.loads(encoded)) without decoding and encoding again.
+        stored: Any = JsonText(_STORED.encode(payload))
+    else:
+        stored = json.loads(encoded)  # not reached for a valid payload; raises as before
     # Queued, not executed: a checkout appends three records, and one executemany at commit
     # costs what one insert does (Tx.queue_insert).
     tx.queue_insert(audit_records, {
@@ -286,7 +361,7 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
         "subject_id": subject_id,
         # Stored as its JSON round trip (tuples become lists) so the hash computed at seal
         # time equals what any later reader decodes.
-        "payload": json.loads(encoded),
+        "payload": stored,
     })
 
 
