@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import insert, select, text
 
 from creditpay.clock import SimulatedClock

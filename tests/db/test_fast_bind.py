@@ -21,7 +21,7 @@ _DATETIMES: list[Any] = [
     dt.datetime(2025, 3, 1, 9, 0, 0, 1, tzinfo=_UTC),
     dt.datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=_UTC),
     dt.datetime(2025, 3, 1, 9, 0, 5, 250_000, tzinfo=dt.timezone(dt.timedelta(hours=8))),
-    dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.timezone.utc),
+    dt.datetime(2025, 3, 1, 9, 0, tzinfo=dt.UTC),
     None,
 ]
 _JSON: list[Any] = [{"b": 1, "a": [1, 2.5, None, True]}, [], "text", 7, None,

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, DateTime, MetaData
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.sql import sqltypes
+from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.types import TypeDecorator
 
 __all__ = ["metadata", "BigIntPK", "JSONType", "UtcDateTime", "JsonText", "fast_bind"]
@@ -126,9 +126,9 @@ def fast_bind(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None
         if sqlite:
             def utc_datetime(value: Any) -> Any:
                 if type(value) is dt.datetime and value.tzinfo is _UTC:
-                    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (
-                        value.year, value.month, value.day, value.hour, value.minute,
-                        value.second, value.microsecond)
+                    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+                            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+                            f".{value.microsecond:06d}")
                 return slow(value)
         else:
             def utc_datetime(value: Any) -> Any:

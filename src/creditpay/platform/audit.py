@@ -45,10 +45,11 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, RowMapping, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, RowMapping, func, select
 from sqlalchemy.exc import IntegrityError
 
-from creditpay.db.metadata import JsonText
+from creditpay.db.engine import driver_connection
+from creditpay.db.metadata import JsonText, fast_bind
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
 from creditpay.platform.checkpoints import (
@@ -156,20 +157,81 @@ def record_hash(prev_hash: str, record: Mapping[str, Any] | RowMapping) -> str:
     ``prev_hash`` and ``hash`` is covered, including ``chain_index``, ``id`` and both times, so
     moving, renumbering or re-dating a record breaks its hash.
     """
+    return _digest(prev_hash, record["chain_index"], record["id"],
+                   _utc_text(record["recorded_at"]), _utc_text(record["sealed_at"]),
+                   record["actor_type"], record["actor_id"], record["action"],
+                   record["subject_type"], record["subject_id"], record["payload"])
+
+
+def _digest(prev_hash: str, chain_index: int, record_id: int, recorded_text: str,
+            sealed_text: str, actor_type: str, actor_id: str, action: str, subject_type: str,
+            subject_id: str, payload: Any) -> str:
+    # The one definition of a record's hash (format v1): record_hash, the seal and the
+    # walk of verify all come here.
     content = {
         "v": HASH_FORMAT_VERSION,
-        "chain_index": record["chain_index"],
-        "id": record["id"],
-        "recorded_at": _utc_text(record["recorded_at"]),
-        "sealed_at": _utc_text(record["sealed_at"]),
-        "actor_type": record["actor_type"],
-        "actor_id": record["actor_id"],
-        "action": record["action"],
-        "subject_type": record["subject_type"],
-        "subject_id": record["subject_id"],
-        "payload": record["payload"],
+        "chain_index": chain_index,
+        "id": record_id,
+        "recorded_at": recorded_text,
+        "sealed_at": sealed_text,
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "payload": payload,
     }
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_json(content)).hexdigest()
+
+
+# ----- the rows as the driver returns them ---------------------------------------------------
+# The seal and verify's walk read and write many records per call through constant SQL sent
+# to the driver (as ``ledger/service.py`` does), with the conversions SQLAlchemy's column
+# types did done here: the payload's JSON text decoded (SQLite; psycopg decodes JSONB itself)
+# and the business times turned into the hash's UTC text.
+_RECORD_COLUMNS = ("id, recorded_at, actor_type, actor_id, action, subject_type, subject_id,"
+                   " payload")
+# SQLAlchemy's SQLite DATETIME storage format, four-digit year: sliced into the hash's text
+# directly (the same text as parsing it and formatting the datetime).
+_SQLITE_STORED_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
+                                 r"\.[0-9]{6}")
+
+
+class _DriverRows:
+    """Statements and conversions of ``audit_records`` for one connection's dialect."""
+
+    def __init__(self, conn: Connection) -> None:
+        dialect = conn.dialect
+        self.driver = driver_connection(conn)
+        self.sqlite = dialect.name == "sqlite"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.mark = mark
+        self._time = audit_records.c.recorded_at.type.result_processor(dialect, None)
+        self._json = audit_records.c.payload.type.dialect_impl(dialect).result_processor(
+            dialect, None)
+        self.bind_time = fast_bind(audit_records.c.sealed_at.type, dialect)
+
+    def time_text(self, value: Any) -> str:
+        if self.sqlite and type(value) is str and _SQLITE_STORED_TIME.fullmatch(value):
+            return f"{value[:10]}T{value[11:]}Z"
+        parsed = self._time(value) if self._time is not None else value
+        assert isinstance(parsed, dt.datetime), "a sealed record's time is never NULL"
+        return _utc_text(parsed)
+
+    def payload(self, value: Any) -> Any:
+        if self._json is None or value is None:
+            return value
+        if self.sqlite and type(value) is str:
+            return json.loads(value)
+        return self._json(value)
+
+    def fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(sql.replace("?", self.mark), params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
 
 # ----- append -------------------------------------------------------------------------------
@@ -415,39 +477,49 @@ def _ensure_head(engine: Engine) -> None:
             pass
 
 
+_HEAD_SQL = "SELECT last_chain_index, head_hash FROM audit_chain_head WHERE id = ?"
+_UNSEALED_SQL = (f"SELECT {_RECORD_COLUMNS} FROM audit_records"  # nosec B608 - constants
+                 " WHERE chain_index IS NULL ORDER BY id LIMIT ?")
+_SEAL_SQL = ("UPDATE audit_records SET chain_index = ?, prev_hash = ?, hash = ?, sealed_at = ?"
+             " WHERE id = ? AND chain_index IS NULL")
+_MOVE_HEAD_SQL = ("UPDATE audit_chain_head SET last_chain_index = ?, last_record_id = ?,"
+                  " head_hash = ?, sealed_at = ? WHERE id = ?")
+
+
 def _seal_batch(tx: Tx, batch_max: int) -> tuple[int, int, str]:
-    head = tx.conn.execute(
-        select(audit_chain_head).where(audit_chain_head.c.id == HEAD_ROW_ID)
-        .with_for_update()).one()
-    rows = tx.conn.execute(
-        select(audit_records).where(audit_records.c.chain_index.is_(None))
-        .order_by(audit_records.c.id).limit(batch_max)).mappings().all()
-    index, prev_hash = head.last_chain_index, head.head_hash
+    rows_io = _DriverRows(tx.conn)
+    head_sql = _HEAD_SQL + ("" if rows_io.sqlite else " FOR UPDATE")
+    heads = rows_io.fetch(head_sql, (HEAD_ROW_ID,))
+    if not heads:  # _ensure_head made it: raise what reading it through SQLAlchemy raises
+        tx.conn.execute(select(audit_chain_head).where(
+            audit_chain_head.c.id == HEAD_ROW_ID)).one()
+    index, prev_hash = heads[0]
+    rows = rows_io.fetch(_UNSEALED_SQL, (batch_max,))
     if not rows:
         return 0, index, prev_hash
     sealed_at = _as_utc(tx.now)
+    sealed_text = _utc_text(sealed_at)
+    sealed_param = rows_io.bind_time(sealed_at) if rows_io.bind_time else sealed_at
+    time_text, payload = rows_io.time_text, rows_io.payload
     updates = []
-    for row in rows:
+    for (record_id, recorded_at, actor_type, actor_id, action, subject_type, subject_id,
+         stored_payload) in rows:
         index += 1
-        record = dict(row, chain_index=index, sealed_at=sealed_at)
-        record_digest = record_hash(prev_hash, record)
-        updates.append({"b_id": row["id"], "b_chain_index": index, "b_prev_hash": prev_hash,
-                        "b_hash": record_digest})
+        record_digest = _digest(prev_hash, index, record_id, time_text(recorded_at),
+                                sealed_text, actor_type, actor_id, action, subject_type,
+                                subject_id, payload(stored_payload))
+        updates.append((index, prev_hash, record_digest, sealed_param, record_id))
         prev_hash = record_digest
-    result = tx.conn.execute(
-        update(audit_records)
-        .where(audit_records.c.id == bindparam("b_id"))
-        .where(audit_records.c.chain_index.is_(None))
-        .values(chain_index=bindparam("b_chain_index"), prev_hash=bindparam("b_prev_hash"),
-                hash=bindparam("b_hash"), sealed_at=sealed_at),
-        updates)
-    if tx.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(updates):
-        # Someone sealed behind the head lock's back: abort rather than fork the chain.
-        raise StateError(f"sealed {result.rowcount} of {len(updates)} audit records")
-    tx.conn.execute(
-        update(audit_chain_head).where(audit_chain_head.c.id == HEAD_ROW_ID)
-        .values(last_chain_index=index, last_record_id=rows[-1]["id"], head_hash=prev_hash,
-                sealed_at=sealed_at))
+    cursor = rows_io.driver.cursor()
+    try:
+        cursor.executemany(_SEAL_SQL.replace("?", rows_io.mark), updates)
+        if cursor.rowcount != len(updates):
+            # Someone sealed behind the head lock's back: abort rather than fork the chain.
+            raise StateError(f"sealed {cursor.rowcount} of {len(updates)} audit records")
+        cursor.execute(_MOVE_HEAD_SQL.replace("?", rows_io.mark),
+                       (index, rows[-1][0], prev_hash, sealed_param, HEAD_ROW_ID))
+    finally:
+        cursor.close()
     return len(rows), index, prev_hash
 
 
@@ -522,20 +594,35 @@ class VerifyResult:
         return f"audit chain BROKEN at {where}: {self.reason}"
 
 
+_PAGE_SQL = (f"SELECT chain_index, prev_hash, hash, {_RECORD_COLUMNS}, sealed_at"  # nosec B608
+             " FROM audit_records WHERE chain_index > ? ORDER BY chain_index LIMIT ?")
+_PAGE_UP_TO_SQL = (f"SELECT chain_index, prev_hash, hash, {_RECORD_COLUMNS},"  # nosec B608
+                   " sealed_at FROM audit_records WHERE chain_index > ? AND chain_index <= ?"
+                   " ORDER BY chain_index LIMIT ?")
+
+
 def _sealed_rows(conn: Connection, after_index: int, up_to_index: int | None,
-                 page_size: int) -> Iterator[RowMapping]:
+                 page_size: int) -> Iterator[tuple[int, int, str, str, str]]:
+    """(chain_index, id, prev_hash, hash, the hash recomputed from the record's content
+    with its own prev_hash) of every sealed record after ``after_index``, in chain order."""
     # Keyset pagination: bounded memory for a chain of any length.
+    rows_io = _DriverRows(conn)
+    time_text, payload = rows_io.time_text, rows_io.payload
     after = after_index
     while True:
-        query = (select(audit_records).where(audit_records.c.chain_index > after)
-                 .order_by(audit_records.c.chain_index).limit(page_size))
-        if up_to_index is not None:
-            query = query.where(audit_records.c.chain_index <= up_to_index)
-        page = conn.execute(query).mappings().all()
-        yield from page
+        if up_to_index is None:
+            page = rows_io.fetch(_PAGE_SQL, (after, page_size))
+        else:
+            page = rows_io.fetch(_PAGE_UP_TO_SQL, (after, up_to_index, page_size))
+        for (chain_index, prev_hash, stored_hash, record_id, recorded_at, actor_type,
+             actor_id, action, subject_type, subject_id, stored_payload, sealed_at) in page:
+            yield (chain_index, record_id, prev_hash, stored_hash,
+                   _digest(prev_hash, chain_index, record_id, time_text(recorded_at),
+                           time_text(sealed_at), actor_type, actor_id, action,
+                           subject_type, subject_id, payload(stored_payload)))
         if len(page) < page_size:
             return
-        after = page[-1]["chain_index"]
+        after = page[-1][0]
 
 
 def _anchor(doc: Mapping[str, Any]) -> tuple[int, str]:
@@ -613,25 +700,26 @@ def verify(conn: Connection, *, up_to_index: int | None = None,
                               "content does not match its hash (record edited)")
             expected_index, prev_hash, last_id = start_index + 1, start_hash, row["id"]
 
-    for row in _sealed_rows(conn, expected_index - 1, up_to_index, page_size):
-        index = row["chain_index"]
+    for index, record_id, row_prev_hash, row_hash, content_hash in _sealed_rows(
+            conn, expected_index - 1, up_to_index, page_size):
         if index != expected_index:
             if index < expected_index:
-                return broken(index, row["id"], "chain_index out of order or duplicated")
-            return broken(expected_index, row["id"],
+                return broken(index, record_id, "chain_index out of order or duplicated")
+            return broken(expected_index, record_id,
                           f"record(s) at chain_index {expected_index}..{index - 1} missing "
                           f"(deleted?); next sealed record is index {index}")
-        if row["prev_hash"] != prev_hash:
-            return broken(index, row["id"],
+        if row_prev_hash != prev_hash:
+            return broken(index, record_id,
                           "prev_hash does not link to the previous record "
                           "(record deleted, inserted or reordered)")
-        if record_hash(prev_hash, row) != row["hash"]:
-            return broken(index, row["id"],
+        # Hashed with the record's own prev_hash, equal to prev_hash here (checked above).
+        if content_hash != row_hash:
+            return broken(index, record_id,
                           "content does not match its hash (record edited or reordered)")
-        if index in anchors and anchors[index] != row["hash"]:
-            return broken(index, row["id"], "record does not carry the checkpointed hash "
+        if index in anchors and anchors[index] != row_hash:
+            return broken(index, record_id, "record does not carry the checkpointed hash "
                           "(history rewritten and re-hashed after the checkpoint)")
-        prev_hash, last_id = row["hash"], row["id"]
+        prev_hash, last_id = row_hash, record_id
         expected_index += 1
         checked += 1
 
