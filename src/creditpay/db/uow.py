@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Table
 from sqlalchemy.engine import Dialect
@@ -256,6 +256,78 @@ def is_transient_error(exc: BaseException) -> bool:
     return False
 
 
+class _Begin:
+    """What ``with uow.begin() as tx`` enters and leaves: the writer gate, a connection from
+    the pool and its transaction, in that order, and out in reverse.
+
+    This is ``with gate, engine.begin() as conn`` written out: the same SQLAlchemy calls
+    (``Engine.connect``, ``Connection.begin``, the transaction's own ``__enter__`` and
+    ``__exit__``, which commit, or roll back on an error, as ``Engine.begin`` does, then
+    ``Connection.close``), without the two generator-based context managers around them
+    (``Engine.begin``'s and this method's own), a fifth of an empty transaction's CPU.
+    Every write goes through here, so it is worth the lines."""
+
+    __slots__ = ("_uow", "_conn", "_trans", "_tx")
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def __enter__(self) -> Tx:
+        uow = self._uow
+        gate = uow._gate
+        gate.__enter__()
+        try:
+            conn = uow.engine.connect()
+            try:
+                trans = conn.begin()
+                trans.__enter__()
+                try:
+                    tx = Tx(conn=conn, clock=uow.clock, now=uow.clock.now())
+                except BaseException as exc:
+                    trans.__exit__(type(exc), exc, exc.__traceback__)
+                    raise
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            gate.__exit__(None, None, None)
+            raise
+        self._conn, self._trans, self._tx = conn, trans, tx
+        return tx
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: Any) -> Literal[False]:
+        tx, conn, trans = self._tx, self._conn, self._trans
+        failure = exc
+        try:
+            try:
+                if exc is None:
+                    try:
+                        tx.run_before_commit()
+                        tx.flush_and_commit()
+                    except BaseException as inner:
+                        failure = inner
+                        trans.__exit__(type(inner), inner, inner.__traceback__)  # rolls back
+                        raise
+                trans.__exit__(exc_type, exc, traceback)  # commits, or rolls back
+            finally:
+                conn.close()
+        except BaseException as raised:
+            failure = raised
+        finally:
+            self._uow._gate.__exit__(None, None, None)
+        if failure is not None:
+            if tx._durable:
+                self._uow._commit_durable(tx)
+            if isinstance(failure, DBAPIError) and tx.commit_sent:
+                failure.creditpay_commit_unknown = True  # type: ignore[attr-defined]
+            if failure is exc:
+                return False  # the block's own error goes on as it is
+            raise failure
+        tx.run_after_commit()
+        return False
+
+
 class UnitOfWork:
     """Factory of transactions on one engine with one business clock."""
 
@@ -265,22 +337,13 @@ class UnitOfWork:
         # Writers of this process queue here before SQLite's lock (see writer_gate).
         self._gate = writer_gate(engine)
 
-    @contextmanager
-    def begin(self) -> Iterator[Tx]:
-        tx: Tx | None = None
-        try:
-            with self._gate, self.engine.begin() as conn:
-                tx = Tx(conn=conn, clock=self.clock, now=self.clock.now())
-                yield tx
-                tx.run_before_commit()
-                tx.flush_and_commit()
-        except BaseException as exc:
-            if tx is not None and tx._durable:
-                self._commit_durable(tx)
-            if isinstance(exc, DBAPIError) and tx is not None and tx.commit_sent:
-                exc.creditpay_commit_unknown = True  # type: ignore[attr-defined]
-            raise
-        tx.run_after_commit()
+    def begin(self) -> _Begin:
+        """A transaction, as ``with uow.begin() as tx:``: committed when the block ends
+        (after the ``before_commit`` steps and the queued rows), rolled back when it raises
+        (the durable effects then re-applied in a transaction of their own); the
+        ``after_commit`` callbacks run once it has committed. Writers of this process queue
+        on the writer gate first (SQLite)."""
+        return _Begin(self)
 
     def _commit_durable(self, rolled_back: Tx) -> None:
         """Re-apply the durable effects of a rolled-back transaction in a new one."""
