@@ -143,3 +143,12 @@ def test_a_clock_that_fails_gives_everything_back(store) -> None:
 def test_run_returns_the_use_cases_result(uow: UnitOfWork) -> None:
     assert uow.run(lambda tx: (_emit(tx), 42)[1]) == 42
     assert _events(uow) == 1
+
+
+def test_a_read_connection_takes_no_write_lock_and_goes_back(uow: UnitOfWork) -> None:
+    with uow.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox_events)).scalar_one() == 0
+        with uow.begin() as tx:  # a writer while the reader's snapshot is open
+            _emit(tx)
+    assert _events(uow) == 1
+    _released(uow)

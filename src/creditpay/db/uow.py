@@ -12,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, Literal, TypeVar
@@ -395,8 +394,8 @@ class UnitOfWork:
             raise holder["raised"]
         return results[0]
 
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        """A read-only connection for queries (on SQLite it does not take the write lock)."""
-        with self.engine.connect().execution_options(read_only=True) as conn:
-            yield conn
+    def connect(self) -> Connection:
+        """A read-only connection for queries (on SQLite it does not take the write lock),
+        as ``with uow.connect() as conn:`` (the connection is its own context manager: it
+        goes back to the pool, its transaction rolled back, when the block ends)."""
+        return self.engine.connect().execution_options(read_only=True)
