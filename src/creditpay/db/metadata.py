@@ -8,15 +8,17 @@ the only writer of them (one owner per table, see docs/architecture.md). Alembic
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, MetaData
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["metadata", "BigIntPK", "JSONType", "UtcDateTime"]
+__all__ = ["metadata", "BigIntPK", "JSONType", "UtcDateTime", "JsonText", "fast_bind"]
 
 metadata = MetaData(
     naming_convention={
@@ -84,3 +86,62 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:  # SQLite: the stored digits are UTC (see process_bind_param)
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+class JsonText:
+    """A JSON column's value already serialized by its producer, as the column's bind would
+    serialize it (``json.dumps(value)``, SQLAlchemy's default serializer): a hot writer that
+    has encoded a value once (the audit trail) queues this instead of the value, and the
+    queued insert (``Tx.queue_insert``) sends the text as it is. On PostgreSQL the server
+    parses it into the same JSONB value."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.text!r})"
+
+
+_UTC = dt.UTC
+
+
+def fast_bind(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The bind conversion of ``column_type`` on ``dialect`` as one plain function, for
+    statements sent to the driver directly (the queued inserts): the type's own SQLAlchemy
+    processor (None when there is none), except that the values hot writers send are
+    converted here directly, to the very same output, without SQLAlchemy's layers of
+    calls: an aware UTC datetime of a :class:`UtcDateTime` column (SQLite: the text of
+    SQLAlchemy's SQLite ``DATETIME`` storage format; PostgreSQL: the value itself, which
+    ``astimezone(UTC)`` would return unchanged) and :class:`JsonText` of a JSON column.
+    Anything else (a naive or non-UTC datetime, None, a JSON value) goes through the
+    processor, errors and all. ``tests/db/test_fast_bind.py`` checks both outputs agree."""
+    impl = column_type.dialect_impl(dialect)
+    processor = impl.bind_processor(dialect)
+    sqlite = dialect.name == "sqlite"
+    if isinstance(column_type, UtcDateTime) and processor is not None:
+        slow = processor
+
+        if sqlite:
+            def utc_datetime(value: Any) -> Any:
+                if type(value) is dt.datetime and value.tzinfo is _UTC:
+                    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+                            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+                            f".{value.microsecond:06d}")
+                return slow(value)
+        else:
+            def utc_datetime(value: Any) -> Any:
+                if type(value) is dt.datetime and value.tzinfo is _UTC:
+                    return value
+                return slow(value)
+        return utc_datetime
+    if isinstance(impl, sqltypes.JSON) and processor is not None:
+        slow_json = processor
+
+        def json_value(value: Any) -> Any:
+            if type(value) is JsonText:
+                return value.text
+            return slow_json(value)
+        return json_value
+    return processor

@@ -45,9 +45,11 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, Engine, RowMapping, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, RowMapping, func, select
 from sqlalchemy.exc import IntegrityError
 
+from creditpay.db.engine import driver_connection
+from creditpay.db.metadata import JsonText, fast_bind
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
 from creditpay.platform.checkpoints import (
@@ -123,10 +125,18 @@ _NOTE_ID = re.compile(r"note_[0-9a-f]{24}")
 
 
 # ----- canonical form and hashing -----------------------------------------------------------
+# The encoders are built once: ``json.dumps`` with any argument builds a new JSONEncoder on
+# every call. Same class, same arguments, same bytes.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False)
+# What the payload column stores: SQLAlchemy's JSON bind (``json.dumps(value)``) of the
+# payload's canonical round trip (sorted keys, tuples as lists), in one encoding.
+_STORED = json.JSONEncoder(sort_keys=True)
+
+
 def canonical_json(value: Any) -> bytes:
     """UTF-8 JSON with sorted keys and no whitespace: one byte string per value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def _utc_text(value: dt.datetime) -> str:
@@ -147,20 +157,81 @@ def record_hash(prev_hash: str, record: Mapping[str, Any] | RowMapping) -> str:
     ``prev_hash`` and ``hash`` is covered, including ``chain_index``, ``id`` and both times, so
     moving, renumbering or re-dating a record breaks its hash.
     """
+    return _digest(prev_hash, record["chain_index"], record["id"],
+                   _utc_text(record["recorded_at"]), _utc_text(record["sealed_at"]),
+                   record["actor_type"], record["actor_id"], record["action"],
+                   record["subject_type"], record["subject_id"], record["payload"])
+
+
+def _digest(prev_hash: str, chain_index: int, record_id: int, recorded_text: str,
+            sealed_text: str, actor_type: str, actor_id: str, action: str, subject_type: str,
+            subject_id: str, payload: Any) -> str:
+    # The one definition of a record's hash (format v1): record_hash, the seal and the
+    # walk of verify all come here.
     content = {
         "v": HASH_FORMAT_VERSION,
-        "chain_index": record["chain_index"],
-        "id": record["id"],
-        "recorded_at": _utc_text(record["recorded_at"]),
-        "sealed_at": _utc_text(record["sealed_at"]),
-        "actor_type": record["actor_type"],
-        "actor_id": record["actor_id"],
-        "action": record["action"],
-        "subject_type": record["subject_type"],
-        "subject_id": record["subject_id"],
-        "payload": record["payload"],
+        "chain_index": chain_index,
+        "id": record_id,
+        "recorded_at": recorded_text,
+        "sealed_at": sealed_text,
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "payload": payload,
     }
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_json(content)).hexdigest()
+
+
+# ----- the rows as the driver returns them ---------------------------------------------------
+# The seal and verify's walk read and write many records per call through constant SQL sent
+# to the driver (as ``ledger/service.py`` does), with the conversions SQLAlchemy's column
+# types did done here: the payload's JSON text decoded (SQLite; psycopg decodes JSONB itself)
+# and the business times turned into the hash's UTC text.
+_RECORD_COLUMNS = ("id, recorded_at, actor_type, actor_id, action, subject_type, subject_id,"
+                   " payload")
+# SQLAlchemy's SQLite DATETIME storage format, four-digit year: sliced into the hash's text
+# directly (the same text as parsing it and formatting the datetime).
+_SQLITE_STORED_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"
+                                 r"\.[0-9]{6}")
+
+
+class _DriverRows:
+    """Statements and conversions of ``audit_records`` for one connection's dialect."""
+
+    def __init__(self, conn: Connection) -> None:
+        dialect = conn.dialect
+        self.driver = driver_connection(conn)
+        self.sqlite = dialect.name == "sqlite"
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self.mark = mark
+        self._time = audit_records.c.recorded_at.type.result_processor(dialect, None)
+        self._json = audit_records.c.payload.type.dialect_impl(dialect).result_processor(
+            dialect, None)
+        self.bind_time = fast_bind(audit_records.c.sealed_at.type, dialect)
+
+    def time_text(self, value: Any) -> str:
+        if self.sqlite and type(value) is str and _SQLITE_STORED_TIME.fullmatch(value):
+            return f"{value[:10]}T{value[11:]}Z"
+        parsed = self._time(value) if self._time is not None else value
+        assert isinstance(parsed, dt.datetime), "a sealed record's time is never NULL"
+        return _utc_text(parsed)
+
+    def payload(self, value: Any) -> Any:
+        if self._json is None or value is None:
+            return value
+        if self.sqlite and type(value) is str:
+            return json.loads(value)
+        return self._json(value)
+
+    def fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(sql.replace("?", self.mark), params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
 
 # ----- append -------------------------------------------------------------------------------
@@ -170,10 +241,17 @@ def _check_slug(value: str, field: str) -> None:
                               field=field)
 
 
+def _may_hold_pii(text: str) -> bool:
+    """False when ``find_pii(text, strict=True)`` cannot find anything: every kind it finds
+    holds an "@" (an email) or at least 8 digits, so at least 8 characters (phone numbers
+    11, or "+" and 8; card numbers 13; ID numbers 18)."""
+    return len(text) >= 8 or "@" in text
+
+
 def _check_identifier(value: str, field: str) -> None:
     if not isinstance(value, str) or not 1 <= len(value) <= ID_CHARS_MAX:
         raise ValidationError(f"must be a string of 1..{ID_CHARS_MAX} characters", field=field)
-    found = find_pii(value, strict=True)
+    found = find_pii(value, strict=True) if _may_hold_pii(value) else None
     if found:
         raise ValidationError(
             f"looks like a plaintext {found[0].kind}; reference people by their internal id",
@@ -212,6 +290,58 @@ def _check_payload(value: Any, path: str, depth: int) -> None:
                               field=path)
 
 
+def _payload_ok(value: Any, depth: int) -> bool:
+    """True only if :func:`_check_payload` would accept ``value``: the same checks on plain
+    dicts, lists, tuples and scalars, without building a path per key. Anything it is not
+    sure of (an error, a subclass, another Mapping) returns False, and the caller runs
+    :func:`_check_payload`, which decides and names the field."""
+    kind = type(value)
+    if kind is dict:
+        if value and depth >= PAYLOAD_DEPTH_MAX:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            pii_kind, free_text, pii_hint = _key_checks(key)
+            if pii_kind is not None or (free_text and not _is_code(item)):
+                return False
+            item_kind = type(item)
+            if item_kind is str:
+                if _may_hold_pii(item) and find_pii(item, strict=True):
+                    return False
+            elif item_kind is int:
+                if pii_hint and find_pii(str(item), strict=True):
+                    return False
+            elif item_kind is float:
+                if not math.isfinite(item) or (pii_hint and find_pii(str(item), strict=True)):
+                    return False
+            elif item is not None and item_kind is not bool and not _payload_ok(item,
+                                                                                depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        if value and depth >= PAYLOAD_DEPTH_MAX:
+            return False
+        return all(_payload_ok(item, depth + 1) for item in value)
+    if kind is str:
+        return not (_may_hold_pii(value) and find_pii(value, strict=True))
+    if kind is float:
+        return math.isfinite(value)
+    return value is None or kind is int or kind is bool
+
+
+def _is_code(value: Any) -> bool:
+    """True only if :func:`_require_code` accepts ``value``."""
+    kind = type(value)
+    if kind is str:
+        return FREE_TEXT_CODE.fullmatch(value) is not None
+    if kind is list or kind is tuple:
+        return all(item is None or type(item) in (bool, int)
+                   or (type(item) is str and FREE_TEXT_CODE.fullmatch(item) is not None)
+                   for item in value)
+    return value is None or kind is bool or kind is int
+
+
 # Pure memo (kept): a function of the key's text only. Payloads reuse a few hundred key
 # names ("amount_minor", "reason", ...) in every record; the three scans of each key
 # (personal data, free-text name, personal-data hint) were a third of an append.
@@ -240,7 +370,7 @@ def _reject_pii_text(text: str, path: str) -> None:
     # Numbers are only inspected under keys that name personal data (see _check_payload):
     # amounts in minor units and epoch-millisecond times would otherwise be mistaken for
     # phone or card numbers.
-    found = find_pii(text, strict=True)
+    found = find_pii(text, strict=True) if _may_hold_pii(text) else None
     if found:
         raise ValidationError(
             f"contains what looks like a plaintext {found[0].kind}; audit payloads must hold "
@@ -274,7 +404,14 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
     if len(encoded) > PAYLOAD_BYTES_MAX:  # size first: bounds the cost of the PII scan
         raise ValidationError(f"must be at most {PAYLOAD_BYTES_MAX} bytes as JSON",
                               field="payload")
-    _check_payload(payload, "payload", 0)
+    if not encoded or not _payload_ok(payload, 0):
+        _check_payload(payload, "payload", 0)  # the authority: raises naming the field
+    if encoded:
+        # The canonical JSON's round trip, encoded as the column's bind would: the same
+        # text as json.dumps(json.loads(encoded)) without decoding and encoding again.
+        stored: Any = JsonText(_STORED.encode(payload))
+    else:
+        stored = json.loads(encoded)  # not reached for a valid payload; raises as before
     # Queued, not executed: a checkout appends three records, and one executemany at commit
     # costs what one insert does (Tx.queue_insert).
     tx.queue_insert(audit_records, {
@@ -286,7 +423,7 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
         "subject_id": subject_id,
         # Stored as its JSON round trip (tuples become lists) so the hash computed at seal
         # time equals what any later reader decodes.
-        "payload": json.loads(encoded),
+        "payload": stored,
     })
 
 
@@ -340,39 +477,49 @@ def _ensure_head(engine: Engine) -> None:
             pass
 
 
+_HEAD_SQL = "SELECT last_chain_index, head_hash FROM audit_chain_head WHERE id = ?"
+_UNSEALED_SQL = (f"SELECT {_RECORD_COLUMNS} FROM audit_records"  # nosec B608 - constants
+                 " WHERE chain_index IS NULL ORDER BY id LIMIT ?")
+_SEAL_SQL = ("UPDATE audit_records SET chain_index = ?, prev_hash = ?, hash = ?, sealed_at = ?"
+             " WHERE id = ? AND chain_index IS NULL")
+_MOVE_HEAD_SQL = ("UPDATE audit_chain_head SET last_chain_index = ?, last_record_id = ?,"
+                  " head_hash = ?, sealed_at = ? WHERE id = ?")
+
+
 def _seal_batch(tx: Tx, batch_max: int) -> tuple[int, int, str]:
-    head = tx.conn.execute(
-        select(audit_chain_head).where(audit_chain_head.c.id == HEAD_ROW_ID)
-        .with_for_update()).one()
-    rows = tx.conn.execute(
-        select(audit_records).where(audit_records.c.chain_index.is_(None))
-        .order_by(audit_records.c.id).limit(batch_max)).mappings().all()
-    index, prev_hash = head.last_chain_index, head.head_hash
+    rows_io = _DriverRows(tx.conn)
+    head_sql = _HEAD_SQL + ("" if rows_io.sqlite else " FOR UPDATE")
+    heads = rows_io.fetch(head_sql, (HEAD_ROW_ID,))
+    if not heads:  # _ensure_head made it: raise what reading it through SQLAlchemy raises
+        tx.conn.execute(select(audit_chain_head).where(
+            audit_chain_head.c.id == HEAD_ROW_ID)).one()
+    index, prev_hash = heads[0]
+    rows = rows_io.fetch(_UNSEALED_SQL, (batch_max,))
     if not rows:
         return 0, index, prev_hash
     sealed_at = _as_utc(tx.now)
+    sealed_text = _utc_text(sealed_at)
+    sealed_param = rows_io.bind_time(sealed_at) if rows_io.bind_time else sealed_at
+    time_text, payload = rows_io.time_text, rows_io.payload
     updates = []
-    for row in rows:
+    for (record_id, recorded_at, actor_type, actor_id, action, subject_type, subject_id,
+         stored_payload) in rows:
         index += 1
-        record = dict(row, chain_index=index, sealed_at=sealed_at)
-        record_digest = record_hash(prev_hash, record)
-        updates.append({"b_id": row["id"], "b_chain_index": index, "b_prev_hash": prev_hash,
-                        "b_hash": record_digest})
+        record_digest = _digest(prev_hash, index, record_id, time_text(recorded_at),
+                                sealed_text, actor_type, actor_id, action, subject_type,
+                                subject_id, payload(stored_payload))
+        updates.append((index, prev_hash, record_digest, sealed_param, record_id))
         prev_hash = record_digest
-    result = tx.conn.execute(
-        update(audit_records)
-        .where(audit_records.c.id == bindparam("b_id"))
-        .where(audit_records.c.chain_index.is_(None))
-        .values(chain_index=bindparam("b_chain_index"), prev_hash=bindparam("b_prev_hash"),
-                hash=bindparam("b_hash"), sealed_at=sealed_at),
-        updates)
-    if tx.conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(updates):
-        # Someone sealed behind the head lock's back: abort rather than fork the chain.
-        raise StateError(f"sealed {result.rowcount} of {len(updates)} audit records")
-    tx.conn.execute(
-        update(audit_chain_head).where(audit_chain_head.c.id == HEAD_ROW_ID)
-        .values(last_chain_index=index, last_record_id=rows[-1]["id"], head_hash=prev_hash,
-                sealed_at=sealed_at))
+    cursor = rows_io.driver.cursor()
+    try:
+        cursor.executemany(_SEAL_SQL.replace("?", rows_io.mark), updates)
+        if cursor.rowcount != len(updates):
+            # Someone sealed behind the head lock's back: abort rather than fork the chain.
+            raise StateError(f"sealed {cursor.rowcount} of {len(updates)} audit records")
+        cursor.execute(_MOVE_HEAD_SQL.replace("?", rows_io.mark),
+                       (index, rows[-1][0], prev_hash, sealed_param, HEAD_ROW_ID))
+    finally:
+        cursor.close()
     return len(rows), index, prev_hash
 
 
@@ -447,20 +594,35 @@ class VerifyResult:
         return f"audit chain BROKEN at {where}: {self.reason}"
 
 
+_PAGE_SQL = (f"SELECT chain_index, prev_hash, hash, {_RECORD_COLUMNS}, sealed_at"  # nosec B608
+             " FROM audit_records WHERE chain_index > ? ORDER BY chain_index LIMIT ?")
+_PAGE_UP_TO_SQL = (f"SELECT chain_index, prev_hash, hash, {_RECORD_COLUMNS},"  # nosec B608
+                   " sealed_at FROM audit_records WHERE chain_index > ? AND chain_index <= ?"
+                   " ORDER BY chain_index LIMIT ?")
+
+
 def _sealed_rows(conn: Connection, after_index: int, up_to_index: int | None,
-                 page_size: int) -> Iterator[RowMapping]:
+                 page_size: int) -> Iterator[tuple[int, int, str, str, str]]:
+    """(chain_index, id, prev_hash, hash, the hash recomputed from the record's content
+    with its own prev_hash) of every sealed record after ``after_index``, in chain order."""
     # Keyset pagination: bounded memory for a chain of any length.
+    rows_io = _DriverRows(conn)
+    time_text, payload = rows_io.time_text, rows_io.payload
     after = after_index
     while True:
-        query = (select(audit_records).where(audit_records.c.chain_index > after)
-                 .order_by(audit_records.c.chain_index).limit(page_size))
-        if up_to_index is not None:
-            query = query.where(audit_records.c.chain_index <= up_to_index)
-        page = conn.execute(query).mappings().all()
-        yield from page
+        if up_to_index is None:
+            page = rows_io.fetch(_PAGE_SQL, (after, page_size))
+        else:
+            page = rows_io.fetch(_PAGE_UP_TO_SQL, (after, up_to_index, page_size))
+        for (chain_index, prev_hash, stored_hash, record_id, recorded_at, actor_type,
+             actor_id, action, subject_type, subject_id, stored_payload, sealed_at) in page:
+            yield (chain_index, record_id, prev_hash, stored_hash,
+                   _digest(prev_hash, chain_index, record_id, time_text(recorded_at),
+                           time_text(sealed_at), actor_type, actor_id, action,
+                           subject_type, subject_id, payload(stored_payload)))
         if len(page) < page_size:
             return
-        after = page[-1]["chain_index"]
+        after = page[-1][0]
 
 
 def _anchor(doc: Mapping[str, Any]) -> tuple[int, str]:
@@ -538,25 +700,26 @@ def verify(conn: Connection, *, up_to_index: int | None = None,
                               "content does not match its hash (record edited)")
             expected_index, prev_hash, last_id = start_index + 1, start_hash, row["id"]
 
-    for row in _sealed_rows(conn, expected_index - 1, up_to_index, page_size):
-        index = row["chain_index"]
+    for index, record_id, row_prev_hash, row_hash, content_hash in _sealed_rows(
+            conn, expected_index - 1, up_to_index, page_size):
         if index != expected_index:
             if index < expected_index:
-                return broken(index, row["id"], "chain_index out of order or duplicated")
-            return broken(expected_index, row["id"],
+                return broken(index, record_id, "chain_index out of order or duplicated")
+            return broken(expected_index, record_id,
                           f"record(s) at chain_index {expected_index}..{index - 1} missing "
                           f"(deleted?); next sealed record is index {index}")
-        if row["prev_hash"] != prev_hash:
-            return broken(index, row["id"],
+        if row_prev_hash != prev_hash:
+            return broken(index, record_id,
                           "prev_hash does not link to the previous record "
                           "(record deleted, inserted or reordered)")
-        if record_hash(prev_hash, row) != row["hash"]:
-            return broken(index, row["id"],
+        # Hashed with the record's own prev_hash, equal to prev_hash here (checked above).
+        if content_hash != row_hash:
+            return broken(index, record_id,
                           "content does not match its hash (record edited or reordered)")
-        if index in anchors and anchors[index] != row["hash"]:
-            return broken(index, row["id"], "record does not carry the checkpointed hash "
+        if index in anchors and anchors[index] != row_hash:
+            return broken(index, record_id, "record does not carry the checkpointed hash "
                           "(history rewritten and re-hashed after the checkpoint)")
-        prev_hash, last_id = row["hash"], row["id"]
+        prev_hash, last_id = row_hash, record_id
         expected_index += 1
         checked += 1
 

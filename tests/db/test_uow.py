@@ -1,0 +1,154 @@
+"""``UnitOfWork.begin``: commit, rollback, durable effects, before- and after-commit steps,
+and that the connection and the writer gate are given back whatever happens."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from sqlalchemy import func, select, text
+
+from creditpay.clock import SimulatedClock
+from creditpay.db.tables import outbox_events
+from creditpay.db.uow import Tx, UnitOfWork
+
+
+class Boom(Exception):
+    pass
+
+
+def _events(uow: UnitOfWork) -> int:
+    with uow.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(outbox_events)).scalar_one())
+
+
+def _emit(tx: Tx, name: str = "t.x") -> None:
+    tx.emit(name, "thing", "1", {"n": 1})
+
+
+def _released(uow: UnitOfWork) -> None:
+    """Nothing is left checked out, and another thread can write at once."""
+    assert uow.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    done: list[int] = []
+
+    def other() -> None:
+        with uow.begin() as tx:
+            done.append(int(tx.conn.execute(text("SELECT 1")).scalar_one()))
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join(timeout=10)
+    assert done == [1]
+
+
+def test_a_block_that_ends_commits_and_runs_after_commit(uow: UnitOfWork) -> None:
+    order: list[str] = []
+    with uow.begin() as tx:
+        _emit(tx)
+        tx.before_commit(lambda t: order.append("before"))
+        tx.after_commit(lambda: order.append("after"))
+        assert tx.now == uow.clock.now()
+    assert order == ["before", "after"]
+    assert _events(uow) == 1
+    _released(uow)
+
+
+def test_an_error_rolls_back_and_is_raised_as_it_is(uow: UnitOfWork) -> None:
+    error = Boom("no")
+    after: list[str] = []
+    with pytest.raises(Boom) as raised:
+        with uow.begin() as tx:
+            _emit(tx)
+            tx.conn.execute(outbox_events.insert(), {
+                "topic": "t.y", "aggregate_type": "thing", "aggregate_id": "2",
+                "payload": {}, "occurred_at": tx.now})
+            tx.after_commit(lambda: after.append("after"))
+            raise error
+    assert raised.value is error
+    assert _events(uow) == 0 and after == []
+    _released(uow)
+
+
+def test_a_failing_before_commit_step_rolls_back(uow: UnitOfWork) -> None:
+    def step(tx: Tx) -> None:
+        raise Boom("step")
+
+    with pytest.raises(Boom, match="step"):
+        with uow.begin() as tx:
+            _emit(tx)
+            tx.before_commit(step)
+    assert _events(uow) == 0
+    _released(uow)
+
+
+def test_a_queued_row_the_database_refuses_rolls_back(uow: UnitOfWork) -> None:
+    # The queued rows go to the driver: its own error (not wrapped by SQLAlchemy).
+    with pytest.raises(Exception, match="(?i)null"):
+        with uow.begin() as tx:
+            _emit(tx)
+            tx.queue_insert(outbox_events, {"topic": None, "aggregate_type": "x",
+                                            "aggregate_id": "1", "payload": {},
+                                            "occurred_at": tx.now})
+    assert _events(uow) == 0
+    _released(uow)
+
+
+def test_durable_effects_survive_the_rollback(uow: UnitOfWork) -> None:
+    with pytest.raises(Boom):
+        with uow.begin() as tx:
+            _emit(tx, "t.lost")
+            tx.durable(lambda t: _emit(t, "t.kept"))
+            raise Boom()
+    with uow.engine.connect() as conn:
+        topics = conn.execute(select(outbox_events.c.topic)).scalars().all()
+    assert topics == ["t.kept"]
+    _released(uow)
+
+
+def test_a_base_exception_rolls_back_too(uow: UnitOfWork) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        with uow.begin() as tx:
+            _emit(tx)
+            raise KeyboardInterrupt
+    assert _events(uow) == 0
+    _released(uow)
+
+
+def test_a_failing_after_commit_callback_is_logged_not_raised(
+        uow: UnitOfWork, caplog: pytest.LogCaptureFixture) -> None:
+    def callback() -> None:
+        raise Boom("late")
+
+    with caplog.at_level(logging.ERROR, logger="creditpay.db.uow"):
+        with uow.begin() as tx:
+            _emit(tx)
+            tx.after_commit(callback)
+    assert _events(uow) == 1
+    assert "after-commit callback failed" in caplog.text
+
+
+def test_a_clock_that_fails_gives_everything_back(store) -> None:
+    class BrokenClock(SimulatedClock):
+        def now(self):  # type: ignore[no-untyped-def]
+            raise Boom("clock")
+
+    uow = UnitOfWork(store.engine, BrokenClock())
+    with pytest.raises(Boom, match="clock"):
+        with uow.begin():
+            pass  # pragma: no cover - not entered
+    _released(UnitOfWork(store.engine, SimulatedClock()))
+
+
+def test_run_returns_the_use_cases_result(uow: UnitOfWork) -> None:
+    assert uow.run(lambda tx: (_emit(tx), 42)[1]) == 42
+    assert _events(uow) == 1
+
+
+def test_a_read_connection_takes_no_write_lock_and_goes_back(uow: UnitOfWork) -> None:
+    with uow.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox_events)).scalar_one() == 0
+        with uow.begin() as tx:  # a writer while the reader's snapshot is open
+            _emit(tx)
+    assert _events(uow) == 1
+    _released(uow)
