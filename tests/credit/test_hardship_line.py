@@ -97,6 +97,9 @@ def test_line_reamortisation_matches_creditpay_schedule_and_is_billed_as_disclos
     with uow.connect() as conn:
         assert H.under_arrangement(conn, who.line_id)
         assert H.under_arrangement(conn, plan_id)
+        # The batch form the collections run reads: the same answer for each account.
+        assert H.accounts_under_arrangement(
+            conn, [who.line_id, plan_id, "line_nobody_CNY"]) == {who.line_id, plan_id}
         assert H.arrangements_at(conn, clock.today()) == {
             plan_id: "reamortisation", who.line_id: "reamortisation"}
     report = run_collections(uow, clock.today())

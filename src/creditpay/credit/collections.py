@@ -342,6 +342,9 @@ class _Run:
     rules: ContactRules
     currency: str
     counts: Counter[str] = field(default_factory=Counter)
+    # The batch being worked: its accounts under a hardship arrangement, and its open cases.
+    under_arrangement: frozenset[str] = frozenset()
+    open_cases: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- daily run
@@ -425,6 +428,14 @@ def _batch(tx: Tx, context: _Run, batch: list[credit.PortfolioAccount]) -> None:
         r.business_date == context.day, r.currency == context.currency).with_for_update()
     ).mappings().one()
     context.counts = Counter()
+    # The batch's hardship arrangements and open cases, read once for the batch in its
+    # transaction: working one account writes only that account's case and actions, so
+    # what was read for the others stays true while the batch runs.
+    from creditpay.credit.hardship import accounts_under_arrangement
+
+    ids = [account.account_id for account in batch]
+    context.under_arrangement = accounts_under_arrangement(tx.conn, ids)
+    context.open_cases = _open_cases(tx, ids)
     for account in batch:
         context.counts["accounts_seen"] += 1
         _process_account(tx, context, account)
@@ -436,10 +447,12 @@ def _batch(tx: Tx, context: _Run, batch: list[credit.PortfolioAccount]) -> None:
 
 
 def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> None:
-    if _suspended_by_hardship(tx, account):
+    if account.status == "active" and account.account_id in context.under_arrangement:
+        # Collections contact (reminders and DPD steps) is suspended while a hardship
+        # arrangement runs on the account (credit.hardship; docs/hardship.md).
         context.counts["paused_by_hardship"] += 1
         return
-    case = _open_case(tx, account.account_id)
+    case = context.open_cases.get(account.account_id)
     if account.status != "active" or account.dpd == 0:
         if case is not None:
             reason = "written_off" if account.status == "written_off" else "paid"
@@ -462,18 +475,13 @@ def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) ->
     _dpd_step(tx, context, case, account)
 
 
-def _suspended_by_hardship(tx: Tx, account: credit.PortfolioAccount) -> bool:
-    """Collections contact (reminders and DPD steps) is suspended while a hardship
-    arrangement runs on the account (credit.hardship; docs/hardship.md)."""
-    from creditpay.credit.hardship import under_arrangement
-
-    return account.status == "active" and under_arrangement(tx.conn, account.account_id)
-
-
 # ----------------------------------------------------------------------------- cases
-def _open_case(tx: Tx, account_id: str) -> dict[str, Any] | None:
-    row = tx.conn.execute(_OPEN_CASE, {"account_id": account_id}).mappings().first()
-    return dict(row) if row is not None else None
+def _open_cases(tx: Tx, account_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The open case of each of ``account_ids`` that has one (at most one per account)."""
+    if not account_ids:
+        return {}
+    return {row["account_id"]: dict(row) for row in tx.conn.execute(
+        _OPEN_CASES, {"account_ids": account_ids}).mappings()}
 
 
 def _was_handed_over(tx: Tx, account_id: str) -> bool:
@@ -482,8 +490,8 @@ def _was_handed_over(tx: Tx, account_id: str) -> bool:
 
 # Constant statements (read for every account the daily run works): compiled once, their
 # cache keys remembered, instead of statements built per account.
-_OPEN_CASE = select(collection_cases).where(
-    collection_cases.c.account_id == bindparam("account_id"),
+_OPEN_CASES = select(collection_cases).where(
+    collection_cases.c.account_id.in_(bindparam("account_ids", expanding=True)),
     collection_cases.c.status == "open")
 _HANDOVER = select(collection_handovers.c.handover_id).where(
     collection_handovers.c.account_id == bindparam("account_id")).limit(1)

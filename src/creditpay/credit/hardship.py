@@ -37,13 +37,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, union, update
 
 from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
@@ -620,18 +620,28 @@ def _line_plans(line_id: str) -> Any:
 def under_arrangement(conn: Connection, account_id: str) -> bool:
     """Whether a hardship arrangement runs on ``account_id`` now, or on the hardship plan of
     the line ``account_id`` (collections contact is suspended while it does)."""
-    return conn.execute(_UNDER_ARRANGEMENT, {"account_id": account_id}).scalar_one() > 0
+    return account_id in accounts_under_arrangement(conn, [account_id])
 
 
-# Read for every account the daily collections run works: one constant statement (compiled
-# once, its cache key remembered) instead of the or/in/startswith tree built per account.
-_UNDER_ARRANGEMENT = select(func.count()).select_from(credit_hardship_arrangements).where(
-    or_(credit_hardship_arrangements.c.account_id == bindparam("account_id"),
-        credit_hardship_arrangements.c.account_id.in_(
-            select(credit_accounts.c.account_id).where(
-                credit_accounts.c.line_id == bindparam("account_id"),
-                credit_accounts.c.account_id.startswith(LINE_PLAN_PREFIX, autoescape=True)))),
-    credit_hardship_arrangements.c.status == "active")
+def accounts_under_arrangement(conn: Connection, account_ids: Sequence[str]) -> frozenset[str]:
+    """Those of ``account_ids`` for which :func:`under_arrangement` holds, in one statement
+    (the collections run reads its batch's with it)."""
+    if not account_ids:
+        return frozenset()
+    ids = list(account_ids)
+    return frozenset(conn.execute(_UNDER_ARRANGEMENT_OF_MANY,
+                                  {"account_ids": ids, "line_ids": ids}).scalars())
+
+
+_h, _a = credit_hardship_arrangements.c, credit_accounts.c
+# Two cases: an arrangement on the account itself, or on the hardship plan
+# (LINE_PLAN_PREFIX) of the line that is the account. One constant statement (compiled once).
+_UNDER_ARRANGEMENT_OF_MANY = union(
+    select(_h.account_id).where(_h.status == "active",
+                                _h.account_id.in_(bindparam("account_ids", expanding=True))),
+    select(_a.line_id).join(credit_hardship_arrangements, _h.account_id == _a.account_id).where(
+        _h.status == "active", _a.line_id.in_(bindparam("line_ids", expanding=True)),
+        _a.account_id.startswith(LINE_PLAN_PREFIX, autoescape=True)))
 
 
 def customer_arrangements(conn: Connection, customer_id: str, *, limit: int = 10_000
