@@ -2,10 +2,11 @@
 (branch h14-price): the rates are stored as full strings with each quote
 (``offers.exact_rates``) and printed in key-facts documents, so every digit must stay.
 
-Two things changed for speed only: a US flow a whole number of unit periods from the start
+Three things changed for speed only: a US flow a whole number of unit periods from the start
 skips its simple-interest factor (exactly 1), and the time of each flow reaches the
 Decimal solve as an unreduced numerator and denominator instead of a Fraction (the same
-Decimal quotient). The reference below is the code as it was."""
+Decimal quotient), and the EU solve's logarithm is MPFR's, rounded as Decimal.ln rounds
+(``apr._ln``). The reference below is the code as it was."""
 
 from __future__ import annotations
 
@@ -63,14 +64,15 @@ def _reference_eu_years_and_months(start: dt.date, when: dt.date, basis: A.EuTim
 
 @contextmanager
 def _reference() -> Iterator[None]:
-    saved = A._us_value_and_slope, A._appendix_j_parts, A._eu_years_and_months
+    saved = A._us_value_and_slope, A._appendix_j_parts, A._eu_years_and_months, A._ln
+    A._ln = Decimal.ln  # type: ignore[assignment]
     A._us_value_and_slope = _reference_us_value_and_slope
     A._appendix_j_parts = _reference_parts
     A._eu_years_and_months = _reference_eu_years_and_months  # type: ignore[assignment]
     try:
         yield
     finally:
-        A._us_value_and_slope, A._appendix_j_parts, A._eu_years_and_months = saved
+        A._us_value_and_slope, A._appendix_j_parts, A._eu_years_and_months, A._ln = saved
 
 
 def _outcome(compute: Callable[[], Decimal]) -> str:
@@ -109,3 +111,33 @@ def test_the_us_equation_is_the_full_formula_digit_for_digit(terms, rate) -> Non
         got = A._us_value_and_slope(flows)(rate)
         expected = _reference_us_value_and_slope(flows)(rate)
     assert [str(x) for x in got] == [str(x) for x in expected]
+
+
+_operands = st.one_of(
+    st.decimals(Decimal("0.000001"), Decimal(3), places=49, allow_nan=False,
+                allow_infinity=False),
+    st.integers(1, 10**49).map(lambda n: Decimal(n).scaleb(-48)),  # 1 + x around 1..10
+    st.integers(-10**30, 10**30).map(lambda n: 1 + Decimal(n).scaleb(-49)),  # next to 1
+    st.integers(1, 10**12).map(lambda n: Decimal("0.000001") + Decimal(n).scaleb(-40)),
+    st.decimals(Decimal(3), Decimal(10**9), allow_nan=False, allow_infinity=False),
+    st.sampled_from([Decimal(1), Decimal("1.0000"), Decimal("0.000001"), Decimal(2),
+                     Decimal("0.5"), Decimal("1E-7"), Decimal(0)]))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(operand=_operands)
+def test_the_logarithm_is_decimal_ln_digit_for_digit(operand) -> None:
+    # The EU solve's log(1 + x) through MPFR (apr._ln): the same value, coefficient and
+    # exponent as Decimal.ln in the solvers' 50-digit context, or Decimal.ln's own error.
+    with localcontext() as ctx:
+        ctx.prec = A._PRECISION
+        operand = +operand
+        try:
+            expected = str(operand.ln())
+        except ArithmeticError as exc:
+            expected = type(exc).__name__
+        try:
+            got = str(A._ln(operand))
+        except ArithmeticError as exc:
+            got = type(exc).__name__
+    assert got == expected
