@@ -17,6 +17,7 @@ PURE_MEMOS = {
     ("money.py", "_known_currencies"): "ISO 4217 code list from Babel (code data)",
     ("formatting.py", "_formatted"): "pure function of amount, currency and locale",
     ("formatting.py", "_currency_pattern"): "pure function of locale and exponent",
+    ("formatting.py", "_layout"): "pure function of locale, currency and exponent (Babel's CLDR data)",
     ("ledger/service.py", "_driver_sql"): "SQL text per dialect",
     ("risk/decisions/service.py", "_header_statement"): "a statement from table metadata",
     ("risk/decisions/service.py", "_history_insert"): "a statement per dialect",

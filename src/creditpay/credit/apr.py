@@ -38,9 +38,11 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Context, Decimal, getcontext, localcontext
 from fractions import Fraction
 from typing import TypeVar
+
+import gmpy2
 
 from creditpay.credit.calendar import (
     Frequency,
@@ -222,31 +224,41 @@ def appendix_j_time(
     * the term (single advance, single payment shorter than a year, (b)(5)(vi)-(vii)):
       one unit period.
     """
+    t, numerator, denominator = _appendix_j_parts(start, when, unit_period, anchor_day)
+    return t, Fraction(numerator, denominator)
+
+
+def _appendix_j_parts(
+    start: dt.date, when: dt.date, unit_period: UnitPeriod, anchor_day: int | None = None
+) -> tuple[int, int, int]:
+    """:func:`appendix_j_time` as ``(t, numerator, denominator)`` of ``f``, not reduced:
+    the solver divides them as Decimals (the same quotient, digit for digit, as of the
+    reduced fraction), so no Fraction is built for each flow of each solve."""
     if when < start:
         raise ValidationError(f"{when} is before the start of the term {start}", field="date")
     days = (when - start).days
     unit = unit_period.unit
     if unit == "term":
-        return (1, Fraction(0)) if days else (0, Fraction(0))
+        return (1, 0, 1) if days else (0, 0, 1)
     if unit in ("day", "week"):
         length = unit_period.count * (7 if unit == "week" else 1)
         t, remainder = divmod(days, length)
-        return t, Fraction(remainder, length)
+        return t, remainder, length
     months, left = _full_months_back(start, when, anchor_day)
     if unit == "semimonth":
         t, remainder = divmod(30 * months + left, 15)
-        return t, Fraction(remainder, 15)
+        return t, remainder, 15
     per_unit = unit_period.count
     if per_unit == 1:
-        return months, Fraction(left, 30)
+        return months, left, 30
     if per_unit < 12:
         t, remainder = divmod(30 * months + left, 30 * per_unit)
-        return t, Fraction(remainder, 30 * per_unit)
+        return t, remainder, 30 * per_unit
     years, months_left = divmod(months, 12)
     if left == 0:
-        return years, Fraction(months_left, 12)
+        return years, months_left, 12
     rest_start = _month_back(when, 12 * years, anchor_day)
-    return years, Fraction((rest_start - start).days, 365)
+    return years, (rest_start - start).days, 365
 
 
 # -- solver -----------------------------------------------------------------------------
@@ -465,6 +477,37 @@ def _infer_unit_period(advances: list[Flow], payments: list[Flow]) -> UnitPeriod
     return min(candidates, key=lambda unit: Fraction(1) / unit.per_year(1))
 
 
+def _us_value_and_slope(terms: list[tuple[Decimal, int, Decimal]]
+                        ) -> Callable[[Decimal], tuple[Decimal, Decimal]]:
+    """The Appendix J equation of ``terms`` ``(amount, t, f)`` (advances positive, payments
+    negative) and its derivative at a unit-period rate ``i``, in the caller's context.
+
+    A flow a whole number of unit periods from the start (``f`` = 0: most flows) skips the
+    simple-interest factor: ``1 + 0 i`` is exactly 1, so ``amount / (1 x growth)`` and
+    ``present x (0 / 1 + t / (1 + i))`` are the very quotients and products of ``amount /
+    growth`` and ``present x (t / (1 + i))``; every value is the same, digit for digit
+    (tests/credit/test_apr_exact_paths.py checks it against the full formula), with five
+    Decimal operations of the eleven."""
+    def value_and_slope(i: Decimal) -> tuple[Decimal, Decimal]:
+        value = Decimal(0)
+        slope = Decimal(0)
+        one_plus = 1 + i  # the same Decimal each flow formed, formed once
+        for amount, t, f in terms:
+            growth = one_plus ** t
+            if f:
+                simple = 1 + f * i
+                present = amount / (simple * growth)
+                value += present
+                slope -= present * (f / simple + t / one_plus)
+            else:
+                present = amount / growth
+                value += present
+                slope -= present * (t / one_plus)
+        return value, slope
+
+    return value_and_slope
+
+
 def apr_us(
     advances: Sequence[Flow],
     payments: Sequence[Flow],
@@ -490,27 +533,17 @@ def apr_us(
         late = [flow for flow in payments if flow[0].day > 15]
         anchor = _series_anchor_day(late) if late else None
     weighted = [
-        (Decimal(amount), appendix_j_time(start, when, unit_period)) for when, amount in advances
+        (Decimal(amount), _appendix_j_parts(start, when, unit_period))
+        for when, amount in advances
     ] + [
-        (-Decimal(amount), appendix_j_time(start, when, unit_period, anchor))
+        (-Decimal(amount), _appendix_j_parts(start, when, unit_period, anchor))
         for when, amount in payments
     ]
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        terms = [(amount, t, Decimal(f.numerator) / Decimal(f.denominator))
-                 for amount, (t, f) in weighted]
-
-        def value_and_slope(i: Decimal) -> tuple[Decimal, Decimal]:
-            value = Decimal(0)
-            slope = Decimal(0)
-            one_plus = 1 + i  # the same Decimal each flow formed, formed once
-            for amount, t, f in terms:
-                simple = 1 + f * i
-                growth = one_plus ** t
-                present = amount / (simple * growth)
-                value += present
-                slope -= present * (f / simple + t / one_plus)
-            return value, slope
+        terms = [(amount, t, Decimal(numerator) / Decimal(denominator))
+                 for amount, (t, numerator, denominator) in weighted]
+        value_and_slope = _us_value_and_slope(terms)
 
         float_terms = [(float(amount), t, float(f)) for amount, t, f in terms]
 
@@ -578,19 +611,60 @@ def _eu_years(start: dt.date, when: dt.date, basis: EuTimeBasis,
 
 def _eu_years_and_months(start: dt.date, when: dt.date, basis: EuTimeBasis,
                          anchor_day: int | None, start_month_end: bool
-                         ) -> tuple[Fraction, int | None]:
-    """(:func:`_eu_years`, the whole months it is or None): a flow a whole number of months
-    from the start (no day left over: most flows) is counted in months / 12 without the
-    Fraction arithmetic of the general case. ``start_month_end``: whether ``start`` is a
-    month end (known once per solve)."""
+                         ) -> tuple[int, int, int | None]:
+    """(numerator, denominator of :func:`_eu_years`, the whole months it is or None): a
+    flow a whole number of months from the start (no day left over: most flows) is
+    counted as months / 12 (not reduced: the solver divides them as Decimals, the same
+    quotient as of the reduced fraction) without the Fraction arithmetic of the general
+    case. ``start_month_end``: whether ``start`` is a month end (known once per solve)."""
     if basis is EuTimeBasis.EQUAL_MONTHS and when >= start:
         month_end = start_month_end and _is_month_end(when)
         months, cursor = _months_back_to(start, when, 31 if month_end else anchor_day)
         if cursor == start:
-            return Fraction(months, 12), months
+            return months, 12, months
     years = _eu_years(start, when, basis, anchor_day)
     whole = years * 12
-    return years, int(whole) if whole.denominator == 1 else None
+    return (years.numerator, years.denominator,
+            int(whole) if whole.denominator == 1 else None)
+
+
+# MPFR at 256 bits (~77 digits): see :func:`_ln`.
+_MPFR = gmpy2.context(precision=256)
+_LN_FLOOR = Decimal("0.000001")  # below it, the condition of log1p is not bounded here
+_LN_WIDE = Context(prec=200)  # exact for the interval: 65 digits and a margin 60 below them
+_LN_ROUNDING = Context(prec=_PRECISION, rounding=ROUND_HALF_EVEN)  # as Decimal.ln rounds
+_DEFAULT_LIMITS = (Context().Emin, Context().Emax)
+
+
+def _ln(operand: Decimal) -> Decimal:
+    """``operand.ln()`` in the current context, digit for digit (same value, same digits,
+    same 50-digit coefficient), computed with MPFR (gmpy2).
+
+    Why not Decimal.ln: at 50 digits it costs ~36 µs (libmpdec), two of them in every EU
+    solve, a fifth of a quote's exact rates; MPFR's log1p at 256 bits costs ~6 µs. The
+    decimal module documents ``ln`` as correctly rounded (half even), so any correctly
+    rounded logarithm has its digits. MPFR's log1p of the exact ``operand - 1`` (a rational
+    converted at 256 bits) is within 2^-237 of the true value relative to it (conversion,
+    rounding, and a condition number below 2^17 for operands above 10^-6), written with
+    65 significant digits (5e-65 more); the true logarithm then lies within 10^-60 of it,
+    relative. When both ends of that interval round to the same digits in the context,
+    those are the correctly rounded logarithm; otherwise (an operand whose logarithm lies
+    next to a rounding boundary, about one in 10^10), and for every case outside the bounds
+    above (the exact ln(1) = 0, operands at or below 10^-6, a context other than the
+    solvers' 50 digits), Decimal.ln itself answers. tests/credit/test_apr_exact_paths.py checks it against
+    Decimal.ln with Hypothesis."""
+    context = getcontext()
+    if (context.prec != _PRECISION or (context.Emin, context.Emax) != _DEFAULT_LIMITS
+            or not operand.is_finite() or operand <= _LN_FLOOR or operand == _ONE):
+        return operand.ln()
+    numerator, denominator = operand.as_integer_ratio()
+    logarithm = _MPFR.log1p(gmpy2.mpq(numerator - denominator, denominator))
+    approximate = Decimal(format(logarithm, ".64e"))
+    margin = abs(approximate).scaleb(-60, _LN_WIDE)
+    low = _LN_ROUNDING.plus(_LN_WIDE.subtract(approximate, margin))
+    if low == _LN_ROUNDING.plus(_LN_WIDE.add(approximate, margin)):
+        return low
+    return operand.ln()  # pragma: no cover - a logarithm next to a rounding boundary
 
 
 def _is_month_end(day: dt.date) -> bool:
@@ -629,15 +703,15 @@ def aprc_eu(
         start_month_end = _is_month_end(start)
         for sign, flows in ((1, advances), (-1, payments)):
             for when, amount in flows:
-                years, count = _eu_years_and_months(start, when, basis, anchor,
-                                                    start_month_end)
+                numerator, denominator, count = _eu_years_and_months(
+                    start, when, basis, anchor, start_month_end)
                 terms.append((sign * Decimal(amount),
-                              Decimal(years.numerator) / Decimal(years.denominator)))
+                              Decimal(numerator) / Decimal(denominator)))
                 months.append(count)
 
         def value_and_slope(x: Decimal) -> tuple[Decimal, Decimal]:
             one_plus = 1 + x  # the same Decimal each flow formed, formed once
-            log_growth = one_plus.ln()
+            log_growth = _ln(one_plus)
             monthly = (-log_growth / 12).exp()
             value = Decimal(0)
             slope = Decimal(0)
