@@ -6,12 +6,15 @@ entity (customer, device, card, merchant, terminal), read and written by the pay
 transaction. This module is the pure part: the row layout, and the features of one event
 computed from its entities' rows (plus the rows after the event). No I/O, no clock.
 
-The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures` itself: the
-rows are loaded into a scratch engine that holds only the event's entities, the engine's
-``update`` runs, and the rows are read back. One definition of the features therefore
-serves the in-process engine, these rows and the offline twin, and the test that replays a
-stream through the database and compares with ``compute_features_offline`` bit for bit
-guards all three.
+The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures`'s: the
+customer and risk parts of the rows are loaded into a scratch engine that holds only the
+event's entities, the engine's customer and risk steps run, and those parts are read back;
+the window parts are updated on the rows' cells directly by the same integer arithmetic as
+``StreamingFeatures._update_windows`` (:meth:`EntityStateEngine._update_windows`: copying
+them into the engine's rings and back was most of a screening's pure work). The test that
+replays a stream through the database and compares with ``compute_features_offline`` bit
+for bit guards both, and a seeded stream's rows and features are pinned
+(``tests/risk/fraud/test_fraud_entity_rows_pinned.py``).
 
 Row layout (fixed per kind and feature configuration, little-endian numpy structured
 array, :meth:`EntityLayout.nbytes`):
