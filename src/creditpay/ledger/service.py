@@ -123,6 +123,16 @@ def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
     for i, spec in enumerate(validated):
         row = existing.get(spec.key)
         if row is not None:
+            # The usual case first: every field equal (then the field-by-field comparison
+            # below, which names the first that differs, finds none either).
+            if (row.code == spec.code and row.owner_id == spec.owner_id
+                    and row.currency == spec.currency and row.owner_type == spec.owner_type
+                    and row.normal_side == spec.normal_side
+                    and row.debits_must_not_exceed_credits
+                    == bool(spec.debits_must_not_exceed_credits)
+                    and row.credits_must_not_exceed_debits
+                    == bool(spec.credits_must_not_exceed_debits)):
+                continue
             for name in _ACCOUNT_SPEC_FIELDS:
                 stored = getattr(row, name)
                 if str(stored) != str(getattr(spec, name)) and not (
