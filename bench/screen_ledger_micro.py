@@ -89,7 +89,7 @@ def ledger_calls() -> dict[str, float]:
                 L.open_accounts(tx, [specs[i % 200]])
             times["open_accounts_1"].append((time.thread_time() - started) / CALLS)
             started = time.thread_time()
-            for i in range(CALLS):
+            for _ in range(CALLS):
                 L.open_accounts(tx, platform)
             times["open_accounts_22"].append((time.thread_time() - started) / CALLS)
     return {name: statistics.median(values) * 1e6 for name, values in times.items()}
