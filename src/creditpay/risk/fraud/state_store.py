@@ -5,9 +5,10 @@ Screening one payment (:func:`fold_event`), in the payment's own transaction:
 1. one SELECT reads the rows of the event's entities (customer, device, card, merchant,
    terminal), ``FOR UPDATE`` on PostgreSQL, in key order (so two transactions lock shared
    rows in the same order and cannot deadlock on them); an entity never seen gets an empty
-   row first (``INSERT ... ON CONFLICT DO NOTHING``, then locked the same way), so a
-   concurrent first screening of the same entity waits for this one instead of both
-   starting from nothing;
+   row first (``INSERT ... ON CONFLICT DO NOTHING``: a row this transaction inserted is its
+   own until it commits, so it is not read back; one another transaction inserted first is
+   read and locked the same way), so a concurrent first screening of the same entity waits
+   for this one instead of both starting from nothing;
 2. the features and the new rows are computed purely
    (:class:`~creditpay.risk.fraud.entity_state.EntityStateEngine`);
 3. the rows are written back (``version`` + 1, checked against the version read).
