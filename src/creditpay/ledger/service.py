@@ -77,6 +77,16 @@ _ACCOUNT_SPEC_FIELDS = ("currency", "code", "owner_type", "owner_id", "normal_si
 
 
 # ----------------------------------------------------------------------------- accounts
+_ACCOUNT_READ_COLUMNS = ("id", "key", "currency", "code", "owner_type", "owner_id",
+                         "normal_side", "debits_must_not_exceed_credits",
+                         "credits_must_not_exceed_debits", "debits_posted", "credits_posted",
+                         "debits_pending", "credits_pending", "created_at")
+_TRANSFER_COLUMNS = ("seq", "id", "kind", "debit_account_id", "credit_account_id",
+                     "amount_minor", "pending_released_minor", "currency", "code",
+                     "pending_id", "hold_status", "expires_at", "reference", "batch_id",
+                     "created_at", "metadata")
+
+
 def _account_from_row(row: RowMapping) -> Account:
     return Account(
         id=row["id"], key=row["key"], currency=row["currency"], code=row["code"],
@@ -113,6 +123,16 @@ def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
     for i, spec in enumerate(validated):
         row = existing.get(spec.key)
         if row is not None:
+            # The usual case first: every field equal (then the field-by-field comparison
+            # below, which names the first that differs, finds none either).
+            if (row.code == spec.code and row.owner_id == spec.owner_id
+                    and row.currency == spec.currency and row.owner_type == spec.owner_type
+                    and row.normal_side == spec.normal_side
+                    and row.debits_must_not_exceed_credits
+                    == bool(spec.debits_must_not_exceed_credits)
+                    and row.credits_must_not_exceed_debits
+                    == bool(spec.credits_must_not_exceed_debits)):
+                continue
             for name in _ACCOUNT_SPEC_FIELDS:
                 stored = getattr(row, name)
                 if str(stored) != str(getattr(spec, name)) and not (
@@ -146,65 +166,129 @@ def _account_created_at_param(conn: Connection) -> Any:
 
 def _accounts_by_key(tx: Tx, keys: list[str]) -> dict[str, Account]:
     """The accounts whose key is in ``keys`` (absent keys are simply missing), by key."""
-    columns = ", ".join(f"a.{c}" for c in _ACCOUNT_COLUMNS)
-    params: tuple[object, ...]
-    if tx.dialect == "sqlite":
-        sql, params = (f"SELECT {columns}, a.created_at FROM ledger_accounts a"  # nosec B608
-                       " WHERE a.key IN (SELECT value FROM json_each(?))", (json.dumps(keys),))
+    if len(keys) == 1:  # one key: no JSON or array parameter to encode and unpack
+        rows = _fetch(tx.conn, _driver_reads(tx.conn.dialect.paramstyle)["account_by_key"],
+                      (keys[0],))
+    elif tx.dialect == "sqlite":
+        rows = _fetch(tx.conn, _SQLITE_ACCOUNTS_BY_KEYS, (json.dumps(keys),))
     else:
-        # A join with the unnested array (see _lock_accounts: no generic "= ANY" plan).
-        sql, params = (f"SELECT {columns}, a.created_at FROM ledger_accounts a"  # nosec B608
-                       " JOIN unnest(%s::text[]) AS u(key) ON a.key = u.key", (keys,))
-    cursor = _cursor(tx.conn)
-    cursor.execute(sql, params)
-    dialect = tx.conn.dialect
-    when = ledger_accounts.c.created_at.type.dialect_impl(dialect).result_processor(
-        dialect, None) or (lambda v: v)
-    side = {str(s): s for s in NormalSide}  # a dict lookup, not an enum call per row
-    return {row[1]: Account(row[0], row[1], row[2], row[3], row[4], row[5], side[row[6]],
-                            bool(row[7]), bool(row[8]), row[9], row[10], row[11], row[12],
-                            when(row[13])) for row in cursor.fetchall()}
+        rows = _fetch(tx.conn, _PG_ACCOUNTS_BY_KEYS, (keys,))
+    return {a.key: a for a in _accounts_with_time(tx.conn, rows)}
+
+
+_SQLITE_ACCOUNTS_BY_KEYS = (f"SELECT {', '.join(f'a.{c}' for c in _ACCOUNT_READ_COLUMNS)}"  # nosec
+                            " FROM ledger_accounts a"
+                            " WHERE a.key IN (SELECT value FROM json_each(?))")
+# A join with the unnested array (see _lock_accounts: no generic "= ANY" plan).
+_PG_ACCOUNTS_BY_KEYS = (f"SELECT {', '.join(f'a.{c}' for c in _ACCOUNT_READ_COLUMNS)}"  # nosec
+                        " FROM ledger_accounts a JOIN unnest(%s::text[]) AS u(key)"
+                        " ON a.key = u.key")
 
 
 def open_account(tx: Tx, spec: AccountSpec) -> Account:
     return open_accounts(tx, [spec])[0]
 
 
-# Constant statements with bound parameters: compiled once and cached by SQLAlchemy, where
-# building ``select(...).where(...)`` on every call cost more than running it.
-_ACCOUNT_BY_ID = select(ledger_accounts).where(ledger_accounts.c.id == bindparam("id"))
-_ACCOUNT_BY_KEY = select(ledger_accounts).where(ledger_accounts.c.key == bindparam("key"))
-# An expanding parameter: one constant statement for any number of keys or ids (the IN list
-# is rendered at execution from the cached compilation).
-_ACCOUNTS_BY_KEYS = select(ledger_accounts).where(
-    ledger_accounts.c.key.in_(bindparam("keys", expanding=True)))
-_ACCOUNTS_BY_IDS = select(ledger_accounts).where(
-    ledger_accounts.c.id.in_(bindparam("ids", expanding=True)))
-
-
+# The account reads go straight to the driver, as the transfers' hot path does (see
+# _cursor): ``get_account_by_key`` (every wallet balance shown, every payment's account
+# look-up) spent ~4x SQLAlchemy's per-statement work on what SQLite needs to run it. The
+# column types' own conversions are applied (:func:`_readers`): ``created_at`` as the
+# UtcDateTime column returns it, so an Account is the same as read through Core.
 def get_account(conn: Connection, account_id: int) -> Account:
-    row = conn.execute(_ACCOUNT_BY_ID, {"id": account_id}).mappings().first()
-    if row is None:
+    rows = _fetch(conn, _driver_reads(conn.dialect.paramstyle)["account_by_id"],
+                  (account_id,))
+    if not rows:
         raise NotFoundError(f"no account {account_id}", field="account_id")
-    return _account_from_row(row)
+    return _accounts_with_time(conn, rows)[0]
 
 
 def get_accounts(conn: Connection, account_ids: Iterable[int]) -> dict[int, Account]:
     """Many accounts by id in one read (no lock); unknown ids are simply absent."""
     ids = sorted(set(account_ids))
     accounts: dict[int, Account] = {}
+    sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(ids), BATCH_SIZE_MAX):
         chunk = ids[start:start + BATCH_SIZE_MAX]
-        for row in conn.execute(_ACCOUNTS_BY_IDS, {"ids": chunk}).mappings():
-            accounts[row["id"]] = _account_from_row(row)
+        if sqlite:
+            rows = _fetch(conn, _SQLITE_ACCOUNTS_BY_IDS, (json.dumps(chunk),))
+        else:
+            rows = _fetch(conn, _PG_ACCOUNTS_BY_IDS, (chunk,), prepare=False)
+        accounts.update((a.id, a) for a in _accounts_with_time(conn, rows))
     return accounts
 
 
 def get_account_by_key(conn: Connection, key: str) -> Account:
-    row = conn.execute(_ACCOUNT_BY_KEY, {"key": key}).mappings().first()
-    if row is None:
+    rows = _fetch(conn, _driver_reads(conn.dialect.paramstyle)["account_by_key"], (key,))
+    if not rows:
         raise NotFoundError(f"no account with key {key!r}", field="key")
-    return _account_from_row(row)
+    return _accounts_with_time(conn, rows)[0]
+
+
+def _fetch(conn: Connection, sql: str, params: Sequence[Any], *, prepare: bool | None = None
+           ) -> list[Any]:
+    """Rows of one driver statement on ``conn``'s transaction (``prepare``: psycopg only)."""
+    cursor = _cursor(conn)
+    try:
+        if prepare is None:
+            cursor.execute(sql, params)
+        else:
+            cursor.execute(sql, params, prepare=prepare)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+_SIDES = {str(s): s for s in NormalSide}  # a dict lookup, not an enum call per row
+
+
+def _accounts_with_time(conn: Connection, rows: Iterable[Sequence[Any]]) -> list[Account]:
+    """Accounts from rows of ``_ACCOUNT_COLUMNS`` + ``created_at`` (driver values)."""
+    when = _readers(conn.dialect).account_created_at
+    side = _SIDES
+    return [Account(row[0], row[1], row[2], row[3], row[4], row[5], side[row[6]],
+                    bool(row[7]), bool(row[8]), row[9], row[10], row[11], row[12],
+                    when(row[13])) for row in rows]
+
+
+class _Readers:
+    """The column types' driver-value conversions for one dialect (UtcDateTime, JSON), as
+    SQLAlchemy applies them to a Core result: pure functions of the dialect."""
+
+    def __init__(self, dialect: Any) -> None:
+        def reader(column: Any) -> Any:
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            return processor or (lambda value: value)
+
+        self.account_created_at = reader(ledger_accounts.c.created_at)
+        self.expires_at = reader(ledger_transfers.c.expires_at)
+        self.created_at = reader(ledger_transfers.c.created_at)
+        self.metadata = reader(ledger_transfers.c.metadata)
+
+
+# Pure memo (kept): conversions per dialect object, a function of its argument only.
+@lru_cache(maxsize=8)
+def _readers(dialect: Any) -> _Readers:
+    return _Readers(dialect)
+
+
+# Pure memo (kept): SQL text per paramstyle, a function of its argument only.
+@lru_cache(maxsize=4)
+def _driver_reads(paramstyle: str) -> dict[str, str]:
+    p = "?" if paramstyle == "qmark" else "%s"
+    accounts = f"SELECT {', '.join(_ACCOUNT_READ_COLUMNS)} FROM ledger_accounts"  # nosec B608
+    transfers = f"SELECT {', '.join(_TRANSFER_COLUMNS)} FROM ledger_transfers"  # nosec B608
+    return {"account_by_id": f"{accounts} WHERE id = {p}",
+            "account_by_key": f"{accounts} WHERE key = {p}",
+            "transfer_by_id": f"{transfers} WHERE id = {p}",
+            "transfer_by_id_locked": f"{transfers} WHERE id = {p} FOR UPDATE"}
+
+
+_SQLITE_ACCOUNTS_BY_IDS = (f"SELECT {', '.join(_ACCOUNT_READ_COLUMNS)}"  # nosec B608
+                           " FROM ledger_accounts WHERE id IN (SELECT value FROM json_each(?))")
+# Joined with the unnested array (see _PG_LOCK_ACCOUNTS), planned on each call.
+_PG_ACCOUNTS_BY_IDS = (f"SELECT {', '.join(f'a.{c}' for c in _ACCOUNT_READ_COLUMNS)}"  # nosec
+                       " FROM ledger_accounts a JOIN unnest(%s::bigint[]) AS u(id)"
+                       " ON a.id = u.id")
 
 
 def _cursor(conn: Connection) -> Any:
@@ -231,7 +315,10 @@ def _lock_accounts(tx: Tx, account_ids: Iterable[int]) -> dict[int, Account]:
         return {}
     cursor = _cursor(tx.conn)
     if tx.dialect == "sqlite":
-        cursor.execute(_SQLITE_LOCK_ACCOUNTS, (json.dumps(ids),))
+        if len(ids) <= 2:  # a single transfer's two accounts: no JSON array to unpack
+            cursor.execute(_SQLITE_LOCK_FEW_ACCOUNTS[len(ids)], ids)
+        else:
+            cursor.execute(_SQLITE_LOCK_ACCOUNTS, (json.dumps(ids),))
     else:  # planned on each call: see _read_phase_pipelined
         cursor.execute(_PG_LOCK_ACCOUNTS, (ids,), prepare=False)
     return _accounts_from_rows(cursor.fetchall())
@@ -245,6 +332,9 @@ def _accounts_from_rows(rows: Iterable[Sequence[Any]]) -> dict[int, Account]:
 
 _SQLITE_LOCK_ACCOUNTS = (f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM ledger_accounts"  # nosec B608
                          " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id")
+_SQLITE_LOCK_FEW_ACCOUNTS = {
+    n: (f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM ledger_accounts"  # nosec B608
+        f" WHERE id IN ({', '.join(['?'] * n)}) ORDER BY id") for n in (1, 2)}
 # A join with the unnested array, not "id = ANY(%s)": once psycopg prepares the statement,
 # PostgreSQL may keep a generic plan whose array is a parameter, which it cannot hash, so a
 # sequential scan would compare every row with every id.
@@ -293,18 +383,41 @@ def _compare_replay(request: TransferRequest, stored: Transfer, prefix: str) -> 
 
 def _load_transfers(conn: Connection, ids: Iterable[str], *, lock: bool = False
                     ) -> dict[str, Transfer]:
+    """The transfers of ``ids`` that exist, by id; ``lock``: locked in journal order on
+    PostgreSQL (the pending holds a call resolves). Driver statements, as the rest of the
+    transfers' path: a capture resolves its hold through here once per payment."""
     ids = list(set(ids))
     if not ids:
         return {}
-    query = _TRANSFERS_BY_IDS_LOCKED if lock and conn.dialect.name == "postgresql" \
-        else _TRANSFERS_BY_IDS
-    return {row["id"]: _transfer_from_row(row)
-            for row in conn.execute(query, {"ids": ids}).mappings()}
+    postgres = conn.dialect.name == "postgresql"
+    if len(ids) == 1:
+        sql = _driver_reads(conn.dialect.paramstyle)[
+            "transfer_by_id_locked" if lock and postgres else "transfer_by_id"]
+        rows = _fetch(conn, sql, (ids[0],))
+    elif postgres:
+        rows = _fetch(conn, _PG_TRANSFERS_BY_IDS_LOCKED if lock else _PG_TRANSFERS_BY_IDS,
+                      (ids,), prepare=False)
+    else:
+        rows = _fetch(conn, _SQLITE_TRANSFERS_BY_IDS, (json.dumps(ids),))
+    readers = _readers(conn.dialect)
+    expires, created, meta = readers.expires_at, readers.created_at, readers.metadata
+    kinds, holds = _KINDS, _HOLDS
+    return {row[1]: Transfer(row[0], row[1], kinds[row[2]], row[3], row[4], row[5], row[6],
+                             row[7], row[8], row[9], holds[row[10]] if row[10] else None,
+                             expires(row[11]), row[12], row[13], created(row[14]),
+                             meta(row[15]))
+            for row in rows}
 
 
-_TRANSFERS_BY_IDS = select(ledger_transfers).where(
-    ledger_transfers.c.id.in_(bindparam("ids", expanding=True))).order_by(ledger_transfers.c.seq)
-_TRANSFERS_BY_IDS_LOCKED = _TRANSFERS_BY_IDS.with_for_update()
+_SQLITE_TRANSFERS_BY_IDS = (f"SELECT {', '.join(_TRANSFER_COLUMNS)}"  # nosec B608
+                            " FROM ledger_transfers WHERE id IN (SELECT value FROM json_each(?))"
+                            " ORDER BY seq")
+# Joined with the unnested array (see _PG_EXISTING_IDS), planned on each call; locked in
+# journal order.
+_PG_TRANSFERS_BY_IDS = (f"SELECT {', '.join(f't.{c}' for c in _TRANSFER_COLUMNS)}"  # nosec
+                        " FROM ledger_transfers t JOIN unnest(%s::text[]) AS u(id)"
+                        " ON t.id = u.id ORDER BY t.seq")
+_PG_TRANSFERS_BY_IDS_LOCKED = _PG_TRANSFERS_BY_IDS + " FOR UPDATE OF t"
 
 
 def _existing_ids(conn: Connection, ids: list[str]) -> list[str]:
@@ -312,9 +425,12 @@ def _existing_ids(conn: Connection, ids: list[str]) -> list[str]:
     long the batch (no per-batch SQL compilation of a 1,000-item IN list)."""
     cursor = _cursor(conn)
     if conn.dialect.name == "sqlite":
-        cursor.execute(
-            "SELECT id FROM ledger_transfers WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(ids),))
+        if len(ids) == 1:  # a single transfer: no JSON array to encode and unpack
+            cursor.execute("SELECT id FROM ledger_transfers WHERE id = ?", (ids[0],))
+        else:
+            cursor.execute(
+                "SELECT id FROM ledger_transfers WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),))
     else:  # planned on each call: see _read_phase_pipelined
         cursor.execute(_PG_EXISTING_IDS, (ids,), prepare=False)
     return [row[0] for row in cursor.fetchall()]
@@ -505,7 +621,12 @@ def _driver_sql(dialect_name: str) -> dict[str, str]:
 
 
 def _processors(conn: Connection) -> tuple[Any, Any]:
-    dialect = conn.dialect
+    return _writers(conn.dialect)
+
+
+# Pure memo (kept): the column types' conversions per dialect object (see _readers).
+@lru_cache(maxsize=8)
+def _writers(dialect: Any) -> tuple[Any, Any]:
     when = ledger_transfers.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     meta = ledger_transfers.c.metadata.type.dialect_impl(dialect).bind_processor(dialect)
     return when or (lambda v: v), meta or (lambda v: v)
@@ -1159,21 +1280,29 @@ def balance(conn: Connection, account_id: int, *, as_of: dt.datetime | None = No
         return Balance(account.id, account.currency, account.normal_side,
                        account.debits_posted, account.credits_posted,
                        account.debits_pending, account.credits_pending)
-    t = ledger_transfers.c
     totals = {}
-    for side, column in (("debits", t.debit_account_id), ("credits", t.credit_account_id)):
-        row = conn.execute(
-            select(
-                func.coalesce(func.sum(t.amount_minor).filter(
-                    t.kind.in_(("single", "post"))), 0),
-                func.coalesce(func.sum(t.amount_minor).filter(t.kind == "pending"), 0),
-                func.coalesce(func.sum(t.pending_released_minor).filter(
-                    t.kind.in_(("post", "void", "expire"))), 0),
-            ).where(column == account_id, t.created_at <= as_of)).one()
+    for side, query in _BALANCE_AS_OF:
+        row = conn.execute(query, {"account_id": account_id, "as_of": as_of}).one()
         totals[side] = (int(row[0]), int(row[1]) - int(row[2]))
     return Balance(account.id, account.currency, account.normal_side,
                    totals["debits"][0], totals["credits"][0],
                    totals["debits"][1], totals["credits"][1])
+
+
+def _balance_as_of(column: Any) -> Any:
+    t = ledger_transfers.c
+    return select(
+        func.coalesce(func.sum(t.amount_minor).filter(t.kind.in_(("single", "post"))), 0),
+        func.coalesce(func.sum(t.amount_minor).filter(t.kind == "pending"), 0),
+        func.coalesce(func.sum(t.pending_released_minor).filter(
+            t.kind.in_(("post", "void", "expire"))), 0),
+    ).where(column == bindparam("account_id"), t.created_at <= bindparam("as_of"))
+
+
+# Constant statements (compiled once): the close of business values the FX position
+# account as of each day's end.
+_BALANCE_AS_OF = (("debits", _balance_as_of(ledger_transfers.c.debit_account_id)),
+                  ("credits", _balance_as_of(ledger_transfers.c.credit_account_id)))
 
 
 def list_transfers(conn: Connection, *, account_id: int | None = None,

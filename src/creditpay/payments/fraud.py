@@ -33,6 +33,7 @@ Screening is on by default (issue #19; ``CREDITPAY_FRAUD_SCREENING=false`` or
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -243,13 +244,28 @@ def _fraud_event(event: PaymentEvent, tx: Tx) -> FraudEvent:
         transaction_id=event.intent_id)
 
 
+# Pure memo (kept): a function of the model's feature names and the rules' fields only.
+@functools.lru_cache(maxsize=32)
+def _summary_positions(names: tuple[str, ...], rule_fields: frozenset[str]
+                       ) -> tuple[tuple[str, int], ...]:
+    """(name, position in the feature vector) of the features kept with a screening, in the
+    order they are kept (the summary's, then the rules' fields sorted), each once; a name
+    the model does not compute is left out."""
+    position = {name: i for i, name in enumerate(names)}
+    kept: dict[str, int] = {}
+    for name in (*SUMMARY_FEATURES, *sorted(rule_fields)):
+        if name in position and name not in kept:
+            kept[name] = position[name]
+    return tuple(kept.items())
+
+
 def _decision(result: ScreeningResult, rule_fields: frozenset[str],
               screening_id: int | None = None) -> Decision:
-    features = result.features
+    values = result.feature_vector.tolist()
     summary: dict[str, float] = {}
-    for name in (*SUMMARY_FEATURES, *sorted(rule_fields)):
-        value = features.get(name)
-        if value is not None and math.isfinite(value):
+    for name, i in _summary_positions(tuple(result.feature_names), rule_fields):
+        value = values[i]
+        if math.isfinite(value):
             summary[name] = round(float(value), 6)
     details = {"decision": result.decision, "score": round(float(result.score), 6),
                "rules_hit": list(result.rules_hit), "reasons": list(result.reasons),

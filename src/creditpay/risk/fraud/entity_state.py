@@ -6,12 +6,15 @@ entity (customer, device, card, merchant, terminal), read and written by the pay
 transaction. This module is the pure part: the row layout, and the features of one event
 computed from its entities' rows (plus the rows after the event). No I/O, no clock.
 
-The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures` itself: the
-rows are loaded into a scratch engine that holds only the event's entities, the engine's
-``update`` runs, and the rows are read back. One definition of the features therefore
-serves the in-process engine, these rows and the offline twin, and the test that replays a
-stream through the database and compares with ``compute_features_offline`` bit for bit
-guards all three.
+The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures`'s: the
+customer and risk parts of the rows are loaded into a scratch engine that holds only the
+event's entities, the engine's customer and risk steps run, and those parts are read back;
+the window parts are updated on the rows' cells directly by the same integer arithmetic as
+``StreamingFeatures._update_windows`` (:meth:`EntityStateEngine._update_windows`: copying
+them into the engine's rings and back was most of a screening's pure work). The test that
+replays a stream through the database and compares with ``compute_features_offline`` bit
+for bit guards both, and a seeded stream's rows and features are pinned
+(``tests/risk/fraud/test_fraud_entity_rows_pinned.py``).
 
 Row layout (fixed per kind and feature configuration, little-endian numpy structured
 array, :meth:`EntityLayout.nbytes`):
@@ -49,10 +52,8 @@ import numpy as np
 
 from creditpay.errors import ValidationError
 from creditpay.risk.fraud.features import (
-    _COUNT,
     _EMPTY,
     _STAMP,
-    _SUM,
     _TX,
     ENTITY_KINDS,
     FeatureConfig,
@@ -60,6 +61,7 @@ from creditpay.risk.fraud.features import (
     PaymentEvent,
     StreamingFeatures,
     _KeyIndex,
+    _time_flags,
 )
 
 __all__ = ["EntityKey", "EntityLayout", "EntityStateEngine", "MemoryEntityStore",
@@ -178,6 +180,11 @@ class EntityStateEngine:
                                 *([int(_EMPTY)] * k))
         self._zero_cells = np.zeros(n_cells, dtype=np.int64)
         self._empty_window = _I8.pack(-1) + bytes(12 * n_cells)
+        # Derived, not state: layout.stamps(t) for the last time step seen (_read_back).
+        self._held_key: int | None = None
+        self._held = np.empty(0, dtype=np.int64)
+        self._window_dtype = np.dtype([("t_last", "<i8"), ("counts", "<i4", (n_cells,)),
+                                       ("sums", "<i8", (n_cells,))])
         self._n_risk_values = 3 * len(config.risk_windows_days)
         self._no_risk_values = _I8.pack(-1) + bytes(8 * self._n_risk_values)
 
@@ -208,10 +215,21 @@ class EntityStateEngine:
         """(features of ``event``, the new rows of its entities). ``rows`` holds the current
         row of each of :meth:`event_keys` (None for an entity never seen)."""
         keys = self.event_keys(event)
+        engine = self._engine
         with self._lock:
             decoded = self._load(keys, rows)
-            x = self._engine.update(event)
-            return x, self._read_back(keys, decoded, int(event.timestamp_s))
+            # StreamingFeatures.update, step by step: the windows are computed on the rows'
+            # window parts directly (see _update_windows), the customer's and the risk
+            # entities' parts by the engine itself.
+            out = np.full(engine.n_features, np.nan)
+            t = int(event.timestamp_s)
+            amount = int(event.amount_minor)
+            out[0] = amount
+            out[1], out[2], out[3] = _time_flags(t, self.config)
+            windows = self._update_windows(event, t, amount, decoded, out)
+            engine._update_customer(event, t, amount, out)
+            engine._update_risk(event, t, out)
+            return out, self._read_back(keys, decoded, t, windows)
 
     def record_label(self, label: FraudLabel, rows: Mapping[EntityKey, bytes | None]
                      ) -> dict[EntityKey, bytes]:
@@ -221,7 +239,7 @@ class EntityStateEngine:
             decoded = self._load(keys, rows)
             if not self._engine.record_label(label):
                 return {}
-            return self._read_back(keys, decoded, None)
+            return self._read_back(keys, decoded, None, None)
 
     # ------------------------------------------------------------------ scratch engine
     # The rows are read and written part by part with struct / numpy views at the layout's
@@ -229,8 +247,10 @@ class EntityStateEngine:
     # row: this is on the checkout's path).
     def _load(self, keys: list[EntityKey], rows: Mapping[EntityKey, bytes | None]
               ) -> dict[EntityKey, bytes | None]:
-        """Put the rows of ``keys`` in the scratch engine, each entity in its own slot of
-        each store (slots are assigned here, so the engine's lookups find them)."""
+        """Check the rows of ``keys`` and put their customer and risk parts in the scratch
+        engine, each entity in its own slot of each store (slots are assigned here, so the
+        engine's lookups find them). The window parts stay in the rows: they are updated
+        from there (:meth:`_update_windows`) or kept (a label)."""
         engine = self._engine
         layout = self.layout
         indexes = {"window": _KeyIndex(), "customer": _KeyIndex(), "risk": _KeyIndex()}
@@ -238,12 +258,8 @@ class EntityStateEngine:
         cache = engine._risk_cache
         cache.clear()
         arrays = engine._arrays
-        n_cells = layout.n_cells
         loaded: dict[EntityKey, bytes | None] = {}
-        window_slots: list[int] = []
-        t_lasts: list[int] = []
-        counts: list[np.ndarray] = []
-        sums: list[np.ndarray] = []
+        window_nbytes = layout.window_nbytes
         for key in keys:
             kind, entity = key
             data = rows.get(key) or None
@@ -251,27 +267,22 @@ class EntityStateEngine:
                 raise ValidationError(f"{kind} state row has {len(data)} bytes, the layout "
                                       f"{layout.nbytes(kind)}", field="fraud_state")
             loaded[key] = data
+            is_customer = kind == "customer"
+            if not is_customer and kind not in self._risk_kinds:
+                continue
             code = (KIND_CODES[kind], entity)
-            offset = 0
-            if kind in self._window_kinds:
-                slot, _ = indexes["window"].slot(*code)
-                window_slots.append(slot)
-                if data is None:
-                    t_lasts.append(-1)
-                    counts.append(self._zero_cells)
-                    sums.append(self._zero_cells)
-                else:
-                    t_lasts.append(_I8.unpack_from(data, 0)[0])
-                    counts.append(np.frombuffer(data, "<i4", n_cells, 8))
-                    sums.append(np.frombuffer(data, "<i8", n_cells, 8 + 4 * n_cells))
-                offset = layout.window_nbytes
-            if kind == "customer":
+            offset = window_nbytes if kind in self._window_kinds else 0
+            if is_customer:
                 slot, _ = indexes["customer"].slot(*code)
                 if data is None:
                     values = self._empty_customer
+                    last_ts = -1
                 else:
                     values = self._customer_struct.unpack_from(data, offset)
                     offset += self._customer_struct.size
+                    # The customer's last payment is its windows' ``t_last``.
+                    last_ts = _I8.unpack_from(data, 0)[0] if kind in self._window_kinds \
+                        else -1
                 k = self.config.recent_k
                 arrays["cust_n"][slot] = values[0]
                 arrays["cust_mean"][slot] = values[1]
@@ -280,7 +291,7 @@ class EntityStateEngine:
                 arrays["cust_last_y"][slot] = values[4]
                 arrays["cust_devices"][slot] = [d if d else _EMPTY for d in values[5:5 + k]]
                 arrays["cust_cells"][slot] = values[5 + k:]
-                arrays["cust_last_ts"][slot] = t_lasts[-1]
+                arrays["cust_last_ts"][slot] = last_ts
             if kind in self._risk_kinds:
                 slot, _ = indexes["risk"].slot(*code)
                 ring = arrays["risk_ring"]
@@ -295,34 +306,84 @@ class EntityStateEngine:
                     if values_day >= 0:
                         cache[slot] = (values_day, np.frombuffer(
                             data, "<f8", self._n_risk_values, offset + 8).copy())
-        if window_slots:
-            block = np.empty((len(window_slots), 3, n_cells), dtype=np.int64)
-            block[:, _STAMP] = layout.stamps_many(np.array(t_lasts, dtype=np.int64))
-            block[:, _COUNT] = counts
-            block[:, _SUM] = sums
-            arrays["win_ring"][window_slots] = block
         return loaded
 
+    def _update_windows(self, event: PaymentEvent, t: int, amount: int,
+                        loaded: Mapping[EntityKey, bytes | None], out: np.ndarray
+                        ) -> tuple[list[EntityKey], np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`StreamingFeatures._update_windows` on the rows' window parts: the same
+        integer arithmetic on the same cells (each cell's bucket stamp derived from the
+        row's ``t_last``), without copying the rows into the engine's rings and back.
+        Returns the window entities' keys and their cells after the event (stamps, counts,
+        sums), for :meth:`_read_back`."""
+        engine = self._engine
+        layout = self.layout
+        keys: list[EntityKey] = []
+        kinds: list[int] = []
+        for position, (kind, attribute) in enumerate(engine._kind_attrs):
+            entity_id = getattr(event, attribute)
+            if entity_id is not None:
+                kinds.append(position)
+                keys.append((kind, entity_id))
+        window_nbytes = layout.window_nbytes
+        empty = self._empty_window
+        # One decode for every entity's window part: (t_last, counts, sums) records.
+        parts = np.frombuffer(b"".join([(loaded[key] or empty)[:window_nbytes]
+                                        for key in keys]), dtype=self._window_dtype)
+        stamps = layout.stamps_many(parts["t_last"].astype(np.int64))
+        counts = parts["counts"].astype(np.int64)
+        sums = parts["sums"].astype(np.int64)
+        bucket, cols, per_cell, lowest = engine._window_times(t)
+        # Checked before any write, so a refused event leaves the whole state unchanged.
+        if (stamps > per_cell).any():
+            raise ValidationError("event is older than the window state of one of its "
+                                  "entities (streams must be time-ordered per entity)",
+                                  field="timestamp_s")
+        # A cell holding an expired bucket is reused: its count and sum restart at 0.
+        kept = stamps[:, cols] == bucket
+        counts[:, cols] = counts[:, cols] * kept + 1
+        sums[:, cols] = sums[:, cols] * kept + amount
+        stamps[:, cols] = bucket
+        # Live buckets: the n_buckets most recent up to the current one (never-used cells
+        # hold stamp -1, below any live bucket since buckets are >= 0).
+        live = stamps >= lowest
+        both = np.empty((len(keys), 2, layout.n_cells), dtype=np.int64)
+        np.multiply(counts, live, out=both[:, 0])
+        np.multiply(sums, live, out=both[:, 1])
+        totals = np.add.reduceat(both, engine._win_offsets, axis=2)
+        index, customer_row = engine._window_out_index(tuple(kinds))
+        out[index] = totals.ravel()
+        base = engine._cust_mean_base
+        out[base:base + engine._nw] = totals[customer_row, 1] / totals[customer_row, 0]
+        return keys, stamps, counts, sums
+
     def _read_back(self, keys: list[EntityKey], loaded: dict[EntityKey, bytes | None],
-                   t: int | None) -> dict[EntityKey, bytes]:
-        """Encode the scratch engine's rows; ``t`` is the event's time (None for a label,
-        which changes no window or customer state: those parts are kept as loaded)."""
+                   t: int | None,
+                   windows: tuple[list[EntityKey], np.ndarray, np.ndarray, np.ndarray] | None
+                   ) -> dict[EntityKey, bytes]:
+        """Encode the rows; ``t`` is the event's time and ``windows`` its window cells
+        (None for a label, which changes no window or customer state: those parts are kept
+        as loaded)."""
         engine = self._engine
         arrays = engine._arrays
         layout = self.layout
         indexes = engine._indexes
         window_part: dict[EntityKey, bytes] = {}
-        if t is not None:
-            window_keys = [key for key in keys if key[0] in self._window_kinds]
-            slots = [indexes["window"].slots[(KIND_CODES[k], e)] for k, e in window_keys]
-            block = arrays["win_ring"][slots]
-            held = block[:, _STAMP] == layout.stamps(t)
-            counts = np.where(held, block[:, _COUNT], 0)
+        if t is not None and windows is not None:
+            window_keys, stamps, cell_counts, cell_sums = windows
+            # The cells' buckets at ``t`` change only when ``t`` crosses a multiple of the
+            # gcd of the bucket widths (as the engine's own _window_times): kept until then.
+            time_key = t // engine._time_step
+            if time_key != self._held_key:
+                self._held = layout.stamps(t)
+                self._held_key = time_key
+            held = stamps == self._held
+            counts = np.where(held, cell_counts, 0)
             if counts.max(initial=0) > _INT32_MAX:
                 raise ValidationError("an entity's payment count per bucket exceeds "
                                       "2**31 - 1", field="fraud_state")
             counts32 = counts.astype("<i4")
-            sums = np.where(held, block[:, _SUM], 0)
+            sums = np.where(held, cell_sums, 0)
             stamp = _I8.pack(t)
             for i, key in enumerate(window_keys):
                 window_part[key] = stamp + counts32[i].tobytes() + sums[i].tobytes()
