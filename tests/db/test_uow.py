@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 
 from creditpay.clock import SimulatedClock
 from creditpay.db.tables import outbox_events
-from creditpay.db.uow import Tx, UnitOfWork
+from creditpay.db.uow import Tx, UnitOfWork, is_transient_error
 
 
 class Boom(Exception):
@@ -152,3 +152,60 @@ def test_a_read_connection_takes_no_write_lock_and_goes_back(uow: UnitOfWork) ->
             _emit(tx)
     assert _events(uow) == 1
     _released(uow)
+
+
+def test_a_deadlock_met_by_a_driver_statement_is_retried(store) -> None:
+    """The hot paths (ledger, fraud state, queued inserts) run statements straight through
+    the driver, whose errors are the driver's own, not SQLAlchemy's DBAPIError. A deadlock
+    met there must be retried like one met through SQLAlchemy: two transactions lock two
+    rows in opposite orders through the driver; PostgreSQL aborts one, and ``run`` runs it
+    again, so both complete. (SQLite serialises writers: no deadlock to meet.)"""
+    if store.kind != "postgresql":
+        pytest.skip("SQLite serialises writers")
+    from creditpay.db.engine import driver_connection
+
+    with store.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE deadlock_rows (id int PRIMARY KEY, n int)"))
+        conn.execute(text("INSERT INTO deadlock_rows VALUES (1, 0), (2, 0)"))
+    uow = UnitOfWork(store.engine, SimulatedClock("2025-03-01T09:00:00+00:00"))
+    both_hold_one = threading.Barrier(2, timeout=30)
+    attempts: list[int] = []
+    failures: list[BaseException] = []
+
+    def transfer(first: int, second: int) -> None:
+        def use_case(tx: Tx) -> None:
+            attempts.append(first)
+            driver = driver_connection(tx.conn)
+            driver.execute("UPDATE deadlock_rows SET n = n + 1 WHERE id = %s", (first,))
+            if len(attempts) <= 2:  # the first attempts meet; a retry runs alone
+                both_hold_one.wait()
+            driver.execute("UPDATE deadlock_rows SET n = n + 1 WHERE id = %s", (second,))
+
+        try:
+            uow.run(use_case)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=transfer, args=(1, 2)),
+               threading.Thread(target=transfer, args=(2, 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert len(attempts) == 3  # one of the two was aborted by the deadlock and run again
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT sum(n) FROM deadlock_rows")).scalar_one() == 4
+
+
+def test_driver_errors_are_judged_like_wrapped_ones() -> None:
+    import sqlite3
+
+    import psycopg
+
+    assert is_transient_error(psycopg.errors.DeadlockDetected("deadlock detected"))
+    assert is_transient_error(psycopg.errors.SerializationFailure("could not serialize"))
+    assert is_transient_error(sqlite3.OperationalError("database is locked"))
+    assert not is_transient_error(psycopg.errors.UniqueViolation("duplicate key"))
+    assert not is_transient_error(sqlite3.IntegrityError("UNIQUE constraint failed"))
+    assert not is_transient_error(ValueError("database is locked"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, CursorResult, Engine, Table
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from creditpay.clock import Clock
 from creditpay.db.engine import driver_connection, writer_gate
@@ -237,7 +238,10 @@ def insert_new(tx: Tx, table: Any, *keys: str) -> Any:
 
 
 def is_transient_error(exc: BaseException) -> bool:
-    """True for errors after which re-running the whole transaction may succeed."""
+    """True for errors after which re-running the whole transaction may succeed: from a
+    statement run through SQLAlchemy (a ``DBAPIError``) or straight through the driver (the
+    hot paths of the ledger, the fraud state and the queued inserts raise the driver's own
+    ``sqlite3``/``psycopg`` errors)."""
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             # The server closed the connection (a restart, a failover, an idle timeout):
@@ -245,14 +249,14 @@ def is_transient_error(exc: BaseException) -> bool:
             # afresh. Only when the COMMIT had not been sent: after it, the first attempt
             # may have committed, and running the use case again could do it twice.
             return not getattr(exc, "creditpay_commit_unknown", False)
-        orig = exc.orig
-        sqlstate = getattr(orig, "sqlstate", None) or getattr(
-            getattr(orig, "diag", None), "sqlstate", None)
-        if sqlstate in {"40001", "40P01"}:  # serialization_failure, deadlock_detected
-            return True
-        if isinstance(exc, OperationalError) and "database is locked" in str(orig):
-            return True
-    return False
+        orig: BaseException | None = exc.orig
+    else:
+        orig = exc
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(
+        getattr(orig, "diag", None), "sqlstate", None)
+    if sqlstate in {"40001", "40P01"}:  # serialization_failure, deadlock_detected
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig)
 
 
 class _Begin:
@@ -364,7 +368,7 @@ class UnitOfWork:
             try:
                 with self.begin() as tx:
                     return use_case(tx)
-            except DBAPIError as exc:
+            except Exception as exc:  # a driver's own error too (is_transient_error)
                 if attempt == attempts or not is_transient_error(exc):
                     raise
                 time.sleep(min(0.2, 0.005 * 2 ** attempt))
