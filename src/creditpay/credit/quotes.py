@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 
 from creditpay.credit import products as P
 from creditpay.credit.offers import OfferCosts
@@ -82,22 +82,62 @@ def find_offer(conn: Any, *, customer_id: str, offer_id: str, reference: str | N
                quote_id: str | None = None) -> StoredOffer | None:
     """The newest stored offer ``offer_id`` quoted to ``customer_id`` (for ``reference``
     or in quote ``quote_id`` when given), expired or not; None if it was never quoted.
-    One statement."""
-    q = credit_quotes.c
-    query = select(q.quote_id, q.customer_id, q.currency, q.amount_minor, q.reference,
-                   q.expires_at, q.offers).where(q.customer_id == customer_id)
+    One statement: the store picks the offer out of the quote's offers (its JSON array)
+    and returns that one offer, so only it is decoded (a quote holds up to 9 offers with
+    their schedules)."""
+    params = {"customer_id": customer_id, "offer_id": offer_id}
     if quote_id is not None:
-        query = query.where(q.quote_id == quote_id)
+        params["quote_id"] = quote_id
     if reference is not None:
-        query = query.where(q.reference == reference)
-    for row in conn.execute(query.order_by(q.created_at.desc(), q.quote_id.desc())):
-        for offer in row.offers:
-            if offer.get("offer_id") == offer_id:
-                expires = row.expires_at if row.expires_at.tzinfo is not None \
-                    else row.expires_at.replace(tzinfo=dt.UTC)
-                return StoredOffer(row.quote_id, row.customer_id, row.currency,
-                                   int(row.amount_minor), row.reference, expires, offer)
-    return None
+        params["reference"] = reference
+    row = conn.execute(_FIND_OFFER[conn.dialect.name, quote_id is not None,
+                                   reference is not None], params).first()
+    if row is None:
+        return None
+    expires = row.expires_at if row.expires_at.tzinfo is not None \
+        else row.expires_at.replace(tzinfo=dt.UTC)
+    return StoredOffer(row.quote_id, row.customer_id, row.currency, int(row.amount_minor),
+                       row.reference, expires, row.offer)
+
+
+def _find_offer_statements() -> dict[tuple[str, bool, bool], Any]:
+    """find_offer's constant statements by (dialect, with a quote id, with a reference):
+    built once (SQLAlchemy compiles and keys each once). Each returns the newest quote row
+    holding the offer, with that offer alone (the first element whose ``offer_id``
+    matches, in the array's order), typed as the table's columns are: the same values the
+    old read of the whole ``offers`` column gave, after a search in Python."""
+    elements = {
+        # json_each / jsonb_array_elements are correlated with the quote row before them
+        # in FROM (SQLite's table-valued functions, PostgreSQL's function items).
+        "sqlite": ("json_each(q.offers) AS o", "json_extract(o.value, '$.offer_id')",
+                   "o.value", "o.key"),
+        "postgresql": ("jsonb_array_elements(q.offers) WITH ORDINALITY AS o(value, n)",
+                       "o.value ->> 'offer_id'", "o.value", "o.n"),
+    }
+    statements: dict[tuple[str, bool, bool], Any] = {}
+    for dialect, (source, offer_id, value, position) in elements.items():
+        for with_quote in (False, True):
+            for with_reference in (False, True):
+                where = ["q.customer_id = :customer_id", f"{offer_id} = :offer_id"]
+                if with_quote:
+                    where.append("q.quote_id = :quote_id")
+                if with_reference:
+                    where.append("q.reference = :reference")
+                sql = (f"SELECT q.quote_id, q.customer_id, q.currency, q.amount_minor,"  # nosec B608
+                       f" q.reference, q.expires_at, {value} AS offer"
+                       f" FROM credit_quotes AS q, {source}"
+                       f" WHERE {' AND '.join(where)}"
+                       f" ORDER BY q.created_at DESC, q.quote_id DESC, {position} LIMIT 1")
+                c = credit_quotes.c
+                statements[dialect, with_quote, with_reference] = text(sql).columns(
+                    quote_id=c.quote_id.type, customer_id=c.customer_id.type,
+                    currency=c.currency.type, amount_minor=c.amount_minor.type,
+                    reference=c.reference.type, expires_at=c.expires_at.type,
+                    offer=c.offers.type)
+    return statements
+
+
+_FIND_OFFER = _find_offer_statements()
 
 
 def check_usable(stored: StoredOffer | None, now: dt.datetime, *,
