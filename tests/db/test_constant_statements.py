@@ -110,7 +110,7 @@ def test_credit_position_reads_are_constant(uow: UnitOfWork) -> None:
 
 
 def test_party_and_intent_reads_are_constant(services: Services) -> None:
-    parties, intents = services.parties, services.payments.intents
+    parties = services.parties
     rail, wallet = services.payments.rail, services.payments.wallet
     with services.uow.connect() as conn:
         reads: list[Callable[[int], Any]] = [
