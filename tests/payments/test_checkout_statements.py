@@ -115,8 +115,8 @@ def test_confirm_and_capture_run_constant_statements(store, clock):
     """Every statement a credit checkout's confirm and capture send through SQLAlchemy is
     built once (the values travel as parameters): a statement built per call costs
     SQLAlchemy more to build and key for its compiled cache than the store needs to run
-    it. Two checkouts must execute the very same statement objects, the stored quote's read
-    (credit.quotes.find_offer) included."""
+    it. Two checkouts must execute the very same statement objects (the stored offer's
+    and the intent's reads go straight to the driver)."""
     with running_api(store.url, clock, fraud_screening=False) as api:
         rt = api.runtime
         world = populate(rt, 1)

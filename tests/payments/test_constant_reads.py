@@ -1,7 +1,9 @@
 """Reads converted to constant statements in the fourth pass of issue #14 (the checkout's
 and the daily work's per-statement cost): two calls with different arguments execute the
 very same statement objects, on both stores (the values travel as parameters). See
-tests/db/test_constant_statements.py for the earlier ones."""
+tests/db/test_constant_statements.py for the earlier ones. (The stored offer's read,
+credit.quotes.find_offer, and the intent's go to the driver: tests/credit/test_credit_quotes.py
+and tests/payments/test_intent_read.py compare them with SQLAlchemy's reads.)"""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ import pytest
 from creditpay.credit.accounts_repo import load_items
 from creditpay.credit.lines import get_line
 from creditpay.credit.pauses import purchase_accounts
-from creditpay.credit.quotes import find_offer
 from creditpay.credit.service import portfolio
 from creditpay.db.uow import UnitOfWork
 from creditpay.errors import DomainError
@@ -37,11 +38,6 @@ def _quietly(call: Any) -> None:
 
 def test_fourth_pass_reads_are_constant(uow: UnitOfWork) -> None:
     reads: list[Any] = [
-        lambda i: find_offer(uow_conn[0], customer_id=f"cus_{i}", offer_id=f"off_{i}"),
-        lambda i: find_offer(uow_conn[0], customer_id=f"cus_{i}", offer_id=f"off_{i}",
-                             reference=f"pi_{i}"),
-        lambda i: find_offer(uow_conn[0], customer_id=f"cus_{i}", offer_id=f"off_{i}",
-                             quote_id=f"quo_{i}"),
         lambda i: _quietly(partial(get_partner, uow_conn[0], f"par_{i}")),
         lambda i: consent_history(uow_conn[0], f"cus_{i}"),
         lambda i: stored_pull(uow_conn[0], i),
