@@ -202,3 +202,29 @@ def _hold(uow, amount_minor: int, authorisation_id: str = "held") -> None:
         S.authorise_purchase(tx, authorisation_id=authorisation_id, customer_id="c1",
                              amount_minor=amount_minor, currency=CNY, offer_id=offer.offer_id,
                              catalogue=CATALOGUE)
+
+
+def test_the_checkout_s_one_read_of_the_line_gives_the_same_position(uow):
+    """A checkout reads the line, its exposure and plans once (``borrower_line``) for its
+    affordability check and its authorisation: the position built from that read is the
+    one ``borrower_position`` reads itself, with and without a line; a read for another
+    customer or currency is not used."""
+    with uow.begin() as tx:
+        none = S.borrower_line(tx, "nobody", CNY)
+        assert none.line is None
+        assert S.borrower_position(tx.conn, "nobody", CNY, line=none) == \
+            S.borrower_position(tx.conn, "nobody", CNY)
+    who = new_customer(uow, limit_minor=LIMIT)
+    buy(uow, who, "plan", 400_000, funding="plan", product_code="baitiao", periods=6)
+    _hold(uow, 300_000)
+    with uow.begin() as tx:
+        line = S.borrower_line(tx, "c1", CNY)
+        assert line.line is not None and line.line["line_id"] == who.line_id
+        assert (line.exposure_principal_minor, line.exposure_held_minor, line.open_plans) == (
+            400_000, 300_000, 1)
+        full = S.borrower_position(tx.conn, "c1", CNY)
+        assert S.borrower_position(tx.conn, "c1", CNY, line=line) == full
+        assert full.exposure_minor == 700_000 and full.open_plans == 1
+        # Someone else's read is ignored (read again).
+        assert S.borrower_position(tx.conn, "nobody", CNY, line=line) == \
+            S.borrower_position(tx.conn, "nobody", CNY)

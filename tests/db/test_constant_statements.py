@@ -110,15 +110,15 @@ def test_credit_position_reads_are_constant(uow: UnitOfWork) -> None:
 
 
 def test_party_and_intent_reads_are_constant(services: Services) -> None:
-    parties, intents = services.parties, services.payments.intents
+    parties = services.parties
     rail, wallet = services.payments.rail, services.payments.wallet
     with services.uow.connect() as conn:
         reads: list[Callable[[int], Any]] = [
             lambda i: parties.get_customer(conn, f"cus_{i}"),
             lambda i: parties.get_merchant(conn, f"mer_{i}"),
             lambda i: parties.get_card(conn, f"cus_{i}", f"card_{i}"),
-            lambda i: intents.intent_row(conn, f"pi_{i}"),
-            lambda i: intents.intent_row(conn, f"pi_{i}", lock=True),
+            # intents.intent_row reads through the driver (no SQLAlchemy statement at
+            # all): tests/payments/test_intent_read.py checks it.
             lambda i: rail.operation(conn, f"rop_{i}"),
             lambda i: rail.due_callbacks(conn, services.clock.now(), limit=10 * i),
             lambda i: wallet._wallet_op(conn, f"wop_{i}")]

@@ -198,17 +198,22 @@ def account_ids(conn: Connection, customer_id: str) -> list[str]:
 def load_items(conn: Connection, account_seq: int, *, open_only: bool = True) -> list[Item]:
     """The installments of account ``account_seq`` by number (only the open ones with
     ``open_only``)."""
-    c = credit_installments.c
-    query = select(credit_installments).where(c.account_seq == account_seq).order_by(c.number)
-    if open_only:
-        query = query.where(c.status.in_(OPEN_STATUSES))
+    query = _OPEN_ITEMS if open_only else _ALL_ITEMS
     return [Item(id=r["id"], number=r["number"], due_date=r["due_date"], status=r["status"],
                  principal_minor=r["principal_minor"], interest_minor=r["interest_minor"],
                  fee_minor=r["fee_minor"], principal_paid_minor=r["principal_paid_minor"],
                  interest_paid_minor=r["interest_paid_minor"],
                  fee_paid_minor=r["fee_paid_minor"], minimum_minor=r["minimum_minor"],
                  statement_id=r["statement_id"])
-            for r in conn.execute(query).mappings()]
+            for r in conn.execute(query, {"account_seq": account_seq}).mappings()]
+
+
+# load_items' reads: constant statements built once (every capture, repayment and
+# statement reads an account's installments).
+_ALL_ITEMS = select(credit_installments).where(
+    credit_installments.c.account_seq == bindparam("account_seq")).order_by(
+    credit_installments.c.number)
+_OPEN_ITEMS = _ALL_ITEMS.where(credit_installments.c.status.in_(OPEN_STATUSES))
 
 
 def billed_ahead_until(conn: Connection, account_seq: int, today: dt.date) -> dt.date | None:
@@ -267,9 +272,15 @@ def add_unbilled_principal(conn: Connection, seq: int, amount_minor: int,
                            now: dt.datetime) -> None:
     """Add ``amount_minor`` to the account's unbilled principal in the statement itself (a
     purchase on a line: concurrent purchases must not overwrite each other's)."""
-    c = credit_accounts.c
-    conn.execute(credit_accounts.update().where(c.seq == seq).values(
-        principal_unbilled_minor=c.principal_unbilled_minor + amount_minor, updated_at=now))
+    conn.execute(_ADD_UNBILLED, {"b_seq": seq, "b_amount_minor": amount_minor,
+                                 "b_updated_at": now})
+
+
+# A constant statement built once (every purchase on a line).
+_ADD_UNBILLED = credit_accounts.update().where(
+    credit_accounts.c.seq == bindparam("b_seq")).values(
+    principal_unbilled_minor=credit_accounts.c.principal_unbilled_minor
+    + bindparam("b_amount_minor"), updated_at=bindparam("b_updated_at"))
 
 
 # ----------------------------------------------------------------------------- helpers

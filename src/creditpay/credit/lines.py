@@ -16,6 +16,7 @@ Ledger account plan (see docs/servicing.md):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,12 +89,19 @@ def _receivable_specs(customer: str, currency: str) -> list[L.AccountSpec]:
             for code in RECEIVABLE_CODES.values()]
 
 
-def _platform_specs(currency: str) -> list[L.AccountSpec]:
-    """Every platform account of ``currency``: the chart's plus the repayment clearing."""
-    return [L.AccountSpec(platform_key(a.code, currency), currency, a.code, "platform",
-                          "platform", a.normal_side) for a in PLATFORM_ACCOUNTS] + [
+def _platform_specs(currency: str, codes: Collection[str] | None = None
+                    ) -> list[L.AccountSpec]:
+    """Every platform account of ``currency`` (the chart's plus the repayment clearing), or
+    those of ``codes`` only (in the chart's order; an unknown code is a programming error)."""
+    specs = [L.AccountSpec(platform_key(a.code, currency), currency, a.code, "platform",
+                           "platform", a.normal_side) for a in PLATFORM_ACCOUNTS] + [
         L.AccountSpec(platform_key(CLEARING_CODE, currency), currency, CLEARING_CODE,
                       "platform", "platform", L.NormalSide.DEBIT)]
+    if codes is None:
+        return specs
+    chosen = [spec for spec in specs if spec.code in codes]
+    assert len(chosen) == len(set(codes)), codes
+    return chosen
 
 
 def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
@@ -111,19 +119,23 @@ def customer_ledger_accounts(tx: Tx, customers: list[str], currency: str
     return result
 
 
-def platform_ledger_accounts(tx: Tx, currency: str) -> dict[str, int]:
-    """The platform's account ids in ``currency`` by code (opened idempotently; one
-    statement when they exist)."""
-    specs = _platform_specs(currency)
+def platform_ledger_accounts(tx: Tx, currency: str, codes: Collection[str] | None = None
+                             ) -> dict[str, int]:
+    """The platform's account ids in ``currency`` by code, every one or those of ``codes``
+    (opened idempotently; one statement when they exist)."""
+    specs = _platform_specs(currency, codes)
     return {spec.code: account.id for spec, account in zip(specs, L.open_accounts(tx, specs),
                                                            strict=True)}
 
 
-def platform_and_receivable_accounts(tx: Tx, customer_id: str, currency: str
+def platform_and_receivable_accounts(tx: Tx, customer_id: str, currency: str,
+                                     codes: Collection[str] | None = None
                                      ) -> tuple[dict[str, int], dict[str, int]]:
-    """The platform's account ids by code and the customer's receivable ids by component,
-    opened idempotently in one call: one statement when they exist (a purchase, a loan)."""
-    platform_specs = _platform_specs(currency)
+    """The platform's account ids by code (every one, or those of ``codes``: a use case
+    asks for the ones it posts to, as reading and checking each costs) and the customer's
+    receivable ids by component, opened idempotently in one call: one statement when they
+    exist (a purchase, a loan)."""
+    platform_specs = _platform_specs(currency, codes)
     accounts = L.open_accounts(tx, platform_specs + _receivable_specs(customer_id, currency))
     platform = {spec.code: account.id for spec, account in zip(
         platform_specs, accounts[:len(platform_specs)], strict=True)}
@@ -229,13 +241,16 @@ def unfreeze_lines_by_customer(tx: Tx, *, customer_id: str) -> list[LineFreeze]:
     return results
 
 def get_line(conn: Any, line_id: str, *, lock: bool = False) -> dict[str, Any]:
-    query = select(credit_lines).where(credit_lines.c.line_id == line_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
+    query = _LINE_LOCKED if lock and conn.dialect.name == "postgresql" else _LINE
+    row = conn.execute(query, {"line_id": line_id}).mappings().first()
     if row is None:
         raise NotFoundError(f"no credit line {line_id!r}", field="line_id")
     return dict(row)
+
+
+# get_line's reads: constant statements built once.
+_LINE = select(credit_lines).where(credit_lines.c.line_id == bindparam("line_id"))
+_LINE_LOCKED = _LINE.with_for_update()
 
 
 def line_view(conn: Any, row: dict[str, Any]) -> CreditLineView:

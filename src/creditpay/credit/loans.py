@@ -130,7 +130,8 @@ def disburse_cash_loan(tx: Tx, *, loan_id: str, customer_id: str, currency: str,
                            principal_minor=principal_minor, caps=caps,
                            arrangement=arrangement) \
         if funding is not None and arrangement is not None else None
-    platform, receivables = platform_and_receivable_accounts(tx, customer_id, currency)
+    platform, receivables = platform_and_receivable_accounts(
+        tx, customer_id, currency, ("credit_limit_control",))
     try:
         post(tx, [
             transfer(f"credit:loan:{loan_id}:limit", "credit.loan_limit_use",

@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from creditpay.credit import affordability as affordability_rules
 from creditpay.credit.lines import open_credit_line
 from creditpay.credit.products import Catalogue, CreditLineProduct
-from creditpay.credit.service import BorrowerPosition, borrower_position
+from creditpay.credit.service import BorrowerLine, BorrowerPosition, borrower_position
 from creditpay.db.uow import Tx
 from creditpay.errors import DomainError, LimitExceededError, StateError, ValidationError
 from creditpay.i18n import N_
@@ -71,7 +71,8 @@ def check_affordability(tx: Tx, *, customer_id: str, currency: str, reference: s
                         principal_minor: int, monthly_payment_minor: int,
                         is_installment_plan: bool,
                         policies: Mapping[str, affordability_rules.AffordabilityPolicy],
-                        declared_income: DeclaredIncome | None) -> int:
+                        declared_income: DeclaredIncome | None,
+                        line: BorrowerLine | None = None) -> int:
     """Run the new-credit affordability rules for new credit of ``principal_minor``
     repaid at ``monthly_payment_minor`` a month, record the check (its id is returned),
     and refuse with LimitExceededError naming the failing rule; the refusal commits the
@@ -79,11 +80,13 @@ def check_affordability(tx: Tx, *, customer_id: str, currency: str, reference: s
 
     ``policies`` holds the rules per currency (credit in a currency without one is refused,
     naming ``currency``); ``declared_income`` gives the borrower's income and other debts
-    (unknown income skips the debt-to-income rule only)."""
+    (unknown income skips the debt-to-income rule only); ``line``, the borrower's line as
+    :func:`creditpay.credit.service.borrower_line` read it in this transaction (a checkout
+    reads it once for this check and its authorisation)."""
     policy = policies.get(currency)
     if policy is None:
         raise ValidationError(f"credit in {currency} is not offered", field="currency")
-    position = borrower_position(tx.conn, customer_id, currency)
+    position = borrower_position(tx.conn, customer_id, currency, line=line)
     income = declared_income(tx.conn, customer_id, currency) \
         if declared_income is not None else None
     result = affordability_rules.assess_new_credit(
@@ -208,11 +211,11 @@ class Origination:
 
     def check_affordability(self, tx: Tx, *, customer_id: str, currency: str, reference: str,
                             principal_minor: int, monthly_payment_minor: int,
-                            is_installment_plan: bool) -> int:
+                            is_installment_plan: bool, line: BorrowerLine | None = None) -> int:
         """:func:`check_affordability` with this configuration's policies and income source
         (an ``AffordabilityCheck``); returns the recorded check's id."""
         return check_affordability(
             tx, customer_id=customer_id, currency=currency, reference=reference,
             principal_minor=principal_minor, monthly_payment_minor=monthly_payment_minor,
             is_installment_plan=is_installment_plan, policies=self.affordability_policies,
-            declared_income=self.declared_income)
+            declared_income=self.declared_income, line=line)

@@ -32,7 +32,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 
 from creditpay.credit import accounts_repo as repo
 from creditpay.credit import products as P
@@ -345,6 +345,10 @@ def purchase_accounts(conn: Connection, purchase_ids: list[str]) -> dict[str, st
     """The credit account (plan or line) that financed each of ``purchase_ids``."""
     if not purchase_ids:
         return {}
-    c = credit_purchases.c
-    return {r.purchase_id: r.account_id for r in conn.execute(
-        select(c.purchase_id, c.account_id).where(c.purchase_id.in_(purchase_ids)))}
+    return {purchase_id: account_id for purchase_id, account_id in conn.execute(
+        _PURCHASE_ACCOUNTS, {"purchase_ids": list(purchase_ids)})}
+
+
+# A constant statement built once (the consumer's disputable payments read it).
+_PURCHASE_ACCOUNTS = select(credit_purchases.c.purchase_id, credit_purchases.c.account_id).where(
+    credit_purchases.c.purchase_id.in_(bindparam("purchase_ids", expanding=True)))

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from creditpay.credit import products as P
 from creditpay.credit.offers import OfferCosts
 from creditpay.credit.tables import credit_quotes
+from creditpay.db.engine import driver_connection
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 
@@ -82,22 +82,92 @@ def find_offer(conn: Any, *, customer_id: str, offer_id: str, reference: str | N
                quote_id: str | None = None) -> StoredOffer | None:
     """The newest stored offer ``offer_id`` quoted to ``customer_id`` (for ``reference``
     or in quote ``quote_id`` when given), expired or not; None if it was never quoted.
-    One statement."""
-    q = credit_quotes.c
-    query = select(q.quote_id, q.customer_id, q.currency, q.amount_minor, q.reference,
-                   q.expires_at, q.offers).where(q.customer_id == customer_id)
+    One statement: the store picks the offer out of the quote's offers (its JSON array)
+    and returns that one offer, so only it is decoded (a quote holds up to 9 offers with
+    their schedules). Sent straight to the driver (every credit checkout reads it twice;
+    through SQLAlchemy a textual statement's result columns were matched by name on every
+    execution), with the column types' own conversions of the expiry and the offer."""
+    dialect = conn.dialect
+    params = [customer_id, offer_id]
     if quote_id is not None:
-        query = query.where(q.quote_id == quote_id)
+        params.append(quote_id)
     if reference is not None:
-        query = query.where(q.reference == reference)
-    for row in conn.execute(query.order_by(q.created_at.desc(), q.quote_id.desc())):
-        for offer in row.offers:
-            if offer.get("offer_id") == offer_id:
-                expires = row.expires_at if row.expires_at.tzinfo is not None \
-                    else row.expires_at.replace(tzinfo=dt.UTC)
-                return StoredOffer(row.quote_id, row.customer_id, row.currency,
-                                   int(row.amount_minor), row.reference, expires, offer)
-    return None
+        params.append(reference)
+    sql = _FIND_OFFER_SQL[dialect.name, quote_id is not None, reference is not None]
+    if dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None:
+        return None
+    found_quote, found_customer, currency, amount_minor, found_reference, expires_at, \
+        offer = row
+    to_datetime, to_json = _find_offer_processors(dialect)
+    if to_datetime is not None:
+        expires_at = to_datetime(expires_at)
+    if to_json is not None:
+        offer = to_json(offer)
+    expires = expires_at if expires_at.tzinfo is not None \
+        else expires_at.replace(tzinfo=dt.UTC)
+    return StoredOffer(found_quote, found_customer, currency, int(amount_minor),
+                       found_reference, expires, offer)
+
+
+def _find_offer_statements() -> dict[tuple[str, bool, bool], str]:
+    """find_offer's driver SQL by (dialect, with a quote id, with a reference), with ``?``
+    placeholders in the order customer, offer, quote, reference. Each returns the newest
+    quote row holding the offer, with that offer alone (the first element whose
+    ``offer_id`` matches, in the array's order): the same values the old read of the whole
+    ``offers`` column gave after a search in Python
+    (tests/credit/test_credit_quotes.py compares the two on both stores)."""
+    elements = {
+        # json_each / jsonb_array_elements are correlated with the quote row before them
+        # in FROM (SQLite's table-valued functions, PostgreSQL's function items).
+        # (SQLite: the element's offer_id by its index in the array, from the parse of
+        # the array SQLite keeps for the statement, not by parsing the element again.)
+        "sqlite": ("json_each(q.offers) AS o",
+                   "json_extract(q.offers, '$[' || o.key || '].offer_id')", "o.value",
+                   "o.key"),
+        "postgresql": ("jsonb_array_elements(q.offers) WITH ORDINALITY AS o(value, n)",
+                       "o.value ->> 'offer_id'", "o.value", "o.n"),
+    }
+    statements: dict[tuple[str, bool, bool], str] = {}
+    for dialect, (source, offer_id, value, position) in elements.items():
+        for with_quote in (False, True):
+            for with_reference in (False, True):
+                where = ["q.customer_id = ?", f"{offer_id} = ?"]
+                if with_quote:
+                    where.append("q.quote_id = ?")
+                if with_reference:
+                    where.append("q.reference = ?")
+                statements[dialect, with_quote, with_reference] = (
+                    f"SELECT q.quote_id, q.customer_id, q.currency, q.amount_minor,"  # nosec B608
+                    f" q.reference, q.expires_at, {value}"
+                    f" FROM credit_quotes AS q, {source}"
+                    f" WHERE {' AND '.join(where)}"
+                    f" ORDER BY q.created_at DESC, q.quote_id DESC, {position} LIMIT 1")
+    return statements
+
+
+_FIND_OFFER_SQL = _find_offer_statements()
+# The expiry's and the offer's result conversions by dialect (SQLAlchemy's own, from the
+# columns' types): pure type information, taken once per dialect object.
+_FIND_OFFER_PROCESSORS: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _find_offer_processors(dialect: Any) -> tuple[Any, Any]:
+    found = _FIND_OFFER_PROCESSORS.get(dialect)
+    if found is None:
+        c = credit_quotes.c
+        found = (c.expires_at.type.dialect_impl(dialect).result_processor(dialect, None),
+                 c.offers.type.dialect_impl(dialect).result_processor(dialect, None))
+        _FIND_OFFER_PROCESSORS[dialect] = found
+    return found
 
 
 def check_usable(stored: StoredOffer | None, now: dt.datetime, *,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -243,16 +244,76 @@ def _authorisable_statements() -> tuple[Any, Any]:
 _LINE_WITH_EXPOSURE, _LINE_WITH_EXPOSURE_LOCKED = _authorisable_statements()
 
 
+def _borrower_line_statements() -> tuple[Any, Any]:
+    """borrower_line's read: the authorisation's line with its exposure plus the count of
+    active plans (what the affordability check needs besides), and its PostgreSQL form
+    locking the line; built once."""
+    a = credit_accounts.c
+    customer: BindParameter[str] = bindparam("customer_id")
+    plans = select(func.count()).select_from(credit_accounts).where(
+        a.customer_id == customer, a.kind == "plan", a.status == "active"
+    ).scalar_subquery()
+    query = _LINE_WITH_EXPOSURE.add_columns(plans.label("open_plans"))
+    return query, query.with_for_update(of=credit_lines)
+
+
+_BORROWER_LINE, _BORROWER_LINE_LOCKED = _borrower_line_statements()
+
+
+@dataclass(frozen=True)
+class BorrowerLine:
+    """The borrower's line in ``currency`` as a credit checkout reads it once, for its
+    affordability check and its authorisation (:func:`borrower_line`): the line's row
+    (None without a line), the exposure (principal owed on active accounts with the lines'
+    disputed buckets; open holds) and the active plans, minor units."""
+
+    customer_id: str
+    currency: str
+    line: Mapping[str, Any] | None
+    exposure_principal_minor: int
+    exposure_held_minor: int
+    open_plans: int
+
+
+def borrower_line(tx: Tx, customer_id: str, currency: str) -> BorrowerLine:
+    """The borrower's line with its exposure and plans, read once (the line locked on
+    PostgreSQL, as the authorisation locks it): what :func:`borrower_position` and
+    :func:`authorise_purchase` would each read, passed to both by a checkout. Without a
+    line, the exposure alone is read."""
+    params = {"customer_id": customer_id, "currency": currency}
+    query = _BORROWER_LINE_LOCKED if tx.dialect == "postgresql" else _BORROWER_LINE
+    found = tx.conn.execute(query, params).mappings().first()
+    if found is None:
+        exposure = tx.conn.execute(_EXPOSURE, params).one()
+        return BorrowerLine(customer_id, currency, None, int(exposure[0]), int(exposure[1]), 0)
+    line = dict(found)
+    principal, held = int(line.pop("exposure_principal")), int(line.pop("exposure_held"))
+    plans = int(line.pop("open_plans"))
+    return BorrowerLine(customer_id, currency, line, principal, held, plans)
+
+
 def borrower_position(conn: Any, customer_id: str, currency: str, *,
-                      with_accounts: bool = True) -> BorrowerPosition:
+                      with_accounts: bool = True,
+                      line: BorrowerLine | None = None) -> BorrowerPosition:
     """What the credit domain knows of the borrower in ``currency`` (minor units), in one
     statement plus the line's ledger balance: ``credit_limit_minor``, ``used_minor``
     (limit - available: drawn and held), ``exposure_minor`` (principal outstanding on open
     accounts plus open authorisation holds) and ``open_plans`` (active plans); without a
     line in ``currency``, limit, use and plans are 0 and ``has_line`` is False.
     ``with_accounts=False`` reads the line only (exposure and plans are then 0): what the
-    utilisation nudge needs, without summing the borrower's accounts and holds."""
+    utilisation nudge needs, without summing the borrower's accounts and holds. ``line``:
+    the borrower's line as :func:`borrower_line` read it in this transaction (the same
+    figures, not read again)."""
     params = {"customer_id": customer_id, "currency": currency}
+    if line is not None and with_accounts and (line.customer_id, line.currency) == (
+            customer_id, currency):
+        exposure = line.exposure_principal_minor + line.exposure_held_minor
+        if line.line is None:
+            return BorrowerPosition(currency, 0, 0, exposure, 0, False)
+        limit = int(line.line["limit_minor"])
+        available = L.get_account(conn, line.line["available_account_id"]).available_minor
+        return BorrowerPosition(currency, limit, max(0, limit - available), exposure,
+                                line.open_plans, True)
     if not with_accounts:
         found = conn.execute(_LINE_ONLY, params).first()
         if found is None:
@@ -406,22 +467,34 @@ def portfolio(conn: Any, currency: str) -> tuple[list[PortfolioAccount], list[Po
     """Every credit account and line in ``currency``, read in two statements (monitoring,
     reports and the simulator look at the whole book daily; per-account views would be
     one read per account)."""
-    a = credit_accounts.c
+    params = {"currency": currency}
     accounts = [PortfolioAccount(
-        r.account_id, r.customer_id, r.kind, r.status, r.product_code, r.line_id, r.opened_on,
-        r.principal_unbilled_minor + r.principal_billed_minor + r.principal_past_due_minor,
-        r.principal_billed_minor + r.principal_past_due_minor + r.penalty_unpaid_minor
-        + r.late_fee_unpaid_minor, r.dpd, r.bucket, r.next_due_date)
-        for r in conn.execute(select(
-            a.account_id, a.customer_id, a.kind, a.status, a.product_code, a.line_id,
-            a.opened_on, a.principal_unbilled_minor, a.principal_billed_minor,
-            a.principal_past_due_minor, a.penalty_unpaid_minor, a.late_fee_unpaid_minor,
-            a.dpd, a.bucket, a.next_due_date).where(a.currency == currency).order_by(a.seq))]
-    c = credit_lines.c
-    lines = [PortfolioLine(r.line_id, r.customer_id, r.limit_minor, r.status)
-             for r in conn.execute(select(c.line_id, c.customer_id, c.limit_minor, c.status)
-                                   .where(c.currency == currency).order_by(c.line_id))]
+        account_id, customer_id, kind, status, product_code, line_id, opened_on,
+        unbilled + billed + past_due, billed + past_due + penalty_unpaid + late_fee_unpaid,
+        dpd, bucket, next_due_date)
+        for (account_id, customer_id, kind, status, product_code, line_id, opened_on,
+             unbilled, billed, past_due, penalty_unpaid, late_fee_unpaid, dpd, bucket,
+             next_due_date) in conn.execute(_PORTFOLIO_ACCOUNTS, params)]
+    lines = [PortfolioLine(line_id, customer_id, limit_minor, status)
+             for line_id, customer_id, limit_minor, status
+             in conn.execute(_PORTFOLIO_LINES, params)]
     return accounts, lines
+
+
+# portfolio's two reads: constant statements built once (read daily by the simulator,
+# monitoring and reports); rows are unpacked as tuples, cheaper than by attribute.
+_PORTFOLIO_ACCOUNTS = select(
+    credit_accounts.c.account_id, credit_accounts.c.customer_id, credit_accounts.c.kind,
+    credit_accounts.c.status, credit_accounts.c.product_code, credit_accounts.c.line_id,
+    credit_accounts.c.opened_on, credit_accounts.c.principal_unbilled_minor,
+    credit_accounts.c.principal_billed_minor, credit_accounts.c.principal_past_due_minor,
+    credit_accounts.c.penalty_unpaid_minor, credit_accounts.c.late_fee_unpaid_minor,
+    credit_accounts.c.dpd, credit_accounts.c.bucket, credit_accounts.c.next_due_date).where(
+    credit_accounts.c.currency == bindparam("currency")).order_by(credit_accounts.c.seq)
+_PORTFOLIO_LINES = select(
+    credit_lines.c.line_id, credit_lines.c.customer_id, credit_lines.c.limit_minor,
+    credit_lines.c.status).where(credit_lines.c.currency == bindparam("currency")).order_by(
+    credit_lines.c.line_id)
 
 
 def portfolio_frames(conn: Any, currency: str) -> tuple[Any, Any]:
@@ -613,6 +686,10 @@ _SET_AUTH_CAPTURED = credit_authorisations.update().where(
     status=bindparam("b_status"), captured_minor=bindparam("b_captured_minor"),
     updated_at=bindparam("b_updated_at"))
 _INSERT_PURCHASE = credit_purchases.insert()
+# The platform accounts a capture and a refund post to (opened by key: read and checked).
+_CAPTURE_PLATFORM_CODES = ("subsidy_receivable", "fee_income")
+_REFUND_PLATFORM_CODES = ("credit_limit_control", "fee_income", "interest_income",
+                          "subsidy_receivable")
 
 
 def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False,
@@ -734,8 +811,8 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
                        currency: str, offer_id: str, reference: str | None = None,
                        quote_id: str | None = None, key_facts_sha256: str | None = None,
                        key_facts_language: str | None = None,
-                       stored: Q.StoredOffer | None = None, catalogue: P.Catalogue
-                       ) -> CreditAuthorisation:
+                       stored: Q.StoredOffer | None = None, catalogue: P.Catalogue,
+                       line: BorrowerLine | None = None) -> CreditAuthorisation:
     """Hold the financed amount of the accepted offer on the customer's line.
 
     The offer is the one stored when it was quoted (:func:`quote_offers`; in quote
@@ -746,7 +823,8 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     hash given is not that of the document shown (in ``key_facts_language``, when given:
     see :func:`creditpay.credit.quotes.check_usable`). Nothing is quoted again. Caps are
     checked again (CapExceededError names the cap); the hold itself is refused by the
-    ledger if the line's available credit is short.
+    ledger if the line's available credit is short. ``line``: the customer's line as
+    :func:`borrower_line` read it in this transaction (not read again).
     """
     check_id(authorisation_id, "authorisation_id")
     fingerprint = request_hash(customer_id=customer_id, amount_minor=amount_minor,
@@ -768,16 +846,16 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
                                 currency=currency, offer_id=offer_id, reference=reference,
                                 quote_id=quote_id, key_facts_sha256=key_facts_sha256,
                                 key_facts_language=key_facts_language,
-                                stored=stored, catalogue=catalogue)
+                                stored=stored, catalogue=catalogue, line=line)
     except DomainError:
         first = replay()  # a retry of an authorisation made while the offer was good
         if first is not None:
             return first
         raise
-    stored, offer, line, financed = checked
+    stored, offer, line_row, financed = checked
     hold_id = f"credit:auth:{authorisation_id}"
     row = {"authorisation_id": authorisation_id, "request_hash": fingerprint,
-           "customer_id": customer_id, "line_id": line["line_id"], "currency": currency,
+           "customer_id": customer_id, "line_id": line_row["line_id"], "currency": currency,
            "amount_minor": amount_minor, "held_minor": financed,
            "captured_minor": 0, "offer_id": offer_id,
            "offer": {k: v for k, v in offer.items() if k != "schedule"},
@@ -792,7 +870,7 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
     limit_control = _platform_account_id(tx, "credit_limit_control", currency)
     L.create_transfer(tx, L.TransferRequest(
         hold_id, "credit.purchase_hold", kind=L.TransferKind.PENDING,
-        debit_account_id=line["available_account_id"],
+        debit_account_id=line_row["available_account_id"],
         credit_account_id=limit_control, amount_minor=financed,
         timeout_seconds=HOLD_TIMEOUT_SECONDS, reference=reference))
     tx.emit("credit.purchase.authorised", "credit_authorisation", authorisation_id, {
@@ -805,7 +883,8 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
 def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
                   offer_id: str, reference: str | None, quote_id: str | None,
                   key_facts_sha256: str | None, stored: Q.StoredOffer | None,
-                  catalogue: P.Catalogue, key_facts_language: str | None = None
+                  catalogue: P.Catalogue, key_facts_language: str | None = None,
+                  line: BorrowerLine | None = None
                   ) -> tuple[Q.StoredOffer, dict[str, Any], dict[str, Any], int]:
     """(stored offer, its figures, the customer's line, financed minor units) when the
     offer can be authorised now: stored and usable, the line active, caps and exposure
@@ -824,15 +903,26 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     stored = Q.check_usable(stored, tx.now, key_facts_sha256=key_facts_sha256,
                             key_facts_language=key_facts_language, catalogue=catalogue)
     offer = stored.offer
-    query = _LINE_WITH_EXPOSURE_LOCKED if tx.dialect == "postgresql" else _LINE_WITH_EXPOSURE
-    found = tx.conn.execute(query, {"customer_id": customer_id, "currency": currency}
-                            ).mappings().first()
+    if line is not None and (line.customer_id, line.currency) == (customer_id, currency):
+        # Read (and locked) once for the checkout's affordability check and this.
+        exposure_principal, exposure_held = line.exposure_principal_minor, \
+            line.exposure_held_minor
+        found: Any = line.line
+    else:
+        query = _LINE_WITH_EXPOSURE_LOCKED if tx.dialect == "postgresql" \
+            else _LINE_WITH_EXPOSURE
+        found = tx.conn.execute(query, {"customer_id": customer_id, "currency": currency}
+                                ).mappings().first()
+        if found is not None:
+            found = dict(found)
+            exposure_principal = int(found.pop("exposure_principal"))
+            exposure_held = int(found.pop("exposure_held"))
     if found is None:
         raise NotFoundError(f"customer {customer_id} has no {currency} credit line",
                             field="customer_id")
-    line = dict(found)
-    if line["status"] != "active":
-        raise StateError(f"line {line['line_id']} is {line['status']}", field="customer_id")
+    row = dict(found)
+    if row["status"] != "active":
+        raise StateError(f"line {row['line_id']} is {row['status']}", field="customer_id")
     product = catalogue.get(offer["product_code"], offer["product_version"])
     caps = catalogue.caps(product.jurisdiction)
     financed = int(offer["financed_minor"])
@@ -847,9 +937,8 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
                                              tx.today, currency,
                                              offer["down_payment_rate"])[1],
                               caps, what="this plan")
-    check_exposure(int(line.pop("exposure_principal")) + int(line.pop("exposure_held")),
-                   financed, caps, currency)
-    return stored, offer, line, financed
+    check_exposure(exposure_principal + exposure_held, financed, caps, currency)
+    return stored, offer, row, financed
 
 
 def void_authorisation(tx: Tx, *, authorisation_id: str) -> CreditAuthorisation:
@@ -933,7 +1022,10 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
     if merchant.currency != currency:
         raise ValidationError(f"is a {merchant.currency} account",
                               field="merchant_payable_account_id")
-    platform, receivables = platform_and_receivable_accounts(tx, customer_id, currency)
+    # The accounts a capture posts to only (a merchant-paid plan fee's two), not the
+    # platform's whole chart.
+    platform, receivables = platform_and_receivable_accounts(
+        tx, customer_id, currency, _CAPTURE_PLATFORM_CODES)
     requests = [L.TransferRequest(f"{auth['hold_transfer_id']}:post", "credit.purchase_hold",
                                   kind=L.TransferKind.POST,
                                   pending_id=auth["hold_transfer_id"], amount_minor=financed)]
@@ -1107,7 +1199,7 @@ def refund_purchase(tx: Tx, *, refund_id: str, purchase_id: str, amount_minor: i
             if item.total_due == 0:
                 item.status = "paid"
     principal_reduced = amount_minor - reduce_left
-    platform = platform_ledger_accounts(tx, account["currency"])
+    platform = platform_ledger_accounts(tx, account["currency"], _REFUND_PLATFORM_CODES)
     tag = f"credit:refund:{refund_id}"
     requests = []
     if principal_reduced:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from creditpay.errors import ValidationError
 from creditpay.parties.tables import customer_devices, customer_sessions
@@ -32,14 +32,30 @@ def device_sightings(conn: Connection, customer_id: str, *, before: dt.datetime,
     if since is not None:
         check_aware(since, "since")
     rows: list[dict[str, Any]] = []
+    params = {"customer_id": customer_id, "before": before}
+    if since is not None:
+        params["since"] = since
+    for query in _SIGHTINGS[since is not None]:
+        for row in conn.execute(query, params):
+            rows.append({"occurred_at": row.created_at, "device_id": row.device_id})
+    rows.sort(key=lambda item: (item["occurred_at"], item["device_id"]))
+    return rows
+
+
+def _sightings_statements(with_since: bool) -> tuple[Any, ...]:
+    """device_sightings' reads (registrations, sessions), with ``since`` or without:
+    constant statements built once (risk reads the sightings at every decision)."""
+    statements = []
     for table in (customer_devices, customer_sessions):
         c = table.c
         device = c.id if table is customer_devices else c.device_id
         query = (select(c.created_at, device.label("device_id"))
-                 .where(c.customer_id == customer_id, c.created_at < before))
-        if since is not None:
-            query = query.where(c.created_at >= since)
-        for row in conn.execute(query.order_by(c.created_at.desc()).limit(SIGHTINGS_MAX)):
-            rows.append({"occurred_at": row.created_at, "device_id": row.device_id})
-    rows.sort(key=lambda item: (item["occurred_at"], item["device_id"]))
-    return rows
+                 .where(c.customer_id == bindparam("customer_id"),
+                        c.created_at < bindparam("before")))
+        if with_since:
+            query = query.where(c.created_at >= bindparam("since"))
+        statements.append(query.order_by(c.created_at.desc()).limit(SIGHTINGS_MAX))
+    return tuple(statements)
+
+
+_SIGHTINGS = {with_since: _sightings_statements(with_since) for with_since in (False, True)}

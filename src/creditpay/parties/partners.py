@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic import ValidationError as PydanticError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -245,21 +245,27 @@ def _partner_of(row: Any, terms_row: Any) -> Partner:
                    PartnerTerms.model_validate(terms_row.terms))
 
 
+# get_partner's reads: constant statements built once (partner funding reads a partner
+# for every funded loan and capture).
+_PARTNER = select(partner_lenders).where(partner_lenders.c.id == bindparam("partner_id"))
+_PARTNER_LOCKED = _PARTNER.with_for_update()
+_PARTNER_TERMS = select(partner_lender_terms).where(
+    partner_lender_terms.c.partner_id == bindparam("partner_id"),
+    partner_lender_terms.c.version == bindparam("version"))
+
+
 def get_partner(conn: Connection, partner_id: object, *, lock: bool = False,
                 version: int | None = None) -> Partner:
     """A partner with its terms in force (or of ``version``); NotFoundError naming
     ``partner_id``."""
     if not isinstance(partner_id, str) or not 1 <= len(partner_id) <= 32:
         raise ValidationError("must be a partner id", field="partner_id")
-    query = select(partner_lenders).where(partner_lenders.c.id == partner_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    query = _PARTNER_LOCKED if lock and conn.dialect.name == "postgresql" else _PARTNER
+    row = conn.execute(query, {"partner_id": partner_id}).first()
     if row is None:
         raise NotFoundError(f"no partner lender {partner_id}", field="partner_id")
-    terms_row = conn.execute(select(partner_lender_terms).where(
-        partner_lender_terms.c.partner_id == partner_id,
-        partner_lender_terms.c.version == (version or row.terms_version))).first()
+    terms_row = conn.execute(_PARTNER_TERMS, {"partner_id": partner_id,
+                                              "version": version or row.terms_version}).first()
     if terms_row is None:
         raise NotFoundError(f"partner {partner_id} has no terms version {version}",
                             field="terms_version")

@@ -92,6 +92,8 @@ _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
 _CUSTOMER_BY_ID = select(customers).where(customers.c.id == bindparam("id"))
 _CARD_OF_CUSTOMER = select(customer_cards).where(
     customer_cards.c.id == bindparam("id"), customer_cards.c.customer_id == bindparam("customer_id"))
+# A step-up challenge's insert: a constant statement built once.
+_INSERT_CHALLENGE = step_up_challenges.insert()
 _MERCHANT_BY_ID = select(merchants).where(merchants.c.id == bindparam("id"))
 
 
@@ -594,7 +596,7 @@ class Parties:
     def issue_challenge(self, tx: Tx, customer_id: str, purpose: str, reference: str) -> str:
         challenge_id = new_id("chl")
         code = one_time_code()
-        tx.conn.execute(step_up_challenges.insert().values(
+        tx.conn.execute(_INSERT_CHALLENGE, dict(
             id=challenge_id, customer_id=customer_id, purpose=purpose, reference=reference,
             code_hash=self.signer.mac("step-up", f"{challenge_id}:{code}".encode()),
             attempts=0, status="pending", created_at=tx.now,

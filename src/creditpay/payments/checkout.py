@@ -41,7 +41,12 @@ from creditpay.payments.common import (
     PaymentsContext,
     check_amount,
 )
-from creditpay.payments.credit_port import LANGUAGES, CheckoutOffer, KeyFactsDocument
+from creditpay.payments.credit_port import (
+    LANGUAGES,
+    BorrowerLine,
+    CheckoutOffer,
+    KeyFactsDocument,
+)
 from creditpay.payments.cross_border import CrossBorder, FxLeg
 from creditpay.payments.intents import Intents
 from creditpay.payments.risk import Outcome, PaymentEvent
@@ -418,8 +423,12 @@ class Checkout:
                 # Checked before anything is recorded: a short wallet refuses the offer and
                 # changes nothing (the affordability refusal below commits its record).
                 self._check_down_payment(tx, principal.id, currency, down)
+            # The line, its exposure and plans, read once (locked on PostgreSQL) for the
+            # affordability check and the authorisation.
+            line = self.ctx.credit.borrower_line(tx, customer_id=principal.id,
+                                                 currency=currency)
             check_id = self._check_affordability(tx, principal.id, row, funding, key_facts,
-                                                 currency)
+                                                 currency, line)
             # The consumer accepts the exact document shown (its hash is recorded with a copy
             # of it), in the transaction that uses the credit: no credit without it.
             acceptance = accept_disclosure(
@@ -437,7 +446,7 @@ class Checkout:
                 amount_minor=amount, currency=currency,
                 offer_id=offer.offer_id, reference=row.id, quote_id=offer.quote_id,
                 key_facts_sha256=key_facts.sha256, key_facts_language=key_facts.language,
-                stored=stored)
+                stored=stored, line=line)
             if down:
                 # The down payment is held on the wallet, in this transaction with the
                 # credit hold on the financed part; capture posts it to the merchant.
@@ -496,7 +505,8 @@ class Checkout:
                 available_minor=available)
 
     def _check_affordability(self, tx: Tx, customer_id: str, row: Any, funding: str,
-                             key_facts: KeyFactsDocument, currency: str) -> int:
+                             key_facts: KeyFactsDocument, currency: str,
+                             line: BorrowerLine | None = None) -> int:
         """Affordability of the checkout's credit offer (see
         :meth:`creditpay.credit.origination.Origination.check_affordability`)."""
         return self.ctx.origination.check_affordability(
@@ -504,7 +514,7 @@ class Checkout:
             principal_minor=key_facts.facts.terms.principal_minor,
             monthly_payment_minor=affordability_rules.monthly_payment_of(
                 key_facts.facts.schedule),
-            is_installment_plan=funding == "installment_plan")
+            is_installment_plan=funding == "installment_plan", line=line)
 
     def review(self, tx: Tx, operator: Principal, intent_id: str, *, approve: bool,
                note: str | None = None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from creditpay.credit import service as credit_service
 from creditpay.credit.funding import Funding
 from creditpay.credit.origination import CreditNotOfferedError
-from creditpay.credit.service import BorrowerPosition
+from creditpay.credit.service import BorrowerLine, BorrowerPosition
 from creditpay.db.uow import Tx
 from creditpay.errors import ValidationError
 from creditpay.protection import disclosure
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from creditpay.credit.service import CreditAuthorisation, CreditPurchase, RefundResult
 
 __all__ = ["CreditUnavailableError", "CreditPort", "CreditFacade", "NoCredit", "CheckoutOffer",
-           "KeyFactsDocument", "BorrowerPosition"]
+           "KeyFactsDocument", "BorrowerPosition", "BorrowerLine"]
 
 # One error for "no credit here" (503 credit-unavailable), defined once by credit; the port
 # keeps its name for payments' callers.
@@ -120,7 +120,10 @@ class CreditPort(Protocol):
                            reference: str | None = None, quote_id: str | None = None,
                            key_facts_sha256: str | None = None,
                            key_facts_language: str | None = None,
-                           stored: StoredOffer | None = None) -> CreditAuthorisation: ...
+                           stored: StoredOffer | None = None,
+                           line: BorrowerLine | None = None) -> CreditAuthorisation: ...
+
+    def borrower_line(self, tx: Tx, *, customer_id: str, currency: str) -> BorrowerLine: ...
 
     def capture_purchase(self, tx: Tx, *, authorisation_id: str, capture_id: str,
                          amount_minor: int, merchant_payable_account_id: int
@@ -161,7 +164,7 @@ class NoCredit:
 
     quote_offers = stored_offer = capture_split = open_credit_line = _refuse
     authorise_purchase = capture_purchase = void_authorisation = refund_purchase = _refuse
-    key_facts = borrower_position = _refuse
+    key_facts = borrower_position = borrower_line = _refuse
     pause_purchase = end_pause = _refuse
 
 
@@ -253,12 +256,19 @@ class CreditFacade:
                            reference: str | None = None, quote_id: str | None = None,
                            key_facts_sha256: str | None = None,
                            key_facts_language: str | None = None,
-                           stored: StoredOffer | None = None) -> CreditAuthorisation:
+                           stored: StoredOffer | None = None,
+                           line: BorrowerLine | None = None) -> CreditAuthorisation:
         return credit_service.authorise_purchase(
             tx, authorisation_id=authorisation_id, customer_id=customer_id,
             amount_minor=amount_minor, currency=currency, offer_id=offer_id,
             reference=reference, quote_id=quote_id, key_facts_sha256=key_facts_sha256,
-            key_facts_language=key_facts_language, stored=stored, catalogue=self.catalogue)
+            key_facts_language=key_facts_language, stored=stored, catalogue=self.catalogue,
+            line=line)
+
+    def borrower_line(self, tx: Tx, *, customer_id: str, currency: str) -> BorrowerLine:
+        """The borrower's line with its exposure and plans, read once (locked on
+        PostgreSQL) for a checkout's affordability check and authorisation."""
+        return credit_service.borrower_line(tx, customer_id, currency)
 
     def capture_purchase(self, tx: Tx, *, authorisation_id: str, capture_id: str,
                          amount_minor: int, merchant_payable_account_id: int

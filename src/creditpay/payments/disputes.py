@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Integer, bindparam, func, select, update
 
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
@@ -91,6 +91,27 @@ def dispute_view(row: Any, events: Sequence[Any] | None = None) -> dict[str, Any
                          for e in events]
     return out
 
+
+
+def _disputable_statements() -> tuple[Any, Any]:
+    """disputable_payments' reads (the customer's captured payments; the open disputes of
+    some intents): constant statements built once (the consumer app lists them)."""
+    p, c, d = payment_intents.c, payment_captures.c, payment_disputes.c
+    payments = (select(
+        p.id, p.merchant_id, p.amount_minor, p.currency, p.funding, p.captured_minor,
+        p.refunded_minor, p.description, p.order_id, func.min(c.business_date).label("day"),
+        func.max(c.credit_purchase_id).label("purchase_id"))
+        .join(payment_captures, c.intent_id == p.id)
+        .where(p.customer_id == bindparam("customer_id"), p.status == "succeeded")
+        .group_by(p.id, p.seq, p.merchant_id, p.amount_minor, p.currency, p.funding,
+                  p.captured_minor, p.refunded_minor, p.description, p.order_id)
+        .order_by(p.seq.desc()).limit(bindparam("limit", type_=Integer)))
+    disputes = select(d.open_intent_id, d.id).where(
+        d.open_intent_id.in_(bindparam("intent_ids", expanding=True)))
+    return payments, disputes
+
+
+_DISPUTABLE, _OPEN_DISPUTES = _disputable_statements()
 
 class Disputes:
     """The dispute use cases on a payments context (``Payments``: its intents, its refund
@@ -176,20 +197,10 @@ class Disputes:
         dispute (if any): what the consumer app offers to dispute."""
         from creditpay.credit.pauses import purchase_accounts
 
-        p, c, d = payment_intents.c, payment_captures.c, payment_disputes.c
-        rows = conn.execute(select(
-            p.id, p.merchant_id, p.amount_minor, p.currency, p.funding, p.captured_minor,
-            p.refunded_minor, p.description, p.order_id, func.min(c.business_date).label("day"),
-            func.max(c.credit_purchase_id).label("purchase_id"))
-            .join(payment_captures, c.intent_id == p.id)
-            .where(p.customer_id == customer.id, p.status == "succeeded")
-            .group_by(p.id, p.seq, p.merchant_id, p.amount_minor, p.currency, p.funding,
-                      p.captured_minor, p.refunded_minor, p.description, p.order_id)
-            .order_by(p.seq.desc()).limit(limit)).all()
+        rows = conn.execute(_DISPUTABLE, {"customer_id": customer.id, "limit": limit}).all()
         accounts = purchase_accounts(conn, [r.purchase_id for r in rows if r.purchase_id])
-        open_disputes = {r.open_intent_id: r.id for r in conn.execute(
-            select(d.open_intent_id, d.id).where(
-                d.open_intent_id.in_([r.id for r in rows])))} if rows else {}
+        open_disputes = {intent_id: dispute_id for intent_id, dispute_id in conn.execute(
+            _OPEN_DISPUTES, {"intent_ids": [r.id for r in rows]})} if rows else {}
         return [{"payment_intent_id": r.id, "merchant_id": r.merchant_id,
                  "order_id": r.order_id, "description": r.description,
                  "amount_minor": int(r.amount_minor), "currency": r.currency,

@@ -10,8 +10,9 @@ decision's callers pass it in). Nothing here writes.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, select
 
 from creditpay.errors import ValidationError
 from creditpay.payments.tables import payment_intents, payment_refunds, wallet_operations
@@ -41,39 +42,21 @@ def customer_activity(conn: Connection, customer_id: str, *, before: dt.datetime
     if since is not None:
         check_aware(since, "since")
     rows: list[ActivityRow] = []
-    w = wallet_operations.c
-    done_at = func.coalesce(w.completed_at, w.created_at)
-    window = [done_at < before] + ([done_at >= since] if since is not None else [])
-    for row in conn.execute(
-            select(done_at.label("at"), w.status, w.amount_minor, w.currency)
-            .where(w.customer_id == customer_id, w.kind == "topup",
-                   w.status.in_(("succeeded", "failed")), *window)
-            .order_by(w.seq.desc()).limit(ACTIVITY_ROWS_MAX)):
+    top_ups, intents, refunds = _ACTIVITY[since is not None]
+    params = {"customer_id": customer_id, "before": before}
+    if since is not None:
+        params["since"] = since
+    for row in conn.execute(top_ups, params):
         rows.append(_row(row.at, "top_up" if row.status == "succeeded" else "top_up_failed",
                          row.amount_minor, row.currency, None))
-    i = payment_intents.c
-    tried_at = func.coalesce(i.confirmed_at, i.created_at)
-    window = [tried_at < before] + ([tried_at >= since] if since is not None else [])
-    for intent in conn.execute(
-            select(tried_at.label("at"), i.status, i.amount_minor, i.captured_minor,
-                   i.currency, i.scenario)
-            .where(i.customer_id == customer_id, *window, or_(
-                i.status == "declined",
-                and_(i.status == "succeeded", i.captured_minor > 0)))
-            .order_by(i.seq.desc()).limit(ACTIVITY_ROWS_MAX)):
+    for intent in conn.execute(intents, params):
         if intent.status == "declined":
             rows.append(_row(intent.at, "payment_declined", intent.amount_minor,
                              intent.currency, None))
         else:
             rows.append(_row(intent.at, "payment", intent.captured_minor, intent.currency,
                              intent.scenario))
-    r = payment_refunds.c
-    window = [r.created_at < before] + ([r.created_at >= since] if since is not None else [])
-    for refund in conn.execute(
-            select(r.created_at.label("at"), r.amount_minor, r.currency)
-            .select_from(payment_refunds.join(payment_intents, i.id == r.intent_id))
-            .where(i.customer_id == customer_id, *window)
-            .order_by(r.created_at.desc()).limit(ACTIVITY_ROWS_MAX)):
+    for refund in conn.execute(refunds, params):
         rows.append(_row(refund.at, "refund", refund.amount_minor, refund.currency, None))
     rows.sort(key=lambda item: (item["occurred_at"], item["kind"]))
     return rows
@@ -83,3 +66,38 @@ def _row(at: dt.datetime, kind: str, amount_minor: int, currency: str, category:
          ) -> ActivityRow:
     return ActivityRow(occurred_at=at, kind=kind, amount_minor=int(amount_minor),
                        currency=currency, category=category)
+
+
+def _activity_statements(with_since: bool) -> tuple[Any, Any, Any]:
+    """customer_activity's three reads (top-ups, intents, refunds), with a lower bound
+    ``since`` or without: constant statements built once (the values are parameters), so
+    SQLAlchemy compiles and keys each once (risk reads the activity at every decision)."""
+    customer: BindParameter[str] = bindparam("customer_id")
+    before: BindParameter[dt.datetime] = bindparam("before")
+    since: BindParameter[dt.datetime] = bindparam("since")
+    w = wallet_operations.c
+    done_at = func.coalesce(w.completed_at, w.created_at)
+    window = [done_at < before] + ([done_at >= since] if with_since else [])
+    top_ups = (select(done_at.label("at"), w.status, w.amount_minor, w.currency)
+               .where(w.customer_id == customer, w.kind == "topup",
+                      w.status.in_(("succeeded", "failed")), *window)
+               .order_by(w.seq.desc()).limit(ACTIVITY_ROWS_MAX))
+    i = payment_intents.c
+    tried_at = func.coalesce(i.confirmed_at, i.created_at)
+    window = [tried_at < before] + ([tried_at >= since] if with_since else [])
+    intents = (select(tried_at.label("at"), i.status, i.amount_minor, i.captured_minor,
+                      i.currency, i.scenario)
+               .where(i.customer_id == customer, *window, or_(
+                   i.status == "declined",
+                   and_(i.status == "succeeded", i.captured_minor > 0)))
+               .order_by(i.seq.desc()).limit(ACTIVITY_ROWS_MAX))
+    r = payment_refunds.c
+    window = [r.created_at < before] + ([r.created_at >= since] if with_since else [])
+    refunds = (select(r.created_at.label("at"), r.amount_minor, r.currency)
+               .select_from(payment_refunds.join(payment_intents, i.id == r.intent_id))
+               .where(i.customer_id == customer, *window)
+               .order_by(r.created_at.desc()).limit(ACTIVITY_ROWS_MAX))
+    return top_ups, intents, refunds
+
+
+_ACTIVITY = {with_since: _activity_statements(with_since) for with_since in (False, True)}

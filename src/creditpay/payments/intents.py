@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -13,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, text, update
 
+from creditpay.db.engine import driver_connection
 from creditpay.db.uow import Tx, inserted_id
 from creditpay.errors import (
     ConflictError,
@@ -58,8 +60,6 @@ __all__ = ["Intents"]
 # Constant statements with bound parameters: SQLAlchemy compiles each once and remembers its
 # cache key, where building ``select(...).where(...)`` on every call (several per checkout)
 # cost more than running it.
-_INTENT_BY_ID = select(payment_intents).where(payment_intents.c.id == bindparam("id"))
-_INTENT_BY_ID_LOCKED = _INTENT_BY_ID.with_for_update()
 _INTENT_OF_ORDER = select(payment_intents.c.id).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
     payment_intents.c.order_id == bindparam("order_id"))
@@ -69,6 +69,70 @@ _NO_VALUES = {column.name: None for column in payment_intents.c if column.name !
 _INTENT_BY_CHECKOUT_TOKEN = select(payment_intents).where(
     payment_intents.c.checkout_token_sha256 == bindparam("sha"))
 _TOKEN = re.compile(r"^[0-9a-f]{64}$")
+
+
+class IntentRow(SimpleNamespace):
+    """A ``payment_intents`` row: every column as an attribute, with the values SQLAlchemy's
+    column types give (aware UTC datetimes, decoded JSON), and ``_mapping`` (a new dict of
+    them) as a SQLAlchemy Row has."""
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+_INTENT_COLUMNS = tuple(column.name for column in payment_intents.c)
+# The intent's read by id, driver SQL (qmark / psycopg's format); its PostgreSQL locked form.
+_INTENT_SQL = (f"SELECT {', '.join(_INTENT_COLUMNS)} FROM payment_intents"  # nosec B608
+               " WHERE id = ?")
+_INTENT_SQL_BY_PARAMSTYLE = {
+    "qmark": (_INTENT_SQL, _INTENT_SQL + " FOR UPDATE"),
+    "format": (_INTENT_SQL.replace("?", "%s"), _INTENT_SQL.replace("?", "%s") + " FOR UPDATE"),
+    "pyformat": (_INTENT_SQL.replace("?", "%s"), _INTENT_SQL.replace("?", "%s") + " FOR UPDATE"),
+}
+# Each column's result conversion by dialect (SQLAlchemy's own, from the column's type):
+# pure type information, taken once per dialect object.
+_INTENT_PROCESSORS: weakref.WeakKeyDictionary[Any, tuple[tuple[int, str, Any], ...]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _intent_processors(dialect: Any) -> tuple[tuple[int, str, Any], ...]:
+    """(position, name, conversion) of each column whose type converts what the driver
+    returns on ``dialect`` (the others are taken as they come)."""
+    found = _INTENT_PROCESSORS.get(dialect)
+    if found is None:
+        found = tuple(
+            (i, column.name, process) for i, column in enumerate(payment_intents.c)
+            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
+            is not None)
+        _INTENT_PROCESSORS[dialect] = found
+    return found
+
+
+def _read_intent(conn: Connection, intent_id: str, *, lock: bool) -> IntentRow | None:
+    """The intent ``intent_id`` read straight through the driver, as ``select(payment_intents)``
+    returns it: the read runs several times in every checkout, and SQLAlchemy's own work per
+    execution (cache key, parameters, execution context, result) cost several times what
+    the store needs for it. Each value goes through the column type's result processor, so
+    the values are the ones SQLAlchemy gives (tests/payments/test_intent_read.py compares
+    them on both stores)."""
+    dialect = conn.dialect
+    plain, locked = _INTENT_SQL_BY_PARAMSTYLE[dialect.paramstyle]
+    cursor = driver_connection(conn).cursor()
+    try:
+        # Locked on PostgreSQL only (SQLite's write lock already serialises writers).
+        cursor.execute(locked if lock and dialect.name == "postgresql" else plain,
+                       (intent_id,))
+        found = cursor.fetchone()
+    finally:
+        cursor.close()
+    if found is None:
+        return None
+    values = dict(zip(_INTENT_COLUMNS, found, strict=True))
+    for i, name, process in _intent_processors(dialect):
+        if found[i] is not None:
+            values[name] = process(found[i])
+    return IntentRow(**values)
 
 
 @dataclass
@@ -104,9 +168,9 @@ class Intents:
         }
 
     def intent_row(self, conn: Connection, intent_id: str, *, lock: bool = False) -> Any:
-        query = _INTENT_BY_ID_LOCKED if lock and conn.dialect.name == "postgresql" \
-            else _INTENT_BY_ID
-        row = conn.execute(query, {"id": intent_id}).first()
+        """The intent's row (locked on PostgreSQL with ``lock``): an :class:`IntentRow`, read
+        through the driver (see :func:`_read_intent`); NotFoundError naming ``intent_id``."""
+        row = _read_intent(conn, intent_id, lock=lock)
         if row is None:
             raise NotFoundError(f"no payment intent {intent_id}", field="intent_id")
         return row

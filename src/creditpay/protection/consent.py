@@ -298,11 +298,14 @@ def _by_request(tx: Tx, request_id: str | None, expected: dict[str, Any]) -> Con
     return _record(row)
 
 
+# The record's insert: a constant statement built once (a consent is granted at every
+# application and checked-in auto-debit).
+_INSERT = consent_records.insert().returning(consent_records.c.id)
+
+
 def _insert(tx: Tx, values: dict[str, Any], request_id: str | None) -> ConsentRecord:
-    new_id = tx.conn.execute(
-        consent_records.insert()
-        .values(**values, request_id=request_id, recorded_at=tx.now)
-        .returning(consent_records.c.id)).scalar_one()
+    new_id = tx.conn.execute(_INSERT, {**values, "request_id": request_id,
+                                       "recorded_at": tx.now}).scalar_one()
     audit.append(tx, "customer", values["customer_id"], f"consent.{values['action']}",
                  "customer", values["customer_id"],
                  {"consent_record_id": new_id, "purpose": values["purpose"],
@@ -413,12 +416,15 @@ def require_consent(conn: Connection, customer_id: str, purpose: Purpose | str,
         message_zh_cn=message["zh"], message_en=message["en"])
 
 
+# consent_history's read: a constant statement built once (checked at every decision).
+_HISTORY = (select(consent_records).where(consent_records.c.customer_id == bindparam("customer_id"))
+            .order_by(consent_records.c.id).limit(HISTORY_ROWS_MAX))
+
+
 def consent_history(conn: Connection, customer_id: str) -> list[ConsentRecord]:
     """Every consent record of the customer, oldest first (what the consumer may see)."""
     check_reference(customer_id, "customer_id")
-    rows = conn.execute(select(consent_records)
-                        .where(consent_records.c.customer_id == customer_id)
-                        .order_by(consent_records.c.id).limit(HISTORY_ROWS_MAX)).all()
+    rows = conn.execute(_HISTORY, {"customer_id": customer_id}).all()
     return [_record(row) for row in rows]
 
 

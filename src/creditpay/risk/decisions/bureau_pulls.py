@@ -12,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from creditpay.db.uow import Tx
+from creditpay.risk.decisions.tables import bureau_pulls
 
 __all__ = ["StoredPull", "record_pull", "stored_pull", "BureauInquiry", "customer_inquiries"]
 
@@ -33,13 +34,16 @@ class StoredPull:
     report_sha256: str
 
 
+# Constant statements built once (a pull is stored and read back at every application).
+_INSERT_PULL = bureau_pulls.insert().returning(bureau_pulls.c.id)
+_PULL_BY_ID = select(bureau_pulls).where(bureau_pulls.c.id == bindparam("id"))
+
+
 def record_pull(tx: Tx, *, customer_id: str, purpose: str, bureau: str,
                 consent_reference: str | None, report: dict[str, Any],
                 report_sha256: str) -> int:
     """Store a pull made at ``tx.now``; returns its id."""
-    from creditpay.risk.decisions.tables import bureau_pulls
-
-    return int(tx.conn.execute(bureau_pulls.insert().returning(bureau_pulls.c.id), {
+    return int(tx.conn.execute(_INSERT_PULL, {
         "customer_id": customer_id, "purpose": purpose, "bureau": bureau,
         "consent_reference": consent_reference, "pulled_at": tx.now, "report": report,
         "report_sha256": report_sha256}).scalar_one())
@@ -47,9 +51,7 @@ def record_pull(tx: Tx, *, customer_id: str, purpose: str, bureau: str,
 
 def stored_pull(conn: Connection, pull_id: int) -> StoredPull | None:
     """The pull ``pull_id`` as stored, None when there is none."""
-    from creditpay.risk.decisions.tables import bureau_pulls
-
-    row = conn.execute(select(bureau_pulls).where(bureau_pulls.c.id == pull_id)).first()
+    row = conn.execute(_PULL_BY_ID, {"id": pull_id}).first()
     if row is None:
         return None
     pulled_at = row.pulled_at if row.pulled_at.tzinfo is not None else \
@@ -74,8 +76,6 @@ def customer_inquiries(conn: Connection, customer_id: str, *, limit: int
                        ) -> list[BureauInquiry]:
     """The bureau pulls about ``customer_id`` in the order they were made, at most ``limit``
     (one statement)."""
-    from creditpay.risk.decisions.tables import bureau_pulls
-
     p = bureau_pulls.c
     return [BureauInquiry(r.id, r.purpose, r.bureau, r.pulled_at if r.pulled_at.tzinfo
                           is not None else r.pulled_at.replace(tzinfo=dt.UTC))
