@@ -29,6 +29,15 @@ PURE_MEMOS = {
     ("db/schema.py", "head_revisions"): "the packaged migrations' heads (code data)",
     ("risk/fraud/state_store.py", "_select_sql"): "SQL text per dialect and row count",
     ("risk/fraud/state_store.py", "_update_sql"): "SQL text per paramstyle",
+    ("risk/fraud/state_store.py", "_insert_empty_sql"): "SQL text per paramstyle",
+    ("risk/fraud/state_store.py", "_updated_at_bind"): "a column type's conversion per "
+                                                        "dialect object",
+    ("risk/fraud/records.py", "_binds"): "the columns' conversions per dialect object",
+    ("ledger/service.py", "_readers"): "the columns' conversions per dialect object",
+    ("ledger/service.py", "_writers"): "the columns' conversions per dialect object",
+    ("ledger/service.py", "_driver_reads"): "SQL text per paramstyle",
+    ("payments/fraud.py", "_summary_positions"): "pure function of the model's feature "
+                                                  "names and the rules' fields",
     ("platform/audit.py", "_key_checks"): "pure function of a payload key's text",
     ("protection/disclosure.py", "_fixed_texts"): "pure function of the language and the "
                                                   "product terms' values it is keyed by",
