@@ -22,6 +22,7 @@ from creditpay.credit import products as P
 from creditpay.credit.offers import OfferCosts
 from creditpay.credit.tables import credit_quotes
 from creditpay.db.engine import driver_connection
+from creditpay.db.metadata import result_conversion
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 
@@ -164,8 +165,7 @@ def _find_offer_processors(dialect: Any) -> tuple[Any, Any]:
     found = _FIND_OFFER_PROCESSORS.get(dialect)
     if found is None:
         c = credit_quotes.c
-        found = (c.expires_at.type.dialect_impl(dialect).result_processor(dialect, None),
-                 c.offers.type.dialect_impl(dialect).result_processor(dialect, None))
+        found = (result_conversion(c.expires_at, dialect), result_conversion(c.offers, dialect))
         _FIND_OFFER_PROCESSORS[dialect] = found
     return found
 

@@ -18,7 +18,8 @@ from sqlalchemy.sql import sqltypes
 from sqlalchemy.sql.base import SchemaEventTarget
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["metadata", "BigIntPK", "JSONType", "UtcDateTime", "JsonText", "fast_bind"]
+__all__ = ["metadata", "BigIntPK", "JSONType", "UtcDateTime", "JsonText", "fast_bind",
+           "column_bind", "result_conversion"]
 
 metadata = MetaData(
     naming_convention={
@@ -145,3 +146,25 @@ def fast_bind(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None
             return slow_json(value)
         return json_value
     return processor
+
+
+# For statements sent to the driver directly (the hot paths of the ledger, the fraud state,
+# the audit chain, the checkout's reads): a column's conversions as SQLAlchemy applies them,
+# taken once per dialect by the caller. One definition, so that every driver read and write
+# converts as a Core statement would.
+def column_bind(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
+    """The bind conversion of ``column`` on ``dialect`` as one function (:func:`fast_bind`;
+    the identity when the type has none)."""
+    return fast_bind(column.type, dialect) or _identity
+
+
+def result_conversion(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The conversion a Core result applies to ``column``'s driver value on ``dialect``
+    (None when there is none)."""
+    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).result_processor(
+        dialect, None)
+    return processor
+
+
+def _identity(value: Any) -> Any:
+    return value

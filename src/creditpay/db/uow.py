@@ -206,16 +206,6 @@ def _inserter(table: Table, names: tuple[str, ...], dialect: Dialect) -> _Insert
     return inserter
 
 
-def _bind(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
-    """The bind conversion of ``column`` on ``dialect`` as one function (identity when the
-    type has none), for values sent to the driver directly."""
-    return fast_bind(column.type, dialect) or _identity
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
 def inserted_id(result: CursorResult[Any]) -> int:
     """The integer primary key of the row a single-row INSERT just wrote. SQLAlchemy types it
     as optional (it is absent for other statements); an INSERT always has one."""

@@ -27,6 +27,7 @@ import numpy as np
 from sqlalchemy import Connection, RowMapping, bindparam, func, select, text
 
 from creditpay.db.engine import driver_connection
+from creditpay.db.metadata import column_bind, result_conversion
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -159,9 +160,7 @@ def open_accounts(tx: Tx, specs: Sequence[AccountSpec]) -> list[Account]:
 def _account_created_at_param(conn: Connection) -> Any:
     """The driver value of ``ledger_accounts.created_at`` for a datetime (the column type's
     own conversion: UTC, as text on SQLite)."""
-    dialect = conn.dialect
-    column_type = ledger_accounts.c.created_at.type.dialect_impl(dialect)
-    return column_type.bind_processor(dialect) or (lambda v: v)
+    return column_bind(ledger_accounts.c.created_at, conn.dialect)
 
 
 def _accounts_by_key(tx: Tx, keys: list[str]) -> dict[str, Account]:
@@ -256,8 +255,7 @@ class _Readers:
 
     def __init__(self, dialect: Any) -> None:
         def reader(column: Any) -> Any:
-            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
-            return processor or (lambda value: value)
+            return result_conversion(column, dialect) or (lambda value: value)
 
         self.account_created_at = reader(ledger_accounts.c.created_at)
         self.expires_at = reader(ledger_transfers.c.expires_at)
@@ -627,9 +625,8 @@ def _processors(conn: Connection) -> tuple[Any, Any]:
 # Pure memo (kept): the column types' conversions per dialect object (see _readers).
 @lru_cache(maxsize=8)
 def _writers(dialect: Any) -> tuple[Any, Any]:
-    when = ledger_transfers.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-    meta = ledger_transfers.c.metadata.type.dialect_impl(dialect).bind_processor(dialect)
-    return when or (lambda v: v), meta or (lambda v: v)
+    return (column_bind(ledger_transfers.c.created_at, dialect),
+            column_bind(ledger_transfers.c.metadata, dialect))
 
 
 def _next_seqs(conn: Connection, count: int, drawn: list[int] | None = None

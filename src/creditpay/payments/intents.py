@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select, text, update
 
 from creditpay.db.engine import driver_connection
+from creditpay.db.metadata import result_conversion
 from creditpay.db.uow import Tx, inserted_id
 from creditpay.errors import (
     ConflictError,
@@ -103,8 +104,7 @@ def _intent_processors(dialect: Any) -> tuple[tuple[int, str, Any], ...]:
     if found is None:
         found = tuple(
             (i, column.name, process) for i, column in enumerate(payment_intents.c)
-            if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
-            is not None)
+            if (process := result_conversion(column, dialect)) is not None)
         _INTENT_PROCESSORS[dialect] = found
     return found
 

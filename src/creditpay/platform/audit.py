@@ -49,7 +49,7 @@ from sqlalchemy import Connection, Engine, RowMapping, func, select
 from sqlalchemy.exc import IntegrityError
 
 from creditpay.db.engine import driver_connection
-from creditpay.db.metadata import JsonText, fast_bind
+from creditpay.db.metadata import JsonText, fast_bind, result_conversion
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import StateError, ValidationError
 from creditpay.platform.checkpoints import (
@@ -206,9 +206,8 @@ class _DriverRows:
         self.sqlite = dialect.name == "sqlite"
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.mark = mark
-        self._time = audit_records.c.recorded_at.type.result_processor(dialect, None)
-        self._json = audit_records.c.payload.type.dialect_impl(dialect).result_processor(
-            dialect, None)
+        self._time = result_conversion(audit_records.c.recorded_at, dialect)
+        self._json = result_conversion(audit_records.c.payload, dialect)
         self.bind_time = fast_bind(audit_records.c.sealed_at.type, dialect)
 
     def time_text(self, value: Any) -> str:

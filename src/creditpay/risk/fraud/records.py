@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from creditpay.db.engine import driver_connection
+from creditpay.db.metadata import column_bind
 from creditpay.db.uow import Tx
 from creditpay.errors import ValidationError
 from creditpay.risk.fraud.features import PaymentEvent
@@ -93,14 +94,10 @@ class _Binds:
     """The insert's SQL and the columns' driver conversions for one dialect."""
 
     def __init__(self, dialect: Any) -> None:
-        def writer(column: Any) -> Any:
-            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-            return processor or (lambda value: value)
-
         c = fraud_screenings.c
-        self.screened_at = writer(c.screened_at)
+        self.screened_at = column_bind(c.screened_at, dialect)
         # Every JSON column has the same type (JSONType): one conversion serves the four.
-        self.json = writer(c.features)
+        self.json = column_bind(c.features, dialect)
         assert all(type(col.type) is type(c.features.type)
                    for col in (c.rules_hit, c.reasons, c.thresholds))
         mark = "?" if dialect.paramstyle == "qmark" else "%s"

@@ -33,7 +33,8 @@ import numpy as np
 from sqlalchemy import Connection, func, select
 
 from creditpay.db.engine import driver_connection
-from creditpay.db.uow import Tx, _bind, insert_new
+from creditpay.db.metadata import column_bind
+from creditpay.db.uow import Tx, insert_new
 from creditpay.errors import ConflictError
 from creditpay.risk.fraud.entity_state import KIND_CODES, EntityKey, EntityStateEngine
 from creditpay.risk.fraud.features import ENTITY_KINDS, FraudLabel, PaymentEvent, stable_id_hash
@@ -140,7 +141,7 @@ def _insert_empty_sql(paramstyle: str) -> str:
 # Pure memo (kept): the column type's conversion for one dialect object.
 @functools.lru_cache(maxsize=8)
 def _updated_at_bind(dialect: Any) -> Any:
-    return _bind(t.c.updated_at, dialect)
+    return column_bind(t.c.updated_at, dialect)
 
 
 def write_rows(tx: Tx, features_version: str, loaded: Loaded,
