@@ -78,10 +78,10 @@ _ACCOUNT_SPEC_FIELDS = ("currency", "code", "owner_type", "owner_id", "normal_si
 
 
 # ----------------------------------------------------------------------------- accounts
-_ACCOUNT_READ_COLUMNS = ("id", "key", "currency", "code", "owner_type", "owner_id",
-                         "normal_side", "debits_must_not_exceed_credits",
-                         "credits_must_not_exceed_debits", "debits_posted", "credits_posted",
-                         "debits_pending", "credits_pending", "created_at")
+_ACCOUNT_COLUMNS = ("id", "key", "currency", "code", "owner_type", "owner_id", "normal_side",
+                    "debits_must_not_exceed_credits", "credits_must_not_exceed_debits",
+                    "debits_posted", "credits_posted", "debits_pending", "credits_pending")
+_ACCOUNT_READ_COLUMNS = (*_ACCOUNT_COLUMNS, "created_at")
 _TRANSFER_COLUMNS = ("seq", "id", "kind", "debit_account_id", "credit_account_id",
                      "amount_minor", "pending_released_minor", "currency", "code",
                      "pending_id", "hold_status", "expires_at", "reference", "batch_id",
@@ -297,11 +297,6 @@ def _cursor(conn: Connection) -> Any:
     Same connection, same transaction; the statements are fixed strings with parameters.
     """
     return driver_connection(conn).cursor()
-
-
-_ACCOUNT_COLUMNS = ("id", "key", "currency", "code", "owner_type", "owner_id", "normal_side",
-                    "debits_must_not_exceed_credits", "credits_must_not_exceed_debits",
-                    "debits_posted", "credits_posted", "debits_pending", "credits_pending")
 
 
 def _lock_accounts(tx: Tx, account_ids: Iterable[int]) -> dict[int, Account]:
