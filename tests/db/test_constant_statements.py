@@ -115,10 +115,17 @@ def test_party_and_intent_reads_are_constant(services: Services) -> None:
     parties = services.parties
     rail, wallet = services.payments.rail, services.payments.wallet
     with services.uow.connect() as conn:
+        # Prepared statements (creditpay.db.prepared): compiled once, nothing built per
+        # call (tests/db/test_prepared.py checks they read what Core reads would).
+        with _executed(conn) as seen:
+            for i in (1, 2):
+                for read in (partial(parties.get_customer, conn, f"cus_{i}"),
+                             partial(parties.get_merchant, conn, f"mer_{i}"),
+                             partial(parties.get_card, conn, f"cus_{i}", f"card_{i}")):
+                    with pytest.raises(NotFoundError):
+                        read()
+        assert seen == []
         reads: list[Callable[[int], Any]] = [
-            lambda i: parties.get_customer(conn, f"cus_{i}"),
-            lambda i: parties.get_merchant(conn, f"mer_{i}"),
-            lambda i: parties.get_card(conn, f"cus_{i}", f"card_{i}"),
             # intents.intent_row reads through the driver (no SQLAlchemy statement at
             # all): tests/payments/test_intent_read.py checks it.
             lambda i: rail.operation(conn, f"rop_{i}"),

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, case, select, update
 
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import (
     AuthenticationError,
@@ -89,12 +90,14 @@ _MCC = re.compile(r"^\d{4}$")
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
 # Constant statements with bound parameters (read on every payment): compiled once, their
 # cache key remembered, instead of a statement built per call.
-_CUSTOMER_BY_ID = select(customers).where(customers.c.id == bindparam("id"))
-_CARD_OF_CUSTOMER = select(customer_cards).where(
-    customer_cards.c.id == bindparam("id"), customer_cards.c.customer_id == bindparam("customer_id"))
+# The reads every checkout makes, run on the driver (creditpay.db.prepared).
+_CUSTOMER_BY_ID = Prepared(select(customers).where(customers.c.id == bindparam("id")))
+_CARD_OF_CUSTOMER = Prepared(select(customer_cards).where(
+    customer_cards.c.id == bindparam("id"),
+    customer_cards.c.customer_id == bindparam("customer_id")))
 # A step-up challenge's insert: a constant statement built once.
 _INSERT_CHALLENGE = step_up_challenges.insert()
-_MERCHANT_BY_ID = select(merchants).where(merchants.c.id == bindparam("id"))
+_MERCHANT_BY_ID = Prepared(select(merchants).where(merchants.c.id == bindparam("id")))
 
 
 @dataclass(frozen=True)
@@ -218,7 +221,7 @@ class Parties:
         }
 
     def get_customer(self, conn: Connection, customer_id: str) -> Any:
-        row = conn.execute(_CUSTOMER_BY_ID, {"id": customer_id}).first()
+        row = _CUSTOMER_BY_ID.first(conn, {"id": customer_id})
         if row is None:
             raise NotFoundError(f"no customer {customer_id}", field="customer_id")
         return row
@@ -724,8 +727,7 @@ class Parties:
             customer_cards.c.id == card_id)).one())
 
     def get_card(self, conn: Connection, customer_id: str, card_id: str) -> Any:
-        row = conn.execute(_CARD_OF_CUSTOMER, {"id": card_id,
-                                               "customer_id": customer_id}).first()
+        row = _CARD_OF_CUSTOMER.first(conn, {"id": card_id, "customer_id": customer_id})
         if row is None or row.status != "active":
             raise NotFoundError(f"no active card {card_id}", field="card_id")
         return row
@@ -753,7 +755,7 @@ class Parties:
                 "created_at": row.created_at.isoformat()}
 
     def get_merchant(self, conn: Connection, merchant_id: str) -> Any:
-        row = conn.execute(_MERCHANT_BY_ID, {"id": merchant_id}).first()
+        row = _MERCHANT_BY_ID.first(conn, {"id": merchant_id})
         if row is None:
             raise NotFoundError(f"no merchant {merchant_id}", field="merchant_id")
         return row

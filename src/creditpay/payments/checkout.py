@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from creditpay.credit import affordability as affordability_rules
 from creditpay.credit import origination
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -70,11 +71,11 @@ _CONFIRM_OUTCOMES = {"requires_capture": "approved", "succeeded": "approved",
                      "in_review": "review", "declined": "declined"}
 
 
-def _set_intent(columns: tuple[str, ...]) -> Any:
-    """A constant UPDATE of ``columns`` of one intent (parameters ``b_id`` and ``b_<column>``):
-    compiled once, its cache key kept, for the writes every checkout makes."""
-    return update(payment_intents).where(payment_intents.c.id == bindparam("b_id")).values(
-        {name: bindparam(f"b_{name}") for name in columns})
+def _set_intent(columns: tuple[str, ...]) -> Prepared:
+    """A constant UPDATE of ``columns`` of one intent (parameters ``b_id`` and ``b_<column>``),
+    run on the driver (creditpay.db.prepared), for the writes every checkout makes."""
+    return Prepared(update(payment_intents).where(payment_intents.c.id == bindparam("b_id"))
+                    .values({name: bindparam(f"b_{name}") for name in columns}))
 
 
 _AUTHORISED_COLUMNS = ("status", "customer_id", "funding", "card_id", "accepted_offer",
@@ -82,7 +83,9 @@ _AUTHORISED_COLUMNS = ("status", "customer_id", "funding", "card_id", "accepted_
                        "risk_outcome", "risk_reasons")
 _SET_AUTHORISED = _set_intent(_AUTHORISED_COLUMNS)
 _SET_CAPTURED = _set_intent(("status", "captured_minor"))
-_INSERT_CAPTURE = payment_captures.insert()
+_INSERT_CAPTURE = Prepared(payment_captures.insert(), columns=(
+    "id", "intent_id", "merchant_id", "amount_minor", "currency", "credit_purchase_id",
+    "business_date", "settlement_id", "created_at", "home_amount_minor"))
 
 
 def _intent_params(intent_id: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -467,7 +470,7 @@ class Checkout:
             credit_authorisation_id=credit_authorisation_id, confirmed_at=tx.now,
             capture_before=tx.now + dt.timedelta(seconds=window), **risk_values)
         assert tuple(values) == _AUTHORISED_COLUMNS, "the authorised intent's columns changed"
-        tx.conn.execute(_SET_AUTHORISED, _intent_params(row.id, values))
+        _SET_AUTHORISED.run(tx.conn, _intent_params(row.id, values))
         payload: dict[str, Any] = {"amount_minor": row.amount_minor, "currency": row.currency,
                                    "funding": funding,
                                    "risk": risk_values["risk_outcome"]}
@@ -584,13 +587,13 @@ class Checkout:
                 credit_account_id=self.ctx.payable_id(tx, row.merchant_id, row.currency),
                 amount_minor=amount, reference=row.id))
             self.cross_border.record_capture(tx, leg, pay_amount)
-        tx.conn.execute(_INSERT_CAPTURE, dict(
+        _INSERT_CAPTURE.run(tx.conn, dict(
             id=capture_id, intent_id=row.id, merchant_id=row.merchant_id, amount_minor=amount,
             currency=row.currency, credit_purchase_id=purchase_id, business_date=tx.today,
             settlement_id=None, created_at=tx.now,
             home_amount_minor=pay_amount if leg is not None else None))
         values = {"status": "succeeded", "captured_minor": amount}
-        tx.conn.execute(_SET_CAPTURED, _intent_params(row.id, values))
+        _SET_CAPTURED.run(tx.conn, _intent_params(row.id, values))
         audit.append(tx, "merchant", merchant.id, "payment.captured", "payment_intent", row.id,
                      {"capture_id": capture_id, "amount_minor": amount})
         # The intent as written: the locked row with the values just set (no re-read).

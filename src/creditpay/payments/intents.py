@@ -16,7 +16,8 @@ from sqlalchemy import Connection, and_, bindparam, or_, select, text, update
 
 from creditpay.db.engine import driver_connection
 from creditpay.db.metadata import result_conversion
-from creditpay.db.uow import Tx, inserted_id
+from creditpay.db.prepared import Prepared
+from creditpay.db.uow import Tx
 from creditpay.errors import (
     ConflictError,
     NotFoundError,
@@ -58,13 +59,18 @@ from creditpay.platform import audit
 __all__ = ["Intents"]
 
 
-# Constant statements with bound parameters: SQLAlchemy compiles each once and remembers its
-# cache key, where building ``select(...).where(...)`` on every call (several per checkout)
-# cost more than running it.
-_INTENT_OF_ORDER = select(payment_intents.c.id).where(
+# Constant statements run on the driver (creditpay.db.prepared): compiled once, where
+# SQLAlchemy's per-execution work cost more than running them (several per checkout).
+_INTENT_OF_ORDER = Prepared(select(payment_intents.c.id).where(
     payment_intents.c.merchant_id == bindparam("merchant_id"),
-    payment_intents.c.order_id == bindparam("order_id"))
-_INSERT_INTENT = payment_intents.insert()
+    payment_intents.c.order_id == bindparam("order_id")))
+# The columns a new intent's insert writes (the others stay NULL; seq is the store's).
+_NEW_INTENT_COLUMNS = (
+    "id", "merchant_id", "order_id", "amount_minor", "currency", "scenario", "description",
+    "line_items", "status", "captured_minor", "refunded_minor", "expires_at", "created_at",
+    "return_url", "checkout_nonce", "checkout_token_sha256", "checkout_expires_at")
+_INSERT_INTENT = Prepared(payment_intents.insert().returning(payment_intents.c.seq),
+                          columns=_NEW_INTENT_COLUMNS)
 # An intent's columns set to NULL (the columns a new intent's insert leaves out stay NULL).
 _NO_VALUES = {column.name: None for column in payment_intents.c if column.name != "seq"}
 _INTENT_BY_CHECKOUT_TOKEN = select(payment_intents).where(
@@ -278,8 +284,8 @@ class Intents:
             if total != amount_minor:
                 raise ValidationError(f"line items add up to {total}, not {amount_minor}",
                                       field="line_items")
-        existing = tx.conn.execute(_INTENT_OF_ORDER, {"merchant_id": merchant.id,
-                                                      "order_id": order_id}).first()
+        existing = _INTENT_OF_ORDER.first(tx.conn, {"merchant_id": merchant.id,
+                                                    "order_id": order_id})
         if existing is not None:
             raise ConflictError(f"order {order_id} already has intent {existing.id}",
                                 field="order_id", intent_id=existing.id)
@@ -292,7 +298,8 @@ class Intents:
             captured_minor=0, refunded_minor=0, expires_at=expires_at, created_at=tx.now,
             return_url=return_url,
             **new_checkout_link(self.ctx.parties.signer, intent_id, tx.now, expires_at))
-        seq = inserted_id(tx.conn.execute(_INSERT_INTENT, values))
+        assert tuple(values) == _NEW_INTENT_COLUMNS, "a new intent's columns changed"
+        seq = int(_INSERT_INTENT.scalar(tx.conn, values))
         audit.append(tx, "merchant", merchant.id, "payment_intent.created", "payment_intent",
                      intent_id, {"amount_minor": amount_minor, "currency": currency,
                                  "scenario": scenario})
