@@ -93,20 +93,18 @@ def test_ledger_reads_build_no_statement(uow: UnitOfWork) -> None:
         assert seen == []
 
 
-def test_credit_position_reads_are_constant(uow: UnitOfWork) -> None:
+def test_credit_position_reads_build_no_statement(uow: UnitOfWork) -> None:
+    # Prepared statements (creditpay.db.prepared): compiled once, nothing built per call.
     with uow.connect() as conn:
-        _assert_same(_statements(conn, lambda: borrower_position(conn, "cus_a", "CNY")),
-                     _statements(conn, lambda: borrower_position(conn, "cus_b", "EUR")))
-        _assert_same(_statements(conn, lambda: borrower_position(conn, "cus_a", "CNY",
-                                                                 with_accounts=False)),
-                     _statements(conn, lambda: borrower_position(conn, "cus_b", "EUR",
-                                                                 with_accounts=False)))
-        _assert_same(_statements(conn, lambda: exposure_minor(conn, "cus_a", "CNY")),
-                     _statements(conn, lambda: exposure_minor(conn, "cus_b", "EUR")))
-        _assert_same(_statements(conn, lambda: customer_line(conn, "cus_a", "CNY")),
-                     _statements(conn, lambda: customer_line(conn, "cus_b", "EUR")))
-        _assert_same(_statements(conn, lambda: declared_income(conn, "cus_a", "CNY")),
-                     _statements(conn, lambda: declared_income(conn, "cus_b", "EUR")))
+        with _executed(conn) as seen:
+            for customer, currency in (("cus_a", "CNY"), ("cus_b", "EUR")):
+                borrower_position(conn, customer, currency)
+                borrower_position(conn, customer, currency, with_accounts=False)
+                exposure_minor(conn, customer, currency)
+                with pytest.raises(NotFoundError):
+                    customer_line(conn, customer, currency)
+                declared_income(conn, customer, currency)
+        assert seen == []
         assert exposure_minor(conn, "cus_a", "CNY") == 0
         assert borrower_position(conn, "cus_a", "CNY").has_line is False
 
@@ -121,7 +119,8 @@ def test_party_and_intent_reads_are_constant(services: Services) -> None:
             for i in (1, 2):
                 for read in (partial(parties.get_customer, conn, f"cus_{i}"),
                              partial(parties.get_merchant, conn, f"mer_{i}"),
-                             partial(parties.get_card, conn, f"cus_{i}", f"card_{i}")):
+                             partial(parties.get_card, conn, f"cus_{i}", f"card_{i}"),
+                             partial(wallet._wallet_op, conn, f"wop_{i}")):
                     with pytest.raises(NotFoundError):
                         read()
         assert seen == []
@@ -129,8 +128,7 @@ def test_party_and_intent_reads_are_constant(services: Services) -> None:
             # intents.intent_row reads through the driver (no SQLAlchemy statement at
             # all): tests/payments/test_intent_read.py checks it.
             lambda i: rail.operation(conn, f"rop_{i}"),
-            lambda i: rail.due_callbacks(conn, services.clock.now(), limit=10 * i),
-            lambda i: wallet._wallet_op(conn, f"wop_{i}")]
+            lambda i: rail.due_callbacks(conn, services.clock.now(), limit=10 * i)]
         for read in reads:
             _assert_same(_statements(conn, partial(read, 1)),
                          _statements(conn, partial(read, 2)))

@@ -40,19 +40,40 @@ def sqlite_engine(sqlite_template: Path, tmp_path: Path) -> Iterator[Any]:
 
 
 def _plans_of(engine: Any, run: Any) -> list[tuple[str, list[str]]]:
-    """(statement, its plan's lines) of every statement ``run`` executes."""
+    """(statement, its plan's lines) of every statement ``run`` executes, through
+    SQLAlchemy or straight on the driver (prepared statements: SQLite's trace callback
+    gives their text with the values in place)."""
     seen: list[tuple[str, Any]] = []
+    in_sqlalchemy = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                 executemany: bool) -> None:
+        in_sqlalchemy.append(True)
         if not executemany:
             seen.append((statement, parameters))
 
-    event.listen(engine, "before_cursor_execute", capture)
+    def done(*_args: Any) -> None:
+        in_sqlalchemy.clear()
+
+    def driver(statement: str) -> None:
+        if not in_sqlalchemy:
+            seen.append((statement, ()))
+
+    def traced(dbapi_conn: Any, *_args: Any) -> None:
+        dbapi_conn.set_trace_callback(driver)
+
+    def untraced(dbapi_conn: Any, *_args: Any) -> None:
+        dbapi_conn.set_trace_callback(None)
+
+    listeners = (("before_cursor_execute", capture), ("after_cursor_execute", done),
+                 ("checkout", traced), ("checkin", untraced))
+    for name, listener in listeners:
+        event.listen(engine, name, listener)
     try:
         run()
     finally:
-        event.remove(engine, "before_cursor_execute", capture)
+        for name, listener in listeners:
+            event.remove(engine, name, listener)
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         return [(statement, [row[3] for row in raw.execute(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, RowMapping, bindparam, func, select, text
+from sqlalchemy import Connection, RowMapping, bindparam, func, or_, select, text
 
 from creditpay.credit.calendar import add_months
 from creditpay.credit.cob_vectorised import NO_DATE, positions, to_day_numbers
@@ -33,6 +33,7 @@ from creditpay.credit.tables import (
     credit_statements,
     credit_write_offs,
 )
+from creditpay.db.prepared import Prepared
 from creditpay.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -141,22 +142,27 @@ def _account(row: RowMapping) -> dict[str, Any]:
     return dict(row)
 
 
-# Constant statements (an account is read by every servicing use case and by collections
-# for each account it works): compiled once, their cache keys kept, instead of a statement
-# built and keyed per call.
+def _status_in(column: Any, statuses: Sequence[str]) -> Any:
+    """``column IN statuses`` as one equality per status (fixed parameters a prepared
+    statement can hold; SQLAlchemy expands an IN list at execution)."""
+    return or_(*[column == status for status in statuses])
+
+
+# Prepared statements (creditpay.db.prepared: compiled once, run on the driver): an
+# account is read by every servicing use case and by collections for each account.
 _ACCOUNT_BY_ID = select(credit_accounts).where(
     credit_accounts.c.account_id == bindparam("account_id"))
-_ACCOUNT_BY_ID_LOCKED = _ACCOUNT_BY_ID.with_for_update()
+_READ_ACCOUNT = {False: Prepared(_ACCOUNT_BY_ID),
+                 True: Prepared(_ACCOUNT_BY_ID.with_for_update())}
 
 
 def load_account(conn: Connection, account_id: str, *, lock: bool = False) -> dict[str, Any]:
     """The account ``account_id`` (locked for update on PostgreSQL with ``lock``)."""
-    query = _ACCOUNT_BY_ID_LOCKED if lock and conn.dialect.name == "postgresql" \
-        else _ACCOUNT_BY_ID
-    row = conn.execute(query, {"account_id": account_id}).mappings().first()
+    row = _READ_ACCOUNT[lock and conn.dialect.name == "postgresql"].first(
+        conn, {"account_id": account_id})
     if row is None:
         raise NotFoundError(f"no credit account {account_id!r}", field="account_id")
-    return _account(row)
+    return row._asdict()
 
 
 def load_account_by_seq(conn: Connection, seq: int) -> dict[str, Any]:
@@ -170,15 +176,24 @@ def customer_accounts(conn: Connection, customer_id: str, currency: str,
                       lock: bool = False) -> list[dict[str, Any]]:
     """The customer's accounts in ``currency`` with a status in ``statuses`` (only
     ``account_id`` if given), oldest first; locked for update on PostgreSQL with ``lock``."""
-    c = credit_accounts.c
-    query = select(credit_accounts).where(
-        c.customer_id == customer_id, c.currency == currency,
-        c.status.in_(tuple(statuses))).order_by(c.seq)
-    if account_id is not None:
-        query = query.where(c.account_id == account_id)
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return [_account(r) for r in conn.execute(query).mappings()]
+    key = (tuple(statuses), account_id is not None, lock and conn.dialect.name == "postgresql")
+    prepared = _CUSTOMER_ACCOUNTS.get(key)
+    if prepared is None:
+        c = credit_accounts.c
+        query = select(credit_accounts).where(
+            c.customer_id == bindparam("customer_id"), c.currency == bindparam("currency"),
+            _status_in(c.status, key[0])).order_by(c.seq)
+        if account_id is not None:
+            query = query.where(c.account_id == bindparam("account_id"))
+        if key[2]:
+            query = query.with_for_update()
+        prepared = _CUSTOMER_ACCOUNTS[key] = Prepared(query)
+    return [row._asdict() for row in prepared.rows(
+        conn, {"customer_id": customer_id, "currency": currency, "account_id": account_id})]
+
+
+# customer_accounts' statements by (statuses, one account, locked): built on first use.
+_CUSTOMER_ACCOUNTS: dict[tuple[tuple[str, ...], bool, bool], Prepared] = {}
 
 
 def account_customer(conn: Connection, account_id: str) -> str | None:
@@ -199,21 +214,23 @@ def load_items(conn: Connection, account_seq: int, *, open_only: bool = True) ->
     """The installments of account ``account_seq`` by number (only the open ones with
     ``open_only``)."""
     query = _OPEN_ITEMS if open_only else _ALL_ITEMS
-    return [Item(id=r["id"], number=r["number"], due_date=r["due_date"], status=r["status"],
-                 principal_minor=r["principal_minor"], interest_minor=r["interest_minor"],
-                 fee_minor=r["fee_minor"], principal_paid_minor=r["principal_paid_minor"],
-                 interest_paid_minor=r["interest_paid_minor"],
-                 fee_paid_minor=r["fee_paid_minor"], minimum_minor=r["minimum_minor"],
-                 statement_id=r["statement_id"])
-            for r in conn.execute(query, {"account_seq": account_seq}).mappings()]
+    return [Item(id=r.id, number=r.number, due_date=r.due_date, status=r.status,
+                 principal_minor=r.principal_minor, interest_minor=r.interest_minor,
+                 fee_minor=r.fee_minor, principal_paid_minor=r.principal_paid_minor,
+                 interest_paid_minor=r.interest_paid_minor,
+                 fee_paid_minor=r.fee_paid_minor, minimum_minor=r.minimum_minor,
+                 statement_id=r.statement_id)
+            for r in query.rows(conn, {"account_seq": account_seq})]
 
 
-# load_items' reads: constant statements built once (every capture, repayment and
-# statement reads an account's installments).
-_ALL_ITEMS = select(credit_installments).where(
+# load_items' reads, prepared (every capture, repayment and statement reads an account's
+# installments).
+_ITEMS_OF_ACCOUNT = select(credit_installments).where(
     credit_installments.c.account_seq == bindparam("account_seq")).order_by(
     credit_installments.c.number)
-_OPEN_ITEMS = _ALL_ITEMS.where(credit_installments.c.status.in_(OPEN_STATUSES))
+_ALL_ITEMS = Prepared(_ITEMS_OF_ACCOUNT)
+_OPEN_ITEMS = Prepared(_ITEMS_OF_ACCOUNT.where(
+    _status_in(credit_installments.c.status, OPEN_STATUSES)))
 
 
 def billed_ahead_until(conn: Connection, account_seq: int, today: dt.date) -> dt.date | None:
@@ -239,14 +256,12 @@ def save_items(conn: Connection, account_seq: int, items: Sequence[Item]) -> Non
     updates = [{"b_id": i.id, **{name: getattr(i, name) for name in _ITEM_VALUES}}
                for i in items if i.id is not None and i.dirty]
     if updates:
-        conn.execute(credit_installments.update().where(
-            credit_installments.c.id == bindparam("b_id")).values(
-            {name: bindparam(name) for name in _ITEM_VALUES}), updates)
+        _UPDATE_ITEM.run_many(conn, updates)
     inserts = [{"account_seq": account_seq, "number": i.number, "due_date": i.due_date,
                 **{name: getattr(i, name) for name in _ITEM_VALUES},
                 "statement_id": i.statement_id} for i in items if i.id is None]
     if inserts:
-        conn.execute(_INSERT_ITEMS, inserts)
+        _INSERT_ITEMS.run_many(conn, inserts)
     for i in items:
         i.dirty = False
 
@@ -254,33 +269,48 @@ def save_items(conn: Connection, account_seq: int, items: Sequence[Item]) -> Non
 def insert_account(conn: Connection, row: Mapping[str, Any]) -> dict[str, Any]:
     """Insert a new account row; the account as stored (with its ``seq`` and the columns'
     defaults), from the insert itself, not a second read."""
+    # Through SQLAlchemy: the columns' Python-side defaults (created_at) are its to fill.
     return dict(conn.execute(_INSERT_ACCOUNT, dict(row)).mappings().one())
 
 
-# Constant (compiled once, their cache keys kept): every plan a capture opens runs them.
+# Constant: every plan a capture opens runs it.
 _INSERT_ACCOUNT = credit_accounts.insert().returning(*credit_accounts.c)
-_INSERT_ITEMS = credit_installments.insert()
+# Prepared writes (every repayment and capture): the installments' update and insert.
+_UPDATE_ITEM = Prepared(credit_installments.update().where(
+    credit_installments.c.id == bindparam("b_id")).values(
+    {name: bindparam(name) for name in _ITEM_VALUES}))
+_INSERT_ITEMS = Prepared(credit_installments.insert(), columns=(
+    "account_seq", "number", "due_date", *_ITEM_VALUES, "statement_id"))
 
 
 def update_account(conn: Connection, seq: int, values: Mapping[str, Any]) -> None:
     """Write ``values`` (column: value) to the account ``seq``."""
-    conn.execute(credit_accounts.update().where(credit_accounts.c.seq == seq).values(
-        dict(values)))
+    columns = tuple(values)
+    prepared = _UPDATE_ACCOUNT.get(columns)
+    if prepared is None:
+        prepared = _UPDATE_ACCOUNT[columns] = Prepared(credit_accounts.update().where(
+            credit_accounts.c.seq == bindparam("b_seq")).values(
+            {name: bindparam(f"b_{name}") for name in columns}))
+    prepared.run(conn, {"b_seq": seq, **{f"b_{name}": value for name, value in values.items()}})
+
+
+# update_account's statements by the columns written: built on first use (a few shapes).
+_UPDATE_ACCOUNT: dict[tuple[str, ...], Prepared] = {}
 
 
 def add_unbilled_principal(conn: Connection, seq: int, amount_minor: int,
                            now: dt.datetime) -> None:
     """Add ``amount_minor`` to the account's unbilled principal in the statement itself (a
     purchase on a line: concurrent purchases must not overwrite each other's)."""
-    conn.execute(_ADD_UNBILLED, {"b_seq": seq, "b_amount_minor": amount_minor,
-                                 "b_updated_at": now})
+    _ADD_UNBILLED.run(conn, {"b_seq": seq, "b_amount_minor": amount_minor,
+                             "b_updated_at": now})
 
 
-# A constant statement built once (every purchase on a line).
-_ADD_UNBILLED = credit_accounts.update().where(
+# A prepared statement (every purchase on a line).
+_ADD_UNBILLED = Prepared(credit_accounts.update().where(
     credit_accounts.c.seq == bindparam("b_seq")).values(
     principal_unbilled_minor=credit_accounts.c.principal_unbilled_minor
-    + bindparam("b_amount_minor"), updated_at=bindparam("b_updated_at"))
+    + bindparam("b_amount_minor"), updated_at=bindparam("b_updated_at")))
 
 
 # ----------------------------------------------------------------------------- helpers

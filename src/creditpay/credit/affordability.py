@@ -32,6 +32,7 @@ from typing import Any
 from creditpay.credit.calendar import periods_per_year
 from creditpay.credit.schedule import Schedule
 from creditpay.credit.tables import affordability_checks
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import LimitExceededError, ValidationError
 from creditpay.formatting import money_text
@@ -335,8 +336,10 @@ def spending_nudge(snapshot: BorrowerSnapshot,
     return None if outcome.passed else outcome
 
 
-# Constant (compiled once, its cache key kept): every credit checkout records a check.
-_INSERT_CHECK = affordability_checks.insert().returning(affordability_checks.c.id)
+# Constant, run on the driver (creditpay.db.prepared): every credit checkout records a check.
+_INSERT_CHECK = Prepared(affordability_checks.insert().returning(affordability_checks.c.id),
+                         columns=("customer_id", "kind", "reference", "passed", "failed_rules",
+                                  "outcomes", "policy_version", "checked_at"))
 
 
 def record_check(tx: Tx, *, customer_id: str, reference: str,
@@ -350,11 +353,10 @@ def record_check(tx: Tx, *, customer_id: str, reference: str,
     check_choice(result.kind, KINDS, "kind")
     outcomes = [{"rule": r.rule, "passed": r.passed, "advisory": r.advisory,
                  "figures": r.figures} for r in result.rules]
-    check_id = tx.conn.execute(_INSERT_CHECK, dict(
+    check_id = int(_INSERT_CHECK.scalar(tx.conn, dict(
         customer_id=customer_id, kind=result.kind, reference=reference, passed=result.passed,
         failed_rules=result.failed_rules, outcomes=outcomes,
-        policy_version=result.policy_version, checked_at=tx.now,
-    )).scalar_one()
+        policy_version=result.policy_version, checked_at=tx.now)))
     audit.append(tx, "system", "affordability", f"affordability.{result.kind}", "customer",
                  customer_id, {"check_id": check_id, "reference": reference,
                                "passed": result.passed, "failed_rules": result.failed_rules,

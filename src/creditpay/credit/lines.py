@@ -25,6 +25,7 @@ from sqlalchemy import bindparam, select
 from creditpay import ledger as L
 from creditpay.credit import products as P
 from creditpay.credit.tables import credit_accounts, credit_lines
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     IdempotencyConflictError,
@@ -401,18 +402,17 @@ def set_credit_limit(tx: Tx, *, line_id: str, new_limit_minor: int, reason: str
 
 # A constant statement (read on every credit quote and authorisation): compiled once, its
 # cache key remembered, instead of a statement built per call.
-_LINE_OF_CUSTOMER = select(credit_lines).where(
+_LINE_OF_CUSTOMER = Prepared(select(credit_lines).where(
     credit_lines.c.customer_id == bindparam("customer_id"),
-    credit_lines.c.currency == bindparam("currency"))
+    credit_lines.c.currency == bindparam("currency")))
 
 
 def customer_line(conn: Any, customer_id: str, currency: str) -> dict[str, Any]:
-    row = conn.execute(_LINE_OF_CUSTOMER, {"customer_id": customer_id, "currency": currency}
-                       ).mappings().first()
+    row = _LINE_OF_CUSTOMER.first(conn, {"customer_id": customer_id, "currency": currency})
     if row is None:
         raise NotFoundError(f"customer {customer_id} has no {currency} credit line",
                             field="customer_id")
-    return dict(row)
+    return dict(row._asdict())
 
 
 def post(tx: Tx, requests: list[L.TransferRequest]) -> None:

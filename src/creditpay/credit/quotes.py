@@ -23,6 +23,7 @@ from creditpay.credit.offers import OfferCosts
 from creditpay.credit.tables import credit_quotes
 from creditpay.db.engine import driver_connection
 from creditpay.db.metadata import result_conversion
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import NotFoundError, StateError, ValidationError
 
@@ -67,16 +68,17 @@ def record_quote(tx: Tx, *, customer_id: str, currency: str, amount_minor: int,
         raise ValidationError("must be a positive number of seconds", field="ttl_seconds")
     quote_id = "quo_" + secrets.token_hex(12)
     expires_at = tx.now + dt.timedelta(seconds=ttl_seconds)
-    tx.conn.execute(_INSERT_QUOTE, {
+    _INSERT_QUOTE.run(tx.conn, {
         "quote_id": quote_id, "customer_id": customer_id, "currency": currency,
         "amount_minor": amount_minor, "reference": reference, "quoted_on": tx.today,
         "offers": list(offers), "created_at": tx.now, "expires_at": expires_at})
     return quote_id, expires_at
 
 
-# Built once (a constant statement: SQLAlchemy compiles and keys it once, instead of a new
-# statement with its values built for every quote).
-_INSERT_QUOTE = credit_quotes.insert()
+# Built once and run on the driver (creditpay.db.prepared): every credit checkout quotes.
+_INSERT_QUOTE = Prepared(credit_quotes.insert(), columns=(
+    "quote_id", "customer_id", "currency", "amount_minor", "reference", "quoted_on",
+    "offers", "created_at", "expires_at"))
 
 
 def find_offer(conn: Any, *, customer_id: str, offer_id: str, reference: str | None = None,

@@ -78,6 +78,7 @@ from creditpay.credit.tables import (
     credit_statements,
 )
 from creditpay.db.idempotency import find_replay, replay_or_new, request_hash
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -186,9 +187,9 @@ def _platform_account_id(tx: Tx, code: str, currency: str) -> int:
 # ----------------------------------------------------------------------------- queries
 def _position_statements() -> tuple[Any, Any, Any]:
     """borrower_position's constant statements (the borrower's line with its exposure and
-    plans; the exposure alone when there is no line; the line alone): built once, so
-    SQLAlchemy compiles them once and remembers their cache keys (this runs on every credit
-    quote and authorisation)."""
+    plans; the exposure alone when there is no line; the line alone): built once and run
+    on the driver as prepared statements (this runs on every credit quote and
+    authorisation)."""
     a, ln = credit_accounts.c, credit_lines.c
     customer: BindParameter[str] = bindparam("customer_id")
     currency: BindParameter[str] = bindparam("currency")
@@ -224,7 +225,8 @@ def _disputed_subquery(customer: Any, currency: Any) -> Any:
     return disputed_subquery(customer, currency)
 
 
-_POSITION_WITH_LINE, _EXPOSURE, _LINE_ONLY = _position_statements()
+_POSITION_WITH_LINE, _EXPOSURE, _LINE_ONLY = (Prepared(statement)
+                                             for statement in _position_statements())
 
 
 def _authorisable_statements() -> tuple[Any, Any]:
@@ -241,7 +243,8 @@ def _authorisable_statements() -> tuple[Any, Any]:
     return query, query.with_for_update(of=credit_lines)
 
 
-_LINE_WITH_EXPOSURE, _LINE_WITH_EXPOSURE_LOCKED = _authorisable_statements()
+_LINE_WITH_EXPOSURE, _LINE_WITH_EXPOSURE_LOCKED = (Prepared(statement)
+                                                   for statement in _authorisable_statements())
 
 
 def _borrower_line_statements() -> tuple[Any, Any]:
@@ -253,11 +256,12 @@ def _borrower_line_statements() -> tuple[Any, Any]:
     plans = select(func.count()).select_from(credit_accounts).where(
         a.customer_id == customer, a.kind == "plan", a.status == "active"
     ).scalar_subquery()
-    query = _LINE_WITH_EXPOSURE.add_columns(plans.label("open_plans"))
+    query = _LINE_WITH_EXPOSURE.statement.add_columns(plans.label("open_plans"))
     return query, query.with_for_update(of=credit_lines)
 
 
-_BORROWER_LINE, _BORROWER_LINE_LOCKED = _borrower_line_statements()
+_BORROWER_LINE, _BORROWER_LINE_LOCKED = (Prepared(statement)
+                                         for statement in _borrower_line_statements())
 
 
 @dataclass(frozen=True)
@@ -282,11 +286,11 @@ def borrower_line(tx: Tx, customer_id: str, currency: str) -> BorrowerLine:
     line, the exposure alone is read."""
     params = {"customer_id": customer_id, "currency": currency}
     query = _BORROWER_LINE_LOCKED if tx.dialect == "postgresql" else _BORROWER_LINE
-    found = tx.conn.execute(query, params).mappings().first()
+    found = query.first(tx.conn, params)
     if found is None:
-        exposure = tx.conn.execute(_EXPOSURE, params).one()
+        exposure = _EXPOSURE.one(tx.conn, params)
         return BorrowerLine(customer_id, currency, None, int(exposure[0]), int(exposure[1]), 0)
-    line = dict(found)
+    line = found._asdict()
     principal, held = int(line.pop("exposure_principal")), int(line.pop("exposure_held"))
     plans = int(line.pop("open_plans"))
     return BorrowerLine(customer_id, currency, line, principal, held, plans)
@@ -315,15 +319,15 @@ def borrower_position(conn: Any, customer_id: str, currency: str, *,
         return BorrowerPosition(currency, limit, max(0, limit - available), exposure,
                                 line.open_plans, True)
     if not with_accounts:
-        found = conn.execute(_LINE_ONLY, params).first()
+        found = _LINE_ONLY.first(conn, params)
         if found is None:
             return BorrowerPosition(currency, 0, 0, 0, 0, False)
         free = L.get_account(conn, found.available_account_id).available_minor
         return BorrowerPosition(currency, int(found.limit_minor),
                                 max(0, int(found.limit_minor) - free), 0, 0, True)
-    row = conn.execute(_POSITION_WITH_LINE, params).first()
+    row = _POSITION_WITH_LINE.first(conn, params)
     if row is None:
-        exposure = conn.execute(_EXPOSURE, params).first()
+        exposure = _EXPOSURE.one(conn, params)
         return BorrowerPosition(currency, 0, 0, int(exposure[0]) + int(exposure[1]), 0, False)
     available = L.get_account(conn, row.available_account_id).available_minor
     return BorrowerPosition(currency, int(row.limit_minor),
@@ -400,7 +404,7 @@ def my_credit_line(conn: Any, customer_id: str, currency: str = "CNY") -> MyCred
 
 def exposure_minor(conn: Any, customer_id: str, currency: str) -> int:
     """Unsecured exposure: principal outstanding on every open account plus open holds."""
-    row = conn.execute(_EXPOSURE, {"customer_id": customer_id, "currency": currency}).one()
+    row = _EXPOSURE.one(conn, {"customer_id": customer_id, "currency": currency})
     return int(row[0]) + int(row[1])
 
 
@@ -654,9 +658,9 @@ def _auth_view(row: Any) -> CreditAuthorisation:
                                row["hold_transfer_id"])
 
 
-def _load_auth_statements() -> dict[tuple[bool, bool], Any]:
-    """_load_auth's constant statements by (with the purchase's hash, locked): built once,
-    so SQLAlchemy compiles and keys them once (a capture runs one)."""
+def _load_auth_statements() -> dict[tuple[bool, bool], Prepared]:
+    """_load_auth's constant statements by (with the purchase's hash, locked), run on the
+    driver (a capture runs one)."""
     statements = {}
     for with_purchase in (False, True):
         columns: list[Any] = [credit_authorisations, credit_lines.c.available_account_id.label(
@@ -668,24 +672,31 @@ def _load_auth_statements() -> dict[tuple[bool, bool], Any]:
         query = select(*columns).join(
             credit_lines, credit_lines.c.line_id == credit_authorisations.c.line_id).where(
             credit_authorisations.c.authorisation_id == bindparam("authorisation_id"))
-        statements[with_purchase, False] = query
-        statements[with_purchase, True] = query.with_for_update(of=credit_authorisations)
+        statements[with_purchase, False] = Prepared(query)
+        statements[with_purchase, True] = Prepared(
+            query.with_for_update(of=credit_authorisations))
     return statements
 
 
 _LOAD_AUTH = _load_auth_statements()
 # The authorisation's insert that does nothing when the id exists (insert_new's), by
 # dialect, and the capture's writes: constant statements (one checkout each).
+_AUTH_COLUMNS = ("authorisation_id", "request_hash", "customer_id", "line_id", "currency",
+                 "amount_minor", "held_minor", "captured_minor", "offer_id", "offer",
+                 "reference", "status", "hold_transfer_id", "created_at", "updated_at")
 _INSERT_AUTH = {
-    dialect: insert(credit_authorisations).on_conflict_do_nothing(
+    dialect: Prepared(insert(credit_authorisations).on_conflict_do_nothing(
         index_elements=["authorisation_id"]).returning(
-        credit_authorisations.c.authorisation_id)
+        credit_authorisations.c.authorisation_id), columns=_AUTH_COLUMNS)
     for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
-_SET_AUTH_CAPTURED = credit_authorisations.update().where(
+_SET_AUTH_CAPTURED = Prepared(credit_authorisations.update().where(
     credit_authorisations.c.authorisation_id == bindparam("b_authorisation_id")).values(
     status=bindparam("b_status"), captured_minor=bindparam("b_captured_minor"),
-    updated_at=bindparam("b_updated_at"))
-_INSERT_PURCHASE = credit_purchases.insert()
+    updated_at=bindparam("b_updated_at")))
+_PURCHASE_COLUMNS = ("purchase_id", "request_hash", "authorisation_id", "customer_id",
+                     "currency", "funding", "account_id", "amount_minor", "refunded_minor",
+                     "merchant_payable_account_id", "created_at")
+_INSERT_PURCHASE = Prepared(credit_purchases.insert(), columns=_PURCHASE_COLUMNS)
 # The platform accounts a capture and a refund post to (opened by key: read and checked).
 _CAPTURE_PLATFORM_CODES = ("subsidy_receivable", "fee_income")
 _REFUND_PLATFORM_CODES = ("credit_limit_control", "fee_income", "interest_income",
@@ -703,11 +714,11 @@ def _load_auth(conn: Any, authorisation_id: str, *, lock: bool = False,
     params = {"authorisation_id": authorisation_id}
     if purchase_id is not None:
         params["purchase_id"] = purchase_id
-    row = conn.execute(query, params).mappings().first()
+    row = query.first(conn, params)
     if row is None:
         raise NotFoundError(f"no authorisation {authorisation_id!r}",
                             field="authorisation_id")
-    return dict(row)
+    return row._asdict()
 
 
 def quote_offers(tx: Any, *, customer_id: str, amount_minor: int, currency: str,
@@ -862,7 +873,8 @@ def authorise_purchase(tx: Tx, *, authorisation_id: str, customer_id: str, amoun
            "reference": reference, "status": "authorised", "hold_transfer_id": hold_id,
            "created_at": tx.now, "updated_at": tx.now}
     # Insert first (nothing if the id exists): a retry is told apart without a read.
-    inserted = tx.conn.execute(_INSERT_AUTH[tx.dialect], row).first()
+    assert tuple(row) == _AUTH_COLUMNS, "an authorisation's columns changed"
+    inserted = _INSERT_AUTH[tx.dialect].first(tx.conn, row)
     if inserted is None:
         first = replay()
         assert first is not None
@@ -911,10 +923,9 @@ def _authorisable(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
     else:
         query = _LINE_WITH_EXPOSURE_LOCKED if tx.dialect == "postgresql" \
             else _LINE_WITH_EXPOSURE
-        found = tx.conn.execute(query, {"customer_id": customer_id, "currency": currency}
-                                ).mappings().first()
+        found = query.first(tx.conn, {"customer_id": customer_id, "currency": currency})
         if found is not None:
-            found = dict(found)
+            found = found._asdict()
             exposure_principal = int(found.pop("exposure_principal"))
             exposure_held = int(found.pop("exposure_held"))
     if found is None:
@@ -1094,7 +1105,7 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
         if routed is not None:
             fund_loan(tx, routed, account_id=account_id, customer_id=customer_id,
                       product=product, principal_minor=financed, reference=capture_id)
-    tx.conn.execute(_SET_AUTH_CAPTURED, {
+    _SET_AUTH_CAPTURED.run(tx.conn, {
         "b_authorisation_id": authorisation_id, "b_status": "captured",
         "b_captured_minor": amount_minor, "b_updated_at": tx.now})
     row = {"purchase_id": capture_id, "request_hash": fingerprint,
@@ -1102,7 +1113,8 @@ def capture_purchase(tx: Tx, *, authorisation_id: str, capture_id: str, amount_m
            "currency": currency, "funding": offer["funding"], "account_id": account_id,
            "amount_minor": financed, "refunded_minor": 0,
            "merchant_payable_account_id": merchant_payable_account_id, "created_at": tx.now}
-    tx.conn.execute(_INSERT_PURCHASE, row)
+    assert tuple(row) == _PURCHASE_COLUMNS, "a purchase's columns changed"
+    _INSERT_PURCHASE.run(tx.conn, row)
     tx.emit("credit.purchase.captured", "credit_purchase", capture_id, {
         "authorisation_id": authorisation_id, "account_id": account_id,
         "funding": offer["funding"], "financed_minor": financed,

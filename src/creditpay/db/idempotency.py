@@ -15,8 +15,9 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, RowMapping, delete, select, update
+from sqlalchemy import Column, Connection, Row, bindparam, delete, select, update
 
+from creditpay.db.prepared import Prepared
 from creditpay.db.tables import idempotency_keys
 from creditpay.errors import IdempotencyConflictError
 
@@ -57,14 +58,27 @@ def replay_or_new(stored_hash: str | None, request_hash: str, *, conflict: str,
 
 
 def find_replay(conn: Connection, key_column: Column[Any], key: str, request_hash: str, *,
-                conflict: str, field: str) -> RowMapping | None:
+                conflict: str, field: str) -> dict[str, Any] | None:
     """The stored row whose ``key_column`` is ``key`` when it holds this request (a replay),
     ``None`` when there is none (a new request); a row for another request raises
     IdempotencyConflictError. The row's table keeps the hash in ``request_hash``."""
-    table = key_column.table
-    row = conn.execute(select(table).where(key_column == key)).mappings().first()
+    found = _replay_read(key_column).first(conn, {"key": key})
+    row = None if found is None else found._asdict()
     stored = None if row is None else row["request_hash"]
     return row if replay_or_new(stored, request_hash, conflict=conflict, field=field) else None
+
+
+# find_replay's read per key column, built once and run on the driver (every repayment
+# and authorisation looks for a replay).
+_REPLAY_READS: dict[Column[Any], Prepared] = {}
+
+
+def _replay_read(key_column: Column[Any]) -> Prepared:
+    found = _REPLAY_READS.get(key_column)
+    if found is None:
+        found = _REPLAY_READS[key_column] = Prepared(
+            select(key_column.table).where(key_column == bindparam("key")))
+    return found
 
 
 def stored_key(conn: Connection, scope: str, key: str) -> Row[Any] | None:

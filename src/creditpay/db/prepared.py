@@ -21,7 +21,7 @@ What is refused when the plan is made, rather than silently done differently:
   ``expanding``, ``literal_execute``);
 - an INSERT or UPDATE whose columns get a Python-side default at execution (the caller
   passes every value);
-- result columns with the same key twice.
+- result columns with the same key twice (a column without a key is read by position).
 
 Driver errors are raised as SQLAlchemy raises them (``sqlalchemy.exc.IntegrityError`` and
 so on, with the driver's error as ``orig``), so callers and the unit of work's retry see
@@ -67,7 +67,7 @@ class _Plan:
             if bind.expanding or bind.literal_execute:
                 raise ValueError(f"Prepared: parameter {bind.key!r} is expanded at "
                                  "execution; not supported")
-        self.positional = bool(compiled.positional)
+        self.positional = bool(compiled.positional)  # type: ignore[attr-defined]
         order: Sequence[str] = (compiled.positiontup  # type: ignore[attr-defined]
                                 if self.positional else list(by_name))
         binds = []
@@ -78,14 +78,15 @@ class _Plan:
         self.names = tuple(order)
         self.binds: tuple[tuple[str, Any, Callable[[Any], Any] | None], ...] = tuple(binds)
         self.sql: str = compiled.string
-        columns = list(getattr(statement, "exported_columns", ()))
-        self.returns_rows = bool(columns)
-        keys = [column.key for column in columns]
-        if len(set(keys)) != len(keys):
+        result_columns: list[Any] = list(getattr(statement, "exported_columns", ()))
+        self.returns_rows = bool(result_columns)
+        keys = [column.key for column in result_columns]
+        named = [key for key in keys if key]
+        if len(set(named)) != len(named):
             raise ValueError(f"Prepared: result columns share a key: {keys}")
         self.row = _row_class(keys) if keys else None
         self.conversions = tuple(
-            (i, conversion) for i, column in enumerate(columns)
+            (i, conversion) for i, column in enumerate(result_columns)
             if (conversion := result_conversion(column, dialect)) is not None)
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
@@ -127,7 +128,7 @@ class Prepared:
         """``columns``: for an INSERT or UPDATE without ``values()``, the columns it writes,
         each a parameter of the column's name (as ``conn.execute(insert(t), {...})`` with
         those keys)."""
-        self.statement = statement
+        self.statement: Any = statement
         self.columns = None if columns is None else tuple(columns)
         self._plans: dict[Any, _Plan] = {}
         self._lock = threading.Lock()
@@ -172,6 +173,14 @@ class Prepared:
             cursor.close()
         return None if found is None else plan.convert(found)
 
+    def one(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any:
+        """The first row; a statement that returned none is an error (as ``Result.one``
+        raises, without its check for a second row: for reads that always return one)."""
+        row = self.first(conn, values)
+        if row is None:
+            raise LookupError("Prepared.one: the statement returned no row")
+        return row
+
     def scalar(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any:
         row = self.first(conn, values)
         return None if row is None else row[0]
@@ -198,9 +207,12 @@ class Prepared:
             cursor.close()
 
 
-def _row_class(keys: list[str]) -> Any:
-    """A named tuple of ``keys`` that also answers ``_mapping`` as a Core row does."""
-    base = namedtuple("PreparedRow", keys)  # type: ignore[misc]
+def _row_class(keys: list[str | None]) -> Any:
+    """A named tuple of ``keys`` that also answers ``_mapping`` as a Core row does (a column
+    without a key, e.g. an unlabelled scalar subquery, is read by position; its field is
+    named ``_<position>``)."""
+    base = namedtuple("PreparedRow", [key or "" for key in keys],  # type: ignore[misc]
+                      rename=True)
     return type("PreparedRow", (base,), {
         "__slots__": (),
         "_mapping": property(lambda self: dict(zip(self._fields, self, strict=True)))})

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     NotFoundError,
@@ -45,24 +46,27 @@ from creditpay.platform import audit
 __all__ = ["Wallet", "NewerPage"]
 
 
-# Constant statements with bound parameters: compiled once, their cache keys remembered,
-# instead of a statement built per call (the demo runs these thousands of times a day).
-_INSERT_OPERATION = wallet_operations.insert()
-_OPERATION_BY_ID = select(wallet_operations).where(wallet_operations.c.id == bindparam("id"))
-_COMPLETE_OPERATION = update(wallet_operations).where(
+# Prepared statements (creditpay.db.prepared: compiled once, run on the driver; the demo
+# runs these thousands of times a day).
+_INSERT_OPERATION = Prepared(wallet_operations.insert(), columns=(
+    "id", "customer_id", "kind", "status", "amount_minor", "currency", "card_id",
+    "counterparty_customer_id", "rail_operation_id", "created_at"))
+_OPERATION_BY_ID = Prepared(select(wallet_operations).where(
+    wallet_operations.c.id == bindparam("id")))
+_COMPLETE_OPERATION = Prepared(update(wallet_operations).where(
     wallet_operations.c.id == bindparam("op_id")).values(
     status=bindparam("new_status"), completed_at=bindparam("now"),
-    failure_reason=bindparam("reason"))
+    failure_reason=bindparam("reason")))
 _w = wallet_operations.c
 # A customer's operations, newest first: theirs, and P2P transfers paid to them.
-_HISTORY = select(wallet_operations).where(
+_HISTORY = Prepared(select(wallet_operations).where(
     or_(_w.customer_id == bindparam("customer_id"),
         and_(_w.counterparty_customer_id == bindparam("customer_id"), _w.kind == "p2p"))
-).order_by(_w.seq.desc()).limit(bindparam("rows"))
-_HISTORY_BEFORE = select(wallet_operations).where(
+).order_by(_w.seq.desc()).limit(bindparam("rows")))
+_HISTORY_BEFORE = Prepared(select(wallet_operations).where(
     or_(_w.customer_id == bindparam("customer_id"),
         and_(_w.counterparty_customer_id == bindparam("customer_id"), _w.kind == "p2p")),
-    _w.seq < bindparam("before_seq")).order_by(_w.seq.desc()).limit(bindparam("rows"))
+    _w.seq < bindparam("before_seq")).order_by(_w.seq.desc()).limit(bindparam("rows")))
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class Wallet:
             credit_account_id=credit, amount_minor=amount_minor, reference=op_id))
         rail_op = self.ctx.rail.submit(tx, "charge" if kind == "topup" else "payout",
                                        card.rail_token, amount_minor, currency, op_id)
-        tx.conn.execute(_INSERT_OPERATION, dict(
+        _INSERT_OPERATION.run(tx.conn, dict(
             id=op_id, customer_id=principal.id, kind=kind, status="pending",
             amount_minor=amount_minor, currency=currency, card_id=card_id,
             counterparty_customer_id=None, rail_operation_id=rail_op, created_at=tx.now))
@@ -147,7 +151,7 @@ class Wallet:
         return self._card_move(tx, principal, "withdrawal", card_id, amount_minor, currency)
 
     def _wallet_op(self, conn: Connection, op_id: str) -> Any:
-        row = conn.execute(_OPERATION_BY_ID, {"id": op_id}).first()
+        row = _OPERATION_BY_ID.first(conn, {"id": op_id})
         if row is None:
             raise NotFoundError(f"no wallet operation {op_id}", field="operation_id")
         return row
@@ -169,7 +173,7 @@ class Wallet:
             TransferKind.POST if succeeded else TransferKind.VOID, pending_id=op.id,
             reference=op.id))
         status = "succeeded" if succeeded else "failed"
-        tx.conn.execute(_COMPLETE_OPERATION, {
+        _COMPLETE_OPERATION.run(tx.conn, {
             "op_id": op.id, "new_status": status, "now": tx.now,
             "reason": None if succeeded else "card_declined"})
         audit.append(tx, "system", "card_rail", f"wallet.{op.kind}_{status}",
@@ -291,12 +295,10 @@ class Wallet:
     def history(self, conn: Connection, customer_id: str, *, before_seq: int | None,
                 limit: int) -> tuple[list[dict[str, Any]], int | None]:
         if before_seq is None:
-            rows = conn.execute(_HISTORY, {"customer_id": customer_id,
-                                           "rows": limit + 1}).all()
+            rows = _HISTORY.rows(conn, {"customer_id": customer_id, "rows": limit + 1})
         else:
-            rows = conn.execute(_HISTORY_BEFORE, {"customer_id": customer_id,
-                                                  "before_seq": before_seq,
-                                                  "rows": limit + 1}).all()
+            rows = _HISTORY_BEFORE.rows(conn, {"customer_id": customer_id,
+                                               "before_seq": before_seq, "rows": limit + 1})
         page = rows[:limit]
         next_seq = page[-1].seq if len(rows) > limit else None
         return [self._op_view(r, customer_id) for r in page], next_seq

@@ -38,6 +38,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from creditpay.credit.apr import AprMethod, all_in_annual_cost, apr_of_schedule
 from creditpay.credit.calendar import parse_frequency
 from creditpay.credit.schedule import Method, Schedule, ScheduleTerms, build_schedule
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import ConflictError, NotFoundError, StateError, ValidationError
 from creditpay.formatting import money_text
@@ -642,13 +643,16 @@ def _acceptance(row: Any) -> Acceptance:
                       row.accepted_at)
 
 
-# Constant statements (compiled once, their cache keys kept): every credit checkout
+# Constant statements run on the driver (creditpay.db.prepared): every credit checkout
 # records its acceptance.
-_ACCEPTANCE_BY_OFFER = select(disclosure_acceptances).where(
-    disclosure_acceptances.c.offer_id == bindparam("offer_id"))
+_ACCEPTANCE_BY_OFFER = Prepared(select(disclosure_acceptances).where(
+    disclosure_acceptances.c.offer_id == bindparam("offer_id")))
+_ACCEPTANCE_COLUMNS = ("offer_id", "customer_id", "language", "template_version",
+                       "document_sha256", "document_html", "channel", "accepted_at")
 _INSERT_ACCEPTANCE = {
-    dialect: insert(disclosure_acceptances).on_conflict_do_nothing(
-        index_elements=["offer_id"]).returning(disclosure_acceptances.c.id)
+    dialect: Prepared(insert(disclosure_acceptances).on_conflict_do_nothing(
+        index_elements=["offer_id"]).returning(disclosure_acceptances.c.id),
+        columns=_ACCEPTANCE_COLUMNS)
     for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
 
 
@@ -680,7 +684,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
                               "and language; show the consumer the current document",
                               field="shown_sha256")
     offer_id = facts.terms.offer_id
-    existing = tx.conn.execute(_ACCEPTANCE_BY_OFFER, {"offer_id": offer_id}).first()
+    existing = _ACCEPTANCE_BY_OFFER.first(tx.conn, {"offer_id": offer_id})
     if existing is not None:
         if existing.customer_id == customer_id and existing.document_sha256 == digest:
             return _acceptance(existing)
@@ -693,7 +697,8 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
               "accepted_at": tx.now}
     # Nothing is inserted when another transaction accepted the offer meanwhile (its only
     # unique key; every other column is checked above): no savepoint needed to tell.
-    new_id = tx.conn.execute(_INSERT_ACCEPTANCE[tx.dialect], values).scalar()
+    assert tuple(values) == _ACCEPTANCE_COLUMNS, "an acceptance's columns changed"
+    new_id = _INSERT_ACCEPTANCE[tx.dialect].scalar(tx.conn, values)
     if new_id is None:
         raise ConflictError("this offer was accepted concurrently", field="offer_id",
                             rule="disclosure.already_accepted")

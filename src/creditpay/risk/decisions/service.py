@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, func, select
 
 from creditpay.db.idempotency import replay_or_new
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -448,10 +449,11 @@ def _plain(value: Any) -> Any:
 
 # A constant statement (read on every credit checkout's affordability check): compiled once,
 # its cache key remembered, instead of a statement built per call.
-_LATEST_INPUTS = select(credit_decisions.c.inputs, credit_decisions.c.bureau_pull_id).where(
+_LATEST_INPUTS = Prepared(select(
+    credit_decisions.c.inputs, credit_decisions.c.bureau_pull_id).where(
     credit_decisions.c.customer_id == bindparam("customer_id"),
     credit_decisions.c.currency == bindparam("currency")).order_by(
-    credit_decisions.c.decided_at.desc(), credit_decisions.c.id.desc()).limit(1)
+    credit_decisions.c.decided_at.desc(), credit_decisions.c.id.desc()).limit(1))
 
 
 def declared_income(conn: Connection, customer_id: str, currency: str
@@ -461,8 +463,7 @@ def declared_income(conn: Connection, customer_id: str, currency: str
     bureau's figure. None when the customer was never decided in that currency (or the
     inputs were erased). Payments'
     affordability rules read it (debt-to-income) through this public function."""
-    row = conn.execute(_LATEST_INPUTS, {"customer_id": customer_id, "currency": currency}
-                       ).first()
+    row = _LATEST_INPUTS.first(conn, {"customer_id": customer_id, "currency": currency})
     if row is None or is_erased(row.inputs):
         return None
     income = int((row.inputs.get("application") or {}).get("monthly_income_minor") or 0)
