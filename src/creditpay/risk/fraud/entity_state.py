@@ -204,7 +204,7 @@ class EntityStateEngine:
         self._customer_mean_out = 4 + 2 * nw * len(config.entity_kinds)
         # Derived, not state: _window_plan(t) for the last time step seen.
         self._plan_key = -1
-        self._plan: tuple[tuple[int, int, int, int, int, int, int], ...] = ()
+        self._plan: tuple[tuple[Any, ...], ...] = ()
         self._n_risk_values = 3 * len(config.risk_windows_days)
         self._no_risk_values = _I8.pack(-1) + bytes(8 * self._n_risk_values)
         self._n_features = self._engine.n_features
@@ -487,17 +487,18 @@ class EntityStateEngine:
                             data, "<f8", self._n_risk_values, offset + 8).copy())
         return loaded
 
-    def _window_plan(self, t: int) -> tuple[tuple[int, int, int, int, int, int, int], ...]:
-        """Per window at time ``t``: (first cell, buckets, bucket width, the bucket ``C`` of
-        ``t``, the row position of its cell, ``C - n + 1``, whether buckets below 0 are in
-        the window); the same until ``t`` crosses a multiple of the gcd of the widths."""
+    def _window_plan(self, t: int) -> tuple[tuple[Any, ...], ...]:
+        """Per window at time ``t``: its first cell and the one after its last, its bucket
+        count and width, the bucket ``C`` of ``t``, the row position of ``C``'s cell, the
+        window's zeros, and whether buckets below 0 are in the window (near the epoch);
+        the same until ``t`` crosses a multiple of the gcd of the widths."""
         key = t // self._engine._time_step
         if key != self._plan_key:
             plan = []
             for first, n, bucket_s in self._window_specs:
                 current = t // bucket_s
-                plan.append((first, n, bucket_s, current, first + current % n,
-                             current - n + 1, int(current < n - 1)))
+                plan.append((first, first + n, n, bucket_s, current, first + current % n,
+                             (0,) * n, current < n - 1))
             self._plan = tuple(plan)
             self._plan_key = key
         return self._plan
@@ -542,6 +543,9 @@ class EntityStateEngine:
                                       field="timestamp_s")
         plan = self._window_plan(t)
         n_windows = len(plan)
+        mean_out = self._customer_mean_out
+        # The event's amount as an int64 cell holds it (numpy's int64 wraps).
+        alone = amount if _INT64_MIN <= amount <= _INT64_MAX else _wrap64(amount)
         new_parts: dict[EntityKey, tuple[int, ...]] = {}
         for key, kind, part in zip(keys, kinds, parts, strict=True):
             if part is None:
@@ -552,48 +556,56 @@ class EntityStateEngine:
                 t_last = part[0]
                 counts = list(part[1:1 + n_cells])
                 sums = list(part[1 + n_cells:])
-            position = self._window_out[kind]
-            for w, (first, n, bucket_s, current, cell, lowest, negative) in enumerate(plan):
-                if t_last >= 0:
-                    held = t_last // bucket_s
-                    same = held == current
-                    top = current - 1 if same else held
-                else:
-                    same = False
-                    top = -1
-                # The buckets after the last kept one and before C's are stored as 0.
-                zeroed = min(n - 1, current - top - 1)
-                if zeroed:
-                    start = first + max(top + 1, lowest) % n
-                    stop = start + zeroed
-                    end = first + n
-                    if stop <= end:
-                        counts[start:stop] = sums[start:stop] = [0] * zeroed
-                    else:
-                        counts[start:end] = sums[start:end] = [0] * (end - start)
-                        counts[first:stop - n] = sums[first:stop - n] = [0] * (stop - end)
-                if same:
+            live_counts: list[int] = []
+            live_sums: list[int] = []
+            for first, end, n, bucket_s, current, cell, zeros, negative in plan:
+                top = t_last // bucket_s if t_last >= 0 else -1
+                if top == current:
+                    # The same bucket as the entity's last event: it adds to its cell.
                     count = counts[cell] + 1
                     total = sums[cell] + amount
+                    if not _INT64_MIN <= total <= _INT64_MAX:
+                        total = _wrap64(total)
+                    counts[cell] = count
+                    sums[cell] = total
+                elif current - top >= n:
+                    # Every bucket of the window expired: the event alone.
+                    counts[first:end] = sums[first:end] = zeros
+                    counts[cell] = 1
+                    sums[cell] = alone
+                    live_counts.append(1)
+                    live_sums.append(alone)
+                    continue
                 else:
-                    count = 1
-                    total = amount
-                if not _INT64_MIN <= total <= _INT64_MAX:  # numpy's int64 wraps
-                    total = _wrap64(total)
-                counts[cell] = count
-                sums[cell] = total
-                live_count = sum(counts[first:first + n])
-                live_sum = sum(sums[first:first + n])
+                    # Buckets top + 1 .. C - 1 expired (stored as 0); C's cell restarts.
+                    gap = current - top - 1
+                    if gap:
+                        start = first + (top + 1) % n
+                        stop = start + gap
+                        if stop <= end:
+                            counts[start:stop] = sums[start:stop] = zeros[:gap]
+                        else:
+                            counts[start:end] = sums[start:end] = zeros[:end - start]
+                            counts[first:stop - n] = sums[first:stop - n] = \
+                                zeros[:stop - end]
+                    counts[cell] = 1
+                    sums[cell] = alone
+                live_count = sum(counts[first:end])
+                live_sum = sum(sums[first:end])
                 if negative:  # near the epoch: cells of buckets below 0 are never live
                     for bucket in range(current - n + 1, 0):
                         live_count -= counts[first + bucket % n]
                         live_sum -= sums[first + bucket % n]
                 if not _INT64_MIN <= live_sum <= _INT64_MAX:
                     live_sum = _wrap64(live_sum)
-                out[position + w] = live_count
-                out[position + n_windows + w] = live_sum
-                if kind == "customer":
-                    out[self._customer_mean_out + w] = float(live_sum) / float(live_count)
+                live_counts.append(live_count)
+                live_sums.append(live_sum)
+            position = self._window_out[kind]
+            out[position:position + 2 * n_windows] = live_counts + live_sums
+            if kind == "customer":
+                out[mean_out:mean_out + n_windows] = [
+                    float(total) / float(count)
+                    for count, total in zip(live_counts, live_sums, strict=True)]
             new_parts[key] = (t, *counts, *sums)
         return new_parts
 
