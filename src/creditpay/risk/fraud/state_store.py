@@ -106,8 +106,15 @@ def lock_rows(tx: Tx, features_version: str, keys: Iterable[EntityKey]) -> Loade
     """The rows of ``keys``, locked until ``tx`` ends (PostgreSQL); an entity never seen
     gets an empty row (state b"", version 0) so it is locked too."""
     codes = _codes(keys)
+    return _with_empty_rows(tx, features_version, codes,
+                            _select(tx.conn, features_version, codes, lock=True))
+
+
+def _with_empty_rows(tx: Tx, features_version: str, codes: Mapping[tuple[int, int], EntityKey],
+                     loaded: Loaded) -> Loaded:
+    """``loaded`` (the rows of ``codes`` read, locked) with an empty row inserted for each
+    entity never seen (see :func:`lock_rows`)."""
     conn = tx.conn
-    loaded = _select(conn, features_version, codes, lock=True)
     missing = sorted(code for code, key in codes.items() if key not in loaded)
     if missing:
         dialect = conn.dialect
@@ -188,11 +195,18 @@ class _SharedWrites:
     rows: dict[EntityKey, bytes] = field(default_factory=dict)
     events: list[tuple[PaymentEvent, dict[EntityKey, bytes]]] = field(default_factory=list)
 
-    def view(self, conn: Connection, keys: list[EntityKey]) -> dict[EntityKey, bytes]:
-        """The rows of ``keys`` as this transaction sees them (its own screenings included)."""
-        unread = [key for key in keys if key not in self.read]
+    def unread(self, keys: list[EntityKey]) -> list[EntityKey]:
+        """Those of ``keys`` this transaction has not read yet."""
+        return [key for key in keys if key not in self.read]
+
+    def view(self, conn: Connection, keys: list[EntityKey],
+             found: Loaded | None = None) -> dict[EntityKey, bytes]:
+        """The rows of ``keys`` as this transaction sees them (its own screenings included);
+        ``found``: the unread ones, read by the caller."""
+        unread = self.unread(keys)
         if unread:
-            found = _select(conn, self.version, _codes(unread), lock=False)
+            if found is None:
+                found = _select(conn, self.version, _codes(unread), lock=False)
             for key in unread:
                 self.read[key] = found.get(key, (b"", 0))
                 self.rows.setdefault(key, self.read[key][0])
@@ -236,10 +250,7 @@ def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.nda
     keys = engine.event_keys(event)
     own = [key for key in keys if key[0] not in SHARED_KINDS]
     shared = [key for key in keys if key[0] in SHARED_KINDS]
-    loaded = lock_rows(tx, version, own)
-    own_states = {key: state for key, (state, _) in loaded.items()}
     writes: _SharedWrites | None = None
-    shared_states: dict[EntityKey, bytes] = {}
     if shared:
         # One set of pending writes per engine in this transaction, each committed once.
         scratch_key = f"{_SCRATCH}:{version}:{id(engine)}"
@@ -247,7 +258,23 @@ def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.nda
         if writes is None:
             writes = tx.scratch[scratch_key] = _SharedWrites(version, engine)
             tx.before_commit(writes.commit)
-        shared_states = writes.view(tx.conn, shared)
+    unread = writes.unread(shared) if writes is not None else []
+    found: Loaded | None = None
+    if unread and tx.conn.dialect.name == "sqlite":
+        # SQLite locks nothing per row (a write transaction holds the database from its
+        # BEGIN IMMEDIATE): the own rows' read and the shared rows' first read are the same
+        # plain SELECT in the same transaction, so they are one statement.
+        own_codes = _codes(own)
+        shared_codes = _codes(unread)
+        found = _select(tx.conn, version, {**own_codes, **shared_codes}, lock=False)
+        loaded = _with_empty_rows(tx, version, own_codes,
+                                  {key: row for key, row in found.items() if key in own})
+    else:
+        loaded = lock_rows(tx, version, own)
+    own_states = {key: state for key, (state, _) in loaded.items()}
+    shared_states: dict[EntityKey, bytes] = {}
+    if writes is not None:
+        shared_states = writes.view(tx.conn, shared, found)
     x, new_rows = engine.update(event, {**own_states, **shared_states})
     write_rows(tx, version, loaded, {key: new_rows[key] for key in own if key in new_rows})
     if writes is not None:
