@@ -6,15 +6,18 @@ entity (customer, device, card, merchant, terminal), read and written by the pay
 transaction. This module is the pure part: the row layout, and the features of one event
 computed from its entities' rows (plus the rows after the event). No I/O, no clock.
 
-The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures`'s: the
-customer and risk parts of the rows are loaded into a scratch engine that holds only the
-event's entities, the engine's customer and risk steps run, and those parts are read back;
-the window parts are updated on the rows' cells directly by the same integer arithmetic as
-``StreamingFeatures._update_windows`` (:meth:`EntityStateEngine._update_windows`: copying
-them into the engine's rings and back was most of a screening's pure work). The test that
-replays a stream through the database and compares with ``compute_features_offline`` bit
-for bit guards both, and a seeded stream's rows and features are pinned
-(``tests/risk/fraud/test_fraud_entity_rows_pinned.py``).
+The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures`'s, step by
+step on the rows' unpacked values in plain Python (a payment's entities are a handful of
+small records: numpy's per-call overhead and copying them into the engine's arrays and back
+were most of a screening's pure work): the window parts by the same integer arithmetic as
+``StreamingFeatures._update_windows`` (:meth:`EntityStateEngine._update_windows`), the
+customer's history and the risk entities' day rings by the engine's own operations
+(:meth:`EntityStateEngine._update_customer`, :meth:`EntityStateEngine._update_risk`). A
+label still goes through a scratch engine holding only its entities. The test that replays a
+stream through the database and compares with ``compute_features_offline`` bit for bit
+guards them, a seeded stream's rows and features are pinned
+(``tests/risk/fraud/test_fraud_entity_rows_pinned.py``), and generated streams are compared
+with the previous engine (``tests/risk/fraud/test_fraud_fold_equals_before.py``).
 
 Row layout (fixed per kind and feature configuration, little-endian numpy structured
 array, :meth:`EntityLayout.nbytes`):
@@ -171,8 +174,8 @@ class EntityLayout:
 class EntityStateEngine:
     """Features of one event from its entities' rows, and the rows after it (pure).
 
-    Thread-safe: the scratch engine is used under a lock, for the computation only (the
-    caller reads and writes the rows outside it).
+    Thread-safe: the scratch engine (labels) and the window plan's cache are used under a
+    lock, for the computation only (the caller reads and writes the rows outside it).
     """
 
     def __init__(self, config: FeatureConfig) -> None:

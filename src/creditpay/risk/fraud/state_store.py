@@ -19,7 +19,9 @@ SQLite, writers are serialised by the database (and a stale read fails the write
 unit of work retries). A concurrent screening of the same entity on PostgreSQL waits for
 the first transaction's commit. The merchant's and terminal's rows, which many customers
 share, are read unlocked and written as the transaction's last step (:data:`SHARED_KINDS`,
-``Tx.before_commit``), so a busy merchant's row is locked for the commit only.
+``Tx.before_commit``), so a busy merchant's row is locked for the commit only. On SQLite,
+which locks no rows, the payment's own rows and the shared rows' first read in a
+transaction are one SELECT.
 """
 
 from __future__ import annotations
