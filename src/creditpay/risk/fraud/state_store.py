@@ -128,6 +128,7 @@ def _with_empty_rows(tx: Tx, features_version: str, codes: Mapping[tuple[int, in
             inserted = cursor.rowcount
         finally:
             cursor.close()
+        _mark_written(tx, features_version, [codes[code] for code in missing])
         if inserted == len(missing):
             # Every empty row is this transaction's own (and, on PostgreSQL, locked by its
             # insert until the commit): nothing to read back.
@@ -158,6 +159,7 @@ def write_rows(tx: Tx, features_version: str, loaded: Loaded,
     """Write ``new_rows`` over the rows read by :func:`lock_rows` (version checked)."""
     if not new_rows:
         return
+    _mark_written(tx, features_version, new_rows)
     dialect = tx.conn.dialect
     at = _updated_at_bind(dialect)(tx.now)
     params = []
@@ -176,6 +178,14 @@ def write_rows(tx: Tx, features_version: str, loaded: Loaded,
     # row changed since it was read (cannot happen under the lock, but never overwrite).
     if changed >= 0 and changed != len(params):
         raise ConflictError("a fraud state row changed since it was read", field="fraud_state")
+
+
+_WRITTEN = "fraud_state.written"
+
+
+def _mark_written(tx: Tx, features_version: str, keys: Iterable[EntityKey]) -> None:
+    """Note the rows this transaction inserted or changed (see _SharedWrites.commit)."""
+    tx.scratch.setdefault(f"{_WRITTEN}:{features_version}", set()).update(keys)
 
 
 # Entities many customers' payments share: their rows are read without a lock when the
@@ -216,7 +226,21 @@ class _SharedWrites:
 
     def commit(self, tx: Tx) -> None:
         """Lock the rows (key order) and write them; where another transaction committed a
-        change since they were read, apply this transaction's events to the current rows."""
+        change since they were read, apply this transaction's events to the current rows.
+
+        On SQLite the rows are as read unless this transaction changed them itself: no
+        other writer can commit between a write transaction's first statement and its
+        commit (creditpay begins it IMMEDIATE; a deferred one that read a row another
+        writer changed since cannot write any more, and this one wrote its own rows after
+        reading these). So when this transaction wrote none of them (labels, another
+        engine's screenings), they are written without being read again; an empty row
+        is still inserted first for an entity that had none."""
+        written = tx.scratch.get(f"{_WRITTEN}:{self.version}", ())
+        if tx.conn.dialect.name == "sqlite" and not any(key in written for key in self.read):
+            read = {key: row for key, row in self.read.items() if row != (b"", 0)}
+            current = _with_empty_rows(tx, self.version, _codes(self.read), read)
+            write_rows(tx, self.version, current, self.rows)
+            return
         current = lock_rows(tx, self.version, list(self.read))
         if all(current[key][1] == self.read[key][1] for key in self.read):
             write_rows(tx, self.version, current, self.rows)
@@ -303,6 +327,7 @@ def insert_rows(tx: Tx, features_version: str, rows: Mapping[EntityKey, bytes], 
     """Insert state rows of entities not in the table yet (a state built elsewhere, e.g.
     a replay in memory: :class:`~creditpay.risk.fraud.entity_state.MemoryEntityStore`);
     returns how many were given."""
+    _mark_written(tx, features_version, rows)
     statement = insert_new(tx, t, "features_version", "entity_hash", "kind")
     batch: list[dict[str, Any]] = []
     for (kind, entity), state in rows.items():
