@@ -396,21 +396,36 @@ def append(tx: Tx, actor_type: str, actor_id: str, action: str, subject_type: st
     _check_identifier(subject_id, "subject_id")
     if not isinstance(payload, Mapping):
         raise ValidationError("must be a JSON object", field="payload")
+    # The usual case in one encoding: the stored text (the canonical JSON's round trip as
+    # the column's bind encodes it) is ASCII and never shorter than the canonical UTF-8
+    # (the same keys, order and numbers, plus spaces and \u escapes), so within the size
+    # limit it proves the canonical form is too; it also encodes when the canonical form
+    # cannot (NaN, infinity: _payload_ok refuses those; a lone surrogate: its escape
+    # starts with "\ud", sent to the full path with astral characters' pairs). Anything
+    # else takes the full path below, which decides and raises exactly as before.
     try:
-        encoded = canonical_json(payload)
+        text: str | None = _STORED.encode(payload)
     except (TypeError, ValueError):
-        encoded = b""  # not JSON: _check_payload names the offending key below
-    if len(encoded) > PAYLOAD_BYTES_MAX:  # size first: bounds the cost of the PII scan
-        raise ValidationError(f"must be at most {PAYLOAD_BYTES_MAX} bytes as JSON",
-                              field="payload")
-    if not encoded or not _payload_ok(payload, 0):
-        _check_payload(payload, "payload", 0)  # the authority: raises naming the field
-    if encoded:
-        # The canonical JSON's round trip, encoded as the column's bind would: the same
-        # text as json.dumps(json.loads(encoded)) without decoding and encoding again.
-        stored: Any = JsonText(_STORED.encode(payload))
+        text = None
+    if text is not None and len(text) <= PAYLOAD_BYTES_MAX and "\\ud" not in text \
+            and _payload_ok(payload, 0):
+        stored: Any = JsonText(text)
     else:
-        stored = json.loads(encoded)  # not reached for a valid payload; raises as before
+        try:
+            encoded = canonical_json(payload)
+        except (TypeError, ValueError):
+            encoded = b""  # not JSON: _check_payload names the offending key below
+        if len(encoded) > PAYLOAD_BYTES_MAX:  # size first: bounds the cost of the PII scan
+            raise ValidationError(f"must be at most {PAYLOAD_BYTES_MAX} bytes as JSON",
+                                  field="payload")
+        if not encoded or not _payload_ok(payload, 0):
+            _check_payload(payload, "payload", 0)  # the authority: raises naming the field
+        if encoded:
+            # The canonical JSON's round trip, encoded as the column's bind would: the same
+            # text as json.dumps(json.loads(encoded)) without decoding and encoding again.
+            stored = JsonText(text if text is not None else _STORED.encode(payload))
+        else:
+            stored = json.loads(encoded)  # not reached for a valid payload; raises as before
     # Queued, not executed: a checkout appends three records, and one executemany at commit
     # costs what one insert does (Tx.queue_insert).
     tx.queue_insert(audit_records, {

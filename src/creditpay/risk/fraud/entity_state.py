@@ -6,15 +6,18 @@ entity (customer, device, card, merchant, terminal), read and written by the pay
 transaction. This module is the pure part: the row layout, and the features of one event
 computed from its entities' rows (plus the rows after the event). No I/O, no clock.
 
-The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures`'s: the
-customer and risk parts of the rows are loaded into a scratch engine that holds only the
-event's entities, the engine's customer and risk steps run, and those parts are read back;
-the window parts are updated on the rows' cells directly by the same integer arithmetic as
-``StreamingFeatures._update_windows`` (:meth:`EntityStateEngine._update_windows`: copying
-them into the engine's rings and back was most of a screening's pure work). The test that
-replays a stream through the database and compares with ``compute_features_offline`` bit
-for bit guards both, and a seeded stream's rows and features are pinned
-(``tests/risk/fraud/test_fraud_entity_rows_pinned.py``).
+The computation is :class:`~creditpay.risk.fraud.features.StreamingFeatures`'s, step by
+step on the rows' unpacked values in plain Python (a payment's entities are a handful of
+small records: numpy's per-call overhead and copying them into the engine's arrays and back
+were most of a screening's pure work): the window parts by the same integer arithmetic as
+``StreamingFeatures._update_windows`` (:meth:`EntityStateEngine._update_windows`), the
+customer's history and the risk entities' day rings by the engine's own operations
+(:meth:`EntityStateEngine._update_customer`, :meth:`EntityStateEngine._update_risk`). A
+label still goes through a scratch engine holding only its entities. The test that replays a
+stream through the database and compares with ``compute_features_offline`` bit for bit
+guards them, a seeded stream's rows and features are pinned
+(``tests/risk/fraud/test_fraud_entity_rows_pinned.py``), and generated streams are compared
+with the previous engine (``tests/risk/fraud/test_fraud_fold_equals_before.py``).
 
 Row layout (fixed per kind and feature configuration, little-endian numpy structured
 array, :meth:`EntityLayout.nbytes`):
@@ -56,12 +59,16 @@ from creditpay.risk.fraud.features import (
     _STAMP,
     _TX,
     ENTITY_KINDS,
+    SECONDS_PER_DAY,
     FeatureConfig,
     FraudLabel,
     PaymentEvent,
     StreamingFeatures,
+    _cell_code,
     _KeyIndex,
     _time_flags,
+    device_code,
+    risk_values,
 )
 
 __all__ = ["EntityKey", "EntityLayout", "EntityStateEngine", "MemoryEntityStore",
@@ -70,7 +77,14 @@ __all__ = ["EntityKey", "EntityLayout", "EntityStateEngine", "MemoryEntityStore"
 EntityKey = tuple[str, str]  # (kind, entity id)
 KIND_CODES: dict[str, int] = {kind: i for i, kind in enumerate(ENTITY_KINDS)}
 _INT32_MAX = np.iinfo(np.int32).max
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _I8 = struct.Struct("<q")
+
+
+def _wrap64(value: int) -> int:
+    """``value`` wrapped to int64 as numpy's int64 arithmetic does (sums of amounts are
+    int64 in the state; a bucket would need ~9 million payments of the largest amount)."""
+    return (value + (1 << 63)) % (1 << 64) - (1 << 63)
 
 
 class EntityLayout:
@@ -160,8 +174,8 @@ class EntityLayout:
 class EntityStateEngine:
     """Features of one event from its entities' rows, and the rows after it (pure).
 
-    Thread-safe: the scratch engine is used under a lock, for the computation only (the
-    caller reads and writes the rows outside it).
+    Thread-safe: the scratch engine (labels) and the window plan's cache are used under a
+    lock, for the computation only (the caller reads and writes the rows outside it).
     """
 
     def __init__(self, config: FeatureConfig) -> None:
@@ -176,17 +190,35 @@ class EntityStateEngine:
         k = config.recent_k
         n_cells = self.layout.n_cells
         self._customer_struct = struct.Struct(f"<qdddd{k}I{k}q")
-        self._empty_customer = (0, 0.0, 0.0, math.nan, math.nan, *([0] * k),
+        self._empty_customer: tuple[Any, ...] = (0, 0.0, 0.0, math.nan, math.nan, *([0] * k),
                                 *([int(_EMPTY)] * k))
-        self._zero_cells = np.zeros(n_cells, dtype=np.int64)
         self._empty_window = _I8.pack(-1) + bytes(12 * n_cells)
-        # Derived, not state: layout.stamps(t) for the last time step seen (_read_back).
-        self._held_key: int | None = None
-        self._held = np.empty(0, dtype=np.int64)
-        self._window_dtype = np.dtype([("t_last", "<i8"), ("counts", "<i4", (n_cells,)),
-                                       ("sums", "<i8", (n_cells,))])
+        # A row's window part: t_last, then the cells' counts (int32) and sums (int64).
+        self._window_struct = struct.Struct(f"<q{n_cells}i{n_cells}q")
+        self._no_cells = (0,) * n_cells
+        # Per window: its first cell, bucket count and bucket width.
+        self._window_specs: tuple[tuple[int, int, int], ...] = tuple(zip(
+            np.cumsum([0] + [w.n_buckets for w in config.windows[:-1]]).tolist(),
+            [w.n_buckets for w in config.windows], [w.bucket_s for w in config.windows],
+            strict=True))
+        # The output positions of each window kind's totals (counts, then sums, per window).
+        nw = len(config.windows)
+        self._window_out = {kind: 4 + 2 * nw * i for i, kind in enumerate(config.entity_kinds)}
+        self._customer_mean_out = 4 + 2 * nw * len(config.entity_kinds)
+        # Derived, not state: _window_plan(t) for the last time step seen.
+        self._plan_key = -1
+        self._plan: tuple[tuple[Any, ...], ...] = ()
         self._n_risk_values = 3 * len(config.risk_windows_days)
         self._no_risk_values = _I8.pack(-1) + bytes(8 * self._n_risk_values)
+        self._n_features = self._engine.n_features
+        days = config.risk_ring_days
+        self._ring_struct = struct.Struct(f"<{3 * days}i")
+        self._risk_values_struct = struct.Struct(f"<q{self._n_risk_values}d")
+        # Where a risk kind's part starts in its row (after its window and customer parts).
+        self._risk_offset = {
+            kind: (self.layout.window_nbytes if kind in self._window_kinds else 0)
+            + (self._customer_struct.size if kind == "customer" else 0)
+            for kind in config.risk_kinds}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -213,23 +245,173 @@ class EntityStateEngine:
     def update(self, event: PaymentEvent, rows: Mapping[EntityKey, bytes | None]
                ) -> tuple[np.ndarray, dict[EntityKey, bytes]]:
         """(features of ``event``, the new rows of its entities). ``rows`` holds the current
-        row of each of :meth:`event_keys` (None for an entity never seen)."""
+        row of each of :meth:`event_keys` (None for an entity never seen).
+
+        :meth:`StreamingFeatures.update`'s steps, on the rows' parts directly in plain
+        Python (a payment's entities are a handful of small records: numpy's per-call
+        overhead and the copies into a scratch engine and back were most of the work):
+        the windows (:meth:`_update_windows`), the customer's history
+        (:meth:`_update_customer`, the engine's arithmetic on the same Python floats) and
+        the risk entities' day rings (:meth:`_update_risk`, the engine's
+        :func:`~creditpay.risk.fraud.features.risk_values`); the same refusals, checked
+        in the same order, before any row is returned."""
         keys = self.event_keys(event)
+        layout = self.layout
+        loaded: dict[EntityKey, bytes | None] = {}
+        for key in keys:
+            data = rows.get(key) or None
+            if data is not None and len(data) != layout.nbytes(key[0]):
+                raise ValidationError(f"{key[0]} state row has {len(data)} bytes, the layout "
+                                      f"{layout.nbytes(key[0])}", field="fraud_state")
+            loaded[key] = data
+        t = int(event.timestamp_s)
+        amount = int(event.amount_minor)
+        values: list[float] = [math.nan] * self._n_features
+        values[0] = amount
+        values[1], values[2], values[3] = _time_flags(t, self.config)
+        with self._lock:  # the window plan's cache
+            windows = self._update_windows(event, t, amount, loaded, values)
+        customer = self._update_customer(event, t, amount, loaded, values)
+        risk = self._update_risk(event, t, loaded, values)
+        n_cells = layout.n_cells
+        # Only the event's cell of each window grew; the others were stored as int32.
+        if any(max(part[1:1 + n_cells]) > _INT32_MAX for part in windows.values()):
+            raise ValidationError("an entity's payment count per bucket exceeds "
+                                  "2**31 - 1", field="fraud_state")
+        pack_window = self._window_struct.pack
+        out: dict[EntityKey, bytes] = {}
+        for key in keys:
+            kind = key[0]
+            parts: list[bytes] = []
+            if kind in self._window_kinds:
+                parts.append(pack_window(*windows[key]))
+            if kind == "customer":
+                parts.append(customer)
+            if kind in self._risk_kinds:
+                stamps, txs, frauds, values_day, risk_values = risk[key]
+                if max(max(txs), max(frauds)) > _INT32_MAX:
+                    raise ValidationError(f"a {kind}'s payment count per day exceeds "
+                                          "2**31 - 1", field="fraud_state")
+                parts.append(self._ring_struct.pack(*stamps, *txs, *frauds))
+                parts.append(self._risk_values_struct.pack(values_day, *risk_values))
+            out[key] = b"".join(parts)
+        return np.array(values, dtype=np.float64), out
+
+    def _update_customer(self, event: PaymentEvent, t: int, amount: int,
+                         loaded: Mapping[EntityKey, bytes | None], out: list[float]) -> bytes:
+        """:meth:`StreamingFeatures._update_customer` on the customer's row: the same
+        operations on the same Python numbers; returns the row's new customer part."""
+        cfg = self.config
         engine = self._engine
-        with self._lock:
-            decoded = self._load(keys, rows)
-            # StreamingFeatures.update, step by step: the windows are computed on the rows'
-            # window parts directly (see _update_windows), the customer's and the risk
-            # entities' parts by the engine itself.
-            out = np.full(engine.n_features, np.nan)
-            t = int(event.timestamp_s)
-            amount = int(event.amount_minor)
-            out[0] = amount
-            out[1], out[2], out[3] = _time_flags(t, self.config)
-            windows = self._update_windows(event, t, amount, decoded, out)
-            engine._update_customer(event, t, amount, out)
-            engine._update_risk(event, t, out)
-            return out, self._read_back(keys, decoded, t, windows)
+        data = loaded[("customer", event.customer_id)]
+        k = cfg.recent_k
+        if data is None:
+            stored = self._empty_customer
+            last_ts = -1
+        else:
+            offset = self.layout.window_nbytes if "customer" in self._window_kinds else 0
+            stored = self._customer_struct.unpack_from(data, offset)
+            last_ts = _I8.unpack_from(data, 0)[0] if "customer" in self._window_kinds \
+                else -1
+        n: int = stored[0]
+        mean: float = stored[1]
+        m2: float = stored[2]
+        last_x: float = stored[3]
+        last_y: float = stored[4]
+        devices = list(stored[5:5 + k])  # 0: empty
+        cells = list(stored[5 + k:])
+        base = engine._cust_base
+        x = float(amount)
+        out[base] = n
+        if n >= 2 and m2 > 0.0:
+            out[base + 1] = (x - mean) / math.sqrt(m2 / (n - 1))
+        if n >= 1 and mean > 0.0:
+            out[base + 2] = x / mean
+        # Welford's update: numerically stable running mean and variance.
+        n += 1
+        delta = x - mean
+        mean += delta / n
+        m2 += delta * (x - mean)
+        if last_ts >= 0:
+            out[base + 3] = t - last_ts
+        ring_pos = (n - 1) % k  # n payments so far; ring holds the last k
+        code_of_device = device_code(event.device_id)
+        out[base + 4] = float(code_of_device not in devices)  # codes are never 0
+        devices[ring_pos] = code_of_device
+        px, py = engine._coords(event)
+        if px is None or py is None:  # both or neither
+            cells[ring_pos] = int(_EMPTY)
+            new_x = new_y = math.nan
+        else:
+            code = _cell_code(px, py, cfg.location_cell)
+            out[base + 5] = float(code not in cells)
+            cells[ring_pos] = code
+            new_x, new_y = px, py
+            if last_ts >= 0 and not math.isnan(last_x):
+                distance_km = engine._distance_km(last_x, last_y, px, py)
+                speed_kmh = distance_km / max(t - last_ts, 1) * 3_600.0
+                out[base + 6] = distance_km
+                out[base + 7] = speed_kmh
+                out[base + 8] = float(speed_kmh > cfg.max_speed_kmh
+                                      and distance_km > cfg.travel_min_distance_km)
+        return self._customer_struct.pack(n, mean, m2, new_x, new_y, *devices, *cells)
+
+    def _update_risk(self, event: PaymentEvent, t: int,
+                     loaded: Mapping[EntityKey, bytes | None], out: list[float]
+                     ) -> dict[EntityKey, tuple[list[int], list[int], list[int], int,
+                                                tuple[float, ...]]]:
+        """:meth:`StreamingFeatures._update_risk` on the risk entities' rows; returns each
+        one's day ring (stamps, transactions, frauds) and risk values (their day, values)
+        after the event."""
+        cfg = self.config
+        days = cfg.risk_ring_days
+        day = t // SECONDS_PER_DAY
+        pos = day % days
+        highest = day - cfg.risk_lag_days
+        lows = [max(highest - w + 1, 0) for w in cfg.risk_windows_days]
+        n_values = self._n_risk_values
+        base = self._engine._risk_base
+        result: dict[EntityKey, tuple[list[int], list[int], list[int], int,
+                                      tuple[float, ...]]] = {}
+        for i, kind in enumerate(cfg.risk_kinds):
+            entity_id = event.entity_id(kind)
+            if entity_id is None:
+                continue
+            key = (kind, entity_id)
+            data = loaded[key]
+            if data is None:
+                stamps = [-1] * days
+                txs = [0] * days
+                frauds = [0] * days
+                cached: tuple[int, tuple[float, ...]] | None = None
+            else:
+                offset = self._risk_offset[kind]
+                ring = self._ring_struct.unpack_from(data, offset)
+                stamps = list(ring[:days])
+                txs = list(ring[days:2 * days])
+                frauds = list(ring[2 * days:])
+                stored = self._risk_values_struct.unpack_from(data,
+                                                              offset + self._ring_struct.size)
+                cached = (stored[0], stored[1:]) if stored[0] >= 0 else None
+            held = stamps[pos]
+            if held == day:
+                txs[pos] += 1
+            elif held < day:
+                stamps[pos] = day
+                txs[pos] = 1
+                frauds[pos] = 0
+            else:
+                raise ValidationError("event is older than the risk state of its "
+                                      f"{kind} (streams must be time-ordered)",
+                                      field="timestamp_s")
+            # The queried days end before today, so the values only change when the day
+            # changes or a label arrives (which drops them): kept in the row per entity.
+            if cached is None or cached[0] != day:
+                cached = (day, tuple(float(v) for v in risk_values(
+                    lows, highest, stamps, txs, frauds)))
+            out[base + n_values * i:base + n_values * (i + 1)] = cached[1]
+            result[key] = (stamps, txs, frauds, cached[0], cached[1])
+        return result
 
     def record_label(self, label: FraudLabel, rows: Mapping[EntityKey, bytes | None]
                      ) -> dict[EntityKey, bytes]:
@@ -239,7 +421,7 @@ class EntityStateEngine:
             decoded = self._load(keys, rows)
             if not self._engine.record_label(label):
                 return {}
-            return self._read_back(keys, decoded, None, None)
+            return self._read_back(keys, decoded)
 
     # ------------------------------------------------------------------ scratch engine
     # The rows are read and written part by part with struct / numpy views at the layout's
@@ -308,85 +490,136 @@ class EntityStateEngine:
                             data, "<f8", self._n_risk_values, offset + 8).copy())
         return loaded
 
+    def _window_plan(self, t: int) -> tuple[tuple[Any, ...], ...]:
+        """Per window at time ``t``: its first cell and the one after its last, its bucket
+        count and width, the bucket ``C`` of ``t``, the row position of ``C``'s cell, the
+        window's zeros, and whether buckets below 0 are in the window (near the epoch);
+        the same until ``t`` crosses a multiple of the gcd of the widths."""
+        key = t // self._engine._time_step
+        if key != self._plan_key:
+            plan = []
+            for first, n, bucket_s in self._window_specs:
+                current = t // bucket_s
+                plan.append((first, first + n, n, bucket_s, current, first + current % n,
+                             (0,) * n, current < n - 1))
+            self._plan = tuple(plan)
+            self._plan_key = key
+        return self._plan
+
     def _update_windows(self, event: PaymentEvent, t: int, amount: int,
-                        loaded: Mapping[EntityKey, bytes | None], out: np.ndarray
-                        ) -> tuple[list[EntityKey], np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`StreamingFeatures._update_windows` on the rows' window parts: the same
-        integer arithmetic on the same cells (each cell's bucket stamp derived from the
-        row's ``t_last``), without copying the rows into the engine's rings and back.
-        Returns the window entities' keys and their cells after the event (stamps, counts,
-        sums), for :meth:`_read_back`."""
+                        loaded: Mapping[EntityKey, bytes | None], out: list[float]
+                        ) -> dict[EntityKey, tuple[int, ...]]:
+        """:meth:`StreamingFeatures._update_windows` on the rows' window parts, in plain
+        Python on each window's cells (numpy's per-call overhead on 71 cells was most of
+        a screening's pure work): the same integers, written into ``out`` (the feature
+        values) at the same positions. Returns each window entity's new window part
+        (``t_last``, counts, sums) as stored at ``t``, for :meth:`_read_back`.
+
+        The cells' bucket stamps are not stored; they follow from ``t_last`` (see the
+        module's docstring). For one window of ``n`` buckets, ``B`` the bucket of
+        ``t_last`` and ``C`` the event's (``B <= C``, else the event is refused), the
+        engine's steps come to: the cell of ``C`` restarts at the event (or adds it when
+        ``B == C``); the row at ``t`` keeps the cells of buckets ``C - n + 1`` to
+        ``min(B, C - 1)`` and ``C``, and stores 0 in the others (buckets ``min(B, C - 1) +
+        1`` to ``C - 1``, one or two slices); the window's totals are its cells' sums,
+        less the cells of buckets below 0 (near the epoch: "none" at both times, kept as
+        stored, never live)."""
         engine = self._engine
-        layout = self.layout
         keys: list[EntityKey] = []
-        kinds: list[int] = []
-        for position, (kind, attribute) in enumerate(engine._kind_attrs):
+        kinds: list[str] = []
+        for kind, attribute in engine._kind_attrs:
             entity_id = getattr(event, attribute)
             if entity_id is not None:
-                kinds.append(position)
+                kinds.append(kind)
                 keys.append((kind, entity_id))
-        window_nbytes = layout.window_nbytes
-        empty = self._empty_window
-        # One decode for every entity's window part: (t_last, counts, sums) records.
-        parts = np.frombuffer(b"".join([(loaded[key] or empty)[:window_nbytes]
-                                        for key in keys]), dtype=self._window_dtype)
-        stamps = layout.stamps_many(parts["t_last"].astype(np.int64))
-        counts = parts["counts"].astype(np.int64)
-        sums = parts["sums"].astype(np.int64)
-        bucket, cols, per_cell, lowest = engine._window_times(t)
-        # Checked before any write, so a refused event leaves the whole state unchanged.
-        if (stamps > per_cell).any():
-            raise ValidationError("event is older than the window state of one of its "
-                                  "entities (streams must be time-ordered per entity)",
-                                  field="timestamp_s")
-        # A cell holding an expired bucket is reused: its count and sum restart at 0.
-        kept = stamps[:, cols] == bucket
-        counts[:, cols] = counts[:, cols] * kept + 1
-        sums[:, cols] = sums[:, cols] * kept + amount
-        stamps[:, cols] = bucket
-        # Live buckets: the n_buckets most recent up to the current one (never-used cells
-        # hold stamp -1, below any live bucket since buckets are >= 0).
-        live = stamps >= lowest
-        both = np.empty((len(keys), 2, layout.n_cells), dtype=np.int64)
-        np.multiply(counts, live, out=both[:, 0])
-        np.multiply(sums, live, out=both[:, 1])
-        totals = np.add.reduceat(both, engine._win_offsets, axis=2)
-        index, customer_row = engine._window_out_index(tuple(kinds))
-        out[index] = totals.ravel()
-        base = engine._cust_mean_base
-        out[base:base + engine._nw] = totals[customer_row, 1] / totals[customer_row, 0]
-        return keys, stamps, counts, sums
+        n_cells = self.layout.n_cells
+        unpack = self._window_struct.unpack_from
+        specs = self._window_specs
+        parts: list[tuple[int, ...] | None] = [
+            None if (data := loaded[key]) is None else unpack(data, 0) for key in keys]
+        # Checked before anything is computed, so a refused event changes nothing.
+        for part in parts:
+            if part is not None and (t_last := part[0]) >= 0 and any(
+                    t_last // bucket_s > t // bucket_s for _, _, bucket_s in specs):
+                raise ValidationError("event is older than the window state of one of its "
+                                      "entities (streams must be time-ordered per entity)",
+                                      field="timestamp_s")
+        plan = self._window_plan(t)
+        n_windows = len(plan)
+        mean_out = self._customer_mean_out
+        # The event's amount as an int64 cell holds it (numpy's int64 wraps).
+        alone = amount if _INT64_MIN <= amount <= _INT64_MAX else _wrap64(amount)
+        new_parts: dict[EntityKey, tuple[int, ...]] = {}
+        for key, kind, part in zip(keys, kinds, parts, strict=True):
+            if part is None:
+                t_last = -1
+                counts = [0] * n_cells
+                sums = [0] * n_cells
+            else:
+                t_last = part[0]
+                counts = list(part[1:1 + n_cells])
+                sums = list(part[1 + n_cells:])
+            live_counts: list[int] = []
+            live_sums: list[int] = []
+            for first, end, n, bucket_s, current, cell, zeros, negative in plan:
+                top = t_last // bucket_s if t_last >= 0 else -1
+                if top == current:
+                    # The same bucket as the entity's last event: it adds to its cell.
+                    count = counts[cell] + 1
+                    total = sums[cell] + amount
+                    if not _INT64_MIN <= total <= _INT64_MAX:
+                        total = _wrap64(total)
+                    counts[cell] = count
+                    sums[cell] = total
+                elif current - top >= n:
+                    # Every bucket of the window expired: the event alone.
+                    counts[first:end] = sums[first:end] = zeros
+                    counts[cell] = 1
+                    sums[cell] = alone
+                    live_counts.append(1)
+                    live_sums.append(alone)
+                    continue
+                else:
+                    # Buckets top + 1 .. C - 1 expired (stored as 0); C's cell restarts.
+                    gap = current - top - 1
+                    if gap:
+                        start = first + (top + 1) % n
+                        stop = start + gap
+                        if stop <= end:
+                            counts[start:stop] = sums[start:stop] = zeros[:gap]
+                        else:
+                            counts[start:end] = sums[start:end] = zeros[:end - start]
+                            counts[first:stop - n] = sums[first:stop - n] = \
+                                zeros[:stop - end]
+                    counts[cell] = 1
+                    sums[cell] = alone
+                live_count = sum(counts[first:end])
+                live_sum = sum(sums[first:end])
+                if negative:  # near the epoch: cells of buckets below 0 are never live
+                    for bucket in range(current - n + 1, 0):
+                        live_count -= counts[first + bucket % n]
+                        live_sum -= sums[first + bucket % n]
+                if not _INT64_MIN <= live_sum <= _INT64_MAX:
+                    live_sum = _wrap64(live_sum)
+                live_counts.append(live_count)
+                live_sums.append(live_sum)
+            position = self._window_out[kind]
+            out[position:position + 2 * n_windows] = live_counts + live_sums
+            if kind == "customer":
+                out[mean_out:mean_out + n_windows] = [
+                    float(total) / float(count)
+                    for count, total in zip(live_counts, live_sums, strict=True)]
+            new_parts[key] = (t, *counts, *sums)
+        return new_parts
 
-    def _read_back(self, keys: list[EntityKey], loaded: dict[EntityKey, bytes | None],
-                   t: int | None,
-                   windows: tuple[list[EntityKey], np.ndarray, np.ndarray, np.ndarray] | None
+    def _read_back(self, keys: list[EntityKey], loaded: dict[EntityKey, bytes | None]
                    ) -> dict[EntityKey, bytes]:
-        """Encode the rows; ``t`` is the event's time and ``windows`` its window cells
-        (None for a label, which changes no window or customer state: those parts are kept
-        as loaded)."""
+        """Encode the rows after a label: it changes no window or customer state (those
+        parts are kept as loaded), the risk parts come from the scratch engine."""
         engine = self._engine
         arrays = engine._arrays
         layout = self.layout
         indexes = engine._indexes
-        window_part: dict[EntityKey, bytes] = {}
-        if t is not None and windows is not None:
-            window_keys, stamps, cell_counts, cell_sums = windows
-            # The cells' buckets at ``t`` change only when ``t`` crosses a multiple of the
-            # gcd of the bucket widths (as the engine's own _window_times): kept until then.
-            time_key = t // engine._time_step
-            if time_key != self._held_key:
-                self._held = layout.stamps(t)
-                self._held_key = time_key
-            held = stamps == self._held
-            counts = np.where(held, cell_counts, 0)
-            if counts.max(initial=0) > _INT32_MAX:
-                raise ValidationError("an entity's payment count per bucket exceeds "
-                                      "2**31 - 1", field="fraud_state")
-            counts32 = counts.astype("<i4")
-            sums = np.where(held, cell_sums, 0)
-            stamp = _I8.pack(t)
-            for i, key in enumerate(window_keys):
-                window_part[key] = stamp + counts32[i].tobytes() + sums[i].tobytes()
         out: dict[EntityKey, bytes] = {}
         for key in keys:
             kind, entity = key
@@ -395,25 +628,11 @@ class EntityStateEngine:
             offset = 0
             if kind in self._window_kinds:
                 offset = layout.window_nbytes
-                if t is not None:
-                    parts.append(window_part[key])
-                else:
-                    parts.append(data[:offset] if data is not None
-                                 else self._empty_window)
+                parts.append(data[:offset] if data is not None else self._empty_window)
             if kind == "customer":
                 size = self._customer_struct.size
-                if t is not None:
-                    slot = indexes["customer"].slots[(KIND_CODES[kind], entity)]
-                    devices = arrays["cust_devices"][slot].tolist()
-                    parts.append(self._customer_struct.pack(
-                        arrays["cust_n"].item(slot), arrays["cust_mean"].item(slot),
-                        arrays["cust_m2"].item(slot), arrays["cust_last_x"].item(slot),
-                        arrays["cust_last_y"].item(slot),
-                        *[0 if d == _EMPTY else d for d in devices],
-                        *arrays["cust_cells"][slot].tolist()))
-                else:
-                    parts.append(data[offset:offset + size] if data is not None
-                                 else self._customer_struct.pack(*self._empty_customer))
+                parts.append(data[offset:offset + size] if data is not None
+                             else self._customer_struct.pack(*self._empty_customer))
                 offset += size
             if kind in self._risk_kinds:
                 slot = indexes["risk"].slots[(KIND_CODES[kind], entity)]

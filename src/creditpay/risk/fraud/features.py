@@ -259,6 +259,27 @@ def _cell_code(x: float, y: float, cell: float) -> int:
     return math.floor(x / cell) * _CELL_Y_SPAN + math.floor(y / cell)
 
 
+def risk_values(lows: list[int], highest: int, stamps: list[int], txs: list[int],
+                frauds: list[int]) -> list[float]:
+    """(tx, known frauds, risk) per risk window, interleaved, from one entity's day ring
+    (``stamps``, ``txs``, ``frauds`` per ring cell): the days ``lows[j]`` (>= 0) to
+    ``highest`` of window ``j``. The streaming engine's and the state rows' one definition."""
+    n = len(lows)
+    n_tx = [0] * n
+    n_fraud = [0] * n
+    for stamp, tx, fraud in zip(stamps, txs, frauds, strict=True):
+        if stamp > highest:
+            continue
+        for j in range(n):
+            if stamp >= lows[j]:
+                n_tx[j] += tx
+                n_fraud[j] += fraud
+    values: list[float] = []
+    for j in range(n):
+        values += [n_tx[j], n_fraud[j], n_fraud[j] / n_tx[j] if n_tx[j] > 0 else 0.0]
+    return values
+
+
 # --------------------------------------------------------------------------- entity store
 class _KeyIndex:
     """Dense slot per key, growable; keys kept in insertion order for serialisation."""
@@ -638,22 +659,9 @@ class StreamingFeatures:
 
         Plain Python over the ring's few cells: cheaper than numpy's per-call overhead on
         arrays this small, and the same integers and the same float64 division."""
-        lows = [max(int(low), 0) for low in lowest.tolist()]
-        n = len(lows)
-        n_tx = [0] * n
-        n_fraud = [0] * n
         stamps, txs, frauds = ring_row.tolist()
-        for stamp, tx, fraud in zip(stamps, txs, frauds, strict=True):
-            if stamp > highest:
-                continue
-            for j in range(n):
-                if stamp >= lows[j]:
-                    n_tx[j] += tx
-                    n_fraud[j] += fraud
-        values: list[float] = []
-        for j in range(n):
-            values += [n_tx[j], n_fraud[j], n_fraud[j] / n_tx[j] if n_tx[j] > 0 else 0.0]
-        return np.array(values, dtype=np.float64)
+        return np.array(risk_values([max(int(low), 0) for low in lowest.tolist()], highest,
+                                    stamps, txs, frauds), dtype=np.float64)
 
     def record_label(self, label: FraudLabel) -> bool:
         """Fold a confirmed label into the risk state; returns whether it changed the state.

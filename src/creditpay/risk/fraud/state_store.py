@@ -19,7 +19,9 @@ SQLite, writers are serialised by the database (and a stale read fails the write
 unit of work retries). A concurrent screening of the same entity on PostgreSQL waits for
 the first transaction's commit. The merchant's and terminal's rows, which many customers
 share, are read unlocked and written as the transaction's last step (:data:`SHARED_KINDS`,
-``Tx.before_commit``), so a busy merchant's row is locked for the commit only.
+``Tx.before_commit``), so a busy merchant's row is locked for the commit only. On SQLite,
+which locks no rows, the payment's own rows and the shared rows' first read in a
+transaction are one SELECT.
 """
 
 from __future__ import annotations
@@ -106,8 +108,15 @@ def lock_rows(tx: Tx, features_version: str, keys: Iterable[EntityKey]) -> Loade
     """The rows of ``keys``, locked until ``tx`` ends (PostgreSQL); an entity never seen
     gets an empty row (state b"", version 0) so it is locked too."""
     codes = _codes(keys)
+    return _with_empty_rows(tx, features_version, codes,
+                            _select(tx.conn, features_version, codes, lock=True))
+
+
+def _with_empty_rows(tx: Tx, features_version: str, codes: Mapping[tuple[int, int], EntityKey],
+                     loaded: Loaded) -> Loaded:
+    """``loaded`` (the rows of ``codes`` read, locked) with an empty row inserted for each
+    entity never seen (see :func:`lock_rows`)."""
     conn = tx.conn
-    loaded = _select(conn, features_version, codes, lock=True)
     missing = sorted(code for code, key in codes.items() if key not in loaded)
     if missing:
         dialect = conn.dialect
@@ -119,6 +128,7 @@ def lock_rows(tx: Tx, features_version: str, keys: Iterable[EntityKey]) -> Loade
             inserted = cursor.rowcount
         finally:
             cursor.close()
+        _mark_written(tx, features_version, [codes[code] for code in missing])
         if inserted == len(missing):
             # Every empty row is this transaction's own (and, on PostgreSQL, locked by its
             # insert until the commit): nothing to read back.
@@ -149,6 +159,7 @@ def write_rows(tx: Tx, features_version: str, loaded: Loaded,
     """Write ``new_rows`` over the rows read by :func:`lock_rows` (version checked)."""
     if not new_rows:
         return
+    _mark_written(tx, features_version, new_rows)
     dialect = tx.conn.dialect
     at = _updated_at_bind(dialect)(tx.now)
     params = []
@@ -167,6 +178,14 @@ def write_rows(tx: Tx, features_version: str, loaded: Loaded,
     # row changed since it was read (cannot happen under the lock, but never overwrite).
     if changed >= 0 and changed != len(params):
         raise ConflictError("a fraud state row changed since it was read", field="fraud_state")
+
+
+_WRITTEN = "fraud_state.written"
+
+
+def _mark_written(tx: Tx, features_version: str, keys: Iterable[EntityKey]) -> None:
+    """Note the rows this transaction inserted or changed (see _SharedWrites.commit)."""
+    tx.scratch.setdefault(f"{_WRITTEN}:{features_version}", set()).update(keys)
 
 
 # Entities many customers' payments share: their rows are read without a lock when the
@@ -188,11 +207,18 @@ class _SharedWrites:
     rows: dict[EntityKey, bytes] = field(default_factory=dict)
     events: list[tuple[PaymentEvent, dict[EntityKey, bytes]]] = field(default_factory=list)
 
-    def view(self, conn: Connection, keys: list[EntityKey]) -> dict[EntityKey, bytes]:
-        """The rows of ``keys`` as this transaction sees them (its own screenings included)."""
-        unread = [key for key in keys if key not in self.read]
+    def unread(self, keys: list[EntityKey]) -> list[EntityKey]:
+        """Those of ``keys`` this transaction has not read yet."""
+        return [key for key in keys if key not in self.read]
+
+    def view(self, conn: Connection, keys: list[EntityKey],
+             found: Loaded | None = None) -> dict[EntityKey, bytes]:
+        """The rows of ``keys`` as this transaction sees them (its own screenings included);
+        ``found``: the unread ones, read by the caller."""
+        unread = self.unread(keys)
         if unread:
-            found = _select(conn, self.version, _codes(unread), lock=False)
+            if found is None:
+                found = _select(conn, self.version, _codes(unread), lock=False)
             for key in unread:
                 self.read[key] = found.get(key, (b"", 0))
                 self.rows.setdefault(key, self.read[key][0])
@@ -200,7 +226,21 @@ class _SharedWrites:
 
     def commit(self, tx: Tx) -> None:
         """Lock the rows (key order) and write them; where another transaction committed a
-        change since they were read, apply this transaction's events to the current rows."""
+        change since they were read, apply this transaction's events to the current rows.
+
+        On SQLite the rows are as read unless this transaction changed them itself: no
+        other writer can commit between a write transaction's first statement and its
+        commit (creditpay begins it IMMEDIATE; a deferred one that read a row another
+        writer changed since cannot write any more, and this one wrote its own rows after
+        reading these). So when this transaction wrote none of them (labels, another
+        engine's screenings), they are written without being read again; an empty row
+        is still inserted first for an entity that had none."""
+        written = tx.scratch.get(f"{_WRITTEN}:{self.version}", ())
+        if tx.conn.dialect.name == "sqlite" and not any(key in written for key in self.read):
+            read = {key: row for key, row in self.read.items() if row != (b"", 0)}
+            current = _with_empty_rows(tx, self.version, _codes(self.read), read)
+            write_rows(tx, self.version, current, self.rows)
+            return
         current = lock_rows(tx, self.version, list(self.read))
         if all(current[key][1] == self.read[key][1] for key in self.read):
             write_rows(tx, self.version, current, self.rows)
@@ -236,10 +276,7 @@ def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.nda
     keys = engine.event_keys(event)
     own = [key for key in keys if key[0] not in SHARED_KINDS]
     shared = [key for key in keys if key[0] in SHARED_KINDS]
-    loaded = lock_rows(tx, version, own)
-    own_states = {key: state for key, (state, _) in loaded.items()}
     writes: _SharedWrites | None = None
-    shared_states: dict[EntityKey, bytes] = {}
     if shared:
         # One set of pending writes per engine in this transaction, each committed once.
         scratch_key = f"{_SCRATCH}:{version}:{id(engine)}"
@@ -247,7 +284,23 @@ def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.nda
         if writes is None:
             writes = tx.scratch[scratch_key] = _SharedWrites(version, engine)
             tx.before_commit(writes.commit)
-        shared_states = writes.view(tx.conn, shared)
+    unread = writes.unread(shared) if writes is not None else []
+    found: Loaded | None = None
+    if unread and tx.conn.dialect.name == "sqlite":
+        # SQLite locks nothing per row (a write transaction holds the database from its
+        # BEGIN IMMEDIATE): the own rows' read and the shared rows' first read are the same
+        # plain SELECT in the same transaction, so they are one statement.
+        own_codes = _codes(own)
+        shared_codes = _codes(unread)
+        found = _select(tx.conn, version, {**own_codes, **shared_codes}, lock=False)
+        loaded = _with_empty_rows(tx, version, own_codes,
+                                  {key: row for key, row in found.items() if key in own})
+    else:
+        loaded = lock_rows(tx, version, own)
+    own_states = {key: state for key, (state, _) in loaded.items()}
+    shared_states: dict[EntityKey, bytes] = {}
+    if writes is not None:
+        shared_states = writes.view(tx.conn, shared, found)
     x, new_rows = engine.update(event, {**own_states, **shared_states})
     write_rows(tx, version, loaded, {key: new_rows[key] for key in own if key in new_rows})
     if writes is not None:
@@ -274,6 +327,7 @@ def insert_rows(tx: Tx, features_version: str, rows: Mapping[EntityKey, bytes], 
     """Insert state rows of entities not in the table yet (a state built elsewhere, e.g.
     a replay in memory: :class:`~creditpay.risk.fraud.entity_state.MemoryEntityStore`);
     returns how many were given."""
+    _mark_written(tx, features_version, rows)
     statement = insert_new(tx, t, "features_version", "entity_hash", "kind")
     batch: list[dict[str, Any]] = []
     for (kind, entity), state in rows.items():
