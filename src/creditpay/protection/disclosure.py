@@ -670,7 +670,12 @@ def _skeleton(lang: str, key: _LayoutKey) -> str | None:
 
 @lru_cache(maxsize=8)
 def _skeleton_safe(lang: str) -> bool:
-    """Whether every construct of the specialised template is one the skeleton reproduces
+    """Whether the template specialised for ``lang`` is :func:`_plain_template`."""
+    return _plain_template(_specialised_source(lang))
+
+
+def _plain_template(source: str) -> bool:
+    """Whether every construct of the template ``source`` is one the skeleton reproduces
     exactly (see above): plain text, ``{{ name }}`` / ``{{ a.b.c }}``, ``{% if a.b %}``
     (with ``elif`` / ``else``) and ``{% for x in a.b %}`` without ``else``, filter or
     recursion."""
@@ -701,7 +706,7 @@ def _skeleton_safe(lang: str) -> bool:
                 return False
         return True
 
-    return body_ok(_environment().parse(_specialised_source(lang)).body)
+    return body_ok(_environment().parse(source).body)
 
 
 _SLOT_TYPES = frozenset({str, int})
