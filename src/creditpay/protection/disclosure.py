@@ -21,9 +21,11 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import operator
 import re
 import shutil
 import subprocess  # nosec B404 - runs fc-list only, with fixed arguments
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -650,22 +652,24 @@ class _Counter:
 
 
 @lru_cache(maxsize=512)
-def _skeleton(lang: str, key: _LayoutKey) -> str | None:
-    """The document in ``lang`` whose figures have the layout of ``key``, as a format
-    string (``str.format``) with ``{n}`` in the place of the n-th figure; None when the
-    template is not :func:`_skeleton_safe` or its fixed text holds the marker character."""
+def _skeleton(lang: str, key: _LayoutKey
+              ) -> tuple[tuple[str, ...], Callable[[list[str]], tuple[str, ...]]] | None:
+    """(the fixed texts between the slots of the document in ``lang`` whose figures have
+    the layout of ``key``, what picks from the figures the one written after each text but
+    the last, in order); None when the template is not :func:`_skeleton_safe` or its fixed
+    text holds the marker character."""
     if not _skeleton_safe(lang):
         return None
     template, labels = _template(lang)
     text = template.render(lang=lang, t=labels, f=_as_namespace(_layout(*key), _Counter()),
                            template_version=TEMPLATE_VERSION)
     parts = _MARKS.split(text)
-    texts, slots = parts[0::2], parts[1::2]
+    texts, order = tuple(parts[0::2]), tuple(int(n) for n in parts[1::2])
     if any(_MARK in part for part in texts):
         return None
-    fixed = [part.replace("{", "{{").replace("}", "}}") for part in texts]
-    return "".join(fixed[i // 2] if i % 2 == 0 else "{" + slots[i // 2] + "}"
-                   for i in range(len(texts) + len(slots)))
+    if len(order) == 1:  # itemgetter of one index gives the item, not a tuple
+        return texts, lambda written: (written[order[0]],)
+    return texts, operator.itemgetter(*order)
 
 
 @lru_cache(maxsize=8)
@@ -719,8 +723,27 @@ def _render_by_skeleton(lang: str, key: _LayoutKey, values: list[Any]) -> str | 
     skeleton = _skeleton(lang, key)
     if skeleton is None:
         return None
-    return skeleton.format(*[value if type(value) is str and _NEEDS_ESCAPE(value) is None
-                             else _escaped(value) for value in values])
+    texts, pick = skeleton
+    # Every figure escaped in one call: joined by the marker character (which escaping
+    # leaves alone), escaped, split again; a figure holding that character itself is
+    # escaped on its own instead.
+    joined = _MARK.join(map(str, values))
+    if joined.count(_MARK) == len(values) - 1:
+        written = _escaped_text(joined).split(_MARK)
+    else:
+        written = [value if type(value) is str and _NEEDS_ESCAPE(value) is None
+                   else _escaped(value) for value in values]
+    out: list[str] = [""] * (2 * len(texts) - 1)
+    out[0::2] = texts
+    out[1::2] = pick(written)
+    return "".join(out)
+
+
+def _escaped_text(text: str) -> str:
+    """``text`` as Jinja's autoescape writes it (markupsafe's escape), a str."""
+    from markupsafe import escape
+
+    return str(escape(text))
 
 
 # Pure memo (keyed by the value): the figures that need escaping are mostly the same
