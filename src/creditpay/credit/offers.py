@@ -120,7 +120,6 @@ def exact_rates(costs: OfferCosts) -> dict[str, str]:
 
 
 _OFFER_FIELDS = tuple(f.name for f in fields(Offer))
-_ROW_FIELDS = tuple(f.name for f in fields(OfferInstallment))
 
 
 def _row_dict(row: OfferInstallment) -> dict[str, Any]:

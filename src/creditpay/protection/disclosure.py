@@ -746,11 +746,9 @@ def _escaped_text(text: str) -> str:
     return str(escape(text))
 
 
-# Pure memo (keyed by the value): the figures that need escaping are mostly the same
-# few texts (a complaint channel's apostrophe) in every document.
-@lru_cache(maxsize=1024)
 def _escaped(value: str | int) -> str:
-    """``value`` as Jinja's autoescape writes it."""
+    """``value`` as Jinja's autoescape writes it (a document whose figures hold the marker
+    character has them escaped one by one)."""
     from markupsafe import escape
 
     return str(escape(value))
