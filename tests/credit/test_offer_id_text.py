@@ -32,3 +32,15 @@ _rows = st.lists(st.builds(
 def test_the_offer_id_is_the_json_of_every_figure(figures, rows) -> None:
     expected = _offer_id(dict(figures, schedule=[_row_dict(row) for row in rows]))
     assert _offer_id_of(figures, tuple(rows)) == expected
+
+
+def test_a_row_s_dict_is_asdict_in_field_order() -> None:
+    """``offers._row_dict`` (the instance's attributes copied) is ``asdict`` of the row,
+    keys in the same order (the offer's JSON figures keep their key order)."""
+    import dataclasses
+
+    from creditpay.credit.offers import OfferInstallment, _row_dict
+
+    for row in (OfferInstallment(1, "2025-01-02", 100, 2, 3, 105),
+                OfferInstallment(2, "2025-01-02", 0, 0, 0, 0, "down_payment")):
+        assert list(_row_dict(row).items()) == list(dataclasses.asdict(row).items())

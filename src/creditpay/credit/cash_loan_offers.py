@@ -28,7 +28,7 @@ from creditpay.credit.apr import all_in_annual_cost
 from creditpay.credit.caps import Caps
 from creditpay.credit.lines import check_id, customer_line, line_view
 from creditpay.credit.loans import loan_schedule
-from creditpay.credit.schedule import Method
+from creditpay.credit.schedule import Method, Schedule
 from creditpay.credit.tables import credit_cash_loan_quotes
 from creditpay.db.uow import Tx
 from creditpay.errors import (
@@ -42,6 +42,7 @@ from creditpay.money import validate_currency
 from creditpay.platform.validators import check_minor
 
 __all__ = ["LoanHeadroom", "loan_headroom", "loan_offer_figures", "quote_cash_loans",
+           "price_cash_loans", "PricedLoanOffer",
            "shown_offer", "mark_accepted", "loan_schedule",
            "OFFER_TTL_S_DEFAULT"]
 
@@ -80,11 +81,31 @@ def loan_headroom(conn: Any, customer_id: str, currency: str) -> LoanHeadroom:
                         max(0, min(line.available_minor, line.limit_minor - exposure)))
 
 
+@dataclass(frozen=True, slots=True)
+class PricedLoanOffer:
+    """A cash-loan offer as quoted and stored (``offer``, its JSON figures) with what
+    pricing computed for it, exact, so its key-facts document solves nothing twice: its
+    schedule and all-in annual cost (:func:`creditpay.credit.apr.all_in_annual_cost` of
+    the schedule; 0 for an offer that costs nothing, whose cost was not solved)."""
+
+    offer: dict[str, Any]
+    schedule: Schedule
+    all_in_annual_cost: Decimal
+
+
 def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method | str,
                        principal_minor: int, start_date: dt.date, currency: str, *,
                        caps: Caps) -> dict[str, Any]:
     """Pure: every figure of one loan offer (minor units; rates as percent strings with 4
     decimals). ``periods`` is months, or days for a bullet term in days (``term_unit``)."""
+    return _priced_figures(product, periods, method, principal_minor, start_date, currency,
+                           caps=caps)[0]
+
+
+def _priced_figures(product: P.CashLoanProduct, periods: int, method: Method | str,
+                    principal_minor: int, start_date: dt.date, currency: str, *,
+                    caps: Caps) -> tuple[dict[str, Any], Schedule, Decimal]:
+    """(:func:`loan_offer_figures`, the schedule, the all-in annual cost) (pure)."""
     schedule = loan_schedule(product, periods, method, principal_minor, start_date, currency)
     terms = schedule.terms
     costs = schedule.totals.interest_minor + schedule.totals.fee_minor
@@ -92,7 +113,7 @@ def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method 
     # (apr.all_in_annual_cost): one solve serves both figures.
     cost = apr = all_in_annual_cost(schedule) if costs else Decimal(0)
     first = schedule.installments[0]
-    return {
+    figures = {
         "product_code": product.code, "product_version": product.version,
         "amount_minor": principal_minor, "currency": currency, "periods": periods,
         "term_unit": "days" if str(terms.frequency) == "daily" else "months",
@@ -112,6 +133,7 @@ def loan_offer_figures(product: P.CashLoanProduct, periods: int, method: Method 
                       "interest_minor": i.interest_minor, "fee_minor": i.fee_minor,
                       "total_minor": i.total_minor} for i in schedule.installments],
     }
+    return figures, schedule, cost
 
 
 def _choices(product: P.CashLoanProduct) -> list[tuple[int, Method]]:
@@ -135,12 +157,24 @@ def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: s
     under the caps (an offer above the all-in cost cap is not shown). Refused with
     LimitExceededError naming ``amount_minor`` above the headroom (:func:`loan_headroom`),
     ValidationError naming it when no product lends that amount."""
+    return [priced.offer for priced in price_cash_loans(
+        tx, customer_id=customer_id, amount_minor=amount_minor, currency=currency,
+        ttl_s=ttl_s, catalogue=catalogue)]
+
+
+def price_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: str,
+                     ttl_s: int = OFFER_TTL_S_DEFAULT, catalogue: P.Catalogue,
+                     headroom: LoanHeadroom | None = None) -> list[PricedLoanOffer]:
+    """:func:`quote_cash_loans` with, for each offer, the schedule and all-in annual cost
+    pricing computed (:class:`PricedLoanOffer`). ``headroom``: the customer's
+    :func:`loan_headroom` as the caller read it in this transaction (not read again)."""
     check_id(customer_id, "customer_id")
     validate_currency(currency)
     check_minor(amount_minor, "amount_minor", minimum=1)
     if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or not 1 <= ttl_s <= 86_400:
         raise ValidationError("must be 1-86400 seconds", field="ttl_s")
-    headroom = loan_headroom(tx.conn, customer_id, currency)
+    if headroom is None:
+        headroom = loan_headroom(tx.conn, customer_id, currency)
     if amount_minor > headroom.headroom_minor:
         raise LimitExceededError(
             f"you can borrow at most {headroom.headroom_minor} minor units now (your line's "
@@ -156,11 +190,12 @@ def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: s
         raise ValidationError(f"no cash loan product lends this amount ({bounds})",
                               field="amount_minor")
     expires_at = tx.now + dt.timedelta(seconds=ttl_s)
-    offers: list[dict[str, Any]] = []
+    offers: list[PricedLoanOffer] = []
     for product in lending:
         for periods, method in _choices(product):
-            figures = loan_offer_figures(product, periods, method, amount_minor, tx.today,
-                                         currency, caps=catalogue.caps(product.jurisdiction))
+            figures, schedule, cost = _priced_figures(
+                product, periods, method, amount_minor, tx.today, currency,
+                caps=catalogue.caps(product.jurisdiction))
             if not figures.pop("within_caps"):
                 continue  # the cap check at disbursement would refuse it: never shown
             offer_id = "clo_" + uuid.uuid4().hex
@@ -171,7 +206,7 @@ def quote_cash_loans(tx: Tx, *, customer_id: str, amount_minor: int, currency: s
                 "product_version": product.version, "periods": periods,
                 "method": str(method), "quoted_on": tx.today, "figures": offer,
                 "created_at": tx.now, "expires_at": expires_at})
-            offers.append(offer)
+            offers.append(PricedLoanOffer(offer, schedule, cost))
             if len(offers) >= OFFERS_MAX:
                 return offers
     return offers

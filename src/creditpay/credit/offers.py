@@ -120,12 +120,13 @@ def exact_rates(costs: OfferCosts) -> dict[str, str]:
 
 
 _OFFER_FIELDS = tuple(f.name for f in fields(Offer))
-_ROW_FIELDS = tuple(f.name for f in fields(OfferInstallment))
 
 
 def _row_dict(row: OfferInstallment) -> dict[str, Any]:
-    """``asdict(row)`` without the deep copy of its (immutable) values."""
-    return {name: getattr(row, name) for name in _ROW_FIELDS}
+    """``asdict(row)`` without the deep copy of its (immutable) values: the instance's
+    own attributes, which a (frozen, not slotted) dataclass's ``__init__`` sets field by
+    field in field order, so the copy has the keys of ``asdict`` in its order."""
+    return row.__dict__.copy()
 
 
 def statement_dates(product: P.CreditLineProduct, purchase_day: dt.date
@@ -172,10 +173,10 @@ def _offer_id_of(figures: dict[str, Any], rows: tuple[OfferInstallment, ...]) ->
     :func:`_offer_id` itself. tests/credit/test_offer_id_text.py checks the two agree."""
     written = []
     for row in rows:
-        numbers = (row.fee_minor, row.interest_minor, row.number, row.principal_minor,
-                   row.total_minor)
-        if (any(type(value) is not int for value in numbers) or row.kind not in _ROW_KINDS
-                or type(row.due_date) is not str or not _ISO_DATE.match(row.due_date)):
+        if not (type(row.fee_minor) is int and type(row.interest_minor) is int
+                and type(row.number) is int and type(row.principal_minor) is int
+                and type(row.total_minor) is int and row.kind in _ROW_KINDS
+                and type(row.due_date) is str and _ISO_DATE.match(row.due_date)):
             return _offer_id(dict(figures, schedule=[_row_dict(r) for r in rows]))
         written.append(
             f'{{"due_date":"{row.due_date}","fee_minor":{row.fee_minor},'

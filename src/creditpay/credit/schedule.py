@@ -315,6 +315,11 @@ def _whole_months_between(start: dt.date, end: dt.date) -> int | None:
     return None
 
 
+_SEMIMONTH = Fraction(1, 24)
+# The conventions whose year fraction is actual days over a fixed basis.
+_ACTUAL_BASIS = {DayCount.ACT_365: 365, DayCount.ACT_360: 360}
+
+
 def _period_fractions(terms: ScheduleTerms, dates: list[dt.date]) -> list[Fraction]:
     """Year fraction of each period ``(due_{k-1}, due_k]``.
 
@@ -327,6 +332,10 @@ def _period_fractions(terms: ScheduleTerms, dates: list[dt.date]) -> list[Fracti
     previous = terms.start_date
     months = months_per_period(terms.frequency)
     thirty = terms.day_count is DayCount.THIRTY_360
+    # A regular period's fraction is the same value every period: made once (a Fraction
+    # is immutable; building one is a gcd and a type check, ~20 a schedule).
+    regular_months = Fraction(months, 12) if months is not None else None
+    by_days: dict[int, Fraction] = {}
     for current in dates:
         if current == previous:
             fractions.append(Fraction(0))
@@ -339,16 +348,25 @@ def _period_fractions(terms: ScheduleTerms, dates: list[dt.date]) -> list[Fracti
         regular = not (starts_at_start and chosen)
         fraction: Fraction | None = None
         if thirty:
-            if regular and months is not None:
-                fraction = Fraction(months, 12)
+            if regular and regular_months is not None:
+                fraction = regular_months
             elif regular and terms.frequency is Frequency.SEMIMONTHLY:
-                fraction = Fraction(1, 24)
+                fraction = _SEMIMONTH
             else:
                 whole = _whole_months_between(previous, current)
                 if whole is not None:
                     fraction = Fraction(whole, 12)
         if fraction is None:
-            fraction = year_fraction(previous, current, terms.day_count)
+            basis = _ACTUAL_BASIS.get(terms.day_count)
+            if basis is not None and current > previous:
+                # year_fraction's actual days over the basis, without its checks of dates
+                # already checked (increasing, after the start); one Fraction per length.
+                days = (current - previous).days
+                fraction = by_days.get(days)
+                if fraction is None:
+                    fraction = by_days[days] = Fraction(days, basis)
+            else:
+                fraction = year_fraction(previous, current, terms.day_count)
         fractions.append(fraction)
         previous = current
     return fractions
@@ -382,6 +400,36 @@ def level_payment_exact(
     return principal_minor / present_value_per_unit
 
 
+def _level_payment_rounded(principal_minor: int, annual_rate: Fraction, nominal: Fraction,
+                           periods: int, first_period_factor: Fraction, down_payment: bool,
+                           rounding: Rounding) -> int:
+    """``round_fraction(level_payment_exact(principal_minor, annual_rate * nominal, periods,
+    first_period_factor, down_payment), rounding)``, the same integer, formed in integers.
+
+    Why by hand: the Fraction form reduces every intermediate by a gcd (a power, four
+    products and quotients: a sixth of a plan's schedule). With ``i = p / q`` (``p`` > 0)
+    and the factor ``r / s``, the annuity's present value per unit of payment is
+    ``((p + q)^L - q^L) q s / ((p + q)^(L-1) p (q s + p r))`` for ``L`` = the installments
+    after the start (``L`` >= 1), plus 1 with a down payment; the payment is the principal
+    over it, rounded once (:func:`round_ratio` takes the unreduced ratio: the same value).
+    A zero or negative rate, or no installment after the start, takes the Fraction form.
+    tests/credit/test_schedule_level_payment.py checks the two agree."""
+    p = annual_rate.numerator * nominal.numerator
+    q = annual_rate.denominator * nominal.denominator
+    later = periods - 1 if down_payment else periods
+    if p <= 0 or later < 1:
+        return round_fraction(level_payment_exact(
+            principal_minor, annual_rate * nominal, periods, first_period_factor,
+            down_payment), rounding)
+    r, s = first_period_factor.numerator, first_period_factor.denominator
+    grown = (p + q) ** (later - 1)
+    numerator = ((p + q) * grown - q ** later) * q * s  # of the present value per unit
+    denominator = grown * p * (q * s + p * r)
+    if down_payment:
+        numerator += denominator
+    return round_ratio(principal_minor * denominator, numerator, rounding)
+
+
 def build_schedule(terms: ScheduleTerms) -> Schedule:
     """Build the installment schedule of ``terms`` (pure; see the module docstring)."""
     dates = _due_dates(terms)
@@ -413,8 +461,8 @@ def build_schedule(terms: ScheduleTerms) -> Schedule:
             factor = Fraction(1)
             if first_index < n:
                 factor = fractions[first_index] / nominal
-            exact = level_payment_exact(principal, rate * nominal, n, factor, terms.down_payment)
-            level_payment = round_fraction(exact, rounding)
+            level_payment = _level_payment_rounded(principal, rate, nominal, n, factor,
+                                                   terms.down_payment, rounding)
     elif terms.method in (Method.EQUAL_PRINCIPAL, Method.FLAT):
         level_principal = terms.level_principal_minor
         if level_principal is None:
@@ -535,8 +583,9 @@ def without_fees(schedule: Schedule) -> Schedule:
     terms = with_terms(schedule.terms, fee_rate_per_period=Decimal(0))
     if schedule.terms.installment_fees_minor is not None:
         return build_schedule(terms)
-    installments = [replace(i, fee_minor=0, total_minor=i.principal_minor + i.interest_minor)
-                    for i in schedule.installments]
+    installments = [Installment(i.number, i.due_date, i.principal_minor, i.interest_minor, 0,
+                                i.principal_minor + i.interest_minor, i.balance_after_minor)
+                    for i in schedule.installments]  # ``replace`` of the fee, built directly
     return _finish(terms, installments, schedule.level_payment_minor,
                    schedule.period_year_fractions, schedule.level_principal_minor)
 

@@ -23,10 +23,12 @@ from typing import Any, Protocol
 from creditpay import ledger as L
 from creditpay.credit import products as P
 from creditpay.credit.affordability import monthly_payment_of
+from creditpay.credit.apr import AprMethod, apr_of_schedule
 from creditpay.credit.cash_loan_offers import (
+    PricedLoanOffer,
     loan_headroom,
     mark_accepted,
-    quote_cash_loans,
+    price_cash_loans,
     shown_offer,
 )
 from creditpay.credit.funding import Funding
@@ -57,10 +59,17 @@ class AffordabilityCheck(Protocol):
 KeyFactsDocument = disclosure.KeyFactsDocument
 
 
-def key_facts_of(offer: dict[str, Any], lender_name: str, *, catalogue: P.Catalogue
-                 ) -> disclosure.KeyFacts:
+def key_facts_of(offer: dict[str, Any], lender_name: str, *, catalogue: P.Catalogue,
+                 priced: PricedLoanOffer | None = None) -> disclosure.KeyFacts:
     """The key-facts figures of a stored cash-loan offer: the loan's own schedule terms as of
-    the quote date, the late-payment rules of the offer's product version."""
+    the quote date, the late-payment rules of the offer's product version.
+
+    ``priced``: what pricing computed for this very offer when it was quoted in this
+    call (:func:`creditpay.credit.cash_loan_offers.price_cash_loans`): its schedule (checked
+    to be the one of these terms) and, for an offer that costs something, its all-in annual
+    cost, the same solve of the same schedule the document states as its APR, so it is not
+    solved again. An offer that costs nothing has its APR solved here as before (the
+    document states the solver's figure of its flows, which pricing did not solve)."""
     product = catalogue.get(offer["product_code"], int(offer["product_version"]))
     if not isinstance(product, P.CashLoanProduct):
         raise ValidationError(f"{offer['product_code']} is not a cash loan product",
@@ -68,20 +77,29 @@ def key_facts_of(offer: dict[str, Any], lender_name: str, *, catalogue: P.Catalo
     quoted_on = dt.date.fromisoformat(str(offer["quoted_on"]))
     terms = P.loan_terms(product, int(offer["periods"]), offer["method"],
                          int(offer["amount_minor"]), quoted_on, offer["currency"])
-    return disclosure.build_key_facts(disclosure.OfferTerms(
+    offer_terms = disclosure.OfferTerms(
         offer_id=str(offer["offer_id"]), lender_name=lender_name,
         principal_minor=terms.principal_minor, currency=terms.currency,
         annual_rate=terms.annual_rate, periods=terms.periods, start_date=quoted_on,
         method=terms.method, frequency=str(terms.frequency), day_count=str(terms.day_count),
         late_fee_minor=product.late_fee_minor,
-        penalty_annual_rate=product.penalty_annual_rate, grace_days=product.grace_days))
+        penalty_annual_rate=product.penalty_annual_rate, grace_days=product.grace_days)
+    if priced is not None and priced.offer is offer:
+        schedule = priced.schedule
+        if schedule.totals.interest_minor + schedule.totals.fee_minor:
+            return disclosure.build_key_facts_from(
+                schedule, priced.all_in_annual_cost,
+                apr_of_schedule(schedule, AprMethod.EU), offer_terms)
+    return disclosure.build_key_facts(offer_terms)
 
 
 def key_facts_document(offer: dict[str, Any], language: str, lender_name: str, *,
-                       catalogue: P.Catalogue) -> KeyFactsDocument:
-    """The key-facts document of a stored offer in ``language`` (zh-CN or en)."""
-    return disclosure.render_document(key_facts_of(offer, lender_name, catalogue=catalogue),
-                                      language)
+                       catalogue: P.Catalogue, priced: PricedLoanOffer | None = None
+                       ) -> KeyFactsDocument:
+    """The key-facts document of a stored offer in ``language`` (zh-CN or en);
+    ``priced``: see :func:`key_facts_of`."""
+    return disclosure.render_document(key_facts_of(offer, lender_name, catalogue=catalogue,
+                                                   priced=priced), language)
 
 
 @dataclass(frozen=True)
@@ -113,12 +131,12 @@ def show_cash_loan_offers(tx: Tx, command: ShowCashLoanOffers, *, catalogue: P.C
     """Quote and store the offers of ``catalogue``, and audit
     ``credit.cash_loan_offers_shown``."""
     headroom = loan_headroom(tx.conn, command.customer_id, command.currency)
-    offers = quote_cash_loans(tx, customer_id=command.customer_id,
+    offers = price_cash_loans(tx, customer_id=command.customer_id,
                               amount_minor=command.amount_minor, currency=command.currency,
-                              ttl_s=command.ttl_s, catalogue=catalogue)
-    shown = tuple((o, key_facts_document(o, command.language, command.lender_name,
-                                         catalogue=catalogue).sha256)
-                  for o in offers)
+                              ttl_s=command.ttl_s, catalogue=catalogue, headroom=headroom)
+    shown = tuple((p.offer, key_facts_document(p.offer, command.language, command.lender_name,
+                                               catalogue=catalogue, priced=p).sha256)
+                  for p in offers)
     audit.append(tx, "customer", command.customer_id, "credit.cash_loan_offers_shown",
                  "customer", command.customer_id,
                  {"amount_minor": command.amount_minor, "currency": command.currency,

@@ -21,9 +21,11 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import operator
 import re
 import shutil
 import subprocess  # nosec B404 - runs fc-list only, with fixed arguments
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -407,8 +409,56 @@ def _figures(facts: KeyFacts, lang: str) -> SimpleNamespace:
     Jinja resolves ``f.name`` by ``getattr`` first and, on a dict, only after that failed
     (an AttributeError raised and caught for each of the ~175 look-ups of a document):
     attributes are found at once. The output is the same: every name is a plain identifier
-    and none is an attribute of the namespace type itself. Made as objects directly (they
-    were a dict of dicts converted after)."""
+    and none is an attribute of the namespace type itself."""
+    layout, values = _figures_flat(facts, lang)
+    return _as_namespace(_layout(*layout), iter(values))
+
+
+# The layout of a document's figures: what :func:`_as_namespace` makes of their values in
+# order. ``_SLOT`` is one value; ("c", value) a constant (not a value); ("n", names,
+# layouts) an object with those attributes; ("l", layouts) a list.
+_SLOT = 0
+_SUMMARY = ("offer_id", "lender_name", "issued_on", "principal", "term", "method",
+            "apr_percent", "nominal_rate_percent", "effective_rate_percent", "total_interest",
+            "total_fees", "total_principal", "total_repayable", "first_due_date")
+_FEE_ROW = ("n", ("name", "basis", "amount", "total"), (_SLOT,) * 4)
+_SCHEDULE_ROW = ("n", ("number", "due_date", "principal", "interest", "fee", "total",
+                       "balance_after"), (_SLOT,) * 7)
+_CONVERSION = ("n", ("foreign", "mid", "client", "markup", "fee", "total"), (_SLOT,) * 6)
+_LayoutKey = tuple[bool, bool, int, int, int, int]
+
+
+@lru_cache(maxsize=256)
+def _layout(down_payment: bool, conversion: bool, fees: int, rows: int, late_rules: int,
+            channels: int) -> Any:
+    """The layout of the figures :func:`_figures_flat` writes (see ``_SLOT``), by what
+    varies between documents: whether there is a down payment and a conversion, and the
+    length of each list."""
+    names = (*_SUMMARY, "fees", "down_payment", "price", "total_payable", "schedule",
+             "late_rules", "withdrawal_text", "complaints_text", "complaint_channels",
+             "conversion")
+    layouts = ((_SLOT,) * len(_SUMMARY) + (
+        ("l", (_FEE_ROW,) * fees), _SLOT if down_payment else ("c", None), _SLOT, _SLOT,
+        ("l", (_SCHEDULE_ROW,) * rows), ("l", (_SLOT,) * late_rules), _SLOT, _SLOT,
+        ("l", (_SLOT,) * channels), _CONVERSION if conversion else ("c", None)))
+    return ("n", names, layouts)
+
+
+def _as_namespace(layout: Any, values: Any) -> Any:
+    """The figures of ``layout`` taking each slot's value from the iterator ``values``."""
+    if layout is _SLOT:
+        return next(values)
+    tag = layout[0]
+    if tag == "c":
+        return layout[1]
+    if tag == "l":
+        return [_as_namespace(item, values) for item in layout[1]]
+    return SimpleNamespace(**{name: _as_namespace(item, values)
+                              for name, item in zip(layout[1], layout[2], strict=True)})
+
+
+def _figures_flat(facts: KeyFacts, lang: str) -> tuple[_LayoutKey, list[Any]]:
+    """(the key of the figures' :func:`_layout`, their values in its order)."""
     terms = facts.terms
     cur = terms.currency
     formatted: dict[int, str] = {}  # a schedule repeats its amounts: each formatted once
@@ -435,8 +485,6 @@ def _figures(facts: KeyFacts, lang: str) -> SimpleNamespace:
     zero = money(0)
     fee_figures = ((money(per_period_fee), money(facts.total_fees_minor)), (late, if_late),
                    ("—", if_late), (zero, zero), (zero, zero))
-    fees = [SimpleNamespace(name=name, basis=basis, amount=amount, total=total)
-            for (name, basis), (amount, total) in zip(fee_rows, fee_figures, strict=True)]
     withdrawal_text = text(NC_(
         "key facts", "You may withdraw from this credit without giving a reason within {days} "
                      "days of the day it is paid out (up to and including {deadline}): you "
@@ -445,33 +493,33 @@ def _figures(facts: KeyFacts, lang: str) -> SimpleNamespace:
                      "paid is refunded."),
         days=terms.withdrawal_days, deadline=facts.withdrawal_deadline.isoformat(),
         rate=percent_text(terms.annual_rate))
-    term_text = f"{periods} {text(unit)}"
-    method = text(_METHOD_NAMES[schedule.terms.method])
     conversion = _conversion(facts.conversion, cur, down + terms.principal_minor, lang)
-    return SimpleNamespace(
-        offer_id=terms.offer_id, lender_name=terms.lender_name,
-        issued_on=terms.start_date.isoformat(),
-        principal=money(terms.principal_minor), term=term_text, method=method,
-        apr_percent=percent_text(facts.apr),
-        nominal_rate_percent=percent_text(terms.annual_rate),
-        effective_rate_percent=percent_text(facts.effective_annual_rate),
-        total_interest=money(facts.total_interest_minor),
-        total_fees=money(facts.total_fees_minor),
-        total_principal=money(schedule.totals.principal_minor),
-        total_repayable=money(facts.total_repayable_minor),
-        first_due_date=schedule.installments[0].due_date.isoformat(),
-        fees=fees,
-        down_payment=money(down) if down else None,
-        price=money(down + terms.principal_minor),
-        total_payable=money(down + facts.total_repayable_minor),
-        schedule=[SimpleNamespace(
-            number=first_number + row.number - 1, due_date=row.due_date.isoformat(),
-            principal=money(row.principal_minor), interest=money(row.interest_minor),
-            fee=money(row.fee_minor), total=money(row.total_minor),
-            balance_after=money(row.balance_after_minor)) for row in schedule.installments],
-        late_rules=list(late_rules), withdrawal_text=withdrawal_text,
-        complaints_text=complaints_text, complaint_channels=list(channels),
-        conversion=None if conversion is None else SimpleNamespace(**conversion))
+    values: list[Any] = [
+        terms.offer_id, terms.lender_name, terms.start_date.isoformat(),
+        money(terms.principal_minor), f"{periods} {text(unit)}",
+        text(_METHOD_NAMES[schedule.terms.method]), percent_text(facts.apr),
+        percent_text(terms.annual_rate), percent_text(facts.effective_annual_rate),
+        money(facts.total_interest_minor), money(facts.total_fees_minor),
+        money(schedule.totals.principal_minor), money(facts.total_repayable_minor),
+        schedule.installments[0].due_date.isoformat()]
+    for (name, basis), (amount, total) in zip(fee_rows, fee_figures, strict=True):
+        values += (name, basis, amount, total)
+    if down:
+        values.append(money(down))
+    values += (money(down + terms.principal_minor), money(down + facts.total_repayable_minor))
+    for row in schedule.installments:
+        values += (first_number + row.number - 1, row.due_date.isoformat(),
+                   money(row.principal_minor), money(row.interest_minor), money(row.fee_minor),
+                   money(row.total_minor), money(row.balance_after_minor))
+    values += late_rules
+    values += (withdrawal_text, complaints_text)
+    values += channels
+    if conversion is not None:
+        values += (conversion["foreign"], conversion["mid"], conversion["client"],
+                   conversion["markup"], conversion["fee"], conversion["total"])
+    key = (bool(down), conversion is not None, len(fee_rows), periods, len(late_rules),
+           len(channels))
+    return key, values
 
 
 def _conversion(conversion: CurrencyConversion | None, currency: str, price_minor: int,
@@ -498,17 +546,29 @@ def _template(lang: str) -> tuple[jinja2.Template, SimpleNamespace]:
     """(the template with the labels of ``lang`` written in, those labels): the labels are
     still passed to the template for any that could not be written in (as attributes, see
     :func:`_figures`)."""
-    import jinja2
-    import markupsafe
+    return _environment().from_string(_specialised_source(lang)), _labels(lang)
 
-    environment = jinja2.Environment(
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
+
+
+@lru_cache(maxsize=8)
+def _specialised_source(lang: str) -> str:
+    """The packaged template's source with the labels of ``lang``, the language and the
+    template version written in where they can be (see :func:`_template`)."""
+    import markupsafe
+
+    environment = _environment()
     source, _, _ = environment.loader.get_source(environment,  # type: ignore[union-attr]
                                                  "key_facts.html")
-    namespace = _labels(lang)
-    labels = vars(namespace)
+    labels = vars(_labels(lang))
     fixed = {"lang": lang, "template_version": TEMPLATE_VERSION,
              **{f"t.{key}": value for key, value in labels.items()}}
 
@@ -524,8 +584,7 @@ def _template(lang: str) -> tuple[jinja2.Template, SimpleNamespace]:
             return match.group(0)
         return text
 
-    specialised = _FIXED_EXPRESSION.sub(written_in, source)
-    return environment.from_string(specialised), namespace
+    return _FIXED_EXPRESSION.sub(written_in, source)
 
 
 # ``{{ name }}`` of a label (``t.x``), the language or the template version: the values a
@@ -543,10 +602,157 @@ def _labels(lang: str) -> SimpleNamespace:
 def render_html(facts: KeyFacts, language: str) -> bytes:
     """The key-facts document as UTF-8 HTML bytes; deterministic (same facts, same bytes)."""
     lang = check_language(language)
-    template, labels = _template(lang)
-    text = template.render(lang=lang, t=labels, f=_figures(facts, lang),
-                           template_version=TEMPLATE_VERSION)
+    key, values = _figures_flat(facts, lang)
+    text = _render_by_skeleton(lang, key, values)
+    if text is None:  # a figure or a template construct the skeleton does not cover
+        template, labels = _template(lang)
+        text = template.render(lang=lang, t=labels,
+                               f=_as_namespace(_layout(*key), iter(values)),
+                               template_version=TEMPLATE_VERSION)
     return text.replace("\r\n", "\n").encode("utf-8")
+
+
+# ----- the document's skeleton --------------------------------------------------------------
+# Why by hand: Jinja's compiled template writes a document as its fixed text with one
+# ``escape(getattr(...))`` per figure slot, ~100 to 250 slots a document; with the labels
+# already written in (``_template``) that per-slot work (a getattr, a Markup built, the
+# join) was most of a document's rendering. What the template writes besides the figures
+# depends only on the language and on the figures' layout (which sections are shown: the
+# ``{% if %}`` tests; how many rows: the ``{% for %}`` loops), so Jinja renders it once per
+# (language, layout) with a marker in every slot (a pure memo keyed by immutable values:
+# the language and the layout's key of booleans and counts), and each document is that
+# text with each marker replaced by its figure escaped exactly as autoescape does
+# (markupsafe's escape, called only for a figure holding one of the five characters it
+# replaces). Equal to Jinja's rendering byte for byte by construction, as long as
+# - every figure is a non-empty str or a non-zero int (not bool): a marker is a non-empty
+#   string, so it decides an ``{% if %}`` as the figure would, and Jinja writes an int as
+#   ``str()`` does; any other figure goes to Jinja (checked per document);
+# - the template's every ``{{ }}`` is a plain variable or attribute (no filter, call, test
+#   or arithmetic, which would see the marker instead of the figure), every ``{% if %}``
+#   tests one and every ``{% for %}`` loops over one: checked on the template's syntax tree
+#   (``_skeleton_safe``), else Jinja renders every document as before;
+# - no fixed text holds the marker character (checked on the skeleton).
+# tests/compliance/test_key_facts_skeleton.py compares the two on random documents.
+_MARK = "\x00"
+_MARKS = re.compile("\x00([0-9]+)\x00")
+_NEEDS_ESCAPE = re.compile("[&<>\"']").search
+
+
+class _Counter:
+    """Markers numbered in slot order (an iterator for :func:`_as_namespace`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __iter__(self) -> _Counter:
+        return self
+
+    def __next__(self) -> str:
+        self.count += 1
+        return f"{_MARK}{self.count - 1}{_MARK}"
+
+
+@lru_cache(maxsize=512)
+def _skeleton(lang: str, key: _LayoutKey
+              ) -> tuple[tuple[str, ...], Callable[[list[str]], tuple[str, ...]]] | None:
+    """(the fixed texts between the slots of the document in ``lang`` whose figures have
+    the layout of ``key``, what picks from the figures the one written after each text but
+    the last, in order); None when the template is not :func:`_skeleton_safe` or its fixed
+    text holds the marker character."""
+    if not _skeleton_safe(lang):
+        return None
+    template, labels = _template(lang)
+    text = template.render(lang=lang, t=labels, f=_as_namespace(_layout(*key), _Counter()),
+                           template_version=TEMPLATE_VERSION)
+    parts = _MARKS.split(text)
+    texts, order = tuple(parts[0::2]), tuple(int(n) for n in parts[1::2])
+    if any(_MARK in part for part in texts):
+        return None
+    if len(order) == 1:  # itemgetter of one index gives the item, not a tuple
+        return texts, lambda written: (written[order[0]],)
+    return texts, operator.itemgetter(*order)
+
+
+@lru_cache(maxsize=8)
+def _skeleton_safe(lang: str) -> bool:
+    """Whether the template specialised for ``lang`` is :func:`_plain_template`."""
+    return _plain_template(_specialised_source(lang))
+
+
+def _plain_template(source: str) -> bool:
+    """Whether every construct of the template ``source`` is one the skeleton reproduces
+    exactly (see above): plain text, ``{{ name }}`` / ``{{ a.b.c }}``, ``{% if a.b %}``
+    (with ``elif`` / ``else``) and ``{% for x in a.b %}`` without ``else``, filter or
+    recursion."""
+    from jinja2 import nodes
+
+    def plain(node: nodes.Node) -> bool:
+        while isinstance(node, nodes.Getattr):
+            node = node.node
+        return isinstance(node, nodes.Name) and node.ctx == "load"
+
+    def body_ok(body: list[nodes.Node]) -> bool:
+        for node in body:
+            if isinstance(node, nodes.Output):
+                if not all(isinstance(item, nodes.TemplateData) or plain(item)
+                           for item in node.nodes):
+                    return False
+            elif isinstance(node, nodes.If):
+                if not (plain(node.test) and body_ok(node.body) and body_ok(node.else_)
+                        and all(isinstance(e, nodes.If) and plain(e.test) and body_ok(e.body)
+                                for e in node.elif_)):
+                    return False
+            elif isinstance(node, nodes.For):
+                if not (isinstance(node.target, nodes.Name) and plain(node.iter)
+                        and not node.else_ and node.test is None and not node.recursive
+                        and body_ok(node.body)):
+                    return False
+            else:
+                return False
+        return True
+
+    return body_ok(_environment().parse(source).body)
+
+
+_SLOT_TYPES = frozenset({str, int})
+
+
+def _render_by_skeleton(lang: str, key: _LayoutKey, values: list[Any]) -> str | None:
+    """The document's text from its skeleton (None: not covered, see above)."""
+    if not all(values) or not set(map(type, values)) <= _SLOT_TYPES:
+        return None
+    skeleton = _skeleton(lang, key)
+    if skeleton is None:
+        return None
+    texts, pick = skeleton
+    # Every figure escaped in one call: joined by the marker character (which escaping
+    # leaves alone), escaped, split again; a figure holding that character itself is
+    # escaped on its own instead.
+    joined = _MARK.join(map(str, values))
+    if joined.count(_MARK) == len(values) - 1:
+        written = _escaped_text(joined).split(_MARK)
+    else:
+        written = [value if type(value) is str and _NEEDS_ESCAPE(value) is None
+                   else _escaped(value) for value in values]
+    out: list[str] = [""] * (2 * len(texts) - 1)
+    out[0::2] = texts
+    out[1::2] = pick(written)
+    return "".join(out)
+
+
+def _escaped_text(text: str) -> str:
+    """``text`` as Jinja's autoescape writes it (markupsafe's escape), a str."""
+    from markupsafe import escape
+
+    return str(escape(text))
+
+
+def _escaped(value: str | int) -> str:
+    """``value`` as Jinja's autoescape writes it (a document whose figures hold the marker
+    character has them escaped one by one)."""
+    from markupsafe import escape
+
+    return str(escape(value))
 
 
 @dataclass(frozen=True, slots=True)
