@@ -868,7 +868,8 @@ def _promise_pauses(tx: Tx, context: _Run, case: Mapping[str, Any],
     if case["case_id"] in context.promise_cases_read:  # read with the batch (_batch_reads)
         promise: Mapping[str, Any] | None = context.open_promises.get(case["case_id"])
     else:
-        promise = tx.conn.execute(_OPEN_PROMISE, {"case_id": case["case_id"]}).mappings().first()
+        row = tx.conn.execute(_OPEN_PROMISE, {"case_id": case["case_id"]}).mappings().first()
+        promise = dict(row) if row is not None else None
     if promise is None:
         return False
     paid_minor = _paid_since(tx.conn, account, promise["created_at"])
