@@ -345,6 +345,14 @@ class _Run:
     # The batch being worked: its accounts under a hardship arrangement, and its open cases.
     under_arrangement: frozenset[str] = frozenset()
     open_cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Read once for the batch (see _batch_reads): the actions of the keys in
+    # ``action_keys_read`` that exist, the open promise of each case in
+    # ``promise_cases_read`` that has one, the accounts among the batch's handed over.
+    action_keys_read: frozenset[str] = frozenset()
+    actions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    promise_cases_read: frozenset[str] = frozenset()
+    open_promises: dict[str, dict[str, Any]] = field(default_factory=dict)
+    handed_over: frozenset[str] = frozenset()
 
 
 # ----------------------------------------------------------------------------- daily run
@@ -436,6 +444,7 @@ def _batch(tx: Tx, context: _Run, batch: list[credit.PortfolioAccount]) -> None:
     ids = [account.account_id for account in batch]
     context.under_arrangement = accounts_under_arrangement(tx.conn, ids)
     context.open_cases = _open_cases(tx, ids)
+    _batch_reads(tx, context, batch)
     for account in batch:
         context.counts["accounts_seen"] += 1
         _process_account(tx, context, account)
@@ -461,18 +470,97 @@ def _process_account(tx: Tx, context: _Run, account: credit.PortfolioAccount) ->
             _reminders(tx, context, account)
         return
     if case is None:
-        if _was_handed_over(tx, account.account_id):
+        if account.account_id in context.handed_over:
             return  # the agency works it until it is paid or written off
         case = _new_case(tx, context, account)
+        # A new case has no settlement offer to expire.
     else:
-        tx.conn.execute(update(collection_cases).where(
-            collection_cases.c.case_id == case["case_id"]).values(
-            dpd=account.dpd, bucket=account.bucket, updated_at=tx.now))
-    _expire_settlements(tx, case["case_id"], context.day)
+        tx.conn.execute(_UPDATE_CASE, {"b_case_id": case["case_id"], "dpd": account.dpd,
+                                       "bucket": account.bucket, "updated_at": tx.now})
+        # Its offers past their date were expired for the whole batch (_batch_reads).
     if _promise_pauses(tx, context, case, account):
         context.counts["paused_by_promise"] += 1
         return
     _dpd_step(tx, context, case, account)
+
+
+def _works_case(context: _Run, account: credit.PortfolioAccount) -> bool:
+    """Whether :func:`_process_account` reaches the DPD workflow of ``account``'s case
+    (the same tests, in the same order)."""
+    if account.status == "active" and account.account_id in context.under_arrangement:
+        return False
+    return account.status == "active" and account.dpd != 0
+
+
+def _reminder_step(context: _Run, account: credit.PortfolioAccount
+                   ) -> tuple[ReminderStep, dt.date] | None:
+    """The reminder ``account`` is due today and its due date, if any (pure)."""
+    if not context.strategy.reminders or not _may_get_reminder(account):
+        return None
+    # The next due date as the book was read at the start of the run (with dpd and the
+    # billed amounts above): only the close of business moves it, never a collections day.
+    due = account.next_due_date
+    if due is None:
+        return None
+    days = (due - context.day).days
+    applicable = [r for r in context.strategy.reminders if 1 <= days <= r.days_before_due]
+    if not applicable:
+        return None
+    return min(applicable, key=lambda r: r.days_before_due), due  # the one nearest the due date
+
+
+def _dpd_due_step(context: _Run, account: credit.PortfolioAccount) -> DpdStep | None:
+    due_steps = [s for s in context.strategy.dpd_actions if s.dpd <= account.dpd]
+    # The latest step due supersedes any earlier one still pending.
+    return due_steps[-1] if due_steps else None
+
+
+def _batch_reads(tx: Tx, context: _Run, batch: list[credit.PortfolioAccount]) -> None:
+    """Read, in a few set-based statements, what working the batch's accounts one by one
+    reads: the actions the workflow will look up by key, the open promise of each case it
+    works, which accounts without an open case were handed over; and expire, in one
+    statement, the settlement offers past their date of every case it works (what each
+    case's turn did first). Working one account touches only that account's case, actions,
+    promises and offers, so what is read here for the others stays true while the batch
+    runs; a key or case not read here is read on its own (:func:`_action`,
+    :func:`_promise_pauses`)."""
+    keys: list[str] = []
+    worked_cases: list[str] = []  # open cases the DPD workflow reaches
+    promise_cases: list[str] = []  # those and the cases it will open
+    no_case: list[str] = []
+    for account in batch:
+        if account.status == "active" and account.account_id in context.under_arrangement:
+            continue
+        case = context.open_cases.get(account.account_id)
+        if account.status != "active" or account.dpd == 0:
+            if account.status == "active":
+                reminder = _reminder_step(context, account)
+                if reminder is not None:
+                    keys.append(_reminder_key(account, reminder[1], reminder[0]))
+            continue
+        if case is None:
+            no_case.append(account.account_id)
+            case_id = _case_id(account.account_id, context.day)
+        else:
+            case_id = case["case_id"]
+            worked_cases.append(case_id)
+        promise_cases.append(case_id)
+        step = _dpd_due_step(context, account)
+        if step is not None:
+            keys.append(f"{case_id}:{step.code}")
+    context.handed_over = frozenset(tx.conn.execute(
+        _HANDED_OVER, {"account_ids": no_case}).scalars()) if no_case else frozenset()
+    context.action_keys_read = frozenset(keys)
+    context.actions = {row["action_key"]: dict(row) for row in tx.conn.execute(
+        _ACTIONS_BY_KEYS, {"keys": keys}).mappings()} if keys else {}
+    context.promise_cases_read = frozenset(promise_cases)
+    promises: dict[str, dict[str, Any]] = {}
+    if promise_cases:
+        for row in tx.conn.execute(_OPEN_PROMISES, {"case_ids": promise_cases}).mappings():
+            promises.setdefault(row["case_id"], dict(row))
+    context.open_promises = promises
+    if worked_cases:
+        tx.conn.execute(_EXPIRE_SETTLEMENTS, {"case_ids": worked_cases, "day": context.day})
 
 
 # ----------------------------------------------------------------------------- cases
@@ -484,17 +572,51 @@ def _open_cases(tx: Tx, account_ids: list[str]) -> dict[str, dict[str, Any]]:
         _OPEN_CASES, {"account_ids": account_ids}).mappings()}
 
 
-def _was_handed_over(tx: Tx, account_id: str) -> bool:
-    return tx.conn.execute(_HANDOVER, {"account_id": account_id}).first() is not None
-
-
 # Constant statements (read for every account the daily run works): compiled once, their
 # cache keys remembered, instead of statements built per account.
 _OPEN_CASES = select(collection_cases).where(
     collection_cases.c.account_id.in_(bindparam("account_ids", expanding=True)),
     collection_cases.c.status == "open")
-_HANDOVER = select(collection_handovers.c.handover_id).where(
-    collection_handovers.c.account_id == bindparam("account_id")).limit(1)
+_HANDED_OVER = select(collection_handovers.c.account_id).where(
+    collection_handovers.c.account_id.in_(bindparam("account_ids", expanding=True))
+).distinct()
+_ACTIONS_BY_KEYS = select(collection_actions).where(
+    collection_actions.c.action_key.in_(bindparam("keys", expanding=True)))
+# No ORDER BY, as the one-case read it replaces (``.first()``): a case has at most one open
+# promise (record_promise refuses a second).
+_OPEN_PROMISES = select(collection_promises).where(
+    collection_promises.c.case_id.in_(bindparam("case_ids", expanding=True)),
+    collection_promises.c.status == "open")
+_EXPIRE_SETTLEMENTS = update(collection_settlements).where(
+    collection_settlements.c.case_id.in_(bindparam("case_ids", expanding=True)),
+    collection_settlements.c.status == "offered",
+    collection_settlements.c.expires_on < bindparam("day")).values(status="expired")
+# Writes of every account worked: the SET clause is the parameters' own keys (one compiled
+# form per set of keys), the row by a ``b_``-named parameter.
+_UPDATE_CASE = update(collection_cases).where(
+    collection_cases.c.case_id == bindparam("b_case_id"))
+_UPDATE_ACTION = update(collection_actions).where(
+    collection_actions.c.id == bindparam("b_id"))
+_UPDATE_PROMISE = update(collection_promises).where(
+    collection_promises.c.promise_id == bindparam("b_promise_id"))
+_INSERT_CASE = collection_cases.insert()
+_SUPERSEDE_REMINDERS = update(collection_actions).where(
+    collection_actions.c.account_id == bindparam("b_account_id"),
+    collection_actions.c.kind == "reminder", collection_actions.c.status == "pending",
+    collection_actions.c.action_key != bindparam("b_keep_key")).values(status="superseded")
+_SUPERSEDE_CASE = update(collection_actions).where(
+    collection_actions.c.case_id == bindparam("b_case_id"),
+    collection_actions.c.status == "pending",
+    collection_actions.c.action_key != bindparam("b_keep_key")).values(status="superseded")
+_CLOSE_CASE_ACTIONS = update(collection_actions).where(
+    collection_actions.c.case_id == bindparam("b_case_id"),
+    collection_actions.c.status == "pending").values(status="expired")
+_CLOSE_CASE_PROMISES = update(collection_promises).where(
+    collection_promises.c.case_id == bindparam("b_case_id"),
+    collection_promises.c.status == "open")
+_WITHDRAW_OFFERS = update(collection_settlements).where(
+    collection_settlements.c.case_id == bindparam("b_case_id"),
+    collection_settlements.c.status == "offered").values(status="withdrawn")
 
 
 def _case_id(account_id: str, opened_on: dt.date) -> str:
@@ -511,7 +633,7 @@ def _new_case(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> dict[s
         "close_reason": None, "strategy_code": context.strategy.code,
         "strategy_version": context.strategy.version, "created_at": tx.now,
         "updated_at": tx.now}
-    tx.conn.execute(collection_cases.insert().values(**values))
+    tx.conn.execute(_INSERT_CASE, values)
     context.counts["cases_opened"] += 1
     audit.append(tx, "system", context.strategy.collector_id, "collections.case_opened",
                  "collection_case", values["case_id"],
@@ -525,21 +647,18 @@ def _new_case(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> dict[s
 
 def _close_case(tx: Tx, context: _Run, case: Mapping[str, Any], reason: str) -> None:
     case_id = case["case_id"]
-    a, p, s = collection_actions.c, collection_promises.c, collection_settlements.c
-    tx.conn.execute(update(collection_cases).where(
-        collection_cases.c.case_id == case_id).values(
-        status="closed", closed_on=context.day, close_reason=reason, updated_at=tx.now))
-    expired = tx.conn.execute(update(collection_actions).where(
-        a.case_id == case_id, a.status == "pending").values(status="expired")).rowcount
+    tx.conn.execute(_UPDATE_CASE, {"b_case_id": case_id, "status": "closed",
+                                   "closed_on": context.day, "close_reason": reason,
+                                   "updated_at": tx.now})
+    expired = tx.conn.execute(_CLOSE_CASE_ACTIONS, {"b_case_id": case_id}).rowcount
     context.counts["actions_expired"] += expired or 0
     promise_status = "kept" if reason == "paid" else "cancelled"
-    kept = tx.conn.execute(update(collection_promises).where(
-        p.case_id == case_id, p.status == "open").values(
-        status=promise_status, resolved_on=context.day)).rowcount or 0
+    kept = tx.conn.execute(_CLOSE_CASE_PROMISES, {
+        "b_case_id": case_id, "status": promise_status,
+        "resolved_on": context.day}).rowcount or 0
     if promise_status == "kept":
         context.counts["promises_kept"] += kept
-    tx.conn.execute(update(collection_settlements).where(
-        s.case_id == case_id, s.status == "offered").values(status="withdrawn"))
+    tx.conn.execute(_WITHDRAW_OFFERS, {"b_case_id": case_id})
     context.counts[f"closed:{reason}"] += 1
     audit.append(tx, "system", context.strategy.collector_id, "collections.case_closed",
                  "collection_case", case_id,
@@ -615,28 +734,35 @@ def case_file(conn: Any, case_id: str) -> dict[str, Any]:
 def _action(tx: Tx, context: _Run, *, key: str, case_id: str | None,
             account: credit.PortfolioAccount, code: str, kind: str, channel: str | None,
             template_code: str, expires_on: dt.date) -> dict[str, Any]:
-    row = tx.conn.execute(_ACTION_BY_KEY, {"key": key}).mappings().first()
-    if row is not None:
-        return dict(row)
-    tx.conn.execute(_INSERT_ACTION, dict(
+    if key in context.action_keys_read:  # read with the batch (_batch_reads)
+        found = context.actions.get(key)
+        if found is not None:
+            return found
+    else:
+        row = tx.conn.execute(_ACTION_BY_KEY, {"key": key}).mappings().first()
+        if row is not None:
+            return dict(row)
+    values: dict[str, Any] = dict(
         action_key=key, case_id=case_id, account_id=account.account_id,
         customer_id=account.customer_id, step_code=code, kind=kind, channel=channel,
         template_code=template_code, due_on=context.day, expires_on=expires_on,
         status="pending", attempts=0, strategy_version=context.strategy.version,
-        created_at=tx.now))
-    return dict(tx.conn.execute(_ACTION_BY_KEY, {"key": key}).mappings().one())
+        created_at=tx.now)
+    action_id = tx.conn.execute(_INSERT_ACTION, values).scalar_one()
+    # The row as inserted (the columns not given are NULL), instead of reading it back.
+    return {"id": action_id, **values, "last_rule": None, "last_attempt_on": None,
+            "completed_at": None}
 
 
 _ACTION_BY_KEY = select(collection_actions).where(
     collection_actions.c.action_key == bindparam("key"))
-_INSERT_ACTION = collection_actions.insert()
+_INSERT_ACTION = collection_actions.insert().returning(collection_actions.c.id)
 
 
-def _supersede(tx: Tx, context: _Run, where: Any, keep_key: str) -> None:
-    a = collection_actions.c
-    count = tx.conn.execute(update(collection_actions).where(
-        where, a.status == "pending", a.action_key != keep_key).values(
-        status="superseded")).rowcount
+def _supersede(tx: Tx, context: _Run, statement: Any, params: dict[str, Any]) -> None:
+    """Mark superseded the pending actions ``statement`` (_SUPERSEDE_REMINDERS of an
+    account, _SUPERSEDE_CASE of a case) selects, but the one of key ``b_keep_key``."""
+    count = tx.conn.execute(statement, params).rowcount
     context.counts["actions_superseded"] += count or 0
 
 
@@ -645,8 +771,7 @@ def _ready(tx: Tx, context: _Run, action: Mapping[str, Any]) -> bool:
     if action["status"] != "pending" or action["last_attempt_on"] == context.day:
         return False
     if context.day > action["expires_on"]:
-        tx.conn.execute(update(collection_actions).where(
-            collection_actions.c.id == action["id"]).values(status="expired"))
+        tx.conn.execute(_UPDATE_ACTION, {"b_id": action["id"], "status": "expired"})
         context.counts["actions_expired"] += 1
         return False
     return True
@@ -672,9 +797,9 @@ def _contact(tx: Tx, context: _Run, account: credit.PortfolioAccount,
         # Data the contact rules cannot vouch for (an odd id, a stored zone zoneinfo does
         # not know): no contact at all, and one account cannot stop the whole run.
         context.counts[f"refused:invalid_{exc.field}"] += 1
-        tx.conn.execute(update(collection_actions).where(
-            collection_actions.c.id == action["id"]).values(
-            last_rule=f"invalid_{exc.field}"[:48], last_attempt_on=context.day))
+        tx.conn.execute(_UPDATE_ACTION, {"b_id": action["id"],
+                                         "last_rule": f"invalid_{exc.field}"[:48],
+                                         "last_attempt_on": context.day})
         return None
     values: dict[str, Any] = {"attempts": action["attempts"] + 1, "last_rule": decision.rule,
                               "last_attempt_on": context.day}
@@ -690,48 +815,41 @@ def _contact(tx: Tx, context: _Run, account: credit.PortfolioAccount,
                  "channel": channel, "template_code": action["template_code"]})
     else:
         context.counts[f"refused:{decision.rule}"] += 1
-    tx.conn.execute(update(collection_actions).where(
-        collection_actions.c.id == action["id"]).values(**values))
+    tx.conn.execute(_UPDATE_ACTION, {"b_id": action["id"], **values})
     return decision
 
 
+def _reminder_key(account: credit.PortfolioAccount, due: dt.date, step: ReminderStep) -> str:
+    return f"{account.account_id}:{due.isoformat()}:{step.code}"
+
+
 def _reminders(tx: Tx, context: _Run, account: credit.PortfolioAccount) -> None:
-    if not context.strategy.reminders or not _may_get_reminder(account):
+    reminder = _reminder_step(context, account)
+    if reminder is None:
         return
-    # The next due date as the book was read at the start of the run (with dpd and the
-    # billed amounts above): only the close of business moves it, never a collections day.
-    due = account.next_due_date
-    if due is None:
-        return
-    days = (due - context.day).days
-    applicable = [r for r in context.strategy.reminders if 1 <= days <= r.days_before_due]
-    if not applicable:
-        return
-    step = min(applicable, key=lambda r: r.days_before_due)  # the one nearest the due date
-    key = f"{account.account_id}:{due.isoformat()}:{step.code}"
+    step, due = reminder
+    key = _reminder_key(account, due, step)
     action = _action(tx, context, key=key, case_id=None, account=account, code=step.code,
                      kind="reminder", channel=step.channel, template_code=step.template_code,
                      expires_on=due - dt.timedelta(days=1))
-    a = collection_actions.c
-    _supersede(tx, context, (a.account_id == account.account_id) & (a.kind == "reminder"),
-               key)
+    _supersede(tx, context, _SUPERSEDE_REMINDERS,
+               {"b_account_id": account.account_id, "b_keep_key": key})
     if _ready(tx, context, action):
         _contact(tx, context, account, action)
 
 
 def _dpd_step(tx: Tx, context: _Run, case: Mapping[str, Any],
               account: credit.PortfolioAccount) -> None:
-    due_steps = [s for s in context.strategy.dpd_actions if s.dpd <= account.dpd]
-    if not due_steps:
+    step = _dpd_due_step(context, account)
+    if step is None:
         return
-    step = due_steps[-1]  # the latest step due supersedes any earlier one still pending
     key = f"{case['case_id']}:{step.code}"
     action = _action(tx, context, key=key, case_id=case["case_id"], account=account,
                      code=step.code, kind=step.kind, channel=step.channel,
                      template_code=step.template_code,
                      expires_on=context.day + dt.timedelta(
                          days=context.strategy.contact_retry_days))
-    _supersede(tx, context, collection_actions.c.case_id == case["case_id"], key)
+    _supersede(tx, context, _SUPERSEDE_CASE, {"b_case_id": case["case_id"], "b_keep_key": key})
     if step.kind == "hand_over":
         if action["status"] == "pending":
             _hand_over(tx, context, case, account, step, action)
@@ -747,9 +865,11 @@ def _dpd_step(tx: Tx, context: _Run, case: Mapping[str, Any],
 def _promise_pauses(tx: Tx, context: _Run, case: Mapping[str, Any],
                     account: credit.PortfolioAccount) -> bool:
     """Resolve the case's open promise (kept / broken); True while it still pauses."""
-    p = collection_promises.c
-    promise = tx.conn.execute(select(collection_promises).where(
-        p.case_id == case["case_id"], p.status == "open")).mappings().first()
+    if case["case_id"] in context.promise_cases_read:  # read with the batch (_batch_reads)
+        promise: Mapping[str, Any] | None = context.open_promises.get(case["case_id"])
+    else:
+        row = tx.conn.execute(_OPEN_PROMISE, {"case_id": case["case_id"]}).mappings().first()
+        promise = dict(row) if row is not None else None
     if promise is None:
         return False
     paid_minor = _paid_since(tx.conn, account, promise["created_at"])
@@ -759,8 +879,8 @@ def _promise_pauses(tx: Tx, context: _Run, case: Mapping[str, Any],
         status = "broken"
     else:
         return True
-    tx.conn.execute(update(collection_promises).where(
-        p.promise_id == promise["promise_id"]).values(status=status, resolved_on=context.day))
+    tx.conn.execute(_UPDATE_PROMISE, {"b_promise_id": promise["promise_id"],
+                                      "status": status, "resolved_on": context.day})
     context.counts[f"promises_{status}"] += 1
     audit.append(tx, "system", context.strategy.collector_id, f"collections.promise_{status}",
                  "collection_case", case["case_id"],
@@ -768,6 +888,11 @@ def _promise_pauses(tx: Tx, context: _Run, case: Mapping[str, Any],
                   "paid_minor": max(0, paid_minor),
                   "promised_date": promise["promised_date"].isoformat()})
     return False
+
+
+_OPEN_PROMISE = select(collection_promises).where(
+    collection_promises.c.case_id == bindparam("case_id"),
+    collection_promises.c.status == "open")
 
 
 def _paid_since(conn: Any, account: credit.PortfolioAccount, since: dt.datetime) -> int:
@@ -925,13 +1050,6 @@ def _automatic_offer(tx: Tx, context: _Run, case: Mapping[str, Any]) -> None:
                   context.day + dt.timedelta(days=context.strategy.settlement.offer_days),
                   context.strategy.collector_id, context.strategy)
     context.counts["settlement_offers"] += 1
-
-
-def _expire_settlements(tx: Tx, case_id: str, day: dt.date) -> None:
-    s = collection_settlements.c
-    tx.conn.execute(update(collection_settlements).where(
-        s.case_id == case_id, s.status == "offered", s.expires_on < day).values(
-        status="expired"))
 
 
 # ----------------------------------------------------------------------------- hand-over

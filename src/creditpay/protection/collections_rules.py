@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 
 from creditpay.credit import collections as credit_collections
 from creditpay.credit.collections import (
@@ -182,11 +182,18 @@ def may_contact(attempt: ContactAttempt, at: dt.datetime, *,
 
 def contacts_on_day(tx: Tx, customer_id: str, day: dt.date) -> int:
     """Contacts made (allowed attempts) with the customer on their local ``day``."""
-    return tx.conn.execute(
-        select(func.count()).select_from(collection_contacts).where(
-            collection_contacts.c.customer_id == customer_id,
-            collection_contacts.c.local_date == day.isoformat(),
-            collection_contacts.c.allowed.is_(True))).scalar_one()
+    return tx.conn.execute(_CONTACTS_ON_DAY, {"customer_id": customer_id,
+                                              "local_date": day.isoformat()}).scalar_one()
+
+
+# Constant statements (compiled once, their cache keys kept): the collections run makes an
+# attempt for every account it contacts each day.
+_CONTACTS_ON_DAY = select(func.count()).select_from(collection_contacts).where(
+    collection_contacts.c.customer_id == bindparam("customer_id"),
+    collection_contacts.c.local_date == bindparam("local_date"),
+    collection_contacts.c.allowed.is_(True))
+_INSERT_CONTACT = collection_contacts.insert().returning(collection_contacts.c.id)
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 
 
 def contact_log(conn: Any, account_id: str, *, limit: int = 50) -> list[dict[str, Any]]:
@@ -208,7 +215,7 @@ def _serialise_customer(tx: Tx, customer_id: str) -> None:
     if tx.dialect == "postgresql":
         key = int.from_bytes(hashlib.sha256(
             f"collections-contact:{customer_id}".encode()).digest()[:8], "big", signed=True)
-        tx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        tx.conn.execute(_ADVISORY_LOCK, {"key": key})
 
 
 def attempt_contact(tx: Tx, attempt: ContactAttempt, *,
@@ -223,13 +230,13 @@ def attempt_contact(tx: Tx, attempt: ContactAttempt, *,
     decision = may_contact(attempt, tx.now, verified_channel_refs=verified_channel_refs,
                            contacts_today=contacts_on_day(tx, attempt.customer_id, day),
                            policy=policy)
-    contact_id = tx.conn.execute(collection_contacts.insert().values(
+    contact_id = tx.conn.execute(_INSERT_CONTACT, dict(
         customer_id=attempt.customer_id, account_id=attempt.account_id,
         collector_id=attempt.collector_id, channel=attempt.channel,
         channel_ref=attempt.channel_ref, recipient=attempt.recipient, attempted_at=tx.now,
         time_zone=attempt.time_zone, local_date=day.isoformat(), allowed=decision.allowed,
         rule=decision.rule, policy_version=policy.version,
-    ).returning(collection_contacts.c.id)).scalar_one()
+    )).scalar_one()
     audit.append(tx, "staff" if not attempt.collector_id.startswith("system") else "system",
                  attempt.collector_id,
                  "collections.contact_allowed" if decision.allowed else

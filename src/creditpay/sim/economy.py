@@ -750,17 +750,24 @@ class Economy:
             tx, agent.principal, card_id=agent.card_id, amount_minor=amount_minor))
         if view is None:
             return
-        self._deliver_rail_callbacks()
-        with self.uow.connect() as conn:
-            status = self.payments.history(conn, agent.customer_id, before_seq=None,
-                                           limit=1)[0][0]["status"]
+        # The top-up's status once the due callbacks are delivered: what its own callback
+        # made it, else (not delivered now: a delayed card) as the wallet history shows it.
+        status = self._deliver_rail_callbacks().get(view["id"])
+        if status is None:
+            with self.uow.connect() as conn:
+                status = self.payments.history(conn, agent.customer_id, before_seq=None,
+                                               limit=1)[0][0]["status"]
         if status == "succeeded":
             self.tally.topups += 1
             self.tally.topups_minor += amount_minor
         else:
             self.tally.topups_failed += 1
 
-    def _deliver_rail_callbacks(self) -> None:
+    def _deliver_rail_callbacks(self) -> dict[str, str]:
+        """Deliver every due card rail callback, each in its own transaction (as the rail's
+        HTTP callback is); returns the status each applied one gave its wallet operation,
+        by the operation's id."""
+        statuses: dict[str, str] = {}
         while True:
             with self.uow.connect() as conn:
                 due = self.payments.rail.due_callbacks(conn, self.clock.now())
@@ -768,9 +775,11 @@ class Economy:
                 def handle(tx: Tx, operation_id: str = callback["operation_id"]) -> Any:
                     return self.payments.handle_rail_callback(tx, operation_id)
 
-                self.uow.run(handle)
+                result = self.uow.run(handle)
+                if result.get("applied") and "status" in result:
+                    statuses[callback["reference"]] = result["status"]
             if len(due) < 100:
-                return
+                return statuses
 
     def _wallets_available(self) -> dict[int, int]:
         """Every consumer's spendable wallet balance by ledger account id, in one read."""
@@ -789,30 +798,22 @@ class Economy:
                 self._top_up(agent, amount)
 
     def _bills_today(self) -> dict[str, tuple[int, bool]]:
-        """customer id -> (billed and unpaid, any of it past due), for those who owe: the
-        book read once, then what each owing account takes to pay today."""
-        from creditpay.credit.plans import accrual_denominator, load_account
-        from creditpay.credit.repayments import amount_owed
-        from creditpay.credit.service import portfolio
+        """customer id -> (billed and unpaid, any of it past due), for those who owe: what
+        each owing account of the book takes to pay today, read in one go."""
+        from creditpay.credit.bills import bills_owed
 
         bills: dict[str, tuple[int, bool]] = {}
         with self.uow.connect() as conn:
-            accounts, _ = portfolio(conn, CURRENCY)
-            for account in accounts:
-                if account.status != "active" or not (account.billed_unpaid_minor > 0
-                                                       or account.dpd > 0):
-                    continue
-                loaded = load_account(conn, account.account_id)
-                owed = amount_owed(conn, loaded, include_unbilled=False)
-                if loaded["kind"] != "line":
-                    # A repayment without a target pays interest and penalty accrued but not
-                    # yet posted only on the line (credit.repayments): a plan's or a cash
-                    # loan's accrual is paid once posted, so it is not part of today's bill.
-                    denominator = accrual_denominator(loaded)
-                    owed -= (loaded["interest_accrual_num"] // denominator
-                             + loaded["penalty_accrual_num"] // denominator)
-                before, late = bills.get(account.customer_id, (0, False))
-                bills[account.customer_id] = (before + owed, late or account.dpd > 0)
+            owing = bills_owed(conn, CURRENCY)
+        for account in owing:
+            owed = account.owed_minor
+            if account.kind != "line":
+                # A repayment without a target pays interest and penalty accrued but not
+                # yet posted only on the line (credit.repayments): a plan's or a cash
+                # loan's accrual is paid once posted, so it is not part of today's bill.
+                owed -= account.accrued_minor
+            before, late = bills.get(account.customer_id, (0, False))
+            bills[account.customer_id] = (before + owed, late or account.dpd > 0)
         return bills
 
     def _repayments(self, rng: random.Random) -> None:

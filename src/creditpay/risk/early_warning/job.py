@@ -65,6 +65,8 @@ import numpy as np
 import polars as pl
 from sqlalchemy import delete, select
 
+from creditpay.db.engine import driver_connection
+from creditpay.db.metadata import fast_bind, result_conversion
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, ValidationError
 from creditpay.platform.validators import check_date
@@ -427,9 +429,7 @@ def _history(conn: Any, day: dt.date, history_days: int) -> tuple[list[dt.date],
     """The stored days ending ``day`` and, per (metric, segment), its values and their
     denominators (the sample a rate monitor's minimum is checked against)."""
     start = day - dt.timedelta(days=history_days - 1)
-    m = ew_metric_values.c
-    rows = conn.execute(select(m.metric, m.segment, m.day, m.value, m.denominator).where(
-        m.day >= start, m.day <= day)).all()
+    rows = _history_rows(conn, start, day)
     days = [start + dt.timedelta(days=i) for i in range(history_days)]
     series: Series = {}
     for metric, segment, when, value, denominator in rows:
@@ -445,6 +445,37 @@ def _history(conn: Any, day: dt.date, history_days: int) -> tuple[list[dt.date],
     first = min((int(np.argmax(~np.isnan(x))) for x, _ in series.values()
                  if (~np.isnan(x)).any()), default=history_days - 1)
     return days[first:], {k: (v[first:], n[first:]) for k, (v, n) in series.items()}
+
+
+# The window of stored values read each night (up to ``history_days`` days of every series):
+# sent to the driver (as ledger/service.py does) instead of through SQLAlchemy's per-row
+# result processing, with the conversions a Core result makes: the day's Date (ISO text on
+# SQLite, a date from psycopg) and the Float columns' ``float`` (SQLite; psycopg returns
+# floats for double precision). tests/risk/early_warning/test_job.py checks it against the
+# Core read on both stores.
+_HISTORY_SQL = ("SELECT metric, segment, day, value, denominator FROM ew_metric_values"
+                " WHERE day >= ? AND day <= ?")
+
+
+def _history_rows(conn: Any, start: dt.date, end: dt.date) -> list[tuple[Any, ...]]:
+    """(metric, segment, day, value, denominator) of every stored value from ``start`` to
+    ``end``, as ``select(...)`` of those columns returns them."""
+    dialect = conn.dialect
+    day_column = ew_metric_values.c.day
+    bind = fast_bind(day_column.type, dialect)
+    params = (bind(start), bind(end)) if bind is not None else (start, end)
+    sql = _HISTORY_SQL if dialect.paramstyle == "qmark" else _HISTORY_SQL.replace("?", "%s")
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(sql, params)
+        raw = cursor.fetchall()
+    finally:
+        cursor.close()
+    to_day = result_conversion(day_column, dialect)
+    return [(metric, segment, to_day(when) if to_day is not None else when,
+             None if value is None else float(value),
+             None if denominator is None else float(denominator))
+            for metric, segment, when, value, denominator in raw]
 
 
 def _evaluate_all(monitors: Sequence[Monitor], days: list[dt.date], series: Series
