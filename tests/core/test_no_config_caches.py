@@ -41,6 +41,16 @@ PURE_MEMOS = {
     ("platform/audit.py", "_key_checks"): "pure function of a payload key's text",
     ("protection/disclosure.py", "_fixed_texts"): "pure function of the language and the "
                                                   "product terms' values it is keyed by",
+    ("protection/disclosure.py", "_layout"): "pure function of which figures a document "
+                                             "has and the lengths of its lists",
+    ("protection/disclosure.py", "_skeleton"): "the packaged template's fixed texts per "
+                                               "language and layout (follow-up, as _template)",
+    ("protection/disclosure.py", "_skeleton_safe"): "whether the packaged template per "
+                                                    "language is plain (follow-up)",
+    ("protection/disclosure.py", "_specialised_source"): "the packaged template per language "
+                                                         "(follow-up, as _template)",
+    ("protection/disclosure.py", "_environment"): "the Jinja environment loading the "
+                                                  "packaged templates (follow-up)",
     # Configuration still memoised, packaged with the code (not per process): left for a
     # follow-up that threads them like the catalogue (collections strategies, consent
     # texts, the key-facts template).
