@@ -160,10 +160,13 @@ def _refused(check: Callable[..., Any], *args: Any) -> None:
         check(*args)
 
 
-def test_credit_account_read_is_constant(uow: UnitOfWork) -> None:
+def test_credit_account_read_builds_no_statement(uow: UnitOfWork) -> None:
+    # A prepared statement (creditpay.db.prepared), locked or not: nothing built per call.
     from creditpay.credit.accounts_repo import load_account
 
-    with uow.begin() as tx:
+    with uow.begin() as tx, _executed(tx.conn) as seen:
         for lock in (False, True):
-            _assert_same(_statements(tx.conn, partial(load_account, tx.conn, "ca_1", lock=lock)),
-                         _statements(tx.conn, partial(load_account, tx.conn, "ca_2", lock=lock)))
+            for account_id in ("ca_1", "ca_2"):
+                with pytest.raises(NotFoundError):
+                    load_account(tx.conn, account_id, lock=lock)
+    assert seen == []
