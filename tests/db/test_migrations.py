@@ -3,6 +3,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+from creditpay.db.engine import SQLITE_WAL_AUTOCHECKPOINT_PAGES
 from creditpay.db.schema import load_all_tables, migrate
 
 
@@ -25,3 +26,5 @@ def test_sqlite_is_in_wal_mode(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == \
+            SQLITE_WAL_AUTOCHECKPOINT_PAGES
