@@ -21,13 +21,13 @@ from typing import Any
 __all__ = ["run_demo", "write_key_file", "CUSTOMERS_DEFAULT", "MERCHANTS_DEFAULT",
            "DAYS_DEFAULT"]
 
-# Defaults finish in a few minutes on a shared 2-core machine; the flags scale the run.
-# Every payment runs the whole checkout (intent, offers, screening, hold, capture: about
-# a dozen milliseconds of this machine's time), so the defaults are sized to finish in a few
-# minutes on a shared 2-core machine; the flags scale the run.
-CUSTOMERS_DEFAULT = 300
-MERCHANTS_DEFAULT = 30
-DAYS_DEFAULT = 120
+# The size issue #14 set: 1,000 consumers and 50 merchants over 180 business days, in under
+# five minutes on a quiet 2-core machine (283-290 s measured, bench/RESULTS.md, fifth pass).
+# Every payment runs the whole checkout (intent, offers, screening, hold, capture); the
+# flags scale the run.
+CUSTOMERS_DEFAULT = 1000
+MERCHANTS_DEFAULT = 50
+DAYS_DEFAULT = 180
 
 
 def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: int,
