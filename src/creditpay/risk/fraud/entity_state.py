@@ -67,6 +67,7 @@ from creditpay.risk.fraud.features import (
     _cell_code,
     _KeyIndex,
     _time_flags,
+    amount_features,
     device_code,
     risk_values,
 )
@@ -321,17 +322,12 @@ class EntityStateEngine:
         devices = list(stored[5:5 + k])  # 0: empty
         cells = list(stored[5 + k:])
         base = engine._cust_base
-        x = float(amount)
         out[base] = n
-        if n >= 2 and m2 > 0.0:
-            out[base + 1] = (x - mean) / math.sqrt(m2 / (n - 1))
-        if n >= 1 and mean > 0.0:
-            out[base + 2] = x / mean
-        # Welford's update: numerically stable running mean and variance.
-        n += 1
-        delta = x - mean
-        mean += delta / n
-        m2 += delta * (x - mean)
+        z_score, to_mean, n, mean, m2 = amount_features(n, mean, m2, float(amount))
+        if z_score is not None:
+            out[base + 1] = z_score
+        if to_mean is not None:
+            out[base + 2] = to_mean
         if last_ts >= 0:
             out[base + 3] = t - last_ts
         ring_pos = (n - 1) % k  # n payments so far; ring holds the last k

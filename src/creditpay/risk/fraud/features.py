@@ -259,6 +259,21 @@ def _cell_code(x: float, y: float, cell: float) -> int:
     return math.floor(x / cell) * _CELL_Y_SPAN + math.floor(y / cell)
 
 
+def amount_features(n: int, mean: float, m2: float, x: float
+                    ) -> tuple[float | None, float | None, int, float, float]:
+    """A payment of ``x`` against the customer's running amounts (``n`` payments, their
+    ``mean`` and ``m2``): its z-score and its ratio to the mean (None where undefined), then
+    the running count, mean and M2 with it (Welford's update: numerically stable). One
+    definition for both engines' folds (plain Python and arrays)."""
+    z_score = (x - mean) / math.sqrt(m2 / (n - 1)) if n >= 2 and m2 > 0.0 else None
+    to_mean = x / mean if n >= 1 and mean > 0.0 else None
+    n += 1
+    delta = x - mean
+    mean += delta / n
+    m2 += delta * (x - mean)
+    return z_score, to_mean, n, mean, m2
+
+
 def risk_values(lows: list[int], highest: int, stamps: list[int], txs: list[int],
                 frauds: list[int]) -> list[float]:
     """(tx, known frauds, risk) per risk window, interleaved, from one entity's day ring
@@ -555,17 +570,12 @@ class StreamingFeatures:
         n = a["cust_n"].item(slot)
         mean = a["cust_mean"].item(slot)
         m2 = a["cust_m2"].item(slot)
-        x = float(amount)
         out[base] = n
-        if n >= 2 and m2 > 0.0:
-            out[base + 1] = (x - mean) / math.sqrt(m2 / (n - 1))
-        if n >= 1 and mean > 0.0:
-            out[base + 2] = x / mean
-        # Welford's update: numerically stable running mean and variance.
-        n += 1
-        delta = x - mean
-        mean += delta / n
-        m2 += delta * (x - mean)
+        z_score, to_mean, n, mean, m2 = amount_features(n, mean, m2, float(amount))
+        if z_score is not None:
+            out[base + 1] = z_score
+        if to_mean is not None:
+            out[base + 2] = to_mean
         a["cust_n"][slot] = n
         a["cust_mean"][slot] = mean
         a["cust_m2"][slot] = m2
