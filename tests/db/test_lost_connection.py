@@ -47,6 +47,33 @@ def test_run_retries_on_a_fresh_connection_after_the_server_closed_the_pooled_on
         assert conn.execute(text("SELECT count(*) FROM lost_conn")).scalar_one() == 1
 
 
+def test_a_prepared_statement_meeting_a_lost_connection_is_retried_too(
+        store, uow: UnitOfWork) -> None:
+    # Prepared statements run on the driver: their errors go through SQLAlchemy's own
+    # handling, which invalidates the dead connection, so the retry gets a fresh one.
+    from sqlalchemy import Column, Integer, MetaData, Table, insert
+
+    from creditpay.db.prepared import Prepared
+
+    if store.kind != "postgresql":
+        pytest.skip("a server-side disconnect needs a server")
+    table = Table("lost_prepared", MetaData(), Column("n", Integer))
+    add = Prepared(insert(table), columns=("n",))
+    with uow.begin() as tx:
+        tx.conn.execute(text("CREATE TABLE lost_prepared (n INTEGER)"))
+    assert _terminate_pool(uow, store.url) >= 1
+    attempts: list[int] = []
+
+    def use_case(tx: Tx) -> int:
+        attempts.append(1)
+        return add.run(tx.conn, {"n": 1})
+
+    assert uow.run(use_case) == 1
+    assert len(attempts) == 2
+    with uow.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM lost_prepared")).scalar_one() == 1
+
+
 def test_a_lost_connection_after_commit_was_sent_is_not_retried() -> None:
     lost = DBAPIError("COMMIT", None, OperationalError("x", None, Exception("gone")),
                       connection_invalidated=True)

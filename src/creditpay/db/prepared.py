@@ -23,9 +23,9 @@ What is refused when the plan is made, rather than silently done differently:
   passes every value);
 - result columns with the same key twice (a column without a key is read by position).
 
-Driver errors are raised as SQLAlchemy raises them (``sqlalchemy.exc.IntegrityError`` and
-so on, with the driver's error as ``orig``), so callers and the unit of work's retry see
-the same exceptions.
+Driver errors are raised through SQLAlchemy's own error handling
+(``sqlalchemy.exc.IntegrityError`` and so on, with the driver's error as ``orig``; a lost
+connection invalidated), so callers and the unit of work's retry see the same exceptions.
 """
 
 from __future__ import annotations
@@ -33,11 +33,10 @@ from __future__ import annotations
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter
 
@@ -152,8 +151,7 @@ class Prepared:
         try:
             cursor.execute(plan.sql, parameters)
         except conn.dialect.loaded_dbapi.Error as exc:
-            cursor.close()
-            raise _wrapped(conn, plan.sql, parameters, exc) from exc
+            _raise_as_sqlalchemy(conn, plan.sql, parameters, cursor, exc)
         return cursor
 
     def rows(self, conn: Connection, values: Mapping[str, Any] | None = None) -> list[Any]:
@@ -202,9 +200,8 @@ class Prepared:
         try:
             cursor.executemany(plan.sql, parameters)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(conn, plan.sql, parameters, exc) from exc
-        finally:
-            cursor.close()
+            _raise_as_sqlalchemy(conn, plan.sql, parameters, cursor, exc)
+        cursor.close()
 
 
 def _row_class(keys: list[str | None]) -> Any:
@@ -218,8 +215,11 @@ def _row_class(keys: list[str | None]) -> Any:
         "_mapping": property(lambda self: dict(zip(self._fields, self, strict=True)))})
 
 
-def _wrapped(conn: Connection, sql: str, parameters: Any, exc: Exception) -> BaseException:
-    """The driver's error as SQLAlchemy raises it from ``conn.execute``."""
-    dbapi = conn.dialect.loaded_dbapi
-    return DBAPIError.instance(sql, parameters, exc, dbapi.Error,
-                               dialect=conn.dialect)
+def _raise_as_sqlalchemy(conn: Connection, sql: str, parameters: Any, cursor: Any,
+                         exc: Exception) -> NoReturn:
+    """Raise the driver's error as ``conn.execute`` would, through SQLAlchemy's own error
+    path (a private method, on purpose: it wraps the error in its DBAPIError class, runs
+    the ``handle_error`` events, closes the cursor, and on a lost connection invalidates
+    it and the pool's older ones, so the unit of work retries on a fresh connection;
+    ``tests/db/test_lost_connection.py`` checks that through a prepared statement)."""
+    conn._handle_dbapi_exception(exc, sql, parameters, cursor, None)
