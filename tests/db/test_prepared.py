@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import String, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from creditpay.db.prepared import Prepared
@@ -57,6 +57,23 @@ def test_reads_and_writes_equal_core_statements(store: Store) -> None:
         assert _RENAME.run(conn, {"aggregate_id": "pi_1", "topic": "c.d"}) == 1
         assert _RENAME.run(conn, {"aggregate_id": "none", "topic": "c.d"}) == 0
         assert conn.execute(_TOPIC.statement, {"aggregate_id": "pi_1"}).scalar() == "c.d"
+
+
+def test_none_is_stored_as_core_stores_it(store: Store) -> None:
+    # A JSON column's None is JSON null for Core (none_as_null is off), not SQL NULL; a
+    # datetime's None is NULL: the prepared write must store exactly what Core stores.
+    from sqlalchemy import func
+
+    core = {"topic": "core", "aggregate_id": "n_core", "payload": None, "occurred_at": _AT}
+    with store.engine.begin() as conn:
+        conn.execute(insert(outbox_events).values(aggregate_type="intent"), core)
+        _INSERT.run(conn, {**core, "topic": "prepared", "aggregate_id": "n_prepared"})
+        stored = {row.topic: (row.raw, row.is_null) for row in conn.execute(select(
+            outbox_events.c.topic,
+            func.cast(outbox_events.c.payload, String).label("raw"),
+            outbox_events.c.payload.is_(None).label("is_null")).where(
+            outbox_events.c.aggregate_id.in_(["n_core", "n_prepared"])))}
+    assert stored["core"] == stored["prepared"], stored
 
 
 def test_driver_errors_are_raised_as_sqlalchemy_raises_them(store: Store) -> None:

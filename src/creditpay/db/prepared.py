@@ -95,7 +95,7 @@ class _Plan:
             value = values.get(key, default)
             if value is _REQUIRED:
                 raise KeyError(f"Prepared: no value for parameter {key!r}")
-            if process is not None and value is not None:
+            if process is not None:  # None too: a JSON column stores None as JSON null
                 value = process(value)
             converted.append(value)
         if self.positional:
@@ -117,8 +117,9 @@ class Prepared:
     """A constant Core statement run straight on the driver (see the module docstring).
 
     ``rows`` / ``first`` / ``scalar`` return rows as named tuples (attribute and index
-    access, ``_asdict()``, and ``_mapping`` as a Core row has it); ``run`` returns the row count of a write; ``run_many`` runs a
-    write once per parameter set (the driver's ``executemany``)."""
+    access, ``_asdict()``, and ``_mapping`` as a Core row has it); ``run`` returns the row
+    count of a write; ``run_many`` runs a write once per parameter set (the driver's
+    ``executemany``)."""
 
     __slots__ = ("statement", "columns", "_plans", "_lock")
 
