@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
-from creditpay.credit.plans import MICRO
+from creditpay.credit.plans import accrued_payable_minor, bill_minor
 from creditpay.credit.tables import credit_accounts, credit_installments
 
 __all__ = ["AccountBill", "bills_owed"]
@@ -29,10 +29,10 @@ class AccountBill:
     kind: str  # line | plan | loan
     dpd: int
     # amount_owed(include_unbilled=False): billed and past-due installments, posted unpaid
-    # penalty and late fees, and the interest and penalty accrued but not yet posted (whole
-    # minor units, as ``accrued_minor``).
+    # penalty and late fees, and the interest and penalty accrued but not yet posted
+    # (credit.plans.bill_minor).
     owed_minor: int
-    accrued_minor: int  # interest_accrual_num // d + penalty_accrual_num // d
+    accrued_minor: int  # credit.plans.accrued_payable_minor
 
 
 def bills_owed(conn: Any, currency: str) -> list[AccountBill]:
@@ -41,17 +41,15 @@ def bills_owed(conn: Any, currency: str) -> list[AccountBill]:
     account's internal key), with what paying it today takes (:class:`AccountBill`)."""
     due_by_seq: dict[int, int] = dict(conn.execute(_BILLED_DUE, {"currency": currency}).all())
     bills = []
-    for (seq, account_id, customer_id, kind, dpd, principal_billed, principal_past_due,
-         penalty_unpaid, late_fee_unpaid, interest_accrual_num, penalty_accrual_num,
-         year_basis_days) in conn.execute(_ACTIVE_ACCOUNTS, {"currency": currency}):
+    for row in conn.execute(_ACTIVE_ACCOUNTS, {"currency": currency}).mappings():
         # The portfolio's billed_unpaid_minor (credit.service.portfolio).
-        billed_unpaid = principal_billed + principal_past_due + penalty_unpaid + late_fee_unpaid
-        if not (billed_unpaid > 0 or dpd > 0):
+        billed_unpaid = (row["principal_billed_minor"] + row["principal_past_due_minor"]
+                         + row["penalty_unpaid_minor"] + row["late_fee_unpaid_minor"])
+        if not (billed_unpaid > 0 or row["dpd"] > 0):
             continue
-        denominator = MICRO * year_basis_days  # credit.plans.accrual_denominator
-        accrued = interest_accrual_num // denominator + penalty_accrual_num // denominator
-        owed = int(due_by_seq.get(seq, 0)) + penalty_unpaid + late_fee_unpaid + accrued
-        bills.append(AccountBill(account_id, customer_id, kind, dpd, owed, accrued))
+        owed = bill_minor(row, int(due_by_seq.get(row["seq"], 0)))
+        bills.append(AccountBill(row["account_id"], row["customer_id"], row["kind"],
+                                 row["dpd"], owed, accrued_payable_minor(row)))
     return bills
 
 

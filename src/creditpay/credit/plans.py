@@ -10,7 +10,7 @@ business updates the same columns incrementally in bulk and the tests compare th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -43,8 +43,27 @@ def round_half_up_div(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
-def accrual_denominator(account: dict[str, Any]) -> int:
+def accrual_denominator(account: Mapping[str, Any]) -> int:
     return MICRO * account["year_basis_days"]
+
+
+def accrued_payable_minor(account: Mapping[str, Any]) -> int:
+    """The interest and penalty ``account`` has accrued and not yet posted, each in whole
+    minor units rounded down (what a repayment today pays of them; :func:`accrued_minor`
+    rounds half-up, for posting)."""
+    denominator = accrual_denominator(account)
+    return (account["interest_accrual_num"] // denominator
+            + account["penalty_accrual_num"] // denominator)
+
+
+def bill_minor(account: Mapping[str, Any], billed_due_minor: int) -> int:
+    """What paying ``account``'s bill today takes, its principal not yet due aside: its
+    billed and past-due installments (``billed_due_minor``), its posted unpaid penalty and
+    late fees, and what it has accrued (:func:`accrued_payable_minor`). One definition for
+    :func:`creditpay.credit.repayments.amount_owed` and its batch form
+    (:func:`creditpay.credit.bills.bills_owed`)."""
+    return (billed_due_minor + account["penalty_unpaid_minor"]
+            + account["late_fee_unpaid_minor"] + accrued_payable_minor(account))
 
 
 def waive_residue(account: dict[str, Any], *, whole_units_too: bool = False) -> None:

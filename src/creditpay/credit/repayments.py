@@ -58,6 +58,7 @@ from creditpay.credit.lines import (
 from creditpay.credit.plans import (
     Item,
     accrual_denominator,
+    bill_minor,
     load_items,
     product_of,
     refresh_account,
@@ -221,11 +222,8 @@ def amount_owed(conn: Any, account: dict[str, Any], *, include_unbilled: bool = 
     """What paying ``account`` off today takes: due and past due, charges, accrued interest
     and penalty (whole minor units), and principal not yet due."""
     items = load_items(conn, account["seq"])
-    denominator = accrual_denominator(account)
-    total = sum(i.total_due for i in items if i.status in ("billed", "past_due"))
-    total += account["penalty_unpaid_minor"] + account["late_fee_unpaid_minor"]
-    total += account["interest_accrual_num"] // denominator
-    total += account["penalty_accrual_num"] // denominator
+    total = bill_minor(account, sum(i.total_due for i in items
+                                    if i.status in ("billed", "past_due")))
     if include_unbilled:
         total += account["principal_unbilled_minor"]
     if account["status"] == "written_off":
