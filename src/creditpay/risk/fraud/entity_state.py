@@ -344,12 +344,7 @@ class EntityStateEngine:
             cells[ring_pos] = code
             new_x, new_y = px, py
             if last_ts >= 0 and not math.isnan(last_x):
-                distance_km = engine._distance_km(last_x, last_y, px, py)
-                speed_kmh = distance_km / max(t - last_ts, 1) * 3_600.0
-                out[base + 6] = distance_km
-                out[base + 7] = speed_kmh
-                out[base + 8] = float(speed_kmh > cfg.max_speed_kmh
-                                      and distance_km > cfg.travel_min_distance_km)
+                engine._travel(out, base, last_x, last_y, px, py, t - last_ts)
         return self._customer_struct.pack(n, mean, m2, new_x, new_y, *devices, *cells)
 
     def _update_risk(self, event: PaymentEvent, t: int,

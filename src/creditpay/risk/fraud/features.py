@@ -604,12 +604,7 @@ class StreamingFeatures:
             last_x = a["cust_last_x"].item(slot)
             last_y = a["cust_last_y"].item(slot)
             if last_ts >= 0 and not math.isnan(last_x):
-                distance_km = self._distance_km(last_x, last_y, px, py)
-                speed_kmh = distance_km / max(t - last_ts, 1) * 3_600.0
-                out[base + 6] = distance_km
-                out[base + 7] = speed_kmh
-                out[base + 8] = float(speed_kmh > cfg.max_speed_kmh
-                                      and distance_km > cfg.travel_min_distance_km)
+                self._travel(out, base, last_x, last_y, px, py, t - last_ts)
         a["cust_last_x"][slot] = new_x
         a["cust_last_y"][slot] = new_y
 
@@ -621,6 +616,20 @@ class StreamingFeatures:
         if event.grid_x is None or event.grid_y is None:
             return None, None
         return float(event.grid_x), float(event.grid_y)
+
+    def _travel(self, out: list[float] | np.ndarray[Any, Any], base: int, last_x: float, last_y: float, x: float,
+                y: float, elapsed_s: int) -> None:
+        """The travel features of a payment at (x, y) ``elapsed_s`` after the customer's
+        last located one at (last_x, last_y): distance, speed, and whether it is an
+        impossible trip. One definition for both folds (these arrays, and the plain one of
+        :mod:`creditpay.risk.fraud.entity_state`)."""
+        cfg = self.config
+        distance_km = self._distance_km(last_x, last_y, x, y)
+        speed_kmh = distance_km / max(elapsed_s, 1) * 3_600.0
+        out[base + 6] = distance_km
+        out[base + 7] = speed_kmh
+        out[base + 8] = float(speed_kmh > cfg.max_speed_kmh
+                              and distance_km > cfg.travel_min_distance_km)
 
     def _distance_km(self, x0: float, y0: float, x1: float, y1: float) -> float:
         if self.config.coordinates == "geo":
