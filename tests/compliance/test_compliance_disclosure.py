@@ -236,11 +236,14 @@ def test_offer_id_is_stable_and_template_version_declared(facts):
     assert dataclasses.is_dataclass(facts)
 
 
-def test_an_acceptance_made_concurrently_is_a_conflict(uow, engine, facts, store):
-    """Two transactions accepting the same offer at once (PostgreSQL: the second reads no
-    acceptance, then its insert waits for the first's commit): the second is refused with
-    ConflictError (disclosure.already_accepted) and one row is kept. SQLite serialises
-    writers, so there the second simply finds the first (test_one_acceptance_per_offer)."""
+@pytest.mark.parametrize("second_customer", ["cus_1", "cus_2"])
+def test_an_acceptance_made_concurrently(uow, engine, facts, store, second_customer):
+    """Two transactions accepting the same offer at once (PostgreSQL: the second's insert
+    waits for the first's commit, then inserts nothing and reads the first's row): the
+    same customer's identical acceptance is the first one, repeated (as a later repeat
+    is); another customer's is refused with ConflictError (disclosure.already_accepted).
+    One row is kept either way. SQLite serialises writers, so there the second simply
+    finds the first (test_one_acceptance_per_offer)."""
     import threading
 
     if store.kind != "postgresql":
@@ -249,13 +252,14 @@ def test_an_acceptance_made_concurrently_is_a_conflict(uow, engine, facts, store
     digest = disclosure.document_sha256(document)
     first_inserted, first_may_commit = threading.Event(), threading.Event()
     errors: list[BaseException] = []
+    accepted: list[disclosure.Acceptance] = []
 
     def first() -> None:
         try:
             with uow.begin() as tx:
-                disclosure.accept_disclosure(tx, customer_id="cus_1", facts=facts,
-                                             language="zh-CN", shown_sha256=digest,
-                                             channel="app")
+                accepted.append(disclosure.accept_disclosure(
+                    tx, customer_id="cus_1", facts=facts, language="zh-CN",
+                    shown_sha256=digest, channel="app"))
                 first_inserted.set()
                 first_may_commit.wait(10)
         except BaseException as exc:  # reported below
@@ -265,11 +269,16 @@ def test_an_acceptance_made_concurrently_is_a_conflict(uow, engine, facts, store
     thread = threading.Thread(target=first)
     thread.start()
     assert first_inserted.wait(10)
-    # The second runs its read now (sees nothing committed), then its insert waits.
+    # The second's insert now waits on the first's uncommitted row.
     threading.Timer(0.5, first_may_commit.set).start()
-    with pytest.raises(ConflictError) as exc:
-        _accept(uow, facts)
-    thread.join(10)
+    if second_customer == "cus_1":
+        again = _accept(uow, facts, customer=second_customer)
+        thread.join(10)
+        assert again == accepted[0]
+    else:
+        with pytest.raises(ConflictError) as exc:
+            _accept(uow, facts, customer=second_customer)
+        thread.join(10)
+        assert exc.value.extra["rule"] == "disclosure.already_accepted"
     assert not errors
-    assert exc.value.extra["rule"] == "disclosure.already_accepted"
     assert _rows(engine) == 1

@@ -86,6 +86,7 @@ from creditpay.errors import (
     StateError,
     ValidationError,
 )
+from creditpay.ledger.queries import available_of
 from creditpay.platform.validators import check_minor
 
 __all__ = [
@@ -249,14 +250,16 @@ _LINE_WITH_EXPOSURE, _LINE_WITH_EXPOSURE_LOCKED = (Prepared(statement)
 
 def _borrower_line_statements() -> tuple[Any, Any]:
     """borrower_line's read: the authorisation's line with its exposure plus the count of
-    active plans (what the affordability check needs besides), and its PostgreSQL form
-    locking the line; built once."""
+    active plans and what the line's ledger account can still draw (what the affordability
+    check needs besides), and its PostgreSQL form locking the line; built once."""
     a = credit_accounts.c
     customer: BindParameter[str] = bindparam("customer_id")
     plans = select(func.count()).select_from(credit_accounts).where(
         a.customer_id == customer, a.kind == "plan", a.status == "active"
     ).scalar_subquery()
-    query = _LINE_WITH_EXPOSURE.statement.add_columns(plans.label("open_plans"))
+    query = _LINE_WITH_EXPOSURE.statement.add_columns(
+        plans.label("open_plans"),
+        available_of(credit_lines.c.available_account_id).label("line_available"))
     return query, query.with_for_update(of=credit_lines)
 
 
@@ -277,6 +280,9 @@ class BorrowerLine:
     exposure_principal_minor: int
     exposure_held_minor: int
     open_plans: int
+    # What the line's ledger account can still draw (Account.available_minor), read with
+    # the line; None without a line.
+    available_minor: int | None = None
 
 
 def borrower_line(tx: Tx, customer_id: str, currency: str) -> BorrowerLine:
@@ -293,7 +299,8 @@ def borrower_line(tx: Tx, customer_id: str, currency: str) -> BorrowerLine:
     line = found._asdict()
     principal, held = int(line.pop("exposure_principal")), int(line.pop("exposure_held"))
     plans = int(line.pop("open_plans"))
-    return BorrowerLine(customer_id, currency, line, principal, held, plans)
+    available = int(line.pop("line_available"))
+    return BorrowerLine(customer_id, currency, line, principal, held, plans, available)
 
 
 def borrower_position(conn: Any, customer_id: str, currency: str, *,
@@ -315,7 +322,8 @@ def borrower_position(conn: Any, customer_id: str, currency: str, *,
         if line.line is None:
             return BorrowerPosition(currency, 0, 0, exposure, 0, False)
         limit = int(line.line["limit_minor"])
-        available = L.get_account(conn, line.line["available_account_id"]).available_minor
+        available = line.available_minor if line.available_minor is not None else \
+            L.get_account(conn, line.line["available_account_id"]).available_minor
         return BorrowerPosition(currency, limit, max(0, limit - available), exposure,
                                 line.open_plans, True)
     if not with_accounts:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Connection, select
 
 from creditpay.errors import ValidationError
-from creditpay.ledger.model import Account
+from creditpay.ledger.model import Account, NormalSide
 from creditpay.ledger.tables import ledger_accounts, ledger_transfers
 
 __all__ = ["list_accounts", "account_currencies", "posted_net_credits", "Recovery",
+           "available_of",
            "recoveries_between", "ACCOUNTS_MAX", "IN_CHUNK", "net_credits_of", "TailTransfer",
            "transfers_after", "last_transfer_seq", "count_transfers", "MonthMovement",
            "platform_movements_by_month"]
@@ -68,6 +69,22 @@ def net_credits_of(account_id: ColumnElement[int]) -> ColumnElement[int]:
     statement over many accounts (one primary-key lookup per row)."""
     a = ledger_accounts.c
     return select(a.credits_posted - a.debits_posted).where(
+        a.id == account_id).scalar_subquery()
+
+
+def available_of(account_id: ColumnElement[int]) -> ColumnElement[int]:
+    """A SQL expression: what the ledger account whose id is ``account_id`` (a column of
+    the caller's query) can still spend or draw, :attr:`Account.available_minor` (its
+    balance on its normal side less the pending holds that would reduce it), NULL when
+    there is none: for a read that needs one account's availability with its own row, in
+    the same statement (one primary-key lookup)."""
+    from sqlalchemy import case
+
+    a = ledger_accounts.c
+    return select(case(
+        (a.normal_side == str(NormalSide.DEBIT),
+         a.debits_posted - a.credits_posted - a.credits_pending),
+        else_=a.credits_posted - a.debits_posted - a.debits_pending)).where(
         a.id == account_id).scalar_subquery()
 
 

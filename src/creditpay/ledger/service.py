@@ -303,18 +303,30 @@ def _lock_accounts(tx: Tx, account_ids: Iterable[int]) -> dict[int, Account]:
     """Load (and on PostgreSQL lock, in id order) the accounts a call touches.
 
     Plain SQL on the hot path: this runs once per ledger call."""
+    return _lock_accounts_numbered(tx, account_ids)[0]
+
+
+def _lock_accounts_numbered(tx: Tx, account_ids: Iterable[int]
+                            ) -> tuple[dict[int, Account], int | None]:
+    """The accounts of :func:`_lock_accounts` and, on SQLite, the journal's next number
+    read in the same statement (max(seq) + 1: the write lock is held from BEGIN
+    IMMEDIATE, so the numbers from there on are this transaction's alone; one statement
+    less per ledger call than reading it apart). None on PostgreSQL (its numbers come
+    from the sequence) or without accounts."""
     ids = sorted(set(account_ids))
     if not ids:
-        return {}
+        return {}, None
     cursor = _cursor(tx.conn)
     if tx.dialect == "sqlite":
         if len(ids) <= 2:  # a single transfer's two accounts: no JSON array to unpack
             cursor.execute(_SQLITE_LOCK_FEW_ACCOUNTS[len(ids)], ids)
         else:
             cursor.execute(_SQLITE_LOCK_ACCOUNTS, (json.dumps(ids),))
-    else:  # planned on each call: see _read_phase_pipelined
-        cursor.execute(_PG_LOCK_ACCOUNTS, (ids,), prepare=False)
-    return _accounts_from_rows(cursor.fetchall())
+        rows = cursor.fetchall()
+        return _accounts_from_rows(row[:-1] for row in rows), rows[0][-1] if rows else None
+    # planned on each call: see _read_phase_pipelined
+    cursor.execute(_PG_LOCK_ACCOUNTS, (ids,), prepare=False)
+    return _accounts_from_rows(cursor.fetchall()), None
 
 
 def _accounts_from_rows(rows: Iterable[Sequence[Any]]) -> dict[int, Account]:
@@ -323,11 +335,15 @@ def _accounts_from_rows(rows: Iterable[Sequence[Any]]) -> dict[int, Account]:
                             row[11], row[12]) for row in rows}
 
 
-_SQLITE_LOCK_ACCOUNTS = (f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM ledger_accounts"  # nosec B608
+# Each row with the journal's next number (see _lock_accounts_numbered).
+_SQLITE_NEXT_SEQ_COLUMN = "(SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger_transfers)"
+_SQLITE_LOCK_ACCOUNTS = (f"SELECT {', '.join(_ACCOUNT_COLUMNS)}, {_SQLITE_NEXT_SEQ_COLUMN}"  # nosec B608
+                         " FROM ledger_accounts"
                          " WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id")
 _SQLITE_LOCK_FEW_ACCOUNTS = {
-    n: (f"SELECT {', '.join(_ACCOUNT_COLUMNS)} FROM ledger_accounts"  # nosec B608
-        f" WHERE id IN ({', '.join(['?'] * n)}) ORDER BY id") for n in (1, 2)}
+    n: (f"SELECT {', '.join(_ACCOUNT_COLUMNS)}, {_SQLITE_NEXT_SEQ_COLUMN}"  # nosec B608
+        f" FROM ledger_accounts WHERE id IN ({', '.join(['?'] * n)}) ORDER BY id")
+    for n in (1, 2)}
 # A join with the unnested array, not "id = ANY(%s)": once psycopg prepares the statement,
 # PostgreSQL may keep a generic plan whose array is a parameter, which it cannot hash, so a
 # sequential scan would compare every row with every id.
@@ -447,7 +463,9 @@ class _Plan:
 
     ``rows`` holds one tuple per new journal row, in the order of ``_ROW_FIELDS`` (the
     sequence number and the call's time are added when written). ``seqs``: sequence
-    numbers already drawn for the rows (PostgreSQL's read phase), at least one per row."""
+    numbers already drawn for the rows in the read phase (PostgreSQL's sequence; on
+    SQLite max(seq) + 1 on, read with the accounts), one per request; :func:`_next_seqs`
+    draws more if the plan has more rows."""
 
     def __init__(self, seqs: list[int] | None = None) -> None:
         self.seqs = seqs
@@ -851,7 +869,9 @@ def _prepare(tx: Tx, validated: list[TransferRequest]
                                                           len(validated))
     else:
         found_ids = _existing_ids(tx.conn, ids)
-        accounts = _lock_accounts(tx, account_ids)
+        accounts, next_seq = _lock_accounts_numbered(tx, account_ids)
+        if next_seq is not None:
+            seqs = list(range(next_seq, next_seq + len(validated)))
     existing = _load_transfers(tx.conn, found_ids) if found_ids else {}
     return existing | pendings, accounts, seqs
 
@@ -1065,7 +1085,7 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
         created = _create_new_batch(tx, validated, batch_id)
         if created is not None:
             return created
-    elif (len(validated) == 1 and tx.dialect == "postgresql"
+    elif (len(validated) == 1
           and validated[0].kind in (TransferKind.SINGLE, TransferKind.PENDING)):
         created = _create_new_single(tx, validated[0], batch_id)
         if created is not None:
@@ -1089,24 +1109,34 @@ def create_transfers(tx: Tx, requests: Sequence[TransferRequest], *,
 
 def _create_new_single(tx: Tx, request: TransferRequest, batch_id: str | None
                        ) -> TransferList | None:
-    """PostgreSQL, one single or pending transfer assumed new (as a batch, see
-    :func:`_create_new_batch`), in fewer statements: its two accounts are locked with a
-    journal number drawn in the same statement, and the journal row and both totals are
-    written by one statement whose insert does nothing if the id is taken (and the totals
-    are then left as they were). Five statements to the server instead of nine (BEGIN, the
-    read, the write, the outbox event, COMMIT), ~0.1 ms of client CPU less.
+    """One single or pending transfer assumed new (as a batch, see
+    :func:`_create_new_batch`), in fewer statements: its two accounts are read (locked)
+    with a journal number in the same statement, and no look-up of the id comes first.
+
+    PostgreSQL: the number is drawn from the sequence, and the journal row and both
+    totals are written by one statement whose insert does nothing if the id is taken (and
+    the totals are then left as they were). Five statements to the server instead of nine
+    (BEGIN, the read, the write, the outbox event, COMMIT), ~0.1 ms of client CPU less.
+
+    SQLite: the number is max(seq) + 1, read under the write lock BEGIN IMMEDIATE took;
+    the journal row's insert meets the unique index if the id is taken (nothing was
+    written then), and the totals follow. Three statements instead of five (the id's
+    look-up, the accounts, max(seq), the row, the totals).
 
     None, with nothing written, if the id is taken or the transfer cannot be planned (an
     unknown account, a broken flag): the careful path then answers, as for a batch."""
-    driver = driver_connection(tx.conn)
     first, second = sorted((request.debit_account_id or 0, request.credit_account_id or 0))
-    with driver.cursor() as cursor:
-        cursor.execute(_PG_LOCK_TWO_NUMBERED, (first, second), prepare=False)
-        rows = cursor.fetchall()
-    if not rows:
+    if tx.dialect == "sqlite":
+        accounts, next_seq = _lock_accounts_numbered(tx, (first, second))
+    else:
+        with driver_connection(tx.conn).cursor() as cursor:
+            cursor.execute(_PG_LOCK_TWO_NUMBERED, (first, second), prepare=False)
+            rows = cursor.fetchall()
+        accounts = _accounts_from_rows(row[:-1] for row in rows)
+        next_seq = rows[0][-1] if rows else None
+    if next_seq is None:
         return None
-    accounts = _accounts_from_rows(row[:-1] for row in rows)
-    plan = _Plan([rows[0][-1]])
+    plan = _Plan([next_seq])
     try:
         _plan_one(tx, request, "", accounts, {}, plan, batch_id)
     except DomainError:
@@ -1167,7 +1197,10 @@ def _create_new_batch(tx: Tx, requests: list[TransferRequest], batch_id: str | N
     if postgres:
         accounts, seqs = _lock_and_number(tx.conn, account_ids, len(requests))
     else:
-        accounts = _lock_accounts(tx, [i for i in account_ids if i is not None])
+        accounts, next_seq = _lock_accounts_numbered(
+            tx, [i for i in account_ids if i is not None])
+        if next_seq is not None:
+            seqs = list(range(next_seq, next_seq + len(requests)))
     plan = _Plan(seqs)
     if not _plan_vectorised(tx, requests, accounts, plan, batch_id):
         if postgres:
@@ -1238,9 +1271,9 @@ def expire_holds(tx: Tx, *, limit: int = 10_000) -> int:
            for row in tx.conn.execute(query, {"now": tx.now, "limit": limit}).mappings()]
     if not due:
         return 0
-    accounts = _lock_accounts(
+    accounts, next_seq = _lock_accounts_numbered(
         tx, [i for t in due for i in (t.debit_account_id, t.credit_account_id)])
-    plan = _Plan()
+    plan = _Plan(None if next_seq is None else list(range(next_seq, next_seq + len(due))))
     for pending in due:
         apply_transfer(TransferKind.EXPIRE, accounts[pending.debit_account_id],
                        accounts[pending.credit_account_id], 0, pending.amount_minor)

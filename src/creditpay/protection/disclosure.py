@@ -890,23 +890,22 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
                               "and language; show the consumer the current document",
                               field="shown_sha256")
     offer_id = facts.terms.offer_id
-    existing = _ACCEPTANCE_BY_OFFER.first(tx.conn, {"offer_id": offer_id})
-    if existing is not None:
-        if existing.customer_id == customer_id and existing.document_sha256 == digest:
-            return _acceptance(existing)
-        raise ConflictError("this offer was already accepted with another document or by "
-                            "another customer", field="offer_id",
-                            rule="disclosure.already_accepted")
     values = {"offer_id": offer_id, "customer_id": customer_id, "language": language,
               "template_version": TEMPLATE_VERSION, "document_sha256": digest,
               "document_html": document.html.decode("utf-8"), "channel": channel,
               "accepted_at": tx.now}
-    # Nothing is inserted when another transaction accepted the offer meanwhile (its only
-    # unique key; every other column is checked above): no savepoint needed to tell.
+    # Insert first (the offer id is the table's only unique key): a new acceptance, the
+    # common case, costs one statement. Nothing is inserted when the offer was accepted
+    # before or by a concurrent transaction (which ON CONFLICT waits for); only then is
+    # the stored acceptance read, to repeat it or to refuse a different one.
     assert tuple(values) == _ACCEPTANCE_COLUMNS, "an acceptance's columns changed"
     new_id = _INSERT_ACCEPTANCE[tx.dialect].scalar(tx.conn, values)
     if new_id is None:
-        raise ConflictError("this offer was accepted concurrently", field="offer_id",
+        existing = _ACCEPTANCE_BY_OFFER.one(tx.conn, {"offer_id": offer_id})
+        if existing.customer_id == customer_id and existing.document_sha256 == digest:
+            return _acceptance(existing)
+        raise ConflictError("this offer was already accepted with another document or by "
+                            "another customer", field="offer_id",
                             rule="disclosure.already_accepted")
     audit.append(tx, "customer", customer_id, "disclosure.accepted", "offer", offer_id,
                  {"acceptance_id": new_id, "document_sha256": digest, "language": language,

@@ -21,7 +21,8 @@ the first transaction's commit. The merchant's and terminal's rows, which many c
 share, are read unlocked and written as the transaction's last step (:data:`SHARED_KINDS`,
 ``Tx.before_commit``), so a busy merchant's row is locked for the commit only. On SQLite,
 which locks no rows, the payment's own rows and the shared rows' first read in a
-transaction are one SELECT.
+transaction are one SELECT; on PostgreSQL, one statement too (the own rows' locking SELECT
+as a WITH query, then the shared rows' unlocked read).
 """
 
 from __future__ import annotations
@@ -87,6 +88,43 @@ def _select_sql(paramstyle: str, dialect: str, n_hashes: int, lock: bool) -> str
            f" AND entity_hash IN ({', '.join([mark] * n_hashes)})"
            " ORDER BY entity_hash, kind")
     return sql + " FOR UPDATE" if lock and dialect == "postgresql" else sql
+
+
+def _select_locked_and_unlocked(conn: Connection, features_version: str,
+                                locked: Mapping[tuple[int, int], EntityKey],
+                                unlocked: Mapping[tuple[int, int], EntityKey]
+                                ) -> tuple[Loaded, Loaded]:
+    """PostgreSQL: the rows of ``locked`` read FOR UPDATE (in key order) and those of
+    ``unlocked`` read as committed, in one round trip; each part's rows are told apart by
+    the part they came from (a hash can be in both parts, with other kinds)."""
+    locked_hashes = sorted({h for h, _ in locked})
+    unlocked_hashes = sorted({h for h, _ in unlocked})
+    cursor = driver_connection(conn).cursor()
+    try:
+        cursor.execute(_locked_and_unlocked_sql(len(locked_hashes), len(unlocked_hashes)),
+                       (features_version, *locked_hashes, features_version,
+                        *unlocked_hashes))
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    parts: tuple[Loaded, Loaded] = ({}, {})
+    for part, entity_hash, kind, state, version in rows:
+        key = (locked, unlocked)[part].get((entity_hash, kind))
+        if key is not None:
+            parts[part][key] = (bytes(state), version)
+    return parts
+
+
+@functools.lru_cache(maxsize=64)
+def _locked_and_unlocked_sql(n_locked: int, n_unlocked: int) -> str:
+    """The locking SELECT of :func:`_select_sql` as a WITH query (PostgreSQL runs it to
+    completion, locking in key order as the plain statement does), its rows followed by
+    the unlocked read's, each tagged with its part (0 locked, 1 unlocked)."""
+    columns = "entity_hash, kind, state, version"
+    locked = _select_sql("format", "postgresql", n_locked, True)
+    unlocked = _select_sql("format", "postgresql", n_unlocked, False)
+    return (f"WITH l AS ({locked}) SELECT 0, {columns} FROM l UNION ALL"
+            f" SELECT 1, {columns} FROM ({unlocked}) AS u")
 
 
 @functools.lru_cache(maxsize=4)
@@ -295,6 +333,13 @@ def fold_event(tx: Tx, engine: EntityStateEngine, event: PaymentEvent) -> np.nda
         found = _select(tx.conn, version, {**own_codes, **shared_codes}, lock=False)
         loaded = _with_empty_rows(tx, version, own_codes,
                                   {key: row for key, row in found.items() if key in own})
+    elif unread and own:
+        # PostgreSQL: the own rows locked (key order) and the shared rows' first read,
+        # unlocked, in one statement (see _locked_and_unlocked_sql).
+        own_codes = _codes(own)
+        loaded, found = _select_locked_and_unlocked(tx.conn, version, own_codes,
+                                                    _codes(unread))
+        loaded = _with_empty_rows(tx, version, own_codes, loaded)
     else:
         loaded = lock_rows(tx, version, own)
     own_states = {key: state for key, (state, _) in loaded.items()}
