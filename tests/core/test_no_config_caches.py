@@ -28,6 +28,7 @@ PURE_MEMOS = {
     ("i18n.py", "_catalog"): "compiled gettext catalog shipped in the package",
     ("db/schema.py", "head_revisions"): "the packaged migrations' heads (code data)",
     ("risk/fraud/state_store.py", "_select_sql"): "SQL text per dialect and row count",
+    ("risk/fraud/state_store.py", "_locked_and_unlocked_sql"): "SQL text per row counts",
     ("risk/fraud/state_store.py", "_update_sql"): "SQL text per paramstyle",
     ("risk/fraud/state_store.py", "_insert_empty_sql"): "SQL text per paramstyle",
     ("risk/fraud/state_store.py", "_updated_at_bind"): "a column type's conversion per "

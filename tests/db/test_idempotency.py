@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from creditpay.db.idempotency import (
     canonical_hash,
+    claim_key,
     find_replay,
     http_request_hash,
-    insert_key,
     replay_or_new,
     request_hash,
     stored_key,
@@ -65,9 +65,12 @@ def test_find_replay_on_both_stores(uow) -> None:
     def claim(tx) -> None:
         assert find_replay(tx.conn, idempotency_keys.c.key, "key-0001", first,
                            conflict="other", field="key") is None
-        insert_key(tx.conn, "scope", "key-0001", first, tx.now)
+        assert claim_key(tx.conn, "scope", "key-0001", first, tx.now)
+        # Taken now: a second claim inserts nothing, in the same or another transaction.
+        assert not claim_key(tx.conn, "scope", "key-0001", first, tx.now)
 
     uow.run(claim)
+    assert not uow.run(lambda tx: claim_key(tx.conn, "scope", "key-0001", first, tx.now))
     with uow.connect() as conn:
         row = find_replay(conn, idempotency_keys.c.key, "key-0001", first,
                           conflict="other", field="key")

@@ -1,10 +1,12 @@
 """Exactly-once POSTs: the ``Idempotency-Key`` row is written in the same transaction as the
 use case it guards.
 
-1. The key row (scope, key, request hash) is inserted first, inside the use case's
-   transaction. A concurrent request with the same key blocks on the unique index
-   (PostgreSQL) or on the write lock (SQLite) until the first one commits, then fails to
-   insert and replays the stored response; if the first one rolled back, it proceeds.
+1. The key row (scope, key, request hash) is claimed first, inside the use case's
+   transaction (an insert that does nothing if the key is taken). A retry of a completed
+   request finds the key taken and replays the stored response, without running the use
+   case. A concurrent request with the same key blocks on the unique index (PostgreSQL)
+   or on the write lock (SQLite) until the first one commits, then finds it taken and
+   replays its response; if the first one rolled back, it proceeds.
 2. The response is stored in the same row before commit, so "money moved" and "response
    stored" are one atomic fact: a crash cannot leave one without the other.
 3. A replay with a different body (or path) is refused with 409 ``idempotency-conflict``.
@@ -28,15 +30,15 @@ from sqlalchemy.exc import IntegrityError
 
 from creditpay.api.problems import PROBLEM_MEDIA_TYPE, domain_problem
 from creditpay.db.idempotency import (
+    claim_key,
     complete_key,
     delete_key,
     http_request_hash,
-    insert_key,
     replay_or_new,
     stored_key,
 )
 from creditpay.db.uow import Tx, UnitOfWork
-from creditpay.errors import DomainError, ValidationError
+from creditpay.errors import ConflictError, DomainError, ValidationError
 
 __all__ = ["run_idempotent", "fingerprint", "REDACTED"]
 
@@ -99,12 +101,12 @@ def run_idempotent(uow: UnitOfWork, *, scope: str, key: str | None, request_hash
             "send an Idempotency-Key header of 8..255 printable characters (a UUID)",
             field="Idempotency-Key")
     scope = scope[:128]
-    row = _stored(uow, scope, key)
-    if row is not None and row.status_code is not None:
-        return _replay(row, request_hash)
 
-    def transaction(tx: Tx) -> tuple[int, Any]:
-        insert_key(tx.conn, scope, key, request_hash, tx.now)
+    def transaction(tx: Tx) -> tuple[int | None, Any]:
+        if not claim_key(tx.conn, scope, key, request_hash, tx.now):
+            # Taken: a retry of a request that completed (or one that just did, waited
+            # for). Replayed below, after this transaction (which wrote nothing) ends.
+            return None, stored_key(tx.conn, scope, key)
         try:
             body = use_case(tx)
             if serialize is not None:
@@ -139,9 +141,14 @@ def run_idempotent(uow: UnitOfWork, *, scope: str, key: str | None, request_hash
         row = _stored(uow, scope, key)
         if row is not None and row.status_code is not None:
             return _replay(row, request_hash)
-        from creditpay.errors import ConflictError
-
         raise ConflictError("the request conflicts with a concurrent change; retry it") from exc
+    if status is None:
+        # A key row is completed or deleted in the transaction that claims it, so a taken
+        # key has its response; none (a row another writer removed meanwhile) is retried.
+        if body is None or body.status_code is None:
+            raise ConflictError("the request conflicts with a concurrent change; retry it",
+                                field="Idempotency-Key")
+        return _replay(body, request_hash)
     return JSONResponse(body, status_code=status)
 
 

@@ -15,14 +15,16 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import Column, Connection, Row, bindparam, delete, select, update
+from sqlalchemy import Column, Connection, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from creditpay.db.prepared import Prepared
 from creditpay.db.tables import idempotency_keys
 from creditpay.errors import IdempotencyConflictError
 
 __all__ = ["canonical_hash", "request_hash", "http_request_hash", "replay_or_new",
-           "find_replay", "stored_key", "insert_key", "complete_key", "delete_key"]
+           "find_replay", "stored_key", "claim_key", "complete_key", "delete_key"]
 
 
 def canonical_hash(value: Any, prefix: str = "") -> str:
@@ -81,31 +83,49 @@ def _replay_read(key_column: Column[Any]) -> Prepared:
     return found
 
 
-def stored_key(conn: Connection, scope: str, key: str) -> Row[Any] | None:
+# The Idempotency-Key row's statements, built once and run on the driver (every POST of
+# the HTTP API claims a key and stores its response).
+_KEY = (idempotency_keys.c.scope == bindparam("scope"),
+        idempotency_keys.c.key == bindparam("key"))
+_STORED_KEY = Prepared(select(idempotency_keys).where(*_KEY))
+_CLAIM_COLUMNS = ("scope", "key", "request_hash", "created_at", "size_bytes")
+_CLAIM_KEY = {
+    dialect: Prepared(insert(idempotency_keys).on_conflict_do_nothing(
+        index_elements=["scope", "key"]).returning(idempotency_keys.c.id),
+        columns=_CLAIM_COLUMNS)
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))}
+_COMPLETE_KEY = Prepared(update(idempotency_keys).where(*_KEY).values(
+    status_code=bindparam("status_code"), response=bindparam("response"),
+    completed_at=bindparam("completed_at"), size_bytes=bindparam("size_bytes")))
+_DELETE_KEY = Prepared(delete(idempotency_keys).where(*_KEY))
+
+
+def stored_key(conn: Connection, scope: str, key: str) -> Any | None:
     """The ``idempotency_keys`` row of ``(scope, key)`` (``status_code`` is None until the
     first request completes), or None."""
-    return conn.execute(select(idempotency_keys).where(
-        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)).first()
+    return _STORED_KEY.first(conn, {"scope": scope, "key": key})
 
 
-def insert_key(conn: Connection, scope: str, key: str, request_hash: str,
-               now: dt.datetime) -> None:
-    """Claim ``(scope, key)`` for this request; a concurrent claim fails on the unique index
-    (IntegrityError) once the first commits."""
-    conn.execute(idempotency_keys.insert().values(
-        scope=scope, key=key, request_hash=request_hash, created_at=now, size_bytes=0))
+def claim_key(conn: Connection, scope: str, key: str, request_hash: str,
+              now: dt.datetime) -> bool:
+    """Claim ``(scope, key)`` for this request: True when claimed, False when the key is
+    taken (by a committed request; a concurrent claim waits for the first one's commit,
+    on the unique index on PostgreSQL and on the write lock on SQLite, and is then
+    taken, or claimed if the first one rolled back)."""
+    values = {"scope": scope, "key": key, "request_hash": request_hash, "created_at": now,
+              "size_bytes": 0}
+    return _CLAIM_KEY[conn.dialect.name].first(conn, values) is not None
 
 
 def complete_key(conn: Connection, scope: str, key: str, *, status_code: int,
                  response: Any, now: dt.datetime, size_bytes: int) -> None:
     """Store the response of the claimed ``(scope, key)``, in the use case's transaction."""
-    conn.execute(update(idempotency_keys).where(
-        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key).values(
-        status_code=status_code, response=response, completed_at=now, size_bytes=size_bytes))
+    _COMPLETE_KEY.run(conn, {"scope": scope, "key": key, "status_code": status_code,
+                             "response": response, "completed_at": now,
+                             "size_bytes": size_bytes})
 
 
 def delete_key(conn: Connection, scope: str, key: str) -> None:
     """Release the claim on ``(scope, key)`` (an error whose effects commit without a stored
     response, so a retry runs again)."""
-    conn.execute(delete(idempotency_keys).where(
-        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key))
+    _DELETE_KEY.run(conn, {"scope": scope, "key": key})

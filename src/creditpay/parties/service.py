@@ -98,6 +98,12 @@ _CARD_OF_CUSTOMER = Prepared(select(customer_cards).where(
 # A step-up challenge's insert: a constant statement built once.
 _INSERT_CHALLENGE = step_up_challenges.insert()
 _MERCHANT_BY_ID = Prepared(select(merchants).where(merchants.c.id == bindparam("id")))
+# Authentication runs on every request: its reads are prepared too.
+_SESSION_BY_ID = Prepared(select(customer_sessions.c.status, customer_sessions.c.family_id)
+                          .where(customer_sessions.c.id == bindparam("id")))
+_API_KEY_BY_PREFIX = Prepared(select(merchant_api_keys, merchants.c.status).join(
+    merchants, merchants.c.id == merchant_api_keys.c.merchant_id).where(
+    merchant_api_keys.c.prefix == bindparam("prefix")))
 
 
 @dataclass(frozen=True)
@@ -588,8 +594,7 @@ class Parties:
         return self._customer_of_claims(conn, claims)
 
     def _customer_of_claims(self, conn: Connection, claims: dict[str, Any]) -> Principal:
-        session = conn.execute(select(customer_sessions.c.status, customer_sessions.c.family_id)
-                               .where(customer_sessions.c.id == claims.get("sid"))).first()
+        session = _SESSION_BY_ID.first(conn, {"id": claims.get("sid")})
         if session is None or session.status == "revoked":
             raise AuthenticationError("session has ended")
         return Principal("customer", claims["sub"], session_id=claims["sid"],
@@ -849,9 +854,7 @@ class Parties:
     def authenticate_api_key(self, conn: Connection, key: str) -> Principal:
         prefix, secret = split_api_key(key)
         if prefix.startswith("cpk"):
-            row = conn.execute(select(merchant_api_keys, merchants.c.status).join(
-                merchants, merchants.c.id == merchant_api_keys.c.merchant_id).where(
-                merchant_api_keys.c.prefix == prefix)).first()
+            row = _API_KEY_BY_PREFIX.first(conn, {"prefix": prefix})
             if row is None or not hmac.compare_digest(row.secret_hash, sha256_hex(secret)):
                 raise AuthenticationError("invalid API key")
             if row.revoked_at is not None or row.status != "active":
