@@ -281,8 +281,8 @@ class BorrowerLine:
     exposure_held_minor: int
     open_plans: int
     # What the line's ledger account can still draw (Account.available_minor), read with
-    # the line; None without a line.
-    available_minor: int | None = None
+    # the line; 0 without a line.
+    available_minor: int
 
 
 def borrower_line(tx: Tx, customer_id: str, currency: str) -> BorrowerLine:
@@ -295,7 +295,8 @@ def borrower_line(tx: Tx, customer_id: str, currency: str) -> BorrowerLine:
     found = query.first(tx.conn, params)
     if found is None:
         exposure = _EXPOSURE.one(tx.conn, params)
-        return BorrowerLine(customer_id, currency, None, int(exposure[0]), int(exposure[1]), 0)
+        return BorrowerLine(customer_id, currency, None, int(exposure[0]), int(exposure[1]),
+                            0, 0)
     line = found._asdict()
     principal, held = int(line.pop("exposure_principal")), int(line.pop("exposure_held"))
     plans = int(line.pop("open_plans"))
@@ -322,9 +323,7 @@ def borrower_position(conn: Any, customer_id: str, currency: str, *,
         if line.line is None:
             return BorrowerPosition(currency, 0, 0, exposure, 0, False)
         limit = int(line.line["limit_minor"])
-        available = line.available_minor if line.available_minor is not None else \
-            L.get_account(conn, line.line["available_account_id"]).available_minor
-        return BorrowerPosition(currency, limit, max(0, limit - available), exposure,
+        return BorrowerPosition(currency, limit, max(0, limit - line.available_minor), exposure,
                                 line.open_plans, True)
     if not with_accounts:
         found = _LINE_ONLY.first(conn, params)

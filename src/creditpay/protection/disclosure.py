@@ -850,7 +850,7 @@ def _acceptance(row: Any) -> Acceptance:
 
 
 # Constant statements run on the driver (creditpay.db.prepared): every credit checkout
-# records its acceptance.
+# records its acceptance (the read by offer serves a conflict and the stored document).
 _ACCEPTANCE_BY_OFFER = Prepared(select(disclosure_acceptances).where(
     disclosure_acceptances.c.offer_id == bindparam("offer_id")))
 _ACCEPTANCE_COLUMNS = ("offer_id", "customer_id", "language", "template_version",
@@ -919,8 +919,7 @@ def accept_disclosure(tx: Tx, *, customer_id: str, shown_sha256: str, channel: s
 
 def _stored(conn: Connection, offer_id: str) -> Any:
     check_reference(offer_id, "offer_id")
-    row = conn.execute(select(disclosure_acceptances).where(
-        disclosure_acceptances.c.offer_id == offer_id)).first()
+    row = _ACCEPTANCE_BY_OFFER.first(conn, {"offer_id": offer_id})
     if row is None:
         raise NotFoundError(f"offer {offer_id} has no accepted disclosure", field="offer_id")
     return row
