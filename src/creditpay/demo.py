@@ -15,6 +15,7 @@ the same figures.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: 
              fraud_ring: bool = False, policy: Path | None = None,
              training_data: Path | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Run the economy into a fresh SQLite database at ``db_path``: (figures, timings_s)."""
+    from creditpay.config import default_checkpoint_dir
     from creditpay.sim.economy import EconomyConfig, run_economy
 
     config = EconomyConfig(customers=customers, merchants=merchants, days=days, seed=seed,
@@ -45,6 +47,12 @@ def run_demo(db_path: Path, *, customers: int, merchants: int, days: int, seed: 
     # (the configuration is validated above, before the old file goes)
     for suffix in ("", "-wal", "-shm"):
         Path(str(db_path) + suffix).unlink(missing_ok=True)
+    # The old file's audit checkpoints go with it: the run seals into the file's own store
+    # (config.default_checkpoint_dir; the demo's settings never take the environment's), and
+    # the new chain would be refused there as the old one cut short.
+    checkpoints = default_checkpoint_dir(config.database_url)
+    if checkpoints.exists():
+        shutil.rmtree(checkpoints)
     return run_economy(config)
 
 

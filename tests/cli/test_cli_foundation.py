@@ -85,3 +85,20 @@ def test_domain_errors_print_one_line_and_exit_2(tmp_path):
     for line in result.stderr.splitlines():
         if line.startswith("{"):
             json.loads(line)
+
+
+def test_the_demo_runs_again_on_the_same_database(tmp_path):
+    """A second `creditpay demo` on the same file (as `make demo` twice in one checkout)
+    recreates the database and its audit checkpoints: the new chain is not refused as the
+    old one cut short."""
+    db = str(tmp_path / "demo.db")
+    for _ in range(2):
+        result = runner.invoke(app, ["demo", "--customers", "30", "--merchants", "3",
+                                     "--days", "3", "--db", db,
+                                     "--out", str(tmp_path / "out"), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output.strip().splitlines()[-1])["ledger_ok"] is True
+    assert (tmp_path / "demo.audit-checkpoints").is_dir()
+    verify = runner.invoke(app, ["audit", "verify", "--db", db],
+                           env={"CREDITPAY_MASTER_KEY_FILE": str(tmp_path / "demo.key")})
+    assert verify.exit_code == 0, verify.output
