@@ -97,3 +97,27 @@ def test_statements_it_cannot_run_as_compiled_are_refused(store: Store) -> None:
         outbox_events.c.aggregate_id.in_(bindparam("ids", expanding=True))))
     with store.engine.begin() as conn, pytest.raises(ValueError, match="expanded"):
         expanding.rows(conn, {"ids": ["a"]})
+
+
+def test_numeric_and_float_results_equal_core_on_both_stores(store: Store) -> None:
+    """PostgreSQL's Float and Numeric choose their conversion from the type the driver
+    reports (a float8 asked for as Decimal is converted, a numeric asked for as float too):
+    Prepared takes it from the first execution's cursor.description, as Core does."""
+    from decimal import Decimal
+
+    from sqlalchemy import Float, Numeric, cast
+
+    statement = select(
+        cast(bindparam("x"), Float).label("plain_float"),
+        cast(bindparam("x"), Float(asdecimal=True)).label("float_as_decimal"),
+        cast(bindparam("x"), Numeric(12, 4)).label("numeric"),
+        cast(bindparam("x"), Numeric(12, 4, asdecimal=False)).label("numeric_as_float"),
+        cast(bindparam("x"), String).label("text"))
+    prepared = Prepared(statement)
+    with store.engine.connect() as conn:
+        for x in ("2.5", "0.1", "-7"):
+            fast = prepared.first(conn, {"x": x})
+            core = conn.execute(statement, {"x": x}).one()
+            assert tuple(fast) == tuple(core)
+            assert [type(v) for v in fast] == [type(v) for v in core]
+        assert prepared.rows(conn, {"x": "1.25"})[0].float_as_decimal == Decimal("1.25")

@@ -158,11 +158,15 @@ def column_bind(column: Any, dialect: Dialect) -> Callable[[Any], Any]:
     return fast_bind(column.type, dialect) or _identity
 
 
-def result_conversion(column: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+def result_conversion(column: Any, dialect: Dialect, type_code: Any = None
+                      ) -> Callable[[Any], Any] | None:
     """The conversion a Core result applies to ``column``'s driver value on ``dialect``
-    (None when there is none)."""
+    (None when there is none). ``type_code``: the type the driver reports for the column
+    (``cursor.description``), which some types need to choose it (PostgreSQL's Float and
+    Numeric: a conversion only when the stored type differs from the one asked for);
+    without it they raise (see :class:`creditpay.db.prepared.Prepared`)."""
     processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).result_processor(
-        dialect, None)
+        dialect, type_code)
     return processor
 
 

@@ -35,7 +35,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter
@@ -51,7 +51,8 @@ _REQUIRED = object()
 class _Plan:
     """One statement compiled for one dialect (see the module docstring)."""
 
-    __slots__ = ("sql", "positional", "names", "binds", "row", "conversions", "returns_rows")
+    __slots__ = ("sql", "positional", "names", "binds", "row", "conversions", "returns_rows",
+                 "deferred", "_columns", "_dialect")
 
     def __init__(self, statement: ClauseElement, dialect: Dialect,
                  columns: tuple[str, ...] | None) -> None:
@@ -84,9 +85,33 @@ class _Plan:
         if len(set(named)) != len(named):
             raise ValueError(f"Prepared: result columns share a key: {keys}")
         self.row = _row_class(keys) if keys else None
-        self.conversions = tuple(
-            (i, conversion) for i, column in enumerate(result_columns)
-            if (conversion := result_conversion(column, dialect)) is not None)
+        conversions, deferred = [], []
+        for i, column in enumerate(result_columns):
+            try:
+                conversion = result_conversion(column, dialect)
+            except (TypeError, exc.InvalidRequestError):
+                # A type whose conversion depends on the type the driver reports
+                # (PostgreSQL's Float and Numeric, as a Core result chooses it from
+                # cursor.description): chosen on the first execution (resolve).
+                deferred.append(i)
+                continue
+            if conversion is not None:
+                conversions.append((i, conversion))
+        self.conversions: tuple[tuple[int, Callable[[Any], Any]], ...] = tuple(conversions)
+        self.deferred = tuple(deferred)
+        self._columns, self._dialect = result_columns, dialect
+
+    def resolve(self, description: Sequence[Any]) -> None:
+        """Choose the deferred conversions from the driver's description of a result. The
+        reported types of a constant statement's columns do not change, so this runs once;
+        two threads doing it at once compute the same tuple."""
+        conversions = list(self.conversions)
+        for i in self.deferred:
+            conversion = result_conversion(self._columns[i], self._dialect, description[i][1])
+            if conversion is not None:
+                conversions.append((i, conversion))
+        self.conversions = tuple(sorted(conversions, key=lambda pair: pair[0]))
+        self.deferred = ()
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         """The driver's parameters (a tuple for a positional style, else a dict)."""
@@ -158,6 +183,8 @@ class Prepared:
     def rows(self, conn: Connection, values: Mapping[str, Any] | None = None) -> list[Any]:
         plan = self.plan(conn.dialect)
         cursor = self._execute(conn, plan, values or {})
+        if plan.deferred:
+            plan.resolve(cursor.description)
         try:
             return [plan.convert(found) for found in cursor.fetchall()]
         finally:
@@ -166,6 +193,8 @@ class Prepared:
     def first(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any | None:
         plan = self.plan(conn.dialect)
         cursor = self._execute(conn, plan, values or {})
+        if plan.deferred:
+            plan.resolve(cursor.description)
         try:
             found = cursor.fetchone()
         finally:

@@ -1,6 +1,6 @@
-"""The early-warning job's nightly read of its stored window (job._history_rows, sent to the
-driver) returns what the Core select of those columns returned, values and types, on both
-stores."""
+"""The early-warning job's nightly read of its stored window (job._history_rows, a prepared
+statement run on the driver) returns what the Core select of those columns returned, values
+and types, on both stores."""
 
 from __future__ import annotations
 

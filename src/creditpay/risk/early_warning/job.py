@@ -63,10 +63,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
-from creditpay.db.engine import driver_connection
-from creditpay.db.metadata import fast_bind, result_conversion
+from creditpay.db.prepared import Prepared
 from creditpay.db.uow import Tx, UnitOfWork
 from creditpay.errors import NotFoundError, ValidationError
 from creditpay.platform.validators import check_date
@@ -447,35 +446,22 @@ def _history(conn: Any, day: dt.date, history_days: int) -> tuple[list[dt.date],
     return days[first:], {k: (v[first:], n[first:]) for k, (v, n) in series.items()}
 
 
-# The window of stored values read each night (up to ``history_days`` days of every series):
-# sent to the driver (as ledger/service.py does) instead of through SQLAlchemy's per-row
-# result processing, with the conversions a Core result makes: the day's Date (ISO text on
-# SQLite, a date from psycopg) and the Float columns' ``float`` (SQLite; psycopg returns
-# floats for double precision). tests/risk/early_warning/test_job.py checks it against the
-# Core read on both stores.
-_HISTORY_SQL = ("SELECT metric, segment, day, value, denominator FROM ew_metric_values"
-                " WHERE day >= ? AND day <= ?")
+# The window of stored values read each night (up to ``history_days`` days of every series),
+# a constant statement run straight on the driver (db.prepared: without SQLAlchemy's
+# per-row result processing, with the same conversions a Core result makes).
+# tests/risk/early_warning/test_history_read.py checks it against the Core read on both
+# stores.
+_HISTORY = Prepared(
+    select(ew_metric_values.c.metric, ew_metric_values.c.segment, ew_metric_values.c.day,
+           ew_metric_values.c.value, ew_metric_values.c.denominator)
+    .where(ew_metric_values.c.day >= bindparam("start"),
+           ew_metric_values.c.day <= bindparam("end")))
 
 
 def _history_rows(conn: Any, start: dt.date, end: dt.date) -> list[tuple[Any, ...]]:
     """(metric, segment, day, value, denominator) of every stored value from ``start`` to
     ``end``, as ``select(...)`` of those columns returns them."""
-    dialect = conn.dialect
-    day_column = ew_metric_values.c.day
-    bind = fast_bind(day_column.type, dialect)
-    params = (bind(start), bind(end)) if bind is not None else (start, end)
-    sql = _HISTORY_SQL if dialect.paramstyle == "qmark" else _HISTORY_SQL.replace("?", "%s")
-    cursor = driver_connection(conn).cursor()
-    try:
-        cursor.execute(sql, params)
-        raw = cursor.fetchall()
-    finally:
-        cursor.close()
-    to_day = result_conversion(day_column, dialect)
-    return [(metric, segment, to_day(when) if to_day is not None else when,
-             None if value is None else float(value),
-             None if denominator is None else float(denominator))
-            for metric, segment, when, value, denominator in raw]
+    return _HISTORY.rows(conn, {"start": start, "end": end})
 
 
 def _evaluate_all(monitors: Sequence[Monitor], days: list[dt.date], series: Series
