@@ -4,6 +4,7 @@ table, on both stores."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -69,3 +70,36 @@ def test_empty_prefix_or_topics_are_refused(uow):
     with uow.connect() as conn, pytest.raises(ValidationError) as error:
         recent_events(conn, [], limit=1)
     assert error.value.field == "topics"
+
+
+def test_an_encoded_payload_reads_back_as_the_same_object(uow):
+    """Tx.emit takes a payload already encoded (JsonText, as the ledger sends a batch's
+    event) and stores what the object itself would have stored."""
+    from creditpay.db.metadata import JsonText
+
+    payload = {"fields": ["seq", "id"], "transfers": [[1, "a"], [2, "b"]],
+               "same": {"kind": "single", "reference": None}}
+    with uow.begin() as tx:
+        tx.emit("enc.object", "thing", "t1", payload)
+        tx.emit("enc.text", "thing", "t2", JsonText(json.dumps(payload)))
+    with uow.connect() as conn:
+        stored = {e.topic: e.payload for e in recent_events(conn, ["enc.object", "enc.text"],
+                                                           limit=5)}
+    assert stored["enc.text"] == stored["enc.object"] == payload
+
+
+def test_postgresql_compresses_payloads_with_lz4_where_the_server_can(store):
+    """Migration 0051: large payloads (a ledger batch's event) are TOASTed with lz4, not
+    pglz, on a server built with it (Debian's is)."""
+    if store.kind != "postgresql":
+        pytest.skip("TOAST compression is PostgreSQL's")
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        available = conn.execute(text(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings"
+            " WHERE name = 'default_toast_compression'")).scalar()
+        method = conn.execute(text(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'outbox_events'::regclass"
+            " AND attname = 'payload'")).scalar()
+    assert method == ("l" if available else "")

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from creditpay.clock import Clock
 from creditpay.db.engine import driver_connection, writer_gate
-from creditpay.db.metadata import fast_bind
+from creditpay.db.metadata import JsonText, fast_bind
 from creditpay.db.tables import outbox_events
 
 __all__ = ["UnitOfWork", "Tx", "is_transient_error", "inserted_id", "insert_new",
@@ -104,8 +104,10 @@ class Tx:
         return self.conn.dialect.name
 
     def emit(self, topic: str, aggregate_type: str, aggregate_id: str,
-             payload: dict[str, Any]) -> None:
-        """Queue an outbox event; it is written in this transaction, just before commit."""
+             payload: dict[str, Any] | JsonText) -> None:
+        """Queue an outbox event; it is written in this transaction, just before commit.
+        ``payload``: the event's JSON object, or that object already encoded
+        (:class:`JsonText`, sent as it is)."""
         self._events.append({
             "topic": topic,
             "aggregate_type": aggregate_type,

@@ -18,7 +18,7 @@ import itertools
 import json
 import operator
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import Connection, RowMapping, bindparam, func, select, text
 
 from creditpay.db.engine import driver_connection
-from creditpay.db.metadata import column_bind, result_conversion
+from creditpay.db.metadata import JsonText, column_bind, result_conversion
 from creditpay.db.uow import Tx
 from creditpay.errors import (
     DomainError,
@@ -725,6 +725,12 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account], *, optimistic: boo
     totals = [(a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id)
               for a in (accounts[i] for i in sorted(plan.touched))]
     holds = [(str(status), pid) for pid, status in plan.hold_updates.items()]
+
+    def event() -> JsonText:
+        # Encoded here, as the outbox column's bind would (json.dumps), so that on
+        # PostgreSQL it is done while the server takes the COPY's rows (_write_postgres).
+        return JsonText(json.dumps(_event_payload(seqs, plan.rows)))
+
     if conn.dialect.name == "sqlite":
         cursor = _cursor(conn)
         try:
@@ -739,13 +745,14 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account], *, optimistic: boo
         cursor.executemany(sql["update_account"], totals)
         if holds:
             cursor.executemany(sql["update_hold"], holds)
+        payload = event()
     else:
-        _write_postgres(driver_connection(conn), sql, tuples, totals, holds, optimistic)
+        payload = _write_postgres(driver_connection(conn), sql, tuples, totals, holds,
+                                  optimistic, event)
     written = list(zip(seqs, plan.rows, strict=True))
     # One outbox event per call carries every transfer it created, in journal order (one
     # message for a linked batch: consumers see the batch whole, as it was committed).
-    tx.emit(TOPIC_TRANSFER, "ledger_transfer", plan.rows[0][0],
-            _event_payload(seqs, plan.rows))
+    tx.emit(TOPIC_TRANSFER, "ledger_transfer", plan.rows[0][0], payload)
     return written
 
 
@@ -800,11 +807,14 @@ assert len(_COPY_TYPES) == len(_INSERT_COLUMNS)
 
 def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ...]],
                     totals: Sequence[tuple[int, ...]], holds: list[tuple[str, str]],
-                    optimistic: bool) -> None:
+                    optimistic: bool, event: Callable[[], JsonText]) -> JsonText:
     """The journal rows (COPY from COPY_ROWS_MIN rows on: one stream instead of one
     Bind/Execute per row; it cannot run inside a pipeline, so it goes first), then the
     rows' inserts if fewer, the account totals and the hold statuses in one pipeline; one
-    new transfer on two accounts is one statement (:func:`_create_new_single`).
+    new transfer on two accounts is one statement (:func:`_create_new_single`). Returns
+    ``event()``, the outbox payload: with COPY it is encoded after the last row is sent and
+    before waiting for the server, which inserts the rows meanwhile (on a batch of 1,000,
+    ~0.8 ms of client CPU that no longer adds to the wait).
 
     ``optimistic``: a unique violation of the transfer id rolls back to the savepoint
     :func:`_lock_and_number` took (an error in the pipeline skips the statements after it)
@@ -817,8 +827,9 @@ def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ..
             row = cursor.fetchone()
         if row is None or row[0] != 1:
             raise _IdTaken
-        return
+        return event()
     copied = len(tuples) >= COPY_ROWS_MIN
+    payload: JsonText | None = None
     try:
         if copied:
             with driver.cursor() as cursor, cursor.copy(
@@ -827,6 +838,7 @@ def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ..
                 copy.set_types(_COPY_TYPES)
                 for values in tuples:
                     copy.write_row(values)
+                payload = event()
         with driver.pipeline(), driver.cursor() as cursor:
             if not copied:
                 cursor.executemany(sql["insert"], tuples)
@@ -846,6 +858,7 @@ def _write_postgres(driver: Any, sql: dict[str, str], tuples: list[tuple[Any, ..
             cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
             cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
         raise _IdTaken from None
+    return payload if payload is not None else event()
 
 
 def _prepare(tx: Tx, validated: list[TransferRequest]
@@ -1129,8 +1142,15 @@ def _create_new_single(tx: Tx, request: TransferRequest, batch_id: str | None
     if tx.dialect == "sqlite":
         accounts, next_seq = _lock_accounts_numbered(tx, (first, second))
     else:
-        with driver_connection(tx.conn).cursor() as cursor:
-            cursor.execute(_PG_LOCK_TWO_NUMBERED, (first, second), prepare=False)
+        # In a pipeline, psycopg sends the transaction's BEGIN with the read: one round trip,
+        # not two. Prepared by psycopg after a few runs (unlike the journal's reads, planned
+        # each time): its only table is the accounts', read by primary key, whose generic
+        # plan cannot go wrong as the journal grows. Measured, 3 x 500 single transfers:
+        # 0.11 ms less per transfer (1.30 -> 1.13 ms; raw commits 0.34 ms).
+        driver = driver_connection(tx.conn)
+        with driver.cursor() as cursor:
+            with driver.pipeline():
+                cursor.execute(_PG_LOCK_TWO_NUMBERED, (first, second))
             rows = cursor.fetchall()
         accounts = _accounts_from_rows(row[:-1] for row in rows)
         next_seq = rows[0][-1] if rows else None
