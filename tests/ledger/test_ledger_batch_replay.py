@@ -280,3 +280,56 @@ def test_a_new_single_transfer_skips_the_look_up(store, uow, monkeypatch):
             credit_account_id=a["merchant"].id, amount_minor=first.amount_minor + 1))
     assert err.value.field == "amount_minor"
     assert snapshot(uow) == before
+
+
+def test_a_batch_that_breaks_a_flag_only_part_way_is_refused_whole(uow):
+    """Its final totals keep the flag, so the accounts' update itself passes (on PostgreSQL
+    it is applied while the batch is planned): the refusal must undo it."""
+    a = open_basic(uow)
+    before = snapshot(uow)
+    spend_then_top_up = [
+        L.TransferRequest("p-0", "purchase", debit_account_id=a["wallet"].id,
+                          credit_account_id=a["merchant"].id, amount_minor=30),
+        *_batch(a, "t", SIZE - 1, amount=100)]
+    with pytest.raises(InsufficientFundsError) as err, uow.begin() as tx:
+        L.create_transfers(tx, spend_then_top_up)
+    assert err.value.field == "transfers[0].amount_minor"
+    assert snapshot(uow) == before
+
+
+def test_batches_in_one_transaction_each_stand_or_fall_back_alone(uow):
+    """On PostgreSQL a written batch leaves its savepoint open until the next batch or the
+    commit: a later batch of the same transaction that meets a taken id rolls back to its
+    own savepoint only, and the earlier batch's rows and totals stay."""
+    a = open_basic(uow)
+    with uow.begin() as tx:
+        first = list(L.create_transfers(tx, _batch(a, "one")))
+        # Half replays of the first batch (written in this very transaction), half new.
+        mixed = _batch(a, "one", SIZE // 2) + _batch(a, "two", SIZE // 2)
+        second = list(L.create_transfers(tx, mixed))
+        third = list(L.create_transfers(tx, _batch(a, "three")))
+    assert second[:SIZE // 2] == first[:SIZE // 2]
+    with uow.connect() as conn:
+        assert verify_ledger(conn).ok
+        ids = set(conn.execute(text("SELECT id FROM ledger_transfers")).scalars())
+        wallet = L.get_account(conn, a["wallet"].id)
+    assert {t.id for t in first + second + third} <= ids and len(ids) == 5 * SIZE // 2
+    assert wallet.credits_posted == sum(t.amount_minor for t in {
+        t.id: t for t in first + second + third}.values())
+
+
+@pytest.mark.parametrize("outcome", ["commit", "rollback"])
+def test_a_batch_inside_a_nested_transaction(uow, outcome):
+    """Inside a savepoint SQLAlchemy manages, a batch releases its own at once: ending the
+    outer one cannot leave the next batch releasing a savepoint that is gone."""
+    a = open_basic(uow)
+    with uow.begin() as tx:
+        nested = tx.conn.begin_nested()
+        inner = list(L.create_transfers(tx, _batch(a, "in")))
+        getattr(nested, outcome)()
+        after = list(L.create_transfers(tx, _batch(a, "out")))
+    with uow.connect() as conn:
+        assert verify_ledger(conn).ok
+        ids = set(conn.execute(text("SELECT id FROM ledger_transfers")).scalars())
+    expected = {t.id for t in after} | ({t.id for t in inner} if outcome == "commit" else set())
+    assert ids == expected
