@@ -968,8 +968,8 @@ def _plan_batch_postgres(tx: Tx, requests: Sequence[TransferRequest], plan: _Pla
 
     driver = driver_connection(tx.conn)
     locked, numbered = driver.cursor(), driver.cursor()
-    ordered = sorted({r.debit_account_id for r in requests}
-                     | {r.credit_account_id for r in requests})  # type: ignore[type-var]
+    named = {r.debit_account_id for r in requests} | {r.credit_account_id for r in requests}
+    ordered = sorted(i for i in named if i is not None)
     accounts: dict[int, Account] = {}
     planned = False
     try:
