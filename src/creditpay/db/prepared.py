@@ -180,21 +180,24 @@ class Prepared:
             _raise_as_sqlalchemy(conn, plan.sql, parameters, cursor, exc)
         return cursor
 
-    def rows(self, conn: Connection, values: Mapping[str, Any] | None = None) -> list[Any]:
+    def _query(self, conn: Connection, values: Mapping[str, Any] | None
+               ) -> tuple[_Plan, Any]:
+        """The plan and the cursor of a read, its deferred conversions resolved."""
         plan = self.plan(conn.dialect)
         cursor = self._execute(conn, plan, values or {})
         if plan.deferred:
             plan.resolve(cursor.description)
+        return plan, cursor
+
+    def rows(self, conn: Connection, values: Mapping[str, Any] | None = None) -> list[Any]:
+        plan, cursor = self._query(conn, values)
         try:
             return [plan.convert(found) for found in cursor.fetchall()]
         finally:
             cursor.close()
 
     def first(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any | None:
-        plan = self.plan(conn.dialect)
-        cursor = self._execute(conn, plan, values or {})
-        if plan.deferred:
-            plan.resolve(cursor.description)
+        plan, cursor = self._query(conn, values)
         try:
             found = cursor.fetchone()
         finally:

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, RowMapping, bindparam, func, select, text
@@ -724,8 +724,9 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account], *, optimistic: boo
                when(r[10]) if r[10] is not None else None, r[11], r[12],
                meta(r[13]) if r[13] is not None else None, created_at)
               for seq, r in zip(seqs, plan.rows, strict=True)]
-    totals = [(a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id)
-              for a in (accounts[i] for i in sorted(plan.touched))]
+    totals = [] if totals_applied else [
+        (a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending, a.id)
+        for a in (accounts[i] for i in sorted(plan.touched))]
     holds = [(str(status), pid) for pid, status in plan.hold_updates.items()]
 
     def event() -> JsonText:
@@ -749,9 +750,8 @@ def _write(tx: Tx, plan: _Plan, accounts: dict[int, Account], *, optimistic: boo
             cursor.executemany(sql["update_hold"], holds)
         payload = event()
     else:
-        payload = _write_postgres(driver_connection(conn), sql, tuples,
-                                  () if totals_applied else totals, holds, optimistic,
-                                  totals_applied, event)
+        payload = _write_postgres(driver_connection(conn), sql, tuples, totals, holds,
+                                  optimistic, totals_applied, event)
     written = list(zip(seqs, plan.rows, strict=True))
     # One outbox event per call carries every transfer it created, in journal order (one
     # message for a linked batch: consumers see the batch whole, as it was committed).
@@ -979,13 +979,14 @@ def _plan_batch_postgres(tx: Tx, requests: Sequence[TransferRequest], plan: _Pla
             locked.execute(_PG_LOCK_ACCOUNTS, (ordered,), prepare=False)
             numbered.execute(_PG_NEXT_SEQS, (len(requests),))
             marked.execute(f"SAVEPOINT {SAVEPOINT}")
-            deltas = _batch_deltas(requests)
+            columns = _batch_columns(requests)
+            deltas = _batch_deltas(columns)
             pipeline.sync()
             accounts = _accounts_from_rows(locked.fetchall())
             plan.seqs = [row[0] for row in numbered.fetchall()]
             if deltas is not None:
                 marked.execute(_PG_ADD_TO_ACCOUNTS, deltas, prepare=False)
-                planned = _plan_vectorised(tx, requests, accounts, plan, batch_id)
+                planned = _plan_vectorised(tx, requests, accounts, plan, batch_id, columns)
     except (errors.IntegrityError, errors.DataError):
         # The update broke a check (a balance flag, a negative total) or passed 64 bits.
         planned = False
@@ -1030,16 +1031,33 @@ _PG_ADD_TO_ACCOUNTS = (
 _Deltas = tuple[list[int], list[int], list[int], list[int], list[int]]
 
 
-def _batch_deltas(requests: Sequence[TransferRequest]) -> _Deltas | None:
+class _Columns(NamedTuple):
+    """A batch of new single and pending transfers as arrays, one entry per request."""
+
+    debit: Any  # account ids (int64)
+    credit: Any
+    amount: Any  # minor units (int64)
+    pending: Any  # bool: a pending transfer (else single)
+
+
+def _batch_columns(requests: Sequence[TransferRequest]) -> _Columns:
+    """The arrays both :func:`_batch_deltas` and :func:`_plan_vectorised` work on, built
+    once per batch."""
+    n = len(requests)
+    return _Columns(
+        np.fromiter((r.debit_account_id for r in requests), np.int64, n),
+        np.fromiter((r.credit_account_id for r in requests), np.int64, n),
+        np.fromiter((r.amount_minor for r in requests), np.int64, n),
+        np.fromiter([r.kind is TransferKind.PENDING for r in requests], np.bool_, n))
+
+
+def _batch_deltas(columns: _Columns) -> _Deltas | None:
     """What a batch of new single and pending transfers adds to each account's totals, or
     None when a sum might pass 64 bits (planning refuses such a batch too)."""
-    n = len(requests)
-    debit = np.fromiter((r.debit_account_id for r in requests), np.int64, n)
-    credit = np.fromiter((r.credit_account_id for r in requests), np.int64, n)
-    amount = np.fromiter((r.amount_minor for r in requests), np.int64, n)
+    debit, credit, amount, pending = columns
+    n = len(amount)
     if int(amount.max()) > AMOUNT_MINOR_MAX // n:
         return None
-    pending = np.fromiter([r.kind is TransferKind.PENDING for r in requests], np.bool_, n)
     ids, where = np.unique(np.concatenate((debit, credit)), return_inverse=True)
     on_debit, on_credit = where[:n], where[n:]
     single = ~pending
@@ -1059,7 +1077,7 @@ VECTORISED_MIN = 16
 
 def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
                      accounts: dict[int, Account], plan: _Plan,
-                     batch_id: str | None) -> bool:
+                     batch_id: str | None, columns: _Columns | None = None) -> bool:
     """Plan a batch of new single and pending transfers with array arithmetic instead of one
     Python step per transfer; True when planned (accounts updated, rows queued).
 
@@ -1077,8 +1095,7 @@ def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
     if m == 0:
         return False
     known = np.fromiter(ordered, np.int64, m)
-    debit = np.fromiter((r.debit_account_id for r in requests), np.int64, n)
-    credit = np.fromiter((r.credit_account_id for r in requests), np.int64, n)
+    debit, credit, amount, pending = columns or _batch_columns(requests)
     pos_d = np.searchsorted(known, debit)
     pos_c = np.searchsorted(known, credit)
     if (pos_d >= m).any() or (pos_c >= m).any():
@@ -1091,7 +1108,6 @@ def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
                       np.int64, m)
     if len(currencies) > 1 and (cur[pos_d] != cur[pos_c]).any():
         return False
-    amount = np.fromiter((r.amount_minor for r in requests), np.int64, n)
     # Exact int64 sums need no overflow: bound the batch total, then every account's totals.
     if int(amount.max()) > AMOUNT_MINOR_MAX // n:
         return False
@@ -1099,7 +1115,6 @@ def _plan_vectorised(tx: Tx, requests: Sequence[TransferRequest],
     if max(max(a.debits_posted, a.credits_posted, a.debits_pending, a.credits_pending)
            for a in acc) > AMOUNT_MINOR_MAX - total:
         return False
-    pending = np.fromiter([r.kind is TransferKind.PENDING for r in requests], np.bool_, n)
     single = ~pending
     order_d = np.arange(n, dtype=np.int64) * 2  # a transfer debits, then credits
     order_c = order_d + 1
